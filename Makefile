@@ -1,0 +1,109 @@
+# ztun - top-level build.
+#
+#   make          release build (-O2 -g) into build/rel
+#   make check    sanitizer build (ASan+UBSan) into build/san, then every test
+#   make deps     install every build/test dependency (Debian, apt-get, idempotent)
+#
+# Layout (see docs/architecture.md):
+#   ref/    the pure core, built as libztun.a (no clock, no I/O, no globals)
+#   sim/    the hosts of the core: I/O drivers (sim/io), simulator, real mode
+#   tests/  CUnit suites (tests/unit) and end-to-end scripts
+
+CC       ?= cc
+BUILD    ?= build/rel
+SAN      ?= 0
+
+PCAP_CFLAGS := $(shell pkg-config --cflags libpcap 2>/dev/null)
+PCAP_LIBS   := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla
+CPPFLAGS := -Iref/include -MMD -MP
+CFLAGS   := -std=gnu11 $(WARN) -g
+LDFLAGS  :=
+ifeq ($(SAN),1)
+CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+else
+CFLAGS   += -O2
+endif
+
+REF_SRC   := $(sort $(wildcard ref/*/*.c))
+HOST_SRC  := $(sort $(wildcard sim/io/*.c) $(wildcard sim/engine/*.c))
+UNIT_SRC  := $(sort $(wildcard tests/unit/*.c))
+
+REF_OBJ   := $(REF_SRC:%.c=$(BUILD)/%.o)
+HOST_OBJ  := $(HOST_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+LIBZTUN   := $(BUILD)/libztun.a
+LIBHOST   := $(BUILD)/libztun-host.a
+UNIT      := $(BUILD)/unit-tests
+
+.PHONY: FORCE all check deps unit purity fixtures clean lint
+all: $(LIBZTUN) $(LIBHOST) $(UNIT)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/sim/%.o: CPPFLAGS += -Isim $(PCAP_CFLAGS)
+$(BUILD)/tests/%.o: CPPFLAGS += -Isim -Itests/unit $(PCAP_CFLAGS)
+
+# A file's removal must rebuild the archive too: each archive depends on a
+# list of its sources that changes only when that list does.
+$(BUILD)/%.srclist: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SRCLIST_$*)' | cmp -s - $@ || echo '$(SRCLIST_$*)' > $@
+SRCLIST_ref  = $(REF_SRC)
+SRCLIST_host = $(HOST_SRC)
+SRCLIST_unit = $(UNIT_SRC)
+FORCE:
+
+$(LIBZTUN): $(REF_OBJ) $(BUILD)/ref.srclist
+	@rm -f $@
+	ar rcs $@ $(REF_OBJ)
+
+$(LIBHOST): $(HOST_OBJ) $(BUILD)/host.srclist
+	@rm -f $@
+	ar rcs $@ $(HOST_OBJ)
+
+$(UNIT): $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) $(BUILD)/unit.srclist
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS)
+
+# The core's purity, checked on the object code: libztun.a may call only the
+# allow-listed libc functions (no clock, no I/O, no randomness) and may hold
+# no writable global data.
+purity: $(LIBZTUN)
+	@tools/check-purity.sh $(LIBZTUN)
+
+unit: all
+	ZT_SRCDIR=$(CURDIR) $(UNIT)
+
+check:
+	$(MAKE) SAN=1 BUILD=build/san all
+	$(MAKE) BUILD=build/rel purity
+	ZT_SRCDIR=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1 build/san/unit-tests
+
+# Regenerate pcap-fixtures/ from real traffic in network namespaces (root).
+fixtures:
+	tools/make-fixtures.sh pcap-fixtures
+
+DEPS := build-essential pkg-config libpcap-dev libcunit1-dev libslirp-dev \
+        libglib2.0-dev tcpdump tshark iproute2 iputils-ping curl dnsutils socat \
+        iperf3 dante-server microsocks tinyproxy dnsmasq python3 valgrind \
+        clang cppcheck
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+deps:
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -Iref/include ref sim tests/unit
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

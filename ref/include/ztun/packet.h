@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * packet.h - decode a whole IP packet (IPv4 or IPv6 by its first nibble)
+ * down to its upper-layer header in one call. This is what the TUN intake
+ * and the pcap tools use; fragments stop at the IP layer for reassembly.
+ */
+#ifndef ZTUN_PACKET_H
+#define ZTUN_PACKET_H
+
+#include <stdbool.h>
+
+#include "ztun/addr.h"
+#include "ztun/drop.h"
+#include "ztun/icmp_wire.h"
+#include "ztun/ip4.h"
+#include "ztun/ip6.h"
+#include "ztun/tcp_wire.h"
+#include "ztun/udp_wire.h"
+#include "ztun/view.h"
+
+struct zt_packet {
+	uint8_t family; /* ZT_AF_INET or ZT_AF_INET6 */
+	union {
+		struct zt_ip4_repr ip4;
+		struct zt_ip6_repr ip6;
+	} ip;
+	struct zt_addr src;
+	struct zt_addr dst;
+	uint8_t proto;        /* upper-layer protocol */
+	bool is_fragment;     /* MF set or offset != 0: l4 not decoded */
+	struct zt_view l3_payload; /* after IP and extension headers */
+	union {
+		struct zt_tcp_repr tcp;
+		struct zt_udp_repr udp;
+		struct zt_icmp_repr icmp;
+	} l4;
+	struct zt_view payload; /* TCP/UDP data, ICMP body; == l3_payload otherwise */
+};
+
+/*
+ * zt_packet_parse() - decode @pkt (borrowed; views in @out point into it).
+ * TCP, UDP, ICMP (over v4) and ICMPv6 (over v6) are decoded; any other
+ * upper-layer protocol returns ZT_DROP_UNSUPPORTED with the IP part filled.
+ * Return: ZT_DROP_NONE or the reason the first failing layer gave.
+ */
+enum zt_drop zt_packet_parse(struct zt_view pkt, unsigned flags,
+			     struct zt_packet *out);
+
+#endif /* ZTUN_PACKET_H */

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring.h - a fixed-capacity byte ring for stream data.
+ *
+ * The ring owns one buffer, allocated at init and never resized, so the data
+ * path allocates nothing per packet. Data is addressed by offset from the
+ * head (the oldest byte). Bytes past the end of the data may be written
+ * ahead of time (out-of-order TCP data) and made part of the data later by
+ * zt_ring_commit().
+ */
+#ifndef ZTUN_RING_H
+#define ZTUN_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct zt_ring {
+	uint8_t *buf; /* owned; cap bytes */
+	size_t cap;
+	size_t head;  /* index of the first data byte */
+	size_t len;   /* bytes of data */
+};
+
+/* Allocate @cap bytes. Return: 0 or -ENOMEM. */
+int zt_ring_init(struct zt_ring *r, size_t cap);
+void zt_ring_free(struct zt_ring *r);
+
+static inline size_t zt_ring_len(const struct zt_ring *r) { return r->len; }
+static inline size_t zt_ring_space(const struct zt_ring *r) { return r->cap - r->len; }
+
+/* Append up to @len bytes (copied); returns how many fitted. */
+size_t zt_ring_write(struct zt_ring *r, const void *data, size_t len);
+
+/* Copy @len bytes to offset @off past the end of the data without making
+ * them data. Returns how many fitted inside the capacity. */
+size_t zt_ring_write_ahead(struct zt_ring *r, size_t off, const void *data,
+			   size_t len);
+
+/* Make @n bytes written ahead (at the end of the data) part of the data. */
+void zt_ring_commit(struct zt_ring *r, size_t n);
+
+/* Copy up to @len bytes starting at data offset @off into @out. */
+size_t zt_ring_peek(const struct zt_ring *r, size_t off, void *out, size_t len);
+
+/* Contiguous run of data at offset @off: sets *@p (borrowed, valid until the
+ * ring is next changed) and returns its length (0 past the end). */
+size_t zt_ring_chunk(const struct zt_ring *r, size_t off, const uint8_t **p);
+
+/* Drop @n bytes from the head (n <= len). */
+void zt_ring_consume(struct zt_ring *r, size_t n);
+
+#endif /* ZTUN_RING_H */

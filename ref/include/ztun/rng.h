@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rng.h - a seeded pseudo-random generator (xoshiro256**, seeded by
+ * splitmix64). The host owns every instance and its seed; the core only
+ * draws from a generator it is handed, so runs are reproducible.
+ */
+#ifndef ZTUN_RNG_H
+#define ZTUN_RNG_H
+
+#include <stdint.h>
+
+struct zt_rng {
+	uint64_t s[4];
+};
+
+void zt_rng_seed(struct zt_rng *rng, uint64_t seed);
+uint64_t zt_rng_next(struct zt_rng *rng);
+/* Uniform in [0, bound) without modulo bias; bound 0 returns 0. */
+uint64_t zt_rng_below(struct zt_rng *rng, uint64_t bound);
+uint32_t zt_rng_u32(struct zt_rng *rng);
+
+#endif /* ZTUN_RNG_H */

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcp.h - one TCP endpoint (RFC 9293) as a state machine over reprs.
+ *
+ * A struct zt_tcb is driven by its owner (the flow table in the core, the
+ * simulator's emulated hosts, the unit tests) through four kinds of call:
+ *
+ *   segments   zt_tcb_input()     a decoded segment for this connection
+ *   the app    zt_tcb_send/recv*, zt_tcb_shutdown(), zt_tcb_abort()
+ *   opening    zt_tcb_open_passive() + zt_tcb_accept()/zt_tcb_refuse(),
+ *              or zt_tcb_open_active()
+ *   time       zt_tcb_poll() at or after zt_tcb_deadline()
+ *
+ * Every call takes `now` (nanoseconds of the host clock) and may emit
+ * segments through ops->output; it never calls back into the owner in any
+ * other way. What happened for the application (connected, readable, peer
+ * closed, reset, ...) is collected as event bits that the owner takes with
+ * zt_tcb_events() after each call, so the owner is never re-entered.
+ *
+ * States and what each allows (RFC 9293 3.3.2):
+ *   SYN_RECEIVED  passive open; with `synack_pending` the SYN-ACK waits for
+ *                 zt_tcb_accept() (upstream first), else it is in flight
+ *   SYN_SENT      active open, our SYN in flight
+ *   ESTABLISHED   data both ways
+ *   FIN_WAIT_1/2  we shut down sending; peer may still send
+ *   CLOSE_WAIT    peer shut down; we may still send
+ *   CLOSING, LAST_ACK  both shut down, waiting for our FIN's ACK
+ *   TIME_WAIT     2*MSL quiet time (bounded by config), then CLOSED
+ *   CLOSED        nothing more happens; the owner frees the tcb
+ *
+ * Memory: the two rings are allocated by zt_tcb_init() and bound the
+ * connection: the receive window advertised is the free space of the
+ * receive ring, so a slow reader slows the sender (back-pressure).
+ */
+#ifndef ZTUN_TCP_H
+#define ZTUN_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ztun/assembler.h"
+#include "ztun/drop.h"
+#include "ztun/ring.h"
+#include "ztun/tcp_wire.h"
+#include "ztun/view.h"
+
+#define ZT_TIME_NEVER UINT64_MAX
+#define ZT_MS 1000000ull
+#define ZT_SEC 1000000000ull
+
+enum zt_tcp_state {
+	ZT_TCP_CLOSED = 0,
+	ZT_TCP_SYN_SENT,
+	ZT_TCP_SYN_RECEIVED,
+	ZT_TCP_ESTABLISHED,
+	ZT_TCP_FIN_WAIT_1,
+	ZT_TCP_FIN_WAIT_2,
+	ZT_TCP_CLOSE_WAIT,
+	ZT_TCP_CLOSING,
+	ZT_TCP_LAST_ACK,
+	ZT_TCP_TIME_WAIT,
+};
+
+/* Event bits returned by zt_tcb_events(). */
+enum {
+	ZT_TCP_EV_CONNECTED = 1u << 0, /* reached ESTABLISHED */
+	ZT_TCP_EV_READABLE = 1u << 1,  /* new in-order data in the receive ring */
+	ZT_TCP_EV_WRITABLE = 1u << 2,  /* send ring space freed by an ACK */
+	ZT_TCP_EV_PEER_FIN = 1u << 3,  /* peer sent FIN: no more data after the ring */
+	ZT_TCP_EV_RESET = 1u << 4,     /* connection reset (see zt_tcb.reset_reason) */
+	ZT_TCP_EV_CLOSED = 1u << 5,    /* reached CLOSED after an orderly close */
+};
+
+/* Why a connection ended in a reset. */
+enum zt_tcp_reset_reason {
+	ZT_TCP_RESET_NONE = 0,
+	ZT_TCP_RESET_BY_PEER,      /* valid RST received */
+	ZT_TCP_RESET_REFUSED,      /* SYN_SENT got RST: connection refused */
+	ZT_TCP_RESET_TIMEOUT,      /* retransmissions exhausted */
+	ZT_TCP_RESET_KEEPALIVE,    /* keepalive probes unanswered */
+	ZT_TCP_RESET_FIN_WAIT_2,   /* peer never closed after our FIN */
+	ZT_TCP_RESET_ABORTED,      /* zt_tcb_abort() by the owner */
+};
+
+struct zt_tcp_config {
+	uint32_t rx_buf;          /* receive ring bytes (window bound) */
+	uint32_t tx_buf;          /* send ring bytes */
+	uint16_t mss;             /* MSS we announce and cap sends at (MTU - headers) */
+	bool window_scale;        /* offer RFC 7323 window scaling */
+	bool sack;                /* offer RFC 2018 SACK */
+	bool timestamps;          /* offer RFC 7323 timestamps */
+	uint64_t rto_initial;     /* ns; RFC 6298 says 1 s */
+	uint64_t rto_min;         /* ns */
+	uint64_t rto_max;         /* ns */
+	uint8_t max_retries;      /* RTO expiries in a row before reset */
+	uint8_t syn_retries;      /* SYN / SYN-ACK retransmissions before reset */
+	uint64_t delack;          /* ns; delayed-ACK timer */
+	uint64_t keepalive_idle;  /* ns; 0 = keepalive off */
+	uint64_t keepalive_intvl; /* ns */
+	uint8_t keepalive_probes;
+	uint64_t time_wait;       /* ns in TIME_WAIT (2*MSL, bounded) */
+	uint64_t fin_wait_2;      /* ns in FIN_WAIT_2 before giving up */
+};
+
+/* Fill @cfg with the defaults documented in docs/architecture.md. */
+void zt_tcp_config_default(struct zt_tcp_config *cfg);
+
+struct zt_tcb;
+
+struct zt_tcp_ops {
+	/*
+	 * output() - send one segment. @repr is the header to send (ports,
+	 * seq, ack, flags, window, options); the data is @d1/@l1 followed by
+	 * @d2/@l2 (either may be empty). All borrowed for the call only. The
+	 * owner adds the IP header and writes the packet; it must not call
+	 * into the tcb from here.
+	 */
+	void (*output)(void *ctx, struct zt_tcb *tcb,
+		       const struct zt_tcp_repr *repr, const uint8_t *d1,
+		       size_t l1, const uint8_t *d2, size_t l2);
+};
+
+struct zt_tcb_stats {
+	uint64_t segs_in, segs_out;
+	uint64_t bytes_in, bytes_out;     /* payload, first transmissions */
+	uint64_t retransmits;             /* segments retransmitted */
+	uint64_t rto_expiries;
+	uint64_t fast_retransmits;
+	uint64_t dupacks_in;
+	uint64_t ooo_segs;                /* out-of-order data segments kept */
+	uint64_t challenge_acks;
+	uint64_t drops[ZT_DROP__COUNT];
+};
+
+struct zt_tcb {
+	enum zt_tcp_state state;
+	uint16_t local_port;
+	uint16_t remote_port;
+	const struct zt_tcp_config *cfg; /* borrowed, outlives the tcb */
+	const struct zt_tcp_ops *ops;    /* borrowed */
+	void *ctx;                       /* passed to ops */
+
+	/* send sequence space */
+	uint32_t iss;
+	uint32_t snd_una;      /* oldest unacknowledged */
+	uint32_t snd_nxt;      /* next to send */
+	uint32_t snd_max;      /* highest ever sent + 1 */
+	uint32_t snd_wnd;      /* peer's window in bytes (scaled) */
+	uint32_t max_snd_wnd;  /* largest window the peer ever offered */
+	uint32_t snd_wl1, snd_wl2;
+	uint16_t snd_mss;      /* data bytes per segment we send */
+	uint8_t snd_wscale;    /* peer's shift */
+	bool fin_queued;       /* owner called shutdown: FIN after the data */
+	bool fin_sent;         /* our FIN went out at least once ... */
+	uint32_t fin_seq;      /* ... with this sequence number */
+	struct zt_ring tx;     /* bytes from snd_una on (the SYN/FIN take no room) */
+
+	/* receive sequence space */
+	uint32_t irs;
+	uint32_t rcv_nxt;
+	uint32_t rcv_adv;      /* right edge we advertised; never moves left */
+	uint8_t rcv_wscale;    /* our shift */
+	uint16_t peer_mss;
+	bool peer_fin_seen;    /* a FIN arrived (maybe ahead of a hole) */
+	uint32_t peer_fin_seq; /* its sequence number */
+	struct zt_ring rx;     /* in-order bytes not yet read by the owner */
+	struct zt_assembler ooo; /* ranges past rcv_nxt already in rx (ahead) */
+
+	/* options in force */
+	bool sack_ok;
+	bool ts_ok;
+	uint32_t ts_recent;
+	uint32_t ts_offset;    /* added to our clock so TSvals do not leak it */
+	uint32_t last_ack_sent;
+
+	/* RTT and retransmission (RFC 6298) */
+	uint64_t srtt, rttvar, rto;
+	bool rtt_sampling;
+	uint32_t rtt_seq;      /* Karn: time this sequence number's ACK */
+	uint64_t rtt_start;
+	uint8_t retries;       /* consecutive RTO expiries */
+
+	/* congestion control (RFC 5681, 6582) and SACK scoreboard (RFC 2018) */
+	uint32_t cwnd, ssthresh;
+	uint32_t dupacks;
+	bool in_recovery;
+	uint32_t recover;      /* snd_max when recovery started */
+	uint32_t rtx_next;     /* next hole candidate during recovery */
+	struct zt_assembler sacked; /* peer's SACKed ranges, offsets from snd_una */
+
+	/* ACK policy */
+	bool ack_now;
+	uint32_t segs_unacked; /* full segments received since our last ACK */
+	bool synack_pending;   /* passive open waiting for zt_tcb_accept() */
+	bool persist;          /* zero window: probing instead of retransmitting */
+
+	/* timers: absolute deadlines, ZT_TIME_NEVER when off */
+	uint64_t t_rtx, t_delack, t_persist, t_keepalive, t_close;
+	uint64_t persist_backoff;
+	uint8_t ka_sent;
+	uint64_t last_heard;
+
+	uint32_t events;       /* ZT_TCP_EV_* not yet taken */
+	enum zt_tcp_reset_reason reset_reason;
+	struct zt_tcb_stats stats;
+};
+
+/*
+ * zt_tcb_init() - prepare @t in CLOSED with rings sized by @cfg.
+ * @cfg, @ops, @ctx are borrowed and must outlive the tcb.
+ * Return: 0 or -ENOMEM.
+ */
+int zt_tcb_init(struct zt_tcb *t, const struct zt_tcp_config *cfg,
+		const struct zt_tcp_ops *ops, void *ctx);
+/* Free the rings. Emits nothing. */
+void zt_tcb_destroy(struct zt_tcb *t);
+
+/*
+ * zt_tcb_open_passive() - take a SYN (decoded into @syn) that opened this
+ * connection: records the peer's options and enters SYN_RECEIVED with the
+ * SYN-ACK pending until zt_tcb_accept() or zt_tcb_refuse().
+ * @iss: our initial sequence number, from the host's generator
+ * Return: ZT_DROP_NONE, or the reason @syn cannot open a connection.
+ */
+enum zt_drop zt_tcb_open_passive(struct zt_tcb *t,
+				 const struct zt_tcp_repr *syn, uint32_t iss,
+				 uint64_t now);
+/* Send the pending SYN-ACK (the upstream accepted). */
+void zt_tcb_accept(struct zt_tcb *t, uint64_t now);
+/* Answer the pending SYN with RST+ACK and go to CLOSED (upstream refused). */
+void zt_tcb_refuse(struct zt_tcb *t, uint64_t now);
+
+/* Send a SYN from @lport to @rport and enter SYN_SENT. */
+void zt_tcb_open_active(struct zt_tcb *t, uint16_t lport, uint16_t rport,
+			uint32_t iss, uint64_t now);
+
+/*
+ * zt_tcb_input() - process a segment that belongs to this connection.
+ * @seg, @data: decoded header and its payload (borrowed)
+ * Return: ZT_DROP_NONE when the segment was acceptable, else why it was not
+ * (it may still have been answered, e.g. with a challenge ACK).
+ */
+enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
+			  struct zt_view data, uint64_t now);
+
+/* Queue up to @len bytes for sending (copied); returns bytes taken, 0 when
+ * the send ring is full or the connection no longer sends. */
+size_t zt_tcb_send(struct zt_tcb *t, const void *data, size_t len,
+		   uint64_t now);
+/* Bytes the send ring can still take. */
+size_t zt_tcb_send_space(const struct zt_tcb *t);
+
+/* Received in-order bytes waiting: a contiguous run (borrowed until the next
+ * call into @t) and its length; zt_tcb_recv_consume() then frees @n bytes
+ * and may send a window update. */
+size_t zt_tcb_recv_peek(const struct zt_tcb *t, size_t off, const uint8_t **p);
+size_t zt_tcb_recv_len(const struct zt_tcb *t);
+void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now);
+/* Copying convenience: peek + consume. */
+size_t zt_tcb_recv(struct zt_tcb *t, void *out, size_t len, uint64_t now);
+
+/* Send FIN after the queued data (half-close). */
+void zt_tcb_shutdown(struct zt_tcb *t, uint64_t now);
+/* Send RST (when synchronized) and go to CLOSED at once. */
+void zt_tcb_abort(struct zt_tcb *t, uint64_t now);
+
+/* Run expired timers. */
+void zt_tcb_poll(struct zt_tcb *t, uint64_t now);
+/* Earliest timer, or ZT_TIME_NEVER. */
+uint64_t zt_tcb_deadline(const struct zt_tcb *t);
+
+/* Take (and clear) the pending ZT_TCP_EV_* bits. */
+uint32_t zt_tcb_events(struct zt_tcb *t);
+
+/* True when every byte queued was acknowledged (and FIN, if sent). */
+bool zt_tcb_send_drained(const struct zt_tcb *t);
+
+/*
+ * zt_tcp_reply_rst() - the RST that answers @seg (carrying @data_len data
+ * bytes) when no connection owns it (RFC 9293 3.10.7.1). Ports are swapped.
+ * Return: false when @seg is itself a RST (never answered).
+ */
+bool zt_tcp_reply_rst(const struct zt_tcp_repr *seg, size_t data_len,
+		      struct zt_tcp_repr *rst);
+
+const char *zt_tcp_state_name(enum zt_tcp_state s);
+
+/* Sequence-space comparisons (RFC 1982 style, mod 2^32). */
+static inline bool zt_seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool zt_seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline bool zt_seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline bool zt_seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+
+#endif /* ZTUN_TCP_H */

@@ -1,0 +1,849 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcp_in.c - a TCP endpoint's reaction to segments and to its owner.
+ *
+ * Theory of operation:
+ *
+ * zt_tcb_input() follows RFC 9293 3.10.7.4 ("SEGMENT ARRIVES") step by step:
+ * sequence acceptability (with PAWS, RFC 7323 5), RST, SYN, ACK, data, FIN.
+ * RST and SYN in a synchronized state are validated as RFC 5961 asks: an
+ * RST exactly at rcv_nxt resets, one elsewhere in the window only draws a
+ * challenge ACK; a SYN always draws a challenge ACK.
+ *
+ * Data in order is appended to the receive ring; data past a hole is written
+ * ahead in the same ring at its offset and recorded in an assembler, so an
+ * out-of-order segment costs no allocation and its bytes are never copied
+ * twice. When the hole fills, the assembler hands back the run that became
+ * contiguous. Out-of-order data draws an immediate ACK with SACK blocks.
+ *
+ * ACKs advance snd_una, free send-ring space, feed the RTT estimator (from
+ * timestamps when negotiated, else one timed segment at a time under
+ * Karn's rule), grow cwnd (slow start, then congestion avoidance, RFC 5681),
+ * and drive loss recovery: three duplicate ACKs, or SACK information showing
+ * three segments' worth delivered past a hole, start NewReno recovery
+ * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data.
+ *
+ * Passive opens are upstream-first: zt_tcb_open_passive() only records the
+ * SYN; the owner answers it with zt_tcb_accept() once the upstream connected
+ * or zt_tcb_refuse() when it did not.
+ */
+#include "tcp_priv.h"
+
+#include <string.h>
+
+void zt_tcp_config_default(struct zt_tcp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->rx_buf = 256 * 1024;
+	cfg->tx_buf = 256 * 1024;
+	cfg->mss = 1460;
+	cfg->window_scale = true;
+	cfg->sack = true;
+	cfg->timestamps = true;
+	cfg->rto_initial = 1 * ZT_SEC;
+	cfg->rto_min = 200 * ZT_MS;
+	cfg->rto_max = 60 * ZT_SEC;
+	cfg->max_retries = 8;
+	cfg->syn_retries = 5;
+	cfg->delack = 40 * ZT_MS;
+	cfg->keepalive_idle = 0;
+	cfg->keepalive_intvl = 75 * ZT_SEC;
+	cfg->keepalive_probes = 9;
+	cfg->time_wait = 60 * ZT_SEC;
+	cfg->fin_wait_2 = 60 * ZT_SEC;
+}
+
+const char *zt_tcp_state_name(enum zt_tcp_state s)
+{
+	static const char *const names[] = {
+		"CLOSED", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED",
+		"FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",
+		"LAST_ACK", "TIME_WAIT",
+	};
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+int zt_tcb_init(struct zt_tcb *t, const struct zt_tcp_config *cfg,
+		const struct zt_tcp_ops *ops, void *ctx)
+{
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	t->cfg = cfg;
+	t->ops = ops;
+	t->ctx = ctx;
+	rc = zt_ring_init(&t->rx, cfg->rx_buf);
+	if (rc)
+		return rc;
+	rc = zt_ring_init(&t->tx, cfg->tx_buf);
+	if (rc) {
+		zt_ring_free(&t->rx);
+		return rc;
+	}
+	zt_asm_init(&t->ooo);
+	zt_asm_init(&t->sacked);
+	t->state = ZT_TCP_CLOSED;
+	t->rto = cfg->rto_initial;
+	t->snd_wscale = 0xff; /* "peer did not offer" until a SYN says */
+	while (t->rcv_wscale < 14 &&
+	       ((uint32_t)65535 << t->rcv_wscale) < cfg->rx_buf)
+		t->rcv_wscale++;
+	if (!cfg->window_scale)
+		t->rcv_wscale = 0;
+	t->t_rtx = t->t_delack = t->t_persist = t->t_keepalive = t->t_close =
+		ZT_TIME_NEVER;
+	return 0;
+}
+
+void zt_tcb_destroy(struct zt_tcb *t)
+{
+	zt_ring_free(&t->rx);
+	zt_ring_free(&t->tx);
+}
+
+uint32_t zt_tcb_events(struct zt_tcb *t)
+{
+	uint32_t ev = t->events;
+
+	t->events = 0;
+	return ev;
+}
+
+/* Options from a SYN (or SYN-ACK) that decide what this connection uses. */
+static void tcp_take_syn_options(struct zt_tcb *t, const struct zt_tcp_repr *syn,
+				 uint64_t now)
+{
+	uint16_t base;
+
+	t->peer_mss = syn->has_mss ? syn->mss : 536; /* RFC 9293 3.7.1 */
+	if (t->cfg->window_scale && syn->has_wscale) {
+		t->snd_wscale = syn->wscale > 14 ? 14 : syn->wscale; /* RFC 7323 2.3 */
+	} else {
+		t->snd_wscale = 0xff;
+		if (t->state == ZT_TCP_SYN_SENT || t->state == ZT_TCP_SYN_RECEIVED)
+			t->rcv_wscale = 0;
+	}
+	t->sack_ok = t->cfg->sack && syn->sack_permitted;
+	t->ts_ok = t->cfg->timestamps && syn->has_ts;
+	if (t->ts_ok)
+		t->ts_recent = syn->ts_val;
+	base = t->peer_mss < t->cfg->mss ? t->peer_mss : t->cfg->mss;
+	if (t->ts_ok && base > 12 + 1)
+		base -= 12; /* room for the timestamp option in every segment */
+	if (base < 1)
+		base = 1;
+	t->snd_mss = base;
+	/* RFC 6928 initial window: 10 segments. */
+	t->cwnd = 10u * t->snd_mss;
+	t->ssthresh = UINT32_MAX;
+	t->snd_wnd = syn->window; /* never scaled in a SYN */
+	t->max_snd_wnd = t->snd_wnd;
+	t->last_heard = now;
+}
+
+static uint8_t tcp_shift(const struct zt_tcb *t)
+{
+	return t->snd_wscale == 0xff ? 0 : t->snd_wscale;
+}
+
+enum zt_drop zt_tcb_open_passive(struct zt_tcb *t,
+				 const struct zt_tcp_repr *syn, uint32_t iss,
+				 uint64_t now)
+{
+	if ((syn->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) !=
+	    ZT_TCP_SYN)
+		return ZT_DROP_TCP_BAD_FLAGS;
+	t->local_port = syn->dst_port;
+	t->remote_port = syn->src_port;
+	t->state = ZT_TCP_SYN_RECEIVED;
+	t->irs = syn->seq;
+	t->rcv_nxt = syn->seq + 1;
+	t->rcv_adv = t->rcv_nxt;
+	t->iss = iss;
+	t->snd_una = iss;
+	t->snd_nxt = iss;
+	t->snd_max = iss;
+	t->rtx_next = iss;
+	t->ts_offset = iss * 2654435761u; /* not the host clock */
+	tcp_take_syn_options(t, syn, now);
+	t->snd_wl1 = syn->seq;
+	t->snd_wl2 = iss;
+	t->synack_pending = true;
+	t->stats.segs_in++;
+	return ZT_DROP_NONE;
+}
+
+void zt_tcb_accept(struct zt_tcb *t, uint64_t now)
+{
+	if (t->state != ZT_TCP_SYN_RECEIVED || !t->synack_pending)
+		return;
+	t->synack_pending = false;
+	tcp_send_syn(t, now);
+}
+
+void zt_tcb_refuse(struct zt_tcb *t, uint64_t now)
+{
+	if (t->state != ZT_TCP_SYN_RECEIVED)
+		return;
+	/* Answer the SYN as a closed port would: seq 0, ACK of SYN + 1. */
+	tcp_send_rst(t, 0, true, now);
+	t->state = ZT_TCP_CLOSED;
+	t->t_rtx = ZT_TIME_NEVER;
+}
+
+void zt_tcb_open_active(struct zt_tcb *t, uint16_t lport, uint16_t rport,
+			uint32_t iss, uint64_t now)
+{
+	t->local_port = lport;
+	t->remote_port = rport;
+	t->state = ZT_TCP_SYN_SENT;
+	t->iss = iss;
+	t->snd_una = iss;
+	t->snd_nxt = iss;
+	t->snd_max = iss;
+	t->rtx_next = iss;
+	t->ts_offset = iss * 2654435761u;
+	t->snd_mss = t->cfg->mss;
+	t->cwnd = 10u * t->snd_mss;
+	t->ssthresh = UINT32_MAX;
+	tcp_send_syn(t, now);
+}
+
+static void tcp_enter_established(struct zt_tcb *t, uint64_t now)
+{
+	t->state = ZT_TCP_ESTABLISHED;
+	t->events |= ZT_TCP_EV_CONNECTED;
+	if (t->retries) /* no RTT sample from a retransmitted SYN */
+		t->rto = t->cfg->rto_initial;
+	t->retries = 0;
+	if (t->cfg->keepalive_idle)
+		t->t_keepalive = now + t->cfg->keepalive_idle;
+	if (t->fin_queued)
+		t->state = ZT_TCP_FIN_WAIT_1;
+}
+
+/* Record SACK blocks of @seg in the scoreboard (offsets from snd_una). */
+static void tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
+{
+	for (unsigned i = 0; i < seg->sack_count && i < ZT_TCP_MAX_SACK; i++) {
+		uint32_t l = seg->sack[i].left, r = seg->sack[i].right;
+
+		if (!zt_seq_lt(l, r) || zt_seq_le(r, t->snd_una) ||
+		    zt_seq_gt(r, t->snd_max))
+			continue; /* D-SACK or bogus: ignore */
+		if (zt_seq_lt(l, t->snd_una))
+			l = t->snd_una;
+		(void)zt_asm_add(&t->sacked, l - t->snd_una, r - l);
+	}
+}
+
+/* Bytes SACKed beyond the first hole. */
+static uint32_t tcp_sacked_bytes(const struct zt_tcb *t)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < t->sacked.count; i++)
+		n += t->sacked.r[i].end - t->sacked.r[i].start;
+	return n;
+}
+
+static void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
+{
+	uint32_t flight = tcp_flight(t);
+
+	t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
+	t->cwnd = t->ssthresh + 3u * t->snd_mss;
+	t->in_recovery = true;
+	t->recover = t->snd_max;
+	t->rtx_next = t->snd_una;
+	t->stats.fast_retransmits++;
+	tcp_retransmit_hole(t, now);
+}
+
+/* A new cumulative ACK moved snd_una from its old value to @ack. */
+static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
+			    uint64_t now)
+{
+	uint32_t acked = seg->ack - t->snd_una;
+	size_t ring_len = zt_ring_len(&t->tx);
+	uint32_t data = acked < ring_len ? acked : (uint32_t)ring_len;
+
+	zt_ring_consume(&t->tx, data);
+	zt_asm_advance(&t->sacked, acked);
+	t->snd_una = seg->ack;
+	if (zt_seq_lt(t->snd_nxt, t->snd_una))
+		t->snd_nxt = t->snd_una;
+	if (data)
+		t->events |= ZT_TCP_EV_WRITABLE;
+	t->retries = 0;
+
+	/* RTT: timestamps when both sides use them, else Karn timing. */
+	if (t->ts_ok && seg->has_ts && seg->ts_ecr) {
+		uint32_t ms = tcp_ts_now(t, now) - seg->ts_ecr;
+
+		if (ms < 60000)
+			tcp_rtt_sample(t, (uint64_t)ms * ZT_MS + ZT_MS / 2);
+	} else if (t->rtt_sampling && zt_seq_gt(seg->ack, t->rtt_seq)) {
+		tcp_rtt_sample(t, now - t->rtt_start);
+	}
+	if (t->rtt_sampling && zt_seq_gt(seg->ack, t->rtt_seq))
+		t->rtt_sampling = false;
+
+	if (t->in_recovery) {
+		if (zt_seq_ge(seg->ack, t->recover)) {
+			/* Full ACK (RFC 6582 3.2 step 3). */
+			uint32_t flight = tcp_flight(t);
+
+			t->cwnd = t->ssthresh < flight + t->snd_mss ?
+					  t->ssthresh : flight + t->snd_mss;
+			t->in_recovery = false;
+		} else {
+			/* Partial ACK: deflate, retransmit the next hole. */
+			t->cwnd = t->cwnd > acked ? t->cwnd - acked : t->snd_mss;
+			if (acked >= t->snd_mss)
+				t->cwnd += t->snd_mss;
+			if (zt_seq_le(t->rtx_next, t->snd_una))
+				t->rtx_next = t->snd_una;
+			tcp_retransmit_hole(t, now);
+		}
+	} else if (t->cwnd < t->ssthresh) {
+		/* Slow start, RFC 3465 with L = 2*SMSS. */
+		t->cwnd += acked < 2u * t->snd_mss ? acked : 2u * t->snd_mss;
+	} else {
+		uint32_t inc = (uint32_t)((uint64_t)t->snd_mss * t->snd_mss / t->cwnd);
+
+		t->cwnd += inc ? inc : 1;
+	}
+	t->dupacks = 0;
+	if (t->persist && t->snd_wnd)
+		t->persist = false;
+	tcp_rearm_rtx(t, now);
+}
+
+/* ACK field processing for synchronized states. Returns a drop reason when
+ * the segment must not be processed further. */
+static enum zt_drop tcp_process_ack(struct zt_tcb *t,
+				    const struct zt_tcp_repr *seg,
+				    size_t data_len, uint64_t now)
+{
+	uint32_t wnd = (uint32_t)seg->window << tcp_shift(t);
+	bool window_update = false;
+
+	if (zt_seq_gt(seg->ack, t->snd_max)) {
+		t->ack_now = true; /* RFC 9293: ACK it and drop */
+		return ZT_DROP_TCP_BAD_ACK;
+	}
+	/* RFC 5961 5.2: ACKs far below snd_una are blind attacks. */
+	if (zt_seq_lt(seg->ack, t->snd_una - t->max_snd_wnd - 1)) {
+		t->ack_now = true;
+		return ZT_DROP_TCP_BAD_ACK;
+	}
+	if (t->sack_ok && seg->sack_count)
+		tcp_take_sack(t, seg);
+
+	/* Window update (RFC 9293 3.10.7.4, SND.WL1/WL2). */
+	if (zt_seq_ge(seg->ack, t->snd_una) &&
+	    (zt_seq_lt(t->snd_wl1, seg->seq) ||
+	     (t->snd_wl1 == seg->seq && zt_seq_le(t->snd_wl2, seg->ack)))) {
+		window_update = wnd != t->snd_wnd;
+		t->snd_wnd = wnd;
+		if (wnd > t->max_snd_wnd)
+			t->max_snd_wnd = wnd;
+		t->snd_wl1 = seg->seq;
+		t->snd_wl2 = seg->ack;
+		if (wnd && t->persist) {
+			t->persist = false;
+			t->t_persist = ZT_TIME_NEVER;
+			/* Resume from the first unacked byte. */
+			t->snd_nxt = t->snd_una;
+		}
+	}
+
+	if (zt_seq_gt(seg->ack, t->snd_una)) {
+		tcp_ack_advance(t, seg, now);
+	} else if (seg->ack == t->snd_una && data_len == 0 &&
+		   !(seg->flags & (ZT_TCP_SYN | ZT_TCP_FIN)) && !window_update &&
+		   t->snd_max != t->snd_una) {
+		/* Duplicate ACK (RFC 5681 2). */
+		t->dupacks++;
+		t->stats.dupacks_in++;
+		if (!t->in_recovery &&
+		    (t->dupacks == 3 ||
+		     (t->sack_ok && tcp_sacked_bytes(t) >= 3u * t->snd_mss)) &&
+		    zt_seq_ge(t->snd_una, t->recover)) {
+			tcp_enter_recovery(t, now);
+		} else if (t->in_recovery) {
+			t->cwnd += t->snd_mss; /* each dupack: a segment left */
+			if (t->sack_ok)
+				tcp_retransmit_hole(t, now);
+		}
+	}
+
+	/* Our FIN acknowledged? */
+	if (tcp_fin_acked(t)) {
+		switch (t->state) {
+		case ZT_TCP_FIN_WAIT_1:
+			t->state = ZT_TCP_FIN_WAIT_2;
+			t->t_close = now + t->cfg->fin_wait_2;
+			break;
+		case ZT_TCP_CLOSING:
+			t->state = ZT_TCP_TIME_WAIT;
+			t->t_close = now + t->cfg->time_wait;
+			break;
+		case ZT_TCP_LAST_ACK:
+			tcp_closed(t);
+			return ZT_DROP_NONE;
+		default:
+			break;
+		}
+	}
+	return ZT_DROP_NONE;
+}
+
+/* The peer's FIN at rcv_nxt: consume it and move the state on. */
+static void tcp_take_fin(struct zt_tcb *t, uint64_t now)
+{
+	t->rcv_nxt++;
+	t->peer_fin_seen = false;
+	t->ack_now = true;
+	t->events |= ZT_TCP_EV_PEER_FIN;
+	switch (t->state) {
+	case ZT_TCP_SYN_RECEIVED:
+	case ZT_TCP_ESTABLISHED:
+		t->state = ZT_TCP_CLOSE_WAIT;
+		break;
+	case ZT_TCP_FIN_WAIT_1:
+		if (tcp_fin_acked(t)) {
+			t->state = ZT_TCP_TIME_WAIT;
+			t->t_close = now + t->cfg->time_wait;
+		} else {
+			t->state = ZT_TCP_CLOSING;
+		}
+		break;
+	case ZT_TCP_FIN_WAIT_2:
+		t->state = ZT_TCP_TIME_WAIT;
+		t->t_close = now + t->cfg->time_wait;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Store data starting at @seq (already trimmed to the window). */
+static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
+			  uint32_t len, uint64_t now)
+{
+	uint32_t off = seq - t->rcv_nxt;
+	size_t space = zt_ring_space(&t->rx);
+
+	(void)now;
+	if (off >= space)
+		return;
+	if (len > space - off)
+		len = (uint32_t)(space - off); /* not acked: the peer resends it */
+	if (off == 0) {
+		uint32_t more;
+
+		zt_ring_write(&t->rx, p, len);
+		t->rcv_nxt += len;
+		zt_asm_advance(&t->ooo, len);
+		more = zt_asm_take_front(&t->ooo);
+		if (more || !zt_asm_empty(&t->ooo))
+			t->ack_now = true; /* a hole filled or remains: tell now */
+		zt_ring_commit(&t->rx, more);
+		t->rcv_nxt += more;
+		t->events |= ZT_TCP_EV_READABLE;
+		t->stats.bytes_in += len;
+		if (len >= t->cfg->mss - 40u || ++t->segs_unacked >= 2)
+			t->segs_unacked++;
+		if (t->segs_unacked >= 2)
+			t->ack_now = true;
+	} else {
+		if (zt_asm_add(&t->ooo, off, len) != 0) {
+			t->stats.drops[ZT_DROP_TCP_OOO_FULL]++;
+		} else {
+			zt_ring_write_ahead(&t->rx, off, p, len);
+			t->stats.ooo_segs++;
+		}
+		t->ack_now = true; /* RFC 5681 4.2: dup ACK at once */
+	}
+}
+
+static bool ts_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static enum zt_drop tcp_drop(struct zt_tcb *t, enum zt_drop why, uint64_t now)
+{
+	t->stats.drops[why]++;
+	tcp_output(t, now);
+	return why;
+}
+
+static enum zt_drop tcp_input_syn_sent(struct zt_tcb *t,
+				       const struct zt_tcp_repr *seg,
+				       struct zt_view data, uint64_t now)
+{
+	bool ack_ok = false;
+
+	if (seg->flags & ZT_TCP_ACK) {
+		if (zt_seq_le(seg->ack, t->iss) || zt_seq_gt(seg->ack, t->snd_max)) {
+			if (!(seg->flags & ZT_TCP_RST))
+				tcp_send_rst(t, seg->ack, false, now);
+			t->stats.drops[ZT_DROP_TCP_BAD_ACK]++;
+			return ZT_DROP_TCP_BAD_ACK;
+		}
+		ack_ok = true;
+	}
+	if (seg->flags & ZT_TCP_RST) {
+		if (!ack_ok) {
+			t->stats.drops[ZT_DROP_TCP_RST_INVALID]++;
+			return ZT_DROP_TCP_RST_INVALID;
+		}
+		tcp_reset(t, ZT_TCP_RESET_REFUSED);
+		return ZT_DROP_NONE;
+	}
+	if (!(seg->flags & ZT_TCP_SYN)) {
+		t->stats.drops[ZT_DROP_TCP_BAD_FLAGS]++;
+		return ZT_DROP_TCP_BAD_FLAGS;
+	}
+	t->irs = seg->seq;
+	t->rcv_nxt = seg->seq + 1;
+	t->rcv_adv = t->rcv_nxt;
+	tcp_take_syn_options(t, seg, now);
+	t->snd_wl1 = seg->seq;
+	t->snd_wl2 = seg->ack;
+	if (ack_ok) {
+		t->snd_una = seg->ack;
+		if (zt_seq_lt(t->snd_nxt, t->snd_una))
+			t->snd_nxt = t->snd_una;
+		if (t->retries == 0)
+			tcp_rtt_sample(t, now - (t->t_rtx - t->rto));
+		t->t_rtx = ZT_TIME_NEVER;
+		tcp_enter_established(t, now);
+		t->ack_now = true;
+		if (data.len)
+			tcp_take_data(t, t->rcv_nxt, data.data, (uint32_t)data.len, now);
+		if ((seg->flags & ZT_TCP_FIN) &&
+		    seg->seq + 1 + (uint32_t)data.len == t->rcv_nxt)
+			tcp_take_fin(t, now);
+		tcp_output(t, now);
+		return ZT_DROP_NONE;
+	}
+	/* Simultaneous open (RFC 9293 3.5 figure 7). */
+	t->state = ZT_TCP_SYN_RECEIVED;
+	t->t_rtx = ZT_TIME_NEVER;
+	tcp_send_syn(t, now);
+	return ZT_DROP_NONE;
+}
+
+enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
+			  struct zt_view data, uint64_t now)
+{
+	uint32_t seq = seg->seq;
+	uint32_t seg_len, wnd, skip;
+	const uint8_t *p = data.data;
+	uint32_t len = (uint32_t)data.len;
+	bool syn = seg->flags & ZT_TCP_SYN, fin = seg->flags & ZT_TCP_FIN;
+	bool acceptable;
+	enum zt_drop why;
+
+	if (t->state == ZT_TCP_CLOSED)
+		return ZT_DROP_TCP_NO_FLOW;
+	t->stats.segs_in++;
+	if ((syn && fin) || (syn && (seg->flags & ZT_TCP_RST)) ||
+	    !(seg->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN))) {
+		t->stats.drops[ZT_DROP_TCP_BAD_FLAGS]++;
+		return ZT_DROP_TCP_BAD_FLAGS;
+	}
+	if (t->state == ZT_TCP_SYN_SENT)
+		return tcp_input_syn_sent(t, seg, data, now);
+
+	/* A retransmitted SYN while our SYN-ACK is pending or in flight. */
+	if (t->state == ZT_TCP_SYN_RECEIVED && syn && !(seg->flags & ZT_TCP_ACK) &&
+	    seq == t->irs) {
+		if (!t->synack_pending) {
+			t->stats.retransmits++;
+			tcp_send_syn(t, now);
+		}
+		return ZT_DROP_NONE;
+	}
+	if (t->state == ZT_TCP_SYN_RECEIVED && t->synack_pending) {
+		/* Nothing was sent yet, so nothing else can be valid. */
+		t->stats.drops[ZT_DROP_TCP_OUT_OF_WINDOW]++;
+		if (seg->flags & ZT_TCP_RST && seq == t->rcv_nxt)
+			tcp_reset(t, ZT_TCP_RESET_BY_PEER);
+		return ZT_DROP_TCP_OUT_OF_WINDOW;
+	}
+
+	/* A SYN in a synchronized state, whatever its sequence number, draws
+	 * a challenge ACK (RFC 5961 4.2). */
+	if (syn && !(seg->flags & ZT_TCP_RST)) {
+		t->stats.challenge_acks++;
+		t->ack_now = true;
+		return tcp_drop(t, ZT_DROP_TCP_BAD_FLAGS, now);
+	}
+
+	/* Step 1: sequence acceptability (RFC 9293 table) and PAWS. */
+	seg_len = len + (syn ? 1 : 0) + (fin ? 1 : 0);
+	wnd = zt_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+	if (seg_len == 0)
+		acceptable = wnd == 0 ? seq == t->rcv_nxt :
+			     zt_seq_ge(seq, t->rcv_nxt) &&
+				     zt_seq_lt(seq, t->rcv_nxt + wnd);
+	else if (wnd == 0)
+		acceptable = seq == t->rcv_nxt; /* probe: ACK it, take no data */
+	else
+		acceptable = (zt_seq_ge(seq, t->rcv_nxt) &&
+			      zt_seq_lt(seq, t->rcv_nxt + wnd)) ||
+			     (zt_seq_ge(seq + seg_len - 1, t->rcv_nxt) &&
+			      zt_seq_lt(seq + seg_len - 1, t->rcv_nxt + wnd));
+	if (acceptable && t->ts_ok && seg->has_ts && !(seg->flags & ZT_TCP_RST) &&
+	    ts_before(seg->ts_val, t->ts_recent))
+		acceptable = false; /* PAWS (RFC 7323 5.3) */
+	if (!acceptable) {
+		if (seg->flags & ZT_TCP_RST) {
+			t->stats.drops[ZT_DROP_TCP_OUT_OF_WINDOW]++;
+			return ZT_DROP_TCP_OUT_OF_WINDOW;
+		}
+		if (t->state == ZT_TCP_TIME_WAIT && fin)
+			t->t_close = now + t->cfg->time_wait;
+		t->ack_now = true;
+		return tcp_drop(t, ZT_DROP_TCP_OUT_OF_WINDOW, now);
+	}
+	t->last_heard = now;
+	t->ka_sent = 0;
+	if (t->cfg->keepalive_idle && t->t_keepalive != ZT_TIME_NEVER)
+		t->t_keepalive = now + t->cfg->keepalive_idle;
+
+	/* Step 2: RST (RFC 5961 3.2). */
+	if (seg->flags & ZT_TCP_RST) {
+		if (seq != t->rcv_nxt) {
+			t->stats.challenge_acks++;
+			t->ack_now = true;
+			return tcp_drop(t, ZT_DROP_TCP_RST_INVALID, now);
+		}
+		if (t->state == ZT_TCP_TIME_WAIT) {
+			/* RFC 1337: TIME_WAIT ignores RST. */
+			return ZT_DROP_NONE;
+		}
+		tcp_reset(t, ZT_TCP_RESET_BY_PEER);
+		return ZT_DROP_NONE;
+	}
+
+	/* Timestamps: remember the peer's (RFC 7323 4.3). */
+	if (t->ts_ok && seg->has_ts && zt_seq_le(seq, t->last_ack_sent) &&
+	    !ts_before(seg->ts_val, t->ts_recent))
+		t->ts_recent = seg->ts_val;
+
+	/* Step 4: ACK. */
+	if (!(seg->flags & ZT_TCP_ACK)) {
+		t->stats.drops[ZT_DROP_TCP_BAD_FLAGS]++;
+		return ZT_DROP_TCP_BAD_FLAGS;
+	}
+	if (t->state == ZT_TCP_SYN_RECEIVED) {
+		if (!zt_seq_gt(seg->ack, t->snd_una) ||
+		    zt_seq_gt(seg->ack, t->snd_max)) {
+			tcp_send_rst(t, seg->ack, false, now);
+			t->stats.drops[ZT_DROP_TCP_BAD_ACK]++;
+			return ZT_DROP_TCP_BAD_ACK;
+		}
+		t->snd_una = seg->ack;
+		if (t->retries == 0 && t->t_rtx != ZT_TIME_NEVER)
+			tcp_rtt_sample(t, now - (t->t_rtx - t->rto));
+		t->t_rtx = ZT_TIME_NEVER;
+		t->snd_wnd = (uint32_t)seg->window << tcp_shift(t);
+		t->max_snd_wnd = t->snd_wnd;
+		t->snd_wl1 = seq;
+		t->snd_wl2 = seg->ack;
+		tcp_enter_established(t, now);
+	}
+	why = tcp_process_ack(t, seg, len, now);
+	if (why != ZT_DROP_NONE)
+		return tcp_drop(t, why, now);
+	if (t->state == ZT_TCP_CLOSED) /* LAST_ACK finished */
+		return ZT_DROP_NONE;
+
+	/* Step 5: data, trimmed to what is new and inside the window. */
+	if (zt_seq_lt(seq, t->rcv_nxt)) {
+		skip = t->rcv_nxt - seq;
+		if (skip > len) {
+			/* Only old data, maybe a FIN we already took. */
+			skip = len;
+		}
+		p += skip;
+		len -= skip;
+		seq += skip;
+		if (len == 0 && !(fin && seq == t->rcv_nxt))
+			t->ack_now = true; /* duplicate: tell where we are */
+	}
+	if (len && zt_seq_gt(seq + len, t->rcv_nxt + wnd)) {
+		len = t->rcv_nxt + wnd - seq;
+		fin = false; /* the FIN lies beyond the window */
+	}
+	if (len) {
+		switch (t->state) {
+		case ZT_TCP_ESTABLISHED:
+		case ZT_TCP_FIN_WAIT_1:
+		case ZT_TCP_FIN_WAIT_2:
+			tcp_take_data(t, seq, p, len, now);
+			if (!t->ack_now && t->t_delack == ZT_TIME_NEVER)
+				t->t_delack = now + t->cfg->delack;
+			break;
+		default:
+			break; /* after the peer's FIN: ignore */
+		}
+	}
+
+	/* Step 6: FIN. */
+	if (fin && zt_seq_ge(seq + len, t->rcv_nxt)) {
+		uint32_t fin_seq = seq + len;
+
+		if (t->state == ZT_TCP_TIME_WAIT) {
+			t->ack_now = true;
+			t->t_close = now + t->cfg->time_wait;
+		} else if (t->state != ZT_TCP_CLOSE_WAIT &&
+			   t->state != ZT_TCP_CLOSING &&
+			   t->state != ZT_TCP_LAST_ACK) {
+			t->peer_fin_seen = true;
+			t->peer_fin_seq = fin_seq;
+			t->ack_now = true;
+		}
+	}
+	if (t->peer_fin_seen && t->peer_fin_seq == t->rcv_nxt)
+		tcp_take_fin(t, now);
+
+	tcp_output(t, now);
+	return ZT_DROP_NONE;
+}
+
+size_t zt_tcb_send_space(const struct zt_tcb *t)
+{
+	if (t->fin_queued)
+		return 0;
+	switch (t->state) {
+	case ZT_TCP_SYN_SENT:
+	case ZT_TCP_SYN_RECEIVED:
+	case ZT_TCP_ESTABLISHED:
+	case ZT_TCP_CLOSE_WAIT:
+		return zt_ring_space(&t->tx);
+	default:
+		return 0;
+	}
+}
+
+size_t zt_tcb_send(struct zt_tcb *t, const void *data, size_t len, uint64_t now)
+{
+	size_t n;
+
+	if (zt_tcb_send_space(t) == 0)
+		return 0;
+	n = zt_ring_write(&t->tx, data, len);
+	tcp_output(t, now);
+	return n;
+}
+
+size_t zt_tcb_recv_len(const struct zt_tcb *t)
+{
+	return zt_ring_len(&t->rx);
+}
+
+size_t zt_tcb_recv_peek(const struct zt_tcb *t, size_t off, const uint8_t **p)
+{
+	return zt_ring_chunk(&t->rx, off, p);
+}
+
+void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now)
+{
+	uint32_t old_wnd = zt_seq_gt(t->rcv_adv, t->rcv_nxt) ?
+				   t->rcv_adv - t->rcv_nxt : 0;
+	uint32_t space;
+
+	zt_ring_consume(&t->rx, n);
+	if (t->state == ZT_TCP_CLOSED || t->state == ZT_TCP_SYN_SENT ||
+	    t->state == ZT_TCP_SYN_RECEIVED)
+		return;
+	/* Window update when the window grew enough to matter (RFC 9293
+	 * 3.8.6.2.2) or reopened from (near) zero. */
+	space = (uint32_t)zt_ring_space(&t->rx);
+	if (space >= old_wnd + (t->rx.cap / 2 < t->cfg->mss ? t->rx.cap / 2 :
+							       t->cfg->mss) ||
+	    (old_wnd < t->cfg->mss && space >= t->cfg->mss)) {
+		t->ack_now = true;
+		tcp_output(t, now);
+	}
+}
+
+size_t zt_tcb_recv(struct zt_tcb *t, void *out, size_t len, uint64_t now)
+{
+	size_t n = zt_ring_peek(&t->rx, 0, out, len);
+
+	zt_tcb_recv_consume(t, n, now);
+	return n;
+}
+
+void zt_tcb_shutdown(struct zt_tcb *t, uint64_t now)
+{
+	if (t->fin_queued)
+		return;
+	switch (t->state) {
+	case ZT_TCP_SYN_SENT:
+		tcp_closed(t);
+		return;
+	case ZT_TCP_SYN_RECEIVED:
+		t->fin_queued = true; /* FIN_WAIT_1 once established */
+		return;
+	case ZT_TCP_ESTABLISHED:
+		t->fin_queued = true;
+		t->state = ZT_TCP_FIN_WAIT_1;
+		break;
+	case ZT_TCP_CLOSE_WAIT:
+		t->fin_queued = true;
+		t->state = ZT_TCP_LAST_ACK;
+		break;
+	default:
+		return;
+	}
+	tcp_output(t, now);
+}
+
+void zt_tcb_abort(struct zt_tcb *t, uint64_t now)
+{
+	if (t->state == ZT_TCP_CLOSED)
+		return;
+	if (t->state == ZT_TCP_SYN_RECEIVED && t->synack_pending) {
+		zt_tcb_refuse(t, now);
+	} else if (t->state != ZT_TCP_SYN_SENT && t->state != ZT_TCP_TIME_WAIT) {
+		tcp_send_rst(t, t->snd_nxt, true, now);
+	}
+	tcp_reset(t, ZT_TCP_RESET_ABORTED);
+	t->events &= ~(uint32_t)ZT_TCP_EV_RESET; /* the owner knows */
+}
+
+bool zt_tcb_send_drained(const struct zt_tcb *t)
+{
+	return zt_ring_len(&t->tx) == 0 && t->snd_una == t->snd_max;
+}
+
+bool zt_tcp_reply_rst(const struct zt_tcp_repr *seg, size_t data_len,
+		      struct zt_tcp_repr *rst)
+{
+	if (seg->flags & ZT_TCP_RST)
+		return false;
+	memset(rst, 0, sizeof(*rst));
+	rst->src_port = seg->dst_port;
+	rst->dst_port = seg->src_port;
+	if (seg->flags & ZT_TCP_ACK) {
+		rst->seq = seg->ack;
+		rst->flags = ZT_TCP_RST;
+	} else {
+		rst->seq = 0;
+		rst->ack = seg->seq + (uint32_t)data_len +
+			   ((seg->flags & ZT_TCP_SYN) ? 1 : 0) +
+			   ((seg->flags & ZT_TCP_FIN) ? 1 : 0);
+		rst->flags = ZT_TCP_RST | ZT_TCP_ACK;
+	}
+	return true;
+}

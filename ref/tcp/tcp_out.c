@@ -1,0 +1,499 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcp_out.c - what a TCP endpoint sends, and its timers.
+ *
+ * Theory of operation:
+ *
+ * Everything sent is built here as a zt_tcp_repr plus at most two runs of
+ * the send ring, and handed to ops->output. The ring holds every byte from
+ * snd_una on, so a retransmission is a read at offset (seq - snd_una);
+ * nothing is copied or allocated per segment.
+ *
+ * Sending (tcp_output): new data goes out while the flight is below
+ * min(peer window, cwnd), in segments of snd_mss, without Nagle (a proxy
+ * forwards what it has) but with sender-side silly-window avoidance
+ * (RFC 9293 3.8.6.2.1): a short segment waits when more data is queued and
+ * the usable window is under half the largest window the peer offered.
+ * The FIN rides on the last data segment or goes alone.
+ *
+ * Receive window (tcp_window_field): the free space of the receive ring,
+ * so the window tracks how fast the owner drains it (back-pressure). The
+ * right edge never moves left (RFC 9293 3.8.6), and it only moves right by
+ * at least min(ring/2, MSS) at a time (receiver-side SWS avoidance).
+ *
+ * Timers, one deadline each, ZT_TIME_NEVER when off:
+ *   t_rtx       RFC 6298: RTO with Karn's rule and exponential backoff;
+ *               on expiry go back to snd_una with cwnd = 1 MSS
+ *   t_persist   zero window: probe with one byte at snd_una, backing off
+ *   t_delack    delayed ACK (every second full segment is ACKed at once)
+ *   t_keepalive idle probes (seq = snd_una - 1) when configured
+ *   t_close     TIME_WAIT and FIN_WAIT_2 bounds
+ */
+#include "tcp_priv.h"
+
+#include <string.h>
+
+uint32_t tcp_ts_now(const struct zt_tcb *t, uint64_t now)
+{
+	return (uint32_t)(now / ZT_MS) + t->ts_offset;
+}
+
+uint32_t tcp_flight(const struct zt_tcb *t)
+{
+	return t->snd_max - t->snd_una;
+}
+
+static uint16_t tcp_window_field(struct zt_tcb *t)
+{
+	uint32_t space = (uint32_t)zt_ring_space(&t->rx);
+	uint32_t maxwin = (uint32_t)65535 << t->rcv_wscale;
+	uint32_t edge, adv, field, thresh;
+
+	if (space > maxwin)
+		space = maxwin;
+	space = space >> t->rcv_wscale << t->rcv_wscale;
+	edge = t->rcv_nxt + space;
+	thresh = (uint32_t)t->rx.cap / 2;
+	if (thresh > t->cfg->mss)
+		thresh = t->cfg->mss;
+	/* Move the edge right only by a worthwhile amount; never left. */
+	if (zt_seq_le(edge, t->rcv_adv) ||
+	    (edge - t->rcv_adv < thresh && zt_seq_gt(t->rcv_adv, t->rcv_nxt)))
+		edge = zt_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv : t->rcv_nxt;
+	adv = edge - t->rcv_nxt;
+	field = adv >> t->rcv_wscale;
+	if ((field << t->rcv_wscale) < adv)
+		field++;
+	if (field > 65535)
+		field = 65535;
+	t->rcv_adv = t->rcv_nxt + (field << t->rcv_wscale);
+	return (uint16_t)field;
+}
+
+/* Fill SACK blocks from the out-of-order assembler: the most recently
+ * changed range first (RFC 2018 4), then the others in order. */
+static void tcp_fill_sack(struct zt_tcb *t, struct zt_tcp_repr *r)
+{
+	unsigned max = r->has_ts ? 3 : 4;
+	const struct zt_assembler *a = &t->ooo;
+
+	r->sack_count = 0;
+	if (!t->sack_ok || a->count == 0)
+		return;
+	r->sack[r->sack_count].left = t->rcv_nxt + a->r[a->last_added].start;
+	r->sack[r->sack_count].right = t->rcv_nxt + a->r[a->last_added].end;
+	r->sack_count++;
+	for (unsigned i = 0; i < a->count && r->sack_count < max; i++) {
+		if (i == a->last_added)
+			continue;
+		r->sack[r->sack_count].left = t->rcv_nxt + a->r[i].start;
+		r->sack[r->sack_count].right = t->rcv_nxt + a->r[i].end;
+		r->sack_count++;
+	}
+}
+
+/* Build and send one segment. @off/@len select data from the send ring
+ * (offset from snd_una). */
+static void tcp_emit(struct zt_tcb *t, uint8_t flags, uint32_t seq,
+		     size_t off, size_t len, uint64_t now)
+{
+	struct zt_tcp_repr r;
+	const uint8_t *d1 = NULL, *d2 = NULL;
+	size_t l1 = 0, l2 = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.src_port = t->local_port;
+	r.dst_port = t->remote_port;
+	r.seq = seq;
+	r.flags = flags;
+	if (flags & ZT_TCP_ACK)
+		r.ack = t->rcv_nxt;
+	if (flags & ZT_TCP_SYN) {
+		uint32_t space = (uint32_t)zt_ring_space(&t->rx);
+
+		/* The window in a SYN is never scaled (RFC 7323 2.2). */
+		r.window = space > 65535 ? 65535 : (uint16_t)space;
+		t->rcv_adv = t->rcv_nxt + r.window;
+		r.has_mss = true;
+		r.mss = t->cfg->mss;
+		if (t->cfg->window_scale &&
+		    (t->state == ZT_TCP_SYN_SENT || t->snd_wscale != 0xff)) {
+			r.has_wscale = true;
+			r.wscale = t->rcv_wscale;
+		}
+		r.sack_permitted = t->cfg->sack &&
+				   (t->state == ZT_TCP_SYN_SENT || t->sack_ok);
+		if (t->cfg->timestamps &&
+		    (t->state == ZT_TCP_SYN_SENT || t->ts_ok)) {
+			r.has_ts = true;
+			r.ts_val = tcp_ts_now(t, now);
+			r.ts_ecr = t->state == ZT_TCP_SYN_SENT ? 0 : t->ts_recent;
+		}
+	} else if (!(flags & ZT_TCP_RST) || (flags & ZT_TCP_ACK)) {
+		r.window = tcp_window_field(t);
+		if (t->ts_ok) {
+			r.has_ts = true;
+			r.ts_val = tcp_ts_now(t, now);
+			r.ts_ecr = t->ts_recent;
+		}
+		if (flags & ZT_TCP_ACK)
+			tcp_fill_sack(t, &r);
+	}
+	if (len) {
+		l1 = zt_ring_chunk(&t->tx, off, &d1);
+		if (l1 > len)
+			l1 = len;
+		if (l1 < len)
+			l2 = zt_ring_chunk(&t->tx, off + l1, &d2);
+		if (l2 > len - l1)
+			l2 = len - l1;
+	}
+	if (flags & ZT_TCP_ACK) {
+		t->last_ack_sent = t->rcv_nxt;
+		t->ack_now = false;
+		t->segs_unacked = 0;
+		t->t_delack = ZT_TIME_NEVER;
+	}
+	t->stats.segs_out++;
+	t->ops->output(t->ctx, t, &r, d1, l1, d2, l2);
+}
+
+void tcp_send_ack(struct zt_tcb *t, uint64_t now)
+{
+	/* A bare ACK carries snd_max, not snd_nxt: after an RTO rewound
+	 * snd_nxt, an older sequence number would be outside the peer's
+	 * window and the ACK ignored (both sides rewinding then deadlock). */
+	tcp_emit(t, ZT_TCP_ACK, t->snd_max, 0, 0, now);
+}
+
+void tcp_send_syn(struct zt_tcb *t, uint64_t now)
+{
+	uint8_t flags = ZT_TCP_SYN;
+
+	if (t->state == ZT_TCP_SYN_RECEIVED)
+		flags |= ZT_TCP_ACK;
+	tcp_emit(t, flags, t->iss, 0, 0, now);
+	if (zt_seq_lt(t->snd_max, t->iss + 1))
+		t->snd_max = t->iss + 1;
+	t->snd_nxt = t->iss + 1;
+	if (t->t_rtx == ZT_TIME_NEVER)
+		t->t_rtx = now + t->rto;
+}
+
+void tcp_send_rst(struct zt_tcb *t, uint32_t seq, bool with_ack, uint64_t now)
+{
+	tcp_emit(t, (uint8_t)(ZT_TCP_RST | (with_ack ? ZT_TCP_ACK : 0)), seq,
+		 0, 0, now);
+}
+
+void tcp_rearm_rtx(struct zt_tcb *t, uint64_t now)
+{
+	if (t->snd_max == t->snd_una || t->persist)
+		t->t_rtx = ZT_TIME_NEVER;
+	else
+		t->t_rtx = now + t->rto;
+}
+
+void tcp_rtt_sample(struct zt_tcb *t, uint64_t rtt)
+{
+	uint64_t var4;
+
+	if (t->srtt == 0) {
+		t->srtt = rtt ? rtt : 1;
+		t->rttvar = rtt / 2;
+	} else {
+		uint64_t diff = t->srtt > rtt ? t->srtt - rtt : rtt - t->srtt;
+
+		t->rttvar = (3 * t->rttvar + diff) / 4;
+		t->srtt = (7 * t->srtt + rtt) / 8;
+	}
+	var4 = 4 * t->rttvar;
+	if (var4 < ZT_MS) /* clock granularity G: 1 ms */
+		var4 = ZT_MS;
+	t->rto = t->srtt + var4;
+	if (t->rto < t->cfg->rto_min)
+		t->rto = t->cfg->rto_min;
+	if (t->rto > t->cfg->rto_max)
+		t->rto = t->cfg->rto_max;
+}
+
+/* Send one segment of up to snd_mss starting at @seq (within the flight or
+ * the first new byte), with FIN when it reaches the queued FIN. Returns the
+ * sequence space it covered. */
+static uint32_t tcp_send_at(struct zt_tcb *t, uint32_t seq, uint32_t max_len,
+			    uint64_t now)
+{
+	size_t ring_len = zt_ring_len(&t->tx);
+	uint32_t off = seq - t->snd_una;
+	uint32_t len = 0;
+	uint8_t flags = ZT_TCP_ACK;
+
+	if (off < ring_len) {
+		len = (uint32_t)(ring_len - off);
+		if (len > max_len)
+			len = max_len;
+		if (len > t->snd_mss)
+			len = t->snd_mss;
+	}
+	if (t->fin_queued && off + len == ring_len)
+		flags |= ZT_TCP_FIN;
+	if (len && off + len == ring_len)
+		flags |= ZT_TCP_PSH;
+	if (!len && !(flags & ZT_TCP_FIN))
+		return 0;
+	if (flags & ZT_TCP_FIN) {
+		t->fin_sent = true;
+		t->fin_seq = seq + len;
+	}
+	tcp_emit(t, flags, seq, off, len, now);
+	return len + ((flags & ZT_TCP_FIN) ? 1 : 0);
+}
+
+bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now)
+{
+	const struct zt_assembler *s = &t->sacked;
+	uint32_t from, hole_end = 0, sent;
+	bool found = false;
+
+	if (zt_seq_lt(t->rtx_next, t->snd_una))
+		t->rtx_next = t->snd_una;
+	from = t->rtx_next - t->snd_una;
+	if (s->count == 0) {
+		/* No SACK information: NewReno retransmits the first unacked
+		 * segment once per recovery step. */
+		if (from != 0)
+			return false;
+		hole_end = tcp_flight(t);
+		found = hole_end > 0;
+	} else {
+		uint32_t start = 0;
+
+		for (unsigned i = 0; i < s->count; i++) {
+			if (s->r[i].start > from && s->r[i].start > start) {
+				if (from < start)
+					from = start;
+				hole_end = s->r[i].start;
+				found = from < hole_end;
+				if (found)
+					break;
+			}
+			start = s->r[i].end;
+		}
+	}
+	if (!found)
+		return false;
+	sent = tcp_send_at(t, t->snd_una + from, hole_end - from, now);
+	if (!sent)
+		return false;
+	t->rtx_next = t->snd_una + from + sent;
+	t->stats.retransmits++;
+	if (t->rtt_sampling && zt_seq_lt(t->rtt_seq, t->rtx_next))
+		t->rtt_sampling = false; /* Karn */
+	if (t->t_rtx == ZT_TIME_NEVER)
+		t->t_rtx = now + t->rto;
+	return true;
+}
+
+void tcp_output(struct zt_tcb *t, uint64_t now)
+{
+	bool sent_any = false;
+
+	if (t->state == ZT_TCP_ESTABLISHED || t->state == ZT_TCP_CLOSE_WAIT ||
+	    t->state == ZT_TCP_FIN_WAIT_1 || t->state == ZT_TCP_CLOSING ||
+	    t->state == ZT_TCP_LAST_ACK) {
+		for (;;) {
+			size_t ring_len = zt_ring_len(&t->tx);
+			uint32_t off = t->snd_nxt - t->snd_una;
+			uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
+			uint32_t avail = off < ring_len ? (uint32_t)(ring_len - off) : 0;
+			uint32_t usable = wnd > off ? wnd - off : 0;
+			uint32_t len = avail < usable ? avail : usable;
+			bool fin_due = t->fin_queued && off <= ring_len &&
+				       !(off == ring_len + 1);
+			uint32_t covered;
+
+			if (len > t->snd_mss)
+				len = t->snd_mss;
+			if (off > ring_len)
+				break; /* FIN already in flight */
+			if (len == 0 && !(fin_due && avail == 0))
+				break;
+			/* Sender SWS avoidance: with data in flight, wait for
+			 * a bigger window rather than send a sliver. */
+			if (len && len < t->snd_mss && len < avail &&
+			    usable < t->max_snd_wnd / 2 && t->snd_nxt != t->snd_una)
+				break;
+			covered = tcp_send_at(t, t->snd_nxt, len, now);
+			if (!covered)
+				break;
+			if (!t->rtt_sampling && t->snd_nxt == t->snd_max) {
+				t->rtt_sampling = true;
+				t->rtt_seq = t->snd_nxt;
+				t->rtt_start = now;
+			}
+			if (t->snd_nxt == t->snd_max)
+				t->stats.bytes_out += len;
+			t->snd_nxt += covered;
+			if (zt_seq_gt(t->snd_nxt, t->snd_max))
+				t->snd_max = t->snd_nxt;
+			if (t->t_rtx == ZT_TIME_NEVER)
+				t->t_rtx = now + t->rto;
+			sent_any = true;
+		}
+		/* Zero window with data waiting and nothing in flight: probe. */
+		if (t->snd_wnd == 0 && t->snd_nxt == t->snd_max &&
+		    t->snd_max == t->snd_una && zt_ring_len(&t->tx) > 0) {
+			if (!t->persist) {
+				t->persist = true;
+				t->persist_backoff = t->rto;
+				t->t_persist = now + t->persist_backoff;
+				t->t_rtx = ZT_TIME_NEVER;
+			}
+		}
+	}
+	if (t->ack_now && !sent_any && t->state != ZT_TCP_CLOSED &&
+	    t->state != ZT_TCP_SYN_SENT)
+		tcp_send_ack(t, now);
+}
+
+void tcp_reset(struct zt_tcb *t, enum zt_tcp_reset_reason why)
+{
+	t->state = ZT_TCP_CLOSED;
+	t->reset_reason = why;
+	t->events |= ZT_TCP_EV_RESET;
+	t->t_rtx = t->t_delack = t->t_persist = t->t_keepalive = t->t_close =
+		ZT_TIME_NEVER;
+}
+
+void tcp_closed(struct zt_tcb *t)
+{
+	t->state = ZT_TCP_CLOSED;
+	t->events |= ZT_TCP_EV_CLOSED;
+	t->t_rtx = t->t_delack = t->t_persist = t->t_keepalive = t->t_close =
+		ZT_TIME_NEVER;
+}
+
+static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
+{
+	uint32_t flight = tcp_flight(t);
+	uint8_t limit = t->state == ZT_TCP_SYN_SENT ||
+				t->state == ZT_TCP_SYN_RECEIVED ?
+			t->cfg->syn_retries : t->cfg->max_retries;
+
+	t->stats.rto_expiries++;
+	if (t->retries >= limit) {
+		if (tcp_synchronized(t) || t->state == ZT_TCP_SYN_RECEIVED)
+			tcp_send_rst(t, t->snd_nxt, true, now);
+		tcp_reset(t, ZT_TCP_RESET_TIMEOUT);
+		return;
+	}
+	t->retries++;
+	t->rto *= 2;
+	if (t->rto > t->cfg->rto_max)
+		t->rto = t->cfg->rto_max;
+	t->rtt_sampling = false; /* Karn: no sample across a retransmission */
+	t->t_rtx = ZT_TIME_NEVER;
+	if (t->state == ZT_TCP_SYN_SENT || t->state == ZT_TCP_SYN_RECEIVED) {
+		t->stats.retransmits++;
+		tcp_send_syn(t, now);
+		return;
+	}
+	/* RFC 5681 3.1 eqn. 4, then go back to snd_una with one segment. */
+	t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
+	t->cwnd = t->snd_mss;
+	t->in_recovery = false;
+	t->dupacks = 0;
+	t->recover = t->snd_max;
+	zt_asm_init(&t->sacked); /* the receiver may have reneged */
+	t->snd_nxt = t->snd_una;
+	t->rtx_next = t->snd_una;
+	if (tcp_send_at(t, t->snd_una, t->snd_mss, now)) {
+		uint32_t covered = zt_seq_lt(t->snd_una + t->snd_mss, t->snd_max) ?
+					   t->snd_mss : tcp_flight(t);
+
+		t->stats.retransmits++;
+		t->snd_nxt = t->snd_una + covered;
+	}
+	t->t_rtx = now + t->rto;
+}
+
+static void tcp_on_persist(struct zt_tcb *t, uint64_t now)
+{
+	t->t_persist = ZT_TIME_NEVER;
+	if (!t->persist)
+		return;
+	if (t->snd_wnd != 0 || zt_ring_len(&t->tx) == 0) {
+		t->persist = false;
+		tcp_output(t, now);
+		return;
+	}
+	/* One byte at snd_una: accepted once the window opens. */
+	tcp_emit(t, ZT_TCP_ACK, t->snd_una, 0, 1, now);
+	if (zt_seq_lt(t->snd_nxt, t->snd_una + 1))
+		t->snd_nxt = t->snd_una + 1;
+	if (zt_seq_lt(t->snd_max, t->snd_nxt))
+		t->snd_max = t->snd_nxt;
+	t->persist_backoff *= 2;
+	if (t->persist_backoff > t->cfg->rto_max)
+		t->persist_backoff = t->cfg->rto_max;
+	t->t_persist = now + t->persist_backoff;
+}
+
+static void tcp_on_keepalive(struct zt_tcb *t, uint64_t now)
+{
+	if (t->ka_sent >= t->cfg->keepalive_probes) {
+		tcp_send_rst(t, t->snd_nxt, true, now);
+		tcp_reset(t, ZT_TCP_RESET_KEEPALIVE);
+		return;
+	}
+	t->ka_sent++;
+	/* seq = snd_una - 1 makes the peer answer with an ACK. */
+	tcp_emit(t, ZT_TCP_ACK, t->snd_una - 1, 0, 0, now);
+	t->t_keepalive = now + t->cfg->keepalive_intvl;
+}
+
+void zt_tcb_poll(struct zt_tcb *t, uint64_t now)
+{
+	if (t->t_close <= now) {
+		t->t_close = ZT_TIME_NEVER;
+		if (t->state == ZT_TCP_TIME_WAIT) {
+			tcp_closed(t);
+			return;
+		}
+		if (t->state == ZT_TCP_FIN_WAIT_2) {
+			tcp_send_rst(t, t->snd_nxt, true, now);
+			tcp_reset(t, ZT_TCP_RESET_FIN_WAIT_2);
+			return;
+		}
+	}
+	if (t->t_rtx <= now)
+		tcp_on_rto(t, now);
+	if (t->state == ZT_TCP_CLOSED)
+		return;
+	if (t->t_persist <= now)
+		tcp_on_persist(t, now);
+	if (t->t_keepalive <= now)
+		tcp_on_keepalive(t, now);
+	if (t->state == ZT_TCP_CLOSED)
+		return;
+	if (t->t_delack <= now) {
+		t->t_delack = ZT_TIME_NEVER;
+		t->ack_now = true;
+	}
+	tcp_output(t, now);
+}
+
+uint64_t zt_tcb_deadline(const struct zt_tcb *t)
+{
+	uint64_t d = t->t_rtx;
+
+	if (t->t_delack < d)
+		d = t->t_delack;
+	if (t->t_persist < d)
+		d = t->t_persist;
+	if (t->t_keepalive < d)
+		d = t->t_keepalive;
+	if (t->t_close < d)
+		d = t->t_close;
+	return d;
+}

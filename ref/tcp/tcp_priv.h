@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* tcp_priv.h - functions shared by tcp_in.c and tcp_out.c; not public. */
+#ifndef ZTUN_TCP_PRIV_H
+#define ZTUN_TCP_PRIV_H
+
+#include "ztun/tcp.h"
+
+/* Send what the windows allow (data, FIN) and a pending ACK. */
+void tcp_output(struct zt_tcb *t, uint64_t now);
+/* Send a bare ACK now (with SACK blocks and timestamps as negotiated). */
+void tcp_send_ack(struct zt_tcb *t, uint64_t now);
+/* Send our SYN (SYN_SENT) or SYN-ACK (SYN_RECEIVED). */
+void tcp_send_syn(struct zt_tcb *t, uint64_t now);
+/* Send RST with @seq (and ACK of rcv_nxt when @with_ack). */
+void tcp_send_rst(struct zt_tcb *t, uint32_t seq, bool with_ack, uint64_t now);
+/* Retransmit the next unSACKed hole at or after rtx_next; false if none. */
+bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now);
+/* Bytes of the FIN-less send sequence space still in the ring. */
+uint32_t tcp_flight(const struct zt_tcb *t);
+/* Our timestamp clock (ms) at @now. */
+uint32_t tcp_ts_now(const struct zt_tcb *t, uint64_t now);
+/* Arm the retransmission timer if data is outstanding, else stop it. */
+void tcp_rearm_rtx(struct zt_tcb *t, uint64_t now);
+/* Take an RTT sample of @rtt ns (RFC 6298 2.2/2.3). */
+void tcp_rtt_sample(struct zt_tcb *t, uint64_t rtt);
+/* Enter CLOSED with a reset reason and event. */
+void tcp_reset(struct zt_tcb *t, enum zt_tcp_reset_reason why);
+/* Enter CLOSED after an orderly close. */
+void tcp_closed(struct zt_tcb *t);
+
+/* Our FIN has been acknowledged. */
+static inline bool tcp_fin_acked(const struct zt_tcb *t)
+{
+	return t->fin_sent && zt_seq_gt(t->snd_una, t->fin_seq);
+}
+
+/* A state in which the send side is synchronized. */
+static inline bool tcp_synchronized(const struct zt_tcb *t)
+{
+	return t->state >= ZT_TCP_ESTABLISHED;
+}
+
+#endif /* ZTUN_TCP_PRIV_H */

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+#include "ztun/rng.h"
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void zt_rng_seed(struct zt_rng *rng, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		rng->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t zt_rng_next(struct zt_rng *rng)
+{
+	uint64_t *s = rng->s;
+	uint64_t result = rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return result;
+}
+
+uint64_t zt_rng_below(struct zt_rng *rng, uint64_t bound)
+{
+	uint64_t threshold, r;
+
+	if (bound == 0)
+		return 0;
+	threshold = -bound % bound; /* 2^64 mod bound */
+	do
+		r = zt_rng_next(rng);
+	while (r < threshold);
+	return r % bound;
+}
+
+uint32_t zt_rng_u32(struct zt_rng *rng)
+{
+	return (uint32_t)(zt_rng_next(rng) >> 32);
+}

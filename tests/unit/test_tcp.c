@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_tcp.c - the TCP endpoint, driven as two instances over a test wire
+ * (tcp_pair.c) with a virtual clock; every segment goes through the real
+ * wire encoder and parser.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcp_pair.h"
+#include "test.h"
+
+static void cfg_small(struct zt_tcp_config *c)
+{
+	zt_tcp_config_default(c);
+}
+
+static uint8_t pat(uint32_t seed, size_t i)
+{
+	uint32_t x = (uint32_t)i * 2654435761u ^ seed;
+
+	x ^= x >> 13;
+	x *= 0x5bd1e995u;
+	return (uint8_t)(x >> 24);
+}
+
+struct xfer {
+	size_t total, sent, recvd;
+	uint32_t seed;
+	bool corrupt; /* a received byte differed from the pattern */
+	bool shut;    /* shutdown() after the last byte was queued */
+};
+
+static void pump(struct tcp_pair *p, struct xfer x[2])
+{
+	uint8_t buf[8192];
+
+	for (int dir = 0; dir < 2; dir++) {
+		struct zt_tcb *tx = &p->side[dir].tcb, *rx = &p->side[!dir].tcb;
+		struct xfer *xf = &x[dir];
+		const uint8_t *d;
+		size_t n;
+
+		while (xf->sent < xf->total) {
+			size_t want = xf->total - xf->sent;
+
+			if (want > sizeof(buf))
+				want = sizeof(buf);
+			for (size_t i = 0; i < want; i++)
+				buf[i] = pat(xf->seed, xf->sent + i);
+			n = zt_tcb_send(tx, buf, want, p->now);
+			xf->sent += n;
+			if (n < want)
+				break;
+		}
+		if (xf->shut && xf->sent == xf->total)
+			zt_tcb_shutdown(tx, p->now);
+		while ((n = zt_tcb_recv_peek(rx, 0, &d)) > 0) {
+			for (size_t i = 0; i < n; i++)
+				if (d[i] != pat(xf->seed, xf->recvd + i))
+					xf->corrupt = true;
+			xf->recvd += n;
+			zt_tcb_recv_consume(rx, n, p->now);
+		}
+	}
+}
+
+/* Move n01 bytes 0->1 and n10 bytes 1->0; true when all arrived intact
+ * within @limit of virtual time. */
+static bool transfer(struct tcp_pair *p, size_t n01, size_t n10, uint64_t limit,
+		     uint32_t seed)
+{
+	struct xfer x[2] = { { n01, 0, 0, seed, false, false },
+			     { n10, 0, 0, seed ^ 0xabcdef, false, false } };
+	uint64_t end = p->now + limit;
+
+	while (p->now < end) {
+		pump(p, x);
+		if (x[0].recvd == n01 && x[1].recvd == n10)
+			break;
+		pair_run_until(p, p->now + ZT_MS);
+	}
+	pump(p, x);
+	CU_ASSERT_FALSE(x[0].corrupt);
+	CU_ASSERT_FALSE(x[1].corrupt);
+	return !x[0].corrupt && !x[1].corrupt && x[0].recvd == n01 &&
+	       x[1].recvd == n10;
+}
+
+/* Side 1 listens and accepts; side 0 connects. */
+static void connect_pair(struct tcp_pair *p, uint32_t iss0, uint32_t iss1)
+{
+	p->side[1].listen = true;
+	p->side[1].auto_accept = true;
+	p->side[1].iss = iss1;
+	zt_tcb_open_active(&p->side[0].tcb, 40000, 80, iss0, p->now);
+	pair_settle(p, 200 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(p->side[0].tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL_FATAL(p->side[1].tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT(zt_tcb_events(&p->side[0].tcb) & ZT_TCP_EV_CONNECTED);
+	CU_ASSERT(zt_tcb_events(&p->side[1].tcb) & ZT_TCP_EV_CONNECTED);
+}
+
+static const struct zt_tcp_repr *last_seg(struct tcp_pair *p, int side)
+{
+	struct pair_side *s = &p->side[side];
+
+	CU_ASSERT_FATAL(s->nlast > 0);
+	return &s->last[(s->nlast - 1) % 64];
+}
+
+static void test_handshake_upstream_first(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	const struct zt_tcp_repr *r;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1);
+	p->side[1].listen = true;
+	p->side[1].iss = 5000;
+	zt_tcb_open_active(&p->side[0].tcb, 40000, 80, 1000, p->now);
+	r = last_seg(p, 0);
+	CU_ASSERT_EQUAL(r->flags, ZT_TCP_SYN);
+	CU_ASSERT(r->has_mss && r->has_wscale && r->sack_permitted && r->has_ts);
+	pair_settle(p, 500 * ZT_MS);
+	/* The SYN arrived, but no SYN-ACK until the upstream says yes. */
+	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_SYN_RECEIVED);
+	CU_ASSERT(p->side[1].tcb.synack_pending);
+	CU_ASSERT_EQUAL(p->side[1].nlast, 0);
+	/* The client's SYN retransmission (RTO 1 s) is absorbed silently. */
+	pair_settle(p, 700 * ZT_MS);
+	CU_ASSERT_EQUAL(p->side[0].tcb.stats.retransmits, 1);
+	CU_ASSERT_EQUAL(p->side[1].nlast, 0);
+	zt_tcb_accept(&p->side[1].tcb, p->now);
+	r = last_seg(p, 1);
+	CU_ASSERT_EQUAL(r->flags, ZT_TCP_SYN | ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(r->seq, 5000);
+	CU_ASSERT_EQUAL(r->ack, 1001);
+	CU_ASSERT(r->has_mss && r->mss == 1460);
+	pair_settle(p, 200 * ZT_MS);
+	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT(zt_tcb_events(&p->side[1].tcb) & ZT_TCP_EV_CONNECTED);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_refuse_sends_rst(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	const struct zt_tcp_repr *r;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 2);
+	p->side[1].listen = true;
+	zt_tcb_open_active(&p->side[0].tcb, 40000, 80, 0xfffffffe, p->now);
+	pair_settle(p, 50 * ZT_MS);
+	zt_tcb_refuse(&p->side[1].tcb, p->now);
+	r = last_seg(p, 1);
+	CU_ASSERT_EQUAL(r->flags, ZT_TCP_RST | ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(r->seq, 0);
+	CU_ASSERT_EQUAL(r->ack, 0xffffffff);
+	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_CLOSED);
+	pair_settle(p, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(p->side[0].tcb.reset_reason, ZT_TCP_RESET_REFUSED);
+	CU_ASSERT(zt_tcb_events(&p->side[0].tcb) & ZT_TCP_EV_RESET);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_options_every_combination(void)
+{
+	for (unsigned m = 0; m < 64; m++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		bool ws = (m & 1) && (m & 8), sack = (m & 2) && (m & 16),
+		     ts = (m & 4) && (m & 32);
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c0.window_scale = m & 1;
+		c0.sack = m & 2;
+		c0.timestamps = m & 4;
+		c1.window_scale = m & 8;
+		c1.sack = m & 16;
+		c1.timestamps = m & 32;
+		pair_init(p, &c0, &c1, 100 + m);
+		connect_pair(p, 1000 * m, 7777 * m);
+		for (int s = 0; s < 2; s++) {
+			struct zt_tcb *t = &p->side[s].tcb;
+
+			CU_ASSERT_EQUAL(t->sack_ok, sack);
+			CU_ASSERT_EQUAL(t->ts_ok, ts);
+			CU_ASSERT_EQUAL(t->snd_wscale != 0xff, ws);
+			if (!ws)
+				CU_ASSERT_EQUAL(t->rcv_wscale, 0);
+			CU_ASSERT_EQUAL(t->snd_mss, ts ? 1448 : 1460);
+		}
+		/* Without scaling the window tops out at 64 KiB; still works. */
+		CU_ASSERT(transfer(p, 300000, 200000, 60 * ZT_SEC, m));
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+static void test_mss_range(void)
+{
+	static const uint16_t mss[] = { 88, 100, 536, 1220, 1460, 8960, 16384, 65495 };
+
+	for (unsigned i = 0; i < sizeof(mss) / sizeof(mss[0]); i++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		uint16_t expect;
+
+		cfg_small(&c);
+		c.mss = mss[i];
+		c.rx_buf = c.tx_buf = mss[i] > 8000 ? 1024 * 1024 : 128 * 1024;
+		pair_init(p, &c, &c, 200 + i);
+		connect_pair(p, 12345, 54321);
+		expect = (uint16_t)(mss[i] - 12);
+		CU_ASSERT_EQUAL(p->side[0].tcb.snd_mss, expect);
+		CU_ASSERT(transfer(p, 400000, 300000, 120 * ZT_SEC, i));
+		CU_ASSERT(p->side[0].max_data <= expect);
+		CU_ASSERT(p->side[1].max_data <= expect);
+		CU_ASSERT_EQUAL(p->side[0].max_data, expect); /* full segments used */
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+static void test_sequence_wrap(void)
+{
+	static const uint32_t isn[] = { 0xffffff00u, 0xffffffffu, 0x7fffffffu, 0 };
+
+	for (unsigned i = 0; i < 4; i++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 300 + i);
+		connect_pair(p, isn[i], isn[(i + 1) % 4]);
+		CU_ASSERT(transfer(p, 200000, 200000, 30 * ZT_SEC, i));
+		zt_tcb_shutdown(&p->side[0].tcb, p->now);
+		zt_tcb_shutdown(&p->side[1].tcb, p->now);
+		pair_settle(p, 61 * ZT_SEC);
+		CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSED);
+		CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_CLOSED);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+static void test_ooo_and_duplicates(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 400);
+	connect_pair(p, 1, 2);
+	p->reorder_ppm = 300000;
+	p->dup_ppm = 200000;
+	CU_ASSERT(transfer(p, 512 * 1024, 512 * 1024, 60 * ZT_SEC, 4));
+	CU_ASSERT(p->side[1].tcb.stats.ooo_segs > 0);
+	CU_ASSERT(p->side[0].tcb.stats.ooo_segs > 0);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_sack_three_holes(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *t;
+	uint8_t buf[14480];
+	uint64_t start;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 500);
+	connect_pair(p, 100, 200);
+	t = &p->side[0].tcb;
+	/* Ten full segments at once (initial window); lose #2, #5 and #8. */
+	pair_clear_log(p, 0);
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = (1u << 2) | (1u << 5) | (1u << 8);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pat(9, i);
+	start = p->now;
+	CU_ASSERT_EQUAL(zt_tcb_send(t, buf, sizeof(buf), p->now), sizeof(buf));
+	CU_ASSERT_EQUAL(p->side[0].nlast, 10);
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_tcb_recv_len(&p->side[1].tcb), sizeof(buf));
+	CU_ASSERT(zt_tcb_send_drained(t));
+	CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
+	CU_ASSERT_EQUAL(t->stats.fast_retransmits, 1);
+	CU_ASSERT_EQUAL(t->stats.retransmits, 3);
+	CU_ASSERT_EQUAL(p->side[1].tcb.stats.ooo_segs, 5); /* #3 #4 #6 #7 #9 */
+	/* All three holes repaired within the first two round trips. */
+	CU_ASSERT(p->side[0].last_at[12] - start <= 2 * 2 * p->delay);
+	{
+		uint8_t got[sizeof(buf)];
+
+		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+				sizeof(got));
+		CU_ASSERT(memcmp(got, buf, sizeof(buf)) == 0);
+	}
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_rto_backoff(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *t;
+	uint64_t expect = 200 * ZT_MS;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 600);
+	connect_pair(p, 100, 200);
+	t = &p->side[0].tcb;
+	CU_ASSERT_EQUAL(t->rto, 200 * ZT_MS); /* 20 ms RTT: rto_min applies */
+	pair_clear_log(p, 0);
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = ~0ull;
+	zt_tcb_send(t, "hello", 5, p->now);
+	pair_settle(p, 600 * ZT_SEC);
+	/* 1 send + 8 retransmissions, then RST: intervals double from rto. */
+	CU_ASSERT_EQUAL(p->side[0].nlast, 1 + c.max_retries + 1);
+	for (unsigned i = 1; i <= c.max_retries; i++) {
+		CU_ASSERT_EQUAL(p->side[0].last_at[i] - p->side[0].last_at[i - 1], expect);
+		CU_ASSERT_EQUAL(p->side[0].last_len[i], 5);
+		expect = expect * 2 > c.rto_max ? c.rto_max : expect * 2;
+	}
+	CU_ASSERT(p->side[0].last[c.max_retries + 1].flags & ZT_TCP_RST);
+	CU_ASSERT_EQUAL(t->state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(t->reset_reason, ZT_TCP_RESET_TIMEOUT);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_zero_window_persist(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct xfer x[2] = { { 25 * 4096, 0, 0, 7, false, false }, { 0, 0, 0, 0, false, false } };
+	uint8_t buf[4096];
+	size_t probes = 0;
+
+	cfg_small(&c0);
+	cfg_small(&c1);
+	c1.rx_buf = 16384;
+	pair_init(p, &c0, &c1, 700);
+	connect_pair(p, 100, 200);
+	/* Fill side 1's ring without reading it. */
+	while (x[0].sent < x[0].total) {
+		size_t n;
+
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = pat(7, x[0].sent + i);
+		n = zt_tcb_send(&p->side[0].tcb, buf, sizeof(buf), p->now);
+		x[0].sent += n;
+		if (!n)
+			break;
+	}
+	pair_settle(p, ZT_SEC);
+	CU_ASSERT_EQUAL(zt_tcb_recv_len(&p->side[1].tcb), 16384);
+	CU_ASSERT_EQUAL(p->side[0].tcb.snd_wnd, 0);
+	CU_ASSERT(p->side[0].tcb.persist);
+	pair_clear_log(p, 0);
+	pair_settle(p, 300 * ZT_SEC);
+	/* Probes of one byte, backing off, and no reset however long. */
+	probes = p->side[0].nlast;
+	CU_ASSERT(probes >= 5 && probes < 20);
+	for (unsigned i = 0; i < probes && i < 64; i++)
+		CU_ASSERT_EQUAL(p->side[0].last_len[i], 1);
+	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_ESTABLISHED);
+	/* The reader wakes: everything arrives, in order. */
+	x[0].sent = x[0].total; /* already queued above */
+	{
+		uint64_t end = p->now + 120 * ZT_SEC;
+
+		while (x[0].recvd < x[0].total && p->now < end) {
+			pump(p, x);
+			pair_run_until(p, p->now + ZT_MS);
+		}
+	}
+	CU_ASSERT_EQUAL(x[0].recvd, x[0].total);
+	CU_ASSERT_FALSE(x[0].corrupt);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_delayed_ack(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	uint8_t buf[2 * 1448];
+	uint64_t sent_at;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 800);
+	connect_pair(p, 100, 200);
+	pair_clear_log(p, 1);
+	zt_tcb_send(&p->side[0].tcb, "x", 1, p->now);
+	sent_at = p->now;
+	pair_settle(p, 200 * ZT_MS);
+	CU_ASSERT_EQUAL(p->side[1].nlast, 1);
+	/* Arrived after one delay, ACKed one delayed-ACK period later. */
+	CU_ASSERT_EQUAL(p->side[1].last_at[0], sent_at + p->delay + c.delack);
+	/* Two full segments: the second is ACKed at once. */
+	pair_clear_log(p, 1);
+	memset(buf, 'y', sizeof(buf));
+	zt_tcb_send(&p->side[0].tcb, buf, sizeof(buf), p->now);
+	sent_at = p->now;
+	pair_settle(p, 200 * ZT_MS);
+	CU_ASSERT_EQUAL(p->side[1].nlast, 1);
+	CU_ASSERT_EQUAL(p->side[1].last_at[0], sent_at + p->delay);
+	pair_destroy(p);
+	free(p);
+}
+
+/* Drive the pair into @state on side 1 (0 = after accept only). */
+static bool reach_state(struct tcp_pair *p, enum zt_tcp_state state)
+{
+	struct zt_tcb *a = &p->side[0].tcb, *b = &p->side[1].tcb;
+
+	if (state == ZT_TCP_SYN_RECEIVED) {
+		p->side[1].listen = true;
+		p->side[1].auto_accept = true;
+		p->side[0].drop_base = 1; /* lose the client's handshake ACK */
+		p->side[0].drop_bits = ~0ull;
+		zt_tcb_open_active(a, 40000, 80, 10, p->now);
+		pair_run_until(p, p->now + 25 * ZT_MS);
+		return b->state == ZT_TCP_SYN_RECEIVED;
+	}
+	connect_pair(p, 10, 20);
+	switch (state) {
+	case ZT_TCP_ESTABLISHED:
+		break;
+	case ZT_TCP_FIN_WAIT_1:
+		p->side[1].drop_base = p->side[1].nlast;
+		p->side[1].drop_bits = ~0ull;
+		zt_tcb_shutdown(b, p->now);
+		break;
+	case ZT_TCP_FIN_WAIT_2:
+		zt_tcb_shutdown(b, p->now);
+		pair_settle(p, 100 * ZT_MS);
+		break;
+	case ZT_TCP_CLOSE_WAIT:
+		zt_tcb_shutdown(a, p->now);
+		pair_settle(p, 100 * ZT_MS);
+		break;
+	case ZT_TCP_LAST_ACK:
+		zt_tcb_shutdown(a, p->now);
+		pair_settle(p, 100 * ZT_MS);
+		p->side[1].drop_base = p->side[1].nlast;
+		p->side[1].drop_bits = ~0ull;
+		zt_tcb_shutdown(b, p->now);
+		break;
+	case ZT_TCP_CLOSING:
+		p->side[0].drop_base = p->side[0].nlast + 1; /* lose A's ACK of B's FIN */
+		p->side[0].drop_bits = ~0ull;
+		zt_tcb_shutdown(a, p->now);
+		zt_tcb_shutdown(b, p->now);
+		pair_run_until(p, p->now + 15 * ZT_MS);
+		break;
+	case ZT_TCP_TIME_WAIT:
+		zt_tcb_shutdown(b, p->now);
+		pair_settle(p, 100 * ZT_MS);
+		zt_tcb_shutdown(a, p->now);
+		pair_settle(p, 100 * ZT_MS);
+		break;
+	default:
+		return false;
+	}
+	return b->state == state;
+}
+
+static void test_rst_every_state(void)
+{
+	static const enum zt_tcp_state states[] = {
+		ZT_TCP_SYN_RECEIVED, ZT_TCP_ESTABLISHED, ZT_TCP_FIN_WAIT_1,
+		ZT_TCP_FIN_WAIT_2, ZT_TCP_CLOSE_WAIT, ZT_TCP_CLOSING,
+		ZT_TCP_LAST_ACK, ZT_TCP_TIME_WAIT,
+	};
+
+	for (unsigned i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		for (int kind = 0; kind < 3; kind++) {
+			struct zt_tcp_config c;
+			struct tcp_pair *p = malloc(sizeof(*p));
+			struct zt_tcb *b;
+			struct zt_tcp_repr rst;
+			unsigned before;
+			enum zt_drop d;
+
+			cfg_small(&c);
+			pair_init(p, &c, &c, 900 + i);
+			CU_ASSERT_FATAL(reach_state(p, states[i]));
+			b = &p->side[1].tcb;
+			(void)zt_tcb_events(b);
+			memset(&rst, 0, sizeof(rst));
+			rst.src_port = b->remote_port;
+			rst.dst_port = b->local_port;
+			rst.flags = ZT_TCP_RST;
+			/* kind 0: exact; 1: inside the window; 2: outside it */
+			rst.seq = b->rcv_nxt + (kind == 1 ? 100 : kind == 2 ? 0x40000000u : 0);
+			before = p->side[1].nlast;
+			d = pair_inject(p, 1, &rst, NULL, 0);
+			if (kind == 0 && states[i] != ZT_TCP_TIME_WAIT) {
+				CU_ASSERT_EQUAL(d, ZT_DROP_NONE);
+				CU_ASSERT_EQUAL(b->state, ZT_TCP_CLOSED);
+				CU_ASSERT(zt_tcb_events(b) & ZT_TCP_EV_RESET);
+				CU_ASSERT_EQUAL(b->reset_reason, ZT_TCP_RESET_BY_PEER);
+			} else if (kind == 0) {
+				CU_ASSERT_EQUAL(b->state, ZT_TCP_TIME_WAIT); /* RFC 1337 */
+			} else if (kind == 1) {
+				CU_ASSERT_EQUAL(d, ZT_DROP_TCP_RST_INVALID);
+				CU_ASSERT_EQUAL(b->state, states[i]);
+				CU_ASSERT_EQUAL(p->side[1].nlast, before + 1); /* challenge ACK */
+				CU_ASSERT_EQUAL(last_seg(p, 1)->flags & ZT_TCP_ACK, ZT_TCP_ACK);
+				CU_ASSERT_EQUAL(last_seg(p, 1)->ack, b->rcv_nxt);
+			} else {
+				CU_ASSERT_EQUAL(d, ZT_DROP_TCP_OUT_OF_WINDOW);
+				CU_ASSERT_EQUAL(b->state, states[i]);
+				CU_ASSERT_EQUAL(p->side[1].nlast, before); /* silent */
+			}
+			pair_destroy(p);
+			free(p);
+		}
+	}
+}
+
+static void test_simultaneous_close(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1000);
+	connect_pair(p, 10, 20);
+	zt_tcb_shutdown(&p->side[0].tcb, p->now);
+	zt_tcb_shutdown(&p->side[1].tcb, p->now);
+	pair_run_until(p, p->now + 15 * ZT_MS); /* both FINs crossed */
+	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSING);
+	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_CLOSING);
+	pair_run_until(p, p->now + 15 * ZT_MS);
+	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_TIME_WAIT);
+	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_TIME_WAIT);
+	pair_settle(p, c.time_wait + ZT_SEC);
+	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSED);
+	CU_ASSERT(zt_tcb_events(&p->side[0].tcb) & ZT_TCP_EV_CLOSED);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_half_close_both_directions(void)
+{
+	for (int closer = 0; closer < 2; closer++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		int other = !closer;
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 1100 + closer);
+		connect_pair(p, 10, 20);
+		zt_tcb_shutdown(&p->side[closer].tcb, p->now);
+		pair_settle(p, 100 * ZT_MS);
+		CU_ASSERT_EQUAL(p->side[closer].tcb.state, ZT_TCP_FIN_WAIT_2);
+		CU_ASSERT_EQUAL(p->side[other].tcb.state, ZT_TCP_CLOSE_WAIT);
+		CU_ASSERT(zt_tcb_events(&p->side[other].tcb) & ZT_TCP_EV_PEER_FIN);
+		/* The other side still sends 200 KB into the half-closed one. */
+		CU_ASSERT(transfer(p, closer ? 200000 : 0, closer ? 0 : 200000,
+				   30 * ZT_SEC, 11));
+		CU_ASSERT_EQUAL(zt_tcb_send(&p->side[closer].tcb, "z", 1, p->now), 0);
+		zt_tcb_shutdown(&p->side[other].tcb, p->now);
+		pair_settle(p, 100 * ZT_MS);
+		CU_ASSERT_EQUAL(p->side[closer].tcb.state, ZT_TCP_TIME_WAIT);
+		CU_ASSERT_EQUAL(p->side[other].tcb.state, ZT_TCP_CLOSED);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+static void test_keepalive(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	const struct zt_tcp_repr *probe;
+
+	cfg_small(&c0);
+	cfg_small(&c1);
+	c1.keepalive_idle = 10 * ZT_SEC;
+	c1.keepalive_intvl = ZT_SEC;
+	c1.keepalive_probes = 3;
+	pair_init(p, &c0, &c1, 1200);
+	connect_pair(p, 10, 20);
+	pair_clear_log(p, 1);
+	pair_settle(p, 10 * ZT_SEC + 5 * ZT_MS);
+	CU_ASSERT_EQUAL(p->side[1].nlast, 1);
+	probe = &p->side[1].last[0];
+	CU_ASSERT_EQUAL(probe->seq, p->side[1].tcb.snd_una - 1);
+	pair_settle(p, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(p->side[1].tcb.ka_sent, 0); /* answered */
+	/* Now the peer goes silent. */
+	p->side[0].drop_base = p->side[0].nlast;
+	p->side[0].drop_bits = ~0ull;
+	pair_settle(p, 20 * ZT_SEC);
+	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(p->side[1].tcb.reset_reason, ZT_TCP_RESET_KEEPALIVE);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_challenge_ack_for_syn(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcp_repr syn;
+	unsigned before;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1300);
+	connect_pair(p, 10, 20);
+	memset(&syn, 0, sizeof(syn));
+	syn.src_port = 40000;
+	syn.dst_port = 80;
+	syn.flags = ZT_TCP_SYN;
+	syn.seq = 123456;
+	before = p->side[1].nlast;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &syn, NULL, 0), ZT_DROP_TCP_BAD_FLAGS);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 1);
+	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(p->side[1].tcb.stats.challenge_acks, 1);
+	syn.flags = ZT_TCP_SYN | ZT_TCP_FIN;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &syn, NULL, 0), ZT_DROP_TCP_BAD_FLAGS);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_reply_rst(void)
+{
+	struct zt_tcp_repr seg, rst;
+
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = 1;
+	seg.dst_port = 2;
+	seg.seq = 100;
+	seg.flags = ZT_TCP_SYN;
+	CU_ASSERT(zt_tcp_reply_rst(&seg, 0, &rst));
+	CU_ASSERT_EQUAL(rst.flags, ZT_TCP_RST | ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(rst.ack, 101);
+	CU_ASSERT_EQUAL(rst.src_port, 2);
+	seg.flags = ZT_TCP_ACK | ZT_TCP_PSH;
+	seg.ack = 5555;
+	CU_ASSERT(zt_tcp_reply_rst(&seg, 10, &rst));
+	CU_ASSERT_EQUAL(rst.flags, ZT_TCP_RST);
+	CU_ASSERT_EQUAL(rst.seq, 5555);
+	seg.flags = ZT_TCP_RST;
+	CU_ASSERT_FALSE(zt_tcp_reply_rst(&seg, 0, &rst));
+}
+
+/* 1 MiB each way through loss, duplication and reordering, many seeds. */
+static void test_property_lossy_transfer(void)
+{
+	unsigned seeds = getenv("ZT_TCP_SEEDS") ? (unsigned)atoi(getenv("ZT_TCP_SEEDS")) : 200;
+	uint64_t base = zt_test_seed(0x7c9);
+
+	for (unsigned s = 0; s < seeds; s++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_rng r;
+		bool ok;
+
+		zt_rng_seed(&r, base + s);
+		cfg_small(&c);
+		c.mss = (uint16_t)(536 + zt_rng_below(&r, 8960 - 536));
+		c.sack = zt_rng_below(&r, 4) != 0;
+		c.timestamps = zt_rng_below(&r, 2);
+		pair_init(p, &c, &c, base + s);
+		connect_pair(p, zt_rng_u32(&r), zt_rng_u32(&r));
+		p->loss_ppm = 50000;
+		p->dup_ppm = 20000;
+		p->reorder_ppm = 50000;
+		ok = transfer(p, 1 << 20, 1 << 20, 3600 * ZT_SEC, (uint32_t)s);
+		if (!ok && getenv("ZT_TCP_DEBUG")) {
+			for (int k = 0; k < 2; k++) {
+				struct zt_tcb *t = &p->side[k].tcb;
+
+				fprintf(stderr, "side%d %s una %u nxt %u max %u wnd %u cwnd %u ssth %u ring %zu rx %zu rec %d persist %d rtx %llu retries %u sacked %u ooo %u rcv_nxt %u adv %u\n",
+					k, zt_tcp_state_name(t->state), t->snd_una, t->snd_nxt, t->snd_max, t->snd_wnd, t->cwnd, t->ssthresh,
+					zt_ring_len(&t->tx), zt_ring_len(&t->rx), t->in_recovery, t->persist,
+					(unsigned long long)(t->t_rtx == ZT_TIME_NEVER ? 0 : t->t_rtx - p->now), t->retries, t->sacked.count, t->ooo.count, t->rcv_nxt, t->rcv_adv - t->rcv_nxt);
+			}
+		}
+		if (!ok)
+			fprintf(stderr, "\n  lossy transfer failed: ZT_TEST_SEED=%llu (+%u), mss %u\n",
+				(unsigned long long)base, s, c.mss);
+		CU_ASSERT(ok);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+int zt_suite_tcp(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "handshake_upstream_first", test_handshake_upstream_first },
+		{ "refuse_sends_rst", test_refuse_sends_rst },
+		{ "options_every_combination", test_options_every_combination },
+		{ "mss_88_to_65495", test_mss_range },
+		{ "sequence_wrap", test_sequence_wrap },
+		{ "ooo_and_duplicates", test_ooo_and_duplicates },
+		{ "sack_three_holes", test_sack_three_holes },
+		{ "rto_backoff", test_rto_backoff },
+		{ "zero_window_persist", test_zero_window_persist },
+		{ "delayed_ack", test_delayed_ack },
+		{ "rst_every_state", test_rst_every_state },
+		{ "simultaneous_close", test_simultaneous_close },
+		{ "half_close_both_directions", test_half_close_both_directions },
+		{ "keepalive", test_keepalive },
+		{ "challenge_ack_for_syn", test_challenge_ack_for_syn },
+		{ "reply_rst", test_reply_rst },
+		{ "property_lossy_transfer", test_property_lossy_transfer },
+		{ 0 }
+	};
+
+	return zt_add_suite("tcp", NULL, NULL, cases);
+}
