@@ -26,7 +26,8 @@ static void pair_output(void *ctx, struct zt_tcb *tcb,
 	uint64_t delay = p->delay;
 
 	CU_ASSERT_FATAL(buf != NULL);
-	memcpy(buf + zt_tcp_header_len(repr), d1, l1);
+	if (l1)
+		memcpy(buf + zt_tcp_header_len(repr), d1, l1);
 	if (l2)
 		memcpy(buf + zt_tcp_header_len(repr) + l1, d2, l2);
 	n = zt_tcp_emit(repr, from ? &p->b : &p->a, from ? &p->a : &p->b,

@@ -1,0 +1,839 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sim.c - the simulator's event loop and links.
+ *
+ * Event loop: (time, seq) order against a stable sort of what was
+ * scheduled, cancellation in every state, the clock never going back,
+ * run_until's final time, the event and time caps against a livelock, and
+ * seed determinism (hash of the (time, id) trace). Links: exact timing
+ * without faults, every fault observed and counted, loss within a binomial
+ * tolerance, serialisation spacing and tail drop, and every in-flight copy
+ * freed on destroy (LeakSanitizer checks at exit).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/evloop.h"
+#include "engine/link.h"
+#include "test.h"
+#include "ztun/rng.h"
+
+/* ---- a trace of what ran ------------------------------------------------ */
+
+#define TRACE_MAX 250000
+
+struct trace_ent {
+	uint64_t t;
+	uint32_t id;
+	uint32_t len;
+};
+
+struct trace {
+	struct trace_ent e[TRACE_MAX];
+	size_t n;
+	uint64_t hash;
+};
+
+static struct trace tr;
+
+static void trace_reset(void)
+{
+	tr.n = 0;
+	tr.hash = 0xcbf29ce484222325ULL;
+}
+
+static void hash_u64(uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		tr.hash ^= (uint8_t)(v >> (8 * i));
+		tr.hash *= 0x100000001b3ULL;
+	}
+}
+
+static void trace_add(uint64_t t, uint32_t id, uint32_t len)
+{
+	hash_u64(t);
+	hash_u64(id);
+	if (tr.n < TRACE_MAX) {
+		tr.e[tr.n].t = t;
+		tr.e[tr.n].id = id;
+		tr.e[tr.n].len = len;
+	}
+	tr.n++;
+}
+
+/* ---- event loop ---------------------------------------------------------- */
+
+struct tev {
+	struct zt_sim_event ev;
+	uint32_t id;
+	uint64_t want;       /* time it was scheduled for */
+	struct tev *victim;  /* cancelled when this runs */
+	int self_cancel;     /* result of cancelling itself while running */
+	int disposed;
+};
+
+static void tev_fn(struct zt_sim *sim, void *arg)
+{
+	struct tev *e = arg;
+
+	trace_add(zt_sim_now(sim), e->id, 0);
+	if (e->victim)
+		zt_sim_cancel(sim, &e->victim->ev);
+	e->self_cancel = zt_sim_cancel(sim, &e->ev);
+}
+
+static void tev_init(struct tev *e, uint32_t id)
+{
+	memset(e, 0, sizeof(*e));
+	zt_sim_event_init(&e->ev, tev_fn, e);
+	e->id = id;
+}
+
+static void test_order(void)
+{
+	static struct tev evs[3000];
+	static uint32_t expect[3000];
+	struct zt_sim sim;
+	struct zt_rng rng;
+	size_t n = sizeof(evs) / sizeof(evs[0]), k = 0;
+
+	zt_rng_seed(&rng, zt_test_seed(0x51a1));
+	zt_sim_init(&sim, 1);
+	trace_reset();
+	for (size_t i = 0; i < n; i++) {
+		tev_init(&evs[i], (uint32_t)i);
+		evs[i].want = zt_rng_below(&rng, 64); /* lots of equal times */
+		zt_sim_at(&sim, &evs[i].ev, evs[i].want);
+		CU_ASSERT_TRUE(zt_sim_event_pending(&evs[i].ev));
+	}
+	CU_ASSERT_EQUAL(zt_sim_pending_count(&sim), n);
+	/* Expected: a stable sort by time (ids are insertion order). */
+	for (uint64_t t = 0; t < 64; t++)
+		for (size_t i = 0; i < n; i++)
+			if (evs[i].want == t)
+				expect[k++] = (uint32_t)i;
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, UINT64_MAX, UINT64_MAX), ZT_SIM_IDLE);
+	CU_ASSERT_EQUAL_FATAL(tr.n, n);
+	for (size_t i = 0; i < n; i++) {
+		CU_ASSERT_EQUAL_FATAL(tr.e[i].id, expect[i]);
+		CU_ASSERT_EQUAL_FATAL(tr.e[i].t, evs[expect[i]].want);
+		CU_ASSERT_FALSE_FATAL(evs[i].self_cancel);
+		CU_ASSERT_FALSE_FATAL(zt_sim_event_pending(&evs[i].ev));
+	}
+	CU_ASSERT_EQUAL(zt_sim_events_run(&sim), n);
+	CU_ASSERT_EQUAL(zt_sim_pending_count(&sim), 0);
+	zt_sim_destroy(&sim);
+}
+
+/* Scheduled from a callback at now: after what is already at now. */
+static struct tev late;
+
+static void sched_late_fn(struct zt_sim *sim, void *arg)
+{
+	tev_fn(sim, arg);
+	zt_sim_after(sim, &late.ev, 0);
+}
+
+static void test_equal_time_fifo(void)
+{
+	struct tev a, b, c;
+	struct zt_sim sim;
+
+	zt_sim_init(&sim, 2);
+	trace_reset();
+	tev_init(&a, 1);
+	tev_init(&b, 2);
+	tev_init(&c, 3);
+	tev_init(&late, 4);
+	a.ev.fn = sched_late_fn;
+	zt_sim_at(&sim, &a.ev, 100);
+	zt_sim_at(&sim, &b.ev, 100);
+	zt_sim_at(&sim, &c.ev, 100);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, 100, UINT64_MAX), ZT_SIM_IDLE);
+	CU_ASSERT_EQUAL_FATAL(tr.n, 4);
+	for (uint32_t i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(tr.e[i].id, i + 1);
+		CU_ASSERT_EQUAL(tr.e[i].t, 100);
+	}
+	/* Rescheduling a pending event to the same time moves it back. */
+	trace_reset();
+	zt_sim_at(&sim, &a.ev, 200);
+	zt_sim_at(&sim, &b.ev, 200);
+	a.ev.fn = tev_fn;
+	zt_sim_at(&sim, &a.ev, 200);
+	zt_sim_run_until(&sim, 200);
+	CU_ASSERT_EQUAL_FATAL(tr.n, 2);
+	CU_ASSERT_EQUAL(tr.e[0].id, 2);
+	CU_ASSERT_EQUAL(tr.e[1].id, 1);
+	zt_sim_destroy(&sim);
+}
+
+static void test_cancel(void)
+{
+	struct tev a, b, c, d, x, y, never;
+	struct zt_sim_event zeroed;
+	struct zt_sim sim;
+
+	memset(&zeroed, 0, sizeof(zeroed));
+	zt_sim_init(&sim, 3);
+	trace_reset();
+	tev_init(&a, 1);
+	tev_init(&b, 2);
+	tev_init(&c, 3);
+	tev_init(&d, 4);
+	tev_init(&never, 9);
+	zt_sim_at(&sim, &a.ev, 10);
+	zt_sim_at(&sim, &b.ev, 10);
+	zt_sim_at(&sim, &c.ev, 5);  /* the current minimum */
+	zt_sim_at(&sim, &d.ev, 20);
+	CU_ASSERT_TRUE(zt_sim_cancel(&sim, &c.ev));
+	CU_ASSERT_FALSE(zt_sim_cancel(&sim, &c.ev));
+	CU_ASSERT_FALSE(zt_sim_cancel(&sim, &never.ev)); /* never scheduled */
+	CU_ASSERT_FALSE(zt_sim_cancel(&sim, &zeroed));   /* zero-filled */
+	CU_ASSERT_TRUE(zt_sim_cancel(&sim, &b.ev));     /* equal-time peer */
+	CU_ASSERT_EQUAL(zt_sim_pending_count(&sim), 2);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, 100, UINT64_MAX), ZT_SIM_IDLE);
+	CU_ASSERT_EQUAL_FATAL(tr.n, 2);
+	CU_ASSERT_EQUAL(tr.e[0].id, 1);
+	CU_ASSERT_EQUAL(tr.e[0].t, 10);
+	CU_ASSERT_EQUAL(tr.e[1].id, 4);
+	CU_ASSERT_EQUAL(tr.e[1].t, 20);
+	/* Already fired: a harmless no-op, and it may be scheduled again. */
+	CU_ASSERT_FALSE(zt_sim_cancel(&sim, &a.ev));
+	CU_ASSERT_FALSE(a.self_cancel);
+	zt_sim_after(&sim, &a.ev, 1);
+	CU_ASSERT_TRUE(zt_sim_cancel(&sim, &a.ev));
+
+	/* A callback cancels a later event; cancelling itself is false. */
+	trace_reset();
+	tev_init(&x, 5);
+	tev_init(&y, 6);
+	x.victim = &y;
+	zt_sim_after(&sim, &x.ev, 1);
+	zt_sim_after(&sim, &y.ev, 2);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, 100, UINT64_MAX), ZT_SIM_IDLE);
+	CU_ASSERT_EQUAL_FATAL(tr.n, 1);
+	CU_ASSERT_EQUAL(tr.e[0].id, 5);
+	CU_ASSERT_FALSE(x.self_cancel);
+	CU_ASSERT_FALSE(zt_sim_event_pending(&y.ev));
+	zt_sim_destroy(&sim);
+}
+
+static void test_past_and_run_until(void)
+{
+	struct tev a, b, c, p, q;
+	struct zt_sim sim;
+	uint64_t next = 0;
+
+	zt_sim_init(&sim, 4);
+	trace_reset();
+	CU_ASSERT_EQUAL(zt_sim_now(&sim), 0);
+	CU_ASSERT_FALSE(zt_sim_next_time(&sim, &next));
+	tev_init(&a, 1);
+	tev_init(&b, 2);
+	tev_init(&c, 3);
+	zt_sim_at(&sim, &a.ev, 10);
+	zt_sim_at(&sim, &b.ev, 20);
+	zt_sim_at(&sim, &c.ev, 30);
+	CU_ASSERT_TRUE(zt_sim_next_time(&sim, &next));
+	CU_ASSERT_EQUAL(next, 10);
+	CU_ASSERT_EQUAL(zt_sim_run_until(&sim, 20), 2);  /* t itself included */
+	CU_ASSERT_EQUAL(zt_sim_now(&sim), 20);
+	CU_ASSERT_EQUAL(zt_sim_run_until(&sim, 25), 0);
+	CU_ASSERT_EQUAL(zt_sim_now(&sim), 25);           /* exactly t */
+	CU_ASSERT_EQUAL(zt_sim_run_until(&sim, 5), 0);
+	CU_ASSERT_EQUAL(zt_sim_now(&sim), 25);           /* never backwards */
+	CU_ASSERT_TRUE(zt_sim_event_pending(&c.ev));
+
+	/* Scheduling in the past runs at now, after what is already there. */
+	tev_init(&p, 4);
+	tev_init(&q, 5);
+	zt_sim_at(&sim, &q.ev, 25);
+	zt_sim_at(&sim, &p.ev, 3);
+	CU_ASSERT_EQUAL(zt_sim_event_time(&p.ev), 25);
+	CU_ASSERT_EQUAL(zt_sim_run_until(&sim, 25), 2);
+	CU_ASSERT_EQUAL_FATAL(tr.n, 4);
+	CU_ASSERT_EQUAL(tr.e[2].id, 5);
+	CU_ASSERT_EQUAL(tr.e[3].id, 4);
+	CU_ASSERT_EQUAL(tr.e[3].t, 25);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, 10, UINT64_MAX), ZT_SIM_IDLE);
+	CU_ASSERT_EQUAL(zt_sim_now(&sim), 30);
+	/* Far future: after saturates instead of wrapping. */
+	zt_sim_after(&sim, &a.ev, UINT64_MAX);
+	CU_ASSERT_EQUAL(zt_sim_event_time(&a.ev), UINT64_MAX);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, 10, UINT64_MAX - 1), ZT_SIM_TIME_CAP);
+	CU_ASSERT_EQUAL(zt_sim_run_until(&sim, UINT64_MAX), 1);
+	CU_ASSERT_EQUAL(zt_sim_now(&sim), UINT64_MAX);
+	zt_sim_destroy(&sim);
+}
+
+/* An event that reschedules itself forever: the livelock the caps catch. */
+struct ticker {
+	struct zt_sim_event ev;
+	uint64_t period;
+	uint64_t runs;
+};
+
+static void ticker_fn(struct zt_sim *sim, void *arg)
+{
+	struct ticker *tk = arg;
+
+	tk->runs++;
+	zt_sim_after(sim, &tk->ev, tk->period);
+}
+
+static void test_caps(void)
+{
+	struct ticker tk;
+	struct zt_sim sim;
+
+	zt_sim_init(&sim, 5);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, 0, 0), ZT_SIM_IDLE);
+
+	/* Period 0: time never advances, only the event cap ends it. */
+	zt_sim_event_init(&tk.ev, ticker_fn, &tk);
+	tk.period = 0;
+	tk.runs = 0;
+	zt_sim_at(&sim, &tk.ev, 50);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, 1000, UINT64_MAX), ZT_SIM_EVENT_CAP);
+	CU_ASSERT_EQUAL(tk.runs, 1000);
+	CU_ASSERT_EQUAL(zt_sim_now(&sim), 50);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, 0, UINT64_MAX), ZT_SIM_EVENT_CAP);
+	CU_ASSERT_EQUAL(tk.runs, 1000);
+
+	/* Period 7 from 50: the time cap stops it and leaves now there. */
+	tk.period = 7;
+	tk.runs = 0;
+	zt_sim_at(&sim, &tk.ev, 50);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, UINT64_MAX, 1050), ZT_SIM_TIME_CAP);
+	CU_ASSERT_EQUAL(tk.runs, 143); /* 50, 57, ..., 1044 */
+	CU_ASSERT_EQUAL(zt_sim_now(&sim), 1050);
+	CU_ASSERT_EQUAL(zt_sim_event_time(&tk.ev), 1051);
+	CU_ASSERT_TRUE(zt_sim_cancel(&sim, &tk.ev));
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, UINT64_MAX, UINT64_MAX), ZT_SIM_IDLE);
+	CU_ASSERT_EQUAL(zt_sim_now(&sim), 1050);
+	CU_ASSERT_STRING_EQUAL(zt_sim_stop_name(ZT_SIM_TIME_CAP), "time-cap");
+	zt_sim_destroy(&sim);
+}
+
+static void count_fn(struct zt_sim *sim, void *arg)
+{
+	(void)sim;
+	(*(int *)arg)++;
+}
+
+static void dispose_fn(struct zt_sim_event *ev)
+{
+	struct tev *e = zt_heap_entry(ev, struct tev, ev);
+
+	e->disposed++;
+}
+
+static void test_loop_owned_and_destroy(void)
+{
+	struct zt_sim sim;
+	struct tev keep;
+	int ran = 0;
+
+	zt_sim_init(&sim, 6);
+	for (int i = 0; i < 100; i++)
+		CU_ASSERT_EQUAL_FATAL(zt_sim_call_after(&sim, (uint64_t)i * 10,
+							count_fn, &ran), 0);
+	CU_ASSERT_EQUAL(zt_sim_call_at(&sim, 0, count_fn, &ran), 0);
+	zt_sim_run_until(&sim, 495);
+	CU_ASSERT_EQUAL(ran, 51);
+	CU_ASSERT_EQUAL(zt_sim_pending_count(&sim), 50);
+	/* The other 50 are freed by destroy (LeakSanitizer would tell). */
+	tev_init(&keep, 1);
+	keep.ev.dispose = dispose_fn;
+	zt_sim_after(&sim, &keep.ev, 1000);
+	zt_sim_destroy(&sim);
+	CU_ASSERT_EQUAL(ran, 51);
+	CU_ASSERT_EQUAL(keep.disposed, 1);
+	CU_ASSERT_FALSE(zt_sim_event_pending(&keep.ev));
+	CU_ASSERT_EQUAL(zt_sim_pending_count(&sim), 0);
+}
+
+/* ---- links ---------------------------------------------------------------- */
+
+struct rx {
+	struct zt_sim *sim;
+	uint64_t bytes;
+};
+
+static void make_pkt(uint8_t *buf, uint32_t id, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(id * 131u + i * 7u);
+	if (len >= 4) {
+		buf[0] = (uint8_t)(id >> 24);
+		buf[1] = (uint8_t)(id >> 16);
+		buf[2] = (uint8_t)(id >> 8);
+		buf[3] = (uint8_t)id;
+	}
+}
+
+static uint32_t pkt_id(const uint8_t *p, size_t len)
+{
+	if (len < 4)
+		return UINT32_MAX;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Bits in which @p differs from what packet @id of @len bytes was. */
+static unsigned bit_diff(const uint8_t *p, uint32_t id, size_t len)
+{
+	uint8_t want[2048];
+	unsigned n = 0;
+
+	make_pkt(want, id, len);
+	for (size_t i = 0; i < len; i++)
+		n += (unsigned)__builtin_popcount(want[i] ^ p[i]);
+	return n;
+}
+
+/* Receiver checks: bits flipped per copy, against the packet its id names
+ * or, when rx_positional is set (order kept, nothing lost), against the
+ * n-th packet sent, so that a flip in the id bytes is caught as well. */
+static unsigned corrupt_seen, corrupt_multi;
+static int rx_positional;
+
+static void hash_bytes(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		tr.hash ^= p[i];
+		tr.hash *= 0x100000001b3ULL;
+	}
+}
+
+static void rx_fn(void *arg, const uint8_t *pkt, size_t len)
+{
+	struct rx *r = arg;
+	uint32_t id = rx_positional ? (uint32_t)tr.n : pkt_id(pkt, len);
+	unsigned d;
+
+	if (len >= 4 && len <= 2048) {
+		d = bit_diff(pkt, id, len);
+		if (d == 1)
+			corrupt_seen++;
+		else if (d > 1)
+			corrupt_multi++;
+	}
+	trace_add(zt_sim_now(r->sim), pkt_id(pkt, len), (uint32_t)len);
+	hash_bytes(pkt, len);
+	r->bytes += len;
+}
+
+static void check_conservation(const struct zt_link *l)
+{
+	const struct zt_link_stats *s = zt_link_stats(l);
+
+	CU_ASSERT_EQUAL(s->sent + s->duplicated,
+			s->delivered + zt_link_dropped(s) + zt_link_in_flight(l));
+}
+
+static void rx_reset(struct rx *r, struct zt_sim *sim)
+{
+	trace_reset();
+	r->sim = sim;
+	r->bytes = 0;
+	corrupt_seen = corrupt_multi = 0;
+	rx_positional = 0;
+}
+
+static void test_link_clean(void)
+{
+	struct zt_link_cfg cfg = { .latency_ns = 1000 };
+	struct zt_sim sim;
+	struct zt_link l;
+	struct rx r;
+	uint8_t buf[256];
+	uint32_t n = 1000;
+
+	zt_sim_init(&sim, 7);
+	rx_reset(&r, &sim);
+	CU_ASSERT_EQUAL_FATAL(zt_link_init(&l, &sim, &cfg, rx_fn, &r), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		zt_sim_run_until(&sim, (uint64_t)i * 37);
+		make_pkt(buf, i, 8 + i % 200);
+		CU_ASSERT_EQUAL_FATAL(zt_link_send(&l, buf, 8 + i % 200), 0);
+	}
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, UINT64_MAX, UINT64_MAX), ZT_SIM_IDLE);
+	CU_ASSERT_EQUAL_FATAL(tr.n, n);
+	for (uint32_t i = 0; i < n; i++) {
+		CU_ASSERT_EQUAL_FATAL(tr.e[i].id, i);
+		CU_ASSERT_EQUAL_FATAL(tr.e[i].t, (uint64_t)i * 37 + 1000);
+		CU_ASSERT_EQUAL_FATAL(tr.e[i].len, 8 + i % 200);
+	}
+	CU_ASSERT_EQUAL(corrupt_seen + corrupt_multi, 0);
+	CU_ASSERT_EQUAL(zt_link_stats(&l)->delivered, n);
+	CU_ASSERT_EQUAL(zt_link_stats(&l)->delivered_bytes, r.bytes);
+	CU_ASSERT_EQUAL(zt_link_dropped(zt_link_stats(&l)), 0);
+	CU_ASSERT_EQUAL(zt_link_in_flight(&l), 0);
+	check_conservation(&l);
+	zt_link_destroy(&l);
+
+	/* Zero latency: still through the loop, at now, in order. */
+	cfg.latency_ns = 0;
+	rx_reset(&r, &sim);
+	CU_ASSERT_EQUAL_FATAL(zt_link_init(&l, &sim, &cfg, rx_fn, &r), 0);
+	for (uint32_t i = 0; i < 10; i++) {
+		make_pkt(buf, i, 16);
+		zt_link_send(&l, buf, 16);
+	}
+	CU_ASSERT_EQUAL(tr.n, 0);
+	CU_ASSERT_EQUAL(zt_link_in_flight(&l), 10);
+	zt_sim_run_until(&sim, zt_sim_now(&sim));
+	CU_ASSERT_EQUAL_FATAL(tr.n, 10);
+	for (uint32_t i = 0; i < 10; i++) {
+		CU_ASSERT_EQUAL(tr.e[i].id, i);
+		CU_ASSERT_EQUAL(tr.e[i].t, zt_sim_now(&sim));
+	}
+	/* Oversized and empty packets. */
+	CU_ASSERT_EQUAL(zt_link_send(&l, buf, ZT_LINK_MAX_PKT + 1), -EMSGSIZE);
+	CU_ASSERT_EQUAL(zt_link_stats(&l)->drop_too_big, 1);
+	CU_ASSERT_EQUAL(zt_link_send(&l, NULL, 0), 0);
+	zt_sim_run(&sim, 10, UINT64_MAX);
+	CU_ASSERT_EQUAL(tr.n, 11);
+	check_conservation(&l);
+	zt_link_destroy(&l);
+
+	/* Bad configurations. */
+	cfg.drop_ppm = ZT_LINK_PPM_ONE + 1;
+	CU_ASSERT_EQUAL(zt_link_init(&l, &sim, &cfg, rx_fn, &r), -EINVAL);
+	cfg.drop_ppm = 0;
+	cfg.reorder_ppm = 5;
+	CU_ASSERT_EQUAL(zt_link_init(&l, &sim, &cfg, rx_fn, &r), -EINVAL);
+	zt_sim_destroy(&sim);
+}
+
+/* Send @n packets of 64 bytes at time 0 over a link with @cfg; returns the
+ * trace hash. */
+static uint64_t run_burst(uint64_t seed, const struct zt_link_cfg *cfg,
+			  uint32_t n, struct zt_link_stats *out)
+{
+	struct zt_sim sim;
+	struct zt_link l;
+	struct rx r;
+	uint8_t buf[64];
+
+	zt_sim_init(&sim, seed);
+	rx_reset(&r, &sim);
+	CU_ASSERT_EQUAL_FATAL(zt_link_init(&l, &sim, cfg, rx_fn, &r), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		make_pkt(buf, i, sizeof(buf));
+		zt_link_send(&l, buf, sizeof(buf));
+	}
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, UINT64_MAX, UINT64_MAX), ZT_SIM_IDLE);
+	check_conservation(&l);
+	CU_ASSERT_EQUAL(zt_link_stats(&l)->delivered, tr.n);
+	*out = *zt_link_stats(&l);
+	zt_link_destroy(&l);
+	zt_sim_destroy(&sim);
+	return tr.hash;
+}
+
+static void test_link_drop(void)
+{
+	struct zt_link_cfg cfg = { .latency_ns = 500, .drop_ppm = ZT_LINK_PPM_ONE };
+	struct zt_link_stats s1, s2, s3;
+	uint64_t seed = zt_test_seed(0xd209);
+	uint64_t h1, h2, h3;
+	uint32_t n = 100000;
+	uint64_t lo, hi;
+
+	run_burst(seed, &cfg, 1000, &s1);
+	CU_ASSERT_EQUAL(tr.n, 0);
+	CU_ASSERT_EQUAL(s1.drop_loss, 1000);
+	CU_ASSERT_EQUAL(s1.delivered, 0);
+
+	/* p = 5%: mean 5000, sigma = sqrt(n p (1-p)) ~ 68.9; allow 5 sigma. */
+	cfg.drop_ppm = 50000;
+	h1 = run_burst(seed, &cfg, n, &s1);
+	lo = 5000 - 345;
+	hi = 5000 + 345;
+	CU_ASSERT(s1.drop_loss >= lo && s1.drop_loss <= hi);
+	CU_ASSERT_EQUAL(s1.delivered + s1.drop_loss, n);
+	/* Survivors arrive in order. */
+	for (size_t i = 1; i < tr.n && i < TRACE_MAX; i++)
+		CU_ASSERT_FATAL(tr.e[i - 1].id < tr.e[i].id);
+	/* Exactly reproducible for a seed, different for another. */
+	h2 = run_burst(seed, &cfg, n, &s2);
+	CU_ASSERT_EQUAL(h1, h2);
+	CU_ASSERT_EQUAL(memcmp(&s1, &s2, sizeof(s1)), 0);
+	h3 = run_burst(seed + 1, &cfg, n, &s3);
+	CU_ASSERT_NOT_EQUAL(h1, h3);
+}
+
+static void test_link_duplicate(void)
+{
+	struct zt_link_cfg cfg = { .latency_ns = 100, .dup_ppm = 100000 };
+	struct zt_link_stats s;
+	uint32_t n = 20000, twice = 0;
+
+	run_burst(zt_test_seed(0xd0b1), &cfg, n, &s);
+	CU_ASSERT_EQUAL(s.delivered, n + s.duplicated);
+	CU_ASSERT(s.duplicated > 1500 && s.duplicated < 2500);
+	/* A duplicate arrives right after its original. */
+	for (size_t i = 1; i < tr.n; i++) {
+		CU_ASSERT_FATAL(tr.e[i - 1].id <= tr.e[i].id);
+		if (tr.e[i - 1].id == tr.e[i].id)
+			twice++;
+	}
+	CU_ASSERT_EQUAL(twice, s.duplicated);
+	CU_ASSERT_EQUAL(corrupt_seen + corrupt_multi, 0);
+}
+
+static void test_link_reorder(void)
+{
+	struct zt_link_cfg cfg = {
+		.latency_ns = 1000, .reorder_ppm = 100000, .reorder_max_ns = 5000,
+	};
+	struct zt_sim sim;
+	struct zt_link l;
+	struct rx r;
+	uint8_t buf[32];
+	uint32_t n = 20000, late_count = 0, overtaken = 0, max_id = 0;
+
+	zt_sim_init(&sim, zt_test_seed(0x7e07));
+	rx_reset(&r, &sim);
+	CU_ASSERT_EQUAL_FATAL(zt_link_init(&l, &sim, &cfg, rx_fn, &r), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		zt_sim_run_until(&sim, (uint64_t)i * 100);
+		make_pkt(buf, i, sizeof(buf));
+		zt_link_send(&l, buf, sizeof(buf));
+	}
+	zt_sim_run(&sim, UINT64_MAX, UINT64_MAX);
+	CU_ASSERT_EQUAL_FATAL(tr.n, n);
+	for (size_t i = 0; i < tr.n; i++) {
+		uint64_t sent = (uint64_t)tr.e[i].id * 100;
+		uint64_t delay = tr.e[i].t - sent;
+
+		CU_ASSERT_FATAL(delay >= 1000 && delay <= 6000);
+		if (delay > 1000)
+			late_count++;
+		if (i && tr.e[i].id < max_id)
+			overtaken++;
+		if (tr.e[i].id > max_id)
+			max_id = tr.e[i].id;
+	}
+	CU_ASSERT_EQUAL(late_count, zt_link_stats(&l)->reordered);
+	CU_ASSERT(late_count > 1500 && late_count < 2500);
+	CU_ASSERT(overtaken > 1000);
+	check_conservation(&l);
+	zt_link_destroy(&l);
+	zt_sim_destroy(&sim);
+}
+
+static void test_link_corrupt(void)
+{
+	struct zt_link_cfg cfg = { .latency_ns = 10, .corrupt_ppm = 100000 };
+	struct zt_sim sim;
+	struct zt_link l;
+	struct rx r;
+	uint8_t buf[64];
+	uint32_t n = 20000;
+
+	zt_sim_init(&sim, zt_test_seed(0xc044));
+	rx_reset(&r, &sim);
+	rx_positional = 1;
+	CU_ASSERT_EQUAL_FATAL(zt_link_init(&l, &sim, &cfg, rx_fn, &r), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		make_pkt(buf, i, sizeof(buf));
+		zt_link_send(&l, buf, sizeof(buf));
+	}
+	zt_sim_run(&sim, UINT64_MAX, UINT64_MAX);
+	CU_ASSERT_EQUAL_FATAL(tr.n, n);
+	/* Exactly one bit flipped in each corrupted copy, none elsewhere. */
+	CU_ASSERT_EQUAL(corrupt_seen, zt_link_stats(&l)->corrupted);
+	CU_ASSERT_EQUAL(corrupt_multi, 0);
+	CU_ASSERT(corrupt_seen > 1500 && corrupt_seen < 2500);
+	check_conservation(&l);
+	zt_link_destroy(&l);
+	zt_sim_destroy(&sim);
+}
+
+static void test_link_rate(void)
+{
+	struct zt_link_cfg cfg = {
+		.latency_ns = 500, .rate_bps = 1000000, .queue_bytes = 10000,
+	};
+	struct zt_sim sim;
+	struct zt_link l;
+	struct rx r;
+	uint8_t buf[1000];
+	uint32_t id = 0;
+
+	zt_sim_init(&sim, 9);
+	rx_reset(&r, &sim);
+	CU_ASSERT_EQUAL_FATAL(zt_link_init(&l, &sim, &cfg, rx_fn, &r), 0);
+	/* 15 x 1000 B at t=0 into a 10000 B queue: 10 pass, 5 tail-dropped. */
+	for (; id < 15; id++) {
+		make_pkt(buf, id, sizeof(buf));
+		zt_link_send(&l, buf, sizeof(buf));
+	}
+	CU_ASSERT_EQUAL(zt_link_stats(&l)->drop_queue, 5);
+	/* By 3.5 ms three are serialised: room for three more, not four. */
+	zt_sim_run_until(&sim, 3500000);
+	for (uint32_t k = 0; k < 4; k++, id++) {
+		make_pkt(buf, id, sizeof(buf));
+		zt_link_send(&l, buf, sizeof(buf));
+	}
+	CU_ASSERT_EQUAL(zt_link_stats(&l)->drop_queue, 6);
+	zt_sim_run(&sim, UINT64_MAX, UINT64_MAX);
+	/* 1000 B at 1e6 B/s = 1 ms each, back to back, plus latency. */
+	CU_ASSERT_EQUAL_FATAL(tr.n, 13);
+	for (uint32_t k = 0; k < 13; k++) {
+		CU_ASSERT_EQUAL(tr.e[k].t, (uint64_t)(k + 1) * 1000000 + 500);
+		CU_ASSERT_EQUAL(tr.e[k].id, k < 10 ? k : k + 5);
+	}
+	/* After an idle gap a packet starts at once; ns rounded up. */
+	cfg.rate_bps = 3;
+	cfg.queue_bytes = 0;
+	CU_ASSERT_EQUAL(zt_link_set_cfg(&l, &cfg), 0);
+	zt_sim_run_until(&sim, 20000000);
+	make_pkt(buf, 99, 8);
+	zt_link_send(&l, buf, 8);
+	zt_link_send(&l, buf, 8);
+	zt_sim_run(&sim, UINT64_MAX, UINT64_MAX);
+	CU_ASSERT_EQUAL_FATAL(tr.n, 15);
+	CU_ASSERT_EQUAL(tr.e[13].t, 20000000 + 2666666667ULL + 500);
+	CU_ASSERT_EQUAL(tr.e[14].t, 20000000 + 2 * 2666666667ULL + 500);
+	check_conservation(&l);
+	zt_link_destroy(&l);
+	zt_sim_destroy(&sim);
+}
+
+static void test_link_destroy_in_flight(void)
+{
+	struct zt_link_cfg cfg = {
+		.latency_ns = 1000000, .dup_ppm = 200000, .reorder_ppm = 200000,
+		.reorder_max_ns = 777, .rate_bps = 100000000,
+	};
+	struct zt_sim sim;
+	struct zt_link a, b;
+	struct rx r;
+	uint8_t buf[300];
+	size_t pending;
+
+	zt_sim_init(&sim, 10);
+	rx_reset(&r, &sim);
+	CU_ASSERT_EQUAL_FATAL(zt_link_init(&a, &sim, &cfg, rx_fn, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_link_init(&b, &sim, &cfg, rx_fn, &r), 0);
+	for (uint32_t i = 0; i < 500; i++) {
+		make_pkt(buf, i, sizeof(buf));
+		zt_link_send(&a, buf, sizeof(buf));
+		zt_link_send(&b, buf, sizeof(buf));
+	}
+	zt_sim_run_until(&sim, 1000000 + 250 * 3000); /* about half */
+	CU_ASSERT(tr.n > 0);
+	CU_ASSERT(zt_link_in_flight(&a) > 0);
+	/* Link first: its events leave the loop. */
+	pending = zt_link_in_flight(&a);
+	zt_link_destroy(&a);
+	CU_ASSERT_EQUAL(zt_link_stats(&a)->drop_destroy, pending);
+	CU_ASSERT_EQUAL(zt_link_in_flight(&a), 0);
+	check_conservation(&a);
+	CU_ASSERT_EQUAL(zt_sim_pending_count(&sim), zt_link_in_flight(&b));
+	/* Loop first: the dispose hooks free b's copies; b's destroy is then
+	 * a no-op. */
+	pending = zt_link_in_flight(&b);
+	CU_ASSERT(pending > 0);
+	zt_sim_destroy(&sim);
+	CU_ASSERT_EQUAL(zt_link_in_flight(&b), 0);
+	CU_ASSERT_EQUAL(zt_link_stats(&b)->drop_destroy, pending);
+	check_conservation(&b);
+	zt_link_destroy(&b);
+}
+
+/* ---- determinism --------------------------------------------------------- */
+
+struct sender {
+	struct zt_sim_event ev;
+	struct zt_link *link;
+	uint32_t next_id;
+	uint32_t count;
+};
+
+static void sender_fn(struct zt_sim *sim, void *arg)
+{
+	struct sender *s = arg;
+	struct zt_rng *rng = zt_sim_rng(sim);
+	uint8_t buf[1500];
+	size_t len = 8 + (size_t)zt_rng_below(rng, 1400);
+
+	trace_add(zt_sim_now(sim), 0x80000000u | s->next_id, 0);
+	make_pkt(buf, s->next_id++, len);
+	zt_link_send(s->link, buf, len);
+	if (s->next_id < s->count)
+		zt_sim_after(sim, &s->ev, zt_rng_below(rng, 20000));
+}
+
+static uint64_t faulty_run(uint64_t seed, struct zt_link_stats *out)
+{
+	struct zt_link_cfg cfg = {
+		.latency_ns = 50000, .drop_ppm = 20000, .dup_ppm = 10000,
+		.reorder_ppm = 50000, .reorder_max_ns = 10000,
+		.corrupt_ppm = 10000, .rate_bps = 60000000, .queue_bytes = 6000,
+	};
+	struct zt_sim sim;
+	struct zt_link l;
+	struct sender s = { .count = 5000 };
+	struct rx r;
+
+	zt_sim_init(&sim, seed);
+	rx_reset(&r, &sim);
+	CU_ASSERT_EQUAL_FATAL(zt_link_init(&l, &sim, &cfg, rx_fn, &r), 0);
+	s.link = &l;
+	zt_sim_event_init(&s.ev, sender_fn, &s);
+	zt_sim_at(&sim, &s.ev, 0);
+	CU_ASSERT_EQUAL(zt_sim_run(&sim, 1000000, UINT64_MAX), ZT_SIM_IDLE);
+	hash_u64(zt_sim_now(&sim));
+	check_conservation(&l);
+	*out = *zt_link_stats(&l);
+	zt_link_destroy(&l);
+	zt_sim_destroy(&sim);
+	return tr.hash;
+}
+
+static void test_determinism(void)
+{
+	struct zt_link_stats s1, s2, s3;
+	uint64_t seed = zt_test_seed(0xde7e);
+	uint64_t h1 = faulty_run(seed, &s1);
+	uint64_t h2 = faulty_run(seed, &s2);
+	uint64_t h3 = faulty_run(seed ^ 1, &s3);
+
+	CU_ASSERT_EQUAL(h1, h2);
+	CU_ASSERT_EQUAL(memcmp(&s1, &s2, sizeof(s1)), 0);
+	CU_ASSERT_NOT_EQUAL(h1, h3);
+	/* Every fault actually happened in the run. */
+	CU_ASSERT(s1.drop_loss > 0 && s1.drop_queue > 0 && s1.duplicated > 0 &&
+		  s1.reordered > 0 && s1.corrupted > 0);
+}
+
+int zt_suite_sim(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "order_time_seq", test_order },
+		{ "equal_time_fifo", test_equal_time_fifo },
+		{ "cancel", test_cancel },
+		{ "past_and_run_until", test_past_and_run_until },
+		{ "event_and_time_caps", test_caps },
+		{ "loop_owned_and_destroy", test_loop_owned_and_destroy },
+		{ "link_clean", test_link_clean },
+		{ "link_drop", test_link_drop },
+		{ "link_duplicate", test_link_duplicate },
+		{ "link_reorder", test_link_reorder },
+		{ "link_corrupt", test_link_corrupt },
+		{ "link_rate", test_link_rate },
+		{ "link_destroy_in_flight", test_link_destroy_in_flight },
+		{ "determinism", test_determinism },
+		{ 0 }
+	};
+
+	return zt_add_suite("sim", NULL, NULL, cases);
+}
