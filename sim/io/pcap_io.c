@@ -31,16 +31,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Older headers may lack these; the values are fixed by tcpdump.org. */
-#ifndef DLT_IPV4
-#define DLT_IPV4 228
-#endif
-#ifndef DLT_IPV6
-#define DLT_IPV6 229
-#endif
-#ifndef DLT_LINUX_SLL2
-#define DLT_LINUX_SLL2 276
-#endif
 
 #define ZT_PCAP_SNAPLEN 262144
 

@@ -13,8 +13,20 @@
 #ifndef ZTUN_PCAP_IO_H
 #define ZTUN_PCAP_IO_H
 
+#include <pcap/pcap.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Older libpcap headers may lack these; the values are fixed by tcpdump.org. */
+#ifndef DLT_IPV4
+#define DLT_IPV4 228
+#endif
+#ifndef DLT_IPV6
+#define DLT_IPV6 229
+#endif
+#ifndef DLT_LINUX_SLL2
+#define DLT_LINUX_SLL2 276
+#endif
 
 struct zt_pcap_reader;
 struct zt_pcap_writer;

@@ -39,6 +39,16 @@ const char *zt_test_srcdir(void)
 	return d && *d ? d : ".";
 }
 
+uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n)
+{
+	uint8_t *c = malloc(n ? n : 1);
+
+	CU_ASSERT_FATAL(c != NULL);
+	if (n)
+		memcpy(c, p, n);
+	return c;
+}
+
 uint64_t zt_test_seed(uint64_t fallback)
 {
 	const char *s = getenv("ZT_TEST_SEED");

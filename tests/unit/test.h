@@ -10,6 +10,7 @@
 #define ZTUN_TEST_H
 
 #include <CUnit/CUnit.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Add suite @name with tests given as {"name", fn} pairs ending in {0}. */
@@ -27,6 +28,10 @@ const char *zt_test_srcdir(void);
 /* Seed for property tests: $ZT_TEST_SEED if set, else @fallback. Printed by
  * the runner so any failure can be reproduced. */
 uint64_t zt_test_seed(uint64_t fallback);
+
+/* An exactly-sized heap copy of @n bytes, so that ASan's red zone sits
+ * right after the last byte and any over-read is caught. Caller frees. */
+uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n);
 
 /* Every suite's registration function, from suites.def. */
 #define SUITE(name) int zt_suite_##name(void);

@@ -36,15 +36,6 @@ static void rand_addrs(struct zt_rng *rng, bool v6, struct zt_addr *s,
 	*d = v6 ? zt_addr_v6(b + 16) : zt_addr_v4(b + 16);
 }
 
-static uint8_t *dup_exact(const uint8_t *p, size_t n)
-{
-	uint8_t *c = malloc(n ? n : 1);
-
-	CU_ASSERT_FATAL(c != NULL);
-	if (n)
-		memcpy(c, p, n);
-	return c;
-}
 
 static void test_classify(void)
 {
@@ -342,7 +333,7 @@ static void test_short_messages(void)
 	rand_addrs(&rng, true, &s, &d);
 	rand_fill(&rng, msg, sizeof(msg));
 	for (size_t len = 0; len < 8; len++) {
-		uint8_t *c = dup_exact(msg, len);
+		uint8_t *c = zt_test_dup_exact(msg, len);
 
 		CU_ASSERT_EQUAL(zt_icmp4_parse(zt_view_make(c, len), 0, &r, &b),
 				ZT_DROP_TRUNCATED);
@@ -428,7 +419,7 @@ static void test_truncation(void)
 				      &d, &total);
 
 		for (size_t cut = 0; cut < total; cut++) {
-			uint8_t *c = dup_exact(m, cut);
+			uint8_t *c = zt_test_dup_exact(m, cut);
 			enum zt_drop why = parse(v6, c, cut, &s, &d, 0, &got, &b);
 			enum zt_drop nocs = parse(v6, c, cut, &s, &d,
 						  ZT_PARSE_NO_CSUM, &got, &b);
@@ -619,7 +610,7 @@ static void build_quote_v6(struct zt_rng *rng, struct quoted *q)
 static void check_quote_cuts(const struct quoted *q)
 {
 	for (size_t cut = 0; cut <= q->len; cut++) {
-		uint8_t *c = dup_exact(q->buf, cut);
+		uint8_t *c = zt_test_dup_exact(q->buf, cut);
 		struct zt_icmp_quote out;
 		enum zt_drop why;
 		size_t avail;
@@ -701,7 +692,7 @@ static void test_quote_hostile(void)
 	}
 	/* IHL 15 over a 40-byte quote: the header is not all there. */
 	q.buf[0] = 0x4f;
-	c = dup_exact(q.buf, 40);
+	c = zt_test_dup_exact(q.buf, 40);
 	CU_ASSERT_EQUAL(zt_icmp_parse_quote(zt_view_make(c, 40), &out),
 			ZT_DROP_TRUNCATED);
 	free(c);
@@ -718,7 +709,7 @@ static void test_quote_hostile(void)
 			b[40 + 8 * i] = i + 1 < nh ? ZT_IPPROTO_DSTOPTS : ZT_IPPROTO_UDP;
 		zt_wr16(b + 40 + nh * 8, 1234);
 		zt_wr16(b + 40 + nh * 8 + 2, 53);
-		c = dup_exact(b, len);
+		c = zt_test_dup_exact(b, len);
 		CU_ASSERT_EQUAL(zt_icmp_parse_quote(zt_view_make(c, len), &out),
 				nh <= ZT_IP6_MAX_EXT_HDRS ? ZT_DROP_NONE :
 							    ZT_DROP_EXT_CHAIN_TOO_LONG);
@@ -736,7 +727,7 @@ static void test_quote_hostile(void)
 		b[6] = ZT_IPPROTO_HOPOPTS;
 		b[40] = ZT_IPPROTO_TCP;
 		b[41] = 255;
-		c = dup_exact(b, sizeof(b));
+		c = zt_test_dup_exact(b, sizeof(b));
 		CU_ASSERT_EQUAL(zt_icmp_parse_quote(zt_view_make(c, sizeof(b)), &out),
 				ZT_DROP_TRUNCATED);
 		free(c);

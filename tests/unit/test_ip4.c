@@ -113,12 +113,20 @@ static void fix_csum(uint8_t *h)
 	zt_wr16(h + 10, zt_csum_fold(zt_csum_add(0, h, hl)));
 }
 
+/* Parse a copy of @buf in an exactly-sized heap block, so that ASan sees
+ * any read past @len. */
 static enum zt_drop parse_buf(const uint8_t *buf, size_t len, unsigned flags)
 {
 	struct zt_ip4_repr r;
 	struct zt_view pl;
+	uint8_t *p = malloc(len ? len : 1);
+	enum zt_drop why;
 
-	return zt_ip4_parse(zt_view_make(buf, len), flags, &r, &pl);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	memcpy(p, buf, len);
+	why = zt_ip4_parse(zt_view_make(p, len), flags, &r, &pl);
+	free(p);
+	return why;
 }
 
 /* RFC 791 header of a UDP datagram, checksum b861 as commonly quoted. */
@@ -360,6 +368,14 @@ static void test_hostile(void)
 					ZT_DROP_BAD_OPTION_LEN);
 		}
 	}
+	/* A type with no room for its length at the very end of a header-only
+	 * datagram: the length must not be read from past the buffer. */
+	n = base_packet(buf, 4);
+	memcpy(buf + 20, (const uint8_t[]){ 0x01, 0x01, 0x01, 0x83 }, 4);
+	zt_wr16(buf + 2, 24);
+	fix_csum(buf);
+	CU_ASSERT_EQUAL(parse_buf(buf, 24, 0), ZT_DROP_BAD_OPTION_LEN);
+
 	/* Garbage after EOL is padding; an option filling the list exactly is fine. */
 	{
 		static const uint8_t good[][8] = {
@@ -390,6 +406,15 @@ static void test_hostile(void)
 	zt_wr16(buf + 6, 65512 / 8);
 	fix_csum(buf);
 	CU_ASSERT_EQUAL(parse_buf(buf, n, 0), ZT_DROP_NONE);
+	/* The exact boundary: 65520 + 16 = 65536 does not, 65520 + 15 does. */
+	zt_wr16(buf + 6, 65520 / 8);
+	zt_wr16(buf + 2, 36);
+	fix_csum(buf);
+	CU_ASSERT_EQUAL(parse_buf(buf, n, 0), ZT_DROP_BAD_FRAGMENT);
+	zt_wr16(buf + 2, 35);
+	fix_csum(buf);
+	CU_ASSERT_EQUAL(parse_buf(buf, n, 0), ZT_DROP_NONE);
+	zt_wr16(buf + 2, 40);
 	/* A non-last fragment of 20 bytes cannot be placed. */
 	zt_wr16(buf + 6, 0x2000);
 	fix_csum(buf);

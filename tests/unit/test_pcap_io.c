@@ -18,15 +18,6 @@
 #include "test.h"
 #include "io/pcap_io.h"
 
-#ifndef DLT_IPV4
-#define DLT_IPV4 228
-#endif
-#ifndef DLT_IPV6
-#define DLT_IPV6 229
-#endif
-#ifndef DLT_LINUX_SLL2
-#define DLT_LINUX_SLL2 276
-#endif
 
 /* A temporary file name under /tmp; the file exists (empty) until removed. */
 static void tmp_path(char *buf, size_t len)

@@ -34,16 +34,6 @@ static void rand_addrs(struct zt_rng *rng, bool v6, struct zt_addr *s,
 	*d = v6 ? zt_addr_v6(b + 16) : zt_addr_v4(b + 16);
 }
 
-/* An exactly-sized heap copy of @n bytes (ASan red zone right after). */
-static uint8_t *dup_exact(const uint8_t *p, size_t n)
-{
-	uint8_t *c = malloc(n ? n : 1);
-
-	CU_ASSERT_FATAL(c != NULL);
-	if (n)
-		memcpy(c, p, n);
-	return c;
-}
 
 /*
  * A random repr for option combination @combo (0..79: bit 0 MSS, bit 1 window
@@ -309,7 +299,7 @@ static enum zt_drop parse_opts(const uint8_t *opt, size_t olen,
 	struct zt_addr s = zt_addr_v6(a6), d = zt_addr_v6(b6);
 	uint8_t seg[80];
 	size_t n = build_seg(seg, opt, olen, -1, NULL, 0, &s, &d);
-	uint8_t *c = dup_exact(seg, n);
+	uint8_t *c = zt_test_dup_exact(seg, n);
 	struct zt_view pl;
 	enum zt_drop why = zt_tcp_parse(zt_view_make(c, n), &s, &d, 0, out, &pl);
 
@@ -572,7 +562,7 @@ static void test_truncation(void)
 					    &d, &total, &hl);
 
 		for (size_t cut = 0; cut < total; cut++) {
-			uint8_t *c = dup_exact(seg, cut);
+			uint8_t *c = zt_test_dup_exact(seg, cut);
 			struct zt_view v = zt_view_make(c, cut);
 			enum zt_drop why = zt_tcp_parse(v, &s, &d, 0, &got, &pl);
 			enum zt_drop nocs = zt_tcp_parse(v, &s, &d, ZT_PARSE_NO_CSUM,

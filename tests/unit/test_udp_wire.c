@@ -33,15 +33,6 @@ static void rand_addrs(struct zt_rng *rng, bool v6, struct zt_addr *s,
 	*d = v6 ? zt_addr_v6(b + 16) : zt_addr_v4(b + 16);
 }
 
-static uint8_t *dup_exact(const uint8_t *p, size_t n)
-{
-	uint8_t *c = malloc(n ? n : 1);
-
-	CU_ASSERT_FATAL(c != NULL);
-	if (n)
-		memcpy(c, p, n);
-	return c;
-}
 
 /* Build a datagram by hand (not with zt_udp_emit): header with length field
  * @ulen and @dlen data bytes; with @compute the checksum over @ulen bytes,
@@ -203,7 +194,7 @@ static void test_length_field(void)
 	/* Shorter than a header: truncated, whatever it says. */
 	for (size_t len = 0; len < 8; len++) {
 		build_dgram(buf, 8, NULL, 0, &s, &d, true, 0);
-		c = dup_exact(buf, len);
+		c = zt_test_dup_exact(buf, len);
 		CU_ASSERT_EQUAL(zt_udp_parse(zt_view_make(c, len), &s, &d, 0, &got, &pl),
 				ZT_DROP_TRUNCATED);
 		free(c);
@@ -213,7 +204,7 @@ static void test_length_field(void)
 		if (ulen == 8)
 			continue;
 		n = build_dgram(buf, ulen, NULL, 0, &s, &d, false, 0);
-		c = dup_exact(buf, n);
+		c = zt_test_dup_exact(buf, n);
 		CU_ASSERT_EQUAL(zt_udp_parse(zt_view_make(c, n), &s, &d,
 					     ZT_PARSE_NO_CSUM, &got, &pl),
 				ZT_DROP_BAD_LENGTH);
@@ -221,7 +212,7 @@ static void test_length_field(void)
 	}
 	/* 8 over 8: an empty datagram. */
 	n = build_dgram(buf, 8, NULL, 0, &s, &d, true, 0);
-	c = dup_exact(buf, n);
+	c = zt_test_dup_exact(buf, n);
 	CU_ASSERT_EQUAL(zt_udp_parse(zt_view_make(c, n), &s, &d, 0, &got, &pl),
 			ZT_DROP_NONE);
 	CU_ASSERT_EQUAL(pl.len, 0);
@@ -229,7 +220,7 @@ static void test_length_field(void)
 	/* 15 over 20: the last 5 are padding, ignored and not summed. */
 	n = build_dgram(buf, 15, data, 12, &s, &d, true, 0);
 	CU_ASSERT_EQUAL_FATAL(n, 20);
-	c = dup_exact(buf, n);
+	c = zt_test_dup_exact(buf, n);
 	c[19] ^= 0xff;
 	CU_ASSERT_EQUAL(zt_udp_parse(zt_view_make(c, n), &s, &d, 0, &got, &pl),
 			ZT_DROP_NONE);
@@ -325,7 +316,7 @@ static void test_truncation(void)
 					 &total);
 
 		for (size_t cut = 0; cut < total; cut++) {
-			uint8_t *c = dup_exact(dg, cut);
+			uint8_t *c = zt_test_dup_exact(dg, cut);
 			struct zt_view v = zt_view_make(c, cut);
 			enum zt_drop want = cut < 8 ? ZT_DROP_TRUNCATED : ZT_DROP_BAD_LENGTH;
 
