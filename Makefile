@@ -83,6 +83,7 @@ unit: all
 check:
 	$(MAKE) SAN=1 BUILD=build/san all
 	$(MAKE) BUILD=build/rel purity
+	$(MAKE) lint
 	ZT_SRCDIR=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1 build/san/unit-tests
 
