@@ -81,6 +81,7 @@ unit: all
 	ZT_SRCDIR=$(CURDIR) $(UNIT)
 
 check:
+	$(MAKE) BUILD=build/rel all
 	$(MAKE) SAN=1 BUILD=build/san all
 	$(MAKE) BUILD=build/rel purity
 	$(MAKE) lint

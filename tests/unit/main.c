@@ -32,44 +32,34 @@ int __lsan_do_recoverable_leak_check(void);
 
 #define ZT_MAX_SUITES 64
 struct suite_cleanup {
-	const char *name;
+	CU_pSuite suite;
 	CU_CleanupFunc clean;
 };
 static struct suite_cleanup cleanups[ZT_MAX_SUITES];
 static unsigned n_cleanups;
 static unsigned leaking_suites;
 
-static int run_cleanup(unsigned i)
+/* The one cleanup every suite gets: CUnit says which suite is ending. */
+static int suite_cleanup(void)
 {
-	int rc = cleanups[i].clean ? cleanups[i].clean() : 0;
+	CU_pSuite cur = CU_get_current_suite();
+	int rc = 0;
 
+	for (unsigned i = 0; i < n_cleanups; i++)
+		if (cleanups[i].suite == cur && cleanups[i].clean)
+			rc = cleanups[i].clean();
 #ifdef ZT_HAVE_LSAN
 	/* LeakSanitizer reports every leak still alive, so after the first
 	 * leaking suite later ones would be blamed for it too: stop there. */
 	if (!leaking_suites && __lsan_do_recoverable_leak_check()) {
 		fprintf(stderr, "unit-tests: suite %s leaked memory (report above)\n",
-			cleanups[i].name);
+			cur ? cur->pName : "?");
 		leaking_suites++;
 		rc = rc ? rc : 1;
 	}
 #endif
 	return rc;
 }
-
-/* CUnit cleanups take no argument: one trampoline per slot. */
-#define CLEANUP_FN(i) static int cleanup_##i(void) { return run_cleanup(i); }
-#define CLEANUP_8(b) CLEANUP_FN(b##0) CLEANUP_FN(b##1) CLEANUP_FN(b##2) \
-	CLEANUP_FN(b##3) CLEANUP_FN(b##4) CLEANUP_FN(b##5) CLEANUP_FN(b##6) CLEANUP_FN(b##7)
-CLEANUP_FN(0) CLEANUP_FN(1) CLEANUP_FN(2) CLEANUP_FN(3) CLEANUP_FN(4)
-CLEANUP_FN(5) CLEANUP_FN(6) CLEANUP_FN(7) CLEANUP_8(1) CLEANUP_8(2)
-CLEANUP_8(3) CLEANUP_8(4) CLEANUP_8(5) CLEANUP_8(6) CLEANUP_8(7)
-#define CLEANUP_REF8(b) cleanup_##b##0, cleanup_##b##1, cleanup_##b##2, cleanup_##b##3, \
-	cleanup_##b##4, cleanup_##b##5, cleanup_##b##6, cleanup_##b##7
-static const CU_CleanupFunc cleanup_slots[ZT_MAX_SUITES] = {
-	cleanup_0, cleanup_1, cleanup_2, cleanup_3, cleanup_4, cleanup_5,
-	cleanup_6, cleanup_7, CLEANUP_REF8(1), CLEANUP_REF8(2), CLEANUP_REF8(3),
-	CLEANUP_REF8(4), CLEANUP_REF8(5), CLEANUP_REF8(6), CLEANUP_REF8(7),
-};
 
 int zt_add_suite(const char *name, CU_InitializeFunc init,
 		 CU_CleanupFunc clean, const struct zt_test_case *cases)
@@ -78,9 +68,9 @@ int zt_add_suite(const char *name, CU_InitializeFunc init,
 
 	if (n_cleanups >= ZT_MAX_SUITES)
 		return -1;
-	cleanups[n_cleanups].name = name;
+	s = CU_add_suite(name, init, suite_cleanup);
+	cleanups[n_cleanups].suite = s;
 	cleanups[n_cleanups].clean = clean;
-	s = CU_add_suite(name, init, cleanup_slots[n_cleanups]);
 	n_cleanups++;
 
 	if (!s)
