@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stack.h - a ztun node's userspace stack: everything between the TUN
+ * device and the router.
+ *
+ * The stack takes raw IP packets from the TUN side (zt_stack_input), checks
+ * and reassembles them, terminates TCP in one zt_tcb per flow, hands UDP
+ * datagrams and new TCP connections to its host through ops, answers ICMP
+ * echo when the host says the destination is local, and sends everything it
+ * produces back through ops->tun_output, never larger than the MTU.
+ *
+ * Flow lifecycle (TCP), and what each allows:
+ *   PENDING   a SYN arrived; ops->tcp_new was told; nothing was answered.
+ *             The host connects its upstream, then zt_stack_tcp_accept()
+ *             (SYN-ACK) or zt_stack_tcp_refuse() (RST or ICMP). If neither
+ *             comes within connect_timeout the stack refuses by itself.
+ *   OPEN      data both ways through zt_stack_tcp_send/recv_*; events
+ *             (ZT_TCP_EV_*) through ops->tcp_event.
+ *   gone      after an event with ZT_TCP_EV_RESET or ZT_TCP_EV_CLOSED the
+ *             flow is freed when ops->tcp_event returns: the host must drop
+ *             its pointer then.
+ *
+ * Capacity: at most max_tcp_flows flows; a SYN beyond that is refused at
+ * once (RST, or ICMP when reject_icmp) and counted in stats.tcp_refused_full.
+ * Memory is allocated when a flow opens (its two rings), never per packet.
+ */
+#ifndef ZTUN_STACK_H
+#define ZTUN_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ztun/addr.h"
+#include "ztun/drop.h"
+#include "ztun/heap.h"
+#include "ztun/icmp_reply.h"
+#include "ztun/packet.h"
+#include "ztun/reasm.h"
+#include "ztun/rng.h"
+#include "ztun/tcp.h"
+
+/* A flow's addresses as seen from the TUN: the client is the application
+ * behind the TUN, the server the remote address it asked for. */
+struct zt_flow_key {
+	uint8_t family;
+	uint8_t proto;
+	uint16_t client_port;
+	uint16_t server_port;
+	struct zt_addr client;
+	struct zt_addr server;
+};
+
+struct zt_flow {
+	struct zt_flow_key key;
+	struct zt_tcb tcb;
+	void *user;            /* the host's per-flow pointer */
+	/* private to the stack */
+	uint32_t index;
+	bool pending;          /* waiting for accept/refuse */
+	bool in_dispatch;      /* inside ops->tcp_event */
+	uint64_t connect_deadline;
+	uint64_t idle_deadline;
+	uint64_t timer_deadline;
+	struct zt_heap_node timer;
+	uint8_t syn_len;       /* bytes of the opening SYN kept for an ICMP quote */
+	uint8_t syn[128];
+};
+
+struct zt_stack_config {
+	uint16_t mtu;                 /* TUN MTU: nothing larger is emitted */
+	struct zt_tcp_config tcp;     /* MSS is clamped to the MTU per family */
+	uint32_t max_tcp_flows;       /* default 4096, at most 65536 */
+	uint64_t connect_timeout;     /* ns to wait for accept/refuse (10 s) */
+	uint64_t tcp_idle_timeout;    /* ns without a segment before reset (300 s) */
+	bool reject_icmp;             /* refuse with ICMP unreachable, not RST */
+	struct zt_reasm_config reasm;
+	uint32_t icmp_rate;           /* ICMP errors per second (100) */
+	uint32_t icmp_burst;          /* and burst (50) */
+};
+
+void zt_stack_config_default(struct zt_stack_config *cfg);
+
+struct zt_stack_ops {
+	/* A packet for the TUN (borrowed for the call). */
+	void (*tun_output)(void *host, const uint8_t *pkt, size_t len);
+	/* A new TCP connection; answer later with accept/refuse. Return
+	 * a negative errno to refuse at once. */
+	int (*tcp_new)(void *host, struct zt_flow *f, uint64_t now);
+	/* ZT_TCP_EV_* bits happened on @f (see the lifecycle above). */
+	void (*tcp_event)(void *host, struct zt_flow *f, uint32_t events,
+			  uint64_t now);
+	/* A UDP datagram from the TUN side (borrowed). */
+	void (*udp_input)(void *host, const struct zt_flow_key *key,
+			  const uint8_t *data, size_t len, uint64_t now);
+	/* Whether an ICMP echo request to @dst is answered by the stack. */
+	bool (*echo_local)(void *host, const struct zt_addr *dst);
+};
+
+struct zt_stack_stats {
+	uint64_t packets_in, packets_out;
+	uint64_t bytes_in, bytes_out;
+	uint64_t drops[ZT_DROP__COUNT];
+	uint64_t tcp_flows_opened;
+	uint64_t tcp_flows_active;
+	uint64_t tcp_refused_full;
+	uint64_t tcp_refused;
+	uint64_t tcp_connect_timeouts;
+	uint64_t tcp_idle_timeouts;
+	uint64_t tcp_rst_sent;        /* answers to segments of no flow */
+	uint64_t udp_datagrams_in, udp_datagrams_out;
+	uint64_t icmp_echo_replies;
+	uint64_t icmp_errors_sent;
+	uint64_t icmp_errors_limited;
+	uint64_t fragments_out;
+};
+
+struct zt_stack;
+
+/*
+ * zt_stack_new() - a stack for @cfg (copied). @ops, @host and @rng are
+ * borrowed and must outlive it; @rng draws the ISNs.
+ * Return: the stack (free with zt_stack_free), or NULL with no memory or a
+ * config value out of range.
+ */
+struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
+			      const struct zt_stack_ops *ops, void *host,
+			      struct zt_rng *rng);
+/* Free every flow (no packets are sent) and the stack. */
+void zt_stack_free(struct zt_stack *s);
+
+/* One IP packet from the TUN (borrowed). Drops are counted by reason. */
+void zt_stack_input(struct zt_stack *s, const uint8_t *pkt, size_t len,
+		    uint64_t now);
+/* Run every timer due at @now. */
+void zt_stack_poll(struct zt_stack *s, uint64_t now);
+/* Earliest timer, or ZT_TIME_NEVER. */
+uint64_t zt_stack_deadline(const struct zt_stack *s);
+
+void zt_stack_tcp_accept(struct zt_stack *s, struct zt_flow *f, uint64_t now);
+void zt_stack_tcp_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now);
+size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
+			 const void *data, size_t len, uint64_t now);
+size_t zt_stack_tcp_recv(struct zt_stack *s, struct zt_flow *f, void *out,
+			 size_t len, uint64_t now);
+void zt_stack_tcp_shutdown(struct zt_stack *s, struct zt_flow *f, uint64_t now);
+void zt_stack_tcp_abort(struct zt_stack *s, struct zt_flow *f, uint64_t now);
+
+/*
+ * zt_stack_udp_send() - send @len bytes from @key->server:server_port to
+ * @key->client:client_port into the TUN, fragmented to the MTU if needed.
+ * Return: 0, -EMSGSIZE (over 65507/65527 bytes) or -EINVAL.
+ */
+int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
+		      const void *data, size_t len, uint64_t now);
+
+const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s);
+/* Look a TCP flow up by its key (NULL when none). */
+struct zt_flow *zt_stack_tcp_lookup(struct zt_stack *s,
+				    const struct zt_flow_key *key);
+
+#endif /* ZTUN_STACK_H */

@@ -1,0 +1,745 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stack.c - TUN intake, flow table and emission for one ztun node.
+ *
+ * Theory of operation:
+ *
+ * Intake (zt_stack_input): every packet is decoded with zt_packet_parse();
+ * a refusal is counted under its drop reason. Fragments go to the
+ * reassembly table and, once whole, are decoded again. TCP segments are
+ * looked up in the flow table by (family, client, server, ports); a SYN for
+ * no flow opens one (PENDING) and tells the host, anything else for no flow
+ * is answered with the RST RFC 9293 asks for. UDP goes to the host. ICMP
+ * echo is answered when the host says the destination is local.
+ *
+ * Flow table: a fixed array of max_tcp_flows flows and an open-addressing
+ * hash (linear probing, tombstones, load <= 1/2) of indices into it, both
+ * allocated once; a free list hands out slots. Lookups are O(1) and nothing
+ * on the packet path allocates; a flow's two rings are allocated when it
+ * opens.
+ *
+ * Time: each flow has one deadline, the earliest of its tcb's timers, its
+ * connect timeout (PENDING) and its idle timeout, kept in a heap ordered by
+ * (deadline, insertion); zt_stack_poll() pops what is due. The reassembly
+ * table's deadline and the heap's minimum make zt_stack_deadline().
+ *
+ * Emission: every packet is built in one scratch buffer owned by the stack
+ * and handed to ops->tun_output. TCP never exceeds the MTU because the MSS
+ * is clamped per family (MTU - 40 or MTU - 60). UDP larger than the MTU is
+ * fragmented (IPv4 fragments, or an IPv6 fragment header), as the remote
+ * host we stand in for would do.
+ *
+ * Events: after every call into a tcb the stack takes its event bits and
+ * passes them to ops->tcp_event; on RESET/CLOSED it frees the flow after
+ * that call returns. A host that calls back into the stack from tcp_event
+ * is safe: the outer dispatch picks up the new events, and the flow is
+ * freed only by the outermost dispatch.
+ */
+#include "ztun/stack.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztun/checksum.h"
+
+#define SCRATCH_LEN (65535 + 64)
+#define HASH_EMPTY 0u
+#define HASH_TOMB 0xffffffffu
+
+struct zt_stack {
+	struct zt_stack_config cfg;
+	struct zt_tcp_config tcp4, tcp6;  /* MSS clamped to the MTU */
+	const struct zt_stack_ops *ops;
+	void *host;
+	struct zt_rng *rng;
+	struct zt_tcp_ops tcp_ops;
+	struct zt_flow *flows;            /* max_tcp_flows slots */
+	uint32_t *hash;                   /* index + 1, or EMPTY/TOMB */
+	uint32_t hash_mask;
+	uint32_t *free_list;
+	uint32_t n_free;
+	struct zt_heap timers;
+	struct zt_reasm reasm;
+	struct zt_ratelimit icmp_limit;
+	uint16_t ip4_ident;
+	uint32_t frag_ident;
+	struct zt_stack_stats stats;
+	uint8_t *scratch;                 /* SCRATCH_LEN bytes for emission */
+	uint8_t *scratch2;                /* fragmentation source */
+};
+
+void zt_stack_config_default(struct zt_stack_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mtu = 1500;
+	zt_tcp_config_default(&cfg->tcp);
+	/* The TUN side is one hop: TIME_WAIT guards against nothing there and
+	 * would hold flow slots, so it is short. */
+	cfg->tcp.time_wait = 2 * ZT_SEC;
+	cfg->max_tcp_flows = 4096;
+	cfg->connect_timeout = 10 * ZT_SEC;
+	cfg->tcp_idle_timeout = 300 * ZT_SEC;
+	cfg->icmp_rate = 100;
+	cfg->icmp_burst = 50;
+}
+
+/* --- flow table ------------------------------------------------------- */
+
+static uint32_t key_hash(const struct zt_flow_key *k)
+{
+	/* FNV-1a over the key; the seed-less hash is fine because the table
+	 * is bounded and probing is bounded by its size. */
+	const uint8_t *p = (const uint8_t *)k;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static void key_normalize(struct zt_flow_key *k)
+{
+	struct zt_flow_key n;
+
+	/* Padding bytes must be zero for hashing and memcmp. */
+	memset(&n, 0, sizeof(n));
+	n.family = k->family;
+	n.proto = k->proto;
+	n.client_port = k->client_port;
+	n.server_port = k->server_port;
+	n.client = k->client;
+	n.server = k->server;
+	*k = n;
+}
+
+struct zt_flow *zt_stack_tcp_lookup(struct zt_stack *s,
+				    const struct zt_flow_key *key)
+{
+	struct zt_flow_key k = *key;
+	uint32_t i;
+
+	key_normalize(&k);
+	for (i = key_hash(&k) & s->hash_mask;; i = (i + 1) & s->hash_mask) {
+		uint32_t v = s->hash[i];
+
+		if (v == HASH_EMPTY)
+			return NULL;
+		if (v != HASH_TOMB &&
+		    memcmp(&s->flows[v - 1].key, &k, sizeof(k)) == 0)
+			return &s->flows[v - 1];
+	}
+}
+
+static void hash_insert(struct zt_stack *s, struct zt_flow *f)
+{
+	uint32_t i;
+
+	for (i = key_hash(&f->key) & s->hash_mask;
+	     s->hash[i] != HASH_EMPTY && s->hash[i] != HASH_TOMB;
+	     i = (i + 1) & s->hash_mask)
+		;
+	s->hash[i] = f->index + 1;
+}
+
+static void hash_remove(struct zt_stack *s, struct zt_flow *f)
+{
+	uint32_t i;
+
+	for (i = key_hash(&f->key) & s->hash_mask; s->hash[i] != HASH_EMPTY;
+	     i = (i + 1) & s->hash_mask) {
+		if (s->hash[i] == f->index + 1) {
+			/* A tombstone keeps later probes going; it becomes
+			 * EMPTY when the next slot is EMPTY anyway. */
+			s->hash[i] = s->hash[(i + 1) & s->hash_mask] == HASH_EMPTY ?
+					     HASH_EMPTY : HASH_TOMB;
+			return;
+		}
+	}
+}
+
+/* --- emission --------------------------------------------------------- */
+
+static void tun_emit(struct zt_stack *s, const uint8_t *pkt, size_t len)
+{
+	s->stats.packets_out++;
+	s->stats.bytes_out += len;
+	s->ops->tun_output(s->host, pkt, len);
+}
+
+/* Emit @l4 (@l4_len bytes of protocol @proto) from @src to @dst, as IPv4
+ * or IPv6 fragments when it does not fit the MTU. @l4 must not be in
+ * s->scratch. */
+static void emit_ip(struct zt_stack *s, const struct zt_addr *src,
+		    const struct zt_addr *dst, uint8_t proto, const uint8_t *l4,
+		    size_t l4_len, bool dont_frag)
+{
+	size_t mtu = s->cfg.mtu, off = 0;
+
+	if (src->family == ZT_AF_INET) {
+		struct zt_ip4_repr ip;
+		size_t max = (mtu - ZT_IP4_MIN_HDR) & ~(size_t)7;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.ttl = 64;
+		ip.protocol = proto;
+		memcpy(ip.src, src->bytes, 4);
+		memcpy(ip.dst, dst->bytes, 4);
+		if (l4_len + ZT_IP4_MIN_HDR <= mtu) {
+			ip.dont_frag = dont_frag;
+			ip.ident = dont_frag ? 0 : s->ip4_ident++;
+			if (zt_ip4_emit(&ip, l4_len, s->scratch, SCRATCH_LEN) < 0)
+				return;
+			memcpy(s->scratch + ZT_IP4_MIN_HDR, l4, l4_len);
+			tun_emit(s, s->scratch, ZT_IP4_MIN_HDR + l4_len);
+			return;
+		}
+		ip.ident = s->ip4_ident++;
+		while (off < l4_len) {
+			size_t n = l4_len - off > max ? max : l4_len - off;
+
+			ip.frag_offset = (uint16_t)off;
+			ip.more_frags = off + n < l4_len;
+			if (zt_ip4_emit(&ip, n, s->scratch, SCRATCH_LEN) < 0)
+				return;
+			memcpy(s->scratch + ZT_IP4_MIN_HDR, l4 + off, n);
+			tun_emit(s, s->scratch, ZT_IP4_MIN_HDR + n);
+			s->stats.fragments_out++;
+			off += n;
+		}
+	} else {
+		struct zt_ip6_repr ip;
+		size_t max = (mtu - ZT_IP6_HDR - ZT_IP6_FRAG_HDR) & ~(size_t)7;
+		int hl;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.hop_limit = 64;
+		ip.upper_proto = proto;
+		memcpy(ip.src, src->bytes, 16);
+		memcpy(ip.dst, dst->bytes, 16);
+		if (l4_len + ZT_IP6_HDR <= mtu) {
+			hl = zt_ip6_emit(&ip, l4_len, s->scratch, SCRATCH_LEN);
+			if (hl < 0)
+				return;
+			memcpy(s->scratch + hl, l4, l4_len);
+			tun_emit(s, s->scratch, (size_t)hl + l4_len);
+			return;
+		}
+		ip.has_frag = true;
+		ip.frag_ident = ++s->frag_ident;
+		while (off < l4_len) {
+			size_t n = l4_len - off > max ? max : l4_len - off;
+
+			ip.frag_offset = (uint16_t)off;
+			ip.more_frags = off + n < l4_len;
+			hl = zt_ip6_emit(&ip, n, s->scratch, SCRATCH_LEN);
+			if (hl < 0)
+				return;
+			memcpy(s->scratch + hl, l4 + off, n);
+			tun_emit(s, s->scratch, (size_t)hl + n);
+			s->stats.fragments_out++;
+			off += n;
+		}
+	}
+}
+
+/* ops->output of every tcb: the segment goes from the flow's server side
+ * to its client. Built in scratch2 (header + data), then wrapped in IP. */
+static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
+			    const struct zt_tcp_repr *repr, const uint8_t *d1,
+			    size_t l1, const uint8_t *d2, size_t l2)
+{
+	struct zt_stack *s = ctx;
+	struct zt_flow *f = (struct zt_flow *)((char *)tcb - offsetof(struct zt_flow, tcb));
+	int hl = zt_tcp_header_len(repr), n;
+
+	if (hl < 0)
+		return;
+	if (l1)
+		memcpy(s->scratch2 + hl, d1, l1);
+	if (l2)
+		memcpy(s->scratch2 + hl + l1, d2, l2);
+	n = zt_tcp_emit(repr, &f->key.server, &f->key.client, s->scratch2 + hl,
+			l1 + l2, s->scratch2, SCRATCH_LEN);
+	if (n < 0)
+		return;
+	emit_ip(s, &f->key.server, &f->key.client, ZT_IPPROTO_TCP, s->scratch2,
+		(size_t)n, true);
+}
+
+/* RST for a segment that has no flow (RFC 9293 3.10.7.1). */
+static void send_stray_rst(struct zt_stack *s, const struct zt_packet *pk)
+{
+	struct zt_tcp_repr rst;
+	int n;
+
+	if (!zt_tcp_reply_rst(&pk->l4.tcp, pk->payload.len, &rst))
+		return;
+	n = zt_tcp_emit(&rst, &pk->dst, &pk->src, NULL, 0, s->scratch2, SCRATCH_LEN);
+	if (n < 0)
+		return;
+	s->stats.tcp_rst_sent++;
+	emit_ip(s, &pk->dst, &pk->src, ZT_IPPROTO_TCP, s->scratch2, (size_t)n, true);
+}
+
+/* An ICMP error about @raw (already decoded into @pk), rate-limited. */
+static void send_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
+			    struct zt_view raw, enum zt_icmp_kind kind,
+			    uint8_t code, uint32_t arg, uint64_t now)
+{
+	int n = zt_icmp_error(pk, raw, kind, code, arg, &pk->dst, s->cfg.mtu,
+			      s->scratch, SCRATCH_LEN);
+
+	if (n < 0)
+		return; /* the rules forbid this error: spend no token */
+	if (!zt_ratelimit_take(&s->icmp_limit, now)) {
+		s->stats.icmp_errors_limited++;
+		return;
+	}
+	s->stats.icmp_errors_sent++;
+	tun_emit(s, s->scratch, (size_t)n);
+}
+
+/* --- flow lifecycle --------------------------------------------------- */
+
+static void flow_update_timer(struct zt_stack *s, struct zt_flow *f)
+{
+	uint64_t d = zt_tcb_deadline(&f->tcb);
+
+	if (f->pending && f->connect_deadline < d)
+		d = f->connect_deadline;
+	if (f->idle_deadline < d)
+		d = f->idle_deadline;
+	if (d == ZT_TIME_NEVER) {
+		zt_heap_remove(&s->timers, &f->timer);
+	} else if (!zt_heap_node_linked(&f->timer) || d != f->timer_deadline) {
+		zt_heap_insert(&s->timers, &f->timer, d);
+	}
+	f->timer_deadline = d;
+}
+
+static void flow_free(struct zt_stack *s, struct zt_flow *f)
+{
+	zt_heap_remove(&s->timers, &f->timer);
+	hash_remove(s, f);
+	zt_tcb_destroy(&f->tcb);
+	f->key.family = 0;
+	s->free_list[s->n_free++] = f->index;
+	s->stats.tcp_flows_active--;
+}
+
+/* Pass the tcb's events to the host; free the flow when it ended. */
+static void flow_settle(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	uint32_t ev;
+	bool ended = false;
+
+	if (f->in_dispatch)
+		return; /* the outer dispatch will see the new events */
+	f->in_dispatch = true;
+	while ((ev = zt_tcb_events(&f->tcb)) != 0) {
+		if (ev & (ZT_TCP_EV_RESET | ZT_TCP_EV_CLOSED))
+			ended = true;
+		if (s->ops->tcp_event)
+			s->ops->tcp_event(s->host, f, ev, now);
+	}
+	f->in_dispatch = false;
+	if (ended || f->tcb.state == ZT_TCP_CLOSED)
+		flow_free(s, f);
+	else
+		flow_update_timer(s, f);
+}
+
+static void flow_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	struct zt_packet pk;
+
+	if (s->cfg.reject_icmp && f->syn_len &&
+	    zt_packet_parse(zt_view_make(f->syn, f->syn_len), ZT_PARSE_NO_CSUM,
+			    &pk) == ZT_DROP_NONE) {
+		uint8_t code = f->key.family == ZT_AF_INET ?
+				       ZT_ICMP4_CODE_PORT_UNREACH :
+				       ZT_ICMP6_CODE_PORT_UNREACH;
+
+		send_icmp_error(s, &pk, zt_view_make(f->syn, f->syn_len),
+				ZT_ICMP_DEST_UNREACH, code, 0, now);
+		f->tcb.state = ZT_TCP_CLOSED;
+	} else {
+		zt_tcb_refuse(&f->tcb, now);
+	}
+	f->pending = false;
+	s->stats.tcp_refused++;
+}
+
+static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
+			struct zt_view raw, const struct zt_flow_key *key,
+			uint64_t now)
+{
+	struct zt_flow *f;
+	uint32_t idx;
+	enum zt_drop d;
+
+	if (s->n_free == 0) {
+		s->stats.tcp_refused_full++;
+		if (s->cfg.reject_icmp)
+			send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
+					pk->family == ZT_AF_INET ?
+						ZT_ICMP4_CODE_PORT_UNREACH :
+						ZT_ICMP6_CODE_PORT_UNREACH,
+					0, now);
+		else
+			send_stray_rst(s, pk);
+		return;
+	}
+	idx = s->free_list[s->n_free - 1];
+	f = &s->flows[idx];
+	memset(f, 0, sizeof(*f));
+	f->index = idx;
+	f->key = *key;
+	if (zt_tcb_init(&f->tcb, key->family == ZT_AF_INET ? &s->tcp4 : &s->tcp6,
+			&s->tcp_ops, s) != 0) {
+		s->stats.drops[ZT_DROP_FRAG_NO_MEMORY]++;
+		return;
+	}
+	d = zt_tcb_open_passive(&f->tcb, &pk->l4.tcp, zt_rng_u32(s->rng), now);
+	if (d != ZT_DROP_NONE) {
+		zt_tcb_destroy(&f->tcb);
+		s->stats.drops[d]++;
+		return;
+	}
+	s->n_free--;
+	hash_insert(s, f);
+	zt_heap_node_init(&f->timer);
+	f->pending = true;
+	f->connect_deadline = now + s->cfg.connect_timeout;
+	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
+	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
+	memcpy(f->syn, raw.data, f->syn_len);
+	s->stats.tcp_flows_opened++;
+	s->stats.tcp_flows_active++;
+	if (s->ops->tcp_new(s->host, f, now) < 0) {
+		flow_refuse(s, f, now);
+		flow_free(s, f);
+		return;
+	}
+	if (f->key.family) /* the host may have answered at once */
+		flow_update_timer(s, f);
+}
+
+/* --- intake ----------------------------------------------------------- */
+
+static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
+		      struct zt_view raw, uint64_t now)
+{
+	const struct zt_tcp_repr *seg = &pk->l4.tcp;
+	struct zt_flow_key key;
+	struct zt_flow *f;
+	enum zt_drop d;
+
+	memset(&key, 0, sizeof(key));
+	key.family = pk->family;
+	key.proto = ZT_IPPROTO_TCP;
+	key.client = pk->src;
+	key.server = pk->dst;
+	key.client_port = seg->src_port;
+	key.server_port = seg->dst_port;
+	f = zt_stack_tcp_lookup(s, &key);
+	if (!f) {
+		if ((seg->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
+		    ZT_TCP_SYN) {
+			tcp_syn_new(s, pk, raw, &key, now);
+			return;
+		}
+		s->stats.drops[ZT_DROP_TCP_NO_FLOW]++;
+		send_stray_rst(s, pk);
+		return;
+	}
+	d = zt_tcb_input(&f->tcb, seg, pk->payload, now);
+	if (d != ZT_DROP_NONE)
+		s->stats.drops[d]++;
+	else
+		f->idle_deadline = now + s->cfg.tcp_idle_timeout;
+	flow_settle(s, f, now);
+}
+
+static void input_decoded(struct zt_stack *s, const struct zt_packet *pk,
+			  struct zt_view raw, uint64_t now)
+{
+	switch (pk->proto) {
+	case ZT_IPPROTO_TCP:
+		input_tcp(s, pk, raw, now);
+		break;
+	case ZT_IPPROTO_UDP: {
+		struct zt_flow_key key;
+
+		memset(&key, 0, sizeof(key));
+		key.family = pk->family;
+		key.proto = ZT_IPPROTO_UDP;
+		key.client = pk->src;
+		key.server = pk->dst;
+		key.client_port = pk->l4.udp.src_port;
+		key.server_port = pk->l4.udp.dst_port;
+		s->stats.udp_datagrams_in++;
+		if (s->ops->udp_input)
+			s->ops->udp_input(s->host, &key, pk->payload.data,
+					  pk->payload.len, now);
+		break;
+	}
+	case ZT_IPPROTO_ICMP:
+	case ZT_IPPROTO_ICMPV6:
+		if (pk->l4.icmp.kind == ZT_ICMP_ECHO_REQUEST && s->ops->echo_local &&
+		    s->ops->echo_local(s->host, &pk->dst)) {
+			int n = zt_icmp_echo_reply(pk, s->scratch, SCRATCH_LEN);
+
+			if (n > 0 && (size_t)n <= s->cfg.mtu) {
+				s->stats.icmp_echo_replies++;
+				tun_emit(s, s->scratch, (size_t)n);
+			}
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void zt_stack_input(struct zt_stack *s, const uint8_t *pkt, size_t len,
+		    uint64_t now)
+{
+	struct zt_packet pk;
+	struct zt_view raw = zt_view_make(pkt, len);
+	enum zt_drop d;
+
+	s->stats.packets_in++;
+	s->stats.bytes_in += len;
+	d = zt_packet_parse(raw, 0, &pk);
+	if (d != ZT_DROP_NONE) {
+		s->stats.drops[d]++;
+		return;
+	}
+	if (pk.is_fragment) {
+		struct zt_view whole;
+
+		d = zt_reasm_input(&s->reasm, &pk, raw, now, &whole);
+		if (d != ZT_DROP_NONE) {
+			s->stats.drops[d]++;
+			return;
+		}
+		if (!whole.data)
+			return; /* more fragments to come */
+		d = zt_packet_parse(whole, 0, &pk);
+		if (d != ZT_DROP_NONE) {
+			s->stats.drops[d]++;
+			return;
+		}
+		raw = whole;
+	}
+	input_decoded(s, &pk, raw, now);
+}
+
+/* --- timers ----------------------------------------------------------- */
+
+struct expire_ctx {
+	struct zt_stack *s;
+	uint64_t now;
+};
+
+static void reasm_expired(void *ctx, uint8_t family, struct zt_view first)
+{
+	struct expire_ctx *e = ctx;
+	struct zt_packet pk;
+
+	(void)family;
+	if (zt_packet_parse(first, ZT_PARSE_NO_CSUM, &pk) != ZT_DROP_NONE &&
+	    pk.family == 0)
+		return;
+	/* Time Exceeded, code 1: fragment reassembly time exceeded. */
+	send_icmp_error(e->s, &pk, first, ZT_ICMP_TIME_EXCEEDED, 1, 0, e->now);
+}
+
+void zt_stack_poll(struct zt_stack *s, uint64_t now)
+{
+	struct zt_heap_node *n;
+	struct expire_ctx e = { s, now };
+
+	if (zt_reasm_next_deadline(&s->reasm) <= now)
+		zt_reasm_expire(&s->reasm, now, reasm_expired, &e);
+	while ((n = zt_heap_min(&s->timers)) && zt_heap_node_deadline(n) <= now) {
+		struct zt_flow *f = zt_heap_entry(n, struct zt_flow, timer);
+
+		zt_heap_remove(&s->timers, n);
+		f->timer_deadline = ZT_TIME_NEVER;
+		if (f->pending && f->connect_deadline <= now) {
+			s->stats.tcp_connect_timeouts++;
+			flow_refuse(s, f, now);
+			f->tcb.events |= ZT_TCP_EV_RESET;
+			f->tcb.reset_reason = ZT_TCP_RESET_TIMEOUT;
+		} else if (f->idle_deadline <= now) {
+			s->stats.tcp_idle_timeouts++;
+			zt_tcb_abort(&f->tcb, now);
+			f->tcb.events |= ZT_TCP_EV_RESET;
+		} else {
+			zt_tcb_poll(&f->tcb, now);
+		}
+		flow_settle(s, f, now);
+	}
+}
+
+uint64_t zt_stack_deadline(const struct zt_stack *s)
+{
+	const struct zt_heap_node *n = zt_heap_min(&s->timers);
+	uint64_t d = n ? zt_heap_node_deadline(n) : ZT_TIME_NEVER;
+	uint64_t r = zt_reasm_next_deadline(&s->reasm);
+
+	return r < d ? r : d;
+}
+
+/* --- the host's side of a flow ---------------------------------------- */
+
+void zt_stack_tcp_accept(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	if (!f->pending)
+		return;
+	f->pending = false;
+	zt_tcb_accept(&f->tcb, now);
+	flow_settle(s, f, now);
+}
+
+void zt_stack_tcp_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	if (!f->pending)
+		return;
+	flow_refuse(s, f, now);
+	f->tcb.events |= ZT_TCP_EV_RESET;
+	f->tcb.reset_reason = ZT_TCP_RESET_REFUSED;
+	flow_settle(s, f, now);
+}
+
+size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
+			 const void *data, size_t len, uint64_t now)
+{
+	size_t n = zt_tcb_send(&f->tcb, data, len, now);
+
+	flow_settle(s, f, now);
+	return n;
+}
+
+size_t zt_stack_tcp_recv(struct zt_stack *s, struct zt_flow *f, void *out,
+			 size_t len, uint64_t now)
+{
+	size_t n = zt_tcb_recv(&f->tcb, out, len, now);
+
+	flow_settle(s, f, now);
+	return n;
+}
+
+void zt_stack_tcp_shutdown(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	zt_tcb_shutdown(&f->tcb, now);
+	flow_settle(s, f, now);
+}
+
+void zt_stack_tcp_abort(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	if (f->pending) {
+		zt_stack_tcp_refuse(s, f, now);
+		return;
+	}
+	zt_tcb_abort(&f->tcb, now);
+	f->tcb.events |= ZT_TCP_EV_RESET;
+	flow_settle(s, f, now);
+}
+
+int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
+		      const void *data, size_t len, uint64_t now)
+{
+	struct zt_udp_repr u = { key->server_port, key->client_port };
+	size_t max = key->family == ZT_AF_INET ? 65535 - 20 - 8 : 65535 - 8;
+	int n;
+
+	(void)now;
+	if (key->family != ZT_AF_INET && key->family != ZT_AF_INET6)
+		return -EINVAL;
+	if (len > max)
+		return -EMSGSIZE;
+	n = zt_udp_emit(&u, &key->server, &key->client, data, len, s->scratch2,
+			SCRATCH_LEN);
+	if (n < 0)
+		return n;
+	s->stats.udp_datagrams_out++;
+	emit_ip(s, &key->server, &key->client, ZT_IPPROTO_UDP, s->scratch2,
+		(size_t)n, false);
+	return 0;
+}
+
+const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s)
+{
+	return &s->stats;
+}
+
+/* --- construction ----------------------------------------------------- */
+
+struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
+			      const struct zt_stack_ops *ops, void *host,
+			      struct zt_rng *rng)
+{
+	struct zt_stack *s;
+	uint32_t hsize = 2;
+
+	if (cfg->max_tcp_flows == 0 || cfg->max_tcp_flows > 65536 ||
+	    cfg->mtu < 1280 || !ops || !ops->tun_output || !ops->tcp_new || !rng)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->cfg = *cfg;
+	s->ops = ops;
+	s->host = host;
+	s->rng = rng;
+	s->tcp_ops.output = flow_tcp_output;
+	s->tcp4 = cfg->tcp;
+	s->tcp6 = cfg->tcp;
+	if (s->tcp4.mss > cfg->mtu - 40)
+		s->tcp4.mss = (uint16_t)(cfg->mtu - 40);
+	if (s->tcp6.mss > cfg->mtu - 60)
+		s->tcp6.mss = (uint16_t)(cfg->mtu - 60);
+	while (hsize < 2 * cfg->max_tcp_flows)
+		hsize <<= 1;
+	s->hash_mask = hsize - 1;
+	s->flows = calloc(cfg->max_tcp_flows, sizeof(*s->flows));
+	s->hash = calloc(hsize, sizeof(*s->hash));
+	s->free_list = calloc(cfg->max_tcp_flows, sizeof(*s->free_list));
+	s->scratch = malloc(SCRATCH_LEN);
+	s->scratch2 = malloc(SCRATCH_LEN);
+	if (!s->flows || !s->hash || !s->free_list || !s->scratch || !s->scratch2 ||
+	    zt_reasm_init(&s->reasm, &cfg->reasm) != 0) {
+		free(s->flows);
+		free(s->hash);
+		free(s->free_list);
+		free(s->scratch);
+		free(s->scratch2);
+		free(s);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < cfg->max_tcp_flows; i++)
+		s->free_list[i] = cfg->max_tcp_flows - 1 - i;
+	s->n_free = cfg->max_tcp_flows;
+	zt_heap_init(&s->timers);
+	zt_ratelimit_init(&s->icmp_limit, cfg->icmp_rate, cfg->icmp_burst);
+	return s;
+}
+
+void zt_stack_free(struct zt_stack *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->cfg.max_tcp_flows; i++)
+		if (s->flows[i].key.family)
+			zt_tcb_destroy(&s->flows[i].tcb);
+	zt_reasm_destroy(&s->reasm);
+	free(s->flows);
+	free(s->hash);
+	free(s->free_list);
+	free(s->scratch);
+	free(s->scratch2);
+	free(s);
+}

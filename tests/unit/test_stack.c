@@ -1,0 +1,734 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_stack.c - the stack between a TUN and its host: a fake host records
+ * what the stack sends to the TUN and plays upstream; on the TUN side either
+ * hand-built packets or a real client tcb whose segments are wrapped in IP.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+#include "ztun/stack.h"
+
+#define MAXQ 4096
+
+struct pktq {
+	uint8_t *p[MAXQ];
+	size_t len[MAXQ];
+	unsigned n;
+};
+
+enum host_mode { HOST_PENDING, HOST_ACCEPT_ECHO, HOST_REFUSE_NOW };
+
+struct host {
+	enum host_mode mode;
+	struct zt_stack *s;
+	struct pktq to_tun;          /* what the stack sent */
+	struct zt_flow *last_new;
+	unsigned n_new, n_reset, n_closed, n_peer_fin;
+	uint8_t udp_last[70000];
+	size_t udp_last_len;
+	struct zt_flow_key udp_key;
+	unsigned n_udp;
+	struct zt_addr local;        /* answers ping for this address */
+	uint64_t now;
+};
+
+static void q_push(struct pktq *q, const uint8_t *p, size_t len)
+{
+	CU_ASSERT_FATAL(q->n < MAXQ);
+	q->p[q->n] = malloc(len ? len : 1);
+	CU_ASSERT_FATAL(q->p[q->n] != NULL);
+	memcpy(q->p[q->n], p, len);
+	q->len[q->n++] = len;
+}
+
+static void q_clear(struct pktq *q)
+{
+	for (unsigned i = 0; i < q->n; i++)
+		free(q->p[i]);
+	q->n = 0;
+}
+
+static void h_tun_output(void *host, const uint8_t *pkt, size_t len)
+{
+	struct host *h = host;
+
+	q_push(&h->to_tun, pkt, len);
+}
+
+static int h_tcp_new(void *host, struct zt_flow *f, uint64_t now)
+{
+	struct host *h = host;
+
+	h->n_new++;
+	h->last_new = f;
+	if (h->mode == HOST_REFUSE_NOW)
+		return -ECONNREFUSED;
+	if (h->mode == HOST_ACCEPT_ECHO)
+		zt_stack_tcp_accept(h->s, f, now);
+	return 0;
+}
+
+static void h_tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
+{
+	struct host *h = host;
+	uint8_t buf[16384];
+	size_t n;
+
+	if (ev & ZT_TCP_EV_RESET)
+		h->n_reset++;
+	if (ev & ZT_TCP_EV_CLOSED)
+		h->n_closed++;
+	if (h->mode == HOST_ACCEPT_ECHO && (ev & (ZT_TCP_EV_READABLE | ZT_TCP_EV_WRITABLE))) {
+		/* Echo what fits; the rest waits in the ring (back-pressure). */
+		while (zt_tcb_send_space(&f->tcb) > 0 &&
+		       (n = zt_tcb_recv_len(&f->tcb)) > 0) {
+			size_t room = zt_tcb_send_space(&f->tcb);
+
+			if (n > room)
+				n = room;
+			if (n > sizeof(buf))
+				n = sizeof(buf);
+			n = zt_stack_tcp_recv(h->s, f, buf, n, now);
+			CU_ASSERT_EQUAL(zt_stack_tcp_send(h->s, f, buf, n, now), n);
+		}
+	}
+	if (ev & ZT_TCP_EV_PEER_FIN) {
+		h->n_peer_fin++;
+		if (h->mode == HOST_ACCEPT_ECHO)
+			zt_stack_tcp_shutdown(h->s, f, now);
+	}
+}
+
+static void h_udp_input(void *host, const struct zt_flow_key *key,
+			const uint8_t *data, size_t len, uint64_t now)
+{
+	struct host *h = host;
+
+	(void)now;
+	h->n_udp++;
+	h->udp_key = *key;
+	memcpy(h->udp_last, data, len);
+	h->udp_last_len = len;
+}
+
+static bool h_echo_local(void *host, const struct zt_addr *dst)
+{
+	struct host *h = host;
+
+	return zt_addr_eq(dst, &h->local);
+}
+
+static const struct zt_stack_ops host_ops = {
+	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
+};
+
+static struct zt_addr A4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	const uint8_t x[4] = { a, b, c, d };
+
+	return zt_addr_v4(x);
+}
+
+static struct zt_addr A6(uint8_t last)
+{
+	uint8_t x[16] = { 0xfd, 0, 0, 0x5a };
+
+	x[15] = last;
+	return zt_addr_v6(x);
+}
+
+/* Wrap an L4 payload in IP (unfragmented). Returns the packet length. */
+static size_t wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
+		      uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out)
+{
+	int hl;
+
+	if (src->family == ZT_AF_INET) {
+		struct zt_ip4_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.ttl = 64;
+		ip.protocol = proto;
+		memcpy(ip.src, src->bytes, 4);
+		memcpy(ip.dst, dst->bytes, 4);
+		hl = zt_ip4_emit(&ip, l4_len, out, 65600);
+	} else {
+		struct zt_ip6_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.hop_limit = 64;
+		ip.upper_proto = proto;
+		memcpy(ip.src, src->bytes, 16);
+		memcpy(ip.dst, dst->bytes, 16);
+		hl = zt_ip6_emit(&ip, l4_len, out, 65600);
+	}
+	CU_ASSERT_FATAL(hl > 0);
+	memmove(out + hl, l4, l4_len);
+	return (size_t)hl + l4_len;
+}
+
+static void send_tcp(struct host *h, const struct zt_addr *src, const struct zt_addr *dst,
+		     const struct zt_tcp_repr *r, const void *data, size_t len)
+{
+	static uint8_t seg[70000], pkt[70000];
+	int n = zt_tcp_emit(r, src, dst, data, len, seg, sizeof(seg));
+	size_t pl;
+
+	CU_ASSERT_FATAL(n > 0);
+	pl = wrap_ip(src, dst, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
+	zt_stack_input(h->s, pkt, pl, h->now);
+}
+
+static struct zt_tcp_repr syn_to(uint16_t sport, uint16_t dport, uint32_t seq)
+{
+	struct zt_tcp_repr r;
+
+	memset(&r, 0, sizeof(r));
+	r.src_port = sport;
+	r.dst_port = dport;
+	r.seq = seq;
+	r.flags = ZT_TCP_SYN;
+	r.window = 65535;
+	r.has_mss = true;
+	r.mss = 1460;
+	r.sack_permitted = true;
+	return r;
+}
+
+static void host_init(struct host *h, enum host_mode mode, struct zt_stack_config *cfg,
+		      struct zt_rng *rng)
+{
+	memset(h, 0, sizeof(*h));
+	h->mode = mode;
+	h->now = 5 * ZT_SEC;
+	h->local = A4(10, 0, 0, 1);
+	zt_rng_seed(rng, 42);
+	h->s = zt_stack_new(cfg, &host_ops, h, rng);
+	CU_ASSERT_FATAL(h->s != NULL);
+}
+
+static void host_fini(struct host *h)
+{
+	zt_stack_free(h->s);
+	q_clear(&h->to_tun);
+}
+
+/* Decode the stack's @i-th TUN packet. */
+static void out_pkt(struct host *h, unsigned i, struct zt_packet *pk)
+{
+	CU_ASSERT_FATAL(i < h->to_tun.n);
+	CU_ASSERT_EQUAL_FATAL(zt_packet_parse(zt_view_make(h->to_tun.p[i], h->to_tun.len[i]),
+					      0, pk), ZT_DROP_NONE);
+}
+
+static void test_upstream_first_and_mss_clamp(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(93, 184, 216, 34);
+	struct zt_tcp_repr syn = syn_to(40000, 80, 1000);
+	struct zt_packet pk;
+
+	zt_stack_config_default(&cfg);
+	cfg.mtu = 1400;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	CU_ASSERT_EQUAL(h->n_new, 1);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0); /* nothing until the upstream says */
+	CU_ASSERT(zt_addr_eq(&h->last_new->key.server, &srv));
+	CU_ASSERT_EQUAL(h->last_new->key.server_port, 80);
+	send_tcp(h, &c, &srv, &syn, NULL, 0); /* retransmitted SYN: absorbed */
+	CU_ASSERT_EQUAL(h->n_new, 1);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	zt_stack_tcp_accept(h->s, h->last_new, h->now);
+	CU_ASSERT_EQUAL(h->to_tun.n, 1);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(pk.l4.tcp.ack, 1001);
+	CU_ASSERT(pk.l4.tcp.has_mss);
+	CU_ASSERT_EQUAL(pk.l4.tcp.mss, 1360); /* MTU 1400 - 40 */
+	CU_ASSERT(zt_addr_eq(&pk.src, &srv) && zt_addr_eq(&pk.dst, &c));
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+	host_fini(h);
+	free(h);
+}
+
+static void test_refuse_rst_or_icmp(void)
+{
+	for (int icmp = 0; icmp < 2; icmp++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct zt_stack_config cfg;
+			struct zt_rng rng;
+			struct host *h = malloc(sizeof(*h));
+			struct zt_addr c = v6 ? A6(2) : A4(10, 0, 0, 2);
+			struct zt_addr srv = v6 ? A6(99) : A4(93, 184, 216, 34);
+			struct zt_tcp_repr syn = syn_to(40001, 443, 77);
+			struct zt_packet pk;
+
+			zt_stack_config_default(&cfg);
+			cfg.reject_icmp = icmp;
+			host_init(h, HOST_PENDING, &cfg, &rng);
+			send_tcp(h, &c, &srv, &syn, NULL, 0);
+			zt_stack_tcp_refuse(h->s, h->last_new, h->now);
+			CU_ASSERT_EQUAL(h->n_reset, 1);
+			CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+			out_pkt(h, 0, &pk);
+			if (icmp) {
+				struct zt_icmp_quote q;
+
+				CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
+				CU_ASSERT_EQUAL(zt_icmp_parse_quote(pk.payload, &q), ZT_DROP_NONE);
+				CU_ASSERT(q.has_ports && q.src_port == 40001 && q.dst_port == 443);
+				CU_ASSERT(zt_addr_eq(&pk.src, &srv));
+			} else {
+				CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_RST | ZT_TCP_ACK);
+				CU_ASSERT_EQUAL(pk.l4.tcp.ack, 78);
+			}
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused, 1);
+			host_fini(h);
+			free(h);
+		}
+	}
+}
+
+static void test_connect_timeout(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr syn = syn_to(40002, 80, 5);
+	struct zt_packet pk;
+	uint64_t t0;
+
+	zt_stack_config_default(&cfg);
+	cfg.connect_timeout = 3 * ZT_SEC;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	t0 = h->now;
+	CU_ASSERT_EQUAL(zt_stack_deadline(h->s), t0 + 3 * ZT_SEC);
+	zt_stack_poll(h->s, t0 + 3 * ZT_SEC - 1);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	zt_stack_poll(h->s, t0 + 3 * ZT_SEC);
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_RST | ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(h->n_reset, 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_connect_timeouts, 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_stack_deadline(h->s), ZT_TIME_NEVER);
+	host_fini(h);
+	free(h);
+}
+
+static void test_stray_segments(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr r = syn_to(40003, 80, 5);
+	struct zt_packet pk;
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	r.flags = ZT_TCP_ACK;
+	r.ack = 123456;
+	send_tcp(h, &c, &srv, &r, "x", 1);
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_RST);
+	CU_ASSERT_EQUAL(pk.l4.tcp.seq, 123456);
+	r.flags = ZT_TCP_RST;
+	send_tcp(h, &c, &srv, &r, NULL, 0);
+	CU_ASSERT_EQUAL(h->to_tun.n, 1); /* a RST is never answered */
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_TCP_NO_FLOW], 2);
+	CU_ASSERT_EQUAL(h->n_new, 0);
+	host_fini(h);
+	free(h);
+}
+
+static void test_capacity(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	unsigned rst = 0;
+
+	zt_stack_config_default(&cfg);
+	cfg.tcp.rx_buf = cfg.tcp.tx_buf = 4096; /* memory, not behaviour */
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	for (uint32_t i = 0; i < 70000; i++) {
+		struct zt_tcp_repr syn = syn_to((uint16_t)(1024 + i % 64000), 80, i);
+
+		c.bytes[3] = (uint8_t)(2 + i / 64000);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		if (h->to_tun.n) {
+			rst += h->to_tun.n;
+			q_clear(&h->to_tun);
+		}
+	}
+	CU_ASSERT_EQUAL(h->n_new, 4096);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 4096);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused_full, 70000 - 4096);
+	CU_ASSERT_EQUAL(rst, 70000 - 4096);
+	host_fini(h);
+	free(h);
+}
+
+/* Slots come back: far more connections than capacity, one after another. */
+static void test_slots_reused(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+
+	zt_stack_config_default(&cfg);
+	cfg.max_tcp_flows = 8;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	for (uint32_t i = 0; i < 100; i++) {
+		struct zt_tcp_repr syn = syn_to((uint16_t)(2000 + i), 80, i);
+
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL_FATAL(h->n_new, i + 1);
+		zt_stack_tcp_refuse(h->s, h->last_new, h->now);
+	}
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused_full, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
+	host_fini(h);
+	free(h);
+}
+
+static void test_malformed_counted(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	uint8_t pkt[64] = { 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6 };
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	zt_stack_input(h->s, pkt, 0, h->now);      /* empty */
+	pkt[0] = 0x55;
+	zt_stack_input(h->s, pkt, 40, h->now);     /* version 5 */
+	pkt[0] = 0x45;
+	zt_stack_input(h->s, pkt, 40, h->now);     /* header checksum wrong */
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_TRUNCATED], 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_VERSION], 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_CHECKSUM], 1);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	host_fini(h);
+	free(h);
+}
+
+static void test_icmp_echo_local_only(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2);
+	struct zt_icmp_repr e;
+	uint8_t msg[100], pkt[200];
+	struct zt_packet pk;
+	int n;
+	size_t pl;
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	memset(&e, 0, sizeof(e));
+	e.type = ZT_ICMP4_ECHO_REQUEST;
+	e.echo_ident = 7;
+	e.echo_seq = 9;
+	n = zt_icmp4_emit(&e, (const uint8_t *)"pingdata", 8, msg, sizeof(msg));
+	CU_ASSERT_FATAL(n > 0);
+	pl = wrap_ip(&c, &h->local, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
+	zt_stack_input(h->s, pkt, pl, h->now);
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_ECHO_REPLY);
+	CU_ASSERT_EQUAL(pk.l4.icmp.echo_ident, 7);
+	CU_ASSERT(pk.payload.len == 8 && memcmp(pk.payload.data, "pingdata", 8) == 0);
+	{
+		struct zt_addr other = A4(8, 8, 8, 8);
+
+		pl = wrap_ip(&c, &other, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
+		zt_stack_input(h->s, pkt, pl, h->now);
+		CU_ASSERT_EQUAL(h->to_tun.n, 1); /* not local: the host routes it */
+	}
+	host_fini(h);
+	free(h);
+}
+
+/* Fragment an IP packet's payload at @chunk bytes (IPv4 or IPv6). */
+static void send_fragmented_udp(struct host *h, const struct zt_addr *src,
+				const struct zt_addr *dst, const uint8_t *data,
+				size_t len, size_t chunk)
+{
+	static uint8_t dg[70000], pkt[70000];
+	struct zt_udp_repr u = { 5353, 53 };
+	int n = zt_udp_emit(&u, src, dst, data, len, dg, sizeof(dg));
+	size_t off = 0;
+
+	CU_ASSERT_FATAL(n > 0);
+	while (off < (size_t)n) {
+		size_t m = (size_t)n - off > chunk ? chunk : (size_t)n - off;
+		int hl;
+
+		if (src->family == ZT_AF_INET) {
+			struct zt_ip4_repr ip;
+
+			memset(&ip, 0, sizeof(ip));
+			ip.ttl = 64;
+			ip.protocol = ZT_IPPROTO_UDP;
+			ip.ident = 4242;
+			ip.frag_offset = (uint16_t)off;
+			ip.more_frags = off + m < (size_t)n;
+			memcpy(ip.src, src->bytes, 4);
+			memcpy(ip.dst, dst->bytes, 4);
+			hl = zt_ip4_emit(&ip, m, pkt, sizeof(pkt));
+		} else {
+			struct zt_ip6_repr ip;
+
+			memset(&ip, 0, sizeof(ip));
+			ip.hop_limit = 64;
+			ip.upper_proto = ZT_IPPROTO_UDP;
+			ip.has_frag = true;
+			ip.frag_ident = 4242;
+			ip.frag_offset = (uint16_t)off;
+			ip.more_frags = off + m < (size_t)n;
+			memcpy(ip.src, src->bytes, 16);
+			memcpy(ip.dst, dst->bytes, 16);
+			hl = zt_ip6_emit(&ip, m, pkt, sizeof(pkt));
+		}
+		CU_ASSERT_FATAL(hl > 0);
+		memcpy(pkt + hl, dg + off, m);
+		zt_stack_input(h->s, pkt, (size_t)hl + m, h->now);
+		off += m;
+	}
+}
+
+static void test_udp_fragments_both_ways(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = v6 ? A6(2) : A4(10, 0, 0, 2);
+		struct zt_addr srv = v6 ? A6(53) : A4(9, 9, 9, 9);
+		static uint8_t data[6000];
+		struct zt_reasm r;
+		struct zt_reasm_config rc;
+		size_t got = 0;
+
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (uint8_t)(i * 7 + v6);
+		zt_stack_config_default(&cfg);
+		cfg.mtu = 1280;
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		send_fragmented_udp(h, &c, &srv, data, 3000, 1000);
+		CU_ASSERT_EQUAL_FATAL(h->n_udp, 1);
+		CU_ASSERT_EQUAL(h->udp_last_len, 3000);
+		CU_ASSERT(memcmp(h->udp_last, data, 3000) == 0);
+		CU_ASSERT_EQUAL(h->udp_key.server_port, 53);
+		/* The reply is bigger than the MTU: fragments, each <= MTU. */
+		CU_ASSERT_EQUAL(zt_stack_udp_send(h->s, &h->udp_key, data, sizeof(data), h->now), 0);
+		CU_ASSERT(h->to_tun.n >= 5);
+		memset(&rc, 0, sizeof(rc));
+		CU_ASSERT_FATAL(zt_reasm_init(&r, &rc) == 0);
+		for (unsigned i = 0; i < h->to_tun.n; i++) {
+			struct zt_packet pk, whole;
+			struct zt_view out;
+
+			CU_ASSERT(h->to_tun.len[i] <= cfg.mtu);
+			out_pkt(h, i, &pk);
+			CU_ASSERT(pk.is_fragment);
+			CU_ASSERT_EQUAL(zt_reasm_input(&r, &pk, zt_view_make(h->to_tun.p[i],
+					h->to_tun.len[i]), h->now, &out), ZT_DROP_NONE);
+			if (out.data) {
+				CU_ASSERT_EQUAL_FATAL(zt_packet_parse(out, 0, &whole), ZT_DROP_NONE);
+				CU_ASSERT(zt_addr_eq(&whole.src, &srv) && zt_addr_eq(&whole.dst, &c));
+				CU_ASSERT_EQUAL(whole.l4.udp.dst_port, 5353);
+				got = whole.payload.len;
+				CU_ASSERT(memcmp(whole.payload.data, data, got) == 0);
+			}
+		}
+		CU_ASSERT_EQUAL(got, sizeof(data));
+		zt_reasm_destroy(&r);
+		host_fini(h);
+		free(h);
+	}
+}
+
+/* --- a real client tcb on the TUN side -------------------------------- */
+
+struct client {
+	struct zt_tcb tcb;
+	struct zt_tcp_config cfg;
+	struct zt_addr addr, server;
+	struct pktq to_stack;
+};
+
+static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_repr *r,
+			  const uint8_t *d1, size_t l1, const uint8_t *d2, size_t l2)
+{
+	struct client *c = ctx;
+	static uint8_t seg[70000], pkt[70000];
+	int hl = zt_tcp_header_len(r), n;
+	size_t pl;
+
+	(void)tcb;
+	if (l1)
+		memcpy(seg + hl, d1, l1);
+	if (l2)
+		memcpy(seg + hl + l1, d2, l2);
+	n = zt_tcp_emit(r, &c->addr, &c->server, seg + hl, l1 + l2, seg, sizeof(seg));
+	CU_ASSERT_FATAL(n > 0);
+	pl = wrap_ip(&c->addr, &c->server, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
+	q_push(&c->to_stack, pkt, pl);
+}
+
+static const struct zt_tcp_ops client_ops = { client_output };
+
+/* Exchange packets (1 ms one way) and run timers until @until. */
+static void pump(struct host *h, struct client *c, uint64_t until)
+{
+	while (h->now < until) {
+		struct pktq in = c->to_stack, out;
+
+		memset(&c->to_stack, 0, sizeof(c->to_stack));
+		for (unsigned i = 0; i < in.n; i++)
+			zt_stack_input(h->s, in.p[i], in.len[i], h->now);
+		q_clear(&in);
+		out = h->to_tun;
+		memset(&h->to_tun, 0, sizeof(h->to_tun));
+		for (unsigned i = 0; i < out.n; i++) {
+			struct zt_packet pk;
+
+			CU_ASSERT(out.len[i] <= 1500);
+			if (zt_packet_parse(zt_view_make(out.p[i], out.len[i]), 0, &pk) ==
+			    ZT_DROP_NONE && pk.proto == ZT_IPPROTO_TCP)
+				zt_tcb_input(&c->tcb, &pk.l4.tcp, pk.payload, h->now);
+		}
+		q_clear(&out);
+		h->now += ZT_MS;
+		zt_stack_poll(h->s, h->now);
+		if (zt_tcb_deadline(&c->tcb) <= h->now)
+			zt_tcb_poll(&c->tcb, h->now);
+		(void)zt_tcb_events(&c->tcb);
+	}
+}
+
+static void test_echo_through_stack(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct client *c = calloc(1, sizeof(*c));
+		size_t total = 300 * 1024, sent = 0, got = 0;
+		uint8_t buf[4096];
+		bool same = true;
+
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_ACCEPT_ECHO, &cfg, &rng);
+		c->addr = v6 ? A6(2) : A4(10, 0, 0, 2);
+		c->server = v6 ? A6(80) : A4(93, 184, 216, 34);
+		zt_tcp_config_default(&c->cfg);
+		CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
+		zt_tcb_open_active(&c->tcb, 41000, 7, 0xfffffff0u, h->now);
+		pump(h, c, h->now + 10 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT_EQUAL(c->tcb.snd_mss, v6 ? 1500 - 60 - 12 : 1500 - 40 - 12);
+		while (got < total && h->now < 60 * ZT_SEC) {
+			while (sent < total) {
+				size_t n = total - sent < sizeof(buf) ? total - sent : sizeof(buf);
+
+				for (size_t i = 0; i < n; i++)
+					buf[i] = (uint8_t)((sent + i) * 13);
+				n = zt_tcb_send(&c->tcb, buf, n, h->now);
+				if (!n)
+					break;
+				sent += n;
+			}
+			{
+				size_t n;
+
+				while ((n = zt_tcb_recv(&c->tcb, buf, sizeof(buf), h->now)) > 0) {
+					for (size_t i = 0; i < n; i++)
+						if (buf[i] != (uint8_t)((got + i) * 13))
+							same = false;
+					got += n;
+				}
+			}
+			pump(h, c, h->now + ZT_MS);
+		}
+		CU_ASSERT_EQUAL(got, total);
+		CU_ASSERT(same);
+		/* Close: client FIN, host shuts down on PEER_FIN, flow freed. */
+		zt_tcb_shutdown(&c->tcb, h->now);
+		pump(h, c, h->now + 5 * ZT_SEC);
+		CU_ASSERT_EQUAL(h->n_peer_fin, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
+		CU_ASSERT_EQUAL(h->n_closed, 1);
+		zt_tcb_destroy(&c->tcb);
+		q_clear(&c->to_stack);
+		free(c);
+		host_fini(h);
+		free(h);
+	}
+}
+
+static void test_idle_timeout(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct client *c = calloc(1, sizeof(*c));
+
+	zt_stack_config_default(&cfg);
+	cfg.tcp_idle_timeout = 30 * ZT_SEC;
+	host_init(h, HOST_ACCEPT_ECHO, &cfg, &rng);
+	c->addr = A4(10, 0, 0, 2);
+	c->server = A4(1, 1, 1, 1);
+	zt_tcp_config_default(&c->cfg);
+	CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
+	zt_tcb_open_active(&c->tcb, 41001, 7, 1, h->now);
+	pump(h, c, h->now + 10 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+	pump(h, c, h->now + 31 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_timeouts, 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(h->n_reset, 1);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED); /* the client got the RST */
+	zt_tcb_destroy(&c->tcb);
+	q_clear(&c->to_stack);
+	free(c);
+	host_fini(h);
+	free(h);
+}
+
+int zt_suite_stack(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "upstream_first_and_mss_clamp", test_upstream_first_and_mss_clamp },
+		{ "refuse_rst_or_icmp", test_refuse_rst_or_icmp },
+		{ "connect_timeout", test_connect_timeout },
+		{ "stray_segments", test_stray_segments },
+		{ "capacity_70000_syns", test_capacity },
+		{ "slots_reused", test_slots_reused },
+		{ "malformed_counted", test_malformed_counted },
+		{ "icmp_echo_local_only", test_icmp_echo_local_only },
+		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
+		{ "echo_through_stack", test_echo_through_stack },
+		{ "idle_timeout", test_idle_timeout },
+		{ 0 }
+	};
+
+	return zt_add_suite("stack", NULL, NULL, cases);
+}
