@@ -29,6 +29,13 @@
  * fragmented (IPv4 fragments, or an IPv6 fragment header), as the remote
  * host we stand in for would do.
  *
+ * ICMP errors from the TUN side quote a segment we sent; the quote names
+ * the flow. Each is validated (RFC 5927: the quoted sequence number must
+ * lie in the flight) before it acts: Packet Too Big lowers the flow's MSS
+ * and resends from snd_una; a hard unreachable (protocol, port,
+ * administratively prohibited) while the handshake is open aborts the
+ * flow; everything else is a soft error (RFC 1122 4.2.3.9) and is counted.
+ *
  * Events: after every call into a tcb the stack takes its event bits and
  * passes them to ops->tcp_event; on RESET/CLOSED it frees the flow after
  * that call returns. A host that calls back into the stack from tcp_event
@@ -462,6 +469,68 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	flow_settle(s, f, now);
 }
 
+static bool icmp_hard_unreach(uint8_t family, uint8_t code)
+{
+	if (family == ZT_AF_INET)
+		return code == ZT_ICMP4_CODE_PROTO_UNREACH ||
+		       code == ZT_ICMP4_CODE_PORT_UNREACH ||
+		       code == ZT_ICMP4_CODE_ADMIN_PROHIBITED;
+	return code == ZT_ICMP6_CODE_ADMIN_PROHIBITED ||
+	       code == ZT_ICMP6_CODE_PORT_UNREACH;
+}
+
+/* An ICMP error from the client's side about a segment we sent it. */
+static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
+			     uint64_t now)
+{
+	struct zt_icmp_quote q;
+	struct zt_flow_key key;
+	struct zt_flow *f;
+	struct zt_tcb *t;
+
+	s->stats.icmp_errors_in++;
+	if (zt_icmp_parse_quote(pk->payload, &q) != ZT_DROP_NONE ||
+	    q.proto != ZT_IPPROTO_TCP || !q.has_ports)
+		return;
+	memset(&key, 0, sizeof(key));
+	key.family = q.src.family;
+	key.proto = ZT_IPPROTO_TCP;
+	key.server = q.src;
+	key.client = q.dst;
+	key.server_port = q.src_port;
+	key.client_port = q.dst_port;
+	f = zt_stack_tcp_lookup(s, &key);
+	if (!f)
+		return;
+	t = &f->tcb;
+	/* RFC 5927 4.1: only a quote of data in flight is believed. */
+	if (!q.has_seq || zt_seq_lt(q.tcp_seq, t->snd_una) ||
+	    !zt_seq_lt(q.tcp_seq, t->snd_max == t->snd_una ? t->snd_una + 1 : t->snd_max))
+		return;
+	s->stats.icmp_errors_matched++;
+	if (pk->l4.icmp.kind == ZT_ICMP_PACKET_TOO_BIG) {
+		uint32_t hdr = (key.family == ZT_AF_INET ? 40u : 60u) + (t->ts_ok ? 12u : 0u);
+		uint32_t floor = key.family == ZT_AF_INET ? 576u : 1280u;
+		uint32_t mtu = pk->l4.icmp.mtu < floor ? floor : pk->l4.icmp.mtu;
+
+		if (mtu > hdr && mtu - hdr < t->snd_mss) {
+			t->snd_mss = (uint16_t)(mtu - hdr);
+			t->snd_nxt = t->snd_una; /* the big segments were lost */
+			s->stats.pmtu_reductions++;
+			zt_tcb_poll(t, now);
+			flow_settle(s, f, now);
+		}
+		return;
+	}
+	if (pk->l4.icmp.kind == ZT_ICMP_DEST_UNREACH &&
+	    t->state == ZT_TCP_SYN_RECEIVED &&
+	    icmp_hard_unreach(key.family, pk->l4.icmp.code)) {
+		zt_tcb_abort(t, now);
+		t->events |= ZT_TCP_EV_RESET;
+		flow_settle(s, f, now);
+	}
+}
+
 static void input_decoded(struct zt_stack *s, const struct zt_packet *pk,
 			  struct zt_view raw, uint64_t now)
 {
@@ -487,6 +556,12 @@ static void input_decoded(struct zt_stack *s, const struct zt_packet *pk,
 	}
 	case ZT_IPPROTO_ICMP:
 	case ZT_IPPROTO_ICMPV6:
+		if (pk->l4.icmp.kind == ZT_ICMP_DEST_UNREACH ||
+		    pk->l4.icmp.kind == ZT_ICMP_PACKET_TOO_BIG ||
+		    pk->l4.icmp.kind == ZT_ICMP_TIME_EXCEEDED) {
+			input_icmp_error(s, pk, now);
+			break;
+		}
 		if (pk->l4.icmp.kind == ZT_ICMP_ECHO_REQUEST && s->ops->echo_local &&
 		    s->ops->echo_local(s->host, &pk->dst)) {
 			int n = zt_icmp_echo_reply(pk, s->scratch, SCRATCH_LEN);

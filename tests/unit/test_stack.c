@@ -684,6 +684,111 @@ static void test_echo_through_stack(void)
 	}
 }
 
+/* Wrap an ICMP error from the client about the stack's @i-th packet. */
+static void client_icmp_error(struct host *h, unsigned i, const struct zt_addr *client,
+			      enum zt_icmp_kind kind, uint8_t code, uint32_t mtu)
+{
+	static uint8_t err[2000];
+	struct zt_packet off;
+	int n;
+
+	out_pkt(h, i, &off);
+	n = zt_icmp_error(&off, zt_view_make(h->to_tun.p[i], h->to_tun.len[i]), kind,
+			  code, mtu, client, 1500, err, sizeof(err));
+	CU_ASSERT_FATAL(n > 0);
+	zt_stack_input(h->s, err, (size_t)n, h->now);
+}
+
+static void test_icmp_errors_matched_to_flows(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct client *c = calloc(1, sizeof(*c));
+		static uint8_t data[8000], got[8000];
+		size_t n = 0, mtu = v6 ? 1300 : 1000;
+		struct zt_flow *f;
+		unsigned before;
+
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (uint8_t)(i * 3 + 1);
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		c->addr = v6 ? A6(2) : A4(10, 0, 0, 2);
+		c->server = v6 ? A6(80) : A4(93, 184, 216, 34);
+		zt_tcp_config_default(&c->cfg);
+		CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
+		zt_tcb_open_active(&c->tcb, 41002, 80, 1, h->now);
+		pump(h, c, h->now + 2 * ZT_MS);
+		f = h->last_new;
+		zt_stack_tcp_accept(h->s, f, h->now);
+		pump(h, c, h->now + 5 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+		/* Upstream data goes out in full-size segments... */
+		CU_ASSERT_EQUAL(zt_stack_tcp_send(h->s, f, data, sizeof(data), h->now), sizeof(data));
+		CU_ASSERT_FATAL(h->to_tun.n >= 5);
+		CU_ASSERT(h->to_tun.len[0] > mtu);
+		/* ...a router on the way says they are too big: all lost. */
+		client_icmp_error(h, 0, &c->addr, ZT_ICMP_PACKET_TOO_BIG, 0, (uint32_t)mtu);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_reductions, 1);
+		before = h->to_tun.n;
+		for (unsigned i = 0; i < before; i++) {
+			if (h->to_tun.len[i] > mtu)
+				h->to_tun.len[i] = 0; /* dropped by the router */
+		}
+		{
+			/* Keep only what fits: the resent, smaller segments. */
+			struct pktq keep;
+
+			memset(&keep, 0, sizeof(keep));
+			for (unsigned i = 0; i < h->to_tun.n; i++)
+				if (h->to_tun.len[i])
+					q_push(&keep, h->to_tun.p[i], h->to_tun.len[i]);
+			q_clear(&h->to_tun);
+			h->to_tun = keep;
+		}
+		CU_ASSERT(h->to_tun.n > 0);
+		pump(h, c, h->now + 50 * ZT_MS);
+		n = zt_tcb_recv(&c->tcb, got, sizeof(got), h->now);
+		CU_ASSERT_EQUAL(n, sizeof(data));
+		CU_ASSERT(memcmp(got, data, n) == 0);
+		/* A quote of data already acknowledged is not believed. */
+		CU_ASSERT_EQUAL(zt_stack_tcp_send(h->s, f, "x", 1, h->now), 1);
+		pump(h, c, h->now + 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_stack_tcp_send(h->s, f, "y", 1, h->now), 1);
+		client_icmp_error(h, 0, &c->addr, ZT_ICMP_PACKET_TOO_BIG, 0, (uint32_t)mtu);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_reductions, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_in, 2);
+		zt_tcb_destroy(&c->tcb);
+		q_clear(&c->to_stack);
+		free(c);
+		host_fini(h);
+		free(h);
+	}
+}
+
+static void test_icmp_unreach_aborts_handshake(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr syn = syn_to(40009, 80, 5);
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	zt_stack_tcp_accept(h->s, h->last_new, h->now); /* SYN-ACK out */
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	client_icmp_error(h, 0, &c, ZT_ICMP_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH, 0);
+	CU_ASSERT_EQUAL(h->n_reset, 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_matched, 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
+	host_fini(h);
+	free(h);
+}
+
 static void test_idle_timeout(void)
 {
 	struct zt_stack_config cfg;
@@ -727,6 +832,8 @@ int zt_suite_stack(void)
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
 		{ "echo_through_stack", test_echo_through_stack },
 		{ "idle_timeout", test_idle_timeout },
+		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
+		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
 		{ 0 }
 	};
 

@@ -113,6 +113,9 @@ struct zt_stack_stats {
 	uint64_t icmp_errors_sent;
 	uint64_t icmp_errors_limited;
 	uint64_t fragments_out;
+	uint64_t icmp_errors_in;      /* ICMP errors from the TUN side */
+	uint64_t icmp_errors_matched; /* ... that quoted one of our flows */
+	uint64_t pmtu_reductions;     /* Packet Too Big lowered a flow's MSS */
 };
 
 struct zt_stack;
