@@ -89,6 +89,12 @@ void zt_stack_config_default(struct zt_stack_config *cfg)
 	cfg->tcp_idle_timeout = 300 * ZT_SEC;
 	cfg->icmp_rate = 100;
 	cfg->icmp_burst = 50;
+	cfg->mem_budget = 1ull << 30;
+}
+
+static uint64_t flow_mem(const struct zt_stack *s)
+{
+	return (uint64_t)s->cfg.tcp.rx_buf + s->cfg.tcp.tx_buf;
 }
 
 /* --- flow table ------------------------------------------------------- */
@@ -333,6 +339,7 @@ static void flow_free(struct zt_stack *s, struct zt_flow *f)
 	f->key.family = 0;
 	s->free_list[s->n_free++] = f->index;
 	s->stats.tcp_flows_active--;
+	s->stats.mem_reserved -= flow_mem(s);
 }
 
 /* Pass the tcb's events to the host; free the flow when it ended. */
@@ -386,8 +393,11 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	uint32_t idx;
 	enum zt_drop d;
 
-	if (s->n_free == 0) {
-		s->stats.tcp_refused_full++;
+	if (s->n_free == 0 || s->stats.mem_reserved + flow_mem(s) > s->cfg.mem_budget) {
+		if (s->n_free == 0)
+			s->stats.tcp_refused_full++;
+		else
+			s->stats.tcp_refused_memory++;
 		if (s->cfg.reject_icmp)
 			send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
 					pk->family == ZT_AF_INET ?
@@ -424,6 +434,7 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	memcpy(f->syn, raw.data, f->syn_len);
 	s->stats.tcp_flows_opened++;
 	s->stats.tcp_flows_active++;
+	s->stats.mem_reserved += flow_mem(s);
 	if (s->ops->tcp_new(s->host, f, now) < 0) {
 		flow_refuse(s, f, now);
 		flow_free(s, f);

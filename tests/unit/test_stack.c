@@ -405,6 +405,38 @@ static void test_slots_reused(void)
 	free(h);
 }
 
+static void test_memory_budget(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+
+	zt_stack_config_default(&cfg);
+	cfg.tcp.rx_buf = cfg.tcp.tx_buf = 64 * 1024;
+	cfg.mem_budget = 10 * 128 * 1024 + 1000; /* room for ten flows */
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	for (uint32_t i = 0; i < 20; i++) {
+		struct zt_tcp_repr syn = syn_to((uint16_t)(3000 + i), 80, i);
+
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+	}
+	CU_ASSERT_EQUAL(h->n_new, 10);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused_memory, 10);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->mem_reserved, 10 * 128 * 1024);
+	CU_ASSERT_EQUAL(h->to_tun.n, 10); /* each refused SYN got its RST */
+	/* Closing one frees its share for the next. */
+	zt_stack_tcp_refuse(h->s, h->last_new, h->now);
+	{
+		struct zt_tcp_repr syn = syn_to(4000, 80, 1);
+
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+	}
+	CU_ASSERT_EQUAL(h->n_new, 11);
+	host_fini(h);
+	free(h);
+}
+
 static void test_malformed_counted(void)
 {
 	struct zt_stack_config cfg;
@@ -827,6 +859,7 @@ int zt_suite_stack(void)
 		{ "stray_segments", test_stray_segments },
 		{ "capacity_70000_syns", test_capacity },
 		{ "slots_reused", test_slots_reused },
+		{ "memory_budget", test_memory_budget },
 		{ "malformed_counted", test_malformed_counted },
 		{ "icmp_echo_local_only", test_icmp_echo_local_only },
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },

@@ -22,7 +22,10 @@
  *
  * Capacity: at most max_tcp_flows flows; a SYN beyond that is refused at
  * once (RST, or ICMP when reject_icmp) and counted in stats.tcp_refused_full.
- * Memory is allocated when a flow opens (its two rings), never per packet.
+ * Memory is allocated when a flow opens (its two rings), never per packet;
+ * each flow reserves its rings' capacity against mem_budget, and a SYN that
+ * would exceed the budget is refused like one past capacity (counted in
+ * stats.tcp_refused_memory).
  */
 #ifndef ZTUN_STACK_H
 #define ZTUN_STACK_H
@@ -77,6 +80,7 @@ struct zt_stack_config {
 	struct zt_reasm_config reasm;
 	uint32_t icmp_rate;           /* ICMP errors per second (100) */
 	uint32_t icmp_burst;          /* and burst (50) */
+	uint64_t mem_budget;          /* bytes of TCP rings for all flows (1 GiB) */
 };
 
 void zt_stack_config_default(struct zt_stack_config *cfg);
@@ -104,6 +108,8 @@ struct zt_stack_stats {
 	uint64_t tcp_flows_opened;
 	uint64_t tcp_flows_active;
 	uint64_t tcp_refused_full;
+	uint64_t tcp_refused_memory;
+	uint64_t mem_reserved;        /* bytes of rings reserved by open flows */
 	uint64_t tcp_refused;
 	uint64_t tcp_connect_timeouts;
 	uint64_t tcp_idle_timeouts;
