@@ -12,11 +12,11 @@
  * is answered with the RST RFC 9293 asks for. UDP goes to the host. ICMP
  * echo is answered when the host says the destination is local.
  *
- * Flow table: a fixed array of max_tcp_flows flows and an open-addressing
- * hash (linear probing, tombstones, load <= 1/2) of indices into it, both
- * allocated once; a free list hands out slots. Lookups are O(1) and nothing
- * on the packet path allocates; a flow's two rings are allocated when it
- * opens.
+ * Flow tables: fixed arrays of TCP and UDP flows indexed by flowtab.c (open
+ * addressing, load <= 1/2, a free list of slots), all allocated once.
+ * Lookups are O(1) and nothing on the packet path allocates; a TCP flow's
+ * two rings are allocated when it opens. A UDP flow is a key, counters and
+ * an idle timer; the host hangs its NAT or proxy state on f->user.
  *
  * Time: each flow has one deadline, the earliest of its tcb's timers, its
  * connect timeout (PENDING) and its idle timeout, kept in a heap ordered by
@@ -48,11 +48,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ztun/checksum.h"
+#include "flowtab.h"
 
 #define SCRATCH_LEN (65535 + 64)
-#define HASH_EMPTY 0u
-#define HASH_TOMB 0xffffffffu
 
 struct zt_stack {
 	struct zt_stack_config cfg;
@@ -62,11 +60,11 @@ struct zt_stack {
 	struct zt_rng *rng;
 	struct zt_tcp_ops tcp_ops;
 	struct zt_flow *flows;            /* max_tcp_flows slots */
-	uint32_t *hash;                   /* index + 1, or EMPTY/TOMB */
-	uint32_t hash_mask;
-	uint32_t *free_list;
-	uint32_t n_free;
-	struct zt_heap timers;
+	struct zt_flowtab tcp_tab;
+	struct zt_udp_flow *udp;          /* max_udp_flows slots */
+	struct zt_flowtab udp_tab;
+	struct zt_heap timers;            /* TCP flows */
+	struct zt_heap udp_timers;        /* UDP flows */
 	struct zt_reasm reasm;
 	struct zt_ratelimit icmp_limit;
 	uint16_t ip4_ident;
@@ -90,6 +88,8 @@ void zt_stack_config_default(struct zt_stack_config *cfg)
 	cfg->icmp_rate = 100;
 	cfg->icmp_burst = 50;
 	cfg->mem_budget = 1ull << 30;
+	cfg->max_udp_flows = 8192;
+	cfg->udp_idle_timeout = 30 * ZT_SEC;
 }
 
 static uint64_t flow_mem(const struct zt_stack *s)
@@ -97,78 +97,32 @@ static uint64_t flow_mem(const struct zt_stack *s)
 	return (uint64_t)s->cfg.tcp.rx_buf + s->cfg.tcp.tx_buf;
 }
 
-/* --- flow table ------------------------------------------------------- */
+/* --- flow tables ------------------------------------------------------ */
 
-static uint32_t key_hash(const struct zt_flow_key *k)
+static const struct zt_flow_key *tcp_key_of(void *ctx, uint32_t idx)
 {
-	/* FNV-1a over the key; the seed-less hash is fine because the table
-	 * is bounded and probing is bounded by its size. */
-	const uint8_t *p = (const uint8_t *)k;
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
+	return &((struct zt_stack *)ctx)->flows[idx].key;
 }
 
-static void key_normalize(struct zt_flow_key *k)
+static const struct zt_flow_key *udp_key_of(void *ctx, uint32_t idx)
 {
-	struct zt_flow_key n;
-
-	/* Padding bytes must be zero for hashing and memcmp. */
-	memset(&n, 0, sizeof(n));
-	n.family = k->family;
-	n.proto = k->proto;
-	n.client_port = k->client_port;
-	n.server_port = k->server_port;
-	n.client = k->client;
-	n.server = k->server;
-	*k = n;
+	return &((struct zt_stack *)ctx)->udp[idx].key;
 }
 
 struct zt_flow *zt_stack_tcp_lookup(struct zt_stack *s,
 				    const struct zt_flow_key *key)
 {
-	struct zt_flow_key k = *key;
-	uint32_t i;
+	uint32_t i = zt_flowtab_find(&s->tcp_tab, key);
 
-	key_normalize(&k);
-	for (i = key_hash(&k) & s->hash_mask;; i = (i + 1) & s->hash_mask) {
-		uint32_t v = s->hash[i];
-
-		if (v == HASH_EMPTY)
-			return NULL;
-		if (v != HASH_TOMB &&
-		    memcmp(&s->flows[v - 1].key, &k, sizeof(k)) == 0)
-			return &s->flows[v - 1];
-	}
+	return i == ZT_FLOWTAB_NONE ? NULL : &s->flows[i];
 }
 
-static void hash_insert(struct zt_stack *s, struct zt_flow *f)
+struct zt_udp_flow *zt_stack_udp_lookup(struct zt_stack *s,
+					const struct zt_flow_key *key)
 {
-	uint32_t i;
+	uint32_t i = zt_flowtab_find(&s->udp_tab, key);
 
-	for (i = key_hash(&f->key) & s->hash_mask;
-	     s->hash[i] != HASH_EMPTY && s->hash[i] != HASH_TOMB;
-	     i = (i + 1) & s->hash_mask)
-		;
-	s->hash[i] = f->index + 1;
-}
-
-static void hash_remove(struct zt_stack *s, struct zt_flow *f)
-{
-	uint32_t i;
-
-	for (i = key_hash(&f->key) & s->hash_mask; s->hash[i] != HASH_EMPTY;
-	     i = (i + 1) & s->hash_mask) {
-		if (s->hash[i] == f->index + 1) {
-			/* A tombstone keeps later probes going; it becomes
-			 * EMPTY when the next slot is EMPTY anyway. */
-			s->hash[i] = s->hash[(i + 1) & s->hash_mask] == HASH_EMPTY ?
-					     HASH_EMPTY : HASH_TOMB;
-			return;
-		}
-	}
+	return i == ZT_FLOWTAB_NONE ? NULL : &s->udp[i];
 }
 
 /* --- emission --------------------------------------------------------- */
@@ -334,10 +288,9 @@ static void flow_update_timer(struct zt_stack *s, struct zt_flow *f)
 static void flow_free(struct zt_stack *s, struct zt_flow *f)
 {
 	zt_heap_remove(&s->timers, &f->timer);
-	hash_remove(s, f);
+	zt_flowtab_remove(&s->tcp_tab, f->index);
 	zt_tcb_destroy(&f->tcb);
 	f->key.family = 0;
-	s->free_list[s->n_free++] = f->index;
 	s->stats.tcp_flows_active--;
 	s->stats.mem_reserved -= flow_mem(s);
 }
@@ -393,8 +346,9 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	uint32_t idx;
 	enum zt_drop d;
 
-	if (s->n_free == 0 || s->stats.mem_reserved + flow_mem(s) > s->cfg.mem_budget) {
-		if (s->n_free == 0)
+	if (s->tcp_tab.n_free == 0 ||
+	    s->stats.mem_reserved + flow_mem(s) > s->cfg.mem_budget) {
+		if (s->tcp_tab.n_free == 0)
 			s->stats.tcp_refused_full++;
 		else
 			s->stats.tcp_refused_memory++;
@@ -408,24 +362,27 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 			send_stray_rst(s, pk);
 		return;
 	}
-	idx = s->free_list[s->n_free - 1];
+	idx = zt_flowtab_alloc(&s->tcp_tab);
 	f = &s->flows[idx];
 	memset(f, 0, sizeof(*f));
 	f->index = idx;
 	f->key = *key;
+	zt_flow_key_normalize(&f->key);
 	if (zt_tcb_init(&f->tcb, key->family == ZT_AF_INET ? &s->tcp4 : &s->tcp6,
 			&s->tcp_ops, s) != 0) {
-		s->stats.drops[ZT_DROP_FRAG_NO_MEMORY]++;
+		zt_flowtab_release(&s->tcp_tab, idx);
+		s->stats.tcp_refused_memory++;
+		send_stray_rst(s, pk);
 		return;
 	}
 	d = zt_tcb_open_passive(&f->tcb, &pk->l4.tcp, zt_rng_u32(s->rng), now);
 	if (d != ZT_DROP_NONE) {
 		zt_tcb_destroy(&f->tcb);
+		zt_flowtab_release(&s->tcp_tab, idx);
 		s->stats.drops[d]++;
 		return;
 	}
-	s->n_free--;
-	hash_insert(s, f);
+	zt_flowtab_insert(&s->tcp_tab, idx);
 	zt_heap_node_init(&f->timer);
 	f->pending = true;
 	f->connect_deadline = now + s->cfg.connect_timeout;
@@ -480,6 +437,60 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	flow_settle(s, f, now);
 }
 
+static void udp_timer(struct zt_stack *s, struct zt_udp_flow *f)
+{
+	zt_heap_insert(&s->udp_timers, &f->timer, f->idle_deadline);
+}
+
+static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
+		      uint64_t now)
+{
+	struct zt_flow_key key;
+	struct zt_udp_flow *f;
+
+	memset(&key, 0, sizeof(key));
+	key.family = pk->family;
+	key.proto = ZT_IPPROTO_UDP;
+	key.client = pk->src;
+	key.server = pk->dst;
+	key.client_port = pk->l4.udp.src_port;
+	key.server_port = pk->l4.udp.dst_port;
+	f = zt_stack_udp_lookup(s, &key);
+	if (!f) {
+		uint32_t idx = zt_flowtab_alloc(&s->udp_tab);
+
+		if (idx == ZT_FLOWTAB_NONE) {
+			s->stats.udp_refused_full++;
+			return;
+		}
+		f = &s->udp[idx];
+		memset(f, 0, sizeof(*f));
+		f->index = idx;
+		f->key = key;
+		zt_flow_key_normalize(&f->key);
+		zt_heap_node_init(&f->timer);
+		zt_flowtab_insert(&s->udp_tab, idx);
+		s->stats.udp_flows_opened++;
+		s->stats.udp_flows_active++;
+	}
+	f->datagrams_in++;
+	f->idle_deadline = now + s->cfg.udp_idle_timeout;
+	udp_timer(s, f);
+	s->stats.udp_datagrams_in++;
+	if (s->ops->udp_input)
+		s->ops->udp_input(s->host, f, pk->payload.data, pk->payload.len, now);
+}
+
+void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now)
+{
+	if (s->ops->udp_closed)
+		s->ops->udp_closed(s->host, f, now);
+	zt_heap_remove(&s->udp_timers, &f->timer);
+	zt_flowtab_remove(&s->udp_tab, f->index);
+	f->key.family = 0;
+	s->stats.udp_flows_active--;
+}
+
 static bool icmp_hard_unreach(uint8_t family, uint8_t code)
 {
 	if (family == ZT_AF_INET)
@@ -500,16 +511,27 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	struct zt_tcb *t;
 
 	s->stats.icmp_errors_in++;
-	if (zt_icmp_parse_quote(pk->payload, &q) != ZT_DROP_NONE ||
-	    q.proto != ZT_IPPROTO_TCP || !q.has_ports)
+	if (zt_icmp_parse_quote(pk->payload, &q) != ZT_DROP_NONE || !q.has_ports ||
+	    (q.proto != ZT_IPPROTO_TCP && q.proto != ZT_IPPROTO_UDP))
 		return;
 	memset(&key, 0, sizeof(key));
 	key.family = q.src.family;
-	key.proto = ZT_IPPROTO_TCP;
+	key.proto = q.proto;
 	key.server = q.src;
 	key.client = q.dst;
 	key.server_port = q.src_port;
 	key.client_port = q.dst_port;
+	if (q.proto == ZT_IPPROTO_UDP) {
+		struct zt_udp_flow *u = zt_stack_udp_lookup(s, &key);
+
+		if (u) {
+			s->stats.icmp_errors_matched++;
+			if (s->ops->udp_error)
+				s->ops->udp_error(s->host, u, pk->l4.icmp.kind,
+						  pk->l4.icmp.code, now);
+		}
+		return;
+	}
 	f = zt_stack_tcp_lookup(s, &key);
 	if (!f)
 		return;
@@ -549,22 +571,9 @@ static void input_decoded(struct zt_stack *s, const struct zt_packet *pk,
 	case ZT_IPPROTO_TCP:
 		input_tcp(s, pk, raw, now);
 		break;
-	case ZT_IPPROTO_UDP: {
-		struct zt_flow_key key;
-
-		memset(&key, 0, sizeof(key));
-		key.family = pk->family;
-		key.proto = ZT_IPPROTO_UDP;
-		key.client = pk->src;
-		key.server = pk->dst;
-		key.client_port = pk->l4.udp.src_port;
-		key.server_port = pk->l4.udp.dst_port;
-		s->stats.udp_datagrams_in++;
-		if (s->ops->udp_input)
-			s->ops->udp_input(s->host, &key, pk->payload.data,
-					  pk->payload.len, now);
+	case ZT_IPPROTO_UDP:
+		input_udp(s, pk, now);
 		break;
-	}
 	case ZT_IPPROTO_ICMP:
 	case ZT_IPPROTO_ICMPV6:
 		if (pk->l4.icmp.kind == ZT_ICMP_DEST_UNREACH ||
@@ -649,6 +658,12 @@ void zt_stack_poll(struct zt_stack *s, uint64_t now)
 
 	if (zt_reasm_next_deadline(&s->reasm) <= now)
 		zt_reasm_expire(&s->reasm, now, reasm_expired, &e);
+	while ((n = zt_heap_min(&s->udp_timers)) && zt_heap_node_deadline(n) <= now) {
+		struct zt_udp_flow *u = zt_heap_entry(n, struct zt_udp_flow, timer);
+
+		s->stats.udp_flows_expired++;
+		zt_stack_udp_close(s, u, now);
+	}
 	while ((n = zt_heap_min(&s->timers)) && zt_heap_node_deadline(n) <= now) {
 		struct zt_flow *f = zt_heap_entry(n, struct zt_flow, timer);
 
@@ -673,9 +688,12 @@ void zt_stack_poll(struct zt_stack *s, uint64_t now)
 uint64_t zt_stack_deadline(const struct zt_stack *s)
 {
 	const struct zt_heap_node *n = zt_heap_min(&s->timers);
+	const struct zt_heap_node *u = zt_heap_min(&s->udp_timers);
 	uint64_t d = n ? zt_heap_node_deadline(n) : ZT_TIME_NEVER;
 	uint64_t r = zt_reasm_next_deadline(&s->reasm);
 
+	if (u && zt_heap_node_deadline(u) < d)
+		d = zt_heap_node_deadline(u);
 	return r < d ? r : d;
 }
 
@@ -742,7 +760,6 @@ int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 	size_t max = key->family == ZT_AF_INET ? 65535 - 20 - 8 : 65535 - 8;
 	int n;
 
-	(void)now;
 	if (key->family != ZT_AF_INET && key->family != ZT_AF_INET6)
 		return -EINVAL;
 	if (len > max)
@@ -751,6 +768,15 @@ int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 			SCRATCH_LEN);
 	if (n < 0)
 		return n;
+	{
+		struct zt_udp_flow *f = zt_stack_udp_lookup(s, key);
+
+		if (f) {
+			f->datagrams_out++;
+			f->idle_deadline = now + s->cfg.udp_idle_timeout;
+			udp_timer(s, f);
+		}
+	}
 	s->stats.udp_datagrams_out++;
 	emit_ip(s, &key->server, &key->client, ZT_IPPROTO_UDP, s->scratch2,
 		(size_t)n, false);
@@ -769,9 +795,9 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 			      struct zt_rng *rng)
 {
 	struct zt_stack *s;
-	uint32_t hsize = 2;
 
 	if (cfg->max_tcp_flows == 0 || cfg->max_tcp_flows > 65536 ||
+	    cfg->max_udp_flows == 0 || cfg->max_udp_flows > 65536 ||
 	    cfg->mtu < 1280 || !ops || !ops->tun_output || !ops->tcp_new || !rng)
 		return NULL;
 	s = calloc(1, sizeof(*s));
@@ -788,28 +814,25 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 		s->tcp4.mss = (uint16_t)(cfg->mtu - 40);
 	if (s->tcp6.mss > cfg->mtu - 60)
 		s->tcp6.mss = (uint16_t)(cfg->mtu - 60);
-	while (hsize < 2 * cfg->max_tcp_flows)
-		hsize <<= 1;
-	s->hash_mask = hsize - 1;
 	s->flows = calloc(cfg->max_tcp_flows, sizeof(*s->flows));
-	s->hash = calloc(hsize, sizeof(*s->hash));
-	s->free_list = calloc(cfg->max_tcp_flows, sizeof(*s->free_list));
+	s->udp = calloc(cfg->max_udp_flows, sizeof(*s->udp));
 	s->scratch = malloc(SCRATCH_LEN);
 	s->scratch2 = malloc(SCRATCH_LEN);
-	if (!s->flows || !s->hash || !s->free_list || !s->scratch || !s->scratch2 ||
+	if (!s->flows || !s->udp || !s->scratch || !s->scratch2 ||
+	    zt_flowtab_init(&s->tcp_tab, cfg->max_tcp_flows, tcp_key_of, s) ||
+	    zt_flowtab_init(&s->udp_tab, cfg->max_udp_flows, udp_key_of, s) ||
 	    zt_reasm_init(&s->reasm, &cfg->reasm) != 0) {
+		zt_flowtab_destroy(&s->tcp_tab);
+		zt_flowtab_destroy(&s->udp_tab);
 		free(s->flows);
-		free(s->hash);
-		free(s->free_list);
+		free(s->udp);
 		free(s->scratch);
 		free(s->scratch2);
 		free(s);
 		return NULL;
 	}
-	for (uint32_t i = 0; i < cfg->max_tcp_flows; i++)
-		s->free_list[i] = cfg->max_tcp_flows - 1 - i;
-	s->n_free = cfg->max_tcp_flows;
 	zt_heap_init(&s->timers);
+	zt_heap_init(&s->udp_timers);
 	zt_ratelimit_init(&s->icmp_limit, cfg->icmp_rate, cfg->icmp_burst);
 	return s;
 }
@@ -822,9 +845,10 @@ void zt_stack_free(struct zt_stack *s)
 		if (s->flows[i].key.family)
 			zt_tcb_destroy(&s->flows[i].tcb);
 	zt_reasm_destroy(&s->reasm);
+	zt_flowtab_destroy(&s->tcp_tab);
+	zt_flowtab_destroy(&s->udp_tab);
 	free(s->flows);
-	free(s->hash);
-	free(s->free_list);
+	free(s->udp);
 	free(s->scratch);
 	free(s->scratch2);
 	free(s);

@@ -29,7 +29,8 @@ struct host {
 	uint8_t udp_last[70000];
 	size_t udp_last_len;
 	struct zt_flow_key udp_key;
-	unsigned n_udp;
+	unsigned n_udp, n_udp_new, n_udp_closed, n_udp_error;
+	uint8_t udp_error_code;
 	struct zt_addr local;        /* answers ping for this address */
 	uint64_t now;
 };
@@ -101,14 +102,16 @@ static void h_tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now
 	}
 }
 
-static void h_udp_input(void *host, const struct zt_flow_key *key,
+static void h_udp_input(void *host, struct zt_udp_flow *f,
 			const uint8_t *data, size_t len, uint64_t now)
 {
 	struct host *h = host;
 
 	(void)now;
 	h->n_udp++;
-	h->udp_key = *key;
+	if (f->datagrams_in == 1)
+		h->n_udp_new++;
+	h->udp_key = f->key;
 	memcpy(h->udp_last, data, len);
 	h->udp_last_len = len;
 }
@@ -120,8 +123,30 @@ static bool h_echo_local(void *host, const struct zt_addr *dst)
 	return zt_addr_eq(dst, &h->local);
 }
 
+static void h_udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
+{
+	struct host *h = host;
+
+	(void)f;
+	(void)now;
+	h->n_udp_closed++;
+}
+
+static void h_udp_error(void *host, struct zt_udp_flow *f, enum zt_icmp_kind kind,
+			uint8_t code, uint64_t now)
+{
+	struct host *h = host;
+
+	(void)f;
+	(void)now;
+	CU_ASSERT_EQUAL(kind, ZT_ICMP_DEST_UNREACH);
+	h->n_udp_error++;
+	h->udp_error_code = code;
+}
+
 static const struct zt_stack_ops host_ops = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
+	h_udp_closed, h_udp_error,
 };
 
 static struct zt_addr A4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
@@ -597,6 +622,83 @@ static void test_udp_fragments_both_ways(void)
 	}
 }
 
+static void send_udp(struct host *h, const struct zt_addr *src, const struct zt_addr *dst,
+		     uint16_t sport, uint16_t dport, const void *data, size_t len)
+{
+	static uint8_t dg[70000], pkt[70000];
+	struct zt_udp_repr u = { sport, dport };
+	int n = zt_udp_emit(&u, src, dst, data, len, dg, sizeof(dg));
+	size_t pl;
+
+	CU_ASSERT_FATAL(n > 0);
+	pl = wrap_ip(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, pkt);
+	zt_stack_input(h->s, pkt, pl, h->now);
+}
+
+static void test_udp_flows_life(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(9, 9, 9, 9);
+	struct zt_flow_key key;
+	uint64_t t0;
+
+	zt_stack_config_default(&cfg);
+	cfg.max_udp_flows = 4;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	t0 = h->now;
+	for (uint16_t p = 0; p < 6; p++)
+		send_udp(h, &c, &srv, (uint16_t)(5000 + p), 53, "q", 1);
+	send_udp(h, &c, &srv, 5000, 53, "again", 5);
+	CU_ASSERT_EQUAL(h->n_udp, 5);      /* 4 flows + 1 repeat */
+	CU_ASSERT_EQUAL(h->n_udp_new, 4);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_refused_full, 2);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 4);
+	/* A reply keeps flow 5000 alive; the others expire after 30 s. */
+	memset(&key, 0, sizeof(key));
+	key.family = ZT_AF_INET;
+	key.proto = ZT_IPPROTO_UDP;
+	key.client = c;
+	key.server = srv;
+	key.client_port = 5000;
+	key.server_port = 53;
+	h->now = t0 + 20 * ZT_SEC;
+	CU_ASSERT_EQUAL(zt_stack_udp_send(h->s, &key, "a", 1, h->now), 0);
+	CU_ASSERT_EQUAL(zt_stack_udp_lookup(h->s, &key)->datagrams_out, 1);
+	CU_ASSERT_EQUAL(zt_stack_deadline(h->s), t0 + 30 * ZT_SEC);
+	zt_stack_poll(h->s, t0 + 30 * ZT_SEC);
+	CU_ASSERT_EQUAL(h->n_udp_closed, 3);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 1);
+	zt_stack_poll(h->s, t0 + 50 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_expired, 4);
+	CU_ASSERT_EQUAL(zt_stack_deadline(h->s), ZT_TIME_NEVER);
+	/* Slots came back. */
+	send_udp(h, &c, &srv, 6000, 53, "q", 1);
+	CU_ASSERT_EQUAL(h->n_udp_new, 5);
+	/* The client answers our reply with port unreachable: the host hears. */
+	key.client_port = 6000;
+	q_clear(&h->to_tun);
+	CU_ASSERT_EQUAL(zt_stack_udp_send(h->s, &key, "r", 1, h->now), 0);
+	{
+		static uint8_t err[2000];
+		struct zt_packet off;
+		int n;
+
+		out_pkt(h, 0, &off);
+		n = zt_icmp_error(&off, zt_view_make(h->to_tun.p[0], h->to_tun.len[0]),
+				  ZT_ICMP_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH, 0, &c,
+				  1500, err, sizeof(err));
+		CU_ASSERT_FATAL(n > 0);
+		zt_stack_input(h->s, err, (size_t)n, h->now);
+	}
+	CU_ASSERT_EQUAL(h->n_udp_error, 1);
+	CU_ASSERT_EQUAL(h->udp_error_code, ZT_ICMP4_CODE_PORT_UNREACH);
+	host_fini(h);
+	free(h);
+}
+
 /* --- a real client tcb on the TUN side -------------------------------- */
 
 struct client {
@@ -866,6 +968,7 @@ int zt_suite_stack(void)
 		{ "echo_through_stack", test_echo_through_stack },
 		{ "idle_timeout", test_idle_timeout },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
+		{ "udp_flows_life", test_udp_flows_life },
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
 		{ 0 }
 	};

@@ -70,6 +70,18 @@ struct zt_flow {
 	uint8_t syn[128];
 };
 
+/* A UDP flow: one (client, server) pair seen on the TUN, alive while
+ * datagrams pass either way within udp_idle_timeout. */
+struct zt_udp_flow {
+	struct zt_flow_key key;
+	void *user;            /* the host's per-flow pointer (NAT session, ...) */
+	uint64_t datagrams_in, datagrams_out;
+	/* private to the stack */
+	uint32_t index;
+	uint64_t idle_deadline;
+	struct zt_heap_node timer;
+};
+
 struct zt_stack_config {
 	uint16_t mtu;                 /* TUN MTU: nothing larger is emitted */
 	struct zt_tcp_config tcp;     /* MSS is clamped to the MTU per family */
@@ -81,6 +93,8 @@ struct zt_stack_config {
 	uint32_t icmp_rate;           /* ICMP errors per second (100) */
 	uint32_t icmp_burst;          /* and burst (50) */
 	uint64_t mem_budget;          /* bytes of TCP rings for all flows (1 GiB) */
+	uint32_t max_udp_flows;       /* default 8192, at most 65536 */
+	uint64_t udp_idle_timeout;    /* ns without a datagram either way (30 s) */
 };
 
 void zt_stack_config_default(struct zt_stack_config *cfg);
@@ -94,11 +108,17 @@ struct zt_stack_ops {
 	/* ZT_TCP_EV_* bits happened on @f (see the lifecycle above). */
 	void (*tcp_event)(void *host, struct zt_flow *f, uint32_t events,
 			  uint64_t now);
-	/* A UDP datagram from the TUN side (borrowed). */
-	void (*udp_input)(void *host, const struct zt_flow_key *key,
+	/* A UDP datagram from the TUN side (borrowed) on flow @f, which is
+	 * new when f->datagrams_in == 1. */
+	void (*udp_input)(void *host, struct zt_udp_flow *f,
 			  const uint8_t *data, size_t len, uint64_t now);
 	/* Whether an ICMP echo request to @dst is answered by the stack. */
 	bool (*echo_local)(void *host, const struct zt_addr *dst);
+	/* Optional: @f expired or was closed; freed when this returns. */
+	void (*udp_closed)(void *host, struct zt_udp_flow *f, uint64_t now);
+	/* Optional: the client answered a datagram of @f with an ICMP error. */
+	void (*udp_error)(void *host, struct zt_udp_flow *f,
+			  enum zt_icmp_kind kind, uint8_t code, uint64_t now);
 };
 
 struct zt_stack_stats {
@@ -115,6 +135,8 @@ struct zt_stack_stats {
 	uint64_t tcp_idle_timeouts;
 	uint64_t tcp_rst_sent;        /* answers to segments of no flow */
 	uint64_t udp_datagrams_in, udp_datagrams_out;
+	uint64_t udp_flows_opened, udp_flows_active, udp_flows_expired;
+	uint64_t udp_refused_full;    /* datagrams dropped: UDP table full */
 	uint64_t icmp_echo_replies;
 	uint64_t icmp_errors_sent;
 	uint64_t icmp_errors_limited;
@@ -157,11 +179,17 @@ void zt_stack_tcp_abort(struct zt_stack *s, struct zt_flow *f, uint64_t now);
 
 /*
  * zt_stack_udp_send() - send @len bytes from @key->server:server_port to
- * @key->client:client_port into the TUN, fragmented to the MTU if needed.
+ * @key->client:client_port into the TUN, fragmented to the MTU if needed;
+ * refreshes the matching flow's idle timer.
  * Return: 0, -EMSGSIZE (over 65507/65527 bytes) or -EINVAL.
  */
 int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 		      const void *data, size_t len, uint64_t now);
+
+/* Forget UDP flow @f now (ops->udp_closed is called first). */
+void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now);
+struct zt_udp_flow *zt_stack_udp_lookup(struct zt_stack *s,
+					const struct zt_flow_key *key);
 
 const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s);
 /* Look a TCP flow up by its key (NULL when none). */

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flowtab.c - flow key index for the stack's TCP and UDP tables.
+ *
+ * Theory of operation: open addressing with linear probing over a power of
+ * two at least twice the slot count, so probes stay short. A removed entry
+ * becomes a tombstone unless the next bucket is empty (then nothing can
+ * probe past it). Keys live in the caller's slots, fetched through key_of,
+ * so the index stores 4 bytes per bucket. Everything is allocated at init.
+ */
+#include "flowtab.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HASH_EMPTY 0u
+#define HASH_TOMB 0xffffffffu
+
+int zt_flowtab_init(struct zt_flowtab *t, uint32_t cap, zt_flowtab_key_fn key_of,
+		    void *ctx)
+{
+	uint32_t size = 2;
+
+	memset(t, 0, sizeof(*t));
+	while (size < 2 * cap)
+		size <<= 1;
+	t->hash = calloc(size, sizeof(*t->hash));
+	t->free_list = calloc(cap ? cap : 1, sizeof(*t->free_list));
+	if (!t->hash || !t->free_list) {
+		zt_flowtab_destroy(t);
+		return -ENOMEM;
+	}
+	t->mask = size - 1;
+	t->cap = cap;
+	t->key_of = key_of;
+	t->ctx = ctx;
+	for (uint32_t i = 0; i < cap; i++)
+		t->free_list[i] = cap - 1 - i;
+	t->n_free = cap;
+	return 0;
+}
+
+void zt_flowtab_destroy(struct zt_flowtab *t)
+{
+	free(t->hash);
+	free(t->free_list);
+	t->hash = NULL;
+	t->free_list = NULL;
+}
+
+void zt_flow_key_normalize(struct zt_flow_key *k)
+{
+	struct zt_flow_key n;
+
+	memset(&n, 0, sizeof(n));
+	n.family = k->family;
+	n.proto = k->proto;
+	n.client_port = k->client_port;
+	n.server_port = k->server_port;
+	n.client = k->client;
+	n.server = k->server;
+	*k = n;
+}
+
+static uint32_t key_hash(const struct zt_flow_key *k)
+{
+	/* FNV-1a: the table is bounded and probing bounded by its size. */
+	const uint8_t *p = (const uint8_t *)k;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+uint32_t zt_flowtab_find(const struct zt_flowtab *t, const struct zt_flow_key *key)
+{
+	struct zt_flow_key k = *key;
+
+	zt_flow_key_normalize(&k);
+	for (uint32_t i = key_hash(&k) & t->mask;; i = (i + 1) & t->mask) {
+		uint32_t v = t->hash[i];
+
+		if (v == HASH_EMPTY)
+			return ZT_FLOWTAB_NONE;
+		if (v != HASH_TOMB &&
+		    memcmp(t->key_of(t->ctx, v - 1), &k, sizeof(k)) == 0)
+			return v - 1;
+	}
+}
+
+uint32_t zt_flowtab_alloc(struct zt_flowtab *t)
+{
+	return t->n_free ? t->free_list[--t->n_free] : ZT_FLOWTAB_NONE;
+}
+
+void zt_flowtab_release(struct zt_flowtab *t, uint32_t idx)
+{
+	t->free_list[t->n_free++] = idx;
+}
+
+void zt_flowtab_insert(struct zt_flowtab *t, uint32_t idx)
+{
+	uint32_t i;
+
+	for (i = key_hash(t->key_of(t->ctx, idx)) & t->mask;
+	     t->hash[i] != HASH_EMPTY && t->hash[i] != HASH_TOMB;
+	     i = (i + 1) & t->mask)
+		;
+	t->hash[i] = idx + 1;
+}
+
+void zt_flowtab_remove(struct zt_flowtab *t, uint32_t idx)
+{
+	for (uint32_t i = key_hash(t->key_of(t->ctx, idx)) & t->mask;
+	     t->hash[i] != HASH_EMPTY; i = (i + 1) & t->mask) {
+		if (t->hash[i] == idx + 1) {
+			t->hash[i] = t->hash[(i + 1) & t->mask] == HASH_EMPTY ?
+					     HASH_EMPTY : HASH_TOMB;
+			t->free_list[t->n_free++] = idx;
+			return;
+		}
+	}
+}
