@@ -736,6 +736,32 @@ size_t zt_stack_tcp_recv(struct zt_stack *s, struct zt_flow *f, void *out,
 	return n;
 }
 
+size_t zt_stack_tcp_peek(struct zt_stack *s, struct zt_flow *f, size_t off,
+			 const uint8_t **p)
+{
+	(void)s;
+	return zt_tcb_recv_peek(&f->tcb, off, p);
+}
+
+void zt_stack_tcp_consume(struct zt_stack *s, struct zt_flow *f, size_t n,
+			  uint64_t now)
+{
+	zt_tcb_recv_consume(&f->tcb, n, now);
+	flow_settle(s, f, now);
+}
+
+void zt_stack_tcp_drop(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	if (!f->pending)
+		return;
+	f->pending = false;
+	f->tcb.state = ZT_TCP_CLOSED;
+	f->tcb.events |= ZT_TCP_EV_RESET;
+	f->tcb.reset_reason = ZT_TCP_RESET_ABORTED;
+	s->stats.tcp_refused++;
+	flow_settle(s, f, now);
+}
+
 void zt_stack_tcp_shutdown(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 {
 	zt_tcb_shutdown(&f->tcb, now);

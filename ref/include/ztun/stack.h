@@ -174,6 +174,14 @@ size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
 			 const void *data, size_t len, uint64_t now);
 size_t zt_stack_tcp_recv(struct zt_stack *s, struct zt_flow *f, void *out,
 			 size_t len, uint64_t now);
+/* Zero-copy read: a contiguous run of received bytes at @off (borrowed
+ * until the next call into the stack) and its length; then consume. */
+size_t zt_stack_tcp_peek(struct zt_stack *s, struct zt_flow *f, size_t off,
+			 const uint8_t **p);
+void zt_stack_tcp_consume(struct zt_stack *s, struct zt_flow *f, size_t n,
+			  uint64_t now);
+/* Forget a PENDING flow without answering the client (silent Drop). */
+void zt_stack_tcp_drop(struct zt_stack *s, struct zt_flow *f, uint64_t now);
 void zt_stack_tcp_shutdown(struct zt_stack *s, struct zt_flow *f, uint64_t now);
 void zt_stack_tcp_abort(struct zt_stack *s, struct zt_flow *f, uint64_t now);
 

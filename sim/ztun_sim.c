@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ztun_sim.c - the ztun-sim command line.
+ *
+ * Theory of operation:
+ *
+ * One subcommand today, `replay`, which runs zt_replay_run() (see
+ * sim/engine/replay.h) and prints its flow table, the stack's drop counts
+ * by reason and the totals. Arguments are parsed by hand; every usage
+ * mistake (unknown subcommand or flag, missing or extra argument, a flag
+ * value that is not a number in range) prints one line naming it and
+ * exits 2; a capture that cannot be read or an output that cannot be
+ * written exits 1. The output format is documented in docs/cli.md and
+ * must stay in step with it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/replay.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+	"usage: ztun-sim COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  replay CAPTURE [-o OUT.pcap] [--seed N] [--mtu N]\n"
+	"                 replay a capture through the stack and print its flows\n"
+	"\n"
+	"ztun-sim --help, ztun-sim COMMAND --help: this text or the command's.\n";
+
+static const char usage_replay[] =
+	"usage: ztun-sim replay CAPTURE [-o OUT.pcap] [--seed N] [--mtu N]\n"
+	"\n"
+	"Feed the TUN side of CAPTURE (pcap or pcapng) into a ztun stack at its\n"
+	"capture times, play the far side as the emulated upstream, and print\n"
+	"the flow table, the stack's drops by reason and totals.\n"
+	"\n"
+	"  -o, --output OUT.pcap  write what the stack emits (LINKTYPE_RAW, ns)\n"
+	"  --seed N               seed of the stack's generator, 0..2^64-1 (default 1)\n"
+	"  --mtu N                TUN MTU, 1280..65535 (default 1500)\n"
+	"  -h, --help             this text\n"
+	"\n"
+	"exit status: 0 done, 1 capture unreadable or output unwritable,\n"
+	"2 usage error.\n";
+
+/**
+ * parse_u64() - @s as a decimal number in [@min, @max].
+ * Return: 0 with *@out set, or -EINVAL.
+ */
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL; /* no sign, no space, not empty */
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void fmt_endpoint(const struct zt_addr *a, uint16_t port, char *buf,
+			 size_t len)
+{
+	char ab[ZT_ADDR_STRLEN];
+
+	zt_addr_format(a, ab, sizeof(ab));
+	if (a->family == ZT_AF_INET6)
+		snprintf(buf, len, "[%s]:%u", ab, port);
+	else
+		snprintf(buf, len, "%s:%u", ab, port);
+}
+
+/* Print @r as docs/cli.md describes. */
+static void print_result(const struct zt_replay_result *r)
+{
+	const struct zt_stack_stats *st = &r->stats;
+	unsigned n_drops = 0;
+
+	printf("%-5s %-24s %-24s %-8s %10s %10s %10s %10s  %s\n", "proto",
+	       "client", "server", "decision", "up", "cap_up", "down",
+	       "cap_down", "end");
+	for (size_t i = 0; i < r->n_flows; i++) {
+		const struct zt_replay_flow *f = &r->flows[i];
+		char cb[64], sb[64];
+
+		fmt_endpoint(&f->client, f->client_port, cb, sizeof(cb));
+		fmt_endpoint(&f->server, f->server_port, sb, sizeof(sb));
+		printf("%-5s %-24s %-24s %-8s %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+		       " %10" PRIu64 "  %s\n",
+		       f->proto == ZT_IPPROTO_TCP ? "tcp" : "udp", cb, sb,
+		       f->decision, f->bytes_up, f->cap_up, f->bytes_down,
+		       f->cap_down,
+		       f->proto == ZT_IPPROTO_UDP ? "-" : zt_replay_end_name(f->end));
+	}
+	printf("\ndrops:\n");
+	for (unsigned d = 1; d < ZT_DROP__COUNT; d++) {
+		if (!st->drops[d])
+			continue;
+		printf("  %-24s %" PRIu64 "\n", zt_drop_name((enum zt_drop)d),
+		       st->drops[d]);
+		n_drops++;
+	}
+	if (!n_drops)
+		printf("  (none)\n");
+	printf("\ntotals:\n");
+	printf("  flows %zu, frames read %" PRIu64 ", skipped %" PRIu64
+	       ", fed %" PRIu64 ", scripted %" PRIu64 ", ignored %" PRIu64 "\n",
+	       r->n_flows, r->frames_read, r->frames_skipped, r->fed, r->scripted,
+	       r->ignored);
+	printf("  stack: packets in %" PRIu64 ", out %" PRIu64
+	       ", tcp opened %" PRIu64 ", rst sent %" PRIu64
+	       ", udp in %" PRIu64 ", out %" PRIu64 ", echo replies %" PRIu64 "\n",
+	       st->packets_in, st->packets_out, st->tcp_flows_opened,
+	       st->tcp_rst_sent, st->udp_datagrams_in, st->udp_datagrams_out,
+	       st->icmp_echo_replies);
+	printf("  virtual time %" PRIu64 ".%09" PRIu64 " s\n",
+	       (r->end_ns - r->start_ns) / 1000000000u,
+	       (r->end_ns - r->start_ns) % 1000000000u);
+}
+
+/* The value of flag @argv[*i] ("--f V" or "--f=V"); NULL when missing. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n) == 0 && argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (*i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+static bool is_flag(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(arg, name, n) == 0 && (arg[n] == 0 || arg[n] == '=');
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+	struct zt_replay_opts o;
+	struct zt_replay_result r;
+	uint64_t v;
+	int rc;
+
+	zt_replay_opts_default(&o);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_replay, stdout);
+			return 0;
+		} else if (!strcmp(a, "-o") || is_flag(a, "--output")) {
+			val = flag_value(argc, argv, &i, !strcmp(a, "-o") ? "-o" : "--output");
+			if (!val || !*val) {
+				fprintf(stderr, "ztun-sim replay: %s needs a file name\n", a);
+				return EXIT_USAGE;
+			}
+			o.output = val;
+		} else if (is_flag(a, "--seed")) {
+			val = flag_value(argc, argv, &i, "--seed");
+			if (parse_u64(val, 0, UINT64_MAX, &v) < 0) {
+				fprintf(stderr, "ztun-sim replay: --seed: '%s' is not a number in 0..18446744073709551615\n",
+					val ? val : "");
+				return EXIT_USAGE;
+			}
+			o.seed = v;
+		} else if (is_flag(a, "--mtu")) {
+			val = flag_value(argc, argv, &i, "--mtu");
+			if (parse_u64(val, 1280, 65535, &v) < 0) {
+				fprintf(stderr, "ztun-sim replay: --mtu: '%s' is not a number in 1280..65535\n",
+					val ? val : "");
+				return EXIT_USAGE;
+			}
+			o.mtu = (uint16_t)v;
+		} else if (a[0] == '-' && a[1] != 0) {
+			fprintf(stderr, "ztun-sim replay: unknown flag '%s' (see ztun-sim replay --help)\n",
+				a);
+			return EXIT_USAGE;
+		} else if (o.input) {
+			fprintf(stderr, "ztun-sim replay: extra argument '%s'\n", a);
+			return EXIT_USAGE;
+		} else {
+			o.input = a;
+		}
+	}
+	if (!o.input) {
+		fprintf(stderr, "ztun-sim replay: missing CAPTURE argument (see ztun-sim replay --help)\n");
+		return EXIT_USAGE;
+	}
+	rc = zt_replay_run(&o, &r);
+	if (rc < 0) {
+		fprintf(stderr, "ztun-sim replay: %s\n", r.err);
+		zt_replay_result_free(&r);
+		return 1;
+	}
+	print_result(&r);
+	zt_replay_result_free(&r);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "replay"))
+		return cmd_replay(argc - 1, argv + 1);
+	fprintf(stderr, "ztun-sim: unknown command '%s' (see ztun-sim --help)\n",
+		argv[1]);
+	return EXIT_USAGE;
+}

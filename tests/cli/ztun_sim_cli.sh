@@ -1,0 +1,72 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# ztun_sim_cli.sh - exit codes and output of the ztun-sim command line
+# (docs/cli.md). Usage: tests/cli/ztun_sim_cli.sh PATH/TO/ztun-sim
+#
+# Theory of operation: each case runs the binary once, compares its exit
+# status with the documented one and, where it matters, looks for a word
+# in its stdout or stderr. Prints PASS/FAIL per case and a final
+# "N passed, M failed" line; exits 1 when any case failed.
+
+bin=$1
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+	echo "usage: $0 PATH/TO/ztun-sim" >&2
+	exit 2
+fi
+src=$(cd "$(dirname "$0")/../.." && pwd)
+fixture=$src/pcap-fixtures/http-eth.pcap
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-cli-XXXXXX") || exit 2
+trap 'rm -rf "$tmp"' EXIT INT TERM
+passed=0
+failed=0
+
+# check NAME WANT_STATUS GREP_FILE(out|err|-) PATTERN -- ARGS...
+check() {
+	name=$1 want=$2 where=$3 pat=$4
+	shift 5
+	"$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	ok=1
+	[ "$got" -eq "$want" ] || ok=0
+	if [ "$ok" = 1 ] && [ "$where" != - ]; then
+		grep -q -e "$pat" "$tmp/$where" || ok=0
+	fi
+	if [ "$ok" = 1 ]; then
+		echo "PASS: $name"
+		passed=$((passed + 1))
+	else
+		echo "FAIL: $name (exit $got, want $want; looked for '$pat' in std$where)"
+		sed 's/^/    /' "$tmp/out" "$tmp/err" | head -20
+		failed=$((failed + 1))
+	fi
+}
+
+check "--help exits 0"              0 out "usage: ztun-sim"  -- --help
+check "replay --help exits 0"       0 out "--seed N"         -- replay --help
+check "no command exits 2"          2 err "usage"            --
+check "unknown command exits 2"     2 err "unknown command 'frobnicate'" -- frobnicate
+check "unknown flag exits 2"        2 err "unknown flag '--bogus'" -- replay "$fixture" --bogus
+check "non-numeric --seed exits 2"  2 err "--seed: 'abc'"    -- replay "$fixture" --seed abc
+check "negative --seed exits 2"     2 err "--seed: '-1'"     -- replay "$fixture" --seed -1
+check "out-of-range --seed exits 2" 2 err "--seed"           -- replay "$fixture" --seed 18446744073709551616
+check "--seed without value exits 2" 2 err "--seed"          -- replay "$fixture" --seed
+check "out-of-range --mtu exits 2"  2 err "--mtu: '1279'"    -- replay "$fixture" --mtu 1279
+check "non-numeric --mtu exits 2"   2 err "--mtu: '15x'"     -- replay "$fixture" --mtu=15x
+check "missing CAPTURE exits 2"     2 err "missing CAPTURE"  -- replay
+check "extra argument exits 2"      2 err "extra argument"   -- replay "$fixture" "$fixture"
+check "nonexistent capture exits 1" 1 err "$tmp/none.pcap"   -- replay "$tmp/none.pcap"
+check "unwritable output exits 1"   1 err "$tmp/no/dir/o.pcap" -- replay "$fixture" -o "$tmp/no/dir/o.pcap"
+check "fixture replay exits 0"      0 out "10.201.0.1:40530 *10.201.0.2:8080 *accept" -- replay "$fixture"
+check "table reports closed flows"  0 out "closed$"          -- replay "$fixture" --seed 3 --mtu 1400
+check "replay writes -o capture"    0 out "proto"            -- replay "$fixture" -o "$tmp/o.pcap"
+if [ -s "$tmp/o.pcap" ]; then
+	echo "PASS: -o capture is not empty"
+	passed=$((passed + 1))
+else
+	echo "FAIL: -o capture is empty or missing"
+	failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
