@@ -3,10 +3,11 @@
  * flowtab.c - flow key index for the stack's TCP and UDP tables.
  *
  * Theory of operation: open addressing with linear probing over a power of
- * two at least twice the slot count, so probes stay short. A removed entry
- * becomes a tombstone unless the next bucket is empty (then nothing can
- * probe past it). Keys live in the caller's slots, fetched through key_of,
- * so the index stores 4 bytes per bucket. Everything is allocated at init.
+ * two at least twice the slot count, so probes stay short. Removal shifts
+ * later entries of the same probe run back into the hole (Knuth's
+ * algorithm R), so no tombstones build up however many flows come and go.
+ * Keys live in the caller's slots, fetched through key_of, so the index
+ * stores 4 bytes per bucket. Everything is allocated at init.
  */
 #include "flowtab.h"
 
@@ -15,7 +16,6 @@
 #include <string.h>
 
 #define HASH_EMPTY 0u
-#define HASH_TOMB 0xffffffffu
 
 int zt_flowtab_init(struct zt_flowtab *t, uint32_t cap, zt_flowtab_key_fn key_of,
 		    void *ctx)
@@ -84,8 +84,7 @@ uint32_t zt_flowtab_find(const struct zt_flowtab *t, const struct zt_flow_key *k
 
 		if (v == HASH_EMPTY)
 			return ZT_FLOWTAB_NONE;
-		if (v != HASH_TOMB &&
-		    memcmp(t->key_of(t->ctx, v - 1), &k, sizeof(k)) == 0)
+		if (memcmp(t->key_of(t->ctx, v - 1), &k, sizeof(k)) == 0)
 			return v - 1;
 	}
 }
@@ -105,21 +104,30 @@ void zt_flowtab_insert(struct zt_flowtab *t, uint32_t idx)
 	uint32_t i;
 
 	for (i = key_hash(t->key_of(t->ctx, idx)) & t->mask;
-	     t->hash[i] != HASH_EMPTY && t->hash[i] != HASH_TOMB;
-	     i = (i + 1) & t->mask)
+	     t->hash[i] != HASH_EMPTY; i = (i + 1) & t->mask)
 		;
 	t->hash[i] = idx + 1;
 }
 
 void zt_flowtab_remove(struct zt_flowtab *t, uint32_t idx)
 {
-	for (uint32_t i = key_hash(t->key_of(t->ctx, idx)) & t->mask;
-	     t->hash[i] != HASH_EMPTY; i = (i + 1) & t->mask) {
-		if (t->hash[i] == idx + 1) {
-			t->hash[i] = t->hash[(i + 1) & t->mask] == HASH_EMPTY ?
-					     HASH_EMPTY : HASH_TOMB;
-			t->free_list[t->n_free++] = idx;
-			return;
+	uint32_t i = key_hash(t->key_of(t->ctx, idx)) & t->mask, j;
+
+	while (t->hash[i] != idx + 1) {
+		if (t->hash[i] == HASH_EMPTY)
+			return; /* not indexed */
+		i = (i + 1) & t->mask;
+	}
+	/* Backward shift: move each later entry of the run whose home is not
+	 * between the hole and itself into the hole. */
+	for (j = (i + 1) & t->mask; t->hash[j] != HASH_EMPTY; j = (j + 1) & t->mask) {
+		uint32_t home = key_hash(t->key_of(t->ctx, t->hash[j] - 1)) & t->mask;
+
+		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+			t->hash[i] = t->hash[j];
+			i = j;
 		}
 	}
+	t->hash[i] = HASH_EMPTY;
+	t->free_list[t->n_free++] = idx;
 }

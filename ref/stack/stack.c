@@ -317,25 +317,33 @@ static void flow_settle(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 		flow_update_timer(s, f);
 }
 
-static void flow_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+/* Refuse with RST (@icmp_code < 0) or ICMP unreachable @icmp_code. */
+static void flow_refuse_how(struct zt_stack *s, struct zt_flow *f,
+			    int icmp_code, uint64_t now)
 {
 	struct zt_packet pk;
 
-	if (s->cfg.reject_icmp && f->syn_len &&
+	if (icmp_code >= 0 && f->syn_len &&
 	    zt_packet_parse(zt_view_make(f->syn, f->syn_len), ZT_PARSE_NO_CSUM,
 			    &pk) == ZT_DROP_NONE) {
-		uint8_t code = f->key.family == ZT_AF_INET ?
-				       ZT_ICMP4_CODE_PORT_UNREACH :
-				       ZT_ICMP6_CODE_PORT_UNREACH;
-
 		send_icmp_error(s, &pk, zt_view_make(f->syn, f->syn_len),
-				ZT_ICMP_DEST_UNREACH, code, 0, now);
+				ZT_ICMP_DEST_UNREACH, (uint8_t)icmp_code, 0, now);
 		f->tcb.state = ZT_TCP_CLOSED;
 	} else {
 		zt_tcb_refuse(&f->tcb, now);
 	}
 	f->pending = false;
 	s->stats.tcp_refused++;
+}
+
+static void flow_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	int code = -1;
+
+	if (s->cfg.reject_icmp)
+		code = f->key.family == ZT_AF_INET ? ZT_ICMP4_CODE_PORT_UNREACH :
+						     ZT_ICMP6_CODE_PORT_UNREACH;
+	flow_refuse_how(s, f, code, now);
 }
 
 static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
@@ -718,6 +726,17 @@ void zt_stack_tcp_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 	flow_settle(s, f, now);
 }
 
+void zt_stack_tcp_reject(struct zt_stack *s, struct zt_flow *f, int icmp_code,
+			 uint64_t now)
+{
+	if (!f->pending)
+		return;
+	flow_refuse_how(s, f, icmp_code, now);
+	f->tcb.events |= ZT_TCP_EV_RESET;
+	f->tcb.reset_reason = ZT_TCP_RESET_REFUSED;
+	flow_settle(s, f, now);
+}
+
 size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
 			 const void *data, size_t len, uint64_t now)
 {
@@ -867,9 +886,22 @@ void zt_stack_free(struct zt_stack *s)
 {
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->cfg.max_tcp_flows; i++)
-		if (s->flows[i].key.family)
-			zt_tcb_destroy(&s->flows[i].tcb);
+	/* Every flow still alive ends here: its host hears of it (so it can
+	 * free what hangs on f->user), no packet is sent. */
+	for (uint32_t i = 0; i < s->cfg.max_tcp_flows; i++) {
+		struct zt_flow *f = &s->flows[i];
+
+		if (!f->key.family)
+			continue;
+		if (s->ops->tcp_event && !f->in_dispatch) {
+			f->in_dispatch = true;
+			s->ops->tcp_event(s->host, f, ZT_TCP_EV_RESET, 0);
+		}
+		zt_tcb_destroy(&f->tcb);
+	}
+	for (uint32_t i = 0; i < s->cfg.max_udp_flows; i++)
+		if (s->udp[i].key.family && s->ops->udp_closed)
+			s->ops->udp_closed(s->host, &s->udp[i], 0);
 	zt_reasm_destroy(&s->reasm);
 	zt_flowtab_destroy(&s->tcp_tab);
 	zt_flowtab_destroy(&s->udp_tab);

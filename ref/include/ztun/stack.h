@@ -157,7 +157,8 @@ struct zt_stack;
 struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 			      const struct zt_stack_ops *ops, void *host,
 			      struct zt_rng *rng);
-/* Free every flow (no packets are sent) and the stack. */
+/* Free every flow and the stack. No packet is sent; the host hears of each
+ * flow still alive (tcp_event with ZT_TCP_EV_RESET, udp_closed) first. */
 void zt_stack_free(struct zt_stack *s);
 
 /* One IP packet from the TUN (borrowed). Drops are counted by reason. */
@@ -170,6 +171,10 @@ uint64_t zt_stack_deadline(const struct zt_stack *s);
 
 void zt_stack_tcp_accept(struct zt_stack *s, struct zt_flow *f, uint64_t now);
 void zt_stack_tcp_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now);
+/* Refuse a PENDING flow with RST (@icmp_code < 0) or an ICMP destination
+ * unreachable of @icmp_code (rate-limited like every ICMP error). */
+void zt_stack_tcp_reject(struct zt_stack *s, struct zt_flow *f, int icmp_code,
+			 uint64_t now);
 size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
 			 const void *data, size_t len, uint64_t now);
 size_t zt_stack_tcp_recv(struct zt_stack *s, struct zt_flow *f, void *out,

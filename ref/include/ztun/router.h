@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * router.h - the forwarding engine: a route decision per flow, and the
+ * relay of each flow to its upstream (direct, SOCKS5, HTTP CONNECT, NAT).
+ *
+ * The router owns a zt_stack (stack.h) for the TUN side and reaches
+ * upstreams only through the host's zt_upstream_ops (upstream.h), so the
+ * same router runs against emulated hosts in ztun-sim and real sockets in
+ * ztun-ref. It stays a fixed engine: which way a flow goes is the route
+ * callback's decision (zt_rules_route() serves the CLI's rule table).
+ *
+ * Decisions, per protocol:
+ *   TCP   DIRECT/NAT  connect to the destination (egress, no loop)
+ *         SOCKS5      CONNECT through the SOCKS5 proxy (no-auth or RFC 1929)
+ *         HTTP        CONNECT through the HTTP proxy (optional Basic auth)
+ *         DROP        silently, or RST/ICMP when the rule says reject
+ *         LOCAL       RST: nothing listens on the TUN side
+ *   UDP   DIRECT/NAT  one upstream datagram socket per flow
+ *         SOCKS5      UDP ASSOCIATE per flow, torn down with its control
+ *                     connection; BND.ADDR 0.0.0.0/:: replaced by the
+ *                     proxy's address; fragmented SOCKS datagrams dropped
+ *         DROP/LOCAL  dropped and counted
+ *   ICMP  echo answered by the stack when the decision is LOCAL
+ *
+ * A TCP flow is answered only once its upstream is ready (upstream first);
+ * a refusal becomes RST or ICMP unreachable as zt_socks5_refuse() /
+ * zt_http_connect_refuse() map it, within the stack's connect timeout.
+ * Upstream bytes and client bytes are relayed with back-pressure both ways:
+ * the TCP window to the client is what the upstream can absorb.
+ */
+#ifndef ZTUN_ROUTER_H
+#define ZTUN_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ztun/route.h"
+#include "ztun/stack.h"
+#include "ztun/upstream.h"
+
+struct zt_proxy_config {
+	bool enabled;
+	struct zt_endpoint server;  /* the proxy itself */
+	bool auth;
+	char username[256];
+	char password[256];
+};
+
+struct zt_router_config {
+	struct zt_stack_config stack;
+	zt_route_fn route;          /* required */
+	void *route_user;
+	struct zt_proxy_config socks5;
+	struct zt_proxy_config http;
+	size_t http_max_header;     /* bound on a proxy's response head (16 KiB) */
+};
+
+void zt_router_config_default(struct zt_router_config *cfg);
+
+struct zt_router_stats {
+	uint64_t flows[ZT_ROUTE__COUNT];   /* new flows by decision */
+	uint64_t tcp_relayed_up;           /* bytes client -> upstream */
+	uint64_t tcp_relayed_down;         /* bytes upstream -> client */
+	uint64_t udp_relayed_up, udp_relayed_down;
+	uint64_t upstream_connect_failed;
+	uint64_t upstream_reset;           /* upstream died mid-flow: client RST */
+	uint64_t socks5_failures[32];      /* by enum zt_socks5_outcome */
+	uint64_t http_failures[16];        /* by enum zt_http_connect_outcome */
+	uint64_t socks5_udp_dropped[8];    /* by enum zt_socks5_udp_result */
+	uint64_t dropped_no_proxy;         /* decision needs a proxy that is not set */
+	uint64_t udp_dropped;              /* DROP/LOCAL decisions, full queues */
+	uint64_t icmp_dropped;
+};
+
+struct zt_router;
+
+/*
+ * zt_router_new() - a router for @cfg (copied).
+ * @tun_output: where packets for the TUN go (borrowed for each call)
+ * @up:         the host's upstream ops; @host is passed to both
+ * @rng:        seeded by the host; draws ISNs
+ * Return: the router, or NULL (no memory, or a config value out of range).
+ */
+struct zt_router *zt_router_new(const struct zt_router_config *cfg,
+				void (*tun_output)(void *host, const uint8_t *pkt,
+						   size_t len),
+				const struct zt_upstream_ops *up, void *host,
+				struct zt_rng *rng);
+/* Close every upstream (ops->stream_close/dgram_close) and free. */
+void zt_router_free(struct zt_router *r);
+
+void zt_router_tun_input(struct zt_router *r, const uint8_t *pkt, size_t len,
+			 uint64_t now);
+void zt_router_poll(struct zt_router *r, uint64_t now);
+uint64_t zt_router_deadline(const struct zt_router *r);
+
+/* Reports from the host about the socket whose cookie it was given. */
+void zt_router_stream_connected(struct zt_router *r, void *cookie, uint64_t now);
+void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
+			     uint64_t now);
+/* Bytes from the upstream (borrowed); returns how many were taken. */
+size_t zt_router_stream_data(struct zt_router *r, void *cookie,
+			     const uint8_t *data, size_t len, uint64_t now);
+void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now);
+void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now);
+void zt_router_dgram_data(struct zt_router *r, void *cookie,
+			  const struct zt_endpoint *from, const uint8_t *data,
+			  size_t len, uint64_t now);
+
+const struct zt_router_stats *zt_router_stats(const struct zt_router *r);
+struct zt_stack *zt_router_stack(struct zt_router *r);
+
+#endif /* ZTUN_ROUTER_H */

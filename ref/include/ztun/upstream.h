@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * upstream.h - how the core reaches the world beyond the TUN without doing
+ * I/O itself: a stream/datagram ops table the host implements (real
+ * non-blocking sockets in ztun-ref, emulated hosts in ztun-sim).
+ *
+ * Every stream and datagram socket the core opens carries a cookie (the
+ * core's pointer for it); the host reports what happens on it by calling
+ * the zt_router_stream_* / zt_router_dgram_* functions with that cookie.
+ * After stream_close()/dgram_close() the host must not report anything
+ * more for that cookie. A stream the host reported failed
+ * (zt_router_stream_failed) is dead: the core does not close it again.
+ * After an EOF the stream stays open for sending until stream_close().
+ *
+ * Back-pressure: stream_send() may take fewer bytes than offered (0 when
+ * the socket is full); the host then calls zt_router_stream_writable()
+ * once it can take more. In the other direction zt_router_stream_data()
+ * returns how many bytes the core took; the host keeps the rest, stops
+ * reading that socket, and offers them again after the core calls
+ * stream_resume().
+ */
+#ifndef ZTUN_UPSTREAM_H
+#define ZTUN_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ztun/addr.h"
+
+/* Where to connect: an address, or (for proxies) a host name. */
+struct zt_endpoint {
+	struct zt_addr addr;  /* used when name[0] == 0 */
+	uint16_t port;
+	char name[256];       /* domain name, NUL-terminated, or empty */
+};
+
+/* Flags for stream_open / dgram_open. */
+enum {
+	ZT_UPSTREAM_DIRECT = 1u << 0, /* egress that can never loop into the TUN */
+};
+
+struct zt_upstream_ops {
+	/* Start a TCP connection to @ep. Return a handle >= 0 (the outcome
+	 * comes later through zt_router_stream_connected/failed) or a
+	 * negative errno when it cannot even start. */
+	int (*stream_open)(void *host, const struct zt_endpoint *ep,
+			   unsigned flags, void *cookie, uint64_t now);
+	/* Queue bytes (borrowed for the call); returns bytes taken (0 when
+	 * full) or a negative errno. */
+	ssize_t (*stream_send)(void *host, int handle, const void *data,
+			       size_t len);
+	/* Send FIN after what was taken. */
+	void (*stream_shutdown)(void *host, int handle);
+	/* Close (RST if data is pending); no more reports for this handle. */
+	void (*stream_close)(void *host, int handle);
+	/* The core can take data again on @handle. */
+	void (*stream_resume)(void *host, int handle);
+
+	/* An unconnected UDP socket of @family; @port 0 = any. Return a
+	 * handle >= 0 or a negative errno. */
+	int (*dgram_open)(void *host, uint8_t family, uint16_t port,
+			  unsigned flags, void *cookie, uint64_t now);
+	/* Send one datagram (borrowed); returns 0 or a negative errno. */
+	int (*dgram_send)(void *host, int handle, const struct zt_endpoint *to,
+			  const void *data, size_t len);
+	void (*dgram_close)(void *host, int handle);
+};
+
+#endif /* ZTUN_UPSTREAM_H */

@@ -1,0 +1,880 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * router.c - route decisions and the relay of every flow to its upstream.
+ *
+ * Theory of operation:
+ *
+ * The router is the stack's host (zt_stack_ops) and the upstreams' client
+ * (zt_upstream_ops). Each TCP flow gets a tcp_relay when its SYN arrives:
+ *
+ *   CONNECTING  stream_open() to the destination or the proxy; the client
+ *               has had no answer yet (the stack holds the flow PENDING)
+ *   HANDSHAKE   SOCKS5 or HTTP CONNECT bytes go back and forth through
+ *               the byte-in/byte-out machines of socks5.c/http_connect.c
+ *   OPEN        the client gets its SYN-ACK; bytes flow both ways
+ *
+ * A failure before OPEN refuses the client (RST or ICMP, by outcome); a
+ * failure after it resets the client. Relay: client bytes are peeked from
+ * the tcb's receive ring and offered to stream_send(); only what it took is
+ * consumed, so the client's window is what the upstream absorbs. Upstream
+ * bytes go into the tcb's send ring; what does not fit is left with the
+ * host (it stops reading) until the ring drains (WRITABLE), then resumed.
+ * FINs pass through in order: the client's FIN becomes stream_shutdown()
+ * once its bytes were all sent; the upstream's EOF becomes the tcb's FIN
+ * after the queued bytes.
+ *
+ * Lifetime: a relay can be reached from both sides (the flow's user pointer
+ * and the upstream cookie). It is freed when the flow ended and the
+ * upstream was closed; calls that may end a flow hold a reference (busy)
+ * so that a relay is never freed under a caller's feet.
+ *
+ * UDP flows get a udp_relay with one datagram socket (DIRECT/NAT), or a
+ * SOCKS5 UDP ASSOCIATE: a control stream, then a datagram socket to the
+ * relay address; datagrams that arrive before the association is ready
+ * wait in a small bounded queue.
+ */
+#include "ztun/router.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztun/http_connect.h"
+#include "ztun/refuse.h"
+#include "ztun/socks5.h"
+
+#define HS_BUF 2048
+#define UDP_QUEUE_BYTES 16384
+#define UDP_QUEUE_MAX 16
+
+enum conn_kind { CONN_TCP = 1, CONN_UDP = 2 };
+enum phase { PH_CONNECTING, PH_HANDSHAKE, PH_OPEN };
+
+struct tcp_relay {
+	uint8_t kind;            /* CONN_TCP: first, shared with udp_relay */
+	struct zt_router *r;
+	struct zt_flow *flow;    /* NULL once the client side ended */
+	int handle;              /* upstream stream, -1 when closed or dead */
+	enum zt_route_decision decision;
+	uint8_t phase;
+	bool up_blocked;         /* stream_send took less than offered */
+	bool down_paused;        /* the host holds upstream bytes for us */
+	bool client_fin;         /* the client sent FIN */
+	bool up_fin_sent;        /* ... and we passed it on */
+	unsigned busy;           /* callers inside that may end the relay */
+	union {
+		struct zt_socks5 socks;
+		struct zt_http_connect http;
+	} hs;
+	uint8_t hs_out[HS_BUF];  /* handshake bytes not yet taken */
+	size_t hs_len, hs_off;
+};
+
+struct udp_relay {
+	uint8_t kind;            /* CONN_UDP */
+	struct zt_router *r;
+	struct zt_udp_flow *flow;
+	enum zt_route_decision decision;
+	int ctrl;                /* SOCKS5 control stream, -1 when none */
+	int dgram;               /* datagram socket, -1 until open */
+	bool ready;              /* datagrams may be sent */
+	struct zt_socks5 socks;
+	struct zt_socks5_addr relay_ep;
+	uint8_t hs_out[HS_BUF];
+	size_t hs_len, hs_off;
+	/* datagrams waiting for the association: lengths then bytes */
+	uint16_t q_len[UDP_QUEUE_MAX];
+	unsigned q_n;
+	size_t q_bytes;
+	uint8_t q[UDP_QUEUE_BYTES];
+};
+
+struct zt_router {
+	struct zt_router_config cfg;
+	struct zt_stack *stack;
+	void (*tun_output)(void *host, const uint8_t *pkt, size_t len);
+	const struct zt_upstream_ops *up;
+	void *host;
+	struct zt_router_stats stats;
+	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
+};
+
+void zt_router_config_default(struct zt_router_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	zt_stack_config_default(&cfg->stack);
+	cfg->http_max_header = ZT_HTTP_CONNECT_MAX_HEADER_DEFAULT;
+}
+
+/* --- decisions -------------------------------------------------------- */
+
+static enum zt_route_decision decide(struct zt_router *r, uint8_t proto,
+				     const struct zt_flow_key *k, bool *reject)
+{
+	struct zt_route_query q;
+	enum zt_route_decision d;
+
+	memset(&q, 0, sizeof(q));
+	q.proto = proto;
+	q.src = k->client;
+	q.dst = k->server;
+	q.sport = k->client_port;
+	q.dport = k->server_port;
+	*reject = false;
+	/* The rule table also knows whether a Drop rejects. */
+	if (r->cfg.route == zt_rules_route)
+		d = zt_rules_match(r->cfg.route_user, &q, reject);
+	else
+		d = r->cfg.route(r->cfg.route_user, &q);
+	if ((unsigned)d >= ZT_ROUTE__COUNT)
+		d = ZT_ROUTE_DROP;
+	r->stats.flows[d]++;
+	return d;
+}
+
+static int refuse_code(enum zt_refuse how, uint8_t family)
+{
+	return zt_refuse_icmp_code(how, family);
+}
+
+/* What the client gets when the upstream could not be reached. */
+static enum zt_refuse refuse_for_errno(int err)
+{
+	switch (err) {
+	case -ENETUNREACH:
+		return ZT_REFUSE_NET_UNREACH;
+	case -EHOSTUNREACH:
+	case -ETIMEDOUT:
+		return ZT_REFUSE_HOST_UNREACH;
+	case -EACCES:
+	case -EPERM:
+		return ZT_REFUSE_ADMIN_PROHIBITED;
+	default:
+		return ZT_REFUSE_RST;
+	}
+}
+
+/* --- TCP relay --------------------------------------------------------- */
+
+static void tcp_relay_maybe_free(struct tcp_relay *t)
+{
+	if (t->busy == 0 && !t->flow && t->handle < 0)
+		free(t);
+}
+
+static void tcp_close_upstream(struct tcp_relay *t)
+{
+	if (t->handle >= 0) {
+		t->r->up->stream_close(t->r->host, t->handle);
+		t->handle = -1;
+	}
+}
+
+/* Refuse the (still PENDING) client and drop the upstream. */
+static void tcp_refuse(struct tcp_relay *t, enum zt_refuse how, uint64_t now)
+{
+	struct zt_router *r = t->r;
+
+	tcp_close_upstream(t);
+	if (t->flow)
+		zt_stack_tcp_reject(r->stack, t->flow,
+				    refuse_code(how, t->flow->key.family), now);
+}
+
+/* Offer pending handshake bytes to the upstream. */
+static int tcp_flush_hs(struct tcp_relay *t)
+{
+	while (t->hs_off < t->hs_len) {
+		ssize_t n = t->r->up->stream_send(t->r->host, t->handle,
+						  t->hs_out + t->hs_off,
+						  t->hs_len - t->hs_off);
+
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return 0;
+		t->hs_off += (size_t)n;
+	}
+	t->hs_off = t->hs_len = 0;
+	return 0;
+}
+
+static void hs_append(uint8_t *buf, size_t *len, const uint8_t *p, size_t n)
+{
+	if (*len + n <= HS_BUF) {
+		memcpy(buf + *len, p, n);
+		*len += n;
+	}
+}
+
+/* Client -> upstream, as far as the upstream takes. */
+static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
+{
+	struct zt_router *r = t->r;
+
+	if (!t->flow || t->phase != PH_OPEN || t->handle < 0)
+		return;
+	while (!t->up_blocked) {
+		const uint8_t *p;
+		size_t n = zt_stack_tcp_peek(r->stack, t->flow, 0, &p);
+		ssize_t sent;
+
+		if (n == 0)
+			break;
+		sent = r->up->stream_send(r->host, t->handle, p, n);
+		if (sent < 0) {
+			r->stats.upstream_reset++;
+			tcp_close_upstream(t);
+			zt_stack_tcp_abort(r->stack, t->flow, now);
+			return;
+		}
+		if ((size_t)sent < n)
+			t->up_blocked = true;
+		r->stats.tcp_relayed_up += (uint64_t)sent;
+		zt_stack_tcp_consume(r->stack, t->flow, (size_t)sent, now);
+		if (!t->flow)
+			return;
+	}
+	if (t->client_fin && !t->up_fin_sent &&
+	    zt_tcb_recv_len(&t->flow->tcb) == 0) {
+		r->up->stream_shutdown(r->host, t->handle);
+		t->up_fin_sent = true;
+	}
+}
+
+static void tcp_open_client(struct tcp_relay *t, uint64_t now)
+{
+	t->phase = PH_OPEN;
+	if (t->flow)
+		zt_stack_tcp_accept(t->r->stack, t->flow, now);
+}
+
+static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
+{
+	struct zt_router *r = host;
+	struct zt_endpoint ep;
+	struct tcp_relay *t;
+	bool reject;
+	enum zt_route_decision d = decide(r, ZT_IPPROTO_TCP, &f->key, &reject);
+	const struct zt_proxy_config *px = NULL;
+
+	switch (d) {
+	case ZT_ROUTE_DROP:
+		if (reject)
+			zt_stack_tcp_reject(r->stack, f, -1, now);
+		else
+			zt_stack_tcp_drop(r->stack, f, now);
+		return 0;
+	case ZT_ROUTE_LOCAL:
+		zt_stack_tcp_reject(r->stack, f, -1, now);
+		return 0;
+	case ZT_ROUTE_SOCKS5:
+		px = &r->cfg.socks5;
+		break;
+	case ZT_ROUTE_HTTP:
+		px = &r->cfg.http;
+		break;
+	default:
+		break;
+	}
+	if (px && !px->enabled) {
+		r->stats.dropped_no_proxy++;
+		zt_stack_tcp_reject(r->stack, f, -1, now);
+		return 0;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->kind = CONN_TCP;
+	t->r = r;
+	t->flow = f;
+	t->decision = d;
+	t->handle = -1;
+	f->user = t;
+	if (px) {
+		ep = px->server;
+	} else {
+		memset(&ep, 0, sizeof(ep));
+		ep.addr = f->key.server;
+		ep.port = f->key.server_port;
+	}
+	t->busy++;
+	t->handle = r->up->stream_open(r->host, &ep, px ? 0 : ZT_UPSTREAM_DIRECT,
+				       t, now);
+	t->busy--;
+	if (t->handle < 0) {
+		int err = t->handle;
+
+		t->handle = -1;
+		r->stats.upstream_connect_failed++;
+		tcp_refuse(t, refuse_for_errno(err), now);
+		tcp_relay_maybe_free(t);
+	}
+	return 0;
+}
+
+static void tcp_connected(struct tcp_relay *t, uint64_t now)
+{
+	struct zt_router *r = t->r;
+	const struct zt_flow_key *k;
+	int n;
+
+	if (!t->flow) {
+		tcp_close_upstream(t);
+		return;
+	}
+	k = &t->flow->key;
+	if (t->decision == ZT_ROUTE_SOCKS5) {
+		struct zt_socks5_addr target;
+		const struct zt_proxy_config *px = &r->cfg.socks5;
+
+		zt_socks5_init(&t->hs.socks, ZT_SOCKS5_CMD_CONNECT);
+		zt_socks5_addr_ip(&target, &k->server, k->server_port);
+		zt_socks5_set_target(&t->hs.socks, &target);
+		if (px->auth)
+			zt_socks5_set_auth(&t->hs.socks, px->username,
+					   strlen(px->username), px->password,
+					   strlen(px->password));
+		n = zt_socks5_start(&t->hs.socks, t->hs_out, sizeof(t->hs_out));
+	} else if (t->decision == ZT_ROUTE_HTTP) {
+		const struct zt_proxy_config *px = &r->cfg.http;
+
+		zt_http_connect_init(&t->hs.http, r->cfg.http_max_header);
+		zt_http_connect_set_target_addr(&t->hs.http, &k->server,
+						k->server_port);
+		if (px->auth)
+			zt_http_connect_set_auth(&t->hs.http, px->username,
+						 strlen(px->username), px->password,
+						 strlen(px->password));
+		n = zt_http_connect_request(&t->hs.http, t->hs_out,
+					    sizeof(t->hs_out));
+	} else {
+		tcp_open_client(t, now);
+		return;
+	}
+	if (n < 0) {
+		tcp_refuse(t, ZT_REFUSE_RST, now);
+		return;
+	}
+	t->hs_len = (size_t)n;
+	t->hs_off = 0;
+	t->phase = PH_HANDSHAKE;
+	if (tcp_flush_hs(t) < 0)
+		tcp_refuse(t, ZT_REFUSE_RST, now);
+}
+
+/* Handshake bytes from the proxy; returns bytes consumed by it. */
+static size_t tcp_handshake_input(struct tcp_relay *t, const uint8_t *data,
+				  size_t len, uint64_t now)
+{
+	struct zt_router *r = t->r;
+	size_t consumed = 0;
+	int st;
+
+	if (t->decision == ZT_ROUTE_SOCKS5) {
+		uint8_t out[ZT_SOCKS5_OUT_MAX];
+		size_t out_len = 0;
+
+		st = zt_socks5_input(&t->hs.socks, data, len, out, sizeof(out),
+				     &out_len, &consumed);
+		if (out_len) {
+			hs_append(t->hs_out, &t->hs_len, out, out_len);
+			if (tcp_flush_hs(t) < 0)
+				st = ZT_SOCKS5_FAILED;
+		}
+		if (st == ZT_SOCKS5_FAILED || st < 0) {
+			enum zt_socks5_outcome o = zt_socks5_outcome(&t->hs.socks);
+
+			r->stats.socks5_failures[o < 32 ? o : 0]++;
+			tcp_refuse(t, st < 0 ? ZT_REFUSE_RST : zt_socks5_refuse(o), now);
+			return len;
+		}
+		if (st == ZT_SOCKS5_READY)
+			tcp_open_client(t, now);
+		return consumed;
+	}
+	st = zt_http_connect_input(&t->hs.http, data, len, &consumed);
+	if (st == ZT_HTTP_CONNECT_FAILED || st < 0) {
+		enum zt_http_connect_outcome o = zt_http_connect_outcome(&t->hs.http);
+
+		r->stats.http_failures[o < 16 ? o : 0]++;
+		tcp_refuse(t, st < 0 ? ZT_REFUSE_RST : zt_http_connect_refuse(o), now);
+		return len;
+	}
+	if (st == ZT_HTTP_CONNECT_READY)
+		tcp_open_client(t, now);
+	return consumed;
+}
+
+static size_t tcp_data(struct tcp_relay *t, const uint8_t *data, size_t len,
+		       uint64_t now)
+{
+	struct zt_router *r = t->r;
+	size_t used = 0, n;
+
+	if (!t->flow)
+		return len; /* the client is gone: discard */
+	if (t->phase == PH_HANDSHAKE) {
+		used = tcp_handshake_input(t, data, len, now);
+		if (t->phase != PH_OPEN || !t->flow)
+			return len;
+	}
+	if (t->phase != PH_OPEN)
+		return len;
+	n = zt_stack_tcp_send(r->stack, t->flow, data + used, len - used, now);
+	r->stats.tcp_relayed_down += n;
+	if (used + n < len)
+		t->down_paused = true;
+	return used + n;
+}
+
+static void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
+{
+	struct tcp_relay *t = f->user;
+
+	(void)host;
+	if (!t)
+		return;
+	t->busy++;
+	if (ev & ZT_TCP_EV_PEER_FIN)
+		t->client_fin = true;
+	if (ev & (ZT_TCP_EV_READABLE | ZT_TCP_EV_PEER_FIN))
+		tcp_pump_up(t, now);
+	if ((ev & ZT_TCP_EV_WRITABLE) && t->down_paused && t->handle >= 0) {
+		t->down_paused = false;
+		t->r->up->stream_resume(t->r->host, t->handle);
+	}
+	if (ev & (ZT_TCP_EV_RESET | ZT_TCP_EV_CLOSED)) {
+		/* The flow is freed when this returns. */
+		f->user = NULL;
+		t->flow = NULL;
+		tcp_close_upstream(t);
+	}
+	t->busy--;
+	tcp_relay_maybe_free(t);
+}
+
+/* --- UDP relay --------------------------------------------------------- */
+
+static void udp_close_sockets(struct udp_relay *u)
+{
+	struct zt_router *r = u->r;
+
+	if (u->dgram >= 0)
+		r->up->dgram_close(r->host, u->dgram);
+	if (u->ctrl >= 0)
+		r->up->stream_close(r->host, u->ctrl);
+	u->dgram = u->ctrl = -1;
+	u->ready = false;
+}
+
+static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len)
+{
+	struct zt_router *r = u->r;
+	const struct zt_flow_key *k = &u->flow->key;
+	struct zt_endpoint to;
+
+	memset(&to, 0, sizeof(to));
+	if (u->decision == ZT_ROUTE_SOCKS5) {
+		struct zt_socks5_addr dst;
+		int n;
+
+		zt_socks5_addr_ip(&dst, &k->server, k->server_port);
+		n = zt_socks5_udp_wrap(&dst, data, len, r->scratch, sizeof(r->scratch));
+		if (n < 0)
+			return;
+		if (u->relay_ep.atyp == ZT_SOCKS5_ATYP_DOMAIN) {
+			memcpy(to.name, u->relay_ep.name, u->relay_ep.name_len);
+			to.name[u->relay_ep.name_len] = 0;
+		} else {
+			to.addr = u->relay_ep.ip;
+		}
+		to.port = u->relay_ep.port;
+		if (r->up->dgram_send(r->host, u->dgram, &to, r->scratch, (size_t)n) == 0)
+			r->stats.udp_relayed_up += len;
+		return;
+	}
+	to.addr = k->server;
+	to.port = k->server_port;
+	if (r->up->dgram_send(r->host, u->dgram, &to, data, len) == 0)
+		r->stats.udp_relayed_up += len;
+}
+
+static void udp_flush_queue(struct udp_relay *u)
+{
+	size_t off = 0;
+
+	for (unsigned i = 0; i < u->q_n; i++) {
+		udp_send_one(u, u->q + off, u->q_len[i]);
+		off += u->q_len[i];
+	}
+	u->q_n = 0;
+	u->q_bytes = 0;
+}
+
+static void udp_enqueue(struct udp_relay *u, const uint8_t *data, size_t len)
+{
+	if (u->q_n == UDP_QUEUE_MAX || u->q_bytes + len > UDP_QUEUE_BYTES) {
+		u->r->stats.udp_dropped++;
+		return;
+	}
+	memcpy(u->q + u->q_bytes, data, len);
+	u->q_len[u->q_n++] = (uint16_t)len;
+	u->q_bytes += len;
+}
+
+/* The association died: forget the flow (the client may start over). */
+static void udp_fail(struct udp_relay *u, uint64_t now)
+{
+	if (u->flow)
+		zt_stack_udp_close(u->r->stack, u->flow, now);
+}
+
+static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
+		      size_t len, uint64_t now)
+{
+	struct zt_router *r = host;
+	struct udp_relay *u = f->user;
+
+	if (!u) {
+		bool reject;
+		enum zt_route_decision d = decide(r, ZT_IPPROTO_UDP, &f->key, &reject);
+
+		u = calloc(1, sizeof(*u));
+		if (!u) {
+			r->stats.udp_dropped++;
+			return;
+		}
+		u->kind = CONN_UDP;
+		u->r = r;
+		u->flow = f;
+		u->decision = d;
+		u->ctrl = u->dgram = -1;
+		f->user = u;
+		if (d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled) {
+			r->stats.dropped_no_proxy++;
+			u->decision = ZT_ROUTE_DROP;
+		} else if (d == ZT_ROUTE_SOCKS5) {
+			u->ctrl = r->up->stream_open(r->host, &r->cfg.socks5.server, 0,
+						     u, now);
+			if (u->ctrl < 0) {
+				u->ctrl = -1;
+				u->decision = ZT_ROUTE_DROP;
+			}
+		} else if (d == ZT_ROUTE_DIRECT || d == ZT_ROUTE_NAT) {
+			u->dgram = r->up->dgram_open(r->host, f->key.family, 0,
+						     ZT_UPSTREAM_DIRECT, u, now);
+			u->ready = u->dgram >= 0;
+			if (!u->ready)
+				u->decision = ZT_ROUTE_DROP;
+		}
+	}
+	if (u->decision == ZT_ROUTE_DROP || u->decision == ZT_ROUTE_LOCAL ||
+	    u->decision == ZT_ROUTE_HTTP) {
+		r->stats.udp_dropped++;
+		return;
+	}
+	if (u->ready)
+		udp_send_one(u, data, len);
+	else
+		udp_enqueue(u, data, len);
+}
+
+static void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
+{
+	struct udp_relay *u = f->user;
+
+	(void)host;
+	(void)now;
+	if (!u)
+		return;
+	udp_close_sockets(u);
+	f->user = NULL;
+	free(u);
+}
+
+static void udp_ctrl_connected(struct udp_relay *u, uint64_t now)
+{
+	const struct zt_proxy_config *px = &u->r->cfg.socks5;
+	int n;
+
+	(void)now;
+	zt_socks5_init(&u->socks, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
+	if (px->auth)
+		zt_socks5_set_auth(&u->socks, px->username, strlen(px->username),
+				   px->password, strlen(px->password));
+	n = zt_socks5_start(&u->socks, u->hs_out, sizeof(u->hs_out));
+	if (n > 0 &&
+	    u->r->up->stream_send(u->r->host, u->ctrl, u->hs_out, (size_t)n) != n)
+		n = -EIO; /* a few bytes on a fresh socket always fit */
+	if (n < 0)
+		udp_fail(u, now);
+}
+
+static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len,
+			    uint64_t now)
+{
+	struct zt_router *r = u->r;
+	uint8_t out[ZT_SOCKS5_OUT_MAX];
+	size_t out_len = 0, consumed = 0;
+	int st;
+
+	if (u->ready)
+		return len; /* nothing more is expected on the control stream */
+	st = zt_socks5_input(&u->socks, data, len, out, sizeof(out), &out_len,
+			     &consumed);
+	if (out_len &&
+	    r->up->stream_send(r->host, u->ctrl, out, out_len) != (ssize_t)out_len)
+		st = ZT_SOCKS5_FAILED;
+	if (st == ZT_SOCKS5_FAILED || st < 0) {
+		r->stats.socks5_failures[zt_socks5_outcome(&u->socks) & 31]++;
+		udp_fail(u, now);
+		return len;
+	}
+	if (st == ZT_SOCKS5_READY) {
+		struct zt_addr proxy = r->cfg.socks5.server.addr;
+
+		if (zt_socks5_relay_endpoint(&u->socks, &proxy, &u->relay_ep) != 0) {
+			udp_fail(u, now);
+			return len;
+		}
+		u->dgram = r->up->dgram_open(r->host, proxy.family ? proxy.family :
+						      u->flow->key.family,
+					     0, 0, u, now);
+		if (u->dgram < 0) {
+			u->dgram = -1;
+			udp_fail(u, now);
+			return len;
+		}
+		u->ready = true;
+		udp_flush_queue(u);
+	}
+	return len;
+}
+
+/* --- host reports ------------------------------------------------------ */
+
+void zt_router_stream_connected(struct zt_router *r, void *cookie, uint64_t now)
+{
+	(void)r;
+	if (*(uint8_t *)cookie == CONN_TCP) {
+		struct tcp_relay *t = cookie;
+
+		t->busy++;
+		tcp_connected(t, now);
+		t->busy--;
+		tcp_relay_maybe_free(t);
+	} else {
+		udp_ctrl_connected(cookie, now);
+	}
+}
+
+void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
+			     uint64_t now)
+{
+	if (*(uint8_t *)cookie == CONN_TCP) {
+		struct tcp_relay *t = cookie;
+
+		t->busy++;
+		t->handle = -1; /* dead: not closed again */
+		if (t->phase == PH_OPEN) {
+			r->stats.upstream_reset++;
+			if (t->flow)
+				zt_stack_tcp_abort(r->stack, t->flow, now);
+		} else {
+			r->stats.upstream_connect_failed++;
+			tcp_refuse(t, refuse_for_errno(err), now);
+		}
+		t->busy--;
+		tcp_relay_maybe_free(t);
+	} else {
+		struct udp_relay *u = cookie;
+
+		u->ctrl = -1;
+		udp_fail(u, now);
+	}
+}
+
+size_t zt_router_stream_data(struct zt_router *r, void *cookie,
+			     const uint8_t *data, size_t len, uint64_t now)
+{
+	size_t n;
+
+	(void)r;
+	if (*(uint8_t *)cookie == CONN_TCP) {
+		struct tcp_relay *t = cookie;
+
+		t->busy++;
+		n = tcp_data(t, data, len, now);
+		t->busy--;
+		tcp_relay_maybe_free(t);
+		return n;
+	}
+	return udp_ctrl_data(cookie, data, len, now);
+}
+
+void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
+{
+	if (*(uint8_t *)cookie == CONN_TCP) {
+		struct tcp_relay *t = cookie;
+
+		t->busy++;
+		if (t->phase == PH_OPEN) {
+			if (t->flow)
+				zt_stack_tcp_shutdown(r->stack, t->flow, now);
+		} else {
+			/* The proxy hung up in the middle of its handshake. */
+			r->stats.upstream_connect_failed++;
+			tcp_refuse(t, ZT_REFUSE_RST, now);
+		}
+		t->busy--;
+		tcp_relay_maybe_free(t);
+	} else {
+		/* RFC 1928 7: the association ends with its TCP connection. */
+		udp_fail(cookie, now);
+	}
+}
+
+void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now)
+{
+	struct tcp_relay *t = cookie;
+
+	(void)r;
+	if (t->kind != CONN_TCP)
+		return;
+	t->busy++;
+	if (t->hs_len && tcp_flush_hs(t) < 0)
+		tcp_refuse(t, ZT_REFUSE_RST, now);
+	t->up_blocked = false;
+	tcp_pump_up(t, now);
+	t->busy--;
+	tcp_relay_maybe_free(t);
+}
+
+void zt_router_dgram_data(struct zt_router *r, void *cookie,
+			  const struct zt_endpoint *from, const uint8_t *data,
+			  size_t len, uint64_t now)
+{
+	struct udp_relay *u = cookie;
+
+	if (u->kind != CONN_UDP || !u->flow)
+		return;
+	if (u->decision == ZT_ROUTE_SOCKS5) {
+		struct zt_socks5_addr src;
+		struct zt_view payload;
+		enum zt_socks5_udp_result res =
+			zt_socks5_udp_unwrap(data, len, &src, &payload);
+
+		if (res != ZT_SOCKS5_UDP_OK) {
+			r->stats.socks5_udp_dropped[res & 7]++;
+			return;
+		}
+		data = payload.data;
+		len = payload.len;
+	} else if (!zt_addr_eq(&from->addr, &u->flow->key.server) ||
+		   from->port != u->flow->key.server_port) {
+		r->stats.udp_dropped++; /* not the server this flow talks to */
+		return;
+	}
+	if (zt_stack_udp_send(r->stack, &u->flow->key, data, len, now) == 0)
+		r->stats.udp_relayed_down += len;
+}
+
+/* --- ICMP and the rest -------------------------------------------------- */
+
+static bool echo_local(void *host, const struct zt_addr *dst)
+{
+	struct zt_router *r = host;
+	struct zt_flow_key k;
+	bool reject;
+
+	memset(&k, 0, sizeof(k));
+	k.family = dst->family;
+	k.server = *dst;
+	if (decide(r, dst->family == ZT_AF_INET ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
+		   &k, &reject) == ZT_ROUTE_LOCAL)
+		return true;
+	r->stats.icmp_dropped++;
+	return false;
+}
+
+static void tun_output(void *host, const uint8_t *pkt, size_t len)
+{
+	struct zt_router *r = host;
+
+	r->tun_output(r->host, pkt, len);
+}
+
+static const struct zt_stack_ops router_stack_ops = {
+	.tun_output = tun_output,
+	.tcp_new = tcp_new,
+	.tcp_event = tcp_event,
+	.udp_input = udp_input,
+	.echo_local = echo_local,
+	.udp_closed = udp_closed,
+	.udp_error = NULL,
+};
+
+struct zt_router *zt_router_new(const struct zt_router_config *cfg,
+				void (*tun_out)(void *host, const uint8_t *pkt,
+						size_t len),
+				const struct zt_upstream_ops *up, void *host,
+				struct zt_rng *rng)
+{
+	struct zt_router *r;
+
+	if (!cfg->route || !tun_out || !up || !up->stream_open ||
+	    !up->stream_send || !up->stream_shutdown || !up->stream_close ||
+	    !up->stream_resume || !up->dgram_open || !up->dgram_send ||
+	    !up->dgram_close)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->cfg = *cfg;
+	if (!r->cfg.http_max_header)
+		r->cfg.http_max_header = ZT_HTTP_CONNECT_MAX_HEADER_DEFAULT;
+	r->tun_output = tun_out;
+	r->up = up;
+	r->host = host;
+	r->stack = zt_stack_new(&cfg->stack, &router_stack_ops, r, rng);
+	if (!r->stack) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void zt_router_free(struct zt_router *r)
+{
+	if (!r)
+		return;
+	zt_stack_free(r->stack); /* each flow's relay closes its upstream */
+	free(r);
+}
+
+void zt_router_tun_input(struct zt_router *r, const uint8_t *pkt, size_t len,
+			 uint64_t now)
+{
+	zt_stack_input(r->stack, pkt, len, now);
+}
+
+void zt_router_poll(struct zt_router *r, uint64_t now)
+{
+	zt_stack_poll(r->stack, now);
+}
+
+uint64_t zt_router_deadline(const struct zt_router *r)
+{
+	return zt_stack_deadline(r->stack);
+}
+
+const struct zt_router_stats *zt_router_stats(const struct zt_router *r)
+{
+	return &r->stats;
+}
+
+struct zt_stack *zt_router_stack(struct zt_router *r)
+{
+	return r->stack;
+}
