@@ -762,8 +762,11 @@ void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now)
 	uint32_t space;
 
 	zt_ring_consume(&t->rx, n);
-	if (t->state == ZT_TCP_CLOSED || t->state == ZT_TCP_SYN_SENT ||
-	    t->state == ZT_TCP_SYN_RECEIVED)
+	/* No window to open before the handshake, nor after the peer's FIN:
+	 * it sends nothing more (and a peer that already forgot us would
+	 * answer the update with a RST). */
+	if (t->state != ZT_TCP_ESTABLISHED && t->state != ZT_TCP_FIN_WAIT_1 &&
+	    t->state != ZT_TCP_FIN_WAIT_2)
 		return;
 	/* Window update when the window grew enough to matter (RFC 9293
 	 * 3.8.6.2.2) or reopened from (near) zero. */

@@ -1,0 +1,1266 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vnet.c - the virtual upstream network (see vnet.h).
+ *
+ * Theory of operation:
+ *
+ * A connection (struct vconn) holds its two ends; each end holds the pipe
+ * of bytes flowing toward it. A pipe is a ring of `buf` bytes and three
+ * counters of the byte stream: sent (written by the peer), arrived (past
+ * the latency, visible) and taken (consumed by this end's owner); the
+ * ring holds sent - taken bytes, which is what bounds a send. Arrival
+ * times are kept as marks (time, sequence reached, FIN) in a FIFO, and one
+ * caller-owned event per pipe fires at the head mark's time. When bytes
+ * are taken and the writer was refused room, a second event tells it
+ * `writable` one latency later (the ACK's way back).
+ *
+ * Every report to an owner happens from an event of the loop. An owner
+ * may call anything from inside a report, including close on the very end
+ * reporting; the connection holds a busy count across reports and is
+ * freed only when both ends are closed and nothing is inside it.
+ * zt_vnet_resume() schedules a zero-delay event rather than offering at
+ * once, so that a resume from inside a data report cannot recurse.
+ *
+ * The router's sockets are ends (and bindings) whose owner is the vnet
+ * itself: the reports become zt_router_stream_* / zt_router_dgram_data.
+ * Handles index a table that never reuses a slot, so a stale handle from
+ * the router is caught and counted (bad_handle) instead of hitting
+ * another connection. Once the vnet reported a router stream failed, the
+ * handle is already closed, as upstream.h requires.
+ */
+#include "engine/vnet.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BLACKHOLES 16
+#define EPHEMERAL_FIRST 40000
+
+struct mark {
+	uint64_t t;      /* arrival time */
+	uint64_t seq;    /* sent counter reached by this write */
+	bool fin;
+};
+
+/* Bytes toward one end. */
+struct vpipe {
+	uint8_t *ring;
+	size_t cap;
+	uint64_t sent, arrived, taken;
+	struct mark *marks;  /* FIFO, grown as needed */
+	size_t m_head, m_n, m_cap;
+	bool fin_sent;       /* the writer shut down ... */
+	bool fin_arrived;    /* ... and the FIN arrived after `sent` bytes */
+	bool eof_told;
+	bool want_writable;  /* the writer was refused room */
+	struct zt_sim_event arrive_ev;
+	struct zt_sim_event writable_ev;
+};
+
+struct vconn;
+
+struct zt_vnet_sock {
+	struct vconn *c;
+	int side;                      /* 0: opener, 1: acceptor */
+	const struct zt_vnet_sock_ops *ops;
+	void *ctx;
+	void *cookie;                  /* router ends: the core's cookie */
+	int handle;                    /* router ends: the handle, else -1 */
+	bool open;                     /* owned and not closed */
+	bool connected;
+	bool paused;
+	struct zt_endpoint local, remote;
+	struct vpipe in;
+	struct zt_sim_event offer_ev;  /* resume */
+	struct zt_sim_event rst_ev;    /* the peer's reset arrives */
+};
+
+struct vconn {
+	struct zt_vnet *vn;
+	struct vconn *next, *prev;
+	struct zt_vnet_sock s[2];
+	struct zt_sim_event connect_ev;
+	int connect_err;               /* decided at open, 0 = find the listener */
+	unsigned busy;
+};
+
+struct listener {
+	struct listener *next;
+	struct zt_addr addr;
+	uint16_t port;
+	zt_vnet_accept_fn accept;
+	void (*release)(void *ctx);
+	void *ctx;
+};
+
+struct binding {
+	struct binding *next;
+	struct zt_vnet *vn;
+	struct zt_addr addr;
+	uint16_t port;
+	zt_vnet_recv_fn recv;
+	void *ctx;
+	void *cookie;                  /* router sockets */
+	int handle;
+};
+
+struct vdgram {
+	struct zt_vnet *vn;
+	struct vdgram *next, *prev;
+	struct zt_sim_event ev;
+	struct zt_endpoint from;
+	struct zt_addr to;
+	uint16_t to_port;
+	size_t len;
+	uint8_t data[];
+};
+
+struct vname {
+	struct vname *next;
+	struct zt_addr addr;
+	char name[256];
+};
+
+struct zt_vnet {
+	struct zt_sim *sim;
+	struct zt_vnet_config cfg;
+	struct zt_router *router;
+	struct zt_vnet_stats stats;
+	struct vconn *conns;
+	struct listener *listeners;
+	struct binding *bindings;
+	struct vdgram *dgrams;
+	struct vname *names;
+	struct zt_cidr blackholes[MAX_BLACKHOLES];
+	unsigned n_blackholes;
+	uint16_t next_port;
+	/* router handles: never reused */
+	struct zt_vnet_sock **streams;
+	size_t n_streams, cap_streams;
+	struct binding **dsocks;
+	size_t n_dsocks, cap_dsocks;
+};
+
+void zt_vnet_config_default(struct zt_vnet_config *cfg)
+{
+	static const uint8_t e4[4] = { 192, 0, 2, 1 };
+	static const uint8_t e6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->latency = ZT_MS;
+	cfg->connect_timeout = 20 * ZT_SEC;
+	cfg->buf = 256 * 1024;
+	cfg->egress4 = zt_addr_v4(e4);
+	cfg->egress6 = zt_addr_v6(e6);
+}
+
+/* --- addresses --------------------------------------------------------- */
+
+static bool prefix_match(const struct zt_cidr *c, const struct zt_addr *a)
+{
+	unsigned full = c->len / 8, rest = c->len % 8;
+
+	if (c->addr.family != a->family)
+		return false;
+	if (memcmp(c->addr.bytes, a->bytes, full) != 0)
+		return false;
+	if (rest) {
+		uint8_t m = (uint8_t)(0xff << (8 - rest));
+
+		return (c->addr.bytes[full] & m) == (a->bytes[full] & m);
+	}
+	return true;
+}
+
+static bool blackholed(const struct zt_vnet *vn, const struct zt_addr *a)
+{
+	for (unsigned i = 0; i < vn->n_blackholes; i++)
+		if (prefix_match(&vn->blackholes[i], a))
+			return true;
+	return false;
+}
+
+/**
+ * zt_vnet_blackhole() - make @prefix/@len unreachable.
+ * @vn:     the vnet
+ * @prefix: the prefix (copied)
+ * @len:    its length in bits
+ * Return: 0, -EINVAL or -ENOSPC.
+ */
+int zt_vnet_blackhole(struct zt_vnet *vn, const struct zt_addr *prefix,
+		      uint8_t len)
+{
+	if (len > (prefix->family == ZT_AF_INET ? 32 : 128))
+		return -EINVAL;
+	if (vn->n_blackholes == MAX_BLACKHOLES)
+		return -ENOSPC;
+	vn->blackholes[vn->n_blackholes].addr = *prefix;
+	vn->blackholes[vn->n_blackholes++].len = len;
+	return 0;
+}
+
+/**
+ * zt_vnet_add_name() - let @name resolve to @addr.
+ * @vn:   the vnet
+ * @name: NUL-terminated, 1..255 bytes (copied)
+ * @addr: copied
+ * Return: 0, -EINVAL or -ENOMEM.
+ */
+int zt_vnet_add_name(struct zt_vnet *vn, const char *name,
+		     const struct zt_addr *addr)
+{
+	size_t len = strlen(name);
+	struct vname *n;
+
+	if (len == 0 || len > 255)
+		return -EINVAL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memcpy(n->name, name, len);
+	n->addr = *addr;
+	n->next = vn->names;
+	vn->names = n;
+	return 0;
+}
+
+/**
+ * zt_vnet_resolve() - the address of @ep.
+ * @vn:  the vnet
+ * @ep:  an address, or a name (borrowed)
+ * @out: the address
+ * Return: 0 or -EHOSTUNREACH.
+ */
+int zt_vnet_resolve(const struct zt_vnet *vn, const struct zt_endpoint *ep,
+		    struct zt_addr *out)
+{
+	if (!ep->name[0]) {
+		if (ep->addr.family != ZT_AF_INET && ep->addr.family != ZT_AF_INET6)
+			return -EHOSTUNREACH;
+		*out = ep->addr;
+		return 0;
+	}
+	for (const struct vname *n = vn->names; n; n = n->next) {
+		if (strcmp(n->name, ep->name) == 0) {
+			*out = n->addr;
+			return 0;
+		}
+	}
+	return -EHOSTUNREACH;
+}
+
+static const struct zt_addr *egress(const struct zt_vnet *vn, uint8_t family)
+{
+	return family == ZT_AF_INET6 ? &vn->cfg.egress6 : &vn->cfg.egress4;
+}
+
+static uint16_t ephemeral(struct zt_vnet *vn)
+{
+	uint16_t p = vn->next_port++;
+
+	if (vn->next_port < EPHEMERAL_FIRST)
+		vn->next_port = EPHEMERAL_FIRST;
+	return p;
+}
+
+/* --- connections ------------------------------------------------------- */
+
+static struct zt_vnet_sock *peer_of(struct zt_vnet_sock *s)
+{
+	return &s->c->s[!s->side];
+}
+
+static void pipe_destroy(struct zt_sim *sim, struct vpipe *p)
+{
+	zt_sim_cancel(sim, &p->arrive_ev);
+	zt_sim_cancel(sim, &p->writable_ev);
+	free(p->ring);
+	free(p->marks);
+	p->ring = NULL;
+	p->marks = NULL;
+}
+
+static void conn_free(struct vconn *c)
+{
+	struct zt_sim *sim = c->vn->sim;
+
+	zt_sim_cancel(sim, &c->connect_ev);
+	for (int i = 0; i < 2; i++) {
+		pipe_destroy(sim, &c->s[i].in);
+		zt_sim_cancel(sim, &c->s[i].offer_ev);
+		zt_sim_cancel(sim, &c->s[i].rst_ev);
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->vn->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+}
+
+/* Free @c once both ends are closed and nobody is inside it. */
+static void conn_put(struct vconn *c)
+{
+	if (c->busy == 0 && !c->s[0].open && !c->s[1].open)
+		conn_free(c);
+}
+
+/* Forget the router's handle of @s, if it has one. */
+static void sock_unlink_handle(struct zt_vnet_sock *s)
+{
+	struct zt_vnet *vn = s->c->vn;
+
+	if (s->handle >= 0) {
+		vn->streams[s->handle] = NULL;
+		vn->stats.streams_open--;
+		s->handle = -1;
+	}
+}
+
+static void sock_mark_closed(struct zt_vnet_sock *s)
+{
+	struct zt_sim *sim = s->c->vn->sim;
+
+	s->open = false;
+	sock_unlink_handle(s);
+	zt_sim_cancel(sim, &s->offer_ev);
+	zt_sim_cancel(sim, &s->rst_ev);
+}
+
+static void sock_fail(struct zt_vnet_sock *s, int err)
+{
+	const struct zt_vnet_sock_ops *ops = s->ops;
+	void *ctx = s->ctx;
+
+	if (!s->open)
+		return;
+	sock_mark_closed(s); /* dead before the owner hears: no close needed */
+	if (ops && ops->failed)
+		ops->failed(ctx, s, err);
+}
+
+static void pipe_push_mark(struct vpipe *p, uint64_t t, uint64_t seq, bool fin)
+{
+	if (p->m_n && !fin) {
+		struct mark *last = &p->marks[(p->m_head + p->m_n - 1) % p->m_cap];
+
+		if (last->t == t && !last->fin) {
+			last->seq = seq;
+			return;
+		}
+	}
+	if (p->m_n == p->m_cap) {
+		size_t ncap = p->m_cap ? p->m_cap * 2 : 16;
+		struct mark *m = malloc(ncap * sizeof(*m));
+
+		if (!m)
+			abort(); /* the simulator cannot continue consistently */
+		for (size_t i = 0; i < p->m_n; i++)
+			m[i] = p->marks[(p->m_head + i) % p->m_cap];
+		free(p->marks);
+		p->marks = m;
+		p->m_cap = ncap;
+		p->m_head = 0;
+	}
+	p->marks[(p->m_head + p->m_n) % p->m_cap] = (struct mark){ t, seq, fin };
+	p->m_n++;
+}
+
+static void offer(struct zt_vnet_sock *s);
+
+static void pipe_schedule(struct zt_sim *sim, struct vpipe *p)
+{
+	if (p->m_n && !zt_sim_event_pending(&p->arrive_ev))
+		zt_sim_at(sim, &p->arrive_ev, p->marks[p->m_head].t);
+}
+
+static void arrive_fn(struct zt_sim *sim, void *arg)
+{
+	struct zt_vnet_sock *s = arg;
+	struct vpipe *p = &s->in;
+	struct vconn *c = s->c;
+
+	while (p->m_n && p->marks[p->m_head].t <= sim->now) {
+		struct mark *m = &p->marks[p->m_head];
+
+		p->arrived = m->seq;
+		if (m->fin)
+			p->fin_arrived = true;
+		p->m_head = (p->m_head + 1) % p->m_cap;
+		p->m_n--;
+	}
+	pipe_schedule(sim, p);
+	c->busy++;
+	offer(s);
+	c->busy--;
+	conn_put(c);
+}
+
+static void writable_fn(struct zt_sim *sim, void *arg)
+{
+	struct zt_vnet_sock *s = arg; /* the writer */
+	struct vconn *c = s->c;
+
+	(void)sim;
+	if (!s->open || !s->ops || !s->ops->writable)
+		return;
+	c->busy++;
+	s->ops->writable(s->ctx, s);
+	c->busy--;
+	conn_put(c);
+}
+
+/* Bytes of @s->in were taken: tell a refused writer, one latency later. */
+static void pipe_room(struct zt_vnet_sock *s)
+{
+	struct vpipe *p = &s->in;
+	struct zt_vnet_sock *w = peer_of(s);
+
+	if (p->want_writable && !zt_sim_event_pending(&p->writable_ev)) {
+		p->want_writable = false;
+		zt_sim_event_init(&p->writable_ev, writable_fn, w);
+		zt_sim_after(s->c->vn->sim, &p->writable_ev, s->c->vn->cfg.latency);
+	}
+}
+
+/* Offer what arrived to the owner of @s, then the FIN. */
+static void offer(struct zt_vnet_sock *s)
+{
+	struct vpipe *p = &s->in;
+	uint64_t before = p->taken;
+
+	if (!s->open) {
+		p->taken = p->arrived; /* nobody reads: discard */
+	} else {
+		while (s->open && !s->paused && p->arrived > p->taken) {
+			size_t off = (size_t)(p->taken % p->cap);
+			size_t n = (size_t)(p->arrived - p->taken);
+			size_t got;
+
+			if (n > p->cap - off)
+				n = p->cap - off;
+			got = s->ops && s->ops->data ?
+				      s->ops->data(s->ctx, s, p->ring + off, n) : n;
+			if (!s->open)
+				break; /* closed from inside: the rest is gone */
+			if (got > n)
+				got = n;
+			p->taken += got;
+			if (got < n)
+				s->paused = true;
+		}
+	}
+	if (p->taken != before)
+		pipe_room(s);
+	if (s->open && p->fin_arrived && !p->eof_told && p->taken == p->sent) {
+		p->eof_told = true;
+		if (s->ops && s->ops->eof)
+			s->ops->eof(s->ctx, s);
+	}
+}
+
+static void offer_fn(struct zt_sim *sim, void *arg)
+{
+	struct zt_vnet_sock *s = arg;
+	struct vconn *c = s->c;
+
+	(void)sim;
+	c->busy++;
+	offer(s);
+	c->busy--;
+	conn_put(c);
+}
+
+static void rst_fn(struct zt_sim *sim, void *arg)
+{
+	struct zt_vnet_sock *s = arg;
+	struct vconn *c = s->c;
+
+	(void)sim;
+	if (!s->open)
+		return;
+	c->vn->stats.resets++;
+	c->busy++;
+	sock_fail(s, -ECONNRESET);
+	c->busy--;
+	conn_put(c);
+}
+
+static int pipe_init(struct vpipe *p, size_t cap, struct zt_vnet_sock *reader)
+{
+	memset(p, 0, sizeof(*p));
+	p->ring = malloc(cap);
+	if (!p->ring)
+		return -ENOMEM;
+	p->cap = cap;
+	zt_sim_event_init(&p->arrive_ev, arrive_fn, reader);
+	zt_sim_event_init(&p->writable_ev, writable_fn, NULL);
+	return 0;
+}
+
+static void connect_fn(struct zt_sim *sim, void *arg)
+{
+	struct vconn *c = arg;
+	struct zt_vnet *vn = c->vn;
+	struct zt_vnet_sock *a = &c->s[0], *b = &c->s[1];
+	int err = c->connect_err;
+	struct listener *l = NULL;
+
+	(void)sim;
+	c->busy++;
+	if (!err) {
+		for (l = vn->listeners; l; l = l->next)
+			if (l->accept && l->port == a->remote.port &&
+			    zt_addr_eq(&l->addr, &a->remote.addr))
+				break;
+		err = -ECONNREFUSED;
+		if (l) {
+			b->open = true; /* the listener may close it at once */
+			b->connected = true;
+			err = l->accept(l->ctx, b);
+			if (err < 0) {
+				sock_mark_closed(b);
+				err = -ECONNREFUSED;
+			}
+		}
+	}
+	if (err == -ECONNREFUSED)
+		vn->stats.refused++;
+	if (err) {
+		sock_fail(a, err);
+	} else if (a->open) {
+		a->connected = true;
+		if (a->ops && a->ops->connected)
+			a->ops->connected(a->ctx, a);
+	}
+	c->busy--;
+	conn_put(c);
+}
+
+/**
+ * zt_vnet_connect() - open a connection to @ep.
+ * @vn:  the vnet
+ * @ep:  where to (borrowed)
+ * @ops: the opener's reports (borrowed, must outlive the end)
+ * @ctx: passed to @ops
+ *
+ * The outcome is reported one latency later (connected, or failed with
+ * -ECONNREFUSED / -EHOSTUNREACH), or after connect_timeout for a blackhole
+ * (-ETIMEDOUT). The end is open until failed or closed.
+ * Return: the opener's end (owned by the vnet), or NULL without memory.
+ */
+struct zt_vnet_sock *zt_vnet_connect(struct zt_vnet *vn,
+				     const struct zt_endpoint *ep,
+				     const struct zt_vnet_sock_ops *ops,
+				     void *ctx)
+{
+	struct vconn *c = calloc(1, sizeof(*c));
+	struct zt_addr dst;
+	uint64_t delay = vn->cfg.latency;
+
+	if (!c)
+		return NULL;
+	c->vn = vn;
+	for (int i = 0; i < 2; i++) {
+		c->s[i].c = c;
+		c->s[i].side = i;
+		c->s[i].handle = -1;
+		zt_sim_event_init(&c->s[i].offer_ev, offer_fn, &c->s[i]);
+		zt_sim_event_init(&c->s[i].rst_ev, rst_fn, &c->s[i]);
+		if (pipe_init(&c->s[i].in, vn->cfg.buf, &c->s[i]) < 0) {
+			free(c->s[0].in.ring);
+			free(c);
+			return NULL;
+		}
+	}
+	c->s[0].ops = ops;
+	c->s[0].ctx = ctx;
+	c->s[0].open = true;
+	if (zt_vnet_resolve(vn, ep, &dst) < 0) {
+		c->connect_err = -EHOSTUNREACH;
+		vn->stats.unreachable++;
+		dst = *egress(vn, ZT_AF_INET);
+	} else if (blackholed(vn, &dst)) {
+		c->connect_err = -ETIMEDOUT;
+		vn->stats.timed_out++;
+		delay = vn->cfg.connect_timeout;
+	}
+	c->s[0].local.addr = *egress(vn, dst.family);
+	c->s[0].local.port = ephemeral(vn);
+	c->s[0].remote.addr = dst;
+	c->s[0].remote.port = ep->port;
+	c->s[1].local = c->s[0].remote;
+	c->s[1].remote = c->s[0].local;
+	zt_sim_event_init(&c->connect_ev, connect_fn, c);
+	zt_sim_after(vn->sim, &c->connect_ev, delay);
+	c->next = vn->conns;
+	if (vn->conns)
+		vn->conns->prev = c;
+	vn->conns = c;
+	return &c->s[0];
+}
+
+/**
+ * zt_vnet_sock_own() - set the owner of an accepted end.
+ * @s:   the end
+ * @ops: borrowed, must outlive the end
+ * @ctx: passed to @ops
+ */
+void zt_vnet_sock_own(struct zt_vnet_sock *s, const struct zt_vnet_sock_ops *ops,
+		      void *ctx)
+{
+	s->ops = ops;
+	s->ctx = ctx;
+}
+
+/**
+ * zt_vnet_send_space() - bytes a send on @s would take now.
+ * @s: the end
+ * Return: free room of the pipe toward the peer.
+ */
+size_t zt_vnet_send_space(const struct zt_vnet_sock *s)
+{
+	const struct vpipe *p = &s->c->s[!s->side].in;
+
+	return p->cap - (size_t)(p->sent - p->taken);
+}
+
+/**
+ * zt_vnet_send() - write bytes toward the peer.
+ * @s:    an open, connected end that did not shut down
+ * @data: borrowed for the call
+ * @len:  bytes offered
+ *
+ * Takes what fits in the pipe; when that is less than @len, the owner
+ * hears `writable` once the reader freed room. Bytes for a peer that
+ * closed are taken and discarded.
+ * Return: bytes taken, or -EPIPE (closed, not connected, or shut down).
+ */
+ssize_t zt_vnet_send(struct zt_vnet_sock *s, const void *data, size_t len)
+{
+	struct zt_vnet *vn = s->c->vn;
+	struct zt_vnet_sock *peer = peer_of(s);
+	struct vpipe *p = &peer->in;
+	size_t room, n, off, first;
+
+	if (!s->open || !s->connected || p->fin_sent)
+		return -EPIPE;
+	if (!peer->open)
+		return (ssize_t)len;
+	room = p->cap - (size_t)(p->sent - p->taken);
+	n = len < room ? len : room;
+	if (n < len)
+		p->want_writable = true;
+	if (n == 0)
+		return 0;
+	off = (size_t)(p->sent % p->cap);
+	first = n < p->cap - off ? n : p->cap - off;
+	memcpy(p->ring + off, data, first);
+	memcpy(p->ring, (const uint8_t *)data + first, n - first);
+	p->sent += n;
+	if (p->sent - p->taken > vn->stats.max_pipe)
+		vn->stats.max_pipe = p->sent - p->taken;
+	pipe_push_mark(p, zt_sim_time_add(vn->sim->now, vn->cfg.latency),
+		       p->sent, false);
+	pipe_schedule(vn->sim, p);
+	return (ssize_t)n;
+}
+
+/**
+ * zt_vnet_shutdown() - send FIN after the bytes already taken.
+ * @s: the end
+ */
+void zt_vnet_shutdown(struct zt_vnet_sock *s)
+{
+	struct zt_vnet *vn = s->c->vn;
+	struct vpipe *p = &peer_of(s)->in;
+
+	if (!s->open || !s->connected || p->fin_sent)
+		return;
+	p->fin_sent = true;
+	pipe_push_mark(p, zt_sim_time_add(vn->sim->now, vn->cfg.latency),
+		       p->sent, true);
+	pipe_schedule(vn->sim, p);
+}
+
+static void sock_close(struct zt_vnet_sock *s, bool rst)
+{
+	struct vconn *c = s->c;
+	struct zt_vnet *vn = c->vn;
+	struct zt_vnet_sock *peer = peer_of(s);
+
+	if (!s->open)
+		return;
+	if (s->in.sent != s->in.taken)
+		rst = true; /* unread bytes: RST, as a real stack does */
+	sock_mark_closed(s);
+	/* What was in flight toward us is discarded (and frees the writer). */
+	s->in.taken = s->in.sent;
+	if (peer->open && s->connected) {
+		if (rst) {
+			zt_sim_after(vn->sim, &peer->rst_ev, vn->cfg.latency);
+		} else {
+			struct vpipe *p = &peer->in;
+
+			if (!p->fin_sent) {
+				p->fin_sent = true;
+				pipe_push_mark(p, zt_sim_time_add(vn->sim->now,
+								  vn->cfg.latency),
+					       p->sent, true);
+				pipe_schedule(vn->sim, p);
+			}
+		}
+	}
+	if (!c->s[1].open && !c->s[1].connected)
+		zt_sim_cancel(vn->sim, &c->connect_ev); /* never got there */
+	conn_put(c);
+}
+
+/**
+ * zt_vnet_close() - close @s: the peer gets FIN after what was sent, or a
+ * reset when bytes toward @s were left unread. @s is gone on return.
+ * @s: the end
+ */
+void zt_vnet_close(struct zt_vnet_sock *s)
+{
+	sock_close(s, false);
+}
+
+/**
+ * zt_vnet_abort() - close @s with a reset; @s is gone on return.
+ * @s: the end
+ */
+void zt_vnet_abort(struct zt_vnet_sock *s)
+{
+	sock_close(s, true);
+}
+
+/**
+ * zt_vnet_resume() - offer the held bytes of @s again, from an event.
+ * @s: the end
+ */
+void zt_vnet_resume(struct zt_vnet_sock *s)
+{
+	if (!s->open)
+		return;
+	s->paused = false;
+	if (!zt_sim_event_pending(&s->offer_ev))
+		zt_sim_after(s->c->vn->sim, &s->offer_ev, 0);
+}
+
+void zt_vnet_sock_peer(const struct zt_vnet_sock *s, struct zt_endpoint *out)
+{
+	*out = s->remote;
+}
+
+void zt_vnet_sock_local(const struct zt_vnet_sock *s, struct zt_endpoint *out)
+{
+	*out = s->local;
+}
+
+/**
+ * zt_vnet_listen() - accept connections to @addr:@port.
+ * @vn:      the vnet
+ * @addr:    copied
+ * @port:    the port
+ * @accept:  called for each connection, from an event
+ * @release: optional, called with @ctx when the vnet is freed
+ * @ctx:     the listener's pointer (borrowed)
+ * Return: 0, -EADDRINUSE or -ENOMEM.
+ */
+int zt_vnet_listen(struct zt_vnet *vn, const struct zt_addr *addr,
+		   uint16_t port, zt_vnet_accept_fn accept,
+		   void (*release)(void *ctx), void *ctx)
+{
+	struct listener *l;
+
+	for (l = vn->listeners; l && accept; l = l->next)
+		if (l->accept && l->port == port && zt_addr_eq(&l->addr, addr))
+			return -EADDRINUSE;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->addr = *addr;
+	l->port = port;
+	l->accept = accept;
+	l->release = release;
+	l->ctx = ctx;
+	l->next = vn->listeners;
+	vn->listeners = l;
+	return 0;
+}
+
+/* --- datagrams --------------------------------------------------------- */
+
+static struct binding *find_binding(struct zt_vnet *vn, const struct zt_addr *a,
+				    uint16_t port)
+{
+	for (struct binding *b = vn->bindings; b; b = b->next)
+		if (b->port == port && zt_addr_eq(&b->addr, a))
+			return b;
+	return NULL;
+}
+
+static struct binding *bind_new(struct zt_vnet *vn, const struct zt_addr *addr,
+				uint16_t port, zt_vnet_recv_fn recv, void *ctx)
+{
+	struct binding *b;
+
+	if (port == 0) {
+		do
+			port = ephemeral(vn);
+		while (find_binding(vn, addr, port));
+	} else if (find_binding(vn, addr, port)) {
+		return NULL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->addr = *addr;
+	b->port = port;
+	b->recv = recv;
+	b->ctx = ctx;
+	b->handle = -1;
+	b->vn = vn;
+	b->next = vn->bindings;
+	vn->bindings = b;
+	return b;
+}
+
+/**
+ * zt_vnet_udp_bind() - receive datagrams sent to @addr:@port.
+ * @vn:   the vnet
+ * @addr: copied
+ * @port: the port, or 0 for an ephemeral one
+ * @recv: called from an event for each datagram
+ * @ctx:  passed to @recv (borrowed)
+ * Return: the port bound, -EADDRINUSE or -ENOMEM.
+ */
+int zt_vnet_udp_bind(struct zt_vnet *vn, const struct zt_addr *addr,
+		     uint16_t port, zt_vnet_recv_fn recv, void *ctx)
+{
+	struct binding *b;
+
+	if (port && find_binding(vn, addr, port))
+		return -EADDRINUSE;
+	b = bind_new(vn, addr, port, recv, ctx);
+	return b ? b->port : -ENOMEM;
+}
+
+static void unbind(struct zt_vnet *vn, struct binding *b)
+{
+	for (struct binding **pp = &vn->bindings; *pp; pp = &(*pp)->next) {
+		if (*pp == b) {
+			*pp = b->next;
+			free(b);
+			return;
+		}
+	}
+}
+
+/**
+ * zt_vnet_udp_unbind() - stop receiving on @addr:@port; datagrams still
+ * on their way are dropped when they arrive.
+ * @vn:   the vnet
+ * @addr: the address bound
+ * @port: the port bound
+ */
+void zt_vnet_udp_unbind(struct zt_vnet *vn, const struct zt_addr *addr,
+			uint16_t port)
+{
+	struct binding *b = find_binding(vn, addr, port);
+
+	if (b)
+		unbind(vn, b);
+}
+
+static void dgram_unlink(struct vdgram *d)
+{
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		d->vn->dgrams = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+}
+
+static void dgram_fn(struct zt_sim *sim, void *arg)
+{
+	struct vdgram *d = arg;
+	struct zt_vnet *vn = d->vn;
+	struct binding *b = find_binding(vn, &d->to, d->to_port);
+
+	(void)sim;
+	dgram_unlink(d);
+	if (b) {
+		vn->stats.datagrams_delivered++;
+		b->recv(b->ctx, &d->from, d->data, d->len);
+	} else {
+		vn->stats.datagrams_dropped++;
+	}
+	free(d);
+}
+
+/**
+ * zt_vnet_udp_send() - send one datagram.
+ * @vn:   the vnet
+ * @from: the sender's address and port (borrowed)
+ * @to:   an address or a name (borrowed)
+ * @data: copied
+ * @len:  its length
+ * Return: 0 (also when it will be dropped: UDP), -EHOSTUNREACH for an
+ * unknown name, or -ENOMEM.
+ */
+int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
+		     const struct zt_endpoint *to, const void *data, size_t len)
+{
+	struct zt_addr dst;
+	struct vdgram *d;
+
+	vn->stats.datagrams_sent++;
+	if (zt_vnet_resolve(vn, to, &dst) < 0) {
+		vn->stats.datagrams_dropped++;
+		return -EHOSTUNREACH;
+	}
+	if (blackholed(vn, &dst)) {
+		vn->stats.datagrams_dropped++;
+		return 0;
+	}
+	d = malloc(sizeof(*d) + (len ? len : 1));
+	if (!d)
+		return -ENOMEM;
+	memset(d, 0, sizeof(*d));
+	d->vn = vn;
+	d->from = *from;
+	d->to = dst;
+	d->to_port = to->port;
+	d->len = len;
+	memcpy(d->data, data, len);
+	d->next = vn->dgrams;
+	if (vn->dgrams)
+		vn->dgrams->prev = d;
+	vn->dgrams = d;
+	zt_sim_event_init(&d->ev, dgram_fn, d);
+	zt_sim_after(vn->sim, &d->ev, vn->cfg.latency);
+	return 0;
+}
+
+/* --- the router's sockets ---------------------------------------------- */
+
+static void r_connected(void *ctx, struct zt_vnet_sock *s)
+{
+	struct zt_vnet *vn = ctx;
+
+	if (vn->router)
+		zt_router_stream_connected(vn->router, s->cookie, vn->sim->now);
+}
+
+static void r_failed(void *ctx, struct zt_vnet_sock *s, int err)
+{
+	struct zt_vnet *vn = ctx;
+
+	if (vn->router)
+		zt_router_stream_failed(vn->router, s->cookie, err, vn->sim->now);
+}
+
+static size_t r_data(void *ctx, struct zt_vnet_sock *s, const uint8_t *p,
+		     size_t n)
+{
+	struct zt_vnet *vn = ctx;
+	size_t got;
+
+	if (!vn->router)
+		return n;
+	got = zt_router_stream_data(vn->router, s->cookie, p, n, vn->sim->now);
+	vn->stats.bytes_to_router += got;
+	return got;
+}
+
+static void r_eof(void *ctx, struct zt_vnet_sock *s)
+{
+	struct zt_vnet *vn = ctx;
+
+	if (vn->router)
+		zt_router_stream_eof(vn->router, s->cookie, vn->sim->now);
+}
+
+static void r_writable(void *ctx, struct zt_vnet_sock *s)
+{
+	struct zt_vnet *vn = ctx;
+
+	if (vn->router)
+		zt_router_stream_writable(vn->router, s->cookie, vn->sim->now);
+}
+
+static const struct zt_vnet_sock_ops router_sock_ops = {
+	.connected = r_connected,
+	.failed = r_failed,
+	.data = r_data,
+	.eof = r_eof,
+	.writable = r_writable,
+};
+
+static struct zt_vnet_sock *stream_of(struct zt_vnet *vn, int h)
+{
+	if (h < 0 || (size_t)h >= vn->n_streams || !vn->streams[h]) {
+		vn->stats.bad_handle++;
+		return NULL;
+	}
+	return vn->streams[h];
+}
+
+static int up_stream_open(void *host, const struct zt_endpoint *ep,
+			  unsigned flags, void *cookie, uint64_t now)
+{
+	struct zt_vnet *vn = host;
+	struct zt_vnet_sock *s;
+
+	(void)flags;
+	(void)now;
+	if (vn->n_streams == vn->cap_streams) {
+		size_t ncap = vn->cap_streams ? vn->cap_streams * 2 : 64;
+		struct zt_vnet_sock **t = realloc(vn->streams, ncap * sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		vn->streams = t;
+		vn->cap_streams = ncap;
+	}
+	s = zt_vnet_connect(vn, ep, &router_sock_ops, vn);
+	if (!s)
+		return -ENOMEM;
+	s->cookie = cookie;
+	s->handle = (int)vn->n_streams;
+	vn->streams[vn->n_streams++] = s;
+	vn->stats.streams_opened++;
+	vn->stats.streams_open++;
+	return s->handle;
+}
+
+static ssize_t up_stream_send(void *host, int handle, const void *data,
+			      size_t len)
+{
+	struct zt_vnet *vn = host;
+	struct zt_vnet_sock *s = stream_of(vn, handle);
+	ssize_t n;
+
+	if (!s)
+		return -EBADF;
+	n = zt_vnet_send(s, data, len);
+	if (n > 0)
+		vn->stats.bytes_to_hosts += (uint64_t)n;
+	return n;
+}
+
+static void up_stream_shutdown(void *host, int handle)
+{
+	struct zt_vnet *vn = host;
+	struct zt_vnet_sock *s = stream_of(vn, handle);
+
+	if (s) {
+		vn->stats.stream_shutdowns++;
+		zt_vnet_shutdown(s);
+	}
+}
+
+static void up_stream_close(void *host, int handle)
+{
+	struct zt_vnet *vn = host;
+	struct zt_vnet_sock *s = stream_of(vn, handle);
+
+	if (s) {
+		vn->stats.stream_closes++;
+		zt_vnet_close(s);
+	}
+}
+
+static void up_stream_resume(void *host, int handle)
+{
+	struct zt_vnet *vn = host;
+	struct zt_vnet_sock *s = stream_of(vn, handle);
+
+	if (s)
+		zt_vnet_resume(s);
+}
+
+static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
+			 const uint8_t *data, size_t len)
+{
+	struct binding *b = ctx;
+	struct zt_vnet *vn = b->vn;
+
+	if (vn->router)
+		zt_router_dgram_data(vn->router, b->cookie, from, data, len,
+				     vn->sim->now);
+}
+
+static int up_dgram_open(void *host, uint8_t family, uint16_t port,
+			 unsigned flags, void *cookie, uint64_t now)
+{
+	struct zt_vnet *vn = host;
+	struct binding *b;
+
+	(void)flags;
+	(void)now;
+	if (family != ZT_AF_INET && family != ZT_AF_INET6)
+		return -EAFNOSUPPORT;
+	if (vn->n_dsocks == vn->cap_dsocks) {
+		size_t ncap = vn->cap_dsocks ? vn->cap_dsocks * 2 : 64;
+		struct binding **t = realloc(vn->dsocks, ncap * sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		vn->dsocks = t;
+		vn->cap_dsocks = ncap;
+	}
+	b = bind_new(vn, egress(vn, family), port, r_dgram_recv, NULL);
+	if (!b)
+		return port ? -EADDRINUSE : -ENOMEM;
+	b->ctx = b;
+	b->cookie = cookie;
+	b->handle = (int)vn->n_dsocks;
+	vn->dsocks[vn->n_dsocks++] = b;
+	vn->stats.dgrams_opened++;
+	vn->stats.dgrams_open++;
+	return b->handle;
+}
+
+static struct binding *dsock_of(struct zt_vnet *vn, int h)
+{
+	if (h < 0 || (size_t)h >= vn->n_dsocks || !vn->dsocks[h]) {
+		vn->stats.bad_handle++;
+		return NULL;
+	}
+	return vn->dsocks[h];
+}
+
+static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
+			 const void *data, size_t len)
+{
+	struct zt_vnet *vn = host;
+	struct binding *b = dsock_of(vn, handle);
+	struct zt_endpoint from;
+
+	if (!b)
+		return -EBADF;
+	memset(&from, 0, sizeof(from));
+	from.addr = b->addr;
+	from.port = b->port;
+	return zt_vnet_udp_send(vn, &from, to, data, len);
+}
+
+static void up_dgram_close(void *host, int handle)
+{
+	struct zt_vnet *vn = host;
+	struct binding *b = dsock_of(vn, handle);
+
+	if (!b)
+		return;
+	vn->dsocks[handle] = NULL;
+	vn->stats.dgrams_open--;
+	vn->stats.dgram_closes++;
+	unbind(vn, b);
+}
+
+const struct zt_upstream_ops zt_vnet_upstream_ops = {
+	.stream_open = up_stream_open,
+	.stream_send = up_stream_send,
+	.stream_shutdown = up_stream_shutdown,
+	.stream_close = up_stream_close,
+	.stream_resume = up_stream_resume,
+	.dgram_open = up_dgram_open,
+	.dgram_send = up_dgram_send,
+	.dgram_close = up_dgram_close,
+};
+
+/* --- the vnet ---------------------------------------------------------- */
+
+/**
+ * zt_vnet_new() - an empty virtual network.
+ * @sim: the loop (borrowed, must outlive the vnet)
+ * @cfg: copied; NULL for zt_vnet_config_default()
+ * Return: the vnet (free with zt_vnet_free), or NULL.
+ */
+struct zt_vnet *zt_vnet_new(struct zt_sim *sim, const struct zt_vnet_config *cfg)
+{
+	struct zt_vnet *vn = calloc(1, sizeof(*vn));
+
+	if (!vn)
+		return NULL;
+	vn->sim = sim;
+	if (cfg)
+		vn->cfg = *cfg;
+	else
+		zt_vnet_config_default(&vn->cfg);
+	if (vn->cfg.buf == 0)
+		vn->cfg.buf = 256 * 1024;
+	vn->next_port = EPHEMERAL_FIRST;
+	return vn;
+}
+
+/**
+ * zt_vnet_free() - release the listeners (their hooks), then free every
+ * connection, binding and datagram in flight without any report.
+ * @vn: the vnet, or NULL
+ */
+void zt_vnet_free(struct zt_vnet *vn)
+{
+	if (!vn)
+		return;
+	while (vn->listeners) {
+		struct listener *l = vn->listeners;
+
+		vn->listeners = l->next;
+		if (l->release)
+			l->release(l->ctx);
+		free(l);
+	}
+	while (vn->conns) {
+		vn->conns->busy = 0;
+		conn_free(vn->conns);
+	}
+	while (vn->bindings) {
+		struct binding *b = vn->bindings;
+
+		vn->bindings = b->next;
+		free(b);
+	}
+	while (vn->dgrams) {
+		struct vdgram *d = vn->dgrams;
+
+		zt_sim_cancel(vn->sim, &d->ev);
+		dgram_unlink(d);
+		free(d);
+	}
+	while (vn->names) {
+		struct vname *n = vn->names;
+
+		vn->names = n->next;
+		free(n);
+	}
+	free(vn->streams);
+	free(vn->dsocks);
+	free(vn);
+}
+
+void zt_vnet_set_router(struct zt_vnet *vn, struct zt_router *r)
+{
+	vn->router = r;
+}
+
+struct zt_sim *zt_vnet_sim(struct zt_vnet *vn)
+{
+	return vn->sim;
+}
+
+const struct zt_vnet_config *zt_vnet_config(const struct zt_vnet *vn)
+{
+	return &vn->cfg;
+}
+
+const struct zt_vnet_stats *zt_vnet_stats(const struct zt_vnet *vn)
+{
+	return &vn->stats;
+}

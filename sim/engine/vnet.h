@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vnet.h - a virtual upstream network on the simulator's event loop.
+ *
+ * The vnet is what a zt_router reaches through its zt_upstream_ops in
+ * ztun-sim: emulated TCP connections and UDP datagrams between the router's
+ * upstream sockets and emulated hosts (vhosts.h), with a one-way latency
+ * (1 ms by default) on everything. Nothing is delivered synchronously: every
+ * connect outcome, byte, FIN, reset and datagram arrives through an event of
+ * the loop, so the router is never re-entered from its own calls.
+ *
+ * Streams. A connection has two ends (struct zt_vnet_sock): the opener's
+ * and the listener's. Each direction is a pipe of at most `buf` bytes
+ * (bytes in flight plus bytes arrived and not yet taken): a send takes only
+ * what fits, and the writer is told `writable` one latency after the reader
+ * freed room. The reader is offered the bytes that arrived; when it takes
+ * fewer than offered the end is paused until zt_vnet_resume(). A shutdown
+ * sends FIN after the queued bytes (the reader sees eof once it took them
+ * all); an abort, or a close with unread bytes, resets the peer, which is
+ * told `failed` with -ECONNRESET one latency later. Connecting to
+ *   - a blackholed address fails with -ETIMEDOUT after connect_timeout;
+ *   - an address with no name or route known, -EHOSTUNREACH after a latency;
+ *   - an (address, port) nobody listens on, or a listener that refuses,
+ *     -ECONNREFUSED after a latency;
+ * and otherwise both ends are connected one latency after the open.
+ *
+ * Datagrams. Bindings are (address, port) pairs; a datagram is delivered
+ * one latency after it was sent to the binding of its destination, or
+ * dropped (counted) when there is none, or when the destination is
+ * blackholed. The router's datagram sockets are bound to the vnet's egress
+ * address of their family and an ephemeral port.
+ *
+ * Ownership: the vnet owns every connection, binding and datagram in
+ * flight, and frees them all at zt_vnet_free(), after calling the release
+ * hook of each listener (so emulated hosts free their sessions). The
+ * simulator loop is borrowed and must outlive the vnet.
+ *
+ * This is host code; it is not part of the pure core.
+ */
+#ifndef ZTUN_SIM_VNET_H
+#define ZTUN_SIM_VNET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/evloop.h"
+#include "ztun/router.h"
+#include "ztun/upstream.h"
+
+struct zt_vnet_config {
+	uint64_t latency;          /* one-way, ns (1 ms) */
+	uint64_t connect_timeout;  /* a blackholed connect fails after (20 s) */
+	size_t buf;                /* bytes per stream direction (256 KiB) */
+	struct zt_addr egress4;    /* source of the router's sockets (192.0.2.1) */
+	struct zt_addr egress6;    /* (2001:db8::1) */
+};
+
+void zt_vnet_config_default(struct zt_vnet_config *cfg);
+
+struct zt_vnet_stats {
+	uint64_t streams_opened;   /* router stream_open calls that started */
+	uint64_t streams_open;     /* router stream handles open now */
+	uint64_t stream_closes;    /* router stream_close calls */
+	uint64_t stream_shutdowns; /* router stream_shutdown calls */
+	uint64_t dgrams_opened, dgrams_open, dgram_closes;
+	uint64_t refused;          /* connects refused (any opener) */
+	uint64_t timed_out;        /* connects to a blackhole */
+	uint64_t unreachable;      /* connects to an unknown name */
+	uint64_t resets;           /* resets delivered to a live end */
+	uint64_t bytes_to_hosts;   /* stream bytes the router sent */
+	uint64_t bytes_to_router;  /* stream bytes the router took */
+	uint64_t max_pipe;         /* most bytes ever held in one pipe */
+	uint64_t datagrams_sent, datagrams_delivered, datagrams_dropped;
+	uint64_t bad_handle;       /* router calls with a handle not open */
+};
+
+struct zt_vnet;
+struct zt_vnet_sock;
+
+/* What the owner of one end hears; @ctx is the owner's pointer. */
+struct zt_vnet_sock_ops {
+	void (*connected)(void *ctx, struct zt_vnet_sock *s);
+	/* The end is dead (refused, timed out, reset) and already closed:
+	 * the owner must forget @s. */
+	void (*failed)(void *ctx, struct zt_vnet_sock *s, int err);
+	/* Bytes (borrowed); return how many were taken: fewer pauses the end
+	 * until zt_vnet_resume(). */
+	size_t (*data)(void *ctx, struct zt_vnet_sock *s, const uint8_t *p,
+		       size_t n);
+	void (*eof)(void *ctx, struct zt_vnet_sock *s);
+	void (*writable)(void *ctx, struct zt_vnet_sock *s);
+};
+
+/* Accept @s (set its owner with zt_vnet_sock_own) and return 0, or return
+ * a negative errno to refuse the connection. */
+typedef int (*zt_vnet_accept_fn)(void *ctx, struct zt_vnet_sock *s);
+/* A datagram for a binding: @from and @data are borrowed. */
+typedef void (*zt_vnet_recv_fn)(void *ctx, const struct zt_endpoint *from,
+				const uint8_t *data, size_t len);
+
+/* The router's upstream ops; the host pointer is the struct zt_vnet. */
+extern const struct zt_upstream_ops zt_vnet_upstream_ops;
+
+/* A vnet on @sim (borrowed) with @cfg (copied; NULL for the defaults). */
+struct zt_vnet *zt_vnet_new(struct zt_sim *sim, const struct zt_vnet_config *cfg);
+/* Free everything (no callbacks except the listeners' release hooks). */
+void zt_vnet_free(struct zt_vnet *vn);
+/* The router the upstream ops report to (borrowed; NULL to detach). */
+void zt_vnet_set_router(struct zt_vnet *vn, struct zt_router *r);
+struct zt_sim *zt_vnet_sim(struct zt_vnet *vn);
+const struct zt_vnet_config *zt_vnet_config(const struct zt_vnet *vn);
+const struct zt_vnet_stats *zt_vnet_stats(const struct zt_vnet *vn);
+
+/* Connects to @prefix/@len (and datagrams to it) go nowhere. 0 or -ENOSPC. */
+int zt_vnet_blackhole(struct zt_vnet *vn, const struct zt_addr *prefix,
+		      uint8_t len);
+/* A name the vnet resolves (copied). 0, -EINVAL or -ENOSPC. */
+int zt_vnet_add_name(struct zt_vnet *vn, const char *name,
+		     const struct zt_addr *addr);
+/* Resolve @ep (an address, or a name added above). 0 or -EHOSTUNREACH. */
+int zt_vnet_resolve(const struct zt_vnet *vn, const struct zt_endpoint *ep,
+		    struct zt_addr *out);
+
+/* --- streams ---------------------------------------------------------- */
+
+/*
+ * zt_vnet_listen() - accept connections to @addr:@port with @accept.
+ * @accept:  NULL registers only @release (for hosts that do not listen)
+ * @release: optional, called with @ctx at zt_vnet_free()
+ * Return: 0, -EADDRINUSE or -ENOMEM.
+ */
+int zt_vnet_listen(struct zt_vnet *vn, const struct zt_addr *addr,
+		   uint16_t port, zt_vnet_accept_fn accept,
+		   void (*release)(void *ctx), void *ctx);
+/* Open a connection to @ep; the outcome comes through @ops. NULL: no memory. */
+struct zt_vnet_sock *zt_vnet_connect(struct zt_vnet *vn,
+				     const struct zt_endpoint *ep,
+				     const struct zt_vnet_sock_ops *ops,
+				     void *ctx);
+void zt_vnet_sock_own(struct zt_vnet_sock *s, const struct zt_vnet_sock_ops *ops,
+		      void *ctx);
+/* Bytes taken (0 when the pipe is full: wait for writable), or -EPIPE. */
+ssize_t zt_vnet_send(struct zt_vnet_sock *s, const void *data, size_t len);
+/* Bytes the pipe toward the peer can still take. */
+size_t zt_vnet_send_space(const struct zt_vnet_sock *s);
+void zt_vnet_shutdown(struct zt_vnet_sock *s);
+/* Close: FIN (or RST when unread bytes are left); @s is gone after. */
+void zt_vnet_close(struct zt_vnet_sock *s);
+/* Close with RST. */
+void zt_vnet_abort(struct zt_vnet_sock *s);
+/* Offer held bytes again (from an event: never re-enters the caller). */
+void zt_vnet_resume(struct zt_vnet_sock *s);
+/* The address and port of the peer / of this end. */
+void zt_vnet_sock_peer(const struct zt_vnet_sock *s, struct zt_endpoint *out);
+void zt_vnet_sock_local(const struct zt_vnet_sock *s, struct zt_endpoint *out);
+
+/* --- datagrams --------------------------------------------------------- */
+
+/* Bind @addr:@port (port 0: an ephemeral one). Return the port or -EADDRINUSE. */
+int zt_vnet_udp_bind(struct zt_vnet *vn, const struct zt_addr *addr,
+		     uint16_t port, zt_vnet_recv_fn recv, void *ctx);
+void zt_vnet_udp_unbind(struct zt_vnet *vn, const struct zt_addr *addr,
+			uint16_t port);
+/* Send @data (copied) from @from to @to. 0, -EHOSTUNREACH or -ENOMEM. */
+int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
+		     const struct zt_endpoint *to, const void *data, size_t len);
+
+#endif /* ZTUN_SIM_VNET_H */

@@ -1,0 +1,1293 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_router.c - the router end to end: real client tcbs (and UDP/ICMP
+ * packets built with the wire emitters) on the TUN side, the simulator's
+ * vnet with emulated servers (sim/engine/vhosts.h) as the upstream.
+ *
+ * Theory of operation: everything runs on one struct zt_sim. Packets cross
+ * the TUN through a queue delivered by an event TUN_LAT after it was
+ * filled, in both directions, so neither the router nor a client tcb is
+ * ever re-entered. One more event polls the router and the clients at the
+ * earliest of their deadlines. run_for() steps the loop one time instant
+ * at a time; after each, the clients' "applications" write their pattern
+ * and check what they read, and the poll event is re-armed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/evloop.h"
+#include "engine/vhosts.h"
+#include "engine/vnet.h"
+#include "test.h"
+#include "ztun/router.h"
+#include "ztun/socks5.h"
+#include "ztun/http_connect.h"
+
+#define TUN_LAT (50 * 1000ull) /* 50 us each way */
+#define MAXQ 8192
+#define NCLI 8
+
+struct pktq {
+	uint8_t *p[MAXQ];
+	size_t len[MAXQ];
+	unsigned n;
+};
+
+struct client {
+	bool used;
+	struct tb *t;
+	struct zt_tcb tcb;
+	struct zt_tcp_config cfg;
+	struct zt_addr addr, server;
+	uint16_t port, dport;
+	size_t to_send, sent, got;
+	bool same;             /* every byte read matched the pattern */
+	bool read;             /* the application reads */
+	bool shut_when_sent, shut;
+	unsigned synacks, rsts, icmp;
+	unsigned rsts_time_wait, rsts_stray;
+	int icmp_code;
+	uint64_t t_refused;    /* time of the RST or ICMP */
+	const char *payload;   /* send this text instead of the pattern */
+	size_t skip;           /* bytes of head before the pattern (HTTP) */
+	bool peer_fin;         /* the upstream's FIN reached the client */
+	uint32_t min_wnd;      /* smallest window the router offered */
+};
+
+struct tb {
+	struct zt_sim sim;
+	struct zt_rng rng;
+	struct zt_vnet *vn;
+	struct zt_router *r;
+	struct zt_router_config cfg;
+	struct zt_rules rules;
+	bool use_rules;
+	enum zt_route_decision dec[3]; /* tcp, udp, icmp */
+	struct zt_sim_event poll_ev, tun_ev;
+	struct pktq to_router, to_client;
+	struct client cl[NCLI];
+	/* observations */
+	unsigned pkts_to_client, udp_in, udp_bad, echo_replies;
+	uint8_t udp_last[2048];
+	size_t udp_last_len;
+	struct zt_addr udp_from;
+	uint16_t udp_sport, udp_dport;
+	/* back-pressure probe */
+	struct zt_vhost *probe;
+	uint64_t max_gap;
+};
+
+static const uint8_t CLI4[4] = { 10, 0, 0, 2 };
+static const uint8_t SRV4[4] = { 203, 0, 113, 10 };
+static const uint8_t DNS4[4] = { 203, 0, 113, 53 };
+static const uint8_t HOLE4[4] = { 203, 0, 113, 200 };
+static const uint8_t SOCKS4[4] = { 198, 18, 0, 1 };
+static const uint8_t HTTP4[4] = { 198, 18, 0, 2 };
+static const uint8_t LOCAL4[4] = { 10, 0, 0, 1 };
+
+static struct zt_addr a6(uint8_t net, uint8_t last)
+{
+	uint8_t x[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, net };
+
+	x[15] = last;
+	return zt_addr_v6(x);
+}
+
+static struct zt_addr cli_addr(bool v6)
+{
+	uint8_t x[16] = { 0xfd, 0, [15] = 2 };
+
+	return v6 ? zt_addr_v6(x) : zt_addr_v4(CLI4);
+}
+
+static struct zt_addr srv_addr(bool v6)
+{
+	return v6 ? a6(1, 0x10) : zt_addr_v4(SRV4);
+}
+
+/* --- queues and the TUN ---------------------------------------------------- */
+
+static void q_push(struct pktq *q, const uint8_t *p, size_t len)
+{
+	CU_ASSERT_FATAL(q->n < MAXQ);
+	q->p[q->n] = malloc(len ? len : 1);
+	CU_ASSERT_FATAL(q->p[q->n] != NULL);
+	memcpy(q->p[q->n], p, len);
+	q->len[q->n++] = len;
+}
+
+static void q_clear(struct pktq *q)
+{
+	for (unsigned i = 0; i < q->n; i++)
+		free(q->p[i]);
+	q->n = 0;
+}
+
+static void tun_kick(struct tb *t)
+{
+	if (!zt_sim_event_pending(&t->tun_ev))
+		zt_sim_after(&t->sim, &t->tun_ev, TUN_LAT);
+}
+
+static size_t wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
+		      uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out)
+{
+	int hl;
+
+	if (src->family == ZT_AF_INET) {
+		struct zt_ip4_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.ttl = 64;
+		ip.protocol = proto;
+		memcpy(ip.src, src->bytes, 4);
+		memcpy(ip.dst, dst->bytes, 4);
+		hl = zt_ip4_emit(&ip, l4_len, out, 65600);
+	} else {
+		struct zt_ip6_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.hop_limit = 64;
+		ip.upper_proto = proto;
+		memcpy(ip.src, src->bytes, 16);
+		memcpy(ip.dst, dst->bytes, 16);
+		hl = zt_ip6_emit(&ip, l4_len, out, 65600);
+	}
+	CU_ASSERT_FATAL(hl > 0);
+	memmove(out + hl, l4, l4_len);
+	return (size_t)hl + l4_len;
+}
+
+static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_repr *r,
+			  const uint8_t *d1, size_t l1, const uint8_t *d2, size_t l2)
+{
+	struct client *c = ctx;
+	static uint8_t seg[70000], pkt[70000];
+	int hl = zt_tcp_header_len(r), n;
+	size_t pl;
+
+	(void)tcb;
+	if (l1)
+		memcpy(seg + hl, d1, l1);
+	if (l2)
+		memcpy(seg + hl + l1, d2, l2);
+	n = zt_tcp_emit(r, &c->addr, &c->server, seg + hl, l1 + l2, seg, sizeof(seg));
+	CU_ASSERT_FATAL(n > 0);
+	pl = wrap_ip(&c->addr, &c->server, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
+	q_push(&c->t->to_router, pkt, pl);
+	tun_kick(c->t);
+}
+
+static const struct zt_tcp_ops client_ops = { client_output };
+
+static struct client *client_by_port(struct tb *t, uint16_t port)
+{
+	for (int i = 0; i < NCLI; i++)
+		if (t->cl[i].used && t->cl[i].port == port)
+			return &t->cl[i];
+	return NULL;
+}
+
+/* A packet from the router to the TUN: observe it, then hand it over. */
+static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
+{
+	struct zt_packet pk;
+	struct client *c;
+	uint64_t now = t->sim.now;
+
+	t->pkts_to_client++;
+	CU_ASSERT(len <= t->cfg.stack.mtu);
+	if (zt_packet_parse(zt_view_make(pkt, len), 0, &pk) != ZT_DROP_NONE) {
+		if (zt_packet_parse(zt_view_make(pkt, len), ZT_PARSE_NO_CSUM, &pk) ==
+		    ZT_DROP_NONE && pk.proto == ZT_IPPROTO_UDP)
+			t->udp_bad++;
+		CU_FAIL("router emitted a packet that does not parse");
+		return;
+	}
+	if (pk.proto == ZT_IPPROTO_TCP) {
+		c = client_by_port(t, pk.l4.tcp.dst_port);
+		if (!c)
+			return;
+		if ((pk.l4.tcp.flags & (ZT_TCP_SYN | ZT_TCP_ACK)) == (ZT_TCP_SYN | ZT_TCP_ACK))
+			c->synacks++;
+		if ((pk.l4.tcp.flags & ZT_TCP_RST) && c->tcb.state == ZT_TCP_TIME_WAIT) {
+			c->rsts_time_wait++;
+		} else if ((pk.l4.tcp.flags & ZT_TCP_RST) && c->tcb.state == ZT_TCP_CLOSED) {
+			c->rsts_stray++; /* answers our segments still in flight */
+		} else if (pk.l4.tcp.flags & ZT_TCP_RST) {
+			c->rsts++;
+			c->t_refused = now;
+		}
+		zt_tcb_input(&c->tcb, &pk.l4.tcp, pk.payload, now);
+	} else if (pk.proto == ZT_IPPROTO_UDP) {
+		t->udp_in++;
+		t->udp_from = pk.src;
+		t->udp_sport = pk.l4.udp.src_port;
+		t->udp_dport = pk.l4.udp.dst_port;
+		t->udp_last_len = pk.payload.len < sizeof(t->udp_last) ?
+					  pk.payload.len : sizeof(t->udp_last);
+		memcpy(t->udp_last, pk.payload.data, t->udp_last_len);
+	} else if (pk.l4.icmp.kind == ZT_ICMP_ECHO_REPLY) {
+		t->echo_replies++;
+	} else if (pk.l4.icmp.kind == ZT_ICMP_DEST_UNREACH) {
+		struct zt_icmp_quote q;
+
+		if (zt_icmp_parse_quote(pk.payload, &q) != ZT_DROP_NONE || !q.has_ports)
+			return;
+		c = client_by_port(t, q.src_port);
+		if (!c)
+			return;
+		c->icmp++;
+		c->icmp_code = pk.l4.icmp.code;
+		c->t_refused = now;
+		zt_tcb_abort(&c->tcb, now); /* a hard error ends the connect */
+	}
+}
+
+static void tun_fn(struct zt_sim *sim, void *arg)
+{
+	struct tb *t = arg;
+	struct pktq *in = malloc(sizeof(*in)), *out = malloc(sizeof(*out));
+
+	CU_ASSERT_FATAL(in && out);
+	*in = t->to_router;
+	*out = t->to_client;
+	t->to_router.n = 0;
+	t->to_client.n = 0;
+	for (unsigned i = 0; i < in->n; i++)
+		zt_router_tun_input(t->r, in->p[i], in->len[i], sim->now);
+	for (unsigned i = 0; i < out->n; i++)
+		to_client(t, out->p[i], out->len[i]);
+	q_clear(in);
+	q_clear(out);
+	free(in);
+	free(out);
+}
+
+/* --- the bench ------------------------------------------------------------- */
+
+/* The router passes its host pointer (the vnet) to tun_output too: the
+ * bench is found through this instead (one bench at a time). */
+static struct tb *g_tb;
+
+static void tun_output(void *host, const uint8_t *pkt, size_t len)
+{
+	(void)host;
+	q_push(&g_tb->to_client, pkt, len);
+	tun_kick(g_tb);
+}
+
+static enum zt_route_decision route_cb(void *user, const struct zt_route_query *q)
+{
+	struct tb *t = user;
+
+	if (q->proto == ZT_IPPROTO_TCP)
+		return t->dec[0];
+	if (q->proto == ZT_IPPROTO_UDP)
+		return t->dec[1];
+	return t->dec[2];
+}
+
+static void poll_fn(struct zt_sim *sim, void *arg)
+{
+	struct tb *t = arg;
+
+	zt_router_poll(t->r, sim->now);
+	for (int i = 0; i < NCLI; i++) {
+		struct client *c = &t->cl[i];
+
+		if (c->used && zt_tcb_deadline(&c->tcb) <= sim->now)
+			zt_tcb_poll(&c->tcb, sim->now);
+	}
+}
+
+/* The clients' applications: write the pattern, read and check. */
+static void apps(struct tb *t)
+{
+	uint64_t now = t->sim.now;
+	uint8_t buf[16384];
+
+	for (int i = 0; i < NCLI; i++) {
+		struct client *c = &t->cl[i];
+		size_t n;
+
+		if (!c->used)
+			continue;
+		if (zt_tcb_events(&c->tcb) & ZT_TCP_EV_PEER_FIN)
+			c->peer_fin = true;
+		if (c->tcb.state == ZT_TCP_ESTABLISHED && c->tcb.snd_wnd < c->min_wnd)
+			c->min_wnd = c->tcb.snd_wnd;
+		while (c->sent < c->to_send && c->tcb.state == ZT_TCP_ESTABLISHED) {
+			n = c->to_send - c->sent;
+			if (n > sizeof(buf))
+				n = sizeof(buf);
+			for (size_t k = 0; k < n; k++)
+				buf[k] = c->payload ? (uint8_t)c->payload[c->sent + k] :
+						      zt_vhost_pattern(c->sent + k);
+			n = zt_tcb_send(&c->tcb, buf, n, now);
+			if (!n)
+				break;
+			c->sent += n;
+		}
+		if (c->shut_when_sent && !c->shut && c->sent == c->to_send &&
+		    (c->tcb.state == ZT_TCP_ESTABLISHED ||
+		     c->tcb.state == ZT_TCP_CLOSE_WAIT)) {
+			c->shut = true;
+			zt_tcb_shutdown(&c->tcb, now);
+		}
+		while (c->read && (n = zt_tcb_recv(&c->tcb, buf, sizeof(buf), now)) > 0) {
+			for (size_t k = 0; k < n; k++)
+				if (c->got + k >= c->skip &&
+				    buf[k] != zt_vhost_pattern(c->got + k - c->skip))
+					c->same = false;
+			c->got += n;
+		}
+		if (zt_tcb_events(&c->tcb) & ZT_TCP_EV_PEER_FIN)
+			c->peer_fin = true;
+		if (t->probe) {
+			uint64_t acked = (uint64_t)(uint32_t)(c->tcb.snd_una - c->tcb.iss - 1);
+			uint64_t in = zt_vhost_stats(t->probe)->bytes_in;
+
+			if (c->tcb.state == ZT_TCP_ESTABLISHED && acked > in &&
+			    acked - in > t->max_gap)
+				t->max_gap = acked - in;
+		}
+	}
+}
+
+static void arm(struct tb *t)
+{
+	uint64_t d = zt_router_deadline(t->r);
+
+	for (int i = 0; i < NCLI; i++) {
+		struct client *c = &t->cl[i];
+
+		if (c->used && zt_tcb_deadline(&c->tcb) < d)
+			d = zt_tcb_deadline(&c->tcb);
+	}
+	if (d == ZT_TIME_NEVER) {
+		zt_sim_cancel(&t->sim, &t->poll_ev);
+		return;
+	}
+	if (!zt_sim_event_pending(&t->poll_ev) || zt_sim_event_time(&t->poll_ev) != d)
+		zt_sim_at(&t->sim, &t->poll_ev, d);
+}
+
+static void run_for(struct tb *t, uint64_t dur)
+{
+	uint64_t end = t->sim.now + dur, next;
+
+	for (;;) {
+		apps(t);
+		arm(t);
+		if (!zt_sim_next_time(&t->sim, &next) || next > end)
+			break;
+		zt_sim_run_until(&t->sim, next);
+	}
+	zt_sim_run_until(&t->sim, end);
+	apps(t);
+}
+
+/* Run until @done says so, at most @max ns; returns whether it did. */
+static bool run_while(struct tb *t, bool (*busy)(struct tb *t), uint64_t max)
+{
+	uint64_t end = t->sim.now + max;
+
+	while (busy(t) && t->sim.now < end)
+		run_for(t, ZT_MS);
+	return !busy(t);
+}
+
+static struct tb *tb_new(const struct zt_vnet_config *vcfg)
+{
+	struct tb *t = calloc(1, sizeof(*t));
+
+	CU_ASSERT_FATAL(t != NULL);
+	g_tb = t;
+	zt_sim_init(&t->sim, zt_test_seed(7));
+	zt_rng_seed(&t->rng, 99);
+	zt_sim_event_init(&t->poll_ev, poll_fn, t);
+	zt_sim_event_init(&t->tun_ev, tun_fn, t);
+	t->vn = zt_vnet_new(&t->sim, vcfg);
+	CU_ASSERT_FATAL(t->vn != NULL);
+	zt_router_config_default(&t->cfg);
+	t->cfg.route = route_cb;
+	t->cfg.route_user = t;
+	t->cfg.socks5.enabled = true;
+	t->cfg.socks5.server.addr = zt_addr_v4(SOCKS4);
+	t->cfg.socks5.server.port = 1080;
+	t->cfg.http.enabled = true;
+	t->cfg.http.server.addr = zt_addr_v4(HTTP4);
+	t->cfg.http.server.port = 3128;
+	return t;
+}
+
+/* Create the router once the test set the config. */
+static void tb_start(struct tb *t)
+{
+	if (t->use_rules) {
+		t->cfg.route = zt_rules_route;
+		t->cfg.route_user = &t->rules;
+	}
+	t->r = zt_router_new(&t->cfg, tun_output, &zt_vnet_upstream_ops, t->vn, &t->rng);
+	CU_ASSERT_FATAL(t->r != NULL);
+	zt_vnet_set_router(t->vn, t->r);
+}
+
+static void tb_free(struct tb *t)
+{
+	for (int i = 0; i < NCLI; i++)
+		if (t->cl[i].used)
+			zt_tcb_destroy(&t->cl[i].tcb);
+	zt_router_free(t->r);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->bad_handle, 0);
+	zt_vnet_free(t->vn);
+	zt_sim_destroy(&t->sim);
+	q_clear(&t->to_router);
+	q_clear(&t->to_client);
+	if (t->use_rules)
+		zt_rules_destroy(&t->rules);
+	g_tb = NULL;
+	free(t);
+}
+
+static struct zt_vhost *add_host(struct tb *t, const struct zt_addr *a, uint16_t port,
+				 enum zt_vhost_kind kind)
+{
+	struct zt_vhost_config hc;
+	struct zt_vhost *h;
+
+	zt_vhost_config_init(&hc, kind);
+	h = zt_vhost_add(t->vn, a, port, &hc);
+	CU_ASSERT_FATAL(h != NULL);
+	return h;
+}
+
+static struct zt_vhost *add_host_cfg(struct tb *t, const struct zt_addr *a,
+				     uint16_t port, const struct zt_vhost_config *hc)
+{
+	struct zt_vhost *h = zt_vhost_add(t->vn, a, port, hc);
+
+	CU_ASSERT_FATAL(h != NULL);
+	return h;
+}
+
+static struct client *client_open(struct tb *t, bool v6, const struct zt_addr *dst,
+				  uint16_t dport, size_t to_send)
+{
+	static uint16_t next_port = 41000;
+
+	for (int i = 0; i < NCLI; i++) {
+		struct client *c = &t->cl[i];
+
+		if (c->used)
+			continue;
+		memset(c, 0, sizeof(*c));
+		c->used = true;
+		c->t = t;
+		c->addr = cli_addr(v6);
+		c->server = *dst;
+		c->port = next_port++;
+		c->dport = dport;
+		c->to_send = to_send;
+		c->same = true;
+		c->read = true;
+		c->min_wnd = UINT32_MAX;
+		zt_tcp_config_default(&c->cfg);
+		CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
+		zt_tcb_open_active(&c->tcb, c->port, dport, zt_rng_u32(&t->rng), t->sim.now);
+		return c;
+	}
+	CU_FAIL_FATAL("no client slot");
+	return NULL;
+}
+
+static const struct zt_stack_stats *sstats(struct tb *t)
+{
+	return zt_stack_stats(zt_router_stack(t->r));
+}
+
+static const struct zt_router_stats *rstats(struct tb *t)
+{
+	return zt_router_stats(t->r);
+}
+
+static void send_udp(struct tb *t, const struct zt_addr *src, uint16_t sport,
+		     const struct zt_addr *dst, uint16_t dport, const void *data,
+		     size_t len)
+{
+	static uint8_t dg[70000], pkt[70000];
+	struct zt_udp_repr u = { sport, dport };
+	int n = zt_udp_emit(&u, src, dst, data, len, dg, sizeof(dg));
+	size_t pl;
+
+	CU_ASSERT_FATAL(n > 0);
+	pl = wrap_ip(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, pkt);
+	q_push(&t->to_router, pkt, pl);
+	tun_kick(t);
+}
+
+static void send_ping(struct tb *t, const struct zt_addr *src, const struct zt_addr *dst)
+{
+	struct zt_icmp_repr e;
+	uint8_t msg[100], pkt[200];
+	size_t pl;
+	int n;
+
+	memset(&e, 0, sizeof(e));
+	e.type = ZT_ICMP4_ECHO_REQUEST;
+	e.echo_ident = 7;
+	e.echo_seq = 1;
+	n = zt_icmp4_emit(&e, (const uint8_t *)"pingdata", 8, msg, sizeof(msg));
+	CU_ASSERT_FATAL(n > 0);
+	pl = wrap_ip(src, dst, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
+	q_push(&t->to_router, pkt, pl);
+	tun_kick(t);
+}
+
+/* --- TCP ------------------------------------------------------------------- */
+
+static bool transfer_busy(struct tb *t)
+{
+	for (int i = 0; i < NCLI; i++) {
+		struct client *c = &t->cl[i];
+
+		if (c->used && c->tcb.state != ZT_TCP_CLOSED &&
+		    (c->got < c->to_send || c->sent < c->to_send))
+			return true;
+	}
+	return false;
+}
+
+static bool closing_busy(struct tb *t)
+{
+	return sstats(t)->tcp_flows_active != 0 ||
+	       zt_vnet_stats(t->vn)->streams_open != 0;
+}
+
+/* Echo @total bytes through a flow and close it in order. */
+static void echo_roundtrip(struct tb *t, bool v6, const struct zt_addr *dst,
+			   uint16_t port, size_t total)
+{
+	struct client *c = client_open(t, v6, dst, port, total);
+
+	c->shut_when_sent = true;
+	CU_ASSERT(run_while(t, transfer_busy, 30 * ZT_SEC));
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->rsts, 0);
+	CU_ASSERT_EQUAL(c->got, total);
+	CU_ASSERT(c->same);
+	/* Orderly close both ways: client FIN -> upstream FIN -> echo FIN back. */
+	CU_ASSERT(run_while(t, closing_busy, 10 * ZT_SEC));
+	run_for(t, 3 * ZT_SEC); /* the client's TIME_WAIT and any stray */
+	CU_ASSERT(c->tcb.state == ZT_TCP_CLOSED || c->tcb.state == ZT_TCP_TIME_WAIT);
+	/* No window update may follow the peer's FIN (it once did, and the
+	 * stack, having freed the flow, answered each with a RST). */
+	CU_ASSERT_EQUAL(c->rsts_time_wait, 0);
+	CU_ASSERT_EQUAL(c->rsts, 0);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 0);
+}
+
+static void test_direct_echo_1mib(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6);
+		struct zt_vhost *h;
+
+		tb_start(t);
+		h = add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		echo_roundtrip(t, v6, &srv, 7, 1024 * 1024);
+		CU_ASSERT_EQUAL(zt_vhost_stats(h)->bytes_in, 1024 * 1024);
+		CU_ASSERT_EQUAL(zt_vhost_stats(h)->eofs, 1);
+		CU_ASSERT_EQUAL(zt_vhost_stats(h)->sessions, 0);
+		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up, 1024 * 1024);
+		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_down, 1024 * 1024);
+		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_DIRECT], 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->stream_shutdowns, 1);
+		tb_free(t);
+	}
+}
+
+static struct zt_vhost *add_socks(struct tb *t, bool auth, const char *pass)
+{
+	struct zt_vhost_config hc;
+	struct zt_addr a = zt_addr_v4(SOCKS4);
+
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.auth = auth;
+	strcpy(hc.user, "alice");
+	strcpy(hc.pass, pass);
+	return add_host_cfg(t, &a, 1080, &hc);
+}
+
+static void test_socks5_echo(void)
+{
+	for (int mode = 0; mode < 4; mode++) {
+		bool auth = mode & 1, v6 = mode & 2;
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6);
+		struct zt_vhost *px;
+
+		t->dec[0] = ZT_ROUTE_SOCKS5;
+		if (auth) {
+			t->cfg.socks5.auth = true;
+			strcpy(t->cfg.socks5.username, "alice");
+			strcpy(t->cfg.socks5.password, "s3cret");
+		}
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		px = add_socks(t, auth, "s3cret");
+		echo_roundtrip(t, v6, &srv, 7, 256 * 1024);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->requests, 1);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->auth_failures, 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->bytes_in, 256 * 1024);
+		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 1);
+		tb_free(t);
+	}
+}
+
+/* A flow that must be refused: RST (@icmp_code < 0) or ICMP, no SYN-ACK. */
+static void expect_refused(struct tb *t, struct client *c, int icmp_code,
+			   uint64_t within)
+{
+	uint64_t t0 = t->sim.now;
+
+	run_for(t, within);
+	CU_ASSERT_EQUAL(c->synacks, 0);
+	if (icmp_code < 0) {
+		CU_ASSERT_EQUAL(c->rsts, 1);
+		CU_ASSERT_EQUAL(c->icmp, 0);
+	} else {
+		CU_ASSERT_EQUAL(c->rsts, 0);
+		CU_ASSERT_EQUAL(c->icmp, 1);
+		CU_ASSERT_EQUAL(c->icmp_code, icmp_code);
+	}
+	CU_ASSERT(c->t_refused >= t0 && c->t_refused <= t0 + within);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+}
+
+static void test_socks5_wrong_password(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct zt_vhost *px;
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	t->cfg.socks5.auth = true;
+	strcpy(t->cfg.socks5.username, "alice");
+	strcpy(t->cfg.socks5.password, "wrong");
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	px = add_socks(t, true, "s3cret");
+	c = client_open(t, false, &srv, 7, 100);
+	expect_refused(t, c, -1, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_vhost_stats(px)->auth_failures, 1);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_failures[ZT_SOCKS5_AUTH_FAILED], 1);
+	tb_free(t);
+}
+
+static void test_socks5_reply_codes(void)
+{
+	for (uint8_t rep = 1; rep <= 8; rep++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_addr srv = srv_addr(v6);
+			struct zt_vhost_config hc;
+			struct zt_addr pa = zt_addr_v4(SOCKS4);
+			struct client *c;
+			int code = zt_refuse_icmp_code(zt_socks5_refuse(rep),
+						       v6 ? ZT_AF_INET6 : ZT_AF_INET);
+
+			t->dec[0] = ZT_ROUTE_SOCKS5;
+			tb_start(t);
+			zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+			hc.socks_rep = rep;
+			add_host_cfg(t, &pa, 1080, &hc);
+			c = client_open(t, v6, &srv, 7, 100);
+			expect_refused(t, c, code, 2 * ZT_SEC);
+			CU_ASSERT_EQUAL(rstats(t)->socks5_failures[rep], 1);
+			tb_free(t);
+		}
+	}
+}
+
+static void test_socks5_proxy_refuses(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config hc;
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.refuse = true;
+	add_host_cfg(t, &pa, 1080, &hc);
+	c = client_open(t, false, &srv, 7, 100);
+	expect_refused(t, c, -1, ZT_SEC);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->refused, 1);
+	tb_free(t);
+}
+
+static void test_socks5_slow_reply(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config hc;
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.reply_delay = 3 * ZT_SEC; /* SYN retransmitted meanwhile: absorbed */
+	add_host_cfg(t, &pa, 1080, &hc);
+	c = client_open(t, false, &srv, 7, 64 * 1024);
+	run_for(t, 2900 * ZT_MS);
+	CU_ASSERT_EQUAL(c->synacks, 0);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_SYN_SENT);
+	c->shut_when_sent = true;
+	CU_ASSERT(run_while(t, transfer_busy, 20 * ZT_SEC));
+	CU_ASSERT_EQUAL(c->got, 64 * 1024);
+	CU_ASSERT(c->same);
+	CU_ASSERT(run_while(t, closing_busy, 10 * ZT_SEC));
+	tb_free(t);
+}
+
+static void test_socks5_close_midstream(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config hc;
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.close_after = 100 * 1024;
+	add_host_cfg(t, &pa, 1080, &hc);
+	c = client_open(t, false, &srv, 7, 1024 * 1024);
+	run_for(t, 5 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
+	CU_ASSERT(c->got < 1024 * 1024);
+	CU_ASSERT(c->same);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	tb_free(t);
+}
+
+/* --- HTTP CONNECT ------------------------------------------------------------ */
+
+static struct zt_vhost *add_http_proxy(struct tb *t, int status, bool byte_per_event)
+{
+	struct zt_vhost_config hc;
+	struct zt_addr a = zt_addr_v4(HTTP4);
+
+	zt_vhost_config_init(&hc, ZT_VHOST_HTTP_PROXY);
+	hc.auth = true;
+	strcpy(hc.user, "bob");
+	strcpy(hc.pass, "hunter2");
+	hc.http_status = status;
+	hc.byte_per_event = byte_per_event;
+	return add_host_cfg(t, &a, 3128, &hc);
+}
+
+static void test_http_connect_echo(void)
+{
+	for (int bpe = 0; bpe < 2; bpe++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_addr srv = srv_addr(v6);
+			struct zt_vhost *px;
+
+			t->dec[0] = ZT_ROUTE_HTTP;
+			t->cfg.http.auth = true;
+			strcpy(t->cfg.http.username, "bob");
+			strcpy(t->cfg.http.password, "hunter2");
+			tb_start(t);
+			add_host(t, &srv, 7, ZT_VHOST_ECHO);
+			px = add_http_proxy(t, 0, bpe);
+			echo_roundtrip(t, v6, &srv, 7, 256 * 1024);
+			CU_ASSERT_EQUAL(zt_vhost_stats(px)->requests, 1);
+			CU_ASSERT_EQUAL(zt_vhost_stats(px)->auth_failures, 0);
+			CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_HTTP], 1);
+			tb_free(t);
+		}
+	}
+}
+
+static void test_http_connect_refusals(void)
+{
+	static const struct {
+		int status;
+		bool bad_pass;
+		enum zt_http_connect_outcome o;
+	} cases[] = {
+		{ 0, true, ZT_HTTP_CONNECT_AUTH_REQUIRED },
+		{ 407, false, ZT_HTTP_CONNECT_AUTH_REQUIRED },
+		{ 403, false, ZT_HTTP_CONNECT_FORBIDDEN },
+		{ 502, false, ZT_HTTP_CONNECT_BAD_GATEWAY },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_addr srv = srv_addr(v6);
+			struct client *c;
+			int code = zt_refuse_icmp_code(zt_http_connect_refuse(cases[i].o),
+						       v6 ? ZT_AF_INET6 : ZT_AF_INET);
+
+			t->dec[0] = ZT_ROUTE_HTTP;
+			t->cfg.http.auth = true;
+			strcpy(t->cfg.http.username, "bob");
+			strcpy(t->cfg.http.password, cases[i].bad_pass ? "nope" : "hunter2");
+			tb_start(t);
+			add_host(t, &srv, 7, ZT_VHOST_ECHO);
+			add_http_proxy(t, cases[i].status, i == 3);
+			c = client_open(t, v6, &srv, 7, 100);
+			expect_refused(t, c, code, 2 * ZT_SEC);
+			CU_ASSERT_EQUAL(rstats(t)->http_failures[cases[i].o], 1);
+			tb_free(t);
+		}
+	}
+}
+
+/* The proxy's 502 when its own connect is refused. */
+static void test_http_connect_target_refused(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_HTTP;
+	t->cfg.http.auth = true;
+	strcpy(t->cfg.http.username, "bob");
+	strcpy(t->cfg.http.password, "hunter2");
+	tb_start(t);
+	add_http_proxy(t, 0, false); /* nothing listens on srv:7 */
+	c = client_open(t, false, &srv, 7, 100);
+	expect_refused(t, c, zt_refuse_icmp_code(ZT_REFUSE_HOST_UNREACH, ZT_AF_INET),
+		       2 * ZT_SEC);
+	CU_ASSERT_EQUAL(rstats(t)->http_failures[ZT_HTTP_CONNECT_BAD_GATEWAY], 1);
+	tb_free(t);
+}
+
+/* --- refusals before the SYN-ACK ---------------------------------------------- */
+
+static void test_direct_closed_port(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct client *c;
+
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	c = client_open(t, false, &srv, 10, 100);
+	expect_refused(t, c, -1, t->cfg.stack.connect_timeout);
+	CU_ASSERT(c->t_refused < 10 * ZT_MS); /* one latency, not a timeout */
+	CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_connect_timeouts, 0);
+	tb_free(t);
+}
+
+static void test_direct_blackhole(void)
+{
+	/* vnet timeout past the stack's: the stack's 10 s connect timeout
+	 * refuses (RST); before it: -ETIMEDOUT maps to host unreachable. */
+	for (int early = 0; early < 2; early++) {
+		struct zt_vnet_config vc;
+		struct tb *t;
+		struct zt_addr hole = zt_addr_v4(HOLE4);
+		struct client *c;
+		uint64_t t0;
+
+		zt_vnet_config_default(&vc);
+		vc.connect_timeout = early ? 5 * ZT_SEC : 60 * ZT_SEC;
+		t = tb_new(&vc);
+		tb_start(t);
+		CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &hole, 32), 0);
+		t0 = t->sim.now;
+		c = client_open(t, false, &hole, 80, 100);
+		run_for(t, (early ? 5 : 10) * ZT_SEC - ZT_MS);
+		CU_ASSERT_EQUAL(c->rsts + c->icmp, 0);
+		expect_refused(t, c, early ? zt_refuse_icmp_code(ZT_REFUSE_HOST_UNREACH,
+								 ZT_AF_INET) : -1,
+			       2 * ZT_MS);
+		if (early) {
+			CU_ASSERT_EQUAL(c->t_refused - t0, 5 * ZT_SEC + TUN_LAT * 2);
+			CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->timed_out, 1);
+		} else {
+			CU_ASSERT_EQUAL(c->t_refused - t0, 10 * ZT_SEC + TUN_LAT * 2);
+			CU_ASSERT_EQUAL(sstats(t)->tcp_connect_timeouts, 1);
+		}
+		tb_free(t);
+	}
+}
+
+static void test_direct_reset_after(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct zt_vhost_config hc;
+	struct client *c;
+
+	tb_start(t);
+	zt_vhost_config_init(&hc, ZT_VHOST_ECHO);
+	hc.reset_after = 10000;
+	add_host_cfg(t, &srv, 7, &hc);
+	c = client_open(t, false, &srv, 7, 100000);
+	run_for(t, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT(c->got <= 10000);
+	CU_ASSERT(c->same);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	tb_free(t);
+}
+
+static bool fin_busy(struct tb *t)
+{
+	return !t->cl[0].peer_fin;
+}
+
+/* A SOURCE server and an HTTP server: the upstream speaks first / last. */
+static void test_direct_source_and_http(void)
+{
+	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n"
+				   "Connection: close\r\n\r\n";
+
+	for (int http = 0; http < 2; http++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(true);
+		struct zt_vhost_config hc;
+		struct client *c;
+
+		tb_start(t);
+		zt_vhost_config_init(&hc, http ? ZT_VHOST_HTTP : ZT_VHOST_SOURCE);
+		hc.nbytes = 300000;
+		add_host_cfg(t, &srv, 80, &hc);
+		c = client_open(t, true, &srv, 80, http ? sizeof(get) - 1 : 0);
+		c->payload = get;
+		c->skip = http ? sizeof(head) - 1 : 0;
+		c->shut_when_sent = !http;
+		CU_ASSERT(run_while(t, fin_busy, 10 * ZT_SEC));
+		CU_ASSERT_EQUAL(c->got, 300000 + c->skip);
+		CU_ASSERT(c->same);
+		CU_ASSERT_EQUAL(c->rsts, 0);
+		if (!http)
+			CU_ASSERT(run_while(t, closing_busy, 5 * ZT_SEC));
+		tb_free(t);
+	}
+}
+
+/* --- back-pressure -------------------------------------------------------------- */
+
+static bool discard_busy(struct tb *t)
+{
+	return zt_vhost_stats(t->probe)->bytes_in < t->cl[0].to_send;
+}
+
+static void test_backpressure_slow_reader(void)
+{
+	struct zt_vnet_config vc;
+	struct tb *t;
+	struct zt_addr srv = srv_addr(false);
+	struct zt_vhost_config hc;
+	struct client *c;
+	size_t total = 2 * 1024 * 1024;
+	uint64_t t0;
+
+	zt_vnet_config_default(&vc);
+	vc.buf = 64 * 1024;
+	t = tb_new(&vc);
+	tb_start(t);
+	zt_vhost_config_init(&hc, ZT_VHOST_DISCARD);
+	hc.drain_per_ms = 16 * 1024; /* 16 MB/s; the client could go much faster */
+	t->probe = add_host_cfg(t, &srv, 9, &hc);
+	t0 = t->sim.now;
+	c = client_open(t, false, &srv, 9, total);
+	c->shut_when_sent = true;
+	CU_ASSERT(run_while(t, discard_busy, 60 * ZT_SEC));
+	CU_ASSERT_EQUAL(zt_vhost_stats(t->probe)->bytes_in, total);
+	CU_ASSERT(zt_vhost_stats(t->probe)->pattern_ok);
+	/* The reader set the pace: at least total / rate. */
+	CU_ASSERT(t->sim.now - t0 >= total / (16 * 1024) * ZT_MS);
+	/* Bounded: what the client had acknowledged but the server had not
+	 * read fits in the router's receive ring plus the vnet's pipe. */
+	CU_ASSERT(t->max_gap <= t->cfg.stack.tcp.rx_buf + vc.buf);
+	CU_ASSERT(t->max_gap > vc.buf); /* and the test did fill them */
+	CU_ASSERT(zt_vnet_stats(t->vn)->max_pipe <= vc.buf);
+	CU_ASSERT(c->min_wnd < c->tcb.snd_mss); /* the client's window closed */
+	CU_ASSERT(run_while(t, closing_busy, 10 * ZT_SEC));
+	tb_free(t);
+}
+
+/* --- UDP -------------------------------------------------------------------------- */
+
+static void test_udp_direct_echo_and_dns(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+		struct zt_addr dns = v6 ? a6(1, 0x53) : zt_addr_v4(DNS4);
+		static const uint8_t q[] = {
+			0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+			7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
+			0, 1, 0, 1,
+		};
+
+		t->dec[1] = v6 ? ZT_ROUTE_DIRECT : ZT_ROUTE_NAT;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		add_host(t, &dns, 53, ZT_VHOST_DNS);
+		send_udp(t, &cli, 5000, &srv, 7, "hello, udp", 10);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+		CU_ASSERT_EQUAL(t->udp_bad, 0);
+		CU_ASSERT(zt_addr_eq(&t->udp_from, &srv));
+		CU_ASSERT_EQUAL(t->udp_sport, 7);
+		CU_ASSERT_EQUAL(t->udp_dport, 5000);
+		CU_ASSERT(t->udp_last_len == 10 && memcmp(t->udp_last, "hello, udp", 10) == 0);
+		send_udp(t, &cli, 5001, &dns, 53, q, sizeof(q));
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+		CU_ASSERT_EQUAL_FATAL(t->udp_last_len, sizeof(q) + 16);
+		CU_ASSERT(t->udp_last[0] == 0xbe && t->udp_last[1] == 0xef);
+		CU_ASSERT(t->udp_last[2] & 0x80);     /* a response */
+		CU_ASSERT_EQUAL(t->udp_last[7], 1);   /* one answer */
+		CU_ASSERT(memcmp(t->udp_last + 12, q + 12, sizeof(q) - 12) == 0);
+		CU_ASSERT(memcmp(t->udp_last + sizeof(q) + 12, (const uint8_t[]){ 198, 51, 100, 7 },
+				 4) == 0);
+		CU_ASSERT_EQUAL(rstats(t)->udp_relayed_up, 10 + sizeof(q));
+		CU_ASSERT_EQUAL(rstats(t)->udp_relayed_down, 10 + sizeof(q) + 16);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 2);
+		tb_free(t);
+	}
+}
+
+static void test_udp_expiry_closes_socket(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+
+	t->cfg.stack.udp_idle_timeout = 5 * ZT_SEC;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	send_udp(t, &cli, 5000, &srv, 7, "x", 1);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
+	run_for(t, 4900 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgram_closes, 0);
+	run_for(t, 200 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgram_closes, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_expired, 1);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+	tb_free(t);
+}
+
+static void test_socks5_udp_associate(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+		struct zt_addr pa = zt_addr_v4(SOCKS4);
+		struct zt_vhost_config hc;
+		struct zt_vhost *px, *echo;
+
+		t->dec[1] = ZT_ROUTE_SOCKS5;
+		t->cfg.socks5.auth = true;
+		strcpy(t->cfg.socks5.username, "alice");
+		strcpy(t->cfg.socks5.password, "s3cret");
+		tb_start(t);
+		echo = add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+		hc.auth = true;
+		strcpy(hc.user, "alice");
+		strcpy(hc.pass, "s3cret");
+		hc.bnd_unspecified = true;
+		px = add_host_cfg(t, &pa, 1080, &hc);
+		send_udp(t, &cli, 6000, &srv, 7, "via socks", 9);
+		send_udp(t, &cli, 6000, &srv, 7, "second", 6); /* queued too */
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 1);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->datagrams_in, 2);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+		CU_ASSERT_EQUAL(t->udp_bad, 0);
+		CU_ASSERT(zt_addr_eq(&t->udp_from, &srv));
+		CU_ASSERT_EQUAL(t->udp_sport, 7);
+		CU_ASSERT_EQUAL(t->udp_dport, 6000);
+		CU_ASSERT(t->udp_last_len == 6 && memcmp(t->udp_last, "second", 6) == 0);
+		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
+		/* The proxy ends the association: its control connection closes. */
+		zt_vhost_drop_sessions(px, false);
+		run_for(t, 20 * ZT_MS);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgram_closes, 1);
+		/* The next datagram starts a new association. */
+		send_udp(t, &cli, 6000, &srv, 7, "again", 5);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 2);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 3);
+		CU_ASSERT(t->udp_last_len == 5 && memcmp(t->udp_last, "again", 5) == 0);
+		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 2);
+		tb_free(t);
+	}
+}
+
+/* --- drop, local, ICMP ---------------------------------------------------------------- */
+
+static void test_drop_and_reject(void)
+{
+	for (int reject = 0; reject < 2; reject++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+		struct client *c;
+		char err[128];
+
+		t->use_rules = true;
+		CU_ASSERT_FATAL(zt_rules_init(&t->rules, 0) == 0);
+		CU_ASSERT_FATAL(zt_rules_add_text(&t->rules, reject ?
+						  "any dst 203.0.113.10/32 -> drop reject" :
+						  "any dst 203.0.113.10/32 -> drop",
+						  err, sizeof(err)) == 0);
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		c = client_open(t, false, &srv, 7, 100);
+		run_for(t, 500 * ZT_MS);
+		CU_ASSERT_EQUAL(c->synacks, 0);
+		CU_ASSERT_EQUAL(c->rsts, reject ? 1 : 0);
+		CU_ASSERT_EQUAL(c->tcb.state, reject ? ZT_TCP_CLOSED : ZT_TCP_SYN_SENT);
+		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_DROP], 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_opened, 0);
+		send_udp(t, &cli, 5000, &srv, 7, "x", 1);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, 0);
+		CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 1);
+		if (!reject)
+			CU_ASSERT_EQUAL(t->pkts_to_client, 0); /* silence */
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_opened, 0);
+		tb_free(t);
+	}
+}
+
+static void test_icmp_local_and_not(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr cli = cli_addr(false), local = zt_addr_v4(LOCAL4);
+	struct zt_addr other = srv_addr(false);
+	char err[128];
+
+	t->use_rules = true;
+	CU_ASSERT_FATAL(zt_rules_init(&t->rules, 0) == 0);
+	CU_ASSERT_FATAL(zt_rules_add_text(&t->rules, "icmp dst 10.0.0.1/32 -> local",
+					  err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(zt_rules_add_text(&t->rules, "icmp any -> drop", err,
+					  sizeof(err)) == 0);
+	tb_start(t);
+	send_ping(t, &cli, &local);
+	run_for(t, 5 * ZT_MS);
+	CU_ASSERT_EQUAL(t->echo_replies, 1);
+	send_ping(t, &cli, &other);
+	run_for(t, 5 * ZT_MS);
+	CU_ASSERT_EQUAL(t->echo_replies, 1);
+	CU_ASSERT_EQUAL(t->pkts_to_client, 1);
+	CU_ASSERT_EQUAL(rstats(t)->icmp_dropped, 1);
+	CU_ASSERT_EQUAL(sstats(t)->icmp_echo_replies, 1);
+	tb_free(t);
+}
+
+static void test_local_tcp_rst(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_LOCAL;
+	tb_start(t);
+	c = client_open(t, false, &srv, 7, 100);
+	expect_refused(t, c, -1, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_LOCAL], 1);
+	tb_free(t);
+}
+
+/* --- teardown with flows open -------------------------------------------------------- */
+
+static void test_free_with_open_flows(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_addr pa = zt_addr_v4(SOCKS4);
+	struct zt_addr hole = a6(1, 0xc8);
+
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	add_host(t, &pa, 1080, ZT_VHOST_SOCKS5);
+	CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &hole, 128), 0);
+	client_open(t, false, &srv, 7, 10 * 1024 * 1024); /* mid-transfer */
+	client_open(t, true, &hole, 80, 0);               /* still connecting */
+	send_udp(t, &cli, 5000, &srv, 7, "x", 1);
+	run_for(t, ZT_MS);                                /* decided: direct */
+	t->dec[1] = ZT_ROUTE_SOCKS5;
+	send_udp(t, &cli, 5001, &srv, 7, "y", 1);         /* an association */
+	run_for(t, 30 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 3);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 2);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 2);
+	/* tb_free checks: every upstream socket closed by zt_router_free. */
+	tb_free(t);
+}
+
+int zt_suite_router(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "direct_echo_1mib_v4_v6", test_direct_echo_1mib },
+		{ "socks5_echo_noauth_userpass_v4_v6", test_socks5_echo },
+		{ "socks5_wrong_password_rst", test_socks5_wrong_password },
+		{ "socks5_reply_codes_1_to_8", test_socks5_reply_codes },
+		{ "socks5_proxy_refuses_tcp", test_socks5_proxy_refuses },
+		{ "socks5_slow_reply", test_socks5_slow_reply },
+		{ "socks5_close_midstream", test_socks5_close_midstream },
+		{ "http_connect_basic_echo", test_http_connect_echo },
+		{ "http_connect_refusals", test_http_connect_refusals },
+		{ "http_connect_target_refused_502", test_http_connect_target_refused },
+		{ "direct_closed_port", test_direct_closed_port },
+		{ "direct_blackhole", test_direct_blackhole },
+		{ "direct_upstream_reset_after_n", test_direct_reset_after },
+		{ "direct_source_and_http_server", test_direct_source_and_http },
+		{ "backpressure_slow_reader", test_backpressure_slow_reader },
+		{ "udp_direct_echo_and_dns", test_udp_direct_echo_and_dns },
+		{ "udp_expiry_closes_socket", test_udp_expiry_closes_socket },
+		{ "socks5_udp_associate", test_socks5_udp_associate },
+		{ "drop_and_reject", test_drop_and_reject },
+		{ "icmp_local_and_not", test_icmp_local_and_not },
+		{ "local_tcp_rst", test_local_tcp_rst },
+		{ "free_with_open_flows", test_free_with_open_flows },
+		{ 0 }
+	};
+
+	return zt_add_suite("router", NULL, NULL, cases);
+}
