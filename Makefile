@@ -2,6 +2,7 @@
 #
 #   make          release build (-O2 -g) into build/rel
 #   make check    sanitizer build (ASan+UBSan) into build/san, then every test
+#                 and every scenarios/*.scn twice (same trace hashes)
 #   make deps     install every build/test dependency (Debian, apt-get, idempotent)
 #
 # Layout (see docs/architecture.md):
@@ -95,6 +96,8 @@ check:
 	  UBSAN_OPTIONS=print_stacktrace=1 build/san/unit-tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/cli/ztun_sim_cli.sh build/san/ztun-sim
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/cli/scenarios_twice.sh build/san/ztun-sim
 
 # Regenerate pcap-fixtures/ from real traffic in network namespaces (root).
 fixtures:

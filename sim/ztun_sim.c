@@ -4,9 +4,10 @@
  *
  * Theory of operation:
  *
- * One subcommand today, `replay`, which runs zt_replay_run() (see
- * sim/engine/replay.h) and prints its flow table, the stack's drop counts
- * by reason and the totals. Arguments are parsed by hand; every usage
+ * Two subcommands: `replay` runs zt_replay_run() (see sim/engine/replay.h)
+ * and prints its flow table, the stack's drop counts by reason and the
+ * totals; `run` runs scenario scripts (sim/engine/scenario.h) and prints
+ * PASS/FAIL per script and a summary. Arguments are parsed by hand; every usage
  * mistake (unknown subcommand or flag, missing or extra argument, a flag
  * value that is not a number in range) prints one line naming it and
  * exits 2; a capture that cannot be read or an output that cannot be
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "engine/replay.h"
+#include "engine/scenario.h"
 
 #define EXIT_USAGE 2
 
@@ -29,6 +31,8 @@ static const char usage_main[] =
 	"commands:\n"
 	"  replay CAPTURE [-o OUT.pcap] [--seed N] [--mtu N]\n"
 	"                 replay a capture through the stack and print its flows\n"
+	"  run [--seed=N] [--trace-hash] [-v] FILE.scn...\n"
+	"                 run scenario scripts; PASS/FAIL each and a summary\n"
 	"\n"
 	"ztun-sim --help, ztun-sim COMMAND --help: this text or the command's.\n";
 
@@ -46,6 +50,20 @@ static const char usage_replay[] =
 	"\n"
 	"exit status: 0 done, 1 capture unreadable or output unwritable,\n"
 	"2 usage error.\n";
+
+static const char usage_run[] =
+	"usage: ztun-sim run [--seed=N] [--trace-hash] [-v] FILE.scn...\n"
+	"\n"
+	"Run each scenario script (docs/scenarios.md) against a fresh router in\n"
+	"virtual time. Prints 'PASS FILE' or 'FAIL FILE' and the failure for\n"
+	"each, then 'N passed, M failed'.\n"
+	"\n"
+	"  --seed N      seed for every script, 0..2^64-1 (overrides --seed= in them)\n"
+	"  --trace-hash  after each result, print 'HASH FILE 0x...' (the run's trace)\n"
+	"  -v, --verbose print every input line and output with its virtual time\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"exit status: 0 all passed, 1 any failed, 2 usage error or unreadable file.\n";
 
 /**
  * parse_u64() - @s as a decimal number in [@min, @max].
@@ -208,6 +226,90 @@ static int cmd_replay(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_run(int argc, char **argv)
+{
+	bool hashes = false;
+	struct zt_scn_opts o = { false, 0, NULL };
+	unsigned passed = 0, failed = 0, nfiles = 0;
+	struct zt_scn_result *res;
+	char **files;
+
+	files = calloc((size_t)argc, sizeof(*files));
+	if (!files) {
+		fprintf(stderr, "ztun-sim run: out of memory\n");
+		return 1;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_run, stdout);
+			free(files);
+			return 0;
+		} else if (is_flag(a, "--seed")) {
+			val = flag_value(argc, argv, &i, "--seed");
+			if (parse_u64(val, 0, UINT64_MAX, &o.seed) < 0) {
+				fprintf(stderr, "ztun-sim run: --seed: '%s' is not a number in 0..18446744073709551615\n",
+					val ? val : "");
+				free(files);
+				return EXIT_USAGE;
+			}
+			o.have_seed = true;
+		} else if (!strcmp(a, "--trace-hash")) {
+			hashes = true;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			o.log = stdout;
+		} else if (a[0] == '-' && a[1] != 0) {
+			fprintf(stderr, "ztun-sim run: unknown flag '%s' (see ztun-sim run --help)\n",
+				a);
+			free(files);
+			return EXIT_USAGE;
+		} else {
+			files[nfiles++] = argv[i];
+		}
+	}
+	if (!nfiles) {
+		fprintf(stderr, "ztun-sim run: no FILE.scn given (see ztun-sim run --help)\n");
+		free(files);
+		return EXIT_USAGE;
+	}
+	/* Every file must be readable before anything runs. */
+	for (unsigned i = 0; i < nfiles; i++) {
+		FILE *f = fopen(files[i], "rb");
+
+		if (!f) {
+			fprintf(stderr, "ztun-sim run: cannot read '%s': %s\n", files[i],
+				strerror(errno));
+			free(files);
+			return EXIT_USAGE;
+		}
+		fclose(f);
+	}
+	res = malloc(sizeof(*res));
+	if (!res) {
+		free(files);
+		return 1;
+	}
+	for (unsigned i = 0; i < nfiles; i++) {
+		int rc = zt_scn_run_file(files[i], &o, res);
+
+		if (rc == 0) {
+			printf("PASS %s\n", files[i]);
+			passed++;
+		} else {
+			printf("FAIL %s\n%s\n", files[i], res->msg);
+			failed++;
+		}
+		if (hashes && rc >= 0)
+			printf("HASH %s 0x%016" PRIx64 "\n", files[i], res->trace_hash);
+		fflush(stdout);
+	}
+	printf("%u passed, %u failed\n", passed, failed);
+	free(res);
+	free(files);
+	return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -220,6 +322,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "replay"))
 		return cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
 	fprintf(stderr, "ztun-sim: unknown command '%s' (see ztun-sim --help)\n",
 		argv[1]);
 	return EXIT_USAGE;

@@ -60,6 +60,22 @@ check "unwritable output exits 1"   1 err "$tmp/no/dir/o.pcap" -- replay "$fixtu
 check "fixture replay exits 0"      0 out "10.201.0.1:40530 *10.201.0.2:8080 *accept" -- replay "$fixture"
 check "table reports closed flows"  0 out "closed$"          -- replay "$fixture" --seed 3 --mtu 1400
 check "replay writes -o capture"    0 out "proto"            -- replay "$fixture" -o "$tmp/o.pcap"
+scn=$src/scenarios/tcp_upstream_refused.scn
+sed 's/R\. 0:0(0) ack 1/S. 0:0(0) ack 1/' "$scn" >"$tmp/bad.scn"
+printf '0 tux< nothing\n' >"$tmp/syntax.scn"
+check "run --help exits 0"          0 out "--trace-hash"     -- run --help
+check "run without files exits 2"   2 err "no FILE.scn"      -- run
+check "run unknown flag exits 2"    2 err "unknown flag '--bogus'" -- run --bogus "$scn"
+check "run bad --seed exits 2"      2 err "--seed: 'x'"      -- run --seed=x "$scn"
+check "run unreadable file exits 2" 2 err "$tmp/none.scn"    -- run "$scn" "$tmp/none.scn"
+check "run passing scenario exits 0" 0 out "^1 passed, 0 failed$" -- run "$scn"
+check "run prints PASS name"        0 out "^PASS $scn$"      -- run --seed=5 "$scn"
+check "run failing scenario exits 1" 1 out "^1 passed, 1 failed$" -- run "$scn" "$tmp/bad.scn"
+check "run failure names the line"  1 out "bad.scn:6: expected tun> " -- run "$tmp/bad.scn"
+check "run failure gives reproduce" 1 out "reproduce: ztun-sim run --seed=5 " -- run "$tmp/bad.scn"
+check "run --seed overrides script" 1 out "seed 99; reproduce: ztun-sim run --seed=99" -- run --seed 99 "$tmp/bad.scn"
+check "run syntax error fails"      1 out "syntax.scn:1: unknown direction 'tux<'" -- run "$tmp/syntax.scn"
+check "run --trace-hash prints HASH" 0 out "^HASH $scn 0x" -- run --trace-hash "$scn"
 if [ -s "$tmp/o.pcap" ]; then
 	echo "PASS: -o capture is not empty"
 	passed=$((passed + 1))

@@ -1,0 +1,1229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scenario.c - the scenario script parser (grammar: docs/scenarios.md).
+ *
+ * Theory of operation:
+ *
+ * The text is split into lines; each line into tokens by a small
+ * shell-like tokenizer: blanks separate tokens, `#` outside a string ends
+ * the line, `"..."` groups (with C escapes) and may sit inside a word
+ * (`--route="tcp 1.2.3.4 -> socks5"` is one token), and `<...>` (TCP
+ * options) is one token up to its `>`. A token remembers whether it began
+ * with a quote, which is how a string payload differs from a word.
+ *
+ * Lines whose first token starts with "--" before the first event are
+ * header options; they are applied to a struct zt_router_config at once,
+ * so an out-of-range value fails here with its line. Every other line is
+ * TIME DIRECTION ARGS...; the direction picks a small parser for the
+ * arguments. Every error is "FILE:LINE: message" and quotes the token
+ * where parsing stopped.
+ *
+ * Ownership: events are kept in one growing array owned by struct zt_scn;
+ * payload buffers inside them are owned by their event. On any error the
+ * half-built script is freed before returning.
+ */
+#include "engine/scenario.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztun/drop.h"
+#include "ztun/route.h"
+#include "ztun/stack.h"
+#include "ztun/tcp.h"
+
+#define MAX_TOKS 512
+
+struct tok {
+	char *s;       /* NUL-terminated (payload strings may hold NULs too) */
+	size_t len;
+	bool quoted;   /* began with '"' */
+};
+
+struct pstate {
+	struct zt_scn *scn;
+	const char *file;
+	unsigned line;
+	char *err;
+	size_t errlen;
+	bool seen_event;
+	bool seen_tcp_addrs;   /* a TCP line with addresses came before */
+	uint64_t prev_t;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int perr(struct pstate *ps, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (!ps->err || !ps->errlen)
+		return -EINVAL;
+	k = snprintf(ps->err, ps->errlen, "%s:%u: ", ps->file, ps->line);
+	if (k < 0 || (size_t)k >= ps->errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(ps->err + k, ps->errlen - (size_t)k, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* --- tokenizer --------------------------------------------------------- */
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/*
+ * tokenize() - split @line (@n bytes) into @toks, decoding into @arena
+ * (at least @n + 1 bytes per token boundary: 2 * n + 2 bytes is enough).
+ * Return: the number of tokens, or -EINVAL with the message in @ps.
+ */
+static int tokenize(struct pstate *ps, const char *line, size_t n, char *arena,
+		    struct tok *toks)
+{
+	size_t i = 0, a = 0;
+	int nt = 0;
+
+	for (;;) {
+		struct tok *t;
+
+		while (i < n && is_blank(line[i]))
+			i++;
+		if (i >= n || line[i] == '#')
+			break;
+		if (nt == MAX_TOKS)
+			return perr(ps, "too many tokens");
+		t = &toks[nt++];
+		t->s = arena + a;
+		t->quoted = line[i] == '"';
+		if (line[i] == '<' && i + 1 < n && !is_blank(line[i + 1]) &&
+		    line[i + 1] != '=') {
+			while (i < n && line[i] != '>')
+				arena[a++] = line[i++];
+			if (i >= n)
+				return perr(ps, "unterminated '<' (options end with '>')");
+			arena[a++] = line[i++];
+		} else {
+			while (i < n && !is_blank(line[i]) && line[i] != '#') {
+				if (line[i] != '"') {
+					arena[a++] = line[i++];
+					continue;
+				}
+				i++;
+				while (i < n && line[i] != '"') {
+					char c = line[i++];
+					int h1, h2;
+
+					if (c != '\\') {
+						arena[a++] = c;
+						continue;
+					}
+					if (i >= n)
+						break;
+					c = line[i++];
+					switch (c) {
+					case 'r': arena[a++] = '\r'; break;
+					case 'n': arena[a++] = '\n'; break;
+					case 't': arena[a++] = '\t'; break;
+					case '0': arena[a++] = '\0'; break;
+					case '\\': arena[a++] = '\\'; break;
+					case '"': arena[a++] = '"'; break;
+					case 'x':
+						h1 = i < n ? hexval(line[i]) : -1;
+						h2 = i + 1 < n ? hexval(line[i + 1]) : -1;
+						if (h1 < 0 || h2 < 0)
+							return perr(ps, "bad escape '\\x%.2s'",
+								    line + i);
+						arena[a++] = (char)(h1 << 4 | h2);
+						i += 2;
+						break;
+					default:
+						return perr(ps, "bad escape '\\%c'", c);
+					}
+				}
+				if (i >= n)
+					return perr(ps, "unterminated string");
+				i++; /* closing quote */
+			}
+		}
+		t->len = (size_t)(arena + a - t->s);
+		arena[a++] = '\0';
+	}
+	return nt;
+}
+
+/* --- small value parsers ------------------------------------------------ */
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (v > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Seconds with up to 9 decimals ("1.5", "0.010"), then an optional unit
+ * (ns, us, ms, s) when @units. */
+static int parse_time(const char *s, bool units, uint64_t *out)
+{
+	uint64_t ip = 0, frac = 0, scale = ZT_SEC, v;
+	unsigned fd = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	while (*p >= '0' && *p <= '9') {
+		if (ip > 1000000000ull)
+			return -EINVAL;
+		ip = ip * 10 + (uint64_t)(*p++ - '0');
+	}
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		while (*p >= '0' && *p <= '9') {
+			if (fd == 9)
+				return -EINVAL;
+			frac = frac * 10 + (uint64_t)(*p++ - '0');
+			fd++;
+		}
+	}
+	if (units && *p) {
+		if (!strcmp(p, "s"))
+			scale = ZT_SEC;
+		else if (!strcmp(p, "ms"))
+			scale = ZT_MS;
+		else if (!strcmp(p, "us"))
+			scale = 1000;
+		else if (!strcmp(p, "ns"))
+			scale = 1;
+		else
+			return -EINVAL;
+		p += strlen(p);
+	}
+	if (*p)
+		return -EINVAL;
+	while (fd++ < 9)
+		frac *= 10;
+	v = ip * scale + frac / (ZT_SEC / scale);
+	*out = v;
+	return 0;
+}
+
+/* "A.B.C.D", "v6", or "[v6]" into @a. */
+static int parse_addr(const char *s, struct zt_addr *a)
+{
+	char buf[64];
+	size_t n = strlen(s);
+
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		if (n - 2 >= sizeof(buf))
+			return -EINVAL;
+		memcpy(buf, s + 1, n - 2);
+		buf[n - 2] = 0;
+		return zt_addr_parse(buf, a);
+	}
+	return zt_addr_parse(s, a);
+}
+
+/* "A.B.C.D:PORT", "[v6]:PORT"; with @names also "host.name:PORT". */
+static int parse_ep(const char *s, bool names, struct zt_endpoint *ep)
+{
+	char buf[300];
+	const char *colon;
+	uint64_t port;
+	size_t hl;
+
+	memset(ep, 0, sizeof(*ep));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':')
+			return -EINVAL;
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			return -EINVAL;
+	}
+	if (parse_uint(colon + 1, 65535, &port))
+		return -EINVAL;
+	hl = (size_t)(colon - s);
+	if (hl == 0 || hl >= sizeof(buf) || hl > 255)
+		return -EINVAL;
+	memcpy(buf, s, hl);
+	buf[hl] = 0;
+	ep->port = (uint16_t)port;
+	if (parse_addr(buf, &ep->addr) == 0)
+		return 0;
+	if (!names || buf[0] == '[')
+		return -EINVAL;
+	memcpy(ep->name, buf, hl + 1);
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *b)
+{
+	if (!strcmp(s, "1") || !strcmp(s, "true") || !strcmp(s, "on")) {
+		*b = true;
+		return 0;
+	}
+	if (!strcmp(s, "0") || !strcmp(s, "false") || !strcmp(s, "off")) {
+		*b = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Append @n bytes to the event's payload. */
+static int buf_append(struct zt_scn_pkt *p, const void *d, size_t n)
+{
+	uint8_t *nb = realloc(p->payload, p->payload_len + n + 1);
+
+	if (!nb)
+		return -ENOMEM;
+	memcpy(nb + p->payload_len, d, n);
+	p->payload = nb;
+	p->payload_len += n;
+	p->has_payload = true;
+	return 0;
+}
+
+static bool is_hex_token(const struct tok *t)
+{
+	if (t->quoted || t->len == 0 || t->len % 2)
+		return false;
+	for (size_t i = 0; i < t->len; i++)
+		if (hexval(t->s[i]) < 0)
+			return false;
+	return true;
+}
+
+/* A payload token: a string or hex digits (pairs). Return 1 if taken,
+ * 0 if @t is not a payload token, or a negative errno. */
+static int payload_token(struct zt_scn_pkt *p, const struct tok *t)
+{
+	uint8_t b[256];
+
+	if (t->quoted)
+		return buf_append(p, t->s, t->len) ? -ENOMEM : 1;
+	if (!is_hex_token(t))
+		return 0;
+	for (size_t i = 0; i < t->len; i += 2) {
+		size_t k = 0;
+
+		for (; i < t->len && k < sizeof(b); i += 2)
+			b[k++] = (uint8_t)(hexval(t->s[i]) << 4 | hexval(t->s[i + 1]));
+		if (buf_append(p, b, k))
+			return -ENOMEM;
+		i -= 2;
+	}
+	return 1;
+}
+
+/* --- header ------------------------------------------------------------ */
+
+static int hdr_time(struct pstate *ps, const char *k, const char *v,
+		    uint64_t *out)
+{
+	if (parse_time(v, true, out))
+		return perr(ps, "%s: bad time '%s'", k, v);
+	return 0;
+}
+
+static int hdr_uint(struct pstate *ps, const char *k, const char *v,
+		    uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (parse_uint(v, max, out) || *out < min)
+		return perr(ps, "%s: '%s' is not a number in %llu..%llu", k, v,
+			    (unsigned long long)min, (unsigned long long)max);
+	return 0;
+}
+
+static int hdr_proxy(struct pstate *ps, const char *k, const char *v,
+		     struct zt_proxy_config *px)
+{
+	if (parse_ep(v, true, &px->server))
+		return perr(ps, "%s: bad address '%s'", k, v);
+	px->enabled = true;
+	return 0;
+}
+
+static int hdr_auth(struct pstate *ps, const char *k, const char *v,
+		    struct zt_proxy_config *px)
+{
+	const char *c = strchr(v, ':');
+	size_t ul, pl;
+
+	if (!c)
+		return perr(ps, "%s: expected USER:PASS, got '%s'", k, v);
+	ul = (size_t)(c - v);
+	pl = strlen(c + 1);
+	if (ul == 0 || ul > 255 || pl == 0 || pl > 255)
+		return perr(ps, "%s: user and password must be 1..255 bytes in '%s'",
+			    k, v);
+	memcpy(px->username, v, ul);
+	px->username[ul] = 0;
+	memcpy(px->password, c + 1, pl + 1);
+	px->auth = true;
+	return 0;
+}
+
+static int hdr_prefix(struct pstate *ps, const char *k, const char *v,
+		      uint8_t fam, struct zt_addr *a, uint8_t *plen)
+{
+	char buf[64];
+	const char *sl = strchr(v, '/');
+	uint64_t n;
+	size_t al = sl ? (size_t)(sl - v) : strlen(v);
+
+	if (al >= sizeof(buf))
+		return perr(ps, "%s: bad address '%s'", k, v);
+	memcpy(buf, v, al);
+	buf[al] = 0;
+	if (parse_addr(buf, a) || a->family != fam)
+		return perr(ps, "%s: bad address '%s'", k, v);
+	*plen = fam == ZT_AF_INET ? 32 : 128;
+	if (sl) {
+		if (parse_uint(sl + 1, *plen, &n))
+			return perr(ps, "%s: bad prefix length in '%s'", k, v);
+		*plen = (uint8_t)n;
+	}
+	return 0;
+}
+
+static int hdr_stack(struct pstate *ps, const char *k, const char *v)
+{
+	struct zt_stack_config *c = &ps->scn->hdr.cfg.stack;
+	const char *key = k + strlen("--stack.");
+	uint64_t n;
+	bool b;
+	int rc;
+
+	if (!strcmp(key, "max_tcp_flows") || !strcmp(key, "max_udp_flows")) {
+		rc = hdr_uint(ps, k, v, 1, 65536, &n);
+		if (!rc && key[4] == 't')
+			c->max_tcp_flows = (uint32_t)n;
+		else if (!rc)
+			c->max_udp_flows = (uint32_t)n;
+		return rc;
+	}
+	if (!strcmp(key, "connect_timeout"))
+		return hdr_time(ps, k, v, &c->connect_timeout);
+	if (!strcmp(key, "tcp_idle_timeout"))
+		return hdr_time(ps, k, v, &c->tcp_idle_timeout);
+	if (!strcmp(key, "udp_idle_timeout"))
+		return hdr_time(ps, k, v, &c->udp_idle_timeout);
+	if (!strcmp(key, "tcp.delack"))
+		return hdr_time(ps, k, v, &c->tcp.delack);
+	if (!strcmp(key, "tcp.time_wait"))
+		return hdr_time(ps, k, v, &c->tcp.time_wait);
+	if (!strcmp(key, "tcp.rx_buf") || !strcmp(key, "tcp.tx_buf")) {
+		rc = hdr_uint(ps, k, v, 1, UINT32_MAX, &n);
+		if (!rc && key[4] == 'r')
+			c->tcp.rx_buf = (uint32_t)n;
+		else if (!rc)
+			c->tcp.tx_buf = (uint32_t)n;
+		return rc;
+	}
+	if (!strcmp(key, "tcp.mss")) {
+		rc = hdr_uint(ps, k, v, 64, 65495, &n);
+		if (!rc)
+			c->tcp.mss = (uint16_t)n;
+		return rc;
+	}
+	if (!strcmp(key, "reject_icmp") || !strcmp(key, "tcp.window_scale") ||
+	    !strcmp(key, "tcp.sack") || !strcmp(key, "tcp.timestamps")) {
+		if (parse_bool(v, &b))
+			return perr(ps, "%s: expected 0 or 1, got '%s'", k, v);
+		if (!strcmp(key, "reject_icmp"))
+			c->reject_icmp = b;
+		else if (!strcmp(key, "tcp.window_scale"))
+			c->tcp.window_scale = b;
+		else if (!strcmp(key, "tcp.sack"))
+			c->tcp.sack = b;
+		else
+			c->tcp.timestamps = b;
+		return 0;
+	}
+	return perr(ps, "unknown stack setting '%s'", k);
+}
+
+static int header_option(struct pstate *ps, const struct tok *t)
+{
+	struct zt_scn_header *h = &ps->scn->hdr;
+	char key[64];
+	const char *eq = strchr(t->s, '='), *v;
+	size_t kl;
+	uint64_t n;
+	char rerr[256];
+	struct zt_rule rule;
+
+	if (!eq)
+		return perr(ps, "option '%s' needs a value (--KEY=VALUE)", t->s);
+	kl = (size_t)(eq - t->s);
+	if (kl >= sizeof(key))
+		return perr(ps, "unknown option '%.*s'", (int)kl, t->s);
+	memcpy(key, t->s, kl);
+	key[kl] = 0;
+	v = eq + 1;
+	if (!strcmp(key, "--seed")) {
+		if (parse_uint(v, UINT64_MAX, &h->seed))
+			return perr(ps, "--seed: '%s' is not a number", v);
+		h->seed_set = true;
+		return 0;
+	}
+	if (!strcmp(key, "--tun"))
+		return hdr_prefix(ps, key, v, ZT_AF_INET, &h->tun, &h->tun_prefix);
+	if (!strcmp(key, "--tun6"))
+		return hdr_prefix(ps, key, v, ZT_AF_INET6, &h->tun6, &h->tun6_prefix);
+	if (!strcmp(key, "--mtu")) {
+		if (hdr_uint(ps, key, v, 1280, 65535, &n))
+			return -EINVAL;
+		h->cfg.stack.mtu = (uint16_t)n;
+		return 0;
+	}
+	if (!strcmp(key, "--route")) {
+		if (zt_rule_parse(v, &rule, rerr, sizeof(rerr)))
+			return perr(ps, "--route: %s", rerr);
+		if (h->nroutes == ZT_SCN_MAX_ROUTES)
+			return perr(ps, "--route: more than %d rules",
+				    ZT_SCN_MAX_ROUTES);
+		h->routes[h->nroutes] = strdup(v);
+		if (!h->routes[h->nroutes])
+			return -ENOMEM;
+		h->nroutes++;
+		return 0;
+	}
+	if (!strcmp(key, "--default")) {
+		if (zt_route_decision_parse(v, &h->def, &h->def_reject))
+			return perr(ps, "--default: unknown decision '%s'", v);
+		return 0;
+	}
+	if (!strcmp(key, "--socks5"))
+		return hdr_proxy(ps, key, v, &h->cfg.socks5);
+	if (!strcmp(key, "--http"))
+		return hdr_proxy(ps, key, v, &h->cfg.http);
+	if (!strcmp(key, "--socks5-auth"))
+		return hdr_auth(ps, key, v, &h->cfg.socks5);
+	if (!strcmp(key, "--http-auth"))
+		return hdr_auth(ps, key, v, &h->cfg.http);
+	if (!strcmp(key, "--tolerance"))
+		return hdr_time(ps, key, v, &h->tolerance);
+	if (!strncmp(key, "--stack.", 8))
+		return hdr_stack(ps, key, v);
+	return perr(ps, "unknown option '%s'", key);
+}
+
+/* --- packets ------------------------------------------------------------ */
+
+static int parse_opts(struct pstate *ps, struct zt_scn_pkt *p, const struct tok *t)
+{
+	char buf[512];
+	char *save = NULL, *item;
+	size_t n = t->len;
+
+	if (n < 2 || n - 2 >= sizeof(buf))
+		return perr(ps, "bad options '%s'", t->s);
+	memcpy(buf, t->s + 1, n - 2);
+	buf[n - 2] = 0;
+	p->has_opts = true;
+	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *w[12];
+		int nw = 0;
+		char *s2 = NULL, *x;
+		struct zt_scn_opt *o;
+		uint64_t v;
+
+		for (x = strtok_r(item, " \t", &s2); x && nw < 12;
+		     x = strtok_r(NULL, " \t", &s2))
+			w[nw++] = x;
+		if (nw == 0)
+			continue;
+		if (p->opts_more)
+			return perr(ps, "'...' must be the last option in '%s'", t->s);
+		if (!strcmp(w[0], "...") && nw == 1) {
+			p->opts_more = true;
+			continue;
+		}
+		if (p->nopts == ZT_SCN_MAX_OPTS)
+			return perr(ps, "too many options in '%s'", t->s);
+		o = &p->opts[p->nopts];
+		memset(o, 0, sizeof(*o));
+		if (!strcmp(w[0], "mss") && nw == 2 && !parse_uint(w[1], 65535, &v)) {
+			o->kind = ZT_SCN_OPT_MSS;
+			o->val = (uint32_t)v;
+		} else if (!strcmp(w[0], "wscale") && nw == 2 &&
+			   !parse_uint(w[1], 255, &v)) {
+			o->kind = ZT_SCN_OPT_WSCALE;
+			o->val = (uint32_t)v;
+		} else if (!strcmp(w[0], "sackOK") && nw == 1) {
+			o->kind = ZT_SCN_OPT_SACKOK;
+		} else if (!strcmp(w[0], "nop") && nw == 1) {
+			o->kind = ZT_SCN_OPT_NOP;
+		} else if (!strcmp(w[0], "eol") && nw == 1) {
+			o->kind = ZT_SCN_OPT_EOL;
+		} else if (!strcmp(w[0], "TS") && nw == 5 && !strcmp(w[1], "val") &&
+			   !strcmp(w[3], "ecr")) {
+			o->kind = ZT_SCN_OPT_TS;
+			o->val_any = !strcmp(w[2], "*");
+			o->ecr_any = !strcmp(w[4], "*");
+			if (!o->val_any) {
+				if (parse_uint(w[2], UINT32_MAX, &v))
+					return perr(ps, "bad TS value '%s'", w[2]);
+				o->val = (uint32_t)v;
+			}
+			if (!o->ecr_any) {
+				if (parse_uint(w[4], UINT32_MAX, &v))
+					return perr(ps, "bad TS value '%s'", w[4]);
+				o->ecr = (uint32_t)v;
+			}
+		} else if (!strcmp(w[0], "sack") && nw >= 2 &&
+			   nw - 1 <= ZT_TCP_MAX_SACK) {
+			o->kind = ZT_SCN_OPT_SACK;
+			for (int i = 1; i < nw; i++) {
+				unsigned l, r;
+				char c;
+
+				if (sscanf(w[i], "%u:%u%c", &l, &r, &c) != 2)
+					return perr(ps, "bad SACK block '%s'", w[i]);
+				o->blocks[o->nblocks].left = l;
+				o->blocks[o->nblocks].right = r;
+				o->nblocks++;
+			}
+		} else {
+			return perr(ps, "unknown TCP option '%s'", w[0]);
+		}
+		p->nopts++;
+	}
+	return 0;
+}
+
+static int parse_flags(const char *s, uint8_t *out)
+{
+	uint8_t f = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		switch (*s) {
+		case 'S': f |= ZT_TCP_SYN; break;
+		case 'F': f |= ZT_TCP_FIN; break;
+		case 'R': f |= ZT_TCP_RST; break;
+		case 'P': f |= ZT_TCP_PSH; break;
+		case 'U': f |= ZT_TCP_URG; break;
+		case 'E': f |= ZT_TCP_ECE; break;
+		case 'W': f |= ZT_TCP_CWR; break;
+		case '.': f |= ZT_TCP_ACK; break;
+		default: return -EINVAL;
+		}
+	}
+	*out = f;
+	return 0;
+}
+
+/* "(LEN)" */
+static int parse_paren_len(const char *s, uint32_t *out)
+{
+	char buf[16];
+	size_t n = strlen(s);
+	uint64_t v;
+
+	if (n < 3 || s[0] != '(' || s[n - 1] != ')' || n - 2 >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s + 1, n - 2);
+	buf[n - 2] = 0;
+	if (parse_uint(buf, 65535, &v))
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
+		     const struct tok *t, int i, int n)
+{
+	struct zt_scn_pkt *p = &e->pkt;
+	unsigned a, b, l;
+	char c;
+	uint64_t v;
+	int rc, seq_tok;
+
+	p->type = ZT_SCN_PKT_TCP;
+	if (p->has_addrs)
+		ps->seen_tcp_addrs = true;
+	else if (!ps->seen_tcp_addrs)
+		return perr(ps, "the first TCP line needs SRC:PORT > DST:PORT, got '%s'",
+			    i < n ? t[i].s : "");
+	if (i >= n)
+		return perr(ps, "missing TCP flags");
+	if (parse_flags(t[i].s, &p->flags))
+		return perr(ps, "bad TCP flags '%s'", t[i].s);
+	if (++i >= n)
+		return perr(ps, "missing START:END(LEN) after '%s'", t[i - 1].s);
+	if (sscanf(t[i].s, "%u:%u(%u)%c", &a, &b, &l, &c) != 3 || b - a != l)
+		return perr(ps, "bad sequence range '%s'", t[i].s);
+	p->start = a;
+	p->end = b;
+	seq_tok = i;
+	for (i++; i < n; i++) {
+		const char *s = t[i].s;
+
+		if (p->no_win_check)
+			return perr(ps, "unexpected '%s' after '...'", s);
+		if (!t[i].quoted && (!strcmp(s, "ack") || !strcmp(s, "win"))) {
+			if (i + 1 >= n || parse_uint(t[i + 1].s,
+						     s[0] == 'a' ? UINT32_MAX : 65535, &v))
+				return perr(ps, "bad value after '%s'", s);
+			if (s[0] == 'a') {
+				p->has_ack = true;
+				p->ack = (uint32_t)v;
+			} else {
+				p->has_win = true;
+				p->win = (uint16_t)v;
+			}
+			i++;
+			continue;
+		}
+		if (!t[i].quoted && s[0] == '<') {
+			rc = parse_opts(ps, p, &t[i]);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (!t[i].quoted && !strcmp(s, "...")) {
+			p->no_win_check = true;
+			continue;
+		}
+		rc = payload_token(p, &t[i]);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return perr(ps, "unexpected '%s'", s);
+	}
+	if (p->has_payload && p->payload_len != l)
+		return perr(ps, "payload is %zu bytes, '%s' says %u", p->payload_len,
+			    t[seq_tok].s, l);
+	return 0;
+}
+
+static int parse_payload_rest(struct pstate *ps, struct zt_scn_pkt *p,
+			      const struct tok *t, int i, int n)
+{
+	for (; i < n; i++) {
+		int rc = payload_token(p, &t[i]);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return perr(ps, "unexpected '%s' (not a payload)", t[i].s);
+	}
+	return 0;
+}
+
+static int parse_packet(struct pstate *ps, struct zt_scn_event *e,
+			const struct tok *t, int n)
+{
+	struct zt_scn_pkt *p = &e->pkt;
+	int i = 0;
+	const char *type = NULL;
+	uint64_t v;
+	int rc;
+
+	/* Find the word after "SRC > DST" (if any). */
+	if (n >= 3 && !t[1].quoted && !strcmp(t[1].s, ">"))
+		type = n > 3 ? t[3].s : "";
+	if (type && (!strcmp(type, "icmp") || !strcmp(type, "raw"))) {
+		if (parse_addr(t[0].s, &p->src))
+			return perr(ps, "bad address '%s'", t[0].s);
+		if (parse_addr(t[2].s, &p->dst) || p->dst.family != p->src.family)
+			return perr(ps, "bad address '%s'", t[2].s);
+		p->has_addrs = true;
+		i = 3;
+	} else if (type) {
+		struct zt_endpoint s, d;
+
+		if (parse_ep(t[0].s, false, &s))
+			return perr(ps, "bad address '%s'", t[0].s);
+		if (parse_ep(t[2].s, false, &d) || d.addr.family != s.addr.family)
+			return perr(ps, "bad address '%s'", t[2].s);
+		p->src = s.addr;
+		p->dst = d.addr;
+		p->sport = s.port;
+		p->dport = d.port;
+		p->has_addrs = true;
+		i = 3;
+	}
+	if (i < n && !t[i].quoted && !strcmp(t[i].s, "raw")) {
+		p->type = ZT_SCN_PKT_RAW;
+		if (e->kind != ZT_SCN_TUN_IN)
+			return perr(ps, "'raw' is for input (tun<) only");
+		rc = parse_payload_rest(ps, p, t, i + 1, n);
+		if (!rc && !p->has_payload)
+			return perr(ps, "'raw' needs the packet's bytes");
+		return rc;
+	}
+	if (i < n && !t[i].quoted && !strcmp(t[i].s, "udp")) {
+		p->type = ZT_SCN_PKT_UDP;
+		if (!p->has_addrs || !p->sport)
+			return perr(ps, "udp needs SRC:PORT > DST:PORT");
+		if (i + 1 >= n || parse_paren_len(t[i + 1].s, &p->len))
+			return perr(ps, "expected (LEN) after 'udp', got '%s'",
+				    i + 1 < n ? t[i + 1].s : "");
+		rc = parse_payload_rest(ps, p, t, i + 2, n);
+		if (!rc && p->has_payload && p->payload_len != p->len)
+			return perr(ps, "payload is %zu bytes, '%s' says %u",
+				    p->payload_len, t[i + 1].s, p->len);
+		return rc;
+	}
+	if (i < n && !t[i].quoted && !strcmp(t[i].s, "icmp")) {
+		const char *what = i + 1 < n ? t[i + 1].s : "";
+
+		if (!p->has_addrs)
+			return perr(ps, "icmp needs SRC > DST");
+		if (!strcmp(what, "echo") || !strcmp(what, "echoreply")) {
+			p->type = what[4] ? ZT_SCN_PKT_ECHOREPLY : ZT_SCN_PKT_ECHO;
+			if (i + 3 >= n || parse_uint(t[i + 2].s, 65535, &v))
+				return perr(ps, "expected ID SEQ after '%s'", what);
+			p->echo_id = (uint16_t)v;
+			if (parse_uint(t[i + 3].s, 65535, &v))
+				return perr(ps, "bad sequence '%s'", t[i + 3].s);
+			p->echo_seq = (uint16_t)v;
+			return parse_payload_rest(ps, p, t, i + 4, n);
+		}
+		if (!strcmp(what, "unreach")) {
+			p->type = ZT_SCN_PKT_UNREACH;
+			if (e->kind != ZT_SCN_TUN_OUT)
+				return perr(ps, "'unreach' is for expected output (tun>) only");
+			if (i + 2 >= n || parse_uint(t[i + 2].s, 255, &v))
+				return perr(ps, "expected CODE after 'unreach'");
+			p->code = (uint8_t)v;
+			if (i + 3 < n)
+				return perr(ps, "unexpected '%s'", t[i + 3].s);
+			return 0;
+		}
+		return perr(ps, "unknown icmp message '%s'", what);
+	}
+	return parse_tcp(ps, e, t, i, n);
+}
+
+/* --- streams, datagrams, asserts ---------------------------------------- */
+
+static int parse_stream(struct pstate *ps, struct zt_scn_event *e, bool in,
+			const struct tok *t, int n)
+{
+	const char *w = n ? t[0].s : "";
+	bool word = n && !t[0].quoted;
+	uint64_t v;
+
+	if (word && !in && !strcmp(w, "connect")) {
+		e->sop = ZT_SCN_S_CONNECT;
+		if (n != 2 || parse_ep(t[1].s, true, &e->ep))
+			return perr(ps, "expected ADDR:PORT after 'connect', got '%s'",
+				    n > 1 ? t[1].s : "");
+		return 0;
+	}
+	if (word && n == 1) {
+		static const struct {
+			const char *w;
+			uint8_t op;
+			bool in, out;
+		} ops[] = {
+			{ "accept", ZT_SCN_S_ACCEPT, true, false },
+			{ "refuse", ZT_SCN_S_REFUSE, true, false },
+			{ "timeout", ZT_SCN_S_TIMEOUT, true, false },
+			{ "unreach", ZT_SCN_S_UNREACH, true, false },
+			{ "rst", ZT_SCN_S_RST, true, false },
+			{ "fin", ZT_SCN_S_FIN, true, true },
+			{ "close", ZT_SCN_S_CLOSE, false, true },
+		};
+
+		for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+			if (strcmp(w, ops[k].w))
+				continue;
+			if (in ? !ops[k].in : !ops[k].out)
+				return perr(ps, "'%s' is not allowed on s%u%c", w,
+					    e->stream, in ? '<' : '>');
+			e->sop = ops[k].op;
+			return 0;
+		}
+	}
+	if (word && in && !strcmp(w, "window")) {
+		e->sop = ZT_SCN_S_WINDOW;
+		if (n == 2 && !strcmp(t[1].s, "inf")) {
+			e->window_inf = true;
+			return 0;
+		}
+		if (n != 2 || parse_uint(t[1].s, UINT32_MAX, &v))
+			return perr(ps, "expected N or 'inf' after 'window', got '%s'",
+				    n > 1 ? t[1].s : "");
+		e->window = v;
+		return 0;
+	}
+	e->sop = ZT_SCN_S_DATA;
+	if (in && n > 1 && !t[n - 1].quoted && !strcmp(t[n - 1].s, "fin")) {
+		e->fin = true;
+		n--;
+	}
+	if (n == 0)
+		return perr(ps, "missing payload on s%u%c", e->stream, in ? '<' : '>');
+	return parse_payload_rest(ps, &e->pkt, t, 0, n);
+}
+
+static int parse_var(struct pstate *ps, const char *s, char *var)
+{
+	size_t l = strlen(s);
+
+	if (s[0] != '$' || l < 2 || l - 1 >= ZT_SCN_VAR_LEN)
+		return perr(ps, "bad variable '%s'", s);
+	memcpy(var, s + 1, l);
+	return 0;
+}
+
+static int parse_net(struct pstate *ps, struct zt_scn_event *e, bool in,
+		     const struct tok *t, int n)
+{
+	int i = 1;
+
+	if (n < 1 || strcmp(t[0].s, "udp"))
+		return perr(ps, "expected 'udp', got '%s'", n ? t[0].s : "");
+	if (!in && i < n && t[i].s[0] == '$') {
+		if (parse_var(ps, t[i].s, e->var))
+			return -EINVAL;
+		i++;
+	}
+	if (i >= n || parse_ep(t[i].s, false, &e->ep))
+		return perr(ps, "bad address '%s'", i < n ? t[i].s : "");
+	i++;
+	if (in && i + 1 < n && !strcmp(t[i].s, ">")) {
+		if (parse_var(ps, t[i + 1].s, e->var))
+			return -EINVAL;
+		i += 2;
+	}
+	if (i >= n || parse_paren_len(t[i].s, &e->pkt.len))
+		return perr(ps, "expected (LEN), got '%s'", i < n ? t[i].s : "");
+	if (parse_payload_rest(ps, &e->pkt, t, i + 1, n))
+		return -EINVAL;
+	if (e->pkt.has_payload && e->pkt.payload_len != e->pkt.len)
+		return perr(ps, "payload is %zu bytes, '%s' says %u",
+			    e->pkt.payload_len, t[i].s, e->pkt.len);
+	return 0;
+}
+
+#define SF(name) { #name, offsetof(struct zt_stack_stats, name) }
+static const struct {
+	const char *name;
+	size_t off;
+} stack_fields[] = {
+	SF(packets_in), SF(packets_out), SF(bytes_in), SF(bytes_out),
+	SF(tcp_flows_opened), SF(tcp_flows_active), SF(tcp_refused_full),
+	SF(tcp_refused_memory), SF(mem_reserved), SF(tcp_refused),
+	SF(tcp_connect_timeouts), SF(tcp_idle_timeouts), SF(tcp_rst_sent),
+	SF(udp_datagrams_in), SF(udp_datagrams_out), SF(udp_flows_opened),
+	SF(udp_flows_active), SF(udp_flows_expired), SF(udp_refused_full),
+	SF(icmp_echo_replies), SF(icmp_errors_sent), SF(icmp_errors_limited),
+	SF(fragments_out), SF(icmp_errors_in), SF(icmp_errors_matched),
+	SF(pmtu_reductions),
+};
+#undef SF
+#define RF(name) { #name, offsetof(struct zt_router_stats, name) }
+static const struct {
+	const char *name;
+	size_t off;
+} router_fields[] = {
+	RF(tcp_relayed_up), RF(tcp_relayed_down), RF(udp_relayed_up),
+	RF(udp_relayed_down), RF(upstream_connect_failed), RF(upstream_reset),
+	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped),
+};
+#undef RF
+
+static int resolve_counter(struct pstate *ps, struct zt_scn_event *e,
+			   const char *name)
+{
+	if (strlen(name) >= sizeof(e->counter_name))
+		return perr(ps, "unknown counter '%s'", name);
+	strcpy(e->counter_name, name);
+	if (!strncmp(name, "stack.", 6)) {
+		for (size_t k = 0; k < sizeof(stack_fields) / sizeof(stack_fields[0]); k++)
+			if (!strcmp(name + 6, stack_fields[k].name)) {
+				e->counter = ZT_SCN_C_STACK;
+				e->counter_off = stack_fields[k].off;
+				return 0;
+			}
+	} else if (!strncmp(name, "drops.", 6)) {
+		for (unsigned d = 1; d < ZT_DROP__COUNT; d++)
+			if (!strcmp(name + 6, zt_drop_name((enum zt_drop)d))) {
+				e->counter = ZT_SCN_C_DROP;
+				e->counter_off = d;
+				return 0;
+			}
+	} else if (!strncmp(name, "router.flows.", 13)) {
+		enum zt_route_decision d;
+
+		if (!zt_route_decision_parse(name + 13, &d, NULL) &&
+		    strcmp(name + 13, "reject")) {
+			e->counter = ZT_SCN_C_ROUTER;
+			e->counter_off = offsetof(struct zt_router_stats, flows) +
+					 (size_t)d * sizeof(uint64_t);
+			return 0;
+		}
+	} else if (!strncmp(name, "router.", 7)) {
+		for (size_t k = 0; k < sizeof(router_fields) / sizeof(router_fields[0]); k++)
+			if (!strcmp(name + 7, router_fields[k].name)) {
+				e->counter = ZT_SCN_C_ROUTER;
+				e->counter_off = router_fields[k].off;
+				return 0;
+			}
+	} else if (!strcmp(name, "tcp.state")) {
+		e->counter = ZT_SCN_C_TCP_STATE;
+		return 0;
+	}
+	return perr(ps, "unknown counter '%s'", name);
+}
+
+static int parse_assert(struct pstate *ps, struct zt_scn_event *e,
+			const struct tok *t, int n)
+{
+	static const char *const ops[] = { "==", "!=", "<", "<=", ">", ">=" };
+	unsigned k;
+
+	if (n != 3)
+		return perr(ps, "expected COUNTER OP VALUE after 'assert'");
+	if (resolve_counter(ps, e, t[0].s))
+		return -EINVAL;
+	for (k = 0; k < 6; k++)
+		if (!strcmp(t[1].s, ops[k]))
+			break;
+	if (k == 6)
+		return perr(ps, "unknown operator '%s'", t[1].s);
+	e->cmp = (uint8_t)(ZT_SCN_EQ + k);
+	if (e->counter == ZT_SCN_C_TCP_STATE) {
+		if (e->cmp != ZT_SCN_EQ && e->cmp != ZT_SCN_NE)
+			return perr(ps, "tcp.state takes == or !=, not '%s'", t[1].s);
+		for (unsigned s = 0; s <= ZT_TCP_TIME_WAIT; s++)
+			if (!strcmp(t[2].s, zt_tcp_state_name((enum zt_tcp_state)s))) {
+				e->value = s;
+				return 0;
+			}
+		return perr(ps, "unknown TCP state '%s'", t[2].s);
+	}
+	if (parse_uint(t[2].s, UINT64_MAX, &e->value))
+		return perr(ps, "bad value '%s'", t[2].s);
+	return 0;
+}
+
+/* --- lines --------------------------------------------------------------- */
+
+static void event_free(struct zt_scn_event *e)
+{
+	free(e->pkt.payload);
+	e->pkt.payload = NULL;
+}
+
+static int parse_event(struct pstate *ps, const struct tok *t, int n)
+{
+	struct zt_scn *s = ps->scn;
+	struct zt_scn_event *e;
+	const char *ts = t[0].s, *d;
+	uint64_t v = 0, tm;
+	int rc;
+
+	if (t[0].quoted)
+		return perr(ps, "expected a time, got '%s'", ts);
+	if (!strcmp(ts, "*")) {
+		tm = ps->prev_t;
+	} else if (ts[0] == '+') {
+		if (parse_time(ts + 1, false, &v))
+			return perr(ps, "bad time '%s'", ts);
+		tm = ps->prev_t + v;
+	} else {
+		if (parse_time(ts, false, &tm))
+			return perr(ps, "bad time '%s'", ts);
+		if (tm < ps->prev_t)
+			return perr(ps, "time '%s' goes backwards", ts);
+	}
+	if (n < 2)
+		return perr(ps, "missing direction after '%s'", ts);
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 32;
+		struct zt_scn_event *ne = realloc(s->ev, nc * sizeof(*ne));
+
+		if (!ne)
+			return -ENOMEM;
+		s->ev = ne;
+		s->cap = nc;
+	}
+	e = &s->ev[s->n];
+	memset(e, 0, sizeof(*e));
+	e->line = ps->line;
+	e->t = tm;
+	d = t[1].s;
+	t += 2;
+	n -= 2;
+	if (!strcmp(d, "tun<") || !strcmp(d, "tun>")) {
+		e->kind = d[3] == '<' ? ZT_SCN_TUN_IN : ZT_SCN_TUN_OUT;
+		rc = parse_packet(ps, e, t, n);
+	} else if (!strcmp(d, "net<") || !strcmp(d, "net>")) {
+		e->kind = d[3] == '<' ? ZT_SCN_NET_IN : ZT_SCN_NET_OUT;
+		rc = parse_net(ps, e, d[3] == '<', t, n);
+	} else if (d[0] == 's' && d[1] >= '1' && d[1] <= '9') {
+		char *end;
+		unsigned long k = strtoul(d + 1, &end, 10);
+
+		if ((*end != '<' && *end != '>') || end[1] || k > 1000)
+			return perr(ps, "unknown direction '%s'", d);
+		e->kind = *end == '<' ? ZT_SCN_S_IN : ZT_SCN_S_OUT;
+		e->stream = (unsigned)k;
+		rc = parse_stream(ps, e, *end == '<', t, n);
+	} else if (!strcmp(d, "advance")) {
+		e->kind = ZT_SCN_ADVANCE;
+		rc = n ? perr(ps, "unexpected '%s' after 'advance'", t[0].s) : 0;
+	} else if (!strcmp(d, "assert")) {
+		e->kind = ZT_SCN_ASSERT;
+		rc = parse_assert(ps, e, t, n);
+	} else {
+		return perr(ps, "unknown direction '%s'", d);
+	}
+	if (rc) {
+		event_free(e);
+		return rc;
+	}
+	s->n++;
+	ps->prev_t = tm;
+	return 0;
+}
+
+static int parse_line(struct pstate *ps, const char *line, size_t len)
+{
+	struct tok *t;
+	char *arena;
+	int n, rc = 0;
+
+	t = malloc(sizeof(*t) * MAX_TOKS);
+	arena = malloc(2 * len + 2 * MAX_TOKS + 2);
+	if (!t || !arena) {
+		free(t);
+		free(arena);
+		return -ENOMEM;
+	}
+	n = tokenize(ps, line, len, arena, t);
+	if (n < 0) {
+		rc = n;
+	} else if (n > 0 && !t[0].quoted && !strncmp(t[0].s, "--", 2)) {
+		if (ps->seen_event)
+			rc = perr(ps, "header option '%s' after the first event",
+				  t[0].s);
+		for (int i = 0; !rc && i < n; i++) {
+			if (t[i].quoted || strncmp(t[i].s, "--", 2))
+				rc = perr(ps, "expected an option, got '%s'", t[i].s);
+			else
+				rc = header_option(ps, &t[i]);
+		}
+	} else if (n > 0) {
+		ps->seen_event = true;
+		rc = parse_event(ps, t, n);
+	}
+	free(t);
+	free(arena);
+	return rc;
+}
+
+/**
+ * zt_scn_free() - free every event, payload and rule text of @s.
+ * @s: a script from zt_scn_parse() (may be NULL); left empty
+ */
+void zt_scn_free(struct zt_scn *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		event_free(&s->ev[i]);
+	for (unsigned i = 0; i < s->hdr.nroutes; i++)
+		free(s->hdr.routes[i]);
+	free(s->ev);
+	free(s->file);
+	memset(s, 0, sizeof(*s));
+}
+
+/**
+ * zt_scn_parse() - parse a scenario script.
+ * @file: the name used in messages (copied)
+ * @text: the script (borrowed, @len bytes; need not be NUL-terminated)
+ * @len: its length
+ * @out: the script, owned by the caller after success (zt_scn_free)
+ * @err: "FILE:LINE: message" on failure
+ * @errlen: size of @err
+ *
+ * Return: 0, -EINVAL or -ENOMEM.
+ */
+int zt_scn_parse(const char *file, const char *text, size_t len,
+		 struct zt_scn *out, char *err, size_t errlen)
+{
+	struct pstate ps;
+	size_t i = 0;
+	int rc = 0;
+	static const uint8_t tun_default[4] = { 10, 0, 0, 1 };
+
+	memset(out, 0, sizeof(*out));
+	memset(&ps, 0, sizeof(ps));
+	if (err && errlen)
+		err[0] = 0;
+	out->file = strdup(file);
+	if (!out->file)
+		return -ENOMEM;
+	out->hdr.seed = 1;
+	out->hdr.tun = zt_addr_v4(tun_default);
+	out->hdr.tun_prefix = 24;
+	zt_router_config_default(&out->hdr.cfg);
+	out->hdr.def = ZT_ROUTE_DIRECT;
+	out->hdr.tolerance = ZT_MS;
+	ps.scn = out;
+	ps.file = file;
+	ps.err = err;
+	ps.errlen = errlen;
+	while (i < len && !rc) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t l = nl ? (size_t)(nl - (text + i)) : len - i;
+
+		ps.line++;
+		if (memchr(text + i, '\0', l))
+			rc = perr(&ps, "NUL byte in the line");
+		else
+			rc = parse_line(&ps, text + i, l);
+		i += l + 1;
+	}
+	out->last_line = ps.line;
+	if (rc) {
+		if (rc == -ENOMEM && err && errlen)
+			snprintf(err, errlen, "%s:%u: out of memory", file, ps.line);
+		zt_scn_free(out);
+		return rc;
+	}
+	return 0;
+}

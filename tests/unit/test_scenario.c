@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_scenario.c - the scenario parser and executor (sim/engine/scenario*).
+ *
+ * Theory of operation:
+ *
+ * Parser: every line form of docs/scenarios.md is parsed from a small
+ * script held in a string and its fields checked; every kind of bad line
+ * must fail with "FILE:LINE:" and quote the offending token. Executor: a
+ * correct script passes with the same trace hash twice; a script with a
+ * deliberately wrong expectation must fail with exactly the documented
+ * message shape (line, expected, aligned actual, seed and reproduce
+ * command), and an output nobody expected must fail at the next
+ * `advance` — so the strictness cannot silently break.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/scenario.h"
+#include "test.h"
+#include "ztun/stack.h"
+#include "ztun/tcp.h"
+
+static int parse(const char *text, struct zt_scn *s, char *err, size_t errlen)
+{
+	return zt_scn_parse("t.scn", text, strlen(text), s, err, errlen);
+}
+
+static void test_header(void)
+{
+	struct zt_scn s;
+	char err[512];
+	const char *text =
+		"# comment line\n"
+		"--seed=42 --tun=10.9.0.1/16 --tun6=fd00::1/64 --mtu=1400\n"
+		"--route=\"tcp 93.184.216.34/32 -> socks5\" --route=\"udp any -> drop\"\n"
+		"--default=reject --socks5=127.0.0.1:1080 --socks5-auth=u:p\n"
+		"--http=proxy.example:3128 --http-auth=a:b --tolerance=5ms\n"
+		"--stack.max_tcp_flows=3 --stack.connect_timeout=2s "
+		"--stack.udp_idle_timeout=500ms --stack.reject_icmp=1 "
+		"--stack.tcp.sack=0 --stack.tcp.rx_buf=8192\n"
+		"0 advance\n";
+
+	CU_ASSERT_EQUAL_FATAL(parse(text, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(s.hdr.seed, 42);
+	CU_ASSERT_EQUAL(s.hdr.tun_prefix, 16);
+	CU_ASSERT_EQUAL(s.hdr.tun.bytes[1], 9);
+	CU_ASSERT_EQUAL(s.hdr.tun6.family, ZT_AF_INET6);
+	CU_ASSERT_EQUAL(s.hdr.cfg.stack.mtu, 1400);
+	CU_ASSERT_EQUAL(s.hdr.nroutes, 2);
+	CU_ASSERT_STRING_EQUAL(s.hdr.routes[0], "tcp 93.184.216.34/32 -> socks5");
+	CU_ASSERT_EQUAL(s.hdr.def, ZT_ROUTE_DROP);
+	CU_ASSERT(s.hdr.def_reject);
+	CU_ASSERT(s.hdr.cfg.socks5.enabled && s.hdr.cfg.socks5.auth);
+	CU_ASSERT_STRING_EQUAL(s.hdr.cfg.socks5.username, "u");
+	CU_ASSERT_STRING_EQUAL(s.hdr.cfg.http.server.name, "proxy.example");
+	CU_ASSERT_EQUAL(s.hdr.cfg.http.server.port, 3128);
+	CU_ASSERT_EQUAL(s.hdr.tolerance, 5 * ZT_MS);
+	CU_ASSERT_EQUAL(s.hdr.cfg.stack.max_tcp_flows, 3);
+	CU_ASSERT_EQUAL(s.hdr.cfg.stack.connect_timeout, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(s.hdr.cfg.stack.udp_idle_timeout, 500 * ZT_MS);
+	CU_ASSERT(s.hdr.cfg.stack.reject_icmp);
+	CU_ASSERT(!s.hdr.cfg.stack.tcp.sack);
+	CU_ASSERT_EQUAL(s.hdr.cfg.stack.tcp.rx_buf, 8192);
+	CU_ASSERT_EQUAL(s.n, 1);
+	CU_ASSERT_EQUAL(s.ev[0].line, 7);
+	CU_ASSERT_EQUAL(s.ev[0].kind, ZT_SCN_ADVANCE);
+	zt_scn_free(&s);
+}
+
+static void test_events(void)
+{
+	struct zt_scn s;
+	char err[512];
+	const struct zt_scn_event *e;
+	const char *text =
+		"0.5 tun< 10.0.0.2:4000 > 1.2.3.4:80 S 0:0(0) win 1000 <mss 1460,sackOK,TS val 5 ecr 0,nop,wscale 7>\n"
+		"+0.010 tun> S. 0:0(0) ack 1 <mss 1460,...>\n"
+		"* tun< P. 1:4(3) ack 1 \"a\\x00\\n\" # trailing comment\n"
+		"+1 tun> . 1:1(0) ack 4 ...\n"
+		"2 tun< 10.0.0.2:53 > 8.8.8.8:53 udp (2) de ad\n"
+		"2 tun< 10.0.0.2 > 10.0.0.1 icmp echo 7 9 \"p\"\n"
+		"2 tun> 10.0.0.1 > 10.0.0.2 icmp unreach 13\n"
+		"2 tun< 10.0.0.2 > 10.0.0.1 raw 4500 00 1c\n"
+		"2 s1> connect 127.0.0.1:1080\n"
+		"2 s1< accept\n"
+		"2 s12< \"xy\" fin\n"
+		"2 s1< window 10\n"
+		"2 s1< window inf\n"
+		"2 s1> close\n"
+		"2 net> udp $q 8.8.8.8:53 (3) \"abc\"\n"
+		"2 net< udp 8.8.8.8:53 > $q (1)\n"
+		"2 assert stack.udp_flows_active == 0\n"
+		"2 assert drops.bad_checksum >= 1\n"
+		"2 assert router.flows.socks5 != 2\n"
+		"2 assert tcp.state == TIME_WAIT\n";
+
+	CU_ASSERT_EQUAL_FATAL(parse(text, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(s.n, 20);
+	e = &s.ev[0];
+	CU_ASSERT_EQUAL(e->t, 500 * ZT_MS);
+	CU_ASSERT_EQUAL(e->kind, ZT_SCN_TUN_IN);
+	CU_ASSERT(e->pkt.has_addrs);
+	CU_ASSERT_EQUAL(e->pkt.sport, 4000);
+	CU_ASSERT_EQUAL(e->pkt.dport, 80);
+	CU_ASSERT_EQUAL(e->pkt.flags, ZT_TCP_SYN);
+	CU_ASSERT(e->pkt.has_win && e->pkt.win == 1000);
+	CU_ASSERT_EQUAL(e->pkt.nopts, 5);
+	CU_ASSERT_EQUAL(e->pkt.opts[2].kind, ZT_SCN_OPT_TS);
+	CU_ASSERT_EQUAL(e->pkt.opts[2].val, 5);
+	CU_ASSERT_EQUAL(e->pkt.opts[4].val, 7);
+	e = &s.ev[1];
+	CU_ASSERT_EQUAL(e->t, 510 * ZT_MS);
+	CU_ASSERT_EQUAL(e->kind, ZT_SCN_TUN_OUT);
+	CU_ASSERT(!e->pkt.has_addrs);
+	CU_ASSERT_EQUAL(e->pkt.flags, ZT_TCP_SYN | ZT_TCP_ACK);
+	CU_ASSERT(e->pkt.has_ack && e->pkt.ack == 1);
+	CU_ASSERT(e->pkt.opts_more);
+	e = &s.ev[2];
+	CU_ASSERT_EQUAL(e->t, 510 * ZT_MS);
+	CU_ASSERT_EQUAL(e->pkt.payload_len, 3);
+	CU_ASSERT(e->pkt.payload && !memcmp(e->pkt.payload, "a\0\n", 3));
+	CU_ASSERT(s.ev[3].pkt.no_win_check);
+	CU_ASSERT_EQUAL(s.ev[3].t, 1510 * ZT_MS);
+	CU_ASSERT_EQUAL(s.ev[4].pkt.type, ZT_SCN_PKT_UDP);
+	CU_ASSERT_EQUAL(s.ev[4].pkt.len, 2);
+	CU_ASSERT_EQUAL(s.ev[5].pkt.type, ZT_SCN_PKT_ECHO);
+	CU_ASSERT_EQUAL(s.ev[5].pkt.echo_id, 7);
+	CU_ASSERT_EQUAL(s.ev[5].pkt.echo_seq, 9);
+	CU_ASSERT_EQUAL(s.ev[6].pkt.type, ZT_SCN_PKT_UNREACH);
+	CU_ASSERT_EQUAL(s.ev[6].pkt.code, 13);
+	CU_ASSERT_EQUAL(s.ev[7].pkt.type, ZT_SCN_PKT_RAW);
+	CU_ASSERT_EQUAL(s.ev[7].pkt.payload_len, 4);
+	CU_ASSERT_EQUAL(s.ev[8].sop, ZT_SCN_S_CONNECT);
+	CU_ASSERT_EQUAL(s.ev[8].ep.port, 1080);
+	CU_ASSERT_EQUAL(s.ev[9].sop, ZT_SCN_S_ACCEPT);
+	CU_ASSERT_EQUAL(s.ev[10].stream, 12);
+	CU_ASSERT_EQUAL(s.ev[10].sop, ZT_SCN_S_DATA);
+	CU_ASSERT(s.ev[10].fin);
+	CU_ASSERT_EQUAL(s.ev[11].window, 10);
+	CU_ASSERT(s.ev[12].window_inf);
+	CU_ASSERT_EQUAL(s.ev[13].sop, ZT_SCN_S_CLOSE);
+	CU_ASSERT_STRING_EQUAL(s.ev[14].var, "q");
+	CU_ASSERT_EQUAL(s.ev[14].kind, ZT_SCN_NET_OUT);
+	CU_ASSERT_STRING_EQUAL(s.ev[15].var, "q");
+	CU_ASSERT_EQUAL(s.ev[15].pkt.len, 1);
+	CU_ASSERT_EQUAL(s.ev[16].counter, ZT_SCN_C_STACK);
+	CU_ASSERT_EQUAL(s.ev[16].counter_off,
+			offsetof(struct zt_stack_stats, udp_flows_active));
+	CU_ASSERT_EQUAL(s.ev[17].counter, ZT_SCN_C_DROP);
+	CU_ASSERT_EQUAL(s.ev[17].cmp, ZT_SCN_GE);
+	CU_ASSERT_EQUAL(s.ev[18].counter, ZT_SCN_C_ROUTER);
+	CU_ASSERT_EQUAL(s.ev[19].counter, ZT_SCN_C_TCP_STATE);
+	CU_ASSERT_EQUAL(s.ev[19].value, ZT_TCP_TIME_WAIT);
+	zt_scn_free(&s);
+}
+
+/* Each bad script must fail naming t.scn:LINE and the token. */
+static void test_errors(void)
+{
+	static const struct {
+		const char *text;
+		const char *want;
+	} cases[] = {
+		{ "--bogus=1\n", "t.scn:1: unknown option '--bogus'" },
+		{ "--mtu=100\n", "t.scn:1: --mtu: '100'" },
+		{ "--route=\"tcp nowhere -> socks5\"\n", "t.scn:1: --route:" },
+		{ "\n0 advance\n--seed=1\n", "t.scn:3: header option '--seed=1' after" },
+		{ "0 tux< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0)\n", "t.scn:1: unknown direction 'tux<'" },
+		{ "x tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0)\n", "t.scn:1: bad time 'x'" },
+		{ "1 advance\n0.5 advance\n", "t.scn:2: time '0.5' goes backwards" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 SZ 0:0(0)\n", "bad TCP flags 'SZ'" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:5(4)\n", "bad sequence range '0:5(4)'" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0) <mss x>\n", "unknown TCP option 'mss'" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0) bogus\n", "unexpected 'bogus'" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 P. 1:3(2) \"abc\"\n", "payload is 3 bytes, '1:3(2)' says 2" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0) \"abc\n", "unterminated string" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0) \"\\q\"\n", "bad escape '\\q'" },
+		{ "0 tun< S 0:0(0)\n", "the first TCP line needs SRC:PORT > DST:PORT, got 'S'" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 udp 3\n", "expected (LEN) after 'udp', got '3'" },
+		{ "0 tun> 1.2.3.4 > 5.6.7.8 raw 00\n", "'raw' is for input (tun<) only" },
+		{ "0 tun< 1.2.3.4 > 5.6.7.8 icmp unreach 3\n", "'unreach' is for expected output" },
+		{ "0 tun< 1.2.3.4 > 5.6.7.8 icmp bounce 3\n", "unknown icmp message 'bounce'" },
+		{ "0 tun< 1.2.3.x:1 > 5.6.7.8:2 S 0:0(0)\n", "bad address '1.2.3.x:1'" },
+		{ "0 s1> accept\n", "t.scn:1: 'accept' is not allowed on s1>" },
+		{ "0 s1< close\n", "'close' is not allowed on s1<" },
+		{ "0 s1> connect nowhere\n", "expected ADDR:PORT after 'connect', got 'nowhere'" },
+		{ "0 s1< window lots\n", "expected N or 'inf' after 'window', got 'lots'" },
+		{ "0 s1> zz\n", "unexpected 'zz' (not a payload)" },
+		{ "0 net> tcp 1.2.3.4:5 (1)\n", "expected 'udp', got 'tcp'" },
+		{ "0 net> udp $ 1.2.3.4:5 (1)\n", "bad variable '$'" },
+		{ "0 net< udp 1.2.3.4:5 > $v (2) 00\n", "payload is 1 bytes, '(2)' says 2" },
+		{ "0 assert stack.nothing == 1\n", "unknown counter 'stack.nothing'" },
+		{ "0 assert drops.truncated =~ 1\n", "unknown operator '=~'" },
+		{ "0 assert tcp.state == OPEN\n", "unknown TCP state 'OPEN'" },
+		{ "0 assert tcp.state < CLOSED\n", "tcp.state takes == or !=, not '<'" },
+		{ "0 advance now\n", "unexpected 'now' after 'advance'" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct zt_scn s;
+		char err[512];
+		int rc = parse(cases[i].text, &s, err, sizeof(err));
+
+		CU_ASSERT_EQUAL(rc, -22);
+		if (rc != -22 || !strstr(err, cases[i].want) ||
+		    strncmp(err, "t.scn:", 6)) {
+			fprintf(stderr, "\ncase %zu: got '%s', want '%s'\n", i,
+				rc ? err : "(success)", cases[i].want);
+			CU_FAIL("error message");
+		}
+		if (rc == 0)
+			zt_scn_free(&s);
+	}
+}
+
+static const char good_script[] =
+	"--seed=3\n"
+	"0      tun< 10.0.0.2:42000 > 203.0.113.9:22 S 0:0(0) <mss 1460>\n"
+	"+0     s1> connect 203.0.113.9:22\n"
+	"+0.010 s1< accept\n"
+	"+0     tun> 203.0.113.9:22 > 10.0.0.2:42000 S. 0:0(0) ack 1 <mss 1460>\n"
+	"+0.001 tun< . 1:1(0) ack 1\n"
+	"+0     tun< P. 1:4(3) ack 1 \"abc\"\n"
+	"+0     s1> \"abc\"\n"
+	"+0     tun> . 1:1(0) ack 4 ...\n"
+	"+0     advance\n"
+	"+0     assert tcp.state == ESTABLISHED\n";
+
+static int run_text(const char *text, struct zt_scn_result *res)
+{
+	struct zt_scn s;
+	char err[512];
+	int rc = parse(text, &s, err, sizeof(err));
+
+	if (rc) {
+		fprintf(stderr, "\nparse: %s\n", err);
+		return -1;
+	}
+	rc = zt_scn_run(&s, NULL, res);
+	zt_scn_free(&s);
+	return rc;
+}
+
+static void test_run_passes_deterministic(void)
+{
+	struct zt_scn_result r1, r2;
+
+	CU_ASSERT_EQUAL(run_text(good_script, &r1), 0);
+	CU_ASSERT(r1.passed);
+	CU_ASSERT_EQUAL(run_text(good_script, &r2), 0);
+	CU_ASSERT_EQUAL(r1.trace_hash, r2.trace_hash);
+	CU_ASSERT_EQUAL(r1.seed, 3);
+}
+
+/* Replace the first occurrence of @from in @text by @to (one of two static
+ * buffers, so that edit(edit(...)) works). */
+static const char *edit(const char *text, const char *from, const char *to)
+{
+	static char bufs[2][4096];
+	static unsigned which;
+	char *buf = bufs[which ^= 1];
+	const char *p = strstr(text, from);
+
+	if (!p)
+		return text;
+	snprintf(buf, sizeof(bufs[0]), "%.*s%s%s", (int)(p - text), text, to,
+		 p + strlen(from));
+	return buf;
+}
+
+static void test_wrong_expectation(void)
+{
+	struct zt_scn_result r;
+	const char *text = edit(good_script, "S. 0:0(0) ack 1", "R. 0:0(0) ack 1");
+	const char *want =
+		"t.scn:5: expected tun> 203.0.113.9:22 > 10.0.0.2:42000 R. 0:0(0) ack 1 <mss 1460>\n"
+		"         actual   tun> 203.0.113.9:22 > 10.0.0.2:42000 S. 0:0(0) ack 1 <mss 1460>\n"
+		"  seed 3; reproduce: ztun-sim run --seed=3 t.scn";
+
+	CU_ASSERT_EQUAL(run_text(text, &r), 1);
+	CU_ASSERT(!r.passed);
+	CU_ASSERT_EQUAL(r.fail_line, 5);
+	if (strcmp(r.msg, want)) {
+		fprintf(stderr, "\ngot:\n%s\nwant:\n%s\n", r.msg, want);
+		CU_FAIL("message format");
+	}
+	/* A wrong payload, a missing output, and a late one fail too. */
+	CU_ASSERT_EQUAL(run_text(edit(good_script, "s1> \"abc\"", "s1> \"abd\""), &r), 1);
+	CU_ASSERT(strstr(r.msg, "t.scn:8: expected s1> \"abd\"") != NULL);
+	CU_ASSERT(strstr(r.msg, "actual   s1> \"abc\"") != NULL);
+	CU_ASSERT_EQUAL(run_text(edit(good_script, "+0     s1> \"abc\"\n", ""), &r), 1);
+	CU_ASSERT(strstr(r.msg, "t.scn:9: expected (no more output)") != NULL);
+	CU_ASSERT(strstr(r.msg, "actual   s1> \"abc\" at 0.011000") != NULL);
+	CU_ASSERT_EQUAL(run_text(edit(good_script, "+0     tun> . 1:1(0) ack 4 ...",
+				      "+0.5   tun> . 1:1(0) ack 4 ..."), &r), 1);
+	CU_ASSERT(strstr(r.msg, " at 0.511000") != NULL);
+	CU_ASSERT_EQUAL(run_text(edit(good_script, "ESTABLISHED", "CLOSED"), &r), 1);
+	CU_ASSERT(strstr(r.msg, "t.scn:11: expected tcp.state == CLOSED") != NULL);
+	CU_ASSERT(strstr(r.msg, "actual   tcp.state = ESTABLISHED") != NULL);
+}
+
+static void test_unexpected_output(void)
+{
+	struct zt_scn_result r;
+	/* Without the line that expects the ACK, that ACK is unexpected. */
+	const char *text = edit(good_script, "+0     tun> . 1:1(0) ack 4 ...\n", "");
+
+	CU_ASSERT_EQUAL(run_text(text, &r), 1);
+	CU_ASSERT_EQUAL(r.fail_line, 9);
+	CU_ASSERT(strstr(r.msg, "t.scn:9: expected (no more output)\n") != NULL);
+	CU_ASSERT(strstr(r.msg, "actual   tun> 203.0.113.9:22 > 10.0.0.2:42000 . 1:1(0) ack 4") != NULL);
+	/* And at the end of a script without advance. */
+	text = edit(good_script, "+0     advance\n+0     assert tcp.state == ESTABLISHED\n", "");
+	text = edit(text, "+0     tun> . 1:1(0) ack 4 ...\n", "");
+	CU_ASSERT_EQUAL(run_text(text, &r), 1);
+	CU_ASSERT(strstr(r.msg, "expected (no more output)") != NULL);
+}
+
+static void test_seed_override(void)
+{
+	struct zt_scn s;
+	struct zt_scn_result r1, r2;
+	struct zt_scn_opts o = { true, 99, NULL };
+	char err[256];
+
+	CU_ASSERT_EQUAL_FATAL(parse(good_script, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(zt_scn_run(&s, &o, &r1), 0);
+	CU_ASSERT_EQUAL(r1.seed, 99);
+	CU_ASSERT_EQUAL(zt_scn_run(&s, NULL, &r2), 0);
+	CU_ASSERT_NOT_EQUAL(r1.trace_hash, r2.trace_hash);
+	zt_scn_free(&s);
+}
+
+int zt_suite_scenario(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "header", test_header },
+		{ "events", test_events },
+		{ "errors", test_errors },
+		{ "run_passes_deterministic", test_run_passes_deterministic },
+		{ "wrong_expectation", test_wrong_expectation },
+		{ "unexpected_output", test_unexpected_output },
+		{ "seed_override", test_seed_override },
+		{ 0 }
+	};
+
+	return zt_add_suite("scenario", NULL, NULL, cases);
+}
