@@ -16,6 +16,7 @@ SAN      ?= 0
 
 PCAP_CFLAGS := $(shell pkg-config --cflags libpcap 2>/dev/null)
 PCAP_LIBS   := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
+SLIRP_LIBS  := $(shell pkg-config --libs slirp glib-2.0 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla
@@ -30,7 +31,7 @@ CFLAGS   += -O2
 endif
 
 REF_SRC   := $(sort $(wildcard ref/*/*.c))
-HOST_SRC  := $(sort $(wildcard sim/io/*.c) $(wildcard sim/engine/*.c))
+HOST_SRC  := $(sort $(wildcard sim/io/*.c) $(wildcard sim/engine/*.c) $(wildcard sim/slirp/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/*.c))
 
 REF_OBJ   := $(REF_SRC:%.c=$(BUILD)/%.o)
@@ -71,12 +72,12 @@ $(LIBHOST): $(HOST_OBJ) $(BUILD)/host.srclist
 	ar rcs $@ $(HOST_OBJ)
 
 $(UNIT): $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) $(BUILD)/unit.srclist
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS) $(SLIRP_LIBS)
 
 # The simulator's command line; its main file sits outside sim/engine/ so
 # that it stays out of libztun-host.a.
 $(SIM): $(BUILD)/sim/ztun_sim.o $(LIBHOST) $(LIBZTUN)
-	$(CC) $(LDFLAGS) -o $@ $(BUILD)/sim/ztun_sim.o $(LIBHOST) $(LIBZTUN) $(PCAP_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/sim/ztun_sim.o $(LIBHOST) $(LIBZTUN) $(PCAP_LIBS) $(SLIRP_LIBS)
 
 # The core's purity, checked on the object code: libztun.a may call only the
 # allow-listed libc functions (no clock, no I/O, no randomness) and may hold
