@@ -31,7 +31,10 @@
  * UDP flows get a udp_relay with one datagram socket (DIRECT/NAT), or a
  * SOCKS5 UDP ASSOCIATE: a control stream, then a datagram socket to the
  * relay address; datagrams that arrive before the association is ready
- * wait in a small bounded queue.
+ * wait in a small bounded queue. A NAT flow also holds a NAT session: its
+ * mapped port is the socket's source port, every datagram refreshes it,
+ * replies must pass the reverse lookup, and when the session expires on
+ * the router's timer the flow is closed.
  */
 #include "ztun/router.h"
 
@@ -80,6 +83,7 @@ struct udp_relay {
 	bool ready;              /* datagrams may be sent */
 	struct zt_socks5 socks;
 	struct zt_socks5_addr relay_ep;
+	struct zt_nat_session *nat; /* NAT decision only */
 	uint8_t hs_out[HS_BUF];
 	size_t hs_len, hs_off;
 	/* datagrams waiting for the association: lengths then bytes */
@@ -96,6 +100,7 @@ struct zt_router {
 	const struct zt_upstream_ops *up;
 	void *host;
 	struct zt_router_stats stats;
+	struct zt_nat nat;
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
 
@@ -104,6 +109,7 @@ void zt_router_config_default(struct zt_router_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	zt_stack_config_default(&cfg->stack);
 	cfg->http_max_header = ZT_HTTP_CONNECT_MAX_HEADER_DEFAULT;
+	zt_nat_config_default(&cfg->nat);
 }
 
 /* --- decisions -------------------------------------------------------- */
@@ -468,7 +474,8 @@ static void udp_close_sockets(struct udp_relay *u)
 	u->ready = false;
 }
 
-static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len)
+static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
+			 uint64_t now)
 {
 	struct zt_router *r = u->r;
 	const struct zt_flow_key *k = &u->flow->key;
@@ -496,16 +503,18 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len)
 	}
 	to.addr = k->server;
 	to.port = k->server_port;
+	if (u->nat)
+		zt_nat_touch(&r->nat, u->nat, now);
 	if (r->up->dgram_send(r->host, u->dgram, &to, data, len) == 0)
 		r->stats.udp_relayed_up += len;
 }
 
-static void udp_flush_queue(struct udp_relay *u)
+static void udp_flush_queue(struct udp_relay *u, uint64_t now)
 {
 	size_t off = 0;
 
 	for (unsigned i = 0; i < u->q_n; i++) {
-		udp_send_one(u, u->q + off, u->q_len[i]);
+		udp_send_one(u, u->q + off, u->q_len[i], now);
 		off += u->q_len[i];
 	}
 	u->q_n = 0;
@@ -562,11 +571,34 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 				u->decision = ZT_ROUTE_DROP;
 			}
 		} else if (d == ZT_ROUTE_DIRECT || d == ZT_ROUTE_NAT) {
-			u->dgram = r->up->dgram_open(r->host, f->key.family, 0,
-						     ZT_UPSTREAM_DIRECT, u, now);
+			uint16_t port = 0;
+
+			if (d == ZT_ROUTE_NAT) {
+				struct zt_nat_key nk;
+
+				memset(&nk, 0, sizeof(nk));
+				nk.proto = ZT_IPPROTO_UDP;
+				nk.src = f->key.client;
+				nk.dst = f->key.server;
+				nk.sport = f->key.client_port;
+				nk.dport = f->key.server_port;
+				if (zt_nat_insert(&r->nat, &nk, now, &u->nat) == 0) {
+					u->nat->user = u;
+					port = u->nat->mapped_port;
+				} else {
+					u->nat = NULL;
+					r->stats.nat_refused++;
+				}
+			}
+			if (d == ZT_ROUTE_DIRECT || u->nat)
+				u->dgram = r->up->dgram_open(r->host, f->key.family,
+							     port, ZT_UPSTREAM_DIRECT,
+							     u, now);
 			u->ready = u->dgram >= 0;
-			if (!u->ready)
+			if (!u->ready) {
+				u->dgram = -1;
 				u->decision = ZT_ROUTE_DROP;
+			}
 		}
 	}
 	if (u->decision == ZT_ROUTE_DROP || u->decision == ZT_ROUTE_LOCAL ||
@@ -575,7 +607,7 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		return;
 	}
 	if (u->ready)
-		udp_send_one(u, data, len);
+		udp_send_one(u, data, len, now);
 	else
 		udp_enqueue(u, data, len);
 }
@@ -589,6 +621,8 @@ static void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 	if (!u)
 		return;
 	udp_close_sockets(u);
+	if (u->nat)
+		zt_nat_remove(&u->r->nat, u->nat);
 	f->user = NULL;
 	free(u);
 }
@@ -647,7 +681,7 @@ static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len
 			return len;
 		}
 		u->ready = true;
-		udp_flush_queue(u);
+		udp_flush_queue(u, now);
 	}
 	return len;
 }
@@ -771,6 +805,14 @@ void zt_router_dgram_data(struct zt_router *r, void *cookie,
 		}
 		data = payload.data;
 		len = payload.len;
+	} else if (u->nat) {
+		/* Only the session's own remote may answer on its port. */
+		if (zt_nat_reverse_lookup(&r->nat, u->nat->mapped_port, &from->addr,
+					  from->port) != u->nat) {
+			r->stats.nat_reply_mismatch++;
+			return;
+		}
+		zt_nat_touch(&r->nat, u->nat, now);
 	} else if (!zt_addr_eq(&from->addr, &u->flow->key.server) ||
 		   from->port != u->flow->key.server_port) {
 		r->stats.udp_dropped++; /* not the server this flow talks to */
@@ -837,8 +879,13 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	r->tun_output = tun_out;
 	r->up = up;
 	r->host = host;
+	if (zt_nat_init(&r->nat, &cfg->nat, rng) != 0) {
+		free(r);
+		return NULL;
+	}
 	r->stack = zt_stack_new(&cfg->stack, &router_stack_ops, r, rng);
 	if (!r->stack) {
+		zt_nat_destroy(&r->nat);
 		free(r);
 		return NULL;
 	}
@@ -850,6 +897,7 @@ void zt_router_free(struct zt_router *r)
 	if (!r)
 		return;
 	zt_stack_free(r->stack); /* each flow's relay closes its upstream */
+	zt_nat_destroy(&r->nat);
 	free(r);
 }
 
@@ -859,19 +907,45 @@ void zt_router_tun_input(struct zt_router *r, const uint8_t *pkt, size_t len,
 	zt_stack_input(r->stack, pkt, len, now);
 }
 
+/* A NAT session ran out: close its flow (udp_closed frees the relay). */
+static void nat_expired(void *ctx, struct zt_nat_session *s, uint64_t now)
+{
+	struct zt_router *r = ctx;
+	struct udp_relay *u = s->user;
+
+	if (!u)
+		return;
+	u->nat = NULL; /* the table removes the session itself */
+	if (u->flow)
+		zt_stack_udp_close(r->stack, u->flow, now);
+}
+
 void zt_router_poll(struct zt_router *r, uint64_t now)
 {
 	zt_stack_poll(r->stack, now);
+	while (zt_nat_next_deadline(&r->nat) <= now)
+		if (zt_nat_expire(&r->nat, now, nat_expired, r) == 0)
+			break;
 }
 
 uint64_t zt_router_deadline(const struct zt_router *r)
 {
-	return zt_stack_deadline(r->stack);
+	/* The NAT table reschedules lazily refreshed timers when asked; that
+	 * changes no observable state, so the router stays const here. */
+	struct zt_nat *nat = (struct zt_nat *)&r->nat;
+	uint64_t d = zt_stack_deadline(r->stack), n = zt_nat_next_deadline(nat);
+
+	return n < d ? n : d;
 }
 
 const struct zt_router_stats *zt_router_stats(const struct zt_router *r)
 {
 	return &r->stats;
+}
+
+struct zt_nat *zt_router_nat(struct zt_router *r)
+{
+	return &r->nat;
 }
 
 struct zt_stack *zt_router_stack(struct zt_router *r)

@@ -1082,6 +1082,57 @@ static void test_udp_direct_echo_and_dns(void)
 	}
 }
 
+/* NAT decision: one session per client flow, its mapped port drawn from the
+ * configured range and distinct, the socket bound to it, replies checked by
+ * reverse lookup, and the session expiring on the router's timer closes the
+ * flow and its socket. */
+static void test_udp_nat_sessions(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_nat *nat;
+	uint16_t mapped[3];
+
+	t->dec[1] = ZT_ROUTE_NAT;
+	t->cfg.nat.port_start = 20000;
+	t->cfg.nat.port_end = 20009;
+	t->cfg.nat.timeout = 5 * ZT_SEC;
+	t->cfg.stack.udp_idle_timeout = 60 * ZT_SEC; /* the NAT timer decides */
+	tb_start(t);
+	nat = zt_router_nat(t->r);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	for (uint16_t i = 0; i < 3; i++) {
+		struct zt_nat_key k;
+		struct zt_nat_session *sess;
+
+		send_udp(t, &cli, (uint16_t)(6000 + i), &srv, 7, "n", 1);
+		send_udp(t, &cli, (uint16_t)(6000 + i), &srv, 7, "m", 1);
+		run_for(t, 10 * ZT_MS);
+		memset(&k, 0, sizeof(k));
+		k.proto = 17;
+		k.src = cli;
+		k.dst = srv;
+		k.sport = (uint16_t)(6000 + i);
+		k.dport = 7;
+		sess = zt_nat_lookup(nat, &k);
+		CU_ASSERT_FATAL(sess != NULL);
+		mapped[i] = sess->mapped_port;
+		CU_ASSERT(mapped[i] >= 20000 && mapped[i] <= 20009);
+	}
+	CU_ASSERT(mapped[0] != mapped[1] && mapped[1] != mapped[2] && mapped[0] != mapped[2]);
+	CU_ASSERT_EQUAL(t->udp_in, 6);                 /* every reply came back */
+	CU_ASSERT_EQUAL(nat->stats.active, 3);
+	CU_ASSERT_EQUAL(rstats(t)->nat_reply_mismatch, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 3);
+	/* Silence: the sessions expire at 5 s and take their flows along. */
+	run_for(t, 5100 * ZT_MS);
+	CU_ASSERT_EQUAL(nat->stats.active, 0);
+	CU_ASSERT_EQUAL(nat->stats.expired, 3);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+	tb_free(t);
+}
+
 static void test_udp_expiry_closes_socket(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -1281,6 +1332,7 @@ int zt_suite_router(void)
 		{ "backpressure_slow_reader", test_backpressure_slow_reader },
 		{ "udp_direct_echo_and_dns", test_udp_direct_echo_and_dns },
 		{ "udp_expiry_closes_socket", test_udp_expiry_closes_socket },
+		{ "udp_nat_sessions", test_udp_nat_sessions },
 		{ "socks5_udp_associate", test_socks5_udp_associate },
 		{ "drop_and_reject", test_drop_and_reject },
 		{ "icmp_local_and_not", test_icmp_local_and_not },

@@ -15,7 +15,10 @@
  *         HTTP        CONNECT through the HTTP proxy (optional Basic auth)
  *         DROP        silently, or RST/ICMP when the rule says reject
  *         LOCAL       RST: nothing listens on the TUN side
- *   UDP   DIRECT/NAT  one upstream datagram socket per flow
+ *   UDP   DIRECT      one upstream datagram socket per flow (any port)
+ *         NAT         the same, bound to a port the NAT table allocates
+ *                     from its range; replies are checked by reverse
+ *                     lookup; sessions expire on the core's timer
  *         SOCKS5      UDP ASSOCIATE per flow, torn down with its control
  *                     connection; BND.ADDR 0.0.0.0/:: replaced by the
  *                     proxy's address; fragmented SOCKS datagrams dropped
@@ -35,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ztun/nat.h"
 #include "ztun/route.h"
 #include "ztun/stack.h"
 #include "ztun/upstream.h"
@@ -54,6 +58,7 @@ struct zt_router_config {
 	struct zt_proxy_config socks5;
 	struct zt_proxy_config http;
 	size_t http_max_header;     /* bound on a proxy's response head (16 KiB) */
+	struct zt_nat_config nat;   /* UDP NAT sessions (nat.h defaults) */
 };
 
 void zt_router_config_default(struct zt_router_config *cfg);
@@ -70,6 +75,8 @@ struct zt_router_stats {
 	uint64_t socks5_udp_dropped[8];    /* by enum zt_socks5_udp_result */
 	uint64_t dropped_no_proxy;         /* decision needs a proxy that is not set */
 	uint64_t udp_dropped;              /* DROP/LOCAL decisions, full queues */
+	uint64_t nat_refused;              /* NAT table or port range full */
+	uint64_t nat_reply_mismatch;       /* reply failed the reverse lookup */
 	uint64_t icmp_dropped;
 };
 
@@ -109,6 +116,8 @@ void zt_router_dgram_data(struct zt_router *r, void *cookie,
 			  size_t len, uint64_t now);
 
 const struct zt_router_stats *zt_router_stats(const struct zt_router *r);
+/* The UDP NAT table (read-only use: lookups, stats). */
+struct zt_nat *zt_router_nat(struct zt_router *r);
 struct zt_stack *zt_router_stack(struct zt_router *r);
 
 #endif /* ZTUN_ROUTER_H */
