@@ -803,6 +803,18 @@ void zt_router_dgram_data(struct zt_router *r, void *cookie,
 			r->stats.socks5_udp_dropped[res & 7]++;
 			return;
 		}
+		/* Only the relay may send on this socket, and only the flow's
+		 * server may be the datagram's source: anything else would
+		 * reach the client as if its server had said it. */
+		if ((u->relay_ep.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
+		     (!zt_addr_eq(&from->addr, &u->relay_ep.ip) ||
+		      from->port != u->relay_ep.port)) ||
+		    src.atyp == ZT_SOCKS5_ATYP_DOMAIN ||
+		    !zt_addr_eq(&src.ip, &u->flow->key.server) ||
+		    src.port != u->flow->key.server_port) {
+			r->stats.socks5_udp_spoofed++;
+			return;
+		}
 		data = payload.data;
 		len = payload.len;
 	} else if (u->nat) {

@@ -1136,6 +1136,19 @@ static struct binding *dsock_of(struct zt_vnet *vn, int h)
 	return vn->dsocks[h];
 }
 
+int zt_vnet_dgram_local(struct zt_vnet *vn, int handle, struct zt_endpoint *out)
+{
+	const struct binding *b;
+
+	if (handle < 0 || (size_t)handle >= vn->n_dsocks || !vn->dsocks[handle])
+		return -EBADF;
+	b = vn->dsocks[handle];
+	memset(out, 0, sizeof(*out));
+	out->addr = b->addr;
+	out->port = b->port;
+	return 0;
+}
+
 static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 			 const void *data, size_t len)
 {

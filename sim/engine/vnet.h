@@ -167,4 +167,8 @@ void zt_vnet_udp_unbind(struct zt_vnet *vn, const struct zt_addr *addr,
 int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 		     const struct zt_endpoint *to, const void *data, size_t len);
 
+/* Where the router's datagram socket @handle (in opening order, from 0) is
+ * bound. 0 or -EBADF (never opened, or closed). */
+int zt_vnet_dgram_local(struct zt_vnet *vn, int handle, struct zt_endpoint *out);
+
 #endif /* ZTUN_SIM_VNET_H */

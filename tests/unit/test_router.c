@@ -1190,6 +1190,27 @@ static void test_socks5_udp_associate(void)
 		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 1);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 1);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
+		{
+			/* A third party sends a SOCKS-framed datagram claiming
+			 * to be the server to the router's relay-facing socket:
+			 * it must not reach the client. */
+			struct zt_endpoint sock, attacker;
+			struct zt_socks5_addr claim;
+			uint8_t dg[64];
+			int n;
+
+			CU_ASSERT_FATAL(zt_vnet_dgram_local(t->vn, 0, &sock) == 0);
+			zt_socks5_addr_ip(&claim, &srv, 7);
+			n = zt_socks5_udp_wrap(&claim, (const uint8_t *)"forged", 6, dg, sizeof(dg));
+			CU_ASSERT_FATAL(n > 0);
+			memset(&attacker, 0, sizeof(attacker));
+			attacker.addr = zt_addr_v4(HOLE4);
+			attacker.port = 40000;
+			CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &attacker, &sock, dg, (size_t)n), 0);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL(t->udp_in, 2);
+			CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 1);
+		}
 		/* The proxy ends the association: its control connection closes. */
 		zt_vhost_drop_sessions(px, false);
 		run_for(t, 20 * ZT_MS);

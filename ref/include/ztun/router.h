@@ -73,6 +73,7 @@ struct zt_router_stats {
 	uint64_t socks5_failures[32];      /* by enum zt_socks5_outcome */
 	uint64_t http_failures[16];        /* by enum zt_http_connect_outcome */
 	uint64_t socks5_udp_dropped[8];    /* by enum zt_socks5_udp_result */
+	uint64_t socks5_udp_spoofed;       /* not from the relay, or not from the flow's server */
 	uint64_t dropped_no_proxy;         /* decision needs a proxy that is not set */
 	uint64_t udp_dropped;              /* DROP/LOCAL decisions, full queues */
 	uint64_t nat_refused;              /* NAT table or port range full */
