@@ -33,18 +33,24 @@ endif
 REF_SRC   := $(sort $(wildcard ref/*/*.c))
 HOST_SRC  := $(sort $(wildcard sim/io/*.c) $(wildcard sim/engine/*.c) $(wildcard sim/slirp/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/*.c))
+# sim/real: the real-mode host (TUN, epoll, sockets, netlink) as its own
+# library; ztun_ref.c holds main() and stays out of it.
+REAL_SRC  := $(sort $(filter-out sim/real/ztun_ref.c,$(wildcard sim/real/*.c)))
 
 REF_OBJ   := $(REF_SRC:%.c=$(BUILD)/%.o)
 HOST_OBJ  := $(HOST_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ  := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+REAL_OBJ  := $(REAL_SRC:%.c=$(BUILD)/%.o)
 
 LIBZTUN   := $(BUILD)/libztun.a
 LIBHOST   := $(BUILD)/libztun-host.a
 UNIT      := $(BUILD)/unit-tests
 SIM       := $(BUILD)/ztun-sim
+LIBREAL   := $(BUILD)/libztun-real.a
+REFBIN    := $(BUILD)/ztun-ref
 
 .PHONY: FORCE all check deps unit purity fixtures clean lint
-all: $(LIBZTUN) $(LIBHOST) $(UNIT) $(SIM)
+all: $(LIBZTUN) $(LIBHOST) $(UNIT) $(SIM) $(LIBREAL) $(REFBIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,6 +67,7 @@ $(BUILD)/%.srclist: FORCE
 SRCLIST_ref  = $(REF_SRC)
 SRCLIST_host = $(HOST_SRC)
 SRCLIST_unit = $(UNIT_SRC)
+SRCLIST_real = $(REAL_SRC)
 FORCE:
 
 $(LIBZTUN): $(REF_OBJ) $(BUILD)/ref.srclist
@@ -78,6 +85,14 @@ $(UNIT): $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) $(BUILD)/unit.srclist
 # that it stays out of libztun-host.a.
 $(SIM): $(BUILD)/sim/ztun_sim.o $(LIBHOST) $(LIBZTUN)
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/sim/ztun_sim.o $(LIBHOST) $(LIBZTUN) $(PCAP_LIBS) $(SLIRP_LIBS)
+
+$(LIBREAL): $(REAL_OBJ) $(BUILD)/real.srclist
+	@rm -f $@
+	ar rcs $@ $(REAL_OBJ)
+
+# The real-mode binary (docs/cli.md, ztun-ref).
+$(REFBIN): $(BUILD)/sim/real/ztun_ref.o $(LIBREAL) $(LIBZTUN)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/sim/real/ztun_ref.o $(LIBREAL) $(LIBZTUN)
 
 # The core's purity, checked on the object code: libztun.a may call only the
 # allow-listed libc functions (no clock, no I/O, no randomness) and may hold
@@ -97,6 +112,8 @@ check:
 	  UBSAN_OPTIONS=print_stacktrace=1 build/san/unit-tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/cli/ztun_sim_cli.sh build/san/ztun-sim
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/e2e/ztun_ref_e2e.sh build/san/ztun-ref
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/cli/scenarios_twice.sh build/san/ztun-sim
 

@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c - parse the ztun-ref command line (docs/cli.md, section
+ * ztun-ref) into a struct zr_config.
+ *
+ * Theory of operation: getopt_long() in one pass records every flag; rule
+ * sources (--rule, --rules, --default) are remembered in command-line order
+ * because their order matters. A second step checks what depends on other
+ * flags (a decision that needs a proxy that was not given) and builds the
+ * rule table: initial default (socks5 > http > direct by the proxies
+ * given), the rule sources in order, then the final UDP rule. Every error
+ * prints one line "ztun-ref: FLAG: problem" and makes the caller exit 2.
+ */
+#include "real/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char zr_usage[] =
+	"usage: ztun-ref [OPTIONS]\n"
+	"\n"
+	"Create a TUN device and forward every TCP and UDP flow routed into it\n"
+	"directly, through a SOCKS5 proxy or through an HTTP CONNECT proxy, as\n"
+	"the rules decide. Runs until SIGINT or SIGTERM; SIGUSR1 prints\n"
+	"statistics.\n"
+	"\n"
+	"TUN device:\n"
+	"  -n, --tun-name NAME     interface name (default ztun0)\n"
+	"  -i, --tun-ip ADDR       IPv4 address (default 10.0.0.1)\n"
+	"  -p, --prefix N          IPv4 prefix length, 1..32 (default 24)\n"
+	"      --tun-ip6 ADDR/N    also an IPv6 address, prefix length 1..128\n"
+	"  -m, --tun-mtu N         MTU, 1280..65535 (default 1500)\n"
+	"      --tun-fd N          use the inherited TUN descriptor N as is and\n"
+	"                          configure nothing (-n -i -p --tun-ip6 unused)\n"
+	"      --multi-queue       create the device with IFF_MULTI_QUEUE\n"
+	"\n"
+	"Upstreams:\n"
+	"  -x, --proxy PROXY       socks5://[USER:PASS@]HOST:PORT,\n"
+	"                          http://[USER:PASS@]HOST:PORT, or HOST:PORT\n"
+	"                          (SOCKS5); HOST is an IP address, IPv6 in\n"
+	"                          brackets; at most one SOCKS5 and one HTTP proxy\n"
+	"  -e, --egress IFACE      interface of direct traffic (default: that of\n"
+	"                          the default route)\n"
+	"      --mark N            SO_MARK of every upstream socket, 0..4294967295\n"
+	"\n"
+	"Routing (docs/rules.md):\n"
+	"      --rule RULE         a route rule; repeatable, the first match decides\n"
+	"      --rules FILE        rules from FILE, one per line, '#' comments\n"
+	"      --default DECISION  when no rule matches: direct, socks5, http,\n"
+	"                          drop, reject, local or nat (default: socks5\n"
+	"                          with a SOCKS5 proxy, else http with an HTTP\n"
+	"                          proxy, else direct)\n"
+	"      --udp MODE          UDP that no rule matched: socks5, nat, direct\n"
+	"                          or drop (default: socks5 with a SOCKS5 proxy,\n"
+	"                          else drop)\n"
+	"\n"
+	"  -d, --debug             log debug messages too\n"
+	"  -h, --help              this text\n"
+	"      --version           the version\n"
+	"\n"
+	"exit status: 0 stopped by SIGINT or SIGTERM, 1 runtime error (no\n"
+	"privilege, TUN or network setup failed), 2 usage error.\n";
+
+enum {
+	OPT_TUN_IP6 = 256,
+	OPT_TUN_FD,
+	OPT_MULTI_QUEUE,
+	OPT_MARK,
+	OPT_RULE,
+	OPT_RULES,
+	OPT_DEFAULT,
+	OPT_UDP,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "tun-name", required_argument, NULL, 'n' },
+	{ "tun-ip", required_argument, NULL, 'i' },
+	{ "prefix", required_argument, NULL, 'p' },
+	{ "tun-mtu", required_argument, NULL, 'm' },
+	{ "proxy", required_argument, NULL, 'x' },
+	{ "egress", required_argument, NULL, 'e' },
+	{ "debug", no_argument, NULL, 'd' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "tun-ip6", required_argument, NULL, OPT_TUN_IP6 },
+	{ "tun-fd", required_argument, NULL, OPT_TUN_FD },
+	{ "multi-queue", no_argument, NULL, OPT_MULTI_QUEUE },
+	{ "mark", required_argument, NULL, OPT_MARK },
+	{ "rule", required_argument, NULL, OPT_RULE },
+	{ "rules", required_argument, NULL, OPT_RULES },
+	{ "default", required_argument, NULL, OPT_DEFAULT },
+	{ "udp", required_argument, NULL, OPT_UDP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* A rule source, in command-line order. */
+struct rule_src {
+	int kind;         /* OPT_RULE, OPT_RULES or OPT_DEFAULT */
+	const char *arg;  /* borrowed from argv */
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "ztun-ref: %s\n", msg);
+	fprintf(stderr, "ztun-ref: try 'ztun-ref --help'\n");
+	return -EINVAL;
+}
+
+/* @s as a decimal (or 0x hex) number in [@min, @max]; 0 or -EINVAL. */
+static int parse_num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		v = strtoull(s + 2, &end, 16);
+	else
+		v = strtoull(s, &end, 10);
+	if (errno || *end || end == s || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* "ADDR/N" for --tun-ip6. */
+static int parse_ip6_prefix(const char *s, struct zt_addr *a, uint8_t *len)
+{
+	char buf[ZT_ADDR_STRLEN + 8];
+	const char *slash = strchr(s, '/');
+	uint64_t v;
+
+	if (!slash || (size_t)(slash - s) >= ZT_ADDR_STRLEN)
+		return -EINVAL;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = 0;
+	if (zt_addr_parse(buf, a) || a->family != ZT_AF_INET6 ||
+	    parse_num(slash + 1, 1, 128, &v))
+		return -EINVAL;
+	*len = (uint8_t)v;
+	return 0;
+}
+
+/* socks5://[u:p@]host:port, http://[u:p@]host:port or host:port. */
+static int parse_proxy(struct zr_config *c, const char *text)
+{
+	struct zt_proxy_config *px = &c->socks5;
+	const char *kind = "SOCKS5", *p = text, *at, *hp, *colon;
+	char host[ZT_ADDR_STRLEN + 2];
+	size_t hl;
+	uint64_t port;
+
+	if (!strncmp(p, "socks5://", 9)) {
+		p += 9;
+	} else if (!strncmp(p, "http://", 7)) {
+		p += 7;
+		px = &c->http;
+		kind = "HTTP";
+	} else if (strstr(p, "://")) {
+		return usage_error("--proxy: unknown scheme in '%s' (socks5:// or http://)",
+				   text);
+	}
+	if (px->enabled)
+		return usage_error("--proxy: a second %s proxy '%s' (at most one of each kind)",
+				   kind, text);
+	memset(px, 0, sizeof(*px));
+	at = strrchr(p, '@');
+	if (at) {
+		const char *sep = memchr(p, ':', (size_t)(at - p));
+		size_t ul, pl;
+
+		if (!sep)
+			return usage_error("--proxy: credentials in '%s' must be USER:PASS@",
+					   text);
+		ul = (size_t)(sep - p);
+		pl = (size_t)(at - sep - 1);
+		if (ul == 0 || ul > 255 || pl > 255)
+			return usage_error("--proxy: user name must be 1..255 bytes and password at most 255 in '%s'",
+					   text);
+		memcpy(px->username, p, ul);
+		memcpy(px->password, sep + 1, pl);
+		px->auth = true;
+		hp = at + 1;
+	} else {
+		hp = p;
+	}
+	if (*hp == '[') {
+		const char *end = strchr(hp, ']');
+
+		if (!end || end[1] != ':')
+			return usage_error("--proxy: expected [IPV6]:PORT in '%s'", text);
+		hl = (size_t)(end - hp - 1);
+		if (hl >= sizeof(host))
+			return usage_error("--proxy: bad address in '%s'", text);
+		memcpy(host, hp + 1, hl);
+		host[hl] = 0;
+		colon = end + 1;
+		if (zt_addr_parse(host, &px->server.addr) ||
+		    px->server.addr.family != ZT_AF_INET6)
+			return usage_error("--proxy: '%s' is not an IPv6 address", host);
+	} else {
+		colon = strrchr(hp, ':');
+		if (!colon)
+			return usage_error("--proxy: '%s' has no :PORT", text);
+		hl = (size_t)(colon - hp);
+		if (hl == 0 || hl >= sizeof(host))
+			return usage_error("--proxy: no host in '%s'", text);
+		memcpy(host, hp, hl);
+		host[hl] = 0;
+		if (strchr(host, ':'))
+			return usage_error("--proxy: IPv6 address '%s' needs brackets: [%s]:PORT",
+					   host, host);
+		if (zt_addr_parse(host, &px->server.addr))
+			return usage_error("--proxy: host '%s' is not an IP address (names are not resolved)",
+					   host);
+	}
+	if (parse_num(colon + 1, 1, 65535, &port))
+		return usage_error("--proxy: bad port '%s' in '%s' (1..65535)",
+				   colon + 1, text);
+	px->server.port = (uint16_t)port;
+	px->enabled = true;
+	return 0;
+}
+
+static bool decision_ok(const struct zr_config *c, enum zt_route_decision d)
+{
+	if (d == ZT_ROUTE_SOCKS5)
+		return c->socks5.enabled;
+	if (d == ZT_ROUTE_HTTP)
+		return c->http.enabled;
+	return true;
+}
+
+static int add_rule(struct zr_config *c, const char *text, const char *where)
+{
+	struct zt_rule rule;
+	char err[256];
+	int rc;
+
+	if (zt_rule_parse(text, &rule, err, sizeof(err)))
+		return usage_error("%s: bad rule '%s': %s", where, text, err);
+	if (!decision_ok(c, rule.decision))
+		return usage_error("%s: rule '%s' needs a%s proxy (-x)", where, text,
+				   rule.decision == ZT_ROUTE_SOCKS5 ? " SOCKS5" :
+				   "n HTTP");
+	rc = zt_rules_add(&c->rules, &rule);
+	if (rc)
+		return usage_error("%s: rule '%s': %s", where, text, strerror(-rc));
+	return 0;
+}
+
+static int add_rules_file(struct zr_config *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024], where[64 + 256];
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (!f)
+		return usage_error("--rules: cannot read '%s': %s", path,
+				   strerror(errno));
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *p = line, *e, *hash = strchr(line, '#');
+
+		lineno++;
+		if (hash)
+			*hash = 0;
+		e = p + strlen(p);
+		while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' ||
+				 e[-1] == '\t'))
+			*--e = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			continue;
+		snprintf(where, sizeof(where), "--rules %s:%u", path, lineno);
+		rc = add_rule(c, p, where);
+	}
+	if (!rc && ferror(f))
+		rc = usage_error("--rules: error reading '%s'", path);
+	fclose(f);
+	return rc;
+}
+
+static int set_default(struct zr_config *c, const char *name)
+{
+	enum zt_route_decision d;
+	bool reject;
+
+	if (zt_route_decision_parse(name, &d, &reject))
+		return usage_error("--default: unknown decision '%s'", name);
+	if (!decision_ok(c, d))
+		return usage_error("--default: '%s' needs a%s proxy (-x)", name,
+				   d == ZT_ROUTE_SOCKS5 ? " SOCKS5" : "n HTTP");
+	zt_rules_set_default(&c->rules, d, reject);
+	c->def = d;
+	return 0;
+}
+
+static int build_rules(struct zr_config *c, const struct rule_src *src,
+		       int nsrc, const char *udp)
+{
+	struct zt_rule final;
+	int rc;
+
+	if (zt_rules_init(&c->rules, 0))
+		return usage_error("no memory for the rule table");
+	c->def = c->socks5.enabled ? ZT_ROUTE_SOCKS5 :
+		 c->http.enabled ? ZT_ROUTE_HTTP : ZT_ROUTE_DIRECT;
+	zt_rules_set_default(&c->rules, c->def, false);
+	for (int i = 0; i < nsrc; i++) {
+		if (src[i].kind == OPT_RULE)
+			rc = add_rule(c, src[i].arg, "--rule");
+		else if (src[i].kind == OPT_RULES)
+			rc = add_rules_file(c, src[i].arg);
+		else
+			rc = set_default(c, src[i].arg);
+		if (rc)
+			goto fail;
+	}
+	c->def = c->rules.def;
+	c->udp = c->socks5.enabled ? ZT_ROUTE_SOCKS5 : ZT_ROUTE_DROP;
+	if (udp) {
+		if (!strcmp(udp, "socks5"))
+			c->udp = ZT_ROUTE_SOCKS5;
+		else if (!strcmp(udp, "nat"))
+			c->udp = ZT_ROUTE_NAT;
+		else if (!strcmp(udp, "direct"))
+			c->udp = ZT_ROUTE_DIRECT;
+		else if (!strcmp(udp, "drop"))
+			c->udp = ZT_ROUTE_DROP;
+		else {
+			rc = usage_error("--udp: unknown mode '%s' (socks5, nat, direct or drop)",
+					 udp);
+			goto fail;
+		}
+		if (!decision_ok(c, c->udp)) {
+			rc = usage_error("--udp: 'socks5' needs a SOCKS5 proxy (-x)");
+			goto fail;
+		}
+	}
+	zt_rule_init(&final);
+	final.proto = ZT_RULE_UDP;
+	final.decision = c->udp;
+	rc = zt_rules_add(&c->rules, &final);
+	if (rc) {
+		rc = usage_error("the final UDP rule: %s", strerror(-rc));
+		goto fail;
+	}
+	return 0;
+fail:
+	zt_rules_destroy(&c->rules);
+	return rc;
+}
+
+/**
+ * zr_config_parse() - parse the command line.
+ * @c: filled; owns its rule table when ZR_PARSE_RUN is returned
+ * @argc: argument count
+ * @argv: arguments (borrowed; getopt may permute them)
+ *
+ * Return: ZR_PARSE_RUN, ZR_PARSE_EXIT (help or version printed), or
+ * -EINVAL (the problem was printed).
+ */
+int zr_config_parse(struct zr_config *c, int argc, char **argv)
+{
+	struct rule_src *src;
+	const char *udp = NULL;
+	uint8_t v4[4] = { 10, 0, 0, 1 };
+	int nsrc = 0, opt, rc = -EINVAL;
+	uint64_t v;
+
+	memset(c, 0, sizeof(*c));
+	strcpy(c->tun_name, "ztun0");
+	c->tun_ip = zt_addr_v4(v4);
+	c->prefix = 24;
+	c->mtu = 1500;
+	c->tun_fd = -1;
+	src = calloc((size_t)argc + 1, sizeof(*src));
+	if (!src)
+		return usage_error("no memory");
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":n:i:p:m:x:e:dh", long_opts,
+				  NULL)) != -1) {
+		const char *a = optarg;
+
+		switch (opt) {
+		case 'n':
+			if (!*a || strlen(a) >= IF_NAMESIZE || strpbrk(a, "/ \t\n:")) {
+				usage_error("--tun-name: '%s' is not an interface name (1..%d characters, no '/', ':' or blanks)",
+					    a, IF_NAMESIZE - 1);
+				goto out;
+			}
+			strcpy(c->tun_name, a);
+			break;
+		case 'i':
+			if (zt_addr_parse(a, &c->tun_ip) || c->tun_ip.family != ZT_AF_INET) {
+				usage_error("--tun-ip: '%s' is not an IPv4 address", a);
+				goto out;
+			}
+			break;
+		case 'p':
+			if (parse_num(a, 1, 32, &v)) {
+				usage_error("--prefix: '%s' is not a number in 1..32", a);
+				goto out;
+			}
+			c->prefix = (uint8_t)v;
+			break;
+		case 'm':
+			if (parse_num(a, 1280, 65535, &v)) {
+				usage_error("--tun-mtu: '%s' is not a number in 1280..65535", a);
+				goto out;
+			}
+			c->mtu = (uint32_t)v;
+			break;
+		case 'x':
+			if (parse_proxy(c, a))
+				goto out;
+			break;
+		case 'e':
+			if (!*a || strlen(a) >= IF_NAMESIZE || strpbrk(a, "/ \t\n:")) {
+				usage_error("--egress: '%s' is not an interface name", a);
+				goto out;
+			}
+			strcpy(c->egress, a);
+			break;
+		case 'd':
+			c->debug = true;
+			break;
+		case 'h':
+			fputs(zr_usage, stdout);
+			rc = ZR_PARSE_EXIT;
+			goto out;
+		case OPT_VERSION:
+			printf("ztun-ref %s\n", ZR_VERSION);
+			rc = ZR_PARSE_EXIT;
+			goto out;
+		case OPT_TUN_IP6:
+			if (parse_ip6_prefix(a, &c->tun_ip6, &c->prefix6)) {
+				usage_error("--tun-ip6: '%s' is not IPV6ADDR/PREFIX (prefix 1..128)", a);
+				goto out;
+			}
+			c->have_ip6 = true;
+			break;
+		case OPT_TUN_FD:
+			if (parse_num(a, 0, 0x7fffffff, &v)) {
+				usage_error("--tun-fd: '%s' is not a descriptor number", a);
+				goto out;
+			}
+			c->tun_fd = (int)v;
+			break;
+		case OPT_MULTI_QUEUE:
+			c->multi_queue = true;
+			break;
+		case OPT_MARK:
+			if (parse_num(a, 0, UINT32_MAX, &v)) {
+				usage_error("--mark: '%s' is not a number in 0..4294967295", a);
+				goto out;
+			}
+			c->mark = (uint32_t)v;
+			c->use_mark = true;
+			break;
+		case OPT_RULE:
+		case OPT_RULES:
+		case OPT_DEFAULT:
+			src[nsrc].kind = opt;
+			src[nsrc++].arg = a;
+			break;
+		case OPT_UDP:
+			udp = a;
+			break;
+		case ':':
+			usage_error("%s: needs a value", argv[optind - 1]);
+			goto out;
+		default:
+			if (!strncmp(argv[optind - 1], "--", 2) || !optopt ||
+			    optopt >= 256)
+				usage_error("unknown flag '%s'", argv[optind - 1]);
+			else
+				usage_error("unknown flag '-%c'", optopt);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		usage_error("unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	rc = build_rules(c, src, nsrc, udp);
+	if (rc == 0)
+		rc = ZR_PARSE_RUN;
+out:
+	free(src);
+	return rc;
+}
+
+/**
+ * zr_config_free() - free what zr_config_parse() allocated.
+ * @c: the config
+ */
+void zr_config_free(struct zr_config *c)
+{
+	zt_rules_destroy(&c->rules);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h - the ztun-ref command line, parsed into one struct.
+ *
+ * Theory of operation: zr_config_parse() reads argv completely first
+ * (flags may come in any order), then derives the defaults that depend on
+ * other flags (--default and --udp follow the proxies given) and builds
+ * the rule table: the rules of --rule/--rules/--default in command-line
+ * order, then one final "udp any -> <--udp>" rule, so UDP is dropped unless
+ * a rule or --udp says otherwise. Nothing is opened or configured here
+ * except reading --rules files. Messages name the flag and the value.
+ */
+#ifndef ZTUN_REAL_CONFIG_H
+#define ZTUN_REAL_CONFIG_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ztun/addr.h"
+#include "ztun/route.h"
+#include "ztun/router.h"
+
+#define ZR_VERSION "0.1.0"
+
+struct zr_config {
+	char tun_name[IF_NAMESIZE];     /* -n */
+	struct zt_addr tun_ip;          /* -i */
+	uint8_t prefix;                 /* -p */
+	bool have_ip6;
+	struct zt_addr tun_ip6;         /* --tun-ip6 */
+	uint8_t prefix6;
+	uint32_t mtu;                   /* -m */
+	int tun_fd;                     /* --tun-fd, -1: create */
+	bool multi_queue;               /* --multi-queue */
+	struct zt_proxy_config socks5;  /* -x socks5://... or host:port */
+	struct zt_proxy_config http;    /* -x http://... */
+	char egress[IF_NAMESIZE];       /* -e, "" = from the default route */
+	bool use_mark;
+	uint32_t mark;                  /* --mark */
+	bool debug;                     /* -d */
+	enum zt_route_decision def;     /* the default decision in effect */
+	enum zt_route_decision udp;     /* --udp */
+	struct zt_rules rules;          /* owned; zr_config_free() */
+};
+
+enum {
+	ZR_PARSE_RUN = 0,   /* run with the config */
+	ZR_PARSE_EXIT = 1,  /* --help or --version printed: exit 0 */
+};
+
+/*
+ * zr_config_parse() - parse @argv into @c.
+ * Return: ZR_PARSE_RUN, ZR_PARSE_EXIT, or -EINVAL after one line on stderr
+ * naming the bad flag or value (exit status 2); the rule table is freed on
+ * every return but ZR_PARSE_RUN.
+ */
+int zr_config_parse(struct zr_config *c, int argc, char **argv);
+void zr_config_free(struct zr_config *c);
+
+/* The --help text (docs/cli.md quotes it). */
+extern const char zr_usage[];
+
+#endif /* ZTUN_REAL_CONFIG_H */

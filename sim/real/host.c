@@ -1,0 +1,1058 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * host.c - the real-mode host: epoll over the TUN, upstream sockets, a
+ * timerfd and a signalfd, driving one zt_router.
+ *
+ * Theory of operation:
+ *
+ * Time. Every wake-up of epoll_wait() reads CLOCK_MONOTONIC once (h->now,
+ * ns) and passes that value to every core call made while handling it.
+ * Afterwards the router is polled if its deadline has come, and the timerfd
+ * is re-armed (absolute, CLOCK_MONOTONIC) at zt_router_deadline(), or
+ * disarmed at ZT_TIME_NEVER.
+ *
+ * Sockets. The handle given to the core is an index into a table of
+ * socket slots; slots are reused, so each carries a generation that is
+ * bumped when it is freed. Epoll events carry (generation, index), and
+ * after every call into the router the slot is looked at again: the router
+ * may close (stream_close/dgram_close) the very socket whose event is being
+ * handled. Slot structs are allocated once and never move, so a pointer to
+ * one stays valid; only its generation tells whether it is still ours.
+ *
+ *   stream   connect() non-blocking; EPOLLOUT then SO_ERROR decides
+ *            zt_router_stream_connected() or zt_router_stream_failed()
+ *            (-errno; the slot is freed first: a failed stream is dead and
+ *            the core will not close it). Once open, EPOLLIN reads at most
+ *            64 KiB per wake-up and offers them to zt_router_stream_data();
+ *            what it did not take is kept in the slot (held), EPOLLIN goes
+ *            off, and the rest is offered again after the core called
+ *            stream_resume() - from the main loop, never from inside that
+ *            callback. read() == 0 is zt_router_stream_eof() (EPOLLIN
+ *            off for good). stream_send() that takes less than offered
+ *            turns EPOLLOUT on; its event is zt_router_stream_writable().
+ *            A socket with nothing to wait for leaves the epoll set, so
+ *            level-triggered EPOLLHUP cannot spin.
+ *   dgram    an unconnected UDP socket; each wake-up reads at most 64
+ *            datagrams into zt_router_dgram_data(). Sends that would block
+ *            are dropped (UDP).
+ *
+ * Direct egress (ZT_UPSTREAM_DIRECT) is bound to the egress interface with
+ * SO_BINDTODEVICE so that it cannot route back into the TUN; SO_MARK, when
+ * set, goes on every upstream socket. Proxy connections are not bound: the
+ * proxy may sit on loopback.
+ *
+ * Signals SIGINT/SIGTERM stop the loop; SIGUSR1 prints statistics. They
+ * are blocked and read from a signalfd, so no handler runs asynchronously.
+ */
+#include "real/host.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "real/log.h"
+#include "ztun/http_connect.h"
+#include "ztun/socks5.h"
+
+#define READ_CHUNK 65536
+#define TUN_BATCH 64
+#define DGRAM_BATCH 64
+#define MAX_EVENTS 64
+
+/* Epoll tokens of the fixed descriptors (socket slots use their index). */
+enum {
+	TOK_TUN = 0xffffffffu,
+	TOK_TIMER = 0xfffffffeu,
+	TOK_SIGNAL = 0xfffffffdu,
+};
+
+enum sock_kind { SK_FREE = 0, SK_STREAM, SK_DGRAM };
+enum sock_state { ST_CONNECTING = 0, ST_OPEN };
+
+struct zr_sock {
+	int fd;               /* -1 when free */
+	uint32_t gen;         /* bumped when freed */
+	uint8_t kind;         /* enum sock_kind */
+	uint8_t state;        /* enum sock_state (streams) */
+	uint8_t family;       /* AF_INET or AF_INET6 */
+	bool eof;             /* the peer's FIN was read and reported */
+	bool paused;          /* held bytes wait for stream_resume() */
+	bool resume;          /* on the resume list */
+	bool want_write;      /* waiting for EPOLLOUT after a short send */
+	bool in_epoll;
+	uint32_t events;      /* mask registered with epoll */
+	void *cookie;         /* the core's, borrowed */
+	uint8_t *held;        /* owned: bytes the core did not take yet */
+	size_t held_len, held_off;
+	int next_free;
+};
+
+struct zr_host {
+	struct zr_host_config cfg;
+	struct zt_tun_driver tun;      /* ctx borrowed */
+	struct zt_router *router;      /* borrowed */
+	int epfd, tfd, sfd;
+	sigset_t oldmask;
+	struct zr_sock **socks;        /* owned slots, never moved */
+	uint32_t nsocks, cap;
+	int free_head;
+	uint64_t *resumes;             /* (gen << 32 | index) */
+	uint32_t n_resumes, cap_resumes;
+	uint64_t now, start, armed;
+	bool stop;
+	int fatal;
+	struct zr_host_stats stats;
+	uint8_t tunbuf[READ_CHUNK];
+	uint8_t sockbuf[READ_CHUNK];
+};
+
+/**
+ * zr_now() - CLOCK_MONOTONIC in nanoseconds.
+ *
+ * Return: the time.
+ */
+uint64_t zr_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t token(uint32_t gen, uint32_t idx)
+{
+	return (uint64_t)gen << 32 | idx;
+}
+
+/* --- socket slots ------------------------------------------------------- */
+
+static struct zr_sock *sock_get(struct zr_host *h, int handle, uint8_t kind)
+{
+	struct zr_sock *s;
+
+	if (handle < 0 || (uint32_t)handle >= h->nsocks)
+		return NULL;
+	s = h->socks[handle];
+	return s->kind == kind ? s : NULL;
+}
+
+/* A free slot (its index in *@idx), or NULL with no memory. */
+static struct zr_sock *sock_alloc(struct zr_host *h, int *idx)
+{
+	struct zr_sock *s;
+
+	if (h->free_head >= 0) {
+		*idx = h->free_head;
+		s = h->socks[*idx];
+		h->free_head = s->next_free;
+		return s;
+	}
+	if (h->nsocks == h->cap) {
+		uint32_t cap = h->cap ? h->cap * 2 : 64;
+		struct zr_sock **n = realloc(h->socks, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		h->socks = n;
+		h->cap = cap;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->fd = -1;
+	h->socks[h->nsocks] = s;
+	*idx = (int)h->nsocks++;
+	return s;
+}
+
+/* Register the epoll mask slot @idx needs now. */
+static void sock_update(struct zr_host *h, struct zr_sock *s, int idx)
+{
+	uint32_t want = 0;
+	struct epoll_event ev;
+	int op;
+
+	if (s->kind == SK_DGRAM)
+		want = EPOLLIN;
+	else if (s->state == ST_CONNECTING)
+		want = EPOLLOUT;
+	else
+		want = (!s->paused && !s->eof ? EPOLLIN : 0) |
+		       (s->want_write ? EPOLLOUT : 0);
+	if (want == 0) {
+		if (s->in_epoll)
+			epoll_ctl(h->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+		s->in_epoll = false;
+		s->events = 0;
+		return;
+	}
+	if (s->in_epoll && want == s->events)
+		return;
+	op = s->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.u64 = token(s->gen, (uint32_t)idx);
+	if (epoll_ctl(h->epfd, op, s->fd, &ev) < 0) {
+		zr_warn("epoll_ctl(socket %d): %s", idx, strerror(errno));
+		return;
+	}
+	s->in_epoll = true;
+	s->events = want;
+}
+
+/* Close slot @idx's socket (with RST when @abort) and free the slot. */
+static void sock_release(struct zr_host *h, struct zr_sock *s, int idx,
+			 bool abort)
+{
+	uint32_t gen = s->gen + 1;
+
+	if (abort && s->kind == SK_STREAM) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	if (s->in_epoll)
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	close(s->fd);
+	free(s->held);
+	memset(s, 0, sizeof(*s));
+	s->gen = gen;
+	s->fd = -1;
+	s->kind = SK_FREE;
+	s->next_free = h->free_head;
+	h->free_head = idx;
+	h->stats.sockets_open--;
+}
+
+/* --- addresses ---------------------------------------------------------- */
+
+static int ep_to_sockaddr(const struct zt_endpoint *ep,
+			  struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (ep->name[0])
+		return -EINVAL; /* no resolver in the host: IP literals only */
+	if (ep->addr.family == ZT_AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(ep->port);
+		memcpy(&sin->sin_addr, ep->addr.bytes, 4);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (ep->addr.family == ZT_AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(ep->port);
+		memcpy(&sin6->sin6_addr, ep->addr.bytes, 16);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+static void sockaddr_to_ep(const struct sockaddr_storage *ss,
+			   struct zt_endpoint *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		ep->addr.family = ZT_AF_INET;
+		memcpy(ep->addr.bytes, &sin->sin_addr, 4);
+		ep->port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		ep->addr.family = ZT_AF_INET6;
+		memcpy(ep->addr.bytes, &sin6->sin6_addr, 16);
+		ep->port = ntohs(sin6->sin6_port);
+	}
+}
+
+static void ep_format(const struct zt_endpoint *ep, char *buf, size_t len)
+{
+	char a[ZT_ADDR_STRLEN];
+
+	if (ep->name[0]) {
+		snprintf(buf, len, "%s:%u", ep->name, ep->port);
+		return;
+	}
+	zt_addr_format(&ep->addr, a, sizeof(a));
+	snprintf(buf, len, ep->addr.family == ZT_AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 a, ep->port);
+}
+
+/* Egress binding and mark for a new upstream socket. */
+static int sock_options(struct zr_host *h, int fd, unsigned flags)
+{
+	if ((flags & ZT_UPSTREAM_DIRECT) && h->cfg.egress[0] &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, h->cfg.egress,
+		       (socklen_t)strlen(h->cfg.egress)) < 0)
+		return -errno;
+	if (h->cfg.use_mark &&
+	    setsockopt(fd, SOL_SOCKET, SO_MARK, &h->cfg.mark,
+		       sizeof(h->cfg.mark)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* --- upstream ops --------------------------------------------------------- */
+
+static int up_stream_open(void *host, const struct zt_endpoint *ep,
+			  unsigned flags, void *cookie, uint64_t now)
+{
+	struct zr_host *h = host;
+	struct sockaddr_storage ss;
+	struct zr_sock *s;
+	socklen_t len;
+	char name[300];
+	int fd, err, idx, one = 1;
+
+	(void)now;
+	ep_format(ep, name, sizeof(name));
+	err = ep_to_sockaddr(ep, &ss, &len);
+	if (err)
+		goto fail;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	err = sock_options(h, fd, flags);
+	if (!err && connect(fd, (struct sockaddr *)&ss, len) < 0 &&
+	    errno != EINPROGRESS)
+		err = -errno;
+	if (err) {
+		close(fd);
+		goto fail;
+	}
+	s = sock_alloc(h, &idx);
+	if (!s) {
+		close(fd);
+		err = -ENOMEM;
+		goto fail;
+	}
+	s->fd = fd;
+	s->kind = SK_STREAM;
+	s->state = ST_CONNECTING;
+	s->family = (uint8_t)ss.ss_family;
+	s->cookie = cookie;
+	h->stats.streams_opened++;
+	h->stats.sockets_open++;
+	sock_update(h, s, idx);
+	zr_debug("stream %d: connecting to %s%s", idx, name,
+		 flags & ZT_UPSTREAM_DIRECT ? " (direct)" : "");
+	return idx;
+fail:
+	h->stats.streams_open_errors++;
+	zr_debug("stream to %s: %s", name, strerror(-err));
+	return err;
+}
+
+static ssize_t up_stream_send(void *host, int handle, const void *data,
+			      size_t len)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
+	ssize_t n;
+
+	if (!s)
+		return -EBADF;
+	if (s->state != ST_OPEN)
+		return -ENOTCONN;
+	if (len == 0)
+		return 0;
+	do {
+		n = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return -errno;
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < len && !s->want_write) {
+		h->stats.stream_short_sends++;
+		s->want_write = true;
+		sock_update(h, s, handle);
+	}
+	return n;
+}
+
+static void up_stream_shutdown(void *host, int handle)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
+
+	if (s && shutdown(s->fd, SHUT_WR) < 0)
+		zr_debug("stream %d: shutdown: %s", handle, strerror(errno));
+}
+
+static void up_stream_close(void *host, int handle)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
+
+	if (!s)
+		return;
+	zr_debug("stream %d: closed", handle);
+	sock_release(h, s, handle, s->held && s->held_off < s->held_len);
+}
+
+static void up_stream_resume(void *host, int handle)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
+
+	if (!s || !s->paused || s->resume)
+		return;
+	if (h->n_resumes == h->cap_resumes) {
+		uint32_t cap = h->cap_resumes ? h->cap_resumes * 2 : 64;
+		uint64_t *n = realloc(h->resumes, cap * sizeof(*n));
+
+		if (!n) {
+			zr_err("no memory for a resume");
+			return;
+		}
+		h->resumes = n;
+		h->cap_resumes = cap;
+	}
+	s->resume = true;
+	h->resumes[h->n_resumes++] = token(s->gen, (uint32_t)handle);
+}
+
+static int up_dgram_open(void *host, uint8_t family, uint16_t port,
+			 unsigned flags, void *cookie, uint64_t now)
+{
+	struct zr_host *h = host;
+	struct sockaddr_storage ss;
+	struct zr_sock *s;
+	socklen_t len;
+	int af = family == ZT_AF_INET6 ? AF_INET6 : AF_INET;
+	int fd, err, idx;
+
+	(void)now;
+	if (family != ZT_AF_INET && family != ZT_AF_INET6)
+		return -EAFNOSUPPORT;
+	fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	err = sock_options(h, fd, flags);
+	if (!err && port) {
+		memset(&ss, 0, sizeof(ss));
+		if (af == AF_INET) {
+			((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+			((struct sockaddr_in *)&ss)->sin_port = htons(port);
+			len = sizeof(struct sockaddr_in);
+		} else {
+			((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+			len = sizeof(struct sockaddr_in6);
+		}
+		if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+			err = -errno;
+	}
+	if (err) {
+		close(fd);
+		return err;
+	}
+	s = sock_alloc(h, &idx);
+	if (!s) {
+		close(fd);
+		return -ENOMEM;
+	}
+	s->fd = fd;
+	s->kind = SK_DGRAM;
+	s->family = (uint8_t)af;
+	s->cookie = cookie;
+	h->stats.dgrams_opened++;
+	h->stats.sockets_open++;
+	sock_update(h, s, idx);
+	zr_debug("dgram %d: open (IPv%u%s)", idx, family,
+		 flags & ZT_UPSTREAM_DIRECT ? ", direct" : "");
+	return idx;
+}
+
+static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
+			 const void *data, size_t len)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_DGRAM);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int err;
+
+	if (!s)
+		return -EBADF;
+	err = ep_to_sockaddr(to, &ss, &sl);
+	if (!err && ss.ss_family != s->family)
+		err = -EAFNOSUPPORT;
+	if (!err && sendto(s->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+			   (struct sockaddr *)&ss, sl) < 0)
+		err = -errno;
+	if (err) {
+		h->stats.dgram_send_errors++;
+		zr_debug("dgram %d: send: %s", handle, strerror(-err));
+	}
+	return err;
+}
+
+static void up_dgram_close(void *host, int handle)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_DGRAM);
+
+	if (!s)
+		return;
+	zr_debug("dgram %d: closed", handle);
+	sock_release(h, s, handle, false);
+}
+
+const struct zt_upstream_ops zr_host_upstream_ops = {
+	.stream_open = up_stream_open,
+	.stream_send = up_stream_send,
+	.stream_shutdown = up_stream_shutdown,
+	.stream_close = up_stream_close,
+	.stream_resume = up_stream_resume,
+	.dgram_open = up_dgram_open,
+	.dgram_send = up_dgram_send,
+	.dgram_close = up_dgram_close,
+};
+
+/**
+ * zr_host_tun_output() - write one packet from the core to the TUN.
+ * @host: the struct zr_host
+ * @pkt: the packet, borrowed for the call
+ * @len: its length
+ *
+ * A packet the TUN does not take is counted and dropped (IP is lossy).
+ */
+void zr_host_tun_output(void *host, const uint8_t *pkt, size_t len)
+{
+	struct zr_host *h = host;
+	ssize_t n = zt_tun_write(&h->tun, pkt, len);
+
+	if (n < 0) {
+		h->stats.tun_tx_errors++;
+		zr_debug("tun write: %s", strerror((int)-n));
+		return;
+	}
+	h->stats.tun_tx_packets++;
+	h->stats.tun_tx_bytes += (uint64_t)n;
+}
+
+/* --- events ------------------------------------------------------------- */
+
+/* The stream failed with @err (< 0): free it, then tell the core. */
+static void stream_fail(struct zr_host *h, struct zr_sock *s, int idx, int err)
+{
+	void *cookie = s->cookie;
+
+	zr_debug("stream %d: failed: %s", idx, strerror(-err));
+	h->stats.streams_failed++;
+	sock_release(h, s, idx, false);
+	zt_router_stream_failed(h->router, cookie, err, h->now);
+}
+
+static int so_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}
+
+/* Offer @len bytes to the core; keep what it does not take (copied). */
+static void stream_deliver(struct zr_host *h, struct zr_sock *s, int idx,
+			   const uint8_t *data, size_t len)
+{
+	uint32_t gen = s->gen;
+	size_t taken = zt_router_stream_data(h->router, s->cookie, data, len,
+					     h->now);
+
+	if (s->gen != gen || s->kind != SK_STREAM)
+		return; /* closed by the core meanwhile */
+	if (taken >= len)
+		return;
+	s->held = malloc(len - taken);
+	if (!s->held) {
+		stream_fail(h, s, idx, -ENOMEM);
+		return;
+	}
+	memcpy(s->held, data + taken, len - taken);
+	s->held_len = len - taken;
+	s->held_off = 0;
+	s->paused = true;
+	h->stats.stream_pauses++;
+	sock_update(h, s, idx);
+}
+
+static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
+{
+	ssize_t n;
+
+	do {
+		n = recv(s->fd, h->sockbuf, sizeof(h->sockbuf), MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			stream_fail(h, s, idx, -errno);
+		return;
+	}
+	if (n == 0) {
+		zr_debug("stream %d: eof", idx);
+		s->eof = true;
+		sock_update(h, s, idx);
+		zt_router_stream_eof(h->router, s->cookie, h->now);
+		return;
+	}
+	stream_deliver(h, s, idx, h->sockbuf, (size_t)n);
+}
+
+static void dgram_readable(struct zr_host *h, struct zr_sock *s, int idx)
+{
+	uint32_t gen = s->gen;
+
+	for (int i = 0; i < DGRAM_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct zt_endpoint from;
+		ssize_t n = recvfrom(s->fd, h->sockbuf, sizeof(h->sockbuf),
+				     MSG_DONTWAIT | MSG_TRUNC,
+				     (struct sockaddr *)&ss, &sl);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR)
+				zr_debug("dgram %d: recv: %s", idx,
+					 strerror(errno));
+			return;
+		}
+		if ((size_t)n > sizeof(h->sockbuf))
+			continue; /* truncated */
+		h->stats.dgram_rx++;
+		sockaddr_to_ep(&ss, &from);
+		zt_router_dgram_data(h->router, s->cookie, &from, h->sockbuf,
+				     (size_t)n, h->now);
+		if (s->gen != gen || s->kind != SK_DGRAM)
+			return;
+	}
+	(void)idx;
+}
+
+static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
+		       uint32_t ev)
+{
+	struct zr_sock *s;
+	int err;
+
+	if (idx >= h->nsocks)
+		return;
+	s = h->socks[idx];
+	if (s->kind == SK_FREE || s->gen != gen)
+		return; /* closed earlier in this batch */
+	if (s->kind == SK_DGRAM) {
+		dgram_readable(h, s, (int)idx);
+		return;
+	}
+	if (s->state == ST_CONNECTING) {
+		err = so_error(s->fd);
+		if (!err && (ev & (EPOLLERR | EPOLLHUP)) && !(ev & EPOLLOUT))
+			err = ECONNRESET;
+		if (err) {
+			stream_fail(h, s, (int)idx, -err);
+			return;
+		}
+		s->state = ST_OPEN;
+		sock_update(h, s, (int)idx);
+		zr_debug("stream %u: connected", idx);
+		zt_router_stream_connected(h->router, s->cookie, h->now);
+		return;
+	}
+	if (ev & EPOLLERR) {
+		err = so_error(s->fd);
+		if (err) {
+			stream_fail(h, s, (int)idx, -err);
+			return;
+		}
+	}
+	if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !s->paused && !s->eof) {
+		stream_readable(h, s, (int)idx);
+		if (s->gen != gen || s->kind != SK_STREAM)
+			return;
+	}
+	if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && s->want_write) {
+		s->want_write = false;
+		sock_update(h, s, (int)idx);
+		zt_router_stream_writable(h->router, s->cookie, h->now);
+	}
+}
+
+/* Offer held bytes again to the streams the core resumed. */
+static void run_resumes(struct zr_host *h)
+{
+	uint32_t n = h->n_resumes;
+
+	if (n == 0)
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t idx = (uint32_t)h->resumes[i];
+		uint32_t gen = (uint32_t)(h->resumes[i] >> 32);
+		struct zr_sock *s = idx < h->nsocks ? h->socks[idx] : NULL;
+		uint8_t *held;
+		size_t off, len, taken;
+
+		if (!s || s->kind != SK_STREAM || s->gen != gen)
+			continue;
+		s->resume = false;
+		if (!s->paused)
+			continue;
+		held = s->held;
+		off = s->held_off;
+		len = s->held_len;
+		s->held = NULL; /* ours while the core reads it */
+		taken = held ? zt_router_stream_data(h->router, s->cookie,
+						     held + off, len - off,
+						     h->now) : 0;
+		if (s->gen != gen || s->kind != SK_STREAM) {
+			free(held);
+			continue;
+		}
+		if (held && off + taken < len) {
+			s->held = held;
+			s->held_off = off + taken;
+			continue; /* still paused: wait for the next resume */
+		}
+		free(held);
+		s->held_len = s->held_off = 0;
+		s->paused = false;
+		sock_update(h, s, (int)idx);
+	}
+	memmove(h->resumes, h->resumes + n,
+		(h->n_resumes - n) * sizeof(*h->resumes));
+	h->n_resumes -= n;
+}
+
+static void tun_readable(struct zr_host *h)
+{
+	for (int i = 0; i < TUN_BATCH; i++) {
+		ssize_t n = zt_tun_read(&h->tun, h->tunbuf, sizeof(h->tunbuf),
+					 NULL);
+
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
+			return;
+		if (n == -EMSGSIZE)
+			continue; /* lost, as a short read loses it */
+		if (n < 0) {
+			zr_err("reading the TUN device: %s", strerror((int)-n));
+			h->fatal = (int)n;
+			h->stop = true;
+			return;
+		}
+		if (n == 0)
+			continue;
+		h->stats.tun_rx_packets++;
+		h->stats.tun_rx_bytes += (uint64_t)n;
+		zt_router_tun_input(h->router, h->tunbuf, (size_t)n, h->now);
+	}
+}
+
+static void signal_readable(struct zr_host *h)
+{
+	struct signalfd_siginfo si;
+
+	while (read(h->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			zr_host_print_stats(h, "SIGUSR1");
+			continue;
+		}
+		zr_info("%s: stopping", strsignal((int)si.ssi_signo));
+		h->stop = true;
+	}
+}
+
+static void arm_timer(struct zr_host *h)
+{
+	uint64_t dl = zt_router_deadline(h->router);
+	struct itimerspec its;
+
+	if (dl == h->armed)
+		return;
+	memset(&its, 0, sizeof(its));
+	if (dl != ZT_TIME_NEVER) {
+		if (dl == 0)
+			dl = 1; /* 0 would disarm */
+		its.it_value.tv_sec = (time_t)(dl / 1000000000u);
+		its.it_value.tv_nsec = (long)(dl % 1000000000u);
+	}
+	if (timerfd_settime(h->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+		zr_warn("timerfd_settime: %s", strerror(errno));
+		return;
+	}
+	h->armed = dl;
+}
+
+/**
+ * zr_host_run() - the event loop.
+ * @h: the host, with its router set
+ *
+ * Return: 0 after SIGINT/SIGTERM, or a negative errno when the TUN failed.
+ */
+int zr_host_run(struct zr_host *h)
+{
+	struct epoll_event evs[MAX_EVENTS];
+
+	while (!h->stop) {
+		int n = epoll_wait(h->epfd, evs, MAX_EVENTS,
+				   h->n_resumes ? 0 : -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			zr_err("epoll_wait: %s", strerror(errno));
+			return -errno;
+		}
+		h->now = zr_now();
+		for (int i = 0; i < n && !h->stop; i++) {
+			uint32_t idx = (uint32_t)evs[i].data.u64;
+			uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
+
+			if (idx == TOK_TUN) {
+				tun_readable(h);
+			} else if (idx == TOK_TIMER) {
+				uint64_t ticks;
+
+				if (read(h->tfd, &ticks, sizeof(ticks)) < 0 &&
+				    errno != EAGAIN)
+					zr_debug("timerfd: %s", strerror(errno));
+				h->armed = ZT_TIME_NEVER;
+			} else if (idx == TOK_SIGNAL) {
+				signal_readable(h);
+			} else {
+				sock_event(h, gen, idx, evs[i].events);
+			}
+		}
+		run_resumes(h);
+		if (zt_router_deadline(h->router) <= h->now) {
+			zt_router_poll(h->router, h->now);
+			run_resumes(h);
+		}
+		arm_timer(h);
+	}
+	return h->fatal;
+}
+
+/* --- setup and statistics ----------------------------------------------- */
+
+static int ep_add(int epfd, int fd, uint32_t tok)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u64 = tok;
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/**
+ * zr_host_new() - a host for a TUN device.
+ * @cfg: egress binding and mark (copied)
+ * @tun: the TUN driver (copied; its ctx borrowed)
+ * @tun_fd: the descriptor to poll for the TUN's packets
+ *
+ * Return: the host or NULL with errno set.
+ */
+struct zr_host *zr_host_new(const struct zr_host_config *cfg,
+			    const struct zt_tun_driver *tun, int tun_fd)
+{
+	struct zr_host *h = calloc(1, sizeof(*h));
+	sigset_t mask;
+	int err;
+
+	if (!h)
+		return NULL;
+	h->cfg = *cfg;
+	h->tun = *tun;
+	h->free_head = -1;
+	h->epfd = h->tfd = h->sfd = -1;
+	h->armed = ZT_TIME_NEVER;
+	h->start = zr_now();
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, &h->oldmask) < 0)
+		goto fail;
+	h->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	h->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (h->sfd < 0 || h->epfd < 0 || h->tfd < 0)
+		goto fail;
+	if (ep_add(h->epfd, tun_fd, TOK_TUN) < 0 ||
+	    ep_add(h->epfd, h->tfd, TOK_TIMER) < 0 ||
+	    ep_add(h->epfd, h->sfd, TOK_SIGNAL) < 0)
+		goto fail;
+	return h;
+fail:
+	err = errno;
+	zr_host_free(h);
+	errno = err;
+	return NULL;
+}
+
+/**
+ * zr_host_set_router() - attach the router the host drives.
+ * @h: the host
+ * @r: the router (borrowed; free it before the host)
+ */
+void zr_host_set_router(struct zr_host *h, struct zt_router *r)
+{
+	h->router = r;
+}
+
+/**
+ * zr_host_stats() - the host's own counters.
+ * @h: the host
+ *
+ * Return: the counters, borrowed from @h.
+ */
+const struct zr_host_stats *zr_host_stats(const struct zr_host *h)
+{
+	return &h->stats;
+}
+
+/**
+ * zr_host_print_stats() - host, router and stack counters to stderr, one
+ * "ztun-ref: stats: ..." line per group (format in docs/cli.md).
+ * @h: the host
+ * @title: why they are printed ("SIGUSR1", "exit")
+ */
+void zr_host_print_stats(struct zr_host *h, const char *title)
+{
+	const struct zr_host_stats *hs = &h->stats;
+	const struct zt_router_stats *rs = zt_router_stats(h->router);
+	const struct zt_stack_stats *ss = zt_stack_stats(zt_router_stack(h->router));
+	uint64_t up = zr_now() - h->start, sfail = 0, hfail = 0, udrop = 0;
+	char line[1024];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < 32; i++)
+		sfail += rs->socks5_failures[i];
+	for (unsigned i = 0; i < 16; i++)
+		hfail += rs->http_failures[i];
+	for (unsigned i = 0; i < 8; i++)
+		udrop += rs->socks5_udp_dropped[i];
+	fprintf(stderr, "ztun-ref: stats: %s, up %" PRIu64 ".%03" PRIu64 " s\n",
+		title, up / 1000000000u, up / 1000000u % 1000u);
+	fprintf(stderr, "ztun-ref: stats: tun rx %" PRIu64 " packets %" PRIu64
+		" bytes, tx %" PRIu64 " packets %" PRIu64 " bytes, tx errors %"
+		PRIu64 "\n", hs->tun_rx_packets, hs->tun_rx_bytes,
+		hs->tun_tx_packets, hs->tun_tx_bytes, hs->tun_tx_errors);
+	for (unsigned d = 0; d < ZT_ROUTE__COUNT; d++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %" PRIu64,
+				      d ? ", " : "",
+				      zt_route_decision_name((enum zt_route_decision)d),
+				      rs->flows[d]);
+	fprintf(stderr, "ztun-ref: stats: flows %s\n", line);
+	fprintf(stderr, "ztun-ref: stats: tcp opened %" PRIu64 ", active %" PRIu64
+		", up %" PRIu64 " bytes, down %" PRIu64 " bytes, connect failed %"
+		PRIu64 ", upstream reset %" PRIu64 ", refused %" PRIu64
+		", connect timeouts %" PRIu64 ", idle timeouts %" PRIu64
+		", rst sent %" PRIu64 ", refused full %" PRIu64
+		", refused memory %" PRIu64 "\n",
+		ss->tcp_flows_opened, ss->tcp_flows_active, rs->tcp_relayed_up,
+		rs->tcp_relayed_down, rs->upstream_connect_failed,
+		rs->upstream_reset, ss->tcp_refused, ss->tcp_connect_timeouts,
+		ss->tcp_idle_timeouts, ss->tcp_rst_sent, ss->tcp_refused_full,
+		ss->tcp_refused_memory);
+	fprintf(stderr, "ztun-ref: stats: udp in %" PRIu64 ", out %" PRIu64
+		", flows opened %" PRIu64 ", active %" PRIu64 ", expired %" PRIu64
+		", up %" PRIu64 " bytes, down %" PRIu64 " bytes, dropped %" PRIu64
+		", refused full %" PRIu64 "\n",
+		ss->udp_datagrams_in, ss->udp_datagrams_out, ss->udp_flows_opened,
+		ss->udp_flows_active, ss->udp_flows_expired, rs->udp_relayed_up,
+		rs->udp_relayed_down, rs->udp_dropped, ss->udp_refused_full);
+	fprintf(stderr, "ztun-ref: stats: icmp echo replies %" PRIu64
+		", errors sent %" PRIu64 ", limited %" PRIu64 ", errors in %"
+		PRIu64 ", matched %" PRIu64 ", dropped %" PRIu64 "\n",
+		ss->icmp_echo_replies, ss->icmp_errors_sent,
+		ss->icmp_errors_limited, ss->icmp_errors_in,
+		ss->icmp_errors_matched, rs->icmp_dropped);
+	fprintf(stderr, "ztun-ref: stats: proxy no proxy %" PRIu64
+		", socks5 failures %" PRIu64 ", http failures %" PRIu64
+		", socks5 udp dropped %" PRIu64 "\n",
+		rs->dropped_no_proxy, sfail, hfail, udrop);
+	for (unsigned i = 0; i < 32; i++)
+		if (rs->socks5_failures[i])
+			fprintf(stderr, "ztun-ref: stats: socks5 %s %" PRIu64 "\n",
+				zt_socks5_outcome_name((enum zt_socks5_outcome)i),
+				rs->socks5_failures[i]);
+	for (unsigned i = 0; i < 16; i++)
+		if (rs->http_failures[i])
+			fprintf(stderr, "ztun-ref: stats: http %s %" PRIu64 "\n",
+				zt_http_connect_outcome_name((enum zt_http_connect_outcome)i),
+				rs->http_failures[i]);
+	fprintf(stderr, "ztun-ref: stats: sockets open %" PRIu64
+		", streams opened %" PRIu64 ", open errors %" PRIu64
+		", failed %" PRIu64 ", read pauses %" PRIu64 ", short sends %"
+		PRIu64 ", dgrams opened %" PRIu64 ", dgram rx %" PRIu64
+		", send errors %" PRIu64 "\n",
+		hs->sockets_open, hs->streams_opened, hs->streams_open_errors,
+		hs->streams_failed, hs->stream_pauses, hs->stream_short_sends,
+		hs->dgrams_opened, hs->dgram_rx, hs->dgram_send_errors);
+	n = 0;
+	line[0] = 0;
+	for (unsigned d = 1; d < ZT_DROP__COUNT && n < sizeof(line); d++)
+		if (ss->drops[d])
+			n += (size_t)snprintf(line + n, sizeof(line) - n,
+					      "%s%s %" PRIu64, n ? ", " : "",
+					      zt_drop_name((enum zt_drop)d),
+					      ss->drops[d]);
+	fprintf(stderr, "ztun-ref: stats: drops %s\n", n ? line : "(none)");
+}
+
+/**
+ * zr_host_free() - close every socket still open and free @h.
+ * @h: the host, or NULL
+ *
+ * Restores the signal mask zr_host_new() found.
+ */
+void zr_host_free(struct zr_host *h)
+{
+	if (!h)
+		return;
+	for (uint32_t i = 0; i < h->nsocks; i++) {
+		struct zr_sock *s = h->socks[i];
+
+		if (s->kind != SK_FREE)
+			sock_release(h, s, (int)i, false);
+		free(s);
+	}
+	free(h->socks);
+	free(h->resumes);
+	if (h->epfd >= 0)
+		close(h->epfd);
+	if (h->tfd >= 0)
+		close(h->tfd);
+	if (h->sfd >= 0) {
+		close(h->sfd);
+		sigprocmask(SIG_SETMASK, &h->oldmask, NULL);
+	}
+	free(h);
+}

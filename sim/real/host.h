@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * host.h - the real-mode host of the ztun core: an epoll loop over a TUN
+ * device, non-blocking sockets (struct zt_upstream_ops), a timerfd at the
+ * router's deadline and a signalfd.
+ *
+ * Theory of operation: zr_host_new() wires a router to a TUN (both
+ * borrowed) and owns every upstream socket the router opens. zr_host_run()
+ * loops until SIGINT/SIGTERM (or a fatal TUN error): each wake-up reads
+ * CLOCK_MONOTONIC once and passes that time to every core call it makes.
+ * SIGUSR1 prints statistics (zr_host_print_stats()). Details of the socket
+ * contract are at the top of host.c.
+ */
+#ifndef ZTUN_REAL_HOST_H
+#define ZTUN_REAL_HOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <net/if.h>
+
+#include "io/tun_driver.h"
+#include "ztun/router.h"
+
+struct zr_host_config {
+	char egress[IF_NAMESIZE]; /* SO_BINDTODEVICE for direct egress, "" none */
+	uint32_t mark;            /* SO_MARK on every upstream socket */
+	bool use_mark;
+};
+
+struct zr_host_stats {
+	uint64_t tun_rx_packets, tun_rx_bytes;
+	uint64_t tun_tx_packets, tun_tx_bytes;
+	uint64_t tun_tx_errors;
+	uint64_t streams_opened, streams_open_errors, streams_failed;
+	uint64_t stream_pauses;    /* the core took less: reading paused */
+	uint64_t stream_short_sends; /* stream_send took less: EPOLLOUT */
+	uint64_t dgrams_opened, dgram_send_errors, dgram_rx;
+	uint64_t sockets_open;     /* right now */
+};
+
+struct zr_host;
+
+/* The upstream ops of every zr_host (pass to zt_router_new with the host). */
+extern const struct zt_upstream_ops zr_host_upstream_ops;
+/* The tun_output callback for zt_router_new (host as its @host). */
+void zr_host_tun_output(void *host, const uint8_t *pkt, size_t len);
+
+/*
+ * zr_host_new() - a host for the TUN behind @tun (copied; its ctx is
+ * borrowed and must outlive the host), polled through descriptor @tun_fd.
+ * Blocks SIGINT, SIGTERM and SIGUSR1 for the calling thread (they are read
+ * from a signalfd) and ignores SIGPIPE.
+ * Return: the host, or NULL with errno set.
+ */
+struct zr_host *zr_host_new(const struct zr_host_config *cfg,
+			    const struct zt_tun_driver *tun, int tun_fd);
+/* Attach the router (borrowed); call once, before zr_host_run(). */
+void zr_host_set_router(struct zr_host *h, struct zt_router *r);
+/* Run until a stop signal. Return: 0, or a negative errno on a fatal
+ * error (the TUN failed). */
+int zr_host_run(struct zr_host *h);
+/* Statistics of the host, the router and its stack to stderr. */
+void zr_host_print_stats(struct zr_host *h, const char *title);
+const struct zr_host_stats *zr_host_stats(const struct zr_host *h);
+/* The current CLOCK_MONOTONIC time in ns. */
+uint64_t zr_now(void);
+/* Close every socket the host still holds and free it. Free the router
+ * first: it closes its upstreams through the host. */
+void zr_host_free(struct zr_host *h);
+
+#endif /* ZTUN_REAL_HOST_H */

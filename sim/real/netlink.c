@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netlink.c - rtnetlink requests for ztun-ref (link, address, route).
+ *
+ * Theory of operation: a request is built in a stack buffer as one
+ * nlmsghdr, its family header and rtattrs (nl_put appends one attribute,
+ * aligned). nl_talk() sends it to the kernel and walks every reply: an
+ * NLMSG_ERROR with error 0 is the ACK of a request, a negative one is its
+ * failure; for dumps each message is handed to a callback until
+ * NLMSG_DONE. Replies are checked against the sequence number and our own
+ * port so that stray messages are ignored.
+ */
+#include "real/netlink.h"
+
+#include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct nl_req {
+	struct nlmsghdr nh;
+	union {
+		struct ifinfomsg ifi;
+		struct ifaddrmsg ifa;
+		struct rtmsg rtm;
+	} u;
+	char attrs[256];
+};
+
+typedef int (*nl_cb)(const struct nlmsghdr *nh, void *user);
+
+static int nl_put(struct nl_req *req, unsigned short type, const void *data,
+		  size_t len)
+{
+	size_t off = NLMSG_ALIGN(req->nh.nlmsg_len);
+	struct rtattr *rta = (struct rtattr *)((char *)req + off);
+
+	if (off + RTA_SPACE(len) > sizeof(*req))
+		return -ENOSPC;
+	rta->rta_type = type;
+	rta->rta_len = (unsigned short)RTA_LENGTH(len);
+	memcpy(RTA_DATA(rta), data, len);
+	req->nh.nlmsg_len = (uint32_t)(off + RTA_SPACE(len));
+	return 0;
+}
+
+/* Send @req; run @cb on each reply of a dump. Return 0 or -errno. */
+static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	static uint32_t seq;
+	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+	socklen_t salen = sizeof(sa);
+	uint32_t port;
+	int fd, err = 0;
+	bool done = false;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &salen) < 0) {
+		err = -errno;
+		goto out;
+	}
+	port = sa.nl_pid;
+	req->nh.nlmsg_seq = ++seq;
+	req->nh.nlmsg_pid = 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.nl_family = AF_NETLINK;
+	if (sendto(fd, req, req->nh.nlmsg_len, 0, (struct sockaddr *)&sa,
+		   sizeof(sa)) < 0) {
+		err = -errno;
+		goto out;
+	}
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *nh;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (n == 0) {
+			err = -EIO;
+			break;
+		}
+		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n);
+		     nh = NLMSG_NEXT(nh, n)) {
+			if (nh->nlmsg_seq != req->nh.nlmsg_seq ||
+			    nh->nlmsg_pid != port)
+				continue;
+			if (nh->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+				if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+					err = -EIO;
+				else if (e->error)
+					err = e->error;
+				done = true;
+				break;
+			}
+			if (cb && !err)
+				err = cb(nh, user);
+		}
+	}
+out:
+	close(fd);
+	return err;
+}
+
+/**
+ * zr_nl_link_up() - set @ifindex's MTU (unless 0) and bring it up.
+ * @ifindex: the interface
+ * @mtu: new MTU, 0 to leave it
+ *
+ * Return: 0 or a negative errno.
+ */
+int zr_nl_link_up(unsigned ifindex, uint32_t mtu)
+{
+	struct nl_req req;
+	int err;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	req.nh.nlmsg_type = RTM_NEWLINK;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.u.ifi.ifi_family = AF_UNSPEC;
+	req.u.ifi.ifi_index = (int)ifindex;
+	req.u.ifi.ifi_flags = IFF_UP;
+	req.u.ifi.ifi_change = IFF_UP;
+	if (mtu) {
+		err = nl_put(&req, IFLA_MTU, &mtu, sizeof(mtu));
+		if (err)
+			return err;
+	}
+	return nl_talk(&req, NULL, NULL);
+}
+
+/**
+ * zr_nl_addr_add() - add @addr/@prefix to @ifindex.
+ * @ifindex: the interface
+ * @addr: IPv4 or IPv6 address (borrowed)
+ * @prefix: prefix length
+ *
+ * Return: 0 or a negative errno.
+ */
+int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr, uint8_t prefix)
+{
+	struct nl_req req;
+	size_t alen = zt_addr_len(addr);
+	int err;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+	req.nh.nlmsg_type = RTM_NEWADDR;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE |
+			     NLM_F_EXCL;
+	req.u.ifa.ifa_family = addr->family == ZT_AF_INET ? AF_INET : AF_INET6;
+	req.u.ifa.ifa_prefixlen = prefix;
+	req.u.ifa.ifa_index = ifindex;
+	req.u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+	if (addr->family == ZT_AF_INET6)
+		req.u.ifa.ifa_flags = IFA_F_NODAD;
+	err = nl_put(&req, IFA_LOCAL, addr->bytes, alen);
+	if (!err)
+		err = nl_put(&req, IFA_ADDRESS, addr->bytes, alen);
+	if (err)
+		return err;
+	return nl_talk(&req, NULL, NULL);
+}
+
+struct route_pick {
+	unsigned exclude;
+	unsigned oif;
+	uint32_t metric;
+};
+
+static int default_route_cb(const struct nlmsghdr *nh, void *user)
+{
+	struct route_pick *p = user;
+	const struct rtmsg *rtm = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	int len;
+	uint32_t table, oif = 0, metric = 0;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE ||
+	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*rtm)))
+		return 0;
+	if (rtm->rtm_dst_len != 0 || rtm->rtm_type != RTN_UNICAST)
+		return 0;
+	table = rtm->rtm_table;
+	len = (int)RTM_PAYLOAD(nh);
+	for (rta = RTM_RTA(rtm); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (RTA_PAYLOAD(rta) < sizeof(uint32_t))
+			continue;
+		if (rta->rta_type == RTA_TABLE)
+			memcpy(&table, RTA_DATA(rta), sizeof(table));
+		else if (rta->rta_type == RTA_OIF)
+			memcpy(&oif, RTA_DATA(rta), sizeof(oif));
+		else if (rta->rta_type == RTA_PRIORITY)
+			memcpy(&metric, RTA_DATA(rta), sizeof(metric));
+	}
+	if (table != RT_TABLE_MAIN || !oif || oif == p->exclude)
+		return 0;
+	if (!p->oif || metric < p->metric) {
+		p->oif = oif;
+		p->metric = metric;
+	}
+	return 0;
+}
+
+/**
+ * zr_nl_default_oif() - the default route's interface (RTM_GETROUTE dump).
+ * @family: ZT_AF_INET or ZT_AF_INET6
+ * @exclude: an interface whose routes do not count (the TUN), or 0
+ *
+ * Return: the interface index, 0 when there is no default route, or a
+ * negative errno.
+ */
+int zr_nl_default_oif(uint8_t family, unsigned exclude)
+{
+	struct nl_req req;
+	struct route_pick pick = { .exclude = exclude };
+	int err;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.u.rtm.rtm_family = family == ZT_AF_INET ? AF_INET : AF_INET6;
+	err = nl_talk(&req, default_route_cb, &pick);
+	if (err)
+		return err;
+	return (int)pick.oif;
+}

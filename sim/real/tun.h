@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tun.h - the Linux TUN driver behind the shared TUN ops table
+ * (sim/io/tun_driver.h, the seed's TunDevice: read, write, name, ifindex,
+ * close).
+ *
+ * Theory of operation: the event loop only ever moves packets through a
+ * struct zt_tun_driver, so another device plugs in without touching the
+ * loop; it needs the descriptor (zr_tun.fd, always non-blocking) only to
+ * poll it. Packets are raw IP (no packet-information header). The driver
+ * (tun_linux.c) either creates the device itself through /dev/net/tun, or
+ * adopts a descriptor inherited from its parent and configures nothing.
+ */
+#ifndef ZTUN_REAL_TUN_H
+#define ZTUN_REAL_TUN_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "io/tun_driver.h"
+
+/* The Linux driver's context (the ctx of its struct zt_tun_driver). */
+struct zr_tun {
+	int fd;                      /* non-blocking; -1 once closed */
+	bool inherited;              /* adopted with zr_tun_adopt_fd() */
+	unsigned index;
+	char ifname[IF_NAMESIZE];
+};
+
+/* The ops of the Linux driver; ctx is a struct zr_tun. */
+extern const struct zt_tun_driver_ops zr_tun_linux_ops;
+
+/* @t as a driver (borrowed: @t must outlive it). */
+static inline struct zt_tun_driver zr_tun_driver(struct zr_tun *t)
+{
+	struct zt_tun_driver d = { .ops = &zr_tun_linux_ops, .ctx = t };
+
+	return d;
+}
+
+/* Flags for zr_tun_create(). */
+enum {
+	ZR_TUN_MULTI_QUEUE = 1u << 0, /* IFF_MULTI_QUEUE */
+};
+
+/*
+ * zr_tun_create() - create (or attach to) TUN interface @name through
+ * /dev/net/tun with IFF_TUN | IFF_NO_PI. Nothing is configured: see
+ * netlink.h for addresses, MTU and link state.
+ * @t: filled on success (close with zr_tun_linux_ops.close)
+ * @name: interface name, at most IF_NAMESIZE - 1 bytes (borrowed)
+ * @flags: ZR_TUN_*
+ * Return: 0, or a negative errno (-EPERM/-EACCES without CAP_NET_ADMIN,
+ * -ENOENT when /dev/net/tun is missing, -EBUSY when @name is in use).
+ */
+int zr_tun_create(struct zr_tun *t, const char *name, unsigned flags);
+
+/*
+ * zr_tun_adopt_fd() - use inherited descriptor @fd as is (it stays the
+ * caller's to have opened; @t closes it). The name and index are asked of
+ * the kernel (TUNGETIFF) when possible and left empty otherwise.
+ * Return: 0 or a negative errno (-EBADF when @fd is not open).
+ */
+int zr_tun_adopt_fd(struct zr_tun *t, int fd);
+
+#endif /* ZTUN_REAL_TUN_H */

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ztun_ref.c - ztun-ref, the real-mode transparent proxy: a TUN device,
+ * the ztun core, and real sockets.
+ *
+ * Theory of operation: parse the command line (config.c; usage errors exit
+ * 2), create and configure the TUN through /dev/net/tun and rtnetlink (or
+ * adopt --tun-fd as is), find the egress interface of direct traffic (-e,
+ * or the default route's), seed the core's generator from getrandom(),
+ * build the router over the host (host.c) and run the event loop until
+ * SIGINT/SIGTERM. Then print statistics, free the router (which closes its
+ * upstreams through the host), the host and the TUN - a device we created
+ * is not persistent, so it disappears - and exit 0. Setup failures exit 1
+ * with one message; missing privilege says that root or CAP_NET_ADMIN is
+ * needed. This file stays out of the host library; docs/cli.md documents
+ * its behaviour and must stay in step with it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "real/config.h"
+#include "real/host.h"
+#include "real/log.h"
+#include "real/netlink.h"
+#include "real/tun.h"
+#include "ztun/rng.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static int privilege_error(const char *what, const char *name, int err)
+{
+	zr_err("%s TUN device '%s' needs root or CAP_NET_ADMIN (%s)", what,
+	       name, strerror(-err));
+	return EXIT_RUNTIME;
+}
+
+/* Create or adopt the TUN; configure a created one. Return an exit code. */
+static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
+{
+	char a[ZT_ADDR_STRLEN];
+	unsigned idx;
+	int err;
+
+	if (c->tun_fd >= 0) {
+		err = zr_tun_adopt_fd(tun, c->tun_fd);
+		if (err) {
+			zr_err("--tun-fd %d: %s", c->tun_fd, strerror(-err));
+			return EXIT_RUNTIME;
+		}
+		zr_info("using inherited TUN descriptor %d (%s), not configured",
+			c->tun_fd, tun->ifname[0] ? tun->ifname : "name unknown");
+		return 0;
+	}
+	err = zr_tun_create(tun, c->tun_name, c->multi_queue ? ZR_TUN_MULTI_QUEUE : 0);
+	if (err == -EPERM || err == -EACCES)
+		return privilege_error("creating", c->tun_name, err);
+	if (err == -ENOENT) {
+		zr_err("/dev/net/tun is missing (no TUN support in this kernel or container)");
+		return EXIT_RUNTIME;
+	}
+	if (err) {
+		zr_err("creating TUN device '%s': %s", c->tun_name, strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	idx = tun->index;
+	err = zr_nl_addr_add(idx, &c->tun_ip, c->prefix);
+	if (err && err != -EEXIST)
+		goto nl_fail;
+	if (c->have_ip6) {
+		err = zr_nl_addr_add(idx, &c->tun_ip6, c->prefix6);
+		if (err && err != -EEXIST)
+			goto nl_fail;
+	}
+	err = zr_nl_link_up(idx, c->mtu);
+	if (err)
+		goto nl_fail;
+	zr_info("TUN %s up: %s/%u, mtu %u", tun->ifname,
+		zt_addr_format(&c->tun_ip, a, sizeof(a)), c->prefix, c->mtu);
+	if (c->have_ip6)
+		zr_info("TUN %s: %s/%u", tun->ifname,
+			zt_addr_format(&c->tun_ip6, a, sizeof(a)), c->prefix6);
+	return 0;
+nl_fail:
+	zr_tun_linux_ops.close(tun);
+	if (err == -EPERM || err == -EACCES)
+		return privilege_error("configuring", c->tun_name, err);
+	zr_err("configuring TUN device '%s' (rtnetlink): %s", c->tun_name,
+	       strerror(-err));
+	return EXIT_RUNTIME;
+}
+
+/* -e, or the default route's interface. Return an exit code. */
+static int setup_egress(struct zr_config *c, const struct zr_tun *tun)
+{
+	unsigned tun_idx = tun->index;
+	int oif;
+
+	if (c->egress[0]) {
+		if (!if_nametoindex(c->egress)) {
+			zr_err("--egress: interface '%s' does not exist", c->egress);
+			return EXIT_RUNTIME;
+		}
+		if (tun_idx && if_nametoindex(c->egress) == tun_idx) {
+			zr_err("--egress: '%s' is the TUN device itself", c->egress);
+			return EXIT_RUNTIME;
+		}
+		zr_info("direct egress via %s", c->egress);
+		return 0;
+	}
+	oif = zr_nl_default_oif(ZT_AF_INET, tun_idx);
+	if (oif <= 0)
+		oif = zr_nl_default_oif(ZT_AF_INET6, tun_idx);
+	if (oif > 0 && if_indextoname((unsigned)oif, c->egress)) {
+		zr_info("direct egress via %s (the default route's)", c->egress);
+		return 0;
+	}
+	c->egress[0] = 0;
+	zr_warn("no default route and no -e: direct egress is not bound to an interface and may loop into the TUN");
+	return 0;
+}
+
+static void log_proxy(const char *kind, const struct zt_proxy_config *px)
+{
+	char a[ZT_ADDR_STRLEN];
+
+	if (!px->enabled)
+		return;
+	zt_addr_format(&px->server.addr, a, sizeof(a));
+	zr_info("%s proxy %s%s%s:%u%s", kind,
+		px->server.addr.family == ZT_AF_INET6 ? "[" : "", a,
+		px->server.addr.family == ZT_AF_INET6 ? "]" : "",
+		px->server.port, px->auth ? " (with credentials)" : "");
+}
+
+int main(int argc, char **argv)
+{
+	struct zr_config cfg;
+	struct zr_host_config hcfg;
+	struct zt_router_config rcfg;
+	struct zr_tun tun;
+	struct zt_tun_driver drv;
+	struct zr_host *host = NULL;
+	struct zt_router *router = NULL;
+	struct zt_rng rng;
+	uint64_t seed;
+	int rc;
+
+	rc = zr_config_parse(&cfg, argc, argv);
+	if (rc < 0)
+		return EXIT_USAGE;
+	if (rc == ZR_PARSE_EXIT)
+		return 0;
+	zr_log_setup("ztun-ref", cfg.debug ? ZR_LOG_DEBUG : ZR_LOG_INFO);
+	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+		zr_err("getrandom: %s", strerror(errno));
+		zr_config_free(&cfg);
+		return EXIT_RUNTIME;
+	}
+	zt_rng_seed(&rng, seed);
+	rc = setup_tun(&cfg, &tun);
+	if (rc) {
+		zr_config_free(&cfg);
+		return rc;
+	}
+	rc = setup_egress(&cfg, &tun);
+	if (rc)
+		goto out;
+	memset(&hcfg, 0, sizeof(hcfg));
+	memcpy(hcfg.egress, cfg.egress, sizeof(hcfg.egress));
+	hcfg.mark = cfg.mark;
+	hcfg.use_mark = cfg.use_mark;
+	drv = zr_tun_driver(&tun);
+	host = zr_host_new(&hcfg, &drv, tun.fd);
+	if (!host) {
+		zr_err("event loop: %s", strerror(errno));
+		rc = EXIT_RUNTIME;
+		goto out;
+	}
+	zt_router_config_default(&rcfg);
+	rcfg.stack.mtu = (uint16_t)cfg.mtu;
+	rcfg.route = zt_rules_route;
+	rcfg.route_user = &cfg.rules;
+	rcfg.socks5 = cfg.socks5;
+	rcfg.http = cfg.http;
+	router = zt_router_new(&rcfg, zr_host_tun_output, &zr_host_upstream_ops,
+			       host, &rng);
+	if (!router) {
+		zr_err("cannot create the router (no memory or bad configuration)");
+		rc = EXIT_RUNTIME;
+		goto out;
+	}
+	zr_host_set_router(host, router);
+	log_proxy("SOCKS5", &cfg.socks5);
+	log_proxy("HTTP", &cfg.http);
+	zr_info("%u rules, default %s, udp %s; running", cfg.rules.count,
+		zt_route_decision_name(cfg.def), zt_route_decision_name(cfg.udp));
+	rc = zr_host_run(host) ? EXIT_RUNTIME : 0;
+	zr_host_print_stats(host, "exit");
+out:
+	zt_router_free(router);
+	zr_host_free(host);
+	zr_tun_linux_ops.close(&tun);
+	zr_config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,432 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# ztun_ref_e2e.sh - ztun-ref end to end, in two network namespaces.
+# Usage: tests/e2e/ztun_ref_e2e.sh PATH/TO/ztun-ref
+#
+#   +------------------- $cns (client) -------------------+
+#   |  curl, dig                                          |
+#   |    | 10.203.1.0/24 -> dev $tun (added by the test)  |
+#   |    v                                                |
+#   |  $tun 10.0.0.1/24 <==> ztun-ref                    |
+#   |                          | sockets (proxies, direct |
+#   |                          v  egress bound to $vc)    |
+#   |  $vc 10.203.0.1/24, default via 10.203.0.2         |
+#   +-----------------------|------------------------------+
+#                           | veth
+#   +-----------------------|------------------------------+
+#   |  $vs 10.203.0.2/24                                  |
+#   |     danted :1080 (SOCKS5, UDP ASSOCIATE)           |
+#   |     microsocks :1081 (SOCKS5, user/pass)           |
+#   |     tinyproxy :8888 (HTTP CONNECT to port 8000)    |
+#   |  lo 10.203.1.1, 10.203.1.2, 10.203.1.3 ("targets") |
+#   |     python3 -m http.server :8000 (1 MiB file)      |
+#   |     dnsmasq 10.203.1.1:53 (e2e.test A 10.9.8.7)    |
+#   +------------------- $sns (server) -------------------+
+#
+# The target addresses exist only in the server namespace; in the client
+# namespace they are routed into the TUN, so every byte a client sends
+# goes through ztun-ref and, by its rules, a proxy or direct egress.
+#
+# Theory of operation: skip (one "SKIP: reason" line, exit 0) unless root,
+# /dev/net/tun and every program are there. Otherwise build the namespaces,
+# start the servers, then run ztun-ref twice: once with danted and
+# tinyproxy (checks a, c, d, e, g), once with microsocks (b, f). Each check
+# prints PASS/FAIL (or SKIP with its reason); the last line is
+# "N passed, M failed"; the exit status is 1 when any check failed. Traffic
+# only ever goes to addresses inside the two namespaces; the trap removes
+# both namespaces and every process started here, even on failure.
+
+bin=$1
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+	echo "usage: $0 PATH/TO/ztun-ref" >&2
+	exit 2
+fi
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: not root (network namespaces and a TUN device need root)"
+	exit 0
+fi
+if [ ! -c /dev/net/tun ]; then
+	echo "SKIP: /dev/net/tun is missing"
+	exit 0
+fi
+for p in ip curl python3 danted microsocks tinyproxy dnsmasq dig sha256sum \
+	 timeout ss; do
+	if ! command -v "$p" >/dev/null 2>&1; then
+		echo "SKIP: $p is not installed (make deps)"
+		exit 0
+	fi
+done
+
+id=$$
+cns=zte${id}c
+sns=zte${id}s
+vc=zvc$id
+vs=zvs$id
+tun=zt$id
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-e2e-XXXXXX") || exit 2
+chmod 755 "$tmp"
+pids=()
+ztun_pid=
+route6=
+passed=0
+failed=0
+
+cleanup() {
+	local p ns left=
+	for p in "${pids[@]}" $ztun_pid; do
+		kill "$p" 2>/dev/null
+	done
+	for ns in "$cns" "$sns"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill "$p" 2>/dev/null && left=1
+		done
+	done
+	[ -n "$left" ] && sleep 0.3
+	for ns in "$cns" "$sns"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -9 "$p" 2>/dev/null
+		done
+	done
+	wait 2>/dev/null
+	for ns in "$cns" "$sns"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+pass() { echo "PASS: $1"; passed=$((passed + 1)); }
+fail() {
+	echo "FAIL: $1${2:+ ($2)}"
+	failed=$((failed + 1))
+	if [ -s "$tmp/ztun.log" ]; then
+		tail -n 15 "$tmp/ztun.log" | sed 's/^/    ztun-ref: /'
+	fi
+}
+skip() { echo "SKIP: $1 ($2)"; }
+
+cx() { ip netns exec "$cns" "$@"; }
+sx() { ip netns exec "$sns" "$@"; }
+
+# wait_port NS PROTO PORT: until something listens (5 s).
+wait_port() {
+	local i
+	for i in $(seq 50); do
+		if ip netns exec "$1" ss -Hln"$2" "sport = :$3" | grep -q .; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# --- namespaces -----------------------------------------------------------
+ip netns add "$cns" || exit 1
+ip netns add "$sns" || exit 1
+ip link add "$vc" netns "$cns" type veth peer name "$vs" netns "$sns" || exit 1
+cx ip link set lo up
+sx ip link set lo up
+cx ip addr add 10.203.0.1/24 dev "$vc"
+sx ip addr add 10.203.0.2/24 dev "$vs"
+cx ip link set "$vc" up
+sx ip link set "$vs" up
+cx ip route add default via 10.203.0.2 dev "$vc"
+for a in 10.203.1.1 10.203.1.2 10.203.1.3; do
+	sx ip addr add "$a/32" dev lo
+done
+sx ip addr add fd00:203:1::1/128 dev lo
+
+# --- servers --------------------------------------------------------------
+mkdir -p "$tmp/www"
+head -c 1048576 /dev/urandom >"$tmp/www/blob"
+want=$(sha256sum <"$tmp/www/blob" | cut -d' ' -f1)
+
+ip netns exec "$sns" python3 -m http.server 8000 --bind :: --directory "$tmp/www" \
+	>"$tmp/http.log" 2>&1 &
+pids+=($!)
+
+ip netns exec "$sns" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
+	--listen-address=10.203.1.1 --bind-interfaces --port=53 \
+	--address=/e2e.test/10.9.8.7 --pid-file= >"$tmp/dnsmasq.log" 2>&1 &
+pids+=($!)
+
+cat >"$tmp/danted.conf" <<EOF
+logoutput: $tmp/danted.log
+internal: 10.203.0.2 port = 1080
+external: 10.203.0.2
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {
+	from: 0.0.0.0/0 to: 0.0.0.0/0
+}
+socks pass {
+	from: 0.0.0.0/0 to: 0.0.0.0/0
+	command: connect udpassociate udpreply
+}
+EOF
+ip netns exec "$sns" danted -f "$tmp/danted.conf" -p "$tmp/danted.pid" >"$tmp/danted.out" 2>&1 &
+pids+=($!)
+
+ip netns exec "$sns" microsocks -i 10.203.0.2 -p 1081 -u e2euser -P 'e2e pass' \
+	>"$tmp/microsocks.log" 2>&1 &
+pids+=($!)
+
+# upload sink: answers with the sha256 of what it got, after the client's FIN
+if command -v socat >/dev/null 2>&1; then
+	ip netns exec "$sns" socat TCP-LISTEN:7000,bind=10.203.1.1,reuseaddr,fork \
+		SYSTEM:sha256sum >"$tmp/socat.log" 2>&1 &
+	pids+=($!)
+fi
+
+cat >"$tmp/tinyproxy.conf" <<EOF
+User nobody
+Group nogroup
+Port 8888
+Listen 10.203.0.2
+Timeout 30
+MaxClients 20
+Allow 10.203.0.0/24
+ConnectPort 8000
+DisableViaHeader Yes
+LogLevel Info
+EOF
+ip netns exec "$sns" tinyproxy -d -c "$tmp/tinyproxy.conf" >"$tmp/tinyproxy.log" 2>&1 &
+pids+=($!)
+
+for s in "t 8000 http.server" "u 53 dnsmasq" "t 1080 danted" \
+	 "t 1081 microsocks" "t 8888 tinyproxy"; do
+	set -- $s
+	if ! wait_port "$sns" "$1" "$2"; then
+		echo "FAIL: $3 did not start"
+		cat "$tmp"/*.log "$tmp"/*.out 2>/dev/null | tail -n 20
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+done
+
+# --- ztun-ref --------------------------------------------------------------
+
+# start_ztun ARGS...: run ztun-ref in the client namespace, wait for its
+# TUN to come up, route the targets into it.
+start_ztun() {
+	local i
+	: >"$tmp/ztun.log"
+	ip netns exec "$cns" "$bin" -n "$tun" "$@" 2>"$tmp/ztun.log" &
+	ztun_pid=$!
+	for i in $(seq 50); do
+		if grep -q '; running$' "$tmp/ztun.log" &&
+		   cx ip link show "$tun" 2>/dev/null | grep -q ',UP'; then
+			cx ip route add 10.203.1.0/24 dev "$tun" || return 1
+			if [ -n "$route6" ]; then
+				cx ip -6 route add fd00:203:1::/64 dev "$tun" || return 1
+			fi
+			return 0
+		fi
+		kill -0 "$ztun_pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop_ztun: SIGTERM; sets stop_rc and stop_ms.
+stop_ztun() {
+	local t0
+	t0=$(now_ms)
+	kill -TERM "$ztun_pid" 2>/dev/null
+	wait "$ztun_pid"
+	stop_rc=$?
+	stop_ms=$(($(now_ms) - t0))
+	ztun_pid=
+}
+
+# fetch NAME URL [CURL ARGS]: 1 MiB download, sha256 checked.
+fetch() {
+	local name=$1 url=$2 got
+	shift 2
+	rm -f "$tmp/got"
+	if ! cx curl -sS --max-time 20 "$@" -o "$tmp/got" "$url" 2>"$tmp/curl.err"; then
+		fail "$name" "curl: $(head -c 200 "$tmp/curl.err")"
+		return
+	fi
+	got=$(sha256sum <"$tmp/got" | cut -d' ' -f1)
+	if [ "$got" = "$want" ]; then
+		pass "$name"
+	else
+		fail "$name" "sha256 mismatch, $(stat -c %s "$tmp/got") bytes"
+	fi
+}
+
+# stats_flows DECISION: the "flows" count of DECISION after SIGUSR1.
+stats_flows() {
+	local before
+	before=$(grep -c 'stats: flows' "$tmp/ztun.log")
+	kill -USR1 "$ztun_pid"
+	for _ in $(seq 20); do
+		[ "$(grep -c 'stats: flows' "$tmp/ztun.log")" -gt "$before" ] && break
+		sleep 0.05
+	done
+	grep 'stats: flows' "$tmp/ztun.log" | tail -n 1 |
+		sed -n "s/.* $1 \([0-9]*\).*/\1/p"
+}
+
+if ! start_ztun -x socks5://10.203.0.2:1080 -x http://10.203.0.2:8888 \
+		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct'; then
+	fail "ztun-ref starts (danted, tinyproxy)"
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+
+# (a) SOCKS5 through danted
+fetch "(a) 1 MiB over SOCKS5 (danted), sha256" http://10.203.1.1:8000/blob
+
+# (h) a slow reader: the core's ring fills, the host holds upstream bytes
+# and reads again only after stream_resume
+fetch "(h) 1 MiB over SOCKS5 to a slow reader (1 MB/s), sha256" \
+	http://10.203.1.1:8000/blob --limit-rate 1M
+
+# (i) upload: client -> upstream, the client's FIN passed on as shutdown
+if command -v socat >/dev/null 2>&1; then
+	head -c 4194304 /dev/urandom >"$tmp/up"
+	upwant=$(sha256sum <"$tmp/up" | cut -d' ' -f1)
+	upgot=$(cx timeout 20 socat -t 10 - TCP:10.203.1.1:7000 <"$tmp/up" 2>&1 |
+		cut -d' ' -f1)
+	if [ "$upgot" = "$upwant" ]; then
+		pass "(i) 4 MiB upload over SOCKS5, half-close, sha256"
+	else
+		fail "(i) 4 MiB upload over SOCKS5, half-close, sha256" "got '$upgot'"
+	fi
+else
+	skip "(i) upload over SOCKS5" "socat is not installed"
+fi
+
+# (c) HTTP CONNECT through tinyproxy
+fetch "(c) 1 MiB over HTTP CONNECT (tinyproxy), sha256" http://10.203.1.2:8000/blob
+
+n_socks=$(stats_flows socks5)
+n_http=$(stats_flows http)
+if [ "${n_socks:-0}" -ge 1 ] && [ "${n_http:-0}" -ge 1 ]; then
+	pass "(a/c) flows counted by decision: socks5 $n_socks, http $n_http"
+else
+	fail "(a/c) flows counted by decision" "socks5 '$n_socks', http '$n_http'"
+fi
+
+# (g) direct egress, bound to the veth (the default route's interface)
+fetch "(g) 1 MiB over direct egress (SO_BINDTODEVICE $vc), sha256" \
+	http://10.203.1.3:8000/blob
+
+# (d) closed port: refused fast, through the proxy and directly
+for t in "SOCKS5 10.203.1.1" "direct 10.203.1.3"; do
+	set -- $t
+	t0=$(now_ms)
+	cx curl -sS --max-time 5 -o /dev/null "http://$2:9/" 2>"$tmp/curl.err"
+	rc=$?
+	ms=$(($(now_ms) - t0))
+	if [ "$rc" = 7 ] && [ "$ms" -lt 2000 ]; then
+		pass "(d) closed port via $1 refused in $ms ms"
+	else
+		fail "(d) closed port via $1 refused in under 2 s" \
+			"curl exit $rc after $ms ms: $(head -c 200 "$tmp/curl.err")"
+	fi
+done
+
+# (e) DNS over UDP through danted's UDP ASSOCIATE
+ans=$(cx dig +short +time=2 +tries=2 @10.203.1.1 e2e.test A 2>&1)
+if [ "$ans" = 10.9.8.7 ]; then
+	pass "(e) DNS over SOCKS5 UDP ASSOCIATE (danted -> dnsmasq)"
+elif grep -qi 'udp' "$tmp/danted.log" 2>/dev/null &&
+     ! grep -q 'udp in [1-9]' "$tmp/ztun.log"; then
+	fail "(e) DNS over SOCKS5 UDP ASSOCIATE" "dig said '$ans'"
+else
+	fail "(e) DNS over SOCKS5 UDP ASSOCIATE" "dig said '$ans'"
+	grep -i udp "$tmp/danted.log" 2>/dev/null | tail -n 5 | sed 's/^/    danted: /'
+fi
+
+stop_ztun
+if [ "$stop_rc" != 0 ]; then
+	fail "ztun-ref (danted) exits 0 on SIGTERM" "exit $stop_rc"
+fi
+pauses=$(grep 'stats: sockets' "$tmp/ztun.log" | tail -n 1 |
+	sed -n 's/.*read pauses \([0-9]*\).*/\1/p')
+if [ "${pauses:-0}" -ge 1 ]; then
+	pass "(h) back-pressure: upstream reads paused and resumed $pauses times"
+else
+	fail "(h) back-pressure: upstream reads paused and resumed" "pauses '$pauses'"
+fi
+
+# (b) SOCKS5 with user/password through microsocks, IPv6 inside
+route6=1
+if ! start_ztun -x 'socks5://e2euser:e2e pass@10.203.0.2:1081' \
+		--tun-ip6 fd00:204::1/64 --mark 42; then
+	fail "ztun-ref starts (microsocks)"
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+fetch "(b) 1 MiB over SOCKS5 with user/pass (microsocks), sha256" \
+	http://10.203.1.1:8000/blob
+
+if cx ip -6 addr show dev "$tun" | grep -q 'fd00:204::1/64'; then
+	fetch "(b6) 1 MiB from an IPv6 target over SOCKS5 (microsocks), sha256" \
+		'http://[fd00:203:1::1]:8000/blob' -g
+else
+	fail "(b6) --tun-ip6 address configured" "$(cx ip -6 -br addr show dev "$tun")"
+fi
+
+# (f) SIGTERM: exit 0 within a second, the TUN is gone
+stop_ztun
+if [ "$stop_rc" = 0 ] && [ "$stop_ms" -lt 1000 ] &&
+   ! cx ip link show "$tun" >/dev/null 2>&1; then
+	pass "(f) SIGTERM: exit 0 in $stop_ms ms, $tun removed"
+else
+	fail "(f) SIGTERM: exit 0 within 1 s, TUN removed" \
+		"exit $stop_rc after $stop_ms ms; link: $(cx ip -br link show "$tun" 2>&1)"
+fi
+if grep -q 'stats: tcp opened [1-9]' "$tmp/ztun.log"; then
+	pass "(f) statistics printed at exit"
+else
+	fail "(f) statistics printed at exit"
+fi
+
+# (j) --tun-fd: a parent creates the TUN and passes the descriptor; the
+# test configures the device itself, ztun-ref configures nothing
+: >"$tmp/ztun.log"
+ip netns exec "$cns" python3 -c '
+import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x1001))
+os.set_inheritable(fd, True)
+os.execv(sys.argv[2], [sys.argv[2], "--tun-fd", str(fd)] + sys.argv[3:])
+' "$tun" "$bin" -x socks5://10.203.0.2:1080 2>"$tmp/ztun.log" &
+ztun_pid=$!
+ok=
+for _ in $(seq 50); do
+	if grep -q '; running$' "$tmp/ztun.log"; then
+		ok=1
+		break
+	fi
+	sleep 0.1
+done
+if [ -n "$ok" ] && grep -q "inherited TUN descriptor [0-9]* ($tun)" "$tmp/ztun.log" &&
+   ! cx ip -br addr show dev "$tun" | grep -q 10.0.0.1; then
+	cx ip addr add 10.0.0.1/24 dev "$tun"
+	cx ip link set "$tun" up
+	cx ip route add 10.203.1.0/24 dev "$tun"
+	fetch "(j) --tun-fd: inherited, unconfigured TUN; 1 MiB over SOCKS5, sha256" \
+		http://10.203.1.1:8000/blob
+else
+	fail "(j) --tun-fd: ztun-ref adopts the descriptor and configures nothing"
+fi
+stop_ztun
+if [ "$stop_rc" != 0 ]; then
+	fail "(j) ztun-ref --tun-fd exits 0 on SIGTERM" "exit $stop_rc"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
