@@ -26,6 +26,12 @@ LDFLAGS  :=
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
+else ifeq ($(FUZZ),1)
+# `make fuzz` only: clang, coverage for libFuzzer, ASan+UBSan, and the
+# fuzz-build behaviour of sim/engine/fuzzrec.c (ZT_FUZZING).
+CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-sanitize-recover=all -DZT_FUZZING
+LDFLAGS  += -fsanitize=fuzzer,address,undefined
 else
 CFLAGS   += -O2
 endif
@@ -49,7 +55,7 @@ SIM       := $(BUILD)/ztun-sim
 LIBREAL   := $(BUILD)/libztun-real.a
 REFBIN    := $(BUILD)/ztun-ref
 
-.PHONY: FORCE all check deps unit purity fixtures clean lint
+.PHONY: FORCE all check deps unit purity fixtures clean lint fuzz fuzz-bins fuzz-corpus
 all: $(LIBZTUN) $(LIBHOST) $(UNIT) $(SIM) $(LIBREAL) $(REFBIN)
 
 $(BUILD)/%.o: %.c
@@ -114,12 +120,45 @@ check:
 	  tests/cli/ztun_sim_cli.sh build/san/ztun-sim
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/e2e/ztun_ref_e2e.sh build/san/ztun-ref
+	$(MAKE) SAN=1 BUILD=build/san build/san/pcap2records
+	ASAN_OPTIONS=detect_leaks=1 tools/fuzz/make-corpus.sh --check build/san/pcap2records
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/cli/scenarios_twice.sh build/san/ztun-sim
 
 # Regenerate pcap-fixtures/ from real traffic in network namespaces (root).
 fixtures:
 	tools/make-fixtures.sh pcap-fixtures
+
+# Fuzzing (tools/fuzz/): every target is a libFuzzer LLVMFuzzerTestOneInput,
+# built into build/fuzz by clang. `make fuzz FUZZ_SECONDS=N` runs each for N
+# seconds on its seed corpus (tools/fuzz/corpus/<target>, read-only; new
+# inputs go to build/fuzz/corpus/<target>), crashes go to
+# tools/fuzz/crashes/<target>/ (not committed). `make check` never fuzzes:
+# the unit suite `fuzzrec` replays the corpus and tools/fuzz/regressions/.
+# FUZZ_FLAGS adds libFuzzer flags; FUZZ_TARGETS="records" picks targets.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?=
+FUZZ_TARGETS ?= packet records socks5 http_connect pcap scenario
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
+
+$(BUILD)/fuzz_%: tools/fuzz/fuzz_%.c $(LIBHOST) $(LIBZTUN)
+	$(CC) $(CPPFLAGS) -Isim $(PCAP_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(LIBHOST) $(LIBZTUN) $(PCAP_LIBS) $(SLIRP_LIBS)
+
+# The pcap -> records converter that makes the records seed corpus.
+$(BUILD)/pcap2records: tools/fuzz/pcap2records.c $(LIBHOST) $(LIBZTUN)
+	$(CC) $(CPPFLAGS) -Isim $(PCAP_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(LIBHOST) $(LIBZTUN) $(PCAP_LIBS) $(SLIRP_LIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz:
+	$(MAKE) FUZZ=1 CC=clang BUILD=build/fuzz fuzz-bins
+	FUZZ_FLAGS="$(FUZZ_FLAGS)" tools/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Regenerate tools/fuzz/corpus/records/pcap-* from pcap-fixtures/.
+fuzz-corpus: $(BUILD)/pcap2records
+	tools/fuzz/make-corpus.sh $(BUILD)/pcap2records
 
 DEPS := build-essential pkg-config libpcap-dev libcunit1-dev libslirp-dev \
         libglib2.0-dev tcpdump tshark iproute2 iputils-ping curl dnsutils socat \

@@ -304,18 +304,20 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 		ep.addr = f->key.server;
 		ep.port = f->key.server_port;
 	}
+	/* Held until the end: a synchronous refusal ends the flow, and the
+	 * flow's end (tcp_event) must not free the relay under us. */
 	t->busy++;
 	t->handle = r->up->stream_open(r->host, &ep, px ? 0 : ZT_UPSTREAM_DIRECT,
 				       t, now);
-	t->busy--;
 	if (t->handle < 0) {
 		int err = t->handle;
 
 		t->handle = -1;
 		r->stats.upstream_connect_failed++;
 		tcp_refuse(t, refuse_for_errno(err), now);
-		tcp_relay_maybe_free(t);
 	}
+	t->busy--;
+	tcp_relay_maybe_free(t);
 	return 0;
 }
 

@@ -148,7 +148,8 @@ static int tokenize(struct pstate *ps, const char *line, size_t n, char *arena,
 						h1 = i < n ? hexval(line[i]) : -1;
 						h2 = i + 1 < n ? hexval(line[i + 1]) : -1;
 						if (h1 < 0 || h2 < 0)
-							return perr(ps, "bad escape '\\x%.2s'",
+							return perr(ps, "bad escape '\\x%.*s'",
+								    (int)(n - i < 2 ? n - i : 2),
 								    line + i);
 						arena[a++] = (char)(h1 << 4 | h2);
 						i += 2;

@@ -13,6 +13,7 @@
  * command), and an output nobody expected must fail at the next
  * `advance` — so the strictness cannot silently break.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,27 @@ static void test_seed_override(void)
 	zt_scn_free(&s);
 }
 
+/* Regression (found by fuzz_scenario): a script ending inside a "\x"
+ * escape made the error message read past the text. The text sits in an
+ * exactly-sized buffer so ASan sees any over-read. */
+static void test_truncated_escape(void)
+{
+	static const char *const texts[] = { "\"\\x", "\"\\x4", "0 s1< \"\\x" };
+
+	for (unsigned i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		size_t n = strlen(texts[i]);
+		char *t = malloc(n);
+		struct zt_scn scn;
+		char err[256];
+
+		CU_ASSERT_FATAL(t != NULL);
+		memcpy(t, texts[i], n);
+		CU_ASSERT_EQUAL(zt_scn_parse("t.scn", t, n, &scn, err, sizeof(err)), -EINVAL);
+		CU_ASSERT(strstr(err, "t.scn:1:") != NULL);
+		free(t);
+	}
+}
+
 int zt_suite_scenario(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -343,6 +365,7 @@ int zt_suite_scenario(void)
 		{ "wrong_expectation", test_wrong_expectation },
 		{ "unexpected_output", test_unexpected_output },
 		{ "seed_override", test_seed_override },
+		{ "truncated_escape", test_truncated_escape },
 		{ 0 }
 	};
 

@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_fuzzrec.c - the record runner behind the fuzz targets
+ * (sim/engine/fuzzrec.h), its format, and the committed fuzz inputs.
+ *
+ * Theory of operation: record streams are built by hand with zt_rec_put()
+ * and packets with the wire emitters, run through zt_replay_records(), and
+ * judged by the outcome's counters (what went to the TUN, what the
+ * scripted upstream saw, which cap stopped the run). Every file of the
+ * records seed corpus and of tools/fuzz/regressions/ is replayed with the
+ * fuzzer's settings (checksums fixed) and must break no invariant; the
+ * corpus must also still decode in the current record format, so a format
+ * change cannot silently turn it into noise.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/fuzzrec.h"
+#include "test.h"
+#include "ztun/packet.h"
+#include "ztun/socks5.h"
+
+static const uint8_t CLI[4] = { 10, 0, 0, 2 };
+static const uint8_t SRV[4] = { 203, 0, 113, 10 };
+
+struct buf {
+	uint8_t d[8192];
+	size_t len;
+};
+
+static void b_seed(struct buf *b, uint64_t seed)
+{
+	for (int i = 0; i < ZT_REC_SEED_LEN; i++)
+		b->d[i] = (uint8_t)(seed >> (8 * i));
+	b->len = ZT_REC_SEED_LEN;
+}
+
+static void b_rec(struct buf *b, uint8_t kind, uint32_t delta_us,
+		  const void *body, size_t len)
+{
+	int n = zt_rec_put(b->d + b->len, sizeof(b->d) - b->len, kind, delta_us,
+			   body, (uint16_t)len);
+
+	CU_ASSERT_FATAL(n == (int)(ZT_REC_HDR_LEN + len));
+	b->len += (size_t)n;
+}
+
+/* A record about stream or socket @idx with @data after the index. */
+static void b_idx(struct buf *b, uint8_t kind, uint8_t idx, const void *data,
+		  size_t len)
+{
+	uint8_t body[1024];
+
+	CU_ASSERT_FATAL(len < sizeof(body));
+	body[0] = idx;
+	if (len)
+		memcpy(body + 1, data, len);
+	b_rec(b, kind, 100, body, len + 1);
+}
+
+static void b_config(struct buf *b, uint8_t mode, uint8_t flags)
+{
+	uint8_t cfg[2] = { mode, flags };
+
+	b_rec(b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+}
+
+static size_t ip4_wrap(uint8_t proto, const uint8_t *l4, size_t l4_len,
+		       uint8_t *out)
+{
+	struct zt_ip4_repr ip;
+	int hl;
+
+	memset(&ip, 0, sizeof(ip));
+	ip.ttl = 64;
+	ip.protocol = proto;
+	memcpy(ip.src, CLI, 4);
+	memcpy(ip.dst, SRV, 4);
+	hl = zt_ip4_emit(&ip, l4_len, out, 2048);
+	CU_ASSERT_FATAL(hl == 20);
+	memcpy(out + hl, l4, l4_len);
+	return (size_t)hl + l4_len;
+}
+
+/* A client SYN to SRV:@dport as a TUN record. */
+static void b_syn(struct buf *b, uint16_t dport)
+{
+	struct zt_addr c = zt_addr_v4(CLI), s = zt_addr_v4(SRV);
+	struct zt_tcp_repr t;
+	uint8_t seg[128], pkt[256];
+	int n;
+
+	memset(&t, 0, sizeof(t));
+	t.src_port = 40000;
+	t.dst_port = dport;
+	t.seq = 1000;
+	t.flags = ZT_TCP_SYN;
+	t.window = 65535;
+	t.has_mss = true;
+	t.mss = 1460;
+	n = zt_tcp_emit(&t, &c, &s, NULL, 0, seg, sizeof(seg));
+	CU_ASSERT_FATAL(n > 0);
+	b_rec(b, ZT_REC_TUN, 1000, pkt, ip4_wrap(ZT_IPPROTO_TCP, seg, (size_t)n, pkt));
+}
+
+/* A client UDP datagram to SRV:53 as a TUN record. */
+static void b_udp(struct buf *b, const char *payload)
+{
+	struct zt_addr c = zt_addr_v4(CLI), s = zt_addr_v4(SRV);
+	struct zt_udp_repr u = { 40001, 53 };
+	uint8_t dg[256], pkt[512];
+	int n = zt_udp_emit(&u, &c, &s, (const uint8_t *)payload, strlen(payload),
+			    dg, sizeof(dg));
+
+	CU_ASSERT_FATAL(n > 0);
+	b_rec(b, ZT_REC_TUN, 1000, pkt, ip4_wrap(ZT_IPPROTO_UDP, dg, (size_t)n, pkt));
+}
+
+static void run(const struct buf *b, const struct zt_replay_limits *lim,
+		struct zt_replay_outcome *o)
+{
+	CU_ASSERT_EQUAL(zt_replay_records(b->d, b->len, lim, o), 0);
+	if (o->violations)
+		fprintf(stderr, "fuzzrec: %s\n", o->first_violation);
+	CU_ASSERT_EQUAL(o->violations, 0);
+}
+
+/* --- the record format ------------------------------------------------------ */
+
+static void test_put_next_roundtrip(void)
+{
+	struct buf b;
+	struct zt_rec r;
+	size_t off = ZT_REC_SEED_LEN;
+
+	b_seed(&b, 7);
+	b_rec(&b, ZT_REC_ADVANCE, 0x01020304, NULL, 0);
+	b_rec(&b, ZT_REC_TUN, 5, "abc", 3);
+	CU_ASSERT_EQUAL(zt_rec_next(b.d, b.len, &off, &r), 1);
+	CU_ASSERT_EQUAL(r.kind, ZT_REC_ADVANCE);
+	CU_ASSERT_EQUAL(r.delta_us, 0x01020304u);
+	CU_ASSERT_EQUAL(r.len, 0);
+	CU_ASSERT_EQUAL(b.d[ZT_REC_SEED_LEN + 1], 0x04); /* little-endian */
+	CU_ASSERT_EQUAL(zt_rec_next(b.d, b.len, &off, &r), 1);
+	CU_ASSERT_EQUAL(r.kind, ZT_REC_TUN);
+	CU_ASSERT_EQUAL(r.len, 3);
+	CU_ASSERT_EQUAL(memcmp(r.body, "abc", 3), 0);
+	CU_ASSERT_EQUAL(zt_rec_next(b.d, b.len, &off, &r), 0);
+	CU_ASSERT_EQUAL(off, b.len);
+	/* cut anywhere inside the last record: -EMSGSIZE, offset kept */
+	for (size_t cut = 1; cut < ZT_REC_HDR_LEN + 3; cut++) {
+		size_t o2 = ZT_REC_SEED_LEN + ZT_REC_HDR_LEN;
+
+		CU_ASSERT_EQUAL(zt_rec_next(b.d, b.len - cut, &o2, &r), -EMSGSIZE);
+		CU_ASSERT_EQUAL(o2, ZT_REC_SEED_LEN + ZT_REC_HDR_LEN);
+	}
+	CU_ASSERT_EQUAL(zt_rec_put(b.d, ZT_REC_HDR_LEN + 2, ZT_REC_TUN, 0, "abc", 3),
+			-ENOSPC);
+}
+
+static void test_syn_then_connected(void)
+{
+	struct zt_replay_limits lim;
+	struct zt_replay_outcome o;
+	struct buf b;
+
+	b_seed(&b, 1);
+	b_config(&b, ZT_REC_ROUTE_DIRECT, 0);
+	b_syn(&b, 80);
+	zt_replay_limits_default(&lim);
+	/* The SYN alone: the upstream is being connected, no answer yet. */
+	run(&b, &lim, &o);
+	CU_ASSERT_EQUAL(o.records, 2);
+	CU_ASSERT_EQUAL(o.tun_in, 1);
+	CU_ASSERT_EQUAL(o.streams, 1);
+	CU_ASSERT_EQUAL(o.syn_acks, 0);
+	CU_ASSERT_EQUAL(o.tun_out, 0);
+	/* Upstream first: "connected" brings the SYN-ACK. */
+	b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	run(&b, &lim, &o);
+	CU_ASSERT_EQUAL(o.records, 3);
+	CU_ASSERT_EQUAL(o.syn_acks, 1);
+	CU_ASSERT_EQUAL(o.rsts, 0);
+	CU_ASSERT_EQUAL(o.stack.tcp_flows_opened, 1);
+	CU_ASSERT_EQUAL(o.stack.tcp_flows_active, 1);
+	/* max_records stops before the third record. */
+	lim.max_records = 2;
+	run(&b, &lim, &o);
+	CU_ASSERT(o.record_cap);
+	CU_ASSERT_EQUAL(o.syn_acks, 0);
+}
+
+static void test_failed_upstream_refuses(void)
+{
+	struct zt_replay_outcome o;
+	struct buf b;
+	uint8_t econnrefused = 0;
+
+	b_seed(&b, 1);
+	b_config(&b, ZT_REC_ROUTE_DIRECT, 0);
+	b_syn(&b, 80);
+	b_idx(&b, ZT_REC_S_FAILED, 0, &econnrefused, 1);
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.syn_acks, 0);
+	CU_ASSERT_EQUAL(o.rsts, 1);
+	CU_ASSERT_EQUAL(o.router.upstream_connect_failed, 1);
+	CU_ASSERT_EQUAL(o.stack.tcp_flows_active, 0);
+}
+
+static void test_socks5_handshake(void)
+{
+	static const uint8_t method[] = { 5, 0 };
+	static const uint8_t ok[] = { 5, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t refused[] = { 5, 5, 0, 1, 0, 0, 0, 0, 0, 0 };
+	struct zt_replay_outcome o;
+	struct buf b;
+
+	b_seed(&b, 3);
+	b_config(&b, ZT_REC_ROUTE_SOCKS5, 0);
+	b_syn(&b, 443);
+	b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	b_idx(&b, ZT_REC_S_DATA, 0, method, sizeof(method));
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.syn_acks, 0);
+	CU_ASSERT_EQUAL(o.stream_bytes_up, 3 + 10); /* greeting, request */
+	b_idx(&b, ZT_REC_S_DATA, 0, ok, sizeof(ok));
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.syn_acks, 1);
+	/* the same with REP 5: the client gets a RST */
+	b.len -= ZT_REC_HDR_LEN + 1 + sizeof(ok);
+	b_idx(&b, ZT_REC_S_DATA, 0, refused, sizeof(refused));
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.syn_acks, 0);
+	CU_ASSERT_EQUAL(o.rsts, 1);
+	CU_ASSERT_EQUAL(o.router.socks5_failures[ZT_SOCKS5_CONN_REFUSED], 1);
+}
+
+static void test_udp_direct(void)
+{
+	struct zt_replay_outcome o;
+	struct buf b;
+	uint8_t even = 0;
+
+	b_seed(&b, 1);
+	b_config(&b, ZT_REC_ROUTE_DIRECT, 0);
+	b_udp(&b, "query");
+	b_idx(&b, ZT_REC_DGRAM, 0, &even, 1); /* empty reply from the server */
+	{
+		uint8_t body[] = { 0, 0, 'a', 'n', 's' };
+
+		b_rec(&b, ZT_REC_DGRAM, 10, body, sizeof(body));
+	}
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.dgrams, 1);
+	CU_ASSERT_EQUAL(o.udp_out, 2);
+	CU_ASSERT_EQUAL(o.router.udp_relayed_up, 5);
+	CU_ASSERT_EQUAL(o.router.udp_relayed_down, 3);
+}
+
+static void test_truncated_last_record(void)
+{
+	struct zt_replay_outcome o;
+	struct buf b;
+	size_t full;
+
+	b_seed(&b, 1);
+	b_config(&b, ZT_REC_ROUTE_DIRECT, 0);
+	b_syn(&b, 80);
+	full = b.len;
+	b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	for (size_t keep = full + 1; keep < b.len; keep++) {
+		struct buf t = b;
+
+		t.len = keep;
+		run(&t, NULL, &o);
+		CU_ASSERT(o.truncated);
+		CU_ASSERT_EQUAL(o.records, 2);
+		CU_ASSERT_EQUAL(o.syn_acks, 0);
+	}
+	/* Shorter than a seed, or just the seed: nothing to run, no error. */
+	for (size_t keep = 0; keep <= ZT_REC_SEED_LEN; keep++) {
+		struct buf t = b;
+
+		t.len = keep;
+		run(&t, NULL, &o);
+		CU_ASSERT_EQUAL(o.records, 0);
+		CU_ASSERT(!o.truncated);
+	}
+}
+
+static void test_unknown_kind_skipped(void)
+{
+	struct zt_replay_outcome o;
+	struct buf b;
+
+	b_seed(&b, 1);
+	b_rec(&b, 200, 0, "xyz", 3);
+	b_syn(&b, 80);
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.unknown, 1);
+	CU_ASSERT_EQUAL(o.records, 2);
+	CU_ASSERT_EQUAL(o.streams, 1);
+}
+
+/* A datagram echoed by the upstream and looped back from the TUN feeds
+ * itself for ever: the event cap must end it. */
+static void test_event_cap_stops_self_feeding(void)
+{
+	struct zt_replay_limits lim;
+	struct zt_replay_outcome o;
+	struct buf b;
+
+	b_seed(&b, 1);
+	b_config(&b, ZT_REC_ROUTE_DIRECT, ZT_REC_F_LOOP | ZT_REC_F_ECHO);
+	b_udp(&b, "ping-pong");
+	zt_replay_limits_default(&lim);
+	lim.max_events = 5000;
+	run(&b, &lim, &o);
+	CU_ASSERT(o.event_cap);
+	CU_ASSERT_EQUAL(o.events, 5000);
+	CU_ASSERT(o.udp_out > 1000);
+	CU_ASSERT(o.tun_in > 1000);
+}
+
+static void test_time_cap(void)
+{
+	struct zt_replay_limits lim;
+	struct zt_replay_outcome o;
+	struct buf b;
+
+	b_seed(&b, 1);
+	b_syn(&b, 80);
+	for (int i = 0; i < 10; i++)
+		b_rec(&b, ZT_REC_ADVANCE, UINT32_MAX, NULL, 0); /* ~71 min each */
+	b_syn(&b, 81);
+	zt_replay_limits_default(&lim);
+	run(&b, &lim, &o);
+	CU_ASSERT(o.time_cap);
+	CU_ASSERT_EQUAL(o.streams, 1);
+	CU_ASSERT(o.records < 4);
+	/* the pending flow was refused by its connect timeout on the way */
+	CU_ASSERT_EQUAL(o.stack.tcp_connect_timeouts, 1);
+}
+
+static void test_fix_checksums(void)
+{
+	struct buf b;
+	struct zt_packet pk;
+	struct zt_rec r;
+	size_t off = ZT_REC_SEED_LEN;
+	uint8_t p[256];
+
+	b_seed(&b, 1);
+	b_syn(&b, 80);
+	b_udp(&b, "data");
+	while (zt_rec_next(b.d, b.len, &off, &r) == 1) {
+		memcpy(p, r.body, r.len);
+		p[10] ^= 0x55;                  /* IPv4 header checksum */
+		p[r.len - 1] ^= 0x55;           /* the L4 checksum covers this */
+		CU_ASSERT_NOT_EQUAL(zt_packet_parse(zt_view_make(p, r.len), 0, &pk),
+				    ZT_DROP_NONE);
+		zt_rec_fix_checksums(p, r.len);
+		CU_ASSERT_EQUAL(zt_packet_parse(zt_view_make(p, r.len), 0, &pk),
+				ZT_DROP_NONE);
+	}
+	zt_rec_fix_checksums(p, 0);             /* nothing to do, no crash */
+	p[0] = 0x45;
+	zt_rec_fix_checksums(p, 3);
+}
+
+/* --- the committed fuzz inputs ------------------------------------------------ */
+
+/* Read @path whole; caller frees. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *d = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0) {
+		d = malloc((size_t)n + 1);
+		if (d && fread(d, 1, (size_t)n, f) != (size_t)n) {
+			free(d);
+			d = NULL;
+		}
+		*len = (size_t)n;
+	}
+	fclose(f);
+	return d;
+}
+
+/* Call @fn on every regular file of @sub under the source tree; the count. */
+static unsigned for_each_file(const char *sub,
+			      void (*fn)(const char *path, const uint8_t *d,
+					 size_t len))
+{
+	char dir[1024], path[2048];
+	struct dirent *e;
+	unsigned n = 0;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%s/%s", zt_test_srcdir(), sub);
+	dp = opendir(dir);
+	if (!dp)
+		return 0;
+	while ((e = readdir(dp)) != NULL) {
+		uint8_t *d;
+		size_t len = 0;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		d = slurp(path, &len);
+		if (!d)
+			continue;
+		fn(path, d, len);
+		free(d);
+		n++;
+	}
+	closedir(dp);
+	return n;
+}
+
+static void replay_one(const char *path, const uint8_t *d, size_t len)
+{
+	struct zt_replay_limits lim;
+	struct zt_replay_outcome o;
+	int rc;
+
+	zt_replay_limits_default(&lim);
+	lim.fix_checksums = true;   /* as the fuzzer ran it */
+	lim.max_events = 50000;     /* as tools/fuzz/fuzz_records.c */
+	rc = zt_replay_records(d, len, &lim, &o);
+	CU_ASSERT_EQUAL(rc, 0);
+	if (o.violations)
+		fprintf(stderr, "fuzzrec: %s: %s\n", path, o.first_violation);
+	CU_ASSERT_EQUAL(o.violations, 0);
+}
+
+static void test_corpus_replays(void)
+{
+	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", replay_one) >= 10);
+	for_each_file("tools/fuzz/regressions", replay_one);
+}
+
+static void decode_one(const char *path, const uint8_t *d, size_t len)
+{
+	size_t off = ZT_REC_SEED_LEN;
+	struct zt_rec r;
+	unsigned tun = 0, bad_kind = 0;
+	int got;
+
+	CU_ASSERT(len >= ZT_REC_SEED_LEN);
+	while ((got = zt_rec_next(d, len, &off, &r)) == 1) {
+		if (r.kind >= ZT_REC__COUNT)
+			bad_kind++;
+		if (r.kind == ZT_REC_TUN)
+			tun++;
+	}
+	if (got != 0 || bad_kind || !tun)
+		fprintf(stderr, "fuzzrec: %s: %s\n", path,
+			got ? "trailing garbage" : bad_kind ? "unknown kind" :
+			"no TUN record");
+	CU_ASSERT_EQUAL(got, 0);
+	CU_ASSERT_EQUAL(off, len);
+	CU_ASSERT_EQUAL(bad_kind, 0);
+	CU_ASSERT(tun >= 1);
+}
+
+static void test_corpus_format(void)
+{
+	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", decode_one) >= 10);
+}
+
+int zt_suite_fuzzrec(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "put_next_roundtrip", test_put_next_roundtrip },
+		{ "syn_then_connected", test_syn_then_connected },
+		{ "failed_upstream_refuses", test_failed_upstream_refuses },
+		{ "socks5_handshake", test_socks5_handshake },
+		{ "udp_direct", test_udp_direct },
+		{ "truncated_last_record", test_truncated_last_record },
+		{ "unknown_kind_skipped", test_unknown_kind_skipped },
+		{ "event_cap_stops_self_feeding", test_event_cap_stops_self_feeding },
+		{ "time_cap", test_time_cap },
+		{ "fix_checksums", test_fix_checksums },
+		{ "corpus_format", test_corpus_format },
+		{ "corpus_replays", test_corpus_replays },
+		{ NULL, NULL },
+	};
+
+	return zt_add_suite("fuzzrec", NULL, NULL, cases);
+}
