@@ -78,6 +78,7 @@ struct udp_relay {
 	struct zt_router *r;
 	struct zt_udp_flow *flow;
 	enum zt_route_decision decision;
+	bool reject;             /* DROP answers each datagram with ICMP */
 	int ctrl;                /* SOCKS5 control stream, -1 when none */
 	int dgram;               /* datagram socket, -1 until open */
 	bool ready;              /* datagrams may be sent */
@@ -561,6 +562,7 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		u->flow = f;
 		u->decision = d;
 		u->ctrl = u->dgram = -1;
+		u->reject = reject && d == ZT_ROUTE_DROP;
 		f->user = u;
 		if (d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled) {
 			r->stats.dropped_no_proxy++;
@@ -606,6 +608,12 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	if (u->decision == ZT_ROUTE_DROP || u->decision == ZT_ROUTE_LOCAL ||
 	    u->decision == ZT_ROUTE_HTTP) {
 		r->stats.udp_dropped++;
+		if (u->reject)
+			zt_stack_udp_reject(r->stack, f,
+					    f->key.family == ZT_AF_INET ?
+						    ZT_ICMP4_CODE_PORT_UNREACH :
+						    ZT_ICMP6_CODE_PORT_UNREACH,
+					    now);
 		return;
 	}
 	if (u->ready)

@@ -69,6 +69,10 @@ struct zt_stack {
 	struct zt_ratelimit icmp_limit;
 	uint16_t ip4_ident;
 	uint32_t frag_ident;
+	/* the datagram being handed to ops->udp_input, for udp_reject */
+	const struct zt_packet *cur_pk;
+	struct zt_view cur_raw;
+	const struct zt_udp_flow *cur_udp;
 	struct zt_stack_stats stats;
 	uint8_t *scratch;                 /* SCRATCH_LEN bytes for emission */
 	uint8_t *scratch2;                /* fragmentation source */
@@ -451,7 +455,7 @@ static void udp_timer(struct zt_stack *s, struct zt_udp_flow *f)
 }
 
 static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
-		      uint64_t now)
+		      struct zt_view raw, uint64_t now)
 {
 	struct zt_flow_key key;
 	struct zt_udp_flow *f;
@@ -485,8 +489,24 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 	f->idle_deadline = now + s->cfg.udp_idle_timeout;
 	udp_timer(s, f);
 	s->stats.udp_datagrams_in++;
-	if (s->ops->udp_input)
+	if (s->ops->udp_input) {
+		s->cur_pk = pk;
+		s->cur_raw = raw;
+		s->cur_udp = f;
 		s->ops->udp_input(s->host, f, pk->payload.data, pk->payload.len, now);
+		s->cur_pk = NULL;
+		s->cur_udp = NULL;
+	}
+}
+
+int zt_stack_udp_reject(struct zt_stack *s, struct zt_udp_flow *f,
+			uint8_t icmp_code, uint64_t now)
+{
+	if (!s->cur_pk || s->cur_udp != f)
+		return -EINVAL;
+	send_icmp_error(s, s->cur_pk, s->cur_raw, ZT_ICMP_DEST_UNREACH, icmp_code,
+			0, now);
+	return 0;
 }
 
 void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now)
@@ -580,7 +600,7 @@ static void input_decoded(struct zt_stack *s, const struct zt_packet *pk,
 		input_tcp(s, pk, raw, now);
 		break;
 	case ZT_IPPROTO_UDP:
-		input_udp(s, pk, now);
+		input_udp(s, pk, raw, now);
 		break;
 	case ZT_IPPROTO_ICMP:
 	case ZT_IPPROTO_ICMPV6:

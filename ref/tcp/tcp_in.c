@@ -770,7 +770,11 @@ void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now)
 		return;
 	/* Window update when the window grew enough to matter (RFC 9293
 	 * 3.8.6.2.2) or reopened from (near) zero. */
+	/* Only what the window field can say counts (without scaling it
+	 * tops out at 65535, however large the ring). */
 	space = (uint32_t)zt_ring_space(&t->rx);
+	if (space > (uint32_t)65535 << t->rcv_wscale)
+		space = (uint32_t)65535 << t->rcv_wscale;
 	if (space >= old_wnd + (t->rx.cap / 2 < t->cfg->mss ? t->rx.cap / 2 :
 							       t->cfg->mss) ||
 	    (old_wnd < t->cfg->mss && space >= t->cfg->mss)) {

@@ -217,23 +217,38 @@ void tcp_rtt_sample(struct zt_tcb *t, uint64_t rtt)
 		t->rto = t->cfg->rto_max;
 }
 
-/* Send one segment of up to snd_mss starting at @seq (within the flight or
- * the first new byte), with FIN when it reaches the queued FIN. Returns the
- * sequence space it covered. */
+/* Data bytes the next segment may carry: snd_mss already leaves room for
+ * timestamps; SACK blocks riding on a data segment take room too (RFC 6691:
+ * the MSS bounds data plus options beyond the fixed header). */
+static uint32_t tcp_eff_mss(const struct zt_tcb *t)
+{
+	unsigned n = 0;
+	uint32_t room;
+
+	if (t->sack_ok && t->ooo.count)
+		n = t->ooo.count < (t->ts_ok ? 3u : 4u) ? t->ooo.count :
+							   (t->ts_ok ? 3u : 4u);
+	room = n ? 4u + 8u * n : 0u; /* NOP NOP kind len + blocks */
+	return t->snd_mss > room ? t->snd_mss - room : 1u;
+}
+
+/* Send one segment of up to the effective MSS starting at @seq (within the
+ * flight or the first new byte), with FIN when it reaches the queued FIN.
+ * Returns the sequence space it covered. */
 static uint32_t tcp_send_at(struct zt_tcb *t, uint32_t seq, uint32_t max_len,
 			    uint64_t now)
 {
 	size_t ring_len = zt_ring_len(&t->tx);
 	uint32_t off = seq - t->snd_una;
-	uint32_t len = 0;
+	uint32_t len = 0, mss = tcp_eff_mss(t);
 	uint8_t flags = ZT_TCP_ACK;
 
 	if (off < ring_len) {
 		len = (uint32_t)(ring_len - off);
 		if (len > max_len)
 			len = max_len;
-		if (len > t->snd_mss)
-			len = t->snd_mss;
+		if (len > mss)
+			len = mss;
 	}
 	if (t->fin_queued && off + len == ring_len)
 		flags |= ZT_TCP_FIN;
@@ -312,15 +327,17 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 				       !(off == ring_len + 1);
 			uint32_t covered;
 
-			if (len > t->snd_mss)
-				len = t->snd_mss;
+			uint32_t mss = tcp_eff_mss(t);
+
+			if (len > mss)
+				len = mss;
 			if (off > ring_len)
 				break; /* FIN already in flight */
 			if (len == 0 && !(fin_due && avail == 0))
 				break;
 			/* Sender SWS avoidance: with data in flight, wait for
 			 * a bigger window rather than send a sliver. */
-			if (len && len < t->snd_mss && len < avail &&
+			if (len && len < mss && len < avail &&
 			    usable < t->max_snd_wnd / 2 && t->snd_nxt != t->snd_una)
 				break;
 			covered = tcp_send_at(t, t->snd_nxt, len, now);
@@ -407,12 +424,21 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	zt_asm_init(&t->sacked); /* the receiver may have reneged */
 	t->snd_nxt = t->snd_una;
 	t->rtx_next = t->snd_una;
-	if (tcp_send_at(t, t->snd_una, t->snd_mss, now)) {
-		uint32_t covered = zt_seq_lt(t->snd_una + t->snd_mss, t->snd_max) ?
-					   t->snd_mss : tcp_flight(t);
+	{
+		/* What the segment really covered: options may leave it short
+		 * of snd_mss, and the next send must start right after it. */
+		uint32_t covered = tcp_send_at(t, t->snd_una, t->snd_mss, now);
 
-		t->stats.retransmits++;
-		t->snd_nxt = t->snd_una + covered;
+		if (covered) {
+			t->stats.retransmits++;
+			t->snd_nxt = t->snd_una + covered;
+			/* The segment may reach past the old flight (its first
+			 * send was shorter): those bytes are sent now, and the
+			 * peer's ACK of them must not look like one of data
+			 * never sent. */
+			if (zt_seq_gt(t->snd_nxt, t->snd_max))
+				t->snd_max = t->snd_nxt;
+		}
 	}
 	t->t_rtx = now + t->rto;
 }

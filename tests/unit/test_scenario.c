@@ -225,8 +225,8 @@ static const char good_script[] =
 	"+0.001 tun< . 1:1(0) ack 1\n"
 	"+0     tun< P. 1:4(3) ack 1 \"abc\"\n"
 	"+0     s1> \"abc\"\n"
-	"+0     tun> . 1:1(0) ack 4 ...\n"
-	"+0     advance\n"
+	"+0.040 tun> . 1:1(0) ack 4 ...\n" /* the delayed-ACK timer */
+	"+0.050 advance\n"
 	"+0     assert tcp.state == ESTABLISHED\n";
 
 static int run_text(const char *text, struct zt_scn_result *res)
@@ -294,7 +294,7 @@ static void test_wrong_expectation(void)
 	CU_ASSERT_EQUAL(run_text(edit(good_script, "+0     s1> \"abc\"\n", ""), &r), 1);
 	CU_ASSERT(strstr(r.msg, "t.scn:9: expected (no more output)") != NULL);
 	CU_ASSERT(strstr(r.msg, "actual   s1> \"abc\" at 0.011000") != NULL);
-	CU_ASSERT_EQUAL(run_text(edit(good_script, "+0     tun> . 1:1(0) ack 4 ...",
+	CU_ASSERT_EQUAL(run_text(edit(good_script, "+0.040 tun> . 1:1(0) ack 4 ...",
 				      "+0.5   tun> . 1:1(0) ack 4 ..."), &r), 1);
 	CU_ASSERT(strstr(r.msg, " at 0.511000") != NULL);
 	CU_ASSERT_EQUAL(run_text(edit(good_script, "ESTABLISHED", "CLOSED"), &r), 1);
@@ -306,15 +306,15 @@ static void test_unexpected_output(void)
 {
 	struct zt_scn_result r;
 	/* Without the line that expects the ACK, that ACK is unexpected. */
-	const char *text = edit(good_script, "+0     tun> . 1:1(0) ack 4 ...\n", "");
+	const char *text = edit(good_script, "+0.040 tun> . 1:1(0) ack 4 ...\n", "");
 
 	CU_ASSERT_EQUAL(run_text(text, &r), 1);
 	CU_ASSERT_EQUAL(r.fail_line, 9);
 	CU_ASSERT(strstr(r.msg, "t.scn:9: expected (no more output)\n") != NULL);
 	CU_ASSERT(strstr(r.msg, "actual   tun> 203.0.113.9:22 > 10.0.0.2:42000 . 1:1(0) ack 4") != NULL);
 	/* And at the end of a script without advance. */
-	text = edit(good_script, "+0     advance\n+0     assert tcp.state == ESTABLISHED\n", "");
-	text = edit(text, "+0     tun> . 1:1(0) ack 4 ...\n", "");
+	text = edit(good_script, "+0.050 advance\n+0     assert tcp.state == ESTABLISHED\n", "");
+	text = edit(text, "+0     s1> \"abc\"\n", "");
 	CU_ASSERT_EQUAL(run_text(text, &r), 1);
 	CU_ASSERT(strstr(r.msg, "expected (no more output)") != NULL);
 }

@@ -199,6 +199,14 @@ void zt_stack_tcp_abort(struct zt_stack *s, struct zt_flow *f, uint64_t now);
 int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 		      const void *data, size_t len, uint64_t now);
 
+/*
+ * zt_stack_udp_reject() - answer the datagram being delivered to
+ * ops->udp_input on @f with an ICMP destination unreachable of @icmp_code
+ * (rate-limited like every ICMP error).
+ * Return: 0, or -EINVAL when called outside udp_input for @f.
+ */
+int zt_stack_udp_reject(struct zt_stack *s, struct zt_udp_flow *f,
+			uint8_t icmp_code, uint64_t now);
 /* Forget UDP flow @f now (ops->udp_closed is called first). */
 void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now);
 struct zt_udp_flow *zt_stack_udp_lookup(struct zt_stack *s,
