@@ -855,6 +855,18 @@ const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s)
 
 /* --- construction ----------------------------------------------------- */
 
+/* Free what zt_stack_new() allocated (all of it may be NULL/zeroed). */
+static void stack_release(struct zt_stack *s)
+{
+	zt_flowtab_destroy(&s->tcp_tab);
+	zt_flowtab_destroy(&s->udp_tab);
+	free(s->flows);
+	free(s->udp);
+	free(s->scratch);
+	free(s->scratch2);
+	free(s);
+}
+
 struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 			      const struct zt_stack_ops *ops, void *host,
 			      struct zt_rng *rng)
@@ -887,13 +899,7 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	    zt_flowtab_init(&s->tcp_tab, cfg->max_tcp_flows, tcp_key_of, s) ||
 	    zt_flowtab_init(&s->udp_tab, cfg->max_udp_flows, udp_key_of, s) ||
 	    zt_reasm_init(&s->reasm, &cfg->reasm) != 0) {
-		zt_flowtab_destroy(&s->tcp_tab);
-		zt_flowtab_destroy(&s->udp_tab);
-		free(s->flows);
-		free(s->udp);
-		free(s->scratch);
-		free(s->scratch2);
-		free(s);
+		stack_release(s);
 		return NULL;
 	}
 	zt_heap_init(&s->timers);
@@ -923,11 +929,5 @@ void zt_stack_free(struct zt_stack *s)
 		if (s->udp[i].key.family && s->ops->udp_closed)
 			s->ops->udp_closed(s->host, &s->udp[i], 0);
 	zt_reasm_destroy(&s->reasm);
-	zt_flowtab_destroy(&s->tcp_tab);
-	zt_flowtab_destroy(&s->udp_tab);
-	free(s->flows);
-	free(s->udp);
-	free(s->scratch);
-	free(s->scratch2);
-	free(s);
+	stack_release(s);
 }
