@@ -21,6 +21,8 @@
 #   |     tinyproxy :8888 (HTTP CONNECT to port 8000)    |
 #   |  lo 10.203.1.1, 10.203.1.2, 10.203.1.3 ("targets") |
 #   |     python3 -m http.server :8000 (1 MiB file)      |
+#   |     e2e_helper.py: HTTP :8001 (generated GET, PUT  |
+#   |       hashing), echo :7001, RST on accept :7002    |
 #   |     dnsmasq 10.203.1.1:53 (e2e.test A 10.9.8.7)    |
 #   +------------------- $sns (server) -------------------+
 #
@@ -31,7 +33,19 @@
 # Theory of operation: skip (one "SKIP: reason" line, exit 0) unless root,
 # /dev/net/tun and every program are there. Otherwise build the namespaces,
 # start the servers, then run ztun-ref twice: once with danted and
-# tinyproxy (checks a, c, d, e, g), once with microsocks (b, f). Each check
+# tinyproxy (checks a, c, d, e, g, h, i; k..o per proxy; p, q), once with
+# microsocks (b, f; k..o), then once more with --tun-fd (j). Per proxy
+# kind: (k) a big download and (l) an upload of a quarter of it, sha256;
+# (m) 200 concurrent requests, each body checked; (n) 1 MiB TCP echo,
+# byte-exact; (o) a server that resets on accept fails the client in under
+# 2 s. (p) DNS over TCP through danted; (q) danted killed: a new flow fails
+# in under 2 s; danted restarted: flows work again.
+#
+# ZT_E2E_BIG=N sets the big download to N MiB (the upload is N/4 MiB),
+# default 64 for every build: with either build (make check runs the
+# sanitizer one) the whole script takes 20 to 60 s on two busy cores.
+#
+# Each check
 # prints PASS/FAIL (or SKIP with its reason); the last line is
 # "N passed, M failed"; the exit status is 1 when any check failed. Traffic
 # only ever goes to addresses inside the two namespaces; the trap removes
@@ -59,6 +73,30 @@ for p in ip curl python3 danted microsocks tinyproxy dnsmasq dig sha256sum \
 		exit 0
 	fi
 done
+
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))'; then
+	echo "SKIP: python3 is older than 3.9 (random.randbytes)"
+	exit 0
+fi
+helper=$(cd "$(dirname "$0")" && pwd)/e2e_helper.py
+if [ ! -r "$helper" ]; then
+	echo "SKIP: $helper is missing"
+	exit 0
+fi
+
+# big transfer size in MiB (measured: 64 MiB keeps even the sanitizer
+# build's whole run under a minute)
+big=${ZT_E2E_BIG:-64}
+case $big in
+''|*[!0-9]*|0) echo "usage: ZT_E2E_BIG must be a positive number of MiB" >&2; exit 2;;
+esac
+bigbytes=$((big * 1048576))
+upbytes=$((bigbytes / 4))
+if [ $((big % 4)) = 0 ]; then
+	uplabel="$((big / 4)) MiB"
+else
+	uplabel="$((upbytes / 1024)) KiB"
+fi
 
 id=$$
 cns=zte${id}c
@@ -172,12 +210,25 @@ socks pass {
 	command: connect udpassociate udpreply
 }
 EOF
-ip netns exec "$sns" danted -f "$tmp/danted.conf" -p "$tmp/danted.pid" >"$tmp/danted.out" 2>&1 &
-pids+=($!)
+start_danted() {
+	ip netns exec "$sns" danted -f "$tmp/danted.conf" -p "$tmp/danted.pid" \
+		>>"$tmp/danted.out" 2>&1 &
+	danted_pid=$!
+	pids+=("$danted_pid")
+}
+start_danted
 
 ip netns exec "$sns" microsocks -i 10.203.0.2 -p 1081 -u e2euser -P 'e2e pass' \
 	>"$tmp/microsocks.log" 2>&1 &
 pids+=($!)
+
+# generated downloads, hashed uploads, echo, reset-on-accept
+ip netns exec "$sns" python3 "$helper" serve 8001 7001 7002 >"$tmp/helper.log" 2>&1 &
+pids+=($!)
+python3 "$helper" gen 1 "$bigbytes" | sha256sum | cut -d' ' -f1 >"$tmp/big.sha"
+python3 "$helper" gen 2 "$upbytes" >"$tmp/up.big"
+bigwant=$(cat "$tmp/big.sha")
+upbigwant=$(sha256sum <"$tmp/up.big" | cut -d' ' -f1)
 
 # upload sink: answers with the sha256 of what it got, after the client's FIN
 if command -v socat >/dev/null 2>&1; then
@@ -192,9 +243,12 @@ Group nogroup
 Port 8888
 Listen 10.203.0.2
 Timeout 30
-MaxClients 20
+MaxClients 256
 Allow 10.203.0.0/24
 ConnectPort 8000
+ConnectPort 8001
+ConnectPort 7001
+ConnectPort 7002
 DisableViaHeader Yes
 LogLevel Info
 EOF
@@ -202,7 +256,8 @@ ip netns exec "$sns" tinyproxy -d -c "$tmp/tinyproxy.conf" >"$tmp/tinyproxy.log"
 pids+=($!)
 
 for s in "t 8000 http.server" "u 53 dnsmasq" "t 1080 danted" \
-	 "t 1081 microsocks" "t 8888 tinyproxy"; do
+	 "t 1081 microsocks" "t 8888 tinyproxy" "t 8001 e2e_helper.py" \
+	 "t 7001 e2e_helper.py" "t 7002 e2e_helper.py"; do
 	set -- $s
 	if ! wait_port "$sns" "$1" "$2"; then
 		echo "FAIL: $3 did not start"
@@ -277,6 +332,88 @@ stats_flows() {
 		sed -n "s/.* $1 \([0-9]*\).*/\1/p"
 }
 
+# timed NAME CMD...: run CMD, set rc and ms (wall time of CMD).
+timed() {
+	local t0
+	t0=$(now_ms)
+	"$@"
+	rc=$?
+	ms=$(($(now_ms) - t0))
+}
+
+# fails_fast NAME CURL ARGS...: a curl in the client namespace must fail
+# (not time out) in under 2 s.
+fails_fast() {
+	local name=$1
+	shift
+	timed cx curl -sS --max-time 5 -o /dev/null "$@" 2>"$tmp/curl.err"
+	if [ "$rc" != 0 ] && [ "$rc" != 28 ] && [ "$ms" -lt 2000 ]; then
+		pass "$name: curl exit $rc in $ms ms"
+	else
+		fail "$name" "curl exit $rc after $ms ms: $(head -c 200 "$tmp/curl.err")"
+	fi
+}
+
+# suite KIND DECISION HOST: the per-proxy checks (k..o) to HOST, which the
+# rules of the running ztun-ref send through the proxy KIND; then that they
+# all went through ztun-ref (were the TUN gone, the client namespace's
+# default route would reach HOST directly).
+suite() {
+	local kind=$1 decision=$2 host=$3 got out n0 n1
+	n0=$(stats_flows "$decision")
+	# (k) big download, sha256
+	rm -f "$tmp/got"
+	timed cx curl -sS --max-time 100 -o "$tmp/got" \
+		"http://$host:8001/gen/1/$bigbytes" 2>"$tmp/curl.err"
+	got=$(sha256sum <"$tmp/got" 2>/dev/null | cut -d' ' -f1)
+	if [ "$rc" = 0 ] && [ "$got" = "$bigwant" ]; then
+		pass "(k) $big MiB download over $kind, sha256 ($ms ms)"
+	else
+		fail "(k) $big MiB download over $kind, sha256" \
+			"curl exit $rc after $ms ms, $(stat -c %s "$tmp/got" 2>/dev/null) bytes: $(head -c 200 "$tmp/curl.err")"
+	fi
+	rm -f "$tmp/got"
+	# (l) upload (PUT), sha256 computed by the server
+	timed cx curl -sS --max-time 100 -H 'Expect:' -T "$tmp/up.big" \
+		-o "$tmp/put.out" "http://$host:8001/up" 2>"$tmp/curl.err"
+	got=$(cut -d' ' -f1 "$tmp/put.out" 2>/dev/null)
+	if [ "$rc" = 0 ] && [ "$got" = "$upbigwant" ]; then
+		pass "(l) $uplabel upload (PUT) over $kind, sha256 ($ms ms)"
+	else
+		fail "(l) $uplabel upload (PUT) over $kind, sha256" \
+			"curl exit $rc after $ms ms, server said '$(head -c 100 "$tmp/put.out" 2>/dev/null)': $(head -c 200 "$tmp/curl.err")"
+	fi
+	# (m) 200 concurrent requests of 16 KiB, each body checked
+	timed cx timeout 90 python3 "$helper" conc "$host" 8001 200 16384 \
+		>"$tmp/conc.out" 2>&1
+	if [ "$rc" = 0 ] && grep -qx 'ok 200/200' "$tmp/conc.out"; then
+		pass "(m) 200 concurrent requests over $kind, each body checked ($ms ms)"
+	else
+		fail "(m) 200 concurrent requests over $kind" \
+			"exit $rc after $ms ms: $(head -n 6 "$tmp/conc.out" | tr '\n' ';')"
+	fi
+	# (n) TCP echo of 1 MiB, byte-exact
+	timed cx timeout 30 python3 "$helper" echo "$host" 7001 1048576 \
+		>"$tmp/echo.out" 2>&1
+	out=$(head -n 3 "$tmp/echo.out" | tr '\n' ';')
+	if [ "$rc" = 0 ]; then
+		pass "(n) 1 MiB TCP echo over $kind, byte-exact ($ms ms)"
+	else
+		fail "(n) 1 MiB TCP echo over $kind, byte-exact" "exit $rc after $ms ms: $out"
+	fi
+	# (o) a server that resets on accept (SO_LINGER 0)
+	fails_fast "(o) server resets on accept, over $kind: the client fails in under 2 s" \
+		"http://$host:7002/"
+	n1=$(stats_flows "$decision")
+	if kill -0 "$ztun_pid" 2>/dev/null && [ -n "$n0" ] && [ -n "$n1" ] &&
+	   [ $((n1 - n0)) -ge 204 ]; then
+		pass "(k..o) over $kind: ztun-ref up, $((n1 - n0)) new $decision flows"
+	else
+		fail "(k..o) over $kind: through ztun-ref" \
+			"$decision flows '$n0' -> '$n1'; alive: $(kill -0 "$ztun_pid" 2>&1 && echo yes)"
+	fi
+}
+
 if ! start_ztun -x socks5://10.203.0.2:1080 -x http://10.203.0.2:8888 \
 		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct'; then
 	fail "ztun-ref starts (danted, tinyproxy)"
@@ -349,6 +486,39 @@ else
 	grep -i udp "$tmp/danted.log" 2>/dev/null | tail -n 5 | sed 's/^/    danted: /'
 fi
 
+# (k..o) for danted and tinyproxy
+suite "SOCKS5 (danted)" socks5 10.203.1.1
+suite "HTTP CONNECT (tinyproxy)" http 10.203.1.2
+
+# (p) DNS over TCP through danted
+ans=$(cx dig +tcp +short +time=2 +tries=2 @10.203.1.1 e2e.test A 2>&1)
+if [ "$ans" = 10.9.8.7 ]; then
+	pass "(p) DNS over TCP through SOCKS5 (danted -> dnsmasq)"
+else
+	fail "(p) DNS over TCP through SOCKS5 (danted -> dnsmasq)" "dig said '$ans'"
+fi
+
+# (q) danted killed: a new flow fails fast; restarted: flows work again
+kill -TERM "$danted_pid" 2>/dev/null
+wait "$danted_pid" 2>/dev/null
+for _ in $(seq 50); do
+	sx ss -Hlnt 'sport = :1080' | grep -q . || break
+	sleep 0.1
+done
+if sx ss -Hlnt 'sport = :1080' | grep -q .; then
+	fail "(q) danted stopped" "port 1080 still listening"
+else
+	fails_fast "(q) danted down: a new flow over SOCKS5 fails in under 2 s" \
+		http://10.203.1.1:8000/blob
+fi
+start_danted
+if wait_port "$sns" t 1080; then
+	fetch "(q) danted restarted: 1 MiB over SOCKS5 again, sha256" \
+		http://10.203.1.1:8000/blob
+else
+	fail "(q) danted restarted" "danted did not listen again"
+fi
+
 stop_ztun
 if [ "$stop_rc" != 0 ]; then
 	fail "ztun-ref (danted) exits 0 on SIGTERM" "exit $stop_rc"
@@ -378,6 +548,9 @@ if cx ip -6 addr show dev "$tun" | grep -q 'fd00:204::1/64'; then
 else
 	fail "(b6) --tun-ip6 address configured" "$(cx ip -6 -br addr show dev "$tun")"
 fi
+
+# (k..o) for microsocks
+suite "SOCKS5 user/pass (microsocks)" socks5 10.203.1.1
 
 # (f) SIGTERM: exit 0 within a second, the TUN is gone
 stop_ztun

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+#
+# e2e_helper.py - servers and clients for tests/e2e/ztun_ref_e2e.sh.
+# Standard library only. Every payload is deterministic: gen(seed, n) is
+# the same bytes on both sides, so nothing big crosses the test's pipes.
+#
+#   e2e_helper.py gen SEED BYTES              deterministic bytes to stdout
+#   e2e_helper.py serve HTTP_PORT ECHO_PORT RESET_PORT
+#       HTTP (threads, backlog 1024): GET /gen/SEED/BYTES -> gen(SEED, BYTES);
+#       PUT /up -> "SHA256HEX BYTES\n" of the body (Content-Length).
+#       ECHO: every byte back; after the client's FIN, shutdown(SHUT_WR).
+#       RESET: accept, then close with SO_LINGER {1, 0} (an RST).
+#   e2e_helper.py conc HOST PORT N BYTES      N concurrent GETs of distinct
+#       /gen/I/BYTES, each body checked; prints "ok N/N" or the failures;
+#       exit 0 only when all N are right.
+#   e2e_helper.py echo HOST PORT BYTES        send gen(7, BYTES) while reading
+#       the echo until BYTES are back (then close; no half-close); exit 0
+#       when the echo is byte-exact.
+
+import asyncio
+import hashlib
+import http.server
+import random
+import socket
+import socketserver
+import struct
+import sys
+import threading
+
+
+def gen(seed, n):
+    return random.Random(seed).randbytes(n)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        parts = self.path.split("/")
+        if len(parts) != 4 or parts[1] != "gen":
+            self.send_error(404)
+            return
+        try:
+            seed, n = int(parts[2]), int(parts[3])
+        except ValueError:
+            self.send_error(400)
+            return
+        body = gen(seed, n)
+        self.send_response(200)
+        self.send_header("Content-Length", str(n))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self):
+        left = int(self.headers.get("Content-Length", "0"))
+        h = hashlib.sha256()
+        total = 0
+        while left > 0:
+            b = self.rfile.read(min(left, 1 << 16))
+            if not b:
+                break
+            h.update(b)
+            total += len(b)
+            left -= len(b)
+        body = ("%s %d\n" % (h.hexdigest(), total)).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    address_family = socket.AF_INET6
+    daemon_threads = True
+    request_queue_size = 1024
+    allow_reuse_address = True
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def listener(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(1024)
+    return s
+
+
+def echo_conn(c):
+    try:
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                break
+            c.sendall(b)
+        c.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        c.close()
+
+
+def echo_loop(s):
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=echo_conn, args=(c,), daemon=True).start()
+
+
+def reset_loop(s):
+    while True:
+        c, _ = s.accept()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
+        c.close()
+
+
+def serve(http_port, echo_port, reset_port):
+    e = listener(echo_port)
+    r = listener(reset_port)
+    threading.Thread(target=echo_loop, args=(e,), daemon=True).start()
+    threading.Thread(target=reset_loop, args=(r,), daemon=True).start()
+    HTTPServer(("::", http_port), Handler).serve_forever()
+
+
+async def one_get(host, port, i, n):
+    r, w = await asyncio.open_connection(host, port)
+    try:
+        w.write(("GET /gen/%d/%d HTTP/1.0\r\nHost: %s\r\n\r\n"
+                 % (i, n, host)).encode())
+        await w.drain()
+        data = await r.read()
+    finally:
+        w.close()
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep or not head.startswith(b"HTTP/1.0 200"):
+        return "request %d: bad response head %r" % (i, head[:60])
+    if body != gen(i, n):
+        return "request %d: body of %d bytes differs" % (i, len(body))
+    return None
+
+
+async def conc_main(host, port, count, n):
+    res = await asyncio.gather(
+        *(asyncio.wait_for(one_get(host, port, i, n), 60)
+          for i in range(1, count + 1)),
+        return_exceptions=True)
+    bad = []
+    for i, r in enumerate(res, 1):
+        if isinstance(r, BaseException):
+            bad.append("request %d: %s" % (i, type(r).__name__ + " " + str(r)))
+        elif r:
+            bad.append(r)
+    print("ok %d/%d" % (count - len(bad), count))
+    for b in bad[:5]:
+        print(b)
+    return 0 if not bad else 1
+
+
+def echo_client(host, port, n):
+    data = gen(7, n)
+    s = socket.create_connection((host, port), timeout=20)
+
+    # no half-close: not every proxy passes one on (microsocks closes
+    # both directions on the first EOF), so read until all N are back
+    t = threading.Thread(target=s.sendall, args=(data,), daemon=True)
+    t.start()
+    got = bytearray()
+    while len(got) < n:
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        got += b
+    t.join(5)
+    s.close()
+    if bytes(got) == data:
+        print("ok %d bytes" % len(got))
+        return 0
+    print("echo differs: sent %d, got %d bytes" % (n, len(got)))
+    return 1
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "gen":
+        sys.stdout.buffer.write(gen(int(argv[2]), int(argv[3])))
+        return 0
+    if cmd == "serve":
+        serve(int(argv[2]), int(argv[3]), int(argv[4]))
+        return 0
+    if cmd == "conc":
+        return asyncio.run(conc_main(argv[2], int(argv[3]), int(argv[4]),
+                                     int(argv[5])))
+    if cmd == "echo":
+        return echo_client(argv[2], int(argv[3]), int(argv[4]))
+    print("unknown command " + cmd, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
