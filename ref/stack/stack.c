@@ -91,7 +91,11 @@ void zt_stack_config_default(struct zt_stack_config *cfg)
 	cfg->tcp_idle_timeout = 300 * ZT_SEC;
 	cfg->icmp_rate = 100;
 	cfg->icmp_burst = 50;
-	cfg->mem_budget = 1ull << 30;
+	/* Enough to reserve default rings for max_tcp_flows flows: the flow
+	 * cap is what binds by default; ring pages are touched only as data
+	 * arrives. */
+	cfg->mem_budget = (uint64_t)cfg->max_tcp_flows *
+			  (cfg->tcp.rx_buf + cfg->tcp.tx_buf);
 	cfg->max_udp_flows = 8192;
 	cfg->udp_idle_timeout = 30 * ZT_SEC;
 }

@@ -92,7 +92,7 @@ struct zt_stack_config {
 	struct zt_reasm_config reasm;
 	uint32_t icmp_rate;           /* ICMP errors per second (100) */
 	uint32_t icmp_burst;          /* and burst (50) */
-	uint64_t mem_budget;          /* bytes of TCP rings for all flows (1 GiB) */
+	uint64_t mem_budget;          /* bytes of TCP rings for all flows (2 GiB) */
 	uint32_t max_udp_flows;       /* default 8192, at most 65536 */
 	uint64_t udp_idle_timeout;    /* ns without a datagram either way (30 s) */
 };
