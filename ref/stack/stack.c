@@ -83,6 +83,7 @@ void zt_stack_config_default(struct zt_stack_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mtu = 1500;
 	zt_tcp_config_default(&cfg->tcp);
+	cfg->tcp.mss = 0; /* from the MTU: 1460 / 1440 at 1500 */
 	/* The TUN side is one hop: TIME_WAIT guards against nothing there and
 	 * would hold flow slots, so it is short. */
 	cfg->tcp.time_wait = 2 * ZT_SEC;
@@ -891,9 +892,11 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	s->tcp_ops.output = flow_tcp_output;
 	s->tcp4 = cfg->tcp;
 	s->tcp6 = cfg->tcp;
-	if (s->tcp4.mss > cfg->mtu - 40)
+	/* MSS 0 (the default) means "what the MTU allows"; a set MSS is
+	 * clamped to it. Either way no segment exceeds the MTU. */
+	if (!s->tcp4.mss || s->tcp4.mss > cfg->mtu - 40)
 		s->tcp4.mss = (uint16_t)(cfg->mtu - 40);
-	if (s->tcp6.mss > cfg->mtu - 60)
+	if (!s->tcp6.mss || s->tcp6.mss > cfg->mtu - 60)
 		s->tcp6.mss = (uint16_t)(cfg->mtu - 60);
 	s->flows = calloc(cfg->max_tcp_flows, sizeof(*s->flows));
 	s->udp = calloc(cfg->max_udp_flows, sizeof(*s->udp));

@@ -275,6 +275,22 @@ static void test_upstream_first_and_mss_clamp(void)
 	CU_ASSERT_EQUAL(pk.l4.tcp.ack, 1001);
 	CU_ASSERT(pk.l4.tcp.has_mss);
 	CU_ASSERT_EQUAL(pk.l4.tcp.mss, 1360); /* MTU 1400 - 40 */
+	host_fini(h);
+	/* A large MTU raises the MSS too (it is not stuck at 1460), and a
+	 * configured MSS is kept when it fits. */
+	cfg.mtu = 9000;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	zt_stack_tcp_accept(h->s, h->last_new, h->now);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT_EQUAL(pk.l4.tcp.mss, 8960);
+	host_fini(h);
+	cfg.tcp.mss = 4000;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	zt_stack_tcp_accept(h->s, h->last_new, h->now);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT_EQUAL(pk.l4.tcp.mss, 4000);
 	CU_ASSERT(zt_addr_eq(&pk.src, &srv) && zt_addr_eq(&pk.dst, &c));
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
 	host_fini(h);

@@ -84,7 +84,8 @@ struct zt_udp_flow {
 
 struct zt_stack_config {
 	uint16_t mtu;                 /* TUN MTU: nothing larger is emitted */
-	struct zt_tcp_config tcp;     /* MSS is clamped to the MTU per family */
+	struct zt_tcp_config tcp;     /* tcp.mss 0 (default): MTU - 40 / MTU - 60;
+				       * a set MSS is clamped to that */
 	uint32_t max_tcp_flows;       /* default 4096, at most 65536 */
 	uint64_t connect_timeout;     /* ns to wait for accept/refuse (10 s) */
 	uint64_t tcp_idle_timeout;    /* ns without a segment before reset (300 s) */
