@@ -125,6 +125,15 @@ check:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/cli/scenarios_twice.sh build/san/ztun-sim
 
+# Performance benchmark (root; docs/performance.md): ztun-ref through danted
+# and tinyproxy vs the same proxies without the TUN, in network namespaces.
+# Always a release build; results in build/bench/results.{txt,md}. Not part
+# of `make check` (timing-dependent).
+.PHONY: bench
+bench:
+	$(MAKE) BUILD=build/rel build/rel/ztun-ref
+	tools/bench/bench.sh build/rel/ztun-ref build/bench
+
 # Regenerate pcap-fixtures/ from real traffic in network namespaces (root).
 fixtures:
 	tools/make-fixtures.sh pcap-fixtures

@@ -1,0 +1,467 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# bench.sh - ztun-ref's performance benchmark (issue 8), in two network
+# namespaces. Usage (root): tools/bench/bench.sh PATH/TO/ztun-ref [OUTDIR]
+# `make bench` runs it on the release build. Results: a table on stdout
+# and in OUTDIR/results.txt and OUTDIR/results.md (default build/bench).
+#
+#   +------------------ $cns (client) ------------------+
+#   |  socks_bench client, iperf3 -c                    |
+#   |    | 10.203.1.0/24 -> dev $tun (while ztun-ref runs)|
+#   |  $tun 10.0.0.1/24 <==> ztun-ref                   |
+#   |  $vc 10.203.0.1/24 (MTU 9000)                     |
+#   +---------------------|-----------------------------+
+#                         | veth
+#   +---------------------|-----------------------------+
+#   |  $vs 10.203.0.2/24 (MTU 9000)                     |
+#   |    iperf3 -s :5201, danted :1080, microsocks :1081 |
+#   |    tinyproxy :8888                                 |
+#   |  lo 10.203.1.1, 10.203.1.2 ("targets")             |
+#   |    socks_bench server :7100 (discard/source/echo)  |
+#   +------------------ $sns (server) ------------------+
+#
+# Paths measured, in one run (each ztun run right after its ceiling run):
+#   plain    iperf3 straight over the veth (no proxy, no TUN): physical limit
+#   ceiling  socks_bench speaks SOCKS5 to danted itself (no TUN): the target
+#   ztun     socks_bench connects to the target plainly; the route sends it
+#            into the TUN, ztun-ref carries it to the same danted
+#            (TUN MTU 1500 and 8500)
+#   http     the same for HTTP CONNECT through tinyproxy (ceiling: the tool
+#            speaks CONNECT itself; ztun: rule 'tcp 10.203.1.2 -> http')
+#   idle     socks_bench holds N idle connections through ztun-ref
+#            (microsocks, lighter than danted for 10k clients); VmRSS
+#
+# Knobs (environment): BENCH_SECS (measured seconds per bulk run, 5),
+# BENCH_IDLE (idle connections, 10000), BENCH_SERIAL (2000),
+# BENCH_PAR_CONNS (connections of the 16-way test, 4000), BENCH_PROFILE=1
+# (also `perf record` ztun-ref during one up and one down run per MTU,
+# report in OUTDIR/profile.txt).
+# Traffic stays inside the two namespaces; the trap removes them and every
+# process started here.
+
+bin=$1
+out=${2:-build/bench}
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+	echo "usage: $0 PATH/TO/ztun-ref [OUTDIR]" >&2
+	exit 2
+fi
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+here=$(cd "$(dirname "$0")" && pwd)
+secs=${BENCH_SECS:-5}
+n_idle=${BENCH_IDLE:-10000}
+n_serial=${BENCH_SERIAL:-2000}
+n_par=${BENCH_PAR_CONNS:-4000}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench: needs root (network namespaces, TUN)" >&2
+	exit 1
+fi
+for p in ip iperf3 danted microsocks tinyproxy python3 cc ss; do
+	if ! command -v "$p" >/dev/null 2>&1; then
+		echo "bench: $p is not installed (make deps)" >&2
+		exit 1
+	fi
+done
+
+mkdir -p "$out" || exit 1
+rm -f "$out/profile.txt" "$out/ztun.log"
+tool=$out/socks_bench
+cc -O2 -Wall -Wextra -Werror -pthread -o "$tool" "$here/socks_bench.c" || exit 1
+tool=$(cd "$(dirname "$tool")" && pwd)/socks_bench
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+id=$$
+cns=zbc$id
+sns=zbs$id
+vc=zbvc$id
+vs=zbvs$id
+tun=zbt$id
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-bench-XXXXXX") || exit 1
+chmod 755 "$tmp"
+pids=()
+ztun_pid=
+
+cleanup() {
+	local p ns left=
+	for p in "${pids[@]}" $ztun_pid; do
+		kill "$p" 2>/dev/null
+	done
+	for ns in "$cns" "$sns"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill "$p" 2>/dev/null && left=1
+		done
+	done
+	[ -n "$left" ] && sleep 0.3
+	for ns in "$cns" "$sns"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -9 "$p" 2>/dev/null
+		done
+	done
+	wait 2>/dev/null
+	for ns in "$cns" "$sns"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+cx() { ip netns exec "$cns" "$@"; }
+sx() { ip netns exec "$sns" "$@"; }
+log() { echo "bench: $*" >&2; }
+
+wait_port() {
+	local i
+	for i in $(seq 50); do
+		ip netns exec "$1" ss -Hlnt "sport = :$2" | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- namespaces -----------------------------------------------------------
+ip netns add "$cns" || exit 1
+ip netns add "$sns" || exit 1
+ip link add "$vc" netns "$cns" type veth peer name "$vs" netns "$sns" || exit 1
+cx ip link set lo up
+sx ip link set lo up
+cx ip link set "$vc" mtu 9000
+sx ip link set "$vs" mtu 9000
+cx ip addr add 10.203.0.1/24 dev "$vc"
+sx ip addr add 10.203.0.2/24 dev "$vs"
+cx ip link set "$vc" up
+sx ip link set "$vs" up
+cx ip route add default via 10.203.0.2 dev "$vc"
+sx ip addr add 10.203.1.1/32 dev lo
+sx ip addr add 10.203.1.2/32 dev lo
+cx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+sx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+
+# --- servers --------------------------------------------------------------
+sx iperf3 -s -B 10.203.0.2 -p 5201 >"$tmp/iperf3.log" 2>&1 &
+pids+=($!)
+sx "$tool" server 7100 >"$tmp/sbserver.log" 2>&1 &
+pids+=($!)
+
+cat >"$tmp/danted.conf" <<EOF
+logoutput: $tmp/danted.log
+internal: 10.203.0.2 port = 1080
+external: 10.203.0.2
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {
+	from: 0.0.0.0/0 to: 0.0.0.0/0
+}
+socks pass {
+	from: 0.0.0.0/0 to: 0.0.0.0/0
+	command: connect
+}
+EOF
+sx danted -f "$tmp/danted.conf" -p "$tmp/danted.pid" >"$tmp/danted.out" 2>&1 &
+pids+=($!)
+sx microsocks -i 10.203.0.2 -p 1081 >"$tmp/microsocks.log" 2>&1 &
+pids+=($!)
+cat >"$tmp/tinyproxy.conf" <<EOF
+User nobody
+Group nogroup
+Port 8888
+Listen 10.203.0.2
+Timeout 30
+MaxClients 200
+Allow 10.203.0.0/24
+ConnectPort 7100
+DisableViaHeader Yes
+LogLevel Critical
+EOF
+sx tinyproxy -d -c "$tmp/tinyproxy.conf" >"$tmp/tinyproxy.log" 2>&1 &
+pids+=($!)
+
+for s in "5201 iperf3" "7100 socks_bench" "1080 danted" "1081 microsocks" "8888 tinyproxy"; do
+	set -- $s
+	if ! wait_port "$sns" "$1"; then
+		log "$2 did not start"
+		cat "$tmp"/*.log "$tmp"/*.out 2>/dev/null | tail -n 20
+		exit 1
+	fi
+done
+
+# --- measurement helpers ----------------------------------------------------
+declare -A R   # R[key] = value
+
+T1=10.203.1.1:7100      # target behind danted
+T2=10.203.1.2:7100      # target behind tinyproxy (ztun rule -> http)
+SOCKS=10.203.0.2:1080
+HTTP=10.203.0.2:8888
+
+# field NAME LINE: the value of NAME=... in LINE
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+# cpu_ticks PID: utime+stime in clock ticks
+# tun_stats: rx_bytes rx_packets tx_bytes tx_packets of the TUN (kernel view)
+tun_stats() {
+	local f
+	for f in rx_bytes rx_packets tx_bytes tx_packets; do
+		cx cat "/sys/class/net/$tun/statistics/$f" 2>/dev/null || echo 0
+	done | tr '\n' ' '
+}
+cpu_ticks() { [ -n "$1" ] && awk '{ print $14 + $15, $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# bulk KEY DIR STREAMS [client args]: one socks_bench bulk run with ztun-ref
+# running; sets R[KEY], and for keys z* R[KEY.cpu] (ztun-ref's CPU seconds
+# per GB carried, warm-up included)
+bulk() {
+	local key=$1 dir=$2 p=$3 line c0 c1 t0 t1 is_z
+	shift 3
+	c0=$(cpu_ticks "$ztun_pid")
+	t0=$(tun_stats)
+	line=$(cx "$tool" client -m "$dir" -P "$p" -d "$secs" -w 1 "$@" 2>>"$tmp/client.err")
+	c1=$(cpu_ticks "$ztun_pid")
+	t1=$(tun_stats)
+	case $key in z*|hz*|prof*) is_z=1 ;; *) is_z= ;; esac
+	if [ -n "$is_z" ]; then
+		# mean size of the TUN packets in the data's direction (the
+		# kernel's tx is what ztun-ref reads: the upload)
+		R[$key.seg]=$(echo "$t0 $t1" | awk -v d="$dir" '{
+			if (d == "up") { b = $7 - $3; p = $8 - $4 } else { b = $5 - $1; p = $6 - $2 }
+			if (p > 0) printf "%d", b / p; else print "-" }')
+	fi
+	R[$key]=$(field gbps "$line")
+	if [ -n "$is_z" ] && [ -n "$(field total "$line")" ]; then
+		set -- $c0 $c1
+		R[$key.cpu]=$(awk -v d=$(($3 - $1)) -v hz="$hz" -v b="$(field total "$line")" \
+			'BEGIN { if (b > 0) printf "%.2f", d / hz / (b / 1e9); else print "-" }')
+		R[$key.sys]=$(awk -v d=$(($3 - $1)) -v s=$(($4 - $2)) \
+			'BEGIN { if (d > 0) printf "%d%%", 100 * s / d; else print "-" }')
+	fi
+	log "$key: ${line:-no result (see $tmp/client.err)} cpu/GB ${R[$key.cpu]:--} (kernel ${R[$key.sys]:--}) tun pkt ${R[$key.seg]:--}"
+}
+
+# rr KEY PAR N [client args]
+rr() {
+	local key=$1 p=$2 n=$3 line
+	shift 3
+	line=$(cx "$tool" client -m rr -P "$p" -n "$n" "$@" 2>>"$tmp/client.err")
+	R[$key.cps]=$(field cps "$line")
+	R[$key.p50]=$(field p50_us "$line")
+	R[$key.p99]=$(field p99_us "$line")
+	R[$key.ok]="$(field ok "$line")/$n"
+	log "$key: ${line:-no result}"
+}
+
+iperf() {
+	local key=$1 line
+	shift
+	line=$(cx iperf3 -c 10.203.0.2 -p 5201 -t "$secs" -O 1 -J "$@" 2>/dev/null |
+		python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))' 2>/dev/null)
+	R[$key]=$line
+	log "$key: $line Gb/s"
+}
+
+start_ztun() {
+	local i
+	: >"$tmp/ztun.log"
+	ip netns exec "$cns" "$bin" -n "$tun" "$@" 2>"$tmp/ztun.log" &
+	ztun_pid=$!
+	for i in $(seq 50); do
+		if grep -q '; running$' "$tmp/ztun.log" &&
+		   cx ip link show "$tun" 2>/dev/null | grep -q ',UP'; then
+			cx ip route add 10.203.1.0/24 dev "$tun" || return 1
+			return 0
+		fi
+		kill -0 "$ztun_pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_ztun() {
+	kill -TERM "$ztun_pid" 2>/dev/null
+	wait "$ztun_pid" 2>/dev/null
+	cat "$tmp/ztun.log" >>"$out/ztun.log"
+	ztun_pid=
+}
+
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+DIRS="up down"
+STREAMS="1 4"
+
+# --- (a) plain veth -------------------------------------------------------
+log "plain veth (iperf3), ${secs}s per run"
+for p in $STREAMS; do
+	iperf plain.up.$p -P "$p"
+	iperf plain.down.$p -P "$p" -R
+done
+
+# --- (b, c, d) no-TUN ceilings and ztun-ref, interleaved -------------------
+# Each ztun-ref run follows its ceiling run at once, so drift in the load of
+# a shared machine hits both alike. The ceiling path (client -> proxy on the
+# veth) never enters the TUN: ztun-ref only idles during it.
+for mtu in 1500 8500; do
+	log "through ztun-ref, TUN MTU $mtu"
+	if ! start_ztun -m "$mtu" -x "socks5://$SOCKS" -x "http://$HTTP" \
+			--rule 'tcp 10.203.1.2 -> http'; then
+		log "ztun-ref did not start:"
+		tail -n 20 "$tmp/ztun.log" >&2
+		exit 1
+	fi
+	R[rss0.$mtu]=$(status_kb "$ztun_pid" VmRSS)
+	for d in $DIRS; do
+		for p in $STREAMS; do
+			bulk c$mtu.$d.$p "$d" "$p" -t "$T1" -s "$SOCKS"
+			bulk z$mtu.$d.$p "$d" "$p" -t "$T1"
+		done
+	done
+	R[hwm.$mtu]=$(status_kb "$ztun_pid" VmHWM)
+	if [ -n "$BENCH_PROFILE" ] && command -v perf >/dev/null 2>&1; then
+		for d in $DIRS; do
+			perf record -q -F 999 -g -o "$tmp/perf.$d.data" -p "$ztun_pid" \
+				>/dev/null 2>&1 &
+			perf_pid=$!
+			bulk prof.$mtu.$d "$d" 1 -t "$T1"
+			kill -INT "$perf_pid"
+			wait "$perf_pid"
+			{
+				echo "== ztun-ref MTU $mtu, SOCKS5 $d, 1 stream: perf self (no children)"
+				perf report -i "$tmp/perf.$d.data" --stdio --no-children \
+					--sort dso,symbol -g none 2>/dev/null | grep -v '^#' | grep . | head -n 30
+			} >>"$out/profile.txt"
+		done
+	fi
+	if [ "$mtu" = 1500 ]; then
+		rr ceil.rr1 1 "$n_serial" -t "$T1" -s "$SOCKS"
+		rr z$mtu.rr1 1 "$n_serial" -t "$T1"
+		rr ceil.rr16 16 "$n_par" -t "$T1" -s "$SOCKS"
+		rr z$mtu.rr16 16 "$n_par" -t "$T1"
+		for d in $DIRS; do
+			bulk hceil.$d.1 "$d" 1 -t "$T2" -c "$HTTP"
+			bulk hz.$d.1 "$d" 1 -t "$T2"
+		done
+		rr hceil.rr1 1 "$n_serial" -t "$T2" -c "$HTTP"
+		rr hz.rr1 1 "$n_serial" -t "$T2"
+		rr hceil.rr16 16 "$n_par" -t "$T2" -c "$HTTP"
+		rr hz.rr16 16 "$n_par" -t "$T2"
+	fi
+	R[hwmall.$mtu]=$(status_kb "$ztun_pid" VmHWM)
+	stop_ztun
+	# mean TUN packet size over the phase (segments the MTU allows vs used)
+	R[tunpk.$mtu]=$(sed -n 's/.*stats: tun rx \([0-9]*\) packets \([0-9]*\) bytes, tx \([0-9]*\) packets \([0-9]*\) bytes.*/\1 \2 \3 \4/p' \
+		"$tmp/ztun.log" | tail -n 1 |
+		awk '{ if ($1 > 0 && $3 > 0) printf "%d/%d", $2 / $1, $4 / $3 }')
+done
+
+# --- (e) idle connections ---------------------------------------------------
+log "$n_idle idle connections through ztun-ref (microsocks)"
+if start_ztun -x "socks5://10.203.0.2:1081"; then
+	R[idle.rss0]=$(status_kb "$ztun_pid" VmRSS)
+	cx "$tool" client -m hold -t "$T1" -n "$n_idle" -d 120 >"$tmp/hold.out" 2>>"$tmp/client.err" &
+	hold_pid=$!
+	pids+=($hold_pid)
+	for _ in $(seq 1200); do
+		grep -q HELD "$tmp/hold.out" && break
+		kill -0 "$hold_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	sleep 1
+	R[idle.n]=$(sed -n 's/HELD reached=\([0-9]*\).*/\1/p' "$tmp/hold.out")
+	R[idle.rss]=$(status_kb "$ztun_pid" VmRSS)
+	R[idle.hwm]=$(status_kb "$ztun_pid" VmHWM)
+	log "idle: $(cat "$tmp/hold.out") ztun VmRSS ${R[idle.rss]} kB (at start ${R[idle.rss0]} kB)"
+	kill "$hold_pid" 2>/dev/null
+	wait "$hold_pid" 2>/dev/null
+	stop_ztun
+else
+	log "ztun-ref (microsocks) did not start"
+	stop_ztun
+fi
+
+# --- table ------------------------------------------------------------------
+v() { echo "${R[$1]:--}"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+verdict() { # RATIO MIN
+	awk -v r="$1" -v m="$2" 'BEGIN { if (r == "-") print "no data"; else if (r + 0 >= m) print "met"; else print "NOT met" }'
+}
+rows=()
+row() { rows+=("$(IFS='|'; echo "$*")"); }
+row "metric" "plain veth" "no-TUN ceiling" "ztun MTU 1500" "ratio" "ceiling (8500 run)" "ztun MTU 8500" "ratio" "target (>= 0.80 of ceiling)"
+for d in $DIRS; do
+	for p in $STREAMS; do
+		r1=$(ratio "$(v z1500.$d.$p)" "$(v c1500.$d.$p)")
+		r8=$(ratio "$(v z8500.$d.$p)" "$(v c8500.$d.$p)")
+		v1=$(verdict "$r1" 0.8)
+		v8=$(verdict "$r8" 0.8)
+		row "SOCKS5 $d, $p stream(s), Gb/s" "$(v plain.$d.$p)" "$(v c1500.$d.$p)" "$(v z1500.$d.$p)" "$r1" \
+			"$(v c8500.$d.$p)" "$(v z8500.$d.$p)" "$r8" "1500: $v1; 8500: $v8"
+	done
+done
+for d in $DIRS; do
+	for p in $STREAMS; do
+		row "ztun CPU s/GB (kernel share), $d $p" "" "" "$(v z1500.$d.$p.cpu) ($(v z1500.$d.$p.sys))" "" "" \
+			"$(v z8500.$d.$p.cpu) ($(v z8500.$d.$p.sys))" "" "(reported)"
+	done
+done
+for d in $DIRS; do
+	for p in $STREAMS; do
+		row "TUN mean data packet bytes, $d $p" "" "" "$(v z1500.$d.$p.seg)" "" "" "$(v z8500.$d.$p.seg)" "" "(reported)"
+	done
+done
+for k in rr1 rr16; do
+	[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
+	c=$(v ceil.$k.cps)
+	r=$(ratio "$(v z1500.$k.cps)" "$c")
+	row "SOCKS5 short conns/s, $what" "" "$c" "$(v z1500.$k.cps)" "$r" "" "" "" "$(verdict "$r" 0.8) (0.80 assumed)"
+	r=$(ratio "$(v ceil.$k.p50)" "$(v z1500.$k.p50)")
+	row "  connect-to-first-byte p50/p99 us" "" "$(v ceil.$k.p50)/$(v ceil.$k.p99)" \
+		"$(v z1500.$k.p50)/$(v z1500.$k.p99)" "$(ratio "$(v z1500.$k.p50)" "$(v ceil.$k.p50)")x" "" "" "" "(reported; ratio = ztun/ceiling p50)"
+done
+for d in $DIRS; do
+	c=$(v hceil.$d.1)
+	r=$(ratio "$(v hz.$d.1)" "$c")
+	row "HTTP CONNECT $d, 1 stream, Gb/s" "" "$c" "$(v hz.$d.1)" "$r" "" "" "" "$(verdict "$r" 0.8)"
+done
+for k in rr1 rr16; do
+	[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
+	c=$(v hceil.$k.cps)
+	r=$(ratio "$(v hz.$k.cps)" "$c")
+	row "HTTP CONNECT short conns/s, $what" "" "$c" "$(v hz.$k.cps)" "$r" "" "" "" "$(verdict "$r" 0.8) (0.80 assumed)"
+	row "  connect-to-first-byte p50/p99 us" "" "$(v hceil.$k.p50)/$(v hceil.$k.p99)" \
+		"$(v hz.$k.p50)/$(v hz.$k.p99)" "$(ratio "$(v hz.$k.p50)" "$(v hceil.$k.p50)")x" "" "" "" "(reported)"
+done
+row "TUN mean packet bytes rx/tx (whole phase)" "" "" "$(v tunpk.1500)" "" "" "$(v tunpk.8500)" "" "(reported)"
+row "ztun VmRSS at start, kB" "" "" "$(v rss0.1500)" "" "" "$(v rss0.8500)" "" "(reported)"
+row "ztun peak RSS (VmHWM) after SOCKS5 bulk, kB" "" "" "$(v hwm.1500)" "" "" "$(v hwm.8500)" "" "(reported)"
+row "ztun peak RSS (VmHWM) at the end of the phase, kB" "" "" "$(v hwmall.1500)" "" "" "$(v hwmall.8500)" "" "(reported)"
+row "idle connections held (of $n_idle)" "" "" "$(v idle.n)" "" "" "" "" "$([ "$(v idle.n)" = "$n_idle" ] && echo reached || echo "NOT all reached")"
+row "ztun VmRSS with them / before, kB" "" "" "$(v idle.rss) / $(v idle.rss0)" "" "" "" "" "(reported)"
+idle_per=$(awk -v a="$(v idle.rss)" -v b="$(v idle.rss0)" -v n="$(v idle.n)" \
+	'BEGIN { if (n + 0 > 0 && a + 0 > 0) printf "%.2f", (a - b) / n; else print "-" }')
+row "ztun kB per idle connection" "" "" "$idle_per" "" "" "" "" "(reported)"
+
+{
+	echo "ztun-ref benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)),"
+	echo "kernel $(uname -r); ${secs}s per bulk run after 1s warm-up; load generator, proxies and ztun-ref share the CPUs."
+	echo
+	printf '%s\n' "${rows[@]}" | column -t -s '|' -o ' | '
+} >"$out/results.txt"
+{
+	echo "ztun-ref benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, kernel $(uname -r);"
+	echo "${secs} s per bulk run after 1 s warm-up; load generator, proxies and ztun-ref share the CPUs."
+	echo
+	first=1
+	for r in "${rows[@]}"; do
+		echo "| ${r//|/ | } |"
+		if [ -n "$first" ]; then
+			echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+			first=
+		fi
+	done
+} >"$out/results.md"
+cat "$out/results.txt"
+echo
+echo "bench: written $out/results.txt and $out/results.md"
+grep 'stats: ' "$out/ztun.log" | grep -E 'failed|timeouts|refused' | sed 's/^/bench: ztun /' >&2 || true
