@@ -33,6 +33,14 @@ uint64_t zt_test_seed(uint64_t fallback);
  * right after the last byte and any over-read is caught. Caller frees. */
 uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n);
 
+/* Put an IPv4 or IPv6 header (no options, TTL 64) for @l4_len bytes of
+ * protocol @proto from @src to @dst in front of @l4, in @out (caller-owned,
+ * at least 40 + @l4_len bytes; @l4 may already sit anywhere in it).
+ * Returns the packet length. */
+struct zt_addr;
+size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
+		       uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out);
+
 /* Every suite's registration function, from suites.def. */
 #define SUITE(name) int zt_suite_##name(void);
 #include "suites.def"

@@ -130,34 +130,6 @@ static void tun_kick(struct tb *t)
 		zt_sim_after(&t->sim, &t->tun_ev, TUN_LAT);
 }
 
-static size_t wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
-		      uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out)
-{
-	int hl;
-
-	if (src->family == ZT_AF_INET) {
-		struct zt_ip4_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.ttl = 64;
-		ip.protocol = proto;
-		memcpy(ip.src, src->bytes, 4);
-		memcpy(ip.dst, dst->bytes, 4);
-		hl = zt_ip4_emit(&ip, l4_len, out, 65600);
-	} else {
-		struct zt_ip6_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.hop_limit = 64;
-		ip.upper_proto = proto;
-		memcpy(ip.src, src->bytes, 16);
-		memcpy(ip.dst, dst->bytes, 16);
-		hl = zt_ip6_emit(&ip, l4_len, out, 65600);
-	}
-	CU_ASSERT_FATAL(hl > 0);
-	memmove(out + hl, l4, l4_len);
-	return (size_t)hl + l4_len;
-}
 
 static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_repr *r,
 			  const uint8_t *d1, size_t l1, const uint8_t *d2, size_t l2)
@@ -174,7 +146,7 @@ static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_rep
 		memcpy(seg + hl + l1, d2, l2);
 	n = zt_tcp_emit(r, &c->addr, &c->server, seg + hl, l1 + l2, seg, sizeof(seg));
 	CU_ASSERT_FATAL(n > 0);
-	pl = wrap_ip(&c->addr, &c->server, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
+	pl = zt_test_wrap_ip(&c->addr, &c->server, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
 	q_push(&c->t->to_router, pkt, pl);
 	tun_kick(c->t);
 }
@@ -525,7 +497,7 @@ static void send_udp(struct tb *t, const struct zt_addr *src, uint16_t sport,
 	size_t pl;
 
 	CU_ASSERT_FATAL(n > 0);
-	pl = wrap_ip(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, pkt);
+	pl = zt_test_wrap_ip(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, pkt);
 	q_push(&t->to_router, pkt, pl);
 	tun_kick(t);
 }
@@ -543,7 +515,7 @@ static void send_ping(struct tb *t, const struct zt_addr *src, const struct zt_a
 	e.echo_seq = 1;
 	n = zt_icmp4_emit(&e, (const uint8_t *)"pingdata", 8, msg, sizeof(msg));
 	CU_ASSERT_FATAL(n > 0);
-	pl = wrap_ip(src, dst, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
+	pl = zt_test_wrap_ip(src, dst, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
 	q_push(&t->to_router, pkt, pl);
 	tun_kick(t);
 }

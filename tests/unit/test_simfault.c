@@ -150,34 +150,6 @@ static struct zt_link_cfg faulty(uint32_t drop, uint32_t dup, uint32_t reorder)
 
 /* --- the client host ----------------------------------------------------- */
 
-static size_t wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
-		      uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out)
-{
-	int hl;
-
-	if (src->family == ZT_AF_INET) {
-		struct zt_ip4_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.ttl = 64;
-		ip.protocol = proto;
-		memcpy(ip.src, src->bytes, 4);
-		memcpy(ip.dst, dst->bytes, 4);
-		hl = zt_ip4_emit(&ip, l4_len, out, PKT_MAX);
-	} else {
-		struct zt_ip6_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.hop_limit = 64;
-		ip.upper_proto = proto;
-		memcpy(ip.src, src->bytes, 16);
-		memcpy(ip.dst, dst->bytes, 16);
-		hl = zt_ip6_emit(&ip, l4_len, out, PKT_MAX);
-	}
-	CU_ASSERT_FATAL(hl > 0);
-	memcpy(out + hl, l4, l4_len);
-	return (size_t)hl + l4_len;
-}
 
 static void cli_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_repr *r,
 		       const uint8_t *d1, size_t l1, const uint8_t *d2, size_t l2)
@@ -195,7 +167,7 @@ static void cli_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_repr *
 	n = zt_tcp_emit(r, &h->addr, &c->server, h->seg + hl, l1 + l2, h->seg,
 			sizeof(h->seg));
 	CU_ASSERT_FATAL(n > 0);
-	pl = wrap_ip(&h->addr, &c->server, ZT_IPPROTO_TCP, h->seg, (size_t)n, h->pkt);
+	pl = zt_test_wrap_ip(&h->addr, &c->server, ZT_IPPROTO_TCP, h->seg, (size_t)n, h->pkt);
 	if (zt_vtun_inject(h->vt, h->pkt, pl))
 		h->inject_err++;
 }

@@ -164,35 +164,6 @@ static struct zt_addr A6(uint8_t last)
 	return zt_addr_v6(x);
 }
 
-/* Wrap an L4 payload in IP (unfragmented). Returns the packet length. */
-static size_t wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
-		      uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out)
-{
-	int hl;
-
-	if (src->family == ZT_AF_INET) {
-		struct zt_ip4_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.ttl = 64;
-		ip.protocol = proto;
-		memcpy(ip.src, src->bytes, 4);
-		memcpy(ip.dst, dst->bytes, 4);
-		hl = zt_ip4_emit(&ip, l4_len, out, 65600);
-	} else {
-		struct zt_ip6_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.hop_limit = 64;
-		ip.upper_proto = proto;
-		memcpy(ip.src, src->bytes, 16);
-		memcpy(ip.dst, dst->bytes, 16);
-		hl = zt_ip6_emit(&ip, l4_len, out, 65600);
-	}
-	CU_ASSERT_FATAL(hl > 0);
-	memmove(out + hl, l4, l4_len);
-	return (size_t)hl + l4_len;
-}
 
 static void send_tcp(struct host *h, const struct zt_addr *src, const struct zt_addr *dst,
 		     const struct zt_tcp_repr *r, const void *data, size_t len)
@@ -202,7 +173,7 @@ static void send_tcp(struct host *h, const struct zt_addr *src, const struct zt_
 	size_t pl;
 
 	CU_ASSERT_FATAL(n > 0);
-	pl = wrap_ip(src, dst, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
+	pl = zt_test_wrap_ip(src, dst, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
 	zt_stack_input(h->s, pkt, pl, h->now);
 }
 
@@ -520,7 +491,7 @@ static void test_icmp_echo_local_only(void)
 	e.echo_seq = 9;
 	n = zt_icmp4_emit(&e, (const uint8_t *)"pingdata", 8, msg, sizeof(msg));
 	CU_ASSERT_FATAL(n > 0);
-	pl = wrap_ip(&c, &h->local, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
+	pl = zt_test_wrap_ip(&c, &h->local, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
 	zt_stack_input(h->s, pkt, pl, h->now);
 	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
 	out_pkt(h, 0, &pk);
@@ -530,7 +501,7 @@ static void test_icmp_echo_local_only(void)
 	{
 		struct zt_addr other = A4(8, 8, 8, 8);
 
-		pl = wrap_ip(&c, &other, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
+		pl = zt_test_wrap_ip(&c, &other, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
 		zt_stack_input(h->s, pkt, pl, h->now);
 		CU_ASSERT_EQUAL(h->to_tun.n, 1); /* not local: the host routes it */
 	}
@@ -647,7 +618,7 @@ static void send_udp(struct host *h, const struct zt_addr *src, const struct zt_
 	size_t pl;
 
 	CU_ASSERT_FATAL(n > 0);
-	pl = wrap_ip(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, pkt);
+	pl = zt_test_wrap_ip(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, pkt);
 	zt_stack_input(h->s, pkt, pl, h->now);
 }
 
@@ -739,7 +710,7 @@ static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_rep
 		memcpy(seg + hl + l1, d2, l2);
 	n = zt_tcp_emit(r, &c->addr, &c->server, seg + hl, l1 + l2, seg, sizeof(seg));
 	CU_ASSERT_FATAL(n > 0);
-	pl = wrap_ip(&c->addr, &c->server, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
+	pl = zt_test_wrap_ip(&c->addr, &c->server, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
 	q_push(&c->to_stack, pkt, pl);
 }
 
