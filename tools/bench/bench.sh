@@ -83,29 +83,8 @@ chmod 755 "$tmp"
 pids=()
 ztun_pid=
 
-cleanup() {
-	local p ns left=
-	for p in "${pids[@]}" $ztun_pid; do
-		kill "$p" 2>/dev/null
-	done
-	for ns in "$cns" "$sns"; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			kill "$p" 2>/dev/null && left=1
-		done
-	done
-	[ -n "$left" ] && sleep 0.3
-	for ns in "$cns" "$sns"; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -9 "$p" 2>/dev/null
-		done
-	done
-	wait 2>/dev/null
-	for ns in "$cns" "$sns"; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../../tests/e2e/netns_lib.sh"
+trap netns_cleanup EXIT
 trap 'exit 1' INT TERM
 
 cx() { ip netns exec "$cns" "$@"; }
