@@ -961,8 +961,19 @@ static const struct {
 	RF(tcp_relayed_up), RF(tcp_relayed_down), RF(udp_relayed_up),
 	RF(udp_relayed_down), RF(upstream_connect_failed), RF(upstream_reset),
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped),
+	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
 };
 #undef RF
+#define NF(name) { #name, offsetof(struct zt_nat_stats, name) }
+static const struct {
+	const char *name;
+	size_t off;
+} nat_fields[] = {
+	NF(active), NF(created), NF(expired), NF(removed), NF(insert_failures),
+	NF(insert_no_slot), NF(insert_no_port), NF(lookups), NF(hits),
+	NF(reverse_lookups), NF(reverse_hits),
+};
+#undef NF
 
 static int resolve_counter(struct pstate *ps, struct zt_scn_event *e,
 			   const char *name)
@@ -999,6 +1010,13 @@ static int resolve_counter(struct pstate *ps, struct zt_scn_event *e,
 			if (!strcmp(name + 7, router_fields[k].name)) {
 				e->counter = ZT_SCN_C_ROUTER;
 				e->counter_off = router_fields[k].off;
+				return 0;
+			}
+	} else if (!strncmp(name, "nat.", 4)) {
+		for (size_t k = 0; k < sizeof(nat_fields) / sizeof(nat_fields[0]); k++)
+			if (!strcmp(name + 4, nat_fields[k].name)) {
+				e->counter = ZT_SCN_C_NAT;
+				e->counter_off = nat_fields[k].off;
 				return 0;
 			}
 	} else if (!strcmp(name, "tcp.state")) {

@@ -133,6 +133,7 @@ enum zt_scn_counter {
 	ZT_SCN_C_DROP,             /* index: enum zt_drop */
 	ZT_SCN_C_ROUTER,           /* offset into struct zt_router_stats */
 	ZT_SCN_C_TCP_STATE,        /* state of the current connection */
+	ZT_SCN_C_NAT,              /* offset into struct zt_nat_stats */
 };
 
 struct zt_scn_event {

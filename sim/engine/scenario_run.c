@@ -1664,6 +1664,10 @@ static void do_assert(struct host *h, const struct zt_scn_event *e)
 		memcpy(&v, (const uint8_t *)zt_router_stats(h->r) + e->counter_off,
 		       sizeof(v));
 		break;
+	case ZT_SCN_C_NAT:
+		memcpy(&v, (const uint8_t *)&zt_router_nat(h->r)->stats + e->counter_off,
+		       sizeof(v));
+		break;
 	case ZT_SCN_C_TCP_STATE: {
 		struct zt_flow_key k;
 		struct zt_flow *f = NULL;
