@@ -10,6 +10,7 @@
 #include "ztun/ip4.h"
 #include "ztun/ip6.h"
 #include "ztun/addr.h"
+#include "ztun/tcp_wire.h"
 
 struct suite_entry {
 	const char *name;
@@ -131,6 +132,24 @@ size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 	}
 	CU_ASSERT_FATAL(hl > 0);
 	return (size_t)hl + l4_len;
+}
+
+size_t zt_test_tcp_packet(const struct zt_addr *src, const struct zt_addr *dst,
+			  const struct zt_tcp_repr *r, const uint8_t *d1, size_t l1,
+			  const uint8_t *d2, size_t l2, uint8_t *out, size_t cap)
+{
+	/* The segment is built where the IP header will not overlap it. */
+	uint8_t *seg = out + ZT_IP6_HDR;
+	int hl = zt_tcp_header_len(r), n;
+
+	CU_ASSERT_FATAL(hl > 0 && ZT_IP6_HDR + (size_t)hl + l1 + l2 <= cap);
+	if (l1)
+		memcpy(seg + hl, d1, l1);
+	if (l2)
+		memcpy(seg + hl + l1, d2, l2);
+	n = zt_tcp_emit(r, src, dst, seg + hl, l1 + l2, seg, cap - ZT_IP6_HDR);
+	CU_ASSERT_FATAL(n > 0);
+	return zt_test_wrap_ip(src, dst, ZT_IPPROTO_TCP, seg, (size_t)n, out);
 }
 
 uint64_t zt_test_seed(uint64_t fallback)

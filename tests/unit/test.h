@@ -41,6 +41,14 @@ struct zt_addr;
 size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 		       uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out);
 
+/* The IP packet carrying the segment a tcb hands to its output op (@r,
+ * then data @d1/@l1 and @d2/@l2) from @src to @dst, in @out (caller-owned,
+ * @cap bytes). Returns the packet length. */
+struct zt_tcp_repr;
+size_t zt_test_tcp_packet(const struct zt_addr *src, const struct zt_addr *dst,
+			  const struct zt_tcp_repr *r, const uint8_t *d1, size_t l1,
+			  const uint8_t *d2, size_t l2, uint8_t *out, size_t cap);
+
 /* Every suite's registration function, from suites.def. */
 #define SUITE(name) int zt_suite_##name(void);
 #include "suites.def"

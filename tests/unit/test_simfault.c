@@ -130,7 +130,7 @@ struct chost {
 	uint16_t base_port;
 	struct cli *cl;               /* owned, cap entries */
 	size_t n, cap;
-	uint8_t seg[PKT_MAX], pkt[PKT_MAX];
+	uint8_t pkt[PKT_MAX];
 	struct zt_reasm reasm;        /* a real client host reassembles */
 	uint64_t bad_in, stray_in, inject_err, frags_in;
 };
@@ -156,18 +156,11 @@ static void cli_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_repr *
 {
 	struct cli *c = ctx;
 	struct chost *h = c->h;
-	int hl = zt_tcp_header_len(r), n;
 	size_t pl;
 
 	(void)tcb;
-	if (l1)
-		memcpy(h->seg + hl, d1, l1);
-	if (l2)
-		memcpy(h->seg + hl + l1, d2, l2);
-	n = zt_tcp_emit(r, &h->addr, &c->server, h->seg + hl, l1 + l2, h->seg,
-			sizeof(h->seg));
-	CU_ASSERT_FATAL(n > 0);
-	pl = zt_test_wrap_ip(&h->addr, &c->server, ZT_IPPROTO_TCP, h->seg, (size_t)n, h->pkt);
+	pl = zt_test_tcp_packet(&h->addr, &c->server, r, d1, l1, d2, l2, h->pkt,
+				sizeof(h->pkt));
 	if (zt_vtun_inject(h->vt, h->pkt, pl))
 		h->inject_err++;
 }

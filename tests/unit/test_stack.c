@@ -699,18 +699,12 @@ static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_rep
 			  const uint8_t *d1, size_t l1, const uint8_t *d2, size_t l2)
 {
 	struct client *c = ctx;
-	static uint8_t seg[70000], pkt[70000];
-	int hl = zt_tcp_header_len(r), n;
+	static uint8_t pkt[70000];
 	size_t pl;
 
 	(void)tcb;
-	if (l1)
-		memcpy(seg + hl, d1, l1);
-	if (l2)
-		memcpy(seg + hl + l1, d2, l2);
-	n = zt_tcp_emit(r, &c->addr, &c->server, seg + hl, l1 + l2, seg, sizeof(seg));
-	CU_ASSERT_FATAL(n > 0);
-	pl = zt_test_wrap_ip(&c->addr, &c->server, ZT_IPPROTO_TCP, seg, (size_t)n, pkt);
+	pl = zt_test_tcp_packet(&c->addr, &c->server, r, d1, l1, d2, l2, pkt,
+				sizeof(pkt));
 	q_push(&c->to_stack, pkt, pl);
 }
 
