@@ -76,6 +76,7 @@ struct zt_stack {
 	struct zt_stack_stats stats;
 	uint8_t *scratch;                 /* SCRATCH_LEN bytes for emission */
 	uint8_t *scratch2;                /* fragmentation source */
+	struct zt_bufpool ring_pool;      /* lazy ring buffers of all flows */
 };
 
 void zt_stack_config_default(struct zt_stack_config *cfg)
@@ -860,11 +861,16 @@ const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s)
 
 /* --- construction ----------------------------------------------------- */
 
+/* Released ring buffers kept for the next flow with data (16 x 256 KiB by
+ * default): enough for a burst of busy flows, little for idle ones. */
+#define RING_POOL_KEEP 16
+
 /* Free what zt_stack_new() allocated (all of it may be NULL/zeroed). */
 static void stack_release(struct zt_stack *s)
 {
 	zt_flowtab_destroy(&s->tcp_tab);
 	zt_flowtab_destroy(&s->udp_tab);
+	zt_bufpool_destroy(&s->ring_pool);
 	free(s->flows);
 	free(s->udp);
 	free(s->scratch);
@@ -902,7 +908,11 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	s->udp = calloc(cfg->max_udp_flows, sizeof(*s->udp));
 	s->scratch = malloc(SCRATCH_LEN);
 	s->scratch2 = malloc(SCRATCH_LEN);
-	if (!s->flows || !s->udp || !s->scratch || !s->scratch2 ||
+	/* One pool serves both rings when they are the same size (the
+	 * default); otherwise the send ring's lazy buffers come from malloc. */
+	s->tcp4.pool = s->tcp6.pool = &s->ring_pool;
+	if (zt_bufpool_init(&s->ring_pool, cfg->tcp.rx_buf, RING_POOL_KEEP) ||
+	    !s->flows || !s->udp || !s->scratch || !s->scratch2 ||
 	    zt_flowtab_init(&s->tcp_tab, cfg->max_tcp_flows, tcp_key_of, s) ||
 	    zt_flowtab_init(&s->udp_tab, cfg->max_udp_flows, udp_key_of, s) ||
 	    zt_reasm_init(&s->reasm, &cfg->reasm) != 0) {
@@ -913,6 +923,20 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	zt_heap_init(&s->udp_timers);
 	zt_ratelimit_init(&s->icmp_limit, cfg->icmp_rate, cfg->icmp_burst);
 	return s;
+}
+
+uint64_t zt_stack_ring_buffers(const struct zt_stack *s)
+{
+	uint64_t n = 0;
+
+	/* Counted from the rings themselves, not the pool's books. */
+	for (uint32_t i = 0; i < s->cfg.max_tcp_flows; i++) {
+		const struct zt_flow *f = &s->flows[i];
+
+		if (f->key.family)
+			n += (f->tcb.rx.buf != NULL) + (f->tcb.tx.buf != NULL);
+	}
+	return n;
 }
 
 void zt_stack_free(struct zt_stack *s)

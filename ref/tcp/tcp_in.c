@@ -73,13 +73,18 @@ int zt_tcb_init(struct zt_tcb *t, const struct zt_tcp_config *cfg,
 	t->cfg = cfg;
 	t->ops = ops;
 	t->ctx = ctx;
-	rc = zt_ring_init(&t->rx, cfg->rx_buf);
-	if (rc)
-		return rc;
-	rc = zt_ring_init(&t->tx, cfg->tx_buf);
-	if (rc) {
-		zt_ring_free(&t->rx);
-		return rc;
+	if (cfg->pool) {
+		zt_ring_init_lazy(&t->rx, cfg->rx_buf, cfg->pool);
+		zt_ring_init_lazy(&t->tx, cfg->tx_buf, cfg->pool);
+	} else {
+		rc = zt_ring_init(&t->rx, cfg->rx_buf);
+		if (rc)
+			return rc;
+		rc = zt_ring_init(&t->tx, cfg->tx_buf);
+		if (rc) {
+			zt_ring_free(&t->rx);
+			return rc;
+		}
 	}
 	zt_asm_init(&t->ooo);
 	zt_asm_init(&t->sacked);
@@ -270,6 +275,7 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	uint32_t data = acked < ring_len ? acked : (uint32_t)ring_len;
 
 	zt_ring_consume(&t->tx, data);
+	zt_ring_trim(&t->tx); /* all acked: an idle flow holds no buffer */
 	zt_asm_advance(&t->sacked, acked);
 	t->snd_una = seg->ack;
 	if (zt_seq_lt(t->snd_nxt, t->snd_una))
@@ -442,6 +448,11 @@ static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
 		return;
 	if (len > space - off)
 		len = (uint32_t)(space - off); /* not acked: the peer resends it */
+	if (zt_ring_reserve(&t->rx) != 0) {
+		/* Not acked either: the peer resends once memory is back. */
+		t->stats.drops[ZT_DROP_TCP_NO_BUFFER]++;
+		return;
+	}
 	if (off == 0) {
 		uint32_t more;
 
@@ -740,6 +751,11 @@ size_t zt_tcb_send(struct zt_tcb *t, const void *data, size_t len, uint64_t now)
 
 	if (zt_tcb_send_space(t) == 0)
 		return 0;
+	if (len && zt_ring_reserve(&t->tx) != 0) {
+		/* Data we took could not be kept: reset rather than lose it. */
+		zt_tcb_abort(t, now);
+		return 0;
+	}
 	n = zt_ring_write(&t->tx, data, len);
 	tcp_output(t, now);
 	return n;
@@ -762,6 +778,8 @@ void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now)
 	uint32_t space;
 
 	zt_ring_consume(&t->rx, n);
+	if (zt_asm_empty(&t->ooo))
+		zt_ring_trim(&t->rx); /* drained: an idle flow holds no buffer */
 	/* No window to open before the handshake, nor after the peer's FIN:
 	 * it sends nothing more (and a peer that already forgot us would
 	 * answer the update with a RST). */

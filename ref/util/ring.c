@@ -14,6 +14,8 @@
 
 int zt_ring_init(struct zt_ring *r, size_t cap)
 {
+	r->pool = NULL;
+	r->lazy = 0;
 	r->buf = cap ? malloc(cap) : NULL;
 	if (cap && !r->buf)
 		return -ENOMEM;
@@ -23,11 +25,46 @@ int zt_ring_init(struct zt_ring *r, size_t cap)
 	return 0;
 }
 
+void zt_ring_init_lazy(struct zt_ring *r, size_t cap, struct zt_bufpool *pool)
+{
+	r->buf = NULL;
+	r->cap = cap;
+	r->head = 0;
+	r->len = 0;
+	r->lazy = 1;
+	/* A pool of another size cannot serve this ring: plain malloc then. */
+	r->pool = pool && pool->size == cap ? pool : NULL;
+}
+
+/* Hand the buffer back; keeps the capacity. */
+static void ring_release(struct zt_ring *r)
+{
+	if (r->pool)
+		zt_bufpool_put(r->pool, r->buf);
+	else
+		free(r->buf);
+	r->buf = NULL;
+	r->head = r->len = 0;
+}
+
 void zt_ring_free(struct zt_ring *r)
 {
-	free(r->buf);
-	r->buf = NULL;
-	r->cap = r->len = r->head = 0;
+	ring_release(r);
+	r->cap = 0;
+}
+
+int zt_ring_reserve(struct zt_ring *r)
+{
+	if (r->buf || !r->cap)
+		return 0;
+	r->buf = r->pool ? zt_bufpool_get(r->pool) : malloc(r->cap);
+	return r->buf ? 0 : -ENOMEM;
+}
+
+void zt_ring_trim(struct zt_ring *r)
+{
+	if (r->lazy && r->buf && r->len == 0)
+		ring_release(r);
 }
 
 /* Index in buf of data offset @off (off < cap). */
@@ -51,6 +88,8 @@ size_t zt_ring_write(struct zt_ring *r, const void *data, size_t len)
 {
 	size_t n = len < zt_ring_space(r) ? len : zt_ring_space(r);
 
+	if (n && zt_ring_reserve(r) != 0)
+		return 0;
 	if (n) {
 		copy_in(r, r->len, data, n);
 		r->len += n;
@@ -68,6 +107,8 @@ size_t zt_ring_write_ahead(struct zt_ring *r, size_t off, const void *data,
 	room = zt_ring_space(r) - off;
 	if (len > room)
 		len = room;
+	if (len && zt_ring_reserve(r) != 0)
+		return 0;
 	if (len)
 		copy_in(r, r->len + off, data, len);
 	return len;
@@ -77,6 +118,8 @@ void zt_ring_commit(struct zt_ring *r, size_t n)
 {
 	if (n > zt_ring_space(r))
 		n = zt_ring_space(r);
+	if (!r->buf)
+		n = 0; /* nothing was written ahead */
 	r->len += n;
 }
 

@@ -26,6 +26,7 @@ static const char *const drop_names[ZT_DROP__COUNT] = {
 	[ZT_DROP_TCP_BAD_FLAGS] = "tcp_bad_flags",
 	[ZT_DROP_TCP_RST_INVALID] = "tcp_rst_invalid",
 	[ZT_DROP_TCP_OOO_FULL] = "tcp_ooo_full",
+	[ZT_DROP_TCP_NO_BUFFER] = "tcp_no_buffer",
 };
 
 const char *zt_drop_name(enum zt_drop reason)

@@ -46,6 +46,9 @@ const char zr_usage[] =
 	"  -e, --egress IFACE      interface of direct traffic (default: that of\n"
 	"                          the default route)\n"
 	"      --mark N            SO_MARK of every upstream socket, 0..4294967295\n"
+	"      --max-flows N       concurrent TCP flows, 1..65536 (default 16384;\n"
+	"                          each needs a descriptor: RLIMIT_NOFILE is\n"
+	"                          raised to its hard limit at start)\n"
 	"\n"
 	"Routing (docs/rules.md):\n"
 	"      --rule RULE         a route rule; repeatable, the first match decides\n"
@@ -70,6 +73,7 @@ enum {
 	OPT_TUN_FD,
 	OPT_MULTI_QUEUE,
 	OPT_MARK,
+	OPT_MAX_FLOWS,
 	OPT_RULE,
 	OPT_RULES,
 	OPT_DEFAULT,
@@ -90,6 +94,7 @@ static const struct option long_opts[] = {
 	{ "tun-fd", required_argument, NULL, OPT_TUN_FD },
 	{ "multi-queue", no_argument, NULL, OPT_MULTI_QUEUE },
 	{ "mark", required_argument, NULL, OPT_MARK },
+	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
 	{ "rule", required_argument, NULL, OPT_RULE },
 	{ "rules", required_argument, NULL, OPT_RULES },
 	{ "default", required_argument, NULL, OPT_DEFAULT },
@@ -390,6 +395,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	c->tun_ip = zt_addr_v4(v4);
 	c->prefix = 24;
 	c->mtu = 1500;
+	c->max_flows = 16384;
 	c->tun_fd = -1;
 	src = calloc((size_t)argc + 1, sizeof(*src));
 	if (!src)
@@ -475,6 +481,13 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			}
 			c->mark = (uint32_t)v;
 			c->use_mark = true;
+			break;
+		case OPT_MAX_FLOWS:
+			if (parse_num(a, 1, 65536, &v)) {
+				usage_error("--max-flows: '%s' is not a number in 1..65536", a);
+				goto out;
+			}
+			c->max_flows = (uint32_t)v;
 			break;
 		case OPT_RULE:
 		case OPT_RULES:

@@ -38,6 +38,7 @@ struct zr_config {
 	char egress[IF_NAMESIZE];       /* -e, "" = from the default route */
 	bool use_mark;
 	uint32_t mark;                  /* --mark */
+	uint32_t max_flows;             /* --max-flows: TCP flow slots */
 	bool debug;                     /* -d */
 	enum zt_route_decision def;     /* the default decision in effect */
 	enum zt_route_decision udp;     /* --udp */

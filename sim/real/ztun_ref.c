@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 
 #include "real/config.h"
 #include "real/host.h"
@@ -122,6 +123,25 @@ static int setup_egress(struct zr_config *c, const struct zr_tun *tun)
 	return 0;
 }
 
+/* Each TCP flow owns an upstream socket: let the descriptor limit follow
+ * --max-flows as far as the hard limit allows, and say when it cannot. */
+static void raise_fd_limit(uint32_t max_flows)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_flows + 256; /* + UDP, TUN, epoll, ... */
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			zr_warn("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+	}
+	if (rl.rlim_cur < want)
+		zr_warn("descriptor limit %llu is below --max-flows %u: new flows will be refused past it",
+			(unsigned long long)rl.rlim_cur, max_flows);
+}
+
 static void log_proxy(const char *kind, const struct zt_proxy_config *px)
 {
 	char a[ZT_ADDR_STRLEN];
@@ -160,6 +180,7 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	zt_rng_seed(&rng, seed);
+	raise_fd_limit(cfg.max_flows);
 	rc = setup_tun(&cfg, &tun);
 	if (rc) {
 		zr_config_free(&cfg);
@@ -181,6 +202,11 @@ int main(int argc, char **argv)
 	}
 	zt_router_config_default(&rcfg);
 	rcfg.stack.mtu = (uint16_t)cfg.mtu;
+	/* Every flow may hold its rings' full capacity (they are lazy: only
+	 * flows with data in flight hold any memory). */
+	rcfg.stack.max_tcp_flows = cfg.max_flows;
+	rcfg.stack.mem_budget = (uint64_t)cfg.max_flows *
+				(rcfg.stack.tcp.rx_buf + rcfg.stack.tcp.tx_buf);
 	rcfg.route = zt_rules_route;
 	rcfg.route_user = &cfg.rules;
 	rcfg.socks5 = cfg.socks5;

@@ -933,6 +933,93 @@ static void test_idle_timeout(void)
 	free(h);
 }
 
+/*
+ * Idle connections hold no ring buffers: 64 clients each echo 32 bytes
+ * through the stack and then sit idle with their flows open. Every ring
+ * buffer must be back in the pool (lazy rings), so 10,000 idle flows cost
+ * their tcbs and nothing more; an echo in flight still has buffers.
+ */
+#define IDLE_CLIENTS 64
+static void test_idle_flows_hold_no_buffers(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct client *c = calloc(IDLE_CLIENTS, sizeof(*c));
+	uint8_t msg[32], buf[64];
+	unsigned echoed = 0;
+
+	CU_ASSERT_FATAL(h && c);
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_ACCEPT_ECHO, &cfg, &rng);
+	memset(msg, 'i', sizeof(msg));
+	for (unsigned i = 0; i < IDLE_CLIENTS; i++) {
+		c[i].addr = A4(10, 0, 0, 2);
+		c[i].server = A4(93, 184, 216, 34);
+		zt_tcp_config_default(&c[i].cfg);
+		CU_ASSERT_FATAL(zt_tcb_init(&c[i].tcb, &c[i].cfg, &client_ops,
+					    &c[i]) == 0);
+		zt_tcb_open_active(&c[i].tcb, (uint16_t)(42000 + i), 7,
+				   1000u * i, h->now);
+	}
+	for (int step = 0; step < 200; step++) {
+		/* Everything the clients sent goes in, everything the stack
+		 * sent goes to the client whose port it is for. */
+		for (unsigned i = 0; i < IDLE_CLIENTS; i++) {
+			struct pktq in = c[i].to_stack;
+
+			memset(&c[i].to_stack, 0, sizeof(c[i].to_stack));
+			for (unsigned k = 0; k < in.n; k++)
+				zt_stack_input(h->s, in.p[k], in.len[k], h->now);
+			q_clear(&in);
+		}
+		{
+			struct pktq out = h->to_tun;
+
+			memset(&h->to_tun, 0, sizeof(h->to_tun));
+			for (unsigned k = 0; k < out.n; k++) {
+				struct zt_packet pk;
+				unsigned i;
+
+				if (zt_packet_parse(zt_view_make(out.p[k], out.len[k]),
+						    0, &pk) != ZT_DROP_NONE ||
+				    pk.proto != ZT_IPPROTO_TCP)
+					continue;
+				i = (unsigned)(pk.l4.tcp.dst_port - 42000);
+				CU_ASSERT_FATAL(i < IDLE_CLIENTS);
+				zt_tcb_input(&c[i].tcb, &pk.l4.tcp, pk.payload, h->now);
+			}
+			q_clear(&out);
+		}
+		h->now += ZT_MS;
+		zt_stack_poll(h->s, h->now);
+		for (unsigned i = 0; i < IDLE_CLIENTS; i++) {
+			struct zt_tcb *t = &c[i].tcb;
+
+			if (zt_tcb_deadline(t) <= h->now)
+				zt_tcb_poll(t, h->now);
+			(void)zt_tcb_events(t);
+			if (step == 20 && t->state == ZT_TCP_ESTABLISHED)
+				CU_ASSERT_EQUAL(zt_tcb_send(t, msg, sizeof(msg), h->now),
+						sizeof(msg));
+			if (zt_tcb_recv(t, buf, sizeof(buf), h->now) == sizeof(msg))
+				echoed++;
+		}
+		if (step == 21) /* the echoes are on their way */
+			CU_ASSERT(zt_stack_ring_buffers(h->s) > 0);
+	}
+	CU_ASSERT_EQUAL(echoed, IDLE_CLIENTS);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, IDLE_CLIENTS);
+	CU_ASSERT_EQUAL(zt_stack_ring_buffers(h->s), 0);
+	for (unsigned i = 0; i < IDLE_CLIENTS; i++) {
+		zt_tcb_destroy(&c[i].tcb);
+		q_clear(&c[i].to_stack);
+	}
+	free(c);
+	host_fini(h);
+	free(h);
+}
+
 int zt_suite_stack(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -951,6 +1038,7 @@ int zt_suite_stack(void)
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
+		{ "idle_flows_hold_no_buffers", test_idle_flows_hold_no_buffers },
 		{ 0 }
 	};
 

@@ -36,6 +36,7 @@ enum zt_drop {
 	ZT_DROP_TCP_BAD_FLAGS,    /* illegal flag combination (SYN+FIN, SYN+RST, none) */
 	ZT_DROP_TCP_RST_INVALID,  /* RST not exactly at rcv_nxt (challenge ACK sent) */
 	ZT_DROP_TCP_OOO_FULL,     /* out-of-order segment beyond the assembler's bound */
+	ZT_DROP_TCP_NO_BUFFER,    /* no memory for the receive ring's buffer (not acked) */
 	ZT_DROP__COUNT
 };
 

@@ -2,11 +2,16 @@
 /*
  * ring.h - a fixed-capacity byte ring for stream data.
  *
- * The ring owns one buffer, allocated at init and never resized, so the data
- * path allocates nothing per packet. Data is addressed by offset from the
- * head (the oldest byte). Bytes past the end of the data may be written
- * ahead of time (out-of-order TCP data) and made part of the data later by
- * zt_ring_commit().
+ * The ring owns one buffer of a fixed capacity, never resized. Data is
+ * addressed by offset from the head (the oldest byte). Bytes past the end of
+ * the data may be written ahead of time (out-of-order TCP data) and made
+ * part of the data later by zt_ring_commit().
+ *
+ * A ring from zt_ring_init() allocates its buffer at once. A lazy ring
+ * (zt_ring_init_lazy()) takes it from a struct zt_bufpool only when bytes
+ * are first written, and zt_ring_trim() gives it back once the ring is
+ * empty, so an idle connection holds no buffer; the pool recycles buffers,
+ * so the data path still calls malloc only when the pool runs dry.
  */
 #ifndef ZTUN_RING_H
 #define ZTUN_RING_H
@@ -14,21 +19,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ztun/bufpool.h"
+
 struct zt_ring {
 	uint8_t *buf; /* owned; cap bytes */
 	size_t cap;
 	size_t head;  /* index of the first data byte */
 	size_t len;   /* bytes of data */
+	struct zt_bufpool *pool; /* lazy rings: where buf comes from; borrowed */
+	int lazy;     /* made by zt_ring_init_lazy(): trim gives buf back */
 };
 
 /* Allocate @cap bytes. Return: 0 or -ENOMEM. */
 int zt_ring_init(struct zt_ring *r, size_t cap);
+/* A ring of @cap bytes with no buffer yet: writes take one from @pool
+ * (which must hold buffers of exactly @cap bytes, or be NULL for malloc).
+ * Cannot fail. */
+void zt_ring_init_lazy(struct zt_ring *r, size_t cap, struct zt_bufpool *pool);
+/* Release the buffer (to the pool for a lazy ring); the ring has no
+ * capacity left afterwards. */
 void zt_ring_free(struct zt_ring *r);
+/* Make sure the buffer exists (a lazy ring takes it now).
+ * Return: 0 or -ENOMEM. */
+int zt_ring_reserve(struct zt_ring *r);
+/* A lazy ring that holds no data gives its buffer back. The caller
+ * promises nothing is written ahead that it still wants. */
+void zt_ring_trim(struct zt_ring *r);
 
 static inline size_t zt_ring_len(const struct zt_ring *r) { return r->len; }
 static inline size_t zt_ring_space(const struct zt_ring *r) { return r->cap - r->len; }
 
-/* Append up to @len bytes (copied); returns how many fitted. */
+/* Append up to @len bytes (copied); returns how many fitted (0 also when a
+ * lazy ring could not get its buffer). */
 size_t zt_ring_write(struct zt_ring *r, const void *data, size_t len);
 
 /* Copy @len bytes to offset @off past the end of the data without making

@@ -86,6 +86,10 @@ enum zt_tcp_reset_reason {
 struct zt_tcp_config {
 	uint32_t rx_buf;          /* receive ring bytes (window bound) */
 	uint32_t tx_buf;          /* send ring bytes */
+	/* NULL: both rings are allocated by zt_tcb_init(). Otherwise they are
+	 * lazy (ring.h): buffers come from this pool while data is in them, so
+	 * an idle connection holds none. Borrowed; outlives the tcbs. */
+	struct zt_bufpool *pool;
 	uint16_t mss;             /* MSS we announce and cap sends at (MTU - headers) */
 	bool window_scale;        /* offer RFC 7323 window scaling */
 	bool sack;                /* offer RFC 2018 SACK */

@@ -1,0 +1,83 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# ztun_ref_cli.sh - the ztun-ref command line without a TUN: --help and
+# --version, and every bad flag or value exiting 2 with a message that
+# names it (docs/cli.md). Usage: tests/cli/ztun_ref_cli.sh PATH/TO/ztun-ref
+#
+# Theory of operation: flags are parsed completely before anything is
+# opened, so these cases need no privilege and create nothing. Each case
+# runs the binary once and compares its exit status and a pattern in its
+# stdout/stderr; one case compares --help with the block docs/cli.md
+# quotes. Prints PASS/FAIL per case and "N passed, M failed".
+
+bin=$1
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+	echo "usage: $0 PATH/TO/ztun-ref" >&2
+	exit 2
+fi
+src=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-refcli-XXXXXX") || exit 2
+trap 'rm -rf "$tmp"' EXIT INT TERM
+passed=0
+failed=0
+
+result() {
+	if [ "$1" = 1 ]; then
+		echo "PASS: $2"
+		passed=$((passed + 1))
+	else
+		echo "FAIL: $2 ($3)"
+		failed=$((failed + 1))
+	fi
+}
+
+# check NAME WANT_STATUS GREP_FILE(out|err) PATTERN -- ARGS...
+check() {
+	name=$1 want=$2 where=$3 pat=$4
+	shift 5
+	timeout 10 "$bin" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	got=$?
+	ok=1
+	[ "$got" -eq "$want" ] || ok=0
+	grep -q -F -e "$pat" "$tmp/$where" || ok=0
+	result $ok "$name" "exit $got, want $want; looked for '$pat' in std$where: $(head -c 200 "$tmp/err")"
+}
+
+check "--help exits 0"            0 out "usage: ztun-ref"   -- --help
+check "--version exits 0"         0 out "ztun-ref "         -- --version
+check "unknown long flag"         2 err "unknown flag '--bogus'" -- --bogus
+check "unknown short flag"        2 err "unknown flag '-q'" -- -q
+check "stray argument"            2 err "unexpected argument 'extra'" -- extra
+check "missing value"             2 err "--tun-mtu: needs a value" -- --tun-mtu
+check "bad --tun-ip"              2 err "--tun-ip: '300.1.1.1'" -- -i 300.1.1.1
+check "bad --prefix"              2 err "--prefix: '33'"    -- -p 33
+check "bad --tun-mtu (low)"       2 err "--tun-mtu: '1279'" -- -m 1279
+check "bad --tun-mtu (text)"      2 err "--tun-mtu: 'big'"  -- --tun-mtu big
+check "bad --tun-name"            2 err "--tun-name: 'a/b'" -- -n a/b
+check "bad --tun-ip6"             2 err "--tun-ip6: 'fd00::1'" -- --tun-ip6 fd00::1
+check "bad --tun-fd"              2 err "--tun-fd: '-1'"    -- --tun-fd -1
+check "bad --mark"                2 err "--mark: '4294967296'" -- --mark 4294967296
+check "bad --max-flows (zero)"    2 err "--max-flows: '0'"  -- --max-flows 0
+check "bad --max-flows (large)"   2 err "--max-flows: '65537'" -- --max-flows 65537
+check "bad --proxy scheme"        2 err "--proxy: unknown scheme" -- -x ftp://1.2.3.4:21
+check "bad --proxy port"          2 err "--proxy: bad port" -- -x 127.0.0.1:0
+check "--proxy host name refused" 2 err "is not an IP address" -- -x proxy.example:1080
+check "bad --udp"                 2 err "--udp: unknown mode 'tcp'" -- --udp tcp
+check "--udp socks5 needs a proxy" 2 err "--udp: 'socks5' needs a SOCKS5 proxy" -- --udp socks5
+check "bad --default"             2 err "--default: unknown decision 'maybe'" -- --default maybe
+check "bad --rule"                2 err "--rule"            -- --rule "tcp 10.0.0.0/33 -> direct"
+check "unreadable --rules"        2 err "--rules: cannot read" -- --rules "$tmp/none"
+
+# --help is the block docs/cli.md quotes under "## ztun-ref".
+"$bin" --help >"$tmp/help" 2>&1
+awk '/^## ztun-ref/ { sec = 1 } sec && /^```$/ { if (in_block) exit; in_block = 1; next }
+     in_block { print }' "$src/docs/cli.md" >"$tmp/doc"
+if [ -s "$tmp/doc" ] && cmp -s "$tmp/help" "$tmp/doc"; then
+	result 1 "--help matches docs/cli.md"
+else
+	result 0 "--help matches docs/cli.md" "$(diff "$tmp/doc" "$tmp/help" | head -n 8 | tr '\n' ';')"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
