@@ -897,8 +897,17 @@ static void tun_output(void *host, const uint8_t *pkt, size_t len)
 	r->tun_output(r->host, pkt, len);
 }
 
+static void tun_output_gso(void *host, const uint8_t *pkt, size_t len,
+			   uint32_t seg_size)
+{
+	struct zt_router *r = host;
+
+	r->cfg.tun_output_gso(r->host, pkt, len, seg_size);
+}
+
 static const struct zt_stack_ops router_stack_ops = {
 	.tun_output = tun_output,
+	.tun_output_gso = tun_output_gso,
 	.tcp_new = tcp_new,
 	.tcp_event = tcp_event,
 	.udp_input = udp_input,
@@ -906,6 +915,7 @@ static const struct zt_stack_ops router_stack_ops = {
 	.udp_closed = udp_closed,
 	.udp_error = NULL,
 };
+
 
 struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 				void (*tun_out)(void *host, const uint8_t *pkt,
@@ -933,7 +943,9 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 		free(r);
 		return NULL;
 	}
-	r->stack = zt_stack_new(&cfg->stack, &router_stack_ops, r, rng);
+	if (!cfg->tun_output_gso)
+		r->cfg.stack.tcp.tso_segs = 0; /* the device cannot cut them */
+	r->stack = zt_stack_new(&r->cfg.stack, &router_stack_ops, r, rng);
 	if (!r->stack) {
 		zt_nat_destroy(&r->nat);
 		free(r);
@@ -955,6 +967,12 @@ void zt_router_tun_input(struct zt_router *r, const uint8_t *pkt, size_t len,
 			 uint64_t now)
 {
 	zt_stack_input(r->stack, pkt, len, now);
+}
+
+void zt_router_tun_input_flags(struct zt_router *r, const uint8_t *pkt,
+			       size_t len, unsigned flags, uint64_t now)
+{
+	zt_stack_input_flags(r->stack, pkt, len, flags, now);
 }
 
 /* A NAT session ran out: close its flow (udp_closed frees the relay). */

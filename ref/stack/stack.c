@@ -221,27 +221,61 @@ static void emit_ip(struct zt_stack *s, const struct zt_addr *src,
 }
 
 /* ops->output of every tcb: the segment goes from the flow's server side
- * to its client. Built in scratch2 (header + data), then wrapped in IP. */
+ * to its client, built in place in scratch (IP header, TCP header, data:
+ * one copy of the data). TCP never needs fragments (the MSS fits the
+ * MTU); a TSO segment larger than that goes to tun_output_gso. */
 static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 			    const struct zt_tcp_repr *repr, const uint8_t *d1,
 			    size_t l1, const uint8_t *d2, size_t l2)
 {
 	struct zt_stack *s = ctx;
 	struct zt_flow *f = (struct zt_flow *)((char *)tcb - offsetof(struct zt_flow, tcb));
-	int hl = zt_tcp_header_len(repr), n;
+	const struct zt_addr *src = &f->key.server, *dst = &f->key.client;
+	size_t iphl = src->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR;
+	int hl = zt_tcp_header_len(repr), n, ipn;
+	uint8_t *l4 = s->scratch + iphl;
+	uint32_t seg = zt_tcb_seg_size(tcb);
 
-	if (hl < 0)
+	if (hl < 0 || iphl + (size_t)hl + l1 + l2 > SCRATCH_LEN)
 		return;
 	if (l1)
-		memcpy(s->scratch2 + hl, d1, l1);
+		memcpy(l4 + hl, d1, l1);
 	if (l2)
-		memcpy(s->scratch2 + hl + l1, d2, l2);
-	n = zt_tcp_emit(repr, &f->key.server, &f->key.client, s->scratch2 + hl,
-			l1 + l2, s->scratch2, SCRATCH_LEN);
+		memcpy(l4 + hl + l1, d2, l2);
+	n = zt_tcp_emit(repr, src, dst, l4 + hl, l1 + l2, l4,
+			SCRATCH_LEN - iphl);
 	if (n < 0)
 		return;
-	emit_ip(s, &f->key.server, &f->key.client, ZT_IPPROTO_TCP, s->scratch2,
-		(size_t)n, true);
+	if (src->family == ZT_AF_INET) {
+		struct zt_ip4_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.ttl = 64;
+		ip.protocol = ZT_IPPROTO_TCP;
+		ip.dont_frag = true;
+		memcpy(ip.src, src->bytes, 4);
+		memcpy(ip.dst, dst->bytes, 4);
+		ipn = zt_ip4_emit(&ip, (size_t)n, s->scratch, iphl);
+	} else {
+		struct zt_ip6_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.hop_limit = 64;
+		ip.upper_proto = ZT_IPPROTO_TCP;
+		memcpy(ip.src, src->bytes, 16);
+		memcpy(ip.dst, dst->bytes, 16);
+		ipn = zt_ip6_emit(&ip, (size_t)n, s->scratch, iphl);
+	}
+	if (ipn != (int)iphl)
+		return;
+	if (l1 + l2 > seg && s->ops->tun_output_gso) {
+		s->stats.packets_out++;
+		s->stats.bytes_out += iphl + (size_t)n;
+		s->stats.tso_segments_out++;
+		s->ops->tun_output_gso(s->host, s->scratch, iphl + (size_t)n, seg);
+		return;
+	}
+	tun_emit(s, s->scratch, iphl + (size_t)n);
 }
 
 /* RST for a segment that has no flow (RFC 9293 3.10.7.1). */
@@ -634,13 +668,20 @@ static void input_decoded(struct zt_stack *s, const struct zt_packet *pk,
 void zt_stack_input(struct zt_stack *s, const uint8_t *pkt, size_t len,
 		    uint64_t now)
 {
+	zt_stack_input_flags(s, pkt, len, 0, now);
+}
+
+void zt_stack_input_flags(struct zt_stack *s, const uint8_t *pkt, size_t len,
+			  unsigned flags, uint64_t now)
+{
 	struct zt_packet pk;
 	struct zt_view raw = zt_view_make(pkt, len);
 	enum zt_drop d;
 
 	s->stats.packets_in++;
 	s->stats.bytes_in += len;
-	d = zt_packet_parse(raw, 0, &pk);
+	d = zt_packet_parse(raw, (flags & ZT_INPUT_CSUM_VALID) ?
+				 ZT_PARSE_NO_CSUM : 0, &pk);
 	if (d != ZT_DROP_NONE) {
 		s->stats.drops[d]++;
 		return;
@@ -898,6 +939,8 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	s->tcp_ops.output = flow_tcp_output;
 	s->tcp4 = cfg->tcp;
 	s->tcp6 = cfg->tcp;
+	if (!ops->tun_output_gso)
+		s->tcp4.tso_segs = s->tcp6.tso_segs = 0; /* nobody to cut them */
 	/* MSS 0 (the default) means "what the MTU allows"; a set MSS is
 	 * clamped to it. Either way no segment exceeds the MTU. */
 	if (!s->tcp4.mss || s->tcp4.mss > cfg->mtu - 40)

@@ -466,7 +466,11 @@ static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
 		t->rcv_nxt += more;
 		t->events |= ZT_TCP_EV_READABLE;
 		t->stats.bytes_in += len;
-		if (len >= t->cfg->mss - 40u || ++t->segs_unacked >= 2)
+		/* A segment of two MSS or more (coalesced by the sender's
+		 * TSO or the device's GRO) stands for two: ACK it at once. */
+		if (len >= 2u * (t->cfg->mss - 40u))
+			t->segs_unacked = 2;
+		else if (len >= t->cfg->mss - 40u || ++t->segs_unacked >= 2)
 			t->segs_unacked++;
 		if (t->segs_unacked >= 2)
 			t->ack_now = true;

@@ -232,23 +232,42 @@ static uint32_t tcp_eff_mss(const struct zt_tcb *t)
 	return t->snd_mss > room ? t->snd_mss - room : 1u;
 }
 
-/* Send one segment of up to the effective MSS starting at @seq (within the
- * flight or the first new byte), with FIN when it reaches the queued FIN.
- * Returns the sequence space it covered. */
+uint32_t zt_tcb_seg_size(const struct zt_tcb *t)
+{
+	return tcp_eff_mss(t);
+}
+
+/* The most data one segment may carry: the effective MSS, or with TSO up
+ * to tso_segs of them within a 64 KiB IP packet (20-byte IPv4 header or
+ * 40-byte IPv6 header, up to 60 bytes of TCP header). */
+static uint32_t tcp_seg_max(const struct zt_tcb *t)
+{
+	uint32_t mss = tcp_eff_mss(t), segs, fit;
+
+	if (t->cfg->tso_segs <= 1)
+		return mss;
+	fit = (65535u - 40u - 60u) / mss;
+	segs = t->cfg->tso_segs < fit ? t->cfg->tso_segs : fit;
+	return segs > 1 ? segs * mss : mss;
+}
+
+/* Send one segment of up to @max_len (no more than tcp_seg_max()) starting
+ * at @seq (within the flight or the first new byte), with FIN when it
+ * reaches the queued FIN. Returns the sequence space it covered. */
 static uint32_t tcp_send_at(struct zt_tcb *t, uint32_t seq, uint32_t max_len,
 			    uint64_t now)
 {
 	size_t ring_len = zt_ring_len(&t->tx);
 	uint32_t off = seq - t->snd_una;
-	uint32_t len = 0, mss = tcp_eff_mss(t);
+	uint32_t len = 0, seg_max = tcp_seg_max(t);
 	uint8_t flags = ZT_TCP_ACK;
 
 	if (off < ring_len) {
 		len = (uint32_t)(ring_len - off);
 		if (len > max_len)
 			len = max_len;
-		if (len > mss)
-			len = mss;
+		if (len > seg_max)
+			len = seg_max;
 	}
 	if (t->fin_queued && off + len == ring_len)
 		flags |= ZT_TCP_FIN;
@@ -297,6 +316,9 @@ bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now)
 	}
 	if (!found)
 		return false;
+	/* One segment per hole per ACK, even with TSO (RFC 6675 pacing). */
+	if (hole_end - from > tcp_eff_mss(t))
+		hole_end = from + tcp_eff_mss(t);
 	sent = tcp_send_at(t, t->snd_una + from, hole_end - from, now);
 	if (!sent)
 		return false;
@@ -326,11 +348,10 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 			bool fin_due = t->fin_queued && off <= ring_len &&
 				       !(off == ring_len + 1);
 			uint32_t covered;
+			uint32_t mss = tcp_eff_mss(t), seg_max = tcp_seg_max(t);
 
-			uint32_t mss = tcp_eff_mss(t);
-
-			if (len > mss)
-				len = mss;
+			if (len > seg_max)
+				len = seg_max;
 			if (off > ring_len)
 				break; /* FIN already in flight */
 			if (len == 0 && !(fin_due && avail == 0))
@@ -427,7 +448,7 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	{
 		/* What the segment really covered: options may leave it short
 		 * of snd_mss, and the next send must start right after it. */
-		uint32_t covered = tcp_send_at(t, t->snd_una, t->snd_mss, now);
+		uint32_t covered = tcp_send_at(t, t->snd_una, tcp_eff_mss(t), now);
 
 		if (covered) {
 			t->stats.retransmits++;

@@ -53,6 +53,25 @@ static void test_random_vs_naive(void)
 	}
 }
 
+/* Whole 64 KiB super-segments, from odd addresses too (the 8-byte path
+ * reads unaligned), all-ones and random. */
+static void test_large_unaligned_vs_naive(void)
+{
+	static uint8_t buf[65536 + 8];
+	struct zt_rng rng;
+
+	zt_rng_seed(&rng, zt_test_seed(3));
+	for (int iter = 0; iter < 40; iter++) {
+		size_t start = iter % 8;
+		size_t len = 65536 - (size_t)zt_rng_below(&rng, 64);
+
+		for (size_t i = 0; i < len; i++)
+			buf[start + i] = iter % 5 == 0 ? 0xff : (uint8_t)zt_rng_next(&rng);
+		CU_ASSERT_EQUAL_FATAL(zt_csum_fold(zt_csum_add(0, buf + start, len)),
+				      naive_csum(buf + start, len));
+	}
+}
+
 static void test_chained_even_pieces(void)
 {
 	struct zt_rng rng;
@@ -166,6 +185,7 @@ int zt_suite_checksum(void)
 	static const struct zt_test_case cases[] = {
 		{ "rfc1071_example", test_rfc1071_example },
 		{ "random_vs_naive", test_random_vs_naive },
+		{ "large_unaligned_vs_naive", test_large_unaligned_vs_naive },
 		{ "chained_even_pieces", test_chained_even_pieces },
 		{ "pseudo_header_v4_v6", test_pseudo_v4_v6 },
 		{ "incremental_vs_full", test_incremental_vs_full },

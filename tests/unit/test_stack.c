@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/gso.h"
 #include "test.h"
 #include "ztun/stack.h"
 
@@ -33,6 +34,8 @@ struct host {
 	uint8_t udp_error_code;
 	struct zt_addr local;        /* answers ping for this address */
 	uint64_t now;
+	unsigned n_gso;              /* TSO segments cut by the host */
+	uint32_t gso_max;            /* largest of them */
 };
 
 static void q_push(struct pktq *q, const uint8_t *p, size_t len)
@@ -144,9 +147,29 @@ static void h_udp_error(void *host, struct zt_udp_flow *f, enum zt_icmp_kind kin
 	h->udp_error_code = code;
 }
 
+/* A device that segments TSO segments itself, as Linux GSO would. */
+static void h_tun_output_gso(void *host, const uint8_t *pkt, size_t len,
+			     uint32_t seg_size)
+{
+	struct host *h = host;
+	static uint8_t piece[1600];
+
+	h->n_gso++;
+	if (len > h->gso_max)
+		h->gso_max = (uint32_t)len;
+	CU_ASSERT(len <= 65535);
+	CU_ASSERT(zt_gso_split(pkt, len, seg_size, piece, sizeof(piece),
+			       h_tun_output, h) > 1);
+}
+
 static const struct zt_stack_ops host_ops = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
-	h_udp_closed, h_udp_error,
+	h_udp_closed, h_udp_error, NULL,
+};
+
+static const struct zt_stack_ops host_ops_gso = {
+	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
+	h_udp_closed, h_udp_error, h_tun_output_gso,
 };
 
 static struct zt_addr A4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
@@ -193,16 +216,23 @@ static struct zt_tcp_repr syn_to(uint16_t sport, uint16_t dport, uint32_t seq)
 	return r;
 }
 
-static void host_init(struct host *h, enum host_mode mode, struct zt_stack_config *cfg,
-		      struct zt_rng *rng)
+static void host_init_ops(struct host *h, enum host_mode mode,
+			  struct zt_stack_config *cfg, struct zt_rng *rng,
+			  const struct zt_stack_ops *ops)
 {
 	memset(h, 0, sizeof(*h));
 	h->mode = mode;
 	h->now = 5 * ZT_SEC;
 	h->local = A4(10, 0, 0, 1);
 	zt_rng_seed(rng, 42);
-	h->s = zt_stack_new(cfg, &host_ops, h, rng);
+	h->s = zt_stack_new(cfg, ops, h, rng);
 	CU_ASSERT_FATAL(h->s != NULL);
+}
+
+static void host_init(struct host *h, enum host_mode mode, struct zt_stack_config *cfg,
+		      struct zt_rng *rng)
+{
+	host_init_ops(h, mode, cfg, rng, &host_ops);
 }
 
 static void host_fini(struct host *h)
@@ -739,9 +769,16 @@ static void pump(struct host *h, struct client *c, uint64_t until)
 	}
 }
 
+/*
+ * A client echoes 300 KiB through the stack over IPv4 and IPv6; then again
+ * with TSO on (tso_segs 16) and a host that cuts the segments in software
+ * (io/gso.c): the stack sends multi-MSS segments, every packet reaching the
+ * client still fits the MTU, and the stream is intact.
+ */
 static void test_echo_through_stack(void)
 {
-	for (int v6 = 0; v6 < 2; v6++) {
+	for (int run = 0; run < 4; run++) {
+		int v6 = run & 1, tso = run >> 1;
 		struct zt_stack_config cfg;
 		struct zt_rng rng;
 		struct host *h = malloc(sizeof(*h));
@@ -751,7 +788,9 @@ static void test_echo_through_stack(void)
 		bool same = true;
 
 		zt_stack_config_default(&cfg);
-		host_init(h, HOST_ACCEPT_ECHO, &cfg, &rng);
+		cfg.tcp.tso_segs = tso ? 16 : 0;
+		host_init_ops(h, HOST_ACCEPT_ECHO, &cfg, &rng,
+			      tso ? &host_ops_gso : &host_ops);
 		c->addr = v6 ? A6(2) : A4(10, 0, 0, 2);
 		c->server = v6 ? A6(80) : A4(93, 184, 216, 34);
 		zt_tcp_config_default(&c->cfg);
@@ -785,6 +824,13 @@ static void test_echo_through_stack(void)
 		}
 		CU_ASSERT_EQUAL(got, total);
 		CU_ASSERT(same);
+		if (tso) {
+			CU_ASSERT(h->n_gso > 0);
+			CU_ASSERT(h->gso_max > 1500);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tso_segments_out, h->n_gso);
+		} else {
+			CU_ASSERT_EQUAL(h->n_gso, 0);
+		}
 		/* Close: client FIN, host shuts down on PEER_FIN, flow freed. */
 		zt_tcb_shutdown(&c->tcb, h->now);
 		pump(h, c, h->now + 5 * ZT_SEC);
@@ -1020,6 +1066,66 @@ static void test_idle_flows_hold_no_buffers(void)
 	free(h);
 }
 
+struct pieces {
+	unsigned n, fins;
+	uint32_t next_seq;
+};
+
+static void count_piece(void *ctx, const uint8_t *p, size_t n)
+{
+	struct pieces *c = ctx;
+	struct zt_packet pk;
+
+	CU_ASSERT(n <= 40 + 100);
+	CU_ASSERT_EQUAL_FATAL(zt_packet_parse(zt_view_make(p, n), 0, &pk),
+			      ZT_DROP_NONE);
+	if (c->n)
+		CU_ASSERT_EQUAL(pk.l4.tcp.seq, c->next_seq);
+	c->next_seq = pk.l4.tcp.seq + (uint32_t)pk.payload.len;
+	c->fins += (pk.l4.tcp.flags & ZT_TCP_FIN) != 0;
+	if (pk.l4.tcp.flags & ZT_TCP_FIN)
+		CU_ASSERT_EQUAL(c->n, 9); /* the last piece only */
+	c->n++;
+}
+
+/* zt_gso_split() on a hand-made 1000-byte segment: ten valid pieces with
+ * FIN only on the last; then every truncation and a few lies refused. */
+static void test_gso_split(void)
+{
+	struct zt_addr a = A4(10, 0, 0, 2), b = A4(93, 184, 216, 34);
+	struct zt_tcp_repr r;
+	uint8_t data[1000], pkt[1200], piece[200];
+	struct pieces n = { 0, 0, 0 };
+	size_t len;
+
+	memset(&r, 0, sizeof(r));
+	r.src_port = 80;
+	r.dst_port = 40000;
+	r.seq = 0xfffffe00u; /* wraps inside */
+	r.ack = 1;
+	r.flags = ZT_TCP_ACK | ZT_TCP_PSH | ZT_TCP_FIN;
+	r.window = 1000;
+	memset(data, 'g', sizeof(data));
+	len = zt_test_tcp_packet(&b, &a, &r, data, sizeof(data), NULL, 0, pkt,
+				 sizeof(pkt));
+	CU_ASSERT_EQUAL_FATAL(zt_gso_split(pkt, len, 100, piece, sizeof(piece),
+					   count_piece, &n), 10);
+	CU_ASSERT_EQUAL(n.n, 10);
+	CU_ASSERT_EQUAL(n.fins, 1);
+	CU_ASSERT_EQUAL(n.next_seq, r.seq + 1000u);
+	CU_ASSERT_EQUAL(zt_gso_split(pkt, len, 100, piece, 100, count_piece, &n),
+			-ENOSPC);
+	CU_ASSERT_EQUAL(zt_gso_split(pkt, len, 0, piece, sizeof(piece),
+				     count_piece, &n), -EINVAL);
+	for (size_t cut = 0; cut < len; cut++)
+		CU_ASSERT(zt_gso_split(pkt, cut, 100, piece, sizeof(piece),
+				       count_piece, &n) < 0);
+	pkt[0] = 0x55;
+	CU_ASSERT_EQUAL(zt_gso_split(pkt, len, 100, piece, sizeof(piece),
+				     count_piece, &n), -EINVAL);
+	CU_ASSERT_EQUAL(n.n, 10);
+}
+
 int zt_suite_stack(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -1039,6 +1145,7 @@ int zt_suite_stack(void)
 		{ "udp_flows_life", test_udp_flows_life },
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
 		{ "idle_flows_hold_no_buffers", test_idle_flows_hold_no_buffers },
+		{ "gso_split", test_gso_split },
 		{ 0 }
 	};
 

@@ -423,6 +423,62 @@ static void test_delayed_ack(void)
 	free(p);
 }
 
+/*
+ * TSO: with tso_segs a sender puts several MSS of data in one segment (the
+ * device cuts it, zt_tcb_seg_size() says where); without, none exceeds the
+ * MSS. The receiver ACKs a segment of two MSS or more at once, as it would
+ * two full segments, and the byte stream arrives intact.
+ */
+static void test_tso_super_segments(void)
+{
+	for (int tso = 0; tso < 2; tso++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		static uint8_t data[60000], got[60000];
+		size_t n = 0, sent;
+		uint32_t seg;
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c0.tso_segs = tso ? 16 : 0;
+		pair_init(p, &c0, &c1, 900 + (uint64_t)tso);
+		connect_pair(p, 300, 400);
+		seg = zt_tcb_seg_size(&p->side[0].tcb);
+		CU_ASSERT_EQUAL(seg, 1460u - 12u); /* timestamps */
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = pat(7, i);
+		pair_clear_log(p, 0);
+		pair_clear_log(p, 1);
+		sent = zt_tcb_send(&p->side[0].tcb, data, sizeof(data), p->now);
+		CU_ASSERT_EQUAL(sent, sizeof(data));
+		/* The first ACK answers the first flight without a delay. */
+		pair_run_until(p, p->now + 2 * p->delay + ZT_MS);
+		CU_ASSERT(p->side[1].nlast >= 1);
+		pair_settle(p, 2 * ZT_SEC);
+		while (n < sizeof(got)) {
+			size_t k = zt_tcb_recv(&p->side[1].tcb, got + n,
+					       sizeof(got) - n, p->now);
+
+			if (!k)
+				break;
+			n += k;
+		}
+		CU_ASSERT_EQUAL(n, sizeof(data));
+		CU_ASSERT(memcmp(got, data, sizeof(data)) == 0);
+		if (tso) {
+			/* The initial window (10 MSS) went out as one segment,
+			 * later ones up to tso_segs MSS. */
+			CU_ASSERT(p->side[0].max_data >= 10u * seg);
+			CU_ASSERT(p->side[0].max_data <= 16u * seg);
+			CU_ASSERT(p->side[0].nlast < sizeof(data) / seg / 2);
+		} else {
+			CU_ASSERT_EQUAL(p->side[0].max_data, seg);
+		}
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 /* Drive the pair into @state on side 1 (0 = after accept only). */
 static bool reach_state(struct tcp_pair *p, enum zt_tcp_state state)
 {
@@ -718,6 +774,7 @@ int zt_suite_tcp(void)
 		{ "rto_backoff", test_rto_backoff },
 		{ "zero_window_persist", test_zero_window_persist },
 		{ "delayed_ack", test_delayed_ack },
+		{ "tso_super_segments", test_tso_super_segments },
 		{ "rst_every_state", test_rst_every_state },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },

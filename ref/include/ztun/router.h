@@ -59,6 +59,11 @@ struct zt_router_config {
 	struct zt_proxy_config http;
 	size_t http_max_header;     /* bound on a proxy's response head (16 KiB) */
 	struct zt_nat_config nat;   /* UDP NAT sessions (nat.h defaults) */
+	/* Optional: the device cuts TCP segments itself (stack.h,
+	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
+	 * segments of up to 64 KiB through it. NULL: never. */
+	void (*tun_output_gso)(void *host, const uint8_t *pkt, size_t len,
+			       uint32_t seg_size);
 };
 
 void zt_router_config_default(struct zt_router_config *cfg);
@@ -100,6 +105,9 @@ void zt_router_free(struct zt_router *r);
 
 void zt_router_tun_input(struct zt_router *r, const uint8_t *pkt, size_t len,
 			 uint64_t now);
+/* The same with ZT_INPUT_* flags (stack.h) the device gave the packet. */
+void zt_router_tun_input_flags(struct zt_router *r, const uint8_t *pkt,
+			       size_t len, unsigned flags, uint64_t now);
 void zt_router_poll(struct zt_router *r, uint64_t now);
 uint64_t zt_router_deadline(const struct zt_router *r);
 

@@ -120,6 +120,13 @@ struct zt_stack_ops {
 	/* Optional: the client answered a datagram of @f with an ICMP error. */
 	void (*udp_error)(void *host, struct zt_udp_flow *f,
 			  enum zt_icmp_kind kind, uint8_t code, uint64_t now);
+	/* Optional (TSO): a TCP segment larger than the MTU, a valid packet
+	 * in every field (checksums over all of it), whose data the device is
+	 * to cut into segments of @seg_size bytes, each with a copy of the
+	 * headers (as Linux GSO does). When NULL, tcp.tso_segs is ignored and
+	 * every packet fits the MTU. */
+	void (*tun_output_gso)(void *host, const uint8_t *pkt, size_t len,
+			       uint32_t seg_size);
 };
 
 struct zt_stack_stats {
@@ -138,6 +145,7 @@ struct zt_stack_stats {
 	uint64_t udp_datagrams_in, udp_datagrams_out;
 	uint64_t udp_flows_opened, udp_flows_active, udp_flows_expired;
 	uint64_t udp_refused_full;    /* datagrams dropped: UDP table full */
+	uint64_t tso_segments_out;    /* packets handed to tun_output_gso */
 	uint64_t icmp_echo_replies;
 	uint64_t icmp_errors_sent;
 	uint64_t icmp_errors_limited;
@@ -161,6 +169,19 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 /* Free every flow and the stack. No packet is sent; the host hears of each
  * flow still alive (tcp_event with ZT_TCP_EV_RESET, udp_closed) first. */
 void zt_stack_free(struct zt_stack *s);
+
+/* Flags for zt_stack_input_flags(). */
+enum {
+	/* The device vouches for the TCP/UDP checksum (it verified it, or
+	 * the packet came from the local kernel with a partial checksum the
+	 * device was to finish, virtio NEEDS_CSUM): not verified again. Such
+	 * a TCP segment may also exceed the MTU (the kernel's GSO/GRO). */
+	ZT_INPUT_CSUM_VALID = 1u << 0,
+};
+
+/* One IP packet from the TUN (borrowed), with ZT_INPUT_* @flags. */
+void zt_stack_input_flags(struct zt_stack *s, const uint8_t *pkt, size_t len,
+			  unsigned flags, uint64_t now);
 
 /* One IP packet from the TUN (borrowed). Drops are counted by reason. */
 void zt_stack_input(struct zt_stack *s, const uint8_t *pkt, size_t len,

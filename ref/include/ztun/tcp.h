@@ -91,6 +91,10 @@ struct zt_tcp_config {
 	 * an idle connection holds none. Borrowed; outlives the tcbs. */
 	struct zt_bufpool *pool;
 	uint16_t mss;             /* MSS we announce and cap sends at (MTU - headers) */
+	/* TSO: > 1 lets one segment carry up to this many segments' worth of
+	 * data (at most 64 KiB) for a device that cuts it to the MSS itself
+	 * (zt_tcb_seg_size() is the size to cut at); 0 or 1: off. */
+	uint16_t tso_segs;
 	bool window_scale;        /* offer RFC 7323 window scaling */
 	bool sack;                /* offer RFC 2018 SACK */
 	bool timestamps;          /* offer RFC 7323 timestamps */
@@ -252,6 +256,10 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
  * the send ring is full or the connection no longer sends. */
 size_t zt_tcb_send(struct zt_tcb *t, const void *data, size_t len,
 		   uint64_t now);
+/* Data bytes per segment on the wire now (the MSS less option room): what
+ * a segment larger than this, sent with tso_segs, is to be cut into. */
+uint32_t zt_tcb_seg_size(const struct zt_tcb *t);
+
 /* Bytes the send ring can still take. */
 size_t zt_tcb_send_space(const struct zt_tcb *t);
 

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gso.h - cut a TSO segment into MTU-sized TCP segments in software.
+ *
+ * Theory of operation: the core may hand its host one TCP segment carrying
+ * several MSS of data (stack.h, tun_output_gso) for a device that segments
+ * it, as Linux does for a TUN opened with IFF_VNET_HDR. Where no device
+ * does that (the simulator's virtual TUN, a capture, a TUN without vnet
+ * headers) zt_gso_split() does what the kernel's GSO would: every piece
+ * gets a copy of the IP and TCP headers, its own sequence number, IP
+ * length (and IPv4 ID + 1 per piece), FIN and PSH only on the last piece,
+ * CWR only on the first, and fresh IP and TCP checksums.
+ *
+ * Only what the core emits is accepted: IPv4 without fragmentation or
+ * IPv6 with TCP as the first next header. This is host code.
+ */
+#ifndef ZTUN_SIM_GSO_H
+#define ZTUN_SIM_GSO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * zt_gso_split() - call @emit for each piece of @pkt (borrowed).
+ * @seg_size: data bytes per piece (the last may be shorter)
+ * @buf:      caller's scratch for one piece, @cap bytes (headers + seg_size)
+ * Return: the number of pieces, or -EINVAL (not an IPv4/IPv6 TCP packet the
+ * core could have built, or @seg_size 0), -ENOSPC (@buf too small).
+ */
+int zt_gso_split(const uint8_t *pkt, size_t len, uint32_t seg_size,
+		 uint8_t *buf, size_t cap,
+		 void (*emit)(void *ctx, const uint8_t *piece, size_t n),
+		 void *ctx);
+
+#endif /* ZTUN_SIM_GSO_H */
