@@ -40,8 +40,9 @@ REF_SRC   := $(sort $(wildcard ref/*/*.c))
 HOST_SRC  := $(sort $(wildcard sim/io/*.c) $(wildcard sim/engine/*.c) $(wildcard sim/slirp/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/*.c))
 # sim/real: the real-mode host (TUN, epoll, sockets, netlink) as its own
-# library; ztun_ref.c holds main() and stays out of it.
-REAL_SRC  := $(sort $(filter-out sim/real/ztun_ref.c,$(wildcard sim/real/*.c)))
+# library; ztun_ref.c holds main() and stays out of it. It shares the
+# software segmentation of sim/io/gso.c (no libpcap/libslirp needed).
+REAL_SRC  := $(sort $(filter-out sim/real/ztun_ref.c,$(wildcard sim/real/*.c)) sim/io/gso.c)
 
 REF_OBJ   := $(REF_SRC:%.c=$(BUILD)/%.o)
 HOST_OBJ  := $(HOST_SRC:%.c=$(BUILD)/%.o)

@@ -205,12 +205,15 @@ struct zt_link *zt_vtun_link_to_core(struct zt_vtun *vt)
 
 /* --- the driver ops ---------------------------------------------------- */
 
-static ssize_t vtun_read(void *ctx, void *buf, size_t len, uint64_t *when)
+static ssize_t vtun_read(void *ctx, void *buf, size_t len, uint64_t *when,
+			 unsigned *flags)
 {
 	struct zt_vtun *vt = ctx;
 	struct vtun_pkt *p = vt->head;
 	ssize_t ret;
 
+	if (flags)
+		*flags = 0; /* the virtual wire vouches for nothing */
 	if (vt->closed)
 		return -EBADF;
 	if (!p)

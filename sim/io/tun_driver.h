@@ -46,9 +46,12 @@ struct zt_tun_driver_ops {
 	 * @when: may be NULL; a driver that knows when the packet arrived
 	 *        sets it (pcap: capture time; vtun: the virtual time it was
 	 *        delivered), others leave it unchanged
+	 * @flags: may be NULL; set to the ZT_INPUT_* flags (ztun/stack.h) the
+	 *        device gave the packet (0 from drivers that give none)
 	 * Return: the packet's length, or a negative errno (above).
 	 */
-	ssize_t (*read)(void *ctx, void *buf, size_t len, uint64_t *when);
+	ssize_t (*read)(void *ctx, void *buf, size_t len, uint64_t *when,
+			unsigned *flags);
 	/* write() - send one packet (borrowed). Return: @len or a negative
 	 * errno; a packet the device loses on its way (a dropping link) still
 	 * counts as written, as with a real TUN. */
@@ -60,6 +63,11 @@ struct zt_tun_driver_ops {
 	/* Close the device: read and write return -EBADF afterwards. Safe to
 	 * call twice. */
 	void (*close)(void *ctx);
+	/* Optional: write one TSO segment (stack.h, tun_output_gso) that the
+	 * device cuts into pieces of @seg_size data bytes itself. NULL when
+	 * the device cannot; the host then cuts it (io/gso.h). */
+	ssize_t (*write_gso)(void *ctx, const void *pkt, size_t len,
+			     uint32_t seg_size);
 };
 
 struct zt_tun_driver {
@@ -70,7 +78,14 @@ struct zt_tun_driver {
 static inline ssize_t zt_tun_read(const struct zt_tun_driver *d, void *buf,
 				  size_t len, uint64_t *when)
 {
-	return d->ops->read(d->ctx, buf, len, when);
+	return d->ops->read(d->ctx, buf, len, when, NULL);
+}
+
+static inline ssize_t zt_tun_read_flags(const struct zt_tun_driver *d,
+					void *buf, size_t len, uint64_t *when,
+					unsigned *flags)
+{
+	return d->ops->read(d->ctx, buf, len, when, flags);
 }
 
 static inline ssize_t zt_tun_write(const struct zt_tun_driver *d,

@@ -33,12 +33,15 @@ struct zt_tun_pcap {
 	struct zt_tun_pcap_stats stats;
 };
 
-static ssize_t tpcap_read(void *ctx, void *buf, size_t len, uint64_t *when)
+static ssize_t tpcap_read(void *ctx, void *buf, size_t len, uint64_t *when,
+			  unsigned *flags)
 {
 	struct zt_tun_pcap *p = ctx;
 	struct zt_pcap_record rec;
 	int rc;
 
+	if (flags)
+		*flags = 0; /* captured packets are checked like any other */
 	if (p->closed)
 		return -EBADF;
 	if (!p->in)

@@ -37,6 +37,8 @@ const char zr_usage[] =
 	"      --tun-fd N          use the inherited TUN descriptor N as is and\n"
 	"                          configure nothing (-n -i -p --tun-ip6 unused)\n"
 	"      --multi-queue       create the device with IFF_MULTI_QUEUE\n"
+	"      --no-offload        no IFF_VNET_HDR: no TSO/GSO or checksum\n"
+	"                          offload between ztun and the kernel\n"
 	"\n"
 	"Upstreams:\n"
 	"  -x, --proxy PROXY       socks5://[USER:PASS@]HOST:PORT,\n"
@@ -72,6 +74,7 @@ enum {
 	OPT_TUN_IP6 = 256,
 	OPT_TUN_FD,
 	OPT_MULTI_QUEUE,
+	OPT_NO_OFFLOAD,
 	OPT_MARK,
 	OPT_MAX_FLOWS,
 	OPT_RULE,
@@ -93,6 +96,7 @@ static const struct option long_opts[] = {
 	{ "tun-ip6", required_argument, NULL, OPT_TUN_IP6 },
 	{ "tun-fd", required_argument, NULL, OPT_TUN_FD },
 	{ "multi-queue", no_argument, NULL, OPT_MULTI_QUEUE },
+	{ "no-offload", no_argument, NULL, OPT_NO_OFFLOAD },
 	{ "mark", required_argument, NULL, OPT_MARK },
 	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
 	{ "rule", required_argument, NULL, OPT_RULE },
@@ -396,6 +400,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	c->prefix = 24;
 	c->mtu = 1500;
 	c->max_flows = 16384;
+	c->offload = true;
 	c->tun_fd = -1;
 	src = calloc((size_t)argc + 1, sizeof(*src));
 	if (!src)
@@ -473,6 +478,9 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			break;
 		case OPT_MULTI_QUEUE:
 			c->multi_queue = true;
+			break;
+		case OPT_NO_OFFLOAD:
+			c->offload = false;
 			break;
 		case OPT_MARK:
 			if (parse_num(a, 0, UINT32_MAX, &v)) {

@@ -33,6 +33,7 @@ struct zr_config {
 	uint32_t mtu;                   /* -m */
 	int tun_fd;                     /* --tun-fd, -1: create */
 	bool multi_queue;               /* --multi-queue */
+	bool offload;                   /* off with --no-offload */
 	struct zt_proxy_config socks5;  /* -x socks5://... or host:port */
 	struct zt_proxy_config http;    /* -x http://... */
 	char egress[IF_NAMESIZE];       /* -e, "" = from the default route */

@@ -61,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/gso.h"
 #include "real/log.h"
 #include "ztun/http_connect.h"
 #include "ztun/socks5.h"
@@ -114,6 +115,7 @@ struct zr_host {
 	int fatal;
 	struct zr_host_stats stats;
 	uint8_t tunbuf[READ_CHUNK];
+	uint8_t gsobuf[READ_CHUNK];  /* one piece of a TSO segment cut here */
 	uint8_t sockbuf[READ_CHUNK];
 };
 
@@ -554,6 +556,40 @@ void zr_host_tun_output(void *host, const uint8_t *pkt, size_t len)
 	h->stats.tun_tx_bytes += (uint64_t)n;
 }
 
+/**
+ * zr_host_tun_output_gso() - write one TSO segment from the core.
+ * @host: the struct zr_host
+ * @pkt: the segment (borrowed), larger than the MTU
+ * @len: its length
+ * @seg_size: data bytes per piece on the wire
+ *
+ * The device cuts it when its driver can (write_gso: IFF_VNET_HDR);
+ * otherwise it is cut here (io/gso.h) and written piece by piece.
+ */
+void zr_host_tun_output_gso(void *host, const uint8_t *pkt, size_t len,
+			    uint32_t seg_size)
+{
+	struct zr_host *h = host;
+	ssize_t n = -EOPNOTSUPP;
+
+	if (h->tun.ops->write_gso)
+		n = h->tun.ops->write_gso(h->tun.ctx, pkt, len, seg_size);
+	if (n == -EOPNOTSUPP) {
+		if (zt_gso_split(pkt, len, seg_size, h->gsobuf,
+				 sizeof(h->gsobuf), zr_host_tun_output, h) < 0)
+			h->stats.tun_tx_errors++;
+		return;
+	}
+	if (n < 0) {
+		h->stats.tun_tx_errors++;
+		zr_debug("tun write (TSO): %s", strerror((int)-n));
+		return;
+	}
+	h->stats.tun_tx_packets++;
+	h->stats.tun_tx_gso++;
+	h->stats.tun_tx_bytes += (uint64_t)n;
+}
+
 /* --- events ------------------------------------------------------------- */
 
 /* The stream failed with @err (< 0): free it, then tell the core. */
@@ -751,8 +787,9 @@ static void run_resumes(struct zr_host *h)
 static void tun_readable(struct zr_host *h)
 {
 	for (int i = 0; i < TUN_BATCH; i++) {
-		ssize_t n = zt_tun_read(&h->tun, h->tunbuf, sizeof(h->tunbuf),
-					 NULL);
+		unsigned flags = 0;
+		ssize_t n = zt_tun_read_flags(&h->tun, h->tunbuf,
+					      sizeof(h->tunbuf), NULL, &flags);
 
 		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			return;
@@ -768,7 +805,10 @@ static void tun_readable(struct zr_host *h)
 			continue;
 		h->stats.tun_rx_packets++;
 		h->stats.tun_rx_bytes += (uint64_t)n;
-		zt_router_tun_input(h->router, h->tunbuf, (size_t)n, h->now);
+		if (flags & ZT_INPUT_CSUM_VALID)
+			h->stats.tun_rx_offloaded++;
+		zt_router_tun_input_flags(h->router, h->tunbuf, (size_t)n, flags,
+					  h->now);
 	}
 }
 
@@ -964,6 +1004,8 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		" bytes, tx %" PRIu64 " packets %" PRIu64 " bytes, tx errors %"
 		PRIu64 "\n", hs->tun_rx_packets, hs->tun_rx_bytes,
 		hs->tun_tx_packets, hs->tun_tx_bytes, hs->tun_tx_errors);
+	fprintf(stderr, "ztun-ref: stats: tun offload: rx partial %" PRIu64
+		", tx tso %" PRIu64 "\n", hs->tun_rx_offloaded, hs->tun_tx_gso);
 	for (unsigned d = 0; d < ZT_ROUTE__COUNT; d++)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %" PRIu64,
 				      d ? ", " : "",

@@ -31,6 +31,8 @@ struct zr_host_stats {
 	uint64_t tun_rx_packets, tun_rx_bytes;
 	uint64_t tun_tx_packets, tun_tx_bytes;
 	uint64_t tun_tx_errors;
+	uint64_t tun_rx_offloaded; /* reads the kernel left partial (vnet) */
+	uint64_t tun_tx_gso;       /* TSO segments the kernel cut */
 	uint64_t streams_opened, streams_open_errors, streams_failed;
 	uint64_t stream_pauses;    /* the core took less: reading paused */
 	uint64_t stream_short_sends; /* stream_send took less: EPOLLOUT */
@@ -44,6 +46,9 @@ struct zr_host;
 extern const struct zt_upstream_ops zr_host_upstream_ops;
 /* The tun_output callback for zt_router_new (host as its @host). */
 void zr_host_tun_output(void *host, const uint8_t *pkt, size_t len);
+/* The tun_output_gso callback (zt_router_config) for the same host. */
+void zr_host_tun_output_gso(void *host, const uint8_t *pkt, size_t len,
+			    uint32_t seg_size);
 
 /*
  * zr_host_new() - a host for the TUN behind @tun (copied; its ctx is

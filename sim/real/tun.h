@@ -25,6 +25,9 @@
 struct zr_tun {
 	int fd;                      /* non-blocking; -1 once closed */
 	bool inherited;              /* adopted with zr_tun_adopt_fd() */
+	size_t vnet_len;             /* virtio-net header per packet, 0: none */
+	bool offload;                /* the kernel sends TSO segments and
+				      * partial checksums (TUNSETOFFLOAD) */
 	unsigned index;
 	char ifname[IF_NAMESIZE];
 };
@@ -43,11 +46,17 @@ static inline struct zt_tun_driver zr_tun_driver(struct zr_tun *t)
 /* Flags for zr_tun_create(). */
 enum {
 	ZR_TUN_MULTI_QUEUE = 1u << 0, /* IFF_MULTI_QUEUE */
+	/* IFF_VNET_HDR with TSO/GSO and checksum offload both ways: reads
+	 * may be TCP segments of up to 64 KiB with a partial checksum
+	 * (ZT_INPUT_CSUM_VALID), write_gso hands the kernel 64 KiB segments
+	 * to cut. Falls back to plain packets when the kernel refuses. */
+	ZR_TUN_OFFLOAD = 1u << 1,
 };
 
 /*
  * zr_tun_create() - create (or attach to) TUN interface @name through
- * /dev/net/tun with IFF_TUN | IFF_NO_PI. Nothing is configured: see
+ * /dev/net/tun with IFF_TUN | IFF_NO_PI (| IFF_VNET_HDR with
+ * ZR_TUN_OFFLOAD). Nothing is configured: see
  * netlink.h for addresses, MTU and link state.
  * @t: filled on success (close with zr_tun_linux_ops.close)
  * @name: interface name, at most IF_NAMESIZE - 1 bytes (borrowed)
@@ -60,7 +69,9 @@ int zr_tun_create(struct zr_tun *t, const char *name, unsigned flags);
 /*
  * zr_tun_adopt_fd() - use inherited descriptor @fd as is (it stays the
  * caller's to have opened; @t closes it). The name and index are asked of
- * the kernel (TUNGETIFF) when possible and left empty otherwise.
+ * the kernel (TUNGETIFF) when possible and left empty otherwise; a
+ * descriptor opened with IFF_VNET_HDR is read and written with its
+ * headers (and TSO used when its offloads are on).
  * Return: 0 or a negative errno (-EBADF when @fd is not open).
  */
 int zr_tun_adopt_fd(struct zr_tun *t, int fd);

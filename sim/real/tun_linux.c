@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tun_linux.c - the Linux TUN driver: /dev/net/tun, IFF_TUN | IFF_NO_PI.
+ * tun_linux.c - the Linux TUN driver: /dev/net/tun, IFF_TUN | IFF_NO_PI,
+ * optionally IFF_VNET_HDR with offloads.
  *
  * Theory of operation: TUNSETIFF binds the open clone device to an
  * interface (created if missing, non-persistent: it goes away with the
@@ -8,43 +9,167 @@
  * injects one, so the ops are thin wrappers turning -1/errno into negative
  * errno returns. An adopted descriptor (--tun-fd) is only made
  * non-blocking; TUNGETIFF tells its name when it is a TUN at all.
+ *
+ * Offload (ZR_TUN_OFFLOAD): with IFF_VNET_HDR every packet is preceded by
+ * a struct virtio_net_hdr, and TUNSETOFFLOAD (TUN_F_CSUM | TUN_F_TSO4 |
+ * TUN_F_TSO6) lets the kernel hand us what its TCP built before
+ * segmentation: up to 64 KiB per read, the TCP checksum left partial
+ * (NEEDS_CSUM), so such reads carry ZT_INPUT_CSUM_VALID. The other way,
+ * write_gso() sends one 64 KiB TCP segment with gso_size = the core's
+ * segment size and the kernel cuts it: one syscall instead of ~44. For
+ * that the TCP checksum field must hold the pseudo-header sum only
+ * (CHECKSUM_PARTIAL), so the headers are copied and patched and the data
+ * follows from the caller's buffer (writev, no copy of the data). Plain
+ * writes carry a zeroed header (checksums complete, nothing to cut).
  */
 #include "real/tun.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-static ssize_t tun_read(void *ctx, void *buf, size_t len, uint64_t *when)
+#include "ztun/addr.h"
+#include "ztun/checksum.h"
+#include "ztun/stack.h"
+#include "ztun/view.h"
+
+/* The largest virtio-net header a TUN may be set to use (with room). */
+#define VNET_MAX 32
+
+static ssize_t tun_read(void *ctx, void *buf, size_t len, uint64_t *when,
+			unsigned *flags)
 {
 	struct zr_tun *t = ctx;
+	struct virtio_net_hdr vh;
+	uint8_t hdr[VNET_MAX];
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = t->vnet_len },
+		{ .iov_base = buf, .iov_len = len },
+	};
 	ssize_t n;
 
 	(void)when; /* the host reads its clock once per wake-up */
+	if (flags)
+		*flags = 0;
 	if (t->fd < 0)
 		return -EBADF;
 	do {
-		n = read(t->fd, buf, len);
+		n = t->vnet_len ? readv(t->fd, iov, 2) : read(t->fd, buf, len);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return n;
+	if (!t->vnet_len)
+		return n;
+	if ((size_t)n < t->vnet_len)
+		return -EIO;
+	memcpy(&vh, hdr, sizeof(vh));
+	/* A partial checksum (or one the kernel checked) is not ours to
+	 * verify; a TSO segment always comes with NEEDS_CSUM. */
+	if (flags && ((vh.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM |
+				   VIRTIO_NET_HDR_F_DATA_VALID)) ||
+		      vh.gso_type != VIRTIO_NET_HDR_GSO_NONE))
+		*flags = ZT_INPUT_CSUM_VALID;
+	return n - (ssize_t)t->vnet_len;
+}
+
+static ssize_t tun_writev(struct zr_tun *t, const struct iovec *iov, int cnt,
+			  size_t want)
+{
+	ssize_t n;
+
+	if (t->fd < 0)
+		return -EBADF;
+	do {
+		n = writev(t->fd, iov, cnt);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n < want ? -EIO : (ssize_t)(want - t->vnet_len);
 }
 
 static ssize_t tun_write(void *ctx, const void *pkt, size_t len)
 {
 	struct zr_tun *t = ctx;
+	uint8_t zero[VNET_MAX] = { 0 };
+	struct iovec iov[2] = {
+		{ .iov_base = zero, .iov_len = t->vnet_len },
+		{ .iov_base = (void *)pkt, .iov_len = len },
+	};
 	ssize_t n;
 
-	if (t->fd < 0)
-		return -EBADF;
-	do {
-		n = write(t->fd, pkt, len);
-	} while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
+	if (!t->vnet_len) {
+		if (t->fd < 0)
+			return -EBADF;
+		do {
+			n = write(t->fd, pkt, len);
+		} while (n < 0 && errno == EINTR);
+		return n < 0 ? -errno : n;
+	}
+	return tun_writev(t, iov, 2, t->vnet_len + len);
+}
+
+/* One TCP segment of the core's (complete checksums) for the kernel to cut
+ * into @seg_size pieces: headers copied with the TCP checksum turned into
+ * the pseudo-header sum (CHECKSUM_PARTIAL), data from @pkt itself. */
+static ssize_t tun_write_gso(void *ctx, const void *pkt, size_t len,
+			     uint32_t seg_size)
+{
+	struct zr_tun *t = ctx;
+	const uint8_t *p = pkt;
+	uint8_t vnet[VNET_MAX] = { 0 }, hdrs[120];
+	struct virtio_net_hdr vh;
+	struct zt_addr src, dst;
+	size_t iphl, thl;
+	struct iovec iov[3];
+
+	if (!t->vnet_len)
+		return -EOPNOTSUPP;
+	memset(&vh, 0, sizeof(vh));
+	memset(&src, 0, sizeof(src));
+	memset(&dst, 0, sizeof(dst));
+	if (len >= 20 && (p[0] >> 4) == 4) {
+		iphl = (size_t)(p[0] & 0x0f) * 4;
+		src.family = dst.family = ZT_AF_INET;
+		memcpy(src.bytes, p + 12, 4);
+		memcpy(dst.bytes, p + 16, 4);
+		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	} else if (len >= 40 && (p[0] >> 4) == 6) {
+		iphl = 40;
+		src.family = dst.family = ZT_AF_INET6;
+		memcpy(src.bytes, p + 8, 16);
+		memcpy(dst.bytes, p + 24, 16);
+		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+	} else {
+		return -EINVAL;
+	}
+	if (len < iphl + 20)
+		return -EINVAL;
+	thl = (size_t)(p[iphl + 12] >> 4) * 4;
+	if (thl < 20 || iphl + thl > sizeof(hdrs) || len < iphl + thl)
+		return -EINVAL;
+	memcpy(hdrs, p, iphl + thl);
+	/* ~fold of the pseudo-header = the partial sum the kernel expects */
+	zt_wr16(hdrs + iphl + 16,
+		(uint16_t)~zt_csum_fold(zt_csum_pseudo(&src, &dst, 6,
+						       (uint32_t)(len - iphl))));
+	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh.hdr_len = (uint16_t)(iphl + thl);
+	vh.gso_size = (uint16_t)seg_size;
+	vh.csum_start = (uint16_t)iphl;
+	vh.csum_offset = 16;
+	memcpy(vnet, &vh, sizeof(vh));
+	iov[0].iov_base = vnet;
+	iov[0].iov_len = t->vnet_len;
+	iov[1].iov_base = hdrs;
+	iov[1].iov_len = iphl + thl;
+	iov[2].iov_base = (void *)(p + iphl + thl);
+	iov[2].iov_len = len - iphl - thl;
+	return tun_writev(t, iov, 3, t->vnet_len + len);
 }
 
 static const char *tun_name(const void *ctx)
@@ -76,7 +201,16 @@ const struct zt_tun_driver_ops zr_tun_linux_ops = {
 	.name = tun_name,
 	.ifindex = tun_ifindex,
 	.close = tun_close,
+	.write_gso = tun_write_gso,
 };
+
+/* Turn on the kernel's offloads toward us; without them the vnet header
+ * still works (nothing arrives partial or coalesced). */
+static void tun_set_offload(struct zr_tun *t)
+{
+	t->offload = ioctl(t->fd, TUNSETOFFLOAD,
+			   TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+}
 
 static int set_nonblock(int fd)
 {
@@ -98,7 +232,7 @@ static int set_nonblock(int fd)
 int zr_tun_create(struct zr_tun *t, const char *name, unsigned flags)
 {
 	struct ifreq ifr;
-	int fd, err;
+	int fd, err, rc;
 
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
@@ -111,13 +245,34 @@ int zr_tun_create(struct zr_tun *t, const char *name, unsigned flags)
 	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
 	if (flags & ZR_TUN_MULTI_QUEUE)
 		ifr.ifr_flags |= IFF_MULTI_QUEUE;
+	if (flags & ZR_TUN_OFFLOAD)
+		ifr.ifr_flags |= IFF_VNET_HDR;
 	memcpy(ifr.ifr_name, name, strlen(name));
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+	rc = ioctl(fd, TUNSETIFF, &ifr);
+	if (rc < 0 && (flags & ZR_TUN_OFFLOAD) && errno == EINVAL) {
+		/* An existing device made without vnet headers: plain. */
+		ifr.ifr_flags &= (short)~IFF_VNET_HDR;
+		flags &= ~(unsigned)ZR_TUN_OFFLOAD;
+		rc = ioctl(fd, TUNSETIFF, &ifr);
+	}
+	if (rc < 0) {
 		err = -errno;
 		close(fd);
 		return err;
 	}
 	t->fd = fd;
+	if (flags & ZR_TUN_OFFLOAD) {
+		int sz = (int)sizeof(struct virtio_net_hdr);
+
+		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
+			err = -errno;
+			close(fd);
+			t->fd = -1;
+			return err;
+		}
+		t->vnet_len = (size_t)sz;
+		tun_set_offload(t);
+	}
 	memcpy(t->ifname, ifr.ifr_name, IF_NAMESIZE);
 	t->ifname[IF_NAMESIZE - 1] = 0;
 	t->index = if_nametoindex(t->ifname);
@@ -150,6 +305,16 @@ int zr_tun_adopt_fd(struct zr_tun *t, int fd)
 		memcpy(t->ifname, ifr.ifr_name, IF_NAMESIZE);
 		t->ifname[IF_NAMESIZE - 1] = 0;
 		t->index = if_nametoindex(t->ifname);
+		if (ifr.ifr_flags & IFF_VNET_HDR) {
+			int sz = 0;
+
+			/* Whoever opened it chose vnet headers: speak them. */
+			if (ioctl(fd, TUNGETVNETHDRSZ, &sz) < 0 ||
+			    sz < (int)sizeof(struct virtio_net_hdr) || sz > VNET_MAX)
+				return -EPROTONOSUPPORT;
+			t->vnet_len = (size_t)sz;
+			tun_set_offload(t);
+		}
 	}
 	return 0;
 }

@@ -55,7 +55,9 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 			c->tun_fd, tun->ifname[0] ? tun->ifname : "name unknown");
 		return 0;
 	}
-	err = zr_tun_create(tun, c->tun_name, c->multi_queue ? ZR_TUN_MULTI_QUEUE : 0);
+	err = zr_tun_create(tun, c->tun_name,
+			    (c->multi_queue ? ZR_TUN_MULTI_QUEUE : 0) |
+			    (c->offload ? ZR_TUN_OFFLOAD : 0));
 	if (err == -EPERM || err == -EACCES)
 		return privilege_error("creating", c->tun_name, err);
 	if (err == -ENOENT) {
@@ -78,8 +80,9 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 	err = zr_nl_link_up(idx, c->mtu);
 	if (err)
 		goto nl_fail;
-	zr_info("TUN %s up: %s/%u, mtu %u", tun->ifname,
-		zt_addr_format(&c->tun_ip, a, sizeof(a)), c->prefix, c->mtu);
+	zr_info("TUN %s up: %s/%u, mtu %u, offload %s", tun->ifname,
+		zt_addr_format(&c->tun_ip, a, sizeof(a)), c->prefix, c->mtu,
+		tun->offload ? "tso+csum" : tun->vnet_len ? "vnet only" : "off");
 	if (c->have_ip6)
 		zr_info("TUN %s: %s/%u", tun->ifname,
 			zt_addr_format(&c->tun_ip6, a, sizeof(a)), c->prefix6);
@@ -205,6 +208,11 @@ int main(int argc, char **argv)
 	/* Every flow may hold its rings' full capacity (they are lazy: only
 	 * flows with data in flight hold any memory). */
 	rcfg.stack.max_tcp_flows = cfg.max_flows;
+	if (tun.vnet_len) {
+		/* The kernel cuts our TCP segments: send up to 64 KiB each. */
+		rcfg.tun_output_gso = zr_host_tun_output_gso;
+		rcfg.stack.tcp.tso_segs = 64;
+	}
 	rcfg.stack.mem_budget = (uint64_t)cfg.max_flows *
 				(rcfg.stack.tcp.rx_buf + rcfg.stack.tcp.tx_buf);
 	rcfg.route = zt_rules_route;

@@ -34,6 +34,7 @@
 #
 # Knobs (environment): BENCH_SECS (measured seconds per bulk run, 5),
 # BENCH_IDLE (idle connections, 10000), BENCH_SERIAL (2000),
+# BENCH_ZTUN_ARGS (extra ztun-ref flags, e.g. --no-offload),
 # BENCH_PAR_CONNS (connections of the 16-way test, 4000), BENCH_PROFILE=1
 # (also `perf record` ztun-ref during one up and one down run per MTU,
 # report in OUTDIR/profile.txt).
@@ -244,7 +245,9 @@ iperf() {
 start_ztun() {
 	local i
 	: >"$tmp/ztun.log"
-	ip netns exec "$cns" "$bin" -n "$tun" "$@" 2>"$tmp/ztun.log" &
+	# shellcheck disable=SC2086 # BENCH_ZTUN_ARGS is a list of flags
+	ip netns exec "$cns" "$bin" -n "$tun" "$@" ${BENCH_ZTUN_ARGS:-} \
+		2>"$tmp/ztun.log" &
 	ztun_pid=$!
 	for i in $(seq 50); do
 		if grep -q '; running$' "$tmp/ztun.log" &&
