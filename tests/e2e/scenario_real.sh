@@ -13,6 +13,8 @@
 # copies tests/e2e/scenario_real_wrong_*.scn must FAIL in both modes, and
 # a scenario real mode cannot play must be refused with its line named.
 #
+# ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
+# instead of the list below (about 80 s: socks5_tcp.scn waits 30 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
 # its line's time (default 0.05 and 0.25), and advance/assert/the end look
@@ -67,13 +69,28 @@ fi
 cd "$top" || exit 2
 if [ $# -gt 0 ]; then
 	files=("$@")
+elif [ -n "$ZT_SCN_REAL_ALL" ]; then
+	# every scenario real mode can play (the rest are listed with why)
+	files=()
+	for f in scenarios/*.scn; do
+		if why=$("${py[@]}" "$here/scenario_real.py" --ztun-ref "$bin" \
+			 --check-only "$f" 2>&1); then
+			files+=("$f")
+		else
+			echo "not playable: $(printf '%s\n' "$why" | tail -n 1 | sed 's/^ *//')"
+		fi
+	done
 else
 	# TCP through SOCKS5; TCP direct both ways with the close; a refused
-	# direct upstream; a SOCKS5 refusal (reply 5); ICMP echo (local and
-	# dropped); UDP through SOCKS5 UDP ASSOCIATE.
+	# direct upstream; a SOCKS5 refusal (reply 5); an upstream reset
+	# mid-flow (after a delayed ACK); HTTP CONNECT; ICMP echo (local and
+	# dropped); UDP through SOCKS5 UDP ASSOCIATE; UDP direct with a
+	# datagram from the wrong source.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
-	       scenarios/icmp_echo_local.scn scenarios/socks5_udp_associate.scn)
+	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
+	       scenarios/icmp_echo_local.scn scenarios/socks5_udp_associate.scn
+	       scenarios/udp_wrong_source.scn)
 fi
 
 tol=()
@@ -82,12 +99,16 @@ tol=()
 [ -n "$ZT_SCN_REAL_GRACE" ] && tol+=(--grace "$ZT_SCN_REAL_GRACE")
 
 # netns_cleanup tears down $cns (the current scenario's namespace) and
-# whatever runs in it; $sns and $tmp stay empty here.
-cns=
-sns=
-tmp=
-pids=()
-ztun_pid=
+# whatever runs in it; $sns, $tmp, $pids and $ztun_pid stay empty here.
+# shellcheck disable=SC2034
+{
+	cns=
+	sns=
+	tmp=
+	pids=()
+	ztun_pid=
+}
+# shellcheck source=tests/e2e/netns_lib.sh
 . "$here/netns_lib.sh"
 trap netns_cleanup EXIT
 trap 'exit 1' INT TERM
@@ -133,8 +154,7 @@ real() {
 }
 
 # 1. the simulator
-out=$("$sim" run "${files[@]}" 2>&1)
-if [ $? = 0 ]; then
+if out=$("$sim" run "${files[@]}" 2>&1); then
 	pass "ztun-sim run: ${#files[@]} scenarios ($(printf '%s\n' "$out" | tail -n 1))"
 else
 	fail "ztun-sim run: ${#files[@]} scenarios"
