@@ -99,15 +99,16 @@ tol=()
 [ -n "$ZT_SCN_REAL_GRACE" ] && tol+=(--grace "$ZT_SCN_REAL_GRACE")
 
 # netns_cleanup tears down $cns (the current scenario's namespace) and
-# whatever runs in it; $sns, $tmp, $pids and $ztun_pid stay empty here.
+# whatever runs in it, and the scratch directory $tmp; $sns, $pids and
+# $ztun_pid stay empty here.
 # shellcheck disable=SC2034
 {
 	cns=
 	sns=
-	tmp=
 	pids=()
 	ztun_pid=
 }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-scn-XXXXXX") || exit 2
 # shellcheck source=tests/e2e/netns_lib.sh
 . "$here/netns_lib.sh"
 trap netns_cleanup EXIT
@@ -126,6 +127,12 @@ fail() {
 # real FILE: run FILE against ztun-ref in a fresh namespace; sets $out and
 # returns the executor's status (0 pass, 1 fail, 2 not playable/setup).
 nsn=0
+# ns_done: tear down this scenario's namespace, keep $tmp
+ns_done() {
+	local tmp=
+	netns_cleanup
+	cns=
+}
 real() {
 	local rc
 	nsn=$((nsn + 1))
@@ -141,15 +148,16 @@ real() {
 			net.ipv6.conf.all.disable_ipv6=1 \
 			net.ipv6.conf.default.disable_ipv6=1' || {
 		out="cannot set up network namespace $cns"
-		netns_cleanup
-		cns=
+		ns_done
 		return 2
 	}
-	out=$(ip netns exec "$cns" "${py[@]}" "$here/scenario_real.py" \
-		--netns "$cns" --ztun-ref "$bin" "${tol[@]}" "$1" 2>&1)
+	# in the background: a signal's trap runs at once, not when it ends
+	ip netns exec "$cns" "${py[@]}" "$here/scenario_real.py" \
+		--netns "$cns" --ztun-ref "$bin" "${tol[@]}" "$1" >"$tmp/out" 2>&1 &
+	wait $!
 	rc=$?
-	netns_cleanup
-	cns=
+	out=$(cat "$tmp/out")
+	ns_done
 	return $rc
 }
 
