@@ -591,9 +591,13 @@ class Scenario:
             a, _, pl = v.partition("/")
             try:
                 self.tun = (parse_v4(a), int(pl) if pl else 32)
+                if not 1 <= self.tun[1] <= 32:
+                    raise ValueError(pl)
             except ValueError:
                 raise ScnError("%s: --tun: bad address '%s'" % (where, v))
         elif key == "--mtu":
+            if not v.isdigit() or not 1280 <= int(v) <= 65535:
+                raise ScnError("%s: --mtu: '%s' is not a number in 1280..65535" % (where, v))
             self.mtu = int(v)
         elif key == "--route":
             self.routes.append(v)
@@ -1641,6 +1645,9 @@ def main():
         return 2
     except OSError as x:
         print("ERROR %s: %s" % (a.file, x))
+        return 2
+    except (ValueError, IndexError) as x:
+        print("ERROR %s: not playable in real mode\n  cannot parse it (%s)" % (a.file, x))
         return 2
     if a.check_only:
         print("OK %s" % a.file)
