@@ -1342,7 +1342,11 @@ class Runner:
         return p.opts_more or seen == set(o)
 
     def time_ok(self, e, at):
-        return e.t / 1e9 - self.early <= at <= e.t / 1e9 + self.late
+        ok = e.t / 1e9 - self.early <= at <= e.t / 1e9 + self.late
+        if ok and self.a.verbose:
+            print("  %10.6f  line %d matched an output of %.6f (%+.1f ms from its line)"
+                  % (self.now(), e.line, at, (at - e.t / 1e9) * 1e3))
+        return ok
 
     def deadline(self, e):
         return e.t / 1e9 + self.late

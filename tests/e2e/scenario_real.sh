@@ -14,7 +14,8 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (about 80 s: socks5_tcp.scn waits 30 s).
+# instead of the list below (36 of them, 1.5 to 2.5 minutes:
+# socks5_tcp.scn alone waits 30 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
 # its line's time (default 0.05 and 0.25), and advance/assert/the end look
