@@ -123,6 +123,8 @@ check:
 	  tests/cli/ztun_ref_cli.sh build/san/ztun-ref
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/e2e/ztun_ref_e2e.sh build/san/ztun-ref
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/e2e/scenario_real.sh build/san/ztun-ref
 	$(MAKE) SAN=1 BUILD=build/san build/san/pcap2records
 	ASAN_OPTIONS=detect_leaks=1 tools/fuzz/make-corpus.sh --check build/san/pcap2records
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

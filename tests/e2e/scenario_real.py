@@ -1,0 +1,1687 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+#
+# scenario_real.py - run a scenario script (docs/scenarios.md) against the
+# real binary ztun-ref on a Linux TUN, with a time tolerance. Standard
+# library only. Run it inside a network namespace of its own (use
+# tests/e2e/scenario_real.sh): it adds addresses to lo and starts ztun-ref.
+#
+#   ip netns exec NS scenario_real.py --netns NS --ztun-ref PATH
+#                    [--early S] [--late S] [--grace S] [-v] FILE.scn
+#   scenario_real.py --ztun-ref PATH --check-only FILE.scn
+#
+# Theory of operation:
+#
+# The script is parsed as ztun-sim parses it (same tokenizer and line
+# grammar), then checked against what real mode can play; a line it cannot
+# play is an error naming FILE:LINE (exit 2), never a silent pass. The
+# header becomes ztun-ref's flags: --tun -> -i/-p plus the rule
+# "icmp ADDR/32 -> local" first (as the simulator adds it), --mtu -> -m,
+# --route -> --rule, --socks5/--http(-auth) -> -x, --default -> --default
+# and --udp (in the simulator UDP that no rule matches gets the default
+# decision), direct egress -e lo. --seed and --tolerance are the
+# simulator's: real mode draws its own ISNs and ports and compares
+# sequence numbers relative to the ISNs, as the grammar defines them.
+#
+# The executor plays everything around ztun-ref:
+#
+#   TUN side   tun< packets are built here (checksums computed) and sent
+#              on an AF_PACKET socket bound to the TUN: a packet
+#              transmitted on a TUN device is what its reader, ztun-ref,
+#              reads. What ztun-ref writes enters the namespace's kernel as
+#              received on the TUN; the same socket captures it (incoming
+#              direction) for the tun> lines. The kernel drops it (the
+#              client address is not local, ip_forward is 0), so nothing
+#              answers for the client but this script.
+#   upstreams  every address the script's sN>/net> lines name is added to
+#              lo; a TCP listener is opened on each endpoint a stream
+#              connects to (none where the script refuses), a UDP socket on
+#              each datagram endpoint. Connection attempts (the SYNs) are
+#              captured on lo, so sN> connect is seen even when refused;
+#              sN is the Nth SYN, in ztun-ref's order of opening. sN> fin
+#              is EOF on the accepted socket, sN> close is ztun-ref no
+#              longer holding the socket (its inode gone from
+#              /proc/PID/fd; the EOF or reset it caused goes with it).
+#   asserts    SIGUSR1 makes ztun-ref print its counters; the ones it
+#              prints map to the scenario's counter names (COUNTERS below).
+#
+# Time: every line has its scripted time t from the start. Inputs are made
+# at t (or at once when an earlier wait ran past t); an expected output
+# must arrive within [t - early, t + late] (default 0.05 s and 0.25 s) or
+# the run fails at that line. The kernel completes or refuses a connection
+# at once, so an accept/refuse scripted later than the connect by more
+# than `early` is not supported. `advance`, asserts and the end of the
+# script look at what arrived up to t + grace (default 0.02 s): at
+# `advance` and at the end every output not matched fails the run (the
+# simulator's strictness).
+#
+# Output: "PASS FILE" or "FAIL FILE" and the failure in the simulator's
+# format (expected/actual, with times when the time is what is wrong),
+# then the tail of ztun-ref's log. Exit status: 0 passed, 1 failed,
+# 2 usage error, unsupported line or setup failure.
+
+import argparse
+import ipaddress
+import os
+import random
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+ETH_P_ALL = 0x0003
+ETH_P_IP = 0x0800
+PACKET_HOST = 0
+PACKET_OUTGOING = 4
+
+TUN_NAME = "zts0"
+
+F_FIN, F_SYN, F_RST, F_PSH, F_ACK, F_URG, F_ECE, F_CWR = (
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80)
+FLAG_CHARS = [("S", F_SYN), ("F", F_FIN), ("R", F_RST), ("P", F_PSH),
+              ("U", F_URG), ("E", F_ECE), ("W", F_CWR), (".", F_ACK)]
+
+
+class ScnError(Exception):
+    """A line that does not parse, or that real mode cannot play."""
+
+
+class Fail(Exception):
+    """The run failed; the message is the report."""
+
+
+# --- the script -----------------------------------------------------------
+
+
+class Tok:
+    def __init__(self, s, quoted):
+        self.s = s          # str, one char per byte (latin-1)
+        self.quoted = quoted
+
+
+def tokenize(line, where):
+    """ztun-sim's tokenizer (sim/engine/scenario.c)."""
+    toks = []
+    i, n = 0, len(line)
+    esc = {"r": "\r", "n": "\n", "t": "\t", "0": "\0", "\\": "\\", '"': '"'}
+    while True:
+        while i < n and line[i] in " \t\r":
+            i += 1
+        if i >= n or line[i] == "#":
+            break
+        quoted = line[i] == '"'
+        out = []
+        if line[i] == "<" and i + 1 < n and line[i + 1] not in " \t\r=":
+            while i < n and line[i] != ">":
+                out.append(line[i])
+                i += 1
+            if i >= n:
+                raise ScnError("%s: unterminated '<' (options end with '>')" % where)
+            out.append(line[i])
+            i += 1
+        else:
+            while i < n and line[i] not in " \t\r#":
+                if line[i] != '"':
+                    out.append(line[i])
+                    i += 1
+                    continue
+                i += 1
+                while i < n and line[i] != '"':
+                    c = line[i]
+                    i += 1
+                    if c != "\\":
+                        out.append(c)
+                        continue
+                    if i >= n:
+                        break
+                    c = line[i]
+                    i += 1
+                    if c in esc:
+                        out.append(esc[c])
+                    elif c == "x":
+                        try:
+                            out.append(chr(int(line[i:i + 2], 16)))
+                        except ValueError:
+                            raise ScnError("%s: bad escape '\\x%s'" % (where, line[i:i + 2]))
+                        i += 2
+                    else:
+                        raise ScnError("%s: bad escape '\\%s'" % (where, c))
+                if i >= n:
+                    raise ScnError("%s: unterminated string" % where)
+                i += 1
+        toks.append(Tok("".join(out), quoted))
+    return toks
+
+
+def strip_comment(line):
+    """@line without its comment ('#' outside a string) and outer blanks."""
+    q = False
+    for i, c in enumerate(line):
+        if c == '"' and (i == 0 or line[i - 1] != "\\"):
+            q = not q
+        elif c == "#" and not q:
+            return line[:i].strip()
+    return line.strip()
+
+
+def parse_time(s, units=False):
+    scale = 1.0
+    if units:
+        for suf, k in (("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3), ("s", 1.0)):
+            if s.endswith(suf):
+                s, scale = s[:-len(suf)], k
+                break
+    if not s or not s[0].isdigit() or not all(c.isdigit() or c == "." for c in s) \
+            or s.count(".") > 1 or s.endswith("."):
+        raise ValueError(s)
+    # integer nanoseconds, so "+0.010" steps add up exactly
+    ip, _, frac = s.partition(".")
+    if len(frac) > 9:
+        raise ValueError(s)
+    ns = int(ip) * 10**9 + int((frac + "000000000")[:9])
+    return int(ns * scale)
+
+
+def parse_v4(s):
+    a = ipaddress.ip_address(s)
+    if a.version != 4:
+        raise ValueError(s)
+    return str(a)
+
+
+def parse_ep(s, where):
+    """A.B.C.D:PORT; IPv6 and names are not supported in real mode."""
+    if s.startswith("[") or s.count(":") != 1:
+        raise ScnError("%s: '%s': only IPv4 ADDR:PORT is supported in real mode"
+                       % (where, s))
+    host, _, port = s.rpartition(":")
+    try:
+        p = int(port)
+        if not 0 <= p <= 65535 or not port.isdigit():
+            raise ValueError(port)
+        return (parse_v4(host), p)
+    except ValueError:
+        raise ScnError("%s: bad or unsupported endpoint '%s' (real mode: IPv4 "
+                       "literals only)" % (where, s))
+
+
+def is_hex_token(t):
+    if t.quoted or not t.s or len(t.s) % 2:
+        return False
+    return all(c in "0123456789abcdefABCDEF" for c in t.s)
+
+
+def payload_rest(toks, where):
+    out = b""
+    for t in toks:
+        if t.quoted:
+            out += t.s.encode("latin-1")
+        elif is_hex_token(t):
+            out += bytes.fromhex(t.s)
+        else:
+            raise ScnError("%s: unexpected '%s' (not a payload)" % (where, t.s))
+    return out
+
+
+def paren_len(s):
+    if len(s) < 3 or s[0] != "(" or s[-1] != ")" or not s[1:-1].isdigit():
+        raise ValueError(s)
+    return int(s[1:-1])
+
+
+class Pkt:
+    def __init__(self):
+        self.type = None     # tcp udp echo echoreply unreach raw
+        self.has_addrs = False
+        self.src = self.dst = None
+        self.sport = self.dport = 0
+        self.flags = 0
+        self.start = self.end = 0
+        self.ack = None
+        self.win = None
+        self.opts = None     # list of (kind, args) or None when not given
+        self.opts_more = False
+        self.no_win_check = False
+        self.len = 0
+        self.echo_id = self.echo_seq = 0
+        self.code = 0
+        self.payload = None  # bytes or None
+
+
+def parse_opts(s, where):
+    opts, more = [], False
+    for item in s[1:-1].split(","):
+        w = item.split()
+        if not w:
+            continue
+        if more:
+            raise ScnError("%s: '...' must be the last option in '%s'" % (where, s))
+        try:
+            if w == ["..."]:
+                more = True
+            elif w[0] == "mss" and len(w) == 2:
+                opts.append(("mss", int(w[1])))
+            elif w[0] == "wscale" and len(w) == 2:
+                opts.append(("wscale", int(w[1])))
+            elif w == ["sackOK"]:
+                opts.append(("sackOK", None))
+            elif w == ["nop"] or w == ["eol"]:
+                opts.append((w[0], None))
+            elif w[0] == "TS" and len(w) == 5 and w[1] == "val" and w[3] == "ecr":
+                opts.append(("TS", (None if w[2] == "*" else int(w[2]),
+                                    None if w[4] == "*" else int(w[4]))))
+            elif w[0] == "sack" and 2 <= len(w) <= 5:
+                bl = []
+                for b in w[1:]:
+                    left, _, right = b.partition(":")
+                    bl.append((int(left), int(right)))
+                opts.append(("sack", bl))
+            else:
+                raise ValueError(item)
+        except ValueError:
+            raise ScnError("%s: unknown TCP option '%s'" % (where, item.strip()))
+    return opts, more
+
+
+def parse_flags(s):
+    f = 0
+    for c in s:
+        for ch, bit in FLAG_CHARS:
+            if c == ch:
+                f |= bit
+                break
+        else:
+            raise ValueError(s)
+    if not s:
+        raise ValueError(s)
+    return f
+
+
+class Event:
+    def __init__(self, line, t, kind, text):
+        self.line = line
+        self.t = t           # ns from the start
+        self.kind = kind     # tun< tun> s< s> net< net> advance assert
+        self.text = text     # the line after its time, for messages
+        self.pkt = Pkt()
+        self.stream = 0
+        self.sop = None
+        self.fin = False
+        self.ep = None
+        self.var = ""
+        self.counter = None
+        self.cmp = None
+        self.value = 0
+
+
+def parse_packet(e, t, where, state):
+    p = e.pkt
+    n = len(t)
+    i = 0
+    typ = None
+    if n >= 3 and not t[1].quoted and t[1].s == ">":
+        typ = t[3].s if n > 3 else ""
+    if typ in ("icmp", "raw"):
+        try:
+            p.src, p.dst = parse_v4(t[0].s), parse_v4(t[2].s)
+        except ValueError:
+            raise ScnError("%s: '%s > %s': only IPv4 is supported in real mode"
+                           % (where, t[0].s, t[2].s))
+        p.has_addrs = True
+        i = 3
+    elif typ is not None:
+        p.src, p.sport = parse_ep(t[0].s, where)
+        p.dst, p.dport = parse_ep(t[2].s, where)
+        p.has_addrs = True
+        i = 3
+    if i < n and not t[i].quoted and t[i].s == "raw":
+        if e.kind != "tun<":
+            raise ScnError("%s: 'raw' is for input (tun<) only" % where)
+        p.type = "raw"
+        p.payload = payload_rest(t[i + 1:], where)
+        if not p.payload:
+            raise ScnError("%s: 'raw' needs the packet's bytes" % where)
+        return
+    if i < n and not t[i].quoted and t[i].s == "udp":
+        p.type = "udp"
+        if not p.has_addrs or not p.sport:
+            raise ScnError("%s: udp needs SRC:PORT > DST:PORT" % where)
+        try:
+            p.len = paren_len(t[i + 1].s)
+        except (ValueError, IndexError):
+            raise ScnError("%s: expected (LEN) after 'udp'" % where)
+        pl = payload_rest(t[i + 2:], where)
+        if t[i + 2:]:
+            p.payload = pl
+            if len(pl) != p.len:
+                raise ScnError("%s: payload is %d bytes, (LEN) says %d"
+                               % (where, len(pl), p.len))
+        return
+    if i < n and not t[i].quoted and t[i].s == "icmp":
+        what = t[i + 1].s if i + 1 < n else ""
+        if not p.has_addrs:
+            raise ScnError("%s: icmp needs SRC > DST" % where)
+        if what in ("echo", "echoreply"):
+            p.type = what
+            try:
+                p.echo_id = int(t[i + 2].s)
+                p.echo_seq = int(t[i + 3].s)
+            except (ValueError, IndexError):
+                raise ScnError("%s: expected ID SEQ after '%s'" % (where, what))
+            p.payload = payload_rest(t[i + 4:], where)
+            return
+        if what == "unreach":
+            if e.kind != "tun>":
+                raise ScnError("%s: 'unreach' is for expected output (tun>) only" % where)
+            p.type = "unreach"
+            try:
+                p.code = int(t[i + 2].s)
+            except (ValueError, IndexError):
+                raise ScnError("%s: expected CODE after 'unreach'" % where)
+            if i + 3 < n:
+                raise ScnError("%s: unexpected '%s'" % (where, t[i + 3].s))
+            return
+        raise ScnError("%s: unknown icmp message '%s'" % (where, what))
+    # TCP
+    p.type = "tcp"
+    if p.has_addrs:
+        state["seen_tcp_addrs"] = True
+    elif not state.get("seen_tcp_addrs"):
+        raise ScnError("%s: the first TCP line needs SRC:PORT > DST:PORT" % where)
+    if i >= n:
+        raise ScnError("%s: missing TCP flags" % where)
+    try:
+        p.flags = parse_flags(t[i].s)
+    except ValueError:
+        raise ScnError("%s: bad TCP flags '%s'" % (where, t[i].s))
+    i += 1
+    try:
+        rng = t[i].s
+        a, _, rest = rng.partition(":")
+        b, _, rest = rest.partition("(")
+        ln = rest[:-1]
+        if not rest.endswith(")"):
+            raise ValueError(rng)
+        p.start, p.end = int(a), int(b)
+        if (p.end - p.start) % 2**32 != int(ln):
+            raise ValueError(rng)
+    except (ValueError, IndexError):
+        raise ScnError("%s: bad sequence range" % where)
+    i += 1
+    payload = b""
+    have_payload = False
+    while i < n:
+        s = t[i].s
+        if p.no_win_check:
+            raise ScnError("%s: unexpected '%s' after '...'" % (where, s))
+        if not t[i].quoted and s in ("ack", "win"):
+            try:
+                v = int(t[i + 1].s)
+            except (ValueError, IndexError):
+                raise ScnError("%s: bad value after '%s'" % (where, s))
+            if s == "ack":
+                p.ack = v
+            else:
+                p.win = v
+            i += 2
+            continue
+        if not t[i].quoted and s.startswith("<"):
+            p.opts, p.opts_more = parse_opts(s, where)
+        elif not t[i].quoted and s == "...":
+            p.no_win_check = True
+        elif t[i].quoted or is_hex_token(t[i]):
+            payload += payload_rest([t[i]], where)
+            have_payload = True
+        else:
+            raise ScnError("%s: unexpected '%s'" % (where, s))
+        i += 1
+    if have_payload:
+        p.payload = payload
+        if len(payload) != p.end - p.start:
+            raise ScnError("%s: payload is %d bytes, the range says %d"
+                           % (where, len(payload), p.end - p.start))
+
+
+# counter -> (stats group, label) of ztun-ref's "ztun-ref: stats:" lines
+# (sim/real/host.c, zr_host_print_stats; docs/cli.md)
+COUNTERS = {
+    "stack.tcp_flows_opened": ("tcp", "opened"),
+    "stack.tcp_flows_active": ("tcp", "active"),
+    "router.tcp_relayed_up": ("tcp", "up"),
+    "router.tcp_relayed_down": ("tcp", "down"),
+    "router.upstream_connect_failed": ("tcp", "connect failed"),
+    "router.upstream_reset": ("tcp", "upstream reset"),
+    "stack.tcp_refused": ("tcp", "refused"),
+    "stack.tcp_connect_timeouts": ("tcp", "connect timeouts"),
+    "stack.tcp_idle_timeouts": ("tcp", "idle timeouts"),
+    "stack.tcp_rst_sent": ("tcp", "rst sent"),
+    "stack.tcp_refused_full": ("tcp", "refused full"),
+    "stack.tcp_refused_memory": ("tcp", "refused memory"),
+    "stack.udp_datagrams_in": ("udp", "in"),
+    "stack.udp_datagrams_out": ("udp", "out"),
+    "stack.udp_flows_opened": ("udp", "flows opened"),
+    "stack.udp_flows_active": ("udp", "active"),
+    "stack.udp_flows_expired": ("udp", "expired"),
+    "router.udp_relayed_up": ("udp", "up"),
+    "router.udp_relayed_down": ("udp", "down"),
+    "router.udp_dropped": ("udp", "dropped"),
+    "stack.udp_refused_full": ("udp", "refused full"),
+    "stack.icmp_echo_replies": ("icmp", "echo replies"),
+    "stack.icmp_errors_sent": ("icmp", "errors sent"),
+    "stack.icmp_errors_limited": ("icmp", "limited"),
+    "stack.icmp_errors_in": ("icmp", "errors in"),
+    "stack.icmp_errors_matched": ("icmp", "matched"),
+    "router.icmp_dropped": ("icmp", "dropped"),
+    "router.dropped_no_proxy": ("proxy", "no proxy"),
+}
+DECISIONS = ("direct", "socks5", "http", "drop", "local", "nat")
+CMPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def counter_key(name):
+    if name in COUNTERS:
+        return COUNTERS[name]
+    if name.startswith("router.flows.") and name[13:] in DECISIONS:
+        return ("flows", name[13:])
+    if name.startswith("drops.") and len(name) > 6:
+        return ("drops", name[6:])
+    return None
+
+
+class Scenario:
+    def __init__(self, path):
+        self.path = path
+        self.events = []
+        self.tun = ("10.0.0.1", 24)
+        self.mtu = None
+        self.routes = []
+        self.default = "direct"
+        self.socks5 = None
+        self.socks5_auth = None
+        self.http = None
+        self.http_auth = None
+        self.last_line = 0
+        self.parse()
+
+    def parse(self):
+        with open(self.path, "rb") as f:
+            text = f.read().decode("latin-1")
+        seen_event = False
+        prev_t = 0
+        state = {}
+        for ln, line in enumerate(text.split("\n"), 1):
+            self.last_line = ln
+            where = "%s:%d" % (self.path, ln)
+            toks = tokenize(line, where)
+            if not toks:
+                continue
+            if not toks[0].quoted and toks[0].s.startswith("--"):
+                if seen_event:
+                    raise ScnError("%s: header option '%s' after the first event"
+                                   % (where, toks[0].s))
+                for t in toks:
+                    if t.quoted or not t.s.startswith("--"):
+                        raise ScnError("%s: expected an option, got '%s'" % (where, t.s))
+                    self.header(t.s, where)
+                continue
+            seen_event = True
+            ts = toks[0].s
+            try:
+                if ts == "*":
+                    t = prev_t
+                elif ts.startswith("+"):
+                    t = prev_t + parse_time(ts[1:])
+                else:
+                    t = parse_time(ts)
+                    if t < prev_t:
+                        raise ScnError("%s: time '%s' goes backwards" % (where, ts))
+            except ValueError:
+                raise ScnError("%s: bad time '%s'" % (where, ts))
+            if len(toks) < 2:
+                raise ScnError("%s: missing direction after '%s'" % (where, ts))
+            text_rest = strip_comment(line).split(None, 1)[1]
+            d = toks[1].s
+            rest = toks[2:]
+            if d in ("tun<", "tun>"):
+                e = Event(ln, t, d, text_rest)
+                parse_packet(e, rest, where, state)
+            elif d in ("net<", "net>"):
+                e = Event(ln, t, d, text_rest)
+                self.parse_net(e, rest, where)
+            elif len(d) >= 3 and d[0] == "s" and d[1:-1].isdigit() and d[-1] in "<>":
+                e = Event(ln, t, "s" + d[-1], text_rest)
+                e.stream = int(d[1:-1])
+                self.parse_stream(e, rest, where)
+            elif d == "advance":
+                e = Event(ln, t, "advance", text_rest)
+                if rest:
+                    raise ScnError("%s: unexpected '%s' after 'advance'" % (where, rest[0].s))
+            elif d == "assert":
+                e = Event(ln, t, "assert", text_rest)
+                if len(rest) != 3:
+                    raise ScnError("%s: expected COUNTER OP VALUE after 'assert'" % where)
+                e.counter = rest[0].s
+                if counter_key(e.counter) is None:
+                    raise ScnError("%s: counter '%s' is not supported in real mode "
+                                   "(ztun-ref does not print it)" % (where, e.counter))
+                if rest[1].s not in CMPS:
+                    raise ScnError("%s: unknown operator '%s'" % (where, rest[1].s))
+                e.cmp = rest[1].s
+                try:
+                    e.value = int(rest[2].s)
+                except ValueError:
+                    raise ScnError("%s: bad value '%s'" % (where, rest[2].s))
+            else:
+                raise ScnError("%s: unknown direction '%s'" % (where, d))
+            self.events.append(e)
+            prev_t = t
+
+    def header(self, opt, where):
+        key, eq, v = opt.partition("=")
+        if not eq:
+            raise ScnError("%s: option '%s' needs a value (--KEY=VALUE)" % (where, opt))
+        if key in ("--seed", "--tolerance"):
+            return  # the simulator's; real mode has its own ISNs and tolerance
+        if key == "--tun":
+            a, _, pl = v.partition("/")
+            try:
+                self.tun = (parse_v4(a), int(pl) if pl else 32)
+                if not 1 <= self.tun[1] <= 32:
+                    raise ValueError(pl)
+            except ValueError:
+                raise ScnError("%s: --tun: bad address '%s'" % (where, v))
+        elif key == "--mtu":
+            if not v.isdigit() or not 1280 <= int(v) <= 65535:
+                raise ScnError("%s: --mtu: '%s' is not a number in 1280..65535" % (where, v))
+            self.mtu = int(v)
+        elif key == "--route":
+            self.routes.append(v)
+        elif key == "--default":
+            self.default = v
+            if v not in ("direct", "drop", "socks5", "nat"):
+                raise ScnError("%s: --default=%s is not supported in real mode (UDP "
+                               "gets the default in the simulator; ztun-ref's --udp "
+                               "takes direct, drop, socks5 or nat)" % (where, v))
+        elif key == "--socks5":
+            self.socks5 = parse_ep(v, where)
+        elif key == "--socks5-auth":
+            self.socks5_auth = v
+        elif key == "--http":
+            self.http = parse_ep(v, where)
+        elif key == "--http-auth":
+            self.http_auth = v
+        elif key.startswith("--stack."):
+            raise ScnError("%s: option '%s' is not supported in real mode "
+                           "(ztun-ref has no flag for stack settings)" % (where, key))
+        elif key == "--tun6":
+            raise ScnError("%s: option '%s' is not supported in real mode "
+                           "(this executor plays IPv4 only)" % (where, key))
+        else:
+            raise ScnError("%s: unknown option '%s'" % (where, key))
+
+    def parse_stream(self, e, t, where):
+        inp = e.kind == "s<"
+        w = t[0].s if t else ""
+        word = bool(t) and not t[0].quoted
+        if word and not inp and w == "connect":
+            if len(t) != 2:
+                raise ScnError("%s: expected ADDR:PORT after 'connect'" % where)
+            e.sop = "connect"
+            e.ep = parse_ep(t[1].s, where)
+            return
+        if word and len(t) == 1:
+            if inp and w in ("accept", "refuse", "fin", "rst"):
+                e.sop = w
+                return
+            if not inp and w in ("fin", "close"):
+                e.sop = w
+                return
+            if inp and w in ("timeout", "unreach"):
+                raise ScnError("%s: 's%d< %s' is not supported in real mode (a "
+                               "kernel listener accepts or refuses)" % (where, e.stream, w))
+        if word and inp and w == "window":
+            raise ScnError("%s: 's%d< window' is not supported in real mode"
+                           % (where, e.stream))
+        e.sop = "data"
+        if inp and len(t) > 1 and not t[-1].quoted and t[-1].s == "fin":
+            e.fin = True
+            t = t[:-1]
+        if not t:
+            raise ScnError("%s: missing payload" % where)
+        e.pkt.payload = payload_rest(t, where)
+
+    def parse_net(self, e, t, where):
+        inp = e.kind == "net<"
+        if not t or t[0].s != "udp":
+            raise ScnError("%s: expected 'udp'" % where)
+        i = 1
+        if not inp and i < len(t) and t[i].s.startswith("$"):
+            e.var = t[i].s[1:]
+            i += 1
+        if i >= len(t):
+            raise ScnError("%s: missing address" % where)
+        e.ep = parse_ep(t[i].s, where)
+        i += 1
+        if inp and i + 1 < len(t) and t[i].s == ">":
+            if not t[i + 1].s.startswith("$") or len(t[i + 1].s) < 2:
+                raise ScnError("%s: bad variable '%s'" % (where, t[i + 1].s))
+            e.var = t[i + 1].s[1:]
+            i += 2
+        try:
+            e.pkt.len = paren_len(t[i].s)
+        except (ValueError, IndexError):
+            raise ScnError("%s: expected (LEN)" % where)
+        if t[i + 1:]:
+            e.pkt.payload = payload_rest(t[i + 1:], where)
+            if len(e.pkt.payload) != e.pkt.len:
+                raise ScnError("%s: payload is %d bytes, (LEN) says %d"
+                               % (where, len(e.pkt.payload), e.pkt.len))
+
+
+# --- packets ------------------------------------------------------------------
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def pseudo(src, dst, proto, n):
+    return socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, proto, n)
+
+
+def ip4(src, dst, proto, l4, ident):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident & 0xFFFF, 0, 64,
+                    proto, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + l4
+
+
+def tcp_opts_bytes(opts, sack_base):
+    b = b""
+    for kind, arg in opts or []:
+        if kind == "mss":
+            b += struct.pack("!BBH", 2, 4, arg)
+        elif kind == "wscale":
+            b += struct.pack("!BBBB", 1, 3, 3, arg)
+        elif kind == "sackOK":
+            b += struct.pack("!BBBB", 1, 1, 4, 2)
+        elif kind == "TS":
+            b += struct.pack("!BBBBII", 1, 1, 8, 10, arg[0] or 0, arg[1] or 0)
+        elif kind == "sack":
+            b += struct.pack("!BBBB", 1, 1, 5, 2 + 8 * len(arg))
+            for left, right in arg:
+                b += struct.pack("!II", (left + sack_base) & 0xFFFFFFFF,
+                                 (right + sack_base) & 0xFFFFFFFF)
+        elif kind == "nop":
+            b += b"\1"
+        elif kind == "eol":
+            b += b"\0"
+    while len(b) % 4:
+        b += b"\0"
+    return b
+
+
+def tcp_seg(src, dst, sport, dport, seq, ack, flags, win, opts, payload):
+    hl = 20 + len(opts)
+    h = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                    (hl // 4) << 4, flags, win, 0, 0) + opts + payload
+    c = csum(pseudo(src, dst, 6, len(h)) + h)
+    return h[:16] + struct.pack("!H", c) + h[18:]
+
+
+def udp_dgram(src, dst, sport, dport, payload):
+    h = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    c = csum(pseudo(src, dst, 17, len(h)) + h) or 0xFFFF
+    return h[:6] + struct.pack("!H", c) + h[8:]
+
+
+def icmp_echo(typ, ident, seq, payload):
+    h = struct.pack("!BBHHH", typ, 0, 0, ident, seq) + payload
+    return h[:2] + struct.pack("!H", csum(h)) + h[4:]
+
+
+class Parsed:
+    """A captured IPv4 packet, fully checked (as zt_packet_parse does)."""
+
+    def __init__(self, data, verify=True):
+        self.err = None
+        self.proto = None
+        self.verify = verify   # lo carries TCP with partial checksums
+        try:
+            self._parse(data)
+        except (struct.error, IndexError, ValueError) as x:
+            self.err = "truncated (%s)" % x
+
+    def _parse(self, d):
+        if len(d) < 20 or d[0] >> 4 != 4:
+            self.err = "not IPv4 (%d bytes)" % len(d)
+            return
+        ihl = (d[0] & 15) * 4
+        tot = struct.unpack("!H", d[2:4])[0]
+        if ihl < 20 or tot > len(d) or tot < ihl or csum(d[:ihl]):
+            self.err = "bad IPv4 header"
+            return
+        frag = struct.unpack("!H", d[6:8])[0]
+        if frag & 0x3FFF:
+            self.err = "IPv4 fragment"
+            return
+        self.src = socket.inet_ntoa(d[12:16])
+        self.dst = socket.inet_ntoa(d[16:20])
+        self.proto = d[9]
+        l4 = d[ihl:tot]
+        if self.proto == 6:
+            if self.verify and csum(pseudo(self.src, self.dst, 6, len(l4)) + l4):
+                self.err = "bad TCP checksum"
+                return
+            (self.sport, self.dport, self.seq, self.ack, off, self.flags,
+             self.win) = struct.unpack("!HHIIBBH", l4[:16])
+            thl = (off >> 4) * 4
+            if thl < 20 or thl > len(l4):
+                self.err = "bad TCP data offset"
+                return
+            self.opts = self._tcp_opts(l4[20:thl])
+            self.payload = l4[thl:]
+        elif self.proto == 17:
+            self.sport, self.dport, ulen, c = struct.unpack("!HHHH", l4[:8])
+            if ulen != len(l4) or (c and csum(pseudo(self.src, self.dst, 17, len(l4)) + l4)):
+                self.err = "bad UDP length or checksum"
+                return
+            self.payload = l4[8:]
+        elif self.proto == 1:
+            if csum(l4):
+                self.err = "bad ICMP checksum"
+                return
+            self.itype, self.icode = l4[0], l4[1]
+            self.ident, self.iseq = struct.unpack("!HH", l4[4:8])
+            self.payload = l4[8:]
+
+    @staticmethod
+    def _tcp_opts(b):
+        o = {}
+        i = 0
+        while i < len(b):
+            k = b[i]
+            if k == 0:
+                break
+            if k == 1:
+                i += 1
+                continue
+            ln = b[i + 1]
+            if ln < 2:
+                raise ValueError("bad TCP option length")
+            v = b[i + 2:i + ln]
+            if k == 2:
+                o["mss"] = struct.unpack("!H", v)[0]
+            elif k == 3:
+                o["wscale"] = v[0]
+            elif k == 4:
+                o["sackOK"] = True
+            elif k == 8:
+                o["TS"] = struct.unpack("!II", v)
+            elif k == 5:
+                o["sack"] = [struct.unpack("!II", v[j:j + 8]) for j in range(0, len(v), 8)]
+            i += ln
+        return o
+
+
+def fmt_flags(f):
+    s = "".join(ch for ch, bit in FLAG_CHARS if f & bit and bit != F_ACK)
+    return s + "." if f & F_ACK else s or "(none)"
+
+
+def fmt_payload(b):
+    if all(32 <= c < 127 or c in (9, 10, 13) for c in b):
+        return '"' + b.decode().replace("\\", "\\\\").replace('"', '\\"') \
+            .replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t") + '"'
+    return " ".join("%02x" % c for c in b)
+
+
+# --- the run -------------------------------------------------------------------
+
+
+class Conn:
+    def __init__(self, client, cport, server, sport):
+        self.client, self.cport, self.server, self.sport = client, cport, server, sport
+        self.cisn = None   # the client's (ours)
+        self.zisn = None   # ztun's, learned from its first matched packet
+
+
+class Stream:
+    def __init__(self, n, t, src, ep):
+        self.n = n
+        self.src = src     # ztun-ref's (addr, port)
+        self.ep = ep
+        self.sock = None
+        self.items = [["connect", t, ep]]  # connect, data, eof, rst, gone
+        self.eof = False
+        self.inode = None
+        self.gone = False
+        self.dead = False  # refused (no socket)
+
+
+class Runner:
+    def __init__(self, scn, args):
+        self.s = scn
+        self.a = args
+        self.early = args.early
+        self.late = args.late
+        self.grace = args.grace
+        self.conns = []
+        self.cur = None
+        self.tun_q = []           # (t, bytes)
+        self.streams = []         # in SYN order
+        self.pending_accept = {}  # peer (addr, port) -> socket
+        self.net_q = []           # [t, our ep, ztun's (addr, port), data]
+        self.vars = {}            # name -> ztun's (addr, port)
+        self.last_src = None
+        self.listeners = {}
+        self.udp = {}             # ep -> socket
+        self.log = []
+        self.logbuf = b""
+        self.kernel_tun = []
+        self.ip_id = 0
+        self.rng = random.Random(4242)
+        self.zt = None
+        self.t0 = None
+
+    # -- plan: what real mode must set up, or why it cannot play the script
+    def plan(self):
+        s = self.s
+        connect = {}
+        self.accept_eps, self.refuse_eps = set(), set()
+        self.udp_eps = set()
+        for i, e in enumerate(s.events):
+            where = "%s:%d" % (s.path, e.line)
+            if e.kind == "s>" and e.sop == "connect":
+                if e.stream in connect:
+                    raise ScnError("%s: s%d connects twice" % (where, e.stream))
+                connect[e.stream] = e
+                nxt = None
+                for x in s.events[i + 1:]:
+                    if x.kind in ("s<", "s>") and x.stream == e.stream:
+                        nxt = x
+                        break
+                if nxt is not None and nxt.kind == "s<" and nxt.sop in ("accept", "refuse"):
+                    if (nxt.t - e.t) / 1e9 > self.early:
+                        raise ScnError(
+                            "%s:%d: s%d< %s comes %.3f s after the connect; a kernel "
+                            "listener answers at once (real mode supports at most "
+                            "the early tolerance, %.3f s)" % (s.path, nxt.line, e.stream,
+                                                               nxt.sop, (nxt.t - e.t) / 1e9,
+                                                               self.early))
+                if nxt is not None and nxt.kind == "s<" and nxt.sop == "refuse":
+                    self.refuse_eps.add(e.ep)
+                elif nxt is not None and nxt.kind == "s>" and nxt.sop == "close":
+                    raise ScnError("%s:%d: ztun giving up on a pending connection is not "
+                                   "supported in real mode" % (s.path, nxt.line))
+                else:
+                    self.accept_eps.add(e.ep)
+            elif e.kind in ("s<", "s>") and e.stream not in connect:
+                raise ScnError("%s: s%d before its 's%d> connect'" % (where, e.stream, e.stream))
+            elif e.kind in ("net>", "net<"):
+                self.udp_eps.add(e.ep)
+            elif e.kind in ("tun<", "tun>") and e.pkt.has_addrs:
+                client = e.pkt.src if e.kind == "tun<" else e.pkt.dst
+                if client == s.tun[0]:
+                    raise ScnError("%s: the client address %s is the TUN's own: the "
+                                   "kernel would answer it" % (where, client))
+        both = self.accept_eps & self.refuse_eps
+        if both:
+            ep = sorted(both)[0]
+            raise ScnError("%s: %s:%d both accepts and refuses; real mode cannot play "
+                           "that" % (s.path, ep[0], ep[1]))
+        self.lo_addrs = sorted({ep[0] for ep in self.accept_eps | self.refuse_eps | self.udp_eps
+                                if not ep[0].startswith("127.")})
+        for a in self.lo_addrs:
+            if ipaddress.ip_address(a) in ipaddress.ip_network(
+                    "%s/%d" % s.tun, strict=False):
+                raise ScnError("%s: upstream address %s is in the TUN's network"
+                               % (s.path, a))
+
+    def ztun_argv(self):
+        s = self.s
+        argv = [self.a.ztun_ref, "-n", TUN_NAME, "-i", s.tun[0], "-p", str(s.tun[1]),
+                "-e", "lo", "--rule", "icmp %s/32 -> local" % s.tun[0]]
+        if s.mtu:
+            argv += ["-m", str(s.mtu)]
+        for r in s.routes:
+            argv += ["--rule", r]
+        if s.socks5:
+            auth = s.socks5_auth + "@" if s.socks5_auth else ""
+            argv += ["-x", "socks5://%s%s:%d" % (auth, s.socks5[0], s.socks5[1])]
+        if s.http:
+            auth = s.http_auth + "@" if s.http_auth else ""
+            argv += ["-x", "http://%s%s:%d" % (auth, s.http[0], s.http[1])]
+        argv += ["--default", s.default, "--udp", s.default]
+        return argv
+
+    def setup(self):
+        for a in self.lo_addrs:
+            subprocess.run(["ip", "addr", "add", a + "/32", "dev", "lo"], check=True)
+        for ep in sorted(self.accept_eps):
+            ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind(ep)
+            ls.listen(64)
+            ls.setblocking(False)
+            self.listeners[ls] = ep
+        for ep in sorted(self.udp_eps):
+            us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            us.bind(ep)
+            us.setblocking(False)
+            self.udp[ep] = us
+        # connection attempts, seen on lo (every upstream is on lo)
+        self.lo_cap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
+                                    socket.htons(ETH_P_IP))
+        self.lo_cap.bind(("lo", ETH_P_IP))
+        self.lo_cap.setblocking(False)
+        argv = self.ztun_argv()
+        if self.a.verbose:
+            print("  ztun-ref: " + " ".join(repr(x) if " " in x else x for x in argv))
+        self.zt = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+        os.set_blocking(self.zt.stderr.fileno(), False)
+        end = time.monotonic() + 10
+        while not any(x.endswith("; running") for x in self.log):
+            if self.zt.poll() is not None or time.monotonic() > end:
+                self.read_log()
+                raise Fail("ztun-ref did not start (exit status %s)" % self.zt.poll())
+            select.select([self.zt.stderr], [], [], 0.1)
+            self.read_log()
+        self.tun = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
+                                 socket.htons(ETH_P_ALL))
+        self.tun.bind((TUN_NAME, ETH_P_ALL))
+        self.tun.setblocking(False)
+
+    def teardown(self):
+        """Stop ztun-ref; its exit status and log count (sanitizer reports)."""
+        if not self.zt:
+            return None
+        problem = None
+        if self.zt.poll() is None:
+            self.zt.send_signal(signal.SIGTERM)
+            try:
+                self.zt.wait(10)
+            except subprocess.TimeoutExpired:
+                self.zt.kill()
+                self.zt.wait()
+                problem = "ztun-ref did not stop within 10 s of SIGTERM"
+        os.set_blocking(self.zt.stderr.fileno(), True)
+        self.logbuf += self.zt.stderr.read()
+        self.read_log()
+        if not problem and self.zt.returncode != 0:
+            problem = "ztun-ref exited with status %d" % self.zt.returncode
+        if not problem:
+            for x in self.log:
+                if "Sanitizer" in x or "runtime error:" in x:
+                    problem = "ztun-ref reported: " + x.strip()
+                    break
+        return problem
+
+    def now(self):
+        return time.monotonic() - self.t0
+
+    def read_log(self):
+        if self.zt and self.zt.stderr:
+            try:
+                while True:
+                    b = os.read(self.zt.stderr.fileno(), 65536)
+                    if not b:
+                        break
+                    self.logbuf += b
+            except BlockingIOError:
+                pass
+        while b"\n" in self.logbuf:
+            line, self.logbuf = self.logbuf.split(b"\n", 1)
+            self.log.append(line.decode("utf-8", "replace"))
+
+    # -- collecting what ztun-ref does
+    def pump(self, until, pred=None):
+        """Collect outputs until @pred() holds or the scripted time @until (s)."""
+        while True:
+            if pred and pred():
+                return True
+            left = until - self.now()
+            if left <= 0:
+                return bool(pred and pred())
+            rd = [self.tun, self.lo_cap, self.zt.stderr] + list(self.listeners) + \
+                list(self.udp.values()) + \
+                [st.sock for st in self.streams if st.sock and not st.eof]
+            r, _, _ = select.select(rd, [], [], min(left, 0.005))
+            for x in r:
+                if x is self.tun:
+                    self.read_tun()
+                elif x is self.lo_cap:
+                    self.read_lo()
+                elif x is self.zt.stderr:
+                    self.read_log()
+                elif x in self.listeners:
+                    self.accept(x)
+                elif x in self.udp.values():
+                    self.read_udp(x)
+            # streams after the SYNs and accepts of this round
+            for st in self.streams:
+                if st.sock and not st.eof and st.sock in r:
+                    self.read_stream(st)
+            self.check_gone()
+
+    def read_tun(self):
+        while True:
+            try:
+                d, addr = self.tun.recvfrom(65536)
+            except BlockingIOError:
+                return
+            if addr[2] == PACKET_HOST:
+                self.tun_q.append([self.now(), d])
+            elif addr[2] == PACKET_OUTGOING:
+                self.kernel_tun.append(d)
+
+    def read_lo(self):
+        while True:
+            try:
+                d, addr = self.lo_cap.recvfrom(65536)
+            except BlockingIOError:
+                return
+            if addr[2] != PACKET_HOST:
+                continue
+            p = Parsed(d, verify=False)
+            if p.err or p.proto != 6 or not p.flags & F_SYN or p.flags & F_ACK:
+                continue
+            src, dst = (p.src, p.sport), (p.dst, p.dport)
+            if any(st.src == src and st.ep == dst for st in self.streams):
+                continue  # a retransmitted SYN
+            st = Stream(len(self.streams) + 1, self.now(), src, dst)
+            if dst in self.refuse_eps:
+                st.dead = True
+            self.streams.append(st)
+            if src in self.pending_accept:
+                self.attach(st, self.pending_accept.pop(src))
+
+    def accept(self, ls):
+        try:
+            c, peer = ls.accept()
+        except BlockingIOError:
+            return
+        c.setblocking(False)
+        for st in self.streams:
+            if st.src == peer and st.sock is None:
+                self.attach(st, c)
+                return
+        self.pending_accept[peer] = c
+
+    def attach(self, st, c):
+        st.sock = c
+        # ztun-ref's socket for this connection, to see when it closes it
+        want = "%s:%04X %s:%04X" % (self.hexaddr(st.src[0]), st.src[1],
+                                    self.hexaddr(st.ep[0]), st.ep[1])
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                w = line.split()
+                if "%s %s" % (w[1], w[2]) == want and w[9] != "0":
+                    st.inode = "socket:[%s]" % w[9]
+        if st.inode is None:
+            self.read_stream(st)
+            st.gone = True
+            st.items.append(["gone", self.now(), None])
+
+    @staticmethod
+    def hexaddr(a):
+        return "%08X" % struct.unpack("<I", socket.inet_aton(a))[0]
+
+    def read_stream(self, st):
+        while not st.eof:
+            try:
+                d = st.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except ConnectionResetError:
+                st.eof = True
+                st.items.append(["rst", self.now(), None])
+                return
+            if not d:
+                st.eof = True
+                st.items.append(["eof", self.now(), None])
+                return
+            st.items.append(["data", self.now(), d])
+
+    def check_gone(self):
+        # a stream that failed (reset) is the host's to close, not the
+        # core's: the simulator shows no close for it either
+        watch = [st for st in self.streams if st.inode and not st.gone and not st.dead]
+        if not watch:
+            return
+        held = set()
+        fdd = "/proc/%d/fd" % self.zt.pid
+        try:
+            for fd in os.listdir(fdd):
+                try:
+                    held.add(os.readlink(fdd + "/" + fd))
+                except OSError:
+                    pass
+        except OSError:
+            pass  # ztun-ref is gone: so are its sockets
+        for st in watch:
+            if st.inode not in held:
+                self.read_stream(st)
+                st.gone = True
+                st.items.append(["gone", self.now(), None])
+
+    def read_udp(self, us):
+        ep = us.getsockname()
+        while True:
+            try:
+                d, src = us.recvfrom(65536)
+            except BlockingIOError:
+                return
+            self.net_q.append([self.now(), ep, src, d])
+
+    # -- failures
+    def fail(self, e, exp, act):
+        where = "%s:%d: " % (self.s.path, e.line)
+        raise Fail("%sexpected %s\n%sactual   %s" % (where, exp, " " * len(where), act))
+
+    def fail_time(self, e, exp, act, at):
+        self.fail(e, "%s at %.6f (real: %+.3f..%+.3f s)" % (exp, e.t / 1e9, -self.early,
+                                                              self.late),
+                  "%s at %.6f" % (act, at))
+
+    def fmt_tun(self, d, c):
+        p = Parsed(d)
+        if p.err:
+            return "(%s) %s" % (p.err, d.hex())
+        if p.proto == 6:
+            zb = c.zisn if c and c.zisn is not None else 0
+            cb = c.cisn if c and c.cisn is not None else 0
+            s = "%s:%d > %s:%d %s %d:%d(%d)" % (
+                p.src, p.sport, p.dst, p.dport, fmt_flags(p.flags),
+                (p.seq - zb) % 2**32, (p.seq - zb + len(p.payload)) % 2**32, len(p.payload))
+            if p.flags & F_ACK:
+                s += " ack %d" % ((p.ack - cb) % 2**32)
+            s += " win %d" % p.win
+            if p.opts:
+                items = []
+                for k, v in p.opts.items():
+                    if k == "mss":
+                        items.append("mss %d" % v)
+                    elif k == "wscale":
+                        items.append("wscale %d" % v)
+                    elif k == "sackOK":
+                        items.append("sackOK")
+                    elif k == "TS":
+                        items.append("TS val %d ecr %d" % v)
+                    elif k == "sack":
+                        items.append("sack " + " ".join(
+                            "%d:%d" % ((a - cb) % 2**32, (b - cb) % 2**32) for a, b in v))
+                s += " <%s>" % ",".join(items)
+            if p.payload:
+                s += " " + fmt_payload(p.payload)
+            return "tun> " + s
+        if p.proto == 17:
+            return "tun> %s:%d > %s:%d udp (%d) %s" % (p.src, p.sport, p.dst, p.dport,
+                                                      len(p.payload), fmt_payload(p.payload))
+        if p.proto == 1:
+            kind = {0: "echoreply", 8: "echo"}.get(p.itype)
+            if kind:
+                return ("tun> %s > %s icmp %s %d %d %s" % (
+                    p.src, p.dst, kind, p.ident, p.iseq,
+                    fmt_payload(p.payload) if p.payload else "")).rstrip()
+            return "tun> %s > %s icmp type %d code %d" % (p.src, p.dst, p.itype, p.icode)
+        return "tun> %s > %s proto %d" % (p.src, p.dst, p.proto)
+
+    # -- TUN
+    def conn_find(self, client, cport, server, sport, create):
+        for c in self.conns:
+            if (c.client, c.cport, c.server, c.sport) == (client, cport, server, sport):
+                return c
+        if not create:
+            return None
+        c = Conn(client, cport, server, sport)
+        self.conns.append(c)
+        return c
+
+    def build(self, e):
+        p = e.pkt
+        self.ip_id += 1
+        if p.type == "raw":
+            return p.payload
+        if p.type == "udp":
+            data = p.payload if p.payload is not None else b"x" * p.len
+            return ip4(p.src, p.dst, 17, udp_dgram(p.src, p.dst, p.sport, p.dport, data),
+                       self.ip_id)
+        if p.type in ("echo", "echoreply"):
+            return ip4(p.src, p.dst, 1, icmp_echo(8 if p.type == "echo" else 0, p.echo_id,
+                                                  p.echo_seq, p.payload or b""), self.ip_id)
+        # TCP
+        if p.has_addrs:
+            c = self.conn_find(p.src, p.sport, p.dst, p.dport, True)
+            self.cur = c
+        else:
+            c = self.cur
+        if p.flags & F_SYN and not p.flags & F_ACK and c.cisn is None:
+            c.cisn = self.rng.getrandbits(32)
+        n = (p.end - p.start) % 2**32
+        data = p.payload if p.payload is not None else b"x" * n
+        seq = p.start + (c.cisn or 0)
+        ack = p.ack + (c.zisn or 0) if p.ack is not None else 0
+        zb = c.zisn or 0
+        seg = tcp_seg(c.client, c.server, c.cport, c.sport, seq, ack, p.flags,
+                      65535 if p.win is None else p.win, tcp_opts_bytes(p.opts, zb), data)
+        return ip4(c.client, c.server, 6, seg, self.ip_id)
+
+    def input_tun(self, e):
+        pkt = self.build(e)
+        self.tun.sendto(pkt, (TUN_NAME, ETH_P_IP))
+
+    def tun_match(self, e, d):
+        """Whether captured packet @d is what @e expects (learning ztun's ISN)."""
+        p = e.pkt
+        c = None
+        esrc, edst, esp, edp = p.src, p.dst, p.sport, p.dport
+        if p.type == "tcp":
+            if p.has_addrs:
+                c = self.conn_find(p.dst, p.dport, p.src, p.sport, True)
+                self.cur = c
+            else:
+                c = self.cur
+            esrc, edst, esp, edp = c.server, c.client, c.sport, c.cport
+        q = Parsed(d)
+        if q.err or q.src != esrc or q.dst != edst:
+            return False, c
+        if p.type == "tcp":
+            if q.proto != 6 or q.sport != esp or q.dport != edp:
+                return False, c
+            if c.zisn is None:
+                c.zisn = (q.seq - p.start) % 2**32
+            cb = c.cisn or 0
+            ok = (q.flags == p.flags and (q.seq - c.zisn) % 2**32 == p.start and
+                  len(q.payload) == (p.end - p.start) % 2**32 and
+                  (p.ack is None or (q.ack - cb) % 2**32 == p.ack) and
+                  (p.win is None or p.no_win_check or q.win == p.win) and
+                  (p.opts is None or self.opts_match(p, q.opts, cb)) and
+                  (p.payload is None or q.payload == p.payload))
+            return ok, c
+        if p.type == "udp":
+            return (q.proto == 17 and q.sport == esp and q.dport == edp and
+                    len(q.payload) == p.len and
+                    (p.payload is None or q.payload == p.payload)), c
+        if p.type in ("echo", "echoreply"):
+            return (q.proto == 1 and q.itype == (8 if p.type == "echo" else 0) and
+                    q.ident == p.echo_id and q.iseq == p.echo_seq and
+                    (p.payload is None or q.payload == p.payload)), c
+        if p.type == "unreach":
+            return q.proto == 1 and q.itype == 3 and q.icode == p.code, c
+        return False, c
+
+    @staticmethod
+    def opts_match(p, o, sack_base):
+        seen = set()
+        for kind, arg in p.opts:
+            if kind in ("nop", "eol"):
+                continue
+            if kind not in o:
+                return False
+            v = o[kind]
+            if kind in ("mss", "wscale") and v != arg:
+                return False
+            if kind == "TS" and ((arg[0] is not None and v[0] != arg[0]) or
+                                 (arg[1] is not None and v[1] != arg[1])):
+                return False
+            if kind == "sack" and [((a - sack_base) % 2**32, (b - sack_base) % 2**32)
+                                   for a, b in v] != arg:
+                return False
+            seen.add(kind)
+        return p.opts_more or seen == set(o)
+
+    def time_ok(self, e, at):
+        ok = e.t / 1e9 - self.early <= at <= e.t / 1e9 + self.late
+        if ok and self.a.verbose:
+            print("  %10.6f  line %d matched an output of %.6f (%+.1f ms from its line)"
+                  % (self.now(), e.line, at, (at - e.t / 1e9) * 1e3))
+        return ok
+
+    def deadline(self, e):
+        return e.t / 1e9 + self.late
+
+    def expect_tun(self, e):
+        self.pump(self.deadline(e), lambda: self.tun_q)
+        exp = e.text
+        if not self.tun_q:
+            self.fail(e, exp, "(nothing)")
+        at, d = self.tun_q[0]
+        ok, c = self.tun_match(e, d)
+        act = self.fmt_tun(d, c)
+        if not ok:
+            self.fail(e, exp, act)
+        if not self.time_ok(e, at):
+            self.fail_time(e, exp, act, at)
+        self.tun_q.pop(0)
+
+    # -- streams
+    def stream(self, e, wait):
+        if wait:
+            self.pump(self.deadline(e), lambda: len(self.streams) >= e.stream)
+        if len(self.streams) < e.stream:
+            return None
+        return self.streams[e.stream - 1]
+
+    def fmt_item(self, st, it):
+        k, _, v = it
+        if k == "connect":
+            return "s%d> connect %s:%d" % (st.n, v[0], v[1])
+        if k == "data":
+            return "s%d> %s" % (st.n, fmt_payload(v))
+        return "s%d> %s" % (st.n, {"eof": "fin", "rst": "reset", "gone": "close"}[k])
+
+    def expect_stream(self, e):
+        exp = e.text
+        st = self.stream(e, True)
+        if st is None:
+            self.fail(e, exp, "(nothing)")
+        if e.sop == "data":
+            need = e.pkt.payload
+
+            def have():
+                b = b""
+                for k, _, v in st.items:
+                    if k != "data":
+                        return b, True
+                    b += v
+                    if len(b) >= len(need):
+                        return b, True
+                return b, False
+
+            self.pump(self.deadline(e), lambda: have()[1])
+            got, _ = have()
+            if not got:
+                if st.items:
+                    self.fail(e, exp, self.fmt_item(st, st.items[0]))
+                self.fail(e, exp, "(nothing)")
+            if got[:len(need)] != need:
+                self.fail(e, exp, "s%d> %s%s" % (st.n, fmt_payload(got[:len(need)]),
+                                                 "" if len(got) >= len(need)
+                                                 else " (then nothing more)"))
+            at = st.items[0][1]
+            if not self.time_ok(e, at):
+                self.fail_time(e, exp, exp, at)
+            left = len(need)
+            while left:
+                it = st.items[0]
+                if len(it[2]) <= left:
+                    left -= len(it[2])
+                    st.items.pop(0)
+                else:
+                    it[2] = it[2][left:]
+                    left = 0
+            return
+        want = {"connect": "connect", "fin": "eof", "close": "gone"}[e.sop]
+
+        def ready():
+            if e.sop == "close":
+                return any(k == "gone" for k, _, _ in st.items) or \
+                    (st.items and st.items[0][0] not in ("eof", "rst", "gone"))
+            return bool(st.items)
+
+        self.pump(self.deadline(e), ready)
+        if not st.items:
+            self.fail(e, exp, "(nothing)")
+        it = st.items[0]
+        if e.sop == "close" and it[0] in ("eof", "rst"):
+            # the EOF or reset ztun-ref's close caused: part of the close
+            if len(st.items) > 1 and st.items[1][0] == "gone":
+                st.items.pop(0)
+                it = st.items[0]
+        ok = it[0] == want and (e.sop != "connect" or it[2] == e.ep)
+        act = self.fmt_item(st, it)
+        if not ok:
+            self.fail(e, exp, act)
+        if not self.time_ok(e, it[1]):
+            self.fail_time(e, exp, act, it[1])
+        st.items.pop(0)
+
+    def input_stream(self, e):
+        st = self.stream(e, False)
+        where = "%s:%d: " % (self.s.path, e.line)
+        if st is None:
+            raise Fail("%ss%d was never opened by ztun-ref" % (where, e.stream))
+        if e.sop in ("accept", "refuse"):
+            # played by the kernel when ztun-ref connected (see plan())
+            if e.sop == "accept" and st.dead or e.sop == "refuse" and not st.dead:
+                raise Fail("%ss%d: expected the connection to be %sed" % (where, e.stream,
+                                                                          e.sop))
+            if e.sop == "accept":
+                self.pump(e.t / 1e9 + self.late, lambda: st.sock is not None)
+                if st.sock is None:
+                    raise Fail("%ss%d: the connection was never accepted" % (where, e.stream))
+            return
+        if st.sock is None:
+            self.pump(e.t / 1e9 + self.late, lambda: st.sock is not None)
+        if st.sock is None or st.gone:
+            raise Fail("%ss%d is %s" % (where, e.stream,
+                                        "already closed by ztun-ref" if st.gone else
+                                        "not connected"))
+        try:
+            if e.sop == "data":
+                st.sock.setblocking(True)
+                st.sock.sendall(e.pkt.payload)
+                st.sock.setblocking(False)
+            if e.sop == "fin" or e.fin:
+                st.sock.shutdown(socket.SHUT_WR)
+            if e.sop == "rst":
+                st.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+                st.sock.close()
+                st.sock = None
+                st.eof = True
+                st.dead = True
+        except OSError as x:
+            raise Fail("%ss%d: %s" % (where, e.stream, x))
+
+    # -- datagrams
+    def expect_net(self, e):
+        exp = e.text
+        self.pump(self.deadline(e), lambda: self.net_q)
+        if not self.net_q:
+            self.fail(e, exp, "(nothing)")
+        at, ep, src, d = self.net_q[0]
+        act = "net> udp %s:%d (%d) %s   [from %s:%d]" % (ep[0], ep[1], len(d),
+                                                        fmt_payload(d), src[0], src[1])
+        ok = ep == e.ep and len(d) == e.pkt.len and \
+            (e.pkt.payload is None or d == e.pkt.payload)
+        if e.var:
+            bound = self.vars.get(e.var)
+            if bound is not None and bound != src:
+                ok = False
+            if bound is None and src in self.vars.values():
+                ok = False
+        if not ok:
+            self.fail(e, exp, act)
+        if not self.time_ok(e, at):
+            self.fail_time(e, exp, act, at)
+        if e.var:
+            self.vars[e.var] = src
+        self.last_src = src
+        self.net_q.pop(0)
+
+    def input_net(self, e):
+        where = "%s:%d: " % (self.s.path, e.line)
+        dst = self.vars.get(e.var) if e.var else self.last_src
+        if dst is None:
+            raise Fail("%sno datagram socket %s" % (where, "is named $" + e.var if e.var
+                                                     else "was used yet"))
+        data = e.pkt.payload if e.pkt.payload is not None else b"x" * e.pkt.len
+        self.udp[e.ep].sendto(data, dst)
+
+    # -- advance, assert
+    def check_quiet(self, line):
+        pend = []
+        if self.tun_q:
+            pend.append((self.tun_q[0][0], self.fmt_tun(self.tun_q[0][1], None)))
+        for st in self.streams:
+            if st.items:
+                pend.append((st.items[0][1], self.fmt_item(st, st.items[0])))
+        if self.net_q:
+            at, ep, src, d = self.net_q[0]
+            pend.append((at, "net> udp %s:%d (%d) %s" % (ep[0], ep[1], len(d),
+                                                        fmt_payload(d))))
+        if pend:
+            at, act = min(pend)
+            where = "%s:%d: " % (self.s.path, line)
+            raise Fail("%sexpected (no more output)\n%sactual   %s at %.6f"
+                       % (where, " " * len(where), act, at))
+
+    def stats(self):
+        mark = len(self.log)
+        self.zt.send_signal(signal.SIGUSR1)
+        end = time.monotonic() + 5
+
+        def done():
+            self.read_log()
+            return any(x.startswith("ztun-ref: stats: drops") for x in self.log[mark:])
+
+        while not done():
+            if time.monotonic() > end:
+                raise Fail("ztun-ref printed no statistics after SIGUSR1")
+            self.pump(self.now() + 0.01)
+        vals = {}
+        for x in self.log[mark:]:
+            if not x.startswith("ztun-ref: stats: "):
+                continue
+            body = x[len("ztun-ref: stats: "):]
+            group, _, rest = body.partition(" ")
+            if rest == "(none)":
+                continue
+            for item in rest.split(", "):
+                w = item.split()
+                if w and w[-1] == "bytes":
+                    w = w[:-1]
+                if len(w) >= 2 and w[-1].isdigit():
+                    vals[(group, " ".join(w[:-1]))] = int(w[-1])
+        return vals
+
+    def do_assert(self, e):
+        key = counter_key(e.counter)
+        vals = self.stats()
+        if key not in vals and key[0] != "drops":
+            raise Fail("%s:%d: ztun-ref's statistics have no '%s %s'"
+                       % (self.s.path, e.line, key[0], key[1]))
+        v = vals.get(key, 0)
+        if not CMPS[e.cmp](v, e.value):
+            self.fail(e, "%s %s %d" % (e.counter, e.cmp, e.value), "%s = %d" % (e.counter, v))
+
+    def run(self):
+        self.t0 = time.monotonic()
+        for e in self.s.events:
+            t = e.t / 1e9
+            if e.kind in ("advance", "assert"):
+                self.pump(t + self.grace)
+            elif e.kind in ("tun<", "s<", "net<"):
+                self.pump(t)
+            if self.a.verbose:
+                print("  %10.6f  line %d (scripted %.6f)" % (self.now(), e.line, t))
+            if self.kernel_tun:
+                raise Fail("%s:%d: the namespace's kernel sent %d packet(s) into the TUN "
+                           "(first: %s); the run is not valid" %
+                           (self.s.path, e.line, len(self.kernel_tun),
+                            self.kernel_tun[0].hex()))
+            if e.kind == "tun<":
+                self.input_tun(e)
+            elif e.kind == "tun>":
+                self.expect_tun(e)
+            elif e.kind == "s<":
+                self.input_stream(e)
+            elif e.kind == "s>":
+                self.expect_stream(e)
+            elif e.kind == "net<":
+                self.input_net(e)
+            elif e.kind == "net>":
+                self.expect_net(e)
+            elif e.kind == "advance":
+                self.check_quiet(e.line)
+            elif e.kind == "assert":
+                self.do_assert(e)
+        last = self.s.events[-1] if self.s.events else None
+        self.pump((last.t / 1e9 if last else 0) + self.grace)
+        self.check_quiet(last.line if last else self.s.last_line)
+
+
+def in_netns(name):
+    """Whether this process runs in the named network namespace (ip netns)."""
+    try:
+        a, b = os.stat("/proc/self/ns/net"), os.stat("/run/netns/" + name)
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    except OSError:
+        return False
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="Run a scenario script against ztun-ref on a TUN (inside a "
+                    "network namespace of its own; see tests/e2e/scenario_real.sh).")
+    ap.add_argument("--ztun-ref", required=True, help="the ztun-ref binary")
+    ap.add_argument("--early", type=float, default=0.05,
+                    help="how much earlier than its line an output may come (s)")
+    ap.add_argument("--late", type=float, default=0.25,
+                    help="how much later than its line an output may come (s)")
+    ap.add_argument("--grace", type=float, default=0.02,
+                    help="how long after its time advance/assert/the end look (s)")
+    ap.add_argument("--netns", help="the network namespace (ip netns) this runs in; "
+                    "required to run, checked")
+    ap.add_argument("--check-only", action="store_true",
+                    help="parse and check that real mode can play it; run nothing")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("file")
+    a = ap.parse_args()
+    try:
+        scn = Scenario(a.file)
+        r = Runner(scn, a)
+        r.plan()
+    except ScnError as x:
+        print("ERROR %s: not playable in real mode\n  %s" % (a.file, x))
+        return 2
+    except OSError as x:
+        print("ERROR %s: %s" % (a.file, x))
+        return 2
+    except (ValueError, IndexError) as x:
+        print("ERROR %s: not playable in real mode\n  cannot parse it (%s)" % (a.file, x))
+        return 2
+    if a.check_only:
+        print("OK %s" % a.file)
+        return 0
+    if not a.netns or not in_netns(a.netns):
+        print("ERROR: run me inside a network namespace of my own, named by --netns "
+              "(tests/e2e/scenario_real.sh does that)")
+        return 2
+    failure = None
+    try:
+        r.setup()
+        r.run()
+    except Fail as x:
+        failure = str(x)
+    except OSError as x:
+        failure = "%s: setup or I/O error: %s" % (a.file, x)
+    problem = r.teardown()
+    if not failure and problem:
+        failure = "%s: %s" % (a.file, problem)
+    if failure:
+        print("FAIL %s (real)" % a.file)
+        print(failure)
+        print("  real mode: tolerance -%.3f/+%.3f s, grace %.3f s; ztun-ref log:"
+              % (a.early, a.late, a.grace))
+        for x in r.log[-15:]:
+            print("    " + x)
+        return 1
+    print("PASS %s (real)" % a.file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

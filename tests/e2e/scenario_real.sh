@@ -1,0 +1,216 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# scenario_real.sh - the same scenario scripts in simulated and real mode.
+# Usage: tests/e2e/scenario_real.sh PATH/TO/ztun-ref [FILE.scn...]
+#
+# Runs the scenarios (by default the list below) with ztun-sim (the
+# ztun-sim next to ztun-ref, or $ZTUN_SIM), then each one against ztun-ref
+# on a TUN with tests/e2e/scenario_real.py, in a network namespace of its
+# own that has nothing but lo and the TUN (no route out: every address the
+# script uses lives on the namespace's lo or behind the TUN). Both must
+# PASS. Then it proves the real executor can fail: the deliberately wrong
+# copies tests/e2e/scenario_real_wrong_*.scn must FAIL in both modes, and
+# a scenario real mode cannot play must be refused with its line named.
+#
+# ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
+# instead of the list below (36 of them, 1.5 to 2.5 minutes:
+# socks5_tcp.scn alone waits 30 s).
+# ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
+# the executor's tolerance: an output may come that much before or after
+# its line's time (default 0.05 and 0.25), and advance/assert/the end look
+# that long after their time (0.02).
+#
+# Prints one line per check (PASS/FAIL, with the executor's report under a
+# failure) and "N passed, M failed"; exit 1 when any failed. Without root,
+# /dev/net/tun, ip or python3 it prints one "SKIP: ... (reason)" line and
+# exits 0. The trap removes the namespace and everything in it on every
+# exit path.
+
+bin=$1
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+	echo "usage: $0 PATH/TO/ztun-ref [FILE.scn...]" >&2
+	exit 2
+fi
+shift
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+sim=${ZTUN_SIM:-$(dirname "$bin")/ztun-sim}
+
+what="scenarios against ztun-ref"
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: $what (not root: a network namespace and a TUN need root)"
+	exit 0
+fi
+if [ ! -c /dev/net/tun ]; then
+	echo "SKIP: $what (/dev/net/tun is missing)"
+	exit 0
+fi
+for p in ip python3; do
+	if ! command -v "$p" >/dev/null 2>&1; then
+		echo "SKIP: $what ($p is not installed)"
+		exit 0
+	fi
+done
+# the interpreter itself, not a version manager's shim, isolated and
+# without site packages: the executor needs the standard library only, and
+# this makes each run start in tens of milliseconds
+py=$(python3 -I -S -c 'import sys; print(sys.executable)' 2>/dev/null)
+if [ -z "$py" ] || ! "$py" -I -S -c 'import sys; sys.exit(sys.version_info < (3, 6))'; then
+	echo "SKIP: $what (python3 is not 3.6 or newer)"
+	exit 0
+fi
+py=("$py" -I -S)
+if [ ! -x "$sim" ]; then
+	echo "usage: $sim is missing (set ZTUN_SIM)" >&2
+	exit 2
+fi
+
+cd "$top" || exit 2
+if [ $# -gt 0 ]; then
+	files=("$@")
+elif [ -n "$ZT_SCN_REAL_ALL" ]; then
+	# every scenario real mode can play (the rest are listed with why)
+	files=()
+	for f in scenarios/*.scn; do
+		if why=$("${py[@]}" "$here/scenario_real.py" --ztun-ref "$bin" \
+			 --check-only "$f" 2>&1); then
+			files+=("$f")
+		else
+			echo "not playable: $(printf '%s\n' "$why" | tail -n 1 | sed 's/^ *//')"
+		fi
+	done
+else
+	# TCP through SOCKS5; TCP direct both ways with the close; a refused
+	# direct upstream; a SOCKS5 refusal (reply 5); an upstream reset
+	# mid-flow (after a delayed ACK); HTTP CONNECT; ICMP echo (local and
+	# dropped); UDP through SOCKS5 UDP ASSOCIATE; UDP direct with a
+	# datagram from the wrong source.
+	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
+	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
+	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
+	       scenarios/icmp_echo_local.scn scenarios/socks5_udp_associate.scn
+	       scenarios/udp_wrong_source.scn)
+fi
+
+tol=()
+[ -n "$ZT_SCN_REAL_EARLY" ] && tol+=(--early "$ZT_SCN_REAL_EARLY")
+[ -n "$ZT_SCN_REAL_LATE" ] && tol+=(--late "$ZT_SCN_REAL_LATE")
+[ -n "$ZT_SCN_REAL_GRACE" ] && tol+=(--grace "$ZT_SCN_REAL_GRACE")
+
+# netns_cleanup tears down $cns (the current scenario's namespace) and
+# whatever runs in it, and the scratch directory $tmp; $sns, $pids and
+# $ztun_pid stay empty here.
+# shellcheck disable=SC2034
+{
+	cns=
+	sns=
+	pids=()
+	ztun_pid=
+}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-scn-XXXXXX") || exit 2
+# shellcheck source=tests/e2e/netns_lib.sh
+. "$here/netns_lib.sh"
+trap netns_cleanup EXIT
+trap 'exit 1' INT TERM
+
+passed=0
+failed=0
+out=
+pass() { echo "PASS: $1"; passed=$((passed + 1)); }
+fail() {
+	echo "FAIL: $1"
+	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/    /'
+	failed=$((failed + 1))
+}
+
+# real FILE: run FILE against ztun-ref in a fresh namespace; sets $out and
+# returns the executor's status (0 pass, 1 fail, 2 not playable/setup).
+nsn=0
+# ns_done: tear down this scenario's namespace, keep $tmp
+ns_done() {
+	local tmp=
+	netns_cleanup
+	cns=
+}
+real() {
+	local rc
+	nsn=$((nsn + 1))
+	cns=ztsr$$n$nsn
+	if ! ip netns add "$cns"; then
+		out="cannot create network namespace $cns"
+		cns=
+		return 2
+	fi
+	ip netns exec "$cns" sh -c '
+		ip link set lo up &&
+		sysctl -qw net.ipv4.ip_forward=0 \
+			net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1' || {
+		out="cannot set up network namespace $cns"
+		ns_done
+		return 2
+	}
+	# in the background: a signal's trap runs at once, not when it ends
+	ip netns exec "$cns" "${py[@]}" "$here/scenario_real.py" \
+		--netns "$cns" --ztun-ref "$bin" "${tol[@]}" "$1" >"$tmp/out" 2>&1 &
+	wait $!
+	rc=$?
+	out=$(cat "$tmp/out")
+	ns_done
+	return $rc
+}
+
+# 1. the simulator
+if out=$("$sim" run "${files[@]}" 2>&1); then
+	pass "ztun-sim run: ${#files[@]} scenarios ($(printf '%s\n' "$out" | tail -n 1))"
+else
+	fail "ztun-sim run: ${#files[@]} scenarios"
+fi
+
+# 2. the same scripts against ztun-ref
+for f in "${files[@]}"; do
+	start=$(date +%s%N)
+	real "$f"
+	rc=$?
+	ms=$((($(date +%s%N) - start) / 1000000))
+	if [ $rc = 0 ]; then
+		pass "ztun-ref: $f ($ms ms)"
+	else
+		fail "ztun-ref: $f"
+	fi
+done
+
+# 3. the executor fails when real mode and the script disagree: wrong
+# copies fail in both modes, at the line that is wrong
+for f in tests/e2e/scenario_real_wrong_*.scn; do
+	want=$(sed -n 's/^# fails at line \([0-9]*\).*/\1/p' "$f" | head -n 1)
+	out=$("$sim" run "$f" 2>&1)
+	if [ $? = 1 ] && printf '%s\n' "$out" | grep -q "^$f:$want: "; then
+		pass "ztun-sim: $f fails at line $want"
+	else
+		fail "ztun-sim: $f must fail at line $want"
+	fi
+	real "$f"
+	rc=$?
+	if [ $rc = 1 ] && printf '%s\n' "$out" | grep -q "^FAIL $f" &&
+	   printf '%s\n' "$out" | grep -q "^$f:$want: "; then
+		pass "ztun-ref: $f fails at line $want"
+	else
+		fail "ztun-ref: $f must fail at line $want (status $rc)"
+	fi
+done
+
+# 4. a line real mode cannot play is an error naming it, never a pass
+f=scenarios/tcp_upstream_timeout.scn
+out=$("${py[@]}" "$here/scenario_real.py" --ztun-ref "$bin" --check-only "$f" 2>&1)
+rc=$?
+if [ $rc = 2 ] && printf '%s\n' "$out" | grep -q "$f:6: 's1< timeout' is not supported"; then
+	pass "ztun-ref: $f refused at line 6 (s1< timeout)"
+else
+	fail "ztun-ref: $f must be refused at line 6 (status $rc)"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
