@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "real/routestate.h"
 #include "ztun/addr.h"
 #include "ztun/route.h"
 #include "ztun/router.h"
@@ -38,6 +39,9 @@ struct zr_config {
 	char egress[IF_NAMESIZE];       /* -e, "" = from the default route */
 	bool use_mark;
 	uint32_t mark;                  /* --mark */
+	bool auto_route;                /* --auto-route */
+	char state_dir[ZR_STATE_PATH_MAX]; /* --state-dir, or its default
+					    * with --auto-route; else "" */
 	bool debug;                     /* -d */
 	enum zt_route_decision def;     /* the default decision in effect */
 	enum zt_route_decision udp;     /* --udp */

@@ -254,7 +254,7 @@ int zr_route_state_path(char *buf, size_t cap, const char *dir,
 /* mkdir of @path's directory (its last component stripped), mode 0700. */
 static int make_parent_dir(const char *path)
 {
-	char dir[4096];
+	char dir[ZR_STATE_PATH_MAX];
 	const char *slash = strrchr(path, '/');
 	size_t n;
 
@@ -281,7 +281,7 @@ static int make_parent_dir(const char *path)
  */
 int zr_route_state_write(const char *path, const struct zr_route_state *s)
 {
-	char text[ZR_ROUTE_STATE_BYTES], tmp[4096 + 32];
+	char text[ZR_ROUTE_STATE_BYTES], tmp[ZR_STATE_PATH_MAX + 32];
 	ssize_t done = 0;
 	int len, fd, err;
 

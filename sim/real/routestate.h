@@ -35,6 +35,7 @@
 
 #define ZR_ROUTE_STATE_MAX 16      /* routes per file */
 #define ZR_ROUTE_STATE_BYTES 4096  /* a longer file is not ours */
+#define ZR_STATE_PATH_MAX 4096     /* a state directory or file path */
 
 /* One route: @dst/@prefix [via @gateway] dev @dev, in the main table. */
 struct zr_route {
