@@ -32,7 +32,8 @@
 # goes through ztun-ref and, by its rules, a proxy or direct egress.
 #
 # Theory of operation: skip (one "SKIP: reason" line, exit 0) unless root,
-# /dev/net/tun and every program are there. Otherwise build the namespaces,
+# /dev/net/tun and every program are there. Check (v) the command line of
+# --auto-route (usage errors, --help quoted in docs/cli.md). Build the namespaces,
 # start the servers, then run ztun-ref twice: once with danted and
 # tinyproxy (checks a, c, d, e, g, h, i; k..o per proxy; p, q), once with
 # microsocks (b, f; k..o), then once more with --tun-fd (j). Each of these
@@ -134,6 +135,41 @@ fail() {
 	fi
 }
 skip() { echo "SKIP: $1 ($2)"; }
+
+# (v) the command line of --auto-route, before any namespace: --help is
+# quoted verbatim in docs/cli.md; usage errors exit 2 naming the flag.
+# usage_check NAME WANT_IN_STDERR ARGS...: exit status 2 and the message.
+usage_check() {
+	local name=$1 want=$2 rc
+	shift 2
+	"$@" >/dev/null 2>"$tmp/usage.err"
+	rc=$?
+	if [ "$rc" = 2 ] && grep -qF -- "$want" "$tmp/usage.err"; then
+		pass "(v) $name: exit 2, '$want'"
+	else
+		fail "(v) $name" "exit $rc: $(head -c 200 "$tmp/usage.err")"
+	fi
+}
+clidoc=$(cd "$(dirname "$0")/../.." && pwd)/docs/cli.md
+if "$bin" --help | python3 -c 'import sys; sys.exit(sys.stdin.read() not in open(sys.argv[1]).read())' "$clidoc"; then
+	pass "(v) docs/cli.md quotes ztun-ref --help verbatim"
+else
+	fail "(v) docs/cli.md quotes ztun-ref --help verbatim"
+fi
+usage_check "--auto-route with --tun-fd" "--auto-route: not with --tun-fd" \
+	"$bin" --auto-route --tun-fd 0
+usage_check "--state-dir without --auto-route" "--state-dir: only with --auto-route" \
+	"$bin" --state-dir "$tmp"
+usage_check "--auto-route with a value" "unknown flag '--auto-route=yes'" \
+	"$bin" --auto-route=yes
+if command -v setpriv >/dev/null 2>&1; then
+	usage_check "--auto-route, not root, no XDG_RUNTIME_DIR" \
+		"--auto-route: XDG_RUNTIME_DIR is not set" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env -u XDG_RUNTIME_DIR "$bin" --auto-route
+else
+	skip "(v) --auto-route without XDG_RUNTIME_DIR" "setpriv is not installed"
+fi
 
 cx() { ip netns exec "$cns" "$@"; }
 sx() { ip netns exec "$sns" "$@"; }
