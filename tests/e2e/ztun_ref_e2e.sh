@@ -41,7 +41,8 @@
 # Then --auto-route (r: traffic goes through the TUN by its routes, the
 # off-link proxy and direct egress do not loop; s: SIGTERM removes the
 # routes and the state file; t: after SIGKILL they stay, and the next
-# start removes them). Every check that fetches through ztun-ref also
+# start removes them; w: a split route taken already fails the start and
+# leaves nothing behind). Every check that fetches through ztun-ref also
 # proves by ztun-ref's flow statistics that it did (the client
 # namespace's default route would reach the targets directly). Per proxy
 # kind: (k) a big download and (l) an upload of a quarter of it, sha256;
@@ -776,6 +777,25 @@ if start_auto "${auto_args[@]}" --state-dir "$tmp/state"; then
 else
 	fail "(t) ztun-ref --auto-route --state-dir starts"
 fi
+
+# (w) a split route that is there already (another VPN): the start fails
+# with exit 1 and takes back the routes it had added and its state file
+wait_tun_gone
+cx ip route add 128.0.0.0/1 via 10.203.0.2 dev "$vc"
+base=$(routes_now)
+: >"$tmp/ztun.log"
+ip netns exec "$cns" timeout -s TERM 10 "$bin" -n "$tun" --auto-route "${auto_args[@]}" \
+	2>"$tmp/ztun.log"
+rc=$?
+wait_tun_gone
+if [ "$rc" = 1 ] && grep -q 'error: --auto-route: a route 128.0.0.0/1 exists already' "$tmp/ztun.log" &&
+   [ -z "$(ours_left)" ] && [ ! -e "$statefile" ] && [ "$(routes_now)" = "$base" ]; then
+	pass "(w) --auto-route with 128.0.0.0/1 taken: exit 1, nothing left behind"
+else
+	fail "(w) --auto-route with 128.0.0.0/1 taken: exit 1, nothing left behind" \
+		"exit $rc; left: $(ours_left); file: $(ls "$statefile" 2>&1)"
+fi
+cx ip route del 128.0.0.0/1 via 10.203.0.2 dev "$vc"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
