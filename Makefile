@@ -85,8 +85,9 @@ $(LIBHOST): $(HOST_OBJ) $(BUILD)/host.srclist
 	@rm -f $@
 	ar rcs $@ $(HOST_OBJ)
 
-$(UNIT): $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) $(BUILD)/unit.srclist
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS) $(SLIRP_LIBS)
+# libztun-real.a only for its pure parts (the --auto-route state file).
+$(UNIT): $(UNIT_OBJ) $(LIBREAL) $(LIBHOST) $(LIBZTUN) $(BUILD)/unit.srclist
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBREAL) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS) $(SLIRP_LIBS)
 
 # The simulator's command line; its main file sits outside sim/engine/ so
 # that it stays out of libztun-host.a.

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char zr_usage[] =
 	"usage: ztun-ref [OPTIONS]\n"
@@ -51,6 +52,13 @@ const char zr_usage[] =
 	"      --max-flows N       concurrent TCP flows, 1..65536 (default 16384;\n"
 	"                          each needs a descriptor: RLIMIT_NOFILE is\n"
 	"                          raised to its hard limit at start)\n"
+	"      --auto-route        route everything into the TUN (0.0.0.0/1,\n"
+	"                          128.0.0.0/1, and ::/1, 8000::/1 with --tun-ip6)\n"
+	"                          and each proxy address around it; removed at\n"
+	"                          exit, or at the next start after a crash\n"
+	"      --state-dir DIR     where --auto-route keeps TUN-NAME.routes\n"
+	"                          (default /run/ztun as root, else\n"
+	"                          $XDG_RUNTIME_DIR/ztun)\n"
 	"\n"
 	"Routing (docs/rules.md):\n"
 	"      --rule RULE         a route rule; repeatable, the first match decides\n"
@@ -82,6 +90,8 @@ enum {
 	OPT_DEFAULT,
 	OPT_UDP,
 	OPT_VERSION,
+	OPT_AUTO_ROUTE,
+	OPT_STATE_DIR,
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +114,8 @@ static const struct option long_opts[] = {
 	{ "default", required_argument, NULL, OPT_DEFAULT },
 	{ "udp", required_argument, NULL, OPT_UDP },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "auto-route", no_argument, NULL, OPT_AUTO_ROUTE },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -243,6 +255,40 @@ static int parse_proxy(struct zr_config *c, const char *text)
 				   colon + 1, text);
 	px->server.port = (uint16_t)port;
 	px->enabled = true;
+	return 0;
+}
+
+/* --state-dir, or its default with --auto-route: /run/ztun as root, else
+ * $XDG_RUNTIME_DIR/ztun. Also checks what --auto-route cannot go with. */
+static int set_state_dir(struct zr_config *c, const char *dir)
+{
+	char path[ZR_STATE_PATH_MAX];
+	const char *xdg;
+
+	if (dir && !c->auto_route)
+		return usage_error("--state-dir: only with --auto-route");
+	if (!c->auto_route)
+		return 0;
+	if (c->tun_fd >= 0)
+		return usage_error("--auto-route: not with --tun-fd (the parent owns that device's routing)");
+	if (dir) {
+		if (!*dir)
+			return usage_error("--state-dir: empty directory name");
+		if ((size_t)snprintf(c->state_dir, sizeof(c->state_dir), "%s",
+				     dir) >= sizeof(c->state_dir))
+			return usage_error("--state-dir: '%.64s...' is too long", dir);
+	} else if (geteuid() == 0) {
+		strcpy(c->state_dir, "/run/ztun");
+	} else {
+		xdg = getenv("XDG_RUNTIME_DIR");
+		if (!xdg || !*xdg)
+			return usage_error("--auto-route: XDG_RUNTIME_DIR is not set (it holds the state file when not root; or give --state-dir DIR)");
+		if ((size_t)snprintf(c->state_dir, sizeof(c->state_dir), "%s/ztun",
+				     xdg) >= sizeof(c->state_dir))
+			return usage_error("--auto-route: XDG_RUNTIME_DIR '%.64s...' is too long", xdg);
+	}
+	if (zr_route_state_path(path, sizeof(path), c->state_dir, c->tun_name))
+		return usage_error("--state-dir: '%.64s...' is too long", c->state_dir);
 	return 0;
 }
 
@@ -389,7 +435,7 @@ fail:
 int zr_config_parse(struct zr_config *c, int argc, char **argv)
 {
 	struct rule_src *src;
-	const char *udp = NULL;
+	const char *udp = NULL, *state_dir = NULL;
 	uint8_t v4[4] = { 10, 0, 0, 1 };
 	int nsrc = 0, opt, rc = -EINVAL;
 	uint64_t v;
@@ -506,6 +552,12 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		case OPT_UDP:
 			udp = a;
 			break;
+		case OPT_AUTO_ROUTE:
+			c->auto_route = true;
+			break;
+		case OPT_STATE_DIR:
+			state_dir = a;
+			break;
 		case ':':
 			usage_error("%s: needs a value", argv[optind - 1]);
 			goto out;
@@ -522,6 +574,8 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		usage_error("unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
+	if (set_state_dir(c, state_dir))
+		goto out;
 	rc = build_rules(c, src, nsrc, udp);
 	if (rc == 0)
 		rc = ZR_PARSE_RUN;

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "real/routestate.h"
 #include "ztun/addr.h"
 #include "ztun/route.h"
 #include "ztun/router.h"
@@ -40,6 +41,9 @@ struct zr_config {
 	bool use_mark;
 	uint32_t mark;                  /* --mark */
 	uint32_t max_flows;             /* --max-flows: TCP flow slots */
+	bool auto_route;                /* --auto-route */
+	char state_dir[ZR_STATE_PATH_MAX]; /* --state-dir, or its default
+					    * with --auto-route; else "" */
 	bool debug;                     /* -d */
 	enum zt_route_decision def;     /* the default decision in effect */
 	enum zt_route_decision udp;     /* --udp */

@@ -243,3 +243,143 @@ int zr_nl_default_oif(uint8_t family, unsigned exclude)
 		return err;
 	return (int)pick.oif;
 }
+
+static int route_request(struct nl_req *req, uint16_t type, uint16_t flags,
+			 const struct zr_nl_route *r)
+{
+	size_t alen = zt_addr_len(&r->dst);
+	int err;
+
+	memset(req, 0, sizeof(*req));
+	req->nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req->nh.nlmsg_type = type;
+	req->nh.nlmsg_flags = flags;
+	req->u.rtm.rtm_family = r->dst.family == ZT_AF_INET ? AF_INET : AF_INET6;
+	req->u.rtm.rtm_dst_len = r->prefix;
+	req->u.rtm.rtm_table = RT_TABLE_MAIN;
+	req->u.rtm.rtm_protocol = ZR_RTPROT_ZTUN;
+	req->u.rtm.rtm_type = RTN_UNICAST;
+	if (type == RTM_DELROUTE)
+		req->u.rtm.rtm_scope = RT_SCOPE_NOWHERE;  /* any scope */
+	else
+		req->u.rtm.rtm_scope = r->has_gateway ? RT_SCOPE_UNIVERSE :
+							RT_SCOPE_LINK;
+	if (r->has_gateway && r->gateway.family != r->dst.family)
+		return -EINVAL;
+	err = nl_put(req, RTA_DST, r->dst.bytes, alen);
+	if (!err && r->has_gateway)
+		err = nl_put(req, RTA_GATEWAY, r->gateway.bytes, alen);
+	if (!err && r->oif) {
+		uint32_t oif = r->oif;
+
+		err = nl_put(req, RTA_OIF, &oif, sizeof(oif));
+	}
+	return err;
+}
+
+/**
+ * zr_nl_route_add() - add @r to the main table, protocol ZR_RTPROT_ZTUN.
+ * @r: the route (borrowed)
+ *
+ * Return: 0 or a negative errno (-EEXIST when the same route exists).
+ */
+int zr_nl_route_add(const struct zr_nl_route *r)
+{
+	struct nl_req req;
+	int err = route_request(&req, RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK |
+				NLM_F_CREATE | NLM_F_EXCL, r);
+
+	return err ? err : nl_talk(&req, NULL, NULL);
+}
+
+/**
+ * zr_nl_route_del() - delete @r from the main table; only a route of
+ * protocol ZR_RTPROT_ZTUN matches.
+ * @r: the route (borrowed)
+ *
+ * Return: 0 or a negative errno (-ESRCH when no such route exists).
+ */
+int zr_nl_route_del(const struct zr_nl_route *r)
+{
+	struct nl_req req;
+	int err = route_request(&req, RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, r);
+
+	return err ? err : nl_talk(&req, NULL, NULL);
+}
+
+struct route_answer {
+	struct zr_nl_route *out;
+	uint8_t type;
+	bool seen;
+	bool via;
+};
+
+static int route_get_cb(const struct nlmsghdr *nh, void *user)
+{
+	struct route_answer *ans = user;
+	const struct rtmsg *rtm = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	size_t alen = zt_addr_len(&ans->out->dst);
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE ||
+	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*rtm)))
+		return 0;
+	ans->seen = true;
+	ans->type = rtm->rtm_type;
+	len = (int)RTM_PAYLOAD(nh);
+	for (rta = RTM_RTA(rtm); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == RTA_OIF && RTA_PAYLOAD(rta) >= sizeof(uint32_t)) {
+			uint32_t oif;
+
+			memcpy(&oif, RTA_DATA(rta), sizeof(oif));
+			ans->out->oif = oif;
+		} else if (rta->rta_type == RTA_GATEWAY &&
+			   RTA_PAYLOAD(rta) == alen) {
+			ans->out->gateway.family = ans->out->dst.family;
+			memcpy(ans->out->gateway.bytes, RTA_DATA(rta), alen);
+			ans->out->has_gateway = true;
+		} else if (rta->rta_type == RTA_VIA) {
+			ans->via = true;
+		}
+	}
+	return 0;
+}
+
+/**
+ * zr_nl_route_get() - the kernel's route to @dst now.
+ * @dst: the destination (borrowed)
+ * @out: filled: dst, full-length prefix, gateway when there is one, oif
+ * @type: set to the route's RTN_* type
+ *
+ * Return: 0 or a negative errno.
+ */
+int zr_nl_route_get(const struct zt_addr *dst, struct zr_nl_route *out,
+		    uint8_t *type)
+{
+	struct nl_req req;
+	struct route_answer ans = { .out = out };
+	size_t alen = zt_addr_len(dst);
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	out->dst = *dst;
+	out->prefix = (uint8_t)(alen * 8);
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.u.rtm.rtm_family = dst->family == ZT_AF_INET ? AF_INET : AF_INET6;
+	req.u.rtm.rtm_dst_len = out->prefix;
+	err = nl_put(&req, RTA_DST, dst->bytes, alen);
+	if (!err)
+		err = nl_talk(&req, route_get_cb, &ans);
+	if (err)
+		return err;
+	if (!ans.seen)
+		return -ENETUNREACH;
+	if (ans.via)
+		return -EOPNOTSUPP;
+	*type = ans.type;
+	return 0;
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * netlink.h - the few rtnetlink requests ztun-ref needs: bring a link up
- * with an MTU, add an address, find the default route's interface.
+ * with an MTU, add an address, find the default route's interface, and for
+ * --auto-route ask the route to an address, add and delete routes.
  *
  * Theory of operation: each call opens a NETLINK_ROUTE socket, sends one
  * request with NLM_F_ACK (or a dump), reads until the kernel's ACK/DONE,
@@ -33,5 +34,37 @@ int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr,
  * Return: its index (> 0), 0 when there is none, or a negative errno.
  */
 int zr_nl_default_oif(uint8_t family, unsigned exclude);
+
+/* rtm_protocol of every route ztun-ref adds ("proto 122" in `ip route`);
+ * deletions match it, so a route of anyone else is never removed. */
+#define ZR_RTPROT_ZTUN 122
+
+/* A unicast route of the main table: @dst/@prefix [via @gateway] dev @oif. */
+struct zr_nl_route {
+	struct zt_addr dst;
+	uint8_t prefix;
+	bool has_gateway;
+	struct zt_addr gateway;     /* same family as dst */
+	unsigned oif;
+};
+
+/* RTM_NEWROUTE (NLM_F_EXCL), protocol ZR_RTPROT_ZTUN, scope link without a
+ * gateway. Return: 0 or a negative errno (-EEXIST when already there). */
+int zr_nl_route_add(const struct zr_nl_route *r);
+
+/* RTM_DELROUTE of a route that zr_nl_route_add() added.
+ * Return: 0 or a negative errno (-ESRCH when there is no such route). */
+int zr_nl_route_del(const struct zr_nl_route *r);
+
+/*
+ * zr_nl_route_get() - what the kernel would do now with a packet to @dst
+ * (RTM_GETROUTE for one address, like `ip route get`).
+ * @out: dst (= @dst, prefix full length), gateway and oif of the answer
+ * @type: the route's RTN_* type (RTN_UNICAST, RTN_LOCAL, ...)
+ * Return: 0 or a negative errno (-ENETUNREACH when there is no route,
+ * -EOPNOTSUPP for a next hop this cannot express, e.g. RTA_VIA).
+ */
+int zr_nl_route_get(const struct zt_addr *dst, struct zr_nl_route *out,
+		    uint8_t *type);
 
 #endif /* ZTUN_REAL_NETLINK_H */

@@ -6,21 +6,25 @@
  * Theory of operation: parse the command line (config.c; usage errors exit
  * 2), create and configure the TUN through /dev/net/tun and rtnetlink (or
  * adopt --tun-fd as is), find the egress interface of direct traffic (-e,
- * or the default route's), seed the core's generator from getrandom(),
- * build the router over the host (host.c) and run the event loop until
+ * or the default route's), with --auto-route add the routes into the TUN
+ * (autoroute.c; SIGINT/SIGTERM are blocked from then on so that they end
+ * the event loop instead of the process, and the routes always come out
+ * again), seed the core's generator from getrandom(), build the router over the host (host.c) and run the event loop until
  * SIGINT/SIGTERM. Then print statistics, free the router (which closes its
- * upstreams through the host), the host and the TUN - a device we created
+ * upstreams through the host), the host, the auto-routes and the TUN - a device we created
  * is not persistent, so it disappears - and exit 0. Setup failures exit 1
  * with one message; missing privilege says that root or CAP_NET_ADMIN is
  * needed. This file stays out of the host library; docs/cli.md documents
  * its behaviour and must stay in step with it.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 
+#include "real/autoroute.h"
 #include "real/config.h"
 #include "real/host.h"
 #include "real/log.h"
@@ -145,6 +149,26 @@ static void raise_fd_limit(uint32_t max_flows)
 			(unsigned long long)rl.rlim_cur, max_flows);
 }
 
+/* --auto-route: needs an egress for direct sockets. Return an exit code. */
+static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
+			    struct zr_autoroute *ar)
+{
+	sigset_t stop;
+
+	if (!c->egress[0]) {
+		zr_err("--auto-route: no egress interface (no default route and no -e): direct traffic would loop into the TUN");
+		return EXIT_RUNTIME;
+	}
+	/* From here on SIGINT/SIGTERM wait for the event loop's signalfd (or
+	 * die with the process after setup fails): no signal can end the
+	 * process between adding the routes and removing them. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+	return zr_autoroute_start(ar, c, tun) ? EXIT_RUNTIME : 0;
+}
+
 static void log_proxy(const char *kind, const struct zt_proxy_config *px)
 {
 	char a[ZT_ADDR_STRLEN];
@@ -164,6 +188,7 @@ int main(int argc, char **argv)
 	struct zr_host_config hcfg;
 	struct zt_router_config rcfg;
 	struct zr_tun tun;
+	struct zr_autoroute autoroute = { .active = false };
 	struct zt_tun_driver drv;
 	struct zr_host *host = NULL;
 	struct zt_router *router = NULL;
@@ -192,6 +217,11 @@ int main(int argc, char **argv)
 	rc = setup_egress(&cfg, &tun);
 	if (rc)
 		goto out;
+	if (cfg.auto_route) {
+		rc = setup_auto_route(&cfg, &tun, &autoroute);
+		if (rc)
+			goto out;
+	}
 	memset(&hcfg, 0, sizeof(hcfg));
 	memcpy(hcfg.egress, cfg.egress, sizeof(hcfg.egress));
 	hcfg.mark = cfg.mark;
@@ -236,6 +266,7 @@ int main(int argc, char **argv)
 out:
 	zt_router_free(router);
 	zr_host_free(host);
+	zr_autoroute_stop(&autoroute);
 	zr_tun_linux_ops.close(&tun);
 	zr_config_free(&cfg);
 	return rc;

@@ -20,6 +20,7 @@
 #   |     microsocks :1081 (SOCKS5, user/pass)           |
 #   |     tinyproxy :8888 (HTTP CONNECT to port 8000)    |
 #   |  lo 10.203.1.1, 10.203.1.2, 10.203.1.3 ("targets") |
+#   |     10.203.1.9: danted :1080 too (off-link proxy)   |
 #   |     python3 -m http.server :8000 (1 MiB file)      |
 #   |     e2e_helper.py: HTTP :8001 (generated GET, PUT  |
 #   |       hashing), echo :7001, RST on accept :7002    |
@@ -31,10 +32,19 @@
 # goes through ztun-ref and, by its rules, a proxy or direct egress.
 #
 # Theory of operation: skip (one "SKIP: reason" line, exit 0) unless root,
-# /dev/net/tun and every program are there. Otherwise build the namespaces,
+# /dev/net/tun and every program are there. Check (v) the command line of
+# --auto-route (usage errors, --help quoted in docs/cli.md). Build the namespaces,
 # start the servers, then run ztun-ref twice: once with danted and
 # tinyproxy (checks a, c, d, e, g, h, i; k..o per proxy; p, q), once with
-# microsocks (b, f; k..o), then once more with --tun-fd (j). Per proxy
+# microsocks (b, f; k..o), then once more with --tun-fd (j). Each of these
+# runs also checks (u): without --auto-route ztun-ref changes no route.
+# Then --auto-route (r: traffic goes through the TUN by its routes, the
+# off-link proxy and direct egress do not loop; s: SIGTERM removes the
+# routes and the state file; t: after SIGKILL they stay, and the next
+# start removes them; w: a split route taken already fails the start and
+# leaves nothing behind). Every check that fetches through ztun-ref also
+# proves by ztun-ref's flow statistics that it did (the client
+# namespace's default route would reach the targets directly). Per proxy
 # kind: (k) a big download and (l) an upload of a quarter of it, sha256;
 # (m) 200 concurrent requests, each body checked; (n) 1 MiB TCP echo,
 # byte-exact; (o) a server that resets on accept fails the client in under
@@ -113,7 +123,8 @@ passed=0
 failed=0
 
 . "$(dirname "$0")/netns_lib.sh"
-trap netns_cleanup EXIT
+statefile=/run/ztun/$tun.routes
+trap 'netns_cleanup; rm -f "$statefile"' EXIT
 trap 'exit 1' INT TERM
 
 pass() { echo "PASS: $1"; passed=$((passed + 1)); }
@@ -125,6 +136,41 @@ fail() {
 	fi
 }
 skip() { echo "SKIP: $1 ($2)"; }
+
+# (v) the command line of --auto-route, before any namespace: --help is
+# quoted verbatim in docs/cli.md; usage errors exit 2 naming the flag.
+# usage_check NAME WANT_IN_STDERR ARGS...: exit status 2 and the message.
+usage_check() {
+	local name=$1 want=$2 rc
+	shift 2
+	"$@" >/dev/null 2>"$tmp/usage.err"
+	rc=$?
+	if [ "$rc" = 2 ] && grep -qF -- "$want" "$tmp/usage.err"; then
+		pass "(v) $name: exit 2, '$want'"
+	else
+		fail "(v) $name" "exit $rc: $(head -c 200 "$tmp/usage.err")"
+	fi
+}
+clidoc=$(cd "$(dirname "$0")/../.." && pwd)/docs/cli.md
+if "$bin" --help | python3 -c 'import sys; sys.exit(sys.stdin.read() not in open(sys.argv[1]).read())' "$clidoc"; then
+	pass "(v) docs/cli.md quotes ztun-ref --help verbatim"
+else
+	fail "(v) docs/cli.md quotes ztun-ref --help verbatim"
+fi
+usage_check "--auto-route with --tun-fd" "--auto-route: not with --tun-fd" \
+	"$bin" --auto-route --tun-fd 0
+usage_check "--state-dir without --auto-route" "--state-dir: only with --auto-route" \
+	"$bin" --state-dir "$tmp"
+usage_check "--auto-route with a value" "unknown flag '--auto-route=yes'" \
+	"$bin" --auto-route=yes
+if command -v setpriv >/dev/null 2>&1; then
+	usage_check "--auto-route, not root, no XDG_RUNTIME_DIR" \
+		"--auto-route: XDG_RUNTIME_DIR is not set" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env -u XDG_RUNTIME_DIR "$bin" --auto-route
+else
+	skip "(v) --auto-route without XDG_RUNTIME_DIR" "setpriv is not installed"
+fi
 
 cx() { ip netns exec "$cns" "$@"; }
 sx() { ip netns exec "$sns" "$@"; }
@@ -154,7 +200,7 @@ sx ip addr add 10.203.0.2/24 dev "$vs"
 cx ip link set "$vc" up
 sx ip link set "$vs" up
 cx ip route add default via 10.203.0.2 dev "$vc"
-for a in 10.203.1.1 10.203.1.2 10.203.1.3; do
+for a in 10.203.1.1 10.203.1.2 10.203.1.3 10.203.1.9; do
 	sx ip addr add "$a/32" dev lo
 done
 sx ip addr add fd00:203:1::1/128 dev lo
@@ -176,7 +222,9 @@ pids+=($!)
 cat >"$tmp/danted.conf" <<EOF
 logoutput: $tmp/danted.log
 internal: 10.203.0.2 port = 1080
+internal: 10.203.1.9 port = 1080
 external: 10.203.0.2
+external: fd00:203:1::1
 socksmethod: none
 clientmethod: none
 user.privileged: root
@@ -187,6 +235,10 @@ client pass {
 socks pass {
 	from: 0.0.0.0/0 to: 0.0.0.0/0
 	command: connect udpassociate udpreply
+}
+socks pass {
+	from: 0.0.0.0/0 to: ::/0
+	command: connect
 }
 EOF
 start_danted() {
@@ -248,16 +300,41 @@ done
 
 # --- ztun-ref --------------------------------------------------------------
 
+# routes_now: every routing table of the client namespace (IPv4, IPv6),
+# sorted, without the kernel's own routes for the TUN's addresses.
+routes_now() {
+	{ cx ip -4 route show table all; cx ip -6 route show table all; } |
+		grep -Ev "dev $tun .*proto kernel" | sort
+}
+
+# wait_tun_gone: until the TUN device has disappeared (5 s).
+wait_tun_gone() {
+	for _ in $(seq 50); do
+		cx ip link show "$tun" >/dev/null 2>&1 || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # start_ztun ARGS...: run ztun-ref in the client namespace, wait for its
-# TUN to come up, route the targets into it.
+# TUN to come up, check (u) that it changed no route, route the targets
+# into it.
 start_ztun() {
-	local i
+	local i before
+	wait_tun_gone
+	before=$(routes_now)
 	: >"$tmp/ztun.log"
 	ip netns exec "$cns" "$bin" -n "$tun" "$@" 2>"$tmp/ztun.log" &
 	ztun_pid=$!
 	for i in $(seq 50); do
 		if grep -q '; running$' "$tmp/ztun.log" &&
 		   cx ip link show "$tun" 2>/dev/null | grep -q ',UP'; then
+			if [ "$(routes_now)" = "$before" ]; then
+				pass "(u) without --auto-route no route was added or removed"
+			else
+				fail "(u) without --auto-route no route was added or removed" \
+					"$(diff <(echo "$before") <(routes_now) | grep '^[<>]' | tr '\n' ';')"
+			fi
 			cx ip route add 10.203.1.0/24 dev "$tun" || return 1
 			if [ -n "$route6" ]; then
 				cx ip -6 route add fd00:203:1::/64 dev "$tun" || return 1
@@ -281,21 +358,33 @@ stop_ztun() {
 	ztun_pid=
 }
 
-# fetch NAME URL [CURL ARGS]: 1 MiB download, sha256 checked.
+# fetch NAME URL [CURL ARGS]: 1 MiB download, sha256 checked. With
+# via=DECISION (e.g. `via=socks5 fetch ...`), also that ztun-ref counted a
+# new flow of that decision: the transfer went through the TUN, not around
+# it by the client namespace's default route.
 fetch() {
-	local name=$1 url=$2 got
+	local name=$1 url=$2 got n0= n1=
 	shift 2
 	rm -f "$tmp/got"
+	[ -n "$via" ] && n0=$(stats_flows "$via")
 	if ! cx curl -sS --max-time 20 "$@" -o "$tmp/got" "$url" 2>"$tmp/curl.err"; then
 		fail "$name" "curl: $(head -c 200 "$tmp/curl.err")"
 		return
 	fi
 	got=$(sha256sum <"$tmp/got" | cut -d' ' -f1)
-	if [ "$got" = "$want" ]; then
-		pass "$name"
-	else
+	if [ "$got" != "$want" ]; then
 		fail "$name" "sha256 mismatch, $(stat -c %s "$tmp/got") bytes"
+		return
 	fi
+	if [ -n "$via" ]; then
+		n1=$(stats_flows "$via")
+		if [ -z "$n0" ] || [ -z "$n1" ] || [ "$n1" -le "$n0" ]; then
+			fail "$name" "no new $via flow in ztun-ref ('$n0' -> '$n1'): the transfer bypassed the TUN"
+			return
+		fi
+		name="$name; $((n1 - n0)) new $via flow(s) in ztun-ref"
+	fi
+	pass "$name"
 }
 
 # stats_flows DECISION: the "flows" count of DECISION after SIGUSR1.
@@ -518,11 +607,11 @@ if ! start_ztun -x 'socks5://e2euser:e2e pass@10.203.0.2:1081' \
 	echo "$passed passed, $failed failed"
 	exit 1
 fi
-fetch "(b) 1 MiB over SOCKS5 with user/pass (microsocks), sha256" \
+via=socks5 fetch "(b) 1 MiB over SOCKS5 with user/pass (microsocks), sha256" \
 	http://10.203.1.1:8000/blob
 
 if cx ip -6 addr show dev "$tun" | grep -q 'fd00:204::1/64'; then
-	fetch "(b6) 1 MiB from an IPv6 target over SOCKS5 (microsocks), sha256" \
+	via=socks5 fetch "(b6) 1 MiB from an IPv6 target over SOCKS5 (microsocks), sha256" \
 		'http://[fd00:203:1::1]:8000/blob' -g
 else
 	fail "(b6) --tun-ip6 address configured" "$(cx ip -6 -br addr show dev "$tun")"
@@ -558,6 +647,7 @@ fi
 
 # (j) --tun-fd: a parent creates the TUN and passes the descriptor; the
 # test configures the device itself, ztun-ref configures nothing
+wait_tun_gone
 : >"$tmp/ztun.log"
 ip netns exec "$cns" python3 -c '
 import fcntl, os, struct, sys
@@ -580,7 +670,7 @@ if [ -n "$ok" ] && grep -q "inherited TUN descriptor [0-9]* ($tun)" "$tmp/ztun.l
 	cx ip addr add 10.0.0.1/24 dev "$tun"
 	cx ip link set "$tun" up
 	cx ip route add 10.203.1.0/24 dev "$tun"
-	fetch "(j) --tun-fd: inherited, unconfigured TUN; 1 MiB over SOCKS5, sha256" \
+	via=socks5 fetch "(j) --tun-fd: inherited, unconfigured TUN; 1 MiB over SOCKS5, sha256" \
 		http://10.203.1.1:8000/blob
 else
 	fail "(j) --tun-fd: ztun-ref adopts the descriptor and configures nothing"
@@ -589,6 +679,133 @@ stop_ztun
 if [ "$stop_rc" != 0 ]; then
 	fail "(j) ztun-ref --tun-fd exits 0 on SIGTERM" "exit $stop_rc"
 fi
+
+# --- --auto-route (r, s, t) ------------------------------------------------
+# Nothing routes the targets into the TUN but ztun-ref's own split routes.
+# The SOCKS5 proxy is danted on 10.203.1.9, behind the default gateway: were
+# it not excluded by its host route, the proxy connection itself would
+# enter the TUN and loop. 10.203.1.3 goes direct, bound to $vc.
+
+# start_auto ARGS...: ztun-ref --auto-route ARGS, until it runs.
+start_auto() {
+	: >"$tmp/ztun.log"
+	ip netns exec "$cns" "$bin" -n "$tun" --auto-route "$@" 2>"$tmp/ztun.log" &
+	ztun_pid=$!
+	for _ in $(seq 50); do
+		grep -q '; running$' "$tmp/ztun.log" && return 0
+		kill -0 "$ztun_pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# ours_left: the routes of ztun-ref's protocol (122) still in any table.
+ours_left() {
+	{ cx ip -4 route show table all proto 122; cx ip -6 route show table all proto 122; } |
+		tr '\n' ';'
+}
+
+# auto_routes_there: split routes (v4 and v6) and the proxy's exclusion.
+auto_routes_there() {
+	local r4 r6 w
+	r4=$(cx ip -4 route show proto 122)
+	r6=$(cx ip -6 route show proto 122)
+	for w in "0.0.0.0/1 dev $tun " "128.0.0.0/1 dev $tun " \
+		 "10.203.1.9 via 10.203.0.2 dev $vc "; do
+		grep -q "^$w" <<<"$r4" || return 1
+	done
+	for w in "::/1 dev $tun " "8000::/1 dev $tun "; do
+		grep -q "^$w" <<<"$r6" || return 1
+	done
+}
+
+auto_args=(-x socks5://10.203.1.9:1080 --rule 'tcp 10.203.1.3 -> direct'
+	   --tun-ip6 fd00:204::1/64)
+wait_tun_gone
+base=$(routes_now)
+if start_auto "${auto_args[@]}"; then
+	# (r) routes, state file, traffic through the TUN without loops
+	if auto_routes_there && grep -qx "pid $ztun_pid" "$statefile"; then
+		pass "(r) --auto-route: split routes into $tun, proxy 10.203.1.9 pinned via the gateway, $statefile"
+	else
+		fail "(r) --auto-route: routes and state file" \
+			"routes: $(ours_left) file: $(tr '\n' ';' <"$statefile" 2>&1)"
+	fi
+	via=socks5 fetch "(r) --auto-route: 1 MiB over SOCKS5 (off-link proxy), sha256" \
+		http://10.203.1.1:8000/blob
+	via=direct fetch "(r) --auto-route: 1 MiB over direct egress (bound to $vc), sha256" \
+		http://10.203.1.3:8000/blob
+	via=socks5 fetch "(r) --auto-route: 1 MiB from an IPv6 target (::/1), sha256" \
+		'http://[fd00:203:1::1]:8000/blob' -g
+	# (s) SIGTERM: routes and state file gone, the tables as before
+	stop_ztun
+	wait_tun_gone
+	if [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] && [ ! -e "$statefile" ] &&
+	   [ "$(routes_now)" = "$base" ]; then
+		pass "(s) --auto-route, SIGTERM: exit 0, routes and state file removed"
+	else
+		fail "(s) --auto-route, SIGTERM: exit 0, routes and state file removed" \
+			"exit $stop_rc; left: $(ours_left); file: $(ls "$statefile" 2>&1); diff: $(diff <(echo "$base") <(routes_now) | grep '^[<>]' | tr '\n' ';')"
+	fi
+else
+	fail "(r) ztun-ref --auto-route starts"
+fi
+
+# (t) SIGKILL leaves the exclusion route and the state file (here in
+# --state-dir); the next start removes them, and its SIGTERM leaves nothing
+if start_auto "${auto_args[@]}" --state-dir "$tmp/state"; then
+	old=$ztun_pid
+	kill -KILL "$ztun_pid"
+	wait "$ztun_pid" 2>/dev/null
+	ztun_pid=
+	wait_tun_gone
+	if cx ip -4 route show proto 122 | grep -q "^10.203.1.9 via 10.203.0.2 dev $vc " &&
+	   grep -qx "pid $old" "$tmp/state/$tun.routes"; then
+		pass "(t) --auto-route, SIGKILL: the exclusion route and the state file stay"
+	else
+		fail "(t) --auto-route, SIGKILL: the exclusion route and the state file stay" \
+			"routes: $(ours_left) file: $(ls "$tmp/state" 2>&1)"
+	fi
+	if start_auto "${auto_args[@]}" --state-dir "$tmp/state" &&
+	   grep -q "warn: cleaned up routes left by a previous run (pid $old)" "$tmp/ztun.log" &&
+	   auto_routes_there && grep -qx "pid $ztun_pid" "$tmp/state/$tun.routes"; then
+		pass "(t) the next start cleans up after pid $old and routes again"
+		via=socks5 fetch "(t) after the cleanup: 1 MiB over SOCKS5, sha256" \
+			http://10.203.1.1:8000/blob
+	else
+		fail "(t) the next start cleans up after the killed run"
+	fi
+	stop_ztun
+	wait_tun_gone
+	if [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] &&
+	   [ ! -e "$tmp/state/$tun.routes" ] && [ "$(routes_now)" = "$base" ]; then
+		pass "(t) then SIGTERM: exit 0, nothing left"
+	else
+		fail "(t) then SIGTERM: exit 0, nothing left" \
+			"exit $stop_rc; left: $(ours_left); files: $(ls "$tmp/state" 2>&1)"
+	fi
+else
+	fail "(t) ztun-ref --auto-route --state-dir starts"
+fi
+
+# (w) a split route that is there already (another VPN): the start fails
+# with exit 1 and takes back the routes it had added and its state file
+wait_tun_gone
+cx ip route add 128.0.0.0/1 via 10.203.0.2 dev "$vc"
+base=$(routes_now)
+: >"$tmp/ztun.log"
+ip netns exec "$cns" timeout -s TERM 10 "$bin" -n "$tun" --auto-route "${auto_args[@]}" \
+	2>"$tmp/ztun.log"
+rc=$?
+wait_tun_gone
+if [ "$rc" = 1 ] && grep -q 'error: --auto-route: a route 128.0.0.0/1 exists already' "$tmp/ztun.log" &&
+   [ -z "$(ours_left)" ] && [ ! -e "$statefile" ] && [ "$(routes_now)" = "$base" ]; then
+	pass "(w) --auto-route with 128.0.0.0/1 taken: exit 1, nothing left behind"
+else
+	fail "(w) --auto-route with 128.0.0.0/1 taken: exit 1, nothing left behind" \
+		"exit $rc; left: $(ours_left); file: $(ls "$statefile" 2>&1)"
+fi
+cx ip route del 128.0.0.0/1 via 10.203.0.2 dev "$vc"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * autoroute.c - ztun-ref --auto-route (the steps are described in
+ * autoroute.h): stale state cleanup, the plan, the state file, adding the
+ * routes and removing them again. Every route change goes through
+ * rtnetlink (netlink.c); the file format lives in routestate.c.
+ */
+#include "real/autoroute.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/rtnetlink.h>
+
+#include "real/log.h"
+#include "real/netlink.h"
+
+/* Whether @pid is a running ztun-ref other than us (/proc/PID/comm). */
+static bool live_ztun_ref(long pid)
+{
+	char path[64], comm[32] = "";
+	ssize_t n;
+	int fd;
+
+	if (pid == (long)getpid())
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	comm[n] = 0;
+	return !strcmp(comm, "ztun-ref\n");
+}
+
+/* @r of the state file as a netlink route; -ENODEV when its device is
+ * gone (and with it every route through it). */
+static int to_nl(const struct zr_route *r, struct zr_nl_route *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->dst = r->dst;
+	out->prefix = r->prefix;
+	out->has_gateway = r->has_gateway;
+	out->gateway = r->gateway;
+	out->oif = if_nametoindex(r->dev);
+	return out->oif ? 0 : -ENODEV;
+}
+
+/* Delete @r; a route that is already gone is not an error. */
+static int route_del(const struct zr_route *r)
+{
+	struct zr_nl_route nr;
+	int err = to_nl(r, &nr);
+
+	if (!err)
+		err = zr_nl_route_del(&nr);
+	if (err == -ESRCH || err == -ENOENT || err == -ENODEV)
+		return 1;  /* not there */
+	return err;
+}
+
+/* Step 1: the routes of a previous run's state file, if any. */
+static int clean_stale(const char *path)
+{
+	struct zr_route_state old;
+	char text[ZR_ROUTE_TEXT];
+	unsigned line, removed = 0;
+	int err;
+
+	err = zr_route_state_read(path, &old, &line);
+	if (err == -ENOENT)
+		return 0;
+	if (err == -EINVAL || err == -E2BIG || err == -EFBIG) {
+		zr_warn("%s is damaged (line %u: %s); removed without cleaning up (routes of ztun-ref show as 'proto %d' in `ip route`)",
+			path, line, strerror(-err), ZR_RTPROT_ZTUN);
+		unlink(path);
+		return 0;
+	}
+	if (err) {
+		zr_err("--auto-route: reading %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (live_ztun_ref(old.pid)) {
+		zr_err("--auto-route: %s belongs to ztun-ref pid %ld, which is still running",
+		       path, old.pid);
+		return -EBUSY;
+	}
+	for (unsigned i = 0; i < old.count; i++) {
+		err = route_del(&old.routes[i]);
+		if (err == 0)
+			removed++;
+		else if (err < 0)
+			zr_warn("removing route %s of a previous run: %s",
+				zr_route_text(&old.routes[i], text, sizeof(text)),
+				strerror(-err));
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		zr_err("--auto-route: removing %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	zr_warn("cleaned up routes left by a previous run (pid %ld): %u of %u still there and removed",
+		old.pid, removed, old.count);
+	return 0;
+}
+
+static int plan_add(struct zr_route_state *s, const struct zt_addr *dst,
+		    uint8_t prefix, const struct zt_addr *gw, const char *dev)
+{
+	struct zr_route *r;
+
+	if (s->count == ZR_ROUTE_STATE_MAX)
+		return -E2BIG;
+	r = &s->routes[s->count++];
+	memset(r, 0, sizeof(*r));
+	r->dst = *dst;
+	r->prefix = prefix;
+	if (gw) {
+		r->has_gateway = true;
+		r->gateway = *gw;
+	}
+	snprintf(r->dev, sizeof(r->dev), "%s", dev);
+	return 0;
+}
+
+/* Step 2, first half: the host route that keeps @proxy out of the TUN. */
+static int plan_exclusion(struct zr_route_state *s, const struct zt_addr *proxy,
+			  const struct zr_tun *tun)
+{
+	struct zr_nl_route now;
+	char a[ZT_ADDR_STRLEN], dev[IF_NAMESIZE];
+	uint8_t type;
+	int err;
+
+	zt_addr_format(proxy, a, sizeof(a));
+	for (unsigned i = 0; i < s->count; i++)
+		if (zt_addr_eq(&s->routes[i].dst, proxy))
+			return 0;  /* the same address for SOCKS5 and HTTP */
+	err = zr_nl_route_get(proxy, &now, &type);
+	if (err) {
+		zr_warn("--auto-route: no route to proxy %s now (%s): not excluded from the TUN",
+			a, strerror(-err));
+		return 0;
+	}
+	if (type == RTN_LOCAL) {
+		zr_debug("--auto-route: proxy %s is a local address: no exclusion needed", a);
+		return 0;
+	}
+	if (type != RTN_UNICAST || !now.oif) {
+		zr_warn("--auto-route: the route to proxy %s is not a unicast route through a device (type %u): not excluded",
+			a, type);
+		return 0;
+	}
+	if (now.oif == tun->index) {
+		zr_err("--auto-route: proxy %s is routed into %s itself; its connection would loop",
+		       a, tun->ifname);
+		return -ELOOP;
+	}
+	if (!if_indextoname(now.oif, dev)) {
+		zr_warn("--auto-route: proxy %s: interface %u has no name: not excluded",
+			a, now.oif);
+		return 0;
+	}
+	return plan_add(s, proxy, (uint8_t)(zt_addr_len(proxy) * 8),
+			now.has_gateway ? &now.gateway : NULL, dev);
+}
+
+/* Step 2: the exclusions, then the split routes. */
+static int plan(struct zr_route_state *s, const struct zr_config *c,
+		const struct zr_tun *tun)
+{
+	static const uint8_t v4_lo[4] = { 0 }, v4_hi[4] = { 128 };
+	static const uint8_t v6_lo[16] = { 0 }, v6_hi[16] = { 0x80 };
+	struct zt_addr a;
+	int err = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->pid = (long)getpid();
+	if (c->socks5.enabled)
+		err = plan_exclusion(s, &c->socks5.server.addr, tun);
+	if (!err && c->http.enabled)
+		err = plan_exclusion(s, &c->http.server.addr, tun);
+	if (err)
+		return err;
+	a = zt_addr_v4(v4_lo);
+	err = plan_add(s, &a, 1, NULL, tun->ifname);
+	a = zt_addr_v4(v4_hi);
+	err = err ? err : plan_add(s, &a, 1, NULL, tun->ifname);
+	if (c->have_ip6) {
+		a = zt_addr_v6(v6_lo);
+		err = err ? err : plan_add(s, &a, 1, NULL, tun->ifname);
+		a = zt_addr_v6(v6_hi);
+		err = err ? err : plan_add(s, &a, 1, NULL, tun->ifname);
+	}
+	return err;
+}
+
+/**
+ * zr_autoroute_start() - clean up after a previous run, add the routes.
+ * @ar: filled (caller-owned, zeroed here)
+ * @c: the configuration (borrowed): state_dir, tun_name, proxies, have_ip6
+ * @tun: the created TUN (borrowed)
+ *
+ * Return: 0 or a negative errno (logged).
+ */
+int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
+		       const struct zr_tun *tun)
+{
+	char text[ZR_ROUTE_TEXT];
+	int err;
+
+	memset(ar, 0, sizeof(*ar));
+	err = zr_route_state_path(ar->path, sizeof(ar->path), c->state_dir,
+				  tun->ifname);
+	if (err) {
+		zr_err("--auto-route: state file path in '%s' too long", c->state_dir);
+		return err;
+	}
+	err = clean_stale(ar->path);
+	if (err)
+		return err;
+	err = plan(&ar->state, c, tun);
+	if (err)
+		return err;
+	err = zr_route_state_write(ar->path, &ar->state);
+	if (err) {
+		zr_err("--auto-route: writing the state file %s: %s", ar->path,
+		       strerror(-err));
+		return err;
+	}
+	ar->active = true;
+	for (unsigned i = 0; i < ar->state.count; i++) {
+		const struct zr_route *r = &ar->state.routes[i];
+		struct zr_nl_route nr;
+		bool split = !strcmp(r->dev, tun->ifname);
+
+		zr_route_text(r, text, sizeof(text));
+		err = to_nl(r, &nr);
+		if (!err)
+			err = zr_nl_route_add(&nr);
+		if (err == -EEXIST && !split) {
+			zr_info("auto-route: %s exists already; left as it is", text);
+			continue;
+		}
+		if (err == -EEXIST) {
+			zr_err("--auto-route: a route %s/%u exists already (another VPN, or routes added by hand?)",
+			       zt_addr_format(&r->dst, text, sizeof(text)), r->prefix);
+			zr_autoroute_stop(ar);
+			return err;
+		}
+		if (err) {
+			zr_err("--auto-route: adding route %s: %s", text, strerror(-err));
+			zr_autoroute_stop(ar);
+			return err;
+		}
+		ar->ours[i] = true;
+		zr_info("auto-route: added %s", text);
+	}
+	zr_info("auto-route: state in %s", ar->path);
+	return 0;
+}
+
+/**
+ * zr_autoroute_stop() - delete the routes this run added, then the state
+ * file. Safe to call twice and after a failed start.
+ * @ar: the auto-route state
+ */
+void zr_autoroute_stop(struct zr_autoroute *ar)
+{
+	char text[ZR_ROUTE_TEXT];
+	unsigned removed = 0;
+
+	if (!ar->active)
+		return;
+	for (unsigned i = ar->state.count; i-- > 0;) {
+		int err;
+
+		if (!ar->ours[i])
+			continue;
+		err = route_del(&ar->state.routes[i]);
+		if (err < 0)
+			zr_warn("auto-route: removing %s: %s",
+				zr_route_text(&ar->state.routes[i], text, sizeof(text)),
+				strerror(-err));
+		else
+			removed++;
+		ar->ours[i] = false;
+	}
+	if (unlink(ar->path) < 0 && errno != ENOENT)
+		zr_warn("auto-route: removing %s: %s", ar->path, strerror(errno));
+	ar->active = false;
+	zr_info("auto-route: %u routes removed", removed);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * autoroute.h - ztun-ref --auto-route: route everything into the TUN
+ * without looping, and put the routing table back at exit.
+ *
+ * Theory of operation (docs/cli.md, "Auto-route", says why this design):
+ *
+ *  1. Stale state. If the state file of this TUN name exists, a previous
+ *     run did not get to clean up (SIGKILL, crash). Unless that run is
+ *     still alive (its pid is a live ztun-ref: then we refuse to start),
+ *     every route it lists is deleted - only routes of protocol
+ *     ZR_RTPROT_ZTUN match, so nobody else's route goes - and the file is
+ *     removed, with a warning naming the old pid.
+ *  2. Plan. For each proxy address, the kernel is asked (RTM_GETROUTE)
+ *     how it reaches it now; a host route (/32, /128) with that gateway
+ *     and device pins it there, so the proxy connection never enters the
+ *     TUN. A proxy on a local address needs none. Then the split routes
+ *     0.0.0.0/1 and 128.0.0.0/1 dev TUN (and ::/1, 8000::/1 with
+ *     --tun-ip6): more specific than any default route, less specific than
+ *     everything else, so the default route stays as it is and is still
+ *     what direct sockets use - they are bound to the egress with
+ *     SO_BINDTODEVICE, and a bound socket's route lookup skips routes
+ *     through other devices.
+ *  3. The state file (routestate.h) listing the plan is written, then the
+ *     routes are added, exclusions first. An exclusion that exists already
+ *     is someone else's and stays; a split route that exists already, or
+ *     any other failure, undoes what was added and fails the start.
+ *  4. Stop: the routes this run added are deleted in reverse order (split
+ *     routes first, so nothing is captured while the TUN closes), then the
+ *     file is removed. Routes through the TUN would vanish with the device
+ *     anyway; the exclusion routes would not, hence the file.
+ */
+#ifndef ZTUN_REAL_AUTOROUTE_H
+#define ZTUN_REAL_AUTOROUTE_H
+
+#include <stdbool.h>
+
+#include "real/config.h"
+#include "real/routestate.h"
+#include "real/tun.h"
+
+struct zr_autoroute {
+	char path[ZR_STATE_PATH_MAX];   /* the state file */
+	struct zr_route_state state;    /* every route planned, as written */
+	bool ours[ZR_ROUTE_STATE_MAX];  /* added by this run */
+	bool active;                    /* the file exists and is ours */
+};
+
+/*
+ * zr_autoroute_start() - steps 1 to 3 above, for the TUN @tun created from
+ * config @c (both borrowed; @ar keeps no pointer to them).
+ * Return: 0, or a negative errno after one error line was logged (the
+ * caller exits 1); nothing is left behind on failure.
+ */
+int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
+		       const struct zr_tun *tun);
+
+/* zr_autoroute_stop() - step 4; does nothing unless start succeeded. */
+void zr_autoroute_stop(struct zr_autoroute *ar);
+
+#endif /* ZTUN_REAL_AUTOROUTE_H */

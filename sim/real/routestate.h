@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * routestate.h - the --auto-route state file of ztun-ref: which routes a
+ * run added, so that the next run can remove them after a SIGKILL.
+ *
+ * Theory of operation: a run writes the file before it adds a route and
+ * removes it after it deleted them all; the file lists every route the run
+ * intends to add (docs/cli.md, "--auto-route"). The format is line based
+ * text, one record per line, every line ending in '\n':
+ *
+ *   ztun-ref-routes 1
+ *   pid 1234
+ *   route 0.0.0.0/1 dev ztun0
+ *   route 192.0.2.10/32 via 10.0.2.2 dev eth0
+ *
+ * The first line names the format and its version; "pid" (exactly once,
+ * before any route) is the writer's process id; each "route" is a
+ * destination prefix, an optional gateway of the same family and the
+ * device by name (an index would not survive the device's re-creation).
+ * Blank lines and lines starting with '#' are skipped. The parser is
+ * strict: any unknown keyword, a malformed or out-of-range field, an extra
+ * field, a missing final newline (a truncated write), a NUL byte or more
+ * than ZR_ROUTE_STATE_MAX routes rejects the whole file, and names the
+ * line. Nothing here talks to the kernel: autoroute.c does.
+ */
+#ifndef ZTUN_REAL_ROUTESTATE_H
+#define ZTUN_REAL_ROUTESTATE_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ztun/addr.h"
+
+#define ZR_ROUTE_STATE_MAX 16      /* routes per file */
+#define ZR_ROUTE_STATE_BYTES 4096  /* a longer file is not ours */
+#define ZR_STATE_PATH_MAX 4096     /* a state directory or file path */
+
+/* One route: @dst/@prefix [via @gateway] dev @dev, in the main table. */
+struct zr_route {
+	struct zt_addr dst;
+	uint8_t prefix;             /* 0..32 or 0..128 by dst.family */
+	bool has_gateway;
+	struct zt_addr gateway;     /* same family as dst */
+	char dev[IF_NAMESIZE];      /* NUL-terminated, non-empty */
+};
+
+struct zr_route_state {
+	long pid;                   /* the run that wrote the file */
+	unsigned count;
+	struct zr_route routes[ZR_ROUTE_STATE_MAX];
+};
+
+/*
+ * zr_route_state_format() - the file's text for @s into @buf (@cap bytes,
+ * caller-owned), NUL-terminated.
+ * Return: its length, or -ENOSPC (buffer too small) / -EINVAL (@s has a
+ * route that cannot be written: bad family, prefix or device name).
+ */
+int zr_route_state_format(const struct zr_route_state *s, char *buf,
+			  size_t cap);
+
+/*
+ * zr_route_state_parse() - parse @len bytes of @text (borrowed, need not be
+ * NUL-terminated) into @s.
+ * @bad_line: set to the 1-based number of the first rejected line (0 when
+ *            the file as a whole is wrong, e.g. empty); may be NULL
+ * Return: 0, -EINVAL (malformed) or -E2BIG (more than ZR_ROUTE_STATE_MAX
+ * routes). @s is undefined after a failure.
+ */
+int zr_route_state_parse(const char *text, size_t len,
+			 struct zr_route_state *s, unsigned *bad_line);
+
+/*
+ * zr_route_state_path() - "@dir/@tun_name.routes" into @buf (@cap bytes).
+ * Return: 0 or -ENAMETOOLONG.
+ */
+int zr_route_state_path(char *buf, size_t cap, const char *dir,
+			const char *tun_name);
+
+/*
+ * zr_route_state_write() - write @s to @path through a temporary file in
+ * the same directory and rename(2), so a reader sees the old file or the
+ * new one, never half of it. Creates the directory (one level, mode 0700)
+ * when missing. Return: 0 or a negative errno.
+ */
+int zr_route_state_write(const char *path, const struct zr_route_state *s);
+
+/*
+ * zr_route_state_read() - read and parse @path into @s.
+ * Return: 0, -ENOENT (no file), -EFBIG (longer than ZR_ROUTE_STATE_BYTES),
+ * a parse error of zr_route_state_parse() (@bad_line set), or another
+ * negative errno.
+ */
+int zr_route_state_read(const char *path, struct zr_route_state *s,
+			unsigned *bad_line);
+
+/* "DST/N [via GW] dev DEV" into @buf (at least ZR_ROUTE_TEXT bytes). */
+#define ZR_ROUTE_TEXT (2 * ZT_ADDR_STRLEN + IF_NAMESIZE + 16)
+char *zr_route_text(const struct zr_route *r, char *buf, size_t cap);
+
+#endif /* ZTUN_REAL_ROUTESTATE_H */

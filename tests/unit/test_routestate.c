@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_routestate.c - the --auto-route state file (sim/real/routestate.c):
+ * format/parse round trips, the file round trip through a temporary
+ * directory, and rejection of truncated, garbage and oversized input. Every
+ * input is handed over as an exactly-sized heap copy, so ASan catches any
+ * read past its end.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "real/routestate.h"
+#include "test.h"
+#include "ztun/rng.h"
+
+static void route_set(struct zr_route *r, const char *dst, uint8_t prefix,
+		      const char *gw, const char *dev)
+{
+	memset(r, 0, sizeof(*r));
+	CU_ASSERT_FATAL(zt_addr_parse(dst, &r->dst) == 0);
+	r->prefix = prefix;
+	if (gw) {
+		CU_ASSERT_FATAL(zt_addr_parse(gw, &r->gateway) == 0);
+		r->has_gateway = true;
+	}
+	strcpy(r->dev, dev);
+}
+
+static void sample(struct zr_route_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->pid = 4242;
+	route_set(&s->routes[0], "0.0.0.0", 1, NULL, "ztun0");
+	route_set(&s->routes[1], "128.0.0.0", 1, NULL, "ztun0");
+	route_set(&s->routes[2], "192.0.2.10", 32, "10.0.2.2", "eth0");
+	route_set(&s->routes[3], "::", 1, NULL, "ztun0");
+	route_set(&s->routes[4], "2001:db8::10", 128, "fe80::1", "wlan-0.1");
+	route_set(&s->routes[5], "203.0.113.7", 32, NULL, "eth1");
+	s->count = 6;
+}
+
+static int parse_exact(const char *text, size_t len, struct zr_route_state *s,
+		       unsigned *bad)
+{
+	uint8_t *copy = zt_test_dup_exact((const uint8_t *)text, len);
+	int rc = zr_route_state_parse((const char *)copy, len, s, bad);
+
+	free(copy);
+	return rc;
+}
+
+static void assert_same(const struct zr_route_state *a,
+			const struct zr_route_state *b)
+{
+	CU_ASSERT_EQUAL(a->pid, b->pid);
+	CU_ASSERT_EQUAL_FATAL(a->count, b->count);
+	for (unsigned i = 0; i < a->count; i++) {
+		const struct zr_route *x = &a->routes[i], *y = &b->routes[i];
+
+		CU_ASSERT(zt_addr_eq(&x->dst, &y->dst));
+		CU_ASSERT_EQUAL(x->prefix, y->prefix);
+		CU_ASSERT_EQUAL(x->has_gateway, y->has_gateway);
+		if (x->has_gateway && y->has_gateway)
+			CU_ASSERT(zt_addr_eq(&x->gateway, &y->gateway));
+		CU_ASSERT_STRING_EQUAL(x->dev, y->dev);
+	}
+}
+
+static void test_round_trip(void)
+{
+	struct zr_route_state s, back;
+	char text[ZR_ROUTE_STATE_BYTES];
+	unsigned bad = 99;
+	int len;
+
+	sample(&s);
+	len = zr_route_state_format(&s, text, sizeof(text));
+	CU_ASSERT_FATAL(len > 0);
+	CU_ASSERT_EQUAL((size_t)len, strlen(text));
+	CU_ASSERT(strstr(text, "route 192.0.2.10/32 via 10.0.2.2 dev eth0\n") != NULL);
+	CU_ASSERT(strstr(text, "route ::/1 dev ztun0\n") != NULL);
+	CU_ASSERT_EQUAL(parse_exact(text, (size_t)len, &back, &bad), 0);
+	CU_ASSERT_EQUAL(bad, 0);
+	assert_same(&s, &back);
+
+	/* no routes at all is a valid file */
+	s.count = 0;
+	len = zr_route_state_format(&s, text, sizeof(text));
+	CU_ASSERT_FATAL(len > 0);
+	CU_ASSERT_EQUAL(parse_exact(text, (size_t)len, &back, NULL), 0);
+	CU_ASSERT_EQUAL(back.count, 0);
+
+	/* the most routes a file holds */
+	for (unsigned i = 0; i < ZR_ROUTE_STATE_MAX; i++)
+		route_set(&s.routes[i], "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 128,
+			  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", "abcdefghijklmno");
+	s.count = ZR_ROUTE_STATE_MAX;
+	len = zr_route_state_format(&s, text, sizeof(text));
+	CU_ASSERT_FATAL(len > 0);
+	CU_ASSERT_EQUAL(parse_exact(text, (size_t)len, &back, NULL), 0);
+	assert_same(&s, &back);
+}
+
+static void test_format_limits(void)
+{
+	struct zr_route_state s;
+	char small[40], text[ZR_ROUTE_STATE_BYTES];
+
+	sample(&s);
+	CU_ASSERT_EQUAL(zr_route_state_format(&s, small, sizeof(small)), -ENOSPC);
+	s.routes[1].prefix = 33;
+	CU_ASSERT_EQUAL(zr_route_state_format(&s, text, sizeof(text)), -EINVAL);
+	sample(&s);
+	s.routes[2].gateway.family = ZT_AF_INET6;
+	CU_ASSERT_EQUAL(zr_route_state_format(&s, text, sizeof(text)), -EINVAL);
+	sample(&s);
+	s.routes[0].dev[0] = 0;
+	CU_ASSERT_EQUAL(zr_route_state_format(&s, text, sizeof(text)), -EINVAL);
+	sample(&s);
+	s.pid = 0;
+	CU_ASSERT_EQUAL(zr_route_state_format(&s, text, sizeof(text)), -EINVAL);
+}
+
+/* Every proper prefix of a valid file is rejected (each is a truncated
+ * write), except those ending exactly after a complete line. */
+static void test_truncated(void)
+{
+	struct zr_route_state s, back;
+	char text[ZR_ROUTE_STATE_BYTES];
+	int len;
+
+	sample(&s);
+	len = zr_route_state_format(&s, text, sizeof(text));
+	CU_ASSERT_FATAL(len > 0);
+	for (int cut = 0; cut < len; cut++) {
+		int rc = parse_exact(text, (size_t)cut, &back, NULL);
+
+		if (cut > 0 && text[cut - 1] == '\n' && cut > 25) {
+			/* header and pid complete: a shorter, valid file */
+			CU_ASSERT_EQUAL(rc, 0);
+		} else {
+			CU_ASSERT_EQUAL(rc, -EINVAL);
+		}
+	}
+}
+
+static void test_rejects(void)
+{
+	static const struct {
+		const char *text;
+		unsigned line;
+	} bad[] = {
+		{ "", 0 },
+		{ "ztun-ref-routes 1\n", 0 },                      /* no pid */
+		{ "ztun-ref-routes 2\npid 1\n", 1 },
+		{ "ztun-ref-routes 1 \npid 1\n", 1 },
+		{ "pid 1\nztun-ref-routes 1\n", 1 },
+		{ "ztun-ref-routes 1\npid 0\n", 2 },
+		{ "ztun-ref-routes 1\npid -5\n", 2 },
+		{ "ztun-ref-routes 1\npid 99999999999\n", 2 },
+		{ "ztun-ref-routes 1\npid 12x\n", 2 },
+		{ "ztun-ref-routes 1\npid 1 2\n", 2 },
+		{ "ztun-ref-routes 1\npid 1\npid 2\n", 3 },
+		{ "ztun-ref-routes 1\nroute 0.0.0.0/1 dev a\npid 1\n", 2 },
+		{ "ztun-ref-routes 1\npid 1\nroute 0.0.0.0/33 dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute ::/129 dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 0.0.0.0/ dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 0.0.0.0/+1 dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 0.0.0.0 dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1.2.3/8 dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1.2.3.4/32 dev\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1.2.3.4/32 dev a b\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1.2.3.4/32 dev a/b\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1.2.3.4/32 dev abcdefghijklmnop\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1.2.3.4/32 via ::1 dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1.2.3.4/32 via dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1.2.3.4/32 gw 1.1.1.1 dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroutes 1.2.3.4/32 dev a\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1.2.3.4/32 dev a", 3 }, /* no \n */
+		{ "ztun-ref-routes 1\npid 1\n\x01\xff garbage\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nroute 1 2 3 4 5 6 7 8 9\n", 3 },
+	};
+	struct zr_route_state s;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unsigned line = 77;
+		int rc = parse_exact(bad[i].text, strlen(bad[i].text), &s, &line);
+
+		if (rc != -EINVAL || line != bad[i].line)
+			fprintf(stderr, "\n  case %zu: rc %d line %u\n", i, rc, line);
+		CU_ASSERT_EQUAL(rc, -EINVAL);
+		CU_ASSERT_EQUAL(line, bad[i].line);
+	}
+}
+
+static void test_nul_long_and_too_many(void)
+{
+	static const char nul[] = "ztun-ref-routes 1\npid 1\nroute 1.2.3.4/32\0 dev a\n";
+	char text[ZR_ROUTE_STATE_BYTES * 2];
+	struct zr_route_state s;
+	unsigned line;
+	size_t off;
+
+	CU_ASSERT_EQUAL(parse_exact(nul, sizeof(nul) - 1, &s, &line), -EINVAL);
+	CU_ASSERT_EQUAL(line, 3);
+
+	/* a 300-byte line */
+	off = (size_t)snprintf(text, sizeof(text), "ztun-ref-routes 1\npid 1\n# ");
+	memset(text + off, 'x', 300);
+	text[off + 300] = '\n';
+	CU_ASSERT_EQUAL(parse_exact(text, off + 301, &s, &line), -EINVAL);
+	CU_ASSERT_EQUAL(line, 3);
+
+	/* comments and blank lines are fine; one route too many is not */
+	off = (size_t)snprintf(text, sizeof(text), "ztun-ref-routes 1\n\n# c\npid 7\n");
+	for (unsigned i = 0; i <= ZR_ROUTE_STATE_MAX; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+					"route 10.0.0.%u/32 dev a\n", i);
+	CU_ASSERT_EQUAL(parse_exact(text, off, &s, &line), -E2BIG);
+	CU_ASSERT_EQUAL(line, 4 + ZR_ROUTE_STATE_MAX + 1);
+	off -= strlen("route 10.0.0.16/32 dev a\n");
+	CU_ASSERT_EQUAL(parse_exact(text, off, &s, &line), 0);
+	CU_ASSERT_EQUAL(s.count, ZR_ROUTE_STATE_MAX);
+	CU_ASSERT_EQUAL(s.pid, 7);
+}
+
+/* Random bytes and random mutations of a valid file: never a crash or an
+ * over-read (ASan), and a success only with a sane result. */
+static void test_garbage(void)
+{
+	struct zr_route_state s, back;
+	char text[ZR_ROUTE_STATE_BYTES], buf[ZR_ROUTE_STATE_BYTES];
+	struct zt_rng rng;
+	int len;
+
+	zt_rng_seed(&rng, zt_test_seed(0x5eed7a7e));
+	sample(&s);
+	len = zr_route_state_format(&s, text, sizeof(text));
+	CU_ASSERT_FATAL(len > 0);
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t n;
+		int rc;
+
+		if (iter % 2) {
+			n = zt_rng_below(&rng, 300);
+			for (size_t i = 0; i < n; i++)
+				buf[i] = (char)zt_rng_next(&rng);
+		} else {
+			n = (size_t)len;
+			memcpy(buf, text, n);
+			for (int k = 0, m = 1 + (int)zt_rng_below(&rng, 4); k < m; k++)
+				buf[zt_rng_below(&rng, (uint32_t)n)] =
+					(char)zt_rng_next(&rng);
+			n -= zt_rng_below(&rng, 3);
+		}
+		rc = parse_exact(buf, n, &back, NULL);
+		CU_ASSERT(rc == 0 || rc == -EINVAL || rc == -E2BIG);
+		if (rc == 0) {
+			CU_ASSERT(back.pid > 0);
+			CU_ASSERT(back.count <= ZR_ROUTE_STATE_MAX);
+			for (unsigned i = 0; i < back.count; i++)
+				CU_ASSERT(back.routes[i].dev[0] != 0);
+		}
+	}
+}
+
+static void test_file_round_trip(void)
+{
+	char dir[] = "/tmp/zt-routestate-XXXXXX", path[512], sub[64];
+	struct zr_route_state s, back;
+	unsigned line;
+	FILE *f;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	/* the state directory itself is created (one level) */
+	snprintf(sub, sizeof(sub), "%s/ztun", dir);
+	CU_ASSERT_EQUAL(zr_route_state_path(path, sizeof(path), sub, "ztun7"), 0);
+	CU_ASSERT_EQUAL(zr_route_state_read(path, &back, &line), -ENOENT);
+	sample(&s);
+	CU_ASSERT_EQUAL(zr_route_state_write(path, &s), 0);
+	CU_ASSERT_EQUAL(zr_route_state_read(path, &back, &line), 0);
+	assert_same(&s, &back);
+	/* overwrite: the new contents, nothing else left in the directory */
+	s.count = 2;
+	s.pid = 5;
+	CU_ASSERT_EQUAL(zr_route_state_write(path, &s), 0);
+	CU_ASSERT_EQUAL(zr_route_state_read(path, &back, &line), 0);
+	assert_same(&s, &back);
+	/* a damaged file names its line; an oversized one is refused */
+	f = fopen(path, "a");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("route 1.2.3.4/32 dev", f);
+	fclose(f);
+	CU_ASSERT_EQUAL(zr_route_state_read(path, &back, &line), -EINVAL);
+	CU_ASSERT_EQUAL(line, 5);
+	f = fopen(path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	for (int i = 0; i < ZR_ROUTE_STATE_BYTES / 8 + 1; i++)
+		fputs("# 45678\n", f);
+	fclose(f);
+	CU_ASSERT_EQUAL(zr_route_state_read(path, &back, &line), -EFBIG);
+	CU_ASSERT_EQUAL(zr_route_state_path(path, 16, sub, "ztun7"), -ENAMETOOLONG);
+	snprintf(path, sizeof(path), "%s/ztun7.routes", sub);
+	unlink(path);
+	rmdir(sub);
+	CU_ASSERT_EQUAL(rmdir(dir), 0);
+}
+
+int zt_suite_routestate(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "round trip", test_round_trip },
+		{ "format limits", test_format_limits },
+		{ "truncated", test_truncated },
+		{ "rejects", test_rejects },
+		{ "nul, long line, too many", test_nul_long_and_too_many },
+		{ "garbage", test_garbage },
+		{ "file round trip", test_file_round_trip },
+		{ 0 },
+	};
+
+	return zt_add_suite("routestate", NULL, NULL, cases);
+}
