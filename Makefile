@@ -135,10 +135,16 @@ check:
 # and tinyproxy vs the same proxies without the TUN, in network namespaces.
 # Always a release build; results in build/bench/results.{txt,md}. Not part
 # of `make check` (timing-dependent).
-.PHONY: bench
-bench:
+.PHONY: bench bench-sim
+bench: bench-sim
 	$(MAKE) BUILD=build/rel build/rel/ztun-ref
 	tools/bench/bench.sh build/rel/ztun-ref build/bench
+
+# The core alone, no root: ztun-sim replay of a 100,000-packet synthetic
+# capture (frames/s) and callgrind instructions per data segment.
+bench-sim:
+	$(MAKE) BUILD=build/rel build/rel/ztun-sim
+	tools/bench/sim_bench.sh build/rel/ztun-sim build/bench
 
 # Regenerate pcap-fixtures/ from real traffic in network namespaces (root).
 fixtures:
