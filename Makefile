@@ -3,6 +3,7 @@
 #   make          release build (-O2 -g) into build/rel
 #   make check    sanitizer build (ASan+UBSan) into build/san, then every test
 #                 and every scenarios/*.scn twice (same trace hashes)
+#   make afl      AFL++ on one fuzz target (tools/fuzz/README.md)
 #   make deps     install every build/test dependency (Debian, apt-get, idempotent)
 #
 # Layout (see docs/architecture.md):
@@ -32,6 +33,14 @@ else ifeq ($(FUZZ),1)
 CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
             -fno-sanitize-recover=all -DZT_FUZZING
 LDFLAGS  += -fsanitize=fuzzer,address,undefined
+else ifeq ($(AFL),1)
+# `make afl` only: CC is afl-clang-lto or afl-clang-fast (coverage for
+# AFL++), ZT_FUZZING as for libFuzzer; ASan+UBSan unless AFL_SAN=0.
+CFLAGS   += -O1 -fno-omit-frame-pointer -DZT_FUZZING
+ifneq ($(AFL_SAN),0)
+CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
 else
 CFLAGS   += -O2
 endif
@@ -55,7 +64,8 @@ SIM       := $(BUILD)/ztun-sim
 LIBREAL   := $(BUILD)/libztun-real.a
 REFBIN    := $(BUILD)/ztun-ref
 
-.PHONY: FORCE all check deps unit purity fixtures clean lint fuzz fuzz-bins fuzz-corpus
+.PHONY: FORCE all check deps unit purity fixtures clean lint fuzz fuzz-bins fuzz-corpus \
+	afl afl-bins
 all: $(LIBZTUN) $(LIBHOST) $(UNIT) $(SIM) $(LIBREAL) $(REFBIN)
 
 $(BUILD)/%.o: %.c
@@ -78,11 +88,11 @@ FORCE:
 
 $(LIBZTUN): $(REF_OBJ) $(BUILD)/ref.srclist
 	@rm -f $@
-	ar rcs $@ $(REF_OBJ)
+	$(AR) rcs $@ $(REF_OBJ)
 
 $(LIBHOST): $(HOST_OBJ) $(BUILD)/host.srclist
 	@rm -f $@
-	ar rcs $@ $(HOST_OBJ)
+	$(AR) rcs $@ $(HOST_OBJ)
 
 $(UNIT): $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) $(BUILD)/unit.srclist
 	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS) $(SLIRP_LIBS)
@@ -94,7 +104,7 @@ $(SIM): $(BUILD)/sim/ztun_sim.o $(LIBHOST) $(LIBZTUN)
 
 $(LIBREAL): $(REAL_OBJ) $(BUILD)/real.srclist
 	@rm -f $@
-	ar rcs $@ $(REAL_OBJ)
+	$(AR) rcs $@ $(REAL_OBJ)
 
 # The real-mode binary (docs/cli.md, ztun-ref).
 $(REFBIN): $(BUILD)/sim/real/ztun_ref.o $(LIBREAL) $(LIBZTUN)
@@ -124,6 +134,12 @@ check:
 	ASAN_OPTIONS=detect_leaks=1 tools/fuzz/make-corpus.sh --check build/san/pcap2records
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/cli/scenarios_twice.sh build/san/ztun-sim
+	$(MAKE) SAN=1 BUILD=build/san afl-bins
+	for t in $(FUZZ_TARGETS); do \
+	  extra=; [ $$t = records ] && extra=tools/fuzz/regressions; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    build/san/afl_$$t tools/fuzz/corpus/$$t $$extra || exit 1; \
+	done
 
 # Performance benchmark (root; docs/performance.md): ztun-ref through danted
 # and tinyproxy vs the same proxies without the TUN, in network namespaces.
@@ -161,6 +177,37 @@ $(BUILD)/pcap2records: tools/fuzz/pcap2records.c $(LIBHOST) $(LIBZTUN)
 
 fuzz-bins: $(FUZZ_BINS)
 
+# The same targets with tools/fuzz/afl_driver.c as main(): AFL++ persistent
+# mode when CC is afl-clang-*, else a replayer of the files and directories
+# on its command line (`make check` builds and runs these in build/san).
+AFL_BINS := $(FUZZ_TARGETS:%=$(BUILD)/afl_%)
+
+$(BUILD)/afl_%: tools/fuzz/afl_driver.c tools/fuzz/fuzz_%.c $(LIBHOST) $(LIBZTUN)
+	$(CC) $(CPPFLAGS) -Isim $(PCAP_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ \
+	  tools/fuzz/afl_driver.c tools/fuzz/fuzz_$*.c \
+	  $(LIBHOST) $(LIBZTUN) $(PCAP_LIBS) $(SLIRP_LIBS)
+
+afl-bins: $(AFL_BINS)
+
+# `make afl AFL_SECONDS=N AFL_TARGET=records`: build the target with AFL++'s
+# compiler into build/afl (afl-clang-lto when it works, else afl-clang-fast;
+# llvm-ar for the LTO bitcode archives) and run afl-fuzz for N seconds on
+# tools/fuzz/corpus/<target> (seeds over AFL_MAX_SEED bytes left out),
+# output in build/afl/out/<target>; prints exec/s, edges and crashes from
+# fuzzer_stats (tools/fuzz/afl.sh). AFL_SAN=0 builds without ASan+UBSan.
+AFL_SECONDS  ?= 60
+AFL_TARGET   ?= records
+AFL_MAX_SEED ?= 65536
+AFL_SAN      ?= 1
+AFL_CC       ?= $(shell if command -v afl-clang-lto >/dev/null 2>&1 && \
+	command -v llvm-ar >/dev/null 2>&1; then echo afl-clang-lto; else echo afl-clang-fast; fi)
+AFL_AR       ?= $(if $(findstring lto,$(AFL_CC)),llvm-ar,ar)
+afl:
+	@command -v afl-fuzz >/dev/null 2>&1 || { echo "afl-fuzz is missing (make deps)"; exit 1; }
+	$(MAKE) AFL=1 AFL_SAN=$(AFL_SAN) CC=$(AFL_CC) AR=$(AFL_AR) BUILD=build/afl \
+	  FUZZ_TARGETS="$(AFL_TARGET)" afl-bins
+	AFL_MAX_SEED=$(AFL_MAX_SEED) tools/fuzz/afl.sh build/afl $(AFL_SECONDS) $(AFL_TARGET)
+
 fuzz:
 	$(MAKE) FUZZ=1 CC=clang BUILD=build/fuzz fuzz-bins
 	FUZZ_FLAGS="$(FUZZ_FLAGS)" tools/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -172,7 +219,7 @@ fuzz-corpus: $(BUILD)/pcap2records
 DEPS := build-essential pkg-config libpcap-dev libcunit1-dev libslirp-dev \
         libglib2.0-dev tcpdump tshark iproute2 iputils-ping curl dnsutils socat \
         iperf3 dante-server microsocks tinyproxy dnsmasq python3 valgrind \
-        clang cppcheck
+        clang cppcheck afl++
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
