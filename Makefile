@@ -3,6 +3,7 @@
 #   make          release build (-O2 -g) into build/rel
 #   make check    sanitizer build (ASan+UBSan) into build/san, then every test
 #                 and every scenarios/*.scn twice (same trace hashes)
+#   make valgrind valgrind memcheck of scenarios, replays and e2e (build/vg)
 #   make afl      AFL++ on one fuzz target (tools/fuzz/README.md)
 #   make deps     install every build/test dependency (Debian, apt-get, idempotent)
 #
@@ -14,6 +15,7 @@
 CC       ?= cc
 BUILD    ?= build/rel
 SAN      ?= 0
+OPT      ?= -O2
 
 PCAP_CFLAGS := $(shell pkg-config --cflags libpcap 2>/dev/null)
 PCAP_LIBS   := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
@@ -42,7 +44,8 @@ CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
 endif
 else
-CFLAGS   += -O2
+# OPT=-O1 for a valgrind build (tools/valgrind.sh: no sanitizer, -O1 -g)
+CFLAGS   += $(OPT)
 endif
 
 REF_SRC   := $(sort $(wildcard ref/*/*.c))
@@ -140,6 +143,16 @@ check:
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    build/san/afl_$$t tools/fuzz/corpus/$$t $$extra || exit 1; \
 	done
+	tools/valgrind.sh --quick build/rel
+
+# Valgrind memcheck (tools/valgrind.sh): every scenario, every fixture
+# replayed, the records corpus and regressions, and the e2e suite with
+# ztun-ref under valgrind; a build without sanitizers at -O1 -g in build/vg.
+# A few minutes; `make check` runs only the scenarios part, on build/rel.
+.PHONY: valgrind
+valgrind:
+	$(MAKE) BUILD=build/vg OPT=-O1 all build/vg/afl_records
+	tools/valgrind.sh build/vg
 
 # Performance benchmark (root; docs/performance.md): ztun-ref through danted
 # and tinyproxy vs the same proxies without the TUN, in network namespaces.
