@@ -207,19 +207,21 @@ afl-bins: $(AFL_BINS)
 # llvm-ar for the LTO bitcode archives) and run afl-fuzz for N seconds on
 # tools/fuzz/corpus/<target> (seeds over AFL_MAX_SEED bytes left out),
 # output in build/afl/out/<target>; prints exec/s, edges and crashes from
-# fuzzer_stats (tools/fuzz/afl.sh). AFL_SAN=0 builds without ASan+UBSan.
+# fuzzer_stats (tools/fuzz/afl.sh). AFL_SAN=0 builds without ASan+UBSan;
+# the flags are not tracked, so give it its own AFL_BUILD (build/afl-nosan).
 AFL_SECONDS  ?= 60
 AFL_TARGET   ?= records
 AFL_MAX_SEED ?= 65536
 AFL_SAN      ?= 1
+AFL_BUILD    ?= build/afl
 AFL_CC       ?= $(shell if command -v afl-clang-lto >/dev/null 2>&1 && \
 	command -v llvm-ar >/dev/null 2>&1; then echo afl-clang-lto; else echo afl-clang-fast; fi)
 AFL_AR       ?= $(if $(findstring lto,$(AFL_CC)),llvm-ar,ar)
 afl:
 	@command -v afl-fuzz >/dev/null 2>&1 || { echo "afl-fuzz is missing (make deps)"; exit 1; }
-	$(MAKE) AFL=1 AFL_SAN=$(AFL_SAN) CC=$(AFL_CC) AR=$(AFL_AR) BUILD=build/afl \
+	$(MAKE) AFL=1 AFL_SAN=$(AFL_SAN) CC=$(AFL_CC) AR=$(AFL_AR) BUILD=$(AFL_BUILD) \
 	  FUZZ_TARGETS="$(AFL_TARGET)" afl-bins
-	AFL_MAX_SEED=$(AFL_MAX_SEED) tools/fuzz/afl.sh build/afl $(AFL_SECONDS) $(AFL_TARGET)
+	AFL_MAX_SEED=$(AFL_MAX_SEED) tools/fuzz/afl.sh $(AFL_BUILD) $(AFL_SECONDS) $(AFL_TARGET)
 
 fuzz:
 	$(MAKE) FUZZ=1 CC=clang BUILD=build/fuzz fuzz-bins

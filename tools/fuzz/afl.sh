@@ -30,7 +30,7 @@ maxseed=${AFL_MAX_SEED:-65536}
 flags=${AFL_FLAGS:-}
 # make's own AFL_* variables reach here through the environment; afl-fuzz
 # would warn about each as a mistyped setting of its own
-unset AFL_MAX_SEED AFL_FLAGS AFL_SECONDS AFL_TARGET AFL_SAN AFL_CC AFL_AR
+unset AFL_MAX_SEED AFL_FLAGS AFL_SECONDS AFL_TARGET AFL_SAN AFL_CC AFL_AR AFL_BUILD
 summary=""
 bad=0
 
