@@ -217,6 +217,10 @@ AFL_BUILD    ?= build/afl
 AFL_CC       ?= $(shell if command -v afl-clang-lto >/dev/null 2>&1 && \
 	command -v llvm-ar >/dev/null 2>&1; then echo afl-clang-lto; else echo afl-clang-fast; fi)
 AFL_AR       ?= $(if $(findstring lto,$(AFL_CC)),llvm-ar,ar)
+# These are make's settings, not AFL++'s: afl-cc itself reads AFL_CC as
+# the compiler to wrap (AFL_CC=afl-clang-fast on the command line would make
+# it call itself for ever), and afl-fuzz warns about unknown AFL_* names.
+unexport AFL_SECONDS AFL_TARGET AFL_MAX_SEED AFL_SAN AFL_BUILD AFL_CC AFL_AR
 afl:
 	@command -v afl-fuzz >/dev/null 2>&1 || { echo "afl-fuzz is missing (make deps)"; exit 1; }
 	$(MAKE) AFL=1 AFL_SAN=$(AFL_SAN) CC=$(AFL_CC) AR=$(AFL_AR) BUILD=$(AFL_BUILD) \
