@@ -3,6 +3,8 @@
 #   make          release build (-O2 -g) into build/rel
 #   make check    sanitizer build (ASan+UBSan) into build/san, then every test
 #                 and every scenarios/*.scn twice (same trace hashes)
+#   make valgrind valgrind memcheck of scenarios, replays and e2e (build/vg)
+#   make afl      AFL++ on one fuzz target (tools/fuzz/README.md)
 #   make deps     install every build/test dependency (Debian, apt-get, idempotent)
 #
 # Layout (see docs/architecture.md):
@@ -13,6 +15,7 @@
 CC       ?= cc
 BUILD    ?= build/rel
 SAN      ?= 0
+OPT      ?= -O2
 
 PCAP_CFLAGS := $(shell pkg-config --cflags libpcap 2>/dev/null)
 PCAP_LIBS   := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
@@ -32,8 +35,17 @@ else ifeq ($(FUZZ),1)
 CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
             -fno-sanitize-recover=all -DZT_FUZZING
 LDFLAGS  += -fsanitize=fuzzer,address,undefined
+else ifeq ($(AFL),1)
+# `make afl` only: CC is afl-clang-lto or afl-clang-fast (coverage for
+# AFL++), ZT_FUZZING as for libFuzzer; ASan+UBSan unless AFL_SAN=0.
+CFLAGS   += -O1 -fno-omit-frame-pointer -DZT_FUZZING
+ifneq ($(AFL_SAN),0)
+CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
 else
-CFLAGS   += -O2
+# OPT=-O1 for a valgrind build (tools/valgrind.sh: no sanitizer, -O1 -g)
+CFLAGS   += $(OPT)
 endif
 
 REF_SRC   := $(sort $(wildcard ref/*/*.c))
@@ -56,7 +68,8 @@ SIM       := $(BUILD)/ztun-sim
 LIBREAL   := $(BUILD)/libztun-real.a
 REFBIN    := $(BUILD)/ztun-ref
 
-.PHONY: FORCE all check deps unit purity fixtures clean lint fuzz fuzz-bins fuzz-corpus
+.PHONY: FORCE all check deps unit purity fixtures clean lint fuzz fuzz-bins fuzz-corpus \
+	afl afl-bins
 all: $(LIBZTUN) $(LIBHOST) $(UNIT) $(SIM) $(LIBREAL) $(REFBIN)
 
 $(BUILD)/%.o: %.c
@@ -79,11 +92,11 @@ FORCE:
 
 $(LIBZTUN): $(REF_OBJ) $(BUILD)/ref.srclist
 	@rm -f $@
-	ar rcs $@ $(REF_OBJ)
+	$(AR) rcs $@ $(REF_OBJ)
 
 $(LIBHOST): $(HOST_OBJ) $(BUILD)/host.srclist
 	@rm -f $@
-	ar rcs $@ $(HOST_OBJ)
+	$(AR) rcs $@ $(HOST_OBJ)
 
 # libztun-real.a only for its pure parts (the --auto-route state file).
 $(UNIT): $(UNIT_OBJ) $(LIBREAL) $(LIBHOST) $(LIBZTUN) $(BUILD)/unit.srclist
@@ -96,7 +109,7 @@ $(SIM): $(BUILD)/sim/ztun_sim.o $(LIBHOST) $(LIBZTUN)
 
 $(LIBREAL): $(REAL_OBJ) $(BUILD)/real.srclist
 	@rm -f $@
-	ar rcs $@ $(REAL_OBJ)
+	$(AR) rcs $@ $(REAL_OBJ)
 
 # The real-mode binary (docs/cli.md, ztun-ref).
 $(REFBIN): $(BUILD)/sim/real/ztun_ref.o $(LIBREAL) $(LIBZTUN)
@@ -130,6 +143,22 @@ check:
 	ASAN_OPTIONS=detect_leaks=1 tools/fuzz/make-corpus.sh --check build/san/pcap2records
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/cli/scenarios_twice.sh build/san/ztun-sim
+	$(MAKE) SAN=1 BUILD=build/san afl-bins
+	for t in $(FUZZ_TARGETS); do \
+	  extra=; [ $$t = records ] && extra=tools/fuzz/regressions; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    build/san/afl_$$t tools/fuzz/corpus/$$t $$extra || exit 1; \
+	done
+	tools/valgrind.sh --quick build/rel
+
+# Valgrind memcheck (tools/valgrind.sh): every scenario, every fixture
+# replayed, the records corpus and regressions, and the e2e suite with
+# ztun-ref under valgrind; a build without sanitizers at -O1 -g in build/vg.
+# A few minutes; `make check` runs only the scenarios part, on build/rel.
+.PHONY: valgrind
+valgrind:
+	$(MAKE) BUILD=build/vg OPT=-O1 all build/vg/afl_records
+	tools/valgrind.sh build/vg
 
 # Performance benchmark (root; docs/performance.md): ztun-ref through danted
 # and tinyproxy vs the same proxies without the TUN, in network namespaces.
@@ -173,6 +202,43 @@ $(BUILD)/pcap2records: tools/fuzz/pcap2records.c $(LIBHOST) $(LIBZTUN)
 
 fuzz-bins: $(FUZZ_BINS)
 
+# The same targets with tools/fuzz/afl_driver.c as main(): AFL++ persistent
+# mode when CC is afl-clang-*, else a replayer of the files and directories
+# on its command line (`make check` builds and runs these in build/san).
+AFL_BINS := $(FUZZ_TARGETS:%=$(BUILD)/afl_%)
+
+$(BUILD)/afl_%: tools/fuzz/afl_driver.c tools/fuzz/fuzz_%.c $(LIBHOST) $(LIBZTUN)
+	$(CC) $(CPPFLAGS) -Isim $(PCAP_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ \
+	  tools/fuzz/afl_driver.c tools/fuzz/fuzz_$*.c \
+	  $(LIBHOST) $(LIBZTUN) $(PCAP_LIBS) $(SLIRP_LIBS)
+
+afl-bins: $(AFL_BINS)
+
+# `make afl AFL_SECONDS=N AFL_TARGET=records`: build the target with AFL++'s
+# compiler into build/afl (afl-clang-lto when it works, else afl-clang-fast;
+# llvm-ar for the LTO bitcode archives) and run afl-fuzz for N seconds on
+# tools/fuzz/corpus/<target> (seeds over AFL_MAX_SEED bytes left out),
+# output in build/afl/out/<target>; prints exec/s, edges and crashes from
+# fuzzer_stats (tools/fuzz/afl.sh). AFL_SAN=0 builds without ASan+UBSan;
+# the flags are not tracked, so give it its own AFL_BUILD (build/afl-nosan).
+AFL_SECONDS  ?= 60
+AFL_TARGET   ?= records
+AFL_MAX_SEED ?= 65536
+AFL_SAN      ?= 1
+AFL_BUILD    ?= build/afl
+AFL_CC       ?= $(shell if command -v afl-clang-lto >/dev/null 2>&1 && \
+	command -v llvm-ar >/dev/null 2>&1; then echo afl-clang-lto; else echo afl-clang-fast; fi)
+AFL_AR       ?= $(if $(findstring lto,$(AFL_CC)),llvm-ar,ar)
+# These are make's settings, not AFL++'s: afl-cc itself reads AFL_CC as
+# the compiler to wrap (AFL_CC=afl-clang-fast on the command line would make
+# it call itself for ever), and afl-fuzz warns about unknown AFL_* names.
+unexport AFL_SECONDS AFL_TARGET AFL_MAX_SEED AFL_SAN AFL_BUILD AFL_CC AFL_AR
+afl:
+	@command -v afl-fuzz >/dev/null 2>&1 || { echo "afl-fuzz is missing (make deps)"; exit 1; }
+	$(MAKE) AFL=1 AFL_SAN=$(AFL_SAN) CC=$(AFL_CC) AR=$(AFL_AR) BUILD=$(AFL_BUILD) \
+	  FUZZ_TARGETS="$(AFL_TARGET)" afl-bins
+	AFL_MAX_SEED=$(AFL_MAX_SEED) tools/fuzz/afl.sh $(AFL_BUILD) $(AFL_SECONDS) $(AFL_TARGET)
+
 fuzz:
 	$(MAKE) FUZZ=1 CC=clang BUILD=build/fuzz fuzz-bins
 	FUZZ_FLAGS="$(FUZZ_FLAGS)" tools/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -184,7 +250,7 @@ fuzz-corpus: $(BUILD)/pcap2records
 DEPS := build-essential pkg-config libpcap-dev libcunit1-dev libslirp-dev \
         libglib2.0-dev tcpdump tshark iproute2 iputils-ping curl dnsutils socat \
         iperf3 dante-server microsocks tinyproxy dnsmasq python3 valgrind \
-        clang cppcheck
+        clang cppcheck afl++
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
