@@ -785,6 +785,19 @@ size_t zt_router_stream_data(struct zt_router *r, void *cookie,
 	return udp_ctrl_data(cookie, data, len, now);
 }
 
+size_t zt_router_stream_room(struct zt_router *r, void *cookie)
+{
+	struct tcp_relay *t = cookie;
+	size_t n;
+
+	if (*(uint8_t *)cookie != CONN_TCP || t->phase != PH_OPEN || !t->flow)
+		return SIZE_MAX;
+	n = zt_stack_tcp_send_room(r->stack, t->flow);
+	if (n == 0)
+		t->down_paused = true; /* WRITABLE resumes the stream */
+	return n;
+}
+
 void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
 {
 	if (*(uint8_t *)cookie == CONN_TCP) {

@@ -235,6 +235,7 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 	int hl = zt_tcp_header_len(repr), n, ipn;
 	uint8_t *l4 = s->scratch + iphl;
 	uint32_t seg = zt_tcb_seg_size(tcb);
+	bool tso = l1 + l2 > seg && s->ops->tun_output_gso;
 
 	if (hl < 0 || iphl + (size_t)hl + l1 + l2 > SCRATCH_LEN)
 		return;
@@ -242,8 +243,11 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 		memcpy(l4 + hl, d1, l1);
 	if (l2)
 		memcpy(l4 + hl + l1, d2, l2);
-	n = zt_tcp_emit(repr, src, dst, l4 + hl, l1 + l2, l4,
-			SCRATCH_LEN - iphl);
+	/* A TSO segment's pieces are checksummed by whoever cuts it: summing
+	 * 64 KiB here as well would be wasted (stack.h, tun_output_gso). */
+	n = (tso ? zt_tcp_emit_partial : zt_tcp_emit)(repr, src, dst, l4 + hl,
+						      l1 + l2, l4,
+						      SCRATCH_LEN - iphl);
 	if (n < 0)
 		return;
 	if (src->family == ZT_AF_INET) {
@@ -268,7 +272,7 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 	}
 	if (ipn != (int)iphl)
 		return;
-	if (l1 + l2 > seg && s->ops->tun_output_gso) {
+	if (tso) {
 		s->stats.packets_out++;
 		s->stats.bytes_out += iphl + (size_t)n;
 		s->stats.tso_segments_out++;
@@ -811,6 +815,13 @@ size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
 
 	flow_settle(s, f, now);
 	return n;
+}
+
+size_t zt_stack_tcp_send_room(const struct zt_stack *s,
+			      const struct zt_flow *f)
+{
+	(void)s;
+	return zt_tcb_send_room(&f->tcb);
 }
 
 size_t zt_stack_tcp_recv(struct zt_stack *s, struct zt_flow *f, void *out,

@@ -251,6 +251,18 @@ static uint32_t tcp_seg_max(const struct zt_tcb *t)
 	return segs > 1 ? segs * mss : mss;
 }
 
+size_t zt_tcb_send_room(const struct zt_tcb *t)
+{
+	size_t space = zt_tcb_send_space(t), ring_len = zt_ring_len(&t->tx);
+	uint32_t unit = tcp_seg_max(t), off = t->snd_nxt - t->snd_una;
+	size_t unsent = off < ring_len ? ring_len - off : 0, whole;
+
+	if (unit <= tcp_eff_mss(t))
+		return space;
+	whole = (unsent + space) / unit * unit;
+	return whole > unsent ? whole - unsent : space;
+}
+
 /* Send one segment of up to @max_len (no more than tcp_seg_max()) starting
  * at @seq (within the flight or the first new byte), with FIN when it
  * reaches the queued FIN. Returns the sequence space it covered. */
@@ -360,6 +372,15 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 			 * a bigger window rather than send a sliver. */
 			if (len && len < mss && len < avail &&
 			    usable < t->max_snd_wnd / 2 && t->snd_nxt != t->snd_una)
+				break;
+			/* TSO autocork: a tail shorter than a super-segment
+			 * waits while two MSS or more are in flight (the peer
+			 * ACKs those at once, RFC 5681 4.2) and the ACK sends
+			 * it with what was written meanwhile: one packet, not
+			 * a full one and a sliver per write. Never with the
+			 * FIN due; at most one round trip. */
+			if (seg_max > mss && len == avail && len < seg_max &&
+			    !t->fin_queued && tcp_flight(t) >= 2u * mss)
 				break;
 			covered = tcp_send_at(t, t->snd_nxt, len, now);
 			if (!covered)

@@ -239,9 +239,11 @@ static void write_options(const struct zt_tcp_repr *r, uint8_t *o,
 		o[i++] = TCPOPT_NOP;
 }
 
-int zt_tcp_emit(const struct zt_tcp_repr *r, const struct zt_addr *src,
-		const struct zt_addr *dst, const uint8_t *payload,
-		size_t payload_len, uint8_t *buf, size_t cap)
+/* zt_tcp_emit() and zt_tcp_emit_partial(): the checksum complete, or only
+ * the pseudo-header's share of it (@partial). */
+static int tcp_emit(const struct zt_tcp_repr *r, const struct zt_addr *src,
+		    const struct zt_addr *dst, const uint8_t *payload,
+		    size_t payload_len, uint8_t *buf, size_t cap, bool partial)
 {
 	int hl = zt_tcp_header_len(r);
 	size_t hdrlen, total;
@@ -271,7 +273,26 @@ int zt_tcp_emit(const struct zt_tcp_repr *r, const struct zt_addr *src,
 	zt_wr16(buf + 18, r->urgent);
 	write_options(r, buf + ZT_TCP_MIN_HDR, hdrlen - ZT_TCP_MIN_HDR);
 
-	csum = zt_csum_l4(src, dst, ZT_IPPROTO_TCP, buf, total);
+	if (partial)
+		csum = (uint16_t)~zt_csum_fold(zt_csum_pseudo(src, dst,
+							      ZT_IPPROTO_TCP,
+							      (uint32_t)total));
+	else
+		csum = zt_csum_l4(src, dst, ZT_IPPROTO_TCP, buf, total);
 	zt_wr16(buf + 16, csum);
 	return (int)total;
+}
+
+int zt_tcp_emit(const struct zt_tcp_repr *r, const struct zt_addr *src,
+		const struct zt_addr *dst, const uint8_t *payload,
+		size_t payload_len, uint8_t *buf, size_t cap)
+{
+	return tcp_emit(r, src, dst, payload, payload_len, buf, cap, false);
+}
+
+int zt_tcp_emit_partial(const struct zt_tcp_repr *r, const struct zt_addr *src,
+			const struct zt_addr *dst, const uint8_t *payload,
+			size_t payload_len, uint8_t *buf, size_t cap)
+{
+	return tcp_emit(r, src, dst, payload, payload_len, buf, cap, true);
 }

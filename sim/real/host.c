@@ -22,8 +22,11 @@
  *   stream   connect() non-blocking; EPOLLOUT then SO_ERROR decides
  *            zt_router_stream_connected() or zt_router_stream_failed()
  *            (-errno; the slot is freed first: a failed stream is dead and
- *            the core will not close it). Once open, EPOLLIN reads at most
- *            64 KiB per wake-up and offers them to zt_router_stream_data();
+ *            the core will not close it). Once open, EPOLLIN reads what
+ *            zt_router_stream_room() asks for (whole TSO segments, at most
+ *            256 KiB per wake-up; nothing while the flow's ring is full:
+ *            EPOLLIN goes off until stream_resume()) and offers it to
+ *            zt_router_stream_data();
  *            what it did not take is kept in the slot (held), EPOLLIN goes
  *            off, and the rest is offered again after the core called
  *            stream_resume() - from the main loop, never from inside that
@@ -67,6 +70,8 @@
 #include "ztun/socks5.h"
 
 #define READ_CHUNK 65536
+/* One recv() from an upstream: four 64 KiB TSO segments' worth. */
+#define SOCK_CHUNK (4 * 65536)
 #define TUN_BATCH 64
 #define DGRAM_BATCH 64
 #define MAX_EVENTS 64
@@ -116,7 +121,7 @@ struct zr_host {
 	struct zr_host_stats stats;
 	uint8_t tunbuf[READ_CHUNK];
 	uint8_t gsobuf[READ_CHUNK];  /* one piece of a TSO segment cut here */
-	uint8_t sockbuf[READ_CHUNK];
+	uint8_t sockbuf[SOCK_CHUNK];
 };
 
 /**
@@ -640,10 +645,22 @@ static void stream_deliver(struct zr_host *h, struct zr_sock *s, int idx,
 
 static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
 {
+	size_t want = zt_router_stream_room(h->router, s->cookie);
 	ssize_t n;
 
+	if (want == 0) {
+		/* The flow's send ring is full: leave the bytes in the
+		 * socket (its window closes) until stream_resume(). */
+		s->paused = true;
+		h->stats.stream_pauses++;
+		sock_update(h, s, idx);
+		return;
+	}
+	/* As much as the core would send in whole TSO segments. */
+	if (want > sizeof(h->sockbuf))
+		want = sizeof(h->sockbuf);
 	do {
-		n = recv(s->fd, h->sockbuf, sizeof(h->sockbuf), MSG_DONTWAIT);
+		n = recv(s->fd, h->sockbuf, want, MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK)

@@ -16,11 +16,11 @@
  * segmentation: up to 64 KiB per read, the TCP checksum left partial
  * (NEEDS_CSUM), so such reads carry ZT_INPUT_CSUM_VALID. The other way,
  * write_gso() sends one 64 KiB TCP segment with gso_size = the core's
- * segment size and the kernel cuts it: one syscall instead of ~44. For
- * that the TCP checksum field must hold the pseudo-header sum only
- * (CHECKSUM_PARTIAL), so the headers are copied and patched and the data
- * follows from the caller's buffer (writev, no copy of the data). Plain
- * writes carry a zeroed header (checksums complete, nothing to cut).
+ * segment size and the kernel cuts it: one syscall instead of ~44. The
+ * core's TSO segments already hold the pseudo-header sum only in the TCP
+ * checksum (CHECKSUM_PARTIAL), so the packet follows the header as it
+ * is (writev, no copy). Plain writes carry a zeroed header (checksums
+ * complete, nothing to cut).
  */
 #include "real/tun.h"
 
@@ -33,8 +33,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "ztun/addr.h"
-#include "ztun/checksum.h"
 #include "ztun/stack.h"
 #include "ztun/view.h"
 
@@ -113,36 +111,27 @@ static ssize_t tun_write(void *ctx, const void *pkt, size_t len)
 	return tun_writev(t, iov, 2, t->vnet_len + len);
 }
 
-/* One TCP segment of the core's (complete checksums) for the kernel to cut
- * into @seg_size pieces: headers copied with the TCP checksum turned into
- * the pseudo-header sum (CHECKSUM_PARTIAL), data from @pkt itself. */
+/* One TCP segment of the core's for the kernel to cut into @seg_size
+ * pieces; its TCP checksum field holds the pseudo-header sum only (stack.h,
+ * tun_output_gso), which is what NEEDS_CSUM asks for. */
 static ssize_t tun_write_gso(void *ctx, const void *pkt, size_t len,
 			     uint32_t seg_size)
 {
 	struct zr_tun *t = ctx;
 	const uint8_t *p = pkt;
-	uint8_t vnet[VNET_MAX] = { 0 }, hdrs[120];
+	uint8_t vnet[VNET_MAX] = { 0 };
 	struct virtio_net_hdr vh;
-	struct zt_addr src, dst;
 	size_t iphl, thl;
-	struct iovec iov[3];
+	struct iovec iov[2];
 
 	if (!t->vnet_len)
 		return -EOPNOTSUPP;
 	memset(&vh, 0, sizeof(vh));
-	memset(&src, 0, sizeof(src));
-	memset(&dst, 0, sizeof(dst));
 	if (len >= 20 && (p[0] >> 4) == 4) {
 		iphl = (size_t)(p[0] & 0x0f) * 4;
-		src.family = dst.family = ZT_AF_INET;
-		memcpy(src.bytes, p + 12, 4);
-		memcpy(dst.bytes, p + 16, 4);
 		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
 	} else if (len >= 40 && (p[0] >> 4) == 6) {
 		iphl = 40;
-		src.family = dst.family = ZT_AF_INET6;
-		memcpy(src.bytes, p + 8, 16);
-		memcpy(dst.bytes, p + 24, 16);
 		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
 	} else {
 		return -EINVAL;
@@ -150,13 +139,8 @@ static ssize_t tun_write_gso(void *ctx, const void *pkt, size_t len,
 	if (len < iphl + 20)
 		return -EINVAL;
 	thl = (size_t)(p[iphl + 12] >> 4) * 4;
-	if (thl < 20 || iphl + thl > sizeof(hdrs) || len < iphl + thl)
+	if (thl < 20 || len < iphl + thl)
 		return -EINVAL;
-	memcpy(hdrs, p, iphl + thl);
-	/* ~fold of the pseudo-header = the partial sum the kernel expects */
-	zt_wr16(hdrs + iphl + 16,
-		(uint16_t)~zt_csum_fold(zt_csum_pseudo(&src, &dst, 6,
-						       (uint32_t)(len - iphl))));
 	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	vh.hdr_len = (uint16_t)(iphl + thl);
 	vh.gso_size = (uint16_t)seg_size;
@@ -165,11 +149,9 @@ static ssize_t tun_write_gso(void *ctx, const void *pkt, size_t len,
 	memcpy(vnet, &vh, sizeof(vh));
 	iov[0].iov_base = vnet;
 	iov[0].iov_len = t->vnet_len;
-	iov[1].iov_base = hdrs;
-	iov[1].iov_len = iphl + thl;
-	iov[2].iov_base = (void *)(p + iphl + thl);
-	iov[2].iov_len = len - iphl - thl;
-	return tun_writev(t, iov, 3, t->vnet_len + len);
+	iov[1].iov_base = (void *)p;
+	iov[1].iov_len = len;
+	return tun_writev(t, iov, 2, t->vnet_len + len);
 }
 
 static const char *tun_name(const void *ctx)

@@ -479,6 +479,159 @@ static void test_tso_super_segments(void)
 	}
 }
 
+/* Data segments (payload > 0) in side @s's log since the last clear. */
+static unsigned data_segs(const struct pair_side *s, size_t *bytes)
+{
+	unsigned n = 0;
+
+	*bytes = 0;
+	for (unsigned i = 0; i < s->nlast && i < 64; i++) {
+		if (s->last_len[i]) {
+			n++;
+			*bytes += s->last_len[i];
+		}
+	}
+	return n;
+}
+
+/*
+ * TSO autocork: with two MSS or more in flight (the peer ACKs that at once)
+ * a sub-TSO tail of what was written waits for the ACK, which sends it
+ * together with whatever was written meanwhile, so a stream written in
+ * 64 KiB chunks leaves as full super-segments, not as full + tail pairs.
+ * Nothing in flight, a FIN due, or no TSO: the tail goes at once.
+ */
+static void test_tso_tail_waits_for_ack(void)
+{
+	for (int variant = 0; variant < 4; variant++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		static uint8_t data[20000], got[20000];
+		uint32_t seg;
+		size_t bytes, n = 0, chunk;
+		unsigned segs;
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c0.tso_segs = variant == 3 ? 0 : 4;
+		pair_init(p, &c0, &c1, 950 + (uint64_t)variant);
+		connect_pair(p, 300, 400);
+		seg = zt_tcb_seg_size(&p->side[0].tcb);
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = pat(9, i);
+		chunk = 4u * seg + 100u;
+		pair_clear_log(p, 0);
+		CU_ASSERT_EQUAL(zt_tcb_send(&p->side[0].tcb, data, chunk,
+					    p->now), chunk);
+		if (variant == 2)
+			zt_tcb_shutdown(&p->side[0].tcb, p->now);
+		segs = data_segs(&p->side[0], &bytes);
+		switch (variant) {
+		case 0: /* autocork: one super-segment now, the tail later */
+		case 1:
+			CU_ASSERT_EQUAL(segs, 1);
+			CU_ASSERT_EQUAL(bytes, 4u * seg);
+			break;
+		case 2: /* the FIN is due: everything goes */
+			CU_ASSERT_EQUAL(segs, 2);
+			CU_ASSERT_EQUAL(bytes, chunk);
+			break;
+		case 3: /* no TSO: MSS-sized segments, the tail included */
+			CU_ASSERT_EQUAL(segs, 5);
+			CU_ASSERT_EQUAL(bytes, chunk);
+			break;
+		}
+		if (variant == 1) {
+			/* More written before the ACK joins the corked tail:
+			 * a second full super-segment leaves at once. */
+			CU_ASSERT_EQUAL(zt_tcb_send(&p->side[0].tcb,
+						    data + chunk,
+						    4u * seg - 100u, p->now),
+					4u * seg - 100u);
+			chunk += 4u * seg - 100u;
+			segs = data_segs(&p->side[0], &bytes);
+			CU_ASSERT_EQUAL(segs, 2);
+			CU_ASSERT_EQUAL(bytes, chunk);
+			CU_ASSERT_EQUAL(p->side[0].max_data, 4u * seg);
+		}
+		if (variant == 0) {
+			/* The ACK of the super-segment releases the tail
+			 * within one round trip. */
+			pair_run_until(p, p->now + 2 * p->delay + ZT_MS);
+			segs = data_segs(&p->side[0], &bytes);
+			CU_ASSERT_EQUAL(segs, 2);
+			CU_ASSERT_EQUAL(bytes, chunk);
+		}
+		pair_settle(p, 2 * ZT_SEC);
+		for (size_t k; (k = zt_tcb_recv(&p->side[1].tcb, got + n,
+						sizeof(got) - n, p->now)); )
+			n += k;
+		CU_ASSERT_EQUAL(n, chunk);
+		CU_ASSERT(memcmp(got, data, chunk) == 0);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
+ * zt_tcb_send_room(): what a host should read from its upstream now. With
+ * TSO, the send space rounded down so that the unsent bytes end on a whole
+ * super-segment (a read of that much leaves as full segments, no sliver);
+ * less than one super-segment of space: all of it; without TSO: the space.
+ */
+static void test_send_room(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	static uint8_t data[20000];
+	uint32_t seg, unit;
+	size_t space, unsent;
+
+	cfg_small(&c0);
+	cfg_small(&c1);
+	c0.tso_segs = 4;
+	pair_init(p, &c0, &c1, 970);
+	connect_pair(p, 300, 400);
+	seg = zt_tcb_seg_size(&p->side[0].tcb);
+	unit = 4u * seg;
+	space = zt_tcb_send_space(&p->side[0].tcb);
+	CU_ASSERT_EQUAL(space, c0.tx_buf);
+	CU_ASSERT_EQUAL(zt_tcb_send_room(&p->side[0].tcb), space / unit * unit);
+	/* 20000 bytes against an initial window of 10 MSS: some stay unsent. */
+	memset(data, 7, sizeof(data));
+	CU_ASSERT_EQUAL(zt_tcb_send(&p->side[0].tcb, data, sizeof(data), p->now),
+			sizeof(data));
+	unsent = sizeof(data) - (p->side[0].tcb.snd_nxt - p->side[0].tcb.snd_una);
+	CU_ASSERT(unsent > 0);
+	space = zt_tcb_send_space(&p->side[0].tcb);
+	CU_ASSERT_EQUAL(zt_tcb_send_room(&p->side[0].tcb),
+			(unsent + space) / unit * unit - unsent);
+	CU_ASSERT_EQUAL((unsent + zt_tcb_send_room(&p->side[0].tcb)) % unit, 0);
+	/* Less than one super-segment of space left: all of it. */
+	while (zt_tcb_send_space(&p->side[0].tcb) >= unit)
+		zt_tcb_send(&p->side[0].tcb, data,
+			    zt_tcb_send_space(&p->side[0].tcb) - unit / 2 <
+					    sizeof(data) ?
+				    zt_tcb_send_space(&p->side[0].tcb) - unit / 2 :
+				    sizeof(data),
+			    p->now);
+	space = zt_tcb_send_space(&p->side[0].tcb);
+	CU_ASSERT(space > 0 && space < unit);
+	CU_ASSERT_EQUAL(zt_tcb_send_room(&p->side[0].tcb), space);
+	pair_destroy(p);
+
+	/* No TSO: the space itself. */
+	c0.tso_segs = 0;
+	pair_init(p, &c0, &c1, 971);
+	connect_pair(p, 300, 400);
+	CU_ASSERT_EQUAL(zt_tcb_send(&p->side[0].tcb, data, sizeof(data), p->now),
+			sizeof(data));
+	CU_ASSERT_EQUAL(zt_tcb_send_room(&p->side[0].tcb),
+			zt_tcb_send_space(&p->side[0].tcb));
+	pair_destroy(p);
+	free(p);
+}
+
 /* Drive the pair into @state on side 1 (0 = after accept only). */
 static bool reach_state(struct tcp_pair *p, enum zt_tcp_state state)
 {
@@ -775,6 +928,8 @@ int zt_suite_tcp(void)
 		{ "zero_window_persist", test_zero_window_persist },
 		{ "delayed_ack", test_delayed_ack },
 		{ "tso_super_segments", test_tso_super_segments },
+		{ "tso_tail_waits_for_ack", test_tso_tail_waits_for_ack },
+		{ "send_room", test_send_room },
 		{ "rst_every_state", test_rst_every_state },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },

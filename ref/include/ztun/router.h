@@ -118,6 +118,12 @@ void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 /* Bytes from the upstream (borrowed); returns how many were taken. */
 size_t zt_router_stream_data(struct zt_router *r, void *cookie,
 			     const uint8_t *data, size_t len, uint64_t now);
+/* How many bytes the host should read from the stream now and offer to
+ * zt_router_stream_data(): SIZE_MAX when any amount will do; with TSO a
+ * size that leaves the flow's unsent data on whole super-segments; 0 when
+ * the flow can take nothing (the host stops reading: stream_resume()
+ * follows when it can). A pull-model host's read size; never required. */
+size_t zt_router_stream_room(struct zt_router *r, void *cookie);
 void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now);
 void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now);
 void zt_router_dgram_data(struct zt_router *r, void *cookie,

@@ -120,11 +120,13 @@ struct zt_stack_ops {
 	/* Optional: the client answered a datagram of @f with an ICMP error. */
 	void (*udp_error)(void *host, struct zt_udp_flow *f,
 			  enum zt_icmp_kind kind, uint8_t code, uint64_t now);
-	/* Optional (TSO): a TCP segment larger than the MTU, a valid packet
-	 * in every field (checksums over all of it), whose data the device is
-	 * to cut into segments of @seg_size bytes, each with a copy of the
-	 * headers (as Linux GSO does). When NULL, tcp.tso_segs is ignored and
-	 * every packet fits the MTU. */
+	/* Optional (TSO): a TCP segment larger than the MTU, valid in every
+	 * field but the TCP checksum, which holds only the pseudo-header sum
+	 * (CHECKSUM_PARTIAL, zt_tcp_emit_partial()), whose data the device
+	 * is to cut into segments of @seg_size bytes, each with a copy of
+	 * the headers and its own checksum (as Linux GSO does; in software:
+	 * sim/io/gso.h). When NULL, tcp.tso_segs is ignored and every packet
+	 * fits the MTU. */
 	void (*tun_output_gso)(void *host, const uint8_t *pkt, size_t len,
 			       uint32_t seg_size);
 };
@@ -199,6 +201,9 @@ void zt_stack_tcp_reject(struct zt_stack *s, struct zt_flow *f, int icmp_code,
 			 uint64_t now);
 size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
 			 const void *data, size_t len, uint64_t now);
+/* How much zt_stack_tcp_send() should be given now (zt_tcb_send_room()). */
+size_t zt_stack_tcp_send_room(const struct zt_stack *s,
+			      const struct zt_flow *f);
 size_t zt_stack_tcp_recv(struct zt_stack *s, struct zt_flow *f, void *out,
 			 size_t len, uint64_t now);
 /* Zero-copy read: a contiguous run of received bytes at @off (borrowed

@@ -262,6 +262,10 @@ uint32_t zt_tcb_seg_size(const struct zt_tcb *t);
 
 /* Bytes the send ring can still take. */
 size_t zt_tcb_send_space(const struct zt_tcb *t);
+/* How much to queue now: with TSO (tso_segs > 1) the send space rounded
+ * down so that the unsent bytes end on a whole super-segment, when one
+ * fits, so that they leave as full segments; else the space itself. */
+size_t zt_tcb_send_room(const struct zt_tcb *t);
 
 /* Received in-order bytes waiting: a contiguous run (borrowed until the next
  * call into @t) and its length; zt_tcb_recv_consume() then frees @n bytes

@@ -90,4 +90,14 @@ int zt_tcp_emit(const struct zt_tcp_repr *r, const struct zt_addr *src,
 		const struct zt_addr *dst, const uint8_t *payload,
 		size_t payload_len, uint8_t *buf, size_t cap);
 
+/*
+ * zt_tcp_emit_partial() - as zt_tcp_emit(), but the checksum field holds
+ * only the folded pseudo-header sum (Linux's CHECKSUM_PARTIAL, virtio's
+ * NEEDS_CSUM): whoever cuts or sends the segment sums the rest. For TSO
+ * segments, which the device re-checksums piece by piece anyway.
+ */
+int zt_tcp_emit_partial(const struct zt_tcp_repr *r, const struct zt_addr *src,
+			const struct zt_addr *dst, const uint8_t *payload,
+			size_t payload_len, uint8_t *buf, size_t cap);
+
 #endif /* ZTUN_TCP_WIRE_H */
