@@ -988,6 +988,16 @@ void zt_router_tun_input_flags(struct zt_router *r, const uint8_t *pkt,
 	zt_stack_input_flags(r->stack, pkt, len, flags, now);
 }
 
+void zt_router_tun_batch_begin(struct zt_router *r)
+{
+	zt_stack_batch_begin(r->stack);
+}
+
+void zt_router_tun_batch_end(struct zt_router *r, uint64_t now)
+{
+	zt_stack_batch_end(r->stack, now);
+}
+
 /* A NAT session ran out: close its flow (udp_closed frees the relay). */
 static void nat_expired(void *ctx, struct zt_nat_session *s, uint64_t now)
 {

@@ -52,6 +52,9 @@
 
 #define SCRATCH_LEN (65535 + 64)
 
+/* Flows that may hold an ACK in one batch; more send theirs at once. */
+#define ACK_HOLD_MAX 64
+
 struct zt_stack {
 	struct zt_stack_config cfg;
 	struct zt_tcp_config tcp4, tcp6;  /* MSS clamped to the MTU */
@@ -77,6 +80,11 @@ struct zt_stack {
 	uint8_t *scratch;                 /* SCRATCH_LEN bytes for emission */
 	uint8_t *scratch2;                /* fragmentation source */
 	struct zt_bufpool ring_pool;      /* lazy ring buffers of all flows */
+	/* zt_stack_batch_begin/end: flows holding a pure ACK (a flow freed
+	 * meanwhile has ack_held cleared; its slot may be listed twice) */
+	bool batching;
+	unsigned n_ack_held;
+	struct zt_flow *ack_held[ACK_HOLD_MAX];
 };
 
 void zt_stack_config_default(struct zt_stack_config *cfg)
@@ -220,6 +228,63 @@ static void emit_ip(struct zt_stack *s, const struct zt_addr *src,
 	}
 }
 
+/* In a batch, keep one pure ACK (no SACK blocks: those report a hole and
+ * the peer counts them) for zt_stack_batch_end(); any segment the flow
+ * sends makes the one it held unnecessary. Returns whether @repr was
+ * held. */
+static bool flow_hold_ack(struct zt_stack *s, struct zt_flow *f,
+			  const struct zt_tcp_repr *repr, size_t len)
+{
+	bool pure = len == 0 && repr->flags == ZT_TCP_ACK &&
+		    repr->sack_count == 0;
+	bool was_held = f->ack_held;
+
+	if (was_held) {
+		s->stats.tcp_acks_coalesced++; /* this one says it all */
+		f->ack_held = false;
+	}
+	/* At most one held: the second goes out, saying all both would
+	 * have (one ACK per two segments read, none delayed past the next) */
+	if (!s->batching || !pure || was_held)
+		return false;
+	{
+		/* listed already if it held one and sent data since, or if
+		 * its slot's previous flow held one in this batch */
+		bool listed = false;
+
+		for (unsigned i = 0; i < s->n_ack_held && !listed; i++)
+			listed = s->ack_held[i] == f;
+		if (!listed) {
+			if (s->n_ack_held == ACK_HOLD_MAX)
+				return false;
+			s->ack_held[s->n_ack_held++] = f;
+		}
+	}
+	f->ack_held = true;
+	return true;
+}
+
+void zt_stack_batch_begin(struct zt_stack *s)
+{
+	s->batching = true;
+}
+
+void zt_stack_batch_end(struct zt_stack *s, uint64_t now)
+{
+	unsigned n = s->n_ack_held;
+
+	s->batching = false;
+	s->n_ack_held = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct zt_flow *f = s->ack_held[i];
+
+		if (!f->ack_held)
+			continue; /* superseded, or the flow is gone */
+		f->ack_held = false;
+		zt_tcb_send_ack(&f->tcb, now);
+	}
+}
+
 /* ops->output of every tcb: the segment goes from the flow's server side
  * to its client, built in place in scratch (IP header, TCP header, data:
  * one copy of the data). TCP never needs fragments (the MSS fits the
@@ -238,6 +303,8 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 	bool tso = l1 + l2 > seg && s->ops->tun_output_gso;
 
 	if (hl < 0 || iphl + (size_t)hl + l1 + l2 > SCRATCH_LEN)
+		return;
+	if (flow_hold_ack(s, f, repr, l1 + l2))
 		return;
 	if (l1)
 		memcpy(l4 + hl, d1, l1);

@@ -158,6 +158,12 @@ static void tcp_emit(struct zt_tcb *t, uint8_t flags, uint32_t seq,
 	t->ops->output(t->ctx, t, &r, d1, l1, d2, l2);
 }
 
+void zt_tcb_send_ack(struct zt_tcb *t, uint64_t now)
+{
+	if (t->state >= ZT_TCP_ESTABLISHED) /* synchronized, not closed */
+		tcp_send_ack(t, now);
+}
+
 void tcp_send_ack(struct zt_tcb *t, uint64_t now)
 {
 	/* A bare ACK carries snd_max, not snd_nxt: after an RTO rewound

@@ -8,8 +8,9 @@
  * Time. Every wake-up of epoll_wait() reads CLOCK_MONOTONIC once (h->now,
  * ns) and passes that value to every core call made while handling it.
  * Afterwards the router is polled if its deadline has come, and the timerfd
- * is re-armed (absolute, CLOCK_MONOTONIC) at zt_router_deadline(), or
- * disarmed at ZT_TIME_NEVER.
+ * is re-armed (absolute, CLOCK_MONOTONIC) at zt_router_deadline() when that
+ * is earlier than what is armed; a later deadline lets the armed timer fire
+ * early once, and the loop re-arms then.
  *
  * Sockets. The handle given to the core is an index into a table of
  * socket slots; slots are reused, so each carries a generation that is
@@ -801,7 +802,9 @@ static void run_resumes(struct zr_host *h)
 	h->n_resumes -= n;
 }
 
-static void tun_readable(struct zr_host *h)
+/* Up to TUN_BATCH packets as one batch: one ACK per flow for all of them
+ * (zt_router_tun_batch_end()), not one per segment read. */
+static void tun_read_batch(struct zr_host *h)
 {
 	for (int i = 0; i < TUN_BATCH; i++) {
 		unsigned flags = 0;
@@ -829,6 +832,13 @@ static void tun_readable(struct zr_host *h)
 	}
 }
 
+static void tun_readable(struct zr_host *h)
+{
+	zt_router_tun_batch_begin(h->router);
+	tun_read_batch(h);
+	zt_router_tun_batch_end(h->router, h->now);
+}
+
 static void signal_readable(struct zr_host *h)
 {
 	struct signalfd_siginfo si;
@@ -848,7 +858,11 @@ static void arm_timer(struct zr_host *h)
 	uint64_t dl = zt_router_deadline(h->router);
 	struct itimerspec its;
 
-	if (dl == h->armed)
+	/* Only an earlier deadline re-arms: a later one (an RTO pushed back
+	 * by every ACK, a timer cancelled) lets the armed one fire early once
+	 * and the loop re-arms then, one wake-up instead of a
+	 * timerfd_settime() per loop turn. */
+	if (dl >= h->armed)
 		return;
 	memset(&its, 0, sizeof(its));
 	if (dl != ZT_TIME_NEVER) {
@@ -1022,7 +1036,8 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		PRIu64 "\n", hs->tun_rx_packets, hs->tun_rx_bytes,
 		hs->tun_tx_packets, hs->tun_tx_bytes, hs->tun_tx_errors);
 	fprintf(stderr, "ztun-ref: stats: tun offload: rx partial %" PRIu64
-		", tx tso %" PRIu64 "\n", hs->tun_rx_offloaded, hs->tun_tx_gso);
+		", tx tso %" PRIu64 ", acks coalesced %" PRIu64 "\n",
+		hs->tun_rx_offloaded, hs->tun_tx_gso, ss->tcp_acks_coalesced);
 	for (unsigned d = 0; d < ZT_ROUTE__COUNT; d++)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %" PRIu64,
 				      d ? ", " : "",

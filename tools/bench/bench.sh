@@ -372,23 +372,30 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 verdict() { # RATIO MIN
 	awk -v r="$1" -v m="$2" 'BEGIN { if (r == "-") print "no data"; else if (r + 0 >= m) print "met"; else print "NOT met" }'
 }
+verdict_max() { # VALUE MAX
+	awk -v r="$1" -v m="$2" 'BEGIN { if (r == "-" || r == "") print "no data"; else if (r + 0 <= m) print "met"; else print "NOT met" }'
+}
+# the issue 8 targets (docs/performance.md)
+T_BULK=0.80 T_CPU1500=1.5 T_CPU8500=0.9 T_CONNS=0.90 T_LAT_US=100 T_HTTP=0.90
+T_IDLE_KB=65536 T_PEAK_KB=16384
 rows=()
 row() { rows+=("$(IFS='|'; echo "$*")"); }
-row "metric" "plain veth" "no-TUN ceiling" "ztun MTU 1500" "ratio" "ceiling (8500 run)" "ztun MTU 8500" "ratio" "target (>= 0.80 of ceiling)"
+row "metric" "plain veth" "no-TUN ceiling" "ztun MTU 1500" "ratio" "ceiling (8500 run)" "ztun MTU 8500" "ratio" "target"
 for d in $DIRS; do
 	for p in $STREAMS; do
 		r1=$(ratio "$(v z1500.$d.$p)" "$(v c1500.$d.$p)")
 		r8=$(ratio "$(v z8500.$d.$p)" "$(v c8500.$d.$p)")
-		v1=$(verdict "$r1" 0.8)
-		v8=$(verdict "$r8" 0.8)
+		v1=$(verdict "$r1" $T_BULK)
+		v8=$(verdict "$r8" $T_BULK)
 		row "SOCKS5 $d, $p stream(s), Gb/s" "$(v plain.$d.$p)" "$(v c1500.$d.$p)" "$(v z1500.$d.$p)" "$r1" \
-			"$(v c8500.$d.$p)" "$(v z8500.$d.$p)" "$r8" "1500: $v1; 8500: $v8"
+			"$(v c8500.$d.$p)" "$(v z8500.$d.$p)" "$r8" ">= $T_BULK of ceiling: 1500 $v1, 8500 $v8"
 	done
 done
 for d in $DIRS; do
 	for p in $STREAMS; do
 		row "ztun CPU s/GB (kernel share), $d $p" "" "" "$(v z1500.$d.$p.cpu) ($(v z1500.$d.$p.sys))" "" "" \
-			"$(v z8500.$d.$p.cpu) ($(v z8500.$d.$p.sys))" "" "(reported)"
+			"$(v z8500.$d.$p.cpu) ($(v z8500.$d.$p.sys))" "" \
+			"<= $T_CPU1500 / $T_CPU8500: 1500 $(verdict_max "$(v z1500.$d.$p.cpu)" $T_CPU1500), 8500 $(verdict_max "$(v z8500.$d.$p.cpu)" $T_CPU8500)"
 	done
 done
 for d in $DIRS; do
@@ -400,30 +407,33 @@ for k in rr1 rr16; do
 	[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
 	c=$(v ceil.$k.cps)
 	r=$(ratio "$(v z1500.$k.cps)" "$c")
-	row "SOCKS5 short conns/s, $what" "" "$c" "$(v z1500.$k.cps)" "$r" "" "" "" "$(verdict "$r" 0.8) (0.80 assumed)"
-	r=$(ratio "$(v ceil.$k.p50)" "$(v z1500.$k.p50)")
+	row "SOCKS5 short conns/s, $what" "" "$c" "$(v z1500.$k.cps)" "$r" "" "" "" ">= $T_CONNS of ceiling: $(verdict "$r" $T_CONNS)"
+	dl=$(awk -v a="$(v z1500.$k.p50)" -v b="$(v ceil.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
 	row "  connect-to-first-byte p50/p99 us" "" "$(v ceil.$k.p50)/$(v ceil.$k.p99)" \
-		"$(v z1500.$k.p50)/$(v z1500.$k.p99)" "$(ratio "$(v z1500.$k.p50)" "$(v ceil.$k.p50)")x" "" "" "" "(reported; ratio = ztun/ceiling p50)"
+		"$(v z1500.$k.p50)/$(v z1500.$k.p99)" "+$dl us" "" "" "" "p50 within $T_LAT_US us: $(verdict_max "$dl" $T_LAT_US)"
 done
 for d in $DIRS; do
 	c=$(v hceil.$d.1)
 	r=$(ratio "$(v hz.$d.1)" "$c")
-	row "HTTP CONNECT $d, 1 stream, Gb/s" "" "$c" "$(v hz.$d.1)" "$r" "" "" "" "$(verdict "$r" 0.8)"
+	row "HTTP CONNECT $d, 1 stream, Gb/s" "" "$c" "$(v hz.$d.1)" "$r" "" "" "" ">= $T_HTTP of ceiling: $(verdict "$r" $T_HTTP)"
 done
 for k in rr1 rr16; do
 	[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
 	c=$(v hceil.$k.cps)
 	r=$(ratio "$(v hz.$k.cps)" "$c")
-	row "HTTP CONNECT short conns/s, $what" "" "$c" "$(v hz.$k.cps)" "$r" "" "" "" "$(verdict "$r" 0.8) (0.80 assumed)"
+	row "HTTP CONNECT short conns/s, $what" "" "$c" "$(v hz.$k.cps)" "$r" "" "" "" ">= $T_HTTP of ceiling: $(verdict "$r" $T_HTTP)"
+	dl=$(awk -v a="$(v hz.$k.p50)" -v b="$(v hceil.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
 	row "  connect-to-first-byte p50/p99 us" "" "$(v hceil.$k.p50)/$(v hceil.$k.p99)" \
-		"$(v hz.$k.p50)/$(v hz.$k.p99)" "$(ratio "$(v hz.$k.p50)" "$(v hceil.$k.p50)")x" "" "" "" "(reported)"
+		"$(v hz.$k.p50)/$(v hz.$k.p99)" "+$dl us" "" "" "" "(reported)"
 done
 row "TUN mean packet bytes rx/tx (whole phase)" "" "" "$(v tunpk.1500)" "" "" "$(v tunpk.8500)" "" "(reported)"
 row "ztun VmRSS at start, kB" "" "" "$(v rss0.1500)" "" "" "$(v rss0.8500)" "" "(reported)"
-row "ztun peak RSS (VmHWM) after SOCKS5 bulk, kB" "" "" "$(v hwm.1500)" "" "" "$(v hwm.8500)" "" "(reported)"
+row "ztun peak RSS (VmHWM) after SOCKS5 bulk, kB" "" "" "$(v hwm.1500)" "" "" "$(v hwm.8500)" "" \
+	"< $T_PEAK_KB: 1500 $(verdict_max "$(v hwm.1500)" $((T_PEAK_KB - 1))), 8500 $(verdict_max "$(v hwm.8500)" $((T_PEAK_KB - 1)))"
 row "ztun peak RSS (VmHWM) at the end of the phase, kB" "" "" "$(v hwmall.1500)" "" "" "$(v hwmall.8500)" "" "(reported)"
 row "idle connections held (of $n_idle)" "" "" "$(v idle.n)" "" "" "" "" "$([ "$(v idle.n)" = "$n_idle" ] && echo reached || echo "NOT all reached")"
-row "ztun VmRSS with them / before, kB" "" "" "$(v idle.rss) / $(v idle.rss0)" "" "" "" "" "(reported)"
+row "ztun VmRSS with them / before, kB" "" "" "$(v idle.rss) / $(v idle.rss0)" "" "" "" "" \
+	"< $T_IDLE_KB with 10000: $([ "$(v idle.n)" = 10000 ] && verdict_max "$(v idle.rss)" $((T_IDLE_KB - 1)) || echo "not measured (BENCH_IDLE)")"
 idle_per=$(awk -v a="$(v idle.rss)" -v b="$(v idle.rss0)" -v n="$(v idle.n)" \
 	'BEGIN { if (n + 0 > 0 && a + 0 > 0) printf "%.2f", (a - b) / n; else print "-" }')
 row "ztun kB per idle connection" "" "" "$idle_per" "" "" "" "" "(reported)"

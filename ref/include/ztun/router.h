@@ -108,6 +108,10 @@ void zt_router_tun_input(struct zt_router *r, const uint8_t *pkt, size_t len,
 /* The same with ZT_INPUT_* flags (stack.h) the device gave the packet. */
 void zt_router_tun_input_flags(struct zt_router *r, const uint8_t *pkt,
 			       size_t len, unsigned flags, uint64_t now);
+/* Around a batch of zt_router_tun_input*() calls: the flows' pure ACKs
+ * are held and sent once at the end (zt_stack_batch_begin()). */
+void zt_router_tun_batch_begin(struct zt_router *r);
+void zt_router_tun_batch_end(struct zt_router *r, uint64_t now);
 void zt_router_poll(struct zt_router *r, uint64_t now);
 uint64_t zt_router_deadline(const struct zt_router *r);
 

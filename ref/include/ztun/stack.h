@@ -66,6 +66,7 @@ struct zt_flow {
 	uint64_t idle_deadline;
 	uint64_t timer_deadline;
 	struct zt_heap_node timer;
+	bool ack_held;         /* a pure ACK waits for zt_stack_batch_end() */
 	uint8_t syn_len;       /* bytes of the opening SYN kept for an ICMP quote */
 	uint8_t syn[128];
 };
@@ -155,6 +156,7 @@ struct zt_stack_stats {
 	uint64_t icmp_errors_in;      /* ICMP errors from the TUN side */
 	uint64_t icmp_errors_matched; /* ... that quoted one of our flows */
 	uint64_t pmtu_reductions;     /* Packet Too Big lowered a flow's MSS */
+	uint64_t tcp_acks_coalesced;  /* pure ACKs a batch made unnecessary */
 };
 
 struct zt_stack;
@@ -238,6 +240,19 @@ int zt_stack_udp_reject(struct zt_stack *s, struct zt_udp_flow *f,
 void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now);
 struct zt_udp_flow *zt_stack_udp_lookup(struct zt_stack *s,
 					const struct zt_flow_key *key);
+
+/*
+ * A batch of input (a host's batch of TUN reads): between begin and end a
+ * flow holds one pure ACK; its next ACK goes out (and says what both
+ * would have), and the end sends what is still held. ACKs with SACK
+ * blocks go at once. Half the ACK packets for a host whose every write
+ * costs a syscall, none delayed past the flow's next packet or the end of
+ * the batch (holding all of them made a Linux sender at MTU 1500 slower:
+ * its ACK clock stretched). A host that never calls these sends every
+ * ACK as it comes.
+ */
+void zt_stack_batch_begin(struct zt_stack *s);
+void zt_stack_batch_end(struct zt_stack *s, uint64_t now);
 
 const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s);
 

@@ -260,6 +260,9 @@ size_t zt_tcb_send(struct zt_tcb *t, const void *data, size_t len,
  * a segment larger than this, sent with tso_segs, is to be cut into. */
 uint32_t zt_tcb_seg_size(const struct zt_tcb *t);
 
+/* Send a bare ACK of everything received, now. */
+void zt_tcb_send_ack(struct zt_tcb *t, uint64_t now);
+
 /* Bytes the send ring can still take. */
 size_t zt_tcb_send_space(const struct zt_tcb *t);
 /* How much to queue now: with TSO (tso_segs > 1) the send space rounded
