@@ -230,8 +230,8 @@ static void sock_release(struct zr_host *h, struct zr_sock *s, int idx,
 
 		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
-	if (s->in_epoll)
-		epoll_ctl(h->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	/* close() takes the descriptor out of the epoll set (it is never
+	 * duplicated), so no EPOLL_CTL_DEL: one syscall less per flow. */
 	close(s->fd);
 	free(s->held);
 	memset(s, 0, sizeof(*s));

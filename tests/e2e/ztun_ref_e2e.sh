@@ -24,7 +24,7 @@
 #   |     python3 -m http.server :8000 (1 MiB file)      |
 #   |     e2e_helper.py: HTTP :8001 (generated GET, PUT  |
 #   |       hashing), echo :7001, RST on accept :7002    |
-#   |     dnsmasq 10.203.1.1:53 (e2e.test A 10.9.8.7)    |
+#   |     dnsmasq 10.203.1.1/.2:53 (e2e.test 10.9.8.7)   |
 #   +------------------- $sns (server) -------------------+
 #
 # The target addresses exist only in the server namespace; in the client
@@ -35,8 +35,8 @@
 # /dev/net/tun and every program are there. Check (v) the command line of
 # --auto-route (usage errors, --help quoted in docs/cli.md). Build the namespaces,
 # start the servers, then run ztun-ref twice: once with danted and
-# tinyproxy (checks a, c, d, e, g, h, i; k..o per proxy; p, q), once with
-# microsocks (b, f; k..o), then once more with --tun-fd (j). Each of these
+# tinyproxy (checks a, c, d, e, g, h, i; k..o, d, p, b6 per proxy; q), once
+# with microsocks (b, b6, f; k..o, d, p), then once more with --tun-fd (j). Each of these
 # runs also checks (u): without --auto-route ztun-ref changes no route.
 # Then --auto-route (r: traffic goes through the TUN by its routes, the
 # off-link proxy and direct egress do not loop; s: SIGTERM removes the
@@ -47,9 +47,10 @@
 # namespace's default route would reach the targets directly). Per proxy
 # kind: (k) a big download and (l) an upload of a quarter of it, sha256;
 # (m) 200 concurrent requests, each body checked; (n) 1 MiB TCP echo,
-# byte-exact; (o) a server that resets on accept fails the client in under
-# 2 s. (p) DNS over TCP through danted; (q) danted killed: a new flow fails
-# in under 2 s; danted restarted: flows work again.
+# byte-exact; (o) a server that resets on accept and (d) a closed port fail
+# the client in under 2 s; (p) DNS over TCP to dnsmasq; (b6) an IPv6
+# destination. (q) danted killed: a new flow fails in under 2 s; danted
+# restarted: flows work again.
 #
 # ZT_E2E_BIG=N sets the big download to N MiB (the upload is N/4 MiB),
 # default 64 for every build: with either build (make check runs the
@@ -204,6 +205,7 @@ for a in 10.203.1.1 10.203.1.2 10.203.1.3 10.203.1.9; do
 	sx ip addr add "$a/32" dev lo
 done
 sx ip addr add fd00:203:1::1/128 dev lo
+sx ip addr add fd00:203:1::2/128 dev lo
 
 # --- servers --------------------------------------------------------------
 mkdir -p "$tmp/www"
@@ -215,7 +217,7 @@ ip netns exec "$sns" python3 -m http.server 8000 --bind :: --directory "$tmp/www
 pids+=($!)
 
 ip netns exec "$sns" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
-	--listen-address=10.203.1.1 --bind-interfaces --port=53 \
+	--listen-address=10.203.1.1,10.203.1.2 --bind-interfaces --port=53 \
 	--address=/e2e.test/10.9.8.7 --pid-file= >"$tmp/dnsmasq.log" 2>&1 &
 pids+=($!)
 
@@ -278,6 +280,8 @@ MaxClients 256
 Allow 10.203.0.0/24
 ConnectPort 8000
 ConnectPort 8001
+ConnectPort 9
+ConnectPort 53
 ConnectPort 7001
 ConnectPort 7002
 DisableViaHeader Yes
@@ -422,12 +426,13 @@ fails_fast() {
 	fi
 }
 
-# suite KIND DECISION HOST: the per-proxy checks (k..o) to HOST, which the
-# rules of the running ztun-ref send through the proxy KIND; then that they
-# all went through ztun-ref (were the TUN gone, the client namespace's
-# default route would reach HOST directly).
+# suite KIND DECISION HOST [HOST6]: the per-proxy checks (k..o, d, p, and
+# b6 with HOST6) to HOST, which the rules of the running ztun-ref send
+# through the proxy KIND; then that they all went through ztun-ref (were
+# the TUN gone, the client namespace's default route would reach HOST
+# directly).
 suite() {
-	local kind=$1 decision=$2 host=$3 got out n0 n1
+	local kind=$1 decision=$2 host=$3 host6=${4:-} got out n0 n1 ans
 	n0=$(stats_flows "$decision")
 	# (k) big download, sha256
 	rm -f "$tmp/got"
@@ -472,6 +477,20 @@ suite() {
 	# (o) a server that resets on accept (SO_LINGER 0)
 	fails_fast "(o) server resets on accept, over $kind: the client fails in under 2 s" \
 		"http://$host:7002/"
+	# (d) a closed port: the proxy's failure reaches the client at once
+	fails_fast "(d) closed port over $kind: refused in under 2 s" "http://$host:9/"
+	# (p) DNS over TCP to dnsmasq
+	ans=$(cx dig +tcp +short +time=2 +tries=2 @"$host" e2e.test A 2>&1)
+	if [ "$ans" = 10.9.8.7 ]; then
+		pass "(p) DNS over TCP over $kind (dnsmasq)"
+	else
+		fail "(p) DNS over TCP over $kind (dnsmasq)" "dig said '$ans'"
+	fi
+	# (b6) an IPv6 destination
+	if [ -n "$host6" ]; then
+		via=$decision fetch "(b6) 1 MiB from an IPv6 target over $kind, sha256" \
+			"http://[$host6]:8000/blob" -g
+	fi
 	n1=$(stats_flows "$decision")
 	if kill -0 "$ztun_pid" 2>/dev/null && [ -n "$n0" ] && [ -n "$n1" ] &&
 	   [ $((n1 - n0)) -ge 204 ]; then
@@ -482,7 +501,9 @@ suite() {
 	fi
 }
 
+route6=1
 if ! start_ztun -x socks5://10.203.0.2:1080 -x http://10.203.0.2:8888 \
+		--tun-ip6 fd00:204::1/64 --rule 'tcp fd00:203:1::2 -> http' \
 		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct'; then
 	fail "ztun-ref starts (danted, tinyproxy)"
 	echo "$passed passed, $failed failed"
@@ -527,8 +548,8 @@ fi
 fetch "(g) 1 MiB over direct egress (SO_BINDTODEVICE $vc), sha256" \
 	http://10.203.1.3:8000/blob
 
-# (d) closed port: refused fast, through the proxy and directly
-for t in "SOCKS5 10.203.1.1" "direct 10.203.1.3"; do
+# (d) closed port: refused fast, directly (through each proxy: suite)
+for t in "direct 10.203.1.3"; do
 	set -- $t
 	t0=$(now_ms)
 	cx curl -sS --max-time 5 -o /dev/null "http://$2:9/" 2>"$tmp/curl.err"
@@ -554,17 +575,9 @@ else
 	grep -i udp "$tmp/danted.log" 2>/dev/null | tail -n 5 | sed 's/^/    danted: /'
 fi
 
-# (k..o) for danted and tinyproxy
-suite "SOCKS5 (danted)" socks5 10.203.1.1
-suite "HTTP CONNECT (tinyproxy)" http 10.203.1.2
-
-# (p) DNS over TCP through danted
-ans=$(cx dig +tcp +short +time=2 +tries=2 @10.203.1.1 e2e.test A 2>&1)
-if [ "$ans" = 10.9.8.7 ]; then
-	pass "(p) DNS over TCP through SOCKS5 (danted -> dnsmasq)"
-else
-	fail "(p) DNS over TCP through SOCKS5 (danted -> dnsmasq)" "dig said '$ans'"
-fi
+# (k..o, d, p, b6) for danted and tinyproxy
+suite "SOCKS5 (danted)" socks5 10.203.1.1 fd00:203:1::1
+suite "HTTP CONNECT (tinyproxy)" http 10.203.1.2 fd00:203:1::2
 
 # (q) danted killed: a new flow fails fast; restarted: flows work again
 kill -TERM "$danted_pid" 2>/dev/null
@@ -600,7 +613,6 @@ else
 fi
 
 # (b) SOCKS5 with user/password through microsocks, IPv6 inside
-route6=1
 if ! start_ztun -x 'socks5://e2euser:e2e pass@10.203.0.2:1081' \
 		--tun-ip6 fd00:204::1/64 --mark 42; then
 	fail "ztun-ref starts (microsocks)"
@@ -617,7 +629,7 @@ else
 	fail "(b6) --tun-ip6 address configured" "$(cx ip -6 -br addr show dev "$tun")"
 fi
 
-# (k..o) for microsocks
+# (k..o, d, p) for microsocks ((b6) above)
 suite "SOCKS5 user/pass (microsocks)" socks5 10.203.1.1
 
 # (f) SIGTERM: exit 0 within a second, the TUN is gone
