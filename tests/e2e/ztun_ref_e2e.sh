@@ -18,7 +18,7 @@
 #   |  $vs 10.203.0.2/24                                  |
 #   |     danted :1080 (SOCKS5, UDP ASSOCIATE)           |
 #   |     microsocks :1081 (SOCKS5, user/pass)           |
-#   |     tinyproxy :8888 (HTTP CONNECT to port 8000)    |
+#   |     tinyproxy :8888 (HTTP CONNECT, BasicAuth)      |
 #   |  lo 10.203.1.1, 10.203.1.2, 10.203.1.3 ("targets") |
 #   |     10.203.1.9: danted :1080 too (off-link proxy)   |
 #   |     python3 -m http.server :8000 (1 MiB file)      |
@@ -285,6 +285,7 @@ ConnectPort 53
 ConnectPort 7001
 ConnectPort 7002
 DisableViaHeader Yes
+BasicAuth e2euser e2epass
 LogLevel Info
 EOF
 ip netns exec "$sns" tinyproxy -d -c "$tmp/tinyproxy.conf" >"$tmp/tinyproxy.log" 2>&1 &
@@ -502,7 +503,7 @@ suite() {
 }
 
 route6=1
-if ! start_ztun -x socks5://10.203.0.2:1080 -x http://10.203.0.2:8888 \
+if ! start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8888 \
 		--tun-ip6 fd00:204::1/64 --rule 'tcp fd00:203:1::2 -> http' \
 		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct'; then
 	fail "ztun-ref starts (danted, tinyproxy)"
@@ -533,8 +534,16 @@ else
 	skip "(i) upload over SOCKS5" "socat is not installed"
 fi
 
-# (c) HTTP CONNECT through tinyproxy
-fetch "(c) 1 MiB over HTTP CONNECT (tinyproxy), sha256" http://10.203.1.2:8000/blob
+# (c) HTTP CONNECT through tinyproxy, which wants BasicAuth: without the
+# credentials ztun-ref sends, a CONNECT gets 407
+code=$(cx curl -s -o /dev/null -w '%{http_connect}' --max-time 5 \
+	-p -x http://10.203.0.2:8888 http://10.203.1.2:8000/blob 2>/dev/null)
+if [ "$code" = 407 ]; then
+	pass "(c) tinyproxy wants BasicAuth: a CONNECT without it gets 407"
+else
+	fail "(c) tinyproxy wants BasicAuth" "CONNECT without credentials: HTTP '$code'"
+fi
+fetch "(c) 1 MiB over HTTP CONNECT (tinyproxy, BasicAuth), sha256" http://10.203.1.2:8000/blob
 
 n_socks=$(stats_flows socks5)
 n_http=$(stats_flows http)
