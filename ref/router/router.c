@@ -371,6 +371,8 @@ static void tcp_connected(struct tcp_relay *t, uint64_t now)
 			zt_socks5_set_auth(&t->hs->st.socks, px->username,
 					   strlen(px->username), px->password,
 					   strlen(px->password));
+		if (px->pipelined)
+			zt_socks5_set_pipelined(&t->hs->st.socks);
 		n = zt_socks5_start(&t->hs->st.socks, t->hs->out,
 				    sizeof(t->hs->out));
 	} else if (t->decision == ZT_ROUTE_HTTP) {

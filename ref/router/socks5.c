@@ -172,6 +172,36 @@ int zt_socks5_set_auth(struct zt_socks5 *c, const void *user, size_t user_len,
 	return 0;
 }
 
+void zt_socks5_set_pipelined(struct zt_socks5 *c)
+{
+	c->pipelined = true;
+}
+
+static size_t auth_req_len(const struct zt_socks5 *c);
+static size_t cmd_req_len(const struct zt_socks5 *c);
+static size_t put_auth_req(const struct zt_socks5 *c, uint8_t *p);
+static size_t put_cmd_req(const struct zt_socks5 *c, uint8_t *p);
+
+/* Pipelined: one method offered, then every request it leads to. */
+static int start_pipelined(struct zt_socks5 *c, uint8_t *out, size_t cap)
+{
+	size_t n = 3 + (c->has_auth ? auth_req_len(c) : 0) + cmd_req_len(c);
+
+	if (cap < n)
+		return -ENOSPC;
+	out[0] = SOCKS_VER;
+	out[1] = 1;
+	out[2] = c->has_auth ? METHOD_USERPASS : METHOD_NONE;
+	n = 3;
+	if (c->has_auth)
+		n += put_auth_req(c, out + n);
+	n += put_cmd_req(c, out + n);
+	c->phase = PH_METHOD;
+	c->have = 0;
+	c->need = 2;
+	return (int)n;
+}
+
 int zt_socks5_start(struct zt_socks5 *c, uint8_t *out, size_t cap)
 {
 	size_t n = c->has_auth ? 4 : 3;
@@ -183,6 +213,8 @@ int zt_socks5_start(struct zt_socks5 *c, uint8_t *out, size_t cap)
 		return -EINVAL;
 	if (c->cmd == ZT_SOCKS5_CMD_CONNECT && !c->has_target)
 		return -EDESTADDRREQ;
+	if (c->pipelined)
+		return start_pipelined(c, out, cap);
 	if (cap < n)
 		return -ENOSPC;
 	out[0] = SOCKS_VER;
@@ -209,6 +241,8 @@ static size_t cmd_req_len(const struct zt_socks5 *c)
 /* Bytes the rest of the handshake may still write from phase @ph. */
 static size_t out_needed(const struct zt_socks5 *c)
 {
+	if (c->pipelined)
+		return 0; /* all of it went with the greeting */
 	switch (c->phase) {
 	case PH_METHOD:
 		return (c->has_auth ? auth_req_len(c) : 0) + cmd_req_len(c);
@@ -333,11 +367,17 @@ static void step(struct zt_socks5 *c, uint8_t b, uint8_t *out, size_t *olen)
 				fail(c, ZT_SOCKS5_BAD_VERSION);
 			return;
 		}
-		if (b == METHOD_NONE) {
-			*olen += put_cmd_req(c, out + *olen);
+		if (c->pipelined && b != METHOD_REJECT &&
+		    b != (c->has_auth ? METHOD_USERPASS : METHOD_NONE)) {
+			/* the proxy would take our next request for another */
+			fail(c, ZT_SOCKS5_UNOFFERED_METHOD);
+		} else if (b == METHOD_NONE) {
+			if (!c->pipelined)
+				*olen += put_cmd_req(c, out + *olen);
 			next_phase(c, PH_REPLY, 4);
 		} else if (b == METHOD_USERPASS && c->has_auth) {
-			*olen += put_auth_req(c, out + *olen);
+			if (!c->pipelined)
+				*olen += put_auth_req(c, out + *olen);
 			next_phase(c, PH_AUTH, 2);
 		} else if (b == METHOD_REJECT) {
 			fail(c, ZT_SOCKS5_NO_ACCEPTABLE_METHOD);
@@ -355,7 +395,8 @@ static void step(struct zt_socks5 *c, uint8_t b, uint8_t *out, size_t *olen)
 			fail(c, ZT_SOCKS5_AUTH_FAILED);
 			return;
 		}
-		*olen += put_cmd_req(c, out + *olen);
+		if (!c->pipelined)
+			*olen += put_cmd_req(c, out + *olen);
 		next_phase(c, PH_REPLY, 4);
 		return;
 	case PH_REPLY:

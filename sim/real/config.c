@@ -48,6 +48,10 @@ const char zr_usage[] =
 	"                          brackets; at most one SOCKS5 and one HTTP proxy\n"
 	"  -e, --egress IFACE      interface of direct traffic (default: that of\n"
 	"                          the default route)\n"
+	"      --socks5-pipelined  send the SOCKS5 greeting, credentials and\n"
+	"                          request at once: one round trip per connection\n"
+	"                          instead of two or three (the proxy must read\n"
+	"                          ahead: danted does, microsocks does not)\n"
 	"      --mark N            SO_MARK of every upstream socket, 0..4294967295\n"
 	"      --max-flows N       concurrent TCP flows, 1..65536 (default 16384;\n"
 	"                          each needs a descriptor: RLIMIT_NOFILE is\n"
@@ -92,6 +96,7 @@ enum {
 	OPT_VERSION,
 	OPT_AUTO_ROUTE,
 	OPT_STATE_DIR,
+	OPT_SOCKS5_PIPELINED,
 };
 
 static const struct option long_opts[] = {
@@ -116,6 +121,7 @@ static const struct option long_opts[] = {
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "auto-route", no_argument, NULL, OPT_AUTO_ROUTE },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "socks5-pipelined", no_argument, NULL, OPT_SOCKS5_PIPELINED },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -436,6 +442,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 {
 	struct rule_src *src;
 	const char *udp = NULL, *state_dir = NULL;
+	bool pipelined = false;
 	uint8_t v4[4] = { 10, 0, 0, 1 };
 	int nsrc = 0, opt, rc = -EINVAL;
 	uint64_t v;
@@ -558,6 +565,9 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		case OPT_STATE_DIR:
 			state_dir = a;
 			break;
+		case OPT_SOCKS5_PIPELINED:
+			pipelined = true;
+			break;
 		case ':':
 			usage_error("%s: needs a value", argv[optind - 1]);
 			goto out;
@@ -576,6 +586,11 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	}
 	if (set_state_dir(c, state_dir))
 		goto out;
+	if (pipelined && !c->socks5.enabled) {
+		usage_error("--socks5-pipelined: no SOCKS5 proxy (-x)");
+		goto out;
+	}
+	c->socks5.pipelined = pipelined;
 	rc = build_rules(c, src, nsrc, udp);
 	if (rc == 0)
 		rc = ZR_PARSE_RUN;

@@ -58,6 +58,7 @@ check "bad --tun-name"            2 err "--tun-name: 'a/b'" -- -n a/b
 check "bad --tun-ip6"             2 err "--tun-ip6: 'fd00::1'" -- --tun-ip6 fd00::1
 check "bad --tun-fd"              2 err "--tun-fd: '-1'"    -- --tun-fd -1
 check "bad --mark"                2 err "--mark: '4294967296'" -- --mark 4294967296
+check "--socks5-pipelined without a SOCKS5 proxy" 2 err "--socks5-pipelined: no SOCKS5 proxy" -- --socks5-pipelined -x http://10.0.0.9:8080
 check "bad --max-flows (zero)"    2 err "--max-flows: '0'"  -- --max-flows 0
 check "bad --max-flows (large)"   2 err "--max-flows: '65537'" -- --max-flows 65537
 check "bad --proxy scheme"        2 err "--proxy: unknown scheme" -- -x ftp://1.2.3.4:21

@@ -503,7 +503,8 @@ suite() {
 }
 
 route6=1
-if ! start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8888 \
+if ! start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined \
+		-x http://e2euser:e2epass@10.203.0.2:8888 \
 		--tun-ip6 fd00:204::1/64 --rule 'tcp fd00:203:1::2 -> http' \
 		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct'; then
 	fail "ztun-ref starts (danted, tinyproxy)"

@@ -142,6 +142,84 @@ static void test_greeting_and_requests(void)
 	CU_ASSERT(memcmp(acc, udp, sizeof(udp)) == 0);
 }
 
+/*
+ * Pipelined (zt_socks5_set_pipelined()): the greeting offers exactly one
+ * method and carries the RFC 1929 request (with credentials) and the
+ * command request behind it, so the proxy's replies come in one round
+ * trip; the replies are then only read, whole or byte by byte, and a
+ * proxy choosing another method than the one offered fails the handshake.
+ */
+static void test_pipelined(void)
+{
+	static const uint8_t want_noauth[] = { 5, 1, 0,
+					       5, 1, 0, 1, 192, 0, 2, 1, 0x01, 0xbb };
+	static const uint8_t want_auth[] = { 5, 1, 2,
+					     1, 4, 'u', 's', 'e', 'r', 5, 's', 'e', 'c', 'r', 't',
+					     5, 1, 0, 1, 192, 0, 2, 1, 0x01, 0xbb };
+	static const uint8_t rep_noauth[] = { 5, 0, 5, 0, 0, 1, 10, 0, 0, 1, 0x30, 0x39,
+					      'd', 'a', 't', 'a' };
+	static const uint8_t rep_auth[] = { 5, 2, 1, 0, 5, 0, 0, 1, 10, 0, 0, 1, 0x30, 0x39 };
+	static const uint8_t pick_none[] = { 5, 0 };
+	struct zt_socks5_addr t;
+	struct zt_addr a4 = v4(192, 0, 2, 1);
+	uint8_t g[ZT_SOCKS5_PIPELINED_MAX], acc[64];
+	size_t alen, used, total;
+	int rc;
+
+	for (int split = 0; split < 2; split++) {
+		for (int auth = 0; auth < 2; auth++) {
+			struct zt_socks5 c;
+			const uint8_t *rep = auth ? rep_auth : rep_noauth;
+			size_t rlen = auth ? sizeof(rep_auth) : sizeof(rep_noauth);
+			const uint8_t *want = auth ? want_auth : want_noauth;
+			size_t wlen = auth ? sizeof(want_auth) : sizeof(want_noauth);
+
+			zt_socks5_init(&c, ZT_SOCKS5_CMD_CONNECT);
+			zt_socks5_addr_ip(&t, &a4, 443);
+			zt_socks5_set_target(&c, &t);
+			if (auth)
+				zt_socks5_set_auth(&c, "user", 4, "secrt", 5);
+			zt_socks5_set_pipelined(&c);
+			CU_ASSERT_EQUAL(zt_socks5_start(&c, g, wlen - 1), -ENOSPC);
+			CU_ASSERT_EQUAL_FATAL(zt_socks5_start(&c, g, sizeof(g)), (int)wlen);
+			CU_ASSERT(memcmp(g, want, wlen) == 0);
+			alen = 0;
+			total = 0;
+			rc = ZT_SOCKS5_IN_PROGRESS;
+			if (split) {
+				for (size_t i = 0; i < rlen && rc == ZT_SOCKS5_IN_PROGRESS; i++) {
+					rc = feed(&c, rep + i, 1, acc, &alen, &used);
+					total += used;
+				}
+			} else {
+				rc = feed(&c, rep, rlen, acc, &alen, &used);
+				total = used;
+			}
+			CU_ASSERT_EQUAL(rc, ZT_SOCKS5_READY);
+			CU_ASSERT_EQUAL(alen, 0); /* everything went with the greeting */
+			/* without auth, 4 bytes of tunnel data follow the reply */
+			CU_ASSERT_EQUAL(total, auth ? rlen : rlen - 4);
+		}
+	}
+	/* Credentials offered alone, the proxy picks "no auth": it would
+	 * read our RFC 1929 request as its command request, so fail. */
+	{
+		struct zt_socks5 c;
+
+		zt_socks5_init(&c, ZT_SOCKS5_CMD_CONNECT);
+		zt_socks5_addr_ip(&t, &a4, 443);
+		zt_socks5_set_target(&c, &t);
+		zt_socks5_set_auth(&c, "user", 4, "secrt", 5);
+		zt_socks5_set_pipelined(&c);
+		CU_ASSERT_FATAL(zt_socks5_start(&c, g, sizeof(g)) > 0);
+		alen = 0;
+		rc = feed(&c, pick_none, sizeof(pick_none), acc, &alen, &used);
+		CU_ASSERT_EQUAL(rc, ZT_SOCKS5_FAILED);
+		CU_ASSERT_EQUAL(zt_socks5_outcome(&c), ZT_SOCKS5_UNOFFERED_METHOD);
+		CU_ASSERT_EQUAL(alen, 0);
+	}
+}
+
 static void test_config_errors(void)
 {
 	struct zt_socks5 c;
@@ -829,6 +907,7 @@ int zt_suite_socks5(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "greeting_and_requests", test_greeting_and_requests },
+		{ "pipelined", test_pipelined },
 		{ "config_errors", test_config_errors },
 		{ "reply_codes", test_reply_codes },
 		{ "method_and_auth_failures", test_method_and_auth_failures },

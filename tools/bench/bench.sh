@@ -287,7 +287,9 @@ done
 # veth) never enters the TUN: ztun-ref only idles during it.
 for mtu in 1500 8500; do
 	log "through ztun-ref, TUN MTU $mtu"
-	if ! start_ztun -m "$mtu" -x "socks5://$SOCKS" -x "http://$HTTP" \
+	# danted reads ahead, so the SOCKS5 handshake is pipelined (one round
+	# trip; docs/cli.md); BENCH_ZTUN_ARGS adds flags, not removes them
+	if ! start_ztun -m "$mtu" -x "socks5://$SOCKS" --socks5-pipelined -x "http://$HTTP" \
 			--rule 'tcp 10.203.1.2 -> http'; then
 		log "ztun-ref did not start:"
 		tail -n 20 "$tmp/ztun.log" >&2

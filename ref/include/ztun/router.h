@@ -49,6 +49,7 @@ struct zt_proxy_config {
 	bool auth;
 	char username[256];
 	char password[256];
+	bool pipelined;             /* SOCKS5 CONNECT: zt_socks5_set_pipelined() */
 };
 
 struct zt_router_config {

@@ -59,6 +59,9 @@ enum zt_socks5_atyp {
 #define ZT_SOCKS5_OUT_MAX (3u + 2u * ZT_SOCKS5_NAME_MAX + 7u + ZT_SOCKS5_NAME_MAX)
 /* Longest greeting zt_socks5_start() writes. */
 #define ZT_SOCKS5_GREETING_MAX 4u
+/* zt_socks5_start() of a pipelined handshake: greeting + RFC 1929 request
+ * + command request. */
+#define ZT_SOCKS5_PIPELINED_MAX (3u + ZT_SOCKS5_OUT_MAX)
 /* Longest SOCKS5 UDP header (RSV RSV FRAG ATYP, a domain, the port). */
 #define ZT_SOCKS5_UDP_HDR_MAX (4u + 1u + ZT_SOCKS5_NAME_MAX + 2u)
 
@@ -116,6 +119,7 @@ struct zt_socks5 {
 	uint8_t cmd;                  /* enum zt_socks5_cmd */
 	bool has_target;
 	bool has_auth;
+	bool pipelined;
 	uint8_t user_len, pass_len;
 	uint8_t user[ZT_SOCKS5_NAME_MAX];
 	uint8_t pass[ZT_SOCKS5_NAME_MAX];
@@ -152,8 +156,19 @@ int zt_socks5_set_auth(struct zt_socks5 *c, const void *user, size_t user_len,
 		       const void *pass, size_t pass_len);
 
 /*
+ * zt_socks5_set_pipelined() - send everything at once: the greeting
+ * offers exactly one method (username/password with credentials, else
+ * none), and the RFC 1929 request and the command request follow it in
+ * zt_socks5_start()'s output, so the handshake takes one round trip, not
+ * two or three; zt_socks5_input() then only reads replies. The proxy must
+ * read what follows the greeting (danted does; microsocks discards it).
+ */
+void zt_socks5_set_pipelined(struct zt_socks5 *c);
+
+/*
  * zt_socks5_start() - write the greeting into @out (caller-owned, @cap
- * bytes, at most ZT_SOCKS5_GREETING_MAX are needed).
+ * bytes, at most ZT_SOCKS5_GREETING_MAX are needed; pipelined, at most
+ * ZT_SOCKS5_PIPELINED_MAX).
  * Return: bytes written; -ENOSPC when @cap is too small; -EALREADY when
  * already started; -EDESTADDRREQ for CONNECT without a target.
  */
