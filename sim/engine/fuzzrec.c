@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/gso.h"
 #include "ztun/checksum.h"
 #include "ztun/packet.h"
 #include "ztun/route.h"
@@ -96,7 +97,7 @@ struct fr {
 	struct zt_rules rules;
 	bool have_rules;
 	uint64_t seed;
-	uint8_t mode, flags;
+	uint8_t mode, flags, xflags;
 	uint64_t now;
 	bool stopped;          /* a cap was hit */
 	bool nomem;
@@ -112,6 +113,7 @@ struct fr {
 	uint64_t taken_down;   /* bytes zt_router_stream_data() took */
 	uint64_t flow_mem;     /* ring bytes per TCP flow, once seen */
 	uint8_t *pkt;          /* owned: PKT_MAX bytes for a TUN packet */
+	uint8_t *piece;        /* owned: PKT_MAX bytes, one piece of a TSO segment */
 };
 
 /* --- helpers ------------------------------------------------------------- */
@@ -366,6 +368,30 @@ static void on_tun_output(void *host, const uint8_t *pkt, size_t len)
 		defer(h, D_TUN, 0, NULL, pkt, len);
 }
 
+/* ZT_REC_X_TSO: cut the core's TSO segment as a device would; the pieces
+ * go through on_tun_output() and its checks. */
+static void on_tun_output_gso(void *host, const uint8_t *pkt, size_t len,
+			      uint32_t seg_size)
+{
+	struct fr *h = host;
+	struct zt_replay_outcome *o = h->out;
+	uint64_t n0 = o->tun_out, b0 = o->tun_out_bytes;
+	int pieces;
+
+	o->tso_out++;
+	o->tso_bytes += len;
+	if (len > 65535 || seg_size == 0 || seg_size > h->cfg.stack.mtu)
+		violation(h, "TSO segment of %zu bytes cut at %u", len,
+			  (unsigned)seg_size);
+	pieces = zt_gso_split(pkt, len, seg_size, h->piece, PKT_MAX,
+			      on_tun_output, h);
+	if (pieces < 2)
+		violation(h, "TSO segment of %zu bytes (cut at %u): %d pieces",
+			  len, (unsigned)seg_size, pieces);
+	o->tso_pieces += o->tun_out - n0;
+	o->tso_piece_bytes += o->tun_out_bytes - b0;
+}
+
 /* Feed one TUN packet (borrowed) into the router. */
 static void tun_feed(struct fr *h, const uint8_t *pkt, size_t len)
 {
@@ -601,6 +627,17 @@ static void deliver(struct fr *h, size_t i)
 		uint8_t *p = s->pend;  /* not reallocated during the call */
 		size_t len = s->pend_len, n;
 
+		if (h->xflags & ZT_REC_X_PULL) {
+			size_t room = zt_router_stream_room(h->r, s->cookie);
+
+			s = &h->st[i];
+			if (room == 0) {
+				s->paused = true; /* until stream_resume() */
+				break;
+			}
+			if (len > room)
+				len = room;
+		}
 		n = zt_router_stream_data(h->r, s->cookie, p, len, h->now);
 		s = &h->st[i];         /* the table may have moved */
 		if (n > len) {
@@ -708,11 +745,17 @@ static int build(struct fr *h, const struct zt_rec *rec)
 	b6 = body_at(rec, 6);
 	sc->tcp.rx_buf = sc->tcp.tx_buf = b6 ? 2048u << (b6 % 8) : 65536u;
 	sc->reject_icmp = h->flags & ZT_REC_F_REJECT_ICMP;
+	h->xflags = body_at(rec, 7);
+	if (h->xflags & ZT_REC_X_TSO) {
+		sc->tcp.tso_segs = 8;
+		h->cfg.tun_output_gso = on_tun_output_gso;
+	}
 	if (!(h->flags & ZT_REC_F_NO_PROXY)) {
 		set_proxy(&h->cfg.socks5, h->flags, 1, 1080,
 			  h->flags & ZT_REC_F_SOCKS_AUTH, "socks.proxy.test");
 		set_proxy(&h->cfg.http, h->flags, 2, 3128,
 			  h->flags & ZT_REC_F_HTTP_AUTH, "http.proxy.test");
+		h->cfg.socks5.pipelined = h->xflags & ZT_REC_X_SOCKS_PIPELINED;
 	}
 	h->cfg.route = fr_route;
 	h->cfg.route_user = h;
@@ -740,13 +783,20 @@ static void check_counters(struct fr *h)
 	const struct zt_router_stats *rs = zt_router_stats(h->r);
 	const struct zt_stack_config *c = &h->cfg.stack;
 
-	if (s->packets_out != h->out->tun_out ||
-	    s->bytes_out != h->out->tun_out_bytes)
-		violation(h, "packets_out %llu/%llu bytes, TUN saw %llu/%llu",
+	/* What the core handed over: every packet, a TSO segment as one. */
+	uint64_t seen = h->out->tun_out - h->out->tso_pieces + h->out->tso_out;
+	uint64_t seen_bytes = h->out->tun_out_bytes - h->out->tso_piece_bytes +
+			      h->out->tso_bytes;
+
+	if (s->packets_out != seen || s->bytes_out != seen_bytes ||
+	    s->tso_segments_out != h->out->tso_out)
+		violation(h, "packets_out %llu/%llu bytes (TSO %llu), TUN saw %llu/%llu (TSO %llu)",
 			  (unsigned long long)s->packets_out,
 			  (unsigned long long)s->bytes_out,
-			  (unsigned long long)h->out->tun_out,
-			  (unsigned long long)h->out->tun_out_bytes);
+			  (unsigned long long)s->tso_segments_out,
+			  (unsigned long long)seen,
+			  (unsigned long long)seen_bytes,
+			  (unsigned long long)h->out->tso_out);
 	if (s->packets_in != h->out->tun_in)
 		violation(h, "packets_in %llu, fed %llu",
 			  (unsigned long long)s->packets_in,
@@ -946,6 +996,23 @@ static void run_record(struct fr *h, const struct zt_rec *rec)
 	case ZT_REC_TUN:
 		tun_feed(h, rec->body, rec->len);
 		break;
+	case ZT_REC_TUN_BATCH: {
+		size_t off = 0;
+
+		h->out->batches++;
+		zt_router_tun_batch_begin(h->r);
+		while (off + 2 <= rec->len) {
+			size_t n = (size_t)rec->body[off] | (size_t)rec->body[off + 1] << 8;
+
+			off += 2;
+			if (n > rec->len - off)
+				break;
+			tun_feed(h, rec->body + off, n);
+			off += n;
+		}
+		zt_router_tun_batch_end(h->r, h->now);
+		break;
+	}
 	case ZT_REC_S_CONNECTED:
 	case ZT_REC_S_FAILED:
 	case ZT_REC_S_DATA:
@@ -996,6 +1063,7 @@ static void teardown(struct fr *h)
 	free(h->st);
 	free(h->dg);
 	free(h->pkt);
+	free(h->piece);
 	if (h->have_rules)
 		zt_rules_destroy(&h->rules);
 }
@@ -1040,7 +1108,8 @@ int zt_replay_records(const uint8_t *data, size_t len,
 		h.seed |= (uint64_t)data[i] << (8 * i);
 	off = len < ZT_REC_SEED_LEN ? len : ZT_REC_SEED_LEN;
 	h.pkt = malloc(PKT_MAX);
-	if (!h.pkt) {
+	h.piece = malloc(PKT_MAX);
+	if (!h.pkt || !h.piece) {
 		rc = -ENOMEM;
 		goto out;
 	}

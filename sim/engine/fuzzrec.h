@@ -20,7 +20,9 @@
  *                 body[1] flags (ZT_REC_F_*); body[2..3] MTU (0: 1500,
  *                 else clamped to 1280..65535); body[4] max TCP flows
  *                 (0: 64); body[5] max UDP flows (0: 64); body[6] TCP ring
- *                 size 2 KiB << (body[6] % 8) (0: 64 KiB). Missing bytes
+ *                 size 2 KiB << (body[6] % 8) (0: 64 KiB); body[7] more
+ *                 flags (ZT_REC_X_*: TSO with software segmentation, a
+ *                 pull-model host, a pipelined SOCKS5 handshake). Missing bytes
  *                 count as 0. Only a CONFIG before any other record shapes
  *                 the router (MTU, tables, rings, proxies, reject_icmp);
  *                 a later one changes the route mode and the host flags.
@@ -50,6 +52,10 @@
  *                 S_FAILED), body[1] != 0 the next dgram_open, body[2] != 0
  *                 the next stream_send; body[3..6] (u32le) set the default
  *                 send window of streams opened later.
+ *   TUN_BATCH (10) body is packets, each a u16le length and its bytes (a
+ *                 last one cut short is dropped), fed between
+ *                 zt_router_tun_batch_begin() and _end(), as ztun-ref
+ *                 feeds one batch of TUN reads.
  *
  * Unknown kinds are skipped and counted; a final record cut short is
  * ignored (outcome.truncated). The scripted upstream never does I/O: each
@@ -92,6 +98,7 @@ enum zt_rec_kind {
 	ZT_REC_DGRAM = 7,
 	ZT_REC_ADVANCE = 8,
 	ZT_REC_HOST = 9,
+	ZT_REC_TUN_BATCH = 10,
 	ZT_REC__COUNT
 };
 
@@ -123,6 +130,17 @@ enum {
 	ZT_REC_F_PROXY_V6 = 1u << 7,    /* proxies at IPv6 addresses */
 };
 
+/* More host flags (CONFIG body[7]). */
+enum {
+	/* TCP TSO (tso_segs 8) with a device that cuts the segments in
+	 * software (sim/io/gso.h); every piece is checked like any packet */
+	ZT_REC_X_TSO = 1u << 0,
+	/* upstream bytes offered as a pull-model host reads them: no more
+	 * than zt_router_stream_room() says, none while it says 0 */
+	ZT_REC_X_PULL = 1u << 1,
+	ZT_REC_X_SOCKS_PIPELINED = 1u << 2, /* zt_proxy_config.pipelined */
+};
+
 struct zt_replay_limits {
 	uint64_t max_time;      /* ns of virtual time past the start (1 h) */
 	uint64_t max_events;    /* records + derived events (200000) */
@@ -143,6 +161,9 @@ struct zt_replay_outcome {
 	uint64_t tun_in;        /* packets fed to the TUN (looped ones too) */
 	uint64_t tun_out, tun_out_bytes;
 	uint64_t syn_acks, rsts, icmp_out, udp_out; /* what tun_out carried */
+	uint64_t tso_out, tso_bytes;     /* TSO segments (ZT_REC_X_TSO) ... */
+	uint64_t tso_pieces, tso_piece_bytes; /* ... and the pieces cut */
+	uint64_t batches;                /* TUN_BATCH records run */
 	uint64_t streams, dgrams;        /* upstream sockets the core opened */
 	uint64_t stream_bytes_up;        /* bytes stream_send took */
 	uint64_t violations;    /* broken invariants (only without ZT_FUZZING) */

@@ -238,6 +238,56 @@ static void test_socks5_handshake(void)
 	CU_ASSERT_EQUAL(o.router.socks5_failures[ZT_SOCKS5_CONN_REFUSED], 1);
 }
 
+/*
+ * CONFIG body[7] and TUN_BATCH: with ZT_REC_X_SOCKS_PIPELINED the
+ * greeting and the request leave together as soon as the proxy
+ * connection is up (13 bytes before any reply), and the replies in one
+ * piece complete the handshake; a SYN inside a TUN_BATCH record is the
+ * same SYN (counted as a batch); TSO and the pull-model host are on and
+ * the invariants (TSO segments counted once, pieces checked) hold.
+ */
+static void test_extended_flags_and_batches(void)
+{
+	static const uint8_t replies[] = { 5, 0, 5, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
+	uint8_t cfg[8] = { ZT_REC_ROUTE_SOCKS5, 0, 0, 0, 0, 0, 0,
+			   ZT_REC_X_TSO | ZT_REC_X_PULL | ZT_REC_X_SOCKS_PIPELINED };
+	struct zt_replay_outcome o;
+	struct buf b, one;
+	uint8_t batch[512];
+	size_t syn_len;
+
+	/* the SYN record's body, as b_syn() builds it */
+	b_seed(&one, 0);
+	b_syn(&one, 443);
+	syn_len = one.len - ZT_REC_SEED_LEN - ZT_REC_HDR_LEN;
+	CU_ASSERT_FATAL(syn_len + 2 <= sizeof(batch));
+	batch[0] = (uint8_t)syn_len;
+	batch[1] = (uint8_t)(syn_len >> 8);
+	memcpy(batch + 2, one.d + ZT_REC_SEED_LEN + ZT_REC_HDR_LEN, syn_len);
+
+	b_seed(&b, 5);
+	b_rec(&b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+	b_rec(&b, ZT_REC_TUN_BATCH, 1000, batch, syn_len + 2);
+	b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.batches, 1);
+	CU_ASSERT_EQUAL(o.streams, 1);
+	CU_ASSERT_EQUAL(o.stream_bytes_up, 3 + 10); /* pipelined */
+	CU_ASSERT_EQUAL(o.syn_acks, 0);
+	b_idx(&b, ZT_REC_S_DATA, 0, replies, sizeof(replies));
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.syn_acks, 1);
+	CU_ASSERT_EQUAL(o.stack.tcp_flows_opened, 1);
+	/* without the flag: the greeting alone until the method reply */
+	cfg[7] = ZT_REC_X_TSO | ZT_REC_X_PULL;
+	b_seed(&b, 5);
+	b_rec(&b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+	b_rec(&b, ZT_REC_TUN_BATCH, 1000, batch, syn_len + 2);
+	b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.stream_bytes_up, 3);
+}
+
 static void test_udp_direct(void)
 {
 	struct zt_replay_outcome o;
@@ -460,7 +510,7 @@ static void decode_one(const char *path, const uint8_t *d, size_t len)
 	while ((got = zt_rec_next(d, len, &off, &r)) == 1) {
 		if (r.kind >= ZT_REC__COUNT)
 			bad_kind++;
-		if (r.kind == ZT_REC_TUN)
+		if (r.kind == ZT_REC_TUN || r.kind == ZT_REC_TUN_BATCH)
 			tun++;
 	}
 	if (got != 0 || bad_kind || !tun)
@@ -485,6 +535,7 @@ int zt_suite_fuzzrec(void)
 		{ "syn_then_connected", test_syn_then_connected },
 		{ "failed_upstream_refuses", test_failed_upstream_refuses },
 		{ "socks5_handshake", test_socks5_handshake },
+		{ "extended_flags_and_batches", test_extended_flags_and_batches },
 		{ "udp_direct", test_udp_direct },
 		{ "truncated_last_record", test_truncated_last_record },
 		{ "unknown_kind_skipped", test_unknown_kind_skipped },
