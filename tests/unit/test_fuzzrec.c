@@ -238,6 +238,29 @@ static void test_socks5_handshake(void)
 	CU_ASSERT_EQUAL(o.router.socks5_failures[ZT_SOCKS5_CONN_REFUSED], 1);
 }
 
+/* A SOCKS5-mode run with CONFIG body[7] = @xflags: a client SYN inside a
+ * TUN_BATCH record, then the proxy connection up. */
+static void b_batch_syn_run(struct buf *b, uint8_t xflags)
+{
+	uint8_t cfg[8] = { ZT_REC_ROUTE_SOCKS5, 0, 0, 0, 0, 0, 0, xflags };
+	uint8_t batch[512];
+	struct buf one;
+	size_t syn_len;
+
+	/* the SYN record's body, as b_syn() builds it */
+	b_seed(&one, 0);
+	b_syn(&one, 443);
+	syn_len = one.len - ZT_REC_SEED_LEN - ZT_REC_HDR_LEN;
+	CU_ASSERT_FATAL(syn_len + 2 <= sizeof(batch));
+	batch[0] = (uint8_t)syn_len;
+	batch[1] = (uint8_t)(syn_len >> 8);
+	memcpy(batch + 2, one.d + ZT_REC_SEED_LEN + ZT_REC_HDR_LEN, syn_len);
+	b_seed(b, 5);
+	b_rec(b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+	b_rec(b, ZT_REC_TUN_BATCH, 1000, batch, syn_len + 2);
+	b_idx(b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+}
+
 /*
  * CONFIG body[7] and TUN_BATCH: with ZT_REC_X_SOCKS_PIPELINED the
  * greeting and the request leave together as soon as the proxy
@@ -249,26 +272,10 @@ static void test_socks5_handshake(void)
 static void test_extended_flags_and_batches(void)
 {
 	static const uint8_t replies[] = { 5, 0, 5, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
-	uint8_t cfg[8] = { ZT_REC_ROUTE_SOCKS5, 0, 0, 0, 0, 0, 0,
-			   ZT_REC_X_TSO | ZT_REC_X_PULL | ZT_REC_X_SOCKS_PIPELINED };
 	struct zt_replay_outcome o;
-	struct buf b, one;
-	uint8_t batch[512];
-	size_t syn_len;
+	struct buf b;
 
-	/* the SYN record's body, as b_syn() builds it */
-	b_seed(&one, 0);
-	b_syn(&one, 443);
-	syn_len = one.len - ZT_REC_SEED_LEN - ZT_REC_HDR_LEN;
-	CU_ASSERT_FATAL(syn_len + 2 <= sizeof(batch));
-	batch[0] = (uint8_t)syn_len;
-	batch[1] = (uint8_t)(syn_len >> 8);
-	memcpy(batch + 2, one.d + ZT_REC_SEED_LEN + ZT_REC_HDR_LEN, syn_len);
-
-	b_seed(&b, 5);
-	b_rec(&b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
-	b_rec(&b, ZT_REC_TUN_BATCH, 1000, batch, syn_len + 2);
-	b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	b_batch_syn_run(&b, ZT_REC_X_TSO | ZT_REC_X_PULL | ZT_REC_X_SOCKS_PIPELINED);
 	run(&b, NULL, &o);
 	CU_ASSERT_EQUAL(o.batches, 1);
 	CU_ASSERT_EQUAL(o.streams, 1);
@@ -279,11 +286,7 @@ static void test_extended_flags_and_batches(void)
 	CU_ASSERT_EQUAL(o.syn_acks, 1);
 	CU_ASSERT_EQUAL(o.stack.tcp_flows_opened, 1);
 	/* without the flag: the greeting alone until the method reply */
-	cfg[7] = ZT_REC_X_TSO | ZT_REC_X_PULL;
-	b_seed(&b, 5);
-	b_rec(&b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
-	b_rec(&b, ZT_REC_TUN_BATCH, 1000, batch, syn_len + 2);
-	b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	b_batch_syn_run(&b, ZT_REC_X_TSO | ZT_REC_X_PULL);
 	run(&b, NULL, &o);
 	CU_ASSERT_EQUAL(o.stream_bytes_up, 3);
 }
