@@ -912,12 +912,12 @@ static void tun_output(void *host, const uint8_t *pkt, size_t len)
 	r->tun_output(r->host, pkt, len);
 }
 
-static void tun_output_gso(void *host, const uint8_t *pkt, size_t len,
+static void tun_output_gso(void *host, const struct zt_pkt_parts *pkt,
 			   uint32_t seg_size)
 {
 	struct zt_router *r = host;
 
-	r->cfg.tun_output_gso(r->host, pkt, len, seg_size);
+	r->cfg.tun_output_gso(r->host, pkt, seg_size);
 }
 
 static const struct zt_stack_ops router_stack_ops = {

@@ -306,15 +306,20 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 		return;
 	if (flow_hold_ack(s, f, repr, l1 + l2))
 		return;
-	if (l1)
-		memcpy(l4 + hl, d1, l1);
-	if (l2)
-		memcpy(l4 + hl + l1, d2, l2);
-	/* A TSO segment's pieces are checksummed by whoever cuts it: summing
-	 * 64 KiB here as well would be wasted (stack.h, tun_output_gso). */
-	n = (tso ? zt_tcp_emit_partial : zt_tcp_emit)(repr, src, dst, l4 + hl,
-						      l1 + l2, l4,
-						      SCRATCH_LEN - iphl);
+	/* A TSO segment's pieces are checksummed by whoever cuts it, and its
+	 * data goes to the host straight from the ring (stack.h,
+	 * tun_output_gso): only the headers are built here. */
+	if (tso) {
+		n = zt_tcp_emit_partial(repr, src, dst, NULL, l1 + l2, l4,
+					SCRATCH_LEN - iphl);
+	} else {
+		if (l1)
+			memcpy(l4 + hl, d1, l1);
+		if (l2)
+			memcpy(l4 + hl + l1, d2, l2);
+		n = zt_tcp_emit(repr, src, dst, l4 + hl, l1 + l2, l4,
+				SCRATCH_LEN - iphl);
+	}
 	if (n < 0)
 		return;
 	if (src->family == ZT_AF_INET) {
@@ -340,10 +345,15 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 	if (ipn != (int)iphl)
 		return;
 	if (tso) {
+		struct zt_pkt_parts parts = {
+			.hdr = s->scratch, .hdr_len = iphl + (size_t)hl,
+			.d1 = d1, .l1 = l1, .d2 = d2, .l2 = l2,
+		};
+
 		s->stats.packets_out++;
 		s->stats.bytes_out += iphl + (size_t)n;
 		s->stats.tso_segments_out++;
-		s->ops->tun_output_gso(s->host, s->scratch, iphl + (size_t)n, seg);
+		s->ops->tun_output_gso(s->host, &parts, seg);
 		return;
 	}
 	tun_emit(s, s->scratch, iphl + (size_t)n);

@@ -255,11 +255,13 @@ static int tcp_emit(const struct zt_tcp_repr *r, const struct zt_addr *src,
 	if (payload_len > TCP_MAX_SEGMENT - hdrlen)
 		return -EINVAL;
 	total = hdrlen + payload_len;
-	if (total > cap)
+	/* A partial checksum needs only the payload's length: with no
+	 * payload given, only the header is written. */
+	if ((partial && !payload ? hdrlen : total) > cap)
 		return -ENOSPC;
 
 	/* Payload first: it may overlap where the header goes. */
-	if (payload_len && payload != buf + hdrlen)
+	if (payload_len && payload && payload != buf + hdrlen)
 		memmove(buf + hdrlen, payload, payload_len);
 
 	zt_wr16(buf, r->src_port);

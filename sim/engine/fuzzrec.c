@@ -114,6 +114,7 @@ struct fr {
 	uint64_t flow_mem;     /* ring bytes per TCP flow, once seen */
 	uint8_t *pkt;          /* owned: PKT_MAX bytes for a TUN packet */
 	uint8_t *piece;        /* owned: PKT_MAX bytes, one piece of a TSO segment */
+	uint8_t *tso;          /* owned: PKT_MAX bytes, a TSO segment put together */
 };
 
 /* --- helpers ------------------------------------------------------------- */
@@ -370,17 +371,20 @@ static void on_tun_output(void *host, const uint8_t *pkt, size_t len)
 
 /* ZT_REC_X_TSO: cut the core's TSO segment as a device would; the pieces
  * go through on_tun_output() and its checks. */
-static void on_tun_output_gso(void *host, const uint8_t *pkt, size_t len,
+static void on_tun_output_gso(void *host, const struct zt_pkt_parts *parts,
 			      uint32_t seg_size)
 {
 	struct fr *h = host;
 	struct zt_replay_outcome *o = h->out;
 	uint64_t n0 = o->tun_out, b0 = o->tun_out_bytes;
+	size_t len = zt_pkt_parts_flatten(parts, h->tso, PKT_MAX);
+	const uint8_t *pkt = h->tso;
 	int pieces;
 
 	o->tso_out++;
 	o->tso_bytes += len;
-	if (len > 65535 || seg_size == 0 || seg_size > h->cfg.stack.mtu)
+	if (len == 0 || len > 65535 || seg_size == 0 ||
+	    seg_size > h->cfg.stack.mtu)
 		violation(h, "TSO segment of %zu bytes cut at %u", len,
 			  (unsigned)seg_size);
 	pieces = zt_gso_split(pkt, len, seg_size, h->piece, PKT_MAX,
@@ -1064,6 +1068,7 @@ static void teardown(struct fr *h)
 	free(h->dg);
 	free(h->pkt);
 	free(h->piece);
+	free(h->tso);
 	if (h->have_rules)
 		zt_rules_destroy(&h->rules);
 }
@@ -1109,7 +1114,8 @@ int zt_replay_records(const uint8_t *data, size_t len,
 	off = len < ZT_REC_SEED_LEN ? len : ZT_REC_SEED_LEN;
 	h.pkt = malloc(PKT_MAX);
 	h.piece = malloc(PKT_MAX);
-	if (!h.pkt || !h.piece) {
+	h.tso = malloc(PKT_MAX);
+	if (!h.pkt || !h.piece || !h.tso) {
 		rc = -ENOMEM;
 		goto out;
 	}

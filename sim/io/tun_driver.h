@@ -40,6 +40,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ztun/stack.h"
+
 struct zt_tun_driver_ops {
 	/*
 	 * read() - take one packet into @buf (@len bytes of room).
@@ -63,10 +65,11 @@ struct zt_tun_driver_ops {
 	/* Close the device: read and write return -EBADF afterwards. Safe to
 	 * call twice. */
 	void (*close)(void *ctx);
-	/* Optional: write one TSO segment (stack.h, tun_output_gso) that the
-	 * device cuts into pieces of @seg_size data bytes itself. NULL when
-	 * the device cannot; the host then cuts it (io/gso.h). */
-	ssize_t (*write_gso)(void *ctx, const void *pkt, size_t len,
+	/* Optional: write one TSO segment (stack.h, tun_output_gso; in
+	 * parts, borrowed) that the device cuts into pieces of @seg_size data
+	 * bytes itself. NULL when the device cannot; the host then cuts it
+	 * (io/gso.h). */
+	ssize_t (*write_gso)(void *ctx, const struct zt_pkt_parts *pkt,
 			     uint32_t seg_size);
 };
 

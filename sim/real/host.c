@@ -122,6 +122,7 @@ struct zr_host {
 	struct zr_host_stats stats;
 	uint8_t tunbuf[READ_CHUNK];
 	uint8_t gsobuf[READ_CHUNK];  /* one piece of a TSO segment cut here */
+	uint8_t tsobuf[READ_CHUNK];  /* a TSO segment put together to cut it */
 	uint8_t sockbuf[SOCK_CHUNK];
 };
 
@@ -565,24 +566,28 @@ void zr_host_tun_output(void *host, const uint8_t *pkt, size_t len)
 /**
  * zr_host_tun_output_gso() - write one TSO segment from the core.
  * @host: the struct zr_host
- * @pkt: the segment (borrowed), larger than the MTU
- * @len: its length
+ * @pkt: the segment in parts (borrowed): headers, then the data from the
+ *       flow's send ring; larger than the MTU
  * @seg_size: data bytes per piece on the wire
  *
- * The device cuts it when its driver can (write_gso: IFF_VNET_HDR);
- * otherwise it is cut here (io/gso.h) and written piece by piece.
+ * The device cuts it when its driver can (write_gso: IFF_VNET_HDR, one
+ * writev of the parts); otherwise it is put together and cut here
+ * (io/gso.h) and written piece by piece.
  */
-void zr_host_tun_output_gso(void *host, const uint8_t *pkt, size_t len,
+void zr_host_tun_output_gso(void *host, const struct zt_pkt_parts *pkt,
 			    uint32_t seg_size)
 {
 	struct zr_host *h = host;
 	ssize_t n = -EOPNOTSUPP;
+	size_t len;
 
 	if (h->tun.ops->write_gso)
-		n = h->tun.ops->write_gso(h->tun.ctx, pkt, len, seg_size);
+		n = h->tun.ops->write_gso(h->tun.ctx, pkt, seg_size);
 	if (n == -EOPNOTSUPP) {
-		if (zt_gso_split(pkt, len, seg_size, h->gsobuf,
-				 sizeof(h->gsobuf), zr_host_tun_output, h) < 0)
+		len = zt_pkt_parts_flatten(pkt, h->tsobuf, sizeof(h->tsobuf));
+		if (!len || zt_gso_split(h->tsobuf, len, seg_size, h->gsobuf,
+					 sizeof(h->gsobuf), zr_host_tun_output,
+					 h) < 0)
 			h->stats.tun_tx_errors++;
 		return;
 	}

@@ -47,7 +47,7 @@ extern const struct zt_upstream_ops zr_host_upstream_ops;
 /* The tun_output callback for zt_router_new (host as its @host). */
 void zr_host_tun_output(void *host, const uint8_t *pkt, size_t len);
 /* The tun_output_gso callback (zt_router_config) for the same host. */
-void zr_host_tun_output_gso(void *host, const uint8_t *pkt, size_t len,
+void zr_host_tun_output_gso(void *host, const struct zt_pkt_parts *pkt,
 			    uint32_t seg_size);
 
 /*

@@ -114,15 +114,17 @@ static ssize_t tun_write(void *ctx, const void *pkt, size_t len)
 /* One TCP segment of the core's for the kernel to cut into @seg_size
  * pieces; its TCP checksum field holds the pseudo-header sum only (stack.h,
  * tun_output_gso), which is what NEEDS_CSUM asks for. */
-static ssize_t tun_write_gso(void *ctx, const void *pkt, size_t len,
+static ssize_t tun_write_gso(void *ctx, const struct zt_pkt_parts *pkt,
 			     uint32_t seg_size)
 {
 	struct zr_tun *t = ctx;
-	const uint8_t *p = pkt;
+	const uint8_t *p = pkt->hdr;
+	size_t len = pkt->hdr_len; /* the headers are all in the first part */
 	uint8_t vnet[VNET_MAX] = { 0 };
 	struct virtio_net_hdr vh;
 	size_t iphl, thl;
-	struct iovec iov[2];
+	struct iovec iov[4];
+	int cnt = 2;
 
 	if (!t->vnet_len)
 		return -EOPNOTSUPP;
@@ -151,7 +153,15 @@ static ssize_t tun_write_gso(void *ctx, const void *pkt, size_t len,
 	iov[0].iov_len = t->vnet_len;
 	iov[1].iov_base = (void *)p;
 	iov[1].iov_len = len;
-	return tun_writev(t, iov, 2, t->vnet_len + len);
+	if (pkt->l1) {
+		iov[cnt].iov_base = (void *)pkt->d1;
+		iov[cnt++].iov_len = pkt->l1;
+	}
+	if (pkt->l2) {
+		iov[cnt].iov_base = (void *)pkt->d2;
+		iov[cnt++].iov_len = pkt->l2;
+	}
+	return tun_writev(t, iov, cnt, t->vnet_len + zt_pkt_parts_len(pkt));
 }
 
 static const char *tun_name(const void *ctx)

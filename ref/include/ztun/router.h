@@ -63,7 +63,7 @@ struct zt_router_config {
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
 	 * segments of up to 64 KiB through it. NULL: never. */
-	void (*tun_output_gso)(void *host, const uint8_t *pkt, size_t len,
+	void (*tun_output_gso)(void *host, const struct zt_pkt_parts *pkt,
 			       uint32_t seg_size);
 };
 

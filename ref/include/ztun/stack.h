@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ztun/addr.h"
 #include "ztun/drop.h"
@@ -101,6 +102,38 @@ struct zt_stack_config {
 
 void zt_stack_config_default(struct zt_stack_config *cfg);
 
+/*
+ * A packet handed over in parts, all borrowed for the call: the IP and
+ * TCP headers, then the data in up to two runs (a ring's wrap).
+ */
+struct zt_pkt_parts {
+	const uint8_t *hdr;
+	size_t hdr_len;
+	const uint8_t *d1, *d2;
+	size_t l1, l2;
+};
+
+static inline size_t zt_pkt_parts_len(const struct zt_pkt_parts *p)
+{
+	return p->hdr_len + p->l1 + p->l2;
+}
+
+/* Copy @p into @buf (@cap bytes); its length, or 0 when it does not fit. */
+static inline size_t zt_pkt_parts_flatten(const struct zt_pkt_parts *p,
+					  uint8_t *buf, size_t cap)
+{
+	size_t n = zt_pkt_parts_len(p);
+
+	if (n > cap)
+		return 0;
+	memcpy(buf, p->hdr, p->hdr_len);
+	if (p->l1)
+		memcpy(buf + p->hdr_len, p->d1, p->l1);
+	if (p->l2)
+		memcpy(buf + p->hdr_len + p->l1, p->d2, p->l2);
+	return n;
+}
+
 struct zt_stack_ops {
 	/* A packet for the TUN (borrowed for the call). */
 	void (*tun_output)(void *host, const uint8_t *pkt, size_t len);
@@ -126,9 +159,10 @@ struct zt_stack_ops {
 	 * (CHECKSUM_PARTIAL, zt_tcp_emit_partial()), whose data the device
 	 * is to cut into segments of @seg_size bytes, each with a copy of
 	 * the headers and its own checksum (as Linux GSO does; in software:
-	 * sim/io/gso.h). When NULL, tcp.tso_segs is ignored and every packet
-	 * fits the MTU. */
-	void (*tun_output_gso)(void *host, const uint8_t *pkt, size_t len,
+	 * sim/io/gso.h). It comes in parts: the headers, then the data
+	 * straight from the flow's send ring (no copy in the core). When
+	 * NULL, tcp.tso_segs is ignored and every packet fits the MTU. */
+	void (*tun_output_gso)(void *host, const struct zt_pkt_parts *pkt,
 			       uint32_t seg_size);
 };
 

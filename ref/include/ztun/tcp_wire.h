@@ -94,7 +94,9 @@ int zt_tcp_emit(const struct zt_tcp_repr *r, const struct zt_addr *src,
  * zt_tcp_emit_partial() - as zt_tcp_emit(), but the checksum field holds
  * only the folded pseudo-header sum (Linux's CHECKSUM_PARTIAL, virtio's
  * NEEDS_CSUM): whoever cuts or sends the segment sums the rest. For TSO
- * segments, which the device re-checksums piece by piece anyway.
+ * segments, which the device re-checksums piece by piece anyway. With
+ * @payload NULL only the header is written (@cap need only hold it): the
+ * data goes out from where it is. Returns header + @payload_len.
  */
 int zt_tcp_emit_partial(const struct zt_tcp_repr *r, const struct zt_addr *src,
 			const struct zt_addr *dst, const uint8_t *payload,
