@@ -5,7 +5,8 @@
  *
  * Theory of operation: input byte 0 picks the handshake (bit 0: UDP
  * ASSOCIATE, else CONNECT; bit 1: username/password offered; bit 2: a
- * domain target; bit 3: no target for UDP ASSOCIATE), byte 1 the size of
+ * domain target; bit 3: no target for UDP ASSOCIATE; bit 4: pipelined,
+ * and then the machine must never write again), byte 1 the size of
  * the pieces the rest is fed in (1..16, so every split is tried). The
  * rest is the proxy's reply stream. Whatever the machine writes is
  * checked against the room it was promised; after READY the relay
@@ -25,7 +26,7 @@ static void handshake(const uint8_t *data, size_t size)
 	struct zt_socks5 c;
 	struct zt_socks5_addr target, relay;
 	struct zt_addr proxy = zt_addr_v4(ip4);
-	uint8_t out[ZT_SOCKS5_OUT_MAX];
+	uint8_t out[ZT_SOCKS5_PIPELINED_MAX];
 	uint8_t mode, step;
 	size_t off = 2, out_len, consumed;
 	int st;
@@ -44,6 +45,8 @@ static void handshake(const uint8_t *data, size_t size)
 		zt_socks5_set_target(&c, &target);
 	if (mode & 2)
 		zt_socks5_set_auth(&c, "user", 4, "secret", 6);
+	if (mode & 16)
+		zt_socks5_set_pipelined(&c);
 	if (zt_socks5_start(&c, out, sizeof(out)) < 0)
 		abort();
 	while (off < size) {
@@ -54,6 +57,8 @@ static void handshake(const uint8_t *data, size_t size)
 				     &consumed);
 		if (st < 0 || out_len > sizeof(out) || consumed > n)
 			abort();
+		if ((mode & 16) && out_len)
+			abort(); /* pipelined: everything went with the greeting */
 		if (st == ZT_SOCKS5_IN_PROGRESS && consumed != n)
 			abort();
 		if (st != ZT_SOCKS5_IN_PROGRESS)
