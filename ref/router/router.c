@@ -800,6 +800,32 @@ size_t zt_router_stream_room(struct zt_router *r, void *cookie)
 	return n;
 }
 
+size_t zt_router_stream_recv_runs(struct zt_router *r, void *cookie,
+				  size_t len, uint8_t *p[2], size_t n[2])
+{
+	struct tcp_relay *t = cookie;
+
+	p[0] = p[1] = NULL;
+	n[0] = n[1] = 0;
+	if (*(uint8_t *)cookie != CONN_TCP || t->phase != PH_OPEN || !t->flow)
+		return 0;
+	return zt_stack_tcp_send_runs(r->stack, t->flow, len, p, n);
+}
+
+void zt_router_stream_recv_commit(struct zt_router *r, void *cookie,
+				  size_t len, uint64_t now)
+{
+	struct tcp_relay *t = cookie;
+
+	if (*(uint8_t *)cookie != CONN_TCP || t->phase != PH_OPEN || !t->flow)
+		return;
+	t->busy++;
+	r->stats.tcp_relayed_down += len;
+	zt_stack_tcp_send_commit(r->stack, t->flow, len, now);
+	t->busy--;
+	tcp_relay_maybe_free(t);
+}
+
 void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
 {
 	if (*(uint8_t *)cookie == CONN_TCP) {

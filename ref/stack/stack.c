@@ -894,6 +894,20 @@ size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
 	return n;
 }
 
+size_t zt_stack_tcp_send_runs(struct zt_stack *s, struct zt_flow *f,
+			      size_t len, uint8_t *p[2], size_t n[2])
+{
+	(void)s;
+	return zt_tcb_send_runs(&f->tcb, len, p, n);
+}
+
+void zt_stack_tcp_send_commit(struct zt_stack *s, struct zt_flow *f,
+			      size_t len, uint64_t now)
+{
+	zt_tcb_send_commit(&f->tcb, len, now);
+	flow_settle(s, f, now);
+}
+
 size_t zt_stack_tcp_send_room(const struct zt_stack *s,
 			      const struct zt_flow *f)
 {

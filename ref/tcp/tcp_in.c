@@ -765,6 +765,27 @@ size_t zt_tcb_send(struct zt_tcb *t, const void *data, size_t len, uint64_t now)
 	return n;
 }
 
+size_t zt_tcb_send_runs(struct zt_tcb *t, size_t len, uint8_t *p[2],
+			size_t n[2])
+{
+	size_t space = zt_tcb_send_space(t);
+
+	if (len > space)
+		len = space;
+	return zt_ring_free_runs(&t->tx, len, p, n);
+}
+
+void zt_tcb_send_commit(struct zt_tcb *t, size_t len, uint64_t now)
+{
+	if (len > zt_tcb_send_space(t))
+		len = zt_tcb_send_space(t);
+	zt_ring_commit(&t->tx, len);
+	if (!zt_ring_len(&t->tx))
+		zt_ring_trim(&t->tx); /* nothing was written: an idle flow holds no buffer */
+	if (len)
+		tcp_output(t, now);
+}
+
 size_t zt_tcb_recv_len(const struct zt_tcb *t)
 {
 	return zt_ring_len(&t->rx);

@@ -114,6 +114,28 @@ size_t zt_ring_write_ahead(struct zt_ring *r, size_t off, const void *data,
 	return len;
 }
 
+size_t zt_ring_free_runs(struct zt_ring *r, size_t len, uint8_t *p[2],
+			 size_t n[2])
+{
+	size_t tail, first;
+
+	p[0] = p[1] = NULL;
+	n[0] = n[1] = 0;
+	if (len > zt_ring_space(r))
+		len = zt_ring_space(r);
+	if (!len || zt_ring_reserve(r) != 0)
+		return 0;
+	tail = (r->head + r->len) % r->cap;
+	first = r->cap - tail < len ? r->cap - tail : len;
+	p[0] = r->buf + tail;
+	n[0] = first;
+	if (len > first) {
+		p[1] = r->buf;
+		n[1] = len - first;
+	}
+	return len;
+}
+
 void zt_ring_commit(struct zt_ring *r, size_t n)
 {
 	if (n > zt_ring_space(r))

@@ -26,7 +26,10 @@
  *            the core will not close it). Once open, EPOLLIN reads what
  *            zt_router_stream_room() asks for (whole TSO segments, at most
  *            256 KiB per wake-up; nothing while the flow's ring is full:
- *            EPOLLIN goes off until stream_resume()) and offers it to
+ *            EPOLLIN goes off until stream_resume()): once the flow
+ *            relays, straight into its send ring (recvmsg into the runs
+ *            zt_router_stream_recv_runs() gives, then _commit), during a
+ *            proxy handshake into a buffer offered to
  *            zt_router_stream_data();
  *            what it did not take is kept in the slot (held), EPOLLIN goes
  *            off, and the rest is offered again after the core called
@@ -651,8 +654,11 @@ static void stream_deliver(struct zr_host *h, struct zr_sock *s, int idx,
 
 static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
 {
-	size_t want = zt_router_stream_room(h->router, s->cookie);
+	size_t want = zt_router_stream_room(h->router, s->cookie), nr[2];
+	uint32_t gen = s->gen;
+	uint8_t *run[2];
 	ssize_t n;
+	int err = 0;
 
 	if (want == 0) {
 		/* The flow's send ring is full: leave the bytes in the
@@ -665,12 +671,33 @@ static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
 	/* As much as the core would send in whole TSO segments. */
 	if (want > sizeof(h->sockbuf))
 		want = sizeof(h->sockbuf);
-	do {
-		n = recv(s->fd, h->sockbuf, want, MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
+	if (zt_router_stream_recv_runs(h->router, s->cookie, want, run, nr)) {
+		/* Relaying: straight into the flow's send ring, no copy. */
+		struct iovec iov[2] = { { run[0], nr[0] }, { run[1], nr[1] } };
+		struct msghdr mh;
+
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = nr[1] ? 2 : 1;
+		do {
+			n = recvmsg(s->fd, &mh, MSG_DONTWAIT);
+		} while (n < 0 && errno == EINTR);
+		err = n < 0 ? errno : 0;
+		zt_router_stream_recv_commit(h->router, s->cookie,
+					     n > 0 ? (size_t)n : 0, h->now);
+		if (s->gen != gen || s->kind != SK_STREAM)
+			return; /* closed by the core meanwhile */
+		if (n > 0)
+			return;
+	} else {
+		do {
+			n = recv(s->fd, h->sockbuf, want, MSG_DONTWAIT);
+		} while (n < 0 && errno == EINTR);
+		err = n < 0 ? errno : 0;
+	}
 	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			stream_fail(h, s, idx, -errno);
+		if (err != EAGAIN && err != EWOULDBLOCK)
+			stream_fail(h, s, idx, -err);
 		return;
 	}
 	if (n == 0) {

@@ -632,6 +632,71 @@ static void test_send_room(void)
 	free(p);
 }
 
+/*
+ * zt_tcb_send_runs() + zt_tcb_send_commit(): a host writes the next bytes
+ * in place into the send ring (one or two runs: the ring wraps) instead
+ * of handing a buffer to zt_tcb_send(); the peer gets the same stream.
+ * The runs never reach past the send space, and committing nothing sends
+ * nothing.
+ */
+static void test_send_in_place(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	static uint8_t got[600000];
+	size_t sent = 0, n_got = 0, total = sizeof(got);
+	unsigned wrapped = 0;
+	uint64_t end;
+
+	cfg_small(&c0);
+	cfg_small(&c1);
+	pair_init(p, &c0, &c1, 990);
+	connect_pair(p, 300, 400);
+	pair_clear_log(p, 0);
+	{
+		uint8_t *r[2];
+		size_t n[2];
+
+		CU_ASSERT_EQUAL(zt_tcb_send_runs(&p->side[0].tcb, 0, r, n), 0);
+		zt_tcb_send_commit(&p->side[0].tcb, 0, p->now);
+		CU_ASSERT_EQUAL(p->side[0].nlast, 0);
+	}
+	end = p->now + 60 * ZT_SEC;
+	while (n_got < total && p->now < end) {
+		uint8_t *r[2];
+		size_t n[2], want = total - sent, k;
+
+		if (want > 70000)
+			want = 70000; /* not a divisor of the ring: it wraps */
+		k = zt_tcb_send_runs(&p->side[0].tcb, want, r, n);
+		CU_ASSERT(k <= zt_tcb_send_space(&p->side[0].tcb));
+		CU_ASSERT_EQUAL(k, n[0] + n[1]);
+		if (n[1])
+			wrapped++;
+		for (size_t i = 0; i < n[0]; i++)
+			r[0][i] = pat(11, sent + i);
+		for (size_t i = 0; i < n[1]; i++)
+			r[1][i] = pat(11, sent + n[0] + i);
+		if (k)
+			zt_tcb_send_commit(&p->side[0].tcb, k, p->now);
+		sent += k;
+		pair_run_until(p, p->now + ZT_MS);
+		for (size_t m; (m = zt_tcb_recv(&p->side[1].tcb, got + n_got,
+						total - n_got, p->now)); )
+			n_got += m;
+	}
+	CU_ASSERT_EQUAL(n_got, total);
+	CU_ASSERT(wrapped > 0);
+	for (size_t i = 0; i < n_got; i++) {
+		if (got[i] != pat(11, i)) {
+			CU_FAIL("stream differs");
+			break;
+		}
+	}
+	pair_destroy(p);
+	free(p);
+}
+
 /* Drive the pair into @state on side 1 (0 = after accept only). */
 static bool reach_state(struct tcp_pair *p, enum zt_tcp_state state)
 {
@@ -930,6 +995,7 @@ int zt_suite_tcp(void)
 		{ "tso_super_segments", test_tso_super_segments },
 		{ "tso_tail_waits_for_ack", test_tso_tail_waits_for_ack },
 		{ "send_room", test_send_room },
+		{ "send_in_place", test_send_in_place },
 		{ "rst_every_state", test_rst_every_state },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },

@@ -58,6 +58,13 @@ size_t zt_ring_write(struct zt_ring *r, const void *data, size_t len);
 size_t zt_ring_write_ahead(struct zt_ring *r, size_t off, const void *data,
 			   size_t len);
 
+/* Where up to @len bytes may be written in place at the end of the data
+ * (then zt_ring_commit()): one or two runs (the ring wraps) in @p/@n;
+ * returns their total, at most the space (0 also when a lazy ring could
+ * not get its buffer). */
+size_t zt_ring_free_runs(struct zt_ring *r, size_t len, uint8_t *p[2],
+			 size_t n[2]);
+
 /* Make @n bytes written ahead (at the end of the data) part of the data. */
 void zt_ring_commit(struct zt_ring *r, size_t n);
 

@@ -129,6 +129,14 @@ size_t zt_router_stream_data(struct zt_router *r, void *cookie,
  * the flow can take nothing (the host stops reading: stream_resume()
  * follows when it can). A pull-model host's read size; never required. */
 size_t zt_router_stream_room(struct zt_router *r, void *cookie);
+/* Read in place: where up to @len upstream bytes may be put straight into
+ * the flow's send ring (one or two runs; their total, 0 when the stream
+ * is not relaying yet: use zt_router_stream_data() then), and how many
+ * were put there (0 gives an unused buffer back). */
+size_t zt_router_stream_recv_runs(struct zt_router *r, void *cookie,
+				  size_t len, uint8_t *p[2], size_t n[2]);
+void zt_router_stream_recv_commit(struct zt_router *r, void *cookie,
+				  size_t len, uint64_t now);
 void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now);
 void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now);
 void zt_router_dgram_data(struct zt_router *r, void *cookie,

@@ -237,6 +237,11 @@ void zt_stack_tcp_reject(struct zt_stack *s, struct zt_flow *f, int icmp_code,
 			 uint64_t now);
 size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
 			 const void *data, size_t len, uint64_t now);
+/* In place instead of zt_stack_tcp_send() (zt_tcb_send_runs/_commit). */
+size_t zt_stack_tcp_send_runs(struct zt_stack *s, struct zt_flow *f,
+			      size_t len, uint8_t *p[2], size_t n[2]);
+void zt_stack_tcp_send_commit(struct zt_stack *s, struct zt_flow *f,
+			      size_t len, uint64_t now);
 /* How much zt_stack_tcp_send() should be given now (zt_tcb_send_room()). */
 size_t zt_stack_tcp_send_room(const struct zt_stack *s,
 			      const struct zt_flow *f);

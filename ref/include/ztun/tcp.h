@@ -263,6 +263,15 @@ uint32_t zt_tcb_seg_size(const struct zt_tcb *t);
 /* Send a bare ACK of everything received, now. */
 void zt_tcb_send_ack(struct zt_tcb *t, uint64_t now);
 
+/* Write in place instead of zt_tcb_send(): zt_tcb_send_runs() gives up to
+ * @len bytes of the send ring's free space as one or two runs (their
+ * total, 0 when nothing can be queued now); the caller fills a prefix of
+ * them and zt_tcb_send_commit() queues that many bytes and sends. A
+ * commit of 0 gives an unused lazy buffer back. */
+size_t zt_tcb_send_runs(struct zt_tcb *t, size_t len, uint8_t *p[2],
+			size_t n[2]);
+void zt_tcb_send_commit(struct zt_tcb *t, size_t len, uint64_t now);
+
 /* Bytes the send ring can still take. */
 size_t zt_tcb_send_space(const struct zt_tcb *t);
 /* How much to queue now: with TSO (tso_segs > 1) the send space rounded
