@@ -81,7 +81,8 @@ struct zt_stack {
 	uint8_t *scratch2;                /* fragmentation source */
 	struct zt_bufpool ring_pool;      /* lazy ring buffers of all flows */
 	/* zt_stack_batch_begin/end: flows holding a pure ACK (a flow freed
-	 * meanwhile has ack_held cleared; its slot may be listed twice) */
+	 * meanwhile has ack_held and ack_listed cleared; its slot may then
+	 * be listed twice, and only the first entry acts) */
 	bool batching;
 	unsigned n_ack_held;
 	struct zt_flow *ack_held[ACK_HOLD_MAX];
@@ -247,18 +248,12 @@ static bool flow_hold_ack(struct zt_stack *s, struct zt_flow *f,
 	 * have (one ACK per two segments read, none delayed past the next) */
 	if (!s->batching || !pure || was_held)
 		return false;
-	{
-		/* listed already if it held one and sent data since, or if
-		 * its slot's previous flow held one in this batch */
-		bool listed = false;
-
-		for (unsigned i = 0; i < s->n_ack_held && !listed; i++)
-			listed = s->ack_held[i] == f;
-		if (!listed) {
-			if (s->n_ack_held == ACK_HOLD_MAX)
-				return false;
-			s->ack_held[s->n_ack_held++] = f;
-		}
+	/* listed already if it held one and sent data since */
+	if (!f->ack_listed) {
+		if (s->n_ack_held == ACK_HOLD_MAX)
+			return false;
+		s->ack_held[s->n_ack_held++] = f;
+		f->ack_listed = true;
 	}
 	f->ack_held = true;
 	return true;
@@ -278,6 +273,7 @@ void zt_stack_batch_end(struct zt_stack *s, uint64_t now)
 	for (unsigned i = 0; i < n; i++) {
 		struct zt_flow *f = s->ack_held[i];
 
+		f->ack_listed = false;
 		if (!f->ack_held)
 			continue; /* superseded, or the flow is gone */
 		f->ack_held = false;

@@ -881,9 +881,8 @@ static unsigned count_acks(struct host *h, uint32_t *last_ack, unsigned *sacks)
 	for (unsigned i = 0; i < h->to_tun.n; i++) {
 		struct zt_packet pk;
 
-		if (zt_packet_parse(zt_view_make(h->to_tun.p[i], h->to_tun.len[i]),
-				    0, &pk) != ZT_DROP_NONE ||
-		    pk.proto != ZT_IPPROTO_TCP || pk.payload.len ||
+		out_pkt(h, i, &pk);
+		if (pk.proto != ZT_IPPROTO_TCP || pk.payload.len ||
 		    pk.l4.tcp.flags != ZT_TCP_ACK)
 			continue;
 		n++;

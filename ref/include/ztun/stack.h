@@ -68,6 +68,7 @@ struct zt_flow {
 	uint64_t timer_deadline;
 	struct zt_heap_node timer;
 	bool ack_held;         /* a pure ACK waits for zt_stack_batch_end() */
+	bool ack_listed;       /* ... and the flow is on the batch's list */
 	uint8_t syn_len;       /* bytes of the opening SYN kept for an ICMP quote */
 	uint8_t syn[128];
 };
