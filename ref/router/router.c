@@ -14,7 +14,10 @@
  *   OPEN        the client gets its SYN-ACK; bytes flow both ways
  *
  * A failure before OPEN refuses the client (RST or ICMP, by outcome); a
- * failure after it resets the client. Relay: client bytes are peeked from
+ * failure after it resets the client. With early_synack the stack answers
+ * the SYN as soon as stream_open() succeeded (zt_stack_tcp_accept_early);
+ * the client's bytes then wait in the tcb's receive ring until OPEN, and a
+ * failure before OPEN resets the client instead of refusing it. Relay: client bytes are peeked from
  * the tcb's receive ring and offered to stream_send(); only what it took is
  * consumed, so the client's window is what the upstream absorbs. Upstream
  * bytes go into the tcb's send ring; what does not fit is left with the
@@ -272,8 +275,11 @@ static void tcp_open_client(struct tcp_relay *t, uint64_t now)
 		free(t->hs);
 		t->hs = NULL;
 	}
-	if (t->flow)
+	if (t->flow) {
 		zt_stack_tcp_accept(t->r->stack, t->flow, now);
+		/* what the client sent after an early SYN-ACK, and its FIN */
+		tcp_pump_up(t, now);
+	}
 }
 
 static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
@@ -336,6 +342,8 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 		t->handle = -1;
 		r->stats.upstream_connect_failed++;
 		tcp_refuse(t, refuse_for_errno(err), now);
+	} else if (r->cfg.early_synack && t->flow && t->phase != PH_OPEN) {
+		zt_stack_tcp_accept_early(r->stack, t->flow, now);
 	}
 	t->busy--;
 	tcp_relay_maybe_free(t);

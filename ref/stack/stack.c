@@ -444,7 +444,10 @@ static void flow_refuse_how(struct zt_stack *s, struct zt_flow *f,
 {
 	struct zt_packet pk;
 
-	if (icmp_code >= 0 && f->syn_len &&
+	if (f->early) {
+		/* The client has our SYN-ACK: too late to refuse, so reset. */
+		zt_tcb_abort(&f->tcb, now);
+	} else if (icmp_code >= 0 && f->syn_len &&
 	    zt_packet_parse(zt_view_make(f->syn, f->syn_len), ZT_PARSE_NO_CSUM,
 			    &pk) == ZT_DROP_NONE) {
 		send_icmp_error(s, &pk, zt_view_make(f->syn, f->syn_len),
@@ -454,6 +457,7 @@ static void flow_refuse_how(struct zt_stack *s, struct zt_flow *f,
 		zt_tcb_refuse(&f->tcb, now);
 	}
 	f->pending = false;
+	f->early = false;
 	s->stats.tcp_refused++;
 }
 
@@ -514,6 +518,7 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	zt_flowtab_insert(&s->tcp_tab, idx);
 	zt_heap_node_init(&f->timer);
 	f->pending = true;
+	f->early = false;
 	f->connect_deadline = now + s->cfg.connect_timeout;
 	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
 	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
@@ -856,6 +861,18 @@ void zt_stack_tcp_accept(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 	if (!f->pending)
 		return;
 	f->pending = false;
+	f->early = false;
+	zt_tcb_accept(&f->tcb, now);
+	flow_settle(s, f, now);
+}
+
+void zt_stack_tcp_accept_early(struct zt_stack *s, struct zt_flow *f,
+			       uint64_t now)
+{
+	if (!f->pending || f->early)
+		return;
+	f->early = true;
+	s->stats.tcp_early_synacks++;
 	zt_tcb_accept(&f->tcb, now);
 	flow_settle(s, f, now);
 }
@@ -938,6 +955,10 @@ void zt_stack_tcp_drop(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 {
 	if (!f->pending)
 		return;
+	if (f->early) {
+		zt_stack_tcp_reject(s, f, -1, now);
+		return;
+	}
 	f->pending = false;
 	f->tcb.state = ZT_TCP_CLOSED;
 	f->tcb.events |= ZT_TCP_EV_RESET;

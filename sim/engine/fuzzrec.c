@@ -761,6 +761,7 @@ static int build(struct fr *h, const struct zt_rec *rec)
 			  h->flags & ZT_REC_F_HTTP_AUTH, "http.proxy.test");
 		h->cfg.socks5.pipelined = h->xflags & ZT_REC_X_SOCKS_PIPELINED;
 	}
+	h->cfg.early_synack = h->xflags & ZT_REC_X_EARLY_SYNACK;
 	h->cfg.route = fr_route;
 	h->cfg.route_user = h;
 	if (h->mode == ZT_REC_ROUTE_RULES) {

@@ -22,7 +22,8 @@
  *                 (0: 64); body[5] max UDP flows (0: 64); body[6] TCP ring
  *                 size 2 KiB << (body[6] % 8) (0: 64 KiB); body[7] more
  *                 flags (ZT_REC_X_*: TSO with software segmentation, a
- *                 pull-model host, a pipelined SOCKS5 handshake). Missing bytes
+ *                 pull-model host, a pipelined SOCKS5 handshake, early
+ *                 SYN-ACKs). Missing bytes
  *                 count as 0. Only a CONFIG before any other record shapes
  *                 the router (MTU, tables, rings, proxies, reject_icmp);
  *                 a later one changes the route mode and the host flags.
@@ -139,6 +140,7 @@ enum {
 	 * than zt_router_stream_room() says, none while it says 0 */
 	ZT_REC_X_PULL = 1u << 1,
 	ZT_REC_X_SOCKS_PIPELINED = 1u << 2, /* zt_proxy_config.pipelined */
+	ZT_REC_X_EARLY_SYNACK = 1u << 3,    /* zt_router_config.early_synack */
 };
 
 struct zt_replay_limits {

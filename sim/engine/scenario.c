@@ -536,6 +536,11 @@ static int header_option(struct pstate *ps, const struct tok *t)
 		return hdr_auth(ps, key, v, &h->cfg.socks5);
 	if (!strcmp(key, "--http-auth"))
 		return hdr_auth(ps, key, v, &h->cfg.http);
+	if (!strcmp(key, "--early-synack")) {
+		if (parse_bool(v, &h->cfg.early_synack))
+			return perr(ps, "--early-synack: expected 0 or 1, got '%s'", v);
+		return 0;
+	}
 	if (!strcmp(key, "--tolerance"))
 		return hdr_time(ps, key, v, &h->tolerance);
 	if (!strncmp(key, "--stack.", 8))
@@ -945,6 +950,7 @@ static const struct {
 	SF(packets_in), SF(packets_out), SF(bytes_in), SF(bytes_out),
 	SF(tcp_flows_opened), SF(tcp_flows_active), SF(tcp_refused_full),
 	SF(tcp_refused_memory), SF(mem_reserved), SF(tcp_refused),
+	SF(tcp_early_synacks),
 	SF(tcp_connect_timeouts), SF(tcp_idle_timeouts), SF(tcp_rst_sent),
 	SF(udp_datagrams_in), SF(udp_datagrams_out), SF(udp_flows_opened),
 	SF(udp_flows_active), SF(udp_flows_expired), SF(udp_refused_full),

@@ -42,6 +42,7 @@ struct zr_config {
 	uint32_t mark;                  /* --mark */
 	uint32_t max_flows;             /* --max-flows: TCP flow slots */
 	bool auto_route;                /* --auto-route */
+	bool early_synack;              /* --early-synack */
 	char state_dir[ZR_STATE_PATH_MAX]; /* --state-dir, or its default
 					    * with --auto-route; else "" */
 	bool debug;                     /* -d */

@@ -249,6 +249,7 @@ int main(int argc, char **argv)
 	rcfg.route_user = &cfg.rules;
 	rcfg.socks5 = cfg.socks5;
 	rcfg.http = cfg.http;
+	rcfg.early_synack = cfg.early_synack;
 	router = zt_router_new(&rcfg, zr_host_tun_output, &zr_host_upstream_ops,
 			       host, &rng);
 	if (!router) {

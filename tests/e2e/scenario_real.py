@@ -460,6 +460,7 @@ COUNTERS = {
     "stack.tcp_rst_sent": ("tcp", "rst sent"),
     "stack.tcp_refused_full": ("tcp", "refused full"),
     "stack.tcp_refused_memory": ("tcp", "refused memory"),
+    "stack.tcp_early_synacks": ("tcp", "early syn-acks"),
     "stack.udp_datagrams_in": ("udp", "in"),
     "stack.udp_datagrams_out": ("udp", "out"),
     "stack.udp_flows_opened": ("udp", "flows opened"),
@@ -505,6 +506,7 @@ class Scenario:
         self.socks5_auth = None
         self.http = None
         self.http_auth = None
+        self.early_synack = False
         self.last_line = 0
         self.parse()
 
@@ -615,6 +617,10 @@ class Scenario:
             self.http = parse_ep(v, where)
         elif key == "--http-auth":
             self.http_auth = v
+        elif key == "--early-synack":
+            if v not in ("0", "1", "true", "false", "on", "off"):
+                raise ScnError("%s: --early-synack: expected 0 or 1, got '%s'" % (where, v))
+            self.early_synack = v in ("1", "true", "on")
         elif key.startswith("--stack."):
             raise ScnError("%s: option '%s' is not supported in real mode "
                            "(ztun-ref has no flag for stack settings)" % (where, key))
@@ -961,6 +967,8 @@ class Runner:
         if s.http:
             auth = s.http_auth + "@" if s.http_auth else ""
             argv += ["-x", "http://%s%s:%d" % (auth, s.http[0], s.http[1])]
+        if s.early_synack:
+            argv += ["--early-synack"]
         argv += ["--default", s.default, "--udp", s.default]
         return argv
 

@@ -86,12 +86,13 @@ else
 	# direct upstream; a SOCKS5 refusal (reply 5); an upstream reset
 	# mid-flow (after a delayed ACK); HTTP CONNECT; ICMP echo (local and
 	# dropped); UDP through SOCKS5 UDP ASSOCIATE; UDP direct with a
-	# datagram from the wrong source.
+	# datagram from the wrong source; --early-synack accepted and refused.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
 	       scenarios/icmp_echo_local.scn scenarios/socks5_udp_associate.scn
-	       scenarios/udp_wrong_source.scn)
+	       scenarios/udp_wrong_source.scn scenarios/socks5_early_synack.scn
+	       scenarios/socks5_early_synack_refused.scn)
 fi
 
 tol=()

@@ -289,6 +289,11 @@ static void test_extended_flags_and_batches(void)
 	b_batch_syn_run(&b, ZT_REC_X_TSO | ZT_REC_X_PULL);
 	run(&b, NULL, &o);
 	CU_ASSERT_EQUAL(o.stream_bytes_up, 3);
+	/* ZT_REC_X_EARLY_SYNACK: the SYN-ACK before the proxy's reply */
+	b_batch_syn_run(&b, ZT_REC_X_SOCKS_PIPELINED | ZT_REC_X_EARLY_SYNACK);
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.syn_acks, 1);
+	CU_ASSERT_EQUAL(o.stack.tcp_early_synacks, 1);
 }
 
 static void test_udp_direct(void)

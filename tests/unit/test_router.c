@@ -756,6 +756,120 @@ static void test_socks5_close_midstream(void)
 	tb_free(t);
 }
 
+/* --- early SYN-ACK (cfg.early_synack) ------------------------------------------ */
+
+/* The client's SYN is answered before the proxy replied; what the client
+ * sends meanwhile, more than the receive ring, and its FIN wait in the tcb
+ * and reach the destination, in order, once the proxy said yes. */
+static void test_early_synack_before_reply(void)
+{
+	static const size_t sizes[2] = { 1000, 600 * 1024 };
+
+	for (int mode = 0; mode < 4; mode++) {
+		bool http = mode & 1;
+		size_t total = sizes[mode >> 1];
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false);
+		struct zt_addr pa = zt_addr_v4(http ? HTTP4 : SOCKS4);
+		struct zt_vhost_config hc;
+		struct zt_vhost *echo;
+		struct client *c;
+		uint32_t acked;
+
+		t->dec[0] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
+		t->cfg.early_synack = true;
+		tb_start(t);
+		echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		zt_vhost_config_init(&hc, http ? ZT_VHOST_HTTP_PROXY : ZT_VHOST_SOCKS5);
+		hc.reply_delay = 300 * ZT_MS;
+		add_host_cfg(t, &pa, http ? 3128 : 1080, &hc);
+		c = client_open(t, false, &srv, 7, total);
+		c->shut_when_sent = total < 64 * 1024;
+		run_for(t, 10 * ZT_MS); /* a few TUN round trips */
+		CU_ASSERT_EQUAL(c->synacks, 1);
+		CU_ASSERT_EQUAL(c->rsts, 0);
+		CU_ASSERT(c->sent > 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, 0);
+		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up, 0);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_early_synacks, 1);
+		run_for(t, 280 * ZT_MS);
+		/* nothing passes before the reply; the receive ring took what
+		 * it holds (all of a small write, and its FIN), no more */
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, 0);
+		acked = (uint32_t)(c->tcb.snd_una - c->tcb.iss - 1);
+		CU_ASSERT_EQUAL(acked, total < t->cfg.stack.tcp.rx_buf ?
+					       total + 1 /* FIN */ :
+					       t->cfg.stack.tcp.rx_buf);
+		c->shut_when_sent = true;
+		CU_ASSERT(run_while(t, transfer_busy, 30 * ZT_SEC));
+		CU_ASSERT_EQUAL(c->got, total);
+		CU_ASSERT(c->same);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, total);
+		CU_ASSERT(run_while(t, closing_busy, 10 * ZT_SEC));
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->eofs, 1);
+		CU_ASSERT_EQUAL(c->rsts, 0);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 0);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_refused, 0);
+		tb_free(t);
+	}
+}
+
+/* A SYN-ACK cannot be taken back: a proxy's refusal, and the stack's
+ * connect timeout, reset the client (never an ICMP), and none of its bytes
+ * reach anyone. */
+static void test_early_synack_refused_resets(void)
+{
+	for (int mode = 0; mode < 3; mode++) {
+		struct zt_vnet_config vc;
+		struct tb *t;
+		struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
+		struct zt_addr hole = zt_addr_v4(HOLE4);
+		struct zt_vhost_config hc;
+		struct zt_vhost *echo;
+		struct client *c;
+		uint64_t t0;
+
+		zt_vnet_config_default(&vc);
+		vc.connect_timeout = 60 * ZT_SEC; /* past the stack's 10 s */
+		t = tb_new(&vc);
+		t->dec[0] = mode == 2 ? ZT_ROUTE_DIRECT : ZT_ROUTE_SOCKS5;
+		t->cfg.early_synack = true;
+		t->cfg.stack.reject_icmp = true; /* a refusal would be ICMP */
+		tb_start(t);
+		echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+		hc.socks_rep = mode == 0 ? 5 : 0;          /* connection refused */
+		if (mode == 1)
+			hc.reply_delay = 60 * ZT_SEC;      /* never in time */
+		add_host_cfg(t, &pa, 1080, &hc);
+		if (mode == 2)
+			CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &hole, 32), 0);
+		t0 = t->sim.now;
+		c = client_open(t, false, mode == 2 ? &hole : &srv, 7, 5000);
+		run_for(t, 12 * ZT_SEC);
+		CU_ASSERT_EQUAL(c->synacks, 1);
+		CU_ASSERT_EQUAL(c->rsts, 1);
+		CU_ASSERT_EQUAL(c->icmp, 0);
+		CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
+		CU_ASSERT(c->sent > 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, 0);
+		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up, 0);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_early_synacks, 1);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_refused, 1);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		if (mode == 0) {
+			CU_ASSERT_EQUAL(rstats(t)->socks5_failures[5], 1);
+			CU_ASSERT(c->t_refused - t0 < 10 * ZT_MS);
+		} else {
+			CU_ASSERT_EQUAL(sstats(t)->tcp_connect_timeouts, 1);
+			CU_ASSERT(c->t_refused - t0 >= 10 * ZT_SEC);
+			CU_ASSERT(c->t_refused - t0 < 10 * ZT_SEC + 10 * ZT_MS);
+		}
+		tb_free(t);
+	}
+}
+
 /* --- HTTP CONNECT ------------------------------------------------------------ */
 
 static struct zt_vhost *add_http_proxy(struct tb *t, int status, bool byte_per_event)
@@ -1308,6 +1422,8 @@ int zt_suite_router(void)
 		{ "socks5_reply_codes_1_to_8", test_socks5_reply_codes },
 		{ "socks5_proxy_refuses_tcp", test_socks5_proxy_refuses },
 		{ "socks5_slow_reply", test_socks5_slow_reply },
+		{ "early_synack_before_reply", test_early_synack_before_reply },
+		{ "early_synack_refused_resets", test_early_synack_refused_resets },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "http_connect_basic_echo", test_http_connect_echo },
 		{ "http_connect_refusals", test_http_connect_refusals },

@@ -60,6 +60,12 @@ struct zt_router_config {
 	struct zt_proxy_config http;
 	size_t http_max_header;     /* bound on a proxy's response head (16 KiB) */
 	struct zt_nat_config nat;   /* UDP NAT sessions (nat.h defaults) */
+	/* Answer a SYN as soon as the upstream socket exists instead of once
+	 * the destination (or the proxy's reply) accepted: the client's first
+	 * bytes cross the TUN while the upstream handshake runs, saving a TUN
+	 * round trip per connection. The price: a destination that refuses
+	 * shows as a reset after connect, not as a refused connect. Off. */
+	bool early_synack;
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
 	 * segments of up to 64 KiB through it. NULL: never. */

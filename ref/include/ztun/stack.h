@@ -14,6 +14,8 @@
  *             The host connects its upstream, then zt_stack_tcp_accept()
  *             (SYN-ACK) or zt_stack_tcp_refuse() (RST or ICMP). If neither
  *             comes within connect_timeout the stack refuses by itself.
+ *             zt_stack_tcp_accept_early() answers the SYN at once instead
+ *             but keeps the flow PENDING for the host (below).
  *   OPEN      data both ways through zt_stack_tcp_send/recv_*; events
  *             (ZT_TCP_EV_*) through ops->tcp_event.
  *   gone      after an event with ZT_TCP_EV_RESET or ZT_TCP_EV_CLOSED the
@@ -62,6 +64,7 @@ struct zt_flow {
 	/* private to the stack */
 	uint32_t index;
 	bool pending;          /* waiting for accept/refuse */
+	bool early;            /* ... with its SYN-ACK already sent */
 	bool in_dispatch;      /* inside ops->tcp_event */
 	uint64_t connect_deadline;
 	uint64_t idle_deadline;
@@ -177,6 +180,7 @@ struct zt_stack_stats {
 	uint64_t tcp_refused_memory;
 	uint64_t mem_reserved;        /* bytes of rings reserved by open flows */
 	uint64_t tcp_refused;
+	uint64_t tcp_early_synacks;   /* SYN-ACKs sent before the host accepted */
 	uint64_t tcp_connect_timeouts;
 	uint64_t tcp_idle_timeouts;
 	uint64_t tcp_rst_sent;        /* answers to segments of no flow */
@@ -231,6 +235,14 @@ void zt_stack_poll(struct zt_stack *s, uint64_t now);
 uint64_t zt_stack_deadline(const struct zt_stack *s);
 
 void zt_stack_tcp_accept(struct zt_stack *s, struct zt_flow *f, uint64_t now);
+/* Send a PENDING flow's SYN-ACK now, before the host's upstream is ready.
+ * The flow stays PENDING for the host: the connect timeout still runs, the
+ * client's bytes wait in the receive ring (its window is the ring), and
+ * zt_stack_tcp_accept() ends PENDING as usual. A SYN-ACK cannot be taken
+ * back, so refusing it afterwards (refuse, reject, drop, the connect
+ * timeout) resets the client instead of answering its SYN. */
+void zt_stack_tcp_accept_early(struct zt_stack *s, struct zt_flow *f,
+			       uint64_t now);
 void zt_stack_tcp_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now);
 /* Refuse a PENDING flow with RST (@icmp_code < 0) or an ICMP destination
  * unreachable of @icmp_code (rate-limited like every ICMP error). */
