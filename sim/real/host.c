@@ -20,8 +20,9 @@
  * handled. Slot structs are allocated once and never move, so a pointer to
  * one stays valid; only its generation tells whether it is still ours.
  *
- *   stream   connect() non-blocking; EPOLLOUT then SO_ERROR decides
- *            zt_router_stream_connected() or zt_router_stream_failed()
+ *   stream   connect() non-blocking; EPOLLOUT alone means
+ *            zt_router_stream_connected(), an error bit asks SO_ERROR for
+ *            zt_router_stream_failed()
  *            (-errno; the slot is freed first: a failed stream is dead and
  *            the core will not close it). Once open, EPOLLIN reads what
  *            zt_router_stream_room() asks for (whole TSO segments, at most
@@ -757,9 +758,14 @@ static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
 		return;
 	}
 	if (s->state == ST_CONNECTING) {
-		err = so_error(s->fd);
-		if (!err && (ev & (EPOLLERR | EPOLLHUP)) && !(ev & EPOLLOUT))
-			err = ECONNRESET;
+		/* EPOLLOUT alone is a finished connect; only an error bit
+		 * needs SO_ERROR (one syscall less per connection). */
+		err = 0;
+		if (ev & (EPOLLERR | EPOLLHUP)) {
+			err = so_error(s->fd);
+			if (!err && !(ev & EPOLLOUT))
+				err = ECONNRESET;
+		}
 		if (err) {
 			stream_fail(h, s, (int)idx, -err);
 			return;
