@@ -29,6 +29,8 @@
 #            (TUN MTU 1500 and 8500)
 #   http     the same for HTTP CONNECT through tinyproxy (ceiling: the tool
 #            speaks CONNECT itself; ztun: rule 'tcp 10.203.1.2 -> http')
+#   early    short connections through a second ztun-ref, --early-synack,
+#            taken in turn with the ceiling and the first one
 #   idle     socks_bench holds N idle connections through ztun-ref
 #            (direct egress: a SOCKS5 server would need 2N descriptors);
 #            VmRSS
@@ -36,7 +38,8 @@
 # Knobs (environment): BENCH_SECS (measured seconds per bulk run, 5),
 # BENCH_IDLE (idle connections, 10000), BENCH_SERIAL (2000),
 # BENCH_ZTUN_ARGS (extra ztun-ref flags, e.g. --no-offload),
-# BENCH_PAR_CONNS (connections of the 16-way test, 4000), BENCH_PROFILE=1
+# BENCH_PAR_CONNS (connections of the 16-way test, 4000), BENCH_ROUNDS
+# (rounds the short-connection runs are split into, 5), BENCH_PROFILE=1
 # (also `perf record` ztun-ref during one up and one down run per MTU,
 # report in OUTDIR/profile.txt).
 # Traffic stays inside the two namespaces; the trap removes them and every
@@ -84,6 +87,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-bench-XXXXXX") || exit 1
 chmod 755 "$tmp"
 pids=()
 ztun_pid=
+early_pid=
 
 . "$(dirname "$0")/../../tests/e2e/netns_lib.sh"
 trap netns_cleanup EXIT
@@ -117,8 +121,14 @@ sx ip link set "$vs" up
 cx ip route add default via 10.203.0.2 dev "$vc"
 sx ip addr add 10.203.1.1/32 dev lo
 sx ip addr add 10.203.1.2/32 dev lo
+sx ip addr add 10.203.1.3/32 dev lo
+sx ip addr add 10.203.1.4/32 dev lo
 cx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 sx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+# tens of thousands of short connections leave their ports in TIME_WAIT;
+# reusing them keeps connect()'s port search from slowing the later runs
+cx sysctl -qw net.ipv4.tcp_tw_reuse=1
+sx sysctl -qw net.ipv4.tcp_tw_reuse=1
 
 # --- servers --------------------------------------------------------------
 sx iperf3 -s -B 10.203.0.2 -p 5201 >"$tmp/iperf3.log" 2>&1 &
@@ -175,6 +185,8 @@ declare -A R   # R[key] = value
 
 T1=10.203.1.1:7100      # target behind danted
 T2=10.203.1.2:7100      # target behind tinyproxy (ztun rule -> http)
+T3=10.203.1.3:7100      # T1 through the --early-synack ztun-ref
+T4=10.203.1.4:7100      # T2 through it
 SOCKS=10.203.0.2:1080
 HTTP=10.203.0.2:8888
 
@@ -222,16 +234,55 @@ bulk() {
 	log "$key: ${line:-no result (see $tmp/client.err)} cpu/GB ${R[$key.cpu]:--} (kernel ${R[$key.sys]:--}) tun pkt ${R[$key.seg]:--}"
 }
 
-# rr KEY PAR N [client args]
-rr() {
-	local key=$1 p=$2 n=$3 line
-	shift 3
-	line=$(cx "$tool" client -m rr -P "$p" -n "$n" "$@" 2>>"$tmp/client.err")
-	R[$key.cps]=$(field cps "$line")
-	R[$key.p50]=$(field p50_us "$line")
-	R[$key.p99]=$(field p99_us "$line")
-	R[$key.ok]="$(field ok "$line")/$n"
-	log "$key: ${line:-no result}"
+# rr_set PAR N KEY "ARGS" [KEY "ARGS"...]: N short connections, PAR at a
+# time, for each path (socks_bench client ARGS), in BENCH_ROUNDS rounds (5)
+# that take the paths in turn, so that the drift of a shared machine hits
+# all alike; sets R[KEY.cps] (all connections over all their time),
+# R[KEY.p50] and R[KEY.p99] (the median of the rounds' figures), R[KEY.ok]
+rr_set() {
+	local p=$1 n=$2 rounds=${BENCH_ROUNDS:-5} i j per line
+	local -a keys=() args=()
+	shift 2
+	while [ $# -ge 2 ]; do
+		keys+=("$1")
+		args+=("$2")
+		: >"$tmp/rr.$1"
+		shift 2
+	done
+	per=$(( (n + rounds - 1) / rounds ))
+	for i in $(seq "$rounds"); do
+		for j in "${!keys[@]}"; do
+			# shellcheck disable=SC2086 # the args are a list
+			line=$(cx "$tool" client -m rr -P "$p" -n "$per" ${args[$j]} 2>>"$tmp/client.err")
+			echo "${line:-RESULT conns=$per ok=0}" >>"$tmp/rr.${keys[$j]}"
+		done
+	done
+	for j in "${!keys[@]}"; do
+		set -- $(awk '
+			function med(a, k,   i, j, t) {
+				for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++)
+					if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+				return k ? a[int((k + 1) / 2)] : "-"
+			}
+			{
+				for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+				conns += f["conns"]; ok += f["ok"]
+				if (f["ok"] > 0 && f["cps"] > 0) {
+					t += f["ok"] / f["cps"]
+					p50[++k] = f["p50_us"]; p99[k] = f["p99_us"]
+				}
+				delete f
+			}
+			END {
+				printf "%s %s %s %d/%d\n", (t > 0 ? sprintf("%.0f", ok / t) : "-"),
+					med(p50, k), med(p99, k), ok, conns
+			}' "$tmp/rr.${keys[$j]}")
+		R[${keys[$j]}.cps]=$1
+		R[${keys[$j]}.p50]=$2
+		R[${keys[$j]}.p99]=$3
+		R[${keys[$j]}.ok]=$4
+		log "${keys[$j]}: cps=$1 p50_us=$2 p99_us=$3 ok=$4 ($rounds rounds, paths in turn)"
+	done
 }
 
 iperf() {
@@ -243,23 +294,38 @@ iperf() {
 	log "$key: $line Gb/s"
 }
 
-start_ztun() {
-	local i
-	: >"$tmp/ztun.log"
+# start_ztun_on TUN LOG ROUTES [flags]: a ztun-ref on TUN, ROUTES sent
+# into it once it runs; its pid in started_pid
+start_ztun_on() {
+	local dev=$1 zlog=$2 route=$3 i r pid
+	shift 3
+	started_pid=
+	: >"$zlog"
 	# shellcheck disable=SC2086 # BENCH_ZTUN_ARGS is a list of flags
-	ip netns exec "$cns" "$bin" -n "$tun" "$@" ${BENCH_ZTUN_ARGS:-} \
-		2>"$tmp/ztun.log" &
-	ztun_pid=$!
+	ip netns exec "$cns" "$bin" -n "$dev" "$@" ${BENCH_ZTUN_ARGS:-} \
+		2>"$zlog" &
+	pid=$!
+	pids+=("$pid")
 	for i in $(seq 50); do
-		if grep -q '; running$' "$tmp/ztun.log" &&
-		   cx ip link show "$tun" 2>/dev/null | grep -q ',UP'; then
-			cx ip route add 10.203.1.0/24 dev "$tun" || return 1
+		if grep -q '; running$' "$zlog" &&
+		   cx ip link show "$dev" 2>/dev/null | grep -q ',UP'; then
+			for r in $route; do
+				cx ip route add "$r" dev "$dev" || return 1
+			done
+			started_pid=$pid
 			return 0
 		fi
-		kill -0 "$ztun_pid" 2>/dev/null || return 1
+		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.1
 	done
 	return 1
+}
+
+# the ztun-ref measured (targets 10.203.1.1 and .2)
+start_ztun() {
+	start_ztun_on "$tun" "$tmp/ztun.log" 10.203.1.0/24 "$@"
+	ztun_pid=$started_pid
+	[ -n "$ztun_pid" ]
 }
 
 stop_ztun() {
@@ -267,6 +333,21 @@ stop_ztun() {
 	wait "$ztun_pid" 2>/dev/null
 	cat "$tmp/ztun.log" >>"$out/ztun.log"
 	ztun_pid=
+}
+
+# a second one with --early-synack (targets 10.203.1.3 and .4)
+start_ztun_early() {
+	start_ztun_on "${tun}e" "$tmp/ztun-early.log" \
+		"10.203.1.3/32 10.203.1.4/32" "$@" --early-synack
+	early_pid=$started_pid
+	[ -n "$early_pid" ]
+}
+
+stop_ztun_early() {
+	kill -TERM "$early_pid" 2>/dev/null
+	wait "$early_pid" 2>/dev/null
+	cat "$tmp/ztun-early.log" >>"$out/ztun.log"
+	early_pid=
 }
 
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
@@ -319,18 +400,29 @@ for mtu in 1500 8500; do
 		done
 	fi
 	if [ "$mtu" = 1500 ]; then
-		rr ceil.rr1 1 "$n_serial" -t "$T1" -s "$SOCKS"
-		rr z$mtu.rr1 1 "$n_serial" -t "$T1"
-		rr ceil.rr16 16 "$n_par" -t "$T1" -s "$SOCKS"
-		rr z$mtu.rr16 16 "$n_par" -t "$T1"
+		# short connections: the ceiling, this ztun-ref and a second one
+		# with --early-synack (docs/cli.md), in turn
+		if ! start_ztun_early -m "$mtu" -x "socks5://$SOCKS" --socks5-pipelined \
+				-x "http://$HTTP" --rule 'tcp 10.203.1.4 -> http'; then
+			log "ztun-ref --early-synack did not start:"
+			tail -n 20 "$tmp/ztun-early.log" >&2
+			exit 1
+		fi
+		for p in 1 16; do
+			[ $p = 1 ] && n=$n_serial || n=$n_par
+			rr_set $p "$n" ceil.rr$p "-t $T1 -s $SOCKS" z$mtu.rr$p "-t $T1" \
+				zE.rr$p "-t $T3"
+		done
 		for d in $DIRS; do
 			bulk hceil.$d.1 "$d" 1 -t "$T2" -c "$HTTP"
 			bulk hz.$d.1 "$d" 1 -t "$T2"
 		done
-		rr hceil.rr1 1 "$n_serial" -t "$T2" -c "$HTTP"
-		rr hz.rr1 1 "$n_serial" -t "$T2"
-		rr hceil.rr16 16 "$n_par" -t "$T2" -c "$HTTP"
-		rr hz.rr16 16 "$n_par" -t "$T2"
+		for p in 1 16; do
+			[ $p = 1 ] && n=$n_serial || n=$n_par
+			rr_set $p "$n" hceil.rr$p "-t $T2 -c $HTTP" hz.rr$p "-t $T2" \
+				hzE.rr$p "-t $T4"
+		done
+		stop_ztun_early
 	fi
 	R[hwmall.$mtu]=$(status_kb "$ztun_pid" VmHWM)
 	stop_ztun
@@ -405,29 +497,30 @@ for d in $DIRS; do
 		row "TUN mean data packet bytes, $d $p" "" "" "$(v z1500.$d.$p.seg)" "" "" "$(v z8500.$d.$p.seg)" "" "(reported)"
 	done
 done
-for k in rr1 rr16; do
-	[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
-	c=$(v ceil.$k.cps)
-	r=$(ratio "$(v z1500.$k.cps)" "$c")
-	row "SOCKS5 short conns/s, $what" "" "$c" "$(v z1500.$k.cps)" "$r" "" "" "" ">= $T_CONNS of ceiling: $(verdict "$r" $T_CONNS)"
-	dl=$(awk -v a="$(v z1500.$k.p50)" -v b="$(v ceil.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
-	row "  connect-to-first-byte p50/p99 us" "" "$(v ceil.$k.p50)/$(v ceil.$k.p99)" \
-		"$(v z1500.$k.p50)/$(v z1500.$k.p99)" "+$dl us" "" "" "" "p50 within $T_LAT_US us: $(verdict_max "$dl" $T_LAT_US)"
-done
+# conn_rows PROTO CEIL Z TARGET_MIN LAT_TARGET(yes/no) [SUFFIX]: rate and
+# latency rows of one pair of short-connection runs
+conn_rows() {
+	local proto=$1 ce=$2 z=$3 tmin=$4 lat=$5 suffix=${6:-} k what c r dl
+	for k in rr1 rr16; do
+		[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
+		c=$(v $ce.$k.cps)
+		r=$(ratio "$(v $z.$k.cps)" "$c")
+		row "$proto short conns/s, $what$suffix" "" "$c" "$(v $z.$k.cps)" "$r" "" "" "" ">= $tmin of ceiling: $(verdict "$r" "$tmin")"
+		dl=$(awk -v a="$(v $z.$k.p50)" -v b="$(v $ce.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
+		row "  connect-to-first-byte p50/p99 us" "" "$(v $ce.$k.p50)/$(v $ce.$k.p99)" \
+			"$(v $z.$k.p50)/$(v $z.$k.p99)" "+$dl us" "" "" "" \
+			"$([ "$lat" = yes ] && echo "p50 within $T_LAT_US us: $(verdict_max "$dl" $T_LAT_US)" || echo "(reported)")"
+	done
+}
+conn_rows SOCKS5 ceil z1500 $T_CONNS yes
 for d in $DIRS; do
 	c=$(v hceil.$d.1)
 	r=$(ratio "$(v hz.$d.1)" "$c")
 	row "HTTP CONNECT $d, 1 stream, Gb/s" "" "$c" "$(v hz.$d.1)" "$r" "" "" "" ">= $T_HTTP of ceiling: $(verdict "$r" $T_HTTP)"
 done
-for k in rr1 rr16; do
-	[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
-	c=$(v hceil.$k.cps)
-	r=$(ratio "$(v hz.$k.cps)" "$c")
-	row "HTTP CONNECT short conns/s, $what" "" "$c" "$(v hz.$k.cps)" "$r" "" "" "" ">= $T_HTTP of ceiling: $(verdict "$r" $T_HTTP)"
-	dl=$(awk -v a="$(v hz.$k.p50)" -v b="$(v hceil.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
-	row "  connect-to-first-byte p50/p99 us" "" "$(v hceil.$k.p50)/$(v hceil.$k.p99)" \
-		"$(v hz.$k.p50)/$(v hz.$k.p99)" "+$dl us" "" "" "" "(reported)"
-done
+conn_rows "HTTP CONNECT" hceil hz $T_HTTP no
+conn_rows SOCKS5 ceil zE $T_CONNS yes ", --early-synack"
+conn_rows "HTTP CONNECT" hceil hzE $T_HTTP no ", --early-synack"
 row "TUN mean packet bytes rx/tx (whole phase)" "" "" "$(v tunpk.1500)" "" "" "$(v tunpk.8500)" "" "(reported)"
 row "ztun VmRSS at start, kB" "" "" "$(v rss0.1500)" "" "" "$(v rss0.8500)" "" "(reported)"
 row "ztun peak RSS (VmHWM) after SOCKS5 bulk, kB" "" "" "$(v hwm.1500)" "" "" "$(v hwm.8500)" "" \
