@@ -508,7 +508,7 @@ conn_rows() {
 		row "$proto short conns/s, $what$suffix" "" "$c" "$(v $z.$k.cps)" "$r" "" "" "" ">= $tmin of ceiling: $(verdict "$r" "$tmin")"
 		dl=$(awk -v a="$(v $z.$k.p50)" -v b="$(v $ce.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
 		row "  connect-to-first-byte p50/p99 us" "" "$(v $ce.$k.p50)/$(v $ce.$k.p99)" \
-			"$(v $z.$k.p50)/$(v $z.$k.p99)" "+$dl us" "" "" "" \
+			"$(v $z.$k.p50)/$(v $z.$k.p99)" "$(awk -v d="$dl" 'BEGIN { if (d == "-") print "-"; else printf "%+d us", d }')" "" "" "" \
 			"$([ "$lat" = yes ] && echo "p50 within $T_LAT_US us: $(verdict_max "$dl" $T_LAT_US)" || echo "(reported)")"
 	done
 }
