@@ -50,7 +50,9 @@
 # byte-exact; (o) a server that resets on accept and (d) a closed port fail
 # the client in under 2 s; (p) DNS over TCP to dnsmasq; (b6) an IPv6
 # destination. (q) danted killed: a new flow fails in under 2 s; danted
-# restarted: flows work again.
+# restarted: flows work again. (y) --early-synack: data whole through
+# danted, a closed port behind danted resets the connected client fast,
+# the early SYN-ACKs are counted.
 #
 # ZT_E2E_BIG=N sets the big download to N MiB (the upload is N/4 MiB),
 # default 64 for every build: with either build (make check runs the
@@ -665,6 +667,40 @@ if grep -q 'offload tso+csum' "$tmp/ztun.log" && [ -n "$offl" ] &&
 	pass "(r) offload in use: rx partial/tx tso $offl"
 else
 	fail "(r) offload in use" "'$offl'; $(grep -m1 'TUN .* up' "$tmp/ztun.log")"
+fi
+
+# (y) --early-synack through danted: the SYN is answered before danted
+# replied; data still arrives whole, and a closed port, which danted
+# refuses after the client connected, resets the client (curl sees a
+# connection that breaks, not a refused connect) as fast as a refusal.
+# (Not direct: there connect() to a closed port on the veth may fail
+# before stream_open() returns, and then the SYN is refused as without
+# the flag; whether it does is the kernel's timing.)
+if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --early-synack; then
+	via=socks5 fetch "(y) --early-synack: 1 MiB over SOCKS5 (danted), sha256" \
+		http://10.203.1.1:8000/blob
+	timed cx curl -sS --max-time 5 -o /dev/null http://10.203.1.1:9/ 2>"$tmp/curl.err"
+	case $rc in
+	52|55|56)
+		if [ "$ms" -lt 2000 ]; then
+			pass "(y) --early-synack: closed port behind danted resets the connected client (curl exit $rc in $ms ms)"
+		else
+			fail "(y) --early-synack: closed port resets in under 2 s" "curl exit $rc after $ms ms"
+		fi ;;
+	*)
+		fail "(y) --early-synack: closed port resets the connected client" \
+			"curl exit $rc (7 would be a refused connect) after $ms ms: $(head -c 200 "$tmp/curl.err")" ;;
+	esac
+	stop_ztun
+	early=$(sed -n 's/.*early syn-acks \([0-9]*\).*/\1/p' "$tmp/ztun.log" | tail -n 1)
+	if [ "$stop_rc" = 0 ] && [ "${early:-0}" -ge 2 ]; then
+		pass "(y) --early-synack: $early early SYN-ACKs counted"
+	else
+		fail "(y) --early-synack: counted, clean exit" "early syn-acks '$early', exit $stop_rc"
+	fi
+else
+	fail "(y) ztun-ref --early-synack starts"
+	stop_ztun
 fi
 
 # (j) --tun-fd: a parent creates the TUN and passes the descriptor; the
