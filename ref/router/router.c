@@ -17,11 +17,13 @@
  * failure after it resets the client. With early_synack the stack answers
  * the SYN as soon as stream_open() succeeded (zt_stack_tcp_accept_early);
  * the client's bytes then wait in the tcb's receive ring until OPEN, and a
- * failure before OPEN resets the client instead of refusing it. Relay: client bytes are peeked from
- * the tcb's receive ring and offered to stream_send(); only what it took is
- * consumed, so the client's window is what the upstream absorbs. Upstream
- * bytes go into the tcb's send ring; what does not fit is left with the
- * host (it stops reading) until the ring drains (WRITABLE), then resumed.
+ * failure before OPEN resets the client instead of refusing it.
+ *
+ * Relay: client bytes are peeked from the tcb's receive ring and offered
+ * to stream_send(); only what it took is consumed, so the client's window
+ * is what the upstream absorbs. Upstream bytes go into the tcb's send
+ * ring; what does not fit is left with the host (it stops reading) until
+ * the ring drains (WRITABLE), then resumed.
  * FINs pass through in order: the client's FIN becomes stream_shutdown()
  * once its bytes were all sent; the upstream's EOF becomes the tcb's FIN
  * after the queued bytes.

@@ -716,7 +716,8 @@ static void dgram_readable(struct zr_host *h, struct zr_sock *s, int idx)
 	uint32_t gen = s->gen;
 
 	for (int i = 0; i < DGRAM_BATCH; i++) {
-		struct sockaddr_storage ss;
+		/* AF_UNSPEC unless recvfrom() names the sender */
+		struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
 		socklen_t sl = sizeof(ss);
 		struct zt_endpoint from;
 		ssize_t n = recvfrom(s->fd, h->sockbuf, sizeof(h->sockbuf),
