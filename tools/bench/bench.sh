@@ -35,7 +35,8 @@
 #            (direct egress: a SOCKS5 server would need 2N descriptors);
 #            VmRSS
 #
-# Knobs (environment): BENCH_SECS (measured seconds per bulk run, 5),
+# Knobs (environment): BENCH_SECS (measured seconds per bulk run, 3),
+# BENCH_BULK_ROUNDS (bulk runs per path and configuration, 3),
 # BENCH_IDLE (idle connections, 10000), BENCH_SERIAL (2000),
 # BENCH_ZTUN_ARGS (extra ztun-ref flags, e.g. --no-offload),
 # BENCH_PAR_CONNS (connections of the 16-way test, 4000), BENCH_ROUNDS
@@ -53,7 +54,7 @@ if [ -z "$bin" ] || [ ! -x "$bin" ]; then
 fi
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 here=$(cd "$(dirname "$0")" && pwd)
-secs=${BENCH_SECS:-5}
+secs=${BENCH_SECS:-3}
 n_idle=${BENCH_IDLE:-10000}
 n_serial=${BENCH_SERIAL:-2000}
 n_par=${BENCH_PAR_CONNS:-4000}
@@ -205,8 +206,13 @@ cpu_ticks() { [ -n "$1" ] && awk '{ print $14 + $15, $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 # bulk KEY DIR STREAMS [client args]: one socks_bench bulk run with ztun-ref
-# running; sets R[KEY], and for keys z* R[KEY.cpu] (ztun-ref's CPU seconds
-# per GB carried, warm-up included)
+# running; adds its bytes, seconds, and for keys z*/hz*/prof* ztun-ref's
+# CPU ticks and the TUN's counters, to KEY's sums (A[]); bulk_done KEY
+# turns the sums into R[KEY] (Gb/s over all runs' measured seconds),
+# R[KEY.cpu] (ztun-ref's CPU seconds per GB carried, warm-ups included),
+# R[KEY.sys] (its kernel share) and R[KEY.seg] (mean TUN packet in the
+# data's direction)
+declare -A A
 bulk() {
 	local key=$1 dir=$2 p=$3 line c0 c1 t0 t1 is_z
 	shift 3
@@ -216,22 +222,62 @@ bulk() {
 	c1=$(cpu_ticks "$ztun_pid")
 	t1=$(tun_stats)
 	case $key in z*|hz*|prof*) is_z=1 ;; *) is_z= ;; esac
+	A[$key.runs]=$(( ${A[$key.runs]:-0} + 1 ))
+	if [ -z "$(field bytes "$line")" ]; then
+		A[$key.failed]=1
+		log "$key: no result (see $tmp/client.err)"
+		return
+	fi
+	A[$key.bytes]=$(awk -v a="${A[$key.bytes]:-0}" -v b="$(field bytes "$line")" 'BEGIN { printf "%.0f", a + b }')
+	A[$key.secs]=$(awk -v a="${A[$key.secs]:-0}" -v b="$(field secs "$line")" 'BEGIN { printf "%.6f", a + b }')
+	A[$key.total]=$(awk -v a="${A[$key.total]:-0}" -v b="$(field total "$line")" 'BEGIN { printf "%.0f", a + b }')
 	if [ -n "$is_z" ]; then
-		# mean size of the TUN packets in the data's direction (the
-		# kernel's tx is what ztun-ref reads: the upload)
-		R[$key.seg]=$(echo "$t0 $t1" | awk -v d="$dir" '{
-			if (d == "up") { b = $7 - $3; p = $8 - $4 } else { b = $5 - $1; p = $6 - $2 }
-			if (p > 0) printf "%d", b / p; else print "-" }')
-	fi
-	R[$key]=$(field gbps "$line")
-	if [ -n "$is_z" ] && [ -n "$(field total "$line")" ]; then
 		set -- $c0 $c1
-		R[$key.cpu]=$(awk -v d=$(($3 - $1)) -v hz="$hz" -v b="$(field total "$line")" \
-			'BEGIN { if (b > 0) printf "%.2f", d / hz / (b / 1e9); else print "-" }')
-		R[$key.sys]=$(awk -v d=$(($3 - $1)) -v s=$(($4 - $2)) \
-			'BEGIN { if (d > 0) printf "%d%%", 100 * s / d; else print "-" }')
+		A[$key.ticks]=$(( ${A[$key.ticks]:-0} + $3 - $1 ))
+		A[$key.sticks]=$(( ${A[$key.sticks]:-0} + $4 - $2 ))
+		# the TUN's packets in the data's direction (the kernel's tx
+		# is what ztun-ref reads: the upload)
+		set -- $(echo "$t0 $t1" | awk -v d="$dir" '{
+			if (d == "up") printf "%.0f %.0f\n", $7 - $3, $8 - $4
+			else printf "%.0f %.0f\n", $5 - $1, $6 - $2 }')
+		A[$key.tb]=$(( ${A[$key.tb]:-0} + $1 ))
+		A[$key.tp]=$(( ${A[$key.tp]:-0} + $2 ))
 	fi
-	log "$key: ${line:-no result (see $tmp/client.err)} cpu/GB ${R[$key.cpu]:--} (kernel ${R[$key.sys]:--}) tun pkt ${R[$key.seg]:--}"
+	log "$key: $line"
+}
+
+bulk_done() {
+	local key=$1
+	if [ -n "${A[$key.failed]:-}" ] || [ -z "${A[$key.bytes]:-}" ]; then
+		R[$key]=
+		return
+	fi
+	R[$key]=$(awk -v b="${A[$key.bytes]}" -v s="${A[$key.secs]}" \
+		'BEGIN { if (s > 0) printf "%.3f", b * 8 / s / 1e9; else print "-" }')
+	if [ -n "${A[$key.ticks]:-}" ]; then
+		R[$key.cpu]=$(awk -v d="${A[$key.ticks]}" -v hz="$hz" -v b="${A[$key.total]}" \
+			'BEGIN { if (b > 0) printf "%.2f", d / hz / (b / 1e9); else print "-" }')
+		R[$key.sys]=$(awk -v d="${A[$key.ticks]}" -v s="${A[$key.sticks]}" \
+			'BEGIN { if (d > 0) printf "%d%%", 100 * s / d; else print "-" }')
+		R[$key.seg]=$(awk -v b="${A[$key.tb]}" -v p="${A[$key.tp]}" \
+			'BEGIN { if (p > 0) printf "%d", b / p; else print "-" }')
+	fi
+	log "$key: ${R[$key]} Gb/s over ${A[$key.runs]} run(s); cpu/GB ${R[$key.cpu]:--} (kernel ${R[$key.sys]:--}) tun pkt ${R[$key.seg]:--}"
+}
+
+# bulk_pair DIR STREAMS CEIL "CEILING ARGS" Z "ZTUN ARGS": BENCH_BULK_ROUNDS
+# (3) rounds of a ceiling run followed by a ztun-ref run, so that the
+# drift of a shared machine hits both alike; then bulk_done for both
+bulk_pair() {
+	local dir=$1 p=$2 ck=$3 ca=$4 zk=$5 za=$6 i
+	for i in $(seq "${BENCH_BULK_ROUNDS:-3}"); do
+		# shellcheck disable=SC2086 # the args are a list
+		bulk "$ck" "$dir" "$p" $ca
+		# shellcheck disable=SC2086
+		bulk "$zk" "$dir" "$p" $za
+	done
+	bulk_done "$ck"
+	bulk_done "$zk"
 }
 
 # rr_set PAR N KEY "ARGS" [KEY "ARGS"...]: N short connections, PAR at a
@@ -379,8 +425,7 @@ for mtu in 1500 8500; do
 	R[rss0.$mtu]=$(status_kb "$ztun_pid" VmRSS)
 	for d in $DIRS; do
 		for p in $STREAMS; do
-			bulk c$mtu.$d.$p "$d" "$p" -t "$T1" -s "$SOCKS"
-			bulk z$mtu.$d.$p "$d" "$p" -t "$T1"
+			bulk_pair "$d" "$p" c$mtu.$d.$p "-t $T1 -s $SOCKS" z$mtu.$d.$p "-t $T1"
 		done
 	done
 	R[hwm.$mtu]=$(status_kb "$ztun_pid" VmHWM)
@@ -390,6 +435,7 @@ for mtu in 1500 8500; do
 				>/dev/null 2>&1 &
 			perf_pid=$!
 			bulk prof.$mtu.$d "$d" 1 -t "$T1"
+			bulk_done prof.$mtu.$d
 			kill -INT "$perf_pid"
 			wait "$perf_pid"
 			{
@@ -414,8 +460,7 @@ for mtu in 1500 8500; do
 				zE.rr$p "-t $T3"
 		done
 		for d in $DIRS; do
-			bulk hceil.$d.1 "$d" 1 -t "$T2" -c "$HTTP"
-			bulk hz.$d.1 "$d" 1 -t "$T2"
+			bulk_pair "$d" 1 hceil.$d.1 "-t $T2 -c $HTTP" hz.$d.1 "-t $T2"
 		done
 		for p in 1 16; do
 			[ $p = 1 ] && n=$n_serial || n=$n_par
@@ -535,13 +580,13 @@ row "ztun kB per idle connection" "" "" "$idle_per" "" "" "" "" "(reported)"
 
 {
 	echo "ztun-ref benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)),"
-	echo "kernel $(uname -r); ${secs}s per bulk run after 1s warm-up; load generator, proxies and ztun-ref share the CPUs."
+	echo "kernel $(uname -r); bulk: ${BENCH_BULK_ROUNDS:-3} runs of ${secs}s after 1s warm-up per path, taken in turn; load generator, proxies and ztun-ref share the CPUs."
 	echo
 	printf '%s\n' "${rows[@]}" | column -t -s '|' -o ' | '
 } >"$out/results.txt"
 {
 	echo "ztun-ref benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, kernel $(uname -r);"
-	echo "${secs} s per bulk run after 1 s warm-up; load generator, proxies and ztun-ref share the CPUs."
+	echo "bulk: ${BENCH_BULK_ROUNDS:-3} runs of ${secs} s after 1 s warm-up per path, taken in turn; load generator, proxies and ztun-ref share the CPUs."
 	echo
 	first=1
 	for r in "${rows[@]}"; do
