@@ -819,10 +819,13 @@ static void test_early_synack_before_reply(void)
  * reach anyone. */
 static void test_early_synack_refused_resets(void)
 {
-	for (int mode = 0; mode < 3; mode++) {
+	/* 0 SOCKS5 REP 5, 1 a SOCKS5 proxy that never answers, 2 a
+	 * black-holed direct destination, 3 HTTP CONNECT answering 502 */
+	for (int mode = 0; mode < 4; mode++) {
 		struct zt_vnet_config vc;
 		struct tb *t;
-		struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
+		struct zt_addr srv = srv_addr(false);
+		struct zt_addr pa = zt_addr_v4(mode == 3 ? HTTP4 : SOCKS4);
 		struct zt_addr hole = zt_addr_v4(HOLE4);
 		struct zt_vhost_config hc;
 		struct zt_vhost *echo;
@@ -832,16 +835,22 @@ static void test_early_synack_refused_resets(void)
 		zt_vnet_config_default(&vc);
 		vc.connect_timeout = 60 * ZT_SEC; /* past the stack's 10 s */
 		t = tb_new(&vc);
-		t->dec[0] = mode == 2 ? ZT_ROUTE_DIRECT : ZT_ROUTE_SOCKS5;
+		t->dec[0] = mode == 2 ? ZT_ROUTE_DIRECT :
+			    mode == 3 ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
 		t->cfg.early_synack = true;
 		t->cfg.stack.reject_icmp = true; /* a refusal would be ICMP */
 		tb_start(t);
 		echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
-		zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+		zt_vhost_config_init(&hc, mode == 3 ? ZT_VHOST_HTTP_PROXY :
+						      ZT_VHOST_SOCKS5);
 		hc.socks_rep = mode == 0 ? 5 : 0;          /* connection refused */
 		if (mode == 1)
 			hc.reply_delay = 60 * ZT_SEC;      /* never in time */
-		add_host_cfg(t, &pa, 1080, &hc);
+		if (mode == 3) {
+			hc.http_status = 502;
+			hc.reply_delay = 20 * ZT_MS;       /* after the request */
+		}
+		add_host_cfg(t, &pa, mode == 3 ? 3128 : 1080, &hc);
 		if (mode == 2)
 			CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &hole, 32), 0);
 		t0 = t->sim.now;
@@ -861,6 +870,9 @@ static void test_early_synack_refused_resets(void)
 		if (mode == 0) {
 			CU_ASSERT_EQUAL(rstats(t)->socks5_failures[5], 1);
 			CU_ASSERT(c->t_refused - t0 < 10 * ZT_MS);
+		} else if (mode == 3) {
+			CU_ASSERT_EQUAL(rstats(t)->http_failures[ZT_HTTP_CONNECT_BAD_GATEWAY], 1);
+			CU_ASSERT(c->t_refused - t0 < 30 * ZT_MS);
 		} else {
 			CU_ASSERT_EQUAL(sstats(t)->tcp_connect_timeouts, 1);
 			CU_ASSERT(c->t_refused - t0 >= 10 * ZT_SEC);
