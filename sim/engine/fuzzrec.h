@@ -23,10 +23,10 @@
  *                 size 2 KiB << (body[6] % 8) (0: 64 KiB); body[7] more
  *                 flags (ZT_REC_X_*: TSO with software segmentation, a
  *                 pull-model host, a pipelined SOCKS5 handshake, early
- *                 SYN-ACKs). Missing bytes
- *                 count as 0. Only a CONFIG before any other record shapes
- *                 the router (MTU, tables, rings, proxies, reject_icmp);
- *                 a later one changes the route mode and the host flags.
+ *                 SYN-ACKs). Missing bytes count as 0. Only a CONFIG
+ *                 before any other record shapes the router (MTU,
+ *                 tables, rings, proxies, reject_icmp); a later one
+ *                 changes the route mode and the host flags.
  *   TUN (1)       body is one IP packet from the TUN side. With
  *                 lim->fix_checksums its IPv4 header, TCP, UDP, ICMP and
  *                 ICMPv6 checksums are made right first (the core's

@@ -374,10 +374,15 @@ start_ztun() {
 	[ -n "$ztun_pid" ]
 }
 
+# stop_ztun_on PID LOG: SIGTERM, wait, keep its log (and final stats)
+stop_ztun_on() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	cat "$2" >>"$out/ztun.log"
+}
+
 stop_ztun() {
-	kill -TERM "$ztun_pid" 2>/dev/null
-	wait "$ztun_pid" 2>/dev/null
-	cat "$tmp/ztun.log" >>"$out/ztun.log"
+	stop_ztun_on "$ztun_pid" "$tmp/ztun.log"
 	ztun_pid=
 }
 
@@ -390,9 +395,7 @@ start_ztun_early() {
 }
 
 stop_ztun_early() {
-	kill -TERM "$early_pid" 2>/dev/null
-	wait "$early_pid" 2>/dev/null
-	cat "$tmp/ztun-early.log" >>"$out/ztun.log"
+	stop_ztun_on "$early_pid" "$tmp/ztun-early.log"
 	early_pid=
 }
 
