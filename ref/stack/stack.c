@@ -229,24 +229,35 @@ static void emit_ip(struct zt_stack *s, const struct zt_addr *src,
 	}
 }
 
-/* In a batch, keep one pure ACK (no SACK blocks: those report a hole and
- * the peer counts them) for zt_stack_batch_end(); any segment the flow
- * sends makes the one it held unnecessary. Returns whether @repr was
+/* In a batch, keep one pure ACK for zt_stack_batch_end(); any segment the
+ * flow sends makes the one it held unnecessary. Never held: ACKs while
+ * out-of-order data waits (duplicate ACKs and SACK blocks report a hole,
+ * and the peer's loss recovery counts them). Returns whether @repr was
  * held. */
 static bool flow_hold_ack(struct zt_stack *s, struct zt_flow *f,
 			  const struct zt_tcp_repr *repr, size_t len)
 {
 	bool pure = len == 0 && repr->flags == ZT_TCP_ACK &&
-		    repr->sack_count == 0;
-	bool was_held = f->ack_held;
+		    repr->sack_count == 0 && zt_asm_empty(&f->tcb.ooo);
 
-	if (was_held) {
-		s->stats.tcp_acks_coalesced++; /* this one says it all */
+	if (f->ack_held) {
+		s->stats.tcp_acks_coalesced++; /* one of the two says it all */
+		/* Still held while the two acknowledge no more than one new
+		 * segment between them: this one only repeats the held one's
+		 * number with a wider window (the host drained the ring), or
+		 * the held one was such an update. The one held is built
+		 * when it goes, so it says the latest window. */
+		if (s->batching && pure &&
+		    (repr->ack == f->ack_held_no || f->ack_held_no == f->ack_out)) {
+			f->ack_held_no = repr->ack;
+			return true;
+		}
+		/* the second goes out, saying all both would have (one ACK
+		 * per two segments read, none delayed past the next) */
 		f->ack_held = false;
+		return false;
 	}
-	/* At most one held: the second goes out, saying all both would
-	 * have (one ACK per two segments read, none delayed past the next) */
-	if (!s->batching || !pure || was_held)
+	if (!s->batching || !pure)
 		return false;
 	/* listed already if it held one and sent data since */
 	if (!f->ack_listed) {
@@ -256,6 +267,7 @@ static bool flow_hold_ack(struct zt_stack *s, struct zt_flow *f,
 		f->ack_listed = true;
 	}
 	f->ack_held = true;
+	f->ack_held_no = repr->ack;
 	return true;
 }
 
@@ -302,6 +314,8 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 		return;
 	if (flow_hold_ack(s, f, repr, l1 + l2))
 		return;
+	if (repr->flags & ZT_TCP_ACK)
+		f->ack_out = repr->ack;
 	/* A TSO segment's pieces are checksummed by whoever cuts it, and its
 	 * data goes to the host straight from the ring (stack.h,
 	 * tun_output_gso): only the headers are built here. */
@@ -928,12 +942,34 @@ size_t zt_stack_tcp_send_room(const struct zt_stack *s,
 	return zt_tcb_send_room(&f->tcb);
 }
 
+/* Frees @n received bytes. A flow holding an ACK in a batch lets that one
+ * announce the wider window (it is built when it goes, at the flow's next
+ * ACK or the batch end), instead of a window update now: a host that
+ * drains each TSO segment as it comes would otherwise send two ACKs per
+ * segment, the ACK and the update right behind it. */
+static void flow_rx_free(struct zt_stack *s, struct zt_flow *f, size_t n,
+			 uint64_t now)
+{
+	if (s->batching && f->ack_held)
+		zt_tcb_recv_consume_quiet(&f->tcb, n);
+	else
+		zt_tcb_recv_consume(&f->tcb, n, now);
+	flow_settle(s, f, now);
+}
+
 size_t zt_stack_tcp_recv(struct zt_stack *s, struct zt_flow *f, void *out,
 			 size_t len, uint64_t now)
 {
-	size_t n = zt_tcb_recv(&f->tcb, out, len, now);
+	const uint8_t *p;
+	size_t n = 0, run;
 
-	flow_settle(s, f, now);
+	while (n < len && (run = zt_tcb_recv_peek(&f->tcb, n, &p)) > 0) {
+		if (run > len - n)
+			run = len - n;
+		memcpy((uint8_t *)out + n, p, run);
+		n += run;
+	}
+	flow_rx_free(s, f, n, now);
 	return n;
 }
 
@@ -947,8 +983,7 @@ size_t zt_stack_tcp_peek(struct zt_stack *s, struct zt_flow *f, size_t off,
 void zt_stack_tcp_consume(struct zt_stack *s, struct zt_flow *f, size_t n,
 			  uint64_t now)
 {
-	zt_tcb_recv_consume(&f->tcb, n, now);
-	flow_settle(s, f, now);
+	flow_rx_free(s, f, n, now);
 }
 
 void zt_stack_tcp_drop(struct zt_stack *s, struct zt_flow *f, uint64_t now)

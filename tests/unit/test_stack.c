@@ -21,7 +21,15 @@ struct pktq {
 	unsigned n;
 };
 
-enum host_mode { HOST_PENDING, HOST_ACCEPT_ECHO, HOST_REFUSE_NOW, HOST_ACCEPT_SINK };
+/* SINK accepts and leaves what arrives in the ring; DRAIN accepts and
+ * consumes all of it at once, as ztun-ref's relay does. */
+enum host_mode {
+	HOST_PENDING,
+	HOST_ACCEPT_ECHO,
+	HOST_REFUSE_NOW,
+	HOST_ACCEPT_SINK,
+	HOST_ACCEPT_DRAIN
+};
 
 struct host {
 	enum host_mode mode;
@@ -71,7 +79,8 @@ static int h_tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	h->last_new = f;
 	if (h->mode == HOST_REFUSE_NOW)
 		return -ECONNREFUSED;
-	if (h->mode == HOST_ACCEPT_ECHO || h->mode == HOST_ACCEPT_SINK)
+	if (h->mode == HOST_ACCEPT_ECHO || h->mode == HOST_ACCEPT_SINK ||
+	    h->mode == HOST_ACCEPT_DRAIN)
 		zt_stack_tcp_accept(h->s, f, now);
 	return 0;
 }
@@ -99,6 +108,12 @@ static void h_tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now
 			n = zt_stack_tcp_recv(h->s, f, buf, n, now);
 			CU_ASSERT_EQUAL(zt_stack_tcp_send(h->s, f, buf, n, now), n);
 		}
+	}
+	if (h->mode == HOST_ACCEPT_DRAIN && (ev & ZT_TCP_EV_READABLE)) {
+		const uint8_t *p;
+
+		while ((n = zt_stack_tcp_peek(h->s, f, 0, &p)) > 0)
+			zt_stack_tcp_consume(h->s, f, n, now);
 	}
 	if (ev & ZT_TCP_EV_PEER_FIN) {
 		h->n_peer_fin++;
@@ -794,6 +809,16 @@ static void pump(struct host *h, struct client *c, uint64_t until)
 	}
 }
 
+/* Free client @c and host @h (both malloc'd by the test). */
+static void free_host_client(struct host *h, struct client *c)
+{
+	zt_tcb_destroy(&c->tcb);
+	q_clear(&c->to_stack);
+	free(c);
+	host_fini(h);
+	free(h);
+}
+
 /*
  * A client echoes 300 KiB through the stack over IPv4 and IPv6; then again
  * with TSO on (tso_segs 16) and a host that cuts the segments in software
@@ -862,15 +887,10 @@ static void test_echo_through_stack(void)
 		CU_ASSERT_EQUAL(h->n_peer_fin, 1);
 		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
 		CU_ASSERT_EQUAL(h->n_closed, 1);
-		zt_tcb_destroy(&c->tcb);
-		q_clear(&c->to_stack);
-		free(c);
-		host_fini(h);
-		free(h);
+		free_host_client(h, c);
 	}
 }
 
-/* Wrap an ICMP error from the client about the stack's @i-th packet. */
 /* Pure ACKs the stack sent since the queue was cleared; the highest ACK
  * number among them and how many carried SACK blocks. */
 static unsigned count_acks(struct host *h, uint32_t *last_ack, unsigned *sacks)
@@ -893,17 +913,45 @@ static unsigned count_acks(struct host *h, uint32_t *last_ack, unsigned *sacks)
 	return n;
 }
 
+/* Connect client @c to host @h (no timestamps; @sack; TSO segments of
+ * @tso_segs MSS) and have it send @len bytes in one flight: the segments
+ * it sent, not yet given to the stack. */
+static struct pktq client_flight(struct host *h, struct client *c, bool sack,
+				 uint16_t tso_segs, const uint8_t *data, size_t len)
+{
+	struct pktq in;
+
+	c->addr = A4(10, 0, 0, 2);
+	c->server = A4(93, 184, 216, 34);
+	zt_tcp_config_default(&c->cfg);
+	c->cfg.timestamps = false;
+	c->cfg.sack = sack;
+	c->cfg.tso_segs = tso_segs;
+	CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
+	zt_tcb_open_active(&c->tcb, 41000, 7, 1000, h->now);
+	pump(h, c, h->now + 10 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+	if (c->tcb.cwnd < len)
+		c->tcb.cwnd = (uint32_t)len; /* all of it in one flight */
+	CU_ASSERT_EQUAL(zt_tcb_send(&c->tcb, data, len, h->now), len);
+	in = c->to_stack;
+	memset(&c->to_stack, 0, sizeof(c->to_stack));
+	q_clear(&h->to_tun);
+	return in;
+}
+
 /*
  * Between zt_stack_batch_begin() and zt_stack_batch_end() (a host's batch
  * of TUN reads) a flow holds one pure ACK; the next one goes out and says
  * what both would have, and the end sends what is still held: six full
  * segments read in one batch get two ACKs instead of three, the last for
- * everything. ACKs with SACK blocks (reporting a hole) are never held: the
- * peer's loss recovery counts them.
+ * everything. ACKs reporting a hole are never held, with SACK blocks or
+ * (run 3: a peer without SACK) as plain duplicates: the peer's loss
+ * recovery counts them.
  */
 static void test_batch_coalesces_acks(void)
 {
-	for (int run = 0; run < 3; run++) {
+	for (int run = 0; run < 4; run++) {
 		struct zt_stack_config cfg;
 		struct zt_rng rng;
 		struct host *h = malloc(sizeof(*h));
@@ -916,25 +964,13 @@ static void test_batch_coalesces_acks(void)
 		zt_rng_seed(&rng, 77 + (uint64_t)run);
 		zt_stack_config_default(&cfg);
 		host_init(h, HOST_ACCEPT_SINK, &cfg, &rng);
-		c->addr = A4(10, 0, 0, 2);
-		c->server = A4(93, 184, 216, 34);
-		zt_tcp_config_default(&c->cfg);
-		c->cfg.timestamps = false;
-		CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
-		zt_tcb_open_active(&c->tcb, 41000, 7, 1000, h->now);
-		pump(h, c, h->now + 10 * ZT_MS);
-		CU_ASSERT_EQUAL_FATAL(c->tcb.state, ZT_TCP_ESTABLISHED);
 		memset(data, 5, sizeof(data));
-		CU_ASSERT_EQUAL(zt_tcb_send(&c->tcb, data, sizeof(data), h->now),
-				sizeof(data));
-		in = c->to_stack;
-		memset(&c->to_stack, 0, sizeof(c->to_stack));
+		in = client_flight(h, c, run != 3, 0, data, sizeof(data));
 		CU_ASSERT_EQUAL_FATAL(in.n, 6);
-		q_clear(&h->to_tun);
 		if (run)
 			zt_stack_batch_begin(h->s);
 		for (unsigned i = 0; i < in.n; i++)
-			if (run < 2 || i % 2 == 0) /* run 2: holes */
+			if (run < 2 || i % 2 == 0) /* runs 2, 3: holes */
 				zt_stack_input(h->s, in.p[i], in.len[i], h->now);
 		if (run)
 			zt_stack_batch_end(h->s, h->now);
@@ -955,16 +991,78 @@ static void test_batch_coalesces_acks(void)
 			CU_ASSERT_EQUAL(sacks, 2);
 			CU_ASSERT_EQUAL(acks, 2);
 			break;
+		case 3:
+			/* the same as two duplicate ACKs */
+			CU_ASSERT_EQUAL(sacks, 0);
+			CU_ASSERT_EQUAL(acks, 2);
+			CU_ASSERT_EQUAL(last_ack, c->tcb.snd_una + 1460);
+			break;
 		}
 		q_clear(&in);
-		q_clear(&c->to_stack);
-		zt_tcb_destroy(&c->tcb);
-		host_fini(h);
-		free(c);
-		free(h);
+		free_host_client(h, c);
 	}
 }
 
+/*
+ * A host that drains each segment as it arrives (ztun-ref's relay sends
+ * it upstream at once) frees the ring behind every one, and each drain
+ * would announce the wider window. In a batch, a flow that already holds
+ * an ACK lets that one carry the window instead (it is built at the next
+ * ACK or the batch end, from the tcb as it is then): eight segments of
+ * two MSS (TSO from the kernel: each is ACKed at once) read in one batch
+ * get five ACKs, one per two segments and the update after the last, for
+ * all of them with the whole ring open. Outside a batch each segment gets
+ * its ACK and the update behind it.
+ */
+static void test_batch_window_update_rides_held_ack(void)
+{
+	unsigned acks_of[2] = { 0, 0 };
+
+	for (int batch = 0; batch < 2; batch++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct client *c = calloc(1, sizeof(*c));
+		static uint8_t data[8 * 2 * 1460];
+		struct pktq in;
+		struct zt_packet last;
+		struct zt_flow *f;
+		uint32_t last_ack = 0, open;
+		unsigned sacks, ws;
+
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_ACCEPT_DRAIN, &cfg, &rng);
+		memset(data, 6, sizeof(data));
+		/* segments of two MSS: each is ACKed at once */
+		in = client_flight(h, c, true, 2, data, sizeof(data));
+		CU_ASSERT_EQUAL_FATAL(in.n, 8);
+		if (batch)
+			zt_stack_batch_begin(h->s);
+		for (unsigned i = 0; i < in.n; i++)
+			zt_stack_input(h->s, in.p[i], in.len[i], h->now);
+		if (batch)
+			zt_stack_batch_end(h->s, h->now);
+		acks_of[batch] = count_acks(h, &last_ack, &sacks);
+		CU_ASSERT_EQUAL(sacks, 0);
+		CU_ASSERT_EQUAL(last_ack, c->tcb.snd_nxt);
+		CU_ASSERT_FATAL(h->to_tun.n > 0);
+		out_pkt(h, h->to_tun.n - 1, &last);
+		f = h->last_new;
+		CU_ASSERT_EQUAL(zt_tcb_recv_len(&f->tcb), 0);
+		/* the last ACK says the drained ring is open again */
+		ws = f->tcb.rcv_wscale;
+		open = (uint32_t)f->tcb.rx.cap < (65535u << ws) ?
+			       (uint32_t)f->tcb.rx.cap : 65535u << ws;
+		CU_ASSERT(((uint32_t)last.l4.tcp.window << ws) + (1u << ws) > open);
+		q_clear(&in);
+		free_host_client(h, c);
+	}
+	CU_ASSERT_EQUAL(acks_of[0], 16);
+	CU_ASSERT_EQUAL(acks_of[1], 5);
+	CU_ASSERT(acks_of[0] > acks_of[1]);
+}
+
+/* Wrap an ICMP error from the client about the stack's @i-th packet. */
 static void client_icmp_error(struct host *h, unsigned i, const struct zt_addr *client,
 			      enum zt_icmp_kind kind, uint8_t code, uint32_t mtu)
 {
@@ -1040,11 +1138,7 @@ static void test_icmp_errors_matched_to_flows(void)
 		client_icmp_error(h, 0, &c->addr, ZT_ICMP_PACKET_TOO_BIG, 0, (uint32_t)mtu);
 		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_reductions, 1);
 		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_in, 2);
-		zt_tcb_destroy(&c->tcb);
-		q_clear(&c->to_stack);
-		free(c);
-		host_fini(h);
-		free(h);
+		free_host_client(h, c);
 	}
 }
 
@@ -1091,11 +1185,7 @@ static void test_idle_timeout(void)
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
 	CU_ASSERT_EQUAL(h->n_reset, 1);
 	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED); /* the client got the RST */
-	zt_tcb_destroy(&c->tcb);
-	q_clear(&c->to_stack);
-	free(c);
-	host_fini(h);
-	free(h);
+	free_host_client(h, c);
 }
 
 /*
@@ -1260,6 +1350,8 @@ int zt_suite_stack(void)
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
 		{ "echo_through_stack", test_echo_through_stack },
 		{ "batch_coalesces_acks", test_batch_coalesces_acks },
+		{ "batch_window_update_rides_held_ack",
+		  test_batch_window_update_rides_held_ack },
 		{ "idle_timeout", test_idle_timeout },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },

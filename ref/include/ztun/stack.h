@@ -72,6 +72,8 @@ struct zt_flow {
 	struct zt_heap_node timer;
 	bool ack_held;         /* a pure ACK waits for zt_stack_batch_end() */
 	bool ack_listed;       /* ... and the flow is on the batch's list */
+	uint32_t ack_held_no;  /* the held ACK's number */
+	uint32_t ack_out;      /* the last ACK number that went to the TUN */
 	uint8_t syn_len;       /* bytes of the opening SYN kept for an ICMP quote */
 	uint8_t syn[128];
 };
@@ -295,13 +297,15 @@ struct zt_udp_flow *zt_stack_udp_lookup(struct zt_stack *s,
 
 /*
  * A batch of input (a host's batch of TUN reads): between begin and end a
- * flow holds one pure ACK; its next ACK goes out (and says what both
- * would have), and the end sends what is still held. ACKs with SACK
- * blocks go at once. Half the ACK packets for a host whose every write
- * costs a syscall, none delayed past the flow's next packet or the end of
- * the batch (holding all of them made a Linux sender at MTU 1500 slower:
- * its ACK clock stretched). A host that never calls these sends every
- * ACK as it comes.
+ * flow holds one pure ACK; its next ACK for new data goes out (and says
+ * what both would have), and the end sends what is still held. A window
+ * update (the host drained the ring) rides on the held ACK instead of
+ * going out too. ACKs while a hole waits (SACK blocks, duplicate ACKs) go
+ * at once. Half the ACK packets for a host whose every write costs a
+ * syscall, none delayed past the flow's next packet or the end of the
+ * batch (holding all of them made a Linux sender at MTU 1500 slower: its
+ * ACK clock stretched). A host that never calls these sends every ACK as
+ * it comes.
  */
 void zt_stack_batch_begin(struct zt_stack *s);
 void zt_stack_batch_end(struct zt_stack *s, uint64_t now);

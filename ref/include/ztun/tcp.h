@@ -285,6 +285,10 @@ size_t zt_tcb_send_room(const struct zt_tcb *t);
 size_t zt_tcb_recv_peek(const struct zt_tcb *t, size_t off, const uint8_t **p);
 size_t zt_tcb_recv_len(const struct zt_tcb *t);
 void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now);
+/* The same without the window update, for an owner that has an ACK of
+ * @t on its way anyway (zt_tcb_send_ack() builds it with the window as it
+ * is then). */
+void zt_tcb_recv_consume_quiet(struct zt_tcb *t, size_t n);
 /* Copying convenience: peek + consume. */
 size_t zt_tcb_recv(struct zt_tcb *t, void *out, size_t len, uint64_t now);
 
