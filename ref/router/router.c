@@ -477,6 +477,30 @@ static size_t tcp_data(struct tcp_relay *t, const uint8_t *data, size_t len,
 	return used + n;
 }
 
+/* Client -> upstream straight from the packet, when the flow's ring is
+ * empty (the stack's tcp_rx_direct): the copy into the ring is saved. A
+ * failed send takes nothing: the data is queued, and tcp_pump_up() meets
+ * the error again where it may close the flow. */
+static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
+			    size_t len)
+{
+	struct zt_router *r = host;
+	struct tcp_relay *t = f->user;
+	ssize_t sent;
+
+	if (!t || t->phase != PH_OPEN || t->handle < 0 || t->up_blocked ||
+	    t->up_fin_sent)
+		return 0;
+	sent = r->up->stream_send(r->host, t->handle, p, len);
+	if (sent <= 0)
+		return 0;
+	if ((size_t)sent < len)
+		t->up_blocked = true;
+	r->stats.tcp_relayed_up += (uint64_t)sent;
+	r->stats.tcp_relayed_up_direct += (uint64_t)sent;
+	return (size_t)sent;
+}
+
 static void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 {
 	struct tcp_relay *t = f->user;
@@ -965,6 +989,7 @@ static const struct zt_stack_ops router_stack_ops = {
 	.echo_local = echo_local,
 	.udp_closed = udp_closed,
 	.udp_error = NULL,
+	.tcp_rx_direct = tcp_rx_direct,
 };
 
 

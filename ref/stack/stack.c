@@ -293,6 +293,19 @@ void zt_stack_batch_end(struct zt_stack *s, uint64_t now)
 	}
 }
 
+/* ops->rx_direct of every tcb when the host has tcp_rx_direct: only for a
+ * flow the host accepted (a pending one has no owner to take it). */
+static size_t flow_tcp_rx_direct(void *ctx, struct zt_tcb *tcb,
+				 const uint8_t *p, size_t len)
+{
+	struct zt_stack *s = ctx;
+	struct zt_flow *f = (struct zt_flow *)((char *)tcb - offsetof(struct zt_flow, tcb));
+
+	if (f->pending)
+		return 0;
+	return s->ops->tcp_rx_direct(s->host, f, p, len);
+}
+
 /* ops->output of every tcb: the segment goes from the flow's server side
  * to its client, built in place in scratch (IP header, TCP header, data:
  * one copy of the data). TCP never needs fragments (the MSS fits the
@@ -1091,6 +1104,8 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	s->host = host;
 	s->rng = rng;
 	s->tcp_ops.output = flow_tcp_output;
+	if (ops->tcp_rx_direct)
+		s->tcp_ops.rx_direct = flow_tcp_rx_direct;
 	s->tcp4 = cfg->tcp;
 	s->tcp6 = cfg->tcp;
 	if (!ops->tun_output_gso)

@@ -440,7 +440,7 @@ static void tcp_take_fin(struct zt_tcb *t, uint64_t now)
 static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
 			  uint32_t len, uint64_t now)
 {
-	uint32_t off = seq - t->rcv_nxt;
+	uint32_t off = seq - t->rcv_nxt, direct = 0;
 	size_t space = zt_ring_space(&t->rx);
 
 	(void)now;
@@ -448,15 +448,28 @@ static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
 		return;
 	if (len > space - off)
 		len = (uint32_t)(space - off); /* not acked: the peer resends it */
-	if (zt_ring_reserve(&t->rx) != 0) {
-		/* Not acked either: the peer resends once memory is back. */
+	/* In order into an empty ring with nothing queued behind a hole:
+	 * the owner may pass it on from here (no copy into the ring). */
+	if (off == 0 && t->ops->rx_direct && zt_ring_len(&t->rx) == 0 &&
+	    zt_asm_empty(&t->ooo)) {
+		size_t took = t->ops->rx_direct(t->ctx, t, p, len);
+
+		direct = took < len ? (uint32_t)took : len;
+		t->stats.bytes_direct += direct;
+	}
+	if (direct < len && zt_ring_reserve(&t->rx) != 0) {
+		/* Not acked: the peer resends it once memory is back (what
+		 * the owner took is, since it is gone). */
 		t->stats.drops[ZT_DROP_TCP_NO_BUFFER]++;
-		return;
+		if (direct == 0)
+			return;
+		len = direct;
 	}
 	if (off == 0) {
 		uint32_t more;
 
-		zt_ring_write(&t->rx, p, len);
+		if (len > direct)
+			zt_ring_write(&t->rx, p + direct, len - direct);
 		t->rcv_nxt += len;
 		zt_asm_advance(&t->ooo, len);
 		more = zt_asm_take_front(&t->ooo);
@@ -464,7 +477,8 @@ static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
 			t->ack_now = true; /* a hole filled or remains: tell now */
 		zt_ring_commit(&t->rx, more);
 		t->rcv_nxt += more;
-		t->events |= ZT_TCP_EV_READABLE;
+		if (zt_ring_len(&t->rx))
+			t->events |= ZT_TCP_EV_READABLE;
 		t->stats.bytes_in += len;
 		/* A segment of two MSS or more (coalesced by the sender's
 		 * TSO or the device's GRO) stands for two: ACK it at once. */

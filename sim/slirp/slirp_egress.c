@@ -338,7 +338,7 @@ static void tcb_output(void *ctx, struct zt_tcb *tcb,
 	tcp_send_repr(s->e, &s->raddr, r, d1, l1, d2, l2);
 }
 
-static const struct zt_tcp_ops stream_tcp_ops = { tcb_output };
+static const struct zt_tcp_ops stream_tcp_ops = { .output = tcb_output };
 
 static void arp_send(struct zt_slirp_egress *e, uint16_t op,
 		     const uint8_t tha[6], const uint8_t tpa[4])

@@ -165,7 +165,7 @@ static void cli_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_repr *
 		h->inject_err++;
 }
 
-static const struct zt_tcp_ops cli_tcp_ops = { cli_output };
+static const struct zt_tcp_ops cli_tcp_ops = { .output = cli_output };
 
 static void gw_pump(struct gw_conn *g);
 

@@ -635,7 +635,7 @@ static void rb_client_output(void *ctx, struct zt_tcb *tcb,
 	pq_push(&b->to_router, pkt, len);
 }
 
-static const struct zt_tcp_ops rb_client_ops = { rb_client_output };
+static const struct zt_tcp_ops rb_client_ops = { .output = rb_client_output };
 
 static void rb_udp_send(struct rbench *b, unsigned idx)
 {

@@ -46,6 +46,11 @@ struct host {
 	uint64_t now;
 	unsigned n_gso;              /* TSO segments cut by the host */
 	uint32_t gso_max;            /* largest of them */
+	size_t direct_take;          /* tcp_rx_direct takes up to this per call */
+	unsigned n_direct;           /* tcp_rx_direct calls */
+	uint8_t got[65536];          /* stream bytes taken, in order */
+	size_t got_len;
+	unsigned n_readable;
 };
 
 static void q_push(struct pktq *q, const uint8_t *p, size_t len)
@@ -91,6 +96,8 @@ static void h_tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now
 	uint8_t buf[16384];
 	size_t n;
 
+	if (ev & ZT_TCP_EV_READABLE)
+		h->n_readable++;
 	if (ev & ZT_TCP_EV_RESET)
 		h->n_reset++;
 	if (ev & ZT_TCP_EV_CLOSED)
@@ -112,8 +119,13 @@ static void h_tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now
 	if (h->mode == HOST_ACCEPT_DRAIN && (ev & ZT_TCP_EV_READABLE)) {
 		const uint8_t *p;
 
-		while ((n = zt_stack_tcp_peek(h->s, f, 0, &p)) > 0)
+		while ((n = zt_stack_tcp_peek(h->s, f, 0, &p)) > 0) {
+			if (h->got_len + n <= sizeof(h->got)) {
+				memcpy(h->got + h->got_len, p, n);
+				h->got_len += n;
+			}
 			zt_stack_tcp_consume(h->s, f, n, now);
+		}
 	}
 	if (ev & ZT_TCP_EV_PEER_FIN) {
 		h->n_peer_fin++;
@@ -202,14 +214,35 @@ static void h_tun_output_gso(void *host, const struct zt_pkt_parts *parts,
 			       h_tun_output, h) > 1);
 }
 
+/* A host that forwards from the packet (tcp_rx_direct) up to direct_take
+ * bytes per call, into got[] like the drain does. */
+static size_t h_tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
+			      size_t len)
+{
+	struct host *h = host;
+	size_t n = len < h->direct_take ? len : h->direct_take;
+
+	(void)f;
+	h->n_direct++;
+	CU_ASSERT_FATAL(h->got_len + n <= sizeof(h->got));
+	memcpy(h->got + h->got_len, p, n);
+	h->got_len += n;
+	return n;
+}
+
 static const struct zt_stack_ops host_ops = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
-	h_udp_closed, h_udp_error, NULL,
+	h_udp_closed, h_udp_error, NULL, NULL,
 };
 
 static const struct zt_stack_ops host_ops_gso = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
-	h_udp_closed, h_udp_error, h_tun_output_gso,
+	h_udp_closed, h_udp_error, h_tun_output_gso, NULL,
+};
+
+static const struct zt_stack_ops host_ops_direct = {
+	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
+	h_udp_closed, h_udp_error, NULL, h_tcp_rx_direct,
 };
 
 static struct zt_addr A4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
@@ -778,7 +811,7 @@ static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_rep
 	q_push(&c->to_stack, pkt, pl);
 }
 
-static const struct zt_tcp_ops client_ops = { client_output };
+static const struct zt_tcp_ops client_ops = { .output = client_output };
 
 /* Exchange packets (1 ms one way) and run timers until @until. */
 static void pump(struct host *h, struct client *c, uint64_t until)
@@ -1060,6 +1093,95 @@ static void test_batch_window_update_rides_held_ack(void)
 	CU_ASSERT_EQUAL(acks_of[0], 16);
 	CU_ASSERT_EQUAL(acks_of[1], 5);
 	CU_ASSERT(acks_of[0] > acks_of[1]);
+}
+
+/*
+ * A host with tcp_rx_direct is offered in-order data that would go into
+ * an empty receive ring, straight from the packet. Run 0: it takes all of
+ * each segment: nothing enters the ring, no READABLE, the window stays
+ * whole. Run 1: it takes 500 bytes of each offer, the rest is queued and
+ * READABLE (the host drains it at once, so the next is offered too).
+ * Run 2: a segment past a hole is not offered, nor the one that fills it.
+ * Run 3: a host that leaves the ring alone: after the first offer the
+ * ring holds data, and nothing more is offered (the order would break).
+ * In every run the host gets the stream exactly, and the last ACK is for
+ * all of it.
+ */
+static void test_rx_direct_skips_the_ring(void)
+{
+	for (int run = 0; run < 4; run++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct client *c = calloc(1, sizeof(*c));
+		static uint8_t data[4 * 1460];
+		struct pktq in;
+		struct zt_flow *f;
+		uint32_t last_ack = 0;
+		unsigned sacks;
+		const uint8_t *p;
+		size_t n;
+
+		zt_stack_config_default(&cfg);
+		host_init_ops(h, run == 3 ? HOST_ACCEPT_SINK : HOST_ACCEPT_DRAIN,
+			      &cfg, &rng, &host_ops_direct);
+		h->direct_take = run == 1 || run == 3 ? 500 : SIZE_MAX;
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (uint8_t)(i * 7 + 3);
+		in = client_flight(h, c, true, 0, data, sizeof(data));
+		CU_ASSERT_EQUAL_FATAL(in.n, 4);
+		f = h->last_new;
+		h->n_direct = 0;
+		h->n_readable = 0;
+		for (unsigned i = 0; i < in.n; i++) {
+			/* run 2: segment 1 after 2 and 3 */
+			unsigned k = run == 2 ? (i == 0 ? 0 : i == 3 ? 1 : i + 1) : i;
+
+			zt_stack_input(h->s, in.p[k], in.len[k], h->now);
+			if (run == 0)
+				CU_ASSERT_EQUAL(zt_tcb_recv_len(&f->tcb), 0);
+		}
+		if (run == 3) {
+			CU_ASSERT_EQUAL(zt_tcb_recv_len(&f->tcb), sizeof(data) - 500);
+			while ((n = zt_stack_tcp_peek(h->s, f, 0, &p)) > 0) {
+				memcpy(h->got + h->got_len, p, n);
+				h->got_len += n;
+				zt_stack_tcp_consume(h->s, f, n, h->now);
+			}
+		}
+		CU_ASSERT_EQUAL(h->got_len, sizeof(data));
+		CU_ASSERT(memcmp(h->got, data, sizeof(data)) == 0);
+		CU_ASSERT_EQUAL(zt_tcb_recv_len(&f->tcb), 0);
+		count_acks(h, &last_ack, &sacks);
+		CU_ASSERT_EQUAL(last_ack, c->tcb.snd_nxt);
+		switch (run) {
+		case 0:
+			CU_ASSERT_EQUAL(h->n_direct, 4);
+			CU_ASSERT_EQUAL(h->n_readable, 0);
+			CU_ASSERT_EQUAL(f->tcb.stats.bytes_direct, sizeof(data));
+			break;
+		case 1:
+			/* the drain empties the ring at each READABLE, so
+			 * every segment is offered and 960 bytes queued */
+			CU_ASSERT_EQUAL(h->n_direct, 4);
+			CU_ASSERT_EQUAL(h->n_readable, 4);
+			CU_ASSERT_EQUAL(f->tcb.stats.bytes_direct, 4 * 500);
+			break;
+		case 2:
+			/* segments 2 and 3 wait behind the hole, segment 1
+			 * fills it: only segment 0 was offered */
+			CU_ASSERT_EQUAL(h->n_direct, 1);
+			CU_ASSERT_EQUAL(f->tcb.stats.bytes_direct, 1460);
+			CU_ASSERT(sacks > 0);
+			break;
+		case 3:
+			CU_ASSERT_EQUAL(h->n_direct, 1);
+			CU_ASSERT_EQUAL(f->tcb.stats.bytes_direct, 500);
+			break;
+		}
+		q_clear(&in);
+		free_host_client(h, c);
+	}
 }
 
 /* Wrap an ICMP error from the client about the stack's @i-th packet. */
@@ -1352,6 +1474,7 @@ int zt_suite_stack(void)
 		{ "batch_coalesces_acks", test_batch_coalesces_acks },
 		{ "batch_window_update_rides_held_ack",
 		  test_batch_window_update_rides_held_ack },
+		{ "rx_direct_skips_the_ring", test_rx_direct_skips_the_ring },
 		{ "idle_timeout", test_idle_timeout },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },

@@ -48,7 +48,7 @@ static void cap_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_repr *
 	(void)l2; /* the captured client cannot hear us: nothing to do */
 }
 
-static const struct zt_tcp_ops cap_ops = { cap_output };
+static const struct zt_tcp_ops cap_ops = { .output = cap_output };
 
 static bool same_dir(const struct zt_packet *pk, const struct zt_addr *a,
 		     uint16_t ap, const struct zt_addr *b, uint16_t bp)

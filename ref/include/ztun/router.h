@@ -78,6 +78,8 @@ void zt_router_config_default(struct zt_router_config *cfg);
 struct zt_router_stats {
 	uint64_t flows[ZT_ROUTE__COUNT];   /* new flows by decision */
 	uint64_t tcp_relayed_up;           /* bytes client -> upstream */
+	uint64_t tcp_relayed_up_direct;    /* ... of them sent straight from
+					    * the packet (tcp_rx_direct) */
 	uint64_t tcp_relayed_down;         /* bytes upstream -> client */
 	uint64_t udp_relayed_up, udp_relayed_down;
 	uint64_t upstream_connect_failed;

@@ -170,6 +170,13 @@ struct zt_stack_ops {
 	 * NULL, tcp.tso_segs is ignored and every packet fits the MTU. */
 	void (*tun_output_gso)(void *host, const struct zt_pkt_parts *pkt,
 			       uint32_t seg_size);
+	/* Optional: in-order data of @f (borrowed) that would go into its
+	 * empty receive ring; returns how many of the first bytes the host
+	 * passed on itself, the rest is queued and announced with
+	 * ZT_TCP_EV_READABLE as usual. Called while the stack handles a
+	 * packet: it must not call into the stack. */
+	size_t (*tcp_rx_direct)(void *host, struct zt_flow *f,
+				const uint8_t *p, size_t len);
 };
 
 struct zt_stack_stats {

@@ -127,11 +127,22 @@ struct zt_tcp_ops {
 	void (*output)(void *ctx, struct zt_tcb *tcb,
 		       const struct zt_tcp_repr *repr, const uint8_t *d1,
 		       size_t l1, const uint8_t *d2, size_t l2);
+	/*
+	 * rx_direct() - optional: in-order data @p/@len (borrowed) that
+	 * would go into an empty receive ring. Returns how many of the first
+	 * bytes the owner passed on itself (0 to @len); the rest go into the
+	 * ring as usual, and only they raise ZT_TCP_EV_READABLE. Saves the
+	 * copy into the ring for an owner that forwards at once. Like
+	 * output(), it must not call into the tcb.
+	 */
+	size_t (*rx_direct)(void *ctx, struct zt_tcb *tcb, const uint8_t *p,
+			    size_t len);
 };
 
 struct zt_tcb_stats {
 	uint64_t segs_in, segs_out;
 	uint64_t bytes_in, bytes_out;     /* payload, first transmissions */
+	uint64_t bytes_direct;            /* of bytes_in: taken by rx_direct() */
 	uint64_t retransmits;             /* segments retransmitted */
 	uint64_t rto_expiries;
 	uint64_t fast_retransmits;
