@@ -15,6 +15,9 @@
  * out-of-order segment costs no allocation and its bytes are never copied
  * twice. When the hole fills, the assembler hands back the run that became
  * contiguous. Out-of-order data draws an immediate ACK with SACK blocks.
+ * An owner with ops->rx_direct is offered in-order data that would go
+ * into an empty ring (none waiting behind a hole) first, and only what it
+ * did not take is appended: a relay that forwards at once copies nothing.
  *
  * ACKs advance snd_una, free send-ring space, feed the RTT estimator (from
  * timestamps when negotiated, else one timed segment at a time under
