@@ -293,13 +293,19 @@ void zt_stack_batch_end(struct zt_stack *s, uint64_t now)
 	}
 }
 
+/* The flow a tcb is embedded in (every tcb the stack's ops see is). */
+static struct zt_flow *flow_of_tcb(struct zt_tcb *tcb)
+{
+	return (struct zt_flow *)((char *)tcb - offsetof(struct zt_flow, tcb));
+}
+
 /* ops->rx_direct of every tcb when the host has tcp_rx_direct: only for a
  * flow the host accepted (a pending one has no owner to take it). */
 static size_t flow_tcp_rx_direct(void *ctx, struct zt_tcb *tcb,
 				 const uint8_t *p, size_t len)
 {
 	struct zt_stack *s = ctx;
-	struct zt_flow *f = (struct zt_flow *)((char *)tcb - offsetof(struct zt_flow, tcb));
+	struct zt_flow *f = flow_of_tcb(tcb);
 
 	if (f->pending)
 		return 0;
@@ -315,7 +321,7 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 			    size_t l1, const uint8_t *d2, size_t l2)
 {
 	struct zt_stack *s = ctx;
-	struct zt_flow *f = (struct zt_flow *)((char *)tcb - offsetof(struct zt_flow, tcb));
+	struct zt_flow *f = flow_of_tcb(tcb);
 	const struct zt_addr *src = &f->key.server, *dst = &f->key.client;
 	size_t iphl = src->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR;
 	int hl = zt_tcp_header_len(repr), n, ipn;
