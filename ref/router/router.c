@@ -479,8 +479,11 @@ static size_t tcp_data(struct tcp_relay *t, const uint8_t *data, size_t len,
 
 /* Client -> upstream straight from the packet, when the flow's ring is
  * empty (the stack's tcp_rx_direct): the copy into the ring is saved. A
- * failed send takes nothing: the data is queued, and tcp_pump_up() meets
- * the error again where it may close the flow. */
+ * send that fails or takes nothing takes nothing here: the data is queued,
+ * and tcp_pump_up() meets the error again where it may close the flow, or
+ * the full upstream where it blocks the relay (not here: the pump's
+ * consume after that send is what tells the client a window it is owed,
+ * scenarios/tcp_delayed_ack.scn). */
 static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 			    size_t len)
 {

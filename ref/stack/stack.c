@@ -979,15 +979,8 @@ static void flow_rx_free(struct zt_stack *s, struct zt_flow *f, size_t n,
 size_t zt_stack_tcp_recv(struct zt_stack *s, struct zt_flow *f, void *out,
 			 size_t len, uint64_t now)
 {
-	const uint8_t *p;
-	size_t n = 0, run;
+	size_t n = zt_ring_peek(&f->tcb.rx, 0, out, len);
 
-	while (n < len && (run = zt_tcb_recv_peek(&f->tcb, n, &p)) > 0) {
-		if (run > len - n)
-			run = len - n;
-		memcpy((uint8_t *)out + n, p, run);
-		n += run;
-	}
 	flow_rx_free(s, f, n, now);
 	return n;
 }

@@ -813,17 +813,11 @@ size_t zt_tcb_recv_peek(const struct zt_tcb *t, size_t off, const uint8_t **p)
 	return zt_ring_chunk(&t->rx, off, p);
 }
 
-/* Frees @n received bytes; an idle flow gives its buffer back. */
-static void tcp_rx_free(struct zt_tcb *t, size_t n)
+void zt_tcb_recv_consume_quiet(struct zt_tcb *t, size_t n)
 {
 	zt_ring_consume(&t->rx, n);
 	if (zt_asm_empty(&t->ooo))
 		zt_ring_trim(&t->rx); /* drained: an idle flow holds no buffer */
-}
-
-void zt_tcb_recv_consume_quiet(struct zt_tcb *t, size_t n)
-{
-	tcp_rx_free(t, n);
 }
 
 void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now)
@@ -832,7 +826,7 @@ void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now)
 				   t->rcv_adv - t->rcv_nxt : 0;
 	uint32_t space;
 
-	tcp_rx_free(t, n);
+	zt_tcb_recv_consume_quiet(t, n);
 	/* No window to open before the handshake, nor after the peer's FIN:
 	 * it sends nothing more (and a peer that already forgot us would
 	 * answer the update with a RST). */

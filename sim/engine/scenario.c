@@ -965,8 +965,8 @@ static const struct {
 	size_t off;
 } router_fields[] = {
 	RF(tcp_relayed_up), RF(tcp_relayed_up_direct), RF(tcp_relayed_down),
-	RF(udp_relayed_up),
-	RF(udp_relayed_down), RF(upstream_connect_failed), RF(upstream_reset),
+	RF(udp_relayed_up), RF(udp_relayed_down), RF(upstream_connect_failed),
+	RF(upstream_reset),
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped),
 	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
 };
