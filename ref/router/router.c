@@ -26,7 +26,9 @@
  * the ring drains (WRITABLE), then resumed.
  * FINs pass through in order: the client's FIN becomes stream_shutdown()
  * once its bytes were all sent; the upstream's EOF becomes the tcb's FIN
- * after the queued bytes.
+ * after the queued bytes. When both have passed, the upstream is closed
+ * at once (if its EOF came first, close() sends our FIN), not when the
+ * client's side ends: nothing more can cross it.
  *
  * Lifetime: a relay can be reached from both sides (the flow's user pointer
  * and the upstream cookie). It is freed when the flow ended and the
@@ -69,6 +71,7 @@ struct tcp_relay {
 	bool down_paused;        /* the host holds upstream bytes for us */
 	bool client_fin;         /* the client sent FIN */
 	bool up_fin_sent;        /* ... and we passed it on */
+	bool up_eof;             /* the upstream's EOF was read */
 	unsigned busy;           /* callers inside that may end the relay */
 	struct tcp_handshake *hs; /* owned; only from connect until open */
 };
@@ -265,7 +268,12 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 	}
 	if (t->client_fin && !t->up_fin_sent &&
 	    zt_tcb_recv_len(&t->flow->tcb) == 0) {
-		r->up->stream_shutdown(r->host, t->handle);
+		/* After its EOF nothing more crosses the upstream: close()
+		 * sends the FIN as shutdown() would, and frees it now. */
+		if (t->up_eof)
+			tcp_close_upstream(t);
+		else
+			r->up->stream_shutdown(r->host, t->handle);
 		t->up_fin_sent = true;
 	}
 }
@@ -870,8 +878,12 @@ void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
 
 		t->busy++;
 		if (t->phase == PH_OPEN) {
+			t->up_eof = true;
 			if (t->flow)
 				zt_stack_tcp_shutdown(r->stack, t->flow, now);
+			/* Our FIN went before: the upstream is done both ways. */
+			if (t->up_fin_sent)
+				tcp_close_upstream(t);
 		} else {
 			/* The proxy hung up in the middle of its handshake. */
 			r->stats.upstream_connect_failed++;

@@ -415,11 +415,17 @@ static void tcp_take_fin(struct zt_tcb *t, uint64_t now)
 {
 	t->rcv_nxt++;
 	t->peer_fin_seen = false;
-	t->ack_now = true;
 	t->events |= ZT_TCP_EV_PEER_FIN;
 	switch (t->state) {
-	case ZT_TCP_SYN_RECEIVED:
 	case ZT_TCP_ESTABLISHED:
+		/* Delayed like data (Linux does the same in CLOSE_WAIT): the
+		 * upstream's EOF usually follows within the delay, and our FIN
+		 * then carries this ACK -- one TUN write less per connection. */
+		t->state = ZT_TCP_CLOSE_WAIT;
+		if (!t->ack_now && t->t_delack == ZT_TIME_NEVER)
+			t->t_delack = now + t->cfg->delack;
+		return;
+	case ZT_TCP_SYN_RECEIVED:
 		t->state = ZT_TCP_CLOSE_WAIT;
 		break;
 	case ZT_TCP_FIN_WAIT_1:
@@ -437,6 +443,7 @@ static void tcp_take_fin(struct zt_tcb *t, uint64_t now)
 	default:
 		break;
 	}
+	t->ack_now = true;
 }
 
 /* Store data starting at @seq (already trimmed to the window). */
@@ -741,7 +748,8 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			   t->state != ZT_TCP_LAST_ACK) {
 			t->peer_fin_seen = true;
 			t->peer_fin_seq = fin_seq;
-			t->ack_now = true;
+			if (fin_seq != t->rcv_nxt)
+				t->ack_now = true; /* behind a hole */
 		}
 	}
 	if (t->peer_fin_seen && t->peer_fin_seq == t->rcv_nxt)

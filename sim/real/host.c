@@ -704,8 +704,11 @@ static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
 	if (n == 0) {
 		zr_debug("stream %d: eof", idx);
 		s->eof = true;
-		sock_update(h, s, idx);
 		zt_router_stream_eof(h->router, s->cookie, h->now);
+		/* Out of the epoll set, unless the core closed it (it does
+		 * when our FIN went before: close() drops it for free). */
+		if (s->gen == gen && s->kind == SK_STREAM)
+			sock_update(h, s, idx);
 		return;
 	}
 	stream_deliver(h, s, idx, h->sockbuf, (size_t)n);

@@ -45,6 +45,8 @@ struct client {
 	bool same;             /* every byte read matched the pattern */
 	bool read;             /* the application reads */
 	bool shut_when_sent, shut;
+	bool shut_on_peer_fin; /* close once the upstream's FIN came */
+	bool mute_in_time_wait; /* lose what the client sends in TIME_WAIT */
 	unsigned synacks, rsts, icmp;
 	unsigned rsts_time_wait, rsts_stray;
 	int icmp_code;
@@ -139,6 +141,8 @@ static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_rep
 	size_t pl;
 
 	(void)tcb;
+	if (c->mute_in_time_wait && c->tcb.state == ZT_TCP_TIME_WAIT)
+		return;
 	pl = zt_test_tcp_packet(&c->addr, &c->server, r, d1, l1, d2, l2, pkt,
 				sizeof(pkt));
 	q_push(&c->t->to_router, pkt, pl);
@@ -296,7 +300,8 @@ static void apps(struct tb *t)
 				break;
 			c->sent += n;
 		}
-		if (c->shut_when_sent && !c->shut && c->sent == c->to_send &&
+		if (((c->shut_when_sent && c->sent == c->to_send) ||
+		     (c->shut_on_peer_fin && c->peer_fin)) && !c->shut &&
 		    (c->tcb.state == ZT_TCP_ESTABLISHED ||
 		     c->tcb.state == ZT_TCP_CLOSE_WAIT)) {
 			c->shut = true;
@@ -581,6 +586,50 @@ static void test_direct_echo_1mib(void)
 		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_down, 1024 * 1024);
 		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_DIRECT], 1);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->stream_shutdowns, 1);
+		tb_free(t);
+	}
+}
+
+static bool client_fin_wait(struct tb *t)
+{
+	return !t->cl[0].peer_fin || !t->cl[0].shut;
+}
+
+/*
+ * Once both directions ended upstream (our FIN passed on, its EOF read)
+ * the upstream socket is closed at once, whichever came first: nothing
+ * more can cross it, and the host need not watch it until the client's
+ * side ends (one epoll_ctl() less per connection in ztun-ref).
+ */
+static void test_upstream_closed_when_both_ways_end(void)
+{
+	for (int upstream_first = 0; upstream_first < 2; upstream_first++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false);
+		struct zt_vhost_config hc;
+		struct client *c;
+
+		tb_start(t);
+		zt_vhost_config_init(&hc, upstream_first ? ZT_VHOST_SOURCE :
+							   ZT_VHOST_ECHO);
+		hc.nbytes = 5000;
+		add_host_cfg(t, &srv, 80, &hc);
+		c = client_open(t, false, &srv, 80, upstream_first ? 0 : 5000);
+		c->shut_when_sent = !upstream_first;
+		c->shut_on_peer_fin = upstream_first;
+		/* the client never ACKs ztun's FIN: ztun's side stays open */
+		c->mute_in_time_wait = !upstream_first;
+		CU_ASSERT(run_while(t, client_fin_wait, 10 * ZT_SEC));
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(c->got, 5000);
+		CU_ASSERT(c->same);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->stream_closes, 1);
+		/* a FIN the upstream sent first is answered by the close */
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->stream_shutdowns,
+				upstream_first ? 0 : 1);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 0);
 		tb_free(t);
 	}
 }
@@ -1434,6 +1483,8 @@ int zt_suite_router(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "direct_echo_1mib_v4_v6", test_direct_echo_1mib },
+		{ "upstream_closed_when_both_ways_end",
+		  test_upstream_closed_when_both_ways_end },
 		{ "socks5_echo_noauth_userpass_v4_v6", test_socks5_echo },
 		{ "socks5_wrong_password_rst", test_socks5_wrong_password },
 		{ "socks5_reply_codes_1_to_8", test_socks5_reply_codes },

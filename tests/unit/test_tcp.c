@@ -859,6 +859,62 @@ static void test_half_close_both_directions(void)
 	}
 }
 
+/*
+ * The ACK of a FIN that ends an open connection waits like delayed data
+ * (as Linux does in CLOSE_WAIT): a transparent proxy closes its side as
+ * soon as the upstream's EOF follows, and the ACK then rides on that FIN
+ * -- one segment less per connection. With no close it goes after the
+ * delayed-ACK time; a FIN that answers ours is ACKed at once.
+ */
+static void test_fin_ack_rides_on_our_fin(void)
+{
+	for (int closes = 0; closes < 2; closes++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		const struct zt_tcp_repr *s;
+		uint64_t fin_at;
+		uint32_t fin_seq;
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 1200 + closes);
+		connect_pair(p, 10, 20);
+		pair_clear_log(p, 0);
+		pair_clear_log(p, 1);
+		fin_seq = p->side[0].tcb.snd_nxt;
+		zt_tcb_shutdown(&p->side[0].tcb, p->now);
+		fin_at = p->now;
+		pair_run_until(p, fin_at + p->delay + ZT_MS);
+		CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_CLOSE_WAIT);
+		CU_ASSERT(zt_tcb_events(&p->side[1].tcb) & ZT_TCP_EV_PEER_FIN);
+		CU_ASSERT_EQUAL(p->side[1].nlast, 0); /* not ACKed yet */
+		if (closes) {
+			zt_tcb_shutdown(&p->side[1].tcb, p->now);
+			CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, 1);
+			s = last_seg(p, 1);
+			CU_ASSERT_EQUAL(s->flags, ZT_TCP_FIN | ZT_TCP_ACK);
+			CU_ASSERT_EQUAL(s->ack, fin_seq + 1);
+			pair_settle(p, 100 * ZT_MS);
+			CU_ASSERT_EQUAL(p->side[1].nlast, 1); /* nothing else */
+			CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_TIME_WAIT);
+			CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_CLOSED);
+			/* side 0 ACKed side 1's FIN as it arrived */
+			CU_ASSERT_EQUAL(p->side[0].last_at[(p->side[0].nlast - 1) % 64],
+					fin_at + p->delay + ZT_MS + p->delay);
+		} else {
+			pair_settle(p, 100 * ZT_MS);
+			CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, 1);
+			s = last_seg(p, 1);
+			CU_ASSERT_EQUAL(s->flags, ZT_TCP_ACK);
+			CU_ASSERT_EQUAL(s->ack, fin_seq + 1);
+			CU_ASSERT_EQUAL(p->side[1].last_at[0],
+					fin_at + p->delay + c.delack);
+			CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_FIN_WAIT_2);
+		}
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 static void test_keepalive(void)
 {
 	struct zt_tcp_config c0, c1;
@@ -999,6 +1055,7 @@ int zt_suite_tcp(void)
 		{ "rst_every_state", test_rst_every_state },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },
+		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
 		{ "keepalive", test_keepalive },
 		{ "challenge_ack_for_syn", test_challenge_ack_for_syn },
 		{ "reply_rst", test_reply_rst },
