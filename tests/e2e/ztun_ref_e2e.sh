@@ -52,7 +52,8 @@
 # destination. (q) danted killed: a new flow fails in under 2 s; danted
 # restarted: flows work again. (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
-# the early SYN-ACKs are counted.
+# the early SYN-ACKs are counted. (z) 20 connections to a server that
+# closes first leave ztun-ref no upstream socket a second later.
 #
 # ZT_E2E_BIG=N sets the big download to N MiB (the upload is N/4 MiB),
 # default 64 for every build: with either build (make check runs the
@@ -563,6 +564,27 @@ fi
 # (g) direct egress, bound to the veth (the default route's interface)
 fetch "(g) 1 MiB over direct egress (SO_BINDTODEVICE $vc), sha256" \
 	http://10.203.1.3:8000/blob
+
+# (z) a server that closes first (python's http.server answers HTTP/1.0
+# and hangs up): once the client's FIN follows, ztun-ref closes the
+# upstream socket at once, not when the flow's 2 s TIME_WAIT ends; many
+# such connections must not pile up descriptors
+sockets_of() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
+s0=$(sockets_of "$ztun_pid")
+for i in $(seq 20); do
+	cx curl -s -o /dev/null --max-time 5 http://10.203.1.3:8000/
+done
+for i in $(seq 10); do
+	s1=$(sockets_of "$ztun_pid")
+	[ "$s1" -le "$s0" ] && break
+	sleep 0.1
+done
+if [ "$s1" -le "$s0" ]; then
+	pass "(z) 20 connections to a server that closes first: no upstream socket held after them ($s0 -> $s1)"
+else
+	fail "(z) 20 connections to a server that closes first: upstream sockets closed" \
+		"ztun-ref holds $s1 sockets a second later, $s0 before"
+fi
 
 # (d) closed port: refused fast, directly (through each proxy: suite)
 for t in "direct 10.203.1.3"; do
