@@ -238,6 +238,15 @@ static void hs_append(uint8_t *buf, size_t *len, const uint8_t *p, size_t n)
 	}
 }
 
+/* @sent of @offered client bytes went upstream: a short send blocks the
+ * relay until stream_writable(). */
+static void tcp_sent_up(struct tcp_relay *t, size_t offered, size_t sent)
+{
+	if (sent < offered)
+		t->up_blocked = true;
+	t->r->stats.tcp_relayed_up += sent;
+}
+
 /* Client -> upstream, as far as the upstream takes. */
 static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 {
@@ -259,9 +268,7 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 			zt_stack_tcp_abort(r->stack, t->flow, now);
 			return;
 		}
-		if ((size_t)sent < n)
-			t->up_blocked = true;
-		r->stats.tcp_relayed_up += (uint64_t)sent;
+		tcp_sent_up(t, n, (size_t)sent);
 		zt_stack_tcp_consume(r->stack, t->flow, (size_t)sent, now);
 		if (!t->flow)
 			return;
@@ -505,9 +512,7 @@ static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 	sent = r->up->stream_send(r->host, t->handle, p, len);
 	if (sent <= 0)
 		return 0;
-	if ((size_t)sent < len)
-		t->up_blocked = true;
-	r->stats.tcp_relayed_up += (uint64_t)sent;
+	tcp_sent_up(t, len, (size_t)sent);
 	r->stats.tcp_relayed_up_direct += (uint64_t)sent;
 	return (size_t)sent;
 }

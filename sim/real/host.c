@@ -1095,7 +1095,8 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		", refused memory %" PRIu64 ", early syn-acks %" PRIu64 "\n",
 		ss->tcp_flows_opened, ss->tcp_flows_active, rs->tcp_relayed_up,
 		rs->tcp_relayed_up_direct, rs->tcp_relayed_down,
-		rs->upstream_connect_failed, rs->upstream_reset, ss->tcp_refused, ss->tcp_connect_timeouts,
+		rs->upstream_connect_failed, rs->upstream_reset, ss->tcp_refused,
+		ss->tcp_connect_timeouts,
 		ss->tcp_idle_timeouts, ss->tcp_rst_sent, ss->tcp_refused_full,
 		ss->tcp_refused_memory, ss->tcp_early_synacks);
 	fprintf(stderr, "ztun-ref: stats: udp in %" PRIu64 ", out %" PRIu64
