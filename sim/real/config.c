@@ -79,6 +79,10 @@ const char zr_usage[] =
 	"                          or drop (default: socks5 with a SOCKS5 proxy,\n"
 	"                          else drop)\n"
 	"\n"
+	"      --busy-poll USEC    before the event loop sleeps, poll for up to\n"
+	"                          USEC microseconds, 0..1000 (default 0: off):\n"
+	"                          less latency where waking a sleeping thread is\n"
+	"                          slow, for more CPU\n"
 	"  -d, --debug             log debug messages too\n"
 	"  -h, --help              this text\n"
 	"      --version           the version\n"
@@ -102,6 +106,7 @@ enum {
 	OPT_STATE_DIR,
 	OPT_SOCKS5_PIPELINED,
 	OPT_EARLY_SYNACK,
+	OPT_BUSY_POLL,
 };
 
 static const struct option long_opts[] = {
@@ -128,6 +133,7 @@ static const struct option long_opts[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "socks5-pipelined", no_argument, NULL, OPT_SOCKS5_PIPELINED },
 	{ "early-synack", no_argument, NULL, OPT_EARLY_SYNACK },
+	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -576,6 +582,14 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			break;
 		case OPT_EARLY_SYNACK:
 			c->early_synack = true;
+			break;
+		case OPT_BUSY_POLL:
+			if (parse_num(a, 0, ZR_BUSY_POLL_MAX_US, &v)) {
+				usage_error("--busy-poll: '%s' is not a number of microseconds in 0..%u",
+					    a, ZR_BUSY_POLL_MAX_US);
+				goto out;
+			}
+			c->busy_poll_us = (uint32_t)v;
 			break;
 		case ':':
 			usage_error("%s: needs a value", argv[optind - 1]);

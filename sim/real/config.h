@@ -43,6 +43,7 @@ struct zr_config {
 	uint32_t max_flows;             /* --max-flows: TCP flow slots */
 	bool auto_route;                /* --auto-route */
 	bool early_synack;              /* --early-synack */
+	uint32_t busy_poll_us;          /* --busy-poll, 0: off */
 	char state_dir[ZR_STATE_PATH_MAX]; /* --state-dir, or its default
 					    * with --auto-route; else "" */
 	bool debug;                     /* -d */
@@ -50,6 +51,10 @@ struct zr_config {
 	enum zt_route_decision udp;     /* --udp */
 	struct zt_rules rules;          /* owned; zr_config_free() */
 };
+
+/* The largest --busy-poll window: past a millisecond, sleeping is cheap
+ * next to the wait. */
+#define ZR_BUSY_POLL_MAX_US 1000u
 
 enum {
 	ZR_PARSE_RUN = 0,   /* run with the config */

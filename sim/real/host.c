@@ -49,6 +49,11 @@
  * set, goes on every upstream socket. Proxy connections are not bound: the
  * proxy may sit on loopback.
  *
+ * Busy polling (--busy-poll, off by default): with nothing to do, the loop
+ * polls epoll for up to the window, yielding the CPU between polls, before
+ * it sleeps in epoll_wait(); counted as spins and the spins that met an
+ * event (caught).
+ *
  * Signals SIGINT/SIGTERM stop the loop; SIGUSR1 prints statistics. They
  * are blocked and read from a signalfd, so no handler runs asynchronously.
  */
@@ -58,6 +63,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -920,6 +926,35 @@ static void arm_timer(struct zr_host *h)
 	h->armed = dl;
 }
 
+/*
+ * The next events, as epoll_wait() returns them. With resumes pending it
+ * does not wait. With busy polling on, it polls (sched_yield() between
+ * polls, so that anything runnable on this CPU goes first) for up to the
+ * window before it sleeps: an event that comes within it is met without
+ * the wake-up of a sleeping thread, which costs tens of microseconds
+ * where an idle CPU halts (a VM's vCPU; docs/performance.md).
+ */
+static int wait_events(struct zr_host *h, struct epoll_event *evs)
+{
+	uint64_t window = h->cfg.busy_poll_ns, t0;
+	int n = epoll_wait(h->epfd, evs, MAX_EVENTS,
+			   h->n_resumes || window ? 0 : -1);
+
+	if (n != 0 || h->n_resumes || !window)
+		return n;
+	h->stats.busy_poll_spins++;
+	t0 = zr_now();
+	do {
+		sched_yield();
+		n = epoll_wait(h->epfd, evs, MAX_EVENTS, 0);
+	} while (n == 0 && zr_now() - t0 < window);
+	if (n > 0)
+		h->stats.busy_poll_caught++;
+	if (n != 0)
+		return n;
+	return epoll_wait(h->epfd, evs, MAX_EVENTS, -1);
+}
+
 /**
  * zr_host_run() - the event loop.
  * @h: the host, with its router set
@@ -931,8 +966,7 @@ int zr_host_run(struct zr_host *h)
 	struct epoll_event evs[MAX_EVENTS];
 
 	while (!h->stop) {
-		int n = epoll_wait(h->epfd, evs, MAX_EVENTS,
-				   h->n_resumes ? 0 : -1);
+		int n = wait_events(h, evs);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1134,6 +1168,9 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		hs->sockets_open, hs->streams_opened, hs->streams_open_errors,
 		hs->streams_failed, hs->stream_pauses, hs->stream_short_sends,
 		hs->dgrams_opened, hs->dgram_rx, hs->dgram_send_errors);
+	fprintf(stderr, "ztun-ref: stats: busy-poll spins %" PRIu64
+		", caught %" PRIu64 "\n",
+		hs->busy_poll_spins, hs->busy_poll_caught);
 	n = 0;
 	line[0] = 0;
 	for (unsigned d = 1; d < ZT_DROP__COUNT && n < sizeof(line); d++)

@@ -25,6 +25,7 @@ struct zr_host_config {
 	char egress[IF_NAMESIZE]; /* SO_BINDTODEVICE for direct egress, "" none */
 	uint32_t mark;            /* SO_MARK on every upstream socket */
 	bool use_mark;
+	uint64_t busy_poll_ns;    /* poll this long before sleeping, 0: off */
 };
 
 struct zr_host_stats {
@@ -38,6 +39,8 @@ struct zr_host_stats {
 	uint64_t stream_short_sends; /* stream_send took less: EPOLLOUT */
 	uint64_t dgrams_opened, dgram_send_errors, dgram_rx;
 	uint64_t sockets_open;     /* right now */
+	uint64_t busy_poll_spins;  /* times the loop polled before sleeping */
+	uint64_t busy_poll_caught; /* ... and met an event doing so */
 };
 
 struct zr_host;

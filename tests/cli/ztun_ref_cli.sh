@@ -61,6 +61,8 @@ check "bad --mark"                2 err "--mark: '4294967296'" -- --mark 4294967
 check "--socks5-pipelined without a SOCKS5 proxy" 2 err "--socks5-pipelined: no SOCKS5 proxy" -- --socks5-pipelined -x http://10.0.0.9:8080
 check "bad --max-flows (zero)"    2 err "--max-flows: '0'"  -- --max-flows 0
 check "bad --max-flows (large)"   2 err "--max-flows: '65537'" -- --max-flows 65537
+check "bad --busy-poll (large)"   2 err "--busy-poll: '1001'" -- --busy-poll 1001
+check "bad --busy-poll (text)"    2 err "--busy-poll: '50us'" -- --busy-poll 50us
 check "bad --proxy scheme"        2 err "--proxy: unknown scheme" -- -x ftp://1.2.3.4:21
 check "bad --proxy port"          2 err "--proxy: bad port" -- -x 127.0.0.1:0
 check "--proxy host name refused" 2 err "is not an IP address" -- -x proxy.example:1080

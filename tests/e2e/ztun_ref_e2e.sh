@@ -52,7 +52,9 @@
 # destination. (q) danted killed: a new flow fails in under 2 s; danted
 # restarted: flows work again. (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
-# the early SYN-ACKs are counted. (z) 20 connections to a server that
+# the early SYN-ACKs are counted. (x) --busy-poll: data whole, the loop
+# polled before sleeping and met events there, only with the flag.
+# (z) 20 connections to a server that
 # closes first leave ztun-ref no upstream socket a second later.
 #
 # ZT_E2E_BIG=N sets the big download to N MiB (the upload is N/4 MiB),
@@ -726,6 +728,28 @@ if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --early-synack; the
 	fi
 else
 	fail "(y) ztun-ref --early-synack starts"
+	stop_ztun
+fi
+
+# (x) --busy-poll: before it sleeps, the loop polls for up to the window
+# (here the largest, 1 ms) and meets some events there without a wake-up;
+# without the flag it never polls (the (y) run above, whose final stats
+# are still in the log). Data through it arrives whole.
+spun_off=$(sed -n 's/.*stats: busy-poll spins \([0-9]*\), caught \([0-9]*\)$/\1 \2/p' "$tmp/ztun.log" | tail -n 1)
+if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --busy-poll 1000; then
+	via=socks5 fetch "(x) --busy-poll 1000: 1 MiB over SOCKS5 (danted), sha256" \
+		http://10.203.1.1:8000/blob
+	stop_ztun
+	spun=$(sed -n 's/.*stats: busy-poll spins \([0-9]*\), caught \([0-9]*\)$/\1 \2/p' "$tmp/ztun.log" | tail -n 1)
+	if [ "$stop_rc" = 0 ] && [ "$spun_off" = "0 0" ] && [ -n "$spun" ] &&
+	   [ "${spun% *}" -gt 0 ] && [ "${spun#* }" -gt 0 ]; then
+		pass "(x) --busy-poll: spins/caught $spun (without it: $spun_off)"
+	else
+		fail "(x) --busy-poll: polls before sleeping, only with the flag" \
+			"spins/caught '$spun', without the flag '$spun_off', exit $stop_rc"
+	fi
+else
+	fail "(x) ztun-ref --busy-poll starts"
 	stop_ztun
 fi
 
