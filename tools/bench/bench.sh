@@ -31,6 +31,7 @@
 #            speaks CONNECT itself; ztun: rule 'tcp 10.203.1.2 -> http')
 #   early    short connections through a second ztun-ref, --early-synack,
 #            taken in turn with the ceiling and the first one
+#   busy     the same through a third, --busy-poll 200 (BENCH_BUSY_POLL)
 #   idle     socks_bench holds N idle connections through ztun-ref
 #            (direct egress: a SOCKS5 server would need 2N descriptors);
 #            VmRSS
@@ -39,6 +40,7 @@
 # BENCH_BULK_ROUNDS (bulk runs per path and configuration, 3),
 # BENCH_IDLE (idle connections, 10000), BENCH_SERIAL (2000),
 # BENCH_ZTUN_ARGS (extra ztun-ref flags, e.g. --no-offload),
+# BENCH_BUSY_POLL (the third ztun-ref's --busy-poll window, us, 200),
 # BENCH_PAR_CONNS (connections of the 16-way test, 4000), BENCH_ROUNDS
 # (rounds the short-connection runs are split into, 5), BENCH_PROFILE=1
 # (also `perf record` ztun-ref during one up and one down run per MTU,
@@ -89,6 +91,8 @@ chmod 755 "$tmp"
 pids=()
 ztun_pid=
 early_pid=
+busy_pid=
+busy_us=${BENCH_BUSY_POLL:-200}
 
 . "$(dirname "$0")/../../tests/e2e/netns_lib.sh"
 trap netns_cleanup EXIT
@@ -124,6 +128,8 @@ sx ip addr add 10.203.1.1/32 dev lo
 sx ip addr add 10.203.1.2/32 dev lo
 sx ip addr add 10.203.1.3/32 dev lo
 sx ip addr add 10.203.1.4/32 dev lo
+sx ip addr add 10.203.1.5/32 dev lo
+sx ip addr add 10.203.1.6/32 dev lo
 cx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 sx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 # tens of thousands of short connections leave their ports in TIME_WAIT;
@@ -188,6 +194,8 @@ T1=10.203.1.1:7100      # target behind danted
 T2=10.203.1.2:7100      # target behind tinyproxy (ztun rule -> http)
 T3=10.203.1.3:7100      # T1 through the --early-synack ztun-ref
 T4=10.203.1.4:7100      # T2 through it
+T5=10.203.1.5:7100      # T1 through the --busy-poll ztun-ref
+T6=10.203.1.6:7100      # T2 through it
 SOCKS=10.203.0.2:1080
 HTTP=10.203.0.2:8888
 
@@ -284,9 +292,14 @@ bulk_pair() {
 # time, for each path (socks_bench client ARGS), in BENCH_ROUNDS rounds (5)
 # that take the paths in turn, so that the drift of a shared machine hits
 # all alike; sets R[KEY.cps] (all connections over all their time),
-# R[KEY.p50] and R[KEY.p99] (the median of the rounds' figures), R[KEY.ok]
+# R[KEY.p50] and R[KEY.p99] (the median of the rounds' figures), R[KEY.ok],
+# and for a KEY with a ztun-ref's pid in RR_PID[KEY], R[KEY.cpu_us]: its
+# CPU time per connection (/proc/PID/schedstat, ns)
+declare -A RR_PID
+sched_ns() { [ -n "$1" ] && awk '{ print $1 }' "/proc/$1/schedstat"; }
 rr_set() {
-	local p=$1 n=$2 rounds=${BENCH_ROUNDS:-5} i j per line
+	local p=$1 n=$2 rounds=${BENCH_ROUNDS:-5} i j per line pid c0 c1
+	local -A cpu=()
 	local -a keys=() args=()
 	shift 2
 	while [ $# -ge 2 ]; do
@@ -299,7 +312,12 @@ rr_set() {
 	for i in $(seq "$rounds"); do
 		for j in "${!keys[@]}"; do
 			# shellcheck disable=SC2086 # the args are a list
+			pid=${RR_PID[${keys[$j]}]:-}
+			c0=$(sched_ns "$pid")
 			line=$(cx "$tool" client -m rr -P "$p" -n "$per" ${args[$j]} 2>>"$tmp/client.err")
+			c1=$(sched_ns "$pid")
+			[ -n "$c0" ] && [ -n "$c1" ] &&
+				cpu[$j]=$(( ${cpu[$j]:-0} + c1 - c0 ))
 			echo "${line:-RESULT conns=$per ok=0}" >>"$tmp/rr.${keys[$j]}"
 		done
 	done
@@ -327,7 +345,11 @@ rr_set() {
 		R[${keys[$j]}.p50]=$2
 		R[${keys[$j]}.p99]=$3
 		R[${keys[$j]}.ok]=$4
-		log "${keys[$j]}: cps=$1 p50_us=$2 p99_us=$3 ok=$4 ($rounds rounds, paths in turn)"
+		if [ -n "${cpu[$j]:-}" ]; then
+			R[${keys[$j]}.cpu_us]=$(awk -v c="${cpu[$j]}" -v ok="${4%/*}" \
+				'BEGIN { if (ok > 0) printf "%.0f", c / 1000 / ok; else print "-" }')
+		fi
+		log "${keys[$j]}: cps=$1 p50_us=$2 p99_us=$3 ok=$4 cpu_us/conn=${R[${keys[$j]}.cpu_us]:--} ($rounds rounds, paths in turn)"
 	done
 }
 
@@ -399,6 +421,19 @@ stop_ztun_early() {
 	early_pid=
 }
 
+# a third one with --busy-poll (targets 10.203.1.5 and .6)
+start_ztun_busy() {
+	start_ztun_on "${tun}b" "$tmp/ztun-busy.log" \
+		"10.203.1.5/32 10.203.1.6/32" "$@" --busy-poll "$busy_us"
+	busy_pid=$started_pid
+	[ -n "$busy_pid" ]
+}
+
+stop_ztun_busy() {
+	stop_ztun_on "$busy_pid" "$tmp/ztun-busy.log"
+	busy_pid=
+}
+
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 DIRS="up down"
@@ -449,18 +484,30 @@ for mtu in 1500 8500; do
 		done
 	fi
 	if [ "$mtu" = 1500 ]; then
-		# short connections: the ceiling, this ztun-ref and a second one
-		# with --early-synack (docs/cli.md), in turn
+		# short connections: the ceiling, this ztun-ref, a second one
+		# with --early-synack and a third with --busy-poll (docs/cli.md),
+		# in turn
 		if ! start_ztun_early -m "$mtu" -x "socks5://$SOCKS" --socks5-pipelined \
 				-x "http://$HTTP" --rule 'tcp 10.203.1.4 -> http'; then
 			log "ztun-ref --early-synack did not start:"
 			tail -n 20 "$tmp/ztun-early.log" >&2
 			exit 1
 		fi
+		if ! start_ztun_busy -m "$mtu" -x "socks5://$SOCKS" --socks5-pipelined \
+				-x "http://$HTTP" --rule 'tcp 10.203.1.6 -> http'; then
+			log "ztun-ref --busy-poll did not start:"
+			tail -n 20 "$tmp/ztun-busy.log" >&2
+			exit 1
+		fi
+		for p in 1 16; do
+			RR_PID[z$mtu.rr$p]=$ztun_pid RR_PID[hz.rr$p]=$ztun_pid
+			RR_PID[zE.rr$p]=$early_pid RR_PID[hzE.rr$p]=$early_pid
+			RR_PID[zB.rr$p]=$busy_pid RR_PID[hzB.rr$p]=$busy_pid
+		done
 		for p in 1 16; do
 			[ $p = 1 ] && n=$n_serial || n=$n_par
 			rr_set $p "$n" ceil.rr$p "-t $T1 -s $SOCKS" z$mtu.rr$p "-t $T1" \
-				zE.rr$p "-t $T3"
+				zE.rr$p "-t $T3" zB.rr$p "-t $T5"
 		done
 		for d in $DIRS; do
 			bulk_pair "$d" 1 hceil.$d.1 "-t $T2 -c $HTTP" hz.$d.1 "-t $T2"
@@ -468,9 +515,10 @@ for mtu in 1500 8500; do
 		for p in 1 16; do
 			[ $p = 1 ] && n=$n_serial || n=$n_par
 			rr_set $p "$n" hceil.rr$p "-t $T2 -c $HTTP" hz.rr$p "-t $T2" \
-				hzE.rr$p "-t $T4"
+				hzE.rr$p "-t $T4" hzB.rr$p "-t $T6"
 		done
 		stop_ztun_early
+		stop_ztun_busy
 	fi
 	R[hwmall.$mtu]=$(status_kb "$ztun_pid" VmHWM)
 	stop_ztun
@@ -558,6 +606,7 @@ conn_rows() {
 		row "  connect-to-first-byte p50/p99 us" "" "$(v $ce.$k.p50)/$(v $ce.$k.p99)" \
 			"$(v $z.$k.p50)/$(v $z.$k.p99)" "$(awk -v d="$dl" 'BEGIN { if (d == "-") print "-"; else printf "%+d us", d }')" "" "" "" \
 			"$([ "$lat" = yes ] && echo "p50 within $T_LAT_US us: $(verdict_max "$dl" $T_LAT_US)" || echo "(reported)")"
+		row "  ztun CPU per connection, us" "" "" "$(v $z.$k.cpu_us)" "" "" "" "" "(reported)"
 	done
 }
 conn_rows SOCKS5 ceil z1500 $T_CONNS yes
@@ -569,6 +618,8 @@ done
 conn_rows "HTTP CONNECT" hceil hz $T_HTTP no
 conn_rows SOCKS5 ceil zE $T_CONNS yes ", --early-synack"
 conn_rows "HTTP CONNECT" hceil hzE $T_HTTP no ", --early-synack"
+conn_rows SOCKS5 ceil zB $T_CONNS yes ", --busy-poll $busy_us"
+conn_rows "HTTP CONNECT" hceil hzB $T_HTTP no ", --busy-poll $busy_us"
 row "TUN mean packet bytes rx/tx (whole phase)" "" "" "$(v tunpk.1500)" "" "" "$(v tunpk.8500)" "" "(reported)"
 row "ztun VmRSS at start, kB" "" "" "$(v rss0.1500)" "" "" "$(v rss0.8500)" "" "(reported)"
 row "ztun peak RSS (VmHWM) after SOCKS5 bulk, kB" "" "" "$(v hwm.1500)" "" "" "$(v hwm.8500)" "" \
