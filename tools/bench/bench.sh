@@ -201,6 +201,8 @@ HTTP=10.203.0.2:8888
 
 # field NAME LINE: the value of NAME=... in LINE
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+# ratio A B: A / B to two places, "-" without both
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 
 # cpu_ticks PID: utime+stime in clock ticks
 # tun_stats: rx_bytes rx_packets tx_bytes tx_packets of the TUN (kernel view)
@@ -239,8 +241,12 @@ bulk() {
 	A[$key.bytes]=$(awk -v a="${A[$key.bytes]:-0}" -v b="$(field bytes "$line")" 'BEGIN { printf "%.0f", a + b }')
 	A[$key.secs]=$(awk -v a="${A[$key.secs]:-0}" -v b="$(field secs "$line")" 'BEGIN { printf "%.6f", a + b }')
 	A[$key.total]=$(awk -v a="${A[$key.total]:-0}" -v b="$(field total "$line")" 'BEGIN { printf "%.0f", a + b }')
+	A[$key.last]=$(field gbps "$line")
 	if [ -n "$is_z" ]; then
 		set -- $c0 $c1
+		# this run's CPU s/GB, for the spread over the runs
+		A[$key.cpus]="${A[$key.cpus]:-} $(awk -v d=$(( $3 - $1 )) -v hz="$hz" \
+			-v b="$(field total "$line")" 'BEGIN { if (b > 0) printf "%.2f", d / hz / (b / 1e9) }')"
 		A[$key.ticks]=$(( ${A[$key.ticks]:-0} + $3 - $1 ))
 		A[$key.sticks]=$(( ${A[$key.sticks]:-0} + $4 - $2 ))
 		# the TUN's packets in the data's direction (the kernel's tx
@@ -269,7 +275,9 @@ bulk_done() {
 			'BEGIN { if (d > 0) printf "%d%%", 100 * s / d; else print "-" }')
 		R[$key.seg]=$(awk -v b="${A[$key.tb]}" -v p="${A[$key.tp]}" \
 			'BEGIN { if (p > 0) printf "%d", b / p; else print "-" }')
+		R[$key.cpus]=${A[$key.cpus]:-}
 	fi
+	R[$key.ratios]=${A[$key.ratios]:-}
 	log "$key: ${R[$key]} Gb/s over ${A[$key.runs]} run(s); cpu/GB ${R[$key.cpu]:--} (kernel ${R[$key.sys]:--}) tun pkt ${R[$key.seg]:--}"
 }
 
@@ -283,9 +291,26 @@ bulk_pair() {
 		bulk "$ck" "$dir" "$p" $ca
 		# shellcheck disable=SC2086
 		bulk "$zk" "$dir" "$p" $za
+		# this round's ratio, for the spread over the rounds
+		A[$zk.ratios]="${A[$zk.ratios]:-} $(ratio "${A[$zk.last]:-}" "${A[$ck.last]:-}")"
+		A[$ck.last]= A[$zk.last]=
 	done
 	bulk_done "$ck"
 	bulk_done "$zk"
+}
+
+# spread "X Y Z": " [min-max]" of the numbers among them, "" with fewer
+# than two; count_met "X Y Z" min|max LIMIT: " (k/n runs)", k of them >=
+# (<=) LIMIT; a run is a bulk run or a round of short connections
+spread() {
+	echo "$1" | tr ' ' '\n' | awk '$1 + 0 > 0 { n++; v = $1 + 0
+		if (n == 1 || v < lo) lo = v; if (n == 1 || v > hi) hi = v }
+		END { if (n > 1) printf " [%.2f-%.2f]", lo, hi }'
+}
+count_met() {
+	echo "$1" | tr ' ' '\n' | awk -v k="$2" -v t="$3" '$1 + 0 > 0 { n++
+		if ((k == "min" && $1 + 0 >= t) || (k == "max" && $1 + 0 <= t)) m++ }
+		END { if (n > 1) printf " (%d/%d runs)", m, n }'
 }
 
 # rr_set PAR N KEY "ARGS" [KEY "ARGS"...]: N short connections, PAR at a
@@ -299,7 +324,7 @@ declare -A RR_PID
 sched_ns() { [ -n "$1" ] && awk '{ print $1 }' "/proc/$1/schedstat"; }
 rr_set() {
 	local p=$1 n=$2 rounds=${BENCH_ROUNDS:-5} i j per line pid c0 c1
-	local -A cpu=()
+	local -A cpu=() rate=() ratios=()
 	local -a keys=() args=()
 	shift 2
 	while [ $# -ge 2 ]; do
@@ -319,6 +344,12 @@ rr_set() {
 			[ -n "$c0" ] && [ -n "$c1" ] &&
 				cpu[$j]=$(( ${cpu[$j]:-0} + c1 - c0 ))
 			echo "${line:-RESULT conns=$per ok=0}" >>"$tmp/rr.${keys[$j]}"
+			rate[$j]=$(field cps "$line")
+		done
+		# each path's rate over the first's (the ceiling) in this round
+		for j in "${!keys[@]}"; do
+			[ "$j" = 0 ] && continue
+			ratios[$j]="${ratios[$j]:-} $(ratio "${rate[$j]:-}" "${rate[0]:-}")"
 		done
 	done
 	for j in "${!keys[@]}"; do
@@ -345,6 +376,7 @@ rr_set() {
 		R[${keys[$j]}.p50]=$2
 		R[${keys[$j]}.p99]=$3
 		R[${keys[$j]}.ok]=$4
+		R[${keys[$j]}.ratios]=${ratios[$j]:-}
 		if [ -n "${cpu[$j]:-}" ]; then
 			R[${keys[$j]}.cpu_us]=$(awk -v c="${cpu[$j]}" -v ok="${4%/*}" \
 				'BEGIN { if (ok > 0) printf "%.0f", c / 1000 / ok; else print "-" }')
@@ -558,7 +590,6 @@ fi
 
 # --- table ------------------------------------------------------------------
 v() { echo "${R[$1]:--}"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
 verdict() { # RATIO MIN
 	awk -v r="$1" -v m="$2" 'BEGIN { if (r == "-") print "no data"; else if (r + 0 >= m) print "met"; else print "NOT met" }'
 }
@@ -570,22 +601,24 @@ T_BULK=0.80 T_CPU1500=1.5 T_CPU8500=0.9 T_CONNS=0.90 T_LAT_US=100 T_HTTP=0.90
 T_IDLE_KB=65536 T_PEAK_KB=16384
 rows=()
 row() { rows+=("$(IFS='|'; echo "$*")"); }
-row "metric" "plain veth" "no-TUN ceiling" "ztun MTU 1500" "ratio" "ceiling (8500 run)" "ztun MTU 8500" "ratio" "target"
+row "metric" "plain veth" "no-TUN ceiling" "ztun MTU 1500" "ratio [runs]" "ceiling (8500 run)" "ztun MTU 8500" "ratio [runs]" "target"
 for d in $DIRS; do
 	for p in $STREAMS; do
 		r1=$(ratio "$(v z1500.$d.$p)" "$(v c1500.$d.$p)")
 		r8=$(ratio "$(v z8500.$d.$p)" "$(v c8500.$d.$p)")
-		v1=$(verdict "$r1" $T_BULK)
-		v8=$(verdict "$r8" $T_BULK)
-		row "SOCKS5 $d, $p stream(s), Gb/s" "$(v plain.$d.$p)" "$(v c1500.$d.$p)" "$(v z1500.$d.$p)" "$r1" \
-			"$(v c8500.$d.$p)" "$(v z8500.$d.$p)" "$r8" ">= $T_BULK of ceiling: 1500 $v1, 8500 $v8"
+		v1="$(verdict "$r1" $T_BULK)$(count_met "${R[z1500.$d.$p.ratios]:-}" min $T_BULK)"
+		v8="$(verdict "$r8" $T_BULK)$(count_met "${R[z8500.$d.$p.ratios]:-}" min $T_BULK)"
+		row "SOCKS5 $d, $p stream(s), Gb/s" "$(v plain.$d.$p)" "$(v c1500.$d.$p)" "$(v z1500.$d.$p)" \
+			"$r1$(spread "${R[z1500.$d.$p.ratios]:-}")" "$(v c8500.$d.$p)" "$(v z8500.$d.$p)" \
+			"$r8$(spread "${R[z8500.$d.$p.ratios]:-}")" ">= $T_BULK of ceiling: 1500 $v1, 8500 $v8"
 	done
 done
 for d in $DIRS; do
 	for p in $STREAMS; do
-		row "ztun CPU s/GB (kernel share), $d $p" "" "" "$(v z1500.$d.$p.cpu) ($(v z1500.$d.$p.sys))" "" "" \
-			"$(v z8500.$d.$p.cpu) ($(v z8500.$d.$p.sys))" "" \
-			"<= $T_CPU1500 / $T_CPU8500: 1500 $(verdict_max "$(v z1500.$d.$p.cpu)" $T_CPU1500), 8500 $(verdict_max "$(v z8500.$d.$p.cpu)" $T_CPU8500)"
+		row "ztun CPU s/GB [runs] (kernel share), $d $p" "" "" \
+			"$(v z1500.$d.$p.cpu)$(spread "${R[z1500.$d.$p.cpus]:-}") ($(v z1500.$d.$p.sys))" "" "" \
+			"$(v z8500.$d.$p.cpu)$(spread "${R[z8500.$d.$p.cpus]:-}") ($(v z8500.$d.$p.sys))" "" \
+			"<= $T_CPU1500 / $T_CPU8500: 1500 $(verdict_max "$(v z1500.$d.$p.cpu)" $T_CPU1500)$(count_met "${R[z1500.$d.$p.cpus]:-}" max $T_CPU1500), 8500 $(verdict_max "$(v z8500.$d.$p.cpu)" $T_CPU8500)$(count_met "${R[z8500.$d.$p.cpus]:-}" max $T_CPU8500)"
 	done
 done
 for d in $DIRS; do
@@ -601,7 +634,9 @@ conn_rows() {
 		[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
 		c=$(v $ce.$k.cps)
 		r=$(ratio "$(v $z.$k.cps)" "$c")
-		row "$proto short conns/s, $what$suffix" "" "$c" "$(v $z.$k.cps)" "$r" "" "" "" ">= $tmin of ceiling: $(verdict "$r" "$tmin")"
+		row "$proto short conns/s, $what$suffix" "" "$c" "$(v $z.$k.cps)" \
+			"$r$(spread "${R[$z.$k.ratios]:-}")" "" "" "" \
+			">= $tmin of ceiling: $(verdict "$r" "$tmin")$(count_met "${R[$z.$k.ratios]:-}" min "$tmin")"
 		dl=$(awk -v a="$(v $z.$k.p50)" -v b="$(v $ce.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
 		row "  connect-to-first-byte p50/p99 us" "" "$(v $ce.$k.p50)/$(v $ce.$k.p99)" \
 			"$(v $z.$k.p50)/$(v $z.$k.p99)" "$(awk -v d="$dl" 'BEGIN { if (d == "-") print "-"; else printf "%+d us", d }')" "" "" "" \
@@ -613,7 +648,8 @@ conn_rows SOCKS5 ceil z1500 $T_CONNS yes
 for d in $DIRS; do
 	c=$(v hceil.$d.1)
 	r=$(ratio "$(v hz.$d.1)" "$c")
-	row "HTTP CONNECT $d, 1 stream, Gb/s" "" "$c" "$(v hz.$d.1)" "$r" "" "" "" ">= $T_HTTP of ceiling: $(verdict "$r" $T_HTTP)"
+	row "HTTP CONNECT $d, 1 stream, Gb/s" "" "$c" "$(v hz.$d.1)" "$r$(spread "${R[hz.$d.1.ratios]:-}")" "" "" "" \
+		">= $T_HTTP of ceiling: $(verdict "$r" $T_HTTP)$(count_met "${R[hz.$d.1.ratios]:-}" min $T_HTTP)"
 done
 conn_rows "HTTP CONNECT" hceil hz $T_HTTP no
 conn_rows SOCKS5 ceil zE $T_CONNS yes ", --early-synack"
