@@ -77,6 +77,13 @@ rm -f "$out/profile.txt" "$out/ztun.log"
 tool=$out/socks_bench
 cc -O2 -Wall -Wextra -Werror -pthread -o "$tool" "$here/socks_bench.c" || exit 1
 tool=$(cd "$(dirname "$tool")" && pwd)/socks_bench
+# what a system call and a wake-up cost here: the short-connection figures
+# are mostly wake-ups (docs/performance.md), so the table says what they cost
+cc -O2 -Wall -Wextra -Werror -o "$out/wakeup_cost" "$here/wakeup_cost.c" || exit 1
+wakeup_line=$("$out/wakeup_cost")
+machine_line=$(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+	printf "machine: a system call %s ns; a pipe round trip between two processes %s us across CPUs, %s us on one (tools/bench/wakeup_cost.c).",
+		f["syscall_ns"], f["rtt_cross_us"], f["rtt_same_us"] }' <<<"$wakeup_line")
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
@@ -671,12 +678,14 @@ row "ztun kB per idle connection" "" "" "$idle_per" "" "" "" "" "(reported)"
 {
 	echo "ztun-ref benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)),"
 	echo "kernel $(uname -r); bulk: ${BENCH_BULK_ROUNDS:-3} runs of ${secs}s after 1s warm-up per path, taken in turn; load generator, proxies and ztun-ref share the CPUs."
+	echo "$machine_line"
 	echo
 	printf '%s\n' "${rows[@]}" | column -t -s '|' -o ' | '
 } >"$out/results.txt"
 {
 	echo "ztun-ref benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, kernel $(uname -r);"
 	echo "bulk: ${BENCH_BULK_ROUNDS:-3} runs of ${secs} s after 1 s warm-up per path, taken in turn; load generator, proxies and ztun-ref share the CPUs."
+	echo "$machine_line"
 	echo
 	first=1
 	for r in "${rows[@]}"; do
