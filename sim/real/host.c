@@ -937,10 +937,12 @@ static void arm_timer(struct zr_host *h)
 static int wait_events(struct zr_host *h, struct epoll_event *evs)
 {
 	uint64_t window = h->cfg.busy_poll_ns, t0;
-	int n = epoll_wait(h->epfd, evs, MAX_EVENTS,
-			   h->n_resumes || window ? 0 : -1);
+	int n;
 
-	if (n != 0 || h->n_resumes || !window)
+	if (h->n_resumes || !window)
+		return epoll_wait(h->epfd, evs, MAX_EVENTS, h->n_resumes ? 0 : -1);
+	n = epoll_wait(h->epfd, evs, MAX_EVENTS, 0);
+	if (n != 0)
 		return n;
 	h->stats.busy_poll_spins++;
 	t0 = zr_now();
@@ -948,11 +950,11 @@ static int wait_events(struct zr_host *h, struct epoll_event *evs)
 		sched_yield();
 		n = epoll_wait(h->epfd, evs, MAX_EVENTS, 0);
 	} while (n == 0 && zr_now() - t0 < window);
+	if (n == 0)
+		return epoll_wait(h->epfd, evs, MAX_EVENTS, -1);
 	if (n > 0)
 		h->stats.busy_poll_caught++;
-	if (n != 0)
-		return n;
-	return epoll_wait(h->epfd, evs, MAX_EVENTS, -1);
+	return n;
 }
 
 /**

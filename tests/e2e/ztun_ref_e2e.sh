@@ -53,9 +53,9 @@
 # restarted: flows work again. (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
 # the early SYN-ACKs are counted. (x) --busy-poll: data whole, the loop
-# polled before sleeping, only with the flag.
-# (z) 20 connections to a server that
-# closes first leave ztun-ref no upstream socket a second later.
+# polled before sleeping, only with the flag. (z) 20 connections to a
+# server that closes first leave ztun-ref no upstream socket a second
+# later.
 #
 # ZT_E2E_BIG=N sets the big download to N MiB (the upload is N/4 MiB),
 # default 64 for every build: with either build (make check runs the
@@ -755,12 +755,16 @@ fi
 # whole. Whether a poll meets an event (caught) is the machine's timing -
 # under valgrind none does - so it is reported, not asserted; the
 # benchmark measures what it buys.
-spun_off=$(sed -n 's/.*stats: busy-poll spins \([0-9]*\), caught \([0-9]*\)$/\1 \2/p' "$tmp/ztun.log" | tail -n 1)
+# busy_poll_stats: "SPINS CAUGHT" from the last stats in the log
+busy_poll_stats() {
+	sed -n 's/.*stats: busy-poll spins \([0-9]*\), caught \([0-9]*\)$/\1 \2/p' "$tmp/ztun.log" | tail -n 1
+}
+spun_off=$(busy_poll_stats)
 if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --busy-poll 1000; then
 	via=socks5 fetch "(x) --busy-poll 1000: 1 MiB over SOCKS5 (danted), sha256" \
 		http://10.203.1.1:8000/blob
 	stop_ztun
-	spun=$(sed -n 's/.*stats: busy-poll spins \([0-9]*\), caught \([0-9]*\)$/\1 \2/p' "$tmp/ztun.log" | tail -n 1)
+	spun=$(busy_poll_stats)
 	if [ "$stop_rc" = 0 ] && [ "$spun_off" = "0 0" ] && [ -n "$spun" ] &&
 	   [ "${spun% *}" -gt 0 ] && [ "${spun#* }" -le "${spun% *}" ]; then
 		pass "(x) --busy-poll: spins/caught $spun (without it: $spun_off)"

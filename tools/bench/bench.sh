@@ -447,30 +447,18 @@ stop_ztun() {
 	ztun_pid=
 }
 
-# a second one with --early-synack (targets 10.203.1.3 and .4)
-start_ztun_early() {
-	start_ztun_on "${tun}e" "$tmp/ztun-early.log" \
-		"10.203.1.3/32 10.203.1.4/32" "$@" --early-synack
-	early_pid=$started_pid
-	[ -n "$early_pid" ]
-}
-
-stop_ztun_early() {
-	stop_ztun_on "$early_pid" "$tmp/ztun-early.log"
-	early_pid=
-}
-
-# a third one with --busy-poll (targets 10.203.1.5 and .6)
-start_ztun_busy() {
-	start_ztun_on "${tun}b" "$tmp/ztun-busy.log" \
-		"10.203.1.5/32 10.203.1.6/32" "$@" --busy-poll "$busy_us"
-	busy_pid=$started_pid
-	[ -n "$busy_pid" ]
-}
-
-stop_ztun_busy() {
-	stop_ztun_on "$busy_pid" "$tmp/ztun-busy.log"
-	busy_pid=
+# start_variant NAME ROUTES [flags]: another ztun-ref for short
+# connections, on TUN ${tun}N (N: NAME's first letter) with its log in
+# ztun-NAME.log, ROUTES sent into it; its pid in started_pid; the bench
+# stops if it does not start. stop_ztun_on PID "$tmp/ztun-NAME.log" ends it.
+start_variant() {
+	local name=$1 routes=$2
+	shift 2
+	if ! start_ztun_on "${tun}${name:0:1}" "$tmp/ztun-$name.log" "$routes" "$@"; then
+		log "ztun-ref $* did not start:"
+		tail -n 20 "$tmp/ztun-$name.log" >&2
+		exit 1
+	fi
 }
 
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
@@ -524,20 +512,16 @@ for mtu in 1500 8500; do
 	fi
 	if [ "$mtu" = 1500 ]; then
 		# short connections: the ceiling, this ztun-ref, a second one
-		# with --early-synack and a third with --busy-poll (docs/cli.md),
-		# in turn
-		if ! start_ztun_early -m "$mtu" -x "socks5://$SOCKS" --socks5-pipelined \
-				-x "http://$HTTP" --rule 'tcp 10.203.1.4 -> http'; then
-			log "ztun-ref --early-synack did not start:"
-			tail -n 20 "$tmp/ztun-early.log" >&2
-			exit 1
-		fi
-		if ! start_ztun_busy -m "$mtu" -x "socks5://$SOCKS" --socks5-pipelined \
-				-x "http://$HTTP" --rule 'tcp 10.203.1.6 -> http'; then
-			log "ztun-ref --busy-poll did not start:"
-			tail -n 20 "$tmp/ztun-busy.log" >&2
-			exit 1
-		fi
+		# with --early-synack (targets 10.203.1.3 and .4) and a third with
+		# --busy-poll (10.203.1.5 and .6; docs/cli.md), in turn
+		start_variant early "10.203.1.3/32 10.203.1.4/32" -m "$mtu" \
+			-x "socks5://$SOCKS" --socks5-pipelined -x "http://$HTTP" \
+			--rule 'tcp 10.203.1.4 -> http' --early-synack
+		early_pid=$started_pid
+		start_variant busy "10.203.1.5/32 10.203.1.6/32" -m "$mtu" \
+			-x "socks5://$SOCKS" --socks5-pipelined -x "http://$HTTP" \
+			--rule 'tcp 10.203.1.6 -> http' --busy-poll "$busy_us"
+		busy_pid=$started_pid
 		for p in 1 16; do
 			RR_PID[z$mtu.rr$p]=$ztun_pid RR_PID[hz.rr$p]=$ztun_pid
 			RR_PID[zE.rr$p]=$early_pid RR_PID[hzE.rr$p]=$early_pid
@@ -556,8 +540,9 @@ for mtu in 1500 8500; do
 			rr_set $p "$n" hceil.rr$p "-t $T2 -c $HTTP" hz.rr$p "-t $T2" \
 				hzE.rr$p "-t $T4" hzB.rr$p "-t $T6"
 		done
-		stop_ztun_early
-		stop_ztun_busy
+		stop_ztun_on "$early_pid" "$tmp/ztun-early.log"
+		stop_ztun_on "$busy_pid" "$tmp/ztun-busy.log"
+		early_pid= busy_pid=
 	fi
 	R[hwmall.$mtu]=$(status_kb "$ztun_pid" VmHWM)
 	stop_ztun
