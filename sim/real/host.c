@@ -51,8 +51,10 @@
  *
  * Busy polling (--busy-poll, off by default): with nothing to do, the loop
  * polls epoll for up to the window, yielding the CPU between polls, before
- * it sleeps in epoll_wait(); counted as spins and the spins that met an
- * event (caught).
+ * it sleeps in epoll_wait() - but only as often as new upstream sockets
+ * granted it (ZR_BUSY_POLL_GRANT each), so that the polls go to the short
+ * waits of opening flows, not to bulk transfers or idle trickles; counted
+ * as spins and the spins that met an event (caught).
  *
  * Signals SIGINT/SIGTERM stop the loop; SIGUSR1 prints statistics. They
  * are blocked and read from a signalfd, so no handler runs asynchronously.
@@ -127,6 +129,7 @@ struct zr_host {
 	uint64_t *resumes;             /* (gen << 32 | index) */
 	uint32_t n_resumes, cap_resumes;
 	uint64_t now, start, armed;
+	uint32_t busy_polls;           /* polls left before sleeping plainly */
 	bool stop;
 	int fatal;
 	struct zr_host_stats stats;
@@ -331,6 +334,23 @@ static int sock_options(struct zr_host *h, int fd, unsigned flags)
 
 /* --- upstream ops --------------------------------------------------------- */
 
+/*
+ * A new upstream socket means a new flow, whose first exchanges (connect,
+ * proxy handshake, request, reply) are the short waits busy polling is
+ * for; a flow that has been running a while either streams (the loop
+ * seldom waits) or trickles (a poll would rarely meet anything). So only
+ * new sockets grant polls: ZR_BUSY_POLL_GRANT each, up to
+ * ZR_BUSY_POLL_GRANT_MAX banked.
+ */
+static void grant_busy_polls(struct zr_host *h)
+{
+	if (!h->cfg.busy_poll_ns)
+		return;
+	h->busy_polls += ZR_BUSY_POLL_GRANT;
+	if (h->busy_polls > ZR_BUSY_POLL_GRANT_MAX)
+		h->busy_polls = ZR_BUSY_POLL_GRANT_MAX;
+}
+
 static int up_stream_open(void *host, const struct zt_endpoint *ep,
 			  unsigned flags, void *cookie, uint64_t now)
 {
@@ -373,6 +393,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	s->cookie = cookie;
 	h->stats.streams_opened++;
 	h->stats.sockets_open++;
+	grant_busy_polls(h);
 	sock_update(h, s, idx);
 	zr_debug("stream %d: connecting to %s%s", idx, name,
 		 flags & ZT_UPSTREAM_DIRECT ? " (direct)" : "");
@@ -499,6 +520,7 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	s->cookie = cookie;
 	h->stats.dgrams_opened++;
 	h->stats.sockets_open++;
+	grant_busy_polls(h);
 	sock_update(h, s, idx);
 	zr_debug("dgram %d: open (IPv%u%s)", idx, family,
 		 flags & ZT_UPSTREAM_DIRECT ? ", direct" : "");
@@ -928,22 +950,24 @@ static void arm_timer(struct zr_host *h)
 
 /*
  * The next events, as epoll_wait() returns them. With resumes pending it
- * does not wait. With busy polling on, it polls (sched_yield() between
- * polls, so that anything runnable on this CPU goes first) for up to the
- * window before it sleeps: an event that comes within it is met without
- * the wake-up of a sleeping thread, which costs tens of microseconds
- * where an idle CPU halts (a VM's vCPU; docs/performance.md).
+ * does not wait. With busy polling on and polls granted (a new upstream
+ * socket grants some, grant_busy_polls()), it polls (sched_yield()
+ * between polls, so that anything runnable on this CPU goes first) for up
+ * to the window before it sleeps: an event that comes within it is met
+ * without the wake-up of a sleeping thread, which costs tens of
+ * microseconds where an idle CPU halts (a VM's vCPU; docs/performance.md).
  */
 static int wait_events(struct zr_host *h, struct epoll_event *evs)
 {
 	uint64_t window = h->cfg.busy_poll_ns, t0;
 	int n;
 
-	if (h->n_resumes || !window)
+	if (h->n_resumes || !h->busy_polls)
 		return epoll_wait(h->epfd, evs, MAX_EVENTS, h->n_resumes ? 0 : -1);
 	n = epoll_wait(h->epfd, evs, MAX_EVENTS, 0);
 	if (n != 0)
 		return n;
+	h->busy_polls--;
 	h->stats.busy_poll_spins++;
 	t0 = zr_now();
 	do {

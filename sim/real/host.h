@@ -28,6 +28,12 @@ struct zr_host_config {
 	uint64_t busy_poll_ns;    /* poll this long before sleeping, 0: off */
 };
 
+/* Busy polls each new upstream socket grants (a short connection's loop
+ * waits about four times: the proxy's reply, the client's data, the
+ * target's answer, the close), and the most the loop keeps in hand. */
+#define ZR_BUSY_POLL_GRANT 8u
+#define ZR_BUSY_POLL_GRANT_MAX 64u
+
 struct zr_host_stats {
 	uint64_t tun_rx_packets, tun_rx_bytes;
 	uint64_t tun_tx_packets, tun_tx_bytes;
