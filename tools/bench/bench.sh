@@ -31,7 +31,9 @@
 #            speaks CONNECT itself; ztun: rule 'tcp 10.203.1.2 -> http')
 #   early    short connections through a second ztun-ref, --early-synack,
 #            taken in turn with the ceiling and the first one
-#   busy     the same through a third, --busy-poll 200 (BENCH_BUSY_POLL)
+#   busy     the same through a third, --busy-poll 200 (BENCH_BUSY_POLL),
+#            and a one-stream download through it in turn with the same
+#            through the first: what the flag costs a bulk transfer
 #   idle     socks_bench holds N idle connections through ztun-ref
 #            (direct egress: a SOCKS5 server would need 2N descriptors);
 #            VmRSS
@@ -230,13 +232,16 @@ hz=$(getconf CLK_TCK)
 # R[KEY.sys] (its kernel share) and R[KEY.seg] (mean TUN packet in the
 # data's direction)
 declare -A A
+# BULK_PID[KEY]: the ztun-ref a z* key's runs go through, if not $ztun_pid
+declare -A BULK_PID
 bulk() {
 	local key=$1 dir=$2 p=$3 line c0 c1 t0 t1 is_z
+	local zpid=${BULK_PID[$1]:-$ztun_pid}
 	shift 3
-	c0=$(cpu_ticks "$ztun_pid")
+	c0=$(cpu_ticks "$zpid")
 	t0=$(tun_stats)
 	line=$(cx "$tool" client -m "$dir" -P "$p" -d "$secs" -w 1 "$@" 2>>"$tmp/client.err")
-	c1=$(cpu_ticks "$ztun_pid")
+	c1=$(cpu_ticks "$zpid")
 	t1=$(tun_stats)
 	case $key in z*|hz*|prof*) is_z=1 ;; *) is_z= ;; esac
 	A[$key.runs]=$(( ${A[$key.runs]:-0} + 1 ))
@@ -540,6 +545,10 @@ for mtu in 1500 8500; do
 			rr_set $p "$n" hceil.rr$p "-t $T2 -c $HTTP" hz.rr$p "-t $T2" \
 				hzE.rr$p "-t $T4" hzB.rr$p "-t $T6"
 		done
+		# what --busy-poll costs a bulk transfer: one-stream downloads
+		# through it in turn with the same through this ztun-ref
+		BULK_PID[zB.down.1]=$busy_pid
+		bulk_pair down 1 zD.down.1 "-t $T1" zB.down.1 "-t $T5"
 		stop_ztun_on "$early_pid" "$tmp/ztun-early.log"
 		stop_ztun_on "$busy_pid" "$tmp/ztun-busy.log"
 		early_pid= busy_pid=
@@ -648,6 +657,10 @@ conn_rows SOCKS5 ceil zE $T_CONNS yes ", --early-synack"
 conn_rows "HTTP CONNECT" hceil hzE $T_HTTP no ", --early-synack"
 conn_rows SOCKS5 ceil zB $T_CONNS yes ", --busy-poll $busy_us"
 conn_rows "HTTP CONNECT" hceil hzB $T_HTTP no ", --busy-poll $busy_us"
+row "SOCKS5 down, 1 stream, --busy-poll $busy_us: Gb/s, ztun CPU s/GB [runs]" "" "" \
+	"$(v zB.down.1), $(v zB.down.1.cpu)$(spread "${R[zB.down.1.cpus]:-}")" \
+	"$(ratio "$(v zB.down.1)" "$(v zD.down.1)")$(spread "${R[zB.down.1.ratios]:-}") of the default's" "" "" "" \
+	"(reported) the default in turn: $(v zD.down.1), $(v zD.down.1.cpu)$(spread "${R[zD.down.1.cpus]:-}")"
 row "TUN mean packet bytes rx/tx (whole phase)" "" "" "$(v tunpk.1500)" "" "" "$(v tunpk.8500)" "" "(reported)"
 row "ztun VmRSS at start, kB" "" "" "$(v rss0.1500)" "" "" "$(v rss0.8500)" "" "(reported)"
 row "ztun peak RSS (VmHWM) after SOCKS5 bulk, kB" "" "" "$(v hwm.1500)" "" "" "$(v hwm.8500)" "" \
