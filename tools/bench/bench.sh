@@ -331,12 +331,16 @@ count_met() {
 # all alike; sets R[KEY.cps] (all connections over all their time),
 # R[KEY.p50] and R[KEY.p99] (the median of the rounds' figures), R[KEY.ok],
 # and for a KEY with a ztun-ref's pid in RR_PID[KEY], R[KEY.cpu_us]: its
-# CPU time per connection (/proc/PID/schedstat, ns)
+# CPU time per connection (/proc/PID/schedstat, ns); for every KEY,
+# R[KEY.busy_us]: the whole machine's busy CPU time per connection
+# (/proc/stat: user, nice, system, irq, softirq; not idle, iowait or the
+# hypervisor's steal), what the path costs everything it runs through
 declare -A RR_PID
 sched_ns() { [ -n "$1" ] && awk '{ print $1 }' "/proc/$1/schedstat"; }
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 rr_set() {
-	local p=$1 n=$2 rounds=${BENCH_ROUNDS:-5} i j per line pid c0 c1
-	local -A cpu=() rate=() ratios=()
+	local p=$1 n=$2 rounds=${BENCH_ROUNDS:-5} i j per line pid c0 c1 b0 b1
+	local -A cpu=() busy=() rate=() ratios=()
 	local -a keys=() args=()
 	shift 2
 	while [ $# -ge 2 ]; do
@@ -351,8 +355,11 @@ rr_set() {
 			# shellcheck disable=SC2086 # the args are a list
 			pid=${RR_PID[${keys[$j]}]:-}
 			c0=$(sched_ns "$pid")
+			b0=$(busy_ticks)
 			line=$(cx "$tool" client -m rr -P "$p" -n "$per" ${args[$j]} 2>>"$tmp/client.err")
+			b1=$(busy_ticks)
 			c1=$(sched_ns "$pid")
+			busy[$j]=$(( ${busy[$j]:-0} + b1 - b0 ))
 			[ -n "$c0" ] && [ -n "$c1" ] &&
 				cpu[$j]=$(( ${cpu[$j]:-0} + c1 - c0 ))
 			echo "${line:-RESULT conns=$per ok=0}" >>"$tmp/rr.${keys[$j]}"
@@ -393,7 +400,9 @@ rr_set() {
 			R[${keys[$j]}.cpu_us]=$(awk -v c="${cpu[$j]}" -v ok="${4%/*}" \
 				'BEGIN { if (ok > 0) printf "%.0f", c / 1000 / ok; else print "-" }')
 		fi
-		log "${keys[$j]}: cps=$1 p50_us=$2 p99_us=$3 ok=$4 cpu_us/conn=${R[${keys[$j]}.cpu_us]:--} ($rounds rounds, paths in turn)"
+		R[${keys[$j]}.busy_us]=$(awk -v b="${busy[$j]:-0}" -v hz="$hz" -v ok="${4%/*}" \
+			'BEGIN { if (ok > 0 && b > 0) printf "%.0f", b / hz * 1e6 / ok; else print "-" }')
+		log "${keys[$j]}: cps=$1 p50_us=$2 p99_us=$3 ok=$4 cpu_us/conn=${R[${keys[$j]}.cpu_us]:--} busy_us/conn=${R[${keys[$j]}.busy_us]} ($rounds rounds, paths in turn)"
 	done
 }
 
@@ -643,6 +652,9 @@ conn_rows() {
 			"$(v $z.$k.p50)/$(v $z.$k.p99)" "$(awk -v d="$dl" 'BEGIN { if (d == "-") print "-"; else printf "%+d us", d }')" "" "" "" \
 			"$([ "$lat" = yes ] && echo "p50 within $T_LAT_US us: $(verdict_max "$dl" $T_LAT_US)" || echo "(reported)")"
 		row "  ztun CPU per connection, us" "" "" "$(v $z.$k.cpu_us)" "" "" "" "" "(reported)"
+		row "  all CPUs' busy time per connection, us" "" "$(v $ce.$k.busy_us)" "$(v $z.$k.busy_us)" \
+			"$(awk -v a="$(v $z.$k.busy_us)" -v b="$(v $ce.$k.busy_us)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%+d us", a - b; else print "-" }')" \
+			"" "" "" "(reported)"
 	done
 }
 conn_rows SOCKS5 ceil z1500 $T_CONNS yes
