@@ -17,7 +17,10 @@
  * failure after it resets the client. With early_synack the stack answers
  * the SYN as soon as stream_open() succeeded (zt_stack_tcp_accept_early);
  * the client's bytes then wait in the tcb's receive ring until OPEN, and a
- * failure before OPEN resets the client instead of refusing it.
+ * failure before OPEN resets the client instead of refusing it. Early data:
+ * behind a pipelined SOCKS5 handshake (the proxy reads ahead), up to
+ * ZT_ROUTER_EARLY_DATA_MAX of them follow the request without waiting for
+ * the reply (tcp_up_room()); the FIN still waits for OPEN.
  *
  * Relay: client bytes are peeked from the tcb's receive ring and offered
  * to stream_send(); only what it took is consumed, so the client's window
@@ -72,6 +75,7 @@ struct tcp_relay {
 	bool client_fin;         /* the client sent FIN */
 	bool up_fin_sent;        /* ... and we passed it on */
 	bool up_eof;             /* the upstream's EOF was read */
+	uint32_t early_sent;     /* client bytes sent before the proxy's reply */
 	unsigned busy;           /* callers inside that may end the relay */
 	struct tcp_handshake *hs; /* owned; only from connect until open */
 };
@@ -247,20 +251,51 @@ static void tcp_sent_up(struct tcp_relay *t, size_t offered, size_t sent)
 	t->r->stats.tcp_relayed_up += sent;
 }
 
+/*
+ * How many client bytes may go upstream now: any while OPEN; during a
+ * pipelined SOCKS5 handshake whose bytes all went out, after an early
+ * SYN-ACK, what is left of ZT_ROUTER_EARLY_DATA_MAX (early data: the proxy
+ * reads ahead, and has them when its onward connection opens); else none.
+ * The client's FIN still waits for OPEN.
+ */
+static size_t tcp_up_room(const struct tcp_relay *t)
+{
+	const struct zt_router *r = t->r;
+
+	if (t->phase == PH_OPEN)
+		return SIZE_MAX;
+	if (t->phase != PH_HANDSHAKE || t->decision != ZT_ROUTE_SOCKS5 ||
+	    !r->cfg.early_synack || !r->cfg.socks5.pipelined || !t->hs ||
+	    t->hs->off < t->hs->len)
+		return 0;
+	return ZT_ROUTER_EARLY_DATA_MAX - t->early_sent;
+}
+
+static void tcp_sent_early(struct tcp_relay *t, size_t sent)
+{
+	if (t->phase == PH_OPEN)
+		return;
+	t->early_sent += (uint32_t)sent;
+	t->r->stats.tcp_relayed_up_early += sent;
+}
+
 /* Client -> upstream, as far as the upstream takes. */
 static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 {
 	struct zt_router *r = t->r;
 
-	if (!t->flow || t->phase != PH_OPEN || t->handle < 0)
+	if (!t->flow || t->handle < 0)
 		return;
 	while (!t->up_blocked) {
 		const uint8_t *p;
-		size_t n = zt_stack_tcp_peek(r->stack, t->flow, 0, &p);
+		size_t room = tcp_up_room(t);
+		size_t n = room ? zt_stack_tcp_peek(r->stack, t->flow, 0, &p) : 0;
 		ssize_t sent;
 
 		if (n == 0)
 			break;
+		if (n > room)
+			n = room;
 		sent = r->up->stream_send(r->host, t->handle, p, n);
 		if (sent < 0) {
 			r->stats.upstream_reset++;
@@ -269,11 +304,12 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 			return;
 		}
 		tcp_sent_up(t, n, (size_t)sent);
+		tcp_sent_early(t, (size_t)sent);
 		zt_stack_tcp_consume(r->stack, t->flow, (size_t)sent, now);
 		if (!t->flow)
 			return;
 	}
-	if (t->client_fin && !t->up_fin_sent &&
+	if (t->phase == PH_OPEN && t->client_fin && !t->up_fin_sent &&
 	    zt_tcb_recv_len(&t->flow->tcb) == 0) {
 		/* After its EOF nothing more crosses the upstream: close()
 		 * sends the FIN as shutdown() would, and frees it now. */
@@ -425,6 +461,8 @@ static void tcp_connected(struct tcp_relay *t, uint64_t now)
 	t->phase = PH_HANDSHAKE;
 	if (tcp_flush_hs(t) < 0)
 		tcp_refuse(t, ZT_REFUSE_RST, now);
+	else
+		tcp_pump_up(t, now); /* early data, if any may go (tcp_up_room) */
 }
 
 /* Handshake bytes from the proxy; returns bytes consumed by it. */
@@ -504,15 +542,21 @@ static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 {
 	struct zt_router *r = host;
 	struct tcp_relay *t = f->user;
+	size_t room;
 	ssize_t sent;
 
-	if (!t || t->phase != PH_OPEN || t->handle < 0 || t->up_blocked ||
-	    t->up_fin_sent)
+	if (!t || t->handle < 0 || t->up_blocked || t->up_fin_sent)
 		return 0;
+	room = tcp_up_room(t);
+	if (!room)
+		return 0;
+	if (len > room)
+		len = room;
 	sent = r->up->stream_send(r->host, t->handle, p, len);
 	if (sent <= 0)
 		return 0;
 	tcp_sent_up(t, len, (size_t)sent);
+	tcp_sent_early(t, (size_t)sent);
 	r->stats.tcp_relayed_up_direct += (uint64_t)sent;
 	return (size_t)sent;
 }

@@ -964,7 +964,8 @@ static const struct {
 	const char *name;
 	size_t off;
 } router_fields[] = {
-	RF(tcp_relayed_up), RF(tcp_relayed_up_direct), RF(tcp_relayed_down),
+	RF(tcp_relayed_up), RF(tcp_relayed_up_direct), RF(tcp_relayed_up_early),
+	RF(tcp_relayed_down),
 	RF(udp_relayed_up), RF(udp_relayed_down), RF(upstream_connect_failed),
 	RF(upstream_reset),
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped),

@@ -34,7 +34,7 @@
 #include <strings.h>
 
 #define OUT_MAX 1024
-#define IN_MAX 4096
+#define IN_MAX 8192 /* a handshake and a client's early bytes */
 #define GEN_CHUNK 4096
 #define TRICKLE_NS 10000ull /* byte_per_event spacing: 10 us */
 
@@ -550,6 +550,7 @@ static bool socks_step(struct sess *s)
 	}
 	case ST_REQUEST: {
 		struct zt_endpoint ep;
+		uint8_t cmd;
 		int n;
 
 		if (len < 4)
@@ -569,14 +570,16 @@ static bool socks_step(struct sess *s)
 			return false;
 		}
 		used = 3 + (size_t)n;
+		cmd = p[1]; /* p is s->in: read it before the early tunnel
+			     * bytes move to its start */
 		memmove(s->in, s->in + used, len - used);
 		s->in_len = len - used;
 		if (s->cfg.socks_rep) {
 			socks_reply(s, s->cfg.socks_rep, NULL, true);
 			s->st = ST_DONE;
-		} else if (p[1] == 1) {
+		} else if (cmd == 1) {
 			connect_onward(s, &ep);
-		} else if (p[1] == 3) {
+		} else if (cmd == 3) {
 			socks_udp_associate(s);
 		} else {
 			socks_reply(s, 7, NULL, true);

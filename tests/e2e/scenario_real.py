@@ -452,6 +452,7 @@ COUNTERS = {
     "stack.tcp_flows_active": ("tcp", "active"),
     "router.tcp_relayed_up": ("tcp", "up"),
     "router.tcp_relayed_up_direct": ("tcp", "up direct"),
+    "router.tcp_relayed_up_early": ("tcp", "up early"),
     "router.tcp_relayed_down": ("tcp", "down"),
     "router.upstream_connect_failed": ("tcp", "connect failed"),
     "router.upstream_reset": ("tcp", "upstream reset"),

@@ -52,7 +52,8 @@
 # destination. (q) danted killed: a new flow fails in under 2 s; danted
 # restarted: flows work again. (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
-# the early SYN-ACKs are counted. (x) --busy-poll: data whole, the loop
+# the early SYN-ACKs are counted, a client's first bytes go before
+# danted's reply (early data). (x) --busy-poll: data whole, the loop
 # polled before sleeping, only with the flag and no more than new sockets
 # granted. (z) 20 connections to a
 # server that closes first leave ztun-ref no upstream socket a second
@@ -402,17 +403,21 @@ fetch() {
 	pass "$name"
 }
 
-# stats_flows DECISION: the "flows" count of DECISION after SIGUSR1.
-stats_flows() {
+# fresh_stats LINE: after SIGUSR1, the new "stats: LINE ..." line.
+fresh_stats() {
 	local before
-	before=$(grep -c 'stats: flows' "$tmp/ztun.log")
+	before=$(grep -c "stats: $1" "$tmp/ztun.log")
 	kill -USR1 "$ztun_pid"
 	for _ in $(seq 20); do
-		[ "$(grep -c 'stats: flows' "$tmp/ztun.log")" -gt "$before" ] && break
+		[ "$(grep -c "stats: $1" "$tmp/ztun.log")" -gt "$before" ] && break
 		sleep 0.05
 	done
-	grep 'stats: flows' "$tmp/ztun.log" | tail -n 1 |
-		sed -n "s/.* $1 \([0-9]*\).*/\1/p"
+	grep "stats: $1" "$tmp/ztun.log" | tail -n 1
+}
+
+# stats_flows DECISION: the "flows" count of DECISION after SIGUSR1.
+stats_flows() {
+	fresh_stats flows | sed -n "s/.* $1 \([0-9]*\).*/\1/p"
 }
 
 # timed NAME CMD...: run CMD, set rc and ms (wall time of CMD).
@@ -709,13 +714,14 @@ fi
 # cannot. (Not direct: there connect() to a closed port on the veth may
 # fail before stream_open() returns, and then the SYN is refused as
 # without the flag; whether it does is the kernel's timing.)
-connect_outcome() { # HOST PORT: refused | reset | eof | data | timeout | errno N
+connect_outcome() { # HOST PORT [N]: refused | reset | eof | data | timeout | errno N
 	cx python3 -c '
 import socket, sys
 s = socket.socket()
-s.settimeout(5)
+s.settimeout(15)
 try:
     s.connect((sys.argv[1], int(sys.argv[2])))
+    s.sendall(b"e" * int(sys.argv[3]))
     print("eof" if s.recv(1) == b"" else "data")
 except ConnectionRefusedError:
     print("refused")
@@ -725,11 +731,34 @@ except socket.timeout:
     print("timeout")
 except OSError as e:
     print("errno", e.errno)
-' "$1" "$2"
+' "$1" "$2" "${3:-0}"
 }
+# Early data (--early-synack with --socks5-pipelined): the client's first
+# bytes follow the CONNECT request before danted's reply. Where danted's
+# onward connect hangs (a route via a neighbour that never answers ARP:
+# about 3 s, then EHOSTUNREACH), the 100 bytes a client sends at once
+# cannot wait for the reply, so the count of early bytes grows by exactly
+# 100 whatever the timing; danted's refusal then resets that client
+# (connect_outcome with 100 bytes to send).
+up_early() { fresh_stats 'tcp opened' | sed -n 's/.*, up early \([0-9]*\) bytes,.*/\1/p'; }
 if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --early-synack; then
 	via=socks5 fetch "(y) --early-synack: 1 MiB over SOCKS5 (danted), sha256" \
 		http://10.203.1.1:8000/blob
+	sx ip route add 10.203.1.77/32 via 10.203.0.77
+	e0=$(up_early)
+	connect_outcome 10.203.1.77 80 100 >"$tmp/early.out" &
+	early_pid=$!
+	sleep 1
+	e1=$(up_early)
+	wait "$early_pid"
+	got=$(cat "$tmp/early.out")
+	sx ip route del 10.203.1.77/32
+	if [ -n "$e0" ] && [ -n "$e1" ] && [ $((e1 - e0)) = 100 ] && [ "$got" = reset ]; then
+		pass "(y) --early-synack --socks5-pipelined: 100 bytes sent before danted's reply, then reset by its refusal"
+	else
+		fail "(y) --early-synack --socks5-pipelined: early data" \
+			"up early '$e0' -> '$e1' (want +100), outcome '$got' (want reset)"
+	fi
 	timed connect_outcome 10.203.1.1 9 >"$tmp/outcome"
 	got=$(cat "$tmp/outcome")
 	if [ "$got" = reset ] && [ "$ms" -lt 2000 ]; then

@@ -868,6 +868,104 @@ static void test_early_synack_before_reply(void)
 	}
 }
 
+/* With a pipelined SOCKS5 handshake as well, what the client sends after
+ * the early SYN-ACK follows the CONNECT request at once, up to
+ * ZT_ROUTER_EARLY_DATA_MAX bytes, without waiting for the reply: the proxy
+ * (which reads ahead) has it when its onward connection opens. The rest,
+ * and the client's FIN, wait for the reply; everything arrives once, in
+ * order. (Without pipelining nothing passes before the reply:
+ * test_early_synack_before_reply.) */
+/* A test bed for early data: an echo server on srv_addr():7 (*echo) behind
+ * a SOCKS5 proxy that answers REP @rep after @delay, with user/password
+ * auth on both sides if @auth. */
+static struct tb *early_data_tb(bool auth, uint8_t rep, uint64_t delay,
+				struct zt_vhost **echo)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct zt_addr pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config hc;
+
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	t->cfg.early_synack = true;
+	t->cfg.socks5.pipelined = true;
+	if (auth) {
+		t->cfg.socks5.auth = true;
+		strcpy(t->cfg.socks5.username, "alice");
+		strcpy(t->cfg.socks5.password, "s3cret");
+	}
+	tb_start(t);
+	*echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.socks_rep = rep;
+	hc.reply_delay = delay;
+	if (auth) {
+		hc.auth = true;
+		strcpy(hc.user, "alice");
+		strcpy(hc.pass, "s3cret");
+	}
+	add_host_cfg(t, &pa, 1080, &hc);
+	return t;
+}
+
+static void test_early_data_pipelined(void)
+{
+	static const size_t sizes[2] = { 1000, 600 * 1024 };
+
+	for (int mode = 0; mode < 4; mode++) {
+		size_t total = sizes[mode & 1];
+		bool auth = mode & 2;
+		size_t early = total < ZT_ROUTER_EARLY_DATA_MAX ? total :
+				       ZT_ROUTER_EARLY_DATA_MAX;
+		struct zt_vhost *echo;
+		struct tb *t = early_data_tb(auth, 0, 300 * ZT_MS, &echo);
+		struct zt_addr srv = srv_addr(false);
+		struct client *c;
+
+		c = client_open(t, false, &srv, 7, total);
+		c->shut_when_sent = true;
+		run_for(t, 280 * ZT_MS); /* the reply is still held */
+		CU_ASSERT_EQUAL(c->synacks, 1);
+		CU_ASSERT_EQUAL(c->got, 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, early);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->eofs, 0);
+		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up, early);
+		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up_early, early);
+		CU_ASSERT(run_while(t, transfer_busy, 30 * ZT_SEC));
+		CU_ASSERT_EQUAL(c->got, total);
+		CU_ASSERT(c->same);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, total);
+		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up_early, early);
+		CU_ASSERT(run_while(t, closing_busy, 10 * ZT_SEC));
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->eofs, 1);
+		CU_ASSERT_EQUAL(c->rsts, 0);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 0);
+		tb_free(t);
+	}
+}
+
+/* Early data the proxy then refuses is not delivered, and the client,
+ * whose bytes were accepted, is reset: never left believing they went. */
+static void test_early_data_refused_resets(void)
+{
+	struct zt_vhost *echo;
+	struct tb *t = early_data_tb(false, 5, 20 * ZT_MS, &echo);
+	struct zt_addr srv = srv_addr(false);
+	struct client *c;
+
+	c = client_open(t, false, &srv, 7, 1000);
+	run_for(t, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up_early, 1000);
+	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, 0);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_failures[5], 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	tb_free(t);
+}
+
 /* A SYN-ACK cannot be taken back: a proxy's refusal, and the stack's
  * connect timeout, reset the client (never an ICMP), and none of its bytes
  * reach anyone. */
@@ -1492,6 +1590,8 @@ int zt_suite_router(void)
 		{ "socks5_slow_reply", test_socks5_slow_reply },
 		{ "early_synack_before_reply", test_early_synack_before_reply },
 		{ "early_synack_refused_resets", test_early_synack_refused_resets },
+		{ "early_data_pipelined", test_early_data_pipelined },
+		{ "early_data_refused_resets", test_early_data_refused_resets },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "http_connect_basic_echo", test_http_connect_echo },
 		{ "http_connect_refusals", test_http_connect_refusals },

@@ -64,7 +64,11 @@ struct zt_router_config {
 	 * the destination (or the proxy's reply) accepted: the client's first
 	 * bytes cross the TUN while the upstream handshake runs, saving a TUN
 	 * round trip per connection. The price: a destination that refuses
-	 * shows as a reset after connect, not as a refused connect. Off. */
+	 * shows as a reset after connect, not as a refused connect. Off.
+	 * With a pipelined SOCKS5 handshake as well, the client's first bytes
+	 * (up to ZT_ROUTER_EARLY_DATA_MAX) follow the CONNECT request without
+	 * waiting for the reply: a proxy that reads ahead has them when its
+	 * onward connection opens. */
 	bool early_synack;
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
@@ -75,11 +79,18 @@ struct zt_router_config {
 
 void zt_router_config_default(struct zt_router_config *cfg);
 
+/* Client bytes sent before a pipelined SOCKS5 proxy's reply (early data,
+ * early_synack above): a first flight (an HTTP request, a TLS ClientHello)
+ * fits; a proxy is not asked to hold more before it answered. */
+#define ZT_ROUTER_EARLY_DATA_MAX 4096u
+
 struct zt_router_stats {
 	uint64_t flows[ZT_ROUTE__COUNT];   /* new flows by decision */
 	uint64_t tcp_relayed_up;           /* bytes client -> upstream */
 	uint64_t tcp_relayed_up_direct;    /* ... of them sent straight from
 					    * the packet (tcp_rx_direct) */
+	uint64_t tcp_relayed_up_early;     /* ... of them before the proxy's
+					    * reply (early data) */
 	uint64_t tcp_relayed_down;         /* bytes upstream -> client */
 	uint64_t udp_relayed_up, udp_relayed_down;
 	uint64_t upstream_connect_failed;
