@@ -256,6 +256,8 @@ static void tcp_sent_up(struct tcp_relay *t, size_t offered, size_t sent)
  * pipelined SOCKS5 handshake whose bytes all went out, after an early
  * SYN-ACK, what is left of ZT_ROUTER_EARLY_DATA_MAX (early data: the proxy
  * reads ahead, and has them when its onward connection opens); else none.
+ * A pipelined SOCKS5 client writes nothing after its first flight
+ * (socks5.c, out_needed()), so no handshake byte can follow early data.
  * The client's FIN still waits for OPEN.
  */
 static size_t tcp_up_room(const struct tcp_relay *t)
