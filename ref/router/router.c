@@ -75,7 +75,8 @@ struct tcp_relay {
 	bool client_fin;         /* the client sent FIN */
 	bool up_fin_sent;        /* ... and we passed it on */
 	bool up_eof;             /* the upstream's EOF was read */
-	uint32_t early_sent;     /* client bytes sent before the proxy's reply */
+	uint32_t early_left;     /* client bytes that may still go before the
+				  * proxy's reply (early data, tcp_connected) */
 	unsigned busy;           /* callers inside that may end the relay */
 	struct tcp_handshake *hs; /* owned; only from connect until open */
 };
@@ -249,36 +250,28 @@ static void tcp_sent_up(struct tcp_relay *t, size_t offered, size_t sent)
 	if (sent < offered)
 		t->up_blocked = true;
 	t->r->stats.tcp_relayed_up += sent;
+	if (t->phase != PH_OPEN) { /* early data (tcp_up_room) */
+		t->early_left -= (uint32_t)sent;
+		t->r->stats.tcp_relayed_up_early += sent;
+	}
 }
 
 /*
  * How many client bytes may go upstream now: any while OPEN; during a
- * pipelined SOCKS5 handshake whose bytes all went out, after an early
- * SYN-ACK, what is left of ZT_ROUTER_EARLY_DATA_MAX (early data: the proxy
- * reads ahead, and has them when its onward connection opens); else none.
- * A pipelined SOCKS5 client writes nothing after its first flight
- * (socks5.c, out_needed()), so no handshake byte can follow early data.
- * The client's FIN still waits for OPEN.
+ * handshake whose bytes all went out, what is left of the early data
+ * allowance tcp_connected() gave (a pipelined SOCKS5 handshake after an
+ * early SYN-ACK: the proxy reads ahead, and has them when its onward
+ * connection opens); else none. A pipelined SOCKS5 client writes nothing
+ * after its first flight (socks5.c, out_needed()), so no handshake byte
+ * can follow early data. The client's FIN still waits for OPEN.
  */
 static size_t tcp_up_room(const struct tcp_relay *t)
 {
-	const struct zt_router *r = t->r;
-
 	if (t->phase == PH_OPEN)
 		return SIZE_MAX;
-	if (t->phase != PH_HANDSHAKE || t->decision != ZT_ROUTE_SOCKS5 ||
-	    !r->cfg.early_synack || !r->cfg.socks5.pipelined || !t->hs ||
-	    t->hs->off < t->hs->len)
+	if (t->phase != PH_HANDSHAKE || !t->hs || t->hs->off < t->hs->len)
 		return 0;
-	return ZT_ROUTER_EARLY_DATA_MAX - t->early_sent;
-}
-
-static void tcp_sent_early(struct tcp_relay *t, size_t sent)
-{
-	if (t->phase == PH_OPEN)
-		return;
-	t->early_sent += (uint32_t)sent;
-	t->r->stats.tcp_relayed_up_early += sent;
+	return t->early_left;
 }
 
 /* Client -> upstream, as far as the upstream takes. */
@@ -306,7 +299,6 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 			return;
 		}
 		tcp_sent_up(t, n, (size_t)sent);
-		tcp_sent_early(t, (size_t)sent);
 		zt_stack_tcp_consume(r->stack, t->flow, (size_t)sent, now);
 		if (!t->flow)
 			return;
@@ -434,8 +426,11 @@ static void tcp_connected(struct tcp_relay *t, uint64_t now)
 			zt_socks5_set_auth(&t->hs->st.socks, px->username,
 					   strlen(px->username), px->password,
 					   strlen(px->password));
-		if (px->pipelined)
+		if (px->pipelined) {
 			zt_socks5_set_pipelined(&t->hs->st.socks);
+			if (r->cfg.early_synack)
+				t->early_left = ZT_ROUTER_EARLY_DATA_MAX;
+		}
 		n = zt_socks5_start(&t->hs->st.socks, t->hs->out,
 				    sizeof(t->hs->out));
 	} else if (t->decision == ZT_ROUTE_HTTP) {
@@ -558,7 +553,6 @@ static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 	if (sent <= 0)
 		return 0;
 	tcp_sent_up(t, len, (size_t)sent);
-	tcp_sent_early(t, (size_t)sent);
 	r->stats.tcp_relayed_up_direct += (uint64_t)sent;
 	return (size_t)sent;
 }

@@ -868,13 +868,6 @@ static void test_early_synack_before_reply(void)
 	}
 }
 
-/* With a pipelined SOCKS5 handshake as well, what the client sends after
- * the early SYN-ACK follows the CONNECT request at once, up to
- * ZT_ROUTER_EARLY_DATA_MAX bytes, without waiting for the reply: the proxy
- * (which reads ahead) has it when its onward connection opens. The rest,
- * and the client's FIN, wait for the reply; everything arrives once, in
- * order. (Without pipelining nothing passes before the reply:
- * test_early_synack_before_reply.) */
 /* A test bed for early data: an echo server on srv_addr():7 (*echo) behind
  * a SOCKS5 proxy that answers REP @rep after @delay, with user/password
  * auth on both sides if @auth. */
@@ -908,6 +901,13 @@ static struct tb *early_data_tb(bool auth, uint8_t rep, uint64_t delay,
 	return t;
 }
 
+/* With a pipelined SOCKS5 handshake as well, what the client sends after
+ * the early SYN-ACK follows the CONNECT request at once, up to
+ * ZT_ROUTER_EARLY_DATA_MAX bytes, without waiting for the reply: the proxy
+ * (which reads ahead) has it when its onward connection opens. The rest,
+ * and the client's FIN, wait for the reply; everything arrives once, in
+ * order. (Without pipelining nothing passes before the reply:
+ * test_early_synack_before_reply.) */
 static void test_early_data_pipelined(void)
 {
 	static const size_t sizes[2] = { 1000, 600 * 1024 };
