@@ -34,6 +34,10 @@
 #   busy     the same through a third, --busy-poll 200 (BENCH_BUSY_POLL),
 #            and a one-stream download through it in turn with the same
 #            through the first: what the flag costs a bulk transfer
+#   udp      iperf3 UDP at a fixed offered rate: plain, through the first
+#            ztun-ref by NAT (10.203.1.7) and by SOCKS5 UDP ASSOCIATE
+#            through danted (10.203.1.8), in turn; received rate, loss,
+#            ztun-ref's CPU per datagram
 #   idle     socks_bench holds N idle connections through ztun-ref
 #            (direct egress: a SOCKS5 server would need 2N descriptors);
 #            VmRSS
@@ -43,6 +47,8 @@
 # BENCH_IDLE (idle connections, 10000), BENCH_SERIAL (2000),
 # BENCH_ZTUN_ARGS (extra ztun-ref flags, e.g. --no-offload),
 # BENCH_BUSY_POLL (the third ztun-ref's --busy-poll window, us, 200),
+# BENCH_UDP_RATE (UDP offered rate, iperf3 -b, 1G), BENCH_UDP_LEN (UDP
+# datagram bytes, 1200: QUIC's usual size),
 # BENCH_PAR_CONNS (connections of the 16-way test, 4000), BENCH_ROUNDS
 # (rounds the short-connection runs are split into, 5), BENCH_PROFILE=1
 # (also `perf record` ztun-ref during one up and one down run per MTU,
@@ -102,6 +108,8 @@ ztun_pid=
 early_pid=
 busy_pid=
 busy_us=${BENCH_BUSY_POLL:-200}
+udp_rate=${BENCH_UDP_RATE:-1G}
+udp_len=${BENCH_UDP_LEN:-1200}
 
 . "$(dirname "$0")/../../tests/e2e/netns_lib.sh"
 trap netns_cleanup EXIT
@@ -139,6 +147,8 @@ sx ip addr add 10.203.1.3/32 dev lo
 sx ip addr add 10.203.1.4/32 dev lo
 sx ip addr add 10.203.1.5/32 dev lo
 sx ip addr add 10.203.1.6/32 dev lo
+sx ip addr add 10.203.1.7/32 dev lo
+sx ip addr add 10.203.1.8/32 dev lo
 cx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 sx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 # tens of thousands of short connections leave their ports in TIME_WAIT;
@@ -148,6 +158,12 @@ sx sysctl -qw net.ipv4.tcp_tw_reuse=1
 
 # --- servers --------------------------------------------------------------
 sx iperf3 -s -B 10.203.0.2 -p 5201 >"$tmp/iperf3.log" 2>&1 &
+pids+=($!)
+# UDP targets: bound to their own address, so that replies come from it
+# (the NAT and the SOCKS5 relay only pass replies from the flow's server)
+sx iperf3 -s -B 10.203.1.7 -p 5202 >"$tmp/iperf3-nat.log" 2>&1 &
+pids+=($!)
+sx iperf3 -s -B 10.203.1.8 -p 5203 >"$tmp/iperf3-socks.log" 2>&1 &
 pids+=($!)
 sx "$tool" server 7100 >"$tmp/sbserver.log" 2>&1 &
 pids+=($!)
@@ -165,7 +181,7 @@ client pass {
 }
 socks pass {
 	from: 0.0.0.0/0 to: 0.0.0.0/0
-	command: connect
+	command: connect udpassociate udpreply
 }
 EOF
 sx danted -f "$tmp/danted.conf" -p "$tmp/danted.pid" >"$tmp/danted.out" 2>&1 &
@@ -187,7 +203,7 @@ EOF
 sx tinyproxy -d -c "$tmp/tinyproxy.conf" >"$tmp/tinyproxy.log" 2>&1 &
 pids+=($!)
 
-for s in "5201 iperf3" "7100 socks_bench" "1080 danted" "1081 microsocks" "8888 tinyproxy"; do
+for s in "5201 iperf3" "5202 iperf3-nat" "5203 iperf3-socks" "7100 socks_bench" "1080 danted" "1081 microsocks" "8888 tinyproxy"; do
 	set -- $s
 	if ! wait_port "$sns" "$1"; then
 		log "$2 did not start"
@@ -272,14 +288,21 @@ bulk() {
 	log "$key: $line"
 }
 
-bulk_done() {
+# gbps_done KEY: R[KEY] = Gb/s over KEY's summed bytes and seconds;
+# false (R[KEY] empty) if a run failed or none ran
+gbps_done() {
 	local key=$1
 	if [ -n "${A[$key.failed]:-}" ] || [ -z "${A[$key.bytes]:-}" ]; then
 		R[$key]=
-		return
+		return 1
 	fi
 	R[$key]=$(awk -v b="${A[$key.bytes]}" -v s="${A[$key.secs]}" \
 		'BEGIN { if (s > 0) printf "%.3f", b * 8 / s / 1e9; else print "-" }')
+}
+
+bulk_done() {
+	local key=$1
+	gbps_done "$key" || return
 	if [ -n "${A[$key.ticks]:-}" ]; then
 		R[$key.cpu]=$(awk -v d="${A[$key.ticks]}" -v hz="$hz" -v b="${A[$key.total]}" \
 			'BEGIN { if (b > 0) printf "%.2f", d / hz / (b / 1e9); else print "-" }')
@@ -415,6 +438,49 @@ iperf() {
 	log "$key: $line Gb/s"
 }
 
+# udp_run KEY HOST PORT DIR [PID]: one iperf3 UDP run (BENCH_UDP_LEN-byte
+# datagrams offered at BENCH_UDP_RATE for BENCH_SECS) to HOST:PORT, DIR up
+# (client -> server) or down (-R); adds what the receiver got and, with
+# PID, that ztun-ref's CPU time (/proc/PID/schedstat) to KEY's sums;
+# udp_done KEY turns them into R[KEY] (Gb/s received), R[KEY.loss] (% of
+# the datagrams sent), R[KEY.us] (ztun-ref's CPU us per datagram received)
+udp_run() {
+	local key=$1 host=$2 port=$3 dir=$4 pid=${5:-} c0 c1 line rev=
+	[ "$dir" = down ] && rev=-R
+	c0=$(sched_ns "$pid")
+	# shellcheck disable=SC2086 # rev is empty or one flag
+	line=$(cx iperf3 -u -c "$host" -p "$port" -b "$udp_rate" -l "$udp_len" \
+		-t "$secs" $rev -J 2>>"$tmp/client.err" | python3 -c '
+import json, sys
+e = json.load(sys.stdin)["end"]
+r, s = e["sum_received"], e["sum_sent"]
+print("%d %d %.6f" % (r["bytes"], r["packets"] - r["lost_packets"], r["seconds"]),
+      s["packets"])' 2>/dev/null)
+	c1=$(sched_ns "$pid")
+	if [ -z "$line" ]; then
+		A[$key.failed]=1
+		log "$key: no result (see $tmp/client.err)"
+		return
+	fi
+	set -- $line
+	A[$key.bytes]=$(( ${A[$key.bytes]:-0} + $1 ))
+	A[$key.got]=$(( ${A[$key.got]:-0} + $2 ))
+	A[$key.secs]=$(awk -v a="${A[$key.secs]:-0}" -v b="$3" 'BEGIN { printf "%.6f", a + b }')
+	A[$key.sent]=$(( ${A[$key.sent]:-0} + $4 ))
+	[ -n "$c0" ] && [ -n "$c1" ] && A[$key.ns]=$(( ${A[$key.ns]:-0} + c1 - c0 ))
+	log "$key: received $1 bytes, $2 of $4 datagrams in $3 s"
+}
+udp_done() {
+	local key=$1
+	gbps_done "$key" || return
+	R[$key.loss]=$(awk -v g="${A[$key.got]}" -v n="${A[$key.sent]}" \
+		'BEGIN { if (n > 0) printf "%.1f", 100 * (n - g) / n; else print "-" }')
+	[ -n "${A[$key.ns]:-}" ] &&
+		R[$key.us]=$(awk -v c="${A[$key.ns]}" -v g="${A[$key.got]}" \
+			'BEGIN { if (g > 0) printf "%.1f", c / 1000 / g; else print "-" }')
+	log "$key: ${R[$key]} Gb/s received, ${R[$key.loss]}% lost, ztun ${R[$key.us]:--} us per datagram"
+}
+
 # start_ztun_on TUN LOG ROUTES [flags]: a ztun-ref on TUN, ROUTES sent
 # into it once it runs; its pid in started_pid
 start_ztun_on() {
@@ -496,7 +562,7 @@ for mtu in 1500 8500; do
 	# danted reads ahead, so the SOCKS5 handshake is pipelined (one round
 	# trip; docs/cli.md); BENCH_ZTUN_ARGS adds flags, not removes them
 	if ! start_ztun -m "$mtu" -x "socks5://$SOCKS" --socks5-pipelined -x "http://$HTTP" \
-			--rule 'tcp 10.203.1.2 -> http'; then
+			--rule 'tcp 10.203.1.2 -> http' --rule 'udp 10.203.1.7 -> nat'; then
 		log "ztun-ref did not start:"
 		tail -n 20 "$tmp/ztun.log" >&2
 		exit 1
@@ -561,6 +627,19 @@ for mtu in 1500 8500; do
 		stop_ztun_on "$early_pid" "$tmp/ztun-early.log"
 		stop_ztun_on "$busy_pid" "$tmp/ztun-busy.log"
 		early_pid= busy_pid=
+		# UDP: iperf3 datagrams at a fixed offered rate, plain, then
+		# through this ztun-ref by NAT (10.203.1.7) and by SOCKS5 UDP
+		# ASSOCIATE through danted (10.203.1.8), in turn
+		for d in $DIRS; do
+			for i in $(seq "${BENCH_BULK_ROUNDS:-3}"); do
+				udp_run uplain.$d 10.203.0.2 5201 "$d"
+				udp_run unat.$d 10.203.1.7 5202 "$d" "$ztun_pid"
+				udp_run usocks.$d 10.203.1.8 5203 "$d" "$ztun_pid"
+			done
+			udp_done uplain.$d
+			udp_done unat.$d
+			udp_done usocks.$d
+		done
 	fi
 	R[hwmall.$mtu]=$(status_kb "$ztun_pid" VmHWM)
 	stop_ztun
@@ -673,6 +752,15 @@ row "SOCKS5 down, 1 stream, --busy-poll $busy_us: Gb/s, ztun CPU s/GB [runs]" ""
 	"$(v zB.down.1), $(v zB.down.1.cpu)$(spread "${R[zB.down.1.cpus]:-}")" \
 	"$(ratio "$(v zB.down.1)" "$(v zD.down.1)")$(spread "${R[zB.down.1.ratios]:-}") of the default's" "" "" "" \
 	"(reported) the default in turn: $(v zD.down.1), $(v zD.down.1.cpu)$(spread "${R[zD.down.1.cpus]:-}")"
+for d in $DIRS; do
+	for k in unat usocks; do
+		[ $k = unat ] && what="NAT" || what="SOCKS5 UDP (danted)"
+		row "UDP $d, $what, ${udp_len}-byte datagrams at $udp_rate/s offered: Gb/s received (lost %)" \
+			"$(v uplain.$d) ($(v uplain.$d.loss)%)" "" "$(v $k.$d) ($(v $k.$d.loss)%)" \
+			"$(ratio "$(v $k.$d)" "$(v uplain.$d)") of plain" "" "" "" "(reported)"
+		row "  ztun CPU per datagram, us" "" "" "$(v $k.$d.us)" "" "" "" "" "(reported)"
+	done
+done
 row "TUN mean packet bytes rx/tx (whole phase)" "" "" "$(v tunpk.1500)" "" "" "$(v tunpk.8500)" "" "(reported)"
 row "ztun VmRSS at start, kB" "" "" "$(v rss0.1500)" "" "" "$(v rss0.8500)" "" "(reported)"
 row "ztun peak RSS (VmHWM) after SOCKS5 bulk, kB" "" "" "$(v hwm.1500)" "" "" "$(v hwm.8500)" "" \
