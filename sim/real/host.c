@@ -78,6 +78,7 @@
 #include <unistd.h>
 
 #include "io/gso.h"
+#include "real/dgram_out.h"
 #include "real/log.h"
 #include "ztun/http_connect.h"
 #include "ztun/socks5.h"
@@ -110,6 +111,7 @@ struct zr_sock {
 	bool resume;          /* on the resume list */
 	bool want_write;      /* waiting for EPOLLOUT after a short send */
 	bool in_epoll;
+	bool gso_off;         /* UDP_SEGMENT failed on this datagram socket */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	uint8_t *held;        /* owned: bytes the core did not take yet */
@@ -137,6 +139,7 @@ struct zr_host {
 	uint8_t gsobuf[READ_CHUNK];  /* one piece of a TSO segment cut here */
 	uint8_t tsobuf[READ_CHUNK];  /* a TSO segment put together to cut it */
 	uint8_t sockbuf[SOCK_CHUNK];
+	struct zr_dgram_out dgram_out; /* upstream datagrams held */
 };
 
 /**
@@ -517,6 +520,7 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	s->fd = fd;
 	s->kind = SK_DGRAM;
 	s->family = (uint8_t)af;
+	s->gso_off = false;
 	s->cookie = cookie;
 	h->stats.dgrams_opened++;
 	h->stats.sockets_open++;
@@ -541,13 +545,15 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	err = ep_to_sockaddr(to, &ss, &sl);
 	if (!err && ss.ss_family != s->family)
 		err = -EAFNOSUPPORT;
-	if (!err && sendto(s->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-			   (struct sockaddr *)&ss, sl) < 0)
-		err = -errno;
 	if (err) {
 		h->stats.dgram_send_errors++;
-		zr_debug("dgram %d: send: %s", handle, strerror(-err));
+	} else {
+		/* at once, or held to the end of this wake-up (dgram_out.h) */
+		err = zr_dgram_out_send(&h->dgram_out, s->fd, &s->gso_off,
+					(struct sockaddr *)&ss, sl, data, len);
 	}
+	if (err)
+		zr_debug("dgram %d: send: %s", handle, strerror(-err));
 	return err;
 }
 
@@ -559,6 +565,7 @@ static void up_dgram_close(void *host, int handle)
 	if (!s)
 		return;
 	zr_debug("dgram %d: closed", handle);
+	zr_dgram_out_flush(&h->dgram_out); /* what it holds goes first */
 	sock_release(h, s, handle, false);
 }
 
@@ -1001,6 +1008,9 @@ int zr_host_run(struct zr_host *h)
 			return -errno;
 		}
 		h->now = zr_now();
+		/* datagrams go out in as few sends as they can, before the
+		 * loop waits again (dgram_out.h) */
+		zr_dgram_out_hold(&h->dgram_out);
 		for (int i = 0; i < n && !h->stop; i++) {
 			uint32_t idx = (uint32_t)evs[i].data.u64;
 			uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
@@ -1025,6 +1035,7 @@ int zr_host_run(struct zr_host *h)
 			zt_router_poll(h->router, h->now);
 			run_resumes(h);
 		}
+		zr_dgram_out_release(&h->dgram_out);
 		arm_timer(h);
 	}
 	return h->fatal;
@@ -1062,6 +1073,7 @@ struct zr_host *zr_host_new(const struct zr_host_config *cfg,
 	h->cfg = *cfg;
 	h->tun = *tun;
 	h->free_head = -1;
+	zr_dgram_out_init(&h->dgram_out, &h->stats);
 	h->epfd = h->tfd = h->sfd = -1;
 	h->armed = ZT_TIME_NEVER;
 	h->start = zr_now();
@@ -1195,6 +1207,10 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		hs->sockets_open, hs->streams_opened, hs->streams_open_errors,
 		hs->streams_failed, hs->stream_pauses, hs->stream_short_sends,
 		hs->dgrams_opened, hs->dgram_rx, hs->dgram_send_errors);
+	fprintf(stderr, "ztun-ref: stats: dgram tx %" PRIu64 " in %" PRIu64
+		" sends, gso sends %" PRIu64 " carrying %" PRIu64 "\n",
+		hs->dgram_tx, hs->dgram_send_calls, hs->dgram_gso_sends,
+		hs->dgram_gso_segs);
 	fprintf(stderr, "ztun-ref: stats: busy-poll spins %" PRIu64
 		", caught %" PRIu64 "\n",
 		hs->busy_poll_spins, hs->busy_poll_caught);
@@ -1219,6 +1235,7 @@ void zr_host_free(struct zr_host *h)
 {
 	if (!h)
 		return;
+	zr_dgram_out_release(&h->dgram_out);
 	for (uint32_t i = 0; i < h->nsocks; i++) {
 		struct zr_sock *s = h->socks[i];
 

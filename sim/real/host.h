@@ -44,6 +44,10 @@ struct zr_host_stats {
 	uint64_t stream_pauses;    /* the core took less: reading paused */
 	uint64_t stream_short_sends; /* stream_send took less: EPOLLOUT */
 	uint64_t dgrams_opened, dgram_send_errors, dgram_rx;
+	uint64_t dgram_tx;         /* datagrams the kernel took */
+	uint64_t dgram_send_calls; /* sendto/sendmsg/sendmmsg calls for them */
+	uint64_t dgram_gso_sends;  /* UDP_SEGMENT sends ... */
+	uint64_t dgram_gso_segs;   /* ... and the datagrams they carried */
 	uint64_t sockets_open;     /* right now */
 	uint64_t busy_poll_spins;  /* times the loop polled before sleeping */
 	uint64_t busy_poll_caught; /* ... and met an event doing so */

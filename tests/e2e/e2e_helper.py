@@ -17,6 +17,15 @@
 #   e2e_helper.py echo HOST PORT BYTES        send gen(7, BYTES) while reading
 #       the echo until BYTES are back (then close; no half-close); exit 0
 #       when the echo is byte-exact.
+#   e2e_helper.py udpecho ADDR PORT...        UDP: every datagram back to
+#       its sender, from ADDR:PORT (bound, so that replies come from the
+#       address the client sent to).
+#   e2e_helper.py udpburst HOST PORT N SIZE DIR   UDP, one socket: one
+#       datagram and its echo (the flow is set up), then "ready" in
+#       DIR/ready; once DIR/go exists, N datagrams of SIZE bytes and two
+#       shorter ones at once, then DIR/sent; then every echo within 5 s.
+#       Each datagram is distinct (its number, then gen bytes); exit 0 and
+#       "ok N+2 datagrams" when each came back whole and in order.
 
 import asyncio
 import hashlib
@@ -27,6 +36,7 @@ import socketserver
 import struct
 import sys
 import threading
+import time
 
 
 def gen(seed, n):
@@ -185,6 +195,71 @@ def echo_client(host, port, n):
     return 1
 
 
+def udp_echo(addr, ports):
+    socks = []
+    for p in ports:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        u.bind((addr, p))
+        socks.append(u)
+
+    def loop(u):
+        while True:
+            data, peer = u.recvfrom(65536)
+            u.sendto(data, peer)
+
+    for u in socks[1:]:
+        threading.Thread(target=loop, args=(u,), daemon=True).start()
+    loop(socks[0])
+
+
+def wait_file(path, secs):
+    for _ in range(int(secs * 100)):
+        try:
+            open(path).close()
+            return True
+        except OSError:
+            time.sleep(0.01)
+    return False
+
+
+def udp_burst(host, port, n, size, sync_dir):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    u.connect((host, port))
+    u.settimeout(3)
+    u.send(b"hello")
+    try:
+        if u.recv(65536) != b"hello":
+            print("first echo differs")
+            return 1
+    except socket.timeout:
+        print("no echo of the first datagram")
+        return 1
+    open(sync_dir + "/ready", "w").close()
+    if not wait_file(sync_dir + "/go", 10):
+        print("no go")
+        return 1
+    sizes = [size] * n + [size - 100, 37]
+    sent = [struct.pack("!I", i) + gen(i, sz - 4) for i, sz in enumerate(sizes)]
+    for d in sent:
+        u.send(d)
+    open(sync_dir + "/sent", "w").close()
+    got = []
+    u.settimeout(5)
+    try:
+        while len(got) < len(sent):
+            got.append(u.recv(65536))
+    except socket.timeout:
+        pass
+    if got == sent:
+        print("ok %d datagrams" % len(got))
+        return 0
+    nums = [struct.unpack("!I", g[:4])[0] if len(g) >= 4 else -1 for g in got]
+    print("sent %d datagrams, got %d back, numbers %s" % (len(sent), len(got), nums[:50]))
+    return 1
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "gen":
@@ -198,6 +273,12 @@ def main(argv):
                                      int(argv[5])))
     if cmd == "echo":
         return echo_client(argv[2], int(argv[3]), int(argv[4]))
+    if cmd == "udpecho":
+        udp_echo(argv[2], [int(p) for p in argv[3:]])
+        return 0
+    if cmd == "udpburst":
+        return udp_burst(argv[2], int(argv[3]), int(argv[4]), int(argv[5]),
+                         argv[6])
     print("unknown command " + cmd, file=sys.stderr)
     return 2
 

@@ -25,6 +25,7 @@
 #   |     e2e_helper.py: HTTP :8001 (generated GET, PUT  |
 #   |       hashing), echo :7001, RST on accept :7002    |
 #   |     dnsmasq 10.203.1.1/.2:53 (e2e.test 10.9.8.7)   |
+#   |     e2e_helper.py udpecho 10.203.1.1:7003, :7004   |
 #   +------------------- $sns (server) -------------------+
 #
 # The target addresses exist only in the server namespace; in the client
@@ -56,7 +57,9 @@
 # danted's reply (early data). (x) --busy-poll: data whole, the loop
 # polled before sleeping, only with the flag and no more than new sockets
 # granted. (z) 20 connections to a server that closes first leave
-# ztun-ref no upstream socket a second later.
+# ztun-ref no upstream socket a second later. (ua) A burst of UDP
+# datagrams read in one batch comes back whole and in order, by NAT and
+# through danted, its equal-size run sent upstream as one UDP_SEGMENT send.
 #
 # ZT_E2E_BIG=N sets the big download to N MiB (the upload is N/4 MiB),
 # default 64 for every build: with either build (make check runs the
@@ -261,6 +264,10 @@ ip netns exec "$sns" microsocks -i 10.203.0.2 -p 1081 -u e2euser -P 'e2e pass' \
 	>"$tmp/microsocks.log" 2>&1 &
 pids+=($!)
 
+# UDP echo: 7003 by NAT, 7004 through danted's UDP ASSOCIATE (rules below)
+ip netns exec "$sns" python3 "$helper" udpecho 10.203.1.1 7003 7004 >"$tmp/udpecho.log" 2>&1 &
+pids+=($!)
+
 # generated downloads, hashed uploads, echo, reset-on-accept
 ip netns exec "$sns" python3 "$helper" serve 8001 7001 7002 >"$tmp/helper.log" 2>&1 &
 pids+=($!)
@@ -299,7 +306,7 @@ pids+=($!)
 
 for s in "t 8000 http.server" "u 53 dnsmasq" "t 1080 danted" \
 	 "t 1081 microsocks" "t 8888 tinyproxy" "t 8001 e2e_helper.py" \
-	 "t 7001 e2e_helper.py" "t 7002 e2e_helper.py"; do
+	 "t 7001 e2e_helper.py" "t 7002 e2e_helper.py" "u 7003 e2e_helper.py"; do
 	set -- $s
 	if ! wait_port "$sns" "$1" "$2"; then
 		echo "FAIL: $3 did not start"
@@ -520,7 +527,8 @@ route6=1
 if ! start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined \
 		-x http://e2euser:e2epass@10.203.0.2:8888 \
 		--tun-ip6 fd00:204::1/64 --rule 'tcp fd00:203:1::2 -> http' \
-		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct'; then
+		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct' \
+		--rule 'udp 10.203.1.1:7003 -> nat'; then
 	fail "ztun-ref starts (danted, tinyproxy)"
 	echo "$passed passed, $failed failed"
 	exit 1
@@ -619,6 +627,36 @@ else
 	fail "(e) DNS over SOCKS5 UDP ASSOCIATE" "dig said '$ans'"
 	grep -i udp "$tmp/danted.log" 2>/dev/null | tail -n 5 | sed 's/^/    danted: /'
 fi
+
+# (ua) a burst of datagrams that ztun-ref reads in one batch (it is
+# stopped while the client sends them) goes upstream whole and in order,
+# and a run of equal-size datagrams to one destination goes as one
+# UDP_SEGMENT send: by NAT, and through danted's UDP ASSOCIATE (the same
+# SOCKS5 header on each keeps their sizes equal)
+gso_carried() { fresh_stats 'dgram tx' | sed -n 's/.*carrying \([0-9]*\).*/\1/p'; }
+udp_burst_check() { # LABEL PORT
+	local d cpid rc g0 g1
+	d=$(mktemp -d "$tmp/burst.XXXXXX")
+	g0=$(gso_carried)
+	cx python3 "$helper" udpburst 10.203.1.1 "$2" 40 1200 "$d" >"$d/out" 2>&1 &
+	cpid=$!
+	for _ in $(seq 100); do [ -e "$d/ready" ] && break; kill -0 "$cpid" 2>/dev/null || break; sleep 0.05; done
+	kill -STOP "$ztun_pid"
+	touch "$d/go"
+	for _ in $(seq 100); do [ -e "$d/sent" ] && break; kill -0 "$cpid" 2>/dev/null || break; sleep 0.05; done
+	kill -CONT "$ztun_pid"
+	wait "$cpid"
+	rc=$?
+	g1=$(gso_carried)
+	if [ "$rc" = 0 ] && [ -n "$g0" ] && [ -n "$g1" ] && [ $((g1 - g0)) -ge 40 ]; then
+		pass "(ua) UDP burst $1: $(cat "$d/out"), $((g1 - g0)) of them in UDP_SEGMENT sends"
+	else
+		fail "(ua) UDP burst $1, whole, in order, equal sizes in UDP_SEGMENT sends" \
+			"client: $(head -c 300 "$d/out"); carried by UDP_SEGMENT ${g0:-?} -> ${g1:-?}"
+	fi
+}
+udp_burst_check "by NAT" 7003
+udp_burst_check "through danted (SOCKS5 UDP)" 7004
 
 # (k..o, d, p, b6) for danted and tinyproxy
 suite "SOCKS5 (danted)" socks5 10.203.1.1 fd00:203:1::1

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dgram_out.h - datagrams to upstream UDP sockets, held while the host
+ * handles the events of one wake-up (a batch of TUN reads among them) and
+ * then sent with as few system calls as the kernel allows.
+ *
+ * Theory of operation: a datagram the core sends goes out at once, unless
+ * the host is holding (zr_dgram_out_hold()): then it is copied here, and
+ * zr_dgram_out_release() sends everything held, each socket's datagrams
+ * in the order they came. A run of datagrams of one socket to one
+ * destination, all of one size but the last (which may be shorter), goes
+ * as one sendmsg() with UDP_SEGMENT: the kernel builds one buffer for all
+ * of them, takes one route lookup, and cuts it into the same datagrams at
+ * the device (or in software), so the wire sees exactly what separate
+ * sends would have sent. The rest goes with sendmmsg(). A socket whose
+ * UDP_SEGMENT send fails for a reason other than a full buffer (no
+ * checksum offload on the route, datagrams larger than its MTU, an old
+ * kernel) is not offered another and is sent to one by one.
+ *
+ * Holding adds no delay: the host releases before it waits again, and
+ * flushes a socket's datagrams before that socket is closed
+ * (zr_dgram_out_release() too). A send that would block loses its
+ * datagrams, as a direct send would (UDP); they are counted as errors.
+ */
+#ifndef ZTUN_REAL_DGRAM_OUT_H
+#define ZTUN_REAL_DGRAM_OUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "real/host.h"
+
+/* Datagrams and bytes held at most; more releases what is held first. */
+#define ZR_DGRAM_OUT_MAX 64
+#define ZR_DGRAM_OUT_BYTES (256 * 1024)
+/* The most one UDP_SEGMENT send carries (the kernel's UDP_MAX_SEGMENTS
+ * was 64 before Linux 6.9; an IP packet's length field bounds the bytes) */
+#define ZR_DGRAM_OUT_GSO_SEGS 64
+#define ZR_DGRAM_OUT_GSO_BYTES 65000
+
+struct zr_dgram_held {
+	int fd;
+	bool *gso_off;            /* borrowed: the socket's "no UDP_SEGMENT" */
+	uint32_t off, len;        /* in buf */
+	socklen_t to_len;
+	struct sockaddr_storage to;
+};
+
+struct zr_dgram_out {
+	struct zr_host_stats *stats; /* borrowed: dgram_* counters */
+	bool holding;
+	unsigned n;
+	uint32_t used;
+	struct zr_dgram_held held[ZR_DGRAM_OUT_MAX];
+	uint8_t buf[ZR_DGRAM_OUT_BYTES];
+};
+
+/* Start empty, not holding; counters go to @stats (borrowed). */
+void zr_dgram_out_init(struct zr_dgram_out *o, struct zr_host_stats *stats);
+/* Hold what is sent from now until zr_dgram_out_release(). */
+void zr_dgram_out_hold(struct zr_dgram_out *o);
+/* Send everything held and stop holding. */
+void zr_dgram_out_release(struct zr_dgram_out *o);
+/* Send everything held (a socket is about to close), and go on holding. */
+void zr_dgram_out_flush(struct zr_dgram_out *o);
+/*
+ * zr_dgram_out_send() - send @len bytes of @data (borrowed; copied when
+ * held) on UDP socket @fd to @to, whose flag @gso_off (borrowed, must stay
+ * valid until the datagram is sent) says UDP_SEGMENT failed on it.
+ * Return: 0 (sent or held), or a negative errno of a send made now.
+ */
+int zr_dgram_out_send(struct zr_dgram_out *o, int fd, bool *gso_off,
+		      const struct sockaddr *to, socklen_t to_len,
+		      const void *data, size_t len);
+
+#endif /* ZTUN_REAL_DGRAM_OUT_H */
