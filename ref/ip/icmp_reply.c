@@ -49,6 +49,7 @@
 
 #include "ztun/ip4.h"
 #include "ztun/ip6.h"
+#include "ztun/packet.h"
 
 #define NSEC_PER_SEC 1000000000ull
 #define DSCP_CS6 0xc0u
@@ -95,29 +96,14 @@ static bool icmp4_type_is_error(uint8_t t)
 static int emit_ip(const struct zt_addr *src, const struct zt_addr *dst,
 		   uint8_t tclass, size_t l4_len, uint8_t *buf, size_t cap)
 {
-	if (src->family == ZT_AF_INET) {
-		struct zt_ip4_repr ip;
+	const struct zt_ip_hdr_params p = {
+		.ttl = ZT_ICMP_REPLY_TTL, .tclass = tclass, .dont_frag = true,
+	};
 
-		memset(&ip, 0, sizeof(ip));
-		ip.dscp_ecn = tclass;
-		ip.ident = 0;
-		ip.dont_frag = true;
-		ip.ttl = ZT_ICMP_REPLY_TTL;
-		ip.protocol = ZT_IPPROTO_ICMP;
-		memcpy(ip.src, src->bytes, 4);
-		memcpy(ip.dst, dst->bytes, 4);
-		return zt_ip4_emit(&ip, l4_len, buf, cap);
-	} else {
-		struct zt_ip6_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.traffic_class = tclass;
-		ip.hop_limit = ZT_ICMP_REPLY_TTL;
-		ip.upper_proto = ZT_IPPROTO_ICMPV6;
-		memcpy(ip.src, src->bytes, 16);
-		memcpy(ip.dst, dst->bytes, 16);
-		return zt_ip6_emit(&ip, l4_len, buf, cap);
-	}
+	return zt_ip_header_emit(src, dst,
+				 src->family == ZT_AF_INET ? ZT_IPPROTO_ICMP :
+							     ZT_IPPROTO_ICMPV6,
+				 l4_len, &p, buf, cap);
 }
 
 /*

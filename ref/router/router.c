@@ -958,23 +958,21 @@ void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now)
 	tcp_relay_maybe_free(t);
 }
 
-void zt_router_dgram_data(struct zt_router *r, void *cookie,
-			  const struct zt_endpoint *from, const uint8_t *data,
-			  size_t len, uint64_t now)
+/* The payload of a datagram @from an upstream for the client of @u, in
+ * *@data / *@len; false when it must not reach the client (counted). */
+static bool dgram_payload(struct zt_router *r, struct udp_relay *u,
+			  const struct zt_endpoint *from, const uint8_t **data,
+			  size_t *len, uint64_t now)
 {
-	struct udp_relay *u = cookie;
-
-	if (u->kind != CONN_UDP || !u->flow)
-		return;
 	if (u->decision == ZT_ROUTE_SOCKS5) {
 		struct zt_socks5_addr src;
 		struct zt_view payload;
 		enum zt_socks5_udp_result res =
-			zt_socks5_udp_unwrap(data, len, &src, &payload);
+			zt_socks5_udp_unwrap(*data, *len, &src, &payload);
 
 		if (res != ZT_SOCKS5_UDP_OK) {
 			r->stats.socks5_udp_dropped[res & 7]++;
-			return;
+			return false;
 		}
 		/* Only the relay may send on this socket, and only the flow's
 		 * server may be the datagram's source: anything else would
@@ -986,25 +984,99 @@ void zt_router_dgram_data(struct zt_router *r, void *cookie,
 		    !zt_addr_eq(&src.ip, &u->flow->key.server) ||
 		    src.port != u->flow->key.server_port) {
 			r->stats.socks5_udp_spoofed++;
-			return;
+			return false;
 		}
-		data = payload.data;
-		len = payload.len;
+		*data = payload.data;
+		*len = payload.len;
 	} else if (u->nat) {
 		/* Only the session's own remote may answer on its port. */
 		if (zt_nat_reverse_lookup(&r->nat, u->nat->mapped_port, &from->addr,
 					  from->port) != u->nat) {
 			r->stats.nat_reply_mismatch++;
-			return;
+			return false;
 		}
 		zt_nat_touch(&r->nat, u->nat, now);
 	} else if (!zt_addr_eq(&from->addr, &u->flow->key.server) ||
 		   from->port != u->flow->key.server_port) {
 		r->stats.udp_dropped++; /* not the server this flow talks to */
-		return;
+		return false;
 	}
-	if (zt_stack_udp_send(r->stack, &u->flow->key, data, len, now) == 0)
-		r->stats.udp_relayed_down += len;
+	return true;
+}
+
+/* A run of payloads for one client: datagrams of seg bytes, the last
+ * perhaps shorter, at data (the host's buffer while they lie back to back
+ * there, else copied into r->scratch). */
+struct dgram_run {
+	const uint8_t *data;
+	size_t len, seg;
+	unsigned n;
+	bool closed;          /* a shorter one ended it */
+};
+
+static void run_flush(struct zt_router *r, struct udp_relay *u,
+		      struct dgram_run *run, uint64_t now)
+{
+	if (run->n && zt_stack_udp_send_run(r->stack, &u->flow->key, run->data,
+					    run->len, run->seg, now) == 0)
+		r->stats.udp_relayed_down += run->len;
+	run->n = 0;
+	run->len = 0;
+	run->closed = false;
+}
+
+/* Payload @p (@len bytes) joins the run, or ends it and starts the next. */
+static void run_add(struct zt_router *r, struct udp_relay *u,
+		    struct dgram_run *run, const uint8_t *p, size_t len,
+		    uint64_t now)
+{
+	if (run->n && (run->closed || len > run->seg || len == 0 ||
+		       run->n == ZT_UDP_GSO_SEGS ||
+		       run->len + len > ZT_ROUTER_UDP_RUN_MAX))
+		run_flush(r, u, run, now);
+	if (!run->n) {
+		run->data = p;
+		run->seg = len ? len : 1;
+	} else if (run->data + run->len != p) {
+		/* not back to back: the run continues in scratch */
+		if (run->data != r->scratch)
+			memmove(r->scratch, run->data, run->len);
+		run->data = r->scratch;
+		memcpy(r->scratch + run->len, p, len);
+	}
+	run->len += len;
+	run->n++;
+	run->closed = len < run->seg;
+	if (len == 0)
+		run_flush(r, u, run, now); /* an empty datagram goes alone */
+}
+
+void zt_router_dgram_batch(struct zt_router *r, void *cookie,
+			   const struct zt_endpoint *from,
+			   const struct zt_dgram *d, unsigned n, uint64_t now)
+{
+	struct udp_relay *u = cookie;
+	struct dgram_run run = { NULL, 0, 0, 0, false };
+
+	if (u->kind != CONN_UDP || !u->flow)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *p = d[i].data;
+		size_t len = d[i].len;
+
+		if (dgram_payload(r, u, from, &p, &len, now))
+			run_add(r, u, &run, p, len, now);
+	}
+	run_flush(r, u, &run, now);
+}
+
+void zt_router_dgram_data(struct zt_router *r, void *cookie,
+			  const struct zt_endpoint *from, const uint8_t *data,
+			  size_t len, uint64_t now)
+{
+	const struct zt_dgram one = { data, len };
+
+	zt_router_dgram_batch(r, cookie, from, &one, 1, now);
 }
 
 /* --- ICMP and the rest -------------------------------------------------- */

@@ -312,6 +312,20 @@ static size_t flow_tcp_rx_direct(void *ctx, struct zt_tcb *tcb,
 	return s->ops->tcp_rx_direct(s->host, f, p, len);
 }
 
+/* The IP header of a packet of @l4_len bytes of @proto from @src to @dst
+ * into @buf (@cap bytes): TTL 64, IPv4 with DF, or else identification
+ * @ident. Return: its length, or negative. */
+static int ip_header(const struct zt_addr *src, const struct zt_addr *dst,
+		     uint8_t proto, size_t l4_len, bool dont_frag,
+		     uint16_t ident, uint8_t *buf, size_t cap)
+{
+	const struct zt_ip_hdr_params p = {
+		.ttl = 64, .dont_frag = dont_frag, .ident = dont_frag ? 0 : ident,
+	};
+
+	return zt_ip_header_emit(src, dst, proto, l4_len, &p, buf, cap);
+}
+
 /* ops->output of every tcb: the segment goes from the flow's server side
  * to its client, built in place in scratch (IP header, TCP header, data:
  * one copy of the data). TCP never needs fragments (the MSS fits the
@@ -351,26 +365,8 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 	}
 	if (n < 0)
 		return;
-	if (src->family == ZT_AF_INET) {
-		struct zt_ip4_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.ttl = 64;
-		ip.protocol = ZT_IPPROTO_TCP;
-		ip.dont_frag = true;
-		memcpy(ip.src, src->bytes, 4);
-		memcpy(ip.dst, dst->bytes, 4);
-		ipn = zt_ip4_emit(&ip, (size_t)n, s->scratch, iphl);
-	} else {
-		struct zt_ip6_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.hop_limit = 64;
-		ip.upper_proto = ZT_IPPROTO_TCP;
-		memcpy(ip.src, src->bytes, 16);
-		memcpy(ip.dst, dst->bytes, 16);
-		ipn = zt_ip6_emit(&ip, (size_t)n, s->scratch, iphl);
-	}
+	ipn = ip_header(src, dst, ZT_IPPROTO_TCP, (size_t)n, true, 0,
+			s->scratch, iphl);
 	if (ipn != (int)iphl)
 		return;
 	if (tso) {
@@ -1031,6 +1027,20 @@ void zt_stack_tcp_abort(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 	flow_settle(s, f, now);
 }
 
+/* @count datagrams went to @key's client: the flow's count and idle timer. */
+static void udp_sent(struct zt_stack *s, const struct zt_flow_key *key,
+		     unsigned count, uint64_t now)
+{
+	struct zt_udp_flow *f = zt_stack_udp_lookup(s, key);
+
+	if (f) {
+		f->datagrams_out += count;
+		f->idle_deadline = now + s->cfg.udp_idle_timeout;
+		udp_timer(s, f);
+	}
+	s->stats.udp_datagrams_out += count;
+}
+
 int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 		      const void *data, size_t len, uint64_t now)
 {
@@ -1046,18 +1056,60 @@ int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 			SCRATCH_LEN);
 	if (n < 0)
 		return n;
-	{
-		struct zt_udp_flow *f = zt_stack_udp_lookup(s, key);
-
-		if (f) {
-			f->datagrams_out++;
-			f->idle_deadline = now + s->cfg.udp_idle_timeout;
-			udp_timer(s, f);
-		}
-	}
-	s->stats.udp_datagrams_out++;
+	udp_sent(s, key, 1, now);
 	emit_ip(s, &key->server, &key->client, ZT_IPPROTO_UDP, s->scratch2,
 		(size_t)n, false);
+	return 0;
+}
+
+int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
+			  const void *data, size_t len, size_t seg,
+			  uint64_t now)
+{
+	const uint8_t *p = data;
+	struct zt_udp_repr u = { key->server_port, key->client_port };
+	size_t iphl = key->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR;
+	size_t count = seg ? (len + seg - 1) / seg : 0;
+	int err = 0, n;
+
+	if (!seg || (key->family != ZT_AF_INET && key->family != ZT_AF_INET6))
+		return -EINVAL;
+	if (!s->ops->tun_output_gso || count < 2 || count > ZT_UDP_GSO_SEGS ||
+	    iphl + ZT_UDP_HDR + seg > s->cfg.mtu ||
+	    iphl + ZT_UDP_HDR + len > 65535) {
+		for (size_t off = 0; off < len || off == 0; off += seg) {
+			size_t l = len - off < seg ? len - off : seg;
+			int e = zt_stack_udp_send(s, key, p + off, l, now);
+
+			if (e && !err)
+				err = e;
+			if (!len)
+				break;
+		}
+		return err;
+	}
+	/* one header for the run; the device cuts and sums each datagram,
+	 * numbering IPv4 identifications from this one on */
+	n = zt_udp_emit_gso_hdr(&u, &key->server, &key->client, len,
+				s->scratch + iphl, SCRATCH_LEN - iphl);
+	if (n < 0 || ip_header(&key->server, &key->client, ZT_IPPROTO_UDP,
+			       ZT_UDP_HDR + len, false, s->ip4_ident, s->scratch,
+			       iphl) != (int)iphl)
+		return -EINVAL;
+	s->ip4_ident = (uint16_t)(s->ip4_ident + count);
+	udp_sent(s, key, (unsigned)count, now);
+	{
+		struct zt_pkt_parts parts = {
+			.hdr = s->scratch, .hdr_len = iphl + ZT_UDP_HDR,
+			.d1 = p, .l1 = len,
+		};
+
+		s->stats.packets_out++;
+		s->stats.bytes_out += iphl + ZT_UDP_HDR + len;
+		s->stats.tso_segments_out++;
+		s->stats.udp_gso_out++;
+		s->ops->tun_output_gso(s->host, &parts, (uint32_t)seg);
+	}
 	return 0;
 }
 

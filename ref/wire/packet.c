@@ -100,3 +100,33 @@ enum zt_drop zt_packet_parse(struct zt_view pkt, unsigned flags,
 		return ZT_DROP_NONE;
 	return packet_l4(out, flags);
 }
+
+int zt_ip_header_emit(const struct zt_addr *src, const struct zt_addr *dst,
+		      uint8_t proto, size_t l4_len,
+		      const struct zt_ip_hdr_params *p, uint8_t *buf,
+		      size_t cap)
+{
+	if (src->family == ZT_AF_INET) {
+		struct zt_ip4_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.dscp_ecn = p->tclass;
+		ip.ident = p->ident;
+		ip.dont_frag = p->dont_frag;
+		ip.ttl = p->ttl;
+		ip.protocol = proto;
+		memcpy(ip.src, src->bytes, 4);
+		memcpy(ip.dst, dst->bytes, 4);
+		return zt_ip4_emit(&ip, l4_len, buf, cap);
+	} else {
+		struct zt_ip6_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.traffic_class = p->tclass;
+		ip.hop_limit = p->ttl;
+		ip.upper_proto = proto;
+		memcpy(ip.src, src->bytes, 16);
+		memcpy(ip.dst, dst->bytes, 16);
+		return zt_ip6_emit(&ip, l4_len, buf, cap);
+	}
+}

@@ -55,6 +55,24 @@ enum zt_drop zt_udp_parse(struct zt_view dgram, const struct zt_addr *src,
 	return ZT_DROP_NONE;
 }
 
+int zt_udp_emit_gso_hdr(const struct zt_udp_repr *r, const struct zt_addr *src,
+			const struct zt_addr *dst, size_t payload_len,
+			uint8_t *buf, size_t cap)
+{
+	size_t total = ZT_UDP_HDR + payload_len;
+
+	if (payload_len > UDP_MAX_LEN - ZT_UDP_HDR)
+		return -EINVAL;
+	if (cap < ZT_UDP_HDR)
+		return -ENOSPC;
+	zt_wr16(buf, r->src_port);
+	zt_wr16(buf + 2, r->dst_port);
+	zt_wr16(buf + 4, (uint16_t)total);
+	zt_wr16(buf + 6, (uint16_t)~zt_csum_fold(zt_csum_pseudo(
+				 src, dst, ZT_IPPROTO_UDP, (uint32_t)total)));
+	return ZT_UDP_HDR;
+}
+
 int zt_udp_emit(const struct zt_udp_repr *r, const struct zt_addr *src,
 		const struct zt_addr *dst, const uint8_t *payload,
 		size_t payload_len, uint8_t *buf, size_t cap)

@@ -933,28 +933,13 @@ static struct conn *conn_find(struct host *h, const struct zt_addr *client,
 static int build_ip(struct host *h, const struct zt_addr *src,
 		    const struct zt_addr *dst, uint8_t proto, size_t l4len)
 {
+	struct zt_ip_hdr_params p = { .ttl = 64 };
 	int hl;
 
-	if (src->family == ZT_AF_INET) {
-		struct zt_ip4_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.ident = ++h->ip_id;
-		ip.ttl = 64;
-		ip.protocol = proto;
-		memcpy(ip.src, src->bytes, 4);
-		memcpy(ip.dst, dst->bytes, 4);
-		hl = zt_ip4_emit(&ip, l4len, h->pkt, sizeof(h->pkt));
-	} else {
-		struct zt_ip6_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.hop_limit = 64;
-		ip.upper_proto = proto;
-		memcpy(ip.src, src->bytes, 16);
-		memcpy(ip.dst, dst->bytes, 16);
-		hl = zt_ip6_emit(&ip, l4len, h->pkt, sizeof(h->pkt));
-	}
+	if (src->family == ZT_AF_INET)
+		p.ident = ++h->ip_id;
+	hl = zt_ip_header_emit(src, dst, proto, l4len, &p, h->pkt,
+			       sizeof(h->pkt));
 	if (hl < 0 || (size_t)hl + l4len > sizeof(h->pkt))
 		return -EMSGSIZE;
 	memcpy(h->pkt + hl, h->l4, l4len);

@@ -1136,6 +1136,13 @@ static struct binding *dsock_of(struct zt_vnet *vn, int h)
 	return vn->dsocks[h];
 }
 
+void *zt_vnet_dgram_cookie(struct zt_vnet *vn, int handle)
+{
+	if (handle < 0 || (size_t)handle >= vn->n_dsocks || !vn->dsocks[handle])
+		return NULL;
+	return vn->dsocks[handle]->cookie;
+}
+
 int zt_vnet_dgram_local(struct zt_vnet *vn, int handle, struct zt_endpoint *out)
 {
 	const struct binding *b;

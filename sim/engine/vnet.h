@@ -170,5 +170,8 @@ int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 /* Where the router's datagram socket @handle (in opening order, from 0) is
  * bound. 0 or -EBADF (never opened, or closed). */
 int zt_vnet_dgram_local(struct zt_vnet *vn, int handle, struct zt_endpoint *out);
+/* The router's cookie of datagram socket @handle (for a test that hands
+ * the router a batch itself), or NULL. */
+void *zt_vnet_dgram_cookie(struct zt_vnet *vn, int handle);
 
 #endif /* ZTUN_SIM_VNET_H */

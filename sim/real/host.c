@@ -41,8 +41,11 @@
  *            A socket with nothing to wait for leaves the epoll set, so
  *            level-triggered EPOLLHUP cannot spin.
  *   dgram    an unconnected UDP socket; each wake-up reads at most 64
- *            datagrams into zt_router_dgram_data(). Sends that would block
- *            are dropped (UDP).
+ *            datagrams, back to back into one buffer, and hands each run
+ *            from one sender to zt_router_dgram_batch() (runs of one size
+ *            reach the TUN as one UDP GSO write). Sends are held to the
+ *            end of the wake-up (dgram_out.h); those that would block are
+ *            dropped (UDP).
  *
  * Direct egress (ZT_UPSTREAM_DIRECT) is bound to the egress interface with
  * SO_BINDTODEVICE so that it cannot route back into the TUN; SO_MARK, when
@@ -749,36 +752,70 @@ static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
 	stream_deliver(h, s, idx, h->sockbuf, (size_t)n);
 }
 
+/* Hand the datagrams read so far (all from @from) to the core at once:
+ * runs of one size go to the client as one GSO packet. Return: whether
+ * the socket is still ours. */
+static bool dgram_deliver(struct zr_host *h, struct zr_sock *s, uint32_t gen,
+			  const struct zt_endpoint *from, struct zt_dgram *d,
+			  unsigned *n)
+{
+	if (*n)
+		zt_router_dgram_batch(h->router, s->cookie, from, d, *n, h->now);
+	*n = 0;
+	return s->gen == gen && s->kind == SK_DGRAM;
+}
+
+/* Up to DGRAM_BATCH datagrams, read back to back into sockbuf so that a
+ * run of them from one sender reaches the core as one batch. */
 static void dgram_readable(struct zr_host *h, struct zr_sock *s, int idx)
 {
 	uint32_t gen = s->gen;
+	struct zt_dgram d[DGRAM_BATCH];
+	struct sockaddr_storage prev = { .ss_family = AF_UNSPEC };
+	socklen_t prev_len = 0;
+	struct zt_endpoint from;
+	size_t off = 0;
+	unsigned n = 0;
 
+	memset(&from, 0, sizeof(from));
 	for (int i = 0; i < DGRAM_BATCH; i++) {
 		/* AF_UNSPEC unless recvfrom() names the sender */
 		struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
 		socklen_t sl = sizeof(ss);
-		struct zt_endpoint from;
-		ssize_t n = recvfrom(s->fd, h->sockbuf, sizeof(h->sockbuf),
-				     MSG_DONTWAIT | MSG_TRUNC,
-				     (struct sockaddr *)&ss, &sl);
+		ssize_t r;
 
-		if (n < 0) {
+		if (sizeof(h->sockbuf) - off < 65536) {
+			if (!dgram_deliver(h, s, gen, &from, d, &n))
+				return;
+			off = 0;
+		}
+		r = recvfrom(s->fd, h->sockbuf + off, sizeof(h->sockbuf) - off,
+			     MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&ss,
+			     &sl);
+		if (r < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR)
 				zr_debug("dgram %d: recv: %s", idx,
 					 strerror(errno));
-			return;
+			break;
 		}
-		if ((size_t)n > sizeof(h->sockbuf))
+		if ((size_t)r > sizeof(h->sockbuf) - off)
 			continue; /* truncated */
 		h->stats.dgram_rx++;
-		sockaddr_to_ep(&ss, &from);
-		zt_router_dgram_data(h->router, s->cookie, &from, h->sockbuf,
-				     (size_t)n, h->now);
-		if (s->gen != gen || s->kind != SK_DGRAM)
-			return;
+		if (n && (sl != prev_len || memcmp(&ss, &prev, sl) != 0)) {
+			if (!dgram_deliver(h, s, gen, &from, d, &n))
+				return; /* another sender: another batch */
+		}
+		if (!n) {
+			sockaddr_to_ep(&ss, &from);
+			prev = ss;
+			prev_len = sl;
+		}
+		d[n].data = h->sockbuf + off;
+		d[n++].len = (size_t)r;
+		off += (size_t)r;
 	}
-	(void)idx;
+	dgram_deliver(h, s, gen, &from, d, &n);
 }
 
 static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
@@ -1175,10 +1212,12 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 	fprintf(stderr, "ztun-ref: stats: udp in %" PRIu64 ", out %" PRIu64
 		", flows opened %" PRIu64 ", active %" PRIu64 ", expired %" PRIu64
 		", up %" PRIu64 " bytes, down %" PRIu64 " bytes, dropped %" PRIu64
-		", refused full %" PRIu64 "\n",
+		", refused full %" PRIu64 ", reply mismatch %" PRIu64
+		", spoofed %" PRIu64 ", gso runs %" PRIu64 "\n",
 		ss->udp_datagrams_in, ss->udp_datagrams_out, ss->udp_flows_opened,
 		ss->udp_flows_active, ss->udp_flows_expired, rs->udp_relayed_up,
-		rs->udp_relayed_down, rs->udp_dropped, ss->udp_refused_full);
+		rs->udp_relayed_down, rs->udp_dropped, ss->udp_refused_full,
+		rs->nat_reply_mismatch, rs->socks5_udp_spoofed, ss->udp_gso_out);
 	fprintf(stderr, "ztun-ref: stats: icmp echo replies %" PRIu64
 		", errors sent %" PRIu64 ", limited %" PRIu64 ", errors in %"
 		PRIu64 ", matched %" PRIu64 ", dropped %" PRIu64 "\n",

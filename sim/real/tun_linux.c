@@ -19,8 +19,11 @@
  * segment size and the kernel cuts it: one syscall instead of ~44. The
  * core's TSO segments already hold the pseudo-header sum only in the TCP
  * checksum (CHECKSUM_PARTIAL), so the packet follows the header as it
- * is (writev, no copy). Plain writes carry a zeroed header (checksums
- * complete, nothing to cut).
+ * is (writev, no copy). A run of UDP datagrams goes the same way
+ * (VIRTIO_NET_HDR_GSO_UDP_L4, Linux 6.2 on): one write for up to 64
+ * datagrams, which the kernel cuts as its UDP GSO does; a kernel that
+ * refuses it (EINVAL) gets them cut by the host from then on. Plain writes
+ * carry a zeroed header (checksums complete, nothing to cut).
  */
 #include "real/tun.h"
 
@@ -35,6 +38,9 @@
 
 #include "ztun/stack.h"
 #include "ztun/view.h"
+
+/* VIRTIO_NET_HDR_GSO_UDP_L4, which headers before Linux 6.2 lack. */
+#define VNET_GSO_UDP_L4 5
 
 /* The largest virtio-net header a TUN may be set to use (with room). */
 #define VNET_MAX 32
@@ -124,6 +130,8 @@ static ssize_t tun_write_gso(void *ctx, const struct zt_pkt_parts *pkt,
 	struct virtio_net_hdr vh;
 	size_t iphl, thl;
 	struct iovec iov[4];
+	uint8_t proto;
+	ssize_t n;
 	int cnt = 2;
 
 	if (!t->vnet_len)
@@ -131,23 +139,34 @@ static ssize_t tun_write_gso(void *ctx, const struct zt_pkt_parts *pkt,
 	memset(&vh, 0, sizeof(vh));
 	if (len >= 20 && (p[0] >> 4) == 4) {
 		iphl = (size_t)(p[0] & 0x0f) * 4;
+		proto = p[9];
 		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
 	} else if (len >= 40 && (p[0] >> 4) == 6) {
 		iphl = 40;
+		proto = p[6];
 		vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
 	} else {
 		return -EINVAL;
 	}
-	if (len < iphl + 20)
-		return -EINVAL;
-	thl = (size_t)(p[iphl + 12] >> 4) * 4;
-	if (thl < 20 || len < iphl + thl)
+	if (proto == ZT_IPPROTO_UDP) {
+		/* a run of datagrams (zt_stack_udp_send_run()) */
+		if (t->no_uso)
+			return -EOPNOTSUPP;
+		vh.gso_type = VNET_GSO_UDP_L4;
+		thl = 8;
+		vh.csum_offset = 6;
+	} else {
+		if (len < iphl + 20)
+			return -EINVAL;
+		thl = (size_t)(p[iphl + 12] >> 4) * 4;
+		vh.csum_offset = 16;
+	}
+	if (thl < 8 || len < iphl + thl)
 		return -EINVAL;
 	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	vh.hdr_len = (uint16_t)(iphl + thl);
 	vh.gso_size = (uint16_t)seg_size;
 	vh.csum_start = (uint16_t)iphl;
-	vh.csum_offset = 16;
 	memcpy(vnet, &vh, sizeof(vh));
 	iov[0].iov_base = vnet;
 	iov[0].iov_len = t->vnet_len;
@@ -161,7 +180,14 @@ static ssize_t tun_write_gso(void *ctx, const struct zt_pkt_parts *pkt,
 		iov[cnt].iov_base = (void *)pkt->d2;
 		iov[cnt++].iov_len = pkt->l2;
 	}
-	return tun_writev(t, iov, cnt, t->vnet_len + zt_pkt_parts_len(pkt));
+	n = tun_writev(t, iov, cnt, t->vnet_len + zt_pkt_parts_len(pkt));
+	if (n == -EINVAL && proto == ZT_IPPROTO_UDP) {
+		/* a kernel without UDP GSO from a TUN (before 6.2): the host
+		 * cuts runs itself from now on */
+		t->no_uso = true;
+		return -EOPNOTSUPP;
+	}
+	return n;
 }
 
 static const char *tun_name(const void *ctx)

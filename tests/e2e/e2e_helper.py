@@ -19,7 +19,12 @@
 #       when the echo is byte-exact.
 #   e2e_helper.py udpecho ADDR PORT...        UDP: every datagram back to
 #       its sender, from ADDR:PORT (bound, so that replies come from the
-#       address the client sent to).
+#       address the client sent to); but "BURST N SIZE DIR": DIR/asked,
+#       then once DIR/release exists the burst udpburst sends (N of SIZE
+#       bytes, two shorter) back at once, then DIR/burst-sent.
+#   e2e_helper.py udpburstdown HOST PORT N SIZE DIR   one datagram and its
+#       echo, then "BURST N SIZE DIR" to the echo server; exit 0 and
+#       "ok N+2 datagrams" when its burst came back whole and in order.
 #   e2e_helper.py udpburst HOST PORT N SIZE DIR   UDP, one socket: one
 #       datagram and its echo (the flow is set up), then "ready" in
 #       DIR/ready; once DIR/go exists, N datagrams of SIZE bytes and two
@@ -206,6 +211,14 @@ def udp_echo(addr, ports):
     def loop(u):
         while True:
             data, peer = u.recvfrom(65536)
+            if data.startswith(b"BURST "):
+                _, n, size, sync_dir = data.decode().split(" ", 3)
+                open(sync_dir + "/asked", "w").close()
+                if wait_file(sync_dir + "/release", 10):
+                    for d in burst(int(n), int(size)):
+                        u.sendto(d, peer)
+                    open(sync_dir + "/burst-sent", "w").close()
+                continue
             u.sendto(data, peer)
 
     for u in socks[1:]:
@@ -223,30 +236,30 @@ def wait_file(path, secs):
     return False
 
 
-def udp_burst(host, port, n, size, sync_dir):
+def burst(n, size):
+    sizes = [size] * n + [size - 100, 37]
+    return [struct.pack("!I", i) + gen(i, sz - 4) for i, sz in enumerate(sizes)]
+
+
+def udp_flow(host, port):
+    """A connected UDP socket whose flow is set up: one echo came back."""
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     u.connect((host, port))
     u.settimeout(3)
     u.send(b"hello")
     try:
-        if u.recv(65536) != b"hello":
-            print("first echo differs")
-            return 1
+        if u.recv(65536) == b"hello":
+            return u
+        print("first echo differs")
     except socket.timeout:
         print("no echo of the first datagram")
-        return 1
-    open(sync_dir + "/ready", "w").close()
-    if not wait_file(sync_dir + "/go", 10):
-        print("no go")
-        return 1
-    sizes = [size] * n + [size - 100, 37]
-    sent = [struct.pack("!I", i) + gen(i, sz - 4) for i, sz in enumerate(sizes)]
-    for d in sent:
-        u.send(d)
-    open(sync_dir + "/sent", "w").close()
+    return None
+
+
+def expect_burst(u, sent):
     got = []
-    u.settimeout(5)
+    u.settimeout(10)
     try:
         while len(got) < len(sent):
             got.append(u.recv(65536))
@@ -258,6 +271,29 @@ def udp_burst(host, port, n, size, sync_dir):
     nums = [struct.unpack("!I", g[:4])[0] if len(g) >= 4 else -1 for g in got]
     print("sent %d datagrams, got %d back, numbers %s" % (len(sent), len(got), nums[:50]))
     return 1
+
+
+def udp_burst(host, port, n, size, sync_dir):
+    u = udp_flow(host, port)
+    if not u:
+        return 1
+    open(sync_dir + "/ready", "w").close()
+    if not wait_file(sync_dir + "/go", 10):
+        print("no go")
+        return 1
+    sent = burst(n, size)
+    for d in sent:
+        u.send(d)
+    open(sync_dir + "/sent", "w").close()
+    return expect_burst(u, sent)
+
+
+def udp_burst_down(host, port, n, size, sync_dir):
+    u = udp_flow(host, port)
+    if not u:
+        return 1
+    u.send(("BURST %d %d %s" % (n, size, sync_dir)).encode())
+    return expect_burst(u, burst(n, size))
 
 
 def main(argv):
@@ -276,6 +312,9 @@ def main(argv):
     if cmd == "udpecho":
         udp_echo(argv[2], [int(p) for p in argv[3:]])
         return 0
+    if cmd == "udpburstdown":
+        return udp_burst_down(argv[2], int(argv[3]), int(argv[4]),
+                              int(argv[5]), argv[6])
     if cmd == "udpburst":
         return udp_burst(argv[2], int(argv[3]), int(argv[4]), int(argv[5]),
                          argv[6])

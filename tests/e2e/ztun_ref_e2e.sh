@@ -59,7 +59,9 @@
 # granted. (z) 20 connections to a server that closes first leave
 # ztun-ref no upstream socket a second later. (ua) A burst of UDP
 # datagrams read in one batch comes back whole and in order, by NAT and
-# through danted, its equal-size run sent upstream as one UDP_SEGMENT send.
+# through danted, its equal-size run sent upstream as one UDP_SEGMENT send;
+# (ub) the same burst sent back at once reaches the client whole and in
+# order, written to the TUN as a UDP GSO run.
 #
 # ZT_E2E_BIG=N sets the big download to N MiB (the upload is N/4 MiB),
 # default 64 for every build: with either build (make check runs the
@@ -633,30 +635,53 @@ fi
 # and a run of equal-size datagrams to one destination goes as one
 # UDP_SEGMENT send: by NAT, and through danted's UDP ASSOCIATE (the same
 # SOCKS5 header on each keeps their sizes equal)
+# wait_file FILE PID: until FILE exists (5 s), or PID has exited
+wait_file() {
+	for _ in $(seq 100); do
+		[ -e "$1" ] && return 0
+		[ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null && return 1
+		sleep 0.05
+	done
+	return 1
+}
+# (ub) the other way: the echo server sends the same burst back at once
+# while ztun-ref is stopped; ztun-ref reads it in one batch and the client
+# gets it whole and in order, the equal-size run written to the TUN as UDP
+# GSO packets (the kernel cuts them)
 gso_carried() { fresh_stats 'dgram tx' | sed -n 's/.*carrying \([0-9]*\).*/\1/p'; }
-udp_burst_check() { # LABEL PORT
-	local d cpid rc g0 g1
+gso_runs() { fresh_stats 'udp in' | sed -n 's/.*gso runs \([0-9]*\).*/\1/p'; }
+udp_burst_check() { # up|down LABEL PORT
+	local d cpid rc g0 g1 cmd=udpburst wait1=ready go=go wait2=sent
+	local count=gso_carried min=40 check="(ua) UDP burst $2" what="of them in UDP_SEGMENT sends"
+	if [ "$1" = down ]; then
+		cmd=udpburstdown wait1=asked go=release wait2=burst-sent
+		count=gso_runs min=1 check="(ub) UDP burst back $2" what="GSO run(s) to the TUN"
+	fi
 	d=$(mktemp -d "$tmp/burst.XXXXXX")
-	g0=$(gso_carried)
-	cx python3 "$helper" udpburst 10.203.1.1 "$2" 40 1200 "$d" >"$d/out" 2>&1 &
+	chmod 777 "$d"
+	g0=$($count)
+	cx python3 "$helper" "$cmd" 10.203.1.1 "$3" 40 1200 "$d" >"$d/out" 2>&1 &
 	cpid=$!
-	for _ in $(seq 100); do [ -e "$d/ready" ] && break; kill -0 "$cpid" 2>/dev/null || break; sleep 0.05; done
+	wait_file "$d/$wait1" "$cpid"
 	kill -STOP "$ztun_pid"
-	touch "$d/go"
-	for _ in $(seq 100); do [ -e "$d/sent" ] && break; kill -0 "$cpid" 2>/dev/null || break; sleep 0.05; done
+	touch "$d/$go"
+	wait_file "$d/$wait2" "$cpid"
+	sleep 0.2 # danted passes the last ones on
 	kill -CONT "$ztun_pid"
 	wait "$cpid"
 	rc=$?
-	g1=$(gso_carried)
-	if [ "$rc" = 0 ] && [ -n "$g0" ] && [ -n "$g1" ] && [ $((g1 - g0)) -ge 40 ]; then
-		pass "(ua) UDP burst $1: $(cat "$d/out"), $((g1 - g0)) of them in UDP_SEGMENT sends"
+	g1=$($count)
+	if [ "$rc" = 0 ] && [ -n "$g0" ] && [ -n "$g1" ] && [ $((g1 - g0)) -ge "$min" ]; then
+		pass "$check: $(cat "$d/out"), $((g1 - g0)) $what"
 	else
-		fail "(ua) UDP burst $1, whole, in order, equal sizes in UDP_SEGMENT sends" \
-			"client: $(head -c 300 "$d/out"); carried by UDP_SEGMENT ${g0:-?} -> ${g1:-?}"
+		fail "$check whole, in order, at least $min $what" \
+			"client: $(head -c 300 "$d/out"); $count ${g0:-?} -> ${g1:-?}"
 	fi
 }
-udp_burst_check "by NAT" 7003
-udp_burst_check "through danted (SOCKS5 UDP)" 7004
+for dir in up down; do
+	udp_burst_check $dir "by NAT" 7003
+	udp_burst_check $dir "through danted (SOCKS5 UDP)" 7004
+done
 
 # (k..o, d, p, b6) for danted and tinyproxy
 suite "SOCKS5 (danted)" socks5 10.203.1.1 fd00:203:1::1

@@ -9,6 +9,7 @@
 #include "test.h"
 #include "ztun/ip4.h"
 #include "ztun/ip6.h"
+#include "ztun/packet.h"
 #include "ztun/addr.h"
 #include "ztun/tcp_wire.h"
 
@@ -105,31 +106,14 @@ uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n)
 size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 		       uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out)
 {
+	const struct zt_ip_hdr_params p = { .ttl = 64 };
 	size_t cap = ZT_IP6_HDR + l4_len;
 	int hl;
 
-	if (src->family == ZT_AF_INET) {
-		struct zt_ip4_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.ttl = 64;
-		ip.protocol = proto;
-		memcpy(ip.src, src->bytes, 4);
-		memcpy(ip.dst, dst->bytes, 4);
-		/* the header goes first: keep the payload out of its way */
-		memmove(out + ZT_IP4_MIN_HDR, l4, l4_len);
-		hl = zt_ip4_emit(&ip, l4_len, out, cap);
-	} else {
-		struct zt_ip6_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.hop_limit = 64;
-		ip.upper_proto = proto;
-		memcpy(ip.src, src->bytes, 16);
-		memcpy(ip.dst, dst->bytes, 16);
-		memmove(out + ZT_IP6_HDR, l4, l4_len);
-		hl = zt_ip6_emit(&ip, l4_len, out, cap);
-	}
+	/* the header goes first: keep the payload out of its way */
+	memmove(out + (src->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR),
+		l4, l4_len);
+	hl = zt_ip_header_emit(src, dst, proto, l4_len, &p, out, cap);
 	CU_ASSERT_FATAL(hl > 0);
 	return (size_t)hl + l4_len;
 }

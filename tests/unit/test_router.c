@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "engine/evloop.h"
+#include "io/gso.h"
 #include "engine/vhosts.h"
 #include "engine/vnet.h"
 #include "test.h"
@@ -73,6 +74,9 @@ struct tb {
 	unsigned pkts_to_client, udp_in, udp_bad, echo_replies;
 	uint8_t udp_last[2048];
 	size_t udp_last_len;
+	uint8_t udp_all[8192];         /* every UDP payload, in order */
+	size_t udp_all_len;
+	unsigned udp_gso;              /* UDP GSO packets the router sent */
 	struct zt_addr udp_from;
 	uint16_t udp_sport, udp_dport;
 	/* back-pressure probe */
@@ -198,6 +202,11 @@ static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
 		t->udp_last_len = pk.payload.len < sizeof(t->udp_last) ?
 					  pk.payload.len : sizeof(t->udp_last);
 		memcpy(t->udp_last, pk.payload.data, t->udp_last_len);
+		if (t->udp_all_len + pk.payload.len <= sizeof(t->udp_all)) {
+			memcpy(t->udp_all + t->udp_all_len, pk.payload.data,
+			       pk.payload.len);
+			t->udp_all_len += pk.payload.len;
+		}
 	} else if (pk.l4.icmp.kind == ZT_ICMP_ECHO_REPLY) {
 		t->echo_replies++;
 	} else if (pk.l4.icmp.kind == ZT_ICMP_DEST_UNREACH) {
@@ -246,6 +255,20 @@ static void tun_output(void *host, const uint8_t *pkt, size_t len)
 	(void)host;
 	q_push(&g_tb->to_client, pkt, len);
 	tun_kick(g_tb);
+}
+
+/* A TUN that cuts GSO packets itself (tun_output_gso), as Linux does. */
+static void tun_output_gso(void *host, const struct zt_pkt_parts *parts,
+			   uint32_t seg_size)
+{
+	static uint8_t pkt[65536], piece[2048];
+	size_t len = zt_pkt_parts_flatten(parts, pkt, sizeof(pkt));
+
+	CU_ASSERT_FATAL(len > 0);
+	if (pkt[(pkt[0] >> 4) == 4 ? 9 : 6] == ZT_IPPROTO_UDP)
+		g_tb->udp_gso++;
+	CU_ASSERT(zt_gso_split(pkt, len, seg_size, piece, sizeof(piece),
+			       tun_output, host) > 1);
 }
 
 static enum zt_route_decision route_cb(void *user, const struct zt_route_query *q)
@@ -1377,6 +1400,78 @@ static void test_udp_nat_sessions(void)
 	tb_free(t);
 }
 
+/* A batch of datagrams from the upstream (zt_router_dgram_batch(), as
+ * ztun-ref reads them): each run of one size, the last shorter, reaches the
+ * client as one UDP GSO packet, from the host's buffer when the payloads
+ * lie back to back (NAT) and copied when not (a gap between them); every
+ * datagram whole and in order, an empty one alone; a batch from the wrong
+ * sender counted and dropped whole. */
+static void test_udp_batch_runs(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	static uint8_t buf[4096];
+	struct zt_endpoint from;
+	struct zt_dgram d[7];
+	static const size_t lens[7] = { 100, 100, 100, 40, 100, 0, 30 };
+	size_t off = 0, total = 0;
+	void *cookie;
+
+	t->dec[1] = ZT_ROUTE_NAT;
+	t->cfg.tun_output_gso = tun_output_gso;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	send_udp(t, &cli, 6000, &srv, 7, "n", 1);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+	cookie = zt_vnet_dgram_cookie(t->vn, 0);
+	CU_ASSERT_FATAL(cookie != NULL);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 1);
+	/* back to back but for a gap before the fifth */
+	for (int i = 0; i < 7; i++) {
+		if (i == 4)
+			off += 16;
+		d[i].data = buf + off;
+		d[i].len = lens[i];
+		off += lens[i];
+		total += lens[i];
+	}
+	memset(&from, 0, sizeof(from));
+	from.addr = srv;
+	from.port = 7;
+	t->udp_in = 0;
+	t->udp_all_len = 0;
+	zt_router_dgram_batch(t->r, cookie, &from, d, 7, t->sim.now);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 7);
+	/* [100 100 100 40] and [100 | 0] ... the 100 after the gap starts a
+	 * run the empty one ends; 0 and 30 go alone */
+	CU_ASSERT_EQUAL(t->udp_gso, 1);
+	CU_ASSERT_EQUAL_FATAL(t->udp_all_len, total);
+	CU_ASSERT(memcmp(t->udp_all, buf, 340) == 0);
+	CU_ASSERT(memcmp(t->udp_all + 340, buf + 356, 130) == 0);
+	CU_ASSERT_EQUAL(rstats(t)->udp_relayed_down, 1 + total);
+	/* the gap: a run of two, copied */
+	d[0].data = buf;
+	d[1].data = buf + 200;
+	d[0].len = d[1].len = 100;
+	t->udp_all_len = 0;
+	zt_router_dgram_batch(t->r, cookie, &from, d, 2, t->sim.now);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_gso, 2);
+	CU_ASSERT_EQUAL_FATAL(t->udp_all_len, 200);
+	CU_ASSERT(memcmp(t->udp_all, buf, 100) == 0);
+	CU_ASSERT(memcmp(t->udp_all + 100, buf + 200, 100) == 0);
+	/* not the session's remote: all three dropped */
+	from.port = 8;
+	zt_router_dgram_batch(t->r, cookie, &from, d, 3, t->sim.now);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->nat_reply_mismatch, 3);
+	CU_ASSERT_EQUAL(t->udp_in, 9);
+	tb_free(t);
+}
+
 static void test_udp_expiry_closes_socket(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -1604,6 +1699,7 @@ int zt_suite_router(void)
 		{ "udp_direct_echo_and_dns", test_udp_direct_echo_and_dns },
 		{ "udp_expiry_closes_socket", test_udp_expiry_closes_socket },
 		{ "udp_nat_sessions", test_udp_nat_sessions },
+		{ "udp_batch_runs", test_udp_batch_runs },
 		{ "socks5_udp_associate", test_socks5_udp_associate },
 		{ "drop_and_reject", test_drop_and_reject },
 		{ "icmp_local_and_not", test_icmp_local_and_not },

@@ -45,6 +45,7 @@ struct host {
 	struct zt_addr local;        /* answers ping for this address */
 	uint64_t now;
 	unsigned n_gso;              /* TSO segments cut by the host */
+	unsigned n_gso_udp;          /* ... of them UDP GSO packets */
 	uint32_t gso_max;            /* largest of them */
 	size_t direct_take;          /* tcp_rx_direct takes up to this per call */
 	unsigned n_direct;           /* tcp_rx_direct calls */
@@ -186,28 +187,36 @@ static void h_tun_output_gso(void *host, const struct zt_pkt_parts *parts,
 	size_t len = zt_pkt_parts_flatten(parts, pkt, sizeof(pkt));
 
 	CU_ASSERT_FATAL(len > 0);
-	/* headers only in the first part: IP (20 or 40) + TCP (20..60) */
-	CU_ASSERT(parts->hdr_len >= 40 && parts->hdr_len <= 100);
 	CU_ASSERT(parts->l1 > 0);
 	h->n_gso++;
 	if (len > h->gso_max)
 		h->gso_max = (uint32_t)len;
 	CU_ASSERT(len <= 65535);
-	/* CHECKSUM_PARTIAL: the TCP checksum field holds the pseudo-header
-	 * sum only; the device (here zt_gso_split) sums the rest. */
+	/* CHECKSUM_PARTIAL: the TCP or UDP checksum field holds the
+	 * pseudo-header sum only; the device (here zt_gso_split) sums the
+	 * rest. Headers only in the first part: IP (20 or 40), then TCP
+	 * (20..60) or UDP (8). */
 	{
 		struct zt_addr src, dst;
 		bool v4 = (pkt[0] >> 4) == 4;
 		size_t iphl = v4 ? (size_t)(pkt[0] & 15) * 4 : 40;
+		uint8_t proto = pkt[v4 ? 9 : 6];
+		size_t csum_at = proto == ZT_IPPROTO_UDP ? 6 : 16;
 
+		if (proto == ZT_IPPROTO_UDP) {
+			h->n_gso_udp++;
+			CU_ASSERT_EQUAL(parts->hdr_len, iphl + 8);
+		} else {
+			CU_ASSERT(parts->hdr_len >= 40 && parts->hdr_len <= 100);
+		}
 		memset(&src, 0, sizeof(src));
 		memset(&dst, 0, sizeof(dst));
 		src.family = dst.family = v4 ? ZT_AF_INET : ZT_AF_INET6;
 		memcpy(src.bytes, pkt + (v4 ? 12 : 8), v4 ? 4 : 16);
 		memcpy(dst.bytes, pkt + (v4 ? 16 : 24), v4 ? 4 : 16);
-		CU_ASSERT_EQUAL(zt_rd16(pkt + iphl + 16),
+		CU_ASSERT_EQUAL(zt_rd16(pkt + iphl + csum_at),
 				(uint16_t)~zt_csum_fold(zt_csum_pseudo(
-					&src, &dst, ZT_IPPROTO_TCP,
+					&src, &dst, proto,
 					(uint32_t)(len - iphl))));
 	}
 	CU_ASSERT(zt_gso_split(pkt, len, seg_size, piece, sizeof(piece),
@@ -1457,6 +1466,78 @@ static void test_gso_split(void)
 	CU_ASSERT_EQUAL(n.n, 10);
 }
 
+/* Datagrams of one size (the last shorter) to the client: one UDP GSO
+ * packet when the host cuts them, whose pieces are the same datagrams,
+ * each whole with its own checksum, in order; one by one without
+ * tun_output_gso, for a single datagram, and when a datagram would not
+ * fit the MTU (then fragmented as any other); IPv4 and IPv6. */
+static void test_udp_send_run(void)
+{
+	for (int v6 = 0; v6 <= 1; v6++) {
+		for (int gso = 0; gso <= 1; gso++) {
+			struct zt_stack_config cfg;
+			struct zt_rng rng;
+			struct host *h = malloc(sizeof(*h));
+			struct zt_flow_key key;
+			uint8_t data[350];
+
+			for (size_t i = 0; i < sizeof(data); i++)
+				data[i] = (uint8_t)(i * 13 + v6);
+			memset(&key, 0, sizeof(key));
+			key.family = v6 ? ZT_AF_INET6 : ZT_AF_INET;
+			key.client = v6 ? A6(2) : A4(10, 0, 0, 2);
+			key.server = v6 ? A6(53) : A4(9, 9, 9, 9);
+			key.client_port = 40000;
+			key.server_port = 53;
+			zt_stack_config_default(&cfg);
+			cfg.mtu = 1280;
+			host_init_ops(h, HOST_PENDING, &cfg, &rng,
+				      gso ? &host_ops_gso : &host_ops);
+			CU_ASSERT_EQUAL(zt_stack_udp_send_run(h->s, &key, data,
+					sizeof(data), 100, h->now), 0);
+			CU_ASSERT_EQUAL(h->n_gso_udp, gso ? 1 : 0);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_gso_out, gso ? 1u : 0u);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_datagrams_out, 4);
+			CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 4);
+			for (unsigned i = 0; i < 4; i++) {
+				struct zt_packet pk;
+				size_t want = i < 3 ? 100 : 50;
+
+				out_pkt(h, i, &pk); /* checksums verified */
+				CU_ASSERT_EQUAL(pk.proto, ZT_IPPROTO_UDP);
+				CU_ASSERT(zt_addr_eq(&pk.src, &key.server));
+				CU_ASSERT(zt_addr_eq(&pk.dst, &key.client));
+				CU_ASSERT_EQUAL(pk.l4.udp.src_port, 53);
+				CU_ASSERT_EQUAL(pk.l4.udp.dst_port, 40000);
+				CU_ASSERT_EQUAL_FATAL(pk.payload.len, want);
+				CU_ASSERT(memcmp(pk.payload.data, data + 100 * i, want) == 0);
+				CU_ASSERT(!pk.is_fragment);
+			}
+			q_clear(&h->to_tun);
+			/* one datagram is not a run */
+			CU_ASSERT_EQUAL(zt_stack_udp_send_run(h->s, &key, data, 80,
+					100, h->now), 0);
+			CU_ASSERT_EQUAL(h->to_tun.n, 1);
+			CU_ASSERT_EQUAL(h->n_gso_udp, gso ? 1 : 0);
+			q_clear(&h->to_tun);
+			/* 1300-byte datagrams do not fit 1280: fragments */
+			{
+				static uint8_t big[2600];
+
+				CU_ASSERT_EQUAL(zt_stack_udp_send_run(h->s, &key, big,
+						sizeof(big), 1300, h->now), 0);
+				CU_ASSERT_EQUAL(h->n_gso_udp, gso ? 1 : 0);
+				CU_ASSERT_EQUAL(h->to_tun.n, 4);
+				CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_datagrams_out, 7);
+			}
+			CU_ASSERT_EQUAL(zt_stack_udp_send_run(h->s, &key, data,
+					sizeof(data), 0, h->now), -EINVAL);
+			host_fini(h);
+			free(h);
+		}
+	}
+}
+
 int zt_suite_stack(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -1481,6 +1562,7 @@ int zt_suite_stack(void)
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
 		{ "idle_flows_hold_no_buffers", test_idle_flows_hold_no_buffers },
 		{ "gso_split", test_gso_split },
+		{ "udp_send_run", test_udp_send_run },
 		{ 0 }
 	};
 

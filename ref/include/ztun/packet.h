@@ -37,6 +37,26 @@ struct zt_packet {
 	struct zt_view payload; /* TCP/UDP data, ICMP body; == l3_payload otherwise */
 };
 
+/* The fields of an IP header that zt_ip_header_emit() takes. */
+struct zt_ip_hdr_params {
+	uint8_t ttl;          /* TTL or hop limit */
+	uint8_t tclass;       /* IPv4 DSCP+ECN, IPv6 traffic class */
+	bool dont_frag;       /* IPv4 DF */
+	uint16_t ident;       /* IPv4 identification */
+};
+
+/*
+ * zt_ip_header_emit() - the IPv4 (no options) or IPv6 (no extension
+ * headers) header, by @src's family, of a packet of @l4_len bytes of
+ * @proto from @src to @dst, into @buf (@cap bytes).
+ * Return: the header's length, or a negative errno of zt_ip4_emit() /
+ * zt_ip6_emit().
+ */
+int zt_ip_header_emit(const struct zt_addr *src, const struct zt_addr *dst,
+		      uint8_t proto, size_t l4_len,
+		      const struct zt_ip_hdr_params *p, uint8_t *buf,
+		      size_t cap);
+
 /*
  * zt_packet_parse() - decode @pkt (borrowed; views in @out point into it).
  * TCP, UDP, ICMP (over v4) and ICMPv6 (over v6) are decoded; any other

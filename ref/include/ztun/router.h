@@ -161,6 +161,25 @@ void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now);
 void zt_router_dgram_data(struct zt_router *r, void *cookie,
 			  const struct zt_endpoint *from, const uint8_t *data,
 			  size_t len, uint64_t now);
+/* One datagram of a batch (borrowed). */
+struct zt_dgram {
+	const uint8_t *data;
+	size_t len;
+};
+/* The most bytes of payload one run of datagrams to a client carries. */
+#define ZT_ROUTER_UDP_RUN_MAX 65000
+/*
+ * zt_router_dgram_batch() - @n datagrams that arrived one after another on
+ * one upstream datagram socket from one sender @from: handled as @n calls
+ * of zt_router_dgram_data() would be, except that each run of payloads of
+ * one size (the last may be shorter) goes to the client with one
+ * zt_stack_udp_send_run(): one UDP GSO packet where the host cuts them.
+ * Payloads that lie back to back in the host's buffer (a NAT's datagrams
+ * read one after another) go from there; others are copied once.
+ */
+void zt_router_dgram_batch(struct zt_router *r, void *cookie,
+			   const struct zt_endpoint *from,
+			   const struct zt_dgram *d, unsigned n, uint64_t now);
 
 const struct zt_router_stats *zt_router_stats(const struct zt_router *r);
 /* The UDP NAT table (read-only use: lookups, stats). */

@@ -166,8 +166,12 @@ struct zt_stack_ops {
 	 * is to cut into segments of @seg_size bytes, each with a copy of
 	 * the headers and its own checksum (as Linux GSO does; in software:
 	 * sim/io/gso.h). It comes in parts: the headers, then the data
-	 * straight from the flow's send ring (no copy in the core). When
-	 * NULL, tcp.tso_segs is ignored and every packet fits the MTU. */
+	 * straight from the flow's send ring (no copy in the core). Or a
+	 * run of UDP datagrams (zt_stack_udp_send_run()): one IP and UDP
+	 * header for all of them (zt_udp_emit_gso_hdr()), the data cut every
+	 * @seg_size bytes into datagrams, as Linux's UDP GSO does; the IP
+	 * header's protocol tells which. When NULL, tcp.tso_segs is ignored,
+	 * every packet fits the MTU and datagrams go one by one. */
 	void (*tun_output_gso)(void *host, const struct zt_pkt_parts *pkt,
 			       uint32_t seg_size);
 	/* Optional: in-order data of @f (borrowed) that would go into its
@@ -197,6 +201,7 @@ struct zt_stack_stats {
 	uint64_t udp_flows_opened, udp_flows_active, udp_flows_expired;
 	uint64_t udp_refused_full;    /* datagrams dropped: UDP table full */
 	uint64_t tso_segments_out;    /* packets handed to tun_output_gso */
+	uint64_t udp_gso_out;         /* ... of them UDP datagram runs */
 	uint64_t icmp_echo_replies;
 	uint64_t icmp_errors_sent;
 	uint64_t icmp_errors_limited;
@@ -288,6 +293,19 @@ void zt_stack_tcp_abort(struct zt_stack *s, struct zt_flow *f, uint64_t now);
  */
 int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 		      const void *data, size_t len, uint64_t now);
+
+/*
+ * zt_stack_udp_send_run() - send @len bytes at @data (borrowed) as
+ * datagrams of @seg bytes each (the last may be shorter), as
+ * zt_stack_udp_send() would one by one: as one UDP GSO packet for the host
+ * to cut (ops->tun_output_gso) when there is one, the run has 2 to
+ * ZT_UDP_GSO_SEGS datagrams and each fits the MTU; else one by one.
+ * Return: 0, or the first error of zt_stack_udp_send(); -EINVAL for @seg 0.
+ */
+#define ZT_UDP_GSO_SEGS 64
+int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
+			  const void *data, size_t len, size_t seg,
+			  uint64_t now);
 
 /*
  * zt_stack_udp_reject() - answer the datagram being delivered to

@@ -39,4 +39,13 @@ int zt_udp_emit(const struct zt_udp_repr *r, const struct zt_addr *src,
 		const struct zt_addr *dst, const uint8_t *payload,
 		size_t payload_len, uint8_t *buf, size_t cap);
 
+/* The header of a UDP GSO packet whose @payload_len bytes follow it and are
+ * to be cut into datagrams by a device (CHECKSUM_PARTIAL): its length
+ * field covers all of them, its checksum field holds only the pseudo-header
+ * sum for that length, which the device turns into each piece's checksum.
+ * Return: 8, -ENOSPC, -EINVAL (longer than 65535). */
+int zt_udp_emit_gso_hdr(const struct zt_udp_repr *r, const struct zt_addr *src,
+			const struct zt_addr *dst, size_t payload_len,
+			uint8_t *buf, size_t cap);
+
 #endif /* ZTUN_UDP_WIRE_H */
