@@ -202,8 +202,9 @@ def echo_client(host, port, n):
 
 def udp_echo(addr, ports):
     socks = []
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     for p in ports:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u = socket.socket(family, socket.SOCK_DGRAM)
         u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         u.bind((addr, p))
         socks.append(u)
@@ -243,7 +244,8 @@ def burst(n, size):
 
 def udp_flow(host, port):
     """A connected UDP socket whose flow is set up: one echo came back."""
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                      socket.SOCK_DGRAM)
     u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     u.connect((host, port))
     u.settimeout(3)

@@ -12,10 +12,11 @@
 #   |                          | sockets (proxies, direct |
 #   |                          v  egress bound to $vc)    |
 #   |  $vc 10.203.0.1/24, default via 10.203.0.2         |
+#   |      fd00:203::1/64, default via fd00:203::2        |
 #   +-----------------------|------------------------------+
 #                           | veth
 #   +-----------------------|------------------------------+
-#   |  $vs 10.203.0.2/24                                  |
+#   |  $vs 10.203.0.2/24, fd00:203::2/64                  |
 #   |     danted :1080 (SOCKS5, UDP ASSOCIATE)           |
 #   |     microsocks :1081 (SOCKS5, user/pass)           |
 #   |     tinyproxy :8888 (HTTP CONNECT, BasicAuth)      |
@@ -25,7 +26,8 @@
 #   |     e2e_helper.py: HTTP :8001 (generated GET, PUT  |
 #   |       hashing), echo :7001, RST on accept :7002    |
 #   |     dnsmasq 10.203.1.1/.2:53 (e2e.test 10.9.8.7)   |
-#   |     e2e_helper.py udpecho 10.203.1.1:7003, :7004   |
+#   |     e2e_helper.py udpecho 10.203.1.1:7003, :7004,  |
+#   |       [fd00:203:1::1]:7003                         |
 #   +------------------- $sns (server) -------------------+
 #
 # The target addresses exist only in the server namespace; in the client
@@ -58,8 +60,8 @@
 # polled before sleeping, only with the flag and no more than new sockets
 # granted. (z) 20 connections to a server that closes first leave
 # ztun-ref no upstream socket a second later. (ua) A burst of UDP
-# datagrams read in one batch comes back whole and in order, by NAT and
-# through danted, its equal-size run sent upstream as one UDP_SEGMENT send;
+# datagrams read in one batch comes back whole and in order, by NAT (IPv4
+# and IPv6) and through danted, its equal-size run sent upstream as one UDP_SEGMENT send;
 # (ub) the same burst sent back at once reaches the client whole and in
 # order, written to the TUN as a UDP GSO run.
 #
@@ -212,6 +214,10 @@ sx ip addr add 10.203.0.2/24 dev "$vs"
 cx ip link set "$vc" up
 sx ip link set "$vs" up
 cx ip route add default via 10.203.0.2 dev "$vc"
+# IPv6 on the veth too, for direct IPv6 egress (UDP NAT over IPv6)
+cx ip -6 addr add fd00:203::1/64 dev "$vc" nodad
+sx ip -6 addr add fd00:203::2/64 dev "$vs" nodad
+cx ip -6 route add default via fd00:203::2 dev "$vc"
 for a in 10.203.1.1 10.203.1.2 10.203.1.3 10.203.1.9; do
 	sx ip addr add "$a/32" dev lo
 done
@@ -268,6 +274,8 @@ pids+=($!)
 
 # UDP echo: 7003 by NAT, 7004 through danted's UDP ASSOCIATE (rules below)
 ip netns exec "$sns" python3 "$helper" udpecho 10.203.1.1 7003 7004 >"$tmp/udpecho.log" 2>&1 &
+pids+=($!)
+ip netns exec "$sns" python3 "$helper" udpecho fd00:203:1::1 7003 >"$tmp/udpecho6.log" 2>&1 &
 pids+=($!)
 
 # generated downloads, hashed uploads, echo, reset-on-accept
@@ -530,7 +538,7 @@ if ! start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined \
 		-x http://e2euser:e2epass@10.203.0.2:8888 \
 		--tun-ip6 fd00:204::1/64 --rule 'tcp fd00:203:1::2 -> http' \
 		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct' \
-		--rule 'udp 10.203.1.1:7003 -> nat'; then
+		--rule 'udp 10.203.1.1:7003 -> nat' --rule 'udp [fd00:203:1::1]:7003 -> nat'; then
 	fail "ztun-ref starts (danted, tinyproxy)"
 	echo "$passed passed, $failed failed"
 	exit 1
@@ -650,7 +658,7 @@ wait_file() {
 # GSO packets (the kernel cuts them)
 gso_carried() { fresh_stats 'dgram tx' | sed -n 's/.*carrying \([0-9]*\).*/\1/p'; }
 gso_runs() { fresh_stats 'udp in' | sed -n 's/.*gso runs \([0-9]*\).*/\1/p'; }
-udp_burst_check() { # up|down LABEL PORT
+udp_burst_check() { # up|down LABEL HOST PORT
 	local d cpid rc g0 g1 cmd=udpburst wait1=ready go=go wait2=sent
 	local count=gso_carried min=40 check="(ua) UDP burst $2" what="of them in UDP_SEGMENT sends"
 	if [ "$1" = down ]; then
@@ -660,7 +668,7 @@ udp_burst_check() { # up|down LABEL PORT
 	d=$(mktemp -d "$tmp/burst.XXXXXX")
 	chmod 777 "$d"
 	g0=$($count)
-	cx python3 "$helper" "$cmd" 10.203.1.1 "$3" 40 1200 "$d" >"$d/out" 2>&1 &
+	cx python3 "$helper" "$cmd" "$3" "$4" 40 1200 "$d" >"$d/out" 2>&1 &
 	cpid=$!
 	wait_file "$d/$wait1" "$cpid"
 	kill -STOP "$ztun_pid"
@@ -679,8 +687,9 @@ udp_burst_check() { # up|down LABEL PORT
 	fi
 }
 for dir in up down; do
-	udp_burst_check $dir "by NAT" 7003
-	udp_burst_check $dir "through danted (SOCKS5 UDP)" 7004
+	udp_burst_check $dir "by NAT" 10.203.1.1 7003
+	udp_burst_check $dir "by NAT over IPv6" fd00:203:1::1 7003
+	udp_burst_check $dir "through danted (SOCKS5 UDP)" 10.203.1.1 7004
 done
 
 # (k..o, d, p, b6) for danted and tinyproxy
