@@ -42,6 +42,16 @@
 
 #include "ztun/stack.h"
 
+/*
+ * Read flags of a driver beyond the core's ZT_INPUT_* bits, for its host
+ * only: the packet is a UDP GSO packet (the datagrams of one UDP_SEGMENT
+ * send behind one IP and UDP header whose lengths cover them all), to be
+ * cut every ZT_TUN_SEG_SIZE(flags) bytes of payload (sim/io/gso.h) before
+ * the core sees it.
+ */
+#define ZT_TUN_UDP_GSO (1u << 15)
+#define ZT_TUN_SEG_SIZE(flags) ((flags) >> 16)
+
 struct zt_tun_driver_ops {
 	/*
 	 * read() - take one packet into @buf (@len bytes of room).

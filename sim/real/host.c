@@ -141,6 +141,7 @@ struct zr_host {
 	uint8_t tunbuf[READ_CHUNK];
 	uint8_t gsobuf[READ_CHUNK];  /* one piece of a TSO segment cut here */
 	uint8_t tsobuf[READ_CHUNK];  /* a TSO segment put together to cut it */
+	uint8_t udpgsobuf[READ_CHUNK]; /* one datagram cut from a UDP GSO read */
 	uint8_t sockbuf[SOCK_CHUNK];
 	struct zr_dgram_out dgram_out; /* upstream datagrams held */
 };
@@ -916,6 +917,15 @@ static void run_resumes(struct zr_host *h)
 	h->n_resumes -= n;
 }
 
+/* One datagram cut from a UDP GSO read, for the core. */
+static void tun_input_piece(void *ctx, const uint8_t *piece, size_t n)
+{
+	struct zr_host *h = ctx;
+
+	zt_router_tun_input_flags(h->router, piece, n, ZT_INPUT_CSUM_VALID,
+				  h->now);
+}
+
 /* Up to TUN_BATCH packets as one batch: one ACK per flow for all of them
  * (zt_router_tun_batch_end()), not one per segment read. */
 static void tun_read_batch(struct zr_host *h)
@@ -941,6 +951,17 @@ static void tun_read_batch(struct zr_host *h)
 		h->stats.tun_rx_bytes += (uint64_t)n;
 		if (flags & ZT_INPUT_CSUM_VALID)
 			h->stats.tun_rx_offloaded++;
+		if (flags & ZT_TUN_UDP_GSO) {
+			/* a client's UDP_SEGMENT send: its datagrams one by
+			 * one (upstream they go out as one again, dgram_out.h) */
+			h->stats.tun_rx_udp_gso++;
+			if (zt_gso_split(h->tunbuf, (size_t)n,
+					 ZT_TUN_SEG_SIZE(flags), h->udpgsobuf,
+					 sizeof(h->udpgsobuf), tun_input_piece,
+					 h) < 0)
+				h->stats.tun_rx_udp_gso_bad++;
+			continue;
+		}
 		zt_router_tun_input_flags(h->router, h->tunbuf, (size_t)n, flags,
 					  h->now);
 	}
@@ -1187,8 +1208,10 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		PRIu64 "\n", hs->tun_rx_packets, hs->tun_rx_bytes,
 		hs->tun_tx_packets, hs->tun_tx_bytes, hs->tun_tx_errors);
 	fprintf(stderr, "ztun-ref: stats: tun offload: rx partial %" PRIu64
-		", tx tso %" PRIu64 ", acks coalesced %" PRIu64 "\n",
-		hs->tun_rx_offloaded, hs->tun_tx_gso, ss->tcp_acks_coalesced);
+		", tx tso %" PRIu64 ", acks coalesced %" PRIu64
+		", rx udp gso %" PRIu64 ", rx udp gso bad %" PRIu64 "\n",
+		hs->tun_rx_offloaded, hs->tun_tx_gso, ss->tcp_acks_coalesced,
+		hs->tun_rx_udp_gso, hs->tun_rx_udp_gso_bad);
 	for (unsigned d = 0; d < ZT_ROUTE__COUNT; d++)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %" PRIu64,
 				      d ? ", " : "",

@@ -40,6 +40,8 @@ struct zr_host_stats {
 	uint64_t tun_tx_errors;
 	uint64_t tun_rx_offloaded; /* reads the kernel left partial (vnet) */
 	uint64_t tun_tx_gso;       /* TSO segments the kernel cut */
+	uint64_t tun_rx_udp_gso;   /* reads of a client's UDP_SEGMENT send */
+	uint64_t tun_rx_udp_gso_bad; /* ... that could not be cut: lost */
 	uint64_t streams_opened, streams_open_errors, streams_failed;
 	uint64_t stream_pauses;    /* the core took less: reading paused */
 	uint64_t stream_short_sends; /* stream_send took less: EPOLLOUT */

@@ -28,6 +28,7 @@ struct zr_tun {
 	size_t vnet_len;             /* virtio-net header per packet, 0: none */
 	bool offload;                /* the kernel sends TSO segments and
 				      * partial checksums (TUNSETOFFLOAD) */
+	bool uso;                    /* ... and whole UDP_SEGMENT sends (USO) */
 	bool no_uso;                 /* the kernel refused a UDP GSO write */
 	unsigned index;
 	char ifname[IF_NAMESIZE];

@@ -14,7 +14,10 @@
  * a struct virtio_net_hdr, and TUNSETOFFLOAD (TUN_F_CSUM | TUN_F_TSO4 |
  * TUN_F_TSO6) lets the kernel hand us what its TCP built before
  * segmentation: up to 64 KiB per read, the TCP checksum left partial
- * (NEEDS_CSUM), so such reads carry ZT_INPUT_CSUM_VALID. The other way,
+ * (NEEDS_CSUM), so such reads carry ZT_INPUT_CSUM_VALID. Where the kernel
+ * has them (6.2 on), TUN_F_USO4/6 do the same for a UDP_SEGMENT send: its
+ * datagrams come in one read, flagged ZT_TUN_UDP_GSO with their size, and
+ * the host cuts them (tun_driver.h). The other way,
  * write_gso() sends one 64 KiB TCP segment with gso_size = the core's
  * segment size and the kernel cuts it: one syscall instead of ~44. The
  * core's TSO segments already hold the pseudo-header sum only in the TCP
@@ -39,8 +42,11 @@
 #include "ztun/stack.h"
 #include "ztun/view.h"
 
-/* VIRTIO_NET_HDR_GSO_UDP_L4, which headers before Linux 6.2 lack. */
+/* VIRTIO_NET_HDR_GSO_UDP_L4 and TUN_F_USO4/6, which headers before Linux
+ * 6.2 lack. */
 #define VNET_GSO_UDP_L4 5
+#define VNET_TUN_F_USO4 0x20
+#define VNET_TUN_F_USO6 0x40
 
 /* The largest virtio-net header a TUN may be set to use (with room). */
 #define VNET_MAX 32
@@ -78,6 +84,11 @@ static ssize_t tun_read(void *ctx, void *buf, size_t len, uint64_t *when,
 				   VIRTIO_NET_HDR_F_DATA_VALID)) ||
 		      vh.gso_type != VIRTIO_NET_HDR_GSO_NONE))
 		*flags = ZT_INPUT_CSUM_VALID;
+	/* the datagrams of a UDP_SEGMENT send (TUN_F_USO4/6), for the host
+	 * to cut */
+	if (flags && (vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VNET_GSO_UDP_L4 &&
+	    vh.gso_size)
+		*flags |= ZT_TUN_UDP_GSO | (unsigned)vh.gso_size << 16;
 	return n - (ssize_t)t->vnet_len;
 }
 
@@ -226,8 +237,12 @@ const struct zt_tun_driver_ops zr_tun_linux_ops = {
  * still works (nothing arrives partial or coalesced). */
 static void tun_set_offload(struct zr_tun *t)
 {
-	t->offload = ioctl(t->fd, TUNSETOFFLOAD,
-			   TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+	const unsigned tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+
+	/* UDP_SEGMENT sends whole too where the kernel can (6.2 on) */
+	t->uso = ioctl(t->fd, TUNSETOFFLOAD,
+		       tso | VNET_TUN_F_USO4 | VNET_TUN_F_USO6) == 0;
+	t->offload = t->uso || ioctl(t->fd, TUNSETOFFLOAD, tso) == 0;
 }
 
 static int set_nonblock(int fd)

@@ -86,7 +86,8 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 		goto nl_fail;
 	zr_info("TUN %s up: %s/%u, mtu %u, offload %s", tun->ifname,
 		zt_addr_format(&c->tun_ip, a, sizeof(a)), c->prefix, c->mtu,
-		tun->offload ? "tso+csum" : tun->vnet_len ? "vnet only" : "off");
+		tun->uso ? "tso+uso+csum" : tun->offload ? "tso+csum" :
+		tun->vnet_len ? "vnet only" : "off");
 	if (c->have_ip6)
 		zr_info("TUN %s: %s/%u", tun->ifname,
 			zt_addr_format(&c->tun_ip6, a, sizeof(a)), c->prefix6);

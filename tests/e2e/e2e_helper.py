@@ -30,7 +30,8 @@
 #       DIR/ready; once DIR/go exists, N datagrams of SIZE bytes and two
 #       shorter ones at once, then DIR/sent; then every echo within 5 s.
 #       Each datagram is distinct (its number, then gen bytes); exit 0 and
-#       "ok N+2 datagrams" when each came back whole and in order.
+#       "ok N+2 datagrams" when each came back whole and in order. With a
+#       7th argument "gso" the N equal ones go as one UDP_SEGMENT send.
 
 import asyncio
 import hashlib
@@ -42,6 +43,8 @@ import struct
 import sys
 import threading
 import time
+
+UDP_SEGMENT = 103  # linux/udp.h
 
 
 def gen(seed, n):
@@ -275,7 +278,7 @@ def expect_burst(u, sent):
     return 1
 
 
-def udp_burst(host, port, n, size, sync_dir):
+def udp_burst(host, port, n, size, sync_dir, gso=False):
     u = udp_flow(host, port)
     if not u:
         return 1
@@ -284,8 +287,15 @@ def udp_burst(host, port, n, size, sync_dir):
         print("no go")
         return 1
     sent = burst(n, size)
-    for d in sent:
-        u.send(d)
+    if gso:
+        # the N equal ones in one UDP_SEGMENT send, as a QUIC stack would
+        u.sendmsg([b"".join(sent[:n])],
+                  [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("@H", size))])
+        for d in sent[n:]:
+            u.send(d)
+    else:
+        for d in sent:
+            u.send(d)
     open(sync_dir + "/sent", "w").close()
     return expect_burst(u, sent)
 
@@ -319,7 +329,7 @@ def main(argv):
                               int(argv[5]), argv[6])
     if cmd == "udpburst":
         return udp_burst(argv[2], int(argv[3]), int(argv[4]), int(argv[5]),
-                         argv[6])
+                         argv[6], len(argv) > 7 and argv[7] == "gso")
     print("unknown command " + cmd, file=sys.stderr)
     return 2
 

@@ -63,7 +63,9 @@
 # datagrams read in one batch comes back whole and in order, by NAT (IPv4
 # and IPv6) and through danted, its equal-size run sent upstream as one UDP_SEGMENT send;
 # (ub) the same burst sent back at once reaches the client whole and in
-# order, written to the TUN as a UDP GSO run.
+# order, written to the TUN as a UDP GSO run. (uc) A client's UDP_SEGMENT
+# send reaches ztun-ref in one TUN read (TUN_F_USO4/6), cut into its
+# datagrams, which come back whole and in order.
 #
 # ZT_E2E_BIG=N sets the big download to N MiB (the upload is N/4 MiB),
 # default 64 for every build: with either build (make check runs the
@@ -658,17 +660,21 @@ wait_file() {
 # GSO packets (the kernel cuts them)
 gso_carried() { fresh_stats 'dgram tx' | sed -n 's/.*carrying \([0-9]*\).*/\1/p'; }
 gso_runs() { fresh_stats 'udp in' | sed -n 's/.*gso runs \([0-9]*\).*/\1/p'; }
-udp_burst_check() { # up|down LABEL HOST PORT
-	local d cpid rc g0 g1 cmd=udpburst wait1=ready go=go wait2=sent
+udp_gso_reads() { fresh_stats 'tun offload' | sed -n 's/.*rx udp gso \([0-9]*\),.*/\1/p'; }
+udp_burst_check() { # up|upgso|down LABEL HOST PORT
+	local d cpid rc g0 g1 cmd=udpburst wait1=ready go=go wait2=sent arg=
 	local count=gso_carried min=40 check="(ua) UDP burst $2" what="of them in UDP_SEGMENT sends"
-	if [ "$1" = down ]; then
+	if [ "$1" = upgso ]; then
+		arg=gso count=udp_gso_reads min=1 check="(uc) UDP burst sent with UDP_SEGMENT $2"
+		what="TUN read(s) of it whole, cut by ztun-ref"
+	elif [ "$1" = down ]; then
 		cmd=udpburstdown wait1=asked go=release wait2=burst-sent
 		count=gso_runs min=1 check="(ub) UDP burst back $2" what="GSO run(s) to the TUN"
 	fi
 	d=$(mktemp -d "$tmp/burst.XXXXXX")
 	chmod 777 "$d"
 	g0=$($count)
-	cx python3 "$helper" "$cmd" "$3" "$4" 40 1200 "$d" >"$d/out" 2>&1 &
+	cx python3 "$helper" "$cmd" "$3" "$4" 40 1200 "$d" $arg >"$d/out" 2>&1 &
 	cpid=$!
 	wait_file "$d/$wait1" "$cpid"
 	kill -STOP "$ztun_pid"
@@ -686,7 +692,7 @@ udp_burst_check() { # up|down LABEL HOST PORT
 			"client: $(head -c 300 "$d/out"); $count ${g0:-?} -> ${g1:-?}"
 	fi
 }
-for dir in up down; do
+for dir in up down upgso; do
 	udp_burst_check $dir "by NAT" 10.203.1.1 7003
 	udp_burst_check $dir "by NAT over IPv6" fd00:203:1::1 7003
 	udp_burst_check $dir "through danted (SOCKS5 UDP)" 10.203.1.1 7004
@@ -766,8 +772,8 @@ fi
 # (r) the transfers above went through the vnet offloads: the kernel gave
 # us partial-checksum reads and took TSO segments to cut (data verified
 # by sha256 above, so the checksums the kernel finished were right)
-offl=$(sed -n 's/.*stats: tun offload: rx partial \([0-9]*\), tx tso \([0-9]*\), acks coalesced [0-9]*$/\1 \2/p' "$tmp/ztun.log" | tail -n 1)
-if grep -q 'offload tso+csum' "$tmp/ztun.log" && [ -n "$offl" ] &&
+offl=$(sed -n 's/.*stats: tun offload: rx partial \([0-9]*\), tx tso \([0-9]*\), acks coalesced [0-9]*,.*/\1 \2/p' "$tmp/ztun.log" | tail -n 1)
+if grep -q 'offload tso+\(uso+\)\?csum' "$tmp/ztun.log" && [ -n "$offl" ] &&
    [ "${offl% *}" -gt 0 ] && [ "${offl#* }" -gt 0 ]; then
 	pass "(r) offload in use: rx partial/tx tso $offl"
 else
