@@ -248,6 +248,8 @@ int zr_dgram_out_send(struct zr_dgram_out *o, int fd, bool *gso_off,
 		o->used += (uint32_t)len;
 		return 0;
 	}
+	if (o->n)
+		zr_dgram_out_flush(o); /* what was held goes first */
 	o->stats->dgram_send_calls++;
 	if (sendto(fd, data, len, SEND_FLAGS, to, to_len) < 0) {
 		int err = errno;
