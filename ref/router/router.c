@@ -116,6 +116,7 @@ struct udp_relay {
 struct zt_router {
 	struct zt_router_config cfg;
 	struct zt_stack *stack;
+	struct zt_stack_ops stack_ops; /* the stack borrows them */
 	void (*tun_output)(void *host, const uint8_t *pkt, size_t len);
 	const struct zt_upstream_ops *up;
 	void *host;
@@ -1151,9 +1152,14 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 		free(r);
 		return NULL;
 	}
-	if (!cfg->tun_output_gso)
-		r->cfg.stack.tcp.tso_segs = 0; /* the device cannot cut them */
-	r->stack = zt_stack_new(&r->cfg.stack, &router_stack_ops, r, rng);
+	/* A device that cannot cut gets neither TSO segments nor UDP runs:
+	 * the stack sees no tun_output_gso at all. */
+	r->stack_ops = router_stack_ops;
+	if (!cfg->tun_output_gso) {
+		r->stack_ops.tun_output_gso = NULL;
+		r->cfg.stack.tcp.tso_segs = 0;
+	}
+	r->stack = zt_stack_new(&r->cfg.stack, &r->stack_ops, r, rng);
 	if (!r->stack) {
 		zt_nat_destroy(&r->nat);
 		free(r);

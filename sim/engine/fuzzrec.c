@@ -985,6 +985,22 @@ static void dgram_record(struct fr *h, const struct zt_rec *rec)
 		p = rec->body + 8;
 		n = rec->len - 8u;
 	}
+	if (rec->body[1] >> 1) {
+		/* a batch, as ztun-ref reads them: pieces of body[1] >> 1
+		 * bytes, back to back, the last perhaps shorter */
+		struct zt_dgram d[ZT_UDP_GSO_SEGS];
+		size_t seg = rec->body[1] >> 1, off = 0;
+		unsigned k = 0;
+
+		while (off < n && k < ZT_UDP_GSO_SEGS) {
+			d[k].data = p + off;
+			d[k].len = n - off < seg ? n - off : seg;
+			off += d[k++].len;
+		}
+		zt_router_dgram_batch(h->r, h->dg[i].cookie, &from, d, k,
+				      h->now);
+		return;
+	}
 	zt_router_dgram_data(h->r, h->dg[i].cookie, &from, p, n, h->now);
 }
 

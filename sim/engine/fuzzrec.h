@@ -46,7 +46,10 @@
  *                 socket. body[1] even: from the last address the core
  *                 sent to on it; odd: from body[2..5] (IPv4) port
  *                 body[6..7] (big-endian). The datagram follows (from
- *                 body[2], or body[8] for an explicit address).
+ *                 body[2], or body[8] for an explicit address); with
+ *                 body[1] >> 1 = S > 0 it is cut into datagrams of S
+ *                 bytes (the last shorter, at most 64) handed over as one
+ *                 batch (zt_router_dgram_batch(), as ztun-ref reads them).
  *   ADVANCE (8)   nothing but the time step.
  *   HOST (9)      the scripted upstream's next answers: body[0] != 0 makes
  *                 the next stream_open fail (errno by body[0], as for

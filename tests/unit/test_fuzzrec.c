@@ -316,6 +316,25 @@ static void test_udp_direct(void)
 	CU_ASSERT_EQUAL(o.udp_out, 2);
 	CU_ASSERT_EQUAL(o.router.udp_relayed_up, 5);
 	CU_ASSERT_EQUAL(o.router.udp_relayed_down, 3);
+	/* body[1] >> 1 = 10: 25 bytes as a batch of datagrams of 10, 10 and
+	 * 5 bytes; with ZT_REC_X_TSO their run goes as one UDP GSO packet,
+	 * cut into the same three */
+	{
+		uint8_t cfg[8] = { ZT_REC_ROUTE_DIRECT, 0, 0, 0, 0, 0, 0,
+				   ZT_REC_X_TSO };
+		uint8_t body[2 + 25] = { 0, 10 << 1 };
+
+		memset(body + 2, 'r', 25);
+		b_seed(&b, 1);
+		b_rec(&b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+		b_udp(&b, "query");
+		b_rec(&b, ZT_REC_DGRAM, 10, body, sizeof(body));
+		run(&b, NULL, &o);
+		CU_ASSERT_EQUAL(o.udp_out, 3);
+		CU_ASSERT_EQUAL(o.tso_out, 1);
+		CU_ASSERT_EQUAL(o.stack.udp_gso_out, 1);
+		CU_ASSERT_EQUAL(o.router.udp_relayed_down, 25);
+	}
 }
 
 static void test_truncated_last_record(void)

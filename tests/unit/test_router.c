@@ -1405,8 +1405,9 @@ static void test_udp_nat_sessions(void)
  * client as one UDP GSO packet, from the host's buffer when the payloads
  * lie back to back (NAT) and copied when not (a gap between them); every
  * datagram whole and in order, an empty one alone; a batch from the wrong
- * sender counted and dropped whole. */
-static void test_udp_batch_runs(void)
+ * sender counted and dropped whole. With @gso false the router has no
+ * tun_output_gso: the same datagrams, one by one. */
+static void udp_batch_runs(bool gso)
 {
 	struct tb *t = tb_new(NULL);
 	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
@@ -1418,7 +1419,8 @@ static void test_udp_batch_runs(void)
 	void *cookie;
 
 	t->dec[1] = ZT_ROUTE_NAT;
-	t->cfg.tun_output_gso = tun_output_gso;
+	if (gso)
+		t->cfg.tun_output_gso = tun_output_gso;
 	tb_start(t);
 	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
 	send_udp(t, &cli, 6000, &srv, 7, "n", 1);
@@ -1447,7 +1449,7 @@ static void test_udp_batch_runs(void)
 	CU_ASSERT_EQUAL(t->udp_in, 7);
 	/* [100 100 100 40] and [100 | 0] ... the 100 after the gap starts a
 	 * run the empty one ends; 0 and 30 go alone */
-	CU_ASSERT_EQUAL(t->udp_gso, 1);
+	CU_ASSERT_EQUAL(t->udp_gso, gso ? 1 : 0);
 	CU_ASSERT_EQUAL_FATAL(t->udp_all_len, total);
 	CU_ASSERT(memcmp(t->udp_all, buf, 340) == 0);
 	CU_ASSERT(memcmp(t->udp_all + 340, buf + 356, 130) == 0);
@@ -1459,7 +1461,7 @@ static void test_udp_batch_runs(void)
 	t->udp_all_len = 0;
 	zt_router_dgram_batch(t->r, cookie, &from, d, 2, t->sim.now);
 	run_for(t, 10 * ZT_MS);
-	CU_ASSERT_EQUAL(t->udp_gso, 2);
+	CU_ASSERT_EQUAL(t->udp_gso, gso ? 2 : 0);
 	CU_ASSERT_EQUAL_FATAL(t->udp_all_len, 200);
 	CU_ASSERT(memcmp(t->udp_all, buf, 100) == 0);
 	CU_ASSERT(memcmp(t->udp_all + 100, buf + 200, 100) == 0);
@@ -1470,6 +1472,13 @@ static void test_udp_batch_runs(void)
 	CU_ASSERT_EQUAL(rstats(t)->nat_reply_mismatch, 3);
 	CU_ASSERT_EQUAL(t->udp_in, 9);
 	tb_free(t);
+}
+
+/* ... and the same, one by one, for a host whose TUN cannot cut them */
+static void test_udp_batch_runs(void)
+{
+	udp_batch_runs(true);
+	udp_batch_runs(false);
 }
 
 static void test_udp_expiry_closes_socket(void)
