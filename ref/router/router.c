@@ -959,49 +959,59 @@ void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now)
 	tcp_relay_maybe_free(t);
 }
 
-/* The payload of a datagram @from an upstream for the client of @u, in
- * *@data / *@len; false when it must not reach the client (counted). */
-static bool dgram_payload(struct zt_router *r, struct udp_relay *u,
-			  const struct zt_endpoint *from, const uint8_t **data,
-			  size_t *len, uint64_t now)
+/* Whether @from may answer the client of a NAT or direct flow @u: its
+ * NAT session's remote, or the flow's server. Checked once for a batch of
+ * @n datagrams, which are counted as dropped together when it may not. */
+static bool dgram_sender_ok(struct zt_router *r, struct udp_relay *u,
+			    const struct zt_endpoint *from, unsigned n,
+			    uint64_t now)
 {
-	if (u->decision == ZT_ROUTE_SOCKS5) {
-		struct zt_socks5_addr src;
-		struct zt_view payload;
-		enum zt_socks5_udp_result res =
-			zt_socks5_udp_unwrap(*data, *len, &src, &payload);
-
-		if (res != ZT_SOCKS5_UDP_OK) {
-			r->stats.socks5_udp_dropped[res & 7]++;
-			return false;
-		}
-		/* Only the relay may send on this socket, and only the flow's
-		 * server may be the datagram's source: anything else would
-		 * reach the client as if its server had said it. */
-		if ((u->relay_ep.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
-		     (!zt_addr_eq(&from->addr, &u->relay_ep.ip) ||
-		      from->port != u->relay_ep.port)) ||
-		    src.atyp == ZT_SOCKS5_ATYP_DOMAIN ||
-		    !zt_addr_eq(&src.ip, &u->flow->key.server) ||
-		    src.port != u->flow->key.server_port) {
-			r->stats.socks5_udp_spoofed++;
-			return false;
-		}
-		*data = payload.data;
-		*len = payload.len;
-	} else if (u->nat) {
+	if (u->nat) {
 		/* Only the session's own remote may answer on its port. */
 		if (zt_nat_reverse_lookup(&r->nat, u->nat->mapped_port, &from->addr,
 					  from->port) != u->nat) {
-			r->stats.nat_reply_mismatch++;
+			r->stats.nat_reply_mismatch += n;
 			return false;
 		}
 		zt_nat_touch(&r->nat, u->nat, now);
 	} else if (!zt_addr_eq(&from->addr, &u->flow->key.server) ||
 		   from->port != u->flow->key.server_port) {
-		r->stats.udp_dropped++; /* not the server this flow talks to */
+		r->stats.udp_dropped += n; /* not the server this flow talks to */
 		return false;
 	}
+	return true;
+}
+
+/* The payload of a SOCKS5 UDP datagram @from the relay for the client of
+ * @u, in *@data / *@len; false when it must not reach the client
+ * (counted). */
+static bool socks5_payload(struct zt_router *r, struct udp_relay *u,
+			   const struct zt_endpoint *from, const uint8_t **data,
+			   size_t *len)
+{
+	struct zt_socks5_addr src;
+	struct zt_view payload;
+	enum zt_socks5_udp_result res =
+		zt_socks5_udp_unwrap(*data, *len, &src, &payload);
+
+	if (res != ZT_SOCKS5_UDP_OK) {
+		r->stats.socks5_udp_dropped[res & 7]++;
+		return false;
+	}
+	/* Only the relay may send on this socket, and only the flow's server
+	 * may be the datagram's source: anything else would reach the client
+	 * as if its server had said it. */
+	if ((u->relay_ep.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
+	     (!zt_addr_eq(&from->addr, &u->relay_ep.ip) ||
+	      from->port != u->relay_ep.port)) ||
+	    src.atyp == ZT_SOCKS5_ATYP_DOMAIN ||
+	    !zt_addr_eq(&src.ip, &u->flow->key.server) ||
+	    src.port != u->flow->key.server_port) {
+		r->stats.socks5_udp_spoofed++;
+		return false;
+	}
+	*data = payload.data;
+	*len = payload.len;
 	return true;
 }
 
@@ -1059,13 +1069,20 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 	struct udp_relay *u = cookie;
 	struct dgram_run run = { NULL, 0, 0, 0, false };
 
-	if (u->kind != CONN_UDP || !u->flow)
+	bool socks5;
+
+	if (u->kind != CONN_UDP || !u->flow || !n)
+		return;
+	/* one sender for the whole batch: a NAT or direct flow checks it once;
+	 * a SOCKS5 datagram names its source inside, so each is checked */
+	socks5 = u->decision == ZT_ROUTE_SOCKS5;
+	if (!socks5 && !dgram_sender_ok(r, u, from, n, now))
 		return;
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *p = d[i].data;
 		size_t len = d[i].len;
 
-		if (dgram_payload(r, u, from, &p, &len, now))
+		if (!socks5 || socks5_payload(r, u, from, &p, &len))
 			run_add(r, u, &run, p, len, now);
 	}
 	run_flush(r, u, &run, now);

@@ -1069,23 +1069,23 @@ int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
 	const uint8_t *p = data;
 	struct zt_udp_repr u = { key->server_port, key->client_port };
 	size_t iphl = key->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR;
-	size_t count = seg ? (len + seg - 1) / seg : 0;
+	size_t count, off = 0;
 	int err = 0, n;
 
 	if (!seg || (key->family != ZT_AF_INET && key->family != ZT_AF_INET6))
 		return -EINVAL;
+	count = (len + seg - 1) / seg;
 	if (!s->ops->tun_output_gso || count < 2 || count > ZT_UDP_GSO_SEGS ||
 	    iphl + ZT_UDP_HDR + seg > s->cfg.mtu ||
 	    iphl + ZT_UDP_HDR + len > 65535) {
-		for (size_t off = 0; off < len || off == 0; off += seg) {
+		do { /* one by one; an empty run is one empty datagram */
 			size_t l = len - off < seg ? len - off : seg;
 			int e = zt_stack_udp_send(s, key, p + off, l, now);
 
 			if (e && !err)
 				err = e;
-			if (!len)
-				break;
-		}
+			off += l;
+		} while (off < len);
 		return err;
 	}
 	/* one header for the run; the device cuts and sums each datagram,

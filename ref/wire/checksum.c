@@ -72,6 +72,12 @@ uint16_t zt_csum_fold(uint64_t sum)
 	return (uint16_t)~sum;
 }
 
+uint16_t zt_csum_partial(const struct zt_addr *src, const struct zt_addr *dst,
+			 uint8_t proto, uint32_t l4_len)
+{
+	return (uint16_t)~zt_csum_fold(zt_csum_pseudo(src, dst, proto, l4_len));
+}
+
 uint64_t zt_csum_pseudo(const struct zt_addr *src, const struct zt_addr *dst,
 			uint8_t proto, uint32_t l4_len)
 {

@@ -276,9 +276,8 @@ static int tcp_emit(const struct zt_tcp_repr *r, const struct zt_addr *src,
 	write_options(r, buf + ZT_TCP_MIN_HDR, hdrlen - ZT_TCP_MIN_HDR);
 
 	if (partial)
-		csum = (uint16_t)~zt_csum_fold(zt_csum_pseudo(src, dst,
-							      ZT_IPPROTO_TCP,
-							      (uint32_t)total));
+		csum = zt_csum_partial(src, dst, ZT_IPPROTO_TCP,
+				       (uint32_t)total);
 	else
 		csum = zt_csum_l4(src, dst, ZT_IPPROTO_TCP, buf, total);
 	zt_wr16(buf + 16, csum);

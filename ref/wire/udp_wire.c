@@ -68,8 +68,8 @@ int zt_udp_emit_gso_hdr(const struct zt_udp_repr *r, const struct zt_addr *src,
 	zt_wr16(buf, r->src_port);
 	zt_wr16(buf + 2, r->dst_port);
 	zt_wr16(buf + 4, (uint16_t)total);
-	zt_wr16(buf + 6, (uint16_t)~zt_csum_fold(zt_csum_pseudo(
-				 src, dst, ZT_IPPROTO_UDP, (uint32_t)total)));
+	zt_wr16(buf + 6, zt_csum_partial(src, dst, ZT_IPPROTO_UDP,
+					 (uint32_t)total));
 	return ZT_UDP_HDR;
 }
 

@@ -28,6 +28,12 @@ uint16_t zt_csum_fold(uint64_t sum);
 uint64_t zt_csum_pseudo(const struct zt_addr *src, const struct zt_addr *dst,
 			uint8_t proto, uint32_t l4_len);
 
+/* The checksum field of a packet a device is to finish (CHECKSUM_PARTIAL,
+ * as Linux's TSO and UDP GSO take it): the folded pseudo-header sum alone,
+ * not complemented. */
+uint16_t zt_csum_partial(const struct zt_addr *src, const struct zt_addr *dst,
+			 uint8_t proto, uint32_t l4_len);
+
 /* Checksum of a whole upper-layer packet with its pseudo-header. With the
  * checksum field zeroed this is the value to store; over a received packet
  * with its checksum field intact it is 0 when the checksum is right. */
