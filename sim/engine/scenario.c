@@ -541,6 +541,11 @@ static int header_option(struct pstate *ps, const struct tok *t)
 			return perr(ps, "--early-synack: expected 0 or 1, got '%s'", v);
 		return 0;
 	}
+	if (!strcmp(key, "--tun-offload")) {
+		if (parse_bool(v, &h->tun_offload))
+			return perr(ps, "--tun-offload: expected 0 or 1, got '%s'", v);
+		return 0;
+	}
 	if (!strcmp(key, "--tolerance"))
 		return hdr_time(ps, key, v, &h->tolerance);
 	if (!strncmp(key, "--stack.", 8))
@@ -956,7 +961,7 @@ static const struct {
 	SF(udp_flows_active), SF(udp_flows_expired), SF(udp_refused_full),
 	SF(icmp_echo_replies), SF(icmp_errors_sent), SF(icmp_errors_limited),
 	SF(fragments_out), SF(icmp_errors_in), SF(icmp_errors_matched),
-	SF(pmtu_reductions),
+	SF(pmtu_reductions), SF(tso_segments_out), SF(udp_gso_out),
 };
 #undef SF
 #define RF(name) { #name, offsetof(struct zt_router_stats, name) }

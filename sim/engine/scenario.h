@@ -169,6 +169,10 @@ struct zt_scn_header {
 	enum zt_route_decision def;
 	bool def_reject;
 	uint64_t tolerance;        /* ns */
+	/* The TUN takes offloads (--tun-offload): the router gets a
+	 * tun_output_gso and TSO, and the simulated device cuts each such
+	 * write into the packets the client sees, as the kernel does. */
+	bool tun_offload;
 };
 
 struct zt_scn {

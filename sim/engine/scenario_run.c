@@ -43,6 +43,7 @@
 
 #include "engine/evloop.h"
 #include "engine/scenario.h"
+#include "io/gso.h"
 #include "ztun/checksum.h"
 #include "ztun/icmp_wire.h"
 #include "ztun/ip4.h"
@@ -102,6 +103,19 @@ struct hdgram {
 	char var[ZT_SCN_VAR_LEN];
 };
 
+/* Datagrams that reach one socket together (net< lines at one time, on
+ * one socket, from one sender): one batch, as ztun-ref reads them back to
+ * back (zt_router_dgram_batch). */
+struct dgram_batch {
+	int sock;                /* -1: nothing pending */
+	uint64_t t;
+	struct zt_endpoint from;
+	unsigned n;
+	size_t used;
+	struct zt_dgram d[ZT_UDP_GSO_SEGS];
+	uint8_t buf[PKT_MAX];
+};
+
 struct conn {
 	uint8_t family;
 	struct zt_addr client, server;
@@ -136,7 +150,9 @@ struct host {
 	bool failed;
 	FILE *log;               /* borrowed, may be NULL */
 	struct zt_scn_result *res;
+	struct dgram_batch batch;
 	uint8_t pkt[PKT_MAX], l4[PKT_MAX];
+	uint8_t gso_whole[PKT_MAX], gso_piece[PKT_MAX]; /* --tun-offload */
 };
 
 /* --- trace hash and failures ------------------------------------------- */
@@ -852,6 +868,25 @@ static void up_dgram_close(void *host, int handle)
 static void tun_out(void *host, const uint8_t *pkt, size_t len)
 {
 	out_log(host, out_push(host, OUT_TUN, CHAN_TUN, pkt, len));
+}
+
+/* A TSO/GSO write to the --tun-offload TUN: the device cuts it as the
+ * kernel would (io/gso.h), and the client sees the pieces. One it cannot
+ * cut is a core bug: the run fails. */
+static void tun_out_gso(void *host, const struct zt_pkt_parts *pkt,
+			uint32_t seg_size)
+{
+	struct host *h = host;
+	size_t len = zt_pkt_parts_flatten(pkt, h->gso_whole, sizeof(h->gso_whole));
+	int n = -EINVAL;
+
+	if (len)
+		n = zt_gso_split(h->gso_whole, len, seg_size, h->gso_piece,
+				 sizeof(h->gso_piece), tun_out, h);
+	if (n < 0)
+		fail(h, h->pos < h->s->n ? h->s->ev[h->pos].line : h->s->last_line,
+		     "ztun wrote a %zu-byte GSO packet (pieces of %u) the TUN cannot cut (%s)",
+		     len, seg_size, strerror(-n));
 }
 
 static const struct zt_upstream_ops host_ops = {
@@ -1588,10 +1623,24 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
 	}
 }
 
+/* Hand the pending batch to the router (nothing when the socket closed
+ * meanwhile: its queue went with it). */
+static void batch_flush(struct host *h)
+{
+	struct dgram_batch *b = &h->batch;
+
+	if (b->sock >= 0 && b->n && h->dg[b->sock].open)
+		zt_router_dgram_batch(h->r, h->dg[b->sock].cookie, &b->from,
+				      b->d, b->n, zt_sim_now(&h->sim));
+	b->sock = -1;
+	b->n = 0;
+	b->used = 0;
+}
+
 static void input_net(struct host *h, const struct zt_scn_event *e)
 {
+	struct dgram_batch *b = &h->batch;
 	int s = e->var[0] ? var_sock(h, e->var) : h->last_sock;
-	uint8_t data[PKT_MAX];
 	const uint8_t *p;
 
 	if (s < 0) {
@@ -1606,11 +1655,20 @@ static void input_net(struct host *h, const struct zt_scn_event *e)
 		     e->var[0] ? "$" : "", e->var);
 		return;
 	}
+	if (b->sock >= 0 && (b->sock != s || b->t != e->t ||
+			     !ep_eq(&b->from, &e->ep) || b->n == ZT_UDP_GSO_SEGS ||
+			     b->used + e->pkt.len > sizeof(b->buf)))
+		batch_flush(h);
 	p = input_payload(h, &e->pkt, e->pkt.len);
-	memcpy(data, p, e->pkt.len);
-	trace(h, 4, CHAN_NET, data, e->pkt.len);
-	zt_router_dgram_data(h->r, h->dg[s].cookie, &e->ep, data, e->pkt.len,
-			     zt_sim_now(&h->sim));
+	b->sock = s;
+	b->t = e->t;
+	b->from = e->ep;
+	memcpy(b->buf + b->used, p, e->pkt.len);
+	b->d[b->n].data = b->buf + b->used;
+	b->d[b->n].len = e->pkt.len;
+	b->n++;
+	b->used += e->pkt.len;
+	trace(h, 4, CHAN_NET, p, e->pkt.len);
 }
 
 /* --- advance, assert -------------------------------------------------------- */
@@ -1724,6 +1782,10 @@ static int host_setup(struct host *h, const struct zt_scn *s)
 	zt_rules_set_default(&h->rules, s->hdr.def, s->hdr.def_reject);
 	cfg.route = zt_rules_route;
 	cfg.route_user = &h->rules;
+	if (s->hdr.tun_offload) {
+		cfg.tun_output_gso = tun_out_gso;
+		cfg.stack.tcp.tso_segs = ZT_TCP_TSO_SEGS;
+	}
 	zt_sim_event_init(&h->ev_timer, ev_timer_fn, h);
 	h->r = zt_router_new(&cfg, tun_out, &host_ops, h, zt_sim_rng(&h->sim));
 	return h->r ? 0 : -ENOMEM;
@@ -1774,6 +1836,7 @@ int zt_scn_run(const struct zt_scn *s, const struct zt_scn_opts *o,
 	h->seed = res->seed;
 	h->cur = -1;
 	h->last_sock = -1;
+	h->batch.sock = -1;
 	h->hash = 0xcbf29ce484222325ull;
 	zt_sim_init(&h->sim, h->seed);
 	zt_rng_seed(&h->crng, h->seed ^ 0x5ca1ab1e5ca1ab1eull);
@@ -1789,6 +1852,10 @@ int zt_scn_run(const struct zt_scn *s, const struct zt_scn_opts *o,
 	for (h->pos = 0; h->pos < s->n && !h->failed; h->pos++) {
 		const struct zt_scn_event *e = &s->ev[h->pos];
 
+		/* a batch ends at the first line that does not add to it */
+		if (h->batch.sock >= 0 &&
+		    (e->kind != ZT_SCN_NET_IN || e->t != h->batch.t))
+			batch_flush(h);
 		run_until(h, e->t, e->line);
 		if (h->failed)
 			break;
@@ -1825,6 +1892,8 @@ int zt_scn_run(const struct zt_scn *s, const struct zt_scn_opts *o,
 			break;
 		}
 	}
+	if (!h->failed)
+		batch_flush(h);
 	if (!h->failed)
 		check_quiet(h, s->n ? s->ev[s->n - 1].line : s->last_line);
 	res->passed = !h->failed;

@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 	if (tun.vnet_len) {
 		/* The kernel cuts our TCP segments: send up to 64 KiB each. */
 		rcfg.tun_output_gso = zr_host_tun_output_gso;
-		rcfg.stack.tcp.tso_segs = 64;
+		rcfg.stack.tcp.tso_segs = ZT_TCP_TSO_SEGS;
 	}
 	rcfg.stack.mem_budget = (uint64_t)cfg.max_flows *
 				(rcfg.stack.tcp.rx_buf + rcfg.stack.tcp.tx_buf);

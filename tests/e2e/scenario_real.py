@@ -472,6 +472,7 @@ COUNTERS = {
     "router.udp_relayed_down": ("udp", "down"),
     "router.udp_dropped": ("udp", "dropped"),
     "stack.udp_refused_full": ("udp", "refused full"),
+    "stack.udp_gso_out": ("udp", "gso runs"),
     "stack.icmp_echo_replies": ("icmp", "echo replies"),
     "stack.icmp_errors_sent": ("icmp", "errors sent"),
     "stack.icmp_errors_limited": ("icmp", "limited"),
@@ -623,6 +624,14 @@ class Scenario:
             if v not in ("0", "1", "true", "false", "on", "off"):
                 raise ScnError("%s: --early-synack: expected 0 or 1, got '%s'" % (where, v))
             self.early_synack = v in ("1", "true", "on")
+        elif key == "--tun-offload":
+            if v not in ("0", "1", "true", "false", "on", "off"):
+                raise ScnError("%s: --tun-offload: expected 0 or 1, got '%s'" % (where, v))
+            if v in ("1", "true", "on"):
+                raise ScnError("%s: --tun-offload=1 is not supported in real mode (the "
+                               "capture on the TUN sees ztun-ref's writes before the "
+                               "kernel cuts them; tests/e2e/ztun_ref_e2e.sh tests its "
+                               "TSO and UDP GSO)" % where)
         elif key.startswith("--stack."):
             raise ScnError("%s: option '%s' is not supported in real mode "
                            "(ztun-ref has no flag for stack settings)" % (where, key))
@@ -971,7 +980,8 @@ class Runner:
             argv += ["-x", "http://%s%s:%d" % (auth, s.http[0], s.http[1])]
         if s.early_synack:
             argv += ["--early-synack"]
-        argv += ["--default", s.default, "--udp", s.default]
+        # the simulator's TUN takes no offloads unless --tun-offload=1
+        argv += ["--no-offload", "--default", s.default, "--udp", s.default]
         return argv
 
     def setup(self):

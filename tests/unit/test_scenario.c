@@ -166,6 +166,7 @@ static void test_errors(void)
 	} cases[] = {
 		{ "--bogus=1\n", "t.scn:1: unknown option '--bogus'" },
 		{ "--mtu=100\n", "t.scn:1: --mtu: '100'" },
+		{ "--tun-offload=2\n", "t.scn:1: --tun-offload: expected 0 or 1, got '2'" },
 		{ "--route=\"tcp nowhere -> socks5\"\n", "t.scn:1: --route:" },
 		{ "\n0 advance\n--seed=1\n", "t.scn:3: header option '--seed=1' after" },
 		{ "0 tux< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0)\n", "t.scn:1: unknown direction 'tux<'" },

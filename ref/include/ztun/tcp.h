@@ -270,6 +270,9 @@ size_t zt_tcb_send(struct zt_tcb *t, const void *data, size_t len,
 /* Data bytes per segment on the wire now (the MSS less option room): what
  * a segment larger than this, sent with tso_segs, is to be cut into. */
 uint32_t zt_tcb_seg_size(const struct zt_tcb *t);
+/* tso_segs for a device that cuts segments itself (ztun-ref's vnet TUN,
+ * the simulator's --tun-offload TUN): 64 segments' worth, within 64 KiB. */
+#define ZT_TCP_TSO_SEGS 64
 
 /* Send a bare ACK of everything received, now. */
 void zt_tcb_send_ack(struct zt_tcb *t, uint64_t now);
