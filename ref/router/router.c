@@ -797,13 +797,23 @@ static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len
 		return len;
 	}
 	if (st == ZT_SOCKS5_READY) {
-		struct zt_addr proxy = r->cfg.socks5.server.addr;
+		struct zt_endpoint proxy = r->cfg.socks5.server, peer;
 
+		/* An unspecified BND.ADDR means the address the control
+		 * connection reached: for a proxy given by name, what the host
+		 * says it resolved to (so replies can be checked against it),
+		 * else the name itself. */
+		if (proxy.name[0] && r->up->stream_peer &&
+		    r->up->stream_peer(r->host, u->ctrl, &peer) == 0 &&
+		    !peer.name[0] && (peer.addr.family == ZT_AF_INET ||
+				      peer.addr.family == ZT_AF_INET6))
+			proxy = peer;
 		if (zt_socks5_relay_endpoint(&u->socks, &proxy, &u->relay_ep) != 0) {
 			udp_fail(u, now);
 			return len;
 		}
-		u->dgram = r->up->dgram_open(r->host, proxy.family ? proxy.family :
+		u->dgram = r->up->dgram_open(r->host, proxy.addr.family ?
+						      proxy.addr.family :
 						      u->flow->key.family,
 					     0, 0, u, now);
 		if (u->dgram < 0) {

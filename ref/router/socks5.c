@@ -468,16 +468,27 @@ enum zt_refuse zt_socks5_refuse(enum zt_socks5_outcome o)
 }
 
 int zt_socks5_relay_endpoint(const struct zt_socks5 *c,
-			     const struct zt_addr *proxy_addr,
+			     const struct zt_endpoint *proxy,
 			     struct zt_socks5_addr *out)
 {
 	if (c->state != ZT_SOCKS5_READY ||
 	    c->cmd != ZT_SOCKS5_CMD_UDP_ASSOCIATE)
 		return -EINVAL;
-	if (c->bnd_unspecified)
-		zt_socks5_addr_ip(out, proxy_addr, c->bnd.port);
-	else
+	if (!c->bnd_unspecified) {
 		*out = c->bnd;
+		return 0;
+	}
+	if (proxy->name[0]) {
+		const char *nul = memchr(proxy->name, 0, sizeof(proxy->name));
+
+		return zt_socks5_addr_name(out, proxy->name,
+					   nul ? (size_t)(nul - proxy->name) :
+						 sizeof(proxy->name),
+					   c->bnd.port);
+	}
+	if (proxy->addr.family != ZT_AF_INET && proxy->addr.family != ZT_AF_INET6)
+		return -EINVAL;
+	zt_socks5_addr_ip(out, &proxy->addr, c->bnd.port);
 	return 0;
 }
 

@@ -1085,6 +1085,16 @@ static void up_stream_resume(void *host, int handle)
 		zt_vnet_resume(s);
 }
 
+static int up_stream_peer(void *host, int handle, struct zt_endpoint *out)
+{
+	struct zt_vnet_sock *s = stream_of(host, handle);
+
+	if (!s)
+		return -EBADF;
+	zt_vnet_sock_peer(s, out);
+	return 0;
+}
+
 static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
 			 const uint8_t *data, size_t len)
 {
@@ -1190,6 +1200,7 @@ const struct zt_upstream_ops zt_vnet_upstream_ops = {
 	.stream_shutdown = up_stream_shutdown,
 	.stream_close = up_stream_close,
 	.stream_resume = up_stream_resume,
+	.stream_peer = up_stream_peer,
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,

@@ -1503,9 +1503,13 @@ static void test_udp_expiry_closes_socket(void)
 	tb_free(t);
 }
 
+/* Run 0 and 1: IPv4 and IPv6 flows through a proxy given as an address;
+ * run 2: an IPv4 flow through a proxy given by name, whose relay answer
+ * 0.0.0.0 means that name (there is no address to put in its place). */
 static void test_socks5_udp_associate(void)
 {
-	for (int v6 = 0; v6 < 2; v6++) {
+	for (int run = 0; run < 3; run++) {
+		bool v6 = run == 1, named = run == 2;
 		struct tb *t = tb_new(NULL);
 		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
 		struct zt_addr pa = zt_addr_v4(SOCKS4);
@@ -1516,7 +1520,13 @@ static void test_socks5_udp_associate(void)
 		t->cfg.socks5.auth = true;
 		strcpy(t->cfg.socks5.username, "alice");
 		strcpy(t->cfg.socks5.password, "s3cret");
+		if (named) {
+			memset(&t->cfg.socks5.server.addr, 0, sizeof(t->cfg.socks5.server.addr));
+			strcpy(t->cfg.socks5.server.name, "proxy.test");
+		}
 		tb_start(t);
+		if (named)
+			CU_ASSERT_FATAL(zt_vnet_add_name(t->vn, "proxy.test", &pa) == 0);
 		echo = add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
 		zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
 		hc.auth = true;

@@ -465,7 +465,7 @@ static void test_udp_associate_unspecified(void)
 		{ r4, sizeof(r4), true }, { r6, sizeof(r6), true },
 		{ rset, sizeof(rset), false }, { rdom, sizeof(rdom), false },
 	};
-	struct zt_addr proxy = v6_doc1();
+	struct zt_endpoint proxy = { .addr = v6_doc1(), .port = 1080 };
 
 	for (size_t k = 0; k < 4; k++) {
 		struct zt_socks5 c;
@@ -483,8 +483,19 @@ static void test_udp_associate_unspecified(void)
 		CU_ASSERT_EQUAL_FATAL(zt_socks5_relay_endpoint(&c, &proxy, &relay), 0);
 		CU_ASSERT_EQUAL(relay.port, 0x9c40 + k);
 		if (cases[k].unspec) {
+			struct zt_endpoint named = { .port = 1080 }, none = { .port = 1080 };
+
 			CU_ASSERT_EQUAL(relay.atyp, ZT_SOCKS5_ATYP_IPV6);
-			CU_ASSERT(zt_addr_eq(&relay.ip, &proxy));
+			CU_ASSERT(zt_addr_eq(&relay.ip, &proxy.addr));
+			/* a proxy known by name: the relay is that name */
+			strcpy(named.name, "proxy.example");
+			CU_ASSERT_EQUAL_FATAL(zt_socks5_relay_endpoint(&c, &named, &relay), 0);
+			CU_ASSERT_EQUAL(relay.atyp, ZT_SOCKS5_ATYP_DOMAIN);
+			CU_ASSERT_EQUAL(relay.name_len, 13);
+			CU_ASSERT_STRING_EQUAL(relay.name, "proxy.example");
+			CU_ASSERT_EQUAL(relay.port, 0x9c40 + k);
+			/* neither a name nor an address: nowhere to send */
+			CU_ASSERT_EQUAL(zt_socks5_relay_endpoint(&c, &none, &relay), -EINVAL);
 		} else if (k == 2) {
 			struct zt_addr exp = v4(198, 51, 100, 7);
 

@@ -26,6 +26,7 @@ static void handshake(const uint8_t *data, size_t size)
 	struct zt_socks5 c;
 	struct zt_socks5_addr target, relay;
 	struct zt_addr proxy = zt_addr_v4(ip4);
+	struct zt_endpoint proxy_ep = { .addr = proxy, .port = 1080 };
 	uint8_t out[ZT_SOCKS5_PIPELINED_MAX];
 	uint8_t mode, step;
 	size_t off = 2, out_len, consumed;
@@ -66,7 +67,7 @@ static void handshake(const uint8_t *data, size_t size)
 		off += n;
 	}
 	if (c.state == ZT_SOCKS5_READY && c.cmd == ZT_SOCKS5_CMD_UDP_ASSOCIATE &&
-	    zt_socks5_relay_endpoint(&c, &proxy, &relay) != 0)
+	    zt_socks5_relay_endpoint(&c, &proxy_ep, &relay) != 0)
 		abort();
 	(void)zt_socks5_outcome_name(zt_socks5_outcome(&c));
 	(void)zt_socks5_refuse(zt_socks5_outcome(&c));

@@ -40,6 +40,7 @@
 
 #include "ztun/addr.h"
 #include "ztun/refuse.h"
+#include "ztun/upstream.h"
 #include "ztun/view.h"
 
 enum zt_socks5_cmd {
@@ -210,13 +211,15 @@ enum zt_refuse zt_socks5_refuse(enum zt_socks5_outcome o);
  * zt_socks5_relay_endpoint() - where to send SOCKS5 UDP datagrams after a
  * successful UDP ASSOCIATE: BND.ADDR:BND.PORT, except that an unspecified
  * BND.ADDR (0.0.0.0 or ::, RFC 1928 leaves its meaning to the proxy; in
- * practice "the address you reached me at") is replaced by @proxy_addr.
- * @proxy_addr: the proxy's own address as the router connected to it
- * @out:        the relay (an IP, or a domain when the proxy sent one)
- * Return: 0; -EINVAL unless READY after UDP ASSOCIATE.
+ * practice "the address you reached me at") is replaced by the proxy as
+ * the router reached it: its name when it was given one, else its address.
+ * @proxy: the proxy's endpoint as configured (borrowed; port unused)
+ * @out:   the relay (an IP, or a domain)
+ * Return: 0; -EINVAL unless READY after UDP ASSOCIATE, or when @proxy has
+ * neither a name nor an address to stand for an unspecified BND.ADDR.
  */
 int zt_socks5_relay_endpoint(const struct zt_socks5 *c,
-			     const struct zt_addr *proxy_addr,
+			     const struct zt_endpoint *proxy,
 			     struct zt_socks5_addr *out);
 
 /* Why a SOCKS5 UDP datagram from the relay was dropped. */

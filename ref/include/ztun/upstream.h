@@ -56,6 +56,10 @@ struct zt_upstream_ops {
 	void (*stream_close)(void *host, int handle);
 	/* The core can take data again on @handle. */
 	void (*stream_resume)(void *host, int handle);
+	/* Optional (NULL: the host cannot tell): the address and port the
+	 * connected stream @handle reached, what a name resolved to. 0 or a
+	 * negative errno. */
+	int (*stream_peer)(void *host, int handle, struct zt_endpoint *out);
 
 	/* An unconnected UDP socket of @family; @port 0 = any. Return a
 	 * handle >= 0 or a negative errno. */
