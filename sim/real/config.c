@@ -84,6 +84,11 @@ const char zr_usage[] =
 	"                          8 times per new upstream socket: less latency\n"
 	"                          where waking a sleeping thread is slow, for\n"
 	"                          more CPU per connection\n"
+	"      --udp-rcvbuf BYTES  receive buffer of each upstream UDP socket,\n"
+	"                          0 (the kernel's default) or 65536..67108864\n"
+	"                          (default 1048576; past net.core.rmem_max\n"
+	"                          when running as root): what a burst can\n"
+	"                          queue while ztun-ref is busy\n"
 	"  -d, --debug             log debug messages too\n"
 	"  -h, --help              this text\n"
 	"      --version           the version\n"
@@ -108,6 +113,7 @@ enum {
 	OPT_SOCKS5_PIPELINED,
 	OPT_EARLY_SYNACK,
 	OPT_BUSY_POLL,
+	OPT_UDP_RCVBUF,
 };
 
 static const struct option long_opts[] = {
@@ -135,6 +141,7 @@ static const struct option long_opts[] = {
 	{ "socks5-pipelined", no_argument, NULL, OPT_SOCKS5_PIPELINED },
 	{ "early-synack", no_argument, NULL, OPT_EARLY_SYNACK },
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
+	{ "udp-rcvbuf", required_argument, NULL, OPT_UDP_RCVBUF },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -466,6 +473,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	c->prefix = 24;
 	c->mtu = 1500;
 	c->max_flows = 16384;
+	c->udp_rcvbuf = ZR_UDP_RCVBUF_DEFAULT;
 	c->offload = true;
 	c->tun_fd = -1;
 	src = calloc((size_t)argc + 1, sizeof(*src));
@@ -591,6 +599,15 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 				goto out;
 			}
 			c->busy_poll_us = (uint32_t)v;
+			break;
+		case OPT_UDP_RCVBUF:
+			if (parse_num(a, 0, ZR_UDP_RCVBUF_MAX, &v) ||
+			    (v && v < ZR_UDP_RCVBUF_MIN)) {
+				usage_error("--udp-rcvbuf: '%s' is not 0 or a number of bytes in %u..%u",
+					    a, ZR_UDP_RCVBUF_MIN, ZR_UDP_RCVBUF_MAX);
+				goto out;
+			}
+			c->udp_rcvbuf = (uint32_t)v;
 			break;
 		case ':':
 			usage_error("%s: needs a value", argv[optind - 1]);

@@ -66,6 +66,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -241,10 +242,25 @@ static void sock_update(struct zr_host *h, struct zr_sock *s, int idx)
 }
 
 /* Close slot @idx's socket (with RST when @abort) and free the slot. */
+/* What the kernel dropped on @fd's receive queue (full) so far. */
+static uint64_t sock_rx_drops(int fd)
+{
+	uint32_t mi[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mi);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &len) < 0 ||
+	    len <= SK_MEMINFO_DROPS * sizeof(mi[0]))
+		return 0;
+	return mi[SK_MEMINFO_DROPS];
+}
+
 static void sock_release(struct zr_host *h, struct zr_sock *s, int idx,
 			 bool abort)
 {
 	uint32_t gen = s->gen + 1;
+
+	if (s->kind == SK_DGRAM)
+		h->stats.dgram_rx_dropped_closed += sock_rx_drops(s->fd);
 
 	if (abort && s->kind == SK_STREAM) {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -498,6 +514,13 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	if (fd < 0)
 		return -errno;
 	err = sock_options(h, fd, flags);
+	if (!err && h->cfg.udp_rcvbuf) {
+		int sz = (int)h->cfg.udp_rcvbuf;
+
+		/* past rmem_max with CAP_NET_ADMIN, else as far as it allows */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+			(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
 	if (!err && port) {
 		memset(&ss, 0, sizeof(ss));
 		if (af == AF_INET) {
@@ -1186,6 +1209,17 @@ const struct zr_host_stats *zr_host_stats(const struct zr_host *h)
  * @h: the host
  * @title: why they are printed ("SIGUSR1", "exit")
  */
+/* Datagrams the kernel dropped on the upstream sockets, closed or open. */
+static uint64_t dgram_rx_dropped(const struct zr_host *h)
+{
+	uint64_t n = h->stats.dgram_rx_dropped_closed;
+
+	for (uint32_t i = 0; i < h->nsocks; i++)
+		if (h->socks[i] && h->socks[i]->kind == SK_DGRAM)
+			n += sock_rx_drops(h->socks[i]->fd);
+	return n;
+}
+
 void zr_host_print_stats(struct zr_host *h, const char *title)
 {
 	const struct zr_host_stats *hs = &h->stats;
@@ -1265,10 +1299,11 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		", streams opened %" PRIu64 ", open errors %" PRIu64
 		", failed %" PRIu64 ", read pauses %" PRIu64 ", short sends %"
 		PRIu64 ", dgrams opened %" PRIu64 ", dgram rx %" PRIu64
-		", send errors %" PRIu64 "\n",
+		", dgram rx dropped %" PRIu64 ", send errors %" PRIu64 "\n",
 		hs->sockets_open, hs->streams_opened, hs->streams_open_errors,
 		hs->streams_failed, hs->stream_pauses, hs->stream_short_sends,
-		hs->dgrams_opened, hs->dgram_rx, hs->dgram_send_errors);
+		hs->dgrams_opened, hs->dgram_rx, dgram_rx_dropped(h),
+		hs->dgram_send_errors);
 	fprintf(stderr, "ztun-ref: stats: dgram tx %" PRIu64 " in %" PRIu64
 		" sends, gso sends %" PRIu64 " carrying %" PRIu64 "\n",
 		hs->dgram_tx, hs->dgram_send_calls, hs->dgram_gso_sends,

@@ -26,6 +26,7 @@ struct zr_host_config {
 	uint32_t mark;            /* SO_MARK on every upstream socket */
 	bool use_mark;
 	uint64_t busy_poll_ns;    /* poll this long before sleeping, 0: off */
+	uint32_t udp_rcvbuf;      /* SO_RCVBUF(FORCE) of datagram sockets, 0: leave */
 };
 
 /* Busy polls each new upstream socket grants (a short connection's loop
@@ -46,6 +47,7 @@ struct zr_host_stats {
 	uint64_t stream_pauses;    /* the core took less: reading paused */
 	uint64_t stream_short_sends; /* stream_send took less: EPOLLOUT */
 	uint64_t dgrams_opened, dgram_send_errors, dgram_rx;
+	uint64_t dgram_rx_dropped_closed; /* kernel drops of closed sockets */
 	uint64_t dgram_tx;         /* datagrams the kernel took */
 	uint64_t dgram_send_calls; /* sendto/sendmsg/sendmmsg calls for them */
 	uint64_t dgram_gso_sends;  /* UDP_SEGMENT sends ... */

@@ -228,6 +228,7 @@ int main(int argc, char **argv)
 	hcfg.mark = cfg.mark;
 	hcfg.use_mark = cfg.use_mark;
 	hcfg.busy_poll_ns = (uint64_t)cfg.busy_poll_us * 1000u;
+	hcfg.udp_rcvbuf = cfg.udp_rcvbuf;
 	drv = zr_tun_driver(&tun);
 	host = zr_host_new(&hcfg, &drv, tun.fd);
 	if (!host) {

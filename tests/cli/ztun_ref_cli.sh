@@ -63,6 +63,9 @@ check "bad --max-flows (zero)"    2 err "--max-flows: '0'"  -- --max-flows 0
 check "bad --max-flows (large)"   2 err "--max-flows: '65537'" -- --max-flows 65537
 check "bad --busy-poll (large)"   2 err "--busy-poll: '1001'" -- --busy-poll 1001
 check "bad --busy-poll (text)"    2 err "--busy-poll: '50us'" -- --busy-poll 50us
+check "bad --udp-rcvbuf (small)"   2 err "--udp-rcvbuf: '4096'" -- --udp-rcvbuf 4096
+check "bad --udp-rcvbuf (large)"   2 err "--udp-rcvbuf: '67108865'" -- --udp-rcvbuf 67108865
+check "bad --udp-rcvbuf (text)"    2 err "--udp-rcvbuf: '1M'" -- --udp-rcvbuf 1M
 check "bad --proxy scheme"        2 err "--proxy: unknown scheme" -- -x ftp://1.2.3.4:21
 check "bad --proxy port"          2 err "--proxy: bad port" -- -x 127.0.0.1:0
 check "--proxy host name refused" 2 err "is not an IP address" -- -x proxy.example:1080

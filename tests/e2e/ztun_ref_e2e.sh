@@ -698,6 +698,53 @@ for dir in up down upgso; do
 	udp_burst_check $dir "through danted (SOCKS5 UDP)" 10.203.1.1 7004
 done
 
+# (ud) bursts back by NAT while ztun-ref is stopped, larger than a socket
+# buffer of the kernel's default size: 600 datagrams (1.4 MB of socket
+# memory) all wait in ztun-ref's socket (--udp-rcvbuf, 1 MiB by default,
+# which the kernel doubles) and arrive, none dropped; of 2,400 the socket
+# cannot hold them all: each one either arrives (whole, in order) or is
+# counted in `dgram rx dropped`, nothing is lost unseen
+rx_dropped() { fresh_stats 'sockets open' | sed -n 's/.*dgram rx dropped \([0-9]*\).*/\1/p'; }
+udp_big_burst() { # N whole|lossy
+	local n=$1 d cpid rc d0 d1 got lossy=
+	[ "$2" = lossy ] && lossy=lossy
+	d=$(mktemp -d "$tmp/burst.XXXXXX")
+	chmod 777 "$d"
+	d0=$(rx_dropped)
+	cx python3 "$helper" udpburstdown 10.203.1.1 7003 "$n" 1200 "$d" $lossy >"$d/out" 2>&1 &
+	cpid=$!
+	wait_file "$d/asked" "$cpid"
+	kill -STOP "$ztun_pid"
+	touch "$d/release"
+	wait_file "$d/burst-sent" "$cpid"
+	sleep 0.2
+	kill -CONT "$ztun_pid"
+	wait "$cpid"
+	rc=$?
+	d1=$(rx_dropped)
+	if [ -z "$d0" ] || [ -z "$d1" ]; then
+		fail "(ud) UDP burst of $n back: dgram rx dropped counted" "no such counter in the stats"
+	elif [ -z "$lossy" ]; then
+		if [ "$rc" = 0 ] && [ "$d1" = "$d0" ]; then
+			pass "(ud) UDP burst of $n back while ztun-ref is stopped: $(cat "$d/out"), none dropped"
+		else
+			fail "(ud) UDP burst of $n back: all of it, none dropped" \
+				"client: $(head -c 300 "$d/out"); dgram rx dropped $d0 -> $d1"
+		fi
+	else
+		got=$(sed -n 's/^got \([0-9]*\) of.*/\1/p' "$d/out")
+		if [ "$rc" = 0 ] && [ -n "$got" ] && [ $((d1 - d0)) -gt 0 ] &&
+		   [ $((got + d1 - d0)) = $((n + 2)) ]; then
+			pass "(ud) UDP burst of $n back, more than the socket holds: $got arrived whole and in order, $((d1 - d0)) counted as dropped, $((n + 2)) in all"
+		else
+			fail "(ud) UDP burst of $n back: arrived + counted dropped = sent" \
+				"client: $(head -c 300 "$d/out"); dgram rx dropped $d0 -> $d1"
+		fi
+	fi
+}
+udp_big_burst 600 whole
+udp_big_burst 2400 lossy
+
 # (k..o, d, p, b6) for danted and tinyproxy
 suite "SOCKS5 (danted)" socks5 10.203.1.1 fd00:203:1::1
 suite "HTTP CONNECT (tinyproxy)" http 10.203.1.2 fd00:203:1::2
