@@ -38,6 +38,11 @@
 #            ztun-ref by NAT (10.203.1.7) and by SOCKS5 UDP ASSOCIATE
 #            through danted (10.203.1.8), in turn; received rate, loss,
 #            ztun-ref's CPU per datagram
+#   udp_bench the same datagrams from tools/bench/udp_bench.c: SOCKS5 UDP
+#            ASSOCIATE straight to danted (the UDP ceiling) and through
+#            ztun-ref (10.203.1.8:5204); by NAT (10.203.1.7:5205) and plain
+#            at BENCH_UDP_GSO_RATE, one datagram per call and in
+#            UDP_SEGMENT runs
 #   idle     socks_bench holds N idle connections through ztun-ref
 #            (direct egress: a SOCKS5 server would need 2N descriptors);
 #            VmRSS
@@ -48,7 +53,9 @@
 # BENCH_ZTUN_ARGS (extra ztun-ref flags, e.g. --no-offload),
 # BENCH_BUSY_POLL (the third ztun-ref's --busy-poll window, us, 200),
 # BENCH_UDP_RATE (UDP offered rate, iperf3 -b, 1G), BENCH_UDP_LEN (UDP
-# datagram bytes, 1200: QUIC's usual size),
+# datagram bytes, 1200: QUIC's usual size), BENCH_UDP_GSO_RATE (the rate
+# of udp_bench's NAT runs, one datagram per call and in UDP_SEGMENT runs,
+# 3G),
 # BENCH_PAR_CONNS (connections of the 16-way test, 4000), BENCH_ROUNDS
 # (rounds the short-connection runs are split into, 5), BENCH_PROFILE=1
 # (also `perf record` ztun-ref during one up and one down run per MTU,
@@ -85,6 +92,9 @@ rm -f "$out/profile.txt" "$out/ztun.log"
 tool=$out/socks_bench
 cc -O2 -Wall -Wextra -Werror -pthread -o "$tool" "$here/socks_bench.c" || exit 1
 tool=$(cd "$(dirname "$tool")" && pwd)/socks_bench
+utool=$out/udp_bench
+cc -O2 -Wall -Wextra -Werror -pthread -o "$utool" "$here/udp_bench.c" || exit 1
+utool=$(cd "$(dirname "$utool")" && pwd)/udp_bench
 # what a system call and a wake-up cost here: the short-connection figures
 # are mostly wake-ups (docs/performance.md), so the table says what they cost
 cc -O2 -Wall -Wextra -Werror -o "$out/wakeup_cost" "$here/wakeup_cost.c" || exit 1
@@ -110,6 +120,7 @@ busy_pid=
 busy_us=${BENCH_BUSY_POLL:-200}
 udp_rate=${BENCH_UDP_RATE:-1G}
 udp_len=${BENCH_UDP_LEN:-1200}
+udp_gso_rate=${BENCH_UDP_GSO_RATE:-3G}
 
 . "$(dirname "$0")/../../tests/e2e/netns_lib.sh"
 trap netns_cleanup EXIT
@@ -122,7 +133,7 @@ log() { echo "bench: $*" >&2; }
 wait_port() {
 	local i
 	for i in $(seq 50); do
-		ip netns exec "$1" ss -Hlnt "sport = :$2" | grep -q . && return 0
+		ip netns exec "$1" ss -Hln -tu "sport = :$2" | grep -q . && return 0
 		sleep 0.1
 	done
 	return 1
@@ -167,6 +178,12 @@ sx iperf3 -s -B 10.203.1.8 -p 5203 >"$tmp/iperf3-socks.log" 2>&1 &
 pids+=($!)
 sx "$tool" server 7100 >"$tmp/sbserver.log" 2>&1 &
 pids+=($!)
+# udp_bench targets: through danted (the ceiling) and ztun-ref by SOCKS5;
+# a UDP_SEGMENT client by NAT, and plain
+for a in 10.203.1.8:5204 10.203.1.7:5205 10.203.0.2:5206; do
+	sx "$utool" server "$a" >>"$tmp/ubserver.log" 2>&1 &
+	pids+=($!)
+done
 
 cat >"$tmp/danted.conf" <<EOF
 logoutput: $tmp/danted.log
@@ -203,7 +220,7 @@ EOF
 sx tinyproxy -d -c "$tmp/tinyproxy.conf" >"$tmp/tinyproxy.log" 2>&1 &
 pids+=($!)
 
-for s in "5201 iperf3" "5202 iperf3-nat" "5203 iperf3-socks" "7100 socks_bench" "1080 danted" "1081 microsocks" "8888 tinyproxy"; do
+for s in "5201 iperf3" "5202 iperf3-nat" "5203 iperf3-socks" "7100 socks_bench" "5204 udp_bench" "5205 udp_bench" "5206 udp_bench" "1080 danted" "1081 microsocks" "8888 tinyproxy"; do
 	set -- $s
 	if ! wait_port "$sns" "$1"; then
 		log "$2 did not start"
@@ -470,6 +487,30 @@ print("%d %d %.6f" % (r["bytes"], r["packets"] - r["lost_packets"], r["seconds"]
 	[ -n "$c0" ] && [ -n "$c1" ] && A[$key.ns]=$(( ${A[$key.ns]:-0} + c1 - c0 ))
 	log "$key: received $1 bytes, $2 of $4 datagrams in $3 s"
 }
+# ub_run KEY DIR "ARGS" [PID]: one udp_bench run (the same datagrams,
+# rate and seconds as udp_run; ARGS: -t, -s, -g) into KEY's sums as udp_run
+ub_run() {
+	local key=$1 dir=$2 args=$3 pid=${4:-} c0 c1 line
+	c0=$(sched_ns "$pid")
+	# shellcheck disable=SC2086 # args is a list of flags
+	line=$(cx "$utool" client -m "$dir" -l "$udp_len" -b "$udp_rate" -d "$secs" \
+		$args 2>>"$tmp/client.err" | sed -n 's/^RESULT //p')
+	c1=$(sched_ns "$pid")
+	if [ -z "$line" ]; then
+		A[$key.failed]=1
+		log "$key: no result (see $tmp/client.err)"
+		return
+	fi
+	# shellcheck disable=SC2046 # "gbps=G sent=N got=K bytes=B secs=S"
+	set -- $(sed 's/[a-z]*=//g' <<<"$line")
+	local gbps=$1 sent=$2 got=$3 bytes=$4 s=$5
+	A[$key.bytes]=$(( ${A[$key.bytes]:-0} + bytes ))
+	A[$key.got]=$(( ${A[$key.got]:-0} + got ))
+	A[$key.secs]=$(awk -v a="${A[$key.secs]:-0}" -v b="$s" 'BEGIN { printf "%.6f", a + b }')
+	A[$key.sent]=$(( ${A[$key.sent]:-0} + sent ))
+	[ -n "$c0" ] && [ -n "$c1" ] && A[$key.ns]=$(( ${A[$key.ns]:-0} + c1 - c0 ))
+	log "$key: received $bytes bytes, $got of $sent datagrams in $s s ($gbps Gb/s)"
+}
 udp_done() {
 	local key=$1
 	gbps_done "$key" || return
@@ -640,6 +681,24 @@ for mtu in 1500 8500; do
 			udp_done unat.$d
 			udp_done usocks.$d
 		done
+		# the same datagrams from udp_bench: SOCKS5 UDP ASSOCIATE
+		# straight to danted (the ceiling iperf3 cannot measure) and
+		# through ztun-ref; then, at BENCH_UDP_GSO_RATE, by NAT and
+		# plain, sent one per call and in UDP_SEGMENT runs (as QUIC
+		# stacks send; the server sends back the same way), in turn
+		for d in $DIRS; do
+			for i in $(seq "${BENCH_BULK_ROUNDS:-3}"); do
+				ub_run uceil.$d "$d" "-t 10.203.1.8:5204 -s $SOCKS"
+				ub_run uzsocks.$d "$d" "-t 10.203.1.8:5204" "$ztun_pid"
+				ub_run ubplain.$d "$d" "-t 10.203.0.2:5206 -b $udp_gso_rate"
+				ub_run ubnat.$d "$d" "-t 10.203.1.7:5205 -b $udp_gso_rate" "$ztun_pid"
+				ub_run ugplain.$d "$d" "-t 10.203.0.2:5206 -b $udp_gso_rate -g"
+				ub_run ugnat.$d "$d" "-t 10.203.1.7:5205 -b $udp_gso_rate -g" "$ztun_pid"
+			done
+			for k in uceil uzsocks ubplain ubnat ugplain ugnat; do
+				udp_done $k.$d
+			done
+		done
 	fi
 	R[hwmall.$mtu]=$(status_kb "$ztun_pid" VmHWM)
 	stop_ztun
@@ -759,6 +818,19 @@ for d in $DIRS; do
 			"$(v uplain.$d) ($(v uplain.$d.loss)%)" "" "$(v $k.$d) ($(v $k.$d.loss)%)" \
 			"$(ratio "$(v $k.$d)" "$(v uplain.$d)") of plain" "" "" "" "(reported)"
 		row "  ztun CPU per datagram, us" "" "" "$(v $k.$d.us)" "" "" "" "" "(reported)"
+	done
+done
+for d in $DIRS; do
+	row "UDP $d, SOCKS5 UDP ASSOCIATE (danted), udp_bench, same datagrams: Gb/s received (lost %)" "" \
+		"$(v uceil.$d) ($(v uceil.$d.loss)%)" "$(v uzsocks.$d) ($(v uzsocks.$d.loss)%)" \
+		"$(ratio "$(v uzsocks.$d)" "$(v uceil.$d)")" "" "" "" "(reported)"
+	row "  ztun CPU per datagram, us" "" "" "$(v uzsocks.$d.us)" "" "" "" "" "(reported)"
+	for k in ub ug; do
+		[ $k = ub ] && what="one per call" || what="UDP_SEGMENT runs (-g)"
+		row "UDP $d, NAT, udp_bench at $udp_gso_rate/s, $what: Gb/s received (lost %)" \
+			"$(v ${k}plain.$d) ($(v ${k}plain.$d.loss)%)" "" "$(v ${k}nat.$d) ($(v ${k}nat.$d.loss)%)" \
+			"$(ratio "$(v ${k}nat.$d)" "$(v ${k}plain.$d)") of plain" "" "" "" "(reported)"
+		row "  ztun CPU per datagram, us" "" "" "$(v ${k}nat.$d.us)" "" "" "" "" "(reported)"
 	done
 done
 row "TUN mean packet bytes rx/tx (whole phase)" "" "" "$(v tunpk.1500)" "" "" "$(v tunpk.8500)" "" "(reported)"

@@ -43,43 +43,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define BUFSZ (128 * 1024)
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static int parse_addr(const char *s, struct sockaddr_in *sa)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = 0;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)atoi(colon + 1));
-	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
 
 /* ---- server ----------------------------------------------------------- */
 
@@ -194,30 +160,6 @@ static int proxy_kind; /* 0 none, 's' SOCKS5, 'c' HTTP CONNECT */
 static atomic_int stop_flag;
 static atomic_ullong total_bytes;
 
-static int read_full(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, (char *)p + got, n - got);
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *p, size_t n)
-{
-	size_t done = 0;
-	while (done < n) {
-		ssize_t w = write(fd, (const char *)p + done, n - done);
-		if (w <= 0)
-			return -1;
-		done += (size_t)w;
-	}
-	return 0;
-}
-
 /* Connect to the target (through the proxy if any); -1 on failure. */
 static int open_conn(void)
 {
@@ -233,18 +175,8 @@ static int open_conn(void)
 	if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0)
 		goto fail;
 	if (proxy_kind == 's') {
-		unsigned char req[10], rep[10];
-		if (write_full(fd, "\x05\x01\x00", 3) < 0 || read_full(fd, rep, 2) < 0 ||
-		    rep[0] != 5 || rep[1] != 0)
-			goto fail;
-		req[0] = 5; req[1] = 1; req[2] = 0; req[3] = 1;
-		memcpy(req + 4, &target.sin_addr, 4);
-		memcpy(req + 8, &target.sin_port, 2);
-		if (write_full(fd, req, 10) < 0 || read_full(fd, rep, 4) < 0 || rep[1] != 0)
-			goto fail;
-		size_t rest = rep[3] == 1 ? 6 : rep[3] == 4 ? 18 : 0;
-		unsigned char tail[18];
-		if (!rest || read_full(fd, tail, rest) < 0)
+		struct sockaddr_in bound;
+		if (socks5_request(fd, 1, &target, &bound) < 0)
 			goto fail;
 	} else if (proxy_kind == 'c') {
 		char req[160], rep[1024], ip[INET_ADDRSTRLEN];
