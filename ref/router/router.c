@@ -798,6 +798,7 @@ static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len
 	}
 	if (st == ZT_SOCKS5_READY) {
 		struct zt_endpoint proxy = r->cfg.socks5.server, peer;
+		uint8_t family;
 
 		/* An unspecified BND.ADDR means the address the control
 		 * connection reached: for a proxy given by name, what the host
@@ -812,10 +813,13 @@ static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len
 			udp_fail(u, now);
 			return len;
 		}
-		u->dgram = r->up->dgram_open(r->host, proxy.addr.family ?
-						      proxy.addr.family :
-						      u->flow->key.family,
-					     0, 0, u, now);
+		/* the socket's family is the relay's (a proxy may answer on
+		 * the other family), else the proxy's, else the flow's */
+		family = u->relay_ep.atyp == ZT_SOCKS5_ATYP_IPV4 ? ZT_AF_INET :
+			 u->relay_ep.atyp == ZT_SOCKS5_ATYP_IPV6 ? ZT_AF_INET6 :
+			 proxy.addr.family ? proxy.addr.family :
+			 u->flow->key.family;
+		u->dgram = r->up->dgram_open(r->host, family, 0, 0, u, now);
 		if (u->dgram < 0) {
 			u->dgram = -1;
 			udp_fail(u, now);

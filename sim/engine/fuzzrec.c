@@ -71,6 +71,7 @@ struct stream {
 
 struct dgram {
 	void *cookie;
+	uint8_t family;             /* as opened */
 	bool open;
 	bool has_to;
 	struct zt_endpoint last_to; /* where the core last sent */
@@ -570,6 +571,7 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	d = &h->dg[h->n_dg];
 	memset(d, 0, sizeof(*d));
 	d->cookie = cookie;
+	d->family = family;
 	d->open = true;
 	h->out->dgrams++;
 	return (int)h->n_dg++;
@@ -584,6 +586,10 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	if (!d)
 		return -EBADF;
 	check_endpoint(h, to);
+	/* a real IPv4 socket cannot send there (an IPv6 one can reach IPv4) */
+	if (!to->name[0] && d->family == ZT_AF_INET &&
+	    to->addr.family == ZT_AF_INET6)
+		violation(h, "dgram_send to an IPv6 address on an IPv4 socket");
 	if (len > 65535)
 		violation(h, "dgram_send of %zu bytes", len);
 	d->last_to = *to;

@@ -99,6 +99,7 @@ struct hstream {
 
 struct hdgram {
 	void *cookie;
+	uint8_t family;          /* ZT_AF_INET / ZT_AF_INET6, as opened */
 	bool open;
 	char var[ZT_SCN_VAR_LEN];
 };
@@ -837,6 +838,7 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	d = &h->dg[h->ndg];
 	memset(d, 0, sizeof(*d));
 	d->cookie = cookie;
+	d->family = family;
 	d->open = true;
 	trace(h, 0x30, CHAN_NET, b, sizeof(b));
 	return (int)h->ndg++;
@@ -846,8 +848,14 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 			 const void *data, size_t len)
 {
 	struct host *h = host;
-	struct out_item *o = out_push(h, OUT_NET, CHAN_NET, data, len);
+	struct out_item *o;
 
+	/* as on Linux: an IPv6 socket also sends to IPv4 (mapped), an IPv4
+	 * socket cannot send to IPv6 */
+	if (!to->name[0] && h->dg[handle].family == ZT_AF_INET &&
+	    to->addr.family == ZT_AF_INET6)
+		return -EAFNOSUPPORT;
+	o = out_push(h, OUT_NET, CHAN_NET, data, len);
 	if (o) {
 		o->ep = *to;
 		o->sock = handle;
