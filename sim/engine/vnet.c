@@ -94,6 +94,19 @@ struct listener {
 	void *ctx;
 };
 
+/* Datagrams for one router socket that arrived at one instant from one
+ * sender, not yet handed over: one zt_router_dgram_batch() at the end of
+ * the instant, as ztun-ref hands the router what it read from a queue
+ * back to back. */
+#define RBATCH_BYTES (128u * 1024u)
+struct rbatch {
+	struct zt_endpoint from;
+	unsigned n;
+	size_t used;
+	struct zt_dgram d[ZT_UDP_GSO_SEGS];
+	uint8_t buf[RBATCH_BYTES];
+};
+
 struct binding {
 	struct binding *next;
 	struct zt_vnet *vn;
@@ -103,6 +116,8 @@ struct binding {
 	void *ctx;
 	void *cookie;                  /* router sockets */
 	int handle;
+	struct rbatch *batch;          /* router sockets: owned, or NULL */
+	struct zt_sim_event flush_ev;  /* ... handed over at the instant's end */
 };
 
 struct vdgram {
@@ -849,12 +864,22 @@ int zt_vnet_udp_bind(struct zt_vnet *vn, const struct zt_addr *addr,
 	return b ? b->port : -ENOMEM;
 }
 
+/* Free @b and what it still holds (a closed socket's queue is gone). */
+static void binding_free(struct zt_vnet *vn, struct binding *b)
+{
+	if (b->batch) {
+		zt_sim_cancel(vn->sim, &b->flush_ev);
+		free(b->batch);
+	}
+	free(b);
+}
+
 static void unbind(struct zt_vnet *vn, struct binding *b)
 {
 	for (struct binding **pp = &vn->bindings; *pp; pp = &(*pp)->next) {
 		if (*pp == b) {
 			*pp = b->next;
-			free(b);
+			binding_free(vn, b);
 			return;
 		}
 	}
@@ -1095,15 +1120,86 @@ static int up_stream_peer(void *host, int handle, struct zt_endpoint *out)
 	return 0;
 }
 
+/* The router socket @handle, or NULL once closed (not a bad handle). */
+static struct binding *dsock_open(struct zt_vnet *vn, int handle)
+{
+	if (handle < 0 || (size_t)handle >= vn->n_dsocks)
+		return NULL;
+	return vn->dsocks[handle];
+}
+
+static bool same_sender(const struct zt_endpoint *a, const struct zt_endpoint *b)
+{
+	return a->port == b->port && zt_addr_eq(&a->addr, &b->addr) &&
+	       !strcmp(a->name, b->name);
+}
+
+/* Hand socket @handle's batch to the router. The router may close the
+ * socket meanwhile: nothing of it is touched after the call. */
+static void rbatch_flush(struct zt_vnet *vn, int handle)
+{
+	struct binding *b = dsock_open(vn, handle);
+	struct rbatch *q;
+
+	if (!b || !b->batch)
+		return;
+	q = b->batch;
+	b->batch = NULL;
+	zt_sim_cancel(vn->sim, &b->flush_ev);
+	vn->stats.router_batches++;
+	vn->stats.router_batch_datagrams += q->n;
+	if (vn->router)
+		zt_router_dgram_batch(vn->router, b->cookie, &q->from, q->d, q->n,
+				      vn->sim->now);
+	free(q);
+}
+
+static void flush_fn(struct zt_sim *sim, void *arg)
+{
+	struct binding *b = arg;
+
+	(void)sim;
+	rbatch_flush(b->vn, b->handle);
+}
+
 static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
 			 const uint8_t *data, size_t len)
 {
 	struct binding *b = ctx;
 	struct zt_vnet *vn = b->vn;
+	int handle = b->handle;
+	struct rbatch *q = b->batch;
 
-	if (vn->router)
-		zt_router_dgram_data(vn->router, b->cookie, from, data, len,
-				     vn->sim->now);
+	if (!vn->router)
+		return;
+	if (q && (!same_sender(&q->from, from) || q->n == ZT_UDP_GSO_SEGS ||
+		  len > sizeof(q->buf) - q->used)) {
+		rbatch_flush(vn, handle);
+		b = dsock_open(vn, handle);
+		if (!b)
+			return; /* closed by the router: its queue went with it */
+	}
+	q = b->batch;
+	if (!q) {
+		q = malloc(sizeof(*q));
+		if (!q) { /* no batch then: this one alone */
+			zt_router_dgram_data(vn->router, b->cookie, from, data, len,
+					     vn->sim->now);
+			return;
+		}
+		q->from = *from;
+		q->n = 0;
+		q->used = 0;
+		b->batch = q;
+		/* after every other event of this instant (scheduled earlier) */
+		zt_sim_event_init(&b->flush_ev, flush_fn, b);
+		zt_sim_after(vn->sim, &b->flush_ev, 0);
+	}
+	memcpy(q->buf + q->used, data, len);
+	q->d[q->n].data = q->buf + q->used;
+	q->d[q->n].len = len;
+	q->n++;
+	q->used += len;
 }
 
 static int up_dgram_open(void *host, uint8_t family, uint16_t port,
@@ -1256,7 +1352,7 @@ void zt_vnet_free(struct zt_vnet *vn)
 		struct binding *b = vn->bindings;
 
 		vn->bindings = b->next;
-		free(b);
+		binding_free(vn, b);
 	}
 	while (vn->dgrams) {
 		struct vdgram *d = vn->dgrams;

@@ -73,6 +73,8 @@ struct zt_vnet_stats {
 	uint64_t bytes_to_router;  /* stream bytes the router took */
 	uint64_t max_pipe;         /* most bytes ever held in one pipe */
 	uint64_t datagrams_sent, datagrams_delivered, datagrams_dropped;
+	uint64_t router_batches;   /* zt_router_dgram_batch() calls ... */
+	uint64_t router_batch_datagrams; /* ... and the datagrams in them */
 	uint64_t bad_handle;       /* router calls with a handle not open */
 };
 

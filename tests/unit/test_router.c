@@ -1481,6 +1481,35 @@ static void test_udp_batch_runs(void)
 	udp_batch_runs(false);
 }
 
+/* The vnet hands the router what reaches one socket at one instant from
+ * one sender as one batch, as ztun-ref reads a queue: three datagrams
+ * sent together are echoed together and come back as one batch, whole
+ * and in order; one sent later is a batch of its own. */
+static void test_udp_vnet_batches(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+
+	t->dec[1] = ZT_ROUTE_NAT;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	send_udp(t, &cli, 5000, &srv, 7, "one", 3);
+	send_udp(t, &cli, 5000, &srv, 7, "two", 3);
+	send_udp(t, &cli, 5000, &srv, 7, "three", 5);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 3);
+	CU_ASSERT(t->udp_last_len == 5 && memcmp(t->udp_last, "three", 5) == 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->router_batches, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->router_batch_datagrams, 3);
+	send_udp(t, &cli, 5000, &srv, 7, "four", 4);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 4);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->router_batches, 2);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->router_batch_datagrams, 4);
+	CU_ASSERT_EQUAL(rstats(t)->udp_relayed_down, 15);
+	tb_free(t);
+}
+
 static void test_udp_expiry_closes_socket(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -1719,6 +1748,7 @@ int zt_suite_router(void)
 		{ "udp_expiry_closes_socket", test_udp_expiry_closes_socket },
 		{ "udp_nat_sessions", test_udp_nat_sessions },
 		{ "udp_batch_runs", test_udp_batch_runs },
+		{ "udp_vnet_batches", test_udp_vnet_batches },
 		{ "socks5_udp_associate", test_socks5_udp_associate },
 		{ "drop_and_reject", test_drop_and_reject },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
