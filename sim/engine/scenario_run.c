@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "engine/evloop.h"
+#include "engine/dgram_batch.h"
 #include "engine/scenario.h"
 #include "io/gso.h"
 #include "ztun/checksum.h"
@@ -104,19 +105,6 @@ struct hdgram {
 	char var[ZT_SCN_VAR_LEN];
 };
 
-/* Datagrams that reach one socket together (net< lines at one time, on
- * one socket, from one sender): one batch, as ztun-ref reads them back to
- * back (zt_router_dgram_batch). */
-struct dgram_batch {
-	int sock;                /* -1: nothing pending */
-	uint64_t t;
-	struct zt_endpoint from;
-	unsigned n;
-	size_t used;
-	struct zt_dgram d[ZT_UDP_GSO_SEGS];
-	uint8_t buf[PKT_MAX];
-};
-
 struct conn {
 	uint8_t family;
 	struct zt_addr client, server;
@@ -151,7 +139,11 @@ struct host {
 	bool failed;
 	FILE *log;               /* borrowed, may be NULL */
 	struct zt_scn_result *res;
-	struct dgram_batch batch;
+	/* net< lines at one time, on one socket, from one sender: one
+	 * batch, handed over at the first line that does not add to it */
+	int batch_sock;          /* -1: nothing pending */
+	uint64_t batch_t;
+	struct zt_dgram_batch batch;
 	uint8_t pkt[PKT_MAX], l4[PKT_MAX];
 	uint8_t gso_whole[PKT_MAX], gso_piece[PKT_MAX]; /* --tun-offload */
 };
@@ -1373,15 +1365,6 @@ static void fmt_exp_stream(struct sbuf *sb, const struct zt_scn_event *e)
 	}
 }
 
-static bool ep_eq(const struct zt_endpoint *a, const struct zt_endpoint *b)
-{
-	if (a->port != b->port)
-		return false;
-	if (a->name[0] || b->name[0])
-		return !strcmp(a->name, b->name);
-	return zt_addr_eq(&a->addr, &b->addr);
-}
-
 static void expect_stream(struct host *h, const struct zt_scn_event *e)
 {
 	char eb[ZT_SCN_ERR_LEN], ab[ZT_SCN_ERR_LEN];
@@ -1457,7 +1440,7 @@ static void expect_stream(struct host *h, const struct zt_scn_event *e)
 	fmt_item(h, &as, o);
 	switch (e->sop) {
 	case ZT_SCN_S_CONNECT:
-		ok = o->kind == OUT_CONNECT && ep_eq(&o->ep, &e->ep);
+		ok = o->kind == OUT_CONNECT && zt_endpoint_same(&o->ep, &e->ep);
 		break;
 	case ZT_SCN_S_FIN:
 		ok = o->kind == OUT_FIN;
@@ -1511,7 +1494,7 @@ static void expect_net(struct host *h, const struct zt_scn_event *e)
 		return;
 	}
 	fmt_item(h, &as, o);
-	ok = ep_eq(&o->ep, &e->ep) && o->len == e->pkt.len &&
+	ok = zt_endpoint_same(&o->ep, &e->ep) && o->len == e->pkt.len &&
 	     (!e->pkt.has_payload || !memcmp(o->data, e->pkt.payload, o->len));
 	if (e->var[0]) {
 		if (bound >= 0 && bound != o->sock)
@@ -1635,19 +1618,17 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
  * meanwhile: its queue went with it). */
 static void batch_flush(struct host *h)
 {
-	struct dgram_batch *b = &h->batch;
+	int s = h->batch_sock;
 
-	if (b->sock >= 0 && b->n && h->dg[b->sock].open)
-		zt_router_dgram_batch(h->r, h->dg[b->sock].cookie, &b->from,
-				      b->d, b->n, zt_sim_now(&h->sim));
-	b->sock = -1;
-	b->n = 0;
-	b->used = 0;
+	if (s >= 0 && h->batch.n && h->dg[s].open)
+		zt_router_dgram_batch(h->r, h->dg[s].cookie, &h->batch.from,
+				      h->batch.d, h->batch.n, zt_sim_now(&h->sim));
+	h->batch_sock = -1;
+	zt_dgram_batch_clear(&h->batch);
 }
 
 static void input_net(struct host *h, const struct zt_scn_event *e)
 {
-	struct dgram_batch *b = &h->batch;
 	int s = e->var[0] ? var_sock(h, e->var) : h->last_sock;
 	const uint8_t *p;
 
@@ -1663,19 +1644,14 @@ static void input_net(struct host *h, const struct zt_scn_event *e)
 		     e->var[0] ? "$" : "", e->var);
 		return;
 	}
-	if (b->sock >= 0 && (b->sock != s || b->t != e->t ||
-			     !ep_eq(&b->from, &e->ep) || b->n == ZT_UDP_GSO_SEGS ||
-			     b->used + e->pkt.len > sizeof(b->buf)))
+	if (h->batch_sock >= 0 &&
+	    (h->batch_sock != s || h->batch_t != e->t ||
+	     !zt_dgram_batch_takes(&h->batch, &e->ep, e->pkt.len)))
 		batch_flush(h);
 	p = input_payload(h, &e->pkt, e->pkt.len);
-	b->sock = s;
-	b->t = e->t;
-	b->from = e->ep;
-	memcpy(b->buf + b->used, p, e->pkt.len);
-	b->d[b->n].data = b->buf + b->used;
-	b->d[b->n].len = e->pkt.len;
-	b->n++;
-	b->used += e->pkt.len;
+	h->batch_sock = s;
+	h->batch_t = e->t;
+	zt_dgram_batch_add(&h->batch, &e->ep, p, e->pkt.len);
 	trace(h, 4, CHAN_NET, p, e->pkt.len);
 }
 
@@ -1844,7 +1820,7 @@ int zt_scn_run(const struct zt_scn *s, const struct zt_scn_opts *o,
 	h->seed = res->seed;
 	h->cur = -1;
 	h->last_sock = -1;
-	h->batch.sock = -1;
+	h->batch_sock = -1;
 	h->hash = 0xcbf29ce484222325ull;
 	zt_sim_init(&h->sim, h->seed);
 	zt_rng_seed(&h->crng, h->seed ^ 0x5ca1ab1e5ca1ab1eull);
@@ -1861,8 +1837,8 @@ int zt_scn_run(const struct zt_scn *s, const struct zt_scn_opts *o,
 		const struct zt_scn_event *e = &s->ev[h->pos];
 
 		/* a batch ends at the first line that does not add to it */
-		if (h->batch.sock >= 0 &&
-		    (e->kind != ZT_SCN_NET_IN || e->t != h->batch.t))
+		if (h->batch_sock >= 0 &&
+		    (e->kind != ZT_SCN_NET_IN || e->t != h->batch_t))
 			batch_flush(h);
 		run_until(h, e->t, e->line);
 		if (h->failed)

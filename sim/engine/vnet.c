@@ -29,6 +29,7 @@
  * handle is already closed, as upstream.h requires.
  */
 #include "engine/vnet.h"
+#include "engine/dgram_batch.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -94,19 +95,6 @@ struct listener {
 	void *ctx;
 };
 
-/* Datagrams for one router socket that arrived at one instant from one
- * sender, not yet handed over: one zt_router_dgram_batch() at the end of
- * the instant, as ztun-ref hands the router what it read from a queue
- * back to back. */
-#define RBATCH_BYTES (128u * 1024u)
-struct rbatch {
-	struct zt_endpoint from;
-	unsigned n;
-	size_t used;
-	struct zt_dgram d[ZT_UDP_GSO_SEGS];
-	uint8_t buf[RBATCH_BYTES];
-};
-
 struct binding {
 	struct binding *next;
 	struct zt_vnet *vn;
@@ -116,8 +104,10 @@ struct binding {
 	void *ctx;
 	void *cookie;                  /* router sockets */
 	int handle;
-	struct rbatch *batch;          /* router sockets: owned, or NULL */
-	struct zt_sim_event flush_ev;  /* ... handed over at the instant's end */
+	/* router sockets: what arrived at this instant from one sender
+	 * (owned, or NULL), handed over at the instant's end */
+	struct zt_dgram_batch *batch;
+	struct zt_sim_event flush_ev;
 };
 
 struct vdgram {
@@ -1128,18 +1118,12 @@ static struct binding *dsock_open(struct zt_vnet *vn, int handle)
 	return vn->dsocks[handle];
 }
 
-static bool same_sender(const struct zt_endpoint *a, const struct zt_endpoint *b)
-{
-	return a->port == b->port && zt_addr_eq(&a->addr, &b->addr) &&
-	       !strcmp(a->name, b->name);
-}
-
 /* Hand socket @handle's batch to the router. The router may close the
  * socket meanwhile: nothing of it is touched after the call. */
 static void rbatch_flush(struct zt_vnet *vn, int handle)
 {
 	struct binding *b = dsock_open(vn, handle);
-	struct rbatch *q;
+	struct zt_dgram_batch *q;
 
 	if (!b || !b->batch)
 		return;
@@ -1168,12 +1152,11 @@ static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
 	struct binding *b = ctx;
 	struct zt_vnet *vn = b->vn;
 	int handle = b->handle;
-	struct rbatch *q = b->batch;
+	struct zt_dgram_batch *q = b->batch;
 
 	if (!vn->router)
 		return;
-	if (q && (!same_sender(&q->from, from) || q->n == ZT_UDP_GSO_SEGS ||
-		  len > sizeof(q->buf) - q->used)) {
+	if (q && !zt_dgram_batch_takes(q, from, len)) {
 		rbatch_flush(vn, handle);
 		b = dsock_open(vn, handle);
 		if (!b)
@@ -1187,19 +1170,13 @@ static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
 					     vn->sim->now);
 			return;
 		}
-		q->from = *from;
-		q->n = 0;
-		q->used = 0;
+		zt_dgram_batch_clear(q);
 		b->batch = q;
 		/* after every other event of this instant (scheduled earlier) */
 		zt_sim_event_init(&b->flush_ev, flush_fn, b);
 		zt_sim_after(vn->sim, &b->flush_ev, 0);
 	}
-	memcpy(q->buf + q->used, data, len);
-	q->d[q->n].data = q->buf + q->used;
-	q->d[q->n].len = len;
-	q->n++;
-	q->used += len;
+	zt_dgram_batch_add(q, from, data, len);
 }
 
 static int up_dgram_open(void *host, uint8_t family, uint16_t port,

@@ -241,7 +241,6 @@ static void sock_update(struct zr_host *h, struct zr_sock *s, int idx)
 	s->events = want;
 }
 
-/* Close slot @idx's socket (with RST when @abort) and free the slot. */
 /* What the kernel dropped on @fd's receive queue (full) so far. */
 static uint64_t sock_rx_drops(int fd)
 {
@@ -254,6 +253,7 @@ static uint64_t sock_rx_drops(int fd)
 	return mi[SK_MEMINFO_DROPS];
 }
 
+/* Close slot @idx's socket (with RST when @abort) and free the slot. */
 static void sock_release(struct zr_host *h, struct zr_sock *s, int idx,
 			 bool abort)
 {
@@ -1203,12 +1203,6 @@ const struct zr_host_stats *zr_host_stats(const struct zr_host *h)
 	return &h->stats;
 }
 
-/**
- * zr_host_print_stats() - host, router and stack counters to stderr, one
- * "ztun-ref: stats: ..." line per group (format in docs/cli.md).
- * @h: the host
- * @title: why they are printed ("SIGUSR1", "exit")
- */
 /* Datagrams the kernel dropped on the upstream sockets, closed or open. */
 static uint64_t dgram_rx_dropped(const struct zr_host *h)
 {
@@ -1220,6 +1214,12 @@ static uint64_t dgram_rx_dropped(const struct zr_host *h)
 	return n;
 }
 
+/**
+ * zr_host_print_stats() - host, router and stack counters to stderr, one
+ * "ztun-ref: stats: ..." line per group (format in docs/cli.md).
+ * @h: the host
+ * @title: why they are printed ("SIGUSR1", "exit")
+ */
 void zr_host_print_stats(struct zr_host *h, const char *title)
 {
 	const struct zr_host_stats *hs = &h->stats;
