@@ -16,7 +16,7 @@
 #   +---------------------|-----------------------------+
 #   |  $vs 10.203.0.2/24 (MTU 9000)                     |
 #   |    iperf3 -s :5201, danted :1080, microsocks :1081 |
-#   |    tinyproxy :8888                                 |
+#   |    socks_server :1082, tinyproxy :8888             |
 #   |  lo 10.203.1.1, 10.203.1.2 ("targets")             |
 #   |    socks_bench server :7100 (discard/source/echo)  |
 #   +------------------ $sns (server) ------------------+
@@ -43,6 +43,11 @@
 #            ztun-ref (10.203.1.8:5204); by NAT (10.203.1.7:5205) and plain
 #            at BENCH_UDP_GSO_RATE, one datagram per call and in
 #            UDP_SEGMENT runs
+#   fast     the same bulk (MTU 8500), short connections and udp_bench
+#            SOCKS5 UDP runs again with tools/bench/socks_server.c as the
+#            SOCKS5 server (:1082, splice relay, batched UDP): a ceiling
+#            nearer the issue's hev-socks5-server figures than danted's,
+#            next to a ztun-ref using it
 #   idle     socks_bench holds N idle connections through ztun-ref
 #            (direct egress: a SOCKS5 server would need 2N descriptors);
 #            VmRSS
@@ -59,7 +64,8 @@
 # BENCH_PAR_CONNS (connections of the 16-way test, 4000), BENCH_ROUNDS
 # (rounds the short-connection runs are split into, 5), BENCH_PROFILE=1
 # (also `perf record` ztun-ref during one up and one down run per MTU,
-# report in OUTDIR/profile.txt).
+# report in OUTDIR/profile.txt), BENCH_PHASES (which phases run, default
+# "1500 8500 fast idle"; the plain veth runs always; e.g. "fast" alone).
 # Traffic stays inside the two namespaces; the trap removes them and every
 # process started here.
 
@@ -95,6 +101,9 @@ tool=$(cd "$(dirname "$tool")" && pwd)/socks_bench
 utool=$out/udp_bench
 cc -O2 -Wall -Wextra -Werror -pthread -o "$utool" "$here/udp_bench.c" || exit 1
 utool=$(cd "$(dirname "$utool")" && pwd)/udp_bench
+stool=$out/socks_server
+cc -O2 -Wall -Wextra -Werror -pthread -o "$stool" "$here/socks_server.c" || exit 1
+stool=$(cd "$(dirname "$stool")" && pwd)/socks_server
 # what a system call and a wake-up cost here: the short-connection figures
 # are mostly wake-ups (docs/performance.md), so the table says what they cost
 cc -O2 -Wall -Wextra -Werror -o "$out/wakeup_cost" "$here/wakeup_cost.c" || exit 1
@@ -205,6 +214,8 @@ sx danted -f "$tmp/danted.conf" -p "$tmp/danted.pid" >"$tmp/danted.out" 2>&1 &
 pids+=($!)
 sx microsocks -i 10.203.0.2 -p 1081 >"$tmp/microsocks.log" 2>&1 &
 pids+=($!)
+sx "$stool" -l 10.203.0.2:1082 >"$tmp/socks_server.log" 2>&1 &
+pids+=($!)
 cat >"$tmp/tinyproxy.conf" <<EOF
 User nobody
 Group nogroup
@@ -220,7 +231,7 @@ EOF
 sx tinyproxy -d -c "$tmp/tinyproxy.conf" >"$tmp/tinyproxy.log" 2>&1 &
 pids+=($!)
 
-for s in "5201 iperf3" "5202 iperf3-nat" "5203 iperf3-socks" "7100 socks_bench" "5204 udp_bench" "5205 udp_bench" "5206 udp_bench" "1080 danted" "1081 microsocks" "8888 tinyproxy"; do
+for s in "5201 iperf3" "5202 iperf3-nat" "5203 iperf3-socks" "7100 socks_bench" "5204 udp_bench" "5205 udp_bench" "5206 udp_bench" "1080 danted" "1081 microsocks" "1082 socks_server" "8888 tinyproxy"; do
 	set -- $s
 	if ! wait_port "$sns" "$1"; then
 		log "$2 did not start"
@@ -239,6 +250,7 @@ T4=10.203.1.4:7100      # T2 through it
 T5=10.203.1.5:7100      # T1 through the --busy-poll ztun-ref
 T6=10.203.1.6:7100      # T2 through it
 SOCKS=10.203.0.2:1080
+FAST=10.203.0.2:1082    # tools/bench/socks_server.c
 HTTP=10.203.0.2:8888
 
 # field NAME LINE: the value of NAME=... in LINE
@@ -262,21 +274,24 @@ hz=$(getconf CLK_TCK)
 # CPU ticks and the TUN's counters, to KEY's sums (A[]); bulk_done KEY
 # turns the sums into R[KEY] (Gb/s over all runs' measured seconds),
 # R[KEY.cpu] (ztun-ref's CPU seconds per GB carried, warm-ups included),
-# R[KEY.sys] (its kernel share) and R[KEY.seg] (mean TUN packet in the
-# data's direction)
+# R[KEY.sys] (its kernel share), R[KEY.seg] (mean TUN packet in the
+# data's direction) and, for every key, R[KEY.busy]: the whole machine's
+# busy CPU seconds per GB carried (/proc/stat, as rr_set's busy_us)
 declare -A A
 # BULK_PID[KEY]: the ztun-ref a z* key's runs go through, if not $ztun_pid
 declare -A BULK_PID
 bulk() {
-	local key=$1 dir=$2 p=$3 line c0 c1 t0 t1 is_z
+	local key=$1 dir=$2 p=$3 line c0 c1 t0 t1 b0 b1 is_z
 	local zpid=${BULK_PID[$1]:-$ztun_pid}
 	shift 3
 	c0=$(cpu_ticks "$zpid")
 	t0=$(tun_stats)
+	b0=$(busy_ticks)
 	line=$(cx "$tool" client -m "$dir" -P "$p" -d "$secs" -w 1 "$@" 2>>"$tmp/client.err")
+	b1=$(busy_ticks)
 	c1=$(cpu_ticks "$zpid")
 	t1=$(tun_stats)
-	case $key in z*|hz*|prof*) is_z=1 ;; *) is_z= ;; esac
+	case $key in z*|hz*|fz*|prof*) is_z=1 ;; *) is_z= ;; esac
 	A[$key.runs]=$(( ${A[$key.runs]:-0} + 1 ))
 	if [ -z "$(field bytes "$line")" ]; then
 		A[$key.failed]=1
@@ -287,6 +302,7 @@ bulk() {
 	A[$key.secs]=$(awk -v a="${A[$key.secs]:-0}" -v b="$(field secs "$line")" 'BEGIN { printf "%.6f", a + b }')
 	A[$key.total]=$(awk -v a="${A[$key.total]:-0}" -v b="$(field total "$line")" 'BEGIN { printf "%.0f", a + b }')
 	A[$key.last]=$(field gbps "$line")
+	A[$key.bticks]=$(( ${A[$key.bticks]:-0} + b1 - b0 ))
 	if [ -n "$is_z" ]; then
 		set -- $c0 $c1
 		# this run's CPU s/GB, for the spread over the runs
@@ -320,6 +336,8 @@ gbps_done() {
 bulk_done() {
 	local key=$1
 	gbps_done "$key" || return
+	R[$key.busy]=$(awk -v d="${A[$key.bticks]}" -v hz="$hz" -v b="${A[$key.total]}" \
+		'BEGIN { if (b > 0) printf "%.2f", d / hz / (b / 1e9); else print "-" }')
 	if [ -n "${A[$key.ticks]:-}" ]; then
 		R[$key.cpu]=$(awk -v d="${A[$key.ticks]}" -v hz="$hz" -v b="${A[$key.total]}" \
 			'BEGIN { if (b > 0) printf "%.2f", d / hz / (b / 1e9); else print "-" }')
@@ -586,6 +604,7 @@ status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 DIRS="up down"
 STREAMS="1 4"
+phases=" ${BENCH_PHASES:-1500 8500 fast idle} "
 
 # --- (a) plain veth -------------------------------------------------------
 log "plain veth (iperf3), ${secs}s per run"
@@ -599,6 +618,7 @@ done
 # a shared machine hits both alike. The ceiling path (client -> proxy on the
 # veth) never enters the TUN: ztun-ref only idles during it.
 for mtu in 1500 8500; do
+	[[ $phases == *" $mtu "* ]] || continue
 	log "through ztun-ref, TUN MTU $mtu"
 	# danted reads ahead, so the SOCKS5 handshake is pipelined (one round
 	# trip; docs/cli.md); BENCH_ZTUN_ARGS adds flags, not removes them
@@ -708,12 +728,45 @@ for mtu in 1500 8500; do
 		awk '{ if ($1 > 0 && $3 > 0) printf "%d/%d", $2 / $1, $4 / $3 }')
 done
 
+# --- (f) the fast SOCKS5 server ----------------------------------------------
+# tools/bench/socks_server.c instead of danted, ceiling and ztun-ref in
+# turn as above: bulk at MTU 8500 (the column of the issue's throughput
+# target), short connections, SOCKS5 UDP ASSOCIATE by udp_bench
+if [[ $phases == *" fast "* ]]; then
+	log "fast SOCKS5 server (socks_server), TUN MTU 8500"
+	if ! start_ztun -m 8500 -x "socks5://$FAST" --socks5-pipelined; then
+		log "ztun-ref did not start:"
+		tail -n 20 "$tmp/ztun.log" >&2
+		exit 1
+	fi
+	for d in $DIRS; do
+		for p in $STREAMS; do
+			bulk_pair "$d" "$p" fc.$d.$p "-t $T1 -s $FAST" fz.$d.$p "-t $T1"
+		done
+	done
+	for p in 1 16; do
+		[ $p = 1 ] && n=$n_serial || n=$n_par
+		RR_PID[fz.rr$p]=$ztun_pid
+		rr_set $p "$n" fc.rr$p "-t $T1 -s $FAST" fz.rr$p "-t $T1"
+	done
+	for d in $DIRS; do
+		for i in $(seq "${BENCH_BULK_ROUNDS:-3}"); do
+			ub_run fuceil.$d "$d" "-t 10.203.1.8:5204 -s $FAST"
+			ub_run fuz.$d "$d" "-t 10.203.1.8:5204" "$ztun_pid"
+		done
+		udp_done fuceil.$d
+		udp_done fuz.$d
+	done
+	stop_ztun
+fi
+
 # --- (e) idle connections ---------------------------------------------------
 # Direct, not through a proxy: what is measured is ztun-ref's own cost per
 # connection, and a SOCKS5 server needs two descriptors per connection
 # (microsocks stops near 9,998 under this container's hard limit of 20,000).
-log "$n_idle idle connections through ztun-ref (direct egress)"
-if start_ztun; then
+if [[ $phases != *" idle "* ]]; then
+	:
+elif log "$n_idle idle connections through ztun-ref (direct egress)"; start_ztun; then
 	R[idle.rss0]=$(status_kb "$ztun_pid" VmRSS)
 	cx "$tool" client -m hold -t "$T1" -n "$n_idle" -d 120 >"$tmp/hold.out" 2>>"$tmp/client.err" &
 	hold_pid=$!
@@ -832,6 +885,37 @@ for d in $DIRS; do
 			"$(ratio "$(v ${k}nat.$d)" "$(v ${k}plain.$d)") of plain" "" "" "" "(reported)"
 		row "  ztun CPU per datagram, us" "" "" "$(v ${k}nat.$d.us)" "" "" "" "" "(reported)"
 	done
+done
+# the fast server's rows: ceiling and ztun-ref in the MTU 8500 columns
+for d in $DIRS; do
+	for p in $STREAMS; do
+		r8=$(ratio "$(v fz.$d.$p)" "$(v fc.$d.$p)")
+		row "fast SOCKS5 server: $d, $p stream(s), Gb/s" "" "" "" "" "$(v fc.$d.$p)" "$(v fz.$d.$p)" \
+			"$r8$(spread "${R[fz.$d.$p.ratios]:-}")" \
+			">= $T_BULK of ceiling: 8500 $(verdict "$r8" $T_BULK)$(count_met "${R[fz.$d.$p.ratios]:-}" min $T_BULK)"
+		row "  ztun CPU s/GB [runs] (kernel share)" "" "" "" "" "" \
+			"$(v fz.$d.$p.cpu)$(spread "${R[fz.$d.$p.cpus]:-}") ($(v fz.$d.$p.sys))" "" \
+			"<= $T_CPU8500: $(verdict_max "$(v fz.$d.$p.cpu)" $T_CPU8500)$(count_met "${R[fz.$d.$p.cpus]:-}" max $T_CPU8500)"
+		row "  all CPUs' busy s/GB, ceiling path / through ztun-ref" "" "" "" "" "$(v fc.$d.$p.busy)" \
+			"$(v fz.$d.$p.busy)" "$(ratio "$(v fc.$d.$p.busy)" "$(v fz.$d.$p.busy)")" "(reported)"
+	done
+done
+for k in rr1 rr16; do
+	[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
+	r=$(ratio "$(v fz.$k.cps)" "$(v fc.$k.cps)")
+	dl=$(awk -v a="$(v fz.$k.p50)" -v b="$(v fc.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
+	row "fast SOCKS5 server: short conns/s, $what" "" "" "" "" "$(v fc.$k.cps)" "$(v fz.$k.cps)" \
+		"$r$(spread "${R[fz.$k.ratios]:-}")" \
+		">= $T_CONNS of ceiling: $(verdict "$r" $T_CONNS)$(count_met "${R[fz.$k.ratios]:-}" min $T_CONNS)"
+	row "  connect-to-first-byte p50/p99 us; ztun CPU per connection" "" "" "" "" \
+		"$(v fc.$k.p50)/$(v fc.$k.p99)" "$(v fz.$k.p50)/$(v fz.$k.p99); $(v fz.$k.cpu_us) us" \
+		"$(awk -v d="$dl" 'BEGIN { if (d == "-") print "-"; else printf "%+d us", d }')" \
+		"$([ $k = rr1 ] && echo "p50 within $T_LAT_US us: $(verdict_max "$dl" $T_LAT_US)" || echo "(reported)")"
+done
+for d in $DIRS; do
+	row "fast SOCKS5 server: UDP $d, udp_bench at $udp_rate/s: Gb/s received (lost %)" "" "" "" "" \
+		"$(v fuceil.$d) ($(v fuceil.$d.loss)%)" "$(v fuz.$d) ($(v fuz.$d.loss)%)" \
+		"$(ratio "$(v fuz.$d)" "$(v fuceil.$d)")" "(reported); ztun $(v fuz.$d.us) us per datagram"
 done
 row "TUN mean packet bytes rx/tx (whole phase)" "" "" "$(v tunpk.1500)" "" "" "$(v tunpk.8500)" "" "(reported)"
 row "ztun VmRSS at start, kB" "" "" "$(v rss0.1500)" "" "" "$(v rss0.8500)" "" "(reported)"
