@@ -37,6 +37,10 @@ const char zr_usage[] =
 	"  -m, --tun-mtu N         MTU, 1280..65535 (default 1500)\n"
 	"      --tun-fd N          use the inherited TUN descriptor N as is and\n"
 	"                          configure nothing (-n -i -p --tun-ip6 unused)\n"
+	"      --txqueuelen N      packets the kernel queues on the device for\n"
+	"                          ztun-ref to read, 1..65536 (default 1000; a\n"
+	"                          TUN's own is 500): what a burst can queue\n"
+	"                          while ztun-ref is busy\n"
 	"      --multi-queue       create the device with IFF_MULTI_QUEUE\n"
 	"      --no-offload        no IFF_VNET_HDR: no TSO/GSO or checksum\n"
 	"                          offload between ztun and the kernel\n"
@@ -114,6 +118,7 @@ enum {
 	OPT_EARLY_SYNACK,
 	OPT_BUSY_POLL,
 	OPT_UDP_RCVBUF,
+	OPT_TXQUEUELEN,
 };
 
 static const struct option long_opts[] = {
@@ -142,6 +147,7 @@ static const struct option long_opts[] = {
 	{ "early-synack", no_argument, NULL, OPT_EARLY_SYNACK },
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ "udp-rcvbuf", required_argument, NULL, OPT_UDP_RCVBUF },
+	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -472,6 +478,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	c->tun_ip = zt_addr_v4(v4);
 	c->prefix = 24;
 	c->mtu = 1500;
+	c->txqueuelen = ZR_TXQUEUELEN_DEFAULT;
 	c->max_flows = 16384;
 	c->udp_rcvbuf = ZR_UDP_RCVBUF_DEFAULT;
 	c->offload = true;
@@ -608,6 +615,14 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 				goto out;
 			}
 			c->udp_rcvbuf = (uint32_t)v;
+			break;
+		case OPT_TXQUEUELEN:
+			if (parse_num(a, 1, ZR_TXQUEUELEN_MAX, &v)) {
+				usage_error("--txqueuelen: '%s' is not a number of packets in 1..%u",
+					    a, ZR_TXQUEUELEN_MAX);
+				goto out;
+			}
+			c->txqueuelen = (uint32_t)v;
 			break;
 		case ':':
 			usage_error("%s: needs a value", argv[optind - 1]);

@@ -32,6 +32,7 @@ struct zr_config {
 	struct zt_addr tun_ip6;         /* --tun-ip6 */
 	uint8_t prefix6;
 	uint32_t mtu;                   /* -m */
+	uint32_t txqueuelen;            /* --txqueuelen */
 	int tun_fd;                     /* --tun-fd, -1: create */
 	bool multi_queue;               /* --multi-queue */
 	bool offload;                   /* off with --no-offload */
@@ -61,6 +62,14 @@ struct zr_config {
  * the socket; the kernel's default (208 KiB, doubled for overhead: about
  * 180 datagrams of 1200 bytes) drops what a descheduled moment lets in. */
 #define ZR_UDP_RCVBUF_DEFAULT (1u << 20)
+
+/* --txqueuelen: what the kernel queues on the TUN for ztun-ref to read.
+ * A TUN starts with 500 and drops past it (counted as tx dropped): a
+ * datagram burst of a moment ztun-ref is descheduled. 1000 is the
+ * kernel's default for Ethernet devices; TCP senders stay far below it
+ * (TCP Small Queues), so only bursts use the room. */
+#define ZR_TXQUEUELEN_DEFAULT 1000u
+#define ZR_TXQUEUELEN_MAX 65536u
 #define ZR_UDP_RCVBUF_MIN 65536u
 #define ZR_UDP_RCVBUF_MAX (64u << 20)
 

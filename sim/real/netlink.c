@@ -119,13 +119,16 @@ out:
 }
 
 /**
- * zr_nl_link_up() - set @ifindex's MTU (unless 0) and bring it up.
+ * zr_nl_link_up() - set @ifindex's MTU and transmit queue length (each
+ * unless 0) and bring it up.
  * @ifindex: the interface
  * @mtu: new MTU, 0 to leave it
+ * @txqlen: new txqueuelen, 0 to leave it (on a TUN: how many packets
+ *	the kernel queues for ztun to read before it drops)
  *
  * Return: 0 or a negative errno.
  */
-int zr_nl_link_up(unsigned ifindex, uint32_t mtu)
+int zr_nl_link_up(unsigned ifindex, uint32_t mtu, uint32_t txqlen)
 {
 	struct nl_req req;
 	int err;
@@ -140,6 +143,11 @@ int zr_nl_link_up(unsigned ifindex, uint32_t mtu)
 	req.u.ifi.ifi_change = IFF_UP;
 	if (mtu) {
 		err = nl_put(&req, IFLA_MTU, &mtu, sizeof(mtu));
+		if (err)
+			return err;
+	}
+	if (txqlen) {
+		err = nl_put(&req, IFLA_TXQLEN, &txqlen, sizeof(txqlen));
 		if (err)
 			return err;
 	}

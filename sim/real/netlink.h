@@ -18,9 +18,9 @@
 
 #include "ztun/addr.h"
 
-/* RTM_NEWLINK on @ifindex: IFLA_MTU @mtu (0: unchanged) and IFF_UP.
- * Return: 0 or a negative errno. */
-int zr_nl_link_up(unsigned ifindex, uint32_t mtu);
+/* RTM_NEWLINK on @ifindex: IFLA_MTU @mtu and IFLA_TXQLEN @txqlen (each
+ * 0: unchanged) and IFF_UP. Return: 0 or a negative errno. */
+int zr_nl_link_up(unsigned ifindex, uint32_t mtu, uint32_t txqlen);
 
 /* RTM_NEWADDR: @addr/@prefix on @ifindex (IPv6 without DAD).
  * Return: 0 or a negative errno (-EEXIST when already there). */

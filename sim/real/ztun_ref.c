@@ -81,11 +81,11 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 		if (err && err != -EEXIST)
 			goto nl_fail;
 	}
-	err = zr_nl_link_up(idx, c->mtu);
+	err = zr_nl_link_up(idx, c->mtu, c->txqueuelen);
 	if (err)
 		goto nl_fail;
-	zr_info("TUN %s up: %s/%u, mtu %u, offload %s", tun->ifname,
-		zt_addr_format(&c->tun_ip, a, sizeof(a)), c->prefix, c->mtu,
+	zr_info("TUN %s up: %s/%u, mtu %u, txqueuelen %u, offload %s", tun->ifname,
+		zt_addr_format(&c->tun_ip, a, sizeof(a)), c->prefix, c->mtu, c->txqueuelen,
 		tun->uso ? "tso+uso+csum" : tun->offload ? "tso+csum" :
 		tun->vnet_len ? "vnet only" : "off");
 	if (c->have_ip6)

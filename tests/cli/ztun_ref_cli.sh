@@ -66,6 +66,9 @@ check "bad --busy-poll (text)"    2 err "--busy-poll: '50us'" -- --busy-poll 50u
 check "bad --udp-rcvbuf (small)"   2 err "--udp-rcvbuf: '4096'" -- --udp-rcvbuf 4096
 check "bad --udp-rcvbuf (large)"   2 err "--udp-rcvbuf: '67108865'" -- --udp-rcvbuf 67108865
 check "bad --udp-rcvbuf (text)"    2 err "--udp-rcvbuf: '1M'" -- --udp-rcvbuf 1M
+check "bad --txqueuelen (zero)"     2 err "--txqueuelen: '0'" -- --txqueuelen 0
+check "bad --txqueuelen (large)"    2 err "--txqueuelen: '65537'" -- --txqueuelen 65537
+check "bad --txqueuelen (text)"     2 err "--txqueuelen: '1k'" -- --txqueuelen 1k
 check "bad --proxy scheme"        2 err "--proxy: unknown scheme" -- -x ftp://1.2.3.4:21
 check "bad --proxy port"          2 err "--proxy: bad port" -- -x 127.0.0.1:0
 check "--proxy host name refused" 2 err "is not an IP address" -- -x proxy.example:1080

@@ -745,6 +745,38 @@ udp_big_burst() { # N whole|lossy
 udp_big_burst 600 whole
 udp_big_burst 2400 lossy
 
+# (ue) the other way, into the TUN while ztun-ref is stopped: the device
+# queues what it has not read, up to its txqueuelen (1000 by default,
+# --txqueuelen; a TUN's own default is 500) and drops the rest, so 800
+# datagrams sent at once all wait there, reach the echo server and come
+# back whole and in order, and the TUN counts no drop
+tun_tx_dropped() { cx cat "/sys/class/net/$tun/statistics/tx_dropped"; }
+qlen=$(cx cat "/sys/class/net/$tun/tx_queue_len")
+if [ "$qlen" = 1000 ]; then
+	pass "(ue) the TUN's txqueuelen is 1000"
+else
+	fail "(ue) the TUN's txqueuelen is 1000" "it is ${qlen:-unknown}"
+fi
+d=$(mktemp -d "$tmp/burst.XXXXXX")
+chmod 777 "$d"
+q0=$(tun_tx_dropped)
+cx python3 "$helper" udpburst 10.203.1.1 7003 800 1200 "$d" >"$d/out" 2>&1 &
+cpid=$!
+wait_file "$d/ready" "$cpid"
+kill -STOP "$ztun_pid"
+touch "$d/go"
+wait_file "$d/sent" "$cpid"
+kill -CONT "$ztun_pid"
+wait "$cpid"
+rc=$?
+q1=$(tun_tx_dropped)
+if [ "$rc" = 0 ] && [ "$q0" = "$q1" ]; then
+	pass "(ue) UDP burst of 800 into the TUN while ztun-ref is stopped: $(cat "$d/out"), none dropped by the TUN"
+else
+	fail "(ue) UDP burst of 800 into the stopped ztun-ref's TUN: all of it back" \
+		"client: $(head -c 300 "$d/out"); TUN tx_dropped $q0 -> $q1"
+fi
+
 # (k..o, d, p, b6) for danted and tinyproxy
 suite "SOCKS5 (danted)" socks5 10.203.1.1 fd00:203:1::1
 suite "HTTP CONNECT (tinyproxy)" http 10.203.1.2 fd00:203:1::2
