@@ -47,7 +47,8 @@
 #            SOCKS5 UDP runs again with tools/bench/socks_server.c as the
 #            SOCKS5 server (:1082, splice relay, batched UDP): a ceiling
 #            nearer the issue's hev-socks5-server figures than danted's,
-#            next to a ztun-ref using it
+#            next to a ztun-ref using it (short connections also through
+#            one with --early-synack --busy-poll 200)
 #   idle     socks_bench holds N idle connections through ztun-ref
 #            (direct egress: a SOCKS5 server would need 2N descriptors);
 #            VmRSS
@@ -126,6 +127,7 @@ pids=()
 ztun_pid=
 early_pid=
 busy_pid=
+combined_pid=
 busy_us=${BENCH_BUSY_POLL:-200}
 udp_rate=${BENCH_UDP_RATE:-1G}
 udp_len=${BENCH_UDP_LEN:-1200}
@@ -744,11 +746,18 @@ if [[ $phases == *" fast "* ]]; then
 			bulk_pair "$d" "$p" fc.$d.$p "-t $T1 -s $FAST" fz.$d.$p "-t $T1"
 		done
 	done
+	# short connections also through a second one with both latency
+	# flags, --early-synack and --busy-poll (target 10.203.1.3)
+	start_variant combined 10.203.1.3/32 -m 8500 -x "socks5://$FAST" \
+		--socks5-pipelined --early-synack --busy-poll "$busy_us"
+	combined_pid=$started_pid
 	for p in 1 16; do
 		[ $p = 1 ] && n=$n_serial || n=$n_par
-		RR_PID[fz.rr$p]=$ztun_pid
-		rr_set $p "$n" fc.rr$p "-t $T1 -s $FAST" fz.rr$p "-t $T1"
+		RR_PID[fz.rr$p]=$ztun_pid RR_PID[fzC.rr$p]=$combined_pid
+		rr_set $p "$n" fc.rr$p "-t $T1 -s $FAST" fz.rr$p "-t $T1" fzC.rr$p "-t $T3"
 	done
+	stop_ztun_on "$combined_pid" "$tmp/ztun-combined.log"
+	combined_pid=
 	for d in $DIRS; do
 		for i in $(seq "${BENCH_BULK_ROUNDS:-3}"); do
 			ub_run fuceil.$d "$d" "-t 10.203.1.8:5204 -s $FAST"
@@ -900,17 +909,20 @@ for d in $DIRS; do
 			"$(v fz.$d.$p.busy)" "$(ratio "$(v fc.$d.$p.busy)" "$(v fz.$d.$p.busy)")" "(reported)"
 	done
 done
-for k in rr1 rr16; do
-	[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
-	r=$(ratio "$(v fz.$k.cps)" "$(v fc.$k.cps)")
-	dl=$(awk -v a="$(v fz.$k.p50)" -v b="$(v fc.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
-	row "fast SOCKS5 server: short conns/s, $what" "" "" "" "" "$(v fc.$k.cps)" "$(v fz.$k.cps)" \
-		"$r$(spread "${R[fz.$k.ratios]:-}")" \
-		">= $T_CONNS of ceiling: $(verdict "$r" $T_CONNS)$(count_met "${R[fz.$k.ratios]:-}" min $T_CONNS)"
-	row "  connect-to-first-byte p50/p99 us; ztun CPU per connection" "" "" "" "" \
-		"$(v fc.$k.p50)/$(v fc.$k.p99)" "$(v fz.$k.p50)/$(v fz.$k.p99); $(v fz.$k.cpu_us) us" \
-		"$(awk -v d="$dl" 'BEGIN { if (d == "-") print "-"; else printf "%+d us", d }')" \
-		"$([ $k = rr1 ] && echo "p50 within $T_LAT_US us: $(verdict_max "$dl" $T_LAT_US)" || echo "(reported)")"
+for z in fz fzC; do
+	[ $z = fz ] && flags= || flags=", --early-synack --busy-poll $busy_us"
+	for k in rr1 rr16; do
+		[ $k = rr1 ] && what="serial $n_serial" || what="16-way $n_par"
+		r=$(ratio "$(v $z.$k.cps)" "$(v fc.$k.cps)")
+		dl=$(awk -v a="$(v $z.$k.p50)" -v b="$(v fc.$k.p50)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) print a - b; else print "-" }')
+		row "fast SOCKS5 server: short conns/s, $what$flags" "" "" "" "" "$(v fc.$k.cps)" "$(v $z.$k.cps)" \
+			"$r$(spread "${R[$z.$k.ratios]:-}")" \
+			">= $T_CONNS of ceiling: $(verdict "$r" $T_CONNS)$(count_met "${R[$z.$k.ratios]:-}" min $T_CONNS)"
+		row "  connect-to-first-byte p50/p99 us; ztun CPU per connection" "" "" "" "" \
+			"$(v fc.$k.p50)/$(v fc.$k.p99)" "$(v $z.$k.p50)/$(v $z.$k.p99); $(v $z.$k.cpu_us) us" \
+			"$(awk -v d="$dl" 'BEGIN { if (d == "-") print "-"; else printf "%+d us", d }')" \
+			"$([ $k = rr1 ] && echo "p50 within $T_LAT_US us: $(verdict_max "$dl" $T_LAT_US)" || echo "(reported)")"
+	done
 done
 for d in $DIRS; do
 	row "fast SOCKS5 server: UDP $d, udp_bench at $udp_rate/s: Gb/s received (lost %)" "" "" "" "" \
