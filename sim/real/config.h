@@ -62,6 +62,8 @@ struct zr_config {
  * the socket; the kernel's default (208 KiB, doubled for overhead: about
  * 180 datagrams of 1200 bytes) drops what a descheduled moment lets in. */
 #define ZR_UDP_RCVBUF_DEFAULT (1u << 20)
+#define ZR_UDP_RCVBUF_MIN 65536u
+#define ZR_UDP_RCVBUF_MAX (64u << 20)
 
 /* --txqueuelen: what the kernel queues on the TUN for ztun-ref to read.
  * A TUN starts with 500 and drops past it (counted as tx dropped): a
@@ -70,8 +72,6 @@ struct zr_config {
  * (TCP Small Queues), so only bursts use the room. */
 #define ZR_TXQUEUELEN_DEFAULT 1000u
 #define ZR_TXQUEUELEN_MAX 65536u
-#define ZR_UDP_RCVBUF_MIN 65536u
-#define ZR_UDP_RCVBUF_MAX (64u << 20)
 
 enum {
 	ZR_PARSE_RUN = 0,   /* run with the config */

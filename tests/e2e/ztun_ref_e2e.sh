@@ -816,10 +816,16 @@ fi
 
 # (b) SOCKS5 with user/password through microsocks, IPv6 inside
 if ! start_ztun -x 'socks5://e2euser:e2e pass@10.203.0.2:1081' \
-		--tun-ip6 fd00:204::1/64 --mark 42; then
+		--tun-ip6 fd00:204::1/64 --mark 42 --txqueuelen 2000; then
 	fail "ztun-ref starts (microsocks)"
 	echo "$passed passed, $failed failed"
 	exit 1
+fi
+qlen=$(cx cat "/sys/class/net/$tun/tx_queue_len")
+if [ "$qlen" = 2000 ]; then
+	pass "(b) --txqueuelen 2000: the TUN's queue is 2000"
+else
+	fail "(b) --txqueuelen 2000: the TUN's queue is 2000" "it is ${qlen:-unknown}"
 fi
 via=socks5 fetch "(b) 1 MiB over SOCKS5 with user/pass (microsocks), sha256" \
 	http://10.203.1.1:8000/blob
