@@ -388,7 +388,7 @@ static void on_tun_output_gso(void *host, const struct zt_pkt_parts *parts,
 	    seg_size > h->cfg.stack.mtu)
 		violation(h, "TSO segment of %zu bytes cut at %u", len,
 			  (unsigned)seg_size);
-	pieces = zt_gso_split(pkt, len, seg_size, h->piece, PKT_MAX,
+	pieces = zt_gso_split(pkt, len, seg_size, h->piece, PKT_MAX, 0,
 			      on_tun_output, h);
 	if (pieces < 2)
 		violation(h, "TSO segment of %zu bytes (cut at %u): %d pieces",

@@ -882,7 +882,7 @@ static void tun_out_gso(void *host, const struct zt_pkt_parts *pkt,
 
 	if (len)
 		n = zt_gso_split(h->gso_whole, len, seg_size, h->gso_piece,
-				 sizeof(h->gso_piece), tun_out, h);
+				 sizeof(h->gso_piece), 0, tun_out, h);
 	if (n < 0)
 		fail(h, h->pos < h->s->n ? h->s->ev[h->pos].line : h->s->last_line,
 		     "ztun wrote a %zu-byte GSO packet (pieces of %u) the TUN cannot cut (%s)",

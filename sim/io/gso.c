@@ -8,7 +8,8 @@
  * piece the headers are copied into @buf, patched (lengths, IPv4 ID and
  * header checksum; TCP sequence number and flags, or UDP length) and
  * followed by the piece's data; the TCP or UDP checksum is computed over
- * the piece with its pseudo-header.
+ * the piece with its pseudo-header, unless the caller keeps the packet's
+ * (ZT_GSO_KEEP_L4_CSUM: pieces whose data the kernel vouched for).
  */
 #include "io/gso.h"
 
@@ -45,13 +46,15 @@ static void set_ip_lengths(uint8_t *buf, const uint8_t *pkt, size_t iphl,
  * flags (FIN and PSH only on the last piece, CWR only on the first) and
  * checksum; UDP its length and checksum (0 sent as 0xffff). */
 static void set_l4(uint8_t proto, uint8_t *l4, const uint8_t *orig,
-		   size_t l4_len, size_t off, int piece, bool last,
+		   size_t l4_len, size_t off, int piece, bool last, bool sum,
 		   const struct zt_addr *src, const struct zt_addr *dst)
 {
 	uint16_t csum;
 
 	if (proto == ZT_IPPROTO_UDP) {
 		zt_wr16(l4 + 4, (uint16_t)l4_len);
+		if (!sum)
+			return;
 		l4[6] = l4[7] = 0;
 		csum = zt_csum_l4(src, dst, proto, l4, l4_len);
 		zt_wr16(l4 + 6, csum ? csum : 0xffff);
@@ -62,12 +65,14 @@ static void set_l4(uint8_t proto, uint8_t *l4, const uint8_t *orig,
 	if (piece > 0)
 		l4[13] &= (uint8_t)~TCP_CWR;
 	zt_wr32(l4 + 4, zt_rd32(orig + 4) + (uint32_t)off);
+	if (!sum)
+		return;
 	l4[16] = l4[17] = 0;
 	zt_wr16(l4 + 16, zt_csum_l4(src, dst, proto, l4, l4_len));
 }
 
 int zt_gso_split(const uint8_t *pkt, size_t len, uint32_t seg_size,
-		 uint8_t *buf, size_t cap,
+		 uint8_t *buf, size_t cap, unsigned flags,
 		 void (*emit)(void *ctx, const uint8_t *piece, size_t n),
 		 void *ctx)
 {
@@ -124,7 +129,8 @@ int zt_gso_split(const uint8_t *pkt, size_t len, uint32_t seg_size,
 		memcpy(buf, pkt, hl);
 		memcpy(buf + hl, pkt + hl + off, n);
 		set_l4(proto, buf + iphl, pkt + iphl, thl + n, off, pieces,
-		       off + n == data_len, &src, &dst);
+		       off + n == data_len, !(flags & ZT_GSO_KEEP_L4_CSUM),
+		       &src, &dst);
 		set_ip_lengths(buf, pkt, iphl, v4, hl + n, pieces);
 		emit(ctx, buf, hl + n);
 		pieces++;

@@ -25,15 +25,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Leave each piece's TCP or UDP checksum field as @pkt's: for pieces
+ * that go to a consumer told the kernel vouched for them
+ * (ZT_INPUT_CSUM_VALID: a client's UDP_SEGMENT send read whole), which
+ * would not read a checksum summed here. */
+#define ZT_GSO_KEEP_L4_CSUM 0x1u
+
 /*
  * zt_gso_split() - call @emit for each piece of @pkt (borrowed).
  * @seg_size: data bytes per piece (the last may be shorter)
  * @buf:      caller's scratch for one piece, @cap bytes (headers + seg_size)
+ * @flags:    0 or ZT_GSO_KEEP_L4_CSUM
  * Return: the number of pieces, or -EINVAL (not an IPv4/IPv6 TCP or UDP packet the
  * core could have built, or @seg_size 0), -ENOSPC (@buf too small).
  */
 int zt_gso_split(const uint8_t *pkt, size_t len, uint32_t seg_size,
-		 uint8_t *buf, size_t cap,
+		 uint8_t *buf, size_t cap, unsigned flags,
 		 void (*emit)(void *ctx, const uint8_t *piece, size_t n),
 		 void *ctx);
 

@@ -652,7 +652,7 @@ void zr_host_tun_output_gso(void *host, const struct zt_pkt_parts *pkt,
 	if (n == -EOPNOTSUPP) {
 		len = zt_pkt_parts_flatten(pkt, h->tsobuf, sizeof(h->tsobuf));
 		if (!len || zt_gso_split(h->tsobuf, len, seg_size, h->gsobuf,
-					 sizeof(h->gsobuf), zr_host_tun_output,
+					 sizeof(h->gsobuf), 0, zr_host_tun_output,
 					 h) < 0)
 			h->stats.tun_tx_errors++;
 		return;
@@ -976,12 +976,14 @@ static void tun_read_batch(struct zr_host *h)
 			h->stats.tun_rx_offloaded++;
 		if (flags & ZT_TUN_UDP_GSO) {
 			/* a client's UDP_SEGMENT send: its datagrams one by
-			 * one (upstream they go out as one again, dgram_out.h) */
+			 * one (upstream they go out as one again, dgram_out.h),
+			 * their checksums left unsummed: tun_input_piece()
+			 * passes them on as vouched for */
 			h->stats.tun_rx_udp_gso++;
 			if (zt_gso_split(h->tunbuf, (size_t)n,
 					 ZT_TUN_SEG_SIZE(flags), h->udpgsobuf,
-					 sizeof(h->udpgsobuf), tun_input_piece,
-					 h) < 0)
+					 sizeof(h->udpgsobuf), ZT_GSO_KEEP_L4_CSUM,
+					 tun_input_piece, h) < 0)
 				h->stats.tun_rx_udp_gso_bad++;
 			continue;
 		}

@@ -267,7 +267,7 @@ static void tun_output_gso(void *host, const struct zt_pkt_parts *parts,
 	CU_ASSERT_FATAL(len > 0);
 	if (pkt[(pkt[0] >> 4) == 4 ? 9 : 6] == ZT_IPPROTO_UDP)
 		g_tb->udp_gso++;
-	CU_ASSERT(zt_gso_split(pkt, len, seg_size, piece, sizeof(piece),
+	CU_ASSERT(zt_gso_split(pkt, len, seg_size, piece, sizeof(piece), 0,
 			       tun_output, host) > 1);
 }
 

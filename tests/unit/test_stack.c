@@ -219,7 +219,7 @@ static void h_tun_output_gso(void *host, const struct zt_pkt_parts *parts,
 					&src, &dst, proto,
 					(uint32_t)(len - iphl))));
 	}
-	CU_ASSERT(zt_gso_split(pkt, len, seg_size, piece, sizeof(piece),
+	CU_ASSERT(zt_gso_split(pkt, len, seg_size, piece, sizeof(piece), 0,
 			       h_tun_output, h) > 1);
 }
 
@@ -1449,21 +1449,82 @@ static void test_gso_split(void)
 	len = zt_test_tcp_packet(&b, &a, &r, data, sizeof(data), NULL, 0, pkt,
 				 sizeof(pkt));
 	CU_ASSERT_EQUAL_FATAL(zt_gso_split(pkt, len, 100, piece, sizeof(piece),
-					   count_piece, &n), 10);
+					   0, count_piece, &n), 10);
 	CU_ASSERT_EQUAL(n.n, 10);
 	CU_ASSERT_EQUAL(n.fins, 1);
 	CU_ASSERT_EQUAL(n.next_seq, r.seq + 1000u);
-	CU_ASSERT_EQUAL(zt_gso_split(pkt, len, 100, piece, 100, count_piece, &n),
+	CU_ASSERT_EQUAL(zt_gso_split(pkt, len, 100, piece, 100, 0, count_piece, &n),
 			-ENOSPC);
-	CU_ASSERT_EQUAL(zt_gso_split(pkt, len, 0, piece, sizeof(piece),
+	CU_ASSERT_EQUAL(zt_gso_split(pkt, len, 0, piece, sizeof(piece), 0,
 				     count_piece, &n), -EINVAL);
 	for (size_t cut = 0; cut < len; cut++)
-		CU_ASSERT(zt_gso_split(pkt, cut, 100, piece, sizeof(piece),
+		CU_ASSERT(zt_gso_split(pkt, cut, 100, piece, sizeof(piece), 0,
 				       count_piece, &n) < 0);
 	pkt[0] = 0x55;
-	CU_ASSERT_EQUAL(zt_gso_split(pkt, len, 100, piece, sizeof(piece),
+	CU_ASSERT_EQUAL(zt_gso_split(pkt, len, 100, piece, sizeof(piece), 0,
 				     count_piece, &n), -EINVAL);
 	CU_ASSERT_EQUAL(n.n, 10);
+}
+
+/* What each piece of a split UDP GSO packet looked like. */
+struct udp_pieces {
+	int n;
+	uint16_t csum[8];    /* its UDP checksum field */
+	bool csum_ok[8];     /* that field sums the piece right */
+	bool ip_ok[8];       /* IPv4 header checksum and lengths right */
+	uint8_t first[8];    /* its first payload byte */
+};
+
+static void record_udp_piece(void *ctx, const uint8_t *piece, size_t n)
+{
+	struct udp_pieces *u = ctx;
+	struct zt_addr src = { .family = ZT_AF_INET }, dst = src;
+
+	if (u->n >= 8 || n < 29)
+		return;
+	memcpy(src.bytes, piece + 12, 4);
+	memcpy(dst.bytes, piece + 16, 4);
+	u->csum[u->n] = zt_rd16(piece + 26);
+	u->csum_ok[u->n] = zt_csum_l4(&src, &dst, ZT_IPPROTO_UDP, piece + 20,
+				      n - 20) == 0;
+	u->ip_ok[u->n] = zt_csum_fold(zt_csum_add(0, piece, 20)) == 0 &&
+			 zt_rd16(piece + 2) == n && zt_rd16(piece + 24) == n - 20;
+	u->first[u->n] = piece[28];
+	u->n++;
+}
+
+/* A client's UDP_SEGMENT send read whole (USO): with ZT_GSO_KEEP_L4_CSUM
+ * the pieces keep the packet's UDP checksum field (the kernel vouched for
+ * the data, ZT_INPUT_CSUM_VALID, so summing 1200 bytes per datagram again
+ * is waste), lengths and IPv4 header checksum still per piece; without
+ * it every piece gets its own full checksum. */
+static void test_gso_split_keep_l4_csum(void)
+{
+	struct zt_addr a = A4(10, 0, 0, 2), b = A4(93, 184, 216, 34);
+	uint8_t l4[8 + 250], pkt[40 + sizeof(l4)], piece[200];
+	struct udp_pieces kept = { 0 }, summed = { 0 };
+	size_t len;
+
+	zt_wr16(l4, 40000);
+	zt_wr16(l4 + 2, 443);
+	zt_wr16(l4 + 4, sizeof(l4));
+	zt_wr16(l4 + 6, 0xabcd); /* partial, as the kernel leaves it */
+	for (size_t i = 8; i < sizeof(l4); i++)
+		l4[i] = (uint8_t)((i - 8) / 100 + 'a');
+	len = zt_test_wrap_ip(&a, &b, ZT_IPPROTO_UDP, l4, sizeof(l4), pkt);
+	CU_ASSERT_EQUAL_FATAL(zt_gso_split(pkt, len, 100, piece, sizeof(piece),
+					   ZT_GSO_KEEP_L4_CSUM,
+					   record_udp_piece, &kept), 3);
+	CU_ASSERT_EQUAL_FATAL(zt_gso_split(pkt, len, 100, piece, sizeof(piece), 0,
+					   record_udp_piece, &summed), 3);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(kept.csum[i], 0xabcd);
+		CU_ASSERT(kept.ip_ok[i]);
+		CU_ASSERT_EQUAL(kept.first[i], 'a' + i);
+		CU_ASSERT(summed.csum_ok[i]);
+		CU_ASSERT(summed.ip_ok[i]);
+		CU_ASSERT_EQUAL(summed.first[i], 'a' + i);
+	}
 }
 
 /* Datagrams of one size (the last shorter) to the client: one UDP GSO
@@ -1562,6 +1623,7 @@ int zt_suite_stack(void)
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
 		{ "idle_flows_hold_no_buffers", test_idle_flows_hold_no_buffers },
 		{ "gso_split", test_gso_split },
+		{ "gso_split_keep_l4_csum", test_gso_split_keep_l4_csum },
 		{ "udp_send_run", test_udp_send_run },
 		{ 0 }
 	};
