@@ -658,11 +658,33 @@ wait_file() {
 # while ztun-ref is stopped; ztun-ref reads it in one batch and the client
 # gets it whole and in order, the equal-size run written to the TUN as UDP
 # GSO packets (the kernel cuts them)
+# burst_while_stopped WAIT1 GO WAIT2 CMD HOST PORT N SIZE [ARG]: the
+# helper's CMD in a fresh directory ($burst_dir, its output in out); once
+# it writes WAIT1, ztun-ref is stopped and GO released; once WAIT2 is
+# there (and 0.2 s more, for a proxy to pass the last ones on) ztun-ref
+# goes on; the helper's exit status in burst_rc
+burst_while_stopped() {
+	local wait1=$1 go=$2 wait2=$3 cmd=$4 cpid
+	shift 4
+	burst_dir=$(mktemp -d "$tmp/burst.XXXXXX")
+	chmod 777 "$burst_dir"
+	cx python3 "$helper" "$cmd" "$1" "$2" "$3" "$4" "$burst_dir" ${5:-} \
+		>"$burst_dir/out" 2>&1 &
+	cpid=$!
+	wait_file "$burst_dir/$wait1" "$cpid"
+	kill -STOP "$ztun_pid"
+	touch "$burst_dir/$go"
+	wait_file "$burst_dir/$wait2" "$cpid"
+	sleep 0.2
+	kill -CONT "$ztun_pid"
+	wait "$cpid"
+	burst_rc=$?
+}
 gso_carried() { fresh_stats 'dgram tx' | sed -n 's/.*carrying \([0-9]*\).*/\1/p'; }
 gso_runs() { fresh_stats 'udp in' | sed -n 's/.*gso runs \([0-9]*\).*/\1/p'; }
 udp_gso_reads() { fresh_stats 'tun offload' | sed -n 's/.*rx udp gso \([0-9]*\),.*/\1/p'; }
 udp_burst_check() { # up|upgso|down LABEL HOST PORT
-	local d cpid rc g0 g1 cmd=udpburst wait1=ready go=go wait2=sent arg=
+	local d rc g0 g1 cmd=udpburst wait1=ready go=go wait2=sent arg=
 	local count=gso_carried min=40 check="(ua) UDP burst $2" what="of them in UDP_SEGMENT sends"
 	if [ "$1" = upgso ]; then
 		arg=gso count=udp_gso_reads min=1 check="(uc) UDP burst sent with UDP_SEGMENT $2"
@@ -671,19 +693,9 @@ udp_burst_check() { # up|upgso|down LABEL HOST PORT
 		cmd=udpburstdown wait1=asked go=release wait2=burst-sent
 		count=gso_runs min=1 check="(ub) UDP burst back $2" what="GSO run(s) to the TUN"
 	fi
-	d=$(mktemp -d "$tmp/burst.XXXXXX")
-	chmod 777 "$d"
 	g0=$($count)
-	cx python3 "$helper" "$cmd" "$3" "$4" 40 1200 "$d" $arg >"$d/out" 2>&1 &
-	cpid=$!
-	wait_file "$d/$wait1" "$cpid"
-	kill -STOP "$ztun_pid"
-	touch "$d/$go"
-	wait_file "$d/$wait2" "$cpid"
-	sleep 0.2 # danted passes the last ones on
-	kill -CONT "$ztun_pid"
-	wait "$cpid"
-	rc=$?
+	burst_while_stopped "$wait1" "$go" "$wait2" "$cmd" "$3" "$4" 40 1200 $arg
+	d=$burst_dir rc=$burst_rc
 	g1=$($count)
 	if [ "$rc" = 0 ] && [ -n "$g0" ] && [ -n "$g1" ] && [ $((g1 - g0)) -ge "$min" ]; then
 		pass "$check: $(cat "$d/out"), $((g1 - g0)) $what"
@@ -706,21 +718,11 @@ done
 # counted in `dgram rx dropped`, nothing is lost unseen
 rx_dropped() { fresh_stats 'sockets open' | sed -n 's/.*dgram rx dropped \([0-9]*\).*/\1/p'; }
 udp_big_burst() { # N whole|lossy
-	local n=$1 d cpid rc d0 d1 got lossy=
+	local n=$1 d rc d0 d1 got lossy=
 	[ "$2" = lossy ] && lossy=lossy
-	d=$(mktemp -d "$tmp/burst.XXXXXX")
-	chmod 777 "$d"
 	d0=$(rx_dropped)
-	cx python3 "$helper" udpburstdown 10.203.1.1 7003 "$n" 1200 "$d" $lossy >"$d/out" 2>&1 &
-	cpid=$!
-	wait_file "$d/asked" "$cpid"
-	kill -STOP "$ztun_pid"
-	touch "$d/release"
-	wait_file "$d/burst-sent" "$cpid"
-	sleep 0.2
-	kill -CONT "$ztun_pid"
-	wait "$cpid"
-	rc=$?
+	burst_while_stopped asked release burst-sent udpburstdown 10.203.1.1 7003 "$n" 1200 $lossy
+	d=$burst_dir rc=$burst_rc
 	d1=$(rx_dropped)
 	if [ -z "$d0" ] || [ -z "$d1" ]; then
 		fail "(ud) UDP burst of $n back: dgram rx dropped counted" "no such counter in the stats"
@@ -757,24 +759,14 @@ if [ "$qlen" = 1000 ]; then
 else
 	fail "(ue) the TUN's txqueuelen is 1000" "it is ${qlen:-unknown}"
 fi
-d=$(mktemp -d "$tmp/burst.XXXXXX")
-chmod 777 "$d"
 q0=$(tun_tx_dropped)
-cx python3 "$helper" udpburst 10.203.1.1 7003 800 1200 "$d" >"$d/out" 2>&1 &
-cpid=$!
-wait_file "$d/ready" "$cpid"
-kill -STOP "$ztun_pid"
-touch "$d/go"
-wait_file "$d/sent" "$cpid"
-kill -CONT "$ztun_pid"
-wait "$cpid"
-rc=$?
+burst_while_stopped ready go sent udpburst 10.203.1.1 7003 800 1200
 q1=$(tun_tx_dropped)
-if [ "$rc" = 0 ] && [ "$q0" = "$q1" ]; then
-	pass "(ue) UDP burst of 800 into the TUN while ztun-ref is stopped: $(cat "$d/out"), none dropped by the TUN"
+if [ "$burst_rc" = 0 ] && [ "$q0" = "$q1" ]; then
+	pass "(ue) UDP burst of 800 into the TUN while ztun-ref is stopped: $(cat "$burst_dir/out"), none dropped by the TUN"
 else
 	fail "(ue) UDP burst of 800 into the stopped ztun-ref's TUN: all of it back" \
-		"client: $(head -c 300 "$d/out"); TUN tx_dropped $q0 -> $q1"
+		"client: $(head -c 300 "$burst_dir/out"); TUN tx_dropped $q0 -> $q1"
 fi
 
 # (k..o, d, p, b6) for danted and tinyproxy

@@ -94,7 +94,6 @@ struct conn {
 
 struct worker {
 	int ep;
-	struct sockaddr_in addr;
 	struct tag ltag;
 	int lfd;
 	/* UDP batch buffers, one set per worker */
@@ -546,7 +545,6 @@ int main(int argc, char **argv)
 		die("calloc");
 	for (int i = 0; i < nworkers; i++) {
 		struct worker *w = &ws[i];
-		w->addr = addr;
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		w->ubuf = malloc(sizeof(*w->ubuf) * UDP_BATCH);
 		if (w->ep < 0 || !w->ubuf)
