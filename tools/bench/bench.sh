@@ -34,6 +34,8 @@
 #   busy     the same through a third, --busy-poll 200 (BENCH_BUSY_POLL),
 #            and a one-stream download through it in turn with the same
 #            through the first: what the flag costs a bulk transfer
+#   combined short connections through a fourth with both latency flags,
+#            --early-synack --busy-poll 200 (10.203.1.9 SOCKS5, .10 HTTP)
 #   udp      iperf3 UDP at a fixed offered rate: plain, through the first
 #            ztun-ref by NAT (10.203.1.7) and by SOCKS5 UDP ASSOCIATE
 #            through danted (10.203.1.8), in turn; received rate, loss,
@@ -171,6 +173,8 @@ sx ip addr add 10.203.1.5/32 dev lo
 sx ip addr add 10.203.1.6/32 dev lo
 sx ip addr add 10.203.1.7/32 dev lo
 sx ip addr add 10.203.1.8/32 dev lo
+sx ip addr add 10.203.1.9/32 dev lo
+sx ip addr add 10.203.1.10/32 dev lo
 cx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 sx sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 # tens of thousands of short connections leave their ports in TIME_WAIT;
@@ -251,6 +255,8 @@ T3=10.203.1.3:7100      # T1 through the --early-synack ztun-ref
 T4=10.203.1.4:7100      # T2 through it
 T5=10.203.1.5:7100      # T1 through the --busy-poll ztun-ref
 T6=10.203.1.6:7100      # T2 through it
+T9=10.203.1.9:7100      # T1 through the ztun-ref with both latency flags
+T10=10.203.1.10:7100    # T2 through it
 SOCKS=10.203.0.2:1080
 FAST=10.203.0.2:1082    # tools/bench/socks_server.c
 HTTP=10.203.0.2:8888
@@ -655,8 +661,9 @@ for mtu in 1500 8500; do
 	fi
 	if [ "$mtu" = 1500 ]; then
 		# short connections: the ceiling, this ztun-ref, a second one
-		# with --early-synack (targets 10.203.1.3 and .4) and a third with
-		# --busy-poll (10.203.1.5 and .6; docs/cli.md), in turn
+		# with --early-synack (targets 10.203.1.3 and .4), a third with
+		# --busy-poll (10.203.1.5 and .6; docs/cli.md) and a fourth with
+		# both (10.203.1.9 and .10), in turn
 		start_variant early "10.203.1.3/32 10.203.1.4/32" -m "$mtu" \
 			-x "socks5://$SOCKS" --socks5-pipelined -x "http://$HTTP" \
 			--rule 'tcp 10.203.1.4 -> http' --early-synack
@@ -665,15 +672,20 @@ for mtu in 1500 8500; do
 			-x "socks5://$SOCKS" --socks5-pipelined -x "http://$HTTP" \
 			--rule 'tcp 10.203.1.6 -> http' --busy-poll "$busy_us"
 		busy_pid=$started_pid
+		start_variant combined "10.203.1.9/32 10.203.1.10/32" -m "$mtu" \
+			-x "socks5://$SOCKS" --socks5-pipelined -x "http://$HTTP" \
+			--rule 'tcp 10.203.1.10 -> http' --early-synack --busy-poll "$busy_us"
+		combined_pid=$started_pid
 		for p in 1 16; do
 			RR_PID[z$mtu.rr$p]=$ztun_pid RR_PID[hz.rr$p]=$ztun_pid
 			RR_PID[zE.rr$p]=$early_pid RR_PID[hzE.rr$p]=$early_pid
 			RR_PID[zB.rr$p]=$busy_pid RR_PID[hzB.rr$p]=$busy_pid
+			RR_PID[zC.rr$p]=$combined_pid RR_PID[hzC.rr$p]=$combined_pid
 		done
 		for p in 1 16; do
 			[ $p = 1 ] && n=$n_serial || n=$n_par
 			rr_set $p "$n" ceil.rr$p "-t $T1 -s $SOCKS" z$mtu.rr$p "-t $T1" \
-				zE.rr$p "-t $T3" zB.rr$p "-t $T5"
+				zE.rr$p "-t $T3" zB.rr$p "-t $T5" zC.rr$p "-t $T9"
 		done
 		for d in $DIRS; do
 			bulk_pair "$d" 1 hceil.$d.1 "-t $T2 -c $HTTP" hz.$d.1 "-t $T2"
@@ -681,7 +693,7 @@ for mtu in 1500 8500; do
 		for p in 1 16; do
 			[ $p = 1 ] && n=$n_serial || n=$n_par
 			rr_set $p "$n" hceil.rr$p "-t $T2 -c $HTTP" hz.rr$p "-t $T2" \
-				hzE.rr$p "-t $T4" hzB.rr$p "-t $T6"
+				hzE.rr$p "-t $T4" hzB.rr$p "-t $T6" hzC.rr$p "-t $T10"
 		done
 		# what --busy-poll costs a bulk transfer: one-stream downloads
 		# through it in turn with the same through this ztun-ref
@@ -689,7 +701,8 @@ for mtu in 1500 8500; do
 		bulk_pair down 1 zD.down.1 "-t $T1" zB.down.1 "-t $T5"
 		stop_ztun_on "$early_pid" "$tmp/ztun-early.log"
 		stop_ztun_on "$busy_pid" "$tmp/ztun-busy.log"
-		early_pid= busy_pid=
+		stop_ztun_on "$combined_pid" "$tmp/ztun-combined.log"
+		early_pid= busy_pid= combined_pid=
 		# UDP: iperf3 datagrams at a fixed offered rate, plain, then
 		# through this ztun-ref by NAT (10.203.1.7) and by SOCKS5 UDP
 		# ASSOCIATE through danted (10.203.1.8), in turn
@@ -869,6 +882,8 @@ conn_rows SOCKS5 ceil zE $T_CONNS yes ", --early-synack"
 conn_rows "HTTP CONNECT" hceil hzE $T_HTTP no ", --early-synack"
 conn_rows SOCKS5 ceil zB $T_CONNS yes ", --busy-poll $busy_us"
 conn_rows "HTTP CONNECT" hceil hzB $T_HTTP no ", --busy-poll $busy_us"
+conn_rows SOCKS5 ceil zC $T_CONNS yes ", --early-synack --busy-poll $busy_us"
+conn_rows "HTTP CONNECT" hceil hzC $T_HTTP no ", --early-synack --busy-poll $busy_us"
 row "SOCKS5 down, 1 stream, --busy-poll $busy_us: Gb/s, ztun CPU s/GB [runs]" "" "" \
 	"$(v zB.down.1), $(v zB.down.1.cpu)$(spread "${R[zB.down.1.cpus]:-}")" \
 	"$(ratio "$(v zB.down.1)" "$(v zD.down.1)")$(spread "${R[zB.down.1.ratios]:-}") of the default's" "" "" "" \
