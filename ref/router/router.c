@@ -24,7 +24,12 @@
  *
  * Relay: client bytes are peeked from the tcb's receive ring and offered
  * to stream_send(); only what it took is consumed, so the client's window
- * is what the upstream absorbs. Upstream bytes go into the tcb's send
+ * is what the upstream absorbs. In a batch of TUN input
+ * (zt_router_tun_batch_begin/end) the bytes of small segments (under
+ * ZT_ROUTER_UP_DIRECT_MIN) wait in the ring for the batch's end and go in
+ * one send per flow (tcp_gather), up to ZT_ROUTER_UP_GATHER_MAX; larger
+ * ones, and any outside a batch, go straight from the packet when the
+ * ring is empty (tcp_rx_direct). Upstream bytes go into the tcb's send
  * ring; what does not fit is left with the host (it stops reading) until
  * the ring drains (WRITABLE), then resumed.
  * FINs pass through in order: the client's FIN becomes stream_shutdown()
@@ -36,7 +41,8 @@
  * Lifetime: a relay can be reached from both sides (the flow's user pointer
  * and the upstream cookie). It is freed when the flow ended and the
  * upstream was closed; calls that may end a flow hold a reference (busy)
- * so that a relay is never freed under a caller's feet.
+ * so that a relay is never freed under a caller's feet, and so does a
+ * batch's gather list until the batch ends.
  *
  * UDP flows get a udp_relay with one datagram socket (DIRECT/NAT), or a
  * SOCKS5 UDP ASSOCIATE: a control stream, then a datagram socket to the
@@ -57,6 +63,7 @@
 #include "ztun/socks5.h"
 
 #define HS_BUF 2048
+#define GATHER_MAX 64 /* relays gathering in one batch; more send at once */
 #define UDP_QUEUE_BYTES 16384
 #define UDP_QUEUE_MAX 16
 
@@ -78,6 +85,7 @@ struct tcp_relay {
 	uint32_t early_left;     /* client bytes that may still go before the
 				  * proxy's reply (early data, tcp_connected) */
 	unsigned busy;           /* callers inside that may end the relay */
+	bool gathering;          /* on the router's gather list (holds busy) */
 	struct tcp_handshake *hs; /* owned; only from connect until open */
 };
 
@@ -122,6 +130,11 @@ struct zt_router {
 	void *host;
 	struct zt_router_stats stats;
 	struct zt_nat nat;
+	/* zt_router_tun_batch_begin/end: relays whose client bytes wait
+	 * for the batch's end (tcp_event), each holding a busy reference */
+	bool batching;
+	unsigned n_gather;
+	struct tcp_relay *gather[GATHER_MAX];
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
 
@@ -250,6 +263,8 @@ static void tcp_sent_up(struct tcp_relay *t, size_t offered, size_t sent)
 {
 	if (sent < offered)
 		t->up_blocked = true;
+	if (sent)
+		t->r->stats.tcp_up_sends++;
 	t->r->stats.tcp_relayed_up += sent;
 	if (t->phase != PH_OPEN) { /* early data (tcp_up_room) */
 		t->early_left -= (uint32_t)sent;
@@ -545,6 +560,8 @@ static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 
 	if (!t || t->handle < 0 || t->up_blocked || t->up_fin_sent)
 		return 0;
+	if (r->batching && len < ZT_ROUTER_UP_DIRECT_MIN)
+		return 0; /* gathered in the ring (tcp_gather) */
 	room = tcp_up_room(t);
 	if (!room)
 		return 0;
@@ -558,6 +575,32 @@ static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 	return (size_t)sent;
 }
 
+/*
+ * Whether client bytes that just became readable may wait for the end of
+ * the TUN batch (zt_router_tun_batch_end()) to go upstream together with
+ * what the batch brings after them: one send per flow and batch, not one
+ * per segment. Only while OPEN (early data has its own allowance) and
+ * below ZT_ROUTER_UP_GATHER_MAX; a FIN sends at once, as does a relay
+ * that finds the list full. Listing takes a busy reference, so a flow
+ * that ends within the batch leaves the relay to the batch's end.
+ */
+static bool tcp_gather(struct tcp_relay *t)
+{
+	struct zt_router *r = t->r;
+
+	if (!r->batching || t->phase != PH_OPEN ||
+	    zt_tcb_recv_len(&t->flow->tcb) >= ZT_ROUTER_UP_GATHER_MAX)
+		return false;
+	if (t->gathering)
+		return true;
+	if (r->n_gather == GATHER_MAX)
+		return false;
+	t->gathering = true;
+	t->busy++;
+	r->gather[r->n_gather++] = t;
+	return true;
+}
+
 static void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 {
 	struct tcp_relay *t = f->user;
@@ -568,7 +611,8 @@ static void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 	t->busy++;
 	if (ev & ZT_TCP_EV_PEER_FIN)
 		t->client_fin = true;
-	if (ev & (ZT_TCP_EV_READABLE | ZT_TCP_EV_PEER_FIN))
+	if ((ev & ZT_TCP_EV_PEER_FIN) ||
+	    ((ev & ZT_TCP_EV_READABLE) && !tcp_gather(t)))
 		tcp_pump_up(t, now);
 	if ((ev & ZT_TCP_EV_WRITABLE) && t->down_paused && t->handle >= 0) {
 		t->down_paused = false;
@@ -1222,11 +1266,24 @@ void zt_router_tun_input_flags(struct zt_router *r, const uint8_t *pkt,
 
 void zt_router_tun_batch_begin(struct zt_router *r)
 {
+	r->batching = true;
 	zt_stack_batch_begin(r->stack);
 }
 
 void zt_router_tun_batch_end(struct zt_router *r, uint64_t now)
 {
+	r->batching = false;
+	/* the gathered bytes first: what they free in the rings rides on
+	 * the ACKs the stack held for the batch's end */
+	for (unsigned i = 0; i < r->n_gather; i++) {
+		struct tcp_relay *t = r->gather[i];
+
+		t->gathering = false;
+		tcp_pump_up(t, now);
+		t->busy--;
+		tcp_relay_maybe_free(t);
+	}
+	r->n_gather = 0;
 	zt_stack_batch_end(r->stack, now);
 }
 

@@ -1064,8 +1064,12 @@ static ssize_t up_stream_send(void *host, int handle, const void *data,
 	if (!s)
 		return -EBADF;
 	n = zt_vnet_send(s, data, len);
-	if (n > 0)
+	if (n > 0) {
 		vn->stats.bytes_to_hosts += (uint64_t)n;
+		vn->stats.router_sends++;
+		if ((uint64_t)n > vn->stats.max_send)
+			vn->stats.max_send = (uint64_t)n;
+	}
 	return n;
 }
 

@@ -72,6 +72,8 @@ struct zt_vnet_stats {
 	uint64_t bytes_to_hosts;   /* stream bytes the router sent */
 	uint64_t bytes_to_router;  /* stream bytes the router took */
 	uint64_t max_pipe;         /* most bytes ever held in one pipe */
+	uint64_t router_sends;     /* router stream_send calls that took bytes */
+	uint64_t max_send;         /* most bytes one of them took */
 	uint64_t datagrams_sent, datagrams_delivered, datagrams_dropped;
 	uint64_t router_batches;   /* zt_router_dgram_batch() calls ... */
 	uint64_t router_batch_datagrams; /* ... and the datagrams in them */

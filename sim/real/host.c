@@ -1256,14 +1256,15 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 	fprintf(stderr, "ztun-ref: stats: flows %s\n", line);
 	fprintf(stderr, "ztun-ref: stats: tcp opened %" PRIu64 ", active %" PRIu64
 		", up %" PRIu64 " bytes, up direct %" PRIu64 " bytes, up early %"
-		PRIu64 " bytes, down %" PRIu64 " bytes, connect failed %"
+		PRIu64 " bytes, up sends %" PRIu64 ", down %" PRIu64
+		" bytes, connect failed %"
 		PRIu64 ", upstream reset %" PRIu64 ", refused %" PRIu64
 		", connect timeouts %" PRIu64 ", idle timeouts %" PRIu64
 		", rst sent %" PRIu64 ", refused full %" PRIu64
 		", refused memory %" PRIu64 ", early syn-acks %" PRIu64 "\n",
 		ss->tcp_flows_opened, ss->tcp_flows_active, rs->tcp_relayed_up,
 		rs->tcp_relayed_up_direct, rs->tcp_relayed_up_early,
-		rs->tcp_relayed_down,
+		rs->tcp_up_sends, rs->tcp_relayed_down,
 		rs->upstream_connect_failed, rs->upstream_reset, ss->tcp_refused,
 		ss->tcp_connect_timeouts,
 		ss->tcp_idle_timeouts, ss->tcp_rst_sent, ss->tcp_refused_full,

@@ -84,6 +84,14 @@ void zt_router_config_default(struct zt_router_config *cfg);
  * fits; a proxy is not asked to hold more before it answered. */
 #define ZT_ROUTER_EARLY_DATA_MAX 4096u
 
+/* In a batch of TUN input (zt_router_tun_batch_begin()), client bytes of
+ * segments smaller than ZT_ROUTER_UP_DIRECT_MIN are gathered in the
+ * flow's receive ring and go upstream in one send at the batch's end, or
+ * as soon as ZT_ROUTER_UP_GATHER_MAX of them wait: one send per flow and
+ * batch instead of one per MSS-sized segment (a TUN without offloads). */
+#define ZT_ROUTER_UP_DIRECT_MIN 16384u
+#define ZT_ROUTER_UP_GATHER_MAX 65536u
+
 struct zt_router_stats {
 	uint64_t flows[ZT_ROUTE__COUNT];   /* new flows by decision */
 	uint64_t tcp_relayed_up;           /* bytes client -> upstream */
@@ -91,6 +99,8 @@ struct zt_router_stats {
 					    * the packet (tcp_rx_direct) */
 	uint64_t tcp_relayed_up_early;     /* ... of them before the proxy's
 					    * reply (early data) */
+	uint64_t tcp_up_sends;             /* stream_send() calls that took
+					    * client bytes */
 	uint64_t tcp_relayed_down;         /* bytes upstream -> client */
 	uint64_t udp_relayed_up, udp_relayed_down;
 	uint64_t upstream_connect_failed;
@@ -129,7 +139,8 @@ void zt_router_tun_input(struct zt_router *r, const uint8_t *pkt, size_t len,
 void zt_router_tun_input_flags(struct zt_router *r, const uint8_t *pkt,
 			       size_t len, unsigned flags, uint64_t now);
 /* Around a batch of zt_router_tun_input*() calls: the flows' pure ACKs
- * are held and sent once at the end (zt_stack_batch_begin()). */
+ * are held and sent once at the end (zt_stack_batch_begin()), and small
+ * segments' bytes go upstream together (ZT_ROUTER_UP_GATHER_MAX). */
 void zt_router_tun_batch_begin(struct zt_router *r);
 void zt_router_tun_batch_end(struct zt_router *r, uint64_t now);
 void zt_router_poll(struct zt_router *r, uint64_t now);
