@@ -27,7 +27,8 @@
  * is what the upstream absorbs. In a batch of TUN input
  * (zt_router_tun_batch_begin/end) the bytes of small segments (under
  * ZT_ROUTER_UP_DIRECT_MIN) wait in the ring for the batch's end and go in
- * one send per flow (tcp_gather), up to ZT_ROUTER_UP_GATHER_MAX; larger
+ * one send per flow (tcp_gather), up to ZT_ROUTER_UP_GATHER_MAX or a
+ * segment with PSH, which ends what the client had to send; larger
  * ones, and any outside a batch, go straight from the packet when the
  * ring is empty (tcp_rx_direct). Upstream bytes go into the tcb's send
  * ring; what does not fit is left with the host (it stops reading) until
@@ -580,8 +581,9 @@ static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
  * the TUN batch (zt_router_tun_batch_end()) to go upstream together with
  * what the batch brings after them: one send per flow and batch, not one
  * per segment. Only while OPEN (early data has its own allowance) and
- * below ZT_ROUTER_UP_GATHER_MAX; a FIN sends at once, as does a relay
- * that finds the list full. Listing takes a busy reference, so a flow
+ * below ZT_ROUTER_UP_GATHER_MAX; a FIN or a PSH (the client has nothing
+ * more for now: a request, a keystroke) sends at once, as GRO flushes on
+ * PSH, as does a relay that finds the list full. Listing takes a busy reference, so a flow
  * that ends within the batch leaves the relay to the batch's end.
  */
 static bool tcp_gather(struct tcp_relay *t)
@@ -611,7 +613,7 @@ static void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 	t->busy++;
 	if (ev & ZT_TCP_EV_PEER_FIN)
 		t->client_fin = true;
-	if ((ev & ZT_TCP_EV_PEER_FIN) ||
+	if ((ev & (ZT_TCP_EV_PEER_FIN | ZT_TCP_EV_PUSH)) ||
 	    ((ev & ZT_TCP_EV_READABLE) && !tcp_gather(t)))
 		tcp_pump_up(t, now);
 	if ((ev & ZT_TCP_EV_WRITABLE) && t->down_paused && t->handle >= 0) {

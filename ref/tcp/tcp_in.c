@@ -728,6 +728,9 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		case ZT_TCP_FIN_WAIT_1:
 		case ZT_TCP_FIN_WAIT_2:
 			tcp_take_data(t, seq, p, len, now);
+			if ((seg->flags & ZT_TCP_PSH) &&
+			    (t->events & ZT_TCP_EV_READABLE))
+				t->events |= ZT_TCP_EV_PUSH;
 			if (!t->ack_now && t->t_delack == ZT_TIME_NEVER)
 				t->t_delack = now + t->cfg->delack;
 			break;

@@ -48,6 +48,7 @@ struct client {
 	bool shut_when_sent, shut;
 	bool shut_on_peer_fin; /* close once the upstream's FIN came */
 	bool mute_in_time_wait; /* lose what the client sends in TIME_WAIT */
+	bool no_psh;           /* its segments carry no PSH */
 	unsigned synacks, rsts, icmp;
 	unsigned rsts_time_wait, rsts_stray;
 	int icmp_code;
@@ -143,11 +144,17 @@ static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_rep
 {
 	struct client *c = ctx;
 	static uint8_t pkt[70000];
+	struct zt_tcp_repr plain;
 	size_t pl;
 
 	(void)tcb;
 	if (c->mute_in_time_wait && c->tcb.state == ZT_TCP_TIME_WAIT)
 		return;
+	if (c->no_psh) {
+		plain = *r;
+		plain.flags &= (uint8_t)~ZT_TCP_PSH;
+		r = &plain;
+	}
 	pl = zt_test_tcp_packet(&c->addr, &c->server, r, d1, l1, d2, l2, pkt,
 				sizeof(pkt));
 	q_push(&c->t->to_router, pkt, pl);
@@ -689,9 +696,43 @@ static void test_batch_gathers_small_segments(void)
 	}
 }
 
-/* A client that resets right behind its bytes, in the same batch: the
- * relay waiting for the batch's end is released with the flow (AddressSan
- * and the leak check see to it), nothing goes upstream after the reset. */
+/* ... but a segment with PSH ends what the client had to send (a request,
+ * a keystroke): its bytes go at once, not at the batch's end. Three
+ * messages the client sends in one instant reach the router in one
+ * batch, each with PSH: three sends, in order. */
+static void test_batch_push_sends_at_once(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct zt_vhost *h;
+	struct client *c;
+	uint8_t msg[100];
+
+	t->batch = true;
+	tb_start(t);
+	h = add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	c = client_open(t, false, &srv, 7, 0);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_FATAL(c->tcb.state == ZT_TCP_ESTABLISHED);
+	for (int i = 0; i < 3; i++) {
+		for (size_t k = 0; k < sizeof(msg); k++)
+			msg[k] = zt_vhost_pattern(i * sizeof(msg) + k);
+		CU_ASSERT_EQUAL(zt_tcb_send(&c->tcb, msg, sizeof(msg), t->sim.now),
+				sizeof(msg));
+	}
+	c->to_send = c->sent = 3 * sizeof(msg);
+	run_for(t, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->tcp_up_sends, 3);
+	CU_ASSERT_EQUAL(zt_vhost_stats(h)->bytes_in, 3 * sizeof(msg));
+	CU_ASSERT_EQUAL(c->got, 3 * sizeof(msg));
+	CU_ASSERT(c->same);
+	tb_free(t);
+}
+
+/* A client that resets right behind its bytes (sent without PSH, so they
+ * wait for the batch's end), in the same batch: the relay waiting for the
+ * batch's end is released with the flow (AddressSanitizer and the leak
+ * check see to it), nothing goes upstream after the reset. */
 static void test_batch_reset_while_gathered(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -704,6 +745,7 @@ static void test_batch_reset_while_gathered(void)
 	tb_start(t);
 	h = add_host(t, &srv, 9, ZT_VHOST_DISCARD);
 	c = client_open(t, false, &srv, 9, 0);
+	c->no_psh = true;
 	run_for(t, 10 * ZT_MS);
 	CU_ASSERT_FATAL(c->tcb.state == ZT_TCP_ESTABLISHED);
 	memset(buf, 'x', sizeof(buf));
@@ -1841,6 +1883,7 @@ int zt_suite_router(void)
 		{ "early_data_pipelined", test_early_data_pipelined },
 		{ "batch_gathers_small_segments", test_batch_gathers_small_segments },
 		{ "batch_reset_while_gathered", test_batch_reset_while_gathered },
+		{ "batch_push_sends_at_once", test_batch_push_sends_at_once },
 		{ "early_data_refused_resets", test_early_data_refused_resets },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "http_connect_basic_echo", test_http_connect_echo },

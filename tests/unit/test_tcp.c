@@ -945,6 +945,53 @@ static void test_keepalive(void)
 	free(p);
 }
 
+/*
+ * ZT_TCP_EV_PUSH marks READABLE data whose segment carried PSH (the
+ * sender had no more for now): a reader that gathers segments (the
+ * router, in a batch of TUN reads) passes them on at once, as GRO
+ * flushes on PSH. Data without PSH, or not yet in order, raises none.
+ */
+static void test_push_event(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *b;
+	struct zt_tcp_repr seg;
+	uint8_t data[100];
+	uint32_t ev;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1400);
+	connect_pair(p, 10, 20);
+	b = &p->side[1].tcb;
+	(void)zt_tcb_events(b);
+	memset(data, 'p', sizeof(data));
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = b->remote_port;
+	seg.dst_port = b->local_port;
+	seg.ack = b->snd_nxt;
+	seg.window = 65535;
+	seg.has_ts = b->ts_ok;
+	seg.ts_val = b->ts_recent + 1;
+	for (int i = 0; i < 4; i++) {
+		/* 0: no PSH; 1: PSH; 2: PSH beyond a hole; 3: the hole */
+		seg.flags = ZT_TCP_ACK | (i == 0 || i == 3 ? 0 : ZT_TCP_PSH);
+		seg.seq = b->rcv_nxt + (i == 2 ? 100 : 0);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, data, sizeof(data)),
+				ZT_DROP_NONE);
+		ev = zt_tcb_events(b);
+		if (i == 2) {
+			CU_ASSERT_FALSE(ev & (ZT_TCP_EV_READABLE | ZT_TCP_EV_PUSH));
+		} else {
+			CU_ASSERT(ev & ZT_TCP_EV_READABLE);
+			CU_ASSERT_EQUAL(!!(ev & ZT_TCP_EV_PUSH), i == 1);
+		}
+	}
+	CU_ASSERT_EQUAL(zt_tcb_recv_len(b), 4 * sizeof(data));
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_challenge_ack_for_syn(void)
 {
 	struct zt_tcp_config c;
@@ -1057,6 +1104,7 @@ int zt_suite_tcp(void)
 		{ "half_close_both_directions", test_half_close_both_directions },
 		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
 		{ "keepalive", test_keepalive },
+		{ "push_event", test_push_event },
 		{ "challenge_ack_for_syn", test_challenge_ack_for_syn },
 		{ "reply_rst", test_reply_rst },
 		{ "property_lossy_transfer", test_property_lossy_transfer },

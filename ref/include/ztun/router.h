@@ -87,8 +87,10 @@ void zt_router_config_default(struct zt_router_config *cfg);
 /* In a batch of TUN input (zt_router_tun_batch_begin()), client bytes of
  * segments smaller than ZT_ROUTER_UP_DIRECT_MIN are gathered in the
  * flow's receive ring and go upstream in one send at the batch's end, or
- * as soon as ZT_ROUTER_UP_GATHER_MAX of them wait: one send per flow and
- * batch instead of one per MSS-sized segment (a TUN without offloads). */
+ * as soon as ZT_ROUTER_UP_GATHER_MAX of them wait or a segment with PSH
+ * came (the client has no more for now: no wait for interactive bytes):
+ * one send per flow and batch instead of one per MSS-sized segment (a
+ * TUN without offloads). */
 #define ZT_ROUTER_UP_DIRECT_MIN 16384u
 #define ZT_ROUTER_UP_GATHER_MAX 65536u
 

@@ -70,6 +70,10 @@ enum {
 	ZT_TCP_EV_PEER_FIN = 1u << 3,  /* peer sent FIN: no more data after the ring */
 	ZT_TCP_EV_RESET = 1u << 4,     /* connection reset (see zt_tcb.reset_reason) */
 	ZT_TCP_EV_CLOSED = 1u << 5,    /* reached CLOSED after an orderly close */
+	ZT_TCP_EV_PUSH = 1u << 6,      /* ... READABLE, and the segment that
+					* made it so carried PSH: the sender
+					* has no more for now (as GRO, a
+					* reader need not wait for more) */
 };
 
 /* Why a connection ended in a reset. */
