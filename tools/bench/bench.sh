@@ -51,6 +51,9 @@
 #            nearer the issue's hev-socks5-server figures than danted's,
 #            next to a ztun-ref using it (short connections also through
 #            one with --early-synack --busy-poll 200)
+#   nooffload the danted bulk runs at MTU 1500 again through a ztun-ref
+#            with --no-offload: a TUN without IFF_VNET_HDR (as an inherited
+#            --tun-fd from Android's VpnService), MSS-sized packets
 #   idle     socks_bench holds N idle connections through ztun-ref
 #            (direct egress: a SOCKS5 server would need 2N descriptors);
 #            VmRSS
@@ -582,6 +585,14 @@ start_ztun() {
 	[ -n "$ztun_pid" ]
 }
 
+# start_measured [flags]: start_ztun, or stop the bench with its log
+start_measured() {
+	start_ztun "$@" && return 0
+	log "ztun-ref did not start:"
+	tail -n 20 "$tmp/ztun.log" >&2
+	exit 1
+}
+
 # stop_ztun_on PID LOG: SIGTERM, wait, keep its log (and final stats)
 stop_ztun_on() {
 	kill -TERM "$1" 2>/dev/null
@@ -612,7 +623,7 @@ status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 DIRS="up down"
 STREAMS="1 4"
-phases=" ${BENCH_PHASES:-1500 8500 fast idle} "
+phases=" ${BENCH_PHASES:-1500 8500 fast nooffload idle} "
 
 # --- (a) plain veth -------------------------------------------------------
 log "plain veth (iperf3), ${secs}s per run"
@@ -630,12 +641,8 @@ for mtu in 1500 8500; do
 	log "through ztun-ref, TUN MTU $mtu"
 	# danted reads ahead, so the SOCKS5 handshake is pipelined (one round
 	# trip; docs/cli.md); BENCH_ZTUN_ARGS adds flags, not removes them
-	if ! start_ztun -m "$mtu" -x "socks5://$SOCKS" --socks5-pipelined -x "http://$HTTP" \
-			--rule 'tcp 10.203.1.2 -> http' --rule 'udp 10.203.1.7 -> nat'; then
-		log "ztun-ref did not start:"
-		tail -n 20 "$tmp/ztun.log" >&2
-		exit 1
-	fi
+	start_measured -m "$mtu" -x "socks5://$SOCKS" --socks5-pipelined -x "http://$HTTP" \
+		--rule 'tcp 10.203.1.2 -> http' --rule 'udp 10.203.1.7 -> nat'
 	R[rss0.$mtu]=$(status_kb "$ztun_pid" VmRSS)
 	for d in $DIRS; do
 		for p in $STREAMS; do
@@ -749,11 +756,7 @@ done
 # target), short connections, SOCKS5 UDP ASSOCIATE by udp_bench
 if [[ $phases == *" fast "* ]]; then
 	log "fast SOCKS5 server (socks_server), TUN MTU 8500"
-	if ! start_ztun -m 8500 -x "socks5://$FAST" --socks5-pipelined; then
-		log "ztun-ref did not start:"
-		tail -n 20 "$tmp/ztun.log" >&2
-		exit 1
-	fi
+	start_measured -m 8500 -x "socks5://$FAST" --socks5-pipelined
 	for d in $DIRS; do
 		for p in $STREAMS; do
 			bulk_pair "$d" "$p" fc.$d.$p "-t $T1 -s $FAST" fz.$d.$p "-t $T1"
@@ -778,6 +781,21 @@ if [[ $phases == *" fast "* ]]; then
 		done
 		udp_done fuceil.$d
 		udp_done fuz.$d
+	done
+	stop_ztun
+fi
+
+# --- (g) no offloads -----------------------------------------------------------
+# A TUN without IFF_VNET_HDR (--no-offload; an inherited --tun-fd such as
+# Android's VpnService gives): every packet MSS-sized both ways. The danted
+# bulk runs at MTU 1500, ceiling and ztun-ref in turn as above.
+if [[ $phases == *" nooffload "* ]]; then
+	log "no offloads (--no-offload), TUN MTU 1500"
+	start_measured -m 1500 --no-offload -x "socks5://$SOCKS" --socks5-pipelined
+	for d in $DIRS; do
+		for p in $STREAMS; do
+			bulk_pair "$d" "$p" nc.$d.$p "-t $T1 -s $SOCKS" zn.$d.$p "-t $T1"
+		done
 	done
 	stop_ztun
 fi
@@ -908,6 +926,19 @@ for d in $DIRS; do
 			"$(v ${k}plain.$d) ($(v ${k}plain.$d.loss)%)" "" "$(v ${k}nat.$d) ($(v ${k}nat.$d.loss)%)" \
 			"$(ratio "$(v ${k}nat.$d)" "$(v ${k}plain.$d)") of plain" "" "" "" "(reported)"
 		row "  ztun CPU per datagram, us" "" "" "$(v ${k}nat.$d.us)" "" "" "" "" "(reported)"
+	done
+done
+# without offloads: the MTU 1500 columns, next to the issue's figures for
+# hev-socks5-tunnel at MTU 1500 (it has no vnet offloads)
+for d in $DIRS; do
+	for p in $STREAMS; do
+		case $d.$p in up.1) h=2.1 ;; up.4) h=2.3 ;; down.1) h=2.0 ;; *) h=2.3 ;; esac
+		row "no offloads (--no-offload): SOCKS5 $d, $p stream(s), Gb/s" "" "$(v nc.$d.$p)" \
+			"$(v zn.$d.$p)" "$(ratio "$(v zn.$d.$p)" "$(v nc.$d.$p)")$(spread "${R[zn.$d.$p.ratios]:-}")" \
+			"" "" "" "(reported) hev-socks5-tunnel at MTU 1500 in the issue: $h Gb/s"
+		row "  ztun CPU s/GB [runs] (kernel share)" "" "" \
+			"$(v zn.$d.$p.cpu)$(spread "${R[zn.$d.$p.cpus]:-}") ($(v zn.$d.$p.sys))" "" "" "" "" \
+			"(reported) hev-socks5-tunnel: 3.4-3.7"
 	done
 done
 # the fast server's rows: ceiling and ztun-ref in the MTU 8500 columns
