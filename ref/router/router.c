@@ -583,8 +583,9 @@ static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
  * per segment. Only while OPEN (early data has its own allowance) and
  * below ZT_ROUTER_UP_GATHER_MAX; a FIN or a PSH (the client has nothing
  * more for now: a request, a keystroke) sends at once, as GRO flushes on
- * PSH, as does a relay that finds the list full. Listing takes a busy reference, so a flow
- * that ends within the batch leaves the relay to the batch's end.
+ * PSH, and so does a relay that finds the list full. Listing takes a busy
+ * reference: a flow that ends within the batch leaves its relay to the
+ * batch's end.
  */
 static bool tcp_gather(struct tcp_relay *t)
 {
@@ -1249,6 +1250,13 @@ void zt_router_free(struct zt_router *r)
 {
 	if (!r)
 		return;
+	/* freed inside a batch: the gather list lets go of its relays, which
+	 * the flows' ends below then free */
+	for (unsigned i = 0; i < r->n_gather; i++) {
+		r->gather[i]->gathering = false;
+		r->gather[i]->busy--;
+	}
+	r->n_gather = 0;
 	zt_stack_free(r->stack); /* each flow's relay closes its upstream */
 	zt_nat_destroy(&r->nat);
 	free(r);

@@ -729,21 +729,20 @@ static void test_batch_push_sends_at_once(void)
 	tb_free(t);
 }
 
-/* A client that resets right behind its bytes (sent without PSH, so they
- * wait for the batch's end), in the same batch: the relay waiting for the
- * batch's end is released with the flow (AddressSanitizer and the leak
- * check see to it), nothing goes upstream after the reset. */
-static void test_batch_reset_while_gathered(void)
+/* A test bed (TUN input in batches if @batch) with a discard server on
+ * srv_addr():9 (*sink) and a client connected to it that has just sent
+ * 3000 bytes without PSH: segments that a batch gathers, not yet read. */
+static struct tb *gathering_tb(bool batch, struct zt_vhost **sink,
+			       struct client **cl)
 {
 	struct tb *t = tb_new(NULL);
 	struct zt_addr srv = srv_addr(false);
-	struct zt_vhost *h;
 	struct client *c;
 	uint8_t buf[3000];
 
-	t->batch = true;
+	t->batch = batch;
 	tb_start(t);
-	h = add_host(t, &srv, 9, ZT_VHOST_DISCARD);
+	*sink = add_host(t, &srv, 9, ZT_VHOST_DISCARD);
 	c = client_open(t, false, &srv, 9, 0);
 	c->no_psh = true;
 	run_for(t, 10 * ZT_MS);
@@ -751,6 +750,20 @@ static void test_batch_reset_while_gathered(void)
 	memset(buf, 'x', sizeof(buf));
 	CU_ASSERT_EQUAL(zt_tcb_send(&c->tcb, buf, sizeof(buf), t->sim.now),
 			sizeof(buf));
+	*cl = c;
+	return t;
+}
+
+/* A client that resets right behind its bytes (sent without PSH, so they
+ * wait for the batch's end), in the same batch: the relay waiting for the
+ * batch's end is released with the flow (AddressSanitizer and the leak
+ * check see to it), nothing goes upstream after the reset. */
+static void test_batch_reset_while_gathered(void)
+{
+	struct zt_vhost *h;
+	struct client *c;
+	struct tb *t = gathering_tb(true, &h, &c);
+
 	zt_tcb_abort(&c->tcb, t->sim.now); /* queued behind the data */
 	run_for(t, 2 * ZT_SEC);
 	CU_ASSERT_EQUAL(rstats(t)->tcp_up_sends, 0);
@@ -758,6 +771,26 @@ static void test_batch_reset_while_gathered(void)
 	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
 	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
 	tb_free(t);
+}
+
+/* A host that frees the router inside a batch (between begin and end)
+ * leaves no relay behind: the gathered ones are released with the rest
+ * (the leak check of the sanitizer build sees to it), and their upstream
+ * sockets are closed (tb_free checks). */
+static void test_batch_free_inside(void)
+{
+	struct zt_vhost *h;
+	struct client *c;
+	struct tb *t = gathering_tb(false, &h, &c);
+
+	CU_ASSERT_FATAL(t->to_router.n >= 2);
+	zt_router_tun_batch_begin(t->r);
+	for (unsigned i = 0; i < t->to_router.n; i++)
+		zt_router_tun_input(t->r, t->to_router.p[i], t->to_router.len[i],
+				    t->sim.now);
+	CU_ASSERT_EQUAL(rstats(t)->tcp_up_sends, 0); /* gathered */
+	CU_ASSERT_EQUAL(zt_vhost_stats(h)->bytes_in, 0);
+	tb_free(t); /* no zt_router_tun_batch_end() */
 }
 
 static bool client_fin_wait(struct tb *t)
@@ -1884,6 +1917,7 @@ int zt_suite_router(void)
 		{ "batch_gathers_small_segments", test_batch_gathers_small_segments },
 		{ "batch_reset_while_gathered", test_batch_reset_while_gathered },
 		{ "batch_push_sends_at_once", test_batch_push_sends_at_once },
+		{ "batch_free_inside", test_batch_free_inside },
 		{ "early_data_refused_resets", test_early_data_refused_resets },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "http_connect_basic_echo", test_http_connect_echo },
