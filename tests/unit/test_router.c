@@ -639,7 +639,6 @@ static void test_batch_gathers_small_segments(void)
 {
 	const size_t total = 1024 * 1024, mss = 1460;
 	uint64_t sends[2] = { 0, 0 };
-
 	struct zt_vnet_config vc;
 
 	/* upstream pipes that hold the whole upload: never a short send */
