@@ -322,15 +322,16 @@ struct zt_udp_flow *zt_stack_udp_lookup(struct zt_stack *s,
 
 /*
  * A batch of input (a host's batch of TUN reads): between begin and end a
- * flow holds one pure ACK; its next ACK for new data goes out (and says
- * what both would have), and the end sends what is still held. A window
- * update (the host drained the ring) rides on the held ACK instead of
- * going out too. ACKs while a hole waits (SACK blocks, duplicate ACKs) go
- * at once. Half the ACK packets for a host whose every write costs a
- * syscall, none delayed past the flow's next packet or the end of the
- * batch (holding all of them made a Linux sender at MTU 1500 slower: its
- * ACK clock stretched). A host that never calls these sends every ACK as
- * it comes.
+ * flow holds one pure ACK; a later one replaces it while it acknowledges
+ * at most four MSS past the last ACK sent, else it goes out (and says
+ * what all would have), and the end sends what is still held: one ACK per
+ * two TSO segments, or per up to six MSS-sized ones. A window update (the
+ * host drained the ring) rides on the held ACK instead of going out too.
+ * ACKs while a hole waits (SACK blocks, duplicate ACKs) go at once. Half
+ * the ACK packets or fewer for a host whose every write costs a syscall,
+ * none delayed past the end of the batch (holding all of them made a
+ * Linux sender at MTU 1500 slower: its ACK clock stretched). A host that
+ * never calls these sends every ACK as it comes.
  */
 void zt_stack_batch_begin(struct zt_stack *s);
 void zt_stack_batch_end(struct zt_stack *s, uint64_t now);
