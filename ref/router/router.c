@@ -1246,17 +1246,30 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	return r;
 }
 
+/* Empty the gather list, each relay's bytes sent first if @send (the
+ * batch's end) or not (the router is being freed), and its reference let
+ * go: a relay whose flow ended within the batch is freed here. */
+static void tcp_gather_end(struct zt_router *r, bool send, uint64_t now)
+{
+	for (unsigned i = 0; i < r->n_gather; i++) {
+		struct tcp_relay *t = r->gather[i];
+
+		t->gathering = false;
+		if (send)
+			tcp_pump_up(t, now);
+		t->busy--;
+		tcp_relay_maybe_free(t);
+	}
+	r->n_gather = 0;
+}
+
 void zt_router_free(struct zt_router *r)
 {
 	if (!r)
 		return;
 	/* freed inside a batch: the gather list lets go of its relays, which
 	 * the flows' ends below then free */
-	for (unsigned i = 0; i < r->n_gather; i++) {
-		r->gather[i]->gathering = false;
-		r->gather[i]->busy--;
-	}
-	r->n_gather = 0;
+	tcp_gather_end(r, false, 0);
 	zt_stack_free(r->stack); /* each flow's relay closes its upstream */
 	zt_nat_destroy(&r->nat);
 	free(r);
@@ -1285,15 +1298,7 @@ void zt_router_tun_batch_end(struct zt_router *r, uint64_t now)
 	r->batching = false;
 	/* the gathered bytes first: what they free in the rings rides on
 	 * the ACKs the stack held for the batch's end */
-	for (unsigned i = 0; i < r->n_gather; i++) {
-		struct tcp_relay *t = r->gather[i];
-
-		t->gathering = false;
-		tcp_pump_up(t, now);
-		t->busy--;
-		tcp_relay_maybe_free(t);
-	}
-	r->n_gather = 0;
+	tcp_gather_end(r, true, now);
 	zt_stack_batch_end(r->stack, now);
 }
 
