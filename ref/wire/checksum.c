@@ -4,11 +4,11 @@
  *
  * Theory of operation: the one's-complement sum is associative and
  * byte-order independent (RFC 1071 2(B)). Long runs are read 8 bytes at a
- * time in the host's order, their 32-bit halves added into a 64-bit
- * accumulator (no carry is lost below 2^32 words), folded to 16 bits and
- * byte-swapped once on a little-endian host, which gives the big-endian
- * sum; short tails add big-endian 32/16-bit chunks. Carries are folded once
- * at the end. Incremental
+ * time in the host's order and added as 64-bit words, their carries
+ * counted and added back in, folded to 16 bits and byte-swapped once on a
+ * little-endian host, which gives the big-endian sum; short tails add
+ * big-endian 32/16-bit chunks. Carries are folded once at the end.
+ * Incremental
  * update uses RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), which (unlike
  * RFC 1141's eqn. 2) never produces 0x0000 from a non-zero sum wrongly.
  */
@@ -19,24 +19,44 @@
 #include "ztun/view.h"
 
 /* Sum of @n 8-byte words at @p in host order, folded to 16 bits and
- * returned in network (big-endian) word order. */
+ * returned in network (big-endian) word order. The words are added as
+ * 64-bit integers and the carries out of bit 63 counted apart (an add and
+ * an add-with-carry per word, with no chain through the sum's own carry
+ * test); adding the count back in is the end-around carry, which makes it
+ * the words' one's-complement sum, and that folds to the 16-bit one
+ * (RFC 1071 2(B)). */
 static uint64_t csum_words_be(const uint8_t *p, size_t n)
 {
-	uint64_t acc = 0;
+	uint64_t sum = 0, carries = 0;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	for (; i + 4 <= n; i += 4) {
+		uint64_t w0, w1, w2, w3;
+
+		memcpy(&w0, p + 8 * i, 8);
+		memcpy(&w1, p + 8 * i + 8, 8);
+		memcpy(&w2, p + 8 * i + 16, 8);
+		memcpy(&w3, p + 8 * i + 24, 8);
+		carries += __builtin_add_overflow(sum, w0, &sum);
+		carries += __builtin_add_overflow(sum, w1, &sum);
+		carries += __builtin_add_overflow(sum, w2, &sum);
+		carries += __builtin_add_overflow(sum, w3, &sum);
+	}
+	for (; i < n; i++) {
 		uint64_t w;
 
 		memcpy(&w, p + 8 * i, 8);
-		acc += (uint32_t)w;
-		acc += w >> 32;
+		carries += __builtin_add_overflow(sum, w, &sum);
 	}
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
+	if (__builtin_add_overflow(sum, carries, &sum))
+		sum++; /* cannot wrap again: the wrapped sum is below carries */
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	acc = ((acc & 0xff) << 8) | (acc >> 8);
+	sum = ((sum & 0xff) << 8) | (sum >> 8);
 #endif
-	return acc;
+	return sum;
 }
 
 uint64_t zt_csum_add(uint64_t sum, const void *data, size_t len)

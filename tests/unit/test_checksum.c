@@ -72,6 +72,30 @@ static void test_large_unaligned_vs_naive(void)
 	}
 }
 
+/* Runs whose 64-bit words sum to just under 2^64 with carries already
+ * counted: adding the carries back in wraps once more, and that carry
+ * must come back in too. Random bytes almost never reach this; all-ones
+ * words followed by small ones do (ff..ff + ff..ff + 1 = ff..ff, carry 1,
+ * and ff..ff + 1 wraps). */
+static void test_carry_of_carries(void)
+{
+	uint8_t buf[8 * 12];
+
+	for (size_t ones = 1; ones <= 8; ones++)
+		for (unsigned small = 0; small < 4; small++)
+			for (size_t words = ones + 1; words <= 12; words++) {
+				size_t len = 8 * words;
+
+				memset(buf, 0, len);
+				memset(buf, 0xff, 8 * ones);
+				/* one small word, in either byte order's low end */
+				buf[8 * ones] = (uint8_t)small;
+				buf[8 * ones + 7] = (uint8_t)(small >> 1);
+				CU_ASSERT_EQUAL_FATAL(zt_csum_fold(zt_csum_add(0, buf, len)),
+						      naive_csum(buf, len));
+			}
+}
+
 static void test_chained_even_pieces(void)
 {
 	struct zt_rng rng;
@@ -187,6 +211,7 @@ int zt_suite_checksum(void)
 		{ "random_vs_naive", test_random_vs_naive },
 		{ "large_unaligned_vs_naive", test_large_unaligned_vs_naive },
 		{ "chained_even_pieces", test_chained_even_pieces },
+		{ "carry_of_carries", test_carry_of_carries },
 		{ "pseudo_header_v4_v6", test_pseudo_v4_v6 },
 		{ "incremental_vs_full", test_incremental_vs_full },
 		{ 0 }
