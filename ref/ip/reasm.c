@@ -766,6 +766,8 @@ unsigned zt_reasm_expire(struct zt_reasm *t, uint64_t now,
 	for (uint32_t i = 0; i < t->cfg.max_datagrams; i++) {
 		struct zt_reasm_dgram *d = &t->slots[i];
 
+		if (!t->stats.datagrams_in_use)
+			break; /* none held any more */
 		if (!d->in_use || d->deadline > now)
 			continue;
 		if (fn && d->have_first) {
@@ -785,6 +787,10 @@ uint64_t zt_reasm_next_deadline(const struct zt_reasm *t)
 {
 	uint64_t next = UINT64_MAX;
 
+	/* The host asks after every batch; most of the time nothing is held,
+	 * and the scan would touch a cache line in each of the big slots. */
+	if (!t->stats.datagrams_in_use)
+		return next;
 	for (uint32_t i = 0; i < t->cfg.max_datagrams; i++)
 		if (t->slots[i].in_use && t->slots[i].deadline < next)
 			next = t->slots[i].deadline;
