@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztun/hash.h"
+
 #define NAT_NEVER UINT64_MAX
 
 /**
@@ -57,17 +59,6 @@ void zt_nat_config_default(struct zt_nat_config *cfg)
 }
 
 /* --- keys and hashes -------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-	/* MurmurHash3's fmix64 finalizer. */
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
 
 static bool family_ok(uint8_t f)
 {
@@ -108,7 +99,6 @@ static bool key_eq(const struct zt_nat_key *a, const struct zt_nat_key *b)
 static uint32_t key_hash(const struct zt_nat *t, const struct zt_nat_key *k)
 {
 	uint8_t b[40];
-	uint64_t h = t->hash_key;
 
 	b[0] = k->src.family;
 	b[1] = k->proto;
@@ -119,18 +109,12 @@ static uint32_t key_hash(const struct zt_nat *t, const struct zt_nat_key *k)
 	b[6] = b[7] = 0;
 	memcpy(b + 8, k->src.bytes, 16);
 	memcpy(b + 24, k->dst.bytes, 16);
-	for (unsigned i = 0; i < sizeof(b); i += 8) {
-		uint64_t w;
-
-		memcpy(&w, b + i, 8);
-		h = mix64(h ^ w) + i;
-	}
-	return (uint32_t)(h ^ (h >> 32));
+	return zt_hash_bytes(t->hash_key, b, sizeof(b));
 }
 
 static uint32_t port_hash(const struct zt_nat *t, uint16_t port)
 {
-	uint64_t h = mix64(t->hash_key ^ ((uint64_t)port << 17 | 0x5bd1));
+	uint64_t h = zt_hash_mix64(t->hash_key ^ ((uint64_t)port << 17 | 0x5bd1));
 
 	return (uint32_t)(h ^ (h >> 32));
 }

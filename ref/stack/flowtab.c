@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztun/hash.h"
+
 #define HASH_EMPTY 0u
 
 int zt_flowtab_init(struct zt_flowtab *t, uint32_t cap, zt_flowtab_key_fn key_of,
@@ -65,13 +67,9 @@ void zt_flow_key_normalize(struct zt_flow_key *k)
 
 static uint32_t key_hash(const struct zt_flow_key *k)
 {
-	/* FNV-1a: the table is bounded and probing bounded by its size. */
-	const uint8_t *p = (const uint8_t *)k;
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
+	/* A constant seed: the keys are the local applications' flows, and a
+	 * full table is bounded by its size, not by how keys collide. */
+	return zt_hash_bytes(0x9e3779b97f4a7c15ull, k, sizeof(*k));
 }
 
 uint32_t zt_flowtab_find(const struct zt_flowtab *t, const struct zt_flow_key *key)
