@@ -19,7 +19,8 @@
  *   CONFIG (0)    body[0] route mode (ZT_REC_ROUTE_*, modulo their count);
  *                 body[1] flags (ZT_REC_F_*); body[2..3] MTU (0: 1500,
  *                 else clamped to 1280..65535); body[4] max TCP flows
- *                 (0: 64); body[5] max UDP flows (0: 64); body[6] TCP ring
+ *                 (0: 64); body[5] max UDP flows, also the NAT's
+ *                 session capacity (0: 64); body[6] TCP ring
  *                 size 2 KiB << (body[6] % 8) (0: 64 KiB); body[7] more
  *                 flags (ZT_REC_X_*: TSO with software segmentation, a
  *                 pull-model host, a pipelined SOCKS5 handshake, early
