@@ -7,7 +7,9 @@
  * later entries of the same probe run back into the hole (Knuth's
  * algorithm R), so no tombstones build up however many flows come and go.
  * Keys live in the caller's slots, fetched through key_of, so the index
- * stores 4 bytes per bucket. Everything is allocated at init.
+ * stores 4 bytes per bucket. Everything is allocated at init. Keys hash
+ * from a seed the stack draws from its rng, so where a key lands cannot
+ * be foreseen by whoever chooses the keys (the TUN's senders).
  */
 #include "flowtab.h"
 
@@ -20,7 +22,7 @@
 #define HASH_EMPTY 0u
 
 int zt_flowtab_init(struct zt_flowtab *t, uint32_t cap, zt_flowtab_key_fn key_of,
-		    void *ctx)
+		    void *ctx, uint64_t seed)
 {
 	uint32_t size = 2;
 
@@ -37,6 +39,7 @@ int zt_flowtab_init(struct zt_flowtab *t, uint32_t cap, zt_flowtab_key_fn key_of
 	t->cap = cap;
 	t->key_of = key_of;
 	t->ctx = ctx;
+	t->seed = seed;
 	for (uint32_t i = 0; i < cap; i++)
 		t->free_list[i] = cap - 1 - i;
 	t->n_free = cap;
@@ -65,11 +68,9 @@ void zt_flow_key_normalize(struct zt_flow_key *k)
 	*k = n;
 }
 
-static uint32_t key_hash(const struct zt_flow_key *k)
+static uint32_t key_hash(const struct zt_flowtab *t, const struct zt_flow_key *k)
 {
-	/* A constant seed: the keys are the local applications' flows, and a
-	 * full table is bounded by its size, not by how keys collide. */
-	return zt_hash_bytes(0x9e3779b97f4a7c15ull, k, sizeof(*k));
+	return zt_hash_bytes(t->seed, k, sizeof(*k));
 }
 
 uint32_t zt_flowtab_find(const struct zt_flowtab *t, const struct zt_flow_key *key)
@@ -77,7 +78,7 @@ uint32_t zt_flowtab_find(const struct zt_flowtab *t, const struct zt_flow_key *k
 	struct zt_flow_key k = *key;
 
 	zt_flow_key_normalize(&k);
-	for (uint32_t i = key_hash(&k) & t->mask;; i = (i + 1) & t->mask) {
+	for (uint32_t i = key_hash(t, &k) & t->mask;; i = (i + 1) & t->mask) {
 		uint32_t v = t->hash[i];
 
 		if (v == HASH_EMPTY)
@@ -101,7 +102,7 @@ void zt_flowtab_insert(struct zt_flowtab *t, uint32_t idx)
 {
 	uint32_t i;
 
-	for (i = key_hash(t->key_of(t->ctx, idx)) & t->mask;
+	for (i = key_hash(t, t->key_of(t->ctx, idx)) & t->mask;
 	     t->hash[i] != HASH_EMPTY; i = (i + 1) & t->mask)
 		;
 	t->hash[i] = idx + 1;
@@ -109,7 +110,7 @@ void zt_flowtab_insert(struct zt_flowtab *t, uint32_t idx)
 
 void zt_flowtab_remove(struct zt_flowtab *t, uint32_t idx)
 {
-	uint32_t i = key_hash(t->key_of(t->ctx, idx)) & t->mask, j;
+	uint32_t i = key_hash(t, t->key_of(t->ctx, idx)) & t->mask, j;
 
 	while (t->hash[i] != idx + 1) {
 		if (t->hash[i] == HASH_EMPTY)
@@ -119,7 +120,7 @@ void zt_flowtab_remove(struct zt_flowtab *t, uint32_t idx)
 	/* Backward shift: move each later entry of the run whose home is not
 	 * between the hole and itself into the hole. */
 	for (j = (i + 1) & t->mask; t->hash[j] != HASH_EMPTY; j = (j + 1) & t->mask) {
-		uint32_t home = key_hash(t->key_of(t->ctx, t->hash[j] - 1)) & t->mask;
+		uint32_t home = key_hash(t, t->key_of(t->ctx, t->hash[j] - 1)) & t->mask;
 
 		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
 			t->hash[i] = t->hash[j];

@@ -23,11 +23,15 @@ struct zt_flowtab {
 	uint32_t cap;
 	zt_flowtab_key_fn key_of;
 	void *ctx;
+	uint64_t seed;       /* of the key hash */
 };
 
-/* Room for @cap slots (hash load <= 1/2). Return: 0 or -ENOMEM. */
+/* Room for @cap slots (hash load <= 1/2), keys hashed from @seed (drawn
+ * from the stack's rng: the keys come from whoever sends into the TUN,
+ * and without the seed they could pick keys that share one probe run).
+ * Return: 0 or -ENOMEM. */
 int zt_flowtab_init(struct zt_flowtab *t, uint32_t cap, zt_flowtab_key_fn key_of,
-		    void *ctx);
+		    void *ctx, uint64_t seed);
 void zt_flowtab_destroy(struct zt_flowtab *t);
 
 /* Zero the padding of @k so keys hash and compare by their bytes. */

@@ -1187,8 +1187,10 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	s->tcp4.pool = s->tcp6.pool = &s->ring_pool;
 	if (zt_bufpool_init(&s->ring_pool, cfg->tcp.rx_buf, RING_POOL_KEEP) ||
 	    !s->flows || !s->udp || !s->scratch || !s->scratch2 ||
-	    zt_flowtab_init(&s->tcp_tab, cfg->max_tcp_flows, tcp_key_of, s) ||
-	    zt_flowtab_init(&s->udp_tab, cfg->max_udp_flows, udp_key_of, s) ||
+	    zt_flowtab_init(&s->tcp_tab, cfg->max_tcp_flows, tcp_key_of, s,
+			    zt_rng_next(rng)) ||
+	    zt_flowtab_init(&s->udp_tab, cfg->max_udp_flows, udp_key_of, s,
+			    zt_rng_next(rng)) ||
 	    zt_reasm_init(&s->reasm, &cfg->reasm) != 0) {
 		stack_release(s);
 		return NULL;

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hash.h - the core's one hash for table keys: 8-byte words mixed by
- * MurmurHash3's fmix64 finalizer, from a seed the caller holds (a table
- * that faces remote peers draws it from its seeded rng, so its buckets
- * cannot be predicted; a table of local flows may use a constant). A
- * word a round, not a byte: a 40-byte flow key is five mixes.
+ * MurmurHash3's fmix64 finalizer, from a seed the table draws from its
+ * owner's seeded rng, so that whoever chooses the keys (senders into the
+ * TUN, remote peers) cannot foresee their buckets and pile them into one
+ * probe run. A word a round, not a byte: a 40-byte flow key is five
+ * mixes.
  */
 #ifndef ZTUN_HASH_H
 #define ZTUN_HASH_H

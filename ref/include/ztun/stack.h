@@ -216,7 +216,8 @@ struct zt_stack;
 
 /*
  * zt_stack_new() - a stack for @cfg (copied). @ops, @host and @rng are
- * borrowed and must outlive it; @rng draws the ISNs.
+ * borrowed and must outlive it; @rng draws the ISNs (and at creation the
+ * seeds of the flow index's key hash).
  * Return: the stack (free with zt_stack_free), or NULL with no memory or a
  * config value out of range.
  */
