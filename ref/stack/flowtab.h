@@ -27,8 +27,9 @@ struct zt_flowtab {
 };
 
 /* Room for @cap slots (hash load <= 1/2), keys hashed from @seed (drawn
- * from the stack's rng: the keys come from whoever sends into the TUN,
- * and without the seed they could pick keys that share one probe run).
+ * from a fork of the stack's rng: the keys come from whoever sends into
+ * the TUN, and without the seed they could pick keys that share one probe
+ * run).
  * Return: 0 or -ENOMEM. */
 int zt_flowtab_init(struct zt_flowtab *t, uint32_t cap, zt_flowtab_key_fn key_of,
 		    void *ctx, uint64_t seed);

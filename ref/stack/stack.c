@@ -1153,6 +1153,7 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 			      struct zt_rng *rng)
 {
 	struct zt_stack *s;
+	struct zt_rng seeds; /* the flow index's hash seeds, off the ISNs' path */
 
 	if (cfg->max_tcp_flows == 0 || cfg->max_tcp_flows > 65536 ||
 	    cfg->max_udp_flows == 0 || cfg->max_udp_flows > 65536 ||
@@ -1165,6 +1166,7 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	s->ops = ops;
 	s->host = host;
 	s->rng = rng;
+	zt_rng_fork(rng, &seeds);
 	s->tcp_ops.output = flow_tcp_output;
 	if (ops->tcp_rx_direct)
 		s->tcp_ops.rx_direct = flow_tcp_rx_direct;
@@ -1188,9 +1190,9 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	if (zt_bufpool_init(&s->ring_pool, cfg->tcp.rx_buf, RING_POOL_KEEP) ||
 	    !s->flows || !s->udp || !s->scratch || !s->scratch2 ||
 	    zt_flowtab_init(&s->tcp_tab, cfg->max_tcp_flows, tcp_key_of, s,
-			    zt_rng_next(rng)) ||
+			    zt_rng_next(&seeds)) ||
 	    zt_flowtab_init(&s->udp_tab, cfg->max_udp_flows, udp_key_of, s,
-			    zt_rng_next(rng)) ||
+			    zt_rng_next(&seeds)) ||
 	    zt_reasm_init(&s->reasm, &cfg->reasm) != 0) {
 		stack_release(s);
 		return NULL;

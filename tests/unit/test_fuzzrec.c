@@ -526,6 +526,37 @@ static void test_corpus_replays(void)
 	for_each_file("tools/fuzz/regressions", replay_one);
 }
 
+/* The seeds made from captures carry the client's ACKs mapped onto the
+ * core's ISNs as pcap2records learned them: they reach past the handshake
+ * only while the same seed still gives the same ISNs. A change that moves
+ * the ISNs (another draw from the router's rng before them) would leave
+ * every such seed stuck at its SYN, and the fuzzer with them, without any
+ * other test noticing; so the HTTP capture's seeds must still carry the
+ * request upstream and be answered without a reset. */
+static void depth_one(const char *path, const uint8_t *d, size_t len)
+{
+	struct zt_replay_limits lim;
+	struct zt_replay_outcome o;
+
+	if (!strstr(path, "/pcap-http-eth-"))
+		return;
+	zt_replay_limits_default(&lim);
+	lim.fix_checksums = true;
+	lim.max_events = 50000;
+	CU_ASSERT_EQUAL(zt_replay_records(d, len, &lim, &o), 0);
+	if (o.stream_bytes_up == 0 || o.rsts)
+		fprintf(stderr, "fuzzrec: %s: %llu bytes upstream, %llu resets\n",
+			path, (unsigned long long)o.stream_bytes_up,
+			(unsigned long long)o.rsts);
+	CU_ASSERT(o.stream_bytes_up > 0);
+	CU_ASSERT_EQUAL(o.rsts, 0);
+}
+
+static void test_corpus_keeps_depth(void)
+{
+	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", depth_one) >= 10);
+}
+
 static void decode_one(const char *path, const uint8_t *d, size_t len)
 {
 	size_t off = ZT_REC_SEED_LEN;
@@ -571,6 +602,7 @@ int zt_suite_fuzzrec(void)
 		{ "fix_checksums", test_fix_checksums },
 		{ "corpus_format", test_corpus_format },
 		{ "corpus_replays", test_corpus_replays },
+		{ "corpus_keeps_depth", test_corpus_keeps_depth },
 		{ NULL, NULL },
 	};
 

@@ -216,8 +216,9 @@ struct zt_stack;
 
 /*
  * zt_stack_new() - a stack for @cfg (copied). @ops, @host and @rng are
- * borrowed and must outlive it; @rng draws the ISNs (and at creation the
- * seeds of the flow index's key hash).
+ * borrowed and must outlive it; @rng draws the ISNs (the seeds of the
+ * flow index's key hash come from a fork of it, zt_rng_fork(), so that the
+ * ISNs a seed gives are the same with or without them).
  * Return: the stack (free with zt_stack_free), or NULL with no memory or a
  * config value out of range.
  */
