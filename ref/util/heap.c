@@ -159,8 +159,21 @@ static void link_node(struct zt_heap *heap, struct zt_heap_node *node,
 void zt_heap_insert(struct zt_heap *heap, struct zt_heap_node *node,
 		    uint64_t deadline)
 {
-	if (node->linked)
-		zt_heap_remove(heap, node);
+	if (node->linked) {
+		/* Re-key in place. The new key (deadline, a sequence number
+		 * above all others) is above the old one unless the deadline
+		 * fell, so one sift settles it; keys are unique, so the order
+		 * the heap yields is the same as after a remove and a link. */
+		bool later = deadline >= node->deadline;
+
+		node->deadline = deadline;
+		node->seq = heap->next_seq++;
+		if (later)
+			sift_down(heap, node);
+		else
+			sift_up(heap, node);
+		return;
+	}
 	link_node(heap, node, deadline);
 }
 
