@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_rng.c - the seeded generator: xoshiro256** known answers, and forks
- * that leave the parent's sequence alone and draw somewhere else.
+ * that jump 2^128 steps (a published known answer), leave the parent's
+ * sequence alone and draw somewhere else.
  */
 #include <string.h>
 
@@ -20,6 +21,21 @@ static void test_known_answers(void)
 	CU_ASSERT_EQUAL(zt_rng_next(&r), 0u);
 	/* then s1 = 262146 ^ 7 = 262149: rotl(1310745, 7) * 9 */
 	CU_ASSERT_EQUAL(zt_rng_next(&r), 1509978240u);
+}
+
+/* The jump's known answer: the state { 0, 0, 0, 1 } moved 2^128 steps, as
+ * an independent port publishes it (DSCF-1224/xoshiro-fortran, test
+ * data "with a jump of the generator state"; the ++ and ** variants
+ * share the state's step, so their jumps agree). */
+static void test_fork_known_answer(void)
+{
+	struct zt_rng parent = { { 0, 0, 0, 1 } }, child;
+
+	zt_rng_fork(&parent, &child);
+	CU_ASSERT_EQUAL(child.s[0], 0x934D05E8B2076310ULL);
+	CU_ASSERT_EQUAL(child.s[1], 0xEABDD0BF76A1BE51ULL);
+	CU_ASSERT_EQUAL(child.s[2], 0x75DD6A992ACCB1E8ULL);
+	CU_ASSERT_EQUAL(child.s[3], 0xC660C602A7330187ULL);
 }
 
 /* The generator's step is linear over GF(2), so a jump (a polynomial in
@@ -85,6 +101,7 @@ int zt_suite_rng(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "known_answers", test_known_answers },
+		{ "fork_known_answer", test_fork_known_answer },
 		{ "fork_is_a_jump", test_fork_is_a_jump },
 		{ "fork_leaves_parent", test_fork_leaves_parent },
 		{ "fork_draws_elsewhere", test_fork_draws_elsewhere },
