@@ -165,6 +165,15 @@ static void sess_end(struct sess *s, bool rst)
 	zt_sim_cancel(sim_of(s), &s->timer);
 }
 
+/* hangup_on_request: a FIN and no reply; what the client sends after it is
+ * ignored (ST_DONE), its FIN ends the session (cli_eof). */
+static void hang_up(struct sess *s)
+{
+	s->in_len = 0;
+	s->st = ST_DONE;
+	zt_vnet_shutdown(s->cli);
+}
+
 /* --- output toward the client ------------------------------------------- */
 
 static void flush(struct sess *s);
@@ -569,6 +578,10 @@ static bool socks_step(struct sess *s)
 			s->st = ST_DONE;
 			return false;
 		}
+		if (s->cfg.hangup_on_request) {
+			hang_up(s);
+			return false;
+		}
 		used = 3 + (size_t)n;
 		cmd = p[1]; /* p is s->in: read it before the early tunnel
 			     * bytes move to its start */
@@ -732,6 +745,10 @@ static void http_head(struct sess *s, size_t head_len)
 	bool auth_ok = !s->cfg.auth;
 
 	s->h->stats.requests++;
+	if (s->cfg.hangup_on_request) {
+		hang_up(s);
+		return;
+	}
 	eol = memmem(h, head_len, "\r\n", 2);
 	sp1 = memchr(h, ' ', (size_t)(eol - h));
 	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;

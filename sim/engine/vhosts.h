@@ -14,6 +14,8 @@
  *                     onward inside the vnet) and UDP ASSOCIATE with a
  *                     relay on the proxy's address
  *         HTTP_PROXY  CONNECT proxy with optional Basic auth
+ *         (either proxy can hang up on the request instead of answering:
+ *         a proxy out of slots, or one that drops unwelcome clients)
  *   UDP   UDP_ECHO    sends every datagram back to its sender
  *         DNS         answers any query: the ID and question echoed, one
  *                     A record of dns_answer when the question is type A
@@ -64,6 +66,7 @@ struct zt_vhost_config {
 	size_t close_after;      /* reset both sides after relaying this many (0: never) */
 	int http_status;         /* HTTP_PROXY: answer this status (0: real outcome) */
 	bool byte_per_event;     /* HTTP_PROXY: write the response one byte per event */
+	bool hangup_on_request;  /* proxies: close (FIN) on the request, no reply */
 	/* DNS */
 	struct zt_addr dns_answer;
 };

@@ -1174,29 +1174,33 @@ static void test_early_data_refused_resets(void)
 static void test_early_synack_refused_resets(void)
 {
 	/* 0 SOCKS5 REP 5, 1 a SOCKS5 proxy that never answers, 2 a
-	 * black-holed direct destination, 3 HTTP CONNECT answering 502 */
-	for (int mode = 0; mode < 4; mode++) {
+	 * black-holed direct destination, 3 HTTP CONNECT answering 502,
+	 * 4 / 5 a SOCKS5 / HTTP CONNECT proxy that hangs up on the request
+	 * (its FIN must not reach the client as a clean end) */
+	for (int mode = 0; mode < 6; mode++) {
 		struct zt_vnet_config vc;
 		struct tb *t;
 		struct zt_addr srv = srv_addr(false);
-		struct zt_addr pa = zt_addr_v4(mode == 3 ? HTTP4 : SOCKS4);
+		struct zt_addr pa = zt_addr_v4(mode == 3 || mode == 5 ? HTTP4 : SOCKS4);
 		struct zt_addr hole = zt_addr_v4(HOLE4);
 		struct zt_vhost_config hc;
 		struct zt_vhost *echo;
 		struct client *c;
 		uint64_t t0;
+		bool http = mode == 3 || mode == 5;
 
 		zt_vnet_config_default(&vc);
 		vc.connect_timeout = 60 * ZT_SEC; /* past the stack's 10 s */
 		t = tb_new(&vc);
 		t->dec[0] = mode == 2 ? ZT_ROUTE_DIRECT :
-			    mode == 3 ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
+			    http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
 		t->cfg.early_synack = true;
 		t->cfg.stack.reject_icmp = true; /* a refusal would be ICMP */
 		tb_start(t);
 		echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
-		zt_vhost_config_init(&hc, mode == 3 ? ZT_VHOST_HTTP_PROXY :
-						      ZT_VHOST_SOCKS5);
+		zt_vhost_config_init(&hc, http ? ZT_VHOST_HTTP_PROXY :
+						 ZT_VHOST_SOCKS5);
+		hc.hangup_on_request = mode >= 4;
 		hc.socks_rep = mode == 0 ? 5 : 0;          /* connection refused */
 		if (mode == 1)
 			hc.reply_delay = 60 * ZT_SEC;      /* never in time */
@@ -1204,7 +1208,7 @@ static void test_early_synack_refused_resets(void)
 			hc.http_status = 502;
 			hc.reply_delay = 20 * ZT_MS;       /* after the request */
 		}
-		add_host_cfg(t, &pa, mode == 3 ? 3128 : 1080, &hc);
+		add_host_cfg(t, &pa, http ? 3128 : 1080, &hc);
 		if (mode == 2)
 			CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &hole, 32), 0);
 		t0 = t->sim.now;
@@ -1227,12 +1231,50 @@ static void test_early_synack_refused_resets(void)
 		} else if (mode == 3) {
 			CU_ASSERT_EQUAL(rstats(t)->http_failures[ZT_HTTP_CONNECT_BAD_GATEWAY], 1);
 			CU_ASSERT(c->t_refused - t0 < 30 * ZT_MS);
+		} else if (mode >= 4) {
+			CU_ASSERT_FALSE(c->peer_fin);
+			CU_ASSERT_EQUAL(c->got, 0);
+			CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 1);
+			CU_ASSERT(c->t_refused - t0 < 10 * ZT_MS);
 		} else {
 			CU_ASSERT_EQUAL(sstats(t)->tcp_connect_timeouts, 1);
 			CU_ASSERT(c->t_refused - t0 >= 10 * ZT_SEC);
 			CU_ASSERT(c->t_refused - t0 < 10 * ZT_SEC + 10 * ZT_MS);
 		}
 		tb_free(t);
+	}
+}
+
+/* A proxy that takes the connection and then hangs up on the request
+ * (out of slots, or dropping a client it does not want) refuses the
+ * client at once with a RST, as a refused connection would: the FIN is
+ * not passed on, since no connection to the destination ever existed. */
+static void test_proxy_hangs_up_on_request(void)
+{
+	for (int http = 0; http < 2; http++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_addr srv = srv_addr(v6);
+			struct zt_addr pa = zt_addr_v4(http ? HTTP4 : SOCKS4);
+			struct zt_vhost_config hc;
+			struct zt_vhost *echo, *px;
+			struct client *c;
+
+			t->dec[0] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
+			tb_start(t);
+			echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
+			zt_vhost_config_init(&hc, http ? ZT_VHOST_HTTP_PROXY :
+							 ZT_VHOST_SOCKS5);
+			hc.hangup_on_request = true;
+			px = add_host_cfg(t, &pa, http ? 3128 : 1080, &hc);
+			c = client_open(t, v6, &srv, 7, 100);
+			expect_refused(t, c, -1, 10 * ZT_MS);
+			CU_ASSERT_EQUAL(zt_vhost_stats(px)->requests, 1);
+			CU_ASSERT_EQUAL(zt_vhost_stats(echo)->accepted, 0);
+			CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 1);
+			CU_ASSERT_EQUAL(sstats(t)->tcp_refused, 1);
+			tb_free(t);
+		}
 	}
 }
 
@@ -1919,6 +1961,7 @@ int zt_suite_router(void)
 		{ "batch_free_inside", test_batch_free_inside },
 		{ "early_data_refused_resets", test_early_data_refused_resets },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
+		{ "proxy_hangs_up_on_request", test_proxy_hangs_up_on_request },
 		{ "http_connect_basic_echo", test_http_connect_echo },
 		{ "http_connect_refusals", test_http_connect_refusals },
 		{ "http_connect_target_refused_502", test_http_connect_target_refused },
