@@ -563,11 +563,9 @@ static enum zt_drop tcp_input_syn_sent(struct zt_tcb *t,
 		t->t_rtx = ZT_TIME_NEVER;
 		tcp_enter_established(t, now);
 		t->ack_now = true;
+		/* (a FIN with the SYN never gets here: zt_tcb_input drops it) */
 		if (data.len)
 			tcp_take_data(t, t->rcv_nxt, data.data, (uint32_t)data.len, now);
-		if ((seg->flags & ZT_TCP_FIN) &&
-		    seg->seq + 1 + (uint32_t)data.len == t->rcv_nxt)
-			tcp_take_fin(t, now);
 		tcp_output(t, now);
 		return ZT_DROP_NONE;
 	}

@@ -808,6 +808,145 @@ static void test_rst_every_state(void)
 	}
 }
 
+/* What an active opener does with each kind of segment while its SYN is
+ * out (RFC 9293 3.10.7.3): an unacceptable ACK draws a RST from that ACK
+ * (unless the segment is one), a RST counts only with an acceptable ACK,
+ * a segment without SYN or RST is dropped, and a SYN-ACK may carry data,
+ * which is taken with it. */
+static void test_syn_sent_segments(void)
+{
+	static const struct {
+		uint8_t flags;
+		uint32_t ack;
+		enum zt_drop want;
+		bool rst_out; /* answered with <SEQ=SEG.ACK><CTL=RST> */
+	} cases[] = {
+		{ ZT_TCP_ACK, 1000, ZT_DROP_TCP_BAD_ACK, true },   /* ack = ISS */
+		{ ZT_TCP_ACK, 999, ZT_DROP_TCP_BAD_ACK, true },    /* before it */
+		{ ZT_TCP_ACK, 1002, ZT_DROP_TCP_BAD_ACK, true },   /* past SND.NXT */
+		{ ZT_TCP_RST | ZT_TCP_ACK, 900, ZT_DROP_TCP_BAD_ACK, false },
+		{ ZT_TCP_RST, 0, ZT_DROP_TCP_RST_INVALID, false },
+		{ ZT_TCP_ACK, 1001, ZT_DROP_TCP_BAD_FLAGS, false }, /* no SYN */
+		{ ZT_TCP_FIN | ZT_TCP_ACK, 1001, ZT_DROP_TCP_BAD_FLAGS, false },
+		/* SYN with FIN is refused in every state, as scanners send it */
+		{ ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_FIN, 1001, ZT_DROP_TCP_BAD_FLAGS, false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *a = &p->side[0].tcb;
+		struct zt_tcp_repr seg;
+		unsigned before;
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 1100 + i);
+		zt_tcb_open_active(a, 40000, 80, 1000, p->now);
+		before = p->side[0].nlast;
+		memset(&seg, 0, sizeof(seg));
+		seg.src_port = 80;
+		seg.dst_port = 40000;
+		seg.seq = 5000;
+		seg.ack = cases[i].ack;
+		seg.flags = cases[i].flags;
+		seg.window = 65535;
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), cases[i].want);
+		CU_ASSERT_EQUAL(a->state, ZT_TCP_SYN_SENT);
+		CU_ASSERT_FALSE(zt_tcb_events(a) & (ZT_TCP_EV_CONNECTED | ZT_TCP_EV_RESET));
+		if (cases[i].rst_out) {
+			CU_ASSERT_EQUAL(p->side[0].nlast, before + 1);
+			CU_ASSERT_EQUAL(last_seg(p, 0)->flags, ZT_TCP_RST);
+			CU_ASSERT_EQUAL(last_seg(p, 0)->seq, cases[i].ack);
+		} else {
+			CU_ASSERT_EQUAL(p->side[0].nlast, before);
+		}
+		pair_destroy(p);
+		free(p);
+	}
+	/* An acceptable RST ends the attempt as refused. */
+	{
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcp_repr seg;
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 1120);
+		zt_tcb_open_active(&p->side[0].tcb, 40000, 80, 1000, p->now);
+		memset(&seg, 0, sizeof(seg));
+		seg.src_port = 80;
+		seg.dst_port = 40000;
+		seg.ack = 1001;
+		seg.flags = ZT_TCP_RST | ZT_TCP_ACK;
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSED);
+		CU_ASSERT_EQUAL(p->side[0].tcb.reset_reason, ZT_TCP_RESET_REFUSED);
+		pair_destroy(p);
+		free(p);
+	}
+	/* A SYN-ACK with data: connected, the data readable, and one ACK
+	 * for both. */
+	{
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *a = &p->side[0].tcb;
+		struct zt_tcp_repr seg;
+		uint8_t got[16];
+		uint32_t ev;
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 1121);
+		zt_tcb_open_active(a, 40000, 80, 1000, p->now);
+		memset(&seg, 0, sizeof(seg));
+		seg.src_port = 80;
+		seg.dst_port = 40000;
+		seg.seq = 5000;
+		seg.ack = 1001;
+		seg.flags = ZT_TCP_SYN | ZT_TCP_ACK;
+		seg.window = 65535;
+		seg.has_mss = true;
+		seg.mss = 1460;
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, "hello", 5), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
+		ev = zt_tcb_events(a);
+		CU_ASSERT(ev & ZT_TCP_EV_CONNECTED);
+		CU_ASSERT_EQUAL(zt_tcb_recv(a, got, sizeof(got), p->now), 5);
+		CU_ASSERT_EQUAL(memcmp(got, "hello", 5), 0);
+		CU_ASSERT_EQUAL(last_seg(p, 0)->flags, ZT_TCP_ACK);
+		CU_ASSERT_EQUAL(last_seg(p, 0)->ack, 5006);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/* Both ends open actively at once (RFC 9293 3.5, figure 7): each SYN
+ * meets a SYN_SENT tcb, both pass SYN_RECEIVED, and the connection comes
+ * up and carries data both ways. */
+static void test_simultaneous_open(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1130);
+	zt_tcb_open_active(&p->side[0].tcb, 40000, 80, 100, p->now);
+	zt_tcb_open_active(&p->side[1].tcb, 80, 40000, 300, p->now);
+	pair_run_until(p, p->now + 15 * ZT_MS); /* both SYNs crossed */
+	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_SYN_RECEIVED);
+	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_SYN_RECEIVED);
+	CU_ASSERT_EQUAL(last_seg(p, 0)->flags, ZT_TCP_SYN | ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(last_seg(p, 0)->seq, 100);
+	CU_ASSERT_EQUAL(last_seg(p, 0)->ack, 301);
+	pair_settle(p, 200 * ZT_MS);
+	for (int s = 0; s < 2; s++) {
+		CU_ASSERT_EQUAL(p->side[s].tcb.state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT(zt_tcb_events(&p->side[s].tcb) & ZT_TCP_EV_CONNECTED);
+		CU_ASSERT_EQUAL(p->side[s].tcb.stats.retransmits, 0);
+	}
+	CU_ASSERT(transfer(p, 20000, 30000, 10 * ZT_SEC, 7));
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_simultaneous_close(void)
 {
 	struct zt_tcp_config c;
@@ -1100,6 +1239,8 @@ int zt_suite_tcp(void)
 		{ "send_room", test_send_room },
 		{ "send_in_place", test_send_in_place },
 		{ "rst_every_state", test_rst_every_state },
+		{ "syn_sent_segments", test_syn_sent_segments },
+		{ "simultaneous_open", test_simultaneous_open },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },
 		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
