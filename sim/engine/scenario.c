@@ -860,6 +860,33 @@ static int parse_stream(struct pstate *ps, struct zt_scn_event *e, bool in,
 				    n > 1 ? t[1].s : "");
 		return 0;
 	}
+	if (word && in && !strcmp(w, "unreach")) {
+		/* what connect() said: the host (no neighbour answered), the
+		 * network (no route) or a policy (a prohibit route, a firewall) */
+		static const struct {
+			const char *w;
+			int err;
+		} kinds[] = {
+			{ "host", EHOSTUNREACH },
+			{ "net", ENETUNREACH },
+			{ "prohibited", EACCES },
+		};
+
+		e->sop = ZT_SCN_S_UNREACH;
+		e->unreach_err = EHOSTUNREACH;
+		if (n == 1)
+			return 0;
+		if (n > 2)
+			return perr(ps, "unexpected '%s'", t[2].s);
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			if (!strcmp(t[1].s, kinds[k].w)) {
+				e->unreach_err = kinds[k].err;
+				return 0;
+			}
+		}
+		return perr(ps, "expected 'host', 'net' or 'prohibited' after 'unreach', got '%s'",
+			    t[1].s);
+	}
 	if (word && n == 1) {
 		static const struct {
 			const char *w;
@@ -869,7 +896,7 @@ static int parse_stream(struct pstate *ps, struct zt_scn_event *e, bool in,
 			{ "accept", ZT_SCN_S_ACCEPT, true, false },
 			{ "refuse", ZT_SCN_S_REFUSE, true, false },
 			{ "timeout", ZT_SCN_S_TIMEOUT, true, false },
-			{ "unreach", ZT_SCN_S_UNREACH, true, false },
+			{ "unreach", ZT_SCN_S_UNREACH, true, false }, /* sN< above; refused on sN> */
 			{ "rst", ZT_SCN_S_RST, true, false },
 			{ "fin", ZT_SCN_S_FIN, true, true },
 			{ "close", ZT_SCN_S_CLOSE, false, true },

@@ -115,7 +115,7 @@ enum zt_scn_sop {
 	ZT_SCN_S_ACCEPT,           /* sN< accept */
 	ZT_SCN_S_REFUSE,           /* sN< refuse */
 	ZT_SCN_S_TIMEOUT,          /* sN< timeout */
-	ZT_SCN_S_UNREACH,          /* sN< unreach */
+	ZT_SCN_S_UNREACH,          /* sN< unreach [host|net|prohibited] */
 	ZT_SCN_S_DATA,             /* sN< / sN> PAYLOAD (sN< may add fin) */
 	ZT_SCN_S_FIN,              /* sN< fin / sN> fin */
 	ZT_SCN_S_RST,              /* sN< rst */
@@ -147,6 +147,7 @@ struct zt_scn_event {
 	bool fin;                  /* sN< PAYLOAD fin */
 	bool window_inf;
 	uint64_t window;
+	int unreach_err;           /* sN< unreach: EHOSTUNREACH, ENETUNREACH or EACCES */
 	struct zt_endpoint ep;     /* sN> connect; net> destination; net< source */
 	/* datagrams */
 	char var[ZT_SCN_VAR_LEN];  /* $VAR without the $, or "" */

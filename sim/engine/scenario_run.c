@@ -1564,7 +1564,7 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
 	case ZT_SCN_S_RST:
 		err = e->sop == ZT_SCN_S_REFUSE ? -ECONNREFUSED :
 		      e->sop == ZT_SCN_S_TIMEOUT ? -ETIMEDOUT :
-		      e->sop == ZT_SCN_S_UNREACH ? -EHOSTUNREACH : -ECONNRESET;
+		      e->sop == ZT_SCN_S_UNREACH ? -e->unreach_err : -ECONNRESET;
 		if (e->sop != ZT_SCN_S_RST && st->connected) {
 			fail(h, e->line, "s%u is already connected", e->stream);
 			return;

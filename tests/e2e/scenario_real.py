@@ -651,6 +651,9 @@ class Scenario:
             e.sop = "connect"
             e.ep = parse_ep(t[1].s, where)
             return
+        if word and inp and w == "unreach":
+            raise ScnError("%s: 's%d< unreach' is not supported in real mode (a "
+                           "kernel listener accepts or refuses)" % (where, e.stream))
         if word and len(t) == 1:
             if inp and w in ("accept", "refuse", "fin", "rst"):
                 e.sop = w
@@ -658,7 +661,7 @@ class Scenario:
             if not inp and w in ("fin", "close"):
                 e.sop = w
                 return
-            if inp and w in ("timeout", "unreach"):
+            if inp and w == "timeout":
                 raise ScnError("%s: 's%d< %s' is not supported in real mode (a "
                                "kernel listener accepts or refuses)" % (where, e.stream, w))
         if word and inp and w == "window":
