@@ -853,8 +853,11 @@ void zt_stack_poll(struct zt_stack *s, uint64_t now)
 	struct zt_heap_node *n;
 	struct expire_ctx e = { s, now };
 
+	/* each datagram given up is a drop of the stack's, as the refused
+	 * fragments are (zt_stack_input) */
 	if (zt_reasm_next_deadline(&s->reasm) <= now)
-		zt_reasm_expire(&s->reasm, now, reasm_expired, &e);
+		s->stats.drops[ZT_DROP_FRAG_TIMEOUT] +=
+			zt_reasm_expire(&s->reasm, now, reasm_expired, &e);
 	while ((n = zt_heap_min(&s->udp_timers)) && zt_heap_node_deadline(n) <= now) {
 		struct zt_udp_flow *u = zt_heap_entry(n, struct zt_udp_flow, timer);
 

@@ -621,10 +621,11 @@ static void test_icmp_echo_local_only(void)
 	free(h);
 }
 
-/* Fragment an IP packet's payload at @chunk bytes (IPv4 or IPv6). */
-static void send_fragmented_udp(struct host *h, const struct zt_addr *src,
-				const struct zt_addr *dst, const uint8_t *data,
-				size_t len, size_t chunk)
+/* Fragment an IP packet's payload at @chunk bytes (IPv4 or IPv6); send
+ * the first fragment when @first, the others when @rest. */
+static void send_udp_fragments(struct host *h, const struct zt_addr *src,
+			       const struct zt_addr *dst, const uint8_t *data,
+			       size_t len, size_t chunk, bool first, bool rest)
 {
 	static uint8_t dg[70000], pkt[70000];
 	struct zt_udp_repr u = { 5353, 53 };
@@ -664,8 +665,75 @@ static void send_fragmented_udp(struct host *h, const struct zt_addr *src,
 		}
 		CU_ASSERT_FATAL(hl > 0);
 		memcpy(pkt + hl, dg + off, m);
-		zt_stack_input(h->s, pkt, (size_t)hl + m, h->now);
+		if (off == 0 ? first : rest)
+			zt_stack_input(h->s, pkt, (size_t)hl + m, h->now);
 		off += m;
+	}
+}
+
+static void send_fragmented_udp(struct host *h, const struct zt_addr *src,
+				const struct zt_addr *dst, const uint8_t *data,
+				size_t len, size_t chunk)
+{
+	send_udp_fragments(h, src, dst, data, len, chunk, true, true);
+}
+
+/* A datagram whose fragments never all come is given up after the
+ * reassembly timeout (30 s IPv4, 60 s IPv6, from its first fragment to
+ * arrive). When its first fragment came, the sender hears of it: ICMP
+ * Time Exceeded, fragment reassembly time exceeded (RFC 792; RFC 8200
+ * 4.5), from the address it sent to, quoting that fragment; else nothing
+ * is sent (there are no ports to quote). */
+static void test_reasm_timeout_icmp(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		for (int first = 0; first < 2; first++) {
+			struct zt_stack_config cfg;
+			struct zt_rng rng;
+			struct host *h = malloc(sizeof(*h));
+			struct zt_addr c = v6 ? A6(2) : A4(10, 0, 0, 2);
+			struct zt_addr srv = v6 ? A6(53) : A4(9, 9, 9, 9);
+			uint64_t tmo = v6 ? ZT_REASM_DEFAULT_TIMEOUT_IP6 :
+					    ZT_REASM_DEFAULT_TIMEOUT_IP4;
+			static uint8_t data[3000];
+			uint64_t t0;
+
+			zt_stack_config_default(&cfg);
+			host_init(h, HOST_PENDING, &cfg, &rng);
+			t0 = h->now;
+			send_udp_fragments(h, &c, &srv, data, sizeof(data), 1000,
+					   first, !first);
+			CU_ASSERT_EQUAL(h->n_udp, 0);
+			CU_ASSERT_EQUAL(zt_stack_deadline(h->s), t0 + tmo);
+			h->now = t0 + tmo - 1;
+			zt_stack_poll(h->s, h->now);
+			CU_ASSERT_EQUAL(h->to_tun.n, 0);
+			h->now = t0 + tmo;
+			zt_stack_poll(h->s, h->now);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_FRAG_TIMEOUT], 1);
+			CU_ASSERT_EQUAL(zt_stack_deadline(h->s), ZT_TIME_NEVER);
+			if (first) {
+				struct zt_packet pk;
+				struct zt_icmp_quote q;
+
+				CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+				out_pkt(h, 0, &pk);
+				CU_ASSERT(zt_addr_eq(&pk.src, &srv) && zt_addr_eq(&pk.dst, &c));
+				CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_TIME_EXCEEDED);
+				CU_ASSERT_EQUAL(pk.l4.icmp.code, 1);
+				CU_ASSERT_EQUAL_FATAL(zt_icmp_parse_quote(pk.payload, &q),
+						      ZT_DROP_NONE);
+				CU_ASSERT(zt_addr_eq(&q.src, &c) && zt_addr_eq(&q.dst, &srv));
+				CU_ASSERT_EQUAL(q.proto, ZT_IPPROTO_UDP);
+				CU_ASSERT(q.has_ports && q.src_port == 5353 && q.dst_port == 53);
+				CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 1);
+			} else {
+				CU_ASSERT_EQUAL(h->to_tun.n, 0);
+				CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 0);
+			}
+			host_fini(h);
+			free(h);
+		}
 	}
 }
 
@@ -1615,6 +1683,7 @@ int zt_suite_stack(void)
 		{ "malformed_counted", test_malformed_counted },
 		{ "icmp_echo_local_only", test_icmp_echo_local_only },
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
+		{ "reasm_timeout_icmp", test_reasm_timeout_icmp },
 		{ "echo_through_stack", test_echo_through_stack },
 		{ "batch_coalesces_acks", test_batch_coalesces_acks },
 		{ "batch_window_update_rides_held_ack",
