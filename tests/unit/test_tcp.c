@@ -947,6 +947,83 @@ static void test_simultaneous_open(void)
 	free(p);
 }
 
+/* The upstream speaks and closes before the client's ACK of our SYN-ACK
+ * came (a banner-and-close server): the bytes and the FIN wait in
+ * SYN_RECEIVED and go once the handshake completes, in order, and the
+ * connection ends cleanly. */
+static void test_send_and_close_in_syn_received(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *cli = &p->side[0].tcb, *srv = &p->side[1].tcb;
+	uint8_t got[64];
+	size_t n;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1140);
+	p->side[1].listen = true;
+	p->side[1].auto_accept = true;
+	p->side[1].iss = 7000;
+	zt_tcb_open_active(cli, 40000, 80, 100, p->now);
+	pair_run_until(p, p->now + p->delay); /* SYN in, SYN-ACK out */
+	CU_ASSERT_EQUAL_FATAL(srv->state, ZT_TCP_SYN_RECEIVED);
+	CU_ASSERT_EQUAL(zt_tcb_send(srv, "220 bye\r\n", 9, p->now), 9);
+	zt_tcb_shutdown(srv, p->now);
+	CU_ASSERT_EQUAL(srv->state, ZT_TCP_SYN_RECEIVED);
+	pair_settle(p, 200 * ZT_MS);
+	CU_ASSERT(zt_tcb_events(cli) & ZT_TCP_EV_PEER_FIN);
+	n = zt_tcb_recv(cli, got, sizeof(got), p->now);
+	CU_ASSERT_EQUAL(n, 9);
+	CU_ASSERT_EQUAL(memcmp(got, "220 bye\r\n", 9), 0);
+	CU_ASSERT_EQUAL(cli->state, ZT_TCP_CLOSE_WAIT);
+	CU_ASSERT_EQUAL(srv->state, ZT_TCP_FIN_WAIT_2);
+	zt_tcb_shutdown(cli, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(cli->state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(srv->state, ZT_TCP_TIME_WAIT);
+	CU_ASSERT_FALSE(zt_tcb_events(cli) & ZT_TCP_EV_RESET);
+	pair_destroy(p);
+	free(p);
+}
+
+/* A segment that acknowledges what was never sent (RFC 9293 3.10.7.4,
+ * fifth: SEG.ACK > SND.NXT) is answered with an ACK of where we are and
+ * dropped: its data is not taken. */
+static void test_ack_of_unsent_data(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *b;
+	struct zt_tcp_repr seg;
+	uint32_t rcv_nxt;
+	unsigned before;
+
+	cfg_small(&c);
+	c.timestamps = false;
+	pair_init(p, &c, &c, 1150);
+	connect_pair(p, 10, 20);
+	b = &p->side[1].tcb;
+	rcv_nxt = b->rcv_nxt;
+	before = p->side[1].nlast;
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = b->remote_port;
+	seg.dst_port = b->local_port;
+	seg.seq = rcv_nxt;
+	seg.ack = b->snd_max + 1000;
+	seg.flags = ZT_TCP_ACK | ZT_TCP_PSH;
+	seg.window = 1000;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "zz", 2), ZT_DROP_TCP_BAD_ACK);
+	CU_ASSERT_EQUAL(b->rcv_nxt, rcv_nxt);
+	CU_ASSERT_EQUAL(zt_tcb_recv_len(b), 0);
+	CU_ASSERT_EQUAL(b->state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, before + 1);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, rcv_nxt);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->seq, b->snd_nxt);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_simultaneous_close(void)
 {
 	struct zt_tcp_config c;
@@ -1241,6 +1318,8 @@ int zt_suite_tcp(void)
 		{ "rst_every_state", test_rst_every_state },
 		{ "syn_sent_segments", test_syn_sent_segments },
 		{ "simultaneous_open", test_simultaneous_open },
+		{ "send_and_close_in_syn_received", test_send_and_close_in_syn_received },
+		{ "ack_of_unsent_data", test_ack_of_unsent_data },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },
 		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
