@@ -6,11 +6,15 @@
 # the same bytes on both sides, so nothing big crosses the test's pipes.
 #
 #   e2e_helper.py gen SEED BYTES              deterministic bytes to stdout
-#   e2e_helper.py serve HTTP_PORT ECHO_PORT RESET_PORT
+#   e2e_helper.py serve HTTP_PORT ECHO_PORT RESET_PORT HANGUP_PORT
 #       HTTP (threads, backlog 1024): GET /gen/SEED/BYTES -> gen(SEED, BYTES);
 #       PUT /up -> "SHA256HEX BYTES\n" of the body (Content-Length).
 #       ECHO: every byte back; after the client's FIN, shutdown(SHUT_WR).
 #       RESET: accept, then close with SO_LINGER {1, 0} (an RST).
+#       HANGUP: read what the client sends first (a proxy handshake),
+#       answer nothing, shutdown(SHUT_WR) (a FIN), then read until the
+#       client closes (so that no unread byte turns the close into an RST):
+#       a proxy that takes connections and hangs up on every request.
 #   e2e_helper.py conc HOST PORT N BYTES      N concurrent GETs of distinct
 #       /gen/I/BYTES, each body checked; prints "ok N/N" or the failures;
 #       exit 0 only when all N are right.
@@ -141,11 +145,32 @@ def reset_loop(s):
         c.close()
 
 
-def serve(http_port, echo_port, reset_port):
+def hangup_conn(c):
+    try:
+        c.settimeout(5)
+        c.recv(4096)
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        c.close()
+
+
+def hangup_loop(s):
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=hangup_conn, args=(c,), daemon=True).start()
+
+
+def serve(http_port, echo_port, reset_port, hangup_port):
     e = listener(echo_port)
     r = listener(reset_port)
+    h = listener(hangup_port)
     threading.Thread(target=echo_loop, args=(e,), daemon=True).start()
     threading.Thread(target=reset_loop, args=(r,), daemon=True).start()
+    threading.Thread(target=hangup_loop, args=(h,), daemon=True).start()
     HTTPServer(("::", http_port), Handler).serve_forever()
 
 
@@ -344,7 +369,7 @@ def main(argv):
         sys.stdout.buffer.write(gen(int(argv[2]), int(argv[3])))
         return 0
     if cmd == "serve":
-        serve(int(argv[2]), int(argv[3]), int(argv[4]))
+        serve(int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5]))
         return 0
     if cmd == "conc":
         return asyncio.run(conc_main(argv[2], int(argv[3]), int(argv[4]),

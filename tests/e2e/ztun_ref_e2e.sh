@@ -24,7 +24,8 @@
 #   |     10.203.1.9: danted :1080 too (off-link proxy)   |
 #   |     python3 -m http.server :8000 (1 MiB file)      |
 #   |     e2e_helper.py: HTTP :8001 (generated GET, PUT  |
-#   |       hashing), echo :7001, RST on accept :7002    |
+#   |       hashing), echo :7001, RST on accept :7002,   |
+#   |       a "proxy" that hangs up on requests :7005    |
 #   |     dnsmasq 10.203.1.1/.2:53 (e2e.test 10.9.8.7)   |
 #   |     e2e_helper.py udpecho 10.203.1.1:7003, :7004,  |
 #   |       [fd00:203:1::1]:7003                         |
@@ -53,7 +54,9 @@
 # byte-exact; (o) a server that resets on accept and (d) a closed port fail
 # the client in under 2 s; (p) DNS over TCP to dnsmasq; (b6) an IPv6
 # destination. (q) danted killed: a new flow fails in under 2 s; danted
-# restarted: flows work again. (y) --early-synack: data whole through
+# restarted: flows work again. (qh) A proxy that hangs up on the request:
+# the SYN is refused fast (SOCKS5, HTTP CONNECT); with --early-synack the
+# client is reset, not given EOF. (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
 # the early SYN-ACKs are counted, a client's first bytes go before
 # danted's reply (early data). (x) --busy-poll: data whole, the loop
@@ -281,7 +284,7 @@ ip netns exec "$sns" python3 "$helper" udpecho fd00:203:1::1 7003 >"$tmp/udpecho
 pids+=($!)
 
 # generated downloads, hashed uploads, echo, reset-on-accept
-ip netns exec "$sns" python3 "$helper" serve 8001 7001 7002 >"$tmp/helper.log" 2>&1 &
+ip netns exec "$sns" python3 "$helper" serve 8001 7001 7002 7005 >"$tmp/helper.log" 2>&1 &
 pids+=($!)
 python3 "$helper" gen 1 "$bigbytes" | sha256sum | cut -d' ' -f1 >"$tmp/big.sha"
 python3 "$helper" gen 2 "$upbytes" >"$tmp/up.big"
@@ -318,7 +321,8 @@ pids+=($!)
 
 for s in "t 8000 http.server" "u 53 dnsmasq" "t 1080 danted" \
 	 "t 1081 microsocks" "t 8888 tinyproxy" "t 8001 e2e_helper.py" \
-	 "t 7001 e2e_helper.py" "t 7002 e2e_helper.py" "u 7003 e2e_helper.py"; do
+	 "t 7001 e2e_helper.py" "t 7002 e2e_helper.py" "t 7005 e2e_helper.py" \
+	 "u 7003 e2e_helper.py"; do
 	set -- $s
 	if ! wait_port "$sns" "$1" "$2"; then
 		echo "FAIL: $3 did not start"
@@ -937,6 +941,44 @@ if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --early-synack; the
 	fi
 else
 	fail "(y) ztun-ref --early-synack starts"
+	stop_ztun
+fi
+
+# (qh) a proxy that takes the connection and hangs up on the request (a
+# FIN, no reply: out of slots, or dropping clients it does not want), as
+# SOCKS5 and as HTTP CONNECT: the client's SYN is refused at once; with
+# --early-synack the connected client is reset, never given a clean EOF
+# (which would pass for a complete, empty answer).
+if start_ztun -x socks5://10.203.0.2:7005 --socks5-pipelined -x http://10.203.0.2:7005 \
+		--rule 'tcp 10.203.1.2 -> http'; then
+	for h in "10.203.1.1 SOCKS5" "10.203.1.2 HTTP CONNECT"; do
+		set -- $h
+		timed connect_outcome "$1" 8000 >"$tmp/outcome"
+		got=$(cat "$tmp/outcome")
+		if [ "$got" = refused ] && [ "$ms" -lt 2000 ]; then
+			pass "(qh) ${*:2} proxy hangs up on the request: the client's SYN refused in $ms ms"
+		else
+			fail "(qh) ${*:2} proxy hangs up: the SYN refused in under 2 s" \
+				"outcome '$got' after $ms ms"
+		fi
+	done
+	stop_ztun
+else
+	fail "(qh) ztun-ref with a proxy that hangs up starts"
+	stop_ztun
+fi
+if start_ztun -x socks5://10.203.0.2:7005 --socks5-pipelined --early-synack; then
+	timed connect_outcome 10.203.1.1 8000 100 >"$tmp/outcome"
+	got=$(cat "$tmp/outcome")
+	if [ "$got" = reset ] && [ "$ms" -lt 2000 ]; then
+		pass "(qh) --early-synack: a proxy that hangs up resets the connected client ($ms ms)"
+	else
+		fail "(qh) --early-synack: a proxy that hangs up resets the client in under 2 s" \
+			"outcome '$got' ('eof' would be its FIN passed on) after $ms ms"
+	fi
+	stop_ztun
+else
+	fail "(qh) ztun-ref --early-synack with a proxy that hangs up starts"
 	stop_ztun
 fi
 
