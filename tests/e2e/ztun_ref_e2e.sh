@@ -54,7 +54,9 @@
 # byte-exact; (o) a server that resets on accept and (d) a closed port fail
 # the client in under 2 s; (p) DNS over TCP to dnsmasq; (b6) an IPv6
 # destination. (q) danted killed: a new flow fails in under 2 s; danted
-# restarted: flows work again. (qh) A proxy that hangs up on the request:
+# restarted: flows work again. (ne) With no IPv6 route out, a direct
+# IPv6 flow's client fails with ENETUNREACH at once (ICMPv6 no route).
+# (qh) A proxy that hangs up on the request:
 # the SYN is refused fast (SOCKS5, HTTP CONNECT); with --early-synack the
 # client is reset, not given EOF. (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
@@ -464,6 +466,29 @@ fails_fast() {
 	fi
 }
 
+# connect_outcome HOST PORT [N]: a blocking connect() from the client
+# namespace (IPv6 when HOST has a colon), then N bytes and one read:
+# refused | reset | eof | data | timeout | errno N.
+connect_outcome() {
+	cx python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.settimeout(15)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    s.sendall(b"e" * int(sys.argv[3]))
+    print("eof" if s.recv(1) == b"" else "data")
+except ConnectionRefusedError:
+    print("refused")
+except ConnectionResetError:
+    print("reset")
+except socket.timeout:
+    print("timeout")
+except OSError as e:
+    print("errno", e.errno)
+' "$1" "$2" "${3:-0}"
+}
+
 # suite KIND DECISION HOST [HOST6]: the per-proxy checks (k..o, d, p, and
 # b6 with HOST6) to HOST, which the rules of the running ztun-ref send
 # through the proxy KIND; then that they all went through ztun-ref (were
@@ -544,6 +569,7 @@ if ! start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined \
 		-x http://e2euser:e2epass@10.203.0.2:8888 \
 		--tun-ip6 fd00:204::1/64 --rule 'tcp fd00:203:1::2 -> http' \
 		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct' \
+		--rule 'tcp fd00:203:1::3 -> direct' \
 		--rule 'udp 10.203.1.1:7003 -> nat' --rule 'udp [fd00:203:1::1]:7003 -> nat'; then
 	fail "ztun-ref starts (danted, tinyproxy)"
 	echo "$passed passed, $failed failed"
@@ -805,6 +831,25 @@ else
 	fail "(q) danted restarted" "danted did not listen again"
 fi
 
+# (ne) no route out (the common case: an IPv6 destination on an IPv4-only
+# host): a direct flow's connect() fails at once with ENETUNREACH, and the
+# client gets ICMPv6 no route, so its own connect() fails the same way at
+# once (a dual-stack client falls back to IPv4 without waiting) rather
+# than being refused or left to time out. IPv6 only: for IPv4 a socket
+# bound to a device (direct egress is, SO_BINDTODEVICE) with no route
+# there is taken to be on-link and ARPs instead (and the server
+# namespace answers for its address).
+cx ip -6 route del default via fd00:203::2 dev "$vc"
+timed connect_outcome fd00:203:1::3 8000 >"$tmp/outcome"
+got=$(cat "$tmp/outcome")
+if [ "$got" = "errno 101" ] && [ "$ms" -lt 2000 ]; then
+	pass "(ne) no IPv6 route out: the client's connect() fails with ENETUNREACH ($ms ms)"
+else
+	fail "(ne) no IPv6 route out: the client's connect() fails with ENETUNREACH at once" \
+		"outcome '$got' after $ms ms ('refused' would be a RST)"
+fi
+cx ip -6 route add default via fd00:203::2 dev "$vc"
+
 stop_ztun
 if [ "$stop_rc" != 0 ]; then
 	fail "ztun-ref (danted) exits 0 on SIGTERM" "exit $stop_rc"
@@ -879,25 +924,6 @@ fi
 # cannot. (Not direct: there connect() to a closed port on the veth may
 # fail before stream_open() returns, and then the SYN is refused as
 # without the flag; whether it does is the kernel's timing.)
-connect_outcome() { # HOST PORT [N]: refused | reset | eof | data | timeout | errno N
-	cx python3 -c '
-import socket, sys
-s = socket.socket()
-s.settimeout(15)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2])))
-    s.sendall(b"e" * int(sys.argv[3]))
-    print("eof" if s.recv(1) == b"" else "data")
-except ConnectionRefusedError:
-    print("refused")
-except ConnectionResetError:
-    print("reset")
-except socket.timeout:
-    print("timeout")
-except OSError as e:
-    print("errno", e.errno)
-' "$1" "$2" "${3:-0}"
-}
 # Early data (--early-synack with --socks5-pipelined): the client's first
 # bytes follow the CONNECT request before danted's reply. Where danted's
 # onward connect hangs (a route via a neighbour that never answers ARP:
