@@ -42,6 +42,13 @@ static int privilege_error(const char *what, const char *name, int err)
 	return EXIT_RUNTIME;
 }
 
+/* What the TUN takes from us whole, as the logs name it. */
+static const char *offload_name(const struct zr_tun *tun)
+{
+	return tun->uso ? "tso+uso+csum" : tun->offload ? "tso+csum" :
+	       tun->vnet_len ? "vnet only" : "off";
+}
+
 /* Create or adopt the TUN; configure a created one. Return an exit code. */
 static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 {
@@ -55,8 +62,10 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 			zr_err("--tun-fd %d: %s", c->tun_fd, strerror(-err));
 			return EXIT_RUNTIME;
 		}
-		zr_info("using inherited TUN descriptor %d (%s), not configured",
-			c->tun_fd, tun->ifname[0] ? tun->ifname : "name unknown");
+		/* offloads only where its opener chose vnet headers */
+		zr_info("using inherited TUN descriptor %d (%s), not configured, offload %s",
+			c->tun_fd, tun->ifname[0] ? tun->ifname : "name unknown",
+			offload_name(tun));
 		return 0;
 	}
 	err = zr_tun_create(tun, c->tun_name,
@@ -86,8 +95,7 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 		goto nl_fail;
 	zr_info("TUN %s up: %s/%u, mtu %u, txqueuelen %u, offload %s", tun->ifname,
 		zt_addr_format(&c->tun_ip, a, sizeof(a)), c->prefix, c->mtu, c->txqueuelen,
-		tun->uso ? "tso+uso+csum" : tun->offload ? "tso+csum" :
-		tun->vnet_len ? "vnet only" : "off");
+		offload_name(tun));
 	if (c->have_ip6)
 		zr_info("TUN %s: %s/%u", tun->ifname,
 			zt_addr_format(&c->tun_ip6, a, sizeof(a)), c->prefix6);

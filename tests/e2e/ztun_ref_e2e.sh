@@ -40,7 +40,9 @@
 # --auto-route (usage errors, --help quoted in docs/cli.md). Build the namespaces,
 # start the servers, then run ztun-ref twice: once with danted and
 # tinyproxy (checks a, c, d, e, g, h, i; k..o, d, p, b6 per proxy; q), once
-# with microsocks (b, b6, f; k..o, d, p), then once more with --tun-fd (j). Each of these
+# with microsocks (b, b6, f; k..o, d, p), then twice more with --tun-fd (j: a
+# descriptor without and one with IFF_VNET_HDR), and once with
+# --multi-queue (mq). Each of these
 # runs also checks (u): without --auto-route ztun-ref changes no route.
 # Then --auto-route (r: traffic goes through the TUN by its routes, the
 # off-link proxy and direct egress do not loop; s: SIGTERM removes the
@@ -1053,46 +1055,79 @@ else
 	stop_ztun
 fi
 
-# (j) --tun-fd: a parent creates the TUN (no IFF_VNET_HDR: no offloads)
-# and passes the descriptor; a download and an upload through it; the
-# test configures the device itself, ztun-ref configures nothing
-wait_tun_gone
-: >"$tmp/ztun.log"
-ip netns exec "$cns" python3 -c '
+# (j) --tun-fd: a parent creates the TUN and passes the descriptor; a
+# download and an upload through it; the test configures the device
+# itself, ztun-ref configures nothing. Twice: a descriptor without
+# IFF_VNET_HDR (as Android's VpnService gives: no offloads, MSS-sized
+# segments), and one its opener made with IFF_VNET_HDR, whose vnet
+# headers ztun-ref then speaks, with the offloads (TSO reads and writes).
+for kind in plain vnet; do
+	if [ $kind = vnet ]; then flags=0x5001; else flags=0x1001; fi
+	wait_tun_gone
+	: >"$tmp/ztun.log"
+	ip netns exec "$cns" python3 -c '
 import fcntl, os, struct, sys
 fd = os.open("/dev/net/tun", os.O_RDWR)
-fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x1001))
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), int(sys.argv[2], 0)))
 os.set_inheritable(fd, True)
-os.execv(sys.argv[2], [sys.argv[2], "--tun-fd", str(fd)] + sys.argv[3:])
-' "$tun" "$bin" -x socks5://10.203.0.2:1080 2>"$tmp/ztun.log" &
-ztun_pid=$!
-ok=
-for _ in $(seq 50); do
-	if grep -q '; running$' "$tmp/ztun.log"; then
-		ok=1
-		break
+os.execv(sys.argv[3], [sys.argv[3], "--tun-fd", str(fd)] + sys.argv[4:])
+' "$tun" "$flags" "$bin" -x socks5://10.203.0.2:1080 2>"$tmp/ztun.log" &
+	ztun_pid=$!
+	ok=
+	for _ in $(seq 50); do
+		if grep -q '; running$' "$tmp/ztun.log"; then
+			ok=1
+			break
+		fi
+		sleep 0.1
+	done
+	if [ $kind = vnet ]; then tun_offl='offload tso+\(uso+\)\?csum'; else tun_offl='offload off'; fi
+	if [ -n "$ok" ] && grep -q "inherited TUN descriptor [0-9]* ($tun), not configured, $tun_offl" "$tmp/ztun.log" &&
+	   ! cx ip -br addr show dev "$tun" | grep -q 10.0.0.1; then
+		cx ip addr add 10.0.0.1/24 dev "$tun"
+		cx ip link set "$tun" up
+		cx ip route add 10.203.1.0/24 dev "$tun"
+		via=socks5 fetch "(j) --tun-fd ($kind): inherited, unconfigured TUN; 1 MiB over SOCKS5, sha256" \
+			http://10.203.1.1:8000/blob
+		# without offloads, MSS-sized segments (the bytes of a batch of
+		# them go upstream together: test_router.c)
+		if upload_sha "(j) --tun-fd ($kind): 4 MiB upload over SOCKS5, sha256"; then
+			line=$(fresh_stats 'tcp opened')
+			echo "     (up sends: $(sed -n 's/.*, up sends \([0-9]*\),.*/\1/p' <<<"$line") for $(sed -n 's/.*, up \([0-9]*\) bytes,.*/\1/p' <<<"$line") bytes)"
+		fi
+		if [ $kind = vnet ]; then
+			offl=$(fresh_stats 'tun offload' | sed -n 's/.*rx partial \([0-9]*\), tx tso \([0-9]*\),.*/\1 \2/p')
+			if [ -n "$offl" ] && [ "${offl% *}" -gt 0 ] && [ "${offl#* }" -gt 0 ]; then
+				pass "(j) --tun-fd (vnet): the opener's vnet headers spoken, offloads used (rx partial/tx tso $offl)"
+			else
+				fail "(j) --tun-fd (vnet): offloads used" "rx partial/tx tso '$offl'"
+			fi
+		fi
+	else
+		fail "(j) --tun-fd ($kind): ztun-ref adopts the descriptor, configures nothing, logs '${tun_offl//\\/}'" \
+			"$(grep -m1 'inherited' "$tmp/ztun.log")"
 	fi
-	sleep 0.1
+	stop_ztun
+	if [ "$stop_rc" != 0 ]; then
+		fail "(j) ztun-ref --tun-fd ($kind) exits 0 on SIGTERM" "exit $stop_rc"
+	fi
 done
-if [ -n "$ok" ] && grep -q "inherited TUN descriptor [0-9]* ($tun)" "$tmp/ztun.log" &&
-   ! cx ip -br addr show dev "$tun" | grep -q 10.0.0.1; then
-	cx ip addr add 10.0.0.1/24 dev "$tun"
-	cx ip link set "$tun" up
-	cx ip route add 10.203.1.0/24 dev "$tun"
-	via=socks5 fetch "(j) --tun-fd: inherited, unconfigured TUN; 1 MiB over SOCKS5, sha256" \
-		http://10.203.1.1:8000/blob
-	# a descriptor without IFF_VNET_HDR: no offloads, MSS-sized segments
-	# (the bytes of a batch of them go upstream together: test_router.c)
-	if upload_sha "(j) --tun-fd, no offloads: 4 MiB upload over SOCKS5, sha256"; then
-		line=$(fresh_stats 'tcp opened')
-		echo "     (up sends: $(sed -n 's/.*, up sends \([0-9]*\),.*/\1/p' <<<"$line") for $(sed -n 's/.*, up \([0-9]*\) bytes,.*/\1/p' <<<"$line") bytes)"
+
+# (mq) --multi-queue: the device is made with IFF_MULTI_QUEUE (one queue,
+# one loop serving it) and carries data as any other
+if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --multi-queue; then
+	if cx ip -d link show "$tun" | grep -q 'multi_queue'; then
+		pass "(mq) --multi-queue: the TUN is a multi-queue device"
+	else
+		fail "(mq) --multi-queue: the TUN is a multi-queue device" \
+			"$(cx ip -d link show "$tun" | grep -o 'tun type.*')"
 	fi
+	via=socks5 fetch "(mq) --multi-queue: 1 MiB over SOCKS5, sha256" \
+		http://10.203.1.1:8000/blob
+	stop_ztun
 else
-	fail "(j) --tun-fd: ztun-ref adopts the descriptor and configures nothing"
-fi
-stop_ztun
-if [ "$stop_rc" != 0 ]; then
-	fail "(j) ztun-ref --tun-fd exits 0 on SIGTERM" "exit $stop_rc"
+	fail "(mq) ztun-ref --multi-queue starts"
+	stop_ztun
 fi
 
 # --- --auto-route (r, s, t) ------------------------------------------------
