@@ -722,9 +722,13 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	}
 	if (len) {
 		switch (t->state) {
+		case ZT_TCP_FIN_WAIT_2:
+			/* The peer still uses its half (a one-way transfer whose
+			 * receiver closed first): the bound is on its silence. */
+			t->t_close = now + t->cfg->fin_wait_2;
+			/* fall through */
 		case ZT_TCP_ESTABLISHED:
 		case ZT_TCP_FIN_WAIT_1:
-		case ZT_TCP_FIN_WAIT_2:
 			tcp_take_data(t, seq, p, len, now);
 			if ((seg->flags & ZT_TCP_PSH) &&
 			    (t->events & ZT_TCP_EV_READABLE))

@@ -27,7 +27,8 @@
  *   t_persist   zero window: probe with one byte at snd_una, backing off
  *   t_delack    delayed ACK (every second full segment is ACKed at once)
  *   t_keepalive idle probes (seq = snd_una - 1) when configured
- *   t_close     TIME_WAIT and FIN_WAIT_2 bounds
+ *   t_close     TIME_WAIT and FIN_WAIT_2 bounds (the latter restarted by
+ *               the peer's data: it bounds silence, not a one-way transfer)
  */
 #include "tcp_priv.h"
 

@@ -319,6 +319,7 @@ static void test_rto_backoff(void)
 	uint64_t expect = 200 * ZT_MS;
 
 	cfg_small(&c);
+	c.rto_max = 5 * ZT_SEC; /* reached by the fifth doubling */
 	pair_init(p, &c, &c, 600);
 	connect_pair(p, 100, 200);
 	t = &p->side[0].tcb;
@@ -328,7 +329,8 @@ static void test_rto_backoff(void)
 	p->side[0].drop_bits = ~0ull;
 	zt_tcb_send(t, "hello", 5, p->now);
 	pair_settle(p, 600 * ZT_SEC);
-	/* 1 send + 8 retransmissions, then RST: intervals double from rto. */
+	/* 1 send + 8 retransmissions, then RST: intervals double from rto,
+	 * up to rto_max. */
 	CU_ASSERT_EQUAL(p->side[0].nlast, 1 + c.max_retries + 1);
 	for (unsigned i = 1; i <= c.max_retries; i++) {
 		CU_ASSERT_EQUAL(p->side[0].last_at[i] - p->side[0].last_at[i - 1], expect);
@@ -1024,6 +1026,50 @@ static void test_ack_of_unsent_data(void)
 	free(p);
 }
 
+/* After our FIN is acknowledged, FIN_WAIT_2 is bounded: a peer that
+ * never closes its half is reset fin_wait_2 after it last sent data (and
+ * told so with a RST). A peer still sending on its half (a one-way
+ * transfer whose receiver half-closed first) is alive, whatever the
+ * total time: each segment with new data restarts the bound. */
+static void test_fin_wait_2_bound(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *peer = &p->side[0].tcb, *us = &p->side[1].tcb;
+	uint8_t got[64];
+	uint64_t last;
+	size_t n = 0;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1160);
+	connect_pair(p, 10, 20);
+	zt_tcb_shutdown(us, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(us->state, ZT_TCP_FIN_WAIT_2);
+	/* one byte every 20 s for 200 s, three times the bound */
+	for (int i = 0; i < 10; i++) {
+		pair_settle(p, 20 * ZT_SEC);
+		CU_ASSERT_EQUAL(zt_tcb_send(peer, "u", 1, p->now), 1);
+		pair_settle(p, 100 * ZT_MS);
+		n += zt_tcb_recv(us, got, sizeof(got), p->now);
+	}
+	last = p->now - 100 * ZT_MS;
+	CU_ASSERT_EQUAL(n, 10);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_FIN_WAIT_2);
+	CU_ASSERT_FALSE(zt_tcb_events(us) & ZT_TCP_EV_RESET);
+	/* then silence: reset at the bound after the last byte, not before */
+	pair_run_until(p, last + c.fin_wait_2 - ZT_MS);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_FIN_WAIT_2);
+	pair_run_until(p, last + c.fin_wait_2 + 50 * ZT_MS);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(us->reset_reason, ZT_TCP_RESET_FIN_WAIT_2);
+	CU_ASSERT(last_seg(p, 1)->flags & ZT_TCP_RST);
+	CU_ASSERT_EQUAL(peer->state, ZT_TCP_CLOSED);
+	CU_ASSERT(zt_tcb_events(peer) & ZT_TCP_EV_RESET);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_simultaneous_close(void)
 {
 	struct zt_tcp_config c;
@@ -1320,6 +1366,7 @@ int zt_suite_tcp(void)
 		{ "simultaneous_open", test_simultaneous_open },
 		{ "send_and_close_in_syn_received", test_send_and_close_in_syn_received },
 		{ "ack_of_unsent_data", test_ack_of_unsent_data },
+		{ "fin_wait_2_bound", test_fin_wait_2_bound },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },
 		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
