@@ -576,6 +576,25 @@ static enum zt_drop tcp_input_syn_sent(struct zt_tcb *t,
 	return ZT_DROP_NONE;
 }
 
+bool zt_tcb_time_wait_reopen(struct zt_tcb *t, const struct zt_tcp_repr *syn)
+{
+	bool newer_ts = false;
+
+	if (t->state != ZT_TCP_TIME_WAIT ||
+	    (syn->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) !=
+		    ZT_TCP_SYN)
+		return false;
+	if (t->ts_ok && syn->has_ts) {
+		if (ts_before(syn->ts_val, t->ts_recent))
+			return false; /* PAWS: an old duplicate */
+		newer_ts = ts_before(t->ts_recent, syn->ts_val);
+	}
+	if (!newer_ts && !zt_seq_gt(syn->seq, t->rcv_nxt))
+		return false;
+	tcp_closed(t);
+	return true;
+}
+
 enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			  struct zt_view data, uint64_t now)
 {

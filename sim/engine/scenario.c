@@ -982,7 +982,7 @@ static const struct {
 	SF(packets_in), SF(packets_out), SF(bytes_in), SF(bytes_out),
 	SF(tcp_flows_opened), SF(tcp_flows_active), SF(tcp_refused_full),
 	SF(tcp_refused_memory), SF(mem_reserved), SF(tcp_refused),
-	SF(tcp_early_synacks),
+	SF(tcp_early_synacks), SF(tcp_time_wait_reopened),
 	SF(tcp_connect_timeouts), SF(tcp_idle_timeouts), SF(tcp_rst_sent),
 	SF(udp_datagrams_in), SF(udp_datagrams_out), SF(udp_flows_opened),
 	SF(udp_flows_active), SF(udp_flows_expired), SF(udp_refused_full),

@@ -463,6 +463,7 @@ COUNTERS = {
     "stack.tcp_refused_full": ("tcp", "refused full"),
     "stack.tcp_refused_memory": ("tcp", "refused memory"),
     "stack.tcp_early_synacks": ("tcp", "early syn-acks"),
+    "stack.tcp_time_wait_reopened": ("tcp", "time-wait reopened"),
     "stack.udp_datagrams_in": ("udp", "in"),
     "stack.udp_datagrams_out": ("udp", "out"),
     "stack.udp_flows_opened": ("udp", "flows opened"),

@@ -930,6 +930,98 @@ static void free_host_client(struct host *h, struct client *c)
 }
 
 /*
+ * A client that reuses its port while our side of the old connection is
+ * still in TIME_WAIT (the upstream closed first, so we closed first): a
+ * SYN beyond the old connection's sequence space (RFC 1122 4.2.2.13), or
+ * with a newer timestamp (RFC 6191), ends the TIME_WAIT and opens a new
+ * flow at once, as Linux does. An older SYN (an old duplicate) does not:
+ * it draws the challenge ACK of any synchronized state.
+ */
+static void test_syn_reopens_time_wait(void)
+{
+	for (int ts = 0; ts < 2; ts++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct client *c = calloc(1, sizeof(*c));
+		struct zt_addr ca = A4(10, 0, 0, 2);
+		struct zt_tcp_repr syn;
+		struct zt_packet pk;
+		uint32_t old_iss = 1000, old_rcv_nxt;
+		struct zt_flow *old;
+
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_ACCEPT_DRAIN, &cfg, &rng);
+		c->addr = ca;
+		c->server = A4(93, 184, 216, 34);
+		zt_tcp_config_default(&c->cfg);
+		c->cfg.timestamps = ts;
+		CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
+		zt_tcb_open_active(&c->tcb, 41003, 80, old_iss, h->now);
+		pump(h, c, h->now + 5 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+		old = h->last_new;
+		CU_ASSERT_EQUAL(zt_tcb_send(&c->tcb, "req", 3, h->now), 3);
+		pump(h, c, h->now + 5 * ZT_MS);
+		/* the upstream closes first, then the client */
+		zt_stack_tcp_shutdown(h->s, old, h->now);
+		pump(h, c, h->now + 5 * ZT_MS);
+		zt_tcb_shutdown(&c->tcb, h->now);
+		pump(h, c, h->now + 5 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(old->tcb.state, ZT_TCP_TIME_WAIT);
+		CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
+		old_rcv_nxt = old->tcb.rcv_nxt;
+		CU_ASSERT_EQUAL(old_rcv_nxt, old_iss + 1 + 3 + 1);
+		CU_ASSERT_EQUAL(h->n_new, 1);
+
+		/* an old duplicate SYN (no timestamp, sequence number inside
+		 * the old space): challenge ACK, TIME_WAIT goes on */
+		syn = syn_to(41003, 80, old_iss);
+		send_tcp(h, &ca, &c->server, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(h->n_new, 1);
+		CU_ASSERT_EQUAL(old->tcb.state, ZT_TCP_TIME_WAIT);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+		out_pkt(h, 0, &pk);
+		CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_ACK);
+		CU_ASSERT_EQUAL(pk.l4.tcp.ack, old_rcv_nxt);
+		q_clear(&h->to_tun);
+
+		if (ts) {
+			/* beyond the old space, but an older timestamp:
+			 * PAWS says old duplicate */
+			syn = syn_to(41003, 80, old_rcv_nxt + 70000);
+			syn.has_ts = true;
+			syn.ts_val = old->tcb.ts_recent - 1;
+			send_tcp(h, &ca, &c->server, &syn, NULL, 0);
+			CU_ASSERT_EQUAL(h->n_new, 1);
+			CU_ASSERT_EQUAL(old->tcb.state, ZT_TCP_TIME_WAIT);
+			q_clear(&h->to_tun);
+		}
+
+		/* the client's new connection from the same port: without
+		 * timestamps its ISN lies beyond the old space; with them it
+		 * need not (here it is below it) when its timestamp is newer
+		 * (Linux keeps one timestamp offset per address pair) */
+		syn = syn_to(41003, 80, ts ? old_iss - 5000 : old_rcv_nxt + 70000);
+		if (ts) {
+			syn.has_ts = true;
+			syn.ts_val = old->tcb.ts_recent + 1000;
+		}
+		h->now += 100 * ZT_MS;
+		send_tcp(h, &ca, &c->server, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(h->n_closed, 1); /* the old flow ended first */
+		CU_ASSERT_EQUAL(h->n_new, 2);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_time_wait_reopened, 1);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+		out_pkt(h, 0, &pk);
+		CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
+		CU_ASSERT_EQUAL(pk.l4.tcp.ack, syn.seq + 1);
+		free_host_client(h, c);
+	}
+}
+
+/*
  * A client echoes 300 KiB through the stack over IPv4 and IPv6; then again
  * with TSO on (tso_segs 16) and a host that cuts the segments in software
  * (io/gso.c): the stack sends multi-MSS segments, every packet reaching the
@@ -1690,6 +1782,7 @@ int zt_suite_stack(void)
 		  test_batch_window_update_rides_held_ack },
 		{ "rx_direct_skips_the_ring", test_rx_direct_skips_the_ring },
 		{ "idle_timeout", test_idle_timeout },
+		{ "syn_reopens_time_wait", test_syn_reopens_time_wait },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },

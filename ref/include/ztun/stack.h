@@ -194,6 +194,7 @@ struct zt_stack_stats {
 	uint64_t mem_reserved;        /* bytes of rings reserved by open flows */
 	uint64_t tcp_refused;
 	uint64_t tcp_early_synacks;   /* SYN-ACKs sent before the host accepted */
+	uint64_t tcp_time_wait_reopened; /* new SYNs that ended a TIME_WAIT flow */
 	uint64_t tcp_connect_timeouts;
 	uint64_t tcp_idle_timeouts;
 	uint64_t tcp_rst_sent;        /* answers to segments of no flow */

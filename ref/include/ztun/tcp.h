@@ -328,6 +328,17 @@ uint32_t zt_tcb_events(struct zt_tcb *t);
 bool zt_tcb_send_drained(const struct zt_tcb *t);
 
 /*
+ * zt_tcb_time_wait_reopen() - let @syn end TIME_WAIT for a new connection.
+ * A pure SYN that cannot belong to the old connection may: one whose
+ * timestamp is newer than the last seen (RFC 6191), or whose sequence
+ * number lies beyond RCV.NXT (RFC 1122 4.2.2.13), unless PAWS rejects it.
+ * The tcb then closes at once (ZT_TCP_EV_CLOSED); the owner opens the new
+ * connection from @syn.
+ * Return: true when it closed.
+ */
+bool zt_tcb_time_wait_reopen(struct zt_tcb *t, const struct zt_tcp_repr *syn);
+
+/*
  * zt_tcp_reply_rst() - the RST that answers @seg (carrying @data_len data
  * bytes) when no connection owns it (RFC 9293 3.10.7.1). Ports are swapped.
  * Return: false when @seg is itself a RST (never answered).
