@@ -8,7 +8,9 @@
  * sequence acceptability (with PAWS, RFC 7323 5), RST, SYN, ACK, data, FIN.
  * RST and SYN in a synchronized state are validated as RFC 5961 asks: an
  * RST exactly at rcv_nxt resets, one elsewhere in the window only draws a
- * challenge ACK; a SYN always draws a challenge ACK.
+ * challenge ACK; a SYN always draws a challenge ACK - except in TIME_WAIT,
+ * where the owner first asks zt_tcb_time_wait_reopen() whether the SYN is a
+ * new connection on a reused port (RFC 6191).
  *
  * Data in order is appended to the receive ring; data past a hole is written
  * ahead in the same ring at its offset and recorded in an assembler, so an
