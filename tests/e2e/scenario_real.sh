@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (38 of them, 1.5 to 2.5 minutes:
+# instead of the list below (39 of them, 1.5 to 2.5 minutes:
 # socks5_tcp.scn alone waits 30 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
@@ -86,13 +86,15 @@ else
 	# direct upstream; a SOCKS5 refusal (reply 5); an upstream reset
 	# mid-flow (after a delayed ACK); HTTP CONNECT; ICMP echo (local and
 	# dropped); UDP through SOCKS5 UDP ASSOCIATE; UDP direct with a
-	# datagram from the wrong source; --early-synack accepted and refused.
+	# datagram from the wrong source; --early-synack accepted and refused;
+	# a SYN carrying data (Fast Open) whose data is not taken.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
 	       scenarios/icmp_echo_local.scn scenarios/socks5_udp_associate.scn
 	       scenarios/udp_wrong_source.scn scenarios/socks5_early_synack.scn
-	       scenarios/socks5_early_synack_refused.scn)
+	       scenarios/socks5_early_synack_refused.scn
+	       scenarios/tcp_syn_with_data.scn)
 fi
 
 tol=()
