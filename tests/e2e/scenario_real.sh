@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (39 of them, 1.5 to 2.5 minutes:
+# instead of the list below (40 of them, 1.5 to 2.5 minutes:
 # socks5_tcp.scn alone waits 30 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
