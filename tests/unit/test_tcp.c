@@ -1070,6 +1070,44 @@ static void test_fin_wait_2_bound(void)
 	free(p);
 }
 
+/* In TIME_WAIT the only thing that can come is the peer's FIN again, when
+ * our last ACK was lost: it is acknowledged again and the 2 MSL wait
+ * starts over (RFC 9293 3.10.7.4), so the peer in LAST_ACK can close. */
+static void test_fin_again_in_time_wait(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *peer = &p->side[0].tcb, *us = &p->side[1].tcb;
+	unsigned acks;
+	uint64_t t_again;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1170);
+	connect_pair(p, 10, 20);
+	zt_tcb_shutdown(us, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(us->state, ZT_TCP_FIN_WAIT_2);
+	p->side[1].drop_base = p->side[1].nlast; /* lose our ACK of its FIN */
+	p->side[1].drop_bits = 1;
+	zt_tcb_shutdown(peer, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(us->state, ZT_TCP_TIME_WAIT);
+	CU_ASSERT_EQUAL(peer->state, ZT_TCP_LAST_ACK);
+	acks = p->side[1].nlast;
+	pair_settle(p, 2 * ZT_SEC); /* its FIN again after the RTO */
+	CU_ASSERT(peer->stats.retransmits >= 1);
+	CU_ASSERT_EQUAL(p->side[1].nlast, acks + 1);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, peer->snd_max);
+	t_again = p->side[1].last_at[(p->side[1].nlast - 1) % 64];
+	CU_ASSERT_EQUAL(peer->state, ZT_TCP_CLOSED);
+	CU_ASSERT_FALSE(zt_tcb_events(peer) & ZT_TCP_EV_RESET);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_TIME_WAIT);
+	CU_ASSERT_EQUAL(us->t_close, t_again + c.time_wait);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_simultaneous_close(void)
 {
 	struct zt_tcp_config c;
@@ -1367,6 +1405,7 @@ int zt_suite_tcp(void)
 		{ "send_and_close_in_syn_received", test_send_and_close_in_syn_received },
 		{ "ack_of_unsent_data", test_ack_of_unsent_data },
 		{ "fin_wait_2_bound", test_fin_wait_2_bound },
+		{ "fin_again_in_time_wait", test_fin_again_in_time_wait },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },
 		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
