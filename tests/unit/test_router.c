@@ -1873,6 +1873,31 @@ static void test_drop_and_reject(void)
 	}
 }
 
+/* A flow routed to a proxy kind that is not configured (a route callback
+ * of the library's user may say so; ztun-ref's rules refuse it at start)
+ * is refused at once and counted, never connected anywhere. */
+static void test_decision_without_proxy(void)
+{
+	for (int http = 0; http < 2; http++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false);
+		struct client *c;
+
+		t->dec[0] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
+		if (http)
+			t->cfg.http.enabled = false;
+		else
+			t->cfg.socks5.enabled = false;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		c = client_open(t, false, &srv, 7, 100);
+		expect_refused(t, c, -1, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(rstats(t)->dropped_no_proxy, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_opened, 0);
+		tb_free(t);
+	}
+}
+
 static void test_icmp_local_and_not(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -1977,6 +2002,7 @@ int zt_suite_router(void)
 		{ "udp_vnet_batches", test_udp_vnet_batches },
 		{ "socks5_udp_associate", test_socks5_udp_associate },
 		{ "drop_and_reject", test_drop_and_reject },
+		{ "decision_without_proxy", test_decision_without_proxy },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "local_tcp_rst", test_local_tcp_rst },
 		{ "free_with_open_flows", test_free_with_open_flows },
