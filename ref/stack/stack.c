@@ -593,7 +593,8 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	key.client_port = seg->src_port;
 	key.server_port = seg->dst_port;
 	f = zt_stack_tcp_lookup(s, &key);
-	if (f && zt_tcb_time_wait_reopen(&f->tcb, seg)) {
+	if (f && f->tcb.state == ZT_TCP_TIME_WAIT &&
+	    zt_tcb_time_wait_reopen(&f->tcb, seg)) {
 		/* The client reused its port for a new connection: the old
 		 * one ends now (the host hears EV_CLOSED, the flow is freed)
 		 * and the SYN opens the new one. */
