@@ -58,6 +58,8 @@
 # destination. (q) danted killed: a new flow fails in under 2 s; danted
 # restarted: flows work again. (ne) With no IPv6 route out, a direct
 # IPv6 flow's client fails with ENETUNREACH at once (ICMPv6 no route).
+# (tw) A client that reuses its port while our side is in TIME_WAIT
+# connects at once.
 # (qh) A proxy that hangs up on the request:
 # the SYN is refused fast (SOCKS5, HTTP CONNECT); with --early-synack the
 # client is reset, not given EOF. (y) --early-synack: data whole through
@@ -851,6 +853,45 @@ else
 		"outcome '$got' after $ms ms ('refused' would be a RST)"
 fi
 cx ip -6 route add default via fd00:203::2 dev "$vc"
+
+# (tw) a client reusing its port while our side of its last connection is
+# in TIME_WAIT (the server closed first, so we did): the kernel's new SYN
+# (newer timestamp, ISN beyond the old one) opens the new connection at
+# once instead of drawing challenge ACKs until the TIME_WAIT runs out
+tw0=$(fresh_stats 'tcp opened' | sed -n 's/.*time-wait reopened \([0-9]*\).*/\1/p')
+out=$(cx python3 -c '
+import socket, time
+def get(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    t0 = time.monotonic()
+    s.settimeout(10)
+    s.connect(("10.203.1.3", 8000))
+    ms = (time.monotonic() - t0) * 1000
+    s.sendall(b"GET /blob HTTP/1.0\r\n\r\n")
+    n = 0
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        n += len(b)
+    s.close()
+    return ms, n
+a = get(45678)
+time.sleep(0.1)
+b = get(45678)
+print("%d %d %d %d" % (a[0], a[1], b[0], b[1]))
+' 2>&1)
+tw1=$(fresh_stats 'tcp opened' | sed -n 's/.*time-wait reopened \([0-9]*\).*/\1/p')
+set -- $out
+if [ $# = 4 ] && [ "$2" -gt 1048576 ] && [ "$4" = "$2" ] && [ "$3" -lt 500 ] &&
+   [ -n "$tw0" ] && [ "$tw1" = $((tw0 + 1)) ]; then
+	pass "(tw) the same client port again within TIME_WAIT: connected in $3 ms, TIME_WAIT reopened"
+else
+	fail "(tw) the same client port again within TIME_WAIT connects at once" \
+		"'$out' (connect ms, bytes, twice); time-wait reopened '$tw0' -> '$tw1'"
+fi
 
 stop_ztun
 if [ "$stop_rc" != 0 ]; then
