@@ -88,6 +88,11 @@ const char zr_usage[] =
 	"                          8 times per new upstream socket: less latency\n"
 	"                          where waking a sleeping thread is slow, for\n"
 	"                          more CPU per connection\n"
+	"      --tcp-idle-timeout SEC  reset a TCP flow both ways after SEC\n"
+	"                          seconds without a segment from the client,\n"
+	"                          1..604800 (default 300)\n"
+	"      --udp-idle-timeout SEC  end a UDP flow after SEC seconds without\n"
+	"                          a datagram either way, 1..604800 (default 30)\n"
 	"      --udp-rcvbuf BYTES  receive buffer of each upstream UDP socket,\n"
 	"                          0 (the kernel's default) or 65536..67108864\n"
 	"                          (default 1048576; past net.core.rmem_max\n"
@@ -119,6 +124,8 @@ enum {
 	OPT_BUSY_POLL,
 	OPT_UDP_RCVBUF,
 	OPT_TXQUEUELEN,
+	OPT_TCP_IDLE_TIMEOUT,
+	OPT_UDP_IDLE_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -148,6 +155,8 @@ static const struct option long_opts[] = {
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ "udp-rcvbuf", required_argument, NULL, OPT_UDP_RCVBUF },
 	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
+	{ "tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE_TIMEOUT },
+	{ "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -615,6 +624,19 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 				goto out;
 			}
 			c->udp_rcvbuf = (uint32_t)v;
+			break;
+		case OPT_TCP_IDLE_TIMEOUT:
+		case OPT_UDP_IDLE_TIMEOUT:
+			if (parse_num(a, 1, ZR_IDLE_MAX_S, &v)) {
+				usage_error("--%s-idle-timeout: '%s' is not a number of seconds in 1..%u",
+					    opt == OPT_TCP_IDLE_TIMEOUT ? "tcp" : "udp",
+					    a, ZR_IDLE_MAX_S);
+				goto out;
+			}
+			if (opt == OPT_TCP_IDLE_TIMEOUT)
+				c->tcp_idle_s = (uint32_t)v;
+			else
+				c->udp_idle_s = (uint32_t)v;
 			break;
 		case OPT_TXQUEUELEN:
 			if (parse_num(a, 1, ZR_TXQUEUELEN_MAX, &v)) {

@@ -46,6 +46,8 @@ struct zr_config {
 	bool early_synack;              /* --early-synack */
 	uint32_t busy_poll_us;          /* --busy-poll, 0: off */
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */
+	uint32_t tcp_idle_s;            /* --tcp-idle-timeout, 0: the stack's */
+	uint32_t udp_idle_s;            /* --udp-idle-timeout, 0: the stack's */
 	char state_dir[ZR_STATE_PATH_MAX]; /* --state-dir, or its default
 					    * with --auto-route; else "" */
 	bool debug;                     /* -d */
@@ -57,6 +59,11 @@ struct zr_config {
 /* The largest --busy-poll window: past a millisecond, sleeping is cheap
  * next to the wait. */
 #define ZR_BUSY_POLL_MAX_US 1000u
+
+/* --tcp-idle-timeout / --udp-idle-timeout: without them the stack's
+ * defaults hold (300 s, 30 s: an idle SSH session without keepalives
+ * needs more); up to a week. */
+#define ZR_IDLE_MAX_S 604800u
 
 /* --udp-rcvbuf: a burst of datagrams the loop has not read yet waits in
  * the socket; the kernel's default (208 KiB, doubled for overhead: about

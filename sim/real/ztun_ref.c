@@ -249,6 +249,10 @@ int main(int argc, char **argv)
 	/* Every flow may hold its rings' full capacity (they are lazy: only
 	 * flows with data in flight hold any memory). */
 	rcfg.stack.max_tcp_flows = cfg.max_flows;
+	if (cfg.tcp_idle_s)
+		rcfg.stack.tcp_idle_timeout = (uint64_t)cfg.tcp_idle_s * ZT_SEC;
+	if (cfg.udp_idle_s)
+		rcfg.stack.udp_idle_timeout = (uint64_t)cfg.udp_idle_s * ZT_SEC;
 	if (tun.vnet_len) {
 		/* The kernel cuts our TCP segments: send up to 64 KiB each. */
 		rcfg.tun_output_gso = zr_host_tun_output_gso;

@@ -63,6 +63,9 @@ check "bad --max-flows (zero)"    2 err "--max-flows: '0'"  -- --max-flows 0
 check "bad --max-flows (large)"   2 err "--max-flows: '65537'" -- --max-flows 65537
 check "bad --busy-poll (large)"   2 err "--busy-poll: '1001'" -- --busy-poll 1001
 check "bad --busy-poll (text)"    2 err "--busy-poll: '50us'" -- --busy-poll 50us
+check "bad --tcp-idle-timeout (0)"  2 err "--tcp-idle-timeout: '0' is not a number of seconds in 1..604800" -- --tcp-idle-timeout 0
+check "bad --tcp-idle-timeout (big)" 2 err "--tcp-idle-timeout: '604801'" -- --tcp-idle-timeout 604801
+check "bad --udp-idle-timeout (unit)" 2 err "--udp-idle-timeout: '10m'" -- --udp-idle-timeout 10m
 check "bad --udp-rcvbuf (small)"   2 err "--udp-rcvbuf: '4096'" -- --udp-rcvbuf 4096
 check "bad --udp-rcvbuf (large)"   2 err "--udp-rcvbuf: '67108865'" -- --udp-rcvbuf 67108865
 check "bad --udp-rcvbuf (text)"    2 err "--udp-rcvbuf: '1M'" -- --udp-rcvbuf 1M

@@ -511,6 +511,7 @@ class Scenario:
         self.http = None
         self.http_auth = None
         self.early_synack = False
+        self.idle = {}       # "tcp" / "udp": seconds, --stack.*_idle_timeout
         self.last_line = 0
         self.parse()
 
@@ -633,9 +634,16 @@ class Scenario:
                                "capture on the TUN sees ztun-ref's writes before the "
                                "kernel cuts them; tests/e2e/ztun_ref_e2e.sh tests its "
                                "TSO and UDP GSO)" % where)
+        elif key in ("--stack.tcp_idle_timeout", "--stack.udp_idle_timeout"):
+            # ztun-ref's --tcp-idle-timeout / --udp-idle-timeout, whole seconds
+            secs = v[:-1]
+            if not v.endswith("s") or not secs.isdigit() or not 1 <= int(secs) <= 604800:
+                raise ScnError("%s: %s=%s: real mode takes whole seconds, 1s..604800s"
+                               % (where, key, v))
+            self.idle[key[8:11]] = int(secs)
         elif key.startswith("--stack."):
             raise ScnError("%s: option '%s' is not supported in real mode "
-                           "(ztun-ref has no flag for stack settings)" % (where, key))
+                           "(ztun-ref has no flag for that stack setting)" % (where, key))
         elif key == "--tun6":
             raise ScnError("%s: option '%s' is not supported in real mode "
                            "(this executor plays IPv4 only)" % (where, key))
@@ -984,6 +992,8 @@ class Runner:
             argv += ["-x", "http://%s%s:%d" % (auth, s.http[0], s.http[1])]
         if s.early_synack:
             argv += ["--early-synack"]
+        for proto, secs in sorted(s.idle.items()):
+            argv += ["--%s-idle-timeout" % proto, str(secs)]
         # the simulator's TUN takes no offloads unless --tun-offload=1
         argv += ["--no-offload", "--default", s.default, "--udp", s.default]
         return argv

@@ -14,8 +14,8 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (40 of them, 1.5 to 2.5 minutes:
-# socks5_tcp.scn alone waits 30 s).
+# instead of the list below (43 of them, 2 to 3 minutes:
+# socks5_tcp.scn and udp_direct_expiry.scn wait 30 s each).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
 # its line's time (default 0.05 and 0.25), and advance/assert/the end look
@@ -87,14 +87,16 @@ else
 	# mid-flow (after a delayed ACK); HTTP CONNECT; ICMP echo (local and
 	# dropped); UDP through SOCKS5 UDP ASSOCIATE; UDP direct with a
 	# datagram from the wrong source; --early-synack accepted and refused;
-	# a SYN carrying data (Fast Open) whose data is not taken.
+	# a SYN carrying data (Fast Open) whose data is not taken; the TCP and
+	# UDP idle timeouts (--tcp-idle-timeout 5, --udp-idle-timeout 2).
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
 	       scenarios/icmp_echo_local.scn scenarios/socks5_udp_associate.scn
 	       scenarios/udp_wrong_source.scn scenarios/socks5_early_synack.scn
 	       scenarios/socks5_early_synack_refused.scn
-	       scenarios/tcp_syn_with_data.scn)
+	       scenarios/tcp_syn_with_data.scn scenarios/tcp_idle_timeout.scn
+	       scenarios/udp_direct_idle_timeout.scn)
 fi
 
 tol=()
