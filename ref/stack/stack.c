@@ -615,7 +615,11 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	d = zt_tcb_input(&f->tcb, seg, pk->payload, now);
 	if (d != ZT_DROP_NONE)
 		s->stats.drops[d]++;
-	else
+	/* The client is there: its segments, and what it sends outside the
+	 * window on purpose (keepalive probes, seq = SND.UNA - 1: what keeps
+	 * an idle connection open through a middlebox) or by mistake (an
+	 * old duplicate); both are answered with an ACK. */
+	if (d == ZT_DROP_NONE || d == ZT_DROP_TCP_OUT_OF_WINDOW)
 		f->idle_deadline = now + s->cfg.tcp_idle_timeout;
 	flow_settle(s, f, now);
 }

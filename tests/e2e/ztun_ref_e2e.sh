@@ -59,7 +59,8 @@
 # restarted: flows work again. (ne) With no IPv6 route out, a direct
 # IPv6 flow's client fails with ENETUNREACH at once (ICMPv6 no route).
 # (tw) A client that reuses its port while our side is in TIME_WAIT
-# connects at once.
+# connects at once. (ka) With --tcp-idle-timeout 3, TCP keepalives keep an
+# idle flow open; without them it is reset.
 # (qh) A proxy that hangs up on the request:
 # the SYN is refused fast (SOCKS5, HTTP CONNECT); with --early-synack the
 # client is reset, not given EOF. (y) --early-synack: data whole through
@@ -1168,6 +1169,48 @@ if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --multi-queue; then
 	stop_ztun
 else
 	fail "(mq) ztun-ref --multi-queue starts"
+	stop_ztun
+fi
+
+# (ka) --tcp-idle-timeout 3: an echo connection whose client sends TCP
+# keepalives every second stays open across 6 idle seconds (the probes,
+# out of the window on purpose, count as the client's activity, as a NAT
+# counts them), while one without keepalives is reset at 3 s
+if start_ztun --tcp-idle-timeout 3 --rule 'tcp 10.203.1.3 -> direct'; then
+	got=$(cx timeout 20 python3 -c '
+import socket, time
+def conn(keepalive):
+    s = socket.create_connection(("10.203.1.3", 7001), timeout=5)
+    if keepalive:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 5)
+    s.sendall(b"x")
+    s.recv(1)
+    return s
+def state(s):
+    try:
+        s.sendall(b"y")
+        return "alive" if s.recv(1) == b"y" else "eof"
+    except (ConnectionResetError, BrokenPipeError):
+        return "reset"
+    except OSError as e:
+        return "errno%d" % e.errno
+a, b = conn(True), conn(False)
+time.sleep(6)
+print(state(a), state(b))
+' 2>&1)
+	idle=$(fresh_stats 'tcp opened' | sed -n 's/.*idle timeouts \([0-9]*\).*/\1/p')
+	if [ "$got" = "alive reset" ] && [ "$idle" = 1 ]; then
+		pass "(ka) --tcp-idle-timeout 3: kept alive by TCP keepalives for 6 s; without them reset (idle timeouts $idle)"
+	else
+		fail "(ka) --tcp-idle-timeout: keepalives keep a flow, silence ends it" \
+			"keepalive / none: '$got' (want 'alive reset'), idle timeouts '$idle'"
+	fi
+	stop_ztun
+else
+	fail "(ka) ztun-ref --tcp-idle-timeout starts"
 	stop_ztun
 fi
 

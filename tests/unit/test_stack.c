@@ -1457,10 +1457,12 @@ static void test_icmp_unreach_aborts_handshake(void)
 	free(h);
 }
 
-static void test_idle_timeout(void)
+/* A host (echo) whose TCP idle timeout is 30 s and one client connected
+ * to it, sending keepalive probes every @ka_secs (0: none). */
+static void idle_setup(struct host **hp, struct client **cp, uint64_t ka_secs)
 {
 	struct zt_stack_config cfg;
-	struct zt_rng rng;
+	static struct zt_rng rng;
 	struct host *h = malloc(sizeof(*h));
 	struct client *c = calloc(1, sizeof(*c));
 
@@ -1470,15 +1472,55 @@ static void test_idle_timeout(void)
 	c->addr = A4(10, 0, 0, 2);
 	c->server = A4(1, 1, 1, 1);
 	zt_tcp_config_default(&c->cfg);
+	c->cfg.keepalive_idle = ka_secs * ZT_SEC;
+	c->cfg.keepalive_intvl = ka_secs * ZT_SEC;
+	c->cfg.keepalive_probes = 3;
 	CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
 	zt_tcb_open_active(&c->tcb, 41001, 7, 1, h->now);
 	pump(h, c, h->now + 10 * ZT_MS);
 	CU_ASSERT_EQUAL_FATAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+	*hp = h;
+	*cp = c;
+}
+
+static void test_idle_timeout(void)
+{
+	struct host *h;
+	struct client *c;
+
+	idle_setup(&h, &c, 0);
 	pump(h, c, h->now + 31 * ZT_SEC);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_timeouts, 1);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
 	CU_ASSERT_EQUAL(h->n_reset, 1);
 	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED); /* the client got the RST */
+	free_host_client(h, c);
+}
+
+/*
+ * TCP keepalives are what keep an idle connection open through a
+ * middlebox: a client whose probes (seq = SND.UNA - 1, no data: out of the
+ * window on purpose, answered with an ACK) come more often than the idle
+ * timeout keeps its flow, as a NAT keeps a mapping; when they stop, the
+ * timeout runs again.
+ */
+static void test_keepalive_keeps_flow(void)
+{
+	struct host *h;
+	struct client *c;
+
+	idle_setup(&h, &c, 10);
+	pump(h, c, h->now + 95 * ZT_SEC); /* three idle timeouts' worth */
+	CU_ASSERT(c->tcb.stats.segs_out >= 9);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_timeouts, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+	/* the probes stop: the timeout runs from the last one */
+	c->cfg.keepalive_idle = 0;
+	c->tcb.t_keepalive = ZT_TIME_NEVER;
+	pump(h, c, h->now + 31 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_timeouts, 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
 	free_host_client(h, c);
 }
 
@@ -1783,6 +1825,7 @@ int zt_suite_stack(void)
 		{ "rx_direct_skips_the_ring", test_rx_direct_skips_the_ring },
 		{ "idle_timeout", test_idle_timeout },
 		{ "syn_reopens_time_wait", test_syn_reopens_time_wait },
+		{ "keepalive_keeps_flow", test_keepalive_keeps_flow },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
