@@ -205,10 +205,11 @@ static void tcp_relay_maybe_free(struct tcp_relay *t)
 	}
 }
 
-static void tcp_close_upstream(struct tcp_relay *t)
+/* @abort: by a reset, as the client's flow ended (see upstream.h). */
+static void tcp_close_upstream(struct tcp_relay *t, bool abort)
 {
 	if (t->handle >= 0) {
-		t->r->up->stream_close(t->r->host, t->handle);
+		t->r->up->stream_close(t->r->host, t->handle, abort);
 		t->handle = -1;
 	}
 }
@@ -218,7 +219,7 @@ static void tcp_refuse(struct tcp_relay *t, enum zt_refuse how, uint64_t now)
 {
 	struct zt_router *r = t->r;
 
-	tcp_close_upstream(t);
+	tcp_close_upstream(t, false);
 	if (t->flow)
 		zt_stack_tcp_reject(r->stack, t->flow,
 				    refuse_code(how, t->flow->key.family), now);
@@ -311,7 +312,7 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 		sent = r->up->stream_send(r->host, t->handle, p, n);
 		if (sent < 0) {
 			r->stats.upstream_reset++;
-			tcp_close_upstream(t);
+			tcp_close_upstream(t, false);
 			zt_stack_tcp_abort(r->stack, t->flow, now);
 			return;
 		}
@@ -325,7 +326,7 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 		/* After its EOF nothing more crosses the upstream: close()
 		 * sends the FIN as shutdown() would, and frees it now. */
 		if (t->up_eof)
-			tcp_close_upstream(t);
+			tcp_close_upstream(t, false);
 		else
 			r->up->stream_shutdown(r->host, t->handle);
 		t->up_fin_sent = true;
@@ -421,7 +422,7 @@ static void tcp_connected(struct tcp_relay *t, uint64_t now)
 	int n;
 
 	if (!t->flow) {
-		tcp_close_upstream(t);
+		tcp_close_upstream(t, false);
 		return;
 	}
 	k = &t->flow->key;
@@ -622,10 +623,13 @@ static void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 		t->r->up->stream_resume(t->r->host, t->handle);
 	}
 	if (ev & (ZT_TCP_EV_RESET | ZT_TCP_EV_CLOSED)) {
-		/* The flow is freed when this returns. */
+		/* The flow is freed when this returns. A reset (the client's,
+		 * a timeout's) goes on as one to a destination the bytes may
+		 * already reach; a connect or a proxy handshake is only
+		 * dropped. */
 		f->user = NULL;
 		t->flow = NULL;
-		tcp_close_upstream(t);
+		tcp_close_upstream(t, (ev & ZT_TCP_EV_RESET) && t->phase == PH_OPEN);
 	}
 	t->busy--;
 	tcp_relay_maybe_free(t);
@@ -640,7 +644,7 @@ static void udp_close_sockets(struct udp_relay *u)
 	if (u->dgram >= 0)
 		r->up->dgram_close(r->host, u->dgram);
 	if (u->ctrl >= 0)
-		r->up->stream_close(r->host, u->ctrl);
+		r->up->stream_close(r->host, u->ctrl, false);
 	u->dgram = u->ctrl = -1;
 	u->ready = false;
 }
@@ -990,7 +994,7 @@ void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
 				zt_stack_tcp_shutdown(r->stack, t->flow, now);
 			/* Our FIN went before: the upstream is done both ways. */
 			if (t->up_fin_sent)
-				tcp_close_upstream(t);
+				tcp_close_upstream(t, false);
 		} else {
 			/* The proxy hung up in the middle of its handshake. */
 			r->stats.upstream_connect_failed++;

@@ -522,9 +522,11 @@ static void up_stream_shutdown(void *host, int handle)
 		s->shut = true;
 }
 
-static void up_stream_close(void *host, int handle)
+static void up_stream_close(void *host, int handle, bool abort)
 {
 	struct fr *h = host;
+
+	(void)abort;
 	struct stream *s = stream_of(h, handle, "stream_close");
 
 	if (s)

@@ -897,7 +897,7 @@ static int parse_stream(struct pstate *ps, struct zt_scn_event *e, bool in,
 			{ "refuse", ZT_SCN_S_REFUSE, true, false },
 			{ "timeout", ZT_SCN_S_TIMEOUT, true, false },
 			{ "unreach", ZT_SCN_S_UNREACH, true, false }, /* sN< above; refused on sN> */
-			{ "rst", ZT_SCN_S_RST, true, false },
+			{ "rst", ZT_SCN_S_RST, true, true },
 			{ "fin", ZT_SCN_S_FIN, true, true },
 			{ "close", ZT_SCN_S_CLOSE, false, true },
 		};

@@ -118,7 +118,7 @@ enum zt_scn_sop {
 	ZT_SCN_S_UNREACH,          /* sN< unreach [host|net|prohibited] */
 	ZT_SCN_S_DATA,             /* sN< / sN> PAYLOAD (sN< may add fin) */
 	ZT_SCN_S_FIN,              /* sN< fin / sN> fin */
-	ZT_SCN_S_RST,              /* sN< rst */
+	ZT_SCN_S_RST,              /* sN< rst (the upstream resets) / sN> rst (ztun does) */
 	ZT_SCN_S_CLOSE,            /* sN> close */
 	ZT_SCN_S_WINDOW,           /* sN< window N|inf */
 };

@@ -67,6 +67,7 @@ enum out_kind {
 	OUT_DATA,
 	OUT_FIN,
 	OUT_CLOSE,
+	OUT_RST,      /* closed by a reset (stream_close with abort) */
 	OUT_NET,
 };
 
@@ -579,6 +580,9 @@ static void fmt_item(struct host *h, struct sbuf *sb, const struct out_item *o)
 	case OUT_CLOSE:
 		sb_add(sb, "s%u> close", n);
 		break;
+	case OUT_RST:
+		sb_add(sb, "s%u> rst", n);
+		break;
 	case OUT_NET:
 		sb_add(sb, "net> udp ");
 		if (o->sock >= 0 && h->dg[o->sock].var[0])
@@ -730,7 +734,8 @@ static bool stream_waits(struct host *h, unsigned n)
 		if (e->kind == ZT_SCN_S_OUT && e->sop == ZT_SCN_S_CONNECT)
 			continue;
 		/* ztun closing a stream that never completed: it stays pending */
-		if (e->kind == ZT_SCN_S_OUT && e->sop == ZT_SCN_S_CLOSE)
+		if (e->kind == ZT_SCN_S_OUT &&
+		    (e->sop == ZT_SCN_S_CLOSE || e->sop == ZT_SCN_S_RST))
 			return true;
 		return e->kind == ZT_SCN_S_IN &&
 		       (e->sop == ZT_SCN_S_ACCEPT || e->sop == ZT_SCN_S_REFUSE ||
@@ -795,7 +800,7 @@ static void up_stream_shutdown(void *host, int handle)
 	out_log(h, out_push(h, OUT_FIN, CHAN_STREAM0 + (unsigned)handle, NULL, 0));
 }
 
-static void up_stream_close(void *host, int handle)
+static void up_stream_close(void *host, int handle, bool abort)
 {
 	struct host *h = host;
 	struct hstream *st = &h->st[handle];
@@ -803,7 +808,8 @@ static void up_stream_close(void *host, int handle)
 	st->closed = true;
 	zt_sim_cancel(&h->sim, &st->ev_connect);
 	zt_sim_cancel(&h->sim, &st->ev_deliver);
-	out_log(h, out_push(h, OUT_CLOSE, CHAN_STREAM0 + (unsigned)handle, NULL, 0));
+	out_log(h, out_push(h, abort ? OUT_RST : OUT_CLOSE,
+			    CHAN_STREAM0 + (unsigned)handle, NULL, 0));
 }
 
 static void up_stream_resume(void *host, int handle)
@@ -1362,6 +1368,9 @@ static void fmt_exp_stream(struct sbuf *sb, const struct zt_scn_event *e)
 	case ZT_SCN_S_CLOSE:
 		sb_add(sb, "close");
 		break;
+	case ZT_SCN_S_RST:
+		sb_add(sb, "rst");
+		break;
 	}
 }
 
@@ -1447,6 +1456,9 @@ static void expect_stream(struct host *h, const struct zt_scn_event *e)
 		break;
 	case ZT_SCN_S_CLOSE:
 		ok = o->kind == OUT_CLOSE;
+		break;
+	case ZT_SCN_S_RST:
+		ok = o->kind == OUT_RST;
 		break;
 	default:
 		break;

@@ -1084,14 +1084,17 @@ static void up_stream_shutdown(void *host, int handle)
 	}
 }
 
-static void up_stream_close(void *host, int handle)
+static void up_stream_close(void *host, int handle, bool abort)
 {
 	struct zt_vnet *vn = host;
 	struct zt_vnet_sock *s = stream_of(vn, handle);
 
 	if (s) {
 		vn->stats.stream_closes++;
-		zt_vnet_close(s);
+		if (abort)
+			zt_vnet_abort(s);
+		else
+			zt_vnet_close(s);
 	}
 }
 

@@ -464,15 +464,16 @@ static void up_stream_shutdown(void *host, int handle)
 		zr_debug("stream %d: shutdown: %s", handle, strerror(errno));
 }
 
-static void up_stream_close(void *host, int handle)
+static void up_stream_close(void *host, int handle, bool abort)
 {
 	struct zr_host *h = host;
 	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
 
 	if (!s)
 		return;
-	zr_debug("stream %d: closed", handle);
-	sock_release(h, s, handle, s->held && s->held_off < s->held_len);
+	zr_debug("stream %d: %s", handle, abort ? "reset" : "closed");
+	sock_release(h, s, handle,
+		     abort || (s->held && s->held_off < s->held_len));
 }
 
 static void up_stream_resume(void *host, int handle)

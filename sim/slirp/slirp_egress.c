@@ -124,9 +124,9 @@ static void op_stream_shutdown(void *host, int handle)
 	zt_slirp_stream_shutdown(host, handle);
 }
 
-static void op_stream_close(void *host, int handle)
+static void op_stream_close(void *host, int handle, bool abort)
 {
-	zt_slirp_stream_close(host, handle);
+	zt_slirp_stream_close(host, handle, abort);
 }
 
 static void op_stream_resume(void *host, int handle)
@@ -1105,7 +1105,7 @@ void zt_slirp_stream_shutdown(struct zt_slirp_egress *e, int handle)
 		zt_tcb_shutdown(&s->tcb, e->now);
 }
 
-void zt_slirp_stream_close(struct zt_slirp_egress *e, int handle)
+void zt_slirp_stream_close(struct zt_slirp_egress *e, int handle, bool abort)
 {
 	struct stream *s = stream_get(e, handle);
 
@@ -1113,7 +1113,7 @@ void zt_slirp_stream_close(struct zt_slirp_egress *e, int handle)
 		return;
 	s->closed = true;
 	s->cookie = NULL;
-	if (zt_tcb_recv_len(&s->tcb) || s->tcb.state == ZT_TCP_SYN_SENT)
+	if (abort || zt_tcb_recv_len(&s->tcb) || s->tcb.state == ZT_TCP_SYN_SENT)
 		zt_tcb_abort(&s->tcb, e->now);
 	else if (!s->tcb.fin_queued && s->tcb.state != ZT_TCP_CLOSED)
 		zt_tcb_shutdown(&s->tcb, e->now);
@@ -1350,9 +1350,9 @@ void zt_slirp_stream_shutdown(struct zt_slirp_egress *e, int handle)
 	(void)e; (void)handle;
 }
 
-void zt_slirp_stream_close(struct zt_slirp_egress *e, int handle)
+void zt_slirp_stream_close(struct zt_slirp_egress *e, int handle, bool abort)
 {
-	(void)e; (void)handle;
+	(void)e; (void)handle; (void)abort;
 }
 
 void zt_slirp_stream_resume(struct zt_slirp_egress *e, int handle)

@@ -143,7 +143,8 @@ int zt_slirp_stream_open(struct zt_slirp_egress *e,
 ssize_t zt_slirp_stream_send(struct zt_slirp_egress *e, int handle,
 			     const void *data, size_t len);
 void zt_slirp_stream_shutdown(struct zt_slirp_egress *e, int handle);
-void zt_slirp_stream_close(struct zt_slirp_egress *e, int handle);
+/* @abort: with a RST (the client's flow was reset), else a FIN. */
+void zt_slirp_stream_close(struct zt_slirp_egress *e, int handle, bool abort);
 void zt_slirp_stream_resume(struct zt_slirp_egress *e, int handle);
 int zt_slirp_dgram_open(struct zt_slirp_egress *e, uint8_t family,
 			uint16_t port, unsigned flags, void *cookie,

@@ -667,7 +667,7 @@ class Scenario:
             if inp and w in ("accept", "refuse", "fin", "rst"):
                 e.sop = w
                 return
-            if not inp and w in ("fin", "close"):
+            if not inp and w in ("fin", "close", "rst"):
                 e.sop = w
                 return
             if inp and w == "timeout":
@@ -1456,10 +1456,12 @@ class Runner:
                     it[2] = it[2][left:]
                     left = 0
             return
-        want = {"connect": "connect", "fin": "eof", "close": "gone"}[e.sop]
+        # sN> rst: ztun-ref closed the socket with a reset (SO_LINGER 0):
+        # our end read ECONNRESET, then the socket left ztun-ref's fds
+        want = {"connect": "connect", "fin": "eof", "close": "gone", "rst": "gone"}[e.sop]
 
         def ready():
-            if e.sop == "close":
+            if e.sop in ("close", "rst"):
                 return any(k == "gone" for k, _, _ in st.items) or \
                     (st.items and st.items[0][0] not in ("eof", "rst", "gone"))
             return bool(st.items)
@@ -1468,11 +1470,16 @@ class Runner:
         if not st.items:
             self.fail(e, exp, "(nothing)")
         it = st.items[0]
-        if e.sop == "close" and it[0] in ("eof", "rst"):
+        cause = None
+        if e.sop in ("close", "rst") and it[0] in ("eof", "rst"):
             # the EOF or reset ztun-ref's close caused: part of the close
             if len(st.items) > 1 and st.items[1][0] == "gone":
+                cause = it[0]
                 st.items.pop(0)
                 it = st.items[0]
+        if e.sop == "rst" and it[0] == "gone" and cause != "rst":
+            self.fail(e, exp, "s%d> close (%s)" % (st.n, "after a FIN" if cause else
+                                                     "nothing read before it"))
         ok = it[0] == want and (e.sop != "connect" or it[2] == e.ep)
         act = self.fmt_item(st, it)
         if not ok:

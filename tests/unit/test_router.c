@@ -1449,6 +1449,35 @@ static void test_direct_reset_after(void)
 	tb_free(t);
 }
 
+/* A flow that ends by a reset - the client's RST, or the idle timeout -
+ * ends its upstream by a reset too: a FIN would tell the server that what
+ * it got (half an upload, say) was the whole of it. */
+static void test_reset_passes_upstream(void)
+{
+	for (int idle = 0; idle < 2; idle++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false);
+		struct zt_vhost *sink;
+		struct client *c;
+
+		if (idle)
+			t->cfg.stack.tcp_idle_timeout = 5 * ZT_SEC;
+		tb_start(t);
+		sink = add_host(t, &srv, 9, ZT_VHOST_DISCARD);
+		c = client_open(t, false, &srv, 9, 10000);
+		run_for(t, ZT_SEC);
+		CU_ASSERT_EQUAL_FATAL(zt_vhost_stats(sink)->bytes_in, 10000);
+		if (!idle)
+			zt_tcb_abort(&c->tcb, t->sim.now);
+		run_for(t, idle ? 6 * ZT_SEC : ZT_SEC);
+		CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
+		CU_ASSERT_EQUAL(zt_vhost_stats(sink)->resets_seen, 1);
+		CU_ASSERT_EQUAL(zt_vhost_stats(sink)->eofs, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		tb_free(t);
+	}
+}
+
 static bool fin_busy(struct tb *t)
 {
 	return !t->cl[0].peer_fin;
@@ -1993,6 +2022,7 @@ int zt_suite_router(void)
 		{ "direct_closed_port", test_direct_closed_port },
 		{ "direct_blackhole", test_direct_blackhole },
 		{ "direct_upstream_reset_after_n", test_direct_reset_after },
+		{ "reset_passes_upstream", test_reset_passes_upstream },
 		{ "direct_source_and_http_server", test_direct_source_and_http },
 		{ "backpressure_slow_reader", test_backpressure_slow_reader },
 		{ "udp_direct_echo_and_dns", test_udp_direct_echo_and_dns },

@@ -366,11 +366,11 @@ static void up_stream_shutdown(void *host, int handle)
 	zt_vnet_upstream_ops.stream_shutdown(n->vn, handle);
 }
 
-static void up_stream_close(void *host, int handle)
+static void up_stream_close(void *host, int handle, bool abort)
 {
 	struct node *n = host;
 
-	zt_vnet_upstream_ops.stream_close(n->vn, handle);
+	zt_vnet_upstream_ops.stream_close(n->vn, handle, abort);
 }
 
 static void up_stream_resume(void *host, int handle)

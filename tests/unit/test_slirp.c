@@ -397,7 +397,7 @@ static void test_tcp_echo(void)
 			zt_slirp_stream_resume(c.e, c.h);
 		}
 		if (!closed && c.eof && c.got == TOTAL) {
-			zt_slirp_stream_close(c.e, c.h);
+			zt_slirp_stream_close(c.e, c.h, false);
 			closed = true;
 		}
 		if (closed && zt_slirp_egress_streams(c.e) == 0)

@@ -22,6 +22,7 @@
 #ifndef ZTUN_UPSTREAM_H
 #define ZTUN_UPSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -52,8 +53,11 @@ struct zt_upstream_ops {
 			       size_t len);
 	/* Send FIN after what was taken. */
 	void (*stream_shutdown)(void *host, int handle);
-	/* Close (RST if data is pending); no more reports for this handle. */
-	void (*stream_close)(void *host, int handle);
+	/* Close; no more reports for this handle. With @abort by a reset
+	 * (the client's flow ended by one: the far end must not take the end
+	 * for a clean one); else a FIN after what was taken (RST if data is
+	 * pending). */
+	void (*stream_close)(void *host, int handle, bool abort);
 	/* The core can take data again on @handle. */
 	void (*stream_resume)(void *host, int handle);
 	/* Optional (NULL: the host cannot tell): the address and port the
