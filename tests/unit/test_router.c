@@ -1785,6 +1785,42 @@ static void test_udp_expiry_closes_socket(void)
 /* Run 0 and 1: IPv4 and IPv6 flows through a proxy given as an address;
  * run 2: an IPv4 flow through a proxy given by name, whose relay answer
  * 0.0.0.0 means that name (there is no address to put in its place). */
+/* While the SOCKS5 UDP association is being set up, the client's first
+ * datagrams wait in a short queue (16 datagrams, 16 KiB): those go in
+ * order once the relay is known, what comes past the queue is dropped and
+ * counted (UDP: a burst before the association exists is the client's to
+ * repeat), never held without bound. */
+static void test_socks5_udp_queue_bound(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_addr pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config hc;
+	struct zt_vhost *echo;
+	char dg[16];
+
+	t->dec[1] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	echo = add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.reply_delay = 20 * ZT_MS; /* the association takes a while */
+	add_host_cfg(t, &pa, 1080, &hc);
+	for (int i = 0; i < 20; i++) {
+		snprintf(dg, sizeof(dg), "%03d", i);
+		send_udp(t, &cli, 6001, &srv, 7, dg, 3);
+	}
+	run_for(t, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->datagrams_in, 16);
+	CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 4);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 16);
+	CU_ASSERT_EQUAL(t->udp_all_len, 16 * 3);
+	for (int i = 0; i < 16; i++) {
+		snprintf(dg, sizeof(dg), "%03d", i);
+		CU_ASSERT(memcmp(t->udp_all + 3 * i, dg, 3) == 0);
+	}
+	tb_free(t);
+}
+
 static void test_socks5_udp_associate(void)
 {
 	for (int run = 0; run < 3; run++) {
@@ -2031,6 +2067,7 @@ int zt_suite_router(void)
 		{ "udp_batch_runs", test_udp_batch_runs },
 		{ "udp_vnet_batches", test_udp_vnet_batches },
 		{ "socks5_udp_associate", test_socks5_udp_associate },
+		{ "socks5_udp_queue_bound", test_socks5_udp_queue_bound },
 		{ "drop_and_reject", test_drop_and_reject },
 		{ "decision_without_proxy", test_decision_without_proxy },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
