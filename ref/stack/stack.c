@@ -1196,6 +1196,7 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 		s->tcp4.mss = (uint16_t)(cfg->mtu - 40);
 	if (!s->tcp6.mss || s->tcp6.mss > cfg->mtu - 60)
 		s->tcp6.mss = (uint16_t)(cfg->mtu - 60);
+	s->tcp6.default_peer_mss = 1220; /* 1280, IPv6's least MTU, less 60 */
 	s->flows = calloc(cfg->max_tcp_flows, sizeof(*s->flows));
 	s->udp = calloc(cfg->max_udp_flows, sizeof(*s->udp));
 	s->scratch = malloc(SCRATCH_LEN);

@@ -42,6 +42,7 @@ void zt_tcp_config_default(struct zt_tcp_config *cfg)
 	cfg->rx_buf = 256 * 1024;
 	cfg->tx_buf = 256 * 1024;
 	cfg->mss = 1460;
+	cfg->default_peer_mss = 536;
 	cfg->window_scale = true;
 	cfg->sack = true;
 	cfg->timestamps = true;
@@ -126,7 +127,8 @@ static void tcp_take_syn_options(struct zt_tcb *t, const struct zt_tcp_repr *syn
 {
 	uint16_t base;
 
-	t->peer_mss = syn->has_mss ? syn->mss : 536; /* RFC 9293 3.7.1 */
+	t->peer_mss = syn->has_mss ? syn->mss :
+		      t->cfg->default_peer_mss ? t->cfg->default_peer_mss : 536;
 	if (t->cfg->window_scale && syn->has_wscale) {
 		t->snd_wscale = syn->wscale > 14 ? 14 : syn->wscale; /* RFC 7323 2.3 */
 	} else {

@@ -380,6 +380,47 @@ static void test_upstream_first_and_mss_clamp(void)
 	free(h);
 }
 
+/* A SYN without an MSS option: the peer can take 536 bytes a segment over
+ * IPv4 and 1220 over IPv6 (RFC 9293 3.7.1; RFC 8200's 1280 minimum MTU
+ * less 60), and our segments are cut to that. */
+static void test_default_peer_mss(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = v6 ? A6(2) : A4(10, 0, 0, 2);
+		struct zt_addr srv = v6 ? A6(80) : A4(93, 184, 216, 34);
+		struct zt_tcp_repr syn = syn_to(40010, 80, 1000), ack;
+		static uint8_t data[4000];
+		struct zt_packet pk;
+
+		syn.has_mss = false;
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		zt_stack_tcp_accept(h->s, h->last_new, h->now);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+		out_pkt(h, 0, &pk);
+		memset(&ack, 0, sizeof(ack));
+		ack.src_port = 40010;
+		ack.dst_port = 80;
+		ack.seq = 1001;
+		ack.ack = pk.l4.tcp.seq + 1;
+		ack.flags = ZT_TCP_ACK;
+		ack.window = 65535;
+		q_clear(&h->to_tun);
+		send_tcp(h, &c, &srv, &ack, NULL, 0);
+		CU_ASSERT_EQUAL(zt_stack_tcp_send(h->s, h->last_new, data, sizeof(data), h->now),
+				sizeof(data));
+		CU_ASSERT_FATAL(h->to_tun.n >= 2);
+		out_pkt(h, 0, &pk);
+		CU_ASSERT_EQUAL(pk.payload.len, v6 ? 1220 : 536);
+		host_fini(h);
+		free(h);
+	}
+}
+
 static void test_refuse_rst_or_icmp(void)
 {
 	for (int icmp = 0; icmp < 2; icmp++) {
@@ -1825,6 +1866,7 @@ int zt_suite_stack(void)
 		{ "rx_direct_skips_the_ring", test_rx_direct_skips_the_ring },
 		{ "idle_timeout", test_idle_timeout },
 		{ "syn_reopens_time_wait", test_syn_reopens_time_wait },
+		{ "default_peer_mss", test_default_peer_mss },
 		{ "keepalive_keeps_flow", test_keepalive_keeps_flow },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },

@@ -95,6 +95,9 @@ struct zt_tcp_config {
 	 * an idle connection holds none. Borrowed; outlives the tcbs. */
 	struct zt_bufpool *pool;
 	uint16_t mss;             /* MSS we announce and cap sends at (MTU - headers) */
+	uint16_t default_peer_mss; /* the peer's when its SYN has no MSS option:
+				    * 536 (IPv4); the stack sets 1220 for IPv6
+				    * (RFC 9293 3.7.1) */
 	/* TSO: > 1 lets one segment carry up to this many segments' worth of
 	 * data (at most 64 KiB) for a device that cuts it to the MSS itself
 	 * (zt_tcb_seg_size() is the size to cut at); 0 or 1: off. */
