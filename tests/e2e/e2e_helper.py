@@ -131,10 +131,11 @@ def echo_conn(c):
         c.close()
 
 
-def echo_loop(s):
+def conn_loop(s, handle):
+    """Accept for ever; each connection gets a thread running handle(c)."""
     while True:
         c, _ = s.accept()
-        threading.Thread(target=echo_conn, args=(c,), daemon=True).start()
+        threading.Thread(target=handle, args=(c,), daemon=True).start()
 
 
 def reset_loop(s):
@@ -158,19 +159,13 @@ def hangup_conn(c):
         c.close()
 
 
-def hangup_loop(s):
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=hangup_conn, args=(c,), daemon=True).start()
-
-
 def serve(http_port, echo_port, reset_port, hangup_port):
     e = listener(echo_port)
     r = listener(reset_port)
     h = listener(hangup_port)
-    threading.Thread(target=echo_loop, args=(e,), daemon=True).start()
+    threading.Thread(target=conn_loop, args=(e, echo_conn), daemon=True).start()
     threading.Thread(target=reset_loop, args=(r,), daemon=True).start()
-    threading.Thread(target=hangup_loop, args=(h,), daemon=True).start()
+    threading.Thread(target=conn_loop, args=(h, hangup_conn), daemon=True).start()
     HTTPServer(("::", http_port), Handler).serve_forever()
 
 
