@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dns_wire.h - DNS queries in, answers out (RFC 1035 4.1, RFC 3596): just
+ * what a resolver that answers from a table needs (fakedns.h).
+ *
+ * A query is one message with one question; the question's name is kept
+ * as text (lower case, dotted, no trailing dot) and its bytes as sent, so
+ * that the answer echoes the question exactly (0x20 case randomization
+ * included). Answers point back at that question's name (compression
+ * pointer to offset 12), so they never need the name written twice.
+ */
+#ifndef ZTUN_DNS_WIRE_H
+#define ZTUN_DNS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ztun/addr.h"
+#include "ztun/view.h"
+
+#define ZT_DNS_PORT 53
+#define ZT_DNS_HDR 12
+#define ZT_DNS_NAME_MAX 253   /* text form without the trailing dot */
+#define ZT_DNS_UDP_MAX 512    /* an answer over UDP without EDNS */
+
+enum {
+	ZT_DNS_TYPE_A = 1,
+	ZT_DNS_TYPE_AAAA = 28,
+	ZT_DNS_CLASS_IN = 1,
+};
+
+enum zt_dns_rcode {
+	ZT_DNS_NOERROR = 0,
+	ZT_DNS_FORMERR = 1,   /* the question could not be read */
+	ZT_DNS_SERVFAIL = 2,  /* we could not answer (no memory) */
+	ZT_DNS_NXDOMAIN = 3,
+	ZT_DNS_NOTIMP = 4,    /* an opcode other than QUERY */
+	ZT_DNS_REFUSED = 5,   /* a name that is not a host name */
+};
+
+struct zt_dns_query {
+	uint16_t id;
+	uint16_t flags;        /* the query's header flags */
+	uint16_t qtype, qclass;
+	/* lower case, labels joined by '.', no trailing dot; "" for the root */
+	char name[ZT_DNS_NAME_MAX + 1];
+	struct zt_view question; /* QNAME QTYPE QCLASS as sent (borrowed
+				  * from the message); len 0 when unread */
+};
+
+/*
+ * zt_dns_parse_query() - read the header and the one question of @msg.
+ * Return: a negative errno when no answer can be given (-EINVAL: shorter
+ * than a header, or a response, not a query); otherwise the rcode to
+ * answer with: ZT_DNS_NOERROR when @q holds the question, ZT_DNS_NOTIMP
+ * for an opcode other than QUERY, ZT_DNS_FORMERR when the question count
+ * is not 1 or the question is malformed (truncated, a label longer than
+ * 63, a name longer than 255 bytes, a compression pointer), and
+ * ZT_DNS_REFUSED for a name with bytes other than letters, digits, '-'
+ * and '_' (it could not be a host name to connect to). The header fields
+ * of @q are filled in every non-negative case; records after the question
+ * (an EDNS OPT) are ignored.
+ */
+int zt_dns_parse_query(struct zt_view msg, struct zt_dns_query *q);
+
+/*
+ * zt_dns_build_answer() - the response to @q with rcode @rcode and @n
+ * address records (A for IPv4, AAAA for IPv6 addresses) of @ttl seconds,
+ * into @buf (@cap bytes, caller-owned). The question is echoed when @q
+ * has one (and only then are records written); RD is copied, RA and AA
+ * set. Return: the length, or -ENOSPC.
+ */
+int zt_dns_build_answer(const struct zt_dns_query *q, unsigned rcode,
+			const struct zt_addr *addrs, unsigned n, uint32_t ttl,
+			uint8_t *buf, size_t cap);
+
+#endif /* ZTUN_DNS_WIRE_H */

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dns_wire.c - DNS query parse and answer emit (RFC 1035 4.1).
+ *
+ * Theory of operation: a message shorter than the 12-byte header, or one
+ * with QR set (a response: answering it could start a loop between two
+ * resolvers), gets no answer at all. Every other message gets one: the
+ * header alone carries NOTIMP for an opcode other than QUERY and FORMERR
+ * for a question count other than 1 or a question that cannot be read.
+ * The name is read label by label within the message's bytes: each label
+ * 1..63 bytes (the two top bits of its length byte zero: no compression
+ * pointer, which a question has nowhere to point to, no extended label
+ * type), the whole at most 255 bytes on the wire, so its text form fits
+ * ZT_DNS_NAME_MAX. A name whose bytes are not those of a host name
+ * (letters, digits, '-', '_') is REFUSED: its text is later handed to a
+ * proxy as a host to connect to, and must not carry a separator, a space
+ * or a NUL into a SOCKS5 or HTTP request. Records after the question (an
+ * EDNS OPT) are not read; the answer carries none (RFC 6891 6.1.1: a
+ * responder without EDNS answers without OPT).
+ *
+ * An answer is the header, the question's bytes as sent, and one record
+ * per address whose owner name is a pointer to offset 12, where the
+ * question's name starts.
+ */
+#include "ztun/dns_wire.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define DNS_QR 0x8000u
+#define DNS_OPCODE_MASK 0x7800u
+#define DNS_AA 0x0400u
+#define DNS_RD 0x0100u
+#define DNS_RA 0x0080u
+#define DNS_WIRE_NAME_MAX 255u
+#define DNS_LABEL_MAX 63u
+
+static bool host_name_byte(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* Read the question's name from @msg at ZT_DNS_HDR into @q->name and
+ * set *@end past it; *@host_name tells whether every byte was one a host
+ * name may have. Return: 0 or ZT_DNS_FORMERR. */
+static int read_qname(struct zt_view msg, struct zt_dns_query *q,
+		      size_t *end, bool *host_name)
+{
+	size_t off = ZT_DNS_HDR, out = 0;
+
+	*host_name = true;
+	for (;;) {
+		struct zt_view label;
+		uint8_t n;
+
+		if (off >= msg.len)
+			return ZT_DNS_FORMERR;
+		n = msg.data[off];
+		if (n == 0)
+			break;
+		if (n > DNS_LABEL_MAX) /* pointer or extended label type */
+			return ZT_DNS_FORMERR;
+		if (off - ZT_DNS_HDR + 1 + n + 1 > DNS_WIRE_NAME_MAX ||
+		    !zt_view_sub(msg, off + 1, n, &label))
+			return ZT_DNS_FORMERR;
+		if (out)
+			q->name[out++] = '.';
+		for (size_t i = 0; i < n; i++) {
+			uint8_t c = label.data[i];
+
+			*host_name = *host_name && host_name_byte(c);
+			q->name[out++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+		off += 1u + n;
+	}
+	q->name[out] = 0;
+	*end = off + 1;
+	return 0;
+}
+
+int zt_dns_parse_query(struct zt_view msg, struct zt_dns_query *q)
+{
+	struct zt_view tail;
+	size_t end;
+	bool host_name;
+
+	memset(q, 0, sizeof(*q));
+	if (msg.len < ZT_DNS_HDR)
+		return -EINVAL;
+	q->id = zt_rd16(msg.data);
+	q->flags = zt_rd16(msg.data + 2);
+	if (q->flags & DNS_QR)
+		return -EINVAL;
+	if (q->flags & DNS_OPCODE_MASK)
+		return ZT_DNS_NOTIMP;
+	if (zt_rd16(msg.data + 4) != 1 ||
+	    read_qname(msg, q, &end, &host_name) ||
+	    !zt_view_sub(msg, end, 4, &tail)) {
+		q->name[0] = 0;
+		return ZT_DNS_FORMERR;
+	}
+	q->qtype = zt_rd16(tail.data);
+	q->qclass = zt_rd16(tail.data + 2);
+	q->question = zt_view_make(msg.data + ZT_DNS_HDR, end + 4 - ZT_DNS_HDR);
+	if (!host_name) {
+		q->name[0] = 0;
+		return ZT_DNS_REFUSED;
+	}
+	return ZT_DNS_NOERROR;
+}
+
+int zt_dns_build_answer(const struct zt_dns_query *q, unsigned rcode,
+			const struct zt_addr *addrs, unsigned n, uint32_t ttl,
+			uint8_t *buf, size_t cap)
+{
+	size_t len = ZT_DNS_HDR, qlen = q->question.len;
+	uint16_t flags = (uint16_t)(DNS_QR | (q->flags & (DNS_OPCODE_MASK | DNS_RD)) |
+				    DNS_RA | (rcode & 0xfu));
+
+	if (!qlen)
+		n = 0;
+	else if (rcode == ZT_DNS_NOERROR || rcode == ZT_DNS_NXDOMAIN)
+		flags |= DNS_AA;
+	for (unsigned i = 0; i < n; i++)
+		len += 12 + zt_addr_len(&addrs[i]);
+	len += qlen;
+	if (len > cap)
+		return -ENOSPC;
+	zt_wr16(buf, q->id);
+	zt_wr16(buf + 2, flags);
+	zt_wr16(buf + 4, qlen ? 1 : 0);
+	zt_wr16(buf + 6, (uint16_t)n);
+	zt_wr16(buf + 8, 0);
+	zt_wr16(buf + 10, 0);
+	len = ZT_DNS_HDR;
+	if (qlen)
+		memcpy(buf + len, q->question.data, qlen);
+	len += qlen;
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *rr = buf + len;
+		size_t alen = zt_addr_len(&addrs[i]);
+
+		zt_wr16(rr, 0xc000 | ZT_DNS_HDR); /* the question's name */
+		zt_wr16(rr + 2, alen == 4 ? ZT_DNS_TYPE_A : ZT_DNS_TYPE_AAAA);
+		zt_wr16(rr + 4, ZT_DNS_CLASS_IN);
+		zt_wr32(rr + 6, ttl);
+		zt_wr16(rr + 10, (uint16_t)alen);
+		memcpy(rr + 12, addrs[i].bytes, alen);
+		len += 12 + alen;
+	}
+	return (int)len;
+}

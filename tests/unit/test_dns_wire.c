@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_dns_wire.c - DNS queries and answers: a query as a stub resolver
+ * sends it (EDNS OPT included) read back, answers compared byte for byte,
+ * every malformed question answered with the rcode RFC 1035 gives it,
+ * every truncation and random bytes parsed over exactly-sized heap copies.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+#include "ztun/dns_wire.h"
+#include "ztun/rng.h"
+
+/* A query for @name (text, may be mixed case) of @qtype with id 0x1234
+ * and RD, an EDNS OPT record after it when @edns. Returns its length. */
+static size_t make_query(uint8_t *buf, const char *name, uint16_t qtype,
+			 bool edns)
+{
+	size_t off = ZT_DNS_HDR;
+	const char *p = name;
+
+	memset(buf, 0, ZT_DNS_HDR);
+	zt_wr16(buf, 0x1234);
+	zt_wr16(buf + 2, 0x0100);            /* RD */
+	zt_wr16(buf + 4, 1);                 /* QDCOUNT */
+	zt_wr16(buf + 10, edns ? 1 : 0);     /* ARCOUNT */
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+		buf[off++] = (uint8_t)n;
+		memcpy(buf + off, p, n);
+		off += n;
+		p += n + (dot ? 1 : 0);
+	}
+	buf[off++] = 0;
+	zt_wr16(buf + off, qtype);
+	zt_wr16(buf + off + 2, ZT_DNS_CLASS_IN);
+	off += 4;
+	if (edns) {
+		static const uint8_t opt[] = { 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0 };
+
+		memcpy(buf + off, opt, sizeof(opt));
+		off += sizeof(opt);
+	}
+	return off;
+}
+
+static int parse_exact(const uint8_t *msg, size_t len, struct zt_dns_query *q)
+{
+	uint8_t *copy = zt_test_dup_exact(msg, len);
+	int rc = zt_dns_parse_query(zt_view_make(copy, len), q);
+
+	free(copy);
+	return rc;
+}
+
+static void test_parse_query(void)
+{
+	uint8_t msg[512];
+	struct zt_dns_query q;
+	size_t len = make_query(msg, "WwW.Example.COM", ZT_DNS_TYPE_A, true);
+	uint8_t *copy = zt_test_dup_exact(msg, len);
+
+	CU_ASSERT_EQUAL(zt_dns_parse_query(zt_view_make(copy, len), &q),
+			ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(q.id, 0x1234);
+	CU_ASSERT_EQUAL(q.flags, 0x0100);
+	CU_ASSERT_EQUAL(q.qtype, ZT_DNS_TYPE_A);
+	CU_ASSERT_EQUAL(q.qclass, ZT_DNS_CLASS_IN);
+	CU_ASSERT_STRING_EQUAL(q.name, "www.example.com");
+	/* the question as sent: 17 name bytes, type and class */
+	CU_ASSERT_EQUAL(q.question.len, 17 + 4);
+	CU_ASSERT_PTR_EQUAL(q.question.data, copy + ZT_DNS_HDR);
+	free(copy);
+
+	len = make_query(msg, "", ZT_DNS_TYPE_AAAA, false);
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_NOERROR);
+	CU_ASSERT_STRING_EQUAL(q.name, "");
+	CU_ASSERT_EQUAL(q.qtype, ZT_DNS_TYPE_AAAA);
+
+	len = make_query(msg, "_sip._udp.a-b.example", 33, false);
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_NOERROR);
+	CU_ASSERT_STRING_EQUAL(q.name, "_sip._udp.a-b.example");
+}
+
+static void test_answer_bytes(void)
+{
+	uint8_t msg[512], out[512];
+	struct zt_dns_query q;
+	static const uint8_t ip4[4] = { 198, 18, 0, 7 };
+	uint8_t ip6[16] = { 0xfc, 0x00, [15] = 7 };
+	struct zt_addr a[2];
+	size_t qlen = make_query(msg, "WwW.Example.COM", ZT_DNS_TYPE_A, true);
+	int n;
+
+	a[0] = zt_addr_v4(ip4);
+	a[1] = zt_addr_v6(ip6);
+	CU_ASSERT_EQUAL_FATAL(zt_dns_parse_query(zt_view_make(msg, qlen), &q),
+			      ZT_DNS_NOERROR);
+	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, a, 1, 300, out, sizeof(out));
+	CU_ASSERT_EQUAL_FATAL(n, ZT_DNS_HDR + 21 + 16);
+	CU_ASSERT_EQUAL(zt_rd16(out), 0x1234);
+	CU_ASSERT_EQUAL(zt_rd16(out + 2), 0x8580); /* QR AA RD RA, NOERROR */
+	CU_ASSERT_EQUAL(zt_rd16(out + 4), 1);
+	CU_ASSERT_EQUAL(zt_rd16(out + 6), 1);
+	CU_ASSERT_EQUAL(zt_rd16(out + 8), 0);
+	CU_ASSERT_EQUAL(zt_rd16(out + 10), 0);      /* no OPT echoed */
+	/* the question exactly as sent, case included */
+	CU_ASSERT_EQUAL(memcmp(out + ZT_DNS_HDR, msg + ZT_DNS_HDR, 21), 0);
+	{
+		static const uint8_t rr[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 44,
+					      0, 4, 198, 18, 0, 7 };
+
+		CU_ASSERT_EQUAL(memcmp(out + ZT_DNS_HDR + 21, rr, sizeof(rr)), 0);
+	}
+
+	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, a + 1, 1, 1, out, sizeof(out));
+	CU_ASSERT_EQUAL_FATAL(n, ZT_DNS_HDR + 21 + 28);
+	CU_ASSERT_EQUAL(zt_rd16(out + ZT_DNS_HDR + 21 + 2), ZT_DNS_TYPE_AAAA);
+	CU_ASSERT_EQUAL(zt_rd32(out + ZT_DNS_HDR + 21 + 6), 1);
+	CU_ASSERT_EQUAL(zt_rd16(out + ZT_DNS_HDR + 21 + 10), 16);
+	CU_ASSERT_EQUAL(memcmp(out + ZT_DNS_HDR + 21 + 12, ip6, 16), 0);
+
+	/* no records: NODATA (NOERROR, the question, no answer) */
+	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, NULL, 0, 1, out, sizeof(out));
+	CU_ASSERT_EQUAL(n, ZT_DNS_HDR + 21);
+	CU_ASSERT_EQUAL(zt_rd16(out + 6), 0);
+
+	/* every size short of the whole answer is refused, none overrun */
+	for (size_t cap = 0; cap < ZT_DNS_HDR + 21 + 16; cap++) {
+		uint8_t *small = malloc(cap ? cap : 1);
+
+		CU_ASSERT_EQUAL(zt_dns_build_answer(&q, ZT_DNS_NOERROR, a, 1, 1,
+						    small, cap), -ENOSPC);
+		free(small);
+	}
+}
+
+/* A header-only error answer for a question that could not be read. */
+static void test_error_answers(void)
+{
+	uint8_t msg[512], out[64];
+	struct zt_dns_query q;
+	size_t len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	int n;
+
+	msg[2] |= 0x10; /* opcode 2 (STATUS) */
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_NOTIMP);
+	CU_ASSERT_EQUAL(q.id, 0x1234);
+	n = zt_dns_build_answer(&q, ZT_DNS_NOTIMP, NULL, 0, 1, out, sizeof(out));
+	CU_ASSERT_EQUAL_FATAL(n, ZT_DNS_HDR);
+	CU_ASSERT_EQUAL(zt_rd16(out + 2), 0x9184); /* QR, opcode 2, RD RA, NOTIMP */
+	CU_ASSERT_EQUAL(zt_rd16(out + 4), 0);
+
+	len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	zt_wr16(msg + 4, 2);
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
+	zt_wr16(msg + 4, 0);
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
+	n = zt_dns_build_answer(&q, ZT_DNS_FORMERR, NULL, 0, 1, out, sizeof(out));
+	CU_ASSERT_EQUAL(n, ZT_DNS_HDR);
+	CU_ASSERT_EQUAL(zt_rd16(out + 2) & 0xf, ZT_DNS_FORMERR);
+
+	/* a response is not answered at all */
+	len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	msg[2] |= 0x80;
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), -EINVAL);
+}
+
+static void test_malformed_names(void)
+{
+	uint8_t msg[600];
+	struct zt_dns_query q;
+	char name[300];
+	size_t len;
+
+	/* a compression pointer in the question */
+	len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	msg[ZT_DNS_HDR + 8] = 0xc0;
+	msg[ZT_DNS_HDR + 9] = 0x0c;
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
+	/* the reserved label types 01 and 10 */
+	len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	msg[ZT_DNS_HDR] = 0x47;
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
+	msg[ZT_DNS_HDR] = 0x87;
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
+
+	/* 63-byte labels are fine, and so is a 253-character name */
+	memset(name, 'a', 63);
+	name[63] = '.';
+	memset(name + 64, 'b', 63);
+	name[127] = '.';
+	memset(name + 128, 'c', 63);
+	name[191] = '.';
+	memset(name + 192, 'd', 61);
+	name[253] = 0;
+	len = make_query(msg, name, ZT_DNS_TYPE_A, false);
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_NOERROR);
+	CU_ASSERT_STRING_EQUAL(q.name, name);
+	/* one more character: 256 bytes on the wire */
+	name[253] = 'd';
+	name[254] = 0;
+	len = make_query(msg, name, ZT_DNS_TYPE_A, false);
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
+	/* a label of 64 */
+	memset(name, 'a', 64);
+	strcpy(name + 64, ".com");
+	len = make_query(msg, name, ZT_DNS_TYPE_A, false);
+	msg[ZT_DNS_HDR] = 64;
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
+
+	/* bytes no host name has */
+	len = make_query(msg, "exa mple.com", ZT_DNS_TYPE_A, false);
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_REFUSED);
+	CU_ASSERT_EQUAL(q.question.len, 14 + 4); /* still echoed */
+	len = make_query(msg, "a/b.com", ZT_DNS_TYPE_A, false);
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_REFUSED);
+	len = make_query(msg, "ab.com", ZT_DNS_TYPE_A, false);
+	msg[ZT_DNS_HDR + 1] = 0; /* a NUL inside a label */
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_REFUSED);
+	len = make_query(msg, "ab.com", ZT_DNS_TYPE_A, false);
+	msg[ZT_DNS_HDR + 1] = '.'; /* a dot inside a label */
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_REFUSED);
+}
+
+/* Every prefix of a query: no header is -EINVAL, a cut question FORMERR. */
+static void test_truncated(void)
+{
+	uint8_t msg[512];
+	struct zt_dns_query q;
+	size_t len = make_query(msg, "www.example.com", ZT_DNS_TYPE_AAAA, false);
+
+	for (size_t cut = 0; cut < len; cut++)
+		CU_ASSERT_EQUAL(parse_exact(msg, cut, &q),
+				cut < ZT_DNS_HDR ? -EINVAL : ZT_DNS_FORMERR);
+	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_NOERROR);
+}
+
+/* Random messages: never a crash or an over-read, and a name that parsed
+ * is always a host name of at most 253 characters. */
+static void test_random(void)
+{
+	struct zt_rng rng;
+	uint8_t msg[300];
+
+	zt_rng_seed(&rng, zt_test_seed(0xd15));
+	for (int i = 0; i < 20000; i++) {
+		size_t len = (size_t)zt_rng_below(&rng, sizeof(msg) + 1);
+		struct zt_dns_query q;
+		int rc;
+
+		for (size_t j = 0; j < len; j++)
+			msg[j] = (uint8_t)zt_rng_next(&rng);
+		if (len > 5 && i % 2) { /* mostly well-formed headers */
+			msg[2] &= 0x07;
+			msg[4] = 0;
+			msg[5] = 1;
+			for (size_t j = ZT_DNS_HDR; j < len; j++)
+				if (zt_rng_below(&rng, 4) == 0)
+					msg[j] = (uint8_t)zt_rng_below(&rng, 12);
+		}
+		rc = parse_exact(msg, len, &q);
+		if (rc == ZT_DNS_NOERROR) {
+			size_t n = strlen(q.name);
+
+			CU_ASSERT(n <= ZT_DNS_NAME_MAX);
+			CU_ASSERT(strspn(q.name, "abcdefghijklmnopqrstuvwxyz"
+					 "0123456789-_.") == n);
+			CU_ASSERT(q.question.len >= 5);
+		}
+	}
+}
+
+int zt_suite_dns_wire(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "parse_query", test_parse_query },
+		{ "answer_bytes", test_answer_bytes },
+		{ "error_answers", test_error_answers },
+		{ "malformed_names", test_malformed_names },
+		{ "truncated", test_truncated },
+		{ "random", test_random },
+		{ 0 },
+	};
+
+	return zt_add_suite("dns_wire", NULL, NULL, cases);
+}
