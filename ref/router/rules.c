@@ -113,7 +113,7 @@ static bool proto_matches(uint8_t rule_proto, uint8_t proto)
 	return false;
 }
 
-static bool cidr_matches(const struct zt_cidr *c, const struct zt_addr *a)
+bool zt_cidr_contains(const struct zt_cidr *c, const struct zt_addr *a)
 {
 	unsigned full = c->len >> 3, rest = c->len & 7;
 
@@ -143,7 +143,8 @@ bool zt_rule_matches(const struct zt_rule *r, const struct zt_route_query *q)
 		    q->dport < r->dport.lo || q->dport > r->dport.hi)
 			return false;
 	}
-	return cidr_matches(&r->src, &q->src) && cidr_matches(&r->dst, &q->dst);
+	return zt_cidr_contains(&r->src, &q->src) &&
+	       zt_cidr_contains(&r->dst, &q->dst);
 }
 
 /**
@@ -293,6 +294,17 @@ static int parse_cidr(char *s, struct zt_cidr *c, const char *tok, char *err,
 			    "host bits set in '%s' (use the network address)",
 			    tok);
 	return 0;
+}
+
+int zt_cidr_parse(const char *text, struct zt_cidr *out, char *err,
+		  size_t errlen)
+{
+	char buf[RULE_TEXT_MAX];
+
+	if (strlen(text) >= sizeof(buf) || strcmp(text, "any") == 0)
+		return fail(err, errlen, "bad prefix '%s'", text);
+	snprintf(buf, sizeof(buf), "%s", text);
+	return parse_cidr(buf, out, text, err, errlen);
 }
 
 /*

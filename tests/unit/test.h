@@ -10,6 +10,7 @@
 #define ZTUN_TEST_H
 
 #include <CUnit/CUnit.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,12 @@ struct zt_tcp_repr;
 size_t zt_test_tcp_packet(const struct zt_addr *src, const struct zt_addr *dst,
 			  const struct zt_tcp_repr *r, const uint8_t *d1, size_t l1,
 			  const uint8_t *d2, size_t l2, uint8_t *out, size_t cap);
+
+/* A DNS query for @name (text, may be mixed case) of @qtype, id 0x1234
+ * and RD, with an EDNS OPT record after it when @edns, in @buf (at least
+ * 300 bytes). Returns its length. */
+size_t zt_test_dns_query(uint8_t *buf, const char *name, uint16_t qtype,
+			 bool edns);
 
 /* Every suite's registration function, from suites.def. */
 #define SUITE(name) int zt_suite_##name(void);

@@ -14,9 +14,7 @@
 #include "ztun/dns_wire.h"
 #include "ztun/rng.h"
 
-/* A query for @name (text, may be mixed case) of @qtype with id 0x1234
- * and RD, an EDNS OPT record after it when @edns. Returns its length. */
-static size_t make_query(uint8_t *buf, const char *name, uint16_t qtype,
+size_t zt_test_dns_query(uint8_t *buf, const char *name, uint16_t qtype,
 			 bool edns)
 {
 	size_t off = ZT_DNS_HDR;
@@ -62,7 +60,7 @@ static void test_parse_query(void)
 {
 	uint8_t msg[512];
 	struct zt_dns_query q;
-	size_t len = make_query(msg, "WwW.Example.COM", ZT_DNS_TYPE_A, true);
+	size_t len = zt_test_dns_query(msg, "WwW.Example.COM", ZT_DNS_TYPE_A, true);
 	uint8_t *copy = zt_test_dup_exact(msg, len);
 
 	CU_ASSERT_EQUAL(zt_dns_parse_query(zt_view_make(copy, len), &q),
@@ -77,12 +75,12 @@ static void test_parse_query(void)
 	CU_ASSERT_PTR_EQUAL(q.question.data, copy + ZT_DNS_HDR);
 	free(copy);
 
-	len = make_query(msg, "", ZT_DNS_TYPE_AAAA, false);
+	len = zt_test_dns_query(msg, "", ZT_DNS_TYPE_AAAA, false);
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_NOERROR);
 	CU_ASSERT_STRING_EQUAL(q.name, "");
 	CU_ASSERT_EQUAL(q.qtype, ZT_DNS_TYPE_AAAA);
 
-	len = make_query(msg, "_sip._udp.a-b.example", 33, false);
+	len = zt_test_dns_query(msg, "_sip._udp.a-b.example", 33, false);
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_NOERROR);
 	CU_ASSERT_STRING_EQUAL(q.name, "_sip._udp.a-b.example");
 }
@@ -94,7 +92,7 @@ static void test_answer_bytes(void)
 	static const uint8_t ip4[4] = { 198, 18, 0, 7 };
 	uint8_t ip6[16] = { 0xfc, 0x00, [15] = 7 };
 	struct zt_addr a[2];
-	size_t qlen = make_query(msg, "WwW.Example.COM", ZT_DNS_TYPE_A, true);
+	size_t qlen = zt_test_dns_query(msg, "WwW.Example.COM", ZT_DNS_TYPE_A, true);
 	int n;
 
 	a[0] = zt_addr_v4(ip4);
@@ -145,7 +143,7 @@ static void test_error_answers(void)
 {
 	uint8_t msg[512], out[64];
 	struct zt_dns_query q;
-	size_t len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	size_t len = zt_test_dns_query(msg, "example.com", ZT_DNS_TYPE_A, false);
 	int n;
 
 	msg[2] |= 0x10; /* opcode 2 (STATUS) */
@@ -156,7 +154,7 @@ static void test_error_answers(void)
 	CU_ASSERT_EQUAL(zt_rd16(out + 2), 0x9184); /* QR, opcode 2, RD RA, NOTIMP */
 	CU_ASSERT_EQUAL(zt_rd16(out + 4), 0);
 
-	len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, "example.com", ZT_DNS_TYPE_A, false);
 	zt_wr16(msg + 4, 2);
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
 	zt_wr16(msg + 4, 0);
@@ -166,7 +164,7 @@ static void test_error_answers(void)
 	CU_ASSERT_EQUAL(zt_rd16(out + 2) & 0xf, ZT_DNS_FORMERR);
 
 	/* a response is not answered at all */
-	len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, "example.com", ZT_DNS_TYPE_A, false);
 	msg[2] |= 0x80;
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), -EINVAL);
 }
@@ -179,12 +177,12 @@ static void test_malformed_names(void)
 	size_t len;
 
 	/* a compression pointer in the question */
-	len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, "example.com", ZT_DNS_TYPE_A, false);
 	msg[ZT_DNS_HDR + 8] = 0xc0;
 	msg[ZT_DNS_HDR + 9] = 0x0c;
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
 	/* the reserved label types 01 and 10 */
-	len = make_query(msg, "example.com", ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, "example.com", ZT_DNS_TYPE_A, false);
 	msg[ZT_DNS_HDR] = 0x47;
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
 	msg[ZT_DNS_HDR] = 0x87;
@@ -199,31 +197,31 @@ static void test_malformed_names(void)
 	name[191] = '.';
 	memset(name + 192, 'd', 61);
 	name[253] = 0;
-	len = make_query(msg, name, ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, name, ZT_DNS_TYPE_A, false);
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_NOERROR);
 	CU_ASSERT_STRING_EQUAL(q.name, name);
 	/* one more character: 256 bytes on the wire */
 	name[253] = 'd';
 	name[254] = 0;
-	len = make_query(msg, name, ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, name, ZT_DNS_TYPE_A, false);
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
 	/* a label of 64 */
 	memset(name, 'a', 64);
 	strcpy(name + 64, ".com");
-	len = make_query(msg, name, ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, name, ZT_DNS_TYPE_A, false);
 	msg[ZT_DNS_HDR] = 64;
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_FORMERR);
 
 	/* bytes no host name has */
-	len = make_query(msg, "exa mple.com", ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, "exa mple.com", ZT_DNS_TYPE_A, false);
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_REFUSED);
 	CU_ASSERT_EQUAL(q.question.len, 14 + 4); /* still echoed */
-	len = make_query(msg, "a/b.com", ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, "a/b.com", ZT_DNS_TYPE_A, false);
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_REFUSED);
-	len = make_query(msg, "ab.com", ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, "ab.com", ZT_DNS_TYPE_A, false);
 	msg[ZT_DNS_HDR + 1] = 0; /* a NUL inside a label */
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_REFUSED);
-	len = make_query(msg, "ab.com", ZT_DNS_TYPE_A, false);
+	len = zt_test_dns_query(msg, "ab.com", ZT_DNS_TYPE_A, false);
 	msg[ZT_DNS_HDR + 1] = '.'; /* a dot inside a label */
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_REFUSED);
 }
@@ -233,7 +231,7 @@ static void test_truncated(void)
 {
 	uint8_t msg[512];
 	struct zt_dns_query q;
-	size_t len = make_query(msg, "www.example.com", ZT_DNS_TYPE_AAAA, false);
+	size_t len = zt_test_dns_query(msg, "www.example.com", ZT_DNS_TYPE_AAAA, false);
 
 	for (size_t cut = 0; cut < len; cut++)
 		CU_ASSERT_EQUAL(parse_exact(msg, cut, &q),

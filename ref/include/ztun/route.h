@@ -81,6 +81,13 @@ struct zt_cidr {
 	uint8_t len;
 };
 
+/* Whether @a lies in @c (a @c of family 0 holds every address). */
+bool zt_cidr_contains(const struct zt_cidr *c, const struct zt_addr *a);
+/* Parse "ADDR/LEN" or "ADDR" (a host prefix) into @out; bits past LEN
+ * must be zero. @err as for zt_rule_parse(). Return: 0 or -EINVAL. */
+int zt_cidr_parse(const char *text, struct zt_cidr *out, char *err,
+		  size_t errlen);
+
 /* Inclusive; 0-65535 means "any port". */
 struct zt_port_range {
 	uint16_t lo, hi;

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fakedns.h - a fake-IP resolver: A and AAAA queries answered with
+ * addresses from a reserved pool, each standing for the name it was given
+ * out for, so that a flow to one of them can be sent to a proxy by name.
+ *
+ * The client's resolver (pointed at a server address inside the TUN's
+ * routes) asks for a name; the answer is a fake address, and nothing was
+ * resolved on this machine, so no query leaks past the proxy and the
+ * proxy resolves the name where it stands (remote DNS). When the client
+ * then connects to the fake address, the router looks the name up
+ * (zt_fakedns_lookup()) and hands it to the SOCKS5 or HTTP CONNECT proxy.
+ *
+ * A name keeps its address while it is among the max_names most recently
+ * used (asked for, or connected to); past that the least recently used
+ * name's address goes to the new one. Answers carry a short TTL, so the
+ * client asks again rather than keep an address that may move.
+ */
+#ifndef ZTUN_FAKEDNS_H
+#define ZTUN_FAKEDNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ztun/addr.h"
+#include "ztun/route.h"
+#include "ztun/rng.h"
+
+#define ZT_FAKEDNS_NAMES_DEFAULT 65536u
+#define ZT_FAKEDNS_NAMES_MAX (1u << 22)
+#define ZT_FAKEDNS_TTL_DEFAULT 1u
+
+struct zt_fakedns_config {
+	bool enabled;
+	/* The resolver's addresses: UDP queries to them on port 53 are
+	 * answered (family 0: unused). */
+	struct zt_addr server[2];
+	/* Where fake addresses come from: an IPv4 prefix for A answers, an
+	 * IPv6 one for AAAA (family 0: none; that type then has no data,
+	 * and the client uses the other). Each gives a name the address at
+	 * the same offset, so its pool must hold max_names + 2 addresses. */
+	struct zt_cidr pool4, pool6;
+	uint32_t max_names;        /* 1..ZT_FAKEDNS_NAMES_MAX */
+	uint32_t ttl;              /* seconds, in every answer */
+};
+
+/* Disabled; pool4 198.18.0.0/15 (RFC 2544's benchmarking block, routed
+ * nowhere), no pool6, ZT_FAKEDNS_NAMES_DEFAULT names, TTL 1 s. */
+void zt_fakedns_config_default(struct zt_fakedns_config *cfg);
+/* Check @cfg (enabled or not). Return: 0, or -EINVAL with @err naming
+ * the field at fault (may be NULL). */
+int zt_fakedns_config_check(const struct zt_fakedns_config *cfg, char *err,
+			    size_t errlen);
+
+struct zt_fakedns_stats {
+	uint64_t queries;     /* messages to the server addresses */
+	uint64_t answered;    /* ... answered with an address */
+	uint64_t nodata;      /* ... with no address: another type, no pool */
+	uint64_t errors;      /* ... with FORMERR, NOTIMP, REFUSED, SERVFAIL */
+	uint64_t ignored;     /* ... not answered: not a query */
+	uint64_t recycled;    /* addresses taken from a name to give another */
+	uint64_t lookups;     /* flows to a fake address whose name was known */
+	uint64_t unknown;     /* ... whose name was not (forgotten, or never
+			       * given out: a restart) */
+	uint32_t names;       /* names holding an address now */
+};
+
+struct zt_fakedns;
+
+/* A resolver for @cfg (copied; checked). The hash seed is drawn from
+ * @rng. Return: NULL on a bad config or no memory. */
+struct zt_fakedns *zt_fakedns_new(const struct zt_fakedns_config *cfg,
+				  struct zt_rng *rng);
+void zt_fakedns_free(struct zt_fakedns *t);
+
+/* Whether @addr:@port is one of the server addresses' port 53. */
+bool zt_fakedns_is_server(const struct zt_fakedns *t,
+			  const struct zt_addr *addr, uint16_t port);
+
+/*
+ * zt_fakedns_answer() - the answer to the DNS message @msg (@len bytes,
+ * borrowed) in @out (@cap bytes, caller-owned; ZT_DNS_UDP_MAX always
+ * fits an answer to a query that fitted it).
+ * Return: the answer's length, or a negative errno when none is due
+ * (-EINVAL: not a query) or it does not fit (-ENOSPC).
+ */
+int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
+		      uint8_t *out, size_t cap);
+
+/*
+ * zt_fakedns_lookup() - the name fake address @addr stands for.
+ * *@name is set to it (borrowed: valid until the next call that answers
+ * a query) and the name counts as used.
+ * Return: 1 when found, 0 when @addr is in no pool (not a fake address:
+ * *@name NULL), -ENOENT when it is in a pool but stands for no name.
+ */
+int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
+		      const char **name);
+
+const struct zt_fakedns_stats *zt_fakedns_stats(const struct zt_fakedns *t);
+
+#endif /* ZTUN_FAKEDNS_H */

@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fakedns.c - the fake-IP resolver's table.
+ *
+ * Theory of operation: all fixed memory is taken at init: an array of
+ * max_names slots and a power-of-two array of hash bucket heads. Slot i
+ * stands for the address at offset i + 1 of each pool (offset 0 is the
+ * network's own address; over IPv4 the top one, broadcast, is never
+ * reached because a pool must hold max_names + 2 addresses), so an address
+ * leads to its slot by subtraction, and one name's A and AAAA answers sit
+ * at the same offset of their pools. A slot whose address is one of the
+ * server's is reserved: never handed out.
+ *
+ * A slot in use holds its name (owned, allocated when the name was given
+ * the slot: per new name, never per packet), a chain link of its hash
+ * bucket, and links of the use list, most recent first. A new name takes
+ * the next never-used slot while there is one, then the slot at the tail
+ * of the use list (the least recently used name forgets its address).
+ * Asking for a name and connecting to its address both move it to the
+ * head. Names are hashed with a seed drawn from the owner's rng, so a
+ * client choosing names cannot aim at one bucket; chains are walked with
+ * a bound of the table's size regardless.
+ */
+#include "ztun/fakedns.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztun/dns_wire.h"
+#include "ztun/hash.h"
+
+#define NIL 0u /* links hold slot + 1 */
+
+struct fake_slot {
+	char *name;        /* owned; NULL when free or reserved */
+	uint32_t hash;
+	uint32_t chain;    /* next slot + 1 in the bucket */
+	uint32_t newer, older; /* use list, slot + 1 */
+	bool reserved;     /* a server address: never handed out */
+};
+
+struct zt_fakedns {
+	struct zt_fakedns_config cfg;
+	struct fake_slot *slots;
+	uint32_t *bucket;  /* slot + 1 of each chain's head */
+	uint32_t mask;     /* buckets - 1 */
+	uint32_t fresh;    /* slots below this were handed out once */
+	uint32_t newest, oldest; /* use list ends, slot + 1 */
+	uint64_t seed;
+	struct zt_fakedns_stats stats;
+};
+
+void zt_fakedns_config_default(struct zt_fakedns_config *cfg)
+{
+	static const uint8_t pool4[4] = { 198, 18, 0, 0 };
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->pool4.addr = zt_addr_v4(pool4);
+	cfg->pool4.len = 15;
+	cfg->max_names = ZT_FAKEDNS_NAMES_DEFAULT;
+	cfg->ttl = ZT_FAKEDNS_TTL_DEFAULT;
+}
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg);
+	return -EINVAL;
+}
+
+/* Whether @c (of @family, or family 0) holds offsets 1..@names + 1. */
+static bool pool_fits(const struct zt_cidr *c, uint8_t family, uint32_t names)
+{
+	unsigned host_bits;
+
+	if (!c->addr.family)
+		return true;
+	if (c->addr.family != family)
+		return false;
+	host_bits = (unsigned)zt_addr_len(&c->addr) * 8 - c->len;
+	return host_bits >= 32 || (1ull << host_bits) >= (uint64_t)names + 2;
+}
+
+int zt_fakedns_config_check(const struct zt_fakedns_config *cfg, char *err,
+			    size_t errlen)
+{
+	if (cfg->max_names < 1 || cfg->max_names > ZT_FAKEDNS_NAMES_MAX)
+		return fail(err, errlen, "fake-IP names must be 1..4194304");
+	if (!pool_fits(&cfg->pool4, ZT_AF_INET, cfg->max_names))
+		return fail(err, errlen,
+			    "the IPv4 pool must be an IPv4 prefix holding the "
+			    "fake-IP names + 2 addresses");
+	if (!pool_fits(&cfg->pool6, ZT_AF_INET6, cfg->max_names))
+		return fail(err, errlen,
+			    "the IPv6 pool must be an IPv6 prefix holding the "
+			    "fake-IP names + 2 addresses");
+	if (!cfg->pool4.addr.family && !cfg->pool6.addr.family)
+		return fail(err, errlen, "a fake-IP pool is needed");
+	if (cfg->enabled && !cfg->server[0].family && !cfg->server[1].family)
+		return fail(err, errlen, "the fake DNS server needs an address");
+	return 0;
+}
+
+/* The address at offset @off of @pool. */
+static struct zt_addr pool_addr(const struct zt_cidr *pool, uint32_t off)
+{
+	struct zt_addr a = pool->addr;
+	uint8_t *low = a.bytes + zt_addr_len(&a) - 4;
+
+	zt_wr32(low, zt_rd32(low) + off); /* host bits of the base are 0 */
+	return a;
+}
+
+/* The slot @a stands for, or -1 (in the pool but no slot's) / -2 (not
+ * in the pool). */
+static long addr_slot(const struct zt_fakedns *t, const struct zt_addr *a)
+{
+	const struct zt_cidr *pool = a->family == ZT_AF_INET ? &t->cfg.pool4
+							    : &t->cfg.pool6;
+	size_t n;
+	uint32_t off;
+
+	if (!pool->addr.family || !zt_cidr_contains(pool, a))
+		return -2;
+	n = zt_addr_len(a);
+	if (memcmp(a->bytes, pool->addr.bytes, n - 4))
+		return -1; /* host bits above the low 32: past every slot */
+	off = zt_rd32(a->bytes + n - 4) - zt_rd32(pool->addr.bytes + n - 4);
+	if (off == 0 || off > t->cfg.max_names)
+		return -1;
+	return (long)off - 1;
+}
+
+struct zt_fakedns *zt_fakedns_new(const struct zt_fakedns_config *cfg,
+				  struct zt_rng *rng)
+{
+	struct zt_fakedns *t;
+	struct zt_rng child;
+	uint32_t nb = 1;
+
+	if (zt_fakedns_config_check(cfg, NULL, 0))
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->cfg = *cfg;
+	while (nb < cfg->max_names)
+		nb <<= 1;
+	t->mask = nb - 1;
+	t->slots = calloc(cfg->max_names, sizeof(*t->slots));
+	t->bucket = calloc(nb, sizeof(*t->bucket));
+	if (!t->slots || !t->bucket) {
+		zt_fakedns_free(t);
+		return NULL;
+	}
+	zt_rng_fork(rng, &child);
+	t->seed = zt_rng_next(&child);
+	for (unsigned i = 0; i < 2; i++) {
+		long s = cfg->server[i].family ? addr_slot(t, &cfg->server[i]) : -1;
+
+		if (s >= 0)
+			t->slots[s].reserved = true;
+	}
+	return t;
+}
+
+void zt_fakedns_free(struct zt_fakedns *t)
+{
+	if (!t)
+		return;
+	if (t->slots)
+		for (uint32_t i = 0; i < t->cfg.max_names; i++)
+			free(t->slots[i].name);
+	free(t->slots);
+	free(t->bucket);
+	free(t);
+}
+
+bool zt_fakedns_is_server(const struct zt_fakedns *t,
+			  const struct zt_addr *addr, uint16_t port)
+{
+	return port == ZT_DNS_PORT &&
+	       ((t->cfg.server[0].family && zt_addr_eq(addr, &t->cfg.server[0])) ||
+		(t->cfg.server[1].family && zt_addr_eq(addr, &t->cfg.server[1])));
+}
+
+/* --- the use list ------------------------------------------------------ */
+
+static void use_unlink(struct zt_fakedns *t, uint32_t i)
+{
+	struct fake_slot *s = &t->slots[i];
+
+	if (s->newer)
+		t->slots[s->newer - 1].older = s->older;
+	else
+		t->newest = s->older;
+	if (s->older)
+		t->slots[s->older - 1].newer = s->newer;
+	else
+		t->oldest = s->newer;
+	s->newer = s->older = NIL;
+}
+
+static void use_push(struct zt_fakedns *t, uint32_t i)
+{
+	struct fake_slot *s = &t->slots[i];
+
+	s->older = t->newest;
+	s->newer = NIL;
+	if (t->newest)
+		t->slots[t->newest - 1].newer = i + 1;
+	else
+		t->oldest = i + 1;
+	t->newest = i + 1;
+}
+
+static void use_touch(struct zt_fakedns *t, uint32_t i)
+{
+	if (t->newest != i + 1) {
+		use_unlink(t, i);
+		use_push(t, i);
+	}
+}
+
+/* --- names --------------------------------------------------------------- */
+
+static long name_find(const struct zt_fakedns *t, const char *name,
+		      uint32_t hash)
+{
+	uint32_t i = t->bucket[hash & t->mask];
+
+	for (uint32_t steps = 0; i && steps < t->cfg.max_names; steps++) {
+		const struct fake_slot *s = &t->slots[i - 1];
+
+		if (s->hash == hash && strcmp(s->name, name) == 0)
+			return (long)i - 1;
+		i = s->chain;
+	}
+	return -1;
+}
+
+static void name_unhash(struct zt_fakedns *t, uint32_t i)
+{
+	uint32_t *link = &t->bucket[t->slots[i].hash & t->mask];
+
+	while (*link && *link != i + 1)
+		link = &t->slots[*link - 1].chain;
+	if (*link)
+		*link = t->slots[i].chain;
+	t->slots[i].chain = NIL;
+}
+
+/* The slot of @name, given one now if it had none. Return: the slot, or
+ * -ENOMEM. */
+static long name_slot(struct zt_fakedns *t, const char *name)
+{
+	uint32_t hash = zt_hash_bytes(t->seed, name, strlen(name));
+	long found = name_find(t, name, hash);
+	char *copy;
+	uint32_t i;
+
+	if (found >= 0) {
+		use_touch(t, (uint32_t)found);
+		return found;
+	}
+	copy = strdup(name);
+	if (!copy)
+		return -ENOMEM;
+	while (t->fresh < t->cfg.max_names && t->slots[t->fresh].reserved)
+		t->fresh++;
+	if (t->fresh < t->cfg.max_names) {
+		i = t->fresh++;
+		t->stats.names++;
+	} else {
+		i = t->oldest - 1; /* every slot is in use: the list is full */
+		use_unlink(t, i);
+		name_unhash(t, i);
+		free(t->slots[i].name);
+		t->stats.recycled++;
+	}
+	t->slots[i].name = copy;
+	t->slots[i].hash = hash;
+	t->slots[i].chain = t->bucket[hash & t->mask];
+	t->bucket[hash & t->mask] = i + 1;
+	use_push(t, i);
+	return i;
+}
+
+int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
+		      uint8_t *out, size_t cap)
+{
+	struct zt_dns_query q;
+	const struct zt_cidr *pool = NULL;
+	struct zt_addr a;
+	int rc = zt_dns_parse_query(zt_view_make(msg, len), &q);
+	unsigned n = 0;
+
+	memset(&a, 0, sizeof(a));
+	t->stats.queries++;
+	if (rc < 0) {
+		t->stats.ignored++;
+		return rc;
+	}
+	if (rc == ZT_DNS_NOERROR && q.qclass != ZT_DNS_CLASS_IN)
+		rc = ZT_DNS_REFUSED;
+	if (rc == ZT_DNS_NOERROR && q.name[0]) {
+		if (q.qtype == ZT_DNS_TYPE_A)
+			pool = &t->cfg.pool4;
+		else if (q.qtype == ZT_DNS_TYPE_AAAA)
+			pool = &t->cfg.pool6;
+	}
+	if (pool && pool->addr.family) {
+		long s = name_slot(t, q.name);
+
+		if (s < 0) {
+			rc = ZT_DNS_SERVFAIL;
+		} else {
+			a = pool_addr(pool, (uint32_t)s + 1);
+			n = 1;
+		}
+	}
+	if (rc != ZT_DNS_NOERROR)
+		t->stats.errors++;
+	else if (n)
+		t->stats.answered++;
+	else
+		t->stats.nodata++;
+	return zt_dns_build_answer(&q, (unsigned)rc, &a, n, t->cfg.ttl, out, cap);
+}
+
+int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
+		      const char **name)
+{
+	long s = addr_slot(t, addr);
+
+	*name = NULL;
+	if (s == -2)
+		return 0;
+	if (s < 0 || !t->slots[s].name) {
+		t->stats.unknown++;
+		return -ENOENT;
+	}
+	use_touch(t, (uint32_t)s);
+	t->stats.lookups++;
+	*name = t->slots[s].name;
+	return 1;
+}
+
+const struct zt_fakedns_stats *zt_fakedns_stats(const struct zt_fakedns *t)
+{
+	return &t->stats;
+}

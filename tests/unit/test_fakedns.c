@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_fakedns.c - the fake-IP resolver: a name keeps its address while
+ * used, the least recently used one gives its address up, A and AAAA of
+ * one name share an offset, the server's own address is never handed
+ * out, every kind of query gets the answer (or silence) it is due, and
+ * config values out of range are named.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+#include "ztun/dns_wire.h"
+#include "ztun/fakedns.h"
+
+static struct zt_addr addr(const char *text)
+{
+	struct zt_addr a;
+
+	memset(&a, 0, sizeof(a));
+	CU_ASSERT_EQUAL_FATAL(zt_addr_parse(text, &a), 0);
+	return a;
+}
+
+static struct zt_fakedns *make(uint32_t max_names, const char *pool6)
+{
+	struct zt_fakedns_config cfg;
+	struct zt_rng rng;
+
+	zt_rng_seed(&rng, 7);
+	zt_fakedns_config_default(&cfg);
+	cfg.enabled = true;
+	cfg.server[0] = addr("198.18.0.2");
+	cfg.max_names = max_names;
+	if (pool6)
+		CU_ASSERT_EQUAL_FATAL(zt_cidr_parse(pool6, &cfg.pool6, NULL, 0), 0);
+	return zt_fakedns_new(&cfg, &rng);
+}
+
+/* Ask @t for @name (@qtype); return the rcode and put the answer's one
+ * address (family 0 when none) in @out. */
+static int ask(struct zt_fakedns *t, const char *name, uint16_t qtype,
+	       struct zt_addr *out)
+{
+	uint8_t msg[300], ans[ZT_DNS_UDP_MAX];
+	size_t len = zt_test_dns_query(msg, name, qtype, false);
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	n = zt_fakedns_answer(t, msg, len, ans, sizeof(ans));
+	CU_ASSERT_FATAL(n >= ZT_DNS_HDR);
+	CU_ASSERT_EQUAL(zt_rd16(ans), 0x1234);
+	if (zt_rd16(ans + 6) == 1) {
+		const uint8_t *rr = ans + len; /* the question is echoed */
+		uint16_t rdlen = zt_rd16(rr + 10);
+
+		CU_ASSERT_EQUAL(zt_rd32(rr + 6), ZT_FAKEDNS_TTL_DEFAULT);
+		CU_ASSERT_EQUAL((size_t)n, len + 12 + rdlen);
+		*out = rdlen == 4 ? zt_addr_v4(rr + 12) : zt_addr_v6(rr + 12);
+	}
+	return zt_rd16(ans + 2) & 0xf;
+}
+
+static void expect_name(struct zt_fakedns *t, const char *a, const char *name)
+{
+	struct zt_addr x = addr(a);
+	const char *got = NULL;
+
+	CU_ASSERT_EQUAL(zt_fakedns_lookup(t, &x, &got), 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_STRING_EQUAL(got, name);
+}
+
+static void test_config(void)
+{
+	struct zt_fakedns_config cfg;
+	char err[128];
+
+	/* the prefixes of the CLI's --fake-ip-range */
+	CU_ASSERT_EQUAL(zt_cidr_parse("10.9.8.1/24", &cfg.pool4, err, sizeof(err)),
+			-EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "host bits"));
+	CU_ASSERT_EQUAL(zt_cidr_parse("any", &cfg.pool4, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_EQUAL(zt_cidr_parse("10.9.8.0/33", &cfg.pool4, err, sizeof(err)),
+			-EINVAL);
+	CU_ASSERT_EQUAL(zt_cidr_parse("fd00::/8", &cfg.pool4, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.pool4.len, 8);
+	CU_ASSERT_EQUAL(zt_cidr_parse("10.9.8.7", &cfg.pool4, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(cfg.pool4.len, 32);
+
+	zt_fakedns_config_default(&cfg);
+	CU_ASSERT_FALSE(cfg.enabled);
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), 0);
+	cfg.max_names = 0;
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "names"));
+	zt_fakedns_config_default(&cfg);
+	/* a /24 holds 254 names, not 65536 */
+	CU_ASSERT_EQUAL(zt_cidr_parse("10.9.8.0/24", &cfg.pool4, NULL, 0), 0);
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "IPv4 pool"));
+	cfg.max_names = 254;
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), 0);
+	/* a pool of the wrong family */
+	CU_ASSERT_EQUAL(zt_cidr_parse("fd00::/64", &cfg.pool4, NULL, 0), 0);
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "IPv4 pool"));
+	zt_fakedns_config_default(&cfg);
+	CU_ASSERT_EQUAL(zt_cidr_parse("10.0.0.0/8", &cfg.pool6, NULL, 0), 0);
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "IPv6 pool"));
+	zt_fakedns_config_default(&cfg);
+	memset(&cfg.pool4, 0, sizeof(cfg.pool4));
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "pool"));
+	zt_fakedns_config_default(&cfg);
+	cfg.enabled = true;
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "server"));
+	{
+		struct zt_rng rng;
+
+		zt_rng_seed(&rng, 1);
+		CU_ASSERT_PTR_NULL(zt_fakedns_new(&cfg, &rng));
+	}
+}
+
+static void test_names_keep_addresses(void)
+{
+	struct zt_fakedns *t = make(1000, NULL);
+	struct zt_addr a, b, c, x;
+	const char *name = "x";
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(ask(t, "Example.COM", ZT_DNS_TYPE_A, &a), ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(ask(t, "other.example", ZT_DNS_TYPE_A, &b), ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(ask(t, "example.com", ZT_DNS_TYPE_A, &c), ZT_DNS_NOERROR);
+	x = addr("198.18.0.1");
+	CU_ASSERT(zt_addr_eq(&a, &x));
+	x = addr("198.18.0.3"); /* .2 is the server's own */
+	CU_ASSERT(zt_addr_eq(&b, &x));
+	CU_ASSERT(zt_addr_eq(&a, &c));
+	expect_name(t, "198.18.0.1", "example.com");
+	expect_name(t, "198.18.0.3", "other.example");
+	/* in the pool, but given to no name; outside the pool */
+	x = addr("198.19.255.254");
+	CU_ASSERT_EQUAL(zt_fakedns_lookup(t, &x, &name), -ENOENT);
+	x = addr("198.18.0.2");
+	CU_ASSERT_EQUAL(zt_fakedns_lookup(t, &x, &name), -ENOENT);
+	x = addr("198.18.0.0");
+	CU_ASSERT_EQUAL(zt_fakedns_lookup(t, &x, &name), -ENOENT);
+	x = addr("10.0.0.1");
+	CU_ASSERT_EQUAL(zt_fakedns_lookup(t, &x, &name), 0);
+	CU_ASSERT_PTR_NULL(name);
+	x = addr("2001:db8::1");
+	CU_ASSERT_EQUAL(zt_fakedns_lookup(t, &x, &name), 0);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->names, 2);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->answered, 3);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->lookups, 2);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->unknown, 3);
+
+	/* no IPv6 pool: AAAA has no data, the client falls back to A */
+	CU_ASSERT_EQUAL(ask(t, "example.com", ZT_DNS_TYPE_AAAA, &c), ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(c.family, 0);
+	CU_ASSERT_EQUAL(ask(t, "example.com", 15 /* MX */, &c), ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(c.family, 0);
+	CU_ASSERT_EQUAL(ask(t, "", ZT_DNS_TYPE_A, &c), ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(c.family, 0);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->nodata, 3);
+	CU_ASSERT_EQUAL(ask(t, "bad name", ZT_DNS_TYPE_A, &c), ZT_DNS_REFUSED);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->errors, 1);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->queries, 7);
+	zt_fakedns_free(t);
+}
+
+static void test_ipv6_pool(void)
+{
+	struct zt_fakedns *t = make(1000, "fd00:ab::/64");
+	struct zt_addr a, b, x;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(ask(t, "v6.example", ZT_DNS_TYPE_AAAA, &a), ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(ask(t, "v6.example", ZT_DNS_TYPE_A, &b), ZT_DNS_NOERROR);
+	x = addr("fd00:ab::1");
+	CU_ASSERT(zt_addr_eq(&a, &x));
+	x = addr("198.18.0.1");
+	CU_ASSERT(zt_addr_eq(&b, &x));
+	expect_name(t, "fd00:ab::1", "v6.example");
+	x = addr("fd00:ab::1:0:0:1"); /* same low word, higher bits set */
+	CU_ASSERT_EQUAL(zt_fakedns_lookup(t, &x, &(const char *){ NULL }), -ENOENT);
+	zt_fakedns_free(t);
+}
+
+/* Four slots, one of them the server's: three names fit; the fourth
+ * takes the least recently used one's address, and a connection counts
+ * as a use. */
+static void test_recycle_lru(void)
+{
+	struct zt_fakedns *t = make(4, NULL);
+	struct zt_addr a, x;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	ask(t, "a.test", ZT_DNS_TYPE_A, &a);   /* .1 */
+	ask(t, "b.test", ZT_DNS_TYPE_A, &a);   /* .3 */
+	ask(t, "c.test", ZT_DNS_TYPE_A, &a);   /* .4 */
+	expect_name(t, "198.18.0.1", "a.test"); /* a used again: b is oldest */
+	ask(t, "d.test", ZT_DNS_TYPE_A, &a);
+	x = addr("198.18.0.3");
+	CU_ASSERT(zt_addr_eq(&a, &x));
+	expect_name(t, "198.18.0.3", "d.test");
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->recycled, 1);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->names, 3);
+	/* b asks again and gets c's (now the oldest) */
+	ask(t, "b.test", ZT_DNS_TYPE_A, &a);
+	x = addr("198.18.0.4");
+	CU_ASSERT(zt_addr_eq(&a, &x));
+	expect_name(t, "198.18.0.1", "a.test");
+	zt_fakedns_free(t);
+}
+
+static void test_server_and_silence(void)
+{
+	struct zt_fakedns *t = make(10, NULL);
+	struct zt_addr s = addr("198.18.0.2");
+	uint8_t msg[ZT_DNS_HDR] = { 0x12, 0x34, 0x80, 0, 0, 1 }, out[64];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT(zt_fakedns_is_server(t, &s, 53));
+	CU_ASSERT_FALSE(zt_fakedns_is_server(t, &s, 5353));
+	s = addr("198.18.0.1");
+	CU_ASSERT_FALSE(zt_fakedns_is_server(t, &s, 53));
+	/* a response and a runt: no answer */
+	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, sizeof(msg), out, sizeof(out)),
+			-EINVAL);
+	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, 5, out, sizeof(out)), -EINVAL);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->ignored, 2);
+	/* a question count of 2: FORMERR */
+	msg[2] = 0;
+	msg[5] = 2;
+	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, sizeof(msg), out, sizeof(out)),
+			ZT_DNS_HDR);
+	CU_ASSERT_EQUAL(out[3] & 0xf, ZT_DNS_FORMERR);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->errors, 1);
+	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, sizeof(msg), out, 4), -ENOSPC);
+	zt_fakedns_free(t);
+}
+
+/* Many names through a small table: the address just answered always
+ * leads back to the name just asked, and the table never grows past
+ * its bound. */
+static void test_churn(void)
+{
+	struct zt_fakedns *t = make(64, "fd00::/120");
+	struct zt_rng rng;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	zt_rng_seed(&rng, zt_test_seed(0xfa6e));
+	for (int i = 0; i < 5000; i++) {
+		char name[32];
+		struct zt_addr a;
+		const char *got = NULL;
+
+		snprintf(name, sizeof(name), "n%u.test",
+			 (unsigned)zt_rng_below(&rng, 200));
+		ask(t, name, zt_rng_below(&rng, 2) ? ZT_DNS_TYPE_A
+						    : ZT_DNS_TYPE_AAAA, &a);
+		CU_ASSERT_EQUAL_FATAL(zt_fakedns_lookup(t, &a, &got), 1);
+		CU_ASSERT_STRING_EQUAL(got, name);
+		CU_ASSERT(zt_fakedns_stats(t)->names <= 64);
+	}
+	CU_ASSERT(zt_fakedns_stats(t)->recycled > 0);
+	zt_fakedns_free(t);
+}
+
+int zt_suite_fakedns(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "config", test_config },
+		{ "names_keep_addresses", test_names_keep_addresses },
+		{ "ipv6_pool", test_ipv6_pool },
+		{ "recycle_lru", test_recycle_lru },
+		{ "server_and_silence", test_server_and_silence },
+		{ "churn", test_churn },
+		{ 0 },
+	};
+
+	return zt_add_suite("fakedns", NULL, NULL, cases);
+}
