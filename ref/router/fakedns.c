@@ -179,11 +179,10 @@ void zt_fakedns_free(struct zt_fakedns *t)
 }
 
 bool zt_fakedns_is_server(const struct zt_fakedns *t,
-			  const struct zt_addr *addr, uint16_t port)
+			  const struct zt_addr *addr)
 {
-	return port == ZT_DNS_PORT &&
-	       ((t->cfg.server[0].family && zt_addr_eq(addr, &t->cfg.server[0])) ||
-		(t->cfg.server[1].family && zt_addr_eq(addr, &t->cfg.server[1])));
+	return (t->cfg.server[0].family && zt_addr_eq(addr, &t->cfg.server[0])) ||
+	       (t->cfg.server[1].family && zt_addr_eq(addr, &t->cfg.server[1]));
 }
 
 /* --- the use list ------------------------------------------------------ */

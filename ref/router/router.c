@@ -58,7 +58,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "ztun/dns_wire.h"
 #include "ztun/http_connect.h"
 #include "ztun/refuse.h"
 #include "ztun/socks5.h"
@@ -88,6 +90,7 @@ struct tcp_relay {
 	unsigned busy;           /* callers inside that may end the relay */
 	bool gathering;          /* on the router's gather list (holds busy) */
 	struct tcp_handshake *hs; /* owned; only from connect until open */
+	char *name;              /* owned: the name behind a fake address */
 };
 
 /* A proxy handshake in progress. Kept apart from the relay and freed once
@@ -113,6 +116,7 @@ struct udp_relay {
 	struct zt_socks5 socks;
 	struct zt_socks5_addr relay_ep;
 	struct zt_nat_session *nat; /* NAT decision only */
+	char *name;              /* owned: the name behind a fake address */
 	uint8_t hs_out[HS_BUF];
 	size_t hs_len, hs_off;
 	/* datagrams waiting for the association: lengths then bytes */
@@ -131,6 +135,7 @@ struct zt_router {
 	void *host;
 	struct zt_router_stats stats;
 	struct zt_nat nat;
+	struct zt_fakedns *fake;       /* owned; NULL when off */
 	/* zt_router_tun_batch_begin/end: relays whose client bytes wait
 	 * for the batch's end (tcp_event), each holding a busy reference */
 	bool batching;
@@ -145,6 +150,7 @@ void zt_router_config_default(struct zt_router_config *cfg)
 	zt_stack_config_default(&cfg->stack);
 	cfg->http_max_header = ZT_HTTP_CONNECT_MAX_HEADER_DEFAULT;
 	zt_nat_config_default(&cfg->nat);
+	zt_fakedns_config_default(&cfg->fake_dns);
 }
 
 /* --- decisions -------------------------------------------------------- */
@@ -195,12 +201,40 @@ static enum zt_refuse refuse_for_errno(int err)
 	}
 }
 
+/*
+ * The name a flow to @dst must be carried by: 0 when @dst is no fake
+ * address (*@name NULL), 1 with *@name borrowed until the next query,
+ * -1 when the flow must be refused (counted): @dst is the resolver's own
+ * address, stands for no name, or @by_name is false (the route connects
+ * by address).
+ */
+static int fake_target(struct zt_router *r, const struct zt_addr *dst,
+		       bool by_name, const char **name)
+{
+	int rc;
+
+	*name = NULL;
+	if (!r->fake)
+		return 0;
+	rc = zt_fakedns_is_server(r->fake, dst) ? -ENOENT :
+		zt_fakedns_lookup(r->fake, dst, name);
+	if (rc == 0)
+		return 0;
+	if (rc < 0 || !by_name) {
+		*name = NULL;
+		r->stats.fake_ip_refused++;
+		return -1;
+	}
+	return 1;
+}
+
 /* --- TCP relay --------------------------------------------------------- */
 
 static void tcp_relay_maybe_free(struct tcp_relay *t)
 {
 	if (t->busy == 0 && !t->flow && t->handle < 0) {
 		free(t->hs);
+		free(t->name);
 		free(t);
 	}
 }
@@ -355,6 +389,7 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	bool reject;
 	enum zt_route_decision d = decide(r, ZT_IPPROTO_TCP, &f->key, &reject);
 	const struct zt_proxy_config *px = NULL;
+	const char *name;
 
 	switch (d) {
 	case ZT_ROUTE_DROP:
@@ -380,7 +415,18 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 		zt_stack_tcp_reject(r->stack, f, -1, now);
 		return 0;
 	}
+	if (fake_target(r, &f->key.server, px != NULL, &name) < 0) {
+		zt_stack_tcp_reject(r->stack, f, -1, now);
+		return 0;
+	}
 	t = calloc(1, sizeof(*t));
+	if (t && name) {
+		t->name = strdup(name);
+		if (!t->name) {
+			free(t);
+			t = NULL;
+		}
+	}
 	if (!t)
 		return -ENOMEM;
 	t->kind = CONN_TCP;
@@ -438,7 +484,14 @@ static void tcp_connected(struct tcp_relay *t, uint64_t now)
 		const struct zt_proxy_config *px = &r->cfg.socks5;
 
 		zt_socks5_init(&t->hs->st.socks, ZT_SOCKS5_CMD_CONNECT);
-		zt_socks5_addr_ip(&target, &k->server, k->server_port);
+		if (t->name &&
+		    zt_socks5_addr_name(&target, t->name, strlen(t->name),
+					k->server_port) < 0) {
+			tcp_refuse(t, ZT_REFUSE_RST, now);
+			return;
+		}
+		if (!t->name)
+			zt_socks5_addr_ip(&target, &k->server, k->server_port);
 		zt_socks5_set_target(&t->hs->st.socks, &target);
 		if (px->auth)
 			zt_socks5_set_auth(&t->hs->st.socks, px->username,
@@ -455,8 +508,16 @@ static void tcp_connected(struct tcp_relay *t, uint64_t now)
 		const struct zt_proxy_config *px = &r->cfg.http;
 
 		zt_http_connect_init(&t->hs->st.http, r->cfg.http_max_header);
-		zt_http_connect_set_target_addr(&t->hs->st.http, &k->server,
-						k->server_port);
+		if (t->name &&
+		    zt_http_connect_set_target_name(&t->hs->st.http, t->name,
+						    strlen(t->name),
+						    k->server_port) < 0) {
+			tcp_refuse(t, ZT_REFUSE_RST, now);
+			return;
+		}
+		if (!t->name)
+			zt_http_connect_set_target_addr(&t->hs->st.http, &k->server,
+							k->server_port);
 		if (px->auth)
 			zt_http_connect_set_auth(&t->hs->st.http, px->username,
 						 strlen(px->username), px->password,
@@ -661,7 +722,11 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 		struct zt_socks5_addr dst;
 		int n;
 
-		zt_socks5_addr_ip(&dst, &k->server, k->server_port);
+		if (!u->name)
+			zt_socks5_addr_ip(&dst, &k->server, k->server_port);
+		else if (zt_socks5_addr_name(&dst, u->name, strlen(u->name),
+					     k->server_port) < 0)
+			return;
 		n = zt_socks5_udp_wrap(&dst, data, len, r->scratch, sizeof(r->scratch));
 		if (n < 0)
 			return;
@@ -714,17 +779,56 @@ static void udp_fail(struct udp_relay *u, uint64_t now)
 		zt_stack_udp_close(u->r->stack, u->flow, now);
 }
 
+/* A datagram to the fake-IP resolver's address: a query to its port 53
+ * is answered, any other port refused. Return: whether it was one. */
+static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
+		       const uint8_t *data, size_t len, uint64_t now)
+{
+	int n;
+
+	if (!r->fake || !zt_fakedns_is_server(r->fake, &f->key.server))
+		return false;
+	if (f->key.server_port != ZT_DNS_PORT) {
+		r->stats.fake_ip_refused++;
+		zt_stack_udp_reject(r->stack, f,
+				    f->key.family == ZT_AF_INET ?
+					    ZT_ICMP4_CODE_PORT_UNREACH :
+					    ZT_ICMP6_CODE_PORT_UNREACH,
+				    now);
+		return true;
+	}
+	n = zt_fakedns_answer(r->fake, data, len, r->scratch, sizeof(r->scratch));
+	if (n > 0)
+		zt_stack_udp_send(r->stack, &f->key, r->scratch, (size_t)n, now);
+	return true;
+}
+
 static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		      size_t len, uint64_t now)
 {
 	struct zt_router *r = host;
 	struct udp_relay *u = f->user;
 
+	if (!u && fake_query(r, f, data, len, now))
+		return;
 	if (!u) {
 		bool reject;
 		enum zt_route_decision d = decide(r, ZT_IPPROTO_UDP, &f->key, &reject);
+		const char *name = NULL;
+		int fake = 0;
 
+		if (d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL)
+			fake = fake_target(r, &f->key.server,
+					   d == ZT_ROUTE_SOCKS5 && r->cfg.socks5.enabled,
+					   &name);
 		u = calloc(1, sizeof(*u));
+		if (u && name) {
+			u->name = strdup(name);
+			if (!u->name) {
+				free(u);
+				u = NULL;
+			}
+		}
 		if (!u) {
 			r->stats.udp_dropped++;
 			return;
@@ -736,7 +840,10 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		u->ctrl = u->dgram = -1;
 		u->reject = reject && d == ZT_ROUTE_DROP;
 		f->user = u;
-		if (d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled) {
+		if (fake < 0) {
+			u->decision = ZT_ROUTE_DROP;
+			u->reject = true;
+		} else if (d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled) {
 			r->stats.dropped_no_proxy++;
 			u->decision = ZT_ROUTE_DROP;
 		} else if (d == ZT_ROUTE_SOCKS5) {
@@ -806,6 +913,7 @@ static void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 	if (u->nat)
 		zt_nat_remove(&u->r->nat, u->nat);
 	f->user = NULL;
+	free(u->name);
 	free(u);
 }
 
@@ -1047,6 +1155,22 @@ static bool dgram_sender_ok(struct zt_router *r, struct udp_relay *u,
 	return true;
 }
 
+/* Whether the relay's header names the flow's server as the source: its
+ * address, or behind a fake address any address (what the proxy
+ * resolved the name to) or the name itself, with the server's port. */
+static bool socks5_source_ok(const struct udp_relay *u,
+			     const struct zt_socks5_addr *src)
+{
+	if (src->port != u->flow->key.server_port)
+		return false;
+	if (u->name)
+		return src->atyp != ZT_SOCKS5_ATYP_DOMAIN ||
+		       (src->name_len == strlen(u->name) &&
+			strncasecmp(src->name, u->name, src->name_len) == 0);
+	return src->atyp != ZT_SOCKS5_ATYP_DOMAIN &&
+	       zt_addr_eq(&src->ip, &u->flow->key.server);
+}
+
 /* The payload of a SOCKS5 UDP datagram @from the relay for the client of
  * @u, in *@data / *@len; false when it must not reach the client
  * (counted). */
@@ -1069,9 +1193,7 @@ static bool socks5_payload(struct zt_router *r, struct udp_relay *u,
 	if ((u->relay_ep.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
 	     (!zt_addr_eq(&from->addr, &u->relay_ep.ip) ||
 	      from->port != u->relay_ep.port)) ||
-	    src.atyp == ZT_SOCKS5_ATYP_DOMAIN ||
-	    !zt_addr_eq(&src.ip, &u->flow->key.server) ||
-	    src.port != u->flow->key.server_port) {
+	    !socks5_source_ok(u, &src)) {
 		r->stats.socks5_udp_spoofed++;
 		return false;
 	}
@@ -1241,8 +1363,17 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 		r->stack_ops.tun_output_gso = NULL;
 		r->cfg.stack.tcp.tso_segs = 0;
 	}
+	if (cfg->fake_dns.enabled) {
+		r->fake = zt_fakedns_new(&cfg->fake_dns, rng);
+		if (!r->fake) {
+			zt_nat_destroy(&r->nat);
+			free(r);
+			return NULL;
+		}
+	}
 	r->stack = zt_stack_new(&r->cfg.stack, &r->stack_ops, r, rng);
 	if (!r->stack) {
+		zt_fakedns_free(r->fake);
 		zt_nat_destroy(&r->nat);
 		free(r);
 		return NULL;
@@ -1276,6 +1407,7 @@ void zt_router_free(struct zt_router *r)
 	tcp_gather_end(r, false, 0);
 	zt_stack_free(r->stack); /* each flow's relay closes its upstream */
 	zt_nat_destroy(&r->nat);
+	zt_fakedns_free(r->fake);
 	free(r);
 }
 
@@ -1350,4 +1482,9 @@ struct zt_nat *zt_router_nat(struct zt_router *r)
 struct zt_stack *zt_router_stack(struct zt_router *r)
 {
 	return r->stack;
+}
+
+const struct zt_fakedns_stats *zt_router_fakedns_stats(const struct zt_router *r)
+{
+	return r->fake ? zt_fakedns_stats(r->fake) : NULL;
 }

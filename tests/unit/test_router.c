@@ -21,6 +21,7 @@
 #include "engine/vhosts.h"
 #include "engine/vnet.h"
 #include "test.h"
+#include "ztun/dns_wire.h"
 #include "ztun/router.h"
 #include "ztun/socks5.h"
 #include "ztun/http_connect.h"
@@ -2031,6 +2032,150 @@ static void test_free_with_open_flows(void)
 	tb_free(t);
 }
 
+/* --- fake-IP DNS -------------------------------------------------------------- */
+
+static const uint8_t FAKEDNS4[4] = { 10, 0, 0, 53 };
+
+/* A router whose resolver answers at 10.0.0.53 from 100.64.0.0/16 and
+ * fd00:64::/64; the vnet knows echo.test and echo6.test by name only. */
+static struct tb *fake_tb(enum zt_route_decision tcp, enum zt_route_decision udp)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv4 = srv_addr(false), srv6 = srv_addr(true);
+	struct zt_fakedns_config *fc = &t->cfg.fake_dns;
+
+	t->dec[0] = tcp;
+	t->dec[1] = udp;
+	t->dec[2] = ZT_ROUTE_DROP;
+	fc->enabled = true;
+	fc->server[0] = zt_addr_v4(FAKEDNS4);
+	CU_ASSERT_FATAL(zt_cidr_parse("100.64.0.0/16", &fc->pool4, NULL, 0) == 0);
+	CU_ASSERT_FATAL(zt_cidr_parse("fd00:64::/64", &fc->pool6, NULL, 0) == 0);
+	fc->max_names = 1000;
+	t->cfg.http.auth = true; /* as add_http_proxy() wants */
+	strcpy(t->cfg.http.username, "bob");
+	strcpy(t->cfg.http.password, "hunter2");
+	tb_start(t);
+	CU_ASSERT_FATAL(zt_vnet_add_name(t->vn, "echo.test", &srv4) == 0);
+	CU_ASSERT_FATAL(zt_vnet_add_name(t->vn, "echo6.test", &srv6) == 0);
+	return t;
+}
+
+/* Ask the router's resolver for @name (@qtype) from the client's port
+ * 5353; the address it answered (family 0: none). */
+static struct zt_addr fake_resolve(struct tb *t, const char *name, uint16_t qtype)
+{
+	uint8_t q[300];
+	size_t len = zt_test_dns_query(q, name, qtype, false);
+	struct zt_addr cli = cli_addr(false), dns = zt_addr_v4(FAKEDNS4), out;
+	unsigned before = t->udp_in;
+
+	memset(&out, 0, sizeof(out));
+	send_udp(t, &cli, 5353, &dns, 53, q, len);
+	run_for(t, ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, before + 1);
+	CU_ASSERT(zt_addr_eq(&t->udp_from, &dns));
+	CU_ASSERT_EQUAL(t->udp_sport, 53);
+	CU_ASSERT_EQUAL(t->udp_dport, 5353);
+	CU_ASSERT_EQUAL(zt_rd16(t->udp_last), 0x1234);
+	if (t->udp_last_len >= len + 12 && zt_rd16(t->udp_last + 6) == 1) {
+		const uint8_t *rr = t->udp_last + len;
+
+		out = zt_rd16(rr + 10) == 4 ? zt_addr_v4(rr + 12) : zt_addr_v6(rr + 12);
+	}
+	return out;
+}
+
+/* A name the client resolved at the router reaches the proxy as a name:
+ * the vnet knows the server only by it, so nothing else could connect. */
+static void test_fake_dns_proxy_by_name(void)
+{
+	for (int mode = 0; mode < 4; mode++) {
+		bool v6 = mode & 1, http = mode & 2;
+		struct tb *t = fake_tb(http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5,
+				       ZT_ROUTE_DROP);
+		struct zt_addr srv = srv_addr(v6), fake;
+		struct zt_cidr pool = v6 ? t->cfg.fake_dns.pool6 : t->cfg.fake_dns.pool4;
+		struct zt_vhost *px;
+
+		px = http ? add_http_proxy(t, 200, false) : add_socks(t, false, "");
+		add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		fake = fake_resolve(t, v6 ? "Echo6.Test" : "echo.test",
+				    v6 ? ZT_DNS_TYPE_AAAA : ZT_DNS_TYPE_A);
+		CU_ASSERT_FATAL(zt_cidr_contains(&pool, &fake));
+		CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->answered, 1);
+		echo_roundtrip(t, v6, &fake, 7, 64 * 1024);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->requests, 1);
+		CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->lookups, 1);
+		CU_ASSERT_EQUAL(rstats(t)->fake_ip_refused, 0);
+		tb_free(t);
+	}
+}
+
+/* Fake addresses that cannot be carried refuse at once: one given to no
+ * name (a restart forgot it), one on a route that connects by address,
+ * and any flow to the resolver's own address but its UDP port 53. */
+static void test_fake_ip_refusals(void)
+{
+	struct tb *t = fake_tb(ZT_ROUTE_SOCKS5, ZT_ROUTE_NAT);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_addr nowhere, dns = zt_addr_v4(FAKEDNS4), fake;
+	struct zt_vhost *px = add_socks(t, false, ""), *echo;
+	struct client *c;
+
+	echo = add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	CU_ASSERT_FATAL(zt_addr_parse("100.64.0.77", &nowhere) == 0);
+	c = client_open(t, false, &nowhere, 7, 0);
+	expect_refused(t, c, -1, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->fake_ip_refused, 1);
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->unknown, 1);
+	c = client_open(t, false, &dns, 53, 0); /* DNS over TCP: not served */
+	expect_refused(t, c, -1, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 0);
+	/* UDP by NAT to a fake address: the NAT sends by address */
+	fake = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_FATAL(fake.family == ZT_AF_INET);
+	send_udp(t, &cli, 6000, &fake, 7, "lost", 4);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->datagrams_in, 0);
+	CU_ASSERT_EQUAL(rstats(t)->fake_ip_refused, 3);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+	tb_free(t);
+
+	/* DIRECT by address to a fake one */
+	t = fake_tb(ZT_ROUTE_DIRECT, ZT_ROUTE_DROP);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	fake = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
+	c = client_open(t, false, &fake, 7, 0);
+	expect_refused(t, c, -1, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->fake_ip_refused, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 0);
+	tb_free(t);
+}
+
+/* UDP through SOCKS5 UDP ASSOCIATE to a fake address: the datagrams go
+ * to the name, and the answers, which the relay marks with the address
+ * the proxy resolved, reach the client from the fake address it used. */
+static void test_fake_dns_socks5_udp(void)
+{
+	struct tb *t = fake_tb(ZT_ROUTE_SOCKS5, ZT_ROUTE_SOCKS5);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false), fake;
+	struct zt_vhost *echo = add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+
+	add_socks(t, false, "");
+	fake = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
+	send_udp(t, &cli, 6000, &fake, 7, "by name", 7);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->datagrams_in, 1);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+	CU_ASSERT(zt_addr_eq(&t->udp_from, &fake));
+	CU_ASSERT_EQUAL(t->udp_sport, 7);
+	CU_ASSERT_EQUAL(t->udp_dport, 6000);
+	CU_ASSERT(t->udp_last_len == 7 && memcmp(t->udp_last, "by name", 7) == 0);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 0);
+	tb_free(t);
+}
+
 int zt_suite_router(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -2073,6 +2218,9 @@ int zt_suite_router(void)
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "local_tcp_rst", test_local_tcp_rst },
 		{ "free_with_open_flows", test_free_with_open_flows },
+		{ "fake_dns_proxy_by_name", test_fake_dns_proxy_by_name },
+		{ "fake_ip_refusals", test_fake_ip_refusals },
+		{ "fake_dns_socks5_udp", test_fake_dns_socks5_udp },
 		{ 0 }
 	};
 

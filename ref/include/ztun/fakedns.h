@@ -74,9 +74,10 @@ struct zt_fakedns *zt_fakedns_new(const struct zt_fakedns_config *cfg,
 				  struct zt_rng *rng);
 void zt_fakedns_free(struct zt_fakedns *t);
 
-/* Whether @addr:@port is one of the server addresses' port 53. */
+/* Whether @addr is one of the server's addresses (queries go to its
+ * UDP port ZT_DNS_PORT). */
 bool zt_fakedns_is_server(const struct zt_fakedns *t,
-			  const struct zt_addr *addr, uint16_t port);
+			  const struct zt_addr *addr);
 
 /*
  * zt_fakedns_answer() - the answer to the DNS message @msg (@len bytes,

@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ztun/fakedns.h"
 #include "ztun/nat.h"
 #include "ztun/route.h"
 #include "ztun/stack.h"
@@ -60,6 +61,13 @@ struct zt_router_config {
 	struct zt_proxy_config http;
 	size_t http_max_header;     /* bound on a proxy's response head (16 KiB) */
 	struct zt_nat_config nat;   /* UDP NAT sessions (nat.h defaults) */
+	/* The fake-IP resolver (fakedns.h; off by default): UDP to a server
+	 * address's port 53 is answered by it, any other flow to a server
+	 * address is refused; a flow to a fake address goes to a proxy by
+	 * the name behind it (TCP by SOCKS5 or HTTP CONNECT, UDP by SOCKS5)
+	 * and is refused on any other route, or when the address stands for
+	 * no name. */
+	struct zt_fakedns_config fake_dns;
 	/* Answer a SYN as soon as the upstream socket exists instead of once
 	 * the destination (or the proxy's reply) accepted: the client's first
 	 * bytes cross the TUN while the upstream handshake runs, saving a TUN
@@ -116,6 +124,10 @@ struct zt_router_stats {
 	uint64_t nat_refused;              /* NAT table or port range full */
 	uint64_t nat_reply_mismatch;       /* reply failed the reverse lookup */
 	uint64_t icmp_dropped;
+	uint64_t fake_ip_refused;          /* flows to a fake address the route
+					    * cannot carry by name, or that
+					    * stands for no name; flows to the
+					    * resolver but its UDP port 53 */
 };
 
 struct zt_router;
@@ -198,5 +210,7 @@ const struct zt_router_stats *zt_router_stats(const struct zt_router *r);
 /* The UDP NAT table (read-only use: lookups, stats). */
 struct zt_nat *zt_router_nat(struct zt_router *r);
 struct zt_stack *zt_router_stack(struct zt_router *r);
+/* The fake-IP resolver's statistics, or NULL when it is off. */
+const struct zt_fakedns_stats *zt_router_fakedns_stats(const struct zt_router *r);
 
 #endif /* ZTUN_ROUTER_H */
