@@ -225,6 +225,17 @@ static void use_touch(struct zt_fakedns *t, uint32_t i)
 
 /* --- names --------------------------------------------------------------- */
 
+/* A copy of @name the caller owns, or NULL. */
+static char *name_copy(const char *name)
+{
+	size_t n = strlen(name) + 1;
+	char *copy = malloc(n);
+
+	if (copy)
+		memcpy(copy, name, n);
+	return copy;
+}
+
 static long name_find(const struct zt_fakedns *t, const char *name,
 		      uint32_t hash)
 {
@@ -264,7 +275,7 @@ static long name_slot(struct zt_fakedns *t, const char *name)
 		use_touch(t, (uint32_t)found);
 		return found;
 	}
-	copy = strdup(name);
+	copy = name_copy(name);
 	if (!copy)
 		return -ENOMEM;
 	while (t->fresh < t->cfg.max_names && t->slots[t->fresh].reserved)
@@ -330,7 +341,7 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
 }
 
 int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
-		      const char **name)
+		      char **name)
 {
 	long s = addr_slot(t, addr);
 
@@ -341,9 +352,11 @@ int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
 		t->stats.unknown++;
 		return -ENOENT;
 	}
+	*name = name_copy(t->slots[s].name);
+	if (!*name)
+		return -ENOMEM;
 	use_touch(t, (uint32_t)s);
 	t->stats.lookups++;
-	*name = t->slots[s].name;
 	return 1;
 }
 

@@ -55,10 +55,10 @@
  */
 #include "ztun/router.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ztun/dns_wire.h"
 #include "ztun/http_connect.h"
@@ -203,13 +203,13 @@ static enum zt_refuse refuse_for_errno(int err)
 
 /*
  * The name a flow to @dst must be carried by: 0 when @dst is no fake
- * address (*@name NULL), 1 with *@name borrowed until the next query,
- * -1 when the flow must be refused (counted): @dst is the resolver's own
+ * address (*@name NULL), 1 with *@name a copy the caller owns, -1 when
+ * the flow must be refused (counted): @dst is the resolver's own
  * address, stands for no name, or @by_name is false (the route connects
  * by address).
  */
 static int fake_target(struct zt_router *r, const struct zt_addr *dst,
-		       bool by_name, const char **name)
+		       bool by_name, char **name)
 {
 	int rc;
 
@@ -221,6 +221,7 @@ static int fake_target(struct zt_router *r, const struct zt_addr *dst,
 	if (rc == 0)
 		return 0;
 	if (rc < 0 || !by_name) {
+		free(*name);
 		*name = NULL;
 		r->stats.fake_ip_refused++;
 		return -1;
@@ -389,7 +390,7 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	bool reject;
 	enum zt_route_decision d = decide(r, ZT_IPPROTO_TCP, &f->key, &reject);
 	const struct zt_proxy_config *px = NULL;
-	const char *name;
+	char *name;
 
 	switch (d) {
 	case ZT_ROUTE_DROP:
@@ -420,15 +421,11 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 		return 0;
 	}
 	t = calloc(1, sizeof(*t));
-	if (t && name) {
-		t->name = strdup(name);
-		if (!t->name) {
-			free(t);
-			t = NULL;
-		}
-	}
-	if (!t)
+	if (!t) {
+		free(name);
 		return -ENOMEM;
+	}
+	t->name = name;
 	t->kind = CONN_TCP;
 	t->r = r;
 	t->flow = f;
@@ -814,7 +811,7 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	if (!u) {
 		bool reject;
 		enum zt_route_decision d = decide(r, ZT_IPPROTO_UDP, &f->key, &reject);
-		const char *name = NULL;
+		char *name = NULL;
 		int fake = 0;
 
 		if (d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL)
@@ -822,17 +819,12 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 					   d == ZT_ROUTE_SOCKS5 && r->cfg.socks5.enabled,
 					   &name);
 		u = calloc(1, sizeof(*u));
-		if (u && name) {
-			u->name = strdup(name);
-			if (!u->name) {
-				free(u);
-				u = NULL;
-			}
-		}
 		if (!u) {
+			free(name);
 			r->stats.udp_dropped++;
 			return;
 		}
+		u->name = name;
 		u->kind = CONN_UDP;
 		u->r = r;
 		u->flow = f;
@@ -1163,10 +1155,17 @@ static bool socks5_source_ok(const struct udp_relay *u,
 {
 	if (src->port != u->flow->key.server_port)
 		return false;
+	if (u->name && src->atyp == ZT_SOCKS5_ATYP_DOMAIN) {
+		/* our name is lower case; the relay's may not be */
+		if (src->name_len != strlen(u->name))
+			return false;
+		for (size_t i = 0; i < src->name_len; i++)
+			if (tolower((unsigned char)src->name[i]) != u->name[i])
+				return false;
+		return true;
+	}
 	if (u->name)
-		return src->atyp != ZT_SOCKS5_ATYP_DOMAIN ||
-		       (src->name_len == strlen(u->name) &&
-			strncasecmp(src->name, u->name, src->name_len) == 0);
+		return true;
 	return src->atyp != ZT_SOCKS5_ATYP_DOMAIN &&
 	       zt_addr_eq(&src->ip, &u->flow->key.server);
 }

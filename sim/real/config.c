@@ -83,6 +83,18 @@ const char zr_usage[] =
 	"                          or drop (default: socks5 with a SOCKS5 proxy,\n"
 	"                          else drop)\n"
 	"\n"
+	"Fake-IP DNS (remote DNS through the proxy):\n"
+	"      --fake-dns ADDR[,ADDR]  answer DNS queries to ADDR (an IPv4 and/or\n"
+	"                          an IPv6 address, UDP port 53) with fake\n"
+	"                          addresses, and send flows to them to the\n"
+	"                          proxy by name (needs -x)\n"
+	"      --fake-ip-range CIDR  IPv4 fake addresses (default 198.18.0.0/15)\n"
+	"      --fake-ip6-range CIDR  IPv6 fake addresses (default none: AAAA\n"
+	"                          queries get no address)\n"
+	"      --fake-dns-names N  names that keep their address, 1..4194304\n"
+	"                          (default 65536); past them the least\n"
+	"                          recently used gives its address up\n"
+	"\n"
 	"      --busy-poll USEC    before the event loop sleeps, poll for up to\n"
 	"                          USEC microseconds, 0..1000 (default 0: off),\n"
 	"                          8 times per new upstream socket: less latency\n"
@@ -126,6 +138,10 @@ enum {
 	OPT_TXQUEUELEN,
 	OPT_TCP_IDLE_TIMEOUT,
 	OPT_UDP_IDLE_TIMEOUT,
+	OPT_FAKE_DNS,
+	OPT_FAKE_IP_RANGE,
+	OPT_FAKE_IP6_RANGE,
+	OPT_FAKE_DNS_NAMES,
 };
 
 static const struct option long_opts[] = {
@@ -157,6 +173,10 @@ static const struct option long_opts[] = {
 	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
 	{ "tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE_TIMEOUT },
 	{ "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
+	{ "fake-dns", required_argument, NULL, OPT_FAKE_DNS },
+	{ "fake-ip-range", required_argument, NULL, OPT_FAKE_IP_RANGE },
+	{ "fake-ip6-range", required_argument, NULL, OPT_FAKE_IP6_RANGE },
+	{ "fake-dns-names", required_argument, NULL, OPT_FAKE_DNS_NAMES },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -297,6 +317,76 @@ static int parse_proxy(struct zr_config *c, const char *text)
 	px->server.port = (uint16_t)port;
 	px->enabled = true;
 	return 0;
+}
+
+/* --fake-dns ADDR[,ADDR]: at most one address of each family. */
+static int parse_fake_dns(struct zr_config *c, const char *text)
+{
+	struct zt_fakedns_config *fc = &c->fake_dns;
+	char buf[2 * ZT_ADDR_STRLEN + 2];
+	char *save = NULL, *tok;
+
+	if (strlen(text) >= sizeof(buf))
+		return usage_error("--fake-dns: '%.64s...' is too long", text);
+	strcpy(buf, text);
+	memset(fc->server, 0, sizeof(fc->server));
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct zt_addr a;
+		unsigned slot;
+
+		if (zt_addr_parse(tok, &a))
+			return usage_error("--fake-dns: '%s' is not an IP address", tok);
+		slot = a.family == ZT_AF_INET ? 0 : 1;
+		if (fc->server[slot].family)
+			return usage_error("--fake-dns: at most one IPv4 and one IPv6 address in '%s'",
+					   text);
+		fc->server[slot] = a;
+	}
+	if (!fc->server[0].family && !fc->server[1].family)
+		return usage_error("--fake-dns: no address in '%s'", text);
+	fc->enabled = true;
+	return 0;
+}
+
+/* --fake-ip-range / --fake-ip6-range CIDR into @pool, of @family. */
+static int parse_fake_range(struct zt_cidr *pool, uint8_t family,
+			    const char *flag, const char *text)
+{
+	char err[128];
+
+	if (zt_cidr_parse(text, pool, err, sizeof(err)))
+		return usage_error("%s: '%s': %s", flag, text, err);
+	if (pool->addr.family != family)
+		return usage_error("%s: '%s' is not an IPv%c prefix", flag, text,
+				   family == ZT_AF_INET ? '4' : '6');
+	return 0;
+}
+
+/* What the --fake-* flags need of each other and of the rest. */
+static int check_fake_dns(const struct zr_config *c, const char *range_flag)
+{
+	const struct zt_fakedns_config *fc = &c->fake_dns;
+	char err[160], a[ZT_ADDR_STRLEN];
+	const struct zt_cidr *pool;
+
+	if (!fc->enabled) {
+		if (range_flag)
+			return usage_error("%s: only with --fake-dns", range_flag);
+		return 0;
+	}
+	if (!c->socks5.enabled && !c->http.enabled)
+		return usage_error("--fake-dns: fake addresses go to a proxy by name: give -x");
+	if (!zt_fakedns_config_check(fc, err, sizeof(err)))
+		return 0;
+	/* the families were checked as the flags were read: what is left
+	 * is a pool too small for the names */
+	pool = strstr(err, "IPv6") ? &fc->pool6 : &fc->pool4;
+	if (strstr(err, "pool"))
+		return usage_error("%s: %s/%u holds fewer than --fake-dns-names %u + 2 addresses",
+				   pool == &fc->pool6 ? "--fake-ip6-range" : "--fake-ip-range",
+				   zt_addr_format(&pool->addr, a, sizeof(a)),
+				   pool->len, fc->max_names);
+	return usage_error("--fake-dns: %s", err);
 }
 
 /* --state-dir, or its default with --auto-route: /run/ztun as root, else
@@ -476,7 +566,7 @@ fail:
 int zr_config_parse(struct zr_config *c, int argc, char **argv)
 {
 	struct rule_src *src;
-	const char *udp = NULL, *state_dir = NULL;
+	const char *udp = NULL, *state_dir = NULL, *fake_flag = NULL;
 	bool pipelined = false;
 	uint8_t v4[4] = { 10, 0, 0, 1 };
 	int nsrc = 0, opt, rc = -EINVAL;
@@ -492,6 +582,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	c->udp_rcvbuf = ZR_UDP_RCVBUF_DEFAULT;
 	c->offload = true;
 	c->tun_fd = -1;
+	zt_fakedns_config_default(&c->fake_dns);
 	src = calloc((size_t)argc + 1, sizeof(*src));
 	if (!src)
 		return usage_error("no memory");
@@ -646,6 +737,31 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			}
 			c->txqueuelen = (uint32_t)v;
 			break;
+		case OPT_FAKE_DNS:
+			if (parse_fake_dns(c, a))
+				goto out;
+			break;
+		case OPT_FAKE_IP_RANGE:
+		case OPT_FAKE_IP6_RANGE:
+			fake_flag = opt == OPT_FAKE_IP_RANGE ? "--fake-ip-range"
+							     : "--fake-ip6-range";
+			if (parse_fake_range(opt == OPT_FAKE_IP_RANGE ?
+						     &c->fake_dns.pool4 :
+						     &c->fake_dns.pool6,
+					     opt == OPT_FAKE_IP_RANGE ? ZT_AF_INET :
+									ZT_AF_INET6,
+					     fake_flag, a))
+				goto out;
+			break;
+		case OPT_FAKE_DNS_NAMES:
+			fake_flag = "--fake-dns-names";
+			if (parse_num(a, 1, ZT_FAKEDNS_NAMES_MAX, &v)) {
+				usage_error("--fake-dns-names: '%s' is not a number in 1..%u",
+					    a, ZT_FAKEDNS_NAMES_MAX);
+				goto out;
+			}
+			c->fake_dns.max_names = (uint32_t)v;
+			break;
 		case ':':
 			usage_error("%s: needs a value", argv[optind - 1]);
 			goto out;
@@ -662,7 +778,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		usage_error("unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (set_state_dir(c, state_dir))
+	if (set_state_dir(c, state_dir) || check_fake_dns(c, fake_flag))
 		goto out;
 	if (pipelined && !c->socks5.enabled) {
 		usage_error("--socks5-pipelined: no SOCKS5 proxy (-x)");

@@ -48,6 +48,8 @@ struct zr_config {
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */
 	uint32_t tcp_idle_s;            /* --tcp-idle-timeout, 0: the stack's */
 	uint32_t udp_idle_s;            /* --udp-idle-timeout, 0: the stack's */
+	struct zt_fakedns_config fake_dns; /* --fake-dns, --fake-ip-range,
+					    * --fake-ip6-range, --fake-dns-names */
 	char state_dir[ZR_STATE_PATH_MAX]; /* --state-dir, or its default
 					    * with --auto-route; else "" */
 	bool debug;                     /* -d */

@@ -1228,6 +1228,7 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 	const struct zr_host_stats *hs = &h->stats;
 	const struct zt_router_stats *rs = zt_router_stats(h->router);
 	const struct zt_stack_stats *ss = zt_stack_stats(zt_router_stack(h->router));
+	const struct zt_fakedns_stats *fs = zt_router_fakedns_stats(h->router);
 	uint64_t up = zr_now() - h->start, sfail = 0, hfail = 0, udrop = 0;
 	char line[1024];
 	size_t n = 0;
@@ -1287,6 +1288,15 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		ss->icmp_echo_replies, ss->icmp_errors_sent,
 		ss->icmp_errors_limited, ss->icmp_errors_in,
 		ss->icmp_errors_matched, rs->icmp_dropped);
+	if (fs)
+		fprintf(stderr, "ztun-ref: stats: fake dns queries %" PRIu64
+			", answered %" PRIu64 ", no data %" PRIu64 ", errors %"
+			PRIu64 ", ignored %" PRIu64 ", names %" PRIu32
+			", recycled %" PRIu64 ", lookups %" PRIu64 ", unknown %"
+			PRIu64 ", refused %" PRIu64 "\n",
+			fs->queries, fs->answered, fs->nodata, fs->errors,
+			fs->ignored, fs->names, fs->recycled, fs->lookups,
+			fs->unknown, rs->fake_ip_refused);
 	fprintf(stderr, "ztun-ref: stats: proxy no proxy %" PRIu64
 		", socks5 failures %" PRIu64 ", http failures %" PRIu64
 		", socks5 udp dropped %" PRIu64 "\n",

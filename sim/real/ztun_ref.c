@@ -158,6 +158,57 @@ static void raise_fd_limit(uint32_t max_flows)
 			(unsigned long long)rl.rlim_cur, max_flows);
 }
 
+/*
+ * --fake-dns: route the fake pools and the resolver's addresses into the
+ * TUN ztun-ref created (they go with the device when it is removed), and
+ * say what it answers. An inherited --tun-fd is its parent's to route.
+ * Return an exit code.
+ */
+static int setup_fake_dns(const struct zr_config *c, const struct zr_tun *tun)
+{
+	const struct zt_fakedns_config *fc = &c->fake_dns;
+	struct zr_nl_route want[4];
+	char a[ZT_ADDR_STRLEN], what[4 * (ZT_ADDR_STRLEN + 6)] = "";
+	unsigned n = 0;
+
+	if (!fc->enabled)
+		return 0;
+	for (unsigned i = 0; i < 2; i++) {
+		const struct zt_cidr *pool = i ? &fc->pool6 : &fc->pool4;
+		const struct zt_addr *srv = &fc->server[i];
+
+		if (pool->addr.family)
+			want[n++] = (struct zr_nl_route){ .dst = pool->addr,
+							  .prefix = pool->len };
+		if (srv->family && !(pool->addr.family &&
+				     zt_cidr_contains(pool, srv)))
+			want[n++] = (struct zr_nl_route){
+				.dst = *srv, .prefix = (uint8_t)(zt_addr_len(srv) * 8) };
+	}
+	for (unsigned i = 0; i < n && c->tun_fd < 0; i++) {
+		int err;
+
+		want[i].oif = tun->index;
+		err = zr_nl_route_add(&want[i]);
+		if (err && err != -EEXIST) {
+			zr_err("--fake-dns: routing %s/%u into %s: %s",
+			       zt_addr_format(&want[i].dst, a, sizeof(a)),
+			       want[i].prefix, tun->ifname, strerror(-err));
+			return EXIT_RUNTIME;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = strlen(what);
+
+		snprintf(what + len, sizeof(what) - len, "%s%s/%u", i ? ", " : "",
+			 zt_addr_format(&want[i].dst, a, sizeof(a)), want[i].prefix);
+	}
+	zr_info("fake DNS: answers at port 53 of the resolver's address, fake addresses for %u names; %s %s",
+		fc->max_names, c->tun_fd < 0 ? "routed into the TUN:" :
+		"the parent must route into the TUN:", what);
+	return 0;
+}
+
 /* --auto-route: needs an egress for direct sockets. Return an exit code. */
 static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
 			    struct zr_autoroute *ar)
@@ -231,6 +282,9 @@ int main(int argc, char **argv)
 		if (rc)
 			goto out;
 	}
+	rc = setup_fake_dns(&cfg, &tun);
+	if (rc)
+		goto out;
 	memset(&hcfg, 0, sizeof(hcfg));
 	memcpy(hcfg.egress, cfg.egress, sizeof(hcfg.egress));
 	hcfg.mark = cfg.mark;
@@ -265,6 +319,7 @@ int main(int argc, char **argv)
 	rcfg.socks5 = cfg.socks5;
 	rcfg.http = cfg.http;
 	rcfg.early_synack = cfg.early_synack;
+	rcfg.fake_dns = cfg.fake_dns;
 	router = zt_router_new(&rcfg, zr_host_tun_output, &zr_host_upstream_ops,
 			       host, &rng);
 	if (!router) {

@@ -66,6 +66,15 @@ check "bad --busy-poll (text)"    2 err "--busy-poll: '50us'" -- --busy-poll 50u
 check "bad --tcp-idle-timeout (0)"  2 err "--tcp-idle-timeout: '0' is not a number of seconds in 1..604800" -- --tcp-idle-timeout 0
 check "bad --tcp-idle-timeout (big)" 2 err "--tcp-idle-timeout: '604801'" -- --tcp-idle-timeout 604801
 check "bad --udp-idle-timeout (unit)" 2 err "--udp-idle-timeout: '10m'" -- --udp-idle-timeout 10m
+check "bad --fake-dns address"    2 err "--fake-dns: 'dns.example' is not an IP address" -- --fake-dns dns.example
+check "bad --fake-dns three"      2 err "--fake-dns: at most one IPv4 and one IPv6 address" -- --fake-dns 198.18.0.2,198.18.0.3
+check "bad --fake-ip-range"       2 err "--fake-ip-range: '198.18.0.1/15'" -- --fake-dns 198.18.0.2 --fake-ip-range 198.18.0.1/15
+check "--fake-ip-range family"    2 err "--fake-ip-range: 'fd00::/64' is not an IPv4 prefix" -- --fake-dns 198.18.0.2 --fake-ip-range fd00::/64
+check "--fake-ip6-range family"   2 err "--fake-ip6-range: '10.0.0.0/8' is not an IPv6 prefix" -- --fake-dns 198.18.0.2 --fake-ip6-range 10.0.0.0/8
+check "--fake-ip-range too small" 2 err "--fake-ip-range: 10.9.0.0/24 holds fewer than --fake-dns-names 65536 + 2 addresses" -- -x 127.0.0.1:1080 --fake-dns 198.18.0.2 --fake-ip-range 10.9.0.0/24
+check "bad --fake-dns-names"      2 err "--fake-dns-names: '0' is not a number in 1..4194304" -- --fake-dns 198.18.0.2 --fake-dns-names 0
+check "fake range without dns"    2 err "--fake-ip-range: only with --fake-dns" -- --fake-ip-range 10.0.0.0/8
+check "fake-ip without a proxy"   2 err "--fake-dns: fake addresses go to a proxy by name: give -x" -- --fake-dns 198.18.0.2
 check "bad --udp-rcvbuf (small)"   2 err "--udp-rcvbuf: '4096'" -- --udp-rcvbuf 4096
 check "bad --udp-rcvbuf (large)"   2 err "--udp-rcvbuf: '67108865'" -- --udp-rcvbuf 67108865
 check "bad --udp-rcvbuf (text)"    2 err "--udp-rcvbuf: '1M'" -- --udp-rcvbuf 1M

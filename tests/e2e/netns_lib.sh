@@ -24,6 +24,8 @@ netns_cleanup() {
 	wait 2>/dev/null
 	for ns in "$cns" "$sns"; do
 		ip netns del "$ns" 2>/dev/null
+		# files ip netns exec bind-mounts for this namespace, if any
+		[ -n "$ns" ] && rm -rf "/etc/netns/$ns"
 	done
 	rm -rf "$tmp"
 }

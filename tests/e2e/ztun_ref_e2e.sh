@@ -61,6 +61,9 @@
 # (tw) A client that reuses its port while our side is in TIME_WAIT
 # connects at once. (ka) With --tcp-idle-timeout 3, TCP keepalives keep an
 # idle flow open; without them it is reset.
+# (fd) --fake-dns as the client's resolver: fake addresses for names only
+# the server namespace knows, reached by name through danted, tinyproxy
+# and danted's UDP ASSOCIATE; a fake address of no name refused at once.
 # (qh) A proxy that hangs up on the request:
 # the SYN is refused fast (SOCKS5, HTTP CONNECT); with --early-synack the
 # client is reset, not given EOF. (y) --early-synack: data whole through
@@ -218,6 +221,11 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # --- namespaces -----------------------------------------------------------
 ip netns add "$cns" || exit 1
 ip netns add "$sns" || exit 1
+# Names only the server namespace knows (ip netns exec bind-mounts
+# /etc/netns/NS/hosts over /etc/hosts; netns_cleanup removes the dir):
+# what the proxies resolve when ztun-ref hands them a name (fd).
+mkdir -p "/etc/netns/$sns" "/etc/netns/$cns"
+printf '10.203.1.1 web.e2e.test dns.e2e.test\n' >"/etc/netns/$sns/hosts"
 ip link add "$vc" netns "$cns" type veth peer name "$vs" netns "$sns" || exit 1
 cx ip link set lo up
 sx ip link set lo up
@@ -362,7 +370,8 @@ wait_tun_gone() {
 }
 
 # start_ztun ARGS...: run ztun-ref in the client namespace, wait for its
-# TUN to come up, check (u) that it changed no route, route the targets
+# TUN to come up, check (u) that it changed no route (but those matching
+# the ERE $own_routes, which the flags asked for), route the targets
 # into it.
 start_ztun() {
 	local i before
@@ -374,7 +383,7 @@ start_ztun() {
 	for i in $(seq 50); do
 		if grep -q '; running$' "$tmp/ztun.log" &&
 		   cx ip link show "$tun" 2>/dev/null | grep -q ',UP'; then
-			if [ "$(routes_now)" = "$before" ]; then
+			if [ "$(routes_now | grep -Ev "${own_routes:-^$}")" = "$before" ]; then
 				pass "(u) without --auto-route no route was added or removed"
 			else
 				fail "(u) without --auto-route no route was added or removed" \
@@ -1213,6 +1222,75 @@ else
 	fail "(ka) ztun-ref --tcp-idle-timeout starts"
 	stop_ztun
 fi
+
+# (fd) --fake-dns: the client namespace's resolver is ztun-ref
+# (198.18.0.2, inside the fake range, which ztun-ref routes into its TUN
+# itself); names only the server namespace knows are answered with fake
+# addresses and reach danted and tinyproxy as names: nothing could
+# connect to 198.18.x.x there. AAAA gets no address; a fake address
+# given to no name is refused at once; UDP to a fake address goes
+# through danted's UDP ASSOCIATE to the name.
+printf 'nameserver 198.18.0.2\noptions timeout:2 attempts:1\n' >"/etc/netns/$cns/resolv.conf"
+own_routes="^198\.18\.0\.0/15 dev $tun proto 122 "
+if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8888 \
+		--fake-dns 198.18.0.2 --rule 'tcp 198.18.0.0/15:8001 -> http'; then
+	own_routes=
+	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122"; then
+		pass "(fd) --fake-dns routes 198.18.0.0/15 into the TUN"
+	else
+		fail "(fd) --fake-dns routes 198.18.0.0/15 into the TUN" \
+			"$(cx ip route show 198.18.0.0/15)"
+	fi
+	a1=$(cx dig +short +tries=1 +time=2 @198.18.0.2 web.e2e.test A 2>&1)
+	a2=$(cx dig +short +tries=1 +time=2 @198.18.0.2 WEB.e2e.test A 2>&1)
+	aaaa=$(cx dig +tries=1 +time=2 @198.18.0.2 web.e2e.test AAAA 2>&1)
+	case $a1 in
+	198.18.*|198.19.*)
+		if [ "$a1" = "$a2" ] && echo "$aaaa" | grep -q 'status: NOERROR' &&
+		   echo "$aaaa" | grep -q 'ANSWER: 0'; then
+			pass "(fd) dig: web.e2e.test is $a1 (the same in any case), AAAA has no data"
+		else
+			fail "(fd) dig: the same fake address each time, AAAA no data" \
+				"'$a1' / '$a2'; AAAA: $(echo "$aaaa" | grep -E 'status|ANSWER' | tr '\n' ' ')"
+		fi;;
+	*)
+		fail "(fd) dig: web.e2e.test gets a fake address" "'$a1'";;
+	esac
+	via=socks5 fetch "(fd) curl http://web.e2e.test:8000/blob by name through danted, sha256" \
+		http://web.e2e.test:8000/blob
+	n0=$(stats_flows http)
+	gwant=$(python3 "$helper" gen 5 300000 | sha256sum | cut -d' ' -f1)
+	got=$(cx curl -sS --max-time 20 http://web.e2e.test:8001/gen/5/300000 2>"$tmp/curl.err" |
+		sha256sum | cut -d' ' -f1)
+	n1=$(stats_flows http)
+	if [ "$got" = "$gwant" ] && [ -n "$n0" ] && [ "${n1:-0}" -gt "$n0" ]; then
+		pass "(fd) curl http://web.e2e.test:8001/ by name through tinyproxy (HTTP CONNECT), sha256"
+	else
+		fail "(fd) curl by name through tinyproxy" \
+			"sha256 ${got:0:12} want ${gwant:0:12}, http flows '$n0' -> '$n1': $(head -c 200 "$tmp/curl.err")"
+	fi
+	fails_fast "(fd) a fake address given to no name is refused" http://198.18.200.1:8000/blob
+	ans=$(cx dig +short +tries=1 +time=3 @dns.e2e.test e2e.test A 2>&1)
+	if [ "$ans" = "10.9.8.7" ]; then
+		pass "(fd) UDP to a fake address by name through danted's UDP ASSOCIATE (dig @dns.e2e.test -> dnsmasq)"
+	else
+		fail "(fd) UDP by name through danted's UDP ASSOCIATE" "dig said '$ans'"
+	fi
+	line=$(fresh_stats 'fake dns')
+	lookups=$(echo "$line" | sed -n 's/.*lookups \([0-9]*\).*/\1/p')
+	refused=$(echo "$line" | sed -n 's/.*refused \([0-9]*\).*/\1/p')
+	if [ "${lookups:-0}" -ge 3 ] && [ "${refused:-0}" -ge 1 ]; then
+		pass "(fd) stats: $lookups flows by name, $refused refused"
+	else
+		fail "(fd) stats count flows by name and refusals" "'$line'"
+	fi
+	stop_ztun
+else
+	own_routes=
+	fail "(fd) ztun-ref --fake-dns starts"
+	stop_ztun
+fi
+rm -f "/etc/netns/$cns/resolv.conf"
 
 # --- --auto-route (r, s, t) ------------------------------------------------
 # Nothing routes the targets into the TUN but ztun-ref's own split routes.

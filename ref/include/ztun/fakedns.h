@@ -91,13 +91,15 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
 
 /*
  * zt_fakedns_lookup() - the name fake address @addr stands for.
- * *@name is set to it (borrowed: valid until the next call that answers
- * a query) and the name counts as used.
- * Return: 1 when found, 0 when @addr is in no pool (not a fake address:
- * *@name NULL), -ENOENT when it is in a pool but stands for no name.
+ * *@name is set to a copy of it, owned by the caller (free()): the
+ * address may go to another name while the flow lives; the name counts
+ * as used.
+ * Return: 1 when found, 0 when @addr is in no pool (not a fake address),
+ * -ENOENT when it is in a pool but stands for no name, -ENOMEM; *@name
+ * is NULL but on 1.
  */
 int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
-		      const char **name);
+		      char **name);
 
 const struct zt_fakedns_stats *zt_fakedns_stats(const struct zt_fakedns *t);
 
