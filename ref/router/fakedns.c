@@ -70,6 +70,47 @@ static int fail(char *err, size_t errlen, const char *msg)
 	return -EINVAL;
 }
 
+int zt_fakedns_parse_servers(const char *text, struct zt_fakedns_config *cfg,
+			     char *err, size_t errlen)
+{
+	struct zt_addr server[2];
+	const char *p = text;
+
+	memset(server, 0, sizeof(server));
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char tok[ZT_ADDR_STRLEN];
+		struct zt_addr a;
+		unsigned slot;
+
+		if (n == 0 || n >= sizeof(tok)) {
+			if (err && errlen)
+				snprintf(err, errlen, "'%.*s' is not an IP address",
+					 (int)(n < 64 ? n : 64), p);
+			return -EINVAL;
+		}
+		memcpy(tok, p, n);
+		tok[n] = 0;
+		if (zt_addr_parse(tok, &a)) {
+			if (err && errlen)
+				snprintf(err, errlen, "'%s' is not an IP address", tok);
+			return -EINVAL;
+		}
+		slot = a.family == ZT_AF_INET ? 0 : 1;
+		if (server[slot].family)
+			return fail(err, errlen,
+				    "at most one IPv4 and one IPv6 address");
+		server[slot] = a;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	memcpy(cfg->server, server, sizeof(server));
+	cfg->enabled = true;
+	return 0;
+}
+
 /* Whether @c (of @family, or family 0) holds offsets 1..@names + 1. */
 static bool pool_fits(const struct zt_cidr *c, uint8_t family, uint32_t names)
 {

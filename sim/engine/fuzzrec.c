@@ -770,6 +770,15 @@ static int build(struct fr *h, const struct zt_rec *rec)
 		h->cfg.socks5.pipelined = h->xflags & ZT_REC_X_SOCKS_PIPELINED;
 	}
 	h->cfg.early_synack = h->xflags & ZT_REC_X_EARLY_SYNACK;
+	if (h->xflags & ZT_REC_X_FAKE_DNS) {
+		struct zt_fakedns_config *fc = &h->cfg.fake_dns;
+
+		if (zt_fakedns_parse_servers("203.0.113.10", fc, NULL, 0) ||
+		    zt_cidr_parse("198.18.0.0/24", &fc->pool4, NULL, 0) ||
+		    zt_cidr_parse("fd00:f::/120", &fc->pool6, NULL, 0))
+			return -EINVAL;
+		fc->max_names = 64;
+	}
 	/* The NAT no bigger than the stack's UDP table: building and
 	 * faulting in a default 8192-session NAT for every input took 43%
 	 * of a libFuzzer run's time. */

@@ -145,6 +145,9 @@ enum {
 	ZT_REC_X_PULL = 1u << 1,
 	ZT_REC_X_SOCKS_PIPELINED = 1u << 2, /* zt_proxy_config.pipelined */
 	ZT_REC_X_EARLY_SYNACK = 1u << 3,    /* zt_router_config.early_synack */
+	/* the fake-IP resolver at the server address 203.0.113.10 (UDP
+	 * port 53), names from 198.18.0.0/24 and fd00:f::/120, 64 of them */
+	ZT_REC_X_FAKE_DNS = 1u << 4,
 };
 
 struct zt_replay_limits {

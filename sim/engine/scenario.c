@@ -546,6 +546,28 @@ static int header_option(struct pstate *ps, const struct tok *t)
 			return perr(ps, "--tun-offload: expected 0 or 1, got '%s'", v);
 		return 0;
 	}
+	if (!strcmp(key, "--fake-dns")) {
+		if (zt_fakedns_parse_servers(v, &h->cfg.fake_dns, rerr, sizeof(rerr)))
+			return perr(ps, "--fake-dns: %s", rerr);
+		return 0;
+	}
+	if (!strcmp(key, "--fake-ip-range") || !strcmp(key, "--fake-ip6-range")) {
+		bool v6 = key[9] == '6';
+		struct zt_cidr *pool = v6 ? &h->cfg.fake_dns.pool6 : &h->cfg.fake_dns.pool4;
+
+		if (zt_cidr_parse(v, pool, rerr, sizeof(rerr)))
+			return perr(ps, "%s: %s", key, rerr);
+		if (pool->addr.family != (v6 ? ZT_AF_INET6 : ZT_AF_INET))
+			return perr(ps, "%s: '%s' is not an IPv%c prefix", key, v,
+				    v6 ? '6' : '4');
+		return 0;
+	}
+	if (!strcmp(key, "--fake-dns-names")) {
+		if (hdr_uint(ps, key, v, 1, ZT_FAKEDNS_NAMES_MAX, &n))
+			return -EINVAL;
+		h->cfg.fake_dns.max_names = (uint32_t)n;
+		return 0;
+	}
 	if (!strcmp(key, "--tolerance"))
 		return hdr_time(ps, key, v, &h->tolerance);
 	if (!strncmp(key, "--stack.", 8))
@@ -1002,8 +1024,18 @@ static const struct {
 	RF(upstream_reset),
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped),
 	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
+	RF(fake_ip_refused),
 };
 #undef RF
+#define FF(name) { #name, offsetof(struct zt_fakedns_stats, name) }
+static const struct {
+	const char *name;
+	size_t off;
+} fakedns_fields[] = {
+	FF(queries), FF(answered), FF(nodata), FF(errors), FF(ignored),
+	FF(recycled), FF(lookups), FF(unknown), FF(names),
+};
+#undef FF
 #define NF(name) { #name, offsetof(struct zt_nat_stats, name) }
 static const struct {
 	const char *name;
@@ -1057,6 +1089,13 @@ static int resolve_counter(struct pstate *ps, struct zt_scn_event *e,
 			if (!strcmp(name + 4, nat_fields[k].name)) {
 				e->counter = ZT_SCN_C_NAT;
 				e->counter_off = nat_fields[k].off;
+				return 0;
+			}
+	} else if (!strncmp(name, "fakedns.", 8)) {
+		for (size_t k = 0; k < sizeof(fakedns_fields) / sizeof(fakedns_fields[0]); k++)
+			if (!strcmp(name + 8, fakedns_fields[k].name)) {
+				e->counter = ZT_SCN_C_FAKEDNS;
+				e->counter_off = fakedns_fields[k].off;
 				return 0;
 			}
 	} else if (!strcmp(name, "tcp.state")) {

@@ -134,6 +134,8 @@ enum zt_scn_counter {
 	ZT_SCN_C_ROUTER,           /* offset into struct zt_router_stats */
 	ZT_SCN_C_TCP_STATE,        /* state of the current connection */
 	ZT_SCN_C_NAT,              /* offset into struct zt_nat_stats */
+	ZT_SCN_C_FAKEDNS,          /* offset into struct zt_fakedns_stats
+				    * (0 with the resolver off) */
 };
 
 struct zt_scn_event {

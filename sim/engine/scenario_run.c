@@ -1707,6 +1707,14 @@ static void do_assert(struct host *h, const struct zt_scn_event *e)
 		memcpy(&v, (const uint8_t *)&zt_router_nat(h->r)->stats + e->counter_off,
 		       sizeof(v));
 		break;
+	case ZT_SCN_C_FAKEDNS: {
+		const struct zt_fakedns_stats *fs = zt_router_fakedns_stats(h->r);
+
+		v = 0;
+		if (fs)
+			memcpy(&v, (const uint8_t *)fs + e->counter_off, sizeof(v));
+		break;
+	}
 	case ZT_SCN_C_TCP_STATE: {
 		struct zt_flow_key k;
 		struct zt_flow *f = NULL;

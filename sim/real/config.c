@@ -322,29 +322,10 @@ static int parse_proxy(struct zr_config *c, const char *text)
 /* --fake-dns ADDR[,ADDR]: at most one address of each family. */
 static int parse_fake_dns(struct zr_config *c, const char *text)
 {
-	struct zt_fakedns_config *fc = &c->fake_dns;
-	char buf[2 * ZT_ADDR_STRLEN + 2];
-	char *save = NULL, *tok;
+	char err[128];
 
-	if (strlen(text) >= sizeof(buf))
-		return usage_error("--fake-dns: '%.64s...' is too long", text);
-	strcpy(buf, text);
-	memset(fc->server, 0, sizeof(fc->server));
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		struct zt_addr a;
-		unsigned slot;
-
-		if (zt_addr_parse(tok, &a))
-			return usage_error("--fake-dns: '%s' is not an IP address", tok);
-		slot = a.family == ZT_AF_INET ? 0 : 1;
-		if (fc->server[slot].family)
-			return usage_error("--fake-dns: at most one IPv4 and one IPv6 address in '%s'",
-					   text);
-		fc->server[slot] = a;
-	}
-	if (!fc->server[0].family && !fc->server[1].family)
-		return usage_error("--fake-dns: no address in '%s'", text);
-	fc->enabled = true;
+	if (zt_fakedns_parse_servers(text, &c->fake_dns, err, sizeof(err)))
+		return usage_error("--fake-dns: %s in '%s'", err, text);
 	return 0;
 }
 

@@ -1291,7 +1291,7 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 	if (fs)
 		fprintf(stderr, "ztun-ref: stats: fake dns queries %" PRIu64
 			", answered %" PRIu64 ", no data %" PRIu64 ", errors %"
-			PRIu64 ", ignored %" PRIu64 ", names %" PRIu32
+			PRIu64 ", ignored %" PRIu64 ", names %" PRIu64
 			", recycled %" PRIu64 ", lookups %" PRIu64 ", unknown %"
 			PRIu64 ", refused %" PRIu64 "\n",
 			fs->queries, fs->answered, fs->nodata, fs->errors,

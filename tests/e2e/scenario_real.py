@@ -481,6 +481,16 @@ COUNTERS = {
     "stack.icmp_errors_matched": ("icmp", "matched"),
     "router.icmp_dropped": ("icmp", "dropped"),
     "router.dropped_no_proxy": ("proxy", "no proxy"),
+    "router.fake_ip_refused": ("fake", "refused"),
+    "fakedns.queries": ("fake", "dns queries"),
+    "fakedns.answered": ("fake", "answered"),
+    "fakedns.nodata": ("fake", "no data"),
+    "fakedns.errors": ("fake", "errors"),
+    "fakedns.ignored": ("fake", "ignored"),
+    "fakedns.names": ("fake", "names"),
+    "fakedns.recycled": ("fake", "recycled"),
+    "fakedns.lookups": ("fake", "lookups"),
+    "fakedns.unknown": ("fake", "unknown"),
 }
 DECISIONS = ("direct", "socks5", "http", "drop", "local", "nat")
 CMPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b,
@@ -512,6 +522,7 @@ class Scenario:
         self.http_auth = None
         self.early_synack = False
         self.idle = {}       # "tcp" / "udp": seconds, --stack.*_idle_timeout
+        self.fake = []       # --fake-dns and its range flags, as ztun-ref takes them
         self.last_line = 0
         self.parse()
 
@@ -641,6 +652,10 @@ class Scenario:
                 raise ScnError("%s: %s=%s: real mode takes whole seconds, 1s..604800s"
                                % (where, key, v))
             self.idle[key[8:11]] = int(secs)
+        elif key in ("--fake-dns", "--fake-ip-range", "--fake-ip6-range",
+                     "--fake-dns-names"):
+            self.fake.append(key)  # ztun-ref's flags of the same names
+            self.fake.append(v)
         elif key.startswith("--stack."):
             raise ScnError("%s: option '%s' is not supported in real mode "
                            "(ztun-ref has no flag for that stack setting)" % (where, key))
@@ -992,6 +1007,7 @@ class Runner:
             argv += ["-x", "http://%s%s:%d" % (auth, s.http[0], s.http[1])]
         if s.early_synack:
             argv += ["--early-synack"]
+        argv += s.fake
         for proto, secs in sorted(s.idle.items()):
             argv += ["--%s-idle-timeout" % proto, str(secs)]
         # the simulator's TUN takes no offloads unless --tun-offload=1

@@ -88,7 +88,9 @@ else
 	# dropped); UDP through SOCKS5 UDP ASSOCIATE; UDP direct with a
 	# datagram from the wrong source; --early-synack accepted and refused;
 	# a SYN carrying data (Fast Open) whose data is not taken; the TCP and
-	# UDP idle timeouts (--tcp-idle-timeout 5, --udp-idle-timeout 2).
+	# UDP idle timeouts (--tcp-idle-timeout 5, --udp-idle-timeout 2);
+	# fake-IP DNS: the query answered inside ztun, the flow to the fake
+	# address sent to the SOCKS5 proxy by name (--fake-dns).
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -96,7 +98,7 @@ else
 	       scenarios/udp_wrong_source.scn scenarios/socks5_early_synack.scn
 	       scenarios/socks5_early_synack_refused.scn
 	       scenarios/tcp_syn_with_data.scn scenarios/tcp_idle_timeout.scn
-	       scenarios/udp_direct_idle_timeout.scn)
+	       scenarios/udp_direct_idle_timeout.scn scenarios/fake_dns_socks5.scn)
 fi
 
 tol=()

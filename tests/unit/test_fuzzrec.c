@@ -68,8 +68,8 @@ static void b_config(struct buf *b, uint8_t mode, uint8_t flags)
 	b_rec(b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
 }
 
-static size_t ip4_wrap(uint8_t proto, const uint8_t *l4, size_t l4_len,
-		       uint8_t *out)
+static size_t ip4_wrap_to(uint8_t proto, const uint8_t dst[4],
+			  const uint8_t *l4, size_t l4_len, uint8_t *out)
 {
 	struct zt_ip4_repr ip;
 	int hl;
@@ -78,17 +78,23 @@ static size_t ip4_wrap(uint8_t proto, const uint8_t *l4, size_t l4_len,
 	ip.ttl = 64;
 	ip.protocol = proto;
 	memcpy(ip.src, CLI, 4);
-	memcpy(ip.dst, SRV, 4);
+	memcpy(ip.dst, dst, 4);
 	hl = zt_ip4_emit(&ip, l4_len, out, 2048);
 	CU_ASSERT_FATAL(hl == 20);
 	memcpy(out + hl, l4, l4_len);
 	return (size_t)hl + l4_len;
 }
 
-/* A client SYN to SRV:@dport as a TUN record. */
-static void b_syn(struct buf *b, uint16_t dport)
+static size_t ip4_wrap(uint8_t proto, const uint8_t *l4, size_t l4_len,
+		       uint8_t *out)
 {
-	struct zt_addr c = zt_addr_v4(CLI), s = zt_addr_v4(SRV);
+	return ip4_wrap_to(proto, SRV, l4, l4_len, out);
+}
+
+/* A client SYN to @dst:@dport as a TUN record. */
+static void b_syn_to(struct buf *b, const uint8_t dst[4], uint16_t dport)
+{
+	struct zt_addr c = zt_addr_v4(CLI), s = zt_addr_v4(dst);
 	struct zt_tcp_repr t;
 	uint8_t seg[128], pkt[256];
 	int n;
@@ -103,7 +109,13 @@ static void b_syn(struct buf *b, uint16_t dport)
 	t.mss = 1460;
 	n = zt_tcp_emit(&t, &c, &s, NULL, 0, seg, sizeof(seg));
 	CU_ASSERT_FATAL(n > 0);
-	b_rec(b, ZT_REC_TUN, 1000, pkt, ip4_wrap(ZT_IPPROTO_TCP, seg, (size_t)n, pkt));
+	b_rec(b, ZT_REC_TUN, 1000, pkt,
+	      ip4_wrap_to(ZT_IPPROTO_TCP, dst, seg, (size_t)n, pkt));
+}
+
+static void b_syn(struct buf *b, uint16_t dport)
+{
+	b_syn_to(b, SRV, dport);
 }
 
 /* A client UDP datagram to SRV:53 as a TUN record. */
@@ -294,6 +306,51 @@ static void test_extended_flags_and_batches(void)
 	run(&b, NULL, &o);
 	CU_ASSERT_EQUAL(o.syn_acks, 1);
 	CU_ASSERT_EQUAL(o.stack.tcp_early_synacks, 1);
+}
+
+/* ZT_REC_X_FAKE_DNS: a DNS query to the server address is answered in
+ * the core (no datagram socket); without the flag it goes upstream. A
+ * SYN to the answered address goes to the SOCKS5 proxy. */
+static void test_fake_dns_flag(void)
+{
+	struct zt_addr c = zt_addr_v4(CLI), s = zt_addr_v4(SRV);
+	struct zt_udp_repr u = { 40001, 53 };
+	uint8_t q[300], dg[400], pkt[512];
+	size_t qlen = zt_test_dns_query(q, "a.test", 1, false);
+	int n = zt_udp_emit(&u, &c, &s, q, qlen, dg, sizeof(dg));
+	struct zt_replay_outcome o;
+	struct buf b;
+
+	CU_ASSERT_FATAL(n > 0);
+	for (int flag = 0; flag < 2; flag++) {
+		uint8_t cfg[8] = { ZT_REC_ROUTE_DIRECT, 0, 0, 0, 0, 0, 0,
+				   flag ? ZT_REC_X_FAKE_DNS : 0 };
+
+		b_seed(&b, 3);
+		b_rec(&b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+		b_rec(&b, ZT_REC_TUN, 1000, pkt,
+		      ip4_wrap(ZT_IPPROTO_UDP, dg, (size_t)n, pkt));
+		run(&b, NULL, &o);
+		CU_ASSERT_EQUAL(o.dgrams, flag ? 0 : 1);
+		CU_ASSERT_EQUAL(o.udp_out, flag ? 1 : 0);
+	}
+	/* the answer was 198.18.0.1: a SYN there goes to the proxy by name */
+	{
+		static const uint8_t fake[4] = { 198, 18, 0, 1 };
+		uint8_t cfg[8] = { ZT_REC_ROUTE_SOCKS5, 0, 0, 0, 0, 0, 0,
+				   ZT_REC_X_FAKE_DNS | ZT_REC_X_SOCKS_PIPELINED };
+
+		b_seed(&b, 3);
+		b_rec(&b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+		b_rec(&b, ZT_REC_TUN, 1000, pkt,
+		      ip4_wrap(ZT_IPPROTO_UDP, dg, (size_t)n, pkt));
+		b_syn_to(&b, fake, 80);
+		b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+		run(&b, NULL, &o);
+		CU_ASSERT_EQUAL(o.streams, 1);
+		/* greeting 3, request 4 + 1 + 6 ("a.test") + 2: pipelined */
+		CU_ASSERT_EQUAL(o.stream_bytes_up, 3 + 13);
+	}
 }
 
 static void test_udp_direct(void)
@@ -595,6 +652,7 @@ int zt_suite_fuzzrec(void)
 		{ "socks5_handshake", test_socks5_handshake },
 		{ "extended_flags_and_batches", test_extended_flags_and_batches },
 		{ "udp_direct", test_udp_direct },
+		{ "fake_dns_flag", test_fake_dns_flag },
 		{ "truncated_last_record", test_truncated_last_record },
 		{ "unknown_kind_skipped", test_unknown_kind_skipped },
 		{ "event_cap_stops_self_feeding", test_event_cap_stops_self_feeding },

@@ -45,6 +45,12 @@ struct zt_fakedns_config {
 	uint32_t ttl;              /* seconds, in every answer */
 };
 
+/* The servers of "ADDR[,ADDR]" (at most one IPv4 and one IPv6 address)
+ * into @cfg->server, and @cfg->enabled set. Return: 0, or -EINVAL with
+ * @err naming the token at fault (may be NULL). */
+int zt_fakedns_parse_servers(const char *text, struct zt_fakedns_config *cfg,
+			     char *err, size_t errlen);
+
 /* Disabled; pool4 198.18.0.0/15 (RFC 2544's benchmarking block, routed
  * nowhere), no pool6, ZT_FAKEDNS_NAMES_DEFAULT names, TTL 1 s. */
 void zt_fakedns_config_default(struct zt_fakedns_config *cfg);
@@ -63,7 +69,7 @@ struct zt_fakedns_stats {
 	uint64_t lookups;     /* flows to a fake address whose name was known */
 	uint64_t unknown;     /* ... whose name was not (forgotten, or never
 			       * given out: a restart) */
-	uint32_t names;       /* names holding an address now */
+	uint64_t names;       /* names holding an address now */
 };
 
 struct zt_fakedns;
