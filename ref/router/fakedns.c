@@ -340,7 +340,8 @@ static long name_slot(struct zt_fakedns *t, const char *name)
 }
 
 int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
-		      uint8_t *out, size_t cap)
+		      zt_fakedns_policy_fn policy, void *user, uint8_t *out,
+		      size_t cap)
 {
 	struct zt_dns_query q;
 	const struct zt_cidr *pool = NULL;
@@ -356,6 +357,19 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
 	}
 	if (rc == ZT_DNS_NOERROR && q.qclass != ZT_DNS_CLASS_IN)
 		rc = ZT_DNS_REFUSED;
+	if (rc == ZT_DNS_NOERROR && q.name[0] && policy) {
+		enum zt_fakedns_verdict v = policy(user, q.name);
+
+		if (v == ZT_FAKEDNS_BLOCK) {
+			t->stats.blocked++;
+			return zt_dns_build_answer(&q, ZT_DNS_NXDOMAIN, NULL, 0,
+						   t->cfg.ttl, out, cap);
+		}
+		if (v == ZT_FAKEDNS_REFUSE) {
+			t->stats.refused++;
+			rc = ZT_DNS_REFUSED;
+		}
+	}
 	if (rc == ZT_DNS_NOERROR && q.name[0]) {
 		if (q.qtype == ZT_DNS_TYPE_A)
 			pool = &t->cfg.pool4;

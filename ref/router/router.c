@@ -126,6 +126,12 @@ struct udp_relay {
 	uint8_t q[UDP_QUEUE_BYTES];
 };
 
+/* Who asks the resolver (fake_policy()'s user pointer). */
+struct fake_ask {
+	struct zt_router *r;
+	struct zt_addr client;
+};
+
 struct zt_router {
 	struct zt_router_config cfg;
 	struct zt_stack *stack;
@@ -155,8 +161,30 @@ void zt_router_config_default(struct zt_router_config *cfg)
 
 /* --- decisions -------------------------------------------------------- */
 
+/* The route decision for @q, not counted; *@reject tells a rejecting
+ * Drop. */
+static enum zt_route_decision route_of(struct zt_router *r,
+				       const struct zt_route_query *q,
+				       bool *reject)
+{
+	enum zt_route_decision d;
+
+	*reject = false;
+	/* The rule table also knows whether a Drop rejects. */
+	if (r->cfg.route == zt_rules_route)
+		d = zt_rules_match(r->cfg.route_user, q, reject);
+	else
+		d = r->cfg.route(r->cfg.route_user, q);
+	if ((unsigned)d >= ZT_ROUTE__COUNT)
+		d = ZT_ROUTE_DROP;
+	return d;
+}
+
+/* The decision for a new flow @k of @proto (@name: the name behind its
+ * fake destination, or NULL), counted. */
 static enum zt_route_decision decide(struct zt_router *r, uint8_t proto,
-				     const struct zt_flow_key *k, bool *reject)
+				     const struct zt_flow_key *k,
+				     const char *name, bool *reject)
 {
 	struct zt_route_query q;
 	enum zt_route_decision d;
@@ -167,14 +195,8 @@ static enum zt_route_decision decide(struct zt_router *r, uint8_t proto,
 	q.dst = k->server;
 	q.sport = k->client_port;
 	q.dport = k->server_port;
-	*reject = false;
-	/* The rule table also knows whether a Drop rejects. */
-	if (r->cfg.route == zt_rules_route)
-		d = zt_rules_match(r->cfg.route_user, &q, reject);
-	else
-		d = r->cfg.route(r->cfg.route_user, &q);
-	if ((unsigned)d >= ZT_ROUTE__COUNT)
-		d = ZT_ROUTE_DROP;
+	q.name = name;
+	d = route_of(r, &q, reject);
 	r->stats.flows[d]++;
 	return d;
 }
@@ -202,14 +224,13 @@ static enum zt_refuse refuse_for_errno(int err)
 }
 
 /*
- * The name a flow to @dst must be carried by: 0 when @dst is no fake
- * address (*@name NULL), 1 with *@name a copy the caller owns, -1 when
- * the flow must be refused (counted): @dst is the resolver's own
- * address, stands for no name, or @by_name is false (the route connects
- * by address).
+ * The name behind @dst when it is a fake address: 0 when it is none
+ * (*@name NULL), 1 with *@name a copy the caller owns, -1 when the flow
+ * must be refused (counted): @dst is the resolver's own address, or a
+ * fake one that stands for no name.
  */
-static int fake_target(struct zt_router *r, const struct zt_addr *dst,
-		       bool by_name, char **name)
+static int fake_name(struct zt_router *r, const struct zt_addr *dst,
+		     char **name)
 {
 	int rc;
 
@@ -218,15 +239,43 @@ static int fake_target(struct zt_router *r, const struct zt_addr *dst,
 		return 0;
 	rc = zt_fakedns_is_server(r->fake, dst) ? -ENOENT :
 		zt_fakedns_lookup(r->fake, dst, name);
-	if (rc == 0)
-		return 0;
-	if (rc < 0 || !by_name) {
-		free(*name);
-		*name = NULL;
+	if (rc < 0)
 		r->stats.fake_ip_refused++;
-		return -1;
-	}
-	return 1;
+	return rc < 0 ? -1 : rc;
+}
+
+/* A flow to a fake address (@name) on a route that connects by address
+ * cannot be carried: counted, and the caller refuses it. */
+static bool fake_unroutable(struct zt_router *r, const char *name, bool by_name)
+{
+	if (!name || by_name)
+		return false;
+	r->stats.fake_ip_refused++;
+	return true;
+}
+
+/* The resolver's question for a name: what would a TCP flow to it get?
+ * A proxy carries it by name (a fake address), a Drop makes the name not
+ * exist, any other route could not reach it (refused). */
+static enum zt_fakedns_verdict fake_policy(void *user, const char *name)
+{
+	const struct fake_ask *ask = user;
+	struct zt_router *r = ask->r;
+	struct zt_route_query q;
+	bool reject;
+	enum zt_route_decision d;
+
+	memset(&q, 0, sizeof(q));
+	q.proto = ZT_IPPROTO_TCP;
+	q.src = ask->client;
+	q.name = name;
+	d = route_of(r, &q, &reject);
+	if (d == ZT_ROUTE_DROP)
+		return ZT_FAKEDNS_BLOCK;
+	if ((d == ZT_ROUTE_SOCKS5 && r->cfg.socks5.enabled) ||
+	    (d == ZT_ROUTE_HTTP && r->cfg.http.enabled))
+		return ZT_FAKEDNS_FAKE;
+	return ZT_FAKEDNS_REFUSE;
 }
 
 /* --- TCP relay --------------------------------------------------------- */
@@ -388,36 +437,30 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	struct zt_endpoint ep;
 	struct tcp_relay *t;
 	bool reject;
-	enum zt_route_decision d = decide(r, ZT_IPPROTO_TCP, &f->key, &reject);
+	enum zt_route_decision d;
 	const struct zt_proxy_config *px = NULL;
 	char *name;
 
-	switch (d) {
-	case ZT_ROUTE_DROP:
-		if (reject)
-			zt_stack_tcp_reject(r->stack, f, -1, now);
-		else
-			zt_stack_tcp_drop(r->stack, f, now);
-		return 0;
-	case ZT_ROUTE_LOCAL:
+	if (fake_name(r, &f->key.server, &name) < 0) {
 		zt_stack_tcp_reject(r->stack, f, -1, now);
 		return 0;
-	case ZT_ROUTE_SOCKS5:
+	}
+	d = decide(r, ZT_IPPROTO_TCP, &f->key, name, &reject);
+	if (d == ZT_ROUTE_SOCKS5)
 		px = &r->cfg.socks5;
-		break;
-	case ZT_ROUTE_HTTP:
+	else if (d == ZT_ROUTE_HTTP)
 		px = &r->cfg.http;
-		break;
-	default:
-		break;
-	}
-	if (px && !px->enabled) {
-		r->stats.dropped_no_proxy++;
-		zt_stack_tcp_reject(r->stack, f, -1, now);
+	if (d == ZT_ROUTE_DROP && !reject) {
+		zt_stack_tcp_drop(r->stack, f, now);
+		free(name);
 		return 0;
 	}
-	if (fake_target(r, &f->key.server, px != NULL, &name) < 0) {
+	if (px && !px->enabled)
+		r->stats.dropped_no_proxy++;
+	if (d == ZT_ROUTE_DROP || d == ZT_ROUTE_LOCAL || (px && !px->enabled) ||
+	    fake_unroutable(r, name, px != NULL)) {
 		zt_stack_tcp_reject(r->stack, f, -1, now);
+		free(name);
 		return 0;
 	}
 	t = calloc(1, sizeof(*t));
@@ -781,6 +824,7 @@ static void udp_fail(struct udp_relay *u, uint64_t now)
 static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
 		       const uint8_t *data, size_t len, uint64_t now)
 {
+	struct fake_ask ask;
 	int n;
 
 	if (!r->fake || !zt_fakedns_is_server(r->fake, &f->key.server))
@@ -794,7 +838,10 @@ static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
 				    now);
 		return true;
 	}
-	n = zt_fakedns_answer(r->fake, data, len, r->scratch, sizeof(r->scratch));
+	ask.r = r;
+	ask.client = f->key.client;
+	n = zt_fakedns_answer(r->fake, data, len, fake_policy, &ask, r->scratch,
+			      sizeof(r->scratch));
 	if (n > 0)
 		zt_stack_udp_send(r->stack, &f->key, r->scratch, (size_t)n, now);
 	return true;
@@ -809,15 +856,17 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	if (!u && fake_query(r, f, data, len, now))
 		return;
 	if (!u) {
-		bool reject;
-		enum zt_route_decision d = decide(r, ZT_IPPROTO_UDP, &f->key, &reject);
+		bool reject = false;
+		enum zt_route_decision d;
 		char *name = NULL;
-		int fake = 0;
+		int fake = fake_name(r, &f->key.server, &name);
 
-		if (d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL)
-			fake = fake_target(r, &f->key.server,
-					   d == ZT_ROUTE_SOCKS5 && r->cfg.socks5.enabled,
-					   &name);
+		d = fake < 0 ? ZT_ROUTE_DROP :
+			decide(r, ZT_IPPROTO_UDP, &f->key, name, &reject);
+		if (fake >= 0 && d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL &&
+		    fake_unroutable(r, name, d == ZT_ROUTE_SOCKS5 &&
+						     r->cfg.socks5.enabled))
+			fake = -1;
 		u = calloc(1, sizeof(*u));
 		if (!u) {
 			free(name);
@@ -1295,7 +1344,7 @@ static bool echo_local(void *host, const struct zt_addr *dst)
 	k.family = dst->family;
 	k.server = *dst;
 	if (decide(r, dst->family == ZT_AF_INET ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
-		   &k, &reject) == ZT_ROUTE_LOCAL)
+		   &k, NULL, &reject) == ZT_ROUTE_LOCAL)
 		return true;
 	r->stats.icmp_dropped++;
 	return false;

@@ -26,6 +26,7 @@
  */
 #include "ztun/route.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -113,6 +114,49 @@ static bool proto_matches(uint8_t rule_proto, uint8_t proto)
 	return false;
 }
 
+/* Whether @d (NUL-terminated, within ZT_RULE_DOMAIN_MAX + 1 bytes) is a
+ * domain condition: labels of 1..63 lower-case letters, digits, '-' and
+ * '_' joined by single dots. */
+static bool domain_valid(const char *d)
+{
+	const char *end = memchr(d, '\0', ZT_RULE_DOMAIN_MAX + 1);
+	size_t label = 0, n = end ? (size_t)(end - d) : 0;
+
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		char c = d[i];
+
+		if (c == '.' || c == '\0') {
+			if (label == 0 || label > 63)
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			   c == '-' || c == '_') {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Whether @name is @domain or a name under it ("" matches anything). */
+static bool domain_matches(const char *domain, const char *name)
+{
+	size_t dl, nl;
+
+	if (!domain[0])
+		return true;
+	if (!name)
+		return false;
+	dl = strlen(domain);
+	nl = strlen(name);
+	if (nl < dl || strcmp(name + nl - dl, domain) != 0)
+		return false;
+	return nl == dl || name[nl - dl - 1] == '.';
+}
+
 bool zt_cidr_contains(const struct zt_cidr *c, const struct zt_addr *a)
 {
 	unsigned full = c->len >> 3, rest = c->len & 7;
@@ -144,7 +188,8 @@ bool zt_rule_matches(const struct zt_rule *r, const struct zt_route_query *q)
 			return false;
 	}
 	return zt_cidr_contains(&r->src, &q->src) &&
-	       zt_cidr_contains(&r->dst, &q->dst);
+	       zt_cidr_contains(&r->dst, &q->dst) &&
+	       domain_matches(r->domain, q->name);
 }
 
 /**
@@ -202,7 +247,9 @@ int zt_rule_validate(const struct zt_rule *r)
 	if (r->sport.lo > r->sport.hi || r->dport.lo > r->dport.hi)
 		return -EINVAL;
 	if (r->proto == ZT_RULE_ICMP &&
-	    (!port_any(&r->sport) || !port_any(&r->dport)))
+	    (!port_any(&r->sport) || !port_any(&r->dport) || r->domain[0]))
+		return -EINVAL;
+	if (r->domain[0] && !domain_valid(r->domain))
 		return -EINVAL;
 	return 0;
 }
@@ -356,7 +403,7 @@ enum side { SIDE_NONE, SIDE_SRC, SIDE_DST };
 
 struct parse_state {
 	struct zt_rule r;
-	bool src_set, dst_set, sport_set, dport_set;
+	bool src_set, dst_set, sport_set, dport_set, domain_set;
 	enum side last;
 	char *err;
 	size_t errlen;
@@ -424,6 +471,31 @@ static int set_ports(struct parse_state *st, enum side side, const char *kw,
 		st->r.sport = p;
 	else
 		st->r.dport = p;
+	return 0;
+}
+
+/* "domain NAME": NAME lower-cased into the rule. */
+static int set_domain(struct parse_state *st, const char *kw, const char *tok)
+{
+	size_t n;
+
+	if (!tok)
+		return fail(st->err, st->errlen, "missing name after '%s'", kw);
+	if (st->r.proto == ZT_RULE_ICMP)
+		return fail(st->err, st->errlen, "icmp has no names: '%s'", kw);
+	if (st->domain_set)
+		return fail(st->err, st->errlen, "domain given twice at '%s'", kw);
+	n = strlen(tok);
+	if (n > ZT_RULE_DOMAIN_MAX)
+		return fail(st->err, st->errlen, "name longer than %d at '%.32s...'",
+			    ZT_RULE_DOMAIN_MAX, tok);
+	for (size_t i = 0; i <= n; i++)
+		st->r.domain[i] = (char)tolower((unsigned char)tok[i]);
+	if (!domain_valid(st->r.domain))
+		return fail(st->err, st->errlen,
+			    "bad domain '%s' (labels of letters, digits, '-' and '_' joined by dots)",
+			    tok);
+	st->domain_set = true;
 	return 0;
 }
 
@@ -530,6 +602,9 @@ int zt_rule_parse(const char *text, struct zt_rule *out, char *err,
 		} else if (strcmp(t, "dport") == 0) {
 			rc = set_ports(&st, SIDE_DST, t, next);
 			i++;
+		} else if (strcmp(t, "domain") == 0) {
+			rc = set_domain(&st, t, next);
+			i++;
 		} else if (strcmp(t, "port") == 0) {
 			rc = set_ports(&st, st.last == SIDE_SRC ? SIDE_SRC :
 				       SIDE_DST, t, next);
@@ -624,6 +699,10 @@ int zt_rule_format(const struct zt_rule *r, char *buf, size_t buflen)
 			app_ports(buf, buflen, &pos, "dport", &r->dport);
 			any = false;
 		}
+		if (r->domain[0]) {
+			app(buf, buflen, &pos, " domain %s", r->domain);
+			any = false;
+		}
 		if (any)
 			app(buf, buflen, &pos, " any");
 	}
@@ -689,7 +768,7 @@ void zt_rules_set_default(struct zt_rules *t, enum zt_route_decision d,
 static bool dst_only(const struct zt_rule *r)
 {
 	return !r->src.addr.family && port_any(&r->sport) &&
-	       port_any(&r->dport);
+	       port_any(&r->dport) && !r->domain[0];
 }
 
 /* Store one prefix of rule @idx in a trie segment; *@added says whether

@@ -1032,7 +1032,8 @@ static const struct {
 	const char *name;
 	size_t off;
 } fakedns_fields[] = {
-	FF(queries), FF(answered), FF(nodata), FF(errors), FF(ignored),
+	FF(queries), FF(answered), FF(nodata), FF(errors), FF(blocked),
+	FF(refused), FF(ignored),
 	FF(recycled), FF(lookups), FF(unknown), FF(names),
 };
 #undef FF

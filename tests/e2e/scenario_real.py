@@ -486,6 +486,8 @@ COUNTERS = {
     "fakedns.answered": ("fake", "answered"),
     "fakedns.nodata": ("fake", "no data"),
     "fakedns.errors": ("fake", "errors"),
+    "fakedns.blocked": ("fake", "blocked"),
+    "fakedns.refused": ("fake", "policy refused"),
     "fakedns.ignored": ("fake", "ignored"),
     "fakedns.names": ("fake", "names"),
     "fakedns.recycled": ("fake", "recycled"),

@@ -1233,7 +1233,8 @@ fi
 printf 'nameserver 198.18.0.2\noptions timeout:2 attempts:1\n' >"/etc/netns/$cns/resolv.conf"
 own_routes="^198\.18\.0\.0/15 dev $tun proto 122 "
 if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8888 \
-		--fake-dns 198.18.0.2 --rule 'tcp 198.18.0.0/15:8001 -> http'; then
+		--fake-dns 198.18.0.2 --rule 'tcp 198.18.0.0/15:8001 -> http' \
+		--rule 'any domain blocked.e2e.test -> drop'; then
 	own_routes=
 	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122"; then
 		pass "(fd) --fake-dns routes 198.18.0.0/15 into the TUN"
@@ -1256,6 +1257,12 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	*)
 		fail "(fd) dig: web.e2e.test gets a fake address" "'$a1'";;
 	esac
+	blocked=$(cx dig +tries=1 +time=2 @198.18.0.2 ads.blocked.e2e.test A 2>&1)
+	if echo "$blocked" | grep -q 'status: NXDOMAIN'; then
+		pass "(fd) a name a drop rule takes (domain blocked.e2e.test) does not exist: NXDOMAIN"
+	else
+		fail "(fd) a blocked name gets NXDOMAIN" "$(echo "$blocked" | grep status)"
+	fi
 	via=socks5 fetch "(fd) curl http://web.e2e.test:8000/blob by name through danted, sha256" \
 		http://web.e2e.test:8000/blob
 	n0=$(stats_flows http)

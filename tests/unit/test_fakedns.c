@@ -40,17 +40,17 @@ static struct zt_fakedns *make(uint32_t max_names, const char *pool6)
 	return zt_fakedns_new(&cfg, &rng);
 }
 
-/* Ask @t for @name (@qtype); return the rcode and put the answer's one
- * address (family 0 when none) in @out. */
-static int ask(struct zt_fakedns *t, const char *name, uint16_t qtype,
-	       struct zt_addr *out)
+/* Ask @t for @name (@qtype) under @policy; return the rcode and put the
+ * answer's one address (family 0 when none) in @out. */
+static int ask_with(struct zt_fakedns *t, const char *name, uint16_t qtype,
+		    zt_fakedns_policy_fn policy, struct zt_addr *out)
 {
 	uint8_t msg[300], ans[ZT_DNS_UDP_MAX];
 	size_t len = zt_test_dns_query(msg, name, qtype, false);
 	int n;
 
 	memset(out, 0, sizeof(*out));
-	n = zt_fakedns_answer(t, msg, len, ans, sizeof(ans));
+	n = zt_fakedns_answer(t, msg, len, policy, NULL, ans, sizeof(ans));
 	CU_ASSERT_FATAL(n >= ZT_DNS_HDR);
 	CU_ASSERT_EQUAL(zt_rd16(ans), 0x1234);
 	if (zt_rd16(ans + 6) == 1) {
@@ -62,6 +62,12 @@ static int ask(struct zt_fakedns *t, const char *name, uint16_t qtype,
 		*out = rdlen == 4 ? zt_addr_v4(rr + 12) : zt_addr_v6(rr + 12);
 	}
 	return zt_rd16(ans + 2) & 0xf;
+}
+
+static int ask(struct zt_fakedns *t, const char *name, uint16_t qtype,
+	       struct zt_addr *out)
+{
+	return ask_with(t, name, qtype, NULL, out);
 }
 
 static void expect_name(struct zt_fakedns *t, const char *a, const char *name)
@@ -233,18 +239,54 @@ static void test_server_and_silence(void)
 	s = addr("198.18.0.1");
 	CU_ASSERT_FALSE(zt_fakedns_is_server(t, &s));
 	/* a response and a runt: no answer */
-	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, sizeof(msg), out, sizeof(out)),
+	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, sizeof(msg), NULL, NULL, out, sizeof(out)),
 			-EINVAL);
-	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, 5, out, sizeof(out)), -EINVAL);
+	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, 5, NULL, NULL, out, sizeof(out)), -EINVAL);
 	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->ignored, 2);
 	/* a question count of 2: FORMERR */
 	msg[2] = 0;
 	msg[5] = 2;
-	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, sizeof(msg), out, sizeof(out)),
+	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, sizeof(msg), NULL, NULL, out, sizeof(out)),
 			ZT_DNS_HDR);
 	CU_ASSERT_EQUAL(out[3] & 0xf, ZT_DNS_FORMERR);
 	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->errors, 1);
-	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, sizeof(msg), out, 4), -ENOSPC);
+	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, sizeof(msg), NULL, NULL, out, 4), -ENOSPC);
+	zt_fakedns_free(t);
+}
+
+static enum zt_fakedns_verdict test_policy(void *user, const char *name)
+{
+	(void)user;
+	if (strcmp(name, "ads.test") == 0 || strcmp(name, "x.ads.test") == 0)
+		return ZT_FAKEDNS_BLOCK;
+	if (strcmp(name, "direct.test") == 0)
+		return ZT_FAKEDNS_REFUSE;
+	return ZT_FAKEDNS_FAKE;
+}
+
+/* The owner's policy: a blocked name does not exist (whatever the type),
+ * a refused one is REFUSED, neither takes an address. */
+static void test_policy_verdicts(void)
+{
+	struct zt_fakedns *t = make(10, NULL);
+	struct zt_addr a, x = addr("198.18.0.1");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(ask_with(t, "ads.test", ZT_DNS_TYPE_A, test_policy, &a),
+			ZT_DNS_NXDOMAIN);
+	CU_ASSERT_EQUAL(a.family, 0);
+	CU_ASSERT_EQUAL(ask_with(t, "X.Ads.Test", 15, test_policy, &a),
+			ZT_DNS_NXDOMAIN);
+	CU_ASSERT_EQUAL(ask_with(t, "direct.test", ZT_DNS_TYPE_A, test_policy, &a),
+			ZT_DNS_REFUSED);
+	CU_ASSERT_EQUAL(a.family, 0);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->blocked, 2);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->refused, 1);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->names, 0);
+	/* the first name faked gets the first address */
+	CU_ASSERT_EQUAL(ask_with(t, "ok.test", ZT_DNS_TYPE_A, test_policy, &a),
+			ZT_DNS_NOERROR);
+	CU_ASSERT(zt_addr_eq(&a, &x));
 	zt_fakedns_free(t);
 }
 
@@ -285,6 +327,7 @@ int zt_suite_fakedns(void)
 		{ "recycle_lru", test_recycle_lru },
 		{ "server_and_silence", test_server_and_silence },
 		{ "churn", test_churn },
+		{ "policy_verdicts", test_policy_verdicts },
 		{ 0 },
 	};
 

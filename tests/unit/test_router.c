@@ -2037,8 +2037,12 @@ static void test_free_with_open_flows(void)
 static const uint8_t FAKEDNS4[4] = { 10, 0, 0, 53 };
 
 /* A router whose resolver answers at 10.0.0.53 from 100.64.0.0/16 and
- * fd00:64::/64; the vnet knows echo.test and echo6.test by name only. */
-static struct tb *fake_tb(enum zt_route_decision tcp, enum zt_route_decision udp)
+ * fd00:64::/64; the vnet knows echo.test and echo6.test by name only.
+ * With @rules (NULL-terminated texts) the rule table decides, else the
+ * decisions @tcp and @udp. */
+static struct tb *fake_tb_rules(enum zt_route_decision tcp,
+				enum zt_route_decision udp,
+				const char *const *rules)
 {
 	struct tb *t = tb_new(NULL);
 	struct zt_addr srv4 = srv_addr(false), srv6 = srv_addr(true);
@@ -2055,10 +2059,22 @@ static struct tb *fake_tb(enum zt_route_decision tcp, enum zt_route_decision udp
 	t->cfg.http.auth = true; /* as add_http_proxy() wants */
 	strcpy(t->cfg.http.username, "bob");
 	strcpy(t->cfg.http.password, "hunter2");
+	if (rules) {
+		t->use_rules = true;
+		CU_ASSERT_FATAL(zt_rules_init(&t->rules, 0) == 0);
+		zt_rules_set_default(&t->rules, tcp, false);
+		for (; *rules; rules++)
+			CU_ASSERT_FATAL(zt_rules_add_text(&t->rules, *rules, NULL, 0) == 0);
+	}
 	tb_start(t);
 	CU_ASSERT_FATAL(zt_vnet_add_name(t->vn, "echo.test", &srv4) == 0);
 	CU_ASSERT_FATAL(zt_vnet_add_name(t->vn, "echo6.test", &srv6) == 0);
 	return t;
+}
+
+static struct tb *fake_tb(enum zt_route_decision tcp, enum zt_route_decision udp)
+{
+	return fake_tb_rules(tcp, udp, NULL);
 }
 
 /* Ask the router's resolver for @name (@qtype) from the client's port
@@ -2142,14 +2158,58 @@ static void test_fake_ip_refusals(void)
 	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
 	tb_free(t);
 
-	/* DIRECT by address to a fake one */
-	t = fake_tb(ZT_ROUTE_DIRECT, ZT_ROUTE_DROP);
+	/* DIRECT by address to a fake one: the resolver asked as for any
+	 * port (the default: SOCKS5), the flow to port 7 goes direct */
+	{
+		static const char *const rules[] = { "tcp dport 7 -> direct", NULL };
+
+		t = fake_tb_rules(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP, rules);
+	}
 	add_host(t, &srv, 7, ZT_VHOST_ECHO);
 	fake = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
 	c = client_open(t, false, &fake, 7, 0);
 	expect_refused(t, c, -1, 10 * ZT_MS);
 	CU_ASSERT_EQUAL(rstats(t)->fake_ip_refused, 1);
 	CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 0);
+	tb_free(t);
+}
+
+/* Domain rules: the resolver answers a name a Drop rule takes with
+ * NXDOMAIN, one on a route that connects by address with REFUSED, and
+ * fakes the rest; flows to fake addresses are routed by their names. */
+static void test_fake_dns_domain_rules(void)
+{
+	static const char *const rules[] = {
+		"any domain ads.test -> drop",
+		"tcp domain http.test -> http",
+		"tcp domain direct.test -> direct",
+		NULL,
+	};
+	struct tb *t = fake_tb_rules(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP, rules);
+	struct zt_addr srv = srv_addr(false), a;
+	struct zt_vhost *socks = add_socks(t, false, "");
+	struct zt_vhost *http = add_http_proxy(t, 200, false);
+
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	CU_ASSERT_FATAL(zt_vnet_add_name(t->vn, "www.http.test", &srv) == 0);
+	a = fake_resolve(t, "tracker.ads.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_EQUAL(a.family, 0);
+	CU_ASSERT_EQUAL(t->udp_last[3] & 0xf, 3); /* NXDOMAIN */
+	a = fake_resolve(t, "direct.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_EQUAL(a.family, 0);
+	CU_ASSERT_EQUAL(t->udp_last[3] & 0xf, 5); /* REFUSED */
+	a = fake_resolve(t, "www.http.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_FATAL(a.family == ZT_AF_INET);
+	echo_roundtrip(t, false, &a, 7, 4096);
+	a = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_FATAL(a.family == ZT_AF_INET);
+	echo_roundtrip(t, false, &a, 7, 4096);
+	CU_ASSERT_EQUAL(zt_vhost_stats(http)->requests, 1);
+	CU_ASSERT_EQUAL(zt_vhost_stats(socks)->requests, 1);
+	CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_HTTP], 1);
+	CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 1);
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->blocked, 1);
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->refused, 1);
 	tb_free(t);
 }
 
@@ -2221,6 +2281,7 @@ int zt_suite_router(void)
 		{ "fake_dns_proxy_by_name", test_fake_dns_proxy_by_name },
 		{ "fake_ip_refusals", test_fake_ip_refusals },
 		{ "fake_dns_socks5_udp", test_fake_dns_socks5_udp },
+		{ "fake_dns_domain_rules", test_fake_dns_domain_rules },
 		{ 0 }
 	};
 

@@ -81,7 +81,8 @@ static bool rule_eq(const struct zt_rule *a, const struct zt_rule *b)
 	       memcmp(a->src.addr.bytes, b->src.addr.bytes, 16) == 0 &&
 	       memcmp(a->dst.addr.bytes, b->dst.addr.bytes, 16) == 0 &&
 	       a->sport.lo == b->sport.lo && a->sport.hi == b->sport.hi &&
-	       a->dport.lo == b->dport.lo && a->dport.hi == b->dport.hi;
+	       a->dport.lo == b->dport.lo && a->dport.hi == b->dport.hi &&
+	       strcmp(a->domain, b->domain) == 0;
 }
 
 /* --- decisions -------------------------------------------------------- */
@@ -235,6 +236,12 @@ static void test_parse_bad(void)
 		{ "tcp src -> direct", "'src'" },
 		{ "tcp 1.2.3.4->direct", "'1.2.3.4->direct'" },
 		{ "udp any:53", "'any:53'" },
+		{ "tcp domain -> http", "'domain'" },
+		{ "tcp domain exa_mple..com -> http", "'exa_mple..com'" },
+		{ "tcp domain .example.com -> http", "'.example.com'" },
+		{ "tcp domain exa/mple.com -> http", "'exa/mple.com'" },
+		{ "tcp domain a.test domain b.test -> http", "'domain'" },
+		{ "icmp domain a.test -> drop", "'domain'" },
 	};
 	struct zt_rule r, keep;
 	char err[160];
@@ -276,6 +283,9 @@ static void test_format_examples(void)
 		{ "default -> socks5", "default -> socks5" },
 		{ "default -> reject", "default -> drop reject" },
 		{ "udp src [fd00::]:1-2 -> direct", "udp src fd00::/128 sport 1-2 -> direct" },
+		{ "tcp domain Example.COM -> http", "tcp domain example.com -> http" },
+		{ "any domain ads.example dport 443 -> drop reject",
+		  "any dport 443 domain ads.example -> drop reject" },
 	};
 	struct zt_rule r, r2;
 	char buf[ZT_RULE_STRLEN], small[8];
@@ -698,6 +708,44 @@ static bool naive_cidr(const struct zt_cidr *c, const struct zt_addr *a)
 	return !c->addr.family || pfx_contains(&c->addr, c->len, a);
 }
 
+/* A rule with a domain matches the name or any name under it, and only
+ * flows that have a name (the ones to fake addresses). */
+static void test_domain(void)
+{
+	struct zt_rules t;
+	struct zt_route_query q = Q(6, "10.0.0.2", 40000, "198.18.0.1", 443);
+	static const struct {
+		const char *name;
+		enum zt_route_decision want;
+	} cases[] = {
+		{ "example.com", ZT_ROUTE_HTTP },
+		{ "www.example.com", ZT_ROUTE_HTTP },
+		{ "a.b.example.com", ZT_ROUTE_HTTP },
+		{ "badexample.com", ZT_ROUTE_SOCKS5 },
+		{ "example.com.evil", ZT_ROUTE_SOCKS5 },
+		{ "com", ZT_ROUTE_SOCKS5 },
+		{ "ads.example", ZT_ROUTE_DROP },
+		{ NULL, ZT_ROUTE_SOCKS5 },
+	};
+	bool reject;
+
+	CU_ASSERT_FATAL(zt_rules_init(&t, 0) == 0);
+	zt_rules_set_default(&t, ZT_ROUTE_SOCKS5, false);
+	CU_ASSERT(zt_rules_add_text(&t, "tcp domain EXAMPLE.com -> http", NULL, 0) == 0);
+	CU_ASSERT(zt_rules_add_text(&t, "any domain ads.example -> drop reject", NULL, 0) == 0);
+	/* the flow's address alone never matches a domain rule */
+	CU_ASSERT(zt_rules_add_text(&t, "udp domain example.com -> direct", NULL, 0) == 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		q.name = cases[i].name;
+		CU_ASSERT_EQUAL(zt_rules_match(&t, &q, &reject), cases[i].want);
+		CU_ASSERT_EQUAL(reject, cases[i].want == ZT_ROUTE_DROP);
+	}
+	q.proto = 17;
+	q.name = "www.example.com";
+	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_DIRECT);
+	zt_rules_destroy(&t);
+}
+
 static bool naive_ports(const struct zt_port_range *r, uint16_t port,
 			uint8_t proto)
 {
@@ -848,6 +896,7 @@ int zt_suite_rules(void)
 		{ "lpm_edges", test_lpm_edges },
 		{ "lpm_vs_model", test_lpm_vs_model },
 		{ "rules_vs_naive", test_rules_vs_naive },
+		{ "domain", test_domain },
 		{ 0 }
 	};
 

@@ -64,6 +64,8 @@ struct zt_fakedns_stats {
 	uint64_t answered;    /* ... answered with an address */
 	uint64_t nodata;      /* ... with no address: another type, no pool */
 	uint64_t errors;      /* ... with FORMERR, NOTIMP, REFUSED, SERVFAIL */
+	uint64_t blocked;     /* ... with NXDOMAIN: the policy blocks the name */
+	uint64_t refused;     /* ... with REFUSED by the policy (in errors too) */
 	uint64_t ignored;     /* ... not answered: not a query */
 	uint64_t recycled;    /* addresses taken from a name to give another */
 	uint64_t lookups;     /* flows to a fake address whose name was known */
@@ -85,15 +87,28 @@ void zt_fakedns_free(struct zt_fakedns *t);
 bool zt_fakedns_is_server(const struct zt_fakedns *t,
 			  const struct zt_addr *addr);
 
+/* What the resolver does with a name it is asked for. */
+enum zt_fakedns_verdict {
+	ZT_FAKEDNS_FAKE = 0,  /* answer with the name's fake address */
+	ZT_FAKEDNS_BLOCK,     /* NXDOMAIN: the name does not exist (a Drop) */
+	ZT_FAKEDNS_REFUSE,    /* REFUSED: no route could carry it by name */
+};
+/* The owner's policy: @name (lower case, borrowed for the call). */
+typedef enum zt_fakedns_verdict (*zt_fakedns_policy_fn)(void *user,
+							const char *name);
+
 /*
  * zt_fakedns_answer() - the answer to the DNS message @msg (@len bytes,
  * borrowed) in @out (@cap bytes, caller-owned; ZT_DNS_UDP_MAX always
- * fits an answer to a query that fitted it).
+ * fits an answer to a query that fitted it). @policy (may be NULL: every
+ * name is faked) is asked about each name of a well-formed query of
+ * class IN, whatever its type.
  * Return: the answer's length, or a negative errno when none is due
  * (-EINVAL: not a query) or it does not fit (-ENOSPC).
  */
 int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
-		      uint8_t *out, size_t cap);
+		      zt_fakedns_policy_fn policy, void *user, uint8_t *out,
+		      size_t cap);
 
 /*
  * zt_fakedns_lookup() - the name fake address @addr stands for.

@@ -14,8 +14,10 @@
  *   - A rule matches when every one of its conditions holds: protocol
  *     (tcp, udp, icmp = ICMPv4 or ICMPv6, any), source and destination
  *     prefix (IPv4 or IPv6, any length; a prefix matches only addresses of
- *     its own family; "any" matches both), and source and destination port
- *     ranges. A rule with a port range matches only TCP and UDP queries.
+ *     its own family; "any" matches both), source and destination port
+ *     ranges, and a domain (the flow's name, or a name under it). A rule
+ *     with a port range matches only TCP and UDP queries; one with a
+ *     domain only flows that have a name (to fake addresses, fakedns.h).
  *   - A Drop decision may carry `reject`: answer with a TCP RST or an ICMP
  *     unreachable instead of dropping silently.
  * Runs of consecutive rules that test only the destination (same protocol,
@@ -59,6 +61,9 @@ struct zt_route_query {
 	uint8_t proto;       /* IP protocol number: 6, 17, 1, 58, ... */
 	struct zt_addr src, dst;
 	uint16_t sport, dport;
+	/* The host name behind a fake destination (fakedns.h): lower case,
+	 * borrowed for the call; NULL when the flow has none. */
+	const char *name;
 };
 
 /* The application's route callback: @user is the pointer registered with
@@ -93,17 +98,23 @@ struct zt_port_range {
 	uint16_t lo, hi;
 };
 
+/* Longest name of a "domain" condition (a DNS name's text form). */
+#define ZT_RULE_DOMAIN_MAX 253
+
 struct zt_rule {
 	uint8_t proto;                 /* enum zt_rule_proto */
 	bool is_default;               /* "default -> ...": only the decision counts */
 	struct zt_cidr src, dst;
 	struct zt_port_range sport, dport;
+	/* "" for any; else the flow's name must be this one or end in
+	 * "." and this one (lower case; only flows that have a name) */
+	char domain[ZT_RULE_DOMAIN_MAX + 1];
 	enum zt_route_decision decision;
 	bool reject;                   /* only with ZT_ROUTE_DROP */
 };
 
 /* Longest text zt_rule_format() produces, with its NUL. */
-#define ZT_RULE_STRLEN 192
+#define ZT_RULE_STRLEN (192 + 8 + ZT_RULE_DOMAIN_MAX)
 
 /* A rule matching everything (any protocol, address and port) -> DIRECT. */
 void zt_rule_init(struct zt_rule *r);
