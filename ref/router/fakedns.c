@@ -17,7 +17,14 @@
  * the next never-used slot while there is one, then the slot at the tail
  * of the use list (the least recently used name forgets its address).
  * Asking for a name and connecting to its address both move it to the
- * head. Names are hashed with a seed drawn from the owner's rng, so a
+ * head.
+ *
+ * With a real resolver upstream, the owner forwards the queries its
+ * policy does not fake, and passes the answers back through
+ * zt_fakedns_learn(): their addresses are kept with the name asked for in
+ * a ring of ZT_FAKEDNS_LEARN_MAX slots hashed by address (the oldest
+ * overwritten), so a flow to such an address can still be routed by its
+ * name. Names are hashed with a seed drawn from the owner's rng, so a
  * client choosing names cannot aim at one bucket; chains are walked with
  * a bound of the table's size regardless.
  */
@@ -41,8 +48,20 @@ struct fake_slot {
 	bool reserved;     /* a server address: never handed out */
 };
 
+/* An address a real resolver's answer gave for a name. */
+struct learned {
+	struct zt_addr addr;
+	char *name;        /* owned; NULL while the slot is unused */
+	uint32_t chain;    /* next slot + 1 in the bucket */
+};
+
 struct zt_fakedns {
 	struct zt_fakedns_config cfg;
+	/* learned addresses (only with an upstream): a ring, the oldest
+	 * overwritten first, hashed by address */
+	struct learned *learn;
+	uint32_t *learn_bucket; /* ZT_FAKEDNS_LEARN_MAX heads, slot + 1 */
+	uint32_t learn_next;
 	struct fake_slot *slots;
 	uint32_t *bucket;  /* slot + 1 of each chain's head */
 	uint32_t mask;     /* buckets - 1 */
@@ -141,6 +160,12 @@ int zt_fakedns_config_check(const struct zt_fakedns_config *cfg, char *err,
 		return fail(err, errlen, "a fake-IP pool is needed");
 	if (cfg->enabled && !cfg->server[0].family && !cfg->server[1].family)
 		return fail(err, errlen, "the fake DNS server needs an address");
+	if (cfg->upstream.addr.family &&
+	    ((cfg->upstream.addr.family != ZT_AF_INET &&
+	      cfg->upstream.addr.family != ZT_AF_INET6) ||
+	     !cfg->upstream.port || cfg->upstream.name[0]))
+		return fail(err, errlen,
+			    "the upstream resolver must be an IP address and a port");
 	return 0;
 }
 
@@ -192,7 +217,13 @@ struct zt_fakedns *zt_fakedns_new(const struct zt_fakedns_config *cfg,
 	t->mask = nb - 1;
 	t->slots = calloc(cfg->max_names, sizeof(*t->slots));
 	t->bucket = calloc(nb, sizeof(*t->bucket));
-	if (!t->slots || !t->bucket) {
+	if (cfg->upstream.addr.family) {
+		t->learn = calloc(ZT_FAKEDNS_LEARN_MAX, sizeof(*t->learn));
+		t->learn_bucket = calloc(ZT_FAKEDNS_LEARN_MAX,
+					 sizeof(*t->learn_bucket));
+	}
+	if (!t->slots || !t->bucket ||
+	    (cfg->upstream.addr.family && (!t->learn || !t->learn_bucket))) {
 		zt_fakedns_free(t);
 		return NULL;
 	}
@@ -214,6 +245,11 @@ void zt_fakedns_free(struct zt_fakedns *t)
 	if (t->slots)
 		for (uint32_t i = 0; i < t->cfg.max_names; i++)
 			free(t->slots[i].name);
+	if (t->learn)
+		for (uint32_t i = 0; i < ZT_FAKEDNS_LEARN_MAX; i++)
+			free(t->learn[i].name);
+	free(t->learn);
+	free(t->learn_bucket);
 	free(t->slots);
 	free(t->bucket);
 	free(t);
@@ -365,7 +401,11 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
 			return zt_dns_build_answer(&q, ZT_DNS_NXDOMAIN, NULL, 0,
 						   t->cfg.ttl, out, cap);
 		}
-		if (v == ZT_FAKEDNS_REFUSE) {
+		if (v == ZT_FAKEDNS_FORWARD && t->cfg.upstream.addr.family) {
+			t->stats.forwarded++;
+			return 0;
+		}
+		if (v == ZT_FAKEDNS_REFUSE || v == ZT_FAKEDNS_FORWARD) {
 			t->stats.refused++;
 			rc = ZT_DNS_REFUSED;
 		}
@@ -413,6 +453,93 @@ int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
 	use_touch(t, (uint32_t)s);
 	t->stats.lookups++;
 	return 1;
+}
+
+/* --- learned addresses --------------------------------------------------- */
+
+static uint32_t learn_hash(const struct zt_fakedns *t, const struct zt_addr *a)
+{
+	return zt_hash_bytes(t->seed ^ 0x6c6561726eull, a, sizeof(*a)) %
+	       ZT_FAKEDNS_LEARN_MAX;
+}
+
+static long learn_find(const struct zt_fakedns *t, const struct zt_addr *a)
+{
+	uint32_t i = t->learn_bucket[learn_hash(t, a)];
+
+	for (uint32_t steps = 0; i && steps < ZT_FAKEDNS_LEARN_MAX; steps++) {
+		if (zt_addr_eq(&t->learn[i - 1].addr, a))
+			return (long)i - 1;
+		i = t->learn[i - 1].chain;
+	}
+	return -1;
+}
+
+static void learn_unhash(struct zt_fakedns *t, uint32_t i)
+{
+	uint32_t *link = &t->learn_bucket[learn_hash(t, &t->learn[i].addr)];
+
+	while (*link && *link != i + 1)
+		link = &t->learn[*link - 1].chain;
+	if (*link)
+		*link = t->learn[i].chain;
+	t->learn[i].chain = NIL;
+}
+
+int zt_fakedns_learn(struct zt_fakedns *t, const uint8_t *msg, size_t len)
+{
+	char name[ZT_DNS_NAME_MAX + 1];
+	struct zt_addr addrs[ZT_DNS_ANSWER_ADDRS_MAX];
+	int n;
+
+	if (!t->learn)
+		return -EINVAL;
+	n = zt_dns_parse_answer(zt_view_make(msg, len), name, addrs,
+				ZT_DNS_ANSWER_ADDRS_MAX);
+	for (int k = 0; k < n; k++) {
+		struct zt_addr a;
+		char *copy = name_copy(name);
+		long i;
+
+		if (!copy)
+			return -ENOMEM;
+		memset(&a, 0, sizeof(a)); /* hashed whole: no stray bytes */
+		a.family = addrs[k].family;
+		memcpy(a.bytes, addrs[k].bytes, zt_addr_len(&addrs[k]));
+		i = learn_find(t, &a);
+		if (i < 0) {
+			i = t->learn_next;
+			t->learn_next = (t->learn_next + 1) % ZT_FAKEDNS_LEARN_MAX;
+			if (t->learn[i].name)
+				learn_unhash(t, (uint32_t)i);
+			t->learn[i].addr = a;
+			t->learn[i].chain = t->learn_bucket[learn_hash(t, &a)];
+			t->learn_bucket[learn_hash(t, &a)] = (uint32_t)i + 1;
+		}
+		free(t->learn[i].name);
+		t->learn[i].name = copy;
+		t->stats.learned++;
+	}
+	return n;
+}
+
+int zt_fakedns_learned(struct zt_fakedns *t, const struct zt_addr *addr,
+		       char **name)
+{
+	struct zt_addr a;
+	long i;
+
+	*name = NULL;
+	if (!t->learn)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.family = addr->family;
+	memcpy(a.bytes, addr->bytes, zt_addr_len(addr));
+	i = learn_find(t, &a);
+	if (i < 0)
+		return 0;
+	*name = name_copy(t->learn[i].name);
+	return *name ? 1 : -ENOMEM;
 }
 
 const struct zt_fakedns_stats *zt_fakedns_stats(const struct zt_fakedns *t)

@@ -117,6 +117,8 @@ struct udp_relay {
 	struct zt_socks5_addr relay_ep;
 	struct zt_nat_session *nat; /* NAT decision only */
 	char *name;              /* owned: the name behind a fake address */
+	bool forward;            /* the client's queries to the fake-IP
+				  * resolver that go to the real one */
 	uint8_t hs_out[HS_BUF];
 	size_t hs_len, hs_off;
 	/* datagrams waiting for the association: lengths then bytes */
@@ -223,11 +225,15 @@ static enum zt_refuse refuse_for_errno(int err)
 	}
 }
 
+enum { NAME_NONE = 0, NAME_FAKE = 1, NAME_LEARNED = 2 };
+
 /*
- * The name behind @dst when it is a fake address: 0 when it is none
- * (*@name NULL), 1 with *@name a copy the caller owns, -1 when the flow
- * must be refused (counted): @dst is the resolver's own address, or a
- * fake one that stands for no name.
+ * The name of a flow to @dst, with *@name a copy the caller owns (NULL
+ * for NAME_NONE): NAME_FAKE when @dst is a fake address (the flow can
+ * only go by that name), NAME_LEARNED when a real resolver's answer gave
+ * @dst for it (the name only routes); -1 when the flow must be refused
+ * (counted): @dst is the resolver's own address, or a fake one that
+ * stands for no name.
  */
 static int fake_name(struct zt_router *r, const struct zt_addr *dst,
 		     char **name)
@@ -236,12 +242,15 @@ static int fake_name(struct zt_router *r, const struct zt_addr *dst,
 
 	*name = NULL;
 	if (!r->fake)
-		return 0;
+		return NAME_NONE;
 	rc = zt_fakedns_is_server(r->fake, dst) ? -ENOENT :
 		zt_fakedns_lookup(r->fake, dst, name);
+	if (rc == 0)
+		return zt_fakedns_learned(r->fake, dst, name) == 1 ? NAME_LEARNED
+								     : NAME_NONE;
 	if (rc < 0)
 		r->stats.fake_ip_refused++;
-	return rc < 0 ? -1 : rc;
+	return rc < 0 ? -1 : NAME_FAKE;
 }
 
 /* A flow to a fake address (@name) on a route that connects by address
@@ -256,7 +265,8 @@ static bool fake_unroutable(struct zt_router *r, const char *name, bool by_name)
 
 /* The resolver's question for a name: what would a TCP flow to it get?
  * A proxy carries it by name (a fake address), a Drop makes the name not
- * exist, any other route could not reach it (refused). */
+ * exist, any other route needs a real address: the real resolver's
+ * (forwarded; refused when there is none). */
 static enum zt_fakedns_verdict fake_policy(void *user, const char *name)
 {
 	const struct fake_ask *ask = user;
@@ -275,6 +285,8 @@ static enum zt_fakedns_verdict fake_policy(void *user, const char *name)
 	if ((d == ZT_ROUTE_SOCKS5 && r->cfg.socks5.enabled) ||
 	    (d == ZT_ROUTE_HTTP && r->cfg.http.enabled))
 		return ZT_FAKEDNS_FAKE;
+	if (d == ZT_ROUTE_DIRECT || d == ZT_ROUTE_NAT)
+		return ZT_FAKEDNS_FORWARD;
 	return ZT_FAKEDNS_REFUSE;
 }
 
@@ -440,12 +452,17 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	enum zt_route_decision d;
 	const struct zt_proxy_config *px = NULL;
 	char *name;
+	int named = fake_name(r, &f->key.server, &name);
 
-	if (fake_name(r, &f->key.server, &name) < 0) {
+	if (named < 0) {
 		zt_stack_tcp_reject(r->stack, f, -1, now);
 		return 0;
 	}
 	d = decide(r, ZT_IPPROTO_TCP, &f->key, name, &reject);
+	if (named == NAME_LEARNED) {
+		free(name); /* it routed; the flow goes by address */
+		name = NULL;
+	}
 	if (d == ZT_ROUTE_SOCKS5)
 		px = &r->cfg.socks5;
 	else if (d == ZT_ROUTE_HTTP)
@@ -783,6 +800,8 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 	}
 	to.addr = k->server;
 	to.port = k->server_port;
+	if (u->forward)
+		to = r->cfg.fake_dns.upstream;
 	if (u->nat)
 		zt_nat_touch(&r->nat, u->nat, now);
 	if (r->up->dgram_send(r->host, u->dgram, &to, data, len) == 0)
@@ -819,8 +838,57 @@ static void udp_fail(struct udp_relay *u, uint64_t now)
 		zt_stack_udp_close(u->r->stack, u->flow, now);
 }
 
+/* A relay for UDP flow @f with decision @d, no sockets yet; NULL (the
+ * datagram dropped, counted) without memory. */
+static struct udp_relay *udp_relay_new(struct zt_router *r,
+				       struct zt_udp_flow *f,
+				       enum zt_route_decision d)
+{
+	struct udp_relay *u = calloc(1, sizeof(*u));
+
+	if (!u) {
+		r->stats.udp_dropped++;
+		return NULL;
+	}
+	u->kind = CONN_UDP;
+	u->r = r;
+	u->flow = f;
+	u->decision = d;
+	u->ctrl = u->dgram = -1;
+	f->user = u;
+	return u;
+}
+
+/* A query the fake-IP resolver forwards: to the real resolver, from a
+ * datagram socket of the client's flow, whose answers come back to the
+ * client from the resolver's address (zt_router_dgram_batch() learns
+ * their addresses on the way). */
+static void fake_forward(struct zt_router *r, struct zt_udp_flow *f,
+			 const uint8_t *data, size_t len, uint64_t now)
+{
+	const struct zt_endpoint *up = &r->cfg.fake_dns.upstream;
+	struct udp_relay *u = f->user;
+
+	if (!u) {
+		u = udp_relay_new(r, f, ZT_ROUTE_DIRECT);
+		if (!u)
+			return;
+		u->forward = true;
+		u->dgram = r->up->dgram_open(r->host, up->addr.family, 0,
+					     ZT_UPSTREAM_DIRECT, u, now);
+		u->ready = u->dgram >= 0;
+		if (!u->ready)
+			u->dgram = -1;
+	}
+	if (u->ready)
+		udp_send_one(u, data, len, now);
+	else
+		r->stats.udp_dropped++;
+}
+
 /* A datagram to the fake-IP resolver's address: a query to its port 53
- * is answered, any other port refused. Return: whether it was one. */
+ * is answered (or forwarded), any other port refused. Return: whether it
+ * was one. */
 static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
 		       const uint8_t *data, size_t len, uint64_t now)
 {
@@ -844,6 +912,8 @@ static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
 			      sizeof(r->scratch));
 	if (n > 0)
 		zt_stack_udp_send(r->stack, &f->key, r->scratch, (size_t)n, now);
+	else if (n == 0)
+		fake_forward(r, f, data, len, now);
 	return true;
 }
 
@@ -853,7 +923,7 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	struct zt_router *r = host;
 	struct udp_relay *u = f->user;
 
-	if (!u && fake_query(r, f, data, len, now))
+	if (fake_query(r, f, data, len, now))
 		return;
 	if (!u) {
 		bool reject = false;
@@ -863,24 +933,21 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 
 		d = fake < 0 ? ZT_ROUTE_DROP :
 			decide(r, ZT_IPPROTO_UDP, &f->key, name, &reject);
+		if (fake == NAME_LEARNED) {
+			free(name); /* it routed; the flow goes by address */
+			name = NULL;
+		}
 		if (fake >= 0 && d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL &&
 		    fake_unroutable(r, name, d == ZT_ROUTE_SOCKS5 &&
 						     r->cfg.socks5.enabled))
 			fake = -1;
-		u = calloc(1, sizeof(*u));
+		u = udp_relay_new(r, f, d);
 		if (!u) {
 			free(name);
-			r->stats.udp_dropped++;
 			return;
 		}
 		u->name = name;
-		u->kind = CONN_UDP;
-		u->r = r;
-		u->flow = f;
-		u->decision = d;
-		u->ctrl = u->dgram = -1;
 		u->reject = reject && d == ZT_ROUTE_DROP;
-		f->user = u;
 		if (fake < 0) {
 			u->decision = ZT_ROUTE_DROP;
 			u->reject = true;
@@ -1188,10 +1255,16 @@ static bool dgram_sender_ok(struct zt_router *r, struct udp_relay *u,
 			return false;
 		}
 		zt_nat_touch(&r->nat, u->nat, now);
-	} else if (!zt_addr_eq(&from->addr, &u->flow->key.server) ||
-		   from->port != u->flow->key.server_port) {
-		r->stats.udp_dropped += n; /* not the server this flow talks to */
-		return false;
+	} else {
+		const struct zt_endpoint *up = &r->cfg.fake_dns.upstream;
+		const struct zt_addr *want = u->forward ? &up->addr : &u->flow->key.server;
+		uint16_t port = u->forward ? up->port : u->flow->key.server_port;
+
+		if (!zt_addr_eq(&from->addr, want) || from->port != port) {
+			/* not the server this flow talks to */
+			r->stats.udp_dropped += n;
+			return false;
+		}
 	}
 	return true;
 }
@@ -1317,6 +1390,8 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 		const uint8_t *p = d[i].data;
 		size_t len = d[i].len;
 
+		if (u->forward)
+			zt_fakedns_learn(r->fake, p, len);
 		if (!socks5 || socks5_payload(r, u, from, &p, &len))
 			run_add(r, u, &run, p, len, now);
 	}

@@ -21,6 +21,13 @@
  * An answer is the header, the question's bytes as sent, and one record
  * per address whose owner name is a pointer to offset 12, where the
  * question's name starts.
+ *
+ * A real resolver's answer (to a query the fake-IP resolver forwarded) is
+ * read only for its question's name and the A/AAAA records of its answer
+ * section: record names are stepped over, never followed (a CNAME chain's
+ * addresses all belong to the name asked for), and a pointer must point
+ * back before itself (RFC 1035 4.1.4), so no loop can be built. Anything
+ * short or malformed teaches nothing.
  */
 #include "ztun/dns_wire.h"
 
@@ -150,4 +157,77 @@ int zt_dns_build_answer(const struct zt_dns_query *q, unsigned rcode,
 		len += 12 + alen;
 	}
 	return (int)len;
+}
+
+/* Step over a record's name at *@off (labels, then a zero or a pointer
+ * back into what came before it). Return: 0 or -EINVAL. */
+static int skip_name(struct zt_view msg, size_t *off)
+{
+	size_t o = *off;
+
+	for (;;) {
+		uint8_t n;
+
+		if (o >= msg.len || o - *off > DNS_WIRE_NAME_MAX)
+			return -EINVAL;
+		n = msg.data[o];
+		if (n == 0) {
+			*off = o + 1;
+			return 0;
+		}
+		if ((n & 0xc0) == 0xc0) {
+			if (o + 1 >= msg.len ||
+			    (size_t)(((n & 0x3f) << 8) | msg.data[o + 1]) >= o)
+				return -EINVAL;
+			*off = o + 2;
+			return 0;
+		}
+		if (n > DNS_LABEL_MAX)
+			return -EINVAL;
+		o += 1u + n;
+	}
+}
+
+int zt_dns_parse_answer(struct zt_view msg, char name[ZT_DNS_NAME_MAX + 1],
+			struct zt_addr *addrs, unsigned max)
+{
+	struct zt_dns_query q;
+	size_t off, end;
+	unsigned ancount, n = 0;
+	uint16_t flags;
+	bool host_name;
+
+	name[0] = 0;
+	if (msg.len < ZT_DNS_HDR)
+		return -EINVAL;
+	flags = zt_rd16(msg.data + 2);
+	if (!(flags & DNS_QR) || (flags & DNS_OPCODE_MASK) || (flags & 0xf) ||
+	    zt_rd16(msg.data + 4) != 1)
+		return -EINVAL;
+	ancount = zt_rd16(msg.data + 6);
+	memset(&q, 0, sizeof(q));
+	if (read_qname(msg, &q, &end, &host_name) || !host_name || !q.name[0])
+		return -EINVAL;
+	off = end + 4; /* QTYPE QCLASS */
+	for (unsigned i = 0; i < ancount; i++) {
+		struct zt_view rr;
+		uint16_t type, rdlen;
+
+		if (skip_name(msg, &off) || !zt_view_sub(msg, off, 10, &rr))
+			return -EINVAL;
+		type = zt_rd16(rr.data);
+		rdlen = zt_rd16(rr.data + 8);
+		off += 10;
+		if (!zt_view_sub(msg, off, rdlen, &rr))
+			return -EINVAL;
+		if (zt_rd16(msg.data + off - 8) == ZT_DNS_CLASS_IN && n < max &&
+		    ((type == ZT_DNS_TYPE_A && rdlen == 4) ||
+		     (type == ZT_DNS_TYPE_AAAA && rdlen == 16))) {
+			addrs[n] = rdlen == 4 ? zt_addr_v4(rr.data) : zt_addr_v6(rr.data);
+			n++;
+		}
+		off += rdlen;
+	}
+	memcpy(name, q.name, strlen(q.name) + 1);
+	return (int)n;
 }

@@ -562,6 +562,11 @@ static int header_option(struct pstate *ps, const struct tok *t)
 				    v6 ? '6' : '4');
 		return 0;
 	}
+	if (!strcmp(key, "--fake-dns-upstream")) {
+		if (parse_ep(v, false, &h->cfg.fake_dns.upstream))
+			return perr(ps, "--fake-dns-upstream: expected ADDR:PORT, got '%s'", v);
+		return 0;
+	}
 	if (!strcmp(key, "--fake-dns-names")) {
 		if (hdr_uint(ps, key, v, 1, ZT_FAKEDNS_NAMES_MAX, &n))
 			return -EINVAL;
@@ -1033,7 +1038,7 @@ static const struct {
 	size_t off;
 } fakedns_fields[] = {
 	FF(queries), FF(answered), FF(nodata), FF(errors), FF(blocked),
-	FF(refused), FF(ignored),
+	FF(refused), FF(forwarded), FF(learned), FF(ignored),
 	FF(recycled), FF(lookups), FF(unknown), FF(names),
 };
 #undef FF

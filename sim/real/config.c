@@ -94,6 +94,10 @@ const char zr_usage[] =
 	"      --fake-dns-names N  names that keep their address, 1..4194304\n"
 	"                          (default 65536); past them the least\n"
 	"                          recently used gives its address up\n"
+	"      --fake-dns-upstream ADDR[:PORT]  a real resolver (port 53 by\n"
+	"                          default; IPv6 in brackets) for the names\n"
+	"                          rules send direct; their flows are routed\n"
+	"                          by name too (else such names are REFUSED)\n"
 	"\n"
 	"      --busy-poll USEC    before the event loop sleeps, poll for up to\n"
 	"                          USEC microseconds, 0..1000 (default 0: off),\n"
@@ -142,6 +146,7 @@ enum {
 	OPT_FAKE_IP_RANGE,
 	OPT_FAKE_IP6_RANGE,
 	OPT_FAKE_DNS_NAMES,
+	OPT_FAKE_DNS_UPSTREAM,
 };
 
 static const struct option long_opts[] = {
@@ -177,6 +182,7 @@ static const struct option long_opts[] = {
 	{ "fake-ip-range", required_argument, NULL, OPT_FAKE_IP_RANGE },
 	{ "fake-ip6-range", required_argument, NULL, OPT_FAKE_IP6_RANGE },
 	{ "fake-dns-names", required_argument, NULL, OPT_FAKE_DNS_NAMES },
+	{ "fake-dns-upstream", required_argument, NULL, OPT_FAKE_DNS_UPSTREAM },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -326,6 +332,49 @@ static int parse_fake_dns(struct zr_config *c, const char *text)
 
 	if (zt_fakedns_parse_servers(text, &c->fake_dns, err, sizeof(err)))
 		return usage_error("--fake-dns: %s in '%s'", err, text);
+	return 0;
+}
+
+/* --fake-dns-upstream ADDR, ADDR:PORT, [IPV6] or [IPV6]:PORT. */
+static int parse_fake_upstream(struct zr_config *c, const char *text)
+{
+	struct zt_endpoint *ep = &c->fake_dns.upstream;
+	char host[ZT_ADDR_STRLEN];
+	const char *port = NULL, *h = text;
+	size_t hl;
+	uint64_t v = 53;
+
+	if (*text == '[') {
+		const char *end = strchr(text, ']');
+
+		if (!end || (end[1] && end[1] != ':'))
+			return usage_error("--fake-dns-upstream: expected [IPV6] or [IPV6]:PORT in '%s'",
+					   text);
+		h = text + 1;
+		hl = (size_t)(end - h);
+		if (end[1])
+			port = end + 2;
+	} else {
+		const char *colon = strchr(text, ':');
+
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL; /* a bare IPv6 address */
+		hl = colon ? (size_t)(colon - text) : strlen(text);
+		if (colon)
+			port = colon + 1;
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return usage_error("--fake-dns-upstream: no address in '%s'", text);
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	memset(ep, 0, sizeof(*ep));
+	if (zt_addr_parse(host, &ep->addr))
+		return usage_error("--fake-dns-upstream: '%s' is not an IP address (names are not resolved)",
+				   host);
+	if (port && parse_num(port, 1, 65535, &v))
+		return usage_error("--fake-dns-upstream: bad port '%s' in '%s' (1..65535)",
+				   port, text);
+	ep->port = (uint16_t)v;
 	return 0;
 }
 
@@ -732,6 +781,11 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 					     opt == OPT_FAKE_IP_RANGE ? ZT_AF_INET :
 									ZT_AF_INET6,
 					     fake_flag, a))
+				goto out;
+			break;
+		case OPT_FAKE_DNS_UPSTREAM:
+			fake_flag = "--fake-dns-upstream";
+			if (parse_fake_upstream(c, a))
 				goto out;
 			break;
 		case OPT_FAKE_DNS_NAMES:

@@ -1292,11 +1292,13 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		fprintf(stderr, "ztun-ref: stats: fake dns queries %" PRIu64
 			", answered %" PRIu64 ", no data %" PRIu64 ", errors %"
 			PRIu64 ", blocked %" PRIu64 ", policy refused %" PRIu64
+			", forwarded %" PRIu64 ", learned %" PRIu64
 			", ignored %" PRIu64 ", names %" PRIu64
 			", recycled %" PRIu64 ", lookups %" PRIu64 ", unknown %"
 			PRIu64 ", refused %" PRIu64 "\n",
 			fs->queries, fs->answered, fs->nodata, fs->errors,
-			fs->blocked, fs->refused, fs->ignored, fs->names, fs->recycled, fs->lookups,
+			fs->blocked, fs->refused, fs->forwarded, fs->learned,
+			fs->ignored, fs->names, fs->recycled, fs->lookups,
 			fs->unknown, rs->fake_ip_refused);
 	fprintf(stderr, "ztun-ref: stats: proxy no proxy %" PRIu64
 		", socks5 failures %" PRIu64 ", http failures %" PRIu64

@@ -74,6 +74,10 @@ check "--fake-ip6-range family"   2 err "--fake-ip6-range: '10.0.0.0/8' is not a
 check "--fake-ip-range too small" 2 err "--fake-ip-range: 10.9.0.0/24 holds fewer than --fake-dns-names 65536 + 2 addresses" -- -x 127.0.0.1:1080 --fake-dns 198.18.0.2 --fake-ip-range 10.9.0.0/24
 check "bad --fake-dns-names"      2 err "--fake-dns-names: '0' is not a number in 1..4194304" -- --fake-dns 198.18.0.2 --fake-dns-names 0
 check "fake range without dns"    2 err "--fake-ip-range: only with --fake-dns" -- --fake-ip-range 10.0.0.0/8
+check "bad --fake-dns-upstream"   2 err "--fake-dns-upstream: 'dns.example' is not an IP address" -- --fake-dns 198.18.0.2 --fake-dns-upstream dns.example
+check "--fake-dns-upstream port"  2 err "--fake-dns-upstream: bad port '0'" -- --fake-dns 198.18.0.2 --fake-dns-upstream 192.0.2.53:0
+check "--fake-dns-upstream v6"    2 err "--fake-dns-upstream: expected [IPV6]" -- --fake-dns 198.18.0.2 --fake-dns-upstream '[fd00::53'
+check "upstream without dns"      2 err "--fake-dns-upstream: only with --fake-dns" -- --fake-dns-upstream 192.0.2.53
 check "fake-ip without a proxy"   2 err "--fake-dns: fake addresses go to a proxy by name: give -x" -- --fake-dns 198.18.0.2
 check "bad --udp-rcvbuf (small)"   2 err "--udp-rcvbuf: '4096'" -- --udp-rcvbuf 4096
 check "bad --udp-rcvbuf (large)"   2 err "--udp-rcvbuf: '67108865'" -- --udp-rcvbuf 67108865

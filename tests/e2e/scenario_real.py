@@ -488,6 +488,8 @@ COUNTERS = {
     "fakedns.errors": ("fake", "errors"),
     "fakedns.blocked": ("fake", "blocked"),
     "fakedns.refused": ("fake", "policy refused"),
+    "fakedns.forwarded": ("fake", "forwarded"),
+    "fakedns.learned": ("fake", "learned"),
     "fakedns.ignored": ("fake", "ignored"),
     "fakedns.names": ("fake", "names"),
     "fakedns.recycled": ("fake", "recycled"),
@@ -655,7 +657,7 @@ class Scenario:
                                % (where, key, v))
             self.idle[key[8:11]] = int(secs)
         elif key in ("--fake-dns", "--fake-ip-range", "--fake-ip6-range",
-                     "--fake-dns-names"):
+                     "--fake-dns-names", "--fake-dns-upstream"):
             self.fake.append(key)  # ztun-ref's flags of the same names
             self.fake.append(v)
         elif key.startswith("--stack."):

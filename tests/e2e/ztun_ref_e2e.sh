@@ -255,7 +255,8 @@ pids+=($!)
 
 ip netns exec "$sns" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
 	--listen-address=10.203.1.1,10.203.1.2 --bind-interfaces --port=53 \
-	--address=/e2e.test/10.9.8.7 --pid-file= >"$tmp/dnsmasq.log" 2>&1 &
+	--address=/e2e.test/10.9.8.7 --address=/direct.e2e.test/10.203.1.3 \
+	--pid-file= >"$tmp/dnsmasq.log" 2>&1 &
 pids+=($!)
 
 cat >"$tmp/danted.conf" <<EOF
@@ -1229,12 +1230,16 @@ fi
 # addresses and reach danted and tinyproxy as names: nothing could
 # connect to 198.18.x.x there. AAAA gets no address; a fake address
 # given to no name is refused at once; UDP to a fake address goes
-# through danted's UDP ASSOCIATE to the name.
+# through danted's UDP ASSOCIATE to the name; a name a drop rule takes
+# is NXDOMAIN; one the rules send direct is asked of dnsmasq
+# (--fake-dns-upstream) and its flow goes direct by that name.
 printf 'nameserver 198.18.0.2\noptions timeout:2 attempts:1\n' >"/etc/netns/$cns/resolv.conf"
 own_routes="^198\.18\.0\.0/15 dev $tun proto 122 "
 if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8888 \
-		--fake-dns 198.18.0.2 --rule 'tcp 198.18.0.0/15:8001 -> http' \
-		--rule 'any domain blocked.e2e.test -> drop'; then
+		--fake-dns 198.18.0.2 --fake-dns-upstream 10.203.1.1 \
+		--rule 'tcp 198.18.0.0/15:8001 -> http' \
+		--rule 'any domain blocked.e2e.test -> drop' \
+		--rule 'tcp domain direct.e2e.test -> direct'; then
 	own_routes=
 	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122"; then
 		pass "(fd) --fake-dns routes 198.18.0.0/15 into the TUN"
@@ -1263,6 +1268,14 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	else
 		fail "(fd) a blocked name gets NXDOMAIN" "$(echo "$blocked" | grep status)"
 	fi
+	a3=$(cx dig +short +tries=1 +time=2 @198.18.0.2 www.direct.e2e.test A 2>&1)
+	if [ "$a3" = "10.203.1.3" ]; then
+		pass "(fd) a name the rules send direct is forwarded to dnsmasq (--fake-dns-upstream): $a3"
+	else
+		fail "(fd) a direct name gets its real address from the upstream resolver" "'$a3'"
+	fi
+	via=direct fetch "(fd) curl http://www.direct.e2e.test:8000/blob goes direct by its name, sha256" \
+		http://www.direct.e2e.test:8000/blob
 	via=socks5 fetch "(fd) curl http://web.e2e.test:8000/blob by name through danted, sha256" \
 		http://web.e2e.test:8000/blob
 	n0=$(stats_flows http)

@@ -274,6 +274,84 @@ static void test_random(void)
 	}
 }
 
+/* An upstream's answer: our own (question, one A), and a hand-made one
+ * with a CNAME chain and compressed names leading to an A and an AAAA. */
+static void test_parse_answer(void)
+{
+	uint8_t msg[512], out[512];
+	struct zt_dns_query q;
+	struct zt_addr a[4], got[4];
+	static const uint8_t ip4[4] = { 192, 0, 2, 7 };
+	char name[ZT_DNS_NAME_MAX + 1];
+	size_t qlen = zt_test_dns_query(msg, "Lan.Test", ZT_DNS_TYPE_A, false);
+	int n;
+
+	a[0] = zt_addr_v4(ip4);
+	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(msg, qlen), &q) == 0);
+	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, a, 1, 60, out, sizeof(out));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(out, (size_t)n), name, got, 4), 1);
+	CU_ASSERT_STRING_EQUAL(name, "lan.test");
+	CU_ASSERT(zt_addr_eq(&got[0], &a[0]));
+	/* NXDOMAIN, a query, a runt: nothing learned */
+	n = zt_dns_build_answer(&q, ZT_DNS_NXDOMAIN, NULL, 0, 60, out, sizeof(out));
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(out, (size_t)n), name, got, 4), -EINVAL);
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(msg, qlen), name, got, 4), -EINVAL);
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(msg, 5), name, got, 4), -EINVAL);
+	{
+		/* www.a.test CNAME edge.b.test; edge.b.test A 192.0.2.9,
+		 * AAAA 2001:db8::9; the CNAME's target written as "edge"
+		 * plus a pointer to "b.test" inside an earlier name */
+		static const uint8_t m[] = {
+			0x00, 0x07, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0,
+			/* 12: question www.a.test A IN */
+			3, 'w', 'w', 'w', 1, 'a', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1,
+			/* 28: CNAME, owner -> 12 */
+			0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 9,
+			/* 40: edge.b.test: "edge" then b, then pointer to "test" at 18 */
+			4, 'e', 'd', 'g', 'e', 1, 'b', 0xc0, 18,
+			/* 49: A, owner -> 40 */
+			0xc0, 40, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 9,
+			/* 65: AAAA, owner -> 40 */
+			0xc0, 40, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16,
+			0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+		};
+		uint8_t *copy = zt_test_dup_exact(m, sizeof(m));
+
+		CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(copy, sizeof(m)),
+						    name, got, 4), 2);
+		CU_ASSERT_STRING_EQUAL(name, "www.a.test");
+		CU_ASSERT_EQUAL(got[0].family, ZT_AF_INET);
+		CU_ASSERT_EQUAL(got[0].bytes[3], 9);
+		CU_ASSERT_EQUAL(got[1].family, ZT_AF_INET6);
+		CU_ASSERT_EQUAL(got[1].bytes[15], 9);
+		/* only room for one */
+		CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(copy, sizeof(m)),
+						    name, got, 1), 1);
+		free(copy);
+		/* every cut: never past the bytes (ASan), and an answer
+		 * cut short teaches nothing */
+		for (size_t cut = 0; cut < sizeof(m); cut++) {
+			copy = zt_test_dup_exact(m, cut);
+			n = zt_dns_parse_answer(zt_view_make(copy, cut), name, got, 4);
+			CU_ASSERT_EQUAL(n, -EINVAL);
+			free(copy);
+		}
+	}
+	{
+		/* a pointer loop in a record's owner name (a pointer must
+		 * point back, RFC 1035 4.1.4) */
+		uint8_t m[] = {
+			0x00, 0x08, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+			1, 'a', 0, 0, 1, 0, 1,
+			0xc0, 19, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3, 4,
+		};
+
+		CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(m, sizeof(m)),
+						    name, got, 4), -EINVAL);
+	}
+}
+
 int zt_suite_dns_wire(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -283,6 +361,7 @@ int zt_suite_dns_wire(void)
 		{ "malformed_names", test_malformed_names },
 		{ "truncated", test_truncated },
 		{ "random", test_random },
+		{ "parse_answer", test_parse_answer },
 		{ 0 },
 	};
 

@@ -290,6 +290,73 @@ static void test_policy_verdicts(void)
 	zt_fakedns_free(t);
 }
 
+static enum zt_fakedns_verdict forward_all(void *user, const char *name)
+{
+	(void)user;
+	(void)name;
+	return ZT_FAKEDNS_FORWARD;
+}
+
+/* Forwarded names: without an upstream REFUSED; with one, the query is
+ * the caller's to send, and the answer's addresses are learned with the
+ * name (the oldest forgotten past ZT_FAKEDNS_LEARN_MAX). */
+static void test_forward_and_learn(void)
+{
+	struct zt_fakedns_config cfg;
+	struct zt_fakedns *t = make(10, NULL);
+	struct zt_rng rng;
+	struct zt_dns_query q;
+	uint8_t msg[300], ans[512];
+	size_t qlen = zt_test_dns_query(msg, "Lan.Test", ZT_DNS_TYPE_A, false);
+	struct zt_addr a, first = addr("192.0.2.7");
+	char *name = NULL;
+	int n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(ask_with(t, "lan.test", ZT_DNS_TYPE_A, forward_all, &a),
+			ZT_DNS_REFUSED);
+	CU_ASSERT_EQUAL(zt_fakedns_learn(t, msg, qlen), -EINVAL);
+	zt_fakedns_free(t);
+
+	zt_fakedns_config_default(&cfg);
+	cfg.enabled = true;
+	cfg.server[0] = addr("198.18.0.2");
+	cfg.upstream.addr = addr("192.0.2.53");
+	cfg.upstream.port = 53;
+	zt_rng_seed(&rng, 5);
+	t = zt_fakedns_new(&cfg, &rng);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, qlen, forward_all, NULL, ans,
+					  sizeof(ans)), 0);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->forwarded, 1);
+	CU_ASSERT_EQUAL(zt_fakedns_learned(t, &first, &name), 0);
+	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(msg, qlen), &q) == 0);
+	for (unsigned i = 0; i <= ZT_FAKEDNS_LEARN_MAX; i++) {
+		struct zt_addr x = first;
+
+		x.bytes[2] = (uint8_t)(2 + (i >> 8));
+		x.bytes[3] = (uint8_t)(7 + i);
+		n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, &x, 1, 60, ans, sizeof(ans));
+		CU_ASSERT_EQUAL(zt_fakedns_learn(t, ans, (size_t)n), 1);
+		if (i == 0) {
+			CU_ASSERT_EQUAL_FATAL(zt_fakedns_learned(t, &first, &name), 1);
+			CU_ASSERT_STRING_EQUAL(name, "lan.test");
+			free(name);
+		}
+	}
+	/* the first one learned was overwritten by the last */
+	CU_ASSERT_EQUAL(zt_fakedns_learned(t, &first, &name), 0);
+	CU_ASSERT_PTR_NULL(name);
+	first.bytes[3] = 8;
+	CU_ASSERT_EQUAL(zt_fakedns_learned(t, &first, &name), 1);
+	free(name);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->learned, ZT_FAKEDNS_LEARN_MAX + 1);
+	/* an upstream given by name, or without a port, is refused */
+	cfg.upstream.port = 0;
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, NULL, 0), -EINVAL);
+	zt_fakedns_free(t);
+}
+
 /* Many names through a small table: the address just answered always
  * leads back to the name just asked, and the table never grows past
  * its bound. */
@@ -328,6 +395,7 @@ int zt_suite_fakedns(void)
 		{ "server_and_silence", test_server_and_silence },
 		{ "churn", test_churn },
 		{ "policy_verdicts", test_policy_verdicts },
+		{ "forward_and_learn", test_forward_and_learn },
 		{ 0 },
 	};
 

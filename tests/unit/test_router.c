@@ -2039,10 +2039,11 @@ static const uint8_t FAKEDNS4[4] = { 10, 0, 0, 53 };
 /* A router whose resolver answers at 10.0.0.53 from 100.64.0.0/16 and
  * fd00:64::/64; the vnet knows echo.test and echo6.test by name only.
  * With @rules (NULL-terminated texts) the rule table decides, else the
- * decisions @tcp and @udp. */
-static struct tb *fake_tb_rules(enum zt_route_decision tcp,
-				enum zt_route_decision udp,
-				const char *const *rules)
+ * decisions @tcp and @udp; with @upstream the real resolver is the vnet's
+ * DNS server at 203.0.113.53:53 (answering 203.0.113.10 to every A). */
+static struct tb *fake_tb_up(enum zt_route_decision tcp,
+			     enum zt_route_decision udp,
+			     const char *const *rules, bool upstream)
 {
 	struct tb *t = tb_new(NULL);
 	struct zt_addr srv4 = srv_addr(false), srv6 = srv_addr(true);
@@ -2056,6 +2057,10 @@ static struct tb *fake_tb_rules(enum zt_route_decision tcp,
 	CU_ASSERT_FATAL(zt_cidr_parse("100.64.0.0/16", &fc->pool4, NULL, 0) == 0);
 	CU_ASSERT_FATAL(zt_cidr_parse("fd00:64::/64", &fc->pool6, NULL, 0) == 0);
 	fc->max_names = 1000;
+	if (upstream) {
+		fc->upstream.addr = zt_addr_v4(DNS4);
+		fc->upstream.port = 53;
+	}
 	t->cfg.http.auth = true; /* as add_http_proxy() wants */
 	strcpy(t->cfg.http.username, "bob");
 	strcpy(t->cfg.http.password, "hunter2");
@@ -2069,7 +2074,22 @@ static struct tb *fake_tb_rules(enum zt_route_decision tcp,
 	tb_start(t);
 	CU_ASSERT_FATAL(zt_vnet_add_name(t->vn, "echo.test", &srv4) == 0);
 	CU_ASSERT_FATAL(zt_vnet_add_name(t->vn, "echo6.test", &srv6) == 0);
+	if (upstream) {
+		struct zt_addr dns = zt_addr_v4(DNS4);
+		struct zt_vhost_config hc;
+
+		zt_vhost_config_init(&hc, ZT_VHOST_DNS);
+		hc.dns_answer = srv4;
+		add_host_cfg(t, &dns, 53, &hc);
+	}
 	return t;
+}
+
+static struct tb *fake_tb_rules(enum zt_route_decision tcp,
+				enum zt_route_decision udp,
+				const char *const *rules)
+{
+	return fake_tb_up(tcp, udp, rules, false);
 }
 
 static struct tb *fake_tb(enum zt_route_decision tcp, enum zt_route_decision udp)
@@ -2088,7 +2108,7 @@ static struct zt_addr fake_resolve(struct tb *t, const char *name, uint16_t qtyp
 
 	memset(&out, 0, sizeof(out));
 	send_udp(t, &cli, 5353, &dns, 53, q, len);
-	run_for(t, ZT_MS);
+	run_for(t, 20 * ZT_MS); /* a forwarded query crosses the vnet */
 	CU_ASSERT_EQUAL_FATAL(t->udp_in, before + 1);
 	CU_ASSERT(zt_addr_eq(&t->udp_from, &dns));
 	CU_ASSERT_EQUAL(t->udp_sport, 53);
@@ -2213,6 +2233,37 @@ static void test_fake_dns_domain_rules(void)
 	tb_free(t);
 }
 
+/* With a real resolver upstream, a name whose rules say direct is asked
+ * there: the answer reaches the client from the resolver's address, its
+ * address is learned with the name, and the flow to that address is
+ * routed by the name (direct), not by the default (SOCKS5). */
+static void test_fake_dns_forwards(void)
+{
+	static const char *const rules[] = {
+		"tcp domain lan.test -> direct",
+		NULL,
+	};
+	struct tb *t = fake_tb_up(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP, rules, true);
+	struct zt_addr srv = srv_addr(false), a;
+	struct zt_vhost *socks = add_socks(t, false, "");
+
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	a = fake_resolve(t, "www.lan.test", ZT_DNS_TYPE_A);
+	CU_ASSERT(zt_addr_eq(&a, &srv));
+	CU_ASSERT_EQUAL(t->udp_last[3] & 0xf, 0);
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->forwarded, 1);
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->learned, 1);
+	echo_roundtrip(t, false, &a, 7, 4096);
+	CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_DIRECT], 1);
+	CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 0);
+	/* the rest is still faked, from the same client socket */
+	a = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_FATAL(zt_cidr_contains(&t->cfg.fake_dns.pool4, &a));
+	echo_roundtrip(t, false, &a, 7, 4096);
+	CU_ASSERT_EQUAL(zt_vhost_stats(socks)->requests, 1);
+	tb_free(t);
+}
+
 /* UDP through SOCKS5 UDP ASSOCIATE to a fake address: the datagrams go
  * to the name, and the answers, which the relay marks with the address
  * the proxy resolved, reach the client from the fake address it used. */
@@ -2282,6 +2333,7 @@ int zt_suite_router(void)
 		{ "fake_ip_refusals", test_fake_ip_refusals },
 		{ "fake_dns_socks5_udp", test_fake_dns_socks5_udp },
 		{ "fake_dns_domain_rules", test_fake_dns_domain_rules },
+		{ "fake_dns_forwards", test_fake_dns_forwards },
 		{ 0 }
 	};
 

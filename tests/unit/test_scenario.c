@@ -174,6 +174,8 @@ static void test_errors(void)
 		  "t.scn:1: --fake-ip-range: 'fd00::/64' is not an IPv4 prefix" },
 		{ "--fake-ip6-range=fd00::1/64\n", "t.scn:1: --fake-ip6-range: host bits set" },
 		{ "--fake-dns-names=0\n", "t.scn:1: --fake-dns-names: '0'" },
+		{ "--fake-dns-upstream=192.0.2.53\n",
+		  "t.scn:1: --fake-dns-upstream: expected ADDR:PORT, got '192.0.2.53'" },
 		{ "0 assert fakedns.nothing == 1\n", "unknown counter 'fakedns.nothing'" },
 		{ "--route=\"tcp nowhere -> socks5\"\n", "t.scn:1: --route:" },
 		{ "\n0 advance\n--seed=1\n", "t.scn:3: header option '--seed=1' after" },

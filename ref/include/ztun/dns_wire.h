@@ -74,4 +74,23 @@ int zt_dns_build_answer(const struct zt_dns_query *q, unsigned rcode,
 			const struct zt_addr *addrs, unsigned n, uint32_t ttl,
 			uint8_t *buf, size_t cap);
 
+/* The most addresses zt_dns_parse_answer() collects from one answer. */
+#define ZT_DNS_ANSWER_ADDRS_MAX 16
+
+/*
+ * zt_dns_parse_answer() - the question's name and the A and AAAA records
+ * of a response @msg (an upstream resolver's answer to a forwarded
+ * query), for learning which name an address was given for.
+ * @name:  the question's name as zt_dns_parse_query() gives it
+ * @addrs: up to @max addresses of the answer section, whatever their
+ *         owner (a CNAME chain leads from the question's name to them)
+ * Return: how many addresses were put in @addrs (0..@max; more are
+ * ignored), or -EINVAL: not a response with rcode NOERROR and one
+ * question, a host name in it, or a record that runs past the message
+ * (names in records may be compressed; their pointers are followed no
+ * more than the message's length allows, so a loop ends).
+ */
+int zt_dns_parse_answer(struct zt_view msg, char name[ZT_DNS_NAME_MAX + 1],
+			struct zt_addr *addrs, unsigned max);
+
 #endif /* ZTUN_DNS_WIRE_H */

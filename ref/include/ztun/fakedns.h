@@ -26,6 +26,7 @@
 #include "ztun/addr.h"
 #include "ztun/route.h"
 #include "ztun/rng.h"
+#include "ztun/upstream.h"
 
 #define ZT_FAKEDNS_NAMES_DEFAULT 65536u
 #define ZT_FAKEDNS_NAMES_MAX (1u << 22)
@@ -43,7 +44,14 @@ struct zt_fakedns_config {
 	struct zt_cidr pool4, pool6;
 	uint32_t max_names;        /* 1..ZT_FAKEDNS_NAMES_MAX */
 	uint32_t ttl;              /* seconds, in every answer */
+	/* A real resolver for the names the owner's policy forwards
+	 * (ZT_FAKEDNS_FORWARD); addr.family 0: none (they are REFUSED).
+	 * With it, the addresses of its answers are remembered with their
+	 * names (zt_fakedns_learn()), up to ZT_FAKEDNS_LEARN_MAX. */
+	struct zt_endpoint upstream;
 };
+
+#define ZT_FAKEDNS_LEARN_MAX 4096u
 
 /* The servers of "ADDR[,ADDR]" (at most one IPv4 and one IPv6 address)
  * into @cfg->server, and @cfg->enabled set. Return: 0, or -EINVAL with
@@ -66,6 +74,8 @@ struct zt_fakedns_stats {
 	uint64_t errors;      /* ... with FORMERR, NOTIMP, REFUSED, SERVFAIL */
 	uint64_t blocked;     /* ... with NXDOMAIN: the policy blocks the name */
 	uint64_t refused;     /* ... with REFUSED by the policy (in errors too) */
+	uint64_t forwarded;   /* ... sent on to the real resolver */
+	uint64_t learned;     /* addresses learned from its answers */
 	uint64_t ignored;     /* ... not answered: not a query */
 	uint64_t recycled;    /* addresses taken from a name to give another */
 	uint64_t lookups;     /* flows to a fake address whose name was known */
@@ -92,6 +102,7 @@ enum zt_fakedns_verdict {
 	ZT_FAKEDNS_FAKE = 0,  /* answer with the name's fake address */
 	ZT_FAKEDNS_BLOCK,     /* NXDOMAIN: the name does not exist (a Drop) */
 	ZT_FAKEDNS_REFUSE,    /* REFUSED: no route could carry it by name */
+	ZT_FAKEDNS_FORWARD,   /* ask the real resolver (cfg.upstream) */
 };
 /* The owner's policy: @name (lower case, borrowed for the call). */
 typedef enum zt_fakedns_verdict (*zt_fakedns_policy_fn)(void *user,
@@ -103,7 +114,10 @@ typedef enum zt_fakedns_verdict (*zt_fakedns_policy_fn)(void *user,
  * fits an answer to a query that fitted it). @policy (may be NULL: every
  * name is faked) is asked about each name of a well-formed query of
  * class IN, whatever its type.
- * Return: the answer's length, or a negative errno when none is due
+ * Return: the answer's length; 0 when the policy forwards the query to
+ * the real resolver (the caller sends @msg there, and passes its answer
+ * through zt_fakedns_learn() on the way back; a forward without an
+ * upstream is REFUSED instead); or a negative errno when no answer is due
  * (-EINVAL: not a query) or it does not fit (-ENOSPC).
  */
 int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
@@ -121,6 +135,23 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
  */
 int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
 		      char **name);
+
+/*
+ * zt_fakedns_learn() - remember the addresses of the real resolver's
+ * answer @msg (@len bytes, borrowed) with the name asked for, so that a
+ * flow to one of them can be routed by that name (domain rules). The
+ * oldest learned address is forgotten past ZT_FAKEDNS_LEARN_MAX.
+ * Return: addresses learned, or -EINVAL (not a usable answer), -ENOMEM.
+ */
+int zt_fakedns_learn(struct zt_fakedns *t, const uint8_t *msg, size_t len);
+
+/*
+ * zt_fakedns_learned() - the name a real resolver's answer last gave
+ * @addr for: 1 with *@name a copy the caller owns, 0 when none (*@name
+ * NULL), -ENOMEM.
+ */
+int zt_fakedns_learned(struct zt_fakedns *t, const struct zt_addr *addr,
+		       char **name);
 
 const struct zt_fakedns_stats *zt_fakedns_stats(const struct zt_fakedns *t);
 
