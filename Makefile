@@ -188,7 +188,7 @@ fixtures:
 # FUZZ_FLAGS adds libFuzzer flags; FUZZ_TARGETS="records" picks targets.
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?=
-FUZZ_TARGETS ?= packet records socks5 http_connect pcap scenario
+FUZZ_TARGETS ?= packet records socks5 http_connect pcap scenario dns
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
 
 $(BUILD)/fuzz_%: tools/fuzz/fuzz_%.c $(LIBHOST) $(LIBZTUN)

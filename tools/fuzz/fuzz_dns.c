@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fuzz_dns.c - libFuzzer target: DNS messages from a hostile client and a
+ * hostile upstream resolver, through the wire parsers and the fake-IP
+ * resolver.
+ *
+ * Theory of operation: input byte 0 picks the resolver's policy for the
+ * message's name (0 fake, 1 block, 2 refuse, 3 forward; bit 2 an IPv6
+ * range too), the rest is one DNS message. It is read as a query and as
+ * an answer from exactly-sized copies (ASan sees any over-read); a query
+ * that parsed must give an answer that fits ZT_DNS_UDP_MAX and echoes
+ * its question; a name that parsed must be a host name. The message then
+ * goes through a small resolver (16 names, so recycling is reached): as
+ * a query, then as the upstream's answer to learn from, and the address
+ * each answer gave must lead back to a name.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztun/dns_wire.h"
+#include "ztun/fakedns.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool host_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n <= ZT_DNS_NAME_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == n;
+}
+
+static enum zt_fakedns_verdict policy(void *user, const char *name)
+{
+	const uint8_t *mode = user;
+
+	if (!host_name(name) || !name[0])
+		abort();
+	return (enum zt_fakedns_verdict)(*mode & 3);
+}
+
+static void wire(const uint8_t *msg, size_t len)
+{
+	struct zt_dns_query q;
+	struct zt_addr addrs[ZT_DNS_ANSWER_ADDRS_MAX];
+	char name[ZT_DNS_NAME_MAX + 1];
+	uint8_t out[ZT_DNS_UDP_MAX + 64];
+	int rc = zt_dns_parse_query(zt_view_make(msg, len), &q);
+
+	if (rc >= 0) {
+		int n = zt_dns_build_answer(&q, (unsigned)rc, NULL, 0, 1, out,
+					    sizeof(out));
+
+		if (!host_name(q.name))
+			abort();
+		if (len <= ZT_DNS_UDP_MAX &&
+		    (n < ZT_DNS_HDR || (size_t)n > ZT_DNS_UDP_MAX))
+			abort();
+		if (n > 0 && q.question.len &&
+		    memcmp(out + ZT_DNS_HDR, q.question.data, q.question.len))
+			abort();
+	}
+	rc = zt_dns_parse_answer(zt_view_make(msg, len), name, addrs,
+				 ZT_DNS_ANSWER_ADDRS_MAX);
+	if (rc > ZT_DNS_ANSWER_ADDRS_MAX || (rc >= 0 && !host_name(name)))
+		abort();
+}
+
+static void resolver(uint8_t mode, const uint8_t *msg, size_t len)
+{
+	struct zt_fakedns_config cfg;
+	struct zt_fakedns *t;
+	struct zt_rng rng;
+	uint8_t out[ZT_DNS_UDP_MAX + 64];
+	int n;
+
+	zt_fakedns_config_default(&cfg);
+	cfg.enabled = true;
+	cfg.max_names = 16;
+	if (zt_fakedns_parse_servers("198.18.0.2", &cfg, NULL, 0) ||
+	    zt_cidr_parse("198.18.0.0/27", &cfg.pool4, NULL, 0) ||
+	    ((mode & 4) && zt_cidr_parse("fd00:f::/120", &cfg.pool6, NULL, 0)) ||
+	    zt_addr_parse("192.0.2.53", &cfg.upstream.addr))
+		abort();
+	cfg.upstream.port = 53;
+	zt_rng_seed(&rng, mode);
+	t = zt_fakedns_new(&cfg, &rng);
+	if (!t)
+		abort();
+	for (int round = 0; round < 3; round++) {
+		n = zt_fakedns_answer(t, msg, len, policy, &mode, out, sizeof(out));
+		if (n > 0) {
+			struct zt_addr a[ZT_DNS_ANSWER_ADDRS_MAX];
+			char name[ZT_DNS_NAME_MAX + 1];
+			int k;
+
+			/* our own answer, read back: each address it gave
+			 * must lead to a name */
+			out[2] |= 0x80;
+			k = zt_dns_parse_answer(zt_view_make(out, (size_t)n), name,
+						a, ZT_DNS_ANSWER_ADDRS_MAX);
+			for (int i = 0; i < k; i++) {
+				char *got = NULL;
+
+				if (zt_fakedns_lookup(t, &a[i], &got) != 1 ||
+				    strcmp(got, name) != 0)
+					abort();
+				free(got);
+			}
+		}
+		zt_fakedns_learn(t, msg, len);
+	}
+	zt_fakedns_free(t);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t *copy;
+
+	if (size < 1)
+		return 0;
+	copy = malloc(size - 1 ? size - 1 : 1);
+	if (!copy)
+		return 0;
+	memcpy(copy, data + 1, size - 1);
+	wire(copy, size - 1);
+	resolver(data[0], copy, size - 1);
+	free(copy);
+	return 0;
+}
