@@ -52,6 +52,17 @@
  * mapped port is the socket's source port, every datagram refreshes it,
  * replies must pass the reverse lookup, and when the session expires on
  * the router's timer the flow is closed.
+ *
+ * Fake-IP DNS (cfg.fake_dns, fakedns.h): datagrams to the resolver's
+ * address never reach a route decision. A query to its port 53 is
+ * answered from the table, under the rules' verdict on the name
+ * (fake_policy()), or forwarded, when the rules send the name direct,
+ * from a datagram socket of the client's flow to the real resolver,
+ * whose answers are learned on their way back; anything else sent there
+ * is refused. A new flow's name (the one behind its fake destination,
+ * or one learned for its real one) goes into its route query; a flow to
+ * a fake address goes to its proxy by that name, and is refused on any
+ * route that connects by address.
  */
 #include "ztun/router.h"
 
