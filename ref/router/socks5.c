@@ -467,14 +467,30 @@ enum zt_refuse zt_socks5_refuse(enum zt_socks5_outcome o)
 	}
 }
 
+/* 127.0.0.0/8 or ::1. */
+static bool is_loopback(const struct zt_addr *a)
+{
+	static const uint8_t v6[16] = { [15] = 1 };
+
+	return a->family == ZT_AF_INET ? a->bytes[0] == 127 :
+	       a->family == ZT_AF_INET6 && memcmp(a->bytes, v6, 16) == 0;
+}
+
 int zt_socks5_relay_endpoint(const struct zt_socks5 *c,
 			     const struct zt_endpoint *proxy,
 			     struct zt_socks5_addr *out)
 {
+	bool loopback;
+
 	if (c->state != ZT_SOCKS5_READY ||
 	    c->cmd != ZT_SOCKS5_CMD_UDP_ASSOCIATE)
 		return -EINVAL;
-	if (!c->bnd_unspecified) {
+	/* a loopback BND.ADDR is the proxy's own side of a NAT or a
+	 * container, unless the proxy is on loopback itself */
+	loopback = c->bnd.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
+		   is_loopback(&c->bnd.ip) &&
+		   (proxy->name[0] || !is_loopback(&proxy->addr));
+	if (!c->bnd_unspecified && !loopback) {
 		*out = c->bnd;
 		return 0;
 	}

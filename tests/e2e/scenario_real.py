@@ -472,6 +472,7 @@ COUNTERS = {
     "router.udp_relayed_up": ("udp", "up"),
     "router.udp_relayed_down": ("udp", "down"),
     "router.udp_dropped": ("udp", "dropped"),
+    "router.socks5_udp_spoofed": ("udp", "spoofed"),
     "stack.udp_refused_full": ("udp", "refused full"),
     "stack.udp_gso_out": ("udp", "gso runs"),
     "stack.icmp_echo_replies": ("icmp", "echo replies"),

@@ -449,6 +449,49 @@ static void test_malformed_replies(void)
 	}
 }
 
+/* A loopback BND.ADDR (127.0.0.0/8, ::1: a proxy that reports the
+ * address it bound on its own side, behind NAT or in a container) means
+ * the proxy's own address unless the proxy itself is on loopback. */
+static void test_udp_associate_loopback(void)
+{
+	static const uint8_t g[] = { 5, 1, 0 }, m[] = { 5, 0 };
+	static const uint8_t r4[] = { 5, 0, 0, 1, 127, 0, 0, 1, 0x9c, 0x40 };
+	static const uint8_t r4b[] = { 5, 0, 0, 1, 127, 9, 8, 7, 0x9c, 0x40 };
+	static const uint8_t r6[] = { 5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+				      0, 0, 0, 0, 0, 0, 0, 1, 0x9c, 0x40 };
+	const struct {
+		const uint8_t *r;
+		size_t len;
+	} cases[] = { { r4, sizeof(r4) }, { r4b, sizeof(r4b) }, { r6, sizeof(r6) } };
+	struct zt_endpoint remote = { .addr = v4(203, 0, 113, 7), .port = 1080 };
+	struct zt_endpoint local = { .addr = v4(127, 0, 0, 1), .port = 1080 };
+	struct zt_endpoint named = { .port = 1080 };
+
+	strcpy(named.name, "proxy.example");
+	for (size_t k = 0; k < 3; k++) {
+		struct zt_socks5 c;
+		struct zt_socks5_addr relay;
+		size_t used;
+
+		zt_socks5_init(&c, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
+		start(&c, g, sizeof(g));
+		feed(&c, m, 2, NULL, NULL, &used);
+		CU_ASSERT_EQUAL_FATAL(feed(&c, cases[k].r, cases[k].len, NULL, NULL,
+					   &used), ZT_SOCKS5_READY);
+		/* a remote proxy: its own address, BND.PORT */
+		CU_ASSERT_EQUAL_FATAL(zt_socks5_relay_endpoint(&c, &remote, &relay), 0);
+		CU_ASSERT(zt_addr_eq(&relay.ip, &remote.addr));
+		CU_ASSERT_EQUAL(relay.port, 0x9c40);
+		/* one known by name: that name */
+		CU_ASSERT_EQUAL_FATAL(zt_socks5_relay_endpoint(&c, &named, &relay), 0);
+		CU_ASSERT_EQUAL(relay.atyp, ZT_SOCKS5_ATYP_DOMAIN);
+		/* a proxy on loopback: BND.ADDR as it is */
+		CU_ASSERT_EQUAL_FATAL(zt_socks5_relay_endpoint(&c, &local, &relay), 0);
+		CU_ASSERT_EQUAL(relay.ip.family, k == 2 ? ZT_AF_INET6 : ZT_AF_INET);
+		CU_ASSERT_EQUAL(relay.ip.bytes[k == 2 ? 15 : 3], k == 1 ? 7 : 1);
+	}
+}
+
 static void test_udp_associate_unspecified(void)
 {
 	static const uint8_t g[] = { 5, 1, 0 }, m[] = { 5, 0 };
@@ -924,6 +967,7 @@ int zt_suite_socks5(void)
 		{ "method_and_auth_failures", test_method_and_auth_failures },
 		{ "malformed_replies", test_malformed_replies },
 		{ "udp_associate_unspecified", test_udp_associate_unspecified },
+		{ "udp_associate_loopback", test_udp_associate_loopback },
 		{ "tunnel_data_left", test_tunnel_data_left },
 		{ "refuse_table", test_refuse_table },
 		{ "garbage_every_split", test_garbage_every_split },

@@ -20,7 +20,8 @@
  *                     from its range; replies are checked by reverse
  *                     lookup; sessions expire on the core's timer
  *         SOCKS5      UDP ASSOCIATE per flow, torn down with its control
- *                     connection; BND.ADDR 0.0.0.0/:: replaced by the
+ *                     connection; BND.ADDR 0.0.0.0/:: (and a loopback
+ *                     one from a proxy not on loopback) replaced by the
  *                     proxy's address; fragmented SOCKS datagrams dropped
  *         DROP/LOCAL  dropped and counted
  *   ICMP  echo answered by the stack when the decision is LOCAL
