@@ -2054,6 +2054,7 @@ static struct tb *fake_tb_up(enum zt_route_decision tcp,
 	t->dec[2] = ZT_ROUTE_DROP;
 	fc->enabled = true;
 	fc->server[0] = zt_addr_v4(FAKEDNS4);
+	fc->server[1] = a6(0, 0x53);
 	CU_ASSERT_FATAL(zt_cidr_parse("100.64.0.0/16", &fc->pool4, NULL, 0) == 0);
 	CU_ASSERT_FATAL(zt_cidr_parse("fd00:64::/64", &fc->pool6, NULL, 0) == 0);
 	fc->max_names = 1000;
@@ -2098,12 +2099,15 @@ static struct tb *fake_tb(enum zt_route_decision tcp, enum zt_route_decision udp
 }
 
 /* Ask the router's resolver for @name (@qtype) from the client's port
- * 5353; the address it answered (family 0: none). */
-static struct zt_addr fake_resolve(struct tb *t, const char *name, uint16_t qtype)
+ * 5353, at its IPv6 address when @v6; the address it answered (family 0:
+ * none). */
+static struct zt_addr fake_resolve_at(struct tb *t, bool v6, const char *name,
+				      uint16_t qtype)
 {
 	uint8_t q[300];
 	size_t len = zt_test_dns_query(q, name, qtype, false);
-	struct zt_addr cli = cli_addr(false), dns = zt_addr_v4(FAKEDNS4), out;
+	struct zt_addr cli = cli_addr(v6), out;
+	struct zt_addr dns = v6 ? a6(0, 0x53) : zt_addr_v4(FAKEDNS4);
 	unsigned before = t->udp_in;
 
 	memset(&out, 0, sizeof(out));
@@ -2122,6 +2126,11 @@ static struct zt_addr fake_resolve(struct tb *t, const char *name, uint16_t qtyp
 	return out;
 }
 
+static struct zt_addr fake_resolve(struct tb *t, const char *name, uint16_t qtype)
+{
+	return fake_resolve_at(t, false, name, qtype);
+}
+
 /* A name the client resolved at the router reaches the proxy as a name:
  * the vnet knows the server only by it, so nothing else could connect. */
 static void test_fake_dns_proxy_by_name(void)
@@ -2136,8 +2145,9 @@ static void test_fake_dns_proxy_by_name(void)
 
 		px = http ? add_http_proxy(t, 200, false) : add_socks(t, false, "");
 		add_host(t, &srv, 7, ZT_VHOST_ECHO);
-		fake = fake_resolve(t, v6 ? "Echo6.Test" : "echo.test",
-				    v6 ? ZT_DNS_TYPE_AAAA : ZT_DNS_TYPE_A);
+		/* an IPv6 client asks the resolver at its IPv6 address */
+		fake = fake_resolve_at(t, v6, v6 ? "Echo6.Test" : "echo.test",
+				       v6 ? ZT_DNS_TYPE_AAAA : ZT_DNS_TYPE_A);
 		CU_ASSERT_FATAL(zt_cidr_contains(&pool, &fake));
 		CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->answered, 1);
 		echo_roundtrip(t, v6, &fake, 7, 64 * 1024);
