@@ -64,6 +64,10 @@ const char zr_usage[] =
 	"      --max-flows N       concurrent TCP flows, 1..65536 (default 16384;\n"
 	"                          each needs a descriptor: RLIMIT_NOFILE is\n"
 	"                          raised to its hard limit at start)\n"
+	"      --tcp-buffer BYTES  each TCP flow's receive and send ring,\n"
+	"                          4096..16777216 (default 262144): the most a\n"
+	"                          flow holds each way, and so with --max-flows\n"
+	"                          the bound on ring memory (a phone: 65536)\n"
 	"      --auto-route        route everything into the TUN (0.0.0.0/1,\n"
 	"                          128.0.0.0/1, and ::/1, 8000::/1 with --tun-ip6)\n"
 	"                          and each proxy address around it; removed at\n"
@@ -147,6 +151,7 @@ enum {
 	OPT_FAKE_IP6_RANGE,
 	OPT_FAKE_DNS_NAMES,
 	OPT_FAKE_DNS_UPSTREAM,
+	OPT_TCP_BUFFER,
 };
 
 static const struct option long_opts[] = {
@@ -164,6 +169,7 @@ static const struct option long_opts[] = {
 	{ "no-offload", no_argument, NULL, OPT_NO_OFFLOAD },
 	{ "mark", required_argument, NULL, OPT_MARK },
 	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
+	{ "tcp-buffer", required_argument, NULL, OPT_TCP_BUFFER },
 	{ "rule", required_argument, NULL, OPT_RULE },
 	{ "rules", required_argument, NULL, OPT_RULES },
 	{ "default", required_argument, NULL, OPT_DEFAULT },
@@ -707,6 +713,14 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 				goto out;
 			}
 			c->max_flows = (uint32_t)v;
+			break;
+		case OPT_TCP_BUFFER:
+			if (parse_num(a, ZR_TCP_BUFFER_MIN, ZR_TCP_BUFFER_MAX, &v)) {
+				usage_error("--tcp-buffer: '%s' is not a number of bytes in %u..%u",
+					    a, ZR_TCP_BUFFER_MIN, ZR_TCP_BUFFER_MAX);
+				goto out;
+			}
+			c->tcp_buffer = (uint32_t)v;
 			break;
 		case OPT_RULE:
 		case OPT_RULES:

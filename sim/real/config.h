@@ -42,6 +42,7 @@ struct zr_config {
 	bool use_mark;
 	uint32_t mark;                  /* --mark */
 	uint32_t max_flows;             /* --max-flows: TCP flow slots */
+	uint32_t tcp_buffer;            /* --tcp-buffer, 0: the stack's */
 	bool auto_route;                /* --auto-route */
 	bool early_synack;              /* --early-synack */
 	uint32_t busy_poll_us;          /* --busy-poll, 0: off */
@@ -57,6 +58,11 @@ struct zr_config {
 	enum zt_route_decision udp;     /* --udp */
 	struct zt_rules rules;          /* owned; zr_config_free() */
 };
+
+/* --tcp-buffer: a ring below a page is not worth its bookkeeping; past
+ * 16 MiB a flow holds more than any window needs on a TUN. */
+#define ZR_TCP_BUFFER_MIN 4096u
+#define ZR_TCP_BUFFER_MAX (16u << 20)
 
 /* The largest --busy-poll window: past a millisecond, sleeping is cheap
  * next to the wait. */

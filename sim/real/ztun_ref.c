@@ -312,6 +312,8 @@ int main(int argc, char **argv)
 		rcfg.tun_output_gso = zr_host_tun_output_gso;
 		rcfg.stack.tcp.tso_segs = ZT_TCP_TSO_SEGS;
 	}
+	if (cfg.tcp_buffer)
+		rcfg.stack.tcp.rx_buf = rcfg.stack.tcp.tx_buf = cfg.tcp_buffer;
 	rcfg.stack.mem_budget = (uint64_t)cfg.max_flows *
 				(rcfg.stack.tcp.rx_buf + rcfg.stack.tcp.tx_buf);
 	rcfg.route = zt_rules_route;
@@ -330,6 +332,9 @@ int main(int argc, char **argv)
 	zr_host_set_router(host, router);
 	log_proxy("SOCKS5", &cfg.socks5);
 	log_proxy("HTTP", &cfg.http);
+	zr_info("tcp: up to %u flows, rings of %u + %u bytes each (%llu MiB at most, taken as data waits)",
+		cfg.max_flows, rcfg.stack.tcp.rx_buf, rcfg.stack.tcp.tx_buf,
+		(unsigned long long)(rcfg.stack.mem_budget >> 20));
 	zr_info("%u rules, default %s, udp %s; running", cfg.rules.count,
 		zt_route_decision_name(cfg.def), zt_route_decision_name(cfg.udp));
 	rc = zr_host_run(host) ? EXIT_RUNTIME : 0;

@@ -66,6 +66,8 @@ check "bad --busy-poll (text)"    2 err "--busy-poll: '50us'" -- --busy-poll 50u
 check "bad --tcp-idle-timeout (0)"  2 err "--tcp-idle-timeout: '0' is not a number of seconds in 1..604800" -- --tcp-idle-timeout 0
 check "bad --tcp-idle-timeout (big)" 2 err "--tcp-idle-timeout: '604801'" -- --tcp-idle-timeout 604801
 check "bad --udp-idle-timeout (unit)" 2 err "--udp-idle-timeout: '10m'" -- --udp-idle-timeout 10m
+check "bad --tcp-buffer (small)"   2 err "--tcp-buffer: '4095' is not a number of bytes in 4096..16777216" -- --tcp-buffer 4095
+check "bad --tcp-buffer (unit)"    2 err "--tcp-buffer: '64k'" -- --tcp-buffer 64k
 check "bad --fake-dns address"    2 err "--fake-dns: 'dns.example' is not an IP address" -- --fake-dns dns.example
 check "bad --fake-dns three"      2 err "--fake-dns: at most one IPv4 and one IPv6 address" -- --fake-dns 198.18.0.2,198.18.0.3
 check "bad --fake-ip-range"       2 err "--fake-ip-range: '198.18.0.1/15'" -- --fake-dns 198.18.0.2 --fake-ip-range 198.18.0.1/15

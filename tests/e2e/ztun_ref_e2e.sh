@@ -61,6 +61,8 @@
 # (tw) A client that reuses its port while our side is in TIME_WAIT
 # connects at once. (ka) With --tcp-idle-timeout 3, TCP keepalives keep an
 # idle flow open; without them it is reset.
+# (tb) --tcp-buffer 16384: a client is offered a window of at most the
+# ring, and transfers both ways are whole.
 # (fd) --fake-dns as the client's resolver: fake addresses for names only
 # the server namespace knows, reached by name through danted, tinyproxy
 # and danted's UDP ASSOCIATE; a fake address of no name refused at once.
@@ -1221,6 +1223,39 @@ print(state(a), state(b))
 	stop_ztun
 else
 	fail "(ka) ztun-ref --tcp-idle-timeout starts"
+	stop_ztun
+fi
+
+# (tb) --tcp-buffer 16384: the window a client is offered is the ring
+# (ss reports the peer's window as snd_wnd), and a 1 MiB download through
+# danted and a 4 MiB upload arrive whole
+if start_ztun -x socks5://10.203.0.2:1080 --tcp-buffer 16384 \
+		--rule 'tcp 10.203.1.3 -> direct'; then
+	wnd=$(cx timeout 10 python3 -c '
+import socket, subprocess, re
+s = socket.create_connection(("10.203.1.3", 7001), timeout=5)
+s.sendall(b"x" * 1000)
+got = 0
+while got < 1000:
+    got += len(s.recv(4096))
+# this socket only: ztun-ref'"'"'s own upstream socket goes to the same place
+out = subprocess.run(["ss", "-tin", "sport", "= :%d" % s.getsockname()[1]],
+                     capture_output=True, text=True).stdout
+m = re.search(r"snd_wnd:(\d+)", out)
+print(m.group(1) if m else "none")
+' 2>&1)
+	if [ -n "$wnd" ] && [ "$wnd" != none ] && [ "$wnd" -le 16384 ] 2>/dev/null &&
+	   grep -q 'rings of 16384 + 16384 bytes' "$tmp/ztun.log"; then
+		pass "(tb) --tcp-buffer 16384: the client is offered a window of $wnd bytes"
+	else
+		fail "(tb) --tcp-buffer 16384 bounds the offered window" "snd_wnd '$wnd'"
+	fi
+	via=socks5 fetch "(tb) --tcp-buffer 16384: 1 MiB through danted, sha256" \
+		http://10.203.1.1:8000/blob
+	upload_sha "(tb) --tcp-buffer 16384: 4 MiB upload through danted, half-close, sha256"
+	stop_ztun
+else
+	fail "(tb) ztun-ref --tcp-buffer starts"
 	stop_ztun
 fi
 
