@@ -24,7 +24,8 @@
  *                 size 2 KiB << (body[6] % 8) (0: 64 KiB); body[7] more
  *                 flags (ZT_REC_X_*: TSO with software segmentation, a
  *                 pull-model host, a pipelined SOCKS5 handshake, early
- *                 SYN-ACKs). Missing bytes count as 0. Only a CONFIG
+ *                 SYN-ACKs, the fake-IP resolver). Missing bytes count
+ *                 as 0. Only a CONFIG
  *                 before any other record shapes the router (MTU,
  *                 tables, rings, proxies, reject_icmp); a later one
  *                 changes the route mode and the host flags.

@@ -609,6 +609,27 @@ static void depth_one(const char *path, const uint8_t *d, size_t len)
 	CU_ASSERT_EQUAL(o.rsts, 0);
 }
 
+/* The fake-IP seed does what its name says: the query is answered in
+ * the core, the SYN to the fake address reaches the proxy by name. */
+static void test_corpus_fake_dns_seed(void)
+{
+	char path[1024];
+	struct zt_replay_outcome o;
+	size_t len = 0;
+	uint8_t *d;
+
+	snprintf(path, sizeof(path), "%s/tools/fuzz/corpus/records/seed-fake-dns.rec",
+		 zt_test_srcdir());
+	d = slurp(path, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL(zt_replay_records(d, len, NULL, &o), 0);
+	CU_ASSERT_EQUAL(o.dgrams, 0);
+	CU_ASSERT_EQUAL(o.udp_out, 1);
+	CU_ASSERT_EQUAL(o.stream_bytes_up, 3 + 13); /* ATYP 3, "a.test" */
+	CU_ASSERT_EQUAL(o.syn_acks, 1);
+	free(d);
+}
+
 static void test_corpus_keeps_depth(void)
 {
 	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", depth_one) >= 10);
@@ -661,6 +682,7 @@ int zt_suite_fuzzrec(void)
 		{ "corpus_format", test_corpus_format },
 		{ "corpus_replays", test_corpus_replays },
 		{ "corpus_keeps_depth", test_corpus_keeps_depth },
+		{ "corpus_fake_dns_seed", test_corpus_fake_dns_seed },
 		{ NULL, NULL },
 	};
 
