@@ -227,7 +227,8 @@ ip netns add "$sns" || exit 1
 # /etc/netns/NS/hosts over /etc/hosts; netns_cleanup removes the dir):
 # what the proxies resolve when ztun-ref hands them a name (fd).
 mkdir -p "/etc/netns/$sns" "/etc/netns/$cns"
-printf '10.203.1.1 web.e2e.test dns.e2e.test\n' >"/etc/netns/$sns/hosts"
+printf '10.203.1.1 web.e2e.test dns.e2e.test\nfd00:203:1::1 web6.e2e.test\n' \
+	>"/etc/netns/$sns/hosts"
 ip link add "$vc" netns "$cns" type veth peer name "$vs" netns "$sns" || exit 1
 cx ip link set lo up
 sx ip link set lo up
@@ -1269,34 +1270,43 @@ fi
 # is NXDOMAIN; one the rules send direct is asked of dnsmasq
 # (--fake-dns-upstream) and its flow goes direct by that name.
 printf 'nameserver 198.18.0.2\noptions timeout:2 attempts:1\n' >"/etc/netns/$cns/resolv.conf"
-own_routes="^198\.18\.0\.0/15 dev $tun proto 122 "
+own_routes="^(198\.18\.0\.0/15|fd00:ff::/64) dev $tun proto 122 "
 if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8888 \
+		--tun-ip6 fd00:204::1/64 --fake-ip6-range fd00:ff::/64 \
 		--fake-dns 198.18.0.2 --fake-dns-upstream 10.203.1.1 \
-		--rule 'tcp 198.18.0.0/15:8001 -> http' \
+		--rule 'tcp domain web.e2e.test dport 8001 -> http' \
 		--rule 'any domain blocked.e2e.test -> drop' \
 		--rule 'tcp domain direct.e2e.test -> direct'; then
 	own_routes=
-	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122"; then
-		pass "(fd) --fake-dns routes 198.18.0.0/15 into the TUN"
+	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122" &&
+	   cx ip -6 route show fd00:ff::/64 | grep -q "dev $tun proto 122"; then
+		pass "(fd) --fake-dns routes 198.18.0.0/15 and fd00:ff::/64 into the TUN"
 	else
-		fail "(fd) --fake-dns routes 198.18.0.0/15 into the TUN" \
-			"$(cx ip route show 198.18.0.0/15)"
+		fail "(fd) --fake-dns routes its ranges into the TUN" \
+			"$(cx ip route show 198.18.0.0/15; cx ip -6 route show fd00:ff::/64)"
 	fi
 	a1=$(cx dig +short +tries=1 +time=2 @198.18.0.2 web.e2e.test A 2>&1)
 	a2=$(cx dig +short +tries=1 +time=2 @198.18.0.2 WEB.e2e.test A 2>&1)
-	aaaa=$(cx dig +tries=1 +time=2 @198.18.0.2 web.e2e.test AAAA 2>&1)
+	aaaa=$(cx dig +short +tries=1 +time=2 @198.18.0.2 web.e2e.test AAAA 2>&1)
 	case $a1 in
 	198.18.*|198.19.*)
-		if [ "$a1" = "$a2" ] && echo "$aaaa" | grep -q 'status: NOERROR' &&
-		   echo "$aaaa" | grep -q 'ANSWER: 0'; then
-			pass "(fd) dig: web.e2e.test is $a1 (the same in any case), AAAA has no data"
+		if [ "$a1" = "$a2" ] && [ "${aaaa#fd00:ff::}" != "$aaaa" ]; then
+			pass "(fd) dig: web.e2e.test is $a1 (the same in any case) and $aaaa"
 		else
-			fail "(fd) dig: the same fake address each time, AAAA no data" \
-				"'$a1' / '$a2'; AAAA: $(echo "$aaaa" | grep -E 'status|ANSWER' | tr '\n' ' ')"
+			fail "(fd) dig: the same fake address each time, AAAA from fd00:ff::/64" \
+				"'$a1' / '$a2'; AAAA '$aaaa'"
 		fi;;
 	*)
 		fail "(fd) dig: web.e2e.test gets a fake address" "'$a1'";;
 	esac
+	rm -f "$tmp/got"
+	if cx curl -6 -sS --max-time 20 -o "$tmp/got" http://web6.e2e.test:8000/blob \
+		2>"$tmp/curl.err" &&
+	   [ "$(sha256sum <"$tmp/got" | cut -d' ' -f1)" = "$want" ]; then
+		pass "(fd) curl -6 by name to a fake IPv6 address, through danted to an IPv6 server, sha256"
+	else
+		fail "(fd) curl -6 by name through a fake IPv6 address" "$(head -c 200 "$tmp/curl.err")"
+	fi
 	blocked=$(cx dig +tries=1 +time=2 @198.18.0.2 ads.blocked.e2e.test A 2>&1)
 	if echo "$blocked" | grep -q 'status: NXDOMAIN'; then
 		pass "(fd) a name a drop rule takes (domain blocked.e2e.test) does not exist: NXDOMAIN"
