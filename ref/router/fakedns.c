@@ -375,6 +375,69 @@ static long name_slot(struct zt_fakedns *t, const char *name)
 	return i;
 }
 
+/* The address of reverse name @name ("4.3.2.1.in-addr.arpa", or 32
+ * nibbles then "ip6.arpa", least significant first). 0 or -EINVAL. */
+static int reverse_addr(const char *name, struct zt_addr *out)
+{
+	static const char v4[] = ".in-addr.arpa", v6[] = ".ip6.arpa";
+	size_t n = strlen(name);
+	const char *p = name;
+
+	memset(out, 0, sizeof(*out));
+	if (n == 32 * 2 + sizeof(v6) - 2 && !strcmp(name + 63, v6)) {
+		out->family = ZT_AF_INET6;
+		for (int i = 31; i >= 0; i--, p += 2) {
+			char c = p[0];
+			unsigned v = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
+				     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+
+			if (v > 15 || p[1] != '.')
+				return -EINVAL;
+			out->bytes[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
+		}
+		return 0;
+	}
+	if (n <= sizeof(v4) - 1 || strcmp(name + n - (sizeof(v4) - 1), v4))
+		return -EINVAL;
+	out->family = ZT_AF_INET;
+	for (int i = 3; i >= 0; i--) {
+		unsigned v = 0, digits = 0;
+
+		while (*p >= '0' && *p <= '9' && digits < 3) {
+			v = v * 10 + (unsigned)(*p++ - '0');
+			digits++;
+		}
+		if (!digits || v > 255 || *p != '.')
+			return -EINVAL;
+		out->bytes[i] = (uint8_t)v;
+		p++;
+	}
+	return p == name + n - (sizeof(v4) - 2) ? 0 : -EINVAL;
+}
+
+/* A reverse lookup of a fake address: its name as a PTR record, NXDOMAIN
+ * when it stands for none. Return: the answer's length, or 0 when @q is
+ * no such lookup (not PTR, not a reverse name, not in a range). */
+static int answer_reverse(struct zt_fakedns *t, const struct zt_dns_query *q,
+			  uint8_t *out, size_t cap)
+{
+	struct zt_addr a;
+	long s;
+
+	if (q->qtype != ZT_DNS_TYPE_PTR || reverse_addr(q->name, &a))
+		return 0;
+	s = addr_slot(t, &a);
+	if (s == -2)
+		return 0;
+	if (s < 0 || !t->slots[s].name) {
+		t->stats.nodata++;
+		return zt_dns_build_answer(q, ZT_DNS_NXDOMAIN, NULL, 0, t->cfg.ttl,
+					   out, cap);
+	}
+	t->stats.answered++;
+	return zt_dns_build_ptr(q, t->slots[s].name, t->cfg.ttl, out, cap);
+}
+
 int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
 		      zt_fakedns_policy_fn policy, void *user, uint8_t *out,
 		      size_t cap)
@@ -393,6 +456,12 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
 	}
 	if (rc == ZT_DNS_NOERROR && q.qclass != ZT_DNS_CLASS_IN)
 		rc = ZT_DNS_REFUSED;
+	if (rc == ZT_DNS_NOERROR) {
+		int rev = answer_reverse(t, &q, out, cap);
+
+		if (rev)
+			return rev;
+	}
 	if (rc == ZT_DNS_NOERROR && q.name[0] && policy) {
 		enum zt_fakedns_verdict v = policy(user, q.name);
 

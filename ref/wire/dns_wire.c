@@ -159,6 +159,41 @@ int zt_dns_build_answer(const struct zt_dns_query *q, unsigned rcode,
 	return (int)len;
 }
 
+int zt_dns_build_ptr(const struct zt_dns_query *q, const char *target,
+		     uint32_t ttl, uint8_t *buf, size_t cap)
+{
+	size_t tlen = strlen(target), off;
+	int n = zt_dns_build_answer(q, ZT_DNS_NOERROR, NULL, 0, ttl, buf, cap);
+	uint8_t *rr;
+
+	if (n < 0)
+		return n;
+	if (!q->question.len || tlen == 0 || tlen > ZT_DNS_NAME_MAX)
+		return -EINVAL;
+	off = (size_t)n;
+	if (off + 12 + tlen + 2 > cap)
+		return -ENOSPC;
+	rr = buf + off;
+	zt_wr16(rr, 0xc000 | ZT_DNS_HDR);
+	zt_wr16(rr + 2, ZT_DNS_TYPE_PTR);
+	zt_wr16(rr + 4, ZT_DNS_CLASS_IN);
+	zt_wr32(rr + 6, ttl);
+	zt_wr16(rr + 10, (uint16_t)(tlen + 2));
+	/* "a.b" -> 1 'a' 1 'b' 0: each dot becomes the next label's length */
+	for (size_t i = 0, start = 0; i <= tlen; i++) {
+		if (i < tlen && target[i] != '.')
+			continue;
+		if (i == start || i - start > DNS_LABEL_MAX)
+			return -EINVAL;
+		rr[12 + start] = (uint8_t)(i - start);
+		memcpy(rr + 12 + start + 1, target + start, i - start);
+		start = i + 1;
+	}
+	rr[12 + tlen + 1] = 0;
+	zt_wr16(buf + 6, 1);
+	return (int)(off + 12 + tlen + 2);
+}
+
 /* Step over a record's name at *@off (labels, then a zero or a pointer
  * back into what came before it). Return: 0 or -EINVAL. */
 static int skip_name(struct zt_view msg, size_t *off)

@@ -1299,6 +1299,12 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	*)
 		fail "(fd) dig: web.e2e.test gets a fake address" "'$a1'";;
 	esac
+	ptr=$(cx dig +short +tries=1 +time=2 @198.18.0.2 -x "$a1" 2>&1)
+	if [ "$ptr" = "web.e2e.test." ]; then
+		pass "(fd) dig -x $a1: $ptr"
+	else
+		fail "(fd) a reverse lookup of a fake address gives its name" "'$ptr'"
+	fi
 	rm -f "$tmp/got"
 	if cx curl -6 -sS --max-time 20 -o "$tmp/got" http://web6.e2e.test:8000/blob \
 		2>"$tmp/curl.err" &&

@@ -357,6 +357,62 @@ static void test_forward_and_learn(void)
 	zt_fakedns_free(t);
 }
 
+/* Reverse lookups of fake addresses (dig -x): the name given out, as a
+ * PTR record; an address of a range that stands for no name does not
+ * exist; malformed reverse names are not the resolver's business. */
+static void test_reverse_lookup(void)
+{
+	struct zt_fakedns *t = make(10, "fd00:ab::/64");
+	uint8_t msg[300], ans[512];
+	struct zt_addr a;
+	size_t len;
+	int n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	ask(t, "Host.Example", ZT_DNS_TYPE_A, &a); /* 198.18.0.1, fd00:ab::1 */
+	len = zt_test_dns_query(msg, "1.0.18.198.In-Addr.Arpa", ZT_DNS_TYPE_PTR, false);
+	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(ans[3] & 0xf, ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(zt_rd16(ans + 6), 1);
+	{
+		static const uint8_t rdata[] = { 4, 'h', 'o', 's', 't', 7, 'e', 'x', 'a',
+						 'm', 'p', 'l', 'e', 0 };
+		const uint8_t *rr = ans + len;
+
+		CU_ASSERT_EQUAL(zt_rd16(rr), 0xc00c);
+		CU_ASSERT_EQUAL(zt_rd16(rr + 2), ZT_DNS_TYPE_PTR);
+		CU_ASSERT_EQUAL(zt_rd16(rr + 10), sizeof(rdata));
+		CU_ASSERT_EQUAL((size_t)n, len + 12 + sizeof(rdata));
+		CU_ASSERT_EQUAL(memcmp(rr + 12, rdata, sizeof(rdata)), 0);
+	}
+	/* the same over IPv6: 32 nibbles, least significant first */
+	len = zt_test_dns_query(msg, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+				"b.a.0.0.0.0.d.f.ip6.arpa", ZT_DNS_TYPE_PTR, false);
+	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(zt_rd16(ans + 6), 1);
+	CU_ASSERT_EQUAL(zt_rd16(ans + len + 2), ZT_DNS_TYPE_PTR);
+	/* in the range, but no name: NXDOMAIN */
+	len = zt_test_dns_query(msg, "9.0.18.198.in-addr.arpa", ZT_DNS_TYPE_PTR, false);
+	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(ans[3] & 0xf, ZT_DNS_NXDOMAIN);
+	/* not a fake address, or not an address at all: no data here */
+	len = zt_test_dns_query(msg, "1.0.0.10.in-addr.arpa", ZT_DNS_TYPE_PTR, false);
+	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
+	CU_ASSERT_EQUAL(ans[3] & 0xf, ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(zt_rd16(ans + 6), 0);
+	len = zt_test_dns_query(msg, "256.0.18.198.in-addr.arpa", ZT_DNS_TYPE_PTR, false);
+	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
+	CU_ASSERT_EQUAL(zt_rd16(ans + 6), 0);
+	len = zt_test_dns_query(msg, "x.0.18.198.in-addr.arpa", ZT_DNS_TYPE_PTR, false);
+	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
+	CU_ASSERT_EQUAL(zt_rd16(ans + 6), 0);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->answered, 3);
+	zt_fakedns_free(t);
+}
+
 /* Many names through a small table: the address just answered always
  * leads back to the name just asked, and the table never grows past
  * its bound. */
@@ -396,6 +452,7 @@ int zt_suite_fakedns(void)
 		{ "churn", test_churn },
 		{ "policy_verdicts", test_policy_verdicts },
 		{ "forward_and_learn", test_forward_and_learn },
+		{ "reverse_lookup", test_reverse_lookup },
 		{ 0 },
 	};
 

@@ -25,6 +25,7 @@
 
 enum {
 	ZT_DNS_TYPE_A = 1,
+	ZT_DNS_TYPE_PTR = 12,
 	ZT_DNS_TYPE_AAAA = 28,
 	ZT_DNS_CLASS_IN = 1,
 };
@@ -73,6 +74,15 @@ int zt_dns_parse_query(struct zt_view msg, struct zt_dns_query *q);
 int zt_dns_build_answer(const struct zt_dns_query *q, unsigned rcode,
 			const struct zt_addr *addrs, unsigned n, uint32_t ttl,
 			uint8_t *buf, size_t cap);
+
+/*
+ * zt_dns_build_ptr() - the NOERROR answer to @q (which has a question)
+ * with one PTR record of @ttl seconds pointing at host name @target
+ * (text: labels of 1..63 bytes joined by dots, at most ZT_DNS_NAME_MAX).
+ * Return: the length, -EINVAL for a bad @target, or -ENOSPC.
+ */
+int zt_dns_build_ptr(const struct zt_dns_query *q, const char *target,
+		     uint32_t ttl, uint8_t *buf, size_t cap);
 
 /* The most addresses zt_dns_parse_answer() collects from one answer. */
 #define ZT_DNS_ANSWER_ADDRS_MAX 16
