@@ -80,6 +80,7 @@
 #define GATHER_MAX 64 /* relays gathering in one batch; more send at once */
 #define UDP_QUEUE_BYTES 16384
 #define UDP_QUEUE_MAX 16
+#define FWD_IDS 16 /* forwarded DNS queries a client flow may have out */
 
 enum conn_kind { CONN_TCP = 1, CONN_UDP = 2 };
 enum phase { PH_CONNECTING, PH_HANDSHAKE, PH_OPEN };
@@ -130,6 +131,8 @@ struct udp_relay {
 	char *name;              /* owned: the name behind a fake address */
 	bool forward;            /* the client's queries to the fake-IP
 				  * resolver that go to the real one */
+	uint8_t fwd_n;           /* ... IDs of those not answered yet */
+	uint16_t fwd_ids[FWD_IDS];
 	uint8_t hs_out[HS_BUF];
 	size_t hs_len, hs_off;
 	/* datagrams waiting for the association: lengths then bytes */
@@ -891,10 +894,36 @@ static void fake_forward(struct zt_router *r, struct zt_udp_flow *f,
 		if (!u->ready)
 			u->dgram = -1;
 	}
-	if (u->ready)
-		udp_send_one(u, data, len, now);
-	else
+	if (!u->ready || len < ZT_DNS_HDR) {
 		r->stats.udp_dropped++;
+		return;
+	}
+	/* the oldest unanswered ID makes room */
+	if (u->fwd_n == FWD_IDS)
+		memmove(u->fwd_ids, u->fwd_ids + 1, sizeof(u->fwd_ids) - sizeof(u->fwd_ids[0]));
+	else
+		u->fwd_n++;
+	u->fwd_ids[u->fwd_n - 1] = zt_rd16(data);
+	udp_send_one(u, data, len, now);
+}
+
+/* Whether @p (@len bytes) from the real resolver answers a query the
+ * client's flow @u forwarded: its ID is one sent and not yet answered
+ * (then it is taken). Anything else is a forgery or a stray: it must
+ * neither teach the resolver nor reach the client. */
+static bool fwd_answers(struct udp_relay *u, const uint8_t *p, size_t len)
+{
+	if (len < ZT_DNS_HDR)
+		return false;
+	for (unsigned i = 0; i < u->fwd_n; i++)
+		if (u->fwd_ids[i] == zt_rd16(p)) {
+			/* keep the rest oldest first */
+			memmove(u->fwd_ids + i, u->fwd_ids + i + 1,
+				(size_t)(u->fwd_n - i - 1) * sizeof(u->fwd_ids[0]));
+			u->fwd_n--;
+			return true;
+		}
+	return false;
 }
 
 /* A datagram to the fake-IP resolver's address: a query to its port 53
@@ -1401,6 +1430,10 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 		const uint8_t *p = d[i].data;
 		size_t len = d[i].len;
 
+		if (u->forward && !fwd_answers(u, p, len)) {
+			r->stats.udp_dropped++;
+			continue;
+		}
 		if (u->forward)
 			zt_fakedns_learn(r->fake, p, len);
 		if (!socks5 || socks5_payload(r, u, from, &p, &len))

@@ -2266,6 +2266,30 @@ static void test_fake_dns_forwards(void)
 	echo_roundtrip(t, false, &a, 7, 4096);
 	CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_DIRECT], 1);
 	CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 0);
+	{
+		/* An answer to no query the router forwarded (its ID was
+		 * never sent), from the resolver's own address and port: a
+		 * forgery that would have taught "x.lan.test" for another
+		 * address. It is neither learned nor passed on. */
+		struct zt_endpoint sock, from = { .addr = zt_addr_v4(DNS4), .port = 53 };
+		struct zt_dns_query fq;
+		struct zt_addr hole = zt_addr_v4(HOLE4);
+		uint8_t q[300], forged[400];
+		size_t qlen = zt_test_dns_query(q, "x.lan.test", ZT_DNS_TYPE_A, false);
+		unsigned in = t->udp_in;
+		int n;
+
+		zt_wr16(q, 0x9999);
+		CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(q, qlen), &fq) == 0);
+		n = zt_dns_build_answer(&fq, ZT_DNS_NOERROR, &hole, 1, 60, forged,
+					sizeof(forged));
+		CU_ASSERT_FATAL(n > 0);
+		CU_ASSERT_FATAL(zt_vnet_dgram_local(t->vn, 0, &sock) == 0);
+		CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &from, &sock, forged, (size_t)n), 0);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, in);
+		CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->learned, 1);
+	}
 	/* the rest is still faked, from the same client socket */
 	a = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
 	CU_ASSERT_FATAL(zt_cidr_contains(&t->cfg.fake_dns.pool4, &a));
