@@ -17,7 +17,8 @@
  * the next never-used slot while there is one, then the slot at the tail
  * of the use list (the least recently used name forgets its address).
  * Asking for a name and connecting to its address both move it to the
- * head.
+ * head. A reverse lookup (PTR) of a fake address is answered from its
+ * slot, without touching the use list.
  *
  * With a real resolver upstream, the owner forwards the queries its
  * policy does not fake, and passes the answers back through
