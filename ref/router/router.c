@@ -58,8 +58,9 @@
  * answered from the table, under the rules' verdict on the name
  * (fake_policy()), or forwarded, when the rules send the name direct,
  * from a datagram socket of the client's flow to the real resolver,
- * whose answers are learned on their way back; anything else sent there
- * is refused. A new flow's name (the one behind its fake destination,
+ * whose answers are learned on their way back; a TCP connection to its
+ * port 53 is answered here too (local_dns_pump(), no upstream);
+ * anything else sent there is refused. A new flow's name (the one behind its fake destination,
  * or one learned for its real one) goes into its route query; a flow to
  * a fake address goes to its proxy by that name, and is refused on any
  * route that connects by address.
@@ -81,6 +82,7 @@
 #define UDP_QUEUE_BYTES 16384
 #define UDP_QUEUE_MAX 16
 #define FWD_IDS 16 /* forwarded DNS queries a client flow may have out */
+#define DNS_TCP_MAX 4096 /* a longer DNS-over-TCP query resets the client */
 
 enum conn_kind { CONN_TCP = 1, CONN_UDP = 2 };
 enum phase { PH_CONNECTING, PH_HANDSHAKE, PH_OPEN };
@@ -103,6 +105,8 @@ struct tcp_relay {
 	bool gathering;          /* on the router's gather list (holds busy) */
 	struct tcp_handshake *hs; /* owned; only from connect until open */
 	char *name;              /* owned: the name behind a fake address */
+	bool local_dns;          /* DNS over TCP to the fake-IP resolver:
+				  * answered here, no upstream */
 };
 
 /* A proxy handshake in progress. Kept apart from the relay and freed once
@@ -304,6 +308,15 @@ static enum zt_fakedns_verdict fake_policy(void *user, const char *name)
 	return ZT_FAKEDNS_REFUSE;
 }
 
+/* Over TCP there is no forwarding (that goes by UDP): such names are
+ * refused. */
+static enum zt_fakedns_verdict fake_policy_tcp(void *user, const char *name)
+{
+	enum zt_fakedns_verdict v = fake_policy(user, name);
+
+	return v == ZT_FAKEDNS_FORWARD ? ZT_FAKEDNS_REFUSE : v;
+}
+
 /* --- TCP relay --------------------------------------------------------- */
 
 static void tcp_relay_maybe_free(struct tcp_relay *t)
@@ -403,10 +416,16 @@ static size_t tcp_up_room(const struct tcp_relay *t)
 }
 
 /* Client -> upstream, as far as the upstream takes. */
+static void local_dns_pump(struct tcp_relay *t, uint64_t now);
+
 static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 {
 	struct zt_router *r = t->r;
 
+	if (t->local_dns) {
+		local_dns_pump(t, now);
+		return;
+	}
 	if (!t->flow || t->handle < 0)
 		return;
 	while (!t->up_blocked) {
@@ -457,6 +476,92 @@ static void tcp_open_client(struct tcp_relay *t, uint64_t now)
 	}
 }
 
+/* Copy @n bytes at @off of @f's receive ring into @out (all there). */
+static void recv_copy(struct zt_stack *s, struct zt_flow *f, size_t off,
+		      uint8_t *out, size_t n)
+{
+	while (n) {
+		const uint8_t *p;
+		size_t run = zt_stack_tcp_peek(s, f, off, &p);
+
+		if (!run)
+			return;
+		if (run > n)
+			run = n;
+		memcpy(out, p, run);
+		out += run;
+		off += run;
+		n -= run;
+	}
+}
+
+/*
+ * DNS over TCP to the fake-IP resolver (RFC 1035 4.2.2, RFC 7766): each
+ * whole message in the receive ring (a 2-byte length, then the message)
+ * is answered in order, once the send ring has room for the answer (else
+ * on WRITABLE); a length past DNS_TCP_MAX resets the client. The
+ * client's FIN, once everything before it was answered, is answered
+ * with ours.
+ */
+static void local_dns_pump(struct tcp_relay *t, uint64_t now)
+{
+	struct zt_router *r = t->r;
+	uint8_t q[DNS_TCP_MAX];
+
+	while (t->flow) {
+		size_t have = zt_tcb_recv_len(&t->flow->tcb), mlen;
+		struct fake_ask ask;
+		uint8_t len2[2];
+		int n;
+
+		if (have < 2)
+			break;
+		recv_copy(r->stack, t->flow, 0, len2, 2);
+		mlen = zt_rd16(len2);
+		if (mlen > DNS_TCP_MAX) {
+			zt_stack_tcp_abort(r->stack, t->flow, now);
+			return;
+		}
+		if (have < 2 + mlen ||
+		    zt_stack_tcp_send_room(r->stack, t->flow) < 2 + mlen + ZT_DNS_UDP_MAX)
+			break;
+		recv_copy(r->stack, t->flow, 2, q, mlen);
+		ask.r = r;
+		ask.client = t->flow->key.client;
+		n = zt_fakedns_answer(r->fake, q, mlen, fake_policy_tcp, &ask,
+				      r->scratch + 2, sizeof(r->scratch) - 2);
+		if (n > 0) {
+			zt_wr16(r->scratch, (uint16_t)n);
+			zt_stack_tcp_send(r->stack, t->flow, r->scratch,
+					  (size_t)n + 2, now);
+		}
+		zt_stack_tcp_consume(r->stack, t->flow, 2 + mlen, now);
+	}
+	if (t->flow && t->client_fin && !t->up_fin_sent &&
+	    zt_tcb_recv_len(&t->flow->tcb) == 0) {
+		t->up_fin_sent = true;
+		zt_stack_tcp_shutdown(r->stack, t->flow, now);
+	}
+}
+
+/* A TCP flow to the fake-IP resolver's port 53: answered here. */
+static int local_dns_open(struct zt_router *r, struct zt_flow *f, uint64_t now)
+{
+	struct tcp_relay *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->kind = CONN_TCP;
+	t->r = r;
+	t->flow = f;
+	t->handle = -1;
+	t->local_dns = true;
+	t->phase = PH_OPEN;
+	f->user = t;
+	zt_stack_tcp_accept(r->stack, f, now);
+	return 0;
+}
+
 static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 {
 	struct zt_router *r = host;
@@ -466,8 +571,12 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	enum zt_route_decision d;
 	const struct zt_proxy_config *px = NULL;
 	char *name;
-	int named = fake_name(r, &f->key.server, &name);
+	int named;
 
+	if (r->fake && f->key.server_port == ZT_DNS_PORT &&
+	    zt_fakedns_is_server(r->fake, &f->key.server))
+		return local_dns_open(r, f, now);
+	named = fake_name(r, &f->key.server, &name);
 	if (named < 0) {
 		zt_stack_tcp_reject(r->stack, f, -1, now);
 		return 0;
@@ -750,6 +859,8 @@ static void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 	if ((ev & (ZT_TCP_EV_PEER_FIN | ZT_TCP_EV_PUSH)) ||
 	    ((ev & ZT_TCP_EV_READABLE) && !tcp_gather(t)))
 		tcp_pump_up(t, now);
+	if ((ev & ZT_TCP_EV_WRITABLE) && t->local_dns)
+		local_dns_pump(t, now);
 	if ((ev & ZT_TCP_EV_WRITABLE) && t->down_paused && t->handle >= 0) {
 		t->down_paused = false;
 		t->r->up->stream_resume(t->r->host, t->handle);

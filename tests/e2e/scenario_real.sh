@@ -91,7 +91,8 @@ else
 	# UDP idle timeouts (--tcp-idle-timeout 5, --udp-idle-timeout 2);
 	# fake-IP DNS: the query answered inside ztun, the flow to the fake
 	# address sent to the SOCKS5 proxy by name (--fake-dns), domain rules,
-	# a direct name forwarded to the upstream resolver and routed by name.
+	# a direct name forwarded to the upstream resolver and routed by name,
+	# DNS over TCP answered by ztun.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -100,7 +101,8 @@ else
 	       scenarios/socks5_early_synack_refused.scn
 	       scenarios/tcp_syn_with_data.scn scenarios/tcp_idle_timeout.scn
 	       scenarios/udp_direct_idle_timeout.scn scenarios/fake_dns_socks5.scn
-	       scenarios/fake_dns_domain_rules.scn scenarios/fake_dns_forward.scn)
+	       scenarios/fake_dns_domain_rules.scn scenarios/fake_dns_forward.scn
+	       scenarios/fake_dns_tcp.scn)
 fi
 
 tol=()

@@ -1299,6 +1299,12 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	*)
 		fail "(fd) dig: web.e2e.test gets a fake address" "'$a1'";;
 	esac
+	a4=$(cx dig +tcp +short +tries=1 +time=2 @198.18.0.2 web.e2e.test A 2>&1)
+	if [ "$a4" = "$a1" ]; then
+		pass "(fd) dig +tcp: DNS over TCP gets the same answer, $a4"
+	else
+		fail "(fd) DNS over TCP to the resolver" "'$a4' (UDP said '$a1')"
+	fi
 	ptr=$(cx dig +short +tries=1 +time=2 @198.18.0.2 -x "$a1" 2>&1)
 	if [ "$ptr" = "web.e2e.test." ]; then
 		pass "(fd) dig -x $a1: $ptr"

@@ -58,6 +58,8 @@ struct client {
 	size_t skip;           /* bytes of head before the pattern (HTTP) */
 	bool peer_fin;         /* the upstream's FIN reached the client */
 	uint32_t min_wnd;      /* smallest window the router offered */
+	uint8_t *capture;      /* when set, what it read (up to capture_cap) */
+	size_t capture_cap;
 };
 
 struct tb {
@@ -348,6 +350,9 @@ static void apps(struct tb *t)
 				if (c->got + k >= c->skip &&
 				    buf[k] != zt_vhost_pattern(c->got + k - c->skip))
 					c->same = false;
+			for (size_t k = 0; c->capture && k < n; k++)
+				if (c->got + k < c->capture_cap)
+					c->capture[c->got + k] = buf[k];
 			c->got += n;
 		}
 		if (zt_tcb_events(&c->tcb) & ZT_TCP_EV_PEER_FIN)
@@ -2175,7 +2180,7 @@ static void test_fake_ip_refusals(void)
 	expect_refused(t, c, -1, 10 * ZT_MS);
 	CU_ASSERT_EQUAL(rstats(t)->fake_ip_refused, 1);
 	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->unknown, 1);
-	c = client_open(t, false, &dns, 53, 0); /* DNS over TCP: not served */
+	c = client_open(t, false, &dns, 853, 0); /* DNS over TLS: not served */
 	expect_refused(t, c, -1, 10 * ZT_MS);
 	CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 0);
 	/* UDP by NAT to a fake address: the NAT sends by address */
@@ -2298,6 +2303,57 @@ static void test_fake_dns_forwards(void)
 	tb_free(t);
 }
 
+/* DNS over TCP to the resolver (RFC 1035 4.2.2: each message after a
+ * 2-byte length): two pipelined queries answered in order, our FIN after
+ * the client's; a length past what a query can be resets the client. */
+static void test_fake_dns_over_tcp(void)
+{
+	struct tb *t = fake_tb(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP);
+	struct zt_addr dns = zt_addr_v4(FAKEDNS4), a;
+	uint8_t q[2][300], in[700], got[1024] = { 0 };
+	size_t ql[2], off = 0;
+	struct client *c;
+
+	ql[0] = zt_test_dns_query(q[0], "echo.test", ZT_DNS_TYPE_A, false);
+	ql[1] = zt_test_dns_query(q[1], "echo.test", ZT_DNS_TYPE_AAAA, true);
+	zt_wr16(q[1], 0x4321);
+	for (int i = 0; i < 2; i++) {
+		zt_wr16(in + off, (uint16_t)ql[i]);
+		memcpy(in + off + 2, q[i], ql[i]);
+		off += 2 + ql[i];
+	}
+	c = client_open(t, false, &dns, 53, off);
+	c->payload = (const char *)in;
+	c->shut_when_sent = true;
+	c->capture = got;
+	c->capture_cap = sizeof(got);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->rsts, 0);
+	CU_ASSERT(c->peer_fin);
+	/* [len][A answer][len][AAAA answer] */
+	CU_ASSERT_EQUAL_FATAL(c->got, 2 + ql[0] + 16 + 2 + (ql[1] - 11) + 28);
+	CU_ASSERT_EQUAL(zt_rd16(got), ql[0] + 16);
+	CU_ASSERT_EQUAL(zt_rd16(got + 2), 0x1234);
+	a = zt_addr_v4(got + 2 + ql[0] + 12);
+	CU_ASSERT(zt_cidr_contains(&t->cfg.fake_dns.pool4, &a));
+	off = 2 + ql[0] + 16;
+	CU_ASSERT_EQUAL(zt_rd16(got + off), ql[1] - 11 + 28);
+	CU_ASSERT_EQUAL(zt_rd16(got + off + 2), 0x4321);
+	CU_ASSERT_EQUAL(zt_rd16(got + off + 2 + 6), 1); /* one AAAA */
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->queries, 2);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	/* a message longer than any query: reset, not waited for */
+	zt_wr16(in, 60000);
+	c = client_open(t, false, &dns, 53, 2);
+	c->payload = (const char *)in;
+	run_for(t, 20 * ZT_MS);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	tb_free(t);
+}
+
 /* UDP through SOCKS5 UDP ASSOCIATE to a fake address: the datagrams go
  * to the name, and the answers, which the relay marks with the address
  * the proxy resolved, reach the client from the fake address it used. */
@@ -2368,6 +2424,7 @@ int zt_suite_router(void)
 		{ "fake_dns_socks5_udp", test_fake_dns_socks5_udp },
 		{ "fake_dns_domain_rules", test_fake_dns_domain_rules },
 		{ "fake_dns_forwards", test_fake_dns_forwards },
+		{ "fake_dns_over_tcp", test_fake_dns_over_tcp },
 		{ 0 }
 	};
 

@@ -62,9 +62,11 @@ struct zt_router_config {
 	struct zt_proxy_config http;
 	size_t http_max_header;     /* bound on a proxy's response head (16 KiB) */
 	struct zt_nat_config nat;   /* UDP NAT sessions (nat.h defaults) */
-	/* The fake-IP resolver (fakedns.h; off by default): UDP to a server
-	 * address's port 53 is answered by it, any other flow to a server
-	 * address is refused; a flow to a fake address goes to a proxy by
+	/* The fake-IP resolver (fakedns.h; off by default): UDP and TCP to a
+	 * server address's port 53 are answered by it (UDP queries for names
+	 * the rules send direct go to fake_dns.upstream), any other flow to
+	 * a server address is refused; a flow to a fake address goes to a
+	 * proxy by
 	 * the name behind it (TCP by SOCKS5 or HTTP CONNECT, UDP by SOCKS5)
 	 * and is refused on any other route, or when the address stands for
 	 * no name. */
