@@ -131,8 +131,8 @@ int zt_fakedns_parse_servers(const char *text, struct zt_fakedns_config *cfg,
 	return 0;
 }
 
-/* Whether @c (of @family, or family 0) holds offsets 1..@names + 1. */
-static bool pool_fits(const struct zt_cidr *c, uint8_t family, uint32_t names)
+bool zt_fakedns_pool_fits(const struct zt_cidr *c, uint8_t family,
+			  uint32_t names)
 {
 	unsigned host_bits;
 
@@ -149,11 +149,11 @@ int zt_fakedns_config_check(const struct zt_fakedns_config *cfg, char *err,
 {
 	if (cfg->max_names < 1 || cfg->max_names > ZT_FAKEDNS_NAMES_MAX)
 		return fail(err, errlen, "fake-IP names must be 1..4194304");
-	if (!pool_fits(&cfg->pool4, ZT_AF_INET, cfg->max_names))
+	if (!zt_fakedns_pool_fits(&cfg->pool4, ZT_AF_INET, cfg->max_names))
 		return fail(err, errlen,
 			    "the IPv4 pool must be an IPv4 prefix holding the "
 			    "fake-IP names + 2 addresses");
-	if (!pool_fits(&cfg->pool6, ZT_AF_INET6, cfg->max_names))
+	if (!zt_fakedns_pool_fits(&cfg->pool6, ZT_AF_INET6, cfg->max_names))
 		return fail(err, errlen,
 			    "the IPv6 pool must be an IPv6 prefix holding the "
 			    "fake-IP names + 2 addresses");

@@ -412,17 +412,19 @@ static int check_fake_dns(const struct zr_config *c, const char *range_flag)
 	}
 	if (!c->socks5.enabled && !c->http.enabled)
 		return usage_error("--fake-dns: fake addresses go to a proxy by name: give -x");
-	if (!zt_fakedns_config_check(fc, err, sizeof(err)))
-		return 0;
-	/* the families were checked as the flags were read: what is left
-	 * is a pool too small for the names */
-	pool = strstr(err, "IPv6") ? &fc->pool6 : &fc->pool4;
-	if (strstr(err, "pool"))
-		return usage_error("%s: %s/%u holds fewer than --fake-dns-names %u + 2 addresses",
-				   pool == &fc->pool6 ? "--fake-ip6-range" : "--fake-ip-range",
-				   zt_addr_format(&pool->addr, a, sizeof(a)),
-				   pool->len, fc->max_names);
-	return usage_error("--fake-dns: %s", err);
+	/* the families were checked as the flags were read */
+	for (unsigned i = 0; i < 2; i++) {
+		pool = i ? &fc->pool6 : &fc->pool4;
+		if (!zt_fakedns_pool_fits(pool, i ? ZT_AF_INET6 : ZT_AF_INET,
+					  fc->max_names))
+			return usage_error("%s: %s/%u holds fewer than --fake-dns-names %u + 2 addresses",
+					   i ? "--fake-ip6-range" : "--fake-ip-range",
+					   zt_addr_format(&pool->addr, a, sizeof(a)),
+					   pool->len, fc->max_names);
+	}
+	if (zt_fakedns_config_check(fc, err, sizeof(err)))
+		return usage_error("--fake-dns: %s", err);
+	return 0;
 }
 
 /* --state-dir, or its default with --auto-route: /run/ztun as root, else

@@ -62,6 +62,10 @@ int zt_fakedns_parse_servers(const char *text, struct zt_fakedns_config *cfg,
 /* Disabled; pool4 198.18.0.0/15 (RFC 2544's benchmarking block, routed
  * nowhere), no pool6, ZT_FAKEDNS_NAMES_DEFAULT names, TTL 1 s. */
 void zt_fakedns_config_default(struct zt_fakedns_config *cfg);
+/* Whether range @c is of @family (or none: family 0) and holds the
+ * addresses @names names need (offsets 1..@names + 1). */
+bool zt_fakedns_pool_fits(const struct zt_cidr *c, uint8_t family,
+			  uint32_t names);
 /* Check @cfg (enabled or not). Return: 0, or -EINVAL with @err naming
  * the field at fault (may be NULL). */
 int zt_fakedns_config_check(const struct zt_fakedns_config *cfg, char *err,
