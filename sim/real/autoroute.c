@@ -65,8 +65,10 @@ static int route_del(const struct zr_route *r)
 	return err;
 }
 
-/* Step 1: the routes of a previous run's state file, if any. */
-static int clean_stale(const char *path)
+/* Step 1: the routes of a previous run's state file, if any: deleted, or
+ * all of them kept in @kept when @tun outlived that run (persistent). */
+static int clean_stale(const char *path, const struct zr_tun *tun,
+		       struct zr_route_state *kept)
 {
 	struct zr_route_state old;
 	char text[ZR_ROUTE_TEXT];
@@ -91,6 +93,19 @@ static int clean_stale(const char *path)
 		       path, old.pid);
 		return -EBUSY;
 	}
+	if (tun->existed) {
+		/* Its routes into the TUN are the kill switch, and the proxy's
+		 * host route cannot be asked for anew while they hold: all
+		 * stay, and step 3 takes over those it plans again. */
+		*kept = old;
+		if (unlink(path) < 0 && errno != ENOENT) {
+			zr_err("--auto-route: removing %s: %s", path, strerror(errno));
+			return -errno;
+		}
+		zr_warn("%s outlived ztun-ref pid %ld (--kill-switch): taking over its routes",
+			tun->ifname, old.pid);
+		return 0;
+	}
 	for (unsigned i = 0; i < old.count; i++) {
 		err = route_del(&old.routes[i]);
 		if (err == 0)
@@ -107,6 +122,44 @@ static int clean_stale(const char *path)
 	zr_warn("cleaned up routes left by a previous run (pid %ld): %u of %u still there and removed",
 		old.pid, removed, old.count);
 	return 0;
+}
+
+/* Whether @r is one of the routes step 1 left in place (or planned). */
+static bool was_kept(const struct zr_route_state *kept, const struct zr_route *r)
+{
+	for (unsigned i = 0; i < kept->count; i++)
+		if (kept->routes[i].prefix == r->prefix &&
+		    zt_addr_eq(&kept->routes[i].dst, &r->dst) &&
+		    kept->routes[i].has_gateway == r->has_gateway &&
+		    (!r->has_gateway ||
+		     zt_addr_eq(&kept->routes[i].gateway, &r->gateway)) &&
+		    !strcmp(kept->routes[i].dev, r->dev))
+			return true;
+	return false;
+}
+
+/* The routes kept in step 1 that this run does not plan (a flag changed
+ * since) go now. */
+static void drop_unplanned(struct zr_route_state *kept,
+			   const struct zr_route_state *plan)
+{
+	char text[ZR_ROUTE_TEXT];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < kept->count; i++) {
+		int err;
+
+		if (was_kept(plan, &kept->routes[i])) {
+			kept->routes[n++] = kept->routes[i];
+			continue;
+		}
+		err = route_del(&kept->routes[i]);
+		if (err < 0)
+			zr_warn("removing route %s of a previous run: %s",
+				zr_route_text(&kept->routes[i], text, sizeof(text)),
+				strerror(-err));
+	}
+	kept->count = n;
 }
 
 static int plan_add(struct zr_route_state *s, const struct zt_addr *dst,
@@ -191,7 +244,7 @@ static int plan(struct zr_route_state *s, const struct zr_config *c,
 	err = plan_add(s, &a, 1, NULL, tun->ifname);
 	a = zt_addr_v4(v4_hi);
 	err = err ? err : plan_add(s, &a, 1, NULL, tun->ifname);
-	if (c->have_ip6) {
+	if (c->have_ip6 || c->kill_switch) {
 		a = zt_addr_v6(v6_lo);
 		err = err ? err : plan_add(s, &a, 1, NULL, tun->ifname);
 		a = zt_addr_v6(v6_hi);
@@ -221,12 +274,13 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 		zr_err("--auto-route: state file path in '%s' too long", c->state_dir);
 		return err;
 	}
-	err = clean_stale(ar->path);
+	err = clean_stale(ar->path, tun, &ar->kept);
 	if (err)
 		return err;
 	err = plan(&ar->state, c, tun);
 	if (err)
 		return err;
+	drop_unplanned(&ar->kept, &ar->state);
 	err = zr_route_state_write(ar->path, &ar->state);
 	if (err) {
 		zr_err("--auto-route: writing the state file %s: %s", ar->path,
@@ -243,8 +297,20 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 		err = to_nl(r, &nr);
 		if (!err)
 			err = zr_nl_route_add(&nr);
+		if (err == -EEXIST && was_kept(&ar->kept, r)) {
+			ar->ours[i] = true;
+			zr_info("auto-route: kept %s of pid %ld", text, ar->kept.pid);
+			continue;
+		}
 		if (err == -EEXIST && !split) {
 			zr_info("auto-route: %s exists already; left as it is", text);
+			continue;
+		}
+		if (err && split && r->dst.family == ZT_AF_INET6 && !c->have_ip6) {
+			/* Only the kill switch asked for it; EACCES: IPv6 is
+			 * disabled on the TUN. */
+			zr_warn("--kill-switch: cannot route IPv6 into %s (%s): IPv6 is not covered",
+				tun->ifname, strerror(-err));
 			continue;
 		}
 		if (err == -EEXIST) {

@@ -10,21 +10,28 @@
  *     still alive (its pid is a live ztun-ref: then we refuse to start),
  *     every route it lists is deleted - only routes of protocol
  *     ZR_RTPROT_ZTUN match, so nobody else's route goes - and the file is
- *     removed, with a warning naming the old pid.
+ *     removed, with a warning naming the old pid. Unless the TUN outlived
+ *     that run (it was persistent: --kill-switch): then its routes into
+ *     the TUN are what stops traffic, and they stay, so that there is no
+ *     moment without them; so does the proxy's host route, which could
+ *     not be asked for anew past them. Step 3 takes over those it plans
+ *     again and deletes the others.
  *  2. Plan. For each proxy address, the kernel is asked (RTM_GETROUTE)
  *     how it reaches it now; a host route (/32, /128) with that gateway
  *     and device pins it there, so the proxy connection never enters the
  *     TUN. A proxy on a local address needs none. Then the split routes
  *     0.0.0.0/1 and 128.0.0.0/1 dev TUN (and ::/1, 8000::/1 with
- *     --tun-ip6): more specific than any default route, less specific than
+ *     --tun-ip6 or --kill-switch): more specific than any default route, less specific than
  *     everything else, so the default route stays as it is and is still
  *     what direct sockets use - they are bound to the egress with
  *     SO_BINDTODEVICE, and a bound socket's route lookup skips routes
  *     through other devices.
  *  3. The state file (routestate.h) listing the plan is written, then the
  *     routes are added, exclusions first. An exclusion that exists already
- *     is someone else's and stays; a split route that exists already, or
- *     any other failure, undoes what was added and fails the start.
+ *     is someone else's and stays; a split route that exists already
+ *     (unless kept in step 1: then it is ours), or any other failure, undoes what was added
+ *     and fails the start. With --kill-switch but no --tun-ip6, a kernel
+ *     that refuses IPv6 on the TUN costs a warning, not the start.
  *  4. Stop: the routes this run added are deleted in reverse order (split
  *     routes first, so nothing is captured while the TUN closes), then the
  *     file is removed. Routes through the TUN would vanish with the device
@@ -42,7 +49,9 @@
 struct zr_autoroute {
 	char path[ZR_STATE_PATH_MAX];   /* the state file */
 	struct zr_route_state state;    /* every route planned, as written */
-	bool ours[ZR_ROUTE_STATE_MAX];  /* added by this run */
+	bool ours[ZR_ROUTE_STATE_MAX];  /* added (or kept) by this run */
+	struct zr_route_state kept;     /* a dead run's routes through our
+					 * TUN, left in place (step 1) */
 	bool active;                    /* the file exists and is ours */
 };
 

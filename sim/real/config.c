@@ -72,6 +72,11 @@ const char zr_usage[] =
 	"                          128.0.0.0/1, and ::/1, 8000::/1 with --tun-ip6)\n"
 	"                          and each proxy address around it; removed at\n"
 	"                          exit, or at the next start after a crash\n"
+	"      --kill-switch       make the TUN persistent: should ztun-ref die\n"
+	"                          (SIGKILL, a crash), the device and the routes\n"
+	"                          into it stay, so traffic is dropped instead of\n"
+	"                          leaking; with --auto-route IPv6 is routed in\n"
+	"                          even without --tun-ip6. An exit lifts it\n"
 	"      --state-dir DIR     where --auto-route keeps TUN-NAME.routes\n"
 	"                          (default /run/ztun as root, else\n"
 	"                          $XDG_RUNTIME_DIR/ztun)\n"
@@ -139,6 +144,7 @@ enum {
 	OPT_VERSION,
 	OPT_AUTO_ROUTE,
 	OPT_STATE_DIR,
+	OPT_KILL_SWITCH,
 	OPT_SOCKS5_PIPELINED,
 	OPT_EARLY_SYNACK,
 	OPT_BUSY_POLL,
@@ -177,6 +183,7 @@ static const struct option long_opts[] = {
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "auto-route", no_argument, NULL, OPT_AUTO_ROUTE },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "kill-switch", no_argument, NULL, OPT_KILL_SWITCH },
 	{ "socks5-pipelined", no_argument, NULL, OPT_SOCKS5_PIPELINED },
 	{ "early-synack", no_argument, NULL, OPT_EARLY_SYNACK },
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
@@ -739,6 +746,9 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		case OPT_STATE_DIR:
 			state_dir = a;
 			break;
+		case OPT_KILL_SWITCH:
+			c->kill_switch = true;
+			break;
 		case OPT_SOCKS5_PIPELINED:
 			pipelined = true;
 			break;
@@ -831,6 +841,10 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	}
 	if (set_state_dir(c, state_dir) || check_fake_dns(c, fake_flag))
 		goto out;
+	if (c->kill_switch && c->tun_fd >= 0) {
+		usage_error("--kill-switch: not with --tun-fd (the parent owns that device)");
+		goto out;
+	}
 	if (pipelined && !c->socks5.enabled) {
 		usage_error("--socks5-pipelined: no SOCKS5 proxy (-x)");
 		goto out;

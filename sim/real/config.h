@@ -44,6 +44,7 @@ struct zr_config {
 	uint32_t max_flows;             /* --max-flows: TCP flow slots */
 	uint32_t tcp_buffer;            /* --tcp-buffer, 0: the stack's */
 	bool auto_route;                /* --auto-route */
+	bool kill_switch;               /* --kill-switch */
 	bool early_synack;              /* --early-synack */
 	uint32_t busy_poll_us;          /* --busy-poll, 0: off */
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */

@@ -30,6 +30,10 @@ struct zr_tun {
 				      * partial checksums (TUNSETOFFLOAD) */
 	bool uso;                    /* ... and whole UDP_SEGMENT sends (USO) */
 	bool no_uso;                 /* the kernel refused a UDP GSO write */
+	bool existed;                /* the device was there already
+				      * (persistent): attached, not created */
+	bool persist;                /* made persistent (ZR_TUN_PERSIST):
+				      * made not persistent again at close */
 	unsigned index;
 	char ifname[IF_NAMESIZE];
 };
@@ -53,6 +57,10 @@ enum {
 	 * (ZT_INPUT_CSUM_VALID), write_gso hands the kernel 64 KiB segments
 	 * to cut. Falls back to plain packets when the kernel refuses. */
 	ZR_TUN_OFFLOAD = 1u << 1,
+	/* TUNSETPERSIST: the device outlives the process should it die (the
+	 * kill switch); zr_tun_linux_ops.close clears it again, so a clean
+	 * close still removes the device. */
+	ZR_TUN_PERSIST = 1u << 2,
 };
 
 /*

@@ -5,7 +5,8 @@
  *
  * Theory of operation: TUNSETIFF binds the open clone device to an
  * interface (created if missing, non-persistent: it goes away with the
- * last descriptor). Every read returns one whole packet and every write
+ * last descriptor; with ZR_TUN_PERSIST it stays should the process die,
+ * holding the routes into it, and only a clean close lets it go). Every read returns one whole packet and every write
  * injects one, so the ops are thin wrappers turning -1/errno into negative
  * errno returns. An adopted descriptor (--tun-fd) is only made
  * non-blocking; TUNGETIFF tells its name when it is a TUN at all.
@@ -219,9 +220,15 @@ static void tun_close(void *ctx)
 {
 	struct zr_tun *t = ctx;
 
-	if (t->fd >= 0)
+	if (t->fd >= 0) {
+		/* A clean close lifts the kill switch: the device goes away
+		 * with this descriptor, its routes with it. */
+		if (t->persist)
+			(void)ioctl(t->fd, TUNSETPERSIST, 0);
 		close(t->fd);
+	}
 	t->fd = -1;
+	t->persist = false;
 }
 
 const struct zt_tun_driver_ops zr_tun_linux_ops = {
@@ -258,7 +265,7 @@ static int set_nonblock(int fd)
  * zr_tun_create() - create or attach to TUN interface @name.
  * @t: filled on success (close it with zr_tun_linux_ops.close)
  * @name: interface name (borrowed)
- * @flags: ZR_TUN_MULTI_QUEUE or 0
+ * @flags: ZR_TUN_*
  *
  * Return: 0 or a negative errno.
  */
@@ -281,6 +288,7 @@ int zr_tun_create(struct zr_tun *t, const char *name, unsigned flags)
 	if (flags & ZR_TUN_OFFLOAD)
 		ifr.ifr_flags |= IFF_VNET_HDR;
 	memcpy(ifr.ifr_name, name, strlen(name));
+	t->existed = if_nametoindex(name) != 0;
 	rc = ioctl(fd, TUNSETIFF, &ifr);
 	if (rc < 0 && (flags & ZR_TUN_OFFLOAD) && errno == EINVAL) {
 		/* An existing device made without vnet headers: plain. */
@@ -306,6 +314,13 @@ int zr_tun_create(struct zr_tun *t, const char *name, unsigned flags)
 		t->vnet_len = (size_t)sz;
 		tun_set_offload(t);
 	}
+	if ((flags & ZR_TUN_PERSIST) && ioctl(fd, TUNSETPERSIST, 1) < 0) {
+		err = -errno;
+		close(fd);
+		t->fd = -1;
+		return err;
+	}
+	t->persist = flags & ZR_TUN_PERSIST;
 	memcpy(t->ifname, ifr.ifr_name, IF_NAMESIZE);
 	t->ifname[IF_NAMESIZE - 1] = 0;
 	t->index = if_nametoindex(t->ifname);

@@ -12,7 +12,8 @@
  * again), seed the core's generator from getrandom(), build the router over the host (host.c) and run the event loop until
  * SIGINT/SIGTERM. Then print statistics, free the router (which closes its
  * upstreams through the host), the host, the auto-routes and the TUN - a device we created
- * is not persistent, so it disappears - and exit 0. Setup failures exit 1
+ * is not persistent (with --kill-switch, not any more), so it disappears -
+ * and exit 0. Setup failures exit 1
  * with one message; missing privilege says that root or CAP_NET_ADMIN is
  * needed. This file stays out of the host library; docs/cli.md documents
  * its behaviour and must stay in step with it.
@@ -70,7 +71,8 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 	}
 	err = zr_tun_create(tun, c->tun_name,
 			    (c->multi_queue ? ZR_TUN_MULTI_QUEUE : 0) |
-			    (c->offload ? ZR_TUN_OFFLOAD : 0));
+			    (c->offload ? ZR_TUN_OFFLOAD : 0) |
+			    (c->kill_switch ? ZR_TUN_PERSIST : 0));
 	if (err == -EPERM || err == -EACCES)
 		return privilege_error("creating", c->tun_name, err);
 	if (err == -ENOENT) {
@@ -99,6 +101,9 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 	if (c->have_ip6)
 		zr_info("TUN %s: %s/%u", tun->ifname,
 			zt_addr_format(&c->tun_ip6, a, sizeof(a)), c->prefix6);
+	if (c->kill_switch)
+		zr_info("kill switch: %s is persistent: should ztun-ref die, what is routed into it is dropped until the next run exits or `ip link del %s`",
+			tun->ifname, tun->ifname);
 	return 0;
 nl_fail:
 	zr_tun_linux_ops.close(tun);

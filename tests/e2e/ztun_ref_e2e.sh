@@ -192,6 +192,8 @@ usage_check "--auto-route with --tun-fd" "--auto-route: not with --tun-fd" \
 	"$bin" --auto-route --tun-fd 0
 usage_check "--state-dir without --auto-route" "--state-dir: only with --auto-route" \
 	"$bin" --state-dir "$tmp"
+usage_check "--kill-switch with --tun-fd" "--kill-switch: not with --tun-fd" \
+	"$bin" --kill-switch --tun-fd 0
 usage_check "--auto-route with a value" "unknown flag '--auto-route=yes'" \
 	"$bin" --auto-route=yes
 if command -v setpriv >/dev/null 2>&1; then
@@ -1495,6 +1497,72 @@ else
 		"exit $rc; left: $(ours_left); file: $(ls "$statefile" 2>&1)"
 fi
 cx ip route del 128.0.0.0/1 via 10.203.0.2 dev "$vc"
+
+# --- --kill-switch (ks) -------------------------------------------------------
+# Without --tun-ip6, so that IPv6 is covered by the kill switch alone. A
+# SIGKILL leaves the TUN (persistent) and its routes: the targets, which
+# the default gateway reaches, get nothing - without the flag the same
+# curl succeeds around the TUN (the leak). The next start keeps the routes
+# it finds through the device instead of deleting and adding them again;
+# its SIGTERM lifts the kill switch: device, routes and file gone.
+
+# leaks URL [CURL ARGS]: whether a curl from the client namespace gets
+# the 1 MiB blob (it may only through ztun-ref's TUN).
+leaks() {
+	local url=$1
+	shift
+	cx curl -sS --max-time 3 "$@" -o "$tmp/got" "$url" 2>/dev/null &&
+		[ "$(sha256sum <"$tmp/got" | cut -d' ' -f1)" = "$want" ]
+}
+
+ks_args=(-x socks5://10.203.1.9:1080 --rule 'tcp 10.203.1.3 -> direct'
+	 --state-dir "$tmp/ks" --kill-switch)
+wait_tun_gone
+base=$(routes_now)
+if start_auto "${ks_args[@]}"; then
+	old=$ztun_pid
+	if auto_routes_there && grep -q "info: kill switch: $tun is persistent" "$tmp/ztun.log"; then
+		pass "(ks) --kill-switch: split routes for IPv4 and IPv6 (no --tun-ip6), $tun persistent"
+	else
+		fail "(ks) --kill-switch: split routes for IPv4 and IPv6, device persistent" \
+			"routes: $(ours_left); log: $(grep -c 'kill switch' "$tmp/ztun.log") kill switch lines"
+	fi
+	via=socks5 fetch "(ks) --kill-switch: 1 MiB from an IPv6 target through the TUN without --tun-ip6, sha256" \
+		'http://[fd00:203:1::1]:8000/blob' -g
+	kill -KILL "$ztun_pid"
+	wait "$ztun_pid" 2>/dev/null
+	ztun_pid=
+	sleep 0.2
+	if cx ip link show "$tun" >/dev/null 2>&1 && auto_routes_there &&
+	   ! leaks http://10.203.1.1:8000/blob && ! leaks 'http://[fd00:203:1::1]:8000/blob' -g; then
+		pass "(ks) after SIGKILL: $tun and its routes stay, nothing reaches the targets (IPv4, IPv6)"
+	else
+		fail "(ks) after SIGKILL nothing leaks" \
+			"device: $(cx ip -br link show "$tun" 2>&1); routes: $(ours_left)"
+	fi
+	if start_auto "${ks_args[@]}" &&
+	   grep -q "info: auto-route: kept 0.0.0.0/1 dev $tun of pid $old" "$tmp/ztun.log" &&
+	   grep -q "info: auto-route: kept 8000::/1 dev $tun of pid $old" "$tmp/ztun.log" &&
+	   ! grep -q "added 0.0.0.0/1" "$tmp/ztun.log" && auto_routes_there; then
+		pass "(ks) the next start keeps the split routes of pid $old (no moment without them)"
+		via=socks5 fetch "(ks) after the restart: 1 MiB over SOCKS5, sha256" \
+			http://10.203.1.1:8000/blob
+	else
+		fail "(ks) the next start keeps the split routes of the killed run" \
+			"$(grep -E 'auto-route|kill' "$tmp/ztun.log" | tr '\n' ';')"
+	fi
+	stop_ztun
+	if wait_tun_gone && [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] &&
+	   [ ! -e "$tmp/ks/$tun.routes" ] && [ "$(routes_now)" = "$base" ] &&
+	   leaks http://10.203.1.1:8000/blob; then
+		pass "(ks) SIGTERM lifts the kill switch: exit 0, $tun, routes and state file gone, the target reachable again"
+	else
+		fail "(ks) SIGTERM lifts the kill switch" \
+			"exit $stop_rc; device: $(cx ip -br link show "$tun" 2>&1); left: $(ours_left); files: $(ls "$tmp/ks" 2>&1)"
+	fi
+else
+	fail "(ks) ztun-ref --auto-route --kill-switch starts" "$(tail -n 3 "$tmp/ztun.log" | tr '\n' ';')"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
