@@ -956,11 +956,32 @@ static void udp_enqueue(struct udp_relay *u, const uint8_t *data, size_t len)
 	u->q_bytes += len;
 }
 
-/* The association died: forget the flow (the client may start over). */
-static void udp_fail(struct udp_relay *u, uint64_t now)
+/*
+ * The association failed or died: forget the flow (the client's next
+ * datagram starts over). One that never became ready also answers the
+ * datagrams that waited for it, as a TCP flow is refused: an ICMP
+ * unreachable as @how says, port unreachable where a TCP flow gets a RST,
+ * so the client fails now instead of at its own timeout.
+ */
+static void udp_fail(struct udp_relay *u, enum zt_refuse how, uint64_t now)
 {
-	if (u->flow)
-		zt_stack_udp_close(u->r->stack, u->flow, now);
+	struct zt_udp_flow *f = u->flow;
+	int code;
+
+	if (!f)
+		return;
+	if (!u->ready) {
+		code = zt_refuse_icmp_code(how, f->key.family);
+		if (code < 0)
+			code = f->key.family == ZT_AF_INET ?
+				       ZT_ICMP4_CODE_PORT_UNREACH :
+				       ZT_ICMP6_CODE_PORT_UNREACH;
+		u->r->stats.udp_dropped += u->q_n;
+		zt_stack_udp_unreach(u->r->stack, f, (uint8_t)code,
+				     u->q_n ? u->q : NULL, u->q_n ? u->q_len[0] : 0,
+				     now);
+	}
+	zt_stack_udp_close(u->r->stack, f, now);
 }
 
 /* A relay for UDP flow @f with decision @d, no sockets yet; NULL (the
@@ -1191,7 +1212,7 @@ static void udp_ctrl_connected(struct udp_relay *u, uint64_t now)
 	    u->r->up->stream_send(u->r->host, u->ctrl, u->hs_out, (size_t)n) != n)
 		n = -EIO; /* a few bytes on a fresh socket always fit */
 	if (n < 0)
-		udp_fail(u, now);
+		udp_fail(u, ZT_REFUSE_RST, now);
 }
 
 static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len,
@@ -1210,8 +1231,10 @@ static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len
 	    r->up->stream_send(r->host, u->ctrl, out, out_len) != (ssize_t)out_len)
 		st = ZT_SOCKS5_FAILED;
 	if (st == ZT_SOCKS5_FAILED || st < 0) {
-		r->stats.socks5_failures[zt_socks5_outcome(&u->socks) & 31]++;
-		udp_fail(u, now);
+		enum zt_socks5_outcome o = zt_socks5_outcome(&u->socks);
+
+		r->stats.socks5_failures[o & 31]++;
+		udp_fail(u, st < 0 ? ZT_REFUSE_RST : zt_socks5_refuse(o), now);
 		return len;
 	}
 	if (st == ZT_SOCKS5_READY) {
@@ -1228,7 +1251,7 @@ static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len
 				      peer.addr.family == ZT_AF_INET6))
 			proxy = peer;
 		if (zt_socks5_relay_endpoint(&u->socks, &proxy, &u->relay_ep) != 0) {
-			udp_fail(u, now);
+			udp_fail(u, ZT_REFUSE_RST, now);
 			return len;
 		}
 		/* the socket's family is the relay's (a proxy may answer on
@@ -1240,7 +1263,7 @@ static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len
 		u->dgram = r->up->dgram_open(r->host, family, 0, 0, u, now);
 		if (u->dgram < 0) {
 			u->dgram = -1;
-			udp_fail(u, now);
+			udp_fail(u, ZT_REFUSE_RST, now);
 			return len;
 		}
 		u->ready = true;
@@ -1288,7 +1311,7 @@ void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 		struct udp_relay *u = cookie;
 
 		u->ctrl = -1;
-		udp_fail(u, now);
+		udp_fail(u, refuse_for_errno(err), now);
 	}
 }
 
@@ -1370,8 +1393,9 @@ void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
 		t->busy--;
 		tcp_relay_maybe_free(t);
 	} else {
-		/* RFC 1928 7: the association ends with its TCP connection. */
-		udp_fail(cookie, now);
+		/* RFC 1928 7: the association ends with its TCP connection
+		 * (before it was made: the proxy hung up on the request). */
+		udp_fail(cookie, ZT_REFUSE_RST, now);
 	}
 }
 

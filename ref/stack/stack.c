@@ -684,6 +684,38 @@ int zt_stack_udp_reject(struct zt_stack *s, struct zt_udp_flow *f,
 	return 0;
 }
 
+/* Bytes of the client's datagram that zt_stack_udp_unreach() quotes after
+ * the rebuilt headers: the client's stack matches the quote by addresses
+ * and ports, the rest is for the humans reading a capture. */
+#define UNREACH_QUOTE_DATA 64
+
+int zt_stack_udp_unreach(struct zt_stack *s, struct zt_udp_flow *f,
+			 uint8_t icmp_code, const void *data, size_t len,
+			 uint64_t now)
+{
+	const struct zt_flow_key *k = &f->key;
+	struct zt_udp_repr u = { k->client_port, k->server_port };
+	size_t iphl = k->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR;
+	uint8_t *buf = s->scratch2;
+	struct zt_packet pk;
+	int n;
+
+	if (k->family != ZT_AF_INET && k->family != ZT_AF_INET6)
+		return -EINVAL;
+	if (len > UNREACH_QUOTE_DATA)
+		len = UNREACH_QUOTE_DATA;
+	n = zt_udp_emit(&u, &k->client, &k->server, data, data ? len : 0,
+			buf + iphl, SCRATCH_LEN - iphl);
+	if (n < 0 || ip_header(&k->client, &k->server, ZT_IPPROTO_UDP,
+			       (size_t)n, false, 0, buf, iphl) != (int)iphl ||
+	    zt_packet_parse(zt_view_make(buf, iphl + (size_t)n),
+			    ZT_PARSE_NO_CSUM, &pk) != ZT_DROP_NONE)
+		return -EINVAL;
+	send_icmp_error(s, &pk, zt_view_make(buf, iphl + (size_t)n),
+			ZT_ICMP_DEST_UNREACH, icmp_code, 0, now);
+	return 0;
+}
+
 void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now)
 {
 	if (s->ops->udp_closed)

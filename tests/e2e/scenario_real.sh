@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (43 of them, 2 to 3 minutes:
+# instead of the list below (49 of them, 2 to 3 minutes:
 # socks5_tcp.scn and udp_direct_expiry.scn wait 30 s each).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
@@ -102,7 +102,8 @@ else
 	       scenarios/tcp_syn_with_data.scn scenarios/tcp_idle_timeout.scn
 	       scenarios/udp_direct_idle_timeout.scn scenarios/fake_dns_socks5.scn
 	       scenarios/fake_dns_domain_rules.scn scenarios/fake_dns_forward.scn
-	       scenarios/fake_dns_tcp.scn)
+	       scenarios/fake_dns_tcp.scn
+	       scenarios/socks5_udp_associate_refused.scn)
 fi
 
 tol=()

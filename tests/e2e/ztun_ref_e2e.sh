@@ -947,6 +947,17 @@ fi
 # (k..o, d, p) for microsocks ((b6) above)
 suite "SOCKS5 user/pass (microsocks)" socks5 10.203.1.1
 
+# (e7) microsocks has no UDP ASSOCIATE (it answers reply 7): a DNS query
+# over UDP is refused at once (ICMP port unreachable), as a TCP connection
+# would be, instead of waiting out dig's 5 s
+timed cx dig +short +tries=1 +time=5 @10.203.1.1 e2e.test A >"$tmp/dig.out" 2>&1
+if [ "$ms" -lt 2000 ] && grep -qi 'refused' "$tmp/dig.out"; then
+	pass "(e7) UDP through a SOCKS5 proxy without UDP ASSOCIATE: dig refused in $ms ms"
+else
+	fail "(e7) UDP through a SOCKS5 proxy without UDP ASSOCIATE is refused at once" \
+		"dig took $ms ms: $(head -c 200 "$tmp/dig.out" | tr '\n' ';')"
+fi
+
 # (f) SIGTERM: exit 0 within a second, the TUN is gone
 stop_ztun
 if [ "$stop_rc" = 0 ] && [ "$stop_ms" -lt 1000 ] &&

@@ -907,6 +907,62 @@ static void test_udp_flows_life(void)
 	free(h);
 }
 
+/*
+ * An upstream that fails after the client's datagram was taken (a SOCKS5
+ * proxy refusing UDP ASSOCIATE): the ICMP error quotes the datagram as
+ * rebuilt from the flow, so the client's stack finds the socket by its
+ * addresses and ports, and comes from the address the client wanted.
+ */
+static void test_udp_unreach_quotes_the_flow(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = v6 ? A6(2) : A4(10, 0, 0, 2);
+		struct zt_addr srv = v6 ? A6(99) : A4(8, 8, 8, 8);
+		uint8_t code = v6 ? ZT_ICMP6_CODE_PORT_UNREACH : ZT_ICMP4_CODE_PORT_UNREACH;
+		static const char data[200] = "a query";
+		struct zt_icmp_quote q;
+		struct zt_udp_flow *f;
+		struct zt_packet pk;
+
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		send_udp(h, &c, &srv, 5300, 53, data, sizeof(data));
+		f = zt_stack_udp_lookup(h->s, &h->udp_key);
+		CU_ASSERT_FATAL(f != NULL);
+		q_clear(&h->to_tun);
+		h->now += ZT_SEC;
+		CU_ASSERT_EQUAL(zt_stack_udp_unreach(h->s, f, code, data, sizeof(data),
+						     h->now), 0);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+		out_pkt(h, 0, &pk);
+		CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
+		CU_ASSERT_EQUAL(pk.l4.icmp.code, code);
+		CU_ASSERT(zt_addr_eq(&pk.src, &srv) && zt_addr_eq(&pk.dst, &c));
+		CU_ASSERT_EQUAL_FATAL(zt_icmp_parse_quote(pk.payload, &q), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(q.proto, ZT_IPPROTO_UDP);
+		CU_ASSERT(zt_addr_eq(&q.src, &c) && zt_addr_eq(&q.dst, &srv));
+		CU_ASSERT(q.has_ports && q.src_port == 5300 && q.dst_port == 53);
+		/* the first bytes of the datagram follow its header */
+		{
+			bool found = false;
+
+			for (size_t i = 0; i + 7 <= pk.payload.len && !found; i++)
+				found = !memcmp(pk.payload.data + i, "a query", 7);
+			CU_ASSERT(found);
+		}
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 1);
+		/* without its bytes (NULL), the header alone is quoted */
+		q_clear(&h->to_tun);
+		CU_ASSERT_EQUAL(zt_stack_udp_unreach(h->s, f, code, NULL, 0, h->now), 0);
+		CU_ASSERT_EQUAL(h->to_tun.n, 1);
+		host_fini(h);
+		free(h);
+	}
+}
+
 /* --- a real client tcb on the TUN side -------------------------------- */
 
 struct client {
@@ -1870,6 +1926,7 @@ int zt_suite_stack(void)
 		{ "keepalive_keeps_flow", test_keepalive_keeps_flow },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },
+		{ "udp_unreach_quotes_the_flow", test_udp_unreach_quotes_the_flow },
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
 		{ "idle_flows_hold_no_buffers", test_idle_flows_hold_no_buffers },
 		{ "gso_split", test_gso_split },

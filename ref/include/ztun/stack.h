@@ -318,6 +318,18 @@ int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
  */
 int zt_stack_udp_reject(struct zt_stack *s, struct zt_udp_flow *f,
 			uint8_t icmp_code, uint64_t now);
+/*
+ * zt_stack_udp_unreach() - answer a datagram of @f that the client sent
+ * earlier (an upstream that failed later) with an ICMP destination
+ * unreachable of @icmp_code, from the flow's server address. The quote is
+ * the datagram rebuilt from the flow's key around the first bytes of
+ * @data (@len bytes, borrowed; NULL: none). Rate-limited like every ICMP
+ * error.
+ * Return: 0, or -EINVAL for a flow without a key.
+ */
+int zt_stack_udp_unreach(struct zt_stack *s, struct zt_udp_flow *f,
+			 uint8_t icmp_code, const void *data, size_t len,
+			 uint64_t now);
 /* Forget UDP flow @f now (ops->udp_closed is called first). */
 void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now);
 struct zt_udp_flow *zt_stack_udp_lookup(struct zt_stack *s,
