@@ -963,21 +963,28 @@ static void udp_enqueue(struct udp_relay *u, const uint8_t *data, size_t len)
  * unreachable as @how says, port unreachable where a TCP flow gets a RST,
  * so the client fails now instead of at its own timeout.
  */
+/* The ICMP unreachable code that refuses a UDP flow as @how refuses a TCP
+ * one: port unreachable where TCP gets a RST. */
+static uint8_t udp_refuse_code(enum zt_refuse how, uint8_t family)
+{
+	int code = zt_refuse_icmp_code(how, family);
+
+	if (code < 0)
+		code = family == ZT_AF_INET ? ZT_ICMP4_CODE_PORT_UNREACH :
+					      ZT_ICMP6_CODE_PORT_UNREACH;
+	return (uint8_t)code;
+}
+
 static void udp_fail(struct udp_relay *u, enum zt_refuse how, uint64_t now)
 {
 	struct zt_udp_flow *f = u->flow;
-	int code;
 
 	if (!f)
 		return;
 	if (!u->ready) {
-		code = zt_refuse_icmp_code(how, f->key.family);
-		if (code < 0)
-			code = f->key.family == ZT_AF_INET ?
-				       ZT_ICMP4_CODE_PORT_UNREACH :
-				       ZT_ICMP6_CODE_PORT_UNREACH;
 		u->r->stats.udp_dropped += u->q_n;
-		zt_stack_udp_unreach(u->r->stack, f, (uint8_t)code,
+		zt_stack_udp_unreach(u->r->stack, f,
+				     udp_refuse_code(how, f->key.family),
 				     u->q_n ? u->q : NULL, u->q_n ? u->q_len[0] : 0,
 				     now);
 	}
@@ -1089,6 +1096,57 @@ static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
 	return true;
 }
 
+/*
+ * The upstream of new UDP relay @u (decision SOCKS5, DIRECT or NAT): the
+ * SOCKS5 control stream, or the NAT session and the datagram socket.
+ * Return: 0, or a negative errno (-ENOSPC: NAT table full) with nothing
+ * of it left open but what udp_closed() releases.
+ */
+static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
+{
+	const struct zt_udp_flow *f = u->flow;
+	uint16_t port = 0;
+	int err;
+
+	if (u->decision == ZT_ROUTE_SOCKS5) {
+		u->ctrl = r->up->stream_open(r->host, &r->cfg.socks5.server, 0,
+					     u, now);
+		if (u->ctrl < 0) {
+			err = u->ctrl;
+			u->ctrl = -1;
+			return err;
+		}
+		return 0;
+	}
+	if (u->decision == ZT_ROUTE_NAT) {
+		struct zt_nat_key nk;
+
+		memset(&nk, 0, sizeof(nk));
+		nk.proto = ZT_IPPROTO_UDP;
+		nk.src = f->key.client;
+		nk.dst = f->key.server;
+		nk.sport = f->key.client_port;
+		nk.dport = f->key.server_port;
+		err = zt_nat_insert(&r->nat, &nk, now, &u->nat);
+		if (err < 0) {
+			u->nat = NULL;
+			r->stats.nat_refused++;
+			return err;
+		}
+		u->nat->user = u;
+		port = u->nat->mapped_port;
+	}
+	u->dgram = r->up->dgram_open(r->host, f->key.family, port,
+				     ZT_UPSTREAM_DIRECT, u, now);
+	if (u->dgram < 0) {
+		err = u->dgram;
+		u->dgram = -1;
+		return err;
+	}
+	u->ready = true;
+	return 0;
+}
+
 static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		      size_t len, uint64_t now)
 {
@@ -1120,58 +1178,38 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		}
 		u->name = name;
 		u->reject = reject && d == ZT_ROUTE_DROP;
-		if (fake < 0) {
+		if (d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled && fake >= 0)
+			r->stats.dropped_no_proxy++;
+		if (fake < 0 || d == ZT_ROUTE_HTTP || d == ZT_ROUTE_LOCAL ||
+		    (d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled)) {
+			/* Nothing here carries it (CONNECT is TCP only, nothing
+			 * listens locally, no SOCKS5 proxy): answered as a host
+			 * with no listener answers, every datagram. */
 			u->decision = ZT_ROUTE_DROP;
 			u->reject = true;
-		} else if (d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled) {
-			r->stats.dropped_no_proxy++;
-			u->decision = ZT_ROUTE_DROP;
-		} else if (d == ZT_ROUTE_SOCKS5) {
-			u->ctrl = r->up->stream_open(r->host, &r->cfg.socks5.server, 0,
-						     u, now);
-			if (u->ctrl < 0) {
-				u->ctrl = -1;
-				u->decision = ZT_ROUTE_DROP;
-			}
-		} else if (d == ZT_ROUTE_DIRECT || d == ZT_ROUTE_NAT) {
-			uint16_t port = 0;
+		} else if (d != ZT_ROUTE_DROP) {
+			int err = udp_setup(r, u, now);
 
-			if (d == ZT_ROUTE_NAT) {
-				struct zt_nat_key nk;
-
-				memset(&nk, 0, sizeof(nk));
-				nk.proto = ZT_IPPROTO_UDP;
-				nk.src = f->key.client;
-				nk.dst = f->key.server;
-				nk.sport = f->key.client_port;
-				nk.dport = f->key.server_port;
-				if (zt_nat_insert(&r->nat, &nk, now, &u->nat) == 0) {
-					u->nat->user = u;
-					port = u->nat->mapped_port;
-				} else {
-					u->nat = NULL;
-					r->stats.nat_refused++;
-				}
-			}
-			if (d == ZT_ROUTE_DIRECT || u->nat)
-				u->dgram = r->up->dgram_open(r->host, f->key.family,
-							     port, ZT_UPSTREAM_DIRECT,
-							     u, now);
-			u->ready = u->dgram >= 0;
-			if (!u->ready) {
-				u->dgram = -1;
-				u->decision = ZT_ROUTE_DROP;
+			if (err < 0) {
+				/* Can not be set up now: refused, as a TCP flow
+				 * whose socket fails, and forgotten, so that the
+				 * next datagram asks again. */
+				r->stats.udp_dropped++;
+				zt_stack_udp_reject(r->stack, f,
+						    udp_refuse_code(refuse_for_errno(err),
+								    f->key.family),
+						    now);
+				zt_stack_udp_close(r->stack, f, now); /* frees u */
+				return;
 			}
 		}
 	}
-	if (u->decision == ZT_ROUTE_DROP || u->decision == ZT_ROUTE_LOCAL ||
-	    u->decision == ZT_ROUTE_HTTP) {
+	if (u->decision == ZT_ROUTE_DROP) {
 		r->stats.udp_dropped++;
 		if (u->reject)
 			zt_stack_udp_reject(r->stack, f,
-					    f->key.family == ZT_AF_INET ?
-						    ZT_ICMP4_CODE_PORT_UNREACH :
-						    ZT_ICMP6_CODE_PORT_UNREACH,
+					    udp_refuse_code(ZT_REFUSE_RST,
+							    f->key.family),
 					    now);
 		return;
 	}

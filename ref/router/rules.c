@@ -231,6 +231,26 @@ static bool cidr_valid(const struct zt_cidr *c)
  * ports on ICMP, reject without drop, source and destination families
  * that differ).
  */
+/**
+ * zt_route_carries() - whether decision @d can carry flows of @proto.
+ * @proto: an enum zt_rule_proto
+ * @d: the decision
+ *
+ * HTTP CONNECT carries only TCP, SOCKS5 TCP and UDP: a udp rule to http
+ * or an icmp rule to a proxy would refuse every flow it matched, so such
+ * a rule is a mistake. An "any" rule is not: its TCP goes to the proxy.
+ *
+ * Return: false for those combinations, else true.
+ */
+bool zt_route_carries(uint8_t proto, enum zt_route_decision d)
+{
+	if (proto == ZT_RULE_UDP)
+		return d != ZT_ROUTE_HTTP;
+	if (proto == ZT_RULE_ICMP)
+		return d != ZT_ROUTE_HTTP && d != ZT_ROUTE_SOCKS5;
+	return true;
+}
+
 int zt_rule_validate(const struct zt_rule *r)
 {
 	if ((unsigned)r->decision >= ZT_ROUTE__COUNT ||
@@ -239,7 +259,7 @@ int zt_rule_validate(const struct zt_rule *r)
 	if (r->is_default)
 		return 0;
 	if (r->proto > ZT_RULE_ICMP || !cidr_valid(&r->src) ||
-	    !cidr_valid(&r->dst))
+	    !cidr_valid(&r->dst) || !zt_route_carries(r->proto, r->decision))
 		return -EINVAL;
 	if (r->src.addr.family && r->dst.addr.family &&
 	    r->src.addr.family != r->dst.addr.family)
@@ -621,6 +641,9 @@ int zt_rule_parse(const char *text, struct zt_rule *out, char *err,
 		return fail(err, errlen, "expected '->' after '%s'", tok[n - 1]);
 	if (parse_action(&st, tok + i + 1, n - i - 1, tok[i]))
 		return -EINVAL;
+	if (!zt_route_carries(st.r.proto, st.r.decision))
+		return fail(err, errlen, "'%s' cannot carry %s",
+			    tok[i + 1], proto_names[st.r.proto]);
 	*out = st.r;
 	return 0;
 }

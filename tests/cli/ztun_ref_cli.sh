@@ -94,6 +94,7 @@ check "bad --udp"                 2 err "--udp: unknown mode 'tcp'" -- --udp tcp
 check "--udp socks5 needs a proxy" 2 err "--udp: 'socks5' needs a SOCKS5 proxy" -- --udp socks5
 check "bad --default"             2 err "--default: unknown decision 'maybe'" -- --default maybe
 check "bad --rule"                2 err "--rule"            -- --rule "tcp 10.0.0.0/33 -> direct"
+check "--rule udp to http"        2 err "bad rule 'udp any:443 -> http': 'http' cannot carry udp" -- -x http://10.0.0.9:8080 --rule "udp any:443 -> http"
 check "unreadable --rules"        2 err "--rules: cannot read" -- --rules "$tmp/none"
 
 # --help is the block docs/cli.md quotes under "## ztun-ref".

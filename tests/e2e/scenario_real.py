@@ -475,6 +475,7 @@ COUNTERS = {
     "router.socks5_udp_spoofed": ("udp", "spoofed"),
     "stack.udp_refused_full": ("udp", "refused full"),
     "stack.udp_gso_out": ("udp", "gso runs"),
+    "router.nat_refused": ("udp", "nat refused"),
     "stack.icmp_echo_replies": ("icmp", "echo replies"),
     "stack.icmp_errors_sent": ("icmp", "errors sent"),
     "stack.icmp_errors_limited": ("icmp", "limited"),

@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (49 of them, 2 to 3 minutes:
+# instead of the list below (50 of them, 2 to 3 minutes:
 # socks5_tcp.scn and udp_direct_expiry.scn wait 30 s each).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
@@ -92,7 +92,8 @@ else
 	# fake-IP DNS: the query answered inside ztun, the flow to the fake
 	# address sent to the SOCKS5 proxy by name (--fake-dns), domain rules,
 	# a direct name forwarded to the upstream resolver and routed by name,
-	# DNS over TCP answered by ztun.
+	# DNS over TCP answered by ztun; a SOCKS5 proxy refusing UDP
+	# ASSOCIATE, and UDP that its route cannot carry, answered with ICMP.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -103,7 +104,8 @@ else
 	       scenarios/udp_direct_idle_timeout.scn scenarios/fake_dns_socks5.scn
 	       scenarios/fake_dns_domain_rules.scn scenarios/fake_dns_forward.scn
 	       scenarios/fake_dns_tcp.scn
-	       scenarios/socks5_udp_associate_refused.scn)
+	       scenarios/socks5_udp_associate_refused.scn
+	       scenarios/udp_no_carrier_unreach.scn)
 fi
 
 tol=()

@@ -77,6 +77,8 @@ struct tb {
 	struct client cl[NCLI];
 	/* observations */
 	unsigned pkts_to_client, udp_in, udp_bad, echo_replies;
+	unsigned unreach;              /* ICMP unreachables quoting any flow */
+	int unreach_code;              /* ... the last one's code */
 	uint8_t udp_last[2048];
 	size_t udp_last_len;
 	uint8_t udp_all[8192];         /* every UDP payload, in order */
@@ -225,6 +227,8 @@ static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
 
 		if (zt_icmp_parse_quote(pk.payload, &q) != ZT_DROP_NONE || !q.has_ports)
 			return;
+		t->unreach++;
+		t->unreach_code = pk.l4.icmp.code;
 		c = client_by_port(t, q.src_port);
 		if (!c)
 			return;
@@ -1969,6 +1973,83 @@ static void test_decision_without_proxy(void)
 	}
 }
 
+/* UDP that its route cannot carry - to the HTTP proxy (CONNECT is TCP
+ * only), to `local` (nothing listens here), to a SOCKS5 proxy that is not
+ * configured - is answered as a host without a listener answers: an ICMP
+ * port unreachable for every datagram (rate-limited), as TCP gets a RST,
+ * so the client fails at once instead of waiting out its own timeout. */
+static void test_udp_without_carrier(void)
+{
+	static const enum zt_route_decision decs[] = {
+		ZT_ROUTE_HTTP, ZT_ROUTE_LOCAL, ZT_ROUTE_SOCKS5,
+	};
+
+	for (size_t i = 0; i < sizeof(decs) / sizeof(decs[0]); i++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+
+			t->dec[1] = decs[i];
+			if (decs[i] == ZT_ROUTE_SOCKS5)
+				t->cfg.socks5.enabled = false;
+			tb_start(t);
+			add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+			send_udp(t, &cli, 5000, &srv, 7, "x", 1);
+			run_for(t, 10 * ZT_MS);
+			send_udp(t, &cli, 5000, &srv, 7, "y", 1);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL(t->udp_in, 0);
+			CU_ASSERT_EQUAL(t->unreach, 2);
+			CU_ASSERT_EQUAL(t->unreach_code,
+					v6 ? ZT_ICMP6_CODE_PORT_UNREACH :
+					     ZT_ICMP4_CODE_PORT_UNREACH);
+			CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 2);
+			CU_ASSERT_EQUAL(rstats(t)->dropped_no_proxy,
+					decs[i] == ZT_ROUTE_SOCKS5 ? 1 : 0);
+			CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_opened, 0);
+			CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_opened, 0);
+			tb_free(t);
+		}
+	}
+}
+
+/* A UDP flow whose upstream cannot be set up now (here the NAT table is
+ * full) is answered with an ICMP port unreachable and forgotten, so that
+ * its next datagram asks again and goes through once there is room. */
+static void test_udp_setup_failure_unreachable(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+
+	t->dec[1] = ZT_ROUTE_NAT;
+	t->cfg.nat.capacity = 1;
+	t->cfg.nat.timeout = 5 * ZT_SEC;
+	t->cfg.stack.udp_idle_timeout = 60 * ZT_SEC; /* the NAT timer decides */
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	send_udp(t, &cli, 6000, &srv, 7, "a", 1);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 1);
+	send_udp(t, &cli, 6001, &srv, 7, "b", 1);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 1);
+	CU_ASSERT_EQUAL(t->unreach, 1);
+	CU_ASSERT_EQUAL(t->unreach_code, ZT_ICMP4_CODE_PORT_UNREACH);
+	CU_ASSERT_EQUAL(rstats(t)->nat_refused, 1);
+	CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 1);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 1); /* forgotten */
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_opened, 1);
+	/* the first session expires; the second flow's next datagram passes */
+	run_for(t, 5100 * ZT_MS);
+	send_udp(t, &cli, 6001, &srv, 7, "c", 1);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 2);
+	CU_ASSERT_EQUAL(t->unreach, 1);
+	CU_ASSERT_EQUAL(rstats(t)->nat_refused, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_opened, 2);
+	tb_free(t);
+}
+
 static void test_icmp_local_and_not(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -2416,6 +2497,8 @@ int zt_suite_router(void)
 		{ "socks5_udp_queue_bound", test_socks5_udp_queue_bound },
 		{ "drop_and_reject", test_drop_and_reject },
 		{ "decision_without_proxy", test_decision_without_proxy },
+		{ "udp_without_carrier", test_udp_without_carrier },
+		{ "udp_setup_failure_unreachable", test_udp_setup_failure_unreachable },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "local_tcp_rst", test_local_tcp_rst },
 		{ "free_with_open_flows", test_free_with_open_flows },

@@ -242,6 +242,10 @@ static void test_parse_bad(void)
 		{ "tcp domain exa/mple.com -> http", "'exa/mple.com'" },
 		{ "tcp domain a.test domain b.test -> http", "'domain'" },
 		{ "icmp domain a.test -> drop", "'domain'" },
+		/* a proxy that cannot carry the protocol */
+		{ "udp any:443 -> http", "'http'" },
+		{ "icmp any -> socks5", "'socks5'" },
+		{ "icmp 10.0.0.0/8 -> http", "'http'" },
 	};
 	struct zt_rule r, keep;
 	char err[160];
@@ -305,6 +309,13 @@ static void test_format_examples(void)
 	r.reject = true;
 	r.decision = ZT_ROUTE_HTTP;
 	CU_ASSERT_EQUAL(zt_rule_format(&r, buf, sizeof(buf)), -EINVAL);
+	/* a rule struct the parser would refuse: udp to http */
+	zt_rule_init(&r);
+	r.proto = ZT_RULE_UDP;
+	r.decision = ZT_ROUTE_HTTP;
+	CU_ASSERT_EQUAL(zt_rule_validate(&r), -EINVAL);
+	r.proto = ZT_RULE_ANY;
+	CU_ASSERT_EQUAL(zt_rule_validate(&r), 0);
 }
 
 /* --- first match, ports, protocols, IPv6 ------------------------------ */
@@ -454,15 +465,15 @@ static void test_ipv6(void)
 	q = Q(6, "10.0.0.1", 1, "32.1.13.184", 22); /* 2001:0db8 as IPv4 bytes */
 	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_NAT);
 	/* Odd prefix lengths. */
-	CU_ASSERT_EQUAL(zt_rules_add_text(&t, "udp 2001:db9:8000::/33 -> http", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(zt_rules_add_text(&t, "udp 2001:db9:8000::/33 -> socks5", err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(zt_rules_add_text(&t, "udp 0.0.0.0/0 -> drop", err, sizeof(err)), 0);
 	zt_rules_destroy(&t);
 
 	CU_ASSERT_EQUAL_FATAL(zt_rules_init(&t, 0), 0);
-	CU_ASSERT_EQUAL(zt_rules_add_text(&t, "udp 2001:db9:8000::/33 -> http", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(zt_rules_add_text(&t, "udp 2001:db9:8000::/33 -> socks5", err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(zt_rules_add_text(&t, "udp 10.128.0.0/9 -> drop", err, sizeof(err)), 0);
 	q = Q(17, "fd00::1", 1, "2001:db9:ffff::1", 22);
-	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_HTTP);
+	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_SOCKS5);
 	q = Q(17, "fd00::1", 1, "2001:db9:7fff::1", 22);
 	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_DIRECT);
 	q = Q(17, "10.0.0.1", 1, "10.200.0.1", 22);
@@ -798,7 +809,9 @@ static void rand_rule(struct zt_rule *r, const struct pools *p,
 
 	zt_rule_init(r);
 	r->proto = (uint8_t)zt_rng_below(rng, 4);
-	r->decision = (enum zt_route_decision)zt_rng_below(rng, ZT_ROUTE__COUNT);
+	do
+		r->decision = (enum zt_route_decision)zt_rng_below(rng, ZT_ROUTE__COUNT);
+	while (!zt_route_carries(r->proto, r->decision));
 	r->reject = r->decision == ZT_ROUTE_DROP && zt_rng_below(rng, 2);
 	r->dst = rand_cidr(p, rng, fam);
 	if (zt_rng_below(rng, 10) < 6)

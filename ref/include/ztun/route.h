@@ -120,7 +120,10 @@ struct zt_rule {
 void zt_rule_init(struct zt_rule *r);
 /* Whether @r (not a default rule) matches @q. */
 bool zt_rule_matches(const struct zt_rule *r, const struct zt_route_query *q);
-/* Check @r's fields. Return: 0 or -EINVAL. */
+/* Whether decision @d can carry flows of rule protocol @proto (enum
+ * zt_rule_proto): not UDP over HTTP CONNECT, not ICMP over a proxy. */
+bool zt_route_carries(uint8_t proto, enum zt_route_decision d);
+/* Check @r's fields (zt_route_carries() included). Return: 0 or -EINVAL. */
 int zt_rule_validate(const struct zt_rule *r);
 
 /*
