@@ -1289,7 +1289,8 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		--fake-dns 198.18.0.2 --fake-dns-upstream 10.203.1.1 \
 		--rule 'tcp domain web.e2e.test dport 8001 -> http' \
 		--rule 'any domain blocked.e2e.test -> drop' \
-		--rule 'tcp domain direct.e2e.test -> direct'; then
+		--rule 'tcp domain direct.e2e.test -> direct' \
+		--rule 'any dport 5399 -> http'; then
 	own_routes=
 	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122" &&
 	   cx ip -6 route show fd00:ff::/64 | grep -q "dev $tun proto 122"; then
@@ -1317,6 +1318,15 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		pass "(fd) dig +tcp: DNS over TCP gets the same answer, $a4"
 	else
 		fail "(fd) DNS over TCP to the resolver" "'$a4' (UDP said '$a1')"
+	fi
+	# UDP that an any rule sends to the HTTP proxy, which carries only
+	# TCP: refused at once (ICMP port unreachable), not left to time out
+	timed cx dig +short +tries=1 +time=5 -p 5399 @10.203.1.1 e2e.test A >"$tmp/dig.out" 2>&1
+	if [ "$ms" -lt 2000 ] && grep -qi 'refused' "$tmp/dig.out"; then
+		pass "(fd) UDP routed to the HTTP proxy: dig refused in $ms ms"
+	else
+		fail "(fd) UDP routed to the HTTP proxy is refused at once" \
+			"dig took $ms ms: $(head -c 200 "$tmp/dig.out" | tr '\n' ';')"
 	fi
 	ptr=$(cx dig +short +tries=1 +time=2 @198.18.0.2 -x "$a1" 2>&1)
 	if [ "$ptr" = "web.e2e.test." ]; then
