@@ -11,12 +11,14 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/rtnetlink.h>
 
 #include "real/log.h"
 #include "real/netlink.h"
+#include "real/resolvconf.h"
 
 /* Whether @pid is a running ztun-ref other than us (/proc/PID/comm). */
 static bool live_ztun_ref(long pid)
@@ -329,6 +331,70 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 	}
 	zr_info("auto-route: state in %s", ar->path);
 	return 0;
+}
+
+/* Where the nameserver @ns goes: 0 into @tun, 1 around it (warned). */
+static int dns_check_one(const struct zr_nameserver *ns, const struct zr_tun *tun)
+{
+	struct zr_nl_route via;
+	char dev[IF_NAMESIZE] = "?";
+	uint8_t type = 0;
+	int err;
+
+	if (ns->zone[0]) {
+		zr_warn("auto-route: nameserver %s (%s) is link-local on %s: DNS queries to it go around the TUN and the proxy (a DNS leak)",
+			ns->text, ZR_RESOLV_CONF, ns->zone);
+		return 1;
+	}
+	err = zr_nl_route_get(&ns->addr, &via, &type);
+	if (err) {
+		zr_debug("auto-route: nameserver %s: no route (%s)", ns->text,
+			 strerror(-err));
+		return 0;
+	}
+	if (type == RTN_LOCAL) {
+		zr_warn("auto-route: nameserver %s (%s) is a resolver on this machine: where it sends the queries is its own setting (systemd-resolved sends each link's on that link, around the TUN), so they may go around the proxy (a DNS leak)",
+			ns->text, ZR_RESOLV_CONF);
+		return 1;
+	}
+	if (via.oif == tun->index) {
+		zr_info("auto-route: nameserver %s goes through %s", ns->text,
+			tun->ifname);
+		return 0;
+	}
+	if_indextoname(via.oif, dev);
+	zr_warn("auto-route: nameserver %s (%s) is reached through %s, not %s: DNS queries to it go around the proxy (a DNS leak); make the --fake-dns address the nameserver, or one routed into the TUN",
+		ns->text, ZR_RESOLV_CONF, dev, tun->ifname);
+	return 1;
+}
+
+/**
+ * zr_autoroute_dns_check() - warn for each nameserver of ZR_RESOLV_CONF
+ * that the routes in place send around @tun (borrowed); changes nothing.
+ *
+ * Return: how many were warned about.
+ */
+int zr_autoroute_dns_check(const struct zr_tun *tun)
+{
+	struct zr_nameserver ns[ZR_RESOLV_MAX];
+	char *text;
+	ssize_t len;
+	int fd, n = 0, leaks = 0;
+
+	fd = open(ZR_RESOLV_CONF, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		zr_debug("auto-route: %s: %s", ZR_RESOLV_CONF, strerror(errno));
+		return 0;
+	}
+	text = malloc(ZR_RESOLV_BYTES);
+	len = text ? read(fd, text, ZR_RESOLV_BYTES) : -1;
+	close(fd);
+	if (len > 0)
+		n = zr_resolv_nameservers(text, (size_t)len, ns, ZR_RESOLV_MAX);
+	free(text);
+	for (int i = 0; i < n; i++)
+		leaks += dns_check_one(&ns[i], tun);
+	return leaks;
 }
 
 /**

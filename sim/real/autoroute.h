@@ -32,6 +32,9 @@
  *     (unless kept in step 1: then it is ours), or any other failure, undoes what was added
  *     and fails the start. With --kill-switch but no --tun-ip6, a kernel
  *     that refuses IPv6 on the TUN costs a warning, not the start.
+ *  3b. DNS: each nameserver of /etc/resolv.conf that the routes now in
+ *     place send around the TUN is named in a warning (a DNS leak:
+ *     resolvconf.h); nothing is changed.
  *  4. Stop: the routes this run added are deleted in reverse order (split
  *     routes first, so nothing is captured while the TUN closes), then the
  *     file is removed. Routes through the TUN would vanish with the device
@@ -63,6 +66,18 @@ struct zr_autoroute {
  */
 int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 		       const struct zr_tun *tun);
+
+/* What the system's resolver reads: its nameservers are checked. */
+#define ZR_RESOLV_CONF "/etc/resolv.conf"
+
+/*
+ * zr_autoroute_dns_check() - after start: each nameserver of
+ * ZR_RESOLV_CONF that the routes send around @tun (on-link, pinned, a
+ * resolver on this machine, a link-local zone) gets a warning naming it
+ * and where it goes (a DNS leak); one that goes into the TUN an info
+ * line. Changes nothing. Return: how many were warned about.
+ */
+int zr_autoroute_dns_check(const struct zr_tun *tun);
 
 /* zr_autoroute_stop() - step 4; does nothing unless start succeeded. */
 void zr_autoroute_stop(struct zr_autoroute *ar);

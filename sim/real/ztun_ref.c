@@ -231,7 +231,10 @@ static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGTERM);
 	sigprocmask(SIG_BLOCK, &stop, NULL);
-	return zr_autoroute_start(ar, c, tun) ? EXIT_RUNTIME : 0;
+	if (zr_autoroute_start(ar, c, tun))
+		return EXIT_RUNTIME;
+	zr_autoroute_dns_check(tun);
+	return 0;
 }
 
 static void log_proxy(const char *kind, const struct zt_proxy_config *px)

@@ -1435,6 +1435,11 @@ auto_args=(-x socks5://10.203.1.9:1080 --rule 'tcp 10.203.1.3 -> direct'
 	   --tun-ip6 fd00:204::1/64)
 wait_tun_gone
 base=$(routes_now)
+# the client namespace's resolvers (ip netns exec mounts it over
+# /etc/resolv.conf): one on the veth's link, one routed into the TUN by
+# the split routes, one on this machine
+printf 'nameserver 10.203.0.2\nnameserver 10.203.1.1\nnameserver 127.0.0.53\n' \
+	>"/etc/netns/$cns/resolv.conf"
 if start_auto "${auto_args[@]}"; then
 	# (r) routes, state file, traffic through the TUN without loops
 	if auto_routes_there && grep -qx "pid $ztun_pid" "$statefile"; then
@@ -1442,6 +1447,17 @@ if start_auto "${auto_args[@]}"; then
 	else
 		fail "(r) --auto-route: routes and state file" \
 			"routes: $(ours_left) file: $(tr '\n' ';' <"$statefile" 2>&1)"
+	fi
+	# (r) DNS leaks named: the on-link and the local nameserver, not the
+	# one that goes into the TUN
+	if grep -q "warn: auto-route: nameserver 10.203.0.2 (/etc/resolv.conf) is reached through $vc, not $tun" "$tmp/ztun.log" &&
+	   grep -q "warn: auto-route: nameserver 127.0.0.53 (/etc/resolv.conf) is a resolver on this machine" "$tmp/ztun.log" &&
+	   grep -q "info: auto-route: nameserver 10.203.1.1 goes through $tun" "$tmp/ztun.log" &&
+	   ! grep -q "warn: auto-route: nameserver 10.203.1.1" "$tmp/ztun.log"; then
+		pass "(r) --auto-route: DNS leaks named: nameserver 10.203.0.2 via $vc and 127.0.0.53 (local); 10.203.1.1 via $tun"
+	else
+		fail "(r) --auto-route: nameservers around the TUN are warned about" \
+			"$(grep 'nameserver' "$tmp/ztun.log" | tr '\n' ';')"
 	fi
 	via=socks5 fetch "(r) --auto-route: 1 MiB over SOCKS5 (off-link proxy), sha256" \
 		http://10.203.1.1:8000/blob
