@@ -1626,20 +1626,24 @@ void zt_router_dgram_data(struct zt_router *r, void *cookie,
 
 /* --- ICMP and the rest -------------------------------------------------- */
 
-static bool echo_local(void *host, const struct zt_addr *dst)
+/* ICMP echo is answered locally (`local`) or refused (`drop reject`);
+ * no decision carries it anywhere else, so every other one drops it. */
+static enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *dst)
 {
 	struct zt_router *r = host;
 	struct zt_flow_key k;
-	bool reject;
+	enum zt_route_decision d;
+	bool reject = false;
 
 	memset(&k, 0, sizeof(k));
 	k.family = dst->family;
 	k.server = *dst;
-	if (decide(r, dst->family == ZT_AF_INET ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
-		   &k, NULL, &reject) == ZT_ROUTE_LOCAL)
-		return true;
+	d = decide(r, dst->family == ZT_AF_INET ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
+		   &k, NULL, &reject);
+	if (d == ZT_ROUTE_LOCAL)
+		return ZT_ECHO_LOCAL;
 	r->stats.icmp_dropped++;
-	return false;
+	return d == ZT_ROUTE_DROP && reject ? ZT_ECHO_REJECT : ZT_ECHO_DROP;
 }
 
 static void tun_output(void *host, const uint8_t *pkt, size_t len)
@@ -1663,7 +1667,7 @@ static const struct zt_stack_ops router_stack_ops = {
 	.tcp_new = tcp_new,
 	.tcp_event = tcp_event,
 	.udp_input = udp_input,
-	.echo_local = echo_local,
+	.echo_verdict = echo_verdict,
 	.udp_closed = udp_closed,
 	.udp_error = NULL,
 	.tcp_rx_direct = tcp_rx_direct,

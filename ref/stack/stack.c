@@ -9,8 +9,9 @@
  * reassembly table and, once whole, are decoded again. TCP segments are
  * looked up in the flow table by (family, client, server, ports); a SYN for
  * no flow opens one (PENDING) and tells the host, anything else for no flow
- * is answered with the RST RFC 9293 asks for. UDP goes to the host. ICMP
- * echo is answered when the host says the destination is local.
+ * is answered with the RST RFC 9293 asks for. UDP goes to the host. An ICMP
+ * echo request is answered, refused (administratively prohibited) or
+ * dropped as the host's echo_verdict says.
  *
  * Flow tables: fixed arrays of TCP and UDP flows indexed by flowtab.c (open
  * addressing, load <= 1/2, a free list of slots), all allocated once.
@@ -799,6 +800,30 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	}
 }
 
+/* An ICMP echo request: answered, refused or dropped as the host says. */
+static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
+		       struct zt_view raw, uint64_t now)
+{
+	enum zt_echo_verdict v = s->ops->echo_verdict(s->host, &pk->dst);
+	int n;
+
+	if (v == ZT_ECHO_REJECT) {
+		send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
+				pk->family == ZT_AF_INET ?
+					ZT_ICMP4_CODE_ADMIN_PROHIBITED :
+					ZT_ICMP6_CODE_ADMIN_PROHIBITED,
+				0, now);
+		return;
+	}
+	if (v != ZT_ECHO_LOCAL)
+		return;
+	n = zt_icmp_echo_reply(pk, s->scratch, SCRATCH_LEN);
+	if (n > 0 && (size_t)n <= s->cfg.mtu) {
+		s->stats.icmp_echo_replies++;
+		tun_emit(s, s->scratch, (size_t)n);
+	}
+}
+
 static void input_decoded(struct zt_stack *s, const struct zt_packet *pk,
 			  struct zt_view raw, uint64_t now)
 {
@@ -817,15 +842,8 @@ static void input_decoded(struct zt_stack *s, const struct zt_packet *pk,
 			input_icmp_error(s, pk, now);
 			break;
 		}
-		if (pk->l4.icmp.kind == ZT_ICMP_ECHO_REQUEST && s->ops->echo_local &&
-		    s->ops->echo_local(s->host, &pk->dst)) {
-			int n = zt_icmp_echo_reply(pk, s->scratch, SCRATCH_LEN);
-
-			if (n > 0 && (size_t)n <= s->cfg.mtu) {
-				s->stats.icmp_echo_replies++;
-				tun_emit(s, s->scratch, (size_t)n);
-			}
-		}
+		if (pk->l4.icmp.kind == ZT_ICMP_ECHO_REQUEST && s->ops->echo_verdict)
+			input_echo(s, pk, raw, now);
 		break;
 	default:
 		break;

@@ -325,11 +325,12 @@ static void rp_udp_input(void *host, struct zt_udp_flow *f,
 	row->pub.bytes_up += len;
 }
 
-static bool rp_echo_local(void *host, const struct zt_addr *dst)
+static enum zt_echo_verdict rp_echo_verdict(void *host,
+					    const struct zt_addr *dst)
 {
 	(void)host;
 	(void)dst;
-	return true; /* the emulated network answers every ping */
+	return ZT_ECHO_LOCAL; /* the emulated network answers every ping */
 }
 
 static const struct zt_stack_ops rp_ops = {
@@ -337,7 +338,7 @@ static const struct zt_stack_ops rp_ops = {
 	.tcp_new = rp_tcp_new,
 	.tcp_event = rp_tcp_event,
 	.udp_input = rp_udp_input,
-	.echo_local = rp_echo_local,
+	.echo_verdict = rp_echo_verdict,
 };
 
 /* --- time ------------------------------------------------------------- */

@@ -13,7 +13,7 @@
  * the server sending it, a server FIN becomes zt_stack_tcp_shutdown, a
  * server RST zt_stack_tcp_abort, a server UDP datagram zt_stack_udp_send.
  * Every TCP connection is accepted at once, every ICMP echo request is
- * answered by the stack (echo_local is always true), and what the stack
+ * answered by the stack (echo_verdict is always ZT_ECHO_LOCAL), and what the stack
  * emits is written to an optional output capture.
  *
  * Virtual time is capture time: before each packet the stack's timers due

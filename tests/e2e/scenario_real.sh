@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (50 of them, 2 to 3 minutes:
+# instead of the list below (51 of them, 2 to 3 minutes:
 # socks5_tcp.scn and udp_direct_expiry.scn wait 30 s each).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
@@ -93,7 +93,8 @@ else
 	# address sent to the SOCKS5 proxy by name (--fake-dns), domain rules,
 	# a direct name forwarded to the upstream resolver and routed by name,
 	# DNS over TCP answered by ztun; a SOCKS5 proxy refusing UDP
-	# ASSOCIATE, and UDP that its route cannot carry, answered with ICMP.
+	# ASSOCIATE, and UDP that its route cannot carry, answered with ICMP;
+	# a ping that a rule rejects.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -105,7 +106,8 @@ else
 	       scenarios/fake_dns_domain_rules.scn scenarios/fake_dns_forward.scn
 	       scenarios/fake_dns_tcp.scn
 	       scenarios/socks5_udp_associate_refused.scn
-	       scenarios/udp_no_carrier_unreach.scn)
+	       scenarios/udp_no_carrier_unreach.scn
+	       scenarios/icmp_echo_reject.scn)
 fi
 
 tol=()

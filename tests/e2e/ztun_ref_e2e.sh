@@ -1290,7 +1290,8 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		--rule 'tcp domain web.e2e.test dport 8001 -> http' \
 		--rule 'any domain blocked.e2e.test -> drop' \
 		--rule 'tcp domain direct.e2e.test -> direct' \
-		--rule 'any dport 5399 -> http'; then
+		--rule 'any dport 5399 -> http' \
+		--rule 'icmp 10.203.1.77 -> reject'; then
 	own_routes=
 	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122" &&
 	   cx ip -6 route show fd00:ff::/64 | grep -q "dev $tun proto 122"; then
@@ -1327,6 +1328,15 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	else
 		fail "(fd) UDP routed to the HTTP proxy is refused at once" \
 			"dig took $ms ms: $(head -c 200 "$tmp/dig.out" | tr '\n' ';')"
+	fi
+	# a ping that a rule rejects: "Packet filtered" at once (ICMP
+	# administratively prohibited), not a silent loss
+	timed cx ping -n -c 1 -W 3 10.203.1.77 >"$tmp/ping.out" 2>&1
+	if [ "$ms" -lt 2000 ] && grep -q 'Packet filtered' "$tmp/ping.out"; then
+		pass "(fd) ping to an address a rule rejects: 'Packet filtered' in $ms ms"
+	else
+		fail "(fd) ping to an address a rule rejects is refused at once" \
+			"$ms ms: $(head -c 300 "$tmp/ping.out" | tr '\n' ';')"
 	fi
 	ptr=$(cx dig +short +tries=1 +time=2 @198.18.0.2 -x "$a1" 2>&1)
 	if [ "$ptr" = "web.e2e.test." ]; then

@@ -43,6 +43,7 @@ struct host {
 	unsigned n_udp, n_udp_new, n_udp_closed, n_udp_error;
 	uint8_t udp_error_code;
 	struct zt_addr local;        /* answers ping for this address */
+	struct zt_addr refused;      /* refuses ping to this one */
 	uint64_t now;
 	unsigned n_gso;              /* TSO segments cut by the host */
 	unsigned n_gso_udp;          /* ... of them UDP GSO packets */
@@ -149,11 +150,14 @@ static void h_udp_input(void *host, struct zt_udp_flow *f,
 	h->udp_last_len = len;
 }
 
-static bool h_echo_local(void *host, const struct zt_addr *dst)
+static enum zt_echo_verdict h_echo_verdict(void *host,
+					   const struct zt_addr *dst)
 {
 	struct host *h = host;
 
-	return zt_addr_eq(dst, &h->local);
+	if (zt_addr_eq(dst, &h->local))
+		return ZT_ECHO_LOCAL;
+	return zt_addr_eq(dst, &h->refused) ? ZT_ECHO_REJECT : ZT_ECHO_DROP;
 }
 
 static void h_udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
@@ -240,17 +244,17 @@ static size_t h_tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 }
 
 static const struct zt_stack_ops host_ops = {
-	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
+	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
 	h_udp_closed, h_udp_error, NULL, NULL,
 };
 
 static const struct zt_stack_ops host_ops_gso = {
-	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
+	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
 	h_udp_closed, h_udp_error, h_tun_output_gso, NULL,
 };
 
 static const struct zt_stack_ops host_ops_direct = {
-	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_local,
+	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
 	h_udp_closed, h_udp_error, NULL, h_tcp_rx_direct,
 };
 
@@ -624,7 +628,7 @@ static void test_malformed_counted(void)
 	free(h);
 }
 
-static void test_icmp_echo_local_only(void)
+static void test_icmp_echo_verdicts(void)
 {
 	struct zt_stack_config cfg;
 	struct zt_rng rng;
@@ -657,6 +661,17 @@ static void test_icmp_echo_local_only(void)
 		pl = zt_test_wrap_ip(&c, &other, ZT_IPPROTO_ICMP, msg, (size_t)n, pkt);
 		zt_stack_input(h->s, pkt, pl, h->now);
 		CU_ASSERT_EQUAL(h->to_tun.n, 1); /* not local: the host routes it */
+		/* refused: destination unreachable, administratively
+		 * prohibited, from the address pinged, quoting the request */
+		h->refused = other;
+		zt_stack_input(h->s, pkt, pl, h->now);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 2);
+		out_pkt(h, 1, &pk);
+		CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
+		CU_ASSERT_EQUAL(pk.l4.icmp.code, ZT_ICMP4_CODE_ADMIN_PROHIBITED);
+		CU_ASSERT(zt_addr_eq(&pk.src, &other));
+		CU_ASSERT(zt_addr_eq(&pk.dst, &c));
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_echo_replies, 1);
 	}
 	host_fini(h);
 	free(h);
@@ -1912,7 +1927,7 @@ int zt_suite_stack(void)
 		{ "slots_reused", test_slots_reused },
 		{ "memory_budget", test_memory_budget },
 		{ "malformed_counted", test_malformed_counted },
-		{ "icmp_echo_local_only", test_icmp_echo_local_only },
+		{ "icmp_echo_verdicts", test_icmp_echo_verdicts },
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
 		{ "reasm_timeout_icmp", test_reasm_timeout_icmp },
 		{ "echo_through_stack", test_echo_through_stack },

@@ -140,6 +140,15 @@ static inline size_t zt_pkt_parts_flatten(const struct zt_pkt_parts *p,
 	return n;
 }
 
+/* What becomes of an ICMP echo request (zt_stack_ops.echo_verdict). */
+enum zt_echo_verdict {
+	ZT_ECHO_DROP = 0,   /* silently */
+	ZT_ECHO_LOCAL,      /* the stack answers with an echo reply */
+	ZT_ECHO_REJECT,     /* the stack answers with destination unreachable,
+			     * administratively prohibited (ICMPv4 code 13,
+			     * ICMPv6 code 1), rate-limited as every error */
+};
+
 struct zt_stack_ops {
 	/* A packet for the TUN (borrowed for the call). */
 	void (*tun_output)(void *host, const uint8_t *pkt, size_t len);
@@ -153,8 +162,11 @@ struct zt_stack_ops {
 	 * new when f->datagrams_in == 1. */
 	void (*udp_input)(void *host, struct zt_udp_flow *f,
 			  const uint8_t *data, size_t len, uint64_t now);
-	/* Whether an ICMP echo request to @dst is answered by the stack. */
-	bool (*echo_local)(void *host, const struct zt_addr *dst);
+	/* What becomes of an ICMP echo request to @dst (enum
+	 * zt_echo_verdict): answered by the stack, refused with an ICMP
+	 * error, or dropped. */
+	enum zt_echo_verdict (*echo_verdict)(void *host,
+					     const struct zt_addr *dst);
 	/* Optional: @f expired or was closed; freed when this returns. */
 	void (*udp_closed)(void *host, struct zt_udp_flow *f, uint64_t now);
 	/* Optional: the client answered a datagram of @f with an ICMP error. */
