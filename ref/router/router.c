@@ -84,7 +84,10 @@
 #define FWD_IDS 16 /* forwarded DNS queries a client flow may have out */
 #define DNS_TCP_MAX 4096 /* a longer DNS-over-TCP query resets the client */
 
-enum conn_kind { CONN_TCP = 1, CONN_UDP = 2 };
+#define ECHO_SESSIONS 64 /* pings to direct destinations under way */
+#define ECHO_IDLE (30 * ZT_SEC) /* a session's socket closes after this */
+
+enum conn_kind { CONN_TCP = 1, CONN_UDP = 2, CONN_ECHO = 3 };
 enum phase { PH_CONNECTING, PH_HANDSHAKE, PH_OPEN };
 
 struct tcp_relay {
@@ -108,6 +111,24 @@ struct tcp_relay {
 	bool local_dns;          /* DNS over TCP to the fake-IP resolver:
 				  * answered here, no upstream */
 };
+
+/* ICMP echo to a direct destination: one upstream echo socket per
+ * (client, destination, the client's identifier), closed after
+ * ECHO_IDLE without a request, or for a new session when all are taken
+ * (the least recently used). */
+struct echo_session {
+	uint8_t kind;            /* CONN_ECHO */
+	struct zt_router *r;
+	bool used;
+	struct zt_flow_key key;  /* family, client and server */
+	uint16_t ident;          /* the client's identifier */
+	int dgram;               /* the echo socket */
+	uint64_t last;           /* the last request */
+};
+
+static void echo_replies(struct zt_router *r, struct echo_session *e,
+			 const struct zt_endpoint *from,
+			 const struct zt_dgram *d, unsigned n);
 
 /* A proxy handshake in progress. Kept apart from the relay and freed once
  * the relay opens, so an established flow costs ~80 bytes here, not 3 KB. */
@@ -167,6 +188,8 @@ struct zt_router {
 	bool batching;
 	unsigned n_gather;
 	struct tcp_relay *gather[GATHER_MAX];
+	unsigned n_echo;               /* sessions in use */
+	struct echo_session echo[ECHO_SESSIONS];
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
 
@@ -1592,6 +1615,10 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 
 	bool socks5;
 
+	if (u->kind == CONN_ECHO) {
+		echo_replies(r, cookie, from, d, n);
+		return;
+	}
 	if (u->kind != CONN_UDP || !u->flow || !n)
 		return;
 	/* one sender for the whole batch: a NAT or direct flow checks it once;
@@ -1642,8 +1669,141 @@ static enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *dst)
 		   &k, NULL, &reject);
 	if (d == ZT_ROUTE_LOCAL)
 		return ZT_ECHO_LOCAL;
+	if (d == ZT_ROUTE_DIRECT || d == ZT_ROUTE_NAT)
+		return ZT_ECHO_FORWARD;
 	r->stats.icmp_dropped++;
 	return d == ZT_ROUTE_DROP && reject ? ZT_ECHO_REJECT : ZT_ECHO_DROP;
+}
+
+static void echo_close(struct echo_session *e)
+{
+	e->r->up->dgram_close(e->r->host, e->dgram);
+	e->used = false;
+	e->r->n_echo--;
+}
+
+/* The session of the client's pings to @key->server with @ident: found,
+ * or opened in a free slot or the least recently used one; NULL (counted
+ * dropped) when no echo socket opens. */
+static struct echo_session *echo_session(struct zt_router *r,
+					 const struct zt_flow_key *key,
+					 uint16_t ident, uint64_t now)
+{
+	struct echo_session *e, *lru = NULL, *free_slot = NULL;
+
+	for (unsigned i = 0; i < ECHO_SESSIONS; i++) {
+		e = &r->echo[i];
+		if (!e->used) {
+			if (!free_slot)
+				free_slot = e;
+			continue;
+		}
+		if (e->ident == ident && zt_addr_eq(&e->key.client, &key->client) &&
+		    zt_addr_eq(&e->key.server, &key->server))
+			return e;
+		if (!lru || e->last < lru->last)
+			lru = e;
+	}
+	e = free_slot;
+	if (!e) {
+		echo_close(lru);
+		e = lru;
+	}
+	memset(e, 0, sizeof(*e));
+	e->kind = CONN_ECHO;
+	e->r = r;
+	e->key = *key;
+	e->ident = ident;
+	e->dgram = r->up->dgram_open(r->host, key->family, 0,
+				     ZT_UPSTREAM_DIRECT | ZT_UPSTREAM_ICMP_ECHO,
+				     e, now);
+	if (e->dgram < 0)
+		return NULL;
+	e->used = true;
+	r->n_echo++;
+	return e;
+}
+
+/* An echo request to a direct destination: sent from the session's echo
+ * socket; the reply comes back through echo_replies(). */
+static void echo_forward(void *host, const struct zt_flow_key *key,
+			 uint16_t ident, uint16_t seq, const uint8_t *data,
+			 size_t len, uint64_t now)
+{
+	struct zt_router *r = host;
+	struct echo_session *e = echo_session(r, key, ident, now);
+	struct zt_icmp_repr req;
+	struct zt_endpoint to;
+	int n;
+
+	if (!e) {
+		r->stats.icmp_dropped++;
+		return;
+	}
+	e->last = now;
+	memset(&req, 0, sizeof(req));
+	req.echo_ident = ident;
+	req.echo_seq = seq;
+	if (key->family == ZT_AF_INET) {
+		req.type = ZT_ICMP4_ECHO_REQUEST;
+		n = zt_icmp4_emit(&req, data, len, r->scratch, sizeof(r->scratch));
+	} else {
+		req.type = ZT_ICMP6_ECHO_REQUEST;
+		n = zt_icmp6_emit(&req, &key->client, &key->server, data, len,
+				  r->scratch, sizeof(r->scratch));
+	}
+	memset(&to, 0, sizeof(to));
+	to.addr = key->server;
+	if (n < 0 || r->up->dgram_send(r->host, e->dgram, &to, r->scratch,
+				       (size_t)n) < 0) {
+		r->stats.icmp_dropped++;
+		return;
+	}
+	r->stats.icmp_echo_out++;
+}
+
+/* Echo replies on session @e's socket: each from its destination goes to
+ * the client with the client's identifier; anything else is dropped. */
+static void echo_replies(struct zt_router *r, struct echo_session *e,
+			 const struct zt_endpoint *from,
+			 const struct zt_dgram *d, unsigned n)
+{
+	uint8_t reply_type = e->key.family == ZT_AF_INET ? ZT_ICMP4_ECHO_REPLY :
+							   ZT_ICMP6_ECHO_REPLY;
+
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *p = d[i].data;
+
+		if (!e->used || from->name[0] ||
+		    !zt_addr_eq(&from->addr, &e->key.server) ||
+		    d[i].len < ZT_ICMP_HDR || p[0] != reply_type || p[1] != 0) {
+			r->stats.icmp_dropped++;
+			continue;
+		}
+		if (zt_stack_echo_reply(r->stack, &e->key, e->ident,
+					(uint16_t)(p[6] << 8 | p[7]),
+					p + ZT_ICMP_HDR,
+					d[i].len - ZT_ICMP_HDR) == 0)
+			r->stats.icmp_echo_in++;
+	}
+}
+
+/* Close the echo sessions idle since ECHO_IDLE before @now. */
+static void echo_expire(struct zt_router *r, uint64_t now)
+{
+	for (unsigned i = 0; i < ECHO_SESSIONS && r->n_echo; i++)
+		if (r->echo[i].used && r->echo[i].last + ECHO_IDLE <= now)
+			echo_close(&r->echo[i]);
+}
+
+static uint64_t echo_deadline(const struct zt_router *r)
+{
+	uint64_t d = ZT_TIME_NEVER;
+
+	for (unsigned i = 0; i < ECHO_SESSIONS && r->n_echo; i++)
+		if (r->echo[i].used && r->echo[i].last + ECHO_IDLE < d)
+			d = r->echo[i].last + ECHO_IDLE;
+	return d;
 }
 
 static void tun_output(void *host, const uint8_t *pkt, size_t len)
@@ -1671,6 +1831,7 @@ static const struct zt_stack_ops router_stack_ops = {
 	.udp_closed = udp_closed,
 	.udp_error = NULL,
 	.tcp_rx_direct = tcp_rx_direct,
+	.echo_forward = echo_forward,
 };
 
 
@@ -1750,6 +1911,9 @@ void zt_router_free(struct zt_router *r)
 	 * the flows' ends below then free */
 	tcp_gather_end(r, false, 0);
 	zt_stack_free(r->stack); /* each flow's relay closes its upstream */
+	for (unsigned i = 0; i < ECHO_SESSIONS && r->n_echo; i++)
+		if (r->echo[i].used)
+			echo_close(&r->echo[i]);
 	zt_nat_destroy(&r->nat);
 	zt_fakedns_free(r->fake);
 	free(r);
@@ -1798,6 +1962,8 @@ static void nat_expired(void *ctx, struct zt_nat_session *s, uint64_t now)
 void zt_router_poll(struct zt_router *r, uint64_t now)
 {
 	zt_stack_poll(r->stack, now);
+	if (r->n_echo)
+		echo_expire(r, now);
 	while (zt_nat_next_deadline(&r->nat) <= now)
 		if (zt_nat_expire(&r->nat, now, nat_expired, r) == 0)
 			break;
@@ -1810,7 +1976,11 @@ uint64_t zt_router_deadline(const struct zt_router *r)
 	struct zt_nat *nat = (struct zt_nat *)&r->nat;
 	uint64_t d = zt_stack_deadline(r->stack), n = zt_nat_next_deadline(nat);
 
-	return n < d ? n : d;
+	if (n < d)
+		d = n;
+	if (r->n_echo && (n = echo_deadline(r)) < d)
+		d = n;
+	return d;
 }
 
 const struct zt_router_stats *zt_router_stats(const struct zt_router *r)

@@ -815,6 +815,19 @@ static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
 				0, now);
 		return;
 	}
+	if (v == ZT_ECHO_FORWARD && s->ops->echo_forward) {
+		struct zt_flow_key key;
+
+		memset(&key, 0, sizeof(key));
+		key.family = pk->family;
+		key.proto = pk->proto;
+		key.client = pk->src;
+		key.server = pk->dst;
+		s->ops->echo_forward(s->host, &key, pk->l4.icmp.echo_ident,
+				     pk->l4.icmp.echo_seq, pk->payload.data,
+				     pk->payload.len, now);
+		return;
+	}
 	if (v != ZT_ECHO_LOCAL)
 		return;
 	n = zt_icmp_echo_reply(pk, s->scratch, SCRATCH_LEN);
@@ -1136,6 +1149,38 @@ int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 	udp_sent(s, key, 1, now);
 	emit_ip(s, &key->server, &key->client, ZT_IPPROTO_UDP, s->scratch2,
 		(size_t)n, false);
+	return 0;
+}
+
+int zt_stack_echo_reply(struct zt_stack *s, const struct zt_flow_key *key,
+			uint16_t ident, uint16_t seq, const void *data,
+			size_t len)
+{
+	struct zt_icmp_repr e;
+	size_t max = key->family == ZT_AF_INET ? 65535 - 20 - ZT_ICMP_HDR :
+						 65535 - ZT_ICMP_HDR;
+	int n;
+
+	if (key->family != ZT_AF_INET && key->family != ZT_AF_INET6)
+		return -EINVAL;
+	if (len > max)
+		return -EMSGSIZE;
+	memset(&e, 0, sizeof(e));
+	e.echo_ident = ident;
+	e.echo_seq = seq;
+	if (key->family == ZT_AF_INET) {
+		e.type = ZT_ICMP4_ECHO_REPLY;
+		n = zt_icmp4_emit(&e, data, len, s->scratch2, SCRATCH_LEN);
+	} else {
+		e.type = ZT_ICMP6_ECHO_REPLY;
+		n = zt_icmp6_emit(&e, &key->server, &key->client, data, len,
+				  s->scratch2, SCRATCH_LEN);
+	}
+	if (n < 0)
+		return n;
+	emit_ip(s, &key->server, &key->client,
+		key->family == ZT_AF_INET ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
+		s->scratch2, (size_t)n, false);
 	return 0;
 }
 

@@ -1027,7 +1027,7 @@ static const struct {
 	RF(tcp_relayed_down),
 	RF(udp_relayed_up), RF(udp_relayed_down), RF(upstream_connect_failed),
 	RF(upstream_reset),
-	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped),
+	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped), RF(icmp_echo_out), RF(icmp_echo_in),
 	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
 	RF(fake_ip_refused),
 };

@@ -829,8 +829,11 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	struct hdgram *d;
 	uint8_t b[3] = { family, (uint8_t)(port >> 8), (uint8_t)port };
 
-	(void)flags;
 	(void)now;
+	/* The script grammar has UDP datagrams only (net>/net<): pings a
+	 * route sends direct find no echo socket here and are dropped. */
+	if (flags & ZT_UPSTREAM_ICMP_ECHO)
+		return -EOPNOTSUPP;
 	if (h->ndg == MAX_DGRAMS)
 		return -EMFILE;
 	d = &h->dg[h->ndg];

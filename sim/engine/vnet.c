@@ -35,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztun/icmp_wire.h"
+
 #define MAX_BLACKHOLES 16
 #define EPHEMERAL_FIRST 40000
 
@@ -104,6 +106,8 @@ struct binding {
 	void *ctx;
 	void *cookie;                  /* router sockets */
 	int handle;
+	bool echo;                     /* an ICMP echo socket (its port
+					* only tells it apart here) */
 	/* router sockets: what arrived at this instant from one sender
 	 * (owned, or NULL), handed over at the instant's end */
 	struct zt_dgram_batch *batch;
@@ -1192,10 +1196,11 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	struct zt_vnet *vn = host;
 	struct binding *b;
 
-	(void)flags;
 	(void)now;
 	if (family != ZT_AF_INET && family != ZT_AF_INET6)
 		return -EAFNOSUPPORT;
+	if (flags & ZT_UPSTREAM_ICMP_ECHO)
+		port = 0;
 	if (vn->n_dsocks == vn->cap_dsocks) {
 		size_t ncap = vn->cap_dsocks ? vn->cap_dsocks * 2 : 64;
 		struct binding **t = realloc(vn->dsocks, ncap * sizeof(*t));
@@ -1210,6 +1215,7 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 		return port ? -EADDRINUSE : -ENOMEM;
 	b->ctx = b;
 	b->cookie = cookie;
+	b->echo = flags & ZT_UPSTREAM_ICMP_ECHO;
 	b->handle = (int)vn->n_dsocks;
 	vn->dsocks[vn->n_dsocks++] = b;
 	vn->stats.dgrams_opened++;
@@ -1246,6 +1252,41 @@ int zt_vnet_dgram_local(struct zt_vnet *vn, int handle, struct zt_endpoint *out)
 	return 0;
 }
 
+/*
+ * An echo request from ICMP echo socket @b: every address of the virtual
+ * network answers a ping (but a black hole's or a name's), with the same
+ * message as an echo reply, one latency later. The reply's checksum is
+ * not recomputed: the router does not check it (a kernel's ping socket
+ * has checked it already).
+ */
+static int echo_send(struct zt_vnet *vn, const struct binding *b,
+		     const struct zt_endpoint *to, const uint8_t *msg,
+		     size_t len)
+{
+	uint8_t reply[2048];
+	struct zt_endpoint from, back;
+	bool v4 = b->addr.family == ZT_AF_INET;
+
+	if (len < ZT_ICMP_HDR || len > sizeof(reply) || to->name[0] ||
+	    to->addr.family != b->addr.family ||
+	    msg[0] != (v4 ? ZT_ICMP4_ECHO_REQUEST : ZT_ICMP6_ECHO_REQUEST))
+		return -EINVAL;
+	vn->stats.datagrams_sent++;
+	if (blackholed(vn, &to->addr)) {
+		vn->stats.datagrams_dropped++;
+		return 0;
+	}
+	memcpy(reply, msg, len);
+	reply[0] = v4 ? ZT_ICMP4_ECHO_REPLY : ZT_ICMP6_ECHO_REPLY;
+	memset(&from, 0, sizeof(from));
+	from.addr = to->addr;
+	memset(&back, 0, sizeof(back));
+	back.addr = b->addr;
+	back.port = b->port;
+	vn->stats.datagrams_sent--; /* counted once, above */
+	return zt_vnet_udp_send(vn, &from, &back, reply, len);
+}
+
 static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 			 const void *data, size_t len)
 {
@@ -1258,6 +1299,8 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	memset(&from, 0, sizeof(from));
 	from.addr = b->addr;
 	from.port = b->port;
+	if (b->echo)
+		return echo_send(vn, b, to, data, len);
 	return zt_vnet_udp_send(vn, &from, to, data, len);
 }
 

@@ -136,6 +136,7 @@ struct zr_host {
 	uint32_t n_resumes, cap_resumes;
 	uint64_t now, start, armed;
 	uint32_t busy_polls;           /* polls left before sleeping plainly */
+	bool warned_ping;              /* said once that ping sockets fail */
 	bool stop;
 	int fatal;
 	struct zr_host_stats stats;
@@ -506,16 +507,28 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	struct zr_sock *s;
 	socklen_t len;
 	int af = family == ZT_AF_INET6 ? AF_INET6 : AF_INET;
+	bool echo = flags & ZT_UPSTREAM_ICMP_ECHO;
 	int fd, err, idx;
 
 	(void)now;
 	if (family != ZT_AF_INET && family != ZT_AF_INET6)
 		return -EAFNOSUPPORT;
-	fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	/* an echo socket is the kernel's ping socket: it puts its own
+	 * identifier in each request and gives each socket its replies */
+	fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    !echo ? 0 : af == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+	if (fd < 0) {
+		err = -errno;
+		if (echo && (err == -EACCES || err == -EPERM) &&
+		    !h->warned_ping) {
+			h->warned_ping = true;
+			zr_warn("ICMP echo: no ping socket (%s): pings routed direct are dropped; net.ipv4.ping_group_range must include group %u",
+				strerror(-err), (unsigned)getegid());
+		}
+		return err;
+	}
 	err = sock_options(h, fd, flags);
-	if (!err && h->cfg.udp_rcvbuf) {
+	if (!err && !echo && h->cfg.udp_rcvbuf) {
 		int sz = (int)h->cfg.udp_rcvbuf;
 
 		/* past rmem_max with CAP_NET_ADMIN, else as far as it allows */
@@ -548,14 +561,15 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	s->fd = fd;
 	s->kind = SK_DGRAM;
 	s->family = (uint8_t)af;
-	s->gso_off = false;
+	s->gso_off = echo; /* never a UDP_SEGMENT send on it */
 	s->cookie = cookie;
 	h->stats.dgrams_opened++;
 	h->stats.sockets_open++;
 	grant_busy_polls(h);
 	sock_update(h, s, idx);
-	zr_debug("dgram %d: open (IPv%u%s)", idx, family,
-		 flags & ZT_UPSTREAM_DIRECT ? ", direct" : "");
+	zr_debug("dgram %d: open (IPv%u%s%s)", idx, family,
+		 flags & ZT_UPSTREAM_DIRECT ? ", direct" : "",
+		 echo ? ", ICMP echo" : "");
 	return idx;
 }
 
@@ -1286,10 +1300,12 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		rs->nat_refused);
 	fprintf(stderr, "ztun-ref: stats: icmp echo replies %" PRIu64
 		", errors sent %" PRIu64 ", limited %" PRIu64 ", errors in %"
-		PRIu64 ", matched %" PRIu64 ", dropped %" PRIu64 "\n",
+		PRIu64 ", matched %" PRIu64 ", dropped %" PRIu64
+		", echo out %" PRIu64 ", echo in %" PRIu64 "\n",
 		ss->icmp_echo_replies, ss->icmp_errors_sent,
 		ss->icmp_errors_limited, ss->icmp_errors_in,
-		ss->icmp_errors_matched, rs->icmp_dropped);
+		ss->icmp_errors_matched, rs->icmp_dropped, rs->icmp_echo_out,
+		rs->icmp_echo_in);
 	if (fs)
 		fprintf(stderr, "ztun-ref: stats: fake dns queries %" PRIu64
 			", answered %" PRIu64 ", no data %" PRIu64 ", errors %"

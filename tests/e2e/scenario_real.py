@@ -482,6 +482,8 @@ COUNTERS = {
     "stack.icmp_errors_in": ("icmp", "errors in"),
     "stack.icmp_errors_matched": ("icmp", "matched"),
     "router.icmp_dropped": ("icmp", "dropped"),
+    "router.icmp_echo_out": ("icmp", "echo out"),
+    "router.icmp_echo_in": ("icmp", "echo in"),
     "router.dropped_no_proxy": ("proxy", "no proxy"),
     "router.fake_ip_refused": ("fake", "refused"),
     "fakedns.queries": ("fake", "dns queries"),

@@ -77,6 +77,9 @@ struct tb {
 	struct client cl[NCLI];
 	/* observations */
 	unsigned pkts_to_client, udp_in, udp_bad, echo_replies;
+	uint16_t echo_ident, echo_seq; /* the last echo reply's */
+	struct zt_addr echo_src;
+	bool echo_data_ok;             /* ... and its data was "pingdata" */
 	unsigned unreach;              /* ICMP unreachables quoting any flow */
 	int unreach_code;              /* ... the last one's code */
 	uint8_t udp_last[2048];
@@ -222,6 +225,11 @@ static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
 		}
 	} else if (pk.l4.icmp.kind == ZT_ICMP_ECHO_REPLY) {
 		t->echo_replies++;
+		t->echo_ident = pk.l4.icmp.echo_ident;
+		t->echo_seq = pk.l4.icmp.echo_seq;
+		t->echo_src = pk.src;
+		t->echo_data_ok = pk.payload.len == 8 &&
+				  !memcmp(pk.payload.data, "pingdata", 8);
 	} else if (pk.l4.icmp.kind == ZT_ICMP_DEST_UNREACH) {
 		struct zt_icmp_quote q;
 
@@ -542,6 +550,29 @@ static void send_udp(struct tb *t, const struct zt_addr *src, uint16_t sport,
 
 	CU_ASSERT_FATAL(n > 0);
 	pl = zt_test_wrap_ip(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, pkt);
+	q_push(&t->to_router, pkt, pl);
+	tun_kick(t);
+}
+
+static void send_ping_seq(struct tb *t, const struct zt_addr *src,
+			  const struct zt_addr *dst, uint16_t ident, uint16_t seq)
+{
+	struct zt_icmp_repr e;
+	uint8_t msg[100], pkt[200];
+	bool v4 = src->family == ZT_AF_INET;
+	size_t pl;
+	int n;
+
+	memset(&e, 0, sizeof(e));
+	e.type = v4 ? ZT_ICMP4_ECHO_REQUEST : ZT_ICMP6_ECHO_REQUEST;
+	e.echo_ident = ident;
+	e.echo_seq = seq;
+	n = v4 ? zt_icmp4_emit(&e, (const uint8_t *)"pingdata", 8, msg, sizeof(msg)) :
+		 zt_icmp6_emit(&e, src, dst, (const uint8_t *)"pingdata", 8, msg,
+			       sizeof(msg));
+	CU_ASSERT_FATAL(n > 0);
+	pl = zt_test_wrap_ip(src, dst, v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
+			     msg, (size_t)n, pkt);
 	q_push(&t->to_router, pkt, pl);
 	tun_kick(t);
 }
@@ -2050,6 +2081,71 @@ static void test_udp_setup_failure_unreachable(void)
 	tb_free(t);
 }
 
+/* ICMP echo routed direct goes out through an echo socket of the host, one
+ * per (client, destination, identifier), and the reply comes back to the
+ * client with its own identifier and sequence number, from the address it
+ * pinged; a destination that never answers gets nothing; an idle
+ * session's socket closes after 30 s. IPv4 and IPv6. */
+static void test_icmp_direct_echo(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+		struct zt_addr hole = v6 ? a6(9, 9) : zt_addr_v4(HOLE4);
+
+		t->dec[2] = ZT_ROUTE_DIRECT;
+		tb_start(t);
+		CU_ASSERT_FATAL(zt_vnet_blackhole(t->vn, &hole, v6 ? 128 : 32) == 0);
+		send_ping_seq(t, &cli, &srv, 4242, 1);
+		run_for(t, 10 * ZT_MS);
+		send_ping_seq(t, &cli, &srv, 4242, 2);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->echo_replies, 2);
+		CU_ASSERT_EQUAL(t->echo_ident, 4242);
+		CU_ASSERT_EQUAL(t->echo_seq, 2);
+		CU_ASSERT(zt_addr_eq(&t->echo_src, &srv));
+		CU_ASSERT(t->echo_data_ok);
+		CU_ASSERT_EQUAL(rstats(t)->icmp_echo_out, 2);
+		CU_ASSERT_EQUAL(rstats(t)->icmp_echo_in, 2);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_opened, 1);
+		CU_ASSERT_EQUAL(sstats(t)->icmp_echo_replies, 0); /* not local */
+		/* another identifier is another session; a black hole is silent */
+		send_ping_seq(t, &cli, &hole, 4243, 1);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->echo_replies, 2);
+		CU_ASSERT_EQUAL(rstats(t)->icmp_echo_out, 3);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 2);
+		run_for(t, 31 * ZT_SEC);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+		/* and a new ping opens a new one */
+		send_ping_seq(t, &cli, &srv, 4242, 3);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->echo_replies, 3);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_opened, 3);
+		tb_free(t); /* closes the last session's socket (checked) */
+	}
+}
+
+/* More pinging sessions than the router keeps: the least recently used
+ * one's socket is closed for the new one, and every ping is answered. */
+static void test_icmp_echo_sessions_bounded(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+
+	t->dec[2] = ZT_ROUTE_DIRECT;
+	tb_start(t);
+	for (uint16_t id = 1; id <= 70; id++) {
+		send_ping_seq(t, &cli, &srv, id, 1);
+		run_for(t, ZT_MS);
+	}
+	run_for(t, 10 * ZT_MS); /* the last reply's way back */
+	CU_ASSERT_EQUAL(t->echo_replies, 70);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_opened, 70);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 64);
+	tb_free(t);
+}
+
 static void test_icmp_local_and_not(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -2500,6 +2596,8 @@ int zt_suite_router(void)
 		{ "udp_without_carrier", test_udp_without_carrier },
 		{ "udp_setup_failure_unreachable", test_udp_setup_failure_unreachable },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
+		{ "icmp_direct_echo", test_icmp_direct_echo },
+		{ "icmp_echo_sessions_bounded", test_icmp_echo_sessions_bounded },
 		{ "local_tcp_rst", test_local_tcp_rst },
 		{ "free_with_open_flows", test_free_with_open_flows },
 		{ "fake_dns_proxy_by_name", test_fake_dns_proxy_by_name },

@@ -44,6 +44,11 @@ struct host {
 	uint8_t udp_error_code;
 	struct zt_addr local;        /* answers ping for this address */
 	struct zt_addr refused;      /* refuses ping to this one */
+	struct zt_addr forwarded;    /* forwards ping to this one */
+	unsigned n_echo_fwd;         /* echo_forward calls */
+	struct zt_flow_key echo_key; /* ... the last one's */
+	uint16_t echo_ident, echo_seq;
+	size_t echo_len;
 	uint64_t now;
 	unsigned n_gso;              /* TSO segments cut by the host */
 	unsigned n_gso_udp;          /* ... of them UDP GSO packets */
@@ -157,7 +162,24 @@ static enum zt_echo_verdict h_echo_verdict(void *host,
 
 	if (zt_addr_eq(dst, &h->local))
 		return ZT_ECHO_LOCAL;
+	if (zt_addr_eq(dst, &h->forwarded))
+		return ZT_ECHO_FORWARD;
 	return zt_addr_eq(dst, &h->refused) ? ZT_ECHO_REJECT : ZT_ECHO_DROP;
+}
+
+static void h_echo_forward(void *host, const struct zt_flow_key *key,
+			   uint16_t ident, uint16_t seq, const uint8_t *data,
+			   size_t len, uint64_t now)
+{
+	struct host *h = host;
+
+	(void)data;
+	(void)now;
+	h->n_echo_fwd++;
+	h->echo_key = *key;
+	h->echo_ident = ident;
+	h->echo_seq = seq;
+	h->echo_len = len;
 }
 
 static void h_udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
@@ -245,17 +267,17 @@ static size_t h_tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 
 static const struct zt_stack_ops host_ops = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
-	h_udp_closed, h_udp_error, NULL, NULL,
+	h_udp_closed, h_udp_error, NULL, NULL, h_echo_forward,
 };
 
 static const struct zt_stack_ops host_ops_gso = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
-	h_udp_closed, h_udp_error, h_tun_output_gso, NULL,
+	h_udp_closed, h_udp_error, h_tun_output_gso, NULL, h_echo_forward,
 };
 
 static const struct zt_stack_ops host_ops_direct = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
-	h_udp_closed, h_udp_error, NULL, h_tcp_rx_direct,
+	h_udp_closed, h_udp_error, NULL, h_tcp_rx_direct, h_echo_forward,
 };
 
 static struct zt_addr A4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
@@ -672,6 +694,31 @@ static void test_icmp_echo_verdicts(void)
 		CU_ASSERT(zt_addr_eq(&pk.src, &other));
 		CU_ASSERT(zt_addr_eq(&pk.dst, &c));
 		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_echo_replies, 1);
+		/* forwarded: the host gets the request; its answer goes back
+		 * as an echo reply from the address pinged */
+		h->forwarded = other;
+		zt_stack_input(h->s, pkt, pl, h->now);
+		CU_ASSERT_EQUAL(h->to_tun.n, 2);
+		CU_ASSERT_EQUAL_FATAL(h->n_echo_fwd, 1);
+		CU_ASSERT(zt_addr_eq(&h->echo_key.client, &c));
+		CU_ASSERT(zt_addr_eq(&h->echo_key.server, &other));
+		CU_ASSERT_EQUAL(h->echo_ident, 7);
+		CU_ASSERT_EQUAL(h->echo_seq, 9);
+		CU_ASSERT_EQUAL(h->echo_len, 8);
+		CU_ASSERT_EQUAL(zt_stack_echo_reply(h->s, &h->echo_key, 7, 9,
+						    "pongdata", 8), 0);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 3);
+		out_pkt(h, 2, &pk);
+		CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_ECHO_REPLY);
+		CU_ASSERT_EQUAL(pk.l4.icmp.echo_ident, 7);
+		CU_ASSERT_EQUAL(pk.l4.icmp.echo_seq, 9);
+		CU_ASSERT(zt_addr_eq(&pk.src, &other));
+		CU_ASSERT(zt_addr_eq(&pk.dst, &c));
+		CU_ASSERT(pk.payload.len == 8 &&
+			  memcmp(pk.payload.data, "pongdata", 8) == 0);
+		h->echo_key.family = 0;
+		CU_ASSERT_EQUAL(zt_stack_echo_reply(h->s, &h->echo_key, 7, 9,
+						    "x", 1), -EINVAL);
 	}
 	host_fini(h);
 	free(h);

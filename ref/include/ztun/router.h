@@ -127,6 +127,8 @@ struct zt_router_stats {
 	uint64_t nat_refused;              /* NAT table or port range full */
 	uint64_t nat_reply_mismatch;       /* reply failed the reverse lookup */
 	uint64_t icmp_dropped;
+	uint64_t icmp_echo_out;            /* echo requests sent direct */
+	uint64_t icmp_echo_in;             /* ... and replies passed back */
 	uint64_t fake_ip_refused;          /* flows to a fake address the route
 					    * cannot carry by name, or that
 					    * stands for no name; flows to the

@@ -147,6 +147,9 @@ enum zt_echo_verdict {
 	ZT_ECHO_REJECT,     /* the stack answers with destination unreachable,
 			     * administratively prohibited (ICMPv4 code 13,
 			     * ICMPv6 code 1), rate-limited as every error */
+	ZT_ECHO_FORWARD,    /* handed to ops->echo_forward (dropped without
+			     * one): the host pings the destination and
+			     * answers with zt_stack_echo_reply() */
 };
 
 struct zt_stack_ops {
@@ -193,6 +196,13 @@ struct zt_stack_ops {
 	 * packet: it must not call into the stack. */
 	size_t (*tcp_rx_direct)(void *host, struct zt_flow *f,
 				const uint8_t *p, size_t len);
+	/* Optional: an echo request that echo_verdict sent on
+	 * (ZT_ECHO_FORWARD): from @key->client to @key->server (family and
+	 * addresses set, ports 0), its identifier @ident, sequence number
+	 * @seq and data (borrowed). */
+	void (*echo_forward)(void *host, const struct zt_flow_key *key,
+			     uint16_t ident, uint16_t seq, const uint8_t *data,
+			     size_t len, uint64_t now);
 };
 
 struct zt_stack_stats {
@@ -308,6 +318,17 @@ void zt_stack_tcp_abort(struct zt_stack *s, struct zt_flow *f, uint64_t now);
  */
 int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 		      const void *data, size_t len, uint64_t now);
+
+/*
+ * zt_stack_echo_reply() - an ICMP echo reply from @key->server to
+ * @key->client into the TUN (fragmented to the MTU if needed) with
+ * identifier @ident, sequence number @seq and @len bytes of @data
+ * (borrowed): the answer to a request ops->echo_forward was given.
+ * Return: 0, -EMSGSIZE or -EINVAL (a family other than IPv4 or IPv6).
+ */
+int zt_stack_echo_reply(struct zt_stack *s, const struct zt_flow_key *key,
+			uint16_t ident, uint16_t seq, const void *data,
+			size_t len);
 
 /*
  * zt_stack_udp_send_run() - send @len bytes at @data (borrowed) as

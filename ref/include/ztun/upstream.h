@@ -39,6 +39,14 @@ struct zt_endpoint {
 /* Flags for stream_open / dgram_open. */
 enum {
 	ZT_UPSTREAM_DIRECT = 1u << 0, /* egress that can never loop into the TUN */
+	/* dgram_open: an ICMP echo ("ping") socket of @family instead of a
+	 * UDP one, @port unused. dgram_send sends one echo request to
+	 * @to->addr, @data the whole ICMP message, header first; the host
+	 * may put its own identifier and checksum in it. The host reports
+	 * the echo replies it gets the same way (zt_router_dgram_*, the
+	 * identifier the host's), one message per datagram. A host that has
+	 * no such sockets fails the open (-EOPNOTSUPP, -EACCES). */
+	ZT_UPSTREAM_ICMP_ECHO = 1u << 1,
 };
 
 struct zt_upstream_ops {
