@@ -976,15 +976,22 @@ static int parse_net(struct pstate *ps, struct zt_scn_event *e, bool in,
 {
 	int i = 1;
 
-	if (n < 1 || strcmp(t[0].s, "udp"))
-		return perr(ps, "expected 'udp', got '%s'", n ? t[0].s : "");
+	if (n < 1 || (strcmp(t[0].s, "udp") && strcmp(t[0].s, "icmp")))
+		return perr(ps, "expected 'udp' or 'icmp', got '%s'", n ? t[0].s : "");
+	e->icmp = !strcmp(t[0].s, "icmp");
 	if (!in && i < n && t[i].s[0] == '$') {
 		if (parse_var(ps, t[i].s, e->var))
 			return -EINVAL;
 		i++;
 	}
-	if (i >= n || parse_ep(t[i].s, false, &e->ep))
+	if (e->icmp) {
+		memset(&e->ep, 0, sizeof(e->ep));
+		if (i >= n || parse_addr(t[i].s, &e->ep.addr))
+			return perr(ps, "bad address '%s' (icmp: an address, no port)",
+				    i < n ? t[i].s : "");
+	} else if (i >= n || parse_ep(t[i].s, false, &e->ep)) {
 		return perr(ps, "bad address '%s'", i < n ? t[i].s : "");
+	}
 	i++;
 	if (in && i + 1 < n && !strcmp(t[i].s, ">")) {
 		if (parse_var(ps, t[i + 1].s, e->var))

@@ -153,6 +153,8 @@ struct zt_scn_event {
 	struct zt_endpoint ep;     /* sN> connect; net> destination; net< source */
 	/* datagrams */
 	char var[ZT_SCN_VAR_LEN];  /* $VAR without the $, or "" */
+	bool icmp;                 /* net>/net< icmp: an ICMP echo socket's
+				    * message (ep has no port) */
 	/* assert */
 	uint8_t counter;           /* enum zt_scn_counter */
 	size_t counter_off;        /* offset or drop index */

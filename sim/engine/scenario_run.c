@@ -103,6 +103,7 @@ struct hdgram {
 	void *cookie;
 	uint8_t family;          /* ZT_AF_INET / ZT_AF_INET6, as opened */
 	bool open;
+	bool echo;               /* an ICMP echo socket (net> icmp) */
 	char var[ZT_SCN_VAR_LEN];
 };
 
@@ -289,6 +290,17 @@ static void fmt_endpoint(struct sbuf *sb, const struct zt_endpoint *ep)
 		sb_add(sb, "%s:%u", ep->name, ep->port);
 	else
 		fmt_ep(sb, &ep->addr, ep->port);
+}
+
+/* A net> line's destination: ADDR:PORT, or for icmp the address alone. */
+static void fmt_net_ep(struct sbuf *sb, const struct zt_endpoint *ep, bool icmp)
+{
+	char a[ZT_ADDR_STRLEN];
+
+	if (icmp && !ep->name[0])
+		sb_add(sb, "%s", zt_addr_format(&ep->addr, a, sizeof(a)));
+	else
+		fmt_endpoint(sb, ep);
 }
 
 /* Bytes as a quoted string when printable, else hex; long ones cut. */
@@ -584,10 +596,11 @@ static void fmt_item(struct host *h, struct sbuf *sb, const struct out_item *o)
 		sb_add(sb, "s%u> rst", n);
 		break;
 	case OUT_NET:
-		sb_add(sb, "net> udp ");
+		sb_add(sb, "net> %s ", o->sock >= 0 && h->dg[o->sock].echo ?
+					       "icmp" : "udp");
 		if (o->sock >= 0 && h->dg[o->sock].var[0])
 			sb_add(sb, "$%s ", h->dg[o->sock].var);
-		fmt_endpoint(sb, &o->ep);
+		fmt_net_ep(sb, &o->ep, o->sock >= 0 && h->dg[o->sock].echo);
 		sb_add(sb, " (%zu) ", o->len);
 		fmt_bytes(sb, o->data, o->len);
 		break;
@@ -830,16 +843,13 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	uint8_t b[3] = { family, (uint8_t)(port >> 8), (uint8_t)port };
 
 	(void)now;
-	/* The script grammar has UDP datagrams only (net>/net<): pings a
-	 * route sends direct find no echo socket here and are dropped. */
-	if (flags & ZT_UPSTREAM_ICMP_ECHO)
-		return -EOPNOTSUPP;
 	if (h->ndg == MAX_DGRAMS)
 		return -EMFILE;
 	d = &h->dg[h->ndg];
 	memset(d, 0, sizeof(*d));
 	d->cookie = cookie;
 	d->family = family;
+	d->echo = flags & ZT_UPSTREAM_ICMP_ECHO; /* net> icmp / net< icmp */
 	d->open = true;
 	trace(h, 0x30, CHAN_NET, b, sizeof(b));
 	return (int)h->ndg++;
@@ -1495,10 +1505,10 @@ static void expect_net(struct host *h, const struct zt_scn_event *e)
 
 	if (h->failed)
 		return;
-	sb_add(&es, "net> udp ");
+	sb_add(&es, "net> %s ", e->icmp ? "icmp" : "udp");
 	if (e->var[0])
 		sb_add(&es, "$%s ", e->var);
-	fmt_endpoint(&es, &e->ep);
+	fmt_net_ep(&es, &e->ep, e->icmp);
 	sb_add(&es, " (%u)", e->pkt.len);
 	if (e->pkt.has_payload) {
 		sb_add(&es, " ");
@@ -1509,7 +1519,9 @@ static void expect_net(struct host *h, const struct zt_scn_event *e)
 		return;
 	}
 	fmt_item(h, &as, o);
-	ok = zt_endpoint_same(&o->ep, &e->ep) && o->len == e->pkt.len &&
+	ok = h->dg[o->sock].echo == e->icmp &&
+	     (e->icmp ? zt_addr_eq(&o->ep.addr, &e->ep.addr) :
+			zt_endpoint_same(&o->ep, &e->ep)) && o->len == e->pkt.len &&
 	     (!e->pkt.has_payload || !memcmp(o->data, e->pkt.payload, o->len));
 	if (e->var[0]) {
 		if (bound >= 0 && bound != o->sock)
@@ -1657,6 +1669,12 @@ static void input_net(struct host *h, const struct zt_scn_event *e)
 	if (!h->dg[s].open) {
 		fail(h, e->line, "datagram socket %s%s is closed",
 		     e->var[0] ? "$" : "", e->var);
+		return;
+	}
+	if (h->dg[s].echo != e->icmp) {
+		fail(h, e->line, "datagram socket %s%s is %s, not %s",
+		     e->var[0] ? "$" : "", e->var, h->dg[s].echo ? "icmp" : "udp",
+		     e->icmp ? "icmp" : "udp");
 		return;
 	}
 	if (h->batch_sock >= 0 &&

@@ -709,6 +709,10 @@ class Scenario:
 
     def parse_net(self, e, t, where):
         inp = e.kind == "net<"
+        if t and t[0].s == "icmp":
+            raise ScnError("%s: '%s icmp' is not supported in real mode (ICMP "
+                           "echo leaves through ztun-ref's ping socket, which "
+                           "this executor cannot stand in for)" % (where, e.kind))
         if not t or t[0].s != "udp":
             raise ScnError("%s: expected 'udp'" % where)
         i = 1
@@ -1229,6 +1233,13 @@ class Runner:
             pass  # ztun-ref is gone: so are its sockets
         for st in watch:
             if st.inode not in held:
+                # the fd leaves ztun-ref's table before the kernel
+                # releases the socket (close() defers that to the return
+                # to user space), so the FIN or RST the close sends may
+                # not be here yet: wait for it (bounded), so that it is
+                # read as the close's, before the "gone"
+                if not st.eof:
+                    select.select([st.sock], [], [], 0.05)
                 self.read_stream(st)
                 st.gone = True
                 st.items.append(["gone", self.now(), None])
