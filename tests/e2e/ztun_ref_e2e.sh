@@ -1292,7 +1292,8 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		--rule 'tcp domain direct.e2e.test -> direct' \
 		--rule 'any dport 5399 -> http' \
 		--rule 'icmp 10.203.1.77 -> reject' \
-		--rule 'icmp 10.203.1.1 -> direct'; then
+		--rule 'icmp 10.203.1.1 -> direct' \
+		--rule 'icmp fd00:203:1::1 -> direct'; then
 	own_routes=
 	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122" &&
 	   cx ip -6 route show fd00:ff::/64 | grep -q "dev $tun proto 122"; then
@@ -1343,13 +1344,14 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	# namespace lets group 0 open one), the replies back to ping
 	cx sysctl -qw net.ipv4.ping_group_range="0 0"
 	cx ping -n -c 3 -i 0.2 -W 2 10.203.1.1 >"$tmp/ping.out" 2>&1
+	cx ping -6 -n -c 2 -i 0.2 -W 2 fd00:203:1::1 >"$tmp/ping6.out" 2>&1
 	echo_line=$(fresh_stats 'icmp echo')
-	if grep -q ' 3 received' "$tmp/ping.out" &&
-	   grep -q 'echo out 3, echo in 3$' <<<"$echo_line"; then
-		pass "(fd) ping routed direct: 3 of 3 answered through ztun-ref's echo socket"
+	if grep -q ' 3 received' "$tmp/ping.out" && grep -q ' 2 received' "$tmp/ping6.out" &&
+	   grep -q 'echo out 5, echo in 5$' <<<"$echo_line"; then
+		pass "(fd) ping routed direct: 3 of 3 (IPv4) and 2 of 2 (IPv6) answered through ztun-ref's echo sockets"
 	else
-		fail "(fd) ping routed direct is answered" \
-			"$(tail -n 2 "$tmp/ping.out" | tr '\n' ';') stats: $echo_line"
+		fail "(fd) ping routed direct is answered, IPv4 and IPv6" \
+			"$(tail -n 2 "$tmp/ping.out" "$tmp/ping6.out" | tr '\n' ';') stats: $echo_line"
 	fi
 	ptr=$(cx dig +short +tries=1 +time=2 @198.18.0.2 -x "$a1" 2>&1)
 	if [ "$ptr" = "web.e2e.test." ]; then
