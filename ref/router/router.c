@@ -189,6 +189,8 @@ struct zt_router {
 	unsigned n_gather;
 	struct tcp_relay *gather[GATHER_MAX];
 	unsigned n_echo;               /* sessions in use */
+	uint64_t echo_due;             /* no session expires before this
+					* (a request only postpones one) */
 	struct echo_session echo[ECHO_SESSIONS];
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
@@ -979,13 +981,6 @@ static void udp_enqueue(struct udp_relay *u, const uint8_t *data, size_t len)
 	u->q_bytes += len;
 }
 
-/*
- * The association failed or died: forget the flow (the client's next
- * datagram starts over). One that never became ready also answers the
- * datagrams that waited for it, as a TCP flow is refused: an ICMP
- * unreachable as @how says, port unreachable where a TCP flow gets a RST,
- * so the client fails now instead of at its own timeout.
- */
 /* The ICMP unreachable code that refuses a UDP flow as @how refuses a TCP
  * one: port unreachable where TCP gets a RST. */
 static uint8_t udp_refuse_code(enum zt_refuse how, uint8_t family)
@@ -998,6 +993,13 @@ static uint8_t udp_refuse_code(enum zt_refuse how, uint8_t family)
 	return (uint8_t)code;
 }
 
+/*
+ * The association failed or died: forget the flow (the client's next
+ * datagram starts over). One that never became ready also answers the
+ * datagrams that waited for it, as a TCP flow is refused: an ICMP
+ * unreachable as @how says, port unreachable where a TCP flow gets a RST,
+ * so the client fails now instead of at its own timeout.
+ */
 static void udp_fail(struct udp_relay *u, enum zt_refuse how, uint64_t now)
 {
 	struct zt_udp_flow *f = u->flow;
@@ -1179,7 +1181,7 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	if (fake_query(r, f, data, len, now))
 		return;
 	if (!u) {
-		bool reject = false;
+		bool reject = false, no_proxy;
 		enum zt_route_decision d;
 		char *name = NULL;
 		int fake = fake_name(r, &f->key.server, &name);
@@ -1201,10 +1203,10 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		}
 		u->name = name;
 		u->reject = reject && d == ZT_ROUTE_DROP;
-		if (d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled && fake >= 0)
+		no_proxy = d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled;
+		if (no_proxy && fake >= 0)
 			r->stats.dropped_no_proxy++;
-		if (fake < 0 || d == ZT_ROUTE_HTTP || d == ZT_ROUTE_LOCAL ||
-		    (d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled)) {
+		if (fake < 0 || d == ZT_ROUTE_HTTP || d == ZT_ROUTE_LOCAL || no_proxy) {
 			/* Nothing here carries it (CONNECT is TCP only, nothing
 			 * listens locally, no SOCKS5 proxy): answered as a host
 			 * with no listener answers, every datagram. */
@@ -1720,7 +1722,8 @@ static struct echo_session *echo_session(struct zt_router *r,
 	if (e->dgram < 0)
 		return NULL;
 	e->used = true;
-	r->n_echo++;
+	if (!r->n_echo++ || now + ECHO_IDLE < r->echo_due)
+		r->echo_due = now + ECHO_IDLE;
 	return e;
 }
 
@@ -1788,22 +1791,21 @@ static void echo_replies(struct zt_router *r, struct echo_session *e,
 	}
 }
 
-/* Close the echo sessions idle since ECHO_IDLE before @now. */
+/* At echo_due: close the sessions idle for ECHO_IDLE, and find when the
+ * next one could be (the deadline stays O(1) for the event loop). */
 static void echo_expire(struct zt_router *r, uint64_t now)
 {
-	for (unsigned i = 0; i < ECHO_SESSIONS && r->n_echo; i++)
-		if (r->echo[i].used && r->echo[i].last + ECHO_IDLE <= now)
-			echo_close(&r->echo[i]);
-}
+	r->echo_due = ZT_TIME_NEVER;
+	for (unsigned i = 0; i < ECHO_SESSIONS && r->n_echo; i++) {
+		struct echo_session *e = &r->echo[i];
 
-static uint64_t echo_deadline(const struct zt_router *r)
-{
-	uint64_t d = ZT_TIME_NEVER;
-
-	for (unsigned i = 0; i < ECHO_SESSIONS && r->n_echo; i++)
-		if (r->echo[i].used && r->echo[i].last + ECHO_IDLE < d)
-			d = r->echo[i].last + ECHO_IDLE;
-	return d;
+		if (!e->used)
+			continue;
+		if (e->last + ECHO_IDLE <= now)
+			echo_close(e);
+		else if (e->last + ECHO_IDLE < r->echo_due)
+			r->echo_due = e->last + ECHO_IDLE;
+	}
 }
 
 static void tun_output(void *host, const uint8_t *pkt, size_t len)
@@ -1962,7 +1964,7 @@ static void nat_expired(void *ctx, struct zt_nat_session *s, uint64_t now)
 void zt_router_poll(struct zt_router *r, uint64_t now)
 {
 	zt_stack_poll(r->stack, now);
-	if (r->n_echo)
+	if (r->n_echo && r->echo_due <= now)
 		echo_expire(r, now);
 	while (zt_nat_next_deadline(&r->nat) <= now)
 		if (zt_nat_expire(&r->nat, now, nat_expired, r) == 0)
@@ -1978,8 +1980,8 @@ uint64_t zt_router_deadline(const struct zt_router *r)
 
 	if (n < d)
 		d = n;
-	if (r->n_echo && (n = echo_deadline(r)) < d)
-		d = n;
+	if (r->n_echo && r->echo_due < d)
+		d = r->echo_due;
 	return d;
 }
 

@@ -224,14 +224,6 @@ static bool cidr_valid(const struct zt_cidr *c)
 }
 
 /**
- * zt_rule_validate() - check that @r is a rule zt_rule_parse() could make.
- * @r: the rule
- *
- * Return: 0 or -EINVAL (bad protocol, decision, prefix, reversed ports,
- * ports on ICMP, reject without drop, source and destination families
- * that differ).
- */
-/**
  * zt_route_carries() - whether decision @d can carry flows of @proto.
  * @proto: an enum zt_rule_proto
  * @d: the decision
@@ -251,6 +243,14 @@ bool zt_route_carries(uint8_t proto, enum zt_route_decision d)
 	return true;
 }
 
+/**
+ * zt_rule_validate() - check that @r is a rule zt_rule_parse() could make.
+ * @r: the rule
+ *
+ * Return: 0 or -EINVAL (bad protocol, decision, prefix, reversed ports,
+ * ports on ICMP, reject without drop, source and destination families
+ * that differ, a decision that cannot carry the protocol).
+ */
 int zt_rule_validate(const struct zt_rule *r)
 {
 	if ((unsigned)r->decision >= ZT_ROUTE__COUNT ||

@@ -1271,8 +1271,8 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 	    to->addr.family != b->addr.family ||
 	    msg[0] != (v4 ? ZT_ICMP4_ECHO_REQUEST : ZT_ICMP6_ECHO_REQUEST))
 		return -EINVAL;
-	vn->stats.datagrams_sent++;
 	if (blackholed(vn, &to->addr)) {
+		vn->stats.datagrams_sent++;
 		vn->stats.datagrams_dropped++;
 		return 0;
 	}
@@ -1283,8 +1283,7 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 	memset(&back, 0, sizeof(back));
 	back.addr = b->addr;
 	back.port = b->port;
-	vn->stats.datagrams_sent--; /* counted once, above */
-	return zt_vnet_udp_send(vn, &from, &back, reply, len);
+	return zt_vnet_udp_send(vn, &from, &back, reply, len); /* counts it */
 }
 
 static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,

@@ -18,6 +18,7 @@
 
 #include "real/log.h"
 #include "real/netlink.h"
+#include "real/readfile.h"
 #include "real/resolvconf.h"
 
 /* Whether @pid is a running ztun-ref other than us (/proc/PID/comm). */
@@ -377,19 +378,14 @@ static int dns_check_one(const struct zr_nameserver *ns, const struct zr_tun *tu
 int zr_autoroute_dns_check(const struct zr_tun *tun)
 {
 	struct zr_nameserver ns[ZR_RESOLV_MAX];
-	char *text;
-	ssize_t len;
-	int fd, n = 0, leaks = 0;
+	char *text = malloc(ZR_RESOLV_BYTES);
+	ssize_t len = text ? zr_read_file(ZR_RESOLV_CONF, 0, text,
+					  ZR_RESOLV_BYTES) : -ENOMEM;
+	int n = 0, leaks = 0;
 
-	fd = open(ZR_RESOLV_CONF, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		zr_debug("auto-route: %s: %s", ZR_RESOLV_CONF, strerror(errno));
-		return 0;
-	}
-	text = malloc(ZR_RESOLV_BYTES);
-	len = text ? read(fd, text, ZR_RESOLV_BYTES) : -1;
-	close(fd);
-	if (len > 0)
+	if (len < 0)
+		zr_debug("auto-route: %s: %s", ZR_RESOLV_CONF, strerror((int)-len));
+	else
 		n = zr_resolv_nameservers(text, (size_t)len, ns, ZR_RESOLV_MAX);
 	free(text);
 	for (int i = 0; i < n; i++)

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "real/readfile.h"
+
 #define ZR_HEADER "ztun-ref-routes 1"
 #define ZR_LINE_MAX 200
 #define ZR_FIELDS_MAX 8
@@ -331,31 +333,14 @@ int zr_route_state_read(const char *path, struct zr_route_state *s,
 			unsigned *bad_line)
 {
 	char text[ZR_ROUTE_STATE_BYTES + 1];
-	size_t len = 0;
-	int fd, err = 0;
+	ssize_t len;
 
 	if (bad_line)
 		*bad_line = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	while (len < sizeof(text)) {
-		ssize_t n = read(fd, text + len, sizeof(text) - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (err)
-		return err;
+	len = zr_read_file(path, O_NOFOLLOW, text, sizeof(text));
+	if (len < 0)
+		return (int)len;
 	if (len > ZR_ROUTE_STATE_BYTES)
 		return -EFBIG;
-	return zr_route_state_parse(text, len, s, bad_line);
+	return zr_route_state_parse(text, (size_t)len, s, bad_line);
 }
