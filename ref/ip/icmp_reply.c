@@ -70,6 +70,12 @@ static bool addr_bad_source(const struct zt_addr *a)
 	       memcmp(a->bytes, loop6, 16) == 0;
 }
 
+bool zt_icmp_source_ok(const struct zt_addr *a)
+{
+	return (a->family == ZT_AF_INET || a->family == ZT_AF_INET6) &&
+	       !addr_bad_source(a);
+}
+
 /* A group destination: multicast or IPv4 limited broadcast. */
 static bool addr_group(const struct zt_addr *a)
 {

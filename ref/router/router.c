@@ -1653,6 +1653,90 @@ void zt_router_dgram_data(struct zt_router *r, void *cookie,
 	zt_router_dgram_batch(r, cookie, from, &one, 1, now);
 }
 
+/*
+ * The kind of upstream ICMP error @type/@code (@family's numbering) that a
+ * client is told of: unreachable (its datagram cannot arrive; but
+ * "fragmentation needed" / "too big", which is about the egress's own
+ * path, whose kernel fragments or resizes) and time exceeded (a loop or
+ * a path too long); ZT_ICMP_OTHER for the rest.
+ */
+static enum zt_icmp_kind relayed_error_kind(uint8_t family, uint8_t type,
+					    uint8_t code)
+{
+	enum zt_icmp_kind k = zt_icmp_classify(family, type, code);
+
+	return k == ZT_ICMP_DEST_UNREACH || k == ZT_ICMP_TIME_EXCEEDED ?
+		       k : ZT_ICMP_OTHER;
+}
+
+/* Where an error passed to the client comes from: the router that sent
+ * it, or (the destination's own answer) the server as the client knows
+ * it; the stack falls back to the server for an origin that cannot be a
+ * source. */
+static const struct zt_addr *error_origin(const struct zt_dgram_error *e,
+					  const struct zt_addr *server)
+{
+	return e->origin.family && !zt_addr_eq(&e->origin, &e->to.addr) ?
+		       &e->origin : server;
+}
+
+/* An error about an echo request session @e sent: its sequence number is
+ * in the quoted request (the identifier is the host's). */
+static bool echo_error(struct zt_router *r, struct echo_session *e,
+		       const struct zt_dgram_error *de, enum zt_icmp_kind kind,
+		       uint64_t now)
+{
+	uint8_t req = e->key.family == ZT_AF_INET ? ZT_ICMP4_ECHO_REQUEST :
+						    ZT_ICMP6_ECHO_REQUEST;
+	const uint8_t *p = de->data;
+
+	if (!e->used || de->to.name[0] || !zt_addr_eq(&de->to.addr, &e->key.server) ||
+	    !p || de->len < ZT_ICMP_HDR || p[0] != req)
+		return false;
+	return zt_stack_echo_error(r->stack, &e->key, e->ident,
+				   (uint16_t)(p[6] << 8 | p[7]), kind, de->code,
+				   error_origin(de, &e->key.server),
+				   p + ZT_ICMP_HDR, de->len - ZT_ICMP_HDR, now) == 0;
+}
+
+/* An error about a datagram of direct or NAT flow @u to its server. */
+static bool udp_error(struct zt_router *r, struct udp_relay *u,
+		      const struct zt_dgram_error *de, enum zt_icmp_kind kind,
+		      uint64_t now)
+{
+	const struct zt_flow_key *k;
+
+	if (!u->flow || u->forward || u->decision == ZT_ROUTE_SOCKS5)
+		return false; /* the client talks to someone else */
+	k = &u->flow->key;
+	if (de->to.name[0] || !zt_addr_eq(&de->to.addr, &k->server) ||
+	    de->to.port != k->server_port)
+		return false;
+	return zt_stack_udp_error(r->stack, k, kind, de->code,
+				  error_origin(de, &k->server), de->data,
+				  de->len, now) == 0;
+}
+
+void zt_router_dgram_error(struct zt_router *r, void *cookie,
+			   const struct zt_dgram_error *e, uint64_t now)
+{
+	struct udp_relay *u = cookie;
+	enum zt_icmp_kind kind = relayed_error_kind(e->to.addr.family, e->type,
+						    e->code);
+	bool relayed = false;
+
+	if (kind != ZT_ICMP_OTHER) {
+		if (u->kind == CONN_ECHO)
+			relayed = echo_error(r, cookie, e, kind, now);
+		else if (u->kind == CONN_UDP)
+			relayed = udp_error(r, u, e, kind, now);
+	}
+	if (relayed)
+		r->stats.icmp_errors_relayed++;
+	else
+		r->stats.icmp_errors_ignored++;
+}
+
 /* --- ICMP and the rest -------------------------------------------------- */
 
 /* ICMP echo is answered locally (`local`) or refused (`drop reject`);

@@ -412,11 +412,14 @@ static void send_stray_rst(struct zt_stack *s, const struct zt_packet *pk)
 }
 
 /* An ICMP error about @raw (already decoded into @pk), rate-limited. */
-static void send_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
-			    struct zt_view raw, enum zt_icmp_kind kind,
-			    uint8_t code, uint32_t arg, uint64_t now)
+/* ICMP error @kind/@code about @pk (@raw its bytes) from @from to its
+ * source, rate-limited. */
+static void send_icmp_error_from(struct zt_stack *s, const struct zt_packet *pk,
+				 struct zt_view raw, enum zt_icmp_kind kind,
+				 uint8_t code, uint32_t arg,
+				 const struct zt_addr *from, uint64_t now)
 {
-	int n = zt_icmp_error(pk, raw, kind, code, arg, &pk->dst, s->cfg.mtu,
+	int n = zt_icmp_error(pk, raw, kind, code, arg, from, s->cfg.mtu,
 			      s->scratch, SCRATCH_LEN);
 
 	if (n < 0)
@@ -427,6 +430,14 @@ static void send_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	}
 	s->stats.icmp_errors_sent++;
 	tun_emit(s, s->scratch, (size_t)n);
+}
+
+/* The usual case: the error comes from where @pk was going. */
+static void send_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
+			    struct zt_view raw, enum zt_icmp_kind kind,
+			    uint8_t code, uint32_t arg, uint64_t now)
+{
+	send_icmp_error_from(s, pk, raw, kind, code, arg, &pk->dst, now);
 }
 
 /* --- flow lifecycle --------------------------------------------------- */
@@ -685,36 +696,98 @@ int zt_stack_udp_reject(struct zt_stack *s, struct zt_udp_flow *f,
 	return 0;
 }
 
-/* Bytes of the client's datagram that zt_stack_udp_unreach() quotes after
- * the rebuilt headers: the client's stack matches the quote by addresses
- * and ports, the rest is for the humans reading a capture. */
-#define UNREACH_QUOTE_DATA 64
+/* Bytes of the client's datagram that a rebuilt quote (zt_stack_udp_error(),
+ * zt_stack_echo_error()) carries after its headers: the client's stack
+ * matches the quote by addresses and ports (or identifier), the rest is
+ * for the humans reading a capture. */
+#define REBUILT_QUOTE_DATA 64
+
+/* Put the IP header from @k's client to its server in front of the @l4n
+ * bytes of @proto at buf + its length, and send the error about that
+ * datagram from @from (when it may be a source, else the server). */
+static int send_error_rebuilt(struct zt_stack *s, const struct zt_flow_key *k,
+			      uint8_t proto, uint8_t *buf, size_t iphl,
+			      int l4n, enum zt_icmp_kind kind, uint8_t code,
+			      const struct zt_addr *from, uint64_t now)
+{
+	struct zt_packet pk;
+
+	if (l4n < 0 || ip_header(&k->client, &k->server, proto, (size_t)l4n,
+				 false, 0, buf, iphl) != (int)iphl ||
+	    zt_packet_parse(zt_view_make(buf, iphl + (size_t)l4n),
+			    ZT_PARSE_NO_CSUM, &pk) != ZT_DROP_NONE)
+		return -EINVAL;
+	if (!from || from->family != k->family || !zt_icmp_source_ok(from))
+		from = &k->server;
+	send_icmp_error_from(s, &pk, zt_view_make(buf, iphl + (size_t)l4n),
+			     kind, code, 0, from, now);
+	return 0;
+}
+
+static bool rebuilt_error_ok(const struct zt_flow_key *k,
+			     enum zt_icmp_kind kind)
+{
+	return (k->family == ZT_AF_INET || k->family == ZT_AF_INET6) &&
+	       (kind == ZT_ICMP_DEST_UNREACH || kind == ZT_ICMP_TIME_EXCEEDED);
+}
+
+int zt_stack_udp_error(struct zt_stack *s, const struct zt_flow_key *k,
+		       enum zt_icmp_kind kind, uint8_t code,
+		       const struct zt_addr *from, const void *data, size_t len,
+		       uint64_t now)
+{
+	struct zt_udp_repr u = { k->client_port, k->server_port };
+	size_t iphl = k->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR;
+	uint8_t *buf = s->scratch2;
+
+	if (!rebuilt_error_ok(k, kind))
+		return -EINVAL;
+	if (len > REBUILT_QUOTE_DATA)
+		len = REBUILT_QUOTE_DATA;
+	return send_error_rebuilt(s, k, ZT_IPPROTO_UDP, buf, iphl,
+				  zt_udp_emit(&u, &k->client, &k->server, data,
+					      data ? len : 0, buf + iphl,
+					      SCRATCH_LEN - iphl),
+				  kind, code, from, now);
+}
 
 int zt_stack_udp_unreach(struct zt_stack *s, struct zt_udp_flow *f,
 			 uint8_t icmp_code, const void *data, size_t len,
 			 uint64_t now)
 {
-	const struct zt_flow_key *k = &f->key;
-	struct zt_udp_repr u = { k->client_port, k->server_port };
+	return zt_stack_udp_error(s, &f->key, ZT_ICMP_DEST_UNREACH, icmp_code,
+				  NULL, data, len, now);
+}
+
+int zt_stack_echo_error(struct zt_stack *s, const struct zt_flow_key *k,
+			uint16_t ident, uint16_t seq, enum zt_icmp_kind kind,
+			uint8_t code, const struct zt_addr *from,
+			const void *data, size_t len, uint64_t now)
+{
 	size_t iphl = k->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR;
 	uint8_t *buf = s->scratch2;
-	struct zt_packet pk;
+	struct zt_icmp_repr e;
 	int n;
 
-	if (k->family != ZT_AF_INET && k->family != ZT_AF_INET6)
+	if (!rebuilt_error_ok(k, kind))
 		return -EINVAL;
-	if (len > UNREACH_QUOTE_DATA)
-		len = UNREACH_QUOTE_DATA;
-	n = zt_udp_emit(&u, &k->client, &k->server, data, data ? len : 0,
-			buf + iphl, SCRATCH_LEN - iphl);
-	if (n < 0 || ip_header(&k->client, &k->server, ZT_IPPROTO_UDP,
-			       (size_t)n, false, 0, buf, iphl) != (int)iphl ||
-	    zt_packet_parse(zt_view_make(buf, iphl + (size_t)n),
-			    ZT_PARSE_NO_CSUM, &pk) != ZT_DROP_NONE)
-		return -EINVAL;
-	send_icmp_error(s, &pk, zt_view_make(buf, iphl + (size_t)n),
-			ZT_ICMP_DEST_UNREACH, icmp_code, 0, now);
-	return 0;
+	if (len > REBUILT_QUOTE_DATA)
+		len = REBUILT_QUOTE_DATA;
+	memset(&e, 0, sizeof(e));
+	e.echo_ident = ident;
+	e.echo_seq = seq;
+	if (k->family == ZT_AF_INET) {
+		e.type = ZT_ICMP4_ECHO_REQUEST;
+		n = zt_icmp4_emit(&e, data, data ? len : 0, buf + iphl,
+				  SCRATCH_LEN - iphl);
+	} else {
+		e.type = ZT_ICMP6_ECHO_REQUEST;
+		n = zt_icmp6_emit(&e, &k->client, &k->server, data,
+				  data ? len : 0, buf + iphl, SCRATCH_LEN - iphl);
+	}
+	return send_error_rebuilt(s, k, k->family == ZT_AF_INET ? ZT_IPPROTO_ICMP :
+						ZT_IPPROTO_ICMPV6,
+				  buf, iphl, n, kind, code, from, now);
 }
 
 void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now)

@@ -1025,6 +1025,43 @@ static void dgram_record(struct fr *h, const struct zt_rec *rec)
 	zt_router_dgram_data(h->r, h->dg[i].cookie, &from, p, n, h->now);
 }
 
+/* DGRAM_ERROR: an ICMP error about what a datagram socket sent. */
+static void dgram_error_record(struct fr *h, const struct zt_rec *rec)
+{
+	struct zt_dgram_error e;
+	size_t i, off = 4;
+
+	if (!h->n_dg || rec->len < 4)
+		return;
+	i = rec->body[0] % h->n_dg;
+	if (!h->dg[i].open)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.type = rec->body[1];
+	e.code = rec->body[2];
+	if (!(rec->body[3] & 1)) {
+		if (h->dg[i].has_to)
+			e.to = h->dg[i].last_to;
+	} else {
+		if (rec->len < 10)
+			return;
+		e.to.addr = zt_addr_v4(rec->body + 4);
+		e.to.port = zt_rd16(rec->body + 8);
+		off = 10;
+	}
+	if (!(rec->body[3] & 2)) {
+		e.origin = e.to.addr;
+	} else {
+		if (rec->len < off + 4)
+			return;
+		e.origin = zt_addr_v4(rec->body + off);
+		off += 4;
+	}
+	e.data = rec->body + off;
+	e.len = rec->len - off;
+	zt_router_dgram_error(h->r, h->dg[i].cookie, &e, h->now);
+}
+
 static void run_record(struct fr *h, const struct zt_rec *rec)
 {
 	switch (rec->kind) {
@@ -1064,6 +1101,9 @@ static void run_record(struct fr *h, const struct zt_rec *rec)
 		break;
 	case ZT_REC_DGRAM:
 		dgram_record(h, rec);
+		break;
+	case ZT_REC_DGRAM_ERROR:
+		dgram_error_record(h, rec);
 		break;
 	case ZT_REC_ADVANCE:
 		break;

@@ -62,6 +62,12 @@
  *                 last one cut short is dropped), fed between
  *                 zt_router_tun_batch_begin() and _end(), as ztun-ref
  *                 feeds one batch of TUN reads.
+ *   DGRAM_ERROR (11) an ICMP error (zt_router_dgram_error()) for the
+ *                 (body[0] mod opened)-th datagram socket: type body[1],
+ *                 code body[2]; body[3] bit 0 clear: about the last address
+ *                 the core sent to on it, set: about body[4..7] (IPv4) port
+ *                 body[8..9]; bit 1 clear: from that address, set: from the
+ *                 next 4 bytes (IPv4). The datagram's payload follows.
  *
  * Unknown kinds are skipped and counted; a final record cut short is
  * ignored (outcome.truncated). The scripted upstream never does I/O: each
@@ -105,6 +111,7 @@ enum zt_rec_kind {
 	ZT_REC_ADVANCE = 8,
 	ZT_REC_HOST = 9,
 	ZT_REC_TUN_BATCH = 10,
+	ZT_REC_DGRAM_ERROR = 11,
 	ZT_REC__COUNT
 };
 

@@ -38,6 +38,9 @@
 #include "ztun/icmp_wire.h"
 
 #define MAX_BLACKHOLES 16
+/* bytes of a datagram an ICMP error about it gives back (Linux: what the
+ * quote held, at most 576 bytes of error over IPv4) */
+#define VNET_ERROR_QUOTE 512
 #define EPHEMERAL_FIRST 40000
 
 struct mark {
@@ -114,6 +117,8 @@ struct binding {
 	struct zt_sim_event flush_ev;
 };
 
+/* A datagram in flight, or an ICMP error about one (@error: from @from's
+ * address, about the datagram to @about, @data its payload as sent). */
 struct vdgram {
 	struct zt_vnet *vn;
 	struct vdgram *next, *prev;
@@ -121,8 +126,18 @@ struct vdgram {
 	struct zt_endpoint from;
 	struct zt_addr to;
 	uint16_t to_port;
+	bool error;
+	uint8_t type, code;
+	struct zt_endpoint about;
 	size_t len;
 	uint8_t data[];
+};
+
+/* Datagrams to a prefix answered with an ICMP error (zt_vnet_icmp_error). */
+struct verror {
+	struct zt_cidr prefix;
+	struct zt_addr origin;
+	uint8_t type, code;
 };
 
 struct vname {
@@ -143,6 +158,8 @@ struct zt_vnet {
 	struct vname *names;
 	struct zt_cidr blackholes[MAX_BLACKHOLES];
 	unsigned n_blackholes;
+	struct verror errors[MAX_BLACKHOLES];
+	unsigned n_errors;
 	uint16_t next_port;
 	/* router handles: never reused */
 	struct zt_vnet_sock **streams;
@@ -207,6 +224,41 @@ int zt_vnet_blackhole(struct zt_vnet *vn, const struct zt_addr *prefix,
 	vn->blackholes[vn->n_blackholes].addr = *prefix;
 	vn->blackholes[vn->n_blackholes++].len = len;
 	return 0;
+}
+
+/**
+ * zt_vnet_icmp_error() - answer every datagram and echo request sent to
+ * @prefix/@len with an ICMP error @type/@code (in the prefix's family's
+ * numbering) from @origin, as a router on the way would.
+ * Return: 0, -EINVAL or -ENOSPC.
+ */
+int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
+		       uint8_t len, const struct zt_addr *origin, uint8_t type,
+		       uint8_t code)
+{
+	struct verror *e;
+
+	if (len > (prefix->family == ZT_AF_INET ? 32 : 128) ||
+	    origin->family != prefix->family)
+		return -EINVAL;
+	if (vn->n_errors == MAX_BLACKHOLES)
+		return -ENOSPC;
+	e = &vn->errors[vn->n_errors++];
+	e->prefix.addr = *prefix;
+	e->prefix.len = len;
+	e->origin = *origin;
+	e->type = type;
+	e->code = code;
+	return 0;
+}
+
+static const struct verror *error_for(const struct zt_vnet *vn,
+				      const struct zt_addr *a)
+{
+	for (unsigned i = 0; i < vn->n_errors; i++)
+		if (prefix_match(&vn->errors[i].prefix, a))
+			return &vn->errors[i];
+	return NULL;
 }
 
 /**
@@ -905,6 +957,52 @@ static void dgram_unlink(struct vdgram *d)
 		d->next->prev = d->prev;
 }
 
+static void dgram_fn(struct zt_sim *sim, void *arg);
+static void r_dgram_error(struct binding *b, const struct vdgram *d);
+
+static void vdgram_queue(struct zt_vnet *vn, struct vdgram *d)
+{
+	d->vn = vn;
+	d->next = vn->dgrams;
+	if (vn->dgrams)
+		vn->dgrams->prev = d;
+	vn->dgrams = d;
+	zt_sim_event_init(&d->ev, dgram_fn, d);
+	zt_sim_after(vn->sim, &d->ev, vn->cfg.latency);
+}
+
+/* The ICMP error @type/@code from @origin about the datagram @data/@len
+ * that @sender sent to @about goes back to @sender, one latency later;
+ * only router sockets hear it (as a socket with IP_RECVERR would). */
+static void error_back(struct zt_vnet *vn, const struct zt_endpoint *sender,
+		       const struct zt_endpoint *about,
+		       const struct zt_addr *origin, uint8_t type,
+		       uint8_t code, const uint8_t *data, size_t len)
+{
+	const struct binding *b = find_binding(vn, &sender->addr, sender->port);
+	struct vdgram *d;
+
+	if (!b || !b->cookie)
+		return;
+	if (len > VNET_ERROR_QUOTE)
+		len = VNET_ERROR_QUOTE;
+	d = malloc(sizeof(*d) + (len ? len : 1));
+	if (!d)
+		return;
+	memset(d, 0, sizeof(*d));
+	d->error = true;
+	d->from.addr = *origin;
+	d->to = sender->addr;
+	d->to_port = sender->port;
+	d->type = type;
+	d->code = code;
+	d->about = *about;
+	d->len = len;
+	memcpy(d->data, data, len);
+	vn->stats.icmp_errors++;
+	vdgram_queue(vn, d);
+}
+
 static void dgram_fn(struct zt_sim *sim, void *arg)
 {
 	struct vdgram *d = arg;
@@ -913,11 +1011,23 @@ static void dgram_fn(struct zt_sim *sim, void *arg)
 
 	(void)sim;
 	dgram_unlink(d);
-	if (b) {
+	if (d->error) {
+		if (b && b->cookie && vn->router)
+			r_dgram_error(b, d);
+	} else if (b) {
 		vn->stats.datagrams_delivered++;
 		b->recv(b->ctx, &d->from, d->data, d->len);
 	} else {
+		struct zt_endpoint about = { .addr = d->to, .port = d->to_port };
+
+		/* nobody listens there: the host says so */
 		vn->stats.datagrams_dropped++;
+		error_back(vn, &d->from, &about, &d->to,
+			   d->to.family == ZT_AF_INET ? ZT_ICMP4_DEST_UNREACH :
+							ZT_ICMP6_DEST_UNREACH,
+			   d->to.family == ZT_AF_INET ? ZT_ICMP4_CODE_PORT_UNREACH :
+							ZT_ICMP6_CODE_PORT_UNREACH,
+			   d->data, d->len);
 	}
 	free(d);
 }
@@ -935,6 +1045,8 @@ static void dgram_fn(struct zt_sim *sim, void *arg)
 int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 		     const struct zt_endpoint *to, const void *data, size_t len)
 {
+	const struct verror *err;
+	struct zt_endpoint about;
 	struct zt_addr dst;
 	struct vdgram *d;
 
@@ -947,22 +1059,26 @@ int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 		vn->stats.datagrams_dropped++;
 		return 0;
 	}
+	err = error_for(vn, &dst);
+	if (err) {
+		memset(&about, 0, sizeof(about));
+		about.addr = dst;
+		about.port = to->port;
+		vn->stats.datagrams_dropped++;
+		error_back(vn, from, &about, &err->origin, err->type, err->code,
+			   data, len);
+		return 0;
+	}
 	d = malloc(sizeof(*d) + (len ? len : 1));
 	if (!d)
 		return -ENOMEM;
 	memset(d, 0, sizeof(*d));
-	d->vn = vn;
 	d->from = *from;
 	d->to = dst;
 	d->to_port = to->port;
 	d->len = len;
 	memcpy(d->data, data, len);
-	d->next = vn->dgrams;
-	if (vn->dgrams)
-		vn->dgrams->prev = d;
-	vn->dgrams = d;
-	zt_sim_event_init(&d->ev, dgram_fn, d);
-	zt_sim_after(vn->sim, &d->ev, vn->cfg.latency);
+	vdgram_queue(vn, d);
 	return 0;
 }
 
@@ -1190,6 +1306,27 @@ static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
 	zt_dgram_batch_add(q, from, data, len);
 }
 
+/* ICMP error @d for router socket @b, after what arrived before it. */
+static void r_dgram_error(struct binding *b, const struct vdgram *d)
+{
+	struct zt_vnet *vn = b->vn;
+	int handle = b->handle;
+	struct zt_dgram_error e;
+
+	rbatch_flush(vn, handle);
+	b = dsock_open(vn, handle);
+	if (!b)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.to = d->about;
+	e.origin = d->from.addr;
+	e.type = d->type;
+	e.code = d->code;
+	e.data = d->data;
+	e.len = d->len;
+	zt_router_dgram_error(vn->router, b->cookie, &e, vn->sim->now);
+}
+
 static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 			 unsigned flags, void *cookie, uint64_t now)
 {
@@ -1255,7 +1392,8 @@ int zt_vnet_dgram_local(struct zt_vnet *vn, int handle, struct zt_endpoint *out)
 /*
  * An echo request from ICMP echo socket @b: every address of the virtual
  * network answers a ping (but a black hole's or a name's), with the same
- * message as an echo reply, one latency later. The reply's checksum is
+ * message as an echo reply, one latency later; a prefix given an ICMP
+ * error (zt_vnet_icmp_error) answers with that error instead. The reply's checksum is
  * not recomputed: the router does not check it (a kernel's ping socket
  * has checked it already).
  */
@@ -1265,6 +1403,7 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 {
 	uint8_t reply[2048];
 	struct zt_endpoint from, back;
+	const struct verror *err;
 	bool v4 = b->addr.family == ZT_AF_INET;
 
 	if (len < ZT_ICMP_HDR || len > sizeof(reply) || to->name[0] ||
@@ -1274,6 +1413,17 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 	if (blackholed(vn, &to->addr)) {
 		vn->stats.datagrams_sent++;
 		vn->stats.datagrams_dropped++;
+		return 0;
+	}
+	err = error_for(vn, &to->addr);
+	if (err) {
+		memset(&back, 0, sizeof(back));
+		back.addr = b->addr;
+		back.port = b->port;
+		vn->stats.datagrams_sent++;
+		vn->stats.datagrams_dropped++;
+		error_back(vn, &back, to, &err->origin, err->type, err->code,
+			   msg, len);
 		return 0;
 	}
 	memcpy(reply, msg, len);

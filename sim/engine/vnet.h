@@ -27,7 +27,11 @@
  * Datagrams. Bindings are (address, port) pairs; a datagram is delivered
  * one latency after it was sent to the binding of its destination, or
  * dropped (counted) when there is none, or when the destination is
- * blackholed. The router's datagram sockets are bound to the vnet's egress
+ * blackholed. When there is none the destination answers with an ICMP port
+ * unreachable, and a prefix may be set to answer with an ICMP error of
+ * any kind (zt_vnet_icmp_error); the error reaches a router socket one
+ * latency later as zt_router_dgram_error() (other senders do not hear
+ * it, as a socket without IP_RECVERR would not). The router's datagram sockets are bound to the vnet's egress
  * address of their family and an ephemeral port.
  *
  * Ownership: the vnet owns every connection, binding and datagram in
@@ -75,6 +79,7 @@ struct zt_vnet_stats {
 	uint64_t router_sends;     /* router stream_send calls that took bytes */
 	uint64_t max_send;         /* most bytes one of them took */
 	uint64_t datagrams_sent, datagrams_delivered, datagrams_dropped;
+	uint64_t icmp_errors;      /* ICMP errors sent back to router sockets */
 	uint64_t router_batches;   /* zt_router_dgram_batch() calls ... */
 	uint64_t router_batch_datagrams; /* ... and the datagrams in them */
 	uint64_t bad_handle;       /* router calls with a handle not open */
@@ -120,6 +125,12 @@ const struct zt_vnet_stats *zt_vnet_stats(const struct zt_vnet *vn);
 /* Connects to @prefix/@len (and datagrams to it) go nowhere. 0 or -ENOSPC. */
 int zt_vnet_blackhole(struct zt_vnet *vn, const struct zt_addr *prefix,
 		      uint8_t len);
+/* Datagrams and echo requests to @prefix/@len are answered with ICMP error
+ * @type/@code (@prefix's family's numbering) from @origin. 0, -EINVAL or
+ * -ENOSPC. */
+int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
+		       uint8_t len, const struct zt_addr *origin, uint8_t type,
+		       uint8_t code);
 /* A name the vnet resolves (copied). 0, -EINVAL or -ENOSPC. */
 int zt_vnet_add_name(struct zt_vnet *vn, const char *name,
 		     const struct zt_addr *addr);

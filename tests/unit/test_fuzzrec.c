@@ -394,6 +394,31 @@ static void test_udp_direct(void)
 	}
 }
 
+/* DGRAM_ERROR: an ICMP error about the datagram a direct flow sent reaches
+ * its client (icmp_out); a frag-needed one, or one from an explicit
+ * address about another destination, does not. */
+static void test_dgram_error_record(void)
+{
+	struct zt_replay_outcome o;
+	struct buf b;
+	uint8_t unreach[] = { 0, ZT_ICMP4_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH,
+			      0, 'q' };
+	uint8_t toobig[] = { 0, ZT_ICMP4_DEST_UNREACH, ZT_ICMP4_CODE_FRAG_NEEDED, 0 };
+	uint8_t other[] = { 0, ZT_ICMP4_TIME_EXCEEDED, 0, 3, 192, 0, 2, 99, 0, 53,
+			    192, 0, 2, 254 };
+
+	b_seed(&b, 1);
+	b_config(&b, ZT_REC_ROUTE_DIRECT, 0);
+	b_udp(&b, "query");
+	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, unreach, sizeof(unreach));
+	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, toobig, sizeof(toobig));
+	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, other, sizeof(other));
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.icmp_out, 1);
+	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 1);
+	CU_ASSERT_EQUAL(o.router.icmp_errors_ignored, 2);
+}
+
 static void test_truncated_last_record(void)
 {
 	struct zt_replay_outcome o;
@@ -673,6 +698,7 @@ int zt_suite_fuzzrec(void)
 		{ "socks5_handshake", test_socks5_handshake },
 		{ "extended_flags_and_batches", test_extended_flags_and_batches },
 		{ "udp_direct", test_udp_direct },
+		{ "dgram_error_record", test_dgram_error_record },
 		{ "fake_dns_flag", test_fake_dns_flag },
 		{ "truncated_last_record", test_truncated_last_record },
 		{ "unknown_kind_skipped", test_unknown_kind_skipped },

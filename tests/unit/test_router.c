@@ -82,6 +82,11 @@ struct tb {
 	bool echo_data_ok;             /* ... and its data was "pingdata" */
 	unsigned unreach;              /* ICMP unreachables quoting any flow */
 	int unreach_code;              /* ... the last one's code */
+	unsigned errs;                 /* ICMP errors of any kind ... */
+	enum zt_icmp_kind err_kind;    /* ... the last one's kind, code, */
+	uint8_t err_code;
+	struct zt_addr err_src;        /* source */
+	struct zt_icmp_quote err_quote; /* and what it quoted */
 	uint8_t udp_last[2048];
 	size_t udp_last_len;
 	uint8_t udp_all[8192];         /* every UDP payload, in order */
@@ -230,10 +235,18 @@ static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
 		t->echo_src = pk.src;
 		t->echo_data_ok = pk.payload.len == 8 &&
 				  !memcmp(pk.payload.data, "pingdata", 8);
-	} else if (pk.l4.icmp.kind == ZT_ICMP_DEST_UNREACH) {
+	} else if (pk.l4.icmp.kind == ZT_ICMP_DEST_UNREACH ||
+		   pk.l4.icmp.kind == ZT_ICMP_TIME_EXCEEDED) {
 		struct zt_icmp_quote q;
 
-		if (zt_icmp_parse_quote(pk.payload, &q) != ZT_DROP_NONE || !q.has_ports)
+		if (zt_icmp_parse_quote(pk.payload, &q) != ZT_DROP_NONE)
+			return;
+		t->errs++;
+		t->err_kind = pk.l4.icmp.kind;
+		t->err_code = pk.l4.icmp.code;
+		t->err_src = pk.src;
+		t->err_quote = q;
+		if (pk.l4.icmp.kind != ZT_ICMP_DEST_UNREACH || !q.has_ports)
 			return;
 		t->unreach++;
 		t->unreach_code = pk.l4.icmp.code;
@@ -2126,6 +2139,153 @@ static void test_icmp_direct_echo(void)
 	}
 }
 
+/* The client of @t's last ICMP error was told of its own datagram: kind,
+ * code, source, and the quote's addresses. */
+static void expect_error(const struct tb *t, unsigned n, enum zt_icmp_kind kind,
+			 uint8_t code, const struct zt_addr *src,
+			 const struct zt_addr *cli, const struct zt_addr *srv)
+{
+	CU_ASSERT_EQUAL(t->errs, n);
+	CU_ASSERT_EQUAL(t->err_kind, kind);
+	CU_ASSERT_EQUAL(t->err_code, code);
+	CU_ASSERT(zt_addr_eq(&t->err_src, src));
+	CU_ASSERT(zt_addr_eq(&t->err_quote.src, cli));
+	CU_ASSERT(zt_addr_eq(&t->err_quote.dst, srv));
+}
+
+/* ICMP errors the network sends back about a UDP flow's datagrams reach
+ * its client for direct and NAT flows, quoting the datagram as the client
+ * sent it: a closed port's unreachable from the server, a router's host
+ * unreachable or time exceeded from that router. A "fragmentation
+ * needed" (the egress's own path MTU) is not passed on, nor anything for
+ * a SOCKS5 flow, whose datagrams go to the proxy. IPv4 and IPv6. */
+static void test_udp_icmp_errors_relayed(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		for (int nat = 0; nat < 2; nat++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+			struct zt_addr far = v6 ? a6(7, 1) : zt_addr_v4(HOLE4);
+			struct zt_addr rtr = v6 ? a6(8, 1) : zt_addr_v4(SOCKS4);
+			struct zt_addr loop = v6 ? a6(9, 1) : zt_addr_v4(HTTP4);
+			struct zt_addr big = v6 ? a6(6, 1) : zt_addr_v4(DNS4);
+			uint8_t unreach = v6 ? ZT_ICMP6_DEST_UNREACH : ZT_ICMP4_DEST_UNREACH;
+
+			t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+			tb_start(t);
+			CU_ASSERT_FATAL(zt_vnet_icmp_error(t->vn, &far, v6 ? 128 : 32, &rtr,
+							   unreach, v6 ? ZT_ICMP6_CODE_ADDR_UNREACH :
+								ZT_ICMP4_CODE_HOST_UNREACH) == 0);
+			CU_ASSERT_FATAL(zt_vnet_icmp_error(t->vn, &loop, v6 ? 128 : 32, &rtr,
+							   v6 ? ZT_ICMP6_TIME_EXCEEDED :
+								ZT_ICMP4_TIME_EXCEEDED, 0) == 0);
+			CU_ASSERT_FATAL(zt_vnet_icmp_error(t->vn, &big, v6 ? 128 : 32, &rtr,
+							   v6 ? ZT_ICMP6_PACKET_TOO_BIG : unreach,
+							   v6 ? 0 : ZT_ICMP4_CODE_FRAG_NEEDED) == 0);
+			/* nothing listens on port 9 of the server */
+			send_udp(t, &cli, 5000, &srv, 9, "hello", 5);
+			run_for(t, 10 * ZT_MS);
+			expect_error(t, 1, ZT_ICMP_DEST_UNREACH,
+				     v6 ? ZT_ICMP6_CODE_PORT_UNREACH : ZT_ICMP4_CODE_PORT_UNREACH,
+				     &srv, &cli, &srv);
+			CU_ASSERT_EQUAL(t->err_quote.proto, ZT_IPPROTO_UDP);
+			CU_ASSERT_EQUAL(t->err_quote.src_port, 5000);
+			CU_ASSERT_EQUAL(t->err_quote.dst_port, 9);
+			CU_ASSERT_EQUAL(t->unreach, 1);
+			send_udp(t, &cli, 5001, &far, 53, "q", 1);
+			run_for(t, 10 * ZT_MS);
+			expect_error(t, 2, ZT_ICMP_DEST_UNREACH,
+				     v6 ? ZT_ICMP6_CODE_ADDR_UNREACH : ZT_ICMP4_CODE_HOST_UNREACH,
+				     &rtr, &cli, &far);
+			CU_ASSERT_EQUAL(t->err_quote.src_port, 5001);
+			send_udp(t, &cli, 5002, &loop, 53, "q", 1);
+			run_for(t, 10 * ZT_MS);
+			expect_error(t, 3, ZT_ICMP_TIME_EXCEEDED, 0, &rtr, &cli, &loop);
+			send_udp(t, &cli, 5003, &big, 53, "q", 1);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL(t->errs, 3);
+			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 3);
+			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_ignored, 1);
+			CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 4); /* kept */
+			tb_free(t);
+		}
+	}
+}
+
+/* A ping routed direct that the network answers with an error (a router's
+ * host unreachable) gets that error, quoting the client's own request:
+ * its identifier, not the echo socket's, and its sequence number. */
+static void test_icmp_echo_error_relayed(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr cli = cli_addr(v6);
+		struct zt_addr far = v6 ? a6(7, 1) : zt_addr_v4(HOLE4);
+		struct zt_addr rtr = v6 ? a6(8, 1) : zt_addr_v4(SOCKS4);
+
+		t->dec[2] = ZT_ROUTE_DIRECT;
+		tb_start(t);
+		CU_ASSERT_FATAL(zt_vnet_icmp_error(t->vn, &far, v6 ? 128 : 32, &rtr,
+						   v6 ? ZT_ICMP6_DEST_UNREACH :
+							ZT_ICMP4_DEST_UNREACH,
+						   v6 ? ZT_ICMP6_CODE_NO_ROUTE :
+							ZT_ICMP4_CODE_HOST_UNREACH) == 0);
+		send_ping_seq(t, &cli, &far, 4242, 7);
+		run_for(t, 10 * ZT_MS);
+		expect_error(t, 1, ZT_ICMP_DEST_UNREACH,
+			     v6 ? ZT_ICMP6_CODE_NO_ROUTE : ZT_ICMP4_CODE_HOST_UNREACH,
+			     &rtr, &cli, &far);
+		CU_ASSERT(t->err_quote.has_echo);
+		CU_ASSERT_EQUAL(t->err_quote.echo_ident, 4242);
+		CU_ASSERT_EQUAL(t->err_quote.echo_seq, 7);
+		CU_ASSERT_EQUAL(t->echo_replies, 0);
+		CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 1);
+		tb_free(t);
+	}
+}
+
+/* Errors that are not about what the socket sent - another destination
+ * than the flow's, an echo error that quotes no request - are dropped. */
+static void test_dgram_error_mismatch_ignored(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_dgram_error e;
+	void *cookie;
+
+	t->dec[1] = ZT_ROUTE_DIRECT;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	send_udp(t, &cli, 5000, &srv, 7, "x", 1);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 1);
+	cookie = zt_vnet_dgram_cookie(t->vn, 0);
+	CU_ASSERT_FATAL(cookie != NULL);
+	memset(&e, 0, sizeof(e));
+	e.to.addr = srv;
+	e.to.port = 8; /* not the flow's port */
+	e.origin = srv;
+	e.type = ZT_ICMP4_DEST_UNREACH;
+	e.code = ZT_ICMP4_CODE_PORT_UNREACH;
+	zt_router_dgram_error(t->r, cookie, &e, t->sim.now);
+	e.to.port = 7;
+	e.to.addr = cli; /* nor its server */
+	zt_router_dgram_error(t->r, cookie, &e, t->sim.now);
+	e.to.addr = srv;
+	e.type = ZT_ICMP4_PARAM_PROBLEM; /* a kind not passed on */
+	zt_router_dgram_error(t->r, cookie, &e, t->sim.now);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->errs, 0);
+	CU_ASSERT_EQUAL(rstats(t)->icmp_errors_ignored, 3);
+	/* the right one passes */
+	e.type = ZT_ICMP4_DEST_UNREACH;
+	zt_router_dgram_error(t->r, cookie, &e, t->sim.now);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->errs, 1);
+	CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 1);
+	tb_free(t);
+}
+
 /* More pinging sessions than the router keeps: the least recently used
  * one's socket is closed for the new one, and every ping is answered. */
 static void test_icmp_echo_sessions_bounded(void)
@@ -2598,6 +2758,9 @@ int zt_suite_router(void)
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "icmp_direct_echo", test_icmp_direct_echo },
 		{ "icmp_echo_sessions_bounded", test_icmp_echo_sessions_bounded },
+		{ "udp_icmp_errors_relayed", test_udp_icmp_errors_relayed },
+		{ "icmp_echo_error_relayed", test_icmp_echo_error_relayed },
+		{ "dgram_error_mismatch_ignored", test_dgram_error_mismatch_ignored },
 		{ "local_tcp_rst", test_local_tcp_rst },
 		{ "free_with_open_flows", test_free_with_open_flows },
 		{ "fake_dns_proxy_by_name", test_fake_dns_proxy_by_name },

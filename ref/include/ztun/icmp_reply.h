@@ -91,6 +91,10 @@ int zt_icmp_error(const struct zt_packet *offender, struct zt_view offender_raw,
 		  const struct zt_addr *from, uint16_t link_mtu, uint8_t *buf,
 		  size_t cap);
 
+/* Whether @a may be the source of an ICMP error (or echo reply): a single
+ * host of IPv4 or IPv6, as zt_icmp_error() requires of @from. */
+bool zt_icmp_source_ok(const struct zt_addr *a);
+
 /*
  * A token bucket: up to @burst tokens, refilled at @per_second tokens per
  * second with nanosecond resolution and no rounding drift. Caller-owned;

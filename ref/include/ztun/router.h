@@ -129,6 +129,9 @@ struct zt_router_stats {
 	uint64_t icmp_dropped;
 	uint64_t icmp_echo_out;            /* echo requests sent direct */
 	uint64_t icmp_echo_in;             /* ... and replies passed back */
+	uint64_t icmp_errors_relayed;      /* upstream ICMP errors passed to
+					    * the client (zt_router_dgram_error) */
+	uint64_t icmp_errors_ignored;      /* ... and those not */
 	uint64_t fake_ip_refused;          /* flows to a fake address the route
 					    * cannot carry by name, or that
 					    * stands for no name; flows to the
@@ -210,6 +213,32 @@ struct zt_dgram {
 void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 			   const struct zt_endpoint *from,
 			   const struct zt_dgram *d, unsigned n, uint64_t now);
+
+/*
+ * An ICMP error that came back about a datagram sent on a datagram socket
+ * (ztun-ref: the socket's error queue, IP_RECVERR), in the socket's
+ * family's numbering. Borrowed for the call.
+ */
+struct zt_dgram_error {
+	struct zt_endpoint to;  /* where the datagram went (echo: port 0) */
+	struct zt_addr origin;  /* who sent the error; family 0: unknown */
+	uint8_t type, code;
+	const uint8_t *data;    /* the start of the datagram's payload as sent
+				 * (echo: from its ICMP header on), as much
+				 * as came back; may be NULL */
+	size_t len;
+};
+/*
+ * zt_router_dgram_error() - the network answered a datagram sent on the
+ * socket of @cookie with ICMP error @e. A destination or port unreachable
+ * (but "fragmentation needed": the host's own path MTU) or a time
+ * exceeded about a datagram of a direct or NAT flow, or about a ping
+ * routed direct, is passed to its client, quoting the datagram as the
+ * client sent it, from @e->origin when the error came from elsewhere
+ * than the destination; anything else is counted and dropped.
+ */
+void zt_router_dgram_error(struct zt_router *r, void *cookie,
+			   const struct zt_dgram_error *e, uint64_t now);
 
 const struct zt_router_stats *zt_router_stats(const struct zt_router *r);
 /* The UDP NAT table (read-only use: lookups, stats). */

@@ -352,17 +352,36 @@ int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
 int zt_stack_udp_reject(struct zt_stack *s, struct zt_udp_flow *f,
 			uint8_t icmp_code, uint64_t now);
 /*
- * zt_stack_udp_unreach() - answer a datagram of @f that the client sent
- * earlier (an upstream that failed later) with an ICMP destination
- * unreachable of @icmp_code, from the flow's server address. The quote is
- * the datagram rebuilt from the flow's key around the first bytes of
- * @data (@len bytes, borrowed; NULL: none). Rate-limited like every ICMP
- * error.
- * Return: 0, or -EINVAL for a flow without a key.
+ * zt_stack_udp_unreach() - zt_stack_udp_error() of a destination
+ * unreachable of @icmp_code from the server of @f: an upstream that failed
+ * after the client's datagrams were taken.
  */
 int zt_stack_udp_unreach(struct zt_stack *s, struct zt_udp_flow *f,
 			 uint8_t icmp_code, const void *data, size_t len,
 			 uint64_t now);
+/*
+ * zt_stack_udp_error() - tell the client of UDP flow @key that a datagram
+ * it sent earlier met an ICMP error on the way beyond ztun: the datagram
+ * is rebuilt from @key around the first bytes of @data (@len bytes,
+ * borrowed; NULL: none) and quoted in an error of @kind (DEST_UNREACH or
+ * TIME_EXCEEDED) and @code (the flow's family's numbering) from @from,
+ * or from the flow's server when @from is NULL or cannot be a source (not
+ * a single host of the flow's family). Rate-limited like every ICMP error.
+ * Return: 0, or -EINVAL for a key without a family or another kind.
+ */
+int zt_stack_udp_error(struct zt_stack *s, const struct zt_flow_key *key,
+		       enum zt_icmp_kind kind, uint8_t code,
+		       const struct zt_addr *from, const void *data, size_t len,
+		       uint64_t now);
+/*
+ * zt_stack_echo_error() - the same about the echo request the client of
+ * @key sent with identifier @ident and sequence number @seq, rebuilt
+ * around the first bytes of its data @data (after the ICMP header).
+ */
+int zt_stack_echo_error(struct zt_stack *s, const struct zt_flow_key *key,
+			uint16_t ident, uint16_t seq, enum zt_icmp_kind kind,
+			uint8_t code, const struct zt_addr *from,
+			const void *data, size_t len, uint64_t now);
 /* Forget UDP flow @f now (ops->udp_closed is called first). */
 void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now);
 struct zt_udp_flow *zt_stack_udp_lookup(struct zt_stack *s,

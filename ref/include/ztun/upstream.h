@@ -18,6 +18,10 @@
  * returns how many bytes the core took; the host keeps the rest, stops
  * reading that socket, and offers them again after the core calls
  * stream_resume().
+ *
+ * A host that can read the ICMP errors the network sends back about a
+ * datagram socket's sends (Linux: IP_RECVERR) reports each with
+ * zt_router_dgram_error(); one that cannot simply never does.
  */
 #ifndef ZTUN_UPSTREAM_H
 #define ZTUN_UPSTREAM_H
