@@ -45,7 +45,10 @@
  *            from one sender to zt_router_dgram_batch() (runs of one size
  *            reach the TUN as one UDP GSO write). Sends are held to the
  *            end of the wake-up (dgram_out.h); those that would block are
- *            dropped (UDP).
+ *            dropped (UDP). A direct one (ping sockets too) has IP_RECVERR
+ *            on: the ICMP errors the network sends back about its
+ *            datagrams wait in its error queue (EPOLLERR), are read first
+ *            and go to zt_router_dgram_error(), which tells the client.
  *
  * Direct egress (ZT_UPSTREAM_DIRECT) is bound to the egress interface with
  * SO_BINDTODEVICE so that it cannot route back into the TUN; SO_MARK, when
@@ -66,6 +69,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/errqueue.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -499,6 +503,19 @@ static void up_stream_resume(void *host, int handle)
 	h->resumes[h->n_resumes++] = token(s->gen, (uint32_t)handle);
 }
 
+/* Queue the ICMP errors about what @fd sends (an unconnected socket hears
+ * none otherwise); an IPv6 socket also those of its IPv4-mapped sends. */
+static int recv_errors(int fd, int af)
+{
+	int one = 1;
+
+	if (setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one)) < 0 ||
+	    (af == AF_INET6 &&
+	     setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one)) < 0))
+		return -errno;
+	return 0;
+}
+
 static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 			 unsigned flags, void *cookie, uint64_t now)
 {
@@ -528,6 +545,8 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 		return err;
 	}
 	err = sock_options(h, fd, flags);
+	if (!err && (flags & ZT_UPSTREAM_DIRECT))
+		err = recv_errors(fd, af);
 	if (!err && !echo && h->cfg.udp_rcvbuf) {
 		int sz = (int)h->cfg.udp_rcvbuf;
 
@@ -804,6 +823,83 @@ static bool dgram_deliver(struct zr_host *h, struct zr_sock *s, uint32_t gen,
 	return s->gen == gen && s->kind == SK_DGRAM;
 }
 
+/* The ICMP error an error-queue message @m carries, or NULL (a local
+ * error, or none). */
+static const struct sock_extended_err *icmp_error_of(struct msghdr *m)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		const struct sock_extended_err *ee;
+
+		if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+		      (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+			continue;
+		ee = (const struct sock_extended_err *)(const void *)CMSG_DATA(c);
+		if (ee->ee_origin == SO_EE_ORIGIN_ICMP ||
+		    ee->ee_origin == SO_EE_ORIGIN_ICMP6)
+			return ee;
+	}
+	return NULL;
+}
+
+/* Up to DGRAM_BATCH ICMP errors from socket @s's error queue, each to the
+ * core. Return: whether the socket is still ours. */
+static bool dgram_errors(struct zr_host *h, struct zr_sock *s, int idx)
+{
+	uint32_t gen = s->gen;
+
+	for (int i = 0; i < DGRAM_BATCH; i++) {
+		union {
+			char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+					    sizeof(struct sockaddr_in6))];
+			struct cmsghdr align;
+		} ctl;
+		struct sockaddr_storage to = { .ss_family = AF_UNSPEC };
+		struct sockaddr_storage off = { .ss_family = AF_UNSPEC };
+		uint8_t data[576];
+		struct iovec iov = { data, sizeof(data) };
+		struct msghdr m = {
+			.msg_name = &to, .msg_namelen = sizeof(to),
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+		};
+		const struct sock_extended_err *ee;
+		const struct sockaddr *offender;
+		struct zt_dgram_error e;
+		struct zt_endpoint origin;
+		ssize_t n = recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+
+		if (n < 0)
+			break;
+		ee = icmp_error_of(&m);
+		if (!ee)
+			continue;
+		offender = SO_EE_OFFENDER(ee);
+		if (offender->sa_family == AF_INET)
+			memcpy(&off, offender, sizeof(struct sockaddr_in));
+		else if (offender->sa_family == AF_INET6)
+			memcpy(&off, offender, sizeof(struct sockaddr_in6));
+		memset(&e, 0, sizeof(e));
+		sockaddr_to_ep(&to, &e.to);
+		sockaddr_to_ep(&off, &origin);
+		e.origin = origin.addr;
+		e.type = ee->ee_type;
+		e.code = ee->ee_code;
+		e.data = data;
+		e.len = (size_t)n < sizeof(data) ? (size_t)n : sizeof(data);
+		if (zr_log_enabled(ZR_LOG_DEBUG)) {
+			char a[96];
+
+			ep_format(&e.to, a, sizeof(a));
+			zr_debug("dgram %d: ICMP error type %u code %u about %s",
+				 idx, e.type, e.code, a);
+		}
+		zt_router_dgram_error(h->router, s->cookie, &e, h->now);
+		if (s->gen != gen || s->kind != SK_DGRAM)
+			return false;
+	}
+	return true;
+}
+
 /* Up to DGRAM_BATCH datagrams, read back to back into sockbuf so that a
  * run of them from one sender reaches the core as one batch. */
 static void dgram_readable(struct zr_host *h, struct zr_sock *s, int idx)
@@ -869,7 +965,12 @@ static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
 	if (s->kind == SK_FREE || s->gen != gen)
 		return; /* closed earlier in this batch */
 	if (s->kind == SK_DGRAM) {
-		dgram_readable(h, s, (int)idx);
+		/* errors first: reading them clears the socket's error, which
+		 * would otherwise fail the next receive */
+		if ((ev & EPOLLERR) && !dgram_errors(h, s, (int)idx))
+			return;
+		if (ev & EPOLLIN)
+			dgram_readable(h, s, (int)idx);
 		return;
 	}
 	if (s->state == ST_CONNECTING) {
@@ -1301,11 +1402,12 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 	fprintf(stderr, "ztun-ref: stats: icmp echo replies %" PRIu64
 		", errors sent %" PRIu64 ", limited %" PRIu64 ", errors in %"
 		PRIu64 ", matched %" PRIu64 ", dropped %" PRIu64
-		", echo out %" PRIu64 ", echo in %" PRIu64 "\n",
+		", echo out %" PRIu64 ", echo in %" PRIu64
+		", upstream errors relayed %" PRIu64 ", ignored %" PRIu64 "\n",
 		ss->icmp_echo_replies, ss->icmp_errors_sent,
 		ss->icmp_errors_limited, ss->icmp_errors_in,
 		ss->icmp_errors_matched, rs->icmp_dropped, rs->icmp_echo_out,
-		rs->icmp_echo_in);
+		rs->icmp_echo_in, rs->icmp_errors_relayed, rs->icmp_errors_ignored);
 	if (fs)
 		fprintf(stderr, "ztun-ref: stats: fake dns queries %" PRIu64
 			", answered %" PRIu64 ", no data %" PRIu64 ", errors %"

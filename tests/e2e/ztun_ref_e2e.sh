@@ -1293,7 +1293,9 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		--rule 'any dport 5399 -> http' \
 		--rule 'icmp 10.203.1.77 -> reject' \
 		--rule 'icmp 10.203.1.1 -> direct' \
-		--rule 'icmp fd00:203:1::1 -> direct'; then
+		--rule 'icmp fd00:203:1::1 -> direct' \
+		--rule 'udp dport 5400 -> direct' \
+		--rule 'icmp 10.203.1.66 -> direct'; then
 	own_routes=
 	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122" &&
 	   cx ip -6 route show fd00:ff::/64 | grep -q "dev $tun proto 122"; then
@@ -1347,12 +1349,34 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	cx ping -6 -n -c 2 -i 0.2 -W 2 fd00:203:1::1 >"$tmp/ping6.out" 2>&1
 	echo_line=$(fresh_stats 'icmp echo')
 	if grep -q ' 3 received' "$tmp/ping.out" && grep -q ' 2 received' "$tmp/ping6.out" &&
-	   grep -q 'echo out 5, echo in 5$' <<<"$echo_line"; then
+	   grep -q 'echo out 5, echo in 5,' <<<"$echo_line"; then
 		pass "(fd) ping routed direct: 3 of 3 (IPv4) and 2 of 2 (IPv6) answered through ztun-ref's echo sockets"
 	else
 		fail "(fd) ping routed direct is answered, IPv4 and IPv6" \
 			"$(tail -n 2 "$tmp/ping.out" "$tmp/ping6.out" | tr '\n' ';') stats: $echo_line"
 	fi
+	# ICMP errors the network sends back about direct datagrams reach the
+	# client (ztun-ref's sockets have IP_RECVERR): UDP to a closed port
+	# gets the server's port unreachable (dig: refused at once, not its
+	# 5 s timeout), a ping to an address the server namespace routes
+	# nowhere gets that router's host unreachable, from 10.203.0.2
+	sx sysctl -qw net.ipv4.ip_forward=1
+	sx ip route add unreachable 10.203.1.66/32
+	timed cx dig +short +tries=1 +time=5 -p 5400 @10.203.1.1 e2e.test A >"$tmp/dig.out" 2>&1
+	dig_ms=$ms
+	timed cx ping -n -c 1 -W 3 10.203.1.66 >"$tmp/ping.out" 2>&1
+	err_line=$(fresh_stats 'icmp echo')
+	if [ "$dig_ms" -lt 2000 ] && grep -qi 'refused' "$tmp/dig.out" &&
+	   [ "$ms" -lt 2000 ] &&
+	   grep -q 'From 10.203.0.2 .*Destination Host Unreachable' "$tmp/ping.out" &&
+	   grep -q 'upstream errors relayed 2, ignored 0$' <<<"$err_line"; then
+		pass "(fd) upstream ICMP errors reach the client: dig to a closed port refused in $dig_ms ms, ping 'Destination Host Unreachable' from the router in $ms ms"
+	else
+		fail "(fd) upstream ICMP errors (port, host unreachable) reach the client" \
+			"dig $dig_ms ms: $(head -c 200 "$tmp/dig.out" | tr '\n' ';') ping $ms ms: $(head -c 300 "$tmp/ping.out" | tr '\n' ';') stats: $err_line"
+	fi
+	sx ip route del unreachable 10.203.1.66/32
+	sx sysctl -qw net.ipv4.ip_forward=0
 	ptr=$(cx dig +short +tries=1 +time=2 @198.18.0.2 -x "$a1" 2>&1)
 	if [ "$ptr" = "web.e2e.test." ]; then
 		pass "(fd) dig -x $a1: $ptr"
