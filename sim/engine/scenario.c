@@ -785,6 +785,60 @@ static int parse_payload_rest(struct pstate *ps, struct zt_scn_pkt *p,
 	return 0;
 }
 
+/* An address with a port or without one (*@port 0, *@has_port false). */
+static int parse_addr_port(const char *str, struct zt_addr *a, uint16_t *port,
+			   bool *has_port)
+{
+	struct zt_endpoint ep;
+
+	if (parse_ep(str, false, &ep) == 0) {
+		*a = ep.addr;
+		*port = ep.port;
+		*has_port = true;
+		return 0;
+	}
+	*port = 0;
+	*has_port = false;
+	return parse_addr(str, a);
+}
+
+/* `quotes SRC[:PORT] > DST[:PORT] [echo ID SEQ]` after an ICMP error: the
+ * datagram it must quote (ports when given, an echo's identifier and
+ * sequence number when given), from t[i] on. */
+static int parse_quote(struct pstate *ps, struct zt_scn_pkt *p,
+		       const struct tok *t, int i, int n)
+{
+	bool sp, dp;
+	uint64_t v;
+
+	if (t[i].quoted || strcmp(t[i].s, "quotes") || i + 3 >= n ||
+	    strcmp(t[i + 2].s, ">"))
+		return perr(ps, "expected 'quotes SRC > DST', got '%s'", t[i].s);
+	if (parse_addr_port(t[i + 1].s, &p->quote_src, &p->quote_sport, &sp) ||
+	    p->quote_src.family != p->src.family)
+		return perr(ps, "bad quoted address '%s'", t[i + 1].s);
+	if (parse_addr_port(t[i + 3].s, &p->quote_dst, &p->quote_dport, &dp) ||
+	    p->quote_dst.family != p->src.family || sp != dp)
+		return perr(ps, "bad quoted address '%s' (ports on both or neither)",
+			    t[i + 3].s);
+	p->has_quote = true;
+	p->quote_ports = sp;
+	i += 4;
+	if (i < n && !sp && !strcmp(t[i].s, "echo")) {
+		if (i + 2 >= n || parse_uint(t[i + 1].s, 65535, &v))
+			return perr(ps, "expected ID SEQ after 'echo'");
+		p->quote_echo_id = (uint16_t)v;
+		if (parse_uint(t[i + 2].s, 65535, &v))
+			return perr(ps, "bad sequence '%s'", t[i + 2].s);
+		p->quote_echo_seq = (uint16_t)v;
+		p->quote_echo = true;
+		i += 3;
+	}
+	if (i < n)
+		return perr(ps, "unexpected '%s'", t[i].s);
+	return 0;
+}
+
 static int parse_packet(struct pstate *ps, struct zt_scn_event *e,
 			const struct tok *t, int n)
 {
@@ -855,15 +909,16 @@ static int parse_packet(struct pstate *ps, struct zt_scn_event *e,
 			p->echo_seq = (uint16_t)v;
 			return parse_payload_rest(ps, p, t, i + 4, n);
 		}
-		if (!strcmp(what, "unreach")) {
-			p->type = ZT_SCN_PKT_UNREACH;
+		if (!strcmp(what, "unreach") || !strcmp(what, "timex")) {
+			p->type = what[0] == 'u' ? ZT_SCN_PKT_UNREACH : ZT_SCN_PKT_TIMEX;
 			if (e->kind != ZT_SCN_TUN_OUT)
-				return perr(ps, "'unreach' is for expected output (tun>) only");
+				return perr(ps, "'%s' is for expected output (tun>) only",
+					    what);
 			if (i + 2 >= n || parse_uint(t[i + 2].s, 255, &v))
-				return perr(ps, "expected CODE after 'unreach'");
+				return perr(ps, "expected CODE after '%s'", what);
 			p->code = (uint8_t)v;
 			if (i + 3 < n)
-				return perr(ps, "unexpected '%s'", t[i + 3].s);
+				return parse_quote(ps, p, t, i + 3, n);
 			return 0;
 		}
 		return perr(ps, "unknown icmp message '%s'", what);
@@ -971,13 +1026,91 @@ static int parse_var(struct pstate *ps, const char *s, char *var)
 	return 0;
 }
 
+/* A datagram line's `(LEN) [PAYLOAD]`, from t[i] on. */
+static int parse_dgram_body(struct pstate *ps, struct zt_scn_event *e,
+			    const struct tok *t, int i, int n)
+{
+	if (i >= n || parse_paren_len(t[i].s, &e->pkt.len))
+		return perr(ps, "expected (LEN), got '%s'", i < n ? t[i].s : "");
+	if (parse_payload_rest(ps, &e->pkt, t, i + 1, n))
+		return -EINVAL;
+	if (e->pkt.has_payload && e->pkt.payload_len != e->pkt.len)
+		return perr(ps, "payload is %zu bytes, '%s' says %u",
+			    e->pkt.payload_len, t[i].s, e->pkt.len);
+	return 0;
+}
+
+/*
+ * net< error ORIGIN [> $VAR] KIND [CODE] to DST[:PORT] (LEN) [PAYLOAD]:
+ * an ICMP error from ORIGIN about the datagram the socket sent to DST
+ * (PAYLOAD: that datagram's payload as the error gives it back; an echo
+ * socket's, its whole ICMP message). KIND: unreach CODE, timex CODE,
+ * param CODE, or toobig (the family's own type and code).
+ */
+static int parse_net_error(struct pstate *ps, struct zt_scn_event *e,
+			   const struct tok *t, int n)
+{
+	static const struct {
+		const char *name;
+		uint8_t type4, type6;
+		bool code;
+	} kinds[] = {
+		{ "unreach", ZT_ICMP4_DEST_UNREACH, ZT_ICMP6_DEST_UNREACH, true },
+		{ "timex", ZT_ICMP4_TIME_EXCEEDED, ZT_ICMP6_TIME_EXCEEDED, true },
+		{ "param", ZT_ICMP4_PARAM_PROBLEM, ZT_ICMP6_PARAM_PROBLEM, true },
+		{ "toobig", ZT_ICMP4_DEST_UNREACH, ZT_ICMP6_PACKET_TOO_BIG, false },
+	};
+	bool v4, port;
+	size_t k;
+	uint64_t v;
+	int i = 1;
+
+	e->error = true;
+	memset(&e->ep, 0, sizeof(e->ep));
+	if (i >= n || parse_addr(t[i].s, &e->ep.addr))
+		return perr(ps, "bad address '%s' (error: the address it comes from)",
+			    i < n ? t[i].s : "");
+	i++;
+	if (i + 1 < n && !strcmp(t[i].s, ">")) {
+		if (parse_var(ps, t[i + 1].s, e->var))
+			return -EINVAL;
+		i += 2;
+	}
+	for (k = 0; i < n && k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		if (!strcmp(t[i].s, kinds[k].name))
+			break;
+	if (i >= n || k == sizeof(kinds) / sizeof(kinds[0]))
+		return perr(ps, "expected unreach, timex, param or toobig, got '%s'",
+			    i < n ? t[i].s : "");
+	v4 = e->ep.addr.family == ZT_AF_INET;
+	e->err_type = v4 ? kinds[k].type4 : kinds[k].type6;
+	e->err_code = !kinds[k].code && v4 ? ZT_ICMP4_CODE_FRAG_NEEDED : 0;
+	i++;
+	if (kinds[k].code) {
+		if (i >= n || parse_uint(t[i].s, 255, &v))
+			return perr(ps, "expected CODE after '%s'", kinds[k].name);
+		e->err_code = (uint8_t)v;
+		i++;
+	}
+	if (i + 1 >= n || strcmp(t[i].s, "to") ||
+	    parse_addr_port(t[i + 1].s, &e->err_to.addr, &e->err_to.port, &port) ||
+	    e->err_to.addr.family != e->ep.addr.family)
+		return perr(ps, "expected 'to DST' of the family of '%s'", t[1].s);
+	i += 2;
+	return parse_dgram_body(ps, e, t, i, n);
+}
+
 static int parse_net(struct pstate *ps, struct zt_scn_event *e, bool in,
 		     const struct tok *t, int n)
 {
 	int i = 1;
 
+	if (n >= 1 && in && !strcmp(t[0].s, "error"))
+		return parse_net_error(ps, e, t, n);
 	if (n < 1 || (strcmp(t[0].s, "udp") && strcmp(t[0].s, "icmp")))
-		return perr(ps, "expected 'udp' or 'icmp', got '%s'", n ? t[0].s : "");
+		return perr(ps, "expected %s, got '%s'",
+			    in ? "'udp', 'icmp' or 'error'" : "'udp' or 'icmp'",
+			    n ? t[0].s : "");
 	e->icmp = !strcmp(t[0].s, "icmp");
 	if (!in && i < n && t[i].s[0] == '$') {
 		if (parse_var(ps, t[i].s, e->var))
@@ -998,14 +1131,7 @@ static int parse_net(struct pstate *ps, struct zt_scn_event *e, bool in,
 			return -EINVAL;
 		i += 2;
 	}
-	if (i >= n || parse_paren_len(t[i].s, &e->pkt.len))
-		return perr(ps, "expected (LEN), got '%s'", i < n ? t[i].s : "");
-	if (parse_payload_rest(ps, &e->pkt, t, i + 1, n))
-		return -EINVAL;
-	if (e->pkt.has_payload && e->pkt.payload_len != e->pkt.len)
-		return perr(ps, "payload is %zu bytes, '%s' says %u",
-			    e->pkt.payload_len, t[i].s, e->pkt.len);
-	return 0;
+	return parse_dgram_body(ps, e, t, i, n);
 }
 
 #define SF(name) { #name, offsetof(struct zt_stack_stats, name) }
@@ -1035,6 +1161,7 @@ static const struct {
 	RF(udp_relayed_up), RF(udp_relayed_down), RF(upstream_connect_failed),
 	RF(upstream_reset),
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped), RF(icmp_echo_out), RF(icmp_echo_in),
+	RF(icmp_errors_relayed), RF(icmp_errors_ignored),
 	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
 	RF(fake_ip_refused),
 };

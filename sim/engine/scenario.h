@@ -58,6 +58,7 @@ enum zt_scn_pkt_type {
 	ZT_SCN_PKT_ECHO,       /* ICMP/ICMPv6 echo request */
 	ZT_SCN_PKT_ECHOREPLY,
 	ZT_SCN_PKT_UNREACH,    /* destination unreachable (expected only) */
+	ZT_SCN_PKT_TIMEX,      /* time exceeded (expected only) */
 	ZT_SCN_PKT_RAW,        /* whole packet as hex (input only) */
 };
 
@@ -103,6 +104,11 @@ struct zt_scn_pkt {
 	uint32_t len;
 	uint16_t echo_id, echo_seq;
 	uint8_t code;
+	/* unreach/timex: the datagram the error must quote (`quotes ...`) */
+	bool has_quote, quote_ports, quote_echo;
+	struct zt_addr quote_src, quote_dst;
+	uint16_t quote_sport, quote_dport;
+	uint16_t quote_echo_id, quote_echo_seq;
 	/* payload (TCP, UDP, ICMP echo) or the whole packet (raw) */
 	bool has_payload;
 	uint8_t *payload;          /* owned */
@@ -155,6 +161,10 @@ struct zt_scn_event {
 	char var[ZT_SCN_VAR_LEN];  /* $VAR without the $, or "" */
 	bool icmp;                 /* net>/net< icmp: an ICMP echo socket's
 				    * message (ep has no port) */
+	bool error;                /* net< error: an ICMP error from ep's
+				    * address about the datagram to err_to */
+	uint8_t err_type, err_code; /* ... in err_to's family's numbering */
+	struct zt_endpoint err_to;
 	/* assert */
 	uint8_t counter;           /* enum zt_scn_counter */
 	size_t counter_off;        /* offset or drop index */

@@ -424,6 +424,26 @@ static void fmt_act_opts(struct sbuf *sb, const struct zt_tcp_repr *r,
 }
 
 /* An expected packet line as the script means it (addresses filled in). */
+/* ` quotes SRC[:PORT] > DST[:PORT] [echo ID SEQ]`, as the grammar writes
+ * what an ICMP error quotes. */
+static void fmt_quote(struct sbuf *sb, const struct zt_addr *src,
+		      const struct zt_addr *dst, bool ports, uint16_t sport,
+		      uint16_t dport, bool echo, uint16_t id, uint16_t seq)
+{
+	sb_add(sb, " quotes ");
+	if (ports)
+		fmt_ep(sb, src, sport);
+	else
+		fmt_addr(sb, src);
+	sb_add(sb, " > ");
+	if (ports)
+		fmt_ep(sb, dst, dport);
+	else
+		fmt_addr(sb, dst);
+	if (echo)
+		sb_add(sb, " echo %u %u", id, seq);
+}
+
 static void fmt_exp_pkt(struct sbuf *sb, const char *dir,
 			const struct zt_scn_pkt *p, const struct conn *c)
 {
@@ -464,8 +484,14 @@ static void fmt_exp_pkt(struct sbuf *sb, const char *dir,
 		fmt_addr(sb, &p->src);
 		sb_add(sb, " > ");
 		fmt_addr(sb, &p->dst);
-		if (p->type == ZT_SCN_PKT_UNREACH) {
-			sb_add(sb, " icmp unreach %u", p->code);
+		if (p->type == ZT_SCN_PKT_UNREACH || p->type == ZT_SCN_PKT_TIMEX) {
+			sb_add(sb, " icmp %s %u", p->type == ZT_SCN_PKT_UNREACH ?
+						   "unreach" : "timex", p->code);
+			if (p->has_quote)
+				fmt_quote(sb, &p->quote_src, &p->quote_dst,
+					  p->quote_ports, p->quote_sport,
+					  p->quote_dport, p->quote_echo,
+					  p->quote_echo_id, p->quote_echo_seq);
 			return;
 		}
 		sb_add(sb, " icmp %s %u %u",
@@ -560,8 +586,18 @@ static void fmt_act_pkt(struct host *h, struct sbuf *sb, const uint8_t *pkt,
 			}
 			return;
 		case ZT_ICMP_DEST_UNREACH:
-			sb_add(sb, " icmp unreach %u", ic->code);
+		case ZT_ICMP_TIME_EXCEEDED: {
+			struct zt_icmp_quote q;
+
+			sb_add(sb, " icmp %s %u", ic->kind == ZT_ICMP_DEST_UNREACH ?
+						   "unreach" : "timex", ic->code);
+			if ((!exp || exp->has_quote) &&
+			    zt_icmp_parse_quote(pk.payload, &q) == ZT_DROP_NONE)
+				fmt_quote(sb, &q.src, &q.dst, q.has_ports,
+					  q.src_port, q.dst_port, q.has_echo,
+					  q.echo_ident, q.echo_seq);
 			return;
+		}
 		default:
 			sb_add(sb, " icmp type %u code %u", ic->type, ic->code);
 			return;
@@ -1199,6 +1235,24 @@ static bool payload_eq(const struct zt_scn_pkt *p, struct zt_view v)
 }
 
 /* Whether TUN packet @o is what @e expects (learning ztun's ISN). */
+/* Whether ICMP error body @body quotes what @p says (anything without
+ * `quotes`). */
+static bool quote_match(const struct zt_scn_pkt *p, struct zt_view body)
+{
+	struct zt_icmp_quote q;
+
+	if (!p->has_quote)
+		return true;
+	if (zt_icmp_parse_quote(body, &q) != ZT_DROP_NONE ||
+	    !zt_addr_eq(&q.src, &p->quote_src) || !zt_addr_eq(&q.dst, &p->quote_dst))
+		return false;
+	if (p->quote_ports && (!q.has_ports || q.src_port != p->quote_sport ||
+			       q.dst_port != p->quote_dport))
+		return false;
+	return !p->quote_echo || (q.has_echo && q.echo_ident == p->quote_echo_id &&
+				  q.echo_seq == p->quote_echo_seq);
+}
+
 static bool tun_match(struct host *h, const struct zt_scn_event *e,
 		      const struct out_item *o, struct conn **cp)
 {
@@ -1266,9 +1320,12 @@ static bool tun_match(struct host *h, const struct zt_scn_event *e,
 		       pk.l4.icmp.echo_ident == p->echo_id &&
 		       pk.l4.icmp.echo_seq == p->echo_seq && payload_eq(p, pk.payload);
 	case ZT_SCN_PKT_UNREACH:
+	case ZT_SCN_PKT_TIMEX:
 		return (pk.proto == ZT_IPPROTO_ICMP || pk.proto == ZT_IPPROTO_ICMPV6) &&
-		       pk.l4.icmp.kind == ZT_ICMP_DEST_UNREACH &&
-		       pk.l4.icmp.code == p->code;
+		       pk.l4.icmp.kind == (p->type == ZT_SCN_PKT_UNREACH ?
+					   ZT_ICMP_DEST_UNREACH :
+					   ZT_ICMP_TIME_EXCEEDED) &&
+		       pk.l4.icmp.code == p->code && quote_match(p, pk.payload);
 	default:
 		return false;
 	}
@@ -1654,6 +1711,31 @@ static void batch_flush(struct host *h)
 	zt_dgram_batch_clear(&h->batch);
 }
 
+/* net< error: the ICMP error reaches socket @s after the datagrams that
+ * came before it (the batch is handed over first). */
+static void input_net_error(struct host *h, const struct zt_scn_event *e, int s)
+{
+	struct zt_dgram_error de;
+
+	if (h->dg[s].echo == (e->err_to.port != 0)) {
+		fail(h, e->line, "an error about %s needs %s", h->dg[s].echo ?
+		     "an echo request" : "a UDP datagram", h->dg[s].echo ?
+		     "'to ADDR' (no port)" : "'to ADDR:PORT'");
+		return;
+	}
+	batch_flush(h);
+	memset(&de, 0, sizeof(de));
+	de.to = e->err_to;
+	de.origin = e->ep.addr;
+	de.type = e->err_type;
+	de.code = e->err_code;
+	de.data = input_payload(h, &e->pkt, e->pkt.len);
+	de.len = e->pkt.len;
+	trace_ep(h, CHAN_NET, &de.to);
+	trace(h, 5, CHAN_NET, de.data, de.len);
+	zt_router_dgram_error(h->r, h->dg[s].cookie, &de, zt_sim_now(&h->sim));
+}
+
 static void input_net(struct host *h, const struct zt_scn_event *e)
 {
 	int s = e->var[0] ? var_sock(h, e->var) : h->last_sock;
@@ -1669,6 +1751,10 @@ static void input_net(struct host *h, const struct zt_scn_event *e)
 	if (!h->dg[s].open) {
 		fail(h, e->line, "datagram socket %s%s is closed",
 		     e->var[0] ? "$" : "", e->var);
+		return;
+	}
+	if (e->error) {
+		input_net_error(h, e, s);
 		return;
 	}
 	if (h->dg[s].echo != e->icmp) {

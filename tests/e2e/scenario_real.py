@@ -248,6 +248,8 @@ class Pkt:
         self.len = 0
         self.echo_id = self.echo_seq = 0
         self.code = 0
+        self.quote = None    # unreach/timex `quotes`: (src, sport, dst, dport,
+                             # echo (id, seq) or None), ports None when not given
         self.payload = None  # bytes or None
 
 
@@ -312,9 +314,47 @@ class Event:
         self.fin = False
         self.ep = None
         self.var = ""
+        self.error = False   # net< error: ICMP error from ep[0] about err_to
+        self.err_type = self.err_code = 0
+        self.err_to = None
         self.counter = None
         self.cmp = None
         self.value = 0
+
+
+def parse_addr_port(s):
+    """A.B.C.D[:PORT] -> (addr, port or None)."""
+    if ":" in s:
+        host, _, port = s.rpartition(":")
+        if not port.isdigit() or int(port) > 65535:
+            raise ValueError(s)
+        return parse_v4(host), int(port)
+    return parse_v4(s), None
+
+
+def parse_quote(t, where):
+    """`quotes SRC[:PORT] > DST[:PORT] [echo ID SEQ]` after an ICMP error."""
+    if len(t) < 4 or t[0].s != "quotes" or t[2].s != ">":
+        raise ScnError("%s: expected 'quotes SRC > DST', got '%s'" % (where, t[0].s))
+    try:
+        src, sport = parse_addr_port(t[1].s)
+        dst, dport = parse_addr_port(t[3].s)
+    except ValueError:
+        raise ScnError("%s: bad quoted address in '%s > %s'" % (where, t[1].s, t[3].s))
+    if (sport is None) != (dport is None):
+        raise ScnError("%s: bad quoted address '%s' (ports on both or neither)"
+                       % (where, t[3].s))
+    echo = None
+    rest = t[4:]
+    if rest and rest[0].s == "echo" and sport is None:
+        try:
+            echo = (int(rest[1].s), int(rest[2].s))
+        except (ValueError, IndexError):
+            raise ScnError("%s: expected ID SEQ after 'echo'" % where)
+        rest = rest[3:]
+    if rest:
+        raise ScnError("%s: unexpected '%s'" % (where, rest[0].s))
+    return (src, sport, dst, dport, echo)
 
 
 def parse_packet(e, t, where, state):
@@ -373,16 +413,16 @@ def parse_packet(e, t, where, state):
                 raise ScnError("%s: expected ID SEQ after '%s'" % (where, what))
             p.payload = payload_rest(t[i + 4:], where)
             return
-        if what == "unreach":
+        if what in ("unreach", "timex"):
             if e.kind != "tun>":
-                raise ScnError("%s: 'unreach' is for expected output (tun>) only" % where)
-            p.type = "unreach"
+                raise ScnError("%s: '%s' is for expected output (tun>) only" % (where, what))
+            p.type = what
             try:
                 p.code = int(t[i + 2].s)
             except (ValueError, IndexError):
-                raise ScnError("%s: expected CODE after 'unreach'" % where)
+                raise ScnError("%s: expected CODE after '%s'" % (where, what))
             if i + 3 < n:
-                raise ScnError("%s: unexpected '%s'" % (where, t[i + 3].s))
+                p.quote = parse_quote(t[i + 3:], where)
             return
         raise ScnError("%s: unknown icmp message '%s'" % (where, what))
     # TCP
@@ -484,6 +524,8 @@ COUNTERS = {
     "router.icmp_dropped": ("icmp", "dropped"),
     "router.icmp_echo_out": ("icmp", "echo out"),
     "router.icmp_echo_in": ("icmp", "echo in"),
+    "router.icmp_errors_relayed": ("icmp", "upstream errors relayed"),
+    "router.icmp_errors_ignored": ("icmp", "ignored"),
     "router.dropped_no_proxy": ("proxy", "no proxy"),
     "router.fake_ip_refused": ("fake", "refused"),
     "fakedns.queries": ("fake", "dns queries"),
@@ -707,8 +749,58 @@ class Scenario:
             raise ScnError("%s: missing payload" % where)
         e.pkt.payload = payload_rest(t, where)
 
+    @staticmethod
+    def parse_dgram_body(e, t, where):
+        """A datagram line's `(LEN) [PAYLOAD]`."""
+        i = 0
+        try:
+            e.pkt.len = paren_len(t[i].s)
+        except (ValueError, IndexError):
+            raise ScnError("%s: expected (LEN)" % where)
+        if t[i + 1:]:
+            e.pkt.payload = payload_rest(t[i + 1:], where)
+            if len(e.pkt.payload) != e.pkt.len:
+                raise ScnError("%s: payload is %d bytes, (LEN) says %d"
+                               % (where, len(e.pkt.payload), e.pkt.len))
+
+    ERROR_KINDS = {"unreach": 3, "timex": 11, "param": 12, "toobig": 3}
+
+    def parse_net_error(self, e, t, where):
+        """net< error ORIGIN [> $VAR] KIND [CODE] to DST:PORT (LEN) [PAYLOAD]"""
+        try:
+            origin = parse_v4(t[1].s)
+        except (ValueError, IndexError):
+            raise ScnError("%s: bad address '%s' (error: the address it comes from)"
+                           % (where, t[1].s if len(t) > 1 else ""))
+        i = 2
+        if i + 1 < len(t) and t[i].s == ">":
+            e.var = t[i + 1].s[1:]
+            i += 2
+        kind = t[i].s if i < len(t) else ""
+        if kind not in self.ERROR_KINDS:
+            raise ScnError("%s: expected unreach, timex, param or toobig, got '%s'"
+                           % (where, kind))
+        e.err_type = self.ERROR_KINDS[kind]
+        e.err_code = 4 if kind == "toobig" else 0
+        i += 1
+        if kind != "toobig":
+            try:
+                e.err_code = int(t[i].s)
+            except (ValueError, IndexError):
+                raise ScnError("%s: expected CODE after '%s'" % (where, kind))
+            i += 1
+        if i + 1 >= len(t) or t[i].s != "to":
+            raise ScnError("%s: expected 'to DST'" % where)
+        e.err_to = parse_ep(t[i + 1].s, where)
+        e.error = True
+        e.ep = (origin, 0)
+        i += 2
+        self.parse_dgram_body(e, t[i:], where)
+
     def parse_net(self, e, t, where):
         inp = e.kind == "net<"
+        if inp and t and t[0].s == "error":
+            return self.parse_net_error(e, t, where)
         if t and t[0].s == "icmp":
             raise ScnError("%s: '%s icmp' is not supported in real mode (ICMP "
                            "echo leaves through ztun-ref's ping socket, which "
@@ -728,15 +820,7 @@ class Scenario:
                 raise ScnError("%s: bad variable '%s'" % (where, t[i + 1].s))
             e.var = t[i + 1].s[1:]
             i += 2
-        try:
-            e.pkt.len = paren_len(t[i].s)
-        except (ValueError, IndexError):
-            raise ScnError("%s: expected (LEN)" % where)
-        if t[i + 1:]:
-            e.pkt.payload = payload_rest(t[i + 1:], where)
-            if len(e.pkt.payload) != e.pkt.len:
-                raise ScnError("%s: payload is %d bytes, (LEN) says %d"
-                               % (where, len(e.pkt.payload), e.pkt.len))
+        self.parse_dgram_body(e, t[i:], where)
 
 
 # --- packets ------------------------------------------------------------------
@@ -805,6 +889,28 @@ def icmp_echo(typ, ident, seq, payload):
     return h[:2] + struct.pack("!H", csum(h)) + h[4:]
 
 
+def quote_of(q):
+    """What an ICMPv4 error quotes (as parse_quote's tuple), or None."""
+    if len(q) < 20 or q[0] >> 4 != 4:
+        return None
+    ihl = (q[0] & 15) * 4
+    src, dst, proto = socket.inet_ntoa(q[12:16]), socket.inet_ntoa(q[16:20]), q[9]
+    l4 = q[ihl:]
+    if proto in (6, 17) and len(l4) >= 4:
+        sport, dport = struct.unpack("!HH", l4[:4])
+        return (src, sport, dst, dport, None)
+    echo = struct.unpack("!HH", l4[4:8]) if proto == 1 and len(l4) >= 8 and \
+        l4[0] == 8 else None
+    return (src, None, dst, None, echo)
+
+
+def fmt_quote(q):
+    src, sport, dst, dport, echo = q
+    s = " quotes %s > %s" % ("%s:%d" % (src, sport) if sport is not None else src,
+                             "%s:%d" % (dst, dport) if dport is not None else dst)
+    return s + (" echo %d %d" % echo if echo else "")
+
+
 class Parsed:
     """A captured IPv4 packet, fully checked (as zt_packet_parse does)."""
 
@@ -859,6 +965,7 @@ class Parsed:
             self.itype, self.icode = l4[0], l4[1]
             self.ident, self.iseq = struct.unpack("!HH", l4[4:8])
             self.payload = l4[8:]
+            self.quote = quote_of(self.payload) if self.itype in (3, 11) else None
 
     @staticmethod
     def _tcp_opts(b):
@@ -955,6 +1062,7 @@ class Runner:
         connect = {}
         self.accept_eps, self.refuse_eps = set(), set()
         self.udp_eps = set()
+        self.error_origins = set()
         for i, e in enumerate(s.events):
             where = "%s:%d" % (s.path, e.line)
             if e.kind == "s>" and e.sop == "connect":
@@ -983,6 +1091,8 @@ class Runner:
                     self.accept_eps.add(e.ep)
             elif e.kind in ("s<", "s>") and e.stream not in connect:
                 raise ScnError("%s: s%d before its 's%d> connect'" % (where, e.stream, e.stream))
+            elif e.kind == "net<" and e.error:
+                self.error_origins.add(e.ep[0])
             elif e.kind in ("net>", "net<"):
                 self.udp_eps.add(e.ep)
             elif e.kind in ("tun<", "tun>") and e.pkt.has_addrs:
@@ -996,7 +1106,8 @@ class Runner:
             raise ScnError("%s: %s:%d both accepts and refuses; real mode cannot play "
                            "that" % (s.path, ep[0], ep[1]))
         self.lo_addrs = sorted({ep[0] for ep in self.accept_eps | self.refuse_eps | self.udp_eps
-                                if not ep[0].startswith("127.")})
+                                if not ep[0].startswith("127.")} |
+                               {a for a in self.error_origins if not a.startswith("127.")})
         for a in self.lo_addrs:
             if ipaddress.ip_address(a) in ipaddress.ip_network(
                     "%s/%d" % s.tun, strict=False):
@@ -1303,6 +1414,10 @@ class Runner:
                 return ("tun> %s > %s icmp %s %d %d %s" % (
                     p.src, p.dst, kind, p.ident, p.iseq,
                     fmt_payload(p.payload) if p.payload else "")).rstrip()
+            if p.itype in (3, 11):
+                return "tun> %s > %s icmp %s %d%s" % (
+                    p.src, p.dst, "unreach" if p.itype == 3 else "timex", p.icode,
+                    fmt_quote(p.quote) if p.quote else "")
             return "tun> %s > %s icmp type %d code %d" % (p.src, p.dst, p.itype, p.icode)
         return "tun> %s > %s proto %d" % (p.src, p.dst, p.proto)
 
@@ -1386,9 +1501,21 @@ class Runner:
             return (q.proto == 1 and q.itype == (8 if p.type == "echo" else 0) and
                     q.ident == p.echo_id and q.iseq == p.echo_seq and
                     (p.payload is None or q.payload == p.payload)), c
-        if p.type == "unreach":
-            return q.proto == 1 and q.itype == 3 and q.icode == p.code, c
+        if p.type in ("unreach", "timex"):
+            return (q.proto == 1 and q.itype == (3 if p.type == "unreach" else 11) and
+                    q.icode == p.code and self.quote_match(p.quote, q.quote)), c
         return False, c
+
+    @staticmethod
+    def quote_match(want, got):
+        if want is None:
+            return True
+        if got is None:
+            return False
+        src, sport, dst, dport, echo = want
+        return (got[0] == src and got[2] == dst and
+                (sport is None or (got[1], got[3]) == (sport, dport)) and
+                (echo is None or got[4] == echo))
 
     @staticmethod
     def opts_match(p, o, sack_base):
@@ -1594,7 +1721,25 @@ class Runner:
             raise Fail("%sno datagram socket %s" % (where, "is named $" + e.var if e.var
                                                      else "was used yet"))
         data = e.pkt.payload if e.pkt.payload is not None else b"x" * e.pkt.len
+        if e.error:
+            self.send_icmp_error(e, dst, data)
+            return
         self.udp[e.ep].sendto(data, dst)
+
+    def send_icmp_error(self, e, sock_ep, data):
+        """An ICMP error from e.ep[0] to ztun-ref's socket sock_ep about the
+        datagram it sent to e.err_to, through a raw socket on lo: the kernel
+        matches the quote to the socket and queues the error there, as it
+        would one from the network."""
+        (src, sport), (dst, dport) = sock_ep, e.err_to
+        udp = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+        mtu = 1280 if e.err_type == 3 and e.err_code == 4 else 0
+        icmp = struct.pack("!BBHHH", e.err_type, e.err_code, 0, 0, mtu) + \
+            ip4(src, dst, 17, udp, 0)
+        icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+        pkt = ip4(e.ep[0], src, 1, icmp, 0)
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as r:
+            r.sendto(pkt, (src, 0))
 
     # -- advance, assert
     def check_quiet(self, line):

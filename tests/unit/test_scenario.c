@@ -95,10 +95,34 @@ static void test_events(void)
 		"2 assert stack.udp_flows_active == 0\n"
 		"2 assert drops.bad_checksum >= 1\n"
 		"2 assert router.flows.socks5 != 2\n"
-		"2 assert tcp.state == TIME_WAIT\n";
+		"2 assert tcp.state == TIME_WAIT\n"
+		"2 net< error 192.0.2.9 > $q timex 1 to 8.8.8.8:53 (1) 61\n"
+		"2 net< error [2001:db8::9] toobig to [2001:db8::53] (0)\n"
+		"2 tun> 192.0.2.9 > 10.0.0.2 icmp timex 0 quotes 10.0.0.2:53 > 8.8.8.8:53\n"
+		"2 tun> 192.0.2.9 > 10.0.0.2 icmp unreach 1 quotes 10.0.0.2 > 8.8.8.8 echo 7 9\n";
 
 	CU_ASSERT_EQUAL_FATAL(parse(text, &s, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(s.n, 20);
+	CU_ASSERT_EQUAL_FATAL(s.n, 24);
+	e = &s.ev[20];
+	CU_ASSERT(e->error && e->kind == ZT_SCN_NET_IN);
+	CU_ASSERT_STRING_EQUAL(e->var, "q");
+	CU_ASSERT_EQUAL(e->err_type, ZT_ICMP4_TIME_EXCEEDED);
+	CU_ASSERT_EQUAL(e->err_code, 1);
+	CU_ASSERT_EQUAL(e->err_to.port, 53);
+	CU_ASSERT(e->pkt.has_payload && e->pkt.len == 1);
+	e = &s.ev[21];
+	CU_ASSERT_EQUAL(e->err_type, ZT_ICMP6_PACKET_TOO_BIG);
+	CU_ASSERT_EQUAL(e->err_code, 0);
+	CU_ASSERT_EQUAL(e->err_to.port, 0);
+	CU_ASSERT_EQUAL(e->var[0], 0);
+	e = &s.ev[22];
+	CU_ASSERT_EQUAL(e->pkt.type, ZT_SCN_PKT_TIMEX);
+	CU_ASSERT(e->pkt.has_quote && e->pkt.quote_ports && !e->pkt.quote_echo);
+	CU_ASSERT_EQUAL(e->pkt.quote_sport, 53);
+	e = &s.ev[23];
+	CU_ASSERT(e->pkt.has_quote && !e->pkt.quote_ports && e->pkt.quote_echo);
+	CU_ASSERT_EQUAL(e->pkt.quote_echo_id, 7);
+	CU_ASSERT_EQUAL(e->pkt.quote_echo_seq, 9);
 	e = &s.ev[0];
 	CU_ASSERT_EQUAL(e->t, 500 * ZT_MS);
 	CU_ASSERT_EQUAL(e->kind, ZT_SCN_TUN_IN);
@@ -205,6 +229,26 @@ static void test_errors(void)
 		{ "0 s1> unreach\n", "'unreach' is not allowed on s1>" },
 		{ "0 s1> zz\n", "unexpected 'zz' (not a payload)" },
 		{ "0 net> tcp 1.2.3.4:5 (1)\n", "expected 'udp' or 'icmp', got 'tcp'" },
+		{ "0 net< tcp 1.2.3.4:5 (1)\n", "expected 'udp', 'icmp' or 'error', got 'tcp'" },
+		{ "0 net> error 1.2.3.4 unreach 3 to 5.6.7.8:9 (0)\n",
+		  "expected 'udp' or 'icmp', got 'error'" },
+		{ "0 net< error 1.2.3.4 bounce 3 to 5.6.7.8:9 (0)\n",
+		  "expected unreach, timex, param or toobig, got 'bounce'" },
+		{ "0 net< error 1.2.3.4 unreach to 5.6.7.8:9 (0)\n",
+		  "expected CODE after 'unreach'" },
+		{ "0 net< error 1.2.3.4 toobig to ::1 (0)\n",
+		  "expected 'to DST' of the family of '1.2.3.4'" },
+		{ "0 net< error 1.2.3.4 timex 0 to 5.6.7.8:9 (2) 00\n",
+		  "payload is 1 bytes, '(2)' says 2" },
+		{ "0 tun< 1.2.3.4 > 5.6.7.8 icmp timex 0\n", "'timex' is for expected output" },
+		{ "0 tun> 1.2.3.4 > 5.6.7.8 icmp unreach 3 quoting x\n",
+		  "expected 'quotes SRC > DST', got 'quoting'" },
+		{ "0 tun> 1.2.3.4 > 5.6.7.8 icmp unreach 3 quotes 5.6.7.8:1 > 1.2.3.4\n",
+		  "bad quoted address '1.2.3.4' (ports on both or neither)" },
+		{ "0 tun> 1.2.3.4 > 5.6.7.8 icmp unreach 3 quotes 5.6.7.8 > ::1\n",
+		  "bad quoted address '::1'" },
+		{ "0 tun> 1.2.3.4 > 5.6.7.8 icmp unreach 1 quotes 5.6.7.8 > 1.2.3.4 echo 1\n",
+		  "expected ID SEQ after 'echo'" },
 		{ "0 net> icmp 1.2.3.4:5 (1)\n", "bad address '1.2.3.4:5' (icmp: an address, no port)" },
 		{ "0 net> udp $ 1.2.3.4:5 (1)\n", "bad variable '$'" },
 		{ "0 net< udp 1.2.3.4:5 > $v (2) 00\n", "payload is 1 bytes, '(2)' says 2" },
