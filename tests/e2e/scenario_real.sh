@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (53 of them, 2 to 3 minutes:
+# instead of the list below (52 of them, 2 to 3 minutes:
 # socks5_tcp.scn and udp_direct_expiry.scn wait 30 s each).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
