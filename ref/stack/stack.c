@@ -411,9 +411,8 @@ static void send_stray_rst(struct zt_stack *s, const struct zt_packet *pk)
 	emit_ip(s, &pk->dst, &pk->src, ZT_IPPROTO_TCP, s->scratch2, (size_t)n, true);
 }
 
-/* An ICMP error about @raw (already decoded into @pk), rate-limited. */
-/* ICMP error @kind/@code about @pk (@raw its bytes) from @from to its
- * source, rate-limited. */
+/* An ICMP error @kind/@code about @raw (already decoded into @pk) from
+ * @from to its source, rate-limited. */
 static void send_icmp_error_from(struct zt_stack *s, const struct zt_packet *pk,
 				 struct zt_view raw, enum zt_icmp_kind kind,
 				 uint8_t code, uint32_t arg,

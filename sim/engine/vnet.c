@@ -38,6 +38,7 @@
 #include "ztun/icmp_wire.h"
 
 #define MAX_BLACKHOLES 16
+#define MAX_ERROR_PREFIXES 16 /* zt_vnet_icmp_error() */
 /* bytes of a datagram an ICMP error about it gives back (Linux: what the
  * quote held, at most 576 bytes of error over IPv4) */
 #define VNET_ERROR_QUOTE 512
@@ -158,7 +159,7 @@ struct zt_vnet {
 	struct vname *names;
 	struct zt_cidr blackholes[MAX_BLACKHOLES];
 	unsigned n_blackholes;
-	struct verror errors[MAX_BLACKHOLES];
+	struct verror errors[MAX_ERROR_PREFIXES];
 	unsigned n_errors;
 	uint16_t next_port;
 	/* router handles: never reused */
@@ -241,7 +242,7 @@ int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
 	if (len > (prefix->family == ZT_AF_INET ? 32 : 128) ||
 	    origin->family != prefix->family)
 		return -EINVAL;
-	if (vn->n_errors == MAX_BLACKHOLES)
+	if (vn->n_errors == MAX_ERROR_PREFIXES)
 		return -ENOSPC;
 	e = &vn->errors[vn->n_errors++];
 	e->prefix.addr = *prefix;
@@ -1393,9 +1394,9 @@ int zt_vnet_dgram_local(struct zt_vnet *vn, int handle, struct zt_endpoint *out)
  * An echo request from ICMP echo socket @b: every address of the virtual
  * network answers a ping (but a black hole's or a name's), with the same
  * message as an echo reply, one latency later; a prefix given an ICMP
- * error (zt_vnet_icmp_error) answers with that error instead. The reply's checksum is
- * not recomputed: the router does not check it (a kernel's ping socket
- * has checked it already).
+ * error (zt_vnet_icmp_error) answers with that error instead. The reply's
+ * checksum is not recomputed: the router does not check it (a kernel's
+ * ping socket has checked it already).
  */
 static int echo_send(struct zt_vnet *vn, const struct binding *b,
 		     const struct zt_endpoint *to, const uint8_t *msg,
@@ -1410,29 +1411,22 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 	    to->addr.family != b->addr.family ||
 	    msg[0] != (v4 ? ZT_ICMP4_ECHO_REQUEST : ZT_ICMP6_ECHO_REQUEST))
 		return -EINVAL;
-	if (blackholed(vn, &to->addr)) {
-		vn->stats.datagrams_sent++;
-		vn->stats.datagrams_dropped++;
-		return 0;
-	}
+	memset(&back, 0, sizeof(back));
+	back.addr = b->addr;
+	back.port = b->port;
 	err = error_for(vn, &to->addr);
-	if (err) {
-		memset(&back, 0, sizeof(back));
-		back.addr = b->addr;
-		back.port = b->port;
+	if (blackholed(vn, &to->addr) || err) {
 		vn->stats.datagrams_sent++;
 		vn->stats.datagrams_dropped++;
-		error_back(vn, &back, to, &err->origin, err->type, err->code,
-			   msg, len);
+		if (err)
+			error_back(vn, &back, to, &err->origin, err->type,
+				   err->code, msg, len);
 		return 0;
 	}
 	memcpy(reply, msg, len);
 	reply[0] = v4 ? ZT_ICMP4_ECHO_REPLY : ZT_ICMP6_ECHO_REPLY;
 	memset(&from, 0, sizeof(from));
 	from.addr = to->addr;
-	memset(&back, 0, sizeof(back));
-	back.addr = b->addr;
-	back.port = b->port;
 	return zt_vnet_udp_send(vn, &from, &back, reply, len); /* counts it */
 }
 
