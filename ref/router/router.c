@@ -123,6 +123,7 @@ struct echo_session {
 	struct zt_flow_key key;  /* family, client and server */
 	uint16_t ident;          /* the client's identifier */
 	int dgram;               /* the echo socket */
+	uint8_t ttl;             /* what it sends with (keep_ttl) */
 	uint64_t last;           /* the last request */
 };
 
@@ -149,6 +150,7 @@ struct udp_relay {
 	bool reject;             /* DROP answers each datagram with ICMP */
 	int ctrl;                /* SOCKS5 control stream, -1 when none */
 	int dgram;               /* datagram socket, -1 until open */
+	uint8_t ttl;             /* what it sends with (keep_ttl) */
 	bool ready;              /* datagrams may be sent */
 	struct zt_socks5 socks;
 	struct zt_socks5_addr relay_ep;
@@ -917,6 +919,24 @@ static void udp_close_sockets(struct udp_relay *u)
 	u->ready = false;
 }
 
+/*
+ * A direct or NAT flow's datagrams (and a direct ping) leave with the
+ * client's own TTL / hop limit, as they would have without the TUN in
+ * the way: the network's time exceeded then names the hop where one died
+ * and reaches the client (zt_router_dgram_error), so a traceroute
+ * through the TUN sees the path beyond it. *@cur is what socket @dgram
+ * sends with (0: the host's default, never set); the host hears only of
+ * a change. Not for datagrams to a proxy or the real resolver: the
+ * client's TTL is about its destination, not about them.
+ */
+static void keep_ttl(struct zt_router *r, int dgram, uint8_t *cur, uint8_t ttl)
+{
+	if (!ttl || ttl == *cur || !r->up->dgram_set_ttl)
+		return;
+	if (r->up->dgram_set_ttl(r->host, dgram, ttl) == 0)
+		*cur = ttl;
+}
+
 static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 			 uint64_t now)
 {
@@ -952,6 +972,8 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 	to.port = k->server_port;
 	if (u->forward)
 		to = r->cfg.fake_dns.upstream;
+	else
+		keep_ttl(r, u->dgram, &u->ttl, u->flow->ttl);
 	if (u->nat)
 		zt_nat_touch(&r->nat, u->nat, now);
 	if (r->up->dgram_send(r->host, u->dgram, &to, data, len) == 0)
@@ -1814,8 +1836,8 @@ static struct echo_session *echo_session(struct zt_router *r,
 /* An echo request to a direct destination: sent from the session's echo
  * socket; the reply comes back through echo_replies(). */
 static void echo_forward(void *host, const struct zt_flow_key *key,
-			 uint16_t ident, uint16_t seq, const uint8_t *data,
-			 size_t len, uint64_t now)
+			 uint16_t ident, uint16_t seq, uint8_t ttl,
+			 const uint8_t *data, size_t len, uint64_t now)
 {
 	struct zt_router *r = host;
 	struct echo_session *e = echo_session(r, key, ident, now);
@@ -1841,6 +1863,7 @@ static void echo_forward(void *host, const struct zt_flow_key *key,
 	}
 	memset(&to, 0, sizeof(to));
 	to.addr = key->server;
+	keep_ttl(r, e->dgram, &e->ttl, ttl);
 	if (n < 0 || r->up->dgram_send(r->host, e->dgram, &to, r->scratch,
 				       (size_t)n) < 0) {
 		r->stats.icmp_dropped++;

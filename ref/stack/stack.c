@@ -675,6 +675,7 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 	f->idle_deadline = now + s->cfg.udp_idle_timeout;
 	udp_timer(s, f);
 	s->stats.udp_datagrams_in++;
+	f->ttl = zt_packet_ttl(pk);
 	if (s->ops->udp_input) {
 		s->cur_pk = pk;
 		s->cur_raw = raw;
@@ -896,8 +897,8 @@ static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
 		key.client = pk->src;
 		key.server = pk->dst;
 		s->ops->echo_forward(s->host, &key, pk->l4.icmp.echo_ident,
-				     pk->l4.icmp.echo_seq, pk->payload.data,
-				     pk->payload.len, now);
+				     pk->l4.icmp.echo_seq, zt_packet_ttl(pk),
+				     pk->payload.data, pk->payload.len, now);
 		return;
 	}
 	if (v != ZT_ECHO_LOCAL)

@@ -601,6 +601,17 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	return 0;
 }
 
+static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
+{
+	struct fr *h = host;
+
+	if (!dgram_of(h, handle, "dgram_set_ttl"))
+		return -EBADF;
+	if (!ttl)
+		violation(h, "dgram_set_ttl 0 (a datagram no router passes on)");
+	return 0;
+}
+
 static void up_dgram_close(void *host, int handle)
 {
 	struct fr *h = host;
@@ -619,6 +630,7 @@ static const struct zt_upstream_ops up_ops = {
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
+	.dgram_set_ttl = up_dgram_set_ttl,
 };
 
 /* Whether the host may still report on stream @i. */

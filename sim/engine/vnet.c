@@ -38,7 +38,8 @@
 #include "ztun/icmp_wire.h"
 
 #define MAX_BLACKHOLES 16
-#define MAX_ERROR_PREFIXES 16 /* zt_vnet_icmp_error() */
+#define MAX_ERROR_PREFIXES 16 /* zt_vnet_icmp_error(), zt_vnet_hops() */
+#define VNET_DEFAULT_TTL 64  /* a router socket's TTL / hop limit until set */
 /* bytes of a datagram an ICMP error about it gives back (Linux: what the
  * quote held, at most 576 bytes of error over IPv4) */
 #define VNET_ERROR_QUOTE 512
@@ -112,6 +113,8 @@ struct binding {
 	int handle;
 	bool echo;                     /* an ICMP echo socket (its port
 					* only tells it apart here) */
+	uint8_t ttl;                   /* router sockets: dgram_set_ttl's
+					* (0: VNET_DEFAULT_TTL) */
 	/* router sockets: what arrived at this instant from one sender
 	 * (owned, or NULL), handed over at the instant's end */
 	struct zt_dgram_batch *batch;
@@ -134,11 +137,14 @@ struct vdgram {
 	uint8_t data[];
 };
 
-/* Datagrams to a prefix answered with an ICMP error (zt_vnet_icmp_error). */
+/* Datagrams to a prefix answered with an ICMP error (zt_vnet_icmp_error),
+ * or (@hops > 0) a prefix behind that many routers, the first @origin
+ * (zt_vnet_hops). */
 struct verror {
 	struct zt_cidr prefix;
 	struct zt_addr origin;
 	uint8_t type, code;
+	uint8_t hops;
 };
 
 struct vname {
@@ -253,11 +259,38 @@ int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
 	return 0;
 }
 
+/**
+ * zt_vnet_hops() - put @hops routers on the way to @prefix/@len: a router
+ * socket's datagram or echo request to it sent with a TTL / hop limit of
+ * @hops or less dies at router TTL, whose address is @first_hop with
+ * TTL - 1 added to its last byte, and comes back from there as a time
+ * exceeded (in transit); one with more goes on as usual.
+ * Return: 0, -EINVAL or -ENOSPC.
+ */
+int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
+		 uint8_t hops, const struct zt_addr *first_hop)
+{
+	bool v4 = prefix->family == ZT_AF_INET;
+	int err;
+
+	if (!hops || (unsigned)first_hop->bytes[v4 ? 3 : 15] + hops - 1 > 255)
+		return -EINVAL;
+	err = zt_vnet_icmp_error(vn, prefix, len, first_hop,
+				 v4 ? ZT_ICMP4_TIME_EXCEEDED : ZT_ICMP6_TIME_EXCEEDED,
+				 0);
+	if (!err)
+		vn->errors[vn->n_errors - 1].hops = hops;
+	return err;
+}
+
+/* What answers every datagram to @a (@hops 0), or the routers on its
+ * way (@hops > 0); NULL when neither. */
 static const struct verror *error_for(const struct zt_vnet *vn,
-				      const struct zt_addr *a)
+				      const struct zt_addr *a, bool hops)
 {
 	for (unsigned i = 0; i < vn->n_errors; i++)
-		if (prefix_match(&vn->errors[i].prefix, a))
+		if (!vn->errors[i].hops == !hops &&
+		    prefix_match(&vn->errors[i].prefix, a))
 			return &vn->errors[i];
 	return NULL;
 }
@@ -1033,22 +1066,33 @@ static void dgram_fn(struct zt_sim *sim, void *arg)
 	free(d);
 }
 
-/**
- * zt_vnet_udp_send() - send one datagram.
- * @vn:   the vnet
- * @from: the sender's address and port (borrowed)
- * @to:   an address or a name (borrowed)
- * @data: copied
- * @len:  its length
- * Return: 0 (also when it will be dropped: UDP), -EHOSTUNREACH for an
- * unknown name, or -ENOMEM.
- */
-int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
-		     const struct zt_endpoint *to, const void *data, size_t len)
+/* What answers a datagram to @dst sent with @ttl, from *@origin: the
+ * router on its way where the TTL runs out (zt_vnet_hops), or an error
+ * its prefix gets (zt_vnet_icmp_error); NULL when nothing does. */
+static const struct verror *error_on_the_way(const struct zt_vnet *vn,
+					     const struct zt_addr *dst,
+					     uint8_t ttl, struct zt_addr *origin)
+{
+	const struct verror *e = error_for(vn, dst, true);
+
+	if (e && ttl <= e->hops) {
+		*origin = e->origin;
+		origin->bytes[origin->family == ZT_AF_INET ? 3 : 15] += ttl - 1;
+		return e;
+	}
+	e = error_for(vn, dst, false);
+	if (e)
+		*origin = e->origin;
+	return e;
+}
+
+static int udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
+		    const struct zt_endpoint *to, uint8_t ttl, const void *data,
+		    size_t len)
 {
 	const struct verror *err;
 	struct zt_endpoint about;
-	struct zt_addr dst;
+	struct zt_addr dst, origin;
 	struct vdgram *d;
 
 	vn->stats.datagrams_sent++;
@@ -1060,13 +1104,13 @@ int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 		vn->stats.datagrams_dropped++;
 		return 0;
 	}
-	err = error_for(vn, &dst);
+	err = error_on_the_way(vn, &dst, ttl, &origin);
 	if (err) {
 		memset(&about, 0, sizeof(about));
 		about.addr = dst;
 		about.port = to->port;
 		vn->stats.datagrams_dropped++;
-		error_back(vn, from, &about, &err->origin, err->type, err->code,
+		error_back(vn, from, &about, &origin, err->type, err->code,
 			   data, len);
 		return 0;
 	}
@@ -1081,6 +1125,22 @@ int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 	memcpy(d->data, data, len);
 	vdgram_queue(vn, d);
 	return 0;
+}
+
+/**
+ * zt_vnet_udp_send() - send one datagram.
+ * @vn:   the vnet
+ * @from: the sender's address and port (borrowed)
+ * @to:   an address or a name (borrowed)
+ * @data: copied
+ * @len:  its length
+ * Return: 0 (also when it will be dropped: UDP), -EHOSTUNREACH for an
+ * unknown name, or -ENOMEM.
+ */
+int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
+		     const struct zt_endpoint *to, const void *data, size_t len)
+{
+	return udp_send(vn, from, to, VNET_DEFAULT_TTL, data, len);
 }
 
 /* --- the router's sockets ---------------------------------------------- */
@@ -1405,6 +1465,7 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 	uint8_t reply[2048];
 	struct zt_endpoint from, back;
 	const struct verror *err;
+	struct zt_addr origin;
 	bool v4 = b->addr.family == ZT_AF_INET;
 
 	if (len < ZT_ICMP_HDR || len > sizeof(reply) || to->name[0] ||
@@ -1414,12 +1475,13 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 	memset(&back, 0, sizeof(back));
 	back.addr = b->addr;
 	back.port = b->port;
-	err = error_for(vn, &to->addr);
+	err = error_on_the_way(vn, &to->addr, b->ttl ? b->ttl : VNET_DEFAULT_TTL,
+			       &origin);
 	if (blackholed(vn, &to->addr) || err) {
 		vn->stats.datagrams_sent++;
 		vn->stats.datagrams_dropped++;
 		if (err)
-			error_back(vn, &back, to, &err->origin, err->type,
+			error_back(vn, &back, to, &origin, err->type,
 				   err->code, msg, len);
 		return 0;
 	}
@@ -1444,7 +1506,22 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	from.port = b->port;
 	if (b->echo)
 		return echo_send(vn, b, to, data, len);
-	return zt_vnet_udp_send(vn, &from, to, data, len);
+	return udp_send(vn, &from, to, b->ttl ? b->ttl : VNET_DEFAULT_TTL,
+			data, len);
+}
+
+static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
+{
+	struct zt_vnet *vn = host;
+	struct binding *b = dsock_of(vn, handle);
+
+	if (!b)
+		return -EBADF;
+	if (!ttl)
+		return -EINVAL;
+	b->ttl = ttl;
+	vn->stats.ttl_sets++;
+	return 0;
 }
 
 static void up_dgram_close(void *host, int handle)
@@ -1470,6 +1547,7 @@ const struct zt_upstream_ops zt_vnet_upstream_ops = {
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
+	.dgram_set_ttl = up_dgram_set_ttl,
 };
 
 /* --- the vnet ---------------------------------------------------------- */

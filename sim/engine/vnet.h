@@ -29,10 +29,13 @@
  * dropped (counted) when there is none, or when the destination is
  * blackholed. When there is none the destination answers with an ICMP port
  * unreachable, and a prefix may be set to answer with an ICMP error of
- * any kind (zt_vnet_icmp_error); the error reaches a router socket one
- * latency later as zt_router_dgram_error() (other senders do not hear
- * it, as a socket without IP_RECVERR would not). The router's datagram sockets are bound to the vnet's egress
- * address of their family and an ephemeral port.
+ * any kind (zt_vnet_icmp_error), or put routers on the way to it
+ * (zt_vnet_hops) where a datagram sent with too small a TTL dies with a
+ * time exceeded; the error reaches a router socket one latency later as
+ * zt_router_dgram_error() (other senders do not hear it, as a socket
+ * without IP_RECVERR would not). The router's datagram sockets are bound
+ * to the vnet's egress address of their family and an ephemeral port, and
+ * send with TTL 64 until the router sets another (dgram_set_ttl).
  *
  * Ownership: the vnet owns every connection, binding and datagram in
  * flight, and frees them all at zt_vnet_free(), after calling the release
@@ -80,6 +83,7 @@ struct zt_vnet_stats {
 	uint64_t max_send;         /* most bytes one of them took */
 	uint64_t datagrams_sent, datagrams_delivered, datagrams_dropped;
 	uint64_t icmp_errors;      /* ICMP errors sent back to router sockets */
+	uint64_t ttl_sets;         /* router dgram_set_ttl calls */
 	uint64_t router_batches;   /* zt_router_dgram_batch() calls ... */
 	uint64_t router_batch_datagrams; /* ... and the datagrams in them */
 	uint64_t bad_handle;       /* router calls with a handle not open */
@@ -131,6 +135,13 @@ int zt_vnet_blackhole(struct zt_vnet *vn, const struct zt_addr *prefix,
 int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
 		       uint8_t len, const struct zt_addr *origin, uint8_t type,
 		       uint8_t code);
+/* @hops routers stand on the way to @prefix/@len: a router socket's
+ * datagram or echo request sent there with a TTL / hop limit of @hops or
+ * less dies at router TTL (address: @first_hop plus TTL - 1 in its last
+ * byte), which answers with a time exceeded. Router sockets send with 64
+ * until dgram_set_ttl. 0, -EINVAL or -ENOSPC. */
+int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
+		 uint8_t hops, const struct zt_addr *first_hop);
 /* A name the vnet resolves (copied). 0, -EINVAL or -ENOSPC. */
 int zt_vnet_add_name(struct zt_vnet *vn, const char *name,
 		     const struct zt_addr *addr);

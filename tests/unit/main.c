@@ -106,7 +106,14 @@ uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n)
 size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 		       uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out)
 {
-	const struct zt_ip_hdr_params p = { .ttl = 64 };
+	return zt_test_wrap_ip_ttl(src, dst, proto, l4, l4_len, 64, out);
+}
+
+size_t zt_test_wrap_ip_ttl(const struct zt_addr *src, const struct zt_addr *dst,
+			   uint8_t proto, const uint8_t *l4, size_t l4_len,
+			   uint8_t ttl, uint8_t *out)
+{
+	const struct zt_ip_hdr_params p = { .ttl = ttl };
 	size_t cap = ZT_IP6_HDR + l4_len;
 	int hl;
 

@@ -552,9 +552,10 @@ static const struct zt_router_stats *rstats(struct tb *t)
 	return zt_router_stats(t->r);
 }
 
-static void send_udp(struct tb *t, const struct zt_addr *src, uint16_t sport,
-		     const struct zt_addr *dst, uint16_t dport, const void *data,
-		     size_t len)
+/* A datagram from the client, with IP TTL / hop limit @ttl. */
+static void send_udp_ttl(struct tb *t, const struct zt_addr *src, uint16_t sport,
+			 const struct zt_addr *dst, uint16_t dport,
+			 const void *data, size_t len, uint8_t ttl)
 {
 	static uint8_t dg[70000], pkt[70000];
 	struct zt_udp_repr u = { sport, dport };
@@ -562,13 +563,22 @@ static void send_udp(struct tb *t, const struct zt_addr *src, uint16_t sport,
 	size_t pl;
 
 	CU_ASSERT_FATAL(n > 0);
-	pl = zt_test_wrap_ip(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, pkt);
+	pl = zt_test_wrap_ip_ttl(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, ttl, pkt);
 	q_push(&t->to_router, pkt, pl);
 	tun_kick(t);
 }
 
-static void send_ping_seq(struct tb *t, const struct zt_addr *src,
-			  const struct zt_addr *dst, uint16_t ident, uint16_t seq)
+static void send_udp(struct tb *t, const struct zt_addr *src, uint16_t sport,
+		     const struct zt_addr *dst, uint16_t dport, const void *data,
+		     size_t len)
+{
+	send_udp_ttl(t, src, sport, dst, dport, data, len, 64);
+}
+
+/* An echo request from the client, with TTL / hop limit @ttl. */
+static void send_ping_ttl(struct tb *t, const struct zt_addr *src,
+			  const struct zt_addr *dst, uint16_t ident,
+			  uint16_t seq, uint8_t ttl)
 {
 	struct zt_icmp_repr e;
 	uint8_t msg[100], pkt[200];
@@ -584,10 +594,16 @@ static void send_ping_seq(struct tb *t, const struct zt_addr *src,
 		 zt_icmp6_emit(&e, src, dst, (const uint8_t *)"pingdata", 8, msg,
 			       sizeof(msg));
 	CU_ASSERT_FATAL(n > 0);
-	pl = zt_test_wrap_ip(src, dst, v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
-			     msg, (size_t)n, pkt);
+	pl = zt_test_wrap_ip_ttl(src, dst, v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
+				 msg, (size_t)n, ttl, pkt);
 	q_push(&t->to_router, pkt, pl);
 	tun_kick(t);
+}
+
+static void send_ping_seq(struct tb *t, const struct zt_addr *src,
+			  const struct zt_addr *dst, uint16_t ident, uint16_t seq)
+{
+	send_ping_ttl(t, src, dst, ident, seq, 64);
 }
 
 static void send_ping(struct tb *t, const struct zt_addr *src, const struct zt_addr *dst)
@@ -2288,6 +2304,87 @@ static void test_dgram_error_mismatch_ignored(void)
 
 /* More pinging sessions than the router keeps: the least recently used
  * one's socket is closed for the new one, and every ping is answered. */
+/* The hop @ttl of a path set with zt_vnet_hops() from @first. */
+static struct zt_addr hop_addr(const struct zt_addr *first, uint8_t ttl)
+{
+	struct zt_addr a = *first;
+
+	a.bytes[a.family == ZT_AF_INET ? 3 : 15] += ttl - 1;
+	return a;
+}
+
+/* Direct and NAT datagrams, and pings routed direct, leave with the TTL /
+ * hop limit the client gave them, so a traceroute through the TUN sees
+ * the path: two routers stand before the server; TTL 1 dies at the first
+ * (time exceeded from it, quoting the client's own datagram), 2 at the
+ * second, 64 reaches the echo server. The host hears of a change only.
+ * A SOCKS5 flow's datagrams go to the proxy with the host's default. */
+static void test_udp_ttl_follows_client(void)
+{
+	for (int run = 0; run < 4; run++) {
+		bool v6 = run & 1, nat = run & 2;
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+		struct zt_addr rtr = v6 ? a6(8, 1) : zt_addr_v4(SOCKS4);
+		struct zt_addr hop2 = hop_addr(&rtr, 2);
+
+		t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+		t->dec[2] = ZT_ROUTE_DIRECT;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		CU_ASSERT_FATAL(zt_vnet_hops(t->vn, &srv, v6 ? 128 : 32, 2, &rtr) == 0);
+		send_udp_ttl(t, &cli, 5000, &srv, 7, "probe", 5, 1);
+		run_for(t, 10 * ZT_MS);
+		expect_error(t, 1, ZT_ICMP_TIME_EXCEEDED, 0, &rtr, &cli, &srv);
+		CU_ASSERT_EQUAL(t->err_quote.src_port, 5000);
+		CU_ASSERT_EQUAL(t->err_quote.dst_port, 7);
+		send_udp_ttl(t, &cli, 5000, &srv, 7, "probe", 5, 2);
+		run_for(t, 10 * ZT_MS);
+		expect_error(t, 2, ZT_ICMP_TIME_EXCEEDED, 0, &hop2, &cli, &srv);
+		send_udp_ttl(t, &cli, 5000, &srv, 7, "probe", 5, 64);
+		send_udp_ttl(t, &cli, 5000, &srv, 7, "again", 5, 64);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->errs, 2);
+		CU_ASSERT_EQUAL(t->udp_in, 2); /* both echoed */
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->ttl_sets, 3); /* 1, 2, 64 */
+		/* a ping: the same path, its own socket */
+		send_ping_ttl(t, &cli, &srv, 4242, 1, 2);
+		run_for(t, 10 * ZT_MS);
+		expect_error(t, 3, ZT_ICMP_TIME_EXCEEDED, 0, &hop2, &cli, &srv);
+		CU_ASSERT(t->err_quote.has_echo);
+		CU_ASSERT_EQUAL(t->err_quote.echo_seq, 1);
+		send_ping_ttl(t, &cli, &srv, 4242, 2, 3);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->echo_replies, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->ttl_sets, 5);
+		CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 3);
+		tb_free(t);
+	}
+}
+
+/* A SOCKS5 flow's datagrams go to the proxy's relay: the client's TTL is
+ * about its destination, not the relay, so it is not passed on. */
+static void test_udp_ttl_not_to_proxy(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_addr pa = zt_addr_v4(SOCKS4), rtr = zt_addr_v4(HTTP4);
+	struct zt_vhost_config hc;
+
+	t->dec[1] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	add_host_cfg(t, &pa, 1080, &hc);
+	/* a TTL of 1 passed on would die before the relay */
+	CU_ASSERT_FATAL(zt_vnet_hops(t->vn, &pa, 32, 2, &rtr) == 0);
+	send_udp_ttl(t, &cli, 5000, &srv, 7, "probe", 5, 1);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 1); /* through the relay, TTL or not */
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->ttl_sets, 0);
+	tb_free(t);
+}
+
 static void test_icmp_echo_sessions_bounded(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -2759,6 +2856,8 @@ int zt_suite_router(void)
 		{ "icmp_direct_echo", test_icmp_direct_echo },
 		{ "icmp_echo_sessions_bounded", test_icmp_echo_sessions_bounded },
 		{ "udp_icmp_errors_relayed", test_udp_icmp_errors_relayed },
+		{ "udp_ttl_follows_client", test_udp_ttl_follows_client },
+		{ "udp_ttl_not_to_proxy", test_udp_ttl_not_to_proxy },
 		{ "icmp_echo_error_relayed", test_icmp_echo_error_relayed },
 		{ "dgram_error_mismatch_ignored", test_dgram_error_mismatch_ignored },
 		{ "local_tcp_rst", test_local_tcp_rst },

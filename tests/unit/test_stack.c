@@ -48,6 +48,7 @@ struct host {
 	unsigned n_echo_fwd;         /* echo_forward calls */
 	struct zt_flow_key echo_key; /* ... the last one's */
 	uint16_t echo_ident, echo_seq;
+	uint8_t echo_ttl, udp_ttl;   /* the last echo request's, datagram's */
 	size_t echo_len;
 	uint64_t now;
 	unsigned n_gso;              /* TSO segments cut by the host */
@@ -151,6 +152,7 @@ static void h_udp_input(void *host, struct zt_udp_flow *f,
 	if (f->datagrams_in == 1)
 		h->n_udp_new++;
 	h->udp_key = f->key;
+	h->udp_ttl = f->ttl;
 	memcpy(h->udp_last, data, len);
 	h->udp_last_len = len;
 }
@@ -168,11 +170,12 @@ static enum zt_echo_verdict h_echo_verdict(void *host,
 }
 
 static void h_echo_forward(void *host, const struct zt_flow_key *key,
-			   uint16_t ident, uint16_t seq, const uint8_t *data,
-			   size_t len, uint64_t now)
+			   uint16_t ident, uint16_t seq, uint8_t ttl,
+			   const uint8_t *data, size_t len, uint64_t now)
 {
 	struct host *h = host;
 
+	h->echo_ttl = ttl;
 	(void)data;
 	(void)now;
 	h->n_echo_fwd++;
@@ -697,9 +700,12 @@ static void test_icmp_echo_verdicts(void)
 		/* forwarded: the host gets the request; its answer goes back
 		 * as an echo reply from the address pinged */
 		h->forwarded = other;
+		pl = zt_test_wrap_ip_ttl(&c, &other, ZT_IPPROTO_ICMP, msg,
+					 (size_t)n, 3, pkt);
 		zt_stack_input(h->s, pkt, pl, h->now);
 		CU_ASSERT_EQUAL(h->to_tun.n, 2);
 		CU_ASSERT_EQUAL_FATAL(h->n_echo_fwd, 1);
+		CU_ASSERT_EQUAL(h->echo_ttl, 3); /* the host sends it on so */
 		CU_ASSERT(zt_addr_eq(&h->echo_key.client, &c));
 		CU_ASSERT(zt_addr_eq(&h->echo_key.server, &other));
 		CU_ASSERT_EQUAL(h->echo_ident, 7);

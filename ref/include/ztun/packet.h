@@ -37,6 +37,12 @@ struct zt_packet {
 	struct zt_view payload; /* TCP/UDP data, ICMP body; == l3_payload otherwise */
 };
 
+/* @p's TTL (IPv4) or hop limit (IPv6). */
+static inline uint8_t zt_packet_ttl(const struct zt_packet *p)
+{
+	return p->family == ZT_AF_INET ? p->ip.ip4.ttl : p->ip.ip6.hop_limit;
+}
+
 /* The fields of an IP header that zt_ip_header_emit() takes. */
 struct zt_ip_hdr_params {
 	uint8_t ttl;          /* TTL or hop limit */

@@ -84,6 +84,8 @@ struct zt_udp_flow {
 	struct zt_flow_key key;
 	void *user;            /* the host's per-flow pointer (NAT session, ...) */
 	uint64_t datagrams_in, datagrams_out;
+	uint8_t ttl;           /* TTL / hop limit of the datagram being
+				* handed to ops->udp_input */
 	/* private to the stack */
 	uint32_t index;
 	uint64_t idle_deadline;
@@ -199,10 +201,10 @@ struct zt_stack_ops {
 	/* Optional: an echo request that echo_verdict sent on
 	 * (ZT_ECHO_FORWARD): from @key->client to @key->server (family and
 	 * addresses set, ports 0), its identifier @ident, sequence number
-	 * @seq and data (borrowed). */
+	 * @seq, TTL / hop limit @ttl and data (borrowed). */
 	void (*echo_forward)(void *host, const struct zt_flow_key *key,
-			     uint16_t ident, uint16_t seq, const uint8_t *data,
-			     size_t len, uint64_t now);
+			     uint16_t ident, uint16_t seq, uint8_t ttl,
+			     const uint8_t *data, size_t len, uint64_t now);
 };
 
 struct zt_stack_stats {

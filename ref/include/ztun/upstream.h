@@ -85,6 +85,13 @@ struct zt_upstream_ops {
 	int (*dgram_send)(void *host, int handle, const struct zt_endpoint *to,
 			  const void *data, size_t len);
 	void (*dgram_close)(void *host, int handle);
+	/* Optional (NULL: every datagram leaves with the host's default):
+	 * what @handle sends from now on leaves with IP TTL / hop limit
+	 * @ttl (1-255). The core passes the client's own for direct and NAT
+	 * flows, so the network's time exceeded names the hop where the
+	 * datagram died (a traceroute through the TUN sees the path).
+	 * Returns 0 or a negative errno. */
+	int (*dgram_set_ttl)(void *host, int handle, uint8_t ttl);
 };
 
 #endif /* ZTUN_UPSTREAM_H */
