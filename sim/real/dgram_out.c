@@ -33,6 +33,38 @@ static bool transient(int err)
 	       err == ENOMEM || err == EINTR;
 }
 
+/*
+ * An ICMP error that reached a socket (Linux keeps it as the socket's
+ * sk_err, with or without IP_RECVERR) fails the socket's next send call
+ * with that error, and that call sends nothing; on loopback and on a veth
+ * the error about one datagram arrives within its own send, before the
+ * next datagram of a batch goes. The call also clears the error, so a
+ * send that failed with one of these is made again, once: a failure of
+ * its own fails the second time too.
+ */
+static bool maybe_stale(int err)
+{
+	return err == ECONNREFUSED || err == EHOSTUNREACH ||
+	       err == ENETUNREACH || err == EHOSTDOWN || err == ENONET ||
+	       err == EPROTO || err == ENOPROTOOPT || err == EACCES ||
+	       err == EMSGSIZE;
+}
+
+/* sendmsg() of @m on @fd, made again once after a maybe_stale() error;
+ * every call counted. */
+static ssize_t send_msg(struct zr_dgram_out *o, int fd, const struct msghdr *m)
+{
+	ssize_t r;
+
+	o->stats->dgram_send_calls++;
+	r = sendmsg(fd, m, SEND_FLAGS);
+	if (r < 0 && maybe_stale(errno)) {
+		o->stats->dgram_send_calls++;
+		r = sendmsg(fd, m, SEND_FLAGS);
+	}
+	return r;
+}
+
 static void lost(struct zr_dgram_out *o, int err, unsigned count)
 {
 	o->stats->dgram_send_errors += count;
@@ -74,6 +106,8 @@ static void send_each(struct zr_dgram_out *o, struct zr_dgram_held **d,
 		memset(&mm[i], 0, sizeof(mm[i]));
 		mm[i].msg_hdr = msg_of(o, d[i], &iov[i]);
 	}
+	bool again = false; /* d[done] failed once with maybe_stale() */
+
 	while (done < cnt) {
 		int r = sendmmsg(d[0]->fd, mm + done, cnt - done, SEND_FLAGS);
 
@@ -87,12 +121,18 @@ static void send_each(struct zr_dgram_out *o, struct zr_dgram_held **d,
 				lost(o, err, cnt - done);
 				return;
 			}
+			if (!again && maybe_stale(err)) {
+				again = true;
+				continue;
+			}
 			lost(o, err, 1);
 			done++;
+			again = false;
 			continue;
 		}
 		o->stats->dgram_tx += (unsigned)r;
 		done += (unsigned)r;
+		again = false;
 	}
 }
 
@@ -124,8 +164,7 @@ static bool send_gso(struct zr_dgram_out *o, struct zr_dgram_held **d,
 	c->cmsg_type = UDP_SEGMENT;
 	c->cmsg_len = CMSG_LEN(sizeof(seg));
 	memcpy(CMSG_DATA(c), &seg, sizeof(seg));
-	o->stats->dgram_send_calls++;
-	if (sendmsg(d[0]->fd, &m, SEND_FLAGS) >= 0) {
+	if (send_msg(o, d[0]->fd, &m) >= 0) {
 		o->stats->dgram_tx += cnt;
 		o->stats->dgram_gso_sends++;
 		o->stats->dgram_gso_segs += cnt;
@@ -231,6 +270,8 @@ int zr_dgram_out_send(struct zr_dgram_out *o, int fd, bool *gso_off,
 		      const void *data, size_t len)
 {
 	struct zr_dgram_held *d;
+	struct msghdr m;
+	struct iovec iov;
 
 	if (o->holding && len <= ZR_DGRAM_OUT_BYTES &&
 	    to_len <= sizeof(d->to)) {
@@ -250,8 +291,14 @@ int zr_dgram_out_send(struct zr_dgram_out *o, int fd, bool *gso_off,
 	}
 	if (o->n)
 		zr_dgram_out_flush(o); /* what was held goes first */
-	o->stats->dgram_send_calls++;
-	if (sendto(fd, data, len, SEND_FLAGS, to, to_len) < 0) {
+	memset(&m, 0, sizeof(m));
+	iov.iov_base = (void *)data;
+	iov.iov_len = len;
+	m.msg_name = (void *)to;
+	m.msg_namelen = to_len;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	if (send_msg(o, fd, &m) < 0) {
 		int err = errno;
 
 		o->stats->dgram_send_errors++;

@@ -21,6 +21,9 @@
  * flushes a socket's datagrams before that socket is closed
  * (zr_dgram_out_release() too). A send that would block loses its
  * datagrams, as a direct send would (UDP); they are counted as errors.
+ * A send that fails with an ICMP error the socket got about an earlier
+ * datagram (Linux hands it to the next send call, which sends nothing)
+ * is made again once, so that error never costs a later datagram.
  */
 #ifndef ZTUN_REAL_DGRAM_OUT_H
 #define ZTUN_REAL_DGRAM_OUT_H
