@@ -249,7 +249,7 @@ fuzz-corpus: $(BUILD)/pcap2records
 
 DEPS := build-essential pkg-config libpcap-dev libcunit1-dev libslirp-dev \
         libglib2.0-dev tcpdump tshark iproute2 iputils-ping curl dnsutils socat \
-        iperf3 dante-server microsocks tinyproxy dnsmasq python3 valgrind \
+        iperf3 dante-server microsocks tinyproxy dnsmasq traceroute python3 valgrind \
         clang cppcheck afl++
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:

@@ -120,6 +120,8 @@ struct zr_sock {
 	bool want_write;      /* waiting for EPOLLOUT after a short send */
 	bool in_epoll;
 	bool gso_off;         /* UDP_SEGMENT failed on this datagram socket */
+	uint8_t ttl;          /* datagram sockets: the TTL / hop limit they
+			       * send with; 0 until known */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	uint8_t *held;        /* owned: bytes the core did not take yet */
@@ -150,6 +152,8 @@ struct zr_host {
 	uint8_t udpgsobuf[READ_CHUNK]; /* one datagram cut from a UDP GSO read */
 	uint8_t sockbuf[SOCK_CHUNK];
 	struct zr_dgram_out dgram_out; /* upstream datagrams held */
+	uint8_t default_ttl[2];        /* a fresh IPv4, IPv6 datagram socket's
+					* TTL (0: not asked yet) */
 };
 
 /**
@@ -618,6 +622,63 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	return err;
 }
 
+/* A socket's TTL / hop limit option (IPv4 or IPv6), what it sends with. */
+static int ttl_opt(int fd, bool v6, int *ttl, bool set)
+{
+	int level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int name = v6 ? IPV6_UNICAST_HOPS : IP_TTL;
+	socklen_t len = sizeof(*ttl);
+	int rc = set ? setsockopt(fd, level, name, ttl, len) :
+		       getsockopt(fd, level, name, ttl, &len);
+
+	return rc < 0 ? -errno : 0;
+}
+
+/*
+ * What datagram socket @handle sends from now on leaves with TTL / hop
+ * limit @ttl. Datagrams held for a batched send go first, with the TTL
+ * they were given under. An IPv6 socket sets IP_TTL too, for what it
+ * sends to IPv4-mapped addresses. A socket learns its default from the
+ * kernel once (a fresh one reports the system's), so that the common
+ * case, a client sending with the same default, costs no call after the
+ * first socket of each family.
+ */
+static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_DGRAM);
+	bool v6;
+	int v = ttl, err;
+
+	if (!s)
+		return -EBADF;
+	v6 = s->family == AF_INET6;
+	if (!s->ttl) {
+		uint8_t *def = &h->default_ttl[v6];
+
+		if (!*def) {
+			int d;
+
+			if (ttl_opt(s->fd, v6, &d, false) == 0 && d > 0 && d < 256)
+				*def = (uint8_t)d;
+		}
+		s->ttl = *def;
+	}
+	if (!ttl || ttl == s->ttl)
+		return ttl ? 0 : -EINVAL;
+	zr_dgram_out_flush(&h->dgram_out);
+	err = ttl_opt(s->fd, v6, &v, true);
+	if (!err && v6)
+		(void)ttl_opt(s->fd, false, &v, true); /* mapped IPv4 sends */
+	if (err) {
+		zr_debug("dgram %d: ttl %u: %s", handle, ttl, strerror(-err));
+		return err;
+	}
+	h->stats.dgram_ttl_sets++;
+	s->ttl = ttl;
+	return 0;
+}
+
 static void up_dgram_close(void *host, int handle)
 {
 	struct zr_host *h = host;
@@ -639,6 +700,7 @@ const struct zt_upstream_ops zr_host_upstream_ops = {
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
+	.dgram_set_ttl = up_dgram_set_ttl,
 };
 
 /**
@@ -1444,9 +1506,10 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		hs->dgrams_opened, hs->dgram_rx, dgram_rx_dropped(h),
 		hs->dgram_send_errors);
 	fprintf(stderr, "ztun-ref: stats: dgram tx %" PRIu64 " in %" PRIu64
-		" sends, gso sends %" PRIu64 " carrying %" PRIu64 "\n",
+		" sends, gso sends %" PRIu64 " carrying %" PRIu64
+		", ttl sets %" PRIu64 "\n",
 		hs->dgram_tx, hs->dgram_send_calls, hs->dgram_gso_sends,
-		hs->dgram_gso_segs);
+		hs->dgram_gso_segs, hs->dgram_ttl_sets);
 	fprintf(stderr, "ztun-ref: stats: busy-poll spins %" PRIu64
 		", caught %" PRIu64 "\n",
 		hs->busy_poll_spins, hs->busy_poll_caught);

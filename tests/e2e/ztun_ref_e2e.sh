@@ -89,8 +89,9 @@
 # Each check
 # prints PASS/FAIL (or SKIP with its reason); the last line is
 # "N passed, M failed"; the exit status is 1 when any check failed. Traffic
-# only ever goes to addresses inside the two namespaces; the trap removes
-# both namespaces and every process started here, even on failure.
+# only ever goes to addresses inside the namespaces (a client's, a
+# server's, and a far one two hops away behind the server's); the trap
+# removes them and every process started here, even on failure.
 
 bin=$1
 if [ -z "$bin" ] || [ ! -x "$bin" ]; then
@@ -142,8 +143,11 @@ fi
 id=$$
 cns=zte${id}c
 sns=zte${id}s
+fns=zte${id}f
 vc=zvc$id
 vs=zvs$id
+vf=zvf$id
+vg=zvg$id
 tun=zt$id
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-e2e-XXXXXX") || exit 2
 chmod 755 "$tmp"
@@ -207,6 +211,7 @@ fi
 
 cx() { ip netns exec "$cns" "$@"; }
 sx() { ip netns exec "$sns" "$@"; }
+fx() { ip netns exec "$fns" "$@"; }
 
 # wait_port NS PROTO PORT: until something listens (5 s).
 wait_port() {
@@ -248,6 +253,18 @@ for a in 10.203.1.1 10.203.1.2 10.203.1.3 10.203.1.9; do
 done
 sx ip addr add fd00:203:1::1/128 dev lo
 sx ip addr add fd00:203:1::2/128 dev lo
+# A far namespace one router (the server namespace, when it forwards)
+# beyond: 10.203.1.70 lives there, for what a TTL reaches (traceroute).
+ip netns add "$fns" || exit 1
+ip link add "$vg" netns "$sns" type veth peer name "$vf" netns "$fns" || exit 1
+fx ip link set lo up
+sx ip addr add 10.203.3.1/30 dev "$vg"
+fx ip addr add 10.203.3.2/30 dev "$vf"
+sx ip link set "$vg" up
+fx ip link set "$vf" up
+fx ip addr add 10.203.1.70/32 dev lo
+fx ip route add default via 10.203.3.1
+sx ip route add 10.203.1.70/32 via 10.203.3.2
 
 # --- servers --------------------------------------------------------------
 mkdir -p "$tmp/www"
@@ -1295,7 +1312,8 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		--rule 'icmp 10.203.1.1 -> direct' \
 		--rule 'icmp fd00:203:1::1 -> direct' \
 		--rule 'udp dport 5400 -> direct' \
-		--rule 'icmp 10.203.1.66 -> direct'; then
+		--rule 'icmp 10.203.1.66 -> direct' \
+		--rule 'any 10.203.1.70 -> direct'; then
 	own_routes=
 	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122" &&
 	   cx ip -6 route show fd00:ff::/64 | grep -q "dev $tun proto 122"; then
@@ -1374,6 +1392,29 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	else
 		fail "(fd) upstream ICMP errors (port, host unreachable) reach the client" \
 			"dig $dig_ms ms: $(head -c 200 "$tmp/dig.out" | tr '\n' ';') ping $ms ms: $(head -c 300 "$tmp/ping.out" | tr '\n' ';') stats: $err_line"
+	fi
+	# A client's TTL goes on with its datagrams and pings routed direct:
+	# traceroute (UDP, and -I: ICMP echo) through the TUN sees the
+	# server namespace as hop 1 (its time exceeded, relayed) and the far
+	# namespace behind it as hop 2, as it would without ztun-ref; a ping
+	# with TTL 1 hears "Time to live exceeded" from that router
+	if command -v traceroute >/dev/null; then
+		cx traceroute -n -q 1 -w 2 -m 4 10.203.1.70 >"$tmp/tr.out" 2>&1
+		cx traceroute -I -n -q 1 -w 2 -m 4 10.203.1.70 >"$tmp/tri.out" 2>&1
+		cx ping -n -c 1 -W 2 -t 1 10.203.1.70 >"$tmp/ping.out" 2>&1
+		ttl_line=$(fresh_stats 'dgram tx')
+		if grep -Eq '^ 1  10\.203\.0\.2 ' "$tmp/tr.out" &&
+		   grep -Eq '^ 2  10\.203\.1\.70 ' "$tmp/tr.out" &&
+		   grep -Eq '^ 1  10\.203\.0\.2 ' "$tmp/tri.out" &&
+		   grep -Eq '^ 2  10\.203\.1\.70 ' "$tmp/tri.out" &&
+		   grep -q 'From 10.203.0.2 .*Time to live exceeded' "$tmp/ping.out"; then
+			pass "(fd) the client's TTL goes upstream: traceroute (UDP and ICMP) sees 10.203.0.2, then 10.203.1.70; ping -t 1: 'Time to live exceeded' from 10.203.0.2 (${ttl_line##*, })"
+		else
+			fail "(fd) the client's TTL goes upstream (traceroute through the TUN sees the hops)" \
+				"$(tr '\n' ';' <"$tmp/tr.out") | $(tr '\n' ';' <"$tmp/tri.out") | $(head -c 300 "$tmp/ping.out" | tr '\n' ';') stats: $ttl_line"
+		fi
+	else
+		skip "(fd) traceroute through the TUN" "traceroute is not installed (make deps)"
 	fi
 	sx ip route del unreachable 10.203.1.66/32
 	sx sysctl -qw net.ipv4.ip_forward=0
