@@ -771,6 +771,25 @@ static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
 	return 0;
 }
 
+/* `ttl N` at t[*i] (1-255), if there: a UDP or echo input's IP TTL /
+ * hop limit, or the one a net> datagram must leave with. */
+static int parse_ttl(struct pstate *ps, const struct zt_scn_event *e,
+		     struct zt_scn_pkt *p, const struct tok *t, int *i, int n)
+{
+	uint64_t v;
+
+	if (*i >= n || t[*i].quoted || strcmp(t[*i].s, "ttl"))
+		return 0;
+	if (e->kind != ZT_SCN_TUN_IN && e->kind != ZT_SCN_NET_OUT)
+		return perr(ps, "'ttl' is for tun< and net> lines");
+	if (*i + 1 >= n || parse_uint(t[*i + 1].s, 255, &v) || !v)
+		return perr(ps, "expected a TTL of 1-255 after 'ttl', got '%s'",
+			    *i + 1 < n ? t[*i + 1].s : "");
+	p->ttl = (uint8_t)v;
+	*i += 2;
+	return 0;
+}
+
 static int parse_payload_rest(struct pstate *ps, struct zt_scn_pkt *p,
 			      const struct tok *t, int i, int n)
 {
@@ -843,7 +862,7 @@ static int parse_packet(struct pstate *ps, struct zt_scn_event *e,
 			const struct tok *t, int n)
 {
 	struct zt_scn_pkt *p = &e->pkt;
-	int i = 0;
+	int i = 0, len_tok;
 	const char *type = NULL;
 	uint64_t v;
 	int rc;
@@ -888,10 +907,14 @@ static int parse_packet(struct pstate *ps, struct zt_scn_event *e,
 		if (i + 1 >= n || parse_paren_len(t[i + 1].s, &p->len))
 			return perr(ps, "expected (LEN) after 'udp', got '%s'",
 				    i + 1 < n ? t[i + 1].s : "");
-		rc = parse_payload_rest(ps, p, t, i + 2, n);
+		len_tok = i + 1;
+		i += 2;
+		if (parse_ttl(ps, e, p, t, &i, n))
+			return -EINVAL;
+		rc = parse_payload_rest(ps, p, t, i, n);
 		if (!rc && p->has_payload && p->payload_len != p->len)
 			return perr(ps, "payload is %zu bytes, '%s' says %u",
-				    p->payload_len, t[i + 1].s, p->len);
+				    p->payload_len, t[len_tok].s, p->len);
 		return rc;
 	}
 	if (i < n && !t[i].quoted && !strcmp(t[i].s, "icmp")) {
@@ -907,7 +930,10 @@ static int parse_packet(struct pstate *ps, struct zt_scn_event *e,
 			if (parse_uint(t[i + 3].s, 65535, &v))
 				return perr(ps, "bad sequence '%s'", t[i + 3].s);
 			p->echo_seq = (uint16_t)v;
-			return parse_payload_rest(ps, p, t, i + 4, n);
+			i += 4;
+			if (parse_ttl(ps, e, p, t, &i, n))
+				return -EINVAL;
+			return parse_payload_rest(ps, p, t, i, n);
 		}
 		if (!strcmp(what, "unreach") || !strcmp(what, "timex")) {
 			p->type = what[0] == 'u' ? ZT_SCN_PKT_UNREACH : ZT_SCN_PKT_TIMEX;
@@ -1026,17 +1052,21 @@ static int parse_var(struct pstate *ps, const char *s, char *var)
 	return 0;
 }
 
-/* A datagram line's `(LEN) [PAYLOAD]`, from t[i] on. */
+/* A datagram line's `(LEN) [ttl N] [PAYLOAD]`, from t[i] on. */
 static int parse_dgram_body(struct pstate *ps, struct zt_scn_event *e,
 			    const struct tok *t, int i, int n)
 {
+	int len_tok = i;
+
 	if (i >= n || parse_paren_len(t[i].s, &e->pkt.len))
 		return perr(ps, "expected (LEN), got '%s'", i < n ? t[i].s : "");
-	if (parse_payload_rest(ps, &e->pkt, t, i + 1, n))
+	i++;
+	if (parse_ttl(ps, e, &e->pkt, t, &i, n) ||
+	    parse_payload_rest(ps, &e->pkt, t, i, n))
 		return -EINVAL;
 	if (e->pkt.has_payload && e->pkt.payload_len != e->pkt.len)
 		return perr(ps, "payload is %zu bytes, '%s' says %u",
-			    e->pkt.payload_len, t[i].s, e->pkt.len);
+			    e->pkt.payload_len, t[len_tok].s, e->pkt.len);
 	return 0;
 }
 

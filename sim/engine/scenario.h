@@ -102,6 +102,8 @@ struct zt_scn_pkt {
 	bool no_win_check;         /* trailing ... */
 	/* UDP (LEN), ICMP echo id/seq, unreach code */
 	uint32_t len;
+	uint8_t ttl;               /* `ttl N`: tun< sends with it (else 64),
+				    * net> checks the socket's; 0: not given */
 	uint16_t echo_id, echo_seq;
 	uint8_t code;
 	/* unreach/timex: the datagram the error must quote (`quotes ...`) */

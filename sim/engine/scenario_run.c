@@ -59,6 +59,7 @@
 #define MAX_CONNS 64
 #define STEP_LIMIT 2000000u
 #define PKT_MAX 65600
+#define DEFAULT_TTL 64 /* of input packets, and of datagram sockets until set */
 
 enum out_kind {
 	OUT_DONE = 0,
@@ -81,6 +82,7 @@ struct out_item {
 	size_t len, off;         /* OUT_DATA: bytes before off are matched */
 	struct zt_endpoint ep;   /* OUT_CONNECT, OUT_NET */
 	int sock;                /* OUT_NET: datagram socket */
+	uint8_t ttl;             /* OUT_NET: the TTL it left with */
 };
 
 struct host;
@@ -104,6 +106,7 @@ struct hdgram {
 	uint8_t family;          /* ZT_AF_INET / ZT_AF_INET6, as opened */
 	bool open;
 	bool echo;               /* an ICMP echo socket (net> icmp) */
+	uint8_t ttl;             /* what it sends with (dgram_set_ttl) */
 	char var[ZT_SCN_VAR_LEN];
 };
 
@@ -638,6 +641,8 @@ static void fmt_item(struct host *h, struct sbuf *sb, const struct out_item *o)
 			sb_add(sb, "$%s ", h->dg[o->sock].var);
 		fmt_net_ep(sb, &o->ep, o->sock >= 0 && h->dg[o->sock].echo);
 		sb_add(sb, " (%zu) ", o->len);
+		if (o->ttl != DEFAULT_TTL)
+			sb_add(sb, "ttl %u ", o->ttl);
 		fmt_bytes(sb, o->data, o->len);
 		break;
 	}
@@ -886,6 +891,7 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	d->cookie = cookie;
 	d->family = family;
 	d->echo = flags & ZT_UPSTREAM_ICMP_ECHO; /* net> icmp / net< icmp */
+	d->ttl = DEFAULT_TTL;
 	d->open = true;
 	trace(h, 0x30, CHAN_NET, b, sizeof(b));
 	return (int)h->ndg++;
@@ -906,9 +912,22 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	if (o) {
 		o->ep = *to;
 		o->sock = handle;
+		o->ttl = h->dg[handle].ttl;
 		trace_ep(h, CHAN_NET, to);
 	}
 	out_log(h, o);
+	return 0;
+}
+
+/* The TTL later datagrams of @handle leave with (net> ... ttl N). */
+static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
+{
+	struct host *h = host;
+
+	if (!ttl)
+		return -EINVAL;
+	h->dg[handle].ttl = ttl;
+	trace(h, 0x32, CHAN_NET, &ttl, 1);
 	return 0;
 }
 
@@ -953,6 +972,7 @@ static const struct zt_upstream_ops host_ops = {
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
+	.dgram_set_ttl = up_dgram_set_ttl,
 };
 
 /* --- time ------------------------------------------------------------------- */
@@ -1019,11 +1039,13 @@ static struct conn *conn_find(struct host *h, const struct zt_addr *client,
 	return c;
 }
 
-/* Wrap @l4 in an IP header from @src to @dst into h->pkt. */
+/* Wrap @l4 in an IP header from @src to @dst into h->pkt, with TTL / hop
+ * limit @ttl (0: DEFAULT_TTL). */
 static int build_ip(struct host *h, const struct zt_addr *src,
-		    const struct zt_addr *dst, uint8_t proto, size_t l4len)
+		    const struct zt_addr *dst, uint8_t proto, size_t l4len,
+		    uint8_t ttl)
 {
-	struct zt_ip_hdr_params p = { .ttl = 64 };
+	struct zt_ip_hdr_params p = { .ttl = ttl ? ttl : DEFAULT_TTL };
 	int hl;
 
 	if (src->family == ZT_AF_INET)
@@ -1122,7 +1144,7 @@ static int build_tcp_input(struct host *h, const struct zt_scn_event *e)
 	n = zt_tcp_emit(&r, &src, &dst, data, len, h->l4, sizeof(h->l4));
 	if (n < 0)
 		return n;
-	return build_ip(h, &src, &dst, ZT_IPPROTO_TCP, (size_t)n);
+	return build_ip(h, &src, &dst, ZT_IPPROTO_TCP, (size_t)n, 0);
 }
 
 static int build_input(struct host *h, const struct zt_scn_event *e)
@@ -1147,7 +1169,8 @@ static int build_input(struct host *h, const struct zt_scn_event *e)
 				sizeof(h->l4));
 		if (n < 0)
 			return n;
-		return build_ip(h, &p->src, &p->dst, ZT_IPPROTO_UDP, (size_t)n);
+		return build_ip(h, &p->src, &p->dst, ZT_IPPROTO_UDP, (size_t)n,
+				p->ttl);
 	}
 	case ZT_SCN_PKT_ECHO:
 	case ZT_SCN_PKT_ECHOREPLY: {
@@ -1169,7 +1192,8 @@ static int build_input(struct host *h, const struct zt_scn_event *e)
 		if (n < 0)
 			return n;
 		return build_ip(h, &p->src, &p->dst,
-				v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6, (size_t)n);
+				v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6, (size_t)n,
+				p->ttl);
 	}
 	default:
 		return -EINVAL;
@@ -1567,6 +1591,8 @@ static void expect_net(struct host *h, const struct zt_scn_event *e)
 		sb_add(&es, "$%s ", e->var);
 	fmt_net_ep(&es, &e->ep, e->icmp);
 	sb_add(&es, " (%u)", e->pkt.len);
+	if (e->pkt.ttl)
+		sb_add(&es, " ttl %u", e->pkt.ttl);
 	if (e->pkt.has_payload) {
 		sb_add(&es, " ");
 		fmt_bytes(&es, e->pkt.payload, e->pkt.payload_len);
@@ -1579,6 +1605,7 @@ static void expect_net(struct host *h, const struct zt_scn_event *e)
 	ok = h->dg[o->sock].echo == e->icmp &&
 	     (e->icmp ? zt_addr_eq(&o->ep.addr, &e->ep.addr) :
 			zt_endpoint_same(&o->ep, &e->ep)) && o->len == e->pkt.len &&
+	     (!e->pkt.ttl || o->ttl == e->pkt.ttl) &&
 	     (!e->pkt.has_payload || !memcmp(o->data, e->pkt.payload, o->len));
 	if (e->var[0]) {
 		if (bound >= 0 && bound != o->sock)

@@ -73,6 +73,7 @@ import sys
 import time
 
 ETH_P_ALL = 0x0003
+IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)  # <linux/in.h>; not in every Python
 ETH_P_IP = 0x0800
 PACKET_HOST = 0
 PACKET_OUTGOING = 4
@@ -226,6 +227,24 @@ def payload_rest(toks, where):
     return out
 
 
+def take_ttl(e, t, where):
+    """`ttl N` at the start of t (a UDP or echo input's TTL, or the TTL a
+    net> datagram must leave with): sets e.pkt.ttl, returns what follows."""
+    if not t or t[0].quoted or t[0].s != "ttl":
+        return t
+    if e.kind not in ("tun<", "net>"):
+        raise ScnError("%s: 'ttl' is for tun< and net> lines" % where)
+    try:
+        v = int(t[1].s)
+    except (ValueError, IndexError):
+        v = 0
+    if not 1 <= v <= 255:
+        raise ScnError("%s: expected a TTL of 1-255 after 'ttl', got '%s'"
+                       % (where, t[1].s if len(t) > 1 else ""))
+    e.pkt.ttl = v
+    return t[2:]
+
+
 def paren_len(s):
     if len(s) < 3 or s[0] != "(" or s[-1] != ")" or not s[1:-1].isdigit():
         raise ValueError(s)
@@ -246,6 +265,7 @@ class Pkt:
         self.opts_more = False
         self.no_win_check = False
         self.len = 0
+        self.ttl = None      # `ttl N`: tun< sends with it, net> checks it
         self.echo_id = self.echo_seq = 0
         self.code = 0
         self.quote = None    # unreach/timex `quotes`: (src, sport, dst, dport,
@@ -393,8 +413,9 @@ def parse_packet(e, t, where, state):
             p.len = paren_len(t[i + 1].s)
         except (ValueError, IndexError):
             raise ScnError("%s: expected (LEN) after 'udp'" % where)
-        pl = payload_rest(t[i + 2:], where)
-        if t[i + 2:]:
+        rest = take_ttl(e, t[i + 2:], where)
+        pl = payload_rest(rest, where)
+        if rest:
             p.payload = pl
             if len(pl) != p.len:
                 raise ScnError("%s: payload is %d bytes, (LEN) says %d"
@@ -411,7 +432,7 @@ def parse_packet(e, t, where, state):
                 p.echo_seq = int(t[i + 3].s)
             except (ValueError, IndexError):
                 raise ScnError("%s: expected ID SEQ after '%s'" % (where, what))
-            p.payload = payload_rest(t[i + 4:], where)
+            p.payload = payload_rest(take_ttl(e, t[i + 4:], where), where)
             return
         if what in ("unreach", "timex"):
             if e.kind != "tun>":
@@ -751,14 +772,14 @@ class Scenario:
 
     @staticmethod
     def parse_dgram_body(e, t, where):
-        """A datagram line's `(LEN) [PAYLOAD]`."""
-        i = 0
+        """A datagram line's `(LEN) [ttl N] [PAYLOAD]`."""
         try:
-            e.pkt.len = paren_len(t[i].s)
+            e.pkt.len = paren_len(t[0].s)
         except (ValueError, IndexError):
             raise ScnError("%s: expected (LEN)" % where)
-        if t[i + 1:]:
-            e.pkt.payload = payload_rest(t[i + 1:], where)
+        rest = take_ttl(e, t[1:], where)
+        if rest:
+            e.pkt.payload = payload_rest(rest, where)
             if len(e.pkt.payload) != e.pkt.len:
                 raise ScnError("%s: payload is %d bytes, (LEN) says %d"
                                % (where, len(e.pkt.payload), e.pkt.len))
@@ -839,8 +860,8 @@ def pseudo(src, dst, proto, n):
     return socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, proto, n)
 
 
-def ip4(src, dst, proto, l4, ident):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident & 0xFFFF, 0, 64,
+def ip4(src, dst, proto, l4, ident, ttl=None):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident & 0xFFFF, 0, ttl or 64,
                     proto, 0, socket.inet_aton(src), socket.inet_aton(dst))
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + l4
 
@@ -1149,6 +1170,7 @@ class Runner:
             self.listeners[ls] = ep
         for ep in sorted(self.udp_eps):
             us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            us.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)  # net> ... ttl N
             us.bind(ep)
             us.setblocking(False)
             self.udp[ep] = us
@@ -1359,10 +1381,14 @@ class Runner:
         ep = us.getsockname()
         while True:
             try:
-                d, src = us.recvfrom(65536)
+                d, anc, _, src = us.recvmsg(65536, socket.CMSG_SPACE(4))
             except BlockingIOError:
                 return
-            self.net_q.append([self.now(), ep, src, d])
+            ttl = None
+            for level, typ, v in anc:
+                if level == socket.IPPROTO_IP and typ == socket.IP_TTL and len(v) >= 4:
+                    ttl = struct.unpack("=i", v[:4])[0]
+            self.net_q.append([self.now(), ep, src, d, ttl])
 
     # -- failures
     def fail(self, e, exp, act):
@@ -1440,10 +1466,11 @@ class Runner:
         if p.type == "udp":
             data = p.payload if p.payload is not None else b"x" * p.len
             return ip4(p.src, p.dst, 17, udp_dgram(p.src, p.dst, p.sport, p.dport, data),
-                       self.ip_id)
+                       self.ip_id, p.ttl)
         if p.type in ("echo", "echoreply"):
             return ip4(p.src, p.dst, 1, icmp_echo(8 if p.type == "echo" else 0, p.echo_id,
-                                                  p.echo_seq, p.payload or b""), self.ip_id)
+                                                  p.echo_seq, p.payload or b""), self.ip_id,
+                       p.ttl)
         # TCP
         if p.has_addrs:
             c = self.conn_find(p.src, p.sport, p.dst, p.dport, True)
@@ -1694,10 +1721,12 @@ class Runner:
         self.pump(self.deadline(e), lambda: self.net_q)
         if not self.net_q:
             self.fail(e, exp, "(nothing)")
-        at, ep, src, d = self.net_q[0]
-        act = "net> udp %s:%d (%d) %s   [from %s:%d]" % (ep[0], ep[1], len(d),
-                                                        fmt_payload(d), src[0], src[1])
+        at, ep, src, d, ttl = self.net_q[0]
+        act = "net> udp %s:%d (%d) %s%s   [from %s:%d]" % (
+            ep[0], ep[1], len(d), "ttl %s " % ttl if e.pkt.ttl else "", fmt_payload(d),
+            src[0], src[1])
         ok = ep == e.ep and len(d) == e.pkt.len and \
+            (e.pkt.ttl is None or ttl == e.pkt.ttl) and \
             (e.pkt.payload is None or d == e.pkt.payload)
         if e.var:
             bound = self.vars.get(e.var)
@@ -1750,7 +1779,7 @@ class Runner:
             if st.items:
                 pend.append((st.items[0][1], self.fmt_item(st, st.items[0])))
         if self.net_q:
-            at, ep, src, d = self.net_q[0]
+            at, ep, src, d, _ = self.net_q[0]
             pend.append((at, "net> udp %s:%d (%d) %s" % (ep[0], ep[1], len(d),
                                                         fmt_payload(d))))
         if pend:

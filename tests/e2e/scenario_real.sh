@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (52 of them, 2 to 3 minutes:
+# instead of the list below (53 of them, 2 to 3 minutes:
 # socks5_tcp.scn and udp_direct_expiry.scn wait 30 s each).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
@@ -95,7 +95,8 @@ else
 	# DNS over TCP answered by ztun; a SOCKS5 proxy refusing UDP
 	# ASSOCIATE, and UDP that its route cannot carry, answered with ICMP;
 	# a ping that a rule rejects; ICMP errors the network sends back about
-	# direct UDP (injected on lo with a raw socket) passed to the client.
+	# direct UDP (injected on lo with a raw socket) passed to the client;
+	# the client's TTL on a direct flow's datagrams (read with IP_RECVTTL).
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -109,7 +110,8 @@ else
 	       scenarios/socks5_udp_associate_refused.scn
 	       scenarios/udp_no_carrier_unreach.scn
 	       scenarios/icmp_echo_reject.scn
-	       scenarios/udp_direct_icmp_errors.scn)
+	       scenarios/udp_direct_icmp_errors.scn
+	       scenarios/udp_direct_ttl.scn)
 fi
 
 tol=()

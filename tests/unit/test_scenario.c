@@ -99,10 +99,17 @@ static void test_events(void)
 		"2 net< error 192.0.2.9 > $q timex 1 to 8.8.8.8:53 (1) 61\n"
 		"2 net< error [2001:db8::9] toobig to [2001:db8::53] (0)\n"
 		"2 tun> 192.0.2.9 > 10.0.0.2 icmp timex 0 quotes 10.0.0.2:53 > 8.8.8.8:53\n"
-		"2 tun> 192.0.2.9 > 10.0.0.2 icmp unreach 1 quotes 10.0.0.2 > 8.8.8.8 echo 7 9\n";
+		"2 tun> 192.0.2.9 > 10.0.0.2 icmp unreach 1 quotes 10.0.0.2 > 8.8.8.8 echo 7 9\n"
+		"2 tun< 10.0.0.2:53 > 8.8.8.8:53 udp (2) ttl 1 de ad\n"
+		"2 tun< 10.0.0.2 > 10.0.0.1 icmp echo 7 9 ttl 255\n"
+		"2 net> icmp $p 8.8.8.8 (8) ttl 2 0800 0000 0007 0009\n";
 
 	CU_ASSERT_EQUAL_FATAL(parse(text, &s, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(s.n, 24);
+	CU_ASSERT_EQUAL_FATAL(s.n, 27);
+	CU_ASSERT_EQUAL(s.ev[4].pkt.ttl, 0); /* not given */
+	CU_ASSERT(s.ev[24].pkt.ttl == 1 && s.ev[24].pkt.payload_len == 2);
+	CU_ASSERT(s.ev[25].pkt.ttl == 255 && s.ev[25].pkt.echo_seq == 9);
+	CU_ASSERT(s.ev[26].pkt.ttl == 2 && s.ev[26].pkt.payload_len == 8);
 	e = &s.ev[20];
 	CU_ASSERT(e->error && e->kind == ZT_SCN_NET_IN);
 	CU_ASSERT_STRING_EQUAL(e->var, "q");
@@ -257,6 +264,14 @@ static void test_errors(void)
 		{ "0 assert tcp.state == OPEN\n", "unknown TCP state 'OPEN'" },
 		{ "0 assert tcp.state < CLOSED\n", "tcp.state takes == or !=, not '<'" },
 		{ "0 advance now\n", "unexpected 'now' after 'advance'" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 udp (1) ttl 0 \"a\"\n",
+		  "expected a TTL of 1-255 after 'ttl', got '0'" },
+		{ "0 tun< 1.2.3.4 > 5.6.7.8 icmp echo 1 2 ttl\n",
+		  "expected a TTL of 1-255 after 'ttl', got ''" },
+		{ "0 tun> 1.2.3.4:1 > 5.6.7.8:2 udp (1) ttl 9\n",
+		  "'ttl' is for tun< and net> lines" },
+		{ "0 net< udp 1.2.3.4:5 > $v (1) ttl 9\n", "'ttl' is for tun< and net> lines" },
+		{ "0 net> udp 1.2.3.4:5 (1) \"a\" ttl 9\n", "unexpected 'ttl' (not a payload)" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
