@@ -943,6 +943,7 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 	struct zt_router *r = u->r;
 	const struct zt_flow_key *k = &u->flow->key;
 	struct zt_endpoint to;
+	int err;
 
 	memset(&to, 0, sizeof(to));
 	if (u->decision == ZT_ROUTE_SOCKS5) {
@@ -976,8 +977,11 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 		keep_ttl(r, u->dgram, &u->ttl, u->flow->ttl);
 	if (u->nat)
 		zt_nat_touch(&r->nat, u->nat, now);
-	if (r->up->dgram_send(r->host, u->dgram, &to, data, len) == 0)
+	err = r->up->dgram_send(r->host, u->dgram, &to, data, len);
+	if (!err)
 		r->stats.udp_relayed_up += len;
+	else
+		zt_router_dgram_send_failed(r, u, &to, data, len, err, now);
 }
 
 static void udp_flush_queue(struct udp_relay *u, uint64_t now)
@@ -1759,6 +1763,27 @@ void zt_router_dgram_error(struct zt_router *r, void *cookie,
 		r->stats.icmp_errors_ignored++;
 }
 
+void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
+				 const struct zt_endpoint *to,
+				 const uint8_t *data, size_t len, int err,
+				 uint64_t now)
+{
+	enum zt_refuse how = refuse_for_errno(err);
+	struct zt_dgram_error e;
+
+	/* ETIMEDOUT is a connect's; a send that fails so is no route */
+	if (how == ZT_REFUSE_RST || err == -ETIMEDOUT || to->name[0])
+		return;
+	memset(&e, 0, sizeof(e));
+	e.to = *to; /* e.origin unknown: from the destination */
+	e.type = to->addr.family == ZT_AF_INET ? ZT_ICMP4_DEST_UNREACH :
+						 ZT_ICMP6_DEST_UNREACH;
+	e.code = (uint8_t)zt_refuse_icmp_code(how, to->addr.family);
+	e.data = data;
+	e.len = len;
+	zt_router_dgram_error(r, cookie, &e, now);
+}
+
 /* --- ICMP and the rest -------------------------------------------------- */
 
 /* ICMP echo is answered locally (`local`) or refused (`drop reject`);
@@ -1843,7 +1868,7 @@ static void echo_forward(void *host, const struct zt_flow_key *key,
 	struct echo_session *e = echo_session(r, key, ident, now);
 	struct zt_icmp_repr req;
 	struct zt_endpoint to;
-	int n;
+	int n, err;
 
 	if (!e) {
 		r->stats.icmp_dropped++;
@@ -1864,9 +1889,13 @@ static void echo_forward(void *host, const struct zt_flow_key *key,
 	memset(&to, 0, sizeof(to));
 	to.addr = key->server;
 	keep_ttl(r, e->dgram, &e->ttl, ttl);
-	if (n < 0 || r->up->dgram_send(r->host, e->dgram, &to, r->scratch,
-				       (size_t)n) < 0) {
+	err = n < 0 ? n : r->up->dgram_send(r->host, e->dgram, &to, r->scratch,
+					    (size_t)n);
+	if (err < 0) {
 		r->stats.icmp_dropped++;
+		if (n > 0)
+			zt_router_dgram_send_failed(r, e, &to, r->scratch,
+						    (size_t)n, err, now);
 		return;
 	}
 	r->stats.icmp_echo_out++;

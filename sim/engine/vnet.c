@@ -139,12 +139,14 @@ struct vdgram {
 
 /* Datagrams to a prefix answered with an ICMP error (zt_vnet_icmp_error),
  * or (@hops > 0) a prefix behind that many routers, the first @origin
- * (zt_vnet_hops). */
+ * (zt_vnet_hops), or (@send_err < 0) one a router socket's send to fails
+ * at once (zt_vnet_unroutable). */
 struct verror {
 	struct zt_cidr prefix;
 	struct zt_addr origin;
 	uint8_t type, code;
 	uint8_t hops;
+	int send_err;
 };
 
 struct vname {
@@ -283,16 +285,46 @@ int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 	return err;
 }
 
+/**
+ * zt_vnet_unroutable() - a router socket's datagram or echo request to
+ * @prefix/@len fails at once with @err (a negative errno: -ENETUNREACH
+ * for no route, -EHOSTUNREACH, -EACCES for a firewall), as the egress's
+ * own routing refuses it.
+ * Return: 0, -EINVAL or -ENOSPC.
+ */
+int zt_vnet_unroutable(struct zt_vnet *vn, const struct zt_addr *prefix,
+		       uint8_t len, int err)
+{
+	int rc;
+
+	if (err >= 0)
+		return -EINVAL;
+	rc = zt_vnet_icmp_error(vn, prefix, len, prefix, 0, 0);
+	if (!rc)
+		vn->errors[vn->n_errors - 1].send_err = err;
+	return rc;
+}
+
 /* What answers every datagram to @a (@hops 0), or the routers on its
  * way (@hops > 0); NULL when neither. */
 static const struct verror *error_for(const struct zt_vnet *vn,
 				      const struct zt_addr *a, bool hops)
 {
 	for (unsigned i = 0; i < vn->n_errors; i++)
-		if (!vn->errors[i].hops == !hops &&
+		if (!vn->errors[i].send_err && !vn->errors[i].hops == !hops &&
 		    prefix_match(&vn->errors[i].prefix, a))
 			return &vn->errors[i];
 	return NULL;
+}
+
+/* The error a router socket's send to @to fails with at once, or 0. */
+static int send_error(const struct zt_vnet *vn, const struct zt_endpoint *to)
+{
+	for (unsigned i = 0; i < vn->n_errors && !to->name[0]; i++)
+		if (vn->errors[i].send_err &&
+		    prefix_match(&vn->errors[i].prefix, &to->addr))
+			return vn->errors[i].send_err;
+	return 0;
 }
 
 /**
@@ -1498,9 +1530,13 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	struct zt_vnet *vn = host;
 	struct binding *b = dsock_of(vn, handle);
 	struct zt_endpoint from;
+	int err;
 
 	if (!b)
 		return -EBADF;
+	err = send_error(vn, to);
+	if (err)
+		return err;
 	memset(&from, 0, sizeof(from));
 	from.addr = b->addr;
 	from.port = b->port;

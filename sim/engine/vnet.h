@@ -142,6 +142,11 @@ int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
  * until dgram_set_ttl. 0, -EINVAL or -ENOSPC. */
 int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 		 uint8_t hops, const struct zt_addr *first_hop);
+/* A router socket's datagram or echo request to @prefix/@len fails at
+ * once with @err (negative: -ENETUNREACH, -EHOSTUNREACH, -EACCES), as the
+ * egress's own routing refuses it. 0, -EINVAL or -ENOSPC. */
+int zt_vnet_unroutable(struct zt_vnet *vn, const struct zt_addr *prefix,
+		       uint8_t len, int err);
 /* A name the vnet resolves (copied). 0, -EINVAL or -ENOSPC. */
 int zt_vnet_add_name(struct zt_vnet *vn, const char *name,
 		     const struct zt_addr *addr);

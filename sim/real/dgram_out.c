@@ -22,6 +22,7 @@ void zr_dgram_out_init(struct zr_dgram_out *o, struct zr_host_stats *stats)
 	o->stats = stats;
 	o->holding = false;
 	o->n = 0;
+	o->n_failed = 0;
 	o->used = 0;
 }
 
@@ -70,6 +71,33 @@ static void lost(struct zr_dgram_out *o, int err, unsigned count)
 	o->stats->dgram_send_errors += count;
 	zr_debug("dgram: send: %s (%u datagram%s lost)", strerror(err), count,
 		 count == 1 ? "" : "s");
+}
+
+/* Keep held datagram @d, lost to @err, for zr_dgram_out_take_failures(). */
+static void keep_failure(struct zr_dgram_out *o, const struct zr_dgram_held *d,
+			 int err)
+{
+	struct zr_dgram_fail *f;
+
+	if (o->n_failed == ZR_DGRAM_OUT_FAILS)
+		return;
+	f = &o->failed[o->n_failed++];
+	f->tag = d->tag;
+	f->err = err;
+	f->to_len = d->to_len;
+	memcpy(&f->to, &d->to, d->to_len);
+	f->len = (uint16_t)(d->len < ZR_DGRAM_FAIL_DATA ? d->len : ZR_DGRAM_FAIL_DATA);
+	memcpy(f->data, o->buf + d->off, f->len);
+}
+
+unsigned zr_dgram_out_take_failures(struct zr_dgram_out *o,
+				    struct zr_dgram_fail *out, unsigned max)
+{
+	unsigned n = o->n_failed < max ? o->n_failed : max;
+
+	memcpy(out, o->failed, n * sizeof(*out));
+	o->n_failed = 0;
+	return n;
 }
 
 static bool same_dest(const struct zr_dgram_held *a,
@@ -126,6 +154,7 @@ static void send_each(struct zr_dgram_out *o, struct zr_dgram_held **d,
 				continue;
 			}
 			lost(o, err, 1);
+			keep_failure(o, d[done], err);
 			done++;
 			again = false;
 			continue;
@@ -266,8 +295,8 @@ void zr_dgram_out_release(struct zr_dgram_out *o)
 }
 
 int zr_dgram_out_send(struct zr_dgram_out *o, int fd, bool *gso_off,
-		      const struct sockaddr *to, socklen_t to_len,
-		      const void *data, size_t len)
+		      uint64_t tag, const struct sockaddr *to,
+		      socklen_t to_len, const void *data, size_t len)
 {
 	struct zr_dgram_held *d;
 	struct msghdr m;
@@ -279,6 +308,7 @@ int zr_dgram_out_send(struct zr_dgram_out *o, int fd, bool *gso_off,
 		    len > ZR_DGRAM_OUT_BYTES - o->used)
 			zr_dgram_out_flush(o);
 		d = &o->held[o->n++];
+		d->tag = tag;
 		d->fd = fd;
 		d->gso_off = gso_off;
 		d->off = o->used;

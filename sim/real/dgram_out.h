@@ -23,7 +23,11 @@
  * datagrams, as a direct send would (UDP); they are counted as errors.
  * A send that fails with an ICMP error the socket got about an earlier
  * datagram (Linux hands it to the next send call, which sends nothing)
- * is made again once, so that error never costs a later datagram.
+ * is made again once, so that error never costs a later datagram. A held
+ * datagram lost for a reason of its own (no route, a firewall: not a full
+ * buffer) is kept with the caller's tag and the start of its bytes, for
+ * the caller to report once it is out of the core's calls
+ * (zr_dgram_out_take_failures()); one sent at once returns its error.
  */
 #ifndef ZTUN_REAL_DGRAM_OUT_H
 #define ZTUN_REAL_DGRAM_OUT_H
@@ -42,7 +46,20 @@
 #define ZR_DGRAM_OUT_GSO_SEGS 64
 #define ZR_DGRAM_OUT_GSO_BYTES 65000
 
+/* A held datagram a send lost for a reason of its own. */
+#define ZR_DGRAM_OUT_FAILS 16      /* kept per take; more are only counted */
+#define ZR_DGRAM_FAIL_DATA 128     /* of its bytes: enough to quote */
+struct zr_dgram_fail {
+	uint64_t tag;                  /* the caller's, from zr_dgram_out_send */
+	int err;                       /* errno */
+	socklen_t to_len;
+	struct sockaddr_storage to;
+	uint16_t len;                  /* bytes in data */
+	uint8_t data[ZR_DGRAM_FAIL_DATA];
+};
+
 struct zr_dgram_held {
+	uint64_t tag;
 	int fd;
 	bool *gso_off;            /* borrowed: the socket's "no UDP_SEGMENT" */
 	uint32_t off, len;        /* in buf */
@@ -56,6 +73,8 @@ struct zr_dgram_out {
 	unsigned n;
 	uint32_t used;
 	struct zr_dgram_held held[ZR_DGRAM_OUT_MAX];
+	unsigned n_failed;
+	struct zr_dgram_fail failed[ZR_DGRAM_OUT_FAILS];
 	uint8_t buf[ZR_DGRAM_OUT_BYTES];
 };
 
@@ -70,11 +89,19 @@ void zr_dgram_out_flush(struct zr_dgram_out *o);
 /*
  * zr_dgram_out_send() - send @len bytes of @data (borrowed; copied when
  * held) on UDP socket @fd to @to, whose flag @gso_off (borrowed, must stay
- * valid until the datagram is sent) says UDP_SEGMENT failed on it.
+ * valid until the datagram is sent) says UDP_SEGMENT failed on it; @tag
+ * names the socket in a failure kept for later.
  * Return: 0 (sent or held), or a negative errno of a send made now.
  */
 int zr_dgram_out_send(struct zr_dgram_out *o, int fd, bool *gso_off,
-		      const struct sockaddr *to, socklen_t to_len,
-		      const void *data, size_t len);
+		      uint64_t tag, const struct sockaddr *to,
+		      socklen_t to_len, const void *data, size_t len);
+/*
+ * zr_dgram_out_take_failures() - copy the held datagrams lost since the
+ * last call (up to @max of them, the first ones) into @out and forget
+ * them all. Return: how many were copied.
+ */
+unsigned zr_dgram_out_take_failures(struct zr_dgram_out *o,
+				    struct zr_dgram_fail *out, unsigned max);
 
 #endif /* ZTUN_REAL_DGRAM_OUT_H */

@@ -615,6 +615,7 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	} else {
 		/* at once, or held to the end of this wake-up (dgram_out.h) */
 		err = zr_dgram_out_send(&h->dgram_out, s->fd, &s->gso_off,
+					(uint64_t)s->gen << 32 | (uint32_t)handle,
 					(struct sockaddr *)&ss, sl, data, len);
 	}
 	if (err)
@@ -1216,6 +1217,29 @@ static void arm_timer(struct zr_host *h)
 	h->armed = dl;
 }
 
+/* The datagrams held in this wake-up that their sends lost for a reason
+ * of their own (dgram_out.h) go to the core now, out of its calls: a
+ * routing failure reaches the flow's client as an ICMP unreachable. A
+ * socket closed since is skipped (its generation moved on). */
+static void report_send_failures(struct zr_host *h)
+{
+	struct zr_dgram_fail f[ZR_DGRAM_OUT_FAILS];
+	unsigned n = zr_dgram_out_take_failures(&h->dgram_out, f,
+						ZR_DGRAM_OUT_FAILS);
+
+	for (unsigned i = 0; i < n; i++) {
+		int handle = (int)(uint32_t)f[i].tag;
+		struct zr_sock *s = sock_get(h, handle, SK_DGRAM);
+		struct zt_endpoint to;
+
+		if (!s || s->gen != (uint32_t)(f[i].tag >> 32) || !s->cookie)
+			continue;
+		sockaddr_to_ep(&f[i].to, &to);
+		zt_router_dgram_send_failed(h->router, s->cookie, &to, f[i].data,
+					    f[i].len, -f[i].err, h->now);
+	}
+}
+
 /*
  * The next events, as epoll_wait() returns them. With resumes pending it
  * does not wait. With busy polling on and polls granted (a new upstream
@@ -1297,6 +1321,7 @@ int zr_host_run(struct zr_host *h)
 			run_resumes(h);
 		}
 		zr_dgram_out_release(&h->dgram_out);
+		report_send_failures(h);
 		arm_timer(h);
 	}
 	return h->fatal;

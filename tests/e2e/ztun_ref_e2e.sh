@@ -607,7 +607,8 @@ if ! start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined \
 		--tun-ip6 fd00:204::1/64 --rule 'tcp fd00:203:1::2 -> http' \
 		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct' \
 		--rule 'tcp fd00:203:1::3 -> direct' \
-		--rule 'udp 10.203.1.1:7003 -> nat' --rule 'udp [fd00:203:1::1]:7003 -> nat'; then
+		--rule 'udp 10.203.1.1:7003 -> nat' --rule 'udp [fd00:203:1::1]:7003 -> nat' \
+		--rule 'icmp fd00:203:1::1 -> direct'; then
 	fail "ztun-ref starts (danted, tinyproxy)"
 	echo "$passed passed, $failed failed"
 	exit 1
@@ -884,6 +885,17 @@ if [ "$got" = "errno 101" ] && [ "$ms" -lt 2000 ]; then
 else
 	fail "(ne) no IPv6 route out: the client's connect() fails with ENETUNREACH at once" \
 		"outcome '$got' after $ms ms ('refused' would be a RST)"
+fi
+# ... and a ping routed direct, whose echo socket's send fails the same
+# way, hears "No route" from ztun-ref at once instead of nothing (the
+# namespace lets group 0 open a ping socket)
+cx sysctl -qw net.ipv4.ping_group_range="0 0"
+timed cx ping -6 -n -c 1 -W 3 fd00:203:1::1 >"$tmp/ping.out" 2>&1
+if [ "$ms" -lt 2000 ] && grep -q 'Destination unreachable: No route' "$tmp/ping.out"; then
+	pass "(ne) no IPv6 route out: ping -6 routed direct hears 'Destination unreachable: No route' ($ms ms)"
+else
+	fail "(ne) no IPv6 route out: ping -6 routed direct hears 'No route' at once" \
+		"$ms ms: $(head -c 300 "$tmp/ping.out" | tr '\n' ';')"
 fi
 cx ip -6 route add default via fd00:203::2 dev "$vc"
 

@@ -8,8 +8,9 @@
  * call, which then fails with it and sends nothing; on loopback and veth
  * the error arrives within the earlier send itself. Datagrams the core
  * handed over must not be lost to that: sent at once, held and sent in a
- * sendmmsg() batch, and held and sent as one UDP_SEGMENT run. Only
- * 127.0.0.1 is used.
+ * sendmmsg() batch, and held and sent as one UDP_SEGMENT run. A held
+ * datagram that fails for a reason of its own is kept for the host to
+ * report. Only 127.0.0.1 (and a broadcast that fails) is used.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -70,7 +71,7 @@ static void lo_close(struct lo *t)
 
 static int send_to(struct lo *t, const struct sockaddr_in *to, const char *s)
 {
-	return zr_dgram_out_send(t->o, t->tx, &t->gso_off,
+	return zr_dgram_out_send(t->o, t->tx, &t->gso_off, 0x700000007ull,
 				 (const struct sockaddr *)to, sizeof(*to), s,
 				 strlen(s));
 }
@@ -142,11 +143,41 @@ static void test_real_failure_counted(void)
 	lo_close(&t);
 }
 
+/* A held datagram lost for a reason of its own is kept, with the
+ * caller's tag, its destination and its bytes, for the caller to report
+ * after the wake-up; taking them forgets them. One sent at once returns
+ * its error instead, and a datagram sent is not kept. */
+static void test_failure_kept_for_later(void)
+{
+	struct zr_dgram_fail f[ZR_DGRAM_OUT_FAILS];
+	struct sockaddr_in bcast;
+	struct lo t;
+
+	lo_open(&t);
+	bcast = t.open;
+	bcast.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+	zr_dgram_out_hold(t.o);
+	CU_ASSERT_EQUAL(send_to(&t, &t.open, "fine"), 0);
+	CU_ASSERT_EQUAL(send_to(&t, &bcast, "nowhere"), 0); /* held */
+	zr_dgram_out_release(t.o);
+	CU_ASSERT_STRING_EQUAL(got(&t), "fine");
+	CU_ASSERT_EQUAL_FATAL(zr_dgram_out_take_failures(t.o, f, ZR_DGRAM_OUT_FAILS), 1);
+	CU_ASSERT_EQUAL(f[0].tag, 0x700000007ull);
+	CU_ASSERT_EQUAL(f[0].err, EACCES);
+	CU_ASSERT(f[0].to_len == sizeof(bcast) && !memcmp(&f[0].to, &bcast, sizeof(bcast)));
+	CU_ASSERT(f[0].len == 7 && !memcmp(f[0].data, "nowhere", 7));
+	CU_ASSERT_EQUAL(zr_dgram_out_take_failures(t.o, f, ZR_DGRAM_OUT_FAILS), 0);
+	CU_ASSERT_EQUAL(send_to(&t, &bcast, "now"), -EACCES);
+	CU_ASSERT_EQUAL(zr_dgram_out_take_failures(t.o, f, ZR_DGRAM_OUT_FAILS), 0);
+	lo_close(&t);
+}
+
 int zt_suite_dgram_out(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "send_after_icmp_error", test_send_after_icmp_error },
 		{ "real_failure_counted", test_real_failure_counted },
+		{ "failure_kept_for_later", test_failure_kept_for_later },
 		{ 0 }
 	};
 

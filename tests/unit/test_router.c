@@ -2169,6 +2169,17 @@ static void expect_error(const struct tb *t, unsigned n, enum zt_icmp_kind kind,
 	CU_ASSERT(zt_addr_eq(&t->err_quote.dst, srv));
 }
 
+/* ... about the client's own echo request @ident / @seq. */
+static void expect_echo_error(const struct tb *t, unsigned n, uint8_t code,
+			      const struct zt_addr *src, const struct zt_addr *cli,
+			      const struct zt_addr *srv, uint16_t ident, uint16_t seq)
+{
+	expect_error(t, n, ZT_ICMP_DEST_UNREACH, code, src, cli, srv);
+	CU_ASSERT(t->err_quote.has_echo);
+	CU_ASSERT_EQUAL(t->err_quote.echo_ident, ident);
+	CU_ASSERT_EQUAL(t->err_quote.echo_seq, seq);
+}
+
 /* ICMP errors the network sends back about a UDP flow's datagrams reach
  * its client for direct and NAT flows, quoting the datagram as the client
  * sent it: a closed port's unreachable from the server, a router's host
@@ -2248,12 +2259,9 @@ static void test_icmp_echo_error_relayed(void)
 							ZT_ICMP4_CODE_HOST_UNREACH) == 0);
 		send_ping_seq(t, &cli, &far, 4242, 7);
 		run_for(t, 10 * ZT_MS);
-		expect_error(t, 1, ZT_ICMP_DEST_UNREACH,
-			     v6 ? ZT_ICMP6_CODE_NO_ROUTE : ZT_ICMP4_CODE_HOST_UNREACH,
-			     &rtr, &cli, &far);
-		CU_ASSERT(t->err_quote.has_echo);
-		CU_ASSERT_EQUAL(t->err_quote.echo_ident, 4242);
-		CU_ASSERT_EQUAL(t->err_quote.echo_seq, 7);
+		expect_echo_error(t, 1, v6 ? ZT_ICMP6_CODE_NO_ROUTE :
+					     ZT_ICMP4_CODE_HOST_UNREACH,
+				  &rtr, &cli, &far, 4242, 7);
 		CU_ASSERT_EQUAL(t->echo_replies, 0);
 		CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 1);
 		tb_free(t);
@@ -2304,6 +2312,56 @@ static void test_dgram_error_mismatch_ignored(void)
 
 /* More pinging sessions than the router keeps: the least recently used
  * one's socket is closed for the new one, and every ping is answered. */
+/* A datagram the egress's own routing refuses at once (no route, a
+ * firewall) is answered as a router without a route answers: an ICMP
+ * destination unreachable to the client, quoting its datagram, from the
+ * destination (as ztun's own refusals are), for direct and NAT flows and
+ * direct pings, IPv4 and IPv6; a send that fails for another reason (a
+ * full buffer) is the loss UDP allows, and says nothing. */
+static void test_udp_unroutable_refused(void)
+{
+	for (int run = 0; run < 4; run++) {
+		bool v6 = run & 1, nat = run & 2;
+		struct tb *t = tb_new(NULL);
+		struct zt_addr cli = cli_addr(v6);
+		struct zt_addr noroute = v6 ? a6(7, 1) : zt_addr_v4(HOLE4);
+		struct zt_addr walled = v6 ? a6(8, 1) : zt_addr_v4(SOCKS4);
+		struct zt_addr full = v6 ? a6(9, 1) : zt_addr_v4(HTTP4);
+		uint8_t plen = v6 ? 128 : 32;
+
+		t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+		t->dec[2] = ZT_ROUTE_DIRECT;
+		tb_start(t);
+		CU_ASSERT_FATAL(zt_vnet_unroutable(t->vn, &noroute, plen, -ENETUNREACH) == 0);
+		CU_ASSERT_FATAL(zt_vnet_unroutable(t->vn, &walled, plen, -EACCES) == 0);
+		CU_ASSERT_FATAL(zt_vnet_unroutable(t->vn, &full, plen, -ENOBUFS) == 0);
+		send_udp(t, &cli, 5000, &noroute, 53, "q", 1);
+		run_for(t, 10 * ZT_MS);
+		expect_error(t, 1, ZT_ICMP_DEST_UNREACH,
+			     v6 ? ZT_ICMP6_CODE_NO_ROUTE : ZT_ICMP4_CODE_NET_UNREACH,
+			     &noroute, &cli, &noroute);
+		CU_ASSERT_EQUAL(t->err_quote.src_port, 5000);
+		CU_ASSERT_EQUAL(t->err_quote.dst_port, 53);
+		send_udp(t, &cli, 5001, &walled, 53, "q", 1);
+		run_for(t, 10 * ZT_MS);
+		expect_error(t, 2, ZT_ICMP_DEST_UNREACH,
+			     v6 ? ZT_ICMP6_CODE_ADMIN_PROHIBITED :
+				  ZT_ICMP4_CODE_ADMIN_PROHIBITED,
+			     &walled, &cli, &walled);
+		send_udp(t, &cli, 5002, &full, 53, "q", 1);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->errs, 2);
+		send_ping_seq(t, &cli, &noroute, 4242, 5);
+		run_for(t, 10 * ZT_MS);
+		expect_echo_error(t, 3, v6 ? ZT_ICMP6_CODE_NO_ROUTE :
+					     ZT_ICMP4_CODE_NET_UNREACH,
+				  &noroute, &cli, &noroute, 4242, 5);
+		CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 3);
+		CU_ASSERT_EQUAL(rstats(t)->icmp_echo_out, 0);
+		tb_free(t);
+	}
+}
+
 /* The hop @ttl of a path set with zt_vnet_hops() from @first. */
 static struct zt_addr hop_addr(const struct zt_addr *first, uint8_t ttl)
 {
@@ -2857,6 +2915,7 @@ int zt_suite_router(void)
 		{ "icmp_echo_sessions_bounded", test_icmp_echo_sessions_bounded },
 		{ "udp_icmp_errors_relayed", test_udp_icmp_errors_relayed },
 		{ "udp_ttl_follows_client", test_udp_ttl_follows_client },
+		{ "udp_unroutable_refused", test_udp_unroutable_refused },
 		{ "udp_ttl_not_to_proxy", test_udp_ttl_not_to_proxy },
 		{ "icmp_echo_error_relayed", test_icmp_echo_error_relayed },
 		{ "dgram_error_mismatch_ignored", test_dgram_error_mismatch_ignored },

@@ -240,6 +240,24 @@ struct zt_dgram_error {
 void zt_router_dgram_error(struct zt_router *r, void *cookie,
 			   const struct zt_dgram_error *e, uint64_t now);
 
+/*
+ * zt_router_dgram_send_failed() - a datagram the host took from
+ * dgram_send() on the socket of @cookie (to @to, @data/@len as given)
+ * could not leave after all: its send failed with @err (a negative
+ * errno), as a host that gathers datagrams for a batched send learns
+ * later. A failure of the host's own routing (-ENETUNREACH,
+ * -EHOSTUNREACH, -EACCES, -EPERM) reaches a direct or NAT flow's client,
+ * or a direct ping's, as the ICMP destination unreachable a router
+ * without a route sends (net / host unreachable, administratively
+ * prohibited), quoting its datagram, from the destination; the router
+ * does the same for a dgram_send() that fails at once. Any other
+ * failure (a full buffer) is the loss UDP allows.
+ */
+void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
+				 const struct zt_endpoint *to,
+				 const uint8_t *data, size_t len, int err,
+				 uint64_t now);
+
 const struct zt_router_stats *zt_router_stats(const struct zt_router *r);
 /* The UDP NAT table (read-only use: lookups, stats). */
 struct zt_nat *zt_router_nat(struct zt_router *r);
