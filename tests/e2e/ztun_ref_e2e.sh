@@ -265,6 +265,11 @@ fx ip link set "$vf" up
 fx ip addr add 10.203.1.70/32 dev lo
 fx ip route add default via 10.203.3.1
 sx ip route add 10.203.1.70/32 via 10.203.3.2
+sx ip -6 addr add fd00:203:3::1/64 dev "$vg" nodad
+fx ip -6 addr add fd00:203:3::2/64 dev "$vf" nodad
+fx ip -6 addr add fd00:203:1::70/128 dev lo
+fx ip -6 route add default via fd00:203:3::1
+sx ip -6 route add fd00:203:1::70/128 via fd00:203:3::2
 
 # --- servers --------------------------------------------------------------
 mkdir -p "$tmp/www"
@@ -1325,7 +1330,7 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		--rule 'icmp fd00:203:1::1 -> direct' \
 		--rule 'udp dport 5400 -> direct' \
 		--rule 'icmp 10.203.1.66 -> direct' \
-		--rule 'any 10.203.1.70 -> direct'; then
+		--rule 'any 10.203.1.70 -> direct' --rule 'any fd00:203:1::70 -> direct'; then
 	own_routes=
 	if cx ip route show 198.18.0.0/15 | grep -q "dev $tun proto 122" &&
 	   cx ip -6 route show fd00:ff::/64 | grep -q "dev $tun proto 122"; then
@@ -1411,19 +1416,24 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	# namespace behind it as hop 2, as it would without ztun-ref; a ping
 	# with TTL 1 hears "Time to live exceeded" from that router
 	if command -v traceroute >/dev/null; then
+		sx sysctl -qw net.ipv6.conf.all.forwarding=1
 		cx traceroute -n -q 1 -w 2 -m 4 10.203.1.70 >"$tmp/tr.out" 2>&1
 		cx traceroute -I -n -q 1 -w 2 -m 4 10.203.1.70 >"$tmp/tri.out" 2>&1
+		cx traceroute -6 -n -q 1 -w 2 -m 4 fd00:203:1::70 >"$tmp/tr6.out" 2>&1
 		cx ping -n -c 1 -W 2 -t 1 10.203.1.70 >"$tmp/ping.out" 2>&1
+		sx sysctl -qw net.ipv6.conf.all.forwarding=0
 		ttl_line=$(fresh_stats 'dgram tx')
 		if grep -Eq '^ 1  10\.203\.0\.2 ' "$tmp/tr.out" &&
 		   grep -Eq '^ 2  10\.203\.1\.70 ' "$tmp/tr.out" &&
 		   grep -Eq '^ 1  10\.203\.0\.2 ' "$tmp/tri.out" &&
 		   grep -Eq '^ 2  10\.203\.1\.70 ' "$tmp/tri.out" &&
+		   grep -Eq '^ 1  fd00:203::2 ' "$tmp/tr6.out" &&
+		   grep -Eq '^ 2  fd00:203:1::70 ' "$tmp/tr6.out" &&
 		   grep -q 'From 10.203.0.2 .*Time to live exceeded' "$tmp/ping.out"; then
-			pass "(fd) the client's TTL goes upstream: traceroute (UDP and ICMP) sees 10.203.0.2, then 10.203.1.70; ping -t 1: 'Time to live exceeded' from 10.203.0.2 (${ttl_line##*, })"
+			pass "(fd) the client's TTL goes upstream: traceroute (UDP, ICMP, UDP over IPv6) sees 10.203.0.2 (fd00:203::2), then 10.203.1.70 (fd00:203:1::70); ping -t 1: 'Time to live exceeded' from 10.203.0.2 (${ttl_line##*, })"
 		else
 			fail "(fd) the client's TTL goes upstream (traceroute through the TUN sees the hops)" \
-				"$(tr '\n' ';' <"$tmp/tr.out") | $(tr '\n' ';' <"$tmp/tri.out") | $(head -c 300 "$tmp/ping.out" | tr '\n' ';') stats: $ttl_line"
+				"$(tr '\n' ';' <"$tmp/tr.out") | $(tr '\n' ';' <"$tmp/tri.out") | $(tr '\n' ';' <"$tmp/tr6.out") | $(head -c 300 "$tmp/ping.out" | tr '\n' ';') stats: $ttl_line"
 		fi
 	else
 		skip "(fd) traceroute through the TUN" "traceroute is not installed (make deps)"
