@@ -107,6 +107,7 @@ struct fr {
 	struct dgram *dg;      /* owned */
 	size_t n_dg, cap_dg;
 	int open_err, dgram_err, send_err; /* next answers, 0 = success */
+	int dgram_send_err;                /* ... of dgram_send */
 	uint32_t def_window;
 	struct defer *q_head, **q_tail;
 	size_t q_n;
@@ -584,10 +585,14 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 {
 	struct fr *h = host;
 	struct dgram *d = dgram_of(h, handle, "dgram_send");
+	int e = h->dgram_send_err;
 
 	if (!d)
 		return -EBADF;
 	check_endpoint(h, to);
+	h->dgram_send_err = 0;
+	if (e)
+		return -e; /* the egress's routing refused it, say */
 	/* a real IPv4 socket cannot send there (an IPv6 one can reach IPv4) */
 	if (!to->name[0] && d->family == ZT_AF_INET &&
 	    to->addr.family == ZT_AF_INET6)
@@ -1125,6 +1130,7 @@ static void run_record(struct fr *h, const struct zt_rec *rec)
 		h->send_err = body_at(rec, 2) ? rec_errnos[body_at(rec, 2) % 8] : 0;
 		if (rec->len >= 7)
 			h->def_window = le32(rec->body + 3);
+		h->dgram_send_err = body_at(rec, 7) ? rec_errnos[body_at(rec, 7) % 8] : 0;
 		break;
 	default:
 		h->out->unknown++;

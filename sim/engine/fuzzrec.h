@@ -57,7 +57,9 @@
  *                 the next stream_open fail (errno by body[0], as for
  *                 S_FAILED), body[1] != 0 the next dgram_open, body[2] != 0
  *                 the next stream_send; body[3..6] (u32le) set the default
- *                 send window of streams opened later.
+ *                 send window of streams opened later; body[7] != 0 makes
+ *                 the next dgram_send fail (zt_router_dgram_send_failed's
+ *                 path: no route, a firewall, ...).
  *   TUN_BATCH (10) body is packets, each a u16le length and its bytes (a
  *                 last one cut short is dropped), fed between
  *                 zt_router_tun_batch_begin() and _end(), as ztun-ref

@@ -419,6 +419,26 @@ static void test_dgram_error_record(void)
 	CU_ASSERT_EQUAL(o.router.icmp_errors_ignored, 2);
 }
 
+/* A HOST record's body[7] fails the next dgram_send (errno 2 % 8:
+ * EHOSTUNREACH): the client hears a host unreachable quoting its datagram;
+ * the datagram after it goes out. */
+static void test_dgram_send_failure_record(void)
+{
+	struct zt_replay_outcome o;
+	struct buf b;
+	uint8_t fail_next[8] = { 0, 0, 0, 0, 0, 0, 0, 2 };
+
+	b_seed(&b, 1);
+	b_config(&b, ZT_REC_ROUTE_DIRECT, 0);
+	b_rec(&b, ZT_REC_HOST, 0, fail_next, sizeof(fail_next));
+	b_udp(&b, "query");
+	b_udp(&b, "again");
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.icmp_out, 1);
+	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 1);
+	CU_ASSERT_EQUAL(o.router.udp_relayed_up, 5);
+}
+
 static void test_truncated_last_record(void)
 {
 	struct zt_replay_outcome o;
@@ -699,6 +719,7 @@ int zt_suite_fuzzrec(void)
 		{ "extended_flags_and_batches", test_extended_flags_and_batches },
 		{ "udp_direct", test_udp_direct },
 		{ "dgram_error_record", test_dgram_error_record },
+		{ "dgram_send_failure_record", test_dgram_send_failure_record },
 		{ "fake_dns_flag", test_fake_dns_flag },
 		{ "truncated_last_record", test_truncated_last_record },
 		{ "unknown_kind_skipped", test_unknown_kind_skipped },
