@@ -1771,9 +1771,8 @@ void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
 	enum zt_refuse how = refuse_for_errno(err);
 	struct zt_dgram_error e;
 
-	/* ETIMEDOUT is a connect's; a send that fails so is no route */
-	if (how == ZT_REFUSE_RST || err == -ETIMEDOUT || to->name[0])
-		return;
+	if (how == ZT_REFUSE_RST || to->name[0])
+		return; /* not a routing failure, or not a flow's destination */
 	memset(&e, 0, sizeof(e));
 	e.to = *to; /* e.origin unknown: from the destination */
 	e.type = to->addr.family == ZT_AF_INET ? ZT_ICMP4_DEST_UNREACH :

@@ -38,7 +38,7 @@
 #include "ztun/icmp_wire.h"
 
 #define MAX_BLACKHOLES 16
-#define MAX_ERROR_PREFIXES 16 /* zt_vnet_icmp_error(), zt_vnet_hops() */
+#define MAX_ERROR_PREFIXES 16 /* prefix rules: errors, hops, failing sends */
 #define VNET_DEFAULT_TTL 64  /* a router socket's TTL / hop limit until set */
 /* bytes of a datagram an ICMP error about it gives back (Linux: what the
  * quote held, at most 576 bytes of error over IPv4) */
@@ -137,11 +137,17 @@ struct vdgram {
 	uint8_t data[];
 };
 
-/* Datagrams to a prefix answered with an ICMP error (zt_vnet_icmp_error),
- * or (@hops > 0) a prefix behind that many routers, the first @origin
- * (zt_vnet_hops), or (@send_err < 0) one a router socket's send to fails
- * at once (zt_vnet_unroutable). */
+/* What a prefix does to the datagrams sent to it. */
+enum verror_kind {
+	VERR_ANSWER,    /* ICMP @type/@code from @origin (zt_vnet_icmp_error) */
+	VERR_HOPS,      /* @hops routers on the way, the first @origin
+			 * (zt_vnet_hops) */
+	VERR_SEND,      /* a router socket's send fails with @send_err
+			 * (zt_vnet_unroutable) */
+};
+
 struct verror {
+	uint8_t kind;   /* enum verror_kind */
 	struct zt_cidr prefix;
 	struct zt_addr origin;
 	uint8_t type, code;
@@ -235,6 +241,25 @@ int zt_vnet_blackhole(struct zt_vnet *vn, const struct zt_addr *prefix,
 	return 0;
 }
 
+/* A new rule of @kind for @prefix/@len (zeroed otherwise), or NULL
+ * (*@err: -EINVAL for a bad length, -ENOSPC when the table is full). */
+static struct verror *add_rule(struct zt_vnet *vn, enum verror_kind kind,
+			       const struct zt_addr *prefix, uint8_t len, int *err)
+{
+	struct verror *e;
+
+	*err = len > (prefix->family == ZT_AF_INET ? 32 : 128) ? -EINVAL :
+	       vn->n_errors == MAX_ERROR_PREFIXES ? -ENOSPC : 0;
+	if (*err)
+		return NULL;
+	e = &vn->errors[vn->n_errors++];
+	memset(e, 0, sizeof(*e));
+	e->kind = (uint8_t)kind;
+	e->prefix.addr = *prefix;
+	e->prefix.len = len;
+	return e;
+}
+
 /**
  * zt_vnet_icmp_error() - answer every datagram and echo request sent to
  * @prefix/@len with an ICMP error @type/@code (in the prefix's family's
@@ -246,19 +271,17 @@ int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
 		       uint8_t code)
 {
 	struct verror *e;
+	int err;
 
-	if (len > (prefix->family == ZT_AF_INET ? 32 : 128) ||
-	    origin->family != prefix->family)
+	if (origin->family != prefix->family)
 		return -EINVAL;
-	if (vn->n_errors == MAX_ERROR_PREFIXES)
-		return -ENOSPC;
-	e = &vn->errors[vn->n_errors++];
-	e->prefix.addr = *prefix;
-	e->prefix.len = len;
-	e->origin = *origin;
-	e->type = type;
-	e->code = code;
-	return 0;
+	e = add_rule(vn, VERR_ANSWER, prefix, len, &err);
+	if (e) {
+		e->origin = *origin;
+		e->type = type;
+		e->code = code;
+	}
+	return err;
 }
 
 /**
@@ -273,15 +296,18 @@ int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 		 uint8_t hops, const struct zt_addr *first_hop)
 {
 	bool v4 = prefix->family == ZT_AF_INET;
+	struct verror *e;
 	int err;
 
-	if (!hops || (unsigned)first_hop->bytes[v4 ? 3 : 15] + hops - 1 > 255)
+	if (!hops || first_hop->family != prefix->family ||
+	    (unsigned)first_hop->bytes[v4 ? 3 : 15] + hops - 1 > 255)
 		return -EINVAL;
-	err = zt_vnet_icmp_error(vn, prefix, len, first_hop,
-				 v4 ? ZT_ICMP4_TIME_EXCEEDED : ZT_ICMP6_TIME_EXCEEDED,
-				 0);
-	if (!err)
-		vn->errors[vn->n_errors - 1].hops = hops;
+	e = add_rule(vn, VERR_HOPS, prefix, len, &err);
+	if (e) {
+		e->origin = *first_hop;
+		e->type = v4 ? ZT_ICMP4_TIME_EXCEEDED : ZT_ICMP6_TIME_EXCEEDED;
+		e->hops = hops;
+	}
 	return err;
 }
 
@@ -295,36 +321,27 @@ int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 int zt_vnet_unroutable(struct zt_vnet *vn, const struct zt_addr *prefix,
 		       uint8_t len, int err)
 {
+	struct verror *e;
 	int rc;
 
 	if (err >= 0)
 		return -EINVAL;
-	rc = zt_vnet_icmp_error(vn, prefix, len, prefix, 0, 0);
-	if (!rc)
-		vn->errors[vn->n_errors - 1].send_err = err;
+	e = add_rule(vn, VERR_SEND, prefix, len, &rc);
+	if (e)
+		e->send_err = err;
 	return rc;
 }
 
-/* What answers every datagram to @a (@hops 0), or the routers on its
- * way (@hops > 0); NULL when neither. */
-static const struct verror *error_for(const struct zt_vnet *vn,
-				      const struct zt_addr *a, bool hops)
+/* The first rule of @kind whose prefix holds @a, or NULL. */
+static const struct verror *rule_for(const struct zt_vnet *vn,
+				     enum verror_kind kind,
+				     const struct zt_addr *a)
 {
 	for (unsigned i = 0; i < vn->n_errors; i++)
-		if (!vn->errors[i].send_err && !vn->errors[i].hops == !hops &&
+		if (vn->errors[i].kind == kind &&
 		    prefix_match(&vn->errors[i].prefix, a))
 			return &vn->errors[i];
 	return NULL;
-}
-
-/* The error a router socket's send to @to fails with at once, or 0. */
-static int send_error(const struct zt_vnet *vn, const struct zt_endpoint *to)
-{
-	for (unsigned i = 0; i < vn->n_errors && !to->name[0]; i++)
-		if (vn->errors[i].send_err &&
-		    prefix_match(&vn->errors[i].prefix, &to->addr))
-			return vn->errors[i].send_err;
-	return 0;
 }
 
 /**
@@ -1105,14 +1122,14 @@ static const struct verror *error_on_the_way(const struct zt_vnet *vn,
 					     const struct zt_addr *dst,
 					     uint8_t ttl, struct zt_addr *origin)
 {
-	const struct verror *e = error_for(vn, dst, true);
+	const struct verror *e = rule_for(vn, VERR_HOPS, dst);
 
 	if (e && ttl <= e->hops) {
 		*origin = e->origin;
 		origin->bytes[origin->family == ZT_AF_INET ? 3 : 15] += ttl - 1;
 		return e;
 	}
-	e = error_for(vn, dst, false);
+	e = rule_for(vn, VERR_ANSWER, dst);
 	if (e)
 		*origin = e->origin;
 	return e;
@@ -1498,7 +1515,7 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 	struct zt_endpoint from, back;
 	const struct verror *err;
 	struct zt_addr origin;
-	bool v4 = b->addr.family == ZT_AF_INET;
+	bool v4 = b->addr.family == ZT_AF_INET, hole;
 
 	if (len < ZT_ICMP_HDR || len > sizeof(reply) || to->name[0] ||
 	    to->addr.family != b->addr.family ||
@@ -1507,9 +1524,11 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 	memset(&back, 0, sizeof(back));
 	back.addr = b->addr;
 	back.port = b->port;
-	err = error_on_the_way(vn, &to->addr, b->ttl ? b->ttl : VNET_DEFAULT_TTL,
+	hole = blackholed(vn, &to->addr); /* silent, as for a datagram */
+	err = hole ? NULL :
+	      error_on_the_way(vn, &to->addr, b->ttl ? b->ttl : VNET_DEFAULT_TTL,
 			       &origin);
-	if (blackholed(vn, &to->addr) || err) {
+	if (hole || err) {
 		vn->stats.datagrams_sent++;
 		vn->stats.datagrams_dropped++;
 		if (err)
@@ -1529,14 +1548,14 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 {
 	struct zt_vnet *vn = host;
 	struct binding *b = dsock_of(vn, handle);
+	const struct verror *fail;
 	struct zt_endpoint from;
-	int err;
 
 	if (!b)
 		return -EBADF;
-	err = send_error(vn, to);
-	if (err)
-		return err;
+	fail = to->name[0] ? NULL : rule_for(vn, VERR_SEND, &to->addr);
+	if (fail)
+		return fail->send_err;
 	memset(&from, 0, sizeof(from));
 	from.addr = b->addr;
 	from.port = b->port;

@@ -107,19 +107,28 @@ static bool same_dest(const struct zr_dgram_held *a,
 	       memcmp(&a->to, &b->to, a->to_len) == 0;
 }
 
-static struct msghdr msg_of(struct zr_dgram_out *o, struct zr_dgram_held *d,
-			    struct iovec *iov)
+/* One datagram, @len bytes at @data to @to, as a message (@iov its
+ * buffer's, the caller's). */
+static struct msghdr msg_to(const struct sockaddr *to, socklen_t to_len,
+			    const void *data, size_t len, struct iovec *iov)
 {
 	struct msghdr m;
 
 	memset(&m, 0, sizeof(m));
-	iov->iov_base = o->buf + d->off;
-	iov->iov_len = d->len;
-	m.msg_name = &d->to;
-	m.msg_namelen = d->to_len;
+	iov->iov_base = (void *)data;
+	iov->iov_len = len;
+	m.msg_name = (void *)to;
+	m.msg_namelen = to_len;
 	m.msg_iov = iov;
 	m.msg_iovlen = 1;
 	return m;
+}
+
+static struct msghdr msg_of(struct zr_dgram_out *o, struct zr_dgram_held *d,
+			    struct iovec *iov)
+{
+	return msg_to((const struct sockaddr *)&d->to, d->to_len,
+		      o->buf + d->off, d->len, iov);
 }
 
 /* @cnt held datagrams of one socket, one message each, with sendmmsg(). */
@@ -129,13 +138,12 @@ static void send_each(struct zr_dgram_out *o, struct zr_dgram_held **d,
 	struct mmsghdr mm[ZR_DGRAM_OUT_MAX];
 	struct iovec iov[ZR_DGRAM_OUT_MAX];
 	unsigned done = 0;
+	bool again = false; /* d[done] failed once with maybe_stale() */
 
 	for (unsigned i = 0; i < cnt; i++) {
 		memset(&mm[i], 0, sizeof(mm[i]));
 		mm[i].msg_hdr = msg_of(o, d[i], &iov[i]);
 	}
-	bool again = false; /* d[done] failed once with maybe_stale() */
-
 	while (done < cnt) {
 		int r = sendmmsg(d[0]->fd, mm + done, cnt - done, SEND_FLAGS);
 
@@ -321,13 +329,7 @@ int zr_dgram_out_send(struct zr_dgram_out *o, int fd, bool *gso_off,
 	}
 	if (o->n)
 		zr_dgram_out_flush(o); /* what was held goes first */
-	memset(&m, 0, sizeof(m));
-	iov.iov_base = (void *)data;
-	iov.iov_len = len;
-	m.msg_name = (void *)to;
-	m.msg_namelen = to_len;
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
+	m = msg_to(to, to_len, data, len, &iov);
 	if (send_msg(o, fd, &m) < 0) {
 		int err = errno;
 

@@ -653,6 +653,8 @@ static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
 
 	if (!s)
 		return -EBADF;
+	if (!ttl)
+		return -EINVAL;
 	v6 = s->family == AF_INET6;
 	if (!s->ttl) {
 		uint8_t *def = &h->default_ttl[v6];
@@ -665,8 +667,8 @@ static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
 		}
 		s->ttl = *def;
 	}
-	if (!ttl || ttl == s->ttl)
-		return ttl ? 0 : -EINVAL;
+	if (ttl == s->ttl)
+		return 0;
 	zr_dgram_out_flush(&h->dgram_out);
 	err = ttl_opt(s->fd, v6, &v, true);
 	if (!err && v6)
