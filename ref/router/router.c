@@ -112,6 +112,12 @@ struct tcp_relay {
 				  * answered here, no upstream */
 };
 
+/* The IP header fields an upstream datagram socket sends with, as far as
+ * the core set them (keep_header): TTL 0 is the host's default. */
+struct sent_header {
+	uint8_t ttl, tclass;
+};
+
 /* ICMP echo to a direct destination: one upstream echo socket per
  * (client, destination, the client's identifier), closed after
  * ECHO_IDLE without a request, or for a new session when all are taken
@@ -123,7 +129,7 @@ struct echo_session {
 	struct zt_flow_key key;  /* family, client and server */
 	uint16_t ident;          /* the client's identifier */
 	int dgram;               /* the echo socket */
-	uint8_t ttl;             /* what it sends with (keep_ttl) */
+	struct sent_header hdr;  /* what it sends with (keep_header) */
 	uint64_t last;           /* the last request */
 };
 
@@ -150,7 +156,7 @@ struct udp_relay {
 	bool reject;             /* DROP answers each datagram with ICMP */
 	int ctrl;                /* SOCKS5 control stream, -1 when none */
 	int dgram;               /* datagram socket, -1 until open */
-	uint8_t ttl;             /* what it sends with (keep_ttl) */
+	struct sent_header hdr;  /* what it sends with (keep_header) */
 	bool ready;              /* datagrams may be sent */
 	struct zt_socks5 socks;
 	struct zt_socks5_addr relay_ep;
@@ -917,24 +923,33 @@ static void udp_close_sockets(struct udp_relay *u)
 		r->up->stream_close(r->host, u->ctrl, false);
 	u->dgram = u->ctrl = -1;
 	u->ready = false;
+	memset(&u->hdr, 0, sizeof(u->hdr)); /* a new socket starts afresh */
 }
 
 /*
  * A direct or NAT flow's datagrams (and a direct ping) leave with the
- * client's own TTL / hop limit, as they would have without the TUN in
- * the way: the network's time exceeded then names the hop where one died
- * and reaches the client (zt_router_dgram_error), so a traceroute
- * through the TUN sees the path beyond it. *@cur is what socket @dgram
- * sends with (0: the host's default, never set); the host hears only of
- * a change. Not for datagrams to a proxy or the real resolver: the
- * client's TTL is about its destination, not about them.
+ * client's own TTL / hop limit and traffic class, as they would have
+ * without the TUN in the way: the network's time exceeded then names the
+ * hop where one died and reaches the client (zt_router_dgram_error), so a
+ * traceroute through the TUN sees the path beyond it, and the client's
+ * DSCP (its QoS class) and ECN marks (ECN-capable transport, as QUIC
+ * sends) reach the network. *@cur is what socket @dgram sends with; the
+ * host hears only of a change. A TTL of 0 (which no router passes on)
+ * leaves the TTL alone. Not for datagrams to a proxy or the real
+ * resolver: the client's header is about its destination, not them.
  */
-static void keep_ttl(struct zt_router *r, int dgram, uint8_t *cur, uint8_t ttl)
+static void keep_header(struct zt_router *r, int dgram, struct sent_header *cur,
+			uint8_t ttl, uint8_t tclass)
 {
-	if (!ttl || ttl == *cur || !r->up->dgram_set_ttl)
+	if (ttl == cur->ttl)
+		ttl = 0;
+	if ((!ttl && tclass == cur->tclass) || !r->up->dgram_set_header)
 		return;
-	if (r->up->dgram_set_ttl(r->host, dgram, ttl) == 0)
-		*cur = ttl;
+	if (r->up->dgram_set_header(r->host, dgram, ttl, tclass) == 0) {
+		if (ttl)
+			cur->ttl = ttl;
+		cur->tclass = tclass;
+	}
 }
 
 static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
@@ -974,7 +989,8 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 	if (u->forward)
 		to = r->cfg.fake_dns.upstream;
 	else
-		keep_ttl(r, u->dgram, &u->ttl, u->flow->ttl);
+		keep_header(r, u->dgram, &u->hdr, u->flow->ttl,
+			    u->flow->tclass);
 	if (u->nat)
 		zt_nat_touch(&r->nat, u->nat, now);
 	err = r->up->dgram_send(r->host, u->dgram, &to, data, len);
@@ -1861,7 +1877,8 @@ static struct echo_session *echo_session(struct zt_router *r,
  * socket; the reply comes back through echo_replies(). */
 static void echo_forward(void *host, const struct zt_flow_key *key,
 			 uint16_t ident, uint16_t seq, uint8_t ttl,
-			 const uint8_t *data, size_t len, uint64_t now)
+			 uint8_t tclass, const uint8_t *data, size_t len,
+			 uint64_t now)
 {
 	struct zt_router *r = host;
 	struct echo_session *e = echo_session(r, key, ident, now);
@@ -1887,7 +1904,7 @@ static void echo_forward(void *host, const struct zt_flow_key *key,
 	}
 	memset(&to, 0, sizeof(to));
 	to.addr = key->server;
-	keep_ttl(r, e->dgram, &e->ttl, ttl);
+	keep_header(r, e->dgram, &e->hdr, ttl, tclass);
 	err = n < 0 ? n : r->up->dgram_send(r->host, e->dgram, &to, r->scratch,
 					    (size_t)n);
 	if (err < 0) {

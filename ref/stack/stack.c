@@ -676,6 +676,7 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 	udp_timer(s, f);
 	s->stats.udp_datagrams_in++;
 	f->ttl = zt_packet_ttl(pk);
+	f->tclass = zt_packet_tclass(pk);
 	if (s->ops->udp_input) {
 		s->cur_pk = pk;
 		s->cur_raw = raw;
@@ -898,6 +899,7 @@ static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
 		key.server = pk->dst;
 		s->ops->echo_forward(s->host, &key, pk->l4.icmp.echo_ident,
 				     pk->l4.icmp.echo_seq, zt_packet_ttl(pk),
+				     zt_packet_tclass(pk),
 				     pk->payload.data, pk->payload.len, now);
 		return;
 	}

@@ -75,6 +75,7 @@ struct dgram {
 	bool open;
 	bool has_to;
 	struct zt_endpoint last_to; /* where the core last sent */
+	uint8_t ttl, tclass;        /* dgram_set_header's (0: the default) */
 };
 
 enum defer_type { D_TUN, D_ECHO, D_RESUME, D_DGRAM };
@@ -606,14 +607,19 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	return 0;
 }
 
-static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
+static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
+			       uint8_t tclass)
 {
 	struct fr *h = host;
+	struct dgram *d = dgram_of(h, handle, "dgram_set_header");
 
-	if (!dgram_of(h, handle, "dgram_set_ttl"))
+	if (!d)
 		return -EBADF;
-	if (!ttl)
-		violation(h, "dgram_set_ttl 0 (a datagram no router passes on)");
+	if (ttl == d->ttl && tclass == d->tclass)
+		violation(h, "dgram_set_header with nothing to change");
+	if (ttl)
+		d->ttl = ttl;
+	d->tclass = tclass;
 	return 0;
 }
 
@@ -635,7 +641,7 @@ static const struct zt_upstream_ops up_ops = {
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
-	.dgram_set_ttl = up_dgram_set_ttl,
+	.dgram_set_header = up_dgram_set_header,
 };
 
 /* Whether the host may still report on stream @i. */

@@ -771,22 +771,35 @@ static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
 	return 0;
 }
 
-/* `ttl N` at t[*i] (1-255), if there: a UDP or echo input's IP TTL /
- * hop limit, or the one a net> datagram must leave with. */
+/* `ttl N` (1-255) and `tos N` (0-255), each at most once, in any order
+ * from t[*i] on: a UDP or echo input's IP TTL / hop limit and traffic
+ * class (IPv4 TOS), or those a net> datagram must leave with. */
 static int parse_ttl(struct pstate *ps, const struct zt_scn_event *e,
 		     struct zt_scn_pkt *p, const struct tok *t, int *i, int n)
 {
 	uint64_t v;
 
-	if (*i >= n || t[*i].quoted || strcmp(t[*i].s, "ttl"))
-		return 0;
-	if (e->kind != ZT_SCN_TUN_IN && e->kind != ZT_SCN_NET_OUT)
-		return perr(ps, "'ttl' is for tun< and net> lines");
-	if (*i + 1 >= n || parse_uint(t[*i + 1].s, 255, &v) || !v)
-		return perr(ps, "expected a TTL of 1-255 after 'ttl', got '%s'",
-			    *i + 1 < n ? t[*i + 1].s : "");
-	p->ttl = (uint8_t)v;
-	*i += 2;
+	while (*i < n && !t[*i].quoted &&
+	       (!strcmp(t[*i].s, "ttl") || !strcmp(t[*i].s, "tos"))) {
+		bool ttl = t[*i].s[1] == 't';
+		const char *val = *i + 1 < n ? t[*i + 1].s : "";
+
+		if (e->kind != ZT_SCN_TUN_IN && e->kind != ZT_SCN_NET_OUT)
+			return perr(ps, "'%s' is for tun< and net> lines", t[*i].s);
+		if (ttl ? p->ttl != 0 : p->has_tos)
+			return perr(ps, "'%s' given twice", t[*i].s);
+		if (ttl && (parse_uint(val, 255, &v) || !v))
+			return perr(ps, "expected a TTL of 1-255 after 'ttl', got '%s'",
+				    val);
+		if (!ttl && parse_uint(val, 255, &v))
+			return perr(ps, "expected a traffic class of 0-255 after 'tos', got '%s'",
+				    val);
+		if (ttl)
+			p->ttl = (uint8_t)v;
+		else
+			p->has_tos = true, p->tos = (uint8_t)v;
+		*i += 2;
+	}
 	return 0;
 }
 
@@ -1052,7 +1065,7 @@ static int parse_var(struct pstate *ps, const char *s, char *var)
 	return 0;
 }
 
-/* A datagram line's `(LEN) [ttl N] [PAYLOAD]`, from t[i] on. */
+/* A datagram line's `(LEN) [ttl N] [tos N] [PAYLOAD]`, from t[i] on. */
 static int parse_dgram_body(struct pstate *ps, struct zt_scn_event *e,
 			    const struct tok *t, int i, int n)
 {

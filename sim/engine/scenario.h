@@ -104,6 +104,8 @@ struct zt_scn_pkt {
 	uint32_t len;
 	uint8_t ttl;               /* `ttl N`: tun< sends with it (else 64),
 				    * net> checks the socket's; 0: not given */
+	bool has_tos;              /* `tos N`: the same for the traffic */
+	uint8_t tos;               /* class (IPv4 TOS; tun< else 0) */
 	uint16_t echo_id, echo_seq;
 	uint8_t code;
 	/* unreach/timex: the datagram the error must quote (`quotes ...`) */

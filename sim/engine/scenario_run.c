@@ -82,7 +82,7 @@ struct out_item {
 	size_t len, off;         /* OUT_DATA: bytes before off are matched */
 	struct zt_endpoint ep;   /* OUT_CONNECT, OUT_NET */
 	int sock;                /* OUT_NET: datagram socket */
-	uint8_t ttl;             /* OUT_NET: the TTL it left with */
+	uint8_t ttl, tclass;     /* OUT_NET: the TTL, traffic class it left with */
 };
 
 struct host;
@@ -106,7 +106,7 @@ struct hdgram {
 	uint8_t family;          /* ZT_AF_INET / ZT_AF_INET6, as opened */
 	bool open;
 	bool echo;               /* an ICMP echo socket (net> icmp) */
-	uint8_t ttl;             /* what it sends with (dgram_set_ttl) */
+	uint8_t ttl, tclass;     /* what it sends with (dgram_set_header) */
 	char var[ZT_SCN_VAR_LEN];
 };
 
@@ -643,6 +643,8 @@ static void fmt_item(struct host *h, struct sbuf *sb, const struct out_item *o)
 		sb_add(sb, " (%zu) ", o->len);
 		if (o->ttl != DEFAULT_TTL)
 			sb_add(sb, "ttl %u ", o->ttl);
+		if (o->tclass)
+			sb_add(sb, "tos %u ", o->tclass);
 		fmt_bytes(sb, o->data, o->len);
 		break;
 	}
@@ -913,21 +915,25 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 		o->ep = *to;
 		o->sock = handle;
 		o->ttl = h->dg[handle].ttl;
+		o->tclass = h->dg[handle].tclass;
 		trace_ep(h, CHAN_NET, to);
 	}
 	out_log(h, o);
 	return 0;
 }
 
-/* The TTL later datagrams of @handle leave with (net> ... ttl N). */
-static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
+/* The TTL and traffic class later datagrams of @handle leave with
+ * (net> ... ttl N tos N). */
+static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
+			       uint8_t tclass)
 {
 	struct host *h = host;
+	uint8_t b[2] = { ttl, tclass };
 
-	if (!ttl)
-		return -EINVAL;
-	h->dg[handle].ttl = ttl;
-	trace(h, 0x32, CHAN_NET, &ttl, 1);
+	if (ttl)
+		h->dg[handle].ttl = ttl;
+	h->dg[handle].tclass = tclass;
+	trace(h, 0x32, CHAN_NET, b, sizeof(b));
 	return 0;
 }
 
@@ -972,7 +978,7 @@ static const struct zt_upstream_ops host_ops = {
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
-	.dgram_set_ttl = up_dgram_set_ttl,
+	.dgram_set_header = up_dgram_set_header,
 };
 
 /* --- time ------------------------------------------------------------------- */
@@ -1039,13 +1045,16 @@ static struct conn *conn_find(struct host *h, const struct zt_addr *client,
 	return c;
 }
 
-/* Wrap @l4 in an IP header from @src to @dst into h->pkt, with TTL / hop
- * limit @ttl (0: DEFAULT_TTL). */
+/* Wrap @l4 in an IP header from @src to @dst into h->pkt, with @sp's TTL
+ * / hop limit (0: DEFAULT_TTL) and traffic class. */
 static int build_ip(struct host *h, const struct zt_addr *src,
 		    const struct zt_addr *dst, uint8_t proto, size_t l4len,
-		    uint8_t ttl)
+		    const struct zt_scn_pkt *sp)
 {
-	struct zt_ip_hdr_params p = { .ttl = ttl ? ttl : DEFAULT_TTL };
+	struct zt_ip_hdr_params p = {
+		.ttl = sp->ttl ? sp->ttl : DEFAULT_TTL,
+		.tclass = sp->tos,
+	};
 	int hl;
 
 	if (src->family == ZT_AF_INET)
@@ -1144,7 +1153,7 @@ static int build_tcp_input(struct host *h, const struct zt_scn_event *e)
 	n = zt_tcp_emit(&r, &src, &dst, data, len, h->l4, sizeof(h->l4));
 	if (n < 0)
 		return n;
-	return build_ip(h, &src, &dst, ZT_IPPROTO_TCP, (size_t)n, 0);
+	return build_ip(h, &src, &dst, ZT_IPPROTO_TCP, (size_t)n, p);
 }
 
 static int build_input(struct host *h, const struct zt_scn_event *e)
@@ -1170,7 +1179,7 @@ static int build_input(struct host *h, const struct zt_scn_event *e)
 		if (n < 0)
 			return n;
 		return build_ip(h, &p->src, &p->dst, ZT_IPPROTO_UDP, (size_t)n,
-				p->ttl);
+				p);
 	}
 	case ZT_SCN_PKT_ECHO:
 	case ZT_SCN_PKT_ECHOREPLY: {
@@ -1193,7 +1202,7 @@ static int build_input(struct host *h, const struct zt_scn_event *e)
 			return n;
 		return build_ip(h, &p->src, &p->dst,
 				v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6, (size_t)n,
-				p->ttl);
+				p);
 	}
 	default:
 		return -EINVAL;
@@ -1593,6 +1602,8 @@ static void expect_net(struct host *h, const struct zt_scn_event *e)
 	sb_add(&es, " (%u)", e->pkt.len);
 	if (e->pkt.ttl)
 		sb_add(&es, " ttl %u", e->pkt.ttl);
+	if (e->pkt.has_tos)
+		sb_add(&es, " tos %u", e->pkt.tos);
 	if (e->pkt.has_payload) {
 		sb_add(&es, " ");
 		fmt_bytes(&es, e->pkt.payload, e->pkt.payload_len);
@@ -1606,6 +1617,7 @@ static void expect_net(struct host *h, const struct zt_scn_event *e)
 	     (e->icmp ? zt_addr_eq(&o->ep.addr, &e->ep.addr) :
 			zt_endpoint_same(&o->ep, &e->ep)) && o->len == e->pkt.len &&
 	     (!e->pkt.ttl || o->ttl == e->pkt.ttl) &&
+	     (!e->pkt.has_tos || o->tclass == e->pkt.tos) &&
 	     (!e->pkt.has_payload || !memcmp(o->data, e->pkt.payload, o->len));
 	if (e->var[0]) {
 		if (bound >= 0 && bound != o->sock)

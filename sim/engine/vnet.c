@@ -113,8 +113,9 @@ struct binding {
 	int handle;
 	bool echo;                     /* an ICMP echo socket (its port
 					* only tells it apart here) */
-	uint8_t ttl;                   /* router sockets: dgram_set_ttl's
-					* (0: VNET_DEFAULT_TTL) */
+	uint8_t ttl;                   /* router sockets: dgram_set_header's
+					* (0: VNET_DEFAULT_TTL) ... */
+	uint8_t tclass;                /* ... and traffic class (0) */
 	/* router sockets: what arrived at this instant from one sender
 	 * (owned, or NULL), handed over at the instant's end */
 	struct zt_dgram_batch *batch;
@@ -1559,23 +1560,25 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	memset(&from, 0, sizeof(from));
 	from.addr = b->addr;
 	from.port = b->port;
+	vn->stats.last_tclass = b->tclass;
 	if (b->echo)
 		return echo_send(vn, b, to, data, len);
 	return udp_send(vn, &from, to, b->ttl ? b->ttl : VNET_DEFAULT_TTL,
 			data, len);
 }
 
-static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
+static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
+			       uint8_t tclass)
 {
 	struct zt_vnet *vn = host;
 	struct binding *b = dsock_of(vn, handle);
 
 	if (!b)
 		return -EBADF;
-	if (!ttl)
-		return -EINVAL;
-	b->ttl = ttl;
-	vn->stats.ttl_sets++;
+	if (ttl)
+		b->ttl = ttl;
+	b->tclass = tclass;
+	vn->stats.header_sets++;
 	return 0;
 }
 
@@ -1602,7 +1605,7 @@ const struct zt_upstream_ops zt_vnet_upstream_ops = {
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
-	.dgram_set_ttl = up_dgram_set_ttl,
+	.dgram_set_header = up_dgram_set_header,
 };
 
 /* --- the vnet ---------------------------------------------------------- */

@@ -35,7 +35,8 @@
  * zt_router_dgram_error() (other senders do not hear it, as a socket
  * without IP_RECVERR would not). The router's datagram sockets are bound
  * to the vnet's egress address of their family and an ephemeral port, and
- * send with TTL 64 until the router sets another (dgram_set_ttl).
+ * send with TTL 64 and traffic class 0 until the router sets others
+ * (dgram_set_header).
  *
  * Ownership: the vnet owns every connection, binding and datagram in
  * flight, and frees them all at zt_vnet_free(), after calling the release
@@ -83,7 +84,9 @@ struct zt_vnet_stats {
 	uint64_t max_send;         /* most bytes one of them took */
 	uint64_t datagrams_sent, datagrams_delivered, datagrams_dropped;
 	uint64_t icmp_errors;      /* ICMP errors sent back to router sockets */
-	uint64_t ttl_sets;         /* router dgram_set_ttl calls */
+	uint64_t header_sets;      /* router dgram_set_header calls */
+	uint8_t last_tclass;       /* the traffic class the latest datagram
+				    * or ping of a router socket left with */
 	uint64_t router_batches;   /* zt_router_dgram_batch() calls ... */
 	uint64_t router_batch_datagrams; /* ... and the datagrams in them */
 	uint64_t bad_handle;       /* router calls with a handle not open */
@@ -139,7 +142,7 @@ int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
  * datagram or echo request sent there with a TTL / hop limit of @hops or
  * less dies at router TTL (address: @first_hop plus TTL - 1 in its last
  * byte), which answers with a time exceeded. Router sockets send with 64
- * until dgram_set_ttl. 0, -EINVAL or -ENOSPC. */
+ * until dgram_set_header. 0, -EINVAL or -ENOSPC. */
 int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 		 uint8_t hops, const struct zt_addr *first_hop);
 /* A router socket's datagram or echo request to @prefix/@len fails at

@@ -122,6 +122,7 @@ struct zr_sock {
 	bool gso_off;         /* UDP_SEGMENT failed on this datagram socket */
 	uint8_t ttl;          /* datagram sockets: the TTL / hop limit they
 			       * send with; 0 until known */
+	uint8_t tclass;       /* ... and traffic class (fresh: 0) */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	uint8_t *held;        /* owned: bytes the core did not take yet */
@@ -623,63 +624,83 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	return err;
 }
 
-/* A socket's TTL / hop limit option (IPv4 or IPv6), what it sends with. */
-static int ttl_opt(int fd, bool v6, int *ttl, bool set)
+/* A socket's TTL / hop limit (@tclass false) or traffic class (IPv4 TOS)
+ * option, IPv4 or IPv6: what it sends with. */
+static int hdr_opt(int fd, bool v6, bool tclass, int *val, bool set)
 {
 	int level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
-	int name = v6 ? IPV6_UNICAST_HOPS : IP_TTL;
-	socklen_t len = sizeof(*ttl);
-	int rc = set ? setsockopt(fd, level, name, ttl, len) :
-		       getsockopt(fd, level, name, ttl, &len);
+	int name = tclass ? (v6 ? IPV6_TCLASS : IP_TOS) :
+			    (v6 ? IPV6_UNICAST_HOPS : IP_TTL);
+	socklen_t len = sizeof(*val);
+	int rc = set ? setsockopt(fd, level, name, val, len) :
+		       getsockopt(fd, level, name, val, &len);
 
 	return rc < 0 ? -errno : 0;
 }
 
+/* Set datagram socket @s's TTL (@tclass false) or traffic class to @v and
+ * count it in *@sets; an IPv6 socket sets the IPv4 option too, for what
+ * it sends to IPv4-mapped addresses. */
+static int hdr_set(struct zr_sock *s, int handle, bool tclass, uint8_t v,
+		   uint64_t *sets)
+{
+	bool v6 = s->family == AF_INET6;
+	int val = v, err = hdr_opt(s->fd, v6, tclass, &val, true);
+
+	if (err) {
+		zr_debug("dgram %d: %s %u: %s", handle, tclass ? "tos" : "ttl", v,
+			 strerror(-err));
+		return err;
+	}
+	if (v6)
+		(void)hdr_opt(s->fd, false, tclass, &val, true);
+	(*sets)++;
+	*(tclass ? &s->tclass : &s->ttl) = v;
+	return 0;
+}
+
 /*
  * What datagram socket @handle sends from now on leaves with TTL / hop
- * limit @ttl. Datagrams held for a batched send go first, with the TTL
- * they were given under. An IPv6 socket sets IP_TTL too, for what it
- * sends to IPv4-mapped addresses. A socket learns its default from the
- * kernel once (a fresh one reports the system's), so that the common
- * case, a client sending with the same default, costs no call after the
- * first socket of each family.
+ * limit @ttl (0: as it is) and traffic class @tclass (IPv4 TOS: DSCP and
+ * ECN; Linux keeps a datagram socket's ECN bits as given). Datagrams held
+ * for a batched send go first, with what they were given under. A socket
+ * learns its default TTL from the kernel once (a fresh one reports the
+ * system's), so that the common case, a client sending with the same
+ * default, costs no call after the first socket of each family; a fresh
+ * socket's traffic class is 0.
  */
-static int up_dgram_set_ttl(void *host, int handle, uint8_t ttl)
+static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
+			       uint8_t tclass)
 {
 	struct zr_host *h = host;
 	struct zr_sock *s = sock_get(h, handle, SK_DGRAM);
 	bool v6;
-	int v = ttl, err;
+	int err;
 
 	if (!s)
 		return -EBADF;
-	if (!ttl)
-		return -EINVAL;
 	v6 = s->family == AF_INET6;
-	if (!s->ttl) {
+	if (ttl && !s->ttl) {
 		uint8_t *def = &h->default_ttl[v6];
 
 		if (!*def) {
 			int d;
 
-			if (ttl_opt(s->fd, v6, &d, false) == 0 && d > 0 && d < 256)
+			if (hdr_opt(s->fd, v6, false, &d, false) == 0 && d > 0 &&
+			    d < 256)
 				*def = (uint8_t)d;
 		}
 		s->ttl = *def;
 	}
 	if (ttl == s->ttl)
+		ttl = 0;
+	if (!ttl && tclass == s->tclass)
 		return 0;
 	zr_dgram_out_flush(&h->dgram_out);
-	err = ttl_opt(s->fd, v6, &v, true);
-	if (!err && v6)
-		(void)ttl_opt(s->fd, false, &v, true); /* mapped IPv4 sends */
-	if (err) {
-		zr_debug("dgram %d: ttl %u: %s", handle, ttl, strerror(-err));
-		return err;
-	}
-	h->stats.dgram_ttl_sets++;
-	s->ttl = ttl;
-	return 0;
+	err = ttl ? hdr_set(s, handle, false, ttl, &h->stats.dgram_ttl_sets) : 0;
+	if (!err && tclass != s->tclass)
+		err = hdr_set(s, handle, true, tclass, &h->stats.dgram_tos_sets);
+	return err;
 }
 
 static void up_dgram_close(void *host, int handle)
@@ -703,7 +724,7 @@ const struct zt_upstream_ops zr_host_upstream_ops = {
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
-	.dgram_set_ttl = up_dgram_set_ttl,
+	.dgram_set_header = up_dgram_set_header,
 };
 
 /**
@@ -1534,9 +1555,9 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		hs->dgram_send_errors);
 	fprintf(stderr, "ztun-ref: stats: dgram tx %" PRIu64 " in %" PRIu64
 		" sends, gso sends %" PRIu64 " carrying %" PRIu64
-		", ttl sets %" PRIu64 "\n",
+		", ttl sets %" PRIu64 ", tos sets %" PRIu64 "\n",
 		hs->dgram_tx, hs->dgram_send_calls, hs->dgram_gso_sends,
-		hs->dgram_gso_segs, hs->dgram_ttl_sets);
+		hs->dgram_gso_segs, hs->dgram_ttl_sets, hs->dgram_tos_sets);
 	fprintf(stderr, "ztun-ref: stats: busy-poll spins %" PRIu64
 		", caught %" PRIu64 "\n",
 		hs->busy_poll_spins, hs->busy_poll_caught);

@@ -74,6 +74,7 @@ import time
 
 ETH_P_ALL = 0x0003
 IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)  # <linux/in.h>; not in every Python
+IP_RECVTOS = getattr(socket, "IP_RECVTOS", 13)
 ETH_P_IP = 0x0800
 PACKET_HOST = 0
 PACKET_OUTGOING = 4
@@ -228,21 +229,28 @@ def payload_rest(toks, where):
 
 
 def take_ttl(e, t, where):
-    """`ttl N` at the start of t (a UDP or echo input's TTL, or the TTL a
-    net> datagram must leave with): sets e.pkt.ttl, returns what follows."""
-    if not t or t[0].quoted or t[0].s != "ttl":
-        return t
-    if e.kind not in ("tun<", "net>"):
-        raise ScnError("%s: 'ttl' is for tun< and net> lines" % where)
-    try:
-        v = int(t[1].s)
-    except (ValueError, IndexError):
-        v = 0
-    if not 1 <= v <= 255:
-        raise ScnError("%s: expected a TTL of 1-255 after 'ttl', got '%s'"
-                       % (where, t[1].s if len(t) > 1 else ""))
-    e.pkt.ttl = v
-    return t[2:]
+    """`ttl N` and `tos N`, each at most once, in any order, at the start of
+    t (a UDP or echo input's TTL and traffic class, or those a net>
+    datagram must leave with): sets e.pkt.ttl / .tos, returns what follows."""
+    while t and not t[0].quoted and t[0].s in ("ttl", "tos"):
+        kw = t[0].s
+        if e.kind not in ("tun<", "net>"):
+            raise ScnError("%s: '%s' is for tun< and net> lines" % (where, kw))
+        if getattr(e.pkt, kw) is not None:
+            raise ScnError("%s: '%s' given twice" % (where, kw))
+        try:
+            v = int(t[1].s)
+        except (ValueError, IndexError):
+            v = -1
+        lo = 1 if kw == "ttl" else 0
+        if not lo <= v <= 255:
+            raise ScnError("%s: expected %s after '%s', got '%s'"
+                           % (where, "a TTL of 1-255" if kw == "ttl" else
+                              "a traffic class of 0-255", kw,
+                              t[1].s if len(t) > 1 else ""))
+        setattr(e.pkt, kw, v)
+        t = t[2:]
+    return t
 
 
 def paren_len(s):
@@ -266,6 +274,7 @@ class Pkt:
         self.no_win_check = False
         self.len = 0
         self.ttl = None      # `ttl N`: tun< sends with it, net> checks it
+        self.tos = None      # `tos N`: the same for the traffic class
         self.echo_id = self.echo_seq = 0
         self.code = 0
         self.quote = None    # unreach/timex `quotes`: (src, sport, dst, dport,
@@ -772,7 +781,7 @@ class Scenario:
 
     @staticmethod
     def parse_dgram_body(e, t, where):
-        """A datagram line's `(LEN) [ttl N] [PAYLOAD]`."""
+        """A datagram line's `(LEN) [ttl N] [tos N] [PAYLOAD]`."""
         try:
             e.pkt.len = paren_len(t[0].s)
         except (ValueError, IndexError):
@@ -860,8 +869,8 @@ def pseudo(src, dst, proto, n):
     return socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, proto, n)
 
 
-def ip4(src, dst, proto, l4, ident, ttl=None):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident & 0xFFFF, 0, ttl or 64,
+def ip4(src, dst, proto, l4, ident, ttl=None, tos=None):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, tos or 0, 20 + len(l4), ident & 0xFFFF, 0, ttl or 64,
                     proto, 0, socket.inet_aton(src), socket.inet_aton(dst))
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + l4
 
@@ -1064,7 +1073,7 @@ class Runner:
         self.tun_q = []           # (t, bytes)
         self.streams = []         # in SYN order
         self.pending_accept = {}  # peer (addr, port) -> socket
-        self.net_q = []           # [t, our ep, ztun's (addr, port), data]
+        self.net_q = []           # [t, our ep, ztun's (addr, port), data, ttl, tos]
         self.vars = {}            # name -> ztun's (addr, port)
         self.last_src = None
         self.listeners = {}
@@ -1171,6 +1180,7 @@ class Runner:
         for ep in sorted(self.udp_eps):
             us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             us.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)  # net> ... ttl N
+            us.setsockopt(socket.IPPROTO_IP, IP_RECVTOS, 1)  # net> ... tos N
             us.bind(ep)
             us.setblocking(False)
             self.udp[ep] = us
@@ -1381,14 +1391,16 @@ class Runner:
         ep = us.getsockname()
         while True:
             try:
-                d, anc, _, src = us.recvmsg(65536, socket.CMSG_SPACE(4))
+                d, anc, _, src = us.recvmsg(65536, 2 * socket.CMSG_SPACE(4))
             except BlockingIOError:
                 return
-            ttl = None
+            ttl = tos = None
             for level, typ, v in anc:
                 if level == socket.IPPROTO_IP and typ == socket.IP_TTL and len(v) >= 4:
                     ttl = struct.unpack("=i", v[:4])[0]
-            self.net_q.append([self.now(), ep, src, d, ttl])
+                if level == socket.IPPROTO_IP and typ == socket.IP_TOS and len(v) >= 1:
+                    tos = v[0]
+            self.net_q.append([self.now(), ep, src, d, ttl, tos])
 
     # -- failures
     def fail(self, e, exp, act):
@@ -1466,11 +1478,11 @@ class Runner:
         if p.type == "udp":
             data = p.payload if p.payload is not None else b"x" * p.len
             return ip4(p.src, p.dst, 17, udp_dgram(p.src, p.dst, p.sport, p.dport, data),
-                       self.ip_id, p.ttl)
+                       self.ip_id, p.ttl, p.tos)
         if p.type in ("echo", "echoreply"):
             return ip4(p.src, p.dst, 1, icmp_echo(8 if p.type == "echo" else 0, p.echo_id,
                                                   p.echo_seq, p.payload or b""), self.ip_id,
-                       p.ttl)
+                       p.ttl, p.tos)
         # TCP
         if p.has_addrs:
             c = self.conn_find(p.src, p.sport, p.dst, p.dport, True)
@@ -1721,12 +1733,14 @@ class Runner:
         self.pump(self.deadline(e), lambda: self.net_q)
         if not self.net_q:
             self.fail(e, exp, "(nothing)")
-        at, ep, src, d, ttl = self.net_q[0]
-        act = "net> udp %s:%d (%d) %s%s   [from %s:%d]" % (
-            ep[0], ep[1], len(d), "ttl %s " % ttl if e.pkt.ttl else "", fmt_payload(d),
+        at, ep, src, d, ttl, tos = self.net_q[0]
+        act = "net> udp %s:%d (%d) %s%s%s   [from %s:%d]" % (
+            ep[0], ep[1], len(d), "ttl %s " % ttl if e.pkt.ttl else "",
+            "tos %s " % tos if e.pkt.tos is not None else "", fmt_payload(d),
             src[0], src[1])
         ok = ep == e.ep and len(d) == e.pkt.len and \
             (e.pkt.ttl is None or ttl == e.pkt.ttl) and \
+            (e.pkt.tos is None or tos == e.pkt.tos) and \
             (e.pkt.payload is None or d == e.pkt.payload)
         if e.var:
             bound = self.vars.get(e.var)
@@ -1779,7 +1793,7 @@ class Runner:
             if st.items:
                 pend.append((st.items[0][1], self.fmt_item(st, st.items[0])))
         if self.net_q:
-            at, ep, src, d, _ = self.net_q[0]
+            at, ep, src, d = self.net_q[0][:4]
             pend.append((at, "net> udp %s:%d (%d) %s" % (ep[0], ep[1], len(d),
                                                         fmt_payload(d))))
         if pend:

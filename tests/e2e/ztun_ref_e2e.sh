@@ -1438,6 +1438,38 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	else
 		skip "(fd) traceroute through the TUN" "traceroute is not installed (make deps)"
 	fi
+	# The client's traffic class goes on too (DSCP and ECN): pings with
+	# -Q 0xb8 (EF) over IPv4 and IPv6, and an IPv6 datagram with class
+	# 0xba (EF, ECT(0)), reach the far namespace so marked
+	if command -v tcpdump >/dev/null; then
+		sx sysctl -qw net.ipv6.conf.all.forwarding=1
+		fx timeout 10 tcpdump -i "$vf" -n -v -l -c 3 \
+			'icmp[0] = 8 or (icmp6 and ip6[40] = 128) or (ip6 and udp port 9)' \
+			>"$tmp/tos.out" 2>"$tmp/tos.err" &
+		tcpdump_pid=$!
+		for _ in $(seq 50); do
+			grep -q 'listening on' "$tmp/tos.err" && break
+			sleep 0.1
+		done
+		cx ping -n -c 1 -W 2 -Q 0xb8 10.203.1.70 >/dev/null 2>&1
+		cx ping -6 -n -c 1 -W 2 -Q 0xb8 fd00:203:1::70 >/dev/null 2>&1
+		cx python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0xba)
+s.sendto(b"marked", ("fd00:203:1::70", 9))'
+		wait "$tcpdump_pid"
+		sx sysctl -qw net.ipv6.conf.all.forwarding=0
+		tos_line=$(fresh_stats 'dgram tx')
+		if grep -q 'tos 0xb8.*ICMP' "$tmp/tos.out" &&
+		   grep -Eq 'class 0xb8.*ICMP6|class 0xb8.*next-header ICMPv6' "$tmp/tos.out" &&
+		   grep -Eq 'class 0xba.*(UDP|next-header UDP)' "$tmp/tos.out"; then
+			pass "(fd) the client's traffic class goes upstream: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6), an IPv6 datagram with class 0xba (EF, ECT(0)) (${tos_line##*, })"
+		else
+			fail "(fd) the client's traffic class goes upstream (DSCP, ECN)" \
+				"$(tr '\n' ';' <"$tmp/tos.out") $(tr '\n' ';' <"$tmp/tos.err") stats: $tos_line"
+		fi
+	else
+		skip "(fd) the client's traffic class upstream" "tcpdump is not installed (make deps)"
+	fi
 	sx ip route del unreachable 10.203.1.66/32
 	sx sysctl -qw net.ipv4.ip_forward=0
 	ptr=$(cx dig +short +tries=1 +time=2 @198.18.0.2 -x "$a1" 2>&1)

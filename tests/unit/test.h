@@ -41,10 +41,11 @@ uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n);
 struct zt_addr;
 size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 		       uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out);
-/* The same with TTL / hop limit @ttl. */
-size_t zt_test_wrap_ip_ttl(const struct zt_addr *src, const struct zt_addr *dst,
+/* The same with TTL / hop limit @ttl and traffic class (IPv4 TOS)
+ * @tclass. */
+size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 			   uint8_t proto, const uint8_t *l4, size_t l4_len,
-			   uint8_t ttl, uint8_t *out);
+			   uint8_t ttl, uint8_t tclass, uint8_t *out);
 
 /* The IP packet carrying the segment a tcb hands to its output op (@r,
  * then data @d1/@l1 and @d2/@l2) from @src to @dst, in @out (caller-owned,

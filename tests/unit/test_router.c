@@ -552,10 +552,11 @@ static const struct zt_router_stats *rstats(struct tb *t)
 	return zt_router_stats(t->r);
 }
 
-/* A datagram from the client, with IP TTL / hop limit @ttl. */
-static void send_udp_ttl(struct tb *t, const struct zt_addr *src, uint16_t sport,
+/* A datagram from the client, with IP TTL / hop limit @ttl and traffic
+ * class @tclass. */
+static void send_udp_hdr(struct tb *t, const struct zt_addr *src, uint16_t sport,
 			 const struct zt_addr *dst, uint16_t dport,
-			 const void *data, size_t len, uint8_t ttl)
+			 const void *data, size_t len, uint8_t ttl, uint8_t tclass)
 {
 	static uint8_t dg[70000], pkt[70000];
 	struct zt_udp_repr u = { sport, dport };
@@ -563,7 +564,8 @@ static void send_udp_ttl(struct tb *t, const struct zt_addr *src, uint16_t sport
 	size_t pl;
 
 	CU_ASSERT_FATAL(n > 0);
-	pl = zt_test_wrap_ip_ttl(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, ttl, pkt);
+	pl = zt_test_wrap_ip_hdr(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, ttl,
+				 tclass, pkt);
 	q_push(&t->to_router, pkt, pl);
 	tun_kick(t);
 }
@@ -572,13 +574,14 @@ static void send_udp(struct tb *t, const struct zt_addr *src, uint16_t sport,
 		     const struct zt_addr *dst, uint16_t dport, const void *data,
 		     size_t len)
 {
-	send_udp_ttl(t, src, sport, dst, dport, data, len, 64);
+	send_udp_hdr(t, src, sport, dst, dport, data, len, 64, 0);
 }
 
-/* An echo request from the client, with TTL / hop limit @ttl. */
-static void send_ping_ttl(struct tb *t, const struct zt_addr *src,
+/* An echo request from the client, with TTL / hop limit @ttl and traffic
+ * class @tclass. */
+static void send_ping_hdr(struct tb *t, const struct zt_addr *src,
 			  const struct zt_addr *dst, uint16_t ident,
-			  uint16_t seq, uint8_t ttl)
+			  uint16_t seq, uint8_t ttl, uint8_t tclass)
 {
 	struct zt_icmp_repr e;
 	uint8_t msg[100], pkt[200];
@@ -594,8 +597,8 @@ static void send_ping_ttl(struct tb *t, const struct zt_addr *src,
 		 zt_icmp6_emit(&e, src, dst, (const uint8_t *)"pingdata", 8, msg,
 			       sizeof(msg));
 	CU_ASSERT_FATAL(n > 0);
-	pl = zt_test_wrap_ip_ttl(src, dst, v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
-				 msg, (size_t)n, ttl, pkt);
+	pl = zt_test_wrap_ip_hdr(src, dst, v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
+				 msg, (size_t)n, ttl, tclass, pkt);
 	q_push(&t->to_router, pkt, pl);
 	tun_kick(t);
 }
@@ -603,7 +606,7 @@ static void send_ping_ttl(struct tb *t, const struct zt_addr *src,
 static void send_ping_seq(struct tb *t, const struct zt_addr *src,
 			  const struct zt_addr *dst, uint16_t ident, uint16_t seq)
 {
-	send_ping_ttl(t, src, dst, ident, seq, 64);
+	send_ping_hdr(t, src, dst, ident, seq, 64, 0);
 }
 
 static void send_ping(struct tb *t, const struct zt_addr *src, const struct zt_addr *dst)
@@ -2392,36 +2395,73 @@ static void test_udp_ttl_follows_client(void)
 		tb_start(t);
 		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
 		CU_ASSERT_FATAL(zt_vnet_hops(t->vn, &srv, v6 ? 128 : 32, 2, &rtr) == 0);
-		send_udp_ttl(t, &cli, 5000, &srv, 7, "probe", 5, 1);
+		send_udp_hdr(t, &cli, 5000, &srv, 7, "probe", 5, 1, 0);
 		run_for(t, 10 * ZT_MS);
 		expect_error(t, 1, ZT_ICMP_TIME_EXCEEDED, 0, &rtr, &cli, &srv);
 		CU_ASSERT_EQUAL(t->err_quote.src_port, 5000);
 		CU_ASSERT_EQUAL(t->err_quote.dst_port, 7);
-		send_udp_ttl(t, &cli, 5000, &srv, 7, "probe", 5, 2);
+		send_udp_hdr(t, &cli, 5000, &srv, 7, "probe", 5, 2, 0);
 		run_for(t, 10 * ZT_MS);
 		expect_error(t, 2, ZT_ICMP_TIME_EXCEEDED, 0, &hop2, &cli, &srv);
-		send_udp_ttl(t, &cli, 5000, &srv, 7, "probe", 5, 64);
-		send_udp_ttl(t, &cli, 5000, &srv, 7, "again", 5, 64);
+		send_udp_hdr(t, &cli, 5000, &srv, 7, "probe", 5, 64, 0);
+		send_udp_hdr(t, &cli, 5000, &srv, 7, "again", 5, 64, 0);
 		run_for(t, 10 * ZT_MS);
 		CU_ASSERT_EQUAL(t->errs, 2);
 		CU_ASSERT_EQUAL(t->udp_in, 2); /* both echoed */
-		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->ttl_sets, 3); /* 1, 2, 64 */
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->header_sets, 3); /* 1, 2, 64 */
 		/* a ping: the same path, its own socket */
-		send_ping_ttl(t, &cli, &srv, 4242, 1, 2);
+		send_ping_hdr(t, &cli, &srv, 4242, 1, 2, 0);
 		run_for(t, 10 * ZT_MS);
 		expect_echo_error(t, 3, ZT_ICMP_TIME_EXCEEDED, 0, &hop2, &cli, &srv,
 				  4242, 1);
-		send_ping_ttl(t, &cli, &srv, 4242, 2, 3);
+		send_ping_hdr(t, &cli, &srv, 4242, 2, 3, 0);
 		run_for(t, 10 * ZT_MS);
 		CU_ASSERT_EQUAL(t->echo_replies, 1);
-		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->ttl_sets, 5);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->header_sets, 5);
 		CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 3);
 		tb_free(t);
 	}
 }
 
-/* A SOCKS5 flow's datagrams go to the proxy's relay: the client's TTL is
- * about its destination, not the relay, so it is not passed on. */
+/* Direct and NAT datagrams, and pings routed direct, leave with the
+ * client's traffic class (DSCP and ECN), as through a router: EF with
+ * ECT(0) reaches the network so marked; back to 0 when the client's
+ * datagrams are unmarked again; the host hears of a change only. */
+static void test_udp_tclass_follows_client(void)
+{
+	for (int run = 0; run < 4; run++) {
+		bool v6 = run & 1, nat = run & 2;
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+
+		t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+		t->dec[2] = ZT_ROUTE_DIRECT;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		send_udp_hdr(t, &cli, 5000, &srv, 7, "voice", 5, 64, 0xba);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_tclass, 0xba);
+		send_udp_hdr(t, &cli, 5000, &srv, 7, "again", 5, 64, 0xba);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_tclass, 0xba);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->header_sets, 1);
+		send_udp_hdr(t, &cli, 5000, &srv, 7, "plain", 5, 64, 0);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_tclass, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->header_sets, 2);
+		CU_ASSERT_EQUAL(t->udp_in, 3); /* all echoed */
+		/* a ping: its own socket, the same class */
+		send_ping_hdr(t, &cli, &srv, 4242, 1, 64, 0x20);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_tclass, 0x20);
+		CU_ASSERT_EQUAL(t->echo_replies, 1);
+		tb_free(t);
+	}
+}
+
+/* A SOCKS5 flow's datagrams go to the proxy's relay: the client's TTL and
+ * traffic class are about its destination, not the relay, so they are
+ * not passed on. */
 static void test_udp_ttl_not_to_proxy(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -2436,10 +2476,11 @@ static void test_udp_ttl_not_to_proxy(void)
 	add_host_cfg(t, &pa, 1080, &hc);
 	/* a TTL of 1 passed on would die before the relay */
 	CU_ASSERT_FATAL(zt_vnet_hops(t->vn, &pa, 32, 2, &rtr) == 0);
-	send_udp_ttl(t, &cli, 5000, &srv, 7, "probe", 5, 1);
+	send_udp_hdr(t, &cli, 5000, &srv, 7, "probe", 5, 1, 0xb8);
 	run_for(t, 50 * ZT_MS);
 	CU_ASSERT_EQUAL(t->udp_in, 1); /* through the relay, TTL or not */
-	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->ttl_sets, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->header_sets, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_tclass, 0);
 	tb_free(t);
 }
 
@@ -2917,6 +2958,7 @@ int zt_suite_router(void)
 		{ "udp_ttl_follows_client", test_udp_ttl_follows_client },
 		{ "udp_unroutable_refused", test_udp_unroutable_refused },
 		{ "udp_ttl_not_to_proxy", test_udp_ttl_not_to_proxy },
+		{ "udp_tclass_follows_client", test_udp_tclass_follows_client },
 		{ "icmp_echo_error_relayed", test_icmp_echo_error_relayed },
 		{ "dgram_error_mismatch_ignored", test_dgram_error_mismatch_ignored },
 		{ "local_tcp_rst", test_local_tcp_rst },

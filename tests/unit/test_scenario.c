@@ -102,10 +102,16 @@ static void test_events(void)
 		"2 tun> 192.0.2.9 > 10.0.0.2 icmp unreach 1 quotes 10.0.0.2 > 8.8.8.8 echo 7 9\n"
 		"2 tun< 10.0.0.2:53 > 8.8.8.8:53 udp (2) ttl 1 de ad\n"
 		"2 tun< 10.0.0.2 > 10.0.0.1 icmp echo 7 9 ttl 255\n"
-		"2 net> icmp $p 8.8.8.8 (8) ttl 2 0800 0000 0007 0009\n";
+		"2 net> icmp $p 8.8.8.8 (8) ttl 2 0800 0000 0007 0009\n"
+		"2 tun< 10.0.0.2:53 > 8.8.8.8:53 udp (1) tos 184 ttl 9 00\n"
+		"2 net> udp $q 8.8.8.8:53 (1) tos 0 00\n";
 
 	CU_ASSERT_EQUAL_FATAL(parse(text, &s, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(s.n, 27);
+	CU_ASSERT_EQUAL_FATAL(s.n, 29);
+	CU_ASSERT(!s.ev[24].pkt.has_tos && !s.ev[26].pkt.has_tos);
+	CU_ASSERT(s.ev[27].pkt.has_tos && s.ev[27].pkt.tos == 184 &&
+		  s.ev[27].pkt.ttl == 9 && s.ev[27].pkt.payload_len == 1);
+	CU_ASSERT(s.ev[28].pkt.has_tos && s.ev[28].pkt.tos == 0);
 	CU_ASSERT_EQUAL(s.ev[4].pkt.ttl, 0); /* not given */
 	CU_ASSERT(s.ev[24].pkt.ttl == 1 && s.ev[24].pkt.payload_len == 2);
 	CU_ASSERT(s.ev[25].pkt.ttl == 255 && s.ev[25].pkt.echo_seq == 9);
@@ -272,6 +278,11 @@ static void test_errors(void)
 		  "'ttl' is for tun< and net> lines" },
 		{ "0 net< udp 1.2.3.4:5 > $v (1) ttl 9\n", "'ttl' is for tun< and net> lines" },
 		{ "0 net> udp 1.2.3.4:5 (1) \"a\" ttl 9\n", "unexpected 'ttl' (not a payload)" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 udp (1) tos 256 \"a\"\n",
+		  "expected a traffic class of 0-255 after 'tos', got '256'" },
+		{ "0 net> udp 1.2.3.4:5 (1) tos 1 ttl 2 tos 1\n", "'tos' given twice" },
+		{ "0 tun> 1.2.3.4:1 > 5.6.7.8:2 udp (1) tos 9\n",
+		  "'tos' is for tun< and net> lines" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -49,6 +49,7 @@ struct host {
 	struct zt_flow_key echo_key; /* ... the last one's */
 	uint16_t echo_ident, echo_seq;
 	uint8_t echo_ttl, udp_ttl;   /* the last echo request's, datagram's */
+	uint8_t echo_tclass, udp_tclass;
 	size_t echo_len;
 	uint64_t now;
 	unsigned n_gso;              /* TSO segments cut by the host */
@@ -153,6 +154,7 @@ static void h_udp_input(void *host, struct zt_udp_flow *f,
 		h->n_udp_new++;
 	h->udp_key = f->key;
 	h->udp_ttl = f->ttl;
+	h->udp_tclass = f->tclass;
 	memcpy(h->udp_last, data, len);
 	h->udp_last_len = len;
 }
@@ -171,11 +173,13 @@ static enum zt_echo_verdict h_echo_verdict(void *host,
 
 static void h_echo_forward(void *host, const struct zt_flow_key *key,
 			   uint16_t ident, uint16_t seq, uint8_t ttl,
-			   const uint8_t *data, size_t len, uint64_t now)
+			   uint8_t tclass, const uint8_t *data, size_t len,
+			   uint64_t now)
 {
 	struct host *h = host;
 
 	h->echo_ttl = ttl;
+	h->echo_tclass = tclass;
 	(void)data;
 	(void)now;
 	h->n_echo_fwd++;
@@ -700,12 +704,13 @@ static void test_icmp_echo_verdicts(void)
 		/* forwarded: the host gets the request; its answer goes back
 		 * as an echo reply from the address pinged */
 		h->forwarded = other;
-		pl = zt_test_wrap_ip_ttl(&c, &other, ZT_IPPROTO_ICMP, msg,
-					 (size_t)n, 3, pkt);
+		pl = zt_test_wrap_ip_hdr(&c, &other, ZT_IPPROTO_ICMP, msg,
+					 (size_t)n, 3, 0xb9, pkt);
 		zt_stack_input(h->s, pkt, pl, h->now);
 		CU_ASSERT_EQUAL(h->to_tun.n, 2);
 		CU_ASSERT_EQUAL_FATAL(h->n_echo_fwd, 1);
 		CU_ASSERT_EQUAL(h->echo_ttl, 3); /* the host sends it on so */
+		CU_ASSERT_EQUAL(h->echo_tclass, 0xb9); /* EF, ECT(1) */
 		CU_ASSERT(zt_addr_eq(&h->echo_key.client, &c));
 		CU_ASSERT(zt_addr_eq(&h->echo_key.server, &other));
 		CU_ASSERT_EQUAL(h->echo_ident, 7);
@@ -909,6 +914,42 @@ static void send_udp(struct host *h, const struct zt_addr *src, const struct zt_
 	CU_ASSERT_FATAL(n > 0);
 	pl = zt_test_wrap_ip(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, pkt);
 	zt_stack_input(h->s, pkt, pl, h->now);
+}
+
+/* Each datagram hands the host its own TTL / hop limit and traffic
+ * class (DSCP and ECN), which a direct flow passes on. */
+static void test_udp_ip_header_to_host(void)
+{
+	static uint8_t dg[100], pkt[200];
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c6 = A6(2), s6 = A6(9);
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(9, 9, 9, 9);
+	struct zt_udp_repr u = { 5000, 53 };
+	int n;
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	for (int v6 = 0; v6 < 2; v6++) {
+		const struct zt_addr *src = v6 ? &c6 : &c, *dst = v6 ? &s6 : &srv;
+
+		for (int i = 0; i < 2; i++) {
+			uint8_t ttl = i ? 64 : 7, tclass = i ? 0 : 0x2e;
+
+			n = zt_udp_emit(&u, src, dst, (const uint8_t *)"q", 1, dg, sizeof(dg));
+			CU_ASSERT_FATAL(n > 0);
+			zt_stack_input(h->s, pkt,
+				       zt_test_wrap_ip_hdr(src, dst, ZT_IPPROTO_UDP, dg,
+							   (size_t)n, ttl, tclass, pkt),
+				       h->now);
+			CU_ASSERT_EQUAL(h->udp_ttl, ttl);
+			CU_ASSERT_EQUAL(h->udp_tclass, tclass); /* AF11, ECT(0) */
+		}
+	}
+	CU_ASSERT_EQUAL(h->n_udp, 4);
+	host_fini(h);
+	free(h);
 }
 
 static void test_udp_flows_life(void)
@@ -1994,6 +2035,7 @@ int zt_suite_stack(void)
 		{ "keepalive_keeps_flow", test_keepalive_keeps_flow },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },
+		{ "udp_ip_header_to_host", test_udp_ip_header_to_host },
 		{ "udp_unreach_quotes_the_flow", test_udp_unreach_quotes_the_flow },
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
 		{ "idle_flows_hold_no_buffers", test_idle_flows_hold_no_buffers },

@@ -43,6 +43,13 @@ static inline uint8_t zt_packet_ttl(const struct zt_packet *p)
 	return p->family == ZT_AF_INET ? p->ip.ip4.ttl : p->ip.ip6.hop_limit;
 }
 
+/* @p's TOS byte (IPv4: DSCP and ECN) or traffic class (IPv6). */
+static inline uint8_t zt_packet_tclass(const struct zt_packet *p)
+{
+	return p->family == ZT_AF_INET ? p->ip.ip4.dscp_ecn :
+					 p->ip.ip6.traffic_class;
+}
+
 /* The fields of an IP header that zt_ip_header_emit() takes. */
 struct zt_ip_hdr_params {
 	uint8_t ttl;          /* TTL or hop limit */

@@ -84,7 +84,8 @@ struct zt_udp_flow {
 	struct zt_flow_key key;
 	void *user;            /* the host's per-flow pointer (NAT session, ...) */
 	uint64_t datagrams_in, datagrams_out;
-	uint8_t ttl;           /* TTL / hop limit of the datagram being
+	uint8_t ttl;           /* TTL / hop limit and traffic class (IPv4 */
+	uint8_t tclass;        /* TOS: DSCP and ECN) of the datagram being
 				* handed to ops->udp_input */
 	/* private to the stack */
 	uint32_t index;
@@ -201,9 +202,11 @@ struct zt_stack_ops {
 	/* Optional: an echo request that echo_verdict sent on
 	 * (ZT_ECHO_FORWARD): from @key->client to @key->server (family and
 	 * addresses set, ports 0), its identifier @ident, sequence number
-	 * @seq, TTL / hop limit @ttl and data (borrowed). */
+	 * @seq, TTL / hop limit @ttl, traffic class (IPv4 TOS) @tclass and
+	 * data (borrowed). */
 	void (*echo_forward)(void *host, const struct zt_flow_key *key,
 			     uint16_t ident, uint16_t seq, uint8_t ttl,
+			     uint8_t tclass,
 			     const uint8_t *data, size_t len, uint64_t now);
 };
 

@@ -85,13 +85,17 @@ struct zt_upstream_ops {
 	int (*dgram_send)(void *host, int handle, const struct zt_endpoint *to,
 			  const void *data, size_t len);
 	void (*dgram_close)(void *host, int handle);
-	/* Optional (NULL: every datagram leaves with the host's default):
+	/* Optional (NULL: every datagram leaves with the host's defaults):
 	 * what @handle sends from now on leaves with IP TTL / hop limit
-	 * @ttl (1-255). The core passes the client's own for direct and NAT
-	 * flows, so the network's time exceeded names the hop where the
-	 * datagram died (a traceroute through the TUN sees the path).
-	 * Returns 0 or a negative errno. */
-	int (*dgram_set_ttl)(void *host, int handle, uint8_t ttl);
+	 * @ttl (1-255; 0: leave it as it is) and traffic class @tclass (the
+	 * IPv4 TOS byte or IPv6 traffic class: DSCP and ECN; the host's
+	 * default is 0). The core passes the client's own for direct and
+	 * NAT flows, as a router would: the network's time exceeded names
+	 * the hop where the datagram died (a traceroute through the TUN sees
+	 * the path), and the client's DSCP and ECN marks reach the network.
+	 * Called on a change only. Returns 0 or a negative errno. */
+	int (*dgram_set_header)(void *host, int handle, uint8_t ttl,
+				uint8_t tclass);
 };
 
 #endif /* ZTUN_UPSTREAM_H */
