@@ -1605,37 +1605,41 @@ static bool socks5_payload(struct zt_router *r, struct udp_relay *u,
 
 /* A run of payloads for one client: datagrams of seg bytes, the last
  * perhaps shorter, at data (the host's buffer while they lie back to back
- * there, else copied into r->scratch). */
+ * there, else copied into r->scratch), all of traffic class tclass. */
 struct dgram_run {
 	const uint8_t *data;
 	size_t len, seg;
 	unsigned n;
 	bool closed;          /* a shorter one ended it */
+	uint8_t tclass;
 };
 
 static void run_flush(struct zt_router *r, struct udp_relay *u,
 		      struct dgram_run *run, uint64_t now)
 {
 	if (run->n && zt_stack_udp_send_run(r->stack, &u->flow->key, run->data,
-					    run->len, run->seg, now) == 0)
+					    run->len, run->seg, run->tclass,
+					    now) == 0)
 		r->stats.udp_relayed_down += run->len;
 	run->n = 0;
 	run->len = 0;
 	run->closed = false;
 }
 
-/* Payload @p (@len bytes) joins the run, or ends it and starts the next. */
+/* Payload @p (@len bytes, traffic class @tclass) joins the run, or ends
+ * it and starts the next. */
 static void run_add(struct zt_router *r, struct udp_relay *u,
 		    struct dgram_run *run, const uint8_t *p, size_t len,
-		    uint64_t now)
+		    uint8_t tclass, uint64_t now)
 {
 	if (run->n && (run->closed || len > run->seg || len == 0 ||
-		       run->n == ZT_UDP_GSO_SEGS ||
+		       tclass != run->tclass || run->n == ZT_UDP_GSO_SEGS ||
 		       run->len + len > ZT_ROUTER_UDP_RUN_MAX))
 		run_flush(r, u, run, now);
 	if (!run->n) {
 		run->data = p;
 		run->seg = len ? len : 1;
+		run->tclass = tclass;
 	} else if (run->data + run->len != p) {
 		/* not back to back: the run continues in scratch */
 		if (run->data != r->scratch)
@@ -1655,7 +1659,7 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 			   const struct zt_dgram *d, unsigned n, uint64_t now)
 {
 	struct udp_relay *u = cookie;
-	struct dgram_run run = { NULL, 0, 0, 0, false };
+	struct dgram_run run = { NULL, 0, 0, 0, false, 0 };
 
 	bool socks5;
 
@@ -1681,7 +1685,8 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 		if (u->forward)
 			zt_fakedns_learn(r->fake, p, len);
 		if (!socks5 || socks5_payload(r, u, from, &p, &len))
-			run_add(r, u, &run, p, len, now);
+			run_add(r, u, &run, p, len,
+				socks5 || u->forward ? 0 : d[i].tclass, now);
 	}
 	run_flush(r, u, &run, now);
 }
@@ -1690,7 +1695,7 @@ void zt_router_dgram_data(struct zt_router *r, void *cookie,
 			  const struct zt_endpoint *from, const uint8_t *data,
 			  size_t len, uint64_t now)
 {
-	const struct zt_dgram one = { data, len };
+	const struct zt_dgram one = { data, len, 0 };
 
 	zt_router_dgram_batch(r, cookie, from, &one, 1, now);
 }

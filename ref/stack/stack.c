@@ -161,12 +161,12 @@ static void tun_emit(struct zt_stack *s, const uint8_t *pkt, size_t len)
 	s->ops->tun_output(s->host, pkt, len);
 }
 
-/* Emit @l4 (@l4_len bytes of protocol @proto) from @src to @dst, as IPv4
- * or IPv6 fragments when it does not fit the MTU. @l4 must not be in
- * s->scratch. */
+/* Emit @l4 (@l4_len bytes of protocol @proto) from @src to @dst with
+ * traffic class (IPv4 TOS) @tclass, as IPv4 or IPv6 fragments when it
+ * does not fit the MTU. @l4 must not be in s->scratch. */
 static void emit_ip(struct zt_stack *s, const struct zt_addr *src,
 		    const struct zt_addr *dst, uint8_t proto, const uint8_t *l4,
-		    size_t l4_len, bool dont_frag)
+		    size_t l4_len, bool dont_frag, uint8_t tclass)
 {
 	size_t mtu = s->cfg.mtu, off = 0;
 
@@ -176,6 +176,7 @@ static void emit_ip(struct zt_stack *s, const struct zt_addr *src,
 
 		memset(&ip, 0, sizeof(ip));
 		ip.ttl = 64;
+		ip.dscp_ecn = tclass;
 		ip.protocol = proto;
 		memcpy(ip.src, src->bytes, 4);
 		memcpy(ip.dst, dst->bytes, 4);
@@ -208,6 +209,7 @@ static void emit_ip(struct zt_stack *s, const struct zt_addr *src,
 
 		memset(&ip, 0, sizeof(ip));
 		ip.hop_limit = 64;
+		ip.traffic_class = tclass;
 		ip.upper_proto = proto;
 		memcpy(ip.src, src->bytes, 16);
 		memcpy(ip.dst, dst->bytes, 16);
@@ -325,14 +327,15 @@ static size_t flow_tcp_rx_direct(void *ctx, struct zt_tcb *tcb,
 }
 
 /* The IP header of a packet of @l4_len bytes of @proto from @src to @dst
- * into @buf (@cap bytes): TTL 64, IPv4 with DF, or else identification
- * @ident. Return: its length, or negative. */
+ * into @buf (@cap bytes): TTL 64, traffic class @tclass, IPv4 with DF, or
+ * else identification @ident. Return: its length, or negative. */
 static int ip_header(const struct zt_addr *src, const struct zt_addr *dst,
 		     uint8_t proto, size_t l4_len, bool dont_frag,
-		     uint16_t ident, uint8_t *buf, size_t cap)
+		     uint16_t ident, uint8_t tclass, uint8_t *buf, size_t cap)
 {
 	const struct zt_ip_hdr_params p = {
-		.ttl = 64, .dont_frag = dont_frag, .ident = dont_frag ? 0 : ident,
+		.ttl = 64, .tclass = tclass, .dont_frag = dont_frag,
+		.ident = dont_frag ? 0 : ident,
 	};
 
 	return zt_ip_header_emit(src, dst, proto, l4_len, &p, buf, cap);
@@ -377,7 +380,7 @@ static void flow_tcp_output(void *ctx, struct zt_tcb *tcb,
 	}
 	if (n < 0)
 		return;
-	ipn = ip_header(src, dst, ZT_IPPROTO_TCP, (size_t)n, true, 0,
+	ipn = ip_header(src, dst, ZT_IPPROTO_TCP, (size_t)n, true, 0, 0,
 			s->scratch, iphl);
 	if (ipn != (int)iphl)
 		return;
@@ -408,7 +411,8 @@ static void send_stray_rst(struct zt_stack *s, const struct zt_packet *pk)
 	if (n < 0)
 		return;
 	s->stats.tcp_rst_sent++;
-	emit_ip(s, &pk->dst, &pk->src, ZT_IPPROTO_TCP, s->scratch2, (size_t)n, true);
+	emit_ip(s, &pk->dst, &pk->src, ZT_IPPROTO_TCP, s->scratch2, (size_t)n, true,
+		0);
 }
 
 /* An ICMP error @kind/@code about @raw (already decoded into @pk) from
@@ -714,7 +718,7 @@ static int send_error_rebuilt(struct zt_stack *s, const struct zt_flow_key *k,
 	struct zt_packet pk;
 
 	if (l4n < 0 || ip_header(&k->client, &k->server, proto, (size_t)l4n,
-				 false, 0, buf, iphl) != (int)iphl ||
+				 false, 0, 0, buf, iphl) != (int)iphl ||
 	    zt_packet_parse(zt_view_make(buf, iphl + (size_t)l4n),
 			    ZT_PARSE_NO_CSUM, &pk) != ZT_DROP_NONE)
 		return -EINVAL;
@@ -1206,8 +1210,9 @@ static void udp_sent(struct zt_stack *s, const struct zt_flow_key *key,
 	s->stats.udp_datagrams_out += count;
 }
 
-int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
-		      const void *data, size_t len, uint64_t now)
+/* One datagram to @key's client with traffic class @tclass. */
+static int udp_send(struct zt_stack *s, const struct zt_flow_key *key,
+		    const void *data, size_t len, uint8_t tclass, uint64_t now)
 {
 	struct zt_udp_repr u = { key->server_port, key->client_port };
 	size_t max = key->family == ZT_AF_INET ? 65535 - 20 - 8 : 65535 - 8;
@@ -1223,8 +1228,14 @@ int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 		return n;
 	udp_sent(s, key, 1, now);
 	emit_ip(s, &key->server, &key->client, ZT_IPPROTO_UDP, s->scratch2,
-		(size_t)n, false);
+		(size_t)n, false, tclass);
 	return 0;
+}
+
+int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
+		      const void *data, size_t len, uint64_t now)
+{
+	return udp_send(s, key, data, len, 0, now);
 }
 
 int zt_stack_echo_reply(struct zt_stack *s, const struct zt_flow_key *key,
@@ -1255,13 +1266,13 @@ int zt_stack_echo_reply(struct zt_stack *s, const struct zt_flow_key *key,
 		return n;
 	emit_ip(s, &key->server, &key->client,
 		key->family == ZT_AF_INET ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
-		s->scratch2, (size_t)n, false);
+		s->scratch2, (size_t)n, false, 0);
 	return 0;
 }
 
 int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
 			  const void *data, size_t len, size_t seg,
-			  uint64_t now)
+			  uint8_t tclass, uint64_t now)
 {
 	const uint8_t *p = data;
 	struct zt_udp_repr u = { key->server_port, key->client_port };
@@ -1277,7 +1288,7 @@ int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
 	    iphl + ZT_UDP_HDR + len > 65535) {
 		do { /* one by one; an empty run is one empty datagram */
 			size_t l = len - off < seg ? len - off : seg;
-			int e = zt_stack_udp_send(s, key, p + off, l, now);
+			int e = udp_send(s, key, p + off, l, tclass, now);
 
 			if (e && !err)
 				err = e;
@@ -1290,8 +1301,8 @@ int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
 	n = zt_udp_emit_gso_hdr(&u, &key->server, &key->client, len,
 				s->scratch + iphl, SCRATCH_LEN - iphl);
 	if (n < 0 || ip_header(&key->server, &key->client, ZT_IPPROTO_UDP,
-			       ZT_UDP_HDR + len, false, s->ip4_ident, s->scratch,
-			       iphl) != (int)iphl)
+			       ZT_UDP_HDR + len, false, s->ip4_ident, tclass,
+			       s->scratch, iphl) != (int)iphl)
 		return -EINVAL;
 	s->ip4_ident = (uint16_t)(s->ip4_ident + count);
 	udp_sent(s, key, (unsigned)count, now);

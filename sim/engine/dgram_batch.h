@@ -51,10 +51,12 @@ static inline bool zt_dgram_batch_takes(const struct zt_dgram_batch *b,
 	       len <= sizeof(b->buf) - b->used;
 }
 
-/* Copy @len bytes of @data from @from in; zt_dgram_batch_takes() said so. */
+/* Copy @len bytes of @data from @from, which arrived with traffic class
+ * @tclass, in; zt_dgram_batch_takes() said so. */
 static inline void zt_dgram_batch_add(struct zt_dgram_batch *b,
 				      const struct zt_endpoint *from,
-				      const void *data, size_t len)
+				      const void *data, size_t len,
+				      uint8_t tclass)
 {
 	if (!b->n)
 		b->from = *from;
@@ -62,6 +64,7 @@ static inline void zt_dgram_batch_add(struct zt_dgram_batch *b,
 		memcpy(b->buf + b->used, data, len);
 	b->d[b->n].data = b->buf + b->used;
 	b->d[b->n].len = len;
+	b->d[b->n].tclass = tclass;
 	b->n++;
 	b->used += len;
 }

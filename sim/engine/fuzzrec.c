@@ -1031,13 +1031,16 @@ static void dgram_record(struct fr *h, const struct zt_rec *rec)
 	}
 	if (rec->body[1] >> 1) {
 		/* a batch, as ztun-ref reads them: pieces of body[1] >> 1
-		 * bytes, back to back, the last perhaps shorter */
+		 * bytes, back to back, the last perhaps shorter; each piece's
+		 * first byte's low bits are its ECN marks (a change of class
+		 * ends the router's run) */
 		struct zt_dgram d[ZT_UDP_GSO_SEGS];
 		size_t seg = rec->body[1] >> 1, off = 0;
 		unsigned k = 0;
 
 		while (off < n && k < ZT_UDP_GSO_SEGS) {
 			d[k].data = p + off;
+			d[k].tclass = p[off] & 3;
 			d[k].len = n - off < seg ? n - off : seg;
 			off += d[k++].len;
 		}

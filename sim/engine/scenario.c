@@ -773,7 +773,8 @@ static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
 
 /* `ttl N` (1-255) and `tos N` (0-255), each at most once, in any order
  * from t[*i] on: a UDP or echo input's IP TTL / hop limit and traffic
- * class (IPv4 TOS), or those a net> datagram must leave with. */
+ * class (IPv4 TOS), or those a net> datagram must leave with; `tos` also
+ * on a net< datagram (it arrives so) and a tun> one (checked). */
 static int parse_ttl(struct pstate *ps, const struct zt_scn_event *e,
 		     struct zt_scn_pkt *p, const struct tok *t, int *i, int n)
 {
@@ -784,8 +785,11 @@ static int parse_ttl(struct pstate *ps, const struct zt_scn_event *e,
 		bool ttl = t[*i].s[1] == 't';
 		const char *val = *i + 1 < n ? t[*i + 1].s : "";
 
-		if (e->kind != ZT_SCN_TUN_IN && e->kind != ZT_SCN_NET_OUT)
-			return perr(ps, "'%s' is for tun< and net> lines", t[*i].s);
+		if (ttl && e->kind != ZT_SCN_TUN_IN && e->kind != ZT_SCN_NET_OUT)
+			return perr(ps, "'ttl' is for tun< and net> lines");
+		if (!ttl && e->kind != ZT_SCN_TUN_IN && e->kind != ZT_SCN_NET_OUT &&
+		    e->kind != ZT_SCN_TUN_OUT && e->kind != ZT_SCN_NET_IN)
+			return perr(ps, "'tos' is for tun<, tun>, net> and net< lines");
 		if (ttl ? p->ttl != 0 : p->has_tos)
 			return perr(ps, "'%s' given twice", t[*i].s);
 		if (ttl && (parse_uint(val, 255, &v) || !v))

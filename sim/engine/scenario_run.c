@@ -501,6 +501,8 @@ static void fmt_exp_pkt(struct sbuf *sb, const char *dir,
 		       p->type == ZT_SCN_PKT_ECHO ? "echo" : "echoreply",
 		       p->echo_id, p->echo_seq);
 	}
+	if (p->has_tos)
+		sb_add(sb, " tos %u", p->tos);
 	if (p->has_payload) {
 		sb_add(sb, " ");
 		fmt_bytes(sb, p->payload, p->payload_len);
@@ -565,6 +567,8 @@ static void fmt_act_pkt(struct host *h, struct sbuf *sb, const uint8_t *pkt,
 		sb_add(sb, " > ");
 		fmt_ep(sb, &pk.dst, pk.l4.udp.dst_port);
 		sb_add(sb, " udp (%zu)", pk.payload.len);
+		if (zt_packet_tclass(&pk) || (exp && exp->has_tos))
+			sb_add(sb, " tos %u", zt_packet_tclass(&pk));
 		if (pk.payload.len && (!exp || exp->has_payload)) {
 			sb_add(sb, " ");
 			fmt_bytes(sb, pk.payload.data, pk.payload.len);
@@ -583,6 +587,8 @@ static void fmt_act_pkt(struct host *h, struct sbuf *sb, const uint8_t *pkt,
 			sb_add(sb, " icmp %s %u %u",
 			       ic->kind == ZT_ICMP_ECHO_REQUEST ? "echo" : "echoreply",
 			       ic->echo_ident, ic->echo_seq);
+			if (zt_packet_tclass(&pk) || (exp && exp->has_tos))
+				sb_add(sb, " tos %u", zt_packet_tclass(&pk));
 			if (pk.payload.len && (!exp || exp->has_payload)) {
 				sb_add(sb, " ");
 				fmt_bytes(sb, pk.payload.data, pk.payload.len);
@@ -1344,6 +1350,7 @@ static bool tun_match(struct host *h, const struct zt_scn_event *e,
 	case ZT_SCN_PKT_UDP:
 		return pk.proto == ZT_IPPROTO_UDP && pk.l4.udp.src_port == esport &&
 		       pk.l4.udp.dst_port == edport && pk.payload.len == p->len &&
+		       (!p->has_tos || zt_packet_tclass(&pk) == p->tos) &&
 		       payload_eq(p, pk.payload);
 	case ZT_SCN_PKT_ECHO:
 	case ZT_SCN_PKT_ECHOREPLY:
@@ -1351,7 +1358,9 @@ static bool tun_match(struct host *h, const struct zt_scn_event *e,
 		       pk.l4.icmp.kind == (p->type == ZT_SCN_PKT_ECHO ?
 					   ZT_ICMP_ECHO_REQUEST : ZT_ICMP_ECHO_REPLY) &&
 		       pk.l4.icmp.echo_ident == p->echo_id &&
-		       pk.l4.icmp.echo_seq == p->echo_seq && payload_eq(p, pk.payload);
+		       pk.l4.icmp.echo_seq == p->echo_seq &&
+		       (!p->has_tos || zt_packet_tclass(&pk) == p->tos) &&
+		       payload_eq(p, pk.payload);
 	case ZT_SCN_PKT_UNREACH:
 	case ZT_SCN_PKT_TIMEX:
 		return (pk.proto == ZT_IPPROTO_ICMP || pk.proto == ZT_IPPROTO_ICMPV6) &&
@@ -1809,7 +1818,7 @@ static void input_net(struct host *h, const struct zt_scn_event *e)
 	p = input_payload(h, &e->pkt, e->pkt.len);
 	h->batch_sock = s;
 	h->batch_t = e->t;
-	zt_dgram_batch_add(&h->batch, &e->ep, p, e->pkt.len);
+	zt_dgram_batch_add(&h->batch, &e->ep, p, e->pkt.len, e->pkt.tos);
 	trace(h, 4, CHAN_NET, p, e->pkt.len);
 }
 

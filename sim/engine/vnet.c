@@ -134,6 +134,7 @@ struct vdgram {
 	bool error;
 	uint8_t type, code;
 	struct zt_endpoint about;
+	uint8_t tclass;     /* the traffic class it travels with */
 	size_t len;
 	uint8_t data[];
 };
@@ -145,6 +146,8 @@ enum verror_kind {
 			 * (zt_vnet_hops) */
 	VERR_SEND,      /* a router socket's send fails with @send_err
 			 * (zt_vnet_unroutable) */
+	VERR_MARK,      /* datagrams from it arrive with @tclass
+			 * (zt_vnet_mark) */
 };
 
 struct verror {
@@ -154,6 +157,7 @@ struct verror {
 	uint8_t type, code;
 	uint8_t hops;
 	int send_err;
+	uint8_t tclass;
 };
 
 struct vname {
@@ -309,6 +313,23 @@ int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 		e->type = v4 ? ZT_ICMP4_TIME_EXCEEDED : ZT_ICMP6_TIME_EXCEEDED;
 		e->hops = hops;
 	}
+	return err;
+}
+
+/**
+ * zt_vnet_mark() - datagrams from @prefix/@len arrive with traffic class
+ * @tclass, as their senders or a router on the way marked them.
+ * Return: 0, -EINVAL or -ENOSPC.
+ */
+int zt_vnet_mark(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
+		 uint8_t tclass)
+{
+	struct verror *e;
+	int err;
+
+	e = add_rule(vn, VERR_MARK, prefix, len, &err);
+	if (e)
+		e->tclass = tclass;
 	return err;
 }
 
@@ -1042,6 +1063,8 @@ static void dgram_unlink(struct vdgram *d)
 }
 
 static void dgram_fn(struct zt_sim *sim, void *arg);
+static void r_dgram_in(struct binding *b, const struct zt_endpoint *from,
+		       const uint8_t *data, size_t len, uint8_t tclass);
 static void r_dgram_error(struct binding *b, const struct vdgram *d);
 
 static void vdgram_queue(struct zt_vnet *vn, struct vdgram *d)
@@ -1100,7 +1123,10 @@ static void dgram_fn(struct zt_sim *sim, void *arg)
 			r_dgram_error(b, d);
 	} else if (b) {
 		vn->stats.datagrams_delivered++;
-		b->recv(b->ctx, &d->from, d->data, d->len);
+		if (b->cookie) /* a router socket: it hears the class too */
+			r_dgram_in(b, &d->from, d->data, d->len, d->tclass);
+		else
+			b->recv(b->ctx, &d->from, d->data, d->len);
 	} else {
 		struct zt_endpoint about = { .addr = d->to, .port = d->to_port };
 
@@ -1137,10 +1163,10 @@ static const struct verror *error_on_the_way(const struct zt_vnet *vn,
 }
 
 static int udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
-		    const struct zt_endpoint *to, uint8_t ttl, const void *data,
-		    size_t len)
+		    const struct zt_endpoint *to, uint8_t ttl, uint8_t tclass,
+		    const void *data, size_t len)
 {
-	const struct verror *err;
+	const struct verror *err, *mark;
 	struct zt_endpoint about;
 	struct zt_addr dst, origin;
 	struct vdgram *d;
@@ -1171,6 +1197,8 @@ static int udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 	d->from = *from;
 	d->to = dst;
 	d->to_port = to->port;
+	mark = rule_for(vn, VERR_MARK, &from->addr);
+	d->tclass = mark ? mark->tclass : tclass;
 	d->len = len;
 	memcpy(d->data, data, len);
 	vdgram_queue(vn, d);
@@ -1190,7 +1218,7 @@ static int udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 int zt_vnet_udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 		     const struct zt_endpoint *to, const void *data, size_t len)
 {
-	return udp_send(vn, from, to, VNET_DEFAULT_TTL, data, len);
+	return udp_send(vn, from, to, VNET_DEFAULT_TTL, 0, data, len);
 }
 
 /* --- the router's sockets ---------------------------------------------- */
@@ -1384,10 +1412,11 @@ static void flush_fn(struct zt_sim *sim, void *arg)
 	rbatch_flush(b->vn, b->handle);
 }
 
-static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
-			 const uint8_t *data, size_t len)
+/* A datagram for router socket @b, which arrived with traffic class
+ * @tclass: into the socket's batch of this instant. */
+static void r_dgram_in(struct binding *b, const struct zt_endpoint *from,
+		       const uint8_t *data, size_t len, uint8_t tclass)
 {
-	struct binding *b = ctx;
 	struct zt_vnet *vn = b->vn;
 	int handle = b->handle;
 	struct zt_dgram_batch *q = b->batch;
@@ -1414,7 +1443,13 @@ static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
 		zt_sim_event_init(&b->flush_ev, flush_fn, b);
 		zt_sim_after(vn->sim, &b->flush_ev, 0);
 	}
-	zt_dgram_batch_add(q, from, data, len);
+	zt_dgram_batch_add(q, from, data, len, tclass);
+}
+
+static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
+			 const uint8_t *data, size_t len)
+{
+	r_dgram_in(ctx, from, data, len, 0);
 }
 
 /* ICMP error @d for router socket @b, after what arrived before it. */
@@ -1564,7 +1599,7 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	if (b->echo)
 		return echo_send(vn, b, to, data, len);
 	return udp_send(vn, &from, to, b->ttl ? b->ttl : VNET_DEFAULT_TTL,
-			data, len);
+			b->tclass, data, len);
 }
 
 static int up_dgram_set_header(void *host, int handle, uint8_t ttl,

@@ -148,6 +148,12 @@ int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 /* A router socket's datagram or echo request to @prefix/@len fails at
  * once with @err (negative: -ENETUNREACH, -EHOSTUNREACH, -EACCES), as the
  * egress's own routing refuses it. 0, -EINVAL or -ENOSPC. */
+/* Datagrams from @prefix/@len arrive with traffic class @tclass (IPv4
+ * TOS: their senders' DSCP, or ECN marks such as a congested router's CE
+ * on the way); others with that of their sender's socket (0 for the
+ * emulated servers). 0, -EINVAL or -ENOSPC. */
+int zt_vnet_mark(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
+		 uint8_t tclass);
 int zt_vnet_unroutable(struct zt_vnet *vn, const struct zt_addr *prefix,
 		       uint8_t len, int err);
 /* A name the vnet resolves (copied). 0, -EINVAL or -ENOSPC. */

@@ -508,16 +508,34 @@ static void up_stream_resume(void *host, int handle)
 	h->resumes[h->n_resumes++] = token(s->gen, (uint32_t)handle);
 }
 
-/* Queue the ICMP errors about what @fd sends (an unconnected socket hears
- * none otherwise); an IPv6 socket also those of its IPv4-mapped sends. */
-static int recv_errors(int fd, int af)
+/* Turn on the IPv4 option @v4 of @fd, and on an IPv6 socket also the IPv6
+ * option @v6 (the IPv4 one then covers its IPv4-mapped traffic). */
+static int recv_opt(int fd, int af, int v4, int v6)
 {
 	int one = 1;
 
-	if (setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one)) < 0 ||
-	    (af == AF_INET6 &&
-	     setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one)) < 0))
+	if (setsockopt(fd, SOL_IP, v4, &one, sizeof(one)) < 0 ||
+	    (af == AF_INET6 && setsockopt(fd, SOL_IPV6, v6, &one, sizeof(one)) < 0))
 		return -errno;
+	return 0;
+}
+
+/* The traffic class in a received message's control data (IP_TOS,
+ * IPV6_TCLASS), or 0. */
+static uint8_t tclass_of(struct msghdr *m)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		int v;
+
+		if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_TOS &&
+		    c->cmsg_len >= CMSG_LEN(1))
+			return *CMSG_DATA(c);
+		if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_TCLASS &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(v))) {
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			return (uint8_t)v;
+		}
+	}
 	return 0;
 }
 
@@ -550,8 +568,13 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 		return err;
 	}
 	err = sock_options(h, fd, flags);
+	/* a direct socket queues the ICMP errors about what it sends (an
+	 * unconnected socket hears none otherwise), and a UDP one reads each
+	 * datagram's traffic class with it, which the core passes on */
 	if (!err && (flags & ZT_UPSTREAM_DIRECT))
-		err = recv_errors(fd, af);
+		err = recv_opt(fd, af, IP_RECVERR, IPV6_RECVERR);
+	if (!err && (flags & ZT_UPSTREAM_DIRECT) && !echo)
+		err = recv_opt(fd, af, IP_RECVTOS, IPV6_RECVTCLASS);
 	if (!err && !echo && h->cfg.udp_rcvbuf) {
 		int sz = (int)h->cfg.udp_rcvbuf;
 
@@ -934,9 +957,13 @@ static bool dgram_errors(struct zr_host *h, struct zr_sock *s, int idx)
 	uint32_t gen = s->gen;
 
 	for (int i = 0; i < DGRAM_BATCH; i++) {
+		/* the kernel puts the datagram's own control data (its
+		 * traffic class: IP_RECVTOS) before the error: room for
+		 * both, or the error's offender would be cut off */
 		union {
 			char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
-					    sizeof(struct sockaddr_in6))];
+					    sizeof(struct sockaddr_in6)) +
+				 2 * CMSG_SPACE(sizeof(int))];
 			struct cmsghdr align;
 		} ctl;
 		struct sockaddr_storage to = { .ss_family = AF_UNSPEC };
@@ -951,6 +978,7 @@ static bool dgram_errors(struct zr_host *h, struct zr_sock *s, int idx)
 		const struct sock_extended_err *ee;
 		const struct sockaddr *offender;
 		struct zt_dgram_error e;
+		bool whole;
 		struct zt_endpoint origin;
 		ssize_t n = recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
 
@@ -959,10 +987,12 @@ static bool dgram_errors(struct zr_host *h, struct zr_sock *s, int idx)
 		ee = icmp_error_of(&m);
 		if (!ee)
 			continue;
+		/* a cut-off error's offender is not to be trusted: unknown */
 		offender = SO_EE_OFFENDER(ee);
-		if (offender->sa_family == AF_INET)
+		whole = !(m.msg_flags & MSG_CTRUNC);
+		if (whole && offender->sa_family == AF_INET)
 			memcpy(&off, offender, sizeof(struct sockaddr_in));
-		else if (offender->sa_family == AF_INET6)
+		else if (whole && offender->sa_family == AF_INET6)
 			memcpy(&off, offender, sizeof(struct sockaddr_in6));
 		memset(&e, 0, sizeof(e));
 		sockaddr_to_ep(&to, &e.to);
@@ -1000,9 +1030,19 @@ static void dgram_readable(struct zr_host *h, struct zr_sock *s, int idx)
 
 	memset(&from, 0, sizeof(from));
 	for (int i = 0; i < DGRAM_BATCH; i++) {
-		/* AF_UNSPEC unless recvfrom() names the sender */
+		/* AF_UNSPEC unless recvmsg() names the sender */
 		struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
-		socklen_t sl = sizeof(ss);
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov;
+		struct msghdr m = {
+			.msg_name = &ss, .msg_namelen = sizeof(ss),
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+		};
+		socklen_t sl;
 		ssize_t r;
 
 		if (sizeof(h->sockbuf) - off < 65536) {
@@ -1010,9 +1050,10 @@ static void dgram_readable(struct zr_host *h, struct zr_sock *s, int idx)
 				return;
 			off = 0;
 		}
-		r = recvfrom(s->fd, h->sockbuf + off, sizeof(h->sockbuf) - off,
-			     MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&ss,
-			     &sl);
+		iov.iov_base = h->sockbuf + off;
+		iov.iov_len = sizeof(h->sockbuf) - off;
+		r = recvmsg(s->fd, &m, MSG_DONTWAIT | MSG_TRUNC);
+		sl = m.msg_namelen;
 		if (r < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR)
@@ -1033,6 +1074,7 @@ static void dgram_readable(struct zr_host *h, struct zr_sock *s, int idx)
 			prev_len = sl;
 		}
 		d[n].data = h->sockbuf + off;
+		d[n].tclass = m.msg_controllen ? tclass_of(&m) : 0;
 		d[n++].len = (size_t)r;
 		off += (size_t)r;
 	}

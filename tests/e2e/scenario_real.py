@@ -231,11 +231,14 @@ def payload_rest(toks, where):
 def take_ttl(e, t, where):
     """`ttl N` and `tos N`, each at most once, in any order, at the start of
     t (a UDP or echo input's TTL and traffic class, or those a net>
-    datagram must leave with): sets e.pkt.ttl / .tos, returns what follows."""
+    datagram must leave with; `tos` also on net< and tun> datagrams): sets
+    e.pkt.ttl / .tos, returns what follows."""
     while t and not t[0].quoted and t[0].s in ("ttl", "tos"):
         kw = t[0].s
-        if e.kind not in ("tun<", "net>"):
-            raise ScnError("%s: '%s' is for tun< and net> lines" % (where, kw))
+        if kw == "ttl" and e.kind not in ("tun<", "net>"):
+            raise ScnError("%s: 'ttl' is for tun< and net> lines" % where)
+        if kw == "tos" and e.kind not in ("tun<", "tun>", "net>", "net<"):
+            raise ScnError("%s: 'tos' is for tun<, tun>, net> and net< lines" % where)
         if getattr(e.pkt, kw) is not None:
             raise ScnError("%s: '%s' given twice" % (where, kw))
         try:
@@ -968,6 +971,7 @@ class Parsed:
             return
         self.src = socket.inet_ntoa(d[12:16])
         self.dst = socket.inet_ntoa(d[16:20])
+        self.tos = d[1]
         self.proto = d[9]
         l4 = d[ihl:tot]
         if self.proto == 6:
@@ -1444,8 +1448,9 @@ class Runner:
                 s += " " + fmt_payload(p.payload)
             return "tun> " + s
         if p.proto == 17:
-            return "tun> %s:%d > %s:%d udp (%d) %s" % (p.src, p.sport, p.dst, p.dport,
-                                                      len(p.payload), fmt_payload(p.payload))
+            return "tun> %s:%d > %s:%d udp (%d) %s%s" % (
+                p.src, p.sport, p.dst, p.dport, len(p.payload),
+                "tos %d " % p.tos if p.tos else "", fmt_payload(p.payload))
         if p.proto == 1:
             kind = {0: "echoreply", 8: "echo"}.get(p.itype)
             if kind:
@@ -1532,6 +1537,8 @@ class Runner:
                   (p.opts is None or self.opts_match(p, q.opts, cb)) and
                   (p.payload is None or q.payload == p.payload))
             return ok, c
+        if p.tos is not None and q.tos != p.tos:
+            return False, c
         if p.type == "udp":
             return (q.proto == 17 and q.sport == esp and q.dport == edp and
                     len(q.payload) == p.len and
@@ -1767,7 +1774,9 @@ class Runner:
         if e.error:
             self.send_icmp_error(e, dst, data)
             return
-        self.udp[e.ep].sendto(data, dst)
+        us = self.udp[e.ep]
+        us.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, e.pkt.tos or 0)  # net< ... tos N
+        us.sendto(data, dst)
 
     def send_icmp_error(self, e, sock_ep, data):
         """An ICMP error from e.ep[0] to ztun-ref's socket sock_ep about the

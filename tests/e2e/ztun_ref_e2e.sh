@@ -1440,8 +1440,16 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	fi
 	# The client's traffic class goes on too (DSCP and ECN): pings with
 	# -Q 0xb8 (EF) over IPv4 and IPv6, and an IPv6 datagram with class
-	# 0xba (EF, ECT(0)), reach the far namespace so marked
+	# 0xba (EF, ECT(0)), reach the far namespace so marked; the answer,
+	# sent with 0xbb (EF, CE), reaches the client so marked
 	if command -v tcpdump >/dev/null; then
+		fx timeout 10 python3 -c 'import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("fd00:203:1::70", 9))
+d, peer = s.recvfrom(100)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0xbb)
+s.sendto(b"answer", peer)' >"$tmp/tos_srv.out" 2>&1 &
+		tos_srv=$!
 		sx sysctl -qw net.ipv6.conf.all.forwarding=1
 		fx timeout 10 tcpdump -i "$vf" -n -v -l -c 3 \
 			'icmp[0] = 8 or (icmp6 and ip6[40] = 128) or (ip6 and udp port 9)' \
@@ -1453,19 +1461,27 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		done
 		cx ping -n -c 1 -W 2 -Q 0xb8 10.203.1.70 >/dev/null 2>&1
 		cx ping -6 -n -c 1 -W 2 -Q 0xb8 fd00:203:1::70 >/dev/null 2>&1
-		cx python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+		cx python3 -c 'import socket, struct
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0xba)
-s.sendto(b"marked", ("fd00:203:1::70", 9))'
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
+s.settimeout(3)
+s.sendto(b"marked", ("fd00:203:1::70", 9))
+d, anc, _, _ = s.recvmsg(100, socket.CMSG_SPACE(4))
+print("answer class", " ".join("0x%02x" % struct.unpack("=i", v[:4])[0]
+      for lv, ty, v in anc if ty == socket.IPV6_TCLASS))' >"$tmp/tos_cli.out" 2>&1
 		wait "$tcpdump_pid"
+		wait "$tos_srv"
 		sx sysctl -qw net.ipv6.conf.all.forwarding=0
 		tos_line=$(fresh_stats 'dgram tx')
 		if grep -q 'tos 0xb8.*ICMP' "$tmp/tos.out" &&
 		   grep -Eq 'class 0xb8.*ICMP6|class 0xb8.*next-header ICMPv6' "$tmp/tos.out" &&
-		   grep -Eq 'class 0xba.*(UDP|next-header UDP)' "$tmp/tos.out"; then
-			pass "(fd) the client's traffic class goes upstream: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6), an IPv6 datagram with class 0xba (EF, ECT(0)) (${tos_line##*, })"
+		   grep -Eq 'class 0xba.*(UDP|next-header UDP)' "$tmp/tos.out" &&
+		   grep -q '^answer class 0xbb$' "$tmp/tos_cli.out"; then
+			pass "(fd) the traffic class goes through: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6), an IPv6 datagram with class 0xba (EF, ECT(0)), and its answer sent with 0xbb (EF, CE) reaches the client so marked (${tos_line##*, })"
 		else
-			fail "(fd) the client's traffic class goes upstream (DSCP, ECN)" \
-				"$(tr '\n' ';' <"$tmp/tos.out") $(tr '\n' ';' <"$tmp/tos.err") stats: $tos_line"
+			fail "(fd) the traffic class goes through (DSCP, ECN)" \
+				"$(tr '\n' ';' <"$tmp/tos.out") $(tr '\n' ';' <"$tmp/tos.err") client: $(tr '\n' ';' <"$tmp/tos_cli.out") server: $(tr '\n' ';' <"$tmp/tos_srv.out") stats: $tos_line"
 		fi
 	else
 		skip "(fd) the client's traffic class upstream" "tcpdump is not installed (make deps)"

@@ -91,6 +91,7 @@ struct tb {
 	size_t udp_last_len;
 	uint8_t udp_all[8192];         /* every UDP payload, in order */
 	size_t udp_all_len;
+	uint8_t udp_tclass[256];       /* the traffic class of each, by udp_in */
 	unsigned udp_gso;              /* UDP GSO packets the router sent */
 	struct zt_addr udp_from;
 	uint16_t udp_sport, udp_dport;
@@ -216,6 +217,7 @@ static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
 		}
 		zt_tcb_input(&c->tcb, &pk.l4.tcp, pk.payload, now);
 	} else if (pk.proto == ZT_IPPROTO_UDP) {
+		t->udp_tclass[t->udp_in % sizeof(t->udp_tclass)] = zt_packet_tclass(&pk);
 		t->udp_in++;
 		t->udp_from = pk.src;
 		t->udp_sport = pk.l4.udp.src_port;
@@ -1741,6 +1743,8 @@ static void udp_batch_runs(bool gso)
 	size_t off = 0, total = 0;
 	void *cookie;
 
+	memset(d, 0, sizeof(d));
+
 	t->dec[1] = ZT_ROUTE_NAT;
 	if (gso)
 		t->cfg.tun_output_gso = tun_output_gso;
@@ -1788,12 +1792,26 @@ static void udp_batch_runs(bool gso)
 	CU_ASSERT_EQUAL_FATAL(t->udp_all_len, 200);
 	CU_ASSERT(memcmp(t->udp_all, buf, 100) == 0);
 	CU_ASSERT(memcmp(t->udp_all + 100, buf + 200, 100) == 0);
+	/* the traffic class the datagrams arrived with reaches the client;
+	 * a change of class ends a run: [EF+ECT(0) x2] [EF+CE] */
+	d[0].tclass = d[1].tclass = 0xba;
+	d[2].data = buf + 400;
+	d[2].len = 100;
+	d[2].tclass = 0xbb;
+	zt_router_dgram_batch(t->r, cookie, &from, d, 3, t->sim.now);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 12);
+	CU_ASSERT_EQUAL(t->udp_gso, gso ? 3 : 0);
+	CU_ASSERT_EQUAL(t->udp_tclass[8], 0); /* before: unmarked */
+	CU_ASSERT_EQUAL(t->udp_tclass[9], 0xba);
+	CU_ASSERT_EQUAL(t->udp_tclass[10], 0xba);
+	CU_ASSERT_EQUAL(t->udp_tclass[11], 0xbb);
 	/* not the session's remote: all three dropped */
 	from.port = 8;
 	zt_router_dgram_batch(t->r, cookie, &from, d, 3, t->sim.now);
 	run_for(t, 10 * ZT_MS);
 	CU_ASSERT_EQUAL(rstats(t)->nat_reply_mismatch, 3);
-	CU_ASSERT_EQUAL(t->udp_in, 9);
+	CU_ASSERT_EQUAL(t->udp_in, 12);
 	tb_free(t);
 }
 
@@ -2426,7 +2444,9 @@ static void test_udp_ttl_follows_client(void)
 /* Direct and NAT datagrams, and pings routed direct, leave with the
  * client's traffic class (DSCP and ECN), as through a router: EF with
  * ECT(0) reaches the network so marked; back to 0 when the client's
- * datagrams are unmarked again; the host hears of a change only. */
+ * datagrams are unmarked again; the host hears of a change only. The
+ * answers reach the client with the class they arrived with: unmarked,
+ * then EF with CE once the path marks them. */
 static void test_udp_tclass_follows_client(void)
 {
 	for (int run = 0; run < 4; run++) {
@@ -2449,7 +2469,13 @@ static void test_udp_tclass_follows_client(void)
 		run_for(t, 10 * ZT_MS);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_tclass, 0);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->header_sets, 2);
-		CU_ASSERT_EQUAL(t->udp_in, 3); /* all echoed */
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 3); /* all echoed */
+		CU_ASSERT_EQUAL(t->udp_tclass[2], 0);
+		CU_ASSERT_FATAL(zt_vnet_mark(t->vn, &srv, v6 ? 128 : 32, 0xbb) == 0);
+		send_udp_hdr(t, &cli, 5000, &srv, 7, "again", 5, 64, 0);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 4);
+		CU_ASSERT_EQUAL(t->udp_tclass[3], 0xbb);
 		/* a ping: its own socket, the same class */
 		send_ping_hdr(t, &cli, &srv, 4242, 1, 64, 0x20);
 		run_for(t, 10 * ZT_MS);
@@ -2476,11 +2502,14 @@ static void test_udp_ttl_not_to_proxy(void)
 	add_host_cfg(t, &pa, 1080, &hc);
 	/* a TTL of 1 passed on would die before the relay */
 	CU_ASSERT_FATAL(zt_vnet_hops(t->vn, &pa, 32, 2, &rtr) == 0);
+	/* the relay's own marks are not the server's */
+	CU_ASSERT_FATAL(zt_vnet_mark(t->vn, &pa, 32, 0x03) == 0);
 	send_udp_hdr(t, &cli, 5000, &srv, 7, "probe", 5, 1, 0xb8);
 	run_for(t, 50 * ZT_MS);
-	CU_ASSERT_EQUAL(t->udp_in, 1); /* through the relay, TTL or not */
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1); /* through the relay, TTL or not */
 	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->header_sets, 0);
 	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_tclass, 0);
+	CU_ASSERT_EQUAL(t->udp_tclass[0], 0);
 	tb_free(t);
 }
 

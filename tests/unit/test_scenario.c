@@ -104,10 +104,14 @@ static void test_events(void)
 		"2 tun< 10.0.0.2 > 10.0.0.1 icmp echo 7 9 ttl 255\n"
 		"2 net> icmp $p 8.8.8.8 (8) ttl 2 0800 0000 0007 0009\n"
 		"2 tun< 10.0.0.2:53 > 8.8.8.8:53 udp (1) tos 184 ttl 9 00\n"
-		"2 net> udp $q 8.8.8.8:53 (1) tos 0 00\n";
+		"2 net> udp $q 8.8.8.8:53 (1) tos 0 00\n"
+		"2 net< udp 8.8.8.8:53 > $q (1) tos 3 00\n"
+		"2 tun> 8.8.8.8:53 > 10.0.0.2:53 udp (1) tos 3 00\n";
 
 	CU_ASSERT_EQUAL_FATAL(parse(text, &s, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(s.n, 29);
+	CU_ASSERT_EQUAL_FATAL(s.n, 31);
+	CU_ASSERT(s.ev[29].pkt.has_tos && s.ev[29].pkt.tos == 3);
+	CU_ASSERT(s.ev[30].pkt.has_tos && s.ev[30].pkt.tos == 3);
 	CU_ASSERT(!s.ev[24].pkt.has_tos && !s.ev[26].pkt.has_tos);
 	CU_ASSERT(s.ev[27].pkt.has_tos && s.ev[27].pkt.tos == 184 &&
 		  s.ev[27].pkt.ttl == 9 && s.ev[27].pkt.payload_len == 1);
@@ -281,8 +285,8 @@ static void test_errors(void)
 		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 udp (1) tos 256 \"a\"\n",
 		  "expected a traffic class of 0-255 after 'tos', got '256'" },
 		{ "0 net> udp 1.2.3.4:5 (1) tos 1 ttl 2 tos 1\n", "'tos' given twice" },
-		{ "0 tun> 1.2.3.4:1 > 5.6.7.8:2 udp (1) tos 9\n",
-		  "'tos' is for tun< and net> lines" },
+		{ "0 tun> 1.2.3.4:1 > 5.6.7.8:2 udp (1) ttl 9 tos 9\n",
+		  "'ttl' is for tun< and net> lines" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

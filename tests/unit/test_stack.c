@@ -1942,7 +1942,13 @@ static void test_gso_split_keep_l4_csum(void)
  * packet when the host cuts them, whose pieces are the same datagrams,
  * each whole with its own checksum, in order; one by one without
  * tun_output_gso, for a single datagram, and when a datagram would not
- * fit the MTU (then fragmented as any other); IPv4 and IPv6. */
+ * fit the MTU (then fragmented as any other); IPv4 and IPv6; every
+ * datagram and fragment with the run's traffic class. */
+static uint8_t pkt_tclass(const struct zt_packet *pk)
+{
+	return zt_packet_tclass(pk);
+}
+
 static void test_udp_send_run(void)
 {
 	for (int v6 = 0; v6 <= 1; v6++) {
@@ -1966,7 +1972,7 @@ static void test_udp_send_run(void)
 			host_init_ops(h, HOST_PENDING, &cfg, &rng,
 				      gso ? &host_ops_gso : &host_ops);
 			CU_ASSERT_EQUAL(zt_stack_udp_send_run(h->s, &key, data,
-					sizeof(data), 100, h->now), 0);
+					sizeof(data), 100, 0xba, h->now), 0);
 			CU_ASSERT_EQUAL(h->n_gso_udp, gso ? 1 : 0);
 			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_gso_out, gso ? 1u : 0u);
 			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_datagrams_out, 4);
@@ -1984,12 +1990,19 @@ static void test_udp_send_run(void)
 				CU_ASSERT_EQUAL_FATAL(pk.payload.len, want);
 				CU_ASSERT(memcmp(pk.payload.data, data + 100 * i, want) == 0);
 				CU_ASSERT(!pk.is_fragment);
+				CU_ASSERT_EQUAL(pkt_tclass(&pk), 0xba); /* EF, ECT(0) */
 			}
 			q_clear(&h->to_tun);
 			/* one datagram is not a run */
 			CU_ASSERT_EQUAL(zt_stack_udp_send_run(h->s, &key, data, 80,
-					100, h->now), 0);
-			CU_ASSERT_EQUAL(h->to_tun.n, 1);
+					100, 0x03, h->now), 0);
+			CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+			{
+				struct zt_packet pk;
+
+				out_pkt(h, 0, &pk);
+				CU_ASSERT_EQUAL(pkt_tclass(&pk), 0x03); /* CE */
+			}
 			CU_ASSERT_EQUAL(h->n_gso_udp, gso ? 1 : 0);
 			q_clear(&h->to_tun);
 			/* 1300-byte datagrams do not fit 1280: fragments */
@@ -1997,13 +2010,22 @@ static void test_udp_send_run(void)
 				static uint8_t big[2600];
 
 				CU_ASSERT_EQUAL(zt_stack_udp_send_run(h->s, &key, big,
-						sizeof(big), 1300, h->now), 0);
+						sizeof(big), 1300, 0x2e, h->now), 0);
 				CU_ASSERT_EQUAL(h->n_gso_udp, gso ? 1 : 0);
-				CU_ASSERT_EQUAL(h->to_tun.n, 4);
+				CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 4);
+				for (unsigned i = 0; i < 4; i++) {
+					struct zt_packet pk;
+
+					CU_ASSERT_EQUAL(zt_packet_parse(zt_view_make(h->to_tun.p[i],
+									    h->to_tun.len[i]),
+									ZT_PARSE_NO_CSUM, &pk),
+							ZT_DROP_NONE);
+					CU_ASSERT_EQUAL(pkt_tclass(&pk), 0x2e);
+				}
 				CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_datagrams_out, 7);
 			}
 			CU_ASSERT_EQUAL(zt_stack_udp_send_run(h->s, &key, data,
-					sizeof(data), 0, h->now), -EINVAL);
+					sizeof(data), 0, 0, h->now), -EINVAL);
 			host_fini(h);
 			free(h);
 		}

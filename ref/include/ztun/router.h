@@ -198,6 +198,8 @@ void zt_router_dgram_data(struct zt_router *r, void *cookie,
 struct zt_dgram {
 	const uint8_t *data;
 	size_t len;
+	uint8_t tclass;  /* the traffic class (IPv4 TOS: DSCP, ECN) it arrived
+			  * with, where the host can say; else 0 */
 };
 /* The most bytes of payload one run of datagrams to a client carries. */
 #define ZT_ROUTER_UDP_RUN_MAX 65000
@@ -205,8 +207,11 @@ struct zt_dgram {
  * zt_router_dgram_batch() - @n datagrams that arrived one after another on
  * one upstream datagram socket from one sender @from: handled as @n calls
  * of zt_router_dgram_data() would be, except that each run of payloads of
- * one size (the last may be shorter) goes to the client with one
- * zt_stack_udp_send_run(): one UDP GSO packet where the host cuts them.
+ * one size (the last may be shorter) and one traffic class goes to the
+ * client with one zt_stack_udp_send_run(): one UDP GSO packet where the
+ * host cuts them. A direct or NAT flow's datagrams reach the client with
+ * the traffic class they arrived with, as through a router (ECN marks
+ * and DSCP); others (from a SOCKS5 relay, the real resolver) with 0.
  * Payloads that lie back to back in the host's buffer (a NAT's datagrams
  * read one after another) go from there; others are copied once.
  */

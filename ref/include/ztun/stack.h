@@ -338,15 +338,16 @@ int zt_stack_echo_reply(struct zt_stack *s, const struct zt_flow_key *key,
 /*
  * zt_stack_udp_send_run() - send @len bytes at @data (borrowed) as
  * datagrams of @seg bytes each (the last may be shorter), as
- * zt_stack_udp_send() would one by one: as one UDP GSO packet for the host
- * to cut (ops->tun_output_gso) when there is one, the run has 2 to
- * ZT_UDP_GSO_SEGS datagrams and each fits the MTU; else one by one.
+ * zt_stack_udp_send() would one by one but with traffic class (IPv4 TOS)
+ * @tclass: as one UDP GSO packet for the host to cut (ops->tun_output_gso)
+ * when there is one, the run has 2 to ZT_UDP_GSO_SEGS datagrams and each
+ * fits the MTU; else one by one.
  * Return: 0, or the first error of zt_stack_udp_send(); -EINVAL for @seg 0.
  */
 #define ZT_UDP_GSO_SEGS 64
 int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
 			  const void *data, size_t len, size_t seg,
-			  uint64_t now);
+			  uint8_t tclass, uint64_t now);
 
 /*
  * zt_stack_udp_reject() - answer the datagram being delivered to
