@@ -1941,7 +1941,7 @@ static void echo_replies(struct zt_router *r, struct echo_session *e,
 			continue;
 		}
 		if (zt_stack_echo_reply(r->stack, &e->key, e->ident,
-					(uint16_t)(p[6] << 8 | p[7]),
+					(uint16_t)(p[6] << 8 | p[7]), d[i].tclass,
 					p + ZT_ICMP_HDR,
 					d[i].len - ZT_ICMP_HDR) == 0)
 			r->stats.icmp_echo_in++;

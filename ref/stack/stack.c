@@ -1239,8 +1239,8 @@ int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 }
 
 int zt_stack_echo_reply(struct zt_stack *s, const struct zt_flow_key *key,
-			uint16_t ident, uint16_t seq, const void *data,
-			size_t len)
+			uint16_t ident, uint16_t seq, uint8_t tclass,
+			const void *data, size_t len)
 {
 	struct zt_icmp_repr e;
 	size_t max = key->family == ZT_AF_INET ? 65535 - 20 - ZT_ICMP_HDR :
@@ -1266,7 +1266,7 @@ int zt_stack_echo_reply(struct zt_stack *s, const struct zt_flow_key *key,
 		return n;
 	emit_ip(s, &key->server, &key->client,
 		key->family == ZT_AF_INET ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
-		s->scratch2, (size_t)n, false, 0);
+		s->scratch2, (size_t)n, false, tclass);
 	return 0;
 }
 

@@ -569,11 +569,12 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	}
 	err = sock_options(h, fd, flags);
 	/* a direct socket queues the ICMP errors about what it sends (an
-	 * unconnected socket hears none otherwise), and a UDP one reads each
-	 * datagram's traffic class with it, which the core passes on */
+	 * unconnected socket hears none otherwise), and reads each
+	 * datagram's (or echo reply's) traffic class with it, which the
+	 * core passes on */
 	if (!err && (flags & ZT_UPSTREAM_DIRECT))
 		err = recv_opt(fd, af, IP_RECVERR, IPV6_RECVERR);
-	if (!err && (flags & ZT_UPSTREAM_DIRECT) && !echo)
+	if (!err && (flags & ZT_UPSTREAM_DIRECT))
 		err = recv_opt(fd, af, IP_RECVTOS, IPV6_RECVTCLASS);
 	if (!err && !echo && h->cfg.udp_rcvbuf) {
 		int sz = (int)h->cfg.udp_rcvbuf;

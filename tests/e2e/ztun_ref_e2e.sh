@@ -1455,8 +1455,14 @@ s.sendto(b"answer", peer)' >"$tmp/tos_srv.out" 2>&1 &
 			'icmp[0] = 8 or (icmp6 and ip6[40] = 128) or (ip6 and udp port 9)' \
 			>"$tmp/tos.out" 2>"$tmp/tos.err" &
 		tcpdump_pid=$!
+		# the far namespace's kernel answers a ping with its class
+		cx timeout 10 tcpdump -i "$tun" -n -v -l -c 2 \
+			'icmp[0] = 0 or (icmp6 and ip6[40] = 129)' \
+			>"$tmp/tos_rep.out" 2>"$tmp/tos_rep.err" &
+		tcpdump_rep=$!
 		for _ in $(seq 50); do
-			grep -q 'listening on' "$tmp/tos.err" && break
+			grep -q 'listening on' "$tmp/tos.err" &&
+			grep -q 'listening on' "$tmp/tos_rep.err" && break
 			sleep 0.1
 		done
 		cx ping -n -c 1 -W 2 -Q 0xb8 10.203.1.70 >/dev/null 2>&1
@@ -1471,17 +1477,20 @@ d, anc, _, _ = s.recvmsg(100, socket.CMSG_SPACE(4))
 print("answer class", " ".join("0x%02x" % struct.unpack("=i", v[:4])[0]
       for lv, ty, v in anc if ty == socket.IPV6_TCLASS))' >"$tmp/tos_cli.out" 2>&1
 		wait "$tcpdump_pid"
+		wait "$tcpdump_rep"
 		wait "$tos_srv"
 		sx sysctl -qw net.ipv6.conf.all.forwarding=0
 		tos_line=$(fresh_stats 'dgram tx')
 		if grep -q 'tos 0xb8.*ICMP' "$tmp/tos.out" &&
 		   grep -Eq 'class 0xb8.*ICMP6|class 0xb8.*next-header ICMPv6' "$tmp/tos.out" &&
 		   grep -Eq 'class 0xba.*(UDP|next-header UDP)' "$tmp/tos.out" &&
-		   grep -q '^answer class 0xbb$' "$tmp/tos_cli.out"; then
-			pass "(fd) the traffic class goes through: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6), an IPv6 datagram with class 0xba (EF, ECT(0)), and its answer sent with 0xbb (EF, CE) reaches the client so marked (${tos_line##*, })"
+		   grep -q '^answer class 0xbb$' "$tmp/tos_cli.out" &&
+		   grep -q 'tos 0xb8.*ICMP' "$tmp/tos_rep.out" &&
+		   grep -Eq 'class 0xb8.*(ICMP6|next-header ICMPv6)' "$tmp/tos_rep.out"; then
+			pass "(fd) the traffic class goes through: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6) and its replies come back so marked, an IPv6 datagram with class 0xba (EF, ECT(0)) arrives so marked and its answer sent with 0xbb (EF, CE) reaches the client so marked (${tos_line##*, })"
 		else
 			fail "(fd) the traffic class goes through (DSCP, ECN)" \
-				"$(tr '\n' ';' <"$tmp/tos.out") $(tr '\n' ';' <"$tmp/tos.err") client: $(tr '\n' ';' <"$tmp/tos_cli.out") server: $(tr '\n' ';' <"$tmp/tos_srv.out") stats: $tos_line"
+				"$(tr '\n' ';' <"$tmp/tos.out") $(tr '\n' ';' <"$tmp/tos.err") replies: $(tr '\n' ';' <"$tmp/tos_rep.out") client: $(tr '\n' ';' <"$tmp/tos_cli.out") server: $(tr '\n' ';' <"$tmp/tos_srv.out") stats: $tos_line"
 		fi
 	else
 		skip "(fd) the client's traffic class upstream" "tcpdump is not installed (make deps)"

@@ -92,6 +92,7 @@ struct tb {
 	uint8_t udp_all[8192];         /* every UDP payload, in order */
 	size_t udp_all_len;
 	uint8_t udp_tclass[256];       /* the traffic class of each, by udp_in */
+	uint8_t echo_tclass;           /* the last echo reply's */
 	unsigned udp_gso;              /* UDP GSO packets the router sent */
 	struct zt_addr udp_from;
 	uint16_t udp_sport, udp_dport;
@@ -232,6 +233,7 @@ static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
 		}
 	} else if (pk.l4.icmp.kind == ZT_ICMP_ECHO_REPLY) {
 		t->echo_replies++;
+		t->echo_tclass = zt_packet_tclass(&pk);
 		t->echo_ident = pk.l4.icmp.echo_ident;
 		t->echo_seq = pk.l4.icmp.echo_seq;
 		t->echo_src = pk.src;
@@ -2446,7 +2448,7 @@ static void test_udp_ttl_follows_client(void)
  * ECT(0) reaches the network so marked; back to 0 when the client's
  * datagrams are unmarked again; the host hears of a change only. The
  * answers reach the client with the class they arrived with: unmarked,
- * then EF with CE once the path marks them. */
+ * then EF with CE once the path marks them; echo replies too. */
 static void test_udp_tclass_follows_client(void)
 {
 	for (int run = 0; run < 4; run++) {
@@ -2481,6 +2483,7 @@ static void test_udp_tclass_follows_client(void)
 		run_for(t, 10 * ZT_MS);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_tclass, 0x20);
 		CU_ASSERT_EQUAL(t->echo_replies, 1);
+		CU_ASSERT_EQUAL(t->echo_tclass, 0xbb); /* the reply's marks */
 		tb_free(t);
 	}
 }

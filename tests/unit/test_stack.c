@@ -717,7 +717,7 @@ static void test_icmp_echo_verdicts(void)
 		CU_ASSERT_EQUAL(h->echo_seq, 9);
 		CU_ASSERT_EQUAL(h->echo_len, 8);
 		CU_ASSERT_EQUAL(zt_stack_echo_reply(h->s, &h->echo_key, 7, 9,
-						    "pongdata", 8), 0);
+						    0xb8, "pongdata", 8), 0);
 		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 3);
 		out_pkt(h, 2, &pk);
 		CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_ECHO_REPLY);
@@ -727,8 +727,9 @@ static void test_icmp_echo_verdicts(void)
 		CU_ASSERT(zt_addr_eq(&pk.dst, &c));
 		CU_ASSERT(pk.payload.len == 8 &&
 			  memcmp(pk.payload.data, "pongdata", 8) == 0);
+		CU_ASSERT_EQUAL(zt_packet_tclass(&pk), 0xb8); /* as it came */
 		h->echo_key.family = 0;
-		CU_ASSERT_EQUAL(zt_stack_echo_reply(h->s, &h->echo_key, 7, 9,
+		CU_ASSERT_EQUAL(zt_stack_echo_reply(h->s, &h->echo_key, 7, 9, 0,
 						    "x", 1), -EINVAL);
 	}
 	host_fini(h);

@@ -327,13 +327,14 @@ int zt_stack_udp_send(struct zt_stack *s, const struct zt_flow_key *key,
 /*
  * zt_stack_echo_reply() - an ICMP echo reply from @key->server to
  * @key->client into the TUN (fragmented to the MTU if needed) with
- * identifier @ident, sequence number @seq and @len bytes of @data
- * (borrowed): the answer to a request ops->echo_forward was given.
+ * identifier @ident, sequence number @seq, traffic class (IPv4 TOS)
+ * @tclass and @len bytes of @data (borrowed): the answer to a request
+ * ops->echo_forward was given.
  * Return: 0, -EMSGSIZE or -EINVAL (a family other than IPv4 or IPv6).
  */
 int zt_stack_echo_reply(struct zt_stack *s, const struct zt_flow_key *key,
-			uint16_t ident, uint16_t seq, const void *data,
-			size_t len);
+			uint16_t ident, uint16_t seq, uint8_t tclass,
+			const void *data, size_t len);
 
 /*
  * zt_stack_udp_send_run() - send @len bytes at @data (borrowed) as
