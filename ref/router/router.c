@@ -110,6 +110,7 @@ struct tcp_relay {
 	char *name;              /* owned: the name behind a fake address */
 	bool local_dns;          /* DNS over TCP to the fake-IP resolver:
 				  * answered here, no upstream */
+	uint8_t dscp;            /* what the upstream sends with (keep_dscp) */
 };
 
 /* The IP header fields an upstream datagram socket sends with, as far as
@@ -451,6 +452,26 @@ static size_t tcp_up_room(const struct tcp_relay *t)
 /* Client -> upstream, as far as the upstream takes. */
 static void local_dns_pump(struct tcp_relay *t, uint64_t now);
 
+/*
+ * A direct flow's upstream carries the client's DSCP (its QoS class), as
+ * the client's own connection would have: set at open and whenever the
+ * client's segments change it, before the bytes they brought go up. Not
+ * toward a proxy (the class is about the destination), and not ECN: the
+ * upstream connection negotiates its own.
+ */
+static void keep_dscp(struct tcp_relay *t)
+{
+	struct zt_router *r = t->r;
+	uint8_t dscp;
+
+	if (t->decision != ZT_ROUTE_DIRECT || !t->flow || t->handle < 0 ||
+	    !r->up->stream_set_dscp)
+		return;
+	dscp = t->flow->tclass & 0xfc;
+	if (dscp != t->dscp && r->up->stream_set_dscp(r->host, t->handle, dscp) == 0)
+		t->dscp = dscp;
+}
+
 static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 {
 	struct zt_router *r = t->r;
@@ -461,6 +482,7 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 	}
 	if (!t->flow || t->handle < 0)
 		return;
+	keep_dscp(t);
 	while (!t->up_blocked) {
 		const uint8_t *p;
 		size_t room = tcp_up_room(t);
@@ -660,6 +682,7 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	t->busy++;
 	t->handle = r->up->stream_open(r->host, &ep, px ? 0 : ZT_UPSTREAM_DIRECT,
 				       t, now);
+	keep_dscp(t);
 	if (t->handle < 0) {
 		int err = t->handle;
 
@@ -838,6 +861,7 @@ static size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 		return 0;
 	if (r->batching && len < ZT_ROUTER_UP_DIRECT_MIN)
 		return 0; /* gathered in the ring (tcp_gather) */
+	keep_dscp(t);
 	room = tcp_up_room(t);
 	if (!room)
 		return 0;

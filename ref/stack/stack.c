@@ -578,6 +578,7 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
 	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
 	memcpy(f->syn, raw.data, f->syn_len);
+	f->tclass = zt_packet_tclass(pk);
 	s->stats.tcp_flows_opened++;
 	s->stats.tcp_flows_active++;
 	s->stats.mem_reserved += flow_mem(s);
@@ -627,6 +628,7 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 		send_stray_rst(s, pk);
 		return;
 	}
+	f->tclass = zt_packet_tclass(pk);
 	d = zt_tcb_input(&f->tcb, seg, pk->payload, now);
 	if (d != ZT_DROP_NONE)
 		s->stats.drops[d]++;

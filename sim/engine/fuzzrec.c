@@ -544,6 +544,17 @@ static void up_stream_resume(void *host, int handle)
 		defer(h, D_RESUME, (uint32_t)handle, NULL, NULL, 0);
 }
 
+static int up_stream_set_dscp(void *host, int handle, uint8_t dscp)
+{
+	struct fr *h = host;
+
+	if (!stream_of(h, handle, "stream_set_dscp"))
+		return -EBADF;
+	if (dscp & 3)
+		violation(h, "stream_set_dscp with ECN bits 0x%x", dscp);
+	return 0;
+}
+
 static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 			 unsigned flags, void *cookie, uint64_t now)
 {
@@ -642,6 +653,7 @@ static const struct zt_upstream_ops up_ops = {
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
 	.dgram_set_header = up_dgram_set_header,
+	.stream_set_dscp = up_stream_set_dscp,
 };
 
 /* Whether the host may still report on stream @i. */

@@ -1366,6 +1366,17 @@ static void up_stream_resume(void *host, int handle)
 		zt_vnet_resume(s);
 }
 
+static int up_stream_set_dscp(void *host, int handle, uint8_t dscp)
+{
+	struct zt_vnet *vn = host;
+
+	if (!stream_of(vn, handle))
+		return -EBADF;
+	vn->stats.dscp_sets++;
+	vn->stats.last_dscp = dscp;
+	return 0;
+}
+
 static int up_stream_peer(void *host, int handle, struct zt_endpoint *out)
 {
 	struct zt_vnet_sock *s = stream_of(host, handle);
@@ -1641,6 +1652,7 @@ const struct zt_upstream_ops zt_vnet_upstream_ops = {
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
 	.dgram_set_header = up_dgram_set_header,
+	.stream_set_dscp = up_stream_set_dscp,
 };
 
 /* --- the vnet ---------------------------------------------------------- */

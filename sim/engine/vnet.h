@@ -87,6 +87,8 @@ struct zt_vnet_stats {
 	uint64_t header_sets;      /* router dgram_set_header calls */
 	uint8_t last_tclass;       /* the traffic class the latest datagram
 				    * or ping of a router socket left with */
+	uint64_t dscp_sets;        /* router stream_set_dscp calls ... */
+	uint8_t last_dscp;         /* ... and the latest one's DSCP */
 	uint64_t router_batches;   /* zt_router_dgram_batch() calls ... */
 	uint64_t router_batch_datagrams; /* ... and the datagrams in them */
 	uint64_t bad_handle;       /* router calls with a handle not open */

@@ -122,7 +122,8 @@ struct zr_sock {
 	bool gso_off;         /* UDP_SEGMENT failed on this datagram socket */
 	uint8_t ttl;          /* datagram sockets: the TTL / hop limit they
 			       * send with; 0 until known */
-	uint8_t tclass;       /* ... and traffic class (fresh: 0) */
+	uint8_t tclass;       /* ... and traffic class (fresh: 0); streams:
+			       * their DSCP */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	uint8_t *held;        /* owned: bytes the core did not take yet */
@@ -662,9 +663,9 @@ static int hdr_opt(int fd, bool v6, bool tclass, int *val, bool set)
 	return rc < 0 ? -errno : 0;
 }
 
-/* Set datagram socket @s's TTL (@tclass false) or traffic class to @v and
- * count it in *@sets; an IPv6 socket sets the IPv4 option too, for what
- * it sends to IPv4-mapped addresses. */
+/* Set socket @s's TTL (@tclass false) or traffic class to @v and count
+ * it in *@sets; an IPv6 socket sets the IPv4 option too, for what it
+ * sends to IPv4-mapped addresses. (A TCP socket keeps its own ECN bits.) */
 static int hdr_set(struct zr_sock *s, int handle, bool tclass, uint8_t v,
 		   uint64_t *sets)
 {
@@ -727,6 +728,18 @@ static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
 	return err;
 }
 
+/* What stream @handle sends from now on leaves with DSCP @dscp. */
+static int up_stream_set_dscp(void *host, int handle, uint8_t dscp)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
+
+	if (!s)
+		return -EBADF;
+	return dscp == s->tclass ? 0 :
+	       hdr_set(s, handle, true, dscp, &h->stats.stream_dscp_sets);
+}
+
 static void up_dgram_close(void *host, int handle)
 {
 	struct zr_host *h = host;
@@ -749,6 +762,7 @@ const struct zt_upstream_ops zr_host_upstream_ops = {
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
 	.dgram_set_header = up_dgram_set_header,
+	.stream_set_dscp = up_stream_set_dscp,
 };
 
 /**
@@ -1591,11 +1605,12 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		", streams opened %" PRIu64 ", open errors %" PRIu64
 		", failed %" PRIu64 ", read pauses %" PRIu64 ", short sends %"
 		PRIu64 ", dgrams opened %" PRIu64 ", dgram rx %" PRIu64
-		", dgram rx dropped %" PRIu64 ", send errors %" PRIu64 "\n",
+		", dgram rx dropped %" PRIu64 ", send errors %" PRIu64
+		", dscp sets %" PRIu64 "\n",
 		hs->sockets_open, hs->streams_opened, hs->streams_open_errors,
 		hs->streams_failed, hs->stream_pauses, hs->stream_short_sends,
 		hs->dgrams_opened, hs->dgram_rx, dgram_rx_dropped(h),
-		hs->dgram_send_errors);
+		hs->dgram_send_errors, hs->stream_dscp_sets);
 	fprintf(stderr, "ztun-ref: stats: dgram tx %" PRIu64 " in %" PRIu64
 		" sends, gso sends %" PRIu64 " carrying %" PRIu64
 		", ttl sets %" PRIu64 ", tos sets %" PRIu64 "\n",

@@ -54,6 +54,7 @@ struct zr_host_stats {
 	uint64_t dgram_gso_segs;   /* ... and the datagrams they carried */
 	uint64_t dgram_ttl_sets;   /* setsockopt calls for a client's TTL */
 	uint64_t dgram_tos_sets;   /* ... and for its traffic class */
+	uint64_t stream_dscp_sets; /* ... and for a TCP client's DSCP */
 	uint64_t sockets_open;     /* right now */
 	uint64_t busy_poll_spins;  /* times the loop polled before sleeping */
 	uint64_t busy_poll_caught; /* ... and met an event doing so */

@@ -1441,8 +1441,19 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	# The client's traffic class goes on too (DSCP and ECN): pings with
 	# -Q 0xb8 (EF) over IPv4 and IPv6, and an IPv6 datagram with class
 	# 0xba (EF, ECT(0)), reach the far namespace so marked; the answer,
-	# sent with 0xbb (EF, CE), reaches the client so marked
+	# sent with 0xbb (EF, CE), reaches the client so marked; a TCP
+	# connection's data with the client's DSCP (AF21: 0x48; ECN is the
+	# upstream connection's own)
 	if command -v tcpdump >/dev/null; then
+		fx timeout 10 python3 -c 'import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.203.1.70", 9))
+l.listen(1)
+c, _ = l.accept()
+while c.recv(100):
+    pass' >"$tmp/tos_tcp.out" 2>&1 &
+		tos_tcp=$!
 		fx timeout 10 python3 -c 'import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.bind(("fd00:203:1::70", 9))
@@ -1451,8 +1462,8 @@ s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0xbb)
 s.sendto(b"answer", peer)' >"$tmp/tos_srv.out" 2>&1 &
 		tos_srv=$!
 		sx sysctl -qw net.ipv6.conf.all.forwarding=1
-		fx timeout 10 tcpdump -i "$vf" -n -v -l -c 3 \
-			'icmp[0] = 8 or (icmp6 and ip6[40] = 128) or (ip6 and udp port 9)' \
+		fx timeout 10 tcpdump -i "$vf" -n -v -l -c 4 \
+			'icmp[0] = 8 or (icmp6 and ip6[40] = 128) or (ip6 and udp dst port 9) or (tcp dst port 9 and tcp[tcpflags] & tcp-push != 0)' \
 			>"$tmp/tos.out" 2>"$tmp/tos.err" &
 		tcpdump_pid=$!
 		# the far namespace's kernel answers a ping with its class
@@ -1476,21 +1487,29 @@ s.sendto(b"marked", ("fd00:203:1::70", 9))
 d, anc, _, _ = s.recvmsg(100, socket.CMSG_SPACE(4))
 print("answer class", " ".join("0x%02x" % struct.unpack("=i", v[:4])[0]
       for lv, ty, v in anc if ty == socket.IPV6_TCLASS))' >"$tmp/tos_cli.out" 2>&1
+		cx python3 -c 'import socket
+s = socket.create_connection(("10.203.1.70", 9), timeout=3)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x4a)
+s.sendall(b"marked")
+s.close()' >>"$tmp/tos_cli.out" 2>&1
 		wait "$tcpdump_pid"
 		wait "$tcpdump_rep"
 		wait "$tos_srv"
+		wait "$tos_tcp"
 		sx sysctl -qw net.ipv6.conf.all.forwarding=0
 		tos_line=$(fresh_stats 'dgram tx')
+		dscp_line=$(fresh_stats 'sockets open')
 		if grep -q 'tos 0xb8.*ICMP' "$tmp/tos.out" &&
 		   grep -Eq 'class 0xb8.*ICMP6|class 0xb8.*next-header ICMPv6' "$tmp/tos.out" &&
 		   grep -Eq 'class 0xba.*(UDP|next-header UDP)' "$tmp/tos.out" &&
 		   grep -q '^answer class 0xbb$' "$tmp/tos_cli.out" &&
 		   grep -q 'tos 0xb8.*ICMP' "$tmp/tos_rep.out" &&
-		   grep -Eq 'class 0xb8.*(ICMP6|next-header ICMPv6)' "$tmp/tos_rep.out"; then
-			pass "(fd) the traffic class goes through: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6) and its replies come back so marked, an IPv6 datagram with class 0xba (EF, ECT(0)) arrives so marked and its answer sent with 0xbb (EF, CE) reaches the client so marked (${tos_line##*, })"
+		   grep -Eq 'class 0xb8.*(ICMP6|next-header ICMPv6)' "$tmp/tos_rep.out" &&
+		   grep -q 'tos 0x48.*proto TCP' "$tmp/tos.out"; then
+			pass "(fd) the traffic class goes through: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6) and its replies come back so marked, an IPv6 datagram with class 0xba (EF, ECT(0)) arrives so marked and its answer sent with 0xbb (EF, CE) reaches the client so marked, a TCP connection's data with 0x4a leaves with DSCP AF21, tos 0x48 (${tos_line##*, }, ${dscp_line##*, })"
 		else
 			fail "(fd) the traffic class goes through (DSCP, ECN)" \
-				"$(tr '\n' ';' <"$tmp/tos.out") $(tr '\n' ';' <"$tmp/tos.err") replies: $(tr '\n' ';' <"$tmp/tos_rep.out") client: $(tr '\n' ';' <"$tmp/tos_cli.out") server: $(tr '\n' ';' <"$tmp/tos_srv.out") stats: $tos_line"
+				"$(tr '\n' ';' <"$tmp/tos.out") $(tr '\n' ';' <"$tmp/tos.err") replies: $(tr '\n' ';' <"$tmp/tos_rep.out") client: $(tr '\n' ';' <"$tmp/tos_cli.out") server: $(tr '\n' ';' <"$tmp/tos_srv.out") $(tr '\n' ';' <"$tmp/tos_tcp.out") stats: $tos_line $dscp_line"
 		fi
 	else
 		skip "(fd) the client's traffic class upstream" "tcpdump is not installed (make deps)"

@@ -11,6 +11,7 @@
 #include "ztun/ip6.h"
 #include "ztun/packet.h"
 #include "ztun/addr.h"
+#include "ztun/checksum.h"
 #include "ztun/tcp_wire.h"
 
 struct suite_entry {
@@ -123,6 +124,21 @@ size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 	hl = zt_ip_header_emit(src, dst, proto, l4_len, &p, out, cap);
 	CU_ASSERT_FATAL(hl > 0);
 	return (size_t)hl + l4_len;
+}
+
+void zt_test_set_tclass(uint8_t *pkt, size_t len, uint8_t tclass)
+{
+	CU_ASSERT_FATAL(len >= ZT_IP4_MIN_HDR);
+	if (pkt[0] >> 4 == 4) {
+		size_t hl = (size_t)(pkt[0] & 15) * 4;
+
+		pkt[1] = tclass;
+		pkt[10] = pkt[11] = 0;
+		zt_wr16(pkt + 10, zt_csum_fold(zt_csum_add(0, pkt, hl)));
+	} else {
+		pkt[0] = (uint8_t)(0x60 | tclass >> 4);
+		pkt[1] = (uint8_t)((tclass & 15) << 4 | (pkt[1] & 15));
+	}
 }
 
 size_t zt_test_tcp_packet(const struct zt_addr *src, const struct zt_addr *dst,

@@ -41,6 +41,9 @@ uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n);
 struct zt_addr;
 size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 		       uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out);
+/* Set the traffic class (IPv4 TOS, with the header checksum) of IP packet
+ * @pkt (@len bytes) to @tclass. */
+void zt_test_set_tclass(uint8_t *pkt, size_t len, uint8_t tclass);
 /* The same with TTL / hop limit @ttl and traffic class (IPv4 TOS)
  * @tclass. */
 size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,

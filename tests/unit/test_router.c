@@ -50,6 +50,7 @@ struct client {
 	bool shut_on_peer_fin; /* close once the upstream's FIN came */
 	bool mute_in_time_wait; /* lose what the client sends in TIME_WAIT */
 	bool no_psh;           /* its segments carry no PSH */
+	uint8_t tclass;        /* ... and this traffic class (IPv4 TOS) */
 	unsigned synacks, rsts, icmp;
 	unsigned rsts_time_wait, rsts_stray;
 	int icmp_code;
@@ -72,6 +73,7 @@ struct tb {
 	bool use_rules;
 	bool batch;                    /* TUN input in batches, as ztun-ref */
 	enum zt_route_decision dec[3]; /* tcp, udp, icmp */
+	uint8_t cli_tclass;            /* what new clients' segments carry */
 	struct zt_sim_event poll_ev, tun_ev;
 	struct pktq to_router, to_client;
 	struct client cl[NCLI];
@@ -172,6 +174,8 @@ static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_rep
 	}
 	pl = zt_test_tcp_packet(&c->addr, &c->server, r, d1, l1, d2, l2, pkt,
 				sizeof(pkt));
+	if (c->tclass)
+		zt_test_set_tclass(pkt, pl, c->tclass);
 	q_push(&c->t->to_router, pkt, pl);
 	tun_kick(c->t);
 }
@@ -537,6 +541,7 @@ static struct client *client_open(struct tb *t, bool v6, const struct zt_addr *d
 		c->same = true;
 		c->read = true;
 		c->min_wnd = UINT32_MAX;
+		c->tclass = t->cli_tclass;
 		zt_tcp_config_default(&c->cfg);
 		CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
 		zt_tcb_open_active(&c->tcb, c->port, dport, zt_rng_u32(&t->rng), t->sim.now);
@@ -2516,6 +2521,41 @@ static void test_udp_ttl_not_to_proxy(void)
 	tb_free(t);
 }
 
+/* A direct flow's upstream carries the client's DSCP, as its own
+ * connection would: the SYN's at open (AF21, with ECT(0) that is not
+ * passed: the upstream negotiates its own ECN), then the class of later
+ * segments when the client changes it (CS1, as ssh marks a bulk session
+ * once it starts); the host hears of a change only. A SOCKS5 flow's
+ * upstream goes to the proxy: unmarked. */
+static void test_tcp_dscp_follows_client(void)
+{
+	for (int run = 0; run < 3; run++) {
+		bool v6 = run & 1, socks = run == 2;
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6);
+		struct client *c;
+
+		t->dec[0] = socks ? ZT_ROUTE_SOCKS5 : ZT_ROUTE_DIRECT;
+		t->cli_tclass = 0x4a;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		if (socks)
+			add_socks(t, false, "");
+		c = client_open(t, v6, &srv, 7, 4096);
+		run_for(t, 100 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(c->got, 4096);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dscp_sets, socks ? 0 : 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_dscp, socks ? 0 : 0x48);
+		c->tclass = 0x22;
+		c->to_send += 4096;
+		run_for(t, 100 * ZT_MS);
+		CU_ASSERT_EQUAL(c->got, 8192);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dscp_sets, socks ? 0 : 2);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->last_dscp, socks ? 0 : 0x20);
+		tb_free(t);
+	}
+}
+
 static void test_icmp_echo_sessions_bounded(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -2991,6 +3031,7 @@ int zt_suite_router(void)
 		{ "udp_unroutable_refused", test_udp_unroutable_refused },
 		{ "udp_ttl_not_to_proxy", test_udp_ttl_not_to_proxy },
 		{ "udp_tclass_follows_client", test_udp_tclass_follows_client },
+		{ "tcp_dscp_follows_client", test_tcp_dscp_follows_client },
 		{ "icmp_echo_error_relayed", test_icmp_echo_error_relayed },
 		{ "dgram_error_mismatch_ignored", test_dgram_error_mismatch_ignored },
 		{ "local_tcp_rst", test_local_tcp_rst },

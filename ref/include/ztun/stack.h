@@ -61,6 +61,8 @@ struct zt_flow {
 	struct zt_flow_key key;
 	struct zt_tcb tcb;
 	void *user;            /* the host's per-flow pointer */
+	uint8_t tclass;        /* traffic class (IPv4 TOS) of the client's
+				* latest segment */
 	/* private to the stack */
 	uint32_t index;
 	bool pending;          /* waiting for accept/refuse */

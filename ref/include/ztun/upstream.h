@@ -96,6 +96,13 @@ struct zt_upstream_ops {
 	 * Called on a change only. Returns 0 or a negative errno. */
 	int (*dgram_set_header)(void *host, int handle, uint8_t ttl,
 				uint8_t tclass);
+	/* Optional (NULL: the host's default, 0): what stream @handle sends
+	 * from now on leaves with DSCP @dscp (the traffic class's upper six
+	 * bits, in place; ECN is the connection's own). The core passes the
+	 * client's for direct flows, at open and whenever it changes (ssh
+	 * marks its interactive sessions once they start). Returns 0 or a
+	 * negative errno. */
+	int (*stream_set_dscp)(void *host, int handle, uint8_t dscp);
 };
 
 #endif /* ZTUN_UPSTREAM_H */
