@@ -53,6 +53,15 @@
  * replies must pass the reverse lookup, and when the session expires on
  * the router's timer the flow is closed.
  *
+ * IP header fields, as a router would pass them: a DIRECT/NAT flow's
+ * datagrams and a direct ping leave with the client's TTL and traffic
+ * class (keep_header: dgram_set_header on a change), and what comes back
+ * reaches the client with the class it arrived with (zt_dgram.tclass;
+ * the network's ICMP errors are relayed, zt_router_dgram_error); a
+ * DIRECT TCP flow's upstream takes the client's DSCP (keep_dscp). Nothing
+ * of the client's header goes toward a proxy: it is about the
+ * destination.
+ *
  * Fake-IP DNS (cfg.fake_dns, fakedns.h): datagrams to the resolver's
  * address never reach a route decision. A query to its port 53 is
  * answered from the table, under the rules' verdict on the name

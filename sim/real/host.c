@@ -48,7 +48,11 @@
  *            dropped (UDP). A direct one (ping sockets too) has IP_RECVERR
  *            on: the ICMP errors the network sends back about its
  *            datagrams wait in its error queue (EPOLLERR), are read first
- *            and go to zt_router_dgram_error(), which tells the client.
+ *            and go to zt_router_dgram_error(), which tells the client;
+ *            and IP_RECVTOS / IPV6_RECVTCLASS: each datagram is read with
+ *            its traffic class, which the core passes to the client. The
+ *            core sets what it sends with (dgram_set_header: TTL, class)
+ *            and a direct stream's DSCP (stream_set_dscp).
  *
  * Direct egress (ZT_UPSTREAM_DIRECT) is bound to the egress interface with
  * SO_BINDTODEVICE so that it cannot route back into the TUN; SO_MARK, when
