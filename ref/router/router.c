@@ -463,8 +463,9 @@ static void local_dns_pump(struct tcp_relay *t, uint64_t now);
 
 /*
  * A direct flow's upstream carries the client's DSCP (its QoS class), as
- * the client's own connection would have: set at open and whenever the
- * client's segments change it, before the bytes they brought go up. Not
+ * the client's own connection would have: the SYN's from the open
+ * (ZT_UPSTREAM_DSCP), then whenever the client's segments change it,
+ * before the bytes they brought go up. Not
  * toward a proxy (the class is about the destination), and not ECN: the
  * upstream connection negotiates its own.
  */
@@ -689,9 +690,12 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	/* Held until the end: a synchronous refusal ends the flow, and the
 	 * flow's end (tcp_event) must not free the relay under us. */
 	t->busy++;
-	t->handle = r->up->stream_open(r->host, &ep, px ? 0 : ZT_UPSTREAM_DIRECT,
+	t->handle = r->up->stream_open(r->host, &ep,
+				       px ? 0 : ZT_UPSTREAM_DIRECT |
+						ZT_UPSTREAM_DSCP(f->tclass),
 				       t, now);
-	keep_dscp(t);
+	if (!px && t->handle >= 0 && r->up->stream_set_dscp)
+		t->dscp = f->tclass & 0xfc;
 	if (t->handle < 0) {
 		int err = t->handle;
 

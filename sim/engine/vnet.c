@@ -1291,8 +1291,11 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	struct zt_vnet *vn = host;
 	struct zt_vnet_sock *s;
 
-	(void)flags;
 	(void)now;
+	if (ZT_UPSTREAM_DSCP_OF(flags)) {
+		vn->stats.dscp_opens++;
+		vn->stats.last_dscp = ZT_UPSTREAM_DSCP_OF(flags);
+	}
 	if (vn->n_streams == vn->cap_streams) {
 		size_t ncap = vn->cap_streams ? vn->cap_streams * 2 : 64;
 		struct zt_vnet_sock **t = realloc(vn->streams, ncap * sizeof(*t));

@@ -88,6 +88,7 @@ struct zt_vnet_stats {
 	uint8_t last_tclass;       /* the traffic class the latest datagram
 				    * or ping of a router socket left with */
 	uint64_t dscp_sets;        /* router stream_set_dscp calls ... */
+	uint64_t dscp_opens;       /* ... stream_open with a DSCP ... */
 	uint8_t last_dscp;         /* ... and the latest one's DSCP */
 	uint64_t router_batches;   /* zt_router_dgram_batch() calls ... */
 	uint64_t router_batch_datagrams; /* ... and the datagrams in them */

@@ -389,6 +389,8 @@ static void grant_busy_polls(struct zr_host *h)
 		h->busy_polls = ZR_BUSY_POLL_GRANT_MAX;
 }
 
+static int hdr_set_fd(int fd, bool v6, bool tclass, int v);
+
 static int up_stream_open(void *host, const struct zt_endpoint *ep,
 			  unsigned flags, void *cookie, uint64_t now)
 {
@@ -411,6 +413,10 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	err = sock_options(h, fd, flags);
+	/* the client's DSCP, before connect: the SYN carries it too */
+	if (!err && ZT_UPSTREAM_DSCP_OF(flags))
+		err = hdr_set_fd(fd, ss.ss_family == AF_INET6, true,
+				 ZT_UPSTREAM_DSCP_OF(flags));
 	if (!err && connect(fd, (struct sockaddr *)&ss, len) < 0 &&
 	    errno != EINPROGRESS)
 		err = -errno;
@@ -428,8 +434,10 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	s->kind = SK_STREAM;
 	s->state = ST_CONNECTING;
 	s->family = (uint8_t)ss.ss_family;
+	s->tclass = ZT_UPSTREAM_DSCP_OF(flags);
 	s->cookie = cookie;
 	h->stats.streams_opened++;
+	h->stats.stream_dscp_sets += s->tclass != 0;
 	h->stats.sockets_open++;
 	grant_busy_polls(h);
 	sock_update(h, s, idx);
@@ -667,22 +675,30 @@ static int hdr_opt(int fd, bool v6, bool tclass, int *val, bool set)
 	return rc < 0 ? -errno : 0;
 }
 
+/* Set one of hdr_opt's options of @fd to @v; an IPv6 socket sets the IPv4
+ * one too, for what it sends to IPv4-mapped addresses. (A TCP socket
+ * keeps its own ECN bits.) */
+static int hdr_set_fd(int fd, bool v6, bool tclass, int v)
+{
+	int err = hdr_opt(fd, v6, tclass, &v, true);
+
+	if (!err && v6)
+		(void)hdr_opt(fd, false, tclass, &v, true);
+	return err;
+}
+
 /* Set socket @s's TTL (@tclass false) or traffic class to @v and count
- * it in *@sets; an IPv6 socket sets the IPv4 option too, for what it
- * sends to IPv4-mapped addresses. (A TCP socket keeps its own ECN bits.) */
+ * it in *@sets. */
 static int hdr_set(struct zr_sock *s, int handle, bool tclass, uint8_t v,
 		   uint64_t *sets)
 {
-	bool v6 = s->family == AF_INET6;
-	int val = v, err = hdr_opt(s->fd, v6, tclass, &val, true);
+	int err = hdr_set_fd(s->fd, s->family == AF_INET6, tclass, v);
 
 	if (err) {
-		zr_debug("dgram %d: %s %u: %s", handle, tclass ? "tos" : "ttl", v,
+		zr_debug("sock %d: %s %u: %s", handle, tclass ? "tos" : "ttl", v,
 			 strerror(-err));
 		return err;
 	}
-	if (v6)
-		(void)hdr_opt(s->fd, false, tclass, &val, true);
 	(*sets)++;
 	*(tclass ? &s->tclass : &s->ttl) = v;
 	return 0;

@@ -1442,28 +1442,34 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	# -Q 0xb8 (EF) over IPv4 and IPv6, and an IPv6 datagram with class
 	# 0xba (EF, ECT(0)), reach the far namespace so marked; the answer,
 	# sent with 0xbb (EF, CE), reaches the client so marked; a TCP
-	# connection's data with the client's DSCP (AF21: 0x48; ECN is the
-	# upstream connection's own)
+	# connection, SYN and data, with the client's DSCP (AF21: 0x48; ECN
+	# is the upstream connection's own)
 	if command -v tcpdump >/dev/null; then
 		fx timeout 10 python3 -c 'import socket
 l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("10.203.1.70", 9))
 l.listen(1)
+print("ready", flush=True)
 c, _ = l.accept()
 while c.recv(100):
     pass' >"$tmp/tos_tcp.out" 2>&1 &
 		tos_tcp=$!
+		# (UDP: the client asks up to three times, each answered)
 		fx timeout 10 python3 -c 'import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.bind(("fd00:203:1::70", 9))
-d, peer = s.recvfrom(100)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0xbb)
-s.sendto(b"answer", peer)' >"$tmp/tos_srv.out" 2>&1 &
+s.settimeout(8)
+print("ready", flush=True)
+for _ in range(3):
+    d, peer = s.recvfrom(100)
+    s.sendto(b"answer", peer)
+    print("answered", peer[0], peer[1], flush=True)' >"$tmp/tos_srv.out" 2>&1 &
 		tos_srv=$!
 		sx sysctl -qw net.ipv6.conf.all.forwarding=1
-		fx timeout 10 tcpdump -i "$vf" -n -v -l -c 4 \
-			'icmp[0] = 8 or (icmp6 and ip6[40] = 128) or (ip6 and udp dst port 9) or (tcp dst port 9 and tcp[tcpflags] & tcp-push != 0)' \
+		fx timeout 15 tcpdump -i "$vf" -n -v -l \
+			'icmp[0] = 8 or (icmp6 and ip6[40] = 128) or (ip6 and udp dst port 9) or (tcp dst port 9 and tcp[tcpflags] & (tcp-push|tcp-syn) != 0)' \
 			>"$tmp/tos.out" 2>"$tmp/tos.err" &
 		tcpdump_pid=$!
 		# the far namespace's kernel answers a ping with its class
@@ -1473,7 +1479,9 @@ s.sendto(b"answer", peer)' >"$tmp/tos_srv.out" 2>&1 &
 		tcpdump_rep=$!
 		for _ in $(seq 50); do
 			grep -q 'listening on' "$tmp/tos.err" &&
-			grep -q 'listening on' "$tmp/tos_rep.err" && break
+			grep -q 'listening on' "$tmp/tos_rep.err" &&
+			grep -q ready "$tmp/tos_srv.out" &&
+			grep -q ready "$tmp/tos_tcp.out" && break
 			sleep 0.1
 		done
 		cx ping -n -c 1 -W 2 -Q 0xb8 10.203.1.70 >/dev/null 2>&1
@@ -1482,16 +1490,25 @@ s.sendto(b"answer", peer)' >"$tmp/tos_srv.out" 2>&1 &
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0xba)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
-s.settimeout(3)
-s.sendto(b"marked", ("fd00:203:1::70", 9))
-d, anc, _, _ = s.recvmsg(100, socket.CMSG_SPACE(4))
+s.settimeout(1.5)
+for i in range(3):
+    s.sendto(b"marked", ("fd00:203:1::70", 9))
+    try:
+        d, anc, _, _ = s.recvmsg(100, socket.CMSG_SPACE(4))
+        break
+    except socket.timeout:
+        print("no answer in 1.5 s", flush=True)
 print("answer class", " ".join("0x%02x" % struct.unpack("=i", v[:4])[0]
       for lv, ty, v in anc if ty == socket.IPV6_TCLASS))' >"$tmp/tos_cli.out" 2>&1
 		cx python3 -c 'import socket
-s = socket.create_connection(("10.203.1.70", 9), timeout=3)
+s = socket.socket()
 s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x4a)
+s.settimeout(3)
+s.connect(("10.203.1.70", 9))
 s.sendall(b"marked")
 s.close()' >>"$tmp/tos_cli.out" 2>&1
+		sleep 0.5 # what is still on its way
+		kill -INT "$tcpdump_pid" "$tos_srv" 2>/dev/null
 		wait "$tcpdump_pid"
 		wait "$tcpdump_rep"
 		wait "$tos_srv"
@@ -1505,8 +1522,9 @@ s.close()' >>"$tmp/tos_cli.out" 2>&1
 		   grep -q '^answer class 0xbb$' "$tmp/tos_cli.out" &&
 		   grep -q 'tos 0xb8.*ICMP' "$tmp/tos_rep.out" &&
 		   grep -Eq 'class 0xb8.*(ICMP6|next-header ICMPv6)' "$tmp/tos_rep.out" &&
-		   grep -q 'tos 0x48.*proto TCP' "$tmp/tos.out"; then
-			pass "(fd) the traffic class goes through: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6) and its replies come back so marked, an IPv6 datagram with class 0xba (EF, ECT(0)) arrives so marked and its answer sent with 0xbb (EF, CE) reaches the client so marked, a TCP connection's data with 0x4a leaves with DSCP AF21, tos 0x48 (${tos_line##*, }, ${dscp_line##*, })"
+		   grep -A1 'tos 0x48.*proto TCP' "$tmp/tos.out" | grep -q 'Flags \[S\]' &&
+		   grep -A1 'tos 0x48.*proto TCP' "$tmp/tos.out" | grep -q 'Flags \[P'; then
+			pass "(fd) the traffic class goes through: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6) and its replies come back so marked, an IPv6 datagram with class 0xba (EF, ECT(0)) arrives so marked and its answer sent with 0xbb (EF, CE) reaches the client so marked, a TCP connection from a client with 0x4a leaves with DSCP AF21, tos 0x48, SYN and data (${tos_line##*, }, ${dscp_line##*, })"
 		else
 			fail "(fd) the traffic class goes through (DSCP, ECN)" \
 				"$(tr '\n' ';' <"$tmp/tos.out") $(tr '\n' ';' <"$tmp/tos.err") replies: $(tr '\n' ';' <"$tmp/tos_rep.out") client: $(tr '\n' ';' <"$tmp/tos_cli.out") server: $(tr '\n' ';' <"$tmp/tos_srv.out") $(tr '\n' ';' <"$tmp/tos_tcp.out") stats: $tos_line $dscp_line"

@@ -52,6 +52,11 @@ enum {
 	 * no such sockets fails the open (-EOPNOTSUPP, -EACCES). */
 	ZT_UPSTREAM_ICMP_ECHO = 1u << 1,
 };
+/* stream_open of a direct flow: the DSCP (a traffic class, ECN bits
+ * zero) the connection opens with, its SYN included, in bits 8-15 of
+ * @flags (0: the host's default). A host with stream_set_dscp honours it. */
+#define ZT_UPSTREAM_DSCP(d) (((unsigned)(d) & 0xfcu) << 8)
+#define ZT_UPSTREAM_DSCP_OF(flags) ((uint8_t)((flags) >> 8))
 
 struct zt_upstream_ops {
 	/* Start a TCP connection to @ep. Return a handle >= 0 (the outcome
