@@ -400,6 +400,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	socklen_t len;
 	char name[300];
 	int fd, err, idx, one = 1;
+	uint8_t dscp = ZT_UPSTREAM_DSCP_OF(flags);
 
 	(void)now;
 	ep_format(ep, name, sizeof(name));
@@ -413,10 +414,11 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	err = sock_options(h, fd, flags);
-	/* the client's DSCP, before connect: the SYN carries it too */
-	if (!err && ZT_UPSTREAM_DSCP_OF(flags))
-		err = hdr_set_fd(fd, ss.ss_family == AF_INET6, true,
-				 ZT_UPSTREAM_DSCP_OF(flags));
+	/* the client's DSCP, before connect: the SYN carries it too (best
+	 * effort: a marking that cannot be set fails no connection) */
+	if (!err && dscp &&
+	    hdr_set_fd(fd, ss.ss_family == AF_INET6, true, dscp) < 0)
+		dscp = 0;
 	if (!err && connect(fd, (struct sockaddr *)&ss, len) < 0 &&
 	    errno != EINPROGRESS)
 		err = -errno;
@@ -434,7 +436,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	s->kind = SK_STREAM;
 	s->state = ST_CONNECTING;
 	s->family = (uint8_t)ss.ss_family;
-	s->tclass = ZT_UPSTREAM_DSCP_OF(flags);
+	s->tclass = dscp;
 	s->cookie = cookie;
 	h->stats.streams_opened++;
 	h->stats.stream_dscp_sets += s->tclass != 0;
@@ -584,11 +586,11 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	/* a direct socket queues the ICMP errors about what it sends (an
 	 * unconnected socket hears none otherwise), and reads each
 	 * datagram's (or echo reply's) traffic class with it, which the
-	 * core passes on */
+	 * core passes on (best effort: without it, answers come unmarked) */
 	if (!err && (flags & ZT_UPSTREAM_DIRECT))
 		err = recv_opt(fd, af, IP_RECVERR, IPV6_RECVERR);
 	if (!err && (flags & ZT_UPSTREAM_DIRECT))
-		err = recv_opt(fd, af, IP_RECVTOS, IPV6_RECVTCLASS);
+		(void)recv_opt(fd, af, IP_RECVTOS, IPV6_RECVTCLASS);
 	if (!err && !echo && h->cfg.udp_rcvbuf) {
 		int sz = (int)h->cfg.udp_rcvbuf;
 
