@@ -478,7 +478,7 @@ static int socks_parse_addr(const uint8_t *p, size_t len, struct zt_endpoint *ep
 }
 
 static void relay_recv(void *ctx, const struct zt_endpoint *from,
-		       const uint8_t *data, size_t len);
+		       const uint8_t *data, size_t len, uint8_t tclass);
 
 static void socks_udp_associate(struct sess *s)
 {
@@ -611,13 +611,14 @@ static bool socks_step(struct sess *s)
 /* A datagram on the association's relay: from the client (SOCKS header)
  * or from a remote host (to be wrapped for the client). */
 static void relay_recv(void *ctx, const struct zt_endpoint *from,
-		       const uint8_t *data, size_t len)
+		       const uint8_t *data, size_t len, uint8_t tclass)
 {
 	struct sess *s = ctx;
 	struct zt_endpoint me, to;
 	uint8_t buf[65536 + 32];
 	int n;
 
+	(void)tclass; /* a relay answers unmarked */
 	memset(&me, 0, sizeof(me));
 	me.addr = s->h->addr;
 	me.port = s->relay_port;
@@ -992,13 +993,14 @@ static int vhost_accept(void *ctx, struct zt_vnet_sock *so)
 /* --- UDP servers ------------------------------------------------------------ */
 
 static void udp_recv(void *ctx, const struct zt_endpoint *from,
-		     const uint8_t *data, size_t len)
+		     const uint8_t *data, size_t len, uint8_t tclass)
 {
 	struct zt_vhost *h = ctx;
 	struct zt_endpoint me;
 	uint8_t r[600];
 	size_t q, qend;
 
+	(void)tclass; /* servers answer unmarked (zt_vnet_mark marks) */
 	memset(&me, 0, sizeof(me));
 	me.addr = h->addr;
 	me.port = h->port;

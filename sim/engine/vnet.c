@@ -1063,8 +1063,6 @@ static void dgram_unlink(struct vdgram *d)
 }
 
 static void dgram_fn(struct zt_sim *sim, void *arg);
-static void r_dgram_in(struct binding *b, const struct zt_endpoint *from,
-		       const uint8_t *data, size_t len, uint8_t tclass);
 static void r_dgram_error(struct binding *b, const struct vdgram *d);
 
 static void vdgram_queue(struct zt_vnet *vn, struct vdgram *d)
@@ -1123,10 +1121,7 @@ static void dgram_fn(struct zt_sim *sim, void *arg)
 			r_dgram_error(b, d);
 	} else if (b) {
 		vn->stats.datagrams_delivered++;
-		if (b->cookie) /* a router socket: it hears the class too */
-			r_dgram_in(b, &d->from, d->data, d->len, d->tclass);
-		else
-			b->recv(b->ctx, &d->from, d->data, d->len);
+		b->recv(b->ctx, &d->from, d->data, d->len, d->tclass);
 	} else {
 		struct zt_endpoint about = { .addr = d->to, .port = d->to_port };
 
@@ -1426,11 +1421,12 @@ static void flush_fn(struct zt_sim *sim, void *arg)
 	rbatch_flush(b->vn, b->handle);
 }
 
-/* A datagram for router socket @b, which arrived with traffic class
- * @tclass: into the socket's batch of this instant. */
-static void r_dgram_in(struct binding *b, const struct zt_endpoint *from,
-		       const uint8_t *data, size_t len, uint8_t tclass)
+/* A datagram for router socket @ctx (its binding), which arrived with
+ * traffic class @tclass: into the socket's batch of this instant. */
+static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
+			 const uint8_t *data, size_t len, uint8_t tclass)
 {
+	struct binding *b = ctx;
 	struct zt_vnet *vn = b->vn;
 	int handle = b->handle;
 	struct zt_dgram_batch *q = b->batch;
@@ -1458,12 +1454,6 @@ static void r_dgram_in(struct binding *b, const struct zt_endpoint *from,
 		zt_sim_after(vn->sim, &b->flush_ev, 0);
 	}
 	zt_dgram_batch_add(q, from, data, len, tclass);
-}
-
-static void r_dgram_recv(void *ctx, const struct zt_endpoint *from,
-			 const uint8_t *data, size_t len)
-{
-	r_dgram_in(ctx, from, data, len, 0);
 }
 
 /* ICMP error @d for router socket @b, after what arrived before it. */

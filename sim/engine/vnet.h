@@ -115,9 +115,10 @@ struct zt_vnet_sock_ops {
 /* Accept @s (set its owner with zt_vnet_sock_own) and return 0, or return
  * a negative errno to refuse the connection. */
 typedef int (*zt_vnet_accept_fn)(void *ctx, struct zt_vnet_sock *s);
-/* A datagram for a binding: @from and @data are borrowed. */
+/* A datagram for a binding, which arrived with traffic class @tclass
+ * (zt_vnet_mark): @from and @data are borrowed. */
 typedef void (*zt_vnet_recv_fn)(void *ctx, const struct zt_endpoint *from,
-				const uint8_t *data, size_t len);
+				const uint8_t *data, size_t len, uint8_t tclass);
 
 /* The router's upstream ops; the host pointer is the struct zt_vnet. */
 extern const struct zt_upstream_ops zt_vnet_upstream_ops;

@@ -2339,8 +2339,17 @@ static void test_dgram_error_mismatch_ignored(void)
 	tb_free(t);
 }
 
-/* More pinging sessions than the router keeps: the least recently used
- * one's socket is closed for the new one, and every ping is answered. */
+/* A testbed whose UDP flows go direct (or by NAT) and whose pings go
+ * direct; not started yet. */
+static struct tb *tb_new_direct(bool nat)
+{
+	struct tb *t = tb_new(NULL);
+
+	t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+	t->dec[2] = ZT_ROUTE_DIRECT;
+	return t;
+}
+
 /* A datagram the egress's own routing refuses at once (no route, a
  * firewall) is answered as a router without a route answers: an ICMP
  * destination unreachable to the client, quoting its datagram, from the
@@ -2351,15 +2360,13 @@ static void test_udp_unroutable_refused(void)
 {
 	for (int run = 0; run < 4; run++) {
 		bool v6 = run & 1, nat = run & 2;
-		struct tb *t = tb_new(NULL);
+		struct tb *t = tb_new_direct(nat);
 		struct zt_addr cli = cli_addr(v6);
 		struct zt_addr noroute = v6 ? a6(7, 1) : zt_addr_v4(HOLE4);
 		struct zt_addr walled = v6 ? a6(8, 1) : zt_addr_v4(SOCKS4);
 		struct zt_addr full = v6 ? a6(9, 1) : zt_addr_v4(HTTP4);
 		uint8_t plen = v6 ? 128 : 32;
 
-		t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
-		t->dec[2] = ZT_ROUTE_DIRECT;
 		tb_start(t);
 		CU_ASSERT_FATAL(zt_vnet_unroutable(t->vn, &noroute, plen, -ENETUNREACH) == 0);
 		CU_ASSERT_FATAL(zt_vnet_unroutable(t->vn, &walled, plen, -EACCES) == 0);
@@ -2410,13 +2417,11 @@ static void test_udp_ttl_follows_client(void)
 {
 	for (int run = 0; run < 4; run++) {
 		bool v6 = run & 1, nat = run & 2;
-		struct tb *t = tb_new(NULL);
+		struct tb *t = tb_new_direct(nat);
 		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
 		struct zt_addr rtr = v6 ? a6(8, 1) : zt_addr_v4(SOCKS4);
 		struct zt_addr hop2 = hop_addr(&rtr, 2);
 
-		t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
-		t->dec[2] = ZT_ROUTE_DIRECT;
 		tb_start(t);
 		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
 		CU_ASSERT_FATAL(zt_vnet_hops(t->vn, &srv, v6 ? 128 : 32, 2, &rtr) == 0);
@@ -2458,11 +2463,9 @@ static void test_udp_tclass_follows_client(void)
 {
 	for (int run = 0; run < 4; run++) {
 		bool v6 = run & 1, nat = run & 2;
-		struct tb *t = tb_new(NULL);
+		struct tb *t = tb_new_direct(nat);
 		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
 
-		t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
-		t->dec[2] = ZT_ROUTE_DIRECT;
 		tb_start(t);
 		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
 		send_udp_hdr(t, &cli, 5000, &srv, 7, "voice", 5, 64, 0xba);
@@ -2559,6 +2562,8 @@ static void test_tcp_dscp_follows_client(void)
 	}
 }
 
+/* More pinging sessions than the router keeps: the least recently used
+ * one's socket is closed for the new one, and every ping is answered. */
 static void test_icmp_echo_sessions_bounded(void)
 {
 	struct tb *t = tb_new(NULL);
