@@ -54,10 +54,12 @@
  * the router's timer the flow is closed.
  *
  * IP header fields, as a router would pass them: a DIRECT/NAT flow's
- * datagrams and a direct ping leave with the client's TTL and traffic
- * class (keep_header: dgram_set_header on a change), and what comes back
- * reaches the client with the class it arrived with (zt_dgram.tclass;
- * the network's ICMP errors are relayed, zt_router_dgram_error); a
+ * datagrams and a direct ping leave with the client's TTL, traffic class
+ * and IPv4 DF (keep_header: dgram_set_header on a change), and what comes
+ * back reaches the client with the class it arrived with
+ * (zt_dgram.tclass; the network's ICMP errors are relayed,
+ * zt_router_dgram_error, and so is a "packet too big" from the host's
+ * own link, too_big()); a
  * DIRECT TCP flow's upstream takes the client's DSCP (keep_dscp). Nothing
  * of the client's header goes toward a proxy: it is about the
  * destination.
@@ -122,12 +124,6 @@ struct tcp_relay {
 	uint8_t dscp;            /* what the upstream sends with (keep_dscp) */
 };
 
-/* The IP header fields an upstream datagram socket sends with, as far as
- * the core set them (keep_header): TTL 0 is the host's default. */
-struct sent_header {
-	uint8_t ttl, tclass;
-};
-
 /* ICMP echo to a direct destination: one upstream echo socket per
  * (client, destination, the client's identifier), closed after
  * ECHO_IDLE without a request, or for a new session when all are taken
@@ -139,7 +135,7 @@ struct echo_session {
 	struct zt_flow_key key;  /* family, client and server */
 	uint16_t ident;          /* the client's identifier */
 	int dgram;               /* the echo socket */
-	struct sent_header hdr;  /* what it sends with (keep_header) */
+	struct zt_fwd_hdr hdr;   /* what it sends with (keep_header) */
 	uint64_t last;           /* the last request */
 };
 
@@ -166,7 +162,7 @@ struct udp_relay {
 	bool reject;             /* DROP answers each datagram with ICMP */
 	int ctrl;                /* SOCKS5 control stream, -1 when none */
 	int dgram;               /* datagram socket, -1 until open */
-	struct sent_header hdr;  /* what it sends with (keep_header) */
+	struct zt_fwd_hdr hdr;   /* what it sends with (keep_header) */
 	bool ready;              /* datagrams may be sent */
 	struct zt_socks5 socks;
 	struct zt_socks5_addr relay_ep;
@@ -965,27 +961,34 @@ static void udp_close_sockets(struct udp_relay *u)
 
 /*
  * A direct or NAT flow's datagrams (and a direct ping) leave with the
- * client's own TTL / hop limit and traffic class, as they would have
+ * client's own TTL / hop limit, traffic class and DF, as they would have
  * without the TUN in the way: the network's time exceeded then names the
  * hop where one died and reaches the client (zt_router_dgram_error), so a
- * traceroute through the TUN sees the path beyond it, and the client's
- * DSCP (its QoS class) and ECN marks (ECN-capable transport, as QUIC
- * sends) reach the network. *@cur is what socket @dgram sends with; the
+ * traceroute through the TUN sees the path beyond it; the client's DSCP
+ * (its QoS class) and ECN marks (ECN-capable transport, as QUIC sends)
+ * reach the network; and a datagram its sender forbade to fragment is
+ * not fragmented but answered with the path's MTU (tracepath, ping -M do
+ * and a QUIC stack's path MTU probes learn the path beyond the TUN),
+ * while one it allowed to is. *@cur is what socket @dgram sends with; the
  * host hears only of a change. A TTL of 0 (which no router passes on)
  * leaves the TTL alone. Not for datagrams to a proxy or the real
  * resolver: the client's header is about its destination, not them.
  */
-static void keep_header(struct zt_router *r, int dgram, struct sent_header *cur,
-			uint8_t ttl, uint8_t tclass)
+static void keep_header(struct zt_router *r, int dgram, struct zt_fwd_hdr *cur,
+			const struct zt_fwd_hdr *want)
 {
-	if (ttl == cur->ttl)
-		ttl = 0;
-	if ((!ttl && tclass == cur->tclass) || !r->up->dgram_set_header)
+	struct zt_fwd_hdr h = *want;
+
+	if (h.ttl == cur->ttl)
+		h.ttl = 0;
+	if ((!h.ttl && h.tclass == cur->tclass &&
+	     h.dont_frag == cur->dont_frag) || !r->up->dgram_set_header)
 		return;
-	if (r->up->dgram_set_header(r->host, dgram, ttl, tclass) == 0) {
-		if (ttl)
-			cur->ttl = ttl;
-		cur->tclass = tclass;
+	if (r->up->dgram_set_header(r->host, dgram, &h) == 0) {
+		if (h.ttl)
+			cur->ttl = h.ttl;
+		cur->tclass = h.tclass;
+		cur->dont_frag = h.dont_frag;
 	}
 }
 
@@ -1026,8 +1029,7 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 	if (u->forward)
 		to = r->cfg.fake_dns.upstream;
 	else
-		keep_header(r, u->dgram, &u->hdr, u->flow->ttl,
-			    u->flow->tclass);
+		keep_header(r, u->dgram, &u->hdr, &u->flow->hdr);
 	if (u->nat)
 		zt_nat_touch(&r->nat, u->nat, now);
 	err = r->up->dgram_send(r->host, u->dgram, &to, data, len);
@@ -1749,8 +1751,8 @@ static enum zt_icmp_kind relayed_error_kind(uint8_t family, uint8_t type,
 {
 	enum zt_icmp_kind k = zt_icmp_classify(family, type, code);
 
-	return k == ZT_ICMP_DEST_UNREACH || k == ZT_ICMP_TIME_EXCEEDED ?
-		       k : ZT_ICMP_OTHER;
+	return k == ZT_ICMP_DEST_UNREACH || k == ZT_ICMP_TIME_EXCEEDED ||
+	       k == ZT_ICMP_PACKET_TOO_BIG ? k : ZT_ICMP_OTHER;
 }
 
 /* Where an error passed to the client comes from: the router that sent
@@ -1779,7 +1781,7 @@ static bool echo_error(struct zt_router *r, struct echo_session *e,
 		return false;
 	return zt_stack_echo_error(r->stack, &e->key, e->ident,
 				   (uint16_t)(p[6] << 8 | p[7]), kind, de->code,
-				   error_origin(de, &e->key.server),
+				   de->mtu, error_origin(de, &e->key.server),
 				   p + ZT_ICMP_HDR, de->len - ZT_ICMP_HDR, now) == 0;
 }
 
@@ -1796,7 +1798,7 @@ static bool udp_error(struct zt_router *r, struct udp_relay *u,
 	if (de->to.name[0] || !zt_addr_eq(&de->to.addr, &k->server) ||
 	    de->to.port != k->server_port)
 		return false;
-	return zt_stack_udp_error(r->stack, k, kind, de->code,
+	return zt_stack_udp_error(r->stack, k, kind, de->code, de->mtu,
 				  error_origin(de, &k->server), de->data,
 				  de->len, now) == 0;
 }
@@ -1808,6 +1810,13 @@ void zt_router_dgram_error(struct zt_router *r, void *cookie,
 	enum zt_icmp_kind kind = relayed_error_kind(e->to.addr.family, e->type,
 						    e->code);
 	bool relayed = false;
+
+	/* an old router's fragmentation needed gives no MTU (RFC 1191):
+	 * nothing the client could learn from; nor a below-minimum one */
+	if (kind == ZT_ICMP_PACKET_TOO_BIG &&
+	    e->mtu < (e->to.addr.family == ZT_AF_INET ? ZT_IP4_MIN_MTU :
+							ZT_IP6_MIN_MTU))
+		kind = ZT_ICMP_OTHER;
 
 	if (kind != ZT_ICMP_OTHER) {
 		if (u->kind == CONN_ECHO)
@@ -1821,6 +1830,40 @@ void zt_router_dgram_error(struct zt_router *r, void *cookie,
 		r->stats.icmp_errors_ignored++;
 }
 
+/*
+ * A datagram sent with DF (keep_header) that is larger than the host's
+ * own link toward @to, or than the path MTU it learned: the answer a
+ * router gives, a "packet too big" with the MTU the host knows
+ * (dgram_path_mtu), from the destination (ztun has no address of its own
+ * to send it from). Without that MTU, nothing: the loss UDP allows.
+ */
+static void too_big(struct zt_router *r, void *cookie,
+		    const struct zt_endpoint *to, const uint8_t *data,
+		    size_t len, uint64_t now)
+{
+	const struct udp_relay *u = cookie;
+	int dgram = u->kind == CONN_ECHO ?
+			    ((const struct echo_session *)cookie)->dgram :
+			    u->dgram;
+	bool v4 = to->addr.family == ZT_AF_INET;
+	struct zt_dgram_error e;
+	int mtu = r->up->dgram_path_mtu ?
+			  r->up->dgram_path_mtu(r->host, dgram, to) : -EOPNOTSUPP;
+
+	if (mtu <= 0) {
+		r->stats.icmp_errors_ignored++;
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.to = *to;
+	e.type = v4 ? ZT_ICMP4_DEST_UNREACH : ZT_ICMP6_PACKET_TOO_BIG;
+	e.code = v4 ? ZT_ICMP4_CODE_FRAG_NEEDED : 0;
+	e.mtu = (uint32_t)mtu;
+	e.data = data;
+	e.len = len;
+	zt_router_dgram_error(r, cookie, &e, now);
+}
+
 void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
 				 const struct zt_endpoint *to,
 				 const uint8_t *data, size_t len, int err,
@@ -1829,8 +1872,14 @@ void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
 	enum zt_refuse how = refuse_for_errno(err);
 	struct zt_dgram_error e;
 
-	if (how == ZT_REFUSE_RST || to->name[0])
-		return; /* not a routing failure, or not a flow's destination */
+	if (to->name[0])
+		return; /* not a flow's destination */
+	if (err == -EMSGSIZE) {
+		too_big(r, cookie, to, data, len, now);
+		return;
+	}
+	if (how == ZT_REFUSE_RST)
+		return; /* not a routing failure */
 	memset(&e, 0, sizeof(e));
 	e.to = *to; /* e.origin unknown: from the destination */
 	e.type = to->addr.family == ZT_AF_INET ? ZT_ICMP4_DEST_UNREACH :
@@ -1918,9 +1967,8 @@ static struct echo_session *echo_session(struct zt_router *r,
 /* An echo request to a direct destination: sent from the session's echo
  * socket; the reply comes back through echo_replies(). */
 static void echo_forward(void *host, const struct zt_flow_key *key,
-			 uint16_t ident, uint16_t seq, uint8_t ttl,
-			 uint8_t tclass, const uint8_t *data, size_t len,
-			 uint64_t now)
+			 uint16_t ident, uint16_t seq, const struct zt_fwd_hdr *hdr,
+			 const uint8_t *data, size_t len, uint64_t now)
 {
 	struct zt_router *r = host;
 	struct echo_session *e = echo_session(r, key, ident, now);
@@ -1946,7 +1994,7 @@ static void echo_forward(void *host, const struct zt_flow_key *key,
 	}
 	memset(&to, 0, sizeof(to));
 	to.addr = key->server;
-	keep_header(r, e->dgram, &e->hdr, ttl, tclass);
+	keep_header(r, e->dgram, &e->hdr, hdr);
 	err = n < 0 ? n : r->up->dgram_send(r->host, e->dgram, &to, r->scratch,
 					    (size_t)n);
 	if (err < 0) {

@@ -681,8 +681,7 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 	f->idle_deadline = now + s->cfg.udp_idle_timeout;
 	udp_timer(s, f);
 	s->stats.udp_datagrams_in++;
-	f->ttl = zt_packet_ttl(pk);
-	f->tclass = zt_packet_tclass(pk);
+	f->hdr = zt_packet_fwd_hdr(pk);
 	if (s->ops->udp_input) {
 		s->cur_pk = pk;
 		s->cur_raw = raw;
@@ -711,23 +710,27 @@ int zt_stack_udp_reject(struct zt_stack *s, struct zt_udp_flow *f,
 
 /* Put the IP header from @k's client to its server in front of the @l4n
  * bytes of @proto at buf + its length, and send the error about that
- * datagram from @from (when it may be a source, else the server). */
+ * datagram from @from (when it may be a source, else the server). A
+ * "packet too big" (@mtu the next hop's) quotes an IPv4 datagram with DF,
+ * as only such a one gets it. */
 static int send_error_rebuilt(struct zt_stack *s, const struct zt_flow_key *k,
 			      uint8_t proto, uint8_t *buf, size_t iphl,
 			      int l4n, enum zt_icmp_kind kind, uint8_t code,
-			      const struct zt_addr *from, uint64_t now)
+			      uint32_t mtu, const struct zt_addr *from,
+			      uint64_t now)
 {
+	bool too_big = kind == ZT_ICMP_PACKET_TOO_BIG;
 	struct zt_packet pk;
 
 	if (l4n < 0 || ip_header(&k->client, &k->server, proto, (size_t)l4n,
-				 false, 0, 0, buf, iphl) != (int)iphl ||
+				 too_big, 0, 0, buf, iphl) != (int)iphl ||
 	    zt_packet_parse(zt_view_make(buf, iphl + (size_t)l4n),
 			    ZT_PARSE_NO_CSUM, &pk) != ZT_DROP_NONE)
 		return -EINVAL;
 	if (!from || from->family != k->family || !zt_icmp_source_ok(from))
 		from = &k->server;
 	send_icmp_error_from(s, &pk, zt_view_make(buf, iphl + (size_t)l4n),
-			     kind, code, 0, from, now);
+			     kind, code, too_big ? mtu : 0, from, now);
 	return 0;
 }
 
@@ -735,11 +738,12 @@ static bool rebuilt_error_ok(const struct zt_flow_key *k,
 			     enum zt_icmp_kind kind)
 {
 	return (k->family == ZT_AF_INET || k->family == ZT_AF_INET6) &&
-	       (kind == ZT_ICMP_DEST_UNREACH || kind == ZT_ICMP_TIME_EXCEEDED);
+	       (kind == ZT_ICMP_DEST_UNREACH || kind == ZT_ICMP_TIME_EXCEEDED ||
+		kind == ZT_ICMP_PACKET_TOO_BIG);
 }
 
 int zt_stack_udp_error(struct zt_stack *s, const struct zt_flow_key *k,
-		       enum zt_icmp_kind kind, uint8_t code,
+		       enum zt_icmp_kind kind, uint8_t code, uint32_t mtu,
 		       const struct zt_addr *from, const void *data, size_t len,
 		       uint64_t now)
 {
@@ -755,20 +759,20 @@ int zt_stack_udp_error(struct zt_stack *s, const struct zt_flow_key *k,
 				  zt_udp_emit(&u, &k->client, &k->server, data,
 					      data ? len : 0, buf + iphl,
 					      SCRATCH_LEN - iphl),
-				  kind, code, from, now);
+				  kind, code, mtu, from, now);
 }
 
 int zt_stack_udp_unreach(struct zt_stack *s, struct zt_udp_flow *f,
 			 uint8_t icmp_code, const void *data, size_t len,
 			 uint64_t now)
 {
-	return zt_stack_udp_error(s, &f->key, ZT_ICMP_DEST_UNREACH, icmp_code,
+	return zt_stack_udp_error(s, &f->key, ZT_ICMP_DEST_UNREACH, icmp_code, 0,
 				  NULL, data, len, now);
 }
 
 int zt_stack_echo_error(struct zt_stack *s, const struct zt_flow_key *k,
 			uint16_t ident, uint16_t seq, enum zt_icmp_kind kind,
-			uint8_t code, const struct zt_addr *from,
+			uint8_t code, uint32_t mtu, const struct zt_addr *from,
 			const void *data, size_t len, uint64_t now)
 {
 	size_t iphl = k->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR;
@@ -794,7 +798,7 @@ int zt_stack_echo_error(struct zt_stack *s, const struct zt_flow_key *k,
 	}
 	return send_error_rebuilt(s, k, k->family == ZT_AF_INET ? ZT_IPPROTO_ICMP :
 						ZT_IPPROTO_ICMPV6,
-				  buf, iphl, n, kind, code, from, now);
+				  buf, iphl, n, kind, code, mtu, from, now);
 }
 
 void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now)
@@ -897,6 +901,7 @@ static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
 	}
 	if (v == ZT_ECHO_FORWARD && s->ops->echo_forward) {
 		struct zt_flow_key key;
+		struct zt_fwd_hdr hdr = zt_packet_fwd_hdr(pk);
 
 		memset(&key, 0, sizeof(key));
 		key.family = pk->family;
@@ -904,8 +909,7 @@ static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
 		key.client = pk->src;
 		key.server = pk->dst;
 		s->ops->echo_forward(s->host, &key, pk->l4.icmp.echo_ident,
-				     pk->l4.icmp.echo_seq, zt_packet_ttl(pk),
-				     zt_packet_tclass(pk),
+				     pk->l4.icmp.echo_seq, &hdr,
 				     pk->payload.data, pk->payload.len, now);
 		return;
 	}

@@ -75,7 +75,7 @@ struct dgram {
 	bool open;
 	bool has_to;
 	struct zt_endpoint last_to; /* where the core last sent */
-	uint8_t ttl, tclass;        /* dgram_set_header's (0: the default) */
+	struct zt_fwd_hdr hdr;      /* dgram_set_header's (0: the default) */
 };
 
 enum defer_type { D_TUN, D_ECHO, D_RESUME, D_DGRAM };
@@ -618,19 +618,21 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	return 0;
 }
 
-static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
-			       uint8_t tclass)
+static int up_dgram_set_header(void *host, int handle,
+			       const struct zt_fwd_hdr *hdr)
 {
 	struct fr *h = host;
 	struct dgram *d = dgram_of(h, handle, "dgram_set_header");
 
 	if (!d)
 		return -EBADF;
-	if (ttl == d->ttl && tclass == d->tclass)
+	if (hdr->ttl == d->hdr.ttl && hdr->tclass == d->hdr.tclass &&
+	    hdr->dont_frag == d->hdr.dont_frag)
 		violation(h, "dgram_set_header with nothing to change");
-	if (ttl)
-		d->ttl = ttl;
-	d->tclass = tclass;
+	if (hdr->ttl)
+		d->hdr.ttl = hdr->ttl;
+	d->hdr.tclass = hdr->tclass;
+	d->hdr.dont_frag = hdr->dont_frag;
 	return 0;
 }
 

@@ -781,9 +781,20 @@ static int parse_ttl(struct pstate *ps, const struct zt_scn_event *e,
 	uint64_t v;
 
 	while (*i < n && !t[*i].quoted &&
-	       (!strcmp(t[*i].s, "ttl") || !strcmp(t[*i].s, "tos"))) {
+	       (!strcmp(t[*i].s, "ttl") || !strcmp(t[*i].s, "tos") ||
+		!strcmp(t[*i].s, "df"))) {
 		bool ttl = t[*i].s[1] == 't';
 		const char *val = *i + 1 < n ? t[*i + 1].s : "";
+
+		if (t[*i].s[0] == 'd') {
+			if (e->kind != ZT_SCN_TUN_IN || p->dst.family != ZT_AF_INET)
+				return perr(ps, "'df' is for IPv4 tun< lines");
+			if (p->df)
+				return perr(ps, "'df' given twice");
+			p->df = true;
+			*i += 1;
+			continue;
+		}
 
 		if (ttl && e->kind != ZT_SCN_TUN_IN && e->kind != ZT_SCN_NET_OUT)
 			return perr(ps, "'ttl' is for tun< and net> lines");
@@ -952,14 +963,23 @@ static int parse_packet(struct pstate *ps, struct zt_scn_event *e,
 				return -EINVAL;
 			return parse_payload_rest(ps, p, t, i, n);
 		}
-		if (!strcmp(what, "unreach") || !strcmp(what, "timex")) {
-			p->type = what[0] == 'u' ? ZT_SCN_PKT_UNREACH : ZT_SCN_PKT_TIMEX;
+		if (!strcmp(what, "unreach") || !strcmp(what, "timex") ||
+		    !strcmp(what, "toobig")) {
+			bool toobig = what[1] == 'o';
+
+			p->type = toobig ? ZT_SCN_PKT_TOOBIG :
+				  what[0] == 'u' ? ZT_SCN_PKT_UNREACH : ZT_SCN_PKT_TIMEX;
 			if (e->kind != ZT_SCN_TUN_OUT)
 				return perr(ps, "'%s' is for expected output (tun>) only",
 					    what);
-			if (i + 2 >= n || parse_uint(t[i + 2].s, 255, &v))
-				return perr(ps, "expected CODE after '%s'", what);
-			p->code = (uint8_t)v;
+			if (i + 2 >= n ||
+			    parse_uint(t[i + 2].s, toobig ? UINT32_MAX : 255, &v))
+				return perr(ps, "expected %s after '%s'",
+					    toobig ? "MTU" : "CODE", what);
+			if (toobig)
+				p->mtu = (uint32_t)v;
+			else
+				p->code = (uint8_t)v;
 			if (i + 3 < n)
 				return parse_quote(ps, p, t, i + 3, n);
 			return 0;
@@ -1092,7 +1112,8 @@ static int parse_dgram_body(struct pstate *ps, struct zt_scn_event *e,
  * an ICMP error from ORIGIN about the datagram the socket sent to DST
  * (PAYLOAD: that datagram's payload as the error gives it back; an echo
  * socket's, its whole ICMP message). KIND: unreach CODE, timex CODE,
- * param CODE, or toobig (the family's own type and code).
+ * param CODE, or toobig [MTU] (the family's own type and code; MTU 0 or
+ * none: an old router's, which gives none).
  */
 static int parse_net_error(struct pstate *ps, struct zt_scn_event *e,
 			   const struct tok *t, int n)
@@ -1137,6 +1158,12 @@ static int parse_net_error(struct pstate *ps, struct zt_scn_event *e,
 		if (i >= n || parse_uint(t[i].s, 255, &v))
 			return perr(ps, "expected CODE after '%s'", kinds[k].name);
 		e->err_code = (uint8_t)v;
+		i++;
+	} else if (i < n && strcmp(t[i].s, "to")) {
+		if (parse_uint(t[i].s, UINT32_MAX, &v))
+			return perr(ps, "expected MTU or 'to' after 'toobig', got '%s'",
+				    t[i].s);
+		e->err_mtu = (uint32_t)v;
 		i++;
 	}
 	if (i + 1 >= n || strcmp(t[i].s, "to") ||

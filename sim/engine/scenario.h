@@ -59,6 +59,8 @@ enum zt_scn_pkt_type {
 	ZT_SCN_PKT_ECHOREPLY,
 	ZT_SCN_PKT_UNREACH,    /* destination unreachable (expected only) */
 	ZT_SCN_PKT_TIMEX,      /* time exceeded (expected only) */
+	ZT_SCN_PKT_TOOBIG,     /* fragmentation needed / packet too big
+				* (expected only) */
 	ZT_SCN_PKT_RAW,        /* whole packet as hex (input only) */
 };
 
@@ -106,9 +108,11 @@ struct zt_scn_pkt {
 				    * net> checks the socket's; 0: not given */
 	bool has_tos;              /* `tos N`: the same for the traffic */
 	uint8_t tos;               /* class (IPv4 TOS; tun< else 0) */
+	bool df;                   /* `df`: tun< sends with IPv4 DF */
 	uint16_t echo_id, echo_seq;
 	uint8_t code;
-	/* unreach/timex: the datagram the error must quote (`quotes ...`) */
+	uint32_t mtu;              /* toobig's */
+	/* unreach/timex/toobig: the datagram the error must quote (`quotes ...`) */
 	bool has_quote, quote_ports, quote_echo;
 	struct zt_addr quote_src, quote_dst;
 	uint16_t quote_sport, quote_dport;
@@ -168,6 +172,7 @@ struct zt_scn_event {
 	bool error;                /* net< error: an ICMP error from ep's
 				    * address about the datagram to err_to */
 	uint8_t err_type, err_code; /* ... in err_to's family's numbering */
+	uint32_t err_mtu;          /* ... and a toobig's MTU (0: none given) */
 	struct zt_endpoint err_to;
 	/* assert */
 	uint8_t counter;           /* enum zt_scn_counter */

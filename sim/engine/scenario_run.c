@@ -487,9 +487,13 @@ static void fmt_exp_pkt(struct sbuf *sb, const char *dir,
 		fmt_addr(sb, &p->src);
 		sb_add(sb, " > ");
 		fmt_addr(sb, &p->dst);
-		if (p->type == ZT_SCN_PKT_UNREACH || p->type == ZT_SCN_PKT_TIMEX) {
-			sb_add(sb, " icmp %s %u", p->type == ZT_SCN_PKT_UNREACH ?
-						   "unreach" : "timex", p->code);
+		if (p->type == ZT_SCN_PKT_UNREACH || p->type == ZT_SCN_PKT_TIMEX ||
+		    p->type == ZT_SCN_PKT_TOOBIG) {
+			if (p->type == ZT_SCN_PKT_TOOBIG)
+				sb_add(sb, " icmp toobig %u", p->mtu);
+			else
+				sb_add(sb, " icmp %s %u", p->type == ZT_SCN_PKT_UNREACH ?
+							   "unreach" : "timex", p->code);
 			if (p->has_quote)
 				fmt_quote(sb, &p->quote_src, &p->quote_dst,
 					  p->quote_ports, p->quote_sport,
@@ -595,11 +599,15 @@ static void fmt_act_pkt(struct host *h, struct sbuf *sb, const uint8_t *pkt,
 			}
 			return;
 		case ZT_ICMP_DEST_UNREACH:
-		case ZT_ICMP_TIME_EXCEEDED: {
+		case ZT_ICMP_TIME_EXCEEDED:
+		case ZT_ICMP_PACKET_TOO_BIG: {
 			struct zt_icmp_quote q;
 
-			sb_add(sb, " icmp %s %u", ic->kind == ZT_ICMP_DEST_UNREACH ?
-						   "unreach" : "timex", ic->code);
+			if (ic->kind == ZT_ICMP_PACKET_TOO_BIG)
+				sb_add(sb, " icmp toobig %u", ic->mtu);
+			else
+				sb_add(sb, " icmp %s %u", ic->kind == ZT_ICMP_DEST_UNREACH ?
+							   "unreach" : "timex", ic->code);
 			if ((!exp || exp->has_quote) &&
 			    zt_icmp_parse_quote(pk.payload, &q) == ZT_DROP_NONE)
 				fmt_quote(sb, &q.src, &q.dst, q.has_ports,
@@ -929,16 +937,16 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 }
 
 /* The TTL and traffic class later datagrams of @handle leave with
- * (net> ... ttl N tos N). */
-static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
-			       uint8_t tclass)
+ * (net> ... ttl N tos N), and DF. */
+static int up_dgram_set_header(void *host, int handle,
+			       const struct zt_fwd_hdr *hdr)
 {
 	struct host *h = host;
-	uint8_t b[2] = { ttl, tclass };
+	uint8_t b[3] = { hdr->ttl, hdr->tclass, hdr->dont_frag };
 
-	if (ttl)
-		h->dg[handle].ttl = ttl;
-	h->dg[handle].tclass = tclass;
+	if (hdr->ttl)
+		h->dg[handle].ttl = hdr->ttl;
+	h->dg[handle].tclass = hdr->tclass;
 	trace(h, 0x32, CHAN_NET, b, sizeof(b));
 	return 0;
 }
@@ -1060,6 +1068,7 @@ static int build_ip(struct host *h, const struct zt_addr *src,
 	struct zt_ip_hdr_params p = {
 		.ttl = sp->ttl ? sp->ttl : DEFAULT_TTL,
 		.tclass = sp->tos,
+		.dont_frag = sp->df,
 	};
 	int hl;
 
@@ -1368,6 +1377,10 @@ static bool tun_match(struct host *h, const struct zt_scn_event *e,
 					   ZT_ICMP_DEST_UNREACH :
 					   ZT_ICMP_TIME_EXCEEDED) &&
 		       pk.l4.icmp.code == p->code && quote_match(p, pk.payload);
+	case ZT_SCN_PKT_TOOBIG:
+		return (pk.proto == ZT_IPPROTO_ICMP || pk.proto == ZT_IPPROTO_ICMPV6) &&
+		       pk.l4.icmp.kind == ZT_ICMP_PACKET_TOO_BIG &&
+		       pk.l4.icmp.mtu == p->mtu && quote_match(p, pk.payload);
 	default:
 		return false;
 	}
@@ -1777,6 +1790,7 @@ static void input_net_error(struct host *h, const struct zt_scn_event *e, int s)
 	de.origin = e->ep.addr;
 	de.type = e->err_type;
 	de.code = e->err_code;
+	de.mtu = e->err_mtu;
 	de.data = input_payload(h, &e->pkt, e->pkt.len);
 	de.len = e->pkt.len;
 	trace_ep(h, CHAN_NET, &de.to);

@@ -115,7 +115,8 @@ struct binding {
 					* only tells it apart here) */
 	uint8_t ttl;                   /* router sockets: dgram_set_header's
 					* (0: VNET_DEFAULT_TTL) ... */
-	uint8_t tclass;                /* ... and traffic class (0) */
+	uint8_t tclass;                /* ... traffic class (0) ... */
+	bool df;                       /* ... and IPv4 DF (false) */
 	/* router sockets: what arrived at this instant from one sender
 	 * (owned, or NULL), handed over at the instant's end */
 	struct zt_dgram_batch *batch;
@@ -133,6 +134,7 @@ struct vdgram {
 	uint16_t to_port;
 	bool error;
 	uint8_t type, code;
+	uint32_t mtu;       /* a packet too big's */
 	struct zt_endpoint about;
 	uint8_t tclass;     /* the traffic class it travels with */
 	size_t len;
@@ -148,6 +150,8 @@ enum verror_kind {
 			 * (zt_vnet_unroutable) */
 	VERR_MARK,      /* datagrams from it arrive with @tclass
 			 * (zt_vnet_mark) */
+	VERR_MTU,       /* a link of @mtu on the way, at router @origin
+			 * or (family 0) the egress's own (zt_vnet_path_mtu) */
 };
 
 struct verror {
@@ -158,6 +162,7 @@ struct verror {
 	uint8_t hops;
 	int send_err;
 	uint8_t tclass;
+	uint32_t mtu;
 };
 
 struct vname {
@@ -330,6 +335,37 @@ int zt_vnet_mark(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 	e = add_rule(vn, VERR_MARK, prefix, len, &err);
 	if (e)
 		e->tclass = tclass;
+	return err;
+}
+
+/**
+ * zt_vnet_path_mtu() - a link of MTU @mtu stands on the way to
+ * @prefix/@len: at router @at, or (@at NULL) the egress's own link. A
+ * router socket's datagram or echo request larger than @mtu (its IP
+ * header counted) that may not be fragmented there - an IPv4 one sent
+ * with DF (dgram_set_header), an IPv6 one past the sender's own link -
+ * is lost: at router @at, which answers with a fragmentation needed /
+ * packet too big of @mtu; on the egress's link its send fails with
+ * -EMSGSIZE, and dgram_path_mtu gives @mtu. Anything else passes, in
+ * fragments. (Unlike a Linux socket, the vnet learns no path MTU: a
+ * router answers every datagram.)
+ * Return: 0, -EINVAL or -ENOSPC.
+ */
+int zt_vnet_path_mtu(struct zt_vnet *vn, const struct zt_addr *prefix,
+		     uint8_t len, uint32_t mtu, const struct zt_addr *at)
+{
+	struct verror *e;
+	int err;
+
+	if (mtu < (prefix->family == ZT_AF_INET ? 68u : 1280u) ||
+	    (at && at->family != prefix->family))
+		return -EINVAL;
+	e = add_rule(vn, VERR_MTU, prefix, len, &err);
+	if (e) {
+		e->mtu = mtu;
+		if (at)
+			e->origin = *at;
+	}
 	return err;
 }
 
@@ -1082,7 +1118,8 @@ static void vdgram_queue(struct zt_vnet *vn, struct vdgram *d)
 static void error_back(struct zt_vnet *vn, const struct zt_endpoint *sender,
 		       const struct zt_endpoint *about,
 		       const struct zt_addr *origin, uint8_t type,
-		       uint8_t code, const uint8_t *data, size_t len)
+		       uint8_t code, uint32_t mtu, const uint8_t *data,
+		       size_t len)
 {
 	const struct binding *b = find_binding(vn, &sender->addr, sender->port);
 	struct vdgram *d;
@@ -1101,6 +1138,7 @@ static void error_back(struct zt_vnet *vn, const struct zt_endpoint *sender,
 	d->to_port = sender->port;
 	d->type = type;
 	d->code = code;
+	d->mtu = mtu;
 	d->about = *about;
 	d->len = len;
 	memcpy(d->data, data, len);
@@ -1132,7 +1170,7 @@ static void dgram_fn(struct zt_sim *sim, void *arg)
 							ZT_ICMP6_DEST_UNREACH,
 			   d->to.family == ZT_AF_INET ? ZT_ICMP4_CODE_PORT_UNREACH :
 							ZT_ICMP6_CODE_PORT_UNREACH,
-			   d->data, d->len);
+			   0, d->data, d->len);
 	}
 	free(d);
 }
@@ -1181,7 +1219,7 @@ static int udp_send(struct zt_vnet *vn, const struct zt_endpoint *from,
 		about.addr = dst;
 		about.port = to->port;
 		vn->stats.datagrams_dropped++;
-		error_back(vn, from, &about, &origin, err->type, err->code,
+		error_back(vn, from, &about, &origin, err->type, err->code, 0,
 			   data, len);
 		return 0;
 	}
@@ -1472,6 +1510,7 @@ static void r_dgram_error(struct binding *b, const struct vdgram *d)
 	e.origin = d->from.addr;
 	e.type = d->type;
 	e.code = d->code;
+	e.mtu = d->mtu;
 	e.data = d->data;
 	e.len = d->len;
 	zt_router_dgram_error(vn->router, b->cookie, &e, vn->sim->now);
@@ -1573,7 +1612,7 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 		vn->stats.datagrams_dropped++;
 		if (err)
 			error_back(vn, &back, to, &origin, err->type,
-				   err->code, msg, len);
+				   err->code, 0, msg, len);
 		return 0;
 	}
 	memcpy(reply, msg, len);
@@ -1581,6 +1620,27 @@ static int echo_send(struct zt_vnet *vn, const struct binding *b,
 	memset(&from, 0, sizeof(from));
 	from.addr = to->addr;
 	return zt_vnet_udp_send(vn, &from, &back, reply, len); /* counts it */
+}
+
+/* The link of zt_vnet_path_mtu() that datagram @data (@len bytes of UDP
+ * payload, or the whole ICMP message of an echo socket) of @b to @to
+ * cannot pass unfragmented, or NULL. */
+static const struct verror *too_big_for(const struct zt_vnet *vn,
+					const struct binding *b,
+					const struct zt_endpoint *to,
+					size_t len)
+{
+	bool v4 = b->addr.family == ZT_AF_INET;
+	const struct verror *e = to->name[0] ? NULL :
+				 rule_for(vn, VERR_MTU, &to->addr);
+	size_t ip_len = (v4 ? ZT_IP4_MIN_HDR : ZT_IP6_HDR) +
+			(b->echo ? 0 : ZT_UDP_HDR) + len;
+	bool local;
+
+	if (!e || ip_len <= e->mtu)
+		return NULL;
+	local = !e->origin.family;
+	return v4 ? (b->df ? e : NULL) : (local ? NULL : e);
 }
 
 static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
@@ -1600,25 +1660,55 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	from.addr = b->addr;
 	from.port = b->port;
 	vn->stats.last_tclass = b->tclass;
+	vn->stats.last_df = b->df;
+	fail = too_big_for(vn, b, to, len);
+	if (fail && !fail->origin.family)
+		return -EMSGSIZE; /* the egress's own link */
+	if (fail) {
+		bool v4 = b->addr.family == ZT_AF_INET;
+
+		vn->stats.datagrams_sent++;
+		vn->stats.datagrams_dropped++;
+		error_back(vn, &from, to, &fail->origin,
+			   v4 ? ZT_ICMP4_DEST_UNREACH : ZT_ICMP6_PACKET_TOO_BIG,
+			   v4 ? ZT_ICMP4_CODE_FRAG_NEEDED : 0, fail->mtu, data,
+			   len);
+		return 0;
+	}
 	if (b->echo)
 		return echo_send(vn, b, to, data, len);
 	return udp_send(vn, &from, to, b->ttl ? b->ttl : VNET_DEFAULT_TTL,
 			b->tclass, data, len);
 }
 
-static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
-			       uint8_t tclass)
+static int up_dgram_set_header(void *host, int handle,
+			       const struct zt_fwd_hdr *hdr)
 {
 	struct zt_vnet *vn = host;
 	struct binding *b = dsock_of(vn, handle);
 
 	if (!b)
 		return -EBADF;
-	if (ttl)
-		b->ttl = ttl;
-	b->tclass = tclass;
+	if (hdr->ttl)
+		b->ttl = hdr->ttl;
+	b->tclass = hdr->tclass;
+	b->df = hdr->dont_frag && b->addr.family == ZT_AF_INET;
 	vn->stats.header_sets++;
 	return 0;
+}
+
+/* The egress's own link's MTU toward @to (zt_vnet_path_mtu). */
+static int up_dgram_path_mtu(void *host, int handle,
+			     const struct zt_endpoint *to)
+{
+	struct zt_vnet *vn = host;
+	const struct verror *e;
+
+	if (!dsock_of(vn, handle))
+		return -EBADF;
+	e = to->name[0] ? NULL : rule_for(vn, VERR_MTU, &to->addr);
+	vn->stats.path_mtu_asks++;
+	return e && !e->origin.family ? (int)e->mtu : -ENOENT;
 }
 
 static void up_dgram_close(void *host, int handle)
@@ -1645,6 +1735,7 @@ const struct zt_upstream_ops zt_vnet_upstream_ops = {
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
 	.dgram_set_header = up_dgram_set_header,
+	.dgram_path_mtu = up_dgram_path_mtu,
 	.stream_set_dscp = up_stream_set_dscp,
 };
 

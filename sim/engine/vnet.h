@@ -35,8 +35,10 @@
  * zt_router_dgram_error() (other senders do not hear it, as a socket
  * without IP_RECVERR would not). The router's datagram sockets are bound
  * to the vnet's egress address of their family and an ephemeral port, and
- * send with TTL 64 and traffic class 0 until the router sets others
- * (dgram_set_header).
+ * send with TTL 64, traffic class 0 and no DF until the router sets
+ * others (dgram_set_header); a link of a smaller MTU on the way
+ * (zt_vnet_path_mtu) answers what it cannot pass as a router or the
+ * egress's kernel would.
  *
  * Ownership: the vnet owns every connection, binding and datagram in
  * flight, and frees them all at zt_vnet_free(), after calling the release
@@ -87,6 +89,8 @@ struct zt_vnet_stats {
 	uint64_t header_sets;      /* router dgram_set_header calls */
 	uint8_t last_tclass;       /* the traffic class the latest datagram
 				    * or ping of a router socket left with */
+	bool last_df;              /* ... and whether with IPv4 DF */
+	uint64_t path_mtu_asks;    /* router dgram_path_mtu calls */
 	uint64_t dscp_sets;        /* router stream_set_dscp calls ... */
 	uint64_t dscp_opens;       /* ... stream_open with a DSCP ... */
 	uint8_t last_dscp;         /* ... and the latest one's DSCP */
@@ -149,17 +153,24 @@ int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
  * until dgram_set_header. 0, -EINVAL or -ENOSPC. */
 int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 		 uint8_t hops, const struct zt_addr *first_hop);
-/* A router socket's datagram or echo request to @prefix/@len fails at
- * once with @err (negative: -ENETUNREACH, -EHOSTUNREACH, -EACCES), as the
- * egress's own routing refuses it. 0, -EINVAL or -ENOSPC. */
 /* Datagrams from @prefix/@len arrive with traffic class @tclass (IPv4
  * TOS: their senders' DSCP, or ECN marks such as a congested router's CE
  * on the way); others with that of their sender's socket (0 for the
  * emulated servers). 0, -EINVAL or -ENOSPC. */
 int zt_vnet_mark(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 		 uint8_t tclass);
+/* A router socket's datagram or echo request to @prefix/@len fails at
+ * once with @err (negative: -ENETUNREACH, -EHOSTUNREACH, -EACCES), as the
+ * egress's own routing refuses it. 0, -EINVAL or -ENOSPC. */
 int zt_vnet_unroutable(struct zt_vnet *vn, const struct zt_addr *prefix,
 		       uint8_t len, int err);
+/* A link of MTU @mtu on the way to @prefix/@len, at router @at or (NULL)
+ * the egress's own: an IPv4 datagram or echo request larger than it sent
+ * with DF (any IPv6 one, past the egress) gets @at's fragmentation
+ * needed / packet too big, or fails its send with -EMSGSIZE on the
+ * egress's link (dgram_path_mtu: @mtu). 0, -EINVAL or -ENOSPC. */
+int zt_vnet_path_mtu(struct zt_vnet *vn, const struct zt_addr *prefix,
+		     uint8_t len, uint32_t mtu, const struct zt_addr *at);
 /* A name the vnet resolves (copied). 0, -EINVAL or -ENOSPC. */
 int zt_vnet_add_name(struct zt_vnet *vn, const char *name,
 		     const struct zt_addr *addr);

@@ -128,6 +128,7 @@ struct zr_sock {
 			       * send with; 0 until known */
 	uint8_t tclass;       /* ... and traffic class (fresh: 0); streams:
 			       * their DSCP */
+	bool df;              /* datagram sockets: IPv4 DF (fresh: none) */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	uint8_t *held;        /* owned: bytes the core did not take yet */
@@ -370,6 +371,16 @@ static int sock_options(struct zr_host *h, int fd, unsigned flags)
 	return 0;
 }
 
+/* IPv4 socket @fd sends with DF (@df: failing what is larger than the
+ * path MTU it knows with EMSGSIZE) or without it (fragmenting). */
+static int pmtu_mode(int fd, bool df)
+{
+	int v = df ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT;
+
+	return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v)) < 0 ?
+		       -errno : 0;
+}
+
 /* --- upstream ops --------------------------------------------------------- */
 
 /*
@@ -591,6 +602,13 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 		err = recv_opt(fd, af, IP_RECVERR, IPV6_RECVERR);
 	if (!err && (flags & ZT_UPSTREAM_DIRECT))
 		(void)recv_opt(fd, af, IP_RECVTOS, IPV6_RECVTCLASS);
+	/* and sends without DF, as the client's datagrams come until one
+	 * has it (dgram_set_header): a router fragments what the sender let
+	 * it. (Linux's default would set DF and lose the first datagram
+	 * larger than a link beyond.) IPv6: the kernel's own way, which
+	 * fragments to the path MTU it knows, the source's right. */
+	if (!err && (flags & ZT_UPSTREAM_DIRECT) && af == AF_INET)
+		err = pmtu_mode(fd, false);
 	if (!err && !echo && h->cfg.udp_rcvbuf) {
 		int sz = (int)h->cfg.udp_rcvbuf;
 
@@ -708,20 +726,22 @@ static int hdr_set(struct zr_sock *s, int handle, bool tclass, uint8_t v,
 
 /*
  * What datagram socket @handle sends from now on leaves with TTL / hop
- * limit @ttl (0: as it is) and traffic class @tclass (IPv4 TOS: DSCP and
- * ECN; Linux keeps a datagram socket's ECN bits as given). Datagrams held
- * for a batched send go first, with what they were given under. A socket
- * learns its default TTL from the kernel once (a fresh one reports the
- * system's), so that the common case, a client sending with the same
- * default, costs no call after the first socket of each family; a fresh
- * socket's traffic class is 0.
+ * limit @hdr->ttl (0: as it is), traffic class @hdr->tclass (IPv4 TOS:
+ * DSCP and ECN; Linux keeps a datagram socket's ECN bits as given) and,
+ * IPv4, DF @hdr->dont_frag. Datagrams held for a batched send go first,
+ * with what they were given under. A socket learns its default TTL from
+ * the kernel once (a fresh one reports the system's), so that the common
+ * case, a client sending with the same default, costs no call after the
+ * first socket of each family; a fresh socket's traffic class is 0, and
+ * it sends without DF (dgram_open).
  */
-static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
-			       uint8_t tclass)
+static int up_dgram_set_header(void *host, int handle,
+			       const struct zt_fwd_hdr *hdr)
 {
 	struct zr_host *h = host;
 	struct zr_sock *s = sock_get(h, handle, SK_DGRAM);
-	bool v6;
+	uint8_t ttl = hdr->ttl, tclass = hdr->tclass;
+	bool v6, df;
 	int err;
 
 	if (!s)
@@ -741,13 +761,61 @@ static int up_dgram_set_header(void *host, int handle, uint8_t ttl,
 	}
 	if (ttl == s->ttl)
 		ttl = 0;
-	if (!ttl && tclass == s->tclass)
+	df = hdr->dont_frag && !v6;
+	if (!ttl && tclass == s->tclass && df == s->df)
 		return 0;
 	zr_dgram_out_flush(&h->dgram_out);
 	err = ttl ? hdr_set(s, handle, false, ttl, &h->stats.dgram_ttl_sets) : 0;
 	if (!err && tclass != s->tclass)
 		err = hdr_set(s, handle, true, tclass, &h->stats.dgram_tos_sets);
+	if (!err && df != s->df) {
+		err = pmtu_mode(s->fd, df);
+		if (!err) {
+			s->df = df;
+			h->stats.dgram_df_sets++;
+		}
+	}
 	return err;
+}
+
+/*
+ * The path MTU toward @to that the kernel knows for what @handle sends
+ * (after a send with DF failed with EMSGSIZE): the egress link's, or a
+ * smaller one an ICMP error taught it. An unconnected socket has no
+ * IP_MTU to ask, so a fresh socket with the same egress options is
+ * connected to @to (no packet is sent) and asked; rare enough (the client
+ * learns the MTU from the first answer) that three calls do not matter.
+ */
+static int up_dgram_path_mtu(void *host, int handle,
+			     const struct zt_endpoint *to)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_DGRAM);
+	struct sockaddr_storage ss;
+	socklen_t sl, len;
+	int fd, err, mtu = 0;
+
+	if (!s)
+		return -EBADF;
+	err = ep_to_sockaddr(to, &ss, &sl);
+	if (err)
+		return err;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	h->stats.dgram_path_mtu_asks++;
+	len = sizeof(mtu);
+	err = sock_options(h, fd, ZT_UPSTREAM_DIRECT);
+	if (!err && connect(fd, (struct sockaddr *)&ss, sl) < 0)
+		err = -errno;
+	if (!err && getsockopt(fd, ss.ss_family == AF_INET6 ? IPPROTO_IPV6 :
+							      IPPROTO_IP,
+			       ss.ss_family == AF_INET6 ? IPV6_MTU : IP_MTU,
+			       &mtu, &len) < 0)
+		err = -errno;
+	close(fd);
+	zr_debug("dgram %d: path MTU: %d", handle, err ? err : mtu);
+	return err ? err : mtu > 0 ? mtu : -EINVAL;
 }
 
 /* What stream @handle sends from now on leaves with DSCP @dscp. */
@@ -784,6 +852,7 @@ const struct zt_upstream_ops zr_host_upstream_ops = {
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
 	.dgram_set_header = up_dgram_set_header,
+	.dgram_path_mtu = up_dgram_path_mtu,
 	.stream_set_dscp = up_stream_set_dscp,
 };
 
@@ -1037,14 +1106,21 @@ static bool dgram_errors(struct zr_host *h, struct zr_sock *s, int idx)
 		e.origin = origin.addr;
 		e.type = ee->ee_type;
 		e.code = ee->ee_code;
+		/* Linux gives a packet too big's MTU as the error's info */
+		if ((ee->ee_origin == SO_EE_ORIGIN_ICMP &&
+		     ee->ee_type == ZT_ICMP4_DEST_UNREACH &&
+		     ee->ee_code == ZT_ICMP4_CODE_FRAG_NEEDED) ||
+		    (ee->ee_origin == SO_EE_ORIGIN_ICMP6 &&
+		     ee->ee_type == ZT_ICMP6_PACKET_TOO_BIG))
+			e.mtu = ee->ee_info;
 		e.data = data;
 		e.len = (size_t)n < sizeof(data) ? (size_t)n : sizeof(data);
 		if (zr_log_enabled(ZR_LOG_DEBUG)) {
 			char a[96];
 
 			ep_format(&e.to, a, sizeof(a));
-			zr_debug("dgram %d: ICMP error type %u code %u about %s",
-				 idx, e.type, e.code, a);
+			zr_debug("dgram %d: ICMP error type %u code %u (info %u) about %s",
+				 idx, e.type, e.code, ee->ee_info, a);
 		}
 		zt_router_dgram_error(h->router, s->cookie, &e, h->now);
 		if (s->gen != gen || s->kind != SK_DGRAM)
@@ -1635,9 +1711,11 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		hs->dgram_send_errors, hs->stream_dscp_sets);
 	fprintf(stderr, "ztun-ref: stats: dgram tx %" PRIu64 " in %" PRIu64
 		" sends, gso sends %" PRIu64 " carrying %" PRIu64
-		", ttl sets %" PRIu64 ", tos sets %" PRIu64 "\n",
+		", ttl sets %" PRIu64 ", tos sets %" PRIu64 ", df sets %" PRIu64
+		", path mtu asks %" PRIu64 "\n",
 		hs->dgram_tx, hs->dgram_send_calls, hs->dgram_gso_sends,
-		hs->dgram_gso_segs, hs->dgram_ttl_sets, hs->dgram_tos_sets);
+		hs->dgram_gso_segs, hs->dgram_ttl_sets, hs->dgram_tos_sets,
+		hs->dgram_df_sets, hs->dgram_path_mtu_asks);
 	fprintf(stderr, "ztun-ref: stats: busy-poll spins %" PRIu64
 		", caught %" PRIu64 "\n",
 		hs->busy_poll_spins, hs->busy_poll_caught);

@@ -54,6 +54,8 @@ struct zr_host_stats {
 	uint64_t dgram_gso_segs;   /* ... and the datagrams they carried */
 	uint64_t dgram_ttl_sets;   /* setsockopt calls for a client's TTL */
 	uint64_t dgram_tos_sets;   /* ... and for its traffic class */
+	uint64_t dgram_df_sets;    /* ... and for its DF (IP_MTU_DISCOVER) */
+	uint64_t dgram_path_mtu_asks; /* path MTUs asked after EMSGSIZE */
 	uint64_t stream_dscp_sets; /* ... and for a TCP client's DSCP */
 	uint64_t sockets_open;     /* right now */
 	uint64_t busy_poll_spins;  /* times the loop polled before sleeping */

@@ -231,10 +231,19 @@ def payload_rest(toks, where):
 def take_ttl(e, t, where):
     """`ttl N` and `tos N`, each at most once, in any order, at the start of
     t (a UDP or echo input's TTL and traffic class, or those a net>
-    datagram must leave with; `tos` also on net< and tun> datagrams): sets
-    e.pkt.ttl / .tos, returns what follows."""
-    while t and not t[0].quoted and t[0].s in ("ttl", "tos"):
+    datagram must leave with; `tos` also on net< and tun> datagrams), and
+    `df` (an IPv4 tun< line's DF): sets e.pkt.ttl / .tos / .df, returns
+    what follows."""
+    while t and not t[0].quoted and t[0].s in ("ttl", "tos", "df"):
         kw = t[0].s
+        if kw == "df":
+            if e.kind != "tun<":
+                raise ScnError("%s: 'df' is for IPv4 tun< lines" % where)
+            if e.pkt.df:
+                raise ScnError("%s: 'df' given twice" % where)
+            e.pkt.df = True
+            t = t[1:]
+            continue
         if kw == "ttl" and e.kind not in ("tun<", "net>"):
             raise ScnError("%s: 'ttl' is for tun< and net> lines" % where)
         if kw == "tos" and e.kind not in ("tun<", "tun>", "net>", "net<"):
@@ -278,6 +287,8 @@ class Pkt:
         self.len = 0
         self.ttl = None      # `ttl N`: tun< sends with it, net> checks it
         self.tos = None      # `tos N`: the same for the traffic class
+        self.df = False      # `df`: tun< sends with DF
+        self.mtu = None      # toobig's
         self.echo_id = self.echo_seq = 0
         self.code = 0
         self.quote = None    # unreach/timex `quotes`: (src, sport, dst, dport,
@@ -347,7 +358,7 @@ class Event:
         self.ep = None
         self.var = ""
         self.error = False   # net< error: ICMP error from ep[0] about err_to
-        self.err_type = self.err_code = 0
+        self.err_type = self.err_code = self.err_mtu = 0
         self.err_to = None
         self.counter = None
         self.cmp = None
@@ -446,14 +457,19 @@ def parse_packet(e, t, where, state):
                 raise ScnError("%s: expected ID SEQ after '%s'" % (where, what))
             p.payload = payload_rest(take_ttl(e, t[i + 4:], where), where)
             return
-        if what in ("unreach", "timex"):
+        if what in ("unreach", "timex", "toobig"):
             if e.kind != "tun>":
                 raise ScnError("%s: '%s' is for expected output (tun>) only" % (where, what))
             p.type = what
             try:
-                p.code = int(t[i + 2].s)
+                v = int(t[i + 2].s)
             except (ValueError, IndexError):
-                raise ScnError("%s: expected CODE after '%s'" % (where, what))
+                raise ScnError("%s: expected %s after '%s'"
+                               % (where, "MTU" if what == "toobig" else "CODE", what))
+            if what == "toobig":
+                p.mtu = v
+            else:
+                p.code = v
             if i + 3 < n:
                 p.quote = parse_quote(t[i + 3:], where)
             return
@@ -815,12 +831,20 @@ class Scenario:
                            % (where, kind))
         e.err_type = self.ERROR_KINDS[kind]
         e.err_code = 4 if kind == "toobig" else 0
+        e.err_mtu = 0
         i += 1
         if kind != "toobig":
             try:
                 e.err_code = int(t[i].s)
             except (ValueError, IndexError):
                 raise ScnError("%s: expected CODE after '%s'" % (where, kind))
+            i += 1
+        elif i < len(t) and t[i].s != "to":
+            try:
+                e.err_mtu = int(t[i].s)
+            except ValueError:
+                raise ScnError("%s: expected MTU or 'to' after 'toobig', got '%s'"
+                               % (where, t[i].s))
             i += 1
         if i + 1 >= len(t) or t[i].s != "to":
             raise ScnError("%s: expected 'to DST'" % where)
@@ -872,8 +896,9 @@ def pseudo(src, dst, proto, n):
     return socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, proto, n)
 
 
-def ip4(src, dst, proto, l4, ident, ttl=None, tos=None):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, tos or 0, 20 + len(l4), ident & 0xFFFF, 0, ttl or 64,
+def ip4(src, dst, proto, l4, ident, ttl=None, tos=None, df=False):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, tos or 0, 20 + len(l4), ident & 0xFFFF,
+                    0x4000 if df else 0, ttl or 64,
                     proto, 0, socket.inet_aton(src), socket.inet_aton(dst))
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + l4
 
@@ -998,6 +1023,7 @@ class Parsed:
                 return
             self.itype, self.icode = l4[0], l4[1]
             self.ident, self.iseq = struct.unpack("!HH", l4[4:8])
+            self.imtu = self.iseq if (self.itype, self.icode) == (3, 4) else None
             self.payload = l4[8:]
             self.quote = quote_of(self.payload) if self.itype in (3, 11) else None
 
@@ -1457,6 +1483,9 @@ class Runner:
                 return ("tun> %s > %s icmp %s %d %d %s" % (
                     p.src, p.dst, kind, p.ident, p.iseq,
                     fmt_payload(p.payload) if p.payload else "")).rstrip()
+            if p.imtu is not None:
+                return "tun> %s > %s icmp toobig %d%s" % (
+                    p.src, p.dst, p.imtu, fmt_quote(p.quote) if p.quote else "")
             if p.itype in (3, 11):
                 return "tun> %s > %s icmp %s %d%s" % (
                     p.src, p.dst, "unreach" if p.itype == 3 else "timex", p.icode,
@@ -1483,11 +1512,11 @@ class Runner:
         if p.type == "udp":
             data = p.payload if p.payload is not None else b"x" * p.len
             return ip4(p.src, p.dst, 17, udp_dgram(p.src, p.dst, p.sport, p.dport, data),
-                       self.ip_id, p.ttl, p.tos)
+                       self.ip_id, p.ttl, p.tos, p.df)
         if p.type in ("echo", "echoreply"):
             return ip4(p.src, p.dst, 1, icmp_echo(8 if p.type == "echo" else 0, p.echo_id,
                                                   p.echo_seq, p.payload or b""), self.ip_id,
-                       p.ttl, p.tos)
+                       p.ttl, p.tos, p.df)
         # TCP
         if p.has_addrs:
             c = self.conn_find(p.src, p.sport, p.dst, p.dport, True)
@@ -1547,8 +1576,12 @@ class Runner:
             return (q.proto == 1 and q.itype == (8 if p.type == "echo" else 0) and
                     q.ident == p.echo_id and q.iseq == p.echo_seq and
                     (p.payload is None or q.payload == p.payload)), c
+        if p.type == "toobig":
+            return (q.proto == 1 and q.imtu == p.mtu and
+                    self.quote_match(p.quote, q.quote)), c
         if p.type in ("unreach", "timex"):
             return (q.proto == 1 and q.itype == (3 if p.type == "unreach" else 11) and
+                    q.imtu is None and
                     q.icode == p.code and self.quote_match(p.quote, q.quote)), c
         return False, c
 
@@ -1785,9 +1818,9 @@ class Runner:
         would one from the network."""
         (src, sport), (dst, dport) = sock_ep, e.err_to
         udp = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
-        mtu = 1280 if e.err_type == 3 and e.err_code == 4 else 0
+        mtu = e.err_mtu if e.err_type == 3 and e.err_code == 4 else 0
         icmp = struct.pack("!BBHHH", e.err_type, e.err_code, 0, 0, mtu) + \
-            ip4(src, dst, 17, udp, 0)
+            ip4(src, dst, 17, udp, 0, df=True)
         icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
         pkt = ip4(e.ep[0], src, 1, icmp, 0)
         with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as r:

@@ -107,14 +107,18 @@ uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n)
 size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 		       uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out)
 {
-	return zt_test_wrap_ip_hdr(src, dst, proto, l4, l4_len, 64, 0, out);
+	const struct zt_fwd_hdr h = { 64, 0, false };
+
+	return zt_test_wrap_ip_hdr(src, dst, proto, l4, l4_len, &h, out);
 }
 
 size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 			   uint8_t proto, const uint8_t *l4, size_t l4_len,
-			   uint8_t ttl, uint8_t tclass, uint8_t *out)
+			   const struct zt_fwd_hdr *h, uint8_t *out)
 {
-	const struct zt_ip_hdr_params p = { .ttl = ttl, .tclass = tclass };
+	const struct zt_ip_hdr_params p = {
+		.ttl = h->ttl, .tclass = h->tclass, .dont_frag = h->dont_frag,
+	};
 	size_t cap = ZT_IP6_HDR + l4_len;
 	int hl;
 

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ztun/packet.h"
+
 /* Add suite @name with tests given as {"name", fn} pairs ending in {0}. */
 struct zt_test_case {
 	const char *name;
@@ -44,11 +46,11 @@ size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 /* Set the traffic class (IPv4 TOS, with the header checksum) of IP packet
  * @pkt (@len bytes) to @tclass. */
 void zt_test_set_tclass(uint8_t *pkt, size_t len, uint8_t tclass);
-/* The same with TTL / hop limit @ttl and traffic class (IPv4 TOS)
- * @tclass. */
+/* The same with TTL / hop limit, traffic class (IPv4 TOS) and IPv4 DF
+ * @h. */
 size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 			   uint8_t proto, const uint8_t *l4, size_t l4_len,
-			   uint8_t ttl, uint8_t tclass, uint8_t *out);
+			   const struct zt_fwd_hdr *h, uint8_t *out);
 
 /* The IP packet carrying the segment a tcb hands to its output op (@r,
  * then data @d1/@l1 and @d2/@l2) from @src to @dst, in @out (caller-owned,

@@ -88,7 +88,8 @@ struct tb {
 	enum zt_icmp_kind err_kind;    /* ... the last one's kind, code, */
 	uint8_t err_code;
 	struct zt_addr err_src;        /* source */
-	struct zt_icmp_quote err_quote; /* and what it quoted */
+	struct zt_icmp_quote err_quote; /* what it quoted */
+	uint32_t err_mtu;              /* and a packet too big's MTU */
 	uint8_t udp_last[2048];
 	size_t udp_last_len;
 	uint8_t udp_all[8192];         /* every UDP payload, in order */
@@ -244,7 +245,8 @@ static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
 		t->echo_data_ok = pk.payload.len == 8 &&
 				  !memcmp(pk.payload.data, "pingdata", 8);
 	} else if (pk.l4.icmp.kind == ZT_ICMP_DEST_UNREACH ||
-		   pk.l4.icmp.kind == ZT_ICMP_TIME_EXCEEDED) {
+		   pk.l4.icmp.kind == ZT_ICMP_TIME_EXCEEDED ||
+		   pk.l4.icmp.kind == ZT_ICMP_PACKET_TOO_BIG) {
 		struct zt_icmp_quote q;
 
 		if (zt_icmp_parse_quote(pk.payload, &q) != ZT_DROP_NONE)
@@ -254,6 +256,8 @@ static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
 		t->err_code = pk.l4.icmp.code;
 		t->err_src = pk.src;
 		t->err_quote = q;
+		t->err_mtu = pk.l4.icmp.kind == ZT_ICMP_PACKET_TOO_BIG ?
+				     pk.l4.icmp.mtu : 0;
 		if (pk.l4.icmp.kind != ZT_ICMP_DEST_UNREACH || !q.has_ports)
 			return;
 		t->unreach++;
@@ -561,11 +565,15 @@ static const struct zt_router_stats *rstats(struct tb *t)
 	return zt_router_stats(t->r);
 }
 
-/* A datagram from the client, with IP TTL / hop limit @ttl and traffic
- * class @tclass. */
-static void send_udp_hdr(struct tb *t, const struct zt_addr *src, uint16_t sport,
+static const struct zt_vnet_stats *vstats(struct tb *t)
+{
+	return zt_vnet_stats(t->vn);
+}
+
+/* A datagram from the client with header @h. */
+static void send_udp_fwd(struct tb *t, const struct zt_addr *src, uint16_t sport,
 			 const struct zt_addr *dst, uint16_t dport,
-			 const void *data, size_t len, uint8_t ttl, uint8_t tclass)
+			 const void *data, size_t len, const struct zt_fwd_hdr *h)
 {
 	static uint8_t dg[70000], pkt[70000];
 	struct zt_udp_repr u = { sport, dport };
@@ -573,10 +581,20 @@ static void send_udp_hdr(struct tb *t, const struct zt_addr *src, uint16_t sport
 	size_t pl;
 
 	CU_ASSERT_FATAL(n > 0);
-	pl = zt_test_wrap_ip_hdr(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, ttl,
-				 tclass, pkt);
+	pl = zt_test_wrap_ip_hdr(src, dst, ZT_IPPROTO_UDP, dg, (size_t)n, h, pkt);
 	q_push(&t->to_router, pkt, pl);
 	tun_kick(t);
+}
+
+/* A datagram from the client, with IP TTL / hop limit @ttl and traffic
+ * class @tclass. */
+static void send_udp_hdr(struct tb *t, const struct zt_addr *src, uint16_t sport,
+			 const struct zt_addr *dst, uint16_t dport,
+			 const void *data, size_t len, uint8_t ttl, uint8_t tclass)
+{
+	const struct zt_fwd_hdr h = { ttl, tclass, false };
+
+	send_udp_fwd(t, src, sport, dst, dport, data, len, &h);
 }
 
 static void send_udp(struct tb *t, const struct zt_addr *src, uint16_t sport,
@@ -588,12 +606,15 @@ static void send_udp(struct tb *t, const struct zt_addr *src, uint16_t sport,
 
 /* An echo request from the client, with TTL / hop limit @ttl and traffic
  * class @tclass. */
-static void send_ping_hdr(struct tb *t, const struct zt_addr *src,
+/* An echo request from the client with @len bytes of @data and header
+ * @h. */
+static void send_ping_fwd(struct tb *t, const struct zt_addr *src,
 			  const struct zt_addr *dst, uint16_t ident,
-			  uint16_t seq, uint8_t ttl, uint8_t tclass)
+			  uint16_t seq, const struct zt_fwd_hdr *h,
+			  const void *data, size_t len)
 {
+	static uint8_t msg[70000], pkt[70000];
 	struct zt_icmp_repr e;
-	uint8_t msg[100], pkt[200];
 	bool v4 = src->family == ZT_AF_INET;
 	size_t pl;
 	int n;
@@ -602,14 +623,22 @@ static void send_ping_hdr(struct tb *t, const struct zt_addr *src,
 	e.type = v4 ? ZT_ICMP4_ECHO_REQUEST : ZT_ICMP6_ECHO_REQUEST;
 	e.echo_ident = ident;
 	e.echo_seq = seq;
-	n = v4 ? zt_icmp4_emit(&e, (const uint8_t *)"pingdata", 8, msg, sizeof(msg)) :
-		 zt_icmp6_emit(&e, src, dst, (const uint8_t *)"pingdata", 8, msg,
-			       sizeof(msg));
+	n = v4 ? zt_icmp4_emit(&e, data, len, msg, sizeof(msg)) :
+		 zt_icmp6_emit(&e, src, dst, data, len, msg, sizeof(msg));
 	CU_ASSERT_FATAL(n > 0);
 	pl = zt_test_wrap_ip_hdr(src, dst, v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
-				 msg, (size_t)n, ttl, tclass, pkt);
+				 msg, (size_t)n, h, pkt);
 	q_push(&t->to_router, pkt, pl);
 	tun_kick(t);
+}
+
+static void send_ping_hdr(struct tb *t, const struct zt_addr *src,
+			  const struct zt_addr *dst, uint16_t ident,
+			  uint16_t seq, uint8_t ttl, uint8_t tclass)
+{
+	const struct zt_fwd_hdr h = { ttl, tclass, false };
+
+	send_ping_fwd(t, src, dst, ident, seq, &h, "pingdata", 8);
 }
 
 static void send_ping_seq(struct tb *t, const struct zt_addr *src,
@@ -2212,9 +2241,9 @@ static void expect_echo_error(const struct tb *t, unsigned n,
 /* ICMP errors the network sends back about a UDP flow's datagrams reach
  * its client for direct and NAT flows, quoting the datagram as the client
  * sent it: a closed port's unreachable from the server, a router's host
- * unreachable or time exceeded from that router. A "fragmentation
- * needed" (the egress's own path MTU) is not passed on, nor anything for
- * a SOCKS5 flow, whose datagrams go to the proxy. IPv4 and IPv6. */
+ * unreachable or time exceeded from that router (a packet too big:
+ * udp_path_mtu_relayed); nothing for a SOCKS5 flow, whose datagrams go
+ * to the proxy. IPv4 and IPv6. */
 static void test_udp_icmp_errors_relayed(void)
 {
 	for (int v6 = 0; v6 < 2; v6++) {
@@ -2224,7 +2253,6 @@ static void test_udp_icmp_errors_relayed(void)
 			struct zt_addr far = v6 ? a6(7, 1) : zt_addr_v4(HOLE4);
 			struct zt_addr rtr = v6 ? a6(8, 1) : zt_addr_v4(SOCKS4);
 			struct zt_addr loop = v6 ? a6(9, 1) : zt_addr_v4(HTTP4);
-			struct zt_addr big = v6 ? a6(6, 1) : zt_addr_v4(DNS4);
 			uint8_t unreach = v6 ? ZT_ICMP6_DEST_UNREACH : ZT_ICMP4_DEST_UNREACH;
 
 			t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
@@ -2235,9 +2263,6 @@ static void test_udp_icmp_errors_relayed(void)
 			CU_ASSERT_FATAL(zt_vnet_icmp_error(t->vn, &loop, v6 ? 128 : 32, &rtr,
 							   v6 ? ZT_ICMP6_TIME_EXCEEDED :
 								ZT_ICMP4_TIME_EXCEEDED, 0) == 0);
-			CU_ASSERT_FATAL(zt_vnet_icmp_error(t->vn, &big, v6 ? 128 : 32, &rtr,
-							   v6 ? ZT_ICMP6_PACKET_TOO_BIG : unreach,
-							   v6 ? 0 : ZT_ICMP4_CODE_FRAG_NEEDED) == 0);
 			/* nothing listens on port 9 of the server */
 			send_udp(t, &cli, 5000, &srv, 9, "hello", 5);
 			run_for(t, 10 * ZT_MS);
@@ -2257,12 +2282,86 @@ static void test_udp_icmp_errors_relayed(void)
 			send_udp(t, &cli, 5002, &loop, 53, "q", 1);
 			run_for(t, 10 * ZT_MS);
 			expect_error(t, 3, ZT_ICMP_TIME_EXCEEDED, 0, &rtr, &cli, &loop);
-			send_udp(t, &cli, 5003, &big, 53, "q", 1);
-			run_for(t, 10 * ZT_MS);
-			CU_ASSERT_EQUAL(t->errs, 3);
 			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 3);
-			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_ignored, 1);
-			CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 4); /* kept */
+			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_ignored, 0);
+			CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 3); /* kept */
+			tb_free(t);
+		}
+	}
+}
+
+/*
+ * A direct or NAT flow's datagram leaves with the client's DF, and one
+ * too large for a link on the way comes back to the client as a router
+ * answers it: the datagram with DF (every IPv6 one: no router fragments
+ * those) that a router beyond cannot pass gets that router's
+ * fragmentation needed / packet too big with the link's MTU, and one the
+ * egress's own link cannot pass (its send fails with EMSGSIZE) one with
+ * the MTU the host knows, from the destination; the client's path MTU
+ * discovery sees the path beyond the TUN. A datagram without DF passes
+ * in fragments (IPv6: the host fragments on its own link). Pings too.
+ */
+static void test_udp_path_mtu_relayed(void)
+{
+	static uint8_t big[1300];
+
+	memset(big, 'b', sizeof(big));
+	for (int v6 = 0; v6 < 2; v6++) {
+		for (int nat = 0; nat < 2; nat++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+			struct zt_addr rtr = v6 ? a6(8, 1) : zt_addr_v4(SOCKS4);
+			struct zt_addr near = v6 ? a6(6, 1) : zt_addr_v4(DNS4);
+			uint8_t plen = v6 ? 128 : 32;
+			uint32_t far_mtu = v6 ? 1280 : 1000, own_mtu = v6 ? 1280 : 1200;
+			uint8_t code = v6 ? 0 : ZT_ICMP4_CODE_FRAG_NEEDED;
+			const struct zt_fwd_hdr df = { 64, 0, true }, no_df = { 64, 0, false };
+
+			t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+			t->dec[2] = ZT_ROUTE_DIRECT;
+			tb_start(t);
+			add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+			add_host(t, &near, 7, ZT_VHOST_UDP_ECHO);
+			CU_ASSERT_FATAL(zt_vnet_path_mtu(t->vn, &srv, plen, far_mtu, &rtr) == 0);
+			CU_ASSERT_FATAL(zt_vnet_path_mtu(t->vn, &near, plen, own_mtu, NULL) == 0);
+			/* a router beyond */
+			send_udp_fwd(t, &cli, 5000, &srv, 7, big, sizeof(big), &df);
+			run_for(t, 10 * ZT_MS);
+			expect_error(t, 1, ZT_ICMP_PACKET_TOO_BIG, code, &rtr, &cli, &srv);
+			CU_ASSERT_EQUAL(t->err_mtu, far_mtu);
+			CU_ASSERT_EQUAL(t->err_quote.src_port, 5000);
+			CU_ASSERT_EQUAL(t->err_quote.dst_port, 7);
+			CU_ASSERT_EQUAL(t->udp_in, 0);
+			CU_ASSERT_EQUAL(vstats(t)->last_df, !v6);
+			send_udp_fwd(t, &cli, 5000, &srv, 7, big, 100, &df);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL(t->udp_in, 1); /* what fits passes */
+			send_udp_fwd(t, &cli, 5000, &srv, 7, big, sizeof(big), &no_df);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL(vstats(t)->last_df, false);
+			CU_ASSERT_EQUAL(t->udp_in, v6 ? 1 : 2); /* in fragments */
+			CU_ASSERT_EQUAL(t->errs, v6 ? 2 : 1);
+			/* the egress's own link */
+			send_udp_fwd(t, &cli, 5001, &near, 7, big, sizeof(big), &df);
+			run_for(t, 10 * ZT_MS);
+			if (v6) { /* the host fragments on its own link */
+				CU_ASSERT_EQUAL(t->udp_in, 2);
+				CU_ASSERT_EQUAL(vstats(t)->path_mtu_asks, 0);
+			} else {
+				expect_error(t, 2, ZT_ICMP_PACKET_TOO_BIG, code, &near,
+					     &cli, &near);
+				CU_ASSERT_EQUAL(t->err_mtu, own_mtu);
+				CU_ASSERT_EQUAL(t->err_quote.src_port, 5001);
+				CU_ASSERT_EQUAL(vstats(t)->path_mtu_asks, 1);
+			}
+			/* a ping that may not be fragmented */
+			send_ping_fwd(t, &cli, &srv, 4242, 9, &df, big, sizeof(big));
+			run_for(t, 10 * ZT_MS);
+			expect_echo_error(t, 3, ZT_ICMP_PACKET_TOO_BIG, code, &rtr,
+					  &cli, &srv, 4242, 9);
+			CU_ASSERT_EQUAL(t->err_mtu, far_mtu);
+			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 3);
+			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_ignored, 0);
 			tb_free(t);
 		}
 	}
@@ -3041,6 +3140,7 @@ int zt_suite_router(void)
 		{ "udp_tclass_follows_client", test_udp_tclass_follows_client },
 		{ "tcp_dscp_follows_client", test_tcp_dscp_follows_client },
 		{ "icmp_echo_error_relayed", test_icmp_echo_error_relayed },
+		{ "udp_path_mtu_relayed", test_udp_path_mtu_relayed },
 		{ "dgram_error_mismatch_ignored", test_dgram_error_mismatch_ignored },
 		{ "local_tcp_rst", test_local_tcp_rst },
 		{ "free_with_open_flows", test_free_with_open_flows },

@@ -106,10 +106,20 @@ static void test_events(void)
 		"2 tun< 10.0.0.2:53 > 8.8.8.8:53 udp (1) tos 184 ttl 9 00\n"
 		"2 net> udp $q 8.8.8.8:53 (1) tos 0 00\n"
 		"2 net< udp 8.8.8.8:53 > $q (1) tos 3 00\n"
-		"2 tun> 8.8.8.8:53 > 10.0.0.2:53 udp (1) tos 3 00\n";
+		"2 tun> 8.8.8.8:53 > 10.0.0.2:53 udp (1) tos 3 00\n"
+		"2 tun< 10.0.0.2:53 > 8.8.8.8:53 udp (1) df ttl 3 00\n"
+		"2 net< error 192.0.2.9 > $q toobig 1400 to 8.8.8.8:53 (0)\n"
+		"2 tun> 192.0.2.9 > 10.0.0.2 icmp toobig 1400 quotes 10.0.0.2:53 > 8.8.8.8:53\n";
 
 	CU_ASSERT_EQUAL_FATAL(parse(text, &s, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(s.n, 31);
+	CU_ASSERT_EQUAL_FATAL(s.n, 34);
+	CU_ASSERT(s.ev[31].pkt.df && s.ev[31].pkt.ttl == 3);
+	CU_ASSERT(!s.ev[27].pkt.df);
+	CU_ASSERT(s.ev[32].err_type == ZT_ICMP4_DEST_UNREACH &&
+		  s.ev[32].err_code == ZT_ICMP4_CODE_FRAG_NEEDED &&
+		  s.ev[32].err_mtu == 1400);
+	CU_ASSERT(s.ev[33].pkt.type == ZT_SCN_PKT_TOOBIG && s.ev[33].pkt.mtu == 1400 &&
+		  s.ev[33].pkt.has_quote);
 	CU_ASSERT(s.ev[29].pkt.has_tos && s.ev[29].pkt.tos == 3);
 	CU_ASSERT(s.ev[30].pkt.has_tos && s.ev[30].pkt.tos == 3);
 	CU_ASSERT(!s.ev[24].pkt.has_tos && !s.ev[26].pkt.has_tos);
@@ -130,6 +140,7 @@ static void test_events(void)
 	e = &s.ev[21];
 	CU_ASSERT_EQUAL(e->err_type, ZT_ICMP6_PACKET_TOO_BIG);
 	CU_ASSERT_EQUAL(e->err_code, 0);
+	CU_ASSERT_EQUAL(e->err_mtu, 0); /* none given */
 	CU_ASSERT_EQUAL(e->err_to.port, 0);
 	CU_ASSERT_EQUAL(e->var[0], 0);
 	e = &s.ev[22];
@@ -255,6 +266,13 @@ static void test_errors(void)
 		  "expected CODE after 'unreach'" },
 		{ "0 net< error 1.2.3.4 toobig to ::1 (0)\n",
 		  "expected 'to DST' of the family of '1.2.3.4'" },
+		{ "0 net< error 1.2.3.4 toobig big to 5.6.7.8:9 (0)\n",
+		  "expected MTU or 'to' after 'toobig', got 'big'" },
+		{ "0 tun> 1.2.3.4 > 5.6.7.8 icmp toobig quotes 5.6.7.8 > 1.2.3.4\n",
+		  "expected MTU after 'toobig'" },
+		{ "0 tun< [::1]:1 > [::2]:2 udp (0) df\n", "'df' is for IPv4 tun< lines" },
+		{ "0 net> udp $q 1.2.3.4:5 (0) df\n", "'df' is for IPv4 tun< lines" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 udp (0) df df\n", "'df' given twice" },
 		{ "0 net< error 1.2.3.4 timex 0 to 5.6.7.8:9 (2) 00\n",
 		  "payload is 1 bytes, '(2)' says 2" },
 		{ "0 tun< 1.2.3.4 > 5.6.7.8 icmp timex 0\n", "'timex' is for expected output" },

@@ -48,8 +48,8 @@ struct host {
 	unsigned n_echo_fwd;         /* echo_forward calls */
 	struct zt_flow_key echo_key; /* ... the last one's */
 	uint16_t echo_ident, echo_seq;
-	uint8_t echo_ttl, udp_ttl;   /* the last echo request's, datagram's */
-	uint8_t echo_tclass, udp_tclass;
+	struct zt_fwd_hdr echo_hdr, udp_hdr; /* the last echo request's,
+					      * datagram's */
 	size_t echo_len;
 	uint64_t now;
 	unsigned n_gso;              /* TSO segments cut by the host */
@@ -153,8 +153,7 @@ static void h_udp_input(void *host, struct zt_udp_flow *f,
 	if (f->datagrams_in == 1)
 		h->n_udp_new++;
 	h->udp_key = f->key;
-	h->udp_ttl = f->ttl;
-	h->udp_tclass = f->tclass;
+	h->udp_hdr = f->hdr;
 	memcpy(h->udp_last, data, len);
 	h->udp_last_len = len;
 }
@@ -172,14 +171,13 @@ static enum zt_echo_verdict h_echo_verdict(void *host,
 }
 
 static void h_echo_forward(void *host, const struct zt_flow_key *key,
-			   uint16_t ident, uint16_t seq, uint8_t ttl,
-			   uint8_t tclass, const uint8_t *data, size_t len,
-			   uint64_t now)
+			   uint16_t ident, uint16_t seq,
+			   const struct zt_fwd_hdr *hdr, const uint8_t *data,
+			   size_t len, uint64_t now)
 {
 	struct host *h = host;
 
-	h->echo_ttl = ttl;
-	h->echo_tclass = tclass;
+	h->echo_hdr = *hdr;
 	(void)data;
 	(void)now;
 	h->n_echo_fwd++;
@@ -705,12 +703,15 @@ static void test_icmp_echo_verdicts(void)
 		 * as an echo reply from the address pinged */
 		h->forwarded = other;
 		pl = zt_test_wrap_ip_hdr(&c, &other, ZT_IPPROTO_ICMP, msg,
-					 (size_t)n, 3, 0xb9, pkt);
+					 (size_t)n,
+					 &(struct zt_fwd_hdr){ 3, 0xb9, true },
+					 pkt);
 		zt_stack_input(h->s, pkt, pl, h->now);
 		CU_ASSERT_EQUAL(h->to_tun.n, 2);
 		CU_ASSERT_EQUAL_FATAL(h->n_echo_fwd, 1);
-		CU_ASSERT_EQUAL(h->echo_ttl, 3); /* the host sends it on so */
-		CU_ASSERT_EQUAL(h->echo_tclass, 0xb9); /* EF, ECT(1) */
+		CU_ASSERT_EQUAL(h->echo_hdr.ttl, 3); /* the host sends it on so */
+		CU_ASSERT_EQUAL(h->echo_hdr.tclass, 0xb9); /* EF, ECT(1) */
+		CU_ASSERT(h->echo_hdr.dont_frag); /* ping -M do */
 		CU_ASSERT(zt_addr_eq(&h->echo_key.client, &c));
 		CU_ASSERT(zt_addr_eq(&h->echo_key.server, &other));
 		CU_ASSERT_EQUAL(h->echo_ident, 7);
@@ -917,8 +918,9 @@ static void send_udp(struct host *h, const struct zt_addr *src, const struct zt_
 	zt_stack_input(h->s, pkt, pl, h->now);
 }
 
-/* Each datagram hands the host its own TTL / hop limit and traffic
- * class (DSCP and ECN), which a direct flow passes on. */
+/* Each datagram hands the host its own TTL / hop limit, traffic class
+ * (DSCP and ECN) and IPv4 DF, which a direct flow passes on. IPv6 has no
+ * DF: only its source may fragment, whatever the sender wants. */
 static void test_udp_ip_header_to_host(void)
 {
 	static uint8_t dg[100], pkt[200];
@@ -936,16 +938,19 @@ static void test_udp_ip_header_to_host(void)
 		const struct zt_addr *src = v6 ? &c6 : &c, *dst = v6 ? &s6 : &srv;
 
 		for (int i = 0; i < 2; i++) {
-			uint8_t ttl = i ? 64 : 7, tclass = i ? 0 : 0x2e;
+			const struct zt_fwd_hdr sent = {
+				i ? 64 : 7, i ? 0 : 0x2e, !i,
+			};
 
 			n = zt_udp_emit(&u, src, dst, (const uint8_t *)"q", 1, dg, sizeof(dg));
 			CU_ASSERT_FATAL(n > 0);
 			zt_stack_input(h->s, pkt,
 				       zt_test_wrap_ip_hdr(src, dst, ZT_IPPROTO_UDP, dg,
-							   (size_t)n, ttl, tclass, pkt),
+							   (size_t)n, &sent, pkt),
 				       h->now);
-			CU_ASSERT_EQUAL(h->udp_ttl, ttl);
-			CU_ASSERT_EQUAL(h->udp_tclass, tclass); /* AF11, ECT(0) */
+			CU_ASSERT_EQUAL(h->udp_hdr.ttl, sent.ttl);
+			CU_ASSERT_EQUAL(h->udp_hdr.tclass, sent.tclass); /* AF11, ECT(0) */
+			CU_ASSERT_EQUAL(h->udp_hdr.dont_frag, sent.dont_frag && !v6);
 		}
 	}
 	CU_ASSERT_EQUAL(h->n_udp, 4);

@@ -50,6 +50,31 @@ static inline uint8_t zt_packet_tclass(const struct zt_packet *p)
 					 p->ip.ip6.traffic_class;
 }
 
+/*
+ * The IP header fields a router carries from a packet it forwards into
+ * the one it sends on, and so ztun from a client's datagram or ping into
+ * what its upstream socket sends (the upstream op dgram_set_header).
+ */
+struct zt_fwd_hdr {
+	uint8_t ttl;          /* TTL / hop limit; 0: the host's default */
+	uint8_t tclass;       /* IPv4 TOS (DSCP, ECN), IPv6 traffic class */
+	bool dont_frag;       /* IPv4 DF: the sender forbids fragmentation
+			       * on the way. An IPv6 packet is never
+			       * fragmented on its way (only its source may),
+			       * but that is the family's rule, not the
+			       * sender's word: false */
+};
+
+static inline struct zt_fwd_hdr zt_packet_fwd_hdr(const struct zt_packet *p)
+{
+	struct zt_fwd_hdr h = {
+		zt_packet_ttl(p), zt_packet_tclass(p),
+		p->family == ZT_AF_INET && p->ip.ip4.dont_frag,
+	};
+
+	return h;
+}
+
 /* The fields of an IP header that zt_ip_header_emit() takes. */
 struct zt_ip_hdr_params {
 	uint8_t ttl;          /* TTL or hop limit */

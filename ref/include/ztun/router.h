@@ -228,6 +228,8 @@ struct zt_dgram_error {
 	struct zt_endpoint to;  /* where the datagram went (echo: port 0) */
 	struct zt_addr origin;  /* who sent the error; family 0: unknown */
 	uint8_t type, code;
+	uint32_t mtu;           /* a "packet too big"'s next-hop MTU (IPv4:
+				 * fragmentation needed), else 0 */
 	const uint8_t *data;    /* the start of the datagram's payload as sent
 				 * (echo: from its ICMP header on), as much
 				 * as came back; may be NULL */
@@ -235,12 +237,13 @@ struct zt_dgram_error {
 };
 /*
  * zt_router_dgram_error() - the network answered a datagram sent on the
- * socket of @cookie with ICMP error @e. A destination or port unreachable
- * (but "fragmentation needed": the host's own path MTU) or a time
- * exceeded about a datagram of a direct or NAT flow, or about a ping
- * routed direct, is passed to its client, quoting the datagram as the
- * client sent it, from @e->origin when the error came from elsewhere
- * than the destination; anything else is counted and dropped.
+ * socket of @cookie with ICMP error @e. A destination or port unreachable,
+ * a time exceeded or a packet too big (IPv4: fragmentation needed, with
+ * its MTU: the datagram had DF, as the client's had) about a datagram of
+ * a direct or NAT flow, or about a ping routed direct, is passed to its
+ * client, quoting the datagram as the client sent it, from @e->origin
+ * when the error came from elsewhere than the destination; anything else
+ * is counted and dropped.
  */
 void zt_router_dgram_error(struct zt_router *r, void *cookie,
 			   const struct zt_dgram_error *e, uint64_t now);
@@ -255,8 +258,11 @@ void zt_router_dgram_error(struct zt_router *r, void *cookie,
  * or a direct ping's, as the ICMP destination unreachable a router
  * without a route sends (net / host unreachable, administratively
  * prohibited), quoting its datagram, from the destination; the router
- * does the same for a dgram_send() that fails at once. Any other
- * failure (a full buffer) is the loss UDP allows.
+ * does the same for a dgram_send() that fails at once. -EMSGSIZE (a
+ * datagram with DF larger than the host's path MTU) reaches it as a
+ * packet too big (IPv4: fragmentation needed) with the MTU the host's
+ * dgram_path_mtu gives. Any other failure (a full buffer) is the loss
+ * UDP allows.
  */
 void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
 				 const struct zt_endpoint *to,

@@ -86,9 +86,9 @@ struct zt_udp_flow {
 	struct zt_flow_key key;
 	void *user;            /* the host's per-flow pointer (NAT session, ...) */
 	uint64_t datagrams_in, datagrams_out;
-	uint8_t ttl;           /* TTL / hop limit and traffic class (IPv4 */
-	uint8_t tclass;        /* TOS: DSCP and ECN) of the datagram being
-				* handed to ops->udp_input */
+	struct zt_fwd_hdr hdr; /* TTL / hop limit, traffic class (IPv4 TOS:
+				* DSCP and ECN) and IPv4 DF of the datagram
+				* being handed to ops->udp_input */
 	/* private to the stack */
 	uint32_t index;
 	uint64_t idle_deadline;
@@ -204,11 +204,11 @@ struct zt_stack_ops {
 	/* Optional: an echo request that echo_verdict sent on
 	 * (ZT_ECHO_FORWARD): from @key->client to @key->server (family and
 	 * addresses set, ports 0), its identifier @ident, sequence number
-	 * @seq, TTL / hop limit @ttl, traffic class (IPv4 TOS) @tclass and
-	 * data (borrowed). */
+	 * @seq, TTL / hop limit, traffic class (IPv4 TOS) and IPv4 DF @hdr
+	 * and data (all borrowed). */
 	void (*echo_forward)(void *host, const struct zt_flow_key *key,
-			     uint16_t ident, uint16_t seq, uint8_t ttl,
-			     uint8_t tclass,
+			     uint16_t ident, uint16_t seq,
+			     const struct zt_fwd_hdr *hdr,
 			     const uint8_t *data, size_t len, uint64_t now);
 };
 
@@ -372,14 +372,16 @@ int zt_stack_udp_unreach(struct zt_stack *s, struct zt_udp_flow *f,
  * zt_stack_udp_error() - tell the client of UDP flow @key that a datagram
  * it sent earlier met an ICMP error on the way beyond ztun: the datagram
  * is rebuilt from @key around the first bytes of @data (@len bytes,
- * borrowed; NULL: none) and quoted in an error of @kind (DEST_UNREACH or
- * TIME_EXCEEDED) and @code (the flow's family's numbering) from @from,
- * or from the flow's server when @from is NULL or cannot be a source (not
- * a single host of the flow's family). Rate-limited like every ICMP error.
+ * borrowed; NULL: none) and quoted in an error of @kind (DEST_UNREACH,
+ * TIME_EXCEEDED, or PACKET_TOO_BIG with the next hop's @mtu: IPv4's
+ * "fragmentation needed" quoting a datagram with DF, IPv6's packet too
+ * big) and @code (the flow's family's numbering) from @from, or from the
+ * flow's server when @from is NULL or cannot be a source (not a single
+ * host of the flow's family). Rate-limited like every ICMP error.
  * Return: 0, or -EINVAL for a key without a family or another kind.
  */
 int zt_stack_udp_error(struct zt_stack *s, const struct zt_flow_key *key,
-		       enum zt_icmp_kind kind, uint8_t code,
+		       enum zt_icmp_kind kind, uint8_t code, uint32_t mtu,
 		       const struct zt_addr *from, const void *data, size_t len,
 		       uint64_t now);
 /*
@@ -389,7 +391,7 @@ int zt_stack_udp_error(struct zt_stack *s, const struct zt_flow_key *key,
  */
 int zt_stack_echo_error(struct zt_stack *s, const struct zt_flow_key *key,
 			uint16_t ident, uint16_t seq, enum zt_icmp_kind kind,
-			uint8_t code, const struct zt_addr *from,
+			uint8_t code, uint32_t mtu, const struct zt_addr *from,
 			const void *data, size_t len, uint64_t now);
 /* Forget UDP flow @f now (ops->udp_closed is called first). */
 void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now);

@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include "ztun/addr.h"
+#include "ztun/packet.h"
 
 /* Where to connect: an address, or (for proxies) a host name. */
 struct zt_endpoint {
@@ -92,15 +93,28 @@ struct zt_upstream_ops {
 	void (*dgram_close)(void *host, int handle);
 	/* Optional (NULL: every datagram leaves with the host's defaults):
 	 * what @handle sends from now on leaves with IP TTL / hop limit
-	 * @ttl (1-255; 0: leave it as it is) and traffic class @tclass (the
-	 * IPv4 TOS byte or IPv6 traffic class: DSCP and ECN; the host's
-	 * default is 0). The core passes the client's own for direct and
-	 * NAT flows, as a router would: the network's time exceeded names
-	 * the hop where the datagram died (a traceroute through the TUN sees
-	 * the path), and the client's DSCP and ECN marks reach the network.
-	 * Called on a change only. Returns 0 or a negative errno. */
-	int (*dgram_set_header)(void *host, int handle, uint8_t ttl,
-				uint8_t tclass);
+	 * @hdr->ttl (1-255; 0: leave it as it is), traffic class
+	 * @hdr->tclass (the IPv4 TOS byte or IPv6 traffic class: DSCP and
+	 * ECN; the host's default is 0) and, for IPv4, DF as
+	 * @hdr->dont_frag says: with it a datagram larger than the path MTU
+	 * the host knows fails with -EMSGSIZE and one larger than a link
+	 * beyond comes back as that router's "fragmentation needed"; without
+	 * it (the default of a direct socket) the host and the routers on
+	 * the way fragment what is too large. The core passes the client's
+	 * own for direct and NAT flows, as a router would: the network's
+	 * time exceeded names the hop where the datagram died (a traceroute
+	 * through the TUN sees the path), the client's DSCP and ECN marks
+	 * reach the network, and its path MTU discovery sees the path
+	 * beyond the TUN. Called on a change only. Returns 0 or a negative
+	 * errno. */
+	int (*dgram_set_header)(void *host, int handle,
+				const struct zt_fwd_hdr *hdr);
+	/* Optional (NULL: a datagram failing with -EMSGSIZE is lost
+	 * unanswered): the path MTU the host knows from @handle's socket
+	 * toward @to, its own link's or a smaller one learned from the
+	 * network; > 0, or a negative errno. */
+	int (*dgram_path_mtu)(void *host, int handle,
+			      const struct zt_endpoint *to);
 	/* Optional (NULL: the host's default, 0): what stream @handle sends
 	 * from now on leaves with DSCP @dscp (the traffic class's upper six
 	 * bits, in place; ECN is the connection's own). The core passes the
