@@ -53,7 +53,8 @@
 #define DEF_WINDOW (1u << 20)
 
 static const int rec_errnos[8] = { ECONNREFUSED, ENETUNREACH, EHOSTUNREACH,
-				   ETIMEDOUT, EACCES, ECONNRESET, EPIPE, EIO };
+				   ETIMEDOUT, EACCES, ECONNRESET, EPIPE,
+				   EMSGSIZE };
 
 struct stream {
 	void *cookie;          /* the core's (borrowed) */
@@ -109,6 +110,8 @@ struct fr {
 	size_t n_dg, cap_dg;
 	int open_err, dgram_err, send_err; /* next answers, 0 = success */
 	int dgram_send_err;                /* ... of dgram_send */
+	uint16_t path_mtu;                 /* what dgram_path_mtu says (0:
+					    * none known) */
 	uint32_t def_window;
 	struct defer *q_head, **q_tail;
 	size_t q_n;
@@ -636,6 +639,17 @@ static int up_dgram_set_header(void *host, int handle,
 	return 0;
 }
 
+static int up_dgram_path_mtu(void *host, int handle,
+			     const struct zt_endpoint *to)
+{
+	struct fr *h = host;
+
+	if (!dgram_of(h, handle, "dgram_path_mtu"))
+		return -EBADF;
+	check_endpoint(h, to);
+	return h->path_mtu ? h->path_mtu : -ENOENT;
+}
+
 static void up_dgram_close(void *host, int handle)
 {
 	struct fr *h = host;
@@ -655,6 +669,7 @@ static const struct zt_upstream_ops up_ops = {
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
 	.dgram_set_header = up_dgram_set_header,
+	.dgram_path_mtu = up_dgram_path_mtu,
 	.stream_set_dscp = up_stream_set_dscp,
 };
 
@@ -1097,6 +1112,12 @@ static void dgram_error_record(struct fr *h, const struct zt_rec *rec)
 		e.origin = zt_addr_v4(rec->body + off);
 		off += 4;
 	}
+	if (rec->body[3] & 4) {
+		if (rec->len < off + 2)
+			return;
+		e.mtu = (uint32_t)rec->body[off] | (uint32_t)rec->body[off + 1] << 8;
+		off += 2;
+	}
 	e.data = rec->body + off;
 	e.len = rec->len - off;
 	zt_router_dgram_error(h->r, h->dg[i].cookie, &e, h->now);
@@ -1154,6 +1175,7 @@ static void run_record(struct fr *h, const struct zt_rec *rec)
 		if (rec->len >= 7)
 			h->def_window = le32(rec->body + 3);
 		h->dgram_send_err = body_at(rec, 7) ? rec_errnos[body_at(rec, 7) % 8] : 0;
+		h->path_mtu = (uint16_t)(body_at(rec, 8) | body_at(rec, 9) << 8);
 		break;
 	default:
 		h->out->unknown++;

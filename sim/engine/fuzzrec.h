@@ -38,7 +38,7 @@
  *                 (body[0] mod opened)-th stream the core opened, counting
  *                 from 0. S_FAILED: body[1] picks the errno, modulo 8, in
  *                 the order ECONNREFUSED ENETUNREACH EHOSTUNREACH ETIMEDOUT
- *                 EACCES ECONNRESET EPIPE EIO. S_DATA: body[1..] are bytes from the
+ *                 EACCES ECONNRESET EPIPE EMSGSIZE. S_DATA: body[1..] are bytes from the
  *                 upstream. S_WRITABLE: body[1..4] (u32le) is the new send
  *                 window (absent: the default). Events a real socket could
  *                 not produce are ignored: nothing before connected but
@@ -59,7 +59,9 @@
  *                 the next stream_send; body[3..6] (u32le) set the default
  *                 send window of streams opened later; body[7] != 0 makes
  *                 the next dgram_send fail (zt_router_dgram_send_failed's
- *                 path: no route, a firewall, ...).
+ *                 path: no route, a firewall, ..., 7: EMSGSIZE, too large
+ *                 for the egress's link); body[8..9] (u16le) the path MTU
+ *                 dgram_path_mtu gives from then on (0: none known).
  *   TUN_BATCH (10) body is packets, each a u16le length and its bytes (a
  *                 last one cut short is dropped), fed between
  *                 zt_router_tun_batch_begin() and _end(), as ztun-ref
@@ -69,7 +71,9 @@
  *                 code body[2]; body[3] bit 0 clear: about the last address
  *                 the core sent to on it, set: about body[4..7] (IPv4) port
  *                 body[8..9]; bit 1 clear: from that address, set: from the
- *                 next 4 bytes (IPv4). The datagram's payload follows.
+ *                 next 4 bytes (IPv4); bit 2 set: the next 2 bytes (u16le)
+ *                 are a packet too big's MTU. The datagram's payload
+ *                 follows.
  *
  * Unknown kinds are skipped and counted; a final record cut short is
  * ignored (outcome.truncated). The scripted upstream never does I/O: each

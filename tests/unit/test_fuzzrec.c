@@ -395,8 +395,9 @@ static void test_udp_direct(void)
 }
 
 /* DGRAM_ERROR: an ICMP error about the datagram a direct flow sent reaches
- * its client (icmp_out); a frag-needed one, or one from an explicit
- * address about another destination, does not. */
+ * its client (icmp_out), a fragmentation needed with its MTU too; one
+ * without an MTU, or one from an explicit address about another
+ * destination, does not. */
 static void test_dgram_error_record(void)
 {
 	struct zt_replay_outcome o;
@@ -404,6 +405,8 @@ static void test_dgram_error_record(void)
 	uint8_t unreach[] = { 0, ZT_ICMP4_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH,
 			      0, 'q' };
 	uint8_t toobig[] = { 0, ZT_ICMP4_DEST_UNREACH, ZT_ICMP4_CODE_FRAG_NEEDED, 0 };
+	uint8_t toobig_mtu[] = { 0, ZT_ICMP4_DEST_UNREACH, ZT_ICMP4_CODE_FRAG_NEEDED,
+				 4, 0x78, 0x05 /* 1400 */, 'q' };
 	uint8_t other[] = { 0, ZT_ICMP4_TIME_EXCEEDED, 0, 3, 192, 0, 2, 99, 0, 53,
 			    192, 0, 2, 254 };
 
@@ -413,9 +416,10 @@ static void test_dgram_error_record(void)
 	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, unreach, sizeof(unreach));
 	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, toobig, sizeof(toobig));
 	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, other, sizeof(other));
+	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, toobig_mtu, sizeof(toobig_mtu));
 	run(&b, NULL, &o);
-	CU_ASSERT_EQUAL(o.icmp_out, 1);
-	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 1);
+	CU_ASSERT_EQUAL(o.icmp_out, 2);
+	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 2);
 	CU_ASSERT_EQUAL(o.router.icmp_errors_ignored, 2);
 }
 
@@ -437,6 +441,30 @@ static void test_dgram_send_failure_record(void)
 	CU_ASSERT_EQUAL(o.icmp_out, 1);
 	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 1);
 	CU_ASSERT_EQUAL(o.router.udp_relayed_up, 5);
+}
+
+/* body[7] 7 (EMSGSIZE): the datagram is too large for the egress's link;
+ * the client hears a fragmentation needed with the MTU body[8..9] gives
+ * dgram_path_mtu, or nothing when it gives none. */
+static void test_dgram_too_big_record(void)
+{
+	for (int known = 0; known < 2; known++) {
+		struct zt_replay_outcome o;
+		struct buf b;
+		uint8_t fail_next[10] = { 0, 0, 0, 0, 0, 0, 0, 7, 0x78, 0x05 };
+
+		if (!known)
+			fail_next[8] = fail_next[9] = 0;
+		b_seed(&b, 1);
+		b_config(&b, ZT_REC_ROUTE_DIRECT, 0);
+		b_rec(&b, ZT_REC_HOST, 0, fail_next, sizeof(fail_next));
+		b_udp(&b, "query");
+		run(&b, NULL, &o);
+		CU_ASSERT_EQUAL(o.icmp_out, known ? 1 : 0);
+		CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, known ? 1 : 0);
+		CU_ASSERT_EQUAL(o.router.icmp_errors_ignored, known ? 0 : 1);
+		CU_ASSERT_EQUAL(o.violations, 0);
+	}
 }
 
 static void test_truncated_last_record(void)
@@ -675,6 +703,29 @@ static void test_corpus_fake_dns_seed(void)
 	free(d);
 }
 
+/* The path MTU seed too: a query with DF too large for the egress's
+ * link (HOST: EMSGSIZE, path MTU 1400) answered with a fragmentation
+ * needed, the same query sent, then a router's fragmentation needed
+ * (1280) about it passed on. */
+static void test_corpus_path_mtu_seed(void)
+{
+	char path[1024];
+	struct zt_replay_outcome o;
+	size_t len = 0;
+	uint8_t *d;
+
+	snprintf(path, sizeof(path), "%s/tools/fuzz/corpus/records/seed-path-mtu.rec",
+		 zt_test_srcdir());
+	d = slurp(path, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL(zt_replay_records(d, len, NULL, &o), 0);
+	CU_ASSERT_EQUAL(o.icmp_out, 2);
+	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 2);
+	CU_ASSERT_EQUAL(o.router.udp_relayed_up, 5);
+	CU_ASSERT_EQUAL(o.violations, 0);
+	free(d);
+}
+
 static void test_corpus_keeps_depth(void)
 {
 	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", depth_one) >= 10);
@@ -720,6 +771,7 @@ int zt_suite_fuzzrec(void)
 		{ "udp_direct", test_udp_direct },
 		{ "dgram_error_record", test_dgram_error_record },
 		{ "dgram_send_failure_record", test_dgram_send_failure_record },
+		{ "dgram_too_big_record", test_dgram_too_big_record },
 		{ "fake_dns_flag", test_fake_dns_flag },
 		{ "truncated_last_record", test_truncated_last_record },
 		{ "unknown_kind_skipped", test_unknown_kind_skipped },
@@ -730,6 +782,7 @@ int zt_suite_fuzzrec(void)
 		{ "corpus_replays", test_corpus_replays },
 		{ "corpus_keeps_depth", test_corpus_keeps_depth },
 		{ "corpus_fake_dns_seed", test_corpus_fake_dns_seed },
+		{ "corpus_path_mtu_seed", test_corpus_path_mtu_seed },
 		{ NULL, NULL },
 	};
 
