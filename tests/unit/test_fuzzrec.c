@@ -682,25 +682,32 @@ static void depth_one(const char *path, const uint8_t *d, size_t len)
 	CU_ASSERT_EQUAL(o.rsts, 0);
 }
 
+/* Replay the seed tools/fuzz/corpus/records/@name into *@o. */
+static void replay_seed(const char *name, struct zt_replay_outcome *o)
+{
+	char path[1024];
+	size_t len = 0;
+	uint8_t *d;
+
+	snprintf(path, sizeof(path), "%s/tools/fuzz/corpus/records/%s",
+		 zt_test_srcdir(), name);
+	d = slurp(path, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_EQUAL(zt_replay_records(d, len, NULL, o), 0);
+	free(d);
+}
+
 /* The fake-IP seed does what its name says: the query is answered in
  * the core, the SYN to the fake address reaches the proxy by name. */
 static void test_corpus_fake_dns_seed(void)
 {
-	char path[1024];
 	struct zt_replay_outcome o;
-	size_t len = 0;
-	uint8_t *d;
 
-	snprintf(path, sizeof(path), "%s/tools/fuzz/corpus/records/seed-fake-dns.rec",
-		 zt_test_srcdir());
-	d = slurp(path, &len);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-	CU_ASSERT_EQUAL(zt_replay_records(d, len, NULL, &o), 0);
+	replay_seed("seed-fake-dns.rec", &o);
 	CU_ASSERT_EQUAL(o.dgrams, 0);
 	CU_ASSERT_EQUAL(o.udp_out, 1);
 	CU_ASSERT_EQUAL(o.stream_bytes_up, 3 + 13); /* ATYP 3, "a.test" */
 	CU_ASSERT_EQUAL(o.syn_acks, 1);
-	free(d);
 }
 
 /* The path MTU seed too: a query with DF too large for the egress's
@@ -709,21 +716,13 @@ static void test_corpus_fake_dns_seed(void)
  * (1280) about it passed on. */
 static void test_corpus_path_mtu_seed(void)
 {
-	char path[1024];
 	struct zt_replay_outcome o;
-	size_t len = 0;
-	uint8_t *d;
 
-	snprintf(path, sizeof(path), "%s/tools/fuzz/corpus/records/seed-path-mtu.rec",
-		 zt_test_srcdir());
-	d = slurp(path, &len);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-	CU_ASSERT_EQUAL(zt_replay_records(d, len, NULL, &o), 0);
+	replay_seed("seed-path-mtu.rec", &o);
 	CU_ASSERT_EQUAL(o.icmp_out, 2);
 	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 2);
 	CU_ASSERT_EQUAL(o.router.udp_relayed_up, 5);
 	CU_ASSERT_EQUAL(o.violations, 0);
-	free(d);
 }
 
 static void test_corpus_keeps_depth(void)
