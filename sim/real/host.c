@@ -606,9 +606,10 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	 * has it (dgram_set_header): a router fragments what the sender let
 	 * it. (Linux's default would set DF and lose the first datagram
 	 * larger than a link beyond.) IPv6: the kernel's own way, which
-	 * fragments to the path MTU it knows, the source's right. */
+	 * fragments to the path MTU it knows, the source's right. Best
+	 * effort, as the marking: without it Linux's default stays. */
 	if (!err && (flags & ZT_UPSTREAM_DIRECT) && af == AF_INET)
-		err = pmtu_mode(fd, false);
+		(void)pmtu_mode(fd, false);
 	if (!err && !echo && h->cfg.udp_rcvbuf) {
 		int sz = (int)h->cfg.udp_rcvbuf;
 
