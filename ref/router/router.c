@@ -688,7 +688,8 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	t->busy++;
 	t->handle = r->up->stream_open(r->host, &ep,
 				       px ? 0 : ZT_UPSTREAM_DIRECT |
-						ZT_UPSTREAM_DSCP(f->tclass),
+						ZT_UPSTREAM_DSCP(f->tclass) |
+						ZT_UPSTREAM_TTL(f->syn_ttl),
 				       t, now);
 	if (!px && t->handle >= 0 && r->up->stream_set_dscp)
 		t->dscp = f->tclass & 0xfc;
@@ -1888,6 +1889,29 @@ void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
 	e.data = data;
 	e.len = len;
 	zt_router_dgram_error(r, cookie, &e, now);
+}
+
+void zt_router_stream_failed_icmp(struct zt_router *r, void *cookie, int err,
+				  const struct zt_dgram_error *e, uint64_t now)
+{
+	struct tcp_relay *t = cookie;
+	enum zt_icmp_kind kind = relayed_error_kind(e->to.addr.family, e->type,
+						    e->code);
+
+	if (*(uint8_t *)cookie != CONN_TCP || t->phase == PH_OPEN || !t->flow ||
+	    t->decision != ZT_ROUTE_DIRECT ||
+	    (kind != ZT_ICMP_DEST_UNREACH && kind != ZT_ICMP_TIME_EXCEEDED)) {
+		zt_router_stream_failed(r, cookie, err, now);
+		return;
+	}
+	t->busy++;
+	t->handle = -1; /* dead: not closed again */
+	r->stats.upstream_connect_failed++;
+	r->stats.icmp_errors_relayed++;
+	zt_stack_tcp_reject_icmp(r->stack, t->flow, kind, e->code,
+				 error_origin(e, &t->flow->key.server), now);
+	t->busy--;
+	tcp_relay_maybe_free(t);
 }
 
 /* --- ICMP and the rest -------------------------------------------------- */

@@ -494,8 +494,11 @@ static void flow_settle(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 }
 
 /* Refuse with RST (@icmp_code < 0) or ICMP unreachable @icmp_code. */
-static void flow_refuse_how(struct zt_stack *s, struct zt_flow *f,
-			    int icmp_code, uint64_t now)
+/* Refuse flow @f with RST (@icmp_code < 0) or an ICMP error @kind /
+ * @icmp_code quoting its SYN, from @from (NULL or no source: the server). */
+static void flow_refuse_error(struct zt_stack *s, struct zt_flow *f,
+			      enum zt_icmp_kind kind, int icmp_code,
+			      const struct zt_addr *from, uint64_t now)
 {
 	struct zt_packet pk;
 
@@ -505,8 +508,10 @@ static void flow_refuse_how(struct zt_stack *s, struct zt_flow *f,
 	} else if (icmp_code >= 0 && f->syn_len &&
 	    zt_packet_parse(zt_view_make(f->syn, f->syn_len), ZT_PARSE_NO_CSUM,
 			    &pk) == ZT_DROP_NONE) {
-		send_icmp_error(s, &pk, zt_view_make(f->syn, f->syn_len),
-				ZT_ICMP_DEST_UNREACH, (uint8_t)icmp_code, 0, now);
+		if (!from || from->family != pk.family || !zt_icmp_source_ok(from))
+			from = &pk.dst;
+		send_icmp_error_from(s, &pk, zt_view_make(f->syn, f->syn_len),
+				     kind, (uint8_t)icmp_code, 0, from, now);
 		f->tcb.state = ZT_TCP_CLOSED;
 	} else {
 		zt_tcb_refuse(&f->tcb, now);
@@ -514,6 +519,12 @@ static void flow_refuse_how(struct zt_stack *s, struct zt_flow *f,
 	f->pending = false;
 	f->early = false;
 	s->stats.tcp_refused++;
+}
+
+static void flow_refuse_how(struct zt_stack *s, struct zt_flow *f,
+			    int icmp_code, uint64_t now)
+{
+	flow_refuse_error(s, f, ZT_ICMP_DEST_UNREACH, icmp_code, NULL, now);
 }
 
 static void flow_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now)
@@ -579,6 +590,7 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
 	memcpy(f->syn, raw.data, f->syn_len);
 	f->tclass = zt_packet_tclass(pk);
+	f->syn_ttl = zt_packet_ttl(pk);
 	s->stats.tcp_flows_opened++;
 	s->stats.tcp_flows_active++;
 	s->stats.mem_reserved += flow_mem(s);
@@ -1086,6 +1098,18 @@ void zt_stack_tcp_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 	if (!f->pending)
 		return;
 	flow_refuse(s, f, now);
+	f->tcb.events |= ZT_TCP_EV_RESET;
+	f->tcb.reset_reason = ZT_TCP_RESET_REFUSED;
+	flow_settle(s, f, now);
+}
+
+void zt_stack_tcp_reject_icmp(struct zt_stack *s, struct zt_flow *f,
+			      enum zt_icmp_kind kind, uint8_t code,
+			      const struct zt_addr *from, uint64_t now)
+{
+	if (!f->pending)
+		return;
+	flow_refuse_error(s, f, kind, code, from, now);
 	f->tcb.events |= ZT_TCP_EV_RESET;
 	f->tcb.reset_reason = ZT_TCP_RESET_REFUSED;
 	flow_settle(s, f, now);

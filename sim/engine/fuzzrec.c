@@ -1009,6 +1009,21 @@ static void stream_record(struct fr *h, const struct zt_rec *rec)
 		break;
 	case ZT_REC_S_FAILED:
 		s->dead = true;
+		if (body_at(rec, 2)) {
+			/* what an error queue said about the SYN */
+			struct zt_dgram_error e;
+
+			memset(&e, 0, sizeof(e));
+			e.to.addr.family = ZT_AF_INET; /* IPv4 numbering */
+			e.type = body_at(rec, 2);
+			e.code = body_at(rec, 3);
+			if (rec->len >= 8)
+				e.origin = zt_addr_v4(rec->body + 4);
+			zt_router_stream_failed_icmp(h->r, s->cookie,
+						     -rec_errnos[body_at(rec, 1) % 8],
+						     &e, h->now);
+			break;
+		}
 		zt_router_stream_failed(h->r, s->cookie,
 					-rec_errnos[body_at(rec, 1) % 8], h->now);
 		break;

@@ -38,8 +38,11 @@
  *                 (body[0] mod opened)-th stream the core opened, counting
  *                 from 0. S_FAILED: body[1] picks the errno, modulo 8, in
  *                 the order ECONNREFUSED ENETUNREACH EHOSTUNREACH ETIMEDOUT
- *                 EACCES ECONNRESET EPIPE EMSGSIZE. S_DATA: body[1..] are bytes from the
- *                 upstream. S_WRITABLE: body[1..4] (u32le) is the new send
+ *                 EACCES ECONNRESET EPIPE EMSGSIZE; body[2] != 0: the
+ *                 connect ended on an ICMP error of that type (IPv4
+ *                 numbering), code body[3], from body[4..7] (IPv4; absent:
+ *                 unknown), zt_router_stream_failed_icmp(). S_DATA:
+ *                 body[1..] are bytes from the upstream. S_WRITABLE: body[1..4] (u32le) is the new send
  *                 window (absent: the default). Events a real socket could
  *                 not produce are ignored: nothing before connected but
  *                 failed, nothing after failed or closed, one connected,

@@ -90,6 +90,9 @@ struct vconn {
 	struct zt_vnet_sock s[2];
 	struct zt_sim_event connect_ev;
 	int connect_err;               /* decided at open, 0 = find the listener */
+	bool icmp;                     /* ... by an ICMP error: */
+	struct zt_addr icmp_origin;    /* its sender, type and code */
+	uint8_t icmp_type, icmp_code;
 	unsigned busy;
 };
 
@@ -1267,9 +1270,23 @@ static void r_connected(void *ctx, struct zt_vnet_sock *s)
 static void r_failed(void *ctx, struct zt_vnet_sock *s, int err)
 {
 	struct zt_vnet *vn = ctx;
+	const struct vconn *c = s->c;
+	struct zt_dgram_error e;
 
-	if (vn->router)
+	if (!vn->router)
+		return;
+	if (!c->icmp || s->connected) {
 		zt_router_stream_failed(vn->router, s->cookie, err, vn->sim->now);
+		return;
+	}
+	/* what a socket with IP_RECVERR reads about its SYN */
+	memset(&e, 0, sizeof(e));
+	e.to = s->remote;
+	e.origin = c->icmp_origin;
+	e.type = c->icmp_type;
+	e.code = c->icmp_code;
+	zt_router_stream_failed_icmp(vn->router, s->cookie, err, &e,
+				     vn->sim->now);
 }
 
 static size_t r_data(void *ctx, struct zt_vnet_sock *s, const uint8_t *p,
@@ -1322,7 +1339,9 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 			  unsigned flags, void *cookie, uint64_t now)
 {
 	struct zt_vnet *vn = host;
+	const struct verror *hops;
 	struct zt_vnet_sock *s;
+	uint8_t ttl;
 
 	(void)now;
 	if (ZT_UPSTREAM_DSCP_OF(flags)) {
@@ -1341,6 +1360,21 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	s = zt_vnet_connect(vn, ep, &router_sock_ops, vn);
 	if (!s)
 		return -ENOMEM;
+	ttl = ZT_UPSTREAM_TTL_OF(flags) ? ZT_UPSTREAM_TTL_OF(flags) :
+					  VNET_DEFAULT_TTL;
+	vn->stats.last_stream_ttl = ttl;
+	hops = s->c->connect_err ? NULL :
+	       rule_for(vn, VERR_HOPS, &s->remote.addr);
+	if (hops && ttl <= hops->hops) {
+		/* the SYN dies at router TTL, whose time exceeded comes back */
+		s->c->connect_err = -EHOSTUNREACH;
+		s->c->icmp = true;
+		s->c->icmp_origin = hops->origin;
+		s->c->icmp_origin.bytes[hops->origin.family == ZT_AF_INET ? 3 : 15] +=
+			ttl - 1;
+		s->c->icmp_type = hops->type;
+		s->c->icmp_code = 0;
+	}
 	s->cookie = cookie;
 	s->handle = (int)vn->n_streams;
 	vn->streams[vn->n_streams++] = s;

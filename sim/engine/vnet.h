@@ -94,6 +94,8 @@ struct zt_vnet_stats {
 	uint64_t dscp_sets;        /* router stream_set_dscp calls ... */
 	uint64_t dscp_opens;       /* ... stream_open with a DSCP ... */
 	uint8_t last_dscp;         /* ... and the latest one's DSCP */
+	uint8_t last_stream_ttl;   /* the TTL the latest stream_open's SYN
+				    * left with (zt_vnet_hops) */
 	uint64_t router_batches;   /* zt_router_dgram_batch() calls ... */
 	uint64_t router_batch_datagrams; /* ... and the datagrams in them */
 	uint64_t bad_handle;       /* router calls with a handle not open */
@@ -147,10 +149,12 @@ int zt_vnet_icmp_error(struct zt_vnet *vn, const struct zt_addr *prefix,
 		       uint8_t len, const struct zt_addr *origin, uint8_t type,
 		       uint8_t code);
 /* @hops routers stand on the way to @prefix/@len: a router socket's
- * datagram or echo request sent there with a TTL / hop limit of @hops or
- * less dies at router TTL (address: @first_hop plus TTL - 1 in its last
- * byte), which answers with a time exceeded. Router sockets send with 64
- * until dgram_set_header. 0, -EINVAL or -ENOSPC. */
+ * datagram, echo request or connect's SYN sent there with a TTL / hop
+ * limit of @hops or less dies at router TTL (address: @first_hop plus
+ * TTL - 1 in its last byte), which answers with a time exceeded (a
+ * connect fails with it, zt_router_stream_failed_icmp()). Router sockets
+ * send with 64 until dgram_set_header, or ZT_UPSTREAM_TTL. 0, -EINVAL or
+ * -ENOSPC. */
 int zt_vnet_hops(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 		 uint8_t hops, const struct zt_addr *first_hop);
 /* Datagrams from @prefix/@len arrive with traffic class @tclass (IPv4

@@ -129,6 +129,9 @@ struct zr_sock {
 	uint8_t tclass;       /* ... and traffic class (fresh: 0); streams:
 			       * their DSCP */
 	bool df;              /* datagram sockets: IPv4 DF (fresh: none) */
+	bool syn_probe;       /* connecting streams: the SYN went with a
+			       * client's TTL below the default, and the
+			       * socket has IP_RECVERR until connected */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	uint8_t *held;        /* owned: bytes the core did not take yet */
@@ -401,6 +404,42 @@ static void grant_busy_polls(struct zr_host *h)
 }
 
 static int hdr_set_fd(int fd, bool v6, bool tclass, int v);
+static int hdr_opt(int fd, bool v6, bool tclass, int *val, bool set);
+static int recv_opt(int fd, int af, int v4, int v6);
+
+/* The system's default TTL / hop limit for @v6, learned once from a
+ * fresh socket @fd; 0 while unknown. */
+static uint8_t default_ttl(struct zr_host *h, int fd, bool v6)
+{
+	uint8_t *def = &h->default_ttl[v6];
+
+	if (!*def) {
+		int d;
+
+		if (hdr_opt(fd, v6, false, &d, false) == 0 && d > 0 && d < 256)
+			*def = (uint8_t)d;
+	}
+	return *def;
+}
+
+/*
+ * A direct connect's SYN leaves with the client's SYN's TTL when that is
+ * below the default (a TCP traceroute's probe; others need no call): the
+ * router where it runs out answers with a time exceeded, which the socket
+ * reads from its error queue (IP_RECVERR, until connected: on a
+ * connection it would make every ICMP error fatal) and the core passes
+ * to the client (stream_fail). Best effort.
+ */
+static bool syn_ttl(struct zr_host *h, int fd, int af, uint8_t ttl)
+{
+	bool v6 = af == AF_INET6;
+
+	if (!ttl || ttl >= default_ttl(h, fd, v6) ||
+	    hdr_set_fd(fd, v6, false, ttl) < 0)
+		return false;
+	h->stats.stream_ttl_sets++;
+	return recv_opt(fd, af, IP_RECVERR, IPV6_RECVERR) == 0;
+}
 
 static int up_stream_open(void *host, const struct zt_endpoint *ep,
 			  unsigned flags, void *cookie, uint64_t now)
@@ -412,6 +451,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	char name[300];
 	int fd, err, idx, one = 1;
 	uint8_t dscp = ZT_UPSTREAM_DSCP_OF(flags);
+	bool probe = false;
 
 	(void)now;
 	ep_format(ep, name, sizeof(name));
@@ -430,6 +470,8 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	if (!err && dscp &&
 	    hdr_set_fd(fd, ss.ss_family == AF_INET6, true, dscp) < 0)
 		dscp = 0;
+	probe = !err && (flags & ZT_UPSTREAM_DIRECT) &&
+		syn_ttl(h, fd, ss.ss_family, ZT_UPSTREAM_TTL_OF(flags));
 	if (!err && connect(fd, (struct sockaddr *)&ss, len) < 0 &&
 	    errno != EINPROGRESS)
 		err = -errno;
@@ -448,6 +490,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	s->state = ST_CONNECTING;
 	s->family = (uint8_t)ss.ss_family;
 	s->tclass = dscp;
+	s->syn_probe = probe;
 	s->cookie = cookie;
 	h->stats.streams_opened++;
 	h->stats.stream_dscp_sets += s->tclass != 0;
@@ -748,18 +791,8 @@ static int up_dgram_set_header(void *host, int handle,
 	if (!s)
 		return -EBADF;
 	v6 = s->family == AF_INET6;
-	if (ttl && !s->ttl) {
-		uint8_t *def = &h->default_ttl[v6];
-
-		if (!*def) {
-			int d;
-
-			if (hdr_opt(s->fd, v6, false, &d, false) == 0 && d > 0 &&
-			    d < 256)
-				*def = (uint8_t)d;
-		}
-		s->ttl = *def;
-	}
+	if (ttl && !s->ttl)
+		s->ttl = default_ttl(h, s->fd, v6);
 	if (ttl == s->ttl)
 		ttl = 0;
 	df = hdr->dont_frag && !v6;
@@ -919,15 +952,37 @@ void zr_host_tun_output_gso(void *host, const struct zt_pkt_parts *pkt,
 
 /* --- events ------------------------------------------------------------- */
 
-/* The stream failed with @err (< 0): free it, then tell the core. */
+static int read_error(int fd, uint8_t *data, size_t cap,
+		      struct zt_dgram_error *e);
+
+/* The ICMP error a connect with syn_ttl() failed on, from the socket's
+ * error queue, into *@e (its data not kept). */
+static bool syn_error(struct zr_sock *s, struct zt_dgram_error *e)
+{
+	uint8_t data[64];
+	bool got = read_error(s->fd, data, sizeof(data), e) > 0;
+
+	e->data = NULL;
+	e->len = 0;
+	return got;
+}
+
+/* The stream failed with @err (< 0): free it, then tell the core (with
+ * the ICMP error behind it, for a connect with the client's TTL). */
 static void stream_fail(struct zr_host *h, struct zr_sock *s, int idx, int err)
 {
 	void *cookie = s->cookie;
+	struct zt_dgram_error e;
+	bool icmp = s->syn_probe && syn_error(s, &e);
 
-	zr_debug("stream %d: failed: %s", idx, strerror(-err));
+	zr_debug("stream %d: failed: %s%s", idx, strerror(-err),
+		 icmp ? " (ICMP error)" : "");
 	h->stats.streams_failed++;
 	sock_release(h, s, idx, false);
-	zt_router_stream_failed(h->router, cookie, err, h->now);
+	if (icmp)
+		zt_router_stream_failed_icmp(h->router, cookie, err, &e, h->now);
+	else
+		zt_router_stream_failed(h->router, cookie, err, h->now);
 }
 
 static int so_error(int fd)
@@ -1057,6 +1112,72 @@ static const struct sock_extended_err *icmp_error_of(struct msghdr *m)
 	return NULL;
 }
 
+/* Who sent ICMP error @ee of error-queue message @m, into *@out (family
+ * 0: unknown; a cut-off error's offender is not to be trusted). */
+static void error_offender(const struct msghdr *m,
+			   const struct sock_extended_err *ee,
+			   struct zt_addr *out)
+{
+	const struct sockaddr *offender = SO_EE_OFFENDER(ee);
+	struct sockaddr_storage off = { .ss_family = AF_UNSPEC };
+	struct zt_endpoint ep;
+
+	if (!(m->msg_flags & MSG_CTRUNC) && offender->sa_family == AF_INET)
+		memcpy(&off, offender, sizeof(struct sockaddr_in));
+	else if (!(m->msg_flags & MSG_CTRUNC) && offender->sa_family == AF_INET6)
+		memcpy(&off, offender, sizeof(struct sockaddr_in6));
+	sockaddr_to_ep(&off, &ep);
+	*out = ep.addr;
+}
+
+/*
+ * One message from @fd's error queue, its data into @data (@cap bytes):
+ * -1 when none is left, 0 when it is no ICMP error, else 1 with *@e
+ * filled (e->data pointing into @data). The kernel puts a datagram's own
+ * control data (its traffic class: IP_RECVTOS) before the error: room
+ * for both, or the error's offender would be cut off.
+ */
+static int read_error(int fd, uint8_t *data, size_t cap,
+		      struct zt_dgram_error *e)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+				    sizeof(struct sockaddr_in6)) +
+			 2 * CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct sockaddr_storage to = { .ss_family = AF_UNSPEC };
+	struct iovec iov = { data, cap };
+	struct msghdr m = {
+		.msg_name = &to, .msg_namelen = sizeof(to),
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	const struct sock_extended_err *ee;
+	ssize_t n = recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+
+	if (n < 0)
+		return -1;
+	ee = icmp_error_of(&m);
+	if (!ee)
+		return 0;
+	memset(e, 0, sizeof(*e));
+	sockaddr_to_ep(&to, &e->to);
+	error_offender(&m, ee, &e->origin);
+	e->type = ee->ee_type;
+	e->code = ee->ee_code;
+	/* Linux gives a packet too big's MTU as the error's info */
+	if ((ee->ee_origin == SO_EE_ORIGIN_ICMP &&
+	     ee->ee_type == ZT_ICMP4_DEST_UNREACH &&
+	     ee->ee_code == ZT_ICMP4_CODE_FRAG_NEEDED) ||
+	    (ee->ee_origin == SO_EE_ORIGIN_ICMP6 &&
+	     ee->ee_type == ZT_ICMP6_PACKET_TOO_BIG))
+		e->mtu = ee->ee_info;
+	e->data = data;
+	e->len = (size_t)n < cap ? (size_t)n : cap;
+	return 1;
+}
+
 /* Up to DGRAM_BATCH ICMP errors from socket @s's error queue, each to the
  * core. Return: whether the socket is still ours. */
 static bool dgram_errors(struct zr_host *h, struct zr_sock *s, int idx)
@@ -1064,64 +1185,20 @@ static bool dgram_errors(struct zr_host *h, struct zr_sock *s, int idx)
 	uint32_t gen = s->gen;
 
 	for (int i = 0; i < DGRAM_BATCH; i++) {
-		/* the kernel puts the datagram's own control data (its
-		 * traffic class: IP_RECVTOS) before the error: room for
-		 * both, or the error's offender would be cut off */
-		union {
-			char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
-					    sizeof(struct sockaddr_in6)) +
-				 2 * CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} ctl;
-		struct sockaddr_storage to = { .ss_family = AF_UNSPEC };
-		struct sockaddr_storage off = { .ss_family = AF_UNSPEC };
 		uint8_t data[576];
-		struct iovec iov = { data, sizeof(data) };
-		struct msghdr m = {
-			.msg_name = &to, .msg_namelen = sizeof(to),
-			.msg_iov = &iov, .msg_iovlen = 1,
-			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
-		};
-		const struct sock_extended_err *ee;
-		const struct sockaddr *offender;
 		struct zt_dgram_error e;
-		bool whole;
-		struct zt_endpoint origin;
-		ssize_t n = recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+		int got = read_error(s->fd, data, sizeof(data), &e);
 
-		if (n < 0)
+		if (got < 0)
 			break;
-		ee = icmp_error_of(&m);
-		if (!ee)
+		if (!got)
 			continue;
-		/* a cut-off error's offender is not to be trusted: unknown */
-		offender = SO_EE_OFFENDER(ee);
-		whole = !(m.msg_flags & MSG_CTRUNC);
-		if (whole && offender->sa_family == AF_INET)
-			memcpy(&off, offender, sizeof(struct sockaddr_in));
-		else if (whole && offender->sa_family == AF_INET6)
-			memcpy(&off, offender, sizeof(struct sockaddr_in6));
-		memset(&e, 0, sizeof(e));
-		sockaddr_to_ep(&to, &e.to);
-		sockaddr_to_ep(&off, &origin);
-		e.origin = origin.addr;
-		e.type = ee->ee_type;
-		e.code = ee->ee_code;
-		/* Linux gives a packet too big's MTU as the error's info */
-		if ((ee->ee_origin == SO_EE_ORIGIN_ICMP &&
-		     ee->ee_type == ZT_ICMP4_DEST_UNREACH &&
-		     ee->ee_code == ZT_ICMP4_CODE_FRAG_NEEDED) ||
-		    (ee->ee_origin == SO_EE_ORIGIN_ICMP6 &&
-		     ee->ee_type == ZT_ICMP6_PACKET_TOO_BIG))
-			e.mtu = ee->ee_info;
-		e.data = data;
-		e.len = (size_t)n < sizeof(data) ? (size_t)n : sizeof(data);
 		if (zr_log_enabled(ZR_LOG_DEBUG)) {
 			char a[96];
 
 			ep_format(&e.to, a, sizeof(a));
-			zr_debug("dgram %d: ICMP error type %u code %u (info %u) about %s",
-				 idx, e.type, e.code, ee->ee_info, a);
+			zr_debug("dgram %d: ICMP error type %u code %u (MTU %u) about %s",
+				 idx, e.type, e.code, e.mtu, a);
 		}
 		zt_router_dgram_error(h->router, s->cookie, &e, h->now);
 		if (s->gen != gen || s->kind != SK_DGRAM)
@@ -1229,6 +1306,15 @@ static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
 			return;
 		}
 		s->state = ST_OPEN;
+		if (s->syn_probe) {
+			int off = 0;
+
+			(void)setsockopt(s->fd, s->family == AF_INET6 ?
+					 IPPROTO_IPV6 : IPPROTO_IP,
+					 s->family == AF_INET6 ? IPV6_RECVERR :
+					 IP_RECVERR, &off, sizeof(off));
+			s->syn_probe = false;
+		}
 		sock_update(h, s, (int)idx);
 		zr_debug("stream %u: connected", idx);
 		zt_router_stream_connected(h->router, s->cookie, h->now);
@@ -1705,11 +1791,11 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		", failed %" PRIu64 ", read pauses %" PRIu64 ", short sends %"
 		PRIu64 ", dgrams opened %" PRIu64 ", dgram rx %" PRIu64
 		", dgram rx dropped %" PRIu64 ", send errors %" PRIu64
-		", dscp sets %" PRIu64 "\n",
+		", dscp sets %" PRIu64 ", syn ttl sets %" PRIu64 "\n",
 		hs->sockets_open, hs->streams_opened, hs->streams_open_errors,
 		hs->streams_failed, hs->stream_pauses, hs->stream_short_sends,
 		hs->dgrams_opened, hs->dgram_rx, dgram_rx_dropped(h),
-		hs->dgram_send_errors, hs->stream_dscp_sets);
+		hs->dgram_send_errors, hs->stream_dscp_sets, hs->stream_ttl_sets);
 	fprintf(stderr, "ztun-ref: stats: dgram tx %" PRIu64 " in %" PRIu64
 		" sends, gso sends %" PRIu64 " carrying %" PRIu64
 		", ttl sets %" PRIu64 ", tos sets %" PRIu64 ", df sets %" PRIu64

@@ -57,6 +57,7 @@ struct zr_host_stats {
 	uint64_t dgram_df_sets;    /* ... and for its DF (IP_MTU_DISCOVER) */
 	uint64_t dgram_path_mtu_asks; /* path MTUs asked after EMSGSIZE */
 	uint64_t stream_dscp_sets; /* ... and for a TCP client's DSCP */
+	uint64_t stream_ttl_sets;  /* ... and for a SYN's TTL below the default */
 	uint64_t sockets_open;     /* right now */
 	uint64_t busy_poll_spins;  /* times the loop polled before sleeping */
 	uint64_t busy_poll_caught; /* ... and met an event doing so */

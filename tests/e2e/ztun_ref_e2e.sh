@@ -1410,17 +1410,24 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		fail "(fd) upstream ICMP errors (port, host unreachable) reach the client" \
 			"dig $dig_ms ms: $(head -c 200 "$tmp/dig.out" | tr '\n' ';') ping $ms ms: $(head -c 300 "$tmp/ping.out" | tr '\n' ';') stats: $err_line"
 	fi
-	# A client's TTL goes on with its datagrams and pings routed direct:
-	# traceroute (UDP, and -I: ICMP echo) through the TUN sees the
-	# server namespace as hop 1 (its time exceeded, relayed) and the far
-	# namespace behind it as hop 2, as it would without ztun-ref; a ping
-	# with TTL 1 hears "Time to live exceeded" from that router
+	# A client's TTL goes on with its datagrams and pings routed direct,
+	# and with a direct connection's SYN: traceroute (UDP, -I: ICMP
+	# echo, -T: TCP SYN, whose RST from the far end is the last hop)
+	# through the TUN sees the server namespace as hop 1 (its time
+	# exceeded, relayed) and the far namespace behind it as hop 2, as it
+	# would without ztun-ref; a ping with TTL 1 hears "Time to live
+	# exceeded" from that router
 	if command -v traceroute >/dev/null; then
 		sx sysctl -qw net.ipv6.conf.all.forwarding=1
 		cx traceroute -n -q 1 -w 2 -m 4 10.203.1.70 >"$tmp/tr.out" 2>&1
 		cx traceroute -I -n -q 1 -w 2 -m 4 10.203.1.70 >"$tmp/tri.out" 2>&1
 		cx traceroute -6 -n -q 1 -w 2 -m 4 fd00:203:1::70 >"$tmp/tr6.out" 2>&1
 		cx ping -n -c 1 -W 2 -t 1 10.203.1.70 >"$tmp/ping.out" 2>&1
+		# the server namespace's kernel sends a destination a burst of
+		# six ICMP errors, then one a second: one more for the SYN
+		sleep 1.1
+		cx traceroute -T -p 8009 -n -q 1 -w 2 -m 4 10.203.1.70 >"$tmp/trt.out" 2>&1
+		cx traceroute -6 -T -p 8009 -n -q 1 -w 2 -m 4 fd00:203:1::70 >"$tmp/trt6.out" 2>&1
 		sx sysctl -qw net.ipv6.conf.all.forwarding=0
 		ttl_line=$(fresh_stats 'dgram tx')
 		if grep -Eq '^ 1  10\.203\.0\.2 ' "$tmp/tr.out" &&
@@ -1429,11 +1436,15 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		   grep -Eq '^ 2  10\.203\.1\.70 ' "$tmp/tri.out" &&
 		   grep -Eq '^ 1  fd00:203::2 ' "$tmp/tr6.out" &&
 		   grep -Eq '^ 2  fd00:203:1::70 ' "$tmp/tr6.out" &&
+		   grep -Eq '^ 1  10\.203\.0\.2 ' "$tmp/trt.out" &&
+		   grep -Eq '^ 2  10\.203\.1\.70 ' "$tmp/trt.out" &&
+		   grep -Eq '^ 1  fd00:203::2 ' "$tmp/trt6.out" &&
+		   grep -Eq '^ 2  fd00:203:1::70 ' "$tmp/trt6.out" &&
 		   grep -q 'From 10.203.0.2 .*Time to live exceeded' "$tmp/ping.out"; then
-			pass "(fd) the client's TTL goes upstream: traceroute (UDP, ICMP, UDP over IPv6) sees 10.203.0.2 (fd00:203::2), then 10.203.1.70 (fd00:203:1::70); ping -t 1: 'Time to live exceeded' from 10.203.0.2 (${ttl_line##*, })"
+			pass "(fd) the client's TTL goes upstream: traceroute (UDP, ICMP, TCP SYN; UDP and TCP over IPv6) sees 10.203.0.2 (fd00:203::2), then 10.203.1.70 (fd00:203:1::70); ping -t 1: 'Time to live exceeded' from 10.203.0.2 (${ttl_line##*, })"
 		else
 			fail "(fd) the client's TTL goes upstream (traceroute through the TUN sees the hops)" \
-				"$(tr '\n' ';' <"$tmp/tr.out") | $(tr '\n' ';' <"$tmp/tri.out") | $(tr '\n' ';' <"$tmp/tr6.out") | $(head -c 300 "$tmp/ping.out" | tr '\n' ';') stats: $ttl_line"
+				"$(tr '\n' ';' <"$tmp/tr.out") | $(tr '\n' ';' <"$tmp/tri.out") | $(tr '\n' ';' <"$tmp/tr6.out") | $(tr '\n' ';' <"$tmp/trt.out") | $(tr '\n' ';' <"$tmp/trt6.out") | $(head -c 300 "$tmp/ping.out" | tr '\n' ';') stats: $ttl_line"
 		fi
 	else
 		skip "(fd) traceroute through the TUN" "traceroute is not installed (make deps)"

@@ -130,18 +130,22 @@ size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 	return (size_t)hl + l4_len;
 }
 
-void zt_test_set_tclass(uint8_t *pkt, size_t len, uint8_t tclass)
+void zt_test_set_hdr(uint8_t *pkt, size_t len, uint8_t tclass, uint8_t ttl)
 {
-	CU_ASSERT_FATAL(len >= ZT_IP4_MIN_HDR);
+	CU_ASSERT_FATAL(len >= ZT_IP6_HDR || (len >= ZT_IP4_MIN_HDR && pkt[0] >> 4 == 4));
 	if (pkt[0] >> 4 == 4) {
 		size_t hl = (size_t)(pkt[0] & 15) * 4;
 
 		pkt[1] = tclass;
+		if (ttl)
+			pkt[8] = ttl;
 		pkt[10] = pkt[11] = 0;
 		zt_wr16(pkt + 10, zt_csum_fold(zt_csum_add(0, pkt, hl)));
 	} else {
 		pkt[0] = (uint8_t)(0x60 | tclass >> 4);
 		pkt[1] = (uint8_t)((tclass & 15) << 4 | (pkt[1] & 15));
+		if (ttl)
+			pkt[7] = ttl;
 	}
 }
 

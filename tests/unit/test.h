@@ -44,8 +44,9 @@ struct zt_addr;
 size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 		       uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out);
 /* Set the traffic class (IPv4 TOS, with the header checksum) of IP packet
- * @pkt (@len bytes) to @tclass. */
-void zt_test_set_tclass(uint8_t *pkt, size_t len, uint8_t tclass);
+ * @pkt (@len bytes) to @tclass, and its TTL / hop limit to @ttl (0: as it
+ * is). */
+void zt_test_set_hdr(uint8_t *pkt, size_t len, uint8_t tclass, uint8_t ttl);
 /* The same with TTL / hop limit, traffic class (IPv4 TOS) and IPv4 DF
  * @h. */
 size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,

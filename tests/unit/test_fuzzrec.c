@@ -222,6 +222,27 @@ static void test_failed_upstream_refuses(void)
 	CU_ASSERT_EQUAL(o.stack.tcp_flows_active, 0);
 }
 
+/* S_FAILED body[2]: the connect ended on an ICMP error (a router's time
+ * exceeded from body[4..7]): the client gets it instead of a RST. */
+static void test_failed_upstream_icmp(void)
+{
+	struct zt_replay_outcome o;
+	struct buf b;
+	uint8_t timex[] = { 2, ZT_ICMP4_TIME_EXCEEDED, 0, 192, 0, 2, 254 };
+
+	b_seed(&b, 1);
+	b_config(&b, ZT_REC_ROUTE_DIRECT, 0);
+	b_syn(&b, 80);
+	b_idx(&b, ZT_REC_S_FAILED, 0, timex, sizeof(timex));
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.syn_acks, 0);
+	CU_ASSERT_EQUAL(o.rsts, 0);
+	CU_ASSERT_EQUAL(o.icmp_out, 1);
+	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 1);
+	CU_ASSERT_EQUAL(o.stack.tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(o.violations, 0);
+}
+
 static void test_socks5_handshake(void)
 {
 	static const uint8_t method[] = { 5, 0 };
@@ -771,6 +792,7 @@ int zt_suite_fuzzrec(void)
 		{ "dgram_error_record", test_dgram_error_record },
 		{ "dgram_send_failure_record", test_dgram_send_failure_record },
 		{ "dgram_too_big_record", test_dgram_too_big_record },
+		{ "failed_upstream_icmp", test_failed_upstream_icmp },
 		{ "fake_dns_flag", test_fake_dns_flag },
 		{ "truncated_last_record", test_truncated_last_record },
 		{ "unknown_kind_skipped", test_unknown_kind_skipped },

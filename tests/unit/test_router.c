@@ -51,6 +51,7 @@ struct client {
 	bool mute_in_time_wait; /* lose what the client sends in TIME_WAIT */
 	bool no_psh;           /* its segments carry no PSH */
 	uint8_t tclass;        /* ... and this traffic class (IPv4 TOS) */
+	uint8_t ttl;           /* ... and TTL / hop limit (0: 64) */
 	unsigned synacks, rsts, icmp;
 	unsigned rsts_time_wait, rsts_stray;
 	int icmp_code;
@@ -74,6 +75,7 @@ struct tb {
 	bool batch;                    /* TUN input in batches, as ztun-ref */
 	enum zt_route_decision dec[3]; /* tcp, udp, icmp */
 	uint8_t cli_tclass;            /* what new clients' segments carry */
+	uint8_t cli_ttl;               /* ... and their TTL (0: 64) */
 	struct zt_sim_event poll_ev, tun_ev;
 	struct pktq to_router, to_client;
 	struct client cl[NCLI];
@@ -175,8 +177,8 @@ static void client_output(void *ctx, struct zt_tcb *tcb, const struct zt_tcp_rep
 	}
 	pl = zt_test_tcp_packet(&c->addr, &c->server, r, d1, l1, d2, l2, pkt,
 				sizeof(pkt));
-	if (c->tclass)
-		zt_test_set_tclass(pkt, pl, c->tclass);
+	if (c->tclass || c->ttl)
+		zt_test_set_hdr(pkt, pl, c->tclass, c->ttl);
 	q_push(&c->t->to_router, pkt, pl);
 	tun_kick(c->t);
 }
@@ -546,6 +548,7 @@ static struct client *client_open(struct tb *t, bool v6, const struct zt_addr *d
 		c->read = true;
 		c->min_wnd = UINT32_MAX;
 		c->tclass = t->cli_tclass;
+		c->ttl = t->cli_ttl;
 		zt_tcp_config_default(&c->cfg);
 		CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
 		zt_tcb_open_active(&c->tcb, c->port, dport, zt_rng_u32(&t->rng), t->sim.now);
@@ -2661,6 +2664,52 @@ static void test_tcp_dscp_follows_client(void)
 	}
 }
 
+/* A direct TCP flow's upstream SYN leaves with the TTL / hop limit of the
+ * client's SYN, so a TCP traceroute through the TUN sees the path: with
+ * two routers before the server, a SYN with TTL 1 gets the first
+ * router's time exceeded, quoting it, instead of a SYN-ACK, 2 the
+ * second's, and 3 gets through. Through a proxy the SYN's TTL is not
+ * the proxy's connection's. */
+static void test_tcp_syn_ttl_follows_client(void)
+{
+	for (int run = 0; run < 3; run++) {
+		bool v6 = run & 1, socks = run == 2;
+
+		for (uint8_t ttl = 1; ttl <= 3; ttl++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+			struct zt_addr rtr = v6 ? a6(8, 1) : zt_addr_v4(HOLE4);
+			struct zt_addr hop = hop_addr(&rtr, ttl);
+			struct client *c;
+
+			t->dec[0] = socks ? ZT_ROUTE_SOCKS5 : ZT_ROUTE_DIRECT;
+			t->cli_ttl = ttl;
+			tb_start(t);
+			add_host(t, &srv, 7, ZT_VHOST_ECHO);
+			if (socks)
+				add_socks(t, false, "");
+			CU_ASSERT_FATAL(zt_vnet_hops(t->vn, &srv, v6 ? 128 : 32, 2,
+						     &rtr) == 0);
+			c = client_open(t, v6, &srv, 7, 100);
+			run_for(t, 100 * ZT_MS);
+			CU_ASSERT_EQUAL(vstats(t)->last_stream_ttl, socks ? 64 : ttl);
+			if (!socks && ttl <= 2) {
+				expect_error(t, 1, ZT_ICMP_TIME_EXCEEDED, 0, &hop, &cli, &srv);
+				CU_ASSERT_EQUAL(t->err_quote.proto, ZT_IPPROTO_TCP);
+				CU_ASSERT_EQUAL(t->err_quote.src_port, c->port);
+				CU_ASSERT_EQUAL(t->err_quote.dst_port, 7);
+				CU_ASSERT_EQUAL(c->synacks, 0);
+				CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 1);
+				CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+			} else {
+				CU_ASSERT_EQUAL(c->got, 100);
+				CU_ASSERT_EQUAL(t->errs, 0);
+			}
+			tb_free(t);
+		}
+	}
+}
+
 /* More pinging sessions than the router keeps: the least recently used
  * one's socket is closed for the new one, and every ping is answered. */
 static void test_icmp_echo_sessions_bounded(void)
@@ -3139,6 +3188,7 @@ int zt_suite_router(void)
 		{ "udp_ttl_not_to_proxy", test_udp_ttl_not_to_proxy },
 		{ "udp_tclass_follows_client", test_udp_tclass_follows_client },
 		{ "tcp_dscp_follows_client", test_tcp_dscp_follows_client },
+		{ "tcp_syn_ttl_follows_client", test_tcp_syn_ttl_follows_client },
 		{ "icmp_echo_error_relayed", test_icmp_echo_error_relayed },
 		{ "udp_path_mtu_relayed", test_udp_path_mtu_relayed },
 		{ "dgram_error_mismatch_ignored", test_dgram_error_mismatch_ignored },

@@ -269,6 +269,19 @@ void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
 				 const uint8_t *data, size_t len, int err,
 				 uint64_t now);
 
+/*
+ * zt_router_stream_failed_icmp() - zt_router_stream_failed() with @err,
+ * for a connect that the network answered with ICMP error @e (@e->to the
+ * destination; a host with IP_RECVERR reads it from the socket's error
+ * queue). The client of a direct flow still waiting for its SYN-ACK gets
+ * that error from where it came, quoting its SYN, as it would without
+ * ztun in the way: a router's time exceeded (the upstream SYN left with
+ * the client's TTL, ZT_UPSTREAM_TTL), a destination unreachable. Any
+ * other stream, or kind, fails as zt_router_stream_failed() says.
+ */
+void zt_router_stream_failed_icmp(struct zt_router *r, void *cookie, int err,
+				  const struct zt_dgram_error *e, uint64_t now);
+
 const struct zt_router_stats *zt_router_stats(const struct zt_router *r);
 /* The UDP NAT table (read-only use: lookups, stats). */
 struct zt_nat *zt_router_nat(struct zt_router *r);

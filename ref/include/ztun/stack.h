@@ -63,6 +63,7 @@ struct zt_flow {
 	void *user;            /* the host's per-flow pointer */
 	uint8_t tclass;        /* traffic class (IPv4 TOS) of the client's
 				* latest segment */
+	uint8_t syn_ttl;       /* the TTL / hop limit of its SYN */
 	/* private to the stack */
 	uint32_t index;
 	bool pending;          /* waiting for accept/refuse */
@@ -294,6 +295,13 @@ void zt_stack_tcp_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now);
  * unreachable of @icmp_code (rate-limited like every ICMP error). */
 void zt_stack_tcp_reject(struct zt_stack *s, struct zt_flow *f, int icmp_code,
 			 uint64_t now);
+/* ... or with an ICMP error of @kind (DEST_UNREACH, TIME_EXCEEDED) and
+ * @code quoting its SYN, from @from (NULL, or an address that cannot be
+ * a source: from the server): what the network answered the upstream
+ * SYN that went with the client's TTL. */
+void zt_stack_tcp_reject_icmp(struct zt_stack *s, struct zt_flow *f,
+			      enum zt_icmp_kind kind, uint8_t code,
+			      const struct zt_addr *from, uint64_t now);
 size_t zt_stack_tcp_send(struct zt_stack *s, struct zt_flow *f,
 			 const void *data, size_t len, uint64_t now);
 /* In place instead of zt_stack_tcp_send() (zt_tcb_send_runs/_commit). */

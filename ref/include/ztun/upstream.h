@@ -58,6 +58,13 @@ enum {
  * @flags (0: the host's default). A host with stream_set_dscp honours it. */
 #define ZT_UPSTREAM_DSCP(d) (((unsigned)(d) & 0xfcu) << 8)
 #define ZT_UPSTREAM_DSCP_OF(flags) ((uint8_t)((flags) >> 8))
+/* ... and the TTL / hop limit of the client's SYN in bits 16-23 (0: the
+ * host's default), which the upstream SYN leaves with, so that a router
+ * on the way answers a SYN whose TTL runs out (traceroute -T, mtr --tcp
+ * through the TUN see the path; zt_router_stream_failed_icmp()). The
+ * connection keeps it: a SYN that arrived, the rest arrives with too. */
+#define ZT_UPSTREAM_TTL(t) (((unsigned)(t) & 0xffu) << 16)
+#define ZT_UPSTREAM_TTL_OF(flags) ((uint8_t)((flags) >> 16))
 
 struct zt_upstream_ops {
 	/* Start a TCP connection to @ep. Return a handle >= 0 (the outcome
