@@ -968,8 +968,8 @@ static void udp_close_sockets(struct udp_relay *u)
  * traceroute through the TUN sees the path beyond it; the client's DSCP
  * (its QoS class) and ECN marks (ECN-capable transport, as QUIC sends)
  * reach the network; and a datagram its sender forbade to fragment is
- * not fragmented but answered with the path's MTU (tracepath, ping -M do
- * and a QUIC stack's path MTU probes learn the path beyond the TUN),
+ * not fragmented but answered with the path's MTU (ping -M do and a
+ * QUIC stack's path MTU probes learn the path beyond the TUN),
  * while one it allowed to is. *@cur is what socket @dgram sends with; the
  * host hears only of a change. A TTL of 0 (which no router passes on)
  * leaves the TTL alone. Not for datagrams to a proxy or the real
