@@ -704,6 +704,9 @@ static int parse_paren_len(const char *s, uint32_t *out)
 	return 0;
 }
 
+static int parse_ttl(struct pstate *ps, const struct zt_scn_event *e,
+		     struct zt_scn_pkt *p, const struct tok *t, int *i, int n);
+
 static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
 		     const struct tok *t, int i, int n)
 {
@@ -757,6 +760,14 @@ static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
 		}
 		if (!t[i].quoted && !strcmp(s, "...")) {
 			p->no_win_check = true;
+			continue;
+		}
+		if (!t[i].quoted && !strcmp(s, "ttl")) {
+			int j = i;
+
+			if (parse_ttl(ps, e, p, t, &j, n))
+				return -EINVAL;
+			i = j - 1;
 			continue;
 		}
 		rc = payload_token(p, &t[i]);
@@ -1000,8 +1011,25 @@ static int parse_stream(struct pstate *ps, struct zt_scn_event *e, bool in,
 
 	if (word && !in && !strcmp(w, "connect")) {
 		e->sop = ZT_SCN_S_CONNECT;
-		if (n != 2 || parse_ep(t[1].s, true, &e->ep))
+		if (n < 2 || parse_ep(t[1].s, true, &e->ep))
 			return perr(ps, "expected ADDR:PORT after 'connect', got '%s'",
+				    n > 1 ? t[1].s : "");
+		/* the TTL its SYN leaves with (ZT_UPSTREAM_TTL) */
+		if (n == 4 && !strcmp(t[2].s, "ttl") &&
+		    !parse_uint(t[3].s, 255, &v) && v) {
+			e->pkt.ttl = (uint8_t)v;
+			return 0;
+		}
+		if (n != 2)
+			return perr(ps, "expected 'ttl N' (1-255) after '%s', got '%s'",
+				    t[1].s, t[2].s);
+		return 0;
+	}
+	if (word && in && !strcmp(w, "timex")) {
+		/* the connect's SYN died at router ADDR, which said so */
+		e->sop = ZT_SCN_S_TIMEX;
+		if (n != 2 || parse_addr(t[1].s, &e->ep.addr))
+			return perr(ps, "expected ADDR after 'timex', got '%s'",
 				    n > 1 ? t[1].s : "");
 		return 0;
 	}

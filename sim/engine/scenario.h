@@ -125,11 +125,12 @@ struct zt_scn_pkt {
 
 /* sN< / sN> operations. */
 enum zt_scn_sop {
-	ZT_SCN_S_CONNECT = 1,      /* sN> connect EP */
+	ZT_SCN_S_CONNECT = 1,      /* sN> connect EP [ttl N] */
 	ZT_SCN_S_ACCEPT,           /* sN< accept */
 	ZT_SCN_S_REFUSE,           /* sN< refuse */
 	ZT_SCN_S_TIMEOUT,          /* sN< timeout */
 	ZT_SCN_S_UNREACH,          /* sN< unreach [host|net|prohibited] */
+	ZT_SCN_S_TIMEX,            /* sN< timex ADDR (a router's time exceeded) */
 	ZT_SCN_S_DATA,             /* sN< / sN> PAYLOAD (sN< may add fin) */
 	ZT_SCN_S_FIN,              /* sN< fin / sN> fin */
 	ZT_SCN_S_RST,              /* sN< rst (the upstream resets) / sN> rst (ztun does) */

@@ -98,6 +98,7 @@ struct hstream {
 	uint8_t *in;             /* upstream bytes not yet taken (owned) */
 	size_t in_len;
 	bool in_fin, fin_done, paused;
+	struct zt_endpoint ep;   /* where it connects */
 	struct zt_sim_event ev_connect, ev_deliver;
 };
 
@@ -634,6 +635,8 @@ static void fmt_item(struct host *h, struct sbuf *sb, const struct out_item *o)
 	case OUT_CONNECT:
 		sb_add(sb, "s%u> connect ", n);
 		fmt_endpoint(sb, &o->ep);
+		if (o->ttl && o->ttl != DEFAULT_TTL) /* a client's, not the usual */
+			sb_add(sb, " ttl %u", o->ttl);
 		break;
 	case OUT_DATA:
 		sb_add(sb, "s%u> ", n);
@@ -809,7 +812,8 @@ static bool stream_waits(struct host *h, unsigned n)
 			return true;
 		return e->kind == ZT_SCN_S_IN &&
 		       (e->sop == ZT_SCN_S_ACCEPT || e->sop == ZT_SCN_S_REFUSE ||
-			e->sop == ZT_SCN_S_TIMEOUT || e->sop == ZT_SCN_S_UNREACH);
+			e->sop == ZT_SCN_S_TIMEOUT || e->sop == ZT_SCN_S_UNREACH ||
+			e->sop == ZT_SCN_S_TIMEX);
 	}
 	return false;
 }
@@ -821,7 +825,6 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	struct hstream *st;
 	struct out_item *o;
 
-	(void)flags;
 	if (h->nst == MAX_STREAMS)
 		return -EMFILE;
 	st = &h->st[h->nst];
@@ -832,9 +835,11 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	st->window_inf = true;
 	zt_sim_event_init(&st->ev_connect, ev_connect_fn, st);
 	zt_sim_event_init(&st->ev_deliver, ev_deliver_fn, st);
+	st->ep = *ep;
 	o = out_push(h, OUT_CONNECT, CHAN_STREAM0 + st->n - 1, NULL, 0);
 	if (o) {
 		o->ep = *ep;
+		o->ttl = ZT_UPSTREAM_TTL_OF(flags);
 		trace_ep(h, o->chan, ep);
 	}
 	out_log(h, o);
@@ -1483,6 +1488,8 @@ static void fmt_exp_stream(struct sbuf *sb, const struct zt_scn_event *e)
 	case ZT_SCN_S_CONNECT:
 		sb_add(sb, "connect ");
 		fmt_endpoint(sb, &e->ep);
+		if (e->pkt.ttl)
+			sb_add(sb, " ttl %u", e->pkt.ttl);
 		break;
 	case ZT_SCN_S_DATA:
 		fmt_bytes(sb, e->pkt.payload, e->pkt.payload_len);
@@ -1574,7 +1581,8 @@ static void expect_stream(struct host *h, const struct zt_scn_event *e)
 	fmt_item(h, &as, o);
 	switch (e->sop) {
 	case ZT_SCN_S_CONNECT:
-		ok = o->kind == OUT_CONNECT && zt_endpoint_same(&o->ep, &e->ep);
+		ok = o->kind == OUT_CONNECT && zt_endpoint_same(&o->ep, &e->ep) &&
+		     (!e->pkt.ttl || o->ttl == e->pkt.ttl);
 		break;
 	case ZT_SCN_S_FIN:
 		ok = o->kind == OUT_FIN;
@@ -1719,6 +1727,24 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
 		st->dead = true;
 		zt_router_stream_failed(h->r, st->cookie, err, now);
 		return;
+	case ZT_SCN_S_TIMEX: {
+		bool v4 = e->ep.addr.family == ZT_AF_INET;
+		struct zt_dgram_error de;
+
+		if (st->connected) {
+			fail(h, e->line, "s%u is already connected", e->stream);
+			return;
+		}
+		zt_sim_cancel(&h->sim, &st->ev_connect);
+		st->dead = true;
+		memset(&de, 0, sizeof(de));
+		de.to = st->ep;
+		de.origin = e->ep.addr;
+		de.type = v4 ? ZT_ICMP4_TIME_EXCEEDED : ZT_ICMP6_TIME_EXCEEDED;
+		zt_router_stream_failed_icmp(h->r, st->cookie, -EHOSTUNREACH, &de,
+					     now);
+		return;
+	}
 	case ZT_SCN_S_WINDOW:
 		st->window_inf = e->window_inf;
 		st->window = e->window;

@@ -524,6 +524,9 @@ def parse_packet(e, t, where, state):
         elif t[i].quoted or is_hex_token(t[i]):
             payload += payload_rest([t[i]], where)
             have_payload = True
+        elif not t[i].quoted and s == "ttl":
+            raise ScnError("%s: 'ttl' on a TCP segment is not supported in real "
+                           "mode (the upstream SYN's TTL is not seen)" % where)
         else:
             raise ScnError("%s: unexpected '%s'" % (where, s))
         i += 1
@@ -769,14 +772,17 @@ class Scenario:
         w = t[0].s if t else ""
         word = bool(t) and not t[0].quoted
         if word and not inp and w == "connect":
+            if len(t) == 4 and t[2].s == "ttl":
+                raise ScnError("%s: 's%d> connect ... ttl' is not supported in real "
+                               "mode (the SYN's TTL is not seen)" % (where, e.stream))
             if len(t) != 2:
                 raise ScnError("%s: expected ADDR:PORT after 'connect'" % where)
             e.sop = "connect"
             e.ep = parse_ep(t[1].s, where)
             return
-        if word and inp and w == "unreach":
-            raise ScnError("%s: 's%d< unreach' is not supported in real mode (a "
-                           "kernel listener accepts or refuses)" % (where, e.stream))
+        if word and inp and w in ("unreach", "timex"):
+            raise ScnError("%s: 's%d< %s' is not supported in real mode (a "
+                           "kernel listener accepts or refuses)" % (where, e.stream, w))
         if word and len(t) == 1:
             if inp and w in ("accept", "refuse", "fin", "rst"):
                 e.sop = w

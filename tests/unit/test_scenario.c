@@ -109,10 +109,18 @@ static void test_events(void)
 		"2 tun> 8.8.8.8:53 > 10.0.0.2:53 udp (1) tos 3 00\n"
 		"2 tun< 10.0.0.2:53 > 8.8.8.8:53 udp (1) df ttl 3 00\n"
 		"2 net< error 192.0.2.9 > $q toobig 1400 to 8.8.8.8:53 (0)\n"
-		"2 tun> 192.0.2.9 > 10.0.0.2 icmp toobig 1400 quotes 10.0.0.2:53 > 8.8.8.8:53\n";
+		"2 tun> 192.0.2.9 > 10.0.0.2 icmp toobig 1400 quotes 10.0.0.2:53 > 8.8.8.8:53\n"
+		"2 tun< 10.0.0.2:40 > 8.8.8.8:80 S 0:0(0) <mss 1460> ttl 2\n"
+		"2 s1> connect 8.8.8.8:80 ttl 2\n"
+		"2 s1< timex 192.0.2.1\n";
 
 	CU_ASSERT_EQUAL_FATAL(parse(text, &s, err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL_FATAL(s.n, 34);
+	CU_ASSERT_EQUAL_FATAL(s.n, 37);
+	CU_ASSERT(s.ev[34].pkt.ttl == 2 && s.ev[34].pkt.flags == ZT_TCP_SYN);
+	CU_ASSERT(s.ev[35].sop == ZT_SCN_S_CONNECT && s.ev[35].pkt.ttl == 2);
+	CU_ASSERT_EQUAL(s.ev[7].pkt.ttl, 0); /* connect without ttl */
+	CU_ASSERT(s.ev[36].sop == ZT_SCN_S_TIMEX &&
+		  s.ev[36].ep.addr.family == ZT_AF_INET);
 	CU_ASSERT(s.ev[31].pkt.df && s.ev[31].pkt.ttl == 3);
 	CU_ASSERT(!s.ev[27].pkt.df);
 	CU_ASSERT(s.ev[32].err_type == ZT_ICMP4_DEST_UNREACH &&
@@ -254,6 +262,12 @@ static void test_errors(void)
 		{ "0 s1< unreach far\n",
 		  "expected 'host', 'net' or 'prohibited' after 'unreach', got 'far'" },
 		{ "0 s1< unreach net host\n", "t.scn:1: unexpected 'host'" },
+		{ "0 s1< timex\n", "expected ADDR after 'timex', got ''" },
+		{ "0 s1< timex 1.2.3.4:5\n", "expected ADDR after 'timex', got '1.2.3.4:5'" },
+		{ "0 s1> connect 1.2.3.4:5 ttl 0\n",
+		  "expected 'ttl N' (1-255) after '1.2.3.4:5', got 'ttl'" },
+		{ "0 tun> 1.2.3.4:5 > 5.6.7.8:9 S 0:0(0) ttl 3\n",
+		  "'ttl' is for tun< and net> lines" },
 		{ "0 s1> unreach\n", "'unreach' is not allowed on s1>" },
 		{ "0 s1> zz\n", "unexpected 'zz' (not a payload)" },
 		{ "0 net> tcp 1.2.3.4:5 (1)\n", "expected 'udp' or 'icmp', got 'tcp'" },
