@@ -1434,24 +1434,74 @@ void zt_router_stream_connected(struct zt_router *r, void *cookie, uint64_t now)
 	}
 }
 
+/*
+ * The kind of upstream ICMP error @type/@code (@family's numbering) that a
+ * client is told of: unreachable (its datagram cannot arrive), time
+ * exceeded (a loop or a path too long) and too big ("fragmentation
+ * needed": zt_router_dgram_error keeps those that give an MTU);
+ * ZT_ICMP_OTHER for the rest.
+ */
+static enum zt_icmp_kind relayed_error_kind(uint8_t family, uint8_t type,
+					    uint8_t code)
+{
+	enum zt_icmp_kind k = zt_icmp_classify(family, type, code);
+
+	return k == ZT_ICMP_DEST_UNREACH || k == ZT_ICMP_TIME_EXCEEDED ||
+	       k == ZT_ICMP_PACKET_TOO_BIG ? k : ZT_ICMP_OTHER;
+}
+
+/* Where an error passed to the client comes from: the router that sent
+ * it, or (the destination's own answer) the server as the client knows
+ * it; the stack falls back to the server for an origin that cannot be a
+ * source. */
+static const struct zt_addr *error_origin(const struct zt_dgram_error *e,
+					  const struct zt_addr *server)
+{
+	return e->origin.family && !zt_addr_eq(&e->origin, &e->to.addr) ?
+		       &e->origin : server;
+}
+
+/*
+ * @t's upstream died with @err: an open flow is aborted, one still
+ * connecting refused. A direct flow whose connect ended on an ICMP error
+ * @e of @kind (unreachable, time exceeded; ZT_ICMP_OTHER when none) is
+ * refused with that error, from the router that sent it, as the client's
+ * own SYN would have been; any other as @err says.
+ */
+static void tcp_upstream_failed(struct tcp_relay *t, int err,
+				enum zt_icmp_kind kind,
+				const struct zt_dgram_error *e, uint64_t now)
+{
+	struct zt_router *r = t->r;
+
+	t->busy++;
+	t->handle = -1; /* dead: not closed again */
+	if (t->phase == PH_OPEN) {
+		r->stats.upstream_reset++;
+		if (t->flow)
+			zt_stack_tcp_abort(r->stack, t->flow, now);
+	} else if (t->flow && t->decision == ZT_ROUTE_DIRECT &&
+		   (kind == ZT_ICMP_DEST_UNREACH ||
+		    kind == ZT_ICMP_TIME_EXCEEDED)) {
+		r->stats.upstream_connect_failed++;
+		r->stats.icmp_errors_relayed++;
+		zt_stack_tcp_reject_icmp(r->stack, t->flow, kind, e->code,
+					 error_origin(e, &t->flow->key.server),
+					 now);
+	} else {
+		r->stats.upstream_connect_failed++;
+		tcp_refuse(t, refuse_for_errno(err), now);
+	}
+	t->busy--;
+	tcp_relay_maybe_free(t);
+}
+
 void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 			     uint64_t now)
 {
+	(void)r;
 	if (*(uint8_t *)cookie == CONN_TCP) {
-		struct tcp_relay *t = cookie;
-
-		t->busy++;
-		t->handle = -1; /* dead: not closed again */
-		if (t->phase == PH_OPEN) {
-			r->stats.upstream_reset++;
-			if (t->flow)
-				zt_stack_tcp_abort(r->stack, t->flow, now);
-		} else {
-			r->stats.upstream_connect_failed++;
-			tcp_refuse(t, refuse_for_errno(err), now);
-		}
-		t->busy--;
-		tcp_relay_maybe_free(t);
+		tcp_upstream_failed(cookie, err, ZT_ICMP_OTHER, NULL, now);
 	} else {
 		struct udp_relay *u = cookie;
 
@@ -1740,33 +1790,6 @@ void zt_router_dgram_data(struct zt_router *r, void *cookie,
 	zt_router_dgram_batch(r, cookie, from, &one, 1, now);
 }
 
-/*
- * The kind of upstream ICMP error @type/@code (@family's numbering) that a
- * client is told of: unreachable (its datagram cannot arrive; but
- * "fragmentation needed" / "too big", which is about the egress's own
- * path, whose kernel fragments or resizes) and time exceeded (a loop or
- * a path too long); ZT_ICMP_OTHER for the rest.
- */
-static enum zt_icmp_kind relayed_error_kind(uint8_t family, uint8_t type,
-					    uint8_t code)
-{
-	enum zt_icmp_kind k = zt_icmp_classify(family, type, code);
-
-	return k == ZT_ICMP_DEST_UNREACH || k == ZT_ICMP_TIME_EXCEEDED ||
-	       k == ZT_ICMP_PACKET_TOO_BIG ? k : ZT_ICMP_OTHER;
-}
-
-/* Where an error passed to the client comes from: the router that sent
- * it, or (the destination's own answer) the server as the client knows
- * it; the stack falls back to the server for an origin that cannot be a
- * source. */
-static const struct zt_addr *error_origin(const struct zt_dgram_error *e,
-					  const struct zt_addr *server)
-{
-	return e->origin.family && !zt_addr_eq(&e->origin, &e->to.addr) ?
-		       &e->origin : server;
-}
-
 /* An error about an echo request session @e sent: its sequence number is
  * in the quoted request (the identifier is the host's). */
 static bool echo_error(struct zt_router *r, struct echo_session *e,
@@ -1894,24 +1917,14 @@ void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
 void zt_router_stream_failed_icmp(struct zt_router *r, void *cookie, int err,
 				  const struct zt_dgram_error *e, uint64_t now)
 {
-	struct tcp_relay *t = cookie;
-	enum zt_icmp_kind kind = relayed_error_kind(e->to.addr.family, e->type,
-						    e->code);
-
-	if (*(uint8_t *)cookie != CONN_TCP || t->phase == PH_OPEN || !t->flow ||
-	    t->decision != ZT_ROUTE_DIRECT ||
-	    (kind != ZT_ICMP_DEST_UNREACH && kind != ZT_ICMP_TIME_EXCEEDED)) {
+	if (*(uint8_t *)cookie != CONN_TCP) {
 		zt_router_stream_failed(r, cookie, err, now);
 		return;
 	}
-	t->busy++;
-	t->handle = -1; /* dead: not closed again */
-	r->stats.upstream_connect_failed++;
-	r->stats.icmp_errors_relayed++;
-	zt_stack_tcp_reject_icmp(r->stack, t->flow, kind, e->code,
-				 error_origin(e, &t->flow->key.server), now);
-	t->busy--;
-	tcp_relay_maybe_free(t);
+	tcp_upstream_failed(cookie, err,
+			    relayed_error_kind(e->to.addr.family, e->type,
+					       e->code),
+			    e, now);
 }
 
 /* --- ICMP and the rest -------------------------------------------------- */
