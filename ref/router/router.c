@@ -48,7 +48,9 @@
  * UDP flows get a udp_relay with one datagram socket (DIRECT/NAT), or a
  * SOCKS5 UDP ASSOCIATE: a control stream, then a datagram socket to the
  * relay address; datagrams that arrive before the association is ready
- * wait in a small bounded queue. A NAT flow also holds a NAT session: its
+ * wait in a small bounded queue; the association ends with its control
+ * stream or with an unreachable about the relay (relay_lost), and so does
+ * the flow. A NAT flow also holds a NAT session: its
  * mapped port is the socket's source port, every datagram refreshes it,
  * replies must pass the reverse lookup, and when the session expires on
  * the router's timer the flow is closed.
@@ -1810,13 +1812,51 @@ static bool echo_error(struct zt_router *r, struct echo_session *e,
 }
 
 /* An error about a datagram of direct or NAT flow @u to its server. */
+/*
+ * An ICMP error @de of @kind about a datagram sent to SOCKS5 flow @u's
+ * relay. An unreachable means the relay is gone though the control
+ * connection may stand (its port closed by a restarted relay, a BND.ADDR
+ * the proxy cannot be reached at): the association is dead (RFC 1928 7),
+ * so it ends as when that connection ends, and the client hears a port
+ * unreachable quoting its own datagram (unwrapped: as much of it as the
+ * error quoted), as a TCP flow whose proxy fails gets a RST; it fails now,
+ * not at its own timeout, and its next datagram asks for a new
+ * association. A time exceeded or too big is about one datagram: ignored.
+ * Return: whether the client was told.
+ */
+static bool relay_lost(struct zt_router *r, struct udp_relay *u,
+		       const struct zt_dgram_error *de, enum zt_icmp_kind kind,
+		       uint64_t now)
+{
+	const struct zt_socks5_addr *ep = &u->relay_ep;
+	struct zt_socks5_addr from;
+	struct zt_view payload = { NULL, 0 };
+	struct zt_udp_flow *f = u->flow;
+
+	if (kind != ZT_ICMP_DEST_UNREACH || !u->ready || de->to.name[0] ||
+	    de->to.port != ep->port ||
+	    (ep->atyp != ZT_SOCKS5_ATYP_DOMAIN && !zt_addr_eq(&de->to.addr, &ep->ip)))
+		return false;
+	if (!de->data || zt_socks5_udp_unwrap(de->data, de->len, &from,
+					      &payload) != ZT_SOCKS5_UDP_OK)
+		memset(&payload, 0, sizeof(payload)); /* cut in its header */
+	r->stats.socks5_udp_relay_lost++;
+	zt_stack_udp_unreach(r->stack, f, udp_refuse_code(ZT_REFUSE_RST,
+							  f->key.family),
+			     payload.data, payload.len, now);
+	zt_stack_udp_close(r->stack, f, now);
+	return true;
+}
+
 static bool udp_error(struct zt_router *r, struct udp_relay *u,
 		      const struct zt_dgram_error *de, enum zt_icmp_kind kind,
 		      uint64_t now)
 {
 	const struct zt_flow_key *k;
 
-	if (!u->flow || u->forward || u->decision == ZT_ROUTE_SOCKS5)
+	if (u->flow && u->decision == ZT_ROUTE_SOCKS5)
+		return relay_lost(r, u, de, kind, now);
+	if (!u->flow || u->forward)
 		return false; /* the client talks to someone else */
 	k = &u->flow->key;
 	if (de->to.name[0] || !zt_addr_eq(&de->to.addr, &k->server) ||

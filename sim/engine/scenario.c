@@ -1265,6 +1265,7 @@ static const struct {
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped), RF(icmp_echo_out), RF(icmp_echo_in),
 	RF(icmp_errors_relayed), RF(icmp_errors_ignored),
 	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
+	RF(socks5_udp_relay_lost),
 	RF(fake_ip_refused),
 };
 #undef RF

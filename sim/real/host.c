@@ -45,12 +45,14 @@
  *            from one sender to zt_router_dgram_batch() (runs of one size
  *            reach the TUN as one UDP GSO write). Sends are held to the
  *            end of the wake-up (dgram_out.h); those that would block are
- *            dropped (UDP). A direct one (ping sockets too) has IP_RECVERR
- *            on: the ICMP errors the network sends back about its
- *            datagrams wait in its error queue (EPOLLERR), are read first
- *            and go to zt_router_dgram_error(), which tells the client;
- *            and IP_RECVTOS / IPV6_RECVTCLASS: each datagram is read with
- *            its traffic class, which the core passes to the client. The
+ *            dropped (UDP). Each has IP_RECVERR on: the ICMP errors the
+ *            network sends back about its datagrams wait in its error
+ *            queue (EPOLLERR), are read first and go to
+ *            zt_router_dgram_error(), which tells the client (about a
+ *            SOCKS5 relay: ends the association). A direct one (ping
+ *            sockets too) also has IP_RECVTOS / IPV6_RECVTCLASS: each
+ *            datagram is read with its traffic class, which the core
+ *            passes to the client. The
  *            core sets what it sends with (dgram_set_header: TTL, class)
  *            and a direct stream's DSCP (stream_set_dscp).
  *
@@ -637,12 +639,17 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 		return err;
 	}
 	err = sock_options(h, fd, flags);
-	/* a direct socket queues the ICMP errors about what it sends (an
-	 * unconnected socket hears none otherwise), and reads each
-	 * datagram's (or echo reply's) traffic class with it, which the
-	 * core passes on (best effort: without it, answers come unmarked) */
+	/* a socket queues the ICMP errors about what it sends (an
+	 * unconnected socket hears none otherwise): a direct one's reach
+	 * the client; a SOCKS5 relay's unreachable ends its association
+	 * (best effort there: without it, the client waits out its own
+	 * timeout). A direct one also reads each datagram's (or echo
+	 * reply's) traffic class with it, which the core passes on (best
+	 * effort: without it, answers come unmarked) */
 	if (!err && (flags & ZT_UPSTREAM_DIRECT))
 		err = recv_opt(fd, af, IP_RECVERR, IPV6_RECVERR);
+	else if (!err)
+		(void)recv_opt(fd, af, IP_RECVERR, IPV6_RECVERR);
 	if (!err && (flags & ZT_UPSTREAM_DIRECT))
 		(void)recv_opt(fd, af, IP_RECVTOS, IPV6_RECVTCLASS);
 	/* and sends without DF, as the client's datagrams come until one
@@ -1744,12 +1751,13 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		", flows opened %" PRIu64 ", active %" PRIu64 ", expired %" PRIu64
 		", up %" PRIu64 " bytes, down %" PRIu64 " bytes, dropped %" PRIu64
 		", refused full %" PRIu64 ", reply mismatch %" PRIu64
-		", spoofed %" PRIu64 ", gso runs %" PRIu64 ", nat refused %"
-		PRIu64 "\n",
+		", spoofed %" PRIu64 ", relay lost %" PRIu64 ", gso runs %" PRIu64
+		", nat refused %" PRIu64 "\n",
 		ss->udp_datagrams_in, ss->udp_datagrams_out, ss->udp_flows_opened,
 		ss->udp_flows_active, ss->udp_flows_expired, rs->udp_relayed_up,
 		rs->udp_relayed_down, rs->udp_dropped, ss->udp_refused_full,
-		rs->nat_reply_mismatch, rs->socks5_udp_spoofed, ss->udp_gso_out,
+		rs->nat_reply_mismatch, rs->socks5_udp_spoofed,
+		rs->socks5_udp_relay_lost, ss->udp_gso_out,
 		rs->nat_refused);
 	fprintf(stderr, "ztun-ref: stats: icmp echo replies %" PRIu64
 		", errors sent %" PRIu64 ", limited %" PRIu64 ", errors in %"

@@ -6,7 +6,7 @@
 # the same bytes on both sides, so nothing big crosses the test's pipes.
 #
 #   e2e_helper.py gen SEED BYTES              deterministic bytes to stdout
-#   e2e_helper.py serve HTTP_PORT ECHO_PORT RESET_PORT HANGUP_PORT
+#   e2e_helper.py serve HTTP_PORT ECHO_PORT RESET_PORT HANGUP_PORT [DEAD_RELAY]
 #       HTTP (threads, backlog 1024): GET /gen/SEED/BYTES -> gen(SEED, BYTES);
 #       PUT /up -> "SHA256HEX BYTES\n" of the body (Content-Length).
 #       ECHO: every byte back; after the client's FIN, shutdown(SHUT_WR).
@@ -15,6 +15,11 @@
 #       answer nothing, shutdown(SHUT_WR) (a FIN), then read until the
 #       client closes (so that no unread byte turns the close into an RST):
 #       a proxy that takes connections and hangs up on every request.
+#       DEAD_RELAY (optional): a SOCKS5 server (no authentication) that
+#       grants UDP ASSOCIATE with BND.ADDR its own address and BND.PORT 9,
+#       where nothing listens (a relay gone while the control connection
+#       stands), then keeps that connection open until the client closes;
+#       any other command gets reply 7.
 #   e2e_helper.py conc HOST PORT N BYTES      N concurrent GETs of distinct
 #       /gen/I/BYTES, each body checked; prints "ok N/N" or the failures;
 #       exit 0 only when all N are right.
@@ -117,18 +122,33 @@ def listener(port):
     return s
 
 
-def echo_conn(c):
-    try:
-        while True:
-            b = c.recv(1 << 16)
-            if not b:
-                break
-            c.sendall(b)
-        c.shutdown(socket.SHUT_WR)
-    except OSError:
+def closing(handle):
+    """handle(c) for a connection c, which is closed after it whatever
+    happens (a peer's reset included)."""
+    def run(c):
+        try:
+            handle(c)
+        except OSError:
+            pass
+        finally:
+            c.close()
+    return run
+
+
+def drain(c):
+    """Read until the client closes (so that no unread byte turns our
+    close into an RST)."""
+    while c.recv(4096):
         pass
-    finally:
-        c.close()
+
+
+def echo_conn(c):
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        c.sendall(b)
+    c.shutdown(socket.SHUT_WR)
 
 
 def conn_loop(s, handle):
@@ -147,25 +167,64 @@ def reset_loop(s):
 
 
 def hangup_conn(c):
-    try:
-        c.settimeout(5)
-        c.recv(4096)
-        c.shutdown(socket.SHUT_WR)
-        while c.recv(4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        c.close()
+    c.settimeout(5)
+    c.recv(4096)
+    c.shutdown(socket.SHUT_WR)
+    drain(c)
 
 
-def serve(http_port, echo_port, reset_port, hangup_port):
+def recv_until(c, buf, done):
+    """Read from @c onto @buf until done(buf) says how much is a whole
+    message (None: not yet); return (message, rest) or None at EOF."""
+    while True:
+        n = done(buf)
+        if n is not None:
+            return buf[:n], buf[n:]
+        b = c.recv(4096)
+        if not b:
+            return None
+        buf += b
+
+
+def socks5_greeting_len(b):
+    return 2 + b[1] if len(b) >= 2 and len(b) >= 2 + b[1] else None
+
+
+def socks5_request_len(b):
+    if len(b) < 5:
+        return None
+    n = {1: 10, 4: 22, 3: 7 + b[4]}.get(b[3], 4)
+    return n if len(b) >= n else None
+
+
+def dead_relay_conn(c):
+    c.settimeout(30)
+    got = recv_until(c, b"", socks5_greeting_len)
+    if got is None:
+        return
+    c.sendall(b"\x05\x00")
+    got = recv_until(c, got[1], socks5_request_len)
+    if got is None:
+        return
+    if got[0][1] != 3:
+        c.sendall(b"\x05\x07\x00\x01" + bytes(6))
+        return
+    c.sendall(b"\x05\x00\x00\x01" +
+              socket.inet_aton(c.getsockname()[0]) + struct.pack("!H", 9))
+    drain(c)
+
+
+def serve(http_port, echo_port, reset_port, hangup_port, dead_relay_port):
     e = listener(echo_port)
     r = listener(reset_port)
     h = listener(hangup_port)
-    threading.Thread(target=conn_loop, args=(e, echo_conn), daemon=True).start()
+    threading.Thread(target=conn_loop, args=(e, closing(echo_conn)), daemon=True).start()
     threading.Thread(target=reset_loop, args=(r,), daemon=True).start()
-    threading.Thread(target=conn_loop, args=(h, hangup_conn), daemon=True).start()
+    threading.Thread(target=conn_loop, args=(h, closing(hangup_conn)), daemon=True).start()
+    if dead_relay_port:
+        d = listener(dead_relay_port)
+        threading.Thread(target=conn_loop, args=(d, closing(dead_relay_conn)),
+                         daemon=True).start()
     HTTPServer(("::", http_port), Handler).serve_forever()
 
 
@@ -364,7 +423,8 @@ def main(argv):
         sys.stdout.buffer.write(gen(int(argv[2]), int(argv[3])))
         return 0
     if cmd == "serve":
-        serve(int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5]))
+        serve(int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5]),
+              int(argv[6]) if len(argv) > 6 else 0)
         return 0
     if cmd == "conc":
         return asyncio.run(conc_main(argv[2], int(argv[3]), int(argv[4]),

@@ -565,6 +565,7 @@ COUNTERS = {
     "router.udp_relayed_down": ("udp", "down"),
     "router.udp_dropped": ("udp", "dropped"),
     "router.socks5_udp_spoofed": ("udp", "spoofed"),
+    "router.socks5_udp_relay_lost": ("udp", "relay lost"),
     "stack.udp_refused_full": ("udp", "refused full"),
     "stack.udp_gso_out": ("udp", "gso runs"),
     "router.nat_refused": ("udp", "nat refused"),

@@ -95,8 +95,8 @@ else
 	# DNS over TCP answered by ztun; a SOCKS5 proxy refusing UDP
 	# ASSOCIATE, and UDP that its route cannot carry, answered with ICMP;
 	# a ping that a rule rejects; ICMP errors the network sends back about
-	# direct UDP (injected on lo with a raw socket) passed to the client;
-	# the client's TTL and traffic class on a direct flow's datagrams (read
+	# direct UDP (injected on lo with a raw socket) passed to the client,
+	# and one about a SOCKS5 relay ending its association; the client's TTL and traffic class on a direct flow's datagrams (read
 	# with IP_RECVTTL, IP_RECVTOS).
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
@@ -112,6 +112,7 @@ else
 	       scenarios/udp_no_carrier_unreach.scn
 	       scenarios/icmp_echo_reject.scn
 	       scenarios/udp_direct_icmp_errors.scn
+	       scenarios/socks5_udp_relay_lost.scn
 	       scenarios/udp_direct_ttl.scn scenarios/udp_direct_tos.scn)
 fi
 

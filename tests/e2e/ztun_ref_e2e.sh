@@ -25,7 +25,8 @@
 #   |     python3 -m http.server :8000 (1 MiB file)      |
 #   |     e2e_helper.py: HTTP :8001 (generated GET, PUT  |
 #   |       hashing), echo :7001, RST on accept :7002,   |
-#   |       a "proxy" that hangs up on requests :7005    |
+#   |       a "proxy" that hangs up on requests :7005, |
+#   |       a SOCKS5 one whose UDP relay is gone :7006   |
 #   |     dnsmasq 10.203.1.1/.2:53 (e2e.test 10.9.8.7)   |
 #   |     e2e_helper.py udpecho 10.203.1.1:7003, :7004,  |
 #   |       [fd00:203:1::1]:7003                         |
@@ -68,7 +69,8 @@
 # and danted's UDP ASSOCIATE; a fake address of no name refused at once.
 # (qh) A proxy that hangs up on the request:
 # the SYN is refused fast (SOCKS5, HTTP CONNECT); with --early-synack the
-# client is reset, not given EOF. (y) --early-synack: data whole through
+# client is reset, not given EOF. (qr) A SOCKS5 proxy whose UDP relay is
+# gone: a DNS query through it refused at once. (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
 # the early SYN-ACKs are counted, a client's first bytes go before
 # danted's reply (early data). (x) --busy-poll: data whole, the loop
@@ -327,7 +329,7 @@ ip netns exec "$sns" python3 "$helper" udpecho fd00:203:1::1 7003 >"$tmp/udpecho
 pids+=($!)
 
 # generated downloads, hashed uploads, echo, reset-on-accept
-ip netns exec "$sns" python3 "$helper" serve 8001 7001 7002 7005 >"$tmp/helper.log" 2>&1 &
+ip netns exec "$sns" python3 "$helper" serve 8001 7001 7002 7005 7006 >"$tmp/helper.log" 2>&1 &
 pids+=($!)
 python3 "$helper" gen 1 "$bigbytes" | sha256sum | cut -d' ' -f1 >"$tmp/big.sha"
 python3 "$helper" gen 2 "$upbytes" >"$tmp/up.big"
@@ -365,6 +367,7 @@ pids+=($!)
 for s in "t 8000 http.server" "u 53 dnsmasq" "t 1080 danted" \
 	 "t 1081 microsocks" "t 8888 tinyproxy" "t 8001 e2e_helper.py" \
 	 "t 7001 e2e_helper.py" "t 7002 e2e_helper.py" "t 7005 e2e_helper.py" \
+	 "t 7006 e2e_helper.py" \
 	 "u 7003 e2e_helper.py"; do
 	set -- $s
 	if ! wait_port "$sns" "$1" "$2"; then
@@ -1109,6 +1112,27 @@ if start_ztun -x socks5://10.203.0.2:7005 --socks5-pipelined --early-synack; the
 	stop_ztun
 else
 	fail "(qh) ztun-ref --early-synack with a proxy that hangs up starts"
+	stop_ztun
+fi
+
+# (qr) a SOCKS5 proxy that grants UDP ASSOCIATE but whose relay is gone
+# while the control connection stands (e2e_helper.py :7006 names a port
+# nothing listens on): the relay's port unreachable ends the association
+# (IP_RECVERR on the relay socket) and dig hears "refused" at once,
+# instead of waiting out its 5 s
+if start_ztun -x socks5://10.203.0.2:7006; then
+	timed cx dig +short +tries=1 +time=5 @10.203.1.1 e2e.test A >"$tmp/dig.out" 2>&1
+	lost=$(fresh_stats 'udp in' | sed -n 's/.*relay lost \([0-9]*\).*/\1/p')
+	if [ "$ms" -lt 2000 ] && grep -qi 'refused' "$tmp/dig.out" &&
+	   [ "${lost:-0}" -ge 1 ]; then
+		pass "(qr) SOCKS5 UDP relay gone: dig refused in $ms ms, relay lost $lost"
+	else
+		fail "(qr) SOCKS5 UDP relay gone: the query refused at once" \
+			"dig took $ms ms, relay lost '$lost': $(head -c 200 "$tmp/dig.out" | tr '\n' ';')"
+	fi
+	stop_ztun
+else
+	fail "(qr) ztun-ref with a SOCKS5 proxy whose relay is gone starts"
 	stop_ztun
 fi
 

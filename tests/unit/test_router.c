@@ -92,6 +92,8 @@ struct tb {
 	struct zt_addr err_src;        /* source */
 	struct zt_icmp_quote err_quote; /* what it quoted */
 	uint32_t err_mtu;              /* and a packet too big's MTU */
+	uint8_t err_quoted[256];       /* the quoted datagram's first bytes */
+	size_t err_quoted_len;
 	uint8_t udp_last[2048];
 	size_t udp_last_len;
 	uint8_t udp_all[8192];         /* every UDP payload, in order */
@@ -258,6 +260,9 @@ static void to_client(struct tb *t, const uint8_t *pkt, size_t len)
 		t->err_code = pk.l4.icmp.code;
 		t->err_src = pk.src;
 		t->err_quote = q;
+		t->err_quoted_len = pk.payload.len < sizeof(t->err_quoted) ?
+					    pk.payload.len : sizeof(t->err_quoted);
+		memcpy(t->err_quoted, pk.payload.data, t->err_quoted_len);
 		t->err_mtu = pk.l4.icmp.kind == ZT_ICMP_PACKET_TOO_BIG ?
 				     pk.l4.icmp.mtu : 0;
 		if (pk.l4.icmp.kind != ZT_ICMP_DEST_UNREACH || !q.has_ports)
@@ -2034,6 +2039,7 @@ static void test_socks5_udp_associate(void)
 
 /* --- drop, local, ICMP ---------------------------------------------------------------- */
 
+
 static void test_drop_and_reject(void)
 {
 	for (int reject = 0; reject < 2; reject++) {
@@ -2290,6 +2296,63 @@ static void test_udp_icmp_errors_relayed(void)
 			CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 3); /* kept */
 			tb_free(t);
 		}
+	}
+}
+
+/* The proxy's UDP relay goes away while its control connection stands
+ * (the relay port closed, a BND.ADDR the proxy cannot be reached at):
+ * the ICMP unreachable about a datagram sent to it ends the association,
+ * as the control connection's end would, and the client hears a port
+ * unreachable quoting its own datagram (not the SOCKS5-wrapped one), as a
+ * TCP flow whose proxy fails gets a RST, so it fails now instead of at its
+ * own timeout. Its next datagram asks for a new association. IPv4 and
+ * IPv6 flows (the relay is IPv4). */
+static void test_socks5_udp_relay_lost(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+		struct zt_addr pa = zt_addr_v4(SOCKS4);
+		struct zt_vhost *px;
+		uint8_t port_unreach = v6 ? ZT_ICMP6_CODE_PORT_UNREACH :
+					    ZT_ICMP4_CODE_PORT_UNREACH;
+
+		t->dec[1] = ZT_ROUTE_SOCKS5;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		px = add_host(t, &pa, 1080, ZT_VHOST_SOCKS5);
+		send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+		CU_ASSERT_EQUAL(t->errs, 0);
+		/* from now on the proxy's address answers datagrams with a
+		 * port unreachable: its relay is gone */
+		CU_ASSERT_FATAL(zt_vnet_icmp_error(t->vn, &pa, 32, &pa,
+						   ZT_ICMP4_DEST_UNREACH,
+						   ZT_ICMP4_CODE_PORT_UNREACH) == 0);
+		send_udp(t, &cli, 6000, &srv, 7, "two", 3);
+		run_for(t, 20 * ZT_MS);
+		expect_error(t, 1, ZT_ICMP_DEST_UNREACH, port_unreach, &srv,
+			     &cli, &srv);
+		CU_ASSERT_EQUAL(t->err_quote.src_port, 6000);
+		CU_ASSERT_EQUAL(t->err_quote.dst_port, 7);
+		CU_ASSERT(t->err_quoted_len >= 3 &&
+			  !memcmp(t->err_quoted + t->err_quoted_len - 3, "two", 3));
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_relay_lost, 1);
+		CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 1);
+		CU_ASSERT_EQUAL(rstats(t)->icmp_errors_ignored, 0);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+		/* the next datagram starts over, and fails as fast */
+		send_udp(t, &cli, 6000, &srv, 7, "three", 5);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 2);
+		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 2);
+		CU_ASSERT_EQUAL(t->errs, 2);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_relay_lost, 2);
+		CU_ASSERT_EQUAL(t->udp_in, 1);
+		tb_free(t);
 	}
 }
 
@@ -3174,6 +3237,7 @@ int zt_suite_router(void)
 		{ "udp_batch_runs", test_udp_batch_runs },
 		{ "udp_vnet_batches", test_udp_vnet_batches },
 		{ "socks5_udp_associate", test_socks5_udp_associate },
+		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
 		{ "socks5_udp_queue_bound", test_socks5_udp_queue_bound },
 		{ "drop_and_reject", test_drop_and_reject },
 		{ "decision_without_proxy", test_decision_without_proxy },

@@ -122,6 +122,8 @@ struct zt_router_stats {
 	uint64_t http_failures[16];        /* by enum zt_http_connect_outcome */
 	uint64_t socks5_udp_dropped[8];    /* by enum zt_socks5_udp_result */
 	uint64_t socks5_udp_spoofed;       /* not from the relay, or not from the flow's server */
+	uint64_t socks5_udp_relay_lost;    /* associations ended by an ICMP
+					    * unreachable about the relay */
 	uint64_t dropped_no_proxy;         /* decision needs a proxy that is not set */
 	uint64_t udp_dropped;              /* DROP/LOCAL decisions, full queues */
 	uint64_t nat_refused;              /* NAT table or port range full */
@@ -242,8 +244,10 @@ struct zt_dgram_error {
  * its MTU: the datagram had DF, as the client's had) about a datagram of
  * a direct or NAT flow, or about a ping routed direct, is passed to its
  * client, quoting the datagram as the client sent it, from @e->origin
- * when the error came from elsewhere than the destination; anything else
- * is counted and dropped.
+ * when the error came from elsewhere than the destination. An unreachable
+ * about a datagram sent to a SOCKS5 flow's relay ends the association
+ * (the relay is gone) and answers the client with a port unreachable
+ * quoting its datagram. Anything else is counted and dropped.
  */
 void zt_router_dgram_error(struct zt_router *r, void *cookie,
 			   const struct zt_dgram_error *e, uint64_t now);
