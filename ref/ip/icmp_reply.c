@@ -294,7 +294,8 @@ void zt_ratelimit_init(struct zt_ratelimit *rl, uint32_t per_second,
 	rl->last = 0;
 }
 
-bool zt_ratelimit_take(struct zt_ratelimit *rl, uint64_t now)
+/* Refill @rl for the time since the last call. */
+static void refill(struct zt_ratelimit *rl, uint64_t now)
 {
 	if (now > rl->last) {
 		uint64_t elapsed = now - rl->last;
@@ -307,7 +308,17 @@ bool zt_ratelimit_take(struct zt_ratelimit *rl, uint64_t now)
 			rl->credit += elapsed * rl->rate;
 	}
 	rl->last = now;
-	if (rl->credit < NSEC_PER_SEC)
+}
+
+bool zt_ratelimit_ready(struct zt_ratelimit *rl, uint64_t now)
+{
+	refill(rl, now);
+	return rl->credit >= NSEC_PER_SEC;
+}
+
+bool zt_ratelimit_take(struct zt_ratelimit *rl, uint64_t now)
+{
+	if (!zt_ratelimit_ready(rl, now))
 		return false;
 	rl->credit -= NSEC_PER_SEC;
 	return true;

@@ -1899,7 +1899,9 @@ void zt_router_dgram_error(struct zt_router *r, void *cookie,
  * own link toward @to, or than the path MTU it learned: the answer a
  * router gives, a "packet too big" with the MTU the host knows
  * (dgram_path_mtu), from the destination (ztun has no address of its own
- * to send it from). Without that MTU, nothing: the loss UDP allows.
+ * to send it from). Without that MTU, nothing: the loss UDP allows. The
+ * host is asked only when the ICMP rate limit lets the answer go: a
+ * flood of such datagrams costs no more lookups than answers.
  */
 static void too_big(struct zt_router *r, void *cookie,
 		    const struct zt_endpoint *to, const uint8_t *data,
@@ -1911,9 +1913,12 @@ static void too_big(struct zt_router *r, void *cookie,
 			    u->dgram;
 	bool v4 = to->addr.family == ZT_AF_INET;
 	struct zt_dgram_error e;
-	int mtu = r->up->dgram_path_mtu ?
-			  r->up->dgram_path_mtu(r->host, dgram, to) : -EOPNOTSUPP;
+	int mtu;
 
+	if (zt_stack_icmp_error_limited(r->stack, now))
+		return;
+	mtu = r->up->dgram_path_mtu ?
+		      r->up->dgram_path_mtu(r->host, dgram, to) : -EOPNOTSUPP;
 	if (mtu <= 0) {
 		r->stats.icmp_errors_ignored++;
 		return;

@@ -754,6 +754,14 @@ static bool rebuilt_error_ok(const struct zt_flow_key *k,
 		kind == ZT_ICMP_PACKET_TOO_BIG);
 }
 
+bool zt_stack_icmp_error_limited(struct zt_stack *s, uint64_t now)
+{
+	if (zt_ratelimit_ready(&s->icmp_limit, now))
+		return false;
+	s->stats.icmp_errors_limited++;
+	return true;
+}
+
 int zt_stack_udp_error(struct zt_stack *s, const struct zt_flow_key *k,
 		       enum zt_icmp_kind kind, uint8_t code, uint32_t mtu,
 		       const struct zt_addr *from, const void *data, size_t len,

@@ -615,13 +615,20 @@ static void test_ratelimit_exact(void)
 		uint64_t want, got;
 		struct zt_ratelimit rl;
 
-		/* A full bucket, then nothing. */
+		/* A full bucket, then nothing; asking whether a token is
+		 * there (ready) takes none. */
 		zt_ratelimit_init(&rl, rate, burst);
-		for (uint32_t i = 0; i < burst; i++)
+		for (uint32_t i = 0; i < burst; i++) {
+			CU_ASSERT_FATAL(zt_ratelimit_ready(&rl, t0));
+			CU_ASSERT_FATAL(zt_ratelimit_ready(&rl, t0));
 			CU_ASSERT_FATAL(zt_ratelimit_take(&rl, t0));
+		}
+		CU_ASSERT_FATAL(!zt_ratelimit_ready(&rl, t0));
 		CU_ASSERT_FATAL(!zt_ratelimit_take(&rl, t0));
 		/* The next token comes exactly ceil(1e9 / rate) ns later. */
+		CU_ASSERT_FATAL(!zt_ratelimit_ready(&rl, t0 + gap - 1));
 		CU_ASSERT_FATAL(!zt_ratelimit_take(&rl, t0 + gap - 1));
+		CU_ASSERT_FATAL(zt_ratelimit_ready(&rl, t0 + gap));
 		CU_ASSERT_FATAL(zt_ratelimit_take(&rl, t0 + gap));
 		CU_ASSERT_FATAL(!zt_ratelimit_take(&rl, t0 + gap));
 

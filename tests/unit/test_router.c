@@ -2433,6 +2433,39 @@ static void test_udp_path_mtu_relayed(void)
 	}
 }
 
+/* A flood of datagrams with DF too large for the egress's own link: the
+ * host is asked for the path MTU (system calls in ztun-ref) only while
+ * the ICMP rate limit lets an answer go (a burst of 50, then 100 a
+ * second); the rest are dropped as limited without asking. */
+static void test_udp_path_mtu_asks_limited(void)
+{
+	static uint8_t big[1300];
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	const struct zt_fwd_hdr df = { 64, 0, true };
+
+	memset(big, 'b', sizeof(big));
+	t->dec[1] = ZT_ROUTE_DIRECT;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	CU_ASSERT_FATAL(zt_vnet_path_mtu(t->vn, &srv, 32, 1200, NULL) == 0);
+	for (int i = 0; i < 60; i++)
+		send_udp_fwd(t, &cli, 5000, &srv, 7, big, sizeof(big), &df);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->errs, 50);
+	CU_ASSERT_EQUAL(t->err_mtu, 1200);
+	CU_ASSERT_EQUAL(vstats(t)->path_mtu_asks, 50);
+	CU_ASSERT_EQUAL(sstats(t)->icmp_errors_limited, 10);
+	/* the bucket refills: 100 a second */
+	run_for(t, 100 * ZT_MS);
+	send_udp_fwd(t, &cli, 5000, &srv, 7, big, sizeof(big), &df);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(t->errs, 51);
+	CU_ASSERT_EQUAL(vstats(t)->path_mtu_asks, 51);
+	CU_ASSERT_EQUAL(t->udp_in, 0);
+	tb_free(t);
+}
+
 /* A ping routed direct that the network answers with an error (a router's
  * host unreachable) gets that error, quoting the client's own request:
  * its identifier, not the echo socket's, and its sequence number. */
@@ -3255,6 +3288,7 @@ int zt_suite_router(void)
 		{ "tcp_syn_ttl_follows_client", test_tcp_syn_ttl_follows_client },
 		{ "icmp_echo_error_relayed", test_icmp_echo_error_relayed },
 		{ "udp_path_mtu_relayed", test_udp_path_mtu_relayed },
+		{ "udp_path_mtu_asks_limited", test_udp_path_mtu_asks_limited },
 		{ "dgram_error_mismatch_ignored", test_dgram_error_mismatch_ignored },
 		{ "local_tcp_rst", test_local_tcp_rst },
 		{ "free_with_open_flows", test_free_with_open_flows },

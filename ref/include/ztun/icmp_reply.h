@@ -120,5 +120,9 @@ void zt_ratelimit_init(struct zt_ratelimit *rl, uint32_t per_second,
  * Return: true if a token was taken (send), false otherwise (suppress).
  */
 bool zt_ratelimit_take(struct zt_ratelimit *rl, uint64_t now);
+/* zt_ratelimit_take() without the taking: whether a token is there now
+ * (after the refill), for a caller that must work to build what it would
+ * send. */
+bool zt_ratelimit_ready(struct zt_ratelimit *rl, uint64_t now);
 
 #endif /* ZTUN_ICMP_REPLY_H */

@@ -369,6 +369,14 @@ int zt_stack_udp_send_run(struct zt_stack *s, const struct zt_flow_key *key,
 int zt_stack_udp_reject(struct zt_stack *s, struct zt_udp_flow *f,
 			uint8_t icmp_code, uint64_t now);
 /*
+ * zt_stack_icmp_error_limited() - whether an ICMP error to a client now
+ * would be suppressed by the rate limit (the tokens icmp_rate and
+ * icmp_burst allow are spent); counted as limited when it would. For a
+ * caller that must ask the host for what the error says (a path MTU)
+ * before it can send one.
+ */
+bool zt_stack_icmp_error_limited(struct zt_stack *s, uint64_t now);
+/*
  * zt_stack_udp_unreach() - zt_stack_udp_error() of a destination
  * unreachable of @icmp_code from the server of @f: an upstream that failed
  * after the client's datagrams were taken.
