@@ -444,6 +444,41 @@ static void test_dgram_error_record(void)
 	CU_ASSERT_EQUAL(o.router.icmp_errors_ignored, 2);
 }
 
+/* SOCKS5 UDP: the association made (the proxy's relay 127.0.0.1:40000),
+ * the queued query sent to the relay; a DGRAM_ERROR port unreachable
+ * about it (to: the socket's last destination, the relay) ends the
+ * association, and the client hears a port unreachable; a time exceeded
+ * before it is ignored. */
+static void test_socks5_relay_lost_record(void)
+{
+	static const uint8_t method[] = { 5, 0 };
+	static const uint8_t ok[] = { 5, 0, 0, 1, 127, 0, 0, 1, 0x9c, 0x40 };
+	uint8_t timex[] = { 0, ZT_ICMP4_TIME_EXCEEDED, 0, 0,
+			    0, 0, 0, 1, 192, 0, 2, 1, 0, 53, 'q' };
+	uint8_t unreach[] = { 0, ZT_ICMP4_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH,
+			      0, 0, 0, 0, 1, 192, 0, 2, 1, 0, 53, 'q' };
+	struct zt_replay_outcome o;
+	struct buf b;
+
+	b_seed(&b, 1);
+	b_config(&b, ZT_REC_ROUTE_SOCKS5, 0);
+	b_udp(&b, "query");
+	b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	b_idx(&b, ZT_REC_S_DATA, 0, method, sizeof(method));
+	b_idx(&b, ZT_REC_S_DATA, 0, ok, sizeof(ok));
+	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, timex, sizeof(timex));
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.router.udp_relayed_up, 5);
+	CU_ASSERT_EQUAL(o.router.icmp_errors_ignored, 1);
+	CU_ASSERT_EQUAL(o.icmp_out, 0);
+	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, unreach, sizeof(unreach));
+	run(&b, NULL, &o);
+	CU_ASSERT_EQUAL(o.router.socks5_udp_relay_lost, 1);
+	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 1);
+	CU_ASSERT_EQUAL(o.icmp_out, 1);
+	CU_ASSERT_EQUAL(o.stack.udp_flows_active, 0);
+}
+
 /* A HOST record's body[7] fails the next dgram_send (errno 2 % 8:
  * EHOSTUNREACH): the client hears a host unreachable quoting its datagram;
  * the datagram after it goes out. */
@@ -746,6 +781,20 @@ static void test_corpus_path_mtu_seed(void)
 	CU_ASSERT_EQUAL(o.violations, 0);
 }
 
+/* And the SOCKS5 relay seed: the association made, the query sent to
+ * the relay, a time exceeded ignored, a port unreachable ending it. */
+static void test_corpus_relay_lost_seed(void)
+{
+	struct zt_replay_outcome o;
+
+	replay_seed("seed-socks5-relay-lost.rec", &o);
+	CU_ASSERT_EQUAL(o.router.udp_relayed_up, 5);
+	CU_ASSERT_EQUAL(o.router.socks5_udp_relay_lost, 1);
+	CU_ASSERT_EQUAL(o.router.icmp_errors_ignored, 1);
+	CU_ASSERT_EQUAL(o.icmp_out, 1);
+	CU_ASSERT_EQUAL(o.violations, 0);
+}
+
 static void test_corpus_keeps_depth(void)
 {
 	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", depth_one) >= 10);
@@ -787,6 +836,7 @@ int zt_suite_fuzzrec(void)
 		{ "syn_then_connected", test_syn_then_connected },
 		{ "failed_upstream_refuses", test_failed_upstream_refuses },
 		{ "socks5_handshake", test_socks5_handshake },
+		{ "socks5_relay_lost_record", test_socks5_relay_lost_record },
 		{ "extended_flags_and_batches", test_extended_flags_and_batches },
 		{ "udp_direct", test_udp_direct },
 		{ "dgram_error_record", test_dgram_error_record },
@@ -804,6 +854,7 @@ int zt_suite_fuzzrec(void)
 		{ "corpus_keeps_depth", test_corpus_keeps_depth },
 		{ "corpus_fake_dns_seed", test_corpus_fake_dns_seed },
 		{ "corpus_path_mtu_seed", test_corpus_path_mtu_seed },
+		{ "corpus_relay_lost_seed", test_corpus_relay_lost_seed },
 		{ NULL, NULL },
 	};
 
