@@ -45,12 +45,15 @@
  * so that a relay is never freed under a caller's feet, and so does a
  * batch's gather list until the batch ends.
  *
- * UDP flows get a udp_relay with one datagram socket (DIRECT/NAT), or a
- * SOCKS5 UDP ASSOCIATE: a control stream, then a datagram socket to the
- * relay address; datagrams that arrive before the association is ready
- * wait in a small bounded queue; the association ends with its control
- * stream or with an unreachable about the relay (relay_lost), and so does
- * the flow. A NAT flow also holds a NAT session: its
+ * UDP flows get a udp_relay with one datagram socket (DIRECT/NAT), or
+ * join the SOCKS5 UDP ASSOCIATE of their client endpoint (socks5_assoc:
+ * a control stream, then a datagram socket to the relay address, shared
+ * by every flow of that client socket, each datagram naming its
+ * destination; answers go to the flow of the source the relay names);
+ * datagrams that arrive before the association is ready wait in each
+ * flow's small bounded queue; the association ends with its control
+ * stream or with an unreachable about the relay (relay_lost), and its
+ * flows with it, and goes when its last flow does. A NAT flow also holds a NAT session: its
  * mapped port is the socket's source port, every datagram refreshes it,
  * replies must pass the reverse lookup, and when the session expires on
  * the router's timer the flow is closed.
@@ -86,6 +89,7 @@
 #include <string.h>
 
 #include "ztun/dns_wire.h"
+#include "ztun/hash.h"
 #include "ztun/http_connect.h"
 #include "ztun/refuse.h"
 #include "ztun/socks5.h"
@@ -97,10 +101,11 @@
 #define FWD_IDS 16 /* forwarded DNS queries a client flow may have out */
 #define DNS_TCP_MAX 4096 /* a longer DNS-over-TCP query resets the client */
 
+#define ASSOC_BUCKETS 256 /* SOCKS5 associations' hash chains */
 #define ECHO_SESSIONS 64 /* pings to direct destinations under way */
 #define ECHO_IDLE (30 * ZT_SEC) /* a session's socket closes after this */
 
-enum conn_kind { CONN_TCP = 1, CONN_UDP = 2, CONN_ECHO = 3 };
+enum conn_kind { CONN_TCP = 1, CONN_UDP = 2, CONN_ECHO = 3, CONN_ASSOC = 4 };
 enum phase { PH_CONNECTING, PH_HANDSHAKE, PH_OPEN };
 
 struct tcp_relay {
@@ -156,26 +161,51 @@ struct tcp_handshake {
 	size_t len, off;
 };
 
+/*
+ * A SOCKS5 UDP association (RFC 1928 7): a control stream, then one
+ * datagram socket to the proxy's relay. Each datagram names its
+ * destination, so one association carries a client socket's datagrams to
+ * every server it talks to: it is shared by the flows of one client
+ * endpoint (its members), found by that endpoint in r->assoc, and lives
+ * while one of them does (or a caller holds it: busy).
+ */
+struct socks5_assoc {
+	uint8_t kind;            /* CONN_ASSOC */
+	struct zt_router *r;
+	uint8_t family;          /* the client endpoint it serves */
+	uint16_t client_port;
+	struct zt_addr client;
+	int ctrl;                /* control stream, -1 when none */
+	int dgram;               /* relay socket, -1 until ready */
+	bool ready;              /* the relay is known, its socket open */
+	bool dead;               /* failing: no new members */
+	unsigned busy;           /* callers inside that may end members */
+	struct zt_socks5 socks;
+	struct zt_socks5_addr relay_ep;
+	struct udp_relay *members;  /* in the order they joined */
+	struct udp_relay **tail;    /* ... the last one's assoc_next */
+	unsigned n_named;           /* members to a fake address's name */
+	struct socks5_assoc *hnext; /* r->assoc bucket chain */
+};
+
 struct udp_relay {
 	uint8_t kind;            /* CONN_UDP */
 	struct zt_router *r;
 	struct zt_udp_flow *flow;
 	enum zt_route_decision decision;
 	bool reject;             /* DROP answers each datagram with ICMP */
-	int ctrl;                /* SOCKS5 control stream, -1 when none */
-	int dgram;               /* datagram socket, -1 until open */
+	int dgram;               /* datagram socket, -1 until open (SOCKS5:
+				  * the association's) */
 	struct zt_fwd_hdr hdr;   /* what it sends with (keep_header) */
 	bool ready;              /* datagrams may be sent */
-	struct zt_socks5 socks;
-	struct zt_socks5_addr relay_ep;
+	struct socks5_assoc *assoc; /* SOCKS5 decision only */
+	struct udp_relay *assoc_next; /* ... the association's next member */
 	struct zt_nat_session *nat; /* NAT decision only */
 	char *name;              /* owned: the name behind a fake address */
 	bool forward;            /* the client's queries to the fake-IP
 				  * resolver that go to the real one */
 	uint8_t fwd_n;           /* ... IDs of those not answered yet */
 	uint16_t fwd_ids[FWD_IDS];
-	uint8_t hs_out[HS_BUF];
-	size_t hs_len, hs_off;
 	/* datagrams waiting for the association: lengths then bytes */
 	uint16_t q_len[UDP_QUEUE_MAX];
 	unsigned q_n;
@@ -208,6 +238,9 @@ struct zt_router {
 	uint64_t echo_due;             /* no session expires before this
 					* (a request only postpones one) */
 	struct echo_session echo[ECHO_SESSIONS];
+	/* SOCKS5 associations by client endpoint, hashed with the NAT
+	 * table's key (drawn from the seeded rng) */
+	struct socks5_assoc *assoc[ASSOC_BUCKETS];
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
 
@@ -947,17 +980,190 @@ static void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 	tcp_relay_maybe_free(t);
 }
 
+/* --- SOCKS5 UDP associations -------------------------------------------- */
+
+static unsigned assoc_bucket(const struct zt_router *r, uint8_t family,
+			     const struct zt_addr *client, uint16_t port)
+{
+	struct {
+		uint8_t addr[16];
+		uint16_t port;
+		uint8_t family;
+		uint8_t pad[5];
+	} key;
+
+	memset(&key, 0, sizeof(key));
+	memcpy(key.addr, client->bytes, sizeof(key.addr));
+	key.port = port;
+	key.family = family;
+	return zt_hash_bytes(r->nat.hash_key, &key, sizeof(key)) % ASSOC_BUCKETS;
+}
+
+/* The live association of @k's client endpoint, or NULL. */
+static struct socks5_assoc *assoc_find(struct zt_router *r,
+				       const struct zt_flow_key *k)
+{
+	struct socks5_assoc *a = r->assoc[assoc_bucket(r, k->family, &k->client,
+						       k->client_port)];
+
+	for (; a; a = a->hnext)
+		if (a->family == k->family && a->client_port == k->client_port &&
+		    zt_addr_eq(&a->client, &k->client))
+			return a;
+	return NULL;
+}
+
+/* Out of r->assoc (a failing association takes no new members). */
+static void assoc_unhash(struct socks5_assoc *a)
+{
+	struct socks5_assoc **pp = &a->r->assoc[assoc_bucket(a->r, a->family,
+							     &a->client,
+							     a->client_port)];
+
+	for (; *pp; pp = &(*pp)->hnext)
+		if (*pp == a) {
+			*pp = a->hnext;
+			break;
+		}
+	a->hnext = NULL;
+}
+
+/* Free @a, its sockets closed, once no member and no caller holds it. */
+static void assoc_maybe_free(struct socks5_assoc *a)
+{
+	struct zt_router *r = a->r;
+
+	if (a->members || a->busy)
+		return;
+	if (!a->dead)
+		assoc_unhash(a);
+	if (a->dgram >= 0)
+		r->up->dgram_close(r->host, a->dgram);
+	if (a->ctrl >= 0)
+		r->up->stream_close(r->host, a->ctrl, false);
+	free(a);
+}
+
+/* @u joins @a, last; it may send at once when @a is ready. */
+static void assoc_add(struct socks5_assoc *a, struct udp_relay *u)
+{
+	u->assoc = a;
+	u->assoc_next = NULL;
+	*a->tail = u;
+	a->tail = &u->assoc_next;
+	if (u->name)
+		a->n_named++;
+	if (a->ready) {
+		u->dgram = a->dgram;
+		u->ready = true;
+	}
+}
+
+/*
+ * A new association for @u's client endpoint: its control stream opened
+ * (the rest follows as the host reports on it, assoc_ctrl_*), @u its
+ * first member. Return: 0, or a negative errno (nothing left behind).
+ */
+static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
+{
+	const struct zt_flow_key *k = &u->flow->key;
+	struct socks5_assoc *a = calloc(1, sizeof(*a));
+	unsigned b;
+
+	if (!a)
+		return -ENOMEM;
+	a->kind = CONN_ASSOC;
+	a->r = r;
+	a->family = k->family;
+	a->client = k->client;
+	a->client_port = k->client_port;
+	a->dgram = -1;
+	a->ctrl = r->up->stream_open(r->host, &r->cfg.socks5.server, 0, a, now);
+	if (a->ctrl < 0) {
+		int err = a->ctrl;
+
+		free(a);
+		return err;
+	}
+	b = assoc_bucket(r, a->family, &a->client, a->client_port);
+	a->hnext = r->assoc[b];
+	r->assoc[b] = a;
+	a->tail = &a->members;
+	assoc_add(a, u);
+	return 0;
+}
+
+/* @u leaves its association, which goes when it was the last. */
+static void assoc_leave(struct udp_relay *u)
+{
+	struct socks5_assoc *a = u->assoc;
+	struct udp_relay **pp;
+
+	if (!a)
+		return;
+	for (pp = &a->members; *pp; pp = &(*pp)->assoc_next)
+		if (*pp == u) {
+			*pp = u->assoc_next;
+			if (a->tail == &u->assoc_next)
+				a->tail = pp;
+			break;
+		}
+	if (u->name)
+		a->n_named--;
+	u->assoc = NULL;
+	u->assoc_next = NULL;
+	u->dgram = -1;
+	u->ready = false;
+	assoc_maybe_free(a);
+}
+
+static void udp_fail(struct udp_relay *u, enum zt_refuse how, uint64_t now);
+
+/* @a ended (its control stream, its relay lost, a failed handshake):
+ * every member fails as @how says (one never ready answers its waiting
+ * datagrams) and is forgotten, so that its next datagram asks again. */
+static void assoc_fail(struct socks5_assoc *a, enum zt_refuse how, uint64_t now)
+{
+	struct udp_relay *m, *next;
+
+	a->busy++;
+	if (!a->dead) {
+		a->dead = true;
+		assoc_unhash(a);
+	}
+	for (m = a->members; m; m = next) {
+		next = m->assoc_next; /* m leaves the list as its flow ends */
+		udp_fail(m, how, now);
+	}
+	a->busy--;
+	assoc_maybe_free(a);
+}
+
+/* @u joins the live association of its client endpoint, or a new one.
+ * Return: 0 or a negative errno. */
+static int assoc_join(struct zt_router *r, struct udp_relay *u, uint64_t now)
+{
+	struct socks5_assoc *a = assoc_find(r, &u->flow->key);
+
+	if (!a)
+		return assoc_new(r, u, now);
+	assoc_add(a, u);
+	return 0;
+}
+
 /* --- UDP relay --------------------------------------------------------- */
 
 static void udp_close_sockets(struct udp_relay *u)
 {
 	struct zt_router *r = u->r;
 
+	if (u->assoc) {
+		assoc_leave(u);
+		return;
+	}
 	if (u->dgram >= 0)
 		r->up->dgram_close(r->host, u->dgram);
-	if (u->ctrl >= 0)
-		r->up->stream_close(r->host, u->ctrl, false);
-	u->dgram = u->ctrl = -1;
+	u->dgram = -1;
 	u->ready = false;
 	memset(&u->hdr, 0, sizeof(u->hdr)); /* a new socket starts afresh */
 }
@@ -1005,6 +1211,7 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 
 	memset(&to, 0, sizeof(to));
 	if (u->decision == ZT_ROUTE_SOCKS5) {
+		const struct zt_socks5_addr *ep = &u->assoc->relay_ep;
 		struct zt_socks5_addr dst;
 		int n;
 
@@ -1016,13 +1223,13 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 		n = zt_socks5_udp_wrap(&dst, data, len, r->scratch, sizeof(r->scratch));
 		if (n < 0)
 			return;
-		if (u->relay_ep.atyp == ZT_SOCKS5_ATYP_DOMAIN) {
-			memcpy(to.name, u->relay_ep.name, u->relay_ep.name_len);
-			to.name[u->relay_ep.name_len] = 0;
+		if (ep->atyp == ZT_SOCKS5_ATYP_DOMAIN) {
+			memcpy(to.name, ep->name, ep->name_len);
+			to.name[ep->name_len] = 0;
 		} else {
-			to.addr = u->relay_ep.ip;
+			to.addr = ep->ip;
 		}
-		to.port = u->relay_ep.port;
+		to.port = ep->port;
 		if (r->up->dgram_send(r->host, u->dgram, &to, r->scratch, (size_t)n) == 0)
 			r->stats.udp_relayed_up += len;
 		return;
@@ -1116,7 +1323,7 @@ static struct udp_relay *udp_relay_new(struct zt_router *r,
 	u->r = r;
 	u->flow = f;
 	u->decision = d;
-	u->ctrl = u->dgram = -1;
+	u->dgram = -1;
 	f->user = u;
 	return u;
 }
@@ -1217,16 +1424,8 @@ static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	uint16_t port = 0;
 	int err;
 
-	if (u->decision == ZT_ROUTE_SOCKS5) {
-		u->ctrl = r->up->stream_open(r->host, &r->cfg.socks5.server, 0,
-					     u, now);
-		if (u->ctrl < 0) {
-			err = u->ctrl;
-			u->ctrl = -1;
-			return err;
-		}
-		return 0;
-	}
+	if (u->decision == ZT_ROUTE_SOCKS5)
+		return assoc_join(r, u, now);
 	if (u->decision == ZT_ROUTE_NAT) {
 		struct zt_nat_key nk;
 
@@ -1344,78 +1543,91 @@ static void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 	free(u);
 }
 
-static void udp_ctrl_connected(struct udp_relay *u, uint64_t now)
+static void assoc_ctrl_connected(struct socks5_assoc *a, uint64_t now)
 {
-	const struct zt_proxy_config *px = &u->r->cfg.socks5;
+	const struct zt_proxy_config *px = &a->r->cfg.socks5;
+	uint8_t out[HS_BUF];
 	int n;
 
-	(void)now;
-	zt_socks5_init(&u->socks, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
+	zt_socks5_init(&a->socks, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
 	if (px->auth)
-		zt_socks5_set_auth(&u->socks, px->username, strlen(px->username),
+		zt_socks5_set_auth(&a->socks, px->username, strlen(px->username),
 				   px->password, strlen(px->password));
-	n = zt_socks5_start(&u->socks, u->hs_out, sizeof(u->hs_out));
+	n = zt_socks5_start(&a->socks, out, sizeof(out));
 	if (n > 0 &&
-	    u->r->up->stream_send(u->r->host, u->ctrl, u->hs_out, (size_t)n) != n)
+	    a->r->up->stream_send(a->r->host, a->ctrl, out, (size_t)n) != n)
 		n = -EIO; /* a few bytes on a fresh socket always fit */
 	if (n < 0)
-		udp_fail(u, ZT_REFUSE_RST, now);
+		assoc_fail(a, ZT_REFUSE_RST, now);
 }
 
-static size_t udp_ctrl_data(struct udp_relay *u, const uint8_t *data, size_t len,
-			    uint64_t now)
+/* The relay is known (@a's handshake done): its socket opened, every
+ * member's waiting datagrams sent. */
+static void assoc_ready(struct socks5_assoc *a, uint64_t now)
 {
-	struct zt_router *r = u->r;
+	struct zt_router *r = a->r;
+	struct zt_endpoint proxy = r->cfg.socks5.server, peer;
+	struct udp_relay *m;
+	uint8_t family;
+
+	/* An unspecified BND.ADDR means the address the control connection
+	 * reached: for a proxy given by name, what the host says it resolved
+	 * to (so replies can be checked against it), else the name itself. */
+	if (proxy.name[0] && r->up->stream_peer &&
+	    r->up->stream_peer(r->host, a->ctrl, &peer) == 0 &&
+	    !peer.name[0] && (peer.addr.family == ZT_AF_INET ||
+			      peer.addr.family == ZT_AF_INET6))
+		proxy = peer;
+	if (zt_socks5_relay_endpoint(&a->socks, &proxy, &a->relay_ep) != 0) {
+		assoc_fail(a, ZT_REFUSE_RST, now);
+		return;
+	}
+	/* the socket's family is the relay's (a proxy may answer on the
+	 * other family), else the proxy's, else the client's */
+	family = a->relay_ep.atyp == ZT_SOCKS5_ATYP_IPV4 ? ZT_AF_INET :
+		 a->relay_ep.atyp == ZT_SOCKS5_ATYP_IPV6 ? ZT_AF_INET6 :
+		 proxy.addr.family ? proxy.addr.family : a->family;
+	a->dgram = r->up->dgram_open(r->host, family, 0, 0, a, now);
+	if (a->dgram < 0) {
+		a->dgram = -1;
+		assoc_fail(a, ZT_REFUSE_RST, now);
+		return;
+	}
+	a->ready = true;
+	a->busy++;
+	for (m = a->members; m; m = m->assoc_next) {
+		m->dgram = a->dgram;
+		m->ready = true;
+		udp_flush_queue(m, now);
+	}
+	a->busy--;
+	assoc_maybe_free(a);
+}
+
+static size_t assoc_ctrl_data(struct socks5_assoc *a, const uint8_t *data,
+			      size_t len, uint64_t now)
+{
+	struct zt_router *r = a->r;
 	uint8_t out[ZT_SOCKS5_OUT_MAX];
 	size_t out_len = 0, consumed = 0;
 	int st;
 
-	if (u->ready)
+	if (a->ready || a->dead)
 		return len; /* nothing more is expected on the control stream */
-	st = zt_socks5_input(&u->socks, data, len, out, sizeof(out), &out_len,
+	st = zt_socks5_input(&a->socks, data, len, out, sizeof(out), &out_len,
 			     &consumed);
 	if (out_len &&
-	    r->up->stream_send(r->host, u->ctrl, out, out_len) != (ssize_t)out_len)
+	    r->up->stream_send(r->host, a->ctrl, out, out_len) != (ssize_t)out_len)
 		st = ZT_SOCKS5_FAILED;
 	if (st == ZT_SOCKS5_FAILED || st < 0) {
-		enum zt_socks5_outcome o = zt_socks5_outcome(&u->socks);
+		enum zt_socks5_outcome o = zt_socks5_outcome(&a->socks);
 
 		r->stats.socks5_failures[o & 31]++;
-		udp_fail(u, st < 0 ? ZT_REFUSE_RST : zt_socks5_refuse(o), now);
+		assoc_fail(a, st < 0 ? ZT_REFUSE_RST : zt_socks5_refuse(o), now);
 		return len;
 	}
-	if (st == ZT_SOCKS5_READY) {
-		struct zt_endpoint proxy = r->cfg.socks5.server, peer;
-		uint8_t family;
-
-		/* An unspecified BND.ADDR means the address the control
-		 * connection reached: for a proxy given by name, what the host
-		 * says it resolved to (so replies can be checked against it),
-		 * else the name itself. */
-		if (proxy.name[0] && r->up->stream_peer &&
-		    r->up->stream_peer(r->host, u->ctrl, &peer) == 0 &&
-		    !peer.name[0] && (peer.addr.family == ZT_AF_INET ||
-				      peer.addr.family == ZT_AF_INET6))
-			proxy = peer;
-		if (zt_socks5_relay_endpoint(&u->socks, &proxy, &u->relay_ep) != 0) {
-			udp_fail(u, ZT_REFUSE_RST, now);
-			return len;
-		}
-		/* the socket's family is the relay's (a proxy may answer on
-		 * the other family), else the proxy's, else the flow's */
-		family = u->relay_ep.atyp == ZT_SOCKS5_ATYP_IPV4 ? ZT_AF_INET :
-			 u->relay_ep.atyp == ZT_SOCKS5_ATYP_IPV6 ? ZT_AF_INET6 :
-			 proxy.addr.family ? proxy.addr.family :
-			 u->flow->key.family;
-		u->dgram = r->up->dgram_open(r->host, family, 0, 0, u, now);
-		if (u->dgram < 0) {
-			u->dgram = -1;
-			udp_fail(u, ZT_REFUSE_RST, now);
-			return len;
-		}
-		u->ready = true;
-		udp_flush_queue(u, now);
-	}
+	if (st == ZT_SOCKS5_READY)
+		assoc_ready(a, now);
 	return len;
 }
 
@@ -1431,8 +1643,8 @@ void zt_router_stream_connected(struct zt_router *r, void *cookie, uint64_t now)
 		tcp_connected(t, now);
 		t->busy--;
 		tcp_relay_maybe_free(t);
-	} else {
-		udp_ctrl_connected(cookie, now);
+	} else if (*(uint8_t *)cookie == CONN_ASSOC) {
+		assoc_ctrl_connected(cookie, now);
 	}
 }
 
@@ -1504,11 +1716,11 @@ void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 	(void)r;
 	if (*(uint8_t *)cookie == CONN_TCP) {
 		tcp_upstream_failed(cookie, err, ZT_ICMP_OTHER, NULL, now);
-	} else {
-		struct udp_relay *u = cookie;
+	} else if (*(uint8_t *)cookie == CONN_ASSOC) {
+		struct socks5_assoc *a = cookie;
 
-		u->ctrl = -1;
-		udp_fail(u, refuse_for_errno(err), now);
+		a->ctrl = -1; /* dead: not closed again */
+		assoc_fail(a, refuse_for_errno(err), now);
 	}
 }
 
@@ -1527,7 +1739,9 @@ size_t zt_router_stream_data(struct zt_router *r, void *cookie,
 		tcp_relay_maybe_free(t);
 		return n;
 	}
-	return udp_ctrl_data(cookie, data, len, now);
+	if (*(uint8_t *)cookie == CONN_ASSOC)
+		return assoc_ctrl_data(cookie, data, len, now);
+	return len;
 }
 
 size_t zt_router_stream_room(struct zt_router *r, void *cookie)
@@ -1589,10 +1803,10 @@ void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
 		}
 		t->busy--;
 		tcp_relay_maybe_free(t);
-	} else {
+	} else if (*(uint8_t *)cookie == CONN_ASSOC) {
 		/* RFC 1928 7: the association ends with its TCP connection
 		 * (before it was made: the proxy hung up on the request). */
-		udp_fail(cookie, ZT_REFUSE_RST, now);
+		assoc_fail(cookie, ZT_REFUSE_RST, now);
 	}
 }
 
@@ -1664,37 +1878,6 @@ static bool socks5_source_ok(const struct udp_relay *u,
 	       zt_addr_eq(&src->ip, &u->flow->key.server);
 }
 
-/* The payload of a SOCKS5 UDP datagram @from the relay for the client of
- * @u, in *@data / *@len; false when it must not reach the client
- * (counted). */
-static bool socks5_payload(struct zt_router *r, struct udp_relay *u,
-			   const struct zt_endpoint *from, const uint8_t **data,
-			   size_t *len)
-{
-	struct zt_socks5_addr src;
-	struct zt_view payload;
-	enum zt_socks5_udp_result res =
-		zt_socks5_udp_unwrap(*data, *len, &src, &payload);
-
-	if (res != ZT_SOCKS5_UDP_OK) {
-		r->stats.socks5_udp_dropped[res & 7]++;
-		return false;
-	}
-	/* Only the relay may send on this socket, and only the flow's server
-	 * may be the datagram's source: anything else would reach the client
-	 * as if its server had said it. */
-	if ((u->relay_ep.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
-	     (!zt_addr_eq(&from->addr, &u->relay_ep.ip) ||
-	      from->port != u->relay_ep.port)) ||
-	    !socks5_source_ok(u, &src)) {
-		r->stats.socks5_udp_spoofed++;
-		return false;
-	}
-	*data = payload.data;
-	*len = payload.len;
-	return true;
-}
-
 /* A run of payloads for one client: datagrams of seg bytes, the last
  * perhaps shorter, at data (the host's buffer while they lie back to back
  * there, else copied into r->scratch), all of traffic class tclass. */
@@ -1746,6 +1929,79 @@ static void run_add(struct zt_router *r, struct udp_relay *u,
 		run_flush(r, u, run, now); /* an empty datagram goes alone */
 }
 
+/* The member of @a whose server the relay names as a datagram's source
+ * @src (socks5_source_ok): one of the address first, else one by name. */
+static struct udp_relay *assoc_member(const struct socks5_assoc *a,
+				      const struct zt_socks5_addr *src)
+{
+	struct udp_relay *m;
+
+	if (src->atyp != ZT_SOCKS5_ATYP_DOMAIN && src->ip.family == a->family) {
+		/* the flow to that address: the stack's table finds it */
+		struct zt_flow_key k = zt_flow_key_of(a->family, ZT_IPPROTO_UDP,
+						      &a->client, a->client_port,
+						      &src->ip, src->port);
+		struct zt_udp_flow *f = zt_stack_udp_lookup(a->r->stack, &k);
+
+		m = f ? f->user : NULL;
+		if (m && m->kind == CONN_UDP && m->assoc == a && !m->name)
+			return m;
+	}
+	if (!a->n_named)
+		return NULL;
+	for (m = a->members; m; m = m->assoc_next)
+		if (m->name && socks5_source_ok(m, src))
+			return m;
+	return NULL;
+}
+
+/* Datagrams @d (@n of them) @from @a's relay socket: each unwrapped and
+ * passed to the member whose server it names as its source, runs of one
+ * member's together. Only the relay may send on this socket, and only a
+ * member's server may be a datagram's source: anything else would reach
+ * a client as if its server had said it (counted, dropped). */
+static void assoc_datagrams(struct zt_router *r, struct socks5_assoc *a,
+			    const struct zt_endpoint *from,
+			    const struct zt_dgram *d, unsigned n, uint64_t now)
+{
+	struct dgram_run run = { NULL, 0, 0, 0, false, 0 };
+	struct udp_relay *cur = NULL;
+	bool from_relay = a->relay_ep.atyp == ZT_SOCKS5_ATYP_DOMAIN ||
+			  (zt_addr_eq(&from->addr, &a->relay_ep.ip) &&
+			   from->port == a->relay_ep.port);
+
+	if (!a->ready)
+		return;
+	a->busy++;
+	for (unsigned i = 0; i < n; i++) {
+		struct zt_socks5_addr src;
+		struct zt_view payload;
+		enum zt_socks5_udp_result res =
+			zt_socks5_udp_unwrap(d[i].data, d[i].len, &src, &payload);
+		struct udp_relay *m;
+
+		if (res != ZT_SOCKS5_UDP_OK) {
+			r->stats.socks5_udp_dropped[res & 7]++;
+			continue;
+		}
+		m = from_relay ? assoc_member(a, &src) : NULL;
+		if (!m) {
+			r->stats.socks5_udp_spoofed++;
+			continue;
+		}
+		if (m != cur) {
+			if (cur)
+				run_flush(r, cur, &run, now);
+			cur = m;
+		}
+		run_add(r, m, &run, payload.data, payload.len, 0, now);
+	}
+	if (cur)
+		run_flush(r, cur, &run, now);
+	a->busy--;
+	assoc_maybe_free(a);
+}
+
 void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 			   const struct zt_endpoint *from,
 			   const struct zt_dgram *d, unsigned n, uint64_t now)
@@ -1753,18 +2009,19 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 	struct udp_relay *u = cookie;
 	struct dgram_run run = { NULL, 0, 0, 0, false, 0 };
 
-	bool socks5;
-
 	if (u->kind == CONN_ECHO) {
 		echo_replies(r, cookie, from, d, n);
 		return;
 	}
+	if (u->kind == CONN_ASSOC) {
+		/* a SOCKS5 datagram names its source inside: each checked */
+		assoc_datagrams(r, cookie, from, d, n, now);
+		return;
+	}
 	if (u->kind != CONN_UDP || !u->flow || !n)
 		return;
-	/* one sender for the whole batch: a NAT or direct flow checks it once;
-	 * a SOCKS5 datagram names its source inside, so each is checked */
-	socks5 = u->decision == ZT_ROUTE_SOCKS5;
-	if (!socks5 && !dgram_sender_ok(r, u, from, n, now))
+	/* one sender for the whole batch: a NAT or direct flow checks it once */
+	if (!dgram_sender_ok(r, u, from, n, now))
 		return;
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *p = d[i].data;
@@ -1776,9 +2033,7 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 		}
 		if (u->forward)
 			zt_fakedns_learn(r->fake, p, len);
-		if (!socks5 || socks5_payload(r, u, from, &p, &len))
-			run_add(r, u, &run, p, len,
-				socks5 || u->forward ? 0 : d[i].tclass, now);
+		run_add(r, u, &run, p, len, u->forward ? 0 : d[i].tclass, now);
 	}
 	run_flush(r, u, &run, now);
 }
@@ -1811,52 +2066,58 @@ static bool echo_error(struct zt_router *r, struct echo_session *e,
 				   p + ZT_ICMP_HDR, de->len - ZT_ICMP_HDR, now) == 0;
 }
 
-/* An error about a datagram of direct or NAT flow @u to its server. */
 /*
- * An ICMP error @de of @kind about a datagram sent to SOCKS5 flow @u's
+ * An ICMP error @de of @kind about a datagram sent to association @a's
  * relay. An unreachable means the relay is gone though the control
  * connection may stand (its port closed by a restarted relay, a BND.ADDR
  * the proxy cannot be reached at): the association is dead (RFC 1928 7),
- * so it ends as when that connection ends, and the client hears a port
- * unreachable quoting its own datagram (unwrapped: as much of it as the
- * error quoted), as a TCP flow whose proxy fails gets a RST; it fails now,
- * not at its own timeout, and its next datagram asks for a new
- * association. A time exceeded or too big is about one datagram: ignored.
- * Return: whether the client was told.
+ * so it ends as when that connection ends, every member with it, and the
+ * client of the datagram it quotes (the only member's, when the quote is
+ * cut in the header) hears a port unreachable quoting its own datagram
+ * (unwrapped: as much of it as the error quoted), as a TCP
+ * flow whose proxy fails gets a RST; it fails now, not at its own
+ * timeout, and its next datagram asks for a new association. A time
+ * exceeded or too big is about one datagram: ignored.
+ * Return: whether a client was told.
  */
-static bool relay_lost(struct zt_router *r, struct udp_relay *u,
+static bool relay_lost(struct zt_router *r, struct socks5_assoc *a,
 		       const struct zt_dgram_error *de, enum zt_icmp_kind kind,
 		       uint64_t now)
 {
-	const struct zt_socks5_addr *ep = &u->relay_ep;
-	struct zt_socks5_addr from;
+	const struct zt_socks5_addr *ep = &a->relay_ep;
+	struct zt_socks5_addr dst;
 	struct zt_view payload = { NULL, 0 };
-	struct zt_udp_flow *f = u->flow;
+	struct udp_relay *m = NULL;
 
-	if (kind != ZT_ICMP_DEST_UNREACH || !u->ready || de->to.name[0] ||
-	    de->to.port != ep->port ||
+	if (kind != ZT_ICMP_DEST_UNREACH || !a->ready || a->dead ||
+	    de->to.name[0] || de->to.port != ep->port ||
 	    (ep->atyp != ZT_SOCKS5_ATYP_DOMAIN && !zt_addr_eq(&de->to.addr, &ep->ip)))
 		return false;
-	if (!de->data || zt_socks5_udp_unwrap(de->data, de->len, &from,
-					      &payload) != ZT_SOCKS5_UDP_OK)
+	if (de->data && zt_socks5_udp_unwrap(de->data, de->len, &dst,
+					     &payload) == ZT_SOCKS5_UDP_OK)
+		m = assoc_member(a, &dst);
+	else
 		memset(&payload, 0, sizeof(payload)); /* cut in its header */
+	if (!m && a->members && !a->members->assoc_next)
+		m = a->members; /* the only one it can be about */
 	r->stats.socks5_udp_relay_lost++;
-	zt_stack_udp_unreach(r->stack, f, udp_refuse_code(ZT_REFUSE_RST,
-							  f->key.family),
-			     payload.data, payload.len, now);
-	zt_stack_udp_close(r->stack, f, now);
-	return true;
+	if (m)
+		zt_stack_udp_unreach(r->stack, m->flow,
+				     udp_refuse_code(ZT_REFUSE_RST,
+						     m->flow->key.family),
+				     payload.data, payload.len, now);
+	assoc_fail(a, ZT_REFUSE_RST, now);
+	return m != NULL;
 }
 
+/* An error about a datagram of direct or NAT flow @u to its server. */
 static bool udp_error(struct zt_router *r, struct udp_relay *u,
 		      const struct zt_dgram_error *de, enum zt_icmp_kind kind,
 		      uint64_t now)
 {
 	const struct zt_flow_key *k;
 
-	if (u->flow && u->decision == ZT_ROUTE_SOCKS5)
-		return relay_lost(r, u, de, kind, now);
-	if (!u->flow || u->forward)
+	if (!u->flow || u->forward || u->decision == ZT_ROUTE_SOCKS5)
 		return false; /* the client talks to someone else */
 	k = &u->flow->key;
 	if (de->to.name[0] || !zt_addr_eq(&de->to.addr, &k->server) ||
@@ -1887,6 +2148,8 @@ void zt_router_dgram_error(struct zt_router *r, void *cookie,
 			relayed = echo_error(r, cookie, e, kind, now);
 		else if (u->kind == CONN_UDP)
 			relayed = udp_error(r, u, e, kind, now);
+		else if (u->kind == CONN_ASSOC)
+			relayed = relay_lost(r, cookie, e, kind, now);
 	}
 	if (relayed)
 		r->stats.icmp_errors_relayed++;
@@ -1943,6 +2206,10 @@ void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
 
 	if (to->name[0])
 		return; /* not a flow's destination */
+	if (err == -EMSGSIZE && *(uint8_t *)cookie == CONN_ASSOC) {
+		r->stats.icmp_errors_ignored++; /* the proxy's path, not ours */
+		return;
+	}
 	if (err == -EMSGSIZE) {
 		too_big(r, cookie, to, data, len, now);
 		return;

@@ -610,15 +610,12 @@ static void handle_udp(struct replay *rp, const struct zt_packet *pk,
 		else
 			rp->r->ignored++;
 	} else {
-		struct zt_flow_key key;
+		struct zt_flow_key key = zt_flow_key_of(pk->family, ZT_IPPROTO_UDP,
+							&row->pub.client,
+							row->pub.client_port,
+							&row->pub.server,
+							row->pub.server_port);
 
-		memset(&key, 0, sizeof(key));
-		key.family = pk->family;
-		key.proto = ZT_IPPROTO_UDP;
-		key.client = row->pub.client;
-		key.server = row->pub.server;
-		key.client_port = row->pub.client_port;
-		key.server_port = row->pub.server_port;
 		row->pub.cap_dgrams_down++;
 		row->pub.cap_down += dlen;
 		rp->r->scripted++;

@@ -36,6 +36,10 @@
 #       and "ok N+2 datagrams" when its burst came back whole and in order.
 #       With "lossy": exit 0 and "got K of N+2 in order" when what came
 #       (until 1 s of silence) came whole and in order, whatever K.
+#   e2e_helper.py dnsmulti NAME HOST...       UDP, one socket: a DNS
+#       query for NAME A to port 53 of each HOST (ID i+1 to the i-th), then
+#       every answer within 5 s; exit 0 and "ok N answers" when each HOST
+#       answered its own query, from its own address.
 #   e2e_helper.py udpburst HOST PORT N SIZE DIR   UDP, one socket: one
 #       datagram and its echo (the flow is set up), then "ready" in
 #       DIR/ready; once DIR/go exists, N datagrams of SIZE bytes and two
@@ -417,6 +421,35 @@ def udp_burst_down(host, port, n, size, sync_dir, lossy=False):
     return expect_burst(u, burst(n, size))
 
 
+def dns_query(qid, name):
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\x00" + struct.pack("!HH", 1, 1)
+
+
+def dns_multi(name, hosts):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i, h in enumerate(hosts):
+        u.sendto(dns_query(i + 1, name), (h, 53))
+    u.settimeout(5)
+    got = {}
+    try:
+        while len(got) < len(hosts):
+            b, src = u.recvfrom(4096)
+            qid = struct.unpack("!H", b[:2])[0] if len(b) >= 2 else 0
+            if 1 <= qid <= len(hosts) and src[0] == hosts[qid - 1]:
+                got[qid] = True
+            else:
+                print("answer %d from %s: not the one asked" % (qid, src[0]))
+                return 1
+    except socket.timeout:
+        print("got %d of %d answers" % (len(got), len(hosts)))
+        return 1
+    print("ok %d answers" % len(got))
+    return 0
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "gen":
@@ -438,6 +471,8 @@ def main(argv):
         return udp_burst_down(argv[2], int(argv[3]), int(argv[4]),
                               int(argv[5]), argv[6],
                               len(argv) > 7 and argv[7] == "lossy")
+    if cmd == "dnsmulti":
+        return dns_multi(argv[2], argv[3:])
     if cmd == "udpburst":
         return udp_burst(argv[2], int(argv[3]), int(argv[4]), int(argv[5]),
                          argv[6], len(argv) > 7 and argv[7] == "gso")

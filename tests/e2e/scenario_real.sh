@@ -96,7 +96,8 @@ else
 	# ASSOCIATE, and UDP that its route cannot carry, answered with ICMP;
 	# a ping that a rule rejects; ICMP errors the network sends back about
 	# direct UDP (injected on lo with a raw socket) passed to the client,
-	# and one about a SOCKS5 relay ending its association; the client's TTL and traffic class on a direct flow's datagrams (read
+	# and one about a SOCKS5 relay ending its association; one SOCKS5
+	# association for two flows of a client socket; the client's TTL and traffic class on a direct flow's datagrams (read
 	# with IP_RECVTTL, IP_RECVTOS).
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
@@ -113,6 +114,7 @@ else
 	       scenarios/icmp_echo_reject.scn
 	       scenarios/udp_direct_icmp_errors.scn
 	       scenarios/socks5_udp_relay_lost.scn
+	       scenarios/socks5_udp_assoc_shared.scn
 	       scenarios/udp_direct_ttl.scn scenarios/udp_direct_tos.scn)
 fi
 

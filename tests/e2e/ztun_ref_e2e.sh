@@ -70,7 +70,9 @@
 # (qh) A proxy that hangs up on the request:
 # the SYN is refused fast (SOCKS5, HTTP CONNECT); with --early-synack the
 # client is reset, not given EOF. (qr) A SOCKS5 proxy whose UDP relay is
-# gone: a DNS query through it refused at once. (y) --early-synack: data whole through
+# gone: a DNS query through it refused at once. (es) One client socket
+# asking two resolvers through danted uses one UDP ASSOCIATE.
+# (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
 # the early SYN-ACKs are counted, a client's first bytes go before
 # danted's reply (early data). (x) --busy-poll: data whole, the loop
@@ -721,6 +723,20 @@ elif grep -qi 'udp' "$tmp/danted.log" 2>/dev/null &&
 else
 	fail "(e) DNS over SOCKS5 UDP ASSOCIATE" "dig said '$ans'"
 	grep -i udp "$tmp/danted.log" 2>/dev/null | tail -n 5 | sed 's/^/    danted: /'
+fi
+
+# (es) one client socket asks both resolvers (10.203.1.1, .2) through
+# danted: one UDP ASSOCIATE (one control connection) carries both flows,
+# and each answer comes back from the server asked
+streams_now() { fresh_stats 'sockets open' | sed -n 's/.*streams opened \([0-9]*\),.*/\1/p'; }
+s0=$(streams_now)
+out=$(cx python3 "$helper" dnsmulti e2e.test 10.203.1.1 10.203.1.2 2>&1)
+s1=$(streams_now)
+if [ "${out%% *}" = ok ] && [ $((s1 - s0)) = 1 ]; then
+	pass "(es) one socket, two resolvers through danted: $out over $((s1 - s0)) association"
+else
+	fail "(es) one socket, two resolvers through danted share one association" \
+		"'$out', streams opened $s0 -> $s1"
 fi
 
 # (ua) a burst of datagrams that ztun-ref reads in one batch (it is

@@ -454,9 +454,9 @@ static void test_socks5_relay_lost_record(void)
 	static const uint8_t method[] = { 5, 0 };
 	static const uint8_t ok[] = { 5, 0, 0, 1, 127, 0, 0, 1, 0x9c, 0x40 };
 	uint8_t timex[] = { 0, ZT_ICMP4_TIME_EXCEEDED, 0, 0,
-			    0, 0, 0, 1, 192, 0, 2, 1, 0, 53, 'q' };
+			    0, 0, 0, 1, 203, 0, 113, 10, 0, 53, 'q' };
 	uint8_t unreach[] = { 0, ZT_ICMP4_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH,
-			      0, 0, 0, 0, 1, 192, 0, 2, 1, 0, 53, 'q' };
+			      0, 0, 0, 0, 1, 203, 0, 113, 10, 0, 53, 'q' };
 	struct zt_replay_outcome o;
 	struct buf b;
 

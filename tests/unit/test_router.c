@@ -2299,31 +2299,107 @@ static void test_udp_icmp_errors_relayed(void)
 	}
 }
 
+/* Started with UDP routed to a SOCKS5 proxy (returned), UDP echo servers
+ * on port 7 of srv_addr(@v6) and of *@srv2 (set). */
+static struct zt_vhost *socks5_udp_start(struct tb *t, bool v6,
+					 struct zt_addr *srv2)
+{
+	struct zt_addr srv = srv_addr(v6), pa = zt_addr_v4(SOCKS4);
+
+	*srv2 = v6 ? a6(1, 0x11) : zt_addr_v4(DNS4);
+	t->dec[1] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	add_host(t, srv2, 7, ZT_VHOST_UDP_ECHO);
+	return add_host(t, &pa, 1080, ZT_VHOST_SOCKS5);
+}
+
+/*
+ * One SOCKS5 UDP association per client endpoint, not per flow: a client
+ * socket that talks to several servers (a P2P node's one socket and its
+ * peers, a resolver asking two servers) gets one control connection and
+ * one relay socket, each datagram naming its destination, and the
+ * answers reach the client from the server each came from; another
+ * client port gets its own. The association lasts while one of its flows
+ * does, and ends them all when it ends. IPv4 and IPv6 flows.
+ */
+static void test_socks5_udp_assoc_shared(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6), srv2;
+		struct zt_vhost *px = socks5_udp_start(t, v6, &srv2);
+
+		send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+		send_udp(t, &cli, 6000, &srv2, 7, "two", 3); /* while it is made */
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
+		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 2);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+		CU_ASSERT(t->udp_all_len == 6 && !memcmp(t->udp_all, "onetwo", 6));
+		CU_ASSERT(zt_addr_eq(&t->udp_from, &srv2));
+		/* once it is ready too */
+		send_udp(t, &cli, 6000, &srv, 7, "three", 5);
+		run_for(t, 20 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 3);
+		CU_ASSERT(zt_addr_eq(&t->udp_from, &srv));
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 0);
+		/* another client port: another association */
+		send_udp(t, &cli, 6001, &srv, 7, "four", 4);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 2);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 2);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 4);
+		/* the flow to srv2 idles out, the one to srv is kept: the
+		 * association stays; 6001's ends with its only flow */
+		run_for(t, 20 * ZT_SEC);
+		send_udp(t, &cli, 6000, &srv, 7, "five", 4);
+		run_for(t, 15 * ZT_SEC);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 5);
+		/* srv2 again: a new flow joins the same association */
+		send_udp(t, &cli, 6000, &srv2, 7, "six", 3);
+		run_for(t, 20 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 6);
+		CU_ASSERT(zt_addr_eq(&t->udp_from, &srv2));
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 2);
+		/* the proxy ends it: both flows end with it */
+		zt_vhost_drop_sessions(px, false);
+		run_for(t, 20 * ZT_MS);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+		tb_free(t);
+	}
+}
+
 /* The proxy's UDP relay goes away while its control connection stands
  * (the relay port closed, a BND.ADDR the proxy cannot be reached at):
  * the ICMP unreachable about a datagram sent to it ends the association,
  * as the control connection's end would, and the client hears a port
  * unreachable quoting its own datagram (not the SOCKS5-wrapped one), as a
  * TCP flow whose proxy fails gets a RST, so it fails now instead of at its
- * own timeout. Its next datagram asks for a new association. IPv4 and
- * IPv6 flows (the relay is IPv4). */
+ * own timeout; another flow of the association (the same client socket
+ * to another server) ends with it, untold. The next datagram asks for a
+ * new association. IPv4 and IPv6 flows (the relay is IPv4). */
 static void test_socks5_udp_relay_lost(void)
 {
 	for (int v6 = 0; v6 < 2; v6++) {
 		struct tb *t = tb_new(NULL);
-		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6), srv2;
 		struct zt_addr pa = zt_addr_v4(SOCKS4);
-		struct zt_vhost *px;
+		struct zt_vhost *px = socks5_udp_start(t, v6, &srv2);
 		uint8_t port_unreach = v6 ? ZT_ICMP6_CODE_PORT_UNREACH :
 					    ZT_ICMP4_CODE_PORT_UNREACH;
 
-		t->dec[1] = ZT_ROUTE_SOCKS5;
-		tb_start(t);
-		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
-		px = add_host(t, &pa, 1080, ZT_VHOST_SOCKS5);
 		send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+		send_udp(t, &cli, 6000, &srv2, 7, "one", 3); /* shares it */
 		run_for(t, 50 * ZT_MS);
-		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
 		CU_ASSERT_EQUAL(t->errs, 0);
 		/* from now on the proxy's address answers datagrams with a
 		 * port unreachable: its relay is gone */
@@ -2348,10 +2424,10 @@ static void test_socks5_udp_relay_lost(void)
 		send_udp(t, &cli, 6000, &srv, 7, "three", 5);
 		run_for(t, 50 * ZT_MS);
 		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 2);
-		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 2);
+		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 3);
 		CU_ASSERT_EQUAL(t->errs, 2);
 		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_relay_lost, 2);
-		CU_ASSERT_EQUAL(t->udp_in, 1);
+		CU_ASSERT_EQUAL(t->udp_in, 2);
 		tb_free(t);
 	}
 }
@@ -3270,6 +3346,7 @@ int zt_suite_router(void)
 		{ "udp_batch_runs", test_udp_batch_runs },
 		{ "udp_vnet_batches", test_udp_vnet_batches },
 		{ "socks5_udp_associate", test_socks5_udp_associate },
+		{ "socks5_udp_assoc_shared", test_socks5_udp_assoc_shared },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
 		{ "socks5_udp_queue_bound", test_socks5_udp_queue_bound },
 		{ "drop_and_reject", test_drop_and_reject },
