@@ -1938,11 +1938,12 @@ static struct udp_relay *assoc_member(const struct socks5_assoc *a,
 
 	if (src->atyp != ZT_SOCKS5_ATYP_DOMAIN && src->ip.family == a->family) {
 		/* the flow to that address: the stack's table finds it */
-		struct zt_flow_key k = zt_flow_key_of(a->family, ZT_IPPROTO_UDP,
-						      &a->client, a->client_port,
-						      &src->ip, src->port);
-		struct zt_udp_flow *f = zt_stack_udp_lookup(a->r->stack, &k);
+		struct zt_flow_key k;
+		struct zt_udp_flow *f;
 
+		zt_flow_key_set(&k, a->family, ZT_IPPROTO_UDP, &a->client,
+				a->client_port, &src->ip, src->port);
+		f = zt_stack_udp_lookup(a->r->stack, &k);
 		m = f ? f->user : NULL;
 		if (m && m->kind == CONN_UDP && m->assoc == a && !m->name)
 			return m;

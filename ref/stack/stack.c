@@ -613,8 +613,8 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	struct zt_flow *f;
 	enum zt_drop d;
 
-	key = zt_flow_key_of(pk->family, ZT_IPPROTO_TCP, &pk->src, seg->src_port,
-			     &pk->dst, seg->dst_port);
+	zt_flow_key_set(&key, pk->family, ZT_IPPROTO_TCP, &pk->src,
+			seg->src_port, &pk->dst, seg->dst_port);
 	f = zt_stack_tcp_lookup(s, &key);
 	if (f && f->tcb.state == ZT_TCP_TIME_WAIT &&
 	    zt_tcb_time_wait_reopen(&f->tcb, seg)) {
@@ -659,8 +659,8 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 	struct zt_flow_key key;
 	struct zt_udp_flow *f;
 
-	key = zt_flow_key_of(pk->family, ZT_IPPROTO_UDP, &pk->src,
-			     pk->l4.udp.src_port, &pk->dst, pk->l4.udp.dst_port);
+	zt_flow_key_set(&key, pk->family, ZT_IPPROTO_UDP, &pk->src,
+			pk->l4.udp.src_port, &pk->dst, pk->l4.udp.dst_port);
 	f = zt_stack_udp_lookup(s, &key);
 	if (!f) {
 		uint32_t idx = zt_flowtab_alloc(&s->udp_tab);

@@ -610,12 +610,11 @@ static void handle_udp(struct replay *rp, const struct zt_packet *pk,
 		else
 			rp->r->ignored++;
 	} else {
-		struct zt_flow_key key = zt_flow_key_of(pk->family, ZT_IPPROTO_UDP,
-							&row->pub.client,
-							row->pub.client_port,
-							&row->pub.server,
-							row->pub.server_port);
+		struct zt_flow_key key;
 
+		zt_flow_key_set(&key, pk->family, ZT_IPPROTO_UDP, &row->pub.client,
+				row->pub.client_port, &row->pub.server,
+				row->pub.server_port);
 		row->pub.cap_dgrams_down++;
 		row->pub.cap_down += dlen;
 		rp->r->scripted++;

@@ -1917,8 +1917,8 @@ static void do_assert(struct host *h, const struct zt_scn_event *e)
 		if (h->cur >= 0) {
 			const struct conn *c = &h->conns[h->cur];
 
-			k = zt_flow_key_of(c->family, ZT_IPPROTO_TCP, &c->client,
-					   c->cport, &c->server, c->sport);
+			zt_flow_key_set(&k, c->family, ZT_IPPROTO_TCP, &c->client,
+					c->cport, &c->server, c->sport);
 			f = zt_stack_tcp_lookup(zt_router_stack(h->r), &k);
 		}
 		v = f ? (uint64_t)f->tcb.state : ZT_TCP_CLOSED;

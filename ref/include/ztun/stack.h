@@ -57,24 +57,21 @@ struct zt_flow_key {
 	struct zt_addr server;
 };
 
-/* The key of a @proto flow of @family from @client:@client_port to
+/* *@k: the key of a @proto flow of @family from @client:@client_port to
  * @server:@server_port, its padding zeroed (the tables hash every byte). */
-static inline struct zt_flow_key zt_flow_key_of(uint8_t family, uint8_t proto,
-						const struct zt_addr *client,
-						uint16_t client_port,
-						const struct zt_addr *server,
-						uint16_t server_port)
+static inline void zt_flow_key_set(struct zt_flow_key *k, uint8_t family,
+				   uint8_t proto, const struct zt_addr *client,
+				   uint16_t client_port,
+				   const struct zt_addr *server,
+				   uint16_t server_port)
 {
-	struct zt_flow_key k;
-
-	memset(&k, 0, sizeof(k));
-	k.family = family;
-	k.proto = proto;
-	k.client = *client;
-	k.client_port = client_port;
-	k.server = *server;
-	k.server_port = server_port;
-	return k;
+	memset(k, 0, sizeof(*k));
+	k->family = family;
+	k->proto = proto;
+	k->client = *client;
+	k->client_port = client_port;
+	k->server = *server;
+	k->server_port = server_port;
 }
 
 struct zt_flow {
