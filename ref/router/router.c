@@ -49,11 +49,13 @@
  * join the SOCKS5 UDP ASSOCIATE of their client endpoint (socks5_assoc:
  * a control stream, then a datagram socket to the relay address, shared
  * by every flow of that client socket, each datagram naming its
- * destination; answers go to the flow of the source the relay names);
- * datagrams that arrive before the association is ready wait in each
- * flow's small bounded queue; the association ends with its control
- * stream or with an unreachable about the relay (relay_lost), and its
- * flows with it, and goes when its last flow does. A NAT flow also holds a NAT session: its
+ * destination; answers go to the flow of the source the relay names,
+ * those from a source no flow talks to only with cfg.udp_full_cone,
+ * assoc_cone_in()); datagrams that arrive before the association is
+ * ready wait in each flow's small bounded queue; the association ends
+ * with its control stream or with an unreachable about the relay
+ * (relay_lost), and its flows with it, and goes when its last flow
+ * does. A NAT flow also holds a NAT session: its
  * mapped port is the socket's source port, every datagram refreshes it,
  * replies must pass the reverse lookup, and when the session expires on
  * the router's timer the flow is closed.
@@ -1956,11 +1958,33 @@ static struct udp_relay *assoc_member(const struct socks5_assoc *a,
 	return NULL;
 }
 
+/* With udp_full_cone, a datagram @p (@len bytes) the relay forwards from
+ * @src, a server no member talks to, to @a's client from @src: its answer
+ * opens a flow that joins @a. Return: whether it went. */
+static bool assoc_cone_in(struct zt_router *r, struct socks5_assoc *a,
+			  const struct zt_socks5_addr *src, const uint8_t *p,
+			  size_t len, uint64_t now)
+{
+	struct zt_flow_key k;
+
+	if (!r->cfg.udp_full_cone || src->atyp == ZT_SOCKS5_ATYP_DOMAIN ||
+	    src->ip.family != a->family)
+		return false;
+	zt_flow_key_set(&k, a->family, ZT_IPPROTO_UDP, &a->client,
+			a->client_port, &src->ip, src->port);
+	if (zt_stack_udp_send(r->stack, &k, p, len, now) != 0)
+		return false;
+	r->stats.socks5_udp_cone_in++;
+	r->stats.udp_relayed_down += len;
+	return true;
+}
+
 /* Datagrams @d (@n of them) @from @a's relay socket: each unwrapped and
  * passed to the member whose server it names as its source, runs of one
  * member's together. Only the relay may send on this socket, and only a
- * member's server may be a datagram's source: anything else would reach
- * a client as if its server had said it (counted, dropped). */
+ * member's server may be a datagram's source (any server with
+ * udp_full_cone): anything else would reach a client as if its server had
+ * said it (counted, dropped). */
 static void assoc_datagrams(struct zt_router *r, struct socks5_assoc *a,
 			    const struct zt_endpoint *from,
 			    const struct zt_dgram *d, unsigned n, uint64_t now)
@@ -1987,7 +2011,12 @@ static void assoc_datagrams(struct zt_router *r, struct socks5_assoc *a,
 		}
 		m = from_relay ? assoc_member(a, &src) : NULL;
 		if (!m) {
-			r->stats.socks5_udp_spoofed++;
+			if (cur)
+				run_flush(r, cur, &run, now); /* in order */
+			cur = NULL;
+			if (!from_relay || !assoc_cone_in(r, a, &src, payload.data,
+							  payload.len, now))
+				r->stats.socks5_udp_spoofed++;
 			continue;
 		}
 		if (m != cur) {

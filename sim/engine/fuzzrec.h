@@ -24,7 +24,8 @@
  *                 size 2 KiB << (body[6] % 8) (0: 64 KiB); body[7] more
  *                 flags (ZT_REC_X_*: TSO with software segmentation, a
  *                 pull-model host, a pipelined SOCKS5 handshake, early
- *                 SYN-ACKs, the fake-IP resolver). Missing bytes count
+ *                 SYN-ACKs, the fake-IP resolver, SOCKS5 UDP full
+ *                 cone). Missing bytes count
  *                 as 0. Only a CONFIG
  *                 before any other record shapes the router (MTU,
  *                 tables, rings, proxies, reject_icmp); a later one
@@ -165,6 +166,7 @@ enum {
 	/* the fake-IP resolver at the server address 203.0.113.10 (UDP
 	 * port 53), names from 198.18.0.0/24 and fd00:f::/120, 64 of them */
 	ZT_REC_X_FAKE_DNS = 1u << 4,
+	ZT_REC_X_UDP_FULL_CONE = 1u << 5,   /* zt_router_config.udp_full_cone */
 };
 
 struct zt_replay_limits {

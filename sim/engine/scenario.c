@@ -541,6 +541,11 @@ static int header_option(struct pstate *ps, const struct tok *t)
 			return perr(ps, "--early-synack: expected 0 or 1, got '%s'", v);
 		return 0;
 	}
+	if (!strcmp(key, "--udp-full-cone")) {
+		if (parse_bool(v, &h->cfg.udp_full_cone))
+			return perr(ps, "--udp-full-cone: expected 0 or 1, got '%s'", v);
+		return 0;
+	}
 	if (!strcmp(key, "--tun-offload")) {
 		if (parse_bool(v, &h->tun_offload))
 			return perr(ps, "--tun-offload: expected 0 or 1, got '%s'", v);
@@ -1265,7 +1270,7 @@ static const struct {
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped), RF(icmp_echo_out), RF(icmp_echo_in),
 	RF(icmp_errors_relayed), RF(icmp_errors_ignored),
 	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
-	RF(socks5_udp_relay_lost),
+	RF(socks5_udp_relay_lost), RF(socks5_udp_cone_in),
 	RF(fake_ip_refused),
 };
 #undef RF

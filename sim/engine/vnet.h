@@ -90,6 +90,7 @@ struct zt_vnet_stats {
 	uint8_t last_tclass;       /* the traffic class the latest datagram
 				    * or ping of a router socket left with */
 	bool last_df;              /* ... and whether with IPv4 DF */
+	struct zt_endpoint last_to; /* ... and where it went */
 	uint64_t path_mtu_asks;    /* router dgram_path_mtu calls */
 	uint64_t dscp_sets;        /* router stream_set_dscp calls ... */
 	uint64_t dscp_opens;       /* ... stream_open with a DSCP ... */

@@ -60,6 +60,10 @@ const char zr_usage[] =
 	"                          not once the destination accepted: one TUN\n"
 	"                          round trip less per connection, but a refused\n"
 	"                          destination shows as a reset after connect\n"
+	"      --udp-full-cone     through SOCKS5, pass a client socket the\n"
+	"                          datagrams the relay forwards from any server,\n"
+	"                          not only from those it sent to (an \"open NAT\"\n"
+	"                          for P2P and games)\n"
 	"      --mark N            SO_MARK of every upstream socket, 0..4294967295\n"
 	"      --max-flows N       concurrent TCP flows, 1..65536 (default 16384;\n"
 	"                          each needs a descriptor: RLIMIT_NOFILE is\n"
@@ -147,6 +151,7 @@ enum {
 	OPT_KILL_SWITCH,
 	OPT_SOCKS5_PIPELINED,
 	OPT_EARLY_SYNACK,
+	OPT_UDP_FULL_CONE,
 	OPT_BUSY_POLL,
 	OPT_UDP_RCVBUF,
 	OPT_TXQUEUELEN,
@@ -186,6 +191,7 @@ static const struct option long_opts[] = {
 	{ "kill-switch", no_argument, NULL, OPT_KILL_SWITCH },
 	{ "socks5-pipelined", no_argument, NULL, OPT_SOCKS5_PIPELINED },
 	{ "early-synack", no_argument, NULL, OPT_EARLY_SYNACK },
+	{ "udp-full-cone", no_argument, NULL, OPT_UDP_FULL_CONE },
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ "udp-rcvbuf", required_argument, NULL, OPT_UDP_RCVBUF },
 	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
@@ -754,6 +760,9 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			break;
 		case OPT_EARLY_SYNACK:
 			c->early_synack = true;
+			break;
+		case OPT_UDP_FULL_CONE:
+			c->udp_full_cone = true;
 			break;
 		case OPT_BUSY_POLL:
 			if (parse_num(a, 0, ZR_BUSY_POLL_MAX_US, &v)) {

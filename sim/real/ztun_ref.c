@@ -329,6 +329,7 @@ int main(int argc, char **argv)
 	rcfg.socks5 = cfg.socks5;
 	rcfg.http = cfg.http;
 	rcfg.early_synack = cfg.early_synack;
+	rcfg.udp_full_cone = cfg.udp_full_cone;
 	rcfg.fake_dns = cfg.fake_dns;
 	router = zt_router_new(&rcfg, zr_host_tun_output, &zr_host_upstream_ops,
 			       host, &rng);

@@ -566,6 +566,7 @@ COUNTERS = {
     "router.udp_dropped": ("udp", "dropped"),
     "router.socks5_udp_spoofed": ("udp", "spoofed"),
     "router.socks5_udp_relay_lost": ("udp", "relay lost"),
+    "router.socks5_udp_cone_in": ("udp", "cone in"),
     "stack.udp_refused_full": ("udp", "refused full"),
     "stack.udp_gso_out": ("udp", "gso runs"),
     "router.nat_refused": ("udp", "nat refused"),
@@ -624,6 +625,7 @@ class Scenario:
         self.http = None
         self.http_auth = None
         self.early_synack = False
+        self.full_cone = False
         self.idle = {}       # "tcp" / "udp": seconds, --stack.*_idle_timeout
         self.fake = []       # --fake-dns and its range flags, as ztun-ref takes them
         self.last_line = 0
@@ -740,6 +742,10 @@ class Scenario:
             if v not in ("0", "1", "true", "false", "on", "off"):
                 raise ScnError("%s: --early-synack: expected 0 or 1, got '%s'" % (where, v))
             self.early_synack = v in ("1", "true", "on")
+        elif key == "--udp-full-cone":
+            if v not in ("0", "1", "true", "false", "on", "off"):
+                raise ScnError("%s: --udp-full-cone: expected 0 or 1, got '%s'" % (where, v))
+            self.full_cone = v in ("1", "true", "on")
         elif key == "--tun-offload":
             if v not in ("0", "1", "true", "false", "on", "off"):
                 raise ScnError("%s: --tun-offload: expected 0 or 1, got '%s'" % (where, v))
@@ -1197,6 +1203,8 @@ class Runner:
             argv += ["-x", "http://%s%s:%d" % (auth, s.http[0], s.http[1])]
         if s.early_synack:
             argv += ["--early-synack"]
+        if s.full_cone:
+            argv += ["--udp-full-cone"]
         argv += s.fake
         for proto, secs in sorted(s.idle.items()):
             argv += ["--%s-idle-timeout" % proto, str(secs)]

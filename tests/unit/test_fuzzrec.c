@@ -449,10 +449,24 @@ static void test_dgram_error_record(void)
  * about it (to: the socket's last destination, the relay) ends the
  * association, and the client hears a port unreachable; a time exceeded
  * before it is ignored. */
-static void test_socks5_relay_lost_record(void)
+/* Records after CONFIG body[7] = @xflags in SOCKS5 mode: a UDP query,
+ * and its association made (the proxy's relay 127.0.0.1:40000). */
+static void b_socks5_udp(struct buf *b, uint8_t xflags)
 {
 	static const uint8_t method[] = { 5, 0 };
 	static const uint8_t ok[] = { 5, 0, 0, 1, 127, 0, 0, 1, 0x9c, 0x40 };
+	uint8_t cfg[8] = { ZT_REC_ROUTE_SOCKS5, 0, 0, 0, 0, 0, 0, xflags };
+
+	b_seed(b, 1);
+	b_rec(b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+	b_udp(b, "query");
+	b_idx(b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	b_idx(b, ZT_REC_S_DATA, 0, method, sizeof(method));
+	b_idx(b, ZT_REC_S_DATA, 0, ok, sizeof(ok));
+}
+
+static void test_socks5_relay_lost_record(void)
+{
 	uint8_t timex[] = { 0, ZT_ICMP4_TIME_EXCEEDED, 0, 0,
 			    0, 0, 0, 1, 203, 0, 113, 10, 0, 53, 'q' };
 	uint8_t unreach[] = { 0, ZT_ICMP4_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH,
@@ -460,12 +474,7 @@ static void test_socks5_relay_lost_record(void)
 	struct zt_replay_outcome o;
 	struct buf b;
 
-	b_seed(&b, 1);
-	b_config(&b, ZT_REC_ROUTE_SOCKS5, 0);
-	b_udp(&b, "query");
-	b_idx(&b, ZT_REC_S_CONNECTED, 0, NULL, 0);
-	b_idx(&b, ZT_REC_S_DATA, 0, method, sizeof(method));
-	b_idx(&b, ZT_REC_S_DATA, 0, ok, sizeof(ok));
+	b_socks5_udp(&b, 0);
 	b_rec(&b, ZT_REC_DGRAM_ERROR, 10, timex, sizeof(timex));
 	run(&b, NULL, &o);
 	CU_ASSERT_EQUAL(o.router.udp_relayed_up, 5);
@@ -477,6 +486,27 @@ static void test_socks5_relay_lost_record(void)
 	CU_ASSERT_EQUAL(o.router.icmp_errors_relayed, 1);
 	CU_ASSERT_EQUAL(o.icmp_out, 1);
 	CU_ASSERT_EQUAL(o.stack.udp_flows_active, 0);
+}
+
+/* CONFIG body[7] bit 5 (udp_full_cone): a DGRAM record from the relay
+ * naming a server the client never sent to (9.9.9.9:4000) reaches the
+ * client; without the bit it is dropped as spoofed. */
+static void test_socks5_full_cone_record(void)
+{
+	static const uint8_t peer[] = { 0, 0, 0, 0, 0, 1, 9, 9, 9, 9, 0x0f, 0xa0,
+					'p', 'e', 'e', 'r' };
+
+	for (int cone = 0; cone < 2; cone++) {
+		struct zt_replay_outcome o;
+		struct buf b;
+
+		b_socks5_udp(&b, cone ? ZT_REC_X_UDP_FULL_CONE : 0);
+		b_rec(&b, ZT_REC_DGRAM, 10, peer, sizeof(peer));
+		run(&b, NULL, &o);
+		CU_ASSERT_EQUAL(o.router.socks5_udp_cone_in, cone ? 1u : 0u);
+		CU_ASSERT_EQUAL(o.router.socks5_udp_spoofed, cone ? 0u : 1u);
+		CU_ASSERT_EQUAL(o.router.udp_relayed_down, cone ? 4u : 0u);
+	}
 }
 
 /* A HOST record's body[7] fails the next dgram_send (errno 2 % 8:
@@ -795,6 +825,17 @@ static void test_corpus_relay_lost_seed(void)
 	CU_ASSERT_EQUAL(o.violations, 0);
 }
 
+/* And the full-cone seed: a peer's datagram through the relay passed. */
+static void test_corpus_full_cone_seed(void)
+{
+	struct zt_replay_outcome o;
+
+	replay_seed("seed-socks5-full-cone.rec", &o);
+	CU_ASSERT_EQUAL(o.router.socks5_udp_cone_in, 1);
+	CU_ASSERT_EQUAL(o.router.socks5_udp_spoofed, 0);
+	CU_ASSERT_EQUAL(o.violations, 0);
+}
+
 static void test_corpus_keeps_depth(void)
 {
 	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", depth_one) >= 10);
@@ -837,6 +878,7 @@ int zt_suite_fuzzrec(void)
 		{ "failed_upstream_refuses", test_failed_upstream_refuses },
 		{ "socks5_handshake", test_socks5_handshake },
 		{ "socks5_relay_lost_record", test_socks5_relay_lost_record },
+		{ "socks5_full_cone_record", test_socks5_full_cone_record },
 		{ "extended_flags_and_batches", test_extended_flags_and_batches },
 		{ "udp_direct", test_udp_direct },
 		{ "dgram_error_record", test_dgram_error_record },
@@ -855,6 +897,7 @@ int zt_suite_fuzzrec(void)
 		{ "corpus_fake_dns_seed", test_corpus_fake_dns_seed },
 		{ "corpus_path_mtu_seed", test_corpus_path_mtu_seed },
 		{ "corpus_relay_lost_seed", test_corpus_relay_lost_seed },
+		{ "corpus_full_cone_seed", test_corpus_full_cone_seed },
 		{ NULL, NULL },
 	};
 

@@ -2377,6 +2377,60 @@ static void test_socks5_udp_assoc_shared(void)
 	}
 }
 
+/* --udp-full-cone: a server the client socket never sent to (a P2P peer
+ * that learned its address from a third party) reaches it through the
+ * relay, from its own address, and the client's answer goes back over
+ * the same association. Without it such a datagram is dropped as
+ * spoofed. */
+static void test_socks5_udp_full_cone(void)
+{
+	for (int cone = 0; cone < 2; cone++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false), srv2;
+		struct zt_addr peer = zt_addr_v4(HOLE4);
+		struct zt_endpoint relay, from;
+		struct zt_vhost *px;
+
+		t->cfg.udp_full_cone = cone;
+		px = socks5_udp_start(t, false, &srv2);
+		add_host(t, &peer, 9000, ZT_VHOST_UDP_ECHO);
+		send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+		relay = vstats(t)->last_to;
+		/* the peer at HOLE4:9000 sends to the relay, which forwards it */
+		memset(&from, 0, sizeof(from));
+		from.addr = peer;
+		from.port = 9000;
+		CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &from, &relay, "hi", 2), 0);
+		run_for(t, 20 * ZT_MS);
+		if (!cone) {
+			CU_ASSERT_EQUAL(t->udp_in, 1);
+			CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 1);
+			CU_ASSERT_EQUAL(rstats(t)->socks5_udp_cone_in, 0);
+			tb_free(t);
+			continue;
+		}
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+		CU_ASSERT(zt_addr_eq(&t->udp_from, &peer));
+		CU_ASSERT_EQUAL(t->udp_sport, 9000);
+		CU_ASSERT_EQUAL(t->udp_dport, 6000);
+		CU_ASSERT(t->udp_last_len == 2 && !memcmp(t->udp_last, "hi", 2));
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_cone_in, 1);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 0);
+		/* the client answers: over the same association, to the peer
+		 * (an echo: its answer comes back as a flow's) */
+		send_udp(t, &cli, 6000, &peer, 9000, "hey", 3);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 1);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 3);
+		CU_ASSERT(zt_addr_eq(&t->udp_from, &peer));
+		CU_ASSERT(t->udp_last_len == 3 && !memcmp(t->udp_last, "hey", 3));
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_cone_in, 1);
+		tb_free(t);
+	}
+}
+
 /* The proxy's UDP relay goes away while its control connection stands
  * (the relay port closed, a BND.ADDR the proxy cannot be reached at):
  * the ICMP unreachable about a datagram sent to it ends the association,
@@ -3347,6 +3401,7 @@ int zt_suite_router(void)
 		{ "udp_vnet_batches", test_udp_vnet_batches },
 		{ "socks5_udp_associate", test_socks5_udp_associate },
 		{ "socks5_udp_assoc_shared", test_socks5_udp_assoc_shared },
+		{ "socks5_udp_full_cone", test_socks5_udp_full_cone },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
 		{ "socks5_udp_queue_bound", test_socks5_udp_queue_bound },
 		{ "drop_and_reject", test_drop_and_reject },

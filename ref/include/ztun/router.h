@@ -81,6 +81,13 @@ struct zt_router_config {
 	 * waiting for the reply: a proxy that reads ahead has them when its
 	 * onward connection opens. */
 	bool early_synack;
+	/* SOCKS5 UDP with endpoint-independent filtering (RFC 4787 5: "full
+	 * cone", what P2P applications and games call an open NAT): a
+	 * datagram the relay forwards from a server the client socket never
+	 * sent to reaches the client too (its answer then joins the same
+	 * association), not only those from the servers of its flows. Off:
+	 * such datagrams are dropped as spoofed (address-dependent). */
+	bool udp_full_cone;
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
 	 * segments of up to 64 KiB through it. NULL: never. */
@@ -124,6 +131,8 @@ struct zt_router_stats {
 	uint64_t socks5_udp_spoofed;       /* not from the relay, or not from the flow's server */
 	uint64_t socks5_udp_relay_lost;    /* associations ended by an ICMP
 					    * unreachable about the relay */
+	uint64_t socks5_udp_cone_in;       /* datagrams from a server no flow
+					    * talks to, passed (udp_full_cone) */
 	uint64_t dropped_no_proxy;         /* decision needs a proxy that is not set */
 	uint64_t udp_dropped;              /* DROP/LOCAL decisions, full queues */
 	uint64_t nat_refused;              /* NAT table or port range full */
