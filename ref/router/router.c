@@ -1043,6 +1043,7 @@ static void assoc_maybe_free(struct socks5_assoc *a)
 		r->up->dgram_close(r->host, a->dgram);
 	if (a->ctrl >= 0)
 		r->up->stream_close(r->host, a->ctrl, false);
+	r->stats.socks5_udp_assocs_active--;
 	free(a);
 }
 
@@ -1090,6 +1091,8 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	b = assoc_bucket(r, a->family, &a->client, a->client_port);
 	a->hnext = r->assoc[b];
 	r->assoc[b] = a;
+	r->stats.socks5_udp_assocs++;
+	r->stats.socks5_udp_assocs_active++;
 	a->tail = &a->members;
 	assoc_add(a, u);
 	return 0;

@@ -1271,6 +1271,7 @@ static const struct {
 	RF(icmp_errors_relayed), RF(icmp_errors_ignored),
 	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
 	RF(socks5_udp_relay_lost), RF(socks5_udp_cone_in),
+	RF(socks5_udp_assocs), RF(socks5_udp_assocs_active),
 	RF(fake_ip_refused),
 };
 #undef RF

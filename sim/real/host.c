@@ -1782,8 +1782,10 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 			fs->unknown, rs->fake_ip_refused);
 	fprintf(stderr, "ztun-ref: stats: proxy no proxy %" PRIu64
 		", socks5 failures %" PRIu64 ", http failures %" PRIu64
-		", socks5 udp dropped %" PRIu64 "\n",
-		rs->dropped_no_proxy, sfail, hfail, udrop);
+		", socks5 udp dropped %" PRIu64 ", udp associations %" PRIu64
+		", active %" PRIu64 "\n",
+		rs->dropped_no_proxy, sfail, hfail, udrop, rs->socks5_udp_assocs,
+		rs->socks5_udp_assocs_active);
 	for (unsigned i = 0; i < 32; i++)
 		if (rs->socks5_failures[i])
 			fprintf(stderr, "ztun-ref: stats: socks5 %s %" PRIu64 "\n",

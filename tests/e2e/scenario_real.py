@@ -581,6 +581,8 @@ COUNTERS = {
     "router.icmp_errors_relayed": ("icmp", "upstream errors relayed"),
     "router.icmp_errors_ignored": ("icmp", "ignored"),
     "router.dropped_no_proxy": ("proxy", "no proxy"),
+    "router.socks5_udp_assocs": ("proxy", "udp associations"),
+    "router.socks5_udp_assocs_active": ("proxy", "active"),
     "router.fake_ip_refused": ("fake", "refused"),
     "fakedns.queries": ("fake", "dns queries"),
     "fakedns.answered": ("fake", "answered"),

@@ -2337,6 +2337,8 @@ static void test_socks5_udp_assoc_shared(void)
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 1);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
 		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 2);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs, 1);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 1);
 		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
 		CU_ASSERT(t->udp_all_len == 6 && !memcmp(t->udp_all, "onetwo", 6));
 		CU_ASSERT(zt_addr_eq(&t->udp_from, &srv2));
@@ -2351,6 +2353,8 @@ static void test_socks5_udp_assoc_shared(void)
 		run_for(t, 50 * ZT_MS);
 		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 2);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 2);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs, 2);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 2);
 		CU_ASSERT_EQUAL_FATAL(t->udp_in, 4);
 		/* the flow to srv2 idles out, the one to srv is kept: the
 		 * association stays; 6001's ends with its only flow */
@@ -2360,6 +2364,7 @@ static void test_socks5_udp_assoc_shared(void)
 		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 1);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 1);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 1);
 		CU_ASSERT_EQUAL_FATAL(t->udp_in, 5);
 		/* srv2 again: a new flow joins the same association */
 		send_udp(t, &cli, 6000, &srv2, 7, "six", 3);
@@ -2373,6 +2378,8 @@ static void test_socks5_udp_assoc_shared(void)
 		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs, 2);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 0);
 		tb_free(t);
 	}
 }

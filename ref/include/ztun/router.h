@@ -129,6 +129,9 @@ struct zt_router_stats {
 	uint64_t http_failures[16];        /* by enum zt_http_connect_outcome */
 	uint64_t socks5_udp_dropped[8];    /* by enum zt_socks5_udp_result */
 	uint64_t socks5_udp_spoofed;       /* not from the relay, or not from the flow's server */
+	uint64_t socks5_udp_assocs;        /* UDP associations opened ... */
+	uint64_t socks5_udp_assocs_active; /* ... and alive now (each serves
+					    * one client socket's flows) */
 	uint64_t socks5_udp_relay_lost;    /* associations ended by an ICMP
 					    * unreachable about the relay */
 	uint64_t socks5_udp_cone_in;       /* datagrams from a server no flow
