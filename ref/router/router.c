@@ -183,7 +183,10 @@ struct socks5_assoc {
 	bool dead;               /* failing: no new members */
 	unsigned busy;           /* callers inside that may end members */
 	struct zt_socks5 socks;
-	struct zt_socks5_addr relay_ep;
+	struct zt_endpoint relay;   /* where the datagrams go (BND, with an
+				     * unspecified address made the proxy's),
+				     * as dgram_send takes it: built once */
+	unsigned bucket;            /* its chain in r->assoc */
 	struct udp_relay *members;  /* in the order they joined */
 	struct udp_relay **tail;    /* ... the last one's assoc_next */
 	unsigned n_named;           /* members to a fake address's name */
@@ -984,29 +987,24 @@ static void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 
 /* --- SOCKS5 UDP associations -------------------------------------------- */
 
-static unsigned assoc_bucket(const struct zt_router *r, uint8_t family,
-			     const struct zt_addr *client, uint16_t port)
+/* The chain of r->assoc for the client endpoint of flow key @k: its key
+ * with the server part zeroed, hashed. */
+static unsigned assoc_bucket(const struct zt_router *r,
+			     const struct zt_flow_key *k)
 {
-	struct {
-		uint8_t addr[16];
-		uint16_t port;
-		uint8_t family;
-		uint8_t pad[5];
-	} key;
+	static const struct zt_addr none;
+	struct zt_flow_key ck;
 
-	memset(&key, 0, sizeof(key));
-	memcpy(key.addr, client->bytes, sizeof(key.addr));
-	key.port = port;
-	key.family = family;
-	return zt_hash_bytes(r->nat.hash_key, &key, sizeof(key)) % ASSOC_BUCKETS;
+	zt_flow_key_set(&ck, k->family, k->proto, &k->client, k->client_port,
+			&none, 0);
+	return zt_hash_bytes(r->nat.hash_key, &ck, sizeof(ck)) % ASSOC_BUCKETS;
 }
 
 /* The live association of @k's client endpoint, or NULL. */
 static struct socks5_assoc *assoc_find(struct zt_router *r,
 				       const struct zt_flow_key *k)
 {
-	struct socks5_assoc *a = r->assoc[assoc_bucket(r, k->family, &k->client,
-						       k->client_port)];
+	struct socks5_assoc *a = r->assoc[assoc_bucket(r, k)];
 
 	for (; a; a = a->hnext)
 		if (a->family == k->family && a->client_port == k->client_port &&
@@ -1018,9 +1016,7 @@ static struct socks5_assoc *assoc_find(struct zt_router *r,
 /* Out of r->assoc (a failing association takes no new members). */
 static void assoc_unhash(struct socks5_assoc *a)
 {
-	struct socks5_assoc **pp = &a->r->assoc[assoc_bucket(a->r, a->family,
-							     &a->client,
-							     a->client_port)];
+	struct socks5_assoc **pp = &a->r->assoc[a->bucket];
 
 	for (; *pp; pp = &(*pp)->hnext)
 		if (*pp == a) {
@@ -1071,7 +1067,6 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
 	const struct zt_flow_key *k = &u->flow->key;
 	struct socks5_assoc *a = calloc(1, sizeof(*a));
-	unsigned b;
 
 	if (!a)
 		return -ENOMEM;
@@ -1088,9 +1083,9 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 		free(a);
 		return err;
 	}
-	b = assoc_bucket(r, a->family, &a->client, a->client_port);
-	a->hnext = r->assoc[b];
-	r->assoc[b] = a;
+	a->bucket = assoc_bucket(r, k);
+	a->hnext = r->assoc[a->bucket];
+	r->assoc[a->bucket] = a;
 	r->stats.socks5_udp_assocs++;
 	r->stats.socks5_udp_assocs_active++;
 	a->tail = &a->members;
@@ -1214,9 +1209,7 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 	struct zt_endpoint to;
 	int err;
 
-	memset(&to, 0, sizeof(to));
 	if (u->decision == ZT_ROUTE_SOCKS5) {
-		const struct zt_socks5_addr *ep = &u->assoc->relay_ep;
 		struct zt_socks5_addr dst;
 		int n;
 
@@ -1228,17 +1221,12 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 		n = zt_socks5_udp_wrap(&dst, data, len, r->scratch, sizeof(r->scratch));
 		if (n < 0)
 			return;
-		if (ep->atyp == ZT_SOCKS5_ATYP_DOMAIN) {
-			memcpy(to.name, ep->name, ep->name_len);
-			to.name[ep->name_len] = 0;
-		} else {
-			to.addr = ep->ip;
-		}
-		to.port = ep->port;
-		if (r->up->dgram_send(r->host, u->dgram, &to, r->scratch, (size_t)n) == 0)
+		if (r->up->dgram_send(r->host, u->dgram, &u->assoc->relay,
+				      r->scratch, (size_t)n) == 0)
 			r->stats.udp_relayed_up += len;
 		return;
 	}
+	memset(&to, 0, sizeof(to));
 	to.addr = k->server;
 	to.port = k->server_port;
 	if (u->forward)
@@ -1572,6 +1560,7 @@ static void assoc_ready(struct socks5_assoc *a, uint64_t now)
 {
 	struct zt_router *r = a->r;
 	struct zt_endpoint proxy = r->cfg.socks5.server, peer;
+	struct zt_socks5_addr ep;
 	struct udp_relay *m;
 	uint8_t family;
 
@@ -1583,14 +1572,20 @@ static void assoc_ready(struct socks5_assoc *a, uint64_t now)
 	    !peer.name[0] && (peer.addr.family == ZT_AF_INET ||
 			      peer.addr.family == ZT_AF_INET6))
 		proxy = peer;
-	if (zt_socks5_relay_endpoint(&a->socks, &proxy, &a->relay_ep) != 0) {
+	if (zt_socks5_relay_endpoint(&a->socks, &proxy, &ep) != 0) {
 		assoc_fail(a, ZT_REFUSE_RST, now);
 		return;
 	}
+	if (ep.atyp == ZT_SOCKS5_ATYP_DOMAIN) {
+		memcpy(a->relay.name, ep.name, ep.name_len);
+		a->relay.name[ep.name_len] = 0;
+	} else {
+		a->relay.addr = ep.ip;
+	}
+	a->relay.port = ep.port;
 	/* the socket's family is the relay's (a proxy may answer on the
 	 * other family), else the proxy's, else the client's */
-	family = a->relay_ep.atyp == ZT_SOCKS5_ATYP_IPV4 ? ZT_AF_INET :
-		 a->relay_ep.atyp == ZT_SOCKS5_ATYP_IPV6 ? ZT_AF_INET6 :
+	family = !a->relay.name[0] ? a->relay.addr.family :
 		 proxy.addr.family ? proxy.addr.family : a->family;
 	a->dgram = r->up->dgram_open(r->host, family, 0, 0, a, now);
 	if (a->dgram < 0) {
@@ -1994,9 +1989,9 @@ static void assoc_datagrams(struct zt_router *r, struct socks5_assoc *a,
 {
 	struct dgram_run run = { NULL, 0, 0, 0, false, 0 };
 	struct udp_relay *cur = NULL;
-	bool from_relay = a->relay_ep.atyp == ZT_SOCKS5_ATYP_DOMAIN ||
-			  (zt_addr_eq(&from->addr, &a->relay_ep.ip) &&
-			   from->port == a->relay_ep.port);
+	bool from_relay = a->relay.name[0] ||
+			  (zt_addr_eq(&from->addr, &a->relay.addr) &&
+			   from->port == a->relay.port);
 
 	if (!a->ready)
 		return;
@@ -2117,14 +2112,13 @@ static bool relay_lost(struct zt_router *r, struct socks5_assoc *a,
 		       const struct zt_dgram_error *de, enum zt_icmp_kind kind,
 		       uint64_t now)
 {
-	const struct zt_socks5_addr *ep = &a->relay_ep;
 	struct zt_socks5_addr dst;
 	struct zt_view payload = { NULL, 0 };
 	struct udp_relay *m = NULL;
 
 	if (kind != ZT_ICMP_DEST_UNREACH || !a->ready || a->dead ||
-	    de->to.name[0] || de->to.port != ep->port ||
-	    (ep->atyp != ZT_SOCKS5_ATYP_DOMAIN && !zt_addr_eq(&de->to.addr, &ep->ip)))
+	    de->to.name[0] || de->to.port != a->relay.port ||
+	    (!a->relay.name[0] && !zt_addr_eq(&de->to.addr, &a->relay.addr)))
 		return false;
 	if (de->data && zt_socks5_udp_unwrap(de->data, de->len, &dst,
 					     &payload) == ZT_SOCKS5_UDP_OK)
