@@ -3,19 +3,38 @@
  * nat.c - the UDP NAT table.
  *
  * Theory of operation: all memory is taken at init: an array of
- * cfg.capacity sessions with a free list of their indices, two hash
+ * cfg.capacity sessions with a free list of their indices, three hash
  * indexes of (mask + 1) >= 2 * capacity slots, and a bitmap of the port
  * range. A slot of an index holds a session index + 1, or 0 when empty.
  *
- *   forward  keyed by (family, proto, src, sport, dst, dport), hashed with
- *            a key drawn from the host's generator at init, so a client
- *            choosing its ports cannot aim for long probe runs without
- *            knowing the key (the mixer is not a cryptographic PRF; probe
- *            runs stay bounded by the table size regardless);
- *   reverse  keyed by the mapped port alone, which is unique among live
- *            sessions; the remote address and port are checked after.
+ * The mapping is endpoint-independent (RFC 4787 REQ-1): the sessions of one
+ * client endpoint (proto, src, sport) share one mapped port, so a STUN
+ * server and a peer see the same one. The filtering stays address- and
+ * port-dependent (RFC 4787 5): a reply is let in only from the remote of a
+ * session on its port; the router may add endpoint-independent filtering
+ * on top.
  *
- * Both use linear probing at load <= 1/2, and deletion by backward shift:
+ *   forward   keyed by (family, proto, src, sport, dst, dport), hashed with
+ *             a key drawn from the host's generator at init, so a client
+ *             choosing its ports cannot aim for long probe runs without
+ *             knowing the key (the mixer is not a cryptographic PRF; probe
+ *             runs stay bounded by the table size regardless);
+ *   reverse   keyed by (mapped port, remote address, remote port), unique
+ *             among live sessions since a port has one client endpoint;
+ *   endpoint  keyed by (family, proto, src, sport), holding one session
+ *             per client endpoint, its "leader". The sessions of an
+ *             endpoint are on a ring (ep_next, ep_prev): an insert joins
+ *             the leader's ring and takes its port; a removal leaves the
+ *             ring, hands the index slot to the next session when it was
+ *             the leader (same key, same slot), and releases the port only
+ *             when it was alone. One entry per endpoint rather than one per
+ *             session keeps the probe runs short when a client socket
+ *             talks to many remotes: duplicates of one key would all pile
+ *             into one run.
+ *
+ * The three share one key layout (struct nat_ikey, unused fields zero), so
+ * one hash, one comparison and one set of probing helpers serve them all.
+ * They use linear probing at load <= 1/2, and deletion by backward shift:
  * the entries after the hole move back when their home slot allows it, so
  * no tombstones build up under churn and a miss always ends at an empty
  * slot within the run that holds the key.
@@ -89,61 +108,90 @@ static int key_norm(const struct zt_nat_key *k, struct zt_nat_key *n)
 	return 0;
 }
 
-static bool key_eq(const struct zt_nat_key *a, const struct zt_nat_key *b)
-{
-	return a->proto == b->proto && a->sport == b->sport &&
-	       a->dport == b->dport && zt_addr_eq(&a->src, &b->src) &&
-	       zt_addr_eq(&a->dst, &b->dst);
-}
+/* The indexes. */
+enum { NAT_FWD, NAT_REV, NAT_EP, NAT_NIDX };
+_Static_assert(NAT_NIDX == ZT_NAT_NINDEX, "nat.h sizes the index arrays");
 
-static uint32_t key_hash(const struct zt_nat *t, const struct zt_nat_key *k)
-{
+/*
+ * An index's key as bytes: family, proto (0 for the reverse index, which a
+ * reply does not name), which index, two ports and up to two addresses,
+ * zero where unused, so that hashing and memcmp() see defined bytes only.
+ */
+struct nat_ikey {
 	uint8_t b[40];
+};
 
-	b[0] = k->src.family;
-	b[1] = k->proto;
-	b[2] = (uint8_t)(k->sport >> 8);
-	b[3] = (uint8_t)k->sport;
-	b[4] = (uint8_t)(k->dport >> 8);
-	b[5] = (uint8_t)k->dport;
-	b[6] = b[7] = 0;
-	memcpy(b + 8, k->src.bytes, 16);
-	memcpy(b + 24, k->dst.bytes, 16);
-	return zt_hash_bytes(t->hash_key, b, sizeof(b));
+static uint32_t ikey_make(const struct zt_nat *t, int w,
+			  const struct zt_nat_key *k, uint16_t mapped,
+			  struct nat_ikey *ik)
+{
+	const struct zt_addr *a1 = w == NAT_REV ? &k->dst : &k->src;
+	uint16_t p1 = w == NAT_REV ? mapped : k->sport;
+	uint16_t p2 = w == NAT_EP ? 0 : k->dport;
+
+	memset(ik, 0, sizeof(*ik));
+	ik->b[0] = a1->family;
+	ik->b[1] = w == NAT_REV ? 0 : k->proto;
+	ik->b[2] = (uint8_t)w;
+	ik->b[4] = (uint8_t)(p1 >> 8);
+	ik->b[5] = (uint8_t)p1;
+	ik->b[6] = (uint8_t)(p2 >> 8);
+	ik->b[7] = (uint8_t)p2;
+	memcpy(ik->b + 8, a1->bytes, 16);
+	if (w == NAT_FWD)
+		memcpy(ik->b + 24, k->dst.bytes, 16);
+	/* Only the forward key uses the last 16 bytes. */
+	return zt_hash_bytes(t->hash_key, ik->b, w == NAT_FWD ? 40 : 24);
 }
 
-static uint32_t port_hash(const struct zt_nat *t, uint16_t port)
+/* @s's key in index @w, and its hash. */
+static uint32_t sess_ikey(const struct zt_nat *t, int w,
+			  const struct zt_nat_session *s, struct nat_ikey *ik)
 {
-	uint64_t h = zt_hash_mix64(t->hash_key ^ ((uint64_t)port << 17 | 0x5bd1));
-
-	return (uint32_t)(h ^ (h >> 32));
+	return ikey_make(t, w, &s->key, s->mapped_port, ik);
 }
 
-/* --- the two indexes -------------------------------------------------- */
+/* --- the three indexes ------------------------------------------------ */
 
-static uint32_t home_of(const struct zt_nat *t, const uint32_t *tab,
-			uint32_t ref)
+static uint32_t home_of(const struct zt_nat *t, int w, uint32_t ref)
 {
-	const struct zt_nat_session *s = &t->sessions[ref - 1];
-
-	return (tab == t->fwd ? s->fwd_hash : port_hash(t, s->mapped_port)) &
-	       t->mask;
+	return t->sessions[ref - 1].hash[w] & t->mask;
 }
 
-static void idx_put(const struct zt_nat *t, uint32_t *tab, uint32_t hash,
-		    uint32_t ref)
+/* The slot of index @w holding key @ik (hash @hash), or NULL. */
+static uint32_t *idx_find(const struct zt_nat *t, int w, uint32_t hash,
+			  const struct nat_ikey *ik)
 {
-	uint32_t i;
+	uint32_t *tab = t->idx[w];
 
-	for (i = hash & t->mask; tab[i]; i = (i + 1) & t->mask)
+	for (uint32_t i = hash & t->mask; tab[i]; i = (i + 1) & t->mask) {
+		const struct zt_nat_session *s = &t->sessions[tab[i] - 1];
+		struct nat_ikey sk;
+
+		if (s->hash[w] != hash)
+			continue;
+		sess_ikey(t, w, s, &sk);
+		if (!memcmp(&sk, ik, sizeof(sk)))
+			return &tab[i];
+	}
+	return NULL;
+}
+
+/* Add @s to index @w at its hash there. */
+static void idx_put(struct zt_nat *t, int w, const struct zt_nat_session *s)
+{
+	uint32_t *tab = t->idx[w], i;
+
+	for (i = s->hash[w] & t->mask; tab[i]; i = (i + 1) & t->mask)
 		;
-	tab[i] = ref;
+	tab[i] = s->index + 1;
 }
 
-/* Empty slot @i and shift back the entries after it that may move. */
-static void idx_del(const struct zt_nat *t, uint32_t *tab, uint32_t i)
+/* Empty slot @i of index @w and shift back the entries after it that may
+ * move. */
+static void idx_del(struct zt_nat *t, int w, uint32_t i)
 {
-	uint32_t j = i;
+	uint32_t *tab = t->idx[w], j = i;
 
 	for (;;) {
 		uint32_t h;
@@ -151,7 +199,7 @@ static void idx_del(const struct zt_nat *t, uint32_t *tab, uint32_t i)
 		j = (j + 1) & t->mask;
 		if (!tab[j])
 			break;
-		h = home_of(t, tab, tab[j]);
+		h = home_of(t, w, tab[j]);
 		/* The entry at j may fill hole i when its home is not in the
 		 * cyclic interval (i, j]. */
 		if (i <= j ? (h <= i || h > j) : (h <= i && h > j)) {
@@ -162,40 +210,45 @@ static void idx_del(const struct zt_nat *t, uint32_t *tab, uint32_t i)
 	tab[i] = 0;
 }
 
-/* Remove reference @ref from @tab, probing from @hash. */
-static void idx_remove(const struct zt_nat *t, uint32_t *tab, uint32_t hash,
-		       uint32_t ref)
+/* Remove @s, which is there, from index @w. */
+static void idx_remove(struct zt_nat *t, int w, const struct zt_nat_session *s)
 {
-	uint32_t i;
+	uint32_t *tab = t->idx[w], i;
 
-	for (i = hash & t->mask; tab[i] != ref; i = (i + 1) & t->mask)
+	for (i = s->hash[w] & t->mask; tab[i] != s->index + 1;
+	     i = (i + 1) & t->mask)
 		;
-	idx_del(t, tab, i);
+	idx_del(t, w, i);
 }
 
-static struct zt_nat_session *fwd_find(const struct zt_nat *t,
-				       const struct zt_nat_key *k,
-				       uint32_t hash)
-{
-	for (uint32_t i = hash & t->mask; t->fwd[i]; i = (i + 1) & t->mask) {
-		struct zt_nat_session *s = &t->sessions[t->fwd[i] - 1];
+/* --- client endpoints ------------------------------------------------- */
 
-		if (s->fwd_hash == hash && key_eq(&s->key, k))
-			return s;
-	}
-	return NULL;
+/* @s joins the ring of leader @l, its endpoint's. */
+static void ep_join(struct zt_nat *t, struct zt_nat_session *l,
+		   struct zt_nat_session *s)
+{
+	struct zt_nat_session *n = &t->sessions[l->ep_next];
+
+	s->ep_prev = l->index;
+	s->ep_next = n->index;
+	n->ep_prev = s->index;
+	l->ep_next = s->index;
 }
 
-static struct zt_nat_session *rev_find(const struct zt_nat *t, uint16_t port)
+/* @s leaves its endpoint's ring, which others stay on; the endpoint index
+ * then names the next one if it named @s (same key, so the same slot). */
+static void ep_leave(struct zt_nat *t, struct zt_nat_session *s)
 {
-	for (uint32_t i = port_hash(t, port) & t->mask; t->rev[i];
-	     i = (i + 1) & t->mask) {
-		struct zt_nat_session *s = &t->sessions[t->rev[i] - 1];
+	struct zt_nat_session *n = &t->sessions[s->ep_next];
+	struct nat_ikey ik;
+	uint32_t *slot;
 
-		if (s->mapped_port == port)
-			return s;
-	}
-	return NULL;
+	t->sessions[s->ep_prev].ep_next = n->index;
+	n->ep_prev = s->ep_prev;
+	sess_ikey(t, NAT_EP, s, &ik);
+	slot = idx_find(t, NAT_EP, s->hash[NAT_EP], &ik);
+	if (slot && *slot == s->index + 1)
+		*slot = n->index + 1;
 }
 
 /* --- ports ------------------------------------------------------------ */
@@ -240,6 +293,12 @@ static void port_set(struct zt_nat *t, uint32_t off, bool used)
 		t->port_used[off >> 6] &= ~(1ull << (off & 63));
 }
 
+/* @s's port as an offset into the range (and the bitmap). */
+static uint32_t port_off(const struct zt_nat *t, const struct zt_nat_session *s)
+{
+	return (uint32_t)s->mapped_port - t->cfg.port_start;
+}
+
 /* --- lifecycle -------------------------------------------------------- */
 
 /**
@@ -270,13 +329,13 @@ int zt_nat_init(struct zt_nat *t, const struct zt_nat_config *cfg,
 	words = (t->nports + 63) / 64;
 	t->sessions = calloc(cfg->capacity, sizeof(*t->sessions));
 	t->free_list = calloc(cfg->capacity, sizeof(*t->free_list));
-	t->fwd = calloc(slots, sizeof(*t->fwd));
-	t->rev = calloc(slots, sizeof(*t->rev));
 	t->port_used = calloc(words, sizeof(*t->port_used));
-	if (!t->sessions || !t->free_list || !t->fwd || !t->rev ||
-	    !t->port_used) {
-		zt_nat_destroy(t);
-		return -ENOMEM;
+	if (!t->sessions || !t->free_list || !t->port_used)
+		goto nomem;
+	for (int w = 0; w < NAT_NIDX; w++) {
+		t->idx[w] = calloc(slots, sizeof(*t->idx[w]));
+		if (!t->idx[w])
+			goto nomem;
 	}
 	if (t->nports & 63)
 		t->port_used[words - 1] = ~0ull << (t->nports & 63);
@@ -289,6 +348,9 @@ int zt_nat_init(struct zt_nat *t, const struct zt_nat_config *cfg,
 	t->hash_key = rng ? zt_rng_next(rng) : 0x9e3779b97f4a7c15ull;
 	zt_heap_init(&t->timers);
 	return 0;
+nomem:
+	zt_nat_destroy(t);
+	return -ENOMEM;
 }
 
 /**
@@ -300,8 +362,8 @@ void zt_nat_destroy(struct zt_nat *t)
 {
 	free(t->sessions);
 	free(t->free_list);
-	free(t->fwd);
-	free(t->rev);
+	for (int w = 0; w < NAT_NIDX; w++)
+		free(t->idx[w]);
 	free(t->port_used);
 	memset(t, 0, sizeof(*t));
 }
@@ -324,15 +386,17 @@ struct zt_nat_session *zt_nat_lookup(struct zt_nat *t,
 				     const struct zt_nat_key *key)
 {
 	struct zt_nat_key k;
-	struct zt_nat_session *s;
+	struct nat_ikey ik;
+	uint32_t *slot;
 
 	t->stats.lookups++;
 	if (key_norm(key, &k))
 		return NULL;
-	s = fwd_find(t, &k, key_hash(t, &k));
-	if (s)
-		t->stats.hits++;
-	return s;
+	slot = idx_find(t, NAT_FWD, ikey_make(t, NAT_FWD, &k, 0, &ik), &ik);
+	if (!slot)
+		return NULL;
+	t->stats.hits++;
+	return &t->sessions[*slot - 1];
 }
 
 /**
@@ -342,22 +406,27 @@ struct zt_nat_session *zt_nat_lookup(struct zt_nat *t,
  * @now: the host's time in ns; the session expires at now + timeout
  * @out: receives the session (owned by @t) on success
  *
- * Return: 0, -EEXIST, -ENOSPC (capacity first, then ports) or -EINVAL;
- * every failure is counted in insert_failures.
+ * The session takes the mapped port of its client endpoint when that has
+ * a live session (RFC 4787 REQ-1), else a fresh one.
+ *
+ * Return: 0, -EEXIST, -ENOSPC (capacity first, then ports, only when a
+ * fresh port is needed) or -EINVAL; every failure is counted in
+ * insert_failures.
  */
 int zt_nat_insert(struct zt_nat *t, const struct zt_nat_key *key,
 		  uint64_t now, struct zt_nat_session **out)
 {
 	struct zt_nat_key k;
-	struct zt_nat_session *s;
-	uint32_t hash, off;
+	struct nat_ikey ik;
+	struct zt_nat_session *s, *leader = NULL;
+	uint32_t hash[NAT_NIDX], *slot, off;
 
 	if (key_norm(key, &k)) {
 		t->stats.insert_failures++;
 		return -EINVAL;
 	}
-	hash = key_hash(t, &k);
-	if (fwd_find(t, &k, hash)) {
+	hash[NAT_FWD] = ikey_make(t, NAT_FWD, &k, 0, &ik);
+	if (idx_find(t, NAT_FWD, hash[NAT_FWD], &ik)) {
 		t->stats.insert_failures++;
 		return -EEXIST;
 	}
@@ -366,7 +435,12 @@ int zt_nat_insert(struct zt_nat *t, const struct zt_nat_key *key,
 		t->stats.insert_no_slot++;
 		return -ENOSPC;
 	}
-	if (port_pick(t, &off)) {
+	hash[NAT_EP] = ikey_make(t, NAT_EP, &k, 0, &ik);
+	slot = idx_find(t, NAT_EP, hash[NAT_EP], &ik);
+	if (slot) {
+		leader = &t->sessions[*slot - 1];
+		off = port_off(t, leader);
+	} else if (port_pick(t, &off)) {
 		t->stats.insert_failures++;
 		t->stats.insert_no_port++;
 		return -ENOSPC;
@@ -377,12 +451,22 @@ int zt_nat_insert(struct zt_nat *t, const struct zt_nat_key *key,
 	s->created = now;
 	s->last_seen = now;
 	s->user = NULL;
-	s->fwd_hash = hash;
+	hash[NAT_REV] = ikey_make(t, NAT_REV, &k, s->mapped_port, &ik);
+	memcpy(s->hash, hash, sizeof(s->hash));
 	s->live = true;
 	zt_heap_node_init(&s->timer);
-	port_set(t, off, true);
-	idx_put(t, t->fwd, hash, s->index + 1);
-	idx_put(t, t->rev, port_hash(t, s->mapped_port), s->index + 1);
+	idx_put(t, NAT_FWD, s);
+	idx_put(t, NAT_REV, s);
+	if (leader) {
+		ep_join(t, leader, s);
+	} else {
+		/* The endpoint's first session: it leads a ring of one. */
+		s->ep_next = s->ep_prev = s->index;
+		idx_put(t, NAT_EP, s);
+		port_set(t, off, true);
+		t->stats.mappings++;
+		t->stats.mappings_created++;
+	}
 	zt_heap_insert(&t->timers, &s->timer, deadline_of(t, s));
 	t->stats.created++;
 	t->stats.active++;
@@ -397,27 +481,31 @@ int zt_nat_insert(struct zt_nat *t, const struct zt_nat_key *key,
  * @remote: the reply's source address (borrowed)
  * @rport: the reply's source port
  *
- * Return: the session owning @mapped_port whose remote is @remote:@rport,
- * or NULL.
+ * Return: the session mapped to @mapped_port whose remote is exactly
+ * @remote:@rport (address- and port-dependent filtering), or NULL.
  */
 struct zt_nat_session *zt_nat_reverse_lookup(struct zt_nat *t,
 					     uint16_t mapped_port,
 					     const struct zt_addr *remote,
 					     uint16_t rport)
 {
-	struct zt_nat_session *s;
-	struct zt_addr r;
+	struct zt_nat_key k;
+	struct nat_ikey ik;
+	uint32_t *slot;
 
 	t->stats.reverse_lookups++;
 	if (mapped_port < t->cfg.port_start || mapped_port > t->cfg.port_end ||
 	    !family_ok(remote->family))
 		return NULL;
-	s = rev_find(t, mapped_port);
-	r = addr_norm(remote);
-	if (!s || s->key.dport != rport || !zt_addr_eq(&s->key.dst, &r))
+	memset(&k, 0, sizeof(k));
+	k.dst = addr_norm(remote);
+	k.dport = rport;
+	slot = idx_find(t, NAT_REV, ikey_make(t, NAT_REV, &k, mapped_port, &ik),
+			&ik);
+	if (!slot)
 		return NULL;
 	t->stats.reverse_hits++;
-	return s;
+	return &t->sessions[*slot - 1];
 }
 
 /**
@@ -435,9 +523,16 @@ void zt_nat_touch(struct zt_nat *t, struct zt_nat_session *s, uint64_t now)
 
 static void unlink_session(struct zt_nat *t, struct zt_nat_session *s)
 {
-	idx_remove(t, t->fwd, s->fwd_hash, s->index + 1);
-	idx_remove(t, t->rev, port_hash(t, s->mapped_port), s->index + 1);
-	port_set(t, (uint32_t)s->mapped_port - t->cfg.port_start, false);
+	idx_remove(t, NAT_FWD, s);
+	idx_remove(t, NAT_REV, s);
+	if (s->ep_next == s->index) {
+		/* Its endpoint's last session: the port is free again. */
+		idx_remove(t, NAT_EP, s);
+		port_set(t, port_off(t, s), false);
+		t->stats.mappings--;
+	} else {
+		ep_leave(t, s);
+	}
 	zt_heap_remove(&t->timers, &s->timer);
 	s->live = false;
 	t->free_list[t->n_free++] = s->index;
@@ -445,7 +540,8 @@ static void unlink_session(struct zt_nat *t, struct zt_nat_session *s)
 }
 
 /**
- * zt_nat_remove() - forget @s; its port is free again.
+ * zt_nat_remove() - forget @s; its port is free again when it was its
+ * client endpoint's last session.
  * @t: the table
  * @s: a live session of @t, invalid after the call
  */
@@ -520,68 +616,127 @@ uint64_t zt_nat_next_deadline(struct zt_nat *t)
 	return NAT_NEVER;
 }
 
-/* Whether @tab holds @ref reachable by probing from @hash. */
-static bool idx_holds(const struct zt_nat *t, const uint32_t *tab,
-		      uint32_t hash, uint32_t ref)
+static bool port_bit(const uint64_t *bm, uint32_t off)
 {
-	for (uint32_t i = hash & t->mask; tab[i]; i = (i + 1) & t->mask)
-		if (tab[i] == ref)
-			return true;
-	return false;
+	return bm[off >> 6] >> (off & 63) & 1;
+}
+
+/* A session's checks: its hashes, its place in each index, its ring and
+ * port, its timer. */
+static int check_session(const struct zt_nat *t,
+			 const struct zt_nat_session *s)
+{
+	const struct zt_nat_session *n;
+	struct nat_ikey ik, nk;
+
+	if (s->mapped_port < t->cfg.port_start ||
+	    s->mapped_port > t->cfg.port_end ||
+	    !port_bit(t->port_used, port_off(t, s)))
+		return -EINVAL;
+	for (int w = 0; w < NAT_NIDX; w++) {
+		uint32_t h = sess_ikey(t, w, s, &ik);
+		const uint32_t *slot = h == s->hash[w] ?
+					       idx_find(t, w, h, &ik) : NULL;
+
+		if (!slot)
+			return -EINVAL;
+		/* Forward and reverse keys are unique: the first match is @s.
+		 * The endpoint's leader has @s's port. */
+		if (w != NAT_EP ? *slot != s->index + 1 :
+		    t->sessions[*slot - 1].mapped_port != s->mapped_port)
+			return -EINVAL;
+	}
+	/* The ring: links both ways, one endpoint, one port. */
+	if (s->ep_next >= t->cfg.capacity || s->ep_prev >= t->cfg.capacity)
+		return -EINVAL;
+	n = &t->sessions[s->ep_next];
+	if (!n->live || n->ep_prev != s->index ||
+	    t->sessions[s->ep_prev].ep_next != s->index ||
+	    n->mapped_port != s->mapped_port)
+		return -EINVAL;
+	sess_ikey(t, NAT_EP, s, &ik);
+	sess_ikey(t, NAT_EP, n, &nk);
+	if (memcmp(&ik, &nk, sizeof(ik)))
+		return -EINVAL;
+	if (!zt_heap_node_linked(&s->timer) ||
+	    zt_heap_node_deadline(&s->timer) > deadline_of(t, s))
+		return -EINVAL;
+	return 0;
+}
+
+/* An endpoint index entry at @slot: the only one of its endpoint, the only
+ * endpoint on its port (@seen); adds its ring's length to @ringed. */
+static int check_leader(const struct zt_nat *t, uint32_t slot,
+			uint64_t *seen, uint32_t *ringed)
+{
+	const struct zt_nat_session *l = &t->sessions[t->idx[NAT_EP][slot] - 1];
+	uint32_t off = port_off(t, l), i = l->index, len = 0;
+	struct nat_ikey ik;
+	uint32_t h = sess_ikey(t, NAT_EP, l, &ik);
+
+	if (idx_find(t, NAT_EP, h, &ik) != &t->idx[NAT_EP][slot] ||
+	    port_bit(seen, off))
+		return -EINVAL;
+	seen[off >> 6] |= 1ull << (off & 63);
+	/* The rings are consistent (check_session()), so this ends; the
+	 * bound is for a broken table. */
+	do {
+		i = t->sessions[i].ep_next;
+		if (++len > t->cfg.capacity)
+			return -EINVAL;
+	} while (i != l->index);
+	*ringed += len;
+	return 0;
 }
 
 /**
  * zt_nat_check() - verify the table's invariants.
  * @t: the table
  *
- * Every live session is reachable in both indexes from its home slot, its
- * hash and port are right, its port bit is set and its timer is linked no
- * later than its real deadline; the indexes hold nothing else; the free
- * list names exactly the other sessions; the counts agree.
+ * Every live session is found under its own key in the forward and reverse
+ * indexes and under its client endpoint's in the endpoint index, its hashes
+ * and port are right and its port bit set, its timer is linked no later
+ * than its real deadline; it is on a ring of sessions of its endpoint, all
+ * of one port, and each endpoint index entry leads a distinct ring, their
+ * lengths summing to the live sessions. No two endpoints share a port, and
+ * a port's bit is set iff an endpoint holds it; the indexes hold nothing
+ * else; the free list names exactly the other sessions; the counts agree.
  *
  * Return: 0 or -EINVAL.
  */
 int zt_nat_check(const struct zt_nat *t)
 {
-	uint32_t live = 0, nfwd = 0, nrev = 0, bits = 0;
+	uint64_t seen[65536 / 64]; /* the endpoints' ports; 8 KiB, any range */
+	uint32_t live = 0, n[NAT_NIDX] = { 0 }, ringed = 0;
 	uint32_t words = (t->nports + 63) / 64;
 
+	memset(seen, 0, sizeof(seen));
+	/* Every reference in range first: the probes below follow them. */
+	for (uint32_t i = 0; i <= t->mask; i++) {
+		for (int w = 0; w < NAT_NIDX; w++) {
+			uint32_t ref = t->idx[w][i];
+
+			if (!ref)
+				continue;
+			if (ref > t->cfg.capacity || !t->sessions[ref - 1].live)
+				return -EINVAL;
+			n[w]++;
+		}
+	}
 	for (uint32_t i = 0; i < t->cfg.capacity; i++) {
 		const struct zt_nat_session *s = &t->sessions[i];
-		uint32_t off;
 
 		if (s->index != i)
 			return -EINVAL;
 		if (!s->live)
 			continue;
 		live++;
-		if (s->fwd_hash != key_hash(t, &s->key) ||
-		    s->mapped_port < t->cfg.port_start ||
-		    s->mapped_port > t->cfg.port_end ||
-		    !idx_holds(t, t->fwd, s->fwd_hash, i + 1) ||
-		    !idx_holds(t, t->rev, port_hash(t, s->mapped_port), i + 1))
-			return -EINVAL;
-		off = (uint32_t)s->mapped_port - t->cfg.port_start;
-		if (!(t->port_used[off >> 6] >> (off & 63) & 1))
-			return -EINVAL;
-		if (!zt_heap_node_linked(&s->timer) ||
-		    zt_heap_node_deadline(&s->timer) > deadline_of(t, s))
+		if (check_session(t, s))
 			return -EINVAL;
 	}
-	for (uint32_t i = 0; i <= t->mask; i++) {
-		if (t->fwd[i]) {
-			if (t->fwd[i] > t->cfg.capacity ||
-			    !t->sessions[t->fwd[i] - 1].live)
-				return -EINVAL;
-			nfwd++;
-		}
-		if (t->rev[i]) {
-			if (t->rev[i] > t->cfg.capacity ||
-			    !t->sessions[t->rev[i] - 1].live)
-				return -EINVAL;
-			nrev++;
-		}
-	}
+	for (uint32_t i = 0; i <= t->mask; i++)
+		if (t->idx[NAT_EP][i] && check_leader(t, i, seen, &ringed))
+			return -EINVAL;
 	for (uint32_t w = 0; w < words; w++) {
 		uint64_t v = t->port_used[w];
 
@@ -592,15 +747,16 @@ int zt_nat_check(const struct zt_nat *t)
 				return -EINVAL;
 			v &= ~pad;
 		}
-		for (; v; v &= v - 1) /* no libgcc popcount helper */
-			bits++;
+		if (v != seen[w])
+			return -EINVAL;
 	}
 	for (uint32_t i = 0; i < t->n_free; i++)
 		if (t->free_list[i] >= t->cfg.capacity ||
 		    t->sessions[t->free_list[i]].live)
 			return -EINVAL;
-	if (live != t->stats.active || nfwd != live || nrev != live ||
-	    bits != live || t->n_free + live != t->cfg.capacity ||
+	if (live != t->stats.active || n[NAT_FWD] != live ||
+	    n[NAT_REV] != live || n[NAT_EP] != t->stats.mappings ||
+	    ringed != live || t->n_free + live != t->cfg.capacity ||
 	    zt_heap_count(&t->timers) != live || zt_heap_check(&t->timers))
 		return -EINVAL;
 	return 0;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_nat.c - the UDP NAT table: configuration limits, capacity and port
- * exhaustion, exact expiry, bounded expiry batches, and a long random run
+ * exhaustion, exact expiry, bounded expiry batches, endpoint-independent
+ * mapping (RFC 4787 REQ-1: the sessions of one client endpoint share its
+ * mapped port, which is freed with the last of them), and long random runs
  * against a naive model (an array searched linearly) that must agree on
- * every result, on every counter and on the mapped ports, which must never
- * collide among live sessions.
+ * every result, on every counter and on the mapped ports, which two client
+ * endpoints must never share.
  */
 #include <errno.h>
 #include <string.h>
@@ -324,6 +326,424 @@ static void test_deterministic_ports(void)
 	zt_nat_destroy(&t2);
 }
 
+/* --- endpoint-independent mapping ------------------------------------- */
+
+static void test_eim_shared_port(void)
+{
+	struct zt_nat_config c;
+	struct zt_nat t;
+	struct zt_nat_session *a1, *a2, *b, *u, *v6a, *v6b;
+	struct zt_nat_key ka1 = K("10.0.0.2", 5000, "1.1.1.1", 53);
+	struct zt_nat_key ka2 = K("10.0.0.2", 5000, "8.8.8.8", 123);
+	struct zt_nat_key kb = K("10.0.0.2", 5001, "1.1.1.1", 53);
+	struct zt_nat_key ku = ka1;
+	struct zt_nat_key k6a = K("fd00::2", 5000, "2001:db8::1", 53);
+	struct zt_nat_key k6b = K("fd00::2", 5000, "2001:db8::2", 53);
+	const struct zt_nat_stats *st;
+
+	cfg_small(&c, 16, 20000, 20015, 1000);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, NULL), 0);
+	st = zt_nat_stats(&t);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 0, &a1), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 0, &a2), 0);
+	/* One client socket, two servers: both see the same source port. */
+	CU_ASSERT_EQUAL(a2->mapped_port, a1->mapped_port);
+	CU_ASSERT_PTR_NOT_EQUAL(a1, a2);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &kb, 0, &b), 0);
+	CU_ASSERT_NOT_EQUAL(b->mapped_port, a1->mapped_port);
+	/* Another protocol is another endpoint. */
+	ku.proto = 6;
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ku, 0, &u), 0);
+	CU_ASSERT_NOT_EQUAL(u->mapped_port, a1->mapped_port);
+	CU_ASSERT_NOT_EQUAL(u->mapped_port, b->mapped_port);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &k6a, 0, &v6a), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &k6b, 0, &v6b), 0);
+	CU_ASSERT_EQUAL(v6a->mapped_port, v6b->mapped_port);
+	CU_ASSERT_NOT_EQUAL(v6a->mapped_port, a1->mapped_port);
+	CU_ASSERT_PTR_EQUAL(zt_nat_lookup(&t, &ka1), a1);
+	CU_ASSERT_PTR_EQUAL(zt_nat_lookup(&t, &ka2), a2);
+	CU_ASSERT_EQUAL(st->active, 6);
+	CU_ASSERT_EQUAL(st->created, 6);
+	CU_ASSERT_EQUAL(st->mappings, 4);
+	CU_ASSERT_EQUAL(st->mappings_created, 4);
+	CU_ASSERT_EQUAL(st->insert_failures, 0);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	zt_nat_destroy(&t);
+}
+
+static void test_eim_reverse(void)
+{
+	struct zt_nat_config c;
+	struct zt_nat t;
+	struct zt_nat_session *a1, *a2, *b;
+	struct zt_nat_key ka1 = K("10.0.0.2", 5000, "1.1.1.1", 53);
+	struct zt_nat_key ka2 = K("10.0.0.2", 5000, "8.8.8.8", 123);
+	struct zt_nat_key kb = K("10.0.0.3", 5000, "9.9.9.9", 53);
+	struct zt_addr r1 = A("1.1.1.1"), r2 = A("8.8.8.8"), r3 = A("9.9.9.9");
+	struct zt_addr r6 = A("::ffff:1.1.1.1");
+	const struct zt_nat_stats *st;
+	uint16_t p;
+
+	cfg_small(&c, 16, 20000, 20015, 1000);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, NULL), 0);
+	st = zt_nat_stats(&t);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 0, &a1), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 0, &a2), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &kb, 0, &b), 0);
+	p = a1->mapped_port;
+	/* Each remote finds its own session on the shared port. */
+	CU_ASSERT_PTR_EQUAL(zt_nat_reverse_lookup(&t, p, &r1, 53), a1);
+	CU_ASSERT_PTR_EQUAL(zt_nat_reverse_lookup(&t, p, &r2, 123), a2);
+	/* Filtering stays address- and port-dependent. */
+	CU_ASSERT_PTR_NULL(zt_nat_reverse_lookup(&t, p, &r3, 53));
+	CU_ASSERT_PTR_NULL(zt_nat_reverse_lookup(&t, p, &r1, 123));
+	CU_ASSERT_PTR_NULL(zt_nat_reverse_lookup(&t, p, &r2, 53));
+	CU_ASSERT_PTR_NULL(zt_nat_reverse_lookup(&t, p, &r6, 53));
+	/* b's remote on b's port only. */
+	CU_ASSERT_PTR_EQUAL(zt_nat_reverse_lookup(&t, b->mapped_port, &r3, 53), b);
+	CU_ASSERT_PTR_NULL(zt_nat_reverse_lookup(&t, b->mapped_port, &r1, 53));
+	CU_ASSERT_EQUAL(st->reverse_lookups, 8);
+	CU_ASSERT_EQUAL(st->reverse_hits, 3);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	zt_nat_destroy(&t);
+}
+
+static void test_eim_release(void)
+{
+	struct zt_nat_config c;
+	struct zt_nat t;
+	struct zt_nat_session *a1, *a2, *a3, *b, *x;
+	struct zt_nat_key ka1 = K("10.0.0.2", 5000, "1.1.1.1", 53);
+	struct zt_nat_key ka2 = K("10.0.0.2", 5000, "8.8.8.8", 53);
+	struct zt_nat_key ka3 = K("10.0.0.2", 5000, "9.9.9.9", 53);
+	struct zt_nat_key kb = K("10.0.0.3", 5000, "1.1.1.1", 53);
+	struct zt_nat_key kc = K("10.0.0.4", 5000, "1.1.1.1", 53);
+	struct zt_addr r1 = A("1.1.1.1"), r2 = A("8.8.8.8");
+	const struct zt_nat_stats *st;
+	uint16_t p;
+
+	/* Two ports: A's and B's. */
+	cfg_small(&c, 16, 30000, 30001, 1000);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, NULL), 0);
+	st = zt_nat_stats(&t);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 0, &a1), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 0, &a2), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &kb, 0, &b), 0);
+	p = a1->mapped_port;
+	CU_ASSERT_EQUAL(a2->mapped_port, p);
+	CU_ASSERT_NOT_EQUAL(b->mapped_port, p);
+	CU_ASSERT_EQUAL(zt_nat_insert(&t, &kc, 0, &x), -ENOSPC);
+	CU_ASSERT_EQUAL(st->insert_no_port, 1);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+
+	/* One of A's two sessions goes: the port stays A's. */
+	zt_nat_remove(&t, a1);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	CU_ASSERT_EQUAL(st->mappings, 2);
+	CU_ASSERT_PTR_EQUAL(zt_nat_reverse_lookup(&t, p, &r2, 53), a2);
+	CU_ASSERT_PTR_NULL(zt_nat_reverse_lookup(&t, p, &r1, 53));
+	CU_ASSERT_EQUAL(zt_nat_insert(&t, &kc, 0, &x), -ENOSPC);
+	CU_ASSERT_EQUAL(st->insert_no_port, 2);
+	/* A itself needs no fresh port with the range exhausted. */
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka3, 0, &a3), 0);
+	CU_ASSERT_EQUAL(a3->mapped_port, p);
+	CU_ASSERT_EQUAL(st->mappings_created, 2);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	zt_nat_remove(&t, a2);
+	CU_ASSERT_EQUAL(zt_nat_insert(&t, &kc, 0, &x), -ENOSPC);
+	CU_ASSERT_EQUAL(st->insert_no_port, 3);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+
+	/* The last one goes: the port is free for another endpoint. */
+	zt_nat_remove(&t, a3);
+	CU_ASSERT_EQUAL(st->mappings, 1);
+	CU_ASSERT_EQUAL(st->active, 1);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &kc, 0, &x), 0);
+	CU_ASSERT_EQUAL(x->mapped_port, p);
+	CU_ASSERT_PTR_NULL(zt_nat_reverse_lookup(&t, p, &r2, 53));
+	CU_ASSERT_PTR_EQUAL(zt_nat_reverse_lookup(&t, p, &r1, 53), x);
+	CU_ASSERT_EQUAL(st->mappings, 2);
+	CU_ASSERT_EQUAL(st->mappings_created, 3);
+	CU_ASSERT_EQUAL(st->insert_no_port, 3);
+	CU_ASSERT_EQUAL(st->removed, 3);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	zt_nat_destroy(&t);
+}
+
+static void test_eim_expiry(void)
+{
+	struct zt_nat_config c;
+	struct zt_nat t;
+	struct zt_nat_session *a1, *a2, *b;
+	struct zt_nat_key ka1 = K("10.0.0.2", 5000, "1.1.1.1", 53);
+	struct zt_nat_key ka2 = K("10.0.0.2", 5000, "8.8.8.8", 53);
+	struct zt_nat_key kb = K("10.0.0.3", 5000, "1.1.1.1", 53);
+	struct zt_addr r2 = A("8.8.8.8");
+	struct expired e = { .timeout = 100 };
+	const struct zt_nat_stats *st;
+	uint16_t p;
+
+	/* One port: B can have it only once A's sessions are all gone. */
+	cfg_small(&c, 8, 40000, 40000, 100);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, NULL), 0);
+	st = zt_nat_stats(&t);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 0, &a1), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 0, &a2), 0);
+	p = a1->mapped_port;
+	CU_ASSERT_EQUAL(a2->mapped_port, p);
+	zt_nat_touch(&t, a2, 50);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	CU_ASSERT_EQUAL(zt_nat_expire(&t, 100, on_expire, &e), 1);
+	CU_ASSERT_PTR_EQUAL(e.s[0], a1);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	CU_ASSERT_EQUAL(st->mappings, 1);
+	CU_ASSERT_PTR_EQUAL(zt_nat_reverse_lookup(&t, p, &r2, 53), a2);
+	CU_ASSERT_EQUAL(zt_nat_insert(&t, &kb, 100, &b), -ENOSPC);
+	CU_ASSERT_EQUAL(zt_nat_expire(&t, 150, on_expire, &e), 1);
+	CU_ASSERT_PTR_EQUAL(e.s[1], a2);
+	CU_ASSERT_EQUAL(st->mappings, 0);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+
+	/* Both of a mapping's sessions in one expiry. */
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 200, &a1), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 210, &a2), 0);
+	CU_ASSERT_EQUAL(a2->mapped_port, p);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	CU_ASSERT_EQUAL(zt_nat_expire(&t, 310, on_expire, &e), 2);
+	CU_ASSERT_EQUAL(e.n, 4);
+	CU_ASSERT_EQUAL(st->mappings, 0);
+	CU_ASSERT_EQUAL(st->active, 0);
+	CU_ASSERT_EQUAL(st->expired, 4);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &kb, 310, &b), 0);
+	CU_ASSERT_EQUAL(b->mapped_port, p);
+	CU_ASSERT_EQUAL(st->mappings_created, 3);
+	CU_ASSERT_FALSE(e.late);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	zt_nat_destroy(&t);
+}
+
+static void test_eim_one_port(void)
+{
+	struct zt_nat_config c;
+	struct zt_nat t;
+	struct zt_nat_session *a1, *a2, *x;
+	struct zt_nat_key ka1 = K("10.0.0.2", 5000, "1.1.1.1", 53);
+	struct zt_nat_key ka2 = K("10.0.0.2", 5000, "8.8.8.8", 53);
+	struct zt_nat_key ka3 = K("10.0.0.2", 5000, "9.9.9.9", 53);
+	struct zt_nat_key kb = K("10.0.0.2", 5001, "1.1.1.1", 53);
+	const struct zt_nat_stats *st;
+	struct zt_rng rng;
+
+	zt_rng_seed(&rng, zt_test_seed(9));
+	cfg_small(&c, 2, 7, 7, 1000);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, &rng), 0);
+	st = zt_nat_stats(&t);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 0, &a1), 0);
+	CU_ASSERT_EQUAL(a1->mapped_port, 7);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 0, &a2), 0);
+	CU_ASSERT_EQUAL(a2->mapped_port, 7);
+	/* The table is full now: capacity is checked first. */
+	CU_ASSERT_EQUAL(zt_nat_insert(&t, &ka3, 0, &x), -ENOSPC);
+	CU_ASSERT_EQUAL(st->insert_no_slot, 1);
+	CU_ASSERT_EQUAL(st->insert_no_port, 0);
+	zt_nat_remove(&t, a2);
+	CU_ASSERT_EQUAL(zt_nat_insert(&t, &kb, 0, &x), -ENOSPC);
+	CU_ASSERT_EQUAL(st->insert_no_slot, 1);
+	CU_ASSERT_EQUAL(st->insert_no_port, 1);
+	CU_ASSERT_EQUAL(st->insert_failures, 2);
+	CU_ASSERT_EQUAL(zt_nat_insert(&t, &ka1, 0, &x), -EEXIST);
+	CU_ASSERT_EQUAL(st->insert_failures, 3);
+	CU_ASSERT_EQUAL(st->mappings, 1);
+	CU_ASSERT_EQUAL(st->mappings_created, 1);
+	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
+	zt_nat_destroy(&t);
+}
+
+/* A few endpoints x a few remotes in a small table and port range, with
+ * every step checked: the table's invariants, and the mapping against a
+ * list of the live sessions. */
+#define CH_EP 6    /* client endpoints */
+#define CH_RM 4    /* remotes */
+#define CH_CAP 12  /* sessions */
+#define CH_PORTS 3 /* mapped ports, fewer than the endpoints */
+
+struct ch_sess {
+	struct zt_nat_session *s;
+	int ep, rm;
+	uint16_t port;
+	uint64_t last;
+};
+
+struct churn {
+	struct ch_sess v[CH_CAP];
+	int n;
+	struct zt_nat_key keys[CH_EP][CH_RM];
+	uint64_t timeout;
+	unsigned long shared, no_port, released;
+};
+
+/* Session @ep -> @rm (any remote for @rm < 0) in the list, or -1. */
+static int ch_find(const struct churn *m, int ep, int rm)
+{
+	for (int i = 0; i < m->n; i++)
+		if (m->v[i].ep == ep && (rm < 0 || m->v[i].rm == rm))
+			return i;
+	return -1;
+}
+
+/* The live endpoint holding @port, or -1. */
+static int ch_port_owner(const struct churn *m, uint16_t port)
+{
+	for (int i = 0; i < m->n; i++)
+		if (m->v[i].port == port)
+			return m->v[i].ep;
+	return -1;
+}
+
+static int ch_mappings(const struct churn *m)
+{
+	int n = 0;
+
+	for (int ep = 0; ep < CH_EP; ep++)
+		n += ch_find(m, ep, -1) >= 0;
+	return n;
+}
+
+static void ch_on_expire(void *ctx, struct zt_nat_session *s, uint64_t now)
+{
+	struct churn *m = ctx;
+
+	for (int i = 0; i < m->n; i++)
+		if (m->v[i].s == s) {
+			CU_ASSERT_FATAL(m->v[i].last + m->timeout <= now);
+			m->v[i] = m->v[--m->n];
+			return;
+		}
+	CU_FAIL_FATAL("expired a session not in the list");
+}
+
+/* Insert session @ep -> @rm and check the outcome against the list. */
+static void ch_insert(struct zt_nat *t, struct churn *m, int ep, int rm,
+		      uint64_t now)
+{
+	const struct zt_nat_stats *st = zt_nat_stats(t);
+	uint64_t created = st->mappings_created;
+	int mine = ch_find(m, ep, -1);
+	struct zt_nat_session *s;
+	int rc = zt_nat_insert(t, &m->keys[ep][rm], now, &s);
+
+	if (ch_find(m, ep, rm) >= 0) {
+		CU_ASSERT_EQUAL_FATAL(rc, -EEXIST);
+		return;
+	}
+	if (m->n == CH_CAP) {
+		CU_ASSERT_EQUAL_FATAL(rc, -ENOSPC);
+		return;
+	}
+	if (mine < 0 && ch_mappings(m) == CH_PORTS) {
+		CU_ASSERT_EQUAL_FATAL(rc, -ENOSPC);
+		m->no_port++;
+		return;
+	}
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	if (mine >= 0) {
+		/* The endpoint's port, no fresh one. */
+		CU_ASSERT_EQUAL_FATAL(s->mapped_port, m->v[mine].port);
+		CU_ASSERT_EQUAL_FATAL(st->mappings_created, created);
+		m->shared++;
+	} else {
+		CU_ASSERT_EQUAL_FATAL(ch_port_owner(m, s->mapped_port), -1);
+		CU_ASSERT_EQUAL_FATAL(st->mappings_created, created + 1);
+	}
+	m->v[m->n++] = (struct ch_sess){ s, ep, rm, s->mapped_port, now };
+}
+
+/* The table agrees with the list: invariants, counts, and every live
+ * session found forward, and in reverse from its own remote only. */
+static void ch_verify(struct zt_nat *t, const struct churn *m)
+{
+	const struct zt_nat_stats *st = zt_nat_stats(t);
+
+	CU_ASSERT_EQUAL_FATAL(zt_nat_check(t), 0);
+	CU_ASSERT_EQUAL_FATAL(st->active, (uint64_t)m->n);
+	CU_ASSERT_EQUAL_FATAL(st->mappings, (uint64_t)ch_mappings(m));
+	for (int i = 0; i < m->n; i++) {
+		const struct ch_sess *x = &m->v[i];
+		int orm = (x->rm + 2) % CH_RM; /* another remote */
+		const struct zt_nat_key *k = &m->keys[x->ep][x->rm];
+		const struct zt_nat_key *o = &m->keys[x->ep][orm];
+		int j = ch_find(m, x->ep, orm);
+
+		CU_ASSERT_PTR_EQUAL_FATAL(zt_nat_lookup(t, k), x->s);
+		CU_ASSERT_PTR_EQUAL_FATAL(
+			zt_nat_reverse_lookup(t, x->port, &k->dst, k->dport), x->s);
+		CU_ASSERT_PTR_EQUAL_FATAL(
+			zt_nat_reverse_lookup(t, x->port, &o->dst, o->dport),
+			j >= 0 ? m->v[j].s : NULL);
+	}
+}
+
+static void test_eim_churn(void)
+{
+	static const char *const src[CH_EP] = { "10.0.0.2", "10.0.0.2",
+		"10.0.0.3", "10.0.0.3", "fd00::2", "fd00::2" };
+	static const uint16_t sport[CH_EP] = { 4000, 4001, 4000, 4001, 4000, 4001 };
+	static const char *const dst4[CH_RM] = { "1.1.1.1", "1.1.1.1",
+		"8.8.8.8", "9.9.9.9" };
+	static const char *const dst6[CH_RM] = { "2001:db8::1", "2001:db8::1",
+		"2001:db8::2", "2001:db8::3" };
+	static const uint16_t dport[CH_RM] = { 53, 54, 53, 53 };
+	static struct churn m;
+	struct zt_nat_config c;
+	struct zt_nat t;
+	struct zt_rng rng, trng;
+	uint64_t now = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.timeout = 1000;
+	for (int ep = 0; ep < CH_EP; ep++)
+		for (int rm = 0; rm < CH_RM; rm++)
+			m.keys[ep][rm] = K(src[ep], sport[ep],
+					   ep < 4 ? dst4[rm] : dst6[rm], dport[rm]);
+	zt_rng_seed(&rng, zt_test_seed(0xc4e));
+	zt_rng_seed(&trng, zt_test_seed(0xc4f));
+	cfg_small(&c, CH_CAP, 50000, 50000 + CH_PORTS - 1, m.timeout);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, &trng), 0);
+	for (int step = 0; step < 20000; step++) {
+		unsigned op = (unsigned)zt_rng_below(&rng, 10);
+		int i = m.n ? (int)zt_rng_below(&rng, (uint64_t)m.n) : -1;
+
+		now += zt_rng_below(&rng, 60);
+		if (op < 5) {
+			int ep = (int)zt_rng_below(&rng, CH_EP);
+
+			ch_insert(&t, &m, ep, (int)zt_rng_below(&rng, CH_RM), now);
+		} else if (op < 6 && i >= 0) {
+			int ep = m.v[i].ep;
+
+			zt_nat_remove(&t, m.v[i].s);
+			m.v[i] = m.v[--m.n];
+			m.released += ch_find(&m, ep, -1) < 0;
+		} else if (op < 8 && i >= 0) {
+			zt_nat_touch(&t, m.v[i].s, now);
+			m.v[i].last = now;
+		} else if (op < 9) {
+			zt_nat_expire(&t, now, ch_on_expire, &m);
+			for (i = 0; i < m.n; i++)
+				CU_ASSERT_FATAL(m.v[i].last + m.timeout > now);
+		}
+		ch_verify(&t, &m);
+	}
+	/* The run went through every path. */
+	CU_ASSERT(m.shared > 1000);
+	CU_ASSERT(m.no_port > 100);
+	CU_ASSERT(m.released > 100);
+	CU_ASSERT(zt_nat_stats(&t)->expired > 100);
+	zt_nat_destroy(&t);
+}
+
 /* --- against a naive model -------------------------------------------- */
 
 #define MCAP 128
@@ -338,6 +758,7 @@ struct msess {
 struct model {
 	struct msess v[MCAP];
 	int n;
+	uint16_t refs[65536]; /* live sessions per port offset */
 	uint32_t cap, nports, cursor;
 	uint16_t p0;
 	uint64_t timeout;
@@ -363,10 +784,26 @@ static int m_find(const struct model *m, const struct zt_nat_key *k)
 
 static bool m_port_used(const struct model *m, uint16_t port)
 {
+	return m->refs[port - m->p0] != 0;
+}
+
+/* A live session of @k's client endpoint, or -1. */
+static int m_find_ep(const struct model *m, const struct zt_nat_key *k)
+{
 	for (int i = 0; i < m->n; i++)
-		if (m->v[i].port == port)
-			return true;
-	return false;
+		if (m->v[i].key.proto == k->proto && m->v[i].key.sport == k->sport &&
+		    zt_addr_eq(&m->v[i].key.src, &k->src))
+			return i;
+	return -1;
+}
+
+/* Session @i goes; its port with it when it was its endpoint's last. */
+static void m_drop(struct model *m, int i)
+{
+	if (--m->refs[m->v[i].port - m->p0] == 0)
+		m->st.mappings--;
+	m->v[i] = m->v[--m->n];
+	m->st.active--;
 }
 
 static struct zt_nat_key rand_key(struct zt_rng *rng)
@@ -418,11 +855,10 @@ static void check_expire(struct zt_nat *t, struct model *m, uint64_t now,
 			found |= e.s[j] == x->s;
 		CU_ASSERT_FATAL(found);
 		want++;
-		m->v[i] = m->v[--m->n];
+		m_drop(m, i);
 	}
 	CU_ASSERT_EQUAL_FATAL(e.n, want);
 	m->st.expired += (uint64_t)want;
-	m->st.active -= (uint64_t)want;
 }
 
 struct run {
@@ -447,7 +883,7 @@ static void run_model(uint64_t seed, const struct run *run)
 	struct zt_nat t;
 	struct zt_rng rng, prng;
 	uint64_t now = 1000;
-	unsigned long inserted = 0, rhits = 0;
+	unsigned long inserted = 0, rhits = 0, shared = 0;
 
 	memset(&m, 0, sizeof(m));
 	CU_ASSERT_FATAL(cap <= MCAP);
@@ -475,8 +911,11 @@ static void run_model(uint64_t seed, const struct run *run)
 			now += zt_rng_below(&rng, timeout / run->step_div + 1);
 
 		if (r < 300) {
+			int mine;
+
 			k = rand_key(&rng);
 			rc = zt_nat_insert(&t, &k, now, &s);
+			mine = m_find_ep(&m, &k);
 			if (m_find(&m, &k) >= 0) {
 				CU_ASSERT_EQUAL_FATAL(rc, -EEXIST);
 				m.st.insert_failures++;
@@ -484,7 +923,11 @@ static void run_model(uint64_t seed, const struct run *run)
 				CU_ASSERT_EQUAL_FATAL(rc, -ENOSPC);
 				m.st.insert_failures++;
 				m.st.insert_no_slot++;
-			} else if ((uint32_t)m.n == m.nports) {
+			} else if (mine >= 0) {
+				/* The endpoint's port: no fresh one, no draw. */
+				CU_ASSERT_EQUAL_FATAL(rc, 0);
+				CU_ASSERT_EQUAL_FATAL(s->mapped_port, m.v[mine].port);
+			} else if (m.st.mappings == m.nports) {
 				if (!m.cursor_mode) /* the search starts with a draw */
 					zt_rng_below(&m.prng, m.nports);
 				CU_ASSERT_EQUAL_FATAL(rc, -ENOSPC);
@@ -508,6 +951,10 @@ static void run_model(uint64_t seed, const struct run *run)
 					CU_ASSERT_EQUAL_FATAL(s->mapped_port, p0 + off);
 					m.cursor = (off + 1) % m.nports;
 				}
+				m.st.mappings++;
+				m.st.mappings_created++;
+			}
+			if (rc == 0) {
 				CU_ASSERT_FATAL(mkey_eq(&s->key, &k));
 				CU_ASSERT_EQUAL_FATAL(s->created, now);
 				CU_ASSERT_EQUAL_FATAL(s->last_seen, now);
@@ -516,9 +963,11 @@ static void run_model(uint64_t seed, const struct run *run)
 				m.v[m.n].last = now;
 				m.v[m.n].s = s;
 				m.n++;
+				m.refs[s->mapped_port - p0]++;
 				m.st.created++;
 				m.st.active++;
 				inserted++;
+				shared += mine >= 0;
 			}
 		} else if (r < 500) {
 			if (m.n && zt_rng_below(&rng, 2))
@@ -568,9 +1017,8 @@ static void run_model(uint64_t seed, const struct run *run)
 			if (m.n) {
 				i = (int)zt_rng_below(&rng, (uint64_t)m.n);
 				zt_nat_remove(&t, m.v[i].s);
-				m.v[i] = m.v[--m.n];
+				m_drop(&m, i);
 				m.st.removed++;
-				m.st.active--;
 			}
 		} else if (r < 950) {
 			check_expire(&t, &m, now, batch);
@@ -593,6 +1041,8 @@ static void run_model(uint64_t seed, const struct run *run)
 	CU_ASSERT(m.st.removed > 0);
 	CU_ASSERT(m.st.insert_failures > 0);
 	CU_ASSERT(rhits > 0);
+	if (cap > 1) /* one slot holds one endpoint's one session */
+		CU_ASSERT(shared > 0);
 	if (run->want_no_slot)
 		CU_ASSERT(m.st.insert_no_slot > 100);
 	if (run->want_no_port)
@@ -631,6 +1081,12 @@ int zt_suite_nat(void)
 		{ "expiry_exact", test_expiry_exact },
 		{ "expire_batch", test_expire_batch },
 		{ "deterministic_ports", test_deterministic_ports },
+		{ "eim_shared_port", test_eim_shared_port },
+		{ "eim_reverse", test_eim_reverse },
+		{ "eim_release", test_eim_release },
+		{ "eim_expiry", test_eim_expiry },
+		{ "eim_one_port", test_eim_one_port },
+		{ "eim_churn", test_eim_churn },
 		{ "vs_model", test_model },
 		{ 0 }
 	};

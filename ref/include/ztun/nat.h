@@ -4,20 +4,28 @@
  *
  * A session maps a forward key (protocol, inside client address:port,
  * remote address:port) to a mapped port from [port_start, port_end] on the
- * egress side. Replies come back to the mapped port from the remote; the
- * reverse lookup finds the session by that port and accepts the reply only
- * from the session's own remote address and port (address- and
- * port-dependent filtering, RFC 4787 5). Mapped ports are unique among
- * live sessions.
+ * egress side. The mapping is endpoint-independent (RFC 4787 REQ-1): every
+ * session of one client endpoint (protocol, address, port) shares one
+ * mapped port, so every remote sees the client's socket at the same
+ * address and port, as STUN and peer-to-peer applications need. A port
+ * belongs to one client endpoint at a time; it is free again once the last
+ * session of that endpoint is gone.
  *
- * Both lookups are O(1): two open-addressing indexes (linear probing,
+ * Replies come back to the mapped port from the remote; the reverse lookup
+ * finds the session by (mapped port, remote address, remote port), so the
+ * filtering stays address- and port-dependent (RFC 4787 5): only a remote
+ * the client has a session with may answer, and to that session. A host
+ * that wants endpoint-independent filtering adds it on top.
+ *
+ * Every lookup is O(1): three open-addressing indexes (linear probing,
  * backward-shift deletion, load <= 1/2) into one array of sessions, all
  * allocated at init. Nothing allocates afterwards.
  *
- * Capacity: at most cfg.capacity sessions, and at most one per port of the
- * range. An insert past either fails with -ENOSPC, counted in
- * insert_no_slot (table full, checked first) or insert_no_port (range
- * exhausted).
+ * Capacity: at most cfg.capacity sessions, and at most one client endpoint
+ * per port of the range. An insert past either fails with -ENOSPC, counted
+ * in insert_no_slot (table full, checked first) or insert_no_port (a fresh
+ * port was needed and the range is exhausted; a further session of an
+ * endpoint that has a port never needs one).
  *
  * Time: a session expires timeout ns after it last saw traffic (insert or
  * zt_nat_touch(), either direction): at now >= last_seen + timeout. Only
@@ -25,10 +33,11 @@
  * zt_nat_next_deadline(), or before handling packets at @now) and until
  * then lookups still find them.
  *
- * Ports: the first free port at or after a starting point, wrapping around
- * the range. The starting point is drawn from the generator given at init
- * (or, without one, a cursor just past the last port handed out), so the
- * choice is deterministic for a seed.
+ * Ports: a client endpoint's first session takes the first free port at or
+ * after a starting point, wrapping around the range. The starting point is
+ * drawn from the generator given at init (or, without one, a cursor just
+ * past the last port handed out), so the choice is deterministic for a
+ * seed.
  */
 #ifndef ZTUN_NAT_H
 #define ZTUN_NAT_H
@@ -42,6 +51,7 @@
 #include "ztun/rng.h"
 
 #define ZT_NAT_MAX_CAPACITY 65536
+#define ZT_NAT_NINDEX 3 /* forward, reverse, client endpoint */
 
 struct zt_nat_config {
 	uint32_t capacity;     /* sessions, 1..65536 (8192) */
@@ -70,7 +80,8 @@ struct zt_nat_session {
 	void *user;            /* the host's */
 	/* private to nat.c */
 	uint32_t index;
-	uint32_t fwd_hash;
+	uint32_t hash[ZT_NAT_NINDEX]; /* its key's hash in each index */
+	uint32_t ep_next, ep_prev; /* ring of its client endpoint's sessions */
 	bool live;
 	struct zt_heap_node timer; /* scheduled at a past last_seen + timeout */
 };
@@ -78,6 +89,8 @@ struct zt_nat_session {
 struct zt_nat_stats {
 	uint64_t active;          /* sessions now */
 	uint64_t created;
+	uint64_t mappings;        /* client endpoints with a mapped port now */
+	uint64_t mappings_created; /* fresh ports handed out */
 	uint64_t expired;         /* removed by zt_nat_expire() */
 	uint64_t removed;         /* removed by zt_nat_remove() */
 	uint64_t insert_failures; /* every failed insert (-ENOSPC, -EEXIST, -EINVAL) */
@@ -94,9 +107,10 @@ struct zt_nat {
 	struct zt_nat_session *sessions; /* cfg.capacity slots */
 	uint32_t *free_list;
 	uint32_t n_free;
-	uint32_t *fwd;                /* session index + 1, 0 = empty */
-	uint32_t *rev;
-	uint32_t mask;                /* both indexes have mask + 1 slots */
+	/* Each slot a session index + 1, 0 = empty; the endpoint index holds
+	 * one session per client endpoint. */
+	uint32_t *idx[ZT_NAT_NINDEX];
+	uint32_t mask;                /* every index has mask + 1 slots */
 	uint64_t *port_used;          /* bit per port of the range */
 	uint32_t nports;
 	uint32_t cursor;
@@ -123,23 +137,26 @@ void zt_nat_destroy(struct zt_nat *t);
 struct zt_nat_session *zt_nat_lookup(struct zt_nat *t,
 				     const struct zt_nat_key *key);
 /*
- * zt_nat_insert() - a new session for @key (copied) at @now with a fresh
- * mapped port.
+ * zt_nat_insert() - a new session for @key (copied) at @now, with the
+ * mapped port of its client endpoint (@key's proto, src, sport) when that
+ * endpoint has a live session, else a fresh one.
  * @out: the session (owned by @t) on success
- * Return: 0, -EEXIST (a session for @key exists), -ENOSPC (table full or
- * port range exhausted) or -EINVAL (families differ or are unknown).
+ * Return: 0, -EEXIST (a session for @key exists), -ENOSPC (table full, or
+ * a fresh port needed and the range exhausted) or -EINVAL (families differ
+ * or are unknown).
  */
 int zt_nat_insert(struct zt_nat *t, const struct zt_nat_key *key,
 		  uint64_t now, struct zt_nat_session **out);
-/* The session that owns @mapped_port, if its remote is @remote:@rport;
- * otherwise NULL. */
+/* The session mapped to @mapped_port whose remote is exactly
+ * @remote:@rport, or NULL. At most one: a port has one client endpoint. */
 struct zt_nat_session *zt_nat_reverse_lookup(struct zt_nat *t,
 					     uint16_t mapped_port,
 					     const struct zt_addr *remote,
 					     uint16_t rport);
 /* Traffic on @s at @now: it lives until now + timeout. O(1). */
 void zt_nat_touch(struct zt_nat *t, struct zt_nat_session *s, uint64_t now);
-/* Forget @s now (its port is free again); @s is invalid afterwards. */
+/* Forget @s now (its port is free again if it was its endpoint's last
+ * session); @s is invalid afterwards. */
 void zt_nat_remove(struct zt_nat *t, struct zt_nat_session *s);
 
 /* Called for each expiring session before it is freed; @s is valid only
@@ -163,8 +180,9 @@ static inline const struct zt_nat_stats *zt_nat_stats(const struct zt_nat *t)
 	return &t->stats;
 }
 
-/* Verify both indexes, the port bitmap, free list, timers and counts; for
- * tests. Return: 0 or -EINVAL. O(capacity + ports). */
+/* Verify the three indexes, the endpoints' shared ports, the port bitmap,
+ * free list, timers and counts; for tests. Return: 0 or -EINVAL.
+ * O(capacity + ports). */
 int zt_nat_check(const struct zt_nat *t);
 
 #endif /* ZTUN_NAT_H */
