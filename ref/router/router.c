@@ -45,20 +45,24 @@
  * so that a relay is never freed under a caller's feet, and so does a
  * batch's gather list until the batch ends.
  *
- * UDP flows get a udp_relay with one datagram socket (DIRECT/NAT), or
- * join the SOCKS5 UDP ASSOCIATE of their client endpoint (socks5_assoc:
- * a control stream, then a datagram socket to the relay address, shared
- * by every flow of that client socket, each datagram naming its
- * destination; answers go to the flow of the source the relay names,
- * those from a source no flow talks to only with cfg.udp_full_cone,
- * assoc_cone_in()); datagrams that arrive before the association is
- * ready wait in each flow's small bounded queue; the association ends
- * with its control stream or with an unreachable about the relay
- * (relay_lost), and its flows with it, and goes when its last flow
- * does. A NAT flow also holds a NAT session: its
- * mapped port is the socket's source port, every datagram refreshes it,
- * replies must pass the reverse lookup, and when the session expires on
- * the router's timer the flow is closed.
+ * UDP flows get a udp_relay that joins the association of its client
+ * endpoint and decision (udp_assoc), shared by every flow of that client
+ * socket: for DIRECT/NAT a mapping, one datagram socket, so that every
+ * server sees the client socket at one address and port
+ * (endpoint-independent mapping, RFC 4787 REQ-1); for SOCKS5 a UDP
+ * ASSOCIATE, a control stream, then a datagram socket to the relay
+ * address, each datagram naming its destination. Answers go to the flow
+ * of their source (the sender, or the source the relay names); those
+ * from a source no flow talks to only with cfg.udp_full_cone
+ * (assoc_cone_in()). Datagrams that arrive before a SOCKS5 association
+ * is ready wait in each flow's small bounded queue; it ends with its
+ * control stream or with an unreachable about the relay (relay_lost),
+ * and its flows with it. An association goes when its last flow does.
+ * A NAT flow also holds a NAT session, which shares the mapped port of
+ * its client endpoint's other sessions (the mapping's socket is bound to
+ * it): every datagram refreshes it, answers must pass the reverse
+ * lookup, and when the session expires on the router's timer the flow
+ * is closed.
  *
  * IP header fields, as a router would pass them: a DIRECT/NAT flow's
  * datagrams and a direct ping leave with the client's TTL, traffic class
@@ -103,7 +107,7 @@
 #define FWD_IDS 16 /* forwarded DNS queries a client flow may have out */
 #define DNS_TCP_MAX 4096 /* a longer DNS-over-TCP query resets the client */
 
-#define ASSOC_BUCKETS 256 /* SOCKS5 associations' hash chains */
+#define ASSOC_BUCKETS 256 /* UDP associations' hash chains */
 #define ECHO_SESSIONS 64 /* pings to direct destinations under way */
 #define ECHO_IDLE (30 * ZT_SEC) /* a session's socket closes after this */
 
@@ -164,21 +168,31 @@ struct tcp_handshake {
 };
 
 /*
- * A SOCKS5 UDP association (RFC 1928 7): a control stream, then one
- * datagram socket to the proxy's relay. Each datagram names its
- * destination, so one association carries a client socket's datagrams to
- * every server it talks to: it is shared by the flows of one client
- * endpoint (its members), found by that endpoint in r->assoc, and lives
- * while one of them does (or a caller holds it: busy).
+ * The upstream of one client endpoint's UDP flows of one decision, shared
+ * by them (its members), found by that endpoint and decision in
+ * r->assoc, living while one of them does (or a caller holds it: busy):
+ *
+ *   SOCKS5        a UDP association (RFC 1928 7): a control stream, then
+ *                 one datagram socket to the proxy's relay. Each datagram
+ *                 names its destination, so one association carries the
+ *                 client socket's datagrams to every server it talks to.
+ *   DIRECT, NAT   a mapping: one datagram socket (a NAT one bound to the
+ *                 mapped port its sessions share), so that every server
+ *                 sees the client socket at one address and port
+ *                 (endpoint-independent mapping, RFC 4787 REQ-1).
  */
-struct socks5_assoc {
+struct udp_assoc {
 	uint8_t kind;            /* CONN_ASSOC */
 	struct zt_router *r;
+	enum zt_route_decision decision;
 	uint8_t family;          /* the client endpoint it serves */
 	uint16_t client_port;
 	struct zt_addr client;
-	int ctrl;                /* control stream, -1 when none */
-	int dgram;               /* relay socket, -1 until ready */
+	int ctrl;                /* SOCKS5 control stream, -1 when none */
+	int dgram;               /* the socket, -1 until ready */
+	struct zt_fwd_hdr hdr;   /* DIRECT/NAT: what it sends with
+				  * (keep_header) */
+	uint16_t mapped_port;    /* NAT: its sessions' (the socket's) */
 	bool ready;              /* the relay is known, its socket open */
 	bool dead;               /* failing: no new members */
 	unsigned busy;           /* callers inside that may end members */
@@ -190,7 +204,7 @@ struct socks5_assoc {
 	struct udp_relay *members;  /* in the order they joined */
 	struct udp_relay **tail;    /* ... the last one's assoc_next */
 	unsigned n_named;           /* members to a fake address's name */
-	struct socks5_assoc *hnext; /* r->assoc bucket chain */
+	struct udp_assoc *hnext; /* r->assoc bucket chain */
 };
 
 struct udp_relay {
@@ -199,11 +213,11 @@ struct udp_relay {
 	struct zt_udp_flow *flow;
 	enum zt_route_decision decision;
 	bool reject;             /* DROP answers each datagram with ICMP */
-	int dgram;               /* datagram socket, -1 until open (SOCKS5:
-				  * the association's) */
-	struct zt_fwd_hdr hdr;   /* what it sends with (keep_header) */
+	int dgram;               /* datagram socket, -1 until open (the
+				  * association's, but a forwarded query's) */
 	bool ready;              /* datagrams may be sent */
-	struct socks5_assoc *assoc; /* SOCKS5 decision only */
+	struct udp_assoc *assoc; /* the upstream it shares (not a query
+				  * forwarded to the real resolver) */
 	struct udp_relay *assoc_next; /* ... the association's next member */
 	struct zt_nat_session *nat; /* NAT decision only */
 	char *name;              /* owned: the name behind a fake address */
@@ -243,9 +257,9 @@ struct zt_router {
 	uint64_t echo_due;             /* no session expires before this
 					* (a request only postpones one) */
 	struct echo_session echo[ECHO_SESSIONS];
-	/* SOCKS5 associations by client endpoint, hashed with the NAT
+	/* UDP associations by client endpoint, hashed with the NAT
 	 * table's key (drawn from the seeded rng) */
-	struct socks5_assoc *assoc[ASSOC_BUCKETS];
+	struct udp_assoc *assoc[ASSOC_BUCKETS];
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
 
@@ -1000,23 +1014,25 @@ static unsigned assoc_bucket(const struct zt_router *r,
 	return zt_hash_bytes(r->nat.hash_key, &ck, sizeof(ck)) % ASSOC_BUCKETS;
 }
 
-/* The live association of @k's client endpoint, or NULL. */
-static struct socks5_assoc *assoc_find(struct zt_router *r,
-				       const struct zt_flow_key *k)
+/* The live association of @k's client endpoint for decision @d, or NULL. */
+static struct udp_assoc *assoc_find(struct zt_router *r,
+				    const struct zt_flow_key *k,
+				    enum zt_route_decision d)
 {
-	struct socks5_assoc *a = r->assoc[assoc_bucket(r, k)];
+	struct udp_assoc *a = r->assoc[assoc_bucket(r, k)];
 
 	for (; a; a = a->hnext)
-		if (a->family == k->family && a->client_port == k->client_port &&
+		if (a->decision == d && a->family == k->family &&
+		    a->client_port == k->client_port &&
 		    zt_addr_eq(&a->client, &k->client))
 			return a;
 	return NULL;
 }
 
 /* Out of r->assoc (a failing association takes no new members). */
-static void assoc_unhash(struct socks5_assoc *a)
+static void assoc_unhash(struct udp_assoc *a)
 {
-	struct socks5_assoc **pp = &a->r->assoc[a->bucket];
+	struct udp_assoc **pp = &a->r->assoc[a->bucket];
 
 	for (; *pp; pp = &(*pp)->hnext)
 		if (*pp == a) {
@@ -1027,7 +1043,7 @@ static void assoc_unhash(struct socks5_assoc *a)
 }
 
 /* Free @a, its sockets closed, once no member and no caller holds it. */
-static void assoc_maybe_free(struct socks5_assoc *a)
+static void assoc_maybe_free(struct udp_assoc *a)
 {
 	struct zt_router *r = a->r;
 
@@ -1039,12 +1055,15 @@ static void assoc_maybe_free(struct socks5_assoc *a)
 		r->up->dgram_close(r->host, a->dgram);
 	if (a->ctrl >= 0)
 		r->up->stream_close(r->host, a->ctrl, false);
-	r->stats.socks5_udp_assocs_active--;
+	if (a->decision == ZT_ROUTE_SOCKS5)
+		r->stats.socks5_udp_assocs_active--;
+	else
+		r->stats.udp_mappings_active--;
 	free(a);
 }
 
 /* @u joins @a, last; it may send at once when @a is ready. */
-static void assoc_add(struct socks5_assoc *a, struct udp_relay *u)
+static void assoc_add(struct udp_assoc *a, struct udp_relay *u)
 {
 	u->assoc = a;
 	u->assoc_next = NULL;
@@ -1059,35 +1078,53 @@ static void assoc_add(struct socks5_assoc *a, struct udp_relay *u)
 }
 
 /*
- * A new association for @u's client endpoint: its control stream opened
- * (the rest follows as the host reports on it, assoc_ctrl_*), @u its
- * first member. Return: 0, or a negative errno (nothing left behind).
+ * A new association for @u's client endpoint and decision, @u its first
+ * member: a SOCKS5 one's control stream opened (the rest follows as the
+ * host reports on it, assoc_ctrl_*), a mapping's socket (a NAT one bound
+ * to @u's mapped port). Return: 0, or a negative errno (nothing left
+ * behind).
  */
 static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
 	const struct zt_flow_key *k = &u->flow->key;
-	struct socks5_assoc *a = calloc(1, sizeof(*a));
+	struct udp_assoc *a = calloc(1, sizeof(*a));
+	int err;
 
 	if (!a)
 		return -ENOMEM;
 	a->kind = CONN_ASSOC;
 	a->r = r;
+	a->decision = u->decision;
 	a->family = k->family;
 	a->client = k->client;
 	a->client_port = k->client_port;
 	a->dgram = -1;
-	a->ctrl = r->up->stream_open(r->host, &r->cfg.socks5.server, 0, a, now);
-	if (a->ctrl < 0) {
-		int err = a->ctrl;
-
+	a->ctrl = -1;
+	if (a->decision == ZT_ROUTE_SOCKS5) {
+		a->ctrl = r->up->stream_open(r->host, &r->cfg.socks5.server, 0,
+					     a, now);
+		err = a->ctrl;
+	} else {
+		a->mapped_port = u->nat ? u->nat->mapped_port : 0;
+		a->dgram = r->up->dgram_open(r->host, k->family, a->mapped_port,
+					     ZT_UPSTREAM_DIRECT, a, now);
+		err = a->dgram;
+		a->ready = true;
+	}
+	if (err < 0) {
 		free(a);
 		return err;
 	}
 	a->bucket = assoc_bucket(r, k);
 	a->hnext = r->assoc[a->bucket];
 	r->assoc[a->bucket] = a;
-	r->stats.socks5_udp_assocs++;
-	r->stats.socks5_udp_assocs_active++;
+	if (a->decision == ZT_ROUTE_SOCKS5) {
+		r->stats.socks5_udp_assocs++;
+		r->stats.socks5_udp_assocs_active++;
+	} else {
+		r->stats.udp_mappings++;
+		r->stats.udp_mappings_active++;
+	}
 	a->tail = &a->members;
 	assoc_add(a, u);
 	return 0;
@@ -1096,7 +1133,7 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 /* @u leaves its association, which goes when it was the last. */
 static void assoc_leave(struct udp_relay *u)
 {
-	struct socks5_assoc *a = u->assoc;
+	struct udp_assoc *a = u->assoc;
 	struct udp_relay **pp;
 
 	if (!a)
@@ -1122,7 +1159,7 @@ static void udp_fail(struct udp_relay *u, enum zt_refuse how, uint64_t now);
 /* @a ended (its control stream, its relay lost, a failed handshake):
  * every member fails as @how says (one never ready answers its waiting
  * datagrams) and is forgotten, so that its next datagram asks again. */
-static void assoc_fail(struct socks5_assoc *a, enum zt_refuse how, uint64_t now)
+static void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
 {
 	struct udp_relay *m, *next;
 
@@ -1143,7 +1180,7 @@ static void assoc_fail(struct socks5_assoc *a, enum zt_refuse how, uint64_t now)
  * Return: 0 or a negative errno. */
 static int assoc_join(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
-	struct socks5_assoc *a = assoc_find(r, &u->flow->key);
+	struct udp_assoc *a = assoc_find(r, &u->flow->key, u->decision);
 
 	if (!a)
 		return assoc_new(r, u, now);
@@ -1165,7 +1202,6 @@ static void udp_close_sockets(struct udp_relay *u)
 		r->up->dgram_close(r->host, u->dgram);
 	u->dgram = -1;
 	u->ready = false;
-	memset(&u->hdr, 0, sizeof(u->hdr)); /* a new socket starts afresh */
 }
 
 /*
@@ -1232,7 +1268,7 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 	if (u->forward)
 		to = r->cfg.fake_dns.upstream;
 	else
-		keep_header(r, u->dgram, &u->hdr, &u->flow->hdr);
+		keep_header(r, u->dgram, &u->assoc->hdr, &u->flow->hdr);
 	if (u->nat)
 		zt_nat_touch(&r->nat, u->nat, now);
 	err = r->up->dgram_send(r->host, u->dgram, &to, data, len);
@@ -1406,19 +1442,17 @@ static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
 }
 
 /*
- * The upstream of new UDP relay @u (decision SOCKS5, DIRECT or NAT): the
- * SOCKS5 control stream, or the NAT session and the datagram socket.
+ * The upstream of new UDP relay @u (decision SOCKS5, DIRECT or NAT): a NAT
+ * session (which shares the mapped port of its client endpoint's other
+ * sessions), then the association of its client endpoint joined.
  * Return: 0, or a negative errno (-ENOSPC: NAT table full) with nothing
  * of it left open but what udp_closed() releases.
  */
 static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
 	const struct zt_udp_flow *f = u->flow;
-	uint16_t port = 0;
 	int err;
 
-	if (u->decision == ZT_ROUTE_SOCKS5)
-		return assoc_join(r, u, now);
 	if (u->decision == ZT_ROUTE_NAT) {
 		struct zt_nat_key nk;
 
@@ -1435,17 +1469,8 @@ static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
 			return err;
 		}
 		u->nat->user = u;
-		port = u->nat->mapped_port;
 	}
-	u->dgram = r->up->dgram_open(r->host, f->key.family, port,
-				     ZT_UPSTREAM_DIRECT, u, now);
-	if (u->dgram < 0) {
-		err = u->dgram;
-		u->dgram = -1;
-		return err;
-	}
-	u->ready = true;
-	return 0;
+	return assoc_join(r, u, now);
 }
 
 static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
@@ -1536,7 +1561,7 @@ static void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 	free(u);
 }
 
-static void assoc_ctrl_connected(struct socks5_assoc *a, uint64_t now)
+static void assoc_ctrl_connected(struct udp_assoc *a, uint64_t now)
 {
 	const struct zt_proxy_config *px = &a->r->cfg.socks5;
 	uint8_t out[HS_BUF];
@@ -1556,7 +1581,7 @@ static void assoc_ctrl_connected(struct socks5_assoc *a, uint64_t now)
 
 /* The relay is known (@a's handshake done): its socket opened, every
  * member's waiting datagrams sent. */
-static void assoc_ready(struct socks5_assoc *a, uint64_t now)
+static void assoc_ready(struct udp_assoc *a, uint64_t now)
 {
 	struct zt_router *r = a->r;
 	struct zt_endpoint proxy = r->cfg.socks5.server, peer;
@@ -1604,7 +1629,7 @@ static void assoc_ready(struct socks5_assoc *a, uint64_t now)
 	assoc_maybe_free(a);
 }
 
-static size_t assoc_ctrl_data(struct socks5_assoc *a, const uint8_t *data,
+static size_t assoc_ctrl_data(struct udp_assoc *a, const uint8_t *data,
 			      size_t len, uint64_t now)
 {
 	struct zt_router *r = a->r;
@@ -1717,7 +1742,7 @@ void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 	if (*(uint8_t *)cookie == CONN_TCP) {
 		tcp_upstream_failed(cookie, err, ZT_ICMP_OTHER, NULL, now);
 	} else if (*(uint8_t *)cookie == CONN_ASSOC) {
-		struct socks5_assoc *a = cookie;
+		struct udp_assoc *a = cookie;
 
 		a->ctrl = -1; /* dead: not closed again */
 		assoc_fail(a, refuse_for_errno(err), now);
@@ -1826,31 +1851,17 @@ void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now)
 	tcp_relay_maybe_free(t);
 }
 
-/* Whether @from may answer the client of a NAT or direct flow @u: its
- * NAT session's remote, or the flow's server. Checked once for a batch of
- * @n datagrams, which are counted as dropped together when it may not. */
-static bool dgram_sender_ok(struct zt_router *r, struct udp_relay *u,
-			    const struct zt_endpoint *from, unsigned n,
-			    uint64_t now)
+/* Whether @from is the real resolver that forwarded query flow @u
+ * asked. Checked once for a batch of @n datagrams, which are counted as
+ * dropped together when it is not. */
+static bool fwd_sender_ok(struct zt_router *r, const struct zt_endpoint *from,
+			  unsigned n)
 {
-	if (u->nat) {
-		/* Only the session's own remote may answer on its port. */
-		if (zt_nat_reverse_lookup(&r->nat, u->nat->mapped_port, &from->addr,
-					  from->port) != u->nat) {
-			r->stats.nat_reply_mismatch += n;
-			return false;
-		}
-		zt_nat_touch(&r->nat, u->nat, now);
-	} else {
-		const struct zt_endpoint *up = &r->cfg.fake_dns.upstream;
-		const struct zt_addr *want = u->forward ? &up->addr : &u->flow->key.server;
-		uint16_t port = u->forward ? up->port : u->flow->key.server_port;
+	const struct zt_endpoint *up = &r->cfg.fake_dns.upstream;
 
-		if (!zt_addr_eq(&from->addr, want) || from->port != port) {
-			/* not the server this flow talks to */
-			r->stats.udp_dropped += n;
-			return false;
-		}
+	if (!zt_addr_eq(&from->addr, &up->addr) || from->port != up->port) {
+		r->stats.udp_dropped += n;
+		return false;
 	}
 	return true;
 }
@@ -1929,50 +1940,62 @@ static void run_add(struct zt_router *r, struct udp_relay *u,
 		run_flush(r, u, run, now); /* an empty datagram goes alone */
 }
 
-/* The member of @a whose server the relay names as a datagram's source
- * @src (socks5_source_ok): one of the address first, else one by name. */
-static struct udp_relay *assoc_member(const struct socks5_assoc *a,
-				      const struct zt_socks5_addr *src)
+/* The member of @a that talks to server @addr:@port by address (the
+ * stack's flow table finds it), or NULL. */
+static struct udp_relay *assoc_flow_member(const struct udp_assoc *a,
+					   const struct zt_addr *addr,
+					   uint16_t port)
 {
+	struct zt_flow_key k;
+	struct zt_udp_flow *f;
 	struct udp_relay *m;
 
-	if (src->atyp != ZT_SOCKS5_ATYP_DOMAIN && src->ip.family == a->family) {
-		/* the flow to that address: the stack's table finds it */
-		struct zt_flow_key k;
-		struct zt_udp_flow *f;
-
-		zt_flow_key_set(&k, a->family, ZT_IPPROTO_UDP, &a->client,
-				a->client_port, &src->ip, src->port);
-		f = zt_stack_udp_lookup(a->r->stack, &k);
-		m = f ? f->user : NULL;
-		if (m && m->kind == CONN_UDP && m->assoc == a && !m->name)
-			return m;
-	}
-	if (!a->n_named)
+	if (addr->family != a->family)
 		return NULL;
+	zt_flow_key_set(&k, a->family, ZT_IPPROTO_UDP, &a->client,
+			a->client_port, addr, port);
+	f = zt_stack_udp_lookup(a->r->stack, &k);
+	m = f ? f->user : NULL;
+	return m && m->kind == CONN_UDP && m->assoc == a && !m->name ? m : NULL;
+}
+
+/* The member of @a whose server the relay names as a datagram's source
+ * @src (socks5_source_ok): one of the address first, else one by name. */
+static struct udp_relay *assoc_member(const struct udp_assoc *a,
+				      const struct zt_socks5_addr *src)
+{
+	struct udp_relay *m = NULL;
+
+	if (src->atyp != ZT_SOCKS5_ATYP_DOMAIN)
+		m = assoc_flow_member(a, &src->ip, src->port);
+	if (m || !a->n_named)
+		return m;
 	for (m = a->members; m; m = m->assoc_next)
 		if (m->name && socks5_source_ok(m, src))
 			return m;
 	return NULL;
 }
 
-/* With udp_full_cone, a datagram @p (@len bytes) the relay forwards from
- * @src, a server no member talks to, to @a's client from @src: its answer
- * opens a flow that joins @a. Return: whether it went. */
-static bool assoc_cone_in(struct zt_router *r, struct socks5_assoc *a,
-			  const struct zt_socks5_addr *src, const uint8_t *p,
-			  size_t len, uint64_t now)
+/* With udp_full_cone, a datagram @p (@len bytes) that reached @a from
+ * @addr:@port, a server no member talks to, to @a's client from that
+ * server: its answer opens a flow that joins @a. Return: whether it
+ * went (counted: cone in). */
+static bool assoc_cone_in(struct zt_router *r, struct udp_assoc *a,
+			  const struct zt_addr *addr, uint16_t port,
+			  const uint8_t *p, size_t len, uint64_t now)
 {
 	struct zt_flow_key k;
 
-	if (!r->cfg.udp_full_cone || src->atyp == ZT_SOCKS5_ATYP_DOMAIN ||
-	    src->ip.family != a->family)
+	if (!r->cfg.udp_full_cone || addr->family != a->family)
 		return false;
 	zt_flow_key_set(&k, a->family, ZT_IPPROTO_UDP, &a->client,
-			a->client_port, &src->ip, src->port);
+			a->client_port, addr, port);
 	if (zt_stack_udp_send(r->stack, &k, p, len, now) != 0)
 		return false;
-	r->stats.socks5_udp_cone_in++;
+	if (a->decision == ZT_ROUTE_SOCKS5)
+		r->stats.socks5_udp_cone_in++;
+	else
+		r->stats.udp_cone_in++;
 	r->stats.udp_relayed_down += len;
 	return true;
 }
@@ -1983,7 +2006,7 @@ static bool assoc_cone_in(struct zt_router *r, struct socks5_assoc *a,
  * member's server may be a datagram's source (any server with
  * udp_full_cone): anything else would reach a client as if its server had
  * said it (counted, dropped). */
-static void assoc_datagrams(struct zt_router *r, struct socks5_assoc *a,
+static void assoc_datagrams(struct zt_router *r, struct udp_assoc *a,
 			    const struct zt_endpoint *from,
 			    const struct zt_dgram *d, unsigned n, uint64_t now)
 {
@@ -2012,8 +2035,9 @@ static void assoc_datagrams(struct zt_router *r, struct socks5_assoc *a,
 			if (cur)
 				run_flush(r, cur, &run, now); /* in order */
 			cur = NULL;
-			if (!from_relay || !assoc_cone_in(r, a, &src, payload.data,
-							  payload.len, now))
+			if (!from_relay || src.atyp == ZT_SOCKS5_ATYP_DOMAIN ||
+			    !assoc_cone_in(r, a, &src.ip, src.port,
+					   payload.data, payload.len, now))
 				r->stats.socks5_udp_spoofed++;
 			continue;
 		}
@@ -2030,6 +2054,52 @@ static void assoc_datagrams(struct zt_router *r, struct socks5_assoc *a,
 	assoc_maybe_free(a);
 }
 
+/*
+ * Datagrams @d (@n of them, one sender @from) to mapping @a's socket: to
+ * the member that talks to @from, with the traffic class each arrived
+ * with, its NAT session refreshed. Only the servers of its members may
+ * send to a client socket (address- and port-dependent filtering, RFC
+ * 4787 5), any server with udp_full_cone (endpoint-independent: an
+ * "open NAT"); the rest is counted (NAT: reply mismatch) and dropped.
+ */
+static void mapping_datagrams(struct zt_router *r, struct udp_assoc *a,
+			      const struct zt_endpoint *from,
+			      const struct zt_dgram *d, unsigned n, uint64_t now)
+{
+	struct dgram_run run = { NULL, 0, 0, 0, false, 0 };
+	struct udp_relay *m = NULL;
+
+	if (a->decision == ZT_ROUTE_NAT && !from->name[0]) {
+		/* the NAT table filters: the session of that remote */
+		struct zt_nat_session *s = zt_nat_reverse_lookup(
+			&r->nat, a->mapped_port, &from->addr, from->port);
+
+		m = s ? s->user : NULL;
+		if (m && m->assoc != a)
+			m = NULL;
+	} else if (!from->name[0]) {
+		m = assoc_flow_member(a, &from->addr, from->port);
+	}
+
+	a->busy++;
+	for (unsigned i = 0; i < n && !m; i++)
+		if (from->name[0] || !assoc_cone_in(r, a, &from->addr, from->port,
+						    d[i].data, d[i].len, now)) {
+			if (a->decision == ZT_ROUTE_NAT)
+				r->stats.nat_reply_mismatch++;
+			else
+				r->stats.udp_dropped++;
+		}
+	if (m && m->nat)
+		zt_nat_touch(&r->nat, m->nat, now);
+	for (unsigned i = 0; i < n && m; i++)
+		run_add(r, m, &run, d[i].data, d[i].len, d[i].tclass, now);
+	if (m)
+		run_flush(r, m, &run, now);
+	a->busy--;
+	assoc_maybe_free(a);
+}
+
 void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 			   const struct zt_endpoint *from,
 			   const struct zt_dgram *d, unsigned n, uint64_t now)
@@ -2041,27 +2111,31 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 		echo_replies(r, cookie, from, d, n);
 		return;
 	}
-	if (u->kind == CONN_ASSOC) {
+	if (u->kind == CONN_ASSOC && !n)
+		return;
+	if (u->kind == CONN_ASSOC &&
+	    ((struct udp_assoc *)cookie)->decision == ZT_ROUTE_SOCKS5) {
 		/* a SOCKS5 datagram names its source inside: each checked */
 		assoc_datagrams(r, cookie, from, d, n, now);
 		return;
 	}
-	if (u->kind != CONN_UDP || !u->flow || !n)
+	if (u->kind == CONN_ASSOC) {
+		mapping_datagrams(r, cookie, from, d, n, now);
 		return;
-	/* one sender for the whole batch: a NAT or direct flow checks it once */
-	if (!dgram_sender_ok(r, u, from, n, now))
+	}
+	/* else a query forwarded to the real resolver: only it answers */
+	if (u->kind != CONN_UDP || !u->flow || !n || !fwd_sender_ok(r, from, n))
 		return;
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *p = d[i].data;
 		size_t len = d[i].len;
 
-		if (u->forward && !fwd_answers(u, p, len)) {
+		if (!fwd_answers(u, p, len)) {
 			r->stats.udp_dropped++;
 			continue;
 		}
-		if (u->forward)
-			zt_fakedns_learn(r->fake, p, len);
-		run_add(r, u, &run, p, len, u->forward ? 0 : d[i].tclass, now);
+		zt_fakedns_learn(r->fake, p, len);
+		run_add(r, u, &run, p, len, 0, now);
 	}
 	run_flush(r, u, &run, now);
 }
@@ -2108,7 +2182,7 @@ static bool echo_error(struct zt_router *r, struct echo_session *e,
  * exceeded or too big is about one datagram: ignored.
  * Return: whether a client was told.
  */
-static bool relay_lost(struct zt_router *r, struct socks5_assoc *a,
+static bool relay_lost(struct zt_router *r, struct udp_assoc *a,
 		       const struct zt_dgram_error *de, enum zt_icmp_kind kind,
 		       uint64_t now)
 {
@@ -2155,6 +2229,20 @@ static bool udp_error(struct zt_router *r, struct udp_relay *u,
 				  de->len, now) == 0;
 }
 
+/* An error about a datagram sent on association @a's socket: a SOCKS5
+ * relay's (relay_lost), or one of a mapping's members to its server. */
+static bool assoc_error(struct zt_router *r, struct udp_assoc *a,
+			const struct zt_dgram_error *de, enum zt_icmp_kind kind,
+			uint64_t now)
+{
+	struct udp_relay *m;
+
+	if (a->decision == ZT_ROUTE_SOCKS5)
+		return relay_lost(r, a, de, kind, now);
+	m = de->to.name[0] ? NULL : assoc_flow_member(a, &de->to.addr, de->to.port);
+	return m && udp_error(r, m, de, kind, now);
+}
+
 void zt_router_dgram_error(struct zt_router *r, void *cookie,
 			   const struct zt_dgram_error *e, uint64_t now)
 {
@@ -2176,7 +2264,7 @@ void zt_router_dgram_error(struct zt_router *r, void *cookie,
 		else if (u->kind == CONN_UDP)
 			relayed = udp_error(r, u, e, kind, now);
 		else if (u->kind == CONN_ASSOC)
-			relayed = relay_lost(r, cookie, e, kind, now);
+			relayed = assoc_error(r, cookie, e, kind, now);
 	}
 	if (relayed)
 		r->stats.icmp_errors_relayed++;
@@ -2200,6 +2288,8 @@ static void too_big(struct zt_router *r, void *cookie,
 	const struct udp_relay *u = cookie;
 	int dgram = u->kind == CONN_ECHO ?
 			    ((const struct echo_session *)cookie)->dgram :
+		    u->kind == CONN_ASSOC ?
+			    ((const struct udp_assoc *)cookie)->dgram :
 			    u->dgram;
 	bool v4 = to->addr.family == ZT_AF_INET;
 	struct zt_dgram_error e;
@@ -2233,7 +2323,8 @@ void zt_router_dgram_send_failed(struct zt_router *r, void *cookie,
 
 	if (to->name[0])
 		return; /* not a flow's destination */
-	if (err == -EMSGSIZE && *(uint8_t *)cookie == CONN_ASSOC) {
+	if (err == -EMSGSIZE && *(uint8_t *)cookie == CONN_ASSOC &&
+	    ((struct udp_assoc *)cookie)->decision == ZT_ROUTE_SOCKS5) {
 		r->stats.icmp_errors_ignored++; /* the proxy's path, not ours */
 		return;
 	}

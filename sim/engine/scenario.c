@@ -1272,6 +1272,7 @@ static const struct {
 	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
 	RF(socks5_udp_relay_lost), RF(socks5_udp_cone_in),
 	RF(socks5_udp_assocs), RF(socks5_udp_assocs_active),
+	RF(udp_mappings), RF(udp_mappings_active), RF(udp_cone_in),
 	RF(fake_ip_refused),
 };
 #undef RF
@@ -1290,7 +1291,8 @@ static const struct {
 	const char *name;
 	size_t off;
 } nat_fields[] = {
-	NF(active), NF(created), NF(expired), NF(removed), NF(insert_failures),
+	NF(active), NF(created), NF(mappings), NF(mappings_created),
+	NF(expired), NF(removed), NF(insert_failures),
 	NF(insert_no_slot), NF(insert_no_port), NF(lookups), NF(hits),
 	NF(reverse_lookups), NF(reverse_hits),
 };

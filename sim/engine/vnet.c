@@ -1696,6 +1696,7 @@ static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
 	vn->stats.last_tclass = b->tclass;
 	vn->stats.last_df = b->df;
 	vn->stats.last_to = *to;
+	vn->stats.last_from = from;
 	fail = too_big_for(vn, b, to, len);
 	if (fail && !fail->origin.family)
 		return -EMSGSIZE; /* the egress's own link */

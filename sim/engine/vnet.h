@@ -91,6 +91,8 @@ struct zt_vnet_stats {
 				    * or ping of a router socket left with */
 	bool last_df;              /* ... and whether with IPv4 DF */
 	struct zt_endpoint last_to; /* ... and where it went */
+	struct zt_endpoint last_from; /* ... and from where (the socket's
+				       * egress address and port) */
 	uint64_t path_mtu_asks;    /* router dgram_path_mtu calls */
 	uint64_t dscp_sets;        /* router stream_set_dscp calls ... */
 	uint64_t dscp_opens;       /* ... stream_open with a DSCP ... */

@@ -40,6 +40,13 @@
 #       query for NAME A to port 53 of each HOST (ID i+1 to the i-th), then
 #       every answer within 5 s; exit 0 and "ok N answers" when each HOST
 #       answered its own query, from its own address.
+#   e2e_helper.py udpreflect ADDR PORT...     UDP: every datagram answered
+#       with "IP PORT" of its sender (as a STUN server reports the mapped
+#       address), from ADDR:PORT.
+#   e2e_helper.py udpmapping HOST:PORT...     UDP, one socket: a datagram
+#       to each reflector in turn and its answer (from that reflector,
+#       within 5 s); exit 0 and "ok one mapping IP PORT for N servers"
+#       when every reflector saw the socket at the same address and port.
 #   e2e_helper.py udpburst HOST PORT N SIZE DIR   UDP, one socket: one
 #       datagram and its echo (the flow is set up), then "ready" in
 #       DIR/ready; once DIR/go exists, N datagrams of SIZE bytes and two
@@ -316,6 +323,47 @@ def udp_echo(addr, ports):
     loop(socks[0])
 
 
+def udp_reflect(addr, ports):
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    socks = []
+    for p in ports:
+        u = socket.socket(family, socket.SOCK_DGRAM)
+        u.bind((addr, p))
+        socks.append(u)
+
+    def loop(u):
+        while True:
+            _, peer = u.recvfrom(2048)
+            u.sendto(("%s %d" % (peer[0], peer[1])).encode(), peer)
+
+    for u in socks[1:]:
+        threading.Thread(target=loop, args=(u,), daemon=True).start()
+    loop(socks[0])
+
+
+def udp_mapping(targets):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    seen = []
+    for t in targets:
+        host, port = t.rsplit(":", 1)
+        u.sendto(b"mapping?", (host, int(port)))
+        try:
+            b, src = u.recvfrom(256)
+        except socket.timeout:
+            print("no answer from %s" % t)
+            return 1
+        if src != (host, int(port)):
+            print("answer from %s:%d, not %s" % (src[0], src[1], t))
+            return 1
+        seen.append(b.decode())
+    if len(set(seen)) != 1:
+        print("mappings differ: " + ", ".join(seen))
+        return 1
+    print("ok one mapping %s for %d servers" % (seen[0], len(seen)))
+    return 0
+
+
 def wait_file(path, secs):
     for _ in range(int(secs * 100)):
         try:
@@ -471,6 +519,11 @@ def main(argv):
         return udp_burst_down(argv[2], int(argv[3]), int(argv[4]),
                               int(argv[5]), argv[6],
                               len(argv) > 7 and argv[7] == "lossy")
+    if cmd == "udpreflect":
+        udp_reflect(argv[2], [int(p) for p in argv[3:]])
+        return 0
+    if cmd == "udpmapping":
+        return udp_mapping(argv[2:])
     if cmd == "dnsmulti":
         return dns_multi(argv[2], argv[3:])
     if cmd == "udpburst":

@@ -564,12 +564,16 @@ COUNTERS = {
     "router.udp_relayed_up": ("udp", "up"),
     "router.udp_relayed_down": ("udp", "down"),
     "router.udp_dropped": ("udp", "dropped"),
+    "router.nat_reply_mismatch": ("udp", "reply mismatch"),
     "router.socks5_udp_spoofed": ("udp", "spoofed"),
     "router.socks5_udp_relay_lost": ("udp", "relay lost"),
     "router.socks5_udp_cone_in": ("udp", "cone in"),
     "stack.udp_refused_full": ("udp", "refused full"),
     "stack.udp_gso_out": ("udp", "gso runs"),
     "router.nat_refused": ("udp", "nat refused"),
+    "router.udp_mappings": ("udp", "mappings"),
+    "router.udp_mappings_active": ("udp", "mappings active"),
+    "router.udp_cone_in": ("udp", "mapping cone in"),
     "stack.icmp_echo_replies": ("icmp", "echo replies"),
     "stack.icmp_errors_sent": ("icmp", "errors sent"),
     "stack.icmp_errors_limited": ("icmp", "limited"),
@@ -1217,6 +1221,14 @@ class Runner:
     def setup(self):
         for a in self.lo_addrs:
             subprocess.run(["ip", "addr", "add", a + "/32", "dev", "lo"], check=True)
+            # ztun-ref's sockets leave from one address, as from a host's
+            # egress interface, whatever upstream they talk to: on lo the
+            # kernel would take each destination's own address as the
+            # source, and one client socket's mapping ($s) would seem to
+            # change with its server
+            subprocess.run(["ip", "route", "replace", "table", "local", "local", a,
+                            "dev", "lo", "proto", "kernel", "scope", "host",
+                            "src", "127.0.0.1"], check=True)
         for ep in sorted(self.accept_eps):
             ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -98,7 +98,9 @@ else
 	# direct UDP (injected on lo with a raw socket) passed to the client,
 	# and one about a SOCKS5 relay ending its association; one SOCKS5
 	# association for two flows of a client socket, and a peer's datagram
-	# passed with --udp-full-cone; the client's TTL and traffic class on
+	# passed with --udp-full-cone; one NAT mapping for a client socket's
+	# two servers, and a peer's datagram to a direct mapping passed with
+	# --udp-full-cone; the client's TTL and traffic class on
 	# a direct flow's datagrams (read with IP_RECVTTL, IP_RECVTOS).
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
@@ -117,6 +119,7 @@ else
 	       scenarios/socks5_udp_relay_lost.scn
 	       scenarios/socks5_udp_assoc_shared.scn
 	       scenarios/socks5_udp_full_cone.scn
+	       scenarios/udp_nat_mapping.scn scenarios/udp_direct_full_cone.scn
 	       scenarios/udp_direct_ttl.scn scenarios/udp_direct_tos.scn)
 fi
 

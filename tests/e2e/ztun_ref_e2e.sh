@@ -30,6 +30,8 @@
 #   |     dnsmasq 10.203.1.1/.2:53 (e2e.test 10.9.8.7)   |
 #   |     e2e_helper.py udpecho 10.203.1.1:7003, :7004,  |
 #   |       [fd00:203:1::1]:7003                         |
+#   |     e2e_helper.py udpreflect 10.203.1.1/.2:7008,   |
+#   |       :7009 (answers each sender's address:port)   |
 #   +------------------- $sns (server) -------------------+
 #
 # The target addresses exist only in the server namespace; in the client
@@ -330,6 +332,13 @@ pids+=($!)
 ip netns exec "$sns" python3 "$helper" udpecho fd00:203:1::1 7003 >"$tmp/udpecho6.log" 2>&1 &
 pids+=($!)
 
+# STUN-style reflectors: 7008 by NAT, 7009 direct (rules below)
+for a in 10.203.1.1 10.203.1.2; do
+	ip netns exec "$sns" python3 "$helper" udpreflect $a 7008 7009 \
+		>"$tmp/udpreflect-$a.log" 2>&1 &
+	pids+=($!)
+done
+
 # generated downloads, hashed uploads, echo, reset-on-accept
 ip netns exec "$sns" python3 "$helper" serve 8001 7001 7002 7005 7006 >"$tmp/helper.log" 2>&1 &
 pids+=($!)
@@ -618,6 +627,8 @@ if ! start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined \
 		--rule 'tcp 10.203.1.2 -> http' --rule 'tcp 10.203.1.3 -> direct' \
 		--rule 'tcp fd00:203:1::3 -> direct' \
 		--rule 'udp 10.203.1.1:7003 -> nat' --rule 'udp [fd00:203:1::1]:7003 -> nat' \
+		--rule 'udp 10.203.1.1:7008 -> nat' --rule 'udp 10.203.1.2:7008 -> nat' \
+		--rule 'udp 10.203.1.1:7009 -> direct' --rule 'udp 10.203.1.2:7009 -> direct' \
 		--rule 'icmp fd00:203:1::1 -> direct'; then
 	fail "ztun-ref starts (danted, tinyproxy)"
 	echo "$passed passed, $failed failed"
@@ -738,6 +749,20 @@ else
 	fail "(es) one socket, two resolvers through danted share one association" \
 		"'$out', streams opened $s0 -> $s1"
 fi
+
+# (um) endpoint-independent mapping (RFC 4787 REQ-1): one client socket
+# asks a reflector on 10.203.1.1 and one on 10.203.1.2, by NAT (7008)
+# and direct (7009); both see it at the same address and port, as a P2P
+# client that learned its mapping from STUN needs its peers to
+for p in 7008 7009; do
+	out=$(cx python3 "$helper" udpmapping 10.203.1.1:$p 10.203.1.2:$p 2>&1)
+	kind=nat; [ $p = 7009 ] && kind=direct
+	if [ "${out%% *}" = ok ]; then
+		pass "(um) one client socket, two servers by $kind: $out"
+	else
+		fail "(um) one client socket, two servers by $kind see one mapping" "$out"
+	fi
+done
 
 # (ua) a burst of datagrams that ztun-ref reads in one batch (it is
 # stopped while the client sends them) goes upstream whole and in order,

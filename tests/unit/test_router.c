@@ -2384,6 +2384,31 @@ static void test_socks5_udp_assoc_shared(void)
 	}
 }
 
+/* A P2P peer at @peer:9000 that learned where the client socket can be
+ * reached sends "hi" to @to (its SOCKS5 relay, its mapping). */
+static void peer_sends_hi(struct tb *t, const struct zt_addr *peer,
+			  const struct zt_endpoint *to)
+{
+	struct zt_endpoint from;
+
+	memset(&from, 0, sizeof(from));
+	from.addr = *peer;
+	from.port = 9000;
+	CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &from, to, "hi", 2), 0);
+	run_for(t, 20 * ZT_MS);
+}
+
+/* ... and the client socket at port 6000 got it, its second datagram,
+ * from the peer. */
+static void expect_hi_from_peer(const struct tb *t, const struct zt_addr *peer)
+{
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+	CU_ASSERT(zt_addr_eq(&t->udp_from, peer));
+	CU_ASSERT_EQUAL(t->udp_sport, 9000);
+	CU_ASSERT_EQUAL(t->udp_dport, 6000);
+	CU_ASSERT(t->udp_last_len == 2 && !memcmp(t->udp_last, "hi", 2));
+}
+
 /* --udp-full-cone: a server the client socket never sent to (a P2P peer
  * that learned its address from a third party) reaches it through the
  * relay, from its own address, and the client's answer goes back over
@@ -2395,7 +2420,7 @@ static void test_socks5_udp_full_cone(void)
 		struct tb *t = tb_new(NULL);
 		struct zt_addr srv = srv_addr(false), cli = cli_addr(false), srv2;
 		struct zt_addr peer = zt_addr_v4(HOLE4);
-		struct zt_endpoint relay, from;
+		struct zt_endpoint relay;
 		struct zt_vhost *px;
 
 		t->cfg.udp_full_cone = cone;
@@ -2405,12 +2430,8 @@ static void test_socks5_udp_full_cone(void)
 		run_for(t, 50 * ZT_MS);
 		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
 		relay = vstats(t)->last_to;
-		/* the peer at HOLE4:9000 sends to the relay, which forwards it */
-		memset(&from, 0, sizeof(from));
-		from.addr = peer;
-		from.port = 9000;
-		CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &from, &relay, "hi", 2), 0);
-		run_for(t, 20 * ZT_MS);
+		/* the peer sends to the relay, which forwards it */
+		peer_sends_hi(t, &peer, &relay);
 		if (!cone) {
 			CU_ASSERT_EQUAL(t->udp_in, 1);
 			CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 1);
@@ -2418,11 +2439,7 @@ static void test_socks5_udp_full_cone(void)
 			tb_free(t);
 			continue;
 		}
-		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
-		CU_ASSERT(zt_addr_eq(&t->udp_from, &peer));
-		CU_ASSERT_EQUAL(t->udp_sport, 9000);
-		CU_ASSERT_EQUAL(t->udp_dport, 6000);
-		CU_ASSERT(t->udp_last_len == 2 && !memcmp(t->udp_last, "hi", 2));
+		expect_hi_from_peer(t, &peer);
 		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_cone_in, 1);
 		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 0);
 		/* the client answers: over the same association, to the peer
@@ -2683,6 +2700,152 @@ static struct tb *tb_new_direct(bool nat)
 	t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
 	t->dec[2] = ZT_ROUTE_DIRECT;
 	return t;
+}
+
+/*
+ * Endpoint-independent mapping (RFC 4787 REQ-1): the direct or NAT flows
+ * of one client socket share one upstream socket, so every server sees
+ * the client at the same address and port (what STUN reports to a P2P
+ * client is then true for its peers too); another client port gets its
+ * own. The socket lasts while one of its flows does, and an ICMP error
+ * about a datagram it sent reaches the flow whose datagram it quotes.
+ * IPv4 and IPv6, direct and NAT (whose sessions of one client socket
+ * share the mapped port).
+ */
+static void test_udp_mapping_shared(void)
+{
+	for (int nat = 0; nat < 2; nat++)
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct tb *t = tb_new_direct(nat);
+			struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+			struct zt_addr srv2 = v6 ? a6(1, 0x11) : zt_addr_v4(DNS4);
+			struct zt_addr far = v6 ? a6(7, 1) : zt_addr_v4(HOLE4);
+			struct zt_addr rtr = v6 ? a6(8, 1) : zt_addr_v4(SOCKS4);
+			uint8_t unreach = v6 ? ZT_ICMP6_DEST_UNREACH : ZT_ICMP4_DEST_UNREACH;
+			uint8_t code = v6 ? ZT_ICMP6_CODE_ADDR_UNREACH :
+					    ZT_ICMP4_CODE_HOST_UNREACH;
+			enum zt_route_decision d = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+			struct zt_endpoint first;
+
+			tb_start(t);
+			add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+			add_host(t, &srv2, 7, ZT_VHOST_UDP_ECHO);
+			send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+			run_for(t, 10 * ZT_MS);
+			first = vstats(t)->last_from;
+			send_udp(t, &cli, 6000, &srv2, 7, "two", 3);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+			CU_ASSERT(zt_addr_eq(&t->udp_from, &srv2));
+			CU_ASSERT_EQUAL(t->udp_dport, 6000);
+			CU_ASSERT(zt_addr_eq(&vstats(t)->last_from.addr, &first.addr));
+			CU_ASSERT_EQUAL(vstats(t)->last_from.port, first.port);
+			CU_ASSERT_EQUAL(vstats(t)->dgrams_open, 1);
+			CU_ASSERT_EQUAL(rstats(t)->flows[d], 2);
+			CU_ASSERT_EQUAL(rstats(t)->udp_mappings, 1);
+			CU_ASSERT_EQUAL(rstats(t)->udp_mappings_active, 1);
+			if (nat) {
+				const struct zt_nat_stats *ns =
+					zt_nat_stats(zt_router_nat(t->r));
+
+				CU_ASSERT_EQUAL(ns->active, 2);
+				CU_ASSERT_EQUAL(ns->mappings, 1);
+			}
+			/* a router's error about a datagram on the shared
+			 * socket reaches the flow it quotes */
+			CU_ASSERT_FATAL(zt_vnet_icmp_error(t->vn, &far, v6 ? 128 : 32,
+							   &rtr, unreach, code) == 0);
+			send_udp(t, &cli, 6000, &far, 53, "q", 1);
+			run_for(t, 10 * ZT_MS);
+			expect_error(t, 1, ZT_ICMP_DEST_UNREACH, code, &rtr, &cli, &far);
+			CU_ASSERT_EQUAL(t->err_quote.src_port, 6000);
+			CU_ASSERT_EQUAL(t->err_quote.dst_port, 53);
+			CU_ASSERT_EQUAL(vstats(t)->dgrams_open, 1);
+			/* another client port: another socket, another port */
+			send_udp(t, &cli, 6001, &srv, 7, "three", 5);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 3);
+			CU_ASSERT(vstats(t)->last_from.port != first.port);
+			CU_ASSERT_EQUAL(vstats(t)->dgrams_open, 2);
+			CU_ASSERT_EQUAL(rstats(t)->udp_mappings, 2);
+			CU_ASSERT_EQUAL(rstats(t)->udp_mappings_active, 2);
+			/* the flow to srv2 idles out, the one to srv is kept:
+			 * the socket stays; 6001's goes with its only flow */
+			run_for(t, 20 * ZT_SEC);
+			send_udp(t, &cli, 6000, &srv, 7, "four", 4);
+			run_for(t, 15 * ZT_SEC);
+			CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 1);
+			CU_ASSERT_EQUAL(vstats(t)->dgrams_open, 1);
+			CU_ASSERT_EQUAL(rstats(t)->udp_mappings_active, 1);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 4);
+			/* srv2 again: a new flow on the same socket */
+			send_udp(t, &cli, 6000, &srv2, 7, "five", 4);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 5);
+			CU_ASSERT(zt_addr_eq(&t->udp_from, &srv2));
+			CU_ASSERT_EQUAL(vstats(t)->last_from.port, first.port);
+			CU_ASSERT_EQUAL(vstats(t)->dgrams_opened, 2);
+			/* silence: every flow ends, and the sockets with them */
+			run_for(t, 60 * ZT_SEC);
+			CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+			CU_ASSERT_EQUAL(vstats(t)->dgrams_open, 0);
+			CU_ASSERT_EQUAL(rstats(t)->udp_mappings, 2);
+			CU_ASSERT_EQUAL(rstats(t)->udp_mappings_active, 0);
+			tb_free(t);
+		}
+}
+
+/*
+ * Filtering on a shared mapping: a datagram to the client socket's
+ * mapping from a server it never sent to is dropped (address- and
+ * port-dependent filtering, RFC 4787 5) and counted, a NAT flow's as a
+ * reply mismatch, a direct one's as dropped; with --udp-full-cone
+ * (endpoint-independent filtering, an "open NAT") it reaches the client
+ * from that server, and the client's answer leaves from the same mapping.
+ */
+static void test_udp_mapping_full_cone(void)
+{
+	for (int nat = 0; nat < 2; nat++)
+		for (int cone = 0; cone < 2; cone++) {
+			struct tb *t = tb_new_direct(nat);
+			struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+			struct zt_addr peer = zt_addr_v4(HOLE4);
+			struct zt_endpoint map;
+
+			t->cfg.udp_full_cone = cone;
+			tb_start(t);
+			add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+			add_host(t, &peer, 9000, ZT_VHOST_UDP_ECHO);
+			send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+			map = vstats(t)->last_from;
+			peer_sends_hi(t, &peer, &map);
+			if (!cone) {
+				CU_ASSERT_EQUAL(t->udp_in, 1);
+				CU_ASSERT_EQUAL(rstats(t)->udp_cone_in, 0);
+				if (nat)
+					CU_ASSERT_EQUAL(rstats(t)->nat_reply_mismatch, 1);
+				if (!nat)
+					CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 1);
+				tb_free(t);
+				continue;
+			}
+			expect_hi_from_peer(t, &peer);
+			CU_ASSERT_EQUAL(rstats(t)->udp_cone_in, 1);
+			CU_ASSERT_EQUAL(rstats(t)->nat_reply_mismatch, 0);
+			/* the answer leaves from the same mapping; the peer's
+			 * echo of it comes back as its flow's */
+			send_udp(t, &cli, 6000, &peer, 9000, "hey", 3);
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL(vstats(t)->last_from.port, map.port);
+			CU_ASSERT_EQUAL(vstats(t)->dgrams_opened, 1);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 3);
+			CU_ASSERT(zt_addr_eq(&t->udp_from, &peer));
+			CU_ASSERT(t->udp_last_len == 3 && !memcmp(t->udp_last, "hey", 3));
+			CU_ASSERT_EQUAL(rstats(t)->udp_cone_in, 1);
+			tb_free(t);
+		}
 }
 
 /* A datagram the egress's own routing refuses at once (no route, a
@@ -3420,6 +3583,8 @@ int zt_suite_router(void)
 		{ "icmp_echo_sessions_bounded", test_icmp_echo_sessions_bounded },
 		{ "udp_icmp_errors_relayed", test_udp_icmp_errors_relayed },
 		{ "udp_ttl_follows_client", test_udp_ttl_follows_client },
+		{ "udp_mapping_shared", test_udp_mapping_shared },
+		{ "udp_mapping_full_cone", test_udp_mapping_full_cone },
 		{ "udp_unroutable_refused", test_udp_unroutable_refused },
 		{ "udp_ttl_not_to_proxy", test_udp_ttl_not_to_proxy },
 		{ "udp_tclass_follows_client", test_udp_tclass_follows_client },

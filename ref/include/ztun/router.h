@@ -81,12 +81,13 @@ struct zt_router_config {
 	 * waiting for the reply: a proxy that reads ahead has them when its
 	 * onward connection opens. */
 	bool early_synack;
-	/* SOCKS5 UDP with endpoint-independent filtering (RFC 4787 5: "full
-	 * cone", what P2P applications and games call an open NAT): a
-	 * datagram the relay forwards from a server the client socket never
-	 * sent to reaches the client too (its answer then joins the same
-	 * association), not only those from the servers of its flows. Off:
-	 * such datagrams are dropped as spoofed (address-dependent). */
+	/* UDP with endpoint-independent filtering (RFC 4787 5: "full cone",
+	 * what P2P applications and games call an open NAT): a datagram
+	 * from a server the client socket never sent to, that reaches its
+	 * direct or NAT mapping or that its SOCKS5 relay forwards, reaches
+	 * the client too (its answer then leaves the same way), not only
+	 * those from the servers of its flows. Off: such datagrams are
+	 * dropped (address- and port-dependent). */
 	bool udp_full_cone;
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
@@ -137,9 +138,19 @@ struct zt_router_stats {
 	uint64_t socks5_udp_cone_in;       /* datagrams from a server no flow
 					    * talks to, passed (udp_full_cone) */
 	uint64_t dropped_no_proxy;         /* decision needs a proxy that is not set */
-	uint64_t udp_dropped;              /* DROP/LOCAL decisions, full queues */
+	uint64_t udp_dropped;              /* DROP/LOCAL decisions, full queues,
+					    * a direct flow's datagram from a
+					    * server no flow talks to */
+	uint64_t udp_mappings;             /* direct/NAT upstream sockets opened,
+					    * one per client socket (endpoint-
+					    * independent mapping) ... */
+	uint64_t udp_mappings_active;      /* ... and open now */
+	uint64_t udp_cone_in;              /* datagrams to one from a server no
+					    * flow talks to, passed
+					    * (udp_full_cone) */
 	uint64_t nat_refused;              /* NAT table or port range full */
-	uint64_t nat_reply_mismatch;       /* reply failed the reverse lookup */
+	uint64_t nat_reply_mismatch;       /* a NAT mapping's datagram from a
+					    * server no flow talks to */
 	uint64_t icmp_dropped;
 	uint64_t icmp_echo_out;            /* echo requests sent direct */
 	uint64_t icmp_echo_in;             /* ... and replies passed back */
