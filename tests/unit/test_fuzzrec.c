@@ -119,16 +119,23 @@ static void b_syn(struct buf *b, uint16_t dport)
 }
 
 /* A client UDP datagram to SRV:53 as a TUN record. */
-static void b_udp(struct buf *b, const char *payload)
+/* A datagram from the client's port 40001 to port 53 of @srv. */
+static void b_udp_to(struct buf *b, const uint8_t srv[4], const char *payload)
 {
-	struct zt_addr c = zt_addr_v4(CLI), s = zt_addr_v4(SRV);
+	struct zt_addr c = zt_addr_v4(CLI), s = zt_addr_v4(srv);
 	struct zt_udp_repr u = { 40001, 53 };
 	uint8_t dg[256], pkt[512];
 	int n = zt_udp_emit(&u, &c, &s, (const uint8_t *)payload, strlen(payload),
 			    dg, sizeof(dg));
 
 	CU_ASSERT_FATAL(n > 0);
-	b_rec(b, ZT_REC_TUN, 1000, pkt, ip4_wrap(ZT_IPPROTO_UDP, dg, (size_t)n, pkt));
+	b_rec(b, ZT_REC_TUN, 1000, pkt,
+	      ip4_wrap_to(ZT_IPPROTO_UDP, srv, dg, (size_t)n, pkt));
+}
+
+static void b_udp(struct buf *b, const char *payload)
+{
+	b_udp_to(b, SRV, payload);
 }
 
 static void run(const struct buf *b, const struct zt_replay_limits *lim,
@@ -509,6 +516,41 @@ static void test_socks5_full_cone_record(void)
 	}
 }
 
+/* NAT: one client socket's queries to two servers leave from one socket
+ * (endpoint-independent mapping), and the second server's answer (a DGRAM
+ * record from its address) reaches the client; a peer's datagram to the
+ * mapping does too with CONFIG body[7] bit 5 (udp_full_cone), and is
+ * counted as a reply mismatch without it. */
+static void test_udp_mapping_record(void)
+{
+	static const uint8_t srv2[4] = { 203, 0, 113, 11 };
+	static const uint8_t ans[] = { 0, 1, 203, 0, 113, 11, 0, 53, 'a', 'n', 's' };
+	static const uint8_t peer[] = { 0, 1, 9, 9, 9, 9, 0x0f, 0xa0,
+					'p', 'e', 'e', 'r' };
+
+	for (int cone = 0; cone < 2; cone++) {
+		uint8_t cfg[8] = { ZT_REC_ROUTE_NAT, 0, 0, 0, 0, 0, 0,
+				   cone ? ZT_REC_X_UDP_FULL_CONE : 0 };
+		struct zt_replay_outcome o;
+		struct buf b;
+
+		b_seed(&b, 1);
+		b_rec(&b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+		b_udp(&b, "query");
+		b_udp_to(&b, srv2, "query2");
+		b_rec(&b, ZT_REC_DGRAM, 10, ans, sizeof(ans));
+		b_rec(&b, ZT_REC_DGRAM, 10, peer, sizeof(peer));
+		run(&b, NULL, &o);
+		CU_ASSERT_EQUAL(o.dgrams, 1);
+		CU_ASSERT_EQUAL(o.router.udp_mappings, 1);
+		CU_ASSERT_EQUAL(o.router.flows[ZT_ROUTE_NAT], 2);
+		CU_ASSERT_EQUAL(o.router.udp_relayed_up, 11);
+		CU_ASSERT_EQUAL(o.router.udp_cone_in, cone ? 1u : 0u);
+		CU_ASSERT_EQUAL(o.router.nat_reply_mismatch, cone ? 0u : 1u);
+		CU_ASSERT_EQUAL(o.router.udp_relayed_down, cone ? 7u : 3u);
+	}
+}
+
 /* A HOST record's body[7] fails the next dgram_send (errno 2 % 8:
  * EHOSTUNREACH): the client hears a host unreachable quoting its datagram;
  * the datagram after it goes out. */
@@ -825,6 +867,19 @@ static void test_corpus_relay_lost_seed(void)
 	CU_ASSERT_EQUAL(o.icmp_out, 1);
 }
 
+/* And the mapping seed: one NAT socket for two servers, an answer from
+ * the second and a peer's datagram (full cone) passed. */
+static void test_corpus_udp_mapping_seed(void)
+{
+	struct zt_replay_outcome o;
+
+	replay_seed("seed-udp-mapping.rec", &o);
+	CU_ASSERT_EQUAL(o.dgrams, 1);
+	CU_ASSERT_EQUAL(o.router.udp_mappings, 1);
+	CU_ASSERT_EQUAL(o.router.udp_cone_in, 1);
+	CU_ASSERT_EQUAL(o.router.udp_relayed_down, 7);
+}
+
 /* And the full-cone seed: a peer's datagram through the relay passed. */
 static void test_corpus_full_cone_seed(void)
 {
@@ -878,6 +933,7 @@ int zt_suite_fuzzrec(void)
 		{ "socks5_handshake", test_socks5_handshake },
 		{ "socks5_relay_lost_record", test_socks5_relay_lost_record },
 		{ "socks5_full_cone_record", test_socks5_full_cone_record },
+		{ "udp_mapping_record", test_udp_mapping_record },
 		{ "extended_flags_and_batches", test_extended_flags_and_batches },
 		{ "udp_direct", test_udp_direct },
 		{ "dgram_error_record", test_dgram_error_record },
@@ -897,6 +953,7 @@ int zt_suite_fuzzrec(void)
 		{ "corpus_path_mtu_seed", test_corpus_path_mtu_seed },
 		{ "corpus_relay_lost_seed", test_corpus_relay_lost_seed },
 		{ "corpus_full_cone_seed", test_corpus_full_cone_seed },
+		{ "corpus_udp_mapping_seed", test_corpus_udp_mapping_seed },
 		{ NULL, NULL },
 	};
 
