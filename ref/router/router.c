@@ -269,6 +269,7 @@ void zt_router_config_default(struct zt_router_config *cfg)
 	zt_stack_config_default(&cfg->stack);
 	cfg->http_max_header = ZT_HTTP_CONNECT_MAX_HEADER_DEFAULT;
 	zt_nat_config_default(&cfg->nat);
+	cfg->nat.timeout = 0; /* the flows' (zt_router_new) */
 	zt_fakedns_config_default(&cfg->fake_dns);
 }
 
@@ -2568,7 +2569,16 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	r->tun_output = tun_out;
 	r->up = up;
 	r->host = host;
-	if (zt_nat_init(&r->nat, &cfg->nat, rng) != 0) {
+	if (!r->cfg.nat.timeout) {
+		/* a session lasts as long as its flow may: never shorter than
+		 * the flow's own idle timer, which ends it first */
+		const struct zt_stack_config *sc = &cfg->stack;
+
+		r->cfg.nat.timeout = sc->udp_stream_timeout > sc->udp_idle_timeout ?
+					     sc->udp_stream_timeout :
+					     sc->udp_idle_timeout;
+	}
+	if (zt_nat_init(&r->nat, &r->cfg.nat, rng) != 0) {
 		free(r);
 		return NULL;
 	}

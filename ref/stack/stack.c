@@ -117,6 +117,7 @@ void zt_stack_config_default(struct zt_stack_config *cfg)
 			  (cfg->tcp.rx_buf + cfg->tcp.tx_buf);
 	cfg->max_udp_flows = 8192;
 	cfg->udp_idle_timeout = 30 * ZT_SEC;
+	cfg->udp_stream_timeout = 120 * ZT_SEC;
 }
 
 static uint64_t flow_mem(const struct zt_stack *s)
@@ -648,8 +649,24 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	flow_settle(s, f, now);
 }
 
-static void udp_timer(struct zt_stack *s, struct zt_udp_flow *f)
+/*
+ * Traffic on @f at @now: its idle timer restarts, for udp_idle_timeout,
+ * or, once it is a stream, for udp_stream_timeout (never shorter). A
+ * stream carried datagrams both ways and is still active
+ * ZT_UDP_STREAM_AFTER after it began, as Linux's conntrack judges: a
+ * call, a game or a tunnel, whose peer may speak after a long silence
+ * (RFC 4787 REQ-5: a mapping lives two minutes at least), where a query
+ * answered at once (DNS) or datagrams one way only are done soon.
+ */
+static void udp_refresh(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now)
 {
+	uint64_t t = s->cfg.udp_idle_timeout;
+
+	if (f->datagrams_in && f->datagrams_out &&
+	    now - f->created >= ZT_UDP_STREAM_AFTER &&
+	    s->cfg.udp_stream_timeout > t)
+		t = s->cfg.udp_stream_timeout;
+	f->idle_deadline = now + t;
 	zt_heap_insert(&s->udp_timers, &f->timer, f->idle_deadline);
 }
 
@@ -673,6 +690,7 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 		memset(f, 0, sizeof(*f));
 		f->index = idx;
 		f->key = key;
+		f->created = now;
 		zt_flow_key_normalize(&f->key);
 		zt_heap_node_init(&f->timer);
 		zt_flowtab_insert(&s->udp_tab, idx);
@@ -680,8 +698,7 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 		s->stats.udp_flows_active++;
 	}
 	f->datagrams_in++;
-	f->idle_deadline = now + s->cfg.udp_idle_timeout;
-	udp_timer(s, f);
+	udp_refresh(s, f, now);
 	s->stats.udp_datagrams_in++;
 	f->hdr = zt_packet_fwd_hdr(pk);
 	if (s->ops->udp_input) {
@@ -1232,8 +1249,7 @@ static void udp_sent(struct zt_stack *s, const struct zt_flow_key *key,
 
 	if (f) {
 		f->datagrams_out += count;
-		f->idle_deadline = now + s->cfg.udp_idle_timeout;
-		udp_timer(s, f);
+		udp_refresh(s, f, now);
 	}
 	s->stats.udp_datagrams_out += count;
 }

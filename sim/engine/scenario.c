@@ -442,6 +442,8 @@ static int hdr_stack(struct pstate *ps, const char *k, const char *v)
 		return hdr_time(ps, k, v, &c->tcp_idle_timeout);
 	if (!strcmp(key, "udp_idle_timeout"))
 		return hdr_time(ps, k, v, &c->udp_idle_timeout);
+	if (!strcmp(key, "udp_stream_timeout"))
+		return hdr_time(ps, k, v, &c->udp_stream_timeout);
 	if (!strcmp(key, "tcp.delack"))
 		return hdr_time(ps, k, v, &c->tcp.delack);
 	if (!strcmp(key, "tcp.time_wait"))

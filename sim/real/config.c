@@ -123,6 +123,10 @@ const char zr_usage[] =
 	"                          1..604800 (default 300)\n"
 	"      --udp-idle-timeout SEC  end a UDP flow after SEC seconds without\n"
 	"                          a datagram either way, 1..604800 (default 30)\n"
+	"      --udp-stream-timeout SEC  the same for a stream: a flow with\n"
+	"                          datagrams both ways still active 2 s after it\n"
+	"                          began (a call, a game, a tunnel), 1..604800\n"
+	"                          (default 120; never below --udp-idle-timeout)\n"
 	"      --udp-rcvbuf BYTES  receive buffer of each upstream UDP socket,\n"
 	"                          0 (the kernel's default) or 65536..67108864\n"
 	"                          (default 1048576; past net.core.rmem_max\n"
@@ -158,6 +162,7 @@ enum {
 	OPT_TXQUEUELEN,
 	OPT_TCP_IDLE_TIMEOUT,
 	OPT_UDP_IDLE_TIMEOUT,
+	OPT_UDP_STREAM_TIMEOUT,
 	OPT_FAKE_DNS,
 	OPT_FAKE_IP_RANGE,
 	OPT_FAKE_IP6_RANGE,
@@ -198,6 +203,7 @@ static const struct option long_opts[] = {
 	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
 	{ "tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE_TIMEOUT },
 	{ "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
+	{ "udp-stream-timeout", required_argument, NULL, OPT_UDP_STREAM_TIMEOUT },
 	{ "fake-dns", required_argument, NULL, OPT_FAKE_DNS },
 	{ "fake-ip-range", required_argument, NULL, OPT_FAKE_IP_RANGE },
 	{ "fake-ip6-range", required_argument, NULL, OPT_FAKE_IP6_RANGE },
@@ -784,16 +790,18 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			break;
 		case OPT_TCP_IDLE_TIMEOUT:
 		case OPT_UDP_IDLE_TIMEOUT:
+		case OPT_UDP_STREAM_TIMEOUT:
 			if (parse_num(a, 1, ZR_IDLE_MAX_S, &v)) {
-				usage_error("--%s-idle-timeout: '%s' is not a number of seconds in 1..%u",
-					    opt == OPT_TCP_IDLE_TIMEOUT ? "tcp" : "udp",
+				usage_error("--%s-timeout: '%s' is not a number of seconds in 1..%u",
+					    opt == OPT_TCP_IDLE_TIMEOUT ? "tcp-idle" :
+					    opt == OPT_UDP_IDLE_TIMEOUT ? "udp-idle" :
+									  "udp-stream",
 					    a, ZR_IDLE_MAX_S);
 				goto out;
 			}
-			if (opt == OPT_TCP_IDLE_TIMEOUT)
-				c->tcp_idle_s = (uint32_t)v;
-			else
-				c->udp_idle_s = (uint32_t)v;
+			*(opt == OPT_TCP_IDLE_TIMEOUT ? &c->tcp_idle_s :
+			  opt == OPT_UDP_IDLE_TIMEOUT ? &c->udp_idle_s :
+							&c->udp_stream_s) = (uint32_t)v;
 			break;
 		case OPT_TXQUEUELEN:
 			if (parse_num(a, 1, ZR_TXQUEUELEN_MAX, &v)) {

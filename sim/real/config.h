@@ -51,6 +51,7 @@ struct zr_config {
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */
 	uint32_t tcp_idle_s;            /* --tcp-idle-timeout, 0: the stack's */
 	uint32_t udp_idle_s;            /* --udp-idle-timeout, 0: the stack's */
+	uint32_t udp_stream_s;          /* --udp-stream-timeout, 0: the stack's */
 	struct zt_fakedns_config fake_dns; /* --fake-dns, --fake-ip-range,
 					    * --fake-ip6-range, --fake-dns-names */
 	char state_dir[ZR_STATE_PATH_MAX]; /* --state-dir, or its default
@@ -70,9 +71,9 @@ struct zr_config {
  * next to the wait. */
 #define ZR_BUSY_POLL_MAX_US 1000u
 
-/* --tcp-idle-timeout / --udp-idle-timeout: without them the stack's
- * defaults hold (300 s, 30 s: an idle SSH session without keepalives
- * needs more); up to a week. */
+/* --tcp-idle-timeout / --udp-idle-timeout / --udp-stream-timeout: without
+ * them the stack's defaults hold (300 s, 30 s, 120 s: an idle SSH session
+ * without keepalives needs more); up to a week. */
 #define ZR_IDLE_MAX_S 604800u
 
 /* --udp-rcvbuf: a burst of datagrams the loop has not read yet waits in

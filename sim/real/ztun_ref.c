@@ -315,6 +315,8 @@ int main(int argc, char **argv)
 		rcfg.stack.tcp_idle_timeout = (uint64_t)cfg.tcp_idle_s * ZT_SEC;
 	if (cfg.udp_idle_s)
 		rcfg.stack.udp_idle_timeout = (uint64_t)cfg.udp_idle_s * ZT_SEC;
+	if (cfg.udp_stream_s)
+		rcfg.stack.udp_stream_timeout = (uint64_t)cfg.udp_stream_s * ZT_SEC;
 	if (tun.vnet_len) {
 		/* The kernel cuts our TCP segments: send up to 64 KiB each. */
 		rcfg.tun_output_gso = zr_host_tun_output_gso;

@@ -66,6 +66,8 @@ check "bad --busy-poll (text)"    2 err "--busy-poll: '50us'" -- --busy-poll 50u
 check "bad --tcp-idle-timeout (0)"  2 err "--tcp-idle-timeout: '0' is not a number of seconds in 1..604800" -- --tcp-idle-timeout 0
 check "bad --tcp-idle-timeout (big)" 2 err "--tcp-idle-timeout: '604801'" -- --tcp-idle-timeout 604801
 check "bad --udp-idle-timeout (unit)" 2 err "--udp-idle-timeout: '10m'" -- --udp-idle-timeout 10m
+check "bad --udp-stream-timeout (0)" 2 err "--udp-stream-timeout: '0' is not a number of seconds in 1..604800" -- --udp-stream-timeout 0
+check "bad --udp-stream-timeout (unit)" 2 err "--udp-stream-timeout: '2m'" -- --udp-stream-timeout 2m
 check "bad --tcp-buffer (small)"   2 err "--tcp-buffer: '4095' is not a number of bytes in 4096..16777216" -- --tcp-buffer 4095
 check "bad --tcp-buffer (unit)"    2 err "--tcp-buffer: '64k'" -- --tcp-buffer 64k
 check "bad --fake-dns address"    2 err "--fake-dns: 'dns.example' is not an IP address" -- --fake-dns dns.example

@@ -632,7 +632,8 @@ class Scenario:
         self.http_auth = None
         self.early_synack = False
         self.full_cone = False
-        self.idle = {}       # "tcp" / "udp": seconds, --stack.*_idle_timeout
+        self.idle = {}       # "tcp_idle" / "udp_idle" / "udp_stream": seconds,
+                             # --stack.*_timeout
         self.fake = []       # --fake-dns and its range flags, as ztun-ref takes them
         self.last_line = 0
         self.parse()
@@ -760,13 +761,15 @@ class Scenario:
                                "capture on the TUN sees ztun-ref's writes before the "
                                "kernel cuts them; tests/e2e/ztun_ref_e2e.sh tests its "
                                "TSO and UDP GSO)" % where)
-        elif key in ("--stack.tcp_idle_timeout", "--stack.udp_idle_timeout"):
-            # ztun-ref's --tcp-idle-timeout / --udp-idle-timeout, whole seconds
+        elif key in ("--stack.tcp_idle_timeout", "--stack.udp_idle_timeout",
+                     "--stack.udp_stream_timeout"):
+            # ztun-ref's --tcp-idle-timeout / --udp-idle-timeout /
+            # --udp-stream-timeout, whole seconds
             secs = v[:-1]
             if not v.endswith("s") or not secs.isdigit() or not 1 <= int(secs) <= 604800:
                 raise ScnError("%s: %s=%s: real mode takes whole seconds, 1s..604800s"
                                % (where, key, v))
-            self.idle[key[8:11]] = int(secs)
+            self.idle[key[8:-8]] = int(secs)
         elif key in ("--fake-dns", "--fake-ip-range", "--fake-ip6-range",
                      "--fake-dns-names", "--fake-dns-upstream"):
             self.fake.append(key)  # ztun-ref's flags of the same names
@@ -1212,8 +1215,8 @@ class Runner:
         if s.full_cone:
             argv += ["--udp-full-cone"]
         argv += s.fake
-        for proto, secs in sorted(s.idle.items()):
-            argv += ["--%s-idle-timeout" % proto, str(secs)]
+        for what, secs in sorted(s.idle.items()):
+            argv += ["--%s-timeout" % what.replace("_", "-"), str(secs)]
         # the simulator's TUN takes no offloads unless --tun-offload=1
         argv += ["--no-offload", "--default", s.default, "--udp", s.default]
         return argv

@@ -109,7 +109,8 @@ else
 	       scenarios/udp_wrong_source.scn scenarios/socks5_early_synack.scn
 	       scenarios/socks5_early_synack_refused.scn
 	       scenarios/tcp_syn_with_data.scn scenarios/tcp_idle_timeout.scn
-	       scenarios/udp_direct_idle_timeout.scn scenarios/fake_dns_socks5.scn
+	       scenarios/udp_direct_idle_timeout.scn scenarios/udp_stream_timeout.scn
+	       scenarios/fake_dns_socks5.scn
 	       scenarios/fake_dns_domain_rules.scn scenarios/fake_dns_forward.scn
 	       scenarios/fake_dns_tcp.scn
 	       scenarios/socks5_udp_associate_refused.scn

@@ -1677,6 +1677,16 @@ static void test_backpressure_slow_reader(void)
 
 /* --- UDP -------------------------------------------------------------------------- */
 
+/* UDP (dec[1]) by NAT or direct, ICMP (dec[2]) direct. */
+static struct tb *tb_new_direct(bool nat)
+{
+	struct tb *t = tb_new(NULL);
+
+	t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+	t->dec[2] = ZT_ROUTE_DIRECT;
+	return t;
+}
+
 static void test_udp_direct_echo_and_dns(void)
 {
 	for (int v6 = 0; v6 < 2; v6++) {
@@ -1767,6 +1777,50 @@ static void test_udp_nat_sessions(void)
 	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
 	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
 	tb_free(t);
+}
+
+/*
+ * A NAT flow that became a stream (datagrams both ways, still active two
+ * seconds after it began) outlives the 30 s idle timeout, and so does its
+ * NAT session, whose timeout follows the flows' unless set: a server's
+ * datagram after 100 s of silence reaches the client through the same
+ * mapping. So does one to a flow under a --udp-idle-timeout of 300 s.
+ */
+static void test_udp_nat_stream_lives(void)
+{
+	for (int longer_idle = 0; longer_idle < 2; longer_idle++) {
+		struct tb *t = tb_new_direct(true);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+		struct zt_endpoint map, from;
+
+		if (longer_idle)
+			t->cfg.stack.udp_idle_timeout = 300 * ZT_SEC;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		send_udp(t, &cli, 6000, &srv, 7, "a", 1);
+		run_for(t, 10 * ZT_MS);
+		if (!longer_idle) {
+			run_for(t, 3 * ZT_SEC);
+			send_udp(t, &cli, 6000, &srv, 7, "b", 1);
+			run_for(t, 10 * ZT_MS);
+		}
+		map = vstats(t)->last_from;
+		run_for(t, 100 * ZT_SEC);
+		CU_ASSERT_EQUAL(zt_nat_stats(zt_router_nat(t->r))->active, 1);
+		CU_ASSERT_EQUAL(vstats(t)->dgrams_open, 1);
+		memset(&from, 0, sizeof(from));
+		from.addr = srv;
+		from.port = 7;
+		CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &from, &map, "late", 4), 0);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, longer_idle ? 2u : 3u);
+		CU_ASSERT(t->udp_last_len == 4 && !memcmp(t->udp_last, "late", 4));
+		/* silence past the stream's 120 s (the 300 s): both end */
+		run_for(t, (longer_idle ? 300 : 120) * ZT_SEC);
+		CU_ASSERT_EQUAL(zt_nat_stats(zt_router_nat(t->r))->active, 0);
+		CU_ASSERT_EQUAL(vstats(t)->dgrams_open, 0);
+		tb_free(t);
+	}
 }
 
 /* A batch of datagrams from the upstream (zt_router_dgram_batch(), as
@@ -2693,15 +2747,6 @@ static void test_dgram_error_mismatch_ignored(void)
 
 /* A testbed whose UDP flows go direct (or by NAT) and whose pings go
  * direct; not started yet. */
-static struct tb *tb_new_direct(bool nat)
-{
-	struct tb *t = tb_new(NULL);
-
-	t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
-	t->dec[2] = ZT_ROUTE_DIRECT;
-	return t;
-}
-
 /*
  * Endpoint-independent mapping (RFC 4787 REQ-1): the direct or NAT flows
  * of one client socket share one upstream socket, so every server sees
@@ -2785,8 +2830,9 @@ static void test_udp_mapping_shared(void)
 			CU_ASSERT(zt_addr_eq(&t->udp_from, &srv2));
 			CU_ASSERT_EQUAL(vstats(t)->last_from.port, first.port);
 			CU_ASSERT_EQUAL(vstats(t)->dgrams_opened, 2);
-			/* silence: every flow ends, and the sockets with them */
-			run_for(t, 60 * ZT_SEC);
+			/* silence past a stream's 120 s (the flow to srv is
+			 * one): every flow ends, and the sockets with them */
+			run_for(t, 150 * ZT_SEC);
 			CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
 			CU_ASSERT_EQUAL(vstats(t)->dgrams_open, 0);
 			CU_ASSERT_EQUAL(rstats(t)->udp_mappings, 2);
@@ -3567,6 +3613,7 @@ int zt_suite_router(void)
 		{ "udp_direct_echo_and_dns", test_udp_direct_echo_and_dns },
 		{ "udp_expiry_closes_socket", test_udp_expiry_closes_socket },
 		{ "udp_nat_sessions", test_udp_nat_sessions },
+		{ "udp_nat_stream_lives", test_udp_nat_stream_lives },
 		{ "udp_batch_runs", test_udp_batch_runs },
 		{ "udp_vnet_batches", test_udp_vnet_batches },
 		{ "socks5_udp_associate", test_socks5_udp_associate },

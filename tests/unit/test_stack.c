@@ -978,7 +978,9 @@ static void test_udp_flows_life(void)
 	CU_ASSERT_EQUAL(h->n_udp_new, 4);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_refused_full, 2);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 4);
-	/* A reply keeps flow 5000 alive; the others expire after 30 s. */
+	/* A reply keeps flow 5000 alive (and, 20 s after it began, makes it
+	 * a stream: 120 s, test_udp_stream_timeout); the others expire after
+	 * 30 s. */
 	memset(&key, 0, sizeof(key));
 	key.family = ZT_AF_INET;
 	key.proto = ZT_IPPROTO_UDP;
@@ -993,7 +995,9 @@ static void test_udp_flows_life(void)
 	zt_stack_poll(h->s, t0 + 30 * ZT_SEC);
 	CU_ASSERT_EQUAL(h->n_udp_closed, 3);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 1);
-	zt_stack_poll(h->s, t0 + 50 * ZT_SEC);
+	zt_stack_poll(h->s, t0 + 139 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 1);
+	zt_stack_poll(h->s, t0 + 140 * ZT_SEC);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 0);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_expired, 4);
 	CU_ASSERT_EQUAL(zt_stack_deadline(h->s), ZT_TIME_NEVER);
@@ -1020,6 +1024,77 @@ static void test_udp_flows_life(void)
 	CU_ASSERT_EQUAL(h->udp_error_code, ZT_ICMP4_CODE_PORT_UNREACH);
 	host_fini(h);
 	free(h);
+}
+
+/* The key of the UDP flow @c:@cport -> @srv:@sport. */
+static struct zt_flow_key udp_key(const struct zt_addr *c, uint16_t cport,
+				  const struct zt_addr *srv, uint16_t sport)
+{
+	struct zt_flow_key k;
+
+	zt_flow_key_set(&k, c->family, ZT_IPPROTO_UDP, c, cport, srv, sport);
+	return k;
+}
+
+/*
+ * A UDP flow that carried datagrams both ways and is still active two
+ * seconds after it began is a stream (a call, a game, a tunnel; the rule
+ * of Linux's conntrack): it idles out after udp_stream_timeout (120 s,
+ * RFC 4787 REQ-5's two minutes at least), not udp_idle_timeout (30 s), so
+ * a peer that speaks after a minute of silence still gets through. A
+ * query and its prompt answer (DNS) and datagrams one way only stay
+ * short-lived. A stream timeout below the idle one does not shorten a
+ * stream's life.
+ */
+static void test_udp_stream_timeout(void)
+{
+	for (int longer_idle = 0; longer_idle < 2; longer_idle++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = A4(10, 0, 0, 2), srv = A4(9, 9, 9, 9);
+		struct zt_flow_key dns = udp_key(&c, 5000, &srv, 53);
+		struct zt_flow_key call = udp_key(&c, 5001, &srv, 4000);
+		struct zt_flow_key oneway = udp_key(&c, 5002, &srv, 4000);
+		uint64_t t0, idle, t3;
+
+		zt_stack_config_default(&cfg);
+		CU_ASSERT_EQUAL(cfg.udp_idle_timeout, 30 * ZT_SEC);
+		CU_ASSERT_EQUAL(cfg.udp_stream_timeout, 120 * ZT_SEC);
+		if (longer_idle)
+			cfg.udp_idle_timeout = 200 * ZT_SEC;
+		idle = cfg.udp_idle_timeout;
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		t0 = h->now;
+		send_udp(h, &c, &srv, 5000, 53, "q", 1);
+		send_udp(h, &c, &srv, 5001, 4000, "hi", 2);
+		send_udp(h, &c, &srv, 5002, 4000, "x", 1);
+		h->now = t0 + 50 * ZT_MS;
+		CU_ASSERT_EQUAL(zt_stack_udp_send(h->s, &dns, "a", 1, h->now), 0);
+		CU_ASSERT_EQUAL(zt_stack_udp_send(h->s, &call, "yo", 2, h->now), 0);
+		/* both ways, but within two seconds: not a stream yet */
+		CU_ASSERT_EQUAL(zt_stack_udp_lookup(h->s, &call)->idle_deadline,
+				h->now + idle);
+		t3 = h->now = t0 + 3 * ZT_SEC;
+		send_udp(h, &c, &srv, 5001, 4000, "more", 4);
+		send_udp(h, &c, &srv, 5002, 4000, "y", 1);
+		CU_ASSERT_EQUAL(zt_stack_udp_lookup(h->s, &dns)->idle_deadline,
+				t0 + 50 * ZT_MS + idle);
+		CU_ASSERT_EQUAL(zt_stack_udp_lookup(h->s, &oneway)->idle_deadline,
+				t3 + idle);
+		CU_ASSERT_EQUAL(zt_stack_udp_lookup(h->s, &call)->idle_deadline,
+				t3 + (longer_idle ? idle : 120 * ZT_SEC));
+		zt_stack_poll(h->s, t3 + idle);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active,
+				longer_idle ? 0 : 1);
+		CU_ASSERT_PTR_EQUAL(zt_stack_udp_lookup(h->s, &dns), NULL);
+		CU_ASSERT_PTR_EQUAL(zt_stack_udp_lookup(h->s, &oneway), NULL);
+		zt_stack_poll(h->s, t3 + 120 * ZT_SEC);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_expired, 3);
+		host_fini(h);
+		free(h);
+	}
 }
 
 /*
@@ -2063,6 +2138,7 @@ int zt_suite_stack(void)
 		{ "keepalive_keeps_flow", test_keepalive_keeps_flow },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },
+		{ "udp_stream_timeout", test_udp_stream_timeout },
 		{ "udp_ip_header_to_host", test_udp_ip_header_to_host },
 		{ "udp_unreach_quotes_the_flow", test_udp_unreach_quotes_the_flow },
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },

@@ -61,7 +61,10 @@ struct zt_router_config {
 	struct zt_proxy_config socks5;
 	struct zt_proxy_config http;
 	size_t http_max_header;     /* bound on a proxy's response head (16 KiB) */
-	struct zt_nat_config nat;   /* UDP NAT sessions (nat.h defaults) */
+	struct zt_nat_config nat;   /* UDP NAT sessions (nat.h defaults, but
+				     * timeout 0: the longer of the stack's
+				     * udp_idle_timeout and udp_stream_timeout,
+				     * so that the flow's own timer ends it) */
 	/* The fake-IP resolver (fakedns.h; off by default): UDP and TCP to a
 	 * server address's port 53 are answered by it (UDP queries for names
 	 * the rules send direct go to fake_dns.upstream), any other flow to

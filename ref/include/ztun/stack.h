@@ -109,9 +109,14 @@ struct zt_udp_flow {
 				* being handed to ops->udp_input */
 	/* private to the stack */
 	uint32_t index;
+	uint64_t created;
 	uint64_t idle_deadline;
 	struct zt_heap_node timer;
 };
+
+/* A UDP flow with datagrams both ways still active this long after it
+ * began is a stream (zt_stack_config.udp_stream_timeout). */
+#define ZT_UDP_STREAM_AFTER (2 * ZT_SEC)
 
 struct zt_stack_config {
 	uint16_t mtu;                 /* TUN MTU: nothing larger is emitted */
@@ -127,6 +132,10 @@ struct zt_stack_config {
 	uint64_t mem_budget;          /* bytes of TCP rings for all flows (2 GiB) */
 	uint32_t max_udp_flows;       /* default 8192, at most 65536 */
 	uint64_t udp_idle_timeout;    /* ns without a datagram either way (30 s) */
+	uint64_t udp_stream_timeout;  /* ... for a stream: a flow with datagrams
+				       * both ways still active
+				       * ZT_UDP_STREAM_AFTER after it began
+				       * (120 s; never below udp_idle_timeout) */
 };
 
 void zt_stack_config_default(struct zt_stack_config *cfg);
