@@ -1011,6 +1011,7 @@ void zt_stack_input_flags(struct zt_stack *s, const uint8_t *pkt, size_t len,
 			s->stats.drops[d]++;
 			return;
 		}
+		pk.reassembled = true;
 		raw = whole;
 	}
 	input_decoded(s, &pk, raw, now);

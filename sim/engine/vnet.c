@@ -1674,7 +1674,8 @@ static const struct verror *too_big_for(const struct zt_vnet *vn,
 	if (!e || ip_len <= e->mtu)
 		return NULL;
 	local = !e->origin.family;
-	return v4 ? (b->df ? e : NULL) : (local ? NULL : e);
+	/* the egress fragments what may be (IPv6: on its own link only) */
+	return b->df || (!v4 && !local) ? e : NULL;
 }
 
 static int up_dgram_send(void *host, int handle, const struct zt_endpoint *to,
@@ -1728,7 +1729,7 @@ static int up_dgram_set_header(void *host, int handle,
 	if (hdr->ttl)
 		b->ttl = hdr->ttl;
 	b->tclass = hdr->tclass;
-	b->df = hdr->dont_frag && b->addr.family == ZT_AF_INET;
+	b->df = hdr->dont_frag;
 	vn->stats.header_sets++;
 	return 0;
 }

@@ -89,7 +89,8 @@ struct zt_vnet_stats {
 	uint64_t header_sets;      /* router dgram_set_header calls */
 	uint8_t last_tclass;       /* the traffic class the latest datagram
 				    * or ping of a router socket left with */
-	bool last_df;              /* ... and whether with IPv4 DF */
+	bool last_df;              /* ... and whether with DF (IPv6: not to
+				    * be fragmented by the egress) */
 	struct zt_endpoint last_to; /* ... and where it went */
 	struct zt_endpoint last_from; /* ... and from where (the socket's
 				       * egress address and port) */
@@ -172,10 +173,11 @@ int zt_vnet_mark(struct zt_vnet *vn, const struct zt_addr *prefix, uint8_t len,
 int zt_vnet_unroutable(struct zt_vnet *vn, const struct zt_addr *prefix,
 		       uint8_t len, int err);
 /* A link of MTU @mtu on the way to @prefix/@len, at router @at or (NULL)
- * the egress's own: an IPv4 datagram or echo request larger than it sent
- * with DF (any IPv6 one, past the egress) gets @at's fragmentation
- * needed / packet too big, or fails its send with -EMSGSIZE on the
- * egress's link (dgram_path_mtu: @mtu). 0, -EINVAL or -ENOSPC. */
+ * the egress's own: a datagram or echo request larger than it sent with
+ * DF (any IPv6 one, past the egress: only the egress fragments those)
+ * gets @at's fragmentation needed / packet too big, or fails its send
+ * with -EMSGSIZE on the egress's link (dgram_path_mtu: @mtu). 0, -EINVAL
+ * or -ENOSPC. */
 int zt_vnet_path_mtu(struct zt_vnet *vn, const struct zt_addr *prefix,
 		     uint8_t len, uint32_t mtu, const struct zt_addr *at);
 /* A name the vnet resolves (copied). 0, -EINVAL or -ENOSPC. */

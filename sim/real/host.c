@@ -376,14 +376,16 @@ static int sock_options(struct zr_host *h, int fd, unsigned flags)
 	return 0;
 }
 
-/* IPv4 socket @fd sends with DF (@df: failing what is larger than the
- * path MTU it knows with EMSGSIZE) or without it (fragmenting). */
-static int pmtu_mode(int fd, bool df)
+/* Socket @fd sends with DF (@df: failing what is larger than the path
+ * MTU it knows with EMSGSIZE) or without it: IPv4 fragmenting on the way,
+ * IPv6 (RFC 3542 IPV6_DONTFRAG off) fragmenting to the path MTU here. */
+static int pmtu_mode(int fd, bool v6, bool df)
 {
-	int v = df ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT;
+	int v = v6 ? df : df ? IP_PMTUDISC_DO : IP_PMTUDISC_DONT;
 
-	return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof(v)) < 0 ?
-		       -errno : 0;
+	return setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+			  v6 ? IPV6_DONTFRAG : IP_MTU_DISCOVER, &v,
+			  sizeof(v)) < 0 ? -errno : 0;
 }
 
 /* --- upstream ops --------------------------------------------------------- */
@@ -655,11 +657,12 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	/* and sends without DF, as the client's datagrams come until one
 	 * has it (dgram_set_header): a router fragments what the sender let
 	 * it. (Linux's default would set DF and lose the first datagram
-	 * larger than a link beyond.) IPv6: the kernel's own way, which
-	 * fragments to the path MTU it knows, the source's right. Best
-	 * effort, as the marking: without it Linux's default stays. */
+	 * larger than a link beyond.) IPv6: the kernel's own default, which
+	 * fragments to the path MTU it knows, until a datagram the client
+	 * did not fragment itself comes. Best effort, as the marking:
+	 * without it Linux's default stays. */
 	if (!err && (flags & ZT_UPSTREAM_DIRECT) && af == AF_INET)
-		(void)pmtu_mode(fd, false);
+		(void)pmtu_mode(fd, false, false);
 	if (!err && !echo && h->cfg.udp_rcvbuf) {
 		int sz = (int)h->cfg.udp_rcvbuf;
 
@@ -778,8 +781,8 @@ static int hdr_set(struct zr_sock *s, int handle, bool tclass, uint8_t v,
 /*
  * What datagram socket @handle sends from now on leaves with TTL / hop
  * limit @hdr->ttl (0: as it is), traffic class @hdr->tclass (IPv4 TOS:
- * DSCP and ECN; Linux keeps a datagram socket's ECN bits as given) and,
- * IPv4, DF @hdr->dont_frag. Datagrams held for a batched send go first,
+ * DSCP and ECN; Linux keeps a datagram socket's ECN bits as given) and
+ * DF @hdr->dont_frag (pmtu_mode). Datagrams held for a batched send go first,
  * with what they were given under. A socket learns its default TTL from
  * the kernel once (a fresh one reports the system's), so that the common
  * case, a client sending with the same default, costs no call after the
@@ -802,7 +805,7 @@ static int up_dgram_set_header(void *host, int handle,
 		s->ttl = default_ttl(h, s->fd, v6);
 	if (ttl == s->ttl)
 		ttl = 0;
-	df = hdr->dont_frag && !v6;
+	df = hdr->dont_frag;
 	if (!ttl && tclass == s->tclass && df == s->df)
 		return 0;
 	zr_dgram_out_flush(&h->dgram_out);
@@ -810,7 +813,7 @@ static int up_dgram_set_header(void *host, int handle,
 	if (!err && tclass != s->tclass)
 		err = hdr_set(s, handle, true, tclass, &h->stats.dgram_tos_sets);
 	if (!err && df != s->df) {
-		err = pmtu_mode(s->fd, df);
+		err = pmtu_mode(s->fd, v6, df);
 		if (!err) {
 			s->df = df;
 			h->stats.dgram_df_sets++;

@@ -1521,7 +1521,9 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	# would send it with DF and lose it); one that may not (-M do) hears
 	# the server namespace's "Frag needed" with its MTU. With ztun-ref's
 	# own link the small one (1400), the kernel's EMSGSIZE reaches the
-	# client as the same, with that MTU. (Not tracepath -6 here: the
+	# client as the same, with that MTU, and so over IPv6 (a 1500-byte
+	# ping, which ztun-ref's kernel would have fragmented: a router must
+	# answer it with a packet too big instead). (Not tracepath -6 here: the
 	# client shares ztun-ref's namespace, whose route cache learns the
 	# path MTU from ztun-ref's own socket; the unit tests cover IPv6.)
 	sx ip link set "$vg" mtu 1280
@@ -1532,16 +1534,19 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	fx ip link set "$vf" mtu 1500
 	cx ip link set "$vc" mtu 1400
 	cx ping -n -c 1 -W 2 -M do -s 1450 10.203.1.1 >"$tmp/pmtu3.out" 2>&1
+	cx ping -6 -n -c 1 -W 2 -s 1452 fd00:203:1::1 >"$tmp/pmtu4.out" 2>&1
 	cx ip link set "$vc" mtu 1500
+	cx ip -6 route flush cache
 	df_line=$(fresh_stats 'dgram tx')
 	if grep -q '^1408 bytes from 10.203.1.70' "$tmp/pmtu1.out" &&
 	   grep -q 'From 10.203.0.2 .*Frag needed and DF set (mtu = 1280)' "$tmp/pmtu2.out" &&
 	   grep -q 'From 10.203.1.1 .*Frag needed and DF set (mtu = 1400)' "$tmp/pmtu3.out" &&
+	   grep -q 'From fd00:203:1::1 .*Packet too big: mtu=1400' "$tmp/pmtu4.out" &&
 	   ! grep -q 'path mtu asks 0$' <<<"$df_line"; then
-		pass "(fd) the client's DF goes upstream: past a 1280-byte link, ping -M dont crosses in fragments, ping -M do hears 'Frag needed (mtu = 1280)' from 10.203.0.2; ztun-ref's own 1400-byte link: 'Frag needed (mtu = 1400)' (${df_line##*tos sets })"
+		pass "(fd) the client's DF goes upstream: past a 1280-byte link, ping -M dont crosses in fragments, ping -M do hears 'Frag needed (mtu = 1280)' from 10.203.0.2; ztun-ref's own 1400-byte link: 'Frag needed (mtu = 1400)', over IPv6 (not fragmented by ztun-ref's kernel, as no router fragments IPv6) 'Packet too big: mtu=1400' (${df_line##*tos sets })"
 	else
 		fail "(fd) the client's DF goes upstream and a too small link answers it" \
-			"$(head -c 300 "$tmp/pmtu1.out" | tr '\n' ';') | $(head -c 300 "$tmp/pmtu2.out" | tr '\n' ';') | $(head -c 300 "$tmp/pmtu3.out" | tr '\n' ';') stats: $df_line"
+			"$(head -c 300 "$tmp/pmtu1.out" | tr '\n' ';') | $(head -c 300 "$tmp/pmtu2.out" | tr '\n' ';') | $(head -c 300 "$tmp/pmtu3.out" | tr '\n' ';') | $(head -c 300 "$tmp/pmtu4.out" | tr '\n' ';') stats: $df_line"
 	fi
 	# The client's traffic class goes on too (DSCP and ECN): pings with
 	# -Q 0xb8 (EF) over IPv4 and IPv6, and an IPv6 datagram with class

@@ -130,6 +130,47 @@ size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 	return (size_t)hl + l4_len;
 }
 
+size_t zt_test_fragment(const struct zt_addr *src, const struct zt_addr *dst,
+			uint8_t proto, const uint8_t *l4, size_t l4_len,
+			size_t chunk, size_t i, uint8_t *out, size_t cap)
+{
+	size_t off = i * chunk, m;
+	int hl;
+
+	if (off >= l4_len)
+		return 0;
+	m = l4_len - off > chunk ? chunk : l4_len - off;
+	if (src->family == ZT_AF_INET) {
+		struct zt_ip4_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.ttl = 64;
+		ip.protocol = proto;
+		ip.ident = 4242;
+		ip.frag_offset = (uint16_t)off;
+		ip.more_frags = off + m < l4_len;
+		memcpy(ip.src, src->bytes, 4);
+		memcpy(ip.dst, dst->bytes, 4);
+		hl = zt_ip4_emit(&ip, m, out, cap);
+	} else {
+		struct zt_ip6_repr ip;
+
+		memset(&ip, 0, sizeof(ip));
+		ip.hop_limit = 64;
+		ip.upper_proto = proto;
+		ip.has_frag = true;
+		ip.frag_ident = 4242;
+		ip.frag_offset = (uint16_t)off;
+		ip.more_frags = off + m < l4_len;
+		memcpy(ip.src, src->bytes, 16);
+		memcpy(ip.dst, dst->bytes, 16);
+		hl = zt_ip6_emit(&ip, m, out, cap);
+	}
+	CU_ASSERT_FATAL(hl > 0 && (size_t)hl + m <= cap);
+	memcpy(out + hl, l4 + off, m);
+	return (size_t)hl + m;
+}
+
 void zt_test_set_hdr(uint8_t *pkt, size_t len, uint8_t tclass, uint8_t ttl)
 {
 	CU_ASSERT_FATAL(len >= ZT_IP6_HDR || (len >= ZT_IP4_MIN_HDR && pkt[0] >> 4 == 4));

@@ -52,6 +52,12 @@ void zt_test_set_hdr(uint8_t *pkt, size_t len, uint8_t tclass, uint8_t ttl);
 size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 			   uint8_t proto, const uint8_t *l4, size_t l4_len,
 			   const struct zt_fwd_hdr *h, uint8_t *out);
+/* Fragment @i of an IPv4 or IPv6 packet from @src to @dst carrying @l4
+ * (@l4_len bytes of @proto), @chunk bytes of it per fragment (a multiple
+ * of 8), into @out (@cap bytes). Returns its length; 0 past the last. */
+size_t zt_test_fragment(const struct zt_addr *src, const struct zt_addr *dst,
+			uint8_t proto, const uint8_t *l4, size_t l4_len,
+			size_t chunk, size_t i, uint8_t *out, size_t cap);
 
 /* The IP packet carrying the segment a tcb hands to its output op (@r,
  * then data @d1/@l1 and @d2/@l2) from @src to @dst, in @out (caller-owned,

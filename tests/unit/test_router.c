@@ -2564,16 +2564,44 @@ static void test_socks5_udp_relay_lost(void)
 	}
 }
 
+/* A datagram from the client that may be fragmented on its way: IPv4
+ * without DF; IPv6 (which no router fragments) in fragments, as a source
+ * that fragments its own datagrams sends it. */
+static void send_udp_fragmentable(struct tb *t, const struct zt_addr *src,
+				  uint16_t sport, const struct zt_addr *dst,
+				  uint16_t dport, const void *data, size_t len)
+{
+	static const struct zt_fwd_hdr no_df = { 64, 0, false };
+	static uint8_t dg[70000], pkt[70000];
+	struct zt_udp_repr u = { sport, dport };
+	int n;
+	size_t pl;
+
+	if (src->family == ZT_AF_INET) {
+		send_udp_fwd(t, src, sport, dst, dport, data, len, &no_df);
+		return;
+	}
+	n = zt_udp_emit(&u, src, dst, data, len, dg, sizeof(dg));
+	CU_ASSERT_FATAL(n > 0);
+	for (size_t i = 0; (pl = zt_test_fragment(src, dst, ZT_IPPROTO_UDP, dg,
+						   (size_t)n, 1000, i, pkt,
+						   sizeof(pkt))) > 0; i++)
+		q_push(&t->to_router, pkt, pl);
+	tun_kick(t);
+}
+
 /*
- * A direct or NAT flow's datagram leaves with the client's DF, and one
- * too large for a link on the way comes back to the client as a router
- * answers it: the datagram with DF (every IPv6 one: no router fragments
- * those) that a router beyond cannot pass gets that router's
- * fragmentation needed / packet too big with the link's MTU, and one the
- * egress's own link cannot pass (its send fails with EMSGSIZE) one with
- * the MTU the host knows, from the destination; the client's path MTU
- * discovery sees the path beyond the TUN. A datagram without DF passes
- * in fragments (IPv6: the host fragments on its own link). Pings too.
+ * A direct or NAT flow's datagram leaves with the client's DF (IPv6: set
+ * unless the client fragmented it itself: routers never fragment IPv6),
+ * and one too large for a link on the way comes back to the client as a
+ * router answers it: the datagram with DF that a router beyond cannot
+ * pass gets that router's fragmentation needed / packet too big with the
+ * link's MTU, and one the egress's own link cannot pass (its send fails
+ * with EMSGSIZE) one with the MTU the host knows, from the destination;
+ * the client's path MTU discovery sees the path beyond the TUN. A
+ * datagram that may be fragmented passes in fragments (IPv6: fragmented
+ * by the host on its own link; a router beyond still answers it with a
+ * packet too big). Pings too.
  */
 static void test_udp_path_mtu_relayed(void)
 {
@@ -2589,7 +2617,7 @@ static void test_udp_path_mtu_relayed(void)
 			uint8_t plen = v6 ? 128 : 32;
 			uint32_t far_mtu = v6 ? 1280 : 1000, own_mtu = v6 ? 1280 : 1200;
 			uint8_t code = v6 ? 0 : ZT_ICMP4_CODE_FRAG_NEEDED;
-			const struct zt_fwd_hdr df = { 64, 0, true }, no_df = { 64, 0, false };
+			const struct zt_fwd_hdr df = { 64, 0, true };
 
 			t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
 			t->dec[2] = ZT_ROUTE_DIRECT;
@@ -2606,11 +2634,11 @@ static void test_udp_path_mtu_relayed(void)
 			CU_ASSERT_EQUAL(t->err_quote.src_port, 5000);
 			CU_ASSERT_EQUAL(t->err_quote.dst_port, 7);
 			CU_ASSERT_EQUAL(t->udp_in, 0);
-			CU_ASSERT_EQUAL(vstats(t)->last_df, !v6);
+			CU_ASSERT_EQUAL(vstats(t)->last_df, true);
 			send_udp_fwd(t, &cli, 5000, &srv, 7, big, 100, &df);
 			run_for(t, 10 * ZT_MS);
 			CU_ASSERT_EQUAL(t->udp_in, 1); /* what fits passes */
-			send_udp_fwd(t, &cli, 5000, &srv, 7, big, sizeof(big), &no_df);
+			send_udp_fragmentable(t, &cli, 5000, &srv, 7, big, sizeof(big));
 			run_for(t, 10 * ZT_MS);
 			CU_ASSERT_EQUAL(vstats(t)->last_df, false);
 			CU_ASSERT_EQUAL(t->udp_in, v6 ? 1 : 2); /* in fragments */
@@ -2618,23 +2646,23 @@ static void test_udp_path_mtu_relayed(void)
 			/* the egress's own link */
 			send_udp_fwd(t, &cli, 5001, &near, 7, big, sizeof(big), &df);
 			run_for(t, 10 * ZT_MS);
-			if (v6) { /* the host fragments on its own link */
-				CU_ASSERT_EQUAL(t->udp_in, 2);
-				CU_ASSERT_EQUAL(vstats(t)->path_mtu_asks, 0);
-			} else {
-				expect_error(t, 2, ZT_ICMP_PACKET_TOO_BIG, code, &near,
-					     &cli, &near);
-				CU_ASSERT_EQUAL(t->err_mtu, own_mtu);
-				CU_ASSERT_EQUAL(t->err_quote.src_port, 5001);
-				CU_ASSERT_EQUAL(vstats(t)->path_mtu_asks, 1);
-			}
+			expect_error(t, v6 ? 3 : 2, ZT_ICMP_PACKET_TOO_BIG, code, &near,
+				     &cli, &near);
+			CU_ASSERT_EQUAL(t->err_mtu, own_mtu);
+			CU_ASSERT_EQUAL(t->err_quote.src_port, 5001);
+			CU_ASSERT_EQUAL(vstats(t)->path_mtu_asks, 1);
+			/* ... which fragments what it may */
+			send_udp_fragmentable(t, &cli, 5001, &near, 7, big, sizeof(big));
+			run_for(t, 10 * ZT_MS);
+			CU_ASSERT_EQUAL(t->udp_in, v6 ? 2 : 3);
+			CU_ASSERT_EQUAL(vstats(t)->path_mtu_asks, 1);
 			/* a ping that may not be fragmented */
 			send_ping_fwd(t, &cli, &srv, 4242, 9, &df, big, sizeof(big));
 			run_for(t, 10 * ZT_MS);
-			expect_echo_error(t, 3, ZT_ICMP_PACKET_TOO_BIG, code, &rtr,
-					  &cli, &srv, 4242, 9);
+			expect_echo_error(t, v6 ? 4 : 3, ZT_ICMP_PACKET_TOO_BIG, code,
+					  &rtr, &cli, &srv, 4242, 9);
 			CU_ASSERT_EQUAL(t->err_mtu, far_mtu);
-			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 3);
+			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, v6 ? 4u : 3u);
 			CU_ASSERT_EQUAL(rstats(t)->icmp_errors_ignored, 0);
 			tb_free(t);
 		}

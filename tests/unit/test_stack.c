@@ -746,45 +746,14 @@ static void send_udp_fragments(struct host *h, const struct zt_addr *src,
 	static uint8_t dg[70000], pkt[70000];
 	struct zt_udp_repr u = { 5353, 53 };
 	int n = zt_udp_emit(&u, src, dst, data, len, dg, sizeof(dg));
-	size_t off = 0;
+	size_t pl;
 
 	CU_ASSERT_FATAL(n > 0);
-	while (off < (size_t)n) {
-		size_t m = (size_t)n - off > chunk ? chunk : (size_t)n - off;
-		int hl;
-
-		if (src->family == ZT_AF_INET) {
-			struct zt_ip4_repr ip;
-
-			memset(&ip, 0, sizeof(ip));
-			ip.ttl = 64;
-			ip.protocol = ZT_IPPROTO_UDP;
-			ip.ident = 4242;
-			ip.frag_offset = (uint16_t)off;
-			ip.more_frags = off + m < (size_t)n;
-			memcpy(ip.src, src->bytes, 4);
-			memcpy(ip.dst, dst->bytes, 4);
-			hl = zt_ip4_emit(&ip, m, pkt, sizeof(pkt));
-		} else {
-			struct zt_ip6_repr ip;
-
-			memset(&ip, 0, sizeof(ip));
-			ip.hop_limit = 64;
-			ip.upper_proto = ZT_IPPROTO_UDP;
-			ip.has_frag = true;
-			ip.frag_ident = 4242;
-			ip.frag_offset = (uint16_t)off;
-			ip.more_frags = off + m < (size_t)n;
-			memcpy(ip.src, src->bytes, 16);
-			memcpy(ip.dst, dst->bytes, 16);
-			hl = zt_ip6_emit(&ip, m, pkt, sizeof(pkt));
-		}
-		CU_ASSERT_FATAL(hl > 0);
-		memcpy(pkt + hl, dg + off, m);
-		if (off == 0 ? first : rest)
-			zt_stack_input(h->s, pkt, (size_t)hl + m, h->now);
-		off += m;
-	}
+	for (size_t i = 0; (pl = zt_test_fragment(src, dst, ZT_IPPROTO_UDP, dg,
+						   (size_t)n, chunk, i, pkt,
+						   sizeof(pkt))) > 0; i++)
+		if (i == 0 ? first : rest)
+			zt_stack_input(h->s, pkt, pl, h->now);
 }
 
 static void send_fragmented_udp(struct host *h, const struct zt_addr *src,
@@ -919,11 +888,12 @@ static void send_udp(struct host *h, const struct zt_addr *src, const struct zt_
 }
 
 /* Each datagram hands the host its own TTL / hop limit, traffic class
- * (DSCP and ECN) and IPv4 DF, which a direct flow passes on. IPv6 has no
- * DF: only its source may fragment, whatever the sender wants. */
+ * (DSCP and ECN) and whether it may be fragmented on its way, which a
+ * direct flow passes on: IPv4 by its DF; IPv6, which no router fragments,
+ * only when its source fragmented it itself (it came in fragments). */
 static void test_udp_ip_header_to_host(void)
 {
-	static uint8_t dg[100], pkt[200];
+	static uint8_t dg[100], pkt[200], big[1400];
 	struct zt_stack_config cfg;
 	struct zt_rng rng;
 	struct host *h = malloc(sizeof(*h));
@@ -950,10 +920,13 @@ static void test_udp_ip_header_to_host(void)
 				       h->now);
 			CU_ASSERT_EQUAL(h->udp_hdr.ttl, sent.ttl);
 			CU_ASSERT_EQUAL(h->udp_hdr.tclass, sent.tclass); /* AF11, ECT(0) */
-			CU_ASSERT_EQUAL(h->udp_hdr.dont_frag, sent.dont_frag && !v6);
+			CU_ASSERT_EQUAL(h->udp_hdr.dont_frag, sent.dont_frag || v6);
 		}
+		/* in fragments: DF clear (IPv4 fragments have none) */
+		send_fragmented_udp(h, src, dst, big, sizeof(big), 1000);
+		CU_ASSERT_EQUAL(h->udp_hdr.dont_frag, false);
 	}
-	CU_ASSERT_EQUAL(h->n_udp, 4);
+	CU_ASSERT_EQUAL(h->n_udp, 6);
 	host_fini(h);
 	free(h);
 }

@@ -28,6 +28,7 @@ struct zt_packet {
 	struct zt_addr dst;
 	uint8_t proto;        /* upper-layer protocol */
 	bool is_fragment;     /* MF set or offset != 0: l4 not decoded */
+	bool reassembled;     /* set by the stack: it came in fragments */
 	struct zt_view l3_payload; /* after IP and extension headers */
 	union {
 		struct zt_tcp_repr tcp;
@@ -58,18 +59,17 @@ static inline uint8_t zt_packet_tclass(const struct zt_packet *p)
 struct zt_fwd_hdr {
 	uint8_t ttl;          /* TTL / hop limit; 0: the host's default */
 	uint8_t tclass;       /* IPv4 TOS (DSCP, ECN), IPv6 traffic class */
-	bool dont_frag;       /* IPv4 DF: the sender forbids fragmentation
-			       * on the way. An IPv6 packet is never
-			       * fragmented on its way (only its source may),
-			       * but that is the family's rule, not the
-			       * sender's word: false */
+	bool dont_frag;       /* not to be fragmented on the way: IPv4 DF;
+			       * every IPv6 packet (no router fragments
+			       * those, RFC 8200 5) but one its source
+			       * fragmented itself, which it let be cut */
 };
 
 static inline struct zt_fwd_hdr zt_packet_fwd_hdr(const struct zt_packet *p)
 {
 	struct zt_fwd_hdr h = {
 		zt_packet_ttl(p), zt_packet_tclass(p),
-		p->family == ZT_AF_INET && p->ip.ip4.dont_frag,
+		p->family == ZT_AF_INET ? p->ip.ip4.dont_frag : !p->reassembled,
 	};
 
 	return h;

@@ -102,12 +102,12 @@ struct zt_upstream_ops {
 	 * what @handle sends from now on leaves with IP TTL / hop limit
 	 * @hdr->ttl (1-255; 0: leave it as it is), traffic class
 	 * @hdr->tclass (the IPv4 TOS byte or IPv6 traffic class: DSCP and
-	 * ECN; the host's default is 0) and, for IPv4, DF as
-	 * @hdr->dont_frag says: with it a datagram larger than the path MTU
-	 * the host knows fails with -EMSGSIZE and one larger than a link
-	 * beyond comes back as that router's "fragmentation needed"; without
-	 * it (the default of a direct socket) the host and the routers on
-	 * the way fragment what is too large. The core passes the client's
+	 * ECN; the host's default is 0) and DF as @hdr->dont_frag says: with
+	 * it a datagram larger than the path MTU the host knows fails with
+	 * -EMSGSIZE and one larger than a link beyond comes back as that
+	 * router's "fragmentation needed" / "packet too big"; without it
+	 * (the default of a direct socket) the host fragments what is too
+	 * large, and so do the routers on the way (IPv4). The core passes the client's
 	 * own for direct and NAT flows, as a router would: the network's
 	 * time exceeded names the hop where the datagram died (a traceroute
 	 * through the TUN sees the path), the client's DSCP and ECN marks
