@@ -294,14 +294,13 @@ static enum zt_route_decision route_of(struct zt_router *r,
 	return d;
 }
 
-/* The decision for a new flow @k of @proto (@name: the name behind its
- * fake destination, or NULL), counted. */
-static enum zt_route_decision decide(struct zt_router *r, uint8_t proto,
-				     const struct zt_flow_key *k,
-				     const char *name, bool *reject)
+/* The rules' decision for flow @k of @proto (@name: the name behind its
+ * fake destination, or NULL). */
+static enum zt_route_decision route_for(struct zt_router *r, uint8_t proto,
+					const struct zt_flow_key *k,
+					const char *name, bool *reject)
 {
 	struct zt_route_query q;
-	enum zt_route_decision d;
 
 	memset(&q, 0, sizeof(q));
 	q.proto = proto;
@@ -310,7 +309,16 @@ static enum zt_route_decision decide(struct zt_router *r, uint8_t proto,
 	q.sport = k->client_port;
 	q.dport = k->server_port;
 	q.name = name;
-	d = route_of(r, &q, reject);
+	return route_of(r, &q, reject);
+}
+
+/* ... for a new flow, counted. */
+static enum zt_route_decision decide(struct zt_router *r, uint8_t proto,
+				     const struct zt_flow_key *k,
+				     const char *name, bool *reject)
+{
+	enum zt_route_decision d = route_for(r, proto, k, name, reject);
+
 	r->stats.flows[d]++;
 	return d;
 }
@@ -1979,19 +1987,23 @@ static struct udp_relay *assoc_member(const struct udp_assoc *a,
 
 /* With udp_full_cone, a datagram @p (@len bytes) that reached @a from
  * @addr:@port, a server no member talks to, to @a's client from that
- * server: its answer opens a flow that joins @a. Return: whether it
- * went (counted: cone in). */
+ * server: its answer opens a flow that joins @a. Only a server the rules
+ * route the client's datagrams to as @a carries them: one they drop, or
+ * send elsewhere, could not be answered this way, and a drop rule keeps
+ * its servers out. Return: whether it went (counted: cone in). */
 static bool assoc_cone_in(struct zt_router *r, struct udp_assoc *a,
 			  const struct zt_addr *addr, uint16_t port,
 			  const uint8_t *p, size_t len, uint64_t now)
 {
 	struct zt_flow_key k;
+	bool reject;
 
 	if (!r->cfg.udp_full_cone || addr->family != a->family)
 		return false;
 	zt_flow_key_set(&k, a->family, ZT_IPPROTO_UDP, &a->client,
 			a->client_port, addr, port);
-	if (zt_stack_udp_send(r->stack, &k, p, len, now) != 0)
+	if (route_for(r, ZT_IPPROTO_UDP, &k, NULL, &reject) != a->decision ||
+	    zt_stack_udp_send(r->stack, &k, p, len, now) != 0)
 		return false;
 	if (a->decision == ZT_ROUTE_SOCKS5)
 		r->stats.socks5_udp_cone_in++;

@@ -74,6 +74,7 @@ struct tb {
 	bool use_rules;
 	bool batch;                    /* TUN input in batches, as ztun-ref */
 	enum zt_route_decision dec[3]; /* tcp, udp, icmp */
+	struct zt_addr udp_drop;       /* UDP to it: DROP (family 0: none) */
 	uint8_t cli_tclass;            /* what new clients' segments carry */
 	uint8_t cli_ttl;               /* ... and their TTL (0: 64) */
 	struct zt_sim_event poll_ev, tun_ev;
@@ -337,7 +338,8 @@ static enum zt_route_decision route_cb(void *user, const struct zt_route_query *
 	if (q->proto == ZT_IPPROTO_TCP)
 		return t->dec[0];
 	if (q->proto == ZT_IPPROTO_UDP)
-		return t->dec[1];
+		return t->udp_drop.family && zt_addr_eq(&q->dst, &t->udp_drop) ?
+			       ZT_ROUTE_DROP : t->dec[1];
 	return t->dec[2];
 }
 
@@ -2505,6 +2507,12 @@ static void test_socks5_udp_full_cone(void)
 		CU_ASSERT(zt_addr_eq(&t->udp_from, &peer));
 		CU_ASSERT(t->udp_last_len == 3 && !memcmp(t->udp_last, "hey", 3));
 		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_cone_in, 1);
+		/* a peer the rules drop does not come in */
+		t->udp_drop = zt_addr_v4(SRV4);
+		peer_sends_hi(t, &t->udp_drop, &relay);
+		CU_ASSERT_EQUAL(t->udp_in, 3);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_cone_in, 1);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 1);
 		tb_free(t);
 	}
 }
@@ -2918,6 +2926,14 @@ static void test_udp_mapping_full_cone(void)
 			CU_ASSERT(zt_addr_eq(&t->udp_from, &peer));
 			CU_ASSERT(t->udp_last_len == 3 && !memcmp(t->udp_last, "hey", 3));
 			CU_ASSERT_EQUAL(rstats(t)->udp_cone_in, 1);
+			/* a peer the rules drop (the client could not answer it
+			 * through this mapping) does not come in */
+			t->udp_drop = zt_addr_v4(DNS4);
+			peer_sends_hi(t, &t->udp_drop, &map);
+			CU_ASSERT_EQUAL(t->udp_in, 3);
+			CU_ASSERT_EQUAL(rstats(t)->udp_cone_in, 1);
+			CU_ASSERT_EQUAL(nat ? rstats(t)->nat_reply_mismatch :
+					      rstats(t)->udp_dropped, 1);
 			tb_free(t);
 		}
 }

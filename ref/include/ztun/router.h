@@ -89,8 +89,10 @@ struct zt_router_config {
 	 * from a server the client socket never sent to, that reaches its
 	 * direct or NAT mapping or that its SOCKS5 relay forwards, reaches
 	 * the client too (its answer then leaves the same way), not only
-	 * those from the servers of its flows. Off: such datagrams are
-	 * dropped (address- and port-dependent). */
+	 * those from the servers of its flows, as long as the rules route
+	 * the client's datagrams to that server the same way (a drop rule
+	 * keeps its servers out). Off: such datagrams are dropped (address-
+	 * and port-dependent). */
 	bool udp_full_cone;
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
