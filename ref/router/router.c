@@ -54,7 +54,7 @@
  * address, each datagram naming its destination. Answers go to the flow
  * of their source (the sender, or the source the relay names); those
  * from a source no flow talks to only with cfg.udp_full_cone
- * (assoc_cone_in()). Datagrams that arrive before a SOCKS5 association
+ * (cone_open()). Datagrams that arrive before a SOCKS5 association
  * is ready wait in each flow's small bounded queue; it ends with its
  * control stream or with an unreachable about the relay (relay_lost),
  * and its flows with it. An association goes when its last flow does.
@@ -1985,25 +1985,32 @@ static struct udp_relay *assoc_member(const struct udp_assoc *a,
 	return NULL;
 }
 
-/* With udp_full_cone, a datagram @p (@len bytes) that reached @a from
- * @addr:@port, a server no member talks to, to @a's client from that
- * server: its answer opens a flow that joins @a. Only a server the rules
- * route the client's datagrams to as @a carries them: one they drop, or
- * send elsewhere, could not be answered this way, and a drop rule keeps
- * its servers out. Return: whether it went (counted: cone in). */
-static bool assoc_cone_in(struct zt_router *r, struct udp_assoc *a,
-			  const struct zt_addr *addr, uint16_t port,
-			  const uint8_t *p, size_t len, uint64_t now)
+/* Whether, with udp_full_cone, @addr:@port, a server no member of @a
+ * talks to, may reach @a's client (*@k: the key of that flow). Only a
+ * server the rules route the client's datagrams to as @a carries them:
+ * one they drop, or send elsewhere, could not be answered this way, and
+ * a drop rule keeps its servers out. */
+static bool cone_open(struct zt_router *r, const struct udp_assoc *a,
+		      const struct zt_addr *addr, uint16_t port,
+		      struct zt_flow_key *k)
 {
-	struct zt_flow_key k;
 	bool reject;
 
 	if (!r->cfg.udp_full_cone || addr->family != a->family)
 		return false;
-	zt_flow_key_set(&k, a->family, ZT_IPPROTO_UDP, &a->client,
+	zt_flow_key_set(k, a->family, ZT_IPPROTO_UDP, &a->client,
 			a->client_port, addr, port);
-	if (route_for(r, ZT_IPPROTO_UDP, &k, NULL, &reject) != a->decision ||
-	    zt_stack_udp_send(r->stack, &k, p, len, now) != 0)
+	return route_for(r, ZT_IPPROTO_UDP, k, NULL, &reject) == a->decision;
+}
+
+/* Datagram @p (@len bytes) to @a's client on flow key @k (cone_open()):
+ * its answer opens a flow that joins @a. Return: whether it went
+ * (counted: cone in). */
+static bool cone_send(struct zt_router *r, const struct udp_assoc *a,
+		      const struct zt_flow_key *k, const uint8_t *p, size_t len,
+		      uint64_t now)
+{
+	if (zt_stack_udp_send(r->stack, k, p, len, now) != 0)
 		return false;
 	if (a->decision == ZT_ROUTE_SOCKS5)
 		r->stats.socks5_udp_cone_in++;
@@ -2048,9 +2055,11 @@ static void assoc_datagrams(struct zt_router *r, struct udp_assoc *a,
 			if (cur)
 				run_flush(r, cur, &run, now); /* in order */
 			cur = NULL;
+			struct zt_flow_key k;
+
 			if (!from_relay || src.atyp == ZT_SOCKS5_ATYP_DOMAIN ||
-			    !assoc_cone_in(r, a, &src.ip, src.port,
-					   payload.data, payload.len, now))
+			    !cone_open(r, a, &src.ip, src.port, &k) ||
+			    !cone_send(r, a, &k, payload.data, payload.len, now))
 				r->stats.socks5_udp_spoofed++;
 			continue;
 		}
@@ -2081,8 +2090,10 @@ static void mapping_datagrams(struct zt_router *r, struct udp_assoc *a,
 {
 	struct dgram_run run = { NULL, 0, 0, 0, false, 0 };
 	struct udp_relay *m = NULL;
+	struct zt_flow_key k;
+	bool open;
 
-	if (a->decision == ZT_ROUTE_NAT && !from->name[0]) {
+	if (!from->name[0] && a->decision == ZT_ROUTE_NAT) {
 		/* the NAT table filters: the session of that remote */
 		struct zt_nat_session *s = zt_nat_reverse_lookup(
 			&r->nat, a->mapped_port, &from->addr, from->port);
@@ -2093,22 +2104,24 @@ static void mapping_datagrams(struct zt_router *r, struct udp_assoc *a,
 	} else if (!from->name[0]) {
 		m = assoc_flow_member(a, &from->addr, from->port);
 	}
-
 	a->busy++;
-	for (unsigned i = 0; i < n && !m; i++)
-		if (from->name[0] || !assoc_cone_in(r, a, &from->addr, from->port,
-						    d[i].data, d[i].len, now)) {
-			if (a->decision == ZT_ROUTE_NAT)
-				r->stats.nat_reply_mismatch++;
-			else
-				r->stats.udp_dropped++;
-		}
-	if (m && m->nat)
-		zt_nat_touch(&r->nat, m->nat, now);
-	for (unsigned i = 0; i < n && m; i++)
-		run_add(r, m, &run, d[i].data, d[i].len, d[i].tclass, now);
-	if (m)
+	if (m) {
+		if (m->nat)
+			zt_nat_touch(&r->nat, m->nat, now);
+		for (unsigned i = 0; i < n; i++)
+			run_add(r, m, &run, d[i].data, d[i].len, d[i].tclass, now);
 		run_flush(r, m, &run, now);
+	} else {
+		/* one sender: the rules asked once for the whole batch */
+		open = !from->name[0] && cone_open(r, a, &from->addr, from->port, &k);
+		for (unsigned i = 0; i < n; i++)
+			if (!open || !cone_send(r, a, &k, d[i].data, d[i].len, now)) {
+				if (a->decision == ZT_ROUTE_NAT)
+					r->stats.nat_reply_mismatch++;
+				else
+					r->stats.udp_dropped++;
+			}
+	}
 	a->busy--;
 	assoc_maybe_free(a);
 }
@@ -2124,16 +2137,14 @@ void zt_router_dgram_batch(struct zt_router *r, void *cookie,
 		echo_replies(r, cookie, from, d, n);
 		return;
 	}
-	if (u->kind == CONN_ASSOC && !n)
-		return;
-	if (u->kind == CONN_ASSOC &&
-	    ((struct udp_assoc *)cookie)->decision == ZT_ROUTE_SOCKS5) {
-		/* a SOCKS5 datagram names its source inside: each checked */
-		assoc_datagrams(r, cookie, from, d, n, now);
-		return;
-	}
 	if (u->kind == CONN_ASSOC) {
-		mapping_datagrams(r, cookie, from, d, n, now);
+		const struct udp_assoc *a = cookie;
+
+		/* a SOCKS5 datagram names its source inside: each checked */
+		if (n && a->decision == ZT_ROUTE_SOCKS5)
+			assoc_datagrams(r, cookie, from, d, n, now);
+		else if (n)
+			mapping_datagrams(r, cookie, from, d, n, now);
 		return;
 	}
 	/* else a query forwarded to the real resolver: only it answers */

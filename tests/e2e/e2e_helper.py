@@ -296,9 +296,11 @@ def echo_client(host, port, n):
     return 1
 
 
-def udp_echo(addr, ports):
-    socks = []
+def udp_serve(addr, ports, answer):
+    """answer(u, data, peer) for every datagram to ADDR:PORT, a thread per
+    port (bound, so that replies come from the address the client sent to)."""
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    socks = []
     for p in ports:
         u = socket.socket(family, socket.SOCK_DGRAM)
         u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -308,37 +310,31 @@ def udp_echo(addr, ports):
     def loop(u):
         while True:
             data, peer = u.recvfrom(65536)
-            if data.startswith(b"BURST "):
-                _, n, size, sync_dir = data.decode().split(" ", 3)
-                open(sync_dir + "/asked", "w").close()
-                if wait_file(sync_dir + "/release", 10):
-                    for d in burst(int(n), int(size)):
-                        u.sendto(d, peer)
-                    open(sync_dir + "/burst-sent", "w").close()
-                continue
-            u.sendto(data, peer)
+            answer(u, data, peer)
 
     for u in socks[1:]:
         threading.Thread(target=loop, args=(u,), daemon=True).start()
     loop(socks[0])
+
+
+def udp_echo(addr, ports):
+    def answer(u, data, peer):
+        if data.startswith(b"BURST "):
+            _, n, size, sync_dir = data.decode().split(" ", 3)
+            open(sync_dir + "/asked", "w").close()
+            if wait_file(sync_dir + "/release", 10):
+                for d in burst(int(n), int(size)):
+                    u.sendto(d, peer)
+                open(sync_dir + "/burst-sent", "w").close()
+            return
+        u.sendto(data, peer)
+
+    udp_serve(addr, ports, answer)
 
 
 def udp_reflect(addr, ports):
-    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    socks = []
-    for p in ports:
-        u = socket.socket(family, socket.SOCK_DGRAM)
-        u.bind((addr, p))
-        socks.append(u)
-
-    def loop(u):
-        while True:
-            _, peer = u.recvfrom(2048)
-            u.sendto(("%s %d" % (peer[0], peer[1])).encode(), peer)
-
-    for u in socks[1:]:
-        threading.Thread(target=loop, args=(u,), daemon=True).start()
-    loop(socks[0])
+    udp_serve(addr, ports,
+              lambda u, _, peer: u.sendto(("%s %d" % peer[:2]).encode(), peer))
 
 
 def udp_mapping(targets):

@@ -130,45 +130,59 @@ size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 	return (size_t)hl + l4_len;
 }
 
-size_t zt_test_fragment(const struct zt_addr *src, const struct zt_addr *dst,
-			uint8_t proto, const uint8_t *l4, size_t l4_len,
-			size_t chunk, size_t i, uint8_t *out, size_t cap)
+size_t zt_test_put_ip(const struct zt_addr *s, const struct zt_addr *d,
+		      uint8_t proto, uint8_t ttl, uint8_t tclass, uint32_t ident,
+		      uint16_t frag_off, bool mf, size_t l4_len, uint8_t *buf,
+		      size_t cap)
 {
-	size_t off = i * chunk, m;
-	int hl;
+	int h;
 
-	if (off >= l4_len)
-		return 0;
-	m = l4_len - off > chunk ? chunk : l4_len - off;
-	if (src->family == ZT_AF_INET) {
+	if (s->family == ZT_AF_INET) {
 		struct zt_ip4_repr ip;
 
 		memset(&ip, 0, sizeof(ip));
-		ip.ttl = 64;
+		ip.ttl = ttl;
+		ip.dscp_ecn = tclass;
 		ip.protocol = proto;
-		ip.ident = 4242;
-		ip.frag_offset = (uint16_t)off;
-		ip.more_frags = off + m < l4_len;
-		memcpy(ip.src, src->bytes, 4);
-		memcpy(ip.dst, dst->bytes, 4);
-		hl = zt_ip4_emit(&ip, m, out, cap);
+		ip.ident = (uint16_t)ident;
+		ip.frag_offset = frag_off;
+		ip.more_frags = mf;
+		memcpy(ip.src, s->bytes, 4);
+		memcpy(ip.dst, d->bytes, 4);
+		h = zt_ip4_emit(&ip, l4_len, buf, cap);
 	} else {
 		struct zt_ip6_repr ip;
 
 		memset(&ip, 0, sizeof(ip));
-		ip.hop_limit = 64;
+		ip.hop_limit = ttl;
+		ip.traffic_class = tclass;
 		ip.upper_proto = proto;
-		ip.has_frag = true;
-		ip.frag_ident = 4242;
-		ip.frag_offset = (uint16_t)off;
-		ip.more_frags = off + m < l4_len;
-		memcpy(ip.src, src->bytes, 16);
-		memcpy(ip.dst, dst->bytes, 16);
-		hl = zt_ip6_emit(&ip, m, out, cap);
+		ip.has_frag = frag_off || mf;
+		ip.frag_offset = frag_off;
+		ip.more_frags = mf;
+		ip.frag_ident = ident;
+		memcpy(ip.src, s->bytes, 16);
+		memcpy(ip.dst, d->bytes, 16);
+		h = zt_ip6_emit(&ip, l4_len, buf, cap);
 	}
-	CU_ASSERT_FATAL(hl > 0 && (size_t)hl + m <= cap);
-	memcpy(out + hl, l4 + off, m);
-	return (size_t)hl + m;
+	CU_ASSERT_FATAL(h > 0);
+	return (size_t)h + l4_len;
+}
+
+size_t zt_test_fragment(const struct zt_addr *src, const struct zt_addr *dst,
+			uint8_t proto, const uint8_t *l4, size_t l4_len,
+			size_t chunk, size_t i, uint8_t *out, size_t cap)
+{
+	size_t off = i * chunk, m, len;
+
+	if (off >= l4_len)
+		return 0;
+	m = l4_len - off > chunk ? chunk : l4_len - off;
+	len = zt_test_put_ip(src, dst, proto, 64, 0, 4242, (uint16_t)off,
+			     off + m < l4_len, m, out, cap);
+	CU_ASSERT_FATAL(len <= cap);
+	memcpy(out + len - m, l4 + off, m);
+	return len;
 }
 
 void zt_test_set_hdr(uint8_t *pkt, size_t len, uint8_t tclass, uint8_t ttl)

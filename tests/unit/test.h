@@ -52,6 +52,15 @@ void zt_test_set_hdr(uint8_t *pkt, size_t len, uint8_t tclass, uint8_t ttl);
 size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 			   uint8_t proto, const uint8_t *l4, size_t l4_len,
 			   const struct zt_fwd_hdr *h, uint8_t *out);
+/* The IPv4 or IPv6 header (no options or extension headers but a fragment
+ * header where @frag_off or @mf say it is a fragment) of a packet from @s
+ * to @d carrying @l4_len bytes of @proto already at @buf + its length,
+ * with TTL / hop limit @ttl, traffic class @tclass, identification
+ * @ident; @cap bytes at @buf. Returns the packet's total length. */
+size_t zt_test_put_ip(const struct zt_addr *s, const struct zt_addr *d,
+		      uint8_t proto, uint8_t ttl, uint8_t tclass, uint32_t ident,
+		      uint16_t frag_off, bool mf, size_t l4_len, uint8_t *buf,
+		      size_t cap);
 /* Fragment @i of an IPv4 or IPv6 packet from @src to @dst carrying @l4
  * (@l4_len bytes of @proto), @chunk bytes of it per fragment (a multiple
  * of 8), into @out (@cap bytes). Returns its length; 0 past the last. */

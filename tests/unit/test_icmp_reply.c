@@ -57,38 +57,9 @@ static size_t put_ip(const struct zt_addr *s, const struct zt_addr *d,
 		     uint8_t proto, uint8_t tclass, uint16_t frag_off, bool mf,
 		     size_t l4_len, uint8_t *buf)
 {
-	int h;
-
-	if (s->family == ZT_AF_INET) {
-		struct zt_ip4_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.ttl = 17;
-		ip.dscp_ecn = tclass;
-		ip.protocol = proto;
-		ip.ident = 0x1234;
-		ip.frag_offset = frag_off;
-		ip.more_frags = mf;
-		memcpy(ip.src, s->bytes, 4);
-		memcpy(ip.dst, d->bytes, 4);
-		h = zt_ip4_emit(&ip, l4_len, buf, BIG);
-	} else {
-		struct zt_ip6_repr ip;
-
-		memset(&ip, 0, sizeof(ip));
-		ip.hop_limit = 17;
-		ip.traffic_class = tclass;
-		ip.upper_proto = proto;
-		ip.has_frag = frag_off || mf;
-		ip.frag_offset = frag_off;
-		ip.more_frags = mf;
-		ip.frag_ident = 99;
-		memcpy(ip.src, s->bytes, 16);
-		memcpy(ip.dst, d->bytes, 16);
-		h = zt_ip6_emit(&ip, l4_len, buf, BIG);
-	}
-	CU_ASSERT_FATAL(h > 0);
-	return (size_t)h + l4_len;
+	return zt_test_put_ip(s, d, proto, 17, tclass,
+			      s->family == ZT_AF_INET ? 0x1234 : 99, frag_off,
+			      mf, l4_len, buf, BIG);
 }
 
 static size_t ip_hlen(const struct zt_addr *s, bool frag)

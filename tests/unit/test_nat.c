@@ -328,6 +328,19 @@ static void test_deterministic_ports(void)
 
 /* --- endpoint-independent mapping ------------------------------------- */
 
+/* Two sessions of one client endpoint (@ka1, @ka2) into @t at @now:
+ * both on one mapped port, which is returned. */
+static uint16_t insert_pair(struct zt_nat *t, const struct zt_nat_key *ka1,
+			    const struct zt_nat_key *ka2, uint64_t now,
+			    struct zt_nat_session **a1,
+			    struct zt_nat_session **a2)
+{
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(t, ka1, now, a1), 0);
+	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(t, ka2, now, a2), 0);
+	CU_ASSERT_EQUAL((*a2)->mapped_port, (*a1)->mapped_port);
+	return (*a1)->mapped_port;
+}
+
 static void test_eim_shared_port(void)
 {
 	struct zt_nat_config c;
@@ -344,10 +357,8 @@ static void test_eim_shared_port(void)
 	cfg_small(&c, 16, 20000, 20015, 1000);
 	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, NULL), 0);
 	st = zt_nat_stats(&t);
-	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 0, &a1), 0);
-	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 0, &a2), 0);
 	/* One client socket, two servers: both see the same source port. */
-	CU_ASSERT_EQUAL(a2->mapped_port, a1->mapped_port);
+	insert_pair(&t, &ka1, &ka2, 0, &a1, &a2);
 	CU_ASSERT_PTR_NOT_EQUAL(a1, a2);
 	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &kb, 0, &b), 0);
 	CU_ASSERT_NOT_EQUAL(b->mapped_port, a1->mapped_port);
@@ -387,10 +398,8 @@ static void test_eim_reverse(void)
 	cfg_small(&c, 16, 20000, 20015, 1000);
 	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, NULL), 0);
 	st = zt_nat_stats(&t);
-	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 0, &a1), 0);
-	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 0, &a2), 0);
+	p = insert_pair(&t, &ka1, &ka2, 0, &a1, &a2);
 	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &kb, 0, &b), 0);
-	p = a1->mapped_port;
 	/* Each remote finds its own session on the shared port. */
 	CU_ASSERT_PTR_EQUAL(zt_nat_reverse_lookup(&t, p, &r1, 53), a1);
 	CU_ASSERT_PTR_EQUAL(zt_nat_reverse_lookup(&t, p, &r2, 123), a2);
@@ -426,11 +435,8 @@ static void test_eim_release(void)
 	cfg_small(&c, 16, 30000, 30001, 1000);
 	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, NULL), 0);
 	st = zt_nat_stats(&t);
-	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 0, &a1), 0);
-	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 0, &a2), 0);
+	p = insert_pair(&t, &ka1, &ka2, 0, &a1, &a2);
 	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &kb, 0, &b), 0);
-	p = a1->mapped_port;
-	CU_ASSERT_EQUAL(a2->mapped_port, p);
 	CU_ASSERT_NOT_EQUAL(b->mapped_port, p);
 	CU_ASSERT_EQUAL(zt_nat_insert(&t, &kc, 0, &x), -ENOSPC);
 	CU_ASSERT_EQUAL(st->insert_no_port, 1);
@@ -488,10 +494,7 @@ static void test_eim_expiry(void)
 	cfg_small(&c, 8, 40000, 40000, 100);
 	CU_ASSERT_EQUAL_FATAL(zt_nat_init(&t, &c, NULL), 0);
 	st = zt_nat_stats(&t);
-	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka1, 0, &a1), 0);
-	CU_ASSERT_EQUAL_FATAL(zt_nat_insert(&t, &ka2, 0, &a2), 0);
-	p = a1->mapped_port;
-	CU_ASSERT_EQUAL(a2->mapped_port, p);
+	p = insert_pair(&t, &ka1, &ka2, 0, &a1, &a2);
 	zt_nat_touch(&t, a2, 50);
 	CU_ASSERT_EQUAL(zt_nat_check(&t), 0);
 	CU_ASSERT_EQUAL(zt_nat_expire(&t, 100, on_expire, &e), 1);

@@ -1679,7 +1679,8 @@ static void test_backpressure_slow_reader(void)
 
 /* --- UDP -------------------------------------------------------------------------- */
 
-/* UDP (dec[1]) by NAT or direct, ICMP (dec[2]) direct. */
+/* A testbed whose UDP flows go direct (or by NAT) and whose pings go
+ * direct; not started yet. */
 static struct tb *tb_new_direct(bool nat)
 {
 	struct tb *t = tb_new(NULL);
@@ -2781,8 +2782,6 @@ static void test_dgram_error_mismatch_ignored(void)
 	tb_free(t);
 }
 
-/* A testbed whose UDP flows go direct (or by NAT) and whose pings go
- * direct; not started yet. */
 /*
  * Endpoint-independent mapping (RFC 4787 REQ-1): the direct or NAT flows
  * of one client socket share one upstream socket, so every server sees

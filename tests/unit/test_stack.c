@@ -931,6 +931,16 @@ static void test_udp_ip_header_to_host(void)
 	free(h);
 }
 
+/* The key of the UDP flow @c:@cport -> @srv:@sport. */
+static struct zt_flow_key udp_key(const struct zt_addr *c, uint16_t cport,
+				  const struct zt_addr *srv, uint16_t sport)
+{
+	struct zt_flow_key k;
+
+	zt_flow_key_set(&k, c->family, ZT_IPPROTO_UDP, c, cport, srv, sport);
+	return k;
+}
+
 static void test_udp_flows_life(void)
 {
 	struct zt_stack_config cfg;
@@ -954,13 +964,7 @@ static void test_udp_flows_life(void)
 	/* A reply keeps flow 5000 alive (and, 20 s after it began, makes it
 	 * a stream: 120 s, test_udp_stream_timeout); the others expire after
 	 * 30 s. */
-	memset(&key, 0, sizeof(key));
-	key.family = ZT_AF_INET;
-	key.proto = ZT_IPPROTO_UDP;
-	key.client = c;
-	key.server = srv;
-	key.client_port = 5000;
-	key.server_port = 53;
+	key = udp_key(&c, 5000, &srv, 53);
 	h->now = t0 + 20 * ZT_SEC;
 	CU_ASSERT_EQUAL(zt_stack_udp_send(h->s, &key, "a", 1, h->now), 0);
 	CU_ASSERT_EQUAL(zt_stack_udp_lookup(h->s, &key)->datagrams_out, 1);
@@ -997,16 +1001,6 @@ static void test_udp_flows_life(void)
 	CU_ASSERT_EQUAL(h->udp_error_code, ZT_ICMP4_CODE_PORT_UNREACH);
 	host_fini(h);
 	free(h);
-}
-
-/* The key of the UDP flow @c:@cport -> @srv:@sport. */
-static struct zt_flow_key udp_key(const struct zt_addr *c, uint16_t cport,
-				  const struct zt_addr *srv, uint16_t sport)
-{
-	struct zt_flow_key k;
-
-	zt_flow_key_set(&k, c->family, ZT_IPPROTO_UDP, c, cport, srv, sport);
-	return k;
 }
 
 /*
