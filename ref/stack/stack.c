@@ -24,6 +24,16 @@
  * (deadline, insertion); zt_stack_poll() pops what is due. The reassembly
  * table's deadline and the heap's minimum make zt_stack_deadline().
  *
+ * Idle flows: a flow the client has not sent a segment on for
+ * tcp_idle_timeout is reset both ways. By default that is 2 h 4 min, what
+ * RFC 5382 REQ-5 asks of a NAT for an established connection (an idle SSH
+ * session, a push channel's socket between heartbeats): ztun stands where
+ * a NAT would, and an idle flow costs a slot and no ring. The slots are
+ * what runs out, so a list orders the flows by the client's last segment
+ * (O(1) per segment: the flow moves to its tail); when the table or the
+ * ring budget is full, a new SYN resets the flow at its head instead of
+ * being refused, if that flow has been idle tcp_evict_idle or longer.
+ *
  * Emission: every packet is built in one scratch buffer owned by the stack
  * and handed to ops->tun_output. TCP never exceeds the MTU because the MSS
  * is clamped per family (MTU - 40 or MTU - 60). UDP larger than the MTU is
@@ -52,6 +62,7 @@
 #include "flowtab.h"
 
 #define SCRATCH_LEN (65535 + 64)
+#define NO_FLOW UINT32_MAX         /* the end of the flows' LRU list */
 
 /* A held ACK may stand for this many MSS-sized segments past the last ACK
  * sent (RFC 5681 asks for one per two; a GRO receiver sends one per up to
@@ -75,6 +86,7 @@ struct zt_stack {
 	struct zt_udp_flow *udp;          /* max_udp_flows slots */
 	struct zt_flowtab udp_tab;
 	struct zt_heap timers;            /* TCP flows */
+	uint32_t lru_head, lru_tail;      /* TCP flows by last_active */
 	struct zt_heap udp_timers;        /* UDP flows */
 	struct zt_reasm reasm;
 	struct zt_ratelimit icmp_limit;
@@ -107,7 +119,8 @@ void zt_stack_config_default(struct zt_stack_config *cfg)
 	cfg->tcp.time_wait = 2 * ZT_SEC;
 	cfg->max_tcp_flows = 4096;
 	cfg->connect_timeout = 10 * ZT_SEC;
-	cfg->tcp_idle_timeout = 300 * ZT_SEC;
+	cfg->tcp_idle_timeout = 7440 * ZT_SEC; /* RFC 5382 REQ-5: 2 h 4 min */
+	cfg->tcp_evict_idle = 300 * ZT_SEC;
 	cfg->icmp_rate = 100;
 	cfg->icmp_burst = 50;
 	/* Enough to reserve default rings for max_tcp_flows flows: the flow
@@ -462,8 +475,45 @@ static void flow_update_timer(struct zt_stack *s, struct zt_flow *f)
 	f->timer_deadline = d;
 }
 
+/* --- flows by the client's last segment (oldest at lru_head) ---------- */
+
+static void lru_unlink(struct zt_stack *s, struct zt_flow *f)
+{
+	if (f->lru_prev == NO_FLOW)
+		s->lru_head = f->lru_next;
+	else
+		s->flows[f->lru_prev].lru_next = f->lru_next;
+	if (f->lru_next == NO_FLOW)
+		s->lru_tail = f->lru_prev;
+	else
+		s->flows[f->lru_next].lru_prev = f->lru_prev;
+}
+
+static void lru_append(struct zt_stack *s, struct zt_flow *f)
+{
+	f->lru_next = NO_FLOW;
+	f->lru_prev = s->lru_tail;
+	if (s->lru_tail == NO_FLOW)
+		s->lru_head = f->index;
+	else
+		s->flows[s->lru_tail].lru_next = f->index;
+	s->lru_tail = f->index;
+}
+
+/* The client sent a segment on @f at @now (or its SYN opened it). */
+static void flow_touch(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
+	f->last_active = now;
+	if (s->lru_tail != f->index) {
+		lru_unlink(s, f);
+		lru_append(s, f);
+	}
+}
+
 static void flow_free(struct zt_stack *s, struct zt_flow *f)
 {
+	lru_unlink(s, f);
 	zt_heap_remove(&s->timers, &f->timer);
 	zt_flowtab_remove(&s->tcp_tab, f->index);
 	zt_tcb_destroy(&f->tcb);
@@ -538,6 +588,39 @@ static void flow_refuse(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 	flow_refuse_how(s, f, code, now);
 }
 
+/* An idle flow ends both ways: its client gets a RST, its host EV_RESET
+ * (the caller settles it). */
+static void flow_idle_reset(struct zt_flow *f, uint64_t now)
+{
+	zt_tcb_abort(&f->tcb, now);
+	f->tcb.events |= ZT_TCP_EV_RESET;
+}
+
+/* Make room for a new flow at @now by resetting the one idle longest, if
+ * it has been idle tcp_evict_idle or longer. True if a flow was freed. */
+static bool evict_idle(struct zt_stack *s, uint64_t now)
+{
+	struct zt_flow *f;
+
+	if (!s->cfg.tcp_evict_idle || s->lru_head == NO_FLOW)
+		return false;
+	f = &s->flows[s->lru_head];
+	/* a PENDING flow is the host's until it answers */
+	if (f->pending || f->in_dispatch ||
+	    now - f->last_active < s->cfg.tcp_evict_idle)
+		return false;
+	s->stats.tcp_idle_evicted++;
+	flow_idle_reset(f, now);
+	flow_settle(s, f, now);
+	return true;
+}
+
+static bool flow_room(const struct zt_stack *s)
+{
+	return s->tcp_tab.n_free != 0 &&
+	       s->stats.mem_reserved + flow_mem(s) <= s->cfg.mem_budget;
+}
+
 static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 			struct zt_view raw, const struct zt_flow_key *key,
 			uint64_t now)
@@ -546,8 +629,9 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	uint32_t idx;
 	enum zt_drop d;
 
-	if (s->tcp_tab.n_free == 0 ||
-	    s->stats.mem_reserved + flow_mem(s) > s->cfg.mem_budget) {
+	while (!flow_room(s) && evict_idle(s, now))
+		;
+	if (!flow_room(s)) {
 		if (s->tcp_tab.n_free == 0)
 			s->stats.tcp_refused_full++;
 		else
@@ -587,7 +671,8 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	f->pending = true;
 	f->early = false;
 	f->connect_deadline = now + s->cfg.connect_timeout;
-	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
+	lru_append(s, f);
+	flow_touch(s, f, now);
 	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
 	memcpy(f->syn, raw.data, f->syn_len);
 	f->tclass = zt_packet_tclass(pk);
@@ -645,7 +730,7 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	 * an idle connection open through a middlebox) or by mistake (an
 	 * old duplicate); both are answered with an ACK. */
 	if (d == ZT_DROP_NONE || d == ZT_DROP_TCP_OUT_OF_WINDOW)
-		f->idle_deadline = now + s->cfg.tcp_idle_timeout;
+		flow_touch(s, f, now);
 	flow_settle(s, f, now);
 }
 
@@ -1065,8 +1150,7 @@ void zt_stack_poll(struct zt_stack *s, uint64_t now)
 			f->tcb.reset_reason = ZT_TCP_RESET_TIMEOUT;
 		} else if (f->idle_deadline <= now) {
 			s->stats.tcp_idle_timeouts++;
-			zt_tcb_abort(&f->tcb, now);
-			f->tcb.events |= ZT_TCP_EV_RESET;
+			flow_idle_reset(f, now);
 		} else {
 			zt_tcb_poll(&f->tcb, now);
 		}
@@ -1442,6 +1526,7 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	}
 	zt_heap_init(&s->timers);
 	zt_heap_init(&s->udp_timers);
+	s->lru_head = s->lru_tail = NO_FLOW;
 	zt_ratelimit_init(&s->icmp_limit, cfg->icmp_rate, cfg->icmp_burst);
 	return s;
 }

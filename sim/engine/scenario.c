@@ -440,6 +440,8 @@ static int hdr_stack(struct pstate *ps, const char *k, const char *v)
 		return hdr_time(ps, k, v, &c->connect_timeout);
 	if (!strcmp(key, "tcp_idle_timeout"))
 		return hdr_time(ps, k, v, &c->tcp_idle_timeout);
+	if (!strcmp(key, "tcp_evict_idle"))
+		return hdr_time(ps, k, v, &c->tcp_evict_idle);
 	if (!strcmp(key, "udp_idle_timeout"))
 		return hdr_time(ps, k, v, &c->udp_idle_timeout);
 	if (!strcmp(key, "udp_stream_timeout"))
@@ -1252,7 +1254,8 @@ static const struct {
 	SF(tcp_flows_opened), SF(tcp_flows_active), SF(tcp_refused_full),
 	SF(tcp_refused_memory), SF(mem_reserved), SF(tcp_refused),
 	SF(tcp_early_synacks), SF(tcp_time_wait_reopened),
-	SF(tcp_connect_timeouts), SF(tcp_idle_timeouts), SF(tcp_rst_sent),
+	SF(tcp_connect_timeouts), SF(tcp_idle_timeouts), SF(tcp_idle_evicted),
+	SF(tcp_rst_sent),
 	SF(udp_datagrams_in), SF(udp_datagrams_out), SF(udp_flows_opened),
 	SF(udp_flows_active), SF(udp_flows_expired), SF(udp_refused_full),
 	SF(icmp_echo_replies), SF(icmp_errors_sent), SF(icmp_errors_limited),

@@ -120,7 +120,13 @@ const char zr_usage[] =
 	"                          more CPU per connection\n"
 	"      --tcp-idle-timeout SEC  reset a TCP flow both ways after SEC\n"
 	"                          seconds without a segment from the client,\n"
-	"                          1..604800 (default 300)\n"
+	"                          1..604800 (default 7440: 2 h 4 min, what\n"
+	"                          RFC 5382 asks of a NAT)\n"
+	"      --tcp-evict-idle SEC  with the flow table or the ring budget\n"
+	"                          full, a new connection takes the place of\n"
+	"                          the flow idle longest if it has been idle\n"
+	"                          SEC seconds or more, 0..604800 (default\n"
+	"                          300; 0: refuse the new connection)\n"
 	"      --udp-idle-timeout SEC  end a UDP flow after SEC seconds without\n"
 	"                          a datagram either way, 1..604800 (default 30)\n"
 	"      --udp-stream-timeout SEC  the same for a stream: a flow with\n"
@@ -161,6 +167,7 @@ enum {
 	OPT_UDP_RCVBUF,
 	OPT_TXQUEUELEN,
 	OPT_TCP_IDLE_TIMEOUT,
+	OPT_TCP_EVICT_IDLE,
 	OPT_UDP_IDLE_TIMEOUT,
 	OPT_UDP_STREAM_TIMEOUT,
 	OPT_FAKE_DNS,
@@ -202,6 +209,7 @@ static const struct option long_opts[] = {
 	{ "udp-rcvbuf", required_argument, NULL, OPT_UDP_RCVBUF },
 	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
 	{ "tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE_TIMEOUT },
+	{ "tcp-evict-idle", required_argument, NULL, OPT_TCP_EVICT_IDLE },
 	{ "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
 	{ "udp-stream-timeout", required_argument, NULL, OPT_UDP_STREAM_TIMEOUT },
 	{ "fake-dns", required_argument, NULL, OPT_FAKE_DNS },
@@ -802,6 +810,15 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			*(opt == OPT_TCP_IDLE_TIMEOUT ? &c->tcp_idle_s :
 			  opt == OPT_UDP_IDLE_TIMEOUT ? &c->udp_idle_s :
 							&c->udp_stream_s) = (uint32_t)v;
+			break;
+		case OPT_TCP_EVICT_IDLE:
+			if (parse_num(a, 0, ZR_IDLE_MAX_S, &v)) {
+				usage_error("--tcp-evict-idle: '%s' is not a number of seconds in 0..%u",
+					    a, ZR_IDLE_MAX_S);
+				goto out;
+			}
+			c->tcp_evict_s = (uint32_t)v;
+			c->tcp_evict_set = true;
 			break;
 		case OPT_TXQUEUELEN:
 			if (parse_num(a, 1, ZR_TXQUEUELEN_MAX, &v)) {

@@ -50,6 +50,8 @@ struct zr_config {
 	uint32_t busy_poll_us;          /* --busy-poll, 0: off */
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */
 	uint32_t tcp_idle_s;            /* --tcp-idle-timeout, 0: the stack's */
+	uint32_t tcp_evict_s;           /* --tcp-evict-idle (0: never) */
+	bool tcp_evict_set;             /* ... given; else the stack's */
 	uint32_t udp_idle_s;            /* --udp-idle-timeout, 0: the stack's */
 	uint32_t udp_stream_s;          /* --udp-stream-timeout, 0: the stack's */
 	struct zt_fakedns_config fake_dns; /* --fake-dns, --fake-ip-range,
@@ -72,8 +74,9 @@ struct zr_config {
 #define ZR_BUSY_POLL_MAX_US 1000u
 
 /* --tcp-idle-timeout / --udp-idle-timeout / --udp-stream-timeout: without
- * them the stack's defaults hold (300 s, 30 s, 120 s: an idle SSH session
- * without keepalives needs more); up to a week. */
+ * them the stack's defaults hold (7440 s, RFC 5382's least for an
+ * established TCP connection; 30 s, 120 s); up to a week. The same bound
+ * for --tcp-evict-idle. */
 #define ZR_IDLE_MAX_S 604800u
 
 /* --udp-rcvbuf: a burst of datagrams the loop has not read yet waits in

@@ -1739,7 +1739,7 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		" bytes, connect failed %"
 		PRIu64 ", upstream reset %" PRIu64 ", refused %" PRIu64
 		", connect timeouts %" PRIu64 ", idle timeouts %" PRIu64
-		", rst sent %" PRIu64 ", refused full %" PRIu64
+		", idle evicted %" PRIu64 ", rst sent %" PRIu64 ", refused full %" PRIu64
 		", refused memory %" PRIu64 ", early syn-acks %" PRIu64
 		", time-wait reopened %" PRIu64 "\n",
 		ss->tcp_flows_opened, ss->tcp_flows_active, rs->tcp_relayed_up,
@@ -1747,7 +1747,7 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		rs->tcp_up_sends, rs->tcp_relayed_down,
 		rs->upstream_connect_failed, rs->upstream_reset, ss->tcp_refused,
 		ss->tcp_connect_timeouts,
-		ss->tcp_idle_timeouts, ss->tcp_rst_sent, ss->tcp_refused_full,
+		ss->tcp_idle_timeouts, ss->tcp_idle_evicted, ss->tcp_rst_sent, ss->tcp_refused_full,
 		ss->tcp_refused_memory, ss->tcp_early_synacks,
 		ss->tcp_time_wait_reopened);
 	fprintf(stderr, "ztun-ref: stats: udp in %" PRIu64 ", out %" PRIu64

@@ -313,6 +313,8 @@ int main(int argc, char **argv)
 	rcfg.stack.max_tcp_flows = cfg.max_flows;
 	if (cfg.tcp_idle_s)
 		rcfg.stack.tcp_idle_timeout = (uint64_t)cfg.tcp_idle_s * ZT_SEC;
+	if (cfg.tcp_evict_set)
+		rcfg.stack.tcp_evict_idle = (uint64_t)cfg.tcp_evict_s * ZT_SEC;
 	if (cfg.udp_idle_s)
 		rcfg.stack.udp_idle_timeout = (uint64_t)cfg.udp_idle_s * ZT_SEC;
 	if (cfg.udp_stream_s)

@@ -63,7 +63,9 @@
 # IPv6 flow's client fails with ENETUNREACH at once (ICMPv6 no route).
 # (tw) A client that reuses its port while our side is in TIME_WAIT
 # connects at once. (ka) With --tcp-idle-timeout 3, TCP keepalives keep an
-# idle flow open; without them it is reset.
+# idle flow open; without them it is reset. (ev) --max-flows 2
+# --tcp-evict-idle 1: a new connection takes the place of the flow idle
+# longest; with none idle long enough it is refused.
 # (tb) --tcp-buffer 16384: a client is offered a window of at most the
 # ring, and transfers both ways are whole.
 # (fd) --fake-dns as the client's resolver: fake addresses for names only
@@ -1300,11 +1302,13 @@ fi
 # (ka) --tcp-idle-timeout 3: an echo connection whose client sends TCP
 # keepalives every second stays open across 6 idle seconds (the probes,
 # out of the window on purpose, count as the client's activity, as a NAT
-# counts them), while one without keepalives is reset at 3 s
-if start_ztun --tcp-idle-timeout 3 --rule 'tcp 10.203.1.3 -> direct'; then
-	got=$(cx timeout 20 python3 -c '
+# counts them), while one without keepalives is reset at 3 s.
+# Shared by (ka) and (ev): echo_conn() opens a connection to the echo
+# server through the TUN, state() tries a byte on one: "alive", "eof",
+# "reset" or "errnoN".
+py_echo=$(cat <<'PY'
 import socket, time
-def conn(keepalive):
+def echo_conn(keepalive=False):
     s = socket.create_connection(("10.203.1.3", 7001), timeout=5)
     if keepalive:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -1322,10 +1326,13 @@ def state(s):
         return "reset"
     except OSError as e:
         return "errno%d" % e.errno
-a, b = conn(True), conn(False)
+PY
+)
+if start_ztun --tcp-idle-timeout 3 --rule 'tcp 10.203.1.3 -> direct'; then
+	got=$(cx timeout 20 python3 -c "$py_echo
+a, b = echo_conn(True), echo_conn()
 time.sleep(6)
-print(state(a), state(b))
-' 2>&1)
+print(state(a), state(b))" 2>&1)
 	idle=$(fresh_stats 'tcp opened' | sed -n 's/.*idle timeouts \([0-9]*\).*/\1/p')
 	if [ "$got" = "alive reset" ] && [ "$idle" = 1 ]; then
 		pass "(ka) --tcp-idle-timeout 3: kept alive by TCP keepalives for 6 s; without them reset (idle timeouts $idle)"
@@ -1336,6 +1343,40 @@ print(state(a), state(b))
 	stop_ztun
 else
 	fail "(ka) ztun-ref --tcp-idle-timeout starts"
+	stop_ztun
+fi
+
+# (ev) --max-flows 2 --tcp-evict-idle 1: two echo connections, a and b,
+# sit idle 2 s; a speaks, then a third connection c opens: b, idle
+# longest, is reset and c works, a is untouched. A fourth, d, with a and
+# c just active, is refused (the previous binary: b alive, c refused)
+if start_ztun --max-flows 2 --tcp-evict-idle 1 --rule 'tcp 10.203.1.3 -> direct'; then
+	got=$(cx timeout 20 python3 -c "$py_echo"'
+def try_conn():
+    try:
+        return echo_conn()
+    except ConnectionRefusedError:
+        return None
+a, b = echo_conn(), echo_conn()
+time.sleep(2)
+ra = state(a)
+c = try_conn()
+d = try_conn()
+print(ra, state(b), c and state(c) or "refused", d and state(d) or "refused", state(a))
+' 2>&1)
+	line=$(fresh_stats 'tcp opened')
+	evicted=$(echo "$line" | sed -n 's/.*idle evicted \([0-9]*\).*/\1/p')
+	full=$(echo "$line" | sed -n 's/.*refused full \([0-9]*\).*/\1/p')
+	if [ "$got" = "alive reset alive refused alive" ] &&
+	   [ "$evicted" = 1 ] && [ "$full" = 1 ]; then
+		pass "(ev) --max-flows 2 --tcp-evict-idle 1: the flow idle longest gave its place, then a SYN with none idle was refused (idle evicted $evicted, refused full $full)"
+	else
+		fail "(ev) --tcp-evict-idle: the idle flow gives its place" \
+			"a b c d a: '$got' (want 'alive reset alive refused alive'), idle evicted '$evicted', refused full '$full'"
+	fi
+	stop_ztun
+else
+	fail "(ev) ztun-ref --tcp-evict-idle starts"
 	stop_ztun
 fi
 

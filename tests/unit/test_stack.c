@@ -1751,6 +1751,165 @@ static void test_idle_timeout(void)
 	free_host_client(h, c);
 }
 
+/* An established flow from @c:@sport to @srv:80, handshake by hand; @ack
+ * is set to the client's ACK (sent again, it is a segment of the flow). */
+static struct zt_flow *open_established(struct host *h, const struct zt_addr *c,
+					const struct zt_addr *srv, uint16_t sport,
+					struct zt_tcp_repr *ack)
+{
+	struct zt_tcp_repr syn = syn_to(sport, 80, 1000);
+	struct zt_flow *f;
+	struct zt_packet pk;
+
+	send_tcp(h, c, srv, &syn, NULL, 0);
+	f = h->last_new;
+	CU_ASSERT_FATAL(f != NULL);
+	zt_stack_tcp_accept(h->s, f, h->now);
+	out_pkt(h, h->to_tun.n - 1, &pk);
+	CU_ASSERT_EQUAL_FATAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
+	memset(ack, 0, sizeof(*ack));
+	ack->src_port = sport;
+	ack->dst_port = 80;
+	ack->seq = 1001;
+	ack->ack = pk.l4.tcp.seq + 1;
+	ack->flags = ZT_TCP_ACK;
+	ack->window = 65535;
+	send_tcp(h, c, srv, ack, NULL, 0);
+	CU_ASSERT_EQUAL(f->tcb.state, ZT_TCP_ESTABLISHED);
+	q_clear(&h->to_tun);
+	return f;
+}
+
+/* The destination port of the only packet the stack sent, which must be
+ * a RST (0 if it is not). */
+static uint16_t only_rst_port(struct host *h)
+{
+	struct zt_packet pk;
+
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	out_pkt(h, 0, &pk);
+	q_clear(&h->to_tun);
+	return (pk.l4.tcp.flags & ZT_TCP_RST) ? pk.l4.tcp.dst_port : 0;
+}
+
+/*
+ * A full table: a new SYN takes the place of the flow whose client spoke
+ * least recently, if it has been quiet tcp_evict_idle (300 s) or longer;
+ * the order is that of the clients' latest segments, not of opening.
+ * The evicted flow is reset both ways; with no flow idle long enough the
+ * SYN is refused as before.
+ */
+static void test_idle_evict_lru(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr ack[4], syn;
+	static const unsigned touch_order[4] = { 2, 0, 3, 1 };
+
+	zt_stack_config_default(&cfg);
+	cfg.max_tcp_flows = 4;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	for (unsigned i = 0; i < 4; i++)
+		open_established(h, &c, &srv, (uint16_t)(3000 + i), &ack[i]);
+	h->now += 100 * ZT_SEC;
+	for (unsigned i = 0; i < 4; i++) {
+		h->now += ZT_SEC;
+		send_tcp(h, &c, &srv, &ack[touch_order[i]], NULL, 0);
+	}
+	/* 290 s after the last touch of flow 2: nobody has been idle 300 s */
+	h->now += 290 * ZT_SEC - 3 * ZT_SEC;
+	syn = syn_to(4000, 80, 1);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	CU_ASSERT_EQUAL(only_rst_port(h), 4000);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused_full, 1);
+	CU_ASSERT_EQUAL(h->n_reset, 0);
+	/* 300 s: flow 2, then flow 0 give their places */
+	h->now += 200 * ZT_SEC;
+	for (unsigned i = 0; i < 2; i++) {
+		syn = syn_to((uint16_t)(4001 + i), 80, 1);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(only_rst_port(h), 3000 + touch_order[i]);
+		CU_ASSERT_EQUAL(h->n_new, 5 + i);
+		CU_ASSERT_EQUAL(h->n_reset, 1 + i);
+		zt_stack_tcp_accept(h->s, h->last_new, h->now);
+		q_clear(&h->to_tun);
+	}
+	/* flow 3's client speaks: flow 1 is now the one idle longest */
+	send_tcp(h, &c, &srv, &ack[3], NULL, 0);
+	q_clear(&h->to_tun);
+	syn = syn_to(4003, 80, 1);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	CU_ASSERT_EQUAL(only_rst_port(h), 3001);
+	zt_stack_tcp_accept(h->s, h->last_new, h->now);
+	q_clear(&h->to_tun);
+	/* everyone left spoke just now: refused */
+	syn = syn_to(4004, 80, 1);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	CU_ASSERT_EQUAL(only_rst_port(h), 4004);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_evicted, 3);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused_full, 2);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 4);
+	CU_ASSERT_EQUAL(h->n_reset, 3);
+	host_fini(h);
+	free(h);
+}
+
+/* The ring budget is a bound like the table: an idle flow makes room
+ * there too; tcp_evict_idle 0 turns eviction off. */
+static void test_idle_evict_budget(void)
+{
+	for (int off = 0; off < 2; off++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+		struct zt_tcp_repr ack, syn = syn_to(4000, 80, 1);
+
+		zt_stack_config_default(&cfg);
+		cfg.mem_budget = 2 * (uint64_t)(cfg.tcp.rx_buf + cfg.tcp.tx_buf);
+		if (off)
+			cfg.tcp_evict_idle = 0;
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		open_established(h, &c, &srv, 3000, &ack);
+		open_established(h, &c, &srv, 3001, &ack);
+		h->now += 3600 * ZT_SEC;
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(only_rst_port(h), off ? 4000 : 3000);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused_memory, off ? 1 : 0);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_evicted, off ? 0 : 1);
+		CU_ASSERT_EQUAL(h->n_new, off ? 2 : 3);
+		host_fini(h);
+		free(h);
+	}
+}
+
+/* By default an idle flow lives 2 h 4 min (RFC 5382 REQ-5), not less. */
+static void test_idle_default_rfc5382(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr ack;
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	open_established(h, &c, &srv, 3000, &ack);
+	h->now += 7439 * ZT_SEC;
+	zt_stack_poll(h->s, h->now);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+	CU_ASSERT_EQUAL(h->n_reset, 0);
+	h->now += 2 * ZT_SEC;
+	zt_stack_poll(h->s, h->now);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_timeouts, 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(h->n_reset, 1);
+	host_fini(h);
+	free(h);
+}
+
 /*
  * TCP keepalives are what keep an idle connection open through a
  * middlebox: a client whose probes (seq = SND.UNA - 1, no data: out of the
@@ -2100,6 +2259,9 @@ int zt_suite_stack(void)
 		  test_batch_window_update_rides_held_ack },
 		{ "rx_direct_skips_the_ring", test_rx_direct_skips_the_ring },
 		{ "idle_timeout", test_idle_timeout },
+		{ "idle_evict_lru", test_idle_evict_lru },
+		{ "idle_evict_budget", test_idle_evict_budget },
+		{ "idle_default_rfc5382", test_idle_default_rfc5382 },
 		{ "syn_reopens_time_wait", test_syn_reopens_time_wait },
 		{ "default_peer_mss", test_default_peer_mss },
 		{ "keepalive_keeps_flow", test_keepalive_keeps_flow },

@@ -90,6 +90,8 @@ struct zt_flow {
 	uint64_t idle_deadline;
 	uint64_t timer_deadline;
 	struct zt_heap_node timer;
+	uint64_t last_active;  /* the client's latest segment (or its SYN) */
+	uint32_t lru_prev, lru_next; /* flows by last_active, oldest first */
 	bool ack_held;         /* a pure ACK waits for zt_stack_batch_end() */
 	bool ack_listed;       /* ... and the flow is on the batch's list */
 	uint32_t ack_held_no;  /* the held ACK's number */
@@ -124,7 +126,12 @@ struct zt_stack_config {
 				       * a set MSS is clamped to that */
 	uint32_t max_tcp_flows;       /* default 4096, at most 65536 */
 	uint64_t connect_timeout;     /* ns to wait for accept/refuse (10 s) */
-	uint64_t tcp_idle_timeout;    /* ns without a segment before reset (300 s) */
+	uint64_t tcp_idle_timeout;    /* ns without a segment before reset
+				       * (7440 s: RFC 5382 REQ-5) */
+	uint64_t tcp_evict_idle;      /* table or ring budget full: a new SYN
+				       * takes the place of the flow idle
+				       * longest if it has been idle this
+				       * long (300 s; 0: never) */
 	bool reject_icmp;             /* refuse with ICMP unreachable, not RST */
 	struct zt_reasm_config reasm;
 	uint32_t icmp_rate;           /* ICMP errors per second (100) */
@@ -253,6 +260,7 @@ struct zt_stack_stats {
 	uint64_t tcp_time_wait_reopened; /* new SYNs that ended a TIME_WAIT flow */
 	uint64_t tcp_connect_timeouts;
 	uint64_t tcp_idle_timeouts;
+	uint64_t tcp_idle_evicted;    /* flows reset to make room for a SYN */
 	uint64_t tcp_rst_sent;        /* answers to segments of no flow */
 	uint64_t udp_datagrams_in, udp_datagrams_out;
 	uint64_t udp_flows_opened, udp_flows_active, udp_flows_expired;
