@@ -13,6 +13,7 @@
  */
 #include "real/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -48,8 +49,9 @@ const char zr_usage[] =
 	"Upstreams:\n"
 	"  -x, --proxy PROXY       socks5://[USER:PASS@]HOST:PORT,\n"
 	"                          http://[USER:PASS@]HOST:PORT, or HOST:PORT\n"
-	"                          (SOCKS5); HOST is an IP address, IPv6 in\n"
-	"                          brackets; at most one SOCKS5 and one HTTP proxy\n"
+	"                          (SOCKS5); HOST is an IP address (IPv6 in\n"
+	"                          brackets) or a name, resolved once at start;\n"
+	"                          at most one SOCKS5 and one HTTP proxy\n"
 	"  -e, --egress IFACE      interface of direct traffic (default: that of\n"
 	"                          the default route)\n"
 	"      --socks5-pipelined  send the SOCKS5 greeting, credentials and\n"
@@ -278,12 +280,29 @@ static int parse_ip6_prefix(const char *s, struct zt_addr *a, uint8_t *len)
 	return 0;
 }
 
-/* socks5://[u:p@]host:port, http://[u:p@]host:port or host:port. */
+/* A host name as DNS and /etc/hosts spell them: letters, digits, '-',
+ * '.' and '_' (container names), not starting with '-' or '.'. */
+static bool host_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > ZR_HOST_NAME_MAX || s[0] == '-' || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-._", s[i]))
+			return false;
+	return true;
+}
+
+/* socks5://[u:p@]host:port, http://[u:p@]host:port or host:port; host an
+ * IP address or a name (left in c->socks5_host / http_host for main()
+ * to resolve). */
 static int parse_proxy(struct zr_config *c, const char *text)
 {
 	struct zt_proxy_config *px = &c->socks5;
+	char *name = c->socks5_host;
 	const char *kind = "SOCKS5", *p = text, *at, *hp, *colon;
-	char host[ZT_ADDR_STRLEN + 2];
+	char host[ZR_HOST_NAME_MAX + 2];
 	size_t hl;
 	uint64_t port;
 
@@ -292,6 +311,7 @@ static int parse_proxy(struct zr_config *c, const char *text)
 	} else if (!strncmp(p, "http://", 7)) {
 		p += 7;
 		px = &c->http;
+		name = c->http_host;
 		kind = "HTTP";
 	} else if (strstr(p, "://")) {
 		return usage_error("--proxy: unknown scheme in '%s' (socks5:// or http://)",
@@ -340,16 +360,22 @@ static int parse_proxy(struct zr_config *c, const char *text)
 		if (!colon)
 			return usage_error("--proxy: '%s' has no :PORT", text);
 		hl = (size_t)(colon - hp);
-		if (hl == 0 || hl >= sizeof(host))
+		if (hl == 0)
 			return usage_error("--proxy: no host in '%s'", text);
+		if (hl > ZR_HOST_NAME_MAX)
+			return usage_error("--proxy: host longer than %u characters in '%.40s...'",
+					   ZR_HOST_NAME_MAX, text);
 		memcpy(host, hp, hl);
 		host[hl] = 0;
 		if (strchr(host, ':'))
 			return usage_error("--proxy: IPv6 address '%s' needs brackets: [%s]:PORT",
 					   host, host);
-		if (zt_addr_parse(host, &px->server.addr))
-			return usage_error("--proxy: host '%s' is not an IP address (names are not resolved)",
-					   host);
+		if (zt_addr_parse(host, &px->server.addr)) {
+			if (!host_name_ok(host))
+				return usage_error("--proxy: host '%s' is neither an IP address nor a host name",
+						   host);
+			memcpy(name, host, hl + 1);
+		}
 	}
 	if (parse_num(colon + 1, 1, 65535, &port))
 		return usage_error("--proxy: bad port '%s' in '%s' (1..65535)",

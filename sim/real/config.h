@@ -24,6 +24,10 @@
 
 #define ZR_VERSION "0.1.0"
 
+/* A proxy's host name: at most 253 characters (RFC 1035's 255 octets on
+ * the wire). */
+#define ZR_HOST_NAME_MAX 253
+
 struct zr_config {
 	char tun_name[IF_NAMESIZE];     /* -n */
 	struct zt_addr tun_ip;          /* -i */
@@ -37,7 +41,10 @@ struct zr_config {
 	bool multi_queue;               /* --multi-queue */
 	bool offload;                   /* off with --no-offload */
 	struct zt_proxy_config socks5;  /* -x socks5://... or host:port */
+	char socks5_host[ZR_HOST_NAME_MAX + 1]; /* its host name, "" if an
+					 * address; resolved at start */
 	struct zt_proxy_config http;    /* -x http://... */
+	char http_host[ZR_HOST_NAME_MAX + 1];   /* the same for it */
 	char egress[IF_NAMESIZE];       /* -e, "" = from the default route */
 	bool use_mark;
 	uint32_t mark;                  /* --mark */

@@ -330,8 +330,8 @@ static int ep_to_sockaddr(const struct zt_endpoint *ep,
 	return -EAFNOSUPPORT;
 }
 
-static void sockaddr_to_ep(const struct sockaddr_storage *ss,
-			   struct zt_endpoint *ep)
+void zr_sockaddr_to_ep(const struct sockaddr_storage *ss,
+		       struct zt_endpoint *ep)
 {
 	memset(ep, 0, sizeof(*ep));
 	if (ss->ss_family == AF_INET) {
@@ -1136,7 +1136,7 @@ static void error_offender(const struct msghdr *m,
 		memcpy(&off, offender, sizeof(struct sockaddr_in));
 	else if (!(m->msg_flags & MSG_CTRUNC) && offender->sa_family == AF_INET6)
 		memcpy(&off, offender, sizeof(struct sockaddr_in6));
-	sockaddr_to_ep(&off, &ep);
+	zr_sockaddr_to_ep(&off, &ep);
 	*out = ep.addr;
 }
 
@@ -1172,7 +1172,7 @@ static int read_error(int fd, uint8_t *data, size_t cap,
 	if (!ee)
 		return 0;
 	memset(e, 0, sizeof(*e));
-	sockaddr_to_ep(&to, &e->to);
+	zr_sockaddr_to_ep(&to, &e->to);
 	error_offender(&m, ee, &e->origin);
 	e->type = ee->ee_type;
 	e->code = ee->ee_code;
@@ -1270,7 +1270,7 @@ static void dgram_readable(struct zr_host *h, struct zr_sock *s, int idx)
 				return; /* another sender: another batch */
 		}
 		if (!n) {
-			sockaddr_to_ep(&ss, &from);
+			zr_sockaddr_to_ep(&ss, &from);
 			prev = ss;
 			prev_len = sl;
 		}
@@ -1509,7 +1509,7 @@ static void report_send_failures(struct zr_host *h)
 
 		if (!s || s->gen != (uint32_t)(f[i].tag >> 32) || !s->cookie)
 			continue;
-		sockaddr_to_ep(&f[i].to, &to);
+		zr_sockaddr_to_ep(&f[i].to, &to);
 		zt_router_dgram_send_failed(h->router, s->cookie, &to, f[i].data,
 					    f[i].len, -f[i].err, h->now);
 	}

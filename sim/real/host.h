@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <net/if.h>
+#include <sys/socket.h>
 
 #include "io/tun_driver.h"
 #include "ztun/router.h"
@@ -95,5 +96,10 @@ uint64_t zr_now(void);
 /* Close every socket the host still holds and free it. Free the router
  * first: it closes its upstreams through the host. */
 void zr_host_free(struct zr_host *h);
+
+/* @ss (AF_INET or AF_INET6) as an endpoint; any other family leaves
+ * @ep zeroed. */
+void zr_sockaddr_to_ep(const struct sockaddr_storage *ss,
+		       struct zt_endpoint *ep);
 
 #endif /* ZTUN_REAL_HOST_H */

@@ -4,7 +4,8 @@
  * the ztun core, and real sockets.
  *
  * Theory of operation: parse the command line (config.c; usage errors exit
- * 2), create and configure the TUN through /dev/net/tun and rtnetlink (or
+ * 2), resolve a proxy host given by name (once, before the TUN and the
+ * routes exist), create and configure the TUN through /dev/net/tun and rtnetlink (or
  * adopt --tun-fd as is), find the egress interface of direct traffic (-e,
  * or the default route's), with --auto-route add the routes into the TUN
  * (autoroute.c; SIGINT/SIGTERM are blocked from then on so that they end
@@ -19,6 +20,7 @@
  * its behaviour and must stay in step with it.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -237,17 +239,54 @@ static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
 	return 0;
 }
 
-static void log_proxy(const char *kind, const struct zt_proxy_config *px)
+/*
+ * A proxy given by name (@host non-empty): resolved once, here, before the
+ * TUN or any route of ours exists, so that the query takes the system's
+ * usual way and not the TUN nobody reads yet; its first address (the
+ * system's order, RFC 6724) serves the whole run. Return an exit code.
+ */
+static int resolve_proxy(const char *kind, const char *host,
+			 struct zt_proxy_config *px)
+{
+	const struct addrinfo hints = { .ai_family = AF_UNSPEC,
+					.ai_socktype = SOCK_STREAM,
+					.ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	uint16_t port = px->server.port;
+	int err;
+
+	if (!px->enabled || !host[0])
+		return 0;
+	err = getaddrinfo(host, NULL, &hints, &res);
+	if (err || !res || res->ai_addrlen > sizeof(ss)) {
+		zr_err("--proxy: cannot resolve the %s proxy's host '%s': %s",
+		       kind, host, err ? gai_strerror(err) : "no address");
+		if (res)
+			freeaddrinfo(res);
+		return EXIT_RUNTIME;
+	}
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	zr_sockaddr_to_ep(&ss, &px->server);
+	px->server.port = port;
+	return 0;
+}
+
+static void log_proxy(const char *kind, const char *host,
+		      const struct zt_proxy_config *px)
 {
 	char a[ZT_ADDR_STRLEN];
 
 	if (!px->enabled)
 		return;
 	zt_addr_format(&px->server.addr, a, sizeof(a));
-	zr_info("%s proxy %s%s%s:%u%s", kind,
+	zr_info("%s proxy %s%s%s%s%s:%u%s%s", kind, host, host[0] ? " (" : "",
 		px->server.addr.family == ZT_AF_INET6 ? "[" : "", a,
 		px->server.addr.family == ZT_AF_INET6 ? "]" : "",
-		px->server.port, px->auth ? " (with credentials)" : "");
+		px->server.port, host[0] ? ")" : "",
+		px->auth ? " (with credentials)" : "");
 }
 
 int main(int argc, char **argv)
@@ -277,6 +316,13 @@ int main(int argc, char **argv)
 	}
 	zt_rng_seed(&rng, seed);
 	raise_fd_limit(cfg.max_flows);
+	rc = resolve_proxy("SOCKS5", cfg.socks5_host, &cfg.socks5);
+	if (!rc)
+		rc = resolve_proxy("HTTP", cfg.http_host, &cfg.http);
+	if (rc) {
+		zr_config_free(&cfg);
+		return rc;
+	}
 	rc = setup_tun(&cfg, &tun);
 	if (rc) {
 		zr_config_free(&cfg);
@@ -343,8 +389,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	zr_host_set_router(host, router);
-	log_proxy("SOCKS5", &cfg.socks5);
-	log_proxy("HTTP", &cfg.http);
+	log_proxy("SOCKS5", cfg.socks5_host, &cfg.socks5);
+	log_proxy("HTTP", cfg.http_host, &cfg.http);
 	zr_info("tcp: up to %u flows, rings of %u + %u bytes each (%llu MiB at most, taken as data waits)",
 		cfg.max_flows, rcfg.stack.tcp.rx_buf, rcfg.stack.tcp.tx_buf,
 		(unsigned long long)(rcfg.stack.mem_budget >> 20));

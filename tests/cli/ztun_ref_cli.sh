@@ -93,7 +93,9 @@ check "bad --txqueuelen (large)"    2 err "--txqueuelen: '65537'" -- --txqueuele
 check "bad --txqueuelen (text)"     2 err "--txqueuelen: '1k'" -- --txqueuelen 1k
 check "bad --proxy scheme"        2 err "--proxy: unknown scheme" -- -x ftp://1.2.3.4:21
 check "bad --proxy port"          2 err "--proxy: bad port" -- -x 127.0.0.1:0
-check "--proxy host name refused" 2 err "is not an IP address" -- -x proxy.example:1080
+check "--proxy bad host name"   2 err "--proxy: host 'bad!name' is neither an IP address nor a host name" -- -x 'socks5://bad!name:1080'
+long=$(printf '%0254d' 0 | tr 0 a)
+check "--proxy host name too long" 2 err "--proxy: host longer than 253 characters" -- -x "socks5://$long:1080"
 check "bad --udp"                 2 err "--udp: unknown mode 'tcp'" -- --udp tcp
 check "--udp socks5 needs a proxy" 2 err "--udp: 'socks5' needs a SOCKS5 proxy" -- --udp socks5
 check "bad --default"             2 err "--default: unknown decision 'maybe'" -- --default maybe

@@ -66,6 +66,9 @@
 # idle flow open; without them it is reset. (ev) --max-flows 2
 # --tcp-evict-idle 1: a new connection takes the place of the flow idle
 # longest; with none idle long enough it is refused.
+# (pn) Proxies given by name (-x socks5://proxy.e2e.test:1080) are
+# resolved at start from the namespace's hosts file; an unresolvable name
+# exits 1 at once.
 # (tb) --tcp-buffer 16384: a client is offered a window of at most the
 # ring, and transfers both ways are whole.
 # (fd) --fake-dns as the client's resolver: fake addresses for names only
@@ -1281,6 +1284,41 @@ os.execv(sys.argv[3], [sys.argv[3], "--tun-fd", str(fd)] + sys.argv[4:])
 		fail "(j) ztun-ref --tun-fd ($kind) exits 0 on SIGTERM" "exit $stop_rc"
 	fi
 done
+
+# (pn) proxies given by name, resolved once at start: proxy.e2e.test is
+# in the client namespace's hosts file only (ip netns exec mounts it over
+# /etc/hosts), so no query leaves the namespaces; then a name that does
+# not resolve (the namespace's resolver is its own loopback, where nothing
+# answers) ends ztun-ref at once with exit 1, naming it, before any TUN
+printf '10.203.0.2 proxy.e2e.test\n' >"/etc/netns/$cns/hosts"
+if start_ztun -x socks5://proxy.e2e.test:1080 --socks5-pipelined \
+	      -x http://proxy.e2e.test:8888; then
+	if grep -q 'SOCKS5 proxy proxy.e2e.test (10.203.0.2:1080)' "$tmp/ztun.log" &&
+	   grep -q 'HTTP proxy proxy.e2e.test (10.203.0.2:8888)' "$tmp/ztun.log"; then
+		via=socks5 fetch "(pn) -x socks5://proxy.e2e.test:1080 (resolved to 10.203.0.2): 1 MiB over SOCKS5, sha256" \
+			http://10.203.1.1:8000/blob
+	else
+		fail "(pn) proxy names resolved and logged" "$(grep -m2 'proxy' "$tmp/ztun.log")"
+	fi
+	stop_ztun
+else
+	fail "(pn) ztun-ref with proxies given by name starts" "$(head -c 300 "$tmp/ztun.log")"
+	stop_ztun
+fi
+printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"/etc/netns/$cns/resolv.conf"
+t0=$(now_ms)
+cx timeout 20 "$bin" -n "$tun" -x socks5://nowhere.e2e.test:1080 2>"$tmp/pn.err"
+rc=$?
+ms=$(($(now_ms) - t0))
+rm -f "/etc/netns/$cns/resolv.conf" "/etc/netns/$cns/hosts"
+if [ "$rc" = 1 ] && [ "$ms" -lt 5000 ] &&
+   grep -q "cannot resolve the SOCKS5 proxy's host 'nowhere.e2e.test'" "$tmp/pn.err" &&
+   ! cx ip link show "$tun" >/dev/null 2>&1; then
+	pass "(pn) an unresolvable proxy name: exit 1 in $ms ms, '$(head -c 120 "$tmp/pn.err")', no TUN"
+else
+	fail "(pn) an unresolvable proxy name fails at once" \
+		"exit $rc in $ms ms: $(head -c 200 "$tmp/pn.err")"
+fi
 
 # (mq) --multi-queue: the device is made with IFF_MULTI_QUEUE (one queue,
 # one loop serving it) and carries data as any other
