@@ -33,6 +33,8 @@
  * (O(1) per segment: the flow moves to its tail); when the table or the
  * ring budget is full, a new SYN resets the flow at its head instead of
  * being refused, if that flow has been idle tcp_evict_idle or longer.
+ * A full UDP table likewise gives up the flow closest to its timeout (the
+ * minimum of the UDP timer heap) if it has been idle udp_evict_idle.
  *
  * Emission: every packet is built in one scratch buffer owned by the stack
  * and handed to ops->tun_output. TCP never exceeds the MTU because the MSS
@@ -130,6 +132,7 @@ void zt_stack_config_default(struct zt_stack_config *cfg)
 			  (cfg->tcp.rx_buf + cfg->tcp.tx_buf);
 	cfg->max_udp_flows = 8192;
 	cfg->udp_idle_timeout = 30 * ZT_SEC;
+	cfg->udp_evict_idle = 10 * ZT_SEC;
 	cfg->udp_stream_timeout = 120 * ZT_SEC;
 }
 
@@ -751,8 +754,30 @@ static void udp_refresh(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now)
 	    now - f->created >= ZT_UDP_STREAM_AFTER &&
 	    s->cfg.udp_stream_timeout > t)
 		t = s->cfg.udp_stream_timeout;
+	f->last_active = now;
 	f->idle_deadline = now + t;
 	zt_heap_insert(&s->udp_timers, &f->timer, f->idle_deadline);
+}
+
+/*
+ * The UDP table is full at @now: close the flow closest to its timeout
+ * (the heap's minimum: a query answered long ago goes before a stream)
+ * if it has been idle udp_evict_idle or longer, as Linux's conntrack
+ * drops an unreplied entry before refusing a new one. True if it did.
+ */
+static bool udp_evict(struct zt_stack *s, uint64_t now)
+{
+	struct zt_heap_node *n = zt_heap_min(&s->udp_timers);
+	struct zt_udp_flow *f;
+
+	if (!n || !s->cfg.udp_evict_idle)
+		return false;
+	f = zt_heap_entry(n, struct zt_udp_flow, timer);
+	if (now - f->last_active < s->cfg.udp_evict_idle)
+		return false;
+	s->stats.udp_evicted++;
+	zt_stack_udp_close(s, f, now);
+	return true;
 }
 
 static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
@@ -767,6 +792,8 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 	if (!f) {
 		uint32_t idx = zt_flowtab_alloc(&s->udp_tab);
 
+		if (idx == ZT_FLOWTAB_NONE && udp_evict(s, now))
+			idx = zt_flowtab_alloc(&s->udp_tab);
 		if (idx == ZT_FLOWTAB_NONE) {
 			s->stats.udp_refused_full++;
 			return;

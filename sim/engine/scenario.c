@@ -444,6 +444,8 @@ static int hdr_stack(struct pstate *ps, const char *k, const char *v)
 		return hdr_time(ps, k, v, &c->tcp_evict_idle);
 	if (!strcmp(key, "udp_idle_timeout"))
 		return hdr_time(ps, k, v, &c->udp_idle_timeout);
+	if (!strcmp(key, "udp_evict_idle"))
+		return hdr_time(ps, k, v, &c->udp_evict_idle);
 	if (!strcmp(key, "udp_stream_timeout"))
 		return hdr_time(ps, k, v, &c->udp_stream_timeout);
 	if (!strcmp(key, "tcp.delack"))
@@ -1257,7 +1259,7 @@ static const struct {
 	SF(tcp_connect_timeouts), SF(tcp_idle_timeouts), SF(tcp_idle_evicted),
 	SF(tcp_rst_sent),
 	SF(udp_datagrams_in), SF(udp_datagrams_out), SF(udp_flows_opened),
-	SF(udp_flows_active), SF(udp_flows_expired), SF(udp_refused_full),
+	SF(udp_flows_active), SF(udp_flows_expired), SF(udp_refused_full), SF(udp_evicted),
 	SF(icmp_echo_replies), SF(icmp_errors_sent), SF(icmp_errors_limited),
 	SF(fragments_out), SF(icmp_errors_in), SF(icmp_errors_matched),
 	SF(pmtu_reductions), SF(tso_segments_out), SF(udp_gso_out),

@@ -1753,14 +1753,15 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 	fprintf(stderr, "ztun-ref: stats: udp in %" PRIu64 ", out %" PRIu64
 		", flows opened %" PRIu64 ", active %" PRIu64 ", expired %" PRIu64
 		", up %" PRIu64 " bytes, down %" PRIu64 " bytes, dropped %" PRIu64
-		", refused full %" PRIu64 ", reply mismatch %" PRIu64
-		", spoofed %" PRIu64 ", relay lost %" PRIu64 ", cone in %" PRIu64
+		", refused full %" PRIu64 ", evicted %" PRIu64
+		", reply mismatch %" PRIu64 ", spoofed %" PRIu64 ", relay lost %" PRIu64 ", cone in %" PRIu64
 		", gso runs %" PRIu64 ", nat refused %" PRIu64 ", mappings %"
 		PRIu64 ", mappings active %" PRIu64 ", mapping cone in %" PRIu64
 		"\n",
 		ss->udp_datagrams_in, ss->udp_datagrams_out, ss->udp_flows_opened,
 		ss->udp_flows_active, ss->udp_flows_expired, rs->udp_relayed_up,
 		rs->udp_relayed_down, rs->udp_dropped, ss->udp_refused_full,
+		ss->udp_evicted,
 		rs->nat_reply_mismatch, rs->socks5_udp_spoofed,
 		rs->socks5_udp_relay_lost, rs->socks5_udp_cone_in, ss->udp_gso_out,
 		rs->nat_refused, rs->udp_mappings, rs->udp_mappings_active,

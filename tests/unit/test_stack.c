@@ -941,6 +941,53 @@ static struct zt_flow_key udp_key(const struct zt_addr *c, uint16_t cport,
 	return k;
 }
 
+/*
+ * A full UDP table: a new flow takes the place of the flow closest to its
+ * timeout if that one has been idle udp_evict_idle (10 s) or more - a
+ * query answered 20 s ago goes, not a stream idle longer whose timeout is
+ * further off; a flow idle 1 s is kept and the newcomer dropped; with
+ * udp_evict_idle 0 nothing is evicted.
+ */
+static void test_udp_evict(void)
+{
+	for (int off = 0; off < 2; off++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = A4(10, 0, 0, 2), srv = A4(9, 9, 9, 9);
+		struct zt_flow_key call = udp_key(&c, 5000, &srv, 4000);
+		struct zt_flow_key dns = udp_key(&c, 5001, &srv, 53);
+		uint64_t t0;
+
+		zt_stack_config_default(&cfg);
+		cfg.max_udp_flows = 2;
+		if (off)
+			cfg.udp_evict_idle = 0;
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		t0 = h->now;
+		send_udp(h, &c, &srv, 5000, 4000, "hi", 2);
+		h->now = t0 + 3 * ZT_SEC; /* answered 3 s later: a stream */
+		CU_ASSERT_EQUAL(zt_stack_udp_send(h->s, &call, "yo", 2, h->now), 0);
+		h->now = t0 + 40 * ZT_SEC;
+		send_udp(h, &c, &srv, 5001, 53, "q", 1);
+		CU_ASSERT_EQUAL(zt_stack_udp_send(h->s, &dns, "a", 1, h->now), 0);
+		h->now = t0 + 60 * ZT_SEC;
+		send_udp(h, &c, &srv, 5002, 53, "q2", 2);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_evicted, off ? 0 : 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_refused_full, off ? 1 : 0);
+		CU_ASSERT_EQUAL(h->n_udp_closed, off ? 0 : 1);
+		CU_ASSERT(zt_stack_udp_lookup(h->s, &call) != NULL);
+		CU_ASSERT_EQUAL(zt_stack_udp_lookup(h->s, &dns) == NULL, !off);
+		h->now += ZT_SEC;
+		send_udp(h, &c, &srv, 5003, 53, "q3", 2);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_evicted, off ? 0 : 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_refused_full, off ? 2 : 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 2);
+		host_fini(h);
+		free(h);
+	}
+}
+
 static void test_udp_flows_life(void)
 {
 	struct zt_stack_config cfg;
@@ -2267,6 +2314,7 @@ int zt_suite_stack(void)
 		{ "keepalive_keeps_flow", test_keepalive_keeps_flow },
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },
+		{ "udp_evict", test_udp_evict },
 		{ "udp_stream_timeout", test_udp_stream_timeout },
 		{ "udp_ip_header_to_host", test_udp_ip_header_to_host },
 		{ "udp_unreach_quotes_the_flow", test_udp_unreach_quotes_the_flow },

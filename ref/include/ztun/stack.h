@@ -112,6 +112,7 @@ struct zt_udp_flow {
 	/* private to the stack */
 	uint32_t index;
 	uint64_t created;
+	uint64_t last_active;  /* its latest datagram either way */
 	uint64_t idle_deadline;
 	struct zt_heap_node timer;
 };
@@ -139,6 +140,10 @@ struct zt_stack_config {
 	uint64_t mem_budget;          /* bytes of TCP rings for all flows (2 GiB) */
 	uint32_t max_udp_flows;       /* default 8192, at most 65536 */
 	uint64_t udp_idle_timeout;    /* ns without a datagram either way (30 s) */
+	uint64_t udp_evict_idle;      /* table full: a new flow takes the place
+				       * of the one closest to its timeout if
+				       * it has been idle this long (10 s;
+				       * 0: never) */
 	uint64_t udp_stream_timeout;  /* ... for a stream: a flow with datagrams
 				       * both ways still active
 				       * ZT_UDP_STREAM_AFTER after it began
@@ -265,6 +270,7 @@ struct zt_stack_stats {
 	uint64_t udp_datagrams_in, udp_datagrams_out;
 	uint64_t udp_flows_opened, udp_flows_active, udp_flows_expired;
 	uint64_t udp_refused_full;    /* datagrams dropped: UDP table full */
+	uint64_t udp_evicted;         /* flows closed to make room for one */
 	uint64_t tso_segments_out;    /* packets handed to tun_output_gso */
 	uint64_t udp_gso_out;         /* ... of them UDP datagram runs */
 	uint64_t icmp_echo_replies;
