@@ -1558,6 +1558,33 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	return s;
 }
 
+int zt_stack_check(const struct zt_stack *s)
+{
+	uint64_t open = 0, listed = 0, udp_open = 0, last = 0;
+	uint32_t prev = NO_FLOW;
+
+	for (uint32_t i = 0; i < s->cfg.max_tcp_flows; i++)
+		open += s->flows[i].key.family != 0;
+	for (uint32_t i = s->lru_head; i != NO_FLOW; i = s->flows[i].lru_next) {
+		const struct zt_flow *f = &s->flows[i];
+
+		if (i >= s->cfg.max_tcp_flows || !f->key.family ||
+		    f->lru_prev != prev || f->last_active < last ||
+		    ++listed > open)
+			return -EINVAL;
+		last = f->last_active;
+		prev = i;
+	}
+	for (uint32_t i = 0; i < s->cfg.max_udp_flows; i++)
+		udp_open += s->udp[i].key.family != 0;
+	if (s->lru_tail != prev || listed != open ||
+	    open != s->stats.tcp_flows_active ||
+	    udp_open != s->stats.udp_flows_active ||
+	    zt_heap_check(&s->timers) || zt_heap_check(&s->udp_timers))
+		return -EINVAL;
+	return 0;
+}
+
 uint64_t zt_stack_ring_buffers(const struct zt_stack *s)
 {
 	uint64_t n = 0;

@@ -904,6 +904,8 @@ static void check_counters(struct fr *h)
 			  (unsigned long long)s->udp_flows_expired,
 			  (unsigned long long)s->udp_flows_opened,
 			  c->max_udp_flows);
+	if (zt_stack_check(zt_router_stack(h->r)))
+		violation(h, "zt_stack_check: the flows' activity list, timer heaps or counts are broken");
 	if (rs->tcp_relayed_up > h->out->stream_bytes_up ||
 	    rs->tcp_relayed_down > h->taken_down)
 		violation(h, "relayed %llu up / %llu down, upstream took %llu / gave %llu",

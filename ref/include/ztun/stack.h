@@ -475,6 +475,11 @@ const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s);
 /* Ring buffers TCP flows hold now (rings are lazy: only flows with data
  * in flight or unread hold any). */
 uint64_t zt_stack_ring_buffers(const struct zt_stack *s);
+
+/* Verify the TCP flows' activity list (every open flow once, in the
+ * order of last_active), the two timer heaps and the active counts; for
+ * tests and fuzzing. Return: 0 or -EINVAL. O(max flows). */
+int zt_stack_check(const struct zt_stack *s);
 /* Look a TCP flow up by its key (NULL when none). */
 struct zt_flow *zt_stack_tcp_lookup(struct zt_stack *s,
 				    const struct zt_flow_key *key);
