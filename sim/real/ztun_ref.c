@@ -242,8 +242,12 @@ static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
 /*
  * A proxy given by name (@host non-empty): resolved once, here, before the
  * TUN or any route of ours exists, so that the query takes the system's
- * usual way and not the TUN nobody reads yet; its first address (the
- * system's order, RFC 6724) serves the whole run. Return an exit code.
+ * usual way and not the TUN nobody reads yet. One address serves the whole
+ * run: the first IPv4 one if there is any, else the first. The system's
+ * order (RFC 6724) puts a usable IPv6 address first, and "localhost" is
+ * ::1 before 127.0.0.1, where a proxy listening on IPv4 alone (microsocks,
+ * danted as usually set up) refuses every flow; a dual-stack proxy takes
+ * either. Return an exit code.
  */
 static int resolve_proxy(const char *kind, const char *host,
 			 struct zt_proxy_config *px)
@@ -251,7 +255,7 @@ static int resolve_proxy(const char *kind, const char *host,
 	const struct addrinfo hints = { .ai_family = AF_UNSPEC,
 					.ai_socktype = SOCK_STREAM,
 					.ai_flags = AI_ADDRCONFIG };
-	struct addrinfo *res = NULL;
+	struct addrinfo *res = NULL, *pick;
 	struct sockaddr_storage ss;
 	uint16_t port = px->server.port;
 	int err;
@@ -259,15 +263,23 @@ static int resolve_proxy(const char *kind, const char *host,
 	if (!px->enabled || !host[0])
 		return 0;
 	err = getaddrinfo(host, NULL, &hints, &res);
-	if (err || !res || res->ai_addrlen > sizeof(ss)) {
+	if (!err) {
+		for (pick = res; pick->ai_next && pick->ai_family != AF_INET;)
+			pick = pick->ai_next;
+		if (pick->ai_family != AF_INET)
+			pick = res;
+		if (pick->ai_addrlen > sizeof(ss))
+			err = EAI_FAMILY;
+	}
+	if (err) {
 		zr_err("--proxy: cannot resolve the %s proxy's host '%s': %s",
-		       kind, host, err ? gai_strerror(err) : "no address");
+		       kind, host, gai_strerror(err));
 		if (res)
 			freeaddrinfo(res);
 		return EXIT_RUNTIME;
 	}
 	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, res->ai_addr, res->ai_addrlen);
+	memcpy(&ss, pick->ai_addr, pick->ai_addrlen);
 	freeaddrinfo(res);
 	zr_sockaddr_to_ep(&ss, &px->server);
 	px->server.port = port;

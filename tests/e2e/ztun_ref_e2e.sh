@@ -1287,10 +1287,15 @@ done
 
 # (pn) proxies given by name, resolved once at start: proxy.e2e.test is
 # in the client namespace's hosts file only (ip netns exec mounts it over
-# /etc/hosts), so no query leaves the namespaces; then a name that does
+# /etc/hosts), so no query leaves the namespaces, with ::1 and 10.203.0.2:
+# the IPv4 address is taken (the system's order puts ::1 first, and
+# nothing listens there; the previous binary took it). Then a name that does
 # not resolve (the namespace's resolver is its own loopback, where nothing
 # answers) ends ztun-ref at once with exit 1, naming it, before any TUN
-printf '10.203.0.2 proxy.e2e.test\n' >"/etc/netns/$cns/hosts"
+# ::1 first, as "localhost" has it: the system orders it before
+# 10.203.0.2, and nothing listens there (danted is in the server
+# namespace): ztun-ref must take the IPv4 address
+printf '::1 proxy.e2e.test\n10.203.0.2 proxy.e2e.test\n' >"/etc/netns/$cns/hosts"
 if start_ztun -x socks5://proxy.e2e.test:1080 --socks5-pipelined \
 	      -x http://proxy.e2e.test:8888; then
 	if grep -q 'SOCKS5 proxy proxy.e2e.test (10.203.0.2:1080)' "$tmp/ztun.log" &&
