@@ -696,6 +696,7 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	const struct zt_proxy_config *px = NULL;
 	char *name;
 	int named;
+	unsigned flags;
 
 	if (r->fake && f->key.server_port == ZT_DNS_PORT &&
 	    zt_fakedns_is_server(r->fake, &f->key.server))
@@ -749,11 +750,14 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	/* Held until the end: a synchronous refusal ends the flow, and the
 	 * flow's end (tcp_event) must not free the relay under us. */
 	t->busy++;
-	t->handle = r->up->stream_open(r->host, &ep,
-				       px ? 0 : ZT_UPSTREAM_DIRECT |
-						ZT_UPSTREAM_DSCP(f->tclass) |
-						ZT_UPSTREAM_TTL(f->syn_ttl),
-				       t, now);
+	flags = px ? 0 : ZT_UPSTREAM_DIRECT | ZT_UPSTREAM_DSCP(f->tclass) |
+			 ZT_UPSTREAM_TTL(f->syn_ttl);
+	t->handle = r->up->stream_open(r->host, &ep, flags, t, now);
+	/* Out of descriptors (a limit below the flow table's): a flow idle
+	 * long enough gives its socket up, as a full table makes room. */
+	if ((t->handle == -EMFILE || t->handle == -ENFILE) &&
+	    zt_stack_evict_idle(r->stack, now))
+		t->handle = r->up->stream_open(r->host, &ep, flags, t, now);
 	if (!px && t->handle >= 0 && r->up->stream_set_dscp)
 		t->dscp = f->tclass & 0xfc;
 	if (t->handle < 0) {

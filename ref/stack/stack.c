@@ -618,6 +618,11 @@ static bool evict_idle(struct zt_stack *s, uint64_t now)
 	return true;
 }
 
+bool zt_stack_evict_idle(struct zt_stack *s, uint64_t now)
+{
+	return evict_idle(s, now);
+}
+
 static bool flow_room(const struct zt_stack *s)
 {
 	return s->tcp_tab.n_free != 0 &&

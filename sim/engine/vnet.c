@@ -1335,6 +1335,16 @@ static struct zt_vnet_sock *stream_of(struct zt_vnet *vn, int h)
 	return vn->streams[h];
 }
 
+/* The router's descriptors are all in use (cfg.max_sockets). */
+static bool sockets_exhausted(struct zt_vnet *vn)
+{
+	if (!vn->cfg.max_sockets ||
+	    vn->stats.streams_open + vn->stats.dgrams_open < vn->cfg.max_sockets)
+		return false;
+	vn->stats.emfile++;
+	return true;
+}
+
 static int up_stream_open(void *host, const struct zt_endpoint *ep,
 			  unsigned flags, void *cookie, uint64_t now)
 {
@@ -1344,6 +1354,8 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	uint8_t ttl;
 
 	(void)now;
+	if (sockets_exhausted(vn))
+		return -EMFILE;
 	if (ZT_UPSTREAM_DSCP_OF(flags)) {
 		vn->stats.dscp_opens++;
 		vn->stats.last_dscp = ZT_UPSTREAM_DSCP_OF(flags);
@@ -1559,6 +1571,8 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	(void)now;
 	if (family != ZT_AF_INET && family != ZT_AF_INET6)
 		return -EAFNOSUPPORT;
+	if (sockets_exhausted(vn))
+		return -EMFILE;
 	if (flags & ZT_UPSTREAM_ICMP_ECHO)
 		port = 0;
 	if (vn->n_dsocks == vn->cap_dsocks) {

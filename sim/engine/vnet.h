@@ -65,6 +65,10 @@ struct zt_vnet_config {
 	size_t buf;                /* bytes per stream direction (256 KiB) */
 	struct zt_addr egress4;    /* source of the router's sockets (192.0.2.1) */
 	struct zt_addr egress6;    /* (2001:db8::1) */
+	unsigned max_sockets;      /* the router's streams and datagram
+				    * sockets open at once; past it opens
+				    * fail with -EMFILE, as at a descriptor
+				    * limit (0: no limit) */
 };
 
 void zt_vnet_config_default(struct zt_vnet_config *cfg);
@@ -97,6 +101,7 @@ struct zt_vnet_stats {
 	uint64_t path_mtu_asks;    /* router dgram_path_mtu calls */
 	uint64_t dscp_sets;        /* router stream_set_dscp calls ... */
 	uint64_t dscp_opens;       /* ... stream_open with a DSCP ... */
+	uint64_t emfile;           /* opens failed at max_sockets */
 	uint8_t last_dscp;         /* ... and the latest one's DSCP */
 	uint8_t last_stream_ttl;   /* the TTL the latest stream_open's SYN
 				    * left with (zt_vnet_hops) */

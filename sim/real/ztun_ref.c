@@ -161,7 +161,7 @@ static void raise_fd_limit(uint32_t max_flows)
 			zr_warn("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
 	}
 	if (rl.rlim_cur < want)
-		zr_warn("descriptor limit %llu is below --max-flows %u: new flows will be refused past it",
+		zr_warn("descriptor limit %llu is below --max-flows %u: past it a new flow takes the descriptor of one idle --tcp-evict-idle, or is refused",
 			(unsigned long long)rl.rlim_cur, max_flows);
 }
 

@@ -69,6 +69,8 @@
 # (pn) Proxies given by name (-x socks5://proxy.e2e.test:1080) are
 # resolved at start from the namespace's hosts file; an unresolvable name
 # exits 1 at once.
+# (nf) Under a descriptor limit of 64, idle flows give their sockets to
+# new connections.
 # (tb) --tcp-buffer 16384: a client is offered a window of at most the
 # ring, and transfers both ways are whole.
 # (fd) --fake-dns as the client's resolver: fake addresses for names only
@@ -1421,6 +1423,49 @@ print(ra, state(b), c and state(c) or "refused", d and state(d) or "refused", st
 else
 	fail "(ev) ztun-ref --tcp-evict-idle starts"
 	stop_ztun
+fi
+
+# (nf) a descriptor limit far below --max-flows (prlimit --nofile=64, a
+# hard limit ztun-ref cannot raise): 40 echo connections sit idle 2 s,
+# then 30 more open. Past the last descriptor a new connection takes the
+# socket of the flow idle longest (--tcp-evict-idle 1), so all 30 work;
+# the previous binary refused those past the limit
+if command -v prlimit >/dev/null 2>&1; then
+	printf '#!/bin/sh\nexec prlimit --nofile=64:64 %s "$@"\n' "$bin" >"$tmp/ztun-nofile"
+	chmod +x "$tmp/ztun-nofile"
+	real_bin=$bin
+	bin=$tmp/ztun-nofile
+	if start_ztun --tcp-evict-idle 1 --rule 'tcp 10.203.1.3 -> direct'; then
+		got=$(cx timeout 30 python3 -c "$py_echo"'
+def tries(n):
+    ok, socks = 0, []
+    for _ in range(n):
+        try:
+            socks.append(echo_conn())
+            ok += 1
+        except OSError:
+            pass
+    return ok, socks
+first, held = tries(40)
+time.sleep(2)
+second, more = tries(30)
+print(first, second, sum(state(s) == "alive" for s in more))
+' 2>&1)
+		evicted=$(fresh_stats 'tcp opened' | sed -n 's/.*idle evicted \([0-9]*\).*/\1/p')
+		if [ "$got" = "40 30 30" ] && [ "${evicted:-0}" -ge 1 ]; then
+			pass "(nf) 64 descriptors: 40 idle connections, then 30 more all work (idle evicted $evicted)"
+		else
+			fail "(nf) out of descriptors, idle flows give theirs up" \
+				"first / second / alive: '$got' (want '40 30 30'), idle evicted '$evicted'"
+		fi
+		stop_ztun
+	else
+		fail "(nf) ztun-ref under prlimit --nofile=64 starts" "$(head -c 300 "$tmp/ztun.log")"
+		stop_ztun
+	fi
+	bin=$real_bin
+else
+	skip "(nf) a descriptor limit below --max-flows" "prlimit is not installed"
 fi
 
 # (tb) --tcp-buffer 16384: the window a client is offered is the ring

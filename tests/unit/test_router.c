@@ -747,6 +747,54 @@ static void test_direct_echo_1mib(void)
 }
 
 /*
+ * Out of descriptors: with the host's sockets at their limit (vnet
+ * max_sockets 2: EMFILE, as under a low RLIMIT_NOFILE, the flow table
+ * far from full), a new flow takes the socket of the flow whose client
+ * has been quiet longest, if quiet tcp_evict_idle or more: that one is
+ * reset both ways and the new one connects. With none quiet that long
+ * the new client is refused, as before.
+ */
+static void test_emfile_evicts_idle(void)
+{
+	struct zt_vnet_config vc;
+	struct tb *t;
+	struct zt_addr srv = srv_addr(false);
+	struct client *a, *b, *c, *d;
+
+	zt_vnet_config_default(&vc);
+	vc.max_sockets = 2;
+	t = tb_new(&vc);
+	t->cfg.stack.tcp_evict_idle = 5 * ZT_SEC;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	a = client_open(t, false, &srv, 7, 0);
+	run_for(t, 10 * ZT_MS);
+	b = client_open(t, false, &srv, 7, 0);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_FATAL(a->tcb.state == ZT_TCP_ESTABLISHED &&
+			b->tcb.state == ZT_TCP_ESTABLISHED);
+	run_for(t, 6 * ZT_SEC);
+	/* a speaks (a keepalive probe's worth: its ACK again) */
+	zt_tcb_send_ack(&a->tcb, t->sim.now);
+	run_for(t, 10 * ZT_MS);
+	c = client_open(t, false, &srv, 7, 0);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(b->rsts, 1);            /* b, quiet longest, went */
+	CU_ASSERT_EQUAL(a->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_idle_evicted, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 0);
+	/* a and c spoke within 5 s: the next one is refused */
+	d = client_open(t, false, &srv, 7, 0);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(d->rsts, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_idle_evicted, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 1);
+	CU_ASSERT(zt_vnet_stats(t->vn)->emfile >= 2);
+	tb_free(t);
+}
+
+/*
  * In a batch of TUN input (as ztun-ref reads it), the bytes of small
  * segments gather in the flow's ring and go upstream in one send per flow
  * at the batch's end, or once ZT_ROUTER_UP_GATHER_MAX wait: a client
@@ -3627,6 +3675,7 @@ int zt_suite_router(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "direct_echo_1mib_v4_v6", test_direct_echo_1mib },
+		{ "emfile_evicts_idle", test_emfile_evicts_idle },
 		{ "upstream_closed_when_both_ways_end",
 		  test_upstream_closed_when_both_ways_end },
 		{ "socks5_echo_noauth_userpass_v4_v6", test_socks5_echo },

@@ -476,6 +476,15 @@ const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s);
  * in flight or unread hold any). */
 uint64_t zt_stack_ring_buffers(const struct zt_stack *s);
 
+/*
+ * zt_stack_evict_idle() - the host ran out of something every flow holds
+ * (a descriptor for its upstream): reset the flow whose client has been
+ * quiet longest, both ways, if quiet tcp_evict_idle or longer, as a full
+ * table does for a SYN. Return: true if a flow was reset (its host heard
+ * EV_RESET and let its resources go).
+ */
+bool zt_stack_evict_idle(struct zt_stack *s, uint64_t now);
+
 /* Verify the TCP flows' activity list (every open flow once, in the
  * order of last_active), the two timer heaps and the active counts; for
  * tests and fuzzing. Return: 0 or -EINVAL. O(max flows). */
