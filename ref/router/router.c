@@ -686,6 +686,37 @@ static int local_dns_open(struct zt_router *r, struct zt_flow *f, uint64_t now)
 	return 0;
 }
 
+/*
+ * The host's stream_open / dgram_open. Out of descriptors (EMFILE, ENFILE:
+ * a limit below the flow table's), the TCP flow idle longest gives its
+ * socket up if idle tcp_evict_idle or more, as a full table makes room
+ * (zt_stack_evict_idle()), and the open is tried once more.
+ */
+static bool out_of_descriptors(int err)
+{
+	return err == -EMFILE || err == -ENFILE;
+}
+
+static int open_stream(struct zt_router *r, const struct zt_endpoint *ep,
+		       unsigned flags, void *cookie, uint64_t now)
+{
+	int h = r->up->stream_open(r->host, ep, flags, cookie, now);
+
+	if (out_of_descriptors(h) && zt_stack_evict_idle(r->stack, now))
+		h = r->up->stream_open(r->host, ep, flags, cookie, now);
+	return h;
+}
+
+static int open_dgram(struct zt_router *r, uint8_t family, uint16_t port,
+		      unsigned flags, void *cookie, uint64_t now)
+{
+	int h = r->up->dgram_open(r->host, family, port, flags, cookie, now);
+
+	if (out_of_descriptors(h) && zt_stack_evict_idle(r->stack, now))
+		h = r->up->dgram_open(r->host, family, port, flags, cookie, now);
+	return h;
+}
+
 static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 {
 	struct zt_router *r = host;
@@ -752,12 +783,7 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	t->busy++;
 	flags = px ? 0 : ZT_UPSTREAM_DIRECT | ZT_UPSTREAM_DSCP(f->tclass) |
 			 ZT_UPSTREAM_TTL(f->syn_ttl);
-	t->handle = r->up->stream_open(r->host, &ep, flags, t, now);
-	/* Out of descriptors (a limit below the flow table's): a flow idle
-	 * long enough gives its socket up, as a full table makes room. */
-	if ((t->handle == -EMFILE || t->handle == -ENFILE) &&
-	    zt_stack_evict_idle(r->stack, now))
-		t->handle = r->up->stream_open(r->host, &ep, flags, t, now);
+	t->handle = open_stream(r, &ep, flags, t, now);
 	if (!px && t->handle >= 0 && r->up->stream_set_dscp)
 		t->dscp = f->tclass & 0xfc;
 	if (t->handle < 0) {
@@ -1114,13 +1140,12 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	a->dgram = -1;
 	a->ctrl = -1;
 	if (a->decision == ZT_ROUTE_SOCKS5) {
-		a->ctrl = r->up->stream_open(r->host, &r->cfg.socks5.server, 0,
-					     a, now);
+		a->ctrl = open_stream(r, &r->cfg.socks5.server, 0, a, now);
 		err = a->ctrl;
 	} else {
 		a->mapped_port = u->nat ? u->nat->mapped_port : 0;
-		a->dgram = r->up->dgram_open(r->host, k->family, a->mapped_port,
-					     ZT_UPSTREAM_DIRECT, a, now);
+		a->dgram = open_dgram(r, k->family, a->mapped_port,
+				      ZT_UPSTREAM_DIRECT, a, now);
 		err = a->dgram;
 		a->ready = true;
 	}
@@ -1385,8 +1410,8 @@ static void fake_forward(struct zt_router *r, struct zt_udp_flow *f,
 		if (!u)
 			return;
 		u->forward = true;
-		u->dgram = r->up->dgram_open(r->host, up->addr.family, 0,
-					     ZT_UPSTREAM_DIRECT, u, now);
+		u->dgram = open_dgram(r, up->addr.family, 0,
+				      ZT_UPSTREAM_DIRECT, u, now);
 		u->ready = u->dgram >= 0;
 		if (!u->ready)
 			u->dgram = -1;
@@ -1625,7 +1650,7 @@ static void assoc_ready(struct udp_assoc *a, uint64_t now)
 	 * other family), else the proxy's, else the client's */
 	family = !a->relay.name[0] ? a->relay.addr.family :
 		 proxy.addr.family ? proxy.addr.family : a->family;
-	a->dgram = r->up->dgram_open(r->host, family, 0, 0, a, now);
+	a->dgram = open_dgram(r, family, 0, 0, a, now);
 	if (a->dgram < 0) {
 		a->dgram = -1;
 		assoc_fail(a, ZT_REFUSE_RST, now);
@@ -2448,9 +2473,8 @@ static struct echo_session *echo_session(struct zt_router *r,
 	e->r = r;
 	e->key = *key;
 	e->ident = ident;
-	e->dgram = r->up->dgram_open(r->host, key->family, 0,
-				     ZT_UPSTREAM_DIRECT | ZT_UPSTREAM_ICMP_ECHO,
-				     e, now);
+	e->dgram = open_dgram(r, key->family, 0,
+			      ZT_UPSTREAM_DIRECT | ZT_UPSTREAM_ICMP_ECHO, e, now);
 	if (e->dgram < 0)
 		return NULL;
 	e->used = true;

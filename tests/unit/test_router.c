@@ -794,6 +794,41 @@ static void test_emfile_evicts_idle(void)
 	tb_free(t);
 }
 
+/* The same for a UDP socket: a client's datagram whose direct (or NAT)
+ * socket cannot be opened for want of descriptors takes the socket of a
+ * TCP flow idle long enough, and goes out; the previous code dropped it. */
+static void test_emfile_udp_evicts_idle(void)
+{
+	for (int nat = 0; nat < 2; nat++) {
+		struct zt_vnet_config vc;
+		struct tb *t;
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+		struct client *a;
+
+		zt_vnet_config_default(&vc);
+		vc.max_sockets = 1;
+		t = tb_new(&vc);
+		t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+		t->cfg.stack.tcp_evict_idle = 5 * ZT_SEC;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		a = client_open(t, false, &srv, 7, 0);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_FATAL(a->tcb.state == ZT_TCP_ESTABLISHED);
+		send_udp(t, &cli, 5000, &srv, 7, "early", 5);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, 0);    /* a spoke just now: dropped */
+		run_for(t, 6 * ZT_SEC);
+		send_udp(t, &cli, 5001, &srv, 7, "hello", 5);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, 1);
+		CU_ASSERT_EQUAL(a->rsts, 1);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_idle_evicted, 1);
+		tb_free(t);
+	}
+}
+
 /*
  * In a batch of TUN input (as ztun-ref reads it), the bytes of small
  * segments gather in the flow's ring and go upstream in one send per flow
@@ -3676,6 +3711,7 @@ int zt_suite_router(void)
 	static const struct zt_test_case cases[] = {
 		{ "direct_echo_1mib_v4_v6", test_direct_echo_1mib },
 		{ "emfile_evicts_idle", test_emfile_evicts_idle },
+		{ "emfile_udp_evicts_idle", test_emfile_udp_evicts_idle },
 		{ "upstream_closed_when_both_ways_end",
 		  test_upstream_closed_when_both_ways_end },
 		{ "socks5_echo_noauth_userpass_v4_v6", test_socks5_echo },
