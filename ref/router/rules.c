@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztun/dns_wire.h"
+
 #define RULE_TEXT_MAX 512
 #define RULE_TOKENS_MAX 32
 
@@ -115,30 +117,18 @@ static bool proto_matches(uint8_t rule_proto, uint8_t proto)
 }
 
 /* Whether @d (NUL-terminated, within ZT_RULE_DOMAIN_MAX + 1 bytes) is a
- * domain condition: labels of 1..63 lower-case letters, digits, '-' and
- * '_' joined by single dots. */
+ * domain condition: a host name (zt_dns_name_valid()) in lower case, as
+ * the names it is matched against are. */
 static bool domain_valid(const char *d)
 {
 	const char *end = memchr(d, '\0', ZT_RULE_DOMAIN_MAX + 1);
-	size_t label = 0, n = end ? (size_t)(end - d) : 0;
 
-	if (n == 0)
+	if (!end)
 		return false;
-	for (size_t i = 0; i <= n; i++) {
-		char c = d[i];
-
-		if (c == '.' || c == '\0') {
-			if (label == 0 || label > 63)
-				return false;
-			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			   c == '-' || c == '_') {
-			label++;
-		} else {
+	for (const char *p = d; p < end; p++)
+		if (*p >= 'A' && *p <= 'Z')
 			return false;
-		}
-	}
-	return true;
+	return zt_dns_name_valid(d);
 }
 
 /* Whether @name is @domain or a name under it ("" matches anything). */

@@ -599,9 +599,10 @@ static void flow_idle_reset(struct zt_flow *f, uint64_t now)
 	f->tcb.events |= ZT_TCP_EV_RESET;
 }
 
-/* Make room for a new flow at @now by resetting the one idle longest, if
- * it has been idle tcp_evict_idle or longer. True if a flow was freed. */
-static bool evict_idle(struct zt_stack *s, uint64_t now)
+/* Make room for a new flow (or the host's socket for one) at @now by
+ * resetting the one idle longest, if it has been idle tcp_evict_idle or
+ * longer. True if a flow was freed. */
+bool zt_stack_evict_idle(struct zt_stack *s, uint64_t now)
 {
 	struct zt_flow *f;
 
@@ -618,11 +619,6 @@ static bool evict_idle(struct zt_stack *s, uint64_t now)
 	return true;
 }
 
-bool zt_stack_evict_idle(struct zt_stack *s, uint64_t now)
-{
-	return evict_idle(s, now);
-}
-
 static bool flow_room(const struct zt_stack *s)
 {
 	return s->tcp_tab.n_free != 0 &&
@@ -637,7 +633,7 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	uint32_t idx;
 	enum zt_drop d;
 
-	while (!flow_room(s) && evict_idle(s, now))
+	while (!flow_room(s) && zt_stack_evict_idle(s, now))
 		;
 	if (!flow_room(s)) {
 		if (s->tcp_tab.n_free == 0)

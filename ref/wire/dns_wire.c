@@ -48,6 +48,27 @@ static bool host_name_byte(uint8_t c)
 	       (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
+bool zt_dns_name_valid(const char *name)
+{
+	const char *end = memchr(name, '\0', ZT_DNS_NAME_MAX + 1);
+	size_t label = 0, n = end ? (size_t)(end - name) : 0;
+
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		if (name[i] == '.' || name[i] == '\0') {
+			if (label == 0 || label > DNS_LABEL_MAX)
+				return false;
+			label = 0;
+		} else if (host_name_byte((uint8_t)name[i])) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Read the question's name from @msg at ZT_DNS_HDR into @q->name and
  * set *@end past it; *@host_name tells whether every byte was one a host
  * name may have. Return: 0 or ZT_DNS_FORMERR. */

@@ -13,7 +13,6 @@
  */
 #include "real/config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -280,20 +279,6 @@ static int parse_ip6_prefix(const char *s, struct zt_addr *a, uint8_t *len)
 	return 0;
 }
 
-/* A host name as DNS and /etc/hosts spell them: letters, digits, '-',
- * '.' and '_' (container names), not starting with '-' or '.'. */
-static bool host_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > ZR_HOST_NAME_MAX || s[0] == '-' || s[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("-._", s[i]))
-			return false;
-	return true;
-}
-
 /* socks5://[u:p@]host:port, http://[u:p@]host:port or host:port; host an
  * IP address or a name (left in c->socks5_host / http_host for main()
  * to resolve). */
@@ -371,7 +356,7 @@ static int parse_proxy(struct zr_config *c, const char *text)
 			return usage_error("--proxy: IPv6 address '%s' needs brackets: [%s]:PORT",
 					   host, host);
 		if (zt_addr_parse(host, &px->server.addr)) {
-			if (!host_name_ok(host))
+			if (!zt_dns_name_valid(host))
 				return usage_error("--proxy: host '%s' is neither an IP address nor a host name",
 						   host);
 			memcpy(name, host, hl + 1);

@@ -19,14 +19,15 @@
 
 #include "real/routestate.h"
 #include "ztun/addr.h"
+#include "ztun/dns_wire.h"
 #include "ztun/route.h"
 #include "ztun/router.h"
 
 #define ZR_VERSION "0.1.0"
 
-/* A proxy's host name: at most 253 characters (RFC 1035's 255 octets on
- * the wire). */
-#define ZR_HOST_NAME_MAX 253
+/* A proxy's host name (zt_dns_name_valid()): at most 253 characters
+ * (RFC 1035's 255 octets on the wire). */
+#define ZR_HOST_NAME_MAX ZT_DNS_NAME_MAX
 
 struct zr_config {
 	char tun_name[IF_NAMESIZE];     /* -n */

@@ -227,6 +227,39 @@ static void test_malformed_names(void)
 }
 
 /* Every prefix of a query: no header is -EINVAL, a cut question FORMERR. */
+/* A host name in text form (a rule's domain, a proxy's name): labels of
+ * 1..63 letters, digits, '-' and '_', single dots, 253 characters. */
+static void test_name_valid(void)
+{
+	static const char *const good[] = {
+		"a", "proxy", "Example.COM", "my_svc-1.internal", "1.2.3.4.in-addr",
+	};
+	static const char *const bad[] = {
+		"", ".", ".a", "a.", "a..b", "a b", "a/b", "bad!name", "a\tb",
+	};
+	char name[300];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CU_ASSERT(zt_dns_name_valid(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CU_ASSERT(!zt_dns_name_valid(bad[i]));
+	/* labels: 63 is the most */
+	memset(name, 'a', 64);
+	name[63] = 0;
+	CU_ASSERT(zt_dns_name_valid(name));
+	name[63] = 'a';
+	name[64] = 0;
+	CU_ASSERT(!zt_dns_name_valid(name));
+	/* the whole name: 253 (four labels of 63 with their dots = 255) */
+	for (size_t i = 0; i < 253; i++)
+		name[i] = (i + 1) % 64 == 0 ? '.' : 'a';
+	name[253] = 0;
+	CU_ASSERT(zt_dns_name_valid(name));
+	name[253] = 'a';
+	name[254] = 0;
+	CU_ASSERT(!zt_dns_name_valid(name));
+}
+
 static void test_truncated(void)
 {
 	uint8_t msg[512];
@@ -359,6 +392,7 @@ int zt_suite_dns_wire(void)
 		{ "answer_bytes", test_answer_bytes },
 		{ "error_answers", test_error_answers },
 		{ "malformed_names", test_malformed_names },
+		{ "name_valid", test_name_valid },
 		{ "truncated", test_truncated },
 		{ "random", test_random },
 		{ "parse_answer", test_parse_answer },

@@ -12,6 +12,7 @@
 #ifndef ZTUN_DNS_WIRE_H
 #define ZTUN_DNS_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,11 @@ struct zt_dns_query {
  * (an EDNS OPT) are ignored.
  */
 int zt_dns_parse_query(struct zt_view msg, struct zt_dns_query *q);
+
+/* Whether NUL-terminated @name is a host name in text form: labels of 1..63
+ * letters, digits, '-' and '_' joined by single dots, at most
+ * ZT_DNS_NAME_MAX characters, no trailing dot. */
+bool zt_dns_name_valid(const char *name);
 
 /*
  * zt_dns_build_answer() - the response to @q with rcode @rcode and @n
