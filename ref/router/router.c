@@ -688,32 +688,44 @@ static int local_dns_open(struct zt_router *r, struct zt_flow *f, uint64_t now)
 
 /*
  * The host's stream_open / dgram_open. Out of descriptors (EMFILE, ENFILE:
- * a limit below the flow table's), the TCP flow idle longest gives its
- * socket up if idle tcp_evict_idle or more, as a full table makes room
- * (zt_stack_evict_idle()), and the open is tried once more.
+ * a limit below the flow tables'), an idle flow gives its socket up as a
+ * full table makes room (zt_stack_evict_idle(): a UDP flow idle
+ * udp_evict_idle, else a TCP flow idle tcp_evict_idle), and the open is
+ * tried again. The flows of one client socket share its mapping, so an
+ * eviction may free nothing: at most EVICT_TRIES flows go for one open.
+ * Whoever opens keeps what it uses alive across the call (an eviction
+ * ends flows and may free their associations).
  */
-static bool out_of_descriptors(int err)
+#define EVICT_TRIES 8
+
+static bool evicted_for_descriptor(struct zt_router *r, int err,
+				   unsigned *tries, uint64_t now)
 {
-	return err == -EMFILE || err == -ENFILE;
+	return (err == -EMFILE || err == -ENFILE) && (*tries)++ < EVICT_TRIES &&
+	       zt_stack_evict_idle(r->stack, now);
 }
 
 static int open_stream(struct zt_router *r, const struct zt_endpoint *ep,
 		       unsigned flags, void *cookie, uint64_t now)
 {
-	int h = r->up->stream_open(r->host, ep, flags, cookie, now);
+	unsigned tries = 0;
+	int h;
 
-	if (out_of_descriptors(h) && zt_stack_evict_idle(r->stack, now))
+	do
 		h = r->up->stream_open(r->host, ep, flags, cookie, now);
+	while (evicted_for_descriptor(r, h, &tries, now));
 	return h;
 }
 
 static int open_dgram(struct zt_router *r, uint8_t family, uint16_t port,
 		      unsigned flags, void *cookie, uint64_t now)
 {
-	int h = r->up->dgram_open(r->host, family, port, flags, cookie, now);
+	unsigned tries = 0;
+	int h;
 
-	if (out_of_descriptors(h) && zt_stack_evict_idle(r->stack, now))
+	do
 		h = r->up->dgram_open(r->host, family, port, flags, cookie, now);
+	while (evicted_for_descriptor(r, h, &tries, now));
 	return h;
 }
 
@@ -1650,14 +1662,16 @@ static void assoc_ready(struct udp_assoc *a, uint64_t now)
 	 * other family), else the proxy's, else the client's */
 	family = !a->relay.name[0] ? a->relay.addr.family :
 		 proxy.addr.family ? proxy.addr.family : a->family;
+	a->busy++; /* making room for the socket may end members */
 	a->dgram = open_dgram(r, family, 0, 0, a, now);
 	if (a->dgram < 0) {
 		a->dgram = -1;
 		assoc_fail(a, ZT_REFUSE_RST, now);
+		a->busy--;
+		assoc_maybe_free(a);
 		return;
 	}
 	a->ready = true;
-	a->busy++;
 	for (m = a->members; m; m = m->assoc_next) {
 		m->dgram = a->dgram;
 		m->ready = true;

@@ -602,7 +602,7 @@ static void flow_idle_reset(struct zt_flow *f, uint64_t now)
 /* Make room for a new flow (or the host's socket for one) at @now by
  * resetting the one idle longest, if it has been idle tcp_evict_idle or
  * longer. True if a flow was freed. */
-bool zt_stack_evict_idle(struct zt_stack *s, uint64_t now)
+static bool tcp_evict(struct zt_stack *s, uint64_t now)
 {
 	struct zt_flow *f;
 
@@ -633,7 +633,7 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	uint32_t idx;
 	enum zt_drop d;
 
-	while (!flow_room(s) && zt_stack_evict_idle(s, now))
+	while (!flow_room(s) && tcp_evict(s, now))
 		;
 	if (!flow_room(s)) {
 		if (s->tcp_tab.n_free == 0)
@@ -774,11 +774,20 @@ static bool udp_evict(struct zt_stack *s, uint64_t now)
 	if (!n || !s->cfg.udp_evict_idle)
 		return false;
 	f = zt_heap_entry(n, struct zt_udp_flow, timer);
-	if (now - f->last_active < s->cfg.udp_evict_idle)
+	/* the flow whose datagram the host is handling stays */
+	if (f == s->cur_udp || now - f->last_active < s->cfg.udp_evict_idle)
 		return false;
 	s->stats.udp_evicted++;
 	zt_stack_udp_close(s, f, now);
 	return true;
+}
+
+/* The host is out of descriptors: a UDP flow idle long enough goes
+ * first (its own timeout is near; a TCP connection may be a session its
+ * user comes back to), else a TCP flow. */
+bool zt_stack_evict_idle(struct zt_stack *s, uint64_t now)
+{
+	return udp_evict(s, now) || tcp_evict(s, now);
 }
 
 static void input_udp(struct zt_stack *s, const struct zt_packet *pk,

@@ -124,16 +124,22 @@ const char zr_usage[] =
 	"                          1..604800 (default 7440: 2 h 4 min, what\n"
 	"                          RFC 5382 asks of a NAT)\n"
 	"      --tcp-evict-idle SEC  with the flow table or the ring budget\n"
-	"                          full, a new connection takes the place of\n"
-	"                          the flow idle longest if it has been idle\n"
-	"                          SEC seconds or more, 0..604800 (default\n"
-	"                          300; 0: refuse the new connection)\n"
+	"                          full, or out of descriptors, a new flow\n"
+	"                          takes the place of the TCP flow idle\n"
+	"                          longest if it has been idle SEC seconds or\n"
+	"                          more, 0..604800 (default 300; 0: refuse the\n"
+	"                          new one)\n"
 	"      --udp-idle-timeout SEC  end a UDP flow after SEC seconds without\n"
 	"                          a datagram either way, 1..604800 (default 30)\n"
 	"      --udp-stream-timeout SEC  the same for a stream: a flow with\n"
 	"                          datagrams both ways still active 2 s after it\n"
 	"                          began (a call, a game, a tunnel), 1..604800\n"
 	"                          (default 120; never below --udp-idle-timeout)\n"
+	"      --udp-evict-idle SEC  with the UDP table full, or out of\n"
+	"                          descriptors, a new flow takes the place of\n"
+	"                          the UDP flow closest to its timeout if it\n"
+	"                          has been idle SEC seconds or more, before\n"
+	"                          any TCP flow, 0..604800 (default 10; 0: never)\n"
 	"      --udp-rcvbuf BYTES  receive buffer of each upstream UDP socket,\n"
 	"                          0 (the kernel's default) or 65536..67108864\n"
 	"                          (default 1048576; past net.core.rmem_max\n"
@@ -169,6 +175,7 @@ enum {
 	OPT_TXQUEUELEN,
 	OPT_TCP_IDLE_TIMEOUT,
 	OPT_TCP_EVICT_IDLE,
+	OPT_UDP_EVICT_IDLE,
 	OPT_UDP_IDLE_TIMEOUT,
 	OPT_UDP_STREAM_TIMEOUT,
 	OPT_FAKE_DNS,
@@ -211,6 +218,7 @@ static const struct option long_opts[] = {
 	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
 	{ "tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE_TIMEOUT },
 	{ "tcp-evict-idle", required_argument, NULL, OPT_TCP_EVICT_IDLE },
+	{ "udp-evict-idle", required_argument, NULL, OPT_UDP_EVICT_IDLE },
 	{ "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
 	{ "udp-stream-timeout", required_argument, NULL, OPT_UDP_STREAM_TIMEOUT },
 	{ "fake-dns", required_argument, NULL, OPT_FAKE_DNS },
@@ -823,13 +831,20 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 							&c->udp_stream_s) = (uint32_t)v;
 			break;
 		case OPT_TCP_EVICT_IDLE:
+		case OPT_UDP_EVICT_IDLE:
 			if (parse_num(a, 0, ZR_IDLE_MAX_S, &v)) {
-				usage_error("--tcp-evict-idle: '%s' is not a number of seconds in 0..%u",
+				usage_error("--%s-evict-idle: '%s' is not a number of seconds in 0..%u",
+					    opt == OPT_TCP_EVICT_IDLE ? "tcp" : "udp",
 					    a, ZR_IDLE_MAX_S);
 				goto out;
 			}
-			c->tcp_evict_s = (uint32_t)v;
-			c->tcp_evict_set = true;
+			if (opt == OPT_TCP_EVICT_IDLE) {
+				c->tcp_evict_s = (uint32_t)v;
+				c->tcp_evict_set = true;
+			} else {
+				c->udp_evict_s = (uint32_t)v;
+				c->udp_evict_set = true;
+			}
 			break;
 		case OPT_TXQUEUELEN:
 			if (parse_num(a, 1, ZR_TXQUEUELEN_MAX, &v)) {

@@ -60,6 +60,8 @@ struct zr_config {
 	uint32_t tcp_idle_s;            /* --tcp-idle-timeout, 0: the stack's */
 	uint32_t tcp_evict_s;           /* --tcp-evict-idle (0: never) */
 	bool tcp_evict_set;             /* ... given; else the stack's */
+	uint32_t udp_evict_s;           /* --udp-evict-idle (0: never) */
+	bool udp_evict_set;             /* ... given; else the stack's */
 	uint32_t udp_idle_s;            /* --udp-idle-timeout, 0: the stack's */
 	uint32_t udp_stream_s;          /* --udp-stream-timeout, 0: the stack's */
 	struct zt_fakedns_config fake_dns; /* --fake-dns, --fake-ip-range,
@@ -84,7 +86,7 @@ struct zr_config {
 /* --tcp-idle-timeout / --udp-idle-timeout / --udp-stream-timeout: without
  * them the stack's defaults hold (7440 s, RFC 5382's least for an
  * established TCP connection; 30 s, 120 s); up to a week. The same bound
- * for --tcp-evict-idle. */
+ * for --tcp-evict-idle and --udp-evict-idle. */
 #define ZR_IDLE_MAX_S 604800u
 
 /* --udp-rcvbuf: a burst of datagrams the loop has not read yet waits in

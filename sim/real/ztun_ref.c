@@ -161,7 +161,7 @@ static void raise_fd_limit(uint32_t max_flows)
 			zr_warn("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
 	}
 	if (rl.rlim_cur < want)
-		zr_warn("descriptor limit %llu is below --max-flows %u: past it a new flow takes the descriptor of one idle --tcp-evict-idle, or is refused",
+		zr_warn("descriptor limit %llu is below --max-flows %u: past it a new flow takes the descriptor of one idle --udp-evict-idle or --tcp-evict-idle, or is refused",
 			(unsigned long long)rl.rlim_cur, max_flows);
 }
 
@@ -373,6 +373,8 @@ int main(int argc, char **argv)
 		rcfg.stack.tcp_idle_timeout = (uint64_t)cfg.tcp_idle_s * ZT_SEC;
 	if (cfg.tcp_evict_set)
 		rcfg.stack.tcp_evict_idle = (uint64_t)cfg.tcp_evict_s * ZT_SEC;
+	if (cfg.udp_evict_set)
+		rcfg.stack.udp_evict_idle = (uint64_t)cfg.udp_evict_s * ZT_SEC;
 	if (cfg.udp_idle_s)
 		rcfg.stack.udp_idle_timeout = (uint64_t)cfg.udp_idle_s * ZT_SEC;
 	if (cfg.udp_stream_s)

@@ -67,6 +67,8 @@ check "bad --tcp-idle-timeout (0)"  2 err "--tcp-idle-timeout: '0' is not a numb
 check "bad --tcp-idle-timeout (big)" 2 err "--tcp-idle-timeout: '604801'" -- --tcp-idle-timeout 604801
 check "bad --tcp-evict-idle (neg)"  2 err "--tcp-evict-idle: '-1' is not a number of seconds in 0..604800" -- --tcp-evict-idle -1
 check "bad --tcp-evict-idle (big)"  2 err "--tcp-evict-idle: '604801'" -- --tcp-evict-idle 604801
+check "bad --udp-evict-idle (neg)"  2 err "--udp-evict-idle: '-1' is not a number of seconds in 0..604800" -- --udp-evict-idle -1
+check "bad --udp-evict-idle (text)" 2 err "--udp-evict-idle: '10s'" -- --udp-evict-idle 10s
 check "bad --udp-idle-timeout (unit)" 2 err "--udp-idle-timeout: '10m'" -- --udp-idle-timeout 10m
 check "bad --udp-stream-timeout (0)" 2 err "--udp-stream-timeout: '0' is not a number of seconds in 1..604800" -- --udp-stream-timeout 0
 check "bad --udp-stream-timeout (unit)" 2 err "--udp-stream-timeout: '2m'" -- --udp-stream-timeout 2m

@@ -70,7 +70,7 @@
 # resolved at start from the namespace's hosts file; an unresolvable name
 # exits 1 at once.
 # (nf) Under a descriptor limit of 64, idle flows give their sockets to
-# new connections.
+# new connections; (nu) idle UDP flows too (--udp-evict-idle).
 # (tb) --tcp-buffer 16384: a client is offered a window of at most the
 # ring, and transfers both ways are whole.
 # (fd) --fake-dns as the client's resolver: fake addresses for names only
@@ -1348,9 +1348,9 @@ fi
 # keepalives every second stays open across 6 idle seconds (the probes,
 # out of the window on purpose, count as the client's activity, as a NAT
 # counts them), while one without keepalives is reset at 3 s.
-# Shared by (ka) and (ev): echo_conn() opens a connection to the echo
-# server through the TUN, state() tries a byte on one: "alive", "eof",
-# "reset" or "errnoN".
+# Shared by (ka), (ev), (nf) and (nu): echo_conn() opens a connection to
+# the echo server through the TUN, state() tries a byte on one: "alive",
+# "eof", "reset" or "errnoN"; tries(n) opens n, counting those that work.
 py_echo=$(cat <<'PY'
 import socket, time
 def echo_conn(keepalive=False):
@@ -1371,6 +1371,15 @@ def state(s):
         return "reset"
     except OSError as e:
         return "errno%d" % e.errno
+def tries(n):
+    ok, socks = 0, []
+    for _ in range(n):
+        try:
+            socks.append(echo_conn())
+            ok += 1
+        except OSError:
+            pass
+    return ok, socks
 PY
 )
 if start_ztun --tcp-idle-timeout 3 --rule 'tcp 10.203.1.3 -> direct'; then
@@ -1437,15 +1446,6 @@ if command -v prlimit >/dev/null 2>&1; then
 	bin=$tmp/ztun-nofile
 	if start_ztun --tcp-evict-idle 1 --rule 'tcp 10.203.1.3 -> direct'; then
 		got=$(cx timeout 30 python3 -c "$py_echo"'
-def tries(n):
-    ok, socks = 0, []
-    for _ in range(n):
-        try:
-            socks.append(echo_conn())
-            ok += 1
-        except OSError:
-            pass
-    return ok, socks
 first, held = tries(40)
 time.sleep(2)
 second, more = tries(30)
@@ -1461,6 +1461,40 @@ print(first, second, sum(state(s) == "alive" for s in more))
 		stop_ztun
 	else
 		fail "(nf) ztun-ref under prlimit --nofile=64 starts" "$(head -c 300 "$tmp/ztun.log")"
+		stop_ztun
+	fi
+	# (nu) the same with the descriptors held by UDP flows: 40 client
+	# sockets each get an echo (40 flows, 40 upstream sockets), sit idle
+	# 2 s, then 30 connections open; with --tcp-evict-idle 0 only the
+	# UDP flows (--udp-evict-idle 1) can make room, and they do (the
+	# previous binary refused the connections past the limit)
+	if start_ztun --tcp-evict-idle 0 --udp-evict-idle 1 \
+		--rule 'tcp 10.203.1.3 -> direct' --rule 'udp 10.203.1.1 -> direct'; then
+		got=$(cx timeout 30 python3 -c "$py_echo"'
+udp = []
+for _ in range(40):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(2)
+    u.sendto(b"q", ("10.203.1.1", 7003))
+    try:
+        u.recv(16)
+        udp.append(u)
+    except OSError:
+        pass
+time.sleep(2)
+ok, socks = tries(30)
+print(len(udp), ok, sum(state(s) == "alive" for s in socks))
+' 2>&1)
+		evicted=$(fresh_stats 'udp in' | sed -n 's/.*, evicted \([0-9]*\).*/\1/p')
+		if [ "$got" = "40 30 30" ] && [ "${evicted:-0}" -ge 1 ]; then
+			pass "(nu) 64 descriptors: 40 idle UDP flows, then 30 connections all work (udp evicted $evicted)"
+		else
+			fail "(nu) out of descriptors, idle UDP flows give theirs up" \
+				"udp / connections / alive: '$got' (want '40 30 30'), udp evicted '$evicted'"
+		fi
+		stop_ztun
+	else
+		fail "(nu) ztun-ref --udp-evict-idle under prlimit starts" "$(head -c 300 "$tmp/ztun.log")"
 		stop_ztun
 	fi
 	bin=$real_bin

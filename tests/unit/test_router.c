@@ -746,6 +746,17 @@ static void test_direct_echo_1mib(void)
 	}
 }
 
+/* A test bench whose host has @max_sockets descriptors for the router:
+ * opens past them fail with -EMFILE, as under a low RLIMIT_NOFILE. */
+static struct tb *tb_new_sockets(unsigned max_sockets)
+{
+	struct zt_vnet_config vc;
+
+	zt_vnet_config_default(&vc);
+	vc.max_sockets = max_sockets;
+	return tb_new(&vc);
+}
+
 /*
  * Out of descriptors: with the host's sockets at their limit (vnet
  * max_sockets 2: EMFILE, as under a low RLIMIT_NOFILE, the flow table
@@ -756,14 +767,11 @@ static void test_direct_echo_1mib(void)
  */
 static void test_emfile_evicts_idle(void)
 {
-	struct zt_vnet_config vc;
 	struct tb *t;
 	struct zt_addr srv = srv_addr(false);
 	struct client *a, *b, *c, *d;
 
-	zt_vnet_config_default(&vc);
-	vc.max_sockets = 2;
-	t = tb_new(&vc);
+	t = tb_new_sockets(2);
 	t->cfg.stack.tcp_evict_idle = 5 * ZT_SEC;
 	tb_start(t);
 	add_host(t, &srv, 7, ZT_VHOST_ECHO);
@@ -800,14 +808,11 @@ static void test_emfile_evicts_idle(void)
 static void test_emfile_udp_evicts_idle(void)
 {
 	for (int nat = 0; nat < 2; nat++) {
-		struct zt_vnet_config vc;
 		struct tb *t;
 		struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
 		struct client *a;
 
-		zt_vnet_config_default(&vc);
-		vc.max_sockets = 1;
-		t = tb_new(&vc);
+		t = tb_new_sockets(1);
 		t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
 		t->cfg.stack.tcp_evict_idle = 5 * ZT_SEC;
 		tb_start(t);
@@ -827,6 +832,113 @@ static void test_emfile_udp_evicts_idle(void)
 		CU_ASSERT_EQUAL(sstats(t)->tcp_idle_evicted, 1);
 		tb_free(t);
 	}
+}
+
+/*
+ * Idle UDP flows give their sockets up too, before TCP flows: a DNS
+ * client's queries from fresh ports each hold a socket for the 30 s
+ * timeout, so under a low descriptor limit they ran out while the table
+ * was far from full. Out of descriptors, the UDP flow closest to its
+ * timeout goes if idle udp_evict_idle (10 s) or more. Two flows of one
+ * client socket share one (the mapping), so both go before the socket
+ * does; with none idle that long the new connection is refused as before.
+ */
+static void test_emfile_idle_udp_gives_up(void)
+{
+	for (int nat = 0; nat < 2; nat++) {
+		struct tb *t;
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+		struct zt_addr srv2 = srv;
+		struct client *a, *b;
+
+		srv2.bytes[3]++;
+		t = tb_new_sockets(1);
+		t->dec[1] = nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		add_host(t, &srv2, 7, ZT_VHOST_UDP_ECHO);
+		send_udp(t, &cli, 5000, &srv, 7, "one", 3);
+		send_udp(t, &cli, 5000, &srv2, 7, "two", 3);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
+		run_for(t, 5 * ZT_SEC);
+		a = client_open(t, false, &srv, 7, 0);  /* quiet 5 s: kept */
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(a->rsts, 1);
+		CU_ASSERT_EQUAL(sstats(t)->udp_evicted, 0);
+		run_for(t, 6 * ZT_SEC);
+		b = client_open(t, false, &srv, 7, 0);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(b->tcb.state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT_EQUAL(sstats(t)->udp_evicted, 2);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+		CU_ASSERT_EQUAL(rstats(t)->udp_mappings_active, 0);
+		tb_free(t);
+	}
+}
+
+/* Both idle long enough: the UDP flow goes first (its own timeout was
+ * near; a TCP connection may be an SSH session its user comes back to),
+ * then the TCP flow. */
+static void test_emfile_udp_before_tcp(void)
+{
+	struct tb *t;
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct client *a, *b, *c;
+
+	t = tb_new_sockets(2);
+	t->cfg.stack.tcp_evict_idle = 5 * ZT_SEC;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	a = client_open(t, false, &srv, 7, 0);
+	run_for(t, 10 * ZT_MS);
+	send_udp(t, &cli, 5000, &srv, 7, "x", 1);
+	run_for(t, 11 * ZT_SEC);
+	CU_ASSERT_FATAL(a->tcb.state == ZT_TCP_ESTABLISHED && t->udp_in == 1);
+	b = client_open(t, false, &srv, 7, 0);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(b->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(sstats(t)->udp_evicted, 1);
+	CU_ASSERT_EQUAL(a->rsts, 0);
+	c = client_open(t, false, &srv, 7, 0);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(a->rsts, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_idle_evicted, 1);
+	tb_free(t);
+}
+
+/* A SOCKS5 association whose relay socket cannot be opened may lose its
+ * waiting member to the eviction that tries to make room; the association
+ * outlives that (no use after free) and fails, its control stream closed. */
+static void test_emfile_socks5_member_evicted(void)
+{
+	struct tb *t;
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_addr pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config hc;
+
+	t = tb_new_sockets(1);
+	t->dec[1] = ZT_ROUTE_SOCKS5;
+	t->cfg.stack.udp_evict_idle = 5 * ZT_MS;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.reply_delay = 20 * ZT_MS;
+	add_host_cfg(t, &pa, 1080, &hc);
+	send_udp(t, &cli, 6000, &srv, 7, "x", 1);
+	run_for(t, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(sstats(t)->udp_evicted, 1);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+	CU_ASSERT_EQUAL(t->udp_in, 0);
+	tb_free(t);
 }
 
 /*
@@ -3712,6 +3824,9 @@ int zt_suite_router(void)
 		{ "direct_echo_1mib_v4_v6", test_direct_echo_1mib },
 		{ "emfile_evicts_idle", test_emfile_evicts_idle },
 		{ "emfile_udp_evicts_idle", test_emfile_udp_evicts_idle },
+		{ "emfile_idle_udp_gives_up", test_emfile_idle_udp_gives_up },
+		{ "emfile_udp_before_tcp", test_emfile_udp_before_tcp },
+		{ "emfile_socks5_member_evicted", test_emfile_socks5_member_evicted },
 		{ "upstream_closed_when_both_ways_end",
 		  test_upstream_closed_when_both_ways_end },
 		{ "socks5_echo_noauth_userpass_v4_v6", test_socks5_echo },
