@@ -552,6 +552,12 @@ static int header_option(struct pstate *ps, const struct tok *t)
 			return perr(ps, "--udp-full-cone: expected 0 or 1, got '%s'", v);
 		return 0;
 	}
+	if (!strcmp(key, "--max-sockets")) {
+		if (hdr_uint(ps, key, v, 1, ZT_SCN_MAX_SOCKETS, &n))
+			return -EINVAL;
+		h->max_sockets = (unsigned)n;
+		return 0;
+	}
 	if (!strcmp(key, "--tun-offload")) {
 		if (parse_bool(v, &h->tun_offload))
 			return perr(ps, "--tun-offload: expected 0 or 1, got '%s'", v);

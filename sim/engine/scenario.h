@@ -38,6 +38,7 @@
 
 #define ZT_SCN_ERR_LEN 2048
 #define ZT_SCN_MAX_ROUTES 64
+#define ZT_SCN_MAX_SOCKETS 64 /* --max-sockets: at most */
 #define ZT_SCN_VAR_LEN 32
 
 enum zt_scn_kind {
@@ -198,6 +199,10 @@ struct zt_scn_header {
 	 * tun_output_gso and TSO, and the simulated device cuts each such
 	 * write into the packets the client sees, as the kernel does. */
 	bool tun_offload;
+	/* Upstream streams and datagram sockets open at once (--max-sockets):
+	 * past it an open fails with -EMFILE, as at a descriptor limit
+	 * (0: only the runner's own bound). */
+	unsigned max_sockets;
 };
 
 struct zt_scn {

@@ -133,6 +133,7 @@ struct host {
 	unsigned nst;
 	struct hdgram dg[MAX_DGRAMS];
 	unsigned ndg;
+	unsigned n_open;         /* streams and datagram sockets open */
 	int last_sock;
 	struct out_item *out;
 	size_t nout, capout;
@@ -818,6 +819,12 @@ static bool stream_waits(struct host *h, unsigned n)
 	return false;
 }
 
+/* At the script's --max-sockets, as at a descriptor limit. */
+static bool out_of_sockets(const struct host *h)
+{
+	return h->s->hdr.max_sockets && h->n_open >= h->s->hdr.max_sockets;
+}
+
 static int up_stream_open(void *host, const struct zt_endpoint *ep,
 			  unsigned flags, void *cookie, uint64_t now)
 {
@@ -825,8 +832,9 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	struct hstream *st;
 	struct out_item *o;
 
-	if (h->nst == MAX_STREAMS)
+	if (h->nst == MAX_STREAMS || out_of_sockets(h))
 		return -EMFILE;
+	h->n_open++;
 	st = &h->st[h->nst];
 	memset(st, 0, sizeof(*st));
 	st->h = h;
@@ -880,6 +888,8 @@ static void up_stream_close(void *host, int handle, bool abort)
 	struct host *h = host;
 	struct hstream *st = &h->st[handle];
 
+	if (!st->closed)
+		h->n_open--;
 	st->closed = true;
 	zt_sim_cancel(&h->sim, &st->ev_connect);
 	zt_sim_cancel(&h->sim, &st->ev_deliver);
@@ -905,8 +915,9 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	uint8_t b[3] = { family, (uint8_t)(port >> 8), (uint8_t)port };
 
 	(void)now;
-	if (h->ndg == MAX_DGRAMS)
+	if (h->ndg == MAX_DGRAMS || out_of_sockets(h))
 		return -EMFILE;
+	h->n_open++;
 	d = &h->dg[h->ndg];
 	memset(d, 0, sizeof(*d));
 	d->cookie = cookie;
@@ -960,6 +971,8 @@ static void up_dgram_close(void *host, int handle)
 {
 	struct host *h = host;
 
+	if (h->dg[handle].open)
+		h->n_open--;
 	h->dg[handle].open = false;
 	trace(h, 0x31, CHAN_NET, NULL, 0);
 }

@@ -780,6 +780,12 @@ class Scenario:
         elif key == "--tun6":
             raise ScnError("%s: option '%s' is not supported in real mode "
                            "(this executor plays IPv4 only)" % (where, key))
+        elif key == "--max-sockets":
+            raise ScnError("%s: option '%s' is not supported in real mode "
+                           "(ztun-ref's limit is its process's descriptors, "
+                           "with the TUN's, epoll's and the log's among them: "
+                           "tests/e2e/ztun_ref_e2e.sh checks (nf) and (nu) under "
+                           "prlimit)" % (where, key))
         else:
             raise ScnError("%s: unknown option '%s'" % (where, key))
 

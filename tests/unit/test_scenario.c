@@ -227,6 +227,8 @@ static void test_errors(void)
 		{ "--bogus=1\n", "t.scn:1: unknown option '--bogus'" },
 		{ "--mtu=100\n", "t.scn:1: --mtu: '100'" },
 		{ "--tun-offload=2\n", "t.scn:1: --tun-offload: expected 0 or 1, got '2'" },
+		{ "--max-sockets=0\n", "t.scn:1: --max-sockets: '0' is not a number in 1..64" },
+		{ "--max-sockets=65\n", "t.scn:1: --max-sockets: '65'" },
 		{ "--fake-dns=dns.test\n", "t.scn:1: --fake-dns: 'dns.test' is not an IP address" },
 		{ "--fake-dns=1.2.3.4,5.6.7.8\n",
 		  "t.scn:1: --fake-dns: at most one IPv4 and one IPv6 address" },
