@@ -12,6 +12,7 @@
  * prints one line "ztun-ref: FLAG: problem" and makes the caller exit 2.
  */
 #include "real/config.h"
+#include "real/log.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,7 +28,7 @@ const char zr_usage[] =
 	"Create a TUN device and forward every TCP and UDP flow routed into it\n"
 	"directly, through a SOCKS5 proxy or through an HTTP CONNECT proxy, as\n"
 	"the rules decide. Runs until SIGINT or SIGTERM; SIGUSR1 prints\n"
-	"statistics.\n"
+	"statistics; SIGHUP reads the rules (--rules files) again.\n"
 	"\n"
 	"TUN device:\n"
 	"  -n, --tun-name NAME     interface name (default ztun0)\n"
@@ -230,7 +231,7 @@ static const struct option long_opts[] = {
 };
 
 /* A rule source, in command-line order. */
-struct rule_src {
+struct zr_rule_src {
 	int kind;         /* OPT_RULE, OPT_RULES or OPT_DEFAULT */
 	const char *arg;  /* borrowed from argv */
 };
@@ -508,6 +509,25 @@ static int set_state_dir(struct zr_config *c, const char *dir)
 	return 0;
 }
 
+/* An error in the rules: at start a usage error; on a reload a log line
+ * (the rules in effect stay). */
+static int rule_error(const struct zr_config *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int rule_error(const struct zr_config *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!c->rules_reload)
+		return usage_error("%s", msg);
+	zr_err("%s", msg);
+	return -EINVAL;
+}
+
 static bool decision_ok(const struct zr_config *c, enum zt_route_decision d)
 {
 	if (d == ZT_ROUTE_SOCKS5)
@@ -524,14 +544,14 @@ static int add_rule(struct zr_config *c, const char *text, const char *where)
 	int rc;
 
 	if (zt_rule_parse(text, &rule, err, sizeof(err)))
-		return usage_error("%s: bad rule '%s': %s", where, text, err);
+		return rule_error(c, "%s: bad rule '%s': %s", where, text, err);
 	if (!decision_ok(c, rule.decision))
-		return usage_error("%s: rule '%s' needs a%s proxy (-x)", where, text,
+		return rule_error(c, "%s: rule '%s' needs a%s proxy (-x)", where, text,
 				   rule.decision == ZT_ROUTE_SOCKS5 ? " SOCKS5" :
 				   "n HTTP");
 	rc = zt_rules_add(&c->rules, &rule);
 	if (rc)
-		return usage_error("%s: rule '%s': %s", where, text, strerror(-rc));
+		return rule_error(c, "%s: rule '%s': %s", where, text, strerror(-rc));
 	return 0;
 }
 
@@ -543,7 +563,7 @@ static int add_rules_file(struct zr_config *c, const char *path)
 	int rc = 0;
 
 	if (!f)
-		return usage_error("--rules: cannot read '%s': %s", path,
+		return rule_error(c, "--rules: cannot read '%s': %s", path,
 				   strerror(errno));
 	while (!rc && fgets(line, sizeof(line), f)) {
 		char *p = line, *e, *hash = strchr(line, '#');
@@ -563,7 +583,7 @@ static int add_rules_file(struct zr_config *c, const char *path)
 		rc = add_rule(c, p, where);
 	}
 	if (!rc && ferror(f))
-		rc = usage_error("--rules: error reading '%s'", path);
+		rc = rule_error(c, "--rules: error reading '%s'", path);
 	fclose(f);
 	return rc;
 }
@@ -574,23 +594,23 @@ static int set_default(struct zr_config *c, const char *name)
 	bool reject;
 
 	if (zt_route_decision_parse(name, &d, &reject))
-		return usage_error("--default: unknown decision '%s'", name);
+		return rule_error(c, "--default: unknown decision '%s'", name);
 	if (!decision_ok(c, d))
-		return usage_error("--default: '%s' needs a%s proxy (-x)", name,
+		return rule_error(c, "--default: '%s' needs a%s proxy (-x)", name,
 				   d == ZT_ROUTE_SOCKS5 ? " SOCKS5" : "n HTTP");
 	zt_rules_set_default(&c->rules, d, reject);
 	c->def = d;
 	return 0;
 }
 
-static int build_rules(struct zr_config *c, const struct rule_src *src,
+static int build_rules(struct zr_config *c, const struct zr_rule_src *src,
 		       int nsrc, const char *udp)
 {
 	struct zt_rule final;
 	int rc;
 
 	if (zt_rules_init(&c->rules, 0))
-		return usage_error("no memory for the rule table");
+		return rule_error(c, "no memory for the rule table");
 	c->def = c->socks5.enabled ? ZT_ROUTE_SOCKS5 :
 		 c->http.enabled ? ZT_ROUTE_HTTP : ZT_ROUTE_DIRECT;
 	zt_rules_set_default(&c->rules, c->def, false);
@@ -616,12 +636,12 @@ static int build_rules(struct zr_config *c, const struct rule_src *src,
 		else if (!strcmp(udp, "drop"))
 			c->udp = ZT_ROUTE_DROP;
 		else {
-			rc = usage_error("--udp: unknown mode '%s' (socks5, nat, direct or drop)",
+			rc = rule_error(c, "--udp: unknown mode '%s' (socks5, nat, direct or drop)",
 					 udp);
 			goto fail;
 		}
 		if (!decision_ok(c, c->udp)) {
-			rc = usage_error("--udp: 'socks5' needs a SOCKS5 proxy (-x)");
+			rc = rule_error(c, "--udp: 'socks5' needs a SOCKS5 proxy (-x)");
 			goto fail;
 		}
 	}
@@ -630,7 +650,7 @@ static int build_rules(struct zr_config *c, const struct rule_src *src,
 	final.decision = c->udp;
 	rc = zt_rules_add(&c->rules, &final);
 	if (rc) {
-		rc = usage_error("the final UDP rule: %s", strerror(-rc));
+		rc = rule_error(c, "the final UDP rule: %s", strerror(-rc));
 		goto fail;
 	}
 	return 0;
@@ -650,7 +670,7 @@ fail:
  */
 int zr_config_parse(struct zr_config *c, int argc, char **argv)
 {
-	struct rule_src *src;
+	struct zr_rule_src *src;
 	const char *udp = NULL, *state_dir = NULL, *fake_flag = NULL;
 	bool pipelined = false;
 	uint8_t v4[4] = { 10, 0, 0, 1 };
@@ -912,11 +932,32 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	}
 	c->socks5.pipelined = pipelined;
 	rc = build_rules(c, src, nsrc, udp);
-	if (rc == 0)
-		rc = ZR_PARSE_RUN;
+	if (rc == 0) {
+		c->rule_src = src;
+		c->n_rule_src = nsrc;
+		c->udp_arg = udp;
+		return ZR_PARSE_RUN;
+	}
 out:
 	free(src);
 	return rc;
+}
+
+int zr_config_reload_rules(struct zr_config *c)
+{
+	struct zr_config next = *c;
+	int rc;
+
+	/* the proxies and flags as they are; a table of its own */
+	next.rules_reload = true;
+	rc = build_rules(&next, c->rule_src, c->n_rule_src, c->udp_arg);
+	if (rc)
+		return rc;
+	zt_rules_destroy(&c->rules);
+	c->rules = next.rules;
+	c->def = next.def;
+	c->udp = next.udp;
+	return 0;
 }
 
 /**
@@ -926,4 +967,6 @@ out:
 void zr_config_free(struct zr_config *c)
 {
 	zt_rules_destroy(&c->rules);
+	free(c->rule_src);
+	c->rule_src = NULL;
 }

@@ -9,6 +9,8 @@
  * order, then one final "udp any -> <--udp>" rule, so UDP is dropped unless
  * a rule or --udp says otherwise. Nothing is opened or configured here
  * except reading --rules files. Messages name the flag and the value.
+ * The rules' sources are kept, so zr_config_reload_rules() can build the
+ * table again (SIGHUP: a --rules file edited).
  */
 #ifndef ZTUN_REAL_CONFIG_H
 #define ZTUN_REAL_CONFIG_H
@@ -72,6 +74,13 @@ struct zr_config {
 	enum zt_route_decision def;     /* the default decision in effect */
 	enum zt_route_decision udp;     /* --udp */
 	struct zt_rules rules;          /* owned; zr_config_free() */
+	/* where the rules come from, in command-line order (owned; the
+	 * texts are argv's) and --udp (argv's, or NULL) */
+	struct zr_rule_src *rule_src;
+	int n_rule_src;
+	const char *udp_arg;
+	bool rules_reload;              /* building them again: errors are
+					 * logged, not usage errors */
 };
 
 /* --tcp-buffer: a ring below a page is not worth its bookkeeping; past
@@ -117,6 +126,16 @@ enum {
  */
 int zr_config_parse(struct zr_config *c, int argc, char **argv);
 void zr_config_free(struct zr_config *c);
+
+/*
+ * zr_config_reload_rules() - build the rule table again from the same
+ * --rule, --rules and --default flags and --udp (each --rules file read
+ * anew) and put it in the place of c->rules (c->def, c->udp follow), so
+ * that what routes through &c->rules sees the new rules from its next
+ * decision on. Return: 0, or -EINVAL with c unchanged after an error line
+ * naming the file, line and rule.
+ */
+int zr_config_reload_rules(struct zr_config *c);
 
 /* The --help text (docs/cli.md quotes it). */
 extern const char zr_usage[];

@@ -68,8 +68,10 @@
  * waits of opening flows, not to bulk transfers or idle trickles; counted
  * as spins and the spins that met an event (caught).
  *
- * Signals SIGINT/SIGTERM stop the loop; SIGUSR1 prints statistics. They
- * are blocked and read from a signalfd, so no handler runs asynchronously.
+ * Signals SIGINT/SIGTERM stop the loop; SIGUSR1 prints statistics; SIGHUP
+ * calls the owner's on_hangup (ztun-ref reloads its rules). They are
+ * blocked and read from a signalfd, so no handler runs asynchronously:
+ * on_hangup runs between events, as any other work of the loop.
  */
 #include "real/host.h"
 
@@ -1462,6 +1464,11 @@ static void signal_readable(struct zr_host *h)
 			zr_host_print_stats(h, "SIGUSR1");
 			continue;
 		}
+		if (si.ssi_signo == SIGHUP) {
+			if (h->cfg.on_hangup)
+				h->cfg.on_hangup(h->cfg.hangup_user);
+			continue;
+		}
 		zr_info("%s: stopping", strsignal((int)si.ssi_signo));
 		h->stop = true;
 	}
@@ -1643,6 +1650,7 @@ struct zr_host *zr_host_new(const struct zr_host_config *cfg,
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, &h->oldmask) < 0)
 		goto fail;
 	h->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

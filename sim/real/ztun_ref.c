@@ -301,6 +301,21 @@ static void log_proxy(const char *kind, const char *host,
 		px->auth ? " (with credentials)" : "");
 }
 
+/* SIGHUP: the rules again from their flags and files; the router routes
+ * through &cfg->rules, so new flows follow them and flows already open
+ * keep the decision they were made with. A bad file keeps the rules. */
+static void reload_rules(void *user)
+{
+	struct zr_config *cfg = user;
+
+	if (zr_config_reload_rules(cfg) == 0)
+		zr_info("SIGHUP: %u rules, default %s, udp %s; new flows follow them",
+			cfg->rules.count, zt_route_decision_name(cfg->def),
+			zt_route_decision_name(cfg->udp));
+	else
+		zr_err("SIGHUP: the rules in effect are kept");
+}
+
 int main(int argc, char **argv)
 {
 	struct zr_config cfg;
@@ -357,6 +372,8 @@ int main(int argc, char **argv)
 	hcfg.use_mark = cfg.use_mark;
 	hcfg.busy_poll_ns = (uint64_t)cfg.busy_poll_us * 1000u;
 	hcfg.udp_rcvbuf = cfg.udp_rcvbuf;
+	hcfg.on_hangup = reload_rules;
+	hcfg.hangup_user = &cfg;
 	drv = zr_tun_driver(&tun);
 	host = zr_host_new(&hcfg, &drv, tun.fd);
 	if (!host) {

@@ -69,6 +69,8 @@
 # (pn) Proxies given by name (-x socks5://proxy.e2e.test:1080) are
 # resolved at start from the namespace's hosts file; an unresolvable name
 # exits 1 at once.
+# (rl) SIGHUP reloads a --rules file; open flows keep their decision; a
+# bad file keeps the rules in effect.
 # (nf) Under a descriptor limit of 64, idle flows give their sockets to
 # new connections; (nu) idle UDP flows too (--udp-evict-idle).
 # (tb) --tcp-buffer 16384: a client is offered a window of at most the
@@ -1431,6 +1433,54 @@ print(ra, state(b), c and state(c) or "refused", d and state(d) or "refused", st
 	stop_ztun
 else
 	fail "(ev) ztun-ref --tcp-evict-idle starts"
+	stop_ztun
+fi
+
+# (rl) SIGHUP reloads the rules: a --rules file rejects the echo server,
+# then says direct (a SIGHUP: the next connection works), then rejects
+# again (a new connection refused, the one opened under direct keeps its
+# decision), then holds a bad line (logged naming file and line; the
+# rules in effect, reject, are kept: not the default, direct)
+printf 'tcp 10.203.1.3 -> reject\n' >"$tmp/reload.rules"
+if start_ztun --rules "$tmp/reload.rules"; then
+	got=$(cx timeout 20 python3 -c "$py_echo"'
+import os, signal, sys
+path, pid, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def hup(text):
+    open(path, "w").write(text)
+    n = open(log).read().count("SIGHUP:")
+    os.kill(pid, signal.SIGHUP)
+    for _ in range(100):
+        if open(log).read().count("SIGHUP:") > n:
+            return
+        time.sleep(0.02)
+def try_conn():
+    try:
+        return state(echo_conn())
+    except ConnectionRefusedError:
+        return "refused"
+r1 = try_conn()
+hup("tcp 10.203.1.3 -> direct\n")
+a = echo_conn()
+hup("# again\ntcp 10.203.1.3 -> reject\n")
+r2 = try_conn()
+ra = state(a)
+hup("tcp 10.203.1.3 -> nowhere\n")
+print(r1, ra, r2, try_conn())
+' "$tmp/reload.rules" "$ztun_pid" "$tmp/ztun.log" 2>&1)
+	if [ "$got" = "refused alive refused refused" ] &&
+	   grep -q "SIGHUP: 2 rules, default direct, udp drop; new flows follow them" "$tmp/ztun.log" &&
+	   grep -q "reload.rules:1: bad rule 'tcp 10.203.1.3 -> nowhere'" "$tmp/ztun.log" &&
+	   grep -q "SIGHUP: the rules in effect are kept" "$tmp/ztun.log" &&
+	   kill -0 "$ztun_pid" 2>/dev/null; then
+		pass "(rl) SIGHUP reloads --rules: new flows follow the file, open ones keep their decision, a bad file keeps the rules"
+	else
+		fail "(rl) SIGHUP reloads the rules" \
+			"before / open flow / after / bad file: '$got' (want 'refused alive refused refused'); log: $(grep SIGHUP "$tmp/ztun.log" | tr '\n' ';' | head -c 400)"
+	fi
+	stop_ztun
+else
+	fail "(rl) ztun-ref --rules FILE starts" "$(head -c 300 "$tmp/ztun.log")"
 	stop_ztun
 fi
 

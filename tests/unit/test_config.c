@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_config.c - the ztun-ref command line's rule table
+ * (sim/real/config.c): zr_config_reload_rules() builds it again from the
+ * same flags, each --rules file read anew (SIGHUP), and keeps the rules in
+ * effect when a file cannot be read or holds a bad rule.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "real/config.h"
+#include "test.h"
+#include "ztun/route.h"
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CU_ASSERT_FATAL(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* What the table decides for TCP from 10.0.0.2 to @dst:80. */
+static enum zt_route_decision tcp_to(const struct zr_config *c, const char *dst,
+				     bool *reject)
+{
+	struct zt_route_query q;
+
+	memset(&q, 0, sizeof(q));
+	q.proto = 6;
+	CU_ASSERT_FATAL(zt_addr_parse("10.0.0.2", &q.src) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse(dst, &q.dst) == 0);
+	q.sport = 40000;
+	q.dport = 80;
+	return zt_rules_match(&c->rules, &q, reject);
+}
+
+static void test_reload_rules(void)
+{
+	char dir[] = "/tmp/ztun-config-XXXXXX", path[64];
+	char *argv[] = { "ztun-ref", "--rules", path, "--udp", "direct", NULL };
+	struct zr_config c;
+	bool reject = false;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/r.rules", dir);
+	write_file(path, "tcp 10.203.1.3 -> reject\n");
+	CU_ASSERT_FATAL(zr_config_parse(&c, 5, argv) == ZR_PARSE_RUN);
+	CU_ASSERT_EQUAL(c.rules.count, 2); /* and the final UDP rule */
+	CU_ASSERT_EQUAL(tcp_to(&c, "10.203.1.3", &reject), ZT_ROUTE_DROP);
+	CU_ASSERT(reject);
+
+	/* the file edited: the new table, the same --udp */
+	write_file(path, "# edited\ntcp 10.203.1.3 -> direct\ntcp 10.9.9.9 -> drop\n"
+			 "default -> drop\n");
+	CU_ASSERT_EQUAL(zr_config_reload_rules(&c), 0);
+	CU_ASSERT_EQUAL(c.rules.count, 3);
+	CU_ASSERT_EQUAL(tcp_to(&c, "10.203.1.3", &reject), ZT_ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(tcp_to(&c, "10.9.9.9", &reject), ZT_ROUTE_DROP);
+	CU_ASSERT_FALSE(reject);
+	CU_ASSERT_EQUAL(c.def, ZT_ROUTE_DROP);
+	CU_ASSERT_EQUAL(c.udp, ZT_ROUTE_DIRECT);
+
+	/* a bad rule, a rule for a proxy not given, a file gone: each
+	 * keeps the table in effect */
+	write_file(path, "tcp 10.203.1.3 -> reject\ntcp 10.203.1.3 -> nowhere\n");
+	CU_ASSERT_EQUAL(zr_config_reload_rules(&c), -EINVAL);
+	write_file(path, "tcp any -> socks5\n");
+	CU_ASSERT_EQUAL(zr_config_reload_rules(&c), -EINVAL);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	CU_ASSERT_EQUAL(zr_config_reload_rules(&c), -EINVAL);
+	CU_ASSERT_EQUAL(c.rules.count, 3);
+	CU_ASSERT_EQUAL(tcp_to(&c, "10.203.1.3", &reject), ZT_ROUTE_DIRECT);
+	CU_ASSERT_EQUAL(c.def, ZT_ROUTE_DROP);
+	zr_config_free(&c);
+	CU_ASSERT_EQUAL(rmdir(dir), 0);
+}
+
+int zt_suite_config(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "reload_rules", test_reload_rules },
+		{ 0 },
+	};
+
+	return zt_add_suite("config", NULL, NULL, cases);
+}
