@@ -109,6 +109,8 @@ struct fr {
 	struct dgram *dg;      /* owned */
 	size_t n_dg, cap_dg;
 	int open_err, dgram_err, send_err; /* next answers, 0 = success */
+	unsigned max_open;       /* CONFIG body[8]: sockets at once, 0: any */
+	unsigned n_open;         /* streams and datagram sockets open */
 	int dgram_send_err;                /* ... of dgram_send */
 	uint16_t path_mtu;                 /* what dgram_path_mtu says (0:
 					    * none known) */
@@ -457,6 +459,12 @@ static void check_endpoint(struct fr *h, const struct zt_endpoint *ep)
 		violation(h, "endpoint with neither name nor address family");
 }
 
+/* At CONFIG's descriptor bound. */
+static bool out_of_sockets(const struct fr *h)
+{
+	return h->max_open && h->n_open >= h->max_open;
+}
+
 static int up_stream_open(void *host, const struct zt_endpoint *ep,
 			  unsigned flags, void *cookie, uint64_t now)
 {
@@ -470,7 +478,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	h->open_err = 0;
 	if (e)
 		return -e;
-	if (h->n_st == MAX_STREAMS)
+	if (h->n_st == MAX_STREAMS || out_of_sockets(h))
 		return -EMFILE;
 	if (h->n_st == h->cap_st) {
 		size_t cap = h->cap_st ? 2 * h->cap_st : 16;
@@ -488,6 +496,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	s->cookie = cookie;
 	s->open = true;
 	s->window = h->def_window;
+	h->n_open++;
 	h->out->streams++;
 	return (int)h->n_st++;
 }
@@ -534,8 +543,10 @@ static void up_stream_close(void *host, int handle, bool abort)
 	(void)abort;
 	struct stream *s = stream_of(h, handle, "stream_close");
 
-	if (s)
+	if (s) {
 		s->open = false;
+		h->n_open--;
+	}
 }
 
 static void up_stream_resume(void *host, int handle)
@@ -573,7 +584,7 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	h->dgram_err = 0;
 	if (e)
 		return -e;
-	if (h->n_dg == MAX_DGRAMS)
+	if (h->n_dg == MAX_DGRAMS || out_of_sockets(h))
 		return -EMFILE;
 	if (h->n_dg == h->cap_dg) {
 		size_t cap = h->cap_dg ? 2 * h->cap_dg : 16;
@@ -591,6 +602,7 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	d->cookie = cookie;
 	d->family = family;
 	d->open = true;
+	h->n_open++;
 	h->out->dgrams++;
 	return (int)h->n_dg++;
 }
@@ -655,8 +667,10 @@ static void up_dgram_close(void *host, int handle)
 	struct fr *h = host;
 	struct dgram *d = dgram_of(h, handle, "dgram_close");
 
-	if (d)
+	if (d) {
 		d->open = false;
+		h->n_open--;
+	}
 }
 
 static const struct zt_upstream_ops up_ops = {
@@ -810,6 +824,7 @@ static int build(struct fr *h, const struct zt_rec *rec)
 	sc->tcp.rx_buf = sc->tcp.tx_buf = b6 ? 2048u << (b6 % 8) : 65536u;
 	sc->reject_icmp = h->flags & ZT_REC_F_REJECT_ICMP;
 	h->xflags = body_at(rec, 7);
+	h->max_open = body_at(rec, 8);
 	if (h->xflags & ZT_REC_X_TSO) {
 		sc->tcp.tso_segs = 8;
 		h->cfg.tun_output_gso = on_tun_output_gso;
@@ -1011,7 +1026,8 @@ static void stream_record(struct fr *h, const struct zt_rec *rec)
 		zt_router_stream_connected(h->r, s->cookie, h->now);
 		break;
 	case ZT_REC_S_FAILED:
-		s->dead = true;
+		s->dead = true;   /* the host closes a failed socket itself */
+		h->n_open--;
 		if (body_at(rec, 2)) {
 			/* what an error queue said about the SYN */
 			struct zt_dgram_error e;

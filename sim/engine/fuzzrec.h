@@ -25,7 +25,10 @@
  *                 flags (ZT_REC_X_*: TSO with software segmentation, a
  *                 pull-model host, a pipelined SOCKS5 handshake, early
  *                 SYN-ACKs, the fake-IP resolver, SOCKS5 UDP full
- *                 cone). Missing bytes count
+ *                 cone); body[8] the upstream sockets (streams and
+ *                 datagram sockets) open at once, past which an open
+ *                 fails with EMFILE, as at a descriptor limit (0: no
+ *                 bound). Missing bytes count
  *                 as 0. Only a CONFIG
  *                 before any other record shapes the router (MTU,
  *                 tables, rings, proxies, reject_icmp); a later one

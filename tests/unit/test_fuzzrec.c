@@ -551,6 +551,39 @@ static void test_udp_mapping_record(void)
 	}
 }
 
+/* CONFIG body[8] bounds the sockets open at once (EMFILE past it, as at
+ * a descriptor limit): with one, a direct UDP query holds it; a SYN at
+ * once is refused, one 11 s later takes it from the idle UDP flow
+ * (udp_evict_idle 10 s). Unbounded, both connect and nothing is evicted.
+ * Also the hand-made seed-emfile.rec. */
+static void b_emfile_run(struct buf *b, uint8_t max_open)
+{
+	const uint8_t cfg[9] = { ZT_REC_ROUTE_DIRECT, 0, 0, 0, 0, 0, 0, 0,
+				 max_open };
+
+	b_seed(b, 1);
+	b_rec(b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+	b_udp(b, "query");
+	b_syn_to(b, SRV, 80);
+	b_rec(b, ZT_REC_ADVANCE, 11000000, NULL, 0);
+	b_syn_to(b, SRV, 81);
+}
+
+static void test_descriptor_bound_record(void)
+{
+	for (int bound = 0; bound < 2; bound++) {
+		struct zt_replay_outcome o;
+		struct buf b;
+
+		b_emfile_run(&b, bound ? 1 : 0);
+		run(&b, NULL, &o);
+		CU_ASSERT_EQUAL(o.dgrams, 1);
+		CU_ASSERT_EQUAL(o.streams, bound ? 1u : 2u);
+		CU_ASSERT_EQUAL(o.router.upstream_connect_failed, bound ? 1u : 0u);
+		CU_ASSERT_EQUAL(o.stack.udp_evicted, bound ? 1u : 0u);
+	}
+}
+
 /* A HOST record's body[7] fails the next dgram_send (errno 2 % 8:
  * EHOSTUNREACH): the client hears a host unreachable quoting its datagram;
  * the datagram after it goes out. */
@@ -890,6 +923,16 @@ static void test_corpus_full_cone_seed(void)
 	CU_ASSERT_EQUAL(o.router.socks5_udp_spoofed, 0);
 }
 
+/* And the descriptor-bound seed: the idle UDP flow's socket taken. */
+static void test_corpus_emfile_seed(void)
+{
+	struct zt_replay_outcome o;
+
+	replay_seed("seed-emfile.rec", &o);
+	CU_ASSERT_EQUAL(o.streams, 1);
+	CU_ASSERT_EQUAL(o.stack.udp_evicted, 1);
+}
+
 static void test_corpus_keeps_depth(void)
 {
 	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", depth_one) >= 10);
@@ -934,6 +977,7 @@ int zt_suite_fuzzrec(void)
 		{ "socks5_relay_lost_record", test_socks5_relay_lost_record },
 		{ "socks5_full_cone_record", test_socks5_full_cone_record },
 		{ "udp_mapping_record", test_udp_mapping_record },
+		{ "descriptor_bound_record", test_descriptor_bound_record },
 		{ "extended_flags_and_batches", test_extended_flags_and_batches },
 		{ "udp_direct", test_udp_direct },
 		{ "dgram_error_record", test_dgram_error_record },
@@ -954,6 +998,7 @@ int zt_suite_fuzzrec(void)
 		{ "corpus_relay_lost_seed", test_corpus_relay_lost_seed },
 		{ "corpus_full_cone_seed", test_corpus_full_cone_seed },
 		{ "corpus_udp_mapping_seed", test_corpus_udp_mapping_seed },
+		{ "corpus_emfile_seed", test_corpus_emfile_seed },
 		{ NULL, NULL },
 	};
 
