@@ -87,6 +87,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -157,6 +158,7 @@ struct zr_host {
 	uint64_t now, start, armed;
 	uint32_t busy_polls;           /* polls left before sleeping plainly */
 	bool warned_ping;              /* said once that ping sockets fail */
+	uint64_t fd_warn_next;         /* no "out of descriptors" before */
 	bool stop;
 	int fatal;
 	struct zr_host_stats stats;
@@ -447,6 +449,26 @@ static bool syn_ttl(struct zr_host *h, int fd, int af, uint8_t ttl)
 	return recv_opt(fd, af, IP_RECVERR, IPV6_RECVERR) == 0;
 }
 
+/* A socket could not be opened for want of descriptors: counted, and
+ * said at most once a minute (the core makes room by evicting an idle
+ * flow and tries again; what it cannot make room for is refused, which
+ * without this line would look like a proxy's fault). */
+static void out_of_descriptors(struct zr_host *h, int err)
+{
+	struct rlimit rl;
+
+	if (err != -EMFILE && err != -ENFILE)
+		return;
+	h->stats.descriptor_shortages++;
+	if (h->now < h->fd_warn_next)
+		return;
+	h->fd_warn_next = h->now + 60 * ZT_SEC;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_cur = 0;
+	zr_warn("out of descriptors (%s; RLIMIT_NOFILE %llu): idle flows give theirs up (--udp-evict-idle, --tcp-evict-idle), else new flows are refused",
+		strerror(-err), (unsigned long long)rl.rlim_cur);
+}
+
 static int up_stream_open(void *host, const struct zt_endpoint *ep,
 			  unsigned flags, void *cookie, uint64_t now)
 {
@@ -508,6 +530,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	return idx;
 fail:
 	h->stats.streams_open_errors++;
+	out_of_descriptors(h, err);
 	zr_debug("stream to %s: %s", name, strerror(-err));
 	return err;
 }
@@ -634,6 +657,7 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 		    !echo ? 0 : af == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
 	if (fd < 0) {
 		err = -errno;
+		out_of_descriptors(h, err);
 		if (echo && (err == -EACCES || err == -EPERM) &&
 		    !h->warned_ping) {
 			h->warned_ping = true;
@@ -1816,11 +1840,13 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		", failed %" PRIu64 ", read pauses %" PRIu64 ", short sends %"
 		PRIu64 ", dgrams opened %" PRIu64 ", dgram rx %" PRIu64
 		", dgram rx dropped %" PRIu64 ", send errors %" PRIu64
-		", dscp sets %" PRIu64 ", syn ttl sets %" PRIu64 "\n",
+		", dscp sets %" PRIu64 ", syn ttl sets %" PRIu64
+		", out of descriptors %" PRIu64 "\n",
 		hs->sockets_open, hs->streams_opened, hs->streams_open_errors,
 		hs->streams_failed, hs->stream_pauses, hs->stream_short_sends,
 		hs->dgrams_opened, hs->dgram_rx, dgram_rx_dropped(h),
-		hs->dgram_send_errors, hs->stream_dscp_sets, hs->stream_ttl_sets);
+		hs->dgram_send_errors, hs->stream_dscp_sets, hs->stream_ttl_sets,
+		hs->descriptor_shortages);
 	fprintf(stderr, "ztun-ref: stats: dgram tx %" PRIu64 " in %" PRIu64
 		" sends, gso sends %" PRIu64 " carrying %" PRIu64
 		", ttl sets %" PRIu64 ", tos sets %" PRIu64 ", df sets %" PRIu64

@@ -63,6 +63,7 @@ struct zr_host_stats {
 	uint64_t stream_dscp_sets; /* ... and for a TCP client's DSCP */
 	uint64_t stream_ttl_sets;  /* ... and for a SYN's TTL below the default */
 	uint64_t sockets_open;     /* right now */
+	uint64_t descriptor_shortages; /* opens that failed with EMFILE/ENFILE */
 	uint64_t busy_poll_spins;  /* times the loop polled before sleeping */
 	uint64_t busy_poll_caught; /* ... and met an event doing so */
 };

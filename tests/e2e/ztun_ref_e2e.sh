@@ -72,7 +72,8 @@
 # (rl) SIGHUP reloads a --rules file; open flows keep their decision; a
 # bad file keeps the rules in effect.
 # (nf) Under a descriptor limit of 64, idle flows give their sockets to
-# new connections; (nu) idle UDP flows too (--udp-evict-idle).
+# new connections, and ztun-ref says so once; (nu) idle UDP flows too
+# (--udp-evict-idle).
 # (tb) --tcp-buffer 16384: a client is offered a window of at most the
 # ring, and transfers both ways are whole.
 # (fd) --fake-dns as the client's resolver: fake addresses for names only
@@ -1502,11 +1503,14 @@ second, more = tries(30)
 print(first, second, sum(state(s) == "alive" for s in more))
 ' 2>&1)
 		evicted=$(fresh_stats 'tcp opened' | sed -n 's/.*idle evicted \([0-9]*\).*/\1/p')
-		if [ "$got" = "40 30 30" ] && [ "${evicted:-0}" -ge 1 ]; then
-			pass "(nf) 64 descriptors: 40 idle connections, then 30 more all work (idle evicted $evicted)"
+		short=$(fresh_stats 'sockets open' | sed -n 's/.*out of descriptors \([0-9]*\).*/\1/p')
+		warned=$(grep -c "warn: out of descriptors (Too many open files; RLIMIT_NOFILE 64)" "$tmp/ztun.log")
+		if [ "$got" = "40 30 30" ] && [ "${evicted:-0}" -ge 1 ] &&
+		   [ "${short:-0}" -ge 1 ] && [ "$warned" = 1 ]; then
+			pass "(nf) 64 descriptors: 40 idle connections, then 30 more all work (idle evicted $evicted; out of descriptors $short times, warned once)"
 		else
 			fail "(nf) out of descriptors, idle flows give theirs up" \
-				"first / second / alive: '$got' (want '40 30 30'), idle evicted '$evicted'"
+				"first / second / alive: '$got' (want '40 30 30'), idle evicted '$evicted', out of descriptors '$short', warnings '$warned' (want 1)"
 		fi
 		stop_ztun
 	else
