@@ -71,6 +71,9 @@ const char zr_usage[] =
 	"      --max-flows N       concurrent TCP flows, 1..65536 (default 16384;\n"
 	"                          each needs a descriptor: RLIMIT_NOFILE is\n"
 	"                          raised to its hard limit at start)\n"
+	"      --max-udp-flows N   concurrent UDP flows (and NAT sessions),\n"
+	"                          1..65536 (default 8192; a client socket's\n"
+	"                          flows share one descriptor)\n"
 	"      --tcp-buffer BYTES  each TCP flow's receive and send ring,\n"
 	"                          4096..16777216 (default 262144): the most a\n"
 	"                          flow holds each way, and so with --max-flows\n"
@@ -176,6 +179,7 @@ enum {
 	OPT_TXQUEUELEN,
 	OPT_TCP_IDLE_TIMEOUT,
 	OPT_TCP_EVICT_IDLE,
+	OPT_MAX_UDP_FLOWS,
 	OPT_UDP_EVICT_IDLE,
 	OPT_UDP_IDLE_TIMEOUT,
 	OPT_UDP_STREAM_TIMEOUT,
@@ -202,6 +206,7 @@ static const struct option long_opts[] = {
 	{ "no-offload", no_argument, NULL, OPT_NO_OFFLOAD },
 	{ "mark", required_argument, NULL, OPT_MARK },
 	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
+	{ "max-udp-flows", required_argument, NULL, OPT_MAX_UDP_FLOWS },
 	{ "tcp-buffer", required_argument, NULL, OPT_TCP_BUFFER },
 	{ "rule", required_argument, NULL, OPT_RULE },
 	{ "rules", required_argument, NULL, OPT_RULES },
@@ -684,6 +689,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	c->mtu = 1500;
 	c->txqueuelen = ZR_TXQUEUELEN_DEFAULT;
 	c->max_flows = 16384;
+	c->max_udp_flows = 8192;
 	c->udp_rcvbuf = ZR_UDP_RCVBUF_DEFAULT;
 	c->offload = true;
 	c->tun_fd = -1;
@@ -777,11 +783,14 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			c->use_mark = true;
 			break;
 		case OPT_MAX_FLOWS:
+		case OPT_MAX_UDP_FLOWS:
 			if (parse_num(a, 1, 65536, &v)) {
-				usage_error("--max-flows: '%s' is not a number in 1..65536", a);
+				usage_error("--max-%sflows: '%s' is not a number in 1..65536",
+					    opt == OPT_MAX_FLOWS ? "" : "udp-", a);
 				goto out;
 			}
-			c->max_flows = (uint32_t)v;
+			*(opt == OPT_MAX_FLOWS ? &c->max_flows : &c->max_udp_flows) =
+				(uint32_t)v;
 			break;
 		case OPT_TCP_BUFFER:
 			if (parse_num(a, ZR_TCP_BUFFER_MIN, ZR_TCP_BUFFER_MAX, &v)) {

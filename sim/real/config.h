@@ -52,6 +52,7 @@ struct zr_config {
 	bool use_mark;
 	uint32_t mark;                  /* --mark */
 	uint32_t max_flows;             /* --max-flows: TCP flow slots */
+	uint32_t max_udp_flows;         /* --max-udp-flows: UDP flow slots */
 	uint32_t tcp_buffer;            /* --tcp-buffer, 0: the stack's */
 	bool auto_route;                /* --auto-route */
 	bool kill_switch;               /* --kill-switch */

@@ -146,12 +146,15 @@ static int setup_egress(struct zr_config *c, const struct zr_tun *tun)
 	return 0;
 }
 
-/* Each TCP flow owns an upstream socket: let the descriptor limit follow
- * --max-flows as far as the hard limit allows, and say when it cannot. */
-static void raise_fd_limit(uint32_t max_flows)
+/* Each TCP flow owns an upstream socket, each UDP flow at most one
+ * (a client socket's share it): let the descriptor limit follow
+ * --max-flows and --max-udp-flows as far as the hard limit allows, and
+ * say when it cannot. */
+static void raise_fd_limit(uint32_t max_flows, uint32_t max_udp_flows)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)max_flows + 256; /* + UDP, TUN, epoll, ... */
+	/* + ping sockets, the TUN, epoll, timerfd, signalfd, ... */
+	rlim_t want = (rlim_t)max_flows + max_udp_flows + 256;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
@@ -161,8 +164,8 @@ static void raise_fd_limit(uint32_t max_flows)
 			zr_warn("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
 	}
 	if (rl.rlim_cur < want)
-		zr_warn("descriptor limit %llu is below --max-flows %u: past it a new flow takes the descriptor of one idle --udp-evict-idle or --tcp-evict-idle, or is refused",
-			(unsigned long long)rl.rlim_cur, max_flows);
+		zr_warn("descriptor limit %llu is below --max-flows %u + --max-udp-flows %u: past it a new flow takes the descriptor of one idle --udp-evict-idle or --tcp-evict-idle, or is refused",
+			(unsigned long long)rl.rlim_cur, max_flows, max_udp_flows);
 }
 
 /*
@@ -342,7 +345,7 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	zt_rng_seed(&rng, seed);
-	raise_fd_limit(cfg.max_flows);
+	raise_fd_limit(cfg.max_flows, cfg.max_udp_flows);
 	rc = resolve_proxy("SOCKS5", cfg.socks5_host, &cfg.socks5);
 	if (!rc)
 		rc = resolve_proxy("HTTP", cfg.http_host, &cfg.http);
@@ -386,6 +389,8 @@ int main(int argc, char **argv)
 	/* Every flow may hold its rings' full capacity (they are lazy: only
 	 * flows with data in flight hold any memory). */
 	rcfg.stack.max_tcp_flows = cfg.max_flows;
+	rcfg.stack.max_udp_flows = cfg.max_udp_flows;
+	rcfg.nat.capacity = cfg.max_udp_flows; /* a session per NAT flow */
 	if (cfg.tcp_idle_s)
 		rcfg.stack.tcp_idle_timeout = (uint64_t)cfg.tcp_idle_s * ZT_SEC;
 	if (cfg.tcp_evict_set)

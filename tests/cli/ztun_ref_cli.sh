@@ -67,6 +67,8 @@ check "bad --tcp-idle-timeout (0)"  2 err "--tcp-idle-timeout: '0' is not a numb
 check "bad --tcp-idle-timeout (big)" 2 err "--tcp-idle-timeout: '604801'" -- --tcp-idle-timeout 604801
 check "bad --tcp-evict-idle (neg)"  2 err "--tcp-evict-idle: '-1' is not a number of seconds in 0..604800" -- --tcp-evict-idle -1
 check "bad --tcp-evict-idle (big)"  2 err "--tcp-evict-idle: '604801'" -- --tcp-evict-idle 604801
+check "bad --max-udp-flows (0)"    2 err "--max-udp-flows: '0' is not a number in 1..65536" -- --max-udp-flows 0
+check "bad --max-udp-flows (big)"  2 err "--max-udp-flows: '65537'" -- --max-udp-flows 65537
 check "bad --udp-evict-idle (neg)"  2 err "--udp-evict-idle: '-1' is not a number of seconds in 0..604800" -- --udp-evict-idle -1
 check "bad --udp-evict-idle (text)" 2 err "--udp-evict-idle: '10s'" -- --udp-evict-idle 10s
 check "bad --udp-idle-timeout (unit)" 2 err "--udp-idle-timeout: '10m'" -- --udp-idle-timeout 10m

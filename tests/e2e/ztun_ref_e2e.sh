@@ -74,6 +74,8 @@
 # (nf) Under a descriptor limit of 64, idle flows give their sockets to
 # new connections, and ztun-ref says so once; (nu) idle UDP flows too
 # (--udp-evict-idle).
+# (mu) --max-udp-flows bounds the UDP table, and the descriptor limit is
+# raised for TCP and UDP flows together.
 # (tb) --tcp-buffer 16384: a client is offered a window of at most the
 # ring, and transfers both ways are whole.
 # (fd) --fake-dns as the client's resolver: fake addresses for names only
@@ -1351,9 +1353,11 @@ fi
 # keepalives every second stays open across 6 idle seconds (the probes,
 # out of the window on purpose, count as the client's activity, as a NAT
 # counts them), while one without keepalives is reset at 3 s.
-# Shared by (ka), (ev), (nf) and (nu): echo_conn() opens a connection to
+# Shared by (ka), (ev), (nf), (nu) and (mu): echo_conn() opens a connection to
 # the echo server through the TUN, state() tries a byte on one: "alive",
-# "eof", "reset" or "errnoN"; tries(n) opens n, counting those that work.
+# "eof", "reset" or "errnoN"; tries(n) opens n, counting those that work;
+# udp_asks(n, wait) sends a query from each of n fresh UDP sockets to the
+# UDP echo server and returns those answered within wait seconds.
 py_echo=$(cat <<'PY'
 import socket, time
 def echo_conn(keepalive=False):
@@ -1383,6 +1387,18 @@ def tries(n):
         except OSError:
             pass
     return ok, socks
+def udp_asks(n, wait):
+    answered = []
+    for _ in range(n):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(wait)
+        u.sendto(b"q", ("10.203.1.1", 7003))
+        try:
+            u.recv(16)
+            answered.append(u)
+        except OSError:
+            pass
+    return answered
 PY
 )
 if start_ztun --tcp-idle-timeout 3 --rule 'tcp 10.203.1.3 -> direct'; then
@@ -1525,16 +1541,7 @@ print(first, second, sum(state(s) == "alive" for s in more))
 	if start_ztun --tcp-evict-idle 0 --udp-evict-idle 1 \
 		--rule 'tcp 10.203.1.3 -> direct' --rule 'udp 10.203.1.1 -> direct'; then
 		got=$(cx timeout 30 python3 -c "$py_echo"'
-udp = []
-for _ in range(40):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.settimeout(2)
-    u.sendto(b"q", ("10.203.1.1", 7003))
-    try:
-        u.recv(16)
-        udp.append(u)
-    except OSError:
-        pass
+udp = udp_asks(40, 2)
 time.sleep(2)
 ok, socks = tries(30)
 print(len(udp), ok, sum(state(s) == "alive" for s in socks))
@@ -1549,6 +1556,33 @@ print(len(udp), ok, sum(state(s) == "alive" for s in socks))
 		stop_ztun
 	else
 		fail "(nu) ztun-ref --udp-evict-idle under prlimit starts" "$(head -c 300 "$tmp/ztun.log")"
+		stop_ztun
+	fi
+	# (mu) --max-udp-flows 2: a third client socket's datagram finds the
+	# table full of flows active just now and is dropped (refused full);
+	# the descriptor limit is raised for TCP and UDP flows together
+	# (--max-flows 1000 + --max-udp-flows 3000 + 256 under a soft limit
+	# of 1024; the previous code raised it for the TCP flows only)
+	printf '#!/bin/sh\nexec prlimit --nofile=1024:10000 %s "$@"\n' "$real_bin" >"$tmp/ztun-nofile"
+	if start_ztun --max-flows 1000 --max-udp-flows 3000 \
+		--rule 'udp 10.203.1.1 -> direct'; then
+		soft=$(awk '/^Max open files/ {print $4}' "/proc/$ztun_pid/limits")
+		stop_ztun
+	fi
+	if start_ztun --max-udp-flows 2 --rule 'udp 10.203.1.1 -> direct'; then
+		got=$(cx timeout 20 python3 -c "$py_echo"'
+print(len(udp_asks(3, 1)))
+' 2>&1)
+		full=$(fresh_stats 'udp in' | sed -n 's/.*refused full \([0-9]*\).*/\1/p')
+		if [ "$got" = 2 ] && [ "$full" = 1 ] && [ "$soft" = 4256 ]; then
+			pass "(mu) --max-udp-flows 2: the third client socket refused (refused full $full); RLIMIT_NOFILE raised to $soft for 1000 TCP + 3000 UDP flows"
+		else
+			fail "(mu) --max-udp-flows bounds the UDP table and counts in the descriptor limit" \
+				"answered: '$got' (want 2), refused full '$full' (want 1), soft limit '$soft' (want 4256)"
+		fi
+		stop_ztun
+	else
+		fail "(mu) ztun-ref --max-udp-flows starts" "$(head -c 300 "$tmp/ztun.log")"
 		stop_ztun
 	fi
 	bin=$real_bin
