@@ -162,7 +162,11 @@ static void raise_fd_limit(uint32_t max_flows, uint32_t max_udp_flows)
 		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			zr_warn("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
 	}
+	zr_info("descriptors: up to %llu (RLIMIT_NOFILE)",
+		(unsigned long long)rl.rlim_cur);
 	if (rl.rlim_cur < want)
 		zr_warn("descriptor limit %llu is below --max-flows %u + --max-udp-flows %u: past it a new flow takes the descriptor of one idle --udp-evict-idle or --tcp-evict-idle, or is refused",
 			(unsigned long long)rl.rlim_cur, max_flows, max_udp_flows);
