@@ -256,8 +256,8 @@ static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
  * danted as usually set up) refuses every flow; a dual-stack proxy takes
  * either. Return an exit code.
  */
-static int resolve_proxy(const char *kind, const char *host,
-			 struct zt_proxy_config *px)
+static int resolve_proxy(const struct zr_config *c, const char *kind,
+			 const char *host, struct zt_proxy_config *px)
 {
 	const struct addrinfo hints = { .ai_family = AF_UNSPEC,
 					.ai_socktype = SOCK_STREAM,
@@ -281,6 +281,11 @@ static int resolve_proxy(const char *kind, const char *host,
 	if (err) {
 		zr_err("--proxy: cannot resolve the %s proxy's host '%s': %s",
 		       kind, host, gai_strerror(err));
+		/* the likely cause when our device is already there: a
+		 * --kill-switch run died and its routes lead into it */
+		if (c->tun_fd < 0 && if_nametoindex(c->tun_name))
+			zr_err("--proxy: %s exists (left by a --kill-switch run?) and what is routed into it goes nowhere until ztun-ref runs: give the proxy's address, or remove the device (ip link del %s)",
+			       c->tun_name, c->tun_name);
 		if (res)
 			freeaddrinfo(res);
 		return EXIT_RUNTIME;
@@ -350,9 +355,9 @@ int main(int argc, char **argv)
 	}
 	zt_rng_seed(&rng, seed);
 	raise_fd_limit(cfg.max_flows, cfg.max_udp_flows);
-	rc = resolve_proxy("SOCKS5", cfg.socks5_host, &cfg.socks5);
+	rc = resolve_proxy(&cfg, "SOCKS5", cfg.socks5_host, &cfg.socks5);
 	if (!rc)
-		rc = resolve_proxy("HTTP", cfg.http_host, &cfg.http);
+		rc = resolve_proxy(&cfg, "HTTP", cfg.http_host, &cfg.http);
 	if (rc) {
 		zr_config_free(&cfg);
 		return rc;

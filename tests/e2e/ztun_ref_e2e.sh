@@ -2113,7 +2113,9 @@ cx ip route del 128.0.0.0/1 via 10.203.0.2 dev "$vc"
 # Without --tun-ip6, so that IPv6 is covered by the kill switch alone. A
 # SIGKILL leaves the TUN (persistent) and its routes: the targets, which
 # the default gateway reaches, get nothing - without the flag the same
-# curl succeeds around the TUN (the leak). The next start keeps the routes
+# curl succeeds around the TUN (the leak). A proxy given by name cannot be
+# resolved then (the query goes into the dead device): exit 1 naming it.
+# The next start keeps the routes
 # it finds through the device instead of deleting and adding them again;
 # its SIGTERM lifts the kill switch: device, routes and file gone.
 
@@ -2150,6 +2152,20 @@ if start_auto "${ks_args[@]}"; then
 	else
 		fail "(ks) after SIGKILL nothing leaks" \
 			"device: $(cx ip -br link show "$tun" 2>&1); routes: $(ours_left)"
+	fi
+	# a proxy given by name cannot be resolved while those routes lead
+	# into the dead device (the query goes nowhere): exit 1, saying why
+	RES_OPTIONS="timeout:1 attempts:1" cx timeout 30 "$bin" -n "$tun" \
+		-x socks5://proxy-gone.e2e.test:1080 --auto-route \
+		--state-dir "$tmp/ks" --kill-switch 2>"$tmp/ks-name.log"
+	rc=$?
+	if [ "$rc" = 1 ] && grep -q "cannot resolve the SOCKS5 proxy's host 'proxy-gone.e2e.test'" "$tmp/ks-name.log" &&
+	   grep -q "$tun exists (left by a --kill-switch run?)" "$tmp/ks-name.log" &&
+	   auto_routes_there; then
+		pass "(ks) a proxy name unresolvable behind the dead device: exit 1, naming the device left behind"
+	else
+		fail "(ks) a proxy name behind the dead device" \
+			"exit $rc; log: $(head -c 400 "$tmp/ks-name.log")"
 	fi
 	if start_auto "${ks_args[@]}" &&
 	   grep -q "info: auto-route: kept 0.0.0.0/1 dev $tun of pid $old" "$tmp/ztun.log" &&
