@@ -3689,6 +3689,48 @@ static void test_fake_dns_domain_rules(void)
 	tb_free(t);
 }
 
+/* The rule table the router routes through is replaced in place, as
+ * ztun-ref's SIGHUP does (zr_config_reload_rules()): the resolver asks
+ * the new rules at once (a name the old ones blocked gets an address),
+ * a new flow to a name follows them (refused), and a flow already open
+ * keeps its decision. */
+static void test_rules_replaced_live(void)
+{
+	static const char *const rules[] = { "any domain ads.test -> drop", NULL };
+	struct tb *t = fake_tb_rules(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP, rules);
+	struct zt_addr srv = srv_addr(false), a, b;
+	struct zt_rules next;
+	struct client *open, *late;
+
+	add_socks(t, false, "");
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	a = fake_resolve(t, "x.ads.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_EQUAL(a.family, 0);
+	CU_ASSERT_EQUAL(t->udp_last[3] & 0xf, 3); /* NXDOMAIN */
+	b = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_FATAL(b.family == ZT_AF_INET);
+	open = client_open(t, false, &b, 7, 0);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_FATAL(open->tcb.state == ZT_TCP_ESTABLISHED);
+
+	CU_ASSERT_FATAL(zt_rules_init(&next, 0) == 0);
+	zt_rules_set_default(&next, ZT_ROUTE_SOCKS5, false);
+	CU_ASSERT_FATAL(zt_rules_add_text(&next, "tcp domain echo.test -> reject",
+					  NULL, 0) == 0);
+	zt_rules_destroy(&t->rules);
+	t->rules = next;
+
+	a = fake_resolve(t, "x.ads.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_EQUAL(a.family, ZT_AF_INET);
+	late = client_open(t, false, &b, 7, 0);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(late->rsts, 1);
+	CU_ASSERT_EQUAL(open->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(open->rsts, 0);
+	CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 1);
+	tb_free(t);
+}
+
 /* With a real resolver upstream, a name whose rules say direct is asked
  * there: the answer reaches the client from the resolver's address, its
  * address is learned with the name, and the flow to that address is
@@ -3890,6 +3932,7 @@ int zt_suite_router(void)
 		{ "fake_ip_refusals", test_fake_ip_refusals },
 		{ "fake_dns_socks5_udp", test_fake_dns_socks5_udp },
 		{ "fake_dns_domain_rules", test_fake_dns_domain_rules },
+		{ "rules_replaced_live", test_rules_replaced_live },
 		{ "fake_dns_forwards", test_fake_dns_forwards },
 		{ "fake_dns_over_tcp", test_fake_dns_over_tcp },
 		{ 0 }
