@@ -28,6 +28,12 @@
  * addresses all belong to the name asked for), and a pointer must point
  * back before itself (RFC 1035 4.1.4), so no loop can be built. Anything
  * short or malformed teaches nothing.
+ *
+ * DNS over TCP for a UDP client (the router's dns_tcp tunnels): the query's
+ * EDNS OPT, the last section's record of type 41, says how large an answer
+ * the client takes over UDP (its CLASS field); an answer from TCP larger
+ * than that goes back as its header and question with TC set, no records,
+ * and the client asks again over TCP itself.
  */
 #include "ztun/dns_wire.h"
 
@@ -39,6 +45,8 @@
 #define DNS_AA 0x0400u
 #define DNS_RD 0x0100u
 #define DNS_RA 0x0080u
+#define DNS_TC 0x0200u
+#define DNS_TYPE_OPT 41u
 #define DNS_WIRE_NAME_MAX 255u
 #define DNS_LABEL_MAX 63u
 
@@ -286,4 +294,65 @@ int zt_dns_parse_answer(struct zt_view msg, char name[ZT_DNS_NAME_MAX + 1],
 	}
 	memcpy(name, q.name, strlen(q.name) + 1);
 	return (int)n;
+}
+
+/* Step over @n records from *@off; with @opt_size, the CLASS of the last
+ * OPT among them goes there. Return: 0 or -EINVAL. */
+static int skip_records(struct zt_view msg, size_t *off, unsigned n,
+			unsigned *opt_size)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct zt_view rr;
+
+		if (skip_name(msg, off) || !zt_view_sub(msg, *off, 10, &rr) ||
+		    !zt_view_sub(msg, *off + 10, zt_rd16(rr.data + 8), &rr))
+			return -EINVAL;
+		if (opt_size && zt_rd16(msg.data + *off) == DNS_TYPE_OPT)
+			*opt_size = zt_rd16(msg.data + *off + 2);
+		*off += 10u + rr.len;
+	}
+	return 0;
+}
+
+/* Step over the question section (its names are never compressed: there
+ * is nothing before them to point to). Return: 0 or -EINVAL. */
+static int skip_questions(struct zt_view msg, size_t *off)
+{
+	unsigned qd = zt_rd16(msg.data + 4);
+
+	*off = ZT_DNS_HDR;
+	for (unsigned i = 0; i < qd; i++)
+		if (skip_name(msg, off) || *off + 4 > msg.len)
+			return -EINVAL;
+		else
+			*off += 4;
+	return 0;
+}
+
+unsigned zt_dns_udp_limit(struct zt_view msg)
+{
+	unsigned opt = 0;
+	size_t off;
+
+	if (msg.len < ZT_DNS_HDR || skip_questions(msg, &off) ||
+	    skip_records(msg, &off, (unsigned)zt_rd16(msg.data + 6) +
+				    zt_rd16(msg.data + 8), NULL) ||
+	    skip_records(msg, &off, zt_rd16(msg.data + 10), &opt))
+		return ZT_DNS_UDP_MAX;
+	return opt > ZT_DNS_UDP_MAX ? opt : ZT_DNS_UDP_MAX;
+}
+
+int zt_dns_truncate(struct zt_view msg, uint8_t *buf, size_t cap)
+{
+	size_t off;
+
+	if (msg.len < ZT_DNS_HDR || !(zt_rd16(msg.data + 2) & DNS_QR) ||
+	    zt_rd16(msg.data + 4) > 1 || skip_questions(msg, &off))
+		return -EINVAL;
+	if (off > cap)
+		return -ENOSPC;
+	memcpy(buf, msg.data, off);
+	zt_wr16(buf + 2, (uint16_t)(zt_rd16(msg.data + 2) | DNS_TC));
+	memset(buf + 6, 0, 6); /* no answer, authority or additional records */
+	return (int)off;
 }

@@ -385,6 +385,76 @@ static void test_parse_answer(void)
 	}
 }
 
+/* What a client takes over UDP: its OPT's size, else 512; a runt or
+ * records that run past the message read as no OPT. */
+static void test_udp_limit(void)
+{
+	uint8_t m[512], *copy;
+	size_t n = zt_test_dns_query(m, "big.test", ZT_DNS_TYPE_A, true);
+
+	copy = zt_test_dup_exact(m, n);
+	CU_ASSERT_EQUAL(zt_dns_udp_limit(zt_view_make(copy, n)), 1232);
+	free(copy);
+	zt_wr16(m + n - 8, 100); /* below 512: 512 (RFC 6891 6.2.5) */
+	copy = zt_test_dup_exact(m, n);
+	CU_ASSERT_EQUAL(zt_dns_udp_limit(zt_view_make(copy, n)), ZT_DNS_UDP_MAX);
+	free(copy);
+	zt_wr16(m + n - 8, 4096);
+	for (size_t cut = 0; cut < n; cut++) { /* the OPT cut: none */
+		copy = zt_test_dup_exact(m, cut);
+		CU_ASSERT_EQUAL(zt_dns_udp_limit(zt_view_make(copy, cut)),
+				ZT_DNS_UDP_MAX);
+		free(copy);
+	}
+	copy = zt_test_dup_exact(m, n);
+	CU_ASSERT_EQUAL(zt_dns_udp_limit(zt_view_make(copy, n)), 4096);
+	free(copy);
+	n = zt_test_dns_query(m, "small.test", ZT_DNS_TYPE_A, false);
+	copy = zt_test_dup_exact(m, n);
+	CU_ASSERT_EQUAL(zt_dns_udp_limit(zt_view_make(copy, n)), ZT_DNS_UDP_MAX);
+	free(copy);
+}
+
+/* A response too large for UDP is cut to header and question, TC set. */
+static void test_truncate(void)
+{
+	struct zt_addr addrs[40];
+	struct zt_dns_query q;
+	uint8_t m[512], resp[1024], out[600];
+	size_t qlen = zt_test_dns_query(m, "many.test", ZT_DNS_TYPE_A, true);
+	int n, t;
+
+	for (unsigned i = 0; i < 40; i++) {
+		uint8_t a[4] = { 192, 0, 2, (uint8_t)i };
+
+		addrs[i] = zt_addr_v4(a);
+	}
+	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(m, qlen), &q) == 0);
+	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, addrs, 40, 60, resp,
+				sizeof(resp));
+	CU_ASSERT_FATAL(n > ZT_DNS_UDP_MAX);
+	t = zt_dns_truncate(zt_view_make(resp, (size_t)n), out, sizeof(out));
+	CU_ASSERT_EQUAL(t, (int)(ZT_DNS_HDR + q.question.len));
+	CU_ASSERT_EQUAL(zt_rd16(out), 0x1234);
+	CU_ASSERT_EQUAL(zt_rd16(out + 2), zt_rd16(resp + 2) | 0x0200); /* TC */
+	CU_ASSERT_EQUAL(zt_rd16(out + 4), 1);
+	CU_ASSERT_EQUAL(zt_rd16(out + 6), 0);
+	CU_ASSERT_EQUAL(zt_rd16(out + 10), 0);
+	CU_ASSERT(memcmp(out + ZT_DNS_HDR, q.question.data, q.question.len) == 0);
+	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, (size_t)n), out, 20),
+			-ENOSPC);
+	/* a query is not a response; a runt and a cut question are unread */
+	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(m, qlen), out, sizeof(out)),
+			-EINVAL);
+	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, 11), out, sizeof(out)),
+			-EINVAL);
+	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, ZT_DNS_HDR + 4), out,
+					sizeof(out)), -EINVAL);
+	zt_wr16(resp + 4, 2);
+	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, (size_t)n), out,
+					sizeof(out)), -EINVAL);
+}
+
 int zt_suite_dns_wire(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -396,6 +466,8 @@ int zt_suite_dns_wire(void)
 		{ "truncated", test_truncated },
 		{ "random", test_random },
 		{ "parse_answer", test_parse_answer },
+		{ "udp_limit", test_udp_limit },
+		{ "truncate", test_truncate },
 		{ 0 },
 	};
 

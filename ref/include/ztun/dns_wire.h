@@ -109,4 +109,23 @@ int zt_dns_build_ptr(const struct zt_dns_query *q, const char *target,
 int zt_dns_parse_answer(struct zt_view msg, char name[ZT_DNS_NAME_MAX + 1],
 			struct zt_addr *addrs, unsigned max);
 
+/*
+ * zt_dns_udp_limit() - the largest response the sender of query @msg
+ * takes over UDP: the payload size its EDNS OPT record advertises (never
+ * below 512, RFC 6891 6.2.5), else ZT_DNS_UDP_MAX (RFC 1035 4.2.1).
+ * Records are stepped over as zt_dns_parse_answer() does; a message that
+ * cannot be read that far reads as one without OPT.
+ */
+unsigned zt_dns_udp_limit(struct zt_view msg);
+
+/*
+ * zt_dns_truncate() - response @msg cut to what fits a client's UDP limit
+ * when the whole does not: its header with TC set and no records but its
+ * question (RFC 2181 9: a truncated answer is not to be used, the client
+ * asks again over TCP), into @buf (@cap bytes, caller-owned).
+ * Return: the length; -EINVAL when @msg is not a response whose question
+ * count is 0 or 1 and whose question can be read; -ENOSPC.
+ */
+int zt_dns_truncate(struct zt_view msg, uint8_t *buf, size_t cap);
+
 #endif /* ZTUN_DNS_WIRE_H */
