@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dns_tcp.h - DNS over TCP for a client that asks over UDP (RFC 7766,
+ * RFC 1035 4.2.2): the framing of one connection that carries one UDP
+ * flow's queries, byte-in/byte-out, no I/O (the router's dns tunnels).
+ *
+ * Each query goes out behind its two-byte length; the answers come back
+ * the same way, in any order (RFC 7766 6.2.1.1), and each is matched to
+ * the query of its ID. An answer larger than its query's sender takes
+ * over UDP (zt_dns_udp_limit()) is passed on cut to its question with TC
+ * set (zt_dns_truncate()): the client asks again over TCP itself.
+ *
+ * Ownership: a struct zt_dns_tcp is the caller's; it owns the buffer of
+ * an answer being read (zt_dns_tcp_destroy() frees it).
+ */
+#ifndef ZTUN_DNS_TCP_H
+#define ZTUN_DNS_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ztun/view.h"
+
+#define ZT_DNS_TCP_OUT_MAX 4096   /* framed queries the upstream has not taken */
+#define ZT_DNS_TCP_PENDING 32     /* queries waiting for their answers */
+
+struct zt_dns_tcp {
+	uint8_t out[ZT_DNS_TCP_OUT_MAX];
+	size_t out_len, out_off;
+	struct {
+		uint16_t id;
+		uint16_t limit;          /* the asker's UDP size */
+	} pending[ZT_DNS_TCP_PENDING];   /* oldest first */
+	unsigned n_pending;
+	uint8_t prefix[2];               /* the answer's length, as read */
+	size_t prefix_len;
+	uint8_t *msg;                    /* owned: the answer being read */
+	size_t msg_len, msg_need;
+};
+
+void zt_dns_tcp_init(struct zt_dns_tcp *d);
+/* Free what @d owns; it may be initialized again. */
+void zt_dns_tcp_destroy(struct zt_dns_tcp *d);
+
+/*
+ * zt_dns_tcp_query() - frame UDP query @q (@len bytes, borrowed) for the
+ * connection and wait for its answer.
+ * Return: 0; -EINVAL when @q is no query (shorter than a header, QR
+ * set); -ENOBUFS when ZT_DNS_TCP_OUT_MAX bytes or ZT_DNS_TCP_PENDING
+ * queries already wait (the query is lost, as UDP may lose it). A query
+ * whose ID already waits replaces that one's limit (a client's retry).
+ */
+int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len);
+
+/* The framed bytes to send next (borrowed until the next call on @d). */
+struct zt_view zt_dns_tcp_output(const struct zt_dns_tcp *d);
+/* @n of them were taken by the upstream. */
+void zt_dns_tcp_sent(struct zt_dns_tcp *d, size_t n);
+
+/* Whether a query still waits for its answer. */
+bool zt_dns_tcp_waiting(const struct zt_dns_tcp *d);
+
+/* What became of one answer (zt_dns_tcp_input()'s callback). */
+enum zt_dns_tcp_answer {
+	ZT_DNS_TCP_WHOLE = 0,       /* passed as it came */
+	ZT_DNS_TCP_TRUNCATED = 1,   /* too large for the asker: header and
+				     * question, TC set */
+	ZT_DNS_TCP_UNMATCHED = 2,   /* no query of its ID waits (or a runt):
+				     * dropped, the callback not called */
+};
+
+typedef void (*zt_dns_tcp_answer_fn)(void *user, const uint8_t *msg,
+				     size_t len, enum zt_dns_tcp_answer how);
+
+/*
+ * zt_dns_tcp_input() - @len bytes from the connection (borrowed). For each
+ * answer completed, @answer gets it (borrowed for the call: @scratch,
+ * @scratch_cap bytes of the caller's, holds a truncated one) and how it
+ * was passed; an unmatched one is dropped and reported with msg NULL.
+ * Return: 0; -EPROTO for a zero length prefix (no DNS message is empty:
+ * the connection is not speaking DNS); -ENOMEM.
+ */
+int zt_dns_tcp_input(struct zt_dns_tcp *d, const uint8_t *data, size_t len,
+		     uint8_t *scratch, size_t scratch_cap,
+		     zt_dns_tcp_answer_fn answer, void *user);
+
+#endif /* ZTUN_DNS_TCP_H */

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dns_tcp.c - DNS over TCP framing for UDP queries (RFC 7766, RFC 1035
+ * 4.2.2).
+ *
+ * Theory of operation: a query is taken whole or not at all (its length
+ * prefix and bytes go into the output buffer together), so the stream
+ * never carries half a message; what the upstream did not take stays at
+ * the buffer's front. Each query's ID and its sender's UDP size wait in a
+ * small table, oldest first; an answer removes the entry of its ID (the
+ * oldest, when a retried query put it there twice) and goes to the
+ * caller, whole or, when larger than that size, truncated. An answer
+ * whose ID waits for nothing is dropped: the connection answers only
+ * what was asked on it, and a forged or stale answer must not reach the
+ * client's socket. The answer being read is kept in a buffer allocated
+ * for its announced length (at most 65535 bytes) and freed once passed,
+ * so an idle connection holds none.
+ */
+#include "ztun/dns_tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztun/dns_wire.h"
+
+void zt_dns_tcp_init(struct zt_dns_tcp *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void zt_dns_tcp_destroy(struct zt_dns_tcp *d)
+{
+	free(d->msg);
+	d->msg = NULL;
+}
+
+int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
+{
+	struct zt_view v = zt_view_make(q, len);
+	uint16_t id;
+	unsigned i;
+
+	if (len < ZT_DNS_HDR || (q[2] & 0x80))
+		return -EINVAL;
+	if (d->out_off == d->out_len)
+		d->out_off = d->out_len = 0;
+	if (d->out_off) { /* keep what waits at the front */
+		memmove(d->out, d->out + d->out_off, d->out_len - d->out_off);
+		d->out_len -= d->out_off;
+		d->out_off = 0;
+	}
+	id = zt_rd16(q);
+	for (i = 0; i < d->n_pending; i++)
+		if (d->pending[i].id == id)
+			break;
+	if (len + 2 > sizeof(d->out) - d->out_len ||
+	    (i == d->n_pending && i == ZT_DNS_TCP_PENDING))
+		return -ENOBUFS;
+	if (i == d->n_pending)
+		d->pending[d->n_pending++].id = id;
+	d->pending[i].limit = (uint16_t)zt_dns_udp_limit(v);
+	zt_wr16(d->out + d->out_len, (uint16_t)len);
+	memcpy(d->out + d->out_len + 2, q, len);
+	d->out_len += len + 2;
+	return 0;
+}
+
+struct zt_view zt_dns_tcp_output(const struct zt_dns_tcp *d)
+{
+	return zt_view_make(d->out + d->out_off, d->out_len - d->out_off);
+}
+
+void zt_dns_tcp_sent(struct zt_dns_tcp *d, size_t n)
+{
+	if (n > d->out_len - d->out_off)
+		n = d->out_len - d->out_off;
+	d->out_off += n;
+}
+
+bool zt_dns_tcp_waiting(const struct zt_dns_tcp *d)
+{
+	return d->n_pending > 0;
+}
+
+/* The limit of the query @id answers, its entry removed; -1: none. */
+static int take_pending(struct zt_dns_tcp *d, uint16_t id)
+{
+	for (unsigned i = 0; i < d->n_pending; i++) {
+		if (d->pending[i].id == id) {
+			int limit = d->pending[i].limit;
+
+			memmove(&d->pending[i], &d->pending[i + 1],
+				(d->n_pending - i - 1) * sizeof(d->pending[0]));
+			d->n_pending--;
+			return limit;
+		}
+	}
+	return -1;
+}
+
+/* The answer in d->msg is whole: pass it on. */
+static void deliver(struct zt_dns_tcp *d, uint8_t *scratch, size_t scratch_cap,
+		    zt_dns_tcp_answer_fn answer, void *user)
+{
+	const uint8_t *m = d->msg;
+	size_t len = d->msg_len;
+	int limit = len >= ZT_DNS_HDR && (m[2] & 0x80) ?
+		    take_pending(d, zt_rd16(m)) : -1;
+
+	if (limit < 0) {
+		answer(user, NULL, 0, ZT_DNS_TCP_UNMATCHED);
+	} else if (len <= (size_t)limit) {
+		answer(user, m, len, ZT_DNS_TCP_WHOLE);
+	} else {
+		int n = zt_dns_truncate(zt_view_make(m, len), scratch, scratch_cap);
+
+		if (n < 0)
+			answer(user, NULL, 0, ZT_DNS_TCP_UNMATCHED);
+		else
+			answer(user, scratch, (size_t)n, ZT_DNS_TCP_TRUNCATED);
+	}
+	free(d->msg);
+	d->msg = NULL;
+	d->msg_len = d->msg_need = 0;
+	d->prefix_len = 0;
+}
+
+int zt_dns_tcp_input(struct zt_dns_tcp *d, const uint8_t *data, size_t len,
+		     uint8_t *scratch, size_t scratch_cap,
+		     zt_dns_tcp_answer_fn answer, void *user)
+{
+	while (len) {
+		size_t n;
+
+		if (d->prefix_len < 2) {
+			d->prefix[d->prefix_len++] = *data++;
+			len--;
+			if (d->prefix_len < 2)
+				continue;
+			d->msg_need = zt_rd16(d->prefix);
+			if (!d->msg_need)
+				return -EPROTO;
+			d->msg = malloc(d->msg_need);
+			if (!d->msg)
+				return -ENOMEM;
+			d->msg_len = 0;
+			continue;
+		}
+		n = d->msg_need - d->msg_len;
+		if (n > len)
+			n = len;
+		memcpy(d->msg + d->msg_len, data, n);
+		d->msg_len += n;
+		data += n;
+		len -= n;
+		if (d->msg_len == d->msg_need)
+			deliver(d, scratch, scratch_cap, answer, user);
+	}
+	return 0;
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_dns_tcp.c - DNS over TCP framing for UDP queries: queries framed
+ * whole, answers matched by ID in any order and split at every byte,
+ * answers too large for the asker truncated, unasked ones dropped, the
+ * bounds on what waits.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+#include "ztun/dns_tcp.h"
+#include "ztun/dns_wire.h"
+
+struct got {
+	unsigned n, truncated, unmatched;
+	uint16_t ids[64];
+	size_t lens[64];
+};
+
+static void on_answer(void *user, const uint8_t *msg, size_t len,
+		      enum zt_dns_tcp_answer how)
+{
+	struct got *g = user;
+
+	if (how == ZT_DNS_TCP_UNMATCHED) {
+		CU_ASSERT_PTR_NULL(msg);
+		g->unmatched++;
+		return;
+	}
+	CU_ASSERT_FATAL(g->n < 64);
+	if (how == ZT_DNS_TCP_TRUNCATED) {
+		g->truncated++;
+		CU_ASSERT(zt_rd16(msg + 2) & 0x0200);
+	}
+	g->ids[g->n] = zt_rd16(msg);
+	g->lens[g->n++] = len;
+}
+
+/* A response to a query for @name with ID @id and @n A records, framed
+ * (length first) into @buf. Return: the framed length. */
+static size_t framed_answer(uint8_t *buf, uint16_t id, const char *name,
+			    unsigned n)
+{
+	struct zt_addr addrs[200];
+	struct zt_dns_query q;
+	uint8_t m[512];
+	size_t qlen = zt_test_dns_query(m, name, ZT_DNS_TYPE_A, false);
+	int len;
+
+	zt_wr16(m, id);
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t a[4] = { 192, 0, 2, (uint8_t)i };
+
+		addrs[i] = zt_addr_v4(a);
+	}
+	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(m, qlen), &q) == 0);
+	len = zt_dns_build_answer(&q, ZT_DNS_NOERROR, addrs, n, 60, buf + 2,
+				  8192);
+	CU_ASSERT_FATAL(len > 0);
+	zt_wr16(buf, (uint16_t)len);
+	return (size_t)len + 2;
+}
+
+static void query(struct zt_dns_tcp *d, uint16_t id, bool edns)
+{
+	uint8_t m[512];
+	size_t n = zt_test_dns_query(m, "a.test", ZT_DNS_TYPE_A, edns);
+
+	zt_wr16(m, id);
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(d, m, n), 0);
+}
+
+static void test_frames_queries(void)
+{
+	struct zt_dns_tcp d;
+	struct zt_view out;
+	uint8_t m[512];
+	size_t n = zt_test_dns_query(m, "a.test", ZT_DNS_TYPE_A, false);
+
+	zt_dns_tcp_init(&d);
+	CU_ASSERT_FALSE(zt_dns_tcp_waiting(&d));
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, n), 0);
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, n), 0); /* a retry */
+	out = zt_dns_tcp_output(&d);
+	CU_ASSERT_EQUAL(out.len, 2 * (n + 2));
+	CU_ASSERT_EQUAL(zt_rd16(out.data), n);
+	CU_ASSERT(memcmp(out.data + 2, m, n) == 0);
+	CU_ASSERT(zt_dns_tcp_waiting(&d));
+	zt_dns_tcp_sent(&d, 3);
+	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, 2 * (n + 2) - 3);
+	zt_dns_tcp_sent(&d, 9999); /* never past what there is */
+	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, 0);
+	/* not a query: a runt, a response */
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 11), -EINVAL);
+	m[2] |= 0x80;
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, n), -EINVAL);
+	zt_dns_tcp_destroy(&d);
+}
+
+/* Answers in any order, split anywhere, each to its query once. */
+static void test_answers_any_order_any_split(void)
+{
+	uint8_t stream[4096];
+	size_t len = 0;
+
+	len += framed_answer(stream + len, 3, "a.test", 1);
+	len += framed_answer(stream + len, 1, "a.test", 2);
+	len += framed_answer(stream + len, 1, "a.test", 2); /* answered twice */
+	len += framed_answer(stream + len, 2, "a.test", 3);
+	for (size_t step = 1; step <= len; step++) {
+		struct zt_dns_tcp d;
+		struct got g;
+		uint8_t scratch[512];
+
+		memset(&g, 0, sizeof(g));
+		zt_dns_tcp_init(&d);
+		query(&d, 1, false);
+		query(&d, 2, false);
+		query(&d, 3, false);
+		for (size_t off = 0; off < len; off += step) {
+			size_t n = len - off < step ? len - off : step;
+			uint8_t *copy = zt_test_dup_exact(stream + off, n);
+
+			CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, copy, n, scratch,
+							 sizeof(scratch),
+							 on_answer, &g), 0);
+			free(copy);
+		}
+		CU_ASSERT_EQUAL(g.n, 3);
+		CU_ASSERT_EQUAL(g.ids[0], 3);
+		CU_ASSERT_EQUAL(g.ids[1], 1);
+		CU_ASSERT_EQUAL(g.ids[2], 2);
+		CU_ASSERT_EQUAL(g.unmatched, 1);
+		CU_ASSERT_EQUAL(g.truncated, 0);
+		CU_ASSERT_FALSE(zt_dns_tcp_waiting(&d));
+		zt_dns_tcp_destroy(&d);
+	}
+}
+
+/* Larger than the asker's UDP size: header and question, TC set. */
+static void test_truncates_to_asker(void)
+{
+	uint8_t stream[8192], scratch[512];
+	struct zt_dns_tcp d;
+	struct got g;
+	size_t len = 0;
+
+	memset(&g, 0, sizeof(g));
+	zt_dns_tcp_init(&d);
+	query(&d, 7, false); /* 512 */
+	query(&d, 8, true);  /* EDNS 1232 */
+	len += framed_answer(stream + len, 7, "a.test", 40); /* 664 bytes */
+	len += framed_answer(stream + len, 8, "a.test", 40);
+	len += framed_answer(stream + len, 8, "a.test", 1);  /* unasked now */
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len, scratch, sizeof(scratch),
+					 on_answer, &g), 0);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL(g.truncated, 1);
+	CU_ASSERT_EQUAL(g.ids[0], 7);
+	CU_ASSERT_EQUAL(g.lens[0], ZT_DNS_HDR + 12); /* "a.test" + type, class */
+	CU_ASSERT_EQUAL(g.lens[1], 664);
+	CU_ASSERT_EQUAL(g.unmatched, 1);
+	zt_dns_tcp_destroy(&d);
+}
+
+/* What waits is bounded: the query is refused, nothing is cut; a zero
+ * length is no DNS; a partial answer is freed with the connection. */
+static void test_bounds(void)
+{
+	uint8_t m[3000], scratch[64], zero[2] = { 0, 0 }, part[4] = { 0, 40, 1, 2 };
+	struct zt_dns_tcp d;
+	struct got g;
+	unsigned i;
+
+	memset(&g, 0, sizeof(g));
+	memset(m, 0, sizeof(m));
+	zt_dns_tcp_init(&d);
+	for (i = 0; i < ZT_DNS_TCP_PENDING; i++)
+		query(&d, (uint16_t)(100 + i), false);
+	zt_wr16(m, 999);
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 20), -ENOBUFS);
+	zt_wr16(m, 100); /* a retry of one that waits still goes */
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 20), 0);
+	zt_dns_tcp_destroy(&d);
+
+	zt_dns_tcp_init(&d);
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 3000), 0);
+	zt_wr16(m, 101);
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 3000), -ENOBUFS);
+	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, 3002);
+	zt_dns_tcp_sent(&d, 3002); /* taken: room again */
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 3000), 0);
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, zero, 2, scratch, sizeof(scratch),
+					 on_answer, &g), -EPROTO);
+	zt_dns_tcp_destroy(&d);
+
+	zt_dns_tcp_init(&d);
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, part, 4, scratch, sizeof(scratch),
+					 on_answer, &g), 0);
+	CU_ASSERT_EQUAL(g.n + g.unmatched, 0);
+	zt_dns_tcp_destroy(&d); /* ASan: the partial answer is freed */
+}
+
+int zt_suite_dns_tcp(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "frames_queries", test_frames_queries },
+		{ "answers_any_order_any_split", test_answers_any_order_any_split },
+		{ "truncates_to_asker", test_truncates_to_asker },
+		{ "bounds", test_bounds },
+		{ 0 },
+	};
+
+	return zt_add_suite("dns_tcp", NULL, NULL, cases);
+}
