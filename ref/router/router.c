@@ -450,17 +450,13 @@ static void tcp_refuse(struct tcp_relay *t, enum zt_refuse how, uint64_t now)
 				    refuse_code(how, t->flow->key.family), now);
 }
 
-/* Offer pending handshake bytes to the upstream. */
-static int tcp_flush_hs(struct tcp_relay *t)
+/* Offer @hs's pending bytes to stream @handle. Return: 0 (all taken, or
+ * the rest waits for WRITABLE) or a negative errno. */
+static int hs_flush(struct zt_router *r, int handle, struct tcp_handshake *hs)
 {
-	struct tcp_handshake *hs = t->hs;
-
-	if (!hs)
-		return 0;
 	while (hs->off < hs->len) {
-		ssize_t n = t->r->up->stream_send(t->r->host, t->handle,
-						  hs->out + hs->off,
-						  hs->len - hs->off);
+		ssize_t n = r->up->stream_send(r->host, handle, hs->out + hs->off,
+					       hs->len - hs->off);
 
 		if (n < 0)
 			return (int)n;
@@ -469,11 +465,22 @@ static int tcp_flush_hs(struct tcp_relay *t)
 		hs->off += (size_t)n;
 	}
 	hs->off = hs->len = 0;
-	if (t->phase == PH_OPEN) {
+	return 0;
+}
+
+/* Offer pending handshake bytes to the upstream. */
+static int tcp_flush_hs(struct tcp_relay *t)
+{
+	int err;
+
+	if (!t->hs)
+		return 0;
+	err = hs_flush(t->r, t->handle, t->hs);
+	if (!err && !t->hs->len && t->phase == PH_OPEN) {
 		free(t->hs);
 		t->hs = NULL;
 	}
-	return 0;
+	return err;
 }
 
 static void hs_append(uint8_t *buf, size_t *len, const uint8_t *p, size_t n)
@@ -812,79 +819,131 @@ static int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	return 0;
 }
 
+/*
+ * Begin a CONNECT through the proxy of @decision (SOCKS5 or HTTP) to
+ * @name (NULL: @dst) port @port: @hs's machine set up, its first flight in
+ * hs->out. Return: 0 or a negative errno (a name no request can carry).
+ */
+static int hs_begin(struct zt_router *r, struct tcp_handshake *hs,
+		    enum zt_route_decision decision, const char *name,
+		    const struct zt_addr *dst, uint16_t port)
+{
+	int n;
+
+	if (decision == ZT_ROUTE_SOCKS5) {
+		struct zt_socks5_addr target;
+		const struct zt_proxy_config *px = &r->cfg.socks5;
+
+		zt_socks5_init(&hs->st.socks, ZT_SOCKS5_CMD_CONNECT);
+		if (name && zt_socks5_addr_name(&target, name, strlen(name),
+						port) < 0)
+			return -EINVAL;
+		if (!name)
+			zt_socks5_addr_ip(&target, dst, port);
+		zt_socks5_set_target(&hs->st.socks, &target);
+		if (px->auth)
+			zt_socks5_set_auth(&hs->st.socks, px->username,
+					   strlen(px->username), px->password,
+					   strlen(px->password));
+		if (px->pipelined)
+			zt_socks5_set_pipelined(&hs->st.socks);
+		n = zt_socks5_start(&hs->st.socks, hs->out, sizeof(hs->out));
+	} else {
+		const struct zt_proxy_config *px = &r->cfg.http;
+
+		zt_http_connect_init(&hs->st.http, r->cfg.http_max_header);
+		if (name && zt_http_connect_set_target_name(&hs->st.http, name,
+							    strlen(name),
+							    port) < 0)
+			return -EINVAL;
+		if (!name)
+			zt_http_connect_set_target_addr(&hs->st.http, dst, port);
+		if (px->auth)
+			zt_http_connect_set_auth(&hs->st.http, px->username,
+						 strlen(px->username), px->password,
+						 strlen(px->password));
+		n = zt_http_connect_request(&hs->st.http, hs->out,
+					    sizeof(hs->out));
+	}
+	if (n < 0)
+		return n;
+	hs->len = (size_t)n;
+	hs->off = 0;
+	return 0;
+}
+
+/* How a proxy handshake stands after its input (hs_input()). */
+enum hs_step { HS_MORE, HS_READY, HS_FAILED };
+
+/*
+ * The proxy's handshake bytes @data into @hs (decision @decision; its
+ * replies, SOCKS5 authentication, go out on @handle), counted as the
+ * proxy's failure when it refuses; *@consumed the bytes it took, *@how
+ * the refusal a failure maps to.
+ */
+static enum hs_step hs_input(struct zt_router *r, struct tcp_handshake *hs,
+			     enum zt_route_decision decision, int handle,
+			     const uint8_t *data, size_t len, size_t *consumed,
+			     enum zt_refuse *how)
+{
+	int st;
+
+	*consumed = 0;
+	if (decision == ZT_ROUTE_SOCKS5) {
+		uint8_t out[ZT_SOCKS5_OUT_MAX];
+		size_t out_len = 0;
+
+		st = zt_socks5_input(&hs->st.socks, data, len, out, sizeof(out),
+				     &out_len, consumed);
+		if (out_len) {
+			hs_append(hs->out, &hs->len, out, out_len);
+			if (hs_flush(r, handle, hs) < 0)
+				st = ZT_SOCKS5_FAILED;
+		}
+		if (st == ZT_SOCKS5_FAILED || st < 0) {
+			enum zt_socks5_outcome o = zt_socks5_outcome(&hs->st.socks);
+
+			r->stats.socks5_failures[o < 32 ? o : 0]++;
+			*how = st < 0 ? ZT_REFUSE_RST : zt_socks5_refuse(o);
+			return HS_FAILED;
+		}
+		return st == ZT_SOCKS5_READY ? HS_READY : HS_MORE;
+	}
+	st = zt_http_connect_input(&hs->st.http, data, len, consumed);
+	if (st == ZT_HTTP_CONNECT_FAILED || st < 0) {
+		enum zt_http_connect_outcome o = zt_http_connect_outcome(&hs->st.http);
+
+		r->stats.http_failures[o < 16 ? o : 0]++;
+		*how = st < 0 ? ZT_REFUSE_RST : zt_http_connect_refuse(o);
+		return HS_FAILED;
+	}
+	return st == ZT_HTTP_CONNECT_READY ? HS_READY : HS_MORE;
+}
+
 static void tcp_connected(struct tcp_relay *t, uint64_t now)
 {
 	struct zt_router *r = t->r;
 	const struct zt_flow_key *k;
-	int n;
 
 	if (!t->flow) {
 		tcp_close_upstream(t, false);
 		return;
 	}
 	k = &t->flow->key;
-	if (t->decision == ZT_ROUTE_SOCKS5 || t->decision == ZT_ROUTE_HTTP) {
-		t->hs = calloc(1, sizeof(*t->hs));
-		if (!t->hs) {
-			tcp_refuse(t, ZT_REFUSE_RST, now);
-			return;
-		}
-	}
-	if (t->decision == ZT_ROUTE_SOCKS5) {
-		struct zt_socks5_addr target;
-		const struct zt_proxy_config *px = &r->cfg.socks5;
-
-		zt_socks5_init(&t->hs->st.socks, ZT_SOCKS5_CMD_CONNECT);
-		if (t->name &&
-		    zt_socks5_addr_name(&target, t->name, strlen(t->name),
-					k->server_port) < 0) {
-			tcp_refuse(t, ZT_REFUSE_RST, now);
-			return;
-		}
-		if (!t->name)
-			zt_socks5_addr_ip(&target, &k->server, k->server_port);
-		zt_socks5_set_target(&t->hs->st.socks, &target);
-		if (px->auth)
-			zt_socks5_set_auth(&t->hs->st.socks, px->username,
-					   strlen(px->username), px->password,
-					   strlen(px->password));
-		if (px->pipelined) {
-			zt_socks5_set_pipelined(&t->hs->st.socks);
-			if (r->cfg.early_synack)
-				t->early_left = ZT_ROUTER_EARLY_DATA_MAX;
-		}
-		n = zt_socks5_start(&t->hs->st.socks, t->hs->out,
-				    sizeof(t->hs->out));
-	} else if (t->decision == ZT_ROUTE_HTTP) {
-		const struct zt_proxy_config *px = &r->cfg.http;
-
-		zt_http_connect_init(&t->hs->st.http, r->cfg.http_max_header);
-		if (t->name &&
-		    zt_http_connect_set_target_name(&t->hs->st.http, t->name,
-						    strlen(t->name),
-						    k->server_port) < 0) {
-			tcp_refuse(t, ZT_REFUSE_RST, now);
-			return;
-		}
-		if (!t->name)
-			zt_http_connect_set_target_addr(&t->hs->st.http, &k->server,
-							k->server_port);
-		if (px->auth)
-			zt_http_connect_set_auth(&t->hs->st.http, px->username,
-						 strlen(px->username), px->password,
-						 strlen(px->password));
-		n = zt_http_connect_request(&t->hs->st.http, t->hs->out,
-					    sizeof(t->hs->out));
-	} else {
+	if (t->decision != ZT_ROUTE_SOCKS5 && t->decision != ZT_ROUTE_HTTP) {
 		tcp_open_client(t, now);
 		return;
 	}
-	if (n < 0) {
+	t->hs = calloc(1, sizeof(*t->hs));
+	if (!t->hs ||
+	    hs_begin(r, t->hs, t->decision, t->name, &k->server,
+		     k->server_port) < 0) {
 		tcp_refuse(t, ZT_REFUSE_RST, now);
 		return;
 	}
-	t->hs->len = (size_t)n;
-	t->hs->off = 0;
+	if (t->decision == ZT_ROUTE_SOCKS5 && r->cfg.socks5.pipelined &&
+	    r->cfg.early_synack)
+		t->early_left = ZT_ROUTER_EARLY_DATA_MAX;
 	t->phase = PH_HANDSHAKE;
 	if (tcp_flush_hs(t) < 0)
 		tcp_refuse(t, ZT_REFUSE_RST, now);
@@ -896,42 +955,20 @@ static void tcp_connected(struct tcp_relay *t, uint64_t now)
 static size_t tcp_handshake_input(struct tcp_relay *t, const uint8_t *data,
 				  size_t len, uint64_t now)
 {
-	struct zt_router *r = t->r;
-	size_t consumed = 0;
-	int st;
+	enum zt_refuse how = ZT_REFUSE_RST;
+	size_t consumed;
 
-	if (t->decision == ZT_ROUTE_SOCKS5) {
-		uint8_t out[ZT_SOCKS5_OUT_MAX];
-		size_t out_len = 0;
-
-		st = zt_socks5_input(&t->hs->st.socks, data, len, out, sizeof(out),
-				     &out_len, &consumed);
-		if (out_len) {
-			hs_append(t->hs->out, &t->hs->len, out, out_len);
-			if (tcp_flush_hs(t) < 0)
-				st = ZT_SOCKS5_FAILED;
-		}
-		if (st == ZT_SOCKS5_FAILED || st < 0) {
-			enum zt_socks5_outcome o = zt_socks5_outcome(&t->hs->st.socks);
-
-			r->stats.socks5_failures[o < 32 ? o : 0]++;
-			tcp_refuse(t, st < 0 ? ZT_REFUSE_RST : zt_socks5_refuse(o), now);
-			return len;
-		}
-		if (st == ZT_SOCKS5_READY)
-			tcp_open_client(t, now);
-		return consumed;
-	}
-	st = zt_http_connect_input(&t->hs->st.http, data, len, &consumed);
-	if (st == ZT_HTTP_CONNECT_FAILED || st < 0) {
-		enum zt_http_connect_outcome o = zt_http_connect_outcome(&t->hs->st.http);
-
-		r->stats.http_failures[o < 16 ? o : 0]++;
-		tcp_refuse(t, st < 0 ? ZT_REFUSE_RST : zt_http_connect_refuse(o), now);
+	switch (hs_input(t->r, t->hs, t->decision, t->handle, data, len,
+			 &consumed, &how)) {
+	case HS_FAILED:
+		tcp_refuse(t, how, now);
 		return len;
-	}
-	if (st == ZT_HTTP_CONNECT_READY)
+	case HS_READY:
 		tcp_open_client(t, now);
+		break;
+	case HS_MORE:
+		break;
+	}
 	return consumed;
 }
 
