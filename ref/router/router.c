@@ -94,6 +94,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztun/dns_tcp.h"
 #include "ztun/dns_wire.h"
 #include "ztun/hash.h"
 #include "ztun/http_connect.h"
@@ -111,7 +112,9 @@
 #define ECHO_SESSIONS 64 /* pings to direct destinations under way */
 #define ECHO_IDLE (30 * ZT_SEC) /* a session's socket closes after this */
 
-enum conn_kind { CONN_TCP = 1, CONN_UDP = 2, CONN_ECHO = 3, CONN_ASSOC = 4 };
+enum conn_kind {
+	CONN_TCP = 1, CONN_UDP = 2, CONN_ECHO = 3, CONN_ASSOC = 4, CONN_DNS = 5,
+};
 enum phase { PH_CONNECTING, PH_HANDSHAKE, PH_OPEN };
 
 struct tcp_relay {
@@ -207,6 +210,26 @@ struct udp_assoc {
 	struct udp_assoc *hnext; /* r->assoc bucket chain */
 };
 
+/*
+ * DNS over TCP for one UDP flow to port 53 (cfg.dns_over_tcp): a stream
+ * through the flow's proxy to its server's port 53 (SOCKS5 or HTTP
+ * CONNECT), opened with the first query and again with the first after
+ * the server closed it; the flow's queries wait in its queue until the
+ * proxy's handshake is done (the flow is not ready), then go framed
+ * (dns_tcp.h), and each answer reaches the client as a datagram from
+ * the server. Owned by its udp_relay; freed with its flow.
+ */
+struct dns_tunnel {
+	uint8_t kind;            /* CONN_DNS */
+	struct zt_router *r;
+	struct udp_relay *u;
+	int handle;              /* the stream, -1 when closed or dead */
+	uint8_t phase;           /* enum phase, while handle >= 0 */
+	struct tcp_handshake *hs; /* owned; only until OPEN */
+	uint64_t now;            /* for the answers' callback */
+	struct zt_dns_tcp dns;
+};
+
 struct udp_relay {
 	uint8_t kind;            /* CONN_UDP */
 	struct zt_router *r;
@@ -220,6 +243,7 @@ struct udp_relay {
 				  * forwarded to the real resolver) */
 	struct udp_relay *assoc_next; /* ... the association's next member */
 	struct zt_nat_session *nat; /* NAT decision only */
+	struct dns_tunnel *dns;  /* owned: DNS over TCP (a proxy's, port 53) */
 	char *name;              /* owned: the name behind a fake address */
 	bool forward;            /* the client's queries to the fake-IP
 				  * resolver that go to the real one */
@@ -1324,6 +1348,9 @@ static void keep_header(struct zt_router *r, int dgram, struct zt_fwd_hdr *cur,
 	}
 }
 
+static void dns_query(struct dns_tunnel *t, const uint8_t *q, size_t len,
+		      uint64_t now);
+
 static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 			 uint64_t now)
 {
@@ -1332,6 +1359,10 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 	struct zt_endpoint to;
 	int err;
 
+	if (u->dns) {
+		dns_query(u->dns, data, len, now);
+		return;
+	}
 	if (u->decision == ZT_ROUTE_SOCKS5) {
 		struct zt_socks5_addr dst;
 		int n;
@@ -1535,6 +1566,180 @@ static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
  * Return: 0, or a negative errno (-ENOSPC: NAT table full) with nothing
  * of it left open but what udp_closed() releases.
  */
+/* --- DNS over TCP (cfg.dns_over_tcp) ------------------------------------ */
+
+/* The stream closed (reset with @abort) and the framing forgotten: the
+ * flow's next query opens another (dns_tunnel_open()). Queries the
+ * stream had not answered are lost, as datagrams may be; the client asks
+ * again. */
+static void dns_tunnel_close(struct dns_tunnel *t, bool abort)
+{
+	struct udp_relay *u = t->u;
+
+	if (t->handle >= 0)
+		t->r->up->stream_close(t->r->host, t->handle, abort);
+	t->handle = -1;
+	free(t->hs);
+	t->hs = NULL;
+	zt_dns_tcp_destroy(&t->dns);
+	zt_dns_tcp_init(&t->dns);
+	u->ready = false;
+}
+
+static void dns_tunnel_free(struct dns_tunnel *t)
+{
+	dns_tunnel_close(t, false);
+	free(t);
+}
+
+/* Open the stream to the proxy. Return: 0 or a negative errno. */
+static int dns_tunnel_open(struct dns_tunnel *t, uint64_t now)
+{
+	struct udp_relay *u = t->u;
+	const struct zt_endpoint *proxy = u->decision == ZT_ROUTE_SOCKS5 ?
+					  &t->r->cfg.socks5.server :
+					  &t->r->cfg.http.server;
+	int h = open_stream(t->r, proxy, 0, t, now);
+
+	if (h < 0)
+		return h;
+	t->handle = h;
+	t->phase = PH_CONNECTING;
+	t->r->stats.dns_tcp_connections++;
+	return 0;
+}
+
+/* A tunnel for @u, its stream opening. Return: 0 or a negative errno
+ * (nothing left behind). */
+static int dns_tunnel_new(struct zt_router *r, struct udp_relay *u,
+			  uint64_t now)
+{
+	struct dns_tunnel *t = calloc(1, sizeof(*t));
+	int err;
+
+	if (!t)
+		return -ENOMEM;
+	t->kind = CONN_DNS;
+	t->r = r;
+	t->u = u;
+	t->handle = -1;
+	zt_dns_tcp_init(&t->dns);
+	u->dns = t;
+	err = dns_tunnel_open(t, now);
+	if (err < 0) {
+		u->dns = NULL;
+		free(t);
+	}
+	return err;
+}
+
+/* The framed queries, as far as the stream takes them. */
+static void dns_flush(struct dns_tunnel *t)
+{
+	struct zt_view out = zt_dns_tcp_output(&t->dns);
+	ssize_t n;
+
+	if (!out.len || t->handle < 0 || t->phase != PH_OPEN)
+		return;
+	n = t->r->up->stream_send(t->r->host, t->handle, out.data, out.len);
+	if (n < 0)
+		dns_tunnel_close(t, true);
+	else
+		zt_dns_tcp_sent(&t->dns, (size_t)n);
+}
+
+static void dns_query(struct dns_tunnel *t, const uint8_t *q, size_t len,
+		      uint64_t now)
+{
+	(void)now;
+	if (zt_dns_tcp_query(&t->dns, q, len) < 0) {
+		t->r->stats.dns_tcp_dropped++;
+		return;
+	}
+	t->r->stats.dns_tcp_queries++;
+	t->r->stats.udp_relayed_up += len;
+	dns_flush(t);
+}
+
+static void dns_answer(void *user, const uint8_t *msg, size_t len,
+		       enum zt_dns_tcp_answer how)
+{
+	struct dns_tunnel *t = user;
+	struct zt_router *r = t->r;
+
+	if (how == ZT_DNS_TCP_UNMATCHED) {
+		r->stats.dns_tcp_unmatched++;
+		return;
+	}
+	if (how == ZT_DNS_TCP_TRUNCATED)
+		r->stats.dns_tcp_truncated++;
+	r->stats.dns_tcp_answers++;
+	if (zt_stack_udp_send(r->stack, &t->u->flow->key, msg, len, t->now) == 0)
+		r->stats.udp_relayed_down += len;
+}
+
+/* The stream failed before the handshake was done (@how), or after it:
+ * the waiting queries refused as a UDP association's are (udp_fail(),
+ * which ends the flow and @t with it), or the stream just closed. */
+static void dns_tunnel_failed(struct dns_tunnel *t, enum zt_refuse how,
+			      uint64_t now)
+{
+	if (t->phase != PH_OPEN) {
+		t->r->stats.upstream_connect_failed++;
+		udp_fail(t->u, how, now); /* frees t */
+		return;
+	}
+	dns_tunnel_close(t, true);
+}
+
+static void dns_connected(struct dns_tunnel *t, uint64_t now)
+{
+	const struct zt_flow_key *k = &t->u->flow->key;
+
+	t->hs = calloc(1, sizeof(*t->hs));
+	if (!t->hs ||
+	    hs_begin(t->r, t->hs, t->u->decision, t->u->name, &k->server,
+		     k->server_port) < 0 ||
+	    hs_flush(t->r, t->handle, t->hs) < 0) {
+		dns_tunnel_failed(t, ZT_REFUSE_RST, now);
+		return;
+	}
+	t->phase = PH_HANDSHAKE;
+}
+
+static size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data,
+			      size_t len, uint64_t now)
+{
+	size_t used = 0;
+
+	if (t->phase == PH_HANDSHAKE) {
+		enum zt_refuse how = ZT_REFUSE_RST;
+
+		switch (hs_input(t->r, t->hs, t->u->decision, t->handle, data,
+				 len, &used, &how)) {
+		case HS_FAILED:
+			dns_tunnel_failed(t, how, now);
+			return len;
+		case HS_MORE:
+			return used;
+		case HS_READY:
+			break;
+		}
+		free(t->hs);
+		t->hs = NULL;
+		t->phase = PH_OPEN;
+		t->u->ready = true;
+		udp_flush_queue(t->u, now);
+	}
+	if (t->phase != PH_OPEN || t->handle < 0)
+		return len; /* closed while the queue was sent */
+	t->now = now;
+	if (zt_dns_tcp_input(&t->dns, data + used, len - used, t->r->scratch,
+			     sizeof(t->r->scratch), dns_answer, t) < 0)
+		dns_tunnel_close(t, true); /* not DNS: reset */
+	return len;
+}
+
 static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
 	const struct zt_udp_flow *f = u->flow;
@@ -1560,6 +1765,29 @@ static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	return assoc_join(r, u, now);
 }
 
+/* Whether flow @f with decision @d goes as DNS over TCP through its
+ * proxy (cfg.dns_over_tcp: UDP to port 53 that a proxy would carry). */
+static bool dns_over_tcp(const struct zt_router *r, const struct zt_udp_flow *f,
+			 enum zt_route_decision d)
+{
+	return r->cfg.dns_over_tcp && f->key.server_port == ZT_DNS_PORT &&
+	       ((d == ZT_ROUTE_SOCKS5 && r->cfg.socks5.enabled) ||
+		(d == ZT_ROUTE_HTTP && r->cfg.http.enabled));
+}
+
+/* Answer the datagram being delivered on @f with the ICMP unreachable
+ * @err maps to, and forget the flow (it frees @f's relay), so that the
+ * next datagram asks again. */
+static void udp_refuse_now(struct zt_router *r, struct zt_udp_flow *f, int err,
+			   uint64_t now)
+{
+	r->stats.udp_dropped++;
+	zt_stack_udp_reject(r->stack, f,
+			    udp_refuse_code(refuse_for_errno(err), f->key.family),
+			    now);
+	zt_stack_udp_close(r->stack, f, now);
+}
+
 static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		      size_t len, uint64_t now)
 {
@@ -1569,7 +1797,7 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	if (fake_query(r, f, data, len, now))
 		return;
 	if (!u) {
-		bool reject = false, no_proxy;
+		bool reject = false, no_proxy, by_tcp;
 		enum zt_route_decision d;
 		char *name = NULL;
 		int fake = fake_name(r, &f->key.server, &name);
@@ -1580,9 +1808,11 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 			free(name); /* it routed; the flow goes by address */
 			name = NULL;
 		}
+		by_tcp = dns_over_tcp(r, f, d);
 		if (fake >= 0 && d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL &&
-		    fake_unroutable(r, name, d == ZT_ROUTE_SOCKS5 &&
-						     r->cfg.socks5.enabled))
+		    fake_unroutable(r, name, by_tcp ||
+						     (d == ZT_ROUTE_SOCKS5 &&
+						      r->cfg.socks5.enabled)))
 			fake = -1;
 		u = udp_relay_new(r, f, d);
 		if (!u) {
@@ -1594,7 +1824,15 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		no_proxy = d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled;
 		if (no_proxy && fake >= 0)
 			r->stats.dropped_no_proxy++;
-		if (fake < 0 || d == ZT_ROUTE_HTTP || d == ZT_ROUTE_LOCAL || no_proxy) {
+		if (fake >= 0 && by_tcp) {
+			int err = dns_tunnel_new(r, u, now);
+
+			if (err < 0) {
+				udp_refuse_now(r, f, err, now); /* frees u */
+				return;
+			}
+		} else if (fake < 0 || d == ZT_ROUTE_HTTP || d == ZT_ROUTE_LOCAL ||
+			   no_proxy) {
 			/* Nothing here carries it (CONNECT is TCP only, nothing
 			 * listens locally, no SOCKS5 proxy): answered as a host
 			 * with no listener answers, every datagram. */
@@ -1607,14 +1845,17 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 				/* Can not be set up now: refused, as a TCP flow
 				 * whose socket fails, and forgotten, so that the
 				 * next datagram asks again. */
-				r->stats.udp_dropped++;
-				zt_stack_udp_reject(r->stack, f,
-						    udp_refuse_code(refuse_for_errno(err),
-								    f->key.family),
-						    now);
-				zt_stack_udp_close(r->stack, f, now); /* frees u */
+				udp_refuse_now(r, f, err, now); /* frees u */
 				return;
 			}
+		}
+	} else if (u->dns && u->dns->handle < 0) {
+		/* the server closed the last stream: a new one */
+		int err = dns_tunnel_open(u->dns, now);
+
+		if (err < 0) {
+			udp_refuse_now(r, f, err, now); /* frees u */
+			return;
 		}
 	}
 	if (u->decision == ZT_ROUTE_DROP) {
@@ -1640,6 +1881,8 @@ static void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 	(void)now;
 	if (!u)
 		return;
+	if (u->dns)
+		dns_tunnel_free(u->dns);
 	udp_close_sockets(u);
 	if (u->nat)
 		zt_nat_remove(&u->r->nat, u->nat);
@@ -1759,6 +2002,8 @@ void zt_router_stream_connected(struct zt_router *r, void *cookie, uint64_t now)
 		tcp_relay_maybe_free(t);
 	} else if (*(uint8_t *)cookie == CONN_ASSOC) {
 		assoc_ctrl_connected(cookie, now);
+	} else if (*(uint8_t *)cookie == CONN_DNS) {
+		dns_connected(cookie, now);
 	}
 }
 
@@ -1835,6 +2080,11 @@ void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 
 		a->ctrl = -1; /* dead: not closed again */
 		assoc_fail(a, refuse_for_errno(err), now);
+	} else if (*(uint8_t *)cookie == CONN_DNS) {
+		struct dns_tunnel *t = cookie;
+
+		t->handle = -1; /* dead: not closed again */
+		dns_tunnel_failed(t, refuse_for_errno(err), now);
 	}
 }
 
@@ -1855,6 +2105,8 @@ size_t zt_router_stream_data(struct zt_router *r, void *cookie,
 	}
 	if (*(uint8_t *)cookie == CONN_ASSOC)
 		return assoc_ctrl_data(cookie, data, len, now);
+	if (*(uint8_t *)cookie == CONN_DNS)
+		return dns_stream_data(cookie, data, len, now);
 	return len;
 }
 
@@ -1921,6 +2173,15 @@ void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
 		/* RFC 1928 7: the association ends with its TCP connection
 		 * (before it was made: the proxy hung up on the request). */
 		assoc_fail(cookie, ZT_REFUSE_RST, now);
+	} else if (*(uint8_t *)cookie == CONN_DNS) {
+		struct dns_tunnel *t = cookie;
+
+		/* after OPEN the server closed an idle connection (RFC 7766
+		 * 6.2.3); before it the proxy hung up on the request */
+		if (t->phase == PH_OPEN)
+			dns_tunnel_close(t, false);
+		else
+			dns_tunnel_failed(t, ZT_REFUSE_RST, now);
 	}
 }
 
@@ -1929,6 +2190,15 @@ void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now)
 	struct tcp_relay *t = cookie;
 
 	(void)r;
+	if (t->kind == CONN_DNS) {
+		struct dns_tunnel *d = cookie;
+
+		if (d->hs && d->hs->len && hs_flush(r, d->handle, d->hs) < 0)
+			dns_tunnel_failed(d, ZT_REFUSE_RST, now);
+		else
+			dns_flush(d);
+		return;
+	}
 	if (t->kind != CONN_TCP)
 		return;
 	t->busy++;

@@ -33,7 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define OUT_MAX 1024
+#define OUT_MAX 8192 /* replies; a DNS server's answers over TCP */
 #define IN_MAX 8192 /* a handshake and a client's early bytes */
 #define GEN_CHUNK 4096
 #define TRICKLE_NS 10000ull /* byte_per_event spacing: 10 us */
@@ -798,6 +798,70 @@ static void http_head(struct sess *s, size_t head_len)
 
 /* --- the client end --------------------------------------------------------- */
 
+/* --- DNS (UDP, and TCP with a length before each message) ---------------- */
+
+/* The answer to query @data into @r (@cap bytes): the ID and question
+ * echoed, dns_records (1 when 0) A records of dns_answer to a type A
+ * question. Return: its length, or 0 for no answer (not a query with one
+ * readable question, or too large for @cap). */
+static size_t dns_build(const struct zt_vhost *h, const uint8_t *data,
+			size_t len, uint8_t *r, size_t cap)
+{
+	static const uint8_t rr[12] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4 };
+	unsigned n = h->cfg.dns_records ? h->cfg.dns_records : 1;
+	size_t q, qend;
+
+	if (len < 12 || (data[2] & 0x80) || data[4] != 0 || data[5] != 1)
+		return 0;
+	for (q = 12; q < len && data[q] != 0; q += 1u + data[q])
+		if (data[q] > 63)
+			return 0;
+	qend = q + 1 + 4;
+	if (q >= len || qend > len || qend + 16 * n > cap)
+		return 0;
+	memcpy(r, data, qend);
+	r[2] = (uint8_t)(0x80 | (data[2] & 0x01)); /* QR, RD copied */
+	r[3] = 0x80;                                 /* RA, NOERROR */
+	r[6] = r[7] = r[8] = r[9] = r[10] = r[11] = 0;
+	if (data[q + 1] == 0 && data[q + 2] == 1 &&
+	    h->cfg.dns_answer.family == ZT_AF_INET) {
+		r[6] = (uint8_t)(n >> 8);
+		r[7] = (uint8_t)n;
+		for (unsigned i = 0; i < n; i++, qend += 16) {
+			memcpy(r + qend, rr, sizeof(rr));
+			memcpy(r + qend + 12, h->cfg.dns_answer.bytes, 4);
+			r[qend + 15] = (uint8_t)(r[qend + 15] + i);
+		}
+	}
+	return qend;
+}
+
+/* A DNS session's queries, each behind its length, answered in order
+ * while the answers fit the output queue (the rest on WRITABLE). */
+static void dns_serve(struct sess *s)
+{
+	uint8_t r[OUT_MAX];
+
+	while (s->cli && s->in_len >= 2) {
+		size_t qlen = (size_t)s->in[0] << 8 | s->in[1], n;
+
+		if (s->in_len < 2 + qlen)
+			break;
+		n = dns_build(s->h, s->in + 2, qlen, r + 2, sizeof(r) - 2);
+		if (n && n + 2 > sizeof(s->out) - (s->out_len - s->out_off))
+			break; /* no room: wait for the queue to drain */
+		if (n) {
+			r[0] = (uint8_t)(n >> 8);
+			r[1] = (uint8_t)n;
+			s->h->stats.requests++;
+			queue_out(s, r, n + 2);
+		}
+		memmove(s->in, s->in + 2 + qlen, s->in_len - 2 - qlen);
+		s->in_len -= 2 + qlen;
+	}
+	flush(s);
+}
+
 static size_t cli_data(void *ctx, struct zt_vnet_sock *so, const uint8_t *p,
 		       size_t n)
 {
@@ -808,6 +872,17 @@ static size_t cli_data(void *ctx, struct zt_vnet_sock *so, const uint8_t *p,
 	(void)so;
 	switch (s->st) {
 	case ST_SERVE:
+		if (s->cfg.kind == ZT_VHOST_DNS) {
+			if (take > sizeof(s->in) - s->in_len)
+				take = sizeof(s->in) - s->in_len;
+			memcpy(s->in + s->in_len, p, take);
+			s->in_len += take;
+			s->rx += take;
+			st->bytes_in += take;
+			dns_serve(s);
+			sess_maybe_free(s);
+			return take;
+		}
 		if (s->cfg.reset_after && s->rx + take >= s->cfg.reset_after)
 			take = (size_t)(s->cfg.reset_after - s->rx);
 		if (s->cfg.kind == ZT_VHOST_ECHO) {
@@ -921,8 +996,10 @@ static void cli_writable(void *ctx, struct zt_vnet_sock *so)
 {
 	struct sess *s = ctx;
 
-	if (s->cfg.kind == ZT_VHOST_ECHO)
+	if (s->cfg.kind == ZT_VHOST_ECHO || s->cfg.kind == ZT_VHOST_DNS)
 		zt_vnet_resume(so);
+	if (s->cfg.kind == ZT_VHOST_DNS)
+		dns_serve(s);
 	flush(s);
 	if (s->up && s->cli)
 		zt_vnet_resume(s->up);
@@ -997,8 +1074,8 @@ static void udp_recv(void *ctx, const struct zt_endpoint *from,
 {
 	struct zt_vhost *h = ctx;
 	struct zt_endpoint me;
-	uint8_t r[600];
-	size_t q, qend;
+	uint8_t r[4096];
+	size_t n;
 
 	(void)tclass; /* servers answer unmarked (zt_vnet_mark marks) */
 	memset(&me, 0, sizeof(me));
@@ -1010,30 +1087,11 @@ static void udp_recv(void *ctx, const struct zt_endpoint *from,
 			h->stats.datagrams_out++;
 		return;
 	}
-	/* DNS: header, one question (labels, QTYPE, QCLASS). */
-	if (len < 12 || (data[2] & 0x80) || data[4] != 0 || data[5] != 1)
+	n = dns_build(h, data, len, r, sizeof(r));
+	if (!n)
 		return;
-	for (q = 12; q < len && data[q] != 0; q += 1u + data[q])
-		if (data[q] > 63)
-			return;
-	qend = q + 1 + 4;
-	if (q >= len || qend > len || qend + 16 > sizeof(r))
-		return;
-	memcpy(r, data, qend);
-	r[2] = (uint8_t)(0x80 | (data[2] & 0x01)); /* QR, RD copied */
-	r[3] = 0x80;                                 /* RA, NOERROR */
-	r[6] = r[7] = r[8] = r[9] = r[10] = r[11] = 0;
-	if (data[q + 1] == 0 && data[q + 2] == 1 &&
-	    h->cfg.dns_answer.family == ZT_AF_INET) {
-		static const uint8_t rr[12] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4 };
-
-		r[7] = 1;
-		memcpy(r + qend, rr, sizeof(rr));
-		memcpy(r + qend + 12, h->cfg.dns_answer.bytes, 4);
-		qend += 16;
-	}
 	h->stats.requests++;
-	if (zt_vnet_udp_send(h->vn, &me, from, r, qend) == 0)
+	if (zt_vnet_udp_send(h->vn, &me, from, r, n) == 0)
 		h->stats.datagrams_out++;
 }
 
@@ -1063,9 +1121,13 @@ struct zt_vhost *zt_vhost_add(struct zt_vnet *vn, const struct zt_addr *addr,
 	h->stats.pattern_ok = true;
 	if (cfg->kind == ZT_VHOST_UDP_ECHO || cfg->kind == ZT_VHOST_DNS) {
 		err = zt_vnet_udp_bind(vn, addr, port, udp_recv, h);
-		/* Bindings have no release hook: a hook-only listener does. */
+		/* Bindings have no release hook: a listener does (DNS
+		 * answers over TCP too; UDP_ECHO's takes no connection). */
 		if (err >= 0)
-			err = zt_vnet_listen(vn, addr, port, NULL, vhost_release, h);
+			err = zt_vnet_listen(vn, addr, port,
+					     cfg->kind == ZT_VHOST_DNS ?
+					     vhost_accept : NULL,
+					     vhost_release, h);
 	} else {
 		err = zt_vnet_listen(vn, addr, port, vhost_accept, vhost_release, h);
 	}

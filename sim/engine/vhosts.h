@@ -17,8 +17,11 @@
  *         (either proxy can hang up on the request instead of answering:
  *         a proxy out of slots, or one that drops unwelcome clients)
  *   UDP   UDP_ECHO    sends every datagram back to its sender
- *         DNS         answers any query: the ID and question echoed, one
- *                     A record of dns_answer when the question is type A
+ *         DNS         answers any query: the ID and question echoed,
+ *                     dns_records A records (1 when 0: dns_answer, then
+ *                     the next addresses) when the question is type A;
+ *                     over TCP too (a length before each message, in
+ *                     order, RFC 7766), on the same port
  *
  * The pattern byte at stream offset i is zt_vhost_pattern(i).
  *
@@ -69,6 +72,7 @@ struct zt_vhost_config {
 	bool hangup_on_request;  /* proxies: close (FIN) on the request, no reply */
 	/* DNS */
 	struct zt_addr dns_answer;
+	unsigned dns_records;    /* A records per answer (0: 1) */
 };
 
 void zt_vhost_config_init(struct zt_vhost_config *cfg, enum zt_vhost_kind kind);

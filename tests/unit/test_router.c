@@ -2391,6 +2391,164 @@ static void test_udp_without_carrier(void)
 	}
 }
 
+/* --- DNS over TCP (cfg.dns_over_tcp) ------------------------------------ */
+
+/* A query for "q.test" of type A with ID @id (EDNS 1232 when @edns) from
+ * the client's port 5353 to @srv's port 53. */
+static void send_dns(struct tb *t, bool v6, uint16_t id, bool edns)
+{
+	struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6);
+	uint8_t q[512];
+	size_t n = zt_test_dns_query(q, "q.test", ZT_DNS_TYPE_A, edns);
+
+	zt_wr16(q, id);
+	send_udp(t, &cli, 5353, &srv, 53, q, n);
+}
+
+/* UDP queries to port 53 that a proxy carries go as DNS over TCP through
+ * it, SOCKS5 CONNECT or HTTP CONNECT (which carries no UDP otherwise):
+ * one stream for the flow, answers back as datagrams from the server, a
+ * new stream after the server closed one, an answer too large for the
+ * asker cut to its question with TC. */
+static void test_dns_over_tcp(void)
+{
+	for (int http = 0; http < 2; http++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_addr srv = srv_addr(v6);
+			struct zt_addr pa = zt_addr_v4(http ? HTTP4 : SOCKS4);
+			struct zt_vhost_config dc;
+			struct zt_vhost *px, *dns;
+
+			t->dec[1] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
+			t->cfg.dns_over_tcp = true;
+			t->cfg.http.auth = true; /* add_http_proxy()'s */
+			strcpy(t->cfg.http.username, "bob");
+			strcpy(t->cfg.http.password, "hunter2");
+			tb_start(t);
+			px = http ? add_http_proxy(t, 0, false) :
+				    add_host(t, &pa, 1080, ZT_VHOST_SOCKS5);
+			zt_vhost_config_init(&dc, ZT_VHOST_DNS);
+			dns = add_host_cfg(t, &srv, 53, &dc);
+			send_dns(t, v6, 1, false);
+			send_dns(t, v6, 2, true); /* waits with the first */
+			run_for(t, 50 * ZT_MS);
+			CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 1);
+			CU_ASSERT_EQUAL(zt_vhost_stats(dns)->accepted, 1);
+			CU_ASSERT_EQUAL(zt_vhost_stats(dns)->requests, 2);
+			CU_ASSERT_EQUAL(zt_vhost_stats(dns)->datagrams_in, 0);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+			CU_ASSERT(zt_addr_eq(&t->udp_from, &srv));
+			CU_ASSERT_EQUAL(t->udp_sport, 53);
+			CU_ASSERT_EQUAL(t->udp_dport, 5353);
+			CU_ASSERT_EQUAL(zt_rd16(t->udp_last), 2);
+			CU_ASSERT_EQUAL(zt_rd16(t->udp_last + 6), 1); /* one A */
+			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 1);
+			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_queries, 2);
+			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_answers, 2);
+			CU_ASSERT_EQUAL(vstats(t)->dgrams_opened, 0);
+			/* The server closes it: the next query opens another. */
+			zt_vhost_drop_sessions(dns, false);
+			run_for(t, 20 * ZT_MS);
+			CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+			dc.dns_records = 40; /* 12 + 12 + 40 * 16 = 664 bytes */
+			zt_vhost_reconfigure(dns, &dc);
+			send_dns(t, v6, 3, false);
+			run_for(t, 50 * ZT_MS);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 3);
+			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 2);
+			CU_ASSERT_EQUAL(zt_rd16(t->udp_last), 3);
+			CU_ASSERT(zt_rd16(t->udp_last + 2) & 0x0200); /* TC */
+			CU_ASSERT_EQUAL(zt_rd16(t->udp_last + 6), 0);
+			CU_ASSERT_EQUAL(t->udp_last_len, 24);
+			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_truncated, 1);
+			send_dns(t, v6, 4, true); /* takes 1232: whole */
+			run_for(t, 20 * ZT_MS);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 4);
+			CU_ASSERT_EQUAL(t->udp_last_len, 664);
+			CU_ASSERT_EQUAL(zt_rd16(t->udp_last + 6), 40);
+			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 2);
+			CU_ASSERT_EQUAL(t->unreach, 0);
+			tb_free(t); /* the stream closes with the router */
+		}
+	}
+}
+
+/* Only port 53, and only with the option: other UDP keeps its UDP
+ * association, and without it HTTP refuses DNS as any UDP. */
+static void test_dns_over_tcp_scope(void)
+{
+	for (int on = 0; on < 2; on++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+		struct zt_addr pa = zt_addr_v4(SOCKS4);
+		struct zt_vhost *echo;
+
+		t->dec[1] = ZT_ROUTE_SOCKS5;
+		t->cfg.dns_over_tcp = on;
+		tb_start(t);
+		add_host(t, &pa, 1080, ZT_VHOST_SOCKS5);
+		add_host(t, &srv, 53, ZT_VHOST_DNS);
+		echo = add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		send_udp(t, &cli, 6000, &srv, 7, "echo", 4);
+		send_dns(t, false, 9, false);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->datagrams_in, 1);
+		CU_ASSERT_EQUAL(t->udp_in, 2);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs, on ? 1 : 2);
+		CU_ASSERT_EQUAL(rstats(t)->dns_tcp_queries, on ? 1 : 0);
+		tb_free(t);
+	}
+	{
+		struct tb *t = tb_new(NULL);
+
+		t->dec[1] = ZT_ROUTE_HTTP;
+		tb_start(t);
+		add_http_proxy(t, 0, false);
+		send_dns(t, false, 9, false);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, 0);
+		CU_ASSERT_EQUAL(t->unreach, 1);
+		CU_ASSERT_EQUAL(vstats(t)->streams_opened, 0);
+		tb_free(t);
+	}
+}
+
+/* A proxy that refuses the CONNECT, or is not there, fails the waiting
+ * queries at once with a port unreachable quoting the first, and the flow
+ * is forgotten, so that the next query asks again. */
+static void test_dns_over_tcp_refused(void)
+{
+	for (int down = 0; down < 2; down++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr pa = zt_addr_v4(SOCKS4);
+		struct zt_vhost_config hc;
+
+		t->dec[1] = ZT_ROUTE_SOCKS5;
+		t->cfg.dns_over_tcp = true;
+		tb_start(t);
+		zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+		hc.socks_rep = 5; /* connection refused */
+		if (!down)
+			add_host_cfg(t, &pa, 1080, &hc);
+		send_dns(t, false, 7, false);
+		send_dns(t, false, 8, false);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, 0);
+		CU_ASSERT_EQUAL(t->unreach, 1);
+		CU_ASSERT_EQUAL(t->err_quote.src_port, 5353);
+		CU_ASSERT_EQUAL(t->err_quote.dst_port, 53);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 1);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+		send_dns(t, false, 9, false);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(t->unreach, 2);
+		CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 2);
+		tb_free(t);
+	}
+}
+
 /* A UDP flow whose upstream cannot be set up now (here the NAT table is
  * full) is answered with an ICMP port unreachable and forgotten, so that
  * its next datagram asks again and goes through once there is room. */
@@ -3910,6 +4068,9 @@ int zt_suite_router(void)
 		{ "decision_without_proxy", test_decision_without_proxy },
 		{ "udp_without_carrier", test_udp_without_carrier },
 		{ "udp_setup_failure_unreachable", test_udp_setup_failure_unreachable },
+		{ "dns_over_tcp", test_dns_over_tcp },
+		{ "dns_over_tcp_scope", test_dns_over_tcp_scope },
+		{ "dns_over_tcp_refused", test_dns_over_tcp_refused },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "icmp_direct_echo", test_icmp_direct_echo },
 		{ "icmp_echo_sessions_bounded", test_icmp_echo_sessions_bounded },

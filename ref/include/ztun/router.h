@@ -94,6 +94,16 @@ struct zt_router_config {
 	 * keeps its servers out). Off: such datagrams are dropped (address-
 	 * and port-dependent). */
 	bool udp_full_cone;
+	/* DNS over TCP (RFC 7766) for UDP queries a proxy would carry: a UDP
+	 * flow to port 53 whose decision is SOCKS5 or HTTP goes as a stream
+	 * through that proxy (CONNECT to the server's port 53) instead of a
+	 * UDP association, or of being refused (HTTP carries no UDP): for
+	 * proxies without UDP ASSOCIATE (microsocks), HTTP proxies, and
+	 * networks where the proxy's UDP does not pass. Each answer reaches
+	 * the client as a datagram; one larger than the client takes over
+	 * UDP (512 bytes, or its EDNS size) is cut to its question with TC
+	 * set, and the client asks again over TCP. Off. */
+	bool dns_over_tcp;
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
 	 * segments of up to 64 KiB through it. NULL: never. */
@@ -162,6 +172,12 @@ struct zt_router_stats {
 	uint64_t icmp_errors_relayed;      /* upstream ICMP errors passed to
 					    * the client (zt_router_dgram_error) */
 	uint64_t icmp_errors_ignored;      /* ... and those not */
+	uint64_t dns_tcp_connections;      /* DNS-over-TCP streams opened */
+	uint64_t dns_tcp_queries;          /* UDP queries sent over them */
+	uint64_t dns_tcp_answers;          /* answers passed to the client ... */
+	uint64_t dns_tcp_truncated;        /* ... of them cut to TC for UDP */
+	uint64_t dns_tcp_unmatched;        /* answers to no waiting query */
+	uint64_t dns_tcp_dropped;          /* queries not taken (too many wait) */
 	uint64_t fake_ip_refused;          /* flows to a fake address the route
 					    * cannot carry by name, or that
 					    * stands for no name; flows to the
