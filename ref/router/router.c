@@ -75,6 +75,13 @@
  * of the client's header goes toward a proxy: it is about the
  * destination.
  *
+ * DNS over TCP (cfg.dns_over_tcp): a UDP flow to port 53 whose decision
+ * is SOCKS5 or HTTP gets a dns_tunnel instead of an association: a
+ * stream through the proxy to the server's port 53 whose handshake runs
+ * on the same helpers as a TCP flow's (hs_begin(), hs_input()); the
+ * flow's datagrams wait in its queue until it is done, then go framed
+ * (dns_tcp.h), and the answers come back as datagrams from the server.
+ *
  * Fake-IP DNS (cfg.fake_dns, fakedns.h): datagrams to the resolver's
  * address never reach a route decision. A query to its port 53 is
  * answered from the table, under the rules' verdict on the name

@@ -233,6 +233,16 @@ bool zt_route_carries(uint8_t proto, enum zt_route_decision d)
 	return true;
 }
 
+/* Whether @r's decision carries what it matches: zt_route_carries(), and
+ * UDP to port 53 alone over HTTP CONNECT, which carries DNS as DNS over
+ * TCP (the router's dns_over_tcp). */
+static bool rule_carried(const struct zt_rule *r)
+{
+	return zt_route_carries(r->proto, r->decision) ||
+	       (r->proto == ZT_RULE_UDP && r->decision == ZT_ROUTE_HTTP &&
+		r->dport.lo == 53 && r->dport.hi == 53);
+}
+
 /**
  * zt_rule_validate() - check that @r is a rule zt_rule_parse() could make.
  * @r: the rule
@@ -249,7 +259,7 @@ int zt_rule_validate(const struct zt_rule *r)
 	if (r->is_default)
 		return 0;
 	if (r->proto > ZT_RULE_ICMP || !cidr_valid(&r->src) ||
-	    !cidr_valid(&r->dst) || !zt_route_carries(r->proto, r->decision))
+	    !cidr_valid(&r->dst) || !rule_carried(r))
 		return -EINVAL;
 	if (r->src.addr.family && r->dst.addr.family &&
 	    r->src.addr.family != r->dst.addr.family)
@@ -631,7 +641,7 @@ int zt_rule_parse(const char *text, struct zt_rule *out, char *err,
 		return fail(err, errlen, "expected '->' after '%s'", tok[n - 1]);
 	if (parse_action(&st, tok + i + 1, n - i - 1, tok[i]))
 		return -EINVAL;
-	if (!zt_route_carries(st.r.proto, st.r.decision))
+	if (!rule_carried(&st.r))
 		return fail(err, errlen, "'%s' cannot carry %s",
 			    tok[i + 1], proto_names[st.r.proto]);
 	*out = st.r;

@@ -118,6 +118,14 @@ const char zr_usage[] =
 	"                          rules send direct; their flows are routed\n"
 	"                          by name too (else such names are REFUSED)\n"
 	"\n"
+	"DNS over TCP (remote DNS through any proxy):\n"
+	"      --dns-over-tcp      UDP to port 53 goes to the proxy as DNS over\n"
+	"                          TCP (RFC 7766), unless a rule before sends\n"
+	"                          it elsewhere: through a SOCKS5 proxy without\n"
+	"                          UDP ASSOCIATE (microsocks) or an HTTP proxy;\n"
+	"                          so does UDP to port 53 that a rule sends to\n"
+	"                          a proxy (needs -x)\n"
+	"\n"
 	"      --busy-poll USEC    before the event loop sleeps, poll for up to\n"
 	"                          USEC microseconds, 0..1000 (default 0: off),\n"
 	"                          8 times per new upstream socket: less latency\n"
@@ -174,6 +182,7 @@ enum {
 	OPT_SOCKS5_PIPELINED,
 	OPT_EARLY_SYNACK,
 	OPT_UDP_FULL_CONE,
+	OPT_DNS_OVER_TCP,
 	OPT_BUSY_POLL,
 	OPT_UDP_RCVBUF,
 	OPT_TXQUEUELEN,
@@ -219,6 +228,7 @@ static const struct option long_opts[] = {
 	{ "socks5-pipelined", no_argument, NULL, OPT_SOCKS5_PIPELINED },
 	{ "early-synack", no_argument, NULL, OPT_EARLY_SYNACK },
 	{ "udp-full-cone", no_argument, NULL, OPT_UDP_FULL_CONE },
+	{ "dns-over-tcp", no_argument, NULL, OPT_DNS_OVER_TCP },
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ "udp-rcvbuf", required_argument, NULL, OPT_UDP_RCVBUF },
 	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
@@ -554,6 +564,10 @@ static int add_rule(struct zr_config *c, const char *text, const char *where)
 		return rule_error(c, "%s: rule '%s' needs a%s proxy (-x)", where, text,
 				   rule.decision == ZT_ROUTE_SOCKS5 ? " SOCKS5" :
 				   "n HTTP");
+	if (rule.proto == ZT_RULE_UDP && rule.decision == ZT_ROUTE_HTTP &&
+	    !c->dns_over_tcp)
+		return rule_error(c, "%s: rule '%s': HTTP CONNECT carries UDP only as DNS over TCP (--dns-over-tcp)",
+				   where, text);
 	rc = zt_rules_add(&c->rules, &rule);
 	if (rc)
 		return rule_error(c, "%s: rule '%s': %s", where, text, strerror(-rc));
@@ -652,6 +666,18 @@ static int build_rules(struct zr_config *c, const struct zr_rule_src *src,
 	}
 	zt_rule_init(&final);
 	final.proto = ZT_RULE_UDP;
+	if (c->dns_over_tcp) {
+		/* DNS no rule matched: to the proxy, which carries it over TCP */
+		final.dport.lo = final.dport.hi = 53;
+		final.decision = c->socks5.enabled ? ZT_ROUTE_SOCKS5 : ZT_ROUTE_HTTP;
+		rc = zt_rules_add(&c->rules, &final);
+		if (rc) {
+			rc = rule_error(c, "the DNS rule: %s", strerror(-rc));
+			goto fail;
+		}
+		zt_rule_init(&final);
+		final.proto = ZT_RULE_UDP;
+	}
 	final.decision = c->udp;
 	rc = zt_rules_add(&c->rules, &final);
 	if (rc) {
@@ -827,6 +853,9 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		case OPT_UDP_FULL_CONE:
 			c->udp_full_cone = true;
 			break;
+		case OPT_DNS_OVER_TCP:
+			c->dns_over_tcp = true;
+			break;
 		case OPT_BUSY_POLL:
 			if (parse_num(a, 0, ZR_BUSY_POLL_MAX_US, &v)) {
 				usage_error("--busy-poll: '%s' is not a number of microseconds in 0..%u",
@@ -937,6 +966,10 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	}
 	if (pipelined && !c->socks5.enabled) {
 		usage_error("--socks5-pipelined: no SOCKS5 proxy (-x)");
+		goto out;
+	}
+	if (c->dns_over_tcp && !c->socks5.enabled && !c->http.enabled) {
+		usage_error("--dns-over-tcp: no proxy (-x) to send DNS through");
 		goto out;
 	}
 	c->socks5.pipelined = pipelined;

@@ -58,6 +58,7 @@ struct zr_config {
 	bool kill_switch;               /* --kill-switch */
 	bool early_synack;              /* --early-synack */
 	bool udp_full_cone;             /* --udp-full-cone */
+	bool dns_over_tcp;              /* --dns-over-tcp */
 	uint32_t busy_poll_us;          /* --busy-poll, 0: off */
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */
 	uint32_t tcp_idle_s;            /* --tcp-idle-timeout, 0: the stack's */

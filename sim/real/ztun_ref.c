@@ -425,6 +425,7 @@ int main(int argc, char **argv)
 	rcfg.http = cfg.http;
 	rcfg.early_synack = cfg.early_synack;
 	rcfg.udp_full_cone = cfg.udp_full_cone;
+	rcfg.dns_over_tcp = cfg.dns_over_tcp;
 	rcfg.fake_dns = cfg.fake_dns;
 	router = zt_router_new(&rcfg, zr_host_tun_output, &zr_host_upstream_ops,
 			       host, &rng);

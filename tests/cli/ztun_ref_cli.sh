@@ -102,6 +102,11 @@ long=$(printf '%0254d' 0 | tr 0 a)
 check "--proxy host name too long" 2 err "--proxy: host longer than 253 characters" -- -x "socks5://$long:1080"
 check "bad --udp"                 2 err "--udp: unknown mode 'tcp'" -- --udp tcp
 check "--udp socks5 needs a proxy" 2 err "--udp: 'socks5' needs a SOCKS5 proxy" -- --udp socks5
+check "--dns-over-tcp needs a proxy" 2 err "--dns-over-tcp: no proxy (-x)" -- --dns-over-tcp
+check "udp rule to http needs --dns-over-tcp" 2 err "HTTP CONNECT carries UDP only as DNS over TCP (--dns-over-tcp)" \
+	-- -x http://127.0.0.1:3128 --rule 'udp dport 53 -> http'
+check "udp rule to http: port 53 alone" 2 err "'http' cannot carry udp" \
+	-- -x http://127.0.0.1:3128 --dns-over-tcp --rule 'udp dport 53-54 -> http'
 check "bad --default"             2 err "--default: unknown decision 'maybe'" -- --default maybe
 check "bad --rule"                2 err "--rule"            -- --rule "tcp 10.0.0.0/33 -> direct"
 check "--rule udp to http"        2 err "bad rule 'udp any:443 -> http': 'http' cannot carry udp" -- -x http://10.0.0.9:8080 --rule "udp any:443 -> http"

@@ -80,10 +80,74 @@ static void test_reload_rules(void)
 	CU_ASSERT_EQUAL(rmdir(dir), 0);
 }
 
+/* What the table decides for UDP from 10.0.0.2 to 10.9.9.9:@dport. */
+static enum zt_route_decision udp_to(const struct zr_config *c, uint16_t dport)
+{
+	struct zt_route_query q;
+	bool reject;
+
+	memset(&q, 0, sizeof(q));
+	q.proto = 17;
+	CU_ASSERT_FATAL(zt_addr_parse("10.0.0.2", &q.src) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("10.9.9.9", &q.dst) == 0);
+	q.sport = 40000;
+	q.dport = dport;
+	return zt_rules_match(&c->rules, &q, &reject);
+}
+
+/* Parse @argv (NULL-terminated); 0 when it runs, else -EINVAL. */
+static int parse(struct zr_config *c, char **argv)
+{
+	int argc = 0;
+
+	while (argv[argc])
+		argc++;
+	return zr_config_parse(c, argc, argv) == ZR_PARSE_RUN ? 0 : -EINVAL;
+}
+
+/* --dns-over-tcp: DNS that no rule matched goes to the proxy (SOCKS5,
+ * else HTTP), whatever --udp says of the rest; a udp rule to HTTP is for
+ * port 53 and with the flag alone; without a proxy it is an error. */
+static void test_dns_over_tcp_rules(void)
+{
+	char *http_only[] = { "ztun-ref", "-x", "http://10.9.0.2:3128",
+			      "--dns-over-tcp", NULL };
+	char *socks_nat[] = { "ztun-ref", "-x", "socks5://10.9.0.2:1080",
+			      "--udp", "nat", "--dns-over-tcp", NULL };
+	char *ruled[] = { "ztun-ref", "-x", "http://10.9.0.2:3128", "-x",
+			  "socks5://10.9.0.2:1080", "--rule",
+			  "udp dport 53 -> http", "--dns-over-tcp", NULL };
+	char *ruled_no_flag[] = { "ztun-ref", "-x", "http://10.9.0.2:3128",
+				  "--rule", "udp dport 53 -> http", NULL };
+	char *no_proxy[] = { "ztun-ref", "--dns-over-tcp", NULL };
+	char *http_plain[] = { "ztun-ref", "-x", "http://10.9.0.2:3128", NULL };
+	struct zr_config c;
+
+	CU_ASSERT_FATAL(parse(&c, http_only) == 0);
+	CU_ASSERT(c.dns_over_tcp);
+	CU_ASSERT_EQUAL(udp_to(&c, 53), ZT_ROUTE_HTTP);
+	CU_ASSERT_EQUAL(udp_to(&c, 54), ZT_ROUTE_DROP);
+	zr_config_free(&c);
+	CU_ASSERT_FATAL(parse(&c, http_plain) == 0);
+	CU_ASSERT_EQUAL(udp_to(&c, 53), ZT_ROUTE_DROP);
+	zr_config_free(&c);
+	CU_ASSERT_FATAL(parse(&c, socks_nat) == 0);
+	CU_ASSERT_EQUAL(udp_to(&c, 53), ZT_ROUTE_SOCKS5);
+	CU_ASSERT_EQUAL(udp_to(&c, 123), ZT_ROUTE_NAT);
+	zr_config_free(&c);
+	CU_ASSERT_FATAL(parse(&c, ruled) == 0);
+	CU_ASSERT_EQUAL(udp_to(&c, 53), ZT_ROUTE_HTTP);
+	CU_ASSERT_EQUAL(udp_to(&c, 54), ZT_ROUTE_SOCKS5);
+	zr_config_free(&c);
+	CU_ASSERT_EQUAL(parse(&c, ruled_no_flag), -EINVAL);
+	CU_ASSERT_EQUAL(parse(&c, no_proxy), -EINVAL);
+}
+
 int zt_suite_config(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "reload_rules", test_reload_rules },
+		{ "dns_over_tcp_rules", test_dns_over_tcp_rules },
 		{ 0 },
 	};
 

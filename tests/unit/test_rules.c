@@ -153,6 +153,16 @@ static void test_parse_good(void)
 	CU_ASSERT(r.sport.lo == 0 && r.sport.hi == 65535);
 	CU_ASSERT_EQUAL(r.decision, ZT_ROUTE_HTTP);
 
+	/* UDP to port 53 alone over HTTP: DNS over TCP */
+	CU_ASSERT_EQUAL_FATAL(zt_rule_parse("udp dport 53 -> http", &r, err,
+					    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(r.proto, ZT_RULE_UDP);
+	CU_ASSERT(r.dport.lo == 53 && r.dport.hi == 53);
+	CU_ASSERT_EQUAL(r.decision, ZT_ROUTE_HTTP);
+	CU_ASSERT_EQUAL(zt_rule_validate(&r), 0);
+	r.dport.hi = 54;
+	CU_ASSERT_EQUAL(zt_rule_validate(&r), -EINVAL);
+
 	CU_ASSERT_EQUAL_FATAL(zt_rule_parse("icmp any -> drop reject", &r, err,
 					    sizeof(err)), 0);
 	CU_ASSERT_EQUAL(r.proto, ZT_RULE_ICMP);
@@ -244,6 +254,9 @@ static void test_parse_bad(void)
 		{ "icmp domain a.test -> drop", "'domain'" },
 		/* a proxy that cannot carry the protocol */
 		{ "udp any:443 -> http", "'http'" },
+		{ "udp any -> http", "'http'" },
+		{ "udp dport 53-54 -> http", "'http'" },
+		{ "udp sport 53 -> http", "'http'" },
 		{ "icmp any -> socks5", "'socks5'" },
 		{ "icmp 10.0.0.0/8 -> http", "'http'" },
 	};

@@ -123,7 +123,9 @@ bool zt_rule_matches(const struct zt_rule *r, const struct zt_route_query *q);
 /* Whether decision @d can carry flows of rule protocol @proto (enum
  * zt_rule_proto): not UDP over HTTP CONNECT, not ICMP over a proxy. */
 bool zt_route_carries(uint8_t proto, enum zt_route_decision d);
-/* Check @r's fields (zt_route_carries() included). Return: 0 or -EINVAL. */
+/* Check @r's fields (zt_route_carries() included, except that a udp rule
+ * to HTTP is carried when it matches destination port 53 alone: DNS over
+ * TCP, the router's dns_over_tcp). Return: 0 or -EINVAL. */
 int zt_rule_validate(const struct zt_rule *r);
 
 /*
