@@ -43,7 +43,9 @@
 # --auto-route (usage errors, --help quoted in docs/cli.md). Build the namespaces,
 # start the servers, then run ztun-ref twice: once with danted and
 # tinyproxy (checks a, c, d, e, g, h, i; k..o, d, p, b6 per proxy; q), once
-# with microsocks (b, b6, f; k..o, d, p), then twice more with --tun-fd (j: a
+# with microsocks (b, b6, f; k..o, d, p), once with --dns-over-tcp (dt:
+# UDP DNS through microsocks and tinyproxy, TC for an answer too large for
+# UDP), then twice more with --tun-fd (j: a
 # descriptor without and one with IFF_VNET_HDR), and once with
 # --multi-queue (mq). Each of these
 # runs also checks (u): without --auto-route ztun-ref changes no route.
@@ -301,6 +303,7 @@ pids+=($!)
 ip netns exec "$sns" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
 	--listen-address=10.203.1.1,10.203.1.2 --bind-interfaces --port=53 \
 	--address=/e2e.test/10.9.8.7 --address=/direct.e2e.test/10.203.1.3 \
+	--txt-record=big.txt.test,"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" \
 	--pid-file= >"$tmp/dnsmasq.log" 2>&1 &
 pids+=($!)
 
@@ -1071,6 +1074,45 @@ if grep -q 'offload tso+\(uso+\)\?csum' "$tmp/ztun.log" && [ -n "$offl" ] &&
 	pass "(r) offload in use: rx partial/tx tso $offl"
 else
 	fail "(r) offload in use" "'$offl'; $(grep -m1 'TUN .* up' "$tmp/ztun.log")"
+fi
+
+# (dt) --dns-over-tcp: UDP queries go through the proxy as DNS over TCP,
+# microsocks (no UDP ASSOCIATE: refused at once in (e7)) for 10.203.1.1 and
+# tinyproxy (HTTP CONNECT, no UDP at all) for 10.203.1.2 by a rule; an
+# answer too large for UDP (a 760-byte TXT, dig +noedns: 512) comes back
+# with TC and no records, and dig, asking again over TCP, gets it whole
+if start_ztun -x 'socks5://e2euser:e2e pass@10.203.0.2:1081' \
+		-x http://e2euser:e2epass@10.203.0.2:8888 --dns-over-tcp \
+		--rule 'udp 10.203.1.2:53 -> http' --rule 'tcp 10.203.1.2 -> http'; then
+	a1=$(cx dig +short +tries=1 +time=3 @10.203.1.1 e2e.test A 2>&1)
+	a2=$(cx dig +short +tries=1 +time=3 @10.203.1.2 e2e.test A 2>&1)
+	if [ "$a1" = 10.9.8.7 ] && [ "$a2" = 10.9.8.7 ]; then
+		pass "(dt) --dns-over-tcp: UDP DNS through microsocks and tinyproxy (dnsmasq)"
+	else
+		fail "(dt) --dns-over-tcp: UDP DNS through microsocks and tinyproxy" \
+			"microsocks '$a1', tinyproxy '$a2'"
+	fi
+	tc=$(cx dig +noedns +ignore +tries=1 +time=3 @10.203.1.1 big.txt.test TXT 2>&1)
+	whole=$(cx dig +noedns +short +tries=1 +time=3 @10.203.1.2 big.txt.test TXT 2>&1)
+	if printf '%s' "$tc" | grep -q 'flags:.* tc' &&
+	   printf '%s' "$tc" | grep -q 'ANSWER: 0' &&
+	   [ "$(printf '%s' "$whole" | tr -cd 'abc' | wc -c)" = 750 ]; then
+		pass "(dt) an answer over 512 bytes: TC over UDP, whole when dig retries over TCP"
+	else
+		fail "(dt) an answer over 512 bytes: TC, then whole over TCP" \
+			"$(printf '%s' "$tc" | grep -m1 flags:); retry: $(printf '%s' "$whole" | head -c 80)"
+	fi
+	stop_ztun
+	st=$(grep 'stats: dns over tcp' "$tmp/ztun.log" | tail -n 1)
+	conns=$(printf '%s' "$st" | sed -n 's/.*connections \([0-9]*\),.*/\1/p')
+	trunc=$(printf '%s' "$st" | sed -n 's/.*truncated \([0-9]*\),.*/\1/p')
+	if [ "${conns:-0}" -ge 3 ] && [ "${trunc:-0}" -ge 1 ]; then
+		pass "(dt) counted: $(printf '%s' "$st" | sed 's/.*stats: //')"
+	else
+		fail "(dt) counted in the stats" "'$st'"
+	fi
+else
+	fail "ztun-ref starts (--dns-over-tcp)"
 fi
 
 # (y) --early-synack through danted: the SYN is answered before danted
