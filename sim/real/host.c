@@ -1820,7 +1820,7 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 			fs->ignored, fs->names, fs->recycled, fs->lookups,
 			fs->unknown, rs->fake_ip_refused);
 	if (rs->dns_tcp_connections || rs->dns_tcp_dropped)
-		fprintf(stderr, "ztun-ref: stats: dns over tcp connections %"
+		fprintf(stderr, "ztun-ref: stats: dns-tcp connections %"
 			PRIu64 ", queries %" PRIu64 ", answers %" PRIu64
 			", truncated %" PRIu64 ", unmatched %" PRIu64
 			", dropped %" PRIu64 "\n",

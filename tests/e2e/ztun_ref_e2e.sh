@@ -1103,7 +1103,7 @@ if start_ztun -x 'socks5://e2euser:e2e pass@10.203.0.2:1081' \
 			"$(printf '%s' "$tc" | grep -m1 flags:); retry: $(printf '%s' "$whole" | head -c 80)"
 	fi
 	stop_ztun
-	st=$(grep 'stats: dns over tcp' "$tmp/ztun.log" | tail -n 1)
+	st=$(grep 'stats: dns-tcp' "$tmp/ztun.log" | tail -n 1)
 	conns=$(printf '%s' "$st" | sed -n 's/.*connections \([0-9]*\),.*/\1/p')
 	trunc=$(printf '%s' "$st" | sed -n 's/.*truncated \([0-9]*\),.*/\1/p')
 	if [ "${conns:-0}" -ge 3 ] && [ "${trunc:-0}" -ge 1 ]; then
