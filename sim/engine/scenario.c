@@ -552,6 +552,11 @@ static int header_option(struct pstate *ps, const struct tok *t)
 			return perr(ps, "--udp-full-cone: expected 0 or 1, got '%s'", v);
 		return 0;
 	}
+	if (!strcmp(key, "--dns-over-tcp")) {
+		if (parse_bool(v, &h->cfg.dns_over_tcp))
+			return perr(ps, "--dns-over-tcp: expected 0 or 1, got '%s'", v);
+		return 0;
+	}
 	if (!strcmp(key, "--max-sockets")) {
 		if (hdr_uint(ps, key, v, 1, ZT_SCN_MAX_SOCKETS, &n))
 			return -EINVAL;
@@ -1287,6 +1292,8 @@ static const struct {
 	RF(socks5_udp_assocs), RF(socks5_udp_assocs_active),
 	RF(udp_mappings), RF(udp_mappings_active), RF(udp_cone_in),
 	RF(fake_ip_refused),
+	RF(dns_tcp_connections), RF(dns_tcp_queries), RF(dns_tcp_answers),
+	RF(dns_tcp_truncated), RF(dns_tcp_unmatched), RF(dns_tcp_dropped),
 };
 #undef RF
 #define FF(name) { #name, offsetof(struct zt_fakedns_stats, name) }

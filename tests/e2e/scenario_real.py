@@ -588,6 +588,12 @@ COUNTERS = {
     "router.socks5_udp_assocs": ("proxy", "udp associations"),
     "router.socks5_udp_assocs_active": ("proxy", "active"),
     "router.fake_ip_refused": ("fake", "refused"),
+    "router.dns_tcp_connections": ("dns-tcp", "connections"),
+    "router.dns_tcp_queries": ("dns-tcp", "queries"),
+    "router.dns_tcp_answers": ("dns-tcp", "answers"),
+    "router.dns_tcp_truncated": ("dns-tcp", "truncated"),
+    "router.dns_tcp_unmatched": ("dns-tcp", "unmatched"),
+    "router.dns_tcp_dropped": ("dns-tcp", "dropped"),
     "fakedns.queries": ("fake", "dns queries"),
     "fakedns.answered": ("fake", "answered"),
     "fakedns.nodata": ("fake", "no data"),
@@ -632,6 +638,7 @@ class Scenario:
         self.http_auth = None
         self.early_synack = False
         self.full_cone = False
+        self.dns_over_tcp = False
         self.idle = {}       # "tcp_idle" / "udp_idle" / "udp_stream": seconds,
                              # --stack.*_timeout
         self.fake = []       # --fake-dns and its range flags, as ztun-ref takes them
@@ -753,6 +760,10 @@ class Scenario:
             if v not in ("0", "1", "true", "false", "on", "off"):
                 raise ScnError("%s: --udp-full-cone: expected 0 or 1, got '%s'" % (where, v))
             self.full_cone = v in ("1", "true", "on")
+        elif key == "--dns-over-tcp":
+            if v not in ("0", "1", "true", "false", "on", "off"):
+                raise ScnError("%s: --dns-over-tcp: expected 0 or 1, got '%s'" % (where, v))
+            self.dns_over_tcp = v in ("1", "true", "on")
         elif key == "--tun-offload":
             if v not in ("0", "1", "true", "false", "on", "off"):
                 raise ScnError("%s: --tun-offload: expected 0 or 1, got '%s'" % (where, v))
@@ -1220,6 +1231,8 @@ class Runner:
             argv += ["--early-synack"]
         if s.full_cone:
             argv += ["--udp-full-cone"]
+        if s.dns_over_tcp:
+            argv += ["--dns-over-tcp"]
         argv += s.fake
         for what, secs in sorted(s.idle.items()):
             argv += ["--%s-timeout" % what.replace("_", "-"), str(secs)]

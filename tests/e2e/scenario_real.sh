@@ -101,7 +101,8 @@ else
 	# passed with --udp-full-cone; one NAT mapping for a client socket's
 	# two servers, and a peer's datagram to a direct mapping passed with
 	# --udp-full-cone; the client's TTL and traffic class on
-	# a direct flow's datagrams (read with IP_RECVTTL, IP_RECVTOS).
+	# a direct flow's datagrams (read with IP_RECVTTL, IP_RECVTOS); UDP
+	# DNS carried as DNS over TCP through SOCKS5 (--dns-over-tcp).
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -121,7 +122,8 @@ else
 	       scenarios/socks5_udp_assoc_shared.scn
 	       scenarios/socks5_udp_full_cone.scn
 	       scenarios/udp_nat_mapping.scn scenarios/udp_direct_full_cone.scn
-	       scenarios/udp_direct_ttl.scn scenarios/udp_direct_tos.scn)
+	       scenarios/udp_direct_ttl.scn scenarios/udp_direct_tos.scn
+	       scenarios/dns_over_tcp.scn)
 fi
 
 tol=()
