@@ -170,6 +170,7 @@ enum {
 	 * port 53), names from 198.18.0.0/24 and fd00:f::/120, 64 of them */
 	ZT_REC_X_FAKE_DNS = 1u << 4,
 	ZT_REC_X_UDP_FULL_CONE = 1u << 5,   /* zt_router_config.udp_full_cone */
+	ZT_REC_X_DNS_OVER_TCP = 1u << 6,    /* zt_router_config.dns_over_tcp */
 };
 
 struct zt_replay_limits {

@@ -516,6 +516,43 @@ static void test_socks5_full_cone_record(void)
 	}
 }
 
+/* CONFIG body[7] bit 6 (dns_over_tcp): the query to port 53 goes as DNS
+ * over TCP through the SOCKS5 proxy's stream (CONNECT 203.0.113.10:53,
+ * the query framed), and the framed answer of its ID reaches the client
+ * as a datagram; without the bit it waits for a UDP association. Also
+ * the hand-made seed-dns-over-tcp.rec. */
+static void b_dns_over_tcp(struct buf *b, uint8_t xflags)
+{
+	static const uint8_t method[] = { 5, 0 };
+	static const uint8_t ok[] = { 5, 0, 0, 1, 127, 0, 0, 1, 0x9c, 0x40 };
+	static const uint8_t ans[] = { 0, 12, '0', '1', 0x81, 0x80,
+				       0, 0, 0, 0, 0, 0, 0, 0 };
+	uint8_t cfg[8] = { ZT_REC_ROUTE_SOCKS5, 0, 0, 0, 0, 0, 0, xflags };
+
+	b_seed(b, 1);
+	b_rec(b, ZT_REC_CONFIG, 0, cfg, sizeof(cfg));
+	b_udp(b, "01AAAAAAAAAAAA"); /* ID "01", QR clear: a query */
+	b_idx(b, ZT_REC_S_CONNECTED, 0, NULL, 0);
+	b_idx(b, ZT_REC_S_DATA, 0, method, sizeof(method));
+	b_idx(b, ZT_REC_S_DATA, 0, ok, sizeof(ok));
+	b_idx(b, ZT_REC_S_DATA, 0, ans, sizeof(ans));
+}
+
+static void test_dns_over_tcp_record(void)
+{
+	for (int tcp = 0; tcp < 2; tcp++) {
+		struct zt_replay_outcome o;
+		struct buf b;
+
+		b_dns_over_tcp(&b, tcp ? ZT_REC_X_DNS_OVER_TCP : 0);
+		run(&b, NULL, &o);
+		CU_ASSERT_EQUAL(o.router.dns_tcp_connections, tcp ? 1u : 0u);
+		CU_ASSERT_EQUAL(o.router.dns_tcp_answers, tcp ? 1u : 0u);
+		CU_ASSERT_EQUAL(o.router.socks5_udp_assocs, tcp ? 0u : 1u);
+		CU_ASSERT_EQUAL(o.router.udp_relayed_down, tcp ? 12u : 0u);
+	}
+}
+
 /* NAT: one client socket's queries to two servers leave from one socket
  * (endpoint-independent mapping), and the second server's answer (a DGRAM
  * record from its address) reaches the client; a peer's datagram to the
@@ -933,6 +970,16 @@ static void test_corpus_emfile_seed(void)
 	CU_ASSERT_EQUAL(o.stack.udp_evicted, 1);
 }
 
+/* And the DNS-over-TCP seed: the framed answer passed as a datagram. */
+static void test_corpus_dns_over_tcp_seed(void)
+{
+	struct zt_replay_outcome o;
+
+	replay_seed("seed-dns-over-tcp.rec", &o);
+	CU_ASSERT_EQUAL(o.router.dns_tcp_connections, 1);
+	CU_ASSERT_EQUAL(o.router.dns_tcp_answers, 1);
+}
+
 static void test_corpus_keeps_depth(void)
 {
 	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", depth_one) >= 10);
@@ -976,6 +1023,7 @@ int zt_suite_fuzzrec(void)
 		{ "socks5_handshake", test_socks5_handshake },
 		{ "socks5_relay_lost_record", test_socks5_relay_lost_record },
 		{ "socks5_full_cone_record", test_socks5_full_cone_record },
+		{ "dns_over_tcp_record", test_dns_over_tcp_record },
 		{ "udp_mapping_record", test_udp_mapping_record },
 		{ "descriptor_bound_record", test_descriptor_bound_record },
 		{ "extended_flags_and_batches", test_extended_flags_and_batches },
@@ -999,6 +1047,7 @@ int zt_suite_fuzzrec(void)
 		{ "corpus_full_cone_seed", test_corpus_full_cone_seed },
 		{ "corpus_udp_mapping_seed", test_corpus_udp_mapping_seed },
 		{ "corpus_emfile_seed", test_corpus_emfile_seed },
+		{ "corpus_dns_over_tcp_seed", test_corpus_dns_over_tcp_seed },
 		{ NULL, NULL },
 	};
 

@@ -12,11 +12,16 @@
  * its question; a name that parsed must be a host name. The message then
  * goes through a small resolver (16 names, so recycling is reached): as
  * a query, then as the upstream's answer to learn from, and the address
- * each answer gave must lead back to a name.
+ * each answer gave must lead back to a name. Last, DNS over TCP: the
+ * message's UDP size is at least 512, a truncation of it is its header
+ * (TC set, no records) and question, and the message sent as a query's
+ * answer down a TCP stream, cut at byte 0's offset, comes out whole, cut
+ * to TC, or dropped, never longer than the size asked with.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztun/dns_tcp.h"
 #include "ztun/dns_wire.h"
 #include "ztun/fakedns.h"
 
@@ -64,6 +69,55 @@ static void wire(const uint8_t *msg, size_t len)
 				 ZT_DNS_ANSWER_ADDRS_MAX);
 	if (rc > ZT_DNS_ANSWER_ADDRS_MAX || (rc >= 0 && !host_name(name)))
 		abort();
+}
+
+struct over_tcp {
+	unsigned limit, answers;
+};
+
+static void tcp_answer(void *user, const uint8_t *msg, size_t len,
+		       enum zt_dns_tcp_answer how)
+{
+	struct over_tcp *o = user;
+
+	if (how == ZT_DNS_TCP_UNMATCHED)
+		return;
+	if (!msg || len > o->limit || len < ZT_DNS_HDR || !(msg[2] & 0x80) ||
+	    (how == ZT_DNS_TCP_TRUNCATED && !(msg[2] & 0x02)))
+		abort();
+	o->answers++;
+}
+
+static void over_tcp(uint8_t cut, const uint8_t *msg, size_t len)
+{
+	static uint8_t query[ZT_DNS_HDR + 4] = { 0, 0, 1, 0, 0, 1 };
+	static uint8_t trunc[65536];
+	struct over_tcp o = { ZT_DNS_UDP_MAX, 0 };
+	struct zt_dns_tcp d;
+	unsigned limit = zt_dns_udp_limit(zt_view_make(msg, len));
+	int n = zt_dns_truncate(zt_view_make(msg, len), trunc, sizeof(trunc));
+	uint8_t prefix[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+	size_t at = len ? cut % len : 0;
+
+	if (limit < ZT_DNS_UDP_MAX || limit > 65535)
+		abort();
+	if (n >= 0 && ((size_t)n > len || n < ZT_DNS_HDR || !(trunc[2] & 0x02) ||
+		       trunc[6] | trunc[7] | trunc[8] | trunc[9] | trunc[10] |
+		       trunc[11] || memcmp(trunc + 12, msg + 12, (size_t)n - 12)))
+		abort();
+	if (len < 2 || len > 65535)
+		return;
+	zt_dns_tcp_init(&d);
+	query[0] = msg[0]; /* a query of the message's ID waits */
+	query[1] = msg[1];
+	if (zt_dns_tcp_query(&d, query, sizeof(query)))
+		abort();
+	if (zt_dns_tcp_input(&d, prefix, 2, trunc, sizeof(trunc), tcp_answer, &o) ||
+	    zt_dns_tcp_input(&d, msg, at, trunc, sizeof(trunc), tcp_answer, &o) ||
+	    zt_dns_tcp_input(&d, msg + at, len - at, trunc, sizeof(trunc),
+			     tcp_answer, &o) || o.answers > 1)
+		abort();
+	zt_dns_tcp_destroy(&d);
 }
 
 static void resolver(uint8_t mode, const uint8_t *msg, size_t len)
@@ -125,6 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data + 1, size - 1);
 	wire(copy, size - 1);
 	resolver(data[0], copy, size - 1);
+	over_tcp(data[0], copy, size - 1);
 	free(copy);
 	return 0;
 }
