@@ -220,11 +220,14 @@ struct udp_assoc {
 /*
  * DNS over TCP for one UDP flow to port 53 (cfg.dns_over_tcp): a stream
  * through the flow's proxy to its server's port 53 (SOCKS5 or HTTP
- * CONNECT), opened with the first query and again with the first after
- * the server closed it; the flow's queries wait in its queue until the
- * proxy's handshake is done (the flow is not ready), then go framed
- * (dns_tcp.h), and each answer reaches the client as a datagram from
- * the server. Owned by its udp_relay; freed with its flow.
+ * CONNECT), opened with a query when none is open; the flow's queries
+ * wait in its queue until the proxy's handshake is done (the flow is not
+ * ready), then go framed (dns_tcp.h), and each answer reaches the client
+ * as a datagram from the server. The stream is closed as soon as no query
+ * waits for its answer (and when the server closes it): a stub resolver
+ * asks from a fresh socket each time, and a stream kept for the flow's
+ * 30 s would hold a proxy connection per lookup; queries sent together
+ * (A and AAAA) share one. Owned by its udp_relay; freed with its flow.
  */
 struct dns_tunnel {
 	uint8_t kind;            /* CONN_DNS */
@@ -1744,6 +1747,8 @@ static size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data,
 	if (zt_dns_tcp_input(&t->dns, data + used, len - used, t->r->scratch,
 			     sizeof(t->r->scratch), dns_answer, t) < 0)
 		dns_tunnel_close(t, true); /* not DNS: reset */
+	else if (!zt_dns_tcp_waiting(&t->dns) && !zt_dns_tcp_output(&t->dns).len)
+		dns_tunnel_close(t, false); /* every query answered */
 	return len;
 }
 

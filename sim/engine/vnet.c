@@ -56,6 +56,8 @@ struct vpipe {
 	uint8_t *ring;
 	size_t cap;
 	uint64_t sent, arrived, taken;
+	uint64_t in_hand;    /* while the reader's data callback runs: the end
+			      * of what it was handed (a host has read it) */
 	struct mark *marks;  /* FIFO, grown as needed */
 	size_t m_head, m_n, m_cap;
 	bool fin_sent;       /* the writer shut down ... */
@@ -646,8 +648,10 @@ static void offer(struct zt_vnet_sock *s)
 
 			if (n > p->cap - off)
 				n = p->cap - off;
+			p->in_hand = p->taken + n;
 			got = s->ops && s->ops->data ?
 				      s->ops->data(s->ctx, s, p->ring + off, n) : n;
+			p->in_hand = 0;
 			if (!s->open)
 				break; /* closed from inside: the rest is gone */
 			if (got > n)
@@ -898,8 +902,11 @@ static void sock_close(struct zt_vnet_sock *s, bool rst)
 
 	if (!s->open)
 		return;
-	if (s->in.sent != s->in.taken)
-		rst = true; /* unread bytes: RST, as a real stack does */
+	/* unread bytes: RST, as a real stack does; those handed to the data
+	 * callback that closes were read (a host reads before it offers) */
+	if (s->in.sent != (s->in.in_hand > s->in.taken ? s->in.in_hand :
+						       s->in.taken))
+		rst = true;
 	sock_mark_closed(s);
 	/* What was in flight toward us is discarded (and frees the writer). */
 	s->in.taken = s->in.sent;

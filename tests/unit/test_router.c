@@ -2407,9 +2407,10 @@ static void send_dns(struct tb *t, bool v6, uint16_t id, bool edns)
 
 /* UDP queries to port 53 that a proxy carries go as DNS over TCP through
  * it, SOCKS5 CONNECT or HTTP CONNECT (which carries no UDP otherwise):
- * one stream for the flow, answers back as datagrams from the server, a
- * new stream after the server closed one, an answer too large for the
- * asker cut to its question with TC. */
+ * one stream for the queries that wait together, answers back as
+ * datagrams from the server, the stream closed once none waits and a new
+ * one for the next query, an answer too large for the asker cut to its
+ * question with TC. */
 static void test_dns_over_tcp(void)
 {
 	for (int http = 0; http < 2; http++) {
@@ -2447,10 +2448,11 @@ static void test_dns_over_tcp(void)
 			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_queries, 2);
 			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_answers, 2);
 			CU_ASSERT_EQUAL(vstats(t)->dgrams_opened, 0);
-			/* The server closes it: the next query opens another. */
-			zt_vhost_drop_sessions(dns, false);
-			run_for(t, 20 * ZT_MS);
+			/* Nothing waits: closed (a proxy connection per query
+			 * in flight, not per client socket for 30 s); the
+			 * next query opens another. */
 			CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+			CU_ASSERT_EQUAL(zt_vhost_stats(dns)->eofs, 1);
 			dc.dns_records = 40; /* 12 + 12 + 40 * 16 = 664 bytes */
 			zt_vhost_reconfigure(dns, &dc);
 			send_dns(t, v6, 3, false);
@@ -2467,11 +2469,52 @@ static void test_dns_over_tcp(void)
 			CU_ASSERT_EQUAL_FATAL(t->udp_in, 4);
 			CU_ASSERT_EQUAL(t->udp_last_len, 664);
 			CU_ASSERT_EQUAL(zt_rd16(t->udp_last + 6), 40);
-			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 2);
+			CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 3);
 			CU_ASSERT_EQUAL(t->unreach, 0);
-			tb_free(t); /* the stream closes with the router */
+			CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+			tb_free(t);
 		}
 	}
+}
+
+/* The server closes the stream while a query waits for its answer: the
+ * query is lost (as a datagram may be), and the client's retry opens a
+ * new stream that answers it. */
+static void test_dns_over_tcp_server_closes(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config dc;
+	struct zt_vhost *dns;
+
+	t->dec[1] = ZT_ROUTE_SOCKS5;
+	t->cfg.dns_over_tcp = true;
+	tb_start(t);
+	add_host(t, &pa, 1080, ZT_VHOST_SOCKS5);
+	zt_vhost_config_init(&dc, ZT_VHOST_DNS);
+	dns = add_host_cfg(t, &srv, 53, &dc);
+	send_dns(t, false, 1, false);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+	/* a query the server will not answer: it hangs up instead */
+	dc.dns_records = 4000; /* too large for its buffer: no answer */
+	zt_vhost_reconfigure(dns, &dc);
+	send_dns(t, false, 2, false);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 1);
+	CU_ASSERT_EQUAL(vstats(t)->streams_open, 1); /* it waits */
+	zt_vhost_drop_sessions(dns, false);
+	run_for(t, 20 * ZT_MS);
+	CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+	CU_ASSERT_EQUAL(t->unreach, 0);
+	dc.dns_records = 1;
+	zt_vhost_reconfigure(dns, &dc);
+	send_dns(t, false, 2, false); /* the client's retry */
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+	CU_ASSERT_EQUAL(zt_rd16(t->udp_last), 2);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 3);
+	tb_free(t);
 }
 
 /* Only port 53, and only with the option: other UDP keeps its UDP
@@ -4070,6 +4113,7 @@ int zt_suite_router(void)
 		{ "udp_setup_failure_unreachable", test_udp_setup_failure_unreachable },
 		{ "dns_over_tcp", test_dns_over_tcp },
 		{ "dns_over_tcp_scope", test_dns_over_tcp_scope },
+		{ "dns_over_tcp_server_closes", test_dns_over_tcp_server_closes },
 		{ "dns_over_tcp_refused", test_dns_over_tcp_refused },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "icmp_direct_echo", test_icmp_direct_echo },
