@@ -1992,6 +1992,8 @@ static size_t assoc_ctrl_data(struct udp_assoc *a, const uint8_t *data,
 		enum zt_socks5_outcome o = zt_socks5_outcome(&a->socks);
 
 		r->stats.socks5_failures[o & 31]++;
+		if (o == ZT_SOCKS5_CMD_UNSUPPORTED)
+			r->stats.socks5_udp_unsupported++;
 		assoc_fail(a, st < 0 ? ZT_REFUSE_RST : zt_socks5_refuse(o), now);
 		return len;
 	}

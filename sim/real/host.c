@@ -159,6 +159,7 @@ struct zr_host {
 	uint32_t busy_polls;           /* polls left before sleeping plainly */
 	bool warned_ping;              /* said once that ping sockets fail */
 	uint64_t fd_warn_next;         /* no "out of descriptors" before */
+	bool warned_no_udp;            /* said the proxy has no UDP */
 	bool stop;
 	int fatal;
 	struct zr_host_stats stats;
@@ -1585,6 +1586,21 @@ static int wait_events(struct zr_host *h, struct epoll_event *evs)
  *
  * Return: 0 after SIGINT/SIGTERM, or a negative errno when the TUN failed.
  */
+/* Once, when the SOCKS5 proxy first refuses a UDP ASSOCIATE as a command
+ * it does not support (microsocks): every UDP flow through it will fail,
+ * DNS included, which --dns-over-tcp carries over TCP instead. */
+static void warn_no_udp(struct zr_host *h)
+{
+	if (h->warned_no_udp ||
+	    !zt_router_stats(h->router)->socks5_udp_unsupported)
+		return;
+	h->warned_no_udp = true;
+	if (h->cfg.dns_over_tcp)
+		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it other than DNS (--dns-over-tcp) is refused");
+	else
+		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it is refused, DNS included; --dns-over-tcp sends DNS over TCP instead");
+}
+
 int zr_host_run(struct zr_host *h)
 {
 	struct epoll_event evs[MAX_EVENTS];
@@ -1628,6 +1644,7 @@ int zr_host_run(struct zr_host *h)
 		}
 		zr_dgram_out_release(&h->dgram_out);
 		report_send_failures(h);
+		warn_no_udp(h);
 		arm_timer(h);
 	}
 	return h->fatal;
@@ -1830,9 +1847,9 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 	fprintf(stderr, "ztun-ref: stats: proxy no proxy %" PRIu64
 		", socks5 failures %" PRIu64 ", http failures %" PRIu64
 		", socks5 udp dropped %" PRIu64 ", udp associations %" PRIu64
-		", active %" PRIu64 "\n",
+		", active %" PRIu64 ", udp unsupported %" PRIu64 "\n",
 		rs->dropped_no_proxy, sfail, hfail, udrop, rs->socks5_udp_assocs,
-		rs->socks5_udp_assocs_active);
+		rs->socks5_udp_assocs_active, rs->socks5_udp_unsupported);
 	for (unsigned i = 0; i < 32; i++)
 		if (rs->socks5_failures[i])
 			fprintf(stderr, "ztun-ref: stats: socks5 %s %" PRIu64 "\n",

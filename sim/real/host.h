@@ -28,6 +28,7 @@ struct zr_host_config {
 	bool use_mark;
 	uint64_t busy_poll_ns;    /* poll this long before sleeping, 0: off */
 	uint32_t udp_rcvbuf;      /* SO_RCVBUF(FORCE) of datagram sockets, 0: leave */
+	bool dns_over_tcp;        /* --dns-over-tcp (what a warning says) */
 	/* SIGHUP: called from the loop, between events (NULL: ignored) */
 	void (*on_hangup)(void *user);
 	void *hangup_user;

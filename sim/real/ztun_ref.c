@@ -384,6 +384,7 @@ int main(int argc, char **argv)
 	hcfg.use_mark = cfg.use_mark;
 	hcfg.busy_poll_ns = (uint64_t)cfg.busy_poll_us * 1000u;
 	hcfg.udp_rcvbuf = cfg.udp_rcvbuf;
+	hcfg.dns_over_tcp = cfg.dns_over_tcp;
 	hcfg.on_hangup = reload_rules;
 	hcfg.hangup_user = &cfg;
 	drv = zr_tun_driver(&tun);

@@ -587,6 +587,7 @@ COUNTERS = {
     "router.dropped_no_proxy": ("proxy", "no proxy"),
     "router.socks5_udp_assocs": ("proxy", "udp associations"),
     "router.socks5_udp_assocs_active": ("proxy", "active"),
+    "router.socks5_udp_unsupported": ("proxy", "udp unsupported"),
     "router.fake_ip_refused": ("fake", "refused"),
     "router.dns_tcp_connections": ("dns-tcp", "connections"),
     "router.dns_tcp_queries": ("dns-tcp", "queries"),

@@ -1050,6 +1050,13 @@ else
 	fail "(e7) UDP through a SOCKS5 proxy without UDP ASSOCIATE is refused at once" \
 		"dig took $ms ms: $(head -c 200 "$tmp/dig.out" | tr '\n' ';')"
 fi
+cx dig +short +tries=1 +time=2 @10.203.1.1 e2e.test A >/dev/null 2>&1
+if [ "$(grep -c 'does not support UDP ASSOCIATE (reply 7).*--dns-over-tcp sends DNS over TCP' "$tmp/ztun.log")" = 1 ]; then
+	pass "(e7) ztun-ref warns once that the proxy has no UDP, naming --dns-over-tcp"
+else
+	fail "(e7) ztun-ref warns once that the proxy has no UDP" \
+		"$(grep -c 'UDP ASSOCIATE' "$tmp/ztun.log") warning(s)"
+fi
 
 # (f) SIGTERM: exit 0 within a second, the TUN is gone
 stop_ztun
