@@ -1569,13 +1569,6 @@ static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
 	return true;
 }
 
-/*
- * The upstream of new UDP relay @u (decision SOCKS5, DIRECT or NAT): a NAT
- * session (which shares the mapped port of its client endpoint's other
- * sessions), then the association of its client endpoint joined.
- * Return: 0, or a negative errno (-ENOSPC: NAT table full) with nothing
- * of it left open but what udp_closed() releases.
- */
 /* --- DNS over TCP (cfg.dns_over_tcp) ------------------------------------ */
 
 /* The stream closed (reset with @abort) and the framing forgotten: the
@@ -1752,6 +1745,13 @@ static size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data,
 	return len;
 }
 
+/*
+ * The upstream of new UDP relay @u (decision SOCKS5, DIRECT or NAT): a NAT
+ * session (which shares the mapped port of its client endpoint's other
+ * sessions), then the association of its client endpoint joined.
+ * Return: 0, or a negative errno (-ENOSPC: NAT table full) with nothing
+ * of it left open but what udp_closed() releases.
+ */
 static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
 	const struct zt_udp_flow *f = u->flow;
@@ -1862,7 +1862,8 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 			}
 		}
 	} else if (u->dns && u->dns->handle < 0) {
-		/* the server closed the last stream: a new one */
+		/* no stream open (closed once every query was answered, or
+		 * by the server): a new one for this query */
 		int err = dns_tunnel_open(u->dns, now);
 
 		if (err < 0) {
