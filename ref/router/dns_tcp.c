@@ -4,15 +4,19 @@
  * 4.2.2).
  *
  * Theory of operation: a query is taken whole or not at all (its length
- * prefix and bytes go into the output buffer together), so the stream
- * never carries half a message; what the upstream did not take stays at
- * the buffer's front. Each query's ID and its sender's UDP size wait in a
- * small table, oldest first; an answer removes the entry of its ID (the
- * oldest, when a retried query put it there twice) and goes to the
- * caller, whole or, when larger than that size, truncated. An answer
- * whose ID waits for nothing is dropped: the connection answers only
- * what was asked on it, and a forged or stale answer must not reach the
- * client's socket. The answer being read is kept in a buffer allocated
+ * prefix and bytes go into the buffer together), so the stream never
+ * carries half a message. The buffer holds every query not yet answered,
+ * framed, oldest first, with a cursor at what was sent; each query's ID,
+ * its sender's UDP size and its length wait in a small table in the same
+ * order. An answer removes its query from both (bytes after it move
+ * down, the cursor with them) and goes to the caller, whole or, when
+ * larger than that size, truncated. An answer whose ID waits for nothing,
+ * or whose query was not sent whole (no server could answer it), is
+ * dropped: the connection answers only what was asked on it, and a
+ * forged or stale answer must not reach the client's socket. A retry of
+ * a query that waits is not framed again: TCP does not lose the first.
+ * When the connection goes, rewinding the cursor sends the waiting ones
+ * again on the next. The answer being read is kept in a buffer allocated
  * for its announced length (at most 65535 bytes) and freed once passed,
  * so an idle connection holds none.
  */
@@ -39,27 +43,23 @@ int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
 {
 	struct zt_view v = zt_view_make(q, len);
 	uint16_t id;
-	unsigned i;
 
 	if (len < ZT_DNS_HDR || (q[2] & 0x80))
 		return -EINVAL;
-	if (d->out_off == d->out_len)
-		d->out_off = d->out_len = 0;
-	if (d->out_off) { /* keep what waits at the front */
-		memmove(d->out, d->out + d->out_off, d->out_len - d->out_off);
-		d->out_len -= d->out_off;
-		d->out_off = 0;
-	}
 	id = zt_rd16(q);
-	for (i = 0; i < d->n_pending; i++)
-		if (d->pending[i].id == id)
-			break;
+	for (unsigned i = 0; i < d->n_pending; i++) {
+		if (d->pending[i].id == id) {
+			d->pending[i].limit = (uint16_t)zt_dns_udp_limit(v);
+			return 0;
+		}
+	}
 	if (len + 2 > sizeof(d->out) - d->out_len ||
-	    (i == d->n_pending && i == ZT_DNS_TCP_PENDING))
+	    d->n_pending == ZT_DNS_TCP_PENDING)
 		return -ENOBUFS;
-	if (i == d->n_pending)
-		d->pending[d->n_pending++].id = id;
-	d->pending[i].limit = (uint16_t)zt_dns_udp_limit(v);
+	d->pending[d->n_pending].id = id;
+	d->pending[d->n_pending].limit = (uint16_t)zt_dns_udp_limit(v);
+	d->pending[d->n_pending].len = (uint16_t)(len + 2);
+	d->n_pending++;
 	zt_wr16(d->out + d->out_len, (uint16_t)len);
 	memcpy(d->out + d->out_len + 2, q, len);
 	d->out_len += len + 2;
@@ -68,14 +68,14 @@ int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
 
 struct zt_view zt_dns_tcp_output(const struct zt_dns_tcp *d)
 {
-	return zt_view_make(d->out + d->out_off, d->out_len - d->out_off);
+	return zt_view_make(d->out + d->out_sent, d->out_len - d->out_sent);
 }
 
 void zt_dns_tcp_sent(struct zt_dns_tcp *d, size_t n)
 {
-	if (n > d->out_len - d->out_off)
-		n = d->out_len - d->out_off;
-	d->out_off += n;
+	if (n > d->out_len - d->out_sent)
+		n = d->out_len - d->out_sent;
+	d->out_sent += n;
 }
 
 bool zt_dns_tcp_waiting(const struct zt_dns_tcp *d)
@@ -83,18 +83,37 @@ bool zt_dns_tcp_waiting(const struct zt_dns_tcp *d)
 	return d->n_pending > 0;
 }
 
-/* The limit of the query @id answers, its entry removed; -1: none. */
+bool zt_dns_tcp_rewind(struct zt_dns_tcp *d)
+{
+	free(d->msg);
+	d->msg = NULL;
+	d->msg_len = d->msg_need = 0;
+	d->prefix_len = 0;
+	d->out_sent = 0;
+	return d->n_pending > 0;
+}
+
+/* The limit of the query @id answers, its entry and bytes removed; -1:
+ * none that was sent whole. */
 static int take_pending(struct zt_dns_tcp *d, uint16_t id)
 {
-	for (unsigned i = 0; i < d->n_pending; i++) {
-		if (d->pending[i].id == id) {
-			int limit = d->pending[i].limit;
+	size_t off = 0;
 
-			memmove(&d->pending[i], &d->pending[i + 1],
-				(d->n_pending - i - 1) * sizeof(d->pending[0]));
-			d->n_pending--;
-			return limit;
-		}
+	for (unsigned i = 0; i < d->n_pending; off += d->pending[i].len, i++) {
+		size_t n = d->pending[i].len;
+		int limit = d->pending[i].limit;
+
+		if (d->pending[i].id != id)
+			continue;
+		if (off + n > d->out_sent)
+			return -1; /* not sent whole: not asked yet */
+		memmove(d->out + off, d->out + off + n, d->out_len - off - n);
+		d->out_len -= n;
+		d->out_sent -= n;
+		memmove(&d->pending[i], &d->pending[i + 1],
+			(d->n_pending - i - 1) * sizeof(d->pending[0]));
+		d->n_pending--;
+		return limit;
 	}
 	return -1;
 }

@@ -224,10 +224,12 @@ struct udp_assoc {
  * wait in its queue until the proxy's handshake is done (the flow is not
  * ready), then go framed (dns_tcp.h), and each answer reaches the client
  * as a datagram from the server. The stream is closed as soon as no query
- * waits for its answer (and when the server closes it): a stub resolver
- * asks from a fresh socket each time, and a stream kept for the flow's
- * 30 s would hold a proxy connection per lookup; queries sent together
- * (A and AAAA) share one. Owned by its udp_relay; freed with its flow.
+ * waits for its answer: a stub resolver asks from a fresh socket each
+ * time, and a stream kept for the flow's 30 s would hold a proxy
+ * connection per lookup; queries sent together (A and AAAA) share one.
+ * When the server closes it with queries waiting, they go again on a new
+ * one if it answered any (dns_tunnel_lost()). Owned by its udp_relay;
+ * freed with its flow.
  */
 struct dns_tunnel {
 	uint8_t kind;            /* CONN_DNS */
@@ -237,6 +239,7 @@ struct dns_tunnel {
 	uint8_t phase;           /* enum phase, while handle >= 0 */
 	struct tcp_handshake *hs; /* owned; only until OPEN */
 	uint64_t now;            /* for the answers' callback */
+	unsigned answered;       /* answers on the current stream */
 	struct zt_dns_tcp dns;
 };
 
@@ -1595,20 +1598,25 @@ static void dns_tunnel_free(struct dns_tunnel *t)
 	free(t);
 }
 
-/* Open the stream to the proxy. Return: 0 or a negative errno. */
-static int dns_tunnel_open(struct dns_tunnel *t, uint64_t now)
+/* Open the stream to the proxy; with @evict making room for its socket
+ * by ending idle flows (only while this flow's datagram is being handled:
+ * the stack never evicts that one). Return: 0 or a negative errno. */
+static int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now)
 {
+	struct zt_router *r = t->r;
 	struct udp_relay *u = t->u;
 	const struct zt_endpoint *proxy = u->decision == ZT_ROUTE_SOCKS5 ?
-					  &t->r->cfg.socks5.server :
-					  &t->r->cfg.http.server;
-	int h = open_stream(t->r, proxy, 0, t, now);
+					  &r->cfg.socks5.server :
+					  &r->cfg.http.server;
+	int h = evict ? open_stream(r, proxy, 0, t, now) :
+			r->up->stream_open(r->host, proxy, 0, t, now);
 
 	if (h < 0)
 		return h;
 	t->handle = h;
 	t->phase = PH_CONNECTING;
-	t->r->stats.dns_tcp_connections++;
+	t->answered = 0;
+	r->stats.dns_tcp_connections++;
 	return 0;
 }
 
@@ -1628,7 +1636,7 @@ static int dns_tunnel_new(struct zt_router *r, struct udp_relay *u,
 	t->handle = -1;
 	zt_dns_tcp_init(&t->dns);
 	u->dns = t;
-	err = dns_tunnel_open(t, now);
+	err = dns_tunnel_open(t, true, now);
 	if (err < 0) {
 		u->dns = NULL;
 		free(t);
@@ -1636,8 +1644,39 @@ static int dns_tunnel_new(struct zt_router *r, struct udp_relay *u,
 	return err;
 }
 
+/*
+ * The open stream is gone (the server closed it, it failed; reset with
+ * @abort when we end it) with queries waiting: when it answered any, they
+ * go again on a new one at once (RFC 7766 6.2.1.1: a server may close a
+ * connection after any answer, and the client of an A and AAAA lookup
+ * would otherwise wait out its timeout for the second); when it answered
+ * none, they are lost (the client asks again), so that a server that
+ * answers nothing is not asked forever. The new socket makes no room by
+ * eviction: this is no datagram of the flow's, which may be the one
+ * evicted.
+ */
+static void dns_tunnel_lost(struct dns_tunnel *t, bool abort, uint64_t now)
+{
+	struct zt_router *r = t->r;
+	bool progress = t->answered > 0;
+
+	if (t->handle >= 0)
+		r->up->stream_close(r->host, t->handle, abort);
+	t->handle = -1;
+	t->u->ready = false;
+	if (progress && zt_dns_tcp_rewind(&t->dns)) {
+		unsigned waiting = t->dns.n_pending;
+
+		if (dns_tunnel_open(t, false, now) == 0) {
+			r->stats.dns_tcp_resent += waiting;
+			return;
+		}
+	}
+	dns_tunnel_close(t, false);
+}
+
 /* The framed queries, as far as the stream takes them. */
-static void dns_flush(struct dns_tunnel *t)
+static void dns_flush(struct dns_tunnel *t, uint64_t now)
 {
 	struct zt_view out = zt_dns_tcp_output(&t->dns);
 	ssize_t n;
@@ -1646,7 +1685,7 @@ static void dns_flush(struct dns_tunnel *t)
 		return;
 	n = t->r->up->stream_send(t->r->host, t->handle, out.data, out.len);
 	if (n < 0)
-		dns_tunnel_close(t, true);
+		dns_tunnel_lost(t, true, now);
 	else
 		zt_dns_tcp_sent(&t->dns, (size_t)n);
 }
@@ -1654,14 +1693,13 @@ static void dns_flush(struct dns_tunnel *t)
 static void dns_query(struct dns_tunnel *t, const uint8_t *q, size_t len,
 		      uint64_t now)
 {
-	(void)now;
 	if (zt_dns_tcp_query(&t->dns, q, len) < 0) {
 		t->r->stats.dns_tcp_dropped++;
 		return;
 	}
 	t->r->stats.dns_tcp_queries++;
 	t->r->stats.udp_relayed_up += len;
-	dns_flush(t);
+	dns_flush(t, now);
 }
 
 static void dns_answer(void *user, const uint8_t *msg, size_t len,
@@ -1677,13 +1715,14 @@ static void dns_answer(void *user, const uint8_t *msg, size_t len,
 	if (how == ZT_DNS_TCP_TRUNCATED)
 		r->stats.dns_tcp_truncated++;
 	r->stats.dns_tcp_answers++;
+	t->answered++;
 	if (zt_stack_udp_send(r->stack, &t->u->flow->key, msg, len, t->now) == 0)
 		r->stats.udp_relayed_down += len;
 }
 
-/* The stream failed before the handshake was done (@how), or after it:
- * the waiting queries refused as a UDP association's are (udp_fail(),
- * which ends the flow and @t with it), or the stream just closed. */
+/* The stream failed before the handshake was done (@how): the waiting
+ * queries refused as a UDP association's are (udp_fail(), which ends the
+ * flow and @t with it); or after it (dns_tunnel_lost()). */
 static void dns_tunnel_failed(struct dns_tunnel *t, enum zt_refuse how,
 			      uint64_t now)
 {
@@ -1692,7 +1731,7 @@ static void dns_tunnel_failed(struct dns_tunnel *t, enum zt_refuse how,
 		udp_fail(t->u, how, now); /* frees t */
 		return;
 	}
-	dns_tunnel_close(t, true);
+	dns_tunnel_lost(t, true, now);
 }
 
 static void dns_connected(struct dns_tunnel *t, uint64_t now)
@@ -1732,6 +1771,7 @@ static size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data,
 		t->hs = NULL;
 		t->phase = PH_OPEN;
 		t->u->ready = true;
+		dns_flush(t, now); /* queries again after a lost stream */
 		udp_flush_queue(t->u, now);
 	}
 	if (t->phase != PH_OPEN || t->handle < 0)
@@ -1864,7 +1904,7 @@ static void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	} else if (u->dns && u->dns->handle < 0) {
 		/* no stream open (closed once every query was answered, or
 		 * by the server): a new one for this query */
-		int err = dns_tunnel_open(u->dns, now);
+		int err = dns_tunnel_open(u->dns, true, now);
 
 		if (err < 0) {
 			udp_refuse_now(r, f, err, now); /* frees u */
@@ -2191,10 +2231,10 @@ void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
 	} else if (*(uint8_t *)cookie == CONN_DNS) {
 		struct dns_tunnel *t = cookie;
 
-		/* after OPEN the server closed an idle connection (RFC 7766
+		/* after OPEN the server closed the connection (RFC 7766
 		 * 6.2.3); before it the proxy hung up on the request */
 		if (t->phase == PH_OPEN)
-			dns_tunnel_close(t, false);
+			dns_tunnel_lost(t, false, now);
 		else
 			dns_tunnel_failed(t, ZT_REFUSE_RST, now);
 	}
@@ -2211,7 +2251,7 @@ void zt_router_stream_writable(struct zt_router *r, void *cookie, uint64_t now)
 		if (d->hs && d->hs->len && hs_flush(r, d->handle, d->hs) < 0)
 			dns_tunnel_failed(d, ZT_REFUSE_RST, now);
 		else
-			dns_flush(d);
+			dns_flush(d, now);
 		return;
 	}
 	if (t->kind != CONN_TCP)

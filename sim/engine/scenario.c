@@ -1294,6 +1294,7 @@ static const struct {
 	RF(fake_ip_refused),
 	RF(dns_tcp_connections), RF(dns_tcp_queries), RF(dns_tcp_answers),
 	RF(dns_tcp_truncated), RF(dns_tcp_unmatched), RF(dns_tcp_dropped),
+	RF(dns_tcp_resent),
 };
 #undef RF
 #define FF(name) { #name, offsetof(struct zt_fakedns_stats, name) }

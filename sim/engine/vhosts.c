@@ -78,6 +78,7 @@ struct sess {
 	size_t budget;               /* DISCARD drain */
 	bool drained;                /* DISCARD: paused for the budget */
 	uint32_t head_match;         /* HTTP: bytes of "\r\n\r\n" matched */
+	unsigned answers;            /* DNS over TCP: answers sent */
 	uint8_t in[IN_MAX];
 	size_t in_len;
 	struct zt_sim_event timer;
@@ -842,7 +843,7 @@ static void dns_serve(struct sess *s)
 {
 	uint8_t r[OUT_MAX];
 
-	while (s->cli && s->in_len >= 2) {
+	while (s->cli && s->in_len >= 2 && !s->close_when_sent) {
 		size_t qlen = (size_t)s->in[0] << 8 | s->in[1], n;
 
 		if (s->in_len < 2 + qlen)
@@ -855,6 +856,8 @@ static void dns_serve(struct sess *s)
 			r[1] = (uint8_t)n;
 			s->h->stats.requests++;
 			queue_out(s, r, n + 2);
+			if (++s->answers == s->cfg.dns_close_after)
+				s->close_when_sent = true; /* the rest unread */
 		}
 		memmove(s->in, s->in + 2 + qlen, s->in_len - 2 - qlen);
 		s->in_len -= 2 + qlen;

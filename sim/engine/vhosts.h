@@ -73,6 +73,8 @@ struct zt_vhost_config {
 	/* DNS */
 	struct zt_addr dns_answer;
 	unsigned dns_records;    /* A records per answer (0: 1) */
+	unsigned dns_close_after; /* TCP: close after this many answers (0:
+				  * never), the queries after them unread */
 };
 
 void zt_vhost_config_init(struct zt_vhost_config *cfg, enum zt_vhost_kind kind);

@@ -1840,10 +1840,11 @@ void zr_host_print_stats(struct zr_host *h, const char *title)
 		fprintf(stderr, "ztun-ref: stats: dns-tcp connections %"
 			PRIu64 ", queries %" PRIu64 ", answers %" PRIu64
 			", truncated %" PRIu64 ", unmatched %" PRIu64
-			", dropped %" PRIu64 "\n",
+			", dropped %" PRIu64 ", resent %" PRIu64 "\n",
 			rs->dns_tcp_connections, rs->dns_tcp_queries,
 			rs->dns_tcp_answers, rs->dns_tcp_truncated,
-			rs->dns_tcp_unmatched, rs->dns_tcp_dropped);
+			rs->dns_tcp_unmatched, rs->dns_tcp_dropped,
+			rs->dns_tcp_resent);
 	fprintf(stderr, "ztun-ref: stats: proxy no proxy %" PRIu64
 		", socks5 failures %" PRIu64 ", http failures %" PRIu64
 		", socks5 udp dropped %" PRIu64 ", udp associations %" PRIu64

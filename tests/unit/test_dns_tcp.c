@@ -82,14 +82,15 @@ static void test_frames_queries(void)
 	zt_dns_tcp_init(&d);
 	CU_ASSERT_FALSE(zt_dns_tcp_waiting(&d));
 	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, n), 0);
-	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, n), 0); /* a retry */
+	/* a retry of a query that waits: TCP does not lose the first */
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, n), 0);
 	out = zt_dns_tcp_output(&d);
-	CU_ASSERT_EQUAL(out.len, 2 * (n + 2));
+	CU_ASSERT_EQUAL(out.len, n + 2);
 	CU_ASSERT_EQUAL(zt_rd16(out.data), n);
 	CU_ASSERT(memcmp(out.data + 2, m, n) == 0);
 	CU_ASSERT(zt_dns_tcp_waiting(&d));
 	zt_dns_tcp_sent(&d, 3);
-	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, 2 * (n + 2) - 3);
+	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, n + 2 - 3);
 	zt_dns_tcp_sent(&d, 9999); /* never past what there is */
 	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, 0);
 	/* not a query: a runt, a response */
@@ -119,6 +120,7 @@ static void test_answers_any_order_any_split(void)
 		query(&d, 1, false);
 		query(&d, 2, false);
 		query(&d, 3, false);
+		zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
 		for (size_t off = 0; off < len; off += step) {
 			size_t n = len - off < step ? len - off : step;
 			uint8_t *copy = zt_test_dup_exact(stream + off, n);
@@ -151,6 +153,7 @@ static void test_truncates_to_asker(void)
 	zt_dns_tcp_init(&d);
 	query(&d, 7, false); /* 512 */
 	query(&d, 8, true);  /* EDNS 1232 */
+	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
 	len += framed_answer(stream + len, 7, "a.test", 40); /* 664 bytes */
 	len += framed_answer(stream + len, 8, "a.test", 40);
 	len += framed_answer(stream + len, 8, "a.test", 1);  /* unasked now */
@@ -165,10 +168,13 @@ static void test_truncates_to_asker(void)
 	zt_dns_tcp_destroy(&d);
 }
 
-/* What waits is bounded: the query is refused, nothing is cut; a zero
- * length is no DNS; a partial answer is freed with the connection. */
+/* What waits is bounded, sent or not until answered: the query is
+ * refused, nothing is cut; a zero length is no DNS; a partial answer is
+ * freed with the connection. */
 static void test_bounds(void)
 {
+	static const uint8_t ans100[] = { 0, 12, 0, 100, 0x81, 0x80,
+					  0, 0, 0, 0, 0, 0, 0, 0 };
 	uint8_t m[3000], scratch[64], zero[2] = { 0, 0 }, part[4] = { 0, 40, 1, 2 };
 	struct zt_dns_tcp d;
 	struct got g;
@@ -190,7 +196,11 @@ static void test_bounds(void)
 	zt_wr16(m, 101);
 	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 3000), -ENOBUFS);
 	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, 3002);
-	zt_dns_tcp_sent(&d, 3002); /* taken: room again */
+	zt_dns_tcp_sent(&d, 3002); /* sent, but held until answered */
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 3000), -ENOBUFS);
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, ans100, sizeof(ans100), scratch,
+					 sizeof(scratch), on_answer, &g), 0);
+	CU_ASSERT_EQUAL(g.n, 1); /* answered: room again */
 	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 3000), 0);
 	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, zero, 2, scratch, sizeof(scratch),
 					 on_answer, &g), -EPROTO);
@@ -199,8 +209,62 @@ static void test_bounds(void)
 	zt_dns_tcp_init(&d);
 	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, part, 4, scratch, sizeof(scratch),
 					 on_answer, &g), 0);
-	CU_ASSERT_EQUAL(g.n + g.unmatched, 0);
+	CU_ASSERT_EQUAL(g.n + g.unmatched, 1); /* the one above */
 	zt_dns_tcp_destroy(&d); /* ASan: the partial answer is freed */
+}
+
+/* Answers to @a then @b, framed, into @stream; their length. */
+static size_t two_answers(uint8_t *stream, uint16_t a, uint16_t b)
+{
+	size_t len = framed_answer(stream, a, "a.test", 1);
+
+	return len + framed_answer(stream + len, b, "a.test", 1);
+}
+
+/* A new stream after the last one closed with queries waiting: they go
+ * again, in order, the answered ones not; an answer to a query not yet
+ * sent whole is no answer to it. */
+static void test_rewind_resends_waiting(void)
+{
+	uint8_t stream[4096], scratch[512];
+	struct zt_dns_tcp d;
+	struct zt_view out;
+	struct got g;
+	size_t len, one = 0;
+
+	memset(&g, 0, sizeof(g));
+	zt_dns_tcp_init(&d);
+	query(&d, 1, false);
+	query(&d, 2, false);
+	query(&d, 3, false);
+	out = zt_dns_tcp_output(&d);
+	one = out.len / 3;
+	zt_dns_tcp_sent(&d, out.len - 1); /* the third not whole */
+	len = two_answers(stream, 2, 3);
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len, scratch,
+					 sizeof(scratch), on_answer, &g), 0);
+	CU_ASSERT_EQUAL(g.n, 1);
+	CU_ASSERT_EQUAL(g.ids[0], 2);
+	CU_ASSERT_EQUAL(g.unmatched, 1);
+	/* half an answer, then the stream is gone */
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, 5, scratch,
+					 sizeof(scratch), on_answer, &g), 0);
+	CU_ASSERT(zt_dns_tcp_rewind(&d));
+	out = zt_dns_tcp_output(&d);
+	CU_ASSERT_EQUAL_FATAL(out.len, 2 * one);
+	CU_ASSERT_EQUAL(zt_rd16(out.data + 2), 1);
+	CU_ASSERT_EQUAL(zt_rd16(out.data + one + 2), 3);
+	zt_dns_tcp_sent(&d, out.len);
+	len = two_answers(stream, 3, 1);
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len, scratch,
+					 sizeof(scratch), on_answer, &g), 0);
+	CU_ASSERT_EQUAL(g.n, 3);
+	CU_ASSERT_EQUAL(g.ids[1], 3);
+	CU_ASSERT_EQUAL(g.ids[2], 1);
+	CU_ASSERT_FALSE(zt_dns_tcp_waiting(&d));
+	CU_ASSERT_FALSE(zt_dns_tcp_rewind(&d));
+	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, 0);
+	zt_dns_tcp_destroy(&d);
 }
 
 int zt_suite_dns_tcp(void)
@@ -210,6 +274,7 @@ int zt_suite_dns_tcp(void)
 		{ "answers_any_order_any_split", test_answers_any_order_any_split },
 		{ "truncates_to_asker", test_truncates_to_asker },
 		{ "bounds", test_bounds },
+		{ "rewind_resends_waiting", test_rewind_resends_waiting },
 		{ 0 },
 	};
 

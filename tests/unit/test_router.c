@@ -2477,22 +2477,34 @@ static void test_dns_over_tcp(void)
 	}
 }
 
-/* The server closes the stream while a query waits for its answer: the
- * query is lost (as a datagram may be), and the client's retry opens a
- * new stream that answers it. */
-static void test_dns_over_tcp_server_closes(void)
+/* A bench whose UDP goes to the SOCKS5 proxy as DNS over TCP, and the
+ * DNS server *@dns at srv_addr(false):53 of config @dc (set here; it
+ * closes a stream after @close_after answers, 0: never). */
+static struct tb *dns_tcp_tb(struct zt_vhost_config *dc, unsigned close_after,
+			     struct zt_vhost **dns)
 {
 	struct tb *t = tb_new(NULL);
 	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
-	struct zt_vhost_config dc;
-	struct zt_vhost *dns;
 
 	t->dec[1] = ZT_ROUTE_SOCKS5;
 	t->cfg.dns_over_tcp = true;
 	tb_start(t);
 	add_host(t, &pa, 1080, ZT_VHOST_SOCKS5);
-	zt_vhost_config_init(&dc, ZT_VHOST_DNS);
-	dns = add_host_cfg(t, &srv, 53, &dc);
+	zt_vhost_config_init(dc, ZT_VHOST_DNS);
+	dc->dns_close_after = close_after;
+	*dns = add_host_cfg(t, &srv, 53, dc);
+	return t;
+}
+
+/* The server closes the stream while a query waits for its answer: the
+ * query is lost (as a datagram may be), and the client's retry opens a
+ * new stream that answers it. */
+static void test_dns_over_tcp_server_closes(void)
+{
+	struct zt_vhost_config dc;
+	struct zt_vhost *dns;
+	struct tb *t = dns_tcp_tb(&dc, 0, &dns);
+
 	send_dns(t, false, 1, false);
 	run_for(t, 50 * ZT_MS);
 	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
@@ -2514,6 +2526,29 @@ static void test_dns_over_tcp_server_closes(void)
 	CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
 	CU_ASSERT_EQUAL(zt_rd16(t->udp_last), 2);
 	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 3);
+	tb_free(t);
+}
+
+/* A server that closes the stream after each answer (RFC 7766 lets it):
+ * the query still waiting goes again at once on a new stream, so the
+ * client of an A and AAAA lookup gets both answers without waiting out
+ * its own timeout for the second. */
+static void test_dns_over_tcp_resends_after_close(void)
+{
+	struct zt_vhost_config dc;
+	struct zt_vhost *dns;
+	struct tb *t = dns_tcp_tb(&dc, 1, &dns);
+
+	send_dns(t, false, 1, false);
+	send_dns(t, false, 2, false);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 2);
+	CU_ASSERT_EQUAL(zt_rd16(t->udp_last), 2);
+	CU_ASSERT_EQUAL(zt_vhost_stats(dns)->accepted, 2);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 2);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_resent, 1);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_answers, 2);
+	CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
 	tb_free(t);
 }
 
@@ -4114,6 +4149,7 @@ int zt_suite_router(void)
 		{ "dns_over_tcp", test_dns_over_tcp },
 		{ "dns_over_tcp_scope", test_dns_over_tcp_scope },
 		{ "dns_over_tcp_server_closes", test_dns_over_tcp_server_closes },
+		{ "dns_over_tcp_resends_after_close", test_dns_over_tcp_resends_after_close },
 		{ "dns_over_tcp_refused", test_dns_over_tcp_refused },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "icmp_direct_echo", test_icmp_direct_echo },

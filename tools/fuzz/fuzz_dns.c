@@ -112,6 +112,7 @@ static void over_tcp(uint8_t cut, const uint8_t *msg, size_t len)
 	query[1] = msg[1];
 	if (zt_dns_tcp_query(&d, query, sizeof(query)))
 		abort();
+	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
 	if (zt_dns_tcp_input(&d, prefix, 2, trunc, sizeof(trunc), tcp_answer, &o) ||
 	    zt_dns_tcp_input(&d, msg, at, trunc, sizeof(trunc), tcp_answer, &o) ||
 	    zt_dns_tcp_input(&d, msg + at, len - at, trunc, sizeof(trunc),

@@ -8,7 +8,11 @@
  * the same way, in any order (RFC 7766 6.2.1.1), and each is matched to
  * the query of its ID. An answer larger than its query's sender takes
  * over UDP (zt_dns_udp_limit()) is passed on cut to its question with TC
- * set (zt_dns_truncate()): the client asks again over TCP itself.
+ * set (zt_dns_truncate()): the client asks again over TCP itself. A
+ * query is held until answered, so that when the connection closes with
+ * queries unanswered they can go again on the next
+ * (zt_dns_tcp_rewind(), RFC 7766 6.2.1.1: a server may close one after
+ * any answer).
  *
  * Ownership: a struct zt_dns_tcp is the caller's; it owns the buffer of
  * an answer being read (zt_dns_tcp_destroy() frees it).
@@ -23,15 +27,17 @@
 
 #include "ztun/view.h"
 
-#define ZT_DNS_TCP_OUT_MAX 4096   /* framed queries the upstream has not taken */
+#define ZT_DNS_TCP_OUT_MAX 4096   /* framed queries not yet answered */
 #define ZT_DNS_TCP_PENDING 32     /* queries waiting for their answers */
 
 struct zt_dns_tcp {
-	uint8_t out[ZT_DNS_TCP_OUT_MAX];
-	size_t out_len, out_off;
+	uint8_t out[ZT_DNS_TCP_OUT_MAX]; /* the pending queries, framed, in
+					  * their order */
+	size_t out_len, out_sent;        /* ... of which sent */
 	struct {
 		uint16_t id;
 		uint16_t limit;          /* the asker's UDP size */
+		uint16_t len;            /* its bytes in out, framed */
 	} pending[ZT_DNS_TCP_PENDING];   /* oldest first */
 	unsigned n_pending;
 	uint8_t prefix[2];               /* the answer's length, as read */
@@ -50,7 +56,8 @@ void zt_dns_tcp_destroy(struct zt_dns_tcp *d);
  * Return: 0; -EINVAL when @q is no query (shorter than a header, QR
  * set); -ENOBUFS when ZT_DNS_TCP_OUT_MAX bytes or ZT_DNS_TCP_PENDING
  * queries already wait (the query is lost, as UDP may lose it). A query
- * whose ID already waits replaces that one's limit (a client's retry).
+ * whose ID already waits (a client's retry) only replaces that one's
+ * limit: the connection does not lose the first.
  */
 int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len);
 
@@ -58,6 +65,13 @@ int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len);
 struct zt_view zt_dns_tcp_output(const struct zt_dns_tcp *d);
 /* @n of them were taken by the upstream. */
 void zt_dns_tcp_sent(struct zt_dns_tcp *d, size_t n);
+
+/*
+ * zt_dns_tcp_rewind() - the connection is gone: forget the answer being
+ * read, and send every query still waiting again, in order, on the next.
+ * Return: whether any waits.
+ */
+bool zt_dns_tcp_rewind(struct zt_dns_tcp *d);
 
 /* Whether a query still waits for its answer. */
 bool zt_dns_tcp_waiting(const struct zt_dns_tcp *d);
@@ -67,8 +81,8 @@ enum zt_dns_tcp_answer {
 	ZT_DNS_TCP_WHOLE = 0,       /* passed as it came */
 	ZT_DNS_TCP_TRUNCATED = 1,   /* too large for the asker: header and
 				     * question, TC set */
-	ZT_DNS_TCP_UNMATCHED = 2,   /* no query of its ID waits (or a runt):
-				     * dropped, the callback not called */
+	ZT_DNS_TCP_UNMATCHED = 2,   /* no query of its ID was sent whole and
+				     * waits (or a runt): dropped */
 };
 
 typedef void (*zt_dns_tcp_answer_fn)(void *user, const uint8_t *msg,

@@ -181,6 +181,8 @@ struct zt_router_stats {
 	uint64_t dns_tcp_truncated;        /* ... of them cut to TC for UDP */
 	uint64_t dns_tcp_unmatched;        /* answers to no waiting query */
 	uint64_t dns_tcp_dropped;          /* queries not taken (too many wait) */
+	uint64_t dns_tcp_resent;           /* queries sent again on a new stream
+					    * after the server closed one */
 	uint64_t fake_ip_refused;          /* flows to a fake address the route
 					    * cannot carry by name, or that
 					    * stands for no name; flows to the
