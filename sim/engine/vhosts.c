@@ -797,8 +797,6 @@ static void http_head(struct sess *s, size_t head_len)
 	connect_onward(s, &ep);
 }
 
-/* --- the client end --------------------------------------------------------- */
-
 /* --- DNS (UDP, and TCP with a length before each message) ---------------- */
 
 /* The answer to query @data into @r (@cap bytes): the ID and question
@@ -864,6 +862,8 @@ static void dns_serve(struct sess *s)
 	}
 	flush(s);
 }
+
+/* --- the client end --------------------------------------------------------- */
 
 static size_t cli_data(void *ctx, struct zt_vnet_sock *so, const uint8_t *p,
 		       size_t n)

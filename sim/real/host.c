@@ -1580,12 +1580,6 @@ static int wait_events(struct zr_host *h, struct epoll_event *evs)
 	return n;
 }
 
-/**
- * zr_host_run() - the event loop.
- * @h: the host, with its router set
- *
- * Return: 0 after SIGINT/SIGTERM, or a negative errno when the TUN failed.
- */
 /* Once, when the SOCKS5 proxy first refuses a UDP ASSOCIATE as a command
  * it does not support (microsocks): every UDP flow through it will fail,
  * DNS included, which --dns-over-tcp carries over TCP instead. */
@@ -1601,6 +1595,12 @@ static void warn_no_udp(struct zr_host *h)
 		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it is refused, DNS included; --dns-over-tcp sends DNS over TCP instead");
 }
 
+/**
+ * zr_host_run() - the event loop.
+ * @h: the host, with its router set
+ *
+ * Return: 0 after SIGINT/SIGTERM, or a negative errno when the TUN failed.
+ */
 int zr_host_run(struct zr_host *h)
 {
 	struct epoll_event evs[MAX_EVENTS];
