@@ -46,6 +46,7 @@ static void dns_tunnel_close(struct dns_tunnel *t, bool abort)
 	u->ready = false;
 }
 
+/* @t closed and freed, with its flow. */
 void dns_tunnel_free(struct dns_tunnel *t)
 {
 	dns_tunnel_close(t, false);
@@ -143,6 +144,8 @@ static void dns_flush(struct dns_tunnel *t, uint64_t now)
 		zt_dns_tcp_sent(&t->dns, (size_t)n);
 }
 
+/* A query of the flow, framed and sent as far as the stream takes it;
+ * one the framer refuses (full, not a query) is counted dropped. */
 void dns_query(struct dns_tunnel *t, const uint8_t *q, size_t len,
 	       uint64_t now)
 {
@@ -186,6 +189,7 @@ void dns_tunnel_failed(struct dns_tunnel *t, enum zt_refuse how, uint64_t now)
 	dns_tunnel_lost(t, true, now);
 }
 
+/* The stream reached the proxy: the handshake begins. */
 void dns_connected(struct dns_tunnel *t, uint64_t now)
 {
 	const struct zt_flow_key *k = &t->u->flow->key;
@@ -201,6 +205,8 @@ void dns_connected(struct dns_tunnel *t, uint64_t now)
 	t->phase = PH_HANDSHAKE;
 }
 
+/* Bytes from the stream: the proxy's handshake, then framed answers;
+ * the stream closes once no query waits. */
 size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		       uint64_t now)
 {

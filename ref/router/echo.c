@@ -44,6 +44,7 @@ enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *dst)
 	return d == ZT_ROUTE_DROP && reject ? ZT_ECHO_REJECT : ZT_ECHO_DROP;
 }
 
+/* Close session @e's socket and free its slot. */
 void echo_close(struct echo_session *e)
 {
 	e->r->up->dgram_close(e->r->host, e->dgram);

@@ -211,6 +211,7 @@ static bool evicted_for_descriptor(struct zt_router *r, int err,
 	       zt_stack_evict_idle(r->stack, now);
 }
 
+/* stream_open, with idle flows evicted for a descriptor as above. */
 int open_stream(struct zt_router *r, const struct zt_endpoint *ep,
 		unsigned flags, void *cookie, uint64_t now)
 {
@@ -223,6 +224,7 @@ int open_stream(struct zt_router *r, const struct zt_endpoint *ep,
 	return h;
 }
 
+/* dgram_open, likewise. */
 int open_dgram(struct zt_router *r, uint8_t family, uint16_t port,
 	       unsigned flags, void *cookie, uint64_t now)
 {

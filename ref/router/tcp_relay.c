@@ -332,6 +332,9 @@ static int local_dns_open(struct zt_router *r, struct zt_flow *f, uint64_t now)
 	return 0;
 }
 
+/* The stack's tcp_new: a SYN from the client. Its decision taken, the
+ * flow is dropped, refused, or gets a relay whose upstream opens; the SYN
+ * is answered when the relay is OPEN (with early_synack at once). */
 int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 {
 	struct zt_router *r = host;
@@ -648,6 +651,8 @@ static bool tcp_gather(struct tcp_relay *t)
 	return true;
 }
 
+/* The stack's tcp_event: the client side readable, writable, at its FIN
+ * or gone. */
 void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 {
 	struct tcp_relay *t = f->user;
@@ -769,6 +774,8 @@ void tcp_stream_writable(struct tcp_relay *t, uint64_t now)
 	tcp_relay_maybe_free(t);
 }
 
+/* The pull-model host's reads (router.h): only an open TCP relay takes
+ * upstream bytes into its flow's send ring. */
 size_t zt_router_stream_room(struct zt_router *r, void *cookie)
 {
 	struct tcp_relay *t = cookie;

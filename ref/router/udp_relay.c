@@ -319,6 +319,7 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 		zt_router_dgram_send_failed(r, u, &to, data, len, err, now);
 }
 
+/* Send the datagrams that waited in @u's queue (its upstream is ready). */
 void udp_flush_queue(struct udp_relay *u, uint64_t now)
 {
 	size_t off = 0;
@@ -537,6 +538,9 @@ static void udp_refuse_now(struct zt_router *r, struct zt_udp_flow *f, int err,
 	zt_stack_udp_close(r->stack, f, now);
 }
 
+/* The stack's udp_input: a datagram from the client. A new flow's first
+ * one takes its decision and sets its upstream up; each goes at once when
+ * that is ready, else waits in the flow's queue. */
 void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	       size_t len, uint64_t now)
 {
@@ -623,6 +627,8 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		udp_enqueue(u, data, len);
 }
 
+/* The stack's udp_closed: the flow ended (timeout, eviction, failure);
+ * its relay and what it holds are let go. */
 void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 {
 	struct udp_relay *u = f->user;
@@ -641,6 +647,7 @@ void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 	free(u);
 }
 
+/* @a's control stream connected: the SOCKS5 greeting for UDP ASSOCIATE. */
 void assoc_ctrl_connected(struct udp_assoc *a, uint64_t now)
 {
 	const struct zt_proxy_config *px = &a->r->cfg.socks5;
@@ -711,6 +718,8 @@ static void assoc_ready(struct udp_assoc *a, uint64_t now)
 	assoc_maybe_free(a);
 }
 
+/* Bytes on @a's control stream: the handshake until the relay is known,
+ * then nothing (the stream only has to stay open). */
 size_t assoc_ctrl_data(struct udp_assoc *a, const uint8_t *data, size_t len,
 		       uint64_t now)
 {
