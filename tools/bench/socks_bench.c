@@ -8,7 +8,7 @@
 //       end, 'E' echo every later byte, 'H' answer one byte 'h' and idle.
 //
 //   socks_bench client -t IP:PORT [-s IP:PORT | -c IP:PORT] -m MODE
-//                      [-d SECS] [-w SECS] [-P N] [-n N]
+//                      [-d SECS] [-w SECS] [-P N] [-n N] [-k]
 //       -s  go through this SOCKS5 proxy (no auth, CONNECT to -t)
 //       -c  go through this HTTP proxy (CONNECT to -t)
 //       MODE up | down  -P streams for -d seconds; bytes counted after
@@ -18,7 +18,11 @@
 //            rr         -n short connections (-P at a time): connect,
 //                       handshake, 32 bytes out, 32 back, close; prints
 //                       "RESULT conns=N ok=K cps=R p50_us=X p99_us=Y"
-//                       (connect-to-first-byte latency)
+//                       (connect-to-first-byte latency); with -k (one
+//                       thread) each connection's TCP connect is made
+//                       200 us before its clock starts: the latency a
+//                       pool of warm proxy connections could save at
+//                       most (cps then counts the wait)
 //            hold       open -n connections (each one round trip 'H' ->
 //                       'h'), print "HELD reached=K" and hold them -d secs
 //
@@ -160,8 +164,11 @@ static int proxy_kind; /* 0 none, 's' SOCKS5, 'c' HTTP CONNECT */
 static atomic_int stop_flag;
 static atomic_ullong total_bytes;
 
-/* Connect to the target (through the proxy if any); -1 on failure. */
-static int open_conn(void)
+static int warm_fd = -1; /* -k: the next connection, connected ahead */
+static int prewarm;
+
+/* A TCP connection to the proxy (or the target); -1 on failure. */
+static int tcp_open(void)
 {
 	struct timeval tv = { .tv_sec = 5 };
 	int one = 1;
@@ -172,8 +179,21 @@ static int open_conn(void)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	const struct sockaddr_in *to = proxy_kind ? &proxy : &target;
-	if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0)
-		goto fail;
+	if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Connect to the target (through the proxy if any); -1 on failure. */
+static int open_conn(void)
+{
+	int fd = warm_fd >= 0 ? warm_fd : tcp_open();
+
+	warm_fd = -1;
+	if (fd < 0)
+		return -1;
 	if (proxy_kind == 's') {
 		struct sockaddr_in bound;
 		if (socks5_request(fd, 1, &target, &bound) < 0)
@@ -250,6 +270,10 @@ static void *rr_thread(void *arg)
 	memset(req, 'q', sizeof(req));
 	req[0] = 'E';
 	for (int i = 0; i < j->n; i++) {
+		if (prewarm) {
+			warm_fd = tcp_open();
+			usleep(200); /* the proxy takes it in, as a pool's would be */
+		}
 		double t0 = now_s();
 		int fd = open_conn();
 		if (fd < 0)
@@ -280,7 +304,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: socks_bench server PORT\n"
 		"       socks_bench client -t IP:PORT [-s IP:PORT | -c IP:PORT] "
-		"-m up|down|rr|hold [-d SECS] [-w SECS] [-P N] [-n N]\n");
+		"-m up|down|rr|hold [-d SECS] [-w SECS] [-P N] [-n N] [-k]\n");
 	return 2;
 }
 
@@ -295,7 +319,7 @@ int main(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "client") != 0)
 		return usage();
 	optind = 2;
-	while ((opt = getopt(argc, argv, "t:s:c:m:d:w:P:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:c:m:d:w:P:n:k")) != -1) {
 		switch (opt) {
 		case 't':
 			if (parse_addr(optarg, &target) < 0)
@@ -316,10 +340,12 @@ int main(int argc, char **argv)
 		case 'w': warm = atof(optarg); break;
 		case 'P': par = atoi(optarg); break;
 		case 'n': num = atoi(optarg); break;
+		case 'k': prewarm = 1; break;
 		default: return usage();
 		}
 	}
-	if (!mode || !have_target || par < 1 || par > 1024 || num < 1)
+	if (!mode || !have_target || par < 1 || par > 1024 || num < 1 ||
+	    (prewarm && par != 1))
 		return usage();
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
