@@ -157,6 +157,12 @@ const char zr_usage[] =
 	"                          (default 1048576; past net.core.rmem_max\n"
 	"                          when running as root): what a burst can\n"
 	"                          queue while ztun-ref is busy\n"
+	"      --stats-file PATH   also write the statistics to PATH in the\n"
+	"                          Prometheus text format (node_exporter's\n"
+	"                          textfile collector reads it), replaced\n"
+	"                          whole at start, every --stats-interval, on\n"
+	"                          SIGUSR1 and at exit\n"
+	"      --stats-interval SEC  how often, 1..86400 (default 15)\n"
 	"  -d, --debug             log debug messages too\n"
 	"  -h, --help              this text\n"
 	"      --version           the version\n"
@@ -198,6 +204,8 @@ enum {
 	OPT_FAKE_DNS_NAMES,
 	OPT_FAKE_DNS_UPSTREAM,
 	OPT_TCP_BUFFER,
+	OPT_STATS_FILE,
+	OPT_STATS_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -242,6 +250,8 @@ static const struct option long_opts[] = {
 	{ "fake-ip6-range", required_argument, NULL, OPT_FAKE_IP6_RANGE },
 	{ "fake-dns-names", required_argument, NULL, OPT_FAKE_DNS_NAMES },
 	{ "fake-dns-upstream", required_argument, NULL, OPT_FAKE_DNS_UPSTREAM },
+	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
+	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -690,6 +700,37 @@ fail:
 	return rc;
 }
 
+/* --stats-file: a file name whose directory exists and may be written
+ * (the file is replaced through PATH.tmp there); --stats-interval only
+ * with it. */
+static int check_stats_file(const struct zr_config *c, bool interval_given)
+{
+	char dir[ZR_STATS_PATH_MAX];
+	const char *slash;
+
+	if (!c->stats_file) {
+		if (interval_given)
+			return usage_error("--stats-interval: no --stats-file to write");
+		return 0;
+	}
+	slash = strrchr(c->stats_file, '/');
+	if (!c->stats_file[0] || (slash && !slash[1]))
+		return usage_error("--stats-file: '%s' is no file name", c->stats_file);
+	if (strlen(c->stats_file) + sizeof(".tmp") > sizeof(dir))
+		return usage_error("--stats-file: '%.64s...' is too long", c->stats_file);
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == c->stats_file)
+		strcpy(dir, "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - c->stats_file),
+			 c->stats_file);
+	if (access(dir, W_OK | X_OK) != 0)
+		return usage_error("--stats-file: directory '%s': %s", dir,
+				   strerror(errno));
+	return 0;
+}
+
 /**
  * zr_config_parse() - parse the command line.
  * @c: filled; owns its rule table when ZR_PARSE_RUN is returned
@@ -703,7 +744,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 {
 	struct zr_rule_src *src;
 	const char *udp = NULL, *state_dir = NULL, *fake_flag = NULL;
-	bool pipelined = false;
+	bool pipelined = false, stats_interval = false;
 	uint8_t v4[4] = { 10, 0, 0, 1 };
 	int nsrc = 0, opt, rc = -EINVAL;
 	uint64_t v;
@@ -717,6 +758,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	c->max_flows = 16384;
 	c->max_udp_flows = 8192;
 	c->udp_rcvbuf = ZR_UDP_RCVBUF_DEFAULT;
+	c->stats_interval_s = ZR_STATS_INTERVAL_DEFAULT;
 	c->offload = true;
 	c->tun_fd = -1;
 	zt_fakedns_config_default(&c->fake_dns);
@@ -942,6 +984,18 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			}
 			c->fake_dns.max_names = (uint32_t)v;
 			break;
+		case OPT_STATS_FILE:
+			c->stats_file = a;
+			break;
+		case OPT_STATS_INTERVAL:
+			if (parse_num(a, 1, ZR_STATS_INTERVAL_MAX, &v)) {
+				usage_error("--stats-interval: '%s' is not a number of seconds in 1..%u",
+					    a, ZR_STATS_INTERVAL_MAX);
+				goto out;
+			}
+			c->stats_interval_s = (uint32_t)v;
+			stats_interval = true;
+			break;
 		case ':':
 			usage_error("%s: needs a value", argv[optind - 1]);
 			goto out;
@@ -958,7 +1012,8 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		usage_error("unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (set_state_dir(c, state_dir) || check_fake_dns(c, fake_flag))
+	if (set_state_dir(c, state_dir) || check_fake_dns(c, fake_flag) ||
+	    check_stats_file(c, stats_interval))
 		goto out;
 	if (c->kill_switch && c->tun_fd >= 0) {
 		usage_error("--kill-switch: not with --tun-fd (the parent owns that device)");

@@ -61,6 +61,8 @@ struct zr_config {
 	bool dns_over_tcp;              /* --dns-over-tcp */
 	uint32_t busy_poll_us;          /* --busy-poll, 0: off */
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */
+	const char *stats_file;         /* --stats-file (argv's), NULL: none */
+	uint32_t stats_interval_s;      /* --stats-interval */
 	uint32_t tcp_idle_s;            /* --tcp-idle-timeout, 0: the stack's */
 	uint32_t tcp_evict_s;           /* --tcp-evict-idle (0: never) */
 	bool tcp_evict_set;             /* ... given; else the stack's */
@@ -84,6 +86,12 @@ struct zr_config {
 	bool rules_reload;              /* building them again: errors are
 					 * logged, not usage errors */
 };
+
+/* --stats-interval: a Prometheus scrape's usual period by default; at
+ * most a day. --stats-file: a path the kernel takes, ".tmp" included. */
+#define ZR_STATS_INTERVAL_DEFAULT 15u
+#define ZR_STATS_INTERVAL_MAX 86400u
+#define ZR_STATS_PATH_MAX 4096
 
 /* --tcp-buffer: a ring below a page is not worth its bookkeeping; past
  * 16 MiB a flow holds more than any window needs on a TUN. */

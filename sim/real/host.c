@@ -97,6 +97,7 @@
 #include "io/gso.h"
 #include "real/dgram_out.h"
 #include "real/log.h"
+#include "real/stats.h"
 #include "ztun/http_connect.h"
 #include "ztun/socks5.h"
 
@@ -160,6 +161,8 @@ struct zr_host {
 	bool warned_ping;              /* said once that ping sockets fail */
 	uint64_t fd_warn_next;         /* no "out of descriptors" before */
 	bool warned_no_udp;            /* said the proxy has no UDP */
+	uint64_t stats_due;            /* --stats-file written next, or NEVER */
+	bool stats_file_failing;       /* said so; quiet until it works */
 	bool stop;
 	int fatal;
 	struct zr_host_stats stats;
@@ -1487,6 +1490,7 @@ static void signal_readable(struct zr_host *h)
 	while (read(h->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGUSR1) {
 			zr_host_print_stats(h, "SIGUSR1");
+			zr_host_write_stats(h);
 			continue;
 		}
 		if (si.ssi_signo == SIGHUP) {
@@ -1503,6 +1507,9 @@ static void arm_timer(struct zr_host *h)
 {
 	uint64_t dl = zt_router_deadline(h->router);
 	struct itimerspec its;
+
+	if (h->stats_due < dl)
+		dl = h->stats_due;
 
 	/* Only an earlier deadline re-arms: a later one (an RTO pushed back
 	 * by every ACK, a timer cancelled) lets the armed one fire early once
@@ -1595,6 +1602,15 @@ static void warn_no_udp(struct zr_host *h)
 		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it is refused, DNS included; --dns-over-tcp sends DNS over TCP instead");
 }
 
+/* --stats-file: written when due, then every --stats-interval. */
+static void stats_tick(struct zr_host *h)
+{
+	if (h->stats_due > h->now)
+		return;
+	zr_host_write_stats(h);
+	h->stats_due = h->now + h->cfg.stats_interval_ns;
+}
+
 /**
  * zr_host_run() - the event loop.
  * @h: the host, with its router set
@@ -1605,6 +1621,9 @@ int zr_host_run(struct zr_host *h)
 {
 	struct epoll_event evs[MAX_EVENTS];
 
+	h->now = zr_now();
+	stats_tick(h); /* the file exists from the start */
+	arm_timer(h);
 	while (!h->stop) {
 		int n = wait_events(h, evs);
 
@@ -1645,6 +1664,7 @@ int zr_host_run(struct zr_host *h)
 		zr_dgram_out_release(&h->dgram_out);
 		report_send_failures(h);
 		warn_no_udp(h);
+		stats_tick(h);
 		arm_timer(h);
 	}
 	return h->fatal;
@@ -1686,6 +1706,7 @@ struct zr_host *zr_host_new(const struct zr_host_config *cfg,
 	h->epfd = h->tfd = h->sfd = -1;
 	h->armed = ZT_TIME_NEVER;
 	h->start = zr_now();
+	h->stats_due = cfg->stats_file ? h->start : ZT_TIME_NEVER;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -1743,6 +1764,20 @@ static uint64_t dgram_rx_dropped(const struct zr_host *h)
 	return n;
 }
 
+/* The host's, router's, stack's and resolver's counters now (stats.h);
+ * the caller frees them. NULL without memory. */
+static struct zr_stats *collect_stats(struct zr_host *h)
+{
+	struct zr_stats *st = malloc(sizeof(*st));
+
+	if (st)
+		zr_stats_collect(st, &h->stats, zt_router_stats(h->router),
+				 zt_stack_stats(zt_router_stack(h->router)),
+				 zt_router_fakedns_stats(h->router),
+				 dgram_rx_dropped(h));
+	return st;
+}
+
 /**
  * zr_host_print_stats() - host, router and stack counters to stderr, one
  * "ztun-ref: stats: ..." line per group (format in docs/cli.md).
@@ -1751,147 +1786,38 @@ static uint64_t dgram_rx_dropped(const struct zr_host *h)
  */
 void zr_host_print_stats(struct zr_host *h, const char *title)
 {
-	const struct zr_host_stats *hs = &h->stats;
-	const struct zt_router_stats *rs = zt_router_stats(h->router);
-	const struct zt_stack_stats *ss = zt_stack_stats(zt_router_stack(h->router));
-	const struct zt_fakedns_stats *fs = zt_router_fakedns_stats(h->router);
-	uint64_t up = zr_now() - h->start, sfail = 0, hfail = 0, udrop = 0;
-	char line[1024];
-	size_t n = 0;
+	struct zr_stats *st = collect_stats(h);
 
-	for (unsigned i = 0; i < 32; i++)
-		sfail += rs->socks5_failures[i];
-	for (unsigned i = 0; i < 16; i++)
-		hfail += rs->http_failures[i];
-	for (unsigned i = 0; i < 8; i++)
-		udrop += rs->socks5_udp_dropped[i];
-	fprintf(stderr, "ztun-ref: stats: %s, up %" PRIu64 ".%03" PRIu64 " s\n",
-		title, up / 1000000000u, up / 1000000u % 1000u);
-	fprintf(stderr, "ztun-ref: stats: tun rx %" PRIu64 " packets %" PRIu64
-		" bytes, tx %" PRIu64 " packets %" PRIu64 " bytes, tx errors %"
-		PRIu64 "\n", hs->tun_rx_packets, hs->tun_rx_bytes,
-		hs->tun_tx_packets, hs->tun_tx_bytes, hs->tun_tx_errors);
-	fprintf(stderr, "ztun-ref: stats: tun offload: rx partial %" PRIu64
-		", tx tso %" PRIu64 ", acks coalesced %" PRIu64
-		", rx udp gso %" PRIu64 ", rx udp gso bad %" PRIu64 "\n",
-		hs->tun_rx_offloaded, hs->tun_tx_gso, ss->tcp_acks_coalesced,
-		hs->tun_rx_udp_gso, hs->tun_rx_udp_gso_bad);
-	for (unsigned d = 0; d < ZT_ROUTE__COUNT; d++)
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %" PRIu64,
-				      d ? ", " : "",
-				      zt_route_decision_name((enum zt_route_decision)d),
-				      rs->flows[d]);
-	fprintf(stderr, "ztun-ref: stats: flows %s\n", line);
-	fprintf(stderr, "ztun-ref: stats: tcp opened %" PRIu64 ", active %" PRIu64
-		", up %" PRIu64 " bytes, up direct %" PRIu64 " bytes, up early %"
-		PRIu64 " bytes, up sends %" PRIu64 ", down %" PRIu64
-		" bytes, connect failed %"
-		PRIu64 ", upstream reset %" PRIu64 ", refused %" PRIu64
-		", connect timeouts %" PRIu64 ", idle timeouts %" PRIu64
-		", idle evicted %" PRIu64 ", rst sent %" PRIu64 ", refused full %" PRIu64
-		", refused memory %" PRIu64 ", early syn-acks %" PRIu64
-		", time-wait reopened %" PRIu64 "\n",
-		ss->tcp_flows_opened, ss->tcp_flows_active, rs->tcp_relayed_up,
-		rs->tcp_relayed_up_direct, rs->tcp_relayed_up_early,
-		rs->tcp_up_sends, rs->tcp_relayed_down,
-		rs->upstream_connect_failed, rs->upstream_reset, ss->tcp_refused,
-		ss->tcp_connect_timeouts,
-		ss->tcp_idle_timeouts, ss->tcp_idle_evicted, ss->tcp_rst_sent, ss->tcp_refused_full,
-		ss->tcp_refused_memory, ss->tcp_early_synacks,
-		ss->tcp_time_wait_reopened);
-	fprintf(stderr, "ztun-ref: stats: udp in %" PRIu64 ", out %" PRIu64
-		", flows opened %" PRIu64 ", active %" PRIu64 ", expired %" PRIu64
-		", up %" PRIu64 " bytes, down %" PRIu64 " bytes, dropped %" PRIu64
-		", refused full %" PRIu64 ", evicted %" PRIu64
-		", reply mismatch %" PRIu64 ", spoofed %" PRIu64 ", relay lost %" PRIu64 ", cone in %" PRIu64
-		", gso runs %" PRIu64 ", nat refused %" PRIu64 ", mappings %"
-		PRIu64 ", mappings active %" PRIu64 ", mapping cone in %" PRIu64
-		"\n",
-		ss->udp_datagrams_in, ss->udp_datagrams_out, ss->udp_flows_opened,
-		ss->udp_flows_active, ss->udp_flows_expired, rs->udp_relayed_up,
-		rs->udp_relayed_down, rs->udp_dropped, ss->udp_refused_full,
-		ss->udp_evicted,
-		rs->nat_reply_mismatch, rs->socks5_udp_spoofed,
-		rs->socks5_udp_relay_lost, rs->socks5_udp_cone_in, ss->udp_gso_out,
-		rs->nat_refused, rs->udp_mappings, rs->udp_mappings_active,
-		rs->udp_cone_in);
-	fprintf(stderr, "ztun-ref: stats: icmp echo replies %" PRIu64
-		", errors sent %" PRIu64 ", limited %" PRIu64 ", errors in %"
-		PRIu64 ", matched %" PRIu64 ", dropped %" PRIu64
-		", echo out %" PRIu64 ", echo in %" PRIu64
-		", upstream errors relayed %" PRIu64 ", ignored %" PRIu64 "\n",
-		ss->icmp_echo_replies, ss->icmp_errors_sent,
-		ss->icmp_errors_limited, ss->icmp_errors_in,
-		ss->icmp_errors_matched, rs->icmp_dropped, rs->icmp_echo_out,
-		rs->icmp_echo_in, rs->icmp_errors_relayed, rs->icmp_errors_ignored);
-	if (fs)
-		fprintf(stderr, "ztun-ref: stats: fake dns queries %" PRIu64
-			", answered %" PRIu64 ", no data %" PRIu64 ", errors %"
-			PRIu64 ", blocked %" PRIu64 ", policy refused %" PRIu64
-			", forwarded %" PRIu64 ", learned %" PRIu64
-			", ignored %" PRIu64 ", names %" PRIu64
-			", recycled %" PRIu64 ", lookups %" PRIu64 ", unknown %"
-			PRIu64 ", refused %" PRIu64 "\n",
-			fs->queries, fs->answered, fs->nodata, fs->errors,
-			fs->blocked, fs->refused, fs->forwarded, fs->learned,
-			fs->ignored, fs->names, fs->recycled, fs->lookups,
-			fs->unknown, rs->fake_ip_refused);
-	if (rs->dns_tcp_connections || rs->dns_tcp_dropped)
-		fprintf(stderr, "ztun-ref: stats: dns-tcp connections %"
-			PRIu64 ", queries %" PRIu64 ", answers %" PRIu64
-			", truncated %" PRIu64 ", unmatched %" PRIu64
-			", dropped %" PRIu64 ", resent %" PRIu64 "\n",
-			rs->dns_tcp_connections, rs->dns_tcp_queries,
-			rs->dns_tcp_answers, rs->dns_tcp_truncated,
-			rs->dns_tcp_unmatched, rs->dns_tcp_dropped,
-			rs->dns_tcp_resent);
-	fprintf(stderr, "ztun-ref: stats: proxy no proxy %" PRIu64
-		", socks5 failures %" PRIu64 ", http failures %" PRIu64
-		", socks5 udp dropped %" PRIu64 ", udp associations %" PRIu64
-		", active %" PRIu64 ", udp unsupported %" PRIu64 "\n",
-		rs->dropped_no_proxy, sfail, hfail, udrop, rs->socks5_udp_assocs,
-		rs->socks5_udp_assocs_active, rs->socks5_udp_unsupported);
-	for (unsigned i = 0; i < 32; i++)
-		if (rs->socks5_failures[i])
-			fprintf(stderr, "ztun-ref: stats: socks5 %s %" PRIu64 "\n",
-				zt_socks5_outcome_name((enum zt_socks5_outcome)i),
-				rs->socks5_failures[i]);
-	for (unsigned i = 0; i < 16; i++)
-		if (rs->http_failures[i])
-			fprintf(stderr, "ztun-ref: stats: http %s %" PRIu64 "\n",
-				zt_http_connect_outcome_name((enum zt_http_connect_outcome)i),
-				rs->http_failures[i]);
-	fprintf(stderr, "ztun-ref: stats: sockets open %" PRIu64
-		", streams opened %" PRIu64 ", open errors %" PRIu64
-		", failed %" PRIu64 ", read pauses %" PRIu64 ", short sends %"
-		PRIu64 ", dgrams opened %" PRIu64 ", dgram rx %" PRIu64
-		", dgram rx dropped %" PRIu64 ", send errors %" PRIu64
-		", dscp sets %" PRIu64 ", syn ttl sets %" PRIu64
-		", out of descriptors %" PRIu64 "\n",
-		hs->sockets_open, hs->streams_opened, hs->streams_open_errors,
-		hs->streams_failed, hs->stream_pauses, hs->stream_short_sends,
-		hs->dgrams_opened, hs->dgram_rx, dgram_rx_dropped(h),
-		hs->dgram_send_errors, hs->stream_dscp_sets, hs->stream_ttl_sets,
-		hs->descriptor_shortages);
-	fprintf(stderr, "ztun-ref: stats: dgram tx %" PRIu64 " in %" PRIu64
-		" sends, gso sends %" PRIu64 " carrying %" PRIu64
-		", ttl sets %" PRIu64 ", tos sets %" PRIu64 ", df sets %" PRIu64
-		", path mtu asks %" PRIu64 "\n",
-		hs->dgram_tx, hs->dgram_send_calls, hs->dgram_gso_sends,
-		hs->dgram_gso_segs, hs->dgram_ttl_sets, hs->dgram_tos_sets,
-		hs->dgram_df_sets, hs->dgram_path_mtu_asks);
-	fprintf(stderr, "ztun-ref: stats: busy-poll spins %" PRIu64
-		", caught %" PRIu64 "\n",
-		hs->busy_poll_spins, hs->busy_poll_caught);
-	n = 0;
-	line[0] = 0;
-	for (unsigned d = 1; d < ZT_DROP__COUNT && n < sizeof(line); d++)
-		if (ss->drops[d])
-			n += (size_t)snprintf(line + n, sizeof(line) - n,
-					      "%s%s %" PRIu64, n ? ", " : "",
-					      zt_drop_name((enum zt_drop)d),
-					      ss->drops[d]);
-	fprintf(stderr, "ztun-ref: stats: drops %s\n", n ? line : "(none)");
+	if (!st) {
+		zr_err("no memory for the statistics");
+		return;
+	}
+	zr_stats_text(stderr, st, title, zr_now() - h->start);
+	free(st);
+}
+
+/**
+ * zr_host_write_stats() - the counters into the --stats-file, if any
+ * (stats.h: Prometheus text format, replaced whole); a failure is logged,
+ * once until a write succeeds again.
+ * @h: the host
+ */
+void zr_host_write_stats(struct zr_host *h)
+{
+	struct zr_stats *st;
+	int err;
+
+	if (!h->cfg.stats_file)
+		return;
+	st = collect_stats(h);
+	err = st ? zr_stats_write_file(h->cfg.stats_file, st,
+				       zr_now() - h->start) : -ENOMEM;
+	free(st);
+	if (err && !h->stats_file_failing)
+		zr_warn("--stats-file %s: %s", h->cfg.stats_file, strerror(-err));
+	else if (!err && h->stats_file_failing)
+		zr_info("--stats-file %s: written again", h->cfg.stats_file);
+	h->stats_file_failing = err != 0;
 }
 
 /**

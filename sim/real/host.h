@@ -8,8 +8,9 @@
  * borrowed) and owns every upstream socket the router opens. zr_host_run()
  * loops until SIGINT/SIGTERM (or a fatal TUN error): each wake-up reads
  * CLOCK_MONOTONIC once and passes that time to every core call it makes.
- * SIGUSR1 prints statistics (zr_host_print_stats()). Details of the socket
- * contract are at the top of host.c.
+ * SIGUSR1 prints statistics (zr_host_print_stats()) and writes the
+ * --stats-file, which is also rewritten every --stats-interval. Details
+ * of the socket contract are at the top of host.c.
  */
 #ifndef ZTUN_REAL_HOST_H
 #define ZTUN_REAL_HOST_H
@@ -29,6 +30,8 @@ struct zr_host_config {
 	uint64_t busy_poll_ns;    /* poll this long before sleeping, 0: off */
 	uint32_t udp_rcvbuf;      /* SO_RCVBUF(FORCE) of datagram sockets, 0: leave */
 	bool dns_over_tcp;        /* --dns-over-tcp (what a warning says) */
+	const char *stats_file;   /* --stats-file (borrowed), NULL: none */
+	uint64_t stats_interval_ns; /* ... rewritten this often */
 	/* SIGHUP: called from the loop, between events (NULL: ignored) */
 	void (*on_hangup)(void *user);
 	void *hangup_user;
@@ -95,6 +98,8 @@ void zr_host_set_router(struct zr_host *h, struct zt_router *r);
 int zr_host_run(struct zr_host *h);
 /* Statistics of the host, the router and its stack to stderr. */
 void zr_host_print_stats(struct zr_host *h, const char *title);
+/* ... and into the --stats-file (nothing without one). */
+void zr_host_write_stats(struct zr_host *h);
 const struct zr_host_stats *zr_host_stats(const struct zr_host *h);
 /* The current CLOCK_MONOTONIC time in ns. */
 uint64_t zr_now(void);

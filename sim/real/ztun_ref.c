@@ -385,6 +385,8 @@ int main(int argc, char **argv)
 	hcfg.busy_poll_ns = (uint64_t)cfg.busy_poll_us * 1000u;
 	hcfg.udp_rcvbuf = cfg.udp_rcvbuf;
 	hcfg.dns_over_tcp = cfg.dns_over_tcp;
+	hcfg.stats_file = cfg.stats_file;
+	hcfg.stats_interval_ns = (uint64_t)cfg.stats_interval_s * 1000000000u;
 	hcfg.on_hangup = reload_rules;
 	hcfg.hangup_user = &cfg;
 	drv = zr_tun_driver(&tun);
@@ -445,6 +447,7 @@ int main(int argc, char **argv)
 		zt_route_decision_name(cfg.def), zt_route_decision_name(cfg.udp));
 	rc = zr_host_run(host) ? EXIT_RUNTIME : 0;
 	zr_host_print_stats(host, "exit");
+	zr_host_write_stats(host);
 out:
 	zt_router_free(router);
 	zr_host_free(host);

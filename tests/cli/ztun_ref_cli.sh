@@ -107,6 +107,10 @@ check "udp rule to http needs --dns-over-tcp" 2 err "HTTP CONNECT carries UDP on
 	-- -x http://127.0.0.1:3128 --rule 'udp dport 53 -> http'
 check "udp rule to http: port 53 alone" 2 err "'http' cannot carry udp" \
 	-- -x http://127.0.0.1:3128 --dns-over-tcp --rule 'udp dport 53-54 -> http'
+check "--stats-interval needs --stats-file" 2 err "--stats-interval: no --stats-file to write" -- --stats-interval 5
+check "bad --stats-interval"      2 err "--stats-interval: '0' is not a number of seconds in 1..86400" \
+	-- --stats-file "$tmp/z.prom" --stats-interval 0
+check "--stats-file in no directory" 2 err "--stats-file: directory '$tmp/none'" -- --stats-file "$tmp/none/z.prom"
 check "bad --default"             2 err "--default: unknown decision 'maybe'" -- --default maybe
 check "bad --rule"                2 err "--rule"            -- --rule "tcp 10.0.0.0/33 -> direct"
 check "--rule udp to http"        2 err "bad rule 'udp any:443 -> http': 'http' cannot carry udp" -- -x http://10.0.0.9:8080 --rule "udp any:443 -> http"

@@ -644,10 +644,21 @@ if ! start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined \
 		--rule 'udp 10.203.1.1:7003 -> nat' --rule 'udp [fd00:203:1::1]:7003 -> nat' \
 		--rule 'udp 10.203.1.1:7008 -> nat' --rule 'udp 10.203.1.2:7008 -> nat' \
 		--rule 'udp 10.203.1.1:7009 -> direct' --rule 'udp 10.203.1.2:7009 -> direct' \
-		--rule 'icmp fd00:203:1::1 -> direct'; then
+		--rule 'icmp fd00:203:1::1 -> direct' \
+		--stats-file "$tmp/ztun.prom" --stats-interval 1; then
 	fail "ztun-ref starts (danted, tinyproxy)"
 	echo "$passed passed, $failed failed"
 	exit 1
+fi
+# (sf) --stats-file: there from the start, in the Prometheus text format
+prom_bad() { grep -Ev '^(# (HELP|TYPE) ztun_[a-z0-9_]+ .+|ztun_[a-z0-9_]+(\{[a-z]+="[^"]*"\})? [0-9]+(\.[0-9]+)?)$' "$1"; }
+prom_val() { sed -n "s/^$2 \([0-9.]*\)$/\1/p" "$1"; }
+if [ -s "$tmp/ztun.prom" ] && [ -z "$(prom_bad "$tmp/ztun.prom")" ] &&
+   [ "$(prom_val "$tmp/ztun.prom" ztun_tcp_opened_total)" = 0 ]; then
+	pass "(sf) --stats-file written at start, well-formed"
+else
+	fail "(sf) --stats-file written at start, well-formed" \
+		"$(head -c 300 "$tmp/ztun.prom" 2>&1 | tr '\n' ';')"
 fi
 
 # (a) SOCKS5 through danted
@@ -1002,9 +1013,34 @@ else
 		"'$out' (connect ms, bytes, twice); time-wait reopened '$tw0' -> '$tw1'"
 fi
 
+# (sf) rewritten every --stats-interval (1 s here) with what happened
+up0=$(prom_val "$tmp/ztun.prom" ztun_uptime_seconds)
+sleep 1.5
+up1=$(prom_val "$tmp/ztun.prom" ztun_uptime_seconds)
+opened=$(prom_val "$tmp/ztun.prom" ztun_tcp_opened_total)
+if [ -n "$up0" ] && [ -n "$up1" ] && awk -v a="$up0" -v b="$up1" 'BEGIN { exit !(b > a) }' &&
+   [ "${opened:-0}" -gt 0 ] && [ -z "$(prom_bad "$tmp/ztun.prom")" ]; then
+	pass "(sf) --stats-file rewritten each second: uptime $up0 -> $up1 s, tcp opened $opened"
+else
+	fail "(sf) --stats-file rewritten each second" "uptime $up0 -> $up1, tcp opened $opened"
+fi
+
 stop_ztun
 if [ "$stop_rc" != 0 ]; then
 	fail "ztun-ref (danted) exits 0 on SIGTERM" "exit $stop_rc"
+fi
+# (sf) the file's last version is the exit's: the same counts as the
+# exit's lines, nothing half-written left
+exit_opened=$(sed -n 's/.*stats: tcp opened \([0-9]*\),.*/\1/p' "$tmp/ztun.log" | tail -n 1)
+exit_socks=$(sed -n 's/.*stats: flows direct [0-9]*, socks5 \([0-9]*\),.*/\1/p' "$tmp/ztun.log" | tail -n 1)
+if [ -n "$exit_opened" ] && [ -z "$(prom_bad "$tmp/ztun.prom")" ] &&
+   [ "$(prom_val "$tmp/ztun.prom" ztun_tcp_opened_total)" = "$exit_opened" ] &&
+   [ "$(prom_val "$tmp/ztun.prom" 'ztun_flows_total{decision="socks5"}')" = "$exit_socks" ] &&
+   [ ! -e "$tmp/ztun.prom.tmp" ]; then
+	pass "(sf) --stats-file at exit: tcp opened $exit_opened, socks5 flows $exit_socks, as the exit's lines"
+else
+	fail "(sf) --stats-file at exit matches the exit's lines" \
+		"lines: $exit_opened $exit_socks; file: $(grep -E '^ztun_(tcp_opened_total|flows_total)' "$tmp/ztun.prom" | tr '\n' ';')"
 fi
 pauses=$(grep 'stats: sockets' "$tmp/ztun.log" | tail -n 1 |
 	sed -n 's/.*read pauses \([0-9]*\).*/\1/p')

@@ -143,11 +143,44 @@ static void test_dns_over_tcp_rules(void)
 	CU_ASSERT_EQUAL(parse(&c, no_proxy), -EINVAL);
 }
 
+/* --stats-file and --stats-interval: the file's directory must be there
+ * and writable, the interval only with a file. */
+static void test_stats_file(void)
+{
+	char *none[] = { "ztun-ref", NULL };
+	char *file[] = { "ztun-ref", "--stats-file", "/tmp/ztun.prom",
+			 "--stats-interval", "60", NULL };
+	char *here[] = { "ztun-ref", "--stats-file", "ztun.prom", NULL };
+	char *no_file[] = { "ztun-ref", "--stats-interval", "60", NULL };
+	char *no_dir[] = { "ztun-ref", "--stats-file",
+			   "/nonexistent-ztun-dir/ztun.prom", NULL };
+	char *a_dir[] = { "ztun-ref", "--stats-file", "/tmp/", NULL };
+	char *zero[] = { "ztun-ref", "--stats-file", "/tmp/ztun.prom",
+			 "--stats-interval", "0", NULL };
+	struct zr_config c;
+
+	CU_ASSERT_FATAL(parse(&c, none) == 0);
+	CU_ASSERT_PTR_NULL(c.stats_file);
+	CU_ASSERT_EQUAL(c.stats_interval_s, ZR_STATS_INTERVAL_DEFAULT);
+	zr_config_free(&c);
+	CU_ASSERT_FATAL(parse(&c, file) == 0);
+	CU_ASSERT_STRING_EQUAL(c.stats_file, "/tmp/ztun.prom");
+	CU_ASSERT_EQUAL(c.stats_interval_s, 60);
+	zr_config_free(&c);
+	CU_ASSERT_FATAL(parse(&c, here) == 0);
+	zr_config_free(&c);
+	CU_ASSERT_EQUAL(parse(&c, no_file), -EINVAL);
+	CU_ASSERT_EQUAL(parse(&c, no_dir), -EINVAL);
+	CU_ASSERT_EQUAL(parse(&c, a_dir), -EINVAL);
+	CU_ASSERT_EQUAL(parse(&c, zero), -EINVAL);
+}
+
 int zt_suite_config(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "reload_rules", test_reload_rules },
 		{ "dns_over_tcp_rules", test_dns_over_tcp_rules },
+		{ "stats_file", test_stats_file },
 		{ 0 },
 	};
 
