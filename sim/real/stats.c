@@ -13,7 +13,7 @@
  * "(none)"). Metric names are given explicitly, not derived from the
  * words, so that rewording a line renames nothing a dashboard uses.
  */
-#include "stats.h"
+#include "real/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>

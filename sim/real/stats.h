@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "host.h"
+#include "real/host.h"
 #include "ztun/router.h"
 
 struct zr_stat {
