@@ -98,8 +98,6 @@
 #include "real/dgram_out.h"
 #include "real/log.h"
 #include "real/stats.h"
-#include "ztun/http_connect.h"
-#include "ztun/socks5.h"
 
 #define READ_CHUNK 65536
 /* One recv() from an upstream: four 64 KiB TSO segments' worth. */

@@ -260,13 +260,22 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 #undef J
 #undef S
 
+/* @ns as seconds with milliseconds ("12.345"), as both writers give
+ * the uptime. */
+static void put_seconds(FILE *f, uint64_t ns)
+{
+	fprintf(f, "%" PRIu64 ".%03" PRIu64, ns / 1000000000u,
+		ns / 1000000u % 1000u);
+}
+
 void zr_stats_text(FILE *f, const struct zr_stats *st, const char *title,
 		   uint64_t uptime_ns)
 {
 	const char *line = NULL;
 
-	fprintf(f, "ztun-ref: stats: %s, up %" PRIu64 ".%03" PRIu64 " s\n",
-		title, uptime_ns / 1000000000u, uptime_ns / 1000000u % 1000u);
+	fprintf(f, "ztun-ref: stats: %s, up ", title);
+	put_seconds(f, uptime_ns);
+	fputs(" s\n", f);
 	for (unsigned i = 0; i < st->n; i++) {
 		const struct zr_stat *it = &st->item[i];
 
@@ -331,8 +340,9 @@ void zr_stats_prom(FILE *f, const struct zr_stats *st, uint64_t uptime_ns)
 
 	fputs("# HELP ztun_uptime_seconds seconds since ztun-ref started\n"
 	      "# TYPE ztun_uptime_seconds gauge\n", f);
-	fprintf(f, "ztun_uptime_seconds %" PRIu64 ".%03" PRIu64 "\n",
-		uptime_ns / 1000000000u, uptime_ns / 1000000u % 1000u);
+	fputs("ztun_uptime_seconds ", f);
+	put_seconds(f, uptime_ns);
+	fputc('\n', f);
 	for (unsigned i = 0; i < st->n; i++) {
 		const struct zr_stat *it = &st->item[i];
 
