@@ -31,6 +31,7 @@
  * A violation aborts in fuzz builds and is counted otherwise.
  */
 #include "engine/fuzzrec.h"
+#include "engine/stream_read.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -705,29 +706,28 @@ static void deliver(struct fr *h, size_t i)
 		uint8_t *p = s->pend;  /* not reallocated during the call */
 		size_t len = s->pend_len, n;
 
-		if (h->xflags & ZT_REC_X_PULL) {
-			size_t room = zt_router_stream_room(h->r, s->cookie);
+		bool pause;
 
-			s = &h->st[i];
-			if (room == 0) {
-				s->paused = true; /* until stream_resume() */
-				break;
+		if (h->xflags & ZT_REC_X_PULL) {
+			n = zt_stream_read(h->r, s->cookie, p, len, h->now,
+					   &pause);
+		} else {
+			n = zt_router_stream_data(h->r, s->cookie, p, len,
+						  h->now);
+			if (n > len) {
+				violation(h, "stream_data took %zu of %zu bytes",
+					  n, len);
+				n = len;
 			}
-			if (len > room)
-				len = room;
+			pause = n < len;
 		}
-		n = zt_router_stream_data(h->r, s->cookie, p, len, h->now);
 		s = &h->st[i];         /* the table may have moved */
-		if (n > len) {
-			violation(h, "stream_data took %zu of %zu bytes", n, len);
-			n = len;
-		}
 		h->taken_down += n;
-		memmove(s->pend, s->pend + n, len - n);
+		memmove(s->pend, s->pend + n, s->pend_len - n);
 		s->pend_len -= n;
 		h->buffered -= n;
-		if (n < len)
-			s->paused = true;
+		if (pause)
+			s->paused = true; /* until stream_resume() */
 		if (!stream_live(h, i))
 			break;
 	}

@@ -161,8 +161,9 @@ enum {
 	/* TCP TSO (tso_segs 8) with a device that cuts the segments in
 	 * software (sim/io/gso.h); every piece is checked like any packet */
 	ZT_REC_X_TSO = 1u << 0,
-	/* upstream bytes offered as a pull-model host reads them: no more
-	 * than zt_router_stream_room() says, none while it says 0 */
+	/* upstream bytes read as ztun-ref reads them (engine/stream_read.h):
+	 * no more than zt_router_stream_room() says, none while it says 0,
+	 * a relaying flow's straight into its send ring */
 	ZT_REC_X_PULL = 1u << 1,
 	ZT_REC_X_SOCKS_PIPELINED = 1u << 2, /* zt_proxy_config.pipelined */
 	ZT_REC_X_EARLY_SYNACK = 1u << 3,    /* zt_router_config.early_synack */

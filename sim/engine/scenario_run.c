@@ -44,6 +44,7 @@
 #include "engine/evloop.h"
 #include "engine/dgram_batch.h"
 #include "engine/scenario.h"
+#include "engine/stream_read.h"
 #include "io/gso.h"
 #include "ztun/checksum.h"
 #include "ztun/icmp_wire.h"
@@ -751,15 +752,16 @@ static void stream_deliver(struct hstream *st)
 	struct host *h = st->h;
 	uint64_t now = zt_sim_now(&h->sim);
 
+	/* Read as ztun-ref does (stream_read.h): again after a short read,
+	 * until all is taken or the router pauses or closes the stream. */
 	while (!st->closed && !st->dead && !st->paused && st->in_len) {
-		size_t n = zt_router_stream_data(h->r, st->cookie, st->in,
-						 st->in_len, now);
+		bool pause;
+		size_t n = zt_stream_read(h->r, st->cookie, st->in, st->in_len,
+					  now, &pause);
 
-		if (n > st->in_len)
-			n = st->in_len;
 		memmove(st->in, st->in + n, st->in_len - n);
 		st->in_len -= n;
-		if (st->in_len)
+		if (pause)
 			st->paused = true; /* until stream_resume() */
 	}
 	if (!st->closed && !st->dead && !st->paused && !st->in_len &&

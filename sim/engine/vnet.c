@@ -22,7 +22,9 @@
  * once, so that a resume from inside a data report cannot recurse.
  *
  * The router's sockets are ends (and bindings) whose owner is the vnet
- * itself: the reports become zt_router_stream_* / zt_router_dgram_data.
+ * itself: the reports become zt_router_stream_* / zt_router_dgram_data,
+ * a stream's bytes read into the router as ztun-ref reads them
+ * (stream_read.h: room, then straight into the flow's send ring).
  * Handles index a table that never reuses a slot, so a stale handle from
  * the router is caught and counted (bad_handle) instead of hitting
  * another connection. Once the vnet reported a router stream failed, the
@@ -30,6 +32,7 @@
  */
 #include "engine/vnet.h"
 #include "engine/dgram_batch.h"
+#include "engine/stream_read.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -1300,11 +1303,16 @@ static size_t r_data(void *ctx, struct zt_vnet_sock *s, const uint8_t *p,
 		     size_t n)
 {
 	struct zt_vnet *vn = ctx;
-	size_t got;
+	size_t got = 0;
+	bool pause = false;
 
 	if (!vn->router)
 		return n;
-	got = zt_router_stream_data(vn->router, s->cookie, p, n, vn->sim->now);
+	/* Read as ztun-ref does (stream_read.h): again after a short read,
+	 * until all is taken, the router pauses the stream or closes it. */
+	while (got < n && !pause && s->open)
+		got += zt_stream_read(vn->router, s->cookie, p + got, n - got,
+				      vn->sim->now, &pause);
 	vn->stats.bytes_to_router += got;
 	return got;
 }
