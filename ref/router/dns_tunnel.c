@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dns_tunnel.c - DNS over TCP through a proxy for a UDP flow to port 53
- * (cfg.dns_over_tcp).
+ * (cfg.dns_over_tcp, or cfg.dns_tcp_fallback after a SOCKS5 reply 7).
  *
  * Theory of operation:
  *
  * A UDP flow to port 53 whose decision is SOCKS5 or HTTP gets a
- * dns_tunnel instead of an association (udp_input()): a stream through
+ * dns_tunnel instead of an association (udp_input()); so does one whose
+ * SOCKS5 association the proxy refused as a command it does not support,
+ * taking the queries that waited for it along (assoc_dns_to_tcp()), and
+ * every SOCKS5 one after that refusal. The tunnel is a stream through
  * the flow's proxy to its server's port 53, opened with a query when none
  * is open, whose handshake runs on the same helpers as a TCP flow's
  * (hs_begin(), hs_input(): tcp_relay.c). The flow's queries wait in its
@@ -75,9 +78,10 @@ int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now)
 	return 0;
 }
 
-/* A tunnel for @u, its stream opening. Return: 0 or a negative errno
- * (nothing left behind). */
-int dns_tunnel_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
+/* A tunnel for @u, its stream opening (@evict: dns_tunnel_open()).
+ * Return: 0 or a negative errno (nothing left behind). */
+int dns_tunnel_new(struct zt_router *r, struct udp_relay *u, bool evict,
+		   uint64_t now)
 {
 	struct dns_tunnel *t = calloc(1, sizeof(*t));
 	int err;
@@ -90,7 +94,7 @@ int dns_tunnel_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	t->handle = -1;
 	zt_dns_tcp_init(&t->dns);
 	u->dns = t;
-	err = dns_tunnel_open(t, true, now);
+	err = dns_tunnel_open(t, evict, now);
 	if (err < 0) {
 		u->dns = NULL;
 		free(t);

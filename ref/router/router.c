@@ -52,6 +52,7 @@ void zt_router_config_default(struct zt_router_config *cfg)
 	zt_nat_config_default(&cfg->nat);
 	cfg->nat.timeout = 0; /* the flows' (zt_router_new) */
 	zt_fakedns_config_default(&cfg->fake_dns);
+	cfg->dns_tcp_fallback = true;
 }
 
 /* --- decisions -------------------------------------------------------- */

@@ -191,6 +191,9 @@ struct zt_router {
 	struct zt_router_stats stats;
 	struct zt_nat nat;
 	struct zt_fakedns *fake;       /* owned; NULL when off */
+	/* the SOCKS5 proxy answered a UDP ASSOCIATE with reply 7: with
+	 * cfg.dns_tcp_fallback, its DNS goes over TCP from then on */
+	bool socks5_no_udp;
 	/* zt_router_tun_batch_begin/end: relays whose client bytes wait
 	 * for the batch's end (tcp_event), each holding a busy reference */
 	bool batching;
@@ -282,7 +285,8 @@ bool assoc_error(struct zt_router *r, struct udp_assoc *a,
 void nat_expired(void *ctx, struct zt_nat_session *s, uint64_t now);
 
 /* dns_tunnel.c */
-int dns_tunnel_new(struct zt_router *r, struct udp_relay *u, uint64_t now);
+int dns_tunnel_new(struct zt_router *r, struct udp_relay *u, bool evict,
+		   uint64_t now);
 int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now);
 void dns_tunnel_free(struct dns_tunnel *t);
 void dns_query(struct dns_tunnel *t, const uint8_t *q, size_t len,

@@ -25,7 +25,10 @@
  * is closed.
  *
  * A UDP flow to port 53 that a proxy carries gets a dns_tunnel instead
- * of an association when cfg.dns_over_tcp says so (dns_tunnel.c); one to
+ * of an association when cfg.dns_over_tcp says so (dns_tunnel.c), or,
+ * with cfg.dns_tcp_fallback, once the SOCKS5 proxy refused an association
+ * with reply 7: then those of the refused association's members move to
+ * one (assoc_dns_to_tcp()) instead of failing with it; one to
  * the fake-IP resolver's address is answered here, or forwarded to the
  * real resolver from a socket of its own (fake_query()).
  */
@@ -516,13 +519,50 @@ static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
 }
 
 /* Whether flow @f with decision @d goes as DNS over TCP through its
- * proxy (cfg.dns_over_tcp: UDP to port 53 that a proxy would carry). */
+ * proxy: UDP to port 53 that a proxy would carry, with cfg.dns_over_tcp,
+ * or through a SOCKS5 proxy without UDP ASSOCIATE (cfg.dns_tcp_fallback,
+ * assoc_dns_to_tcp()). */
 static bool dns_over_tcp(const struct zt_router *r, const struct zt_udp_flow *f,
 			 enum zt_route_decision d)
 {
-	return r->cfg.dns_over_tcp && f->key.server_port == ZT_DNS_PORT &&
-	       ((d == ZT_ROUTE_SOCKS5 && r->cfg.socks5.enabled) ||
-		(d == ZT_ROUTE_HTTP && r->cfg.http.enabled));
+	if (f->key.server_port != ZT_DNS_PORT)
+		return false;
+	if (d == ZT_ROUTE_SOCKS5 && r->cfg.socks5.enabled)
+		return r->cfg.dns_over_tcp ||
+		       (r->cfg.dns_tcp_fallback && r->socks5_no_udp);
+	return d == ZT_ROUTE_HTTP && r->cfg.http.enabled && r->cfg.dns_over_tcp;
+}
+
+/*
+ * The SOCKS5 proxy refused @a's UDP ASSOCIATE as a command it does not
+ * support (reply 7): with cfg.dns_tcp_fallback its DNS goes over TCP from
+ * now on, beginning with the queries that waited for @a. Each such member
+ * leaves @a for a dns_tunnel of its own and keeps its queue, which goes
+ * once the tunnel's stream is through; one whose stream cannot be opened
+ * fails as @how says, as it would have with @a. Its socket makes no room
+ * by eviction: no datagram of the flow's is being handled, and an evicted
+ * flow could be the next member. The caller fails @a right after, which
+ * frees it (held here, so it is not freed before).
+ */
+static void assoc_dns_to_tcp(struct udp_assoc *a, enum zt_refuse how,
+			     uint64_t now)
+{
+	struct zt_router *r = a->r;
+	struct udp_relay *m, *next;
+
+	if (!r->cfg.dns_tcp_fallback)
+		return;
+	r->socks5_no_udp = true;
+	a->busy++;
+	for (m = a->members; m; m = next) {
+		next = m->assoc_next;
+		if (m->ready || !m->flow || !dns_over_tcp(r, m->flow, m->decision))
+			continue;
+		assoc_leave(m);
+		if (dns_tunnel_new(r, m, false, now) < 0)
+			udp_fail(m, how, now);
+	}
+	a->busy--;
 }
 
 /* Answer the datagram being delivered on @f with the ICMP unreachable
@@ -578,7 +618,7 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		if (no_proxy && fake >= 0)
 			r->stats.dropped_no_proxy++;
 		if (fake >= 0 && by_tcp) {
-			int err = dns_tunnel_new(r, u, now);
+			int err = dns_tunnel_new(r, u, true, now);
 
 			if (err < 0) {
 				udp_refuse_now(r, f, err, now); /* frees u */
@@ -739,8 +779,10 @@ size_t assoc_ctrl_data(struct udp_assoc *a, const uint8_t *data, size_t len,
 		enum zt_socks5_outcome o = zt_socks5_outcome(&a->socks);
 
 		r->stats.socks5_failures[o & 31]++;
-		if (o == ZT_SOCKS5_CMD_UNSUPPORTED)
+		if (o == ZT_SOCKS5_CMD_UNSUPPORTED) {
 			r->stats.socks5_udp_unsupported++;
+			assoc_dns_to_tcp(a, zt_socks5_refuse(o), now);
+		}
 		assoc_fail(a, st < 0 ? ZT_REFUSE_RST : zt_socks5_refuse(o), now);
 		return len;
 	}

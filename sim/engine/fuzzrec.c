@@ -839,6 +839,7 @@ static int build(struct fr *h, const struct zt_rec *rec)
 	h->cfg.early_synack = h->xflags & ZT_REC_X_EARLY_SYNACK;
 	h->cfg.udp_full_cone = h->xflags & ZT_REC_X_UDP_FULL_CONE;
 	h->cfg.dns_over_tcp = h->xflags & ZT_REC_X_DNS_OVER_TCP;
+	h->cfg.dns_tcp_fallback = !(h->xflags & ZT_REC_X_NO_DNS_TCP_FALLBACK);
 	if (h->xflags & ZT_REC_X_FAKE_DNS) {
 		struct zt_fakedns_config *fc = &h->cfg.fake_dns;
 

@@ -172,6 +172,8 @@ enum {
 	ZT_REC_X_FAKE_DNS = 1u << 4,
 	ZT_REC_X_UDP_FULL_CONE = 1u << 5,   /* zt_router_config.udp_full_cone */
 	ZT_REC_X_DNS_OVER_TCP = 1u << 6,    /* zt_router_config.dns_over_tcp */
+	/* zt_router_config.dns_tcp_fallback off (it is on by default) */
+	ZT_REC_X_NO_DNS_TCP_FALLBACK = 1u << 7,
 };
 
 struct zt_replay_limits {

@@ -483,6 +483,22 @@ static int hdr_stack(struct pstate *ps, const char *k, const char *v)
 	return perr(ps, "unknown stack setting '%s'", k);
 }
 
+/* The header's 0/1 options: where each one's value goes, or NULL. */
+static bool *header_flag(struct zt_scn_header *h, const char *key)
+{
+	if (!strcmp(key, "--early-synack"))
+		return &h->cfg.early_synack;
+	if (!strcmp(key, "--udp-full-cone"))
+		return &h->cfg.udp_full_cone;
+	if (!strcmp(key, "--dns-over-tcp"))
+		return &h->cfg.dns_over_tcp;
+	if (!strcmp(key, "--dns-tcp-fallback"))
+		return &h->cfg.dns_tcp_fallback;
+	if (!strcmp(key, "--tun-offload"))
+		return &h->tun_offload;
+	return NULL;
+}
+
 static int header_option(struct pstate *ps, const struct tok *t)
 {
 	struct zt_scn_header *h = &ps->scn->hdr;
@@ -492,6 +508,7 @@ static int header_option(struct pstate *ps, const struct tok *t)
 	uint64_t n;
 	char rerr[256];
 	struct zt_rule rule;
+	bool *flag;
 
 	if (!eq)
 		return perr(ps, "option '%s' needs a value (--KEY=VALUE)", t->s);
@@ -542,30 +559,16 @@ static int header_option(struct pstate *ps, const struct tok *t)
 		return hdr_auth(ps, key, v, &h->cfg.socks5);
 	if (!strcmp(key, "--http-auth"))
 		return hdr_auth(ps, key, v, &h->cfg.http);
-	if (!strcmp(key, "--early-synack")) {
-		if (parse_bool(v, &h->cfg.early_synack))
-			return perr(ps, "--early-synack: expected 0 or 1, got '%s'", v);
-		return 0;
-	}
-	if (!strcmp(key, "--udp-full-cone")) {
-		if (parse_bool(v, &h->cfg.udp_full_cone))
-			return perr(ps, "--udp-full-cone: expected 0 or 1, got '%s'", v);
-		return 0;
-	}
-	if (!strcmp(key, "--dns-over-tcp")) {
-		if (parse_bool(v, &h->cfg.dns_over_tcp))
-			return perr(ps, "--dns-over-tcp: expected 0 or 1, got '%s'", v);
+	flag = header_flag(h, key);
+	if (flag) {
+		if (parse_bool(v, flag))
+			return perr(ps, "%s: expected 0 or 1, got '%s'", key, v);
 		return 0;
 	}
 	if (!strcmp(key, "--max-sockets")) {
 		if (hdr_uint(ps, key, v, 1, ZT_SCN_MAX_SOCKETS, &n))
 			return -EINVAL;
 		h->max_sockets = (unsigned)n;
-		return 0;
-	}
-	if (!strcmp(key, "--tun-offload")) {
-		if (parse_bool(v, &h->tun_offload))
-			return perr(ps, "--tun-offload: expected 0 or 1, got '%s'", v);
 		return 0;
 	}
 	if (!strcmp(key, "--fake-dns")) {

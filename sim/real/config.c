@@ -124,7 +124,11 @@ const char zr_usage[] =
 	"                          it elsewhere: through a SOCKS5 proxy without\n"
 	"                          UDP ASSOCIATE (microsocks) or an HTTP proxy;\n"
 	"                          so does UDP to port 53 that a rule sends to\n"
-	"                          a proxy (needs -x)\n"
+	"                          a proxy (needs -x). Without it, DNS through\n"
+	"                          a SOCKS5 proxy goes over TCP once the proxy\n"
+	"                          refused a UDP ASSOCIATE (reply 7), the query\n"
+	"                          that met the refusal included\n"
+	"      --no-dns-tcp-fallback  refuse that DNS with ICMP, as other UDP\n"
 	"\n"
 	"      --busy-poll USEC    before the event loop sleeps, poll for up to\n"
 	"                          USEC microseconds, 0..1000 (default 0: off),\n"
@@ -189,6 +193,7 @@ enum {
 	OPT_EARLY_SYNACK,
 	OPT_UDP_FULL_CONE,
 	OPT_DNS_OVER_TCP,
+	OPT_NO_DNS_TCP_FALLBACK,
 	OPT_BUSY_POLL,
 	OPT_UDP_RCVBUF,
 	OPT_TXQUEUELEN,
@@ -237,6 +242,7 @@ static const struct option long_opts[] = {
 	{ "early-synack", no_argument, NULL, OPT_EARLY_SYNACK },
 	{ "udp-full-cone", no_argument, NULL, OPT_UDP_FULL_CONE },
 	{ "dns-over-tcp", no_argument, NULL, OPT_DNS_OVER_TCP },
+	{ "no-dns-tcp-fallback", no_argument, NULL, OPT_NO_DNS_TCP_FALLBACK },
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ "udp-rcvbuf", required_argument, NULL, OPT_UDP_RCVBUF },
 	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
@@ -898,6 +904,9 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		case OPT_DNS_OVER_TCP:
 			c->dns_over_tcp = true;
 			break;
+		case OPT_NO_DNS_TCP_FALLBACK:
+			c->no_dns_tcp_fallback = true;
+			break;
 		case OPT_BUSY_POLL:
 			if (parse_num(a, 0, ZR_BUSY_POLL_MAX_US, &v)) {
 				usage_error("--busy-poll: '%s' is not a number of microseconds in 0..%u",
@@ -1025,6 +1034,14 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	}
 	if (c->dns_over_tcp && !c->socks5.enabled && !c->http.enabled) {
 		usage_error("--dns-over-tcp: no proxy (-x) to send DNS through");
+		goto out;
+	}
+	if (c->no_dns_tcp_fallback && c->dns_over_tcp) {
+		usage_error("--no-dns-tcp-fallback: --dns-over-tcp sends DNS over TCP from the start");
+		goto out;
+	}
+	if (c->no_dns_tcp_fallback && !c->socks5.enabled) {
+		usage_error("--no-dns-tcp-fallback: no SOCKS5 proxy (-x)");
 		goto out;
 	}
 	c->socks5.pipelined = pipelined;

@@ -59,6 +59,7 @@ struct zr_config {
 	bool early_synack;              /* --early-synack */
 	bool udp_full_cone;             /* --udp-full-cone */
 	bool dns_over_tcp;              /* --dns-over-tcp */
+	bool no_dns_tcp_fallback;       /* --no-dns-tcp-fallback */
 	uint32_t busy_poll_us;          /* --busy-poll, 0: off */
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */
 	const char *stats_file;         /* --stats-file (argv's), NULL: none */

@@ -1586,8 +1586,9 @@ static int wait_events(struct zr_host *h, struct epoll_event *evs)
 }
 
 /* Once, when the SOCKS5 proxy first refuses a UDP ASSOCIATE as a command
- * it does not support (microsocks): every UDP flow through it will fail,
- * DNS included, which --dns-over-tcp carries over TCP instead. */
+ * it does not support (microsocks): every UDP flow through it will fail
+ * but DNS, which goes over TCP from then on (or from the start with
+ * --dns-over-tcp; with --no-dns-tcp-fallback it fails too). */
 static void warn_no_udp(struct zr_host *h)
 {
 	if (h->warned_no_udp ||
@@ -1596,8 +1597,10 @@ static void warn_no_udp(struct zr_host *h)
 	h->warned_no_udp = true;
 	if (h->cfg.dns_over_tcp)
 		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it other than DNS (--dns-over-tcp) is refused");
+	else if (h->cfg.dns_tcp_fallback)
+		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it is refused, but DNS, which goes over TCP through it from now on (--no-dns-tcp-fallback refuses it too)");
 	else
-		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it is refused, DNS included; --dns-over-tcp sends DNS over TCP instead");
+		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it is refused, DNS included (--no-dns-tcp-fallback)");
 }
 
 /* --stats-file: written when due, then every --stats-interval. */

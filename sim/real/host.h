@@ -30,6 +30,7 @@ struct zr_host_config {
 	uint64_t busy_poll_ns;    /* poll this long before sleeping, 0: off */
 	uint32_t udp_rcvbuf;      /* SO_RCVBUF(FORCE) of datagram sockets, 0: leave */
 	bool dns_over_tcp;        /* --dns-over-tcp (what a warning says) */
+	bool dns_tcp_fallback;    /* not --no-dns-tcp-fallback (likewise) */
 	const char *stats_file;   /* --stats-file (borrowed), NULL: none */
 	uint64_t stats_interval_ns; /* ... rewritten this often */
 	/* SIGHUP: called from the loop, between events (NULL: ignored) */

@@ -385,6 +385,7 @@ int main(int argc, char **argv)
 	hcfg.busy_poll_ns = (uint64_t)cfg.busy_poll_us * 1000u;
 	hcfg.udp_rcvbuf = cfg.udp_rcvbuf;
 	hcfg.dns_over_tcp = cfg.dns_over_tcp;
+	hcfg.dns_tcp_fallback = !cfg.no_dns_tcp_fallback;
 	hcfg.stats_file = cfg.stats_file;
 	hcfg.stats_interval_ns = (uint64_t)cfg.stats_interval_s * 1000000000u;
 	hcfg.on_hangup = reload_rules;
@@ -429,6 +430,7 @@ int main(int argc, char **argv)
 	rcfg.early_synack = cfg.early_synack;
 	rcfg.udp_full_cone = cfg.udp_full_cone;
 	rcfg.dns_over_tcp = cfg.dns_over_tcp;
+	rcfg.dns_tcp_fallback = !cfg.no_dns_tcp_fallback;
 	rcfg.fake_dns = cfg.fake_dns;
 	router = zt_router_new(&rcfg, zr_host_tun_output, &zr_host_upstream_ops,
 			       host, &rng);

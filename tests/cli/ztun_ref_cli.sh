@@ -103,6 +103,10 @@ check "--proxy host name too long" 2 err "--proxy: host longer than 253 characte
 check "bad --udp"                 2 err "--udp: unknown mode 'tcp'" -- --udp tcp
 check "--udp socks5 needs a proxy" 2 err "--udp: 'socks5' needs a SOCKS5 proxy" -- --udp socks5
 check "--dns-over-tcp needs a proxy" 2 err "--dns-over-tcp: no proxy (-x)" -- --dns-over-tcp
+check "--no-dns-tcp-fallback needs a SOCKS5 proxy" 2 err "--no-dns-tcp-fallback: no SOCKS5 proxy (-x)" \
+	-- -x http://127.0.0.1:3128 --no-dns-tcp-fallback
+check "--no-dns-tcp-fallback against --dns-over-tcp" 2 err "--no-dns-tcp-fallback: --dns-over-tcp sends DNS over TCP from the start" \
+	-- -x socks5://127.0.0.1:1080 --dns-over-tcp --no-dns-tcp-fallback
 check "udp rule to http needs --dns-over-tcp" 2 err "HTTP CONNECT carries UDP only as DNS over TCP (--dns-over-tcp)" \
 	-- -x http://127.0.0.1:3128 --rule 'udp dport 53 -> http'
 check "udp rule to http: port 53 alone" 2 err "'http' cannot carry udp" \

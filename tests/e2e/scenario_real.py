@@ -641,6 +641,7 @@ class Scenario:
         self.early_synack = False
         self.full_cone = False
         self.dns_over_tcp = False
+        self.dns_tcp_fallback = True
         self.idle = {}       # "tcp_idle" / "udp_idle" / "udp_stream": seconds,
                              # --stack.*_timeout
         self.fake = []       # --fake-dns and its range flags, as ztun-ref takes them
@@ -766,6 +767,10 @@ class Scenario:
             if v not in ("0", "1", "true", "false", "on", "off"):
                 raise ScnError("%s: --dns-over-tcp: expected 0 or 1, got '%s'" % (where, v))
             self.dns_over_tcp = v in ("1", "true", "on")
+        elif key == "--dns-tcp-fallback":
+            if v not in ("0", "1", "true", "false", "on", "off"):
+                raise ScnError("%s: --dns-tcp-fallback: expected 0 or 1, got '%s'" % (where, v))
+            self.dns_tcp_fallback = v in ("1", "true", "on")
         elif key == "--tun-offload":
             if v not in ("0", "1", "true", "false", "on", "off"):
                 raise ScnError("%s: --tun-offload: expected 0 or 1, got '%s'" % (where, v))
@@ -1235,6 +1240,8 @@ class Runner:
             argv += ["--udp-full-cone"]
         if s.dns_over_tcp:
             argv += ["--dns-over-tcp"]
+        if not s.dns_tcp_fallback:
+            argv += ["--no-dns-tcp-fallback"]
         argv += s.fake
         for what, secs in sorted(s.idle.items()):
             argv += ["--%s-timeout" % what.replace("_", "-"), str(secs)]

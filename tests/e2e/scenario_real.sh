@@ -103,7 +103,9 @@ else
 	# --udp-full-cone; the client's TTL and traffic class on
 	# a direct flow's datagrams (read with IP_RECVTTL, IP_RECVTOS); UDP
 	# DNS carried as DNS over TCP through SOCKS5 (--dns-over-tcp), and
-	# a query sent again after the server closed the stream.
+	# a query sent again after the server closed the stream; DNS
+	# through a SOCKS5 proxy without UDP ASSOCIATE carried over TCP once
+	# it refused one.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -124,7 +126,8 @@ else
 	       scenarios/socks5_udp_full_cone.scn
 	       scenarios/udp_nat_mapping.scn scenarios/udp_direct_full_cone.scn
 	       scenarios/udp_direct_ttl.scn scenarios/udp_direct_tos.scn
-	       scenarios/dns_over_tcp.scn scenarios/dns_over_tcp_resend.scn)
+	       scenarios/dns_over_tcp.scn scenarios/dns_over_tcp_resend.scn
+	       scenarios/socks5_udp_unsupported_dns_tcp.scn)
 fi
 
 tol=()

@@ -104,6 +104,12 @@ struct zt_router_config {
 	 * UDP (512 bytes, or its EDNS size) is cut to its question with TC
 	 * set, and the client asks again over TCP. Off. */
 	bool dns_over_tcp;
+	/* DNS over TCP, as above, once the SOCKS5 proxy answered a UDP
+	 * ASSOCIATE with reply 7 (command not supported): the queries that
+	 * waited for that association go over TCP instead of being refused,
+	 * and so does every later SOCKS5 flow to port 53; other UDP through
+	 * the proxy is still refused. On (zt_router_config_default()). */
+	bool dns_tcp_fallback;
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
 	 * segments of up to 64 KiB through it. NULL: never. */
