@@ -100,7 +100,7 @@ $(LIBHOST): $(HOST_OBJ) $(BUILD)/host.srclist
 
 # libztun-real.a only for its pure parts (the --auto-route state file).
 $(UNIT): $(UNIT_OBJ) $(LIBREAL) $(LIBHOST) $(LIBZTUN) $(BUILD)/unit.srclist
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(LIBREAL) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS) $(SLIRP_LIBS)
+	$(CC) $(LDFLAGS) -pthread -o $@ $(UNIT_OBJ) $(LIBREAL) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS) $(SLIRP_LIBS)
 
 # The simulator's command line; its main file sits outside sim/engine/ so
 # that it stays out of libztun-host.a.
@@ -113,7 +113,7 @@ $(LIBREAL): $(REAL_OBJ) $(BUILD)/real.srclist
 
 # The real-mode binary (docs/cli.md, ztun-ref).
 $(REFBIN): $(BUILD)/sim/real/ztun_ref.o $(LIBREAL) $(LIBZTUN)
-	$(CC) $(LDFLAGS) -o $@ $(BUILD)/sim/real/ztun_ref.o $(LIBREAL) $(LIBZTUN)
+	$(CC) $(LDFLAGS) -pthread -o $@ $(BUILD)/sim/real/ztun_ref.o $(LIBREAL) $(LIBZTUN)
 
 # The core's purity, checked on the object code: libztun.a may call only the
 # allow-listed libc functions (no clock, no I/O, no randomness) and may hold

@@ -582,6 +582,21 @@ void zt_router_free(struct zt_router *r)
 	free(r);
 }
 
+int zt_router_set_proxy_server(struct zt_router *r, enum zt_route_decision kind,
+			       const struct zt_endpoint *server)
+{
+	struct zt_proxy_config *px = kind == ZT_ROUTE_SOCKS5 ? &r->cfg.socks5 :
+				     kind == ZT_ROUTE_HTTP   ? &r->cfg.http :
+							       NULL;
+
+	if (!px || !px->enabled ||
+	    (!server->name[0] && server->addr.family != ZT_AF_INET &&
+	     server->addr.family != ZT_AF_INET6))
+		return -EINVAL;
+	px->server = *server;
+	return 0;
+}
+
 void zt_router_tun_input(struct zt_router *r, const uint8_t *pkt, size_t len,
 			 uint64_t now)
 {

@@ -124,6 +124,9 @@ struct udp_assoc {
 	bool dead;               /* failing: no new members */
 	unsigned busy;           /* callers inside that may end members */
 	struct zt_socks5 socks;
+	struct zt_endpoint proxy;   /* SOCKS5: what the control stream went
+				     * to (the proxy may move meanwhile:
+				     * zt_router_set_proxy_server()) */
 	struct zt_endpoint relay;   /* where the datagrams go (BND, with an
 				     * unspecified address made the proxy's),
 				     * as dgram_send takes it: built once */

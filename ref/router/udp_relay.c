@@ -144,7 +144,8 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	a->dgram = -1;
 	a->ctrl = -1;
 	if (a->decision == ZT_ROUTE_SOCKS5) {
-		a->ctrl = open_stream(r, &r->cfg.socks5.server, 0, a, now);
+		a->proxy = r->cfg.socks5.server;
+		a->ctrl = open_stream(r, &a->proxy, 0, a, now);
 		err = a->ctrl;
 	} else {
 		a->mapped_port = u->nat ? u->nat->mapped_port : 0;
@@ -711,7 +712,7 @@ void assoc_ctrl_connected(struct udp_assoc *a, uint64_t now)
 static void assoc_ready(struct udp_assoc *a, uint64_t now)
 {
 	struct zt_router *r = a->r;
-	struct zt_endpoint proxy = r->cfg.socks5.server, peer;
+	struct zt_endpoint proxy = a->proxy, peer;
 	struct zt_socks5_addr ep;
 	struct udp_relay *m;
 	uint8_t family;

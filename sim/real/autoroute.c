@@ -184,9 +184,12 @@ static int plan_add(struct zr_route_state *s, const struct zt_addr *dst,
 	return 0;
 }
 
-/* Step 2, first half: the host route that keeps @proxy out of the TUN. */
+/* Step 2, first half: the host route that keeps @proxy out of the TUN;
+ * where the kernel's route to it leads into the TUN (after start: the
+ * split routes take it), the route it has out of interface @egress
+ * (0: none: -ELOOP). */
 static int plan_exclusion(struct zr_route_state *s, const struct zt_addr *proxy,
-			  const struct zr_tun *tun)
+			  const struct zr_tun *tun, unsigned egress)
 {
 	struct zr_nl_route now;
 	char a[ZT_ADDR_STRLEN], dev[IF_NAMESIZE];
@@ -197,7 +200,9 @@ static int plan_exclusion(struct zr_route_state *s, const struct zt_addr *proxy,
 	for (unsigned i = 0; i < s->count; i++)
 		if (zt_addr_eq(&s->routes[i].dst, proxy))
 			return 0;  /* the same address for SOCKS5 and HTTP */
-	err = zr_nl_route_get(proxy, &now, &type);
+	err = zr_nl_route_get(proxy, 0, &now, &type);
+	if (!err && type == RTN_UNICAST && now.oif == tun->index && egress)
+		err = zr_nl_route_get(proxy, egress, &now, &type);
 	if (err) {
 		zr_warn("--auto-route: no route to proxy %s now (%s): not excluded from the TUN",
 			a, strerror(-err));
@@ -238,9 +243,9 @@ static int plan(struct zr_route_state *s, const struct zr_config *c,
 	memset(s, 0, sizeof(*s));
 	s->pid = (long)getpid();
 	if (c->socks5.enabled)
-		err = plan_exclusion(s, &c->socks5.server.addr, tun);
+		err = plan_exclusion(s, &c->socks5.server.addr, tun, 0);
 	if (!err && c->http.enabled)
-		err = plan_exclusion(s, &c->http.server.addr, tun);
+		err = plan_exclusion(s, &c->http.server.addr, tun, 0);
 	if (err)
 		return err;
 	a = zt_addr_v4(v4_lo);
@@ -334,6 +339,104 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 	return 0;
 }
 
+/* The pinned host route of @addr in @s (not through @tun), or NULL. */
+static const struct zr_route *exclusion_of(const struct zr_route_state *s,
+					   const struct zt_addr *addr,
+					   const struct zr_tun *tun)
+{
+	for (unsigned i = 0; i < s->count; i++)
+		if (zt_addr_eq(&s->routes[i].dst, addr) &&
+		    s->routes[i].prefix == zt_addr_len(addr) * 8 &&
+		    strcmp(s->routes[i].dev, tun->ifname))
+			return &s->routes[i];
+	return NULL;
+}
+
+/* Drop route @i of @ar's list (with its ours[] mark), keeping the order. */
+static void state_remove(struct zr_autoroute *ar, unsigned i)
+{
+	for (unsigned j = i; j + 1 < ar->state.count; j++) {
+		ar->state.routes[j] = ar->state.routes[j + 1];
+		ar->ours[j] = ar->ours[j + 1];
+	}
+	ar->state.count--;
+	ar->ours[ar->state.count] = false;
+}
+
+/**
+ * zr_autoroute_proxy_moved() - keep a proxy's new address out of the TUN.
+ * @ar: the auto-route state (active)
+ * @to: the proxy's new address
+ * @tun: our TUN (borrowed)
+ * @egress: the interface direct traffic leaves by ("" for none)
+ *
+ * @to is pinned as at start (step 2) where the kernel's route to it goes
+ * around the TUN; where it leads into the TUN (the split routes take what
+ * no more specific route does), by the route it has out of @egress, the
+ * one a socket bound there would take. The route is listed in the state
+ * file, before the split routes (so that stop removes it after them),
+ * then added; the old address's stays until stop, for the flows still
+ * open through it.
+ *
+ * Return: 0 (pinned, or none needed: a local address), or a negative
+ * errno after one error line (then nothing changed).
+ */
+int zr_autoroute_proxy_moved(struct zr_autoroute *ar, const struct zt_addr *to,
+			     const struct zr_tun *tun, const char *egress)
+{
+	char text[ZR_ROUTE_TEXT];
+	struct zr_route added;
+	struct zr_nl_route nr;
+	unsigned n = ar->state.count, at = 0;
+	int err;
+
+	if (!ar->active || exclusion_of(&ar->state, to, tun))
+		return 0;
+	err = plan_exclusion(&ar->state, to, tun,
+			     egress[0] ? if_nametoindex(egress) : 0);
+	if (err == -E2BIG)
+		zr_err("auto-route: no room for the route of proxy %s (%d routes)",
+		       zt_addr_format(to, text, sizeof(text)), ZR_ROUTE_STATE_MAX);
+	if (err || ar->state.count == n)
+		return err;
+	/* the new route (last) goes before the first split route */
+	added = ar->state.routes[n];
+	while (at < n && strcmp(ar->state.routes[at].dev, tun->ifname))
+		at++;
+	for (unsigned j = n; j > at; j--) {
+		ar->state.routes[j] = ar->state.routes[j - 1];
+		ar->ours[j] = ar->ours[j - 1];
+	}
+	ar->state.routes[at] = added;
+	ar->ours[at] = false;
+	zr_route_text(&added, text, sizeof(text));
+	err = zr_route_state_write(ar->path, &ar->state);
+	if (err) {
+		zr_err("auto-route: writing the state file %s: %s", ar->path,
+		       strerror(-err));
+		state_remove(ar, at);
+		return err;
+	}
+	err = to_nl(&added, &nr);
+	if (!err)
+		err = zr_nl_route_add(&nr);
+	if (err == -EEXIST) {
+		zr_info("auto-route: %s exists already; left as it is", text);
+		return 0;
+	}
+	if (err) {
+		zr_err("auto-route: adding route %s: %s", text, strerror(-err));
+		state_remove(ar, at);
+		if (zr_route_state_write(ar->path, &ar->state))
+			zr_warn("auto-route: the state file %s lists %s, not added",
+				ar->path, text);
+		return err;
+	}
+	ar->ours[at] = true;
+	zr_info("auto-route: added %s", text);
+	return 0;
+}
+
 /* Where the nameserver @ns goes: 0 into @tun, 1 around it (warned). */
 static int dns_check_one(const struct zr_nameserver *ns, const struct zr_tun *tun)
 {
@@ -347,7 +450,7 @@ static int dns_check_one(const struct zr_nameserver *ns, const struct zr_tun *tu
 			ns->text, ZR_RESOLV_CONF, ns->zone);
 		return 1;
 	}
-	err = zr_nl_route_get(&ns->addr, &via, &type);
+	err = zr_nl_route_get(&ns->addr, 0, &via, &type);
 	if (err) {
 		zr_debug("auto-route: nameserver %s: no route (%s)", ns->text,
 			 strerror(-err));

@@ -35,6 +35,9 @@
  *  3b. DNS: each nameserver of /etc/resolv.conf that the routes now in
  *     place send around the TUN is named in a warning (a DNS leak:
  *     resolvconf.h); nothing is changed.
+ *  3c. A proxy given by name that a SIGHUP finds at another address gets
+ *     its host route then (zr_autoroute_proxy_moved()), as in step 2 but
+ *     through the egress interface where the split routes would take it.
  *  4. Stop: the routes this run added are deleted in reverse order (split
  *     routes first, so nothing is captured while the TUN closes), then the
  *     file is removed. Routes through the TUN would vanish with the device
@@ -66,6 +69,17 @@ struct zr_autoroute {
  */
 int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 		       const struct zr_tun *tun);
+
+/*
+ * zr_autoroute_proxy_moved() - after start: a proxy's name now gives @to
+ * (SIGHUP). @to is pinned like the proxies at start, by its route out of
+ * interface @egress (direct traffic's) where the kernel's route leads
+ * into the TUN; listed in the state file first, removed at stop; the old
+ * address's route stays. Return: 0, or a negative errno after one error
+ * line (nothing changed).
+ */
+int zr_autoroute_proxy_moved(struct zr_autoroute *ar, const struct zt_addr *to,
+			     const struct zr_tun *tun, const char *egress);
 
 /* What the system's resolver reads: its nameservers are checked. */
 #define ZR_RESOLV_CONF "/etc/resolv.conf"

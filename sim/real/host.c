@@ -69,9 +69,11 @@
  * as spins and the spins that met an event (caught).
  *
  * Signals SIGINT/SIGTERM stop the loop; SIGUSR1 prints statistics; SIGHUP
- * calls the owner's on_hangup (ztun-ref reloads its rules). They are
- * blocked and read from a signalfd, so no handler runs asynchronously:
- * on_hangup runs between events, as any other work of the loop.
+ * calls the owner's on_hangup (ztun-ref reloads its rules and looks its
+ * proxies' names up again). They are blocked and read from a signalfd,
+ * so no handler runs asynchronously: on_hangup runs between events, as
+ * any other work of the loop. One more descriptor of the owner's may be
+ * polled with the others (zr_host_watch(): the lookup's eventfd).
  */
 #include "real/host.h"
 
@@ -111,6 +113,7 @@ enum {
 	TOK_TUN = 0xffffffffu,
 	TOK_TIMER = 0xfffffffeu,
 	TOK_SIGNAL = 0xfffffffdu,
+	TOK_WATCH = 0xfffffffcu,
 };
 
 enum sock_kind { SK_FREE = 0, SK_STREAM, SK_DGRAM };
@@ -148,6 +151,9 @@ struct zr_host {
 	struct zt_tun_driver tun;      /* ctx borrowed */
 	struct zt_router *router;      /* borrowed */
 	int epfd, tfd, sfd;
+	int watch_fd;                  /* zr_host_watch()'s, -1: none */
+	void (*watch_ready)(void *user);
+	void *watch_user;
 	sigset_t oldmask;
 	struct zr_sock **socks;        /* owned slots, never moved */
 	uint32_t nsocks, cap;
@@ -1653,6 +1659,9 @@ int zr_host_run(struct zr_host *h)
 				h->armed = ZT_TIME_NEVER;
 			} else if (idx == TOK_SIGNAL) {
 				signal_readable(h);
+			} else if (idx == TOK_WATCH) {
+				if (h->watch_ready)
+					h->watch_ready(h->watch_user);
 			} else {
 				sock_event(h, gen, idx, evs[i].events);
 			}
@@ -1704,7 +1713,7 @@ struct zr_host *zr_host_new(const struct zr_host_config *cfg,
 	h->tun = *tun;
 	h->free_head = -1;
 	zr_dgram_out_init(&h->dgram_out, &h->stats);
-	h->epfd = h->tfd = h->sfd = -1;
+	h->epfd = h->tfd = h->sfd = h->watch_fd = -1;
 	h->armed = ZT_TIME_NEVER;
 	h->start = zr_now();
 	h->stats_due = cfg->stats_file ? h->start : ZT_TIME_NEVER;
@@ -1731,6 +1740,35 @@ fail:
 	zr_host_free(h);
 	errno = err;
 	return NULL;
+}
+
+/**
+ * zr_host_watch() - call @ready(@user) from the loop while @fd is readable.
+ * @h: the host
+ * @fd: the descriptor (borrowed: the caller closes it, after a call with
+ *      another or -1), or -1 to stop watching
+ * @ready: called between other events; it must make @fd not readable
+ *      (read it, or stop watching it)
+ * @user: its argument
+ *
+ * One descriptor at a time: a call replaces the last one's watch.
+ * Return: 0 or a negative errno (then nothing is watched).
+ */
+int zr_host_watch(struct zr_host *h, int fd, void (*ready)(void *user),
+		  void *user)
+{
+	if (h->watch_fd >= 0)
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, h->watch_fd, NULL);
+	h->watch_fd = -1;
+	h->watch_ready = NULL;
+	if (fd < 0)
+		return 0;
+	if (ep_add(h->epfd, fd, TOK_WATCH) < 0)
+		return -errno;
+	h->watch_fd = fd;
+	h->watch_ready = ready;
+	h->watch_user = user;
+	return 0;
 }
 
 /**

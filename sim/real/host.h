@@ -104,6 +104,10 @@ void zr_host_write_stats(struct zr_host *h);
 const struct zr_host_stats *zr_host_stats(const struct zr_host *h);
 /* The current CLOCK_MONOTONIC time in ns. */
 uint64_t zr_now(void);
+/* Call @ready(@user) from the loop while @fd (borrowed) is readable; one
+ * descriptor at a time, -1 stops. Return: 0 or a negative errno. */
+int zr_host_watch(struct zr_host *h, int fd, void (*ready)(void *user),
+		  void *user);
 /* Close every socket the host still holds and free it. Free the router
  * first: it closes its upstreams through the host. */
 void zr_host_free(struct zr_host *h);

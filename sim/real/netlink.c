@@ -362,9 +362,10 @@ static int route_get_cb(const struct nlmsghdr *nh, void *user)
  *
  * Return: 0 or a negative errno.
  */
-int zr_nl_route_get(const struct zt_addr *dst, struct zr_nl_route *out,
-		    uint8_t *type)
+int zr_nl_route_get(const struct zt_addr *dst, unsigned oif,
+		    struct zr_nl_route *out, uint8_t *type)
 {
+	uint32_t oif32 = oif;
 	struct nl_req req;
 	struct route_answer ans = { .out = out };
 	size_t alen = zt_addr_len(dst);
@@ -380,6 +381,8 @@ int zr_nl_route_get(const struct zt_addr *dst, struct zr_nl_route *out,
 	req.u.rtm.rtm_family = dst->family == ZT_AF_INET ? AF_INET : AF_INET6;
 	req.u.rtm.rtm_dst_len = out->prefix;
 	err = nl_put(&req, RTA_DST, dst->bytes, alen);
+	if (!err && oif)
+		err = nl_put(&req, RTA_OIF, &oif32, sizeof(oif32));
 	if (!err)
 		err = nl_talk(&req, route_get_cb, &ans);
 	if (err)

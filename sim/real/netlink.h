@@ -59,12 +59,14 @@ int zr_nl_route_del(const struct zr_nl_route *r);
 /*
  * zr_nl_route_get() - what the kernel would do now with a packet to @dst
  * (RTM_GETROUTE for one address, like `ip route get`).
+ * @oif: 0, or the interface the packet must leave by (`ip route get ...
+ *       oif DEV`: what a socket bound to it with SO_BINDTODEVICE gets)
  * @out: dst (= @dst, prefix full length), gateway and oif of the answer
  * @type: the route's RTN_* type (RTN_UNICAST, RTN_LOCAL, ...)
  * Return: 0 or a negative errno (-ENETUNREACH when there is no route,
  * -EOPNOTSUPP for a next hop this cannot express, e.g. RTA_VIA).
  */
-int zr_nl_route_get(const struct zt_addr *dst, struct zr_nl_route *out,
-		    uint8_t *type);
+int zr_nl_route_get(const struct zt_addr *dst, unsigned oif,
+		    struct zr_nl_route *out, uint8_t *type);
 
 #endif /* ZTUN_REAL_NETLINK_H */

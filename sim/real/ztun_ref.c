@@ -4,8 +4,9 @@
  * the ztun core, and real sockets.
  *
  * Theory of operation: parse the command line (config.c; usage errors exit
- * 2), resolve a proxy host given by name (once, before the TUN and the
- * routes exist), create and configure the TUN through /dev/net/tun and rtnetlink (or
+ * 2), resolve a proxy host given by name (before the TUN and the routes
+ * exist; a SIGHUP looks it up again in a thread, proxy_lookup_start()),
+ * create and configure the TUN through /dev/net/tun and rtnetlink (or
  * adopt --tun-fd as is), find the egress interface of direct traffic (-e,
  * or the default route's), with --auto-route add the routes into the TUN
  * (autoroute.c; SIGINT/SIGTERM are blocked from then on so that they end
@@ -32,6 +33,7 @@
 #include "real/host.h"
 #include "real/log.h"
 #include "real/netlink.h"
+#include "real/resolve.h"
 #include "real/tun.h"
 #include "ztun/rng.h"
 
@@ -247,37 +249,22 @@ static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
 }
 
 /*
- * A proxy given by name (@host non-empty): resolved once, here, before the
- * TUN or any route of ours exists, so that the query takes the system's
- * usual way and not the TUN nobody reads yet. One address serves the whole
- * run: the first IPv4 one if there is any, else the first. The system's
- * order (RFC 6724) puts a usable IPv6 address first, and "localhost" is
- * ::1 before 127.0.0.1, where a proxy listening on IPv4 alone (microsocks,
- * danted as usually set up) refuses every flow; a dual-stack proxy takes
- * either. Return an exit code.
+ * A proxy given by name (@host non-empty): resolved here, before the TUN
+ * or any route of ours exists, so that the query takes the system's usual
+ * way and not the TUN nobody reads yet; the address picked as resolve.h
+ * says serves until a SIGHUP resolves the name again (proxy_lookup()).
+ * Return an exit code.
  */
 static int resolve_proxy(const struct zr_config *c, const char *kind,
 			 const char *host, struct zt_proxy_config *px)
 {
-	const struct addrinfo hints = { .ai_family = AF_UNSPEC,
-					.ai_socktype = SOCK_STREAM,
-					.ai_flags = AI_ADDRCONFIG };
-	struct addrinfo *res = NULL, *pick;
 	struct sockaddr_storage ss;
 	uint16_t port = px->server.port;
 	int err;
 
 	if (!px->enabled || !host[0])
 		return 0;
-	err = getaddrinfo(host, NULL, &hints, &res);
-	if (!err) {
-		for (pick = res; pick->ai_next && pick->ai_family != AF_INET;)
-			pick = pick->ai_next;
-		if (pick->ai_family != AF_INET)
-			pick = res;
-		if (pick->ai_addrlen > sizeof(ss))
-			err = EAI_FAMILY;
-	}
+	err = zr_resolve_name(host, &ss);
 	if (err) {
 		zr_err("--proxy: cannot resolve the %s proxy's host '%s': %s",
 		       kind, host, gai_strerror(err));
@@ -286,13 +273,8 @@ static int resolve_proxy(const struct zr_config *c, const char *kind,
 		if (c->tun_fd < 0 && if_nametoindex(c->tun_name))
 			zr_err("--proxy: %s exists (left by a --kill-switch run?) and what is routed into it goes nowhere until ztun-ref runs: give the proxy's address, or remove the device (ip link del %s)",
 			       c->tun_name, c->tun_name);
-		if (res)
-			freeaddrinfo(res);
 		return EXIT_RUNTIME;
 	}
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, pick->ai_addr, pick->ai_addrlen);
-	freeaddrinfo(res);
 	zr_sockaddr_to_ep(&ss, &px->server);
 	px->server.port = port;
 	return 0;
@@ -316,16 +298,131 @@ static void log_proxy(const char *kind, const char *host,
 /* SIGHUP: the rules again from their flags and files; the router routes
  * through &cfg->rules, so new flows follow them and flows already open
  * keep the decision they were made with. A bad file keeps the rules. */
-static void reload_rules(void *user)
+static void reload_rules(struct zr_config *cfg)
 {
-	struct zr_config *cfg = user;
-
 	if (zr_config_reload_rules(cfg) == 0)
 		zr_info("SIGHUP: %u rules, default %s, udp %s; new flows follow them",
 			cfg->rules.count, zt_route_decision_name(cfg->def),
 			zt_route_decision_name(cfg->udp));
 	else
 		zr_err("SIGHUP: the rules in effect are kept");
+}
+
+/* What SIGHUP acts on besides the rules (main's objects, borrowed), and
+ * the lookup of the proxies' names it starts. */
+struct hangup {
+	struct zr_config *cfg;
+	struct zr_host *host;
+	struct zt_router *router;
+	struct zr_autoroute *ar;
+	const struct zr_tun *tun;
+	struct zr_resolver resolver;
+	enum zt_route_decision kind[ZR_RESOLVE_MAX]; /* the lookup's proxies */
+};
+
+/* The proxy of @kind (SOCKS5 or HTTP) in @c, and its host name. */
+static struct zt_proxy_config *proxy_of(struct zr_config *c,
+					enum zt_route_decision kind,
+					const char **host)
+{
+	*host = kind == ZT_ROUTE_SOCKS5 ? c->socks5_host : c->http_host;
+	return kind == ZT_ROUTE_SOCKS5 ? &c->socks5 : &c->http;
+}
+
+/* The proxy of @kind's name gave @job: where the address changed, new
+ * flows go to the new one (with --auto-route once it is routed around
+ * the TUN); flows open keep theirs. A name that no longer resolves, or a
+ * new address that cannot be routed, leaves the proxy where it was. */
+static void proxy_moved(struct hangup *hu, enum zt_route_decision kind,
+			const struct zr_resolve_job *job)
+{
+	const char *what = kind == ZT_ROUTE_SOCKS5 ? "SOCKS5" : "HTTP", *host;
+	struct zt_proxy_config *px = proxy_of(hu->cfg, kind, &host);
+	char was[ZT_ADDR_STRLEN], now[ZT_ADDR_STRLEN];
+	struct zt_endpoint to;
+
+	zt_addr_format(&px->server.addr, was, sizeof(was));
+	if (job->err) {
+		zr_warn("SIGHUP: cannot resolve the %s proxy's host '%s': %s; it stays at %s",
+			what, host, gai_strerror(job->err), was);
+		return;
+	}
+	zr_sockaddr_to_ep(&job->addr, &to);
+	to.port = px->server.port;
+	zt_addr_format(&to.addr, now, sizeof(now));
+	if (zt_addr_eq(&to.addr, &px->server.addr)) {
+		zr_info("SIGHUP: %s proxy %s is still at %s", what, host, now);
+		return;
+	}
+	if (hu->ar->active &&
+	    zr_autoroute_proxy_moved(hu->ar, &to.addr, hu->tun,
+				     hu->cfg->egress) < 0) {
+		zr_err("SIGHUP: %s proxy %s stays at %s, not %s", what, host,
+		       was, now);
+		return;
+	}
+	if (zt_router_set_proxy_server(hu->router, kind, &to) < 0)
+		return; /* only for a proxy not configured */
+	px->server = to;
+	zr_info("SIGHUP: %s proxy %s is now at %s (was %s); new flows go there",
+		what, host, now, was);
+}
+
+/* The lookup's descriptor is readable: its answers applied. */
+static void proxy_lookup_done(void *user)
+{
+	struct hangup *hu = user;
+	struct zr_resolve_job job[ZR_RESOLVE_MAX];
+	unsigned n;
+
+	zr_host_watch(hu->host, -1, NULL, NULL);
+	n = zr_resolver_take(&hu->resolver, job);
+	for (unsigned i = 0; i < n; i++)
+		proxy_moved(hu, hu->kind[i], &job[i]);
+}
+
+/* SIGHUP: the proxies given by name looked up again, in a thread (the
+ * query may have to cross the TUN this loop serves); one at a time. */
+static void proxy_lookup_start(struct hangup *hu)
+{
+	static const enum zt_route_decision kinds[] = { ZT_ROUTE_SOCKS5,
+							ZT_ROUTE_HTTP };
+	enum zt_route_decision kind[ZR_RESOLVE_MAX];
+	const char *names[ZR_RESOLVE_MAX], *host;
+	unsigned n = 0;
+	int err;
+
+	for (unsigned i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (proxy_of(hu->cfg, kinds[i], &host)->enabled && host[0]) {
+			kind[n] = kinds[i];
+			names[n++] = host;
+		}
+	if (!n)
+		return;
+	err = zr_resolver_start(&hu->resolver, names, n);
+	if (err == -EBUSY) {
+		zr_info("SIGHUP: the proxies' names are still being looked up");
+		return;
+	}
+	if (!err)
+		err = zr_host_watch(hu->host, zr_resolver_fd(&hu->resolver),
+				    proxy_lookup_done, hu);
+	if (err) {
+		zr_err("SIGHUP: cannot look the proxies' names up: %s",
+		       strerror(-err));
+		zr_resolver_free(&hu->resolver);
+		return;
+	}
+	memcpy(hu->kind, kind, sizeof(kind));
+	zr_info("SIGHUP: looking the proxies' names up again");
+}
+
+static void on_hangup(void *user)
+{
+	struct hangup *hu = user;
+
+	reload_rules(hu->cfg);
+	proxy_lookup_start(hu);
 }
 
 int main(int argc, char **argv)
@@ -338,6 +435,7 @@ int main(int argc, char **argv)
 	struct zt_tun_driver drv;
 	struct zr_host *host = NULL;
 	struct zt_router *router = NULL;
+	struct hangup hangup = { .cfg = NULL };
 	struct zt_rng rng;
 	uint64_t seed;
 	int rc;
@@ -388,8 +486,11 @@ int main(int argc, char **argv)
 	hcfg.dns_tcp_fallback = !cfg.no_dns_tcp_fallback;
 	hcfg.stats_file = cfg.stats_file;
 	hcfg.stats_interval_ns = (uint64_t)cfg.stats_interval_s * 1000000000u;
-	hcfg.on_hangup = reload_rules;
-	hcfg.hangup_user = &cfg;
+	hangup.cfg = &cfg;
+	hangup.ar = &autoroute;
+	hangup.tun = &tun;
+	hcfg.on_hangup = on_hangup;
+	hcfg.hangup_user = &hangup;
 	drv = zr_tun_driver(&tun);
 	host = zr_host_new(&hcfg, &drv, tun.fd);
 	if (!host) {
@@ -440,6 +541,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	zr_host_set_router(host, router);
+	hangup.host = host;
+	hangup.router = router;
 	log_proxy("SOCKS5", cfg.socks5_host, &cfg.socks5);
 	log_proxy("HTTP", cfg.http_host, &cfg.http);
 	zr_info("tcp: up to %u flows, rings of %u + %u bytes each (%llu MiB at most, taken as data waits)",
@@ -453,6 +556,7 @@ int main(int argc, char **argv)
 out:
 	zt_router_free(router);
 	zr_host_free(host);
+	zr_resolver_free(&hangup.resolver); /* a lookup still running ends alone */
 	zr_autoroute_stop(&autoroute);
 	zr_tun_linux_ops.close(&tun);
 	zr_config_free(&cfg);

@@ -1426,6 +1426,70 @@ else
 		"exit $rc in $ms ms: $(head -c 200 "$tmp/pn.err")"
 fi
 
+# (hn) SIGHUP looks a proxy given by name up again, in a thread of its
+# own: the name's new address takes the new flows, and a name that no
+# longer resolves leaves the proxy where it was. The last lookup asks the
+# client namespace's nameserver 10.203.1.77, which start_ztun's route
+# sends into the TUN and a rule drops there (silently): while the lookup
+# waits, the loop goes on serving the TUN (a transfer completes before
+# the lookup gives up).
+# wait_log TEXT [TENTHS]: until ztun-ref's log has TEXT (3 s by default).
+wait_log() {
+	for _ in $(seq "${2:-30}"); do
+		grep -qF "$1" "$tmp/ztun.log" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# rehost NAME [ADDR]: the client namespace's hosts file gives NAME as
+# ADDR (without ADDR: nothing at all), then SIGHUP to ztun-ref.
+rehost() {
+	if [ -n "${2:-}" ]; then printf '%s %s\n' "$2" "$1"; fi >"/etc/netns/$cns/hosts"
+	kill -HUP "$ztun_pid"
+}
+hn=proxy.zt-e2e.invalid
+printf '10.203.0.2 %s\n' "$hn" >"/etc/netns/$cns/hosts"
+printf 'nameserver 10.203.1.77\noptions timeout:3 attempts:1\n' >"/etc/netns/$cns/resolv.conf"
+if start_ztun -x "socks5://$hn:1080" --rule 'udp 10.203.1.77 -> drop'; then
+	rehost "$hn" 127.0.0.1
+	if wait_log "SIGHUP: SOCKS5 proxy $hn is now at 127.0.0.1 (was 10.203.0.2)"; then
+		fails_fast "(hn) SIGHUP: the proxy's name now gives 127.0.0.1, where nothing listens: a new flow refused" \
+			http://10.203.1.1:8000/blob
+	else
+		fail "(hn) SIGHUP moves the proxy to its name's new address" \
+			"$(grep 'SIGHUP' "$tmp/ztun.log" | tr '\n' ';')"
+	fi
+	rehost "$hn" 10.203.0.2
+	if wait_log "SIGHUP: SOCKS5 proxy $hn is now at 10.203.0.2 (was 127.0.0.1)"; then
+		via=socks5 fetch "(hn) SIGHUP: the name back at 10.203.0.2: 1 MiB over SOCKS5, sha256" \
+			http://10.203.1.1:8000/blob
+	else
+		fail "(hn) SIGHUP moves the proxy back" \
+			"$(grep 'SIGHUP' "$tmp/ztun.log" | tr '\n' ';')"
+	fi
+	rehost "$hn"
+	wait_log "SIGHUP: looking the proxies' names up again" 10
+	via=socks5 fetch "(hn) SIGHUP: while the lookup waits for a nameserver that does not answer: 1 MiB over SOCKS5, sha256" \
+		http://10.203.1.1:8000/blob
+	if grep -q "SIGHUP: cannot resolve" "$tmp/ztun.log"; then
+		fail "(hn) the loop serves the TUN while the lookup waits" \
+			"the lookup ended before the transfer did: $(grep 'SIGHUP' "$tmp/ztun.log" | tail -n 2 | tr '\n' ';')"
+	elif wait_log "SIGHUP: cannot resolve the SOCKS5 proxy's host '$hn'" 100 &&
+	     grep -q "it stays at 10.203.0.2" "$tmp/ztun.log"; then
+		pass "(hn) SIGHUP: a name that no longer resolves (its nameserver silent) leaves the proxy at 10.203.0.2, the loop serving meanwhile"
+		via=socks5 fetch "(hn) SIGHUP: the proxy kept: 1 MiB over SOCKS5, sha256" \
+			http://10.203.1.1:8000/blob
+	else
+		fail "(hn) SIGHUP: a name that no longer resolves keeps the proxy" \
+			"$(grep 'SIGHUP' "$tmp/ztun.log" | tr '\n' ';')"
+	fi
+	stop_ztun
+else
+	fail "(hn) ztun-ref with a proxy given by name starts" "$(head -c 300 "$tmp/ztun.log")"
+	stop_ztun
+fi
+rm -f "/etc/netns/$cns/resolv.conf" "/etc/netns/$cns/hosts"
+
 # (mq) --multi-queue: the device is made with IFF_MULTI_QUEUE (one queue,
 # one loop serving it) and carries data as any other
 if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --multi-queue; then
@@ -2183,6 +2247,43 @@ if start_auto "${auto_args[@]}" --state-dir "$tmp/state"; then
 else
 	fail "(t) ztun-ref --auto-route --state-dir starts"
 fi
+
+# (hr) --auto-route with a proxy given by name that a SIGHUP finds at
+# another address: the on-link 10.203.0.2 at start, then 10.203.1.9,
+# which the split routes would take into the TUN, gets its host route
+# through the egress's gateway (danted answers on both), listed in the
+# state file; SIGTERM removes both host routes
+hr=proxyr.zt-e2e.invalid
+printf '10.203.0.2 %s\n' "$hr" >"/etc/netns/$cns/hosts"
+wait_tun_gone
+base=$(routes_now)
+if start_auto -x "socks5://$hr:1080" --tun-ip6 fd00:204::1/64; then
+	rehost "$hr" 10.203.1.9
+	if wait_log "SIGHUP: SOCKS5 proxy $hr is now at 10.203.1.9 (was 10.203.0.2)" &&
+	   grep -q "info: auto-route: added 10.203.1.9/32 via 10.203.0.2 dev $vc" "$tmp/ztun.log" &&
+	   cx ip -4 route show proto 122 | grep -q "^10.203.1.9 via 10.203.0.2 dev $vc " &&
+	   grep -q "10.203.1.9/32 via 10.203.0.2 dev $vc" "$statefile"; then
+		pass "(hr) --auto-route, SIGHUP: the proxy's new address 10.203.1.9 pinned via the gateway, in $statefile"
+		via=socks5 fetch "(hr) --auto-route: 1 MiB over SOCKS5 at the new address (no loop), sha256" \
+			http://10.203.1.1:8000/blob
+	else
+		fail "(hr) --auto-route, SIGHUP: the proxy's new address pinned" \
+			"$(grep -E 'SIGHUP|auto-route: added' "$tmp/ztun.log" | tr '\n' ';') routes: $(ours_left)"
+	fi
+	stop_ztun
+	wait_tun_gone
+	if [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] && [ ! -e "$statefile" ] &&
+	   [ "$(routes_now)" = "$base" ]; then
+		pass "(hr) then SIGTERM: both host routes and the state file removed"
+	else
+		fail "(hr) then SIGTERM: nothing left" \
+			"exit $stop_rc; left: $(ours_left); file: $(ls "$statefile" 2>&1)"
+	fi
+else
+	fail "(hr) ztun-ref --auto-route with a proxy given by name starts" "$(head -c 300 "$tmp/ztun.log")"
+	stop_ztun
+fi
+rm -f "/etc/netns/$cns/hosts"
 
 # (w) a split route that is there already (another VPN): the start fails
 # with exit 1 and takes back the routes it had added and its state file

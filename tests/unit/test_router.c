@@ -1277,6 +1277,49 @@ static void test_socks5_proxy_refuses(void)
 	tb_free(t);
 }
 
+/* The proxy's name now resolves elsewhere (ztun-ref's SIGHUP): a flow
+ * opened after zt_router_set_proxy_server() goes to the new address, one
+ * open before keeps its connection to the old; a decision that names no
+ * proxy, or an address of no family, is refused. */
+static void test_proxy_moved(void)
+{
+	static const uint8_t moved[4] = { 198, 18, 0, 2 };
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(moved);
+	struct zt_endpoint to;
+	struct zt_vhost_config hc;
+	struct zt_vhost *old_px, *new_px;
+	struct client *before, *after;
+
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	old_px = add_socks(t, false, "");
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	new_px = add_host_cfg(t, &pa, 1080, &hc);
+	before = client_open(t, false, &srv, 7, 0);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_FATAL(before->tcb.state == ZT_TCP_ESTABLISHED);
+
+	memset(&to, 0, sizeof(to));
+	to.port = 1080;
+	CU_ASSERT_EQUAL(zt_router_set_proxy_server(t->r, ZT_ROUTE_SOCKS5, &to),
+			-EINVAL);
+	to.addr = pa;
+	CU_ASSERT_EQUAL(zt_router_set_proxy_server(t->r, ZT_ROUTE_DIRECT, &to),
+			-EINVAL);
+	CU_ASSERT_EQUAL(zt_router_set_proxy_server(t->r, ZT_ROUTE_SOCKS5, &to), 0);
+	after = client_open(t, false, &srv, 7, 0);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(after->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(zt_vhost_stats(old_px)->requests, 1);
+	CU_ASSERT_EQUAL(zt_vhost_stats(new_px)->requests, 1);
+	CU_ASSERT_EQUAL(before->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(before->rsts, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 2);
+	tb_free(t);
+}
+
 static void test_socks5_slow_reply(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -4111,6 +4154,7 @@ int zt_suite_router(void)
 		{ "socks5_wrong_password_rst", test_socks5_wrong_password },
 		{ "socks5_reply_codes_1_to_8", test_socks5_reply_codes },
 		{ "socks5_proxy_refuses_tcp", test_socks5_proxy_refuses },
+		{ "proxy_moved", test_proxy_moved },
 		{ "socks5_slow_reply", test_socks5_slow_reply },
 		{ "early_synack_before_reply", test_early_synack_before_reply },
 		{ "early_synack_refused_resets", test_early_synack_refused_resets },
