@@ -252,7 +252,8 @@ static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
  * A proxy given by name (@host non-empty): resolved here, before the TUN
  * or any route of ours exists, so that the query takes the system's usual
  * way and not the TUN nobody reads yet; the address picked as resolve.h
- * says serves until a SIGHUP resolves the name again (proxy_lookup()).
+ * says serves until a SIGHUP resolves the name again
+ * (proxy_lookup_start()).
  * Return an exit code.
  */
 static int resolve_proxy(const struct zr_config *c, const char *kind,
