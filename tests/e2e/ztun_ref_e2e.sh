@@ -1969,7 +1969,8 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 	# 0xba (EF, ECT(0)), reach the far namespace so marked; the answer,
 	# sent with 0xbb (EF, CE), reaches the client so marked; a TCP
 	# connection, SYN and data, with the client's DSCP (AF21: 0x48; ECN
-	# is the upstream connection's own)
+	# is the upstream connection's own), and when the client marks its
+	# socket EF midway, its later data leaves so marked (tos 0xb8)
 	if command -v tcpdump >/dev/null; then
 		fx timeout 10 python3 -c 'import socket
 l = socket.socket()
@@ -2026,12 +2027,16 @@ for i in range(3):
         print("no answer in 1.5 s", flush=True)
 print("answer class", " ".join("0x%02x" % struct.unpack("=i", v[:4])[0]
       for lv, ty, v in anc if ty == socket.IPV6_TCLASS))' >"$tmp/tos_cli.out" 2>&1
-		cx python3 -c 'import socket
+		cx python3 -c 'import socket, time
 s = socket.socket()
 s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x4a)
 s.settimeout(3)
 s.connect(("10.203.1.70", 9))
 s.sendall(b"marked")
+time.sleep(0.2)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xb8)
+s.sendall(b"remarked")
+time.sleep(0.2)
 s.close()' >>"$tmp/tos_cli.out" 2>&1
 		sleep 0.5 # what is still on its way
 		kill -INT "$tcpdump_pid" "$tos_srv" 2>/dev/null
@@ -2049,8 +2054,10 @@ s.close()' >>"$tmp/tos_cli.out" 2>&1
 		   grep -q 'tos 0xb8.*ICMP' "$tmp/tos_rep.out" &&
 		   grep -Eq 'class 0xb8.*(ICMP6|next-header ICMPv6)' "$tmp/tos_rep.out" &&
 		   grep -A1 'tos 0x48.*proto TCP' "$tmp/tos.out" | grep -q 'Flags \[S\]' &&
-		   grep -A1 'tos 0x48.*proto TCP' "$tmp/tos.out" | grep -q 'Flags \[P'; then
-			pass "(fd) the traffic class goes through: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6) and its replies come back so marked, an IPv6 datagram with class 0xba (EF, ECT(0)) arrives so marked and its answer sent with 0xbb (EF, CE) reaches the client so marked, a TCP connection from a client with 0x4a leaves with DSCP AF21, tos 0x48, SYN and data (${tos_line##*, }, ${dscp_line##*, })"
+		   grep -A1 'tos 0x48.*proto TCP' "$tmp/tos.out" | grep -q 'Flags \[P' &&
+		   grep -A1 'tos 0xb8.*proto TCP' "$tmp/tos.out" | grep -q 'Flags \[P' &&
+		   ! grep -q 'dscp sets 0,' <<<"$dscp_line"; then
+			pass "(fd) the traffic class goes through: ping -Q 0xb8 arrives with tos 0xb8 (IPv4) and class 0xb8 (IPv6) and its replies come back so marked, an IPv6 datagram with class 0xba (EF, ECT(0)) arrives so marked and its answer sent with 0xbb (EF, CE) reaches the client so marked, a TCP connection from a client with 0x4a leaves with DSCP AF21, tos 0x48, SYN and data, and its data after the client's switch to EF with tos 0xb8 (${tos_line##*, }, $(grep -o 'dscp sets [0-9]*' <<<"$dscp_line"))"
 		else
 			fail "(fd) the traffic class goes through (DSCP, ECN)" \
 				"$(tr '\n' ';' <"$tmp/tos.out") $(tr '\n' ';' <"$tmp/tos.err") replies: $(tr '\n' ';' <"$tmp/tos_rep.out") client: $(tr '\n' ';' <"$tmp/tos_cli.out") server: $(tr '\n' ';' <"$tmp/tos_srv.out") $(tr '\n' ';' <"$tmp/tos_tcp.out") stats: $tos_line $dscp_line"
