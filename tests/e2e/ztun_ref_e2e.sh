@@ -1450,19 +1450,24 @@ rehost() {
 hn=proxy.zt-e2e.invalid
 printf '10.203.0.2 %s\n' "$hn" >"/etc/netns/$cns/hosts"
 printf 'nameserver 10.203.1.77\noptions timeout:3 attempts:1\n' >"/etc/netns/$cns/resolv.conf"
-if start_ztun -x "socks5://$hn:1080" --rule 'udp 10.203.1.77 -> drop'; then
+if start_ztun -x "socks5://$hn:1080" -x "http://e2euser:e2epass@$hn:8888" \
+	      --rule 'tcp 10.203.1.2 -> http' --rule 'udp 10.203.1.77 -> drop'; then
 	rehost "$hn" 127.0.0.1
-	if wait_log "SIGHUP: SOCKS5 proxy $hn is now at 127.0.0.1 (was 10.203.0.2)"; then
-		fails_fast "(hn) SIGHUP: the proxy's name now gives 127.0.0.1, where nothing listens: a new flow refused" \
+	if wait_log "SIGHUP: SOCKS5 proxy $hn is now at 127.0.0.1 (was 10.203.0.2)" &&
+	   wait_log "SIGHUP: HTTP proxy $hn is now at 127.0.0.1 (was 10.203.0.2)"; then
+		fails_fast "(hn) SIGHUP: the proxies' name now gives 127.0.0.1, where nothing listens: a new SOCKS5 flow refused" \
 			http://10.203.1.1:8000/blob
+		fails_fast "(hn) ... and a new HTTP CONNECT flow" http://10.203.1.2:8000/blob
 	else
 		fail "(hn) SIGHUP moves the proxy to its name's new address" \
 			"$(grep 'SIGHUP' "$tmp/ztun.log" | tr '\n' ';')"
 	fi
 	rehost "$hn" 10.203.0.2
-	if wait_log "SIGHUP: SOCKS5 proxy $hn is now at 10.203.0.2 (was 127.0.0.1)"; then
+	if wait_log "SIGHUP: SOCKS5 proxy $hn is now at 10.203.0.2 (was 127.0.0.1)" &&
+	   wait_log "SIGHUP: HTTP proxy $hn is now at 10.203.0.2 (was 127.0.0.1)"; then
 		via=socks5 fetch "(hn) SIGHUP: the name back at 10.203.0.2: 1 MiB over SOCKS5, sha256" \
 			http://10.203.1.1:8000/blob
+		via=http fetch "(hn) ... and over HTTP CONNECT, sha256" http://10.203.1.2:8000/blob
 	else
 		fail "(hn) SIGHUP moves the proxy back" \
 			"$(grep 'SIGHUP' "$tmp/ztun.log" | tr '\n' ';')"
@@ -1475,8 +1480,9 @@ if start_ztun -x "socks5://$hn:1080" --rule 'udp 10.203.1.77 -> drop'; then
 		fail "(hn) the loop serves the TUN while the lookup waits" \
 			"the lookup ended before the transfer did: $(grep 'SIGHUP' "$tmp/ztun.log" | tail -n 2 | tr '\n' ';')"
 	elif wait_log "SIGHUP: cannot resolve the SOCKS5 proxy's host '$hn'" 100 &&
-	     grep -q "it stays at 10.203.0.2" "$tmp/ztun.log"; then
-		pass "(hn) SIGHUP: a name that no longer resolves (its nameserver silent) leaves the proxy at 10.203.0.2, the loop serving meanwhile"
+	     wait_log "SIGHUP: cannot resolve the HTTP proxy's host '$hn'" &&
+	     [ "$(grep -c "it stays at 10.203.0.2" "$tmp/ztun.log")" = 2 ]; then
+		pass "(hn) SIGHUP: a name that no longer resolves (its nameserver silent) leaves both proxies at 10.203.0.2, the loop serving meanwhile"
 		via=socks5 fetch "(hn) SIGHUP: the proxy kept: 1 MiB over SOCKS5, sha256" \
 			http://10.203.1.1:8000/blob
 	else
