@@ -52,8 +52,10 @@ const char zr_usage[] =
 	"                          http://[USER:PASS@]HOST:PORT, or HOST:PORT\n"
 	"                          (SOCKS5); HOST is an IP address (IPv6 in\n"
 	"                          brackets) or a name, resolved at start and\n"
-	"                          on SIGHUP;\n"
+	"                          on SIGHUP (or every --proxy-refresh);\n"
 	"                          at most one SOCKS5 and one HTTP proxy\n"
+	"      --proxy-refresh SEC  look proxies given by name up again every\n"
+	"                          SEC seconds, 1..86400 (default: on SIGHUP only)\n"
 	"  -e, --egress IFACE      interface of direct traffic (default: that of\n"
 	"                          the default route)\n"
 	"      --socks5-pipelined  send the SOCKS5 greeting, credentials and\n"
@@ -213,6 +215,7 @@ enum {
 	OPT_TCP_BUFFER,
 	OPT_STATS_FILE,
 	OPT_STATS_INTERVAL,
+	OPT_PROXY_REFRESH,
 };
 
 static const struct option long_opts[] = {
@@ -260,6 +263,7 @@ static const struct option long_opts[] = {
 	{ "fake-dns-upstream", required_argument, NULL, OPT_FAKE_DNS_UPSTREAM },
 	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
+	{ "proxy-refresh", required_argument, NULL, OPT_PROXY_REFRESH },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1007,6 +1011,14 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			c->stats_interval_s = (uint32_t)v;
 			stats_interval = true;
 			break;
+		case OPT_PROXY_REFRESH:
+			if (parse_num(a, 1, ZR_PROXY_REFRESH_MAX, &v)) {
+				usage_error("--proxy-refresh: '%s' is not a number of seconds in 1..%u",
+					    a, ZR_PROXY_REFRESH_MAX);
+				goto out;
+			}
+			c->proxy_refresh_s = (uint32_t)v;
+			break;
 		case ':':
 			usage_error("%s: needs a value", argv[optind - 1]);
 			goto out;
@@ -1044,6 +1056,11 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 	}
 	if (c->no_dns_tcp_fallback && !c->socks5.enabled) {
 		usage_error("--no-dns-tcp-fallback: no SOCKS5 proxy (-x)");
+		goto out;
+	}
+	if (c->proxy_refresh_s && !(c->socks5.enabled && c->socks5_host[0]) &&
+	    !(c->http.enabled && c->http_host[0])) {
+		usage_error("--proxy-refresh: no proxy (-x) given by name");
 		goto out;
 	}
 	c->socks5.pipelined = pipelined;

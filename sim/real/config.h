@@ -60,6 +60,7 @@ struct zr_config {
 	bool udp_full_cone;             /* --udp-full-cone */
 	bool dns_over_tcp;              /* --dns-over-tcp */
 	bool no_dns_tcp_fallback;       /* --no-dns-tcp-fallback */
+	uint32_t proxy_refresh_s;       /* --proxy-refresh, 0: SIGHUP only */
 	uint32_t busy_poll_us;          /* --busy-poll, 0: off */
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */
 	const char *stats_file;         /* --stats-file (argv's), NULL: none */
@@ -92,6 +93,7 @@ struct zr_config {
  * most a day. --stats-file: a path the kernel takes, ".tmp" included. */
 #define ZR_STATS_INTERVAL_DEFAULT 15u
 #define ZR_STATS_INTERVAL_MAX 86400u
+#define ZR_PROXY_REFRESH_MAX 86400u
 #define ZR_STATS_PATH_MAX 4096
 
 /* --tcp-buffer: a ring below a page is not worth its bookkeeping; past

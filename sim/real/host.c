@@ -166,6 +166,7 @@ struct zr_host {
 	uint64_t fd_warn_next;         /* no "out of descriptors" before */
 	bool warned_no_udp;            /* said the proxy has no UDP */
 	uint64_t stats_due;            /* --stats-file written next, or NEVER */
+	uint64_t tick_due;             /* on_tick called next, or NEVER */
 	bool stats_file_failing;       /* said so; quiet until it works */
 	bool stop;
 	int fatal;
@@ -1514,6 +1515,8 @@ static void arm_timer(struct zr_host *h)
 
 	if (h->stats_due < dl)
 		dl = h->stats_due;
+	if (h->tick_due < dl)
+		dl = h->tick_due;
 
 	/* Only an earlier deadline re-arms: a later one (an RTO pushed back
 	 * by every ACK, a timer cancelled) lets the armed one fire early once
@@ -1618,6 +1621,15 @@ static void stats_tick(struct zr_host *h)
 	h->stats_due = h->now + h->cfg.stats_interval_ns;
 }
 
+/* The owner's periodic work (ztun-ref: --proxy-refresh), when due. */
+static void owner_tick(struct zr_host *h)
+{
+	if (h->tick_due > h->now)
+		return;
+	h->tick_due = h->now + h->cfg.tick_interval_ns;
+	h->cfg.on_tick(h->cfg.tick_user);
+}
+
 /**
  * zr_host_run() - the event loop.
  * @h: the host, with its router set
@@ -1675,6 +1687,7 @@ int zr_host_run(struct zr_host *h)
 		report_send_failures(h);
 		warn_no_udp(h);
 		stats_tick(h);
+		owner_tick(h);
 		arm_timer(h);
 	}
 	return h->fatal;
@@ -1717,6 +1730,9 @@ struct zr_host *zr_host_new(const struct zr_host_config *cfg,
 	h->armed = ZT_TIME_NEVER;
 	h->start = zr_now();
 	h->stats_due = cfg->stats_file ? h->start : ZT_TIME_NEVER;
+	h->tick_due = cfg->on_tick && cfg->tick_interval_ns ?
+			      h->start + cfg->tick_interval_ns :
+			      ZT_TIME_NEVER;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);

@@ -36,6 +36,11 @@ struct zr_host_config {
 	/* SIGHUP: called from the loop, between events (NULL: ignored) */
 	void (*on_hangup)(void *user);
 	void *hangup_user;
+	/* Called from the loop every tick_interval_ns, the first time one
+	 * interval after start (NULL or 0: never) */
+	void (*on_tick)(void *user);
+	void *tick_user;
+	uint64_t tick_interval_ns;
 };
 
 /* Busy polls each new upstream socket grants (a short connection's loop

@@ -309,8 +309,8 @@ static void reload_rules(struct zr_config *cfg)
 		zr_err("SIGHUP: the rules in effect are kept");
 }
 
-/* What SIGHUP acts on besides the rules (main's objects, borrowed), and
- * the lookup of the proxies' names it starts. */
+/* What SIGHUP and --proxy-refresh act on besides the rules (main's
+ * objects, borrowed), and the lookup of the proxies' names they start. */
 struct hangup {
 	struct zr_config *cfg;
 	struct zr_host *host;
@@ -319,6 +319,9 @@ struct hangup {
 	const struct zr_tun *tun;
 	struct zr_resolver resolver;
 	enum zt_route_decision kind[ZR_RESOLVE_MAX]; /* the lookup's proxies */
+	const char *why;         /* what started it: "SIGHUP" or the flag */
+	bool routine;            /* --proxy-refresh: no news logged at info */
+	bool failing[2];         /* SOCKS5, HTTP: the last refresh failed */
 };
 
 /* The proxy of @kind (SOCKS5 or HTTP) in @c, and its host name. */
@@ -333,40 +336,47 @@ static struct zt_proxy_config *proxy_of(struct zr_config *c,
 /* The proxy of @kind's name gave @job: where the address changed, new
  * flows go to the new one (with --auto-route once it is routed around
  * the TUN); flows open keep theirs. A name that no longer resolves, or a
- * new address that cannot be routed, leaves the proxy where it was. */
+ * new address that cannot be routed, leaves the proxy where it was. A
+ * routine refresh logs what did not change at debug level, and a name
+ * that keeps failing once until it resolves again. */
 static void proxy_moved(struct hangup *hu, enum zt_route_decision kind,
 			const struct zr_resolve_job *job)
 {
 	const char *what = kind == ZT_ROUTE_SOCKS5 ? "SOCKS5" : "HTTP", *host;
 	struct zt_proxy_config *px = proxy_of(hu->cfg, kind, &host);
+	bool *failing = &hu->failing[kind == ZT_ROUTE_HTTP];
 	char was[ZT_ADDR_STRLEN], now[ZT_ADDR_STRLEN];
 	struct zt_endpoint to;
 
 	zt_addr_format(&px->server.addr, was, sizeof(was));
 	if (job->err) {
-		zr_warn("SIGHUP: cannot resolve the %s proxy's host '%s': %s; it stays at %s",
-			what, host, gai_strerror(job->err), was);
+		zr_log(hu->routine && *failing ? ZR_LOG_DEBUG : ZR_LOG_WARN,
+		       "%s: cannot resolve the %s proxy's host '%s': %s; it stays at %s",
+		       hu->why, what, host, gai_strerror(job->err), was);
+		*failing = true;
 		return;
 	}
+	*failing = false;
 	zr_sockaddr_to_ep(&job->addr, &to);
 	to.port = px->server.port;
 	zt_addr_format(&to.addr, now, sizeof(now));
 	if (zt_addr_eq(&to.addr, &px->server.addr)) {
-		zr_info("SIGHUP: %s proxy %s is still at %s", what, host, now);
+		zr_log(hu->routine ? ZR_LOG_DEBUG : ZR_LOG_INFO,
+		       "%s: %s proxy %s is still at %s", hu->why, what, host, now);
 		return;
 	}
 	if (hu->ar->active &&
 	    zr_autoroute_proxy_moved(hu->ar, &to.addr, hu->tun,
 				     hu->cfg->egress) < 0) {
-		zr_err("SIGHUP: %s proxy %s stays at %s, not %s", what, host,
-		       was, now);
+		zr_err("%s: %s proxy %s stays at %s, not %s", hu->why, what,
+		       host, was, now);
 		return;
 	}
 	if (zt_router_set_proxy_server(hu->router, kind, &to) < 0)
 		return; /* only for a proxy not configured */
 	px->server = to;
-	zr_info("SIGHUP: %s proxy %s is now at %s (was %s); new flows go there",
-		what, host, now, was);
+	zr_info("%s: %s proxy %s is now at %s (was %s); new flows go there",
+		hu->why, what, host, now, was);
 }
 
 /* The lookup's descriptor is readable: its answers applied. */
@@ -382,9 +392,11 @@ static void proxy_lookup_done(void *user)
 		proxy_moved(hu, hu->kind[i], &job[i]);
 }
 
-/* SIGHUP: the proxies given by name looked up again, in a thread (the
- * query may have to cross the TUN this loop serves); one at a time. */
-static void proxy_lookup_start(struct hangup *hu)
+/* The proxies given by name looked up again (@why: what asked; a
+ * @routine one logs no news at info), in a thread (the query may have to
+ * cross the TUN this loop serves); one lookup at a time. */
+static void proxy_lookup_start(struct hangup *hu, const char *why,
+			       bool routine)
 {
 	static const enum zt_route_decision kinds[] = { ZT_ROUTE_SOCKS5,
 							ZT_ROUTE_HTTP };
@@ -402,20 +414,24 @@ static void proxy_lookup_start(struct hangup *hu)
 		return;
 	err = zr_resolver_start(&hu->resolver, names, n);
 	if (err == -EBUSY) {
-		zr_info("SIGHUP: the proxies' names are still being looked up");
+		zr_log(routine ? ZR_LOG_DEBUG : ZR_LOG_INFO,
+		       "%s: the proxies' names are still being looked up", why);
 		return;
 	}
 	if (!err)
 		err = zr_host_watch(hu->host, zr_resolver_fd(&hu->resolver),
 				    proxy_lookup_done, hu);
 	if (err) {
-		zr_err("SIGHUP: cannot look the proxies' names up: %s",
+		zr_err("%s: cannot look the proxies' names up: %s", why,
 		       strerror(-err));
 		zr_resolver_free(&hu->resolver);
 		return;
 	}
 	memcpy(hu->kind, kind, sizeof(kind));
-	zr_info("SIGHUP: looking the proxies' names up again");
+	hu->why = why;
+	hu->routine = routine;
+	zr_log(routine ? ZR_LOG_DEBUG : ZR_LOG_INFO,
+	       "%s: looking the proxies' names up again", why);
 }
 
 static void on_hangup(void *user)
@@ -423,7 +439,13 @@ static void on_hangup(void *user)
 	struct hangup *hu = user;
 
 	reload_rules(hu->cfg);
-	proxy_lookup_start(hu);
+	proxy_lookup_start(hu, "SIGHUP", false);
+}
+
+/* --proxy-refresh: the host calls it every SEC seconds. */
+static void on_refresh(void *user)
+{
+	proxy_lookup_start(user, "--proxy-refresh", true);
 }
 
 int main(int argc, char **argv)
@@ -492,6 +514,11 @@ int main(int argc, char **argv)
 	hangup.tun = &tun;
 	hcfg.on_hangup = on_hangup;
 	hcfg.hangup_user = &hangup;
+	if (cfg.proxy_refresh_s) {
+		hcfg.on_tick = on_refresh;
+		hcfg.tick_user = &hangup;
+		hcfg.tick_interval_ns = (uint64_t)cfg.proxy_refresh_s * 1000000000u;
+	}
 	drv = zr_tun_driver(&tun);
 	host = zr_host_new(&hcfg, &drv, tun.fd);
 	if (!host) {

@@ -103,6 +103,10 @@ check "--proxy host name too long" 2 err "--proxy: host longer than 253 characte
 check "bad --udp"                 2 err "--udp: unknown mode 'tcp'" -- --udp tcp
 check "--udp socks5 needs a proxy" 2 err "--udp: 'socks5' needs a SOCKS5 proxy" -- --udp socks5
 check "--dns-over-tcp needs a proxy" 2 err "--dns-over-tcp: no proxy (-x)" -- --dns-over-tcp
+check "--proxy-refresh needs a proxy given by name" 2 err "--proxy-refresh: no proxy (-x) given by name" \
+	-- -x socks5://127.0.0.1:1080 --proxy-refresh 60
+check "--proxy-refresh 0" 2 err "--proxy-refresh: '0' is not a number of seconds in 1..86400" \
+	-- -x socks5://proxy.invalid:1080 --proxy-refresh 0
 check "--no-dns-tcp-fallback needs a SOCKS5 proxy" 2 err "--no-dns-tcp-fallback: no SOCKS5 proxy (-x)" \
 	-- -x http://127.0.0.1:3128 --no-dns-tcp-fallback
 check "--no-dns-tcp-fallback against --dns-over-tcp" 2 err "--no-dns-tcp-fallback: --dns-over-tcp sends DNS over TCP from the start" \

@@ -1436,7 +1436,7 @@ fi
 # wait_log TEXT [TENTHS]: until ztun-ref's log has TEXT (3 s by default).
 wait_log() {
 	for _ in $(seq "${2:-30}"); do
-		grep -qF "$1" "$tmp/ztun.log" && return 0
+		grep -qF -e "$1" "$tmp/ztun.log" && return 0
 		sleep 0.1
 	done
 	return 1
@@ -1492,6 +1492,22 @@ if start_ztun -x "socks5://$hn:1080" -x "http://e2euser:e2epass@$hn:8888" \
 	stop_ztun
 else
 	fail "(hn) ztun-ref with a proxy given by name starts" "$(head -c 300 "$tmp/ztun.log")"
+	stop_ztun
+fi
+# (hn) --proxy-refresh 1: the same lookup every second, without a signal
+printf '10.203.0.2 %s\n' "$hn" >"/etc/netns/$cns/hosts"
+if start_ztun -x "socks5://$hn:1080" --proxy-refresh 1; then
+	printf '127.0.0.1 %s\n' "$hn" >"/etc/netns/$cns/hosts"
+	if wait_log "--proxy-refresh: SOCKS5 proxy $hn is now at 127.0.0.1 (was 10.203.0.2)" 50; then
+		fails_fast "(hn) --proxy-refresh 1: the name's new address taken without a signal: a new flow refused" \
+			http://10.203.1.1:8000/blob
+	else
+		fail "(hn) --proxy-refresh 1 takes the name's new address" \
+			"$(grep -e 'proxy-refresh' "$tmp/ztun.log" | tr '\n' ';')"
+	fi
+	stop_ztun
+else
+	fail "(hn) ztun-ref --proxy-refresh starts" "$(head -c 300 "$tmp/ztun.log")"
 	stop_ztun
 fi
 rm -f "/etc/netns/$cns/resolv.conf" "/etc/netns/$cns/hosts"
