@@ -73,7 +73,9 @@
  * proxies' names up again). They are blocked and read from a signalfd,
  * so no handler runs asynchronously: on_hangup runs between events, as
  * any other work of the loop. One more descriptor of the owner's may be
- * polled with the others (zr_host_watch(): the lookup's eventfd).
+ * polled with the others (zr_host_watch(): the lookup's eventfd), and
+ * the owner may ask to be called every so often (on_tick: ztun-ref's
+ * --proxy-refresh), its due time joining the timerfd's deadline.
  */
 #include "real/host.h"
 
