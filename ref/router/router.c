@@ -593,6 +593,13 @@ int zt_router_set_proxy_server(struct zt_router *r, enum zt_route_decision kind,
 	    (!server->name[0] && server->addr.family != ZT_AF_INET &&
 	     server->addr.family != ZT_AF_INET6))
 		return -EINVAL;
+	/* another server may carry UDP where the one that answered reply 7
+	 * did not: the next SOCKS5 DNS flow asks for an association again */
+	if (kind == ZT_ROUTE_SOCKS5 &&
+	    (!zt_addr_eq(&px->server.addr, &server->addr) ||
+	     px->server.port != server->port ||
+	     strcmp(px->server.name, server->name) != 0))
+		r->socks5_no_udp = false;
 	px->server = *server;
 	return 0;
 }

@@ -195,7 +195,8 @@ struct zt_router {
 	struct zt_nat nat;
 	struct zt_fakedns *fake;       /* owned; NULL when off */
 	/* the SOCKS5 proxy answered a UDP ASSOCIATE with reply 7: with
-	 * cfg.dns_tcp_fallback, its DNS goes over TCP from then on */
+	 * cfg.dns_tcp_fallback, its DNS goes over TCP from then on, until
+	 * zt_router_set_proxy_server() moves it */
 	bool socks5_no_udp;
 	/* zt_router_tun_batch_begin/end: relays whose client bytes wait
 	 * for the batch's end (tcp_event), each holding a busy reference */

@@ -1320,6 +1320,47 @@ static void test_proxy_moved(void)
 	tb_free(t);
 }
 
+/* A SOCKS5 proxy that refused UDP ASSOCIATE (reply 7) sends DNS over TCP
+ * from then on; once its name resolves elsewhere, the new server may
+ * carry UDP: the next query asks it for an association again. */
+static void test_proxy_moved_asks_udp_again(void)
+{
+	static const uint8_t moved[4] = { 198, 18, 0, 2 };
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_addr pa = zt_addr_v4(SOCKS4), pb = zt_addr_v4(moved);
+	struct zt_vhost_config hc;
+	struct zt_vhost *old_px, *new_px, *echo;
+	struct zt_endpoint to;
+
+	t->dec[1] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	echo = add_host(t, &srv, 53, ZT_VHOST_UDP_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.socks_rep = 7; /* command not supported */
+	old_px = add_host_cfg(t, &pa, 1080, &hc);
+	new_px = add_host(t, &pb, 1080, ZT_VHOST_SOCKS5);
+	send_udp(t, &cli, 6000, &srv, 53, "query one", 9);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_unsupported, 1);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 1);
+	CU_ASSERT_EQUAL(zt_vhost_stats(old_px)->requests, 2);
+
+	memset(&to, 0, sizeof(to));
+	to.addr = pb;
+	to.port = 1080;
+	CU_ASSERT_EQUAL(zt_router_set_proxy_server(t->r, ZT_ROUTE_SOCKS5, &to), 0);
+	send_udp(t, &cli, 6001, &srv, 53, "query two", 9);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 1);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs, 2);
+	CU_ASSERT_EQUAL(zt_vhost_stats(new_px)->requests, 1);
+	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->datagrams_in, 1);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+	CU_ASSERT(t->udp_last_len == 9 && memcmp(t->udp_last, "query two", 9) == 0);
+	tb_free(t);
+}
+
 static void test_socks5_slow_reply(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -4155,6 +4196,7 @@ int zt_suite_router(void)
 		{ "socks5_reply_codes_1_to_8", test_socks5_reply_codes },
 		{ "socks5_proxy_refuses_tcp", test_socks5_proxy_refuses },
 		{ "proxy_moved", test_proxy_moved },
+		{ "proxy_moved_asks_udp_again", test_proxy_moved_asks_udp_again },
 		{ "socks5_slow_reply", test_socks5_slow_reply },
 		{ "early_synack_before_reply", test_early_synack_before_reply },
 		{ "early_synack_refused_resets", test_early_synack_refused_resets },

@@ -213,7 +213,9 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 void zt_router_free(struct zt_router *r);
 /* The proxy of @kind (ZT_ROUTE_SOCKS5 or ZT_ROUTE_HTTP, configured) is
  * now at @server (copied; the host looked its name up again): what opens
- * from now on goes there, what is open keeps its connection. Return: 0,
+ * from now on goes there, what is open keeps its connection; a SOCKS5
+ * server elsewhere is asked for UDP ASSOCIATE again even if the old one
+ * refused it (DNS over TCP after reply 7 ends). Return: 0,
  * or -EINVAL (no such proxy, or @server neither a name nor an IPv4 or
  * IPv6 address). */
 int zt_router_set_proxy_server(struct zt_router *r, enum zt_route_decision kind,
