@@ -318,11 +318,20 @@ struct hangup {
 	struct zr_autoroute *ar;
 	const struct zr_tun *tun;
 	struct zr_resolver resolver;
-	enum zt_route_decision kind[ZR_RESOLVE_MAX]; /* the lookup's proxies */
+	int job_of[2];           /* SOCKS5, HTTP: the lookup's job for the
+				  * proxy's name (one for both when they
+				  * share it), -1 for none */
 	const char *why;         /* what started it: "SIGHUP" or the flag */
 	bool routine;            /* --proxy-refresh: no news logged at info */
+	bool again;              /* a SIGHUP met this lookup running: the
+				  * names may have changed since it began,
+				  * so another follows it */
 	bool failing[2];         /* SOCKS5, HTTP: the last refresh failed */
 };
+
+/* The proxies a lookup serves, in the order of hangup.job_of. */
+static const enum zt_route_decision proxy_kinds[2] = { ZT_ROUTE_SOCKS5,
+							ZT_ROUTE_HTTP };
 
 /* The proxy of @kind (SOCKS5 or HTTP) in @c, and its host name. */
 static struct zt_proxy_config *proxy_of(struct zr_config *c,
@@ -379,7 +388,11 @@ static void proxy_moved(struct hangup *hu, enum zt_route_decision kind,
 		hu->why, what, host, now, was);
 }
 
-/* The lookup's descriptor is readable: its answers applied. */
+static void proxy_lookup_start(struct hangup *hu, const char *why,
+			       bool routine);
+
+/* The lookup's descriptor is readable: its answers applied, and the
+ * lookup a SIGHUP asked for meanwhile started. */
 static void proxy_lookup_done(void *user)
 {
 	struct hangup *hu = user;
@@ -388,34 +401,46 @@ static void proxy_lookup_done(void *user)
 
 	zr_host_watch(hu->host, -1, NULL, NULL);
 	n = zr_resolver_take(&hu->resolver, job);
-	for (unsigned i = 0; i < n; i++)
-		proxy_moved(hu, hu->kind[i], &job[i]);
+	for (unsigned i = 0; i < 2; i++)
+		if (hu->job_of[i] >= 0 && (unsigned)hu->job_of[i] < n)
+			proxy_moved(hu, proxy_kinds[i], &job[hu->job_of[i]]);
+	if (hu->again) {
+		hu->again = false;
+		proxy_lookup_start(hu, "SIGHUP", false);
+	}
 }
 
 /* The proxies given by name looked up again (@why: what asked; a
  * @routine one logs no news at info), in a thread (the query may have to
- * cross the TUN this loop serves); one lookup at a time. */
+ * cross the TUN this loop serves); one lookup at a time, and a SIGHUP
+ * that meets one running has another follow it (proxy_lookup_done()). */
 static void proxy_lookup_start(struct hangup *hu, const char *why,
 			       bool routine)
 {
-	static const enum zt_route_decision kinds[] = { ZT_ROUTE_SOCKS5,
-							ZT_ROUTE_HTTP };
-	enum zt_route_decision kind[ZR_RESOLVE_MAX];
-	const char *names[ZR_RESOLVE_MAX], *host;
+	const char *names[ZR_RESOLVE_MAX] = { NULL }, *host;
+	int job_of[2] = { -1, -1 };
 	unsigned n = 0;
 	int err;
 
-	for (unsigned i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (proxy_of(hu->cfg, kinds[i], &host)->enabled && host[0]) {
-			kind[n] = kinds[i];
-			names[n++] = host;
+	for (unsigned i = 0; i < 2; i++) {
+		if (!proxy_of(hu->cfg, proxy_kinds[i], &host)->enabled ||
+		    !host[0])
+			continue;
+		if (n && strcmp(names[n - 1], host) == 0) {
+			job_of[i] = (int)n - 1; /* one query for the name */
+			continue;
 		}
+		job_of[i] = (int)n;
+		names[n++] = host;
+	}
 	if (!n)
 		return;
 	err = zr_resolver_start(&hu->resolver, names, n);
 	if (err == -EBUSY) {
+		hu->again = hu->again || !routine;
 		zr_log(routine ? ZR_LOG_DEBUG : ZR_LOG_INFO,
-		       "%s: the proxies' names are still being looked up", why);
+		       "%s: the proxies' names are still being looked up%s",
+		       why, routine ? "" : "; once more when that ends");
 		return;
 	}
 	if (!err)
@@ -427,7 +452,7 @@ static void proxy_lookup_start(struct hangup *hu, const char *why,
 		zr_resolver_free(&hu->resolver);
 		return;
 	}
-	memcpy(hu->kind, kind, sizeof(kind));
+	memcpy(hu->job_of, job_of, sizeof(job_of));
 	hu->why = why;
 	hu->routine = routine;
 	zr_log(routine ? ZR_LOG_DEBUG : ZR_LOG_INFO,

@@ -1476,6 +1476,12 @@ if start_ztun -x "socks5://$hn:1080" -x "http://e2euser:e2epass@$hn:8888" \
 	wait_log "SIGHUP: looking the proxies' names up again" 10
 	via=socks5 fetch "(hn) SIGHUP: while the lookup waits for a nameserver that does not answer: 1 MiB over SOCKS5, sha256" \
 		http://10.203.1.1:8000/blob
+	# the name back, and a SIGHUP while the lookup still waits
+	rehost "$hn" 10.203.0.2
+	hn_again=no
+	if wait_log "SIGHUP: the proxies' names are still being looked up; once more when that ends" 10; then
+		hn_again=yes
+	fi
 	if grep -q "SIGHUP: cannot resolve" "$tmp/ztun.log"; then
 		fail "(hn) the loop serves the TUN while the lookup waits" \
 			"the lookup ended before the transfer did: $(grep 'SIGHUP' "$tmp/ztun.log" | tail -n 2 | tr '\n' ';')"
@@ -1485,6 +1491,16 @@ if start_ztun -x "socks5://$hn:1080" -x "http://e2euser:e2epass@$hn:8888" \
 		pass "(hn) SIGHUP: a name that no longer resolves (its nameserver silent) leaves both proxies at 10.203.0.2, the loop serving meanwhile"
 		via=socks5 fetch "(hn) SIGHUP: the proxy kept: 1 MiB over SOCKS5, sha256" \
 			http://10.203.1.1:8000/blob
+		# the name was given back while that lookup waited, and a
+		# second SIGHUP sent (above): a lookup after it finds it
+		if [ "$hn_again" = yes ] &&
+		   wait_log "SIGHUP: SOCKS5 proxy $hn is still at 10.203.0.2" &&
+		   wait_log "SIGHUP: HTTP proxy $hn is still at 10.203.0.2"; then
+			pass "(hn) a SIGHUP that meets a lookup running has another follow it, which finds the name again"
+		else
+			fail "(hn) a SIGHUP during a lookup has another follow it" \
+				"$(grep 'SIGHUP' "$tmp/ztun.log" | tail -n 4 | tr '\n' ';')"
+		fi
 	else
 		fail "(hn) SIGHUP: a name that no longer resolves keeps the proxy" \
 			"$(grep 'SIGHUP' "$tmp/ztun.log" | tr '\n' ';')"
