@@ -375,8 +375,8 @@ static void state_remove(struct zr_autoroute *ar, unsigned i)
  * no more specific route does), by the route it has out of @egress, the
  * one a socket bound there would take. The route is listed in the state
  * file, before the split routes (so that stop removes it after them),
- * then added; the old address's stays until stop, for the flows still
- * open through it.
+ * then added; the old address's stays while flows are still open
+ * through it (zr_autoroute_proxy_retire()).
  *
  * Return: 0 (pinned, or none needed: a local address), or a negative
  * errno after one error line (then nothing changed).
@@ -434,6 +434,52 @@ int zr_autoroute_proxy_moved(struct zr_autoroute *ar, const struct zt_addr *to,
 	}
 	ar->ours[at] = true;
 	zr_info("auto-route: added %s", text);
+	return 0;
+}
+
+/**
+ * zr_autoroute_proxy_retire() - a moved proxy's old address no longer
+ * needs its host route.
+ * @ar: the auto-route state
+ * @addr: the old address (no proxy is there now, no stream open to it)
+ * @tun: our TUN (borrowed)
+ *
+ * The route is deleted (when this run added it: one that was there
+ * before stays, someone else's), then dropped from the state file: a
+ * crash in between leaves the file naming a route already gone, which the
+ * next start's clean-up skips, never a route the file forgot. From then
+ * on @addr is routed as any other address, into the TUN.
+ *
+ * Return: 0 (also when @addr has no route of ours), or a negative errno
+ * after one warning (the route is kept and stop deletes it).
+ */
+int zr_autoroute_proxy_retire(struct zr_autoroute *ar, const struct zt_addr *addr,
+			      const struct zr_tun *tun)
+{
+	const struct zr_route *r = ar->active ?
+				   exclusion_of(&ar->state, addr, tun) : NULL;
+	char text[ZR_ROUTE_TEXT];
+	unsigned i;
+	int err = 0;
+
+	if (!r)
+		return 0;
+	i = (unsigned)(r - ar->state.routes);
+	zr_route_text(r, text, sizeof(text));
+	if (ar->ours[i])
+		err = route_del(r);
+	if (err < 0) {
+		zr_warn("auto-route: removing %s: %s; it stays until exit",
+			text, strerror(-err));
+		return err;
+	}
+	state_remove(ar, i);
+	err = zr_route_state_write(ar->path, &ar->state);
+	if (err)
+		zr_warn("auto-route: the state file %s still lists %s: %s",
+			ar->path, text, strerror(-err));
+	zr_info("auto-route: removed %s: the proxy moved, and no flow goes there now",
+		text);
 	return 0;
 }
 

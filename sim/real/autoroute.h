@@ -38,6 +38,8 @@
  *  3c. A proxy given by name that a SIGHUP finds at another address gets
  *     its host route then (zr_autoroute_proxy_moved()), as in step 2 but
  *     through the egress interface where the split routes would take it.
+ *     The old address's route goes once no proxy is there and no stream
+ *     of ours goes there (zr_autoroute_proxy_retire()).
  *  4. Stop: the routes this run added are deleted in reverse order (split
  *     routes first, so nothing is captured while the TUN closes), then the
  *     file is removed. Routes through the TUN would vanish with the device
@@ -75,11 +77,21 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
  * (SIGHUP). @to is pinned like the proxies at start, by its route out of
  * interface @egress (direct traffic's) where the kernel's route leads
  * into the TUN; listed in the state file first, removed at stop; the old
- * address's route stays. Return: 0, or a negative errno after one error
- * line (nothing changed).
+ * address's route stays (zr_autoroute_proxy_retire()). Return: 0, or a
+ * negative errno after one error line (nothing changed).
  */
 int zr_autoroute_proxy_moved(struct zr_autoroute *ar, const struct zt_addr *to,
 			     const struct zr_tun *tun, const char *egress);
+
+/*
+ * zr_autoroute_proxy_retire() - the old address @addr of a proxy that
+ * moved, once no proxy is there and no stream of ztun-ref's goes there:
+ * its host route deleted (if this run added it) and dropped from the
+ * state file, so that @addr is routed into the TUN as any other. Return:
+ * 0 (also with no such route), or a negative errno after a warning.
+ */
+int zr_autoroute_proxy_retire(struct zr_autoroute *ar, const struct zt_addr *addr,
+			      const struct zr_tun *tun);
 
 /* What the system's resolver reads: its nameservers are checked. */
 #define ZR_RESOLV_CONF "/etc/resolv.conf"

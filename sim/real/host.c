@@ -75,7 +75,8 @@
  * any other work of the loop. One more descriptor of the owner's may be
  * polled with the others (zr_host_watch(): the lookup's eventfd), and
  * the owner may ask to be called every so often (on_tick: ztun-ref's
- * --proxy-refresh), its due time joining the timerfd's deadline.
+ * --proxy-refresh, and the check of a moved proxy's old address,
+ * zr_host_streams_to()), its due time joining the timerfd's deadline.
  */
 #include "real/host.h"
 
@@ -143,6 +144,7 @@ struct zr_sock {
 			       * socket has IP_RECVERR until connected */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
+	struct zt_addr peer;  /* streams: the address connected to */
 	uint8_t *held;        /* owned: bytes the core did not take yet */
 	size_t held_len, held_off;
 	int next_free;
@@ -485,6 +487,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 {
 	struct zr_host *h = host;
 	struct sockaddr_storage ss;
+	struct zt_endpoint peer;
 	struct zr_sock *s;
 	socklen_t len;
 	char name[300];
@@ -531,6 +534,8 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	s->tclass = dscp;
 	s->syn_probe = probe;
 	s->cookie = cookie;
+	zr_sockaddr_to_ep(&ss, &peer);
+	s->peer = peer.addr;
 	h->stats.streams_opened++;
 	h->stats.stream_dscp_sets += s->tclass != 0;
 	h->stats.sockets_open++;
@@ -1623,7 +1628,8 @@ static void stats_tick(struct zr_host *h)
 	h->stats_due = h->now + h->cfg.stats_interval_ns;
 }
 
-/* The owner's periodic work (ztun-ref: --proxy-refresh), when due. */
+/* The owner's periodic work (ztun-ref: --proxy-refresh, old proxy
+ * addresses), when due. */
 static void owner_tick(struct zr_host *h)
 {
 	if (h->tick_due > h->now)
@@ -1794,6 +1800,19 @@ int zr_host_watch(struct zr_host *h, int fd, void (*ready)(void *user),
  * @h: the host
  * @r: the router (borrowed; free it before the host)
  */
+unsigned zr_host_streams_to(const struct zr_host *h, const struct zt_addr *addr)
+{
+	unsigned n = 0;
+
+	for (uint32_t i = 0; i < h->nsocks; i++) {
+		const struct zr_sock *s = h->socks[i];
+
+		n += s->fd >= 0 && s->kind == SK_STREAM &&
+		     zt_addr_eq(&s->peer, addr);
+	}
+	return n;
+}
+
 void zr_host_set_router(struct zr_host *h, struct zt_router *r)
 {
 	h->router = r;

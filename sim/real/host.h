@@ -109,6 +109,9 @@ void zr_host_write_stats(struct zr_host *h);
 const struct zr_host_stats *zr_host_stats(const struct zr_host *h);
 /* The current CLOCK_MONOTONIC time in ns. */
 uint64_t zr_now(void);
+/* How many upstream streams are open (or opening) to @addr: ztun-ref's
+ * --auto-route keeps a moved proxy's old host route while any is. */
+unsigned zr_host_streams_to(const struct zr_host *h, const struct zt_addr *addr);
 /* Call @ready(@user) from the loop while @fd (borrowed) is readable; one
  * descriptor at a time, -1 stops. Return: 0 or a negative errno. */
 int zr_host_watch(struct zr_host *h, int fd, void (*ready)(void *user),

@@ -327,6 +327,12 @@ struct hangup {
 				  * names may have changed since it began,
 				  * so another follows it */
 	bool failing[2];         /* SOCKS5, HTTP: the last refresh failed */
+	/* --auto-route: old addresses of moved proxies whose host route
+	 * waits for the streams still open to them (retire_check()) */
+	struct zt_addr retiring[4];
+	unsigned n_retiring;
+	unsigned refresh_every;  /* --proxy-refresh, in ticks (0: off) */
+	unsigned ticks;          /* since the last refresh */
 };
 
 /* The proxies a lookup serves, in the order of hangup.job_of. */
@@ -340,6 +346,17 @@ static struct zt_proxy_config *proxy_of(struct zr_config *c,
 {
 	*host = kind == ZT_ROUTE_SOCKS5 ? c->socks5_host : c->http_host;
 	return kind == ZT_ROUTE_SOCKS5 ? &c->socks5 : &c->http;
+}
+
+/* Old proxy address @addr keeps its --auto-route host route until no
+ * stream goes there (retire_check()); past the list's room, until exit. */
+static void retire_later(struct hangup *hu, const struct zt_addr *addr)
+{
+	for (unsigned i = 0; i < hu->n_retiring; i++)
+		if (zt_addr_eq(&hu->retiring[i], addr))
+			return;
+	if (hu->n_retiring < sizeof(hu->retiring) / sizeof(hu->retiring[0]))
+		hu->retiring[hu->n_retiring++] = *addr;
 }
 
 /* The proxy of @kind's name gave @job: where the address changed, new
@@ -383,9 +400,38 @@ static void proxy_moved(struct hangup *hu, enum zt_route_decision kind,
 	}
 	if (zt_router_set_proxy_server(hu->router, kind, &to) < 0)
 		return; /* only for a proxy not configured */
+	if (hu->ar->active)
+		retire_later(hu, &px->server.addr);
 	px->server = to;
 	zr_info("%s: %s proxy %s is now at %s (was %s); new flows go there",
 		hu->why, what, host, now, was);
+}
+
+/* Whether a proxy of @c is at @addr now. */
+static bool proxy_at(const struct zr_config *c, const struct zt_addr *addr)
+{
+	return (c->socks5.enabled && zt_addr_eq(&c->socks5.server.addr, addr)) ||
+	       (c->http.enabled && zt_addr_eq(&c->http.server.addr, addr));
+}
+
+/* Each old proxy address that no proxy is at again and no stream goes
+ * to any more gives its --auto-route host route up (from then on it is
+ * routed into the TUN as any other); one a proxy is at again is no
+ * longer old. Called after each lookup and every tick. */
+static void retire_check(struct hangup *hu)
+{
+	for (unsigned i = 0; i < hu->n_retiring;) {
+		const struct zt_addr *a = &hu->retiring[i];
+
+		if (!proxy_at(hu->cfg, a)) {
+			if (zr_host_streams_to(hu->host, a)) {
+				i++;
+				continue;
+			}
+			zr_autoroute_proxy_retire(hu->ar, a, hu->tun);
+		}
+		hu->retiring[i] = hu->retiring[--hu->n_retiring];
+	}
 }
 
 static void proxy_lookup_start(struct hangup *hu, const char *why,
@@ -404,6 +450,7 @@ static void proxy_lookup_done(void *user)
 	for (unsigned i = 0; i < 2; i++)
 		if (hu->job_of[i] >= 0 && (unsigned)hu->job_of[i] < n)
 			proxy_moved(hu, proxy_kinds[i], &job[hu->job_of[i]]);
+	retire_check(hu);
 	if (hu->again) {
 		hu->again = false;
 		proxy_lookup_start(hu, "SIGHUP", false);
@@ -467,10 +514,17 @@ static void on_hangup(void *user)
 	proxy_lookup_start(hu, "SIGHUP", false);
 }
 
-/* --proxy-refresh: the host calls it every SEC seconds. */
-static void on_refresh(void *user)
+/* The host calls it every tick: old proxy addresses checked, and every
+ * refresh_every ticks the --proxy-refresh lookup. */
+static void on_tick(void *user)
 {
-	proxy_lookup_start(user, "--proxy-refresh", true);
+	struct hangup *hu = user;
+
+	retire_check(hu);
+	if (hu->refresh_every && ++hu->ticks >= hu->refresh_every) {
+		hu->ticks = 0;
+		proxy_lookup_start(hu, "--proxy-refresh", true);
+	}
 }
 
 int main(int argc, char **argv)
@@ -539,10 +593,16 @@ int main(int argc, char **argv)
 	hangup.tun = &tun;
 	hcfg.on_hangup = on_hangup;
 	hcfg.hangup_user = &hangup;
-	if (cfg.proxy_refresh_s) {
-		hcfg.on_tick = on_refresh;
-		hcfg.tick_user = &hangup;
+	/* a tick a second where a moved proxy's old route may wait for its
+	 * flows (--auto-route, a proxy given by name); else one per refresh */
+	hcfg.on_tick = on_tick;
+	hcfg.tick_user = &hangup;
+	if (cfg.auto_route && (cfg.socks5_host[0] || cfg.http_host[0])) {
+		hcfg.tick_interval_ns = 1000000000u;
+		hangup.refresh_every = cfg.proxy_refresh_s;
+	} else if (cfg.proxy_refresh_s) {
 		hcfg.tick_interval_ns = (uint64_t)cfg.proxy_refresh_s * 1000000000u;
+		hangup.refresh_every = 1;
 	}
 	drv = zr_tun_driver(&tun);
 	host = zr_host_new(&hcfg, &drv, tun.fd);

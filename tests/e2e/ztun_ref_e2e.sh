@@ -2297,12 +2297,27 @@ fi
 # another address: the on-link 10.203.0.2 at start, then 10.203.1.9,
 # which the split routes would take into the TUN, gets its host route
 # through the egress's gateway (danted answers on both), listed in the
-# state file; SIGTERM removes both host routes
+# state file. The old address keeps its host route while a flow opened
+# before the move is open through it, and gives it up (route and state
+# file line) once that flow ended; SIGTERM removes the new one.
 hr=proxyr.zt-e2e.invalid
 printf '10.203.0.2 %s\n' "$hr" >"/etc/netns/$cns/hosts"
 wait_tun_gone
 base=$(routes_now)
-if start_auto -x "socks5://$hr:1080" --tun-ip6 fd00:204::1/64; then
+if ! command -v socat >/dev/null 2>&1; then
+	skip "(hr) --auto-route, SIGHUP: the proxy's old and new host routes" "socat is not installed"
+elif start_auto -x "socks5://$hr:1080" --tun-ip6 fd00:204::1/64; then
+	# a flow through the proxy at its old address, held open: socat
+	# sends what the fifo gives, and the fifo stays open until fd 7 closes
+	rm -f "$tmp/hold"
+	mkfifo "$tmp/hold"
+	cx socat -u OPEN:"$tmp/hold" TCP:10.203.1.1:7000 >/dev/null 2>&1 &
+	hold_pid=$!
+	exec 7>"$tmp/hold"
+	for _ in $(seq 30); do
+		cx ss -Htn state established dst 10.203.1.1 | grep -q ':7000' && break
+		sleep 0.1
+	done
 	rehost "$hr" 10.203.1.9
 	if wait_log "SIGHUP: SOCKS5 proxy $hr is now at 10.203.1.9 (was 10.203.0.2)" &&
 	   grep -q "info: auto-route: added 10.203.1.9/32 via 10.203.0.2 dev $vc" "$tmp/ztun.log" &&
@@ -2315,11 +2330,31 @@ if start_auto -x "socks5://$hr:1080" --tun-ip6 fd00:204::1/64; then
 		fail "(hr) --auto-route, SIGHUP: the proxy's new address pinned" \
 			"$(grep -E 'SIGHUP|auto-route: added' "$tmp/ztun.log" | tr '\n' ';') routes: $(ours_left)"
 	fi
+	sleep 1.5 # a tick or more: the flow still open keeps the old route
+	if cx ip -4 route show proto 122 | grep -q "^10.203.0.2 " &&
+	   grep -q "10.203.0.2/32" "$statefile" &&
+	   cx ss -Htn state established dst 10.203.1.1 | grep -q ':7000'; then
+		pass "(hr) the old address 10.203.0.2 keeps its host route while a flow opened before the move is open through it"
+	else
+		fail "(hr) the old address keeps its host route while a flow goes there" \
+			"routes: $(ours_left) file: $(tr '\n' ';' <"$statefile")"
+	fi
+	exec 7>&- # EOF: the flow ends
+	wait "$hold_pid"
+	if wait_log "info: auto-route: removed 10.203.0.2/32" 40 &&
+	   ! cx ip -4 route show proto 122 | grep -q "^10.203.0.2 " &&
+	   ! grep -q "10.203.0.2/32" "$statefile" &&
+	   grep -q "10.203.1.9/32" "$statefile"; then
+		pass "(hr) once that flow ended: the old address's host route removed, and dropped from the state file"
+	else
+		fail "(hr) once the flow ended, the old address's host route goes" \
+			"$(grep -E 'auto-route' "$tmp/ztun.log" | tr '\n' ';') routes: $(ours_left) file: $(tr '\n' ';' <"$statefile")"
+	fi
 	stop_ztun
 	wait_tun_gone
 	if [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] && [ ! -e "$statefile" ] &&
 	   [ "$(routes_now)" = "$base" ]; then
-		pass "(hr) then SIGTERM: both host routes and the state file removed"
+		pass "(hr) then SIGTERM: the host route and the state file removed"
 	else
 		fail "(hr) then SIGTERM: nothing left" \
 			"exit $stop_rc; left: $(ours_left); file: $(ls "$statefile" 2>&1)"
@@ -2328,7 +2363,7 @@ else
 	fail "(hr) ztun-ref --auto-route with a proxy given by name starts" "$(head -c 300 "$tmp/ztun.log")"
 	stop_ztun
 fi
-rm -f "/etc/netns/$cns/hosts"
+rm -f "/etc/netns/$cns/hosts" "$tmp/hold"
 
 # (w) a split route that is there already (another VPN): the start fails
 # with exit 1 and takes back the routes it had added and its state file
