@@ -809,27 +809,25 @@ static bool fwd_sender_ok(struct zt_router *r, const struct zt_endpoint *from,
 	return true;
 }
 
-/* Whether the relay's header names the flow's server as the source: its
- * address, or behind a fake address any address (what the proxy
- * resolved the name to) or the name itself, with the server's port. */
+/* Whether the relay's header names the server of @u, a member by name
+ * (behind a fake address), as the source: any address (what the proxy
+ * resolved the name to) or the name itself, in any case; either with the
+ * server's port. Members by address are found by their flow's key
+ * (assoc_flow_member()). */
 static bool socks5_source_ok(const struct udp_relay *u,
 			     const struct zt_socks5_addr *src)
 {
 	if (src->port != u->flow->key.server_port)
 		return false;
-	if (u->name && src->atyp == ZT_SOCKS5_ATYP_DOMAIN) {
-		/* our name is lower case; the relay's may not be */
-		if (src->name_len != strlen(u->name))
+	if (src->atyp != ZT_SOCKS5_ATYP_DOMAIN)
+		return true;
+	/* our name is lower case; the relay's may not be */
+	if (src->name_len != strlen(u->name))
+		return false;
+	for (size_t i = 0; i < src->name_len; i++)
+		if (tolower((unsigned char)src->name[i]) != u->name[i])
 			return false;
-		for (size_t i = 0; i < src->name_len; i++)
-			if (tolower((unsigned char)src->name[i]) != u->name[i])
-				return false;
-		return true;
-	}
-	if (u->name)
-		return true;
-	return src->atyp != ZT_SOCKS5_ATYP_DOMAIN &&
-	       zt_addr_eq(&src->ip, &u->flow->key.server);
+	return true;
 }
 
 /* A run of payloads for one client: datagrams of seg bytes, the last

@@ -124,9 +124,11 @@ else
 	       scenarios/socks5_udp_relay_lost.scn
 	       scenarios/socks5_udp_assoc_shared.scn
 	       scenarios/socks5_udp_full_cone.scn
+	       scenarios/socks5_udp_fake_ip_source.scn
 	       scenarios/udp_nat_mapping.scn scenarios/udp_direct_full_cone.scn
 	       scenarios/udp_direct_ttl.scn scenarios/udp_direct_tos.scn
 	       scenarios/dns_over_tcp.scn scenarios/dns_over_tcp_resend.scn
+	       scenarios/dns_over_tcp_faults.scn
 	       scenarios/socks5_udp_unsupported_dns_tcp.scn)
 fi
 
