@@ -473,13 +473,17 @@ int zr_autoroute_proxy_retire(struct zr_autoroute *ar, const struct zt_addr *add
 			text, strerror(-err));
 		return err;
 	}
+	if (ar->ours[i])
+		zr_info("auto-route: removed %s: the proxy moved, and no flow goes there now",
+			text);
+	else
+		zr_info("auto-route: %s was there before; left as it is, now that the proxy moved",
+			text);
 	state_remove(ar, i);
 	err = zr_route_state_write(ar->path, &ar->state);
 	if (err)
 		zr_warn("auto-route: the state file %s still lists %s: %s",
 			ar->path, text, strerror(-err));
-	zr_info("auto-route: removed %s: the proxy moved, and no flow goes there now",
-		text);
 	return 0;
 }
 
