@@ -409,7 +409,42 @@ static void test_reverse_lookup(void)
 	len = zt_test_dns_query(msg, "x.0.18.198.in-addr.arpa", ZT_DNS_TYPE_PTR, false);
 	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
 	CU_ASSERT_EQUAL(zt_rd16(ans + 6), 0);
+	/* an IPv6 reverse name of the right length with a nibble that is no
+	 * hex digit ('g'): not read as fd00:ab::10, an address of the range
+	 * with no name (NXDOMAIN), but left alone */
+	len = zt_test_dns_query(msg, "g.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+				"b.a.0.0.0.0.d.f.ip6.arpa", ZT_DNS_TYPE_PTR, false);
+	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(ans[3] & 0xf, ZT_DNS_NOERROR);
+	CU_ASSERT_EQUAL(zt_rd16(ans + 6), 0);
+	/* the bare suffix: no address before it */
+	len = zt_test_dns_query(msg, "in-addr.arpa", ZT_DNS_TYPE_PTR, false);
+	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(zt_rd16(ans + 6), 0);
 	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->answered, 3);
+	zt_fakedns_free(t);
+}
+
+/* A query of another class than IN (dig CH TXT version.bind, a probe
+ * of the server's software) is REFUSED: the resolver only knows names
+ * of the Internet class, and gives no fake address for it. */
+static void test_class_not_in(void)
+{
+	struct zt_fakedns *t = make(10, NULL);
+	uint8_t msg[300], ans[512];
+	size_t len;
+	int n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	len = zt_test_dns_query(msg, "version.bind", ZT_DNS_TYPE_A, false);
+	zt_wr16(msg + len - 2, 3); /* QCLASS CH */
+	n = zt_fakedns_answer(t, msg, len, NULL, NULL, ans, sizeof(ans));
+	CU_ASSERT_FATAL(n >= ZT_DNS_HDR);
+	CU_ASSERT_EQUAL(ans[3] & 0xf, ZT_DNS_REFUSED);
+	CU_ASSERT_EQUAL(zt_rd16(ans + 6), 0);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->answered, 0);
 	zt_fakedns_free(t);
 }
 
@@ -453,6 +488,7 @@ int zt_suite_fakedns(void)
 		{ "policy_verdicts", test_policy_verdicts },
 		{ "forward_and_learn", test_forward_and_learn },
 		{ "reverse_lookup", test_reverse_lookup },
+		{ "class_not_in", test_class_not_in },
 		{ 0 },
 	};
 
