@@ -279,6 +279,32 @@ static void test_parse_bad(void)
 	}
 	CU_ASSERT_EQUAL(zt_rule_parse("", &r, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_EQUAL(zt_rule_parse(" \t ", &r, err, sizeof(err)), -EINVAL);
+	{
+		/* past the bounds: a name of 254 characters, a rule of 600
+		 * bytes, 33 tokens; each error says which bound */
+		char text[700], name[256];
+
+		memset(name, 'a', 254);
+		for (int i = 63; i < 254; i += 64)
+			name[i] = '.';
+		name[254] = '\0';
+		snprintf(text, sizeof(text), "tcp domain %s -> http", name);
+		CU_ASSERT_EQUAL(zt_rule_parse(text, &r, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "name longer than 253"));
+		name[253] = '\0'; /* 253: the longest name DNS has */
+		snprintf(text, sizeof(text), "tcp domain %s -> http", name);
+		CU_ASSERT_EQUAL(zt_rule_parse(text, &r, err, sizeof(err)), 0);
+		memset(text, ' ', 600);
+		memcpy(text, "tcp any -> direct", 17);
+		text[600] = '\0';
+		CU_ASSERT_EQUAL(zt_rule_parse(text, &r, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "rule longer than 511 bytes"));
+		strcpy(text, "tcp");
+		for (int i = 0; i < 32; i++)
+			strcat(text, " x");
+		CU_ASSERT_EQUAL(zt_rule_parse(text, &r, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "too many tokens at 'x'"));
+	}
 	/* NULL and tiny error buffers are fine. */
 	CU_ASSERT_EQUAL(zt_rule_parse("bogus", &r, NULL, 0), -EINVAL);
 	CU_ASSERT_EQUAL(zt_rule_parse("bogus", &r, err, 1), -EINVAL);
