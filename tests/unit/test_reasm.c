@@ -665,6 +665,47 @@ static void test_length_conflicts(void)
 	orig_free(&o);
 }
 
+/* An empty last fragment (no more fragments, no data) at the datagram's
+ * end is legal: a sender that cut the datagram at a fragment boundary.
+ * It may come twice before the rest: the copy is a duplicate, not a
+ * second end, and the datagram completes with the data. */
+static void test_empty_last_fragment(void)
+{
+	struct zt_rng rng;
+	struct orig o;
+
+	zt_rng_seed(&rng, zt_test_seed(43));
+	orig_init(&o);
+	for (int fam = 0; fam < 2; fam++) {
+		struct shape s = shape_udp(fam ? ZT_AF_INET6 : ZT_AF_INET, 96, 6);
+		struct zt_view out = { NULL, 0 };
+		struct zt_reasm t;
+		struct frag body, last;
+		uint32_t end;
+
+		build(&rng, &s, &o);
+		end = (uint32_t)data_len(&o);
+		CU_ASSERT_EQUAL_FATAL(end % 8, 0);
+		CU_ASSERT_EQUAL_FATAL(zt_reasm_init(&t, NULL), 0);
+		slice(&o, 0, end, true, &body);
+		slice(&o, end, 0, false, &last);
+		CU_ASSERT_EQUAL(feed(&t, &last, T0, &out), ZT_DROP_NONE);
+		CU_ASSERT_PTR_NULL(out.data);
+		CU_ASSERT_EQUAL(feed(&t, &last, T0, &out), ZT_DROP_NONE);
+		CU_ASSERT_PTR_NULL(out.data);
+		CU_ASSERT_EQUAL(t.stats.frags_duplicate, 1);
+		CU_ASSERT_EQUAL(feed(&t, &body, T0, &out), ZT_DROP_NONE);
+		check_same(&o, out);
+		CU_ASSERT_EQUAL(t.stats.datagrams_completed, 1);
+		CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_BAD_FRAGMENT], 0);
+		table_empty(&t);
+		free(body.p);
+		free(last.p);
+		zt_reasm_destroy(&t);
+	}
+	orig_free(&o);
+}
+
 struct expired {
 	int calls;
 	uint8_t family;
@@ -1555,6 +1596,7 @@ int zt_suite_reasm(void)
 		{ "overlaps drop the datagram", test_overlap },
 		{ "after an overlap the key starts fresh", test_overlap_then_fresh },
 		{ "length contradictions", test_length_conflicts },
+		{ "an empty last fragment, twice", test_empty_last_fragment },
 		{ "missing fragment, timeout and callback", test_timeout },
 		{ "next deadline", test_next_deadline },
 		{ "too big", test_too_big },
