@@ -973,6 +973,21 @@ else
 		"$ms ms: $(head -c 300 "$tmp/ping.out" | tr '\n' ';')"
 fi
 cx ip -6 route add default via fd00:203::2 dev "$vc"
+# (pg) a namespace whose net.ipv4.ping_group_range lets no group open a
+# ping socket: ztun-ref cannot send a ping routed direct, drops it, and
+# says why once, naming the sysctl (the client's own ping, as root,
+# uses a raw socket)
+cx sysctl -qw net.ipv4.ping_group_range="1 0"
+cx ping -6 -n -c 2 -i 0.2 -W 1 fd00:203:1::1 >"$tmp/ping.out" 2>&1
+pg_rc=$?
+cx sysctl -qw net.ipv4.ping_group_range="0 0"
+if [ "$pg_rc" != 0 ] &&
+   [ "$(grep -c 'warn: ICMP echo: no ping socket (Permission denied): pings routed direct are dropped; net.ipv4.ping_group_range must include group 0' "$tmp/ztun.log")" = 1 ]; then
+	pass "(pg) no ping sockets allowed: a ping routed direct is dropped, and one warning names net.ipv4.ping_group_range"
+else
+	fail "(pg) no ping sockets allowed: the ping dropped, one warning naming the sysctl" \
+		"ping exit $pg_rc; $(grep 'ICMP echo' "$tmp/ztun.log" | tr '\n' ';')"
+fi
 
 # (tw) a client reusing its port while our side of its last connection is
 # in TIME_WAIT (the server closed first, so we did): the kernel's new SYN
