@@ -487,7 +487,6 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 {
 	struct zr_host *h = host;
 	struct sockaddr_storage ss;
-	struct zt_endpoint peer;
 	struct zr_sock *s;
 	socklen_t len;
 	char name[300];
@@ -534,8 +533,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	s->tclass = dscp;
 	s->syn_probe = probe;
 	s->cookie = cookie;
-	zr_sockaddr_to_ep(&ss, &peer);
-	s->peer = peer.addr;
+	s->peer = ep->addr; /* an address: ep_to_sockaddr() refused names */
 	h->stats.streams_opened++;
 	h->stats.stream_dscp_sets += s->tclass != 0;
 	h->stats.sockets_open++;
