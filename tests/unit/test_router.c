@@ -114,6 +114,7 @@ static const uint8_t SRV4[4] = { 203, 0, 113, 10 };
 static const uint8_t DNS4[4] = { 203, 0, 113, 53 };
 static const uint8_t HOLE4[4] = { 203, 0, 113, 200 };
 static const uint8_t SOCKS4[4] = { 198, 18, 0, 1 };
+static const uint8_t SOCKS4_MOVED[4] = { 198, 18, 0, 2 }; /* its name's next address */
 static const uint8_t HTTP4[4] = { 198, 18, 0, 2 };
 static const uint8_t LOCAL4[4] = { 10, 0, 0, 1 };
 
@@ -1283,9 +1284,8 @@ static void test_socks5_proxy_refuses(void)
  * proxy, or an address of no family, is refused. */
 static void test_proxy_moved(void)
 {
-	static const uint8_t moved[4] = { 198, 18, 0, 2 };
 	struct tb *t = tb_new(NULL);
-	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(moved);
+	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4_MOVED);
 	struct zt_endpoint to;
 	struct zt_vhost_config hc;
 	struct zt_vhost *old_px, *new_px;
@@ -1325,10 +1325,9 @@ static void test_proxy_moved(void)
  * carry UDP: the next query asks it for an association again. */
 static void test_proxy_moved_asks_udp_again(void)
 {
-	static const uint8_t moved[4] = { 198, 18, 0, 2 };
 	struct tb *t = tb_new(NULL);
 	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
-	struct zt_addr pa = zt_addr_v4(SOCKS4), pb = zt_addr_v4(moved);
+	struct zt_addr pa = zt_addr_v4(SOCKS4), pb = zt_addr_v4(SOCKS4_MOVED);
 	struct zt_vhost_config hc;
 	struct zt_vhost *old_px, *new_px, *echo;
 	struct zt_endpoint to;
