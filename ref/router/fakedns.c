@@ -144,6 +144,37 @@ bool zt_fakedns_pool_fits(const struct zt_cidr *c, uint8_t family,
 	return host_bits >= 32 || (1ull << host_bits) >= (uint64_t)names + 2;
 }
 
+/* The slot @a stands for, or -1 (in the pool but no slot's) / -2 (not
+ * in the pool). */
+static long addr_slot(const struct zt_fakedns_config *cfg,
+		      const struct zt_addr *a)
+{
+	const struct zt_cidr *pool = a->family == ZT_AF_INET ? &cfg->pool4
+							    : &cfg->pool6;
+	size_t n;
+	uint32_t off;
+
+	if (!pool->addr.family || !zt_cidr_contains(pool, a))
+		return -2;
+	n = zt_addr_len(a);
+	if (memcmp(a->bytes, pool->addr.bytes, n - 4))
+		return -1; /* host bits above the low 32: past every slot */
+	off = zt_rd32(a->bytes + n - 4) - zt_rd32(pool->addr.bytes + n - 4);
+	if (off == 0 || off > cfg->max_names)
+		return -1;
+	return (long)off - 1;
+}
+
+/* How many slots the server's addresses take (IPv4 and IPv6 ones may
+ * share a slot). */
+static uint32_t reserved_slots(const struct zt_fakedns_config *cfg)
+{
+	long s0 = cfg->server[0].family ? addr_slot(cfg, &cfg->server[0]) : -1;
+	long s1 = cfg->server[1].family ? addr_slot(cfg, &cfg->server[1]) : -1;
+
+	return (s0 >= 0) + (s1 >= 0 && s1 != s0);
+}
+
 int zt_fakedns_config_check(const struct zt_fakedns_config *cfg, char *err,
 			    size_t errlen)
 {
@@ -161,6 +192,11 @@ int zt_fakedns_config_check(const struct zt_fakedns_config *cfg, char *err,
 		return fail(err, errlen, "a fake-IP pool is needed");
 	if (cfg->enabled && !cfg->server[0].family && !cfg->server[1].family)
 		return fail(err, errlen, "the fake DNS server needs an address");
+	if (reserved_slots(cfg) >= cfg->max_names) {
+		fail(err, errlen, "the fake DNS server's addresses take every "
+			"fake-IP name's: more names are needed");
+		return -ENOSPC;
+	}
 	if (cfg->upstream.addr.family &&
 	    ((cfg->upstream.addr.family != ZT_AF_INET &&
 	      cfg->upstream.addr.family != ZT_AF_INET6) ||
@@ -178,26 +214,6 @@ static struct zt_addr pool_addr(const struct zt_cidr *pool, uint32_t off)
 
 	zt_wr32(low, zt_rd32(low) + off); /* host bits of the base are 0 */
 	return a;
-}
-
-/* The slot @a stands for, or -1 (in the pool but no slot's) / -2 (not
- * in the pool). */
-static long addr_slot(const struct zt_fakedns *t, const struct zt_addr *a)
-{
-	const struct zt_cidr *pool = a->family == ZT_AF_INET ? &t->cfg.pool4
-							    : &t->cfg.pool6;
-	size_t n;
-	uint32_t off;
-
-	if (!pool->addr.family || !zt_cidr_contains(pool, a))
-		return -2;
-	n = zt_addr_len(a);
-	if (memcmp(a->bytes, pool->addr.bytes, n - 4))
-		return -1; /* host bits above the low 32: past every slot */
-	off = zt_rd32(a->bytes + n - 4) - zt_rd32(pool->addr.bytes + n - 4);
-	if (off == 0 || off > t->cfg.max_names)
-		return -1;
-	return (long)off - 1;
 }
 
 struct zt_fakedns *zt_fakedns_new(const struct zt_fakedns_config *cfg,
@@ -231,7 +247,7 @@ struct zt_fakedns *zt_fakedns_new(const struct zt_fakedns_config *cfg,
 	zt_rng_fork(rng, &child);
 	t->seed = zt_rng_next(&child);
 	for (unsigned i = 0; i < 2; i++) {
-		long s = cfg->server[i].family ? addr_slot(t, &cfg->server[i]) : -1;
+		long s = cfg->server[i].family ? addr_slot(cfg, &cfg->server[i]) : -1;
 
 		if (s >= 0)
 			t->slots[s].reserved = true;
@@ -427,7 +443,7 @@ static int answer_reverse(struct zt_fakedns *t, const struct zt_dns_query *q,
 
 	if (q->qtype != ZT_DNS_TYPE_PTR || reverse_addr(q->name, &a))
 		return 0;
-	s = addr_slot(t, &a);
+	s = addr_slot(&t->cfg, &a);
 	if (s == -2)
 		return 0;
 	if (s < 0 || !t->slots[s].name) {
@@ -508,7 +524,7 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
 int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
 		      char **name)
 {
-	long s = addr_slot(t, addr);
+	long s = addr_slot(&t->cfg, addr);
 
 	*name = NULL;
 	if (s == -2)

@@ -507,9 +507,14 @@ static int check_fake_dns(const struct zr_config *c, const char *range_flag)
 					   zt_addr_format(&pool->addr, a, sizeof(a)),
 					   pool->len, fc->max_names);
 	}
-	if (zt_fakedns_config_check(fc, err, sizeof(err)))
+	switch (zt_fakedns_config_check(fc, err, sizeof(err))) {
+	case 0:
+		return 0;
+	case -ENOSPC:
+		return usage_error("--fake-dns-names %u: %s", fc->max_names, err);
+	default:
 		return usage_error("--fake-dns: %s", err);
-	return 0;
+	}
 }
 
 /* --state-dir, or its default with --auto-route: /run/ztun as root, else

@@ -83,6 +83,7 @@ check "--fake-ip-range family"    2 err "--fake-ip-range: 'fd00::/64' is not an 
 check "--fake-ip6-range family"   2 err "--fake-ip6-range: '10.0.0.0/8' is not an IPv6 prefix" -- --fake-dns 198.18.0.2 --fake-ip6-range 10.0.0.0/8
 check "--fake-ip-range too small" 2 err "--fake-ip-range: 10.9.0.0/24 holds fewer than --fake-dns-names 65536 + 2 addresses" -- -x 127.0.0.1:1080 --fake-dns 198.18.0.2 --fake-ip-range 10.9.0.0/24
 check "bad --fake-dns-names"      2 err "--fake-dns-names: '0' is not a number in 1..4194304" -- --fake-dns 198.18.0.2 --fake-dns-names 0
+check "--fake-dns-names too few"   2 err "--fake-dns-names 1: the fake DNS server's addresses take every fake-IP name's: more names are needed" -- -x 127.0.0.1:1080 --fake-dns 198.18.0.1 --fake-dns-names 1
 check "fake range without dns"    2 err "--fake-ip-range: only with --fake-dns" -- --fake-ip-range 10.0.0.0/8
 check "bad --fake-dns-upstream"   2 err "--fake-dns-upstream: 'dns.example' is not an IP address" -- --fake-dns 198.18.0.2 --fake-dns-upstream dns.example
 check "--fake-dns-upstream port"  2 err "--fake-dns-upstream: bad port '0'" -- --fake-dns 198.18.0.2 --fake-dns-upstream 192.0.2.53:0

@@ -133,6 +133,28 @@ static void test_config(void)
 		zt_rng_seed(&rng, 1);
 		CU_ASSERT_PTR_NULL(zt_fakedns_new(&cfg, &rng));
 	}
+	/* the server's addresses may take every name's: nothing left to hand
+	 * out (the first name asked for would have found no slot) */
+	cfg.server[0] = addr("198.18.0.1");
+	cfg.max_names = 1;
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), -ENOSPC);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "names"));
+	cfg.server[1] = addr("fd00::2");
+	CU_ASSERT_EQUAL(zt_cidr_parse("fd00::/64", &cfg.pool6, NULL, 0), 0);
+	cfg.max_names = 2;
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), -ENOSPC);
+	{
+		struct zt_rng rng;
+
+		zt_rng_seed(&rng, 1);
+		CU_ASSERT_PTR_NULL(zt_fakedns_new(&cfg, &rng));
+	}
+	cfg.max_names = 3; /* one name's address left */
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), 0);
+	cfg.max_names = 1; /* the server outside the names' addresses */
+	cfg.server[0] = addr("198.18.0.5");
+	memset(&cfg.server[1], 0, sizeof(cfg.server[1]));
+	CU_ASSERT_EQUAL(zt_fakedns_config_check(&cfg, err, sizeof(err)), 0);
 }
 
 static void test_names_keep_addresses(void)

@@ -66,8 +66,9 @@ void zt_fakedns_config_default(struct zt_fakedns_config *cfg);
  * addresses @names names need (offsets 1..@names + 1). */
 bool zt_fakedns_pool_fits(const struct zt_cidr *c, uint8_t family,
 			  uint32_t names);
-/* Check @cfg (enabled or not). Return: 0, or -EINVAL with @err naming
- * the field at fault (may be NULL). */
+/* Check @cfg (enabled or not). Return: 0, -ENOSPC when the server's
+ * addresses would take every name's (max_names too small), or -EINVAL,
+ * with @err naming the field at fault (may be NULL). */
 int zt_fakedns_config_check(const struct zt_fakedns_config *cfg, char *err,
 			    size_t errlen);
 
