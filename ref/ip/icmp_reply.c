@@ -15,8 +15,10 @@
  *
  * Echo replies mirror the request: same identifier, sequence and data, from
  * its destination to its source. The reply is as large as the request, which
- * reached us, so it is sent as an atomic IPv4 datagram (DF set,
- * identification 0, RFC 6864 4.1) and needs no per-flow ident counter. A
+ * reached us, so it is built as an atomic IPv4 datagram (DF set,
+ * identification 0, RFC 6864 4.1) and needs no per-flow ident counter; a
+ * request that came in fragments has a reply over the MTU, which the stack
+ * sends in fragments of its own (the data is returned whole). A
  * request to a group address (multicast, limited broadcast) is refused:
  * the reply must come from a unicast address of ours (RFC 1122 3.2.2.6,
  * RFC 4443 4.2) and the responder does not know one.

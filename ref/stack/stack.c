@@ -1065,9 +1065,24 @@ static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
 	if (v != ZT_ECHO_LOCAL)
 		return;
 	n = zt_icmp_echo_reply(pk, s->scratch, SCRATCH_LEN);
-	if (n > 0 && (size_t)n <= s->cfg.mtu) {
-		s->stats.icmp_echo_replies++;
+	if (n <= 0)
+		return;
+	s->stats.icmp_echo_replies++;
+	if ((size_t)n <= s->cfg.mtu) {
 		tun_emit(s, s->scratch, (size_t)n);
+		return;
+	}
+	/* A request that came in fragments: its reply, as big, goes back in
+	 * fragments too, whole (RFC 1122 3.2.2.6, RFC 4443 4.2). The reply
+	 * has no IP options or extension headers, so its ICMP message starts
+	 * at the fixed header's end. */
+	{
+		size_t hl = pk->family == ZT_AF_INET ? ZT_IP4_MIN_HDR : ZT_IP6_HDR;
+
+		memcpy(s->scratch2, s->scratch + hl, (size_t)n - hl);
+		emit_ip(s, &pk->dst, &pk->src, pk->proto, s->scratch2,
+			(size_t)n - hl, false,
+			(uint8_t)(zt_packet_tclass(pk) & ~0x03u)); /* ECN not echoed */
 	}
 }
 

@@ -737,6 +737,79 @@ static void test_icmp_echo_verdicts(void)
 	free(h);
 }
 
+/* An echo request that came in fragments is answered whole (RFC 1122
+ * 3.2.2.6, RFC 4443 4.2: the data returned entirely): the reply, as big
+ * as the reassembled request and so over the MTU, goes out in fragments
+ * that reassemble into it, never dropped. */
+static void test_icmp_echo_local_fragmented(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = v6 ? A6(2) : A4(10, 0, 0, 2);
+		struct zt_icmp_repr e;
+		static uint8_t data[3000], msg[3100], pkt[3200];
+		struct zt_reasm r;
+		struct zt_reasm_config rc;
+		size_t pl, got = 0;
+		int n;
+
+		for (size_t i = 0; i < sizeof(data); i++)
+			data[i] = (uint8_t)(i * 13 + v6);
+		zt_stack_config_default(&cfg);
+		cfg.mtu = 1280;
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		if (v6)
+			h->local = A6(1);
+		memset(&e, 0, sizeof(e));
+		e.type = v6 ? ZT_ICMP6_ECHO_REQUEST : ZT_ICMP4_ECHO_REQUEST;
+		e.echo_ident = 0x4242;
+		e.echo_seq = 3;
+		n = v6 ? zt_icmp6_emit(&e, &c, &h->local, data, sizeof(data),
+				       msg, sizeof(msg)) :
+			 zt_icmp4_emit(&e, data, sizeof(data), msg, sizeof(msg));
+		CU_ASSERT_FATAL(n > 0);
+		for (size_t i = 0;
+		     (pl = zt_test_fragment(&c, &h->local, v6 ? ZT_IPPROTO_ICMPV6 :
+							 ZT_IPPROTO_ICMP,
+					    msg, (size_t)n, 1000, i, pkt,
+					    sizeof(pkt))) > 0; i++)
+			zt_stack_input(h->s, pkt, pl, h->now);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_echo_replies, 1);
+		CU_ASSERT_FATAL(h->to_tun.n >= 3);
+		memset(&rc, 0, sizeof(rc));
+		CU_ASSERT_FATAL(zt_reasm_init(&r, &rc) == 0);
+		for (unsigned i = 0; i < h->to_tun.n; i++) {
+			struct zt_packet pk, whole;
+			struct zt_view out;
+
+			CU_ASSERT(h->to_tun.len[i] <= cfg.mtu);
+			out_pkt(h, i, &pk);
+			CU_ASSERT(pk.is_fragment);
+			CU_ASSERT_EQUAL(zt_reasm_input(&r, &pk, zt_view_make(h->to_tun.p[i],
+					h->to_tun.len[i]), h->now, &out), ZT_DROP_NONE);
+			if (!out.data)
+				continue;
+			/* checksums verified (flags 0): the reply's covers it all */
+			CU_ASSERT_EQUAL_FATAL(zt_packet_parse(out, 0,
+							      &whole), ZT_DROP_NONE);
+			CU_ASSERT(zt_addr_eq(&whole.src, &h->local));
+			CU_ASSERT(zt_addr_eq(&whole.dst, &c));
+			CU_ASSERT_EQUAL(whole.l4.icmp.kind, ZT_ICMP_ECHO_REPLY);
+			CU_ASSERT_EQUAL(whole.l4.icmp.echo_ident, 0x4242);
+			CU_ASSERT_EQUAL(whole.l4.icmp.echo_seq, 3);
+			got = whole.payload.len;
+			CU_ASSERT(got == sizeof(data) &&
+				  memcmp(whole.payload.data, data, got) == 0);
+		}
+		CU_ASSERT_EQUAL(got, sizeof(data));
+		zt_reasm_destroy(&r);
+		host_fini(h);
+		free(h);
+	}
+}
+
 /* Fragment an IP packet's payload at @chunk bytes (IPv4 or IPv6); send
  * the first fragment when @first, the others when @rest. */
 static void send_udp_fragments(struct host *h, const struct zt_addr *src,
@@ -2406,6 +2479,7 @@ int zt_suite_stack(void)
 		{ "memory_budget", test_memory_budget },
 		{ "malformed_counted", test_malformed_counted },
 		{ "icmp_echo_verdicts", test_icmp_echo_verdicts },
+		{ "icmp_echo_local_fragmented", test_icmp_echo_local_fragmented },
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
 		{ "reasm_timeout_icmp", test_reasm_timeout_icmp },
 		{ "echo_through_stack", test_echo_through_stack },
