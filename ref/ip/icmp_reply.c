@@ -25,7 +25,7 @@
  *
  * Errors follow RFC 1122 3.2.2 and RFC 4443 2.4(e): never about an ICMP
  * error (ICMPv6 types below 128; ICMPv4 types 3, 4, 5, 11, 12 and, as Linux
- * does, any type above 18), never about a non-first fragment, never to a
+ * does, any type above 18) or an ICMPv6 Redirect (137), never about a non-first fragment, never to a
  * source that is not a single host, never about a packet sent to a group
  * address, except that IPv6 Packet Too Big and Parameter Problem code 2 are
  * sent about multicast packets too (RFC 4443 2.4(e.3): path MTU discovery
@@ -56,6 +56,7 @@
 #define NSEC_PER_SEC 1000000000ull
 #define DSCP_CS6 0xc0u
 #define ECN_MASK 0x03u
+#define ICMP6_REDIRECT 137 /* RFC 4861 8.3 */
 
 /* Not a single host as a source: RFC 1122 3.2.1.3 / 3.2.2, RFC 4443 2.4(e). */
 static bool addr_bad_source(const struct zt_addr *a)
@@ -226,7 +227,8 @@ static bool error_allowed(const struct zt_packet *p,
 	    (p->l3_payload.len < 1 || icmp4_type_is_error(p->l3_payload.data[0])))
 		return false;
 	if (!v4 && p->proto == ZT_IPPROTO_ICMPV6 &&
-	    (p->l3_payload.len < 1 || p->l3_payload.data[0] < 128))
+	    (p->l3_payload.len < 1 || p->l3_payload.data[0] < 128 ||
+	     p->l3_payload.data[0] == ICMP6_REDIRECT))
 		return false;
 	if (addr_bad_source(&p->src))
 		return false;

@@ -485,7 +485,8 @@ static void test_error_about_icmp(void)
 			struct zt_addr d = rand_unicast(&rng, v6);
 			size_t len = make_icmp(&rng, &s, &d, (uint8_t)type, 0, 1,
 					       2, 32, pkt);
-			bool err = v6 ? type < 128 :
+			/* IPv6: errors, and Redirect (RFC 4443 2.4(e.2)) */
+			bool err = v6 ? type < 128 || type == 137 :
 				   type == 3 || type == 4 || type == 5 ||
 				   type == 11 || type == 12 || type > 18;
 			struct zt_packet p;
