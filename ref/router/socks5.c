@@ -486,11 +486,13 @@ int zt_socks5_relay_endpoint(const struct zt_socks5 *c,
 	    c->cmd != ZT_SOCKS5_CMD_UDP_ASSOCIATE)
 		return -EINVAL;
 	/* a loopback BND.ADDR is the proxy's own side of a NAT or a
-	 * container, unless the proxy is on loopback itself */
+	 * container, unless the proxy is on loopback itself; a domain is
+	 * taken for the proxy's own name (zt_socks5_relay_endpoint's doc) */
 	loopback = c->bnd.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
 		   is_loopback(&c->bnd.ip) &&
 		   (proxy->name[0] || !is_loopback(&proxy->addr));
-	if (!c->bnd_unspecified && !loopback) {
+	if (!c->bnd_unspecified && !loopback &&
+	    c->bnd.atyp != ZT_SOCKS5_ATYP_DOMAIN) {
 		*out = c->bnd;
 		return 0;
 	}

@@ -717,9 +717,10 @@ static void assoc_ready(struct udp_assoc *a, uint64_t now)
 	struct udp_relay *m;
 	uint8_t family;
 
-	/* An unspecified BND.ADDR means the address the control connection
-	 * reached: for a proxy given by name, what the host says it resolved
-	 * to (so replies can be checked against it), else the name itself. */
+	/* An unspecified BND.ADDR (or a domain, taken for the proxy's own
+	 * name) means the address the control connection reached: for a
+	 * proxy given by name, what the host says it resolved to (so
+	 * replies can be checked against it), else the name itself. */
 	if (proxy.name[0] && r->up->stream_peer &&
 	    r->up->stream_peer(r->host, a->ctrl, &peer) == 0 &&
 	    !peer.name[0] && (peer.addr.family == ZT_AF_INET ||

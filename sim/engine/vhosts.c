@@ -421,10 +421,19 @@ static void connect_onward(struct sess *s, const struct zt_endpoint *ep)
 static void socks_reply(struct sess *s, uint8_t rep, const struct zt_endpoint *bnd,
 			bool delay)
 {
-	uint8_t m[22] = { 5, rep, 0, 1 };
+	uint8_t m[4 + 1 + 255 + 2] = { 5, rep, 0, 1 };
 	size_t n = 10;
 
-	if (bnd && bnd->addr.family == ZT_AF_INET6) {
+	if (bnd && bnd->name[0]) {
+		size_t len = strnlen(bnd->name, 255);
+
+		m[3] = 3;
+		m[4] = (uint8_t)len;
+		memcpy(m + 5, bnd->name, len);
+		m[5 + len] = (uint8_t)(bnd->port >> 8);
+		m[6 + len] = (uint8_t)bnd->port;
+		n = 7 + len;
+	} else if (bnd && bnd->addr.family == ZT_AF_INET6) {
 		m[3] = 4;
 		memcpy(m + 4, bnd->addr.bytes, 16);
 		m[20] = (uint8_t)(bnd->port >> 8);
@@ -497,6 +506,8 @@ static void socks_udp_associate(struct sess *s)
 	bnd.addr = s->h->addr;
 	if (s->cfg.bnd_unspecified)
 		memset(bnd.addr.bytes, 0, sizeof(bnd.addr.bytes));
+	memcpy(bnd.name, s->cfg.bnd_name, sizeof(s->cfg.bnd_name));
+	bnd.name[sizeof(s->cfg.bnd_name) - 1] = 0;
 	bnd.port = (uint16_t)port;
 	socks_reply(s, 0, &bnd, true);
 }

@@ -65,6 +65,7 @@ struct zt_vhost_config {
 	char user[256], pass[256];
 	uint8_t socks_rep;       /* SOCKS5: answer requests with this REP (0: real) */
 	bool bnd_unspecified;    /* SOCKS5: UDP ASSOCIATE answers 0.0.0.0 / :: */
+	char bnd_name[64];       /* SOCKS5: ... or this domain name (ATYP 3) */
 	uint64_t reply_delay;    /* ns before the command reply / CONNECT response */
 	size_t close_after;      /* reset both sides after relaying this many (0: never) */
 	int http_status;         /* HTTP_PROXY: answer this status (0: real outcome) */

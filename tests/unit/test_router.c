@@ -2291,6 +2291,28 @@ static void test_socks5_udp_queue_bound(void)
 	tb_free(t);
 }
 
+/* A third party (HOLE4:40000) sends the router's first datagram socket,
+ * the one facing a SOCKS5 relay, a SOCKS-framed datagram claiming to come
+ * from @srv:@port; then 10 ms pass. */
+static void send_forged_relay_datagram(struct tb *t, const struct zt_addr *srv,
+				       uint16_t port)
+{
+	struct zt_endpoint sock, attacker;
+	struct zt_socks5_addr claim;
+	uint8_t dg[64];
+	int n;
+
+	CU_ASSERT_FATAL(zt_vnet_dgram_local(t->vn, 0, &sock) == 0);
+	zt_socks5_addr_ip(&claim, srv, port);
+	n = zt_socks5_udp_wrap(&claim, (const uint8_t *)"forged", 6, dg, sizeof(dg));
+	CU_ASSERT_FATAL(n > 0);
+	memset(&attacker, 0, sizeof(attacker));
+	attacker.addr = zt_addr_v4(HOLE4);
+	attacker.port = 40000;
+	CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &attacker, &sock, dg, (size_t)n), 0);
+	run_for(t, 10 * ZT_MS);
+}
+
 static void test_socks5_udp_associate(void)
 {
 	for (int run = 0; run < 3; run++) {
@@ -2333,27 +2355,11 @@ static void test_socks5_udp_associate(void)
 		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 1);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 1);
 		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
-		{
-			/* A third party sends a SOCKS-framed datagram claiming
-			 * to be the server to the router's relay-facing socket:
-			 * it must not reach the client. */
-			struct zt_endpoint sock, attacker;
-			struct zt_socks5_addr claim;
-			uint8_t dg[64];
-			int n;
-
-			CU_ASSERT_FATAL(zt_vnet_dgram_local(t->vn, 0, &sock) == 0);
-			zt_socks5_addr_ip(&claim, &srv, 7);
-			n = zt_socks5_udp_wrap(&claim, (const uint8_t *)"forged", 6, dg, sizeof(dg));
-			CU_ASSERT_FATAL(n > 0);
-			memset(&attacker, 0, sizeof(attacker));
-			attacker.addr = zt_addr_v4(HOLE4);
-			attacker.port = 40000;
-			CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &attacker, &sock, dg, (size_t)n), 0);
-			run_for(t, 10 * ZT_MS);
-			CU_ASSERT_EQUAL(t->udp_in, 2);
-			CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 1);
-		}
+		/* A third party's datagram claiming to be the server must
+		 * not reach the client. */
+		send_forged_relay_datagram(t, &srv, 7);
+		CU_ASSERT_EQUAL(t->udp_in, 2);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 1);
 		/* The proxy ends the association: its control connection closes. */
 		zt_vhost_drop_sessions(px, false);
 		run_for(t, 20 * ZT_MS);
@@ -2370,6 +2376,38 @@ static void test_socks5_udp_associate(void)
 		CU_ASSERT_EQUAL(rstats(t)->flows[ZT_ROUTE_SOCKS5], 2);
 		tb_free(t);
 	}
+}
+
+/* A proxy that names its UDP relay by a domain (RFC 1928 6 allows ATYP 3
+ * in the reply): the name is not resolved; the relay is taken to be the
+ * proxy's own host at BND.PORT, as for an unspecified address. So
+ * datagrams flow, and the relay socket still takes datagrams only from
+ * that address and port (before, any sender was taken for the relay, and
+ * nothing was sent where the host cannot send to a name). */
+static void test_socks5_udp_relay_named(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_addr pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config hc;
+	struct zt_vhost *px, *echo;
+
+	t->dec[1] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	echo = add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	strcpy(hc.bnd_name, "relay.elsewhere.test"); /* no such name */
+	px = add_host_cfg(t, &pa, 1080, &hc);
+	send_udp(t, &cli, 6000, &srv, 7, "via named", 9);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 1);
+	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->datagrams_in, 1);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+	CU_ASSERT(t->udp_last_len == 9 && memcmp(t->udp_last, "via named", 9) == 0);
+	send_forged_relay_datagram(t, &srv, 7);
+	CU_ASSERT_EQUAL(t->udp_in, 1);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 1);
+	tb_free(t);
 }
 
 /* --- drop, local, ICMP ---------------------------------------------------------------- */
@@ -4223,6 +4261,7 @@ int zt_suite_router(void)
 		{ "udp_batch_runs", test_udp_batch_runs },
 		{ "udp_vnet_batches", test_udp_vnet_batches },
 		{ "socks5_udp_associate", test_socks5_udp_associate },
+		{ "socks5_udp_relay_named", test_socks5_udp_relay_named },
 		{ "socks5_udp_assoc_shared", test_socks5_udp_assoc_shared },
 		{ "socks5_udp_full_cone", test_socks5_udp_full_cone },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },

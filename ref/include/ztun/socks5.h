@@ -211,10 +211,13 @@ enum zt_refuse zt_socks5_refuse(enum zt_socks5_outcome o);
  * zt_socks5_relay_endpoint() - where to send SOCKS5 UDP datagrams after a
  * successful UDP ASSOCIATE: BND.ADDR:BND.PORT, except that an unspecified
  * BND.ADDR (0.0.0.0 or ::, RFC 1928 leaves its meaning to the proxy; in
- * practice "the address you reached me at"), and a loopback one (127/8,
+ * practice "the address you reached me at"), a loopback one (127/8,
  * ::1: the proxy's own side of a NAT or a container) from a proxy that is
- * not on loopback itself, are replaced by the proxy as the router reached
- * it: its name when it was given one, else its address.
+ * not on loopback itself, and a domain name (ATYP 3: in practice the
+ * proxy's own host name; a host may not resolve names, and a relay known
+ * only by name could not be told from any other sender) are replaced by
+ * the proxy as the router reached it: its name when it was given one,
+ * else its address.
  * @proxy: the proxy's endpoint as configured (borrowed; port unused)
  * @out:   the relay (an IP, or a domain)
  * Return: 0; -EINVAL unless READY after UDP ASSOCIATE, or when @proxy has
