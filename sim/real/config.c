@@ -14,6 +14,7 @@
 #include "real/config.h"
 #include "real/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -297,9 +298,12 @@ static int parse_num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		/* a digit first: strtoull would take "", blanks or a sign */
+		if (!isxdigit((unsigned char)s[2]))
+			return -EINVAL;
 		v = strtoull(s + 2, &end, 16);
-	else
+	} else
 		v = strtoull(s, &end, 10);
 	if (errno || *end || end == s || v < min || v > max)
 		return -EINVAL;

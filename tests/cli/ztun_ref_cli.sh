@@ -58,6 +58,13 @@ check "bad --tun-name"            2 err "--tun-name: 'a/b'" -- -n a/b
 check "bad --tun-ip6"             2 err "--tun-ip6: 'fd00::1'" -- --tun-ip6 fd00::1
 check "bad --tun-fd"              2 err "--tun-fd: '-1'"    -- --tun-fd -1
 check "bad --mark"                2 err "--mark: '4294967296'" -- --mark 4294967296
+# hex needs a digit after 0x: no empty value, blank or sign (strtoull
+# takes those); a good hex mark lets the parser go on to the next flag
+check "bad --mark (0x)"           2 err "--mark: '0x'" -- --mark 0x
+check "bad --mark (0x+10)"        2 err "--mark: '0x+10'" -- --mark 0x+10
+check "bad --mark (0x 1f)"        2 err "--mark: '0x 1f'" -- --mark "0x 1f"
+check "bad --tun-fd (0x)"         2 err "--tun-fd: '0x'" -- --tun-fd 0x
+check "hex --mark accepted"       2 err "--tun-mtu: 'big'" -- --mark 0x1F --tun-mtu big
 check "--socks5-pipelined without a SOCKS5 proxy" 2 err "--socks5-pipelined: no SOCKS5 proxy" -- --socks5-pipelined -x http://10.0.0.9:8080
 check "bad --max-flows (zero)"    2 err "--max-flows: '0'"  -- --max-flows 0
 check "bad --max-flows (large)"   2 err "--max-flows: '65537'" -- --max-flows 65537
