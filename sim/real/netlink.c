@@ -193,6 +193,23 @@ struct route_pick {
 	uint32_t metric;
 };
 
+/* A multipath (ECMP) route lists its next hops in RTA_MULTIPATH, each a
+ * struct rtnexthop (then its own attributes), and has no RTA_OIF: the
+ * first next hop's interface that is not @exclude, or 0. Binding direct
+ * sockets to it keeps them out of the TUN; the kernel then picks among
+ * the next hops on that interface. */
+static uint32_t multipath_oif(const struct rtattr *rta, unsigned exclude)
+{
+	const struct rtnexthop *nh = RTA_DATA(rta);
+	int len = (int)RTA_PAYLOAD(rta);
+
+	for (; len >= (int)sizeof(*nh) && RTNH_OK(nh, len);
+	     len -= (int)RTNH_ALIGN(nh->rtnh_len), nh = RTNH_NEXT(nh))
+		if (nh->rtnh_ifindex > 0 && (unsigned)nh->rtnh_ifindex != exclude)
+			return (uint32_t)nh->rtnh_ifindex;
+	return 0;
+}
+
 static int default_route_cb(const struct nlmsghdr *nh, void *user)
 {
 	struct route_pick *p = user;
@@ -217,6 +234,8 @@ static int default_route_cb(const struct nlmsghdr *nh, void *user)
 			memcpy(&oif, RTA_DATA(rta), sizeof(oif));
 		else if (rta->rta_type == RTA_PRIORITY)
 			memcpy(&metric, RTA_DATA(rta), sizeof(metric));
+		else if (rta->rta_type == RTA_MULTIPATH && !oif)
+			oif = multipath_oif(rta, p->exclude);
 	}
 	if (table != RT_TABLE_MAIN || !oif || oif == p->exclude)
 		return 0;

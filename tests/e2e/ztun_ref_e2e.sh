@@ -1630,6 +1630,27 @@ else
 	stop_ztun
 fi
 
+# (mp) a multipath (ECMP) default route, IPv4 and IPv6: the kernel lists
+# its interfaces in RTA_MULTIPATH, not RTA_OIF; ztun-ref still finds the
+# egress there (before, it found none: direct sockets went unbound, and
+# --auto-route refused to start)
+cx ip route replace default nexthop via 10.203.0.2 dev "$vc" nexthop via 10.203.0.3 dev "$vc"
+cx ip -6 route replace default nexthop via fd00:203::2 dev "$vc" nexthop via fd00:203::3 dev "$vc"
+if start_ztun --rule 'tcp 10.203.1.3 -> direct'; then
+	if grep -q "direct egress via $vc (the default route's)" "$tmp/ztun.log"; then
+		pass "(mp) a multipath default route: direct egress via $vc, its first next hop's"
+	else
+		fail "(mp) a multipath default route gives the direct egress" \
+			"$(grep -E 'egress|default route' "$tmp/ztun.log" | tr '\n' ';')"
+	fi
+	stop_ztun
+else
+	fail "(mp) ztun-ref starts with a multipath default route"
+	stop_ztun
+fi
+cx ip route replace default via 10.203.0.2 dev "$vc"
+cx ip -6 route replace default via fd00:203::2 dev "$vc"
+
 # (ev) --max-flows 2 --tcp-evict-idle 1: two echo connections, a and b,
 # sit idle 2 s; a speaks, then a third connection c opens: b, idle
 # longest, is reset and c works, a is untouched. A fourth, d, with a and
