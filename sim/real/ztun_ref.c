@@ -225,23 +225,33 @@ static int setup_fake_dns(const struct zr_config *c, const struct zr_tun *tun)
 	return 0;
 }
 
+/* The signals ztun-ref acts on (SIGINT, SIGTERM, SIGUSR1, SIGHUP) wait
+ * from before the TUN exists until the process exits: the event loop
+ * reads them from its signalfd, and one that comes during setup or
+ * teardown (say SIGUSR1 from a script polling the statistics while
+ * SIGTERM's exit runs) stays pending instead of killing the process by
+ * its default action between making the device, its routes or its
+ * persistence and undoing them. */
+static void block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 /* --auto-route: needs an egress for direct sockets. Return an exit code. */
 static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
 			    struct zr_autoroute *ar)
 {
-	sigset_t stop;
-
 	if (!c->egress[0]) {
 		zr_err("--auto-route: no egress interface (no default route and no -e): direct traffic would loop into the TUN");
 		return EXIT_RUNTIME;
 	}
-	/* From here on SIGINT/SIGTERM wait for the event loop's signalfd (or
-	 * die with the process after setup fails): no signal can end the
-	 * process between adding the routes and removing them. */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigprocmask(SIG_BLOCK, &stop, NULL);
 	if (zr_autoroute_start(ar, c, tun))
 		return EXIT_RUNTIME;
 	zr_autoroute_dns_check(tun);
@@ -562,6 +572,7 @@ int main(int argc, char **argv)
 		zr_config_free(&cfg);
 		return rc;
 	}
+	block_signals();
 	rc = setup_tun(&cfg, &tun);
 	if (rc) {
 		zr_config_free(&cfg);

@@ -2278,12 +2278,21 @@ if start_auto "${auto_args[@]}"; then
 		http://10.203.1.3:8000/blob
 	via=socks5 fetch "(r) --auto-route: 1 MiB from an IPv6 target (::/1), sha256" \
 		'http://[fd00:203:1::1]:8000/blob' -g
-	# (s) SIGTERM: routes and state file gone, the tables as before
-	stop_ztun
+	# (s) SIGTERM: routes and state file gone, the tables as before; a
+	# storm of SIGUSR1 and SIGHUP (a script polling statistics) during
+	# the exit neither kills the process by their default action nor
+	# cuts the route removal short
+	kill -TERM "$ztun_pid"
+	( while kill -USR1 "$ztun_pid" 2>/dev/null &&
+		kill -HUP "$ztun_pid" 2>/dev/null; do :; done ) &
+	wait "$ztun_pid"
+	stop_rc=$?
+	wait $!
+	ztun_pid=
 	wait_tun_gone
 	if [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] && [ ! -e "$statefile" ] &&
 	   [ "$(routes_now)" = "$base" ]; then
-		pass "(s) --auto-route, SIGTERM: exit 0, routes and state file removed"
+		pass "(s) --auto-route, SIGTERM with SIGUSR1 and SIGHUP during the exit: exit 0, routes and state file removed"
 	else
 		fail "(s) --auto-route, SIGTERM: exit 0, routes and state file removed" \
 			"exit $stop_rc; left: $(ours_left); file: $(ls "$statefile" 2>&1); diff: $(diff <(echo "$base") <(routes_now) | grep '^[<>]' | tr '\n' ';')"
