@@ -285,6 +285,11 @@ static int port_pick(struct zt_nat *t, uint32_t *off)
 	return 0;
 }
 
+static bool port_bit(const uint64_t *bm, uint32_t off)
+{
+	return bm[off >> 6] >> (off & 63) & 1;
+}
+
 static void port_set(struct zt_nat *t, uint32_t off, bool used)
 {
 	if (used)
@@ -416,6 +421,40 @@ struct zt_nat_session *zt_nat_lookup(struct zt_nat *t,
 int zt_nat_insert(struct zt_nat *t, const struct zt_nat_key *key,
 		  uint64_t now, struct zt_nat_session **out)
 {
+	return zt_nat_insert_avoid(t, key, now, NULL, 0, out);
+}
+
+/* A fresh port for a new endpoint, none of @avoid's: those free in the
+ * bitmap are marked used for the pick and freed right after, so the
+ * bitmap's invariant (a bit per held port) holds outside this call. */
+static int port_pick_avoid(struct zt_nat *t, const uint16_t *avoid,
+			   unsigned n, uint32_t *off)
+{
+	uint64_t marked[4] = { 0 }; /* which of avoid[0..255] this marked */
+	int err;
+
+	if (n > 256)
+		n = 256;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t o = (uint32_t)avoid[i] - t->cfg.port_start;
+
+		if (avoid[i] < t->cfg.port_start || avoid[i] > t->cfg.port_end ||
+		    port_bit(t->port_used, o))
+			continue;
+		port_set(t, o, true);
+		marked[i >> 6] |= 1ull << (i & 63);
+	}
+	err = port_pick(t, off);
+	for (unsigned i = 0; i < n; i++)
+		if (marked[i >> 6] >> (i & 63) & 1)
+			port_set(t, (uint32_t)avoid[i] - t->cfg.port_start, false);
+	return err;
+}
+
+int zt_nat_insert_avoid(struct zt_nat *t, const struct zt_nat_key *key,
+			uint64_t now, const uint16_t *avoid, unsigned n,
+			struct zt_nat_session **out)
+{
 	struct zt_nat_key k;
 	struct nat_ikey ik;
 	struct zt_nat_session *s, *leader = NULL;
@@ -440,7 +479,7 @@ int zt_nat_insert(struct zt_nat *t, const struct zt_nat_key *key,
 	if (slot) {
 		leader = &t->sessions[*slot - 1];
 		off = port_off(t, leader);
-	} else if (port_pick(t, &off)) {
+	} else if (port_pick_avoid(t, avoid, n, &off)) {
 		t->stats.insert_failures++;
 		t->stats.insert_no_port++;
 		return -ENOSPC;
@@ -614,11 +653,6 @@ uint64_t zt_nat_next_deadline(struct zt_nat *t)
 		zt_heap_update(&t->timers, n, d);
 	}
 	return NAT_NEVER;
-}
-
-static bool port_bit(const uint64_t *bm, uint32_t off)
-{
-	return bm[off >> 6] >> (off & 63) & 1;
 }
 
 /* A session's checks: its hashes, its place in each index, its ring and

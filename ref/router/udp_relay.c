@@ -42,6 +42,10 @@
 #include "ztun/dns_wire.h"
 #include "ztun/hash.h"
 
+/* Mapped ports tried in turn for a new NAT mapping when the host finds
+ * each taken by another socket (udp_setup()). */
+#define NAT_PORT_TRIES 8
+
 /* --- SOCKS5 UDP associations -------------------------------------------- */
 
 /* The chain of r->assoc for the client endpoint of flow key @k: its key
@@ -491,32 +495,47 @@ static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
  * The upstream of new UDP relay @u (decision SOCKS5, DIRECT or NAT): a NAT
  * session (which shares the mapped port of its client endpoint's other
  * sessions), then the association of its client endpoint joined.
+ * A mapped port that turns out taken on the host is given up for
+ * another, up to NAT_PORT_TRIES times.
  * Return: 0, or a negative errno (-ENOSPC: NAT table full) with nothing
  * of it left open but what udp_closed() releases.
  */
 static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
 	const struct zt_udp_flow *f = u->flow;
+	uint16_t taken[NAT_PORT_TRIES];
+	unsigned n_taken = 0;
+	struct zt_nat_key nk;
 	int err;
 
-	if (u->decision == ZT_ROUTE_NAT) {
-		struct zt_nat_key nk;
-
-		memset(&nk, 0, sizeof(nk));
-		nk.proto = ZT_IPPROTO_UDP;
-		nk.src = f->key.client;
-		nk.dst = f->key.server;
-		nk.sport = f->key.client_port;
-		nk.dport = f->key.server_port;
-		err = zt_nat_insert(&r->nat, &nk, now, &u->nat);
+	if (u->decision != ZT_ROUTE_NAT)
+		return assoc_join(r, u, now);
+	memset(&nk, 0, sizeof(nk));
+	nk.proto = ZT_IPPROTO_UDP;
+	nk.src = f->key.client;
+	nk.dst = f->key.server;
+	nk.sport = f->key.client_port;
+	nk.dport = f->key.server_port;
+	for (;;) {
+		err = zt_nat_insert_avoid(&r->nat, &nk, now, taken, n_taken,
+					  &u->nat);
 		if (err < 0) {
 			u->nat = NULL;
 			r->stats.nat_refused++;
 			return err;
 		}
 		u->nat->user = u;
+		err = assoc_join(r, u, now);
+		if (err != -EADDRINUSE || n_taken == NAT_PORT_TRIES)
+			return err;
+		/* Another socket of the host holds the mapped port (the range
+		 * overlaps the kernel's ephemeral ports, and applications
+		 * bind there too): another port, never one found taken. */
+		r->stats.nat_port_taken++;
+		taken[n_taken++] = u->nat->mapped_port;
+		zt_nat_remove(&r->nat, u->nat);
+		u->nat = NULL;
 	}
-	return assoc_join(r, u, now);
 }
 
 /* Whether flow @f with decision @d goes as DNS over TCP through its

@@ -1290,7 +1290,7 @@ static const struct {
 	RF(upstream_reset),
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped), RF(icmp_echo_out), RF(icmp_echo_in),
 	RF(icmp_errors_relayed), RF(icmp_errors_ignored),
-	RF(nat_refused), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
+	RF(nat_refused), RF(nat_port_taken), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
 	RF(socks5_udp_relay_lost), RF(socks5_udp_cone_in), RF(socks5_udp_unsupported),
 	RF(socks5_udp_assocs), RF(socks5_udp_assocs_active),
 	RF(udp_mappings), RF(udp_mappings_active), RF(udp_cone_in),

@@ -140,6 +140,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("cone in", "udp_socks5_cone_in_total", rs->socks5_udp_cone_in);
 	C("gso runs", "udp_gso_runs_total", ss->udp_gso_out);
 	C("nat refused", "udp_nat_refused_total", rs->nat_refused);
+	C("nat port taken", "udp_nat_port_taken_total", rs->nat_port_taken);
 	C("mappings", "udp_mappings_total", rs->udp_mappings);
 	G("mappings active", "udp_mappings_active", rs->udp_mappings_active);
 	C("mapping cone in", "udp_mapping_cone_in_total", rs->udp_cone_in);

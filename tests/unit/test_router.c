@@ -2060,6 +2060,60 @@ static void test_udp_nat_sessions(void)
 	tb_free(t);
 }
 
+static void ignore_datagram(void *ctx, const struct zt_endpoint *from,
+			    const uint8_t *data, size_t len, uint8_t tclass)
+{
+	(void)ctx;
+	(void)from;
+	(void)data;
+	(void)len;
+	(void)tclass;
+}
+
+/*
+ * A mapped port that another socket of the host already holds (the NAT
+ * range overlaps the kernel's ephemeral ports, and local applications
+ * bind there too): binding it fails with EADDRINUSE, and the mapping
+ * takes another port instead of refusing the flow. Here every port of a
+ * four-port range but one is taken on the egress address.
+ */
+static void test_udp_nat_port_in_use(void)
+{
+	for (uint16_t free_port = 20000; free_port < 20004; free_port++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+		struct zt_nat_key k;
+		struct zt_nat_session *sess;
+		struct zt_vnet_config vc;
+
+		zt_vnet_config_default(&vc); /* tb_new(NULL)'s */
+		t->dec[1] = ZT_ROUTE_NAT;
+		t->cfg.nat.port_start = 20000;
+		t->cfg.nat.port_end = 20003;
+		tb_start(t);
+		for (uint16_t p = 20000; p < 20004; p++)
+			if (p != free_port)
+				CU_ASSERT_FATAL(zt_vnet_udp_bind(t->vn, &vc.egress4, p,
+								 ignore_datagram, NULL) == p);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		send_udp(t, &cli, 6000, &srv, 7, "n", 1);
+		run_for(t, 10 * ZT_MS);
+		memset(&k, 0, sizeof(k));
+		k.proto = 17;
+		k.src = cli;
+		k.dst = srv;
+		k.sport = 6000;
+		k.dport = 7;
+		sess = zt_nat_lookup(zt_router_nat(t->r), &k);
+		CU_ASSERT_FATAL(sess != NULL);
+		CU_ASSERT_EQUAL(sess->mapped_port, free_port);
+		CU_ASSERT_EQUAL(t->udp_in, 1); /* the reply came back */
+		CU_ASSERT_EQUAL(rstats(t)->nat_refused, 0);
+		CU_ASSERT_EQUAL(zt_router_nat(t->r)->stats.active, 1);
+		tb_free(t);
+	}
+}
+
 /*
  * A NAT flow that became a stream (datagrams both ways, still active two
  * seconds after it began) outlives the 30 s idle timeout, and so does its
@@ -4257,6 +4311,7 @@ int zt_suite_router(void)
 		{ "udp_direct_echo_and_dns", test_udp_direct_echo_and_dns },
 		{ "udp_expiry_closes_socket", test_udp_expiry_closes_socket },
 		{ "udp_nat_sessions", test_udp_nat_sessions },
+		{ "udp_nat_port_in_use", test_udp_nat_port_in_use },
 		{ "udp_nat_stream_lives", test_udp_nat_stream_lives },
 		{ "udp_batch_runs", test_udp_batch_runs },
 		{ "udp_vnet_batches", test_udp_vnet_batches },

@@ -147,6 +147,16 @@ struct zt_nat_session *zt_nat_lookup(struct zt_nat *t,
  */
 int zt_nat_insert(struct zt_nat *t, const struct zt_nat_key *key,
 		  uint64_t now, struct zt_nat_session **out);
+/*
+ * zt_nat_insert_avoid() - zt_nat_insert(), except that a fresh port is
+ * none of the @n ports of @avoid (ports the owner found taken by another
+ * socket of its host, so that a retry does not draw one of them again).
+ * Return: as zt_nat_insert(); -ENOSPC too when only avoided ports are
+ * free.
+ */
+int zt_nat_insert_avoid(struct zt_nat *t, const struct zt_nat_key *key,
+			uint64_t now, const uint16_t *avoid, unsigned n,
+			struct zt_nat_session **out);
 /* The session mapped to @mapped_port whose remote is exactly
  * @remote:@rport, or NULL. At most one: a port has one client endpoint. */
 struct zt_nat_session *zt_nat_reverse_lookup(struct zt_nat *t,

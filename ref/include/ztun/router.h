@@ -173,6 +173,8 @@ struct zt_router_stats {
 					    * flow talks to, passed
 					    * (udp_full_cone) */
 	uint64_t nat_refused;              /* NAT table or port range full */
+	uint64_t nat_port_taken;           /* mapped ports another socket of
+					    * the host held (another taken) */
 	uint64_t nat_reply_mismatch;       /* a NAT mapping's datagram from a
 					    * server no flow talks to */
 	uint64_t icmp_dropped;
