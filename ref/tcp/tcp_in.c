@@ -347,8 +347,9 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		t->ack_now = true; /* RFC 9293: ACK it and drop */
 		return ZT_DROP_TCP_BAD_ACK;
 	}
-	/* RFC 5961 5.2: ACKs far below snd_una are blind attacks. */
-	if (zt_seq_lt(seg->ack, t->snd_una - t->max_snd_wnd - 1)) {
+	/* RFC 5961 5.2: ACKs far below snd_una are blind attacks; the
+	 * acceptable range starts at SND.UNA - MAX.SND.WND itself. */
+	if (zt_seq_lt(seg->ack, t->snd_una - t->max_snd_wnd)) {
 		t->ack_now = true;
 		return ZT_DROP_TCP_BAD_ACK;
 	}

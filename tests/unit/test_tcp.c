@@ -1026,6 +1026,56 @@ static void test_ack_of_unsent_data(void)
 	free(p);
 }
 
+/* RFC 5961 5.2: an ACK is acceptable only in SND.UNA - MAX.SND.WND <=
+ * SEG.ACK <= SND.NXT. One just below that (a blind guess) draws a
+ * challenge ACK and the segment is dropped, its data not taken; at the
+ * edge it is an old ACK, ignored, and the data is taken. */
+static void test_ack_below_max_window(void)
+{
+	for (int edge = 0; edge < 2; edge++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *b;
+		struct zt_tcp_repr seg;
+		uint32_t rcv_nxt, snd_una;
+		unsigned before;
+
+		cfg_small(&c);
+		c.timestamps = false;
+		pair_init(p, &c, &c, 1155 + edge);
+		connect_pair(p, 10, 20);
+		b = &p->side[1].tcb;
+		CU_ASSERT_FATAL(b->max_snd_wnd > 0);
+		rcv_nxt = b->rcv_nxt;
+		snd_una = b->snd_una;
+		before = p->side[1].nlast;
+		memset(&seg, 0, sizeof(seg));
+		seg.src_port = b->remote_port;
+		seg.dst_port = b->local_port;
+		seg.seq = rcv_nxt;
+		seg.ack = b->snd_una - b->max_snd_wnd - (edge ? 0 : 1);
+		seg.flags = ZT_TCP_ACK | ZT_TCP_PSH;
+		seg.window = 1000;
+		if (edge) {
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "zz", 2), ZT_DROP_NONE);
+			CU_ASSERT_EQUAL(b->rcv_nxt, rcv_nxt + 2);
+			CU_ASSERT_EQUAL(zt_tcb_recv_len(b), 2);
+		} else {
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "zz", 2),
+					ZT_DROP_TCP_BAD_ACK);
+			CU_ASSERT_EQUAL(b->rcv_nxt, rcv_nxt);
+			CU_ASSERT_EQUAL(zt_tcb_recv_len(b), 0);
+			CU_ASSERT_EQUAL(p->side[1].nlast, before + 1);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_ACK);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->ack, rcv_nxt);
+		}
+		CU_ASSERT_EQUAL(b->snd_una, snd_una);
+		CU_ASSERT_EQUAL(b->state, ZT_TCP_ESTABLISHED);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 /* After our FIN is acknowledged, FIN_WAIT_2 is bounded: a peer that
  * never closes its half is reset fin_wait_2 after it last sent data (and
  * told so with a RST). A peer still sending on its half (a one-way
@@ -1404,6 +1454,7 @@ int zt_suite_tcp(void)
 		{ "simultaneous_open", test_simultaneous_open },
 		{ "send_and_close_in_syn_received", test_send_and_close_in_syn_received },
 		{ "ack_of_unsent_data", test_ack_of_unsent_data },
+		{ "ack_below_max_window", test_ack_below_max_window },
 		{ "fin_wait_2_bound", test_fin_wait_2_bound },
 		{ "fin_again_in_time_wait", test_fin_again_in_time_wait },
 		{ "simultaneous_close", test_simultaneous_close },
