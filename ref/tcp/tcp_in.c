@@ -36,6 +36,9 @@
 
 #include <string.h>
 
+/* RFC 6298 5.7: the RTO after a handshake that needed a retransmission. */
+#define ZT_TCP_RTO_FALLBACK (3 * ZT_SEC)
+
 void zt_tcp_config_default(struct zt_tcp_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -226,8 +229,14 @@ static void tcp_enter_established(struct zt_tcb *t, uint64_t now)
 {
 	t->state = ZT_TCP_ESTABLISHED;
 	t->events |= ZT_TCP_EV_CONNECTED;
-	if (t->retries) /* no RTT sample from a retransmitted SYN */
-		t->rto = t->cfg->rto_initial;
+	/* RFC 6298 5.7: the SYN (or SYN-ACK) timed out, so there is no RTT
+	 * sample; data starts with an RTO of at least 3 s. */
+	if (t->retries) {
+		t->rto = t->cfg->rto_initial < ZT_TCP_RTO_FALLBACK ?
+				 ZT_TCP_RTO_FALLBACK : t->cfg->rto_initial;
+		if (t->rto > t->cfg->rto_max)
+			t->rto = t->cfg->rto_max;
+	}
 	t->retries = 0;
 	if (t->cfg->keepalive_idle)
 		t->t_keepalive = now + t->cfg->keepalive_idle;

@@ -344,6 +344,48 @@ static void test_rto_backoff(void)
 	free(p);
 }
 
+/*
+ * RFC 6298 5.7: when the SYN (side 0, active) or the SYN-ACK (side 1,
+ * passive) had to be retransmitted on the timer, there is no RTT sample
+ * and the RTO for the data is 3 s (more than the 1 s initial one): the
+ * first data retransmission comes 3 s after the data, not 1 s.
+ */
+static void test_rto_3s_after_syn_timeout(void)
+{
+	for (int s = 0; s < 2; s++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct pair_side *ps = &p->side[s];
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c0.rto_initial = s ? 5 * ZT_SEC : ZT_SEC; /* only side s times out */
+		pair_init(p, &c0, &c1, 1520 + s);
+		p->side[1].listen = true;
+		p->side[1].auto_accept = true;
+		p->side[1].iss = 5000;
+		ps->drop_base = 0;
+		ps->drop_bits = 1; /* its SYN or SYN-ACK */
+		zt_tcb_open_active(&p->side[0].tcb, 40000, 80, 1000, p->now);
+		pair_settle(p, 2 * ZT_SEC);
+		CU_ASSERT_EQUAL_FATAL(p->side[0].tcb.state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT_EQUAL_FATAL(p->side[1].tcb.state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT_EQUAL(ps->tcb.stats.rto_expiries, 1);
+		CU_ASSERT_EQUAL(ps->tcb.srtt, 0); /* Karn: no sample */
+		/* Data from side s, all lost: the RTO is 3 s. */
+		pair_clear_log(p, s);
+		ps->drop_bits = ~0ull;
+		CU_ASSERT_EQUAL(zt_tcb_send(&ps->tcb, "data", 4, p->now), 4);
+		pair_settle(p, 5 * ZT_SEC);
+		CU_ASSERT_FATAL(ps->nlast >= 2);
+		CU_ASSERT_EQUAL(ps->last_len[0], 4);
+		CU_ASSERT_EQUAL(ps->last_len[1], 4);
+		CU_ASSERT_EQUAL(ps->last_at[1] - ps->last_at[0], 3 * ZT_SEC);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 static void test_zero_window_persist(void)
 {
 	struct zt_tcp_config c0, c1;
@@ -1443,6 +1485,7 @@ int zt_suite_tcp(void)
 		{ "ooo_and_duplicates", test_ooo_and_duplicates },
 		{ "sack_three_holes", test_sack_three_holes },
 		{ "rto_backoff", test_rto_backoff },
+		{ "rto_3s_after_syn_timeout", test_rto_3s_after_syn_timeout },
 		{ "zero_window_persist", test_zero_window_persist },
 		{ "delayed_ack", test_delayed_ack },
 		{ "tso_super_segments", test_tso_super_segments },
