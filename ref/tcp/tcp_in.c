@@ -38,6 +38,8 @@
 
 /* RFC 6298 5.7: the RTO after a handshake that needed a retransmission. */
 #define ZT_TCP_RTO_FALLBACK (3 * ZT_SEC)
+/* Least send MSS whatever the peer announces (before option room). */
+#define ZT_TCP_MIN_SND_MSS 48
 
 void zt_tcp_config_default(struct zt_tcp_config *cfg)
 {
@@ -144,10 +146,13 @@ static void tcp_take_syn_options(struct zt_tcb *t, const struct zt_tcp_repr *syn
 	if (t->ts_ok)
 		t->ts_recent = syn->ts_val;
 	base = t->peer_mss < t->cfg->mss ? t->peer_mss : t->cfg->mss;
-	if (t->ts_ok && base > 12 + 1)
+	/* A floor, as Linux's TCP_MIN_SND_MSS: an MSS option of 0 or 1 must
+	 * not make us send a byte per segment (RFC 9293 3.7.1 leaves the
+	 * value to the peer; 48 is 40 bytes of options plus 8 of data). */
+	if (base < ZT_TCP_MIN_SND_MSS)
+		base = ZT_TCP_MIN_SND_MSS;
+	if (t->ts_ok)
 		base -= 12; /* room for the timestamp option in every segment */
-	if (base < 1)
-		base = 1;
 	t->snd_mss = base;
 	/* RFC 6928 initial window: 10 segments. */
 	t->cwnd = 10u * t->snd_mss;

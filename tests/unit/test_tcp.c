@@ -231,6 +231,71 @@ static void test_mss_range(void)
 	}
 }
 
+/*
+ * A peer's MSS option below 48 (0, 1, ...) is raised to 48, as Linux's
+ * TCP_MIN_SND_MSS: room for the options and 8 bytes of data, so that no
+ * peer can make us send a byte per segment. Learned from the SYN-ACK
+ * (active open, side 0) and from the SYN (passive open, side 1).
+ */
+static void test_mss_floor(void)
+{
+	static const struct {
+		uint16_t peer;
+		bool ts;       /* with timestamps: 12 bytes less data */
+		uint16_t want;
+	} cases[] = { { 0, false, 48 }, { 1, false, 48 }, { 40, false, 48 },
+		      { 48, false, 48 }, { 100, false, 100 }, { 0, true, 36 } };
+
+	for (unsigned i = 0; i < 2 * sizeof(cases) / sizeof(cases[0]); i++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		int s = i & 1;
+		struct zt_tcb *t = &p->side[s].tcb;
+		struct zt_tcp_repr seg;
+		static uint8_t buf[2000];
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 1530 + i);
+		memset(&seg, 0, sizeof(seg));
+		seg.window = 65535;
+		seg.has_mss = true;
+		seg.mss = cases[i / 2].peer;
+		seg.has_ts = cases[i / 2].ts;
+		seg.ts_val = 1;
+		if (s == 0) {
+			zt_tcb_open_active(t, 40000, 80, 1000, p->now);
+			seg.src_port = 80;
+			seg.dst_port = 40000;
+			seg.seq = 5000;
+			seg.ack = 1001;
+			seg.flags = ZT_TCP_SYN | ZT_TCP_ACK;
+			CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		} else {
+			seg.src_port = 40000;
+			seg.dst_port = 80;
+			seg.seq = 1000;
+			seg.flags = ZT_TCP_SYN;
+			CU_ASSERT_EQUAL(zt_tcb_open_passive(t, &seg, 5000, p->now),
+					ZT_DROP_NONE);
+			zt_tcb_accept(t, p->now);
+			seg.has_mss = false;
+			seg.seq = 1001;
+			seg.ack = 5001;
+			seg.ts_val = 2;
+			seg.flags = ZT_TCP_ACK;
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+		}
+		CU_ASSERT_EQUAL_FATAL(t->state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT_EQUAL(t->snd_mss, cases[i / 2].want);
+		p->side[s].max_data = 0;
+		memset(buf, 'm', sizeof(buf));
+		CU_ASSERT_EQUAL(zt_tcb_send(t, buf, sizeof(buf), p->now), sizeof(buf));
+		CU_ASSERT_EQUAL(p->side[s].max_data, cases[i / 2].want);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 static void test_sequence_wrap(void)
 {
 	static const uint32_t isn[] = { 0xffffff00u, 0xffffffffu, 0x7fffffffu, 0 };
@@ -1481,6 +1546,7 @@ int zt_suite_tcp(void)
 		{ "refuse_sends_rst", test_refuse_sends_rst },
 		{ "options_every_combination", test_options_every_combination },
 		{ "mss_88_to_65495", test_mss_range },
+		{ "mss_floor", test_mss_floor },
 		{ "sequence_wrap", test_sequence_wrap },
 		{ "ooo_and_duplicates", test_ooo_and_duplicates },
 		{ "sack_three_holes", test_sack_three_holes },
