@@ -27,6 +27,11 @@
  * and drive loss recovery: three duplicate ACKs, or SACK information showing
  * three segments' worth delivered past a hole, start NewReno recovery
  * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data.
+ * An ACK with a zero window is never a duplicate: nothing is lost past a
+ * closed window, and such ACKs answer our window probes; they also show
+ * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
+ * Data beyond our own window (a zero-window probe) is answered with an
+ * ACK at once.
  *
  * Passive opens are upstream-first: zt_tcb_open_passive() only records the
  * SYN; the owner answers it with zt_tcb_accept() once the upstream connected
@@ -388,12 +393,21 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		}
 	}
 
+	/* The peer answers with its window closed: it is alive, only not
+	 * reading, and may stay so indefinitely (RFC 1122 4.2.2.17): what
+	 * we (re)sent into the closed window is a probe, not a loss, and
+	 * the retries must not run out while such answers come. */
+	if (seg->ack == t->snd_una && t->snd_wnd == 0)
+		t->retries = 0;
+
 	if (zt_seq_gt(seg->ack, t->snd_una)) {
 		tcp_ack_advance(t, seg, now);
 	} else if (seg->ack == t->snd_una && data_len == 0 &&
 		   !(seg->flags & (ZT_TCP_SYN | ZT_TCP_FIN)) && !window_update &&
-		   t->snd_max != t->snd_una) {
-		/* Duplicate ACK (RFC 5681 2). */
+		   t->snd_max != t->snd_una && t->snd_wnd != 0) {
+		/* Duplicate ACK (RFC 5681 2). Not with a zero window: no
+		 * data can be lost past a closed window, and the answers to
+		 * our probes would start a retransmission into it. */
 		t->dupacks++;
 		t->stats.dupacks_in++;
 		if (!t->in_recovery &&
@@ -757,6 +771,10 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	if (len && zt_seq_gt(seq + len, t->rcv_nxt + wnd)) {
 		len = t->rcv_nxt + wnd - seq;
 		fin = false; /* the FIN lies beyond the window */
+		/* What we cannot take is answered with an ACK at once (RFC
+		 * 9293 3.10.7.4): above all a zero-window probe, whose
+		 * sender waits for it (RFC 1122 4.2.2.17). */
+		t->ack_now = true;
 	}
 	if (len) {
 		switch (t->state) {

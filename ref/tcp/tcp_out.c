@@ -24,7 +24,9 @@
  * Timers, one deadline each, ZT_TIME_NEVER when off:
  *   t_rtx       RFC 6298: RTO with Karn's rule and exponential backoff;
  *               on expiry go back to snd_una with cwnd = 1 MSS
- *   t_persist   zero window: probe with one byte at snd_una, backing off
+ *   t_persist   zero window: probe with one byte at snd_una, backing off;
+ *               the answers (ack = snd_una, window 0) are no duplicate
+ *               ACKs, and the probing goes on as long as they come
  *   t_delack    delayed ACK (every second full segment is ACKed at once)
  *   t_keepalive idle probes (seq = snd_una - 1) when configured
  *   t_close     TIME_WAIT and FIN_WAIT_2 bounds (the latter restarted by

@@ -503,6 +503,239 @@ static void test_zero_window_persist(void)
 	free(p);
 }
 
+/* Side 0 sends @total bytes (queued as far as its ring takes them) that
+ * side 1 does not read: its ring of @rx_buf fills, its window closes and
+ * side 0 persists. */
+static void fill_peer_window(struct tcp_pair *p, struct xfer *x)
+{
+	uint8_t buf[4096];
+
+	while (x->sent < x->total) {
+		size_t n, want = x->total - x->sent;
+
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		for (size_t i = 0; i < want; i++)
+			buf[i] = pat(x->seed, x->sent + i);
+		n = zt_tcb_send(&p->side[0].tcb, buf, want, p->now);
+		x->sent += n;
+		if (!n)
+			break;
+	}
+	pair_settle(p, ZT_SEC);
+}
+
+/*
+ * A segment with data at RCV.NXT while our window is zero (a peer's
+ * one-byte zero-window probe, as BSD, Windows and ztun send them) is not
+ * acceptable data: it must be answered with an ACK that says where we are
+ * and that the window is still closed (RFC 9293 3.10.7.4, RFC 1122
+ * 4.2.2.17), and the data is not taken. It was taken as "acceptable"
+ * and then silently trimmed away.
+ */
+static void test_zero_window_probe_acked(void)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct xfer x = { 40000, 0, 0, 8, false, false };
+		struct zt_tcb *b;
+		struct zt_tcp_repr seg;
+		static uint8_t data[100];
+		uint32_t rcv_nxt;
+		unsigned before;
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c1.rx_buf = 16384;
+		pair_init(p, &c0, &c1, 1540 + kind);
+		connect_pair(p, 100, 200);
+		fill_peer_window(p, &x);
+		b = &p->side[1].tcb;
+		CU_ASSERT_EQUAL_FATAL(zt_tcb_recv_len(b), 16384);
+		CU_ASSERT_EQUAL_FATAL(last_seg(p, 1)->window, 0);
+		rcv_nxt = b->rcv_nxt;
+		before = p->side[1].nlast;
+		memset(&seg, 0, sizeof(seg));
+		seg.src_port = b->remote_port;
+		seg.dst_port = b->local_port;
+		seg.seq = rcv_nxt;
+		seg.ack = b->snd_nxt;
+		seg.flags = ZT_TCP_ACK;
+		seg.window = 65535;
+		seg.has_ts = b->ts_ok;
+		seg.ts_val = b->ts_recent + 1;
+		memset(data, 'q', sizeof(data));
+		/* kind 0: a one-byte probe; 1: a full-size segment */
+		pair_inject(p, 1, &seg, data, kind ? sizeof(data) : 1);
+		CU_ASSERT_EQUAL(b->rcv_nxt, rcv_nxt);
+		CU_ASSERT_EQUAL(zt_tcb_recv_len(b), 16384);
+		CU_ASSERT_EQUAL(p->side[1].nlast, before + 1);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_ACK);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->ack, rcv_nxt);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->window, 0);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
+ * A receiver that keeps its window closed for five minutes and answers
+ * every probe (ack = SND.UNA, window 0) is alive: the connection must stay
+ * open (RFC 1122 4.2.2.17, RFC 9293 3.8.6.1). Those answers are not
+ * duplicate ACKs (nothing can be lost past a closed window): they
+ * started fast retransmit, whose RTOs then sent full segments into the
+ * closed window until the retries ran out and the connection was reset.
+ * Only one-byte probes go out; when the reader wakes, everything arrives.
+ */
+static void test_zero_window_probes_answered(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct xfer x[2] = { { 100000, 0, 0, 9, false, false }, { 0, 0, 0, 0, false, false } };
+	struct zt_tcb *a = &p->side[0].tcb;
+	unsigned probes = 0, answers = 0, others = 0, rsts = 0;
+	uint64_t end;
+
+	cfg_small(&c0);
+	cfg_small(&c1);
+	c1.rx_buf = 16384;
+	pair_init(p, &c0, &c1, 1550);
+	connect_pair(p, 100, 200);
+	fill_peer_window(p, &x[0]);
+	CU_ASSERT_EQUAL_FATAL(a->snd_wnd, 0);
+	CU_ASSERT_FATAL(a->persist);
+	end = p->now + 300 * ZT_SEC;
+	while (p->now < end) {
+		pair_clear_log(p, 0);
+		pair_clear_log(p, 1);
+		pair_run_until(p, p->now + ZT_SEC);
+		for (unsigned i = 0; i < p->side[0].nlast && i < 64; i++) {
+			if (p->side[0].last[i].flags & ZT_TCP_RST)
+				rsts++;
+			else if (p->side[0].last_len[i] == 1 &&
+				 p->side[0].last[i].seq == a->snd_una)
+				probes++;
+			else
+				others++;
+		}
+		for (unsigned i = 0; i < p->side[1].nlast && i < 64; i++) {
+			if (p->side[1].last[i].flags & ZT_TCP_RST)
+				rsts++;
+			else if (p->side[1].last[i].window == 0 &&
+				 p->side[1].last[i].ack == p->side[1].tcb.rcv_nxt)
+				answers++;
+		}
+	}
+	CU_ASSERT(probes >= 5 && probes < 20);
+	CU_ASSERT_EQUAL(answers, probes);
+	CU_ASSERT_EQUAL(others, 0);
+	CU_ASSERT_EQUAL(rsts, 0);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_ESTABLISHED);
+	/* The reader wakes: everything arrives, in order. */
+	end = p->now + 120 * ZT_SEC;
+	while (x[0].recvd < x[0].total && p->now < end) {
+		pump(p, x);
+		pair_run_until(p, p->now + ZT_MS);
+	}
+	CU_ASSERT_EQUAL(x[0].recvd, x[0].total);
+	CU_ASSERT_FALSE(x[0].corrupt);
+	CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_FALSE(zt_tcb_events(a) & ZT_TCP_EV_RESET);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
+ * The same liveness rule when the window closes with data in flight (a
+ * receiver that shrinks it, as Linux may under memory pressure): the RTO
+ * retransmissions then act as probes, and while each is answered (ack =
+ * SND.UNA, window 0) the retries must not run out. A peer scripted here.
+ */
+static void test_rto_into_closed_window(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *a = &p->side[0].tcb;
+	struct zt_tcp_repr seg;
+	static uint8_t buf[10 * 1460];
+	uint32_t end_seq, mss;
+	unsigned rsts = 0, answered = 0;
+	uint64_t end;
+
+	cfg_small(&c);
+	c.timestamps = false;
+	pair_init(p, &c, &c, 1560);
+	connect_pair(p, 100, 200);
+	mss = a->snd_mss;
+	memset(buf, 'r', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 10u * mss, p->now), 10u * mss);
+	end_seq = a->snd_max;
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = a->remote_port;
+	seg.dst_port = a->local_port;
+	seg.seq = a->rcv_nxt;
+	seg.flags = ZT_TCP_ACK;
+	/* Half ACKed, window closed; the rest stays outstanding. */
+	seg.ack = a->snd_una + 5 * mss;
+	seg.window = 0;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_FATAL(a->t_rtx != ZT_TIME_NEVER);
+	/* Drive side 0 alone for five minutes, answering whatever it sends. */
+	end = p->now + 300 * ZT_SEC;
+	while (a->state != ZT_TCP_CLOSED && zt_tcb_deadline(a) <= end) {
+		unsigned n = p->side[0].nlast;
+
+		p->now = zt_tcb_deadline(a);
+		zt_tcb_poll(a, p->now);
+		for (unsigned i = n; i < p->side[0].nlast; i++) {
+			if (p->side[0].last[i % 64].flags & ZT_TCP_RST) {
+				rsts++;
+				continue;
+			}
+			seg.ack = a->snd_una;
+			pair_inject(p, 0, &seg, NULL, 0);
+			answered++;
+		}
+	}
+	CU_ASSERT(answered >= 5);
+	CU_ASSERT_EQUAL(rsts, 0);
+	CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
+	/* The window opens: the peer takes each segment as it comes (the
+	 * next one may wait for the backed-off RTO), and all is ACKed. */
+	p->now = end;
+	seg.window = 65535;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	end = p->now + 120 * ZT_SEC;
+	while (!zt_tcb_send_drained(a) && a->state != ZT_TCP_CLOSED &&
+	       zt_tcb_deadline(a) <= end) {
+		unsigned n = p->side[0].nlast;
+
+		p->now = zt_tcb_deadline(a);
+		zt_tcb_poll(a, p->now);
+		for (unsigned i = n; i < p->side[0].nlast; i++) {
+			const struct zt_tcp_repr *r = &p->side[0].last[i % 64];
+
+			if (r->flags & ZT_TCP_RST) {
+				rsts++;
+				continue;
+			}
+			if (zt_seq_le(r->seq, a->snd_una))
+				seg.ack = r->seq + (uint32_t)p->side[0].last_len[i % 64];
+			pair_inject(p, 0, &seg, NULL, 0);
+		}
+	}
+	CU_ASSERT(zt_tcb_send_drained(a));
+	CU_ASSERT_EQUAL(a->snd_una, end_seq);
+	CU_ASSERT_EQUAL(rsts, 0);
+	CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_delayed_ack(void)
 {
 	struct zt_tcp_config c;
@@ -1553,6 +1786,9 @@ int zt_suite_tcp(void)
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_3s_after_syn_timeout", test_rto_3s_after_syn_timeout },
 		{ "zero_window_persist", test_zero_window_persist },
+		{ "zero_window_probe_acked", test_zero_window_probe_acked },
+		{ "zero_window_probes_answered", test_zero_window_probes_answered },
+		{ "rto_into_closed_window", test_rto_into_closed_window },
 		{ "delayed_ack", test_delayed_ack },
 		{ "tso_super_segments", test_tso_super_segments },
 		{ "tso_tail_waits_for_ack", test_tso_tail_waits_for_ack },
