@@ -190,6 +190,7 @@ enum zt_drop zt_tcb_open_passive(struct zt_tcb *t,
 	t->snd_nxt = iss;
 	t->snd_max = iss;
 	t->rtx_next = iss;
+	t->recover = iss; /* RFC 6582 3.2 */
 	t->ts_offset = iss * 2654435761u; /* not the host clock */
 	tcp_take_syn_options(t, syn, now);
 	t->snd_wl1 = syn->seq;
@@ -228,6 +229,7 @@ void zt_tcb_open_active(struct zt_tcb *t, uint16_t lport, uint16_t rport,
 	t->snd_nxt = iss;
 	t->snd_max = iss;
 	t->rtx_next = iss;
+	t->recover = iss; /* RFC 6582 3.2 */
 	t->ts_offset = iss * 2654435761u;
 	t->snd_mss = t->cfg->mss;
 	t->cwnd = 10u * t->snd_mss;
@@ -347,6 +349,11 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 
 		t->cwnd += inc ? inc : 1;
 	}
+	/* Once past recover, keep it trailing the cumulative ACK: the
+	 * modular check "snd_una covers recover" would flip after 2^31
+	 * bytes otherwise, and fast retransmit stop working. */
+	if (!t->in_recovery && zt_seq_gt(t->snd_una, t->recover))
+		t->recover = t->snd_una;
 	t->dupacks = 0;
 	if (t->persist && t->snd_wnd)
 		t->persist = false;

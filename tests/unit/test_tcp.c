@@ -376,6 +376,73 @@ static void test_sack_three_holes(void)
 	free(p);
 }
 
+/*
+ * Ten segments with the first lost: side 0 runs @bytes clean first, then
+ * sends the ten; the dup ACKs for #1..#9 must start NewReno's fast
+ * retransmit (RFC 6582 3.2 step 1: the cumulative ACK covers more than
+ * recover), not wait for the RTO. True when it did and all arrived.
+ */
+static bool fast_rtx_first_lost(struct tcp_pair *p, size_t clean)
+{
+	struct zt_tcb *t = &p->side[0].tcb;
+	uint32_t seg = t->snd_mss;
+	static uint8_t buf[10 * 1460], got[10 * 1460];
+	uint64_t start;
+
+	if (clean)
+		CU_ASSERT(transfer(p, clean, 0, 10 * ZT_SEC, 21));
+	pair_settle(p, ZT_SEC);
+	CU_ASSERT_FATAL(zt_tcb_send_drained(t));
+	CU_ASSERT_FATAL(seg <= 1460);
+	for (size_t i = 0; i < 10u * seg; i++)
+		buf[i] = pat(12, i);
+	pair_clear_log(p, 0);
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = 1;
+	start = p->now;
+	CU_ASSERT_EQUAL(zt_tcb_send(t, buf, 10u * seg, p->now), 10u * seg);
+	CU_ASSERT_EQUAL(p->side[0].nlast, 10);
+	/* Two round trips: well before the RTO (200 ms here) could fire. */
+	pair_run_until(p, start + 4 * p->delay + ZT_MS);
+	CU_ASSERT(t->stats.dupacks_in >= 3);
+	CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+			10u * seg);
+	CU_ASSERT(memcmp(got, buf, 10u * seg) == 0);
+	return t->stats.fast_retransmits == 1 && t->stats.rto_expiries == 0;
+}
+
+/*
+ * RFC 6582 3.2: recover starts at the ISS, so that the first loss is
+ * repaired by fast retransmit whatever the ISS (it started at 0, and the
+ * check "snd_una covers more than recover" failed for every ISS in the
+ * upper half of the sequence space). And it must not fall 2^31 behind the
+ * cumulative ACK, or the same check flips after 2 GiB of clean transfer:
+ * here a recovery that ended 2^31 - 4096 bytes ago, then 300 kB more.
+ */
+static void test_fast_retransmit_any_iss(void)
+{
+	static const uint32_t iss[] = { 0x10000000u, 0x90000000u, 0xfffffff0u };
+
+	for (unsigned i = 0; i < 3 * 2 + 2; i++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		bool wrap = i >= 6;
+
+		cfg_small(&c);
+		c.sack = i % 2; /* dup ACKs alone, and SACK's count of bytes */
+		pair_init(p, &c, &c, 1500 + i);
+		connect_pair(p, wrap ? 100 : iss[i / 2], 5000);
+		if (wrap)
+			p->side[0].tcb.recover = p->side[0].tcb.snd_una - 0x7ffff000u;
+		if (!fast_rtx_first_lost(p, wrap ? 300000 : 0))
+			CU_FAIL("no fast retransmit");
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 static void test_rto_backoff(void)
 {
 	struct zt_tcp_config c;
@@ -1783,6 +1850,7 @@ int zt_suite_tcp(void)
 		{ "sequence_wrap", test_sequence_wrap },
 		{ "ooo_and_duplicates", test_ooo_and_duplicates },
 		{ "sack_three_holes", test_sack_three_holes },
+		{ "fast_retransmit_any_iss", test_fast_retransmit_any_iss },
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_3s_after_syn_timeout", test_rto_3s_after_syn_timeout },
 		{ "zero_window_persist", test_zero_window_persist },

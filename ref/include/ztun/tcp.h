@@ -212,7 +212,8 @@ struct zt_tcb {
 	uint32_t cwnd, ssthresh;
 	uint32_t dupacks;
 	bool in_recovery;
-	uint32_t recover;      /* snd_max when recovery started */
+	uint32_t recover;      /* snd_max when recovery (or an RTO) started;
+				* ISS at first, then trailing snd_una */
 	uint32_t rtx_next;     /* next hole candidate during recovery */
 	struct zt_assembler sacked; /* peer's SACKed ranges, offsets from snd_una */
 
