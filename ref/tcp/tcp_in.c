@@ -964,7 +964,7 @@ void zt_tcb_abort(struct zt_tcb *t, uint64_t now)
 	if (t->state == ZT_TCP_SYN_RECEIVED && t->synack_pending) {
 		zt_tcb_refuse(t, now);
 	} else if (t->state != ZT_TCP_SYN_SENT && t->state != ZT_TCP_TIME_WAIT) {
-		tcp_send_rst(t, t->snd_nxt, true, now);
+		tcp_send_rst(t, tcp_acceptable_seq(t), true, now);
 	}
 	tcp_reset(t, ZT_TCP_RESET_ABORTED);
 	t->events &= ~(uint32_t)ZT_TCP_EV_RESET; /* the owner knows */

@@ -7,7 +7,9 @@
  * Everything sent is built here as a zt_tcp_repr plus at most two runs of
  * the send ring, and handed to ops->output. The ring holds every byte from
  * snd_una on, so a retransmission is a read at offset (seq - snd_una);
- * nothing is copied or allocated per segment.
+ * nothing is copied or allocated per segment. Segments without data or
+ * FIN (bare ACKs, RSTs) carry snd_max, but never past the peer's right
+ * window edge (tcp_acceptable_seq), where the peer would drop them.
  *
  * Sending (tcp_output): new data goes out while the flight is below
  * min(peer window, cwnd), in segments of snd_mss, without Nagle (a proxy
@@ -167,12 +169,22 @@ void zt_tcb_send_ack(struct zt_tcb *t, uint64_t now)
 		tcp_send_ack(t, now);
 }
 
+uint32_t tcp_acceptable_seq(const struct zt_tcb *t)
+{
+	/* snd_max, not snd_nxt: after an RTO rewound snd_nxt, an older
+	 * sequence number would be outside the peer's window and the
+	 * segment ignored (both sides rewinding then deadlock). But not
+	 * past the peer's right window edge either (a zero-window probe's
+	 * byte is out): the peer would drop it too. Linux's
+	 * tcp_acceptable_seq() does the same (RFC 9293 3.10.7.4's test). */
+	uint32_t edge = t->snd_una + t->snd_wnd;
+
+	return zt_seq_gt(t->snd_max, edge) ? edge : t->snd_max;
+}
+
 void tcp_send_ack(struct zt_tcb *t, uint64_t now)
 {
-	/* A bare ACK carries snd_max, not snd_nxt: after an RTO rewound
-	 * snd_nxt, an older sequence number would be outside the peer's
-	 * window and the ACK ignored (both sides rewinding then deadlock). */
-	tcp_emit(t, ZT_TCP_ACK, t->snd_max, 0, 0, now);
+	tcp_emit(t, ZT_TCP_ACK, tcp_acceptable_seq(t), 0, 0, now);
 }
 
 void tcp_send_syn(struct zt_tcb *t, uint64_t now)
@@ -451,7 +463,7 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	t->stats.rto_expiries++;
 	if (t->retries >= limit) {
 		if (tcp_synchronized(t) || t->state == ZT_TCP_SYN_RECEIVED)
-			tcp_send_rst(t, t->snd_nxt, true, now);
+			tcp_send_rst(t, tcp_acceptable_seq(t), true, now);
 		tcp_reset(t, ZT_TCP_RESET_TIMEOUT);
 		return;
 	}
@@ -519,7 +531,7 @@ static void tcp_on_persist(struct zt_tcb *t, uint64_t now)
 static void tcp_on_keepalive(struct zt_tcb *t, uint64_t now)
 {
 	if (t->ka_sent >= t->cfg->keepalive_probes) {
-		tcp_send_rst(t, t->snd_nxt, true, now);
+		tcp_send_rst(t, tcp_acceptable_seq(t), true, now);
 		tcp_reset(t, ZT_TCP_RESET_KEEPALIVE);
 		return;
 	}
@@ -538,7 +550,7 @@ void zt_tcb_poll(struct zt_tcb *t, uint64_t now)
 			return;
 		}
 		if (t->state == ZT_TCP_FIN_WAIT_2) {
-			tcp_send_rst(t, t->snd_nxt, true, now);
+			tcp_send_rst(t, tcp_acceptable_seq(t), true, now);
 			tcp_reset(t, ZT_TCP_RESET_FIN_WAIT_2);
 			return;
 		}

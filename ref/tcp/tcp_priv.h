@@ -7,6 +7,9 @@
 
 /* Send what the windows allow (data, FIN) and a pending ACK. */
 void tcp_output(struct zt_tcb *t, uint64_t now);
+/* The sequence number for a segment without data or FIN (bare ACK, RST):
+ * snd_max, kept within the peer's window. */
+uint32_t tcp_acceptable_seq(const struct zt_tcb *t);
 /* Send a bare ACK now (with SACK blocks and timestamps as negotiated). */
 void tcp_send_ack(struct zt_tcb *t, uint64_t now);
 /* Send our SYN (SYN_SENT) or SYN-ACK (SYN_RECEIVED). */

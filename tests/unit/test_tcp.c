@@ -803,6 +803,55 @@ static void test_rto_into_closed_window(void)
 	free(p);
 }
 
+/*
+ * While our one-byte probe is out (snd_max = SND.UNA + 1) against a zero
+ * window, a bare ACK or a RST with sequence number snd_max lies past the
+ * peer's window (its RCV.NXT = SND.UNA, window 0): the peer drops it (as
+ * Linux's tcp_sequence() and ztun's own check do). Linux sends them at
+ * min(SND.NXT, SND.UNA + SND.WND) (tcp_acceptable_seq()); so must we, or
+ * the peer's data is never ACKed and our RST ignored.
+ */
+static void test_ack_and_rst_seq_in_peer_window(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct xfer x = { 40000, 0, 0, 10, false, false };
+	struct zt_tcb *a = &p->side[0].tcb, *b = &p->side[1].tcb;
+	const struct zt_tcp_repr *r;
+	uint32_t una;
+
+	cfg_small(&c0);
+	cfg_small(&c1);
+	c1.rx_buf = 16384;
+	pair_init(p, &c0, &c1, 1570);
+	connect_pair(p, 100, 200);
+	fill_peer_window(p, &x);
+	CU_ASSERT_EQUAL_FATAL(a->snd_wnd, 0);
+	CU_ASSERT_EQUAL_FATAL(a->snd_max, a->snd_una + 1); /* probe out */
+	una = a->snd_una;
+	/* The peer sends us data: our ACK of it must be acceptable. */
+	pair_clear_log(p, 0);
+	CU_ASSERT_EQUAL(zt_tcb_send(b, "hello", 5, p->now), 5);
+	pair_run_until(p, p->now + 100 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(p->side[0].nlast, 1);
+	r = last_seg(p, 0);
+	CU_ASSERT_EQUAL(r->flags, ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(r->seq, una);
+	CU_ASSERT_EQUAL(b->snd_una, b->snd_max);
+	CU_ASSERT_EQUAL(b->stats.retransmits, 0);
+	/* Our RST must reach it too. */
+	(void)zt_tcb_events(b);
+	zt_tcb_abort(a, p->now);
+	r = last_seg(p, 0);
+	CU_ASSERT_EQUAL(r->flags & ZT_TCP_RST, ZT_TCP_RST);
+	CU_ASSERT_EQUAL(r->seq, una);
+	pair_run_until(p, p->now + 100 * ZT_MS);
+	CU_ASSERT_EQUAL(b->state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(b->reset_reason, ZT_TCP_RESET_BY_PEER);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_delayed_ack(void)
 {
 	struct zt_tcp_config c;
@@ -1857,6 +1906,7 @@ int zt_suite_tcp(void)
 		{ "zero_window_probe_acked", test_zero_window_probe_acked },
 		{ "zero_window_probes_answered", test_zero_window_probes_answered },
 		{ "rto_into_closed_window", test_rto_into_closed_window },
+		{ "ack_and_rst_seq_in_peer_window", test_ack_and_rst_seq_in_peer_window },
 		{ "delayed_ack", test_delayed_ack },
 		{ "tso_super_segments", test_tso_super_segments },
 		{ "tso_tail_waits_for_ack", test_tso_tail_waits_for_ack },
