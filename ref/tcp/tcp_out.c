@@ -21,7 +21,8 @@
  * Receive window (tcp_window_field): the free space of the receive ring,
  * so the window tracks how fast the owner drains it (back-pressure). The
  * right edge never moves left (RFC 9293 3.8.6), and it only moves right by
- * at least min(ring/2, MSS) at a time (receiver-side SWS avoidance).
+ * at least min(ring/2, MSS) at a time (receiver-side SWS avoidance), a
+ * closed window included: it stays closed until that much is free.
  *
  * Timers, one deadline each, ZT_TIME_NEVER when off:
  *   t_rtx       RFC 6298: RTO with Karn's rule and exponential backoff;
@@ -61,9 +62,11 @@ static uint16_t tcp_window_field(struct zt_tcb *t)
 	thresh = (uint32_t)t->rx.cap / 2;
 	if (thresh > t->cfg->mss)
 		thresh = t->cfg->mss;
-	/* Move the edge right only by a worthwhile amount; never left. */
-	if (zt_seq_le(edge, t->rcv_adv) ||
-	    (edge - t->rcv_adv < thresh && zt_seq_gt(t->rcv_adv, t->rcv_nxt)))
+	/* Move the edge right only by a worthwhile amount; never left
+	 * (RFC 9293 3.8.6.2.2). From a zero window too: reopening it by
+	 * less would invite a silly segment. No deadlock: a reader that
+	 * empties the ring frees more than thresh (at most half of it). */
+	if (zt_seq_le(edge, t->rcv_adv) || edge - t->rcv_adv < thresh)
 		edge = zt_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv : t->rcv_nxt;
 	adv = edge - t->rcv_nxt;
 	field = adv >> t->rcv_wscale;

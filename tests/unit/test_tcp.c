@@ -852,6 +852,93 @@ static void test_ack_and_rst_seq_in_peer_window(void)
 	free(p);
 }
 
+/* Inject a one-byte zero-window probe at side 1's RCV.NXT; returns the
+ * window of the ACK that answers it. */
+static uint16_t probe_side1(struct tcp_pair *p)
+{
+	struct zt_tcb *b = &p->side[1].tcb;
+	struct zt_tcp_repr seg;
+	unsigned before = p->side[1].nlast;
+
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = b->remote_port;
+	seg.dst_port = b->local_port;
+	seg.seq = b->rcv_nxt;
+	seg.ack = b->snd_nxt;
+	seg.flags = ZT_TCP_ACK;
+	seg.window = 65535;
+	seg.has_ts = b->ts_ok;
+	seg.ts_val = b->ts_recent + 1;
+	pair_inject(p, 1, &seg, "?", 1);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 1);
+	return last_seg(p, 1)->window;
+}
+
+/*
+ * Receiver-side SWS avoidance (RFC 9293 3.8.6.2.2, RFC 1122 4.2.3.3)
+ * also holds when the window is to reopen from zero: it stays closed
+ * until it can open by min(RCV.BUFF / 2, MSS). It used to open by
+ * whatever the reader had freed (a 100-byte window, then a 100-byte
+ * segment: silly windows). Once enough is read it does open, and when
+ * everything is read the transfer completes (no deadlock).
+ */
+static void test_zero_window_reopens_by_mss(void)
+{
+	static const uint32_t rx[] = { 16384, 2048 };
+
+	for (unsigned v = 0; v < 2; v++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct xfer x[2] = { { 60000, 0, 0, 11, false, false },
+				     { 0, 0, 0, 0, false, false } };
+		struct zt_tcb *b = &p->side[1].tcb;
+		uint32_t thresh = rx[v] / 2 < 1460 ? rx[v] / 2 : 1460;
+		static uint8_t got[16384];
+		uint64_t end;
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c1.rx_buf = rx[v];
+		pair_init(p, &c0, &c1, 1580 + v);
+		connect_pair(p, 100, 200);
+		fill_peer_window(p, &x[0]);
+		CU_ASSERT_EQUAL_FATAL(zt_tcb_recv_len(b), rx[v]);
+		CU_ASSERT_EQUAL_FATAL(last_seg(p, 1)->window, 0);
+		/* Read 100 bytes, then all but one of the threshold: the
+		 * window stays shut, and no update goes out. */
+		pair_clear_log(p, 1);
+		x[0].recvd += zt_tcb_recv(b, got, 100, p->now);
+		CU_ASSERT_EQUAL(p->side[1].nlast, 0);
+		CU_ASSERT_EQUAL(probe_side1(p), 0);
+		x[0].recvd += zt_tcb_recv(b, got, thresh - 1 - 100, p->now);
+		CU_ASSERT_EQUAL(probe_side1(p), 0);
+		/* The sender, probing meanwhile, sends nothing but probes. */
+		pair_clear_log(p, 0);
+		pair_settle(p, 10 * ZT_SEC);
+		for (unsigned i = 0; i < p->side[0].nlast && i < 64; i++)
+			CU_ASSERT(p->side[0].last_len[i] <= 1);
+		CU_ASSERT_EQUAL(zt_tcb_recv_len(b), rx[v] - (thresh - 1));
+		/* One byte more: the window opens, by the threshold at least. */
+		pair_clear_log(p, 1);
+		x[0].recvd += zt_tcb_recv(b, got, 1, p->now);
+		CU_ASSERT_EQUAL(p->side[1].nlast, 1);
+		if (p->side[1].nlast)
+			CU_ASSERT((uint32_t)last_seg(p, 1)->window << b->rcv_wscale >=
+				  thresh);
+		/* Read everything: the rest arrives, intact. */
+		CU_ASSERT_EQUAL(x[0].sent, x[0].total);
+		end = p->now + 60 * ZT_SEC;
+		while (x[0].recvd < x[0].total && p->now < end) {
+			pump(p, x);
+			pair_run_until(p, p->now + ZT_MS);
+		}
+		CU_ASSERT_EQUAL(x[0].recvd, x[0].total);
+		CU_ASSERT_FALSE(x[0].corrupt);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 static void test_delayed_ack(void)
 {
 	struct zt_tcp_config c;
@@ -1907,6 +1994,7 @@ int zt_suite_tcp(void)
 		{ "zero_window_probes_answered", test_zero_window_probes_answered },
 		{ "rto_into_closed_window", test_rto_into_closed_window },
 		{ "ack_and_rst_seq_in_peer_window", test_ack_and_rst_seq_in_peer_window },
+		{ "zero_window_reopens_by_mss", test_zero_window_reopens_by_mss },
 		{ "delayed_ack", test_delayed_ack },
 		{ "tso_super_segments", test_tso_super_segments },
 		{ "tso_tail_waits_for_ack", test_tso_tail_waits_for_ack },
