@@ -898,10 +898,6 @@ void zt_tcb_recv_consume_quiet(struct zt_tcb *t, size_t n)
 
 void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now)
 {
-	uint32_t old_wnd = zt_seq_gt(t->rcv_adv, t->rcv_nxt) ?
-				   t->rcv_adv - t->rcv_nxt : 0;
-	uint32_t space;
-
 	zt_tcb_recv_consume_quiet(t, n);
 	/* No window to open before the handshake, nor after the peer's FIN:
 	 * it sends nothing more (and a peer that already forgot us would
@@ -909,16 +905,12 @@ void zt_tcb_recv_consume(struct zt_tcb *t, size_t n, uint64_t now)
 	if (t->state != ZT_TCP_ESTABLISHED && t->state != ZT_TCP_FIN_WAIT_1 &&
 	    t->state != ZT_TCP_FIN_WAIT_2)
 		return;
-	/* Window update when the window grew enough to matter (RFC 9293
-	 * 3.8.6.2.2) or reopened from (near) zero. */
-	/* Only what the window field can say counts (without scaling it
-	 * tops out at 65535, however large the ring). */
-	space = (uint32_t)zt_ring_space(&t->rx);
-	if (space > (uint32_t)65535 << t->rcv_wscale)
-		space = (uint32_t)65535 << t->rcv_wscale;
-	if (space >= old_wnd + (t->rx.cap / 2 < t->cfg->mss ? t->rx.cap / 2 :
-							       t->cfg->mss) ||
-	    (old_wnd < t->cfg->mss && space >= t->cfg->mss)) {
+	/* Window update when the advertised edge would move by enough to
+	 * matter (RFC 9293 3.8.6.2.2), judged on the window field as it
+	 * would be sent (scaled, rounded): an update that moves nothing is
+	 * a copy of the last ACK, which a sender with data in flight counts
+	 * as a duplicate ACK (RFC 5681 2). */
+	if (tcp_rcv_window_opens(t)) {
 		t->ack_now = true;
 		tcp_output(t, now);
 	}

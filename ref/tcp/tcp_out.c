@@ -22,7 +22,9 @@
  * so the window tracks how fast the owner drains it (back-pressure). The
  * right edge never moves left (RFC 9293 3.8.6), and it only moves right by
  * at least min(ring/2, MSS) at a time (receiver-side SWS avoidance), a
- * closed window included: it stays closed until that much is free.
+ * closed window included: it stays closed until that much is free. The
+ * reader's zt_tcb_recv_consume() sends a window update only when that
+ * edge would move (tcp_rcv_window_opens), never a copy of the last ACK.
  *
  * Timers, one deadline each, ZT_TIME_NEVER when off:
  *   t_rtx       RFC 6298: RTO with Karn's rule and exponential backoff;
@@ -49,11 +51,14 @@ uint32_t tcp_flight(const struct zt_tcb *t)
 	return t->snd_max - t->snd_una;
 }
 
-static uint16_t tcp_window_field(struct zt_tcb *t)
+/* The right edge of the receive window to advertise now: the free space
+ * of the ring (in what the scaled window field can say), moved right only
+ * by a worthwhile amount and never left. */
+static uint32_t tcp_rcv_edge(const struct zt_tcb *t)
 {
 	uint32_t space = (uint32_t)zt_ring_space(&t->rx);
 	uint32_t maxwin = (uint32_t)65535 << t->rcv_wscale;
-	uint32_t edge, adv, field, thresh;
+	uint32_t edge, thresh;
 
 	if (space > maxwin)
 		space = maxwin;
@@ -68,7 +73,20 @@ static uint16_t tcp_window_field(struct zt_tcb *t)
 	 * empties the ring frees more than thresh (at most half of it). */
 	if (zt_seq_le(edge, t->rcv_adv) || edge - t->rcv_adv < thresh)
 		edge = zt_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv : t->rcv_nxt;
-	adv = edge - t->rcv_nxt;
+	return edge;
+}
+
+bool tcp_rcv_window_opens(const struct zt_tcb *t)
+{
+	uint32_t edge = tcp_rcv_edge(t);
+
+	return zt_seq_gt(edge, t->rcv_adv) && zt_seq_gt(edge, t->rcv_nxt);
+}
+
+static uint16_t tcp_window_field(struct zt_tcb *t)
+{
+	uint32_t adv = tcp_rcv_edge(t) - t->rcv_nxt, field;
+
 	field = adv >> t->rcv_wscale;
 	if ((field << t->rcv_wscale) < adv)
 		field++;

@@ -12,6 +12,9 @@ void tcp_output(struct zt_tcb *t, uint64_t now);
 uint32_t tcp_acceptable_seq(const struct zt_tcb *t);
 /* Send a bare ACK now (with SACK blocks and timestamps as negotiated). */
 void tcp_send_ack(struct zt_tcb *t, uint64_t now);
+/* True when the window field of an ACK sent now would move the right edge
+ * we advertised (by at least the SWS threshold). */
+bool tcp_rcv_window_opens(const struct zt_tcb *t);
 /* Send our SYN (SYN_SENT) or SYN-ACK (SYN_RECEIVED). */
 void tcp_send_syn(struct zt_tcb *t, uint64_t now);
 /* Send RST with @seq (and ACK of rcv_nxt when @with_ack). */

@@ -939,6 +939,69 @@ static void test_zero_window_reopens_by_mss(void)
 	}
 }
 
+/*
+ * A window update that does not move the advertised window is a copy of
+ * the previous ACK (same ack, same window), and a sender with data in
+ * flight counts it as a duplicate ACK (RFC 5681 2): three of them make a
+ * spurious fast retransmit. zt_tcb_recv_consume() decided on the free
+ * space as it is, while the window field is rounded down to the scale
+ * (2^7 here, a 4 MiB ring) and moves only by min(RCV.BUFF/2, MSS): it
+ * sent such copies. A reader taking random small bites from a lossless
+ * stream must make the sender see no duplicate ACK at all.
+ */
+static void test_window_update_moves_window(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *a = &p->side[0].tcb, *b = &p->side[1].tcb;
+	struct zt_rng r;
+	static uint8_t buf[8192], got[700];
+	size_t sent = 0, recvd = 0, total = 3u << 20;
+	bool corrupt = false;
+	uint64_t end;
+
+	cfg_small(&c0);
+	cfg_small(&c1);
+	c1.rx_buf = 4u << 20;
+	pair_init(p, &c0, &c1, 1590);
+	connect_pair(p, 100, 200);
+	CU_ASSERT_EQUAL_FATAL(b->rcv_wscale, 7);
+	zt_rng_seed(&r, 1590);
+	end = p->now + 60 * ZT_SEC;
+	while (recvd < total && p->now < end) {
+		while (sent < total) {
+			size_t want = total - sent < sizeof(buf) ? total - sent :
+								   sizeof(buf), n;
+
+			for (size_t i = 0; i < want; i++)
+				buf[i] = pat(13, sent + i);
+			n = zt_tcb_send(a, buf, want, p->now);
+			sent += n;
+			if (n < want)
+				break;
+		}
+		pair_run_until(p, p->now + ZT_MS);
+		/* Some bites of 1..700 bytes, now and then all there is. */
+		for (unsigned k = (unsigned)zt_rng_below(&r, 8); k; k--) {
+			size_t n = zt_tcb_recv(b, got, 1 + (size_t)zt_rng_below(&r, 700),
+					       p->now);
+
+			for (size_t i = 0; i < n; i++)
+				if (got[i] != pat(13, recvd + i))
+					corrupt = true;
+			recvd += n;
+		}
+	}
+	CU_ASSERT_EQUAL(recvd + zt_tcb_recv_len(b), total);
+	CU_ASSERT_FALSE(corrupt);
+	CU_ASSERT_EQUAL(p->lost, 0);
+	CU_ASSERT_EQUAL(a->stats.dupacks_in, 0);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 0);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_delayed_ack(void)
 {
 	struct zt_tcp_config c;
@@ -1995,6 +2058,7 @@ int zt_suite_tcp(void)
 		{ "rto_into_closed_window", test_rto_into_closed_window },
 		{ "ack_and_rst_seq_in_peer_window", test_ack_and_rst_seq_in_peer_window },
 		{ "zero_window_reopens_by_mss", test_zero_window_reopens_by_mss },
+		{ "window_update_moves_window", test_window_update_moves_window },
 		{ "delayed_ack", test_delayed_ack },
 		{ "tso_super_segments", test_tso_super_segments },
 		{ "tso_tail_waits_for_ack", test_tso_tail_waits_for_ack },
