@@ -395,6 +395,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		if (wnd && t->persist) {
 			t->persist = false;
 			t->t_persist = ZT_TIME_NEVER;
+			t->retries = 0; /* the probes' count: it answered */
 			/* Resume from the first unacked byte. */
 			t->snd_nxt = t->snd_una;
 		}

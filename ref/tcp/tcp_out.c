@@ -31,7 +31,8 @@
  *               on expiry go back to snd_una with cwnd = 1 MSS
  *   t_persist   zero window: probe with one byte at snd_una, backing off;
  *               the answers (ack = snd_una, window 0) are no duplicate
- *               ACKs, and the probing goes on as long as they come
+ *               ACKs, and the probing goes on as long as they come;
+ *               max_retries probes in a row unanswered reset the flow
  *   t_delack    delayed ACK (every second full segment is ACKed at once)
  *   t_keepalive idle probes (seq = snd_una - 1) when configured
  *   t_close     TIME_WAIT and FIN_WAIT_2 bounds (the latter restarted by
@@ -537,6 +538,15 @@ static void tcp_on_persist(struct zt_tcb *t, uint64_t now)
 		tcp_output(t, now);
 		return;
 	}
+	/* A peer that answers no probe is gone (an answer, ack = snd_una
+	 * with the window still closed, zeroes retries in tcp_process_ack):
+	 * give up as an RTO would, where RFC 1122 4.2.2.17 allows it. */
+	if (t->retries >= t->cfg->max_retries) {
+		tcp_send_rst(t, tcp_acceptable_seq(t), true, now);
+		tcp_reset(t, ZT_TCP_RESET_TIMEOUT);
+		return;
+	}
+	t->retries++;
 	/* One byte at snd_una: accepted once the window opens. */
 	tcp_emit(t, ZT_TCP_ACK, t->snd_una, 0, 1, now);
 	if (zt_seq_lt(t->snd_nxt, t->snd_una + 1))

@@ -722,6 +722,59 @@ static void test_zero_window_probes_answered(void)
  * retransmissions then act as probes, and while each is answered (ack =
  * SND.UNA, window 0) the retries must not run out. A peer scripted here.
  */
+/* A peer that closed its window and then went silent (its host gone)
+ * answers no probe: after max_retries unanswered probes the connection
+ * is reset (RESET_TIMEOUT, a RST sent) instead of probing for ever. An
+ * answered probe resets the count (test_rto_into_closed_window and
+ * zero_window_probes_answered), so a live peer is never given up. */
+static void test_persist_dead_peer(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *a = &p->side[0].tcb;
+	struct zt_tcp_repr seg;
+	static uint8_t buf[1460];
+	unsigned probes = 0, rsts = 0;
+	uint64_t start, end;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1560);
+	connect_pair(p, 100, 200);
+	memset(buf, 'd', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 1000, p->now), 1000);
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = a->remote_port;
+	seg.dst_port = a->local_port;
+	seg.seq = a->rcv_nxt;
+	seg.flags = ZT_TCP_ACK;
+	seg.ack = a->snd_max; /* all taken, then the window closes */
+	seg.window = 0;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 500, p->now), 500);
+	CU_ASSERT_FATAL(a->persist);
+	start = p->now;
+	end = p->now + 3600 * ZT_SEC;
+	while (a->state != ZT_TCP_CLOSED && zt_tcb_deadline(a) <= end) {
+		unsigned n = p->side[0].nlast;
+
+		p->now = zt_tcb_deadline(a);
+		zt_tcb_poll(a, p->now);
+		for (unsigned i = n; i < p->side[0].nlast; i++) {
+			if (p->side[0].last[i % 64].flags & ZT_TCP_RST)
+				rsts++;
+			else
+				probes++;
+		}
+	}
+	CU_ASSERT_EQUAL(a->state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(a->reset_reason, ZT_TCP_RESET_TIMEOUT);
+	CU_ASSERT_EQUAL(rsts, 1);
+	CU_ASSERT_EQUAL(probes, c.max_retries);
+	CU_ASSERT(p->now - start < 600 * ZT_SEC);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_rto_into_closed_window(void)
 {
 	struct zt_tcp_config c;
@@ -2055,6 +2108,7 @@ int zt_suite_tcp(void)
 		{ "zero_window_persist", test_zero_window_persist },
 		{ "zero_window_probe_acked", test_zero_window_probe_acked },
 		{ "zero_window_probes_answered", test_zero_window_probes_answered },
+		{ "persist_dead_peer", test_persist_dead_peer },
 		{ "rto_into_closed_window", test_rto_into_closed_window },
 		{ "ack_and_rst_seq_in_peer_window", test_ack_and_rst_seq_in_peer_window },
 		{ "zero_window_reopens_by_mss", test_zero_window_reopens_by_mss },
