@@ -31,7 +31,9 @@
  * closed window, and such ACKs answer our window probes; they also show
  * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
  * Data beyond our own window (a zero-window probe) is answered with an
- * ACK at once.
+ * ACK at once. When the peer's window reopens after an RTO sent data into
+ * it while closed, sending resumes from snd_una at once, not at the next
+ * (backed-off) RTO.
  *
  * Passive opens are upstream-first: zt_tcb_open_passive() only records the
  * SYN; the owner answers it with zt_tcb_accept() once the upstream connected
@@ -387,6 +389,13 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 	    (zt_seq_lt(t->snd_wl1, seg->seq) ||
 	     (t->snd_wl1 == seg->seq && zt_seq_le(t->snd_wl2, seg->ack)))) {
 		window_update = wnd != t->snd_wnd;
+		/* The window reopens after an RTO sent into it while it was
+		 * closed: the peer dropped what went there, so resume from
+		 * the first unACKed byte now rather than at the backed-off
+		 * RTO (up to rto_max away). A probe's byte is handled below. */
+		if (t->snd_wnd == 0 && wnd && !t->persist && !t->in_recovery &&
+		    zt_seq_gt(t->snd_nxt, t->snd_una))
+			t->snd_nxt = t->snd_una;
 		t->snd_wnd = wnd;
 		if (wnd > t->max_snd_wnd)
 			t->max_snd_wnd = wnd;

@@ -824,11 +824,20 @@ static void test_rto_into_closed_window(void)
 	CU_ASSERT(answered >= 5);
 	CU_ASSERT_EQUAL(rsts, 0);
 	CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
-	/* The window opens: the peer takes each segment as it comes (the
-	 * next one may wait for the backed-off RTO), and all is ACKed. */
+	/* The window opens: what went into the closed window was dropped
+	 * there, so the first unACKed segment goes again at once, not at
+	 * the backed-off RTO (up to 60 s later); then the peer takes each
+	 * segment as it comes, and all is ACKed. */
 	p->now = end;
 	seg.window = 65535;
-	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	{
+		unsigned n = p->side[0].nlast;
+
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT_FATAL(p->side[0].nlast > n);
+		CU_ASSERT_EQUAL(p->side[0].last[n % 64].seq, a->snd_una);
+		CU_ASSERT(p->side[0].last_len[n % 64] > 0);
+	}
 	end = p->now + 120 * ZT_SEC;
 	while (!zt_tcb_send_drained(a) && a->state != ZT_TCP_CLOSED &&
 	       zt_tcb_deadline(a) <= end) {
