@@ -672,6 +672,7 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	    seq == t->irs) {
 		if (!t->synack_pending) {
 			t->stats.retransmits++;
+			t->synack_resent = true;
 			tcp_send_syn(t, now);
 		}
 		return ZT_DROP_NONE;
@@ -757,7 +758,9 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			return ZT_DROP_TCP_BAD_ACK;
 		}
 		t->snd_una = seg->ack;
-		if (t->retries == 0 && t->t_rtx != ZT_TIME_NEVER)
+		/* Karn: not when the SYN-ACK went more than once */
+		if (t->retries == 0 && !t->synack_resent &&
+		    t->t_rtx != ZT_TIME_NEVER)
 			tcp_rtt_sample(t, now - (t->t_rtx - t->rto));
 		t->t_rtx = ZT_TIME_NEVER;
 		t->snd_wnd = (uint32_t)seg->window << tcp_shift(t);

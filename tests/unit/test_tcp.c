@@ -518,6 +518,44 @@ static void test_rto_3s_after_syn_timeout(void)
 	}
 }
 
+/* Karn's rule for the handshake: a SYN-ACK sent again because the
+ * client's SYN came twice (its timer fired before our first SYN-ACK
+ * arrived) makes the ACK ambiguous, so it gives no RTT sample. Here the
+ * ACK answers the second SYN-ACK 10 ms after it, 510 ms after the first:
+ * a sample taken from the first would make srtt 510 ms. */
+static void test_synack_resent_no_rtt_sample(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *t = &p->side[1].tcb;
+	struct zt_tcp_repr seg;
+
+	cfg_small(&c);
+	c.timestamps = false; /* the handshake's RTT from the timer alone */
+	pair_init(p, &c, &c, 1530);
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = 40000;
+	seg.dst_port = 80;
+	seg.seq = 1000;
+	seg.window = 65535;
+	seg.flags = ZT_TCP_SYN;
+	CU_ASSERT_EQUAL(zt_tcb_open_passive(t, &seg, 5000, p->now), ZT_DROP_NONE);
+	zt_tcb_accept(t, p->now);
+	p->now += 500 * ZT_MS;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(t->stats.retransmits, 1);
+	p->now += 10 * ZT_MS;
+	seg.seq = 1001;
+	seg.ack = 5001;
+	seg.flags = ZT_TCP_ACK;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL_FATAL(t->state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(t->srtt, 0);
+	CU_ASSERT_EQUAL(t->rto, c.rto_initial);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_zero_window_persist(void)
 {
 	struct zt_tcp_config c0, c1;
@@ -2117,6 +2155,7 @@ int zt_suite_tcp(void)
 		{ "zero_window_persist", test_zero_window_persist },
 		{ "zero_window_probe_acked", test_zero_window_probe_acked },
 		{ "zero_window_probes_answered", test_zero_window_probes_answered },
+		{ "synack_resent_no_rtt_sample", test_synack_resent_no_rtt_sample },
 		{ "persist_dead_peer", test_persist_dead_peer },
 		{ "rto_into_closed_window", test_rto_into_closed_window },
 		{ "ack_and_rst_seq_in_peer_window", test_ack_and_rst_seq_in_peer_window },

@@ -221,6 +221,8 @@ struct zt_tcb {
 	bool ack_now;
 	uint32_t segs_unacked; /* full segments received since our last ACK */
 	bool synack_pending;   /* passive open waiting for zt_tcb_accept() */
+	bool synack_resent;    /* ... sent again for a repeated SYN: no RTT
+				* sample from the handshake (Karn) */
 	bool persist;          /* zero window: probing instead of retransmitting */
 
 	/* timers: absolute deadlines, ZT_TIME_NEVER when off */
