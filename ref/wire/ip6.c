@@ -12,12 +12,17 @@
  * hostile chain costs bounded work:
  *
  *   hop-by-hop (0)      only as the very first header (RFC 8200 4.1);
- *   routing (43)        skipped by its length; we are an endpoint and do
- *                       not source-route;
+ *   routing (43)        skipped by its length when Segments Left is 0;
+ *                       else refused (RFC 8200 4.4: we are an endpoint,
+ *                       do not source-route, and know no routing type);
  *   destination opts (60)
  *                       hop-by-hop and destination options carry TLV
  *                       options, which are walked: Pad1 is one byte, every
- *                       other option is type, length, data and must fit;
+ *                       other option is type, length, data and must fit.
+ *                       We act on no option, so one whose type's top two
+ *                       bits ask for more than skipping when unrecognised
+ *                       (01, 10, 11: discard; RFC 8200 4.2) is refused:
+ *                       Jumbo Payload included, as jumbograms are;
  *   fragment (44)       8 bytes; its reserved fields are ignored. A real
  *                       fragment (offset != 0 or M set) ends the walk: what
  *                       follows is fragment data, whose headers only mean
@@ -65,6 +70,8 @@ static enum zt_drop ip6_walk_tlv(const uint8_t *opt, size_t len)
 		olen = 2 + (size_t)opt[i + 1];
 		if (olen > len - i)
 			return ZT_DROP_BAD_OPTION_LEN;
+		if (opt[i] >> 6) /* unrecognised, and not to be skipped */
+			return ZT_DROP_BAD_EXT_HDR;
 		i += olen;
 	}
 	return ZT_DROP_NONE;
@@ -123,7 +130,10 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 			xlen = ((size_t)x[1] + 1) * 8;
 			if (xlen > plen - off)
 				return ZT_DROP_BAD_EXT_HDR;
-			if (nh != ZT_IPPROTO_ROUTING) {
+			if (nh == ZT_IPPROTO_ROUTING) {
+				if (x[3] != 0) /* Segments Left */
+					return ZT_DROP_BAD_EXT_HDR;
+			} else {
 				why = ip6_walk_tlv(x + 2, xlen - 2);
 				if (why != ZT_DROP_NONE)
 					return why;

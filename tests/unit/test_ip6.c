@@ -209,7 +209,8 @@ struct chain {
 	bool hbh_first;
 };
 
-/* Random valid TLV options (Pad1, PadN, any other type) filling @len bytes. */
+/* Random valid TLV options (Pad1, PadN, any other type whose top two bits
+ * say "skip when unrecognised") filling @len bytes. */
 static void fill_tlv(struct zt_rng *rng, uint8_t *p, size_t len)
 {
 	size_t i = 0;
@@ -222,7 +223,7 @@ static void fill_tlv(struct zt_rng *rng, uint8_t *p, size_t len)
 			continue;
 		}
 		dlen = (size_t)zt_rng_below(rng, rem - 1);
-		p[i] = zt_rng_below(rng, 2) ? 1 : (uint8_t)(2 + zt_rng_below(rng, 254));
+		p[i] = zt_rng_below(rng, 2) ? 1 : (uint8_t)(2 + zt_rng_below(rng, 62));
 		p[i + 1] = (uint8_t)dlen;
 		fill(rng, p + i + 2, dlen);
 		i += 2 + dlen;
@@ -273,9 +274,10 @@ static void gen_chain(struct zt_rng *rng, struct chain *c)
 
 			size = ((size_t)hn + 1) * 8;
 			c->buf[off + 1] = hn;
-			if (kind == ZT_IPPROTO_ROUTING)
+			if (kind == ZT_IPPROTO_ROUTING) {
 				fill(rng, &c->buf[off + 2], size - 2);
-			else
+				c->buf[off + 3] = 0; /* Segments Left */
+			} else
 				fill_tlv(rng, &c->buf[off + 2], size - 2);
 		}
 		off += size;
@@ -420,13 +422,12 @@ static void base(uint8_t *buf, size_t plen, uint8_t nh)
 }
 
 /* Write an 8-byte extension header at @off with next header @next; its
- * option area is one PadN, so it is valid as any of the three kinds. */
+ * option area is six Pad1, so it is valid as any of the three kinds (a
+ * routing header of type 0 with Segments Left 0). */
 static void ext8(uint8_t *buf, size_t off, uint8_t next)
 {
 	buf[off] = next;
-	buf[off + 1] = 0;
-	buf[off + 2] = 1; /* PadN of 4: a valid option area for opts headers */
-	buf[off + 3] = 4;
+	memset(buf + off + 1, 0, 7);
 }
 
 static void test_hostile(void)
@@ -450,6 +451,36 @@ static void test_hostile(void)
 	CU_ASSERT_EQUAL(parse_buf(buf, 48, 0), ZT_DROP_TRUNCATED);
 	base(buf, 0xffff, ZT_IPPROTO_UDP);
 	CU_ASSERT_EQUAL(parse_buf(buf, BUF_LEN, 0), ZT_DROP_TRUNCATED);
+
+	/* Options we do not know: skipped when their type's top bits are
+	 * 00, else the packet is refused (RFC 8200 4.2), Jumbo Payload
+	 * (0xc2) with a non-zero payload length (RFC 2675 3) included. */
+	{
+		static const uint8_t types[] = { 0x3f, 0x40, 0x80, 0xc0, 0xc2 };
+
+		for (size_t i = 0; i < sizeof(types); i++) {
+			for (int hbh = 0; hbh < 2; hbh++) {
+				base(buf, 16, hbh ? ZT_IPPROTO_HOPOPTS : ZT_IPPROTO_DSTOPTS);
+				ext8(buf, 40, ZT_IPPROTO_UDP);
+				buf[42] = types[i];
+				buf[43] = 4; /* its data: bytes 44..47 */
+				CU_ASSERT_EQUAL(parse_buf(buf, 56, 0),
+						i == 0 ? ZT_DROP_NONE : ZT_DROP_BAD_EXT_HDR);
+			}
+		}
+	}
+	/* A routing header: skipped with Segments Left 0; with more
+	 * segments to visit it asks us to route, which we do not (RFC 8200
+	 * 4.4; type 0 is deprecated by RFC 5095, 4 is SRv6). */
+	for (uint8_t type = 0; type < 5; type += 4) {
+		base(buf, 16, ZT_IPPROTO_ROUTING);
+		ext8(buf, 40, ZT_IPPROTO_UDP);
+		buf[42] = type;
+		buf[43] = 0;
+		CU_ASSERT_EQUAL(parse_buf(buf, 56, 0), ZT_DROP_NONE);
+		buf[43] = 1;
+		CU_ASSERT_EQUAL(parse_buf(buf, 56, 0), ZT_DROP_BAD_EXT_HDR);
+	}
 
 	/* Hop-by-hop after a destination-options header, and twice. */
 	base(buf, 24, ZT_IPPROTO_DSTOPTS);
@@ -505,7 +536,8 @@ static void test_hostile(void)
 	CU_ASSERT_EQUAL(parse_buf(buf, 48, 0), ZT_DROP_UNSUPPORTED);
 
 	/* Option overflows in hop-by-hop and destination options; routing
-	 * data is not TLV and is not walked. */
+	 * data is not TLV and is not walked (but its fourth byte is
+	 * Segments Left, refused when not 0). */
 	{
 		static const uint8_t bad[][6] = {
 			{ 0x05, 0x05, 0, 0, 0, 0 }, /* 2+5 > 6 */
@@ -521,7 +553,9 @@ static void test_hostile(void)
 				buf[40] = ZT_IPPROTO_NONE;
 				memcpy(buf + 42, bad[i], 6);
 				CU_ASSERT_EQUAL(parse_buf(buf, 48, 0),
-						k == 2 ? ZT_DROP_NONE : ZT_DROP_BAD_OPTION_LEN);
+						k != 2 ? ZT_DROP_BAD_OPTION_LEN :
+						bad[i][1] ? ZT_DROP_BAD_EXT_HDR :
+						ZT_DROP_NONE);
 			}
 		}
 	}
