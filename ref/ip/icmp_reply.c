@@ -61,22 +61,12 @@
 /* Not a single host as a source: RFC 1122 3.2.1.3 / 3.2.2, RFC 4443 2.4(e). */
 static bool addr_bad_source(const struct zt_addr *a)
 {
-	static const uint8_t loop6[16] = { [15] = 1 };
-	static const uint8_t zero6[16];
-
-	if (a->family == ZT_AF_INET)
-		/* 0/8 this-network, 127/8 loopback, 224/4 multicast, 240/4
-		 * class E including 255.255.255.255 */
-		return a->bytes[0] == 0 || a->bytes[0] == 127 ||
-		       a->bytes[0] >= 224;
-	return a->bytes[0] == 0xff || memcmp(a->bytes, zero6, 16) == 0 ||
-	       memcmp(a->bytes, loop6, 16) == 0;
+	return !zt_addr_is_host(a);
 }
 
 bool zt_icmp_source_ok(const struct zt_addr *a)
 {
-	return (a->family == ZT_AF_INET || a->family == ZT_AF_INET6) &&
-	       !addr_bad_source(a);
+	return zt_addr_is_host(a);
 }
 
 /* A group destination: multicast or IPv4 limited broadcast. */

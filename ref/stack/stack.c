@@ -695,6 +695,20 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 
 /* --- intake ----------------------------------------------------------- */
 
+/* A TCP segment or UDP datagram must come from one host and go to one
+ * (zt_addr_is_host): a SYN to a broadcast or multicast address is
+ * silently discarded (RFC 1122 4.2.3.10), nothing is answered to a source
+ * that is no single host (RFC 1122 3.2.1.3), and no flow may go to
+ * loopback (a guest behind --tun-fd reaching the host's own services) or
+ * be answered from a group address. Counted as bad_address. */
+static bool flow_addresses_ok(struct zt_stack *s, const struct zt_packet *pk)
+{
+	if (zt_addr_is_host(&pk->src) && zt_addr_is_host(&pk->dst))
+		return true;
+	s->stats.drops[ZT_DROP_BAD_ADDRESS]++;
+	return false;
+}
+
 static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 		      struct zt_view raw, uint64_t now)
 {
@@ -702,6 +716,9 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	struct zt_flow_key key;
 	struct zt_flow *f;
 	enum zt_drop d;
+
+	if (!flow_addresses_ok(s, pk))
+		return;
 
 	zt_flow_key_set(&key, pk->family, ZT_IPPROTO_TCP, &pk->src,
 			seg->src_port, &pk->dst, seg->dst_port);
@@ -795,6 +812,9 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 {
 	struct zt_flow_key key;
 	struct zt_udp_flow *f;
+
+	if (!flow_addresses_ok(s, pk))
+		return;
 
 	zt_flow_key_set(&key, pk->family, ZT_IPPROTO_UDP, &pk->src,
 			pk->l4.udp.src_port, &pk->dst, pk->l4.udp.dst_port);
@@ -980,7 +1000,11 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	struct zt_tcb *t;
 
 	s->stats.icmp_errors_in++;
+	/* An ICMPv4 error quotes an IPv4 datagram and an ICMPv6 one an IPv6
+	 * one (RFC 792, RFC 4443 2.1): a quote of the other family is
+	 * malformed, and its code would be read from the wrong table. */
 	if (zt_icmp_parse_quote(pk->payload, &q) != ZT_DROP_NONE || !q.has_ports ||
+	    q.src.family != pk->family ||
 	    (q.proto != ZT_IPPROTO_TCP && q.proto != ZT_IPPROTO_UDP))
 		return;
 	memset(&key, 0, sizeof(key));

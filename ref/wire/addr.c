@@ -3,6 +3,23 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <string.h>
+
+bool zt_addr_is_host(const struct zt_addr *a)
+{
+	static const uint8_t loop6[16] = { [15] = 1 };
+	static const uint8_t zero6[16];
+
+	if (a->family == ZT_AF_INET)
+		/* 0/8 this-network, 127/8 loopback, 224/4 multicast, 240/4
+		 * class E including 255.255.255.255 */
+		return a->bytes[0] != 0 && a->bytes[0] != 127 &&
+		       a->bytes[0] < 224;
+	if (a->family == ZT_AF_INET6)
+		return a->bytes[0] != 0xff && memcmp(a->bytes, zero6, 16) != 0 &&
+		       memcmp(a->bytes, loop6, 16) != 0;
+	return false;
+}
 
 int zt_addr_parse(const char *text, struct zt_addr *out)
 {

@@ -737,6 +737,68 @@ static void test_icmp_echo_verdicts(void)
 	free(h);
 }
 
+static void send_udp(struct host *h, const struct zt_addr *src, const struct zt_addr *dst,
+		     uint16_t sport, uint16_t dport, const void *data, size_t len);
+
+/* TCP and UDP from or to an address that is no single host are dropped
+ * unanswered and counted as bad_address: a SYN to a broadcast or
+ * multicast address (RFC 1122 4.2.3.10), UDP to SSDP's or mDNS's group,
+ * segments from a group, loopback or unspecified source (RFC 1122
+ * 3.2.1.3; a RST to one would be sent from or to no host), and flows to
+ * loopback, which would reach the host's own services. The same from and
+ * to unicast addresses open flows. */
+static void test_martian_addresses(void)
+{
+	static const char *const bad[][2] = { /* source, destination */
+		{ "10.0.0.2", "255.255.255.255" }, { "10.0.0.2", "224.0.0.1" },
+		{ "10.0.0.2", "239.255.255.250" }, { "10.0.0.2", "127.0.0.1" },
+		{ "10.0.0.2", "0.0.0.0" }, { "10.0.0.2", "240.0.0.1" },
+		{ "224.0.0.1", "93.184.216.34" }, { "127.0.0.1", "93.184.216.34" },
+		{ "0.0.0.0", "93.184.216.34" }, { "255.255.255.255", "93.184.216.34" },
+		{ "fd00:5a::2", "ff02::1" }, { "fd00:5a::2", "ff05::c" },
+		{ "fd00:5a::2", "::1" }, { "fd00:5a::2", "::" },
+		{ "ff02::1", "2001:db8::80" }, { "::1", "2001:db8::80" },
+		{ "::", "2001:db8::80" },
+	};
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	size_t n = sizeof(bad) / sizeof(bad[0]);
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	for (size_t i = 0; i < n; i++) {
+		struct zt_addr src, dst;
+		struct zt_tcp_repr syn = syn_to((uint16_t)(40000 + i), 80, 1000);
+		struct zt_tcp_repr ack = syn;
+
+		CU_ASSERT_FATAL(zt_addr_parse(bad[i][0], &src) == 0);
+		CU_ASSERT_FATAL(zt_addr_parse(bad[i][1], &dst) == 0);
+		send_tcp(h, &src, &dst, &syn, NULL, 0);
+		ack.flags = ZT_TCP_ACK; /* no flow: would draw a RST */
+		ack.ack = 77;
+		send_tcp(h, &src, &dst, &ack, "x", 1);
+		send_udp(h, &src, &dst, (uint16_t)(40000 + i), 1900, "M-SEARCH", 8);
+	}
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_ADDRESS], 3 * n);
+	CU_ASSERT_EQUAL(h->n_new, 0);
+	CU_ASSERT_EQUAL(h->n_udp, 0);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	/* unicast both ways: a flow each */
+	{
+		struct zt_addr c = A4(10, 0, 0, 2), srv = A4(93, 184, 216, 34);
+		struct zt_tcp_repr syn = syn_to(41000, 80, 1000);
+
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		send_udp(h, &c, &srv, 41000, 1900, "M-SEARCH", 8);
+		CU_ASSERT_EQUAL(h->n_new, 1);
+		CU_ASSERT_EQUAL(h->n_udp, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_ADDRESS], 3 * n);
+	}
+	host_fini(h);
+	free(h);
+}
+
 /* An echo request that came in fragments is answered whole (RFC 1122
  * 3.2.2.6, RFC 4443 4.2: the data returned entirely): the reply, as big
  * as the reassembled request and so over the MTU, goes out in fragments
@@ -1745,6 +1807,53 @@ static void client_icmp_error(struct host *h, unsigned i, const struct zt_addr *
 	zt_stack_input(h->s, err, (size_t)n, h->now);
 }
 
+/* An ICMPv4 error quotes an IPv4 datagram (RFC 792): one quoting an
+ * IPv6 flow's segment is malformed and ignored. Read as the flow's own,
+ * its code 1 (host unreachable: soft, RFC 1122 4.2.3.9) would be taken
+ * from the ICMPv6 table (administratively prohibited: hard) and reset a
+ * connection still in its handshake; the same code in an ICMPv6 error
+ * does. */
+static void test_icmp_error_family_mismatch(void)
+{
+	for (int same = 0; same < 2; same++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = A6(2), srv = A6(80);
+		struct zt_tcp_repr syn = syn_to(41003, 80, 1000);
+
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_FATAL(h->last_new != NULL);
+		zt_stack_tcp_accept(h->s, h->last_new, h->now);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1); /* the SYN-ACK */
+		if (same) {
+			client_icmp_error(h, 0, &c, ZT_ICMP_DEST_UNREACH, 1, 0);
+		} else {
+			struct zt_icmp_repr e;
+			struct zt_addr r4 = A4(10, 0, 0, 9), c4 = A4(10, 0, 0, 2);
+			static uint8_t msg[200], pkt[300];
+			size_t quote = h->to_tun.len[0] < 100 ? h->to_tun.len[0] : 100;
+			int n;
+
+			memset(&e, 0, sizeof(e));
+			e.type = 3; /* destination unreachable */
+			e.code = 1; /* host unreachable */
+			n = zt_icmp4_emit(&e, h->to_tun.p[0], quote, msg, sizeof(msg));
+			CU_ASSERT_FATAL(n > 0);
+			zt_stack_input(h->s, pkt,
+				       zt_test_wrap_ip(&r4, &c4, ZT_IPPROTO_ICMP, msg,
+						       (size_t)n, pkt),
+				       h->now);
+		}
+		CU_ASSERT_EQUAL(h->n_reset, same ? 1 : 0);
+		CU_ASSERT_EQUAL(h->to_tun.n, same ? 2 : 1); /* the RST */
+		host_fini(h);
+		free(h);
+	}
+}
+
 static void test_icmp_errors_matched_to_flows(void)
 {
 	for (int v6 = 0; v6 < 2; v6++) {
@@ -2479,6 +2588,8 @@ int zt_suite_stack(void)
 		{ "memory_budget", test_memory_budget },
 		{ "malformed_counted", test_malformed_counted },
 		{ "icmp_echo_verdicts", test_icmp_echo_verdicts },
+		{ "icmp_error_family_mismatch", test_icmp_error_family_mismatch },
+		{ "martian_addresses", test_martian_addresses },
 		{ "icmp_echo_local_fragmented", test_icmp_echo_local_fragmented },
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
 		{ "reasm_timeout_icmp", test_reasm_timeout_icmp },
