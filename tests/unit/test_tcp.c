@@ -754,12 +754,6 @@ static void test_zero_window_probes_answered(void)
 	free(p);
 }
 
-/*
- * The same liveness rule when the window closes with data in flight (a
- * receiver that shrinks it, as Linux may under memory pressure): the RTO
- * retransmissions then act as probes, and while each is answered (ack =
- * SND.UNA, window 0) the retries must not run out. A peer scripted here.
- */
 /* A peer that closed its window and then went silent (its host gone)
  * answers no probe: after max_retries unanswered probes the connection
  * is reset (RESET_TIMEOUT, a RST sent) instead of probing for ever. An
@@ -813,6 +807,12 @@ static void test_persist_dead_peer(void)
 	free(p);
 }
 
+/*
+ * The same liveness rule when the window closes with data in flight (a
+ * receiver that shrinks it, as Linux may under memory pressure): the RTO
+ * retransmissions then act as probes, and while each is answered (ack =
+ * SND.UNA, window 0) the retries must not run out. A peer scripted here.
+ */
 static void test_rto_into_closed_window(void)
 {
 	struct zt_tcp_config c;
