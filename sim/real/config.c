@@ -303,8 +303,9 @@ static int parse_num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		if (!isxdigit((unsigned char)s[2]))
 			return -EINVAL;
 		v = strtoull(s + 2, &end, 16);
-	} else
+	} else {
 		v = strtoull(s, &end, 10);
+	}
 	if (errno || *end || end == s || v < min || v > max)
 		return -EINVAL;
 	*out = v;
