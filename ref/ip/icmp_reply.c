@@ -58,17 +58,6 @@
 #define ECN_MASK 0x03u
 #define ICMP6_REDIRECT 137 /* RFC 4861 8.3 */
 
-/* Not a single host as a source: RFC 1122 3.2.1.3 / 3.2.2, RFC 4443 2.4(e). */
-static bool addr_bad_source(const struct zt_addr *a)
-{
-	return !zt_addr_is_host(a);
-}
-
-bool zt_icmp_source_ok(const struct zt_addr *a)
-{
-	return zt_addr_is_host(a);
-}
-
 /* A group destination: multicast or IPv4 limited broadcast. */
 static bool addr_group(const struct zt_addr *a)
 {
@@ -153,7 +142,7 @@ int zt_icmp_echo_reply(const struct zt_packet *req, uint8_t *buf, size_t cap)
 	}
 	if (req->is_fragment || req->l4.icmp.kind != ZT_ICMP_ECHO_REQUEST)
 		return -EINVAL;
-	if (addr_bad_source(&req->src) || addr_group(&req->dst))
+	if (!zt_addr_is_host(&req->src) || addr_group(&req->dst))
 		return -EPERM;
 
 	memset(&icmp, 0, sizeof(icmp));
@@ -220,7 +209,7 @@ static bool error_allowed(const struct zt_packet *p,
 	    (p->l3_payload.len < 1 || p->l3_payload.data[0] < 128 ||
 	     p->l3_payload.data[0] == ICMP6_REDIRECT))
 		return false;
-	if (addr_bad_source(&p->src))
+	if (!zt_addr_is_host(&p->src))
 		return false;
 	if (addr_group(&p->dst)) {
 		/* RFC 4443 2.4(e.3): PTB, and Parameter Problem code 2 */
@@ -243,7 +232,7 @@ int zt_icmp_error(const struct zt_packet *offender, struct zt_view offender_raw,
 
 	if (offender->family != ZT_AF_INET && offender->family != ZT_AF_INET6)
 		return -EINVAL;
-	if (from->family != offender->family || addr_bad_source(from))
+	if (from->family != offender->family || !zt_addr_is_host(from))
 		return -EINVAL;
 	err = error_header(offender->family, kind, code, mtu_or_pointer, &icmp);
 	if (err)

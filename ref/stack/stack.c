@@ -562,7 +562,7 @@ static void flow_refuse_error(struct zt_stack *s, struct zt_flow *f,
 	} else if (icmp_code >= 0 && f->syn_len &&
 	    zt_packet_parse(zt_view_make(f->syn, f->syn_len), ZT_PARSE_NO_CSUM,
 			    &pk) == ZT_DROP_NONE) {
-		if (!from || from->family != pk.family || !zt_icmp_source_ok(from))
+		if (!from || from->family != pk.family || !zt_addr_is_host(from))
 			from = &pk.dst;
 		send_icmp_error_from(s, &pk, zt_view_make(f->syn, f->syn_len),
 				     kind, (uint8_t)icmp_code, 0, from, now);
@@ -888,7 +888,7 @@ static int send_error_rebuilt(struct zt_stack *s, const struct zt_flow_key *k,
 	    zt_packet_parse(zt_view_make(buf, iphl + (size_t)l4n),
 			    ZT_PARSE_NO_CSUM, &pk) != ZT_DROP_NONE)
 		return -EINVAL;
-	if (!from || from->family != k->family || !zt_icmp_source_ok(from))
+	if (!from || from->family != k->family || !zt_addr_is_host(from))
 		from = &k->server;
 	send_icmp_error_from(s, &pk, zt_view_make(buf, iphl + (size_t)l4n),
 			     kind, code, too_big ? mtu : 0, from, now);

@@ -91,9 +91,8 @@ int zt_icmp_error(const struct zt_packet *offender, struct zt_view offender_raw,
 		  const struct zt_addr *from, uint16_t link_mtu, uint8_t *buf,
 		  size_t cap);
 
-/* Whether @a may be the source of an ICMP error (or echo reply): a single
- * host of IPv4 or IPv6, as zt_icmp_error() requires of @from. */
-bool zt_icmp_source_ok(const struct zt_addr *a);
+/* @from of zt_icmp_error() (and an echo reply's source) must be a single
+ * host: zt_addr_is_host() (addr.h). */
 
 /*
  * A token bucket: up to @burst tokens, refilled at @per_second tokens per
