@@ -5,13 +5,21 @@
  * Theory of operation:
  *
  * Intake (zt_stack_input): every packet is decoded with zt_packet_parse();
- * a refusal is counted under its drop reason. Fragments go to the
- * reassembly table and, once whole, are decoded again. TCP segments are
- * looked up in the flow table by (family, client, server, ports); a SYN for
- * no flow opens one (PENDING) and tells the host, anything else for no flow
- * is answered with the RST RFC 9293 asks for. UDP goes to the host. An ICMP
- * echo request is answered, refused (administratively prohibited) or
- * dropped as the host's echo_verdict says.
+ * a refusal is counted under its drop reason. Two kinds of refusal are
+ * answered as a host would answer them, rate-limited like every ICMP
+ * error: a protocol we do not terminate (GRE, SCTP, ESP, ICMPv6 over IPv4
+ * ...) draws an ICMP Protocol Unreachable (RFC 1122 3.2.2.1) or an ICMPv6
+ * Parameter Problem at its next header byte (RFC 8200 4), so its sender
+ * fails at once instead of timing out; an IPv6 extension header we may
+ * not skip draws the Parameter Problem RFC 8200 4.2 / 4.4 asks.
+ *
+ * Fragments go to the reassembly table and, once whole, are decoded again
+ * (and refused or answered as above). TCP segments are looked up in the
+ * flow table by (family, client, server, ports); a SYN for no flow opens
+ * one (PENDING) and tells the host, anything else for no flow is answered
+ * with the RST RFC 9293 asks for. UDP goes to the host. An ICMP echo
+ * request is answered, refused (administratively prohibited) or dropped as
+ * the host's echo_verdict says.
  *
  * Flow tables: fixed arrays of TCP and UDP flows indexed by flowtab.c (open
  * addressing, load <= 1/2, a free list of slots), all allocated once.
@@ -1142,6 +1150,24 @@ void zt_stack_input(struct zt_stack *s, const uint8_t *pkt, size_t len,
 	zt_stack_input_flags(s, pkt, len, 0, now);
 }
 
+/* Tell the source of a packet refused for @why, when a host would (see
+ * the theory of operation); every other refusal goes unanswered. */
+static void answer_refusal(struct zt_stack *s, const struct zt_packet *pk,
+			   struct zt_view raw, enum zt_drop why, uint64_t now)
+{
+	if (pk->family == ZT_AF_INET6 && pk->ip.ip6.param_problem)
+		send_icmp_error(s, pk, raw, ZT_ICMP_PARAM_PROBLEM,
+				pk->ip.ip6.pp_code, pk->ip.ip6.pp_pointer, now);
+	else if (why != ZT_DROP_UNSUPPORTED || pk->family == 0)
+		return;
+	else if (pk->family == ZT_AF_INET)
+		send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
+				ZT_ICMP4_CODE_PROTO_UNREACH, 0, now);
+	else if (pk->proto != ZT_IPPROTO_NONE) /* "no next header": nothing */
+		send_icmp_error(s, pk, raw, ZT_ICMP_PARAM_PROBLEM, 1,
+				pk->ip.ip6.nh_offset, now);
+}
+
 void zt_stack_input_flags(struct zt_stack *s, const uint8_t *pkt, size_t len,
 			  unsigned flags, uint64_t now)
 {
@@ -1155,6 +1181,7 @@ void zt_stack_input_flags(struct zt_stack *s, const uint8_t *pkt, size_t len,
 				 ZT_PARSE_NO_CSUM : 0, &pk);
 	if (d != ZT_DROP_NONE) {
 		s->stats.drops[d]++;
+		answer_refusal(s, &pk, raw, d, now);
 		return;
 	}
 	if (pk.is_fragment) {
@@ -1170,6 +1197,7 @@ void zt_stack_input_flags(struct zt_stack *s, const uint8_t *pkt, size_t len,
 		d = zt_packet_parse(whole, 0, &pk);
 		if (d != ZT_DROP_NONE) {
 			s->stats.drops[d]++;
+			answer_refusal(s, &pk, whole, d, now);
 			return;
 		}
 		pk.reassembled = true;

@@ -33,8 +33,16 @@
  *                       are ignored (RFC 8200 4.7).
  *
  * Any other next header ends the walk and becomes upper_proto; deciding
- * whether it is supported is the caller's business. Everything the walk
- * reports is written to @out only when the whole packet has been accepted.
+ * whether it is supported is the caller's business (nh_offset says where
+ * the byte naming it is, for the Parameter Problem that refuses it).
+ * Everything the walk reports is written to @out only when the whole
+ * packet has been accepted, or when RFC 8200 asks that its source be told
+ * why it was not: then param_problem, pp_code and pp_pointer say what to
+ * send (code 2 for an option of type 10xxxxxx, or 11xxxxxx to a unicast
+ * address; code 0 at the routing type of a routing header we would have
+ * to act on; code 1 at the next header byte that names a hop-by-hop header
+ * anywhere but first). Other refusals are malformed packets, dropped
+ * unanswered.
  *
  * As for IPv4, a fragment must end inside 65535 bytes of fragmentable data
  * and a non-last fragment must carry a multiple of 8 bytes (RFC 8200 4.5);
@@ -53,8 +61,9 @@
 enum { IP6_OPT_PAD1 = 0 };
 
 /* Walk the TLV options @opt of @len bytes of a hop-by-hop or destination
- * options header (after its next-header and length bytes). */
-static enum zt_drop ip6_walk_tlv(const uint8_t *opt, size_t len)
+ * options header (after its next-header and length bytes). An option we
+ * may not skip is ZT_DROP_BAD_EXT_HDR with its offset in @opt in @bad. */
+static enum zt_drop ip6_walk_tlv(const uint8_t *opt, size_t len, size_t *bad)
 {
 	size_t i = 0;
 
@@ -70,11 +79,25 @@ static enum zt_drop ip6_walk_tlv(const uint8_t *opt, size_t len)
 		olen = 2 + (size_t)opt[i + 1];
 		if (olen > len - i)
 			return ZT_DROP_BAD_OPTION_LEN;
-		if (opt[i] >> 6) /* unrecognised, and not to be skipped */
+		if (opt[i] >> 6) { /* unrecognised, and not to be skipped */
+			*bad = i;
 			return ZT_DROP_BAD_EXT_HDR;
+		}
 		i += olen;
 	}
 	return ZT_DROP_NONE;
+}
+
+/* Refuse the packet @r describes, reporting the Parameter Problem of
+ * @code at offset @pointer through @out. */
+static enum zt_drop ip6_problem(struct zt_ip6_repr *r, uint8_t code,
+				size_t pointer, struct zt_ip6_repr *out)
+{
+	r->param_problem = true;
+	r->pp_code = code;
+	r->pp_pointer = (uint32_t)pointer;
+	*out = *r;
+	return ZT_DROP_BAD_EXT_HDR;
 }
 
 enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
@@ -110,6 +133,7 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 	r.hop_limit = h[7];
 	memcpy(r.src, h + 8, 16);
 	memcpy(r.dst, h + 24, 16);
+	r.nh_offset = 6;
 
 	while (!done) {
 		const uint8_t *x = body + off;
@@ -119,7 +143,7 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 		switch (nh) {
 		case ZT_IPPROTO_HOPOPTS:
 			if (r.ext_count != 0)
-				return ZT_DROP_BAD_EXT_HDR;
+				return ip6_problem(&r, 1, r.nh_offset, out);
 			/* fall through */
 		case ZT_IPPROTO_ROUTING:
 		case ZT_IPPROTO_DSTOPTS:
@@ -131,14 +155,24 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 			if (xlen > plen - off)
 				return ZT_DROP_BAD_EXT_HDR;
 			if (nh == ZT_IPPROTO_ROUTING) {
-				if (x[3] != 0) /* Segments Left */
-					return ZT_DROP_BAD_EXT_HDR;
+				if (x[3] != 0) /* Segments Left: at its type */
+					return ip6_problem(&r, 0, ZT_IP6_HDR + off + 2,
+							   out);
 			} else {
-				why = ip6_walk_tlv(x + 2, xlen - 2);
+				size_t bad = 0;
+
+				why = ip6_walk_tlv(x + 2, xlen - 2, &bad);
+				if (why == ZT_DROP_BAD_EXT_HDR &&
+				    (x[2 + bad] >> 6 == 2 ||
+				     (x[2 + bad] >> 6 == 3 && r.dst[0] != 0xff)))
+					return ip6_problem(&r, 2,
+							   ZT_IP6_HDR + off + 2 + bad,
+							   out);
 				if (why != ZT_DROP_NONE)
 					return why;
 			}
 			r.ext_count++;
+			r.nh_offset = (uint32_t)(ZT_IP6_HDR + off);
 			nh = x[0];
 			off += xlen;
 			break;
@@ -154,6 +188,7 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 			r.more_frags = (fo & IP6_FRAG_M) != 0;
 			r.frag_ident = zt_rd32(x + 4);
 			r.ext_count++;
+			r.nh_offset = (uint32_t)(ZT_IP6_HDR + off);
 			nh = x[0];
 			off += ZT_IP6_FRAG_HDR;
 			if ((size_t)r.frag_offset + (plen - off) > IP6_MAX_PAYLOAD)

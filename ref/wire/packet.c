@@ -14,7 +14,8 @@
  * match the family: ICMP belongs to IPv4 and ICMPv6 to IPv6, the other way
  * round is unsupported, as is every protocol we do not terminate. Whatever
  * layer refuses the packet, the layers below it stay filled in @out, so a
- * host can still count or answer it (an ICMP error needs the addresses).
+ * host can still count or answer it (an ICMP error needs the addresses);
+ * so does an IPv6 header whose refusal ip6.c marks param_problem.
  */
 #include "ztun/packet.h"
 
@@ -80,11 +81,13 @@ enum zt_drop zt_packet_parse(struct zt_view pkt, unsigned flags,
 		struct zt_ip6_repr *ip = &out->ip.ip6;
 
 		why = zt_ip6_parse(pkt, flags, ip, &l3);
-		if (why != ZT_DROP_NONE)
+		if (why != ZT_DROP_NONE && !ip->param_problem)
 			return why;
 		out->family = ZT_AF_INET6;
 		out->src = zt_addr_v6(ip->src);
 		out->dst = zt_addr_v6(ip->dst);
+		if (why != ZT_DROP_NONE)
+			return why; /* to be answered: a Parameter Problem */
 		out->proto = ip->upper_proto;
 		out->is_fragment = ip->has_frag &&
 				   (ip->more_frags || ip->frag_offset != 0);

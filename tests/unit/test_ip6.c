@@ -637,6 +637,116 @@ static void test_hostile(void)
 	CU_ASSERT_EQUAL(pl.len, 8);
 }
 
+/* Parse @buf (@len bytes) into @r, zeroed first, and return the verdict. */
+static enum zt_drop parse_into(const uint8_t *buf, size_t len,
+			       struct zt_ip6_repr *r)
+{
+	struct zt_view pl;
+
+	memset(r, 0, sizeof(*r));
+	return zt_ip6_parse(zt_view_make(buf, len), 0, r, &pl);
+}
+
+/* What RFC 8200 asks be told by a Parameter Problem is reported with its
+ * code and pointer, the addresses filled for the answer: an option of
+ * type 10xxxxxx anywhere, 11xxxxxx but to a multicast address (4.2:
+ * code 2 at the option's type byte), a routing header with segments left
+ * (4.4: code 0 at its routing type, as we know no type), and a hop-by-hop
+ * header not first (4: code 1 at the byte that names it). Options of type
+ * 01xxxxxx and malformed headers are refused unreported. nh_offset says
+ * where the byte naming the upper protocol is. */
+static void test_param_problem(void)
+{
+	static const struct {
+		uint8_t type;
+		bool multicast;
+		bool reported;
+	} opts[] = {
+		{ 0x40, false, false }, { 0x7f, false, false },
+		{ 0x80, false, true },  { 0x80, true, true },
+		{ 0xc0, false, true },  { 0xc2, false, true },
+		{ 0xc0, true, false },
+	};
+	uint8_t buf[BUF_LEN];
+	struct zt_ip6_repr r;
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		for (int second = 0; second < 2; second++) {
+			/* [hop-by-hop at 40,] dst-opts: PadN of 2, the option */
+			size_t at = 40 + 8 * (size_t)second;
+
+			base(buf, 8 + 8 * (size_t)second,
+			     second ? ZT_IPPROTO_HOPOPTS : ZT_IPPROTO_DSTOPTS);
+			if (second)
+				ext8(buf, 40, ZT_IPPROTO_DSTOPTS);
+			if (opts[i].multicast)
+				buf[24] = 0xff;
+			ext8(buf, at, ZT_IPPROTO_UDP);
+			buf[at + 2] = 1; /* PadN, 0 bytes of data */
+			buf[at + 4] = opts[i].type;
+			buf[at + 5] = 2;
+			CU_ASSERT_EQUAL(parse_into(buf, at + 8, &r), ZT_DROP_BAD_EXT_HDR);
+			CU_ASSERT_EQUAL(r.param_problem, opts[i].reported);
+			if (!opts[i].reported)
+				continue;
+			CU_ASSERT_EQUAL(r.pp_code, 2);
+			CU_ASSERT_EQUAL(r.pp_pointer, at + 4);
+			CU_ASSERT(memcmp(r.src, src6, 16) == 0);
+			CU_ASSERT(memcmp(r.dst, buf + 24, 16) == 0);
+		}
+	}
+
+	/* Routing with segments left: at the type, after a hop-by-hop. */
+	base(buf, 16, ZT_IPPROTO_HOPOPTS);
+	ext8(buf, 40, ZT_IPPROTO_ROUTING);
+	ext8(buf, 48, ZT_IPPROTO_TCP);
+	buf[51] = 2;
+	CU_ASSERT_EQUAL(parse_into(buf, 56, &r), ZT_DROP_BAD_EXT_HDR);
+	CU_ASSERT(r.param_problem);
+	CU_ASSERT_EQUAL(r.pp_code, 0);
+	CU_ASSERT_EQUAL(r.pp_pointer, 50);
+	buf[51] = 0;
+	CU_ASSERT_EQUAL(parse_into(buf, 56, &r), ZT_DROP_NONE);
+	CU_ASSERT(!r.param_problem);
+	CU_ASSERT_EQUAL(r.nh_offset, 48);
+
+	/* Hop-by-hop named by the second header: code 1 at that byte. */
+	base(buf, 16, ZT_IPPROTO_DSTOPTS);
+	ext8(buf, 40, ZT_IPPROTO_HOPOPTS);
+	ext8(buf, 48, ZT_IPPROTO_UDP);
+	CU_ASSERT_EQUAL(parse_into(buf, 56, &r), ZT_DROP_BAD_EXT_HDR);
+	CU_ASSERT(r.param_problem);
+	CU_ASSERT_EQUAL(r.pp_code, 1);
+	CU_ASSERT_EQUAL(r.pp_pointer, 40);
+
+	/* Malformed: an option past its header, a header past the payload. */
+	base(buf, 8, ZT_IPPROTO_DSTOPTS);
+	ext8(buf, 40, ZT_IPPROTO_UDP);
+	buf[42] = 0x80;
+	buf[43] = 5;
+	CU_ASSERT_EQUAL(parse_into(buf, 48, &r), ZT_DROP_BAD_OPTION_LEN);
+	CU_ASSERT(!r.param_problem);
+	buf[43] = 4;
+	buf[41] = 1;
+	CU_ASSERT_EQUAL(parse_into(buf, 48, &r), ZT_DROP_BAD_EXT_HDR);
+	CU_ASSERT(!r.param_problem);
+
+	/* nh_offset: the fixed header's byte, else the last header's first. */
+	base(buf, 8, 132);
+	CU_ASSERT_EQUAL(parse_into(buf, 48, &r), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(r.nh_offset, 6);
+	base(buf, 16, ZT_IPPROTO_FRAGMENT); /* atomic fragment, then dst-opts */
+	buf[40] = ZT_IPPROTO_DSTOPTS;
+	ext8(buf, 48, 132);
+	CU_ASSERT_EQUAL(parse_into(buf, 56, &r), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(r.upper_proto, 132);
+	CU_ASSERT_EQUAL(r.nh_offset, 48);
+	zt_wr16(buf + 42, 1); /* a first fragment: its header names the data */
+	CU_ASSERT_EQUAL(parse_into(buf, 56, &r), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(r.upper_proto, ZT_IPPROTO_DSTOPTS);
+	CU_ASSERT_EQUAL(r.nh_offset, 40);
+}
+
 static void test_emit_errors(void)
 {
 	struct zt_ip6_repr r;
@@ -676,6 +786,7 @@ int zt_suite_ip6(void)
 		{ "truncation", test_truncation },
 		{ "short_payload_len", test_short_payload_len },
 		{ "hostile", test_hostile },
+		{ "param_problem", test_param_problem },
 		{ "emit_errors", test_emit_errors },
 		{ 0 }
 	};

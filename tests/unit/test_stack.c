@@ -799,6 +799,123 @@ static void test_martian_addresses(void)
 	free(h);
 }
 
+/* The refused packet @h->to_tun holds one answer to: an ICMP error of
+ * @kind / @code / @pointer from @from, quoting @sent (@len bytes). */
+static void check_refusal_answer(struct host *h, const struct zt_addr *from,
+				 const struct zt_addr *to, enum zt_icmp_kind kind,
+				 uint8_t code, uint32_t pointer,
+				 const uint8_t *sent, size_t len)
+{
+	struct zt_packet pk;
+
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT(zt_addr_eq(&pk.src, from));
+	CU_ASSERT(zt_addr_eq(&pk.dst, to));
+	CU_ASSERT_EQUAL(pk.l4.icmp.kind, kind);
+	CU_ASSERT_EQUAL(pk.l4.icmp.code, code);
+	if (kind == ZT_ICMP_PARAM_PROBLEM)
+		CU_ASSERT_EQUAL(pk.l4.icmp.pointer, pointer);
+	CU_ASSERT_FATAL(pk.payload.len >= len);
+	CU_ASSERT(memcmp(pk.payload.data, sent, len) == 0);
+	q_clear(&h->to_tun);
+}
+
+/* A packet of a protocol the stack does not terminate is answered as a
+ * host answers it, so its sender fails at once instead of timing out:
+ * ICMP Protocol Unreachable over IPv4 (RFC 1122 3.2.2.1), ICMPv6
+ * Parameter Problem code 1 at the byte naming it over IPv6 (RFC 8200 4),
+ * also once reassembled; an IPv6 option or routing header we may not skip
+ * draws the Parameter Problem RFC 8200 4.2 / 4.4 asks. "No next header",
+ * an option of type 01xxxxxx, and anything to a group address go
+ * unanswered. Each is still counted as dropped. */
+static void test_refusals_answered(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c4 = A4(10, 0, 0, 2), s4 = A4(93, 184, 216, 34);
+	struct zt_addr c6, s6, group4 = A4(224, 0, 0, 9), group6;
+	static uint8_t l4[3000], pkt[3200];
+	size_t n;
+
+	CU_ASSERT_FATAL(zt_addr_parse("fd00:5a::2", &c6) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("2001:db8::80", &s6) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("ff02::9", &group6) == 0);
+	for (size_t i = 0; i < sizeof(l4); i++)
+		l4[i] = (uint8_t)i;
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+
+	/* GRE, and ICMPv6 over IPv4 */
+	n = zt_test_wrap_ip(&c4, &s4, 47, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	check_refusal_answer(h, &s4, &c4, ZT_ICMP_DEST_UNREACH,
+			     ZT_ICMP4_CODE_PROTO_UNREACH, 0, pkt, n);
+	n = zt_test_wrap_ip(&c4, &s4, ZT_IPPROTO_ICMPV6, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	check_refusal_answer(h, &s4, &c4, ZT_ICMP_DEST_UNREACH,
+			     ZT_ICMP4_CODE_PROTO_UNREACH, 0, pkt, n);
+	/* GRE in fragments: answered once whole, quoting its start */
+	for (size_t i = 0; (n = zt_test_fragment(&c4, &s4, 47, l4, sizeof(l4),
+						 1000, i, pkt, sizeof(pkt))) > 0;
+	     i++)
+		zt_stack_input(h->s, pkt, n, h->now);
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	{
+		struct zt_packet pk;
+
+		out_pkt(h, 0, &pk);
+		CU_ASSERT_EQUAL(pk.l4.icmp.code, ZT_ICMP4_CODE_PROTO_UNREACH);
+		CU_ASSERT_FATAL(pk.payload.len >= ZT_IP4_MIN_HDR + 64);
+		CU_ASSERT(pk.payload.data[9] == 47);
+		CU_ASSERT(memcmp(pk.payload.data + ZT_IP4_MIN_HDR, l4, 64) == 0);
+		q_clear(&h->to_tun);
+	}
+	/* SCTP over IPv6, straight and after a destination-options header */
+	n = zt_test_wrap_ip(&c6, &s6, 132, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	check_refusal_answer(h, &s6, &c6, ZT_ICMP_PARAM_PROBLEM, 1, 6, pkt, n);
+	memset(l4, 0, 8);
+	l4[0] = 132; /* dst-opts: next header, length 0, six Pad1 */
+	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_DSTOPTS, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	check_refusal_answer(h, &s6, &c6, ZT_ICMP_PARAM_PROBLEM, 1, 40, pkt, n);
+	/* an option to be reported (10xxxxxx), one to be dropped (01xxxxxx) */
+	l4[2] = 0x85;
+	l4[3] = 4;
+	l4[0] = ZT_IPPROTO_UDP;
+	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_DSTOPTS, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	check_refusal_answer(h, &s6, &c6, ZT_ICMP_PARAM_PROBLEM, 2, 42, pkt, n);
+	l4[2] = 0x45;
+	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_DSTOPTS, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	/* a routing header with a segment left: code 0 at its type */
+	memset(l4, 0, 8);
+	l4[0] = ZT_IPPROTO_UDP;
+	l4[3] = 1;
+	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_ROUTING, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	check_refusal_answer(h, &s6, &c6, ZT_ICMP_PARAM_PROBLEM, 0, 42, pkt, n);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_EXT_HDR], 3);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_UNSUPPORTED], 5);
+
+	/* unanswered: no next header; protocols to a group address */
+	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_NONE, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	n = zt_test_wrap_ip(&c4, &group4, 47, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	n = zt_test_wrap_ip(&c6, &group6, 132, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_UNSUPPORTED], 8);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 7);
+	host_fini(h);
+	free(h);
+}
+
 /* An echo request that came in fragments is answered whole (RFC 1122
  * 3.2.2.6, RFC 4443 4.2: the data returned entirely): the reply, as big
  * as the reassembled request and so over the MTU, goes out in fragments
@@ -2591,6 +2708,7 @@ int zt_suite_stack(void)
 		{ "icmp_error_family_mismatch", test_icmp_error_family_mismatch },
 		{ "martian_addresses", test_martian_addresses },
 		{ "icmp_echo_local_fragmented", test_icmp_echo_local_fragmented },
+		{ "refusals_answered", test_refusals_answered },
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
 		{ "reasm_timeout_icmp", test_reasm_timeout_icmp },
 		{ "echo_through_stack", test_echo_through_stack },

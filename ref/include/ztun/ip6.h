@@ -46,6 +46,13 @@ struct zt_ip6_repr {
 	bool more_frags;
 	uint16_t frag_offset;  /* bytes, multiple of 8 */
 	uint32_t frag_ident;
+	uint32_t nh_offset;    /* offset in the packet of the byte naming upper_proto */
+	/* Set, with the fields above, when parse refuses the packet for a
+	 * reason RFC 8200 asks its source be told of by an ICMPv6 Parameter
+	 * Problem (4.2, 4.4, and 4 for a misplaced hop-by-hop header): */
+	bool param_problem;
+	uint8_t pp_code;       /* 0 erroneous header field, 1 next header, 2 option */
+	uint32_t pp_pointer;   /* offset in the packet of the offending byte */
 };
 
 /*
@@ -59,6 +66,8 @@ struct zt_ip6_repr {
  * the payload length. Options inside hop-by-hop and destination-options
  * headers are walked too (Pad1, PadN, others by length). A jumbogram
  * (payload length 0 with hop-by-hop) is unsupported.
+ * @out is written when the packet is accepted, and also when it is refused
+ * with param_problem set (then @payload is not).
  * Return: ZT_DROP_NONE or the reason.
  */
 enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,

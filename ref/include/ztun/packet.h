@@ -98,7 +98,9 @@ int zt_ip_header_emit(const struct zt_addr *src, const struct zt_addr *dst,
 /*
  * zt_packet_parse() - decode @pkt (borrowed; views in @out point into it).
  * TCP, UDP, ICMP (over v4) and ICMPv6 (over v6) are decoded; any other
- * upper-layer protocol returns ZT_DROP_UNSUPPORTED with the IP part filled.
+ * upper-layer protocol returns ZT_DROP_UNSUPPORTED with the IP part filled,
+ * as does an IPv6 packet refused with ip.ip6.param_problem set (family,
+ * addresses and the IPv6 repr; proto 0).
  * Return: ZT_DROP_NONE or the reason the first failing layer gave.
  */
 enum zt_drop zt_packet_parse(struct zt_view pkt, unsigned flags,
