@@ -25,7 +25,9 @@
  *
  * Errors follow RFC 1122 3.2.2 and RFC 4443 2.4(e): never about an ICMP
  * error (ICMPv6 types below 128; ICMPv4 types 3, 4, 5, 11, 12 and, as Linux
- * does, any type above 18) or an ICMPv6 Redirect (137), never about a non-first fragment, never to a
+ * does, any type above 18) or an ICMPv6 Redirect (137), never about a
+ * non-first fragment (but for the IPv6 Parameter Problem RFC 8200 4.5
+ * asks about a malformed fragment), never to a
  * source that is not a single host, never about a packet sent to a group
  * address, except that IPv6 Packet Too Big and Parameter Problem code 2 are
  * sent about multicast packets too (RFC 4443 2.4(e.3): path MTU discovery
@@ -200,7 +202,9 @@ static bool error_allowed(const struct zt_packet *p,
 	bool first = v4 ? p->ip.ip4.frag_offset == 0 :
 			  !p->ip.ip6.has_frag || p->ip.ip6.frag_offset == 0;
 
-	if (!first)
+	/* no error about a later fragment (RFC 1122 3.2.2), but the
+	 * Parameter Problem RFC 8200 4.5 asks about a malformed one */
+	if (!first && (v4 || r->type != ZT_ICMP6_PARAM_PROBLEM))
 		return false;
 	if (v4 && p->proto == ZT_IPPROTO_ICMP &&
 	    (p->l3_payload.len < 1 || icmp4_type_is_error(p->l3_payload.data[0])))

@@ -41,8 +41,10 @@
  * send (code 2 for an option of type 10xxxxxx, or 11xxxxxx to a unicast
  * address; code 0 at the routing type of a routing header we would have
  * to act on; code 1 at the next header byte that names a hop-by-hop header
- * anywhere but first). Other refusals are malformed packets, dropped
- * unanswered.
+ * anywhere but first; code 0 at the payload length of a non-last
+ * fragment not a multiple of 8 bytes long, or at the fragment offset of
+ * one that would end past 65535, RFC 8200 4.5). Other refusals are
+ * malformed packets, dropped unanswered.
  *
  * As for IPv4, a fragment must end inside 65535 bytes of fragmentable data
  * and a non-last fragment must carry a multiple of 8 bytes (RFC 8200 4.5);
@@ -91,13 +93,14 @@ static enum zt_drop ip6_walk_tlv(const uint8_t *opt, size_t len, size_t *bad)
 /* Refuse the packet @r describes, reporting the Parameter Problem of
  * @code at offset @pointer through @out. */
 static enum zt_drop ip6_problem(struct zt_ip6_repr *r, uint8_t code,
-				size_t pointer, struct zt_ip6_repr *out)
+				size_t pointer, enum zt_drop why,
+				struct zt_ip6_repr *out)
 {
 	r->param_problem = true;
 	r->pp_code = code;
 	r->pp_pointer = (uint32_t)pointer;
 	*out = *r;
-	return ZT_DROP_BAD_EXT_HDR;
+	return why;
 }
 
 enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
@@ -143,7 +146,8 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 		switch (nh) {
 		case ZT_IPPROTO_HOPOPTS:
 			if (r.ext_count != 0)
-				return ip6_problem(&r, 1, r.nh_offset, out);
+				return ip6_problem(&r, 1, r.nh_offset,
+						   ZT_DROP_BAD_EXT_HDR, out);
 			/* fall through */
 		case ZT_IPPROTO_ROUTING:
 		case ZT_IPPROTO_DSTOPTS:
@@ -157,7 +161,7 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 			if (nh == ZT_IPPROTO_ROUTING) {
 				if (x[3] != 0) /* Segments Left: at its type */
 					return ip6_problem(&r, 0, ZT_IP6_HDR + off + 2,
-							   out);
+							   ZT_DROP_BAD_EXT_HDR, out);
 			} else {
 				size_t bad = 0;
 
@@ -167,7 +171,7 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 				     (x[2 + bad] >> 6 == 3 && r.dst[0] != 0xff)))
 					return ip6_problem(&r, 2,
 							   ZT_IP6_HDR + off + 2 + bad,
-							   out);
+							   ZT_DROP_BAD_EXT_HDR, out);
 				if (why != ZT_DROP_NONE)
 					return why;
 			}
@@ -191,10 +195,13 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 			r.nh_offset = (uint32_t)(ZT_IP6_HDR + off);
 			nh = x[0];
 			off += ZT_IP6_FRAG_HDR;
+			/* RFC 8200 4.5: both told at the field to blame */
 			if ((size_t)r.frag_offset + (plen - off) > IP6_MAX_PAYLOAD)
-				return ZT_DROP_BAD_FRAGMENT;
+				return ip6_problem(&r, 0, ZT_IP6_HDR + off - 6,
+						   ZT_DROP_BAD_FRAGMENT, out);
 			if (r.more_frags && (plen - off) % 8 != 0)
-				return ZT_DROP_BAD_FRAGMENT;
+				return ip6_problem(&r, 0, 4, ZT_DROP_BAD_FRAGMENT,
+						   out);
 			if (r.more_frags || r.frag_offset != 0)
 				done = true; /* the rest is fragment data */
 			break;

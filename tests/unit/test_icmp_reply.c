@@ -416,6 +416,8 @@ static void test_error_forbidden(void)
 		{ "2001:db8::1", "2001:db8::2", 2, ZT_ICMP_DEST_UNREACH, 4, false },
 		{ "2001:db8::1", "2001:db8::2", 3, ZT_ICMP_PACKET_TOO_BIG, 0, true },
 		{ "2001:db8::1", "2001:db8::2", 4, ZT_ICMP_TIME_EXCEEDED, 1, false },
+		/* RFC 8200 4.5: a malformed later fragment is told */
+		{ "2001:db8::1", "2001:db8::2", 4, ZT_ICMP_PARAM_PROBLEM, 0, true },
 		{ "ff02::1", "2001:db8::2", 0, ZT_ICMP_DEST_UNREACH, 4, false },
 		{ "::", "2001:db8::2", 0, ZT_ICMP_DEST_UNREACH, 4, false },
 		{ "::1", "2001:db8::2", 0, ZT_ICMP_DEST_UNREACH, 4, false },

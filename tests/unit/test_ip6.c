@@ -731,6 +731,25 @@ static void test_param_problem(void)
 	CU_ASSERT_EQUAL(parse_into(buf, 48, &r), ZT_DROP_BAD_EXT_HDR);
 	CU_ASSERT(!r.param_problem);
 
+	/* Fragments (4.5): a non-last one not a multiple of 8 bytes long,
+	 * told at its payload length; one ending past 65535, at its offset
+	 * (after a destination-options header). */
+	base(buf, 8 + 12, ZT_IPPROTO_FRAGMENT);
+	buf[40] = ZT_IPPROTO_UDP;
+	zt_wr16(buf + 42, 8 | 1);
+	CU_ASSERT_EQUAL(parse_into(buf, 60, &r), ZT_DROP_BAD_FRAGMENT);
+	CU_ASSERT(r.param_problem);
+	CU_ASSERT_EQUAL(r.pp_code, 0);
+	CU_ASSERT_EQUAL(r.pp_pointer, 4);
+	base(buf, 8 + 8 + 16, ZT_IPPROTO_DSTOPTS);
+	ext8(buf, 40, ZT_IPPROTO_FRAGMENT);
+	buf[48] = ZT_IPPROTO_UDP;
+	zt_wr16(buf + 50, 65520);
+	CU_ASSERT_EQUAL(parse_into(buf, 72, &r), ZT_DROP_BAD_FRAGMENT);
+	CU_ASSERT(r.param_problem);
+	CU_ASSERT_EQUAL(r.pp_code, 0);
+	CU_ASSERT_EQUAL(r.pp_pointer, 50);
+
 	/* nh_offset: the fixed header's byte, else the last header's first. */
 	base(buf, 8, 132);
 	CU_ASSERT_EQUAL(parse_into(buf, 48, &r), ZT_DROP_NONE);

@@ -826,7 +826,8 @@ static void check_refusal_answer(struct host *h, const struct zt_addr *from,
  * ICMP Protocol Unreachable over IPv4 (RFC 1122 3.2.2.1), ICMPv6
  * Parameter Problem code 1 at the byte naming it over IPv6 (RFC 8200 4),
  * also once reassembled; an IPv6 option or routing header we may not skip
- * draws the Parameter Problem RFC 8200 4.2 / 4.4 asks. "No next header",
+ * draws the Parameter Problem RFC 8200 4.2 / 4.4 asks, a malformed
+ * fragment the one of 4.5, even a later one. "No next header",
  * an option of type 01xxxxxx, and anything to a group address go
  * unanswered. Each is still counted as dropped. */
 static void test_refusals_answered(void)
@@ -899,6 +900,14 @@ static void test_refusals_answered(void)
 	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_ROUTING, l4, 24, pkt);
 	zt_stack_input(h->s, pkt, n, h->now);
 	check_refusal_answer(h, &s6, &c6, ZT_ICMP_PARAM_PROBLEM, 0, 42, pkt, n);
+	/* a later fragment ending past 65535: code 0 at its offset */
+	memset(l4, 0, 8);
+	l4[0] = ZT_IPPROTO_UDP;
+	zt_wr16(l4 + 2, 65520);
+	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_FRAGMENT, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	check_refusal_answer(h, &s6, &c6, ZT_ICMP_PARAM_PROBLEM, 0, 42, pkt, n);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_FRAGMENT], 1);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_EXT_HDR], 3);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_UNSUPPORTED], 5);
 
@@ -911,7 +920,7 @@ static void test_refusals_answered(void)
 	zt_stack_input(h->s, pkt, n, h->now);
 	CU_ASSERT_EQUAL(h->to_tun.n, 0);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_UNSUPPORTED], 8);
-	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 7);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 8);
 	host_fini(h);
 	free(h);
 }

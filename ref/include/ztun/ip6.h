@@ -49,7 +49,8 @@ struct zt_ip6_repr {
 	uint32_t nh_offset;    /* offset in the packet of the byte naming upper_proto */
 	/* Set, with the fields above, when parse refuses the packet for a
 	 * reason RFC 8200 asks its source be told of by an ICMPv6 Parameter
-	 * Problem (4.2, 4.4, and 4 for a misplaced hop-by-hop header): */
+	 * Problem (4.2, 4.4, 4.5, and 4 for a misplaced hop-by-hop
+	 * header): */
 	bool param_problem;
 	uint8_t pp_code;       /* 0 erroneous header field, 1 next header, 2 option */
 	uint32_t pp_pointer;   /* offset in the packet of the offending byte */
