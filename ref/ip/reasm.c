@@ -50,7 +50,13 @@
  * ends, a last fragment ending before data already held, data past a known
  * end) drop the datagram as ZT_DROP_BAD_FRAGMENT, as Linux does. Refusals
  * that concern the fragment alone (length not a multiple of 8, empty non-last
- * fragment, RFC 7112 tiny first fragment, too big, no memory) drop just that
+ * fragment, RFC 7112 tiny first fragment, too big, larger than the whole
+ * budget) drop just that fragment. A fragment that finds every slot taken,
+ * or too few chunks free, is not refused: the datagrams begun longest ago
+ * are dropped to make room (evicted, counted as no memory), so that a
+ * burst of fragments that never complete (a few dozen bytes each can pin
+ * a chunk apiece) cannot shut every other datagram out until it times
+ * out. A datagram being completed is never the one evicted for its own
  * fragment. "Too big" means the reassembled IPv4 total length or IPv6 payload
  * length would pass 65535, counting the header the datagram will carry: the
  * offset-0 fragment's once it has come, else the smallest possible (IPv4) or
@@ -113,6 +119,7 @@ struct zt_reasm_dgram {
 	uint32_t max_end;     /* highest data end held */
 	uint32_t received;    /* data bytes held */
 	uint32_t first_len;   /* data bytes of the offset-0 fragment */
+	uint64_t born;        /* when its first-arriving fragment came */
 	uint64_t deadline;
 	struct zt_addr src;
 	struct zt_addr dst;
@@ -198,7 +205,8 @@ static uint8_t *chunk_at(const struct zt_reasm *t,
 			 ZT_REASM_CHUNK + pos % ZT_REASM_CHUNK;
 }
 
-/* Chunks of [lo, hi) that @d does not hold yet. */
+/* Chunks of [lo, hi) that @d (NULL: a datagram holding none) does not
+ * hold yet. */
 static uint32_t span_missing(const struct zt_reasm_dgram *d, size_t lo,
 			     size_t hi)
 {
@@ -207,7 +215,7 @@ static uint32_t span_missing(const struct zt_reasm_dgram *d, size_t lo,
 	if (lo >= hi)
 		return 0;
 	for (size_t i = lo / ZT_REASM_CHUNK; i <= (hi - 1) / ZT_REASM_CHUNK; i++)
-		n += d->chunk[i] == 0;
+		n += !d || d->chunk[i] == 0;
 	return n;
 }
 
@@ -347,6 +355,40 @@ static enum zt_drop refuse(struct zt_reasm *t, enum zt_drop why)
 {
 	t->stats.drops[why]++;
 	return why;
+}
+
+/* Chunks @d holds. */
+static uint32_t dg_chunks(const struct zt_reasm_dgram *d)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < RA_NIDX; i++)
+		n += d->chunk[i] != 0;
+	return n;
+}
+
+/* Drop the datagram begun longest ago other than @keep, to make room for
+ * a fragment: counted as lost for want of memory. Return its slot, now
+ * free, or NULL if there was none. */
+static struct zt_reasm_dgram *dg_evict_oldest(struct zt_reasm *t,
+					      const struct zt_reasm_dgram *keep)
+{
+	struct zt_reasm_dgram *old = NULL;
+
+	for (uint32_t i = 0; i < t->cfg.max_datagrams; i++) {
+		struct zt_reasm_dgram *d = &t->slots[i];
+
+		if (d == keep || !d->in_use)
+			continue;
+		if (!old || d->born < old->born)
+			old = d;
+	}
+	if (!old)
+		return NULL;
+	dg_free(t, old);
+	t->stats.datagrams_evicted++;
+	t->stats.drops[ZT_DROP_FRAG_NO_MEMORY]++;
+	return old;
 }
 
 /* Drop the whole datagram @d because of the fragment being added. */
@@ -637,8 +679,9 @@ static struct zt_reasm_dgram *dg_find(struct zt_reasm *t, const struct frag *f,
  * Order of checks: the fragment alone (decode, length, too big, tiny first
  * fragment), then against its datagram (too big with the datagram's header,
  * length contradictions, overlap or duplicate), then memory (a free slot for
- * a new datagram, enough free chunks). Nothing is changed until every check
- * has passed, except that a datagram-killing refusal frees the datagram.
+ * a new datagram, enough free chunks, made by eviction). Nothing is changed
+ * until every check has passed, except that a datagram-killing refusal
+ * frees the datagram and eviction frees others.
  */
 enum zt_drop zt_reasm_input(struct zt_reasm *t, const struct zt_packet *pkt,
 			    struct zt_view raw, uint64_t now,
@@ -647,7 +690,7 @@ enum zt_drop zt_reasm_input(struct zt_reasm *t, const struct zt_packet *pkt,
 	struct zt_reasm_dgram *d, *slot;
 	struct frag f;
 	enum zt_drop why;
-	uint32_t bl, bh;
+	uint32_t bl, bh, need;
 	size_t lo, hi, len;
 	bool store_hdr;
 
@@ -688,24 +731,32 @@ enum zt_drop zt_reasm_input(struct zt_reasm *t, const struct zt_packet *pkt,
 			return ZT_DROP_NONE;
 		}
 	} else {
-		if (!slot)
-			return refuse(t, ZT_DROP_FRAG_NO_MEMORY);
-		d = slot;
+		d = slot; /* NULL when every slot is taken */
 	}
 
 	/* The offset-0 fragment brings the headers, stored just below the
 	 * data so that [lo, hi) is one range. */
-	store_hdr = f.offset == 0 && !d->have_first;
+	store_hdr = f.offset == 0 && (!d || !d->have_first);
 	lo = store_hdr ? RA_HDR_ROOM - f.hdr_len : RA_HDR_ROOM + f.offset;
 	hi = RA_HDR_ROOM + f.end;
-	if (span_missing(d, lo, hi) > t->nfree)
-		return refuse(t, ZT_DROP_FRAG_NO_MEMORY);
+	need = span_missing(d, lo, hi);
+	if (need > t->nfree && need > t->nchunks - (d ? dg_chunks(d) : 0))
+		return refuse(t, ZT_DROP_FRAG_NO_MEMORY); /* could never fit */
+	/* Room is made by dropping the datagrams begun longest ago: a burst
+	 * of fragments that never complete would otherwise shut every
+	 * datagram out until it timed out, 30 or 60 s. */
+	if (!d && !(d = dg_evict_oldest(t, NULL)))
+		return refuse(t, ZT_DROP_FRAG_NO_MEMORY); /* no slot at all */
+	while (need > t->nfree)
+		if (!dg_evict_oldest(t, d))
+			return refuse(t, ZT_DROP_FRAG_NO_MEMORY);
 
 	if (!d->in_use) {
 		uint64_t tmo = f.family == ZT_AF_INET ? t->cfg.timeout_ip4
 						      : t->cfg.timeout_ip6;
 
 		d->in_use = true;
+		d->born = now;
 		d->family = f.family;
 		d->proto = f.proto;
 		d->ident = f.ident;

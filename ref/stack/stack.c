@@ -1186,8 +1186,12 @@ void zt_stack_input_flags(struct zt_stack *s, const uint8_t *pkt, size_t len,
 	}
 	if (pk.is_fragment) {
 		struct zt_view whole;
+		uint64_t evicted = s->reasm.stats.datagrams_evicted;
 
 		d = zt_reasm_input(&s->reasm, &pk, raw, now, &whole);
+		/* datagrams dropped to make room are drops too, as timeouts */
+		s->stats.drops[ZT_DROP_FRAG_NO_MEMORY] +=
+			s->reasm.stats.datagrams_evicted - evicted;
 		if (d != ZT_DROP_NONE) {
 			s->stats.drops[d]++;
 			return;

@@ -1172,8 +1172,26 @@ static void test_tiny_fragments(void)
 	orig_free(&o);
 }
 
-/* max_datagrams + 1 concurrent datagrams: the last is refused, the others
- * are kept and still complete, after which there is room again. */
+/* Feed every fragment of @fs but the @held-th, which the table holds
+ * already: the datagram completes with the last one fed. */
+static void feed_rest_expect(struct zt_reasm *t, const struct orig *o,
+			     const struct frags *fs, size_t held, uint64_t now)
+{
+	struct zt_view out = { NULL, 0 };
+
+	for (size_t i = 0; i < fs->n; i++) {
+		if (i == held)
+			continue;
+		CU_ASSERT_PTR_NULL_FATAL(out.data);
+		CU_ASSERT_EQUAL_FATAL(feed(t, &fs->v[i], now, &out), ZT_DROP_NONE);
+	}
+	check_same(o, out);
+}
+
+/* max_datagrams + 1 concurrent datagrams: the new one takes the slot of
+ * the datagram begun longest ago, which is dropped (evicted, counted as no
+ * memory), so that fragments that never complete cannot shut others out
+ * until they time out; the others are kept and complete. */
 static void test_table_full(void)
 {
 	enum { N = 5 };
@@ -1194,24 +1212,27 @@ static void test_table_full(void)
 		build(&rng, &s, &o[i]);
 		fragment(&o[i], 32, NULL, &fs[i]);
 	}
-	for (int i = 0; i < N; i++)
-		CU_ASSERT_EQUAL(feed(&t, &fs[i].v[1], T0, &out), ZT_DROP_NONE);
+	/* begun in the order 1, 2, 0, 3, 4: 1 is the oldest */
+	for (int k = 0; k < N; k++) {
+		int i = k < 2 ? k + 1 : k == 2 ? 0 : k;
+
+		CU_ASSERT_EQUAL(feed(&t, &fs[i].v[1], T0 + (uint64_t)k, &out),
+				ZT_DROP_NONE);
+	}
 	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, N);
-	CU_ASSERT_EQUAL(feed(&t, &fs[N].v[0], T0, &out), ZT_DROP_FRAG_NO_MEMORY);
+	feed_all_expect(&t, &o[N], &fs[N], T0 + N);
+	CU_ASSERT_EQUAL(t.stats.datagrams_evicted, 1);
 	CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_FRAG_NO_MEMORY], 1);
-	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, N);
-	/* fragments of datagrams already held are still taken */
-	CU_ASSERT_EQUAL(feed(&t, &fs[2].v[2], T0, &out), ZT_DROP_NONE);
-	CU_ASSERT_EQUAL(feed(&t, &fs[2].v[0], T0, &out), ZT_DROP_NONE);
-	CU_ASSERT_EQUAL(feed(&t, &fs[2].v[3], T0, &out), ZT_DROP_NONE);
-	check_same(&o[2], out);
 	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, N - 1);
-	/* now the refused one fits, whole */
-	feed_all_expect(&t, &o[N], &fs[N], T0);
-	CU_ASSERT_EQUAL(feed(&t, &fs[N].v[0], T0, &out), ZT_DROP_NONE);
-	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, N);
-	CU_ASSERT_EQUAL(feed(&t, &fs[2].v[0], T0, &out), ZT_DROP_FRAG_NO_MEMORY);
-	CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_FRAG_NO_MEMORY], 2);
+	/* every other one completes from what it held */
+	for (int i = 0; i < N; i++)
+		if (i != 1)
+			feed_rest_expect(&t, &o[i], &fs[i], 1, T0 + N);
+	table_empty(&t);
+	/* a fragment of 1, evicted, now begins it afresh */
+	CU_ASSERT_EQUAL(feed(&t, &fs[1].v[0], T0 + N, &out), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, 1);
+	CU_ASSERT_EQUAL(t.stats.datagrams_evicted, 1);
 	for (int i = 0; i <= N; i++) {
 		frags_free(&fs[i]);
 		orig_free(&o[i]);
@@ -1219,8 +1240,10 @@ static void test_table_full(void)
 	zt_reasm_destroy(&t);
 }
 
-/* The byte budget: fragments are refused once it is spent, the table never
- * holds more, datagrams held are kept, and freed memory is reused. */
+/* The byte budget: the table never holds more; a fragment that finds too
+ * few bytes free makes room by evicting the datagrams begun longest ago,
+ * never the one it belongs to; a fragment larger than the whole budget is
+ * refused and evicts nothing. Freed memory is reused. */
 static void test_budget(void)
 {
 	enum { MAXD = 64 };
@@ -1231,50 +1254,113 @@ static void test_budget(void)
 	struct zt_view out;
 	const struct zt_reasm_config cfg = { .max_datagrams = MAXD,
 					     .max_bytes = 12 * ZT_REASM_CHUNK + 100 };
-	int n = 0, refused = -1;
+	uint64_t evicted = 0;
+	int held = 0;
 
 	CU_ASSERT_FATAL(o && fs);
 	zt_rng_seed(&rng, zt_test_seed(141));
 	CU_ASSERT_EQUAL_FATAL(zt_reasm_init(&t, &cfg), 0);
-	for (n = 0; n < MAXD; n++) {
+	/* 1200-byte datagrams in two 600-byte fragments: once the first
+	 * fragments of @held of them fill the budget, every later one evicts
+	 * exactly the oldest */
+	for (int n = 0; n < MAXD; n++) {
 		struct shape s = shape_udp(n % 2 ? ZT_AF_INET6 : ZT_AF_INET, 1200,
 					   (uint32_t)n);
-		size_t before = t.stats.bytes_in_use;
-		enum zt_drop why;
 
 		orig_init(&o[n]);
 		build(&rng, &s, &o[n]);
 		fragment(&o[n], 600, NULL, &fs[n]);
-		why = feed(&t, &fs[n].v[0], T0, &out);
+		CU_ASSERT_EQUAL(feed(&t, &fs[n].v[0], T0 + (uint64_t)n, &out),
+				ZT_DROP_NONE);
 		CU_ASSERT(t.stats.bytes_in_use <= 12 * ZT_REASM_CHUNK);
-		if (why != ZT_DROP_NONE) {
-			CU_ASSERT_EQUAL(why, ZT_DROP_FRAG_NO_MEMORY);
-			CU_ASSERT_EQUAL(t.stats.bytes_in_use, before);
-			refused = n;
-			n++;
-			break;
+		if (!held && t.stats.datagrams_evicted)
+			held = n;
+		if (held) {
+			evicted = (uint64_t)(n + 1 - held);
+			CU_ASSERT_EQUAL(t.stats.datagrams_evicted, evicted);
+			CU_ASSERT_EQUAL(t.stats.datagrams_in_use, (uint32_t)held);
 		}
-		CU_ASSERT(t.stats.bytes_in_use > before);
 	}
-	CU_ASSERT_FATAL(refused > 1);
-	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, (uint32_t)refused);
-	CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_FRAG_NO_MEMORY], 1);
-	/* The other fragments of a datagram held need memory too: refused, the
-	 * datagram kept. Expiring one datagram frees room for another. */
-	CU_ASSERT_EQUAL(feed(&t, &fs[0].v[1], T0, &out), ZT_DROP_FRAG_NO_MEMORY);
-	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, (uint32_t)refused);
-	CU_ASSERT_EQUAL(zt_reasm_expire(&t, UINT64_MAX, NULL, NULL), (unsigned)refused);
+	CU_ASSERT_FATAL(held > 1 && held < MAXD);
+	CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_FRAG_NO_MEMORY], evicted);
+	/* the newest completes: its second fragment, needing a chunk more,
+	 * evicts the oldest other, never its own datagram */
+	feed_rest_expect(&t, &o[MAXD - 1], &fs[MAXD - 1], 0, T0 + MAXD);
+	CU_ASSERT_EQUAL(t.stats.datagrams_evicted, evicted + 1);
+	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, (uint32_t)held - 2);
+	CU_ASSERT_EQUAL(zt_reasm_expire(&t, UINT64_MAX, NULL, NULL),
+			(unsigned)held - 2);
 	table_empty(&t);
-	for (int i = 0; i < n; i++)
-		feed_all_expect(&t, &o[i], &fs[i], T0 + 1);
+	for (int n = 0; n < MAXD; n++)
+		feed_all_expect(&t, &o[n], &fs[n], T0 + MAXD);
 	table_empty(&t);
-	for (int i = 0; i < n; i++) {
-		frags_free(&fs[i]);
-		orig_free(&o[i]);
+	/* a fragment larger than the whole budget: refused, nothing evicted */
+	{
+		struct shape big = shape_udp(ZT_AF_INET6, 30000, 99);
+		struct orig ob;
+		struct frags fb;
+
+		orig_init(&ob);
+		build(&rng, &big, &ob);
+		fragment(&ob, 16000, NULL, &fb);
+		CU_ASSERT_EQUAL(feed(&t, &fs[0].v[0], T0 + MAXD, &out), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(feed(&t, &fb.v[0], T0 + MAXD, &out),
+				ZT_DROP_FRAG_NO_MEMORY);
+		CU_ASSERT_EQUAL(t.stats.datagrams_in_use, 1);
+		CU_ASSERT_EQUAL(t.stats.datagrams_evicted, evicted + 1);
+		CU_ASSERT_EQUAL(zt_reasm_expire(&t, UINT64_MAX, NULL, NULL), 1);
+		frags_free(&fb);
+		orig_free(&ob);
+	}
+	for (int n = 0; n < MAXD; n++) {
+		frags_free(&fs[n]);
+		orig_free(&o[n]);
 	}
 	free(o);
 	free(fs);
 	zt_reasm_destroy(&t);
+}
+
+/* A burst of tiny fragments that never complete (28 bytes on the wire
+ * pinning a chunk each) neither fills the slots nor the budget for good:
+ * a datagram that comes after it is reassembled at once, not refused
+ * until the burst times out. */
+static void test_flood_evicted(void)
+{
+	struct zt_rng rng;
+	struct zt_reasm t;
+	struct orig o, v;
+	struct frags fs;
+	struct zt_view out;
+	struct frag f;
+	uint8_t junk[8] = { 0 };
+	const struct zt_reasm_config cfg = { 0 };
+	struct shape s = shape_udp(ZT_AF_INET, 64, 0);
+	struct shape vs = shape_udp(ZT_AF_INET6, 3000, 7);
+
+	zt_rng_seed(&rng, zt_test_seed(153));
+	orig_init(&o);
+	orig_init(&v);
+	CU_ASSERT_EQUAL_FATAL(zt_reasm_init(&t, &cfg), 0);
+	for (uint32_t i = 0; i < 4 * ZT_REASM_DEFAULT_MAX_DATAGRAMS; i++) {
+		s.ident = i;
+		build(&rng, &s, &o);
+		/* each 8 bytes far from the last: one chunk each */
+		make_frag(&o, 8 + 1024 * (i % 60), true, junk, 8, &f);
+		CU_ASSERT_EQUAL(feed(&t, &f, T0, &out), ZT_DROP_NONE);
+		free(f.p);
+	}
+	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, ZT_REASM_DEFAULT_MAX_DATAGRAMS);
+	build(&rng, &vs, &v);
+	fragment(&v, 1000, NULL, &fs);
+	feed_all_expect(&t, &v, &fs, T0 + 1);
+	CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_FRAG_NO_MEMORY],
+			t.stats.datagrams_evicted);
+	CU_ASSERT(t.stats.datagrams_evicted >= 3 * ZT_REASM_DEFAULT_MAX_DATAGRAMS);
+	frags_free(&fs);
+	zt_reasm_destroy(&t);
+	orig_free(&o);
+	orig_free(&v);
 }
 
 /* A datagram scattered far apart costs only what it touches. */
@@ -1296,12 +1382,13 @@ static void test_sparse_cost(void)
 		s.ident = i;
 		build(&rng, &s, &o);
 		make_frag(&o, 60000 - 8000 * i, true, junk, 8, &f);
-		CU_ASSERT_EQUAL(feed(&t, &f, T0, &out),
-				i < 4 ? ZT_DROP_NONE : ZT_DROP_FRAG_NO_MEMORY);
+		CU_ASSERT_EQUAL(feed(&t, &f, T0 + i, &out), ZT_DROP_NONE);
 		free(f.p);
 	}
+	/* four fit; the fifth evicted the first */
 	CU_ASSERT_EQUAL(t.stats.bytes_in_use, 4 * ZT_REASM_CHUNK);
 	CU_ASSERT_EQUAL(t.stats.datagrams_in_use, 4);
+	CU_ASSERT_EQUAL(t.stats.datagrams_evicted, 1);
 	zt_reasm_destroy(&t);
 	orig_free(&o);
 }
@@ -1607,6 +1694,7 @@ int zt_suite_reasm(void)
 		{ "tiny fragments", test_tiny_fragments },
 		{ "table full", test_table_full },
 		{ "byte budget", test_budget },
+		{ "a flood of fragments is evicted", test_flood_evicted },
 		{ "sparse datagrams cost what they touch", test_sparse_cost },
 		{ "ECN (RFC 3168)", test_ecn },
 		{ "keys", test_keys },

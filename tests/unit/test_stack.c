@@ -925,6 +925,42 @@ static void test_refusals_answered(void)
 	free(h);
 }
 
+/* A datagram the reassembly table drops to make room for another's
+ * fragment is a drop of the stack's (frag_no_memory), as a timed-out one
+ * is; the newcomer is reassembled. */
+static void test_reasm_eviction_counted(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(93, 184, 216, 34);
+	static uint8_t dg[2000], pkt[2100];
+	struct zt_udp_repr u = { 5000, 53 };
+	int n;
+	size_t pl;
+
+	zt_stack_config_default(&cfg);
+	cfg.reasm.max_datagrams = 1;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	memset(dg + 8, 'q', 1500);
+	n = zt_udp_emit(&u, &c, &srv, dg + 8, 1500, dg, sizeof(dg));
+	CU_ASSERT_FATAL(n > 0);
+	pl = zt_test_fragment(&c, &srv, ZT_IPPROTO_UDP, dg, (size_t)n, 1000, 0,
+			      pkt, sizeof(pkt));
+	zt_stack_input(h->s, pkt, pl, h->now); /* A's first half */
+	srv = A4(93, 184, 216, 35); /* another key: zt_test_fragment's ident is fixed */
+	n = zt_udp_emit(&u, &c, &srv, dg + 8, 1500, dg, sizeof(dg));
+	CU_ASSERT_FATAL(n > 0);
+	for (size_t i = 0; (pl = zt_test_fragment(&c, &srv, ZT_IPPROTO_UDP, dg,
+						  (size_t)n, 1000, i, pkt,
+						  sizeof(pkt))) > 0; i++)
+		zt_stack_input(h->s, pkt, pl, h->now); /* B, whole */
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_FRAG_NO_MEMORY], 1);
+	CU_ASSERT_EQUAL(h->n_udp, 1);
+	host_fini(h);
+	free(h);
+}
+
 /* An echo request that came in fragments is answered whole (RFC 1122
  * 3.2.2.6, RFC 4443 4.2: the data returned entirely): the reply, as big
  * as the reassembled request and so over the MTU, goes out in fragments
@@ -2718,6 +2754,7 @@ int zt_suite_stack(void)
 		{ "martian_addresses", test_martian_addresses },
 		{ "icmp_echo_local_fragmented", test_icmp_echo_local_fragmented },
 		{ "refusals_answered", test_refusals_answered },
+		{ "reasm_eviction_counted", test_reasm_eviction_counted },
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
 		{ "reasm_timeout_icmp", test_reasm_timeout_icmp },
 		{ "echo_through_stack", test_echo_through_stack },

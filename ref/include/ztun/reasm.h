@@ -30,7 +30,12 @@
  * - Refusals that concern only the fragment itself (ZT_DROP_BAD_FRAGMENT for
  *   a non-last fragment whose length is not a multiple of 8 or is 0, or for
  *   an RFC 7112 tiny IPv6 first fragment; ZT_DROP_FRAG_TOO_BIG;
- *   ZT_DROP_FRAG_NO_MEMORY) drop that fragment and keep the datagram.
+ *   ZT_DROP_FRAG_NO_MEMORY for one larger than the whole budget) drop that
+ *   fragment and keep the datagram.
+ * - A fragment that finds every slot taken, or too few bytes of the budget
+ *   free, makes room by dropping the datagrams begun longest ago
+ *   (datagrams_evicted; each a ZT_DROP_FRAG_NO_MEMORY): fragments that
+ *   never complete cannot shut others out until they time out.
  */
 #ifndef ZTUN_REASM_H
 #define ZTUN_REASM_H
@@ -69,8 +74,10 @@ struct zt_reasm_stats {
 	uint64_t datagrams_completed; /* complete datagrams handed out */
 	uint64_t frags_accepted;      /* fragments stored (duplicates excluded) */
 	uint64_t frags_duplicate;     /* exact duplicates silently accepted */
+	uint64_t datagrams_evicted;   /* dropped to make room for a fragment */
 	/* Refusals by reason, one per refused fragment, plus one
-	 * ZT_DROP_FRAG_TIMEOUT per expired datagram. */
+	 * ZT_DROP_FRAG_TIMEOUT per expired datagram and one
+	 * ZT_DROP_FRAG_NO_MEMORY per evicted datagram. */
 	uint64_t drops[ZT_DROP__COUNT];
 	size_t bytes_in_use;          /* chunk bytes held (multiple of ZT_REASM_CHUNK) */
 	uint32_t datagrams_in_use;
