@@ -97,7 +97,9 @@ struct tcp_handshake {
 /*
  * The upstream of one client endpoint's UDP flows of one decision, shared
  * by them (its members), found by that endpoint and decision in
- * r->assoc, living while one of them does (or a caller holds it: busy):
+ * r->assoc, living while one of them does (or a caller holds it: busy).
+ * A SOCKS5 member by name is the only member at its server port, so an
+ * endpoint may have more than one (udp_relay.c, assoc_port_free()):
  *
  *   SOCKS5        a UDP association (RFC 1928 7): a control stream, then
  *                 one datagram socket to the proxy's relay. Each datagram

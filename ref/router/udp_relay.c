@@ -14,7 +14,12 @@
  * address, each datagram naming its destination. Answers go to the flow
  * of their source (the sender, or the source the relay names); those
  * from a source no flow talks to only with cfg.udp_full_cone
- * (cone_open()). Datagrams that arrive before a SOCKS5 association
+ * (cone_open()). A relay may name the source of a reply to a name (a
+ * fake address's) by whatever address it resolved the name to, which
+ * tells no names apart: so a member by name is the only one of its
+ * association at its server port, and a flow that would share that port
+ * with it gets another association of the same client socket
+ * (assoc_port_free()). Datagrams that arrive before a SOCKS5 association
  * is ready wait in each flow's small bounded queue; it ends with its
  * control stream or with an unreachable about the relay (relay_lost),
  * and its flows with it. An association goes when its last flow does.
@@ -61,17 +66,40 @@ static unsigned assoc_bucket(const struct zt_router *r,
 	return zt_hash_bytes(r->nat.hash_key, &ck, sizeof(ck)) % ASSOC_BUCKETS;
 }
 
-/* The live association of @k's client endpoint for decision @d, or NULL. */
-static struct udp_assoc *assoc_find(struct zt_router *r,
-				    const struct zt_flow_key *k,
-				    enum zt_route_decision d)
+/*
+ * Whether new member @u would leave @a's replies unambiguous: a member by
+ * name is the only one of @a at its server port. The relay may name a
+ * reply's source by the address it resolved the name to (RFC 1928 7), and
+ * that address says nothing of the name: with another member at the port
+ * (another name, or an address), the reply could be either's.
+ */
+static bool assoc_port_free(const struct udp_assoc *a,
+			    const struct udp_relay *u)
 {
+	uint16_t port = u->flow->key.server_port;
+	const struct udp_relay *m;
+
+	if (!u->name && !a->n_named)
+		return true;
+	for (m = a->members; m; m = m->assoc_next)
+		if ((m->name || u->name) && m->flow->key.server_port == port)
+			return false;
+	return true;
+}
+
+/* The live association of @u's client endpoint and decision that @u may
+ * join (assoc_port_free()), or NULL. */
+static struct udp_assoc *assoc_find(struct zt_router *r,
+				    const struct udp_relay *u)
+{
+	const struct zt_flow_key *k = &u->flow->key;
 	struct udp_assoc *a = r->assoc[assoc_bucket(r, k)];
 
 	for (; a; a = a->hnext)
-		if (a->decision == d && a->family == k->family &&
+		if (a->decision == u->decision && a->family == k->family &&
 		    a->client_port == k->client_port &&
-		    zt_addr_eq(&a->client, &k->client))
+		    zt_addr_eq(&a->client, &k->client) &&
+		    assoc_port_free(a, u))
 			return a;
 	return NULL;
 }
@@ -221,11 +249,11 @@ void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
 	assoc_maybe_free(a);
 }
 
-/* @u joins the live association of its client endpoint, or a new one.
- * Return: 0 or a negative errno. */
+/* @u joins a live association of its client endpoint (assoc_find()), or
+ * a new one. Return: 0 or a negative errno. */
 static int assoc_join(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
-	struct udp_assoc *a = assoc_find(r, &u->flow->key, u->decision);
+	struct udp_assoc *a = assoc_find(r, u);
 
 	if (!a)
 		return assoc_new(r, u, now);
@@ -921,7 +949,8 @@ static struct udp_relay *assoc_flow_member(const struct udp_assoc *a,
 }
 
 /* The member of @a whose server the relay names as a datagram's source
- * @src (socks5_source_ok): one of the address first, else one by name. */
+ * @src (socks5_source_ok): one of the address first, else one by name,
+ * which is the only member at its port (assoc_port_free()). */
 static struct udp_relay *assoc_member(const struct udp_assoc *a,
 				      const struct zt_socks5_addr *src)
 {
