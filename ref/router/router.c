@@ -528,6 +528,7 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	r->tun_output = tun_out;
 	r->up = up;
 	r->host = host;
+	zt_heap_init(&r->assoc_timers);
 	if (!r->cfg.nat.timeout) {
 		/* a session lasts as long as its flow may: never shorter than
 		 * the flow's own idle timer, which ends it first */
@@ -636,6 +637,7 @@ void zt_router_poll(struct zt_router *r, uint64_t now)
 	zt_stack_poll(r->stack, now);
 	if (r->n_echo && r->echo_due <= now)
 		echo_expire(r, now);
+	assoc_expire(r, now);
 	while (zt_nat_next_deadline(&r->nat) <= now)
 		if (zt_nat_expire(&r->nat, now, nat_expired, r) == 0)
 			break;
@@ -646,10 +648,13 @@ uint64_t zt_router_deadline(const struct zt_router *r)
 	/* The NAT table reschedules lazily refreshed timers when asked; that
 	 * changes no observable state, so the router stays const here. */
 	struct zt_nat *nat = (struct zt_nat *)&r->nat;
+	const struct zt_heap_node *a = zt_heap_min(&r->assoc_timers);
 	uint64_t d = zt_stack_deadline(r->stack), n = zt_nat_next_deadline(nat);
 
 	if (n < d)
 		d = n;
+	if (a && zt_heap_node_deadline(a) < d)
+		d = zt_heap_node_deadline(a);
 	if (r->n_echo && r->echo_due < d)
 		d = r->echo_due;
 	return d;

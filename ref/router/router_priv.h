@@ -24,6 +24,7 @@
 #include "ztun/router.h"
 
 #include "ztun/dns_tcp.h"
+#include "ztun/heap.h"
 #include "ztun/http_connect.h"
 #include "ztun/refuse.h"
 #include "ztun/socks5.h"
@@ -124,6 +125,9 @@ struct udp_assoc {
 	uint16_t mapped_port;    /* NAT: its sessions' (the socket's) */
 	bool ready;              /* the relay is known, its socket open */
 	bool dead;               /* failing: no new members */
+	bool ctrl_up;            /* SOCKS5: the control stream connected */
+	struct zt_heap_node timer; /* SOCKS5, in r->assoc_timers while its
+				    * handshake runs: fails at the deadline */
 	unsigned busy;           /* callers inside that may end members */
 	struct zt_socks5 socks;
 	struct zt_endpoint proxy;   /* SOCKS5: what the control stream went
@@ -212,6 +216,9 @@ struct zt_router {
 	/* UDP associations by client endpoint, hashed with the NAT
 	 * table's key (drawn from the seeded rng) */
 	struct udp_assoc *assoc[ASSOC_BUCKETS];
+	/* SOCKS5 associations whose handshake runs, by the deadline the
+	 * connect timeout gives them (assoc_expire()) */
+	struct zt_heap assoc_timers;
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
 
@@ -270,6 +277,7 @@ void udp_flush_queue(struct udp_relay *u, uint64_t now);
 void keep_header(struct zt_router *r, int dgram, struct zt_fwd_hdr *cur,
 		 const struct zt_fwd_hdr *want);
 void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now);
+void assoc_expire(struct zt_router *r, uint64_t now);
 void assoc_ctrl_connected(struct udp_assoc *a, uint64_t now);
 size_t assoc_ctrl_data(struct udp_assoc *a, const uint8_t *data, size_t len,
 		       uint64_t now);

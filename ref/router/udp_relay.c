@@ -20,9 +20,12 @@
  * association at its server port, and a flow that would share that port
  * with it gets another association of the same client socket
  * (assoc_port_free()). Datagrams that arrive before a SOCKS5 association
- * is ready wait in each flow's small bounded queue; it ends with its
- * control stream or with an unreachable about the relay (relay_lost),
- * and its flows with it. An association goes when its last flow does.
+ * is ready wait in each flow's small bounded queue (those past it are
+ * dropped, counted); it ends with its control stream, with an
+ * unreachable about the relay (relay_lost), or when its handshake
+ * outlasts the connect timeout a TCP flow has (the router's timer,
+ * assoc_expire()), and its flows with it. An association goes when its
+ * last flow does.
  * A NAT flow also holds a NAT session, which shares the mapped port of
  * its client endpoint's other sessions (the mapping's socket is bound to
  * it): every datagram refreshes it, answers must pass the reverse
@@ -126,6 +129,7 @@ static void assoc_maybe_free(struct udp_assoc *a)
 		return;
 	if (!a->dead)
 		assoc_unhash(a);
+	zt_heap_remove(&r->assoc_timers, &a->timer);
 	if (a->dgram >= 0)
 		r->up->dgram_close(r->host, a->dgram);
 	if (a->ctrl >= 0)
@@ -155,9 +159,10 @@ static void assoc_add(struct udp_assoc *a, struct udp_relay *u)
 /*
  * A new association for @u's client endpoint and decision, @u its first
  * member: a SOCKS5 one's control stream opened (the rest follows as the
- * host reports on it, assoc_ctrl_*), a mapping's socket (a NAT one bound
- * to @u's mapped port). Return: 0, or a negative errno (nothing left
- * behind).
+ * host reports on it, assoc_ctrl_*) and its handshake given the connect
+ * timeout a TCP flow through the proxy has (assoc_expire()), a mapping's
+ * socket (a NAT one bound to @u's mapped port). Return: 0, or a negative
+ * errno (nothing left behind).
  */
 static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
@@ -196,6 +201,8 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	if (a->decision == ZT_ROUTE_SOCKS5) {
 		r->stats.socks5_udp_assocs++;
 		r->stats.socks5_udp_assocs_active++;
+		zt_heap_insert(&r->assoc_timers, &a->timer,
+			       now + r->cfg.stack.connect_timeout);
 	} else {
 		r->stats.udp_mappings++;
 		r->stats.udp_mappings_active++;
@@ -240,6 +247,7 @@ void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
 	if (!a->dead) {
 		a->dead = true;
 		assoc_unhash(a);
+		zt_heap_remove(&a->r->assoc_timers, &a->timer);
 	}
 	for (m = a->members; m; m = next) {
 		next = m->assoc_next; /* m leaves the list as its flow ends */
@@ -247,6 +255,31 @@ void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
 	}
 	a->busy--;
 	assoc_maybe_free(a);
+}
+
+/*
+ * The router's timer: every SOCKS5 association whose handshake has not
+ * finished by its deadline fails as a refused one does (assoc_fail(): its
+ * flows forgotten, so that the next datagram asks again), its waiting
+ * datagrams answered as a TCP flow through the proxy is: a port
+ * unreachable when the proxy took the control connection and did not
+ * answer (the stack's connect timeout resets a TCP flow's SYN), host
+ * unreachable when it never took it (a connect that timed out). A dead
+ * proxy makes new flows fail fast, not hang.
+ */
+void assoc_expire(struct zt_router *r, uint64_t now)
+{
+	struct zt_heap_node *n;
+
+	while ((n = zt_heap_min(&r->assoc_timers)) &&
+	       zt_heap_node_deadline(n) <= now) {
+		struct udp_assoc *a = zt_heap_entry(n, struct udp_assoc, timer);
+
+		zt_heap_remove(&r->assoc_timers, n);
+		r->stats.socks5_udp_timeouts++;
+		assoc_fail(a, a->ctrl_up ? ZT_REFUSE_RST :
+				refuse_for_errno(-ETIMEDOUT), now);
+	}
 }
 
 /* @u joins a live association of its client endpoint (assoc_find()), or
@@ -742,6 +775,7 @@ void assoc_ctrl_connected(struct udp_assoc *a, uint64_t now)
 	uint8_t out[HS_BUF];
 	int n;
 
+	a->ctrl_up = true;
 	zt_socks5_init(&a->socks, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
 	if (px->auth)
 		zt_socks5_set_auth(&a->socks, px->username, strlen(px->username),
@@ -798,6 +832,7 @@ static void assoc_ready(struct udp_assoc *a, uint64_t now)
 		return;
 	}
 	a->ready = true;
+	zt_heap_remove(&r->assoc_timers, &a->timer);
 	for (m = a->members; m; m = m->assoc_next) {
 		m->dgram = a->dgram;
 		m->ready = true;

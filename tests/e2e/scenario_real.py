@@ -588,6 +588,7 @@ COUNTERS = {
     "router.socks5_udp_assocs": ("proxy", "udp associations"),
     "router.socks5_udp_assocs_active": ("proxy", "active"),
     "router.socks5_udp_unsupported": ("proxy", "udp unsupported"),
+    "router.socks5_udp_timeouts": ("proxy", "udp timeouts"),
     "router.fake_ip_refused": ("fake", "refused"),
     "router.dns_tcp_connections": ("dns-tcp", "connections"),
     "router.dns_tcp_queries": ("dns-tcp", "queries"),

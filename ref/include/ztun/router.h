@@ -157,6 +157,9 @@ struct zt_router_stats {
 	uint64_t socks5_udp_unsupported;   /* associations the proxy refused
 					    * as a command it does not
 					    * support (REP 7: no UDP) */
+	uint64_t socks5_udp_timeouts;      /* associations whose handshake
+					    * outlasted the connect timeout
+					    * (stack.connect_timeout) */
 	uint64_t socks5_udp_relay_lost;    /* associations ended by an ICMP
 					    * unreachable about the relay */
 	uint64_t socks5_udp_cone_in;       /* datagrams from a server no flow
