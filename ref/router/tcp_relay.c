@@ -37,7 +37,11 @@
  * once its bytes were all sent; the upstream's EOF becomes the tcb's FIN
  * after the queued bytes. When both have passed, the upstream is closed
  * at once (if its EOF came first, close() sends our FIN), not when the
- * client's side ends: nothing more can cross it.
+ * client's side ends: nothing more can cross it. A flow that ends cleanly
+ * (TIME_WAIT over or reopened, LAST_ACK done) while client bytes we ACKed
+ * still wait in its ring, the upstream not reading them, resets the
+ * upstream (tcp_unsent_reset): data accepted is delivered or the flow
+ * reset, never cut short behind a clean EOF.
  *
  * Lifetime: a relay can be reached from both sides (the flow's user pointer
  * and the upstream cookie). It is freed when the flow ended and the
@@ -675,11 +679,18 @@ void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 	if (ev & (ZT_TCP_EV_RESET | ZT_TCP_EV_CLOSED)) {
 		/* The flow is freed when this returns. A reset (the client's,
 		 * a timeout's) goes on as one to a destination the bytes may
-		 * already reach; a connect or a proxy handshake is only
-		 * dropped. */
+		 * already reach; so does a clean end that leaves client bytes
+		 * unsent (the ring goes with the flow); a connect or a proxy
+		 * handshake is only dropped. */
+		bool abort = t->phase == PH_OPEN &&
+			     ((ev & ZT_TCP_EV_RESET) ||
+			      (t->handle >= 0 && zt_tcb_recv_len(&f->tcb) > 0));
+
+		if (abort && !(ev & ZT_TCP_EV_RESET))
+			t->r->stats.tcp_unsent_reset++;
 		f->user = NULL;
 		t->flow = NULL;
-		tcp_close_upstream(t, (ev & ZT_TCP_EV_RESET) && t->phase == PH_OPEN);
+		tcp_close_upstream(t, abort);
 	}
 	t->busy--;
 	tcp_relay_maybe_free(t);

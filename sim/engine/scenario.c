@@ -1287,7 +1287,7 @@ static const struct {
 	RF(tcp_relayed_up), RF(tcp_relayed_up_direct), RF(tcp_relayed_up_early),
 	RF(tcp_relayed_down),
 	RF(udp_relayed_up), RF(udp_relayed_down), RF(upstream_connect_failed),
-	RF(upstream_reset),
+	RF(upstream_reset), RF(tcp_unsent_reset),
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped), RF(icmp_echo_out), RF(icmp_echo_in),
 	RF(icmp_errors_relayed), RF(icmp_errors_ignored),
 	RF(nat_refused), RF(nat_port_taken), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),

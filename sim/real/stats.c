@@ -113,6 +113,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	U("down", "bytes", "tcp_down_bytes_total", rs->tcp_relayed_down);
 	C("connect failed", "tcp_connect_failed_total", rs->upstream_connect_failed);
 	C("upstream reset", "tcp_upstream_reset_total", rs->upstream_reset);
+	C("unsent reset", "tcp_unsent_reset_total", rs->tcp_unsent_reset);
 	C("refused", "tcp_refused_total", ss->tcp_refused);
 	C("connect timeouts", "tcp_connect_timeouts_total", ss->tcp_connect_timeouts);
 	C("idle timeouts", "tcp_idle_timeouts_total", ss->tcp_idle_timeouts);

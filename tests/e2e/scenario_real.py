@@ -548,6 +548,7 @@ COUNTERS = {
     "router.tcp_relayed_down": ("tcp", "down"),
     "router.upstream_connect_failed": ("tcp", "connect failed"),
     "router.upstream_reset": ("tcp", "upstream reset"),
+    "router.tcp_unsent_reset": ("tcp", "unsent reset"),
     "stack.tcp_refused": ("tcp", "refused"),
     "stack.tcp_connect_timeouts": ("tcp", "connect timeouts"),
     "stack.tcp_idle_timeouts": ("tcp", "idle timeouts"),

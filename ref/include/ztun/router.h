@@ -147,6 +147,9 @@ struct zt_router_stats {
 	uint64_t udp_relayed_up, udp_relayed_down;
 	uint64_t upstream_connect_failed;
 	uint64_t upstream_reset;           /* upstream died mid-flow: client RST */
+	uint64_t tcp_unsent_reset;         /* client flows that ended cleanly with
+					    * bytes the upstream had not taken:
+					    * upstream RST */
 	uint64_t socks5_failures[32];      /* by enum zt_socks5_outcome */
 	uint64_t http_failures[16];        /* by enum zt_http_connect_outcome */
 	uint64_t socks5_udp_dropped[8];    /* by enum zt_socks5_udp_result */
