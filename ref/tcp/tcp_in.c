@@ -31,7 +31,8 @@
  * closed window, and such ACKs answer our window probes; they also show
  * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
  * Data beyond our own window (a zero-window probe) is answered with an
- * ACK at once. When the peer's window reopens after an RTO sent data into
+ * ACK at once; in FIN_WAIT_2 it shows the peer alive like any data, and
+ * restarts the bound on its silence (fin_wait_2). When the peer's window reopens after an RTO sent data into
  * it while closed, sending resumes from snd_una at once, not at the next
  * (backed-off) RTO.
  *
@@ -775,7 +776,13 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	if (t->state == ZT_TCP_CLOSED) /* LAST_ACK finished */
 		return ZT_DROP_NONE;
 
-	/* Step 5: data, trimmed to what is new and inside the window. */
+	/* Step 5: data, trimmed to what is new and inside the window. The
+	 * FIN_WAIT_2 bound is on the peer's silence (a one-way transfer whose
+	 * receiver closed first): any data it sends restarts it, a
+	 * zero-window probe that is trimmed to nothing below included, or a
+	 * sender waiting on a reader would be cut off while alive. */
+	if (len && t->state == ZT_TCP_FIN_WAIT_2)
+		t->t_close = now + t->cfg->fin_wait_2;
 	if (zt_seq_lt(seq, t->rcv_nxt)) {
 		skip = t->rcv_nxt - seq;
 		if (skip > len) {
@@ -798,13 +805,9 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	}
 	if (len) {
 		switch (t->state) {
-		case ZT_TCP_FIN_WAIT_2:
-			/* The peer still uses its half (a one-way transfer whose
-			 * receiver closed first): the bound is on its silence. */
-			t->t_close = now + t->cfg->fin_wait_2;
-			/* fall through */
 		case ZT_TCP_ESTABLISHED:
 		case ZT_TCP_FIN_WAIT_1:
+		case ZT_TCP_FIN_WAIT_2:
 			tcp_take_data(t, seq, p, len, now);
 			if ((seg->flags & ZT_TCP_PSH) &&
 			    (t->events & ZT_TCP_EV_READABLE))
