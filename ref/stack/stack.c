@@ -19,7 +19,9 @@
  * one (PENDING) and tells the host, anything else for no flow is answered
  * with the RST RFC 9293 asks for. UDP goes to the host. An ICMP echo
  * request is answered, refused (administratively prohibited) or dropped as
- * the host's echo_verdict says.
+ * the host's echo_verdict says; any other ICMP message that is no error
+ * (echo reply, timestamp, router or neighbour solicitation, ...) is
+ * counted as unsupported and dropped.
  *
  * Flow tables: fixed arrays of TCP and UDP flows indexed by flowtab.c (open
  * addressing, load <= 1/2, a free list of slots), all allocated once.
@@ -1138,6 +1140,8 @@ static void input_decoded(struct zt_stack *s, const struct zt_packet *pk,
 		}
 		if (pk->l4.icmp.kind == ZT_ICMP_ECHO_REQUEST && s->ops->echo_verdict)
 			input_echo(s, pk, raw, now);
+		else /* echo reply, timestamp, NDP, ...: nothing of ours asked */
+			s->stats.drops[ZT_DROP_UNSUPPORTED]++;
 		break;
 	default:
 		break;

@@ -799,6 +799,59 @@ static void test_martian_addresses(void)
 	free(h);
 }
 
+/* ICMP from the client that is neither an error nor an echo request
+ * (an echo reply, a timestamp request, router and neighbour
+ * solicitations, a parameter problem) is dropped unanswered, and counted
+ * as unsupported like every other refusal. */
+static void test_icmp_unhandled_counted(void)
+{
+	static const struct {
+		bool v6;
+		uint8_t type;
+	} msgs[] = {
+		{ false, 0 }, { false, 13 }, { false, 10 }, { false, 12 },
+		{ true, 129 }, { true, 133 }, { true, 135 },
+	};
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c4 = A4(10, 0, 0, 2), c6 = A6(2);
+	uint8_t body[16] = { 0 }, msg[64], pkt[160];
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		const struct zt_addr *c = msgs[i].v6 ? &c6 : &c4;
+		struct zt_addr srv = msgs[i].v6 ? A6(80) : A4(93, 184, 216, 34);
+		struct zt_icmp_repr r;
+		const struct zt_stack_stats *st = zt_stack_stats(h->s);
+		uint64_t total = 0;
+		int n;
+
+		memset(&r, 0, sizeof(r));
+		r.type = msgs[i].type;
+		n = msgs[i].v6 ? zt_icmp6_emit(&r, c, &srv, body, sizeof(body),
+					       msg, sizeof(msg)) :
+				 zt_icmp4_emit(&r, body, sizeof(body), msg,
+					       sizeof(msg));
+		CU_ASSERT_FATAL(n > 0);
+		zt_stack_input(h->s, pkt,
+			       zt_test_wrap_ip(c, &srv, msgs[i].v6 ?
+							ZT_IPPROTO_ICMPV6 :
+							ZT_IPPROTO_ICMP,
+					       msg, (size_t)n, pkt),
+			       h->now);
+		for (int d = 0; d < ZT_DROP__COUNT; d++)
+			total += st->drops[d];
+		CU_ASSERT_EQUAL(st->drops[ZT_DROP_UNSUPPORTED], i + 1);
+		CU_ASSERT_EQUAL(total, i + 1); /* under that reason alone */
+	}
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_in, 0);
+	host_fini(h);
+	free(h);
+}
+
 /* The refused packet @h->to_tun holds one answer to: an ICMP error of
  * @kind / @code / @pointer from @from, quoting @sent (@len bytes). */
 static void check_refusal_answer(struct host *h, const struct zt_addr *from,
@@ -2750,6 +2803,7 @@ int zt_suite_stack(void)
 		{ "memory_budget", test_memory_budget },
 		{ "malformed_counted", test_malformed_counted },
 		{ "icmp_echo_verdicts", test_icmp_echo_verdicts },
+		{ "icmp_unhandled_counted", test_icmp_unhandled_counted },
 		{ "icmp_error_family_mismatch", test_icmp_error_family_mismatch },
 		{ "martian_addresses", test_martian_addresses },
 		{ "icmp_echo_local_fragmented", test_icmp_echo_local_fragmented },
