@@ -99,8 +99,10 @@ $(LIBHOST): $(HOST_OBJ) $(BUILD)/host.srclist
 	$(AR) rcs $@ $(HOST_OBJ)
 
 # libztun-real.a only for its pure parts (the --auto-route state file).
+# malloc is wrapped so that a test can make one allocation fail
+# (zt_test_fail_malloc(), tests/unit/main.c); otherwise it passes through.
 $(UNIT): $(UNIT_OBJ) $(LIBREAL) $(LIBHOST) $(LIBZTUN) $(BUILD)/unit.srclist
-	$(CC) $(LDFLAGS) -pthread -o $@ $(UNIT_OBJ) $(LIBREAL) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS) $(SLIRP_LIBS)
+	$(CC) $(LDFLAGS) -Wl,--wrap=malloc -pthread -o $@ $(UNIT_OBJ) $(LIBREAL) $(LIBHOST) $(LIBZTUN) -lcunit $(PCAP_LIBS) $(SLIRP_LIBS)
 
 # The simulator's command line; its main file sits outside sim/engine/ so
 # that it stays out of libztun-host.a.

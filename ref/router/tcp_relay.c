@@ -308,6 +308,8 @@ static void local_dns_pump(struct tcp_relay *t, uint64_t now)
 			zt_wr16(r->scratch, (uint16_t)n);
 			zt_stack_tcp_send(r->stack, t->flow, r->scratch,
 					  (size_t)n + 2, now);
+			if (!t->flow)
+				return; /* reset: no memory to keep the answer */
 		}
 		zt_stack_tcp_consume(r->stack, t->flow, 2 + mlen, now);
 	}

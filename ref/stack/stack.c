@@ -61,7 +61,9 @@
  *
  * Events: after every call into a tcb the stack takes its event bits and
  * passes them to ops->tcp_event; on RESET/CLOSED it frees the flow after
- * that call returns. A host that calls back into the stack from tcp_event
+ * that call returns. Every end the host did not ask for is reported (a
+ * send whose ring could not be allocated resets the flow, and says so);
+ * a freed slot (key.family 0) is never settled or freed again. A host that calls back into the stack from tcp_event
  * is safe: the outer dispatch picks up the new events, and the flow is
  * freed only by the outermost dispatch.
  */
@@ -524,8 +526,13 @@ static void flow_touch(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 	}
 }
 
+/* A free slot has key.family 0: freeing it again would unlink it twice
+ * and count it twice, so it is left alone (a host holding a stale
+ * pointer then corrupts nothing). */
 static void flow_free(struct zt_stack *s, struct zt_flow *f)
 {
+	if (!f->key.family)
+		return;
 	lru_unlink(s, f);
 	zt_heap_remove(&s->timers, &f->timer);
 	zt_flowtab_remove(&s->tcp_tab, f->index);
@@ -541,8 +548,9 @@ static void flow_settle(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 	uint32_t ev;
 	bool ended = false;
 
-	if (f->in_dispatch)
-		return; /* the outer dispatch will see the new events */
+	if (f->in_dispatch || !f->key.family)
+		return; /* the outer dispatch will see the new events; or a
+			 * free slot, whose host heard of its end */
 	f->in_dispatch = true;
 	while ((ev = zt_tcb_events(&f->tcb)) != 0) {
 		if (ev & (ZT_TCP_EV_RESET | ZT_TCP_EV_CLOSED))
@@ -668,6 +676,7 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	zt_flow_key_normalize(&f->key);
 	if (zt_tcb_init(&f->tcb, key->family == ZT_AF_INET ? &s->tcp4 : &s->tcp6,
 			&s->tcp_ops, s) != 0) {
+		f->key.family = 0; /* a free slot */
 		zt_flowtab_release(&s->tcp_tab, idx);
 		s->stats.tcp_refused_memory++;
 		send_stray_rst(s, pk);
@@ -676,6 +685,7 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	d = zt_tcb_open_passive(&f->tcb, &pk->l4.tcp, zt_rng_u32(s->rng), now);
 	if (d != ZT_DROP_NONE) {
 		zt_tcb_destroy(&f->tcb);
+		f->key.family = 0;
 		zt_flowtab_release(&s->tcp_tab, idx);
 		s->stats.drops[d]++;
 		return;

@@ -865,8 +865,11 @@ size_t zt_tcb_send(struct zt_tcb *t, const void *data, size_t len, uint64_t now)
 	if (zt_tcb_send_space(t) == 0)
 		return 0;
 	if (len && zt_ring_reserve(&t->tx) != 0) {
-		/* Data we took could not be kept: reset rather than lose it. */
+		/* Data we took could not be kept: reset rather than lose it.
+		 * The owner asked for a send, not an abort: it must hear of
+		 * the reset like any other (zt_tcb_abort() keeps it quiet). */
 		zt_tcb_abort(t, now);
+		t->events |= ZT_TCP_EV_RESET;
 		return 0;
 	}
 	n = zt_ring_write(&t->tx, data, len);

@@ -94,6 +94,23 @@ const char *zt_test_srcdir(void)
 	return d && *d ? d : ".";
 }
 
+void *__real_malloc(size_t size);
+void *__wrap_malloc(size_t size);
+
+static size_t malloc_fail_size; /* 0: none fails */
+
+void zt_test_fail_malloc(size_t size)
+{
+	malloc_fail_size = size;
+}
+
+void *__wrap_malloc(size_t size)
+{
+	if (malloc_fail_size && size == malloc_fail_size)
+		return NULL;
+	return __real_malloc(size);
+}
+
 uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n)
 {
 	uint8_t *c = malloc(n ? n : 1);

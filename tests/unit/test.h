@@ -32,6 +32,12 @@ const char *zt_test_srcdir(void);
  * the runner so any failure can be reproduced. */
 uint64_t zt_test_seed(uint64_t fallback);
 
+/* Make every malloc() of exactly @size bytes, from the tests and the
+ * libraries linked in, return NULL until called again with 0 (the unit
+ * tests are linked with --wrap=malloc). For a deterministic allocation
+ * failure: pick a size nothing else asks for. */
+void zt_test_fail_malloc(size_t size);
+
 /* An exactly-sized heap copy of @n bytes, so that ASan's red zone sits
  * right after the last byte and any over-read is caught. Caller frees. */
 uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n);

@@ -2236,6 +2236,56 @@ static struct zt_flow *open_established(struct host *h, const struct zt_addr *c,
 	return f;
 }
 
+/*
+ * A send the stack cannot keep: the send ring's buffer cannot be
+ * allocated, so the flow is reset (the client gets a RST) rather than
+ * losing bytes the host was told were taken. The host must hear of it
+ * (EV_RESET) like of any end it did not ask for, or it would keep a
+ * pointer to a freed slot; and calls on such a stale pointer change
+ * nothing (no second free, no count gone wrong).
+ */
+static void test_send_alloc_failure_resets(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr ack;
+	const struct zt_stack_stats *st;
+	struct zt_packet pk;
+	struct zt_flow *f;
+
+	zt_stack_config_default(&cfg);
+	/* unlike the receive ring's, the send ring's buffer is malloc()'d
+	 * alone at this size (stack.c: one pool when both are the same) */
+	cfg.tcp.tx_buf = 12288;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	st = zt_stack_stats(h->s);
+	f = open_established(h, &c, &srv, 4000, &ack);
+
+	zt_test_fail_malloc(12288);
+	CU_ASSERT_EQUAL(zt_stack_tcp_send(h->s, f, "hello", 5, h->now), 0);
+	zt_test_fail_malloc(0);
+	CU_ASSERT_EQUAL(h->n_reset, 1);
+	CU_ASSERT_EQUAL(st->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(st->mem_reserved, 0);
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT(pk.l4.tcp.flags & ZT_TCP_RST);
+	CU_ASSERT_EQUAL(zt_stack_check(h->s), 0);
+
+	/* A stale pointer to the freed slot: nothing moves. */
+	zt_stack_tcp_shutdown(h->s, f, h->now);
+	zt_stack_tcp_abort(h->s, f, h->now);
+	CU_ASSERT_EQUAL(st->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(st->mem_reserved, 0);
+	CU_ASSERT_EQUAL(h->n_reset, 1);
+	CU_ASSERT_EQUAL(h->to_tun.n, 1);
+	CU_ASSERT_EQUAL(zt_stack_check(h->s), 0);
+	host_fini(h);
+	free(h);
+}
+
 /* The destination port of the only packet the stack sent, which must be
  * a RST (0 if it is not). */
 static uint16_t only_rst_port(struct host *h)
@@ -2801,6 +2851,7 @@ int zt_suite_stack(void)
 		{ "capacity_70000_syns", test_capacity },
 		{ "slots_reused", test_slots_reused },
 		{ "memory_budget", test_memory_budget },
+		{ "send_alloc_failure_resets", test_send_alloc_failure_resets },
 		{ "malformed_counted", test_malformed_counted },
 		{ "icmp_echo_verdicts", test_icmp_echo_verdicts },
 		{ "icmp_unhandled_counted", test_icmp_unhandled_counted },
