@@ -16,11 +16,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char zr_usage[] =
@@ -606,35 +608,84 @@ static int add_rule(struct zr_config *c, const char *text, const char *where)
 	return 0;
 }
 
+/* One line of @f, without its newline, into @buf of ZR_RULES_LINE_MAX + 1
+ * bytes: 1, or 0 at the end of the file, -E2BIG for a line longer than
+ * ZR_RULES_LINE_MAX, -EILSEQ for a NUL byte in it, -EIO on a read error. */
+static int read_rules_line(FILE *f, char *buf)
+{
+	size_t n = 0;
+	int ch;
+
+	while ((ch = getc(f)) != EOF && ch != '\n') {
+		if (ch == 0)
+			return -EILSEQ;
+		if (n == ZR_RULES_LINE_MAX)
+			return -E2BIG;
+		buf[n++] = (char)ch;
+	}
+	buf[n] = 0;
+	if (ferror(f))
+		return -EIO;
+	return ch != EOF || n ? 1 : 0;
+}
+
+/* A --rules FILE: a regular file (not a FIFO or a device that never
+ * ends), read in whole lines. */
 static int add_rules_file(struct zr_config *c, const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char line[1024], where[64 + 256];
+	char line[ZR_RULES_LINE_MAX + 1], where[64 + 256];
 	unsigned lineno = 0;
-	int rc = 0;
+	struct stat st;
+	int fd, rc = 0;
+	FILE *f;
 
-	if (!f)
+	/* O_NONBLOCK: opening a FIFO does not wait for a writer */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return rule_error(c, "--rules: cannot read '%s': %s", path,
 				   strerror(errno));
-	while (!rc && fgets(line, sizeof(line), f)) {
-		char *p = line, *e, *hash = strchr(line, '#');
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return rule_error(c, "--rules: '%s' is not a regular file", path);
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return rule_error(c, "--rules: cannot read '%s': %s", path,
+				   strerror(errno));
+	}
+	while (!rc) {
+		char *p = line, *e, *hash;
+		int got = read_rules_line(f, line);
 
+		if (got == 0)
+			break;
 		lineno++;
+		snprintf(where, sizeof(where), "--rules %s:%u", path, lineno);
+		if (got == -E2BIG) {
+			rc = rule_error(c, "%s: line too long (more than %d bytes)",
+					where, ZR_RULES_LINE_MAX);
+			break;
+		}
+		if (got == -EILSEQ) {
+			rc = rule_error(c, "%s: a NUL byte in the line", where);
+			break;
+		}
+		if (got < 0) {
+			rc = rule_error(c, "--rules: error reading '%s'", path);
+			break;
+		}
+		hash = strchr(line, '#');
 		if (hash)
 			*hash = 0;
 		e = p + strlen(p);
-		while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' ||
-				 e[-1] == '\t'))
+		while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
 			*--e = 0;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		if (!*p)
-			continue;
-		snprintf(where, sizeof(where), "--rules %s:%u", path, lineno);
-		rc = add_rule(c, p, where);
+		if (*p)
+			rc = add_rule(c, p, where);
 	}
-	if (!rc && ferror(f))
-		rc = rule_error(c, "--rules: error reading '%s'", path);
 	fclose(f);
 	return rc;
 }

@@ -96,6 +96,10 @@ struct zr_config {
 #define ZR_PROXY_REFRESH_MAX 86400u
 #define ZR_STATS_PATH_MAX 4096
 
+/* --rules: the longest line of a rules file, comment included (a rule
+ * itself is at most 511 bytes, docs/rules.md) */
+#define ZR_RULES_LINE_MAX 4096
+
 /* --tcp-buffer: a ring below a page is not worth its bookkeeping; past
  * 16 MiB a flow holds more than any window needs on a TUN. */
 #define ZR_TCP_BUFFER_MIN 4096u

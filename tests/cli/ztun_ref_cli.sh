@@ -6,7 +6,9 @@
 # names it (docs/cli.md). Usage: tests/cli/ztun_ref_cli.sh PATH/TO/ztun-ref
 #
 # Theory of operation: flags are parsed completely before anything is
-# opened, so these cases need no privilege and create nothing. Each case
+# opened, so these cases need no privilege and create nothing. A case
+# whose value the parser once took ends in "--rule bogus", the last thing
+# checked, so that without the check it still exits 2 before any TUN. Each case
 # runs the binary once and compares its exit status and a pattern in its
 # stdout/stderr; one case compares --help with the block docs/cli.md
 # quotes. Prints PASS/FAIL per case and "N passed, M failed".
@@ -131,6 +133,17 @@ check "bad --default"             2 err "--default: unknown decision 'maybe'" --
 check "bad --rule"                2 err "--rule"            -- --rule "tcp 10.0.0.0/33 -> direct"
 check "--rule udp to http"        2 err "bad rule 'udp any:443 -> http': 'http' cannot carry udp" -- -x http://10.0.0.9:8080 --rule "udp any:443 -> http"
 check "unreadable --rules"        2 err "--rules: cannot read" -- --rules "$tmp/none"
+# a rules file is read whole lines: a long comment stays a comment (the
+# bad rule on line 2 is the error, not the comment's tail on line 1)
+{ printf '#%01022d' 0 | tr 0 x; printf 'tcp any -> socks5\ntcp any -> nowhere\n'; } >"$tmp/long.rules"
+check "--rules long comment is one line" 2 err "long.rules:2: bad rule 'tcp any -> nowhere'" -- --rules "$tmp/long.rules"
+{ printf '#%04096d\n' 0; } >"$tmp/toolong.rules"
+check "--rules line too long"     2 err "toolong.rules:1: line too long" -- --rules "$tmp/toolong.rules"
+printf 'tcp any -> drop\000garbage\n' >"$tmp/nul.rules"
+check "--rules NUL byte"          2 err "nul.rules:1: a NUL byte" -- --rules "$tmp/nul.rules" --rule bogus
+check "--rules not a regular file" 2 err "--rules: '/dev/zero' is not a regular file" -- --rules /dev/zero
+mkfifo "$tmp/fifo.rules"
+check "--rules a FIFO"            2 err "is not a regular file" -- --rules "$tmp/fifo.rules"
 
 # --help is the block docs/cli.md quotes under "## ztun-ref".
 "$bin" --help >"$tmp/help" 2>&1

@@ -175,12 +175,69 @@ static void test_stats_file(void)
 	CU_ASSERT_EQUAL(parse(&c, zero), -EINVAL);
 }
 
+/* A --rules file is read in whole lines: a comment longer than any
+ * buffer stays one comment; a line longer than ZR_RULES_LINE_MAX, a NUL
+ * byte in a line or a file that is not a regular file is an error. */
+static void test_rules_file_lines(void)
+{
+	char dir[] = "/tmp/ztun-config-XXXXXX", path[64];
+	char *argv[] = { "ztun-ref", "--rules", path, NULL };
+	char *devnull[] = { "ztun-ref", "--rules", "/dev/null", NULL };
+	char *a_dir[] = { "ztun-ref", "--rules", dir, NULL };
+	char text[ZR_RULES_LINE_MAX + 64];
+	struct zr_config c;
+	FILE *f;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/r.rules", dir);
+	for (size_t len = 1000; len < 1100; len++) {
+		/* '#', then x up to @len, then what reads as a rule */
+		text[0] = '#';
+		memset(text + 1, 'x', len - 1);
+		snprintf(text + len, sizeof(text) - len, "tcp any -> drop\n");
+		write_file(path, text);
+		CU_ASSERT_FATAL(parse(&c, argv) == 0);
+		CU_ASSERT_EQUAL(c.rules.count, 1); /* the final UDP rule */
+		zr_config_free(&c);
+	}
+	/* the longest line taken, and one byte more */
+	memset(text, ' ', ZR_RULES_LINE_MAX);
+	memcpy(text, "tcp any -> drop", 15);
+	text[ZR_RULES_LINE_MAX] = '\n';
+	text[ZR_RULES_LINE_MAX + 1] = 0;
+	write_file(path, text);
+	CU_ASSERT_FATAL(parse(&c, argv) == 0);
+	CU_ASSERT_EQUAL(c.rules.count, 2);
+	zr_config_free(&c);
+	text[ZR_RULES_LINE_MAX] = ' ';
+	text[ZR_RULES_LINE_MAX + 1] = '\n';
+	text[ZR_RULES_LINE_MAX + 2] = 0;
+	write_file(path, text);
+	CU_ASSERT_EQUAL(parse(&c, argv), -EINVAL);
+	/* no newline at the end: the last line still counts */
+	write_file(path, "tcp any -> drop");
+	CU_ASSERT_FATAL(parse(&c, argv) == 0);
+	CU_ASSERT_EQUAL(c.rules.count, 2);
+	zr_config_free(&c);
+	/* a NUL byte cuts nothing off silently */
+	f = fopen(path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fwrite("tcp any -> drop\0garbage\n", 1, 25, f);
+	fclose(f);
+	CU_ASSERT_EQUAL(parse(&c, argv), -EINVAL);
+	CU_ASSERT_EQUAL(parse(&c, a_dir), -EINVAL);
+	CU_ASSERT_EQUAL(parse(&c, devnull), -EINVAL);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	CU_ASSERT_EQUAL(rmdir(dir), 0);
+}
+
 int zt_suite_config(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "reload_rules", test_reload_rules },
 		{ "dns_over_tcp_rules", test_dns_over_tcp_rules },
 		{ "stats_file", test_stats_file },
+		{ "rules_file_lines", test_rules_file_lines },
 		{ 0 },
 	};
 
