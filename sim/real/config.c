@@ -476,10 +476,45 @@ static int parse_fake_upstream(struct zr_config *c, const char *text)
 	return 0;
 }
 
-/* --fake-ip-range / --fake-ip6-range CIDR into @pool, of @family. */
+/* The prefix of length @len that holds @a. */
+static struct zt_cidr cidr_of(const struct zt_addr *a, uint8_t len)
+{
+	struct zt_cidr c = { .addr = *a, .len = len };
+
+	for (unsigned i = len; i < zt_addr_len(a) * 8; i++)
+		c.addr.bytes[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+	return c;
+}
+
+/* The last address of @c. */
+static struct zt_addr cidr_last(const struct zt_cidr *c)
+{
+	struct zt_addr a = c->addr;
+
+	for (unsigned i = c->len; i < zt_addr_len(&a) * 8; i++)
+		a.bytes[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+	return a;
+}
+
+/* Whether @a and @b share an address. */
+static bool cidr_overlap(const struct zt_cidr *a, const struct zt_cidr *b)
+{
+	if (a->addr.family != b->addr.family)
+		return false;
+	return a->len <= b->len ? zt_cidr_contains(a, &b->addr)
+				: zt_cidr_contains(b, &a->addr);
+}
+
+/* --fake-ip-range / --fake-ip6-range CIDR into @pool, of @family: no
+ * wider than ZR_FAKE_IP_PREFIX_MIN / ZR_FAKE_IP6_PREFIX_MIN, and from
+ * first to last addresses a host may have (zt_addr_is_host: with such
+ * prefixes the ends tell). */
 static int parse_fake_range(struct zt_cidr *pool, uint8_t family,
 			    const char *flag, const char *text)
 {
+	unsigned min = family == ZT_AF_INET ? ZR_FAKE_IP_PREFIX_MIN
+					    : ZR_FAKE_IP6_PREFIX_MIN;
+	struct zt_addr last;
 	char err[128];
 
 	if (zt_cidr_parse(text, pool, err, sizeof(err)))
@@ -487,7 +522,30 @@ static int parse_fake_range(struct zt_cidr *pool, uint8_t family,
 	if (pool->addr.family != family)
 		return usage_error("%s: '%s' is not an IPv%c prefix", flag, text,
 				   family == ZT_AF_INET ? '4' : '6');
+	if (pool->len < min)
+		return usage_error("%s: '%s' is wider than /%u", flag, text, min);
+	last = cidr_last(pool);
+	if (!zt_addr_is_host(&pool->addr) || !zt_addr_is_host(&last))
+		return usage_error("%s: '%s' holds addresses no host has (unspecified, loopback, multicast or broadcast)",
+				   flag, text);
 	return 0;
+}
+
+/* A fake range @pool (of @flag) must not overlap the TUN's subnet
+ * @tun/@len (of @tun_flags). */
+static int check_fake_overlap(const struct zt_cidr *pool, const char *flag,
+			      const struct zt_addr *tun, uint8_t len,
+			      const char *tun_flags)
+{
+	struct zt_cidr net = cidr_of(tun, len);
+	char a[ZT_ADDR_STRLEN], b[ZT_ADDR_STRLEN];
+
+	if (!cidr_overlap(pool, &net))
+		return 0;
+	return usage_error("%s: %s/%u overlaps the TUN's subnet %s/%u (%s)", flag,
+			   zt_addr_format(&pool->addr, a, sizeof(a)), pool->len,
+			   zt_addr_format(&net.addr, b, sizeof(b)), net.len,
+			   tun_flags);
 }
 
 /* What the --fake-* flags need of each other and of the rest. */
@@ -514,6 +572,14 @@ static int check_fake_dns(const struct zr_config *c, const char *range_flag)
 					   zt_addr_format(&pool->addr, a, sizeof(a)),
 					   pool->len, fc->max_names);
 	}
+	/* with --tun-fd the device's addresses are not ours to know */
+	if (c->tun_fd < 0 &&
+	    (check_fake_overlap(&fc->pool4, "--fake-ip-range", &c->tun_ip,
+				c->prefix, "-i, -p") ||
+	     (c->have_ip6 &&
+	      check_fake_overlap(&fc->pool6, "--fake-ip6-range", &c->tun_ip6,
+				 c->prefix6, "--tun-ip6"))))
+		return -EINVAL;
 	switch (zt_fakedns_config_check(fc, err, sizeof(err))) {
 	case 0:
 		return 0;

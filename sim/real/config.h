@@ -100,6 +100,11 @@ struct zr_config {
  * itself is at most 511 bytes, docs/rules.md) */
 #define ZR_RULES_LINE_MAX 4096
 
+/* --fake-ip-range, --fake-ip6-range: the widest prefix taken (a wider
+ * one would route most of the Internet into the TUN as fake) */
+#define ZR_FAKE_IP_PREFIX_MIN 8u
+#define ZR_FAKE_IP6_PREFIX_MIN 16u
+
 /* --tcp-buffer: a ring below a page is not worth its bookkeeping; past
  * 16 MiB a flow holds more than any window needs on a TUN. */
 #define ZR_TCP_BUFFER_MIN 4096u

@@ -91,6 +91,28 @@ check "bad --fake-ip-range"       2 err "--fake-ip-range: '198.18.0.1/15'" -- --
 check "--fake-ip-range family"    2 err "--fake-ip-range: 'fd00::/64' is not an IPv4 prefix" -- --fake-dns 198.18.0.2 --fake-ip-range fd00::/64
 check "--fake-ip6-range family"   2 err "--fake-ip6-range: '10.0.0.0/8' is not an IPv6 prefix" -- --fake-dns 198.18.0.2 --fake-ip6-range 10.0.0.0/8
 check "--fake-ip-range too small" 2 err "--fake-ip-range: 10.9.0.0/24 holds fewer than --fake-dns-names 65536 + 2 addresses" -- -x 127.0.0.1:1080 --fake-dns 198.18.0.2 --fake-ip-range 10.9.0.0/24
+# a fake range never takes every address, nor addresses no host has, nor
+# the TUN's own subnet (-i/-p, --tun-ip6)
+FX="-x 127.0.0.1:1080 --fake-dns 198.18.0.2 --fake-dns-names 1000"
+check "--fake-ip-range too wide"  2 err "--fake-ip-range: '0.0.0.0/0' is wider than /8" -- $FX --fake-ip-range 0.0.0.0/0 --rule bogus
+check "--fake-ip-range /7"        2 err "--fake-ip-range: '10.0.0.0/7' is wider than /8" -- $FX --fake-ip-range 10.0.0.0/7 --rule bogus
+check "--fake-ip6-range too wide" 2 err "--fake-ip6-range: '::/0' is wider than /16" -- $FX --fake-ip6-range ::/0 --rule bogus
+check "--fake-ip6-range /15"      2 err "--fake-ip6-range: 'fc00::/15' is wider than /16" -- $FX --fake-ip6-range fc00::/15 --rule bogus
+check "--fake-ip-range loopback"  2 err "--fake-ip-range: '127.0.0.0/8' holds addresses no host has" -- $FX --fake-ip-range 127.0.0.0/8 --rule bogus
+check "--fake-ip-range multicast" 2 err "--fake-ip-range: '224.0.0.0/8' holds addresses no host has" -- $FX --fake-ip-range 224.0.0.0/8 --rule bogus
+check "--fake-ip-range broadcast" 2 err "--fake-ip-range: '255.255.0.0/16' holds addresses no host has" -- $FX --fake-ip-range 255.255.0.0/16 --rule bogus
+check "--fake-ip6-range multicast" 2 err "--fake-ip6-range: 'ff00::/16' holds addresses no host has" -- $FX --fake-ip6-range ff00::/16 --rule bogus
+check "--fake-ip6-range loopback" 2 err "--fake-ip6-range: '::/96' holds addresses no host has" -- $FX --fake-ip6-range ::/96 --rule bogus
+check "--fake-ip-range on the TUN subnet" 2 err "--fake-ip-range: 10.0.0.0/24 overlaps the TUN's subnet 10.0.0.0/24 (-i, -p)" \
+	-- -x 127.0.0.1:1080 --fake-dns 10.0.0.1 --fake-ip-range 10.0.0.0/24 --fake-dns-names 254 --rule bogus
+check "--fake-ip-range around the TUN subnet" 2 err "--fake-ip-range: 10.0.0.0/8 overlaps the TUN's subnet 10.0.0.0/24 (-i, -p)" \
+	-- $FX --fake-ip-range 10.0.0.0/8 --rule bogus
+check "--fake-ip-range inside the TUN subnet" 2 err "--fake-ip-range: 10.1.0.0/16 overlaps the TUN's subnet 10.0.0.0/8 (-i, -p)" \
+	-- $FX -p 8 --fake-ip-range 10.1.0.0/16 --rule bogus
+check "--fake-ip6-range on --tun-ip6" 2 err "--fake-ip6-range: fd00::/96 overlaps the TUN's subnet fd00::/64 (--tun-ip6)" \
+	-- $FX --tun-ip6 fd00::1/64 --fake-ip6-range fd00::/96 --rule bogus
+check "--fake-ip-range /8 apart from the TUN" 2 err "--rule: bad rule 'bogus'" -- $FX -i 192.168.77.1 --fake-ip-range 10.0.0.0/8 --rule bogus
+check "--fake-ip6-range /16"      2 err "--rule: bad rule 'bogus'" -- $FX --tun-ip6 fd00::1/64 --fake-ip6-range fc00::/16 --rule bogus
 check "bad --fake-dns-names"      2 err "--fake-dns-names: '0' is not a number in 1..4194304" -- --fake-dns 198.18.0.2 --fake-dns-names 0
 check "--fake-dns-names too few"   2 err "--fake-dns-names 1: the fake DNS server's addresses take every fake-IP name's: more names are needed" -- -x 127.0.0.1:1080 --fake-dns 198.18.0.1 --fake-dns-names 1
 check "fake range without dns"    2 err "--fake-ip-range: only with --fake-dns" -- --fake-ip-range 10.0.0.0/8
