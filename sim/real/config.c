@@ -14,6 +14,7 @@
 #include "real/config.h"
 #include "real/log.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -332,6 +333,20 @@ static int parse_ip6_prefix(const char *s, struct zt_addr *a, uint8_t *len)
 	return 0;
 }
 
+/* Whether @host, not an IP address, is a host name getaddrinfo() looks
+ * up as one: not an inet_aton() form (999, 127.1, 0x7f000001, 1.2.3.0x4:
+ * getaddrinfo would take it as an address) and not a last label all
+ * digits (1.2.3.256: no top-level domain is, RFC 3696 2, RFC 1123 2.1). */
+static bool proxy_host_name_ok(const char *host)
+{
+	const char *dot = strrchr(host, '.'), *last = dot ? dot + 1 : host;
+	struct in_addr in;
+
+	if (!zt_dns_name_valid(host) || inet_aton(host, &in))
+		return false;
+	return last[strspn(last, "0123456789")] != 0;
+}
+
 /* socks5://[u:p@]host:port, http://[u:p@]host:port or host:port; host an
  * IP address or a name (left in c->socks5_host / http_host for main()
  * to resolve). */
@@ -409,8 +424,8 @@ static int parse_proxy(struct zr_config *c, const char *text)
 			return usage_error("--proxy: IPv6 address '%s' needs brackets: [%s]:PORT",
 					   host, host);
 		if (zt_addr_parse(host, &px->server.addr)) {
-			if (!zt_dns_name_valid(host))
-				return usage_error("--proxy: host '%s' is neither an IP address nor a host name",
+			if (!proxy_host_name_ok(host))
+				return usage_error("--proxy: host '%s' is neither an IP address nor a host name (IPv4 in four decimal parts; a name's last label is not all digits)",
 						   host);
 			memcpy(name, host, hl + 1);
 		}

@@ -130,6 +130,14 @@ check "bad --txqueuelen (text)"     2 err "--txqueuelen: '1k'" -- --txqueuelen 1
 check "bad --proxy scheme"        2 err "--proxy: unknown scheme" -- -x ftp://1.2.3.4:21
 check "bad --proxy port"          2 err "--proxy: bad port" -- -x 127.0.0.1:0
 check "--proxy bad host name"   2 err "--proxy: host 'bad!name' is neither an IP address nor a host name" -- -x 'socks5://bad!name:1080'
+# a host that getaddrinfo would take as a legacy IPv4 form, or whose
+# last label is all digits (no top-level domain is: RFC 3696 2), is no
+# host name; nothing is looked up
+for h in 999 1.2.3 127.1 0x7f000001 1.2.3.256 1.2.3.0x4 0x7f.1 proxy.123 017700000001; do
+	check "--proxy numeric host '$h'" 2 err "--proxy: host '$h' is neither an IP address nor a host name" -- -x "socks5://$h:1080" --rule bogus
+done
+check "--proxy host name with digits" 2 err "--rule: bad rule 'bogus'" -- -x "socks5://123.proxy2.example:1080" --rule bogus
+check "--proxy host name 0x label" 2 err "--rule: bad rule 'bogus'" -- -x "http://a.0x10:3128" --rule bogus
 long=$(printf '%0254d' 0 | tr 0 a)
 check "--proxy host name too long" 2 err "--proxy: host longer than 253 characters" -- -x "socks5://$long:1080"
 check "bad --udp"                 2 err "--udp: unknown mode 'tcp'" -- --udp tcp
