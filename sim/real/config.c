@@ -605,6 +605,17 @@ static int check_fake_dns(const struct zr_config *c, const char *range_flag)
 	}
 }
 
+/* --state-dir DIR, each one given: a name that fits, into c->state_dir. */
+static int check_state_dir(struct zr_config *c, const char *dir)
+{
+	if (!*dir)
+		return usage_error("--state-dir: empty directory name");
+	if ((size_t)snprintf(c->state_dir, sizeof(c->state_dir), "%s", dir) >=
+	    sizeof(c->state_dir))
+		return usage_error("--state-dir: '%.64s...' is too long", dir);
+	return 0;
+}
+
 /* --state-dir, or its default with --auto-route: /run/ztun as root, else
  * $XDG_RUNTIME_DIR/ztun. Also checks what --auto-route cannot go with. */
 static int set_state_dir(struct zr_config *c, const char *dir)
@@ -619,11 +630,8 @@ static int set_state_dir(struct zr_config *c, const char *dir)
 	if (c->tun_fd >= 0)
 		return usage_error("--auto-route: not with --tun-fd (the parent owns that device's routing)");
 	if (dir) {
-		if (!*dir)
-			return usage_error("--state-dir: empty directory name");
-		if ((size_t)snprintf(c->state_dir, sizeof(c->state_dir), "%s",
-				     dir) >= sizeof(c->state_dir))
-			return usage_error("--state-dir: '%.64s...' is too long", dir);
+		if (check_state_dir(c, dir))
+			return -EINVAL;
 	} else if (geteuid() == 0) {
 		strcpy(c->state_dir, "/run/ztun");
 	} else {
@@ -786,6 +794,28 @@ static int set_default(struct zr_config *c, const char *name)
 	return 0;
 }
 
+/* --udp MODE into @d; 0 or -EINVAL. */
+static int parse_udp_mode(const char *mode, enum zt_route_decision *d)
+{
+	static const struct {
+		const char *name;
+		enum zt_route_decision d;
+	} modes[] = {
+		{ "socks5", ZT_ROUTE_SOCKS5 },
+		{ "nat", ZT_ROUTE_NAT },
+		{ "direct", ZT_ROUTE_DIRECT },
+		{ "drop", ZT_ROUTE_DROP },
+	};
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (!strcmp(mode, modes[i].name)) {
+			*d = modes[i].d;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static int build_rules(struct zr_config *c, const struct zr_rule_src *src,
 		       int nsrc, const char *udp)
 {
@@ -810,15 +840,7 @@ static int build_rules(struct zr_config *c, const struct zr_rule_src *src,
 	c->def = c->rules.def;
 	c->udp = c->socks5.enabled ? ZT_ROUTE_SOCKS5 : ZT_ROUTE_DROP;
 	if (udp) {
-		if (!strcmp(udp, "socks5"))
-			c->udp = ZT_ROUTE_SOCKS5;
-		else if (!strcmp(udp, "nat"))
-			c->udp = ZT_ROUTE_NAT;
-		else if (!strcmp(udp, "direct"))
-			c->udp = ZT_ROUTE_DIRECT;
-		else if (!strcmp(udp, "drop"))
-			c->udp = ZT_ROUTE_DROP;
-		else {
+		if (parse_udp_mode(udp, &c->udp)) {
 			rc = rule_error(c, "--udp: unknown mode '%s' (socks5, nat, direct or drop)",
 					 udp);
 			goto fail;
@@ -854,31 +876,23 @@ fail:
 	return rc;
 }
 
-/* --stats-file: a file name whose directory exists and may be written
- * (the file is replaced through PATH.tmp there); --stats-interval only
- * with it. */
-static int check_stats_file(const struct zr_config *c, bool interval_given)
+/* --stats-file PATH, each one given: a file name whose directory exists
+ * and may be written (the file is replaced through PATH.tmp there). */
+static int check_stats_file(const char *path)
 {
 	char dir[ZR_STATS_PATH_MAX];
-	const char *slash;
+	const char *slash = strrchr(path, '/');
 
-	if (!c->stats_file) {
-		if (interval_given)
-			return usage_error("--stats-interval: no --stats-file to write");
-		return 0;
-	}
-	slash = strrchr(c->stats_file, '/');
-	if (!c->stats_file[0] || (slash && !slash[1]))
-		return usage_error("--stats-file: '%s' is no file name", c->stats_file);
-	if (strlen(c->stats_file) + sizeof(".tmp") > sizeof(dir))
-		return usage_error("--stats-file: '%.64s...' is too long", c->stats_file);
+	if (!path[0] || (slash && !slash[1]))
+		return usage_error("--stats-file: '%s' is no file name", path);
+	if (strlen(path) + sizeof(".tmp") > sizeof(dir))
+		return usage_error("--stats-file: '%.64s...' is too long", path);
 	if (!slash)
 		strcpy(dir, ".");
-	else if (slash == c->stats_file)
+	else if (slash == path)
 		strcpy(dir, "/");
 	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - c->stats_file),
-			 c->stats_file);
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	if (access(dir, W_OK | X_OK) != 0)
 		return usage_error("--stats-file: directory '%s': %s", dir,
 				   strerror(errno));
@@ -1028,13 +1042,24 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			src[nsrc].kind = opt;
 			src[nsrc++].arg = a;
 			break;
-		case OPT_UDP:
+		case OPT_UDP: {
+			enum zt_route_decision d;
+
+			/* each one given: an earlier one is not dropped unseen */
+			if (parse_udp_mode(a, &d)) {
+				usage_error("--udp: unknown mode '%s' (socks5, nat, direct or drop)",
+					    a);
+				goto out;
+			}
 			udp = a;
 			break;
+		}
 		case OPT_AUTO_ROUTE:
 			c->auto_route = true;
 			break;
 		case OPT_STATE_DIR:
+			if (check_state_dir(c, a))
+				goto out;
 			state_dir = a;
 			break;
 		case OPT_KILL_SWITCH:
@@ -1142,6 +1167,8 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			c->fake_dns.max_names = (uint32_t)v;
 			break;
 		case OPT_STATS_FILE:
+			if (check_stats_file(a))
+				goto out;
 			c->stats_file = a;
 			break;
 		case OPT_STATS_INTERVAL:
@@ -1177,9 +1204,12 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		usage_error("unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (set_state_dir(c, state_dir) || check_fake_dns(c, fake_flag) ||
-	    check_stats_file(c, stats_interval))
+	if (set_state_dir(c, state_dir) || check_fake_dns(c, fake_flag))
 		goto out;
+	if (stats_interval && !c->stats_file) {
+		usage_error("--stats-interval: no --stats-file to write");
+		goto out;
+	}
 	if (c->kill_switch && c->tun_fd >= 0) {
 		usage_error("--kill-switch: not with --tun-fd (the parent owns that device)");
 		goto out;

@@ -141,6 +141,11 @@ check "--proxy host name 0x label" 2 err "--rule: bad rule 'bogus'" -- -x "http:
 long=$(printf '%0254d' 0 | tr 0 a)
 check "--proxy host name too long" 2 err "--proxy: host longer than 253 characters" -- -x "socks5://$long:1080"
 check "bad --udp"                 2 err "--udp: unknown mode 'tcp'" -- --udp tcp
+# each occurrence of a flag is checked, not only the last one
+check "bad --udp before a good one" 2 err "--udp: unknown mode 'bogus'" -- --udp bogus --udp nat --rule bogus
+check "bad --stats-file before a good one" 2 err "--stats-file: '' is no file name" -- --stats-file "" --stats-file "$tmp/z.prom" --rule bogus
+check "--stats-file in no directory before a good one" 2 err "--stats-file: directory '$tmp/none'" -- --stats-file "$tmp/none/z.prom" --stats-file "$tmp/z.prom" --rule bogus
+check "bad --state-dir before a good one" 2 err "--state-dir: empty directory name" -- --auto-route --state-dir "" --state-dir "$tmp" --rule bogus
 check "--udp socks5 needs a proxy" 2 err "--udp: 'socks5' needs a SOCKS5 proxy" -- --udp socks5
 check "--dns-over-tcp needs a proxy" 2 err "--dns-over-tcp: no proxy (-x)" -- --dns-over-tcp
 check "--proxy-refresh needs a proxy given by name" 2 err "--proxy-refresh: no proxy (-x) given by name" \
