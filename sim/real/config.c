@@ -520,6 +520,28 @@ static bool cidr_overlap(const struct zt_cidr *a, const struct zt_cidr *b)
 				: zt_cidr_contains(b, &a->addr);
 }
 
+/* -i within its -p prefix: not the network's address nor its broadcast
+ * address (a /31 or /32 has neither, RFC 3021). */
+static int check_tun_ip(const struct zr_config *c)
+{
+	struct zt_cidr net = cidr_of(&c->tun_ip, c->prefix);
+	struct zt_addr last = cidr_last(&net);
+	char a[ZT_ADDR_STRLEN], n[ZT_ADDR_STRLEN];
+	const char *what;
+
+	if (c->prefix >= 31)
+		return 0;
+	if (zt_addr_eq(&c->tun_ip, &net.addr))
+		what = "network";
+	else if (zt_addr_eq(&c->tun_ip, &last))
+		what = "broadcast";
+	else
+		return 0;
+	return usage_error("--tun-ip: %s is the %s address of %s/%u (-p)",
+			   zt_addr_format(&c->tun_ip, a, sizeof(a)), what,
+			   zt_addr_format(&net.addr, n, sizeof(n)), net.len);
+}
+
 /* --fake-ip-range / --fake-ip6-range CIDR into @pool, of @family: no
  * wider than ZR_FAKE_IP_PREFIX_MIN / ZR_FAKE_IP6_PREFIX_MIN, and from
  * first to last addresses a host may have (zt_addr_is_host: with such
@@ -953,6 +975,11 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 				usage_error("--tun-ip: '%s' is not an IPv4 address", a);
 				goto out;
 			}
+			if (!zt_addr_is_host(&c->tun_ip)) {
+				usage_error("--tun-ip: '%s' is not an address a host may have (unspecified, loopback, multicast or broadcast)",
+					    a);
+				goto out;
+			}
 			break;
 		case 'p':
 			if (parse_num(a, 1, 32, &v)) {
@@ -993,6 +1020,11 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		case OPT_TUN_IP6:
 			if (parse_ip6_prefix(a, &c->tun_ip6, &c->prefix6)) {
 				usage_error("--tun-ip6: '%s' is not IPV6ADDR/PREFIX (prefix 1..128)", a);
+				goto out;
+			}
+			if (!zt_addr_is_host(&c->tun_ip6)) {
+				usage_error("--tun-ip6: '%s' is not an address a host may have (unspecified, loopback or multicast)",
+					    a);
 				goto out;
 			}
 			c->have_ip6 = true;
@@ -1204,7 +1236,8 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		usage_error("unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (set_state_dir(c, state_dir) || check_fake_dns(c, fake_flag))
+	if (check_tun_ip(c) || set_state_dir(c, state_dir) ||
+	    check_fake_dns(c, fake_flag))
 		goto out;
 	if (stats_interval && !c->stats_file) {
 		usage_error("--stats-interval: no --stats-file to write");

@@ -53,6 +53,20 @@ check "unknown short flag"        2 err "unknown flag '-q'" -- -q
 check "stray argument"            2 err "unexpected argument 'extra'" -- extra
 check "missing value"             2 err "--tun-mtu: needs a value" -- --tun-mtu
 check "bad --tun-ip"              2 err "--tun-ip: '300.1.1.1'" -- -i 300.1.1.1
+# the TUN's addresses are ones a host may have: not unspecified,
+# loopback, multicast or broadcast, nor the network or broadcast
+# address of the -p prefix
+for a in 0.0.0.0 255.255.255.255 224.0.0.1 127.0.0.1 0.1.2.3 240.0.0.1; do
+	check "--tun-ip $a" 2 err "--tun-ip: '$a' is not an address a host may have" -- -i $a --rule bogus
+done
+check "--tun-ip network address"   2 err "--tun-ip: 10.0.0.0 is the network address of 10.0.0.0/24 (-p)" -- -i 10.0.0.0 --rule bogus
+check "--tun-ip broadcast address" 2 err "--tun-ip: 10.1.255.255 is the broadcast address of 10.1.0.0/16 (-p)" -- -p 16 -i 10.1.255.255 --rule bogus
+check "--tun-ip /31 takes both"    2 err "--rule: bad rule 'bogus'" -- -i 10.0.0.0 -p 31 --rule bogus
+check "--tun-ip /32"               2 err "--rule: bad rule 'bogus'" -- -i 10.0.0.255 -p 32 --rule bogus
+check "--tun-ip x.x.x.255 in a /16" 2 err "--rule: bad rule 'bogus'" -- -i 10.0.0.255 -p 16 --rule bogus
+for a in ::/64 ::1/128 ff02::1/64 ff00::5/8; do
+	check "--tun-ip6 $a" 2 err "--tun-ip6: '$a' is not an address a host may have" -- --tun-ip6 $a --rule bogus
+done
 check "bad --prefix"              2 err "--prefix: '33'"    -- -p 33
 check "bad --tun-mtu (low)"       2 err "--tun-mtu: '1279'" -- -m 1279
 check "bad --tun-mtu (text)"      2 err "--tun-mtu: 'big'"  -- --tun-mtu big
