@@ -963,8 +963,8 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 
 		switch (opt) {
 		case 'n':
-			if (!*a || strlen(a) >= IF_NAMESIZE || strpbrk(a, "/ \t\n:")) {
-				usage_error("--tun-name: '%s' is not an interface name (1..%d characters, no '/', ':' or blanks)",
+			if (!zr_ifname_ok(a)) {
+				usage_error("--tun-name: '%s' is not an interface name (1..%d bytes, not '.' or '..', no '/', ':', '%%' or blanks)",
 					    a, IF_NAMESIZE - 1);
 				goto out;
 			}
@@ -1000,7 +1000,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 				goto out;
 			break;
 		case 'e':
-			if (!*a || strlen(a) >= IF_NAMESIZE || strpbrk(a, "/ \t\n:")) {
+			if (!zr_ifname_ok(a)) {
 				usage_error("--egress: '%s' is not an interface name", a);
 				goto out;
 			}

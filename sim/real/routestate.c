@@ -27,11 +27,30 @@
 #define ZR_LINE_MAX 200
 #define ZR_FIELDS_MAX 8
 
-static bool dev_name_ok(const char *s)
+/**
+ * zr_ifname_ok() - whether the kernel takes @name as an interface's name
+ * as it is: dev_valid_name() (1..IF_NAMESIZE - 1 bytes, not "." or "..",
+ * no '/', ':' or byte its isspace() takes, 0xa0 included), and no '%'
+ * (which it would expand: "tun%d" names the first free tunN).
+ * @name: NUL-terminated
+ *
+ * Return: true if so.
+ */
+bool zr_ifname_ok(const char *name)
 {
-	size_t n = strnlen(s, IF_NAMESIZE);
+	size_t n = strnlen(name, IF_NAMESIZE);
 
-	return n > 0 && n < IF_NAMESIZE && !strpbrk(s, "/: \t\n\r");
+	if (n == 0 || n == IF_NAMESIZE || !strcmp(name, ".") ||
+	    !strcmp(name, ".."))
+		return false;
+	for (const char *p = name; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == '/' || ch == ':' || ch == '%' || ch == ' ' ||
+		    (ch >= '\t' && ch <= '\r') || ch == 0xa0)
+			return false;
+	}
+	return true;
 }
 
 /**
@@ -64,7 +83,7 @@ static bool route_ok(const struct zr_route *r)
 		max = 128;
 	else
 		return false;
-	if (r->prefix > max || !dev_name_ok(r->dev))
+	if (r->prefix > max || !zr_ifname_ok(r->dev))
 		return false;
 	return !r->has_gateway || r->gateway.family == r->dst.family;
 }
@@ -141,7 +160,7 @@ static int parse_route(char **f, unsigned n, struct zr_route *r)
 		r->has_gateway = true;
 		i += 2;
 	}
-	if (n != i + 2 || strcmp(f[i], "dev") || !dev_name_ok(f[i + 1]))
+	if (n != i + 2 || strcmp(f[i], "dev") || !zr_ifname_ok(f[i + 1]))
 		return -EINVAL;
 	strcpy(r->dev, f[i + 1]);
 	return 0;

@@ -72,6 +72,10 @@ int zr_route_state_format(const struct zr_route_state *s, char *buf,
 int zr_route_state_parse(const char *text, size_t len,
 			 struct zr_route_state *s, unsigned *bad_line);
 
+/* Whether the kernel takes @name as an interface's name as it is (and
+ * it has no '%' to expand); routestate.c tells the rules. */
+bool zr_ifname_ok(const char *name);
+
 /*
  * zr_route_state_path() - "@dir/@tun_name.routes" into @buf (@cap bytes).
  * Return: 0 or -ENAMETOOLONG.

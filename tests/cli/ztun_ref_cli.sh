@@ -71,6 +71,15 @@ check "bad --prefix"              2 err "--prefix: '33'"    -- -p 33
 check "bad --tun-mtu (low)"       2 err "--tun-mtu: '1279'" -- -m 1279
 check "bad --tun-mtu (text)"      2 err "--tun-mtu: 'big'"  -- --tun-mtu big
 check "bad --tun-name"            2 err "--tun-name: 'a/b'" -- -n a/b
+# an interface name the kernel takes as it is (dev_valid_name(): not
+# empty, "." or "..", at most 15 bytes, no '/', ':' or blank), and no
+# '%' (the kernel would expand tun%d)
+for n in "" . .. "tun%d" "a%b" 0123456789abcdef "$(printf 'a\rb')" "$(printf 'a\vb')" "$(printf 'a\fb')" "$(printf 'a\240b')" "a b" "a:b"; do
+	check "bad --tun-name '$n'" 2 err "--tun-name: '$n' is not an interface name" -- -n "$n" --rule bogus
+	check "bad --egress '$n'" 2 err "--egress: '$n' is not an interface name" -- -e "$n" --rule bogus
+done
+check "--tun-name 15 bytes"       2 err "--rule: bad rule 'bogus'" -- -n 0123456789abcde --rule bogus
+check "--tun-name ..a"            2 err "--rule: bad rule 'bogus'" -- -n ..a --rule bogus
 check "bad --tun-ip6"             2 err "--tun-ip6: 'fd00::1'" -- --tun-ip6 fd00::1
 check "bad --tun-fd"              2 err "--tun-fd: '-1'"    -- --tun-fd -1
 check "bad --mark"                2 err "--mark: '4294967296'" -- --mark 4294967296
