@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/replay.h"
 #include "engine/scenario.h"
@@ -276,7 +277,14 @@ static int cmd_run(int argc, char **argv)
 	/* Every file must be readable before anything runs. */
 	for (unsigned i = 0; i < nfiles; i++) {
 		FILE *f = fopen(files[i], "rb");
+		struct stat st;
 
+		/* fopen() opens a directory; reading it fails (EISDIR) */
+		if (f && !fstat(fileno(f), &st) && S_ISDIR(st.st_mode)) {
+			fclose(f);
+			f = NULL;
+			errno = EISDIR;
+		}
 		if (!f) {
 			fprintf(stderr, "ztun-sim run: cannot read '%s': %s\n", files[i],
 				strerror(errno));
