@@ -42,7 +42,9 @@ const char zr_usage[] =
 	"      --tun-ip6 ADDR/N    also an IPv6 address, prefix length 1..128\n"
 	"  -m, --tun-mtu N         MTU, 1280..65535 (default 1500)\n"
 	"      --tun-fd N          use the inherited TUN descriptor N as is and\n"
-	"                          configure nothing (-n -i -p --tun-ip6 unused)\n"
+	"                          configure nothing (-n -i -p --tun-ip6 unused;\n"
+	"                          --kill-switch, --txqueuelen, --multi-queue\n"
+	"                          and --no-offload refused)\n"
 	"      --txqueuelen N      packets the kernel queues on the device for\n"
 	"                          ztun-ref to read, 1..65536 (default 1000; a\n"
 	"                          TUN's own is 500): what a burst can queue\n"
@@ -290,6 +292,34 @@ static int usage_error(const char *fmt, ...)
 	fprintf(stderr, "ztun-ref: %s\n", msg);
 	fprintf(stderr, "ztun-ref: try 'ztun-ref --help'\n");
 	return -EINVAL;
+}
+
+/* @arg, "--NAME[=VALUE]", when NAME begins two or more long flags and is
+ * none of them: says so, naming them, and returns 0; else -ENOENT. */
+static int ambiguous_flag(const char *arg)
+{
+	char names[400] = "";
+	size_t n, len = 0;
+	unsigned hits = 0;
+
+	if (strncmp(arg, "--", 2))
+		return -ENOENT;
+	arg += 2;
+	n = strcspn(arg, "=");
+	for (const struct option *o = long_opts; o->name; o++) {
+		if (strncmp(o->name, arg, n))
+			continue;
+		if (strlen(o->name) == n)
+			return -ENOENT;
+		if (len < sizeof(names))
+			len += (size_t)snprintf(names + len, sizeof(names) - len,
+						"%s--%s", hits ? ", " : "", o->name);
+		hits++;
+	}
+	if (hits < 2)
+		return -ENOENT;
+	usage_error("ambiguous flag '--%.*s' (%s)", (int)n, arg, names);
+	return 0;
 }
 
 /* @s as a decimal (or 0x hex) number in [@min, @max]; 0 or -EINVAL. */
@@ -934,7 +964,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 {
 	struct zr_rule_src *src;
 	const char *udp = NULL, *state_dir = NULL, *fake_flag = NULL;
-	bool pipelined = false, stats_interval = false;
+	bool pipelined = false, stats_interval = false, txqueuelen = false;
 	uint8_t v4[4] = { 10, 0, 0, 1 };
 	int nsrc = 0, opt, rc = -EINVAL;
 	uint64_t v;
@@ -1167,6 +1197,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 				goto out;
 			}
 			c->txqueuelen = (uint32_t)v;
+			txqueuelen = true;
 			break;
 		case OPT_FAKE_DNS:
 			if (parse_fake_dns(c, a))
@@ -1224,6 +1255,8 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			usage_error("%s: needs a value", argv[optind - 1]);
 			goto out;
 		default:
+			if (!ambiguous_flag(argv[optind - 1]))
+				goto out;
 			if (!strncmp(argv[optind - 1], "--", 2) || !optopt ||
 			    optopt >= 256)
 				usage_error("unknown flag '%s'", argv[optind - 1]);
@@ -1243,9 +1276,18 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		usage_error("--stats-interval: no --stats-file to write");
 		goto out;
 	}
-	if (c->kill_switch && c->tun_fd >= 0) {
-		usage_error("--kill-switch: not with --tun-fd (the parent owns that device)");
-		goto out;
+	if (c->tun_fd >= 0) {
+		/* flags that would set the device up: the parent did */
+		const char *conflict = c->kill_switch ? "--kill-switch" :
+				       txqueuelen ? "--txqueuelen" :
+				       c->multi_queue ? "--multi-queue" :
+				       !c->offload ? "--no-offload" : NULL;
+
+		if (conflict) {
+			usage_error("%s: not with --tun-fd (the parent owns that device)",
+				    conflict);
+			goto out;
+		}
 	}
 	if (pipelined && !c->socks5.enabled) {
 		usage_error("--socks5-pipelined: no SOCKS5 proxy (-x)");

@@ -91,6 +91,15 @@ check "bad --mark (0x 1f)"        2 err "--mark: '0x 1f'" -- --mark "0x 1f"
 check "bad --tun-fd (0x)"         2 err "--tun-fd: '0x'" -- --tun-fd 0x
 check "hex --mark accepted"       2 err "--tun-mtu: 'big'" -- --mark 0x1F --tun-mtu big
 check "--socks5-pipelined without a SOCKS5 proxy" 2 err "--socks5-pipelined: no SOCKS5 proxy" -- --socks5-pipelined -x http://10.0.0.9:8080
+# --tun-fd configures nothing: flags that would configure the device
+# are refused, as --auto-route and --kill-switch are
+check "--txqueuelen with --tun-fd"  2 err "--txqueuelen: not with --tun-fd" -- --tun-fd 3 --txqueuelen 5 --rule bogus
+check "--multi-queue with --tun-fd" 2 err "--multi-queue: not with --tun-fd" -- --multi-queue --tun-fd 3 --rule bogus
+check "--no-offload with --tun-fd"  2 err "--no-offload: not with --tun-fd" -- --tun-fd 3 --no-offload --rule bogus
+# an abbreviation of two long flags is ambiguous, not unknown
+check "ambiguous long flag"       2 err "ambiguous flag '--tun' (--tun-name, --tun-ip, " -- --tun 5
+check "ambiguous long flag with ="  2 err "ambiguous flag '--fake-ip' (--fake-ip-range, --fake-ip6-range)" -- --fake-ip=10.0.0.0/8
+check "unique abbreviation"       2 err "--rule: bad rule 'bogus'" -- --pre 24 --rule bogus
 check "bad --max-flows (zero)"    2 err "--max-flows: '0'"  -- --max-flows 0
 check "bad --max-flows (large)"   2 err "--max-flows: '65537'" -- --max-flows 65537
 check "bad --busy-poll (large)"   2 err "--busy-poll: '1001'" -- --busy-poll 1001
