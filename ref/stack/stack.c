@@ -63,9 +63,10 @@
  * passes them to ops->tcp_event; on RESET/CLOSED it frees the flow after
  * that call returns. Every end the host did not ask for is reported (a
  * send whose ring could not be allocated resets the flow, and says so);
- * a freed slot (key.family 0) is never settled or freed again. A host that calls back into the stack from tcp_event
- * is safe: the outer dispatch picks up the new events, and the flow is
- * freed only by the outermost dispatch.
+ * a freed slot (key.family 0) is never settled or freed again. A host
+ * that calls back into the stack from tcp_event is safe: the outer
+ * dispatch picks up the new events, and the flow is freed only by the
+ * outermost dispatch.
  */
 #include "ztun/stack.h"
 

@@ -32,9 +32,9 @@
  * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
  * Data beyond our own window (a zero-window probe) is answered with an
  * ACK at once; in FIN_WAIT_2 it shows the peer alive like any data, and
- * restarts the bound on its silence (fin_wait_2). When the peer's window reopens after an RTO sent data into
- * it while closed, sending resumes from snd_una at once, not at the next
- * (backed-off) RTO.
+ * restarts the bound on its silence (fin_wait_2). When the peer's window
+ * reopens after an RTO sent data into it while closed, sending resumes
+ * from snd_una at once, not at the next (backed-off) RTO.
  *
  * Passive opens are upstream-first: zt_tcb_open_passive() only records the
  * SYN; the owner answers it with zt_tcb_accept() once the upstream connected
