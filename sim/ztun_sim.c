@@ -216,6 +216,11 @@ static int cmd_replay(int argc, char **argv)
 		fprintf(stderr, "ztun-sim replay: missing CAPTURE argument (see ztun-sim replay --help)\n");
 		return EXIT_USAGE;
 	}
+	if (zt_replay_output_is_input(&o)) {
+		fprintf(stderr, "ztun-sim replay: -o: '%s' is the input capture; refusing to overwrite it\n",
+			o.output);
+		return EXIT_USAGE;
+	}
 	rc = zt_replay_run(&o, &r);
 	if (rc < 0) {
 		fprintf(stderr, "ztun-sim replay: %s\n", r.err);

@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/evloop.h"
 #include "io/pcap_io.h"
@@ -705,6 +706,16 @@ static void name_err(struct zt_replay_result *r, const char *path,
 		snprintf(r->err, sizeof(r->err), "%s: %s", path, msg);
 }
 
+bool zt_replay_output_is_input(const struct zt_replay_opts *o)
+{
+	struct stat in, out;
+
+	if (!o->input || !o->output || stat(o->input, &in) < 0 ||
+	    stat(o->output, &out) < 0)
+		return false; /* an output that does not exist yet is not it */
+	return in.st_dev == out.st_dev && in.st_ino == out.st_ino;
+}
+
 int zt_replay_run(const struct zt_replay_opts *o, struct zt_replay_result *r)
 {
 	struct zt_stack_config cfg;
@@ -727,6 +738,14 @@ int zt_replay_run(const struct zt_replay_opts *o, struct zt_replay_result *r)
 	if (rc < 0) {
 		name_err(r, o->input, err);
 		return rc;
+	}
+	if (zt_replay_output_is_input(o)) {
+		/* Opening it for writing would truncate the capture. */
+		snprintf(r->err, sizeof(r->err),
+			 "%s: is the input capture; refusing to overwrite it",
+			 o->output);
+		zt_pcap_close_read(rd);
+		return -EINVAL;
 	}
 	if (o->output) {
 		rc = zt_pcap_open_write(o->output, &rp.w, err, sizeof(err));

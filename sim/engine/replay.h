@@ -92,11 +92,17 @@ void zt_replay_opts_default(struct zt_replay_opts *o);
  * @r: filled (zeroed first); on success its flow table is owned by the
  *     caller, to be freed with zt_replay_result_free() (also safe after a
  *     failure)
- * Return: 0; -EINVAL (bad options), -ENOENT/-EIO/-EPROTONOSUPPORT (input
+ * Return: 0; -EINVAL (bad options, among them an output that is the
+ * input file: compared by device and inode, so a hard link counts), -ENOENT/-EIO/-EPROTONOSUPPORT (input
  * unreadable), -errno (output not writable) or -ENOMEM, with r->err naming
  * the file and the problem.
  */
 int zt_replay_run(const struct zt_replay_opts *o, struct zt_replay_result *r);
+
+/* Whether @o->output names the file @o->input names (same device and
+ * inode: a hard link or another spelling of the path counts). False when
+ * either is NULL or does not exist. */
+bool zt_replay_output_is_input(const struct zt_replay_opts *o);
 
 /* Free @r's flow table (the struct itself is the caller's). */
 void zt_replay_result_free(struct zt_replay_result *r);

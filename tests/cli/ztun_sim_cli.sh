@@ -57,6 +57,15 @@ check "missing CAPTURE exits 2"     2 err "missing CAPTURE"  -- replay
 check "extra argument exits 2"      2 err "extra argument"   -- replay "$fixture" "$fixture"
 check "nonexistent capture exits 1" 1 err "$tmp/none.pcap"   -- replay "$tmp/none.pcap"
 check "unwritable output exits 1"   1 err "$tmp/no/dir/o.pcap" -- replay "$fixture" -o "$tmp/no/dir/o.pcap"
+cp "$fixture" "$tmp/same.pcap"
+check "-o the input exits 2"        2 err "-o: '$tmp/same.pcap' is the input capture" -- replay "$tmp/same.pcap" -o "$tmp/same.pcap"
+if cmp -s "$fixture" "$tmp/same.pcap"; then
+	echo "PASS: -o the input leaves it intact"
+	passed=$((passed + 1))
+else
+	echo "FAIL: -o the input overwrote it"
+	failed=$((failed + 1))
+fi
 check "fixture replay exits 0"      0 out "10.201.0.1:40530 *10.201.0.2:8080 *accept" -- replay "$fixture"
 check "table reports closed flows"  0 out "closed$"          -- replay "$fixture" --seed 3 --mtu 1400
 check "replay writes -o capture"    0 out "proto"            -- replay "$fixture" -o "$tmp/o.pcap"

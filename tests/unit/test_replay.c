@@ -331,6 +331,55 @@ static void test_errors(void)
 	zt_replay_result_free(&r);
 }
 
+/* Replay @in with @out as output: refused with -EINVAL, @in untouched. */
+static void check_refused_output(const char *in, const char *out,
+				 const uint8_t *want, size_t want_len)
+{
+	struct zt_replay_opts o;
+	struct zt_replay_result r;
+	uint8_t *got;
+	size_t len = 0;
+
+	zt_replay_opts_default(&o);
+	o.input = in;
+	o.output = out;
+	CU_ASSERT_EQUAL(zt_replay_run(&o, &r), -EINVAL);
+	CU_ASSERT(strstr(r.err, "is the input capture") != NULL);
+	CU_ASSERT_PTR_NULL(r.flows);
+	zt_replay_result_free(&r);
+	got = slurp(in, &len);
+	CU_ASSERT_FATAL(got != NULL);
+	CU_ASSERT(len == want_len && memcmp(got, want, len) == 0);
+	free(got);
+}
+
+/* An output that is the input (by name, or through a hard link) would be
+ * truncated before the first record is read: refused, input intact. */
+static void test_output_is_input(void)
+{
+	char fx[2048], same[512], hard[512];
+	uint8_t *want;
+	size_t len = 0;
+	FILE *fp;
+
+	snprintf(fx, sizeof(fx), "%s/pcap-fixtures/http-eth.pcap",
+		 zt_test_srcdir());
+	snprintf(same, sizeof(same), "%s/same.pcap", tmpdir);
+	snprintf(hard, sizeof(hard), "%s/hard.pcap", tmpdir);
+	want = slurp(fx, &len);
+	CU_ASSERT_FATAL(want != NULL && len > 24);
+	fp = fopen(same, "wb");
+	CU_ASSERT_FATAL(fp != NULL);
+	CU_ASSERT(fwrite(want, 1, len, fp) == len);
+	CU_ASSERT(fclose(fp) == 0);
+	check_refused_output(same, same, want, len);
+	CU_ASSERT_FATAL(link(same, hard) == 0);
+	check_refused_output(same, hard, want, len);
+	unlink(hard);
+	unlink(same);
+	free(want);
+}
+
 int zt_suite_replay(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -338,6 +387,7 @@ int zt_suite_replay(void)
 		{ "same_seed_same_output", test_same_seed_same_output },
 		{ "midflow", test_midflow },
 		{ "errors", test_errors },
+		{ "output_is_input", test_output_is_input },
 		{ 0 }
 	};
 
