@@ -428,6 +428,13 @@ static uint64_t count_new(uint32_t *next, bool *set, uint32_t seq, size_t len)
 	return end - from;
 }
 
+/* The sequence number of @seg's first data byte: a SYN takes its own
+ * seq, so data on a SYN or SYN-ACK (TCP Fast Open) starts one later. */
+static uint32_t data_seq(const struct zt_tcp_repr *seg)
+{
+	return seg->seq + ((seg->flags & ZT_TCP_SYN) ? 1u : 0u);
+}
+
 /* Queue server bytes for @row's flow (copied) and flush. */
 static void push_down(struct replay *rp, struct rflow *row, const uint8_t *d,
 		      size_t len)
@@ -462,7 +469,7 @@ static void client_tcp(struct replay *rp, struct rflow *row,
 		row->cli_seq_set = true;
 	}
 	row->pub.cap_up += count_new(&row->cli_next, &row->cli_seq_set,
-				     seg.seq, dlen);
+				     data_seq(&seg), dlen);
 	if ((seg.flags & ZT_TCP_ACK) && row->have_their_iss && row->have_our_iss) {
 		uint32_t delta = row->our_iss - row->their_iss;
 
@@ -497,6 +504,7 @@ static void server_tcp(struct replay *rp, struct rflow *row,
 {
 	const struct zt_tcp_repr *seg = &pk->l4.tcp;
 	size_t dlen = pk->payload.len;
+	uint32_t dseq = data_seq(seg);
 	uint32_t before = row->srv_next;
 	bool was_set = row->srv_seq_set;
 	uint64_t add;
@@ -515,10 +523,10 @@ static void server_tcp(struct replay *rp, struct rflow *row,
 		before = row->srv_next;
 		was_set = true;
 	}
-	add = count_new(&row->srv_next, &row->srv_seq_set, seg->seq, dlen);
+	add = count_new(&row->srv_next, &row->srv_seq_set, dseq, dlen);
 	if (add) {
-		size_t off = was_set && zt_seq_lt(seg->seq, before) ?
-				     (size_t)(before - seg->seq) : 0;
+		size_t off = was_set && zt_seq_lt(dseq, before) ?
+				     (size_t)(before - dseq) : 0;
 
 		row->pub.cap_down += add;
 		if (row->f)
