@@ -1033,6 +1033,7 @@ static int parse_stream(struct pstate *ps, struct zt_scn_event *e, bool in,
 	const char *w = n ? t[0].s : "";
 	bool word = n && !t[0].quoted;
 	uint64_t v;
+	int rc;
 
 	if (word && !in && !strcmp(w, "connect")) {
 		e->sop = ZT_SCN_S_CONNECT;
@@ -1129,7 +1130,13 @@ static int parse_stream(struct pstate *ps, struct zt_scn_event *e, bool in,
 	}
 	if (n == 0)
 		return perr(ps, "missing payload on s%u%c", e->stream, in ? '<' : '>');
-	return parse_payload_rest(ps, &e->pkt, t, 0, n);
+	rc = parse_payload_rest(ps, &e->pkt, t, 0, n);
+	if (rc)
+		return rc;
+	if (!in && e->pkt.payload_len == 0)
+		return perr(ps, "empty payload on s%u> (an expectation of no bytes cannot fail)",
+			    e->stream);
+	return 0;
 }
 
 static int parse_var(struct pstate *ps, const char *s, char *var)
