@@ -190,6 +190,31 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/*
+ * take_u32() - the decimal digits at *@s (at least one, no sign) as a
+ * number <= UINT32_MAX, which @stop must follow (0: the end of the
+ * string). Moves *@s past @stop.
+ * Return: 0 with *@out set, or -EINVAL.
+ */
+static int take_u32(const char **s, char stop, uint32_t *out)
+{
+	const char *p = *s;
+	uint64_t v = 0;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return -EINVAL;
+	}
+	if (*p != stop)
+		return -EINVAL;
+	*s = stop ? p + 1 : p;
+	*out = (uint32_t)v;
+	return 0;
+}
+
 /* Seconds with up to 9 decimals ("1.5", "0.010"), then an optional unit
  * (ns, us, ms, s) when @units. */
 static int parse_time(const char *s, bool units, uint64_t *out)
@@ -672,10 +697,10 @@ static int parse_opts(struct pstate *ps, struct zt_scn_pkt *p, const struct tok 
 			   nw - 1 <= ZT_TCP_MAX_SACK) {
 			o->kind = ZT_SCN_OPT_SACK;
 			for (int i = 1; i < nw; i++) {
-				unsigned l, r;
-				char c;
+				const char *q = w[i];
+				uint32_t l, r;
 
-				if (sscanf(w[i], "%u:%u%c", &l, &r, &c) != 2)
+				if (take_u32(&q, ':', &l) || take_u32(&q, 0, &r))
 					return perr(ps, "bad SACK block '%s'", w[i]);
 				o->blocks[o->nblocks].left = l;
 				o->blocks[o->nblocks].right = r;
@@ -736,8 +761,8 @@ static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
 		     const struct tok *t, int i, int n)
 {
 	struct zt_scn_pkt *p = &e->pkt;
-	unsigned a, b, l;
-	char c;
+	const char *q;
+	uint32_t a, b, l;
 	uint64_t v;
 	int rc, seq_tok;
 
@@ -753,7 +778,9 @@ static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
 		return perr(ps, "bad TCP flags '%s'", t[i].s);
 	if (++i >= n)
 		return perr(ps, "missing START:END(LEN) after '%s'", t[i - 1].s);
-	if (sscanf(t[i].s, "%u:%u(%u)%c", &a, &b, &l, &c) != 3 || b - a != l)
+	q = t[i].s;
+	if (take_u32(&q, ':', &a) || take_u32(&q, '(', &b) ||
+	    take_u32(&q, ')', &l) || *q || b - a != l)
 		return perr(ps, "bad sequence range '%s'", t[i].s);
 	p->start = a;
 	p->end = b;
