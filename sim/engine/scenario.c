@@ -1295,11 +1295,14 @@ static int parse_net(struct pstate *ps, struct zt_scn_event *e, bool in,
 	return parse_dgram_body(ps, e, t, i, n);
 }
 
-#define SF(name) { #name, offsetof(struct zt_stack_stats, name) }
-static const struct {
+/* A counter `assert` reads by name: a field of a stats struct. */
+struct cfield {
 	const char *name;
 	size_t off;
-} stack_fields[] = {
+};
+
+#define SF(name) { #name, offsetof(struct zt_stack_stats, name) }
+static const struct cfield stack_fields[] = {
 	SF(packets_in), SF(packets_out), SF(bytes_in), SF(bytes_out),
 	SF(tcp_flows_opened), SF(tcp_flows_active), SF(tcp_refused_full),
 	SF(tcp_refused_memory), SF(mem_reserved), SF(tcp_refused),
@@ -1311,15 +1314,13 @@ static const struct {
 	SF(icmp_echo_replies), SF(icmp_errors_sent), SF(icmp_errors_limited),
 	SF(fragments_out), SF(icmp_errors_in), SF(icmp_errors_matched),
 	SF(pmtu_reductions), SF(tso_segments_out), SF(udp_gso_out),
+	SF(tcp_acks_coalesced),
 };
 #undef SF
 #define RF(name) { #name, offsetof(struct zt_router_stats, name) }
-static const struct {
-	const char *name;
-	size_t off;
-} router_fields[] = {
+static const struct cfield router_fields[] = {
 	RF(tcp_relayed_up), RF(tcp_relayed_up_direct), RF(tcp_relayed_up_early),
-	RF(tcp_relayed_down),
+	RF(tcp_up_sends), RF(tcp_relayed_down),
 	RF(udp_relayed_up), RF(udp_relayed_down), RF(upstream_connect_failed),
 	RF(upstream_reset), RF(tcp_unsent_reset),
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped), RF(icmp_echo_out), RF(icmp_echo_in),
@@ -1335,26 +1336,65 @@ static const struct {
 };
 #undef RF
 #define FF(name) { #name, offsetof(struct zt_fakedns_stats, name) }
-static const struct {
-	const char *name;
-	size_t off;
-} fakedns_fields[] = {
+static const struct cfield fakedns_fields[] = {
 	FF(queries), FF(answered), FF(nodata), FF(errors), FF(blocked),
 	FF(refused), FF(forwarded), FF(learned), FF(ignored),
 	FF(recycled), FF(lookups), FF(unknown), FF(names),
 };
 #undef FF
 #define NF(name) { #name, offsetof(struct zt_nat_stats, name) }
-static const struct {
-	const char *name;
-	size_t off;
-} nat_fields[] = {
+static const struct cfield nat_fields[] = {
 	NF(active), NF(created), NF(mappings), NF(mappings_created),
 	NF(expired), NF(removed), NF(insert_failures),
 	NF(insert_no_slot), NF(insert_no_port), NF(lookups), NF(hits),
 	NF(reverse_lookups), NF(reverse_hits),
 };
 #undef NF
+#define CG(prefix, kind, tbl) { prefix, kind, tbl, sizeof(tbl) / sizeof(tbl[0]) }
+/* The counters by prefix: COUNTER is "PREFIX" + a table's name. */
+static const struct {
+	const char *prefix;
+	uint8_t counter;            /* enum zt_scn_counter */
+	const struct cfield *f;
+	size_t n;
+} cgroups[] = {
+	CG("stack.", ZT_SCN_C_STACK, stack_fields),
+	CG("router.", ZT_SCN_C_ROUTER, router_fields),
+	CG("nat.", ZT_SCN_C_NAT, nat_fields),
+	CG("fakedns.", ZT_SCN_C_FAKEDNS, fakedns_fields),
+};
+#undef CG
+
+const char *zt_scn_counter_name(size_t i, char *buf, size_t len)
+{
+	for (size_t g = 0; g < sizeof(cgroups) / sizeof(cgroups[0]); g++) {
+		if (i < cgroups[g].n) {
+			snprintf(buf, len, "%s%s", cgroups[g].prefix,
+				 cgroups[g].f[i].name);
+			return buf;
+		}
+		i -= cgroups[g].n;
+	}
+	return NULL;
+}
+
+/* Whether @name is one of cgroups' counters; sets @e's counter if so. */
+static bool field_counter(struct zt_scn_event *e, const char *name)
+{
+	for (size_t g = 0; g < sizeof(cgroups) / sizeof(cgroups[0]); g++) {
+		size_t pl = strlen(cgroups[g].prefix);
+
+		if (strncmp(name, cgroups[g].prefix, pl))
+			continue;
+		for (size_t k = 0; k < cgroups[g].n; k++)
+			if (!strcmp(name + pl, cgroups[g].f[k].name)) {
+				e->counter = cgroups[g].counter;
+				e->counter_off = cgroups[g].f[k].off;
+				return true;
+			}
+	}
+	return false;
+}
 
 static int resolve_counter(struct pstate *ps, struct zt_scn_event *e,
 			   const char *name)
@@ -1362,14 +1402,9 @@ static int resolve_counter(struct pstate *ps, struct zt_scn_event *e,
 	if (strlen(name) >= sizeof(e->counter_name))
 		return perr(ps, "unknown counter '%s'", name);
 	strcpy(e->counter_name, name);
-	if (!strncmp(name, "stack.", 6)) {
-		for (size_t k = 0; k < sizeof(stack_fields) / sizeof(stack_fields[0]); k++)
-			if (!strcmp(name + 6, stack_fields[k].name)) {
-				e->counter = ZT_SCN_C_STACK;
-				e->counter_off = stack_fields[k].off;
-				return 0;
-			}
-	} else if (!strncmp(name, "drops.", 6)) {
+	if (field_counter(e, name))
+		return 0;
+	if (!strncmp(name, "drops.", 6)) {
 		for (unsigned d = 1; d < ZT_DROP__COUNT; d++)
 			if (!strcmp(name + 6, zt_drop_name((enum zt_drop)d))) {
 				e->counter = ZT_SCN_C_DROP;
@@ -1386,27 +1421,6 @@ static int resolve_counter(struct pstate *ps, struct zt_scn_event *e,
 					 (size_t)d * sizeof(uint64_t);
 			return 0;
 		}
-	} else if (!strncmp(name, "router.", 7)) {
-		for (size_t k = 0; k < sizeof(router_fields) / sizeof(router_fields[0]); k++)
-			if (!strcmp(name + 7, router_fields[k].name)) {
-				e->counter = ZT_SCN_C_ROUTER;
-				e->counter_off = router_fields[k].off;
-				return 0;
-			}
-	} else if (!strncmp(name, "nat.", 4)) {
-		for (size_t k = 0; k < sizeof(nat_fields) / sizeof(nat_fields[0]); k++)
-			if (!strcmp(name + 4, nat_fields[k].name)) {
-				e->counter = ZT_SCN_C_NAT;
-				e->counter_off = nat_fields[k].off;
-				return 0;
-			}
-	} else if (!strncmp(name, "fakedns.", 8)) {
-		for (size_t k = 0; k < sizeof(fakedns_fields) / sizeof(fakedns_fields[0]); k++)
-			if (!strcmp(name + 8, fakedns_fields[k].name)) {
-				e->counter = ZT_SCN_C_FAKEDNS;
-				e->counter_off = fakedns_fields[k].off;
-				return 0;
-			}
 	} else if (!strcmp(name, "tcp.state")) {
 		e->counter = ZT_SCN_C_TCP_STATE;
 		return 0;

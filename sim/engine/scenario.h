@@ -154,6 +154,15 @@ enum zt_scn_counter {
 				    * (0 with the resolver off) */
 };
 
+/*
+ * zt_scn_counter_name() - the @i-th (from 0) counter `assert` takes as a
+ * field of a stats struct ("stack.packets_in", "router.tcp_relayed_up",
+ * "nat.active", "fakedns.queries"; not drops.*, router.flows.* or
+ * tcp.state), written into @buf (@len bytes), for tests.
+ * Return: @buf, or NULL when @i is past the last.
+ */
+const char *zt_scn_counter_name(size_t i, char *buf, size_t len);
+
 struct zt_scn_event {
 	unsigned line;
 	uint64_t t;                /* absolute, ns */

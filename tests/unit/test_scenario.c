@@ -14,12 +14,16 @@
  * `advance` — so the strictness cannot silently break.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/scenario.h"
 #include "test.h"
+#include "ztun/fakedns.h"
+#include "ztun/nat.h"
+#include "ztun/router.h"
 #include "ztun/stack.h"
 #include "ztun/tcp.h"
 
@@ -215,6 +219,101 @@ static void test_events(void)
 	CU_ASSERT_EQUAL(s.ev[19].counter, ZT_SCN_C_TCP_STATE);
 	CU_ASSERT_EQUAL(s.ev[19].value, ZT_TCP_TIME_WAIT);
 	zt_scn_free(&s);
+}
+
+/* Whether docs/scenarios.md names @field in backquotes. */
+static bool documented(const char *doc, const char *field)
+{
+	char q[96];
+
+	snprintf(q, sizeof(q), "`%s`", field);
+	return strstr(doc, q) != NULL;
+}
+
+/* Mark the 8-byte slots [@from, @to) of a stats struct as not scalar. */
+static void skip_slots(bool *seen, size_t from, size_t to)
+{
+	for (size_t o = from; o < to; o += sizeof(uint64_t))
+		seen[o / sizeof(uint64_t)] = true;
+}
+
+#define SLOTS(type) (sizeof(struct type) / sizeof(uint64_t))
+#define ARRAY_SLOTS(seen, type, field)                                    \
+	skip_slots(seen, offsetof(struct type, field),                    \
+		   offsetof(struct type, field) +                         \
+			   sizeof(((struct type *)0)->field))
+
+/* Every scalar field of the stats structs `assert` reads must be a
+ * counter (docs/scenarios.md promises any field of zt_stack_stats), and
+ * every router., nat. and fakedns. one must be listed in the docs: a
+ * field added to a struct and not to the parser's tables fails here. */
+static void test_counters_complete(void)
+{
+	bool stack[SLOTS(zt_stack_stats)] = { false };
+	bool router[SLOTS(zt_router_stats)] = { false };
+	bool nat[SLOTS(zt_nat_stats)] = { false };
+	bool fakedns[SLOTS(zt_fakedns_stats)] = { false };
+	const struct {
+		uint8_t counter;
+		const char *type;
+		bool *seen;
+		size_t slots;
+	} groups[] = {
+		{ ZT_SCN_C_STACK, "zt_stack_stats", stack, SLOTS(zt_stack_stats) },
+		{ ZT_SCN_C_ROUTER, "zt_router_stats", router, SLOTS(zt_router_stats) },
+		{ ZT_SCN_C_NAT, "zt_nat_stats", nat, SLOTS(zt_nat_stats) },
+		{ ZT_SCN_C_FAKEDNS, "zt_fakedns_stats", fakedns,
+		  SLOTS(zt_fakedns_stats) },
+	};
+	char path[2048], name[96], text[160], *doc;
+	const char *nm;
+	size_t doclen = 0, n = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/docs/scenarios.md", zt_test_srcdir());
+	fp = fopen(path, "rb");
+	CU_ASSERT_FATAL(fp != NULL);
+	doc = calloc(1, 1 << 20);
+	CU_ASSERT_FATAL(doc != NULL);
+	doclen = fread(doc, 1, (1 << 20) - 1, fp);
+	fclose(fp);
+	CU_ASSERT(doclen > 0);
+	ARRAY_SLOTS(stack, zt_stack_stats, drops);
+	ARRAY_SLOTS(router, zt_router_stats, flows);
+	ARRAY_SLOTS(router, zt_router_stats, socks5_failures);
+	ARRAY_SLOTS(router, zt_router_stats, http_failures);
+	ARRAY_SLOTS(router, zt_router_stats, socks5_udp_dropped);
+	for (; (nm = zt_scn_counter_name(n, name, sizeof(name))) != NULL; n++) {
+		struct zt_scn s;
+		char err[512];
+		const char *field = strchr(nm, '.') + 1;
+		bool *seen = NULL;
+		size_t slots = 0;
+
+		snprintf(text, sizeof(text), "0 assert %s == 0\n", nm);
+		CU_ASSERT_EQUAL_FATAL(parse(text, &s, err, sizeof(err)), 0);
+		for (size_t k = 0; k < sizeof(groups) / sizeof(groups[0]); k++)
+			if (groups[k].counter == s.ev[0].counter)
+				seen = groups[k].seen, slots = groups[k].slots;
+		if (seen && s.ev[0].counter_off / sizeof(uint64_t) < slots)
+			seen[s.ev[0].counter_off / sizeof(uint64_t)] = true;
+		else
+			CU_FAIL("counter outside its stats struct");
+		if (s.ev[0].counter != ZT_SCN_C_STACK && !documented(doc, field)) {
+			fprintf(stderr, "\n  %s: not in docs/scenarios.md\n", nm);
+			CU_FAIL("counter not documented");
+		}
+		zt_scn_free(&s);
+	}
+	CU_ASSERT(n > 80);
+	for (size_t k = 0; k < sizeof(groups) / sizeof(groups[0]); k++)
+		for (size_t i = 0; i < groups[k].slots; i++)
+			if (!groups[k].seen[i]) {
+				fprintf(stderr, "\n  struct %s, word %zu: no counter\n",
+					groups[k].type, i);
+				CU_FAIL("stats field not assertable");
+			}
+	free(doc);
 }
 
 /* Each bad script must fail naming t.scn:LINE and the token. */
@@ -506,6 +605,7 @@ int zt_suite_scenario(void)
 		{ "header", test_header },
 		{ "events", test_events },
 		{ "errors", test_errors },
+		{ "counters_complete", test_counters_complete },
 		{ "run_passes_deterministic", test_run_passes_deterministic },
 		{ "wrong_expectation", test_wrong_expectation },
 		{ "unexpected_output", test_unexpected_output },
