@@ -1482,6 +1482,10 @@ static int parse_event(struct pstate *ps, const struct tok *t, int n)
 	} else if (ts[0] == '+') {
 		if (parse_time(ts + 1, false, &v))
 			return perr(ps, "bad time '%s'", ts);
+		if (v >= ZT_TIME_NEVER - ps->prev_t)
+			return perr(ps, "time '%s' overflows the virtual clock (%llu ns + %llu ns)",
+				    ts, (unsigned long long)ps->prev_t,
+				    (unsigned long long)v);
 		tm = ps->prev_t + v;
 	} else {
 		if (parse_time(ts, false, &tm))

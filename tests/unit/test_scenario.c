@@ -316,6 +316,10 @@ static void test_counters_complete(void)
 	free(doc);
 }
 
+#define BIG_STEP "+1000000000 advance\n"
+#define BIG_STEPS_9 BIG_STEP BIG_STEP BIG_STEP BIG_STEP BIG_STEP BIG_STEP \
+	BIG_STEP BIG_STEP BIG_STEP
+
 /* Each bad script must fail naming t.scn:LINE and the token. */
 static void test_errors(void)
 {
@@ -343,6 +347,9 @@ static void test_errors(void)
 		{ "0 tux< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0)\n", "t.scn:1: unknown direction 'tux<'" },
 		{ "x tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0)\n", "t.scn:1: bad time 'x'" },
 		{ "1 advance\n0.5 advance\n", "t.scn:2: time '0.5' goes backwards" },
+		/* 18 steps of 10^18 ns fit in 64 bits, the 19th does not */
+		{ BIG_STEPS_9 BIG_STEPS_9 BIG_STEP,
+		  "t.scn:19: time '+1000000000' overflows the virtual clock" },
 		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 SZ 0:0(0)\n", "bad TCP flags 'SZ'" },
 		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:5(4)\n", "bad sequence range '0:5(4)'" },
 		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0) <mss x>\n", "unknown TCP option 'mss'" },
