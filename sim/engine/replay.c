@@ -812,7 +812,9 @@ out:
 		if (rc == 0 && rp.werr < 0) {
 			rc = rp.werr;
 			snprintf(r->err, sizeof(r->err), "%s: write failed: %s",
-				 o->output, strerror(-rc));
+				 o->output, rc == -EOVERFLOW ?
+				 "a packet's time is past 2106, which pcap's 32-bit seconds cannot hold (the output ends before it)" :
+				 strerror(-rc));
 		}
 	}
 	if (rc < 0)

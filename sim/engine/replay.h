@@ -94,7 +94,8 @@ void zt_replay_opts_default(struct zt_replay_opts *o);
  *     failure)
  * Return: 0; -EINVAL (bad options, among them an output that is the
  * input file: compared by device and inode, so a hard link counts), -ENOENT/-EIO/-EPROTONOSUPPORT (input
- * unreadable), -errno (output not writable) or -ENOMEM, with r->err naming
+ * unreadable), -errno (output not writable; -EOVERFLOW: the stack sent a
+ * packet past 2106, which pcap cannot timestamp) or -ENOMEM, with r->err naming
  * the file and the problem.
  */
 int zt_replay_run(const struct zt_replay_opts *o, struct zt_replay_result *r);

@@ -352,7 +352,7 @@ int zt_pcap_write(struct zt_pcap_writer *w, uint64_t ts_ns,
 	if (len > ZT_PCAP_SNAPLEN)
 		return -EINVAL; /* readers reject records above the snap length */
 	if (ts_ns / 1000000000u > UINT32_MAX)
-		return -EINVAL; /* past 2106: the seconds field is 32 bits */
+		return -EOVERFLOW; /* past 2106: the seconds field is 32 bits */
 	memset(&h, 0, sizeof(h));
 	h.ts.tv_sec = (time_t)(ts_ns / 1000000000u);
 	h.ts.tv_usec = (suseconds_t)(ts_ns % 1000000000u); /* ns: NANO handle */

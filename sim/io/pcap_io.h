@@ -64,7 +64,8 @@ void zt_pcap_close_read(struct zt_pcap_reader *r);
 int zt_pcap_open_write(const char *path, struct zt_pcap_writer **out,
 		       char *err, size_t errlen);
 /* Append one IP packet (copied). Return: 0, -EINVAL (@len above the snap
- * length, or @ts_ns past 2106, beyond pcap's 32-bit seconds) or -EIO. */
+ * length), -EOVERFLOW (@ts_ns past 2106, beyond pcap's 32-bit seconds;
+ * nothing written) or -EIO. */
 int zt_pcap_write(struct zt_pcap_writer *w, uint64_t ts_ns,
 		  const uint8_t *data, size_t len);
 /* Flush and close; returns 0 or -EIO if anything failed to reach the file. */

@@ -430,33 +430,48 @@ static bool has_segment(const char *path, uint16_t sp, const char *data)
 	return found;
 }
 
+/* The addresses of the hand-made captures below. */
+static struct zt_addr cli_addr, srv_addr;
+
+/* Start a hand-made capture: @in and @out become tmpdir/@name.pcap and
+ * tmpdir/@name-out.pcap, options replay the one into the other. Returns
+ * the writer of @in (close it before running). */
+static struct zt_pcap_writer *hand_capture(const char *name, char *in,
+					   char *out, size_t len,
+					   struct zt_replay_opts *o)
+{
+	struct zt_pcap_writer *w;
+	char err[256];
+
+	snprintf(in, len, "%s/%s.pcap", tmpdir, name);
+	snprintf(out, len, "%s/%s-out.pcap", tmpdir, name);
+	CU_ASSERT_FATAL(zt_addr_parse("10.0.0.2", &cli_addr) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("93.184.216.34", &srv_addr) == 0);
+	CU_ASSERT_FATAL(zt_pcap_open_write(in, &w, err, sizeof(err)) == 0);
+	zt_replay_opts_default(o);
+	o->input = in;
+	o->output = out;
+	return w;
+}
+
 /* Data on a SYN or SYN-ACK (TCP Fast Open) starts at its seq + 1: the SYN
  * takes the first sequence number. Counted whole, handed on whole. */
 static void test_syn_data(void)
 {
 	char in[512], out[512];
-	struct zt_addr c, s;
-	struct zt_pcap_writer *w;
+	const struct zt_addr *c = &cli_addr, *s = &srv_addr;
 	struct zt_replay_opts o;
 	struct zt_replay_result r;
-	char err[256];
+	struct zt_pcap_writer *w = hand_capture("tfo", in, out, sizeof(in), &o);
 
-	snprintf(in, sizeof(in), "%s/tfo.pcap", tmpdir);
-	snprintf(out, sizeof(out), "%s/tfo-out.pcap", tmpdir);
-	CU_ASSERT_FATAL(zt_addr_parse("10.0.0.2", &c) == 0);
-	CU_ASSERT_FATAL(zt_addr_parse("93.184.216.34", &s) == 0);
-	CU_ASSERT_FATAL(zt_pcap_open_write(in, &w, err, sizeof(err)) == 0);
-	put_tcp(w, 1000000000u, &c, 40000, &s, 80, 1000, 0, ZT_TCP_SYN, "xyz");
-	put_tcp(w, 1010000000u, &s, 80, &c, 40000, 5000, 1004,
+	put_tcp(w, 1000000000u, c, 40000, s, 80, 1000, 0, ZT_TCP_SYN, "xyz");
+	put_tcp(w, 1010000000u, s, 80, c, 40000, 5000, 1004,
 		ZT_TCP_SYN | ZT_TCP_ACK, "ABCDEF");
 	/* The client takes none of it (as the stack, which does no Fast
 	 * Open, will not either); its ACK establishes the connection. */
-	put_tcp(w, 1020000000u, &c, 40000, &s, 80, 1004, 5001, ZT_TCP_ACK, "uv");
-	put_tcp(w, 1030000000u, &s, 80, &c, 40000, 5007, 1006, ZT_TCP_ACK, "GH");
+	put_tcp(w, 1020000000u, c, 40000, s, 80, 1004, 5001, ZT_TCP_ACK, "uv");
+	put_tcp(w, 1030000000u, s, 80, c, 40000, 5007, 1006, ZT_TCP_ACK, "GH");
 	CU_ASSERT_FATAL(zt_pcap_close_write(w) == 0);
-	zt_replay_opts_default(&o);
-	o.input = in;
-	o.output = out;
 	CU_ASSERT_EQUAL_FATAL(zt_replay_run(&o, &r), 0);
 	CU_ASSERT_EQUAL_FATAL(r.n_flows, 1);
 	CU_ASSERT_EQUAL(r.flows[0].cap_up, 5);   /* "xyz" + "uv" */
@@ -464,6 +479,29 @@ static void test_syn_data(void)
 	CU_ASSERT_EQUAL(r.flows[0].bytes_down, 8);
 	/* The stack sent the server's bytes from the first, not from 'B'. */
 	CU_ASSERT(has_segment(out, 80, "ABCDEF"));
+	zt_replay_result_free(&r);
+	unlink(in);
+	unlink(out);
+}
+
+/* A SYN in the last second pcap can hold: the stack's SYN-ACK
+ * retransmissions fall past 2106, which the output cannot hold. The
+ * replay fails saying so, not with "Invalid argument". */
+static void test_output_past_2106(void)
+{
+	char in[512], out[512];
+	struct zt_replay_opts o;
+	struct zt_replay_result r;
+	struct zt_pcap_writer *w = hand_capture("y2106", in, out, sizeof(in), &o);
+
+	put_tcp(w, 4294967295999000000ull, &cli_addr, 40000, &srv_addr, 80,
+		1000, 0, ZT_TCP_SYN, "");
+	CU_ASSERT_FATAL(zt_pcap_close_write(w) == 0);
+	CU_ASSERT_EQUAL(zt_replay_run(&o, &r), -EOVERFLOW);
+	CU_ASSERT(strstr(r.err, out) != NULL);
+	CU_ASSERT(strstr(r.err, "past 2106") != NULL);
+	if (!strstr(r.err, "past 2106"))
+		fprintf(stderr, "\n  got '%s'\n", r.err);
 	zt_replay_result_free(&r);
 	unlink(in);
 	unlink(out);
@@ -478,6 +516,7 @@ int zt_suite_replay(void)
 		{ "errors", test_errors },
 		{ "output_is_input", test_output_is_input },
 		{ "syn_data", test_syn_data },
+		{ "output_past_2106", test_output_past_2106 },
 		{ 0 }
 	};
 
