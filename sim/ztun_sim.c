@@ -313,7 +313,7 @@ static int cmd_run(int argc, char **argv)
 			printf("FAIL %s\n%s\n", files[i], res->msg);
 			failed++;
 		}
-		if (hashes && rc >= 0)
+		if (hashes && rc >= 0 && res->ran)
 			printf("HASH %s 0x%016" PRIx64 "\n", files[i], res->trace_hash);
 		fflush(stdout);
 	}

@@ -47,6 +47,7 @@ struct pstate {
 	struct zt_scn *scn;
 	const char *file;
 	unsigned line;
+	size_t line_off, line_len; /* the line in scn->src */
 	char *err;
 	size_t errlen;
 	bool seen_event;
@@ -1507,6 +1508,8 @@ static int parse_event(struct pstate *ps, const struct tok *t, int n)
 	e = &s->ev[s->n];
 	memset(e, 0, sizeof(*e));
 	e->line = ps->line;
+	e->src_off = ps->line_off;
+	e->src_len = ps->line_len;
 	e->t = tm;
 	d = t[1].s;
 	t += 2;
@@ -1593,6 +1596,7 @@ void zt_scn_free(struct zt_scn *s)
 		free(s->hdr.routes[i]);
 	free(s->ev);
 	free(s->file);
+	free(s->src);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -1620,8 +1624,13 @@ int zt_scn_parse(const char *file, const char *text, size_t len,
 	if (err && errlen)
 		err[0] = 0;
 	out->file = strdup(file);
-	if (!out->file)
+	out->src = malloc(len + 1);
+	if (!out->file || !out->src) {
+		zt_scn_free(out);
 		return -ENOMEM;
+	}
+	memcpy(out->src, text, len);
+	out->src[len] = 0;
 	out->hdr.seed = 1;
 	out->hdr.tun = zt_addr_v4(tun_default);
 	out->hdr.tun_prefix = 24;
@@ -1637,6 +1646,8 @@ int zt_scn_parse(const char *file, const char *text, size_t len,
 		size_t l = nl ? (size_t)(nl - (text + i)) : len - i;
 
 		ps.line++;
+		ps.line_off = i;
+		ps.line_len = l && text[i + l - 1] == '\r' ? l - 1 : l;
 		if (memchr(text + i, '\0', l))
 			rc = perr(&ps, "NUL byte in the line");
 		else

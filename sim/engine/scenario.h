@@ -165,6 +165,7 @@ const char *zt_scn_counter_name(size_t i, char *buf, size_t len);
 
 struct zt_scn_event {
 	unsigned line;
+	size_t src_off, src_len;   /* the line's text in zt_scn.src (no newline) */
 	uint64_t t;                /* absolute, ns */
 	uint8_t kind;              /* enum zt_scn_kind */
 	struct zt_scn_pkt pkt;     /* TUN_IN, TUN_OUT */
@@ -216,6 +217,7 @@ struct zt_scn_header {
 
 struct zt_scn {
 	char *file;                /* owned copy of the name given */
+	char *src;                 /* owned copy of the text, NUL-terminated */
 	struct zt_scn_header hdr;
 	struct zt_scn_event *ev;   /* owned, n entries */
 	size_t n, cap;
@@ -236,6 +238,7 @@ struct zt_scn_result {
 	bool passed;
 	unsigned fail_line;        /* the line that failed (0 when passed) */
 	uint64_t seed;             /* the seed the run used */
+	bool ran;                  /* the script parsed and ran (trace_hash is its) */
 	uint64_t trace_hash;       /* FNV-1a over the events and their times */
 	uint64_t end_time;         /* virtual ns at the end */
 	char msg[ZT_SCN_ERR_LEN];  /* failure text, without a trailing newline */

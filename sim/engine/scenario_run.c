@@ -2058,6 +2058,7 @@ int zt_scn_run(const struct zt_scn *s, const struct zt_scn_opts *o,
 		return -ENOMEM;
 	}
 	hash_bytes(h, &h->seed, sizeof(h->seed));
+	res->ran = true;
 	for (h->pos = 0; h->pos < s->n && !h->failed; h->pos++) {
 		const struct zt_scn_event *e = &s->ev[h->pos];
 
@@ -2072,7 +2073,8 @@ int zt_scn_run(const struct zt_scn *s, const struct zt_scn_opts *o,
 			char t[32];
 
 			fmt_time(t, sizeof(t), zt_sim_now(&h->sim));
-			fprintf(h->log, "%12s  line %u\n", t, e->line);
+			fprintf(h->log, "%12s  line %u: %.*s\n", t, e->line,
+				(int)e->src_len, s->src + e->src_off);
 		}
 		switch (e->kind) {
 		case ZT_SCN_TUN_IN:

@@ -24,15 +24,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 passed=0
 failed=0
 
-result() {
-	if [ "$1" = 1 ]; then
-		echo "PASS: $2"
-		passed=$((passed + 1))
-	else
-		echo "FAIL: $2 ($3)"
-		failed=$((failed + 1))
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # check NAME WANT_STATUS GREP_FILE(out|err) PATTERN -- ARGS...
 check() {

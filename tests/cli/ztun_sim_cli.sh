@@ -21,6 +21,8 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 passed=0
 failed=0
 
+. "$(dirname "$0")/lib.sh"
+
 # check NAME WANT_STATUS GREP_FILE(out|err|-) PATTERN -- ARGS...
 check() {
 	name=$1 want=$2 where=$3 pat=$4
@@ -59,13 +61,9 @@ check "nonexistent capture exits 1" 1 err "$tmp/none.pcap"   -- replay "$tmp/non
 check "unwritable output exits 1"   1 err "$tmp/no/dir/o.pcap" -- replay "$fixture" -o "$tmp/no/dir/o.pcap"
 cp "$fixture" "$tmp/same.pcap"
 check "-o the input exits 2"        2 err "-o: '$tmp/same.pcap' is the input capture" -- replay "$tmp/same.pcap" -o "$tmp/same.pcap"
-if cmp -s "$fixture" "$tmp/same.pcap"; then
-	echo "PASS: -o the input leaves it intact"
-	passed=$((passed + 1))
-else
-	echo "FAIL: -o the input overwrote it"
-	failed=$((failed + 1))
-fi
+ok=0
+cmp -s "$fixture" "$tmp/same.pcap" && ok=1
+result $ok "-o the input leaves it intact" "it was overwritten"
 check "fixture replay exits 0"      0 out "10.201.0.1:40530 *10.201.0.2:8080 *accept" -- replay "$fixture"
 check "table reports closed flows"  0 out "closed$"          -- replay "$fixture" --seed 3 --mtu 1400
 check "replay writes -o capture"    0 out "proto"            -- replay "$fixture" -o "$tmp/o.pcap"
@@ -91,13 +89,14 @@ check "run failure gives reproduce" 1 out "reproduce: ztun-sim run --seed=5 " --
 check "run --seed overrides script" 1 out "seed 99; reproduce: ztun-sim run --seed=99" -- run --seed 99 "$tmp/bad.scn"
 check "run syntax error fails"      1 out "syntax.scn:1: unknown direction 'tux<'" -- run "$tmp/syntax.scn"
 check "run --trace-hash prints HASH" 0 out "^HASH $scn 0x" -- run --trace-hash "$scn"
-if [ -s "$tmp/o.pcap" ]; then
-	echo "PASS: -o capture is not empty"
-	passed=$((passed + 1))
-else
-	echo "FAIL: -o capture is empty or missing"
-	failed=$((failed + 1))
-fi
+check "run -v prints each line's text" 0 out "  line 5: +0.020 s1< refuse$" -- run -v "$scn"
+check "run --trace-hash, syntax error" 1 out "^FAIL " -- run --trace-hash "$tmp/syntax.scn"
+ok=1
+grep -q '^HASH' "$tmp/out" && ok=0
+result $ok "a script that does not parse has no HASH line" "it printed one"
+ok=0
+[ -s "$tmp/o.pcap" ] && ok=1
+result $ok "-o capture is not empty" "empty or missing"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
