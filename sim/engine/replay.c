@@ -789,6 +789,8 @@ int zt_replay_run(const struct zt_replay_opts *o, struct zt_replay_result *r)
 		goto out;
 	}
 	r->end_ns = rp.now;
+	/* The reader passes over non-IP frames itself: read and skipped. */
+	r->frames_read += zt_pcap_skipped(rd);
 	r->frames_skipped += zt_pcap_skipped(rd);
 	r->stats = *zt_stack_stats(rp.stack);
 	r->flows = calloc(rp.n_rows ? rp.n_rows : 1, sizeof(*r->flows));

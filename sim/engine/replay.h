@@ -74,11 +74,13 @@ struct zt_replay_result {
 	struct zt_replay_flow *flows; /* owned; free with zt_replay_result_free() */
 	size_t n_flows;
 	struct zt_stack_stats stats;  /* the stack's counters at the end */
-	uint64_t frames_read;         /* IP packets the reader returned */
-	uint64_t frames_skipped;      /* non-IP frames, and frames over 65535 bytes */
-	uint64_t fed;                 /* packets fed into the stack (TUN side) */
-	uint64_t scripted;            /* far-side packets used as the upstream's script */
-	uint64_t ignored;             /* far-side packets with nothing to emulate */
+	/* Every frame read lands in exactly one of the last four:
+	 * frames_read == frames_skipped + fed + scripted + ignored. */
+	uint64_t frames_read;         /* every frame in the capture */
+	uint64_t frames_skipped;      /* ... not replayed: non-IP, or over 65535 bytes */
+	uint64_t fed;                 /* ... fed into the stack (TUN side) */
+	uint64_t scripted;            /* ... far-side, used as the upstream's script */
+	uint64_t ignored;             /* ... with nothing to emulate or not re-emittable */
 	uint64_t start_ns, end_ns;    /* virtual time of the first packet and at the end */
 	char err[256];                /* message when zt_replay_run() fails */
 };

@@ -103,6 +103,8 @@ static void check_fixture(const char *path, void *arg)
 		fprintf(stderr, "\n  %s: %s\n", path, r.err);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	CU_ASSERT(r.fed > 0);
+	CU_ASSERT_EQUAL(r.frames_read,
+			r.frames_skipped + r.fed + r.scripted + r.ignored);
 	for (size_t i = 0; i < r.n_flows; i++) {
 		const struct zt_replay_flow *f = &r.flows[i];
 
@@ -507,6 +509,58 @@ static void test_output_past_2106(void)
 	unlink(out);
 }
 
+/* Append a classic pcap record of @caplen bytes of @data claiming @wirelen. */
+static void put_record(FILE *fp, const uint8_t *data, uint32_t caplen,
+		       uint32_t wirelen)
+{
+	uint32_t h[4] = { 1, 0, caplen, wirelen };
+
+	CU_ASSERT(fwrite(h, sizeof(h), 1, fp) == 1);
+	CU_ASSERT(fwrite(data, 1, caplen, fp) == caplen);
+}
+
+/* Ethernet capture: an ARP frame, an IPv4 UDP datagram and an IPv4 frame
+ * claiming more than 65535 bytes. Every frame is read; the ARP frame and
+ * the oversized one are skipped, each counted once. */
+static void test_totals(void)
+{
+	static const uint32_t ghdr[6] = { 0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1 };
+	uint8_t arp[60] = { 0 }, ip[14 + 28] = { 0 };
+	struct zt_addr c, s;
+	struct zt_ip_hdr_params iph = { 64, 0, false, 1 };
+	struct zt_udp_repr u = { 40000, 53 };
+	struct zt_replay_opts o;
+	struct zt_replay_result r;
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/totals.pcap", tmpdir);
+	CU_ASSERT_FATAL(zt_addr_parse("10.0.0.2", &c) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.53", &s) == 0);
+	arp[12] = 0x08, arp[13] = 0x06;
+	ip[12] = 0x08, ip[13] = 0x00;
+	CU_ASSERT_FATAL(zt_udp_emit(&u, &c, &s, NULL, 0, ip + 34, 8) == 8);
+	CU_ASSERT_FATAL(zt_ip_header_emit(&c, &s, ZT_IPPROTO_UDP, 8, &iph,
+					  ip + 14, 20) == 20);
+	fp = fopen(path, "wb");
+	CU_ASSERT_FATAL(fp != NULL);
+	CU_ASSERT(fwrite(ghdr, sizeof(ghdr), 1, fp) == 1);
+	put_record(fp, arp, sizeof(arp), sizeof(arp));
+	put_record(fp, ip, sizeof(ip), sizeof(ip));
+	put_record(fp, ip, sizeof(ip), 70000);
+	CU_ASSERT_FATAL(fclose(fp) == 0);
+	zt_replay_opts_default(&o);
+	o.input = path;
+	CU_ASSERT_EQUAL_FATAL(zt_replay_run(&o, &r), 0);
+	CU_ASSERT_EQUAL(r.frames_read, 3);
+	CU_ASSERT_EQUAL(r.frames_skipped, 2);
+	CU_ASSERT_EQUAL(r.fed, 1);
+	CU_ASSERT_EQUAL(r.frames_read,
+			r.frames_skipped + r.fed + r.scripted + r.ignored);
+	zt_replay_result_free(&r);
+	unlink(path);
+}
+
 int zt_suite_replay(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -517,6 +571,7 @@ int zt_suite_replay(void)
 		{ "output_is_input", test_output_is_input },
 		{ "syn_data", test_syn_data },
 		{ "output_past_2106", test_output_past_2106 },
+		{ "totals", test_totals },
 		{ 0 }
 	};
 
