@@ -931,7 +931,10 @@ const struct zt_rule *zt_rules_lookup(const struct zt_rules *t,
 		const struct zt_rule_seg *seg = &t->segs[s];
 		uint32_t v;
 
-		if (seg->trie) {
+		/* A query with no destination (the fake-IP resolver's, about a
+		 * name) is matched by the segment's "any" rules only, which
+		 * the trie files under both families' /0: walk the rules. */
+		if (seg->trie && q->dst.family) {
 			if (proto_matches(seg->proto, q->proto) &&
 			    zt_lpm_lookup(&seg->lpm, &q->dst, &v, NULL))
 				return &t->rules[v];

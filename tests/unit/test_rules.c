@@ -862,13 +862,21 @@ static void rand_rule(struct zt_rule *r, const struct pools *p,
 	}
 }
 
+/* A rule of a trie segment (destination only) whose destination is any. */
+static bool dst_only_any(const struct zt_rule *r)
+{
+	return !r->dst.addr.family && !r->src.addr.family &&
+	       r->sport.lo == 0 && r->sport.hi == 65535 &&
+	       r->dport.lo == 0 && r->dport.hi == 65535 && !r->domain[0];
+}
+
 static void test_rules_vs_naive(void)
 {
 	static const uint8_t protos[] = { 6, 17, 1, 58, 132 };
 	struct zt_rng rng;
 	struct pools pools;
 	struct zt_rule rules[48];
-	unsigned long matched = 0, defaults = 0, trie_hits = 0;
+	unsigned long matched = 0, defaults = 0, trie_hits = 0, any_name_hits = 0;
 
 	zt_rng_seed(&rng, zt_test_seed(0x7a11));
 	pools_init(&pools, &rng);
@@ -909,6 +917,10 @@ static void test_rules_vs_naive(void)
 			q.dst = pool_addr(&pools, &rng, fam);
 			q.sport = (uint16_t)zt_rng_below(&rng, 16);
 			q.dport = (uint16_t)zt_rng_below(&rng, 16);
+			/* the fake-IP resolver's question: a name, no address
+			 * (only rules with no destination prefix match it) */
+			if (zt_rng_below(&rng, 5) == 0)
+				memset(&q.dst, 0, sizeof(q.dst));
 			for (int i = 0; i < n && want < 0; i++)
 				if (naive_match(&rules[i], &q))
 					want = i;
@@ -921,6 +933,8 @@ static void test_rules_vs_naive(void)
 				matched++;
 				if (rules[want].dst.addr.family && !rules[want].src.addr.family)
 					trie_hits++;
+				if (!q.dst.family && dst_only_any(&rules[want]))
+					any_name_hits++;
 			}
 			CU_ASSERT_EQUAL_FATAL(zt_rules_match(&t, &q, &rej),
 					      want < 0 ? def : rules[want].decision);
@@ -933,6 +947,7 @@ static void test_rules_vs_naive(void)
 	CU_ASSERT(matched > 30000);
 	CU_ASSERT(defaults > 30000);
 	CU_ASSERT(trie_hits > 10000);
+	CU_ASSERT(any_name_hits > 1000);
 }
 
 int zt_suite_rules(void)
