@@ -322,6 +322,8 @@ static void test_format_examples(void)
 		{ "tcp dst 2001:db8::/32 port 80-443 -> http",
 		  "tcp dst 2001:db8::/32 dport 80-443 -> http" },
 		{ "icmp any -> drop reject", "icmp any -> drop reject" },
+		/* the whole range is no condition (docs/rules.md) */
+		{ "any dport 0-65535 -> drop", "any any -> drop" },
 		{ "tcp any -> reject", "tcp any -> drop reject" },
 		{ "default -> socks5", "default -> socks5" },
 		{ "default -> reject", "default -> drop reject" },
