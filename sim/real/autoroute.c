@@ -87,6 +87,10 @@ static int clean_stale(const char *path, const struct zr_tun *tun,
 		unlink(path);
 		return 0;
 	}
+	if (err == -ENXIO) {
+		zr_err("--auto-route: %s is not a regular file (a FIFO, a device, a directory?); not read", path);
+		return err;
+	}
 	if (err) {
 		zr_err("--auto-route: reading %s: %s", path, strerror(-err));
 		return err;

@@ -13,9 +13,11 @@
 /*
  * zr_read_file() - read the file at @path into @buf (@cap bytes, the
  * caller's) until its end or @cap, whichever comes first.
- * @oflags: added to O_RDONLY | O_CLOEXEC (e.g. O_NOFOLLOW)
- * Return: the bytes read (@cap: the file may be longer), or a negative
- * errno from open() or read().
+ * @oflags: added to O_RDONLY | O_CLOEXEC | O_NONBLOCK (e.g. O_NOFOLLOW)
+ * Only a regular file is read: anything else (a FIFO, which would block,
+ * a device, a socket, a directory) is refused right after open().
+ * Return: the bytes read (@cap: the file may be longer), -ENXIO (not a
+ * regular file), or a negative errno from open(), fstat() or read().
  */
 ssize_t zr_read_file(const char *path, int oflags, char *buf, size_t cap);
 

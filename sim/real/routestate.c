@@ -9,8 +9,10 @@
  * local buffer before it is split on blanks, so a truncated or garbage
  * file is rejected with the number of its first bad line and never read
  * beyond. Numbers are parsed with strtol and range-checked; addresses with
- * zt_addr_parse(). Writing goes through "PATH.tmp.PID" and rename(2).
+ * zt_addr_parse(). Writing goes through a new "PATH.tmp.XXXXXX" (O_EXCL)
+ * and rename(2) over PATH.
  */
+#define _GNU_SOURCE /* mkostemp */
 #include "real/routestate.h"
 
 #include <errno.h>
@@ -293,8 +295,11 @@ static int make_parent_dir(const char *path)
 
 /**
  * zr_route_state_write() - write @s to @path atomically (temporary file and
- * rename). No fsync: the file matters for a process crash, not a power cut
- * (routes do not survive a reboot either).
+ * rename over @path, which is replaced, never removed first). No fsync:
+ * the file matters for a process crash, not a power cut (routes do not
+ * survive a reboot either). The temporary file "PATH.tmp.XXXXXX" is a new
+ * one of an unpredictable name (mkostemp(3): O_CREAT | O_EXCL, so neither
+ * a file nor a symbolic link planted there is opened).
  * @path: the state file (borrowed)
  * @s: the state (borrowed)
  *
@@ -309,14 +314,12 @@ int zr_route_state_write(const char *path, const struct zr_route_state *s)
 	len = zr_route_state_format(s, text, sizeof(text));
 	if (len < 0)
 		return len;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
-	    (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	err = make_parent_dir(path);
 	if (err)
 		return err;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
+	fd = mkostemp(tmp, O_CLOEXEC);   /* mode 0600 */
 	if (fd < 0)
 		return -errno;
 	while (done < len) {

@@ -84,16 +84,18 @@ int zr_route_state_path(char *buf, size_t cap, const char *dir,
 			const char *tun_name);
 
 /*
- * zr_route_state_write() - write @s to @path through a temporary file in
- * the same directory and rename(2), so a reader sees the old file or the
- * new one, never half of it. Creates the directory (one level, mode 0700)
+ * zr_route_state_write() - write @s to @path through a new temporary file
+ * in the same directory (created with O_EXCL, of an unpredictable name)
+ * and rename(2) over @path, so a reader sees the old file or the new one,
+ * never half of it, and never no file. Creates the directory (one level, mode 0700)
  * when missing. Return: 0 or a negative errno.
  */
 int zr_route_state_write(const char *path, const struct zr_route_state *s);
 
 /*
  * zr_route_state_read() - read and parse @path into @s.
- * Return: 0, -ENOENT (no file), -EFBIG (longer than ZR_ROUTE_STATE_BYTES),
+ * Return: 0, -ENOENT (no file), -ENXIO (not a regular file: refused
+ * unread, a FIFO would block), -EFBIG (longer than ZR_ROUTE_STATE_BYTES),
  * a parse error of zr_route_state_parse() (@bad_line set), or another
  * negative errno.
  */

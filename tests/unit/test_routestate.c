@@ -6,10 +6,15 @@
  * input is handed over as an exactly-sized heap copy, so ASan catches any
  * read past its end.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "real/routestate.h"
@@ -309,6 +314,111 @@ static void test_file_round_trip(void)
 	CU_ASSERT_EQUAL(rmdir(dir), 0);
 }
 
+/* zr_route_state_read() of @path in a child: its result (a negative errno
+ * as a positive exit status), or -1 when it has not returned within 2 s
+ * (killed then). */
+static int read_in_child(const char *path)
+{
+	struct zr_route_state back;
+	struct timespec nap = { 0, 10 * 1000 * 1000 };
+	int status;
+	pid_t pid = fork();
+
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0)
+		_exit(-zr_route_state_read(path, &back, NULL) & 0xff);
+	for (int i = 0; i < 200; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		nanosleep(&nap, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* A FIFO (nobody writing) or a directory where the state file should be
+ * is refused at once, not read: the FIFO would block the start forever. */
+static void test_read_not_regular(void)
+{
+	char dir[] = "/tmp/zt-routestate-XXXXXX", path[512];
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/fifo.routes", dir);
+	CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
+	CU_ASSERT_EQUAL(read_in_child(path), ENXIO);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/dir.routes", dir);
+	CU_ASSERT_FATAL(mkdir(path, 0700) == 0);
+	CU_ASSERT_EQUAL(read_in_child(path), ENXIO);
+	CU_ASSERT_EQUAL(rmdir(path), 0);
+	CU_ASSERT_EQUAL(rmdir(dir), 0);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The names in @dir (no "." and ".."), sorted into one line. */
+static void dir_list(const char *dir, char *out, size_t cap)
+{
+	char names[8][256];
+	unsigned n = 0;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	CU_ASSERT_FATAL(d != NULL);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && n < 8)
+			snprintf(names[n++], sizeof(names[0]), "%s", e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	out[0] = 0;
+	for (unsigned i = 0; i < n; i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s",
+			 i ? " " : "", names[i]);
+}
+
+/* A file that another user could plant under the temporary file's old
+ * name (PATH.tmp.PID: a hard link to someone else's file) is neither
+ * truncated nor written through, nor renamed into place: the temporary
+ * file is a new one (O_EXCL), and nothing but the state file is left. */
+static void test_write_temp_exclusive(void)
+{
+	char dir[] = "/tmp/zt-routestate-XXXXXX", path[512], victim[600],
+	     planted[600], got[64] = "", names[1024], want[1024];
+	struct zr_route_state s, back;
+	FILE *f;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	CU_ASSERT_EQUAL(zr_route_state_path(path, sizeof(path), dir, "ztun7"), 0);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(planted, sizeof(planted), "%s.tmp.%ld", path, (long)getpid());
+	f = fopen(victim, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("someone else's\n", f);
+	fclose(f);
+	CU_ASSERT_FATAL(link(victim, planted) == 0);
+	sample(&s);
+	CU_ASSERT_EQUAL(zr_route_state_write(path, &s), 0);
+	CU_ASSERT_EQUAL(zr_route_state_read(path, &back, NULL), 0);
+	assert_same(&s, &back);
+	f = fopen(victim, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT(fgets(got, sizeof(got), f) != NULL);
+	fclose(f);
+	CU_ASSERT_STRING_EQUAL(got, "someone else's\n");
+	dir_list(dir, names, sizeof(names));
+	snprintf(want, sizeof(want), "victim ztun7.routes ztun7.routes.tmp.%ld",
+		 (long)getpid());
+	CU_ASSERT_STRING_EQUAL(names, want);
+	unlink(planted);
+	unlink(victim);
+	unlink(path);
+	CU_ASSERT_EQUAL(rmdir(dir), 0);
+}
+
 int zt_suite_routestate(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -319,6 +429,8 @@ int zt_suite_routestate(void)
 		{ "nul, long line, too many", test_nul_long_and_too_many },
 		{ "garbage", test_garbage },
 		{ "file round trip", test_file_round_trip },
+		{ "read refuses a FIFO, a directory", test_read_not_regular },
+		{ "write: temporary file exclusive", test_write_temp_exclusive },
 		{ 0 },
 	};
 
