@@ -69,7 +69,12 @@ static int route_del(const struct zr_route *r)
 }
 
 /* Step 1: the routes of a previous run's state file, if any: deleted, or
- * all of them kept in @kept when @tun outlived that run (persistent). */
+ * all of them kept in @kept when @tun outlived that run (persistent).
+ * The file is removed only when none of its routes is left: otherwise it
+ * stays (@kept->pid set, @kept listing those still there) until step 3
+ * replaces it with a file that lists them too (or a failed start removes
+ * them: abandon_kept()), so that at any moment, SIGKILL included, a file
+ * lists every route of ours. */
 static int clean_stale(const char *path, const struct zr_tun *tun,
 		       struct zr_route_state *kept)
 {
@@ -105,10 +110,6 @@ static int clean_stale(const char *path, const struct zr_tun *tun,
 		 * host route cannot be asked for anew while they hold: all
 		 * stay, and step 3 takes over those it plans again. */
 		*kept = old;
-		if (unlink(path) < 0 && errno != ENOENT) {
-			zr_err("--auto-route: removing %s: %s", path, strerror(errno));
-			return -errno;
-		}
 		zr_warn("%s outlived ztun-ref pid %ld (--kill-switch): taking over its routes",
 			tun->ifname, old.pid);
 		return 0;
@@ -117,12 +118,16 @@ static int clean_stale(const char *path, const struct zr_tun *tun,
 		err = route_del(&old.routes[i]);
 		if (err == 0)
 			removed++;
-		else if (err < 0)
-			zr_warn("removing route %s of a previous run: %s",
-				zr_route_text(&old.routes[i], text, sizeof(text)),
-				strerror(-err));
+		if (err >= 0)
+			continue;
+		zr_warn("removing route %s of a previous run: %s",
+			zr_route_text(&old.routes[i], text, sizeof(text)),
+			strerror(-err));
+		kept->routes[kept->count++] = old.routes[i];
+		kept->pid = old.pid;
 	}
-	if (unlink(path) < 0 && errno != ENOENT) {
+	/* with routes still there, the file stays: it lists them */
+	if (!kept->count && unlink(path) < 0 && errno != ENOENT) {
 		zr_err("--auto-route: removing %s: %s", path, strerror(errno));
 		return -errno;
 	}
@@ -131,42 +136,93 @@ static int clean_stale(const char *path, const struct zr_tun *tun,
 	return 0;
 }
 
-/* Whether @r is one of the routes step 1 left in place (or planned). */
-static bool was_kept(const struct zr_route_state *kept, const struct zr_route *r)
+/* Where @r is among the first @n routes of @s, or -1. */
+static int route_index(const struct zr_route_state *s, unsigned n,
+		       const struct zr_route *r)
 {
-	for (unsigned i = 0; i < kept->count; i++)
-		if (kept->routes[i].prefix == r->prefix &&
-		    zt_addr_eq(&kept->routes[i].dst, &r->dst) &&
-		    kept->routes[i].has_gateway == r->has_gateway &&
+	for (unsigned i = 0; i < n; i++)
+		if (s->routes[i].prefix == r->prefix &&
+		    zt_addr_eq(&s->routes[i].dst, &r->dst) &&
+		    s->routes[i].has_gateway == r->has_gateway &&
 		    (!r->has_gateway ||
-		     zt_addr_eq(&kept->routes[i].gateway, &r->gateway)) &&
-		    !strcmp(kept->routes[i].dev, r->dev))
-			return true;
-	return false;
+		     zt_addr_eq(&s->routes[i].gateway, &r->gateway)) &&
+		    !strcmp(s->routes[i].dev, r->dev))
+			return (int)i;
+	return -1;
 }
 
-/* The routes kept in step 1 that this run does not plan (a flag changed
- * since) go now. */
-static void drop_unplanned(struct zr_route_state *kept,
-			   const struct zr_route_state *plan)
+/* Whether @r is one of the routes step 1 left in place. */
+static bool was_kept(const struct zr_route_state *kept, const struct zr_route *r)
+{
+	return route_index(kept, kept->count, r) >= 0;
+}
+
+/* Step 3, before the state file is written: of the routes kept in step 1,
+ * those planned again (among the first @planned of @ar->state) are ours
+ * from now on, so that stop removes them even before the loop that adds
+ * the plan gets to them; the others (a flag or a proxy changed since) go
+ * now, while the old file still lists them, and one that cannot be
+ * removed is listed in the new file after the plan, ours (stop tries
+ * again). Return: 0 or -E2BIG (no room for it: logged). */
+static int take_over(struct zr_autoroute *ar, unsigned planned)
 {
 	char text[ZR_ROUTE_TEXT];
-	unsigned n = 0;
 
-	for (unsigned i = 0; i < kept->count; i++) {
-		int err;
+	for (unsigned i = 0; i < ar->kept.count; i++) {
+		const struct zr_route *k = &ar->kept.routes[i];
+		int at = route_index(&ar->state, planned, k), err;
 
-		if (was_kept(plan, &kept->routes[i])) {
-			kept->routes[n++] = kept->routes[i];
+		if (at >= 0) {
+			ar->ours[at] = true;
 			continue;
 		}
-		err = route_del(&kept->routes[i]);
-		if (err < 0)
-			zr_warn("removing route %s of a previous run: %s",
-				zr_route_text(&kept->routes[i], text, sizeof(text)),
-				strerror(-err));
+		err = route_del(k);
+		if (err >= 0)
+			continue;
+		zr_route_text(k, text, sizeof(text));
+		zr_warn("removing route %s of a previous run: %s; removed at exit",
+			text, strerror(-err));
+		if (ar->state.count == ZR_ROUTE_STATE_MAX) {
+			zr_err("--auto-route: no room in the state file for %s (%d routes)",
+			       text, ZR_ROUTE_STATE_MAX);
+			return -E2BIG;
+		}
+		ar->ours[ar->state.count] = true;
+		ar->state.routes[ar->state.count++] = *k;
 	}
-	kept->count = n;
+	return 0;
+}
+
+/* A start that fails before its own state file is in place: the routes
+ * kept in step 1 go (in reverse order: the split routes before the proxy
+ * host routes, as at stop), then the old file that lists them. One that
+ * cannot be removed keeps the file, for the next start to clean up. */
+static void abandon_kept(struct zr_autoroute *ar)
+{
+	char text[ZR_ROUTE_TEXT];
+	bool all = true;
+
+	if (!ar->kept.pid)
+		return;  /* no old file left */
+	for (unsigned i = ar->kept.count; i-- > 0;) {
+		int err = route_del(&ar->kept.routes[i]);
+
+		if (err < 0) {
+			all = false;
+			zr_warn("--auto-route: removing route %s of pid %ld: %s",
+				zr_route_text(&ar->kept.routes[i], text, sizeof(text)),
+				ar->kept.pid, strerror(-err));
+		}
+	}
+	if (!all)
+		zr_warn("--auto-route: %s stays: it lists routes still there, for the next start to remove",
+			ar->path);
+	else if (unlink(ar->path) < 0 && errno != ENOENT)
+		zr_warn("--auto-route: removing %s: %s", ar->path, strerror(errno));
+	else
+		zr_info("auto-route: removed the %u routes of pid %ld, and %s",
+			ar->kept.count, ar->kept.pid, ar->path);
+	memset(&ar->kept, 0, sizeof(ar->kept));
 }
 
 static int plan_add(struct zr_route_state *s, const struct zt_addr *dst,
@@ -277,6 +333,7 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 		       const struct zr_tun *tun)
 {
 	char text[ZR_ROUTE_TEXT];
+	unsigned planned;
 	int err;
 
 	memset(ar, 0, sizeof(*ar));
@@ -289,18 +346,24 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 	err = clean_stale(ar->path, tun, &ar->kept);
 	if (err)
 		return err;
+	/* From here until the new file is renamed over the old one (never
+	 * removed first), the old file lists the routes kept. */
 	err = plan(&ar->state, c, tun);
-	if (err)
-		return err;
-	drop_unplanned(&ar->kept, &ar->state);
-	err = zr_route_state_write(ar->path, &ar->state);
+	planned = ar->state.count;
+	if (!err)
+		err = take_over(ar, planned);
+	if (!err) {
+		err = zr_route_state_write(ar->path, &ar->state);
+		if (err)
+			zr_err("--auto-route: writing the state file %s: %s",
+			       ar->path, strerror(-err));
+	}
 	if (err) {
-		zr_err("--auto-route: writing the state file %s: %s", ar->path,
-		       strerror(-err));
+		abandon_kept(ar);
 		return err;
 	}
 	ar->active = true;
-	for (unsigned i = 0; i < ar->state.count; i++) {
+	for (unsigned i = 0; i < planned; i++) {
 		const struct zr_route *r = &ar->state.routes[i];
 		struct zr_nl_route nr;
 		bool split = !strcmp(r->dev, tun->ifname);
@@ -323,6 +386,7 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 			 * disabled on the TUN. */
 			zr_warn("--kill-switch: cannot route IPv6 into %s (%s): IPv6 is not covered",
 				tun->ifname, strerror(-err));
+			ar->ours[i] = false;
 			continue;
 		}
 		if (err == -EEXIST) {
@@ -559,6 +623,7 @@ void zr_autoroute_stop(struct zr_autoroute *ar)
 {
 	char text[ZR_ROUTE_TEXT];
 	unsigned removed = 0;
+	bool left = false;
 
 	if (!ar->active)
 		return;
@@ -568,15 +633,20 @@ void zr_autoroute_stop(struct zr_autoroute *ar)
 		if (!ar->ours[i])
 			continue;
 		err = route_del(&ar->state.routes[i]);
-		if (err < 0)
+		if (err < 0) {
 			zr_warn("auto-route: removing %s: %s",
 				zr_route_text(&ar->state.routes[i], text, sizeof(text)),
 				strerror(-err));
-		else
+			left = true;
+		} else {
 			removed++;
+		}
 		ar->ours[i] = false;
 	}
-	if (unlink(ar->path) < 0 && errno != ENOENT)
+	if (left)
+		zr_warn("auto-route: %s stays: it lists routes still there, for the next start to remove",
+			ar->path);
+	else if (unlink(ar->path) < 0 && errno != ENOENT)
 		zr_warn("auto-route: removing %s: %s", ar->path, strerror(errno));
 	ar->active = false;
 	zr_info("auto-route: %u routes removed", removed);

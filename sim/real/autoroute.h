@@ -15,7 +15,10 @@
  *     the TUN are what stops traffic, and they stay, so that there is no
  *     moment without them; so does the proxy's host route, which could
  *     not be asked for anew past them. Step 3 takes over those it plans
- *     again and deletes the others.
+ *     again and deletes the others. The old file stays until step 3
+ *     renames the new one over it (or, when a route could not be deleted
+ *     or the start fails first, until the kept routes are gone), so a
+ *     file lists every route of ours at any moment, SIGKILL included.
  *  2. Plan. For each proxy address, the kernel is asked (RTM_GETROUTE)
  *     how it reaches it now; a host route (/32, /128) with that gateway
  *     and device pins it there, so the proxy connection never enters the
@@ -30,7 +33,8 @@
  *     routes are added, exclusions first. An exclusion that exists already
  *     is someone else's and stays; a split route that exists already
  *     (unless kept in step 1: then it is ours), or any other failure, undoes what was added
- *     and fails the start. With --kill-switch but no --tun-ip6, a kernel
+ *     and fails the start; a start that fails before its file is written
+ *     deletes the routes kept in step 1, then the old file. With --kill-switch but no --tun-ip6, a kernel
  *     that refuses IPv6 on the TUN costs a warning, not the start.
  *  3b. DNS: each nameserver of /etc/resolv.conf that the routes now in
  *     place send around the TUN is named in a warning (a DNS leak:

@@ -53,7 +53,9 @@
 # off-link proxy and direct egress do not loop; s: SIGTERM removes the
 # routes and the state file; t: after SIGKILL they stay, and the next
 # start removes them; w: a split route taken already fails the start and
-# leaves nothing behind). Every check that fetches through ztun-ref also
+# leaves nothing behind; ko: a start that took over a killed
+# --kill-switch run's routes and then fails removes them, its state file
+# last). Every check that fetches through ztun-ref also
 # proves by ztun-ref's flow statistics that it did (the client
 # namespace's default route would reach the targets directly). Per proxy
 # kind: (k) a big download and (l) an upload of a quarter of it, sha256;
@@ -2510,6 +2512,39 @@ if start_auto "${ks_args[@]}"; then
 else
 	fail "(ks) ztun-ref --auto-route --kill-switch starts" "$(tail -n 3 "$tmp/ztun.log" | tr '\n' ';')"
 fi
+
+# (ko) a start that takes over the routes of a killed --kill-switch run
+# and then fails (its proxy 10.203.1.1 is routed into $tun by the split
+# routes it keeps: a loop) removes them, the old proxy's host route
+# (10.203.1.9, which nothing else would ever delete) too, and only then
+# the state file: no route of protocol 122 is left that no file lists.
+ko_args=(--state-dir "$tmp/ko" --kill-switch)
+wait_tun_gone
+base=$(routes_now)
+if start_auto -x socks5://10.203.1.9:1080 "${ko_args[@]}"; then
+	old=$ztun_pid
+	kill -KILL "$ztun_pid"
+	wait "$ztun_pid" 2>/dev/null
+	ztun_pid=
+	: >"$tmp/ztun.log"
+	ip netns exec "$cns" timeout -s TERM 10 "$bin" -n "$tun" --auto-route \
+		-x socks5://10.203.1.1:1080 "${ko_args[@]}" 2>"$tmp/ztun.log"
+	rc=$?
+	if wait_tun_gone && [ "$rc" = 1 ] &&
+	   grep -q "taking over its routes" "$tmp/ztun.log" &&
+	   grep -q "error: --auto-route: proxy 10.203.1.1 is routed into $tun itself" "$tmp/ztun.log" &&
+	   [ -z "$(ours_left)" ] && [ -z "$(ls -A "$tmp/ko")" ] &&
+	   [ "$(routes_now)" = "$base" ]; then
+		pass "(ko) a failed start after taking over pid $old's routes: exit 1, its proxy route and state file gone, nothing left"
+	else
+		fail "(ko) a failed start after taking over a killed run's routes leaves nothing" \
+			"exit $rc; left: $(ours_left); files: $(ls -A "$tmp/ko" 2>&1)"
+	fi
+else
+	fail "(ko) ztun-ref --auto-route --kill-switch starts" "$(tail -n 3 "$tmp/ztun.log" | tr '\n' ';')"
+fi
+cx ip -4 route flush proto 122 2>/dev/null
+cx ip link del "$tun" 2>/dev/null
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
