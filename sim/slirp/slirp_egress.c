@@ -1138,10 +1138,13 @@ int zt_slirp_dgram_open(struct zt_slirp_egress *e, uint8_t family,
 	struct dgram *d;
 	int h;
 
-	(void)flags;
 	e->now = now;
 	if (family != ZT_AF_INET)
 		return -EAFNOSUPPORT;
+	/* No ICMP echo sockets here (upstream.h: such a host fails the
+	 * open): a UDP port would take the pings and send none. */
+	if (flags & ZT_UPSTREAM_ICMP_ECHO)
+		return -EOPNOTSUPP;
 	if (port && port_in_use(e, false, port))
 		return -EADDRINUSE;
 	if (!port)

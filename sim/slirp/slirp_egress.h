@@ -20,6 +20,8 @@
  *        are fed to the tcb.
  *   UDP  each datagram socket is a guest port; datagrams are built with
  *        zt_udp_emit() + IPv4 + Ethernet; replies to that port are reported.
+ *        There are no ICMP echo sockets: dgram_open with
+ *        ZT_UPSTREAM_ICMP_ECHO fails with -EOPNOTSUPP.
  * Reports go to a sink: a zt_router (zt_slirp_egress_set_router(), through
  * the zt_router_stream_* / zt_router_dgram_data functions with the cookie
  * given at open) or any struct zt_slirp_sink.

@@ -16,6 +16,8 @@
  *                 orderly close, and the egress ends with no stream left.
  *   udp_echo      10 datagrams out, 10 replies back byte-exact.
  *   refused       a stream to a closed port fails with -ECONNREFUSED.
+ *   no_echo       an ICMP echo socket is refused (-EOPNOTSUPP), not handed
+ *                 out as a UDP one that pings cannot leave from.
  *   router        a zt_router whose Direct egress is this backend, a client
  *                 zt_tcb on the TUN side (segments wrapped in IPv4, queued
  *                 both ways so nothing is re-entered) asking for slirp's
@@ -844,12 +846,34 @@ static void test_router(void)
 	echo_stop(&usrv);
 }
 
+/* The egress has no ICMP echo sockets: the open fails as upstream.h asks
+ * of such a host, and no guest port is taken for it. */
+static void test_no_echo(void)
+{
+	struct zt_slirp_egress *e;
+	struct dctx c;
+
+	if (skip_if_unavailable("no_echo"))
+		return;
+	memset(&c, 0, sizeof(c));
+	e = egress_new(zt_test_seed(14));
+	CU_ASSERT_FATAL(e != NULL);
+	CU_ASSERT_EQUAL(zt_slirp_dgram_open(e, ZT_AF_INET, 0,
+					    ZT_UPSTREAM_DIRECT |
+						    ZT_UPSTREAM_ICMP_ECHO,
+					    &c, mono()),
+			-EOPNOTSUPP);
+	CU_ASSERT_EQUAL(zt_slirp_egress_streams(e), 0);
+	zt_slirp_egress_free(e);
+}
+
 int zt_suite_slirp(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "tcp_echo", test_tcp_echo },
 		{ "udp_echo", test_udp_echo },
 		{ "refused", test_refused },
+		{ "no_echo", test_no_echo },
 		{ "router", test_router },
 		{ 0 },
 	};
