@@ -28,7 +28,9 @@
  * socket. A stream is freed when it failed (reported, the core forgets it),
  * or when the core closed it and its tcb reached CLOSED; a stream closed
  * with unread data is aborted (RST), otherwise closing sends FIN and the tcb
- * lingers until its orderly close completes. Handles are slot indices.
+ * lingers until its orderly close completes. A close from inside the data
+ * report is decided once the report returns: the bytes the sink took are
+ * read by then, not unread data. Handles are slot indices.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -215,6 +217,8 @@ struct stream {
 	bool peer_fin;
 	bool eof_reported;
 	bool closed;               /* the core closed it: no more reports */
+	bool lending;              /* inside the data report (bytes lent) */
+	bool close_abort;          /* closed while lending: with a RST */
 	bool dead;                 /* failure reported: free at reap */
 };
 
@@ -590,6 +594,16 @@ static bool stream_has_work(const struct stream *s)
 	return s->peer_fin && !s->eof_reported;
 }
 
+/* The core closed @s: a RST when asked or when bytes are left unread
+ * (RFC 1122 4.2.2.13) or it never connected, else a FIN after the rest. */
+static void close_tcb(struct zt_slirp_egress *e, struct stream *s, bool abort)
+{
+	if (abort || zt_tcb_recv_len(&s->tcb) || s->tcb.state == ZT_TCP_SYN_SENT)
+		zt_tcb_abort(&s->tcb, e->now);
+	else if (!s->tcb.fin_queued && s->tcb.state != ZT_TCP_CLOSED)
+		zt_tcb_shutdown(&s->tcb, e->now);
+}
+
 /* Report what happened on @s; @s is pinned by the caller. */
 static void stream_dispatch(struct zt_slirp_egress *e, struct stream *s)
 {
@@ -628,8 +642,10 @@ static void stream_dispatch(struct zt_slirp_egress *e, struct stream *s)
 
 		if (n == 0)
 			break;
+		s->lending = true;
 		took = k->data(e->sink, s->cookie, p, n, e->now);
-		if (s->closed || s->dead)
+		s->lending = false;
+		if (s->dead)
 			return;
 		if (took > n)
 			took = n;
@@ -637,6 +653,11 @@ static void stream_dispatch(struct zt_slirp_egress *e, struct stream *s)
 			s->paused = true;
 		if (took)
 			zt_tcb_recv_consume(&s->tcb, took, e->now);
+		if (s->closed) {
+			/* Closed from the report: what it took is read. */
+			close_tcb(e, s, s->close_abort);
+			return;
+		}
 	}
 	if (s->peer_fin && !s->eof_reported && zt_tcb_recv_len(&s->tcb) == 0) {
 		s->eof_reported = true;
@@ -1113,10 +1134,13 @@ void zt_slirp_stream_close(struct zt_slirp_egress *e, int handle, bool abort)
 		return;
 	s->closed = true;
 	s->cookie = NULL;
-	if (abort || zt_tcb_recv_len(&s->tcb) || s->tcb.state == ZT_TCP_SYN_SENT)
-		zt_tcb_abort(&s->tcb, e->now);
-	else if (!s->tcb.fin_queued && s->tcb.state != ZT_TCP_CLOSED)
-		zt_tcb_shutdown(&s->tcb, e->now);
+	if (s->lending) {
+		/* From the data report: the bytes it was lent still count as
+		 * unread until it returns how many it took; decided then. */
+		s->close_abort = abort;
+		return;
+	}
+	close_tcb(e, s, abort);
 	if (!s->busy && s->tcb.state == ZT_TCP_CLOSED)
 		stream_free(e, s);
 }

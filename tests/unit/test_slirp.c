@@ -16,6 +16,9 @@
  *                 orderly close, and the egress ends with no stream left.
  *   udp_echo      10 datagrams out, 10 replies back byte-exact.
  *   refused       a stream to a closed port fails with -ECONNREFUSED.
+ *   close_in_data a sink that takes all it is given and closes from that
+ *                 report: an orderly close (the stream lingers for its
+ *                 FIN), not an abort for bytes it took.
  *   no_echo       an ICMP echo socket is refused (-EOPNOTSUPP), not handed
  *                 out as a UDP one that pings cannot leave from.
  *   router        a zt_router whose Direct egress is this backend, a client
@@ -255,6 +258,8 @@ struct dctx {
 	unsigned writables;
 	bool need_resume;
 	unsigned pauses;
+	bool close_in_data;       /* take the first bytes whole and close */
+	bool closed_in_data;
 	/* UDP */
 	unsigned replies, good;
 	bool seen[NDGRAM];
@@ -288,6 +293,14 @@ static size_t d_data(void *sink, void *cookie, const uint8_t *data, size_t len,
 
 	(void)cookie;
 	(void)now;
+	if (c->close_in_data) {
+		/* Like the router's DNS tunnel: the answer is in, close. */
+		c->got += len;
+		c->closed_in_data = true;
+		c->close_in_data = false;
+		zt_slirp_stream_close(c->e, c->h, false);
+		return len;
+	}
 	CU_ASSERT(!c->eof);
 	for (size_t k = 0; k < take; k++)
 		if (data[k] != pattern(c->got + k))
@@ -373,32 +386,44 @@ static void d_send_more(struct dctx *c)
 	}
 }
 
+/* Test @name's TCP echo server in @srv and an egress in @c (seeded
+ * @seed, the test sink) with a stream opening to @addr at it; false (SKIP
+ * printed) without libslirp or a loopback to listen on. */
+static bool tcp_echo_setup(const char *name, struct echo_srv *srv,
+			   struct dctx *c, uint64_t seed, const uint8_t addr[4])
+{
+	struct zt_endpoint ep;
+
+	if (skip_if_unavailable(name))
+		return false;
+	if (echo_start(srv, false) < 0) {
+		printf("\nSKIP slirp/%s: cannot listen on 127.0.0.1 (%s)\n",
+		       name, strerror(errno));
+		return false;
+	}
+	memset(c, 0, sizeof(*c));
+	c->same = true;
+	c->e = egress_new(seed);
+	CU_ASSERT_FATAL(c->e != NULL);
+	zt_slirp_egress_set_sink(c->e, &test_sink, c);
+	memset(&ep, 0, sizeof(ep));
+	ep.addr = zt_addr_v4(addr);
+	ep.port = srv->port;
+	c->h = zt_slirp_stream_open(c->e, &ep, ZT_UPSTREAM_DIRECT, c, mono());
+	CU_ASSERT_FATAL(c->h >= 0);
+	return true;
+}
+
 static void test_tcp_echo(void)
 {
 	struct echo_srv srv;
-	struct zt_endpoint ep;
 	struct dctx c;
 	uint64_t end;
 	bool closed = false;
 
-	if (skip_if_unavailable("tcp_echo"))
+	/* slirp's gateway: the host's loopback */
+	if (!tcp_echo_setup("tcp_echo", &srv, &c, zt_test_seed(11), GW4))
 		return;
-	if (echo_start(&srv, false) < 0) {
-		printf("\nSKIP slirp/tcp_echo: cannot listen on 127.0.0.1 (%s)\n",
-		       strerror(errno));
-		return;
-	}
-	memset(&c, 0, sizeof(c));
-	c.same = true;
-	c.e = egress_new(zt_test_seed(11));
-	CU_ASSERT_FATAL(c.e != NULL);
-	zt_slirp_egress_set_sink(c.e, &test_sink, &c);
-
-	memset(&ep, 0, sizeof(ep));
-	ep.addr = zt_addr_v4(GW4);  /* slirp's gateway: the host's loopback */
-	ep.port = srv.port;
-	c.h = zt_slirp_stream_open(c.e, &ep, ZT_UPSTREAM_DIRECT, &c, mono());
-	CU_ASSERT_FATAL(c.h >= 0);
 
 	end = mono() + BUDGET;
 	while (mono() < end && !c.failed) {
@@ -846,6 +871,40 @@ static void test_router(void)
 	echo_stop(&usrv);
 }
 
+/* Closing from inside the data report, after taking every byte offered:
+ * nothing is left unread, so the close is a FIN (RFC 793 CLOSE; RFC 1122
+ * 4.2.2.13 resets only for data not read), and the stream lingers until
+ * its orderly close completes. */
+static void test_close_in_data(void)
+{
+	struct echo_srv srv;
+	struct dctx c;
+	uint64_t end;
+	ssize_t w;
+
+	if (!tcp_echo_setup("close_in_data", &srv, &c, zt_test_seed(15), LO4))
+		return;
+	end = mono() + BUDGET;
+	while (mono() < end && !c.connected && !c.failed)
+		egress_turn(c.e, ZT_TIME_NEVER, 50);
+	CU_ASSERT_FATAL(c.connected);
+	c.close_in_data = true;
+	w = zt_slirp_stream_send(c.e, c.h, "query", 5);
+	CU_ASSERT_EQUAL(w, 5);
+	while (mono() < end && !c.closed_in_data)
+		egress_turn(c.e, ZT_TIME_NEVER, 50);
+	CU_ASSERT_FATAL(c.closed_in_data);
+	CU_ASSERT_EQUAL(c.got, 5);
+	/* A FIN went: the stream lingers (an abort would have freed it). */
+	CU_ASSERT_EQUAL(zt_slirp_egress_streams(c.e), 1);
+	while (mono() < end && zt_slirp_egress_streams(c.e))
+		egress_turn(c.e, ZT_TIME_NEVER, 50);
+	CU_ASSERT_EQUAL(zt_slirp_egress_streams(c.e), 0);
+	CU_ASSERT(!c.failed);
+	zt_slirp_egress_free(c.e);
+	echo_stop(&srv);
+}
+
 /* The egress has no ICMP echo sockets: the open fails as upstream.h asks
  * of such a host, and no guest port is taken for it. */
 static void test_no_echo(void)
@@ -873,6 +932,7 @@ int zt_suite_slirp(void)
 		{ "tcp_echo", test_tcp_echo },
 		{ "udp_echo", test_udp_echo },
 		{ "refused", test_refused },
+		{ "close_in_data", test_close_in_data },
 		{ "no_echo", test_no_echo },
 		{ "router", test_router },
 		{ 0 },
