@@ -991,6 +991,51 @@ else
 		"ping exit $pg_rc; $(grep 'ICMP echo' "$tmp/ztun.log" | tr '\n' ';')"
 fi
 
+# (pu) a protocol ztun-ref does not carry (GRE over IPv4, SCTP over IPv6)
+# is answered as a host that does not speak it answers: an ICMP protocol
+# unreachable, an ICMPv6 parameter problem code 1 pointing at the next
+# header byte (6), from the destination, so the sender fails at once
+cat >"$tmp/pu.py" <<'PY'
+import socket, struct, sys, time
+
+def wait(r, match):
+    end = time.time() + 2
+    while time.time() < end:
+        r.settimeout(max(end - time.time(), 0.01))
+        try:
+            d, a = r.recvfrom(4096)
+        except socket.timeout:
+            return False
+        if match(d, a[0]):
+            return True
+    return False
+
+def v4(d, src):
+    ihl = (d[0] & 15) * 4
+    return (src == "10.203.1.1" and d[ihl] == 3 and d[ihl + 1] == 2
+            and d[ihl + 8 + 9] == 47)
+
+def v6(d, src):
+    return (src == "fd00:203:1::1" and d[0] == 4 and d[1] == 1
+            and struct.unpack("!I", d[4:8])[0] == 6)
+
+r4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+socket.socket(socket.AF_INET, socket.SOCK_RAW, 47).sendto(
+    b"\0\0\x08\0" + b"x" * 20, ("10.203.1.1", 0))
+ok4 = wait(r4, v4)
+r6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+socket.socket(socket.AF_INET6, socket.SOCK_RAW, 132).sendto(
+    b"x" * 24, ("fd00:203:1::1", 0))
+ok6 = wait(r6, v6)
+print("v4", ok4, "v6", ok6)
+sys.exit(0 if ok4 and ok6 else 1)
+PY
+if cx python3 "$tmp/pu.py" >"$tmp/pu.out" 2>&1; then
+	pass "(pu) GRE and SCTP through the TUN: protocol unreachable, and a parameter problem at the next header byte, from the destination"
+else
+	fail "(pu) GRE and SCTP through the TUN answered with ICMP" "$(tr '\n' ';' <"$tmp/pu.out")"
+fi
+
 # (tw) a client reusing its port while our side of its last connection is
 # in TIME_WAIT (the server closed first, so we did): the kernel's new SYN
 # (newer timestamp, ISN beyond the old one) opens the new connection at
