@@ -194,10 +194,23 @@ void zt_rule_init(struct zt_rule *r)
 	r->decision = ZT_ROUTE_DIRECT;
 }
 
+struct zt_cidr zt_cidr_network(const struct zt_addr *a, uint8_t len)
+{
+	struct zt_cidr c;
+	unsigned full = len >> 3;
+
+	memset(&c, 0, sizeof(c));
+	c.addr.family = a->family;
+	c.len = len;
+	memcpy(c.addr.bytes, a->bytes, full);
+	if (len & 7)
+		c.addr.bytes[full] = (uint8_t)(a->bytes[full] & (0xff00 >> (len & 7)));
+	return c;
+}
+
 static bool cidr_valid(const struct zt_cidr *c)
 {
-	struct zt_addr m;
-	unsigned full = c->len >> 3;
+	struct zt_cidr net;
 
 	if (!c->addr.family)
 		return c->len == 0;
@@ -205,12 +218,8 @@ static bool cidr_valid(const struct zt_cidr *c)
 		return false;
 	if (c->len > zt_addr_len(&c->addr) * 8)
 		return false;
-	memset(&m, 0, sizeof(m));
-	memcpy(m.bytes, c->addr.bytes, full);
-	if (c->len & 7)
-		m.bytes[full] = (uint8_t)(c->addr.bytes[full] &
-					  (0xff00 >> (c->len & 7)));
-	return memcmp(m.bytes, c->addr.bytes, 16) == 0;
+	net = zt_cidr_network(&c->addr, c->len);
+	return memcmp(net.addr.bytes, c->addr.bytes, 16) == 0;
 }
 
 /**

@@ -1170,12 +1170,14 @@ void zt_stack_input(struct zt_stack *s, const uint8_t *pkt, size_t len,
 static void answer_refusal(struct zt_stack *s, const struct zt_packet *pk,
 			   struct zt_view raw, enum zt_drop why, uint64_t now)
 {
-	if (pk->family == ZT_AF_INET6 && pk->ip.ip6.param_problem)
+	if (pk->family == ZT_AF_INET6 && pk->ip.ip6.param_problem) {
 		send_icmp_error(s, pk, raw, ZT_ICMP_PARAM_PROBLEM,
 				pk->ip.ip6.pp_code, pk->ip.ip6.pp_pointer, now);
-	else if (why != ZT_DROP_UNSUPPORTED || pk->family == 0)
 		return;
-	else if (pk->family == ZT_AF_INET)
+	}
+	if (why != ZT_DROP_UNSUPPORTED || pk->family == 0)
+		return; /* malformed: unanswered */
+	if (pk->family == ZT_AF_INET)
 		send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
 				ZT_ICMP4_CODE_PROTO_UNREACH, 0, now);
 	else if (pk->proto != ZT_IPPROTO_NONE) /* "no next header": nothing */

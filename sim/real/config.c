@@ -521,16 +521,6 @@ static int parse_fake_upstream(struct zr_config *c, const char *text)
 	return 0;
 }
 
-/* The prefix of length @len that holds @a. */
-static struct zt_cidr cidr_of(const struct zt_addr *a, uint8_t len)
-{
-	struct zt_cidr c = { .addr = *a, .len = len };
-
-	for (unsigned i = len; i < zt_addr_len(a) * 8; i++)
-		c.addr.bytes[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
-	return c;
-}
-
 /* The last address of @c. */
 static struct zt_addr cidr_last(const struct zt_cidr *c)
 {
@@ -554,7 +544,7 @@ static bool cidr_overlap(const struct zt_cidr *a, const struct zt_cidr *b)
  * address (a /31 or /32 has neither, RFC 3021). */
 static int check_tun_ip(const struct zr_config *c)
 {
-	struct zt_cidr net = cidr_of(&c->tun_ip, c->prefix);
+	struct zt_cidr net = zt_cidr_network(&c->tun_ip, c->prefix);
 	struct zt_addr last = cidr_last(&net);
 	char a[ZT_ADDR_STRLEN], n[ZT_ADDR_STRLEN];
 	const char *what;
@@ -604,7 +594,7 @@ static int check_fake_overlap(const struct zt_cidr *pool, const char *flag,
 			      const struct zt_addr *tun, uint8_t len,
 			      const char *tun_flags)
 {
-	struct zt_cidr net = cidr_of(tun, len);
+	struct zt_cidr net = zt_cidr_network(tun, len);
 	char a[ZT_ADDR_STRLEN], b[ZT_ADDR_STRLEN];
 
 	if (!cidr_overlap(pool, &net))

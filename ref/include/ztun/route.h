@@ -88,6 +88,9 @@ struct zt_cidr {
 
 /* Whether @a lies in @c (a @c of family 0 holds every address). */
 bool zt_cidr_contains(const struct zt_cidr *c, const struct zt_addr *a);
+/* The prefix of length @len (at most @a's bits) that holds @a: @a with
+ * the bits past @len cleared. */
+struct zt_cidr zt_cidr_network(const struct zt_addr *a, uint8_t len);
 /* Parse "ADDR/LEN" or "ADDR" (a host prefix) into @out; bits past LEN
  * must be zero. @err as for zt_rule_parse(). Return: 0 or -EINVAL. */
 int zt_cidr_parse(const char *text, struct zt_cidr *out, char *err,
