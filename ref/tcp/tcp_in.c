@@ -393,10 +393,15 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		/* The window reopens after an RTO sent into it while it was
 		 * closed: the peer dropped what went there, so resume from
 		 * the first unACKed byte now rather than at the backed-off
-		 * RTO (up to rto_max away). A probe's byte is handled below. */
-		if (t->snd_wnd == 0 && wnd && !t->persist && !t->in_recovery &&
-		    zt_seq_gt(t->snd_nxt, t->snd_una))
+		 * RTO (up to rto_max away). Not when no RTO went off: what
+		 * is in flight was sent while the window was open, and a
+		 * window retracted by less than its scale's unit (RFC 7323
+		 * appendix F) took it. A probe's byte is handled below. */
+		if (t->snd_wnd == 0 && wnd && t->rto_closed && !t->persist &&
+		    !t->in_recovery && zt_seq_gt(t->snd_nxt, t->snd_una))
 			t->snd_nxt = t->snd_una;
+		if (wnd)
+			t->rto_closed = false;
 		t->snd_wnd = wnd;
 		if (wnd > t->max_snd_wnd)
 			t->max_snd_wnd = wnd;

@@ -483,6 +483,8 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 			t->cfg->syn_retries : t->cfg->max_retries;
 
 	t->stats.rto_expiries++;
+	if (t->snd_wnd == 0)
+		t->rto_closed = true; /* what it resends goes into no window */
 	if (t->retries >= limit) {
 		if (tcp_synchronized(t) || t->state == ZT_TCP_SYN_RECEIVED)
 			tcp_send_rst(t, tcp_acceptable_seq(t), true, now);

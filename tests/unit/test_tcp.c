@@ -904,6 +904,60 @@ static void test_rto_into_closed_window(void)
 }
 
 /*
+ * A window retracted to zero while our data is in flight (a receiver
+ * whose scale rounds its last few bytes down, RFC 7323 appendix F, or a
+ * Linux with tcp_shrink_window) and reopened before any RTO: what is in
+ * flight was sent into an open window and is not sent again. Only an RTO
+ * that went off while the window was closed (test_rto_into_closed_window)
+ * makes the reopening start again from the first unACKed byte.
+ */
+static void test_retracted_window_no_rewind(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *a = &p->side[0].tcb;
+	struct zt_tcp_repr seg;
+	static uint8_t buf[4 * 1460];
+	uint32_t mss, una;
+	unsigned n;
+
+	cfg_small(&c);
+	c.timestamps = false;
+	pair_init(p, &c, &c, 1560);
+	connect_pair(p, 100, 200);
+	mss = a->snd_mss;
+	memset(buf, 'w', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 4u * mss, p->now), 4u * mss);
+	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 4u * mss);
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = a->remote_port;
+	seg.dst_port = a->local_port;
+	seg.seq = a->rcv_nxt;
+	seg.flags = ZT_TCP_ACK;
+	/* two segments ACKed, the window retracted to zero */
+	seg.ack = a->snd_una + 2 * mss;
+	seg.window = 0;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	una = a->snd_una;
+	/* ... and open again at once: nothing is resent */
+	n = p->side[0].nlast;
+	p->now += ZT_MS;
+	seg.window = 65535;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	for (unsigned i = n; i < p->side[0].nlast; i++)
+		CU_ASSERT(p->side[0].last_len[i % 64] == 0 ||
+			  zt_seq_ge(p->side[0].last[i % 64].seq, una + 2 * mss));
+	CU_ASSERT_EQUAL(a->snd_nxt, una + 2 * mss);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 0);
+	/* the rest arrives and is ACKed */
+	seg.ack = una + 2 * mss;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * While our one-byte probe is out (snd_max = SND.UNA + 1) against a zero
  * window, a bare ACK or a RST with sequence number snd_max lies past the
  * peer's window (its RCV.NXT = SND.UNA, window 0): the peer drops it (as
@@ -2158,6 +2212,7 @@ int zt_suite_tcp(void)
 		{ "synack_resent_no_rtt_sample", test_synack_resent_no_rtt_sample },
 		{ "persist_dead_peer", test_persist_dead_peer },
 		{ "rto_into_closed_window", test_rto_into_closed_window },
+		{ "retracted_window_no_rewind", test_retracted_window_no_rewind },
 		{ "ack_and_rst_seq_in_peer_window", test_ack_and_rst_seq_in_peer_window },
 		{ "zero_window_reopens_by_mss", test_zero_window_reopens_by_mss },
 		{ "window_update_moves_window", test_window_update_moves_window },

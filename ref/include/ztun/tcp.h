@@ -224,6 +224,7 @@ struct zt_tcb {
 	bool synack_resent;    /* ... sent again for a repeated SYN: no RTT
 				* sample from the handshake (Karn) */
 	bool persist;          /* zero window: probing instead of retransmitting */
+	bool rto_closed;       /* an RTO went off while the window was closed */
 
 	/* timers: absolute deadlines, ZT_TIME_NEVER when off */
 	uint64_t t_rtx, t_delack, t_persist, t_keepalive, t_close;
