@@ -19,9 +19,12 @@
  * The FIN rides on the last data segment or goes alone.
  *
  * Receive window (tcp_window_field): the free space of the receive ring,
- * so the window tracks how fast the owner drains it (back-pressure). The
- * right edge never moves left (RFC 9293 3.8.6), and it only moves right by
- * at least min(ring/2, MSS) at a time (receiver-side SWS avoidance), a
+ * so the window tracks how fast the owner drains it (back-pressure), and
+ * never offers more than the ring holds. The right edge never moves left
+ * (RFC 9293 3.8.6; the scaled field may show it up to one unit short,
+ * RFC 7323 appendix F, where rounding up would pass the ring's end), and
+ * it only moves right by at least min(ring/2, MSS) at a time
+ * (receiver-side SWS avoidance), a
  * closed window included: it stays closed until that much is free. The
  * reader's zt_tcb_recv_consume() sends a window update only when that
  * edge would move (tcp_rcv_window_opens), never a copy of the last ACK.
@@ -84,16 +87,27 @@ bool tcp_rcv_window_opens(const struct zt_tcb *t)
 	return zt_seq_gt(edge, t->rcv_adv) && zt_seq_gt(edge, t->rcv_nxt);
 }
 
+/* The window field for the edge of tcp_rcv_edge(). An edge kept where it
+ * was is no multiple of the scale past rcv_nxt: the field rounds up only
+ * while that fits the ring, else down (the peer may see the edge
+ * retract by less than one unit, RFC 7323 appendix F), and rcv_adv stays
+ * the edge we take data up to. Rounding up every time moved the edge
+ * past the ring by up to a unit per ACK: a full ring still offered a
+ * window, whose data was dropped and waited for the peer's RTO. */
 static uint16_t tcp_window_field(struct zt_tcb *t)
 {
-	uint32_t adv = tcp_rcv_edge(t) - t->rcv_nxt, field;
+	uint32_t edge = tcp_rcv_edge(t), adv = edge - t->rcv_nxt, field;
+	size_t space = zt_ring_space(&t->rx);
 
 	field = adv >> t->rcv_wscale;
-	if ((field << t->rcv_wscale) < adv)
+	if ((field << t->rcv_wscale) < adv &&
+	    ((size_t)(field + 1) << t->rcv_wscale) <= space)
 		field++;
 	if (field > 65535)
 		field = 65535;
-	t->rcv_adv = t->rcv_nxt + (field << t->rcv_wscale);
+	if (zt_seq_gt(t->rcv_nxt + (field << t->rcv_wscale), edge))
+		edge = t->rcv_nxt + (field << t->rcv_wscale);
+	t->rcv_adv = edge;
 	return (uint16_t)field;
 }
 

@@ -2841,6 +2841,84 @@ static void test_udp_send_run(void)
 	}
 }
 
+/*
+ * A host that reads nothing (a stalled upstream) while the client fills
+ * every byte of the window it was offered, in segments whose size is no
+ * multiple of the window scale: the right edge the stack advertises
+ * never lies beyond what its receive ring can hold, so that every byte
+ * sent into the window is taken (and ACKed), and the window closes when
+ * the ring is full (the client then probes, RFC 9293 3.8.6.1) instead of
+ * staying open over room that does not exist, where the client's data
+ * would be dropped and wait for its RTO. The window is rounded up to the
+ * scale only while that fits the ring (RFC 7323 2.4, appendix F).
+ */
+static void test_window_never_beyond_ring(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr syn = syn_to(5555, 80, 1000), seg;
+	static uint8_t data[999]; /* no multiple of any scale */
+	uint32_t isn = 1001, nxt = isn, ack = isn, edge, srv_seq;
+	unsigned shift, idle = 0;
+	struct zt_packet pk;
+	struct zt_flow *f;
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_ACCEPT_SINK, &cfg, &rng);
+	syn.has_wscale = true;
+	syn.wscale = 7;
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	f = h->last_new;
+	CU_ASSERT_FATAL(f != NULL);
+	out_pkt(h, h->to_tun.n - 1, &pk);
+	CU_ASSERT_FATAL(pk.l4.tcp.has_wscale);
+	shift = pk.l4.tcp.wscale;
+	CU_ASSERT_FATAL(shift > 0);
+	srv_seq = pk.l4.tcp.seq + 1;
+	edge = isn + pk.l4.tcp.window; /* SYN-ACK windows are unscaled */
+	q_clear(&h->to_tun);
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = 5555;
+	seg.dst_port = 80;
+	seg.ack = srv_seq;
+	seg.flags = ZT_TCP_ACK;
+	seg.window = 65535;
+	for (unsigned iter = 0; iter < 2000 && idle < 3; iter++) {
+		uint32_t n = edge - nxt > sizeof(data) ? sizeof(data) : edge - nxt;
+
+		if (zt_seq_lt(nxt, edge)) {
+			seg.seq = nxt;
+			send_tcp(h, &c, &srv, &seg, data, n);
+			nxt += n;
+			idle = 0;
+		} else {
+			h->now += 100 * ZT_MS; /* the delayed ACK */
+			zt_stack_poll(h->s, h->now);
+			idle++;
+		}
+		for (unsigned i = 0; i < h->to_tun.n; i++) {
+			out_pkt(h, i, &pk);
+			if (!(pk.l4.tcp.flags & ZT_TCP_ACK))
+				continue;
+			ack = pk.l4.tcp.ack;
+			edge = ack + ((uint32_t)pk.l4.tcp.window << shift);
+			/* within the ring: nothing was read from it */
+			CU_ASSERT(edge - isn <= cfg.tcp.rx_buf);
+		}
+		q_clear(&h->to_tun);
+	}
+	/* every byte sent into the window was taken, the ring is full to
+	 * less than a unit of the scale, and the window closed */
+	CU_ASSERT_EQUAL(ack, nxt);
+	CU_ASSERT(nxt - isn > cfg.tcp.rx_buf - (1u << shift));
+	CU_ASSERT_EQUAL(zt_tcb_recv_len(&f->tcb), nxt - isn);
+	CU_ASSERT_EQUAL(edge, ack);
+	host_fini(h);
+	free(h);
+}
+
 int zt_suite_stack(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -2851,6 +2929,7 @@ int zt_suite_stack(void)
 		{ "capacity_70000_syns", test_capacity },
 		{ "slots_reused", test_slots_reused },
 		{ "memory_budget", test_memory_budget },
+		{ "window_never_beyond_ring", test_window_never_beyond_ring },
 		{ "send_alloc_failure_resets", test_send_alloc_failure_resets },
 		{ "malformed_counted", test_malformed_counted },
 		{ "icmp_echo_verdicts", test_icmp_echo_verdicts },

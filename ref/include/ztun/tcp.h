@@ -186,7 +186,9 @@ struct zt_tcb {
 	/* receive sequence space */
 	uint32_t irs;
 	uint32_t rcv_nxt;
-	uint32_t rcv_adv;      /* right edge we advertised; never moves left */
+	uint32_t rcv_adv;      /* right edge we take data up to (advertised,
+				* the field maybe a scale unit short of it);
+				* never moves left, never past the ring */
 	uint8_t rcv_wscale;    /* our shift */
 	uint16_t peer_mss;
 	bool peer_fin_seen;    /* a FIN arrived (maybe ahead of a hole) */
