@@ -177,11 +177,13 @@ struct udp_relay {
 				  * resolver that go to the real one */
 	uint8_t fwd_n;           /* ... IDs of those not answered yet */
 	uint16_t fwd_ids[FWD_IDS];
-	/* datagrams waiting for the association: lengths then bytes */
+	/* datagrams waiting for the association: lengths then bytes (q
+	 * owned, UDP_QUEUE_BYTES, only while some wait: most flows never
+	 * wait, and 16 KiB each made 8192 flows cost 128 MiB) */
 	uint16_t q_len[UDP_QUEUE_MAX];
 	unsigned q_n;
 	size_t q_bytes;
-	uint8_t q[UDP_QUEUE_BYTES];
+	uint8_t *q;
 };
 
 /* Who asks the resolver (fake_policy()'s user pointer). */

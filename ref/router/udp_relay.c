@@ -399,11 +399,17 @@ void udp_flush_queue(struct udp_relay *u, uint64_t now)
 	}
 	u->q_n = 0;
 	u->q_bytes = 0;
+	free(u->q);
+	u->q = NULL;
 }
 
 static void udp_enqueue(struct udp_relay *u, const uint8_t *data, size_t len)
 {
 	if (u->q_n == UDP_QUEUE_MAX || u->q_bytes + len > UDP_QUEUE_BYTES) {
+		u->r->stats.udp_dropped++;
+		return;
+	}
+	if (!u->q && !(u->q = malloc(UDP_QUEUE_BYTES))) {
 		u->r->stats.udp_dropped++;
 		return;
 	}
@@ -765,6 +771,7 @@ void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 		zt_nat_remove(&u->r->nat, u->nat);
 	f->user = NULL;
 	free(u->name);
+	free(u->q);
 	free(u);
 }
 
