@@ -16,7 +16,7 @@
 typedef const struct zt_flow_key *(*zt_flowtab_key_fn)(void *ctx, uint32_t idx);
 
 struct zt_flowtab {
-	uint32_t *hash;      /* slot + 1, or EMPTY (0) / TOMB */
+	uint32_t *hash;      /* slot + 1, or EMPTY (0): no tombstones */
 	uint32_t mask;
 	uint32_t *free_list;
 	uint32_t n_free;

@@ -116,8 +116,8 @@ struct zt_stack {
 	uint8_t *scratch2;                /* fragmentation source */
 	struct zt_bufpool ring_pool;      /* lazy ring buffers of all flows */
 	/* zt_stack_batch_begin/end: flows holding a pure ACK (a flow freed
-	 * meanwhile has ack_held and ack_listed cleared; its slot may then
-	 * be listed twice, and only the first entry acts) */
+	 * meanwhile has ack_held cleared, and a new flow in its slot both;
+	 * the slot may then be listed twice, and only the first entry acts) */
 	bool batching;
 	unsigned n_ack_held;
 	struct zt_flow *ack_held[ACK_HOLD_MAX];
@@ -539,6 +539,7 @@ static void flow_free(struct zt_stack *s, struct zt_flow *f)
 	zt_flowtab_remove(&s->tcp_tab, f->index);
 	zt_tcb_destroy(&f->tcb);
 	f->key.family = 0;
+	f->ack_held = false; /* a batch that listed it passes it by */
 	s->stats.tcp_flows_active--;
 	s->stats.mem_reserved -= flow_mem(s);
 }
