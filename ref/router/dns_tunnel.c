@@ -23,8 +23,13 @@
  * flow's 30 s would hold a proxy connection per lookup; queries sent
  * together (A and AAAA) share one. When the server closes it with
  * queries waiting, they go again on a new one if it answered any
- * (dns_tunnel_lost()). A tunnel is owned by its udp_relay and freed with
- * its flow.
+ * (dns_tunnel_lost()). A stream whose connect or handshake has not
+ * ended by the connect timeout a TCP flow through the proxy has fails as
+ * a refused one does (dns_expire(), the router's timer): a proxy that
+ * takes the connection and never answers, or never takes it, fails the
+ * waiting queries then, not at the flow's idle timeout, which the
+ * client's retries would hold off for ever. A tunnel is owned by its
+ * udp_relay and freed with its flow.
  */
 #include "router_priv.h"
 
@@ -42,6 +47,7 @@ static void dns_tunnel_close(struct dns_tunnel *t, bool abort)
 	if (t->handle >= 0)
 		t->r->up->stream_close(t->r->host, t->handle, abort);
 	t->handle = -1;
+	zt_heap_remove(&t->r->dns_timers, &t->timer);
 	free(t->hs);
 	t->hs = NULL;
 	zt_dns_tcp_destroy(&t->dns);
@@ -73,7 +79,10 @@ int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now)
 		return h;
 	t->handle = h;
 	t->phase = PH_CONNECTING;
+	t->up = false;
 	t->answered = 0;
+	zt_heap_insert(&r->dns_timers, &t->timer,
+		       now + r->cfg.stack.connect_timeout);
 	r->stats.dns_tcp_connections++;
 	return 0;
 }
@@ -207,6 +216,7 @@ void dns_connected(struct dns_tunnel *t, uint64_t now)
 		return;
 	}
 	t->phase = PH_HANDSHAKE;
+	t->up = true;
 }
 
 /* Bytes from the stream: the proxy's handshake, then framed answers;
@@ -232,6 +242,7 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		free(t->hs);
 		t->hs = NULL;
 		t->phase = PH_OPEN;
+		zt_heap_remove(&t->r->dns_timers, &t->timer);
 		t->u->ready = true;
 		dns_flush(t, now); /* queries again after a lost stream */
 		udp_flush_queue(t->u, now);
@@ -264,4 +275,26 @@ void dns_stream_writable(struct dns_tunnel *t, uint64_t now)
 		dns_tunnel_failed(t, ZT_REFUSE_RST, now);
 	else
 		dns_flush(t, now);
+}
+
+/*
+ * The router's timer: every tunnel whose stream has not connected and
+ * passed its handshake by its deadline fails (dns_tunnel_failed(), which
+ * frees it with its flow), its waiting queries answered as a TCP flow
+ * through the proxy is refused: a port unreachable when the proxy took
+ * the connection and did not answer (the stack's connect timeout resets
+ * a TCP flow's SYN), host unreachable when it never took it.
+ */
+void dns_expire(struct zt_router *r, uint64_t now)
+{
+	struct zt_heap_node *n;
+
+	while ((n = zt_heap_min(&r->dns_timers)) &&
+	       zt_heap_node_deadline(n) <= now) {
+		struct dns_tunnel *t = zt_heap_entry(n, struct dns_tunnel, timer);
+
+		zt_heap_remove(&r->dns_timers, n);
+		dns_tunnel_failed(t, t->up ? ZT_REFUSE_RST :
+				  refuse_for_errno(-ETIMEDOUT), now);
+	}
 }

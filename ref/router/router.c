@@ -529,6 +529,7 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	r->up = up;
 	r->host = host;
 	zt_heap_init(&r->assoc_timers);
+	zt_heap_init(&r->dns_timers);
 	if (!r->cfg.nat.timeout) {
 		/* a session lasts as long as its flow may: never shorter than
 		 * the flow's own idle timer, which ends it first */
@@ -638,6 +639,7 @@ void zt_router_poll(struct zt_router *r, uint64_t now)
 	if (r->n_echo && r->echo_due <= now)
 		echo_expire(r, now);
 	assoc_expire(r, now);
+	dns_expire(r, now);
 	while (zt_nat_next_deadline(&r->nat) <= now)
 		if (zt_nat_expire(&r->nat, now, nat_expired, r) == 0)
 			break;
@@ -649,12 +651,15 @@ uint64_t zt_router_deadline(const struct zt_router *r)
 	 * changes no observable state, so the router stays const here. */
 	struct zt_nat *nat = (struct zt_nat *)&r->nat;
 	const struct zt_heap_node *a = zt_heap_min(&r->assoc_timers);
+	const struct zt_heap_node *dt = zt_heap_min(&r->dns_timers);
 	uint64_t d = zt_stack_deadline(r->stack), n = zt_nat_next_deadline(nat);
 
 	if (n < d)
 		d = n;
 	if (a && zt_heap_node_deadline(a) < d)
 		d = zt_heap_node_deadline(a);
+	if (dt && zt_heap_node_deadline(dt) < d)
+		d = zt_heap_node_deadline(dt);
 	if (r->n_echo && r->echo_due < d)
 		d = r->echo_due;
 	return d;

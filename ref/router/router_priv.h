@@ -155,6 +155,9 @@ struct dns_tunnel {
 	struct tcp_handshake *hs; /* owned; only until OPEN */
 	uint64_t now;            /* for the answers' callback */
 	unsigned answered;       /* answers on the current stream */
+	bool up;                 /* the stream connected (its handshake runs) */
+	struct zt_heap_node timer; /* in r->dns_timers until OPEN: fails at
+				    * the deadline (dns_expire()) */
 	struct zt_dns_tcp dns;
 };
 
@@ -221,6 +224,9 @@ struct zt_router {
 	/* SOCKS5 associations whose handshake runs, by the deadline the
 	 * connect timeout gives them (assoc_expire()) */
 	struct zt_heap assoc_timers;
+	/* DNS tunnels whose stream or handshake runs, likewise
+	 * (dns_expire()) */
+	struct zt_heap dns_timers;
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
 
@@ -313,6 +319,7 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		       uint64_t now);
 void dns_stream_eof(struct dns_tunnel *t, uint64_t now);
 void dns_stream_writable(struct dns_tunnel *t, uint64_t now);
+void dns_expire(struct zt_router *r, uint64_t now);
 
 /* echo.c */
 enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *dst);

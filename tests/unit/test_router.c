@@ -2802,6 +2802,58 @@ static void test_dns_over_tcp_refused(void)
 	}
 }
 
+/* A proxy that takes the stream but never answers its handshake, or
+ * one that never takes it (a blackhole the host gives up on only after
+ * a minute): the waiting queries fail at the connect timeout a TCP flow
+ * through the proxy has, as a SOCKS5 association's do (a port
+ * unreachable, or host unreachable when the proxy never answered the
+ * connect), the stream closed and the flow forgotten; the client's
+ * retries do not keep it waiting for ever. */
+static void test_dns_over_tcp_proxy_silent(void)
+{
+	for (int mode = 0; mode < 3; mode++) {
+		bool hole = mode == 2, http = mode == 1;
+		struct zt_vnet_config vc;
+		struct tb *t;
+		struct zt_addr pa = zt_addr_v4(http ? HTTP4 : SOCKS4);
+		struct zt_vhost_config hc;
+		int code;
+
+		zt_vnet_config_default(&vc);
+		vc.connect_timeout = 60 * ZT_SEC;
+		t = tb_new(&vc);
+		t->dec[1] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
+		t->cfg.dns_over_tcp = true;
+		tb_start(t);
+		if (hole) {
+			CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &pa, 32), 0);
+		} else {
+			zt_vhost_config_init(&hc, http ? ZT_VHOST_HTTP_PROXY :
+							 ZT_VHOST_SOCKS5);
+			hc.reply_delay = 3600 * ZT_SEC;
+			add_host_cfg(t, &pa, http ? 3128 : 1080, &hc);
+		}
+		send_dns(t, false, 7, false);
+		run_for(t, 5 * ZT_SEC);
+		send_dns(t, false, 7, false); /* the client's retry */
+		run_for(t, 5 * ZT_SEC - ZT_MS);
+		CU_ASSERT_EQUAL(t->unreach, 0);
+		CU_ASSERT_EQUAL(vstats(t)->streams_open, 1);
+		run_for(t, 2 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, 0);
+		CU_ASSERT_EQUAL(t->unreach, 1);
+		code = zt_refuse_icmp_code(hole ? ZT_REFUSE_HOST_UNREACH :
+						  ZT_REFUSE_RST, ZT_AF_INET);
+		CU_ASSERT_EQUAL(t->unreach_code,
+				code < 0 ? ZT_ICMP4_CODE_PORT_UNREACH : code);
+		CU_ASSERT_EQUAL(t->err_quote.src_port, 5353);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 1);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+		tb_free(t);
+	}
+}
+
 /* A UDP flow whose upstream cannot be set up now (here the NAT table is
  * full) is answered with an ICMP port unreachable and forgotten, so that
  * its next datagram asks again and goes through once there is room. */
@@ -4330,6 +4382,7 @@ int zt_suite_router(void)
 		{ "dns_over_tcp_server_closes", test_dns_over_tcp_server_closes },
 		{ "dns_over_tcp_resends_after_close", test_dns_over_tcp_resends_after_close },
 		{ "dns_over_tcp_refused", test_dns_over_tcp_refused },
+		{ "dns_over_tcp_proxy_silent", test_dns_over_tcp_proxy_silent },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "icmp_direct_echo", test_icmp_direct_echo },
 		{ "icmp_echo_sessions_bounded", test_icmp_echo_sessions_bounded },
