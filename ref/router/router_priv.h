@@ -60,6 +60,8 @@ struct tcp_relay {
 	bool up_eof;             /* the upstream's EOF was read */
 	uint32_t early_left;     /* client bytes that may still go before the
 				  * proxy's reply (early data, tcp_connected) */
+	bool early_sent;         /* ... and some went: the proxy may be
+				  * carrying them on already */
 	unsigned busy;           /* callers inside that may end the relay */
 	bool gathering;          /* on the router's gather list (holds busy) */
 	struct tcp_handshake *hs; /* owned; only from connect until open */

@@ -145,6 +145,7 @@ static void tcp_sent_up(struct tcp_relay *t, size_t offered, size_t sent)
 	t->r->stats.tcp_relayed_up += sent;
 	if (t->phase != PH_OPEN) { /* early data (tcp_up_room) */
 		t->early_left -= (uint32_t)sent;
+		t->early_sent |= sent > 0;
 		t->r->stats.tcp_relayed_up_early += sent;
 	}
 }
@@ -681,10 +682,11 @@ void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 	if (ev & (ZT_TCP_EV_RESET | ZT_TCP_EV_CLOSED)) {
 		/* The flow is freed when this returns. A reset (the client's,
 		 * a timeout's) goes on as one to a destination the bytes may
-		 * already reach; so does a clean end that leaves client bytes
-		 * unsent (the ring goes with the flow); a connect or a proxy
-		 * handshake is only dropped. */
-		bool abort = t->phase == PH_OPEN &&
+		 * already reach (through the proxy too, once early data went
+		 * behind its request); so does a clean end that leaves client
+		 * bytes unsent (the ring goes with the flow); a connect or a
+		 * proxy handshake that carried none is only dropped. */
+		bool abort = (t->phase == PH_OPEN || t->early_sent) &&
 			     ((ev & ZT_TCP_EV_RESET) ||
 			      (t->handle >= 0 && zt_tcb_recv_len(&f->tcb) > 0));
 

@@ -1567,6 +1567,36 @@ static void test_early_data_refused_resets(void)
 	tb_free(t);
 }
 
+/* Early data went up behind the pipelined request and the proxy took
+ * it (its onward connection may already carry it), then the flow ends
+ * before the reply: by the client's RST, or by the stack's connect
+ * timeout for a proxy that never answers. The stream to the proxy is
+ * reset, never closed with a FIN that would pass the client's bytes on
+ * to the destination as a clean end of what it sent. */
+static void test_early_data_then_reset(void)
+{
+	for (int timeout = 0; timeout < 2; timeout++) {
+		struct zt_vhost *echo;
+		struct tb *t = early_data_tb(false, 0, 60 * ZT_SEC, &echo);
+		struct zt_addr srv = srv_addr(false);
+		struct client *c;
+
+		c = client_open(t, false, &srv, 7, 1000);
+		run_for(t, 100 * ZT_MS);
+		CU_ASSERT_EQUAL(c->synacks, 1);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, 1000);
+		if (!timeout)
+			zt_tcb_abort(&c->tcb, t->sim.now); /* the client's RST */
+		run_for(t, 11 * ZT_SEC);
+		CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->eofs, 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->resets_seen, 1);
+		tb_free(t);
+	}
+}
+
 /* A SYN-ACK cannot be taken back: a proxy's refusal, and the stack's
  * connect timeout, reset the client (never an ICMP), and none of its bytes
  * reach anyone. */
@@ -4349,6 +4379,7 @@ int zt_suite_router(void)
 		{ "batch_push_sends_at_once", test_batch_push_sends_at_once },
 		{ "batch_free_inside", test_batch_free_inside },
 		{ "early_data_refused_resets", test_early_data_refused_resets },
+		{ "early_data_then_reset", test_early_data_then_reset },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "proxy_hangs_up_on_request", test_proxy_hangs_up_on_request },
 		{ "http_connect_basic_echo", test_http_connect_echo },
