@@ -158,14 +158,19 @@ static void dns_flush(struct dns_tunnel *t, uint64_t now)
 }
 
 /* A query of the flow, framed and sent as far as the stream takes it;
- * one the framer refuses (full, not a query) is counted dropped. */
+ * one the framer refuses (full, not a query) is counted dropped, and a
+ * retry of one that waits, which it does not frame again, not at all. */
 void dns_query(struct dns_tunnel *t, const uint8_t *q, size_t len,
 	       uint64_t now)
 {
+	unsigned waiting = t->dns.n_pending;
+
 	if (zt_dns_tcp_query(&t->dns, q, len) < 0) {
 		t->r->stats.dns_tcp_dropped++;
 		return;
 	}
+	if (t->dns.n_pending == waiting)
+		return; /* a retry: the first goes, or went, on the stream */
 	t->r->stats.dns_tcp_queries++;
 	t->r->stats.udp_relayed_up += len;
 	dns_flush(t, now);

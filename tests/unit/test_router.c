@@ -2757,6 +2757,26 @@ static void test_dns_over_tcp_resends_after_close(void)
 	tb_free(t);
 }
 
+/* A client's retry of a query that still waits is not framed again (TCP
+ * does not lose the first), and so is not counted as a query sent: the
+ * counters say one query, one answer. */
+static void test_dns_over_tcp_retry_counted_once(void)
+{
+	struct zt_vhost_config dc;
+	struct zt_vhost *dns;
+	struct tb *t = dns_tcp_tb(&dc, 0, &dns);
+
+	send_dns(t, false, 5, false);
+	send_dns(t, false, 5, false); /* the retry, while the first waits */
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 1);
+	CU_ASSERT_EQUAL(zt_vhost_stats(dns)->requests, 1);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_queries, 1);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_answers, 1);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_dropped, 0);
+	tb_free(t);
+}
+
 /* Only port 53, and only with the option: other UDP keeps its UDP
  * association, and without it HTTP refuses DNS as any UDP. */
 static void test_dns_over_tcp_scope(void)
@@ -4413,6 +4433,7 @@ int zt_suite_router(void)
 		{ "dns_over_tcp_server_closes", test_dns_over_tcp_server_closes },
 		{ "dns_over_tcp_resends_after_close", test_dns_over_tcp_resends_after_close },
 		{ "dns_over_tcp_refused", test_dns_over_tcp_refused },
+		{ "dns_over_tcp_retry_counted_once", test_dns_over_tcp_retry_counted_once },
 		{ "dns_over_tcp_proxy_silent", test_dns_over_tcp_proxy_silent },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "icmp_direct_echo", test_icmp_direct_echo },
