@@ -237,6 +237,7 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		switch (hs_input(t->r, t->hs, t->u->decision, t->handle, data,
 				 len, &used, &how)) {
 		case HS_FAILED:
+		case HS_BROKEN:
 			dns_tunnel_failed(t, how, now);
 			return len;
 		case HS_MORE:

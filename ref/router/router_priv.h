@@ -234,8 +234,9 @@ struct zt_router {
 
 enum { NAME_NONE = 0, NAME_FAKE = 1, NAME_LEARNED = 2 };
 
-/* How a proxy handshake stands after its input (hs_input()). */
-enum hs_step { HS_MORE, HS_READY, HS_FAILED };
+/* How a proxy handshake stands after its input (hs_input()): HS_FAILED
+ * the proxy refused, HS_BROKEN the stream failed under it (a send). */
+enum hs_step { HS_MORE, HS_READY, HS_FAILED, HS_BROKEN };
 
 /* router.c */
 enum zt_route_decision route_for(struct zt_router *r, uint8_t proto,

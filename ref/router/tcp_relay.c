@@ -481,8 +481,9 @@ int hs_begin(struct zt_router *r, struct tcp_handshake *hs,
 /*
  * The proxy's handshake bytes @data into @hs (decision @decision; its
  * replies, SOCKS5 authentication, go out on @handle), counted as the
- * proxy's failure when it refuses; *@consumed the bytes it took, *@how
- * the refusal a failure maps to.
+ * proxy's failure when it refuses (HS_FAILED); a send that fails is the
+ * stream's, not the proxy's (HS_BROKEN, not counted here: no outcome);
+ * *@consumed the bytes it took, *@how the refusal a failure maps to.
  */
 enum hs_step hs_input(struct zt_router *r, struct tcp_handshake *hs,
 		      enum zt_route_decision decision, int handle,
@@ -500,13 +501,16 @@ enum hs_step hs_input(struct zt_router *r, struct tcp_handshake *hs,
 				     &out_len, consumed);
 		if (out_len) {
 			hs_append(hs->out, &hs->len, out, out_len);
-			if (hs_flush(r, handle, hs) < 0)
-				st = ZT_SOCKS5_FAILED;
+			if (hs_flush(r, handle, hs) < 0) {
+				*how = ZT_REFUSE_RST;
+				return HS_BROKEN;
+			}
 		}
 		if (st == ZT_SOCKS5_FAILED || st < 0) {
 			enum zt_socks5_outcome o = zt_socks5_outcome(&hs->st.socks);
 
-			r->stats.socks5_failures[o < 32 ? o : 0]++;
+			if (o != ZT_SOCKS5_OK)
+				r->stats.socks5_failures[o < 32 ? o : 0]++;
 			*how = st < 0 ? ZT_REFUSE_RST : zt_socks5_refuse(o);
 			return HS_FAILED;
 		}
@@ -563,6 +567,9 @@ static size_t tcp_handshake_input(struct tcp_relay *t, const uint8_t *data,
 
 	switch (hs_input(t->r, t->hs, t->decision, t->handle, data, len,
 			 &consumed, &how)) {
+	case HS_BROKEN:
+		t->r->stats.upstream_connect_failed++;
+		/* fall through */
 	case HS_FAILED:
 		tcp_refuse(t, how, now);
 		return len;

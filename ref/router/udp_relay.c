@@ -865,11 +865,13 @@ size_t assoc_ctrl_data(struct udp_assoc *a, const uint8_t *data, size_t len,
 			     &consumed);
 	if (out_len &&
 	    r->up->stream_send(r->host, a->ctrl, out, out_len) != (ssize_t)out_len)
-		st = ZT_SOCKS5_FAILED;
+		st = ZT_SOCKS5_FAILED; /* the stream's, not the proxy's: no
+					* outcome (OK) to count */
 	if (st == ZT_SOCKS5_FAILED || st < 0) {
 		enum zt_socks5_outcome o = zt_socks5_outcome(&a->socks);
 
-		r->stats.socks5_failures[o & 31]++;
+		if (o != ZT_SOCKS5_OK)
+			r->stats.socks5_failures[o & 31]++;
 		if (o == ZT_SOCKS5_CMD_UNSUPPORTED) {
 			r->stats.socks5_udp_unsupported++;
 			assoc_dns_to_tcp(a, zt_socks5_refuse(o), now);

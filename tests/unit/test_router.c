@@ -12,6 +12,7 @@
  * at a time; after each, the clients' "applications" write their pattern
  * and check what they read, and the poll event is re-armed.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2777,6 +2778,68 @@ static void test_dns_over_tcp_retry_counted_once(void)
 	tb_free(t);
 }
 
+/* The vnet's upstream ops, but the stream sends after the first
+ * g_sends_ok fail as a connection that broke would (-EPIPE). */
+static unsigned g_sends_ok;
+static struct zt_upstream_ops g_breaking_ops;
+
+static ssize_t breaking_send(void *host, int handle, const void *data,
+			     size_t len)
+{
+	if (g_sends_ok == 0)
+		return -EPIPE;
+	g_sends_ok--;
+	return zt_vnet_upstream_ops.stream_send(host, handle, data, len);
+}
+
+/* The stream to the proxy breaks under the handshake (its second send,
+ * the RFC 1929 request, fails): no answer of the proxy's came, so no
+ * SOCKS5 outcome is counted (there is none: "ok" would be counted as a
+ * failure), the flow fails as a connect that failed does, once. For a
+ * TCP flow, a DNS tunnel, and (mode 2) a UDP association. */
+static void test_socks5_send_fails_midhandshake(void)
+{
+	for (int mode = 0; mode < 3; mode++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+		struct client *c = NULL;
+		bool dns = mode == 1;
+
+		t->dec[mode ? 1 : 0] = ZT_ROUTE_SOCKS5;
+		t->cfg.dns_over_tcp = true;
+		t->cfg.socks5.auth = true;
+		strcpy(t->cfg.socks5.username, "alice");
+		strcpy(t->cfg.socks5.password, "s3cret");
+		g_breaking_ops = zt_vnet_upstream_ops;
+		g_breaking_ops.stream_send = breaking_send;
+		g_sends_ok = 1;
+		t->r = zt_router_new(&t->cfg, tun_output, &g_breaking_ops, t->vn,
+				     &t->rng);
+		CU_ASSERT_FATAL(t->r != NULL);
+		zt_vnet_set_router(t->vn, t->r);
+		add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		add_host(t, &srv, 53, ZT_VHOST_DNS);
+		add_socks(t, true, "s3cret");
+		if (dns)
+			send_dns(t, false, 1, false);
+		else if (mode == 2)
+			send_udp(t, &cli, 6000, &srv, 7, "echo", 4);
+		else
+			c = client_open(t, false, &srv, 7, 100);
+		run_for(t, 100 * ZT_MS);
+		if (mode) {
+			CU_ASSERT_EQUAL(t->unreach, 1);
+		} else {
+			CU_ASSERT_EQUAL(c->rsts, 1);
+			CU_ASSERT_EQUAL(c->synacks, 0);
+		}
+		CU_ASSERT_EQUAL(rstats(t)->socks5_failures[ZT_SOCKS5_OK], 0);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, mode == 2 ? 0 : 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		tb_free(t);
+	}
+}
+
 /* Only port 53, and only with the option: other UDP keeps its UDP
  * association, and without it HTTP refuses DNS as any UDP. */
 static void test_dns_over_tcp_scope(void)
@@ -4400,6 +4463,7 @@ int zt_suite_router(void)
 		{ "batch_free_inside", test_batch_free_inside },
 		{ "early_data_refused_resets", test_early_data_refused_resets },
 		{ "early_data_then_reset", test_early_data_then_reset },
+		{ "socks5_send_fails_midhandshake", test_socks5_send_fails_midhandshake },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "proxy_hangs_up_on_request", test_proxy_hangs_up_on_request },
 		{ "http_connect_basic_echo", test_http_connect_echo },
