@@ -424,6 +424,8 @@ static void socks_reply(struct sess *s, uint8_t rep, const struct zt_endpoint *b
 	uint8_t m[4 + 1 + 255 + 2] = { 5, rep, 0, 1 };
 	size_t n = 10;
 
+	if (!rep && s->st == ST_RELAY)
+		m[2] = s->cfg.socks_rsv; /* a CONNECT's success */
 	if (bnd && bnd->name[0]) {
 		size_t len = strnlen(bnd->name, 255);
 

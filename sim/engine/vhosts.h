@@ -64,6 +64,10 @@ struct zt_vhost_config {
 	bool auth;               /* require user/password (SOCKS5) / Basic (HTTP) */
 	char user[256], pass[256];
 	uint8_t socks_rep;       /* SOCKS5: answer requests with this REP (0: real) */
+	uint8_t socks_rsv;       /* SOCKS5: RSV of a CONNECT's success reply,
+				  * sent once connected onward (0: RFC 1928's;
+				  * else a broken proxy's, which the client
+				  * must refuse) */
 	bool bnd_unspecified;    /* SOCKS5: UDP ASSOCIATE answers 0.0.0.0 / :: */
 	char bnd_name[64];       /* SOCKS5: ... or this domain name (ATYP 3) */
 	uint64_t reply_delay;    /* ns before the command reply / CONNECT response */

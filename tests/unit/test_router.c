@@ -1598,6 +1598,43 @@ static void test_early_data_then_reset(void)
 	}
 }
 
+/* A proxy that connected onward and passed the early data on, then
+ * answered with a reply the client must refuse (RSV not 0: a broken
+ * proxy, malformed_reply): the flow is refused (reset, after the early
+ * SYN-ACK), and the stream to the proxy reset, not closed with a FIN
+ * the proxy would pass on to the destination as the clean end of the
+ * early bytes. */
+static void test_early_data_bad_reply_resets(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config hc;
+	struct zt_vhost *echo;
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	t->cfg.early_synack = true;
+	t->cfg.socks5.pipelined = true;
+	tb_start(t);
+	echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.socks_rsv = 1;
+	hc.reply_delay = 20 * ZT_MS; /* the early data goes on first */
+	add_host_cfg(t, &pa, 1080, &hc);
+	c = client_open(t, false, &srv, 7, 1000);
+	run_for(t, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT_EQUAL(c->got, 0);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_failures[ZT_SOCKS5_MALFORMED], 1);
+	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, 1000);
+	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->eofs, 0);
+	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->resets_seen, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	tb_free(t);
+}
+
 /* A SYN-ACK cannot be taken back: a proxy's refusal, and the stack's
  * connect timeout, reset the client (never an ICMP), and none of its bytes
  * reach anyone. */
@@ -4463,6 +4500,7 @@ int zt_suite_router(void)
 		{ "batch_free_inside", test_batch_free_inside },
 		{ "early_data_refused_resets", test_early_data_refused_resets },
 		{ "early_data_then_reset", test_early_data_then_reset },
+		{ "early_data_bad_reply_resets", test_early_data_bad_reply_resets },
 		{ "socks5_send_fails_midhandshake", test_socks5_send_fails_midhandshake },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "proxy_hangs_up_on_request", test_proxy_hangs_up_on_request },
