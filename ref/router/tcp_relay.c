@@ -279,12 +279,14 @@ static void recv_copy(struct zt_stack *s, struct zt_flow *f, size_t off,
  * is answered in order, once the send ring has room for the answer (else
  * on WRITABLE); a length past DNS_TCP_MAX resets the client. The
  * client's FIN, once everything before it was answered, is answered
- * with ours.
+ * with ours; a message it cut short is dropped (nothing can complete
+ * it), so the flow does not wait in CLOSE_WAIT for the idle timeout.
  */
 static void local_dns_pump(struct tcp_relay *t, uint64_t now)
 {
 	struct zt_router *r = t->r;
 	uint8_t q[DNS_TCP_MAX];
+	bool partial = false;
 
 	while (t->flow) {
 		size_t have = zt_tcb_recv_len(&t->flow->tcb), mlen;
@@ -292,16 +294,21 @@ static void local_dns_pump(struct tcp_relay *t, uint64_t now)
 		uint8_t len2[2];
 		int n;
 
-		if (have < 2)
+		if (have < 2) {
+			partial = have > 0;
 			break;
+		}
 		recv_copy(r->stack, t->flow, 0, len2, 2);
 		mlen = zt_rd16(len2);
 		if (mlen > DNS_TCP_MAX) {
 			zt_stack_tcp_abort(r->stack, t->flow, now);
 			return;
 		}
-		if (have < 2 + mlen ||
-		    zt_stack_tcp_send_room(r->stack, t->flow) < 2 + mlen + ZT_DNS_UDP_MAX)
+		if (have < 2 + mlen) {
+			partial = true;
+			break;
+		}
+		if (zt_stack_tcp_send_room(r->stack, t->flow) < 2 + mlen + ZT_DNS_UDP_MAX)
 			break;
 		recv_copy(r->stack, t->flow, 2, q, mlen);
 		ask.r = r;
@@ -317,6 +324,9 @@ static void local_dns_pump(struct tcp_relay *t, uint64_t now)
 		}
 		zt_stack_tcp_consume(r->stack, t->flow, 2 + mlen, now);
 	}
+	if (t->flow && t->client_fin && partial)
+		zt_stack_tcp_consume(r->stack, t->flow,
+				     zt_tcb_recv_len(&t->flow->tcb), now);
 	if (t->flow && t->client_fin && !t->up_fin_sent &&
 	    zt_tcb_recv_len(&t->flow->tcb) == 0) {
 		t->up_fin_sent = true;

@@ -4447,6 +4447,27 @@ static void test_fake_dns_over_tcp(void)
 	CU_ASSERT_EQUAL(c->synacks, 1);
 	CU_ASSERT_EQUAL(c->rsts, 1);
 	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	/* A whole query, then part of one (its length; then its first
+	 * bytes too), then the client's FIN: nothing can complete it. The
+	 * whole one is answered, the rest dropped, and the FIN answered
+	 * with ours, not left in CLOSE_WAIT for the idle timeout. */
+	for (size_t cut = 1; cut <= 4; cut += 3) {
+		off = 2 + ql[0];
+		zt_wr16(in, (uint16_t)ql[0]);
+		memcpy(in + 2, q[0], ql[0]);
+		zt_wr16(in + off, (uint16_t)ql[1]);
+		memcpy(in + off + 2, q[1], 2);
+		c = client_open(t, false, &dns, 53, off + cut);
+		c->payload = (const char *)in;
+		c->shut_when_sent = true;
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(c->synacks, 1);
+		CU_ASSERT_EQUAL(c->rsts, 0);
+		CU_ASSERT_EQUAL(c->got, 2 + ql[0] + 16);
+		CU_ASSERT(c->peer_fin);
+		run_for(t, 5 * ZT_SEC);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	}
 	tb_free(t);
 }
 
