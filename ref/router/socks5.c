@@ -485,6 +485,8 @@ int zt_socks5_relay_endpoint(const struct zt_socks5 *c,
 	if (c->state != ZT_SOCKS5_READY ||
 	    c->cmd != ZT_SOCKS5_CMD_UDP_ASSOCIATE)
 		return -EINVAL;
+	if (c->bnd.port == 0)
+		return -EINVAL; /* no relay: nothing could be sent there */
 	/* a loopback BND.ADDR is the proxy's own side of a NAT or a
 	 * container, unless the proxy is on loopback itself; a domain is
 	 * taken for the proxy's own name (zt_socks5_relay_endpoint's doc) */

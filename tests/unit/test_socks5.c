@@ -548,6 +548,21 @@ static void test_udp_associate_unspecified(void)
 			CU_ASSERT(zt_addr_eq(&relay.ip, &exp));
 		}
 	}
+	/* BND.PORT 0: no relay to send to (RFC 1928 7), whatever BND.ADDR. */
+	for (size_t k = 0; k < 2; k++) {
+		static const uint8_t z4[] = { 5, 0, 0, 1, 198, 51, 100, 7, 0, 0 };
+		static const uint8_t z0[] = { 5, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
+		struct zt_socks5 c;
+		struct zt_socks5_addr relay;
+		size_t used;
+
+		zt_socks5_init(&c, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
+		start(&c, g, sizeof(g));
+		feed(&c, m, 2, NULL, NULL, &used);
+		CU_ASSERT_EQUAL(feed(&c, k ? z0 : z4, sizeof(z4), NULL, NULL, &used),
+				ZT_SOCKS5_READY);
+		CU_ASSERT_EQUAL(zt_socks5_relay_endpoint(&c, &proxy, &relay), -EINVAL);
+	}
 	/* Not for CONNECT. */
 	{
 		struct zt_socks5 c;

@@ -220,8 +220,9 @@ enum zt_refuse zt_socks5_refuse(enum zt_socks5_outcome o);
  * else its address.
  * @proxy: the proxy's endpoint as configured (borrowed; port unused)
  * @out:   the relay (an IP, or a domain)
- * Return: 0; -EINVAL unless READY after UDP ASSOCIATE, or when @proxy has
- * neither a name nor an address to stand for an unspecified BND.ADDR.
+ * Return: 0; -EINVAL unless READY after UDP ASSOCIATE, for a BND.PORT of
+ * 0 (no port to send to), or when @proxy has neither a name nor an
+ * address to stand for an unspecified BND.ADDR.
  */
 int zt_socks5_relay_endpoint(const struct zt_socks5 *c,
 			     const struct zt_endpoint *proxy,
