@@ -81,6 +81,7 @@ int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now)
 	t->phase = PH_CONNECTING;
 	t->up = false;
 	t->answered = 0;
+	zt_heap_remove(&r->dns_timers, &t->timer); /* a stream lost meanwhile */
 	zt_heap_insert(&r->dns_timers, &t->timer,
 		       now + r->cfg.stack.connect_timeout);
 	r->stats.dns_tcp_connections++;
