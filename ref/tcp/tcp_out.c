@@ -39,7 +39,9 @@
  *   t_delack    delayed ACK (every second full segment is ACKed at once)
  *   t_keepalive idle probes (seq = snd_una - 1) when configured
  *   t_close     TIME_WAIT and FIN_WAIT_2 bounds (the latter restarted by
- *               the peer's data: it bounds silence, not a one-way transfer)
+ *               the peer's data: it bounds silence, not a one-way transfer;
+ *               at least 240 s while our window is closed, as the peer's
+ *               probes may be up to 120 s apart)
  */
 #include "tcp_priv.h"
 
@@ -78,6 +80,17 @@ static uint32_t tcp_rcv_edge(const struct zt_tcb *t)
 	if (zt_seq_le(edge, t->rcv_adv) || edge - t->rcv_adv < thresh)
 		edge = zt_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv : t->rcv_nxt;
 	return edge;
+}
+
+/* Two of the longest gaps between a peer's zero-window probes (Linux's
+ * TCP_RTO_MAX, 120 s): one may be lost. */
+#define ZT_TCP_PROBE_SILENCE (240 * ZT_SEC)
+
+/* The window we last advertised is zero (or less than one unit of it). */
+static bool tcp_rcv_window_closed(const struct zt_tcb *t)
+{
+	return !zt_seq_gt(t->rcv_adv, t->rcv_nxt) ||
+	       (t->rcv_adv - t->rcv_nxt) >> t->rcv_wscale == 0;
 }
 
 bool tcp_rcv_window_opens(const struct zt_tcb *t)
@@ -596,7 +609,13 @@ void zt_tcb_poll(struct zt_tcb *t, uint64_t now)
 			tcp_closed(t);
 			return;
 		}
-		if (t->state == ZT_TCP_FIN_WAIT_2) {
+		/* Behind our closed window the peer is silent between its
+		 * probes, which back off further than the bound (Linux: up
+		 * to 120 s apart): not a sign that it is gone. */
+		if (t->state == ZT_TCP_FIN_WAIT_2 && tcp_rcv_window_closed(t) &&
+		    now < t->last_heard + ZT_TCP_PROBE_SILENCE)
+			t->t_close = t->last_heard + ZT_TCP_PROBE_SILENCE;
+		else if (t->state == ZT_TCP_FIN_WAIT_2) {
 			tcp_send_rst(t, tcp_acceptable_seq(t), true, now);
 			tcp_reset(t, ZT_TCP_RESET_FIN_WAIT_2);
 			return;

@@ -1880,6 +1880,74 @@ static void test_fin_wait_2_bound(void)
 	free(p);
 }
 
+/*
+ * FIN_WAIT_2's bound on the peer's silence must not cut a peer that is
+ * silent because our own window is closed: it probes with its own
+ * backoff, up to 120 s apart for Linux (TCP_RTO_MAX; 60 s for ztun's
+ * rto_max, as long as the bound itself), so the reset came while it was
+ * alive and waiting for our reader. Here the upstream (side 1) closed
+ * first and stopped reading for 15 minutes while the client (side 0,
+ * Linux-like rto_max of 120 s) kept sending: the flow lives, and all
+ * arrives when the reader wakes. A client that then vanishes behind the
+ * closed window is still reset, 240 s after its last probe.
+ */
+static void test_fin_wait_2_closed_window(void)
+{
+	for (int vanish = 0; vanish < 2; vanish++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct xfer x[2] = { { 200000, 0, 0, 41, false, false },
+				     { 0, 0, 0, 0, false, false } };
+		struct zt_tcb *peer = &p->side[0].tcb, *us = &p->side[1].tcb;
+		uint64_t end;
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c0.rto_max = 120 * ZT_SEC;
+		c1.rx_buf = 16384;
+		pair_init(p, &c0, &c1, 1950 + vanish);
+		connect_pair(p, 100, 200);
+		zt_tcb_shutdown(us, p->now);
+		pair_settle(p, 100 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(us->state, ZT_TCP_FIN_WAIT_2);
+		fill_peer_window(p, &x[0]);
+		CU_ASSERT_EQUAL(zt_tcb_recv_len(us), c1.rx_buf);
+		CU_ASSERT(peer->persist);
+		if (vanish) {
+			uint64_t last;
+
+			pair_settle(p, 200 * ZT_SEC);
+			CU_ASSERT_EQUAL(us->state, ZT_TCP_FIN_WAIT_2);
+			p->loss_ppm = 1000000; /* the client is gone */
+			last = p->now;
+			pair_settle(p, 240 * ZT_SEC);
+			CU_ASSERT_EQUAL(us->state, ZT_TCP_CLOSED);
+			CU_ASSERT_EQUAL(us->reset_reason, ZT_TCP_RESET_FIN_WAIT_2);
+			/* 240 s after the last probe came */
+			CU_ASSERT(last_seg(p, 1)->flags & ZT_TCP_RST);
+			CU_ASSERT(us->last_heard < last);
+			CU_ASSERT_EQUAL(p->side[1].last_at[(p->side[1].nlast - 1) % 64] -
+						us->last_heard,
+					240 * ZT_SEC);
+			pair_destroy(p);
+			free(p);
+			continue;
+		}
+		pair_settle(p, 900 * ZT_SEC);
+		CU_ASSERT_EQUAL(us->state, ZT_TCP_FIN_WAIT_2);
+		CU_ASSERT_EQUAL(peer->state, ZT_TCP_CLOSE_WAIT);
+		end = p->now + 300 * ZT_SEC;
+		while (x[0].recvd < x[0].total && p->now < end) {
+			pump(p, x);
+			pair_run_until(p, p->now + ZT_MS);
+		}
+		CU_ASSERT_EQUAL(x[0].recvd, x[0].total);
+		CU_ASSERT_FALSE(x[0].corrupt);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 /* In TIME_WAIT the only thing that can come is the peer's FIN again, when
  * our last ACK was lost: it is acknowledged again and the 2 MSL wait
  * starts over (RFC 9293 3.10.7.4), so the peer in LAST_ACK can close. */
@@ -2228,6 +2296,7 @@ int zt_suite_tcp(void)
 		{ "ack_of_unsent_data", test_ack_of_unsent_data },
 		{ "ack_below_max_window", test_ack_below_max_window },
 		{ "fin_wait_2_bound", test_fin_wait_2_bound },
+		{ "fin_wait_2_closed_window", test_fin_wait_2_closed_window },
 		{ "fin_again_in_time_wait", test_fin_again_in_time_wait },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },
