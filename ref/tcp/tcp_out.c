@@ -31,7 +31,8 @@
  *
  * Timers, one deadline each, ZT_TIME_NEVER when off:
  *   t_rtx       RFC 6298: RTO with Karn's rule and exponential backoff;
- *               on expiry go back to snd_una with cwnd = 1 MSS
+ *               on expiry go back to snd_una with cwnd = 1 MSS (that
+ *               segment no larger than the peer's window, unless closed)
  *   t_persist   zero window: probe with one byte at snd_una, backing off;
  *               the answers (ack = snd_una, window 0) are no duplicate
  *               ACKs, and the probing goes on as long as they come;
@@ -539,9 +540,17 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	t->snd_nxt = t->snd_una;
 	t->rtx_next = t->snd_una;
 	{
+		/* No more than the peer's window takes (RFC 9293 3.8.6.2.1):
+		 * past its edge the bytes are dropped, yet snd_nxt would pass
+		 * them as sent, and nothing more go out until the next RTO. A
+		 * closed window gets a full segment, as a probe. */
+		uint32_t max = tcp_eff_mss(t), covered;
+
+		if (t->snd_wnd && t->snd_wnd < max)
+			max = t->snd_wnd;
 		/* What the segment really covered: options may leave it short
 		 * of snd_mss, and the next send must start right after it. */
-		uint32_t covered = tcp_send_at(t, t->snd_una, tcp_eff_mss(t), now);
+		covered = tcp_send_at(t, t->snd_una, max, now);
 
 		if (covered) {
 			t->stats.retransmits++;

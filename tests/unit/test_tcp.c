@@ -443,6 +443,78 @@ static void test_fast_retransmit_any_iss(void)
 	}
 }
 
+/* rx_direct for side 1 that takes all in-order data at once (as a relay
+ * forwarding to a fast upstream), checking it against pat(). */
+static size_t direct_got;
+static bool direct_bad;
+
+static size_t take_all_direct(void *ctx, struct zt_tcb *tcb, const uint8_t *p,
+			      size_t len)
+{
+	(void)ctx;
+	(void)tcb;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != pat(77, direct_got + i))
+			direct_bad = true;
+	direct_got += len;
+	return len;
+}
+
+/*
+ * An RTO retransmits one segment from SND.UNA, but no more than the
+ * peer's window takes (RFC 9293 3.8.6.2.1: retransmit what lies between
+ * SND.UNA and SND.UNA + SND.WND). It sent a full MSS whatever the window:
+ * with a window below the MSS the peer kept only its window's worth, and
+ * snd_nxt stood past the window edge, so the rest counted as in flight
+ * and nothing more went out until the next, backed-off RTO, which again
+ * delivered one window: without timestamps (no RTT sample under Karn's
+ * rule) the RTO doubled each time and the transfer all but stopped. Here
+ * a receiver with a 1 KiB window and 2900-byte MSS whose owner takes the
+ * data at once (the window never closes) loses one segment.
+ */
+static void test_rto_within_small_window(void)
+{
+	for (int ts = 0; ts < 2; ts++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *a;
+		uint8_t buf[40000];
+		size_t sent = 0;
+		uint64_t start, end;
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c0.mss = c1.mss = 2900;
+		c0.timestamps = c1.timestamps = ts;
+		c1.rx_buf = 1024;
+		pair_init(p, &c0, &c1, 1970 + ts);
+		connect_pair(p, 100, 200);
+		p->ops.rx_direct = take_all_direct;
+		direct_got = 0;
+		direct_bad = false;
+		a = &p->side[0].tcb;
+		CU_ASSERT_EQUAL_FATAL(a->snd_wnd, 1024);
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = pat(77, i);
+		p->side[0].drop_base = p->side[0].nlast + 3;
+		p->side[0].drop_bits = 1;
+		start = p->now;
+		end = start + 60 * ZT_SEC;
+		while (direct_got < sizeof(buf) && p->now < end) {
+			sent += zt_tcb_send(a, buf + sent, sizeof(buf) - sent, p->now);
+			pair_run_until(p, p->now + ZT_MS);
+		}
+		CU_ASSERT_EQUAL(direct_got, sizeof(buf));
+		CU_ASSERT_FALSE(direct_bad);
+		CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+		/* 40 windows, a round trip (20 ms) and a delayed ACK (40 ms)
+		 * each, and one RTO */
+		CU_ASSERT(p->now - start < 3 * ZT_SEC);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 static void test_rto_backoff(void)
 {
 	struct zt_tcp_config c;
@@ -2273,6 +2345,7 @@ int zt_suite_tcp(void)
 		{ "sack_three_holes", test_sack_three_holes },
 		{ "fast_retransmit_any_iss", test_fast_retransmit_any_iss },
 		{ "rto_backoff", test_rto_backoff },
+		{ "rto_within_small_window", test_rto_within_small_window },
 		{ "rto_3s_after_syn_timeout", test_rto_3s_after_syn_timeout },
 		{ "zero_window_persist", test_zero_window_persist },
 		{ "zero_window_probe_acked", test_zero_window_probe_acked },
