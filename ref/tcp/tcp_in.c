@@ -785,9 +785,14 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	 * FIN_WAIT_2 bound is on the peer's silence (a one-way transfer whose
 	 * receiver closed first): any data it sends restarts it, a
 	 * zero-window probe that is trimmed to nothing below included, or a
-	 * sender waiting on a reader would be cut off while alive. */
+	 * sender waiting on a reader would be cut off while alive. After a
+	 * probe the next may be up to 120 s away (Linux's backoff), even
+	 * once our window reopened if that update is lost: a probe restarts
+	 * it at ZT_TCP_PROBE_SILENCE at least. */
 	if (len && t->state == ZT_TCP_FIN_WAIT_2)
-		t->t_close = now + t->cfg->fin_wait_2;
+		t->t_close = now + (tcp_rcv_window_closed(t) &&
+					    t->cfg->fin_wait_2 < ZT_TCP_PROBE_SILENCE ?
+				    ZT_TCP_PROBE_SILENCE : t->cfg->fin_wait_2);
 	if (zt_seq_lt(seq, t->rcv_nxt)) {
 		skip = t->rcv_nxt - seq;
 		if (skip > len) {

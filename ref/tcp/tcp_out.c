@@ -83,17 +83,6 @@ static uint32_t tcp_rcv_edge(const struct zt_tcb *t)
 	return edge;
 }
 
-/* Two of the longest gaps between a peer's zero-window probes (Linux's
- * TCP_RTO_MAX, 120 s): one may be lost. */
-#define ZT_TCP_PROBE_SILENCE (240 * ZT_SEC)
-
-/* The window we last advertised is zero (or less than one unit of it). */
-static bool tcp_rcv_window_closed(const struct zt_tcb *t)
-{
-	return !zt_seq_gt(t->rcv_adv, t->rcv_nxt) ||
-	       (t->rcv_adv - t->rcv_nxt) >> t->rcv_wscale == 0;
-}
-
 bool tcp_rcv_window_opens(const struct zt_tcb *t)
 {
 	uint32_t edge = tcp_rcv_edge(t);

@@ -34,6 +34,18 @@ void tcp_reset(struct zt_tcb *t, enum zt_tcp_reset_reason why);
 /* Enter CLOSED after an orderly close. */
 void tcp_closed(struct zt_tcb *t);
 
+/* FIN_WAIT_2's least bound on the peer's silence while it may be probing
+ * our closed window: two of the longest gaps between a peer's probes
+ * (Linux's TCP_RTO_MAX, 120 s), as one may be lost. */
+#define ZT_TCP_PROBE_SILENCE (240 * ZT_SEC)
+
+/* The window we last advertised is zero (or less than one unit of it). */
+static inline bool tcp_rcv_window_closed(const struct zt_tcb *t)
+{
+	return !zt_seq_gt(t->rcv_adv, t->rcv_nxt) ||
+	       (t->rcv_adv - t->rcv_nxt) >> t->rcv_wscale == 0;
+}
+
 /* Our FIN has been acknowledged. */
 static inline bool tcp_fin_acked(const struct zt_tcb *t)
 {

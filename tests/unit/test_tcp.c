@@ -1961,11 +1961,14 @@ static void test_fin_wait_2_bound(void)
  * first and stopped reading for 15 minutes while the client (side 0,
  * Linux-like rto_max of 120 s) kept sending: the flow lives, and all
  * arrives when the reader wakes. A client that then vanishes behind the
- * closed window is still reset, 240 s after its last probe.
+ * closed window is still reset, 240 s after its last probe. And when the
+ * window update that reopens the window is lost, the client probes on
+ * with its backoff: a probe restarts the bound at 240 s too.
  */
 static void test_fin_wait_2_closed_window(void)
 {
-	for (int vanish = 0; vanish < 2; vanish++) {
+	for (int mode = 0; mode < 3; mode++) {
+		bool vanish = mode == 1;
 		struct zt_tcp_config c0, c1;
 		struct tcp_pair *p = malloc(sizeof(*p));
 		struct xfer x[2] = { { 200000, 0, 0, 41, false, false },
@@ -1977,7 +1980,7 @@ static void test_fin_wait_2_closed_window(void)
 		cfg_small(&c1);
 		c0.rto_max = 120 * ZT_SEC;
 		c1.rx_buf = 16384;
-		pair_init(p, &c0, &c1, 1950 + vanish);
+		pair_init(p, &c0, &c1, 1950 + mode);
 		connect_pair(p, 100, 200);
 		zt_tcb_shutdown(us, p->now);
 		pair_settle(p, 100 * ZT_MS);
@@ -2008,6 +2011,30 @@ static void test_fin_wait_2_closed_window(void)
 		pair_settle(p, 900 * ZT_SEC);
 		CU_ASSERT_EQUAL(us->state, ZT_TCP_FIN_WAIT_2);
 		CU_ASSERT_EQUAL(peer->state, ZT_TCP_CLOSE_WAIT);
+		if (mode == 2) {
+			/* Just after a probe, the reader empties the ring and
+			 * the window update is lost: the peer still sees a
+			 * closed window and probes again up to 120 s later. */
+			size_t n;
+
+			CU_ASSERT_FATAL(peer->t_persist != ZT_TIME_NEVER);
+			pair_run_until(p, peer->t_persist + 2 * p->delay);
+			p->side[1].drop_next_out = true;
+			{
+				uint8_t sink[16384];
+
+				n = zt_tcb_recv(us, sink, sizeof(sink), p->now);
+				for (size_t i = 0; i < n; i++)
+					if (sink[i] != pat(x[0].seed, i))
+						x[0].corrupt = true;
+				x[0].recvd = n;
+			}
+			CU_ASSERT_EQUAL(n, c1.rx_buf);
+			CU_ASSERT_FALSE(p->side[1].drop_next_out); /* it went */
+			CU_ASSERT(peer->persist);
+			pair_run_until(p, peer->t_persist + 2 * p->delay);
+			CU_ASSERT_EQUAL(us->state, ZT_TCP_FIN_WAIT_2);
+		}
 		end = p->now + 300 * ZT_SEC;
 		while (x[0].recvd < x[0].total && p->now < end) {
 			pump(p, x);
