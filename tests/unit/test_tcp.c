@@ -2269,6 +2269,71 @@ static void test_push_event(void)
 	free(p);
 }
 
+/*
+ * RFC 7323 4.3 and 5.3: TS.Recent takes a segment's TSval only when the
+ * segment starts at or before Last.ACK.sent, so that an ACK delayed over
+ * two segments echoes the earlier one's TSval; a segment whose TSval is
+ * older than TS.Recent fails PAWS: answered with an ACK, its data not
+ * taken; a RST is exempt from PAWS.
+ */
+static void test_timestamps_recent_and_paws(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *b;
+	struct zt_tcp_repr seg;
+	uint32_t r0, nxt;
+	unsigned before;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1990);
+	connect_pair(p, 10, 20);
+	b = &p->side[1].tcb;
+	CU_ASSERT_FATAL(b->ts_ok);
+	r0 = b->ts_recent;
+	nxt = b->rcv_nxt;
+	CU_ASSERT_EQUAL(b->last_ack_sent, nxt);
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = b->remote_port;
+	seg.dst_port = b->local_port;
+	seg.flags = ZT_TCP_ACK;
+	seg.ack = b->snd_nxt;
+	seg.window = 1000;
+	seg.has_ts = true;
+	seg.ts_ecr = 0; /* no RTT sample */
+	/* A: at Last.ACK.sent; its ACK is delayed */
+	seg.seq = nxt;
+	seg.ts_val = r0 + 10;
+	before = p->side[1].nlast;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "aaaa", 4), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(b->ts_recent, r0 + 10);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before);
+	/* B: past Last.ACK.sent: TS.Recent stays */
+	seg.seq = nxt + 4;
+	seg.ts_val = r0 + 20;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "bbbb", 4), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(b->ts_recent, r0 + 10);
+	/* the ACK of both (sent at once, the second segment) echoes A's */
+	CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, before + 1);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt + 8);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ts_ecr, r0 + 10);
+	/* C: in window but an older TSval: PAWS drops it with an ACK */
+	seg.seq = nxt + 8;
+	seg.ts_val = r0 + 5;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "cccc", 4), ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(b->rcv_nxt, nxt + 8);
+	CU_ASSERT_EQUAL(zt_tcb_recv_len(b), 8);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 2);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt + 8);
+	/* a RST with that old TSval at RCV.NXT still resets */
+	seg.flags = ZT_TCP_RST;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(b->state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(b->reset_reason, ZT_TCP_RESET_BY_PEER);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_challenge_ack_for_syn(void)
 {
 	struct zt_tcp_config c;
@@ -2403,6 +2468,7 @@ int zt_suite_tcp(void)
 		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
 		{ "keepalive", test_keepalive },
 		{ "push_event", test_push_event },
+		{ "timestamps_recent_and_paws", test_timestamps_recent_and_paws },
 		{ "challenge_ack_for_syn", test_challenge_ack_for_syn },
 		{ "reply_rst", test_reply_rst },
 		{ "property_lossy_transfer", test_property_lossy_transfer },
