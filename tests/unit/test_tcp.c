@@ -2383,6 +2383,144 @@ static void test_reply_rst(void)
 }
 
 /* 1 MiB each way through loss, duplication and reordering, many seeds. */
+/* rx_direct for the asymmetric property: side k's owner takes in-order
+ * data itself when direct[k], at most part[k] bytes a call (0: all). */
+static struct tcp_pair *prop_pair;
+static struct xfer *prop_x;
+static bool prop_direct[2];
+static unsigned prop_part[2];
+
+static size_t prop_rx_direct(void *ctx, struct zt_tcb *tcb, const uint8_t *d,
+			     size_t len)
+{
+	int side = tcb == &prop_pair->side[0].tcb ? 0 : 1;
+	struct xfer *xf = &prop_x[!side];
+
+	(void)ctx;
+	if (!prop_direct[side])
+		return 0;
+	if (prop_part[side] && len > prop_part[side])
+		len = prop_part[side];
+	for (size_t i = 0; i < len; i++)
+		if (d[i] != pat(xf->seed, xf->recvd + i))
+			xf->corrupt = true;
+	xf->recvd += len;
+	return len;
+}
+
+/*
+ * Both directions at once between two differently configured endpoints
+ * (MSS from 20 to 9200 bytes, rings from 100 bytes to 256 KiB, each of
+ * SACK, timestamps, window scaling, TSO and rx_direct on or off, rto_max
+ * 60 or 120 s), through loss, duplication and reordering, with readers
+ * that take a random rate and now and then pause for up to 30 s, and
+ * each side closing once its data is queued: every byte arrives intact,
+ * and neither side is reset. This found an RTO that sent past a small
+ * window and FIN_WAIT_2 bounds that cut peers probing a closed window.
+ * (FIN_WAIT_2's own bound is raised here: on a path this lossy, a peer
+ * retransmitting into lost ACKs may stay silent past 60 s.)
+ */
+static void test_property_asymmetric_transfer(void)
+{
+	static const uint32_t bufs[] = { 100, 700, 1024, 3000, 8192, 65535, 65536, 262144 };
+	unsigned seeds = getenv("ZT_TCP_STRESS_SEEDS") ?
+				 (unsigned)atoi(getenv("ZT_TCP_STRESS_SEEDS")) : 3;
+	uint64_t base = zt_test_seed(0x5a11);
+
+	for (unsigned s = 0; s < seeds; s++) {
+		struct zt_tcp_config c[2];
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_rng r;
+		struct xfer x[2];
+		uint64_t end, pause_until[2] = { 0, 0 };
+		size_t rate[2];
+		bool ok;
+
+		zt_rng_seed(&r, base + s);
+		for (int k = 0; k < 2; k++) {
+			cfg_small(&c[k]);
+			c[k].mss = (uint16_t)(zt_rng_below(&r, 2) ? 20 + zt_rng_below(&r, 600) :
+						     200 + zt_rng_below(&r, 9000));
+			c[k].rto_max = zt_rng_below(&r, 2) ? 120 * ZT_SEC : 60 * ZT_SEC;
+			c[k].delack = (1 + zt_rng_below(&r, 200)) * ZT_MS;
+			c[k].sack = zt_rng_below(&r, 2);
+			c[k].timestamps = zt_rng_below(&r, 2);
+			c[k].window_scale = zt_rng_below(&r, 4) != 0;
+			c[k].rx_buf = bufs[zt_rng_below(&r, 8)];
+			c[k].tx_buf = bufs[zt_rng_below(&r, 8)];
+			c[k].tso_segs = zt_rng_below(&r, 3) == 0 ? ZT_TCP_TSO_SEGS : 0;
+			c[k].fin_wait_2 = 600 * ZT_SEC;
+			rate[k] = 1 + zt_rng_below(&r, 20000);
+		}
+		pair_init(p, &c[0], &c[1], base + s);
+		connect_pair(p, zt_rng_u32(&r), zt_rng_u32(&r));
+		prop_pair = p;
+		prop_x = x;
+		for (int k = 0; k < 2; k++) {
+			prop_direct[k] = zt_rng_below(&r, 2);
+			prop_part[k] = zt_rng_below(&r, 2) ? 0 : 1 + zt_rng_below(&r, 3000);
+		}
+		p->ops.rx_direct = prop_rx_direct;
+		p->loss_ppm = zt_rng_below(&r, 100000);
+		p->dup_ppm = zt_rng_below(&r, 20000);
+		p->reorder_ppm = zt_rng_below(&r, 60000);
+		x[0] = (struct xfer){ 100000 + zt_rng_below(&r, 200000), 0, 0, s, false, true };
+		x[1] = (struct xfer){ zt_rng_below(&r, 200000), 0, 0, s ^ 0xabcdef, false, true };
+		end = p->now + 3600 * ZT_SEC;
+		while (p->now < end && (x[0].recvd < x[0].total || x[1].recvd < x[1].total) &&
+		       !p->side[0].tcb.reset_reason && !p->side[1].tcb.reset_reason) {
+			uint8_t buf[8192];
+
+			for (int dir = 0; dir < 2; dir++) {
+				struct zt_tcb *tx = &p->side[dir].tcb, *rx = &p->side[!dir].tcb;
+				struct xfer *xf = &x[dir];
+				size_t n, budget = rate[!dir];
+				const uint8_t *d;
+
+				while (xf->sent < xf->total) {
+					size_t want = xf->total - xf->sent;
+
+					if (want > sizeof(buf))
+						want = sizeof(buf);
+					for (size_t i = 0; i < want; i++)
+						buf[i] = pat(xf->seed, xf->sent + i);
+					n = zt_tcb_send(tx, buf, want, p->now);
+					xf->sent += n;
+					if (n < want)
+						break;
+				}
+				if (xf->sent == xf->total)
+					zt_tcb_shutdown(tx, p->now);
+				if (p->now < pause_until[!dir])
+					continue;
+				if (zt_rng_below(&r, 30000) == 0)
+					pause_until[!dir] = p->now + zt_rng_below(&r, 30) * ZT_SEC;
+				while (budget && (n = zt_tcb_recv_peek(rx, 0, &d)) > 0) {
+					if (n > budget)
+						n = budget;
+					for (size_t i = 0; i < n; i++)
+						if (d[i] != pat(xf->seed, xf->recvd + i))
+							xf->corrupt = true;
+					xf->recvd += n;
+					budget -= n;
+					zt_tcb_recv_consume(rx, n, p->now);
+				}
+			}
+			pair_run_until(p, p->now + ZT_MS);
+		}
+		ok = !x[0].corrupt && !x[1].corrupt && x[0].recvd == x[0].total &&
+		     x[1].recvd == x[1].total && !p->side[0].tcb.reset_reason &&
+		     !p->side[1].tcb.reset_reason;
+		if (!ok)
+			fprintf(stderr, "\n  asymmetric transfer failed: ZT_TEST_SEED=%llu (+%u): %zu/%zu %zu/%zu reset %d/%d\n",
+				(unsigned long long)base, s, x[0].recvd, x[0].total, x[1].recvd,
+				x[1].total, p->side[0].tcb.reset_reason, p->side[1].tcb.reset_reason);
+		CU_ASSERT(ok);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 static void test_property_lossy_transfer(void)
 {
 	unsigned seeds = getenv("ZT_TCP_SEEDS") ? (unsigned)atoi(getenv("ZT_TCP_SEEDS")) : 200;
@@ -2472,6 +2610,7 @@ int zt_suite_tcp(void)
 		{ "challenge_ack_for_syn", test_challenge_ack_for_syn },
 		{ "reply_rst", test_reply_rst },
 		{ "property_lossy_transfer", test_property_lossy_transfer },
+		{ "property_asymmetric_transfer", test_property_asymmetric_transfer },
 		{ 0 }
 	};
 
