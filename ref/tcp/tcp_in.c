@@ -10,7 +10,8 @@
  * RST exactly at rcv_nxt resets, one elsewhere in the window only draws a
  * challenge ACK; a SYN always draws a challenge ACK - except in TIME_WAIT,
  * where the owner first asks zt_tcb_time_wait_reopen() whether the SYN is a
- * new connection on a reused port (RFC 6191).
+ * new connection on a reused port (RFC 6191). Challenge ACKs are throttled
+ * to ZT_TCP_CHALLENGE_MAX a second per connection (RFC 5961 7).
  *
  * Data in order is appended to the receive ring; data past a hole is written
  * ahead in the same ring at its offset and recorded in an assembler, so an
@@ -363,6 +364,24 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	tcp_rearm_rtx(t, now);
 }
 
+/* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, a blind ACK)
+ * are throttled per connection, so that a flood of spoofed segments in
+ * the window does not draw as many ACKs. */
+#define ZT_TCP_CHALLENGE_MAX 10 /* a second */
+
+static void tcp_challenge_ack(struct zt_tcb *t, uint64_t now)
+{
+	if (now - t->challenge_start >= ZT_SEC) {
+		t->challenge_start = now;
+		t->challenge_count = 0;
+	}
+	if (t->challenge_count >= ZT_TCP_CHALLENGE_MAX)
+		return;
+	t->challenge_count++;
+	t->stats.challenge_acks++;
+	t->ack_now = true;
+}
+
 /* ACK field processing for synchronized states. Returns a drop reason when
  * the segment must not be processed further. */
 static enum zt_drop tcp_process_ack(struct zt_tcb *t,
@@ -379,7 +398,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 	/* RFC 5961 5.2: ACKs far below snd_una are blind attacks; the
 	 * acceptable range starts at SND.UNA - MAX.SND.WND itself. */
 	if (zt_seq_lt(seg->ack, t->snd_una - t->max_snd_wnd)) {
-		t->ack_now = true;
+		tcp_challenge_ack(t, now);
 		return ZT_DROP_TCP_BAD_ACK;
 	}
 	if (t->sack_ok && seg->sack_count)
@@ -694,8 +713,7 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	/* A SYN in a synchronized state, whatever its sequence number, draws
 	 * a challenge ACK (RFC 5961 4.2). */
 	if (syn && !(seg->flags & ZT_TCP_RST)) {
-		t->stats.challenge_acks++;
-		t->ack_now = true;
+		tcp_challenge_ack(t, now);
 		return tcp_drop(t, ZT_DROP_TCP_BAD_FLAGS, now);
 	}
 
@@ -734,8 +752,7 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	/* Step 2: RST (RFC 5961 3.2). */
 	if (seg->flags & ZT_TCP_RST) {
 		if (seq != t->rcv_nxt) {
-			t->stats.challenge_acks++;
-			t->ack_now = true;
+			tcp_challenge_ack(t, now);
 			return tcp_drop(t, ZT_DROP_TCP_RST_INVALID, now);
 		}
 		if (t->state == ZT_TCP_TIME_WAIT) {

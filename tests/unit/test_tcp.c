@@ -2360,6 +2360,48 @@ static void test_challenge_ack_for_syn(void)
 	free(p);
 }
 
+/*
+ * RFC 5961 7: challenge ACKs are throttled, or a flood of spoofed RSTs
+ * (or SYNs) in the window turns into as many ACKs, one for one. At most
+ * ZT_TCP_CHALLENGE_MAX (10) go out per second and connection, whatever
+ * drew them; the next second has its own.
+ */
+static void test_challenge_ack_rate_limit(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *b;
+	struct zt_tcp_repr seg;
+	unsigned before;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1995);
+	connect_pair(p, 10, 20);
+	pair_settle(p, ZT_SEC);
+	b = &p->side[1].tcb;
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = b->remote_port;
+	seg.dst_port = b->local_port;
+	before = p->side[1].nlast;
+	for (int i = 0; i < 100; i++) {
+		seg.flags = i % 2 ? ZT_TCP_RST : ZT_TCP_SYN;
+		seg.seq = b->rcv_nxt + 1 + (uint32_t)i;
+		pair_inject(p, 1, &seg, NULL, 0);
+	}
+	CU_ASSERT_EQUAL(b->state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(p->side[1].nlast - before, 10);
+	CU_ASSERT_EQUAL(b->stats.challenge_acks, 10);
+	pair_run_until(p, p->now + ZT_SEC);
+	before = p->side[1].nlast;
+	seg.flags = ZT_TCP_RST;
+	pair_inject(p, 1, &seg, NULL, 0);
+	CU_ASSERT_EQUAL(p->side[1].nlast - before, 1);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, b->rcv_nxt);
+	CU_ASSERT_EQUAL(b->stats.challenge_acks, 11);
+	pair_destroy(p);
+	free(p);
+}
+
 static void test_reply_rst(void)
 {
 	struct zt_tcp_repr seg, rst;
@@ -2608,6 +2650,7 @@ int zt_suite_tcp(void)
 		{ "push_event", test_push_event },
 		{ "timestamps_recent_and_paws", test_timestamps_recent_and_paws },
 		{ "challenge_ack_for_syn", test_challenge_ack_for_syn },
+		{ "challenge_ack_rate_limit", test_challenge_ack_rate_limit },
 		{ "reply_rst", test_reply_rst },
 		{ "property_lossy_transfer", test_property_lossy_transfer },
 		{ "property_asymmetric_transfer", test_property_asymmetric_transfer },

@@ -228,6 +228,8 @@ struct zt_tcb {
 				* sample from the handshake (Karn) */
 	bool persist;          /* zero window: probing instead of retransmitting */
 	bool rto_closed;       /* an RTO went off while the window was closed */
+	uint64_t challenge_start; /* RFC 5961 7: this second's challenge ACKs ... */
+	uint32_t challenge_count; /* ... so far */
 
 	/* timers: absolute deadlines, ZT_TIME_NEVER when off */
 	uint64_t t_rtx, t_delack, t_persist, t_keepalive, t_close;
