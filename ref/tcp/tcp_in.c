@@ -135,6 +135,15 @@ uint32_t zt_tcb_events(struct zt_tcb *t)
 	return ev;
 }
 
+/* RFC 6928: min(10 * MSS, max(2 * MSS, 14600)), ten segments at the usual
+ * MSS but not ten jumbo ones. */
+static uint32_t tcp_initial_window(uint32_t mss)
+{
+	uint32_t iw = 2u * mss > 14600u ? 2u * mss : 14600u;
+
+	return iw < 10u * mss ? iw : 10u * mss;
+}
+
 /* Options from a SYN (or SYN-ACK) that decide what this connection uses. */
 static void tcp_take_syn_options(struct zt_tcb *t, const struct zt_tcp_repr *syn,
 				 uint64_t now)
@@ -163,8 +172,7 @@ static void tcp_take_syn_options(struct zt_tcb *t, const struct zt_tcp_repr *syn
 	if (t->ts_ok)
 		base -= 12; /* room for the timestamp option in every segment */
 	t->snd_mss = base;
-	/* RFC 6928 initial window: 10 segments. */
-	t->cwnd = 10u * t->snd_mss;
+	t->cwnd = tcp_initial_window(t->snd_mss);
 	t->ssthresh = UINT32_MAX;
 	t->snd_wnd = syn->window; /* never scaled in a SYN */
 	t->max_snd_wnd = t->snd_wnd;
@@ -236,7 +244,7 @@ void zt_tcb_open_active(struct zt_tcb *t, uint16_t lport, uint16_t rport,
 	t->recover = iss; /* RFC 6582 3.2 */
 	t->ts_offset = iss * 2654435761u;
 	t->snd_mss = t->cfg->mss;
-	t->cwnd = 10u * t->snd_mss;
+	t->cwnd = tcp_initial_window(t->snd_mss);
 	t->ssthresh = UINT32_MAX;
 	tcp_send_syn(t, now);
 }

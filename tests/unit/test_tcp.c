@@ -515,6 +515,37 @@ static void test_rto_within_small_window(void)
 	}
 }
 
+/*
+ * RFC 6928: the initial window is min(10 * MSS, max(2 * MSS, 14600)):
+ * ten segments at the usual MSS, but no 10 jumbo segments at once.
+ */
+static void test_initial_window(void)
+{
+	static const uint16_t mss[] = { 536, 1460, 1500, 4000, 9000 };
+
+	for (unsigned i = 0; i < sizeof(mss) / sizeof(mss[0]); i++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		uint32_t smss, iw;
+
+		cfg_small(&c);
+		c.timestamps = false;
+		c.mss = mss[i];
+		pair_init(p, &c, &c, 2000 + i);
+		connect_pair(p, 10, 20);
+		for (int k = 0; k < 2; k++) {
+			smss = p->side[k].tcb.snd_mss;
+			iw = 2 * smss > 14600 ? 2 * smss : 14600;
+			if (iw > 10 * smss)
+				iw = 10 * smss;
+			CU_ASSERT_EQUAL(smss, mss[i]);
+			CU_ASSERT_EQUAL(p->side[k].tcb.cwnd, iw);
+		}
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 static void test_rto_backoff(void)
 {
 	struct zt_tcp_config c;
@@ -2616,6 +2647,7 @@ int zt_suite_tcp(void)
 		{ "ooo_and_duplicates", test_ooo_and_duplicates },
 		{ "sack_three_holes", test_sack_three_holes },
 		{ "fast_retransmit_any_iss", test_fast_retransmit_any_iss },
+		{ "initial_window", test_initial_window },
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_within_small_window", test_rto_within_small_window },
 		{ "rto_3s_after_syn_timeout", test_rto_3s_after_syn_timeout },
