@@ -734,6 +734,61 @@ static void fill_peer_window(struct tcp_pair *p, struct xfer *x)
 }
 
 /*
+ * With window scaling the window field is RCV.WND >> shift, rounded down
+ * (RFC 7323 2.4): rounded up, it promised up to 2^shift - 1 bytes more
+ * than the receive ring holds. A reader that stops with its ring full
+ * then advertised a small nonzero window (16 bytes at the default shift of
+ * 3) instead of zero: the sender sent into it instead of probing, every
+ * such segment was dropped for want of room and answered with the same
+ * nonzero window, and the sender's retransmissions ran out and reset the
+ * connection. Now the ring never holds less than what was advertised, the
+ * window closes, the sender persists, and when the reader wakes all
+ * arrives.
+ */
+static void test_scaled_window_within_ring(void)
+{
+	for (int ts = 0; ts < 2; ts++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct xfer x[2] = { { 600000, 0, 0, 31, false, false },
+				     { 0, 0, 0, 0, false, false } };
+		struct zt_tcb *a, *b;
+		uint64_t end;
+		bool over = false;
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c0.timestamps = c1.timestamps = ts; /* segment sizes differ */
+		pair_init(p, &c0, &c1, 1900 + ts);
+		connect_pair(p, 100, 200);
+		a = &p->side[0].tcb;
+		b = &p->side[1].tcb;
+		CU_ASSERT_EQUAL_FATAL(b->rcv_wscale, 3);
+		/* Keep the sender's ring topped up; the reader sleeps 5 min. */
+		for (int k = 0; k < 300; k++) {
+			fill_peer_window(p, &x[0]);
+			if (b->rcv_adv - b->rcv_nxt > zt_ring_space(&b->rx))
+				over = true;
+		}
+		CU_ASSERT_FALSE(over); /* never promised more than fits */
+		CU_ASSERT_EQUAL(zt_tcb_recv_len(b), c1.rx_buf);
+		CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT_EQUAL(a->snd_wnd, 0);
+		CU_ASSERT(a->persist);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->window, 0);
+		end = p->now + 120 * ZT_SEC;
+		while (x[0].recvd < x[0].total && p->now < end) {
+			pump(p, x);
+			pair_run_until(p, p->now + ZT_MS);
+		}
+		CU_ASSERT_EQUAL(x[0].recvd, x[0].total);
+		CU_ASSERT_FALSE(x[0].corrupt);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * A segment with data at RCV.NXT while our window is zero (a peer's
  * one-byte zero-window probe, as BSD, Windows and ztun send them) is not
  * acceptable data: it must be answered with an ACK that says where we are
@@ -2653,6 +2708,7 @@ int zt_suite_tcp(void)
 		{ "rto_3s_after_syn_timeout", test_rto_3s_after_syn_timeout },
 		{ "zero_window_persist", test_zero_window_persist },
 		{ "zero_window_probe_acked", test_zero_window_probe_acked },
+		{ "scaled_window_within_ring", test_scaled_window_within_ring },
 		{ "zero_window_probes_answered", test_zero_window_probes_answered },
 		{ "synack_resent_no_rtt_sample", test_synack_resent_no_rtt_sample },
 		{ "persist_dead_peer", test_persist_dead_peer },
