@@ -1698,6 +1698,20 @@ uint64_t zt_stack_ring_buffers(const struct zt_stack *s)
 	return n;
 }
 
+void zt_stack_tcp_states(const struct zt_stack *s,
+			 uint32_t n[ZT_TCP_TIME_WAIT + 1])
+{
+	memset(n, 0, sizeof(n[0]) * (ZT_TCP_TIME_WAIT + 1));
+	/* the activity list holds every open flow: the open ones only are
+	 * read, not the whole table (mostly pages never touched) */
+	for (uint32_t i = s->lru_head; i != NO_FLOW; i = s->flows[i].lru_next) {
+		const struct zt_flow *f = &s->flows[i];
+
+		if ((unsigned)f->tcb.state <= ZT_TCP_TIME_WAIT)
+			n[f->tcb.state]++;
+	}
+}
+
 void zt_stack_free(struct zt_stack *s)
 {
 	if (!s)

@@ -1843,12 +1843,16 @@ static uint64_t dgram_rx_dropped(const struct zr_host *h)
 static struct zr_stats *collect_stats(struct zr_host *h)
 {
 	struct zr_stats *st = malloc(sizeof(*st));
+	uint32_t states[ZT_TCP_TIME_WAIT + 1];
 
-	if (st)
-		zr_stats_collect(st, &h->stats, zt_router_stats(h->router),
-				 zt_stack_stats(zt_router_stack(h->router)),
-				 zt_router_fakedns_stats(h->router),
-				 dgram_rx_dropped(h));
+	if (!st)
+		return NULL;
+	zt_stack_tcp_states(zt_router_stack(h->router), states);
+	zr_stats_collect(st, &h->stats, zt_router_stats(h->router),
+			 zt_stack_stats(zt_router_stack(h->router)),
+			 zt_router_fakedns_stats(h->router),
+			 zt_nat_stats(zt_router_nat(h->router)), states,
+			 dgram_rx_dropped(h));
 	return st;
 }
 

@@ -67,6 +67,8 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 		      const struct zt_router_stats *rs,
 		      const struct zt_stack_stats *ss,
 		      const struct zt_fakedns_stats *fs,
+		      const struct zt_nat_stats *ns,
+		      const uint32_t tcp_states[ZT_TCP_TIME_WAIT + 1],
 		      uint64_t dgram_rx_dropped)
 {
 	uint64_t sfail = 0, hfail = 0, udrop = 0;
@@ -94,6 +96,12 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("acks coalesced", "tcp_acks_coalesced_total", ss->tcp_acks_coalesced);
 	C("rx udp gso", "tun_rx_udp_gso_total", hs->tun_rx_udp_gso);
 	C("rx udp gso bad", "tun_rx_udp_gso_bad_total", hs->tun_rx_udp_gso_bad);
+
+	line = "stack";
+	C("packets in", "stack_packets_in_total", ss->packets_in);
+	C("packets out", "stack_packets_out_total", ss->packets_out);
+	U("in", "bytes", "stack_in_bytes_total", ss->bytes_in);
+	U("out", "bytes", "stack_out_bytes_total", ss->bytes_out);
 
 	line = "flows";
 	for (unsigned d = 0; d < ZT_ROUTE__COUNT; d++) {
@@ -124,6 +132,16 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("early syn-acks", "tcp_early_synacks_total", ss->tcp_early_synacks);
 	C("time-wait reopened", "tcp_time_wait_reopened_total", ss->tcp_time_wait_reopened);
 
+	/* the stack answers passively: no flow is ever SYN_SENT, and a
+	 * CLOSED one has left its slot */
+	line = "tcp-state";
+	for (unsigned t = ZT_TCP_SYN_RECEIVED; t <= ZT_TCP_TIME_WAIT; t++) {
+		const char *name = zt_tcp_state_name((enum zt_tcp_state)t);
+
+		add(st, line, name, NULL, F_GAUGE, "tcp_flows", "state", name,
+		    tcp_states[t]);
+	}
+
 	line = "udp";
 	C("in", "udp_in_total", ss->udp_datagrams_in);
 	C("out", "udp_out_total", ss->udp_datagrams_out);
@@ -145,6 +163,21 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("mappings", "udp_mappings_total", rs->udp_mappings);
 	G("mappings active", "udp_mappings_active", rs->udp_mappings_active);
 	C("mapping cone in", "udp_mapping_cone_in_total", rs->udp_cone_in);
+
+	line = "nat";
+	G("active", "nat_sessions_active", ns->active);
+	C("created", "nat_sessions_created_total", ns->created);
+	G("mappings", "nat_mappings", ns->mappings);
+	C("mappings created", "nat_mappings_created_total", ns->mappings_created);
+	C("expired", "nat_sessions_expired_total", ns->expired);
+	C("removed", "nat_sessions_removed_total", ns->removed);
+	C("insert failures", "nat_insert_failures_total", ns->insert_failures);
+	C("no slot", "nat_insert_no_slot_total", ns->insert_no_slot);
+	C("no port", "nat_insert_no_port_total", ns->insert_no_port);
+	C("lookups", "nat_lookups_total", ns->lookups);
+	C("hits", "nat_hits_total", ns->hits);
+	C("reverse lookups", "nat_reverse_lookups_total", ns->reverse_lookups);
+	C("reverse hits", "nat_reverse_hits_total", ns->reverse_hits);
 
 	line = "icmp";
 	C("echo replies", "icmp_echo_replies_total", ss->icmp_echo_replies);

@@ -43,12 +43,16 @@ struct zr_stats {
 	struct zr_stat item[ZR_STATS_MAX];
 };
 
-/* Every counter, in print order. @fs: NULL without --fake-dns;
- * @dgram_rx_dropped: the kernel's drops on datagram sockets. */
+/* Every counter, in print order. @fs: NULL without --fake-dns; @ns:
+ * the router's UDP NAT table; @tcp_states: TCP flows by state now
+ * (zt_stack_tcp_states()); @dgram_rx_dropped: the kernel's drops on
+ * datagram sockets. */
 void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 		      const struct zt_router_stats *rs,
 		      const struct zt_stack_stats *ss,
 		      const struct zt_fakedns_stats *fs,
+		      const struct zt_nat_stats *ns,
+		      const uint32_t tcp_states[ZT_TCP_TIME_WAIT + 1],
 		      uint64_t dgram_rx_dropped);
 
 /* The "ztun-ref: stats: " lines to @f: "@title, up S s", then @st. */

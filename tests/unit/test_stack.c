@@ -601,6 +601,50 @@ static void test_slots_reused(void)
 	free(h);
 }
 
+/* Flows by TCP state, as ztun-ref's statistics print them: a flow
+ * waiting for its upstream and one whose SYN-ACK is out are SYN_RECEIVED,
+ * the client's ACK makes it ESTABLISHED, a freed slot counts nowhere. */
+static void test_tcp_states(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr syn = syn_to(40000, 80, 1000), ack;
+	uint32_t n[ZT_TCP_TIME_WAIT + 1];
+	struct zt_flow *f1;
+	struct zt_packet pk;
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	zt_stack_tcp_states(h->s, n);
+	for (unsigned i = 0; i <= ZT_TCP_TIME_WAIT; i++)
+		CU_ASSERT_EQUAL(n[i], 0);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	f1 = h->last_new;
+	syn = syn_to(40001, 80, 5000);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	zt_stack_tcp_states(h->s, n);
+	CU_ASSERT_EQUAL(n[ZT_TCP_SYN_RECEIVED], 2);
+	zt_stack_tcp_accept(h->s, f1, h->now);
+	out_pkt(h, 0, &pk);
+	ack = syn_to(40000, 80, 1001);
+	ack.flags = ZT_TCP_ACK;
+	ack.has_mss = ack.sack_permitted = false;
+	ack.ack = pk.l4.tcp.seq + 1;
+	send_tcp(h, &c, &srv, &ack, NULL, 0);
+	zt_stack_tcp_states(h->s, n);
+	CU_ASSERT_EQUAL(n[ZT_TCP_SYN_RECEIVED], 1);
+	CU_ASSERT_EQUAL(n[ZT_TCP_ESTABLISHED], 1);
+	CU_ASSERT_EQUAL(n[ZT_TCP_CLOSED], 0);
+	zt_stack_tcp_refuse(h->s, h->last_new, h->now);
+	zt_stack_tcp_states(h->s, n);
+	CU_ASSERT_EQUAL(n[ZT_TCP_SYN_RECEIVED], 0);
+	CU_ASSERT_EQUAL(n[ZT_TCP_ESTABLISHED], 1);
+	host_fini(h);
+	free(h);
+}
+
 static void test_memory_budget(void)
 {
 	struct zt_stack_config cfg;
@@ -2929,6 +2973,7 @@ int zt_suite_stack(void)
 		{ "capacity_70000_syns", test_capacity },
 		{ "slots_reused", test_slots_reused },
 		{ "memory_budget", test_memory_budget },
+		{ "tcp_states", test_tcp_states },
 		{ "window_never_beyond_ring", test_window_never_beyond_ring },
 		{ "send_alloc_failure_resets", test_send_alloc_failure_resets },
 		{ "malformed_counted", test_malformed_counted },

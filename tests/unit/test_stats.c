@@ -24,6 +24,8 @@ struct counters {
 	struct zt_router_stats rs;
 	struct zt_stack_stats ss;
 	struct zt_fakedns_stats fs;
+	struct zt_nat_stats ns;
+	uint32_t states[ZT_TCP_TIME_WAIT + 1];
 };
 
 static char *text_of(const struct zr_stats *st, const char *title,
@@ -109,12 +111,24 @@ static void test_text_format(void)
 	c.rs.socks5_udp_unsupported = 4;
 	c.hs.busy_poll_spins = 50;
 	c.hs.busy_poll_caught = 51;
-	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, 20);
+	c.ss.packets_in = 60;
+	c.ss.packets_out = 61;
+	c.ss.bytes_in = 62;
+	c.ss.bytes_out = 63;
+	c.states[ZT_TCP_ESTABLISHED] = 70;
+	c.states[ZT_TCP_TIME_WAIT] = 71;
+	c.ns.active = 80;
+	c.ns.removed = 81;
+	c.ns.reverse_hits = 82;
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, &c.ns, c.states, 20);
 	t = text_of(&st, "exit", 12345678901ull);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
 	CU_ASSERT_EQUAL(strncmp(t, "ztun-ref: stats: exit, up 12.345 s\n", 35), 0);
 	assert_line(t, "ztun-ref: stats: tun rx 1 packets 2 bytes, tx 3 packets 4 bytes, tx errors 5");
 	assert_line(t, "ztun-ref: stats: tun offload: rx partial 0, tx tso 0, acks coalesced 0, rx udp gso 0, rx udp gso bad 0");
+	assert_line(t, "ztun-ref: stats: stack packets in 60, packets out 61, in 62 bytes, out 63 bytes");
+	assert_line(t, "ztun-ref: stats: tcp-state SYN_RECEIVED 0, ESTABLISHED 70, FIN_WAIT_1 0, FIN_WAIT_2 0, CLOSE_WAIT 0, CLOSING 0, LAST_ACK 0, TIME_WAIT 71");
+	assert_line(t, "ztun-ref: stats: nat active 80, created 0, mappings 0, mappings created 0, expired 0, removed 81, insert failures 0, no slot 0, no port 0, lookups 0, hits 0, reverse lookups 0, reverse hits 82");
 	assert_line(t, "ztun-ref: stats: flows direct 0, socks5 30, http 0, drop 0, local 0, nat 31");
 	assert_line(t, "ztun-ref: stats: tcp opened 42, active 43, up 40 bytes, up direct 0 bytes, up early 0 bytes, up sends 0, down 41 bytes, connect failed 0, upstream reset 0, unsent reset 0, refused 0, connect timeouts 0, idle timeouts 0, idle evicted 0, rst sent 0, refused full 0, refused memory 0, early syn-acks 0, time-wait reopened 44");
 	assert_line(t, "ztun-ref: stats: udp in 0, out 0, flows opened 0, active 0, expired 0, up 0 bytes, down 0 bytes, dropped 0, refused full 0, evicted 0, reply mismatch 0, spoofed 0, relay lost 0, cone in 0, gso runs 0, nat refused 0, nat port taken 0, mappings 0, mappings active 0, mapping cone in 0");
@@ -155,7 +169,7 @@ static void test_text_optional_lines(void)
 	c.ss.drops[ZT_DROP_BAD_CHECKSUM] = 7;
 	c.ss.drops[ZT_DROP_TCP_NO_FLOW] = 8;
 	c.rs.http_failures[1] = 9;
-	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, 0);
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, 0);
 	t = text_of(&st, "SIGUSR1", 0);
 	CU_ASSERT_EQUAL(strncmp(t, "ztun-ref: stats: SIGUSR1, up 0.000 s\n", 37), 0);
 	assert_line(t, "ztun-ref: stats: fake dns queries 3, answered 0, no data 0, errors 0, blocked 0, policy refused 0, forwarded 0, learned 0, ignored 0, names 2, recycled 0, lookups 0, unknown 0, refused 1");
@@ -235,7 +249,9 @@ static void test_prom_format(void)
 	c.rs.socks5_failures[ZT_SOCKS5_CONN_REFUSED] = 4;
 	c.ss.drops[ZT_DROP_BAD_CHECKSUM] = 5;
 	c.fs.names = 6;
-	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, 0);
+	c.states[ZT_TCP_CLOSE_WAIT] = 7;
+	c.ns.active = 8;
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, 0);
 	p = prom_of(&st, 12345678901ull);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	assert_prom_well_formed(p);
@@ -251,6 +267,9 @@ static void test_prom_format(void)
 		 zt_drop_name(ZT_DROP_BAD_CHECKSUM));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, want));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "ztun_fake_dns_names 6\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_tcp_flows gauge\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(p, "ztun_tcp_flows{state=\"CLOSE_WAIT\"} 7\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_nat_sessions_active gauge\nztun_nat_sessions_active 8\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_uptime_seconds gauge\nztun_uptime_seconds 12.345\n"));
 	/* the text's sums are Prometheus's to make; "(none)" is no sample */
 	CU_ASSERT_PTR_NULL(strstr(p, "failures_sum"));
@@ -269,7 +288,7 @@ static void test_write_file(void)
 
 	memset(&c, 0, sizeof(c));
 	c.ss.udp_flows_opened = 11;
-	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, 0);
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, &c.ns, c.states, 0);
 	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/ztun.prom", dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);

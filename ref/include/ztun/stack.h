@@ -476,6 +476,12 @@ const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s);
  * in flight or unread hold any). */
 uint64_t zt_stack_ring_buffers(const struct zt_stack *s);
 
+/* TCP flows by state now: @n[state] for every enum zt_tcp_state (a flow
+ * waiting for its upstream is SYN_RECEIVED). O(open flows): for
+ * statistics, not the data path. */
+void zt_stack_tcp_states(const struct zt_stack *s,
+			 uint32_t n[ZT_TCP_TIME_WAIT + 1]);
+
 /*
  * zt_stack_evict_idle() - the host ran out of something every flow holds
  * (a descriptor for its upstream): close the UDP flow closest to its
