@@ -145,6 +145,12 @@ const char zr_usage[] =
 	"                          8 times per new upstream socket: less latency\n"
 	"                          where waking a sleeping thread is slow, for\n"
 	"                          more CPU per connection\n"
+	"      --connect-timeout SEC  how long a new TCP flow waits for its\n"
+	"                          upstream to connect (and a proxy to\n"
+	"                          answer) before its client gets a reset,\n"
+	"                          1..300 (default 10); a SOCKS5 UDP\n"
+	"                          association and a DNS-over-TCP stream get\n"
+	"                          as long\n"
 	"      --tcp-idle-timeout SEC  reset a TCP flow both ways after SEC\n"
 	"                          seconds without a segment from the client,\n"
 	"                          1..604800 (default 7440: 2 h 4 min, what\n"
@@ -207,6 +213,7 @@ enum {
 	OPT_BUSY_POLL,
 	OPT_UDP_RCVBUF,
 	OPT_TXQUEUELEN,
+	OPT_CONNECT_TIMEOUT,
 	OPT_TCP_IDLE_TIMEOUT,
 	OPT_TCP_EVICT_IDLE,
 	OPT_MAX_UDP_FLOWS,
@@ -257,6 +264,7 @@ static const struct option long_opts[] = {
 	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ "udp-rcvbuf", required_argument, NULL, OPT_UDP_RCVBUF },
 	{ "txqueuelen", required_argument, NULL, OPT_TXQUEUELEN },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE_TIMEOUT },
 	{ "tcp-evict-idle", required_argument, NULL, OPT_TCP_EVICT_IDLE },
 	{ "udp-evict-idle", required_argument, NULL, OPT_UDP_EVICT_IDLE },
@@ -1148,6 +1156,14 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 				goto out;
 			}
 			c->udp_rcvbuf = (uint32_t)v;
+			break;
+		case OPT_CONNECT_TIMEOUT:
+			if (parse_num(a, 1, ZR_CONNECT_TIMEOUT_MAX_S, &v)) {
+				usage_error("--connect-timeout: '%s' is not a number of seconds in 1..%u",
+					    a, ZR_CONNECT_TIMEOUT_MAX_S);
+				goto out;
+			}
+			c->connect_timeout_s = (uint32_t)v;
 			break;
 		case OPT_TCP_IDLE_TIMEOUT:
 		case OPT_UDP_IDLE_TIMEOUT:

@@ -65,6 +65,7 @@ struct zr_config {
 	uint32_t udp_rcvbuf;            /* --udp-rcvbuf, 0: the kernel's */
 	const char *stats_file;         /* --stats-file (argv's), NULL: none */
 	uint32_t stats_interval_s;      /* --stats-interval */
+	uint32_t connect_timeout_s;     /* --connect-timeout, 0: the stack's */
 	uint32_t tcp_idle_s;            /* --tcp-idle-timeout, 0: the stack's */
 	uint32_t tcp_evict_s;           /* --tcp-evict-idle (0: never) */
 	bool tcp_evict_set;             /* ... given; else the stack's */
@@ -119,6 +120,9 @@ struct zr_config {
  * established TCP connection; 30 s, 120 s); up to a week. The same bound
  * for --tcp-evict-idle and --udp-evict-idle. */
 #define ZR_IDLE_MAX_S 604800u
+/* --connect-timeout: past this the kernel has long given up on a SYN
+ * nobody answers (about 127 s with net.ipv4.tcp_syn_retries 6) */
+#define ZR_CONNECT_TIMEOUT_MAX_S 300u
 
 /* --udp-rcvbuf: a burst of datagrams the loop has not read yet waits in
  * the socket; the kernel's default (208 KiB, doubled for overhead: about

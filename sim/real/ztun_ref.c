@@ -629,6 +629,8 @@ int main(int argc, char **argv)
 	rcfg.stack.max_tcp_flows = cfg.max_flows;
 	rcfg.stack.max_udp_flows = cfg.max_udp_flows;
 	rcfg.nat.capacity = cfg.max_udp_flows; /* a session per NAT flow */
+	if (cfg.connect_timeout_s)
+		rcfg.stack.connect_timeout = (uint64_t)cfg.connect_timeout_s * ZT_SEC;
 	if (cfg.tcp_idle_s)
 		rcfg.stack.tcp_idle_timeout = (uint64_t)cfg.tcp_idle_s * ZT_SEC;
 	if (cfg.tcp_evict_set)

@@ -96,6 +96,10 @@ check "bad --max-flows (zero)"    2 err "--max-flows: '0'"  -- --max-flows 0
 check "bad --max-flows (large)"   2 err "--max-flows: '65537'" -- --max-flows 65537
 check "bad --busy-poll (large)"   2 err "--busy-poll: '1001'" -- --busy-poll 1001
 check "bad --busy-poll (text)"    2 err "--busy-poll: '50us'" -- --busy-poll 50us
+check "bad --connect-timeout (0)"  2 err "--connect-timeout: '0' is not a number of seconds in 1..300" -- --connect-timeout 0
+check "bad --connect-timeout (big)" 2 err "--connect-timeout: '301'" -- --connect-timeout 301
+check "bad --connect-timeout (unit)" 2 err "--connect-timeout: '500ms'" -- --connect-timeout 500ms
+check "--connect-timeout 300 taken" 2 err "--rule: bad rule 'bogus'" -- --connect-timeout 300 --rule bogus
 check "bad --tcp-idle-timeout (0)"  2 err "--tcp-idle-timeout: '0' is not a number of seconds in 1..604800" -- --tcp-idle-timeout 0
 check "bad --tcp-idle-timeout (big)" 2 err "--tcp-idle-timeout: '604801'" -- --tcp-idle-timeout 604801
 check "bad --tcp-evict-idle (neg)"  2 err "--tcp-evict-idle: '-1' is not a number of seconds in 0..604800" -- --tcp-evict-idle -1
