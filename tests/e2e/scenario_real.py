@@ -16,12 +16,17 @@
 # grammar), then checked against what real mode can play; a line it cannot
 # play is an error naming FILE:LINE (exit 2), never a silent pass. The
 # header becomes ztun-ref's flags: --tun -> -i/-p plus the rule
-# "icmp ADDR/32 -> local" first (as the simulator adds it), --mtu -> -m,
-# --route -> --rule, --socks5/--http(-auth) -> -x, --default -> --default
-# and --udp (in the simulator UDP that no rule matches gets the default
-# decision), direct egress -e lo. --seed and --tolerance are the
+# "icmp ADDR/32 -> local" first (as the simulator adds it), --tun6 ->
+# --tun-ip6 and "icmp ADDR/128 -> local", --mtu -> -m, --route -> --rule,
+# --socks5/--http(-auth) -> -x, --default -> --default and --udp (in the
+# simulator UDP that no rule matches gets the default decision), the
+# --stack.* settings ztun-ref has a flag for (flow caps, connect and idle
+# timeouts), direct egress -e lo. --seed and --tolerance are the
 # simulator's: real mode draws its own ISNs and ports and compares
 # sequence numbers relative to the ISNs, as the grammar defines them.
+# IPv4 and IPv6 alike: a script with IPv6 turns IPv6 on in the namespace
+# (lo, and the TUN before ztun-ref creates it). A script longer than
+# MAX_SECONDS is refused: it would run that long.
 #
 # The executor plays everything around ztun-ref:
 #
@@ -36,7 +41,10 @@
 #   upstreams  every address the script's sN>/net> lines name is added to
 #              lo; a TCP listener is opened on each endpoint a stream
 #              connects to (none where the script refuses), a UDP socket on
-#              each datagram endpoint. Connection attempts (the SYNs) are
+#              each datagram endpoint; an endpoint ztun gives up on (its
+#              connect followed by sN> close) is routed into lo without
+#              being local there, so its SYNs are dropped and nobody
+#              answers. Connection attempts (the SYNs) are
 #              captured on lo, so sN> connect is seen even when refused;
 #              sN is the Nth SYN, in ztun-ref's order of opening. sN> fin
 #              is EOF on the accepted socket, sN> close is ztun-ref no
@@ -44,6 +52,8 @@
 #              /proc/PID/fd; the EOF or reset it caused goes with it).
 #   asserts    SIGUSR1 makes ztun-ref print its counters; the ones it
 #              prints map to the scenario's counter names (COUNTERS below).
+#              tcp.state is read from its TCP flows by state, which is the
+#              connection's state when the script has one connection only.
 #
 # Time: every line has its scripted time t from the start. Inputs are made
 # at t (or at once when an earlier wait ran past t); an expected output
@@ -76,10 +86,16 @@ ETH_P_ALL = 0x0003
 IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)  # <linux/in.h>; not in every Python
 IP_RECVTOS = getattr(socket, "IP_RECVTOS", 13)
 ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
+IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
+IPV6_RECVTCLASS = getattr(socket, "IPV6_RECVTCLASS", 66)
+IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
 PACKET_HOST = 0
 PACKET_OUTGOING = 4
 
 TUN_NAME = "zts0"
+MAX_SECONDS = 120  # the longest script real mode plays (it runs in real time)
 
 F_FIN, F_SYN, F_RST, F_PSH, F_ACK, F_URG, F_ECE, F_CWR = (
     0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80)
@@ -194,19 +210,53 @@ def parse_v4(s):
     return str(a)
 
 
+def parse_ip(s):
+    """An IPv4 or IPv6 literal, in the form inet_ntop gives."""
+    return str(ipaddress.ip_address(s))
+
+
+def is6(a):
+    return ":" in a
+
+
+def family(a):
+    return socket.AF_INET6 if is6(a) else socket.AF_INET
+
+
+def aton(a):
+    return socket.inet_pton(family(a), a)
+
+
+def fmt_ep(a, port):
+    return ("[%s]:%d" if is6(a) else "%s:%d") % (a, port)
+
+
+def split_ep(s):
+    """A.B.C.D:PORT or [V6]:PORT -> (addr, port string); ValueError."""
+    if s.startswith("["):
+        host, sep, port = s[1:].partition("]:")
+        if not sep:
+            raise ValueError(s)
+        if not is6(host):
+            raise ValueError(s)
+    else:
+        if s.count(":") != 1:
+            raise ValueError(s)
+        host, _, port = s.partition(":")
+        if is6(host):
+            raise ValueError(s)
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(s)
+    return parse_ip(host), port
+
+
 def parse_ep(s, where):
-    """A.B.C.D:PORT; IPv6 and names are not supported in real mode."""
-    if s.startswith("[") or s.count(":") != 1:
-        raise ScnError("%s: '%s': only IPv4 ADDR:PORT is supported in real mode"
-                       % (where, s))
-    host, _, port = s.rpartition(":")
+    """A.B.C.D:PORT or [V6]:PORT; names are not supported in real mode."""
     try:
-        p = int(port)
-        if not 0 <= p <= 65535 or not port.isdigit():
-            raise ValueError(port)
-        return (parse_v4(host), p)
+        host, port = split_ep(s)
+        return (host, int(port))
     except ValueError:
-        raise ScnError("%s: bad or unsupported endpoint '%s' (real mode: IPv4 "
+        raise ScnError("%s: bad or unsupported endpoint '%s' (real mode: IP "
                        "literals only)" % (where, s))
 
 
@@ -241,6 +291,8 @@ def take_ttl(e, t, where):
                 raise ScnError("%s: 'df' is for IPv4 tun< lines" % where)
             if e.pkt.df:
                 raise ScnError("%s: 'df' given twice" % where)
+            if e.pkt.src and is6(e.pkt.src):
+                raise ScnError("%s: 'df' is for IPv4 tun< lines" % where)
             e.pkt.df = True
             t = t[1:]
             continue
@@ -366,13 +418,11 @@ class Event:
 
 
 def parse_addr_port(s):
-    """A.B.C.D[:PORT] -> (addr, port or None)."""
-    if ":" in s:
-        host, _, port = s.rpartition(":")
-        if not port.isdigit() or int(port) > 65535:
-            raise ValueError(s)
-        return parse_v4(host), int(port)
-    return parse_v4(s), None
+    """A.B.C.D[:PORT], V6 or [V6]:PORT -> (addr, port or None)."""
+    if s.startswith("[") or s.count(":") == 1:
+        host, port = split_ep(s)
+        return host, int(port)
+    return parse_ip(s), None
 
 
 def parse_quote(t, where):
@@ -409,15 +459,18 @@ def parse_packet(e, t, where, state):
         typ = t[3].s if n > 3 else ""
     if typ in ("icmp", "raw"):
         try:
-            p.src, p.dst = parse_v4(t[0].s), parse_v4(t[2].s)
+            p.src, p.dst = parse_ip(t[0].s), parse_ip(t[2].s)
+            if is6(p.src) != is6(p.dst):
+                raise ValueError(t[2].s)
         except ValueError:
-            raise ScnError("%s: '%s > %s': only IPv4 is supported in real mode"
-                           % (where, t[0].s, t[2].s))
+            raise ScnError("%s: bad addresses '%s > %s'" % (where, t[0].s, t[2].s))
         p.has_addrs = True
         i = 3
     elif typ is not None:
         p.src, p.sport = parse_ep(t[0].s, where)
         p.dst, p.dport = parse_ep(t[2].s, where)
+        if is6(p.src) != is6(p.dst):
+            raise ScnError("%s: '%s > %s' mixes IPv4 and IPv6" % (where, t[0].s, t[2].s))
         p.has_addrs = True
         i = 3
     if i < n and not t[i].quoted and t[i].s == "raw":
@@ -552,6 +605,8 @@ COUNTERS = {
     "stack.tcp_refused": ("tcp", "refused"),
     "stack.tcp_connect_timeouts": ("tcp", "connect timeouts"),
     "stack.tcp_idle_timeouts": ("tcp", "idle timeouts"),
+    "stack.tcp_idle_evicted": ("tcp", "idle evicted"),
+    "router.tcp_up_sends": ("tcp", "up sends"),
     "stack.tcp_rst_sent": ("tcp", "rst sent"),
     "stack.tcp_refused_full": ("tcp", "refused full"),
     "stack.tcp_refused_memory": ("tcp", "refused memory"),
@@ -570,6 +625,8 @@ COUNTERS = {
     "router.socks5_udp_relay_lost": ("udp", "relay lost"),
     "router.socks5_udp_cone_in": ("udp", "cone in"),
     "stack.udp_refused_full": ("udp", "refused full"),
+    "stack.udp_evicted": ("udp", "evicted"),
+    "router.nat_port_taken": ("udp", "nat port taken"),
     "stack.udp_gso_out": ("udp", "gso runs"),
     "router.nat_refused": ("udp", "nat refused"),
     "router.udp_mappings": ("udp", "mappings"),
@@ -611,7 +668,28 @@ COUNTERS = {
     "fakedns.recycled": ("fake", "recycled"),
     "fakedns.lookups": ("fake", "lookups"),
     "fakedns.unknown": ("fake", "unknown"),
+    "stack.packets_in": ("stack", "packets in"),
+    "stack.packets_out": ("stack", "packets out"),
+    "stack.bytes_in": ("stack", "in"),
+    "stack.bytes_out": ("stack", "out"),
+    "nat.active": ("nat", "active"),
+    "nat.created": ("nat", "created"),
+    "nat.mappings": ("nat", "mappings"),
+    "nat.mappings_created": ("nat", "mappings created"),
+    "nat.expired": ("nat", "expired"),
+    "nat.removed": ("nat", "removed"),
+    "nat.insert_failures": ("nat", "insert failures"),
+    "nat.insert_no_slot": ("nat", "no slot"),
+    "nat.insert_no_port": ("nat", "no port"),
+    "nat.lookups": ("nat", "lookups"),
+    "nat.hits": ("nat", "hits"),
+    "nat.reverse_lookups": ("nat", "reverse lookups"),
+    "nat.reverse_hits": ("nat", "reverse hits"),
 }
+# tcp.state: ztun-ref prints how many flows are in each state ("tcp-state"
+# line); with one connection in the script that is the connection's state
+TCP_STATES = ("CLOSED", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
+              "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT")
 DECISIONS = ("direct", "socks5", "http", "drop", "local", "nat")
 CMPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b,
         "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
@@ -619,6 +697,8 @@ CMPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b,
 
 
 def counter_key(name):
+    if name == "tcp.state":
+        return ("tcp-state", None)
     if name in COUNTERS:
         return COUNTERS[name]
     if name.startswith("router.flows.") and name[13:] in DECISIONS:
@@ -633,6 +713,7 @@ class Scenario:
         self.path = path
         self.events = []
         self.tun = ("10.0.0.1", 24)
+        self.tun6 = None     # (addr, prefix length): --tun6
         self.mtu = None
         self.routes = []
         self.default = "direct"
@@ -644,9 +725,10 @@ class Scenario:
         self.full_cone = False
         self.dns_over_tcp = False
         self.dns_tcp_fallback = True
-        self.idle = {}       # "tcp_idle" / "udp_idle" / "udp_stream": seconds,
-                             # --stack.*_timeout
+        self.idle = {}       # "connect" / "tcp_idle" / "udp_idle" / "udp_stream":
+                             # seconds, --stack.*_timeout
         self.fake = []       # --fake-dns and its range flags, as ztun-ref takes them
+        self.caps = {}       # "max_tcp_flows" / "max_udp_flows": --stack.* flow caps
         self.last_line = 0
         self.parse()
 
@@ -714,10 +796,16 @@ class Scenario:
                 if rest[1].s not in CMPS:
                     raise ScnError("%s: unknown operator '%s'" % (where, rest[1].s))
                 e.cmp = rest[1].s
-                try:
-                    e.value = int(rest[2].s)
-                except ValueError:
-                    raise ScnError("%s: bad value '%s'" % (where, rest[2].s))
+                if e.counter == "tcp.state":
+                    if e.cmp not in ("==", "!=") or rest[2].s not in TCP_STATES:
+                        raise ScnError("%s: tcp.state takes == or != and a state name"
+                                       % where)
+                    e.value = rest[2].s
+                else:
+                    try:
+                        e.value = int(rest[2].s)
+                    except ValueError:
+                        raise ScnError("%s: bad value '%s'" % (where, rest[2].s))
             else:
                 raise ScnError("%s: unknown direction '%s'" % (where, d))
             self.events.append(e)
@@ -781,6 +869,13 @@ class Scenario:
                                "capture on the TUN sees ztun-ref's writes before the "
                                "kernel cuts them; tests/e2e/ztun_ref_e2e.sh tests its "
                                "TSO and UDP GSO)" % where)
+        elif key == "--stack.connect_timeout":
+            # ztun-ref's --connect-timeout, whole seconds
+            secs = v[:-1]
+            if not v.endswith("s") or not secs.isdigit() or not 1 <= int(secs) <= 300:
+                raise ScnError("%s: %s=%s: real mode takes whole seconds, 1s..300s"
+                               % (where, key, v))
+            self.idle["connect"] = int(secs)
         elif key in ("--stack.tcp_idle_timeout", "--stack.udp_idle_timeout",
                      "--stack.udp_stream_timeout"):
             # ztun-ref's --tcp-idle-timeout / --udp-idle-timeout /
@@ -794,12 +889,26 @@ class Scenario:
                      "--fake-dns-names", "--fake-dns-upstream"):
             self.fake.append(key)  # ztun-ref's flags of the same names
             self.fake.append(v)
+        elif key in ("--stack.max_tcp_flows", "--stack.max_udp_flows"):
+            # ztun-ref's --max-flows / --max-udp-flows, 1..65536 both
+            if not v.isdigit() or not 1 <= int(v) <= 65536:
+                raise ScnError("%s: %s: '%s' is not a number in 1..65536" % (where, key, v))
+            self.caps[key[8:]] = int(v)
+        elif key in ("--stack.tcp.rx_buf", "--stack.tcp.tx_buf"):
+            raise ScnError("%s: option '%s' is not supported in real mode "
+                           "(ztun-ref's --tcp-buffer sets the receive and the send "
+                           "ring both)" % (where, key))
         elif key.startswith("--stack."):
             raise ScnError("%s: option '%s' is not supported in real mode "
                            "(ztun-ref has no flag for that stack setting)" % (where, key))
         elif key == "--tun6":
-            raise ScnError("%s: option '%s' is not supported in real mode "
-                           "(this executor plays IPv4 only)" % (where, key))
+            a, _, pl = v.partition("/")
+            try:
+                self.tun6 = (parse_ip(a), int(pl) if pl else 128)
+                if not is6(self.tun6[0]) or not 1 <= self.tun6[1] <= 128:
+                    raise ValueError(pl)
+            except ValueError:
+                raise ScnError("%s: --tun6: bad address '%s'" % (where, v))
         elif key == "--max-sockets":
             raise ScnError("%s: option '%s' is not supported in real mode "
                            "(ztun-ref's limit is its process's descriptors, "
@@ -897,6 +1006,9 @@ class Scenario:
         if i + 1 >= len(t) or t[i].s != "to":
             raise ScnError("%s: expected 'to DST'" % where)
         e.err_to = parse_ep(t[i + 1].s, where)
+        if is6(e.err_to[0]):
+            raise ScnError("%s: 'net< error' about IPv6 is not supported in real mode"
+                           % where)
         e.error = True
         e.ep = (origin, 0)
         i += 2
@@ -941,14 +1053,23 @@ def csum(b):
 
 
 def pseudo(src, dst, proto, n):
-    return socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, proto, n)
+    if is6(src):
+        return aton(src) + aton(dst) + struct.pack("!I3xB", n, proto)
+    return aton(src) + aton(dst) + struct.pack("!BBH", 0, proto, n)
 
 
-def ip4(src, dst, proto, l4, ident, ttl=None, tos=None, df=False):
+def ip_pkt(src, dst, proto, l4, ident, ttl=None, tos=None, df=False):
+    """An IPv4 or IPv6 packet (by the addresses' family) around @l4."""
+    if is6(src):
+        return struct.pack("!IHBB16s16s", 6 << 28 | (tos or 0) << 20, len(l4), proto,
+                           ttl or 64, aton(src), aton(dst)) + l4
     h = struct.pack("!BBHHHBBH4s4s", 0x45, tos or 0, 20 + len(l4), ident & 0xFFFF,
                     0x4000 if df else 0, ttl or 64,
-                    proto, 0, socket.inet_aton(src), socket.inet_aton(dst))
+                    proto, 0, aton(src), aton(dst))
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + l4
+
+
+ip4 = ip_pkt
 
 
 def tcp_opts_bytes(opts, sack_base):
@@ -990,35 +1111,54 @@ def udp_dgram(src, dst, sport, dport, payload):
     return h[:6] + struct.pack("!H", c) + h[8:]
 
 
-def icmp_echo(typ, ident, seq, payload):
-    h = struct.pack("!BBHHH", typ, 0, 0, ident, seq) + payload
-    return h[:2] + struct.pack("!H", csum(h)) + h[4:]
+def icmp_echo(reply, ident, seq, payload, src, dst):
+    """An ICMP (ICMPv6 for IPv6 addresses) echo request or reply."""
+    if is6(src):
+        h = struct.pack("!BBHHH", 129 if reply else 128, 0, 0, ident, seq) + payload
+        c = csum(pseudo(src, dst, 58, len(h)) + h)
+    else:
+        h = struct.pack("!BBHHH", 0 if reply else 8, 0, 0, ident, seq) + payload
+        c = csum(h)
+    return h[:2] + struct.pack("!H", c) + h[4:]
 
 
 def quote_of(q):
-    """What an ICMPv4 error quotes (as parse_quote's tuple), or None."""
-    if len(q) < 20 or q[0] >> 4 != 4:
+    """What an ICMP error quotes (as parse_quote's tuple), or None."""
+    if len(q) >= 40 and q[0] >> 4 == 6:
+        src = socket.inet_ntop(socket.AF_INET6, q[8:24])
+        dst = socket.inet_ntop(socket.AF_INET6, q[24:40])
+        proto, l4, echo_type = q[6], q[40:], 128
+        icmp = 58
+    elif len(q) >= 20 and q[0] >> 4 == 4:
+        ihl = (q[0] & 15) * 4
+        src, dst, proto = socket.inet_ntoa(q[12:16]), socket.inet_ntoa(q[16:20]), q[9]
+        l4, echo_type, icmp = q[ihl:], 8, 1
+    else:
         return None
-    ihl = (q[0] & 15) * 4
-    src, dst, proto = socket.inet_ntoa(q[12:16]), socket.inet_ntoa(q[16:20]), q[9]
-    l4 = q[ihl:]
     if proto in (6, 17) and len(l4) >= 4:
         sport, dport = struct.unpack("!HH", l4[:4])
         return (src, sport, dst, dport, None)
-    echo = struct.unpack("!HH", l4[4:8]) if proto == 1 and len(l4) >= 8 and \
-        l4[0] == 8 else None
+    echo = struct.unpack("!HH", l4[4:8]) if proto == icmp and len(l4) >= 8 and \
+        l4[0] == echo_type else None
     return (src, None, dst, None, echo)
 
 
 def fmt_quote(q):
     src, sport, dst, dport, echo = q
-    s = " quotes %s > %s" % ("%s:%d" % (src, sport) if sport is not None else src,
-                             "%s:%d" % (dst, dport) if dport is not None else dst)
+    s = " quotes %s > %s" % (fmt_ep(src, sport) if sport is not None else src,
+                             fmt_ep(dst, dport) if dport is not None else dst)
     return s + (" echo %d %d" % echo if echo else "")
 
 
+# ICMP messages by (version, type): what a script calls them
+ICMP_KINDS = {(4, 0): "echoreply", (4, 8): "echo", (4, 3): "unreach", (4, 11): "timex",
+              (6, 129): "echoreply", (6, 128): "echo", (6, 1): "unreach", (6, 2): "toobig",
+              (6, 3): "timex"}
+
+
 class Parsed:
-    """A captured IPv4 packet, fully checked (as zt_packet_parse does)."""
+    """A captured IPv4 or IPv6 packet, fully checked (as zt_packet_parse does).
+    ICMP and ICMPv6 both have proto 1 here, and a `kind` (ICMP_KINDS)."""
 
     def __init__(self, data, verify=True):
         self.err = None
@@ -1030,23 +1170,39 @@ class Parsed:
             self.err = "truncated (%s)" % x
 
     def _parse(self, d):
-        if len(d) < 20 or d[0] >> 4 != 4:
-            self.err = "not IPv4 (%d bytes)" % len(d)
+        if len(d) >= 40 and d[0] >> 4 == 6:
+            self.version = 6
+            plen = struct.unpack("!H", d[4:6])[0]
+            if 40 + plen > len(d):
+                self.err = "bad IPv6 payload length"
+                return
+            self.src = socket.inet_ntop(socket.AF_INET6, d[8:24])
+            self.dst = socket.inet_ntop(socket.AF_INET6, d[24:40])
+            self.tos = (struct.unpack("!I", d[:4])[0] >> 20) & 0xFF
+            self.proto = d[6]
+            l4 = d[40:40 + plen]
+            if self.proto not in (6, 17, 58):
+                self.err = "IPv6 next header %d" % self.proto
+                return
+        elif len(d) >= 20 and d[0] >> 4 == 4:
+            self.version = 4
+            ihl = (d[0] & 15) * 4
+            tot = struct.unpack("!H", d[2:4])[0]
+            if ihl < 20 or tot > len(d) or tot < ihl or csum(d[:ihl]):
+                self.err = "bad IPv4 header"
+                return
+            frag = struct.unpack("!H", d[6:8])[0]
+            if frag & 0x3FFF:
+                self.err = "IPv4 fragment"
+                return
+            self.src = socket.inet_ntoa(d[12:16])
+            self.dst = socket.inet_ntoa(d[16:20])
+            self.tos = d[1]
+            self.proto = d[9]
+            l4 = d[ihl:tot]
+        else:
+            self.err = "not IP (%d bytes)" % len(d)
             return
-        ihl = (d[0] & 15) * 4
-        tot = struct.unpack("!H", d[2:4])[0]
-        if ihl < 20 or tot > len(d) or tot < ihl or csum(d[:ihl]):
-            self.err = "bad IPv4 header"
-            return
-        frag = struct.unpack("!H", d[6:8])[0]
-        if frag & 0x3FFF:
-            self.err = "IPv4 fragment"
-            return
-        self.src = socket.inet_ntoa(d[12:16])
-        self.dst = socket.inet_ntoa(d[16:20])
-        self.tos = d[1]
-        self.proto = d[9]
-        l4 = d[ihl:tot]
         if self.proto == 6:
             if self.verify and csum(pseudo(self.src, self.dst, 6, len(l4)) + l4):
                 self.err = "bad TCP checksum"
@@ -1061,19 +1217,28 @@ class Parsed:
             self.payload = l4[thl:]
         elif self.proto == 17:
             self.sport, self.dport, ulen, c = struct.unpack("!HHHH", l4[:8])
-            if ulen != len(l4) or (c and csum(pseudo(self.src, self.dst, 17, len(l4)) + l4)):
+            if ulen != len(l4) or ((c or self.version == 6) and
+                                   csum(pseudo(self.src, self.dst, 17, len(l4)) + l4)):
                 self.err = "bad UDP length or checksum"
                 return
             self.payload = l4[8:]
-        elif self.proto == 1:
-            if csum(l4):
+        elif self.proto in (1, 58):
+            if csum(l4) if self.proto == 1 else csum(pseudo(self.src, self.dst, 58,
+                                                             len(l4)) + l4):
                 self.err = "bad ICMP checksum"
                 return
+            self.proto = 1
             self.itype, self.icode = l4[0], l4[1]
             self.ident, self.iseq = struct.unpack("!HH", l4[4:8])
-            self.imtu = self.iseq if (self.itype, self.icode) == (3, 4) else None
+            self.kind = ICMP_KINDS.get((self.version, self.itype))
+            self.imtu = None
+            if self.version == 4 and (self.itype, self.icode) == (3, 4):
+                self.kind, self.imtu = "toobig", self.iseq
+            elif self.kind == "toobig":
+                self.imtu = struct.unpack("!I", l4[4:8])[0]
             self.payload = l4[8:]
-            self.quote = quote_of(self.payload) if self.itype in (3, 11) else None
+            self.quote = quote_of(self.payload) if self.kind in ("unreach", "timex",
+                                                                  "toobig") else None
 
     @staticmethod
     def _tcp_opts(b):
@@ -1169,6 +1334,7 @@ class Runner:
         s = self.s
         connect = {}
         self.accept_eps, self.refuse_eps = set(), set()
+        self.silent_eps = set()
         self.udp_eps = set()
         self.error_origins = set()
         for i, e in enumerate(s.events):
@@ -1193,8 +1359,10 @@ class Runner:
                 if nxt is not None and nxt.kind == "s<" and nxt.sop == "refuse":
                     self.refuse_eps.add(e.ep)
                 elif nxt is not None and nxt.kind == "s>" and nxt.sop == "close":
-                    raise ScnError("%s:%d: ztun giving up on a pending connection is not "
-                                   "supported in real mode" % (s.path, nxt.line))
+                    # ztun gives up on a connection nobody answers: a
+                    # route into lo to an address not local there, whose
+                    # SYNs the kernel drops (ip_forward is 0)
+                    self.silent_eps.add(e.ep)
                 else:
                     self.accept_eps.add(e.ep)
             elif e.kind in ("s<", "s>") and e.stream not in connect:
@@ -1205,20 +1373,56 @@ class Runner:
                 self.udp_eps.add(e.ep)
             elif e.kind in ("tun<", "tun>") and e.pkt.has_addrs:
                 client = e.pkt.src if e.kind == "tun<" else e.pkt.dst
-                if client == s.tun[0]:
+                if is6(client) and not s.tun6:
+                    raise ScnError("%s: an IPv6 packet without --tun6" % where)
+                if client in (s.tun[0], s.tun6 and s.tun6[0]):
                     raise ScnError("%s: the client address %s is the TUN's own: the "
                                    "kernel would answer it" % (where, client))
+        conns = {(e.pkt.src, e.pkt.sport, e.pkt.dst, e.pkt.dport) if e.kind == "tun<" else
+                 (e.pkt.dst, e.pkt.dport, e.pkt.src, e.pkt.sport)
+                 for e in s.events if e.kind in ("tun<", "tun>") and e.pkt.type == "tcp"
+                 and e.pkt.has_addrs}
+        for e in s.events:
+            if e.kind == "assert" and e.counter == "tcp.state" and len(conns) != 1:
+                raise ScnError("%s:%d: tcp.state with %d TCP connections in the script: "
+                               "ztun-ref prints flows by state, which tell one "
+                               "connection's state only when it is the only one"
+                               % (s.path, e.line, len(conns)))
+        if "max_udp_flows" in s.caps and (s.default == "nat" or
+                                          any("nat" in r.split() for r in s.routes)):
+            raise ScnError("%s: --stack.max_udp_flows with NAT is not supported in real "
+                           "mode (ztun-ref's --max-udp-flows also sizes the NAT table; "
+                           "the simulator's stays at 8192)" % s.path)
+        if s.events and s.events[-1].t / 1e9 > MAX_SECONDS:
+            raise ScnError("%s:%d: the script lasts %.0f s: too long to play in real "
+                           "time (real mode plays at most %d s)"
+                           % (s.path, s.events[-1].line, s.events[-1].t / 1e9, MAX_SECONDS))
         both = self.accept_eps & self.refuse_eps
         if both:
             ep = sorted(both)[0]
-            raise ScnError("%s: %s:%d both accepts and refuses; real mode cannot play "
-                           "that" % (s.path, ep[0], ep[1]))
+            raise ScnError("%s: %s both accepts and refuses; real mode cannot play "
+                           "that" % (s.path, fmt_ep(*ep)))
+        local = {ep[0] for ep in self.accept_eps | self.refuse_eps | self.udp_eps} | \
+            self.error_origins
+        both = {ep[0] for ep in self.silent_eps} & (local | {"127.0.0.1", "::1"})
+        if both:
+            raise ScnError("%s: %s both answers and leaves a connection unanswered "
+                           "(ztun giving up on it); real mode cannot play that (an "
+                           "address that never answers is one not on lo)"
+                           % (s.path, sorted(both)[0]))
+        self.silent_addrs = sorted({ep[0] for ep in self.silent_eps})
+        for a in self.silent_addrs:
+            if a.startswith("127.") or a == "::1" or is6(a):
+                raise ScnError("%s: %s: an unanswered connection to a loopback or IPv6 address "
+                               "is not supported in real mode" % (s.path, a))
         self.lo_addrs = sorted({ep[0] for ep in self.accept_eps | self.refuse_eps | self.udp_eps
-                                if not ep[0].startswith("127.")} |
+                                if not ep[0].startswith("127.") and ep[0] != "::1"} |
                                {a for a in self.error_origins if not a.startswith("127.")})
-        for a in self.lo_addrs:
-            if ipaddress.ip_address(a) in ipaddress.ip_network(
-                    "%s/%d" % s.tun, strict=False):
+        nets = [ipaddress.ip_network("%s/%d" % s.tun, strict=False)]
+        if s.tun6:
+            nets.append(ipaddress.ip_network("%s/%d" % s.tun6, strict=False))
+        for a in self.lo_addrs + self.silent_addrs:
+            if any(ipaddress.ip_address(a) in n for n in nets):
                 raise ScnError("%s: upstream address %s is in the TUN's network"
                                % (s.path, a))
 
@@ -1226,16 +1430,18 @@ class Runner:
         s = self.s
         argv = [self.a.ztun_ref, "-n", TUN_NAME, "-i", s.tun[0], "-p", str(s.tun[1]),
                 "-e", "lo", "--rule", "icmp %s/32 -> local" % s.tun[0]]
+        if s.tun6:
+            argv += ["--tun-ip6", "%s/%d" % s.tun6, "--rule", "icmp %s/128 -> local" % s.tun6[0]]
         if s.mtu:
             argv += ["-m", str(s.mtu)]
         for r in s.routes:
             argv += ["--rule", r]
         if s.socks5:
             auth = s.socks5_auth + "@" if s.socks5_auth else ""
-            argv += ["-x", "socks5://%s%s:%d" % (auth, s.socks5[0], s.socks5[1])]
+            argv += ["-x", "socks5://%s%s" % (auth, fmt_ep(*s.socks5))]
         if s.http:
             auth = s.http_auth + "@" if s.http_auth else ""
-            argv += ["-x", "http://%s%s:%d" % (auth, s.http[0], s.http[1])]
+            argv += ["-x", "http://%s%s" % (auth, fmt_ep(*s.http))]
         if s.early_synack:
             argv += ["--early-synack"]
         if s.full_cone:
@@ -1245,14 +1451,35 @@ class Runner:
         if not s.dns_tcp_fallback:
             argv += ["--no-dns-tcp-fallback"]
         argv += s.fake
+        if "max_tcp_flows" in s.caps:
+            argv += ["--max-flows", str(s.caps["max_tcp_flows"])]
+        if "max_udp_flows" in s.caps:
+            argv += ["--max-udp-flows", str(s.caps["max_udp_flows"])]
         for what, secs in sorted(s.idle.items()):
             argv += ["--%s-timeout" % what.replace("_", "-"), str(secs)]
         # the simulator's TUN takes no offloads unless --tun-offload=1
         argv += ["--no-offload", "--default", s.default, "--udp", s.default]
         return argv
 
+    def uses_ipv6(self):
+        s = self.s
+        eps = self.accept_eps | self.refuse_eps | self.udp_eps
+        return bool(s.tun6) or any(is6(ep[0]) for ep in eps) or \
+            any(is6(ep[0]) for ep in (s.socks5, s.http) if ep)
+
     def setup(self):
+        if self.uses_ipv6():
+            # the namespace starts without IPv6 (scenario_real.sh): on for
+            # lo and, before ztun-ref creates it, the TUN (a TUN is NOARP:
+            # no duplicate address detection sends anything into it)
+            for dev in ("all", "default", "lo"):
+                with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % dev, "w") as f:
+                    f.write("0")
         for a in self.lo_addrs:
+            if is6(a):
+                subprocess.run(["ip", "addr", "add", a + "/128", "dev", "lo", "nodad"],
+                               check=True)
+                continue
             subprocess.run(["ip", "addr", "add", a + "/32", "dev", "lo"], check=True)
             # ztun-ref's sockets leave from one address, as from a host's
             # egress interface, whatever upstream they talk to: on lo the
@@ -1262,24 +1489,32 @@ class Runner:
             subprocess.run(["ip", "route", "replace", "table", "local", "local", a,
                             "dev", "lo", "proto", "kernel", "scope", "host",
                             "src", "127.0.0.1"], check=True)
+        for a in self.silent_addrs:
+            # not local: a SYN to it loops back through lo and is dropped
+            subprocess.run(["ip", "route", "replace", a, "dev", "lo", "src", "127.0.0.1"],
+                           check=True)
         for ep in sorted(self.accept_eps):
-            ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            ls = socket.socket(family(ep[0]), socket.SOCK_STREAM)
             ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             ls.bind(ep)
             ls.listen(64)
             ls.setblocking(False)
             self.listeners[ls] = ep
         for ep in sorted(self.udp_eps):
-            us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            us.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)  # net> ... ttl N
-            us.setsockopt(socket.IPPROTO_IP, IP_RECVTOS, 1)  # net> ... tos N
+            us = socket.socket(family(ep[0]), socket.SOCK_DGRAM)
+            if is6(ep[0]):
+                us.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+                us.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVTCLASS, 1)
+            else:
+                us.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)  # net> ... ttl N
+                us.setsockopt(socket.IPPROTO_IP, IP_RECVTOS, 1)  # net> ... tos N
             us.bind(ep)
             us.setblocking(False)
             self.udp[ep] = us
         # connection attempts, seen on lo (every upstream is on lo)
         self.lo_cap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
-                                    socket.htons(ETH_P_IP))
-        self.lo_cap.bind(("lo", ETH_P_IP))
+                                    socket.htons(ETH_P_ALL))
+        self.lo_cap.bind(("lo", ETH_P_ALL))
         self.lo_cap.setblocking(False)
         argv = self.ztun_argv()
         if self.a.verbose:
@@ -1400,6 +1635,9 @@ class Runner:
             if dst in self.refuse_eps:
                 st.dead = True
             self.streams.append(st)
+            if dst in self.silent_eps:
+                # never accepted: watch its socket (SYN_SENT) from the start
+                st.inode = self.socket_inode(st)
             if src in self.pending_accept:
                 self.attach(st, self.pending_accept.pop(src))
 
@@ -1408,6 +1646,7 @@ class Runner:
             c, peer = ls.accept()
         except BlockingIOError:
             return
+        peer = peer[:2]
         c.setblocking(False)
         for st in self.streams:
             if st.src == peer and st.sock is None:
@@ -1415,16 +1654,21 @@ class Runner:
                 return
         self.pending_accept[peer] = c
 
-    def attach(self, st, c):
-        st.sock = c
-        # ztun-ref's socket for this connection, to see when it closes it
+    def socket_inode(self, st):
+        """ztun-ref's socket for @st's connection (\"socket:[INODE]\"), to
+        see when it closes it; None when there is none."""
         want = "%s:%04X %s:%04X" % (self.hexaddr(st.src[0]), st.src[1],
                                     self.hexaddr(st.ep[0]), st.ep[1])
-        with open("/proc/net/tcp") as f:
+        with open("/proc/net/tcp6" if is6(st.ep[0]) else "/proc/net/tcp") as f:
             for line in f.readlines()[1:]:
                 w = line.split()
                 if "%s %s" % (w[1], w[2]) == want and w[9] != "0":
-                    st.inode = "socket:[%s]" % w[9]
+                    return "socket:[%s]" % w[9]
+        return None
+
+    def attach(self, st, c):
+        st.sock = c
+        st.inode = self.socket_inode(st)
         if st.inode is None:
             self.read_stream(st)
             st.gone = True
@@ -1432,7 +1676,10 @@ class Runner:
 
     @staticmethod
     def hexaddr(a):
-        return "%08X" % struct.unpack("<I", socket.inet_aton(a))[0]
+        """@a as /proc/net/tcp{,6} print it: 32-bit words in host order."""
+        b = aton(a)
+        return "".join("%08X" % struct.unpack("<I", b[i:i + 4])[0]
+                       for i in range(0, len(b), 4))
 
     def read_stream(self, st):
         while not st.eof:
@@ -1473,21 +1720,27 @@ class Runner:
                 # to user space), so the FIN or RST the close sends may
                 # not be here yet: wait for it (bounded), so that it is
                 # read as the close's, before the "gone"
-                if not st.eof:
+                if st.sock and not st.eof:
                     select.select([st.sock], [], [], 0.05)
-                self.read_stream(st)
+                if st.sock:
+                    self.read_stream(st)
                 st.gone = True
                 st.items.append(["gone", self.now(), None])
 
     def read_udp(self, us):
-        ep = us.getsockname()
+        ep = us.getsockname()[:2]
         while True:
             try:
                 d, anc, _, src = us.recvmsg(65536, 2 * socket.CMSG_SPACE(4))
             except BlockingIOError:
                 return
+            src = src[:2]
             ttl = tos = None
             for level, typ, v in anc:
+                if level == socket.IPPROTO_IPV6 and typ == IPV6_HOPLIMIT and len(v) >= 4:
+                    ttl = struct.unpack("=i", v[:4])[0]
+                if level == socket.IPPROTO_IPV6 and typ == IPV6_TCLASS and len(v) >= 4:
+                    tos = struct.unpack("=i", v[:4])[0]
                 if level == socket.IPPROTO_IP and typ == socket.IP_TTL and len(v) >= 4:
                     ttl = struct.unpack("=i", v[:4])[0]
                 if level == socket.IPPROTO_IP and typ == socket.IP_TOS and len(v) >= 1:
@@ -1511,8 +1764,8 @@ class Runner:
         if p.proto == 6:
             zb = c.zisn if c and c.zisn is not None else 0
             cb = c.cisn if c and c.cisn is not None else 0
-            s = "%s:%d > %s:%d %s %d:%d(%d)" % (
-                p.src, p.sport, p.dst, p.dport, fmt_flags(p.flags),
+            s = "%s > %s %s %d:%d(%d)" % (
+                fmt_ep(p.src, p.sport), fmt_ep(p.dst, p.dport), fmt_flags(p.flags),
                 (p.seq - zb) % 2**32, (p.seq - zb + len(p.payload)) % 2**32, len(p.payload))
             if p.flags & F_ACK:
                 s += " ack %d" % ((p.ack - cb) % 2**32)
@@ -1536,21 +1789,20 @@ class Runner:
                 s += " " + fmt_payload(p.payload)
             return "tun> " + s
         if p.proto == 17:
-            return "tun> %s:%d > %s:%d udp (%d) %s%s" % (
-                p.src, p.sport, p.dst, p.dport, len(p.payload),
+            return "tun> %s > %s udp (%d) %s%s" % (
+                fmt_ep(p.src, p.sport), fmt_ep(p.dst, p.dport), len(p.payload),
                 "tos %d " % p.tos if p.tos else "", fmt_payload(p.payload))
         if p.proto == 1:
-            kind = {0: "echoreply", 8: "echo"}.get(p.itype)
-            if kind:
+            if p.kind in ("echo", "echoreply"):
                 return ("tun> %s > %s icmp %s %d %d %s" % (
-                    p.src, p.dst, kind, p.ident, p.iseq,
+                    p.src, p.dst, p.kind, p.ident, p.iseq,
                     fmt_payload(p.payload) if p.payload else "")).rstrip()
-            if p.imtu is not None:
+            if p.kind == "toobig":
                 return "tun> %s > %s icmp toobig %d%s" % (
                     p.src, p.dst, p.imtu, fmt_quote(p.quote) if p.quote else "")
-            if p.itype in (3, 11):
+            if p.kind in ("unreach", "timex"):
                 return "tun> %s > %s icmp %s %d%s" % (
-                    p.src, p.dst, "unreach" if p.itype == 3 else "timex", p.icode,
+                    p.src, p.dst, p.kind, p.icode,
                     fmt_quote(p.quote) if p.quote else "")
             return "tun> %s > %s icmp type %d code %d" % (p.src, p.dst, p.itype, p.icode)
         return "tun> %s > %s proto %d" % (p.src, p.dst, p.proto)
@@ -1576,9 +1828,10 @@ class Runner:
             return ip4(p.src, p.dst, 17, udp_dgram(p.src, p.dst, p.sport, p.dport, data),
                        self.ip_id, p.ttl, p.tos, p.df)
         if p.type in ("echo", "echoreply"):
-            return ip4(p.src, p.dst, 1, icmp_echo(8 if p.type == "echo" else 0, p.echo_id,
-                                                  p.echo_seq, p.payload or b""), self.ip_id,
-                       p.ttl, p.tos, p.df)
+            return ip_pkt(p.src, p.dst, 58 if is6(p.src) else 1,
+                          icmp_echo(p.type == "echoreply", p.echo_id, p.echo_seq,
+                                    p.payload or b"", p.src, p.dst),
+                          self.ip_id, p.ttl, p.tos, p.df)
         # TCP
         if p.has_addrs:
             c = self.conn_find(p.src, p.sport, p.dst, p.dport, True)
@@ -1598,7 +1851,8 @@ class Runner:
 
     def input_tun(self, e):
         pkt = self.build(e)
-        self.tun.sendto(pkt, (TUN_NAME, ETH_P_IP))
+        v6 = len(pkt) > 0 and pkt[0] >> 4 == 6
+        self.tun.sendto(pkt, (TUN_NAME, ETH_P_IPV6 if v6 else ETH_P_IP))
 
     def tun_match(self, e, d):
         """Whether captured packet @d is what @e expects (learning ztun's ISN)."""
@@ -1635,15 +1889,14 @@ class Runner:
                     len(q.payload) == p.len and
                     (p.payload is None or q.payload == p.payload)), c
         if p.type in ("echo", "echoreply"):
-            return (q.proto == 1 and q.itype == (8 if p.type == "echo" else 0) and
+            return (q.proto == 1 and q.kind == p.type and
                     q.ident == p.echo_id and q.iseq == p.echo_seq and
                     (p.payload is None or q.payload == p.payload)), c
         if p.type == "toobig":
-            return (q.proto == 1 and q.imtu == p.mtu and
+            return (q.proto == 1 and q.kind == "toobig" and q.imtu == p.mtu and
                     self.quote_match(p.quote, q.quote)), c
         if p.type in ("unreach", "timex"):
-            return (q.proto == 1 and q.itype == (3 if p.type == "unreach" else 11) and
-                    q.imtu is None and
+            return (q.proto == 1 and q.kind == p.type and
                     q.icode == p.code and self.quote_match(p.quote, q.quote)), c
         return False, c
 
@@ -1713,7 +1966,7 @@ class Runner:
     def fmt_item(self, st, it):
         k, _, v = it
         if k == "connect":
-            return "s%d> connect %s:%d" % (st.n, v[0], v[1])
+            return "s%d> connect %s" % (st.n, fmt_ep(*v))
         if k == "data":
             return "s%d> %s" % (st.n, fmt_payload(v))
         return "s%d> %s" % (st.n, {"eof": "fin", "rst": "reset", "gone": "close"}[k])
@@ -1836,10 +2089,10 @@ class Runner:
         if not self.net_q:
             self.fail(e, exp, "(nothing)")
         at, ep, src, d, ttl, tos = self.net_q[0]
-        act = "net> udp %s:%d (%d) %s%s%s   [from %s:%d]" % (
-            ep[0], ep[1], len(d), "ttl %s " % ttl if e.pkt.ttl else "",
+        act = "net> udp %s (%d) %s%s%s   [from %s]" % (
+            fmt_ep(*ep), len(d), "ttl %s " % ttl if e.pkt.ttl else "",
             "tos %s " % tos if e.pkt.tos is not None else "", fmt_payload(d),
-            src[0], src[1])
+            fmt_ep(*src))
         ok = ep == e.ep and len(d) == e.pkt.len and \
             (e.pkt.ttl is None or ttl == e.pkt.ttl) and \
             (e.pkt.tos is None or tos == e.pkt.tos) and \
@@ -1870,7 +2123,10 @@ class Runner:
             self.send_icmp_error(e, dst, data)
             return
         us = self.udp[e.ep]
-        us.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, e.pkt.tos or 0)  # net< ... tos N
+        if is6(e.ep[0]):
+            us.setsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS, e.pkt.tos or 0)
+        else:
+            us.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, e.pkt.tos or 0)  # net< ... tos N
         us.sendto(data, dst)
 
     def send_icmp_error(self, e, sock_ep, data):
@@ -1898,8 +2154,8 @@ class Runner:
                 pend.append((st.items[0][1], self.fmt_item(st, st.items[0])))
         if self.net_q:
             at, ep, src, d = self.net_q[0][:4]
-            pend.append((at, "net> udp %s:%d (%d) %s" % (ep[0], ep[1], len(d),
-                                                        fmt_payload(d))))
+            pend.append((at, "net> udp %s (%d) %s" % (fmt_ep(*ep), len(d),
+                                                     fmt_payload(d))))
         if pend:
             at, act = min(pend)
             where = "%s:%d: " % (self.s.path, line)
@@ -1908,6 +2164,7 @@ class Runner:
 
     def stats(self):
         mark = len(self.log)
+        t_sig = self.now()
         self.zt.send_signal(signal.SIGUSR1)
         end = time.monotonic() + 5
 
@@ -1918,7 +2175,9 @@ class Runner:
         while not done():
             if time.monotonic() > end:
                 raise Fail("ztun-ref printed no statistics after SIGUSR1")
-            self.pump(self.now() + 0.01)
+            self.pump(self.now() + 0.01, done)
+        if self.a.verbose:
+            print("  %10.6f  stats read (signal sent at %.6f)" % (self.now(), t_sig))
         vals = {}
         for x in self.log[mark:]:
             if not x.startswith("ztun-ref: stats: "):
@@ -1938,6 +2197,20 @@ class Runner:
     def do_assert(self, e):
         key = counter_key(e.counter)
         vals = self.stats()
+        if e.counter == "tcp.state":
+            # the script's one connection: the state a flow is in, CLOSED
+            # when there is none (plan() checked there is one connection)
+            if not any(k[0] == "tcp-state" for k in vals):
+                raise Fail("%s:%d: ztun-ref's statistics have no 'tcp-state' line"
+                           % (self.s.path, e.line))
+            live = [k[1] for k, v in vals.items() if k[0] == "tcp-state" and v]
+            if len(live) > 1 or sum(v for k, v in vals.items() if k[0] == "tcp-state") > 1:
+                raise Fail("%s:%d: ztun-ref has more than one TCP flow (%s)"
+                           % (self.s.path, e.line, ", ".join(sorted(live))))
+            v = live[0] if live else "CLOSED"
+            if (v == e.value) != (e.cmp == "=="):
+                self.fail(e, "tcp.state %s %s" % (e.cmp, e.value), "tcp.state = %s" % v)
+            return
         if key not in vals and key[0] != "drops":
             raise Fail("%s:%d: ztun-ref's statistics have no '%s %s'"
                        % (self.s.path, e.line, key[0], key[1]))

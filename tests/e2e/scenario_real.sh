@@ -14,8 +14,9 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (53 of them, 2 to 3 minutes:
-# socks5_tcp.scn and udp_direct_expiry.scn wait 30 s each).
+# instead of the list below (94 of them, 3 to 4 minutes:
+# socks5_tcp.scn, udp_direct_expiry.scn and udp_nat.scn wait 30 s each,
+# tcp_synack_retransmit.scn 63 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
 # the executor's tolerance: an output may come that much before or after
 # its line's time (default 0.05 and 0.25), and advance/assert/the end look
@@ -105,7 +106,11 @@ else
 	# DNS carried as DNS over TCP through SOCKS5 (--dns-over-tcp), and
 	# a query sent again after the server closed the stream; DNS
 	# through a SOCKS5 proxy without UDP ASSOCIATE carried over TCP once
-	# it refused one.
+	# it refused one. IPv6: TCP direct, UDP direct, SOCKS5 to a proxy on
+	# [::1], a ping to the TUN's IPv6 address; --connect-timeout (ztun
+	# gives up on an upstream nobody answers) and a client resetting
+	# while its upstream connects; TCP states of a simultaneous close;
+	# --max-flows refusing a SYN; the stack's packet counter.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -129,7 +134,13 @@ else
 	       scenarios/udp_direct_ttl.scn scenarios/udp_direct_tos.scn
 	       scenarios/dns_over_tcp.scn scenarios/dns_over_tcp_resend.scn
 	       scenarios/dns_over_tcp_faults.scn
-	       scenarios/socks5_udp_unsupported_dns_tcp.scn)
+	       scenarios/socks5_udp_unsupported_dns_tcp.scn
+	       scenarios/tcp_ipv6_direct.scn scenarios/udp_ipv6_direct.scn
+	       scenarios/socks5_ipv6_proxy.scn scenarios/icmp6_echo_local.scn
+	       scenarios/tcp_connect_timeout.scn
+	       scenarios/tcp_client_rst_connecting.scn
+	       scenarios/tcp_simultaneous_fin.scn scenarios/tcp_capacity.scn
+	       scenarios/drop_bad_version.scn)
 fi
 
 tol=()
