@@ -44,7 +44,9 @@
 #              each datagram endpoint; an endpoint ztun gives up on (its
 #              connect followed by sN> close) is routed into lo without
 #              being local there, so its SYNs are dropped and nobody
-#              answers. Connection attempts (the SYNs) are
+#              answers (sN< unreach: an ICMP error about the SYN is sent
+#              to ztun-ref's socket, which fails its connect). Connection
+#              attempts (the SYNs) are
 #              captured on lo, so sN> connect is seen even when refused;
 #              sN is the Nth SYN, in ztun-ref's order of opening. sN> fin
 #              is EOF on the accepted socket, sN> close is ztun-ref no
@@ -95,6 +97,7 @@ PACKET_HOST = 0
 PACKET_OUTGOING = 4
 
 TUN_NAME = "zts0"
+ICMP_UNREACH_CODES = {"host": 1, "net": 0}  # sN< unreach KIND: the ICMP code
 MAX_SECONDS = 120  # the longest script real mode plays (it runs in real time)
 
 F_FIN, F_SYN, F_RST, F_PSH, F_ACK, F_URG, F_ECE, F_CWR = (
@@ -931,6 +934,18 @@ class Scenario:
             e.sop = "connect"
             e.ep = parse_ep(t[1].s, where)
             return
+        if word and inp and w == "unreach" and len(t) <= 2:
+            # an ICMP error about the SYN, which fails the connect()
+            # (RFC 1122 4.2.3.9 lets a SYN_SENT socket give up on one;
+            # Linux does): host -> EHOSTUNREACH, net -> ENETUNREACH
+            kind = t[1].s if len(t) == 2 else "host"
+            if kind not in ICMP_UNREACH_CODES:
+                raise ScnError("%s: 's%d< unreach %s' is not supported in real mode (no "
+                               "ICMP error makes connect() fail with EACCES)"
+                               % (where, e.stream, kind))
+            e.sop = "unreach"
+            e.err_code = ICMP_UNREACH_CODES[kind]
+            return
         if word and inp and w in ("unreach", "timex"):
             raise ScnError("%s: 's%d< %s' is not supported in real mode (a "
                            "kernel listener accepts or refuses)" % (where, e.stream, w))
@@ -1302,6 +1317,7 @@ class Stream:
         self.inode = None
         self.gone = False
         self.dead = False  # refused (no socket)
+        self.syn = None    # its SYN as captured on lo (IPv4 or IPv6 packet)
 
 
 class Runner:
@@ -1358,10 +1374,12 @@ class Runner:
                                                                self.early))
                 if nxt is not None and nxt.kind == "s<" and nxt.sop == "refuse":
                     self.refuse_eps.add(e.ep)
-                elif nxt is not None and nxt.kind == "s>" and nxt.sop == "close":
-                    # ztun gives up on a connection nobody answers: a
-                    # route into lo to an address not local there, whose
-                    # SYNs the kernel drops (ip_forward is 0)
+                elif nxt is not None and (nxt.kind == "s>" and nxt.sop == "close" or
+                                          nxt.kind == "s<" and nxt.sop == "unreach"):
+                    # ztun gives up on a connection nobody answers, or
+                    # an ICMP error answers its SYN: a route into lo to
+                    # an address not local there, whose SYNs the kernel
+                    # drops (ip_forward is 0)
                     self.silent_eps.add(e.ep)
                 else:
                     self.accept_eps.add(e.ep)
@@ -1632,6 +1650,7 @@ class Runner:
             if any(st.src == src and st.ep == dst for st in self.streams):
                 continue  # a retransmitted SYN
             st = Stream(len(self.streams) + 1, self.now(), src, dst)
+            st.syn = d
             if dst in self.refuse_eps:
                 st.dead = True
             self.streams.append(st)
@@ -2047,8 +2066,16 @@ class Runner:
     def input_stream(self, e):
         st = self.stream(e, False)
         where = "%s:%d: " % (self.s.path, e.line)
+        if st is None and e.sop == "unreach":
+            st = self.stream(e, True)
         if st is None:
             raise Fail("%ss%d was never opened by ztun-ref" % (where, e.stream))
+        if e.sop == "unreach":
+            self.send_syn_error(st, e.err_code)
+            # the connect failed: the host closes that socket, which is
+            # no output (as a refused one's)
+            st.dead = True
+            return
         if e.sop in ("accept", "refuse"):
             # played by the kernel when ztun-ref connected (see plan())
             if e.sop == "accept" and st.dead or e.sop == "refuse" and not st.dead:
@@ -2128,6 +2155,18 @@ class Runner:
         else:
             us.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, e.pkt.tos or 0)  # net< ... tos N
         us.sendto(data, dst)
+
+    def send_syn_error(self, st, code):
+        """ICMP destination unreachable @code from the destination of @st
+        about its SYN, to ztun-ref's socket, through a raw socket on lo."""
+        syn = st.syn
+        ihl = (syn[0] & 15) * 4
+        quote = syn[:ihl + 8]  # the IP header and the TCP ports and seq
+        icmp = struct.pack("!BBHHH", 3, code, 0, 0, 0) + quote
+        icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+        pkt = ip_pkt(st.ep[0], st.src[0], 1, icmp, 0)
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as r:
+            r.sendto(pkt, (st.src[0], 0))
 
     def send_icmp_error(self, e, sock_ep, data):
         """An ICMP error from e.ep[0] to ztun-ref's socket sock_ep about the
