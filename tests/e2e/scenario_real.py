@@ -52,6 +52,10 @@
 #              is EOF on the accepted socket, sN> close is ztun-ref no
 #              longer holding the socket (its inode gone from
 #              /proc/PID/fd; the EOF or reset it caused goes with it).
+#   pings      net icmp: ztun-ref's ping sockets' echo requests, captured on
+#              lo (the kernel answers none: icmp_echo_ignore_all), compared
+#              but for the identifier the socket puts; replies and errors
+#              sent on a raw socket with that identifier.
 #   asserts    SIGUSR1 makes ztun-ref print its counters; the ones it
 #              prints map to the scenario's counter names (COUNTERS below).
 #              tcp.state is read from its TCP flows by state, which is the
@@ -413,6 +417,7 @@ class Event:
         self.ep = None
         self.var = ""
         self.error = False   # net< error: ICMP error from ep[0] about err_to
+        self.icmp = False    # net icmp, or net< error about an echo request
         self.err_type = self.err_code = self.err_mtu = 0
         self.err_to = None
         self.counter = None
@@ -1020,7 +1025,15 @@ class Scenario:
             i += 1
         if i + 1 >= len(t) or t[i].s != "to":
             raise ScnError("%s: expected 'to DST'" % where)
-        e.err_to = parse_ep(t[i + 1].s, where)
+        if i + 1 < len(t) and t[i + 1].s.count(":") == 0:
+            # about an echo request (the address alone): the echo socket's
+            try:
+                e.err_to = (parse_v4(t[i + 1].s), None)
+            except ValueError:
+                raise ScnError("%s: bad address '%s'" % (where, t[i + 1].s))
+            e.icmp = True
+        else:
+            e.err_to = parse_ep(t[i + 1].s, where)
         if is6(e.err_to[0]):
             raise ScnError("%s: 'net< error' about IPv6 is not supported in real mode"
                            % where)
@@ -1033,19 +1046,25 @@ class Scenario:
         inp = e.kind == "net<"
         if inp and t and t[0].s == "error":
             return self.parse_net_error(e, t, where)
-        if t and t[0].s == "icmp":
-            raise ScnError("%s: '%s icmp' is not supported in real mode (ICMP "
-                           "echo leaves through ztun-ref's ping socket, which "
-                           "this executor cannot stand in for)" % (where, e.kind))
-        if not t or t[0].s != "udp":
-            raise ScnError("%s: expected 'udp'" % where)
+        if not t or t[0].s not in ("udp", "icmp"):
+            raise ScnError("%s: expected 'udp' or 'icmp'" % where)
+        e.icmp = t[0].s == "icmp"
         i = 1
         if not inp and i < len(t) and t[i].s.startswith("$"):
             e.var = t[i].s[1:]
             i += 1
         if i >= len(t):
             raise ScnError("%s: missing address" % where)
-        e.ep = parse_ep(t[i].s, where)
+        if e.icmp:
+            # an echo socket's message: ztun-ref's ping socket (IPv4 only
+            # here), its identifier in place of the port
+            try:
+                e.ep = (parse_v4(t[i].s), None)
+            except ValueError:
+                raise ScnError("%s: '%s': real mode plays echo sockets to IPv4 "
+                               "addresses only" % (where, t[i].s))
+        else:
+            e.ep = parse_ep(t[i].s, where)
         i += 1
         if inp and i + 1 < len(t) and t[i].s == ">":
             if not t[i + 1].s.startswith("$") or len(t[i + 1].s) < 2:
@@ -1213,6 +1232,7 @@ class Parsed:
             self.src = socket.inet_ntoa(d[12:16])
             self.dst = socket.inet_ntoa(d[16:20])
             self.tos = d[1]
+            self.ttl = d[8]
             self.proto = d[9]
             l4 = d[ihl:tot]
         else:
@@ -1243,6 +1263,7 @@ class Parsed:
                 self.err = "bad ICMP checksum"
                 return
             self.proto = 1
+            self.l4 = l4
             self.itype, self.icode = l4[0], l4[1]
             self.ident, self.iseq = struct.unpack("!HH", l4[4:8])
             self.kind = ICMP_KINDS.get((self.version, self.itype))
@@ -1333,6 +1354,8 @@ class Runner:
         self.streams = []         # in SYN order
         self.pending_accept = {}  # peer (addr, port) -> socket
         self.net_q = []           # [t, our ep, ztun's (addr, port), data, ttl, tos]
+        self.icmp_q = []          # [t, (addr, None), ztun's (addr, ident), message,
+                                  #  ttl, tos]: echo requests of its ping sockets
         self.vars = {}            # name -> ztun's (addr, port)
         self.last_src = None
         self.listeners = {}
@@ -1351,6 +1374,7 @@ class Runner:
         connect = {}
         self.accept_eps, self.refuse_eps = set(), set()
         self.silent_eps = set()
+        self.icmp_addrs = set()    # echo sockets' peers (net icmp), on lo
         self.udp_eps = set()
         self.error_origins = set()
         for i, e in enumerate(s.events):
@@ -1387,6 +1411,10 @@ class Runner:
                 raise ScnError("%s: s%d before its 's%d> connect'" % (where, e.stream, e.stream))
             elif e.kind == "net<" and e.error:
                 self.error_origins.add(e.ep[0])
+                if e.icmp:
+                    self.icmp_addrs.add(e.err_to[0])
+            elif e.kind in ("net>", "net<") and e.icmp:
+                self.icmp_addrs.add(e.ep[0])
             elif e.kind in ("net>", "net<"):
                 self.udp_eps.add(e.ep)
             elif e.kind in ("tun<", "tun>") and e.pkt.has_addrs:
@@ -1421,7 +1449,7 @@ class Runner:
             raise ScnError("%s: %s both accepts and refuses; real mode cannot play "
                            "that" % (s.path, fmt_ep(*ep)))
         local = {ep[0] for ep in self.accept_eps | self.refuse_eps | self.udp_eps} | \
-            self.error_origins
+            self.error_origins | self.icmp_addrs
         both = {ep[0] for ep in self.silent_eps} & (local | {"127.0.0.1", "::1"})
         if both:
             raise ScnError("%s: %s both answers and leaves a connection unanswered "
@@ -1435,7 +1463,8 @@ class Runner:
                                "is not supported in real mode" % (s.path, a))
         self.lo_addrs = sorted({ep[0] for ep in self.accept_eps | self.refuse_eps | self.udp_eps
                                 if not ep[0].startswith("127.") and ep[0] != "::1"} |
-                               {a for a in self.error_origins if not a.startswith("127.")})
+                               {a for a in self.error_origins | self.icmp_addrs
+                                if not a.startswith("127.")})
         nets = [ipaddress.ip_network("%s/%d" % s.tun, strict=False)]
         if s.tun6:
             nets.append(ipaddress.ip_network("%s/%d" % s.tun6, strict=False))
@@ -1493,6 +1522,13 @@ class Runner:
             for dev in ("all", "default", "lo"):
                 with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % dev, "w") as f:
                     f.write("0")
+        if self.icmp_addrs:
+            # ztun-ref's ping sockets may open, and the kernel answers no
+            # echo itself: the script's net< icmp lines do
+            with open("/proc/sys/net/ipv4/ping_group_range", "w") as f:
+                f.write("0 2147483647")
+            with open("/proc/sys/net/ipv4/icmp_echo_ignore_all", "w") as f:
+                f.write("1")
         for a in self.lo_addrs:
             if is6(a):
                 subprocess.run(["ip", "addr", "add", a + "/128", "dev", "lo", "nodad"],
@@ -1644,6 +1680,11 @@ class Runner:
             if addr[2] != PACKET_HOST:
                 continue
             p = Parsed(d, verify=False)
+            if not p.err and p.proto == 1 and p.kind == "echo" and p.version == 4 and \
+                    p.dst in self.icmp_addrs:
+                self.icmp_q.append([self.now(), (p.dst, None), (p.src, p.ident), p.l4,
+                                    p.ttl, p.tos])
+                continue
             if p.err or p.proto != 6 or not p.flags & F_SYN or p.flags & F_ACK:
                 continue
             src, dst = (p.src, p.sport), (p.dst, p.dport)
@@ -2110,20 +2151,34 @@ class Runner:
             raise Fail("%ss%d: %s" % (where, e.stream, x))
 
     # -- datagrams
+    @staticmethod
+    def fmt_net(ep, src, d):
+        if ep[1] is None:
+            return "net> icmp %s (%d) %s" % (ep[0], len(d), fmt_payload(d)), \
+                "%s, identifier %d" % src
+        return "net> udp %s (%d) %s" % (fmt_ep(*ep), len(d), fmt_payload(d)), fmt_ep(*src)
+
     def expect_net(self, e):
         exp = e.text
-        self.pump(self.deadline(e), lambda: self.net_q)
-        if not self.net_q:
+        q = self.icmp_q if e.icmp else self.net_q
+        self.pump(self.deadline(e), lambda: q)
+        if not q:
             self.fail(e, exp, "(nothing)")
-        at, ep, src, d, ttl, tos = self.net_q[0]
-        act = "net> udp %s (%d) %s%s%s   [from %s]" % (
-            fmt_ep(*ep), len(d), "ttl %s " % ttl if e.pkt.ttl else "",
-            "tos %s " % tos if e.pkt.tos is not None else "", fmt_payload(d),
-            fmt_ep(*src))
-        ok = ep == e.ep and len(d) == e.pkt.len and \
+        at, ep, src, d, ttl, tos = q[0]
+        head, _, rest = self.fmt_net(ep, src, d)[0].partition(")")
+        act = "%s)%s%s%s   [from %s]" % (
+            head, " ttl %s" % ttl if e.pkt.ttl else "",
+            " tos %s" % tos if e.pkt.tos is not None else "", rest,
+            self.fmt_net(ep, src, d)[1])
+        want = e.pkt.payload
+        if e.icmp and want is not None and len(d) >= 8 and len(want) >= 8:
+            # the ping socket puts its own identifier (and so checksum)
+            d, want = d[:2] + d[6:], want[:2] + want[6:]
+        ok = ep == e.ep and len(d) == len(want if want is not None else d) and \
+            len(q[0][3]) == e.pkt.len and \
             (e.pkt.ttl is None or ttl == e.pkt.ttl) and \
             (e.pkt.tos is None or tos == e.pkt.tos) and \
-            (e.pkt.payload is None or d == e.pkt.payload)
+            (want is None or d == want)
         if e.var:
             bound = self.vars.get(e.var)
             if bound is not None and bound != src:
@@ -2137,7 +2192,7 @@ class Runner:
         if e.var:
             self.vars[e.var] = src
         self.last_src = src
-        self.net_q.pop(0)
+        q.pop(0)
 
     def input_net(self, e):
         where = "%s:%d: " % (self.s.path, e.line)
@@ -2146,8 +2201,18 @@ class Runner:
             raise Fail("%sno datagram socket %s" % (where, "is named $" + e.var if e.var
                                                      else "was used yet"))
         data = e.pkt.payload if e.pkt.payload is not None else b"x" * e.pkt.len
+        if e.icmp and dst[1] is not None and len(data) >= 8:
+            # the echo socket's identifier, as its kernel put it on the
+            # wire, where the script has the simulator's; a checksum that
+            # holds (the kernel checks it)
+            data = data[:2] + b"\0\0" + struct.pack("!H", dst[1]) + data[6:]
+            if not e.error:
+                data = data[:2] + struct.pack("!H", csum(data)) + data[4:]
         if e.error:
             self.send_icmp_error(e, dst, data)
+            return
+        if e.icmp:
+            self.send_raw(ip_pkt(e.ep[0], dst[0], 1, data, 0, tos=e.pkt.tos), dst[0])
             return
         us = self.udp[e.ep]
         if is6(e.ep[0]):
@@ -2174,14 +2239,25 @@ class Runner:
         matches the quote to the socket and queues the error there, as it
         would one from the network."""
         (src, sport), (dst, dport) = sock_ep, e.err_to
-        udp = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+        if e.icmp:
+            # about an echo request: @data is it, with the socket's
+            # identifier; its checksum as it left
+            data = data[:2] + struct.pack("!H", csum(data[:2] + b"\0\0" + data[4:])) + \
+                data[4:]
+            quoted = ip4(src, dst, 1, data, 0, df=True)
+        else:
+            udp = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+            quoted = ip4(src, dst, 17, udp, 0, df=True)
         mtu = e.err_mtu if e.err_type == 3 and e.err_code == 4 else 0
-        icmp = struct.pack("!BBHHH", e.err_type, e.err_code, 0, 0, mtu) + \
-            ip4(src, dst, 17, udp, 0, df=True)
+        icmp = struct.pack("!BBHHH", e.err_type, e.err_code, 0, 0, mtu) + quoted
         icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
-        pkt = ip4(e.ep[0], src, 1, icmp, 0)
+        self.send_raw(ip4(e.ep[0], src, 1, icmp, 0), src)
+
+    @staticmethod
+    def send_raw(pkt, to):
+        """An IPv4 packet as built (our source address) on a raw socket."""
         with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as r:
-            r.sendto(pkt, (src, 0))
+            r.sendto(pkt, (to, 0))
 
     # -- advance, assert
     def check_quiet(self, line):
@@ -2191,10 +2267,10 @@ class Runner:
         for st in self.streams:
             if st.items:
                 pend.append((st.items[0][1], self.fmt_item(st, st.items[0])))
-        if self.net_q:
-            at, ep, src, d = self.net_q[0][:4]
-            pend.append((at, "net> udp %s (%d) %s" % (fmt_ep(*ep), len(d),
-                                                     fmt_payload(d))))
+        for q in (self.net_q, self.icmp_q):
+            if q:
+                at, ep, src, d = q[0][:4]
+                pend.append((at, self.fmt_net(ep, src, d)[0]))
         if pend:
             at, act = min(pend)
             where = "%s:%d: " % (self.s.path, line)

@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (96 of them, about 5 minutes:
+# instead of the list below (99 of them, about 5 minutes:
 # socks5_tcp.scn, udp_direct_expiry.scn and udp_nat.scn wait 30 s each,
 # tcp_synack_retransmit.scn 63 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
@@ -111,7 +111,8 @@ else
 	# gives up on an upstream nobody answers) and a client resetting
 	# while its upstream connects; TCP states of a simultaneous close;
 	# --max-flows refusing a SYN; the stack's packet counter; an ICMP
-	# host unreachable failing a direct connect.
+	# host unreachable failing a direct connect; a direct ping through
+	# ztun-ref's ping socket, with the client's TTL and traffic class.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -141,7 +142,8 @@ else
 	       scenarios/tcp_connect_timeout.scn
 	       scenarios/tcp_client_rst_connecting.scn
 	       scenarios/tcp_simultaneous_fin.scn scenarios/tcp_capacity.scn
-	       scenarios/drop_bad_version.scn scenarios/tcp_upstream_unreach.scn)
+	       scenarios/drop_bad_version.scn scenarios/tcp_upstream_unreach.scn
+	       scenarios/icmp_echo_direct.scn scenarios/icmp_echo_ttl.scn)
 fi
 
 tol=()
