@@ -45,7 +45,8 @@
 #              connect followed by sN> close) is routed into lo without
 #              being local there, so its SYNs are dropped and nobody
 #              answers (sN< unreach: an ICMP error about the SYN is sent
-#              to ztun-ref's socket, which fails its connect). Connection
+#              to ztun-ref's socket, which fails its connect; sN< timeout:
+#              tcp_syn_retries makes the kernel give up then). Connection
 #              attempts (the SYNs) are
 #              captured on lo, so sN> connect is seen even when refused;
 #              sN is the Nth SYN, in ztun-ref's order of opening. sN> fin
@@ -962,8 +963,9 @@ class Scenario:
                 e.sop = w
                 return
             if inp and w == "timeout":
-                raise ScnError("%s: 's%d< %s' is not supported in real mode (a "
-                               "kernel listener accepts or refuses)" % (where, e.stream, w))
+                # the kernel's own connect timeout (plan() checks when)
+                e.sop = w
+                return
         if word and inp and w == "window":
             raise ScnError("%s: 's%d< window' is not supported in real mode"
                            % (where, e.stream))
@@ -1374,6 +1376,7 @@ class Runner:
         connect = {}
         self.accept_eps, self.refuse_eps = set(), set()
         self.silent_eps = set()
+        self.syn_retries = None    # net.ipv4.tcp_syn_retries for sN< timeout
         self.icmp_addrs = set()    # echo sockets' peers (net icmp), on lo
         self.udp_eps = set()
         self.error_origins = set()
@@ -1398,6 +1401,22 @@ class Runner:
                                                                self.early))
                 if nxt is not None and nxt.kind == "s<" and nxt.sop == "refuse":
                     self.refuse_eps.add(e.ep)
+                elif nxt is not None and nxt.kind == "s<" and nxt.sop == "timeout":
+                    # nobody answers and the kernel gives up after its SYN
+                    # retries: 1 s, doubled each time (2^(n+1) - 1 s for n)
+                    d = (nxt.t - e.t) / 1e9
+                    n = [k for k in range(1, 7) if abs(2 ** (k + 1) - 1 - d) <= self.early]
+                    if not n:
+                        raise ScnError(
+                            "%s:%d: s%d< timeout %.3f s after the connect: the kernel "
+                            "gives up on an unanswered SYN after 3, 7, 15, 31, 63 or 127 s "
+                            "(net.ipv4.tcp_syn_retries 1 to 6)" % (s.path, nxt.line,
+                                                                   e.stream, d))
+                    if self.syn_retries not in (None, n[0]):
+                        raise ScnError("%s:%d: connect timeouts of different lengths"
+                                       % (s.path, nxt.line))
+                    self.syn_retries = n[0]
+                    self.silent_eps.add(e.ep)
                 elif nxt is not None and (nxt.kind == "s>" and nxt.sop == "close" or
                                           nxt.kind == "s<" and nxt.sop == "unreach"):
                     # ztun gives up on a connection nobody answers, or
@@ -1522,6 +1541,9 @@ class Runner:
             for dev in ("all", "default", "lo"):
                 with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % dev, "w") as f:
                     f.write("0")
+        if self.syn_retries:
+            with open("/proc/sys/net/ipv4/tcp_syn_retries", "w") as f:
+                f.write(str(self.syn_retries))
         if self.icmp_addrs:
             # ztun-ref's ping sockets may open, and the kernel answers no
             # echo itself: the script's net< icmp lines do
@@ -2111,6 +2133,11 @@ class Runner:
             st = self.stream(e, True)
         if st is None:
             raise Fail("%ss%d was never opened by ztun-ref" % (where, e.stream))
+        if e.sop == "timeout":
+            # the kernel's: the connect fails (ztun-ref's tun> line says
+            # when), which is no output of the stream
+            st.dead = True
+            return
         if e.sop == "unreach":
             self.send_syn_error(st, e.err_code)
             # the connect failed: the host closes that socket, which is

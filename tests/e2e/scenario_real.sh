@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (99 of them, about 5 minutes:
+# instead of the list below (100 of them, about 5 minutes:
 # socks5_tcp.scn, udp_direct_expiry.scn and udp_nat.scn wait 30 s each,
 # tcp_synack_retransmit.scn 63 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
@@ -111,7 +111,8 @@ else
 	# gives up on an upstream nobody answers) and a client resetting
 	# while its upstream connects; TCP states of a simultaneous close;
 	# --max-flows refusing a SYN; the stack's packet counter; an ICMP
-	# host unreachable failing a direct connect; a direct ping through
+	# host unreachable failing a direct connect, and the kernel's own
+	# connect timeout (tcp_syn_retries 1: 3 s); a direct ping through
 	# ztun-ref's ping socket, with the client's TTL and traffic class.
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
@@ -143,6 +144,7 @@ else
 	       scenarios/tcp_client_rst_connecting.scn
 	       scenarios/tcp_simultaneous_fin.scn scenarios/tcp_capacity.scn
 	       scenarios/drop_bad_version.scn scenarios/tcp_upstream_unreach.scn
+	       scenarios/tcp_upstream_timeout.scn
 	       scenarios/icmp_echo_direct.scn scenarios/icmp_echo_ttl.scn)
 fi
 
@@ -255,13 +257,13 @@ for f in tests/e2e/scenario_real_wrong_*.scn; do
 done
 
 # 4. a line real mode cannot play is an error naming it, never a pass
-f=scenarios/tcp_upstream_timeout.scn
+f=scenarios/tcp_upstream_prohibited.scn
 out=$("${py[@]}" "$here/scenario_real.py" --ztun-ref "$bin" --check-only "$f" 2>&1)
 rc=$?
-if [ $rc = 2 ] && printf '%s\n' "$out" | grep -q "$f:6: 's1< timeout' is not supported"; then
-	pass "ztun-ref: $f refused at line 6 (s1< timeout)"
+if [ $rc = 2 ] && printf '%s\n' "$out" | grep -q "$f:7: 's1< unreach prohibited' is not supported"; then
+	pass "ztun-ref: $f refused at line 7 (s1< unreach prohibited)"
 else
-	fail "ztun-ref: $f must be refused at line 6 (status $rc)"
+	fail "ztun-ref: $f must be refused at line 7 (status $rc)"
 fi
 
 echo "$passed passed, $failed failed"
