@@ -1105,8 +1105,6 @@ def ip_pkt(src, dst, proto, l4, ident, ttl=None, tos=None, df=False):
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + l4
 
 
-ip4 = ip_pkt
-
 
 def tcp_opts_bytes(opts, sack_base):
     b = b""
@@ -1907,7 +1905,7 @@ class Runner:
             return p.payload
         if p.type == "udp":
             data = p.payload if p.payload is not None else b"x" * p.len
-            return ip4(p.src, p.dst, 17, udp_dgram(p.src, p.dst, p.sport, p.dport, data),
+            return ip_pkt(p.src, p.dst, 17, udp_dgram(p.src, p.dst, p.sport, p.dport, data),
                        self.ip_id, p.ttl, p.tos, p.df)
         if p.type in ("echo", "echoreply"):
             return ip_pkt(p.src, p.dst, 58 if is6(p.src) else 1,
@@ -1929,7 +1927,7 @@ class Runner:
         zb = c.zisn or 0
         seg = tcp_seg(c.client, c.server, c.cport, c.sport, seq, ack, p.flags,
                       65535 if p.win is None else p.win, tcp_opts_bytes(p.opts, zb), data)
-        return ip4(c.client, c.server, 6, seg, self.ip_id)
+        return ip_pkt(c.client, c.server, 6, seg, self.ip_id)
 
     def input_tun(self, e):
         pkt = self.build(e)
@@ -2271,14 +2269,14 @@ class Runner:
             # identifier; its checksum as it left
             data = data[:2] + struct.pack("!H", csum(data[:2] + b"\0\0" + data[4:])) + \
                 data[4:]
-            quoted = ip4(src, dst, 1, data, 0, df=True)
+            quoted = ip_pkt(src, dst, 1, data, 0, df=True)
         else:
             udp = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
-            quoted = ip4(src, dst, 17, udp, 0, df=True)
+            quoted = ip_pkt(src, dst, 17, udp, 0, df=True)
         mtu = e.err_mtu if e.err_type == 3 and e.err_code == 4 else 0
         icmp = struct.pack("!BBHHH", e.err_type, e.err_code, 0, 0, mtu) + quoted
         icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
-        self.send_raw(ip4(e.ep[0], src, 1, icmp, 0), src)
+        self.send_raw(ip_pkt(e.ep[0], src, 1, icmp, 0), src)
 
     @staticmethod
     def send_raw(pkt, to):
