@@ -310,6 +310,21 @@ static void test_write_file(void)
 	CU_ASSERT_EQUAL(access(path, F_OK), -1);
 }
 
+/* Every counter and every failure and drop reason at once: the list
+ * holds them all, with room to spare (add() past ZR_STATS_MAX would
+ * drop items without a word). */
+static void test_every_item_fits(void)
+{
+	struct counters c;
+	struct zr_stats st;
+
+	memset(&c, 0x01, sizeof(c));
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, 1);
+	CU_ASSERT(st.n + 32 <= ZR_STATS_MAX);
+	if (st.n + 32 > ZR_STATS_MAX)
+		fprintf(stderr, "\n%u of %u stats items\n", st.n, ZR_STATS_MAX);
+}
+
 int zt_suite_stats(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -317,6 +332,7 @@ int zt_suite_stats(void)
 		{ "text: fake dns, dns-tcp, drops, http lines", test_text_optional_lines },
 		{ "prometheus format", test_prom_format },
 		{ "file written whole", test_write_file },
+		{ "every item fits the list", test_every_item_fits },
 		{ 0 },
 	};
 
