@@ -244,8 +244,10 @@ static struct zr_sock *sock_alloc(struct zr_host *h, int *idx)
 	return s;
 }
 
-/* Register the epoll mask slot @idx needs now. */
-static void sock_update(struct zr_host *h, struct zr_sock *s, int idx)
+/* Register the epoll mask slot @idx needs now. Return: 0 or a negative
+ * errno (the registration is as it was: a socket not polled for what
+ * it waits for would hang its flow). */
+static int sock_update(struct zr_host *h, struct zr_sock *s, int idx)
 {
 	uint32_t want = 0;
 	struct epoll_event ev;
@@ -263,20 +265,23 @@ static void sock_update(struct zr_host *h, struct zr_sock *s, int idx)
 			epoll_ctl(h->epfd, EPOLL_CTL_DEL, s->fd, NULL);
 		s->in_epoll = false;
 		s->events = 0;
-		return;
+		return 0;
 	}
 	if (s->in_epoll && want == s->events)
-		return;
+		return 0;
 	op = s->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = want;
 	ev.data.u64 = token(s->gen, (uint32_t)idx);
 	if (epoll_ctl(h->epfd, op, s->fd, &ev) < 0) {
-		zr_warn("epoll_ctl(socket %d): %s", idx, strerror(errno));
-		return;
+		int err = -errno;
+
+		zr_debug("epoll_ctl(socket %d): %s", idx, strerror(-err));
+		return err;
 	}
 	s->in_epoll = true;
 	s->events = want;
+	return 0;
 }
 
 /* What the kernel dropped on @fd's receive queue (full) so far. */
@@ -534,11 +539,17 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	s->syn_probe = probe;
 	s->cookie = cookie;
 	s->peer = ep->addr; /* an address: ep_to_sockaddr() refused names */
+	h->stats.sockets_open++;
+	/* not polled, the connect would never be heard of: refused now,
+	 * not at the core's connect timeout */
+	err = sock_update(h, s, idx);
+	if (err) {
+		sock_release(h, s, idx, false);
+		goto fail;
+	}
 	h->stats.streams_opened++;
 	h->stats.stream_dscp_sets += s->tclass != 0;
-	h->stats.sockets_open++;
 	grant_busy_polls(h);
-	sock_update(h, s, idx);
 	zr_debug("stream %d: connecting to %s%s", idx, name,
 		 flags & ZT_UPSTREAM_DIRECT ? " (direct)" : "");
 	return idx;
@@ -738,10 +749,15 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	s->family = (uint8_t)af;
 	s->gso_off = echo; /* never a UDP_SEGMENT send on it */
 	s->cookie = cookie;
-	h->stats.dgrams_opened++;
 	h->stats.sockets_open++;
+	/* not polled, its answers would never be read */
+	err = sock_update(h, s, idx);
+	if (err) {
+		sock_release(h, s, idx, false);
+		return err;
+	}
+	h->stats.dgrams_opened++;
 	grant_busy_polls(h);
-	sock_update(h, s, idx);
 	zr_debug("dgram %d: open (IPv%u%s%s)", idx, family,
 		 flags & ZT_UPSTREAM_DIRECT ? ", direct" : "",
 		 echo ? ", ICMP echo" : "");

@@ -1,0 +1,581 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# fault_inject.sh - ztun-ref under system-call failures (strace --inject).
+# Usage: tests/e2e/fault_inject.sh PATH/TO/ztun-ref
+#
+#   +---------------- $cns (client) ----------------+
+#   |  fi_client.py (this script writes it)         |
+#   |    | 10.231.1.0/24 -> dev $tun                |
+#   |    v                                          |
+#   |  $tun 10.231.9.1/24 <==> strace -f ztun-ref   |
+#   |                            | direct, bound to |
+#   |  $vc 10.231.0.1/24, default via 10.231.0.2    |
+#   +----------------------|------------------------+
+#                          | veth
+#   +----------------------|------------------------+
+#   |  $vs 10.231.0.2/24                            |
+#   |  lo 10.231.1.1: e2e_helper.py TCP echo :7001, |
+#   |     UDP echo :7003                            |
+#   +---------------- $sns (server) ----------------+
+#
+# Theory of operation: skip (one "SKIP: reason" line, exit 0) unless root,
+# /dev/net/tun, strace that can trace, ip, python3 and network namespaces
+# are there. Build the two namespaces (IPv6 off in the client's, so that
+# no packet of the kernel's wakes ztun-ref up behind a case's back), start
+# the echo servers, then run ztun-ref once under plain strace to count
+# the calls it makes before it says "; running" (so that a case can aim
+# at the first call after the start, whatever the setup needs), and
+# then once per case with one injection (-e inject=CALL:error=E:when=N;
+# -P /dev/net/tun limits it to the TUN's descriptor) and check a concrete
+# outcome: the client is refused at once (RST or ICMP, never a hang), or
+# the transfer completes byte-exact, or a flow ends with a reset (never a
+# clean end that would hide lost bytes), or ztun-ref exits 1 naming what
+# failed; the counters of SIGUSR1's "stats:" lines say what happened; and
+# after a transient error the next flow works. Each case prints
+# PASS/FAIL; the last line is "N passed, M failed" (exit 1 when any
+# failed). The trap removes the namespaces and everything started here.
+#
+# About 30 s with build/dev, more with the sanitizer build (make check).
+
+bin=$1
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+	echo "usage: $0 PATH/TO/ztun-ref" >&2
+	exit 2
+fi
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: fault injection (not root: network namespaces and a TUN need root)"
+	exit 0
+fi
+if [ ! -c /dev/net/tun ]; then
+	echo "SKIP: fault injection (/dev/net/tun is missing)"
+	exit 0
+fi
+for p in ip python3 strace timeout pgrep; do
+	if ! command -v "$p" >/dev/null 2>&1; then
+		echo "SKIP: fault injection ($p is not installed)"
+		exit 0
+	fi
+done
+if ! strace -f -qq -o /dev/null -e trace=none true 2>/dev/null; then
+	echo "SKIP: fault injection (strace cannot trace here: ptrace refused)"
+	exit 0
+fi
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))'; then
+	echo "SKIP: fault injection (python3 is older than 3.9)"
+	exit 0
+fi
+helper=$here/e2e_helper.py
+
+id=$$
+cns=zfi${id}c
+sns=zfi${id}s
+vc=zfi${id}a
+vs=zfi${id}b
+tun=zfi${id}t
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-fi-XXXXXX") || exit 2
+pids=()
+ztun_pid=
+spid=
+# shellcheck source=tests/e2e/netns_lib.sh
+. "$here/netns_lib.sh"
+trap netns_cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! ip netns add "$cns" 2>/dev/null; then
+	cns=
+	echo "SKIP: fault injection (cannot create a network namespace)"
+	exit 0
+fi
+if ! ip netns add "$sns"; then
+	echo "FAIL: cannot create network namespace $sns"
+	exit 1
+fi
+cx() { ip netns exec "$cns" "$@"; }
+sx() { ip netns exec "$sns" "$@"; }
+ip link add "$vc" netns "$cns" type veth peer name "$vs" netns "$sns" || exit 1
+cx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+cx ip link set lo up
+sx ip link set lo up
+cx ip addr add 10.231.0.1/24 dev "$vc"
+sx ip addr add 10.231.0.2/24 dev "$vs"
+cx ip link set "$vc" up
+sx ip link set "$vs" up
+cx ip route add default via 10.231.0.2 dev "$vc"
+sx ip addr add 10.231.1.1/32 dev lo
+sx python3 "$helper" serve 18001 7001 7002 7005 >"$tmp/serve.log" 2>&1 &
+pids+=($!)
+sx python3 "$helper" udpecho 10.231.1.1 7003 >"$tmp/udpecho.log" 2>&1 &
+pids+=($!)
+
+# The client: one line saying what happened.
+cat >"$tmp/fi_client.py" <<'EOF'
+import errno, random, socket, sys, threading, time
+
+def gen(seed, n):
+    return random.Random(seed).randbytes(n)
+
+def ms(t0):
+    return int((time.monotonic() - t0) * 1000)
+
+def err(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+
+def tcp(host, port, n, timeout):
+    """connect, send gen(7, n), read the echo: 'echo-ok N MS',
+    'connect-ERR MS', 'connect-timeout MS', 'eof GOT MS' (a clean end
+    before the whole echo), 'ERR GOT MS', 'stall GOT MS', 'echo-bad'"""
+    t0 = time.monotonic()
+    s = socket.socket()
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+    except socket.timeout:
+        return "connect-timeout %d" % ms(t0)
+    except OSError as e:
+        return "connect-%s %d" % (err(e), ms(t0))
+    data = gen(7, n)
+    send_err = []
+
+    def send():
+        try:
+            s.sendall(data)
+        except OSError as e:
+            send_err.append(e)
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    got = bytearray()
+    try:
+        while len(got) < n:
+            b = s.recv(1 << 16)
+            if not b:
+                # a reset the sending thread met first leaves the reader
+                # an end of file: the reset is what happened
+                sender.join(1)
+                if send_err:
+                    return "%s %d %d" % (err(send_err[0]), len(got), ms(t0))
+                return "eof %d %d" % (len(got), ms(t0))
+            got += b
+    except socket.timeout:
+        return "stall %d %d" % (len(got), ms(t0))
+    except OSError as e:
+        return "%s %d %d" % (err(e), len(got), ms(t0))
+    if bytes(got) != data:
+        return "echo-bad %d %d" % (n, ms(t0))
+    return "echo-ok %d %d" % (n, ms(t0))
+
+def idle(host, port, secs):
+    """one byte and its echo, then wait SECS for the end: 'ERR MS',
+    'eof MS', 'open MS'"""
+    s = socket.create_connection((host, port), timeout=5)
+    s.sendall(b"x")
+    s.recv(1)
+    s.settimeout(secs)
+    t0 = time.monotonic()
+    try:
+        b = s.recv(1)
+        return ("eof %d" if not b else "data %d") % ms(t0)
+    except socket.timeout:
+        return "open %d" % ms(t0)
+    except OSError as e:
+        return "%s %d" % (err(e), ms(t0))
+
+def udp(host, port, n):
+    """N datagrams one at a time from one socket, each waiting 0.5 s for
+    its echo: 'udp GOT/N LOST' (LOST: the numbers lost, or -)"""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(0.5)
+    got = []
+    for i in range(n):
+        m = b"%d:" % i + gen(i, 100)
+        u.sendto(m, (host, port))
+        try:
+            while True:
+                if u.recv(2048) == m:
+                    got.append(i)
+                    break
+        except OSError:
+            pass
+    lost = [str(i) for i in range(n) if i not in got]
+    return "udp %d/%d %s" % (len(got), n, ",".join(lost) or "-")
+
+a = sys.argv
+if a[1] == "tcp":
+    print(tcp(a[2], int(a[3]), int(a[4]), float(a[5])))
+elif a[1] == "idle":
+    print(idle(a[2], int(a[3]), float(a[4])))
+elif a[1] == "udp":
+    print(udp(a[2], int(a[3]), int(a[4])))
+EOF
+
+for p in "t 7001" "u 7003"; do
+	# shellcheck disable=SC2086
+	set -- $p
+	for _ in $(seq 50); do
+		sx ss -Hln"$1" "sport = :$2" | grep -q . && break
+		sleep 0.1
+	done
+done
+
+passed=0
+failed=0
+pass() { echo "PASS: $1"; passed=$((passed + 1)); }
+fail() {
+	echo "FAIL: $1${2:+ ($2)}"
+	failed=$((failed + 1))
+	if [ -s "$tmp/ztun.log" ]; then
+		grep -Ev 'stats: |info: (descriptors|TUN|direct|tcp:)|warn: descriptor limit' \
+			"$tmp/ztun.log" | tail -n 6 | sed 's/^/    /'
+	fi
+}
+
+# start STRACE_ARGS [-- ZTUN-REF ARGS]: ztun-ref under strace in the
+# client namespace (STRACE_ARGS one word list), until it says it runs;
+# sets $spid (strace) and $ztun_pid (ztun-ref, the tracee: what signals
+# go to). Return 1 when it exited or did not come up in 5 s.
+start() {
+	local sargs=$1
+	shift
+	[ "$1" = -- ] && shift
+	: >"$tmp/ztun.log"
+	# not through cx: $! must be strace's pid (ip netns exec execs it)
+	# shellcheck disable=SC2086
+	ip netns exec "$cns" strace -f -qq -o "${strace_out:-/dev/null}" $sargs "$bin" -n "$tun" \
+		-i 10.231.9.1 --udp nat "$@" 2>"$tmp/ztun.log" &
+	spid=$!
+	ztun_pid=
+	for _ in $(seq 50); do
+		[ -z "$ztun_pid" ] && ztun_pid=$(pgrep -P "$spid" -x ztun-ref)
+		if grep -q '; running$' "$tmp/ztun.log"; then
+			cx ip route add 10.231.1.0/24 dev "$tun" || return 1
+			return 0
+		fi
+		kill -0 "$spid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop: SIGTERM to ztun-ref; sets $rc (its exit status, as strace's).
+stop() {
+	[ -z "$spid" ] && return
+	kill -TERM "${ztun_pid:-$spid}" 2>/dev/null
+	wait "$spid"
+	rc=$?
+	ztun_pid=
+	spid=
+}
+
+# wait_exit SECS: until ztun-ref (and strace) ended by itself; sets $rc,
+# 124 when it still runs.
+wait_exit() {
+	for _ in $(seq $(($1 * 10))); do
+		if ! kill -0 "$spid" 2>/dev/null; then
+			wait "$spid"
+			rc=$?
+			ztun_pid=
+			spid=
+			return
+		fi
+		sleep 0.1
+	done
+	rc=124
+}
+
+# counter GROUP NAME: the counter NAME of the "stats: GROUP ..." line
+# (GROUP: its first words), as a fresh SIGUSR1 prints it (empty when
+# missing).
+counter() {
+	local before
+	before=$(grep -c "stats: $1 " "$tmp/ztun.log")
+	kill -USR1 "$ztun_pid" 2>/dev/null
+	for _ in $(seq 30); do
+		[ "$(grep -c "stats: $1 " "$tmp/ztun.log")" -gt "$before" ] && break
+		sleep 0.05
+	done
+	grep "stats: $1 " "$tmp/ztun.log" | tail -n 1 |
+		sed -n "s/.*[ ,]$2 \([0-9][0-9]*\).*/\1/p"
+}
+
+# client ARGS: fi_client.py in the client namespace; its line in $out.
+client() {
+	out=$(cx timeout 25 python3 "$tmp/fi_client.py" "$@" 2>&1)
+}
+
+# ms_of LINE: the last number of a client's line (its time).
+ms_of() { echo "${1##* }"; }
+
+T=10.231.1.1
+
+# --- the calls before "running" -------------------------------------------
+# One run under plain strace: how many of each call the start makes, so
+# that when=N+1 is the first after it. It is also the baseline: a
+# transfer both ways, byte-exact, and UDP by NAT, without any injection.
+calls="socket connect epoll_ctl setsockopt timerfd_settime sendto recvmsg sendmmsg write"
+strace_out=$tmp/count.trace
+if ! start "-s 64 -e trace=${calls// /,}"; then
+	fail "baseline: ztun-ref did not start under strace"
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+strace_out=
+running=$(grep -n 'running\\n' "$tmp/count.trace" | head -n 1 | cut -d: -f1)
+declare -A at_start
+for c in $calls; do
+	at_start[$c]=$(head -n "${running:-0}" "$tmp/count.trace" | grep -c " $c(")
+done
+# the socket() of the default route's lookup: the last before the first
+# RTM_GETROUTE request
+route_socket=$(awk '/ socket\(/ { n++ } /RTM_GETROUTE/ { print n; exit }' "$tmp/count.trace")
+# and the first rtnetlink socket
+nl_socket=$(awk '/ socket\(/ { n++ } / socket\(AF_NETLINK/ { print n; exit }' "$tmp/count.trace")
+client tcp $T 7001 262144 10
+o1=$out
+client udp $T 7003 3
+o2=$out
+stop
+if [ "${o1%% *}" = echo-ok ] && [ "${o2% *}" = "udp 3/3" ] && [ -n "$running" ] &&
+   [ -n "$route_socket" ] && [ -n "$nl_socket" ]; then
+	pass "baseline under strace: 256 KiB echo, UDP 3/3 (before running: $(for c in $calls; do printf '%s %s, ' "$c" "${at_start[$c]}"; done | sed 's/, $//'))"
+else
+	fail "baseline under strace" "tcp: $o1; udp: $o2; running at trace line '$running'"
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+
+# after CALL [K]: the K-th (default 1) call of CALL after the start.
+after() { echo $((at_start[$1] + ${2:-1})); }
+
+# next_ok NAME: after a transient error, a new flow works (TCP echo).
+next_ok() {
+	client tcp $T 7001 4096 5
+	if [ "${out%% *}" = echo-ok ]; then
+		return 0
+	fi
+	fail "$1: the next flow" "$out"
+	return 1
+}
+
+# fast_refusal NAME OUT [MS]: OUT is a connect refused (RST or ICMP) in
+# under MS (default 1000) ms.
+fast_refusal() {
+	case $2 in
+	connect-ECONNREFUSED*|connect-ENETUNREACH*|connect-EHOSTUNREACH*)
+		[ "$(ms_of "$2")" -lt "${3:-1000}" ] && return 0;;
+	esac
+	fail "$1" "client: $2"
+	return 1
+}
+
+# --- cases ------------------------------------------------------------------
+# Each case_X starts ztun-ref with its injection (inject CALL ERR WHEN
+# [ZTUN-REF ARGS]), runs clients, and says pass or fail; run_case stops
+# ztun-ref after it.
+
+# inject CALL ERR WHEN [ARGS...]: start with CALL failing with ERR at the
+# invocations WHEN (strace's when=); with CALL prefixed "tun:", only
+# CALL on the TUN's descriptor (-P /dev/net/tun).
+inject() {
+	local call=$1 e=$2 when=$3 p=
+	shift 3
+	case $call in
+	tun:*) call=${call#tun:}; p="-P /dev/net/tun ";;
+	esac
+	start "$p-e trace=$call -e inject=$call:error=$e:when=$when" -- "$@" && return 0
+	fail "$name" "ztun-ref did not start"
+	return 1
+}
+
+# (c) connect() fails at once (no route out): the client gets the ICMP
+# unreachable a router would send, at once; the next flow connects.
+case_connect() {
+	name="connect ENETUNREACH: client told at once, next flow works"
+	inject connect ENETUNREACH "$(after connect)" || return
+	client tcp $T 7001 1000 5
+	local o=$out n
+	fast_refusal "$name" "$o" && next_ok "$name" || return
+	n=$(counter sockets "open errors")
+	if [ "${n:-0}" -ge 1 ]; then
+		pass "$name ($o; open errors $n)"
+	else
+		fail "$name" "open errors '$n'"
+	fi
+}
+
+# (s) socket() out of descriptors for a TCP and a UDP flow: both refused
+# at once, counted, said once; then both kinds work again.
+case_socket() {
+	name="socket EMFILE: TCP and UDP refused at once, counted, then served"
+	inject socket EMFILE "$(after socket)..$(after socket 2)" || return
+	client tcp $T 7001 1000 5
+	local o1=$out o2 n w
+	client udp $T 7003 1
+	o2=$out
+	fast_refusal "$name" "$o1" || return
+	if [ "${o2% *}" != "udp 0/1" ]; then
+		fail "$name" "udp: $o2"
+		return
+	fi
+	next_ok "$name" || return
+	client udp $T 7003 2
+	n=$(counter sockets "out of descriptors")
+	w=$(grep -c 'warn: out of descriptors' "$tmp/ztun.log")
+	if [ "${out% *}" = "udp 2/2" ] && [ "${n:-0}" = 2 ] && [ "$w" = 1 ]; then
+		pass "$name ($o1; out of descriptors $n, said $w time)"
+	else
+		fail "$name" "udp after: $out; out of descriptors '$n', said $w times"
+	fi
+}
+
+# (e1) epoll_ctl() cannot register a new stream: the flow is refused at
+# once, not left to its connect timeout (10 s).
+case_epoll_new() {
+	name="epoll_ctl ENOMEM on a new stream: refused at once, next flow works"
+	inject epoll_ctl ENOMEM "$(after epoll_ctl)" || return
+	client tcp $T 7001 1000 3
+	local o=$out
+	fast_refusal "$name" "$o" && next_ok "$name" && pass "$name ($o)"
+}
+
+# (e3) epoll_ctl() cannot register a new UDP socket: the flow fails (its
+# datagram is lost), the next datagram opens one that works; never a flow
+# whose answers nobody reads.
+case_epoll_udp() {
+	name="epoll_ctl ENOMEM on a new UDP socket: the next datagram is served"
+	inject epoll_ctl ENOMEM "$(after epoll_ctl)" || return
+	client udp $T 7003 3
+	if [ "$out" = "udp 2/3 0" ]; then
+		pass "$name ($out)"
+	else
+		fail "$name" "client: $out"
+	fi
+}
+
+# (m) sendmmsg() ENOBUFS once: that datagram is lost (UDP) and counted,
+# the rest pass.
+case_sendmmsg() {
+	name="sendmmsg ENOBUFS once: one datagram lost and counted"
+	inject sendmmsg ENOBUFS "$(after sendmmsg 2)" || return
+	client udp $T 7003 4
+	local n
+	n=$(counter sockets "send errors")
+	if [ "$out" = "udp 3/4 1" ] && [ "$n" = 1 ]; then
+		pass "$name ($out; send errors $n)"
+	else
+		fail "$name" "client: $out; send errors '$n'"
+	fi
+}
+
+# (w) writes to the TUN fail now and then (EAGAIN with offload: writev;
+# ENOBUFS without: write): packets lost as on any link, counted; TCP
+# recovers and the echo is byte-exact.
+tun_writes() {
+	name="$1 $2 on every 40th TUN write: 1 MiB echo byte-exact, counted"
+	inject "tun:$1" "$2" 5+40 ${3:+"$3"} || return
+	client tcp $T 7001 1048576 15
+	local n
+	n=$(counter "tun rx" "tx errors")
+	if [ "${out%% *}" = echo-ok ] && [ "${n:-0}" -ge 1 ]; then
+		pass "$name ($out; tx errors $n)"
+	else
+		fail "$name" "client: $out; tx errors '$n'"
+	fi
+}
+case_writev() { tun_writes writev EAGAIN; }
+case_write() { tun_writes write ENOBUFS --no-offload; }
+
+# (r) recvmsg() ENOMEM on a stream mid-transfer: that flow is reset (its
+# client never takes a cut transfer for a whole one), counted; the next
+# flow works.
+case_recvmsg() {
+	name="recvmsg ENOMEM mid-transfer: the flow is reset, not cut clean"
+	inject recvmsg ENOMEM "$(after recvmsg 3)" || return
+	client tcp $T 7001 1048576 5
+	local o=$out n
+	if [ "${o%% *}" != ECONNRESET ]; then
+		fail "$name" "client: $o"
+		return
+	fi
+	next_ok "$name" || return
+	n=$(counter sockets failed)
+	if [ "${n:-0}" -ge 1 ]; then
+		pass "$name ($o; failed $n)"
+	else
+		fail "$name" "failed '$n'"
+	fi
+}
+
+# (n) send() on a stream fails (ENOBUFS): the flow is reset both ways,
+# never cut clean; the next flow works.
+case_send() {
+	name="send ENOBUFS on a stream: the flow is reset, next flow works"
+	inject sendto ENOBUFS "$(after sendto)" || return
+	client tcp $T 7001 100000 5
+	local o=$out
+	case $o in
+	ECONNRESET*) next_ok "$name" && pass "$name ($o)";;
+	*) fail "$name" "client: $o";;
+	esac
+}
+
+# (o) setsockopt() EPERM from the start on (SO_BINDTODEVICE of direct
+# egress): every flow refused at once, TCP and UDP, none hangs.
+case_setsockopt() {
+	name="setsockopt EPERM: flows refused at once"
+	inject setsockopt EPERM "$(after setsockopt)+" || return
+	client tcp $T 7001 1000 3
+	local o1=$out n
+	client udp $T 7003 1
+	n=$(counter sockets "open errors")
+	fast_refusal "$name" "$o1" || return
+	if [ "${out% *}" = "udp 0/1" ] && [ "${n:-0}" -ge 1 ]; then
+		pass "$name ($o1; open errors $n)"
+	else
+		fail "$name" "udp: $out; open errors '$n'"
+	fi
+}
+
+# (i) reading the TUN fails (EIO: the device is gone): ztun-ref cannot go
+# on, and exits 1 at once saying so.
+case_tun_read() {
+	name="readv EIO on the TUN: exit 1 naming it"
+	inject tun:readv EIO 1 || return
+	client tcp $T 7001 1000 1
+	wait_exit 3
+	if [ "$rc" = 1 ] &&
+	   grep -q 'error: reading the TUN device: Input/output error' "$tmp/ztun.log"; then
+		pass "$name"
+	else
+		fail "$name" "exit status $rc"
+	fi
+}
+
+# (f) the first rtnetlink socket fails: exit 1, naming rtnetlink.
+case_netlink() {
+	name="socket EMFILE for rtnetlink at the start: exit 1 naming it"
+	start "-e trace=socket -e inject=socket:error=EMFILE:when=$nl_socket"
+	wait_exit 3
+	if [ "$rc" = 1 ] &&
+	   grep -q "error: configuring TUN device '$tun' (rtnetlink): Too many open files" \
+		"$tmp/ztun.log"; then
+		pass "$name"
+	else
+		fail "$name" "exit status $rc"
+	fi
+}
+
+# ZT_FI_ONLY=ERE runs only the cases whose function name matches.
+for c in connect socket epoll_new epoll_udp sendmmsg \
+	 writev write recvmsg send setsockopt tun_read netlink; do
+	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
+		continue
+	fi
+	"case_$c"
+	stop
+done
+
+echo "$passed passed, $failed failed ($SECONDS s)"
+[ "$failed" = 0 ]
