@@ -142,6 +142,8 @@ struct zr_sock {
 	bool syn_probe;       /* connecting streams: the SYN went with a
 			       * client's TTL below the default, and the
 			       * socket has IP_RECVERR until connected */
+	int watch_err;        /* streams: epoll_ctl() failed with it (< 0);
+			       * the stream fails from run_resumes() */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	struct zt_addr peer;  /* streams: the address connected to */
@@ -282,6 +284,42 @@ static int sock_update(struct zr_host *h, struct zr_sock *s, int idx)
 	s->in_epoll = true;
 	s->events = want;
 	return 0;
+}
+
+/* Put stream @idx on the list run_resumes() goes through after this
+ * wake-up's events (once). */
+static void resume_later(struct zr_host *h, struct zr_sock *s, int idx)
+{
+	if (s->resume)
+		return;
+	if (h->n_resumes == h->cap_resumes) {
+		uint32_t cap = h->cap_resumes ? h->cap_resumes * 2 : 64;
+		uint64_t *n = realloc(h->resumes, cap * sizeof(*n));
+
+		if (!n) {
+			zr_err("no memory for a resume");
+			return;
+		}
+		h->resumes = n;
+		h->cap_resumes = cap;
+	}
+	s->resume = true;
+	h->resumes[h->n_resumes++] = token(s->gen, (uint32_t)idx);
+}
+
+/* sock_update() for a stream the core knows: should epoll_ctl() fail,
+ * the socket is not polled for what it waits for (its flow would hang)
+ * or still for what it no longer reads (a level-triggered event would
+ * spin the loop), so the stream fails - from run_resumes(), since this
+ * may run inside a call of the core's. */
+static void sock_watch(struct zr_host *h, struct zr_sock *s, int idx)
+{
+	int err = sock_update(h, s, idx);
+
+	if (!err || s->watch_err)
+		return;
+	s->watch_err = err;
+	resume_later(h, s, idx);
 }
 
 /* What the kernel dropped on @fd's receive queue (full) so far. */
@@ -583,7 +621,7 @@ static ssize_t up_stream_send(void *host, int handle, const void *data,
 	if ((size_t)n < len && !s->want_write) {
 		h->stats.stream_short_sends++;
 		s->want_write = true;
-		sock_update(h, s, handle);
+		sock_watch(h, s, handle);
 	}
 	return n;
 }
@@ -614,21 +652,8 @@ static void up_stream_resume(void *host, int handle)
 	struct zr_host *h = host;
 	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
 
-	if (!s || !s->paused || s->resume)
-		return;
-	if (h->n_resumes == h->cap_resumes) {
-		uint32_t cap = h->cap_resumes ? h->cap_resumes * 2 : 64;
-		uint64_t *n = realloc(h->resumes, cap * sizeof(*n));
-
-		if (!n) {
-			zr_err("no memory for a resume");
-			return;
-		}
-		h->resumes = n;
-		h->cap_resumes = cap;
-	}
-	s->resume = true;
-	h->resumes[h->n_resumes++] = token(s->gen, (uint32_t)handle);
+	if (s && s->paused)
+		resume_later(h, s, handle);
 }
 
 /* Turn on the IPv4 option @v4 of @fd, and on an IPv6 socket also the IPv6
@@ -1083,7 +1108,7 @@ static void stream_deliver(struct zr_host *h, struct zr_sock *s, int idx,
 	s->held_off = 0;
 	s->paused = true;
 	h->stats.stream_pauses++;
-	sock_update(h, s, idx);
+	sock_watch(h, s, idx);
 }
 
 static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
@@ -1099,7 +1124,7 @@ static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
 		 * socket (its window closes) until stream_resume(). */
 		s->paused = true;
 		h->stats.stream_pauses++;
-		sock_update(h, s, idx);
+		sock_watch(h, s, idx);
 		return;
 	}
 	/* As much as the core would send in whole TSO segments. */
@@ -1141,7 +1166,7 @@ static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
 		/* Out of the epoll set, unless the core closed it (it does
 		 * when our FIN went before: close() drops it for free). */
 		if (s->gen == gen && s->kind == SK_STREAM)
-			sock_update(h, s, idx);
+			sock_watch(h, s, idx);
 		return;
 	}
 	stream_deliver(h, s, idx, h->sockbuf, (size_t)n);
@@ -1381,7 +1406,7 @@ static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
 					 IP_RECVERR, &off, sizeof(off));
 			s->syn_probe = false;
 		}
-		sock_update(h, s, (int)idx);
+		sock_watch(h, s, (int)idx);
 		zr_debug("stream %u: connected", idx);
 		zt_router_stream_connected(h->router, s->cookie, h->now);
 		return;
@@ -1400,7 +1425,7 @@ static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
 	}
 	if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && s->want_write) {
 		s->want_write = false;
-		sock_update(h, s, (int)idx);
+		sock_watch(h, s, (int)idx);
 		zt_router_stream_writable(h->router, s->cookie, h->now);
 	}
 }
@@ -1422,6 +1447,10 @@ static void run_resumes(struct zr_host *h)
 		if (!s || s->kind != SK_STREAM || s->gen != gen)
 			continue;
 		s->resume = false;
+		if (s->watch_err) {
+			stream_fail(h, s, (int)idx, s->watch_err);
+			continue;
+		}
 		if (!s->paused)
 			continue;
 		held = s->held;
@@ -1443,7 +1472,7 @@ static void run_resumes(struct zr_host *h)
 		free(held);
 		s->held_len = s->held_off = 0;
 		s->paused = false;
-		sock_update(h, s, (int)idx);
+		sock_watch(h, s, (int)idx);
 	}
 	memmove(h->resumes, h->resumes + n,
 		(h->n_resumes - n) * sizeof(*h->resumes));

@@ -440,6 +440,24 @@ case_epoll_new() {
 	fast_refusal "$name" "$o" && next_ok "$name" && pass "$name ($o)"
 }
 
+# (e2) epoll_ctl() fails on a connected stream (the change to EPOLLIN):
+# the flow is reset at once, not stalled with the loop spinning.
+case_epoll_open() {
+	name="epoll_ctl ENOMEM on a connected stream: reset at once, next flow works"
+	inject epoll_ctl ENOMEM "$(after epoll_ctl 2)" || return
+	client tcp $T 7001 1000 3
+	local o=$out
+	case $o in
+	ECONNRESET*|connect-ECONNREFUSED*)
+		if [ "$(ms_of "$o")" -ge 1000 ]; then
+			fail "$name" "client: $o"
+		else
+			next_ok "$name" && pass "$name ($o)"
+		fi;;
+	*) fail "$name" "client: $o";;
+	esac
+}
+
 # (e3) epoll_ctl() cannot register a new UDP socket: the flow fails (its
 # datagram is lost), the next datagram opens one that works; never a flow
 # whose answers nobody reads.
@@ -568,7 +586,7 @@ case_netlink() {
 }
 
 # ZT_FI_ONLY=ERE runs only the cases whose function name matches.
-for c in connect socket epoll_new epoll_udp sendmmsg \
+for c in connect socket epoll_new epoll_open epoll_udp sendmmsg \
 	 writev write recvmsg send setsockopt tun_read netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
 		continue
