@@ -10,7 +10,9 @@
  * Afterwards the router is polled if its deadline has come, and the timerfd
  * is re-armed (absolute, CLOCK_MONOTONIC) at zt_router_deadline() when that
  * is earlier than what is armed; a later deadline lets the armed timer fire
- * early once, and the loop re-arms then.
+ * early once, and the loop re-arms then. Should timerfd_settime() fail,
+ * epoll_wait() times out at the deadline instead (and each turn tries
+ * again), so that no timer waits for a packet to wake the loop.
  *
  * Sockets. The handle given to the core is an index into a table of
  * socket slots; slots are reused, so each carries a generation that is
@@ -167,6 +169,10 @@ struct zr_host {
 	uint64_t *resumes;             /* (gen << 32 | index) */
 	uint32_t n_resumes, cap_resumes;
 	uint64_t now, start, armed;
+	uint64_t unarmed;              /* a deadline timerfd_settime() failed
+					* to arm: epoll_wait() times out at it
+					* instead (NEVER: none) */
+	bool warned_timer;             /* said so once */
 	uint32_t busy_polls;           /* polls left before sleeping plainly */
 	bool warned_ping;              /* said once that ping sockets fail */
 	uint64_t fd_warn_next;         /* no "out of descriptors" before */
@@ -1572,8 +1578,10 @@ static void arm_timer(struct zr_host *h)
 	 * by every ACK, a timer cancelled) lets the armed one fire early once
 	 * and the loop re-arms then, one wake-up instead of a
 	 * timerfd_settime() per loop turn. */
-	if (dl >= h->armed)
+	if (dl >= h->armed) {
+		h->unarmed = ZT_TIME_NEVER; /* the armed timer comes first */
 		return;
+	}
 	memset(&its, 0, sizeof(its));
 	if (dl != ZT_TIME_NEVER) {
 		if (dl == 0)
@@ -1582,10 +1590,33 @@ static void arm_timer(struct zr_host *h)
 		its.it_value.tv_nsec = (long)(dl % 1000000000u);
 	}
 	if (timerfd_settime(h->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
-		zr_warn("timerfd_settime: %s", strerror(errno));
+		/* The timers must run all the same (a connect timeout, a
+		 * retransmission, the idle timeouts): epoll_wait() wakes up
+		 * at the deadline (wait_ms()), and each turn tries again. */
+		if (!h->warned_timer)
+			zr_warn("timerfd_settime: %s: timers wake the loop by epoll_wait()'s timeout instead",
+				strerror(errno));
+		h->warned_timer = true;
+		h->unarmed = dl;
 		return;
 	}
 	h->armed = dl;
+	h->unarmed = ZT_TIME_NEVER;
+}
+
+/* How long epoll_wait() may sleep: for ever, but up to a deadline
+ * arm_timer() could not arm (rounded up to whole milliseconds). */
+static int wait_ms(const struct zr_host *h)
+{
+	uint64_t now, ms;
+
+	if (h->unarmed == ZT_TIME_NEVER)
+		return -1;
+	now = zr_now();
+	if (h->unarmed <= now)
+		return 0;
+	ms = (h->unarmed - now + 999999) / 1000000;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
 /* The datagrams held in this wake-up that their sends lost for a reason
@@ -1626,7 +1657,8 @@ static int wait_events(struct zr_host *h, struct epoll_event *evs)
 	int n;
 
 	if (h->n_resumes || !h->busy_polls)
-		return epoll_wait(h->epfd, evs, MAX_EVENTS, h->n_resumes ? 0 : -1);
+		return epoll_wait(h->epfd, evs, MAX_EVENTS,
+				  h->n_resumes ? 0 : wait_ms(h));
 	n = epoll_wait(h->epfd, evs, MAX_EVENTS, 0);
 	if (n != 0)
 		return n;
@@ -1638,7 +1670,7 @@ static int wait_events(struct zr_host *h, struct epoll_event *evs)
 		n = epoll_wait(h->epfd, evs, MAX_EVENTS, 0);
 	} while (n == 0 && zr_now() - t0 < window);
 	if (n == 0)
-		return epoll_wait(h->epfd, evs, MAX_EVENTS, -1);
+		return epoll_wait(h->epfd, evs, MAX_EVENTS, wait_ms(h));
 	if (n > 0)
 		h->stats.busy_poll_caught++;
 	return n;
@@ -1778,7 +1810,7 @@ struct zr_host *zr_host_new(const struct zr_host_config *cfg,
 	h->free_head = -1;
 	zr_dgram_out_init(&h->dgram_out, &h->stats);
 	h->epfd = h->tfd = h->sfd = h->watch_fd = -1;
-	h->armed = ZT_TIME_NEVER;
+	h->armed = h->unarmed = ZT_TIME_NEVER;
 	h->start = zr_now();
 	h->stats_due = cfg->stats_file ? h->start : ZT_TIME_NEVER;
 	h->tick_due = cfg->on_tick && cfg->tick_interval_ns ?

@@ -472,6 +472,25 @@ case_epoll_udp() {
 	fi
 }
 
+# (t) timerfd_settime() fails every time: the timers still run (here the
+# TCP idle timeout, 2 s, resets an idle flow), not only when a packet
+# happens to wake the loop; said once.
+case_timer() {
+	name="timerfd_settime ENOMEM always: timers still fire"
+	inject timerfd_settime ENOMEM "$(after timerfd_settime)+" \
+		--tcp-idle-timeout 2 || return
+	client idle $T 7001 5
+	local w ms
+	w=$(grep -c 'timerfd_settime' "$tmp/ztun.log")
+	ms=$(ms_of "$out")
+	if [ "${out%% *}" = ECONNRESET ] && [ "$ms" -ge 1500 ] && [ "$ms" -lt 3500 ] &&
+	   [ "$w" = 1 ]; then
+		pass "$name (idle flow reset after $ms ms, said once)"
+	else
+		fail "$name" "client: $out; timerfd_settime said $w times"
+	fi
+}
+
 # (m) sendmmsg() ENOBUFS once: that datagram is lost (UDP) and counted,
 # the rest pass.
 case_sendmmsg() {
@@ -586,7 +605,7 @@ case_netlink() {
 }
 
 # ZT_FI_ONLY=ERE runs only the cases whose function name matches.
-for c in connect socket epoll_new epoll_open epoll_udp sendmmsg \
+for c in connect socket epoll_new epoll_open epoll_udp timer sendmmsg \
 	 writev write recvmsg send setsockopt tun_read netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
 		continue
