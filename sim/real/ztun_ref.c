@@ -136,10 +136,26 @@ static int setup_egress(struct zr_config *c, const struct zr_tun *tun)
 		zr_info("direct egress via %s", c->egress);
 		return 0;
 	}
+	/* A lookup that fails is no answer: only a table without a
+	 * default route runs unbound (a kernel without IPv6 has no IPv6
+	 * table to ask). */
 	oif = zr_nl_default_oif(ZT_AF_INET, tun_idx);
-	if (oif <= 0)
+	if (oif == 0) {
 		oif = zr_nl_default_oif(ZT_AF_INET6, tun_idx);
-	if (oif > 0 && if_indextoname((unsigned)oif, c->egress)) {
+		if (oif == -EAFNOSUPPORT)
+			oif = 0;
+	}
+	if (oif < 0) {
+		zr_err("finding the default route's interface (rtnetlink): %s; give -e",
+		       strerror(-oif));
+		return EXIT_RUNTIME;
+	}
+	if (oif > 0 && !if_indextoname((unsigned)oif, c->egress)) {
+		zr_err("the default route's interface (index %d): %s; give -e",
+		       oif, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if (oif > 0) {
 		zr_info("direct egress via %s (the default route's)", c->egress);
 		return 0;
 	}

@@ -590,6 +590,22 @@ case_tun_read() {
 	fi
 }
 
+# (d) the default route's lookup fails (its rtnetlink socket: EMFILE):
+# exit 1 naming it, never a run whose direct egress is bound to nothing
+# (it could loop into the TUN) under a warning that there is no default
+# route.
+case_route() {
+	name="socket EMFILE for the default route's lookup: exit 1 naming it"
+	start "-e trace=socket -e inject=socket:error=EMFILE:when=$route_socket"
+	wait_exit 3
+	if [ "$rc" = 1 ] &&
+	   grep -q "error: .*default route.*Too many open files" "$tmp/ztun.log"; then
+		pass "$name"
+	else
+		fail "$name" "exit status $rc"
+	fi
+}
+
 # (f) the first rtnetlink socket fails: exit 1, naming rtnetlink.
 case_netlink() {
 	name="socket EMFILE for rtnetlink at the start: exit 1 naming it"
@@ -606,7 +622,7 @@ case_netlink() {
 
 # ZT_FI_ONLY=ERE runs only the cases whose function name matches.
 for c in connect socket epoll_new epoll_open epoll_udp timer sendmmsg \
-	 writev write recvmsg send setsockopt tun_read netlink; do
+	 writev write recvmsg send setsockopt tun_read route netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
 		continue
 	fi
