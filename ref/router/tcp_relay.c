@@ -218,8 +218,10 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 			n = room;
 		sent = r->up->stream_send(r->host, t->handle, p, n);
 		if (sent < 0) {
+			/* a reset both ways: a FIN would tell the upstream
+			 * that what it got is all the client sent */
 			r->stats.upstream_reset++;
-			tcp_close_upstream(t, false);
+			tcp_close_upstream(t, true);
 			zt_stack_tcp_abort(r->stack, t->flow, now);
 			return;
 		}

@@ -2877,6 +2877,38 @@ static void test_socks5_send_fails_midhandshake(void)
 	}
 }
 
+/* A direct flow's upload whose upstream send fails mid-transfer (the
+ * send after the first breaks): the client is reset, and so is the
+ * server - a FIN would tell it the upload ended whole, which it did
+ * not. */
+static void test_direct_send_fails_resets_upstream(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct zt_vhost *sink;
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_DIRECT;
+	g_breaking_ops = zt_vnet_upstream_ops;
+	g_breaking_ops.stream_send = breaking_send;
+	g_sends_ok = 1;
+	t->r = zt_router_new(&t->cfg, tun_output, &g_breaking_ops, t->vn,
+			     &t->rng);
+	CU_ASSERT_FATAL(t->r != NULL);
+	zt_vnet_set_router(t->vn, t->r);
+	sink = add_host(t, &srv, 9, ZT_VHOST_DISCARD);
+	c = client_open(t, false, &srv, 9, 200000);
+	run_for(t, 500 * ZT_MS);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT(zt_vhost_stats(sink)->bytes_in > 0);
+	CU_ASSERT(zt_vhost_stats(sink)->bytes_in < 200000);
+	CU_ASSERT_EQUAL(zt_vhost_stats(sink)->eofs, 0);
+	CU_ASSERT_EQUAL(zt_vhost_stats(sink)->resets_seen, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+	tb_free(t);
+}
+
 /* Only port 53, and only with the option: other UDP keeps its UDP
  * association, and without it HTTP refuses DNS as any UDP. */
 static void test_dns_over_tcp_scope(void)
@@ -4523,6 +4555,7 @@ int zt_suite_router(void)
 		{ "early_data_then_reset", test_early_data_then_reset },
 		{ "early_data_bad_reply_resets", test_early_data_bad_reply_resets },
 		{ "socks5_send_fails_midhandshake", test_socks5_send_fails_midhandshake },
+		{ "direct_send_fails_resets_upstream", test_direct_send_fails_resets_upstream },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "proxy_hangs_up_on_request", test_proxy_hangs_up_on_request },
 		{ "http_connect_basic_echo", test_http_connect_echo },
