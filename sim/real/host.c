@@ -144,8 +144,9 @@ struct zr_sock {
 	bool syn_probe;       /* connecting streams: the SYN went with a
 			       * client's TTL below the default, and the
 			       * socket has IP_RECVERR until connected */
-	int watch_err;        /* streams: epoll_ctl() failed with it (< 0);
-			       * the stream fails from run_resumes() */
+	int fail_err;         /* streams: a call the core could not be told
+			       * of at once failed with it (< 0): the
+			       * stream fails from run_resumes() */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	struct zt_addr peer;  /* streams: the address connected to */
@@ -313,19 +314,27 @@ static void resume_later(struct zr_host *h, struct zr_sock *s, int idx)
 	h->resumes[h->n_resumes++] = token(s->gen, (uint32_t)idx);
 }
 
+/* Stream @idx failed with @err (< 0) where the core may be in a call
+ * of ours: it fails from run_resumes(), between events (the first
+ * error counts). */
+static void fail_later(struct zr_host *h, struct zr_sock *s, int idx, int err)
+{
+	if (s->fail_err)
+		return;
+	s->fail_err = err;
+	resume_later(h, s, idx);
+}
+
 /* sock_update() for a stream the core knows: should epoll_ctl() fail,
  * the socket is not polled for what it waits for (its flow would hang)
  * or still for what it no longer reads (a level-triggered event would
- * spin the loop), so the stream fails - from run_resumes(), since this
- * may run inside a call of the core's. */
+ * spin the loop), so the stream fails. */
 static void sock_watch(struct zr_host *h, struct zr_sock *s, int idx)
 {
 	int err = sock_update(h, s, idx);
 
-	if (!err || s->watch_err)
-		return;
-	s->watch_err = err;
-	resume_later(h, s, idx);
+	if (err)
+		fail_later(h, s, idx, err);
 }
 
 /* What the kernel dropped on @fd's receive queue (full) so far. */
@@ -632,13 +641,20 @@ static ssize_t up_stream_send(void *host, int handle, const void *data,
 	return n;
 }
 
+/* The client's FIN, upstream. Should shutdown() fail, the server would
+ * wait for an end that never comes (and the flow with it): the stream
+ * fails instead, a reset both ways. */
 static void up_stream_shutdown(void *host, int handle)
 {
 	struct zr_host *h = host;
 	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
 
-	if (s && shutdown(s->fd, SHUT_WR) < 0)
-		zr_debug("stream %d: shutdown: %s", handle, strerror(errno));
+	if (s && shutdown(s->fd, SHUT_WR) < 0) {
+		int err = -errno;
+
+		zr_debug("stream %d: shutdown: %s", handle, strerror(-err));
+		fail_later(h, s, handle, err);
+	}
 }
 
 static void up_stream_close(void *host, int handle, bool abort)
@@ -1453,8 +1469,8 @@ static void run_resumes(struct zr_host *h)
 		if (!s || s->kind != SK_STREAM || s->gen != gen)
 			continue;
 		s->resume = false;
-		if (s->watch_err) {
-			stream_fail(h, s, (int)idx, s->watch_err);
+		if (s->fail_err) {
+			stream_fail(h, s, (int)idx, s->fail_err);
 			continue;
 		}
 		if (!s->paused)

@@ -46,6 +46,7 @@
 #   write       write() ENOBUFS likewise (--no-offload): echoes byte-exact
 #   recvmsg     recvmsg() ENOMEM mid-transfer: that flow reset, not cut clean
 #   send        send() ENOBUFS on a stream: reset, not cut clean
+#   shutdown    shutdown() ENOBUFS passing a client's FIN on: reset, not hung
 #   setsockopt  setsockopt() EPERM (SO_BINDTODEVICE): flows refused at once
 #   tun_read    readv() EIO on the TUN: exit 1 naming it
 #   route       socket() EMFILE for the default route's lookup: exit 1
@@ -206,6 +207,26 @@ def idle(host, port, secs):
     except OSError as e:
         return "%s %d" % (err(e), ms(t0))
 
+def half(host, port, timeout):
+    """send 5 bytes, then the FIN (shutdown), read until the echo server's
+    own end: 'eof-after GOT MS', 'ERR GOT MS', 'stall GOT MS'"""
+    s = socket.create_connection((host, port), timeout=5)
+    s.sendall(b"hello")
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(timeout)
+    t0 = time.monotonic()
+    got = b""
+    try:
+        while True:
+            b = s.recv(100)
+            if not b:
+                return "eof-after %d %d" % (len(got), ms(t0))
+            got += b
+    except socket.timeout:
+        return "stall %d %d" % (len(got), ms(t0))
+    except OSError as e:
+        return "%s %d %d" % (err(e), len(got), ms(t0))
+
 def udp(host, port, n):
     """N datagrams one at a time from one socket, each waiting 0.5 s for
     its echo: 'udp GOT/N LOST' (LOST: the numbers lost, or -)"""
@@ -230,6 +251,8 @@ if a[1] == "tcp":
     print(tcp(a[2], int(a[3]), int(a[4]), float(a[5])))
 elif a[1] == "idle":
     print(idle(a[2], int(a[3]), float(a[4])))
+elif a[1] == "half":
+    print(half(a[2], int(a[3]), float(a[4])))
 elif a[1] == "udp":
     print(udp(a[2], int(a[3]), int(a[4])))
 EOF
@@ -349,7 +372,7 @@ T=10.231.1.1
 # One run under plain strace: how many of each call the start makes, so
 # that when=N+1 is the first after it. It is also the baseline: a
 # transfer both ways, byte-exact, and UDP by NAT, without any injection.
-calls="socket connect epoll_ctl setsockopt timerfd_settime sendto recvmsg sendmmsg write"
+calls="socket connect epoll_ctl setsockopt timerfd_settime sendto recvmsg sendmmsg write shutdown"
 strace_out=$tmp/count.trace
 if ! start "-s 64 -e trace=${calls// /,}"; then
 	fail "baseline: ztun-ref did not start under strace"
@@ -593,6 +616,20 @@ case_send() {
 	esac
 }
 
+# (h) shutdown() fails passing the client's FIN on: the flow is reset
+# both ways, not left with a server waiting for an end that never comes.
+case_shutdown() {
+	name="shutdown ENOBUFS passing a FIN on: the flow is reset, not hung"
+	inject shutdown ENOBUFS "$(after shutdown)" || return
+	client half $T 7001 3
+	local o=$out
+	if [ "${o%% *}" = ECONNRESET ] && [ "$(ms_of "$o")" -lt 1000 ]; then
+		next_ok "$name" && pass "$name ($o)"
+	else
+		fail "$name" "client: $o"
+	fi
+}
+
 # (o) setsockopt() EPERM from the start on (SO_BINDTODEVICE of direct
 # egress): every flow refused at once, TCP and UDP, none hangs.
 case_setsockopt() {
@@ -656,7 +693,7 @@ case_netlink() {
 }
 
 for c in connect socket epoll_new epoll_open epoll_udp timer sendmmsg \
-	 writev write recvmsg send setsockopt tun_read route netlink; do
+	 writev write recvmsg send shutdown setsockopt tun_read route netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
 		continue
 	fi
