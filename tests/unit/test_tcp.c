@@ -31,37 +31,53 @@ struct xfer {
 	bool shut;    /* shutdown() after the last byte was queued */
 };
 
-static void pump(struct tcp_pair *p, struct xfer x[2])
+/* Queue what @xf has left to send on @tx, as far as its ring takes it;
+ * shut it once all is queued when @xf says so. */
+static void xfer_fill(struct zt_tcb *tx, struct xfer *xf, uint64_t now)
 {
 	uint8_t buf[8192];
 
+	while (xf->sent < xf->total) {
+		size_t want = xf->total - xf->sent, n;
+
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		for (size_t i = 0; i < want; i++)
+			buf[i] = pat(xf->seed, xf->sent + i);
+		n = zt_tcb_send(tx, buf, want, now);
+		xf->sent += n;
+		if (n < want)
+			break;
+	}
+	if (xf->shut && xf->sent == xf->total)
+		zt_tcb_shutdown(tx, now);
+}
+
+/* Read up to @budget bytes from @rx, checking them against @xf's
+ * pattern. */
+static void xfer_drain(struct zt_tcb *rx, struct xfer *xf, size_t budget,
+		       uint64_t now)
+{
+	const uint8_t *d;
+	size_t n;
+
+	while (budget && (n = zt_tcb_recv_peek(rx, 0, &d)) > 0) {
+		if (n > budget)
+			n = budget;
+		for (size_t i = 0; i < n; i++)
+			if (d[i] != pat(xf->seed, xf->recvd + i))
+				xf->corrupt = true;
+		xf->recvd += n;
+		budget -= n;
+		zt_tcb_recv_consume(rx, n, now);
+	}
+}
+
+static void pump(struct tcp_pair *p, struct xfer x[2])
+{
 	for (int dir = 0; dir < 2; dir++) {
-		struct zt_tcb *tx = &p->side[dir].tcb, *rx = &p->side[!dir].tcb;
-		struct xfer *xf = &x[dir];
-		const uint8_t *d;
-		size_t n;
-
-		while (xf->sent < xf->total) {
-			size_t want = xf->total - xf->sent;
-
-			if (want > sizeof(buf))
-				want = sizeof(buf);
-			for (size_t i = 0; i < want; i++)
-				buf[i] = pat(xf->seed, xf->sent + i);
-			n = zt_tcb_send(tx, buf, want, p->now);
-			xf->sent += n;
-			if (n < want)
-				break;
-		}
-		if (xf->shut && xf->sent == xf->total)
-			zt_tcb_shutdown(tx, p->now);
-		while ((n = zt_tcb_recv_peek(rx, 0, &d)) > 0) {
-			for (size_t i = 0; i < n; i++)
-				if (d[i] != pat(xf->seed, xf->recvd + i))
-					xf->corrupt = true;
-			xf->recvd += n;
-			zt_tcb_recv_consume(rx, n, p->now);
-		}
+		xfer_fill(&p->side[dir].tcb, &x[dir], p->now);
+		xfer_drain(&p->side[!dir].tcb, &x[dir], SIZE_MAX, p->now);
 	}
 }
 
@@ -2597,42 +2613,13 @@ static void test_property_asymmetric_transfer(void)
 		end = p->now + 3600 * ZT_SEC;
 		while (p->now < end && (x[0].recvd < x[0].total || x[1].recvd < x[1].total) &&
 		       !p->side[0].tcb.reset_reason && !p->side[1].tcb.reset_reason) {
-			uint8_t buf[8192];
-
 			for (int dir = 0; dir < 2; dir++) {
-				struct zt_tcb *tx = &p->side[dir].tcb, *rx = &p->side[!dir].tcb;
-				struct xfer *xf = &x[dir];
-				size_t n, budget = rate[!dir];
-				const uint8_t *d;
-
-				while (xf->sent < xf->total) {
-					size_t want = xf->total - xf->sent;
-
-					if (want > sizeof(buf))
-						want = sizeof(buf);
-					for (size_t i = 0; i < want; i++)
-						buf[i] = pat(xf->seed, xf->sent + i);
-					n = zt_tcb_send(tx, buf, want, p->now);
-					xf->sent += n;
-					if (n < want)
-						break;
-				}
-				if (xf->sent == xf->total)
-					zt_tcb_shutdown(tx, p->now);
+				xfer_fill(&p->side[dir].tcb, &x[dir], p->now);
 				if (p->now < pause_until[!dir])
 					continue;
 				if (zt_rng_below(&r, 30000) == 0)
 					pause_until[!dir] = p->now + zt_rng_below(&r, 30) * ZT_SEC;
-				while (budget && (n = zt_tcb_recv_peek(rx, 0, &d)) > 0) {
-					if (n > budget)
-						n = budget;
-					for (size_t i = 0; i < n; i++)
-						if (d[i] != pat(xf->seed, xf->recvd + i))
-							xf->corrupt = true;
-					xf->recvd += n;
-					budget -= n;
-					zt_tcb_recv_consume(rx, n, p->now);
-				}
+				xfer_drain(&p->side[!dir].tcb, &x[dir], rate[!dir], p->now);
 			}
 			pair_run_until(p, p->now + ZT_MS);
 		}
