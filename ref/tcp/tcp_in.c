@@ -27,7 +27,10 @@
  * Karn's rule), grow cwnd (slow start, then congestion avoidance, RFC 5681),
  * and drive loss recovery: three duplicate ACKs, or SACK information showing
  * three segments' worth delivered past a hole, start NewReno recovery
- * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data.
+ * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data;
+ * the first two duplicate ACKs each let one new segment go beyond cwnd
+ * (RFC 3042 Limited Transmit), so a window of a few segments still
+ * draws the third rather than waiting for the RTO.
  * An ACK with a zero window is never a duplicate: nothing is lost past a
  * closed window, and such ACKs answer our window probes; they also show
  * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
@@ -295,7 +298,9 @@ static uint32_t tcp_sacked_bytes(const struct zt_tcb *t)
 
 static void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
 {
-	uint32_t flight = tcp_flight(t);
+	/* FlightSize without what limited transmit sent past cwnd
+	 * (RFC 5681 3.2, RFC 3042 2) */
+	uint32_t flight = tcp_flight(t) < t->cwnd ? tcp_flight(t) : t->cwnd;
 
 	t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
 	t->cwnd = t->ssthresh + 3u * t->snd_mss;

@@ -403,6 +403,18 @@ bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now)
 	return true;
 }
 
+/* RFC 3042 Limited Transmit: each of the first two duplicate ACKs lets
+ * one new segment go beyond cwnd (cwnd itself unchanged), so that a loss
+ * in a window of a few segments still draws the third duplicate ACK fast
+ * retransmit needs, rather than waiting for the RTO. */
+static uint32_t tcp_limited_transmit(const struct zt_tcb *t)
+{
+	if (t->in_recovery || t->dupacks == 0 || t->dupacks > 2 ||
+	    t->snd_nxt != t->snd_max)
+		return 0;
+	return t->dupacks * (uint32_t)t->snd_mss;
+}
+
 void tcp_output(struct zt_tcb *t, uint64_t now)
 {
 	bool sent_any = false;
@@ -413,7 +425,8 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 		for (;;) {
 			size_t ring_len = zt_ring_len(&t->tx);
 			uint32_t off = t->snd_nxt - t->snd_una;
-			uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
+			uint32_t cwnd = t->cwnd + tcp_limited_transmit(t);
+			uint32_t wnd = t->snd_wnd < cwnd ? t->snd_wnd : cwnd;
 			uint32_t avail = off < ring_len ? (uint32_t)(ring_len - off) : 0;
 			uint32_t usable = wnd > off ? wnd - off : 0;
 			uint32_t len = avail < usable ? avail : usable;
@@ -438,9 +451,12 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 			 * ACKs those at once, RFC 5681 4.2) and the ACK sends
 			 * it with what was written meanwhile: one packet, not
 			 * a full one and a sliver per write. Never with the
-			 * FIN due; at most one round trip. */
+			 * FIN due, nor what limited transmit lets go (it is
+			 * to draw duplicate ACKs now); at most one round
+			 * trip. */
 			if (seg_max > mss && len == avail && len < seg_max &&
-			    !t->fin_queued && tcp_flight(t) >= 2u * mss)
+			    !t->fin_queued && tcp_flight(t) >= 2u * mss &&
+			    cwnd == t->cwnd)
 				break;
 			covered = tcp_send_at(t, t->snd_nxt, len, now);
 			if (!covered)

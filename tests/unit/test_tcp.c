@@ -430,6 +430,106 @@ static bool fast_rtx_first_lost(struct tcp_pair *p, size_t clean)
 }
 
 /*
+ * RFC 3042 Limited Transmit: with a congestion window of three segments
+ * a lost first segment draws only two duplicate ACKs, too few for fast
+ * retransmit, and the loss waited for the RTO (200 ms, against a round
+ * trip of 2 ms here; at 5% loss most of a bulk transfer's time went so).
+ * Each of the first two duplicate ACKs now sends one new segment beyond
+ * cwnd, whose ACKs make the third; cwnd itself is not raised, and the
+ * ssthresh of the recovery counts no limited-transmit segment
+ * (RFC 5681 3.2). With and without SACK; and with TSO, whose autocork
+ * (a tail shorter than a super-segment waits while two MSS are in
+ * flight) must not hold back what limited transmit lets go.
+ */
+static void limited_transmit_tso(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *t;
+	static uint8_t buf[4 * 1460], got[4 * 1460];
+	uint32_t seg;
+	uint64_t start;
+
+	cfg_small(&c);
+	c.tso_segs = 4;
+	pair_init(p, &c, &c, 3043);
+	connect_pair(p, 1000, 2000);
+	/* some data first: the sender has seen the peer's scaled window,
+	 * so the next ACKs are duplicates, not window updates */
+	CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 3043));
+	pair_settle(p, ZT_SEC);
+	t = &p->side[0].tcb;
+	seg = t->snd_mss;
+	CU_ASSERT_FATAL(seg <= 1460);
+	for (size_t i = 0; i < 4u * seg; i++)
+		buf[i] = pat(3043, i);
+	pair_clear_log(p, 0);
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = 1;
+	start = p->now;
+	/* two writes of one segment go at once, the first lost; the next
+	 * two segments wait (autocork: two MSS in flight) */
+	CU_ASSERT_EQUAL(zt_tcb_send(t, buf, seg, p->now), seg);
+	CU_ASSERT_EQUAL(zt_tcb_send(t, buf + seg, seg, p->now), seg);
+	CU_ASSERT_EQUAL(zt_tcb_send(t, buf + 2 * seg, 2 * seg, p->now), 2 * seg);
+	CU_ASSERT_EQUAL(p->side[0].nlast, 2);
+	pair_run_until(p, start + 10 * p->delay + ZT_MS);
+	CU_ASSERT_EQUAL(t->stats.fast_retransmits, 1);
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
+	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+			4u * seg);
+	CU_ASSERT(memcmp(got, buf, 4u * seg) == 0);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_limited_transmit(void)
+{
+	for (int sack = 0; sack < 2; sack++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *t;
+		static uint8_t buf[10 * 1460], got[10 * 1460];
+		uint32_t seg;
+		uint64_t start;
+
+		cfg_small(&c);
+		c.sack = sack;
+		pair_init(p, &c, &c, 3042 + sack);
+		connect_pair(p, 1000, 2000);
+		pair_settle(p, ZT_SEC);
+		t = &p->side[0].tcb;
+		seg = t->snd_mss;
+		CU_ASSERT_FATAL(seg <= 1460);
+		t->cwnd = t->ssthresh = 3 * seg;
+		for (size_t i = 0; i < 10u * seg; i++)
+			buf[i] = pat(3042, i);
+		pair_clear_log(p, 0);
+		p->side[0].drop_base = 0;
+		p->side[0].drop_bits = 1;
+		start = p->now;
+		CU_ASSERT_EQUAL(zt_tcb_send(t, buf, 10u * seg, p->now), 10u * seg);
+		CU_ASSERT_EQUAL(p->side[0].nlast, 3); /* cwnd's worth */
+		/* A few round trips: well before the RTO could fire. */
+		pair_run_until(p, start + 10 * p->delay + ZT_MS);
+		CU_ASSERT_EQUAL(t->stats.fast_retransmits, 1);
+		CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
+		/* flight at the third dupack: 5 segments, 2 of them limited
+		 * transmit: ssthresh = 3 / 2 -> the 2-segment floor */
+		CU_ASSERT_EQUAL(t->ssthresh, 2 * seg);
+		pair_settle(p, 2 * ZT_SEC);
+		CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
+		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+				10u * seg);
+		CU_ASSERT(memcmp(got, buf, 10u * seg) == 0);
+		pair_destroy(p);
+		free(p);
+	}
+	limited_transmit_tso();
+}
+
+/*
  * RFC 6582 3.2: recover starts at the ISS, so that the first loss is
  * repaired by fast retransmit whatever the ISS (it started at 0, and the
  * check "snd_una covers more than recover" failed for every ISS in the
@@ -2689,6 +2789,7 @@ int zt_suite_tcp(void)
 		{ "ooo_and_duplicates", test_ooo_and_duplicates },
 		{ "sack_three_holes", test_sack_three_holes },
 		{ "fast_retransmit_any_iss", test_fast_retransmit_any_iss },
+		{ "limited_transmit", test_limited_transmit },
 		{ "initial_window", test_initial_window },
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_within_small_window", test_rto_within_small_window },
