@@ -25,7 +25,7 @@
  * queries waiting, they go again on a new one if it answered any
  * (dns_tunnel_lost()). A stream whose connect or handshake has not
  * ended by the connect timeout a TCP flow through the proxy has fails as
- * a refused one does (dns_expire(), the router's timer): a proxy that
+ * a refused one does (dns_timeout(), the router's timer): a proxy that
  * takes the connection and never answers, or never takes it, fails the
  * waiting queries then, not at the flow's idle timeout, which the
  * client's retries would hold off for ever. A tunnel is owned by its
@@ -47,7 +47,7 @@ static void dns_tunnel_close(struct dns_tunnel *t, bool abort)
 	if (t->handle >= 0)
 		t->r->up->stream_close(t->r->host, t->handle, abort);
 	t->handle = -1;
-	zt_heap_remove(&t->r->dns_timers, &t->timer);
+	zt_heap_remove(&t->r->hs_timers, &t->timer.node);
 	free(t->hs);
 	t->hs = NULL;
 	zt_dns_tcp_destroy(&t->dns);
@@ -81,8 +81,8 @@ int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now)
 	t->phase = PH_CONNECTING;
 	t->up = false;
 	t->answered = 0;
-	zt_heap_remove(&r->dns_timers, &t->timer); /* a stream lost meanwhile */
-	zt_heap_insert(&r->dns_timers, &t->timer,
+	zt_heap_remove(&r->hs_timers, &t->timer.node); /* a stream lost meanwhile */
+	zt_heap_insert(&r->hs_timers, &t->timer.node,
 		       now + r->cfg.stack.connect_timeout);
 	r->stats.dns_tcp_connections++;
 	return 0;
@@ -99,6 +99,7 @@ int dns_tunnel_new(struct zt_router *r, struct udp_relay *u, bool evict,
 	if (!t)
 		return -ENOMEM;
 	t->kind = CONN_DNS;
+	t->timer.kind = CONN_DNS;
 	t->r = r;
 	t->u = u;
 	t->handle = -1;
@@ -249,7 +250,7 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		free(t->hs);
 		t->hs = NULL;
 		t->phase = PH_OPEN;
-		zt_heap_remove(&t->r->dns_timers, &t->timer);
+		zt_heap_remove(&t->r->hs_timers, &t->timer.node);
 		t->u->ready = true;
 		dns_flush(t, now); /* queries again after a lost stream */
 		udp_flush_queue(t->u, now);
@@ -285,23 +286,15 @@ void dns_stream_writable(struct dns_tunnel *t, uint64_t now)
 }
 
 /*
- * The router's timer: every tunnel whose stream has not connected and
- * passed its handshake by its deadline fails (dns_tunnel_failed(), which
+ * The router's timer (hs_expire()): a tunnel whose stream has not
+ * connected and passed its handshake by its deadline fails (dns_tunnel_failed(), which
  * frees it with its flow), its waiting queries answered as a TCP flow
  * through the proxy is refused: a port unreachable when the proxy took
  * the connection and did not answer (the stack's connect timeout resets
  * a TCP flow's SYN), host unreachable when it never took it.
  */
-void dns_expire(struct zt_router *r, uint64_t now)
+void dns_timeout(struct dns_tunnel *t, uint64_t now)
 {
-	struct zt_heap_node *n;
-
-	while ((n = zt_heap_min(&r->dns_timers)) &&
-	       zt_heap_node_deadline(n) <= now) {
-		struct dns_tunnel *t = zt_heap_entry(n, struct dns_tunnel, timer);
-
-		zt_heap_remove(&r->dns_timers, n);
-		dns_tunnel_failed(t, t->up ? ZT_REFUSE_RST :
-				  refuse_for_errno(-ETIMEDOUT), now);
-	}
+	dns_tunnel_failed(t, t->up ? ZT_REFUSE_RST : refuse_for_errno(-ETIMEDOUT),
+			  now);
 }

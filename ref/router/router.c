@@ -528,8 +528,7 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	r->tun_output = tun_out;
 	r->up = up;
 	r->host = host;
-	zt_heap_init(&r->assoc_timers);
-	zt_heap_init(&r->dns_timers);
+	zt_heap_init(&r->hs_timers);
 	if (!r->cfg.nat.timeout) {
 		/* a session lasts as long as its flow may: never shorter than
 		 * the flow's own idle timer, which ends it first */
@@ -633,13 +632,30 @@ void zt_router_tun_batch_end(struct zt_router *r, uint64_t now)
 	zt_stack_batch_end(r->stack, now);
 }
 
+/* Proxy handshakes past their deadline fail (assoc_timeout(),
+ * dns_timeout()), in the order of their deadlines. */
+static void hs_expire(struct zt_router *r, uint64_t now)
+{
+	struct zt_heap_node *n;
+
+	while ((n = zt_heap_min(&r->hs_timers)) &&
+	       zt_heap_node_deadline(n) <= now) {
+		struct hs_deadline *hd = zt_heap_entry(n, struct hs_deadline, node);
+
+		zt_heap_remove(&r->hs_timers, n);
+		if (hd->kind == CONN_ASSOC)
+			assoc_timeout(zt_heap_entry(hd, struct udp_assoc, timer), now);
+		else
+			dns_timeout(zt_heap_entry(hd, struct dns_tunnel, timer), now);
+	}
+}
+
 void zt_router_poll(struct zt_router *r, uint64_t now)
 {
 	zt_stack_poll(r->stack, now);
 	if (r->n_echo && r->echo_due <= now)
 		echo_expire(r, now);
-	assoc_expire(r, now);
-	dns_expire(r, now);
+	hs_expire(r, now);
 	while (zt_nat_next_deadline(&r->nat) <= now)
 		if (zt_nat_expire(&r->nat, now, nat_expired, r) == 0)
 			break;
@@ -650,16 +666,13 @@ uint64_t zt_router_deadline(const struct zt_router *r)
 	/* The NAT table reschedules lazily refreshed timers when asked; that
 	 * changes no observable state, so the router stays const here. */
 	struct zt_nat *nat = (struct zt_nat *)&r->nat;
-	const struct zt_heap_node *a = zt_heap_min(&r->assoc_timers);
-	const struct zt_heap_node *dt = zt_heap_min(&r->dns_timers);
+	const struct zt_heap_node *hs = zt_heap_min(&r->hs_timers);
 	uint64_t d = zt_stack_deadline(r->stack), n = zt_nat_next_deadline(nat);
 
 	if (n < d)
 		d = n;
-	if (a && zt_heap_node_deadline(a) < d)
-		d = zt_heap_node_deadline(a);
-	if (dt && zt_heap_node_deadline(dt) < d)
-		d = zt_heap_node_deadline(dt);
+	if (hs && zt_heap_node_deadline(hs) < d)
+		d = zt_heap_node_deadline(hs);
 	if (r->n_echo && r->echo_due < d)
 		d = r->echo_due;
 	return d;

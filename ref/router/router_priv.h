@@ -113,6 +113,15 @@ struct tcp_handshake {
  *                 sees the client socket at one address and port
  *                 (endpoint-independent mapping, RFC 4787 REQ-1).
  */
+/* A proxy handshake's deadline (a SOCKS5 UDP association's, a DNS
+ * tunnel's: the connect timeout a TCP flow through the proxy has), in
+ * r->hs_timers while the handshake runs; hs_expire() fails its owner,
+ * which @kind names. */
+struct hs_deadline {
+	struct zt_heap_node node;
+	uint8_t kind;            /* CONN_ASSOC or CONN_DNS */
+};
+
 struct udp_assoc {
 	uint8_t kind;            /* CONN_ASSOC */
 	struct zt_router *r;
@@ -128,8 +137,7 @@ struct udp_assoc {
 	bool ready;              /* the relay is known, its socket open */
 	bool dead;               /* failing: no new members */
 	bool ctrl_up;            /* SOCKS5: the control stream connected */
-	struct zt_heap_node timer; /* SOCKS5, in r->assoc_timers while its
-				    * handshake runs: fails at the deadline */
+	struct hs_deadline timer; /* SOCKS5: its handshake's */
 	unsigned busy;           /* callers inside that may end members */
 	struct zt_socks5 socks;
 	struct zt_endpoint proxy;   /* SOCKS5: what the control stream went
@@ -158,8 +166,8 @@ struct dns_tunnel {
 	uint64_t now;            /* for the answers' callback */
 	unsigned answered;       /* answers on the current stream */
 	bool up;                 /* the stream connected (its handshake runs) */
-	struct zt_heap_node timer; /* in r->dns_timers until OPEN: fails at
-				    * the deadline (dns_expire()) */
+	struct hs_deadline timer; /* its stream's and handshake's, until
+				   * OPEN */
 	struct zt_dns_tcp dns;
 };
 
@@ -223,12 +231,9 @@ struct zt_router {
 	/* UDP associations by client endpoint, hashed with the NAT
 	 * table's key (drawn from the seeded rng) */
 	struct udp_assoc *assoc[ASSOC_BUCKETS];
-	/* SOCKS5 associations whose handshake runs, by the deadline the
-	 * connect timeout gives them (assoc_expire()) */
-	struct zt_heap assoc_timers;
-	/* DNS tunnels whose stream or handshake runs, likewise
-	 * (dns_expire()) */
-	struct zt_heap dns_timers;
+	/* proxy handshakes that run (SOCKS5 associations, DNS tunnels), by
+	 * the deadline the connect timeout gives them (hs_expire()) */
+	struct zt_heap hs_timers;
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
 
@@ -288,7 +293,7 @@ void udp_flush_queue(struct udp_relay *u, uint64_t now);
 void keep_header(struct zt_router *r, int dgram, struct zt_fwd_hdr *cur,
 		 const struct zt_fwd_hdr *want);
 void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now);
-void assoc_expire(struct zt_router *r, uint64_t now);
+void assoc_timeout(struct udp_assoc *a, uint64_t now);
 void assoc_ctrl_connected(struct udp_assoc *a, uint64_t now);
 size_t assoc_ctrl_data(struct udp_assoc *a, const uint8_t *data, size_t len,
 		       uint64_t now);
@@ -322,7 +327,7 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		       uint64_t now);
 void dns_stream_eof(struct dns_tunnel *t, uint64_t now);
 void dns_stream_writable(struct dns_tunnel *t, uint64_t now);
-void dns_expire(struct zt_router *r, uint64_t now);
+void dns_timeout(struct dns_tunnel *t, uint64_t now);
 
 /* echo.c */
 enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *dst);

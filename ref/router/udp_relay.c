@@ -24,7 +24,7 @@
  * dropped, counted); it ends with its control stream, with an
  * unreachable about the relay (relay_lost), or when its handshake
  * outlasts the connect timeout a TCP flow has (the router's timer,
- * assoc_expire()), and its flows with it. An association goes when its
+ * hs_expire()), and its flows with it. An association goes when its
  * last flow does.
  * A NAT flow also holds a NAT session, which shares the mapped port of
  * its client endpoint's other sessions (the mapping's socket is bound to
@@ -129,7 +129,7 @@ static void assoc_maybe_free(struct udp_assoc *a)
 		return;
 	if (!a->dead)
 		assoc_unhash(a);
-	zt_heap_remove(&r->assoc_timers, &a->timer);
+	zt_heap_remove(&r->hs_timers, &a->timer.node);
 	if (a->dgram >= 0)
 		r->up->dgram_close(r->host, a->dgram);
 	if (a->ctrl >= 0)
@@ -160,7 +160,7 @@ static void assoc_add(struct udp_assoc *a, struct udp_relay *u)
  * A new association for @u's client endpoint and decision, @u its first
  * member: a SOCKS5 one's control stream opened (the rest follows as the
  * host reports on it, assoc_ctrl_*) and its handshake given the connect
- * timeout a TCP flow through the proxy has (assoc_expire()), a mapping's
+ * timeout a TCP flow through the proxy has (hs_expire()), a mapping's
  * socket (a NAT one bound to @u's mapped port). Return: 0, or a negative
  * errno (nothing left behind).
  */
@@ -173,6 +173,7 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	if (!a)
 		return -ENOMEM;
 	a->kind = CONN_ASSOC;
+	a->timer.kind = CONN_ASSOC;
 	a->r = r;
 	a->decision = u->decision;
 	a->family = k->family;
@@ -201,7 +202,7 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	if (a->decision == ZT_ROUTE_SOCKS5) {
 		r->stats.socks5_udp_assocs++;
 		r->stats.socks5_udp_assocs_active++;
-		zt_heap_insert(&r->assoc_timers, &a->timer,
+		zt_heap_insert(&r->hs_timers, &a->timer.node,
 			       now + r->cfg.stack.connect_timeout);
 	} else {
 		r->stats.udp_mappings++;
@@ -247,7 +248,7 @@ void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
 	if (!a->dead) {
 		a->dead = true;
 		assoc_unhash(a);
-		zt_heap_remove(&a->r->assoc_timers, &a->timer);
+		zt_heap_remove(&a->r->hs_timers, &a->timer.node);
 	}
 	for (m = a->members; m; m = next) {
 		next = m->assoc_next; /* m leaves the list as its flow ends */
@@ -258,8 +259,8 @@ void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
 }
 
 /*
- * The router's timer: every SOCKS5 association whose handshake has not
- * finished by its deadline fails as a refused one does (assoc_fail(): its
+ * The router's timer (hs_expire()): a SOCKS5 association whose handshake
+ * has not finished by its deadline fails as a refused one does (assoc_fail(): its
  * flows forgotten, so that the next datagram asks again), its waiting
  * datagrams answered as a TCP flow through the proxy is: a port
  * unreachable when the proxy took the control connection and did not
@@ -267,19 +268,11 @@ void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
  * unreachable when it never took it (a connect that timed out). A dead
  * proxy makes new flows fail fast, not hang.
  */
-void assoc_expire(struct zt_router *r, uint64_t now)
+void assoc_timeout(struct udp_assoc *a, uint64_t now)
 {
-	struct zt_heap_node *n;
-
-	while ((n = zt_heap_min(&r->assoc_timers)) &&
-	       zt_heap_node_deadline(n) <= now) {
-		struct udp_assoc *a = zt_heap_entry(n, struct udp_assoc, timer);
-
-		zt_heap_remove(&r->assoc_timers, n);
-		r->stats.socks5_udp_timeouts++;
-		assoc_fail(a, a->ctrl_up ? ZT_REFUSE_RST :
-				refuse_for_errno(-ETIMEDOUT), now);
-	}
+	a->r->stats.socks5_udp_timeouts++;
+	assoc_fail(a, a->ctrl_up ? ZT_REFUSE_RST : refuse_for_errno(-ETIMEDOUT),
+		   now);
 }
 
 /* @u joins a live association of its client endpoint (assoc_find()), or
@@ -839,7 +832,7 @@ static void assoc_ready(struct udp_assoc *a, uint64_t now)
 		return;
 	}
 	a->ready = true;
-	zt_heap_remove(&r->assoc_timers, &a->timer);
+	zt_heap_remove(&r->hs_timers, &a->timer.node);
 	for (m = a->members; m; m = m->assoc_next) {
 		m->dgram = a->dgram;
 		m->ready = true;
