@@ -506,6 +506,17 @@ static const struct zt_stack_ops router_stack_ops = {
 	.echo_forward = echo_forward,
 };
 
+/* Credentials go out as RFC 1929 fields or a Basic token: a user name of
+ * 1..255 bytes and a password of at most 255, each terminated in its
+ * array. Anything else would be sent cut short, or not at all. */
+static bool proxy_auth_ok(const struct zt_proxy_config *px)
+{
+	return !px->auth ||
+	       (px->username[0] &&
+		memchr(px->username, 0, sizeof(px->username)) &&
+		memchr(px->password, 0, sizeof(px->password)));
+}
+
 struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 				void (*tun_out)(void *host, const uint8_t *pkt,
 						size_t len),
@@ -517,7 +528,8 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	if (!cfg->route || !tun_out || !up || !up->stream_open ||
 	    !up->stream_send || !up->stream_shutdown || !up->stream_close ||
 	    !up->stream_resume || !up->dgram_open || !up->dgram_send ||
-	    !up->dgram_close)
+	    !up->dgram_close || !proxy_auth_ok(&cfg->socks5) ||
+	    !proxy_auth_ok(&cfg->http))
 		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (!r)

@@ -4526,10 +4526,43 @@ static void test_fake_dns_socks5_udp(void)
 	tb_free(t);
 }
 
+
+/* Credentials a proxy cannot be sent (none, or longer than RFC 1929's
+ * 255 bytes: a name that fills its array without a terminator) refuse
+ * the router: flows would otherwise go out without authentication. */
+static void test_proxy_credentials_checked(void)
+{
+	static const enum zt_route_decision kinds[] = { ZT_ROUTE_SOCKS5,
+							ZT_ROUTE_HTTP };
+
+	for (unsigned k = 0; k < 2; k++) {
+		for (int bad = 0; bad < 4; bad++) {
+			struct tb *t = tb_new(NULL);
+			struct zt_proxy_config *px = kinds[k] == ZT_ROUTE_SOCKS5 ?
+				&t->cfg.socks5 : &t->cfg.http;
+
+			px->auth = true;
+			memset(px->username, 'u', sizeof(px->username) - 1);
+			memset(px->password, 'p', sizeof(px->password) - 1);
+			if (bad == 1)
+				px->username[0] = 0;
+			if (bad == 2)
+				px->username[sizeof(px->username) - 1] = 'u';
+			if (bad == 3)
+				px->password[sizeof(px->password) - 1] = 'p';
+			t->r = zt_router_new(&t->cfg, tun_output,
+					     &zt_vnet_upstream_ops, t->vn, &t->rng);
+			CU_ASSERT_EQUAL(t->r == NULL, bad != 0);
+			tb_free(t);
+		}
+	}
+}
+
 int zt_suite_router(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "direct_echo_1mib_v4_v6", test_direct_echo_1mib },
+		{ "proxy_credentials_checked", test_proxy_credentials_checked },
 		{ "emfile_evicts_idle", test_emfile_evicts_idle },
 		{ "emfile_udp_evicts_idle", test_emfile_udp_evicts_idle },
 		{ "emfile_idle_udp_gives_up", test_emfile_idle_udp_gives_up },

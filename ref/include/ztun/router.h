@@ -48,7 +48,9 @@
 struct zt_proxy_config {
 	bool enabled;
 	struct zt_endpoint server;  /* the proxy itself */
-	bool auth;
+	bool auth;                  /* then username is 1..255 bytes and
+				     * password 0..255, both terminated:
+				     * zt_router_new() refuses others */
 	char username[256];
 	char password[256];
 	bool pipelined;             /* SOCKS5 CONNECT: zt_socks5_set_pipelined() */
