@@ -55,6 +55,14 @@ void zt_router_config_default(struct zt_router_config *cfg)
 	cfg->dns_tcp_fallback = true;
 }
 
+void zt_router_config_fit_flows(struct zt_router_config *cfg)
+{
+	cfg->nat.capacity = cfg->stack.max_udp_flows;
+	cfg->stack.mem_budget = (uint64_t)cfg->stack.max_tcp_flows *
+				((uint64_t)cfg->stack.tcp.rx_buf +
+				 cfg->stack.tcp.tx_buf);
+}
+
 /* --- decisions -------------------------------------------------------- */
 
 /* The route decision for @q, not counted; *@reject tells a rejecting

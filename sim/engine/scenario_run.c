@@ -1991,6 +1991,7 @@ static int host_setup(struct host *h, const struct zt_scn *s)
 	zt_rules_set_default(&h->rules, s->hdr.def, s->hdr.def_reject);
 	cfg.route = zt_rules_route;
 	cfg.route_user = &h->rules;
+	zt_router_config_fit_flows(&cfg); /* as ztun-ref does */
 	if (s->hdr.tun_offload) {
 		cfg.tun_output_gso = tun_out_gso;
 		cfg.stack.tcp.tso_segs = ZT_TCP_TSO_SEGS;

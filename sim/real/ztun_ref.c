@@ -640,11 +640,8 @@ int main(int argc, char **argv)
 	}
 	zt_router_config_default(&rcfg);
 	rcfg.stack.mtu = (uint16_t)cfg.mtu;
-	/* Every flow may hold its rings' full capacity (they are lazy: only
-	 * flows with data in flight hold any memory). */
 	rcfg.stack.max_tcp_flows = cfg.max_flows;
 	rcfg.stack.max_udp_flows = cfg.max_udp_flows;
-	rcfg.nat.capacity = cfg.max_udp_flows; /* a session per NAT flow */
 	if (cfg.connect_timeout_s)
 		rcfg.stack.connect_timeout = (uint64_t)cfg.connect_timeout_s * ZT_SEC;
 	if (cfg.tcp_idle_s)
@@ -664,8 +661,8 @@ int main(int argc, char **argv)
 	}
 	if (cfg.tcp_buffer)
 		rcfg.stack.tcp.rx_buf = rcfg.stack.tcp.tx_buf = cfg.tcp_buffer;
-	rcfg.stack.mem_budget = (uint64_t)cfg.max_flows *
-				(rcfg.stack.tcp.rx_buf + rcfg.stack.tcp.tx_buf);
+	/* the NAT table and the ring budget from the caps and rings */
+	zt_router_config_fit_flows(&rcfg);
 	rcfg.route = zt_rules_route;
 	rcfg.route_user = &cfg.rules;
 	rcfg.socks5 = cfg.socks5;

@@ -1451,11 +1451,6 @@ class Runner:
                                "ztun-ref prints flows by state, which tell one "
                                "connection's state only when it is the only one"
                                % (s.path, e.line, len(conns)))
-        if "max_udp_flows" in s.caps and (s.default == "nat" or
-                                          any("nat" in r.split() for r in s.routes)):
-            raise ScnError("%s: --stack.max_udp_flows with NAT is not supported in real "
-                           "mode (ztun-ref's --max-udp-flows also sizes the NAT table; "
-                           "the simulator's stays at 8192)" % s.path)
         if s.events and s.events[-1].t / 1e9 > MAX_SECONDS:
             raise ScnError("%s:%d: the script lasts %.0f s: too long to play in real "
                            "time (real mode plays at most %d s)"

@@ -606,10 +606,51 @@ static void test_truncated_escape(void)
 	}
 }
 
+
+/* What follows from a script's flow caps is sized from them, as ztun-ref
+ * does (zt_router_config_fit_flows()): with 1 GiB rings the default
+ * budget (4096 flows of default rings, 2 GiB) holds one flow, and a
+ * script that allows three gets room for three. */
+static void test_flow_caps_size_budget(void)
+{
+	const char *text =
+		"--seed=5 --stack.max_tcp_flows=3 --stack.tcp.rx_buf=1073741824"
+		" --stack.tcp.tx_buf=1073741824\n"
+		"0  tun< 10.0.0.2:40000 > 192.0.2.1:80 S 0:0(0) <mss 1460>\n"
+		"+0 s1> connect 192.0.2.1:80\n"
+		"+0 s1< accept\n"
+		"+0 tun> 192.0.2.1:80 > 10.0.0.2:40000 S. 0:0(0) ack 1 <mss 1460>\n"
+		"+0 tun< 10.0.0.2:40001 > 192.0.2.1:80 S 0:0(0) <mss 1460>\n"
+		"+0 s2> connect 192.0.2.1:80\n"
+		"+0 s2< accept\n"
+		"+0 tun> 192.0.2.1:80 > 10.0.0.2:40001 S. 0:0(0) ack 1 <mss 1460>\n"
+		"+0 advance\n"
+		"+0 assert stack.tcp_flows_active == 2\n";
+	struct zt_scn_result r;
+	struct zt_router_config cfg;
+
+	CU_ASSERT_EQUAL(run_text(text, &r), 0);
+	if (!r.passed)
+		fprintf(stderr, "\n%s\n", r.msg);
+	CU_ASSERT(r.passed);
+
+	/* and the NAT table holds a session for every UDP flow; the budget
+	 * is counted in 64 bits */
+	zt_router_config_default(&cfg);
+	cfg.stack.max_udp_flows = 20000;
+	cfg.stack.max_tcp_flows = 10;
+	cfg.stack.tcp.rx_buf = 3u << 30;
+	cfg.stack.tcp.tx_buf = 2u << 30;
+	zt_router_config_fit_flows(&cfg);
+	CU_ASSERT_EQUAL(cfg.nat.capacity, 20000);
+	CU_ASSERT_EQUAL(cfg.stack.mem_budget, 10 * (5ull << 30));
+}
+
 int zt_suite_scenario(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "header", test_header },
+		{ "flow_caps_size_budget", test_flow_caps_size_budget },
 		{ "events", test_events },
 		{ "errors", test_errors },
 		{ "counters_complete", test_counters_complete },

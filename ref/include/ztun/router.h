@@ -121,6 +121,14 @@ struct zt_router_config {
 
 void zt_router_config_default(struct zt_router_config *cfg);
 
+/*
+ * zt_router_config_fit_flows() - size what follows from the flow caps in
+ * @cfg->stack (set them, and the rings, first): the NAT table holds a
+ * session for every UDP flow, and the memory budget lets every TCP flow
+ * fill both its rings (they are lazy: idle flows hold none).
+ */
+void zt_router_config_fit_flows(struct zt_router_config *cfg);
+
 /* Client bytes sent before a pipelined SOCKS5 proxy's reply (early data,
  * early_synack above): a first flight (an HTTP request, a TLS ClientHello)
  * fits; a proxy is not asked to hold more before it answered. */
