@@ -516,8 +516,12 @@ static enum zt_drop decode6(struct zt_view raw, const struct zt_ip6_repr *r,
  * RFC 7112: the first fragment must hold the whole header chain, i.e. every
  * extension header after the fragment header and the upper-layer header.
  * Minimum upper-layer header sizes are Linux's (ipv6frag_thdr_truncated).
+ * Return: ZT_DROP_NONE; ZT_DROP_FRAG_CHAIN_INCOMPLETE when the chain runs
+ * past the fragment (answered with a Parameter Problem, code 3); or
+ * ZT_DROP_BAD_FRAGMENT for a chain no datagram may have (a second
+ * fragment header, a late hop-by-hop, more headers than we walk).
  */
-static bool ip6_chain_fits(uint8_t nh, const uint8_t *p, size_t len)
+static enum zt_drop ip6_chain_check(uint8_t nh, const uint8_t *p, size_t len)
 {
 	size_t pos = 0, need;
 
@@ -528,15 +532,16 @@ static bool ip6_chain_fits(uint8_t nh, const uint8_t *p, size_t len)
 		case ZT_IPPROTO_ROUTING:
 		case ZT_IPPROTO_DSTOPTS:
 		case IPPROTO_AH_:
-			if (n >= ZT_IP6_MAX_EXT_HDRS ||
-			    !ext_hdr_len(nh, p + pos, len - pos, &hl))
-				return false;
+			if (n >= ZT_IP6_MAX_EXT_HDRS)
+				return ZT_DROP_BAD_FRAGMENT;
+			if (!ext_hdr_len(nh, p + pos, len - pos, &hl))
+				return ZT_DROP_FRAG_CHAIN_INCOMPLETE;
 			nh = p[pos];
 			pos += hl;
 			continue;
 		case ZT_IPPROTO_HOPOPTS:  /* only right after the IPv6 header */
 		case ZT_IPPROTO_FRAGMENT: /* one fragment header per packet */
-			return false;
+			return ZT_DROP_BAD_FRAGMENT;
 		case ZT_IPPROTO_TCP:
 			need = 20;
 			break;
@@ -551,7 +556,8 @@ static bool ip6_chain_fits(uint8_t nh, const uint8_t *p, size_t len)
 			need = 1;
 			break;
 		}
-		return len - pos >= need;
+		return len - pos >= need ? ZT_DROP_NONE :
+					   ZT_DROP_FRAG_CHAIN_INCOMPLETE;
 	}
 }
 
@@ -594,9 +600,8 @@ static enum zt_drop frag_decode(const struct zt_packet *pkt, struct zt_view raw,
 		room = frag_room(f);
 	if (room + f->end > RA_LEN_MAX)
 		return ZT_DROP_FRAG_TOO_BIG;
-	if (f->family == ZT_AF_INET6 && f->offset == 0 &&
-	    !ip6_chain_fits(f->frag_nh, f->data, f->len))
-		return ZT_DROP_BAD_FRAGMENT;
+	if (f->family == ZT_AF_INET6 && f->offset == 0)
+		return ip6_chain_check(f->frag_nh, f->data, f->len);
 	return ZT_DROP_NONE;
 }
 

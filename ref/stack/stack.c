@@ -5,13 +5,14 @@
  * Theory of operation:
  *
  * Intake (zt_stack_input): every packet is decoded with zt_packet_parse();
- * a refusal is counted under its drop reason. Two kinds of refusal are
+ * a refusal is counted under its drop reason. Three kinds of refusal are
  * answered as a host would answer them, rate-limited like every ICMP
  * error: a protocol we do not terminate (GRE, SCTP, ESP, ICMPv6 over IPv4
  * ...) draws an ICMP Protocol Unreachable (RFC 1122 3.2.2.1) or an ICMPv6
  * Parameter Problem at its next header byte (RFC 8200 4), so its sender
  * fails at once instead of timing out; an IPv6 extension header we may
- * not skip draws the Parameter Problem RFC 8200 4.2 / 4.4 asks.
+ * not skip draws the Parameter Problem RFC 8200 4.2 / 4.4 asks, and a
+ * first fragment without the whole header chain the one of 4.5 (code 3).
  *
  * Fragments go to the reassembly table and, once whole, are decoded again
  * (and refused or answered as above). TCP segments are looked up in the
@@ -1212,6 +1213,10 @@ void zt_stack_input_flags(struct zt_stack *s, const uint8_t *pkt, size_t len,
 			s->reasm.stats.datagrams_evicted - evicted;
 		if (d != ZT_DROP_NONE) {
 			s->stats.drops[d]++;
+			/* RFC 8200 4.5: code 3, pointer 0 */
+			if (d == ZT_DROP_FRAG_CHAIN_INCOMPLETE)
+				send_icmp_error(s, &pk, raw, ZT_ICMP_PARAM_PROBLEM,
+						3, 0, now);
 			return;
 		}
 		if (!whole.data)

@@ -1005,6 +1005,16 @@ static void test_refusals_answered(void)
 	zt_stack_input(h->s, pkt, n, h->now);
 	check_refusal_answer(h, &s6, &c6, ZT_ICMP_PARAM_PROBLEM, 0, 42, pkt, n);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_FRAGMENT], 1);
+	/* a first fragment without the whole header chain (8 bytes of a TCP
+	 * header): code 3, pointer 0 (RFC 8200 4.5, RFC 7112) */
+	memset(l4, 0, 16);
+	l4[0] = ZT_IPPROTO_TCP;
+	l4[3] = 1; /* offset 0, more fragments */
+	l4[7] = 42;
+	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_FRAGMENT, l4, 16, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
+	check_refusal_answer(h, &s6, &c6, ZT_ICMP_PARAM_PROBLEM, 3, 0, pkt, n);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_FRAG_CHAIN_INCOMPLETE], 1);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_EXT_HDR], 3);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_UNSUPPORTED], 5);
 
@@ -1017,7 +1027,7 @@ static void test_refusals_answered(void)
 	zt_stack_input(h->s, pkt, n, h->now);
 	CU_ASSERT_EQUAL(h->to_tun.n, 0);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_UNSUPPORTED], 8);
-	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 8);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 9);
 	host_fini(h);
 	free(h);
 }

@@ -37,6 +37,7 @@ enum zt_drop {
 	ZT_DROP_TCP_RST_INVALID,  /* RST not exactly at rcv_nxt (challenge ACK sent) */
 	ZT_DROP_TCP_OOO_FULL,     /* out-of-order segment beyond the assembler's bound */
 	ZT_DROP_TCP_NO_BUFFER,    /* no memory for the receive ring's buffer (not acked) */
+	ZT_DROP_FRAG_CHAIN_INCOMPLETE, /* IPv6 first fragment without the whole header chain (RFC 7112) */
 	ZT_DROP__COUNT
 };
 

@@ -29,7 +29,9 @@
  *   known end drops the whole datagram as ZT_DROP_BAD_FRAGMENT.
  * - Refusals that concern only the fragment itself (ZT_DROP_BAD_FRAGMENT for
  *   a non-last fragment whose length is not a multiple of 8 or is 0, or for
- *   an RFC 7112 tiny IPv6 first fragment; ZT_DROP_FRAG_TOO_BIG;
+ *   an IPv6 first fragment whose header chain no datagram may have;
+ *   ZT_DROP_FRAG_CHAIN_INCOMPLETE for one that ends before its header chain
+ *   does, RFC 7112; ZT_DROP_FRAG_TOO_BIG;
  *   ZT_DROP_FRAG_NO_MEMORY for one larger than the whole budget) drop that
  *   fragment and keep the datagram.
  * - A fragment that finds every slot taken, or too few bytes of the budget
