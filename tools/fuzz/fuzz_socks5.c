@@ -10,7 +10,7 @@
  * the pieces the rest is fed in (1..16, so every split is tried). The
  * rest is the proxy's reply stream. Whatever the machine writes is
  * checked against the room it was promised; after READY the relay
- * endpoint is derived. The whole input is also unwrapped as a SOCKS5 UDP
+ * endpoint is derived (refused only for a BND.PORT of 0). The whole input is also unwrapped as a SOCKS5 UDP
  * datagram, from an exactly-sized copy (ASan sees any over-read).
  */
 #include <stdlib.h>
@@ -66,8 +66,10 @@ static void handshake(const uint8_t *data, size_t size)
 			break;
 		off += n;
 	}
+	/* READY after UDP ASSOCIATE: a relay, unless BND.PORT was 0 */
 	if (c.state == ZT_SOCKS5_READY && c.cmd == ZT_SOCKS5_CMD_UDP_ASSOCIATE &&
-	    zt_socks5_relay_endpoint(&c, &proxy_ep, &relay) != 0)
+	    (zt_socks5_relay_endpoint(&c, &proxy_ep, &relay) != 0) !=
+		    (c.bnd.port == 0))
 		abort();
 	(void)zt_socks5_outcome_name(zt_socks5_outcome(&c));
 	(void)zt_socks5_refuse(zt_socks5_outcome(&c));
