@@ -8,13 +8,21 @@
  * carries half a message. The buffer holds every query not yet answered,
  * framed, oldest first, with a cursor at what was sent; each query's ID,
  * its sender's UDP size and its length wait in a small table in the same
- * order. An answer removes its query from both (bytes after it move
- * down, the cursor with them) and goes to the caller, whole or, when
- * larger than that size, truncated. An answer whose ID waits for nothing,
- * or whose query was not sent whole (no server could answer it), is
- * dropped: the connection answers only what was asked on it, and a
- * forged or stale answer must not reach the client's socket. A retry of
- * a query that waits is not framed again: TCP does not lose the first.
+ * order, with the length of its question (whose bytes stay in the
+ * buffer). A query is told by its ID and question together: a client may
+ * send another question under an ID that waits (the ID is only unique
+ * per socket and in flight, and some stubs reuse one), and taking it for
+ * a retry would answer it with the first question's answer. An answer
+ * goes to the oldest waiting query of its ID whose question it repeats
+ * (names compared without case: RFC 4343), or of its ID alone when it
+ * has no question to read (a FORMERR may carry none). It removes its
+ * query from both (bytes after it move down, the cursor with them) and
+ * goes to the caller, whole or, when larger than that size, truncated.
+ * An answer matching no waiting query, or whose query was not sent whole
+ * (no server could answer it), is dropped: the connection answers only
+ * what was asked on it, and a forged or stale answer must not reach the
+ * client's socket. A retry of a query that waits (same ID and question)
+ * is not framed again: TCP does not lose the first.
  * When the connection goes, rewinding the cursor sends the waiting ones
  * again on the next. The answer being read is kept in a buffer allocated
  * for its announced length (at most 65535 bytes) and freed once passed,
@@ -39,16 +47,38 @@ void zt_dns_tcp_destroy(struct zt_dns_tcp *d)
 	d->msg = NULL;
 }
 
+/* The question of pending query @i, which starts at @off of out. */
+static struct zt_view pending_question(const struct zt_dns_tcp *d, unsigned i,
+				       size_t off)
+{
+	return zt_view_make(d->out + off + 2 + ZT_DNS_HDR, d->pending[i].qlen);
+}
+
+/* Whether pending query @i at @off of out is @q, which asks @question
+ * (len 0: none read): a retry. */
+static bool same_query(const struct zt_dns_tcp *d, unsigned i, size_t off,
+		       struct zt_view q, struct zt_view question)
+{
+	if (d->pending[i].id != zt_rd16(q.data) ||
+	    !d->pending[i].qlen != !question.len)
+		return false;
+	if (!question.len) /* nothing to tell them apart but their bytes */
+		return d->pending[i].len == q.len + 2 &&
+		       memcmp(d->out + off + 2, q.data, q.len) == 0;
+	return zt_dns_question_eq(pending_question(d, i, off), question);
+}
+
 int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
 {
-	struct zt_view v = zt_view_make(q, len);
-	uint16_t id;
+	struct zt_view v = zt_view_make(q, len), question;
+	size_t off = 0;
 
 	if (len < ZT_DNS_HDR || (q[2] & 0x80))
 		return -EINVAL;
-	id = zt_rd16(q);
-	for (unsigned i = 0; i < d->n_pending; i++) {
-		if (d->pending[i].id == id) {
+	if (zt_dns_question(v, &question))
+		question = zt_view_make(q, 0);
+	for (unsigned i = 0; i < d->n_pending; off += d->pending[i].len, i++) {
+		if (same_query(d, i, off, v, question)) {
 			d->pending[i].limit = (uint16_t)zt_dns_udp_limit(v);
 			return 0;
 		}
@@ -56,9 +86,10 @@ int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
 	if (len + 2 > sizeof(d->out) - d->out_len ||
 	    d->n_pending == ZT_DNS_TCP_PENDING)
 		return -ENOBUFS;
-	d->pending[d->n_pending].id = id;
+	d->pending[d->n_pending].id = zt_rd16(q);
 	d->pending[d->n_pending].limit = (uint16_t)zt_dns_udp_limit(v);
 	d->pending[d->n_pending].len = (uint16_t)(len + 2);
+	d->pending[d->n_pending].qlen = (uint16_t)question.len;
 	d->n_pending++;
 	zt_wr16(d->out + d->out_len, (uint16_t)len);
 	memcpy(d->out + d->out_len + 2, q, len);
@@ -93,17 +124,23 @@ bool zt_dns_tcp_rewind(struct zt_dns_tcp *d)
 	return d->n_pending > 0;
 }
 
-/* The limit of the query @id answers, its entry and bytes removed; -1:
- * none that was sent whole. */
-static int take_pending(struct zt_dns_tcp *d, uint16_t id)
+/* The limit of the query response @m (@len bytes, a header at least)
+ * answers, its entry and bytes removed; -1: none that was sent whole. */
+static int take_pending(struct zt_dns_tcp *d, const uint8_t *m, size_t len)
 {
+	struct zt_view question;
+	uint16_t id = zt_rd16(m);
 	size_t off = 0;
 
+	if (zt_dns_question(zt_view_make(m, len), &question))
+		question.len = 0; /* none to match: by ID alone */
 	for (unsigned i = 0; i < d->n_pending; off += d->pending[i].len, i++) {
 		size_t n = d->pending[i].len;
 		int limit = d->pending[i].limit;
 
-		if (d->pending[i].id != id)
+		if (d->pending[i].id != id ||
+		    (question.len && d->pending[i].qlen &&
+		     !zt_dns_question_eq(pending_question(d, i, off), question)))
 			continue;
 		if (off + n > d->out_sent)
 			return -1; /* not sent whole: not asked yet */
@@ -125,7 +162,7 @@ static void deliver(struct zt_dns_tcp *d, uint8_t *scratch, size_t scratch_cap,
 	const uint8_t *m = d->msg;
 	size_t len = d->msg_len;
 	int limit = len >= ZT_DNS_HDR && (m[2] & 0x80) ?
-		    take_pending(d, zt_rd16(m)) : -1;
+		    take_pending(d, m, len) : -1;
 
 	if (limit < 0) {
 		answer(user, NULL, 0, ZT_DNS_TCP_UNMATCHED);

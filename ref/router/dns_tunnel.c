@@ -14,9 +14,9 @@
  * is open, whose handshake runs on the same helpers as a TCP flow's
  * (hs_begin(), hs_input(): tcp_relay.c). The flow's queries wait in its
  * queue until the handshake is done (the flow is not ready), then go
- * framed (dns_tcp.h: RFC 7766, answers matched by ID and truncated to
- * the asker's UDP size), and each answer reaches the client as a
- * datagram from the server.
+ * framed (dns_tcp.h: RFC 7766, answers matched by ID and question and
+ * truncated to the asker's UDP size), and each answer reaches the client
+ * as a datagram from the server.
  *
  * The stream is closed as soon as no query waits for its answer: a stub
  * resolver asks from a fresh socket each time, and a stream kept for the

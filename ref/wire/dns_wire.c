@@ -342,6 +342,55 @@ unsigned zt_dns_udp_limit(struct zt_view msg)
 	return opt > ZT_DNS_UDP_MAX ? opt : ZT_DNS_UDP_MAX;
 }
 
+int zt_dns_question(struct zt_view msg, struct zt_view *q)
+{
+	size_t off = ZT_DNS_HDR;
+
+	if (msg.len < ZT_DNS_HDR || zt_rd16(msg.data + 4) != 1)
+		return -EINVAL;
+	for (;;) {
+		uint8_t n;
+
+		if (off >= msg.len || off - ZT_DNS_HDR >= DNS_WIRE_NAME_MAX)
+			return -EINVAL;
+		n = msg.data[off];
+		if (n > DNS_LABEL_MAX)
+			return -EINVAL;
+		off += 1u + n;
+		if (n == 0)
+			break;
+	}
+	if (off - ZT_DNS_HDR > DNS_WIRE_NAME_MAX ||
+	    !zt_view_sub(msg, ZT_DNS_HDR, off + 4 - ZT_DNS_HDR, q))
+		return -EINVAL;
+	return 0;
+}
+
+static uint8_t lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+}
+
+bool zt_dns_question_eq(struct zt_view a, struct zt_view b)
+{
+	size_t off = 0;
+
+	if (a.len != b.len)
+		return false;
+	/* the same label lengths at the same places; only label bytes fold */
+	while (off < a.len && a.data[off]) {
+		size_t n = a.data[off];
+
+		if (b.data[off] != n || off + 1 + n > a.len)
+			return false;
+		for (size_t i = off + 1; i <= off + n; i++)
+			if (lower(a.data[i]) != lower(b.data[i]))
+				return false;
+		off += 1 + n;
+	}
+	return memcmp(a.data + off, b.data + off, a.len - off) == 0;
+}
+
 int zt_dns_truncate(struct zt_view msg, uint8_t *buf, size_t cap)
 {
 	size_t off;

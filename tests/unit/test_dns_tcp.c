@@ -187,8 +187,9 @@ static void test_bounds(void)
 		query(&d, (uint16_t)(100 + i), false);
 	zt_wr16(m, 999);
 	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 20), -ENOBUFS);
-	zt_wr16(m, 100); /* a retry of one that waits still goes */
-	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 20), 0);
+	zt_wr16(m, 100); /* its ID waits, but not its question */
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, 20), -ENOBUFS);
+	query(&d, 100, false); /* a retry of one that waits still goes */
 	zt_dns_tcp_destroy(&d);
 
 	zt_dns_tcp_init(&d);
@@ -267,6 +268,75 @@ static void test_rewind_resends_waiting(void)
 	zt_dns_tcp_destroy(&d);
 }
 
+/* Queries of one ID: @name as query(), its ID @id, EDNS 1232 with @edns.
+ * Return: its length. */
+static int query_name(struct zt_dns_tcp *d, uint16_t id, const char *name,
+		      bool edns)
+{
+	uint8_t m[512];
+	size_t n = zt_test_dns_query(m, name, ZT_DNS_TYPE_A, edns);
+
+	zt_wr16(m, id);
+	return zt_dns_tcp_query(d, m, n);
+}
+
+/* A second query under an ID that waits, for another question, is no
+ * retry: it is sent, and each answer goes to the query of its ID and
+ * question (here told apart by their UDP sizes: a.test takes 512, b.test
+ * 1232). A retry is the same ID and question (names compared without
+ * case, RFC 4343); an answer without a question goes to the oldest of
+ * its ID. */
+static void test_same_id_other_question(void)
+{
+	uint8_t stream[8192], scratch[512];
+	struct zt_dns_tcp d;
+	struct zt_view out;
+	struct got g;
+	size_t len = 0, one;
+
+	memset(&g, 0, sizeof(g));
+	zt_dns_tcp_init(&d);
+	CU_ASSERT_EQUAL(query_name(&d, 5, "a.test", false), 0);
+	one = zt_dns_tcp_output(&d).len;
+	CU_ASSERT_EQUAL(query_name(&d, 5, "b.test", true), 0);
+	CU_ASSERT_EQUAL(query_name(&d, 5, "A.Test", false), 0); /* a retry */
+	CU_ASSERT_EQUAL(query_name(&d, 5, "b.test", true), 0);  /* a retry */
+	out = zt_dns_tcp_output(&d);
+	CU_ASSERT_EQUAL_FATAL(out.len, 2 * one + 11);
+	CU_ASSERT_EQUAL(out.data[2 + one + ZT_DNS_HDR + 1], 'b');
+	CU_ASSERT_EQUAL(d.n_pending, 2);
+	zt_dns_tcp_sent(&d, out.len);
+	len += framed_answer(stream + len, 5, "b.test", 40); /* 664 bytes */
+	len += framed_answer(stream + len, 5, "a.test", 40);
+	len += framed_answer(stream + len, 5, "a.test", 1);  /* answered */
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len, scratch, sizeof(scratch),
+					 on_answer, &g), 0);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL(g.lens[0], 664);                  /* b.test: whole */
+	CU_ASSERT_EQUAL(g.lens[1], ZT_DNS_HDR + 12);      /* a.test: cut */
+	CU_ASSERT_EQUAL(g.truncated, 1);
+	CU_ASSERT_EQUAL(g.unmatched, 1);
+	CU_ASSERT_FALSE(zt_dns_tcp_waiting(&d));
+
+	/* no question in the answer (a FORMERR): the oldest of its ID */
+	CU_ASSERT_EQUAL(query_name(&d, 6, "a.test", false), 0);
+	CU_ASSERT_EQUAL(query_name(&d, 6, "b.test", false), 0);
+	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
+	{
+		static const uint8_t formerr[] = { 0, 12, 0, 6, 0x81, 0x81,
+						   0, 0, 0, 0, 0, 0, 0, 0 };
+
+		CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, formerr, sizeof(formerr),
+						 scratch, sizeof(scratch),
+						 on_answer, &g), 0);
+	}
+	CU_ASSERT_EQUAL(g.n, 3);
+	CU_ASSERT_EQUAL(d.n_pending, 1);
+	CU_ASSERT_EQUAL(d.out_len, one); /* b.test waits */
+	CU_ASSERT_EQUAL(d.out[2 + ZT_DNS_HDR + 1], 'b');
+	zt_dns_tcp_destroy(&d);
+}
+
 int zt_suite_dns_tcp(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -275,6 +345,7 @@ int zt_suite_dns_tcp(void)
 		{ "truncates_to_asker", test_truncates_to_asker },
 		{ "bounds", test_bounds },
 		{ "rewind_resends_waiting", test_rewind_resends_waiting },
+		{ "same_id_other_question", test_same_id_other_question },
 		{ 0 },
 	};
 

@@ -455,6 +455,42 @@ static void test_truncate(void)
 					sizeof(out)), -EINVAL);
 }
 
+/* The one question of a message, and two questions compared as a server
+ * echoes them: names without case, type and class exactly. */
+static void test_question(void)
+{
+	uint8_t a[512], b[512];
+	size_t na = zt_test_dns_query(a, "Mixed.Test", ZT_DNS_TYPE_A, true);
+	size_t nb = zt_test_dns_query(b, "mixed.test", ZT_DNS_TYPE_A, false);
+	struct zt_view qa, qb;
+	uint8_t *copy;
+
+	copy = zt_test_dup_exact(a, na);
+	CU_ASSERT_EQUAL_FATAL(zt_dns_question(zt_view_make(copy, na), &qa), 0);
+	CU_ASSERT_EQUAL(qa.len, 12 + 4);
+	CU_ASSERT_EQUAL_FATAL(zt_dns_question(zt_view_make(b, nb), &qb), 0);
+	CU_ASSERT(zt_dns_question_eq(qa, qb));
+	b[ZT_DNS_HDR + 2] = 'j'; /* "mjxed" */
+	CU_ASSERT_FALSE(zt_dns_question_eq(qa, qb));
+	b[ZT_DNS_HDR + 2] = 'I';
+	CU_ASSERT(zt_dns_question_eq(qa, qb));
+	zt_wr16(b + nb - 4, ZT_DNS_TYPE_AAAA);
+	CU_ASSERT_FALSE(zt_dns_question_eq(qa, qb));
+	zt_wr16(b + nb - 4, ZT_DNS_TYPE_A);
+	b[ZT_DNS_HDR] = 4; /* another label length */
+	CU_ASSERT_FALSE(zt_dns_question_eq(qa, qb));
+	/* every cut of the question unread; two questions; a pointer */
+	for (size_t cut = 0; cut < ZT_DNS_HDR + qa.len; cut++)
+		CU_ASSERT_EQUAL(zt_dns_question(zt_view_make(copy, cut), &qb),
+				-EINVAL);
+	free(copy);
+	zt_wr16(a + 4, 2);
+	CU_ASSERT_EQUAL(zt_dns_question(zt_view_make(a, na), &qa), -EINVAL);
+	zt_wr16(a + 4, 1);
+	a[ZT_DNS_HDR] = 0xc0;
+	CU_ASSERT_EQUAL(zt_dns_question(zt_view_make(a, na), &qa), -EINVAL);
+}
+
 int zt_suite_dns_wire(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -468,6 +504,7 @@ int zt_suite_dns_wire(void)
 		{ "parse_answer", test_parse_answer },
 		{ "udp_limit", test_udp_limit },
 		{ "truncate", test_truncate },
+		{ "question", test_question },
 		{ 0 },
 	};
 

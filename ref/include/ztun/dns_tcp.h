@@ -6,7 +6,9 @@
  *
  * Each query goes out behind its two-byte length; the answers come back
  * the same way, in any order (RFC 7766 6.2.1.1), and each is matched to
- * the query of its ID. An answer larger than its query's sender takes
+ * the query of its ID and question: a client may ask two questions under
+ * one ID (its ID space is its own socket's), and an answer without a
+ * question (a FORMERR) goes to the oldest of its ID. An answer larger than its query's sender takes
  * over UDP (zt_dns_udp_limit()) is passed on cut to its question with TC
  * set (zt_dns_truncate()): the client asks again over TCP itself. A
  * query is held until answered, so that when the connection closes with
@@ -38,6 +40,8 @@ struct zt_dns_tcp {
 		uint16_t id;
 		uint16_t limit;          /* the asker's UDP size */
 		uint16_t len;            /* its bytes in out, framed */
+		uint16_t qlen;           /* its question's (after the
+					  * header), 0: none to read */
 	} pending[ZT_DNS_TCP_PENDING];   /* oldest first */
 	unsigned n_pending;
 	uint8_t prefix[2];               /* the answer's length, as read */
@@ -56,8 +60,10 @@ void zt_dns_tcp_destroy(struct zt_dns_tcp *d);
  * Return: 0; -EINVAL when @q is no query (shorter than a header, QR
  * set); -ENOBUFS when ZT_DNS_TCP_OUT_MAX bytes or ZT_DNS_TCP_PENDING
  * queries already wait (the query is lost, as UDP may lose it). A query
- * whose ID already waits (a client's retry) only replaces that one's
- * limit: the connection does not lose the first.
+ * whose ID and question already wait (a client's retry; without a
+ * question to read, the same bytes) only replaces that one's limit: the
+ * connection does not lose the first. Another question under that ID is
+ * a query of its own.
  */
 int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len);
 
@@ -81,8 +87,9 @@ enum zt_dns_tcp_answer {
 	ZT_DNS_TCP_WHOLE = 0,       /* passed as it came */
 	ZT_DNS_TCP_TRUNCATED = 1,   /* too large for the asker: header and
 				     * question, TC set */
-	ZT_DNS_TCP_UNMATCHED = 2,   /* no query of its ID was sent whole and
-				     * waits (or a runt): dropped */
+	ZT_DNS_TCP_UNMATCHED = 2,   /* no query of its ID and question was
+				     * sent whole and waits (or a runt):
+				     * dropped */
 };
 
 typedef void (*zt_dns_tcp_answer_fn)(void *user, const uint8_t *msg,

@@ -119,6 +119,18 @@ int zt_dns_parse_answer(struct zt_view msg, char name[ZT_DNS_NAME_MAX + 1],
 unsigned zt_dns_udp_limit(struct zt_view msg);
 
 /*
+ * zt_dns_question() - the question section of message @msg (query or
+ * response) when it holds exactly one question whose name is plain
+ * labels (no compression pointer), set in @q (borrowed from @msg).
+ * Return: 0 or -EINVAL.
+ */
+int zt_dns_question(struct zt_view msg, struct zt_view *q);
+
+/* Whether questions @a and @b (zt_dns_question()) ask the same: names
+ * equal but for ASCII case (RFC 4343), the same type and class. */
+bool zt_dns_question_eq(struct zt_view a, struct zt_view b);
+
+/*
  * zt_dns_truncate() - response @msg cut to what fits a client's UDP limit
  * when the whole does not: its header with TC set and no records but its
  * question (RFC 2181 9: a truncated answer is not to be used, the client
