@@ -124,9 +124,10 @@ bool zt_dns_tcp_rewind(struct zt_dns_tcp *d)
 	return d->n_pending > 0;
 }
 
-/* The limit of the query response @m (@len bytes, a header at least)
- * answers, its entry and bytes removed; -1: none that was sent whole. */
-static int take_pending(struct zt_dns_tcp *d, const uint8_t *m, size_t len)
+/* The query response @m (@len bytes, a header at least) answers: its
+ * index, its offset in out at *@at; -1: none that was sent whole. */
+static int find_pending(const struct zt_dns_tcp *d, const uint8_t *m,
+			size_t len, size_t *at)
 {
 	struct zt_view question;
 	uint16_t id = zt_rd16(m);
@@ -135,42 +136,53 @@ static int take_pending(struct zt_dns_tcp *d, const uint8_t *m, size_t len)
 	if (zt_dns_question(zt_view_make(m, len), &question))
 		question.len = 0; /* none to match: by ID alone */
 	for (unsigned i = 0; i < d->n_pending; off += d->pending[i].len, i++) {
-		size_t n = d->pending[i].len;
-		int limit = d->pending[i].limit;
-
 		if (d->pending[i].id != id ||
 		    (question.len && d->pending[i].qlen &&
 		     !zt_dns_question_eq(pending_question(d, i, off), question)))
 			continue;
-		if (off + n > d->out_sent)
+		if (off + d->pending[i].len > d->out_sent)
 			return -1; /* not sent whole: not asked yet */
-		memmove(d->out + off, d->out + off + n, d->out_len - off - n);
-		d->out_len -= n;
-		d->out_sent -= n;
-		memmove(&d->pending[i], &d->pending[i + 1],
-			(d->n_pending - i - 1) * sizeof(d->pending[0]));
-		d->n_pending--;
-		return limit;
+		*at = off;
+		return (int)i;
 	}
 	return -1;
 }
 
-/* The answer in d->msg is whole: pass it on. */
+/* Pending query @i, at @off of out, answered: its entry and bytes gone. */
+static void drop_pending(struct zt_dns_tcp *d, unsigned i, size_t off)
+{
+	size_t n = d->pending[i].len;
+
+	memmove(d->out + off, d->out + off + n, d->out_len - off - n);
+	d->out_len -= n;
+	d->out_sent -= n;
+	memmove(&d->pending[i], &d->pending[i + 1],
+		(d->n_pending - i - 1) * sizeof(d->pending[0]));
+	d->n_pending--;
+}
+
+/* The answer in d->msg is whole: pass it on, cut when too large for the
+ * asker (with the query's question when its own cannot be copied). */
 static void deliver(struct zt_dns_tcp *d, uint8_t *scratch, size_t scratch_cap,
 		    zt_dns_tcp_answer_fn answer, void *user)
 {
 	const uint8_t *m = d->msg;
-	size_t len = d->msg_len;
-	int limit = len >= ZT_DNS_HDR && (m[2] & 0x80) ?
-		    take_pending(d, m, len) : -1;
+	size_t len = d->msg_len, off = 0;
+	int i = len >= ZT_DNS_HDR && (m[2] & 0x80) ?
+		find_pending(d, m, len, &off) : -1;
+	int n = 0;
 
-	if (limit < 0) {
+	if (i < 0) {
 		answer(user, NULL, 0, ZT_DNS_TCP_UNMATCHED);
-	} else if (len <= (size_t)limit) {
+	} else if (len <= d->pending[i].limit) {
+		drop_pending(d, (unsigned)i, off);
 		answer(user, m, len, ZT_DNS_TCP_WHOLE);
 	} else {
-		int n = zt_dns_truncate(zt_view_make(m, len), scratch, scratch_cap);
-
+		n = zt_dns_truncate(zt_view_make(m, len),
+				    zt_view_make(d->out + off + 2,
+						 d->pending[i].len - 2u),
+				    scratch, scratch_cap);
+		drop_pending(d, (unsigned)i, off);
 		if (n < 0)
 			answer(user, NULL, 0, ZT_DNS_TCP_UNMATCHED);
 		else

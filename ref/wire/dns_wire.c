@@ -33,7 +33,15 @@
  * EDNS OPT, the last section's record of type 41, says how large an answer
  * the client takes over UDP (its CLASS field); an answer from TCP larger
  * than that goes back as its header and question with TC set, no records,
- * and the client asks again over TCP itself.
+ * and the client asks again over TCP itself. An answer whose one question
+ * cannot be copied (none, several, unreadable) is never lost for that:
+ * the query's question stands in (a stub such as glibc's drops a reply
+ * whose question section is not its own, and would wait out its
+ * timeout), else the header goes alone; TC rather than SERVFAIL, since
+ * the server did answer: SERVFAIL sends glibc to its next server and
+ * fails the lookup when none answers better, while TC makes glibc and
+ * systemd-resolved ask the same server again over TCP (RFC 7766 5),
+ * where the whole answer fits.
  */
 #include "ztun/dns_wire.h"
 
@@ -391,17 +399,25 @@ bool zt_dns_question_eq(struct zt_view a, struct zt_view b)
 	return memcmp(a.data + off, b.data + off, a.len - off) == 0;
 }
 
-int zt_dns_truncate(struct zt_view msg, uint8_t *buf, size_t cap)
+int zt_dns_truncate(struct zt_view msg, struct zt_view query, uint8_t *buf,
+		    size_t cap)
 {
+	struct zt_view question = zt_view_make(msg.data, 0);
 	size_t off;
 
-	if (msg.len < ZT_DNS_HDR || !(zt_rd16(msg.data + 2) & DNS_QR) ||
-	    zt_rd16(msg.data + 4) > 1 || skip_questions(msg, &off))
+	if (msg.len < ZT_DNS_HDR || !(zt_rd16(msg.data + 2) & DNS_QR))
 		return -EINVAL;
-	if (off > cap)
+	if (zt_rd16(msg.data + 4) == 1 && !skip_questions(msg, &off))
+		question = zt_view_make(msg.data + ZT_DNS_HDR, off - ZT_DNS_HDR);
+	else if (zt_dns_question(query, &question))
+		question.len = 0; /* the header alone: TC still says "ask
+				   * over TCP" */
+	if (ZT_DNS_HDR + question.len > cap)
 		return -ENOSPC;
-	memcpy(buf, msg.data, off);
+	memcpy(buf, msg.data, ZT_DNS_HDR);
 	zt_wr16(buf + 2, (uint16_t)(zt_rd16(msg.data + 2) | DNS_TC));
+	zt_wr16(buf + 4, question.len ? 1 : 0);
 	memset(buf + 6, 0, 6); /* no answer, authority or additional records */
-	return (int)off;
+	memcpy(buf + ZT_DNS_HDR, question.data, question.len);
+	return (int)(ZT_DNS_HDR + question.len);
 }

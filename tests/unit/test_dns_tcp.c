@@ -337,6 +337,77 @@ static void test_same_id_other_question(void)
 	zt_dns_tcp_destroy(&d);
 }
 
+struct kept {
+	unsigned n;
+	enum zt_dns_tcp_answer how;
+	uint8_t msg[512];
+	size_t len;
+};
+
+static void keep_answer(void *user, const uint8_t *msg, size_t len,
+			enum zt_dns_tcp_answer how)
+{
+	struct kept *k = user;
+
+	k->n++;
+	k->how = how;
+	k->len = 0;
+	if (msg && len <= sizeof(k->msg)) {
+		memcpy(k->msg, msg, len);
+		k->len = len;
+	}
+}
+
+/* An answer too large for the asker whose question cannot be copied (two
+ * questions, a name that does not parse) still reaches it: header with
+ * TC and the question it asked (the query's, which a stub checks the
+ * answer against), never nothing; header alone (no question) when the
+ * query's cannot be read either. */
+static void test_truncate_unreadable_question(void)
+{
+	for (int mode = 0; mode < 3; mode++) {
+		uint8_t stream[8192], scratch[512], m[512];
+		size_t qn = zt_test_dns_query(m, "a.test", ZT_DNS_TYPE_A, false);
+		struct zt_dns_tcp d;
+		struct kept k;
+		size_t len;
+
+		memset(&k, 0, sizeof(k));
+		zt_dns_tcp_init(&d);
+		zt_wr16(m, 9);
+		if (mode == 2)
+			zt_wr16(m + 4, 2); /* the query's questions unread too */
+		CU_ASSERT_EQUAL_FATAL(zt_dns_tcp_query(&d, m, qn), 0);
+		zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
+		len = framed_answer(stream, 9, "a.test", 40); /* 664 bytes */
+		if (mode == 0)
+			zt_wr16(stream + 2 + 4, 2);  /* QDCOUNT 2 */
+		else
+			stream[2 + ZT_DNS_HDR] = 0x50; /* no label length */
+		CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len, scratch,
+						 sizeof(scratch), keep_answer,
+						 &k), 0);
+		CU_ASSERT_EQUAL(k.n, 1);
+		CU_ASSERT_EQUAL(k.how, ZT_DNS_TCP_TRUNCATED);
+		CU_ASSERT_FALSE(zt_dns_tcp_waiting(&d));
+		if (mode < 2) {
+			CU_ASSERT_EQUAL_FATAL(k.len, qn);
+			CU_ASSERT_EQUAL(zt_rd16(k.msg + 4), 1);
+			CU_ASSERT(memcmp(k.msg + ZT_DNS_HDR, m + ZT_DNS_HDR,
+					 qn - ZT_DNS_HDR) == 0);
+		} else {
+			CU_ASSERT_EQUAL_FATAL(k.len, ZT_DNS_HDR);
+			CU_ASSERT_EQUAL(zt_rd16(k.msg + 4), 0);
+		}
+		CU_ASSERT_EQUAL(zt_rd16(k.msg), 9);
+		CU_ASSERT_EQUAL(zt_rd16(k.msg + 2), 0x8580 | 0x0200); /* TC */
+		CU_ASSERT_EQUAL(zt_rd16(k.msg + 6), 0);
+		CU_ASSERT_EQUAL(zt_rd16(k.msg + 8), 0);
+		CU_ASSERT_EQUAL(zt_rd16(k.msg + 10), 0);
+		zt_dns_tcp_destroy(&d);
+	}
+}
+
 int zt_suite_dns_tcp(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -346,6 +417,7 @@ int zt_suite_dns_tcp(void)
 		{ "bounds", test_bounds },
 		{ "rewind_resends_waiting", test_rewind_resends_waiting },
 		{ "same_id_other_question", test_same_id_other_question },
+		{ "truncate_unreadable_question", test_truncate_unreadable_question },
 		{ 0 },
 	};
 

@@ -422,6 +422,7 @@ static void test_truncate(void)
 	struct zt_dns_query q;
 	uint8_t m[512], resp[1024], out[600];
 	size_t qlen = zt_test_dns_query(m, "many.test", ZT_DNS_TYPE_A, true);
+	struct zt_view none = zt_view_make(m, 0);
 	int n, t;
 
 	for (unsigned i = 0; i < 40; i++) {
@@ -433,7 +434,7 @@ static void test_truncate(void)
 	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, addrs, 40, 60, resp,
 				sizeof(resp));
 	CU_ASSERT_FATAL(n > ZT_DNS_UDP_MAX);
-	t = zt_dns_truncate(zt_view_make(resp, (size_t)n), out, sizeof(out));
+	t = zt_dns_truncate(zt_view_make(resp, (size_t)n), none, out, sizeof(out));
 	CU_ASSERT_EQUAL(t, (int)(ZT_DNS_HDR + q.question.len));
 	CU_ASSERT_EQUAL(zt_rd16(out), 0x1234);
 	CU_ASSERT_EQUAL(zt_rd16(out + 2), zt_rd16(resp + 2) | 0x0200); /* TC */
@@ -441,18 +442,32 @@ static void test_truncate(void)
 	CU_ASSERT_EQUAL(zt_rd16(out + 6), 0);
 	CU_ASSERT_EQUAL(zt_rd16(out + 10), 0);
 	CU_ASSERT(memcmp(out + ZT_DNS_HDR, q.question.data, q.question.len) == 0);
-	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, (size_t)n), out, 20),
-			-ENOSPC);
-	/* a query is not a response; a runt and a cut question are unread */
-	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(m, qlen), out, sizeof(out)),
-			-EINVAL);
-	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, 11), out, sizeof(out)),
-			-EINVAL);
-	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, ZT_DNS_HDR + 4), out,
+	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, (size_t)n), none, out,
+					20), -ENOSPC);
+	/* a query is not a response, nor is a runt */
+	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(m, qlen), none, out,
 					sizeof(out)), -EINVAL);
-	zt_wr16(resp + 4, 2);
-	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, (size_t)n), out,
+	CU_ASSERT_EQUAL(zt_dns_truncate(zt_view_make(resp, 11), none, out,
 					sizeof(out)), -EINVAL);
+	/* a question that cannot be copied (cut, two of them, none): the
+	 * query's stands in, else the header goes alone */
+	for (int k = 0; k < 3; k++) {
+		size_t rlen = k == 0 ? ZT_DNS_HDR + 4 : (size_t)n;
+
+		zt_wr16(resp + 4, k == 0 ? 1 : k == 1 ? 2 : 0);
+		t = zt_dns_truncate(zt_view_make(resp, rlen), none, out,
+				    sizeof(out));
+		CU_ASSERT_EQUAL(t, ZT_DNS_HDR);
+		CU_ASSERT_EQUAL(zt_rd16(out + 4), 0);
+		CU_ASSERT_EQUAL(zt_rd16(out + 2) & 0x0200, 0x0200);
+		t = zt_dns_truncate(zt_view_make(resp, rlen),
+				    zt_view_make(m, qlen), out, sizeof(out));
+		CU_ASSERT_EQUAL_FATAL(t, (int)(ZT_DNS_HDR + q.question.len));
+		CU_ASSERT_EQUAL(zt_rd16(out + 4), 1);
+		CU_ASSERT_EQUAL(zt_rd16(out + 6), 0);
+		CU_ASSERT(memcmp(out + ZT_DNS_HDR, q.question.data,
+				 q.question.len) == 0);
+	}
 }
 
 /* The one question of a message, and two questions compared as a server

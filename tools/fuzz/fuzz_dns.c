@@ -95,7 +95,8 @@ static void over_tcp(uint8_t cut, const uint8_t *msg, size_t len)
 	struct over_tcp o = { ZT_DNS_UDP_MAX, 0 };
 	struct zt_dns_tcp d;
 	unsigned limit = zt_dns_udp_limit(zt_view_make(msg, len));
-	int n = zt_dns_truncate(zt_view_make(msg, len), trunc, sizeof(trunc));
+	int n = zt_dns_truncate(zt_view_make(msg, len), zt_view_make(msg, 0),
+				trunc, sizeof(trunc));
 	uint8_t prefix[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 	size_t at = len ? cut % len : 0;
 

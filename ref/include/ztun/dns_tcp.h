@@ -86,7 +86,9 @@ bool zt_dns_tcp_waiting(const struct zt_dns_tcp *d);
 enum zt_dns_tcp_answer {
 	ZT_DNS_TCP_WHOLE = 0,       /* passed as it came */
 	ZT_DNS_TCP_TRUNCATED = 1,   /* too large for the asker: header and
-				     * question, TC set */
+				     * question (the query's when the
+				     * answer's cannot be copied, none when
+				     * neither can), TC set */
 	ZT_DNS_TCP_UNMATCHED = 2,   /* no query of its ID and question was
 				     * sent whole and waits (or a runt):
 				     * dropped */

@@ -134,10 +134,15 @@ bool zt_dns_question_eq(struct zt_view a, struct zt_view b);
  * zt_dns_truncate() - response @msg cut to what fits a client's UDP limit
  * when the whole does not: its header with TC set and no records but its
  * question (RFC 2181 9: a truncated answer is not to be used, the client
- * asks again over TCP), into @buf (@cap bytes, caller-owned).
- * Return: the length; -EINVAL when @msg is not a response whose question
- * count is 0 or 1 and whose question can be read; -ENOSPC.
+ * asks again over TCP), into @buf (@cap bytes, caller-owned). When
+ * @msg's question cannot be copied (none, several, or unreadable), the
+ * one of @query (the message it answers; len 0: none) stands in for it,
+ * since a stub drops an answer whose question is not the one it asked;
+ * when neither can be, the header goes alone with a question count of 0.
+ * Return: the length; -EINVAL when @msg is not a response (or shorter
+ * than a header); -ENOSPC.
  */
-int zt_dns_truncate(struct zt_view msg, uint8_t *buf, size_t cap);
+int zt_dns_truncate(struct zt_view msg, struct zt_view query, uint8_t *buf,
+		    size_t cap);
 
 #endif /* ZTUN_DNS_WIRE_H */
