@@ -181,7 +181,8 @@ static void deliver(struct zt_dns_tcp *d, uint8_t *scratch, size_t scratch_cap,
 		n = zt_dns_truncate(zt_view_make(m, len),
 				    zt_view_make(d->out + off + 2,
 						 d->pending[i].len - 2u),
-				    scratch, scratch_cap);
+				    scratch, d->pending[i].limit < scratch_cap ?
+					     d->pending[i].limit : scratch_cap);
 		drop_pending(d, (unsigned)i, off);
 		if (n < 0)
 			answer(user, NULL, 0, ZT_DNS_TCP_UNMATCHED);

@@ -32,8 +32,11 @@
  * DNS over TCP for a UDP client (the router's dns_tcp tunnels): the query's
  * EDNS OPT, the last section's record of type 41, says how large an answer
  * the client takes over UDP (its CLASS field); an answer from TCP larger
- * than that goes back as its header and question with TC set, no records,
- * and the client asks again over TCP itself. An answer whose one question
+ * than that goes back as its header and question with TC set, no records
+ * but the answer's OPT (RFC 6891 7: header, question and OPT are the
+ * minimal response, a truncated one included; its options dropped when
+ * they would not fit the client's size), and the client asks again over
+ * TCP itself. An answer whose one question
  * cannot be copied (none, several, unreadable) is never lost for that:
  * the query's question stands in (a stub such as glibc's drops a reply
  * whose question section is not its own, and would wait out its
@@ -55,6 +58,7 @@
 #define DNS_RA 0x0080u
 #define DNS_TC 0x0200u
 #define DNS_TYPE_OPT 41u
+#define DNS_OPT_FIXED 11u /* an OPT record without options */
 #define DNS_WIRE_NAME_MAX 255u
 #define DNS_LABEL_MAX 63u
 
@@ -399,19 +403,42 @@ bool zt_dns_question_eq(struct zt_view a, struct zt_view b)
 	return memcmp(a.data + off, b.data + off, a.len - off) == 0;
 }
 
+/* The EDNS OPT record of response @msg (owner the root, in the
+ * additional section; RFC 6891 6.1.1), set in @opt. Return: 0, or
+ * -ENOENT: none, or records that cannot be stepped over before it. */
+static int find_opt(struct zt_view msg, struct zt_view *opt)
+{
+	size_t off;
+	unsigned ar = zt_rd16(msg.data + 10);
+
+	if (skip_questions(msg, &off) ||
+	    skip_records(msg, &off, (unsigned)zt_rd16(msg.data + 6) +
+				    zt_rd16(msg.data + 8), NULL))
+		return -ENOENT;
+	for (unsigned i = 0; i < ar; i++) {
+		size_t start = off;
+
+		if (skip_records(msg, &off, 1, NULL))
+			return -ENOENT;
+		if (msg.data[start] == 0 &&
+		    zt_rd16(msg.data + start + 1) == DNS_TYPE_OPT)
+			return zt_view_sub(msg, start, off - start, opt) ? 0 : -ENOENT;
+	}
+	return -ENOENT;
+}
+
 int zt_dns_truncate(struct zt_view msg, struct zt_view query, uint8_t *buf,
 		    size_t cap)
 {
-	struct zt_view question = zt_view_make(msg.data, 0);
+	struct zt_view question = zt_view_make(msg.data, 0), opt;
 	size_t off;
 
 	if (msg.len < ZT_DNS_HDR || !(zt_rd16(msg.data + 2) & DNS_QR))
 		return -EINVAL;
-	if (zt_rd16(msg.data + 4) == 1 && !skip_questions(msg, &off))
-		question = zt_view_make(msg.data + ZT_DNS_HDR, off - ZT_DNS_HDR);
-	else if (zt_dns_question(query, &question))
-		question.len = 0; /* the header alone: TC still says "ask
-				   * over TCP" */
+	if (zt_dns_question(msg, &question) && zt_dns_question(query, &question))
+		question = zt_view_make(msg.data, 0); /* the header alone: TC
+						       * still says "ask over
+						       * TCP" */
 	if (ZT_DNS_HDR + question.len > cap)
 		return -ENOSPC;
 	memcpy(buf, msg.data, ZT_DNS_HDR);
@@ -419,5 +446,19 @@ int zt_dns_truncate(struct zt_view msg, struct zt_view query, uint8_t *buf,
 	zt_wr16(buf + 4, question.len ? 1 : 0);
 	memset(buf + 6, 0, 6); /* no answer, authority or additional records */
 	memcpy(buf + ZT_DNS_HDR, question.data, question.len);
-	return (int)(ZT_DNS_HDR + question.len);
+	off = ZT_DNS_HDR + question.len;
+	if (find_opt(msg, &opt))
+		return (int)off;
+	/* but the OPT (RFC 6891 7): whole, else without its options (its
+	 * size, extended RCODE and flags are the part that matters), else
+	 * none */
+	if (opt.len > cap - off)
+		opt.len = DNS_OPT_FIXED;
+	if (opt.len > cap - off)
+		return (int)off;
+	memcpy(buf + off, opt.data, opt.len);
+	if (opt.len == DNS_OPT_FIXED)
+		zt_wr16(buf + off + DNS_OPT_FIXED - 2, 0); /* RDLENGTH */
+	zt_wr16(buf + 10, 1);
+	return (int)(off + opt.len);
 }

@@ -408,6 +408,42 @@ static void test_truncate_unreadable_question(void)
 	}
 }
 
+/* The OPT of an answer cut for the asker goes with it, within the
+ * asker's size: a large option (padding) left out, not the OPT. */
+static void test_truncate_keeps_opt_within_limit(void)
+{
+	static uint8_t stream[8192], scratch[8192];
+	struct zt_dns_tcp d;
+	struct kept k;
+	size_t len = framed_answer(stream, 7, "a.test", 40);
+	size_t n = len - 2;
+	uint8_t *opt = stream + len;
+
+	memset(&k, 0, sizeof(k));
+	zt_dns_tcp_init(&d);
+	query(&d, 7, false); /* 512 */
+	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
+	memset(opt, 0, 11 + 4 + 600);
+	opt[2] = 41;
+	zt_wr16(opt + 3, 1232);
+	zt_wr16(opt + 9, 4 + 600);
+	zt_wr16(opt + 11, 12); /* PADDING (RFC 7830) */
+	zt_wr16(opt + 13, 600);
+	n += 11 + 4 + 600;
+	zt_wr16(stream, (uint16_t)n);
+	zt_wr16(stream + 2 + 10, 1);
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, n + 2, scratch,
+					 sizeof(scratch), keep_answer, &k), 0);
+	CU_ASSERT_EQUAL(k.n, 1);
+	CU_ASSERT_EQUAL(k.how, ZT_DNS_TCP_TRUNCATED);
+	CU_ASSERT_EQUAL_FATAL(k.len, ZT_DNS_HDR + 12 + 11);
+	CU_ASSERT_EQUAL(zt_rd16(k.msg + 10), 1);
+	CU_ASSERT_EQUAL(zt_rd16(k.msg + ZT_DNS_HDR + 12 + 1), 41);
+	CU_ASSERT_EQUAL(zt_rd16(k.msg + ZT_DNS_HDR + 12 + 3), 1232);
+	CU_ASSERT_EQUAL(zt_rd16(k.msg + ZT_DNS_HDR + 12 + 9), 0);
+	zt_dns_tcp_destroy(&d);
+}
+
 int zt_suite_dns_tcp(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -418,6 +454,7 @@ int zt_suite_dns_tcp(void)
 		{ "rewind_resends_waiting", test_rewind_resends_waiting },
 		{ "same_id_other_question", test_same_id_other_question },
 		{ "truncate_unreadable_question", test_truncate_unreadable_question },
+		{ "truncate_keeps_opt_within_limit", test_truncate_keeps_opt_within_limit },
 		{ 0 },
 	};
 

@@ -506,6 +506,76 @@ static void test_question(void)
 	CU_ASSERT_EQUAL(zt_dns_question(zt_view_make(a, na), &qa), -EINVAL);
 }
 
+/* A truncated answer keeps the answer's EDNS OPT (RFC 6891 7: header,
+ * question and OPT are the minimal response, truncated ones included),
+ * whole when it fits, its options left out when only they do not, left
+ * out when not even that fits. */
+static void test_truncate_keeps_opt(void)
+{
+	static const uint8_t opt[] = { 0, 0, 41, 0x04, 0xd0, 0x01, 0, 0x80, 0,
+				       0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct zt_addr addrs[40];
+	struct zt_dns_query q;
+	uint8_t m[512], resp[1024], out[600];
+	size_t qlen = zt_test_dns_query(m, "many.test", ZT_DNS_TYPE_A, true);
+	size_t head;
+	int n, t;
+
+	for (unsigned i = 0; i < 40; i++) {
+		uint8_t a[4] = { 192, 0, 2, (uint8_t)i };
+
+		addrs[i] = zt_addr_v4(a);
+	}
+	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(m, qlen), &q) == 0);
+	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, addrs, 40, 60, resp,
+				sizeof(resp));
+	CU_ASSERT_FATAL(n > 0);
+	memcpy(resp + n, opt, sizeof(opt)); /* BADVERS high bits, DO, a cookie */
+	n += (int)sizeof(opt);
+	zt_wr16(resp + 10, 1);
+	head = ZT_DNS_HDR + q.question.len;
+	t = zt_dns_truncate(zt_view_make(resp, (size_t)n), zt_view_make(m, qlen),
+			    out, ZT_DNS_UDP_MAX);
+	CU_ASSERT_EQUAL_FATAL(t, (int)(head + sizeof(opt)));
+	CU_ASSERT_EQUAL(zt_rd16(out + 6), 0);
+	CU_ASSERT_EQUAL(zt_rd16(out + 8), 0);
+	CU_ASSERT_EQUAL(zt_rd16(out + 10), 1);
+	CU_ASSERT(memcmp(out + head, opt, sizeof(opt)) == 0);
+	/* room for the OPT but not its options */
+	t = zt_dns_truncate(zt_view_make(resp, (size_t)n), zt_view_make(m, qlen),
+			    out, head + sizeof(opt) - 1);
+	CU_ASSERT_EQUAL_FATAL(t, (int)(head + 11));
+	CU_ASSERT_EQUAL(zt_rd16(out + 10), 1);
+	CU_ASSERT(memcmp(out + head, opt, 9) == 0);
+	CU_ASSERT_EQUAL(zt_rd16(out + head + 9), 0);
+	/* no room for it at all */
+	t = zt_dns_truncate(zt_view_make(resp, (size_t)n), zt_view_make(m, qlen),
+			    out, head + 10);
+	CU_ASSERT_EQUAL_FATAL(t, (int)head);
+	CU_ASSERT_EQUAL(zt_rd16(out + 10), 0);
+	/* an additional record before it: the OPT found after it; the
+	 * message cut in the OPT: none read */
+	{
+		static const uint8_t a_rr[] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60,
+						0, 4, 192, 0, 2, 99 };
+
+		n -= (int)sizeof(opt);
+		memcpy(resp + n, a_rr, sizeof(a_rr));
+		memcpy(resp + n + sizeof(a_rr), opt, sizeof(opt));
+		n += (int)(sizeof(a_rr) + sizeof(opt));
+		zt_wr16(resp + 10, 2);
+	}
+	t = zt_dns_truncate(zt_view_make(resp, (size_t)n), zt_view_make(m, 0),
+			    out, ZT_DNS_UDP_MAX);
+	CU_ASSERT_EQUAL(t, (int)(head + sizeof(opt)));
+	CU_ASSERT_EQUAL(zt_rd16(out + 10), 1);
+	CU_ASSERT(memcmp(out + head, opt, sizeof(opt)) == 0);
+	t = zt_dns_truncate(zt_view_make(resp, (size_t)n - 1), zt_view_make(m, 0),
+			    out, ZT_DNS_UDP_MAX);
+	CU_ASSERT_EQUAL(t, (int)head);
+	CU_ASSERT_EQUAL(zt_rd16(out + 10), 0);
+}
+
 int zt_suite_dns_wire(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -520,6 +590,7 @@ int zt_suite_dns_wire(void)
 		{ "udp_limit", test_udp_limit },
 		{ "truncate", test_truncate },
 		{ "question", test_question },
+		{ "truncate_keeps_opt", test_truncate_keeps_opt },
 		{ 0 },
 	};
 

@@ -103,9 +103,23 @@ static void over_tcp(uint8_t cut, const uint8_t *msg, size_t len)
 	if (limit < ZT_DNS_UDP_MAX || limit > 65535)
 		abort();
 	if (n >= 0 && ((size_t)n > len || n < ZT_DNS_HDR || !(trunc[2] & 0x02) ||
-		       trunc[6] | trunc[7] | trunc[8] | trunc[9] | trunc[10] |
-		       trunc[11] || memcmp(trunc + 12, msg + 12, (size_t)n - 12)))
+		       trunc[6] | trunc[7] | trunc[8] | trunc[9] | trunc[10] ||
+		       trunc[11] > 1))
 		abort();
+	if (n > ZT_DNS_HDR) { /* the question as it came, then an OPT only */
+		struct zt_view tq;
+		size_t at_opt = (size_t)n;
+
+		if (trunc[5] == 1 && !zt_dns_question(zt_view_make(trunc, (size_t)n), &tq))
+			at_opt = ZT_DNS_HDR + tq.len;
+		else if (trunc[5] || trunc[4])
+			abort();
+		if (memcmp(trunc + 12, msg + 12, at_opt - 12) ||
+		    (trunc[11] ? at_opt + 11 > (size_t)n || trunc[at_opt] ||
+				 trunc[at_opt + 1] || trunc[at_opt + 2] != 41 :
+				 at_opt != (size_t)n))
+			abort();
+	}
 	if (len < 2 || len > 65535)
 		return;
 	zt_dns_tcp_init(&d);

@@ -9,8 +9,9 @@
  * the query of its ID and question: a client may ask two questions under
  * one ID (its ID space is its own socket's), and an answer without a
  * question (a FORMERR) goes to the oldest of its ID. An answer larger than its query's sender takes
- * over UDP (zt_dns_udp_limit()) is passed on cut to its question with TC
- * set (zt_dns_truncate()): the client asks again over TCP itself. A
+ * over UDP (zt_dns_udp_limit()) is passed on cut to its question and
+ * EDNS OPT with TC set (zt_dns_truncate()): the client asks again over
+ * TCP itself. A
  * query is held until answered, so that when the connection closes with
  * queries unanswered they can go again on the next
  * (zt_dns_tcp_rewind(), RFC 7766 6.2.1.1: a server may close one after
@@ -85,10 +86,11 @@ bool zt_dns_tcp_waiting(const struct zt_dns_tcp *d);
 /* What became of one answer (zt_dns_tcp_input()'s callback). */
 enum zt_dns_tcp_answer {
 	ZT_DNS_TCP_WHOLE = 0,       /* passed as it came */
-	ZT_DNS_TCP_TRUNCATED = 1,   /* too large for the asker: header and
+	ZT_DNS_TCP_TRUNCATED = 1,   /* too large for the asker: header,
 				     * question (the query's when the
 				     * answer's cannot be copied, none when
-				     * neither can), TC set */
+				     * neither can) and the answer's OPT,
+				     * TC set */
 	ZT_DNS_TCP_UNMATCHED = 2,   /* no query of its ID and question was
 				     * sent whole and waits (or a runt):
 				     * dropped */

@@ -134,8 +134,10 @@ bool zt_dns_question_eq(struct zt_view a, struct zt_view b);
  * zt_dns_truncate() - response @msg cut to what fits a client's UDP limit
  * when the whole does not: its header with TC set and no records but its
  * question (RFC 2181 9: a truncated answer is not to be used, the client
- * asks again over TCP), into @buf (@cap bytes, caller-owned). When
- * @msg's question cannot be copied (none, several, or unreadable), the
+ * asks again over TCP) and its EDNS OPT (RFC 6891 7), into @buf (@cap
+ * bytes, caller-owned: the client's UDP size at most, so the OPT goes
+ * whole if it fits in @cap, else without its options, else not). When
+ * @msg's question cannot be copied (none, several, unreadable, or compressed), the
  * one of @query (the message it answers; len 0: none) stands in for it,
  * since a stub drops an answer whose question is not the one it asked;
  * when neither can be, the header goes alone with a question count of 0.
