@@ -26,7 +26,9 @@
  * When the connection goes, rewinding the cursor sends the waiting ones
  * again on the next. The answer being read is kept in a buffer allocated
  * for its announced length (at most 65535 bytes) and freed once passed,
- * so an idle connection holds none.
+ * and the queries' buffer is taken with the first query and freed with
+ * the last answer, so an idle framer (kept by its flow for the flow's
+ * idle timeout after every lookup) holds neither.
  */
 #include "ztun/dns_tcp.h"
 
@@ -45,6 +47,8 @@ void zt_dns_tcp_destroy(struct zt_dns_tcp *d)
 {
 	free(d->msg);
 	d->msg = NULL;
+	free(d->out);
+	d->out = NULL;
 }
 
 /* The question of pending query @i, which starts at @off of out. */
@@ -83,9 +87,11 @@ int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
 			return 0;
 		}
 	}
-	if (len + 2 > sizeof(d->out) - d->out_len ||
+	if (len + 2 > ZT_DNS_TCP_OUT_MAX - d->out_len ||
 	    d->n_pending == ZT_DNS_TCP_PENDING)
 		return -ENOBUFS;
+	if (!d->out && !(d->out = malloc(ZT_DNS_TCP_OUT_MAX)))
+		return -ENOMEM;
 	d->pending[d->n_pending].id = zt_rd16(q);
 	d->pending[d->n_pending].limit = (uint16_t)zt_dns_udp_limit(v);
 	d->pending[d->n_pending].len = (uint16_t)(len + 2);
@@ -99,6 +105,8 @@ int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
 
 struct zt_view zt_dns_tcp_output(const struct zt_dns_tcp *d)
 {
+	if (!d->out)
+		return zt_view_make(NULL, 0);
 	return zt_view_make(d->out + d->out_sent, d->out_len - d->out_sent);
 }
 
@@ -159,6 +167,10 @@ static void drop_pending(struct zt_dns_tcp *d, unsigned i, size_t off)
 	memmove(&d->pending[i], &d->pending[i + 1],
 		(d->n_pending - i - 1) * sizeof(d->pending[0]));
 	d->n_pending--;
+	if (!d->n_pending) { /* idle: the room goes until the next query */
+		free(d->out);
+		d->out = NULL;
+	}
 }
 
 /* The answer in d->msg is whole: pass it on, cut when too large for the

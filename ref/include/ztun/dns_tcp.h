@@ -18,7 +18,8 @@
  * any answer).
  *
  * Ownership: a struct zt_dns_tcp is the caller's; it owns the buffer of
- * an answer being read (zt_dns_tcp_destroy() frees it).
+ * the queries that wait and that of an answer being read, each held only
+ * while needed (zt_dns_tcp_destroy() frees them).
  */
 #ifndef ZTUN_DNS_TCP_H
 #define ZTUN_DNS_TCP_H
@@ -34,8 +35,11 @@
 #define ZT_DNS_TCP_PENDING 32     /* queries waiting for their answers */
 
 struct zt_dns_tcp {
-	uint8_t out[ZT_DNS_TCP_OUT_MAX]; /* the pending queries, framed, in
-					  * their order */
+	uint8_t *out;                    /* owned, ZT_DNS_TCP_OUT_MAX bytes
+					  * only while a query waits (a flow
+					  * keeps its framer while idle): the
+					  * pending queries, framed, in their
+					  * order */
 	size_t out_len, out_sent;        /* ... of which sent */
 	struct {
 		uint16_t id;
@@ -59,7 +63,7 @@ void zt_dns_tcp_destroy(struct zt_dns_tcp *d);
  * zt_dns_tcp_query() - frame UDP query @q (@len bytes, borrowed) for the
  * connection and wait for its answer.
  * Return: 0; -EINVAL when @q is no query (shorter than a header, QR
- * set); -ENOBUFS when ZT_DNS_TCP_OUT_MAX bytes or ZT_DNS_TCP_PENDING
+ * set); -ENOMEM (no room for the first to wait); -ENOBUFS when ZT_DNS_TCP_OUT_MAX bytes or ZT_DNS_TCP_PENDING
  * queries already wait (the query is lost, as UDP may lose it). A query
  * whose ID and question already wait (a client's retry; without a
  * question to read, the same bytes) only replaces that one's limit: the
