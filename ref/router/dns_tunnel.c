@@ -28,8 +28,13 @@
  * a refused one does (dns_timeout(), the router's timer): a proxy that
  * takes the connection and never answers, or never takes it, fails the
  * waiting queries then, not at the flow's idle timeout, which the
- * client's retries would hold off for ever. A tunnel is owned by its
- * udp_relay and freed with its flow.
+ * client's retries would hold off for ever. So does an open stream on
+ * which queries wait and no answer came for as long (the deadline moves
+ * with each answer): a server that took a query and dropped it would
+ * otherwise hold the stream, and the client's retries, which are not
+ * framed again, would never reach a server; it is reset and its queries
+ * lost or asked again as when the server closes it. A tunnel is owned
+ * by its udp_relay and freed with its flow.
  */
 #include "router_priv.h"
 
@@ -226,11 +231,21 @@ void dns_connected(struct dns_tunnel *t, uint64_t now)
 	t->up = true;
 }
 
+/* The open stream must answer one of its waiting queries by the connect
+ * timeout from @now (dns_timeout()). */
+static void dns_answer_deadline(struct dns_tunnel *t, uint64_t now)
+{
+	zt_heap_remove(&t->r->hs_timers, &t->timer.node);
+	zt_heap_insert(&t->r->hs_timers, &t->timer.node,
+		       now + t->r->cfg.stack.connect_timeout);
+}
+
 /* Bytes from the stream: the proxy's handshake, then framed answers;
  * the stream closes once no query waits. */
 size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		       uint64_t now)
 {
+	unsigned answered;
 	size_t used = 0;
 
 	if (t->phase == PH_HANDSHAKE) {
@@ -250,7 +265,7 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		free(t->hs);
 		t->hs = NULL;
 		t->phase = PH_OPEN;
-		zt_heap_remove(&t->r->hs_timers, &t->timer.node);
+		dns_answer_deadline(t, now);
 		t->u->ready = true;
 		dns_flush(t, now); /* queries again after a lost stream */
 		udp_flush_queue(t->u, now);
@@ -258,11 +273,14 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 	if (t->phase != PH_OPEN || t->handle < 0)
 		return len; /* closed while the queue was sent */
 	t->now = now;
+	answered = t->answered;
 	if (zt_dns_tcp_input(&t->dns, data + used, len - used, t->r->scratch,
 			     sizeof(t->r->scratch), dns_answer, t) < 0)
 		dns_tunnel_close(t, true); /* not DNS: reset */
 	else if (!zt_dns_tcp_waiting(&t->dns) && !zt_dns_tcp_output(&t->dns).len)
 		dns_tunnel_close(t, false); /* every query answered */
+	else if (t->answered != answered)
+		dns_answer_deadline(t, now); /* it answers: more time */
 	return len;
 }
 
@@ -291,7 +309,9 @@ void dns_stream_writable(struct dns_tunnel *t, uint64_t now)
  * frees it with its flow), its waiting queries answered as a TCP flow
  * through the proxy is refused: a port unreachable when the proxy took
  * the connection and did not answer (the stack's connect timeout resets
- * a TCP flow's SYN), host unreachable when it never took it.
+ * a TCP flow's SYN), host unreachable when it never took it. An open
+ * stream that answered none of its waiting queries for as long is reset
+ * and lost as a server's reset one is (dns_tunnel_lost()).
  */
 void dns_timeout(struct dns_tunnel *t, uint64_t now)
 {

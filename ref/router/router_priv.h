@@ -167,7 +167,8 @@ struct dns_tunnel {
 	unsigned answered;       /* answers on the current stream */
 	bool up;                 /* the stream connected (its handshake runs) */
 	struct hs_deadline timer; /* its stream's and handshake's, until
-				   * OPEN */
+				   * OPEN; then its next answer's while
+				   * queries wait */
 	struct zt_dns_tcp dns;
 };
 

@@ -2795,6 +2795,41 @@ static void test_dns_over_tcp_resends_after_close(void)
 	tb_free(t);
 }
 
+/* A server that takes a query and never answers it (here: too large for
+ * its buffer, skipped) while the client keeps asking from its socket: the
+ * retries are not framed again (TCP does not lose the first), so without
+ * a deadline the stream waited for ever and the query was never asked
+ * again. An open stream that answers nothing for the connect timeout is
+ * reset, as one that never completes its handshake is; the client's next
+ * retry goes on a new stream and is answered. */
+static void test_dns_over_tcp_answer_deadline(void)
+{
+	struct zt_vhost_config dc;
+	struct zt_vhost *dns;
+	struct tb *t = dns_tcp_tb(&dc, 0, &dns);
+	int tries = 0;
+
+	dc.dns_records = 4000; /* too large for its buffer: no answer */
+	zt_vhost_reconfigure(dns, &dc);
+	send_dns(t, false, 7, false);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(vstats(t)->streams_open, 1); /* it waits */
+	dc.dns_records = 1; /* it would answer it now */
+	zt_vhost_reconfigure(dns, &dc);
+	while (t->udp_in == 0 && tries++ < 15) { /* a retry each 2 s */
+		send_dns(t, false, 7, false);
+		run_for(t, 2 * ZT_SEC);
+	}
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+	CU_ASSERT_EQUAL(zt_rd16(t->udp_last), 7);
+	CU_ASSERT(tries <= 7); /* the connect timeout (10 s) and one retry */
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 2);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_queries, 2);
+	CU_ASSERT_EQUAL(t->unreach, 0);
+	CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+	tb_free(t);
+}
+
 /* A client's retry of a query that still waits is not framed again (TCP
  * does not lose the first), and so is not counted as a query sent: the
  * counters say one query, one answer. */
@@ -4621,6 +4656,7 @@ int zt_suite_router(void)
 		{ "dns_over_tcp_scope", test_dns_over_tcp_scope },
 		{ "dns_over_tcp_server_closes", test_dns_over_tcp_server_closes },
 		{ "dns_over_tcp_resends_after_close", test_dns_over_tcp_resends_after_close },
+		{ "dns_over_tcp_answer_deadline", test_dns_over_tcp_answer_deadline },
 		{ "dns_over_tcp_refused", test_dns_over_tcp_refused },
 		{ "dns_over_tcp_retry_counted_once", test_dns_over_tcp_retry_counted_once },
 		{ "dns_over_tcp_proxy_silent", test_dns_over_tcp_proxy_silent },
