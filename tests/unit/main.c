@@ -2,6 +2,7 @@
 /* main.c - the CUnit runner for every unit suite (tests/unit/suites.def).
  * Usage: unit-tests [SUITE...]  (no argument: all suites) */
 #include <CUnit/Basic.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,21 @@ void *__wrap_malloc(size_t size)
 	if (malloc_fail_size && size == malloc_fail_size)
 		return NULL;
 	return __real_malloc(size);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+uint64_t zt_test_heap_used(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	struct mallinfo2 m = mallinfo2();
+
+	return (uint64_t)m.uordblks + m.hblkhd;
+#endif
 }
 
 uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n)

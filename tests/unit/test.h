@@ -38,6 +38,10 @@ uint64_t zt_test_seed(uint64_t fallback);
  * failure: pick a size nothing else asks for. */
 void zt_test_fail_malloc(size_t size);
 
+/* Bytes the heap holds now (ASan's count under ASan, else mallinfo2's):
+ * for tests that bound what a structure keeps allocated. */
+uint64_t zt_test_heap_used(void);
+
 /* An exactly-sized heap copy of @n bytes, so that ASan's red zone sits
  * right after the last byte and any over-read is caught. Caller frees. */
 uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n);

@@ -6,17 +6,12 @@
  * bounds on what waits.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "test.h"
 #include "ztun/dns_tcp.h"
 #include "ztun/dns_wire.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-size_t __sanitizer_get_current_allocated_bytes(void);
-#endif
 
 struct got {
 	unsigned n, truncated, unmatched;
@@ -449,16 +444,6 @@ static void test_truncate_keeps_opt_within_limit(void)
 	zt_dns_tcp_destroy(&d);
 }
 
-static uint64_t heap_used(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-	return __sanitizer_get_current_allocated_bytes();
-#else
-	struct mallinfo2 m = mallinfo2();
-
-	return (uint64_t)m.uordblks + m.hblkhd;
-#endif
-}
 
 /* A framer is embedded in every DNS-over-TCP flow, which a stub's lookup
  * (a fresh socket each) leaves for the flow's idle timeout once
@@ -478,10 +463,10 @@ static void test_idle_holds_little(void)
 	CU_ASSERT(sizeof(d) < 1024);
 	memset(&g, 0, sizeof(g));
 	zt_dns_tcp_init(&d);
-	h0 = heap_used();
+	h0 = zt_test_heap_used();
 	query(&d, 1, true);
 	query(&d, 2, false);
-	CU_ASSERT(heap_used() >= h0 + ZT_DNS_TCP_OUT_MAX);
+	CU_ASSERT(zt_test_heap_used() >= h0 + ZT_DNS_TCP_OUT_MAX);
 	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
 	len = two_answers(stream, 2, 1);
 	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len, scratch,
@@ -489,14 +474,14 @@ static void test_idle_holds_little(void)
 	CU_ASSERT_EQUAL(g.n, 2);
 	CU_ASSERT_FALSE(zt_dns_tcp_waiting(&d));
 	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, 0);
-	CU_ASSERT(heap_used() < h0 + 1024); /* (small chunks freed may be
+	CU_ASSERT(zt_test_heap_used() < h0 + 1024); /* (small chunks freed may be
 					     * counted, cached) */
 	CU_ASSERT_FALSE(zt_dns_tcp_rewind(&d));
 	CU_ASSERT_EQUAL(zt_dns_tcp_output(&d).len, 0);
 	query(&d, 3, false); /* room again */
 	CU_ASSERT(zt_dns_tcp_waiting(&d));
 	zt_dns_tcp_destroy(&d);
-	CU_ASSERT(heap_used() < h0 + 1024);
+	CU_ASSERT(zt_test_heap_used() < h0 + 1024);
 	zt_dns_tcp_init(&d);
 	zt_test_fail_malloc(ZT_DNS_TCP_OUT_MAX);
 	{

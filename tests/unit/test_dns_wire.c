@@ -415,25 +415,36 @@ static void test_udp_limit(void)
 	free(copy);
 }
 
-/* A response too large for UDP is cut to header and question, TC set. */
-static void test_truncate(void)
+/* The answer to the query "many.test" A put in @m (its length at *@qlen,
+ * decoded into @q): 40 addresses, more than UDP's 512 bytes, in @resp
+ * (1024 bytes). Return: its length. */
+static int many_answer(uint8_t m[512], size_t *qlen, struct zt_dns_query *q,
+		       uint8_t resp[1024])
 {
 	struct zt_addr addrs[40];
-	struct zt_dns_query q;
-	uint8_t m[512], resp[1024], out[600];
-	size_t qlen = zt_test_dns_query(m, "many.test", ZT_DNS_TYPE_A, true);
-	struct zt_view none = zt_view_make(m, 0);
-	int n, t;
+	int n;
 
+	*qlen = zt_test_dns_query(m, "many.test", ZT_DNS_TYPE_A, true);
 	for (unsigned i = 0; i < 40; i++) {
 		uint8_t a[4] = { 192, 0, 2, (uint8_t)i };
 
 		addrs[i] = zt_addr_v4(a);
 	}
-	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(m, qlen), &q) == 0);
-	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, addrs, 40, 60, resp,
-				sizeof(resp));
+	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(m, *qlen), q) == 0);
+	n = zt_dns_build_answer(q, ZT_DNS_NOERROR, addrs, 40, 60, resp, 1024);
 	CU_ASSERT_FATAL(n > ZT_DNS_UDP_MAX);
+	return n;
+}
+
+/* A response too large for UDP is cut to header and question, TC set. */
+static void test_truncate(void)
+{
+	struct zt_dns_query q;
+	uint8_t m[512], resp[1024], out[600];
+	size_t qlen;
+	int n = many_answer(m, &qlen, &q, resp), t;
+	struct zt_view none = zt_view_make(m, 0);
+
 	t = zt_dns_truncate(zt_view_make(resp, (size_t)n), none, out, sizeof(out));
 	CU_ASSERT_EQUAL(t, (int)(ZT_DNS_HDR + q.question.len));
 	CU_ASSERT_EQUAL(zt_rd16(out), 0x1234);
@@ -514,22 +525,11 @@ static void test_truncate_keeps_opt(void)
 {
 	static const uint8_t opt[] = { 0, 0, 41, 0x04, 0xd0, 0x01, 0, 0x80, 0,
 				       0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
-	struct zt_addr addrs[40];
 	struct zt_dns_query q;
 	uint8_t m[512], resp[1024], out[600];
-	size_t qlen = zt_test_dns_query(m, "many.test", ZT_DNS_TYPE_A, true);
-	size_t head;
-	int n, t;
+	size_t qlen, head;
+	int n = many_answer(m, &qlen, &q, resp), t;
 
-	for (unsigned i = 0; i < 40; i++) {
-		uint8_t a[4] = { 192, 0, 2, (uint8_t)i };
-
-		addrs[i] = zt_addr_v4(a);
-	}
-	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(m, qlen), &q) == 0);
-	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, addrs, 40, 60, resp,
-				sizeof(resp));
-	CU_ASSERT_FATAL(n > 0);
 	memcpy(resp + n, opt, sizeof(opt)); /* BADVERS high bits, DO, a cookie */
 	n += (int)sizeof(opt);
 	zt_wr16(resp + 10, 1);

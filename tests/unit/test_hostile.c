@@ -18,7 +18,6 @@
  * ZT_HOSTILE_VERBOSE=1 prints the measured figures of the exhaustion tests.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +30,6 @@
 #include "ztun/http_connect.h"
 #include "ztun/router.h"
 #include "ztun/socks5.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-size_t __sanitizer_get_current_allocated_bytes(void);
-#endif
 
 #define NPORTS 65536
 
@@ -407,16 +402,6 @@ static bool expect_drop(struct hb *t, const char *what, const uint8_t *p, size_t
 	return ok;
 }
 
-static uint64_t heap_used(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-	return __sanitizer_get_current_allocated_bytes();
-#else
-	struct mallinfo2 m = mallinfo2();
-
-	return (uint64_t)m.uordblks + m.hblkhd;
-#endif
-}
 
 static bool verbose(void)
 {
@@ -969,7 +954,7 @@ static void test_hostile_socks5(void)
 		t->dec[0] = ZT_ROUTE_SOCKS5;
 		hb_start(t);
 		CU_ASSERT_FATAL(zt_vnet_listen(t->vn, &pa, 1080, sc_accept, NULL, &sc) == 0);
-		t0 = heap_used();
+		t0 = zt_test_heap_used();
 		handshake_start(t, false, port, 7);
 		hb_run(t, 2 * ZT_SEC);
 		if (t->rst_seen[port] != 1 || t->out_synack != 0)
@@ -999,7 +984,7 @@ static void test_hostile_socks5(void)
 		CU_ASSERT(sc.sent <= cases[i].prefix_len + zt_vnet_config(t->vn)->buf ||
 			  sc.sent == cases[i].total);
 		/* nothing of the flow is left allocated (vnet pipes drained) */
-		CU_ASSERT(heap_used() <= t0 + 64 * 1024);
+		CU_ASSERT(zt_test_heap_used() <= t0 + 64 * 1024);
 		hb_free(t);
 	}
 	suite_lap(__func__);
@@ -1071,7 +1056,7 @@ static void syn_flood(unsigned nsyn, uint32_t max_flows, uint64_t budget,
 	if (max_flows)
 		t->cfg.stack.max_tcp_flows = max_flows;
 	hb_start(t);
-	h0 = heap_used();
+	h0 = zt_test_heap_used();
 	for (unsigned i = 0; i < nsyn; i++) {
 		size_t n = syn_pkt(pkt, false, (uint16_t)(1024 + i), 7);
 
@@ -1081,7 +1066,7 @@ static void syn_flood(unsigned nsyn, uint32_t max_flows, uint64_t budget,
 	*full = sst(t)->tcp_refused_full;
 	*memory = sst(t)->tcp_refused_memory;
 	*reserved = sst(t)->mem_reserved;
-	*heap = heap_used() - h0;
+	*heap = zt_test_heap_used() - h0;
 	/* every refusal was answered with a RST, nothing else was sent */
 	CU_ASSERT_EQUAL(t->out_rst, *full + *memory);
 	CU_ASSERT_EQUAL(t->out_pkts, t->out_rst);
@@ -1160,14 +1145,14 @@ static void test_udp_flows_memory(void)
 
 	t->dec[1] = ZT_ROUTE_NAT;
 	hb_start(t);
-	h0 = heap_used();
+	h0 = zt_test_heap_used();
 	for (unsigned i = 0; i < n; i++) {
 		size_t len = udp_pkt(pkt, false, 2000, (uint16_t)(1000 + i), "q", 1);
 
 		feed(t, pkt, len);
 	}
 	hb_run(t, 10 * ZT_MS);
-	heap = heap_used() - h0;
+	heap = zt_test_heap_used() - h0;
 	CU_ASSERT_EQUAL(sst(t)->udp_flows_active, n);
 	CU_ASSERT_EQUAL(zt_nat_stats(zt_router_nat(t->r))->active, n);
 	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1); /* one mapping */
@@ -1274,14 +1259,14 @@ static void test_idle_connections(void)
 	hb_start(t);
 	zt_vhost_config_init(&hc, ZT_VHOST_ECHO);
 	h = add_vhost(t, SRV4, false, 7, &hc);
-	h0 = heap_used();
+	h0 = zt_test_heap_used();
 	for (i = 0; i < IDLE; i++)
 		handshake_start(t, false, (uint16_t)(20000 + i), 7);
 	hb_run(t, 20 * ZT_MS);
 	for (i = 0; i < IDLE; i++)
 		est += handshake_finish(t, false, (uint16_t)(20000 + i), 7);
 	hb_run(t, 100 * ZT_MS);
-	heap = heap_used() - h0;
+	heap = zt_test_heap_used() - h0;
 	CU_ASSERT_EQUAL(est, IDLE);
 	CU_ASSERT_EQUAL(sst(t)->tcp_flows_active, IDLE);
 	CU_ASSERT_EQUAL(zt_vhost_stats(h)->sessions, IDLE);
