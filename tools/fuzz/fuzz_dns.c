@@ -114,6 +114,8 @@ static void over_tcp(uint8_t cut, const uint8_t *msg, size_t len)
 			at_opt = ZT_DNS_HDR + tq.len;
 		else if (trunc[5] || trunc[4])
 			abort();
+		else
+			at_opt = ZT_DNS_HDR; /* no question: the OPT at once */
 		if (memcmp(trunc + 12, msg + 12, at_opt - 12) ||
 		    (trunc[11] ? at_opt + 11 > (size_t)n || trunc[at_opt] ||
 				 trunc[at_opt + 1] || trunc[at_opt + 2] != 41 :
