@@ -25,8 +25,10 @@
  * ACKs advance snd_una, free send-ring space, feed the RTT estimator (from
  * timestamps when negotiated, else one timed segment at a time under
  * Karn's rule), grow cwnd (slow start, then congestion avoidance, RFC 5681),
- * and drive loss recovery: three duplicate ACKs, or SACK information showing
- * three segments' worth delivered past a hole, start NewReno recovery
+ * and drive loss recovery: three duplicate ACKs (with SACK, any ACK that
+ * SACKs new bytes is one, data or window change with it or not, RFC 6675
+ * 2), or SACK information showing three segments' worth delivered past a
+ * hole, start NewReno recovery
  * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data;
  * the first two duplicate ACKs each let one new segment go beyond cwnd
  * (RFC 3042 Limited Transmit), so a window of a few segments still
@@ -271,9 +273,22 @@ static void tcp_enter_established(struct zt_tcb *t, uint64_t now)
 		t->state = ZT_TCP_FIN_WAIT_1;
 }
 
-/* Record SACK blocks of @seg in the scoreboard (offsets from snd_una). */
-static void tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
+/* Whether [off, end) lies within one range of @a. */
+static bool tcp_asm_covers(const struct zt_assembler *a, uint32_t off,
+			   uint32_t end)
 {
+	for (unsigned i = 0; i < a->count && a->r[i].start <= off; i++)
+		if (a->r[i].end >= end)
+			return true;
+	return false;
+}
+
+/* Record SACK blocks of @seg in the scoreboard (offsets from snd_una).
+ * Returns whether they SACK bytes not SACKed before (RFC 6675 2). */
+static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
+{
+	bool news = false;
+
 	for (unsigned i = 0; i < seg->sack_count && i < ZT_TCP_MAX_SACK; i++) {
 		uint32_t l = seg->sack[i].left, r = seg->sack[i].right;
 
@@ -282,8 +297,11 @@ static void tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
 			continue; /* D-SACK or bogus: ignore */
 		if (zt_seq_lt(l, t->snd_una))
 			l = t->snd_una;
+		if (!tcp_asm_covers(&t->sacked, l - t->snd_una, r - t->snd_una))
+			news = true;
 		(void)zt_asm_add(&t->sacked, l - t->snd_una, r - l);
 	}
+	return news;
 }
 
 /* Bytes SACKed beyond the first hole. */
@@ -402,7 +420,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 				    size_t data_len, uint64_t now)
 {
 	uint32_t wnd = (uint32_t)seg->window << tcp_shift(t);
-	bool window_update = false;
+	bool window_update = false, new_sack = false;
 
 	if (zt_seq_gt(seg->ack, t->snd_max)) {
 		t->ack_now = true; /* RFC 9293: ACK it and drop */
@@ -415,7 +433,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		return ZT_DROP_TCP_BAD_ACK;
 	}
 	if (t->sack_ok && seg->sack_count)
-		tcp_take_sack(t, seg);
+		new_sack = tcp_take_sack(t, seg);
 
 	/* Window update (RFC 9293 3.10.7.4, SND.WL1/WL2). */
 	if (zt_seq_ge(seg->ack, t->snd_una) &&
@@ -457,10 +475,15 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 
 	if (zt_seq_gt(seg->ack, t->snd_una)) {
 		tcp_ack_advance(t, seg, now);
-	} else if (seg->ack == t->snd_una && data_len == 0 &&
-		   !(seg->flags & (ZT_TCP_SYN | ZT_TCP_FIN)) && !window_update &&
-		   t->snd_max != t->snd_una && t->snd_wnd != 0) {
-		/* Duplicate ACK (RFC 5681 2). Not with a zero window: no
+	} else if (seg->ack == t->snd_una && t->snd_max != t->snd_una &&
+		   t->snd_wnd != 0 &&
+		   (new_sack ||
+		    (data_len == 0 && !(seg->flags & (ZT_TCP_SYN | ZT_TCP_FIN)) &&
+		     !window_update))) {
+		/* Duplicate ACK (RFC 5681 2), or with SACK one that SACKs
+		 * bytes not SACKed before, data or a window change with it
+		 * or not (RFC 6675 2): a peer that sends too must not make
+		 * its losses wait for the RTO. Not with a zero window: no
 		 * data can be lost past a closed window, and the answers to
 		 * our probes would start a retransmission into it. */
 		t->dupacks++;

@@ -529,6 +529,100 @@ static void test_limited_transmit(void)
 	limited_transmit_tso();
 }
 
+/* An ACK from side 1 to side 0 of what side 0 has ACKed, with its window
+ * as last advertised, and SACK blocks [una + l[i], una + r[i]). */
+static struct zt_tcp_repr sack_ack(const struct zt_tcb *a, unsigned n,
+				   const uint32_t *l, const uint32_t *r)
+{
+	struct zt_tcp_repr seg;
+
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = a->remote_port;
+	seg.dst_port = a->local_port;
+	seg.seq = a->rcv_nxt;
+	seg.ack = a->snd_una;
+	seg.flags = ZT_TCP_ACK;
+	seg.window = (uint16_t)(a->snd_wnd >> (a->snd_wscale == 0xff ? 0 :
+								a->snd_wscale));
+	for (unsigned i = 0; i < n; i++) {
+		seg.sack[i].left = a->snd_una + l[i];
+		seg.sack[i].right = a->snd_una + r[i];
+	}
+	seg.sack_count = (uint8_t)n;
+	return seg;
+}
+
+/* A connection with SACK and without timestamps (so that injected ACKs
+ * need none), the window scale seen, and nothing in flight; side 0's
+ * segments are then lost until the test is done. */
+static struct tcp_pair *sack_pair(uint64_t seed)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+
+	cfg_small(&c);
+	c.timestamps = false;
+	pair_init(p, &c, &c, seed);
+	connect_pair(p, 1000, 2000);
+	CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, (uint32_t)seed));
+	pair_settle(p, ZT_SEC);
+	CU_ASSERT_FATAL(p->side[0].tcb.sack_ok);
+	CU_ASSERT_FATAL(zt_tcb_send_drained(&p->side[0].tcb));
+	p->side[0].drop_base = p->side[0].nlast;
+	p->side[0].drop_bits = ~0ull;
+	return p;
+}
+
+/*
+ * RFC 6675 2 ("DupAck") and 5: with SACK, an ACK that does not move the
+ * cumulative ACK but SACKs bytes not SACKed before is a duplicate ACK,
+ * also when RFC 5681 would not count it: it carries data (a peer sending
+ * too), or its window changed. Those ACKs counted for nothing, so a loss
+ * in a two-way transfer waited for the RTO. An ACK whose SACK blocks say
+ * nothing new (and that RFC 5681 does not count) is still none.
+ */
+static void test_sack_dupack_rfc6675(void)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		struct tcp_pair *p = sack_pair(6675 + (uint64_t)kind);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static uint8_t buf[6 * 1460];
+		uint32_t mss = a->snd_mss, una = a->snd_una;
+		uint32_t l[1], r[1];
+
+		CU_ASSERT_FATAL(mss <= 1460);
+		memset(buf, 'd', sizeof(buf));
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 6u * mss, p->now), 6u * mss);
+		CU_ASSERT_EQUAL(a->snd_max - una, 6u * mss);
+		for (uint32_t k = 1; k <= 3; k++) {
+			struct zt_tcp_repr seg;
+
+			/* kind 2: the same block each time, nothing new */
+			l[0] = mss;
+			r[0] = kind == 2 ? 2 * mss : (k + 1) * mss;
+			seg = sack_ack(a, 1, l, r);
+			if (kind == 1) /* the window field moves by one unit */
+				seg.window = (uint16_t)(seg.window - (k & 1));
+			CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, "xxxxxxxxxx",
+						    kind == 1 ? 0 : 10),
+					ZT_DROP_NONE);
+		}
+		if (kind == 2) {
+			/* only the first was new */
+			CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+			CU_ASSERT_EQUAL(a->dupacks, 1);
+		} else {
+			CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+			CU_ASSERT_EQUAL(a->dupacks, 3);
+			CU_ASSERT(a->in_recovery);
+			/* the hole at snd_una went again */
+			CU_ASSERT_EQUAL(last_seg(p, 0)->seq, una);
+		}
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 /*
  * RFC 6582 3.2: recover starts at the ISS, so that the first loss is
  * repaired by fast retransmit whatever the ISS (it started at 0, and the
@@ -2790,6 +2884,7 @@ int zt_suite_tcp(void)
 		{ "sack_three_holes", test_sack_three_holes },
 		{ "fast_retransmit_any_iss", test_fast_retransmit_any_iss },
 		{ "limited_transmit", test_limited_transmit },
+		{ "sack_dupack_rfc6675", test_sack_dupack_rfc6675 },
 		{ "initial_window", test_initial_window },
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_within_small_window", test_rto_within_small_window },
