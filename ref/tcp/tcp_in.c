@@ -27,8 +27,9 @@
  * Karn's rule), grow cwnd (slow start, then congestion avoidance, RFC 5681),
  * and drive loss recovery: three duplicate ACKs (with SACK, any ACK that
  * SACKs new bytes is one, data or window change with it or not, RFC 6675
- * 2), or SACK information showing three segments' worth delivered past a
- * hole, start NewReno recovery
+ * 2), or SACK information that shows the first unACKed segment lost
+ * (RFC 6675 4 IsLost: three SACKed ranges above it, or more than two
+ * segments' worth of bytes) start NewReno recovery
  * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data;
  * the first two duplicate ACKs each let one new segment go beyond cwnd
  * (RFC 3042 Limited Transmit), so a window of a few segments still
@@ -304,14 +305,18 @@ static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
 	return news;
 }
 
-/* Bytes SACKed beyond the first hole. */
-static uint32_t tcp_sacked_bytes(const struct zt_tcb *t)
+/* RFC 6675 4 IsLost(snd_una) with DupThresh 3: three discontiguous
+ * SACKed sequences above the first unACKed byte (three ranges: at least
+ * three segments), or more than 2 * SMSS bytes SACKed there. */
+static bool tcp_sack_first_lost(const struct zt_tcb *t)
 {
 	uint32_t n = 0;
 
+	if (t->sacked.count >= 3)
+		return true;
 	for (unsigned i = 0; i < t->sacked.count; i++)
 		n += t->sacked.r[i].end - t->sacked.r[i].start;
-	return n;
+	return n > 2u * t->snd_mss;
 }
 
 static void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
@@ -489,8 +494,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		t->dupacks++;
 		t->stats.dupacks_in++;
 		if (!t->in_recovery &&
-		    (t->dupacks == 3 ||
-		     (t->sack_ok && tcp_sacked_bytes(t) >= 3u * t->snd_mss)) &&
+		    (t->dupacks == 3 || (t->sack_ok && tcp_sack_first_lost(t))) &&
 		    zt_seq_ge(t->snd_una, t->recover)) {
 			tcp_enter_recovery(t, now);
 		} else if (t->in_recovery) {

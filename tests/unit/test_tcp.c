@@ -624,6 +624,57 @@ static void test_sack_dupack_rfc6675(void)
 }
 
 /*
+ * RFC 6675 4 IsLost(): the first unACKed segment is lost once DupThresh
+ * discontiguous SACKed sequences lie above it, or more than
+ * (DupThresh - 1) * SMSS bytes SACKed above it; recovery then starts at
+ * once (RFC 6675 5 (b)). It started only at three duplicate ACKs or 3 *
+ * SMSS bytes SACKed: three short segments SACKed in one ACK (the other
+ * ACKs lost), or two segments and a short one, waited for more ACKs,
+ * which at the end of a flight do not come. Exactly 2 * SMSS SACKed in
+ * one range is not yet a loss.
+ */
+static void test_sack_is_lost(void)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		struct tcp_pair *p = sack_pair(6676 + (uint64_t)kind);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static uint8_t buf[3 * 1460 + 100];
+		uint32_t mss = a->snd_mss, una = a->snd_una;
+		struct zt_tcp_repr seg;
+
+		memset(buf, 'l', sizeof(buf));
+		if (kind == 0) {
+			/* seven short segments; SACK #2, #4, #6 */
+			static const uint32_t l[] = { 100, 300, 500 };
+			static const uint32_t r[] = { 200, 400, 600 };
+
+			for (int i = 0; i < 7; i++)
+				CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 100, p->now), 100);
+			CU_ASSERT_EQUAL(a->snd_max - una, 700);
+			seg = sack_ack(a, 3, l, r);
+		} else {
+			/* three full segments and a short one; SACK all but
+			 * the first (kind 1), or only two full ones (kind 2) */
+			uint32_t l[] = { mss }, r[] = { kind == 1 ? 3 * mss + 100 :
+							       3 * mss };
+
+			CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 3 * mss + 100, p->now),
+					3 * mss + 100);
+			CU_ASSERT_EQUAL(a->snd_max - una, 3 * mss + 100);
+			seg = sack_ack(a, 1, l, r);
+		}
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(a->dupacks, 1);
+		CU_ASSERT_EQUAL(a->stats.fast_retransmits, kind == 2 ? 0 : 1);
+		CU_ASSERT_EQUAL(a->in_recovery, kind != 2);
+		if (kind != 2)
+			CU_ASSERT_EQUAL(last_seg(p, 0)->seq, una);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * RFC 6582 3.2: recover starts at the ISS, so that the first loss is
  * repaired by fast retransmit whatever the ISS (it started at 0, and the
  * check "snd_una covers more than recover" failed for every ISS in the
@@ -2885,6 +2936,7 @@ int zt_suite_tcp(void)
 		{ "fast_retransmit_any_iss", test_fast_retransmit_any_iss },
 		{ "limited_transmit", test_limited_transmit },
 		{ "sack_dupack_rfc6675", test_sack_dupack_rfc6675 },
+		{ "sack_is_lost", test_sack_is_lost },
 		{ "initial_window", test_initial_window },
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_within_small_window", test_rto_within_small_window },
