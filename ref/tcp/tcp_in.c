@@ -766,11 +766,11 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 				     zt_seq_lt(seq, t->rcv_nxt + wnd);
 	else if (wnd == 0)
 		acceptable = seq == t->rcv_nxt; /* probe: ACK it, take no data */
-	else
-		acceptable = (zt_seq_ge(seq, t->rcv_nxt) &&
-			      zt_seq_lt(seq, t->rcv_nxt + wnd)) ||
-			     (zt_seq_ge(seq + seg_len - 1, t->rcv_nxt) &&
-			      zt_seq_lt(seq + seg_len - 1, t->rcv_nxt + wnd));
+	else /* any byte in the window: its first, its last, or (one that
+	      * holds all of the window, as Linux takes it) one between;
+	      * trimmed to the window below */
+		acceptable = zt_seq_lt(seq, t->rcv_nxt + wnd) &&
+			     zt_seq_gt(seq + seg_len, t->rcv_nxt);
 	if (acceptable && t->ts_ok && seg->has_ts && !(seg->flags & ZT_TCP_RST) &&
 	    ts_before(seg->ts_val, t->ts_recent))
 		acceptable = false; /* PAWS (RFC 7323 5.3) */

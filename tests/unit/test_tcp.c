@@ -920,6 +920,85 @@ static void test_synack_resent_no_rtt_sample(void)
 	free(p);
 }
 
+/*
+ * RFC 9293 3.10.7.4: a segment that starts before RCV.NXT and ends past
+ * RCV.NXT + RCV.WND (a retransmission of old data, coalesced by the
+ * sender with new beyond our window) has neither its first nor its last
+ * byte in the window, yet holds the whole window: it is acceptable and
+ * trimmed to it, as Linux's tcp_sequence() takes it. It was dropped, and
+ * the sender, resending the same segment, got no further until its
+ * segments shrank. Its FIN lies beyond the window and is not taken. With
+ * the window closed such a segment is still not acceptable (only one at
+ * RCV.NXT is, as a probe).
+ */
+static void test_segment_covers_window(void)
+{
+	for (int fin = 0; fin < 2; fin++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *b = &p->side[1].tcb;
+		struct zt_tcp_repr seg;
+		static uint8_t buf[4096 + 20], got[4096 + 20];
+		uint32_t nxt, wnd;
+
+		cfg_small(&c0);
+		cfg_small(&c1);
+		c0.timestamps = c1.timestamps = false;
+		c1.rx_buf = 4096;
+		pair_init(p, &c0, &c1, 9293 + (uint64_t)fin);
+		connect_pair(p, 100, 200);
+		nxt = b->rcv_nxt;
+		wnd = b->rcv_adv - nxt;
+		CU_ASSERT_EQUAL_FATAL(wnd, 4096);
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = pat(93, i);
+		memset(&seg, 0, sizeof(seg));
+		seg.src_port = b->remote_port;
+		seg.dst_port = b->local_port;
+		seg.seq = nxt - 10;
+		seg.ack = b->snd_una;
+		seg.flags = (uint8_t)(ZT_TCP_ACK | ZT_TCP_PSH | (fin ? ZT_TCP_FIN : 0));
+		seg.window = 65535;
+		pair_clear_log(p, 1);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, sizeof(buf)), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(b->rcv_nxt, nxt + wnd);
+		CU_ASSERT_EQUAL(b->state, ZT_TCP_ESTABLISHED); /* no FIN taken */
+		CU_ASSERT_FALSE(b->peer_fin_seen);
+		CU_ASSERT_EQUAL(zt_tcb_recv_len(b), wnd);
+		{
+			size_t n = 0;
+
+			while (n < wnd) {
+				const uint8_t *d;
+				size_t k = zt_tcb_recv_peek(b, n, &d);
+
+				if (!k)
+					break;
+				memcpy(got + n, d, k);
+				n += k;
+			}
+			CU_ASSERT_EQUAL(n, wnd);
+			CU_ASSERT(memcmp(got, buf + 10, wnd) == 0);
+		}
+		/* answered at once with an ACK of all of it, window closed */
+		CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, 1);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt + wnd);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->window, 0);
+		/* The window is closed now: the same kind of segment is not
+		 * acceptable, and draws an ACK. */
+		seg.seq = b->rcv_nxt - 10;
+		pair_clear_log(p, 1);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 20),
+				ZT_DROP_TCP_OUT_OF_WINDOW);
+		CU_ASSERT_EQUAL(b->rcv_nxt, nxt + wnd);
+		CU_ASSERT_EQUAL(zt_tcb_recv_len(b), wnd);
+		CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, 1);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt + wnd);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
 static void test_zero_window_persist(void)
 {
 	struct zt_tcp_config c0, c1;
@@ -2941,6 +3020,7 @@ int zt_suite_tcp(void)
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_within_small_window", test_rto_within_small_window },
 		{ "rto_3s_after_syn_timeout", test_rto_3s_after_syn_timeout },
+		{ "segment_covers_window", test_segment_covers_window },
 		{ "zero_window_persist", test_zero_window_persist },
 		{ "zero_window_probe_acked", test_zero_window_probe_acked },
 		{ "scaled_window_within_ring", test_scaled_window_within_ring },
