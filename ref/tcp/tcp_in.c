@@ -33,7 +33,10 @@
  * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data;
  * the first two duplicate ACKs each let one new segment go beyond cwnd
  * (RFC 3042 Limited Transmit), so a window of a few segments still
- * draws the third rather than waiting for the RTO.
+ * draws the third rather than waiting for the RTO. An ACK that moves
+ * snd_una (like new data sent) restarts the tail loss probe timer
+ * (RFC 8985 7, tcp_out.c), whose probe draws an ACK or SACKs when the
+ * last segments of a flight are lost.
  * An ACK with a zero window is never a duplicate: nothing is lost past a
  * closed window, and such ACKs answer our window probes; they also show
  * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
@@ -123,7 +126,7 @@ int zt_tcb_init(struct zt_tcb *t, const struct zt_tcp_config *cfg,
 	if (!cfg->window_scale)
 		t->rcv_wscale = 0;
 	t->t_rtx = t->t_delack = t->t_persist = t->t_keepalive = t->t_close =
-		ZT_TIME_NEVER;
+		t->t_tlp = ZT_TIME_NEVER;
 	return 0;
 }
 
@@ -330,6 +333,8 @@ static void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
 	t->in_recovery = true;
 	t->recover = t->snd_max;
 	t->rtx_next = t->snd_una;
+	t->t_tlp = ZT_TIME_NEVER;
+	t->tlp_rtx = false; /* this recovery is the loss's response */
 	t->stats.fast_retransmits++;
 	tcp_retransmit_hole(t, now);
 }
@@ -397,7 +402,22 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	t->dupacks = 0;
 	if (t->persist && t->snd_wnd)
 		t->persist = false;
+	/* A probe's episode ends (RFC 8985 7.4): a retransmission probe
+	 * that the peer ACKs, with no D-SACK to say the original arrived,
+	 * repaired a loss (the original's, or its own), which calls for the
+	 * congestion response of any other (7.4.2). Either way the next
+	 * tail may be probed again. */
+	t->tlp_out = false;
+	if (t->tlp_rtx && zt_seq_ge(t->snd_una, t->tlp_high)) {
+		t->tlp_rtx = false;
+		if (!t->in_recovery) {
+			t->ssthresh = t->cwnd / 2 > 2u * t->snd_mss ?
+					      t->cwnd / 2 : 2u * t->snd_mss;
+			t->cwnd = t->ssthresh;
+		}
+	}
 	tcp_rearm_rtx(t, now);
+	tcp_arm_tlp(t, now);
 }
 
 /* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, a blind ACK)

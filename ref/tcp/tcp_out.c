@@ -33,6 +33,16 @@
  *   t_rtx       RFC 6298: RTO with Karn's rule and exponential backoff;
  *               on expiry go back to snd_una with cwnd = 1 MSS (that
  *               segment no larger than the peer's window, unless closed)
+ *   t_tlp       RFC 8985 7 tail loss probe: with SACK, in the open state
+ *               with data out, 2 * SRTT after the last new data or advancing ACK
+ *               (+200 ms for a peer's delayed ACK with one segment out;
+ *               at least 10 ms; never after t_rtx), one segment: new
+ *               data if the peer's window takes it, else the last one
+ *               again; so that a lost tail draws SACKs or an ACK rather
+ *               than waiting for the RTO. One per flight (until an ACK
+ *               moves snd_una); never into a closed window; a
+ *               retransmitted probe the peer ACKs is taken as a repaired
+ *               loss (cwnd halved, 7.4.2: no D-SACK is read here)
  *   t_persist   zero window: probe with one byte at snd_una, backing off;
  *               the answers (ack = snd_una, window 0) are no duplicate
  *               ACKs, and the probing goes on as long as they come;
@@ -252,6 +262,44 @@ void tcp_rearm_rtx(struct zt_tcb *t, uint64_t now)
 		t->t_rtx = ZT_TIME_NEVER;
 	else
 		t->t_rtx = now + t->rto;
+}
+
+/* RFC 8985 7.2: the delayed ACK a peer may hold one segment's ACK for
+ * (WCDelAckT), added to the PTO when only one segment is outstanding. */
+#define ZT_TCP_TLP_DELACK (200 * ZT_MS)
+/* Least PTO, as Linux's: below the timers' and timestamps' granularity a
+ * little late ACK would draw a needless probe. */
+#define ZT_TCP_TLP_MIN (10 * ZT_MS)
+
+/* A tail loss probe may be scheduled or sent (RFC 8985 7.2): SACK in
+ * use (as Linux: without it the probe's duplicate ACK tells nothing of
+ * what was lost, and only delays the RTO), the open state (no fast
+ * recovery, no RTO recovery: snd_una short of recover or snd_nxt
+ * rewound; no zero-window probing, no window closed), data outstanding,
+ * an RTT measured, no probe yet for this flight. */
+static bool tcp_tlp_ok(const struct zt_tcb *t)
+{
+	return t->sack_ok && t->srtt && !t->tlp_out && !t->in_recovery &&
+	       !t->persist &&
+	       t->snd_wnd != 0 && t->snd_max != t->snd_una &&
+	       t->snd_nxt == t->snd_max && zt_seq_ge(t->snd_una, t->recover) &&
+	       t->t_rtx != ZT_TIME_NEVER;
+}
+
+void tcp_arm_tlp(struct zt_tcb *t, uint64_t now)
+{
+	uint64_t pto;
+
+	t->t_tlp = ZT_TIME_NEVER;
+	if (!tcp_tlp_ok(t))
+		return;
+	pto = 2 * t->srtt;
+	if (tcp_flight(t) <= (uint32_t)t->snd_mss + 1) /* one segment (+FIN) */
+		pto += ZT_TCP_TLP_DELACK;
+	if (pto < ZT_TCP_TLP_MIN)
+		pto = ZT_TCP_TLP_MIN;
+	/* never after the RTO would fire */
+	t->t_tlp = pto < t->t_rtx - now ? now + pto : t->t_rtx;
 }
 
 void tcp_rtt_sample(struct zt_tcb *t, uint64_t rtt)
@@ -475,6 +523,9 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 				t->t_rtx = now + t->rto;
 			sent_any = true;
 		}
+		/* new data: (re)start the probe timer (RFC 8985 7.2) */
+		if (sent_any)
+			tcp_arm_tlp(t, now);
 		/* Zero window with data waiting and nothing in flight: probe. */
 		if (t->snd_wnd == 0 && t->snd_nxt == t->snd_max &&
 		    t->snd_max == t->snd_una && zt_ring_len(&t->tx) > 0) {
@@ -497,7 +548,7 @@ void tcp_reset(struct zt_tcb *t, enum zt_tcp_reset_reason why)
 	t->reset_reason = why;
 	t->events |= ZT_TCP_EV_RESET;
 	t->t_rtx = t->t_delack = t->t_persist = t->t_keepalive = t->t_close =
-		ZT_TIME_NEVER;
+		t->t_tlp = ZT_TIME_NEVER;
 }
 
 void tcp_closed(struct zt_tcb *t)
@@ -505,7 +556,7 @@ void tcp_closed(struct zt_tcb *t)
 	t->state = ZT_TCP_CLOSED;
 	t->events |= ZT_TCP_EV_CLOSED;
 	t->t_rtx = t->t_delack = t->t_persist = t->t_keepalive = t->t_close =
-		ZT_TIME_NEVER;
+		t->t_tlp = ZT_TIME_NEVER;
 }
 
 static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
@@ -516,6 +567,8 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 			t->cfg->syn_retries : t->cfg->max_retries;
 
 	t->stats.rto_expiries++;
+	t->t_tlp = ZT_TIME_NEVER;
+	t->tlp_rtx = false; /* the RTO's response covers it */
 	if (t->snd_wnd == 0)
 		t->rto_closed = true; /* what it resends goes into no window */
 	if (t->retries >= limit) {
@@ -568,6 +621,55 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 				t->snd_max = t->snd_nxt;
 		}
 	}
+	t->t_rtx = now + t->rto;
+}
+
+/*
+ * The probe timeout expired with no ACK for the tail of the flight
+ * (RFC 8985 7.3): send one segment whose ACK shows what was lost. New
+ * data when there is some and the peer's window takes it (cwnd aside:
+ * the flight is stalled, not growing), else the last segment sent again
+ * (with the FIN when that was in it). Then the RTO from now; no second
+ * probe until an ACK moves snd_una.
+ */
+static void tcp_on_tlp(struct zt_tcb *t, uint64_t now)
+{
+	size_t ring_len = zt_ring_len(&t->tx);
+	uint32_t flight = tcp_flight(t), mss = tcp_eff_mss(t);
+	uint32_t unsent = flight < ring_len ? (uint32_t)ring_len - flight : 0;
+	uint32_t start, covered;
+
+	t->t_tlp = ZT_TIME_NEVER;
+	if (!tcp_tlp_ok(t))
+		return;
+	if (unsent > mss)
+		unsent = mss;
+	if (unsent && t->snd_wnd >= flight + unsent) {
+		covered = tcp_send_at(t, t->snd_max, unsent, now);
+		if (!covered)
+			return;
+		t->stats.bytes_out += unsent;
+	} else {
+		uint32_t end = flight < ring_len ? flight : (uint32_t)ring_len;
+
+		start = end > mss ? end - mss : 0;
+		covered = tcp_send_at(t, t->snd_una + start, end - start, now);
+		if (!covered)
+			return;
+		t->stats.retransmits++;
+		if (t->rtt_sampling &&
+		    zt_seq_lt(t->rtt_seq, t->snd_una + start + covered))
+			t->rtt_sampling = false; /* Karn */
+		covered = start + covered > flight ? start + covered - flight : 0;
+		t->tlp_rtx = true;
+	}
+	/* what it covered past snd_max (new data, a FIN not sent before) */
+	t->snd_max += covered;
+	t->snd_nxt = t->snd_max;
+	if (t->tlp_rtx)
+		t->tlp_high = t->snd_max;
+	t->stats.tlp_probes++;
+	t->tlp_out = true;
 	t->t_rtx = now + t->rto;
 }
 
@@ -635,6 +737,8 @@ void zt_tcb_poll(struct zt_tcb *t, uint64_t now)
 			return;
 		}
 	}
+	if (t->t_tlp <= now)
+		tcp_on_tlp(t, now); /* rearms t_rtx */
 	if (t->t_rtx <= now)
 		tcp_on_rto(t, now);
 	if (t->state == ZT_TCP_CLOSED)
@@ -664,5 +768,7 @@ uint64_t zt_tcb_deadline(const struct zt_tcb *t)
 		d = t->t_keepalive;
 	if (t->t_close < d)
 		d = t->t_close;
+	if (t->t_tlp < d)
+		d = t->t_tlp;
 	return d;
 }

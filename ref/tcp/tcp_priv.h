@@ -27,6 +27,9 @@ uint32_t tcp_flight(const struct zt_tcb *t);
 uint32_t tcp_ts_now(const struct zt_tcb *t, uint64_t now);
 /* Arm the retransmission timer if data is outstanding, else stop it. */
 void tcp_rearm_rtx(struct zt_tcb *t, uint64_t now);
+/* Arm the tail loss probe timer when a probe may go (RFC 8985 7.2),
+ * else stop it; after t_rtx is set. */
+void tcp_arm_tlp(struct zt_tcb *t, uint64_t now);
 /* Take an RTT sample of @rtt ns (RFC 6298 2.2/2.3). */
 void tcp_rtt_sample(struct zt_tcb *t, uint64_t rtt);
 /* Enter CLOSED with a reset reason and event. */

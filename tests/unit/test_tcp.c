@@ -675,6 +675,154 @@ static void test_sack_is_lost(void)
 }
 
 /*
+ * RFC 8985 7 Tail Loss Probe: when the last segment(s) of a flight are
+ * lost no ACK comes back to draw a fast retransmit, and the loss waited
+ * for the RTO (200 ms at least, here against a round trip of 10 ms). A
+ * probe timeout of 2 * SRTT now sends one segment: new data when the
+ * peer's window takes it (whatever cwnd says), else the last segment
+ * again; its ACK (or SACK) starts the repair. Cases:
+ *   0  the last of ten segments lost, nothing more to send: the probe
+ *      (2 * SRTT after the ACK of #8, before the delayed ACK of #9)
+ *      resends it, all is ACKed within ~2 round trips, no RTO
+ *   1  cwnd of two segments, both lost, more queued: the probe is the
+ *      next new segment (one MSS)
+ *   2  the last two segments and the probe lost, and new data sent
+ *      after it: one probe per flight (no ACK moves snd_una), then the
+ *      RTO
+ *   3  the window closes with the flight outstanding: no probe into it
+ *   4  as 0 without SACK: no probe (as Linux: its duplicate ACK would
+ *      tell nothing), the RTO
+ */
+static void test_tail_loss_probe(void)
+{
+	for (int kind = 0; kind < 5; kind++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *a;
+		static uint8_t buf[20 * 1460], got[20 * 1460];
+		uint32_t seg, n, una;
+		uint64_t start;
+
+		cfg_small(&c);
+		c.timestamps = kind != 3;
+		c.sack = kind != 4;
+		pair_init(p, &c, &c, 8985 + (uint64_t)kind);
+		p->delay = 5 * ZT_MS;
+		connect_pair(p, 1000, 2000);
+		CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 8985));
+		pair_settle(p, ZT_SEC);
+		a = &p->side[0].tcb;
+		seg = a->snd_mss;
+		CU_ASSERT_FATAL(seg <= 1460);
+		CU_ASSERT_FATAL(a->srtt > 0);
+		n = kind == 1 ? 20 : 10;
+		for (size_t i = 0; i < n * seg; i++)
+			buf[i] = pat(8985, i);
+		if (kind == 1)
+			a->cwnd = a->ssthresh = 2 * seg;
+		pair_clear_log(p, 0);
+		p->side[0].drop_base = 0;
+		p->side[0].drop_bits = kind == 0 || kind == 4 ? 1u << 9 :
+				       kind == 1 ? 3u :
+				       kind == 2 ? 15u << 8 : ~0ull;
+		una = a->snd_una;
+		start = p->now;
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+		if (kind == 3) {
+			struct zt_tcp_repr ack;
+
+			/* the peer's ACK of the first half closes the window
+			 * (the segments are lost: no other ACK comes) */
+			memset(&ack, 0, sizeof(ack));
+			ack.src_port = a->remote_port;
+			ack.dst_port = a->local_port;
+			ack.seq = a->rcv_nxt;
+			ack.ack = una + 5 * seg;
+			ack.flags = ZT_TCP_ACK;
+			CU_ASSERT_EQUAL(pair_inject(p, 0, &ack, NULL, 0), ZT_DROP_NONE);
+			CU_ASSERT_EQUAL(a->snd_wnd, 0);
+			pair_run_until(p, p->now + a->rto - ZT_MS);
+			CU_ASSERT_EQUAL(a->stats.tlp_probes, 0);
+			CU_ASSERT_EQUAL(a->stats.retransmits, 0);
+			pair_destroy(p);
+			free(p);
+			continue;
+		}
+		/* well before the RTO */
+		pair_run_until(p, start + 6 * p->delay + 3 * a->srtt);
+		CU_ASSERT_EQUAL(a->stats.tlp_probes, kind == 4 ? 0 : 1);
+		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+		if (kind == 0) {
+			CU_ASSERT(zt_tcb_send_drained(a));
+			CU_ASSERT_EQUAL(p->side[0].nlast, 11);
+			CU_ASSERT_EQUAL(p->side[0].last[10].seq, una + 9 * seg);
+		}
+		if (kind == 1) {
+			/* the probe: the first new segment past cwnd */
+			CU_ASSERT_EQUAL(p->side[0].nlast, 3);
+			CU_ASSERT_EQUAL(p->side[0].last[2].seq, una + 2 * seg);
+			CU_ASSERT_EQUAL(p->side[0].last_len[2], seg);
+		}
+		if (kind == 2) {
+			/* new data after the probe (lost too) does not make
+			 * for a second probe: no ACK moved snd_una */
+			CU_ASSERT_FALSE(zt_tcb_send_drained(a));
+			CU_ASSERT_EQUAL(zt_tcb_send(a, buf + n * seg, seg, p->now), seg);
+			CU_ASSERT_EQUAL(p->side[0].nlast, 12);
+			n++;
+			pair_run_until(p, p->now + 10 * a->srtt);
+			CU_ASSERT_EQUAL(a->stats.tlp_probes, 1);
+			CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+		}
+		pair_settle(p, 5 * ZT_SEC);
+		CU_ASSERT(zt_tcb_send_drained(a));
+		CU_ASSERT_EQUAL(a->stats.tlp_probes, kind == 4 ? 0 : 1);
+		if (kind != 1)
+			CU_ASSERT_EQUAL(a->stats.rto_expiries,
+					kind == 2 || kind == 4 ? 1 : 0);
+		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+				n * seg);
+		CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
+ * The probe timer must not fire in a transfer that loses nothing: every
+ * ACK restarts it, and with one segment outstanding (whose ACK the peer
+ * may delay) it allows for a delayed ACK. Both ways, over round trips
+ * from 0 to 100 ms, various sizes (tails of one segment, a short one, a
+ * few), with and without SACK/timestamps: no probe, no retransmission.
+ */
+static void test_tlp_lossless_no_probe(void)
+{
+	static const uint64_t delay[] = { 0, ZT_MS / 2, 10 * ZT_MS, 50 * ZT_MS };
+	static const size_t size[] = { 1, 1460, 2000, 3 * 1448 + 7, 100000,
+				       1 << 20 };
+
+	for (unsigned i = 0; i < 4 * 6 * 2; i++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+
+		cfg_small(&c);
+		c.sack = c.timestamps = i / 24;
+		pair_init(p, &c, &c, 9000 + i);
+		p->delay = delay[i % 4];
+		connect_pair(p, 1000, 2000);
+		CU_ASSERT(transfer(p, size[i / 4 % 6], size[(i / 4 + 3) % 6],
+				   600 * ZT_SEC, i));
+		pair_settle(p, 2 * ZT_SEC);
+		for (int s = 0; s < 2; s++) {
+			CU_ASSERT_EQUAL(p->side[s].tcb.stats.tlp_probes, 0);
+			CU_ASSERT_EQUAL(p->side[s].tcb.stats.retransmits, 0);
+		}
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * RFC 6582 3.2: recover starts at the ISS, so that the first loss is
  * repaired by fast retransmit whatever the ISS (it started at 0, and the
  * check "snd_una covers more than recover" failed for every ISS in the
@@ -757,8 +905,11 @@ static void test_rto_within_small_window(void)
 		CU_ASSERT_EQUAL_FATAL(a->snd_wnd, 1024);
 		for (size_t i = 0; i < sizeof(buf); i++)
 			buf[i] = pat(77, i);
+		/* the segment, and the tail loss probe that resends it when
+		 * the RTO would (one segment out: its PTO allows for a
+		 * delayed ACK), so that the RTO has to */
 		p->side[0].drop_base = p->side[0].nlast + 3;
-		p->side[0].drop_bits = 1;
+		p->side[0].drop_bits = 3;
 		start = p->now;
 		end = start + 60 * ZT_SEC;
 		while (direct_got < sizeof(buf) && p->now < end) {
@@ -767,9 +918,10 @@ static void test_rto_within_small_window(void)
 		}
 		CU_ASSERT_EQUAL(direct_got, sizeof(buf));
 		CU_ASSERT_FALSE(direct_bad);
+		CU_ASSERT_EQUAL(a->stats.tlp_probes, 1);
 		CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
 		/* 40 windows, a round trip (20 ms) and a delayed ACK (40 ms)
-		 * each, and one RTO */
+		 * each, a probe and one RTO */
 		CU_ASSERT(p->now - start < 3 * ZT_SEC);
 		pair_destroy(p);
 		free(p);
@@ -825,15 +977,21 @@ static void test_rto_backoff(void)
 	p->side[0].drop_bits = ~0ull;
 	zt_tcb_send(t, "hello", 5, p->now);
 	pair_settle(p, 600 * ZT_SEC);
-	/* 1 send + 8 retransmissions, then RST: intervals double from rto,
-	 * up to rto_max. */
-	CU_ASSERT_EQUAL(p->side[0].nlast, 1 + c.max_retries + 1);
-	for (unsigned i = 1; i <= c.max_retries; i++) {
+	/* 1 send, a tail loss probe when the RTO would fire (its PTO, one
+	 * segment out, allows for a delayed ACK: later than the RTO, so
+	 * the RTO's time, RFC 8985 7.2), then 8 retransmissions by the RTO
+	 * rearmed after it, then RST: intervals double from rto, up to
+	 * rto_max. */
+	CU_ASSERT_EQUAL(t->stats.tlp_probes, 1);
+	CU_ASSERT_EQUAL(p->side[0].nlast, 1 + 1 + c.max_retries + 1);
+	CU_ASSERT_EQUAL(p->side[0].last_at[1] - p->side[0].last_at[0], expect);
+	CU_ASSERT_EQUAL(p->side[0].last_len[1], 5);
+	for (unsigned i = 2; i <= c.max_retries + 1u; i++) {
 		CU_ASSERT_EQUAL(p->side[0].last_at[i] - p->side[0].last_at[i - 1], expect);
 		CU_ASSERT_EQUAL(p->side[0].last_len[i], 5);
 		expect = expect * 2 > c.rto_max ? c.rto_max : expect * 2;
 	}
-	CU_ASSERT(p->side[0].last[c.max_retries + 1].flags & ZT_TCP_RST);
+	CU_ASSERT(p->side[0].last[c.max_retries + 2].flags & ZT_TCP_RST);
 	CU_ASSERT_EQUAL(t->state, ZT_TCP_CLOSED);
 	CU_ASSERT_EQUAL(t->reset_reason, ZT_TCP_RESET_TIMEOUT);
 	pair_destroy(p);
@@ -3016,6 +3174,8 @@ int zt_suite_tcp(void)
 		{ "limited_transmit", test_limited_transmit },
 		{ "sack_dupack_rfc6675", test_sack_dupack_rfc6675 },
 		{ "sack_is_lost", test_sack_is_lost },
+		{ "tail_loss_probe", test_tail_loss_probe },
+		{ "tlp_lossless_no_probe", test_tlp_lossless_no_probe },
 		{ "initial_window", test_initial_window },
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_within_small_window", test_rto_within_small_window },

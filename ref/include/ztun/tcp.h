@@ -154,6 +154,7 @@ struct zt_tcb_stats {
 	uint64_t bytes_direct;            /* of bytes_in: taken by rx_direct() */
 	uint64_t retransmits;             /* segments retransmitted */
 	uint64_t rto_expiries;
+	uint64_t tlp_probes;              /* tail loss probes sent (RFC 8985 7) */
 	uint64_t fast_retransmits;
 	uint64_t dupacks_in;
 	uint64_t ooo_segs;                /* out-of-order data segments kept */
@@ -228,11 +229,17 @@ struct zt_tcb {
 				* sample from the handshake (Karn) */
 	bool persist;          /* zero window: probing instead of retransmitting */
 	bool rto_closed;       /* an RTO went off while the window was closed */
+	bool tlp_out;          /* a tail loss probe went out and no ACK has
+				* moved snd_una since: one per flight */
+	bool tlp_rtx;          /* ... and it was a retransmission, whose
+				* episode ends when snd_una reaches ... */
+	uint32_t tlp_high;     /* ... this (snd_max when it was sent) */
 	uint64_t challenge_start; /* RFC 5961 7: this second's challenge ACKs ... */
 	uint32_t challenge_count; /* ... so far */
 
 	/* timers: absolute deadlines, ZT_TIME_NEVER when off */
 	uint64_t t_rtx, t_delack, t_persist, t_keepalive, t_close;
+	uint64_t t_tlp;        /* tail loss probe (RFC 8985 7), before t_rtx */
 	uint64_t persist_backoff;
 	uint8_t ka_sent;
 	uint64_t last_heard;
