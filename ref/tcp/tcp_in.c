@@ -33,7 +33,9 @@
  * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data;
  * the first two duplicate ACKs each let one new segment go beyond cwnd
  * (RFC 3042 Limited Transmit), so a window of a few segments still
- * draws the third rather than waiting for the RTO. An ACK that moves
+ * draws the third rather than waiting for the RTO; with two or three
+ * segments out and nothing new that may go, one less than that suffices
+ * (RFC 5827 Early Retransmit). An ACK that moves
  * snd_una (like new data sent) restarts the tail loss probe timer
  * (RFC 8985 7, tcp_out.c), whose probe draws an ACK or SACKs when the
  * last segments of a flight are lost.
@@ -322,6 +324,24 @@ static bool tcp_sack_first_lost(const struct zt_tcb *t)
 	return n > 2u * t->snd_mss;
 }
 
+/* Duplicate ACKs that start recovery: three, or by RFC 5827 Early
+ * Retransmit one less than the segments outstanding when they are two
+ * or three and nothing new may go (none queued, or the peer's window
+ * takes none), as then no third duplicate ACK comes (limited transmit
+ * has nothing to draw it with). */
+static uint32_t tcp_dupthresh(const struct zt_tcb *t)
+{
+	size_t ring_len = zt_ring_len(&t->tx);
+	uint32_t flight = tcp_flight(t), oseg;
+
+	if (flight > ring_len)
+		flight = (uint32_t)ring_len; /* data only, not the FIN */
+	if (flight < ring_len && t->snd_wnd > flight)
+		return 3;
+	oseg = (flight + t->snd_mss - 1) / t->snd_mss;
+	return oseg >= 2 && oseg < 4 ? oseg - 1 : 3;
+}
+
 static void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
 {
 	/* FlightSize without what limited transmit sent past cwnd
@@ -514,7 +534,8 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		t->dupacks++;
 		t->stats.dupacks_in++;
 		if (!t->in_recovery &&
-		    (t->dupacks == 3 || (t->sack_ok && tcp_sack_first_lost(t))) &&
+		    (t->dupacks >= tcp_dupthresh(t) ||
+		     (t->sack_ok && tcp_sack_first_lost(t))) &&
 		    zt_seq_ge(t->snd_una, t->recover)) {
 			tcp_enter_recovery(t, now);
 		} else if (t->in_recovery) {

@@ -823,6 +823,72 @@ static void test_tlp_lossless_no_probe(void)
 }
 
 /*
+ * RFC 5827 Early Retransmit: with fewer than four segments outstanding
+ * and nothing new that may go (none queued, or the peer's window takes
+ * none), a loss draws fewer than three duplicate ACKs, and limited
+ * transmit has nothing to send to make more: the duplicate ACK
+ * threshold is one less than the segments outstanding. It waited for
+ * the RTO. Cases:
+ *   0  no SACK, three segments, the first lost: two duplicate ACKs
+ *      retransmit it
+ *   1  SACK, ten segments, the last two lost: the tail loss probe
+ *      resends #10, whose SACK (one duplicate ACK, two segments out)
+ *      retransmits #9
+ *   2  no SACK, cwnd of two segments, the first lost, more queued
+ *      that the window takes: no early retransmit at the first
+ *      duplicate ACK (limited transmit sends, three come)
+ */
+static void test_early_retransmit(void)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *a;
+		static uint8_t buf[10 * 1460], got[10 * 1460];
+		uint32_t seg, una, n = kind == 0 ? 3 : 10;
+		uint64_t start;
+
+		cfg_small(&c);
+		c.sack = kind == 1;
+		pair_init(p, &c, &c, 5827 + (uint64_t)kind);
+		p->delay = 5 * ZT_MS;
+		connect_pair(p, 1000, 2000);
+		CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 5827));
+		pair_settle(p, ZT_SEC);
+		a = &p->side[0].tcb;
+		seg = a->snd_mss;
+		CU_ASSERT_FATAL(seg <= 1460);
+		for (size_t i = 0; i < n * seg; i++)
+			buf[i] = pat(5827, i);
+		if (kind == 2)
+			a->cwnd = a->ssthresh = 2 * seg;
+		pair_clear_log(p, 0);
+		p->side[0].drop_base = 0;
+		p->side[0].drop_bits = kind == 1 ? 3u << 8 : 1u;
+		una = a->snd_una;
+		start = p->now;
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+		pair_run_until(p, start + 8 * p->delay + 4 * a->srtt);
+		CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+		if (kind < 2) { /* just enough */
+			CU_ASSERT_EQUAL(a->stats.dupacks_in, kind == 0 ? 2u : 1u);
+		} else { /* two sent, then limited transmit's two; then
+			  * the third duplicate ACK retransmits */
+			CU_ASSERT_EQUAL(p->side[0].last[4].seq, una);
+		}
+		pair_settle(p, 2 * ZT_SEC);
+		CU_ASSERT(zt_tcb_send_drained(a));
+		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+				n * seg);
+		CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * RFC 6582 3.2: recover starts at the ISS, so that the first loss is
  * repaired by fast retransmit whatever the ISS (it started at 0, and the
  * check "snd_una covers more than recover" failed for every ISS in the
@@ -3176,6 +3242,7 @@ int zt_suite_tcp(void)
 		{ "sack_is_lost", test_sack_is_lost },
 		{ "tail_loss_probe", test_tail_loss_probe },
 		{ "tlp_lossless_no_probe", test_tlp_lossless_no_probe },
+		{ "early_retransmit", test_early_retransmit },
 		{ "initial_window", test_initial_window },
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_within_small_window", test_rto_within_small_window },
