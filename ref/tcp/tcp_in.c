@@ -298,6 +298,12 @@ static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
 	for (unsigned i = 0; i < seg->sack_count && i < ZT_TCP_MAX_SACK; i++) {
 		uint32_t l = seg->sack[i].left, r = seg->sack[i].right;
 
+		/* A D-SACK (RFC 2883: a first block the ACK covers) of the
+		 * tail loss probe's retransmission: the original arrived,
+		 * nothing was lost, no congestion response (RFC 8985 7.4.2). */
+		if (i == 0 && t->tlp_rtx && r == t->tlp_high &&
+		    zt_seq_le(r, seg->ack))
+			t->tlp_rtx = false;
 		if (!zt_seq_lt(l, r) || zt_seq_le(r, t->snd_una) ||
 		    zt_seq_gt(r, t->snd_max))
 			continue; /* D-SACK or bogus: ignore */
@@ -423,10 +429,10 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	if (t->persist && t->snd_wnd)
 		t->persist = false;
 	/* A probe's episode ends (RFC 8985 7.4): a retransmission probe
-	 * that the peer ACKs, with no D-SACK to say the original arrived,
-	 * repaired a loss (the original's, or its own), which calls for the
-	 * congestion response of any other (7.4.2). Either way the next
-	 * tail may be probed again. */
+	 * that the peer ACKs, with no D-SACK to say the original arrived
+	 * (tcp_take_sack), repaired a loss (the original's, or its own),
+	 * which calls for the congestion response of any other (7.4.2).
+	 * Either way the next tail may be probed again. */
 	t->tlp_out = false;
 	if (t->tlp_rtx && zt_seq_ge(t->snd_una, t->tlp_high)) {
 		t->tlp_rtx = false;

@@ -42,7 +42,8 @@
  *               than waiting for the RTO. One per flight (until an ACK
  *               moves snd_una); never into a closed window; a
  *               retransmitted probe the peer ACKs is taken as a repaired
- *               loss (cwnd halved, 7.4.2: no D-SACK is read here)
+ *               loss (cwnd halved, 7.4.2) unless the peer's D-SACK
+ *               reports it a duplicate
  *   t_persist   zero window: probe with one byte at snd_una, backing off;
  *               the answers (ack = snd_una, window 0) are no duplicate
  *               ACKs, and the probing goes on as long as they come;

@@ -823,6 +823,57 @@ static void test_tlp_lossless_no_probe(void)
 }
 
 /*
+ * RFC 8985 7.4: a tail loss probe that retransmitted a segment ends its
+ * episode when the peer ACKs it. Then either the original or the probe
+ * was lost, which calls for the congestion response of any loss; unless
+ * the peer's D-SACK (RFC 2883) reports the probe a duplicate: the
+ * original arrived (its ACK was only late, say delayed), nothing was
+ * lost, and cwnd stays. The D-SACK was ignored, and every such needless
+ * probe (a peer that delays the ACK of two short segments past 2 * SRTT)
+ * halved cwnd. kind 0: D-SACK of the probe, 1: none.
+ */
+static void test_tlp_dsack_no_response(void)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		struct tcp_pair *p = sack_pair(2883 + (uint64_t)kind);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static uint8_t buf[4 * 1460];
+		uint32_t mss = a->snd_mss, una = a->snd_una, cwnd;
+		struct zt_tcp_repr seg;
+		uint32_t l[1], r[1];
+
+		memset(buf, 't', sizeof(buf));
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 4 * mss, p->now), 4 * mss);
+		/* the first two ACKed; the probe for the other two goes */
+		seg = sack_ack(a, 0, l, r);
+		seg.ack = una + 2 * mss;
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		cwnd = a->cwnd;
+		CU_ASSERT_FATAL(a->t_tlp != ZT_TIME_NEVER);
+		pair_run_until(p, a->t_tlp);
+		CU_ASSERT_EQUAL_FATAL(a->stats.tlp_probes, 1);
+		CU_ASSERT_EQUAL(last_seg(p, 0)->seq, una + 3 * mss);
+		/* all ACKed, with (kind 0) a D-SACK of the probe (offsets
+		 * from snd_una, now una + 2 * mss) */
+		l[0] = mss;
+		r[0] = 2 * mss;
+		seg = sack_ack(a, kind == 0, l, r);
+		seg.ack = una + 4 * mss;
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT(zt_tcb_send_drained(a));
+		if (kind == 0) {
+			CU_ASSERT(a->cwnd >= cwnd);
+			CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
+		} else {
+			CU_ASSERT(a->cwnd < cwnd);
+			CU_ASSERT_EQUAL(a->ssthresh, a->cwnd);
+		}
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * RFC 5827 Early Retransmit: with fewer than four segments outstanding
  * and nothing new that may go (none queued, or the peer's window takes
  * none), a loss draws fewer than three duplicate ACKs, and limited
@@ -3242,6 +3293,7 @@ int zt_suite_tcp(void)
 		{ "sack_is_lost", test_sack_is_lost },
 		{ "tail_loss_probe", test_tail_loss_probe },
 		{ "tlp_lossless_no_probe", test_tlp_lossless_no_probe },
+		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "early_retransmit", test_early_retransmit },
 		{ "initial_window", test_initial_window },
 		{ "rto_backoff", test_rto_backoff },
