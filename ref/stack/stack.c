@@ -738,6 +738,7 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	const struct zt_tcp_repr *seg = &pk->l4.tcp;
 	struct zt_flow_key key;
 	struct zt_flow *f;
+	uint64_t ooo_full, no_buffer;
 	enum zt_drop d;
 
 	if (!flow_addresses_ok(s, pk))
@@ -766,9 +767,18 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 		return;
 	}
 	f->tclass = zt_packet_tclass(pk);
+	/* the tcb returns only whole-segment refusals; the data it drops
+	 * from a segment it takes (past the assembler's ranges, no buffer)
+	 * it counts itself, and those are the stack's drops too */
+	ooo_full = f->tcb.stats.drops[ZT_DROP_TCP_OOO_FULL];
+	no_buffer = f->tcb.stats.drops[ZT_DROP_TCP_NO_BUFFER];
 	d = zt_tcb_input(&f->tcb, seg, pk->payload, now);
 	if (d != ZT_DROP_NONE)
 		s->stats.drops[d]++;
+	s->stats.drops[ZT_DROP_TCP_OOO_FULL] +=
+		f->tcb.stats.drops[ZT_DROP_TCP_OOO_FULL] - ooo_full;
+	s->stats.drops[ZT_DROP_TCP_NO_BUFFER] +=
+		f->tcb.stats.drops[ZT_DROP_TCP_NO_BUFFER] - no_buffer;
 	/* The client is there: its segments, and what it sends outside the
 	 * window on purpose (keepalive probes, seq = SND.UNA - 1: what keeps
 	 * an idle connection open through a middlebox) or by mistake (an

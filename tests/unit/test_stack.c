@@ -2061,6 +2061,36 @@ static void test_rx_direct_skips_the_ring(void)
 	}
 }
 
+
+/* What a flow's tcb drops inside a segment it takes (an out-of-order
+ * piece past the assembler's ranges) is a drop of the stack's, as every
+ * other: drops.tcp_ooo_full counts it, not the flow alone. */
+static void test_tcb_drops_counted(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct client *c = calloc(1, sizeof(*c));
+	static uint8_t data[24 * 1460];
+	struct pktq in;
+	unsigned sent = 0;
+
+	zt_stack_config_default(&cfg);
+	host_init_ops(h, HOST_ACCEPT_DRAIN, &cfg, &rng, &host_ops_direct);
+	memset(data, 'o', sizeof(data));
+	in = client_flight(h, c, true, 0, data, sizeof(data));
+	CU_ASSERT_EQUAL_FATAL(in.n, 24);
+	/* every other segment after a hole: a range each, past the eighth */
+	for (unsigned i = 1; i < in.n; i += 2, sent++)
+		zt_stack_input(h->s, in.p[i], in.len[i], h->now);
+	CU_ASSERT_EQUAL(sent, 12);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_TCP_OOO_FULL],
+			sent - ZT_ASM_MAX_RANGES);
+	q_clear(&in);
+	free_host_client(h, c);
+}
+
+
 /* Wrap an ICMP error from the client about the stack's @i-th packet. */
 static void client_icmp_error(struct host *h, unsigned i, const struct zt_addr *client,
 			      enum zt_icmp_kind kind, uint8_t code, uint32_t mtu)
@@ -2288,6 +2318,31 @@ static struct zt_flow *open_established(struct host *h, const struct zt_addr *c,
 	CU_ASSERT_EQUAL(f->tcb.state, ZT_TCP_ESTABLISHED);
 	q_clear(&h->to_tun);
 	return f;
+}
+
+/* A segment whose data finds no receive buffer is a drop of the stack's
+ * (drops.tcp_no_buffer), as test_tcb_drops_counted's. */
+static void test_tcb_drops_counted_no_buffer(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr ack;
+
+	zt_stack_config_default(&cfg);
+	/* a receive ring malloc()'d alone at this size (stack.c: one pool
+	 * only when both rings are the same size) */
+	cfg.tcp.rx_buf = 20480;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	(void)open_established(h, &c, &srv, 4001, &ack);
+	ack.flags = ZT_TCP_ACK | ZT_TCP_PSH;
+	zt_test_fail_malloc(20480);
+	send_tcp(h, &c, &srv, &ack, "lost", 4);
+	zt_test_fail_malloc(0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_TCP_NO_BUFFER], 1);
+	host_fini(h);
+	free(h);
 }
 
 /*
@@ -2993,6 +3048,8 @@ int zt_suite_stack(void)
 		{ "martian_addresses", test_martian_addresses },
 		{ "icmp_echo_local_fragmented", test_icmp_echo_local_fragmented },
 		{ "refusals_answered", test_refusals_answered },
+		{ "tcb_drops_counted", test_tcb_drops_counted },
+		{ "tcb_drops_counted_no_buffer", test_tcb_drops_counted_no_buffer },
 		{ "reasm_eviction_counted", test_reasm_eviction_counted },
 		{ "udp_fragments_both_ways", test_udp_fragments_both_ways },
 		{ "reasm_timeout_icmp", test_reasm_timeout_icmp },
