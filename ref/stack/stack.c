@@ -113,6 +113,7 @@ struct zt_stack {
 	struct zt_view cur_raw;
 	const struct zt_udp_flow *cur_udp;
 	struct zt_stack_stats stats;
+	struct zt_tcb_stats tcp_ended;    /* summed over the flows freed */
 	uint8_t *scratch;                 /* SCRATCH_LEN bytes for emission */
 	uint8_t *scratch2;                /* fragmentation source */
 	struct zt_bufpool ring_pool;      /* lazy ring buffers of all flows */
@@ -538,6 +539,7 @@ static void flow_free(struct zt_stack *s, struct zt_flow *f)
 	lru_unlink(s, f);
 	zt_heap_remove(&s->timers, &f->timer);
 	zt_flowtab_remove(&s->tcp_tab, f->index);
+	zt_tcb_stats_add(&s->tcp_ended, &f->tcb.stats);
 	zt_tcb_destroy(&f->tcb);
 	f->key.family = 0;
 	f->ack_held = false; /* a batch that listed it passes it by */
@@ -1711,6 +1713,13 @@ uint64_t zt_stack_ring_buffers(const struct zt_stack *s)
 			n += (f->tcb.rx.buf != NULL) + (f->tcb.tx.buf != NULL);
 	}
 	return n;
+}
+
+void zt_stack_tcp_totals(const struct zt_stack *s, struct zt_tcb_stats *out)
+{
+	*out = s->tcp_ended;
+	for (uint32_t i = s->lru_head; i != NO_FLOW; i = s->flows[i].lru_next)
+		zt_tcb_stats_add(out, &s->flows[i].tcb.stats);
 }
 
 void zt_stack_tcp_states(const struct zt_stack *s,

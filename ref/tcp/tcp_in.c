@@ -138,6 +138,24 @@ void zt_tcb_destroy(struct zt_tcb *t)
 	zt_ring_free(&t->tx);
 }
 
+void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
+{
+	sum->segs_in += s->segs_in;
+	sum->segs_out += s->segs_out;
+	sum->bytes_in += s->bytes_in;
+	sum->bytes_out += s->bytes_out;
+	sum->bytes_direct += s->bytes_direct;
+	sum->retransmits += s->retransmits;
+	sum->rto_expiries += s->rto_expiries;
+	sum->tlp_probes += s->tlp_probes;
+	sum->fast_retransmits += s->fast_retransmits;
+	sum->dupacks_in += s->dupacks_in;
+	sum->ooo_segs += s->ooo_segs;
+	sum->challenge_acks += s->challenge_acks;
+	for (unsigned i = 0; i < ZT_DROP__COUNT; i++)
+		sum->drops[i] += s->drops[i];
+}
+
 uint32_t zt_tcb_events(struct zt_tcb *t)
 {
 	uint32_t ev = t->events;

@@ -1351,6 +1351,13 @@ static const struct cfield nat_fields[] = {
 	NF(reverse_lookups), NF(reverse_hits),
 };
 #undef NF
+#define TF(name) { #name, offsetof(struct zt_tcb_stats, name) }
+static const struct cfield tcp_fields[] = {
+	TF(segs_in), TF(segs_out), TF(bytes_in), TF(bytes_out),
+	TF(bytes_direct), TF(retransmits), TF(rto_expiries), TF(tlp_probes),
+	TF(fast_retransmits), TF(dupacks_in), TF(ooo_segs), TF(challenge_acks),
+};
+#undef TF
 #define CG(prefix, kind, tbl) { prefix, kind, tbl, sizeof(tbl) / sizeof(tbl[0]) }
 /* The counters by prefix: COUNTER is "PREFIX" + a table's name. */
 static const struct {
@@ -1363,6 +1370,7 @@ static const struct {
 	CG("router.", ZT_SCN_C_ROUTER, router_fields),
 	CG("nat.", ZT_SCN_C_NAT, nat_fields),
 	CG("fakedns.", ZT_SCN_C_FAKEDNS, fakedns_fields),
+	CG("tcp.", ZT_SCN_C_TCP, tcp_fields),
 };
 #undef CG
 

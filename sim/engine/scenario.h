@@ -152,6 +152,8 @@ enum zt_scn_counter {
 	ZT_SCN_C_NAT,              /* offset into struct zt_nat_stats */
 	ZT_SCN_C_FAKEDNS,          /* offset into struct zt_fakedns_stats
 				    * (0 with the resolver off) */
+	ZT_SCN_C_TCP,              /* offset into struct zt_tcb_stats, the
+				    * flows' summed (zt_stack_tcp_totals()) */
 };
 
 /*

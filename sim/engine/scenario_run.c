@@ -1925,6 +1925,13 @@ static void do_assert(struct host *h, const struct zt_scn_event *e)
 			memcpy(&v, (const uint8_t *)fs + e->counter_off, sizeof(v));
 		break;
 	}
+	case ZT_SCN_C_TCP: {
+		struct zt_tcb_stats tcp;
+
+		zt_stack_tcp_totals(zt_router_stack(h->r), &tcp);
+		memcpy(&v, (const uint8_t *)&tcp + e->counter_off, sizeof(v));
+		break;
+	}
 	case ZT_SCN_C_TCP_STATE: {
 		struct zt_flow_key k;
 		struct zt_flow *f = NULL;

@@ -1936,15 +1936,17 @@ static uint64_t dgram_rx_dropped(const struct zr_host *h)
 static struct zr_stats *collect_stats(struct zr_host *h)
 {
 	struct zr_stats *st = malloc(sizeof(*st));
+	const struct zt_stack *s = zt_router_stack(h->router);
 	uint32_t states[ZT_TCP_TIME_WAIT + 1];
+	struct zt_tcb_stats tcp;
 
 	if (!st)
 		return NULL;
-	zt_stack_tcp_states(zt_router_stack(h->router), states);
+	zt_stack_tcp_states(s, states);
+	zt_stack_tcp_totals(s, &tcp);
 	zr_stats_collect(st, &h->stats, zt_router_stats(h->router),
-			 zt_stack_stats(zt_router_stack(h->router)),
-			 zt_router_fakedns_stats(h->router),
-			 zt_nat_stats(zt_router_nat(h->router)), states,
+			 zt_stack_stats(s), zt_router_fakedns_stats(h->router),
+			 zt_nat_stats(zt_router_nat(h->router)), states, &tcp,
 			 dgram_rx_dropped(h));
 	return st;
 }

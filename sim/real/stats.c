@@ -69,6 +69,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 		      const struct zt_fakedns_stats *fs,
 		      const struct zt_nat_stats *ns,
 		      const uint32_t tcp_states[ZT_TCP_TIME_WAIT + 1],
+		      const struct zt_tcb_stats *tcp,
 		      uint64_t dgram_rx_dropped)
 {
 	uint64_t sfail = 0, hfail = 0, udrop = 0;
@@ -141,6 +142,18 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 		add(st, line, name, NULL, F_GAUGE, "tcp_flows", "state", name,
 		    tcp_states[t]);
 	}
+
+	/* what the flows' TCP did, the ended ones' and the open ones' */
+	line = "tcp-segs";
+	C("in", "tcp_segments_in_total", tcp->segs_in);
+	C("out", "tcp_segments_out_total", tcp->segs_out);
+	C("retransmits", "tcp_retransmits_total", tcp->retransmits);
+	C("rto expiries", "tcp_rto_expiries_total", tcp->rto_expiries);
+	C("fast retransmits", "tcp_fast_retransmits_total", tcp->fast_retransmits);
+	C("loss probes", "tcp_loss_probes_total", tcp->tlp_probes);
+	C("dupacks in", "tcp_dupacks_in_total", tcp->dupacks_in);
+	C("out of order", "tcp_out_of_order_total", tcp->ooo_segs);
+	C("challenge acks", "tcp_challenge_acks_total", tcp->challenge_acks);
 
 	line = "udp";
 	C("in", "udp_in_total", ss->udp_datagrams_in);

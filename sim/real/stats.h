@@ -45,7 +45,8 @@ struct zr_stats {
 
 /* Every counter, in print order. @fs: NULL without --fake-dns; @ns:
  * the router's UDP NAT table; @tcp_states: TCP flows by state now
- * (zt_stack_tcp_states()); @dgram_rx_dropped: the kernel's drops on
+ * (zt_stack_tcp_states()); @tcp: the flows' TCP counters summed
+ * (zt_stack_tcp_totals()); @dgram_rx_dropped: the kernel's drops on
  * datagram sockets. */
 void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 		      const struct zt_router_stats *rs,
@@ -53,6 +54,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 		      const struct zt_fakedns_stats *fs,
 		      const struct zt_nat_stats *ns,
 		      const uint32_t tcp_states[ZT_TCP_TIME_WAIT + 1],
+		      const struct zt_tcb_stats *tcp,
 		      uint64_t dgram_rx_dropped);
 
 /* The "ztun-ref: stats: " lines to @f: "@title, up S s", then @st. */

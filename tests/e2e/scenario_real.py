@@ -694,6 +694,15 @@ COUNTERS = {
     "nat.hits": ("nat", "hits"),
     "nat.reverse_lookups": ("nat", "reverse lookups"),
     "nat.reverse_hits": ("nat", "reverse hits"),
+    "tcp.segs_in": ("tcp-segs", "in"),
+    "tcp.segs_out": ("tcp-segs", "out"),
+    "tcp.retransmits": ("tcp-segs", "retransmits"),
+    "tcp.rto_expiries": ("tcp-segs", "rto expiries"),
+    "tcp.fast_retransmits": ("tcp-segs", "fast retransmits"),
+    "tcp.tlp_probes": ("tcp-segs", "loss probes"),
+    "tcp.dupacks_in": ("tcp-segs", "dupacks in"),
+    "tcp.ooo_segs": ("tcp-segs", "out of order"),
+    "tcp.challenge_acks": ("tcp-segs", "challenge acks"),
 }
 # tcp.state: ztun-ref prints how many flows are in each state ("tcp-state"
 # line); with one connection in the script that is the connection's state

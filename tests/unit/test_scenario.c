@@ -253,6 +253,7 @@ static void test_counters_complete(void)
 	bool router[SLOTS(zt_router_stats)] = { false };
 	bool nat[SLOTS(zt_nat_stats)] = { false };
 	bool fakedns[SLOTS(zt_fakedns_stats)] = { false };
+	bool tcp[SLOTS(zt_tcb_stats)] = { false };
 	const struct {
 		uint8_t counter;
 		const char *type;
@@ -264,6 +265,7 @@ static void test_counters_complete(void)
 		{ ZT_SCN_C_NAT, "zt_nat_stats", nat, SLOTS(zt_nat_stats) },
 		{ ZT_SCN_C_FAKEDNS, "zt_fakedns_stats", fakedns,
 		  SLOTS(zt_fakedns_stats) },
+		{ ZT_SCN_C_TCP, "zt_tcb_stats", tcp, SLOTS(zt_tcb_stats) },
 	};
 	char path[2048], name[96], text[160], *doc;
 	const char *nm;
@@ -283,6 +285,7 @@ static void test_counters_complete(void)
 	ARRAY_SLOTS(router, zt_router_stats, socks5_failures);
 	ARRAY_SLOTS(router, zt_router_stats, http_failures);
 	ARRAY_SLOTS(router, zt_router_stats, socks5_udp_dropped);
+	ARRAY_SLOTS(tcp, zt_tcb_stats, drops); /* the stack's drops.* */
 	for (; (nm = zt_scn_counter_name(n, name, sizeof(name))) != NULL; n++) {
 		struct zt_scn s;
 		char err[512];

@@ -2086,6 +2086,22 @@ static void test_tcb_drops_counted(void)
 	CU_ASSERT_EQUAL(sent, 12);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_TCP_OOO_FULL],
 			sent - ZT_ASM_MAX_RANGES);
+	/* the flows' own counters, summed: the open flow's now, and the
+	 * same once it has ended (zt_stack_tcp_totals()) */
+	for (int ended = 0; ended < 2; ended++) {
+		struct zt_tcb_stats tot;
+
+		zt_stack_tcp_totals(h->s, &tot);
+		CU_ASSERT_EQUAL(tot.ooo_segs, ZT_ASM_MAX_RANGES);
+		CU_ASSERT_EQUAL(tot.drops[ZT_DROP_TCP_OOO_FULL],
+				sent - ZT_ASM_MAX_RANGES);
+		CU_ASSERT_EQUAL(tot.segs_in, 2 + sent); /* its SYN and ACK too */
+		CU_ASSERT_EQUAL(tot.retransmits, 0);
+		if (!ended) {
+			zt_stack_tcp_abort(h->s, h->last_new, h->now);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
+		}
+	}
 	q_clear(&in);
 	free_host_client(h, c);
 }

@@ -26,6 +26,7 @@ struct counters {
 	struct zt_fakedns_stats fs;
 	struct zt_nat_stats ns;
 	uint32_t states[ZT_TCP_TIME_WAIT + 1];
+	struct zt_tcb_stats tcp;
 };
 
 static char *text_of(const struct zr_stats *st, const char *title,
@@ -120,7 +121,16 @@ static void test_text_format(void)
 	c.ns.active = 80;
 	c.ns.removed = 81;
 	c.ns.reverse_hits = 82;
-	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, &c.ns, c.states, 20);
+	c.tcp.segs_in = 90;
+	c.tcp.segs_out = 91;
+	c.tcp.retransmits = 92;
+	c.tcp.rto_expiries = 93;
+	c.tcp.fast_retransmits = 94;
+	c.tcp.tlp_probes = 95;
+	c.tcp.dupacks_in = 96;
+	c.tcp.ooo_segs = 97;
+	c.tcp.challenge_acks = 98;
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, &c.ns, c.states, &c.tcp, 20);
 	t = text_of(&st, "exit", 12345678901ull);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
 	CU_ASSERT_EQUAL(strncmp(t, "ztun-ref: stats: exit, up 12.345 s\n", 35), 0);
@@ -128,6 +138,7 @@ static void test_text_format(void)
 	assert_line(t, "ztun-ref: stats: tun offload: rx partial 0, tx tso 0, acks coalesced 0, rx udp gso 0, rx udp gso bad 0");
 	assert_line(t, "ztun-ref: stats: stack packets in 60, packets out 61, in 62 bytes, out 63 bytes");
 	assert_line(t, "ztun-ref: stats: tcp-state SYN_RECEIVED 0, ESTABLISHED 70, FIN_WAIT_1 0, FIN_WAIT_2 0, CLOSE_WAIT 0, CLOSING 0, LAST_ACK 0, TIME_WAIT 71");
+	assert_line(t, "ztun-ref: stats: tcp-segs in 90, out 91, retransmits 92, rto expiries 93, fast retransmits 94, loss probes 95, dupacks in 96, out of order 97, challenge acks 98");
 	assert_line(t, "ztun-ref: stats: nat active 80, created 0, mappings 0, mappings created 0, expired 0, removed 81, insert failures 0, no slot 0, no port 0, lookups 0, hits 0, reverse lookups 0, reverse hits 82");
 	assert_line(t, "ztun-ref: stats: flows direct 0, socks5 30, http 0, drop 0, local 0, nat 31");
 	assert_line(t, "ztun-ref: stats: tcp opened 42, active 43, up 40 bytes, up direct 0 bytes, up early 0 bytes, up sends 0, down 41 bytes, connect failed 0, upstream reset 0, unsent reset 0, refused 0, connect timeouts 0, idle timeouts 0, idle evicted 0, rst sent 0, refused full 0, refused memory 0, early syn-acks 0, time-wait reopened 44");
@@ -169,7 +180,7 @@ static void test_text_optional_lines(void)
 	c.ss.drops[ZT_DROP_BAD_CHECKSUM] = 7;
 	c.ss.drops[ZT_DROP_TCP_NO_FLOW] = 8;
 	c.rs.http_failures[1] = 9;
-	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, 0);
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, &c.tcp, 0);
 	t = text_of(&st, "SIGUSR1", 0);
 	CU_ASSERT_EQUAL(strncmp(t, "ztun-ref: stats: SIGUSR1, up 0.000 s\n", 37), 0);
 	assert_line(t, "ztun-ref: stats: fake dns queries 3, answered 0, no data 0, errors 0, blocked 0, policy refused 0, forwarded 0, learned 0, ignored 0, names 2, recycled 0, lookups 0, unknown 0, refused 1");
@@ -251,7 +262,7 @@ static void test_prom_format(void)
 	c.fs.names = 6;
 	c.states[ZT_TCP_CLOSE_WAIT] = 7;
 	c.ns.active = 8;
-	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, 0);
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, &c.tcp, 0);
 	p = prom_of(&st, 12345678901ull);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
 	assert_prom_well_formed(p);
@@ -288,7 +299,7 @@ static void test_write_file(void)
 
 	memset(&c, 0, sizeof(c));
 	c.ss.udp_flows_opened = 11;
-	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, &c.ns, c.states, 0);
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, &c.ns, c.states, &c.tcp, 0);
 	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/ztun.prom", dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -319,7 +330,7 @@ static void test_every_item_fits(void)
 	struct zr_stats st;
 
 	memset(&c, 0x01, sizeof(c));
-	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, 1);
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, &c.tcp, 1);
 	CU_ASSERT(st.n + 32 <= ZR_STATS_MAX);
 	if (st.n + 32 > ZR_STATS_MAX)
 		fprintf(stderr, "\n%u of %u stats items\n", st.n, ZR_STATS_MAX);

@@ -476,6 +476,12 @@ const struct zt_stack_stats *zt_stack_stats(const struct zt_stack *s);
  * in flight or unread hold any). */
 uint64_t zt_stack_ring_buffers(const struct zt_stack *s);
 
+/* The TCP counters of every flow since the stack began (those that ended
+ * and those open now), summed into @out: retransmits, RTOs, probes,
+ * duplicate ACKs, ... (struct zt_tcb_stats; its drops are among the
+ * stack's own, zt_stack_stats()). O(open flows): for statistics. */
+void zt_stack_tcp_totals(const struct zt_stack *s, struct zt_tcb_stats *out);
+
 /* TCP flows by state now: @n[state] for every enum zt_tcp_state (a flow
  * waiting for its upstream is SYN_RECEIVED). O(open flows): for
  * statistics, not the data path. */

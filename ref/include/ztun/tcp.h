@@ -259,6 +259,9 @@ int zt_tcb_init(struct zt_tcb *t, const struct zt_tcp_config *cfg,
 /* Free the rings. Emits nothing. */
 void zt_tcb_destroy(struct zt_tcb *t);
 
+/* Add every counter of @s to @sum's (totals over many tcbs). */
+void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s);
+
 /*
  * zt_tcb_open_passive() - take a SYN (decoded into @syn) that opened this
  * connection: records the peer's options and enters SYN_RECEIVED with the
