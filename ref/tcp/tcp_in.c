@@ -138,6 +138,11 @@ void zt_tcb_destroy(struct zt_tcb *t)
 	zt_ring_free(&t->tx);
 }
 
+/* every field is summed below: one added to the struct must be too */
+_Static_assert(sizeof(struct zt_tcb_stats) ==
+		       (12 + ZT_DROP__COUNT) * sizeof(uint64_t),
+	       "zt_tcb_stats_add() sums each field of struct zt_tcb_stats");
+
 void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
 {
 	sum->segs_in += s->segs_in;
