@@ -1011,4 +1011,4 @@ row "ztun kB per idle connection" "" "" "$idle_per" "" "" "" "" "(reported)"
 cat "$out/results.txt"
 echo
 echo "bench: written $out/results.txt and $out/results.md"
-grep 'stats: ' "$out/ztun.log" | grep -E 'failed|timeouts|refused' | sed 's/^/bench: ztun /' >&2 || true
+grep 'stats: ' "$out/ztun.log" | grep -E 'failed|timeouts|refused|tcp-segs' | sed 's/^/bench: ztun /' >&2 || true
