@@ -509,10 +509,16 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 	if (t->sack_ok && seg->sack_count)
 		new_sack = tcp_take_sack(t, seg);
 
-	/* Window update (RFC 9293 3.10.7.4, SND.WL1/WL2). */
-	if (zt_seq_ge(seg->ack, t->snd_una) &&
-	    (zt_seq_lt(t->snd_wl1, seg->seq) ||
-	     (t->snd_wl1 == seg->seq && zt_seq_le(t->snd_wl2, seg->ack)))) {
+	/* Window update (RFC 9293 3.10.7.4, SND.WL1/WL2), and from any ACK
+	 * that moves snd_una (as Linux's tcp_may_update_window()): the
+	 * window is meant from the ACK it came with, and one that fills a
+	 * hole in the peer's data (seq below WL1) kept an older window
+	 * that, applied from the new snd_una, reached past the peer's
+	 * edge. */
+	if (zt_seq_gt(seg->ack, t->snd_una) ||
+	    (seg->ack == t->snd_una &&
+	     (zt_seq_lt(t->snd_wl1, seg->seq) ||
+	      (t->snd_wl1 == seg->seq && zt_seq_le(t->snd_wl2, seg->ack))))) {
 		window_update = wnd != t->snd_wnd;
 		/* The window reopens after an RTO sent into it while it was
 		 * closed: the peer dropped what went there, so resume from

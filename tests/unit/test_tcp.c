@@ -624,6 +624,48 @@ static void test_sack_dupack_rfc6675(void)
 }
 
 /*
+ * An ACK that moves snd_una updates the send window, whatever its
+ * sequence number (as Linux's tcp_may_update_window()): a peer's
+ * retransmission that fills a hole (seq below SND.WL1, set by the
+ * out-of-order segment after it) carries its latest ACK and window.
+ * Only the RFC 9293 SND.WL1/WL2 test was applied, so such an ACK moved
+ * snd_una but kept the window of an older one (meant from an older ACK):
+ * the edge snd_una + snd_wnd moved right by what was ACKed, past the
+ * edge the peer offered, and data went where the peer drops it. Found by
+ * the pair's window check in tcp/property_lossy_transfer.
+ */
+static void test_window_from_advancing_ack(void)
+{
+	struct tcp_pair *p = sack_pair(793);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[6 * 1460];
+	uint32_t mss = a->snd_mss, una = a->snd_una, seq = a->rcv_nxt;
+	uint8_t shift = a->snd_wscale == 0xff ? 0 : a->snd_wscale;
+	struct zt_tcp_repr seg;
+
+	CU_ASSERT_FATAL(mss <= 1460);
+	memset(buf, 'd', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 6u * mss, p->now), 6u * mss);
+	/* the peer's second data segment, out of order (its first lost),
+	 * ACKing nothing new */
+	seg = sack_ack(a, 0, NULL, NULL);
+	seg.seq = seq + 10;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, "0123456789", 10), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(a->snd_wl1, seq + 10);
+	/* the first resent (seq below SND.WL1), ACKing two segments, the
+	 * right edge where it was */
+	seg.seq = seq;
+	seg.ack = una + 2 * mss;
+	seg.window = (uint16_t)(seg.window - ((2 * mss) >> shift));
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, "0123456789", 10), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(a->snd_una, una + 2 * mss);
+	CU_ASSERT_EQUAL(a->snd_una + a->snd_wnd,
+			seg.ack + ((uint32_t)seg.window << shift));
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * RFC 6675 4 IsLost(): the first unACKed segment is lost once DupThresh
  * discontiguous SACKed sequences lie above it, or more than
  * (DupThresh - 1) * SMSS bytes SACKed above it; recovery then starts at
@@ -3291,6 +3333,7 @@ int zt_suite_tcp(void)
 		{ "limited_transmit", test_limited_transmit },
 		{ "sack_dupack_rfc6675", test_sack_dupack_rfc6675 },
 		{ "sack_is_lost", test_sack_is_lost },
+		{ "window_from_advancing_ack", test_window_from_advancing_ack },
 		{ "tail_loss_probe", test_tail_loss_probe },
 		{ "tlp_lossless_no_probe", test_tlp_lossless_no_probe },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
