@@ -666,6 +666,42 @@ static void test_window_from_advancing_ack(void)
 }
 
 /*
+ * A segment without data at the right edge of our window (seq = RCV.NXT
+ * + RCV.WND) is taken, as Linux's tcp_sequence() does: a peer that filled
+ * our window, its data lost, sends its ACKs with the sequence number at
+ * that edge (tcp_acceptable_seq(), Linux's the same). RFC 9293's strict
+ * test (SEG.SEQ < RCV.NXT + RCV.WND) dropped them: two such peers, each
+ * with the other's window full and a segment lost each way, dropped each
+ * other's ACKs and retransmissions forever until reset (found by
+ * tcp/property_lossy_transfer with 4 KiB windows both ways). Past the
+ * edge is still dropped.
+ */
+static void test_ack_at_window_edge(void)
+{
+	struct tcp_pair *p = sack_pair(9293);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[4 * 1460];
+	uint32_t mss = a->snd_mss, una = a->snd_una;
+	uint32_t edge = a->rcv_adv;
+	struct zt_tcp_repr seg;
+
+	CU_ASSERT_FATAL(mss <= 1460);
+	CU_ASSERT_FATAL(zt_seq_gt(edge, a->rcv_nxt));
+	memset(buf, 'd', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 4u * mss, p->now), 4u * mss);
+	seg = sack_ack(a, 0, NULL, NULL);
+	seg.seq = edge + 1; /* past the edge: dropped */
+	seg.ack = una + mss;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(a->snd_una, una);
+	seg.seq = edge;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(a->snd_una, una + mss);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * RFC 6675 4 IsLost(): the first unACKed segment is lost once DupThresh
  * discontiguous SACKed sequences lie above it, or more than
  * (DupThresh - 1) * SMSS bytes SACKed above it; recovery then starts at
@@ -3334,6 +3370,7 @@ int zt_suite_tcp(void)
 		{ "sack_dupack_rfc6675", test_sack_dupack_rfc6675 },
 		{ "sack_is_lost", test_sack_is_lost },
 		{ "window_from_advancing_ack", test_window_from_advancing_ack },
+		{ "ack_at_window_edge", test_ack_at_window_edge },
 		{ "tail_loss_probe", test_tail_loss_probe },
 		{ "tlp_lossless_no_probe", test_tlp_lossless_no_probe },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
