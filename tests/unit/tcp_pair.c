@@ -3,6 +3,7 @@
 #include "tcp_pair.h"
 
 #include <CUnit/CUnit.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,28 @@ static void pair_output(void *ctx, struct zt_tcb *tcb,
 	n = zt_tcp_emit(repr, from ? &p->b : &p->a, from ? &p->a : &p->b,
 			buf + zt_tcp_header_len(repr), l1 + l2, buf, 60 + l1 + l2);
 	CU_ASSERT_FATAL(n > 0);
+	/* The window this side advertises (its right edge never moves
+	 * left), and data within the window the other side advertised. */
+	if ((repr->flags & ZT_TCP_ACK) && !(repr->flags & ZT_TCP_RST)) {
+		uint32_t edge = repr->ack + ((uint32_t)repr->window <<
+					     ((repr->flags & ZT_TCP_SYN) ? 0 : tcb->rcv_wscale));
+
+		if (!s->adv_valid || zt_seq_gt(edge, s->adv_edge))
+			s->adv_edge = edge;
+		s->adv_valid = true;
+	}
+	if (l1 + l2 && tcb->snd_wnd != 0 && p->side[!from].adv_valid &&
+	    zt_seq_gt(repr->seq + (uint32_t)(l1 + l2), p->side[!from].adv_edge)) {
+		fprintf(stderr, "pair: side %d sent [%u, %u) past the peer's edge %u"
+			" (una %u nxt %u max %u wnd %u wl2 %u rec %d rto %llu tlp %llu persist %d)\n",
+			from, repr->seq, repr->seq + (uint32_t)(l1 + l2),
+			p->side[!from].adv_edge, tcb->snd_una, tcb->snd_nxt,
+			tcb->snd_max, tcb->snd_wnd, tcb->snd_wl2, tcb->in_recovery,
+			(unsigned long long)tcb->stats.rto_expiries,
+			(unsigned long long)tcb->stats.tlp_probes, tcb->persist);
+		p->violations++;
+		CU_FAIL("data past the peer's advertised window");
+	}
 	s->last[idx % 64] = *repr;
 	s->last_len[idx % 64] = l1 + l2;
 	s->last_at[idx % 64] = p->now;
@@ -159,8 +182,19 @@ void pair_run_until(struct tcp_pair *p, uint64_t until)
 			free(q.bytes);
 		} else {
 			int s = d0 <= d1 ? 0 : 1;
+			struct zt_tcb *tcb = &p->side[s].tcb;
+			uint64_t probes = tcb->stats.tlp_probes;
+			bool busy = tcb->persist || tcb->in_recovery;
 
-			zt_tcb_poll(&p->side[s].tcb, p->now);
+			zt_tcb_poll(tcb, p->now);
+			if (tcb->stats.tlp_probes != probes && busy) {
+				p->violations++;
+				CU_FAIL("tail loss probe while persisting or in recovery");
+			}
+			if (zt_tcb_deadline(tcb) <= p->now) {
+				p->violations++;
+				CU_FAIL_FATAL("deadline not past now after a poll");
+			}
 		}
 	}
 	if (until > p->now && until != ZT_TIME_NEVER)

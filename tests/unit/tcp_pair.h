@@ -43,6 +43,8 @@ struct pair_side {
 	uint64_t drop_bits;  /* ... for each bit b set here */
 	uint64_t last_at[64]; /* when each logged segment was sent */
 	size_t max_data;     /* largest payload sent */
+	uint32_t adv_edge;   /* rightmost window edge this side advertised */
+	bool adv_valid;      /* ... once it sent an ACK */
 };
 
 struct tcp_pair {
@@ -56,6 +58,11 @@ struct tcp_pair {
 	unsigned nq;
 	uint64_t order;
 	uint64_t delivered, lost;
+	/* invariants checked on every segment and poll (CUnit asserts):
+	 * no data past the edge the peer advertised (but zero-window
+	 * probes), no tail loss probe while persisting or in recovery, no
+	 * deadline at or before now after a poll; counted here too */
+	unsigned violations;
 	struct zt_addr a, b;
 };
 
