@@ -357,12 +357,16 @@ static bool tcp_sack_first_lost(const struct zt_tcb *t)
  * Retransmit one less than the segments outstanding when they are two
  * or three and nothing new may go (none queued, or the peer's window
  * takes none), as then no third duplicate ACK comes (limited transmit
- * has nothing to draw it with). */
+ * has nothing to draw it with). With SACK, only once the scoreboard
+ * shows data delivered above snd_una: a duplicate ACK without blocks
+ * answers a segment the network duplicated, not a loss. */
 static uint32_t tcp_dupthresh(const struct zt_tcb *t)
 {
 	size_t ring_len = zt_ring_len(&t->tx);
 	uint32_t flight = tcp_flight(t), oseg;
 
+	if (t->sack_ok && t->sacked.count == 0)
+		return 3;
 	if (flight > ring_len)
 		flight = (uint32_t)ring_len; /* data only, not the FIN */
 	if (flight < ring_len && t->snd_wnd > flight)

@@ -731,6 +731,44 @@ static void test_ack_at_window_edge(void)
 }
 
 /*
+ * With SACK, Early Retransmit's lower threshold needs SACK blocks that
+ * show data delivered above snd_una: a duplicate ACK without them (the
+ * answer to a segment the network duplicated, or to an old one resent)
+ * is no sign of a loss, as a lost segment's receiver SACKs what came
+ * after it. With two segments out and nothing more to send, one such
+ * ACK started recovery: a needless retransmission and cwnd halved.
+ */
+static void test_early_retransmit_needs_sack(void)
+{
+	struct tcp_pair *p = sack_pair(5828);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[2 * 1460];
+	uint32_t mss = a->snd_mss, cwnd;
+	uint32_t l[1], r[1];
+	struct zt_tcp_repr seg;
+
+	CU_ASSERT_FATAL(mss <= 1460);
+	memset(buf, 'd', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 2u * mss, p->now), 2u * mss);
+	cwnd = a->cwnd;
+	seg = sack_ack(a, 0, NULL, NULL); /* a plain duplicate ACK */
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(a->dupacks, 1);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+	CU_ASSERT_FALSE(a->in_recovery);
+	CU_ASSERT_EQUAL(a->cwnd, cwnd);
+	/* one that SACKs the second segment: the first is lost */
+	l[0] = mss;
+	r[0] = 2 * mss;
+	seg = sack_ack(a, 1, l, r);
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT(a->in_recovery);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * RFC 6675 4 IsLost(): the first unACKed segment is lost once DupThresh
  * discontiguous SACKed sequences lie above it, or more than
  * (DupThresh - 1) * SMSS bytes SACKed above it; recovery then starts at
@@ -3414,6 +3452,7 @@ int zt_suite_tcp(void)
 		{ "tlp_lossless_no_probe", test_tlp_lossless_no_probe },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "early_retransmit", test_early_retransmit },
+		{ "early_retransmit_needs_sack", test_early_retransmit_needs_sack },
 		{ "initial_window", test_initial_window },
 		{ "rto_backoff", test_rto_backoff },
 		{ "rto_within_small_window", test_rto_within_small_window },
