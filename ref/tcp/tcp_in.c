@@ -840,7 +840,12 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	/* Step 1: sequence acceptability (RFC 9293 table) and PAWS. */
 	seg_len = len + (syn ? 1 : 0) + (fin ? 1 : 0);
 	wnd = zt_seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
-	if (seg_len == 0) /* up to the right edge itself, as Linux: a peer
+	if (seg->flags & ZT_TCP_RST) /* by its sequence number alone, data
+				      * or not (RFC 5961 3.2) */
+		acceptable = wnd == 0 ? seq == t->rcv_nxt :
+			     zt_seq_ge(seq, t->rcv_nxt) &&
+				     zt_seq_lt(seq, t->rcv_nxt + wnd);
+	else if (seg_len == 0) /* up to the right edge itself, as Linux: a peer
 			   * that filled our window sends its ACKs there
 			   * (tcp_acceptable_seq), and dropping them while
 			   * that data is lost can deadlock both sides */

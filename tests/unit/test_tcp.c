@@ -769,6 +769,37 @@ static void test_early_retransmit_needs_sack(void)
 }
 
 /*
+ * RFC 5961 3.2: an RST whose sequence number lies outside the window is
+ * dropped silently, whatever else it holds. An RST carrying data that
+ * starts before RCV.NXT and reaches into the window (or holds all of it)
+ * passed the acceptability test for data and drew a challenge ACK.
+ */
+static void test_rst_with_data_before_window(void)
+{
+	struct tcp_pair *p = sack_pair(5961);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t data[1 << 19];
+	uint32_t wnd = a->rcv_adv - a->rcv_nxt;
+	uint64_t challenges = a->stats.challenge_acks;
+	struct zt_tcp_repr seg;
+
+	CU_ASSERT_FATAL(wnd > 20 && wnd + 20 <= sizeof(data));
+	seg = sack_ack(a, 0, NULL, NULL);
+	seg.flags = ZT_TCP_RST | ZT_TCP_ACK;
+	seg.seq = a->rcv_nxt - 10; /* into the window */
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, data, 20), ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, data, wnd + 20), /* all of it */
+			ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(a->stats.challenge_acks, challenges);
+	seg.seq = a->rcv_nxt + 10; /* in the window: a challenge */
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, data, 20), ZT_DROP_TCP_RST_INVALID);
+	CU_ASSERT_EQUAL(a->stats.challenge_acks, challenges + 1);
+	CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * RFC 6675 4 IsLost(): the first unACKed segment is lost once DupThresh
  * discontiguous SACKed sequences lie above it, or more than
  * (DupThresh - 1) * SMSS bytes SACKed above it; recovery then starts at
@@ -3458,6 +3489,7 @@ int zt_suite_tcp(void)
 		{ "rto_within_small_window", test_rto_within_small_window },
 		{ "rto_3s_after_syn_timeout", test_rto_3s_after_syn_timeout },
 		{ "segment_covers_window", test_segment_covers_window },
+		{ "rst_with_data_before_window", test_rst_with_data_before_window },
 		{ "zero_window_persist", test_zero_window_persist },
 		{ "zero_window_probe_acked", test_zero_window_probe_acked },
 		{ "scaled_window_within_ring", test_scaled_window_within_ring },
