@@ -965,6 +965,48 @@ static void test_tail_loss_probe(void)
 }
 
 /*
+ * A tail loss probe of a flight whose last data segment and FIN (sent
+ * after it) are lost resends that segment with the FIN, at the FIN's own
+ * sequence number: no second FIN, snd_max unchanged; the peer's ACK of it
+ * ends FIN_WAIT_1 without an RTO. With the FIN alone lost, the probe is
+ * the FIN again.
+ */
+static void test_tlp_fin(void)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		struct tcp_pair *p = sack_pair(8986 + (uint64_t)kind);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static uint8_t buf[10 * 1460];
+		uint32_t seg = a->snd_mss, una = a->snd_una, n = kind ? 0 : 10;
+		const struct zt_tcp_repr *r;
+		uint64_t start = p->now;
+		unsigned pi = kind ? 1 : 2; /* the probe's log index after the lost */
+
+		CU_ASSERT_FATAL(seg <= 1460);
+		/* kind 0: the last data segment and the FIN after it lost */
+		p->side[0].drop_base = p->side[0].nlast + (kind ? 0 : 9);
+		p->side[0].drop_bits = kind ? 1 : 3;
+		memset(buf, 'f', sizeof(buf));
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+		zt_tcb_shutdown(a, p->now);
+		CU_ASSERT_EQUAL(a->snd_max, una + n * seg + 1);
+		/* one segment out: the probe at the RTO's time, instead */
+		pair_run_until(p, start + 2 * a->rto - ZT_MS);
+		CU_ASSERT_EQUAL(a->stats.tlp_probes, 1);
+		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+		CU_ASSERT_EQUAL(a->snd_max, una + n * seg + 1);
+		r = &p->side[0].last[(p->side[0].drop_base + pi) % 64];
+		CU_ASSERT(r->flags & ZT_TCP_FIN);
+		CU_ASSERT_EQUAL(r->seq, una + (kind ? 0 : 9 * seg));
+		CU_ASSERT_EQUAL(p->side[0].last_len[(p->side[0].drop_base + pi) % 64],
+				kind ? 0 : seg);
+		CU_ASSERT_EQUAL(a->state, ZT_TCP_FIN_WAIT_2);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * The probe timer must not fire in a transfer that loses nothing: every
  * ACK restarts it, and with one segment outstanding (whose ACK the peer
  * may delay) it allows for a delayed ACK. Both ways, over round trips
@@ -3481,6 +3523,7 @@ int zt_suite_tcp(void)
 		{ "ack_at_window_edge", test_ack_at_window_edge },
 		{ "tail_loss_probe", test_tail_loss_probe },
 		{ "tlp_lossless_no_probe", test_tlp_lossless_no_probe },
+		{ "tlp_fin", test_tlp_fin },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "early_retransmit", test_early_retransmit },
 		{ "early_retransmit_needs_sack", test_early_retransmit_needs_sack },
