@@ -35,7 +35,10 @@
  * (RFC 3042 Limited Transmit), so a window of a few segments still
  * draws the third rather than waiting for the RTO; with two or three
  * segments out and nothing new that may go, one less than that suffices
- * (RFC 5827 Early Retransmit). An ACK that moves
+ * (RFC 5827 Early Retransmit). In SACK recovery, a SACK of data first
+ * sent after the retransmission of the segment at snd_una shows that
+ * retransmission lost: it goes again at once (tcp_lost_rtx, tcp_out.c),
+ * not at the RTO. An ACK that moves
  * snd_una (like new data sent) restarts the tail loss probe timer
  * (RFC 8985 7, tcp_out.c), whose probe draws an ACK or SACKs when the
  * last segments of a flight are lost.
@@ -388,6 +391,7 @@ static void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
 	t->rtx_next = t->snd_una;
 	t->t_tlp = ZT_TIME_NEVER;
 	t->tlp_rtx = false; /* this recovery is the loss's response */
+	t->lrx_armed = false;
 	t->stats.fast_retransmits++;
 	tcp_retransmit_hole(t, now);
 }
@@ -435,8 +439,12 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			t->cwnd = t->cwnd > acked ? t->cwnd - acked : t->snd_mss;
 			if (acked >= t->snd_mss)
 				t->cwnd += t->snd_mss;
+			t->lrx_armed = false;
 			if (zt_seq_le(t->rtx_next, t->snd_una))
 				t->rtx_next = t->snd_una;
+			else /* the segment now at snd_una went again in
+			      * this recovery, before now */
+				tcp_lrx_arm(t);
 			tcp_retransmit_hole(t, now);
 		}
 	} else if (t->cwnd < t->ssthresh) {
@@ -579,7 +587,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 			tcp_enter_recovery(t, now);
 		} else if (t->in_recovery) {
 			t->cwnd += t->snd_mss; /* each dupack: a segment left */
-			if (t->sack_ok)
+			if (t->sack_ok && !tcp_lost_rtx(t, now))
 				tcp_retransmit_hole(t, now);
 		}
 	}

@@ -443,12 +443,58 @@ bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now)
 	sent = tcp_send_at(t, t->snd_una + from, hole_end - from, now);
 	if (!sent)
 		return false;
+	if (from == 0) /* data first sent after this shows it lost, if SACKed
+			* while snd_una stays (tcp_lost_rtx) */
+		tcp_lrx_arm(t);
 	t->rtx_next = t->snd_una + from + sent;
 	t->stats.retransmits++;
 	if (t->rtt_sampling && zt_seq_lt(t->rtt_seq, t->rtx_next))
 		t->rtt_sampling = false; /* Karn */
 	if (t->t_rtx == ZT_TIME_NEVER)
 		t->t_rtx = now + t->rto;
+	return true;
+}
+
+void tcp_lrx_arm(struct zt_tcb *t)
+{
+	t->lrx_armed = true;
+	t->lrx_mark = t->snd_max;
+}
+
+/*
+ * Lost retransmission detection (in the spirit of RFC 8985 6 and of
+ * Linux's former tcp_mark_lost_retrans(), without per-segment times).
+ * The segment at snd_una was retransmitted when snd_max was lrx_mark
+ * (lrx_armed; an ACK that moves snd_una rearms or clears it):
+ * every byte from lrx_mark on was first sent after it. A SACK of such a
+ * byte while snd_una has not moved shows the retransmission lost (the
+ * network lost it, not reordered: the ACKs are cumulative), so it goes
+ * again now rather than at the RTO, and the mark moves to the present,
+ * so that it goes again only on a new proof. Only the segment at snd_una
+ * is watched: it is the one that holds the flight; a lost retransmission
+ * above it is caught once snd_una reaches it (tcp_ack_advance rearms
+ * the mark then, later than the real one: never a wrong proof).
+ */
+bool tcp_lost_rtx(struct zt_tcb *t, uint64_t now)
+{
+	const struct zt_assembler *s = &t->sacked;
+	uint32_t end, sent;
+
+	if (!t->lrx_armed || s->count == 0 ||
+	    s->r[0].start == 0 ||
+	    !zt_seq_gt(t->snd_una + s->r[s->count - 1].end, t->lrx_mark))
+		return false;
+	end = s->r[0].start;
+	if (end > tcp_eff_mss(t))
+		end = tcp_eff_mss(t);
+	sent = tcp_send_at(t, t->snd_una, end, now);
+	if (!sent)
+		return false;
+	t->lrx_mark = t->snd_max;
+	t->stats.retransmits++;
+	t->stats.lost_retransmits++;
+	if (zt_seq_lt(t->rtx_next, t->snd_una + sent))
+		t->rtx_next = t->snd_una + sent;
 	return true;
 }
 

@@ -1007,6 +1007,85 @@ static void test_tlp_fin(void)
 }
 
 /*
+ * Lost retransmission detection: in SACK recovery, the retransmission
+ * of the segment at snd_una is lost too. Data first sent after it (what
+ * the inflated cwnd lets go) arrives and is SACKed while snd_una stays:
+ * that proves the retransmission lost, and it goes again at once rather
+ * than at the RTO (200 ms against a 10 ms round trip); also for a hole
+ * above snd_una, once snd_una reaches it. Without SACK, or with the
+ * retransmission arriving, nothing is sent twice.
+ */
+static void test_lost_retransmit(void)
+{
+	for (int kind = 0; kind < 4; kind++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *a;
+		static uint8_t buf[40 * 1460], got[40 * 1460];
+		uint32_t seg, una, watch, n = 40;
+		unsigned at_una = 0, rtx_idx = 0;
+		uint64_t start;
+
+		cfg_small(&c);
+		c.sack = kind != 1;
+		pair_init(p, &c, &c, 6675 + (uint64_t)kind);
+		p->delay = 5 * ZT_MS;
+		connect_pair(p, 1000, 2000);
+		CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 8985));
+		pair_settle(p, ZT_SEC);
+		a = &p->side[0].tcb;
+		seg = a->snd_mss;
+		CU_ASSERT_FATAL(seg <= 1460);
+		for (size_t i = 0; i < n * seg; i++)
+			buf[i] = pat(6675, i);
+		a->cwnd = a->ssthresh = 20 * seg;
+		pair_clear_log(p, 0);
+		/* the first segment; then the first retransmission of it: 20
+		 * segments, limited transmit's two, then the fast retransmit.
+		 * Kind 3: the first and the third, then the retransmission of
+		 * the third (after the first's): found lost once the first's
+		 * ACK brought snd_una to it */
+		p->side[0].drop_base = 0;
+		p->side[0].drop_bits = kind == 2 ? 1u :
+				       kind == 3 ? 5u | 1ull << 23 : 1u | 1ull << 22;
+		una = a->snd_una;
+		watch = una + (kind == 3 ? 2 * seg : 0);
+		start = p->now;
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+		pair_run_until(p, start + 100 * ZT_MS);
+		for (unsigned i = 0; i < p->side[0].nlast && i < 64; i++)
+			if (p->side[0].last[i].seq == watch && p->side[0].last_len[i]) {
+				at_una++;
+				if (at_una == 2)
+					rtx_idx = i;
+			}
+		/* what was lost, as meant */
+		CU_ASSERT_EQUAL(rtx_idx, kind == 3 ? 23 : 22);
+		CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+		if (kind == 0 || kind == 3) {
+			CU_ASSERT_EQUAL(a->stats.lost_retransmits, 1);
+			CU_ASSERT_EQUAL(at_una, 3);
+			CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+			CU_ASSERT(zt_tcb_send_drained(a));
+		} else {
+			CU_ASSERT_EQUAL(a->stats.lost_retransmits, 0);
+			CU_ASSERT_EQUAL(at_una, 2);
+			/* kind 1: no SACK, the RTO repairs it as before */
+			if (kind == 2) {
+				CU_ASSERT(zt_tcb_send_drained(a));
+			}
+		}
+		pair_settle(p, 2 * ZT_SEC);
+		CU_ASSERT(zt_tcb_send_drained(a));
+		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+				n * seg);
+		CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * The probe timer must not fire in a transfer that loses nothing: every
  * ACK restarts it, and with one segment outstanding (whose ACK the peer
  * may delay) it allows for a delayed ACK. Both ways, over round trips
@@ -3524,6 +3603,7 @@ int zt_suite_tcp(void)
 		{ "tail_loss_probe", test_tail_loss_probe },
 		{ "tlp_lossless_no_probe", test_tlp_lossless_no_probe },
 		{ "tlp_fin", test_tlp_fin },
+		{ "lost_retransmit", test_lost_retransmit },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "early_retransmit", test_early_retransmit },
 		{ "early_retransmit_needs_sack", test_early_retransmit_needs_sack },

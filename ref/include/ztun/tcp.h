@@ -156,6 +156,8 @@ struct zt_tcb_stats {
 	uint64_t rto_expiries;
 	uint64_t tlp_probes;              /* tail loss probes sent (RFC 8985 7) */
 	uint64_t fast_retransmits;
+	uint64_t lost_retransmits;        /* retransmissions found lost by the
+					   * SACKs of data sent after them */
 	uint64_t dupacks_in;
 	uint64_t ooo_segs;                /* out-of-order data segments kept */
 	uint64_t challenge_acks;
@@ -216,6 +218,9 @@ struct zt_tcb {
 	uint32_t cwnd, ssthresh;
 	uint32_t dupacks;
 	bool in_recovery;
+	bool lrx_armed;        /* the segment at snd_una went again in this
+				* recovery while snd_max was lrx_mark (or
+				* before): a SACK past that shows it lost */
 	uint32_t recover;      /* snd_max when recovery (or an RTO) started;
 				* ISS at first, then trailing snd_una */
 	uint32_t rtx_next;     /* next hole candidate during recovery */
@@ -236,6 +241,7 @@ struct zt_tcb {
 	uint32_t tlp_high;     /* ... this (snd_max when it was sent) */
 	uint64_t challenge_start; /* RFC 5961 7: this second's challenge ACKs ... */
 	uint32_t challenge_count; /* ... so far */
+	uint32_t lrx_mark;     /* see lrx_armed (here: it fills a hole) */
 
 	/* timers: absolute deadlines, ZT_TIME_NEVER when off */
 	uint64_t t_rtx, t_delack, t_persist, t_keepalive, t_close;
