@@ -580,9 +580,13 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		 * our probes would start a retransmission into it. */
 		t->dupacks++;
 		t->stats.dupacks_in++;
+		/* A tail loss probe is out (RFC 8985 7.4): what it draws
+		 * SACKed shows the hole lost, as RACK would find it - all
+		 * that is out went 2 * SRTT or more before the probe. */
 		if (!t->in_recovery &&
 		    (t->dupacks >= tcp_dupthresh(t) ||
-		     (t->sack_ok && tcp_sack_first_lost(t))) &&
+		     (t->sack_ok && ((t->tlp_out && t->sacked.count) ||
+				     tcp_sack_first_lost(t)))) &&
 		    zt_seq_ge(t->snd_una, t->recover)) {
 			tcp_enter_recovery(t, now);
 		} else if (t->in_recovery) {

@@ -934,10 +934,13 @@ static void test_tail_loss_probe(void)
 			CU_ASSERT_EQUAL(p->side[0].last[10].seq, una + 9 * seg);
 		}
 		if (kind == 1) {
-			/* the probe: the first new segment past cwnd */
-			CU_ASSERT_EQUAL(p->side[0].nlast, 3);
+			/* the probe: the first new segment past cwnd; its
+			 * SACK starts recovery (tlp_sack_starts_recovery) */
+			CU_ASSERT(p->side[0].nlast >= 4);
 			CU_ASSERT_EQUAL(p->side[0].last[2].seq, una + 2 * seg);
 			CU_ASSERT_EQUAL(p->side[0].last_len[2], seg);
+			CU_ASSERT_EQUAL(p->side[0].last[3].seq, una);
+			CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
 		}
 		if (kind == 2) {
 			/* new data after the probe (lost too) does not make
@@ -953,9 +956,8 @@ static void test_tail_loss_probe(void)
 		pair_settle(p, 5 * ZT_SEC);
 		CU_ASSERT(zt_tcb_send_drained(a));
 		CU_ASSERT_EQUAL(a->stats.tlp_probes, kind == 4 ? 0 : 1);
-		if (kind != 1)
-			CU_ASSERT_EQUAL(a->stats.rto_expiries,
-					kind == 2 || kind == 4 ? 1 : 0);
+		CU_ASSERT_EQUAL(a->stats.rto_expiries,
+				kind == 2 || kind == 4 ? 1 : 0);
 		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
 				n * seg);
 		CU_ASSERT(memcmp(got, buf, n * seg) == 0);
@@ -1083,6 +1085,42 @@ static void test_lost_retransmit(void)
 		pair_destroy(p);
 		free(p);
 	}
+}
+
+/*
+ * A tail loss probe's SACK starts recovery (RFC 8985 7.4: the probe's
+ * ACK lets RACK mark the hole lost; here, without RACK: everything
+ * outstanding went at least the PTO, 2 * SRTT, before the probe, far
+ * past any reordering). With cwnd at one segment (after an RTO) and
+ * that segment lost, the probe (new data) is SACKed: one duplicate ACK,
+ * and limited transmit has no room past cwnd + 1 to draw more. The
+ * hole waited for the RTO after the probe; now it goes at once.
+ */
+static void test_tlp_sack_starts_recovery(void)
+{
+	struct tcp_pair *p = sack_pair(8987);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[10 * 1460];
+	uint32_t seg = a->snd_mss;
+	uint64_t start = p->now;
+
+	CU_ASSERT_FATAL(seg <= 1460);
+	p->side[0].drop_base = p->side[0].nlast; /* the first segment only */
+	p->side[0].drop_bits = 1;
+	a->cwnd = seg;
+	a->ssthresh = 2 * seg;
+	memset(buf, 't', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 10u * seg, p->now), 10u * seg);
+	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, seg);
+	/* the probe goes at the RTO's time (one segment out); the RTO after
+	 * it would come a full RTO later */
+	pair_run_until(p, start + 2 * a->rto - 10 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.tlp_probes, 1);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	pair_destroy(p);
+	free(p);
 }
 
 /*
@@ -3603,6 +3641,7 @@ int zt_suite_tcp(void)
 		{ "tail_loss_probe", test_tail_loss_probe },
 		{ "tlp_lossless_no_probe", test_tlp_lossless_no_probe },
 		{ "tlp_fin", test_tlp_fin },
+		{ "tlp_sack_starts_recovery", test_tlp_sack_starts_recovery },
 		{ "lost_retransmit", test_lost_retransmit },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "early_retransmit", test_early_retransmit },
