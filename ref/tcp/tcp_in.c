@@ -36,8 +36,9 @@
  * draws the third rather than waiting for the RTO; with two or three
  * segments out and nothing new that may go, one less than that suffices
  * (RFC 5827 Early Retransmit). In SACK recovery, a SACK of data first
- * sent after the retransmission of the segment at snd_una shows that
- * retransmission lost: it goes again at once (tcp_lost_rtx, tcp_out.c),
+ * sent after the retransmission of the segment at snd_una (new data, or
+ * a hole retransmitted after it) shows that retransmission lost: it goes
+ * again at once (tcp_lost_rtx, tcp_out.c),
  * not at the RTO. An ACK that moves
  * snd_una (like new data sent) restarts the tail loss probe timer
  * (RFC 8985 7, tcp_out.c), whose probe draws an ACK or SACKs when the
@@ -506,7 +507,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 				    size_t data_len, uint64_t now)
 {
 	uint32_t wnd = (uint32_t)seg->window << tcp_shift(t);
-	bool window_update = false, new_sack = false;
+	bool window_update = false, new_sack = false, filled = false;
 
 	if (zt_seq_gt(seg->ack, t->snd_max)) {
 		t->ack_now = true; /* RFC 9293: ACK it and drop */
@@ -518,8 +519,15 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		tcp_challenge_ack(t, now);
 		return ZT_DROP_TCP_BAD_ACK;
 	}
-	if (t->sack_ok && seg->sack_count)
+	if (t->sack_ok && seg->sack_count) {
+		/* in recovery: does it fill a hole retransmitted after the
+		 * segment at snd_una (tcp_lost_rtx)? */
+		bool watch = t->in_recovery && t->lrx_armed && !t->lrx_again;
+		uint32_t below = watch ? tcp_rtx_sacked(t) : 0;
+
 		new_sack = tcp_take_sack(t, seg);
+		filled = watch && new_sack && tcp_rtx_sacked(t) > below;
+	}
 
 	/* Window update (RFC 9293 3.10.7.4, SND.WL1/WL2), and from any ACK
 	 * that moves snd_una (as Linux's tcp_may_update_window()): the
@@ -591,7 +599,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 			tcp_enter_recovery(t, now);
 		} else if (t->in_recovery) {
 			t->cwnd += t->snd_mss; /* each dupack: a segment left */
-			if (t->sack_ok && !tcp_lost_rtx(t, now))
+			if (t->sack_ok && !tcp_lost_rtx(t, filled, now))
 				tcp_retransmit_hole(t, now);
 		}
 	}

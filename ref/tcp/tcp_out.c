@@ -456,9 +456,20 @@ bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now)
 	return true;
 }
 
+uint32_t tcp_rtx_sacked(const struct zt_tcb *t)
+{
+	uint32_t n = 0, off = t->rtx_next - t->snd_una;
+
+	for (unsigned i = 0; i < t->sacked.count && t->sacked.r[i].start < off; i++)
+		n += (t->sacked.r[i].end < off ? t->sacked.r[i].end : off) -
+		     t->sacked.r[i].start;
+	return n;
+}
+
 void tcp_lrx_arm(struct zt_tcb *t)
 {
 	t->lrx_armed = true;
+	t->lrx_again = false;
 	t->lrx_mark = t->snd_max;
 }
 
@@ -469,21 +480,27 @@ void tcp_lrx_arm(struct zt_tcb *t)
  * (lrx_armed; an ACK that moves snd_una rearms or clears it):
  * every byte from lrx_mark on was first sent after it. A SACK of such a
  * byte while snd_una has not moved shows the retransmission lost (the
- * network lost it, not reordered: the ACKs are cumulative), so it goes
- * again now rather than at the RTO, and the mark moves to the present,
- * so that it goes again only on a new proof. Only the segment at snd_una
+ * network lost it, not reordered: the ACKs are cumulative). So does
+ * @filled, a SACK that fills part of a hole below rtx_next: holes go
+ * again in ascending order, so that one went after the segment at
+ * snd_una (its original, sent a round trip or more before, would have to
+ * be that late). Then it goes again now rather than at the RTO, and the
+ * mark moves to the present (and lrx_again stops @filled from counting:
+ * those holes went before this copy), so that it goes again only on a
+ * new proof. Cwnd too small for new data to go in recovery leaves only
+ * the second proof. Only the segment at snd_una
  * is watched: it is the one that holds the flight; a lost retransmission
  * above it is caught once snd_una reaches it (tcp_ack_advance rearms
  * the mark then, later than the real one: never a wrong proof).
  */
-bool tcp_lost_rtx(struct zt_tcb *t, uint64_t now)
+bool tcp_lost_rtx(struct zt_tcb *t, bool filled, uint64_t now)
 {
 	const struct zt_assembler *s = &t->sacked;
 	uint32_t end, sent;
 
-	if (!t->lrx_armed || s->count == 0 ||
-	    s->r[0].start == 0 ||
-	    !zt_seq_gt(t->snd_una + s->r[s->count - 1].end, t->lrx_mark))
+	if (!t->lrx_armed || s->count == 0 || s->r[0].start == 0 ||
+	    (!(filled && !t->lrx_again) &&
+	     !zt_seq_gt(t->snd_una + s->r[s->count - 1].end, t->lrx_mark)))
 		return false;
 	end = s->r[0].start;
 	if (end > tcp_eff_mss(t))
@@ -492,6 +509,7 @@ bool tcp_lost_rtx(struct zt_tcb *t, uint64_t now)
 	if (!sent)
 		return false;
 	t->lrx_mark = t->snd_max;
+	t->lrx_again = true;
 	t->stats.retransmits++;
 	t->stats.lost_retransmits++;
 	if (zt_seq_lt(t->rtx_next, t->snd_una + sent))

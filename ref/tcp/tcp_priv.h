@@ -21,12 +21,15 @@ void tcp_send_syn(struct zt_tcb *t, uint64_t now);
 void tcp_send_rst(struct zt_tcb *t, uint32_t seq, bool with_ack, uint64_t now);
 /* Retransmit the next unSACKed hole at or after rtx_next; false if none. */
 bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now);
+/* In recovery: bytes SACKed below rtx_next (what went again so far). */
+uint32_t tcp_rtx_sacked(const struct zt_tcb *t);
 /* The segment at snd_una was retransmitted (or found so) now: watch for
  * SACKs of data sent after it. */
 void tcp_lrx_arm(struct zt_tcb *t);
 /* In recovery with SACK: when data sent after the retransmission at
- * snd_una was SACKed, that retransmission was lost: send it again. */
-bool tcp_lost_rtx(struct zt_tcb *t, uint64_t now);
+ * snd_una was SACKed (new data, or a hole retransmitted after it: this
+ * ACK @filled one), that retransmission was lost: send it again. */
+bool tcp_lost_rtx(struct zt_tcb *t, bool filled, uint64_t now);
 /* Bytes of the FIN-less send sequence space still in the ring. */
 uint32_t tcp_flight(const struct zt_tcb *t);
 /* Our timestamp clock (ms) at @now. */

@@ -1014,17 +1014,18 @@ static void test_tlp_fin(void)
  * the inflated cwnd lets go) arrives and is SACKed while snd_una stays:
  * that proves the retransmission lost, and it goes again at once rather
  * than at the RTO (200 ms against a 10 ms round trip); also for a hole
- * above snd_una, once snd_una reaches it. Without SACK, or with the
- * retransmission arriving, nothing is sent twice.
+ * above snd_una, once snd_una reaches it; and with no new data to send,
+ * when a hole retransmitted after it is SACKed. Without SACK, or with
+ * the retransmission arriving, nothing is sent twice.
  */
 static void test_lost_retransmit(void)
 {
-	for (int kind = 0; kind < 4; kind++) {
+	for (int kind = 0; kind < 5; kind++) {
 		struct zt_tcp_config c;
 		struct tcp_pair *p = malloc(sizeof(*p));
 		struct zt_tcb *a;
 		static uint8_t buf[40 * 1460], got[40 * 1460];
-		uint32_t seg, una, watch, n = 40;
+		uint32_t seg, una, watch, n = kind == 4 ? 20 : 40;
 		unsigned at_una = 0, rtx_idx = 0;
 		uint64_t start;
 
@@ -1046,10 +1047,14 @@ static void test_lost_retransmit(void)
 		 * segments, limited transmit's two, then the fast retransmit.
 		 * Kind 3: the first and the third, then the retransmission of
 		 * the third (after the first's): found lost once the first's
-		 * ACK brought snd_una to it */
+		 * ACK brought snd_una to it. Kind 4: 20 segments and no more,
+		 * the first and the third lost, then the first's retransmission
+		 * (no limited transmit: nothing new to send): no new data goes
+		 * after it, but the third's retransmission arrives after it */
 		p->side[0].drop_base = 0;
 		p->side[0].drop_bits = kind == 2 ? 1u :
-				       kind == 3 ? 5u | 1ull << 23 : 1u | 1ull << 22;
+				       kind == 3 ? 5u | 1ull << 23 :
+				       kind == 4 ? 5u | 1ull << 20 : 1u | 1ull << 22;
 		una = a->snd_una;
 		watch = una + (kind == 3 ? 2 * seg : 0);
 		start = p->now;
@@ -1062,9 +1067,9 @@ static void test_lost_retransmit(void)
 					rtx_idx = i;
 			}
 		/* what was lost, as meant */
-		CU_ASSERT_EQUAL(rtx_idx, kind == 3 ? 23 : 22);
+		CU_ASSERT_EQUAL(rtx_idx, kind == 3 ? 23 : kind == 4 ? 20 : 22);
 		CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
-		if (kind == 0 || kind == 3) {
+		if (kind == 0 || kind >= 3) {
 			CU_ASSERT_EQUAL(a->stats.lost_retransmits, 1);
 			CU_ASSERT_EQUAL(at_una, 3);
 			CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);

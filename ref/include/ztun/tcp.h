@@ -220,7 +220,9 @@ struct zt_tcb {
 	bool in_recovery;
 	bool lrx_armed;        /* the segment at snd_una went again in this
 				* recovery while snd_max was lrx_mark (or
-				* before): a SACK past that shows it lost */
+				* before): a SACK past that shows it lost, as
+				* does one of a hole retransmitted after it ... */
+	bool lrx_again;        /* ... unless it went again after those */
 	uint32_t recover;      /* snd_max when recovery (or an RTO) started;
 				* ISS at first, then trailing snd_una */
 	uint32_t rtx_next;     /* next hole candidate during recovery */
