@@ -36,7 +36,7 @@ struct zr_stat {
 	uint64_t v;
 };
 
-#define ZR_STATS_MAX 256
+#define ZR_STATS_MAX 320
 
 struct zr_stats {
 	unsigned n;

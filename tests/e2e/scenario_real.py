@@ -700,6 +700,7 @@ COUNTERS = {
     "tcp.rto_expiries": ("tcp-segs", "rto expiries"),
     "tcp.fast_retransmits": ("tcp-segs", "fast retransmits"),
     "tcp.tlp_probes": ("tcp-segs", "loss probes"),
+    "tcp.lost_retransmits": ("tcp-segs", "lost retransmits"),
     "tcp.dupacks_in": ("tcp-segs", "dupacks in"),
     "tcp.ooo_segs": ("tcp-segs", "out of order"),
     "tcp.challenge_acks": ("tcp-segs", "challenge acks"),
