@@ -14,7 +14,7 @@
 # a scenario real mode cannot play must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (100 of them, about 5 minutes:
+# instead of the list below (101 of them, about 5 minutes:
 # socks5_tcp.scn, udp_direct_expiry.scn and udp_nat.scn wait 30 s each,
 # tcp_synack_retransmit.scn 63 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
@@ -113,7 +113,8 @@ else
 	# --max-flows refusing a SYN; the stack's packet counter; an ICMP
 	# host unreachable failing a direct connect, and the kernel's own
 	# connect timeout (tcp_syn_retries 1: 3 s); a direct ping through
-	# ztun-ref's ping socket, with the client's TTL and traffic class.
+	# ztun-ref's ping socket, with the client's TTL and traffic class; a
+	# lost tail repaired by a tail loss probe (counted in tcp-segs).
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
 	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
@@ -145,7 +146,8 @@ else
 	       scenarios/tcp_simultaneous_fin.scn scenarios/tcp_capacity.scn
 	       scenarios/drop_bad_version.scn scenarios/tcp_upstream_unreach.scn
 	       scenarios/tcp_upstream_timeout.scn
-	       scenarios/icmp_echo_direct.scn scenarios/icmp_echo_ttl.scn)
+	       scenarios/icmp_echo_direct.scn scenarios/icmp_echo_ttl.scn
+	       scenarios/tcp_tail_loss_probe.scn)
 fi
 
 tol=()
