@@ -473,8 +473,12 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	 * that the peer ACKs, with no D-SACK to say the original arrived
 	 * (tcp_take_sack), repaired a loss (the original's, or its own),
 	 * which calls for the congestion response of any other (7.4.2).
-	 * Either way the next tail may be probed again. */
-	t->tlp_out = false;
+	 * Either way the next tail may be probed again, but not before:
+	 * an ACK short of tlp_high (a late one of an earlier segment)
+	 * leaves the episode open, its tail to the RTO, as Linux's
+	 * tlp_high_seq does. */
+	if (t->tlp_out && zt_seq_ge(t->snd_una, t->tlp_high))
+		t->tlp_out = false;
 	if (t->tlp_rtx && zt_seq_ge(t->snd_una, t->tlp_high)) {
 		t->tlp_rtx = false;
 		if (!t->in_recovery) {

@@ -696,7 +696,8 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
  * data when there is some and the peer's window takes it (cwnd aside:
  * the flight is stalled, not growing), else the last segment sent again
  * (with the FIN when that was in it). Then the RTO from now; no second
- * probe until an ACK moves snd_una.
+ * probe until an ACK covers what was out with
+ * this one (tlp_high; RFC 8985 7.4).
  */
 static void tcp_on_tlp(struct zt_tcb *t, uint64_t now)
 {
@@ -732,8 +733,7 @@ static void tcp_on_tlp(struct zt_tcb *t, uint64_t now)
 	/* what it covered past snd_max (new data, a FIN not sent before) */
 	t->snd_max += covered;
 	t->snd_nxt = t->snd_max;
-	if (t->tlp_rtx)
-		t->tlp_high = t->snd_max;
+	t->tlp_high = t->snd_max; /* the episode's end, either kind */
 	t->stats.tlp_probes++;
 	t->tlp_out = true;
 	t->t_rtx = now + t->rto;

@@ -1257,6 +1257,62 @@ static void test_tlp_dsack_fin_no_response(void)
 }
 
 /*
+ * RFC 8985 7.3/7.4: one probe per episode, which ends when an ACK covers
+ * what was out when the probe went (tlp_high; Linux's tlp_high_seq). Any
+ * ACK that moved snd_una ended it: a late ACK of an earlier segment
+ * (kind 0; kind 1, the probe of new data, likewise) armed a second probe
+ * 2 * SRTT later, where the RTO is the next step. An ACK that covers the
+ * probe's end lets the next tail be probed again (kind 2).
+ */
+static void test_tlp_one_per_episode(void)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		struct tcp_pair *p = sack_pair(8985 + (uint64_t)kind);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static uint8_t buf[5 * 1460];
+		uint32_t mss = a->snd_mss, una = a->snd_una;
+		struct zt_tcp_repr seg;
+		uint32_t l[1], r[1];
+
+		memset(buf, 'e', sizeof(buf));
+		/* kind 1: cwnd holds back the fifth segment, the probe
+		 * sends it (the peer's window takes it) */
+		if (kind == 1)
+			a->cwnd = 4 * mss;
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, (kind == 1 ? 5 : 4) * mss,
+					    p->now),
+				(kind == 1 ? 5 : 4) * mss);
+		CU_ASSERT_EQUAL(a->snd_max - una, 4 * mss);
+		seg = sack_ack(a, 0, l, r);
+		seg.ack = una + mss;
+		if (kind == 1) /* the ACK's growth: take it back */
+			a->cwnd = 3 * mss - 1;
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT_FATAL(a->t_tlp != ZT_TIME_NEVER);
+		pair_run_until(p, a->t_tlp);
+		CU_ASSERT_EQUAL_FATAL(a->stats.tlp_probes, 1);
+		CU_ASSERT_EQUAL(a->tlp_high, a->snd_max);
+		CU_ASSERT_EQUAL(a->tlp_rtx, kind != 1);
+		CU_ASSERT_EQUAL(a->snd_max - una, (kind == 1 ? 5 : 4) * mss);
+		/* a late ACK of the second segment only (kind 2: of all) */
+		seg = sack_ack(a, 0, l, r);
+		seg.ack = kind == 2 ? a->snd_max : una + 2 * mss;
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		if (kind == 2) {
+			CU_ASSERT(!a->tlp_out);
+		} else {
+			CU_ASSERT(a->tlp_out);
+			CU_ASSERT_EQUAL(a->t_tlp, ZT_TIME_NEVER);
+			pair_run_until(p, a->t_rtx - 1);
+			CU_ASSERT_EQUAL(a->stats.tlp_probes, 1);
+			CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+		}
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * RFC 5827 Early Retransmit: with fewer than four segments outstanding
  * and nothing new that may go (none queued, or the peer's window takes
  * none), a loss draws fewer than three duplicate ACKs, and limited
@@ -3692,6 +3748,7 @@ int zt_suite_tcp(void)
 		{ "tlp_sack_starts_recovery", test_tlp_sack_starts_recovery },
 		{ "lost_retransmit", test_lost_retransmit },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
+		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "tlp_dsack_fin_no_response", test_tlp_dsack_fin_no_response },
 		{ "early_retransmit", test_early_retransmit },
 		{ "early_retransmit_needs_sack", test_early_retransmit_needs_sack },

@@ -237,10 +237,10 @@ struct zt_tcb {
 	bool persist;          /* zero window: probing instead of retransmitting */
 	bool rto_closed;       /* an RTO went off while the window was closed */
 	bool tlp_out;          /* a tail loss probe went out and no ACK has
-				* moved snd_una since: one per flight */
-	bool tlp_rtx;          /* ... and it was a retransmission, whose
-				* episode ends when snd_una reaches ... */
-	uint32_t tlp_high;     /* ... this (snd_max when it was sent) */
+				* covered tlp_high since: one per episode */
+	bool tlp_rtx;          /* ... and it was a retransmission */
+	uint32_t tlp_high;     /* snd_max when the probe was sent: the
+				* episode ends when snd_una reaches it */
 	uint64_t challenge_start; /* RFC 5961 7: this second's challenge ACKs ... */
 	uint32_t challenge_count; /* ... so far */
 	uint32_t lrx_mark;     /* see lrx_armed (here: it fills a hole) */
