@@ -584,6 +584,17 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 
 	if (zt_seq_gt(seg->ack, t->snd_una)) {
 		tcp_ack_advance(t, seg, now);
+		/* With SACK, an ACK that moves snd_una may show the new
+		 * first hole lost as a duplicate one would: SACKs while a
+		 * probe is out (its episode lasts to tlp_high: the probe's
+		 * own answer, or a late ACK with it SACKed), or IsLost
+		 * (RFC 6675 4). Only when it SACKs new bytes: nothing is
+		 * added to an ACK of the loss-free path. */
+		if (new_sack && !t->in_recovery && t->sacked.count &&
+		    t->snd_max != t->snd_una && t->snd_wnd != 0 &&
+		    zt_seq_ge(t->snd_una, t->recover) &&
+		    (t->tlp_out || tcp_sack_first_lost(t)))
+			tcp_enter_recovery(t, now);
 	} else if (seg->ack == t->snd_una && t->snd_max != t->snd_una &&
 		   t->snd_wnd != 0 &&
 		   (new_sack ||

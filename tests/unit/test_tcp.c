@@ -1313,6 +1313,66 @@ static void test_tlp_one_per_episode(void)
 }
 
 /*
+ * An ACK that moves snd_una may show the new first hole lost as well as
+ * a duplicate one does: its SACKs arrive while a tail loss probe is out
+ * (kind 0: the probe's own answer, a late ACK of an earlier segment with
+ * the probe SACKed; RFC 8985 7.4), or they make IsLost hold for the
+ * first unACKed byte (kind 1: three segments SACKed above it, RFC 6675
+ * 4). Only a duplicate ACK started recovery, so the hole waited for the
+ * RTO (kind 0, since one probe per episode: for the RTO, not a second
+ * probe).
+ */
+static void test_sack_advancing_ack_starts_recovery(void)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		struct tcp_pair *p = sack_pair(6677 + (uint64_t)kind);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static uint8_t buf[6 * 1460];
+		uint32_t mss = a->snd_mss, una = a->snd_una;
+		uint32_t n = kind == 0 ? 4 : 6;
+		struct zt_tcp_repr seg;
+		uint32_t l[1], r[1];
+
+		memset(buf, 'a', sizeof(buf));
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * mss, p->now), n * mss);
+		if (kind == 0) {
+			seg = sack_ack(a, 0, l, r);
+			seg.ack = una + mss;
+			CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0),
+					ZT_DROP_NONE);
+			CU_ASSERT_FATAL(a->t_tlp != ZT_TIME_NEVER);
+			pair_run_until(p, a->t_tlp);
+			CU_ASSERT_EQUAL_FATAL(a->stats.tlp_probes, 1);
+			CU_ASSERT(a->tlp_out);
+			/* the second segment ACKed, the probe (#4) SACKed:
+			 * #3 is the hole */
+			l[0] = 2 * mss - mss;
+			r[0] = 3 * mss - mss;
+			seg = sack_ack(a, 1, l, r);
+			seg.ack = una + 2 * mss;
+			l[0] = 3 * mss;
+			r[0] = 4 * mss;
+		} else {
+			/* #1 ACKed, #2 lost, #3 - #5 SACKed */
+			l[0] = 2 * mss;
+			r[0] = 5 * mss;
+			seg = sack_ack(a, 1, l, r);
+			seg.ack = una + mss;
+		}
+		seg.sack[0].left = una + l[0];
+		seg.sack[0].right = una + r[0];
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT(a->in_recovery);
+		CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+		CU_ASSERT_EQUAL(last_seg(p, 0)->seq,
+				una + (kind == 0 ? 2 : 1) * mss);
+		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * RFC 5827 Early Retransmit: with fewer than four segments outstanding
  * and nothing new that may go (none queued, or the peer's window takes
  * none), a loss draws fewer than three duplicate ACKs, and limited
@@ -3749,6 +3809,7 @@ int zt_suite_tcp(void)
 		{ "lost_retransmit", test_lost_retransmit },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
+		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },
 		{ "tlp_dsack_fin_no_response", test_tlp_dsack_fin_no_response },
 		{ "early_retransmit", test_early_retransmit },
 		{ "early_retransmit_needs_sack", test_early_retransmit_needs_sack },
