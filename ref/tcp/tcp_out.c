@@ -40,8 +40,8 @@
  *               data if the peer's window takes it, else the last one
  *               again; so that a lost tail draws SACKs or an ACK rather
  *               than waiting for the RTO (a SACK while it is out starts
- *               recovery, tcp_process_ack). One per flight (until an ACK
- *               moves snd_una); never into a closed window; a
+ *               recovery, tcp_process_ack). One per episode (until an
+ *               ACK covers tlp_high); never into a closed window; a
  *               retransmitted probe the peer ACKs is taken as a repaired
  *               loss (cwnd halved, 7.4.2) unless the peer's D-SACK
  *               reports it a duplicate
