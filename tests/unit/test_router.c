@@ -483,16 +483,21 @@ static struct tb *tb_new(const struct zt_vnet_config *vcfg)
 	return t;
 }
 
-/* Create the router once the test set the config. */
-static void tb_start(struct tb *t)
+/* Create the router once the test set the config, on upstream @ops. */
+static void tb_start_ops(struct tb *t, const struct zt_upstream_ops *ops)
 {
 	if (t->use_rules) {
 		t->cfg.route = zt_rules_route;
 		t->cfg.route_user = &t->rules;
 	}
-	t->r = zt_router_new(&t->cfg, tun_output, &zt_vnet_upstream_ops, t->vn, &t->rng);
+	t->r = zt_router_new(&t->cfg, tun_output, ops, t->vn, &t->rng);
 	CU_ASSERT_FATAL(t->r != NULL);
 	zt_vnet_set_router(t->vn, t->r);
+}
+
+static void tb_start(struct tb *t)
+{
+	tb_start_ops(t, &zt_vnet_upstream_ops);
 }
 
 static void tb_free(struct tb *t)
@@ -2864,6 +2869,16 @@ static ssize_t breaking_send(void *host, int handle, const void *data,
 	return zt_vnet_upstream_ops.stream_send(host, handle, data, len);
 }
 
+/* Create the router on upstream ops whose stream sends fail after the
+ * first @sends_ok. */
+static void tb_start_breaking(struct tb *t, unsigned sends_ok)
+{
+	g_breaking_ops = zt_vnet_upstream_ops;
+	g_breaking_ops.stream_send = breaking_send;
+	g_sends_ok = sends_ok;
+	tb_start_ops(t, &g_breaking_ops);
+}
+
 /* The stream to the proxy breaks under the handshake (its second send,
  * the RFC 1929 request, fails): no answer of the proxy's came, so no
  * SOCKS5 outcome is counted (there is none: "ok" would be counted as a
@@ -2882,13 +2897,7 @@ static void test_socks5_send_fails_midhandshake(void)
 		t->cfg.socks5.auth = true;
 		strcpy(t->cfg.socks5.username, "alice");
 		strcpy(t->cfg.socks5.password, "s3cret");
-		g_breaking_ops = zt_vnet_upstream_ops;
-		g_breaking_ops.stream_send = breaking_send;
-		g_sends_ok = 1;
-		t->r = zt_router_new(&t->cfg, tun_output, &g_breaking_ops, t->vn,
-				     &t->rng);
-		CU_ASSERT_FATAL(t->r != NULL);
-		zt_vnet_set_router(t->vn, t->r);
+		tb_start_breaking(t, 1);
 		add_host(t, &srv, 7, ZT_VHOST_ECHO);
 		add_host(t, &srv, 53, ZT_VHOST_DNS);
 		add_socks(t, true, "s3cret");
@@ -2924,13 +2933,7 @@ static void test_direct_send_fails_resets_upstream(void)
 	struct client *c;
 
 	t->dec[0] = ZT_ROUTE_DIRECT;
-	g_breaking_ops = zt_vnet_upstream_ops;
-	g_breaking_ops.stream_send = breaking_send;
-	g_sends_ok = 1;
-	t->r = zt_router_new(&t->cfg, tun_output, &g_breaking_ops, t->vn,
-			     &t->rng);
-	CU_ASSERT_FATAL(t->r != NULL);
-	zt_vnet_set_router(t->vn, t->r);
+	tb_start_breaking(t, 1);
 	sink = add_host(t, &srv, 9, ZT_VHOST_DISCARD);
 	c = client_open(t, false, &srv, 9, 200000);
 	run_for(t, 500 * ZT_MS);
