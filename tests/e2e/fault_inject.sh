@@ -346,12 +346,15 @@ wait_exit() {
 # counter GROUP NAME: the counter NAME of the "stats: GROUP ..." line
 # (GROUP: its first words), as a fresh SIGUSR1 prints it (empty when
 # missing).
+# The print is done when its last line, "drops", is there: stderr is
+# unbuffered and a line may be half written (under strace, slowly) when
+# its first words show.
 counter() {
 	local before
-	before=$(grep -c "stats: $1 " "$tmp/ztun.log")
+	before=$(grep -c "stats: drops" "$tmp/ztun.log")
 	kill -USR1 "$ztun_pid" 2>/dev/null
-	for _ in $(seq 30); do
-		[ "$(grep -c "stats: $1 " "$tmp/ztun.log")" -gt "$before" ] && break
+	for _ in $(seq 100); do
+		[ "$(grep -c "stats: drops" "$tmp/ztun.log")" -gt "$before" ] && break
 		sleep 0.05
 	done
 	grep "stats: $1 " "$tmp/ztun.log" | tail -n 1 |
