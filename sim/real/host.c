@@ -1953,19 +1953,32 @@ static struct zr_stats *collect_stats(struct zr_host *h)
 
 /**
  * zr_host_print_stats() - host, router and stack counters to stderr, one
- * "ztun-ref: stats: ..." line per group (format in docs/cli.md).
+ * "ztun-ref: stats: ..." line per group (format in docs/cli.md), in one
+ * write: stderr is unbuffered, and printed piece by piece another
+ * writer's line could fall inside it. Piecewise only without memory.
  * @h: the host
  * @title: why they are printed ("SIGUSR1", "exit")
  */
 void zr_host_print_stats(struct zr_host *h, const char *title)
 {
 	struct zr_stats *st = collect_stats(h);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *text;
 
 	if (!st) {
 		zr_err("no memory for the statistics");
 		return;
 	}
-	zr_stats_text(stderr, st, title, zr_now() - h->start);
+	text = open_memstream(&buf, &len);
+	if (text) {
+		zr_stats_text(text, st, title, zr_now() - h->start);
+		if (fclose(text) == 0)
+			fwrite(buf, 1, len, stderr);
+		free(buf);
+	} else {
+		zr_stats_text(stderr, st, title, zr_now() - h->start);
+	}
 	free(st);
 }
 

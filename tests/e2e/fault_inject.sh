@@ -346,9 +346,8 @@ wait_exit() {
 # counter GROUP NAME: the counter NAME of the "stats: GROUP ..." line
 # (GROUP: its first words), as a fresh SIGUSR1 prints it (empty when
 # missing).
-# The print is done when its last line, "drops", is there: stderr is
-# unbuffered and a line may be half written (under strace, slowly) when
-# its first words show.
+# The print is done when its last line, "drops", is there: it is one
+# write, but the signal takes its time to arrive (under strace, slowly).
 counter() {
 	local before
 	before=$(grep -c "stats: drops" "$tmp/ztun.log")
@@ -397,6 +396,7 @@ client tcp $T 7001 262144 10
 o1=$out
 client udp $T 7003 3
 o2=$out
+nat_created=$(counter nat created)
 stop
 if [ "${o1%% *}" = echo-ok ] && [ "${o2% *}" = "udp 3/3" ] && [ -n "$running" ] &&
    [ -n "$route_socket" ] && [ -n "$nl_socket" ]; then
@@ -405,6 +405,17 @@ else
 	fail "baseline under strace" "tcp: $o1; udp: $o2; running at trace line '$running'"
 	echo "$passed passed, $failed failed"
 	exit 1
+fi
+# Every write to stderr is whole: a log line, or a statistics print (the
+# SIGUSR1 one and the exit one) in one write(), so that no other writer's
+# line can fall inside one of them.
+stderr_writes=$(grep -c ' write(2, ' "$tmp/count.trace")
+stats_writes=$(grep -c ' write(2, "ztun-ref: stats: ' "$tmp/count.trace")
+torn=$(grep ' write(2, ' "$tmp/count.trace" | grep -vc ' write(2, "ztun-ref: ')
+if [ "$stats_writes" = 2 ] && [ "$torn" = 0 ] && [ -n "$nat_created" ]; then
+	pass "stderr under strace: $stderr_writes writes, each whole, the two statistics prints one write each"
+else
+	fail "stderr under strace" "$stats_writes writes start a statistics print (want 2), $torn of $stderr_writes do not start with 'ztun-ref: '"
 fi
 
 # after CALL [K]: the K-th (default 1) call of CALL after the start.
