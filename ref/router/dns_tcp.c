@@ -72,12 +72,17 @@ static bool same_query(const struct zt_dns_tcp *d, unsigned i, size_t off,
 	return zt_dns_question_eq(pending_question(d, i, off), question);
 }
 
+bool zt_dns_tcp_is_query(const uint8_t *q, size_t len)
+{
+	return len >= ZT_DNS_HDR && !(q[2] & 0x80);
+}
+
 int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
 {
 	struct zt_view v = zt_view_make(q, len), question;
 	size_t off = 0;
 
-	if (len < ZT_DNS_HDR || (q[2] & 0x80))
+	if (!zt_dns_tcp_is_query(q, len))
 		return -EINVAL;
 	if (zt_dns_question(v, &question))
 		question = zt_view_make(q, 0);

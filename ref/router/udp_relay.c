@@ -682,6 +682,14 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 			name = NULL;
 		}
 		by_tcp = dns_over_tcp(r, f, d);
+		if (by_tcp && !zt_dns_tcp_is_query(data, len)) {
+			/* no stream for what is no query: forgotten, as
+			 * though never seen, so a query starts afresh */
+			free(name);
+			r->stats.dns_tcp_dropped++;
+			zt_stack_udp_close(r->stack, f, now);
+			return;
+		}
 		if (fake >= 0 && d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL &&
 		    fake_unroutable(r, name, by_tcp ||
 						     (d == ZT_ROUTE_SOCKS5 &&
@@ -724,8 +732,15 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		}
 	} else if (u->dns && u->dns->handle < 0) {
 		/* no stream open (closed once every query was answered, or
-		 * by the server): a new one for this query */
-		int err = dns_tunnel_open(u->dns, true, now);
+		 * by the server): a new one for this query, not for a
+		 * datagram that is none (the framer would drop it) */
+		int err;
+
+		if (!zt_dns_tcp_is_query(data, len)) {
+			r->stats.dns_tcp_dropped++;
+			return;
+		}
+		err = dns_tunnel_open(u->dns, true, now);
 
 		if (err < 0) {
 			udp_refuse_now(r, f, err, now); /* frees u */

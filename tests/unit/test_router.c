@@ -2855,6 +2855,42 @@ static void test_dns_over_tcp_retry_counted_once(void)
 	tb_free(t);
 }
 
+/* A datagram to port 53 that is no query (too short, or an answer), on a
+ * flow whose stream closed once its queries were answered or as a new
+ * flow's first, is dropped and counted; it does not open a proxy stream,
+ * which it could not use (each such datagram opened one). The next query
+ * does. */
+static void test_dns_over_tcp_junk_opens_nothing(void)
+{
+	struct zt_vhost_config dc;
+	struct zt_vhost *dns;
+	struct tb *t = dns_tcp_tb(&dc, 0, &dns);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	uint8_t junk[512];
+	size_t n = zt_test_dns_query(junk, "q.test", ZT_DNS_TYPE_A, false);
+
+	send_dns(t, false, 1, false);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+	CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+	send_udp(t, &cli, 5353, &srv, 53, junk, 5); /* shorter than a header */
+	junk[2] |= 0x80; /* QR: an answer */
+	send_udp(t, &cli, 5353, &srv, 53, junk, n);
+	run_for(t, 50 * ZT_MS);
+	/* and as a new flow's first datagram (another client socket) */
+	send_udp(t, &cli, 5354, &srv, 53, junk, n);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 1);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_dropped, 3);
+	CU_ASSERT_EQUAL(zt_vhost_stats(dns)->accepted, 1);
+	CU_ASSERT_EQUAL(t->unreach, 0);
+	send_dns(t, false, 2, false);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 2);
+	CU_ASSERT_EQUAL(rstats(t)->dns_tcp_connections, 2);
+	tb_free(t);
+}
+
 /* The vnet's upstream ops, but the stream sends after the first
  * g_sends_ok fail as a connection that broke would (-EPIPE). */
 static unsigned g_sends_ok;
@@ -4662,6 +4698,7 @@ int zt_suite_router(void)
 		{ "dns_over_tcp_answer_deadline", test_dns_over_tcp_answer_deadline },
 		{ "dns_over_tcp_refused", test_dns_over_tcp_refused },
 		{ "dns_over_tcp_retry_counted_once", test_dns_over_tcp_retry_counted_once },
+		{ "dns_over_tcp_junk_opens_nothing", test_dns_over_tcp_junk_opens_nothing },
 		{ "dns_over_tcp_proxy_silent", test_dns_over_tcp_proxy_silent },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "icmp_direct_echo", test_icmp_direct_echo },

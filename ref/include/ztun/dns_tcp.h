@@ -59,11 +59,17 @@ void zt_dns_tcp_init(struct zt_dns_tcp *d);
 /* Free what @d owns; it may be initialized again. */
 void zt_dns_tcp_destroy(struct zt_dns_tcp *d);
 
+/* Whether @q (@len bytes) can be a query: a whole header, QR clear.
+ * What zt_dns_tcp_query() refuses with -EINVAL, asked before a stream
+ * is opened for it. */
+bool zt_dns_tcp_is_query(const uint8_t *q, size_t len);
+
 /*
  * zt_dns_tcp_query() - frame UDP query @q (@len bytes, borrowed) for the
  * connection and wait for its answer.
- * Return: 0; -EINVAL when @q is no query (shorter than a header, QR
- * set); -ENOMEM (no room for the first to wait); -ENOBUFS when ZT_DNS_TCP_OUT_MAX bytes or ZT_DNS_TCP_PENDING
+ * Return: 0; -EINVAL when @q is no query (zt_dns_tcp_is_query());
+ * -ENOMEM (no room for the first to wait); -ENOBUFS when
+ * ZT_DNS_TCP_OUT_MAX bytes or ZT_DNS_TCP_PENDING
  * queries already wait (the query is lost, as UDP may lose it). A query
  * whose ID and question already wait (a client's retry; without a
  * question to read, the same bytes) only replaces that one's limit: the
