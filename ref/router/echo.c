@@ -23,8 +23,11 @@
 #include <string.h>
 
 /* ICMP echo is answered locally (`local`) or refused (`drop reject`);
- * no decision carries it anywhere else, so every other one drops it. */
-enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *dst)
+ * no decision carries it anywhere else, so every other one drops it.
+ * The rules see the ping's source as well as its destination: a rule's
+ * `src` condition holds for pings as for flows. */
+enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *src,
+				  const struct zt_addr *dst)
 {
 	struct zt_router *r = host;
 	struct zt_flow_key k;
@@ -33,6 +36,7 @@ enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *dst)
 
 	memset(&k, 0, sizeof(k));
 	k.family = dst->family;
+	k.client = *src;
 	k.server = *dst;
 	d = decide(r, dst->family == ZT_AF_INET ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
 		   &k, NULL, &reject);

@@ -331,7 +331,8 @@ void dns_stream_writable(struct dns_tunnel *t, uint64_t now);
 void dns_timeout(struct dns_tunnel *t, uint64_t now);
 
 /* echo.c */
-enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *dst);
+enum zt_echo_verdict echo_verdict(void *host, const struct zt_addr *src,
+				  const struct zt_addr *dst);
 void echo_forward(void *host, const struct zt_flow_key *key, uint16_t ident,
 		  uint16_t seq, const struct zt_fwd_hdr *hdr,
 		  const uint8_t *data, size_t len, uint64_t now);

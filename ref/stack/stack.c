@@ -1096,7 +1096,8 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
 		       struct zt_view raw, uint64_t now)
 {
-	enum zt_echo_verdict v = s->ops->echo_verdict(s->host, &pk->dst);
+	enum zt_echo_verdict v = s->ops->echo_verdict(s->host, &pk->src,
+						       &pk->dst);
 	int n;
 
 	if (v == ZT_ECHO_REJECT) {

@@ -327,9 +327,11 @@ static void rp_udp_input(void *host, struct zt_udp_flow *f,
 }
 
 static enum zt_echo_verdict rp_echo_verdict(void *host,
+					    const struct zt_addr *src,
 					    const struct zt_addr *dst)
 {
 	(void)host;
+	(void)src;
 	(void)dst;
 	return ZT_ECHO_LOCAL; /* the emulated network answers every ping */
 }

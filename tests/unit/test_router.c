@@ -4155,6 +4155,39 @@ static void test_icmp_local_and_not(void)
 	tb_free(t);
 }
 
+/* A rule's source condition holds for pings too: the verdict asks with
+ * the client's address, not none. */
+static void test_icmp_rule_by_source(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr cli = cli_addr(false), local = zt_addr_v4(LOCAL4);
+	struct zt_addr cli6 = cli_addr(true), other_cli = zt_addr_v4(CLI4);
+	struct zt_addr local6 = a6(1, 0x99);
+	char err[128];
+
+	other_cli.bytes[3] ^= 1; /* a second client, same network */
+	t->use_rules = true;
+	CU_ASSERT_FATAL(zt_rules_init(&t->rules, 0) == 0);
+	CU_ASSERT_FATAL(zt_rules_add_text(&t->rules, "icmp src 10.0.0.2 -> reject",
+					  err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(zt_rules_add_text(&t->rules, "icmp src fd00::2 -> reject",
+					  err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(zt_rules_add_text(&t->rules, "icmp any -> local", err,
+					  sizeof(err)) == 0);
+	tb_start(t);
+	send_ping(t, &cli, &local);
+	send_ping_seq(t, &cli6, &local6, 7, 1);
+	run_for(t, 5 * ZT_MS);
+	CU_ASSERT_EQUAL(t->echo_replies, 0);
+	CU_ASSERT_EQUAL(t->errs, 2);
+	CU_ASSERT_EQUAL(t->err_kind, ZT_ICMP_DEST_UNREACH);
+	send_ping(t, &other_cli, &local); /* the rule names another source */
+	run_for(t, 5 * ZT_MS);
+	CU_ASSERT_EQUAL(t->echo_replies, 1);
+	CU_ASSERT_EQUAL(t->errs, 2);
+	tb_free(t);
+}
+
 static void test_local_tcp_rst(void)
 {
 	struct tb *t = tb_new(NULL);
@@ -4701,6 +4734,7 @@ int zt_suite_router(void)
 		{ "dns_over_tcp_junk_opens_nothing", test_dns_over_tcp_junk_opens_nothing },
 		{ "dns_over_tcp_proxy_silent", test_dns_over_tcp_proxy_silent },
 		{ "icmp_local_and_not", test_icmp_local_and_not },
+		{ "icmp_rule_by_source", test_icmp_rule_by_source },
 		{ "icmp_direct_echo", test_icmp_direct_echo },
 		{ "icmp_echo_sessions_bounded", test_icmp_echo_sessions_bounded },
 		{ "udp_icmp_errors_relayed", test_udp_icmp_errors_relayed },

@@ -159,10 +159,12 @@ static void h_udp_input(void *host, struct zt_udp_flow *f,
 }
 
 static enum zt_echo_verdict h_echo_verdict(void *host,
+					   const struct zt_addr *src,
 					   const struct zt_addr *dst)
 {
 	struct host *h = host;
 
+	(void)src;
 	if (zt_addr_eq(dst, &h->local))
 		return ZT_ECHO_LOCAL;
 	if (zt_addr_eq(dst, &h->forwarded))

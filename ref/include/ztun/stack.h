@@ -209,10 +209,11 @@ struct zt_stack_ops {
 	 * new when f->datagrams_in == 1. */
 	void (*udp_input)(void *host, struct zt_udp_flow *f,
 			  const uint8_t *data, size_t len, uint64_t now);
-	/* What becomes of an ICMP echo request to @dst (enum
+	/* What becomes of an ICMP echo request from @src to @dst (enum
 	 * zt_echo_verdict): answered by the stack, refused with an ICMP
 	 * error, or dropped. */
 	enum zt_echo_verdict (*echo_verdict)(void *host,
+					     const struct zt_addr *src,
 					     const struct zt_addr *dst);
 	/* Optional: @f expired or was closed; freed when this returns. */
 	void (*udp_closed)(void *host, struct zt_udp_flow *f, uint64_t now);
