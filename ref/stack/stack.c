@@ -1112,6 +1112,12 @@ static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
 		struct zt_flow_key key;
 		struct zt_fwd_hdr hdr = zt_packet_fwd_hdr(pk);
 
+		/* sent on from the host's own socket, as a flow is: not to
+		 * loopback, a group or "this host", nor for a source its
+		 * replies could not go back to (flow_addresses_ok()) */
+		if (!flow_addresses_ok(s, pk))
+			return;
+
 		memset(&key, 0, sizeof(key));
 		key.family = pk->family;
 		key.proto = pk->proto;

@@ -3192,6 +3192,55 @@ static void test_icmp_direct_echo(void)
 	}
 }
 
+/* A ping routed direct goes only from one host to one: none to loopback,
+ * a group or "this host", none from a source that is no single host (its
+ * replies would go there), as for TCP and UDP (bad_address). */
+static void test_icmp_direct_martians(void)
+{
+	static const uint8_t v4[][2][4] = {
+		{ { 10, 0, 0, 2 }, { 127, 0, 0, 1 } },
+		{ { 10, 0, 0, 2 }, { 224, 0, 0, 1 } },
+		{ { 10, 0, 0, 2 }, { 255, 255, 255, 255 } },
+		{ { 10, 0, 0, 2 }, { 0, 0, 0, 0 } },
+		{ { 0, 0, 0, 0 }, { 192, 0, 2, 1 } },
+		{ { 224, 0, 0, 1 }, { 192, 0, 2, 1 } },
+	};
+	uint8_t mc6[16] = { 0xff, 0x02, [15] = 1 }, lo6[16] = { [15] = 1 };
+	uint8_t any6[16] = { 0 };
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_addr srv6 = srv_addr(true), cli6 = cli_addr(true);
+	unsigned n = 0;
+
+	t->dec[2] = ZT_ROUTE_DIRECT;
+	tb_start(t);
+	for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++, n++) {
+		struct zt_addr a = zt_addr_v4(v4[i][0]), b = zt_addr_v4(v4[i][1]);
+
+		send_ping_seq(t, &a, &b, 4242, 1);
+	}
+	{
+		struct zt_addr mc = zt_addr_v6(mc6), lo = zt_addr_v6(lo6);
+		struct zt_addr any = zt_addr_v6(any6);
+
+		send_ping_seq(t, &cli6, &mc, 4242, 1);
+		send_ping_seq(t, &cli6, &lo, 4242, 1);
+		send_ping_seq(t, &any, &srv6, 4242, 1);
+		n += 3;
+	}
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->icmp_echo_out, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_opened, 0);
+	CU_ASSERT_EQUAL(sstats(t)->drops[ZT_DROP_BAD_ADDRESS], n);
+	CU_ASSERT_EQUAL(t->pkts_to_client, 0);
+	/* a ping between two hosts still goes */
+	send_ping_seq(t, &cli, &srv, 4242, 1);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->icmp_echo_out, 1);
+	CU_ASSERT_EQUAL(t->echo_replies, 1);
+	tb_free(t);
+}
+
 /* The client of @t's last ICMP error was told of its own datagram: kind,
  * code, source, and the quote's addresses. */
 static void expect_error(const struct tb *t, unsigned n, enum zt_icmp_kind kind,
@@ -4736,6 +4785,7 @@ int zt_suite_router(void)
 		{ "icmp_local_and_not", test_icmp_local_and_not },
 		{ "icmp_rule_by_source", test_icmp_rule_by_source },
 		{ "icmp_direct_echo", test_icmp_direct_echo },
+		{ "icmp_direct_martians", test_icmp_direct_martians },
 		{ "icmp_echo_sessions_bounded", test_icmp_echo_sessions_bounded },
 		{ "udp_icmp_errors_relayed", test_udp_icmp_errors_relayed },
 		{ "udp_ttl_follows_client", test_udp_ttl_follows_client },
