@@ -1020,16 +1020,19 @@ static struct udp_relay *assoc_member(const struct udp_assoc *a,
 
 /* Whether, with udp_full_cone, @addr:@port, a server no member of @a
  * talks to, may reach @a's client (*@k: the key of that flow). Only a
- * server the rules route the client's datagrams to as @a carries them:
- * one they drop, or send elsewhere, could not be answered this way, and
- * a drop rule keeps its servers out. */
+ * single host (a source on loopback, a group or "this host" would reach
+ * the client as a martian it could not answer: the stack refuses such a
+ * flow) that the rules route the client's datagrams to as @a carries
+ * them: one they drop, or send elsewhere, could not be answered this
+ * way, and a drop rule keeps its servers out. */
 static bool cone_open(struct zt_router *r, const struct udp_assoc *a,
 		      const struct zt_addr *addr, uint16_t port,
 		      struct zt_flow_key *k)
 {
 	bool reject;
 
-	if (!r->cfg.udp_full_cone || addr->family != a->family)
+	if (!r->cfg.udp_full_cone || addr->family != a->family ||
+	    !zt_addr_is_host(addr))
 		return false;
 	zt_flow_key_set(k, a->family, ZT_IPPROTO_UDP, &a->client,
 			a->client_port, addr, port);

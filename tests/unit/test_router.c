@@ -3481,6 +3481,52 @@ static void test_socks5_udp_full_cone(void)
 	}
 }
 
+/* --udp-full-cone lets in a server no flow talks to, but only a single
+ * host: a source on loopback (a service on the proxy's or the host's
+ * own machine), a group or "this host" would reach the client as a
+ * martian source it could never answer (its answer is refused as
+ * bad_address). Through a SOCKS5 relay (which names the source) and a
+ * direct or NAT mapping. */
+static void test_udp_full_cone_martians(void)
+{
+	static const uint8_t bad[][4] = {
+		{ 127, 0, 0, 1 }, { 224, 0, 0, 1 }, { 0, 0, 0, 0 },
+		{ 255, 255, 255, 255 },
+	};
+
+	for (int kind = 0; kind < 3; kind++) { /* socks5, direct, nat */
+		struct tb *t = kind ? tb_new_direct(kind == 2) : tb_new(NULL);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false), srv2;
+		struct zt_endpoint to;
+		uint64_t dropped;
+
+		t->cfg.udp_full_cone = true;
+		if (kind) {
+			tb_start(t);
+			add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		} else {
+			socks5_udp_start(t, false, &srv2);
+		}
+		send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+		to = kind ? vstats(t)->last_from : vstats(t)->last_to;
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			struct zt_addr a = zt_addr_v4(bad[i]);
+
+			peer_sends_hi(t, &a, &to);
+		}
+		CU_ASSERT_EQUAL(t->udp_in, 1);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_cone_in, 0);
+		CU_ASSERT_EQUAL(rstats(t)->udp_cone_in, 0);
+		dropped = kind == 0 ? rstats(t)->socks5_udp_spoofed :
+			  kind == 1 ? rstats(t)->udp_dropped :
+				      rstats(t)->nat_reply_mismatch;
+		CU_ASSERT_EQUAL(dropped, 4);
+		tb_free(t);
+	}
+}
+
 /* The proxy's UDP relay goes away while its control connection stands
  * (the relay port closed, a BND.ADDR the proxy cannot be reached at):
  * the ICMP unreachable about a datagram sent to it ends the association,
@@ -4767,6 +4813,7 @@ int zt_suite_router(void)
 		{ "socks5_udp_relay_named", test_socks5_udp_relay_named },
 		{ "socks5_udp_assoc_shared", test_socks5_udp_assoc_shared },
 		{ "socks5_udp_full_cone", test_socks5_udp_full_cone },
+		{ "udp_full_cone_martians", test_udp_full_cone_martians },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
 		{ "socks5_udp_queue_bound", test_socks5_udp_queue_bound },
 		{ "drop_and_reject", test_drop_and_reject },
