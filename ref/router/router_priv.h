@@ -290,7 +290,7 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	       size_t len, uint64_t now);
 void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now);
 void udp_fail(struct udp_relay *u, enum zt_refuse how, uint64_t now);
-void udp_flush_queue(struct udp_relay *u, uint64_t now);
+bool udp_flush_queue(struct udp_relay *u, uint64_t now);
 void keep_header(struct zt_router *r, int dgram, struct zt_fwd_hdr *cur,
 		 const struct zt_fwd_hdr *want);
 void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now);

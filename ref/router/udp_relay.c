@@ -22,7 +22,9 @@
  * (assoc_port_free()). Datagrams that arrive before a SOCKS5 association
  * is ready wait in each flow's small bounded queue (those past it are
  * dropped, counted); it ends with its control stream, with an
- * unreachable about the relay (relay_lost), or when its handshake
+ * unreachable about the relay (relay_lost; so does a send to the relay
+ * that the host's routing refuses, at once or reported later), or when
+ * its handshake
  * outlasts the connect timeout a TCP flow has (the router's timer,
  * hs_expire()), and its flows with it. An association goes when its
  * last flow does.
@@ -336,7 +338,14 @@ void keep_header(struct zt_router *r, int dgram, struct zt_fwd_hdr *cur,
 	}
 }
 
-static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
+/*
+ * Send one of @u's datagrams upstream. A send that fails at once is
+ * handled as one the host reports later (zt_router_dgram_send_failed()):
+ * a routing failure toward a SOCKS5 relay loses the relay (relay_lost()),
+ * which ends the association and every member's flow, @u's included.
+ * Return: false when @u is gone (freed), else true.
+ */
+static bool udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 			 uint64_t now)
 {
 	struct zt_router *r = u->r;
@@ -346,24 +355,35 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 
 	if (u->dns) {
 		dns_query(u->dns, data, len, now);
-		return;
+		return true;
 	}
 	if (u->decision == ZT_ROUTE_SOCKS5) {
+		struct udp_assoc *a = u->assoc;
 		struct zt_socks5_addr dst;
+		bool dead;
 		int n;
 
 		if (!u->name)
 			zt_socks5_addr_ip(&dst, &k->server, k->server_port);
 		else if (zt_socks5_addr_name(&dst, u->name, strlen(u->name),
 					     k->server_port) < 0)
-			return;
+			return true;
 		n = zt_socks5_udp_wrap(&dst, data, len, r->scratch, sizeof(r->scratch));
 		if (n < 0)
-			return;
-		if (r->up->dgram_send(r->host, u->dgram, &u->assoc->relay,
-				      r->scratch, (size_t)n) == 0)
+			return true;
+		err = r->up->dgram_send(r->host, u->dgram, &a->relay, r->scratch,
+					(size_t)n);
+		if (!err) {
 			r->stats.udp_relayed_up += len;
-		return;
+			return true;
+		}
+		a->busy++; /* read a->dead after the members are gone */
+		zt_router_dgram_send_failed(r, a, &a->relay, r->scratch,
+					    (size_t)n, err, now);
+		dead = a->dead;
+		a->busy--;
+		assoc_maybe_free(a);
+		return !dead;
 	}
 	memset(&to, 0, sizeof(to));
 	to.addr = k->server;
@@ -379,21 +399,30 @@ static void udp_send_one(struct udp_relay *u, const uint8_t *data, size_t len,
 		r->stats.udp_relayed_up += len;
 	else
 		zt_router_dgram_send_failed(r, u, &to, data, len, err, now);
+	return true; /* a direct or NAT flow is told, not ended */
 }
 
-/* Send the datagrams that waited in @u's queue (its upstream is ready). */
-void udp_flush_queue(struct udp_relay *u, uint64_t now)
+/* Send the datagrams that waited in @u's queue (its upstream is ready).
+ * The queue is taken from @u first: a send that ends the association
+ * (udp_send_one()) frees @u. Return: false when @u is gone. */
+bool udp_flush_queue(struct udp_relay *u, uint64_t now)
 {
+	uint16_t q_len[UDP_QUEUE_MAX];
+	unsigned q_n = u->q_n;
+	uint8_t *q = u->q;
 	size_t off = 0;
+	bool alive = true;
 
-	for (unsigned i = 0; i < u->q_n; i++) {
-		udp_send_one(u, u->q + off, u->q_len[i], now);
-		off += u->q_len[i];
-	}
+	memcpy(q_len, u->q_len, q_n * sizeof(q_len[0]));
 	u->q_n = 0;
 	u->q_bytes = 0;
-	free(u->q);
 	u->q = NULL;
+	for (unsigned i = 0; i < q_n && alive; i++) {
+		alive = udp_send_one(u, q + off, q_len[i], now);
+		off += q_len[i];
+	}
+	free(q);
+	return alive;
 }
 
 static void udp_enqueue(struct udp_relay *u, const uint8_t *data, size_t len)
@@ -851,7 +880,8 @@ static void assoc_ready(struct udp_assoc *a, uint64_t now)
 	for (m = a->members; m; m = m->assoc_next) {
 		m->dgram = a->dgram;
 		m->ready = true;
-		udp_flush_queue(m, now);
+		if (!udp_flush_queue(m, now))
+			break; /* the relay is lost: every member is gone */
 	}
 	a->busy--;
 	assoc_maybe_free(a);

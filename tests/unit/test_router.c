@@ -3582,6 +3582,42 @@ static void test_socks5_udp_relay_lost(void)
 	}
 }
 
+/* A host whose send to the relay fails at once (the egress has no route
+ * to it, zt_vnet_unroutable(); ztun-ref reports the same failure after
+ * the wake-up, zt_router_dgram_send_failed()) loses the relay as an
+ * ICMP unreachable about it would: the association ends and its clients
+ * hear a port unreachable, not silence. Both for the datagrams that
+ * waited for the association (two members: the flush that fails ends
+ * the other's too) and for one sent on a ready association. */
+static void test_socks5_udp_relay_unroutable(void)
+{
+	for (int ready = 0; ready < 2; ready++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false), srv2;
+		struct zt_addr pa = zt_addr_v4(SOCKS4);
+
+		socks5_udp_start(t, false, &srv2);
+		if (ready) {
+			send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+			run_for(t, 50 * ZT_MS);
+			CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+		}
+		CU_ASSERT_FATAL(zt_vnet_unroutable(t->vn, &pa, 32, -ENETUNREACH) == 0);
+		send_udp(t, &cli, 6000, &srv, 7, "two", 3);
+		if (!ready)
+			send_udp(t, &cli, 6000, &srv2, 7, "dos", 3);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(t->errs, ready ? 1u : 2u);
+		CU_ASSERT_EQUAL(t->unreach, ready ? 1u : 2u);
+		CU_ASSERT_EQUAL(t->unreach_code, ZT_ICMP4_CODE_PORT_UNREACH);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_relay_lost, 1);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+		tb_free(t);
+	}
+}
+
 /* A datagram from the client that may be fragmented on its way: IPv4
  * without DF; IPv6 (which no router fragments) in fragments, as a source
  * that fragments its own datagrams sends it. */
@@ -4815,6 +4851,7 @@ int zt_suite_router(void)
 		{ "socks5_udp_full_cone", test_socks5_udp_full_cone },
 		{ "udp_full_cone_martians", test_udp_full_cone_martians },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
+		{ "socks5_udp_relay_unroutable", test_socks5_udp_relay_unroutable },
 		{ "socks5_udp_queue_bound", test_socks5_udp_queue_bound },
 		{ "drop_and_reject", test_drop_and_reject },
 		{ "decision_without_proxy", test_decision_without_proxy },
