@@ -39,7 +39,11 @@
  * sent after the retransmission of the segment at snd_una (new data, or
  * a hole retransmitted after it) shows that retransmission lost: it goes
  * again at once (tcp_lost_rtx, tcp_out.c),
- * not at the RTO. An ACK that moves
+ * not at the RTO. With SACK, RACK (RFC 8985 6, tcp_rack.c) also finds
+ * lost what went before data now delivered, longer ago than a round
+ * trip plus a reordering window: that starts recovery, or in recovery
+ * sends a lost retransmission again; tcp_rack_update() takes each ACK's
+ * deliveries, tcp_rack_check() acts on them. An ACK that moves
  * snd_una (like new data sent) restarts the tail loss probe timer
  * (RFC 8985 7, tcp_out.c), whose probe draws an ACK or SACKs when the
  * last segments of a flight are lost.
@@ -384,7 +388,7 @@ static uint32_t tcp_dupthresh(const struct zt_tcb *t)
 	return oseg >= 2 && oseg < 4 ? oseg - 1 : 3;
 }
 
-static void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
+void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
 {
 	/* FlightSize without what limited transmit sent past cwnd
 	 * (RFC 5681 3.2, RFC 3042 2) */
@@ -537,6 +541,8 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		new_sack = tcp_take_sack(t, seg);
 		filled = watch && new_sack && tcp_rtx_sacked(t) > below;
 	}
+	if (t->sack_ok)
+		tcp_rack_on_ack(t, seg, now);
 
 	/* Window update (RFC 9293 3.10.7.4, SND.WL1/WL2), and from any ACK
 	 * that moves snd_una (as Linux's tcp_may_update_window()): the
@@ -623,6 +629,11 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 				tcp_retransmit_hole(t, now);
 		}
 	}
+
+	/* RACK (RFC 8985 6): what went before the data just delivered,
+	 * longer ago than a round trip and the reordering window, is lost */
+	if (t->sack_ok)
+		tcp_rack_after_ack(t, now);
 
 	/* Our FIN acknowledged? */
 	if (tcp_fin_acked(t)) {

@@ -5,7 +5,8 @@
  * Theory of operation:
  *
  * Everything sent is built here as a zt_tcp_repr plus at most two runs of
- * the send ring, and handed to ops->output. The ring holds every byte from
+ * the send ring, and handed to ops->output; with SACK, what data went
+ * when is logged for RACK (tcp_rack_sent, from tcp_send_at). The ring holds every byte from
  * snd_una on, so a retransmission is a read at offset (seq - snd_una);
  * nothing is copied or allocated per segment. Segments without data or
  * FIN (bare ACKs, RSTs) carry snd_max, but never past the peer's right
@@ -44,7 +45,9 @@
  *               ACK covers tlp_high); never into a closed window; a
  *               retransmitted probe the peer ACKs is taken as a repaired
  *               loss (cwnd halved, 7.4.2) unless the peer's D-SACK
- *               reports it a duplicate
+ *               reports it a duplicate. The same slot holds RACK's
+ *               reordering timer (rack.timer; tcp_rack.c) while it runs:
+ *               no probe is due then
  *   t_persist   zero window: probe with one byte at snd_una, backing off;
  *               the answers (ack = snd_una, window 0) are no duplicate
  *               ACKs, and the probing goes on as long as they come;
@@ -292,6 +295,9 @@ void tcp_arm_tlp(struct zt_tcb *t, uint64_t now)
 {
 	uint64_t pto;
 
+	if (t->rack.timer && t->t_tlp != ZT_TIME_NEVER)
+		return; /* RACK's reordering timer holds the slot */
+	t->rack.timer = false;
 	t->t_tlp = ZT_TIME_NEVER;
 	if (!tcp_tlp_ok(t))
 		return;
@@ -402,7 +408,16 @@ static uint32_t tcp_send_at(struct zt_tcb *t, uint32_t seq, uint32_t max_len,
 		t->fin_seq = seq + len;
 	}
 	tcp_emit(t, flags, seq, off, len, now);
-	return len + ((flags & ZT_TCP_FIN) ? 1 : 0);
+	len += (flags & ZT_TCP_FIN) ? 1 : 0;
+	if (t->sack_ok)
+		tcp_rack_on_send(t, seq, len, now);
+	return len;
+}
+
+uint32_t tcp_resend_at(struct zt_tcb *t, uint32_t seq, uint32_t max_len,
+		       uint64_t now)
+{
+	return tcp_send_at(t, seq, max_len, now);
 }
 
 bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now)
@@ -661,6 +676,7 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	t->dupacks = 0;
 	t->recover = t->snd_max;
 	zt_asm_init(&t->sacked); /* the receiver may have reneged */
+	tcp_rack_reset(t);       /* all of it goes again */
 	t->snd_nxt = t->snd_una;
 	t->rtx_next = t->snd_una;
 	{
@@ -706,6 +722,10 @@ static void tcp_on_tlp(struct zt_tcb *t, uint64_t now)
 	uint32_t unsent = flight < ring_len ? (uint32_t)ring_len - flight : 0;
 	uint32_t start, covered;
 
+	if (t->rack.timer) {
+		tcp_rack_timer(t, now);
+		return;
+	}
 	t->t_tlp = ZT_TIME_NEVER;
 	if (!tcp_tlp_ok(t))
 		return;

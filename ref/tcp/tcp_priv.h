@@ -21,6 +21,10 @@ void tcp_send_syn(struct zt_tcb *t, uint64_t now);
 void tcp_send_rst(struct zt_tcb *t, uint32_t seq, bool with_ack, uint64_t now);
 /* Retransmit the next unSACKed hole at or after rtx_next; false if none. */
 bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now);
+/* Send one segment of up to @max_len at @seq again (data in the flight,
+ * with the FIN when it reaches it); the sequence space it covered. */
+uint32_t tcp_resend_at(struct zt_tcb *t, uint32_t seq, uint32_t max_len,
+		       uint64_t now);
 /* In recovery: bytes SACKed below rtx_next (what went again so far). */
 uint32_t tcp_rtx_sacked(const struct zt_tcb *t);
 /* The segment at snd_una was retransmitted (or found so) now: watch for
@@ -41,6 +45,82 @@ void tcp_rearm_rtx(struct zt_tcb *t, uint64_t now);
 void tcp_arm_tlp(struct zt_tcb *t, uint64_t now);
 /* Take an RTT sample of @rtt ns (RFC 6298 2.2/2.3). */
 void tcp_rtt_sample(struct zt_tcb *t, uint64_t rtt);
+/* Start fast recovery (RFC 6582 3.2 step 2): retransmit the first hole. */
+void tcp_enter_recovery(struct zt_tcb *t, uint64_t now);
+/* RACK (tcp_rack.c, SACK connections only). @seq/@len (sequence space)
+ * went out now. */
+void tcp_rack_sent(struct zt_tcb *t, uint32_t seq, uint32_t len, uint64_t now);
+/* An RTO: what went before is all to go again; forget it. */
+void tcp_rack_reset(struct zt_tcb *t);
+/* An ACK arrived (its SACK blocks already in the scoreboard, snd_una not
+ * yet moved): take what it delivered (RFC 8985 6.2 steps 1-3). */
+void tcp_rack_update(struct zt_tcb *t, const struct zt_tcp_repr *seg,
+		     uint64_t now);
+/* After an ACK: mark lost what went before the data delivered, longer
+ * ago than RACK.rtt plus the reordering window, retransmit (recovery
+ * from there), and (re)arm the reordering timer (6.2 step 5, 6.3). */
+void tcp_rack_check(struct zt_tcb *t, uint64_t now);
+/* The reordering timer expired (6.3). */
+void tcp_rack_timer(struct zt_tcb *t, uint64_t now);
+
+/* The loss-free path's share of RACK, inline (a few instructions a
+ * segment): the calls above only when there is more to do. */
+static inline struct zt_tcp_rack_run *tcp_rack_run(struct zt_tcp_rack *r,
+						   unsigned i)
+{
+	return &r->run[(r->head + i) & (ZT_TCP_RACK_RUNS - 1)];
+}
+
+/* @seq/@len went out now: new data continuing the newest run (none
+ * delivered after it) within an eighth of SRTT of its first send, or
+ * any time with the log full, extends it; else tcp_rack_sent(). */
+static inline void tcp_rack_on_send(struct zt_tcb *t, uint32_t seq,
+				    uint32_t len, uint64_t now)
+{
+	struct zt_tcp_rack *r = &t->rack;
+	struct zt_tcp_rack_run *u = tcp_rack_run(r, r->n - 1u);
+
+	if (r->n && u->end == seq && !u->rtx && seq == t->snd_max &&
+	    u->order == r->next_order - 1u &&
+	    (now - u->ts0 <= t->srtt / 8 || r->n == ZT_TCP_RACK_RUNS)) {
+		u->end = seq + len;
+		u->ts = now;
+		return;
+	}
+	tcp_rack_sent(t, seq, len, now);
+}
+
+/* An ACK: one without SACK information (none in it, none kept) that
+ * stops inside the oldest run only shrinks it; else tcp_rack_update(). */
+static inline void tcp_rack_on_ack(struct zt_tcb *t,
+				   const struct zt_tcp_repr *seg, uint64_t now)
+{
+	struct zt_tcp_rack *r = &t->rack;
+	struct zt_tcp_rack_run *u = tcp_rack_run(r, 0);
+
+	if (!r->n)
+		return;
+	if (!seg->sack_count && !t->sacked.count &&
+	    zt_seq_lt(seg->ack, u->end)) {
+		if (zt_seq_gt(seg->ack, u->start))
+			u->start = u->dlv_end = seg->ack;
+		return;
+	}
+	tcp_rack_update(t, seg, now);
+}
+
+/* After an ACK: tcp_rack_check() when data went before what was last
+ * delivered (the oldest run: the log is in send order) or the timer
+ * runs. */
+static inline void tcp_rack_after_ack(struct zt_tcb *t, uint64_t now)
+{
+	struct zt_tcp_rack *r = &t->rack;
+
+	if (r->valid && (r->timer ||
+			 (r->n && (int32_t)(tcp_rack_run(r, 0)->order -
+					    r->order) <= 0)))
+		tcp_rack_check(t, now);
+}
 /* Enter CLOSED with a reset reason and event. */
 void tcp_reset(struct zt_tcb *t, enum zt_tcp_reset_reason why);
 /* Enter CLOSED after an orderly close. */

@@ -623,6 +623,10 @@ static void test_sack_dupack_rfc6675(void)
 		memset(buf, 'd', sizeof(buf));
 		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 6u * mss, p->now), 6u * mss);
 		CU_ASSERT_EQUAL(a->snd_max - una, 6u * mss);
+		/* the SACKs come a round trip after the data, as they would
+		 * (at once, RACK would see a round trip of 0 and the hole
+		 * lost at the first) */
+		pair_run_until(p, p->now + 2 * p->delay);
 		for (uint32_t k = 1; k <= 3; k++) {
 			struct zt_tcp_repr seg;
 
@@ -839,6 +843,8 @@ static void test_sack_is_lost(void)
 			CU_ASSERT_EQUAL(a->snd_max - una, 3 * mss + 100);
 			seg = sack_ack(a, 1, l, r);
 		}
+		/* a round trip later (as in sack_dupack_rfc6675) */
+		pair_run_until(p, p->now + 2 * p->delay);
 		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
 		CU_ASSERT_EQUAL(a->dupacks, 1);
 		CU_ASSERT_EQUAL(a->stats.fast_retransmits, kind == 2 ? 0 : 1);
@@ -1090,6 +1096,166 @@ static void test_lost_retransmit(void)
 		pair_destroy(p);
 		free(p);
 	}
+}
+
+/*
+ * A pair (delay 5 ms: a 10 ms round trip) past a small warm-up transfer,
+ * so that SRTT and RACK's min_RTT are known, with side 0's cwnd at 20
+ * segments and its log cleared; @seed as pair_init().
+ */
+static struct tcp_pair *rack_pair(uint64_t seed)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *a;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, seed);
+	p->delay = 5 * ZT_MS;
+	connect_pair(p, 1000, 2000);
+	CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, (uint32_t)seed));
+	pair_settle(p, ZT_SEC);
+	a = &p->side[0].tcb;
+	CU_ASSERT_FATAL(a->sack_ok && a->srtt > 0 && a->snd_mss <= 1460);
+	a->cwnd = a->ssthresh = 20u * a->snd_mss;
+	pair_clear_log(p, 0);
+	return p;
+}
+
+/* Send time (from @start) of the @nth (0: first) segment side 0 logged
+ * with data at @seq, or UINT64_MAX. */
+static uint64_t sent_at(const struct tcp_pair *p, uint32_t seq, unsigned nth,
+			uint64_t start)
+{
+	const struct pair_side *s = &p->side[0];
+
+	for (unsigned i = 0; i < s->nlast && i < 64; i++)
+		if (s->last[i].seq == seq && s->last_len[i] && nth-- == 0)
+			return s->last_at[i] - start;
+	return UINT64_MAX;
+}
+
+/*
+ * RACK (RFC 8985 6), a lost retransmission above snd_una: 24 segments
+ * and no more, the first and the third lost, and the retransmission of
+ * the third (it goes on the duplicate ACK after the fast retransmit).
+ * The last new segments, sent after it in recovery, are SACKed: the
+ * retransmission went before data now delivered, a round trip ago, so
+ * it is lost and goes again at once. Lost retransmission detection of
+ * snd_una's segment saw nothing: snd_una reached the third segment
+ * only after everything was sent, and the hole was left to the RTO.
+ */
+static void test_rack_lost_retransmit(void)
+{
+	struct tcp_pair *p = rack_pair(8985001);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[24 * 1460], got[24 * 1460];
+	uint32_t seg = a->snd_mss, n = 24, third = a->snd_una + 2 * seg;
+	uint64_t start = p->now;
+
+	for (size_t i = 0; i < n * seg; i++)
+		buf[i] = pat(8985, i);
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = 5u | 1ull << 23;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+	pair_run_until(p, start + 100 * ZT_MS);
+	/* what was lost, as meant: the third's first retransmission */
+	CU_ASSERT_EQUAL(p->side[0].last[23].seq, third);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	CU_ASSERT_EQUAL(a->stats.lost_retransmits, 1);
+	/* again about two round trips after its first send, well before
+	 * the RTO (200 ms) */
+	CU_ASSERT(sent_at(p, third, 2, start) <= 25 * ZT_MS);
+	CU_ASSERT_EQUAL(sent_at(p, third, 3, start), UINT64_MAX);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+			n * seg);
+	CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
+ * RACK's reordering timer: ten segments and no more, the eighth and the
+ * ninth lost, the tenth SACKed. One duplicate ACK, one segment SACKed:
+ * neither DupThresh nor IsLost nor Early Retransmit (three segments
+ * out) starts recovery, and the tail loss probe would go 2 * SRTT after
+ * the last ACK (about 30 ms from the send). RACK finds the eighth sent
+ * before the tenth, which was delivered: lost once a round trip and the
+ * reordering window (min_RTT / 4) have passed since it went, about
+ * 12.5 ms: the timer sends it then, not before; its ACK sends the ninth.
+ */
+static void test_rack_reo_timer(void)
+{
+	struct tcp_pair *p = rack_pair(8985002);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[10 * 1460], got[10 * 1460];
+	uint32_t seg = a->snd_mss, n = 10, eighth = a->snd_una + 7 * seg;
+	uint64_t start = p->now, at;
+
+	for (size_t i = 0; i < n * seg; i++)
+		buf[i] = pat(8986, i);
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = 3u << 7;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+	pair_run_until(p, start + 100 * ZT_MS);
+	at = sent_at(p, eighth, 1, start);
+	CU_ASSERT(at >= 10 * ZT_MS + ZT_MS); /* a window for reordering */
+	CU_ASSERT(at <= 15 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.tlp_probes, 0);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 2);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+			n * seg);
+	CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
+ * Reordering within RACK's window is no loss: of ten segments (more
+ * queued, so neither Early Retransmit nor the tail's probe applies) the
+ * ninth arrives 1 ms after the tenth (the window is min_RTT / 4, about
+ * 2.5 ms). The tenth's SACK arms the reordering timer; the ninth's ACK,
+ * before it expires, stops it: nothing goes twice.
+ */
+static void test_rack_reordering_window(void)
+{
+	struct tcp_pair *p = rack_pair(8985003);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[30 * 1460], got[30 * 1460];
+	uint32_t seg = a->snd_mss, n = 30;
+	uint64_t start = p->now;
+	struct zt_tcp_repr ninth;
+
+	for (size_t i = 0; i < n * seg; i++)
+		buf[i] = pat(8987, i);
+	a->cwnd = 10u * seg;
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = 1u << 8;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 10u * seg);
+	ninth = p->side[0].last[8];
+	CU_ASSERT_EQUAL_FATAL(p->side[0].last_len[8], seg);
+	pair_run_until(p, start + 6 * ZT_MS);
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &ninth, buf + 8 * seg, seg),
+			ZT_DROP_NONE);
+	pair_run_until(p, start + 10 * ZT_MS + ZT_MS / 2);
+	CU_ASSERT(a->rack.timer); /* armed by the tenth's SACK ... */
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 0); /* ... and stopped */
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
+			n * seg);
+	CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+	pair_destroy(p);
+	free(p);
 }
 
 /*
@@ -3807,6 +3973,9 @@ int zt_suite_tcp(void)
 		{ "tlp_fin", test_tlp_fin },
 		{ "tlp_sack_starts_recovery", test_tlp_sack_starts_recovery },
 		{ "lost_retransmit", test_lost_retransmit },
+		{ "rack_lost_retransmit", test_rack_lost_retransmit },
+		{ "rack_reo_timer", test_rack_reo_timer },
+		{ "rack_reordering_window", test_rack_reordering_window },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },

@@ -164,6 +164,38 @@ struct zt_tcb_stats {
 	uint64_t drops[ZT_DROP__COUNT];
 };
 
+/* RACK (RFC 8985 6): when the data outstanding went out, as a bounded
+ * log of runs in the order they were sent. A run is sequence space sent
+ * contiguously within SRTT / 8 (or appended to the newest run once the
+ * log is full); a retransmission is a run of its own and takes its bytes
+ * out of the older runs. With the log full, the oldest run is forgotten: its
+ * bytes are left to DupThresh and the RTO, as without RACK. */
+#define ZT_TCP_RACK_RUNS 16 /* a power of two */
+
+struct zt_tcp_rack_run {
+	uint64_t ts0, ts;     /* its first and its last send */
+	uint32_t start, end;  /* [start, end) */
+	uint32_t lost_end;    /* [start, lost_end) was found lost */
+	uint32_t dlv_end;     /* delivered (ACKed, SACKed) up to here, so far */
+	uint32_t order;       /* send order: a larger one went later */
+	bool rtx;             /* a retransmission */
+};
+
+struct zt_tcp_rack {
+	struct zt_tcp_rack_run run[ZT_TCP_RACK_RUNS];
+	uint8_t head, n;      /* the oldest run, and how many */
+	uint32_t next_order;
+	/* the most recently sent data delivered (RACK.xmit_ts, .end_seq):
+	 * its run's order and the end of what was delivered of it */
+	bool valid;
+	uint32_t order, end_seq;
+	uint64_t rtt, min_rtt; /* RACK.rtt, RACK.min_RTT (ns) ... */
+	bool min_set;          /* ... once measured */
+	uint32_t fack;         /* highest end delivered (RACK.fack) */
+	bool reordering_seen;
+	bool timer;            /* t_tlp is the reordering timer, not a probe */
+};
+
 struct zt_tcb {
 	enum zt_tcp_state state;
 	uint16_t local_port;
@@ -244,10 +276,12 @@ struct zt_tcb {
 	uint64_t challenge_start; /* RFC 5961 7: this second's challenge ACKs ... */
 	uint32_t challenge_count; /* ... so far */
 	uint32_t lrx_mark;     /* see lrx_armed (here: it fills a hole) */
+	struct zt_tcp_rack rack; /* with SACK only */
 
 	/* timers: absolute deadlines, ZT_TIME_NEVER when off */
 	uint64_t t_rtx, t_delack, t_persist, t_keepalive, t_close;
-	uint64_t t_tlp;        /* tail loss probe (RFC 8985 7), before t_rtx */
+	uint64_t t_tlp;        /* tail loss probe (RFC 8985 7), before t_rtx;
+				* or RACK's reordering timer (rack.timer) */
 	uint64_t persist_backoff;
 	uint8_t ka_sent;
 	uint64_t last_heard;
