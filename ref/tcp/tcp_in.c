@@ -148,7 +148,7 @@ void zt_tcb_destroy(struct zt_tcb *t)
 
 /* every field is summed below: one added to the struct must be too */
 _Static_assert(sizeof(struct zt_tcb_stats) ==
-		       (13 + ZT_DROP__COUNT) * sizeof(uint64_t),
+		       (14 + ZT_DROP__COUNT) * sizeof(uint64_t),
 	       "zt_tcb_stats_add() sums each field of struct zt_tcb_stats");
 
 void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
@@ -163,6 +163,7 @@ void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
 	sum->tlp_probes += s->tlp_probes;
 	sum->fast_retransmits += s->fast_retransmits;
 	sum->lost_retransmits += s->lost_retransmits;
+	sum->rack_marked += s->rack_marked;
 	sum->dupacks_in += s->dupacks_in;
 	sum->ooo_segs += s->ooo_segs;
 	sum->challenge_acks += s->challenge_acks;

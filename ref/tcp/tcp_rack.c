@@ -392,13 +392,15 @@ static void rack_act(struct zt_tcb *t, bool timer, uint64_t now)
 	if (!rack_first_lost(t, &seq, &end))
 		return;
 	if (!t->in_recovery) {
-		if (zt_seq_ge(t->snd_una, t->recover))
+		if (zt_seq_ge(t->snd_una, t->recover)) {
 			tcp_enter_recovery(t, now);
+			t->stats.rack_marked++;
+		}
 		return;
 	}
 	if (zt_seq_ge(seq, t->rtx_next)) {
-		if (timer)
-			tcp_retransmit_hole(t, now);
+		if (timer && tcp_retransmit_hole(t, now))
+			t->stats.rack_marked++;
 		return;
 	}
 	mss = zt_tcb_seg_size(t);
@@ -409,6 +411,7 @@ static void rack_act(struct zt_tcb *t, bool timer, uint64_t now)
 		return;
 	t->stats.retransmits++;
 	t->stats.lost_retransmits++;
+	t->stats.rack_marked++;
 	if (seq == t->snd_una) {
 		/* as tcp_lost_rtx does: its proof is from before this copy */
 		t->lrx_armed = true;

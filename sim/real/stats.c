@@ -152,6 +152,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("fast retransmits", "tcp_fast_retransmits_total", tcp->fast_retransmits);
 	C("loss probes", "tcp_loss_probes_total", tcp->tlp_probes);
 	C("lost retransmits", "tcp_lost_retransmits_total", tcp->lost_retransmits);
+	C("rack marked", "tcp_rack_marked_total", tcp->rack_marked);
 	C("dupacks in", "tcp_dupacks_in_total", tcp->dupacks_in);
 	C("out of order", "tcp_out_of_order_total", tcp->ooo_segs);
 	C("challenge acks", "tcp_challenge_acks_total", tcp->challenge_acks);

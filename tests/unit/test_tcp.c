@@ -1164,6 +1164,7 @@ static void test_rack_lost_retransmit(void)
 	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 	CU_ASSERT_EQUAL(a->stats.lost_retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.rack_marked, 1);
 	/* again about two round trips after its first send, well before
 	 * the RTO (200 ms) */
 	CU_ASSERT(sent_at(p, third, 2, start) <= 25 * ZT_MS);
@@ -1205,6 +1206,7 @@ static void test_rack_reo_timer(void)
 	CU_ASSERT(at >= 10 * ZT_MS + ZT_MS); /* a window for reordering */
 	CU_ASSERT(at <= 15 * ZT_MS);
 	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.rack_marked, 1); /* the recovery it began */
 	CU_ASSERT_EQUAL(a->stats.tlp_probes, 0);
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 	CU_ASSERT_EQUAL(a->stats.retransmits, 2);
@@ -1249,6 +1251,7 @@ static void test_rack_reordering_window(void)
 	pair_settle(p, 2 * ZT_SEC);
 	CU_ASSERT_EQUAL(a->stats.retransmits, 0); /* ... and stopped */
 	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+	CU_ASSERT_EQUAL(a->stats.rack_marked, 0);
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 	CU_ASSERT(zt_tcb_send_drained(a));
 	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),

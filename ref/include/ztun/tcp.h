@@ -158,6 +158,8 @@ struct zt_tcb_stats {
 	uint64_t fast_retransmits;
 	uint64_t lost_retransmits;        /* retransmissions found lost by the
 					   * SACKs of data sent after them */
+	uint64_t rack_marked;             /* segments RACK (RFC 8985 6) found
+					   * lost and sent again */
 	uint64_t dupacks_in;
 	uint64_t ooo_segs;                /* out-of-order data segments kept */
 	uint64_t challenge_acks;
