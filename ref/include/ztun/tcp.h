@@ -172,7 +172,7 @@ struct zt_tcb_stats {
  * log is full); a retransmission is a run of its own and takes its bytes
  * out of the older runs. With the log full, the oldest run is forgotten: its
  * bytes are left to DupThresh and the RTO, as without RACK. */
-#define ZT_TCP_RACK_RUNS 16 /* a power of two */
+#define ZT_TCP_RACK_RUNS 8 /* a power of two */
 
 struct zt_tcp_rack_run {
 	uint64_t ts0, ts;     /* its first and its last send */
