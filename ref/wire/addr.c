@@ -9,6 +9,7 @@ bool zt_addr_is_host(const struct zt_addr *a)
 {
 	static const uint8_t loop6[16] = { [15] = 1 };
 	static const uint8_t zero6[16];
+	static const uint8_t mapped6[12] = { [10] = 0xff, [11] = 0xff };
 
 	if (a->family == ZT_AF_INET)
 		/* 0/8 this-network, 127/8 loopback, 224/4 multicast, 240/4
@@ -16,8 +17,11 @@ bool zt_addr_is_host(const struct zt_addr *a)
 		return a->bytes[0] != 0 && a->bytes[0] != 127 &&
 		       a->bytes[0] < 224;
 	if (a->family == ZT_AF_INET6)
+		/* ::ffff:0:0/96 never on the wire (RFC 6890): an AF_INET6
+		 * socket connects ::ffff:127.0.0.1 over IPv4, to loopback */
 		return a->bytes[0] != 0xff && memcmp(a->bytes, zero6, 16) != 0 &&
-		       memcmp(a->bytes, loop6, 16) != 0;
+		       memcmp(a->bytes, loop6, 16) != 0 &&
+		       memcmp(a->bytes, mapped6, 12) != 0;
 	return false;
 }
 

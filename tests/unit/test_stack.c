@@ -805,6 +805,12 @@ static void test_martian_addresses(void)
 		{ "fd00:5a::2", "::1" }, { "fd00:5a::2", "::" },
 		{ "ff02::1", "2001:db8::80" }, { "::1", "2001:db8::80" },
 		{ "::", "2001:db8::80" },
+		/* IPv4-mapped (RFC 6890: neither source nor destination):
+		 * an AF_INET6 socket connects ::ffff:127.0.0.1 over IPv4,
+		 * to the host's own loopback */
+		{ "fd00:5a::2", "::ffff:127.0.0.1" },
+		{ "fd00:5a::2", "::ffff:93.184.216.34" },
+		{ "::ffff:10.0.0.2", "2001:db8::80" },
 	};
 	struct zt_stack_config cfg;
 	struct zt_rng rng;

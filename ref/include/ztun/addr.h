@@ -52,9 +52,9 @@ static inline bool zt_addr_eq(const struct zt_addr *a, const struct zt_addr *b)
 
 /* Whether @a can be one host's address on the wire, as a source or as a
  * flow's destination: not unspecified, this-network (0/8), loopback,
- * multicast, IPv4 class E or limited broadcast (RFC 1122 3.2.1.3,
- * RFC 4291 2.5.2/2.5.3/2.7). Subnet-directed broadcasts cannot be told
- * without the routing table. */
+ * multicast, IPv4 class E or limited broadcast, IPv4-mapped IPv6
+ * (RFC 1122 3.2.1.3, RFC 4291 2.5.2/2.5.3/2.5.5.2/2.7, RFC 6890).
+ * Subnet-directed broadcasts cannot be told without the routing table. */
 bool zt_addr_is_host(const struct zt_addr *a);
 
 /* Parse dotted-quad or RFC 4291 text into @out; 0 or -EINVAL. */
