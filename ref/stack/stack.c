@@ -570,21 +570,39 @@ static void flow_settle(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 		flow_update_timer(s, f);
 }
 
-/* Refuse with RST (@icmp_code < 0) or ICMP unreachable @icmp_code. */
+/* Decode @f's SYN as kept into @pk, for an error quoting it. A SYN longer
+ * than the copy (data, as TCP Fast Open sends; a long extension header) is
+ * decoded from @tmp, the copy with an IP length saying what was kept: the
+ * error needs its addresses and protocol only, and quotes the copy as it
+ * came. True if its IP header decodes. */
+static bool flow_syn_decode(const struct zt_flow *f, uint8_t *tmp,
+			    struct zt_packet *pk)
+{
+	size_t n = f->syn_len;
+
+	memcpy(tmp, f->syn, n);
+	if (n >= ZT_IP4_MIN_HDR && tmp[0] >> 4 == 4 && zt_rd16(tmp + 2) > n)
+		zt_wr16(tmp + 2, (uint16_t)n);
+	else if (n >= ZT_IP6_HDR && tmp[0] >> 4 == 6 &&
+		 zt_rd16(tmp + 4) > n - ZT_IP6_HDR)
+		zt_wr16(tmp + 4, (uint16_t)(n - ZT_IP6_HDR));
+	(void)zt_packet_parse(zt_view_make(tmp, n), ZT_PARSE_NO_CSUM, pk);
+	return pk->family != 0 && pk->proto == ZT_IPPROTO_TCP;
+}
+
 /* Refuse flow @f with RST (@icmp_code < 0) or an ICMP error @kind /
  * @icmp_code quoting its SYN, from @from (NULL or no source: the server). */
 static void flow_refuse_error(struct zt_stack *s, struct zt_flow *f,
 			      enum zt_icmp_kind kind, int icmp_code,
 			      const struct zt_addr *from, uint64_t now)
 {
+	uint8_t tmp[sizeof(f->syn)];
 	struct zt_packet pk;
 
 	if (f->early) {
 		/* The client has our SYN-ACK: too late to refuse, so reset. */
 		zt_tcb_abort(&f->tcb, now);
-	} else if (icmp_code >= 0 && f->syn_len &&
-	    zt_packet_parse(zt_view_make(f->syn, f->syn_len), ZT_PARSE_NO_CSUM,
-			    &pk) == ZT_DROP_NONE) {
+	} else if (icmp_code >= 0 && f->syn_len && flow_syn_decode(f, tmp, &pk)) {
 		if (!from || from->family != pk.family || !zt_addr_is_host(from))
 			from = &pk.dst;
 		send_icmp_error_from(s, &pk, zt_view_make(f->syn, f->syn_len),

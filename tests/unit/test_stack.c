@@ -493,6 +493,52 @@ static void test_refuse_rst_or_icmp(void)
 	}
 }
 
+/* A SYN longer than the copy a flow keeps of it (sizeof(f->syn): one
+ * carrying data, as TCP Fast Open sends, or a big extension header) is
+ * refused with the ICMP error asked for too, quoting what was kept, not
+ * with a RST because the kept copy no longer decodes as a whole packet. */
+static void test_refuse_icmp_long_syn(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = v6 ? A6(2) : A4(10, 0, 0, 2);
+		struct zt_addr srv = v6 ? A6(99) : A4(93, 184, 216, 34);
+		struct zt_tcp_repr syn = syn_to(40001, 443, 77);
+		static const uint8_t data[300] = "GET / HTTP/1.1";
+		struct zt_icmp_quote q;
+		struct zt_packet pk;
+
+		zt_stack_config_default(&cfg);
+		cfg.reject_icmp = true;
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		send_tcp(h, &c, &srv, &syn, data, sizeof(data));
+		CU_ASSERT_FATAL(h->n_new == 1);
+		CU_ASSERT(sizeof(data) > sizeof(h->last_new->syn));
+		zt_stack_tcp_refuse(h->s, h->last_new, h->now);
+		CU_ASSERT_EQUAL(h->n_reset, 1);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+		out_pkt(h, 0, &pk);
+		CU_ASSERT_EQUAL(pk.proto, v6 ? ZT_IPPROTO_ICMPV6 : ZT_IPPROTO_ICMP);
+		CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
+		CU_ASSERT_EQUAL(pk.l4.icmp.code, v6 ? ZT_ICMP6_CODE_PORT_UNREACH :
+						      ZT_ICMP4_CODE_PORT_UNREACH);
+		CU_ASSERT(zt_addr_eq(&pk.src, &srv) && zt_addr_eq(&pk.dst, &c));
+		CU_ASSERT_EQUAL_FATAL(zt_icmp_parse_quote(pk.payload, &q), ZT_DROP_NONE);
+		CU_ASSERT(q.has_ports && q.src_port == 40001 && q.dst_port == 443);
+		CU_ASSERT(q.has_seq && q.tcp_seq == 77);
+		/* the quote is the SYN as it came, its IP length unchanged */
+		CU_ASSERT_EQUAL(pk.payload.len, sizeof(h->last_new->syn));
+		CU_ASSERT_EQUAL(v6 ? zt_rd16(pk.payload.data + 4) + 40u :
+				     zt_rd16(pk.payload.data + 2),
+				(v6 ? 40u : 20u) + 28u + sizeof(data));
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
+		host_fini(h);
+		free(h);
+	}
+}
+
 static void test_connect_timeout(void)
 {
 	struct zt_stack_config cfg;
@@ -3057,6 +3103,7 @@ int zt_suite_stack(void)
 	static const struct zt_test_case cases[] = {
 		{ "upstream_first_and_mss_clamp", test_upstream_first_and_mss_clamp },
 		{ "refuse_rst_or_icmp", test_refuse_rst_or_icmp },
+		{ "refuse_icmp_long_syn", test_refuse_icmp_long_syn },
 		{ "connect_timeout", test_connect_timeout },
 		{ "stray_segments", test_stray_segments },
 		{ "capacity_70000_syns", test_capacity },
