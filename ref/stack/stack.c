@@ -18,7 +18,9 @@
  * (and refused or answered as above). TCP segments are looked up in the
  * flow table by (family, client, server, ports); a SYN for no flow opens
  * one (PENDING) and tells the host, anything else for no flow is answered
- * with the RST RFC 9293 asks for. UDP goes to the host. An ICMP echo
+ * with the RST RFC 9293 asks for. UDP goes to the host. No flow opens to
+ * or from port 0 (reserved): to it is refused as a closed port would be
+ * (RST or port unreachable), TCP from it is dropped unanswered. An ICMP echo
  * request is answered, refused (administratively prohibited) or dropped as
  * the host's echo_verdict says; any other ICMP message that is no error
  * (echo reply, timestamp, router or neighbour solicitation, ...) is
@@ -777,6 +779,23 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 		f = NULL;
 	}
 	if (!f) {
+		/* Port 0 is reserved (RFC 6335 6): no flow to it, refused
+		 * like a closed port; none from it, and nothing answered to
+		 * it. Only here: an open flow never has port 0. */
+		if (!seg->dst_port || !seg->src_port) {
+			s->stats.drops[ZT_DROP_BAD_PORT]++;
+			if (!seg->src_port)
+				return;
+			if (s->cfg.reject_icmp && (seg->flags & ZT_TCP_SYN))
+				send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
+						pk->family == ZT_AF_INET ?
+							ZT_ICMP4_CODE_PORT_UNREACH :
+							ZT_ICMP6_CODE_PORT_UNREACH,
+						0, now);
+			else
+				send_stray_rst(s, pk);
+			return;
+		}
 		if ((seg->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
 		    ZT_TCP_SYN) {
 			tcp_syn_new(s, pk, raw, &key, now);
@@ -873,7 +892,22 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 			pk->l4.udp.src_port, &pk->dst, pk->l4.udp.dst_port);
 	f = zt_stack_udp_lookup(s, &key);
 	if (!f) {
-		uint32_t idx = zt_flowtab_alloc(&s->udp_tab);
+		uint32_t idx;
+
+		/* Port 0 is reserved (RFC 6335 6): a datagram to it has no
+		 * socket to go to anywhere (the host's send would fail),
+		 * and is answered as a host answers a closed port. From it
+		 * is RFC 768's "no reply port": carried. */
+		if (!pk->l4.udp.dst_port) {
+			s->stats.drops[ZT_DROP_BAD_PORT]++;
+			send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
+					pk->family == ZT_AF_INET ?
+						ZT_ICMP4_CODE_PORT_UNREACH :
+						ZT_ICMP6_CODE_PORT_UNREACH,
+					0, now);
+			return;
+		}
+		idx = zt_flowtab_alloc(&s->udp_tab);
 
 		if (idx == ZT_FLOWTAB_NONE && udp_evict(s, now))
 			idx = zt_flowtab_alloc(&s->udp_tab);

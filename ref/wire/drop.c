@@ -28,6 +28,7 @@ static const char *const drop_names[ZT_DROP__COUNT] = {
 	[ZT_DROP_TCP_OOO_FULL] = "tcp_ooo_full",
 	[ZT_DROP_TCP_NO_BUFFER] = "tcp_no_buffer",
 	[ZT_DROP_FRAG_CHAIN_INCOMPLETE] = "frag_chain_incomplete",
+	[ZT_DROP_BAD_PORT] = "bad_port",
 };
 
 const char *zt_drop_name(enum zt_drop reason)

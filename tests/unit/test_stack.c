@@ -897,6 +897,83 @@ static void test_martian_addresses(void)
 	free(h);
 }
 
+
+/* Port 0 is reserved (RFC 6335 6). TCP to it opens no flow and is
+ * refused as a closed port is (a RST; the ICMP port unreachable with
+ * reject_icmp), UDP to it is answered with a port unreachable (the host's
+ * send to port 0 would fail: the client heard nothing); TCP from it is
+ * dropped unanswered, UDP from it (RFC 768: no reply port) is carried.
+ * Each counted once as bad_port. */
+static void test_port_zero(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = v6 ? A6(2) : A4(10, 0, 0, 2);
+		struct zt_addr srv = v6 ? A6(99) : A4(93, 184, 216, 34);
+		uint8_t unreach = v6 ? ZT_ICMP6_CODE_PORT_UNREACH :
+				       ZT_ICMP4_CODE_PORT_UNREACH;
+		struct zt_tcp_repr syn = syn_to(40000, 0, 1000);
+		const uint64_t *drops;
+		struct zt_icmp_quote q;
+		struct zt_packet pk;
+
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_ACCEPT_SINK, &cfg, &rng);
+		drops = zt_stack_stats(h->s)->drops;
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(h->n_new, 0);
+		CU_ASSERT_EQUAL(drops[ZT_DROP_BAD_PORT], 1);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+		out_pkt(h, 0, &pk);
+		CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_RST | ZT_TCP_ACK);
+		CU_ASSERT_EQUAL(pk.l4.tcp.ack, 1001);
+		CU_ASSERT_EQUAL(pk.l4.tcp.dst_port, 40000);
+		/* from port 0: a SYN, an ACK, nothing answered */
+		syn = syn_to(0, 80, 1000);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		syn.flags = ZT_TCP_ACK;
+		send_tcp(h, &c, &srv, &syn, "x", 1);
+		CU_ASSERT_EQUAL(h->n_new, 0);
+		CU_ASSERT_EQUAL(h->to_tun.n, 1);
+		CU_ASSERT_EQUAL(drops[ZT_DROP_BAD_PORT], 3);
+		/* UDP to port 0: a port unreachable quoting it, no flow */
+		send_udp(h, &c, &srv, 5000, 0, "x", 1);
+		CU_ASSERT_EQUAL(h->n_udp, 0);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(drops[ZT_DROP_BAD_PORT], 4);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 2);
+		out_pkt(h, 1, &pk);
+		CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
+		CU_ASSERT_EQUAL(pk.l4.icmp.code, unreach);
+		CU_ASSERT(zt_addr_eq(&pk.src, &srv) && zt_addr_eq(&pk.dst, &c));
+		CU_ASSERT_EQUAL_FATAL(zt_icmp_parse_quote(pk.payload, &q), ZT_DROP_NONE);
+		CU_ASSERT(q.has_ports && q.src_port == 5000 && q.dst_port == 0);
+		/* UDP from port 0 is carried */
+		send_udp(h, &c, &srv, 0, 53, "x", 1);
+		CU_ASSERT_EQUAL(h->n_udp, 1);
+		CU_ASSERT_EQUAL(drops[ZT_DROP_BAD_PORT], 4);
+		/* nothing else counted */
+		for (int d = 0; d < ZT_DROP__COUNT; d++)
+			if (d != ZT_DROP_BAD_PORT)
+				CU_ASSERT_EQUAL(drops[d], 0);
+		host_fini(h);
+		/* with reject_icmp, a SYN to port 0 gets the port unreachable */
+		cfg.reject_icmp = true;
+		host_init(h, HOST_ACCEPT_SINK, &cfg, &rng);
+		syn = syn_to(40000, 0, 1000);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(h->n_new, 0);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+		out_pkt(h, 0, &pk);
+		CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
+		CU_ASSERT_EQUAL(pk.l4.icmp.code, unreach);
+		host_fini(h);
+		free(h);
+	}
+}
+
 /* ICMP from the client that is neither an error nor an echo request
  * (an echo reply, a timestamp request, router and neighbour
  * solicitations, a parameter problem) is dropped unanswered, and counted
@@ -3117,6 +3194,7 @@ int zt_suite_stack(void)
 		{ "icmp_unhandled_counted", test_icmp_unhandled_counted },
 		{ "icmp_error_family_mismatch", test_icmp_error_family_mismatch },
 		{ "martian_addresses", test_martian_addresses },
+		{ "port_zero", test_port_zero },
 		{ "icmp_echo_local_fragmented", test_icmp_echo_local_fragmented },
 		{ "refusals_answered", test_refusals_answered },
 		{ "tcb_drops_counted", test_tcb_drops_counted },

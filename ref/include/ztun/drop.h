@@ -38,6 +38,7 @@ enum zt_drop {
 	ZT_DROP_TCP_OOO_FULL,     /* out-of-order segment beyond the assembler's bound */
 	ZT_DROP_TCP_NO_BUFFER,    /* no memory for the receive ring's buffer (not acked) */
 	ZT_DROP_FRAG_CHAIN_INCOMPLETE, /* IPv6 first fragment without the whole header chain (RFC 7112) */
+	ZT_DROP_BAD_PORT,         /* TCP or UDP to port 0, or TCP from it, with no flow (RFC 6335 6: reserved) */
 	ZT_DROP__COUNT
 };
 
