@@ -668,12 +668,14 @@ static bool flow_room(const struct zt_stack *s)
 	       s->stats.mem_reserved + flow_mem(s) <= s->cfg.mem_budget;
 }
 
+/* Open a PENDING flow for the SYN @pk, its ISN @iss if not NULL (else a
+ * random one: drawn either way, so that other flows' do not change). */
 static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 			struct zt_view raw, const struct zt_flow_key *key,
-			uint64_t now)
+			const uint32_t *iss, uint64_t now)
 {
 	struct zt_flow *f;
-	uint32_t idx;
+	uint32_t idx, isn;
 	enum zt_drop d;
 
 	while (!flow_room(s) && tcp_evict(s, now))
@@ -707,7 +709,10 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 		send_stray_rst(s, pk);
 		return;
 	}
-	d = zt_tcb_open_passive(&f->tcb, &pk->l4.tcp, zt_rng_u32(s->rng), now);
+	isn = zt_rng_u32(s->rng);
+	if (iss)
+		isn = *iss;
+	d = zt_tcb_open_passive(&f->tcb, &pk->l4.tcp, isn, now);
 	if (d != ZT_DROP_NONE) {
 		zt_tcb_destroy(&f->tcb);
 		f->key.family = 0;
@@ -773,10 +778,15 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	    zt_tcb_time_wait_reopen(&f->tcb, seg)) {
 		/* The client reused its port for a new connection: the old
 		 * one ends now (the host hears EV_CLOSED, the flow is freed)
-		 * and the SYN opens the new one. */
+		 * and the SYN opens the new one, whose ISN lies above every
+		 * sequence number the old one used (RFC 1122 4.2.2.13 (1);
+		 * past a window of them, as Linux does). */
+		uint32_t iss = f->tcb.snd_max + 65535 + 2;
+
 		s->stats.tcp_time_wait_reopened++;
 		flow_settle(s, f, now);
-		f = NULL;
+		tcp_syn_new(s, pk, raw, &key, &iss, now);
+		return;
 	}
 	if (!f) {
 		/* Port 0 is reserved (RFC 6335 6): no flow to it, refused
@@ -798,7 +808,7 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 		}
 		if ((seg->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
 		    ZT_TCP_SYN) {
-			tcp_syn_new(s, pk, raw, &key, now);
+			tcp_syn_new(s, pk, raw, &key, NULL, now);
 			return;
 		}
 		s->stats.drops[ZT_DROP_TCP_NO_FLOW]++;

@@ -1783,7 +1783,7 @@ static void test_syn_reopens_time_wait(void)
 		struct zt_addr ca = A4(10, 0, 0, 2);
 		struct zt_tcp_repr syn;
 		struct zt_packet pk;
-		uint32_t old_iss = 1000, old_rcv_nxt;
+		uint32_t old_iss = 1000, old_rcv_nxt, old_snd_max;
 		struct zt_flow *old;
 
 		zt_stack_config_default(&cfg);
@@ -1807,6 +1807,7 @@ static void test_syn_reopens_time_wait(void)
 		CU_ASSERT_EQUAL_FATAL(old->tcb.state, ZT_TCP_TIME_WAIT);
 		CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
 		old_rcv_nxt = old->tcb.rcv_nxt;
+		old_snd_max = old->tcb.snd_max;
 		CU_ASSERT_EQUAL(old_rcv_nxt, old_iss + 1 + 3 + 1);
 		CU_ASSERT_EQUAL(h->n_new, 1);
 
@@ -1853,6 +1854,12 @@ static void test_syn_reopens_time_wait(void)
 		out_pkt(h, 0, &pk);
 		CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
 		CU_ASSERT_EQUAL(pk.l4.tcp.ack, syn.seq + 1);
+		/* RFC 1122 4.2.2.13 (1): the new connection's ISN lies above
+		 * every sequence number the old one used, past a window of
+		 * them (as Linux: its snd_nxt + 65535 + 2), so no old
+		 * duplicate of ours fits the new connection's space */
+		CU_ASSERT(zt_seq_gt(pk.l4.tcp.seq, old_snd_max + 65535));
+		CU_ASSERT(pk.l4.tcp.seq - old_snd_max <= 65537 + 65536);
 		free_host_client(h, c);
 	}
 }
