@@ -34,6 +34,7 @@
 #define UDP_QUEUE_BYTES 16384
 #define UDP_QUEUE_MAX 16
 #define FWD_IDS 16 /* forwarded DNS queries a client flow may have out */
+#define FWD_QUESTION_MAX (255 + 4) /* QNAME QTYPE QCLASS (zt_dns_question) */
 #define DNS_TCP_MAX 4096 /* a longer DNS-over-TCP query resets the client */
 
 #define ASSOC_BUCKETS 256 /* UDP associations' hash chains */
@@ -189,8 +190,8 @@ struct udp_relay {
 	char *name;              /* owned: the name behind a fake address */
 	bool forward;            /* the client's queries to the fake-IP
 				  * resolver that go to the real one */
-	uint8_t fwd_n;           /* ... IDs of those not answered yet */
-	uint16_t fwd_ids[FWD_IDS];
+	struct fwd_wait *fwd;    /* owned: ... those not answered yet, only
+				  * while some wait */
 	/* datagrams waiting for the association: lengths then bytes (q
 	 * owned, UDP_QUEUE_BYTES, only while some wait: most flows never
 	 * wait, and 16 KiB each made 8192 flows cost 128 MiB) */
@@ -198,6 +199,18 @@ struct udp_relay {
 	unsigned q_n;
 	size_t q_bytes;
 	uint8_t *q;
+};
+
+/* The queries a forwarding flow (udp_relay.forward) sent the real
+ * resolver and has no answer to yet, oldest first: each one's ID and
+ * question, which an answer must repeat (fwd_answers()). */
+struct fwd_wait {
+	unsigned n;
+	struct {
+		uint16_t id;
+		uint16_t qlen;   /* 0: the query's question could not be read */
+		uint8_t q[FWD_QUESTION_MAX];
+	} e[FWD_IDS];
 };
 
 /* Who asks the resolver (fake_policy()'s user pointer). */

@@ -505,6 +505,8 @@ static void fake_forward(struct zt_router *r, struct zt_udp_flow *f,
 {
 	const struct zt_endpoint *up = &r->cfg.fake_dns.upstream;
 	struct udp_relay *u = f->user;
+	struct zt_view question;
+	struct fwd_wait *w;
 
 	if (!u) {
 		u = udp_relay_new(r, f, ZT_ROUTE_DIRECT);
@@ -517,35 +519,58 @@ static void fake_forward(struct zt_router *r, struct zt_udp_flow *f,
 		if (!u->ready)
 			u->dgram = -1;
 	}
-	if (!u->ready || len < ZT_DNS_HDR) {
+	if (!u->ready || len < ZT_DNS_HDR ||
+	    (!u->fwd && !(u->fwd = calloc(1, sizeof(*u->fwd))))) {
 		r->stats.udp_dropped++;
 		return;
 	}
-	/* the oldest unanswered ID makes room */
-	if (u->fwd_n == FWD_IDS)
-		memmove(u->fwd_ids, u->fwd_ids + 1, sizeof(u->fwd_ids) - sizeof(u->fwd_ids[0]));
+	w = u->fwd;
+	/* the oldest unanswered query makes room */
+	if (w->n == FWD_IDS)
+		memmove(w->e, w->e + 1, sizeof(w->e) - sizeof(w->e[0]));
 	else
-		u->fwd_n++;
-	u->fwd_ids[u->fwd_n - 1] = zt_rd16(data);
+		w->n++;
+	w->e[w->n - 1].id = zt_rd16(data);
+	w->e[w->n - 1].qlen = 0;
+	if (!zt_dns_question(zt_view_make(data, len), &question) &&
+	    question.len <= FWD_QUESTION_MAX) {
+		memcpy(w->e[w->n - 1].q, question.data, question.len);
+		w->e[w->n - 1].qlen = (uint16_t)question.len;
+	}
 	udp_send_one(u, data, len, now);
 }
 
 /* Whether @p (@len bytes) from the real resolver answers a query the
- * client's flow @u forwarded: its ID is one sent and not yet answered
- * (then it is taken). Anything else is a forgery or a stray: it must
- * neither teach the resolver nor reach the client. */
+ * client's flow @u forwarded: the oldest one not answered yet with its
+ * ID and question (names compared without case, RFC 4343; by the ID
+ * alone when either has no question to read: a FORMERR may carry none),
+ * which is then taken. Anything else is a forgery or a stray (RFC 5452
+ * 9.1): it must neither teach the resolver nor reach the client, nor use
+ * up the query its real answer is still to come for. */
 static bool fwd_answers(struct udp_relay *u, const uint8_t *p, size_t len)
 {
-	if (len < ZT_DNS_HDR)
+	struct fwd_wait *w = u->fwd;
+	struct zt_view question;
+
+	if (!w || len < ZT_DNS_HDR)
 		return false;
-	for (unsigned i = 0; i < u->fwd_n; i++)
-		if (u->fwd_ids[i] == zt_rd16(p)) {
-			/* keep the rest oldest first */
-			memmove(u->fwd_ids + i, u->fwd_ids + i + 1,
-				(size_t)(u->fwd_n - i - 1) * sizeof(u->fwd_ids[0]));
-			u->fwd_n--;
-			return true;
+	if (zt_dns_question(zt_view_make(p, len), &question))
+		question.len = 0;
+	for (unsigned i = 0; i < w->n; i++) {
+		if (w->e[i].id != zt_rd16(p) ||
+		    (question.len && w->e[i].qlen &&
+		     !zt_dns_question_eq(zt_view_make(w->e[i].q, w->e[i].qlen),
+					 question)))
+			continue;
+		/* keep the rest oldest first */
+		memmove(w->e + i, w->e + i + 1,
+			(size_t)(w->n - i - 1) * sizeof(w->e[0]));
+		if (--w->n == 0) { /* none waits: the room goes */
+			free(w);
+			u->fwd = NULL;
 		}
+		return true;
+	}
 	return false;
 }
 
@@ -809,6 +834,7 @@ void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 	f->user = NULL;
 	free(u->name);
 	free(u->q);
+	free(u->fwd);
 	free(u);
 }
 
