@@ -23,9 +23,10 @@
  * With a real resolver upstream, the owner forwards the queries its
  * policy does not fake, and passes the answers back through
  * zt_fakedns_learn(): their addresses are kept with the name asked for in
- * a ring of ZT_FAKEDNS_LEARN_MAX slots hashed by address (the oldest
- * overwritten), so a flow to such an address can still be routed by its
- * name. Names are hashed with a seed drawn from the owner's rng, so a
+ * ZT_FAKEDNS_LEARN_MAX slots hashed by address, on a list in the order
+ * they were last learned (an answer that gives an address again moves it
+ * to the head; past the bound, the tail's slot is overwritten), so a flow
+ * to such an address can still be routed by its name. Names are hashed with a seed drawn from the owner's rng, so a
  * client choosing names cannot aim at one bucket; chains are walked with
  * a bound of the table's size regardless.
  */
@@ -54,15 +55,18 @@ struct learned {
 	struct zt_addr addr;
 	char *name;        /* owned; NULL while the slot is unused */
 	uint32_t chain;    /* next slot + 1 in the bucket */
+	uint32_t newer, older; /* learn list, slot + 1 */
 };
 
 struct zt_fakedns {
 	struct zt_fakedns_config cfg;
-	/* learned addresses (only with an upstream): a ring, the oldest
-	 * overwritten first, hashed by address */
+	/* learned addresses (only with an upstream), hashed by address, on
+	 * a list by when each was last learned: the least recent
+	 * overwritten first */
 	struct learned *learn;
 	uint32_t *learn_bucket; /* ZT_FAKEDNS_LEARN_MAX heads, slot + 1 */
-	uint32_t learn_next;
+	uint32_t learn_used;    /* slots below this were handed out once */
+	uint32_t learn_newest, learn_oldest; /* list ends, slot + 1 */
 	struct fake_slot *slots;
 	uint32_t *bucket;  /* slot + 1 of each chain's head */
 	uint32_t mask;     /* buckets - 1 */
@@ -572,6 +576,36 @@ static void learn_unhash(struct zt_fakedns *t, uint32_t i)
 	t->learn[i].chain = NIL;
 }
 
+/* Slot @i out of the learn list. */
+static void learn_unlink(struct zt_fakedns *t, uint32_t i)
+{
+	struct learned *l = &t->learn[i];
+
+	if (l->newer)
+		t->learn[l->newer - 1].older = l->older;
+	else
+		t->learn_newest = l->older;
+	if (l->older)
+		t->learn[l->older - 1].newer = l->newer;
+	else
+		t->learn_oldest = l->newer;
+	l->newer = l->older = NIL;
+}
+
+/* Slot @i at the head of the learn list (learned last). */
+static void learn_push(struct zt_fakedns *t, uint32_t i)
+{
+	struct learned *l = &t->learn[i];
+
+	l->older = t->learn_newest;
+	l->newer = NIL;
+	if (t->learn_newest)
+		t->learn[t->learn_newest - 1].newer = i + 1;
+	else
+		t->learn_oldest = i + 1;
+	t->learn_newest = i + 1;
+}
+
 int zt_fakedns_learn(struct zt_fakedns *t, const uint8_t *msg, size_t len)
 {
 	char name[ZT_DNS_NAME_MAX + 1];
@@ -593,15 +627,21 @@ int zt_fakedns_learn(struct zt_fakedns *t, const uint8_t *msg, size_t len)
 		a.family = addrs[k].family;
 		memcpy(a.bytes, addrs[k].bytes, zt_addr_len(&addrs[k]));
 		i = learn_find(t, &a);
-		if (i < 0) {
-			i = t->learn_next;
-			t->learn_next = (t->learn_next + 1) % ZT_FAKEDNS_LEARN_MAX;
-			if (t->learn[i].name)
+		if (i >= 0) {
+			learn_unlink(t, (uint32_t)i); /* learned anew */
+		} else {
+			if (t->learn_used < ZT_FAKEDNS_LEARN_MAX) {
+				i = t->learn_used++;
+			} else {
+				i = t->learn_oldest - 1; /* every slot is used */
+				learn_unlink(t, (uint32_t)i);
 				learn_unhash(t, (uint32_t)i);
+			}
 			t->learn[i].addr = a;
 			t->learn[i].chain = t->learn_bucket[learn_hash(t, &a)];
 			t->learn_bucket[learn_hash(t, &a)] = (uint32_t)i + 1;
 		}
+		learn_push(t, (uint32_t)i);
 		free(t->learn[i].name);
 		t->learn[i].name = copy;
 		t->stats.learned++;

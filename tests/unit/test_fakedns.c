@@ -379,6 +379,59 @@ static void test_forward_and_learn(void)
 	zt_fakedns_free(t);
 }
 
+/* An address the real resolver gives again is learned anew: it is the
+ * last one to be forgotten, not the first, although it was first learned
+ * before the others (the table keeps the addresses learned last). */
+static void test_learn_refresh(void)
+{
+	struct zt_fakedns_config cfg;
+	struct zt_fakedns *t;
+	struct zt_rng rng;
+	struct zt_dns_query q;
+	uint8_t msg[300], ans[512];
+	size_t qlen = zt_test_dns_query(msg, "lan.test", ZT_DNS_TYPE_A, false);
+	struct zt_addr first = addr("192.0.2.7"), second = first, x;
+	char *name = NULL;
+	int n;
+
+	zt_fakedns_config_default(&cfg);
+	cfg.enabled = true;
+	cfg.server[0] = addr("198.18.0.2");
+	cfg.upstream.addr = addr("192.0.2.53");
+	cfg.upstream.port = 53;
+	zt_rng_seed(&rng, 5);
+	t = zt_fakedns_new(&cfg, &rng);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(msg, qlen), &q) == 0);
+	/* the table full: first, then LEARN_MAX - 1 others */
+	for (unsigned i = 0; i < ZT_FAKEDNS_LEARN_MAX; i++) {
+		x = first;
+		if (i) {
+			x.bytes[0] = 10;
+			x.bytes[1] = (uint8_t)(i >> 8);
+			x.bytes[2] = (uint8_t)i;
+		}
+		if (i == 1)
+			second = x;
+		n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, &x, 1, 60, ans, sizeof(ans));
+		CU_ASSERT_EQUAL_FATAL(zt_fakedns_learn(t, ans, (size_t)n), 1);
+	}
+	/* first again, then one new address: the oldest learned (second)
+	 * goes, first stays */
+	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, &first, 1, 60, ans, sizeof(ans));
+	CU_ASSERT_EQUAL(zt_fakedns_learn(t, ans, (size_t)n), 1);
+	x = addr("203.0.113.9");
+	n = zt_dns_build_answer(&q, ZT_DNS_NOERROR, &x, 1, 60, ans, sizeof(ans));
+	CU_ASSERT_EQUAL(zt_fakedns_learn(t, ans, (size_t)n), 1);
+	CU_ASSERT_EQUAL(zt_fakedns_learned(t, &first, &name), 1);
+	free(name);
+	CU_ASSERT_EQUAL(zt_fakedns_learned(t, &x, &name), 1);
+	free(name);
+	CU_ASSERT_EQUAL(zt_fakedns_learned(t, &second, &name), 0);
+	CU_ASSERT_PTR_NULL(name);
+	zt_fakedns_free(t);
+}
+
 /* Reverse lookups of fake addresses (dig -x): the name given out, as a
  * PTR record; an address of a range that stands for no name does not
  * exist; malformed reverse names are not the resolver's business. */
@@ -509,6 +562,7 @@ int zt_suite_fakedns(void)
 		{ "churn", test_churn },
 		{ "policy_verdicts", test_policy_verdicts },
 		{ "forward_and_learn", test_forward_and_learn },
+		{ "learn_refresh", test_learn_refresh },
 		{ "reverse_lookup", test_reverse_lookup },
 		{ "class_not_in", test_class_not_in },
 		{ 0 },

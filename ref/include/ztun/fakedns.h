@@ -144,8 +144,9 @@ int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
 /*
  * zt_fakedns_learn() - remember the addresses of the real resolver's
  * answer @msg (@len bytes, borrowed) with the name asked for, so that a
- * flow to one of them can be routed by that name (domain rules). The
- * oldest learned address is forgotten past ZT_FAKEDNS_LEARN_MAX.
+ * flow to one of them can be routed by that name (domain rules). An
+ * address learned again counts as learned now: past ZT_FAKEDNS_LEARN_MAX
+ * the one learned longest ago is forgotten.
  * Return: addresses learned, or -EINVAL (not a usable answer), -ENOMEM.
  */
 int zt_fakedns_learn(struct zt_fakedns *t, const uint8_t *msg, size_t len);
