@@ -171,7 +171,9 @@ bool zt_rule_matches(const struct zt_rule *r, const struct zt_route_query *q)
 	if (!proto_matches(r->proto, q->proto))
 		return false;
 	if (!port_any(&r->sport) || !port_any(&r->dport)) {
-		if (q->proto != 6 && q->proto != 17)
+		/* a query with no destination (the fake-IP resolver's, about
+		 * a name) has no ports either: its zeros are none */
+		if ((q->proto != 6 && q->proto != 17) || !q->dst.family)
 			return false;
 		if (q->sport < r->sport.lo || q->sport > r->sport.hi ||
 		    q->dport < r->dport.lo || q->dport > r->dport.hi)

@@ -796,6 +796,26 @@ static void test_domain(void)
 	q.name = "www.example.com";
 	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_DIRECT);
 	zt_rules_destroy(&t);
+
+	/* The resolver's question about a name (no destination, so no
+	 * ports: its zeros are none) meets no port condition, not even a
+	 * range that holds 0; a flow with ports does. */
+	CU_ASSERT_FATAL(zt_rules_init(&t, 0) == 0);
+	zt_rules_set_default(&t, ZT_ROUTE_SOCKS5, false);
+	CU_ASSERT(zt_rules_add_text(&t, "tcp sport 0-1023 -> drop", NULL, 0) == 0);
+	CU_ASSERT(zt_rules_add_text(&t, "tcp dport 0-79 -> drop", NULL, 0) == 0);
+	memset(&q, 0, sizeof(q));
+	q.proto = 6;
+	q.src = A("10.0.0.2");
+	q.name = "corp.example";
+	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_SOCKS5);
+	q = Q(6, "10.0.0.2", 40000, "198.18.0.1", 25);
+	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_DROP);
+	q = Q(6, "10.0.0.2", 1000, "198.18.0.1", 443);
+	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_DROP);
+	q = Q(6, "10.0.0.2", 40000, "198.18.0.1", 443);
+	CU_ASSERT_EQUAL(zt_rules_match(&t, &q, NULL), ZT_ROUTE_SOCKS5);
+	zt_rules_destroy(&t);
 }
 
 static bool naive_ports(const struct zt_port_range *r, uint16_t port,
@@ -806,12 +826,16 @@ static bool naive_ports(const struct zt_port_range *r, uint16_t port,
 	return (proto == 6 || proto == 17) && port >= r->lo && port <= r->hi;
 }
 
+/* A query with no destination (a name's, the fake-IP resolver's) has
+ * no ports: only a rule without port conditions can match it. */
 static bool naive_match(const struct zt_rule *r, const struct zt_route_query *q)
 {
+	uint8_t port_proto = q->dst.family ? q->proto : 0;
+
 	return naive_proto(r->proto, q->proto) && naive_cidr(&r->src, &q->src) &&
 	       naive_cidr(&r->dst, &q->dst) &&
-	       naive_ports(&r->sport, q->sport, q->proto) &&
-	       naive_ports(&r->dport, q->dport, q->proto);
+	       naive_ports(&r->sport, q->sport, port_proto) &&
+	       naive_ports(&r->dport, q->dport, port_proto);
 }
 
 static struct zt_cidr rand_cidr(const struct pools *p, struct zt_rng *rng,
