@@ -496,6 +496,9 @@ static struct udp_relay *udp_relay_new(struct zt_router *r,
 	return u;
 }
 
+static void udp_refuse_now(struct zt_router *r, struct zt_udp_flow *f, int err,
+			   uint64_t now);
+
 /* A query the fake-IP resolver forwards: to the real resolver, from a
  * datagram socket of the client's flow, whose answers come back to the
  * client from the resolver's address (zt_router_dgram_batch() learns
@@ -509,15 +512,21 @@ static void fake_forward(struct zt_router *r, struct zt_udp_flow *f,
 	struct fwd_wait *w;
 
 	if (!u) {
+		int h;
+
 		u = udp_relay_new(r, f, ZT_ROUTE_DIRECT);
 		if (!u)
 			return;
 		u->forward = true;
-		u->dgram = open_dgram(r, up->addr.family, 0,
-				      ZT_UPSTREAM_DIRECT, u, now);
-		u->ready = u->dgram >= 0;
-		if (!u->ready)
-			u->dgram = -1;
+		h = open_dgram(r, up->addr.family, 0, ZT_UPSTREAM_DIRECT, u, now);
+		if (h < 0) {
+			/* refused, as any flow whose socket fails, and
+			 * forgotten: the client's retry asks again */
+			udp_refuse_now(r, f, h, now); /* frees u */
+			return;
+		}
+		u->dgram = h;
+		u->ready = true;
 	}
 	if (!u->ready || len < ZT_DNS_HDR ||
 	    (!u->fwd && !(u->fwd = calloc(1, sizeof(*u->fwd))))) {

@@ -4370,11 +4370,12 @@ static const uint8_t FAKEDNS4[4] = { 10, 0, 0, 53 };
  * With @rules (NULL-terminated texts) the rule table decides, else the
  * decisions @tcp and @udp; with @upstream the real resolver is the vnet's
  * DNS server at 203.0.113.53:53 (answering 203.0.113.10 to every A). */
-static struct tb *fake_tb_up(enum zt_route_decision tcp,
-			     enum zt_route_decision udp,
-			     const char *const *rules, bool upstream)
+static struct tb *fake_tb_up_vc(enum zt_route_decision tcp,
+				enum zt_route_decision udp,
+				const char *const *rules, bool upstream,
+				const struct zt_vnet_config *vc)
 {
-	struct tb *t = tb_new(NULL);
+	struct tb *t = tb_new(vc);
 	struct zt_addr srv4 = srv_addr(false), srv6 = srv_addr(true);
 	struct zt_fakedns_config *fc = &t->cfg.fake_dns;
 
@@ -4413,6 +4414,13 @@ static struct tb *fake_tb_up(enum zt_route_decision tcp,
 		add_host_cfg(t, &dns, 53, &hc);
 	}
 	return t;
+}
+
+static struct tb *fake_tb_up(enum zt_route_decision tcp,
+			     enum zt_route_decision udp,
+			     const char *const *rules, bool upstream)
+{
+	return fake_tb_up_vc(tcp, udp, rules, upstream, NULL);
 }
 
 static struct tb *fake_tb_rules(enum zt_route_decision tcp,
@@ -4669,6 +4677,52 @@ static void test_fake_dns_forwards(void)
 	tb_free(t);
 }
 
+/* A query forwarded to the real resolver whose socket cannot be opened
+ * (out of descriptors: EMFILE, no flow idle enough to give one up) is
+ * refused, as any UDP flow whose socket fails, and its flow forgotten:
+ * the client's retry from the same port, once a descriptor is free,
+ * opens a socket and gets its answer. The flow was kept without a
+ * socket, every retry dropped, for as long as the retries kept it alive. */
+static void test_fake_dns_forward_no_socket(void)
+{
+	static const char *const rules[] = {
+		"tcp domain lan.test -> direct",
+		"tcp dport 7 -> direct",
+		NULL,
+	};
+	struct zt_vnet_config vc;
+	struct tb *t;
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+	struct zt_addr dns = zt_addr_v4(FAKEDNS4);
+	struct client *a;
+	uint8_t q[300];
+	size_t len = zt_test_dns_query(q, "www.lan.test", ZT_DNS_TYPE_A, false);
+
+	zt_vnet_config_default(&vc);
+	vc.max_sockets = 1;
+	t = fake_tb_up_vc(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP, rules, true, &vc);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	a = client_open(t, false, &srv, 7, 0); /* holds the one socket */
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_FATAL(a->tcb.state == ZT_TCP_ESTABLISHED);
+	send_udp(t, &cli, 5353, &dns, 53, q, len);
+	run_for(t, 20 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 0);
+	CU_ASSERT_EQUAL(t->unreach, 1);
+	CU_ASSERT_EQUAL(t->unreach_code, ZT_ICMP4_CODE_PORT_UNREACH);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+	/* the socket freed, the client asks again from the same port */
+	zt_tcb_abort(&a->tcb, t->sim.now);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	send_udp(t, &cli, 5353, &dns, 53, q, len);
+	run_for(t, 20 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 1);
+	CU_ASSERT_EQUAL(zt_rd16(t->udp_last + 6), 1); /* one address */
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->learned, 1);
+	tb_free(t);
+}
+
 /* DNS over TCP to the resolver (RFC 1035 4.2.2: each message after a
  * 2-byte length): two pipelined queries answered in order, our FIN after
  * the client's; a length past what a query can be resets the client. */
@@ -4892,6 +4946,7 @@ int zt_suite_router(void)
 		{ "fake_dns_domain_rules", test_fake_dns_domain_rules },
 		{ "rules_replaced_live", test_rules_replaced_live },
 		{ "fake_dns_forwards", test_fake_dns_forwards },
+		{ "fake_dns_forward_no_socket", test_fake_dns_forward_no_socket },
 		{ "fake_dns_over_tcp", test_fake_dns_over_tcp },
 		{ 0 }
 	};
