@@ -34,7 +34,6 @@
 #define UDP_QUEUE_BYTES 16384
 #define UDP_QUEUE_MAX 16
 #define FWD_IDS 16 /* forwarded DNS queries a client flow may have out */
-#define FWD_QUESTION_MAX (255 + 4) /* QNAME QTYPE QCLASS (zt_dns_question) */
 #define DNS_TCP_MAX 4096 /* a longer DNS-over-TCP query resets the client */
 
 #define ASSOC_BUCKETS 256 /* UDP associations' hash chains */
@@ -203,14 +202,15 @@ struct udp_relay {
 
 /* The queries a forwarding flow (udp_relay.forward) sent the real
  * resolver and has no answer to yet, oldest first: each one's ID and
- * question, which an answer must repeat (fwd_answers()). */
+ * question, which an answer must repeat (fwd_answers()). The questions
+ * lie back to back in q, allocated to what they take (a lookup's two
+ * are some 60 bytes, not 16 of the longest). */
 struct fwd_wait {
 	unsigned n;
-	struct {
-		uint16_t id;
-		uint16_t qlen;   /* 0: the query's question could not be read */
-		uint8_t q[FWD_QUESTION_MAX];
-	} e[FWD_IDS];
+	uint16_t id[FWD_IDS];
+	uint16_t qlen[FWD_IDS];  /* 0: the query's question could not be read */
+	size_t len;              /* bytes of q in use */
+	uint8_t q[];
 };
 
 /* Who asks the resolver (fake_policy()'s user pointer). */

@@ -499,6 +499,45 @@ static struct udp_relay *udp_relay_new(struct zt_router *r,
 static void udp_refuse_now(struct zt_router *r, struct zt_udp_flow *f, int err,
 			   uint64_t now);
 
+/* Forget query @i of @w, whose question lies at @off of w->q. */
+static void fwd_wait_drop(struct fwd_wait *w, unsigned i, size_t off)
+{
+	memmove(w->q + off, w->q + off + w->qlen[i], w->len - off - w->qlen[i]);
+	w->len -= w->qlen[i];
+	memmove(w->id + i, w->id + i + 1, (w->n - i - 1) * sizeof(w->id[0]));
+	memmove(w->qlen + i, w->qlen + i + 1,
+		(w->n - i - 1) * sizeof(w->qlen[0]));
+	w->n--;
+}
+
+/* Remember query @q (@len bytes, a header at least) of forwarding flow
+ * @u as waiting for its answer: its ID and question; the oldest that
+ * waits makes room past FWD_IDS. Return: false (no memory) or true. */
+static bool fwd_wait_add(struct udp_relay *u, const uint8_t *q, size_t len)
+{
+	struct fwd_wait *w = u->fwd;
+	struct zt_view question;
+
+	if (zt_dns_question(zt_view_make(q, len), &question))
+		question = zt_view_make(q, 0);
+	if (w && w->n == FWD_IDS)
+		fwd_wait_drop(w, 0, 0);
+	w = realloc(w, sizeof(*w) + (w ? w->len : 0) + question.len);
+	if (!w)
+		return false;
+	if (!u->fwd) {
+		w->n = 0;
+		w->len = 0;
+	}
+	u->fwd = w;
+	w->id[w->n] = zt_rd16(q);
+	w->qlen[w->n] = (uint16_t)question.len;
+	memcpy(w->q + w->len, question.data, question.len);
+	w->len += question.len;
+	w->n++;
+	return true;
+}
+
 /* A query the fake-IP resolver forwards: to the real resolver, from a
  * datagram socket of the client's flow, whose answers come back to the
  * client from the resolver's address (zt_router_dgram_batch() learns
@@ -508,8 +547,6 @@ static void fake_forward(struct zt_router *r, struct zt_udp_flow *f,
 {
 	const struct zt_endpoint *up = &r->cfg.fake_dns.upstream;
 	struct udp_relay *u = f->user;
-	struct zt_view question;
-	struct fwd_wait *w;
 
 	if (!u) {
 		int h;
@@ -528,23 +565,9 @@ static void fake_forward(struct zt_router *r, struct zt_udp_flow *f,
 		u->dgram = h;
 		u->ready = true;
 	}
-	if (!u->ready || len < ZT_DNS_HDR ||
-	    (!u->fwd && !(u->fwd = calloc(1, sizeof(*u->fwd))))) {
+	if (!u->ready || len < ZT_DNS_HDR || !fwd_wait_add(u, data, len)) {
 		r->stats.udp_dropped++;
 		return;
-	}
-	w = u->fwd;
-	/* the oldest unanswered query makes room */
-	if (w->n == FWD_IDS)
-		memmove(w->e, w->e + 1, sizeof(w->e) - sizeof(w->e[0]));
-	else
-		w->n++;
-	w->e[w->n - 1].id = zt_rd16(data);
-	w->e[w->n - 1].qlen = 0;
-	if (!zt_dns_question(zt_view_make(data, len), &question) &&
-	    question.len <= FWD_QUESTION_MAX) {
-		memcpy(w->e[w->n - 1].q, question.data, question.len);
-		w->e[w->n - 1].qlen = (uint16_t)question.len;
 	}
 	udp_send_one(u, data, len, now);
 }
@@ -560,23 +583,23 @@ static bool fwd_answers(struct udp_relay *u, const uint8_t *p, size_t len)
 {
 	struct fwd_wait *w = u->fwd;
 	struct zt_view question;
+	size_t off = 0;
 
 	if (!w || len < ZT_DNS_HDR)
 		return false;
 	if (zt_dns_question(zt_view_make(p, len), &question))
 		question.len = 0;
-	for (unsigned i = 0; i < w->n; i++) {
-		if (w->e[i].id != zt_rd16(p) ||
-		    (question.len && w->e[i].qlen &&
-		     !zt_dns_question_eq(zt_view_make(w->e[i].q, w->e[i].qlen),
+	for (unsigned i = 0; i < w->n; off += w->qlen[i], i++) {
+		if (w->id[i] != zt_rd16(p) ||
+		    (question.len && w->qlen[i] &&
+		     !zt_dns_question_eq(zt_view_make(w->q + off, w->qlen[i]),
 					 question)))
 			continue;
-		/* keep the rest oldest first */
-		memmove(w->e + i, w->e + i + 1,
-			(size_t)(w->n - i - 1) * sizeof(w->e[0]));
-		if (--w->n == 0) { /* none waits: the room goes */
+		if (w->n == 1) { /* none waits now: the room goes */
 			free(w);
 			u->fwd = NULL;
+		} else {
+			fwd_wait_drop(w, i, off);
 		}
 		return true;
 	}

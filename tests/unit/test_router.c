@@ -4723,6 +4723,45 @@ static void test_fake_dns_forward_no_socket(void)
 	tb_free(t);
 }
 
+/* One client socket may have 16 forwarded queries waiting for their
+ * answers: a 17th takes the place of the oldest, whose answer, when it
+ * comes, is dropped as no longer asked; the others' reach the client. */
+static void test_fake_dns_forward_window(void)
+{
+	static const char *const rules[] = { "tcp domain lan.test -> direct", NULL };
+	struct tb *t = fake_tb_up(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP, rules, true);
+	struct zt_addr cli = cli_addr(false), dns = zt_addr_v4(FAKEDNS4);
+	bool seen[18] = { false };
+
+	for (unsigned i = 1; i <= 17; i++) {
+		char name[32];
+		uint8_t q[300];
+		size_t len;
+
+		snprintf(name, sizeof(name), "n%u.lan.test", i);
+		len = zt_test_dns_query(q, name, ZT_DNS_TYPE_A, false);
+		zt_wr16(q, (uint16_t)i);
+		send_udp(t, &cli, 5353, &dns, 53, q, len);
+	}
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->forwarded, 17);
+	CU_ASSERT_EQUAL(t->udp_in, 16);
+	CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 1);
+	for (size_t off = 0; off + 2 <= t->udp_all_len;) {
+		/* each answer: its ID, the rest as long as its query's
+		 * answer; walked by the names' lengths */
+		unsigned id = zt_rd16(t->udp_all + off);
+
+		CU_ASSERT_FATAL(id >= 1 && id <= 17);
+		seen[id] = true;
+		off += 12 + (id < 10 ? 13 : 14) + 4 + 16;
+	}
+	CU_ASSERT_FALSE(seen[1]);
+	for (unsigned i = 2; i <= 17; i++)
+		CU_ASSERT(seen[i]);
+	tb_free(t);
+}
+
 /* DNS over TCP to the resolver (RFC 1035 4.2.2: each message after a
  * 2-byte length): two pipelined queries answered in order, our FIN after
  * the client's; a length past what a query can be resets the client. */
@@ -4947,6 +4986,7 @@ int zt_suite_router(void)
 		{ "rules_replaced_live", test_rules_replaced_live },
 		{ "fake_dns_forwards", test_fake_dns_forwards },
 		{ "fake_dns_forward_no_socket", test_fake_dns_forward_no_socket },
+		{ "fake_dns_forward_window", test_fake_dns_forward_window },
 		{ "fake_dns_over_tcp", test_fake_dns_over_tcp },
 		{ 0 }
 	};
