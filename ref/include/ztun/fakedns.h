@@ -75,7 +75,9 @@ int zt_fakedns_config_check(const struct zt_fakedns_config *cfg, char *err,
 struct zt_fakedns_stats {
 	uint64_t queries;     /* messages to the server addresses */
 	uint64_t answered;    /* ... answered with an address */
-	uint64_t nodata;      /* ... with no address: another type, no pool */
+	uint64_t nodata;      /* ... with no address: another type, no pool,
+			       * a reverse lookup of a pool address that
+			       * stands for no name (NXDOMAIN) */
 	uint64_t errors;      /* ... with FORMERR, NOTIMP, REFUSED, SERVFAIL */
 	uint64_t blocked;     /* ... with NXDOMAIN: the policy blocks the name */
 	uint64_t refused;     /* ... with REFUSED by the policy (in errors too) */
