@@ -744,7 +744,12 @@ void tcp_upstream_failed(struct tcp_relay *t, int err, enum zt_icmp_kind kind,
 		   (kind == ZT_ICMP_DEST_UNREACH ||
 		    kind == ZT_ICMP_TIME_EXCEEDED)) {
 		r->stats.upstream_connect_failed++;
-		r->stats.icmp_errors_relayed++;
+		/* after an early SYN-ACK the stack resets the client instead:
+		 * the error goes no further */
+		if (t->flow->early)
+			r->stats.icmp_errors_ignored++;
+		else
+			r->stats.icmp_errors_relayed++;
 		zt_stack_tcp_reject_icmp(r->stack, t->flow, kind, e->code,
 					 error_origin(e, &t->flow->key.server),
 					 now);
