@@ -477,6 +477,21 @@ static void send_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	send_icmp_error_from(s, pk, raw, kind, code, arg, &pk->dst, now);
 }
 
+/* @pk is answered as a host with no socket at its port answers it: an
+ * ICMP port unreachable when @icmp, else (TCP) a RST. */
+static void refuse_closed_port(struct zt_stack *s, const struct zt_packet *pk,
+			       struct zt_view raw, bool icmp, uint64_t now)
+{
+	if (icmp)
+		send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
+				pk->family == ZT_AF_INET ?
+					ZT_ICMP4_CODE_PORT_UNREACH :
+					ZT_ICMP6_CODE_PORT_UNREACH,
+				0, now);
+	else
+		send_stray_rst(s, pk);
+}
+
 /* --- flow lifecycle --------------------------------------------------- */
 
 static void flow_update_timer(struct zt_stack *s, struct zt_flow *f)
@@ -685,14 +700,7 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 			s->stats.tcp_refused_full++;
 		else
 			s->stats.tcp_refused_memory++;
-		if (s->cfg.reject_icmp)
-			send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
-					pk->family == ZT_AF_INET ?
-						ZT_ICMP4_CODE_PORT_UNREACH :
-						ZT_ICMP6_CODE_PORT_UNREACH,
-					0, now);
-		else
-			send_stray_rst(s, pk);
+		refuse_closed_port(s, pk, raw, s->cfg.reject_icmp, now);
 		return;
 	}
 	idx = zt_flowtab_alloc(&s->tcp_tab);
@@ -796,14 +804,10 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 			s->stats.drops[ZT_DROP_BAD_PORT]++;
 			if (!seg->src_port)
 				return;
-			if (s->cfg.reject_icmp && (seg->flags & ZT_TCP_SYN))
-				send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
-						pk->family == ZT_AF_INET ?
-							ZT_ICMP4_CODE_PORT_UNREACH :
-							ZT_ICMP6_CODE_PORT_UNREACH,
-						0, now);
-			else
-				send_stray_rst(s, pk);
+			refuse_closed_port(s, pk, raw,
+					   s->cfg.reject_icmp &&
+						   (seg->flags & ZT_TCP_SYN),
+					   now);
 			return;
 		}
 		if ((seg->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
@@ -910,11 +914,7 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 		 * is RFC 768's "no reply port": carried. */
 		if (!pk->l4.udp.dst_port) {
 			s->stats.drops[ZT_DROP_BAD_PORT]++;
-			send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
-					pk->family == ZT_AF_INET ?
-						ZT_ICMP4_CODE_PORT_UNREACH :
-						ZT_ICMP6_CODE_PORT_UNREACH,
-					0, now);
+			refuse_closed_port(s, pk, raw, true, now);
 			return;
 		}
 		idx = zt_flowtab_alloc(&s->udp_tab);
