@@ -82,18 +82,24 @@ static void tcp_close_upstream(struct tcp_relay *t, bool abort)
 	}
 }
 
-/* Refuse the (still PENDING) client and drop the upstream: with a reset
- * once early data went behind the request, since a proxy that answered
- * what we refuse (a malformed reply) may be carrying it on already, and
- * must not pass a FIN after it as its clean end. */
+/* Refuse the client and drop the upstream: with a reset once early data
+ * went behind the request, since a proxy that answered what we refuse (a
+ * malformed reply) may be carrying it on already, and must not pass a
+ * FIN after it as its clean end. A client still PENDING is refused as
+ * @how says; one that has its SYN-ACK already (a proxy that answered
+ * before the rest of the request could be sent) is reset. */
 static void tcp_refuse(struct tcp_relay *t, enum zt_refuse how, uint64_t now)
 {
 	struct zt_router *r = t->r;
 
 	tcp_close_upstream(t, t->early_sent);
-	if (t->flow)
+	if (!t->flow)
+		return;
+	if (t->flow->pending)
 		zt_stack_tcp_reject(r->stack, t->flow,
 				    zt_refuse_icmp_code(how, t->flow->key.family), now);
+	else
+		zt_stack_tcp_abort(r->stack, t->flow, now);
 }
 
 /* Offer @hs's pending bytes to stream @handle. Return: 0 (all taken, or

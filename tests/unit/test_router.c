@@ -1752,6 +1752,14 @@ static void test_proxy_hangs_up_on_request(void)
 
 /* --- HTTP CONNECT ------------------------------------------------------------ */
 
+/* The router's HTTP credentials: those add_http_proxy()'s proxy asks. */
+static void http_creds(struct tb *t)
+{
+	t->cfg.http.auth = true;
+	strcpy(t->cfg.http.username, "bob");
+	strcpy(t->cfg.http.password, "hunter2");
+}
+
 static struct zt_vhost *add_http_proxy(struct tb *t, int status, bool byte_per_event)
 {
 	struct zt_vhost_config hc;
@@ -1775,9 +1783,7 @@ static void test_http_connect_echo(void)
 			struct zt_vhost *px;
 
 			t->dec[0] = ZT_ROUTE_HTTP;
-			t->cfg.http.auth = true;
-			strcpy(t->cfg.http.username, "bob");
-			strcpy(t->cfg.http.password, "hunter2");
+			http_creds(t); /* add_http_proxy()'s */
 			tb_start(t);
 			add_host(t, &srv, 7, ZT_VHOST_ECHO);
 			px = add_http_proxy(t, 0, bpe);
@@ -1834,9 +1840,7 @@ static void test_http_connect_target_refused(void)
 	struct client *c;
 
 	t->dec[0] = ZT_ROUTE_HTTP;
-	t->cfg.http.auth = true;
-	strcpy(t->cfg.http.username, "bob");
-	strcpy(t->cfg.http.password, "hunter2");
+	http_creds(t); /* add_http_proxy()'s */
 	tb_start(t);
 	add_http_proxy(t, 0, false); /* nothing listens on srv:7 */
 	c = client_open(t, false, &srv, 7, 100);
@@ -2671,9 +2675,7 @@ static void test_dns_over_tcp(void)
 
 			t->dec[1] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
 			t->cfg.dns_over_tcp = true;
-			t->cfg.http.auth = true; /* add_http_proxy()'s */
-			strcpy(t->cfg.http.username, "bob");
-			strcpy(t->cfg.http.password, "hunter2");
+			http_creds(t); /* add_http_proxy()'s */
 			tb_start(t);
 			px = http ? add_http_proxy(t, 0, false) :
 				    add_host(t, &pa, 1080, ZT_VHOST_SOCKS5);
@@ -2980,6 +2982,71 @@ static void test_direct_send_fails_resets_upstream(void)
 	CU_ASSERT_EQUAL(zt_vhost_stats(sink)->eofs, 0);
 	CU_ASSERT_EQUAL(zt_vhost_stats(sink)->resets_seen, 1);
 	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+	tb_free(t);
+}
+
+/* The vnet's upstream ops, but the first stream send takes all but its
+ * last 4 bytes, the sends after it take nothing (the socket is full),
+ * and with g_short_broken they fail as a broken connection's; the last
+ * stream's cookie is kept, so a test can answer for the proxy. */
+static void *g_short_cookie;
+static unsigned g_short_sends;
+static bool g_short_broken;
+static struct zt_upstream_ops g_short_ops;
+
+static int short_open(void *host, const struct zt_endpoint *ep,
+		      unsigned flags, void *cookie, uint64_t now)
+{
+	g_short_cookie = cookie;
+	return zt_vnet_upstream_ops.stream_open(host, ep, flags, cookie, now);
+}
+
+static ssize_t short_send(void *host, int handle, const void *data,
+			  size_t len)
+{
+	if (g_short_broken)
+		return -EPIPE;
+	if (g_short_sends++ || len <= 4)
+		return 0;
+	return zt_vnet_upstream_ops.stream_send(host, handle, data, len - 4);
+}
+
+/* A proxy that answers 200 before the whole CONNECT request reached it
+ * (its end still waits for room in the socket), then the connection
+ * breaks as the rest is sent: the client, which has its SYN-ACK by then,
+ * is reset, not left hanging until the idle timeout (the refusal meant
+ * for a client still waiting for its SYN-ACK did nothing to it). */
+static void test_http_request_send_fails_after_open(void)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\n\r\n";
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_HTTP;
+	http_creds(t); /* add_http_proxy()'s */
+	g_short_ops = zt_vnet_upstream_ops;
+	g_short_ops.stream_open = short_open;
+	g_short_ops.stream_send = short_send;
+	g_short_cookie = NULL;
+	g_short_sends = 0;
+	g_short_broken = false;
+	tb_start_ops(t, &g_short_ops);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	add_http_proxy(t, 0, false);
+	c = client_open(t, false, &srv, 7, 100);
+	run_for(t, 20 * ZT_MS);
+	CU_ASSERT_FATAL(g_short_cookie != NULL);
+	CU_ASSERT(g_short_sends >= 1); /* the rest waits */
+	zt_router_stream_data(t->r, g_short_cookie, (const uint8_t *)ok,
+			      sizeof(ok) - 1, t->sim.now);
+	run_for(t, 20 * ZT_MS);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	g_short_broken = true;
+	zt_router_stream_writable(t->r, g_short_cookie, t->sim.now);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
 	tb_free(t);
 }
 
@@ -4392,9 +4459,7 @@ static struct tb *fake_tb_up_vc(enum zt_route_decision tcp,
 		fc->upstream.addr = zt_addr_v4(DNS4);
 		fc->upstream.port = 53;
 	}
-	t->cfg.http.auth = true; /* as add_http_proxy() wants */
-	strcpy(t->cfg.http.username, "bob");
-	strcpy(t->cfg.http.password, "hunter2");
+	http_creds(t); /* add_http_proxy()'s */
 	if (rules) {
 		t->use_rules = true;
 		CU_ASSERT_FATAL(zt_rules_init(&t->rules, 0) == 0);
@@ -4920,6 +4985,7 @@ int zt_suite_router(void)
 		{ "early_data_bad_reply_resets", test_early_data_bad_reply_resets },
 		{ "socks5_send_fails_midhandshake", test_socks5_send_fails_midhandshake },
 		{ "direct_send_fails_resets_upstream", test_direct_send_fails_resets_upstream },
+		{ "http_request_send_fails_after_open", test_http_request_send_fails_after_open },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "proxy_hangs_up_on_request", test_proxy_hangs_up_on_request },
 		{ "http_connect_basic_echo", test_http_connect_echo },
