@@ -33,7 +33,8 @@ enum zt_drop {
 	ZT_DROP_TCP_NO_FLOW,      /* segment for no connection (answered with RST unless RST) */
 	ZT_DROP_TCP_OUT_OF_WINDOW,/* unacceptable segment (answered with an ACK) */
 	ZT_DROP_TCP_BAD_ACK,      /* acknowledges data never sent */
-	ZT_DROP_TCP_BAD_FLAGS,    /* illegal flag combination (SYN+FIN, SYN+RST, none) */
+	ZT_DROP_TCP_BAD_FLAGS,    /* illegal flag combination (SYN+FIN, SYN+RST, none), or a
+				   * SYN on a synchronized connection (challenge-ACKed) */
 	ZT_DROP_TCP_RST_INVALID,  /* RST not exactly at rcv_nxt (challenge ACK sent) */
 	ZT_DROP_TCP_OOO_FULL,     /* out-of-order segment beyond the assembler's bound */
 	ZT_DROP_TCP_NO_BUFFER,    /* no memory for the receive ring's buffer (not acked) */
