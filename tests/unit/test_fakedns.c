@@ -40,6 +40,24 @@ static struct zt_fakedns *make(uint32_t max_names, const char *pool6)
 	return zt_fakedns_new(&cfg, &rng);
 }
 
+/* A resolver with a real one upstream (192.0.2.53:53), to learn from;
+ * its config into *@cfg_out when not NULL. */
+static struct zt_fakedns *make_upstream(struct zt_fakedns_config *cfg_out)
+{
+	struct zt_fakedns_config cfg;
+	struct zt_rng rng;
+
+	zt_fakedns_config_default(&cfg);
+	cfg.enabled = true;
+	cfg.server[0] = addr("198.18.0.2");
+	cfg.upstream.addr = addr("192.0.2.53");
+	cfg.upstream.port = 53;
+	zt_rng_seed(&rng, 5);
+	if (cfg_out)
+		*cfg_out = cfg;
+	return zt_fakedns_new(&cfg, &rng);
+}
+
 /* Ask @t for @name (@qtype) under @policy; return the rcode and put the
  * answer's one address (family 0 when none) in @out. */
 static int ask_with(struct zt_fakedns *t, const char *name, uint16_t qtype,
@@ -326,7 +344,6 @@ static void test_forward_and_learn(void)
 {
 	struct zt_fakedns_config cfg;
 	struct zt_fakedns *t = make(10, NULL);
-	struct zt_rng rng;
 	struct zt_dns_query q;
 	uint8_t msg[300], ans[512];
 	size_t qlen = zt_test_dns_query(msg, "Lan.Test", ZT_DNS_TYPE_A, false);
@@ -340,13 +357,7 @@ static void test_forward_and_learn(void)
 	CU_ASSERT_EQUAL(zt_fakedns_learn(t, msg, qlen), -EINVAL);
 	zt_fakedns_free(t);
 
-	zt_fakedns_config_default(&cfg);
-	cfg.enabled = true;
-	cfg.server[0] = addr("198.18.0.2");
-	cfg.upstream.addr = addr("192.0.2.53");
-	cfg.upstream.port = 53;
-	zt_rng_seed(&rng, 5);
-	t = zt_fakedns_new(&cfg, &rng);
+	t = make_upstream(&cfg);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
 	CU_ASSERT_EQUAL(zt_fakedns_answer(t, msg, qlen, forward_all, NULL, ans,
 					  sizeof(ans)), 0);
@@ -384,9 +395,7 @@ static void test_forward_and_learn(void)
  * before the others (the table keeps the addresses learned last). */
 static void test_learn_refresh(void)
 {
-	struct zt_fakedns_config cfg;
 	struct zt_fakedns *t;
-	struct zt_rng rng;
 	struct zt_dns_query q;
 	uint8_t msg[300], ans[512];
 	size_t qlen = zt_test_dns_query(msg, "lan.test", ZT_DNS_TYPE_A, false);
@@ -394,13 +403,7 @@ static void test_learn_refresh(void)
 	char *name = NULL;
 	int n;
 
-	zt_fakedns_config_default(&cfg);
-	cfg.enabled = true;
-	cfg.server[0] = addr("198.18.0.2");
-	cfg.upstream.addr = addr("192.0.2.53");
-	cfg.upstream.port = 53;
-	zt_rng_seed(&rng, 5);
-	t = zt_fakedns_new(&cfg, &rng);
+	t = make_upstream(NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
 	CU_ASSERT_FATAL(zt_dns_parse_query(zt_view_make(msg, qlen), &q) == 0);
 	/* the table full: first, then LEARN_MAX - 1 others */

@@ -24,6 +24,22 @@ static uint8_t pat(uint32_t seed, size_t i)
 	return (uint8_t)(x >> 24);
 }
 
+/* @len bytes of pattern @seed into @buf. */
+static void fill_pat(uint8_t *buf, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = pat(seed, i);
+}
+
+/* Side 1 of @p has exactly @len bytes to read (into @got, @cap bytes),
+ * and they are @want's. */
+static void expect_received(struct tcp_pair *p, uint8_t *got, size_t cap,
+			    const uint8_t *want, size_t len)
+{
+	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, cap, p->now), len);
+	CU_ASSERT(memcmp(got, want, len) == 0);
+}
+
 struct xfer {
 	size_t total, sent, recvd;
 	uint32_t seed;
@@ -396,8 +412,7 @@ static void test_sack_three_holes(void)
 	pair_clear_log(p, 0);
 	p->side[0].drop_base = 0;
 	p->side[0].drop_bits = (1u << 2) | (1u << 5) | (1u << 8);
-	for (size_t i = 0; i < sizeof(buf); i++)
-		buf[i] = pat(9, i);
+	fill_pat(buf, sizeof(buf), 9);
 	start = p->now;
 	CU_ASSERT_EQUAL(zt_tcb_send(t, buf, sizeof(buf), p->now), sizeof(buf));
 	CU_ASSERT_EQUAL(p->side[0].nlast, 10);
@@ -413,9 +428,7 @@ static void test_sack_three_holes(void)
 	{
 		uint8_t got[sizeof(buf)];
 
-		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-				sizeof(got));
-		CU_ASSERT(memcmp(got, buf, sizeof(buf)) == 0);
+		expect_received(p, got, sizeof(got), buf, sizeof(buf));
 	}
 	pair_destroy(p);
 	free(p);
@@ -439,8 +452,7 @@ static bool fast_rtx_first_lost(struct tcp_pair *p, size_t clean)
 	pair_settle(p, ZT_SEC);
 	CU_ASSERT_FATAL(zt_tcb_send_drained(t));
 	CU_ASSERT_FATAL(seg <= 1460);
-	for (size_t i = 0; i < 10u * seg; i++)
-		buf[i] = pat(12, i);
+	fill_pat(buf, 10u * seg, 12);
 	pair_clear_log(p, 0);
 	p->side[0].drop_base = 0;
 	p->side[0].drop_bits = 1;
@@ -452,9 +464,7 @@ static bool fast_rtx_first_lost(struct tcp_pair *p, size_t clean)
 	CU_ASSERT(t->stats.dupacks_in >= 3);
 	CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
 	pair_settle(p, 2 * ZT_SEC);
-	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-			10u * seg);
-	CU_ASSERT(memcmp(got, buf, 10u * seg) == 0);
+	expect_received(p, got, sizeof(got), buf, 10u * seg);
 	return t->stats.fast_retransmits == 1 && t->stats.rto_expiries == 0;
 }
 
@@ -490,8 +500,7 @@ static void limited_transmit_tso(void)
 	t = &p->side[0].tcb;
 	seg = t->snd_mss;
 	CU_ASSERT_FATAL(seg <= 1460);
-	for (size_t i = 0; i < 4u * seg; i++)
-		buf[i] = pat(3043, i);
+	fill_pat(buf, 4u * seg, 3043);
 	pair_clear_log(p, 0);
 	p->side[0].drop_base = 0;
 	p->side[0].drop_bits = 1;
@@ -506,9 +515,7 @@ static void limited_transmit_tso(void)
 	CU_ASSERT_EQUAL(t->stats.fast_retransmits, 1);
 	pair_settle(p, 2 * ZT_SEC);
 	CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
-	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-			4u * seg);
-	CU_ASSERT(memcmp(got, buf, 4u * seg) == 0);
+	expect_received(p, got, sizeof(got), buf, 4u * seg);
 	pair_destroy(p);
 	free(p);
 }
@@ -532,8 +539,7 @@ static void test_limited_transmit(void)
 		seg = t->snd_mss;
 		CU_ASSERT_FATAL(seg <= 1460);
 		t->cwnd = t->ssthresh = 3 * seg;
-		for (size_t i = 0; i < 10u * seg; i++)
-			buf[i] = pat(3042, i);
+		fill_pat(buf, 10u * seg, 3042);
 		pair_clear_log(p, 0);
 		p->side[0].drop_base = 0;
 		p->side[0].drop_bits = 1;
@@ -549,9 +555,7 @@ static void test_limited_transmit(void)
 		CU_ASSERT_EQUAL(t->ssthresh, 2 * seg);
 		pair_settle(p, 2 * ZT_SEC);
 		CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
-		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-				10u * seg);
-		CU_ASSERT(memcmp(got, buf, 10u * seg) == 0);
+		expect_received(p, got, sizeof(got), buf, 10u * seg);
 		pair_destroy(p);
 		free(p);
 	}
@@ -898,8 +902,7 @@ static void test_tail_loss_probe(void)
 		CU_ASSERT_FATAL(seg <= 1460);
 		CU_ASSERT_FATAL(a->srtt > 0);
 		n = kind == 1 ? 20 : 10;
-		for (size_t i = 0; i < n * seg; i++)
-			buf[i] = pat(8985, i);
+		fill_pat(buf, n * seg, 8985);
 		if (kind == 1)
 			a->cwnd = a->ssthresh = 2 * seg;
 		pair_clear_log(p, 0);
@@ -964,9 +967,7 @@ static void test_tail_loss_probe(void)
 		CU_ASSERT_EQUAL(a->stats.tlp_probes, kind == 4 ? 0 : 1);
 		CU_ASSERT_EQUAL(a->stats.rto_expiries,
 				kind == 2 || kind == 4 ? 1 : 0);
-		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-				n * seg);
-		CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+		expect_received(p, got, sizeof(got), buf, n * seg);
 		pair_destroy(p);
 		free(p);
 	}
@@ -1045,8 +1046,7 @@ static void test_lost_retransmit(void)
 		a = &p->side[0].tcb;
 		seg = a->snd_mss;
 		CU_ASSERT_FATAL(seg <= 1460);
-		for (size_t i = 0; i < n * seg; i++)
-			buf[i] = pat(6675, i);
+		fill_pat(buf, n * seg, 6675);
 		a->cwnd = a->ssthresh = 20 * seg;
 		pair_clear_log(p, 0);
 		/* the first segment; then the first retransmission of it: 20
@@ -1090,9 +1090,7 @@ static void test_lost_retransmit(void)
 		}
 		pair_settle(p, 2 * ZT_SEC);
 		CU_ASSERT(zt_tcb_send_drained(a));
-		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-				n * seg);
-		CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+		expect_received(p, got, sizeof(got), buf, n * seg);
 		pair_destroy(p);
 		free(p);
 	}
@@ -1153,8 +1151,7 @@ static void test_rack_lost_retransmit(void)
 	uint32_t seg = a->snd_mss, n = 24, third = a->snd_una + 2 * seg;
 	uint64_t start = p->now;
 
-	for (size_t i = 0; i < n * seg; i++)
-		buf[i] = pat(8985, i);
+	fill_pat(buf, n * seg, 8985);
 	p->side[0].drop_base = 0;
 	p->side[0].drop_bits = 5u | 1ull << 23;
 	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
@@ -1171,9 +1168,7 @@ static void test_rack_lost_retransmit(void)
 	CU_ASSERT_EQUAL(sent_at(p, third, 3, start), UINT64_MAX);
 	CU_ASSERT(zt_tcb_send_drained(a));
 	pair_settle(p, 2 * ZT_SEC);
-	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-			n * seg);
-	CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+	expect_received(p, got, sizeof(got), buf, n * seg);
 	pair_destroy(p);
 	free(p);
 }
@@ -1196,8 +1191,7 @@ static void test_rack_reo_timer(void)
 	uint32_t seg = a->snd_mss, n = 10, eighth = a->snd_una + 7 * seg;
 	uint64_t start = p->now, at;
 
-	for (size_t i = 0; i < n * seg; i++)
-		buf[i] = pat(8986, i);
+	fill_pat(buf, n * seg, 8986);
 	p->side[0].drop_base = 0;
 	p->side[0].drop_bits = 3u << 7;
 	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
@@ -1211,9 +1205,7 @@ static void test_rack_reo_timer(void)
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 	CU_ASSERT_EQUAL(a->stats.retransmits, 2);
 	CU_ASSERT(zt_tcb_send_drained(a));
-	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-			n * seg);
-	CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+	expect_received(p, got, sizeof(got), buf, n * seg);
 	pair_destroy(p);
 	free(p);
 }
@@ -1234,8 +1226,7 @@ static void test_rack_reordering_window(void)
 	uint64_t start = p->now;
 	struct zt_tcp_repr ninth;
 
-	for (size_t i = 0; i < n * seg; i++)
-		buf[i] = pat(8987, i);
+	fill_pat(buf, n * seg, 8987);
 	a->cwnd = 10u * seg;
 	p->side[0].drop_base = 0;
 	p->side[0].drop_bits = 1u << 8;
@@ -1254,9 +1245,7 @@ static void test_rack_reordering_window(void)
 	CU_ASSERT_EQUAL(a->stats.rack_marked, 0);
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 	CU_ASSERT(zt_tcb_send_drained(a));
-	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-			n * seg);
-	CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+	expect_received(p, got, sizeof(got), buf, n * seg);
 	pair_destroy(p);
 	free(p);
 }
@@ -1577,8 +1566,7 @@ static void test_early_retransmit(void)
 		a = &p->side[0].tcb;
 		seg = a->snd_mss;
 		CU_ASSERT_FATAL(seg <= 1460);
-		for (size_t i = 0; i < n * seg; i++)
-			buf[i] = pat(5827, i);
+		fill_pat(buf, n * seg, 5827);
 		if (kind == 2)
 			a->cwnd = a->ssthresh = 2 * seg;
 		pair_clear_log(p, 0);
@@ -1599,9 +1587,7 @@ static void test_early_retransmit(void)
 		pair_settle(p, 2 * ZT_SEC);
 		CU_ASSERT(zt_tcb_send_drained(a));
 		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
-		CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now),
-				n * seg);
-		CU_ASSERT(memcmp(got, buf, n * seg) == 0);
+		expect_received(p, got, sizeof(got), buf, n * seg);
 		pair_destroy(p);
 		free(p);
 	}
@@ -1688,8 +1674,7 @@ static void test_rto_within_small_window(void)
 		direct_bad = false;
 		a = &p->side[0].tcb;
 		CU_ASSERT_EQUAL_FATAL(a->snd_wnd, 1024);
-		for (size_t i = 0; i < sizeof(buf); i++)
-			buf[i] = pat(77, i);
+		fill_pat(buf, sizeof(buf), 77);
 		/* the segment, and the tail loss probe that resends it when
 		 * the RTO would (one segment out: its PTO allows for a
 		 * delayed ACK), so that the RTO has to */
@@ -1893,8 +1878,7 @@ static void test_segment_covers_window(void)
 		nxt = b->rcv_nxt;
 		wnd = b->rcv_adv - nxt;
 		CU_ASSERT_EQUAL_FATAL(wnd, 4096);
-		for (size_t i = 0; i < sizeof(buf); i++)
-			buf[i] = pat(93, i);
+		fill_pat(buf, sizeof(buf), 93);
 		memset(&seg, 0, sizeof(seg));
 		seg.src_port = b->remote_port;
 		seg.dst_port = b->local_port;
