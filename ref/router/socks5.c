@@ -476,26 +476,45 @@ static bool is_loopback(const struct zt_addr *a)
 	       a->family == ZT_AF_INET6 && memcmp(a->bytes, v6, 16) == 0;
 }
 
+/* ::ffff:a.b.c.d as a.b.c.d (RFC 4291 2.5.5.2): the address replies
+ * come from. */
+static void unmap_v4(struct zt_socks5_addr *a)
+{
+	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (a->atyp == ZT_SOCKS5_ATYP_IPV6 &&
+	    memcmp(a->ip.bytes, prefix, sizeof(prefix)) == 0) {
+		a->ip = zt_addr_v4(a->ip.bytes + 12);
+		a->atyp = ZT_SOCKS5_ATYP_IPV4;
+	}
+}
+
 int zt_socks5_relay_endpoint(const struct zt_socks5 *c,
 			     const struct zt_endpoint *proxy,
 			     struct zt_socks5_addr *out)
 {
+	struct zt_socks5_addr bnd = c->bnd;
 	bool loopback;
 
 	if (c->state != ZT_SOCKS5_READY ||
 	    c->cmd != ZT_SOCKS5_CMD_UDP_ASSOCIATE)
 		return -EINVAL;
-	if (c->bnd.port == 0)
+	if (bnd.port == 0)
 		return -EINVAL; /* no relay: nothing could be sent there */
+	unmap_v4(&bnd);
 	/* a loopback BND.ADDR is the proxy's own side of a NAT or a
 	 * container, unless the proxy is on loopback itself; a domain is
 	 * taken for the proxy's own name (zt_socks5_relay_endpoint's doc) */
-	loopback = c->bnd.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
-		   is_loopback(&c->bnd.ip) &&
+	loopback = bnd.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
+		   is_loopback(&bnd.ip) &&
 		   (proxy->name[0] || !is_loopback(&proxy->addr));
 	if (!c->bnd_unspecified && !loopback &&
-	    c->bnd.atyp != ZT_SOCKS5_ATYP_DOMAIN) {
-		*out = c->bnd;
+	    bnd.atyp != ZT_SOCKS5_ATYP_DOMAIN) {
+		/* a group, a broadcast or class E address is no relay:
+		 * datagrams sent there would never reach the proxy */
+		if (!zt_addr_is_host(&bnd.ip) && !is_loopback(&bnd.ip))
+			return -EINVAL;
+		*out = bnd;
 		return 0;
 	}
 	if (proxy->name[0]) {

@@ -492,6 +492,52 @@ static void test_udp_associate_loopback(void)
 	}
 }
 
+/* A BND.ADDR no relay can have (multicast, IPv4 class E or broadcast,
+ * 0/8 other than 0.0.0.0) is refused: datagrams sent there would go to
+ * a group or the local network, never to the proxy. An IPv4-mapped IPv6
+ * one (::ffff:a.b.c.d) is that IPv4 address: replies come from it. */
+static void test_udp_associate_odd_bnd(void)
+{
+	static const uint8_t g[] = { 5, 1, 0 }, m[] = { 5, 0 };
+	static const uint8_t mc4[] = { 5, 0, 0, 1, 224, 0, 0, 251, 0x9c, 0x40 };
+	static const uint8_t bc4[] = { 5, 0, 0, 1, 255, 255, 255, 255, 0x9c, 0x40 };
+	static const uint8_t e4[] = { 5, 0, 0, 1, 240, 1, 2, 3, 0x9c, 0x40 };
+	static const uint8_t tn4[] = { 5, 0, 0, 1, 0, 1, 2, 3, 0x9c, 0x40 };
+	static const uint8_t mc6[] = { 5, 0, 0, 4, 0xff, 2, 0, 0, 0, 0, 0, 0,
+				       0, 0, 0, 0, 0, 0, 0, 1, 0x9c, 0x40 };
+	static const uint8_t mapped[] = { 5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+					  0, 0, 0xff, 0xff, 198, 51, 100, 7,
+					  0x9c, 0x40 };
+	const struct {
+		const uint8_t *r;
+		size_t len;
+	} bad[] = { { mc4, sizeof(mc4) }, { bc4, sizeof(bc4) }, { e4, sizeof(e4) },
+		    { tn4, sizeof(tn4) }, { mc6, sizeof(mc6) } };
+	struct zt_endpoint proxy = { .addr = v4(203, 0, 113, 7), .port = 1080 };
+	struct zt_socks5 c;
+	struct zt_socks5_addr relay;
+	struct zt_addr exp = v4(198, 51, 100, 7);
+	size_t used;
+
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		zt_socks5_init(&c, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
+		start(&c, g, sizeof(g));
+		feed(&c, m, 2, NULL, NULL, &used);
+		CU_ASSERT_EQUAL_FATAL(feed(&c, bad[k].r, bad[k].len, NULL, NULL,
+					   &used), ZT_SOCKS5_READY);
+		CU_ASSERT_EQUAL(zt_socks5_relay_endpoint(&c, &proxy, &relay), -EINVAL);
+	}
+	zt_socks5_init(&c, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
+	start(&c, g, sizeof(g));
+	feed(&c, m, 2, NULL, NULL, &used);
+	CU_ASSERT_EQUAL_FATAL(feed(&c, mapped, sizeof(mapped), NULL, NULL, &used),
+			      ZT_SOCKS5_READY);
+	CU_ASSERT_EQUAL_FATAL(zt_socks5_relay_endpoint(&c, &proxy, &relay), 0);
+	CU_ASSERT_EQUAL(relay.atyp, ZT_SOCKS5_ATYP_IPV4);
+	CU_ASSERT(zt_addr_eq(&relay.ip, &exp));
+	CU_ASSERT_EQUAL(relay.port, 0x9c40);
+}
+
 static void test_udp_associate_unspecified(void)
 {
 	static const uint8_t g[] = { 5, 1, 0 }, m[] = { 5, 0 };
@@ -982,6 +1028,7 @@ int zt_suite_socks5(void)
 		{ "malformed_replies", test_malformed_replies },
 		{ "udp_associate_unspecified", test_udp_associate_unspecified },
 		{ "udp_associate_loopback", test_udp_associate_loopback },
+		{ "udp_associate_odd_bnd", test_udp_associate_odd_bnd },
 		{ "tunnel_data_left", test_tunnel_data_left },
 		{ "refuse_table", test_refuse_table },
 		{ "garbage_every_split", test_garbage_every_split },

@@ -217,11 +217,12 @@ enum zt_refuse zt_socks5_refuse(enum zt_socks5_outcome o);
  * proxy's own host name; a host may not resolve names, and a relay known
  * only by name could not be told from any other sender) are replaced by
  * the proxy as the router reached it: its name when it was given one,
- * else its address.
+ * else its address. An IPv4-mapped BND.ADDR is the IPv4 address it maps.
  * @proxy: the proxy's endpoint as configured (borrowed; port unused)
  * @out:   the relay (an IP, or a domain)
  * Return: 0; -EINVAL unless READY after UDP ASSOCIATE, for a BND.PORT of
- * 0 (no port to send to), or when @proxy has neither a name nor an
+ * 0 (no port to send to), for a BND.ADDR no host has (multicast, IPv4
+ * class E or broadcast, 0/8), or when @proxy has neither a name nor an
  * address to stand for an unspecified BND.ADDR.
  */
 int zt_socks5_relay_endpoint(const struct zt_socks5 *c,
