@@ -1318,14 +1318,42 @@ static bool relay_lost(struct zt_router *r, struct udp_assoc *a,
 	return m != NULL;
 }
 
-/* An error about a datagram of direct or NAT flow @u to its server. */
+/*
+ * An unreachable about a query that forwarding flow @u sent to the real
+ * resolver: the resolver cannot be reached, so the client hears a port
+ * unreachable from the fake-IP resolver's address quoting its query, as
+ * when a relay is lost (relay_lost), and its stub tries its next server
+ * now instead of at its timeout. Only an error quoting a query that still
+ * waits counts (fwd_answers(), which takes it); a time exceeded or too
+ * big is about one datagram: ignored. Return: whether the client was told.
+ */
+static bool fwd_error(struct zt_router *r, struct udp_relay *u,
+		      const struct zt_dgram_error *de, enum zt_icmp_kind kind,
+		      uint64_t now)
+{
+	const struct zt_endpoint *up = &r->cfg.fake_dns.upstream;
+
+	if (kind != ZT_ICMP_DEST_UNREACH || de->to.name[0] ||
+	    !zt_addr_eq(&de->to.addr, &up->addr) || de->to.port != up->port ||
+	    !de->data || !fwd_answers(u, de->data, de->len))
+		return false;
+	return zt_stack_udp_unreach(r->stack, u->flow,
+				    udp_refuse_code(ZT_REFUSE_RST,
+						    u->flow->key.family),
+				    de->data, de->len, now) == 0;
+}
+
+/* An error about a datagram of direct or NAT flow @u to its server, or
+ * of forwarding flow @u to the real resolver. */
 bool udp_error(struct zt_router *r, struct udp_relay *u,
 	       const struct zt_dgram_error *de, enum zt_icmp_kind kind,
 	       uint64_t now)
 {
 	const struct zt_flow_key *k;
 
-	if (!u->flow || u->forward || u->decision == ZT_ROUTE_SOCKS5)
+	if (u->flow && u->forward)
+		return fwd_error(r, u, de, kind, now);
+	if (!u->flow || u->decision == ZT_ROUTE_SOCKS5)
 		return false; /* the client talks to someone else */
 	k = &u->flow->key;
 	if (de->to.name[0] || !zt_addr_eq(&de->to.addr, &k->server) ||

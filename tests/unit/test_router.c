@@ -4788,6 +4788,59 @@ static void test_fake_dns_forward_no_socket(void)
 	tb_free(t);
 }
 
+/* A query forwarded to a real resolver that cannot be reached (its port
+ * closed: the network's port unreachable quoting the query) fails the
+ * client at once with a port unreachable from the fake-IP resolver's
+ * address, quoting its query, instead of leaving it to its own timeout;
+ * the client socket's next query is forwarded again. An error quoting no
+ * query that still waits (a forgery, or one about a query no longer
+ * asked) is ignored. */
+static void test_fake_dns_forward_unreachable(void)
+{
+	static const char *const rules[] = { "tcp domain lan.test -> direct", NULL };
+	struct tb *t = fake_tb_up(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP, rules, true);
+	struct zt_addr cli = cli_addr(false), fdns = zt_addr_v4(FAKEDNS4);
+	struct zt_addr dns = zt_addr_v4(DNS4);
+	uint8_t q[300];
+	size_t len = zt_test_dns_query(q, "www.lan.test", ZT_DNS_TYPE_A, false);
+
+	CU_ASSERT_FATAL(zt_vnet_icmp_error(t->vn, &dns, 32, &dns,
+					   ZT_ICMP4_DEST_UNREACH,
+					   ZT_ICMP4_CODE_PORT_UNREACH) == 0);
+	send_udp(t, &cli, 5353, &fdns, 53, q, len);
+	run_for(t, 20 * ZT_MS);
+	CU_ASSERT_EQUAL(t->udp_in, 0);
+	expect_error(t, 1, ZT_ICMP_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH,
+		     &fdns, &cli, &fdns);
+	CU_ASSERT_EQUAL(t->err_quote.src_port, 5353);
+	CU_ASSERT_EQUAL(t->err_quote.dst_port, 53);
+	CU_ASSERT(t->err_quoted_len >= len &&
+		  !memcmp(t->err_quoted + t->err_quoted_len - len, q, len));
+	CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 1);
+	CU_ASSERT_EQUAL(rstats(t)->icmp_errors_ignored, 0);
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->forwarded, 1);
+	/* the next query goes again, and fails as fast */
+	zt_wr16(q, 0x4321);
+	send_udp(t, &cli, 5353, &fdns, 53, q, len);
+	run_for(t, 20 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->forwarded, 2);
+	CU_ASSERT_EQUAL(t->errs, 2);
+	CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 2);
+	/* 17 queries at once from another socket: the first no longer
+	 * waits when its error comes (the 17th took its place), so that
+	 * error is ignored; the other 16 are relayed */
+	for (unsigned i = 1; i <= 17; i++) {
+		zt_wr16(q, (uint16_t)i);
+		send_udp(t, &cli, 5354, &fdns, 53, q, len);
+	}
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_router_fakedns_stats(t->r)->forwarded, 19);
+	CU_ASSERT_EQUAL(rstats(t)->icmp_errors_relayed, 18);
+	CU_ASSERT_EQUAL(rstats(t)->icmp_errors_ignored, 1);
+	CU_ASSERT_EQUAL(t->udp_in, 0);
+	tb_free(t);
+}
+
 /* One client socket may have 16 forwarded queries waiting for their
  * answers: a 17th takes the place of the oldest, whose answer, when it
  * comes, is dropped as no longer asked; the others' reach the client. */
@@ -5053,6 +5106,7 @@ int zt_suite_router(void)
 		{ "fake_dns_forwards", test_fake_dns_forwards },
 		{ "fake_dns_forward_no_socket", test_fake_dns_forward_no_socket },
 		{ "fake_dns_forward_window", test_fake_dns_forward_window },
+		{ "fake_dns_forward_unreachable", test_fake_dns_forward_unreachable },
 		{ "fake_dns_over_tcp", test_fake_dns_over_tcp },
 		{ 0 }
 	};
