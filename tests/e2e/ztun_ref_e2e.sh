@@ -1255,8 +1255,13 @@ if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --early-synack; the
 	e0=$(up_early)
 	connect_outcome 10.203.1.77 80 100 >"$tmp/early.out" &
 	early_pid=$!
-	sleep 1
-	e1=$(up_early)
+	# the bytes go out within danted's ~3 s: look until they are counted
+	# (a loaded machine may take a while to start the client)
+	for _ in $(seq 25); do
+		sleep 0.1
+		e1=$(up_early)
+		[ -n "$e0" ] && [ -n "$e1" ] && [ $((e1 - e0)) -ge 100 ] && break
+	done
 	wait "$early_pid"
 	got=$(cat "$tmp/early.out")
 	sx ip route del 10.203.1.77/32
@@ -2251,6 +2256,29 @@ else
 	stop_ztun
 fi
 rm -f "/etc/netns/$cns/resolv.conf"
+
+# (fe) a --fake-dns-upstream nothing answers at (a closed port): the
+# kernel's port unreachable about the forwarded query reaches the client
+# as one from the --fake-dns address, so dig reports "connection
+# refused" at once instead of timing out.
+own_routes="^198\.18\.0\.0/15 dev $tun proto 122 "
+if start_ztun -x socks5://10.203.0.2:1080 \
+		--fake-dns 198.18.0.2 --fake-dns-upstream 10.203.1.1:5599 \
+		--rule 'any domain direct.e2e.test -> direct'; then
+	own_routes=
+	out=$(cx dig +tries=1 +time=5 @198.18.0.2 www.direct.e2e.test A 2>&1)
+	if echo "$out" | grep -q 'connection refused'; then
+		pass "(fe) a --fake-dns-upstream that cannot be reached fails the query at once (port unreachable)"
+	else
+		fail "(fe) an unreachable --fake-dns-upstream fails the query at once" \
+			"$(echo "$out" | grep '^;;' | head -3 | tr '\n' ' ')"
+	fi
+	stop_ztun
+else
+	own_routes=
+	fail "(fe) ztun-ref --fake-dns with an unreachable upstream starts"
+	stop_ztun
+fi
 
 # --- --auto-route (r, s, t) ------------------------------------------------
 # Nothing routes the targets into the TUN but ztun-ref's own split routes.
