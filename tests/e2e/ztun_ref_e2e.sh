@@ -85,6 +85,7 @@
 # (fd) --fake-dns as the client's resolver: fake addresses for names only
 # the server namespace knows, reached by name through danted, tinyproxy
 # and danted's UDP ASSOCIATE; a fake address of no name refused at once.
+# (fe) A --fake-dns-upstream at a closed port: the query fails at once.
 # (qh) A proxy that hangs up on the request:
 # the SYN is refused fast (SOCKS5, HTTP CONNECT); with --early-synack the
 # client is reset, not given EOF. (qr) A SOCKS5 proxy whose UDP relay is
