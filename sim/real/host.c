@@ -41,7 +41,11 @@
  *            off for good). stream_send() that takes less than offered
  *            turns EPOLLOUT on; its event is zt_router_stream_writable().
  *            A socket with nothing to wait for leaves the epoll set, so
- *            level-triggered EPOLLHUP cannot spin.
+ *            level-triggered EPOLLHUP cannot spin. An open stream that
+ *            fails here (a read error, an epoll_ctl() or shutdown() the
+ *            core could not be told of at once) is closed with a RST
+ *            (SO_LINGER 0), never a FIN that would pass for a whole
+ *            stream.
  *   dgram    an unconnected UDP socket; each wake-up reads at most 64
  *            datagrams, back to back into one buffer, and hands each run
  *            from one sender to zt_router_dgram_batch() (runs of one size
@@ -1081,7 +1085,10 @@ static bool syn_error(struct zr_sock *s, struct zt_dgram_error *e)
 }
 
 /* The stream failed with @err (< 0): free it, then tell the core (with
- * the ICMP error behind it, for a connect with the client's TTL). */
+ * the ICMP error behind it, for a connect with the client's TTL). An
+ * open one is reset, as the core resets the client: a FIN would tell
+ * the upstream that what it got is all the client sent (the core may
+ * still hold bytes it accepted from the client). */
 static void stream_fail(struct zr_host *h, struct zr_sock *s, int idx, int err)
 {
 	void *cookie = s->cookie;
@@ -1091,7 +1098,7 @@ static void stream_fail(struct zr_host *h, struct zr_sock *s, int idx, int err)
 	zr_debug("stream %d: failed: %s%s", idx, strerror(-err),
 		 icmp ? " (ICMP error)" : "");
 	h->stats.streams_failed++;
-	sock_release(h, s, idx, false);
+	sock_release(h, s, idx, s->state == ST_OPEN);
 	if (icmp)
 		zt_router_stream_failed_icmp(h->router, cookie, err, &e, h->now);
 	else

@@ -39,6 +39,8 @@
 #               "out of descriptors" counted and said once, then served
 #   epoll_new   epoll_ctl() ENOMEM registering a new stream: refused at once
 #   epoll_open  ... changing a connected one's events: reset at once
+#   epoll_write ... turning EPOLLOUT on after a short send: reset both
+#               ways (the server too, never a FIN after a cut upload)
 #   epoll_udp   ... registering a new UDP socket: the next datagram served
 #   timer       timerfd_settime() ENOMEM always: the idle timeout still fires
 #   sendmmsg    sendmmsg() ENOBUFS once: one datagram lost, counted
@@ -133,6 +135,38 @@ sx ip addr add 10.231.1.1/32 dev lo
 sx python3 "$helper" serve 18001 7001 7002 7005 >"$tmp/serve.log" 2>&1 &
 pids+=($!)
 sx python3 "$helper" udpecho 10.231.1.1 7003 >"$tmp/udpecho.log" 2>&1 &
+pids+=($!)
+# A slow sink on :7006: each connection read only after 2 s (so that an
+# upload fills the buffers and ztun-ref's sends come up short), then to
+# its end; how it ended ("eof BYTES" or "ERR BYTES") goes to sink.log.
+cat >"$tmp/fi_sink.py" <<'SINK'
+import errno, socket, sys, threading, time
+
+def conn(c, log):
+    time.sleep(2)
+    n = 0
+    try:
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                res = "eof %d" % n
+                break
+            n += len(b)
+    except OSError as e:
+        res = "%s %d" % (errno.errorcode.get(e.errno, str(e.errno)), n)
+    c.close()
+    with open(log, "a") as f:
+        f.write(res + "\n")
+
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.231.1.1", 7006))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=conn, args=(c, sys.argv[1]), daemon=True).start()
+SINK
+sx python3 "$tmp/fi_sink.py" "$tmp/sink.log" >"$tmp/sink.err" 2>&1 &
 pids+=($!)
 
 # The client: one line saying what happened.
@@ -257,7 +291,7 @@ elif a[1] == "udp":
     print(udp(a[2], int(a[3]), int(a[4])))
 EOF
 
-for p in "t 7001" "u 7003"; do
+for p in "t 7001" "u 7003" "t 7006"; do
 	# shellcheck disable=SC2086
 	set -- $p
 	for _ in $(seq 50); do
@@ -530,6 +564,29 @@ case_epoll_open() {
 	esac
 }
 
+# (e4) epoll_ctl() fails turning EPOLLOUT on after a short send (an
+# upload to the slow sink, nothing coming back: the stream's third
+# epoll_ctl, after its add and EPOLLIN at connect): the flow is reset
+# both ways, the server too (ECONNRESET after the bytes that got there),
+# never a FIN that would pass the cut upload off as a whole one.
+case_epoll_write() {
+	name="epoll_ctl ENOMEM after a short send: the flow reset both ways"
+	: >"$tmp/sink.log"
+	inject epoll_ctl ENOMEM "$(after epoll_ctl 3)" || return
+	client tcp $T 7006 16777216 10
+	local o=$out s=
+	for _ in $(seq 50); do
+		s=$(head -n 1 "$tmp/sink.log")
+		[ -n "$s" ] && break
+		sleep 0.1
+	done
+	if [ "${o%% *}" = ECONNRESET ] && [ "${s%% *}" = ECONNRESET ]; then
+		next_ok "$name" && pass "$name (client: $o; server: $s)"
+	else
+		fail "$name" "client: $o; server: ${s:-nothing}"
+	fi
+}
+
 # (e3) epoll_ctl() cannot register a new UDP socket: the flow fails (its
 # datagram is lost), the next datagram opens one that works; never a flow
 # whose answers nobody reads.
@@ -708,7 +765,7 @@ case_netlink() {
 	fi
 }
 
-for c in connect socket epoll_new epoll_open epoll_udp timer sendmmsg \
+for c in connect socket epoll_new epoll_open epoll_write epoll_udp timer sendmmsg \
 	 writev write recvmsg send shutdown setsockopt tun_read route netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
 		continue
