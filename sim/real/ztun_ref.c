@@ -568,6 +568,10 @@ int main(int argc, char **argv)
 	uint64_t seed;
 	int rc;
 
+	/* From the start, not from the event loop's (host.c): a log line
+	 * into a stderr nobody reads any more must not kill the process
+	 * between making the device or its routes and undoing them. */
+	signal(SIGPIPE, SIG_IGN);
 	rc = zr_config_parse(&cfg, argc, argv);
 	if (rc < 0)
 		return EXIT_USAGE;

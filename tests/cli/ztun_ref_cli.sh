@@ -208,6 +208,20 @@ check "--rules not a regular file" 2 err "--rules: '/dev/zero' is not a regular 
 mkfifo "$tmp/fifo.rules"
 check "--rules a FIFO"            2 err "is not a regular file" -- --rules "$tmp/fifo.rules"
 
+# SIGPIPE is ignored from the start (docs/cli.md, Signals): a log line
+# into a stderr nobody reads any more (a logger that died) is lost and
+# ztun-ref goes on - here to --tun-fd's error, exit 1 - never killed by
+# the signal (141), which during setup would leave the device and its
+# routes behind. stderr is a FIFO whose only reader is closed.
+mkfifo "$tmp/gone"
+exec 8<>"$tmp/gone" 9>"$tmp/gone"
+exec 8<&-
+timeout 10 "$bin" --tun-fd 999 2>&9 </dev/null >/dev/null
+got=$?
+exec 9>&-
+[ "$got" -eq 1 ] && ok=1 || ok=0
+result $ok "SIGPIPE ignored from the start (stderr read by nobody)" "exit $got, want 1"
+
 # --help is the block docs/cli.md quotes under "## ztun-ref".
 "$bin" --help >"$tmp/help" 2>&1
 awk '/^## ztun-ref/ { sec = 1 } sec && /^```$/ { if (in_block) exit; in_block = 1; next }
