@@ -330,6 +330,36 @@ static int ambiguous_flag(const char *arg)
 	return 0;
 }
 
+/* @arg, "--NAME=VALUE", when NAME is (or alone begins) a long flag that
+ * takes no value: says so, naming it, and returns 0; else -ENOENT.
+ * (getopt_long() reports it as it reports an unknown flag.) */
+static int flag_takes_no_value(const char *arg)
+{
+	const struct option *hit = NULL;
+	const char *eq;
+	size_t n;
+
+	if (strncmp(arg, "--", 2) || !(eq = strchr(arg + 2, '=')))
+		return -ENOENT;
+	arg += 2;
+	n = (size_t)(eq - arg);
+	for (const struct option *o = long_opts; o->name; o++) {
+		if (strncmp(o->name, arg, n))
+			continue;
+		if (strlen(o->name) == n) {
+			hit = o;
+			break;
+		}
+		if (hit)
+			return -ENOENT; /* ambiguous: ambiguous_flag() said so */
+		hit = o;
+	}
+	if (!hit || hit->has_arg != no_argument)
+		return -ENOENT;
+	usage_error("--%s: takes no value (in '--%s')", hit->name, arg);
+	return 0;
+}
+
 /* @s as a decimal (or 0x hex) number in [@min, @max]; 0 or -EINVAL. */
 static int parse_num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -1261,7 +1291,8 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			usage_error("%s: needs a value", argv[optind - 1]);
 			goto out;
 		default:
-			if (!ambiguous_flag(argv[optind - 1]))
+			if (!ambiguous_flag(argv[optind - 1]) ||
+			    !flag_takes_no_value(argv[optind - 1]))
 				goto out;
 			if (!strncmp(argv[optind - 1], "--", 2) || !optopt ||
 			    optopt >= 256)

@@ -44,6 +44,11 @@ check "unknown long flag"         2 err "unknown flag '--bogus'" -- --bogus
 check "unknown short flag"        2 err "unknown flag '-q'" -- -q
 check "stray argument"            2 err "unexpected argument 'extra'" -- extra
 check "missing value"             2 err "--tun-mtu: needs a value" -- --tun-mtu
+# a flag without a value given one is named as such, not as unknown
+check "value to --auto-route"     2 err "--auto-route: takes no value (in '--auto-route=0')" -- --auto-route=0
+check "value to --deb (abbrev.)"  2 err "--debug: takes no value (in '--deb=1')" -- --deb=1
+check "value to --no-dns-tcp-fallback" 2 err "--no-dns-tcp-fallback: takes no value" -- --no-dns-tcp-fallback=yes
+check "ambiguous flag with a value" 2 err "ambiguous flag '--u'" -- --u=1
 check "bad --tun-ip"              2 err "--tun-ip: '300.1.1.1'" -- -i 300.1.1.1
 # the TUN's addresses are ones a host may have: not unspecified,
 # loopback, multicast or broadcast, nor the network or broadcast
