@@ -957,7 +957,8 @@ fail:
 }
 
 /* --stats-file PATH, each one given: a file name whose directory exists
- * and may be written (the file is replaced through PATH.tmp there). */
+ * and may be written (the file is replaced through PATH.tmp.XXXXXX
+ * there). */
 static int check_stats_file(const char *path)
 {
 	char dir[ZR_STATS_PATH_MAX];
@@ -965,7 +966,7 @@ static int check_stats_file(const char *path)
 
 	if (!path[0] || (slash && !slash[1]))
 		return usage_error("--stats-file: '%s' is no file name", path);
-	if (strlen(path) + sizeof(".tmp") > sizeof(dir))
+	if (strlen(path) + sizeof(".tmp.XXXXXX") > sizeof(dir))
 		return usage_error("--stats-file: '%.64s...' is too long", path);
 	if (!slash)
 		strcpy(dir, ".");

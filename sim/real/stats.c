@@ -13,6 +13,7 @@
  * "(none)"). Metric names are given explicitly, not derived from the
  * words, so that rewording a line renames nothing a dashboard uses.
  */
+#define _GNU_SOURCE /* mkostemp */
 #include "real/stats.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ztun/drop.h"
@@ -415,18 +417,36 @@ void zr_stats_prom(FILE *f, const struct zr_stats *st, uint64_t uptime_ns)
 	}
 }
 
+/*
+ * The temporary file is a new one of an unpredictable name,
+ * "PATH.tmp.XXXXXX" (mkostemp(3): O_CREAT | O_EXCL), as route state
+ * files are (routestate.c): a fixed "PATH.tmp" opened with O_TRUNC
+ * followed a symbolic link (or a hard link) another user planted there
+ * in a shared directory, so that ztun-ref, root, overwrote the file it
+ * points to. It gets the mode a plain open(0644) would (readable by a
+ * collector running as another user), the umask applied.
+ */
 int zr_stats_write_file(const char *path, const struct zr_stats *st,
 			uint64_t uptime_ns)
 {
-	char tmp[4096 + 8];
+	char tmp[4096 + 16];
+	mode_t mask;
 	FILE *f;
 	int fd, err = 0;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
 	if (fd < 0)
 		return -errno;
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0644 & ~mask) != 0) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
 	f = fdopen(fd, "w");
 	if (!f) {
 		err = -errno;

@@ -65,9 +65,10 @@ void zr_stats_text(FILE *f, const struct zr_stats *st, const char *title,
  * TYPE once per metric, then its samples, and ztun_uptime_seconds. */
 void zr_stats_prom(FILE *f, const struct zr_stats *st, uint64_t uptime_ns);
 
-/* zr_stats_prom() into @path, atomically: written to "@path.tmp", then
- * renamed over @path (a reader never sees half a file). Return: 0 or a
- * negative errno. */
+/* zr_stats_prom() into @path, atomically: written to a new
+ * "@path.tmp.XXXXXX" (never a file or link already there), then renamed
+ * over @path (a reader never sees half a file). Return: 0 or a negative
+ * errno. */
 int zr_stats_write_file(const char *path, const struct zr_stats *st,
 			uint64_t uptime_ns);
 

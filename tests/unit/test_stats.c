@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "real/stats.h"
@@ -323,6 +324,59 @@ static void test_write_file(void)
 	CU_ASSERT_EQUAL(access(path, F_OK), -1);
 }
 
+/* A file planted at PATH.tmp (here a symbolic link, as another user
+ * may make in a shared directory such as /tmp) is neither written
+ * through nor renamed over PATH: the statistics go to a new file of
+ * their own, readable as a plain open() would make it (0644 less the
+ * umask), and the planted link's target keeps its bytes. */
+static void test_write_file_planted_tmp(void)
+{
+	char dir[] = "/tmp/ztun-stats-XXXXXX", path[64], tmp[80], victim[64];
+	struct counters c;
+	struct zr_stats st;
+	char got[32768], *want;
+	struct stat sb;
+	mode_t mask;
+	FILE *f;
+	size_t n;
+
+	memset(&c, 0, sizeof(c));
+	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, &c.ns, c.states, &c.tcp, 0);
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/ztun.prom", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	f = fopen(victim, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("keep\n", f);
+	fclose(f);
+	CU_ASSERT_FATAL(symlink(victim, tmp) == 0);
+	CU_ASSERT_EQUAL(zr_stats_write_file(path, &st, 1000000000ull), 0);
+	f = fopen(victim, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	n = fread(got, 1, sizeof(got) - 1, f);
+	got[n] = 0;
+	fclose(f);
+	CU_ASSERT_STRING_EQUAL(got, "keep\n");
+	CU_ASSERT_EQUAL(lstat(path, &sb), 0);
+	CU_ASSERT(S_ISREG(sb.st_mode));
+	mask = umask(0);
+	umask(mask);
+	CU_ASSERT_EQUAL(sb.st_mode & 0777, 0644 & ~mask);
+	f = fopen(path, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	n = fread(got, 1, sizeof(got) - 1, f);
+	got[n] = 0;
+	fclose(f);
+	want = prom_of(&st, 1000000000ull);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	free(want);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	unlink(tmp);
+	CU_ASSERT_EQUAL(unlink(victim), 0);
+	CU_ASSERT_EQUAL(rmdir(dir), 0); /* no temporary file left */
+}
+
 /* Every counter and every failure and drop reason at once: the list
  * holds them all, with room to spare (add() past ZR_STATS_MAX would
  * drop items without a word). */
@@ -345,6 +399,7 @@ int zt_suite_stats(void)
 		{ "text: fake dns, dns-tcp, drops, http lines", test_text_optional_lines },
 		{ "prometheus format", test_prom_format },
 		{ "file written whole", test_write_file },
+		{ "file: a planted PATH.tmp is not written through", test_write_file_planted_tmp },
 		{ "every item fits the list", test_every_item_fits },
 		{ 0 },
 	};
