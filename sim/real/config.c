@@ -80,7 +80,7 @@ const char zr_usage[] =
 	"      --mark N            SO_MARK of every upstream socket, 0..4294967295\n"
 	"      --max-flows N       concurrent TCP flows, 1..65536 (default 16384;\n"
 	"                          each needs a descriptor: RLIMIT_NOFILE is\n"
-	"                          raised to its hard limit at start)\n"
+	"                          raised for them, up to its hard limit)\n"
 	"      --max-udp-flows N   concurrent UDP flows (and NAT sessions),\n"
 	"                          1..65536 (default 8192; a client socket's\n"
 	"                          flows share one descriptor)\n"
