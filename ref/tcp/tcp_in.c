@@ -327,8 +327,9 @@ static bool tcp_asm_covers(const struct zt_assembler *a, uint32_t off,
 static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
 {
 	bool news = false;
-	/* the probe's data end: tlp_high counts a FIN it carried, which
-	 * no SACK block covers */
+	/* the probe's data end: tlp_high counts a FIN it carried, which a
+	 * D-SACK may cover (Linux's receiver reports a duplicate's sequence
+	 * space) or not (blocks of data, RFC 2883) */
 	uint32_t tlp_data = t->tlp_high -
 			    (t->fin_sent && t->tlp_high == t->fin_seq + 1);
 
@@ -338,7 +339,7 @@ static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
 		/* A D-SACK (RFC 2883: a first block the ACK covers) of the
 		 * tail loss probe's retransmission: the original arrived,
 		 * nothing was lost, no congestion response (RFC 8985 7.4.2). */
-		if (i == 0 && t->tlp_rtx && r == tlp_data &&
+		if (i == 0 && t->tlp_rtx && (r == tlp_data || r == t->tlp_high) &&
 		    zt_seq_le(r, seg->ack))
 			t->tlp_rtx = false;
 		if (!zt_seq_lt(l, r) || zt_seq_le(r, t->snd_una) ||
