@@ -18,6 +18,12 @@
  * out-of-order segment costs no allocation and its bytes are never copied
  * twice. When the hole fills, the assembler hands back the run that became
  * contiguous. Out-of-order data draws an immediate ACK with SACK blocks.
+ * With SACK, a duplicate (below rcv_nxt, wholly or in part, or of data
+ * held out of order) draws an immediate ACK whose first SACK block is
+ * the duplicated range (D-SACK, RFC 2883 4; one range, in that ACK
+ * only), by which a Linux sender undoes a needless congestion response;
+ * the check costs nothing on the in-order path while no data waits
+ * behind a hole.
  * An owner with ops->rx_direct is offered in-order data that would go
  * into an empty ring (none waiting behind a hole) first, and only what it
  * did not take is appended: a relay that forwards at once copies nothing.
@@ -329,7 +335,7 @@ static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
 	bool news = false;
 	/* the probe's data end: tlp_high counts a FIN it carried, which a
 	 * D-SACK may cover (Linux's receiver reports a duplicate's sequence
-	 * space) or not (blocks of data, RFC 2883) */
+	 * space, so does ours) or not (blocks of data, RFC 2883) */
 	uint32_t tlp_data = t->tlp_high -
 			    (t->fin_sent && t->tlp_high == t->fin_seq + 1);
 
@@ -694,6 +700,44 @@ static void tcp_take_fin(struct zt_tcb *t, uint64_t now)
 	t->ack_now = true;
 }
 
+/* A duplicate of [l, r) arrived: the next ACK reports it (RFC 2883 4).
+ * One range only, as Linux keeps: a second that touches the first
+ * extends it, another replaces it (the most recent is the one news). */
+static void tcp_dsack_note(struct zt_tcb *t, uint32_t l, uint32_t r)
+{
+	if (!t->sack_ok || !zt_seq_lt(l, r))
+		return;
+	if (t->dsack && zt_seq_le(l, t->dsack_r) && zt_seq_ge(r, t->dsack_l)) {
+		if (zt_seq_lt(l, t->dsack_l))
+			t->dsack_l = l;
+		if (zt_seq_gt(r, t->dsack_r))
+			t->dsack_r = r;
+		return;
+	}
+	t->dsack = true;
+	t->dsack_l = l;
+	t->dsack_r = r;
+}
+
+/* [off, off + len) (from rcv_nxt) is about to be stored: the part of it
+ * already held out of order, in the first range it overlaps, is a
+ * duplicate (RFC 2883 4.1.2; only while data waits behind a hole). */
+static void tcp_dsack_ooo(struct zt_tcb *t, uint32_t off, uint32_t len)
+{
+	const struct zt_assembler *a = &t->ooo;
+	uint32_t end = off + len;
+
+	for (unsigned i = 0; i < a->count && a->r[i].start < end; i++) {
+		if (a->r[i].end <= off)
+			continue;
+		tcp_dsack_note(t, t->rcv_nxt + (a->r[i].start > off ?
+							a->r[i].start : off),
+			       t->rcv_nxt + (a->r[i].end < end ? a->r[i].end :
+								  end));
+		return;
+	}
+}
+
 /* Store data starting at @seq (already trimmed to the window). */
 static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
 			  uint32_t len, uint64_t now)
@@ -726,6 +770,8 @@ static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
 	if (off == 0) {
 		uint32_t more;
 
+		if (t->ooo.count && t->sack_ok) /* it may run into them */
+			tcp_dsack_ooo(t, 0, len);
 		if (len > direct)
 			zt_ring_write(&t->rx, p + direct, len - direct);
 		t->rcv_nxt += len;
@@ -747,6 +793,8 @@ static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
 		if (t->segs_unacked >= 2)
 			t->ack_now = true;
 	} else {
+		if (t->sack_ok)
+			tcp_dsack_ooo(t, off, len);
 		if (zt_asm_add(&t->ooo, off, len) != 0) {
 			t->stats.drops[ZT_DROP_TCP_OOO_FULL]++;
 		} else {
@@ -922,6 +970,13 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		}
 		if (t->state == ZT_TCP_TIME_WAIT && fin)
 			t->t_close = now + t->cfg->time_wait;
+		/* a retransmission of what we have: the ACK says so (RFC
+		 * 2883 4), its sequence space as Linux reports it, a FIN
+		 * included (the sender's undo matches whole segments) */
+		if (seg_len && zt_seq_lt(seq, t->rcv_nxt))
+			tcp_dsack_note(t, seq,
+				       zt_seq_lt(seq + seg_len, t->rcv_nxt) ?
+					       seq + seg_len : t->rcv_nxt);
 		t->ack_now = true;
 		return tcp_drop(t, ZT_DROP_TCP_OUT_OF_WINDOW, now);
 	}
@@ -996,6 +1051,11 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		if (skip > len) {
 			/* Only old data, maybe a FIN we already took. */
 			skip = len;
+		}
+		/* its head is a duplicate: reported at once (RFC 2883 4) */
+		if (t->sack_ok) {
+			tcp_dsack_note(t, seq, seq + skip);
+			t->ack_now = true;
 		}
 		p += skip;
 		len -= skip;

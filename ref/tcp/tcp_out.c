@@ -19,6 +19,11 @@
  * the usable window is under half the largest window the peer offered.
  * The FIN rides on the last data segment or goes alone.
  *
+ * SACK blocks (tcp_fill_sack): a pending D-SACK first (RFC 2883), then
+ * the out-of-order range changed last, then the others; three blocks
+ * with timestamps, four without. Blocks on a data segment take room
+ * from its data (tcp_eff_mss).
+ *
  * Receive window (tcp_window_field): the free space of the receive ring,
  * so the window tracks how fast the owner drains it (back-pressure), and
  * never offers more than the ring holds. The right edge never moves left
@@ -129,14 +134,23 @@ static uint16_t tcp_window_field(struct zt_tcb *t)
 	return (uint16_t)field;
 }
 
-/* Fill SACK blocks from the out-of-order assembler: the most recently
- * changed range first (RFC 2018 4), then the others in order. */
+/* Fill SACK blocks: a duplicate that arrived since the last ACK first
+ * (D-SACK, RFC 2883 4, in this ACK only), then from the out-of-order
+ * assembler the most recently changed range (RFC 2018 4; for a D-SACK
+ * of data held out of order, the range holding it), then the others in
+ * order, as many as the option space takes (three with timestamps). */
 static void tcp_fill_sack(struct zt_tcb *t, struct zt_tcp_repr *r)
 {
 	unsigned max = r->has_ts ? 3 : 4;
 	const struct zt_assembler *a = &t->ooo;
 
 	r->sack_count = 0;
+	if (t->dsack) {
+		t->dsack = false;
+		r->sack[0].left = t->dsack_l;
+		r->sack[0].right = t->dsack_r;
+		r->sack_count = 1;
+	}
 	if (!t->sack_ok || a->count == 0)
 		return;
 	r->sack[r->sack_count].left = t->rcv_nxt + a->r[a->last_added].start;
@@ -341,9 +355,11 @@ static uint32_t tcp_eff_mss(const struct zt_tcb *t)
 	unsigned n = 0;
 	uint32_t room;
 
-	if (t->sack_ok && t->ooo.count)
-		n = t->ooo.count < (t->ts_ok ? 3u : 4u) ? t->ooo.count :
-							   (t->ts_ok ? 3u : 4u);
+	if (t->sack_ok && (t->ooo.count || t->dsack)) {
+		n = t->ooo.count + (unsigned)t->dsack; /* a D-SACK too */
+		if (n > (t->ts_ok ? 3u : 4u))
+			n = t->ts_ok ? 3u : 4u;
+	}
 	room = n ? 4u + 8u * n : 0u; /* NOP NOP kind len + blocks */
 	return t->snd_mss > room ? t->snd_mss - room : 1u;
 }

@@ -1375,7 +1375,7 @@ static void test_tlp_dsack_no_response(void)
  * As tlp_dsack_no_response, with the FIN after the data: the probe
  * resends the last segment with the FIN, so tlp_high counts the FIN.
  * A D-SACK block may cover the data only (kind 0: RFC 2883's blocks are
- * of data) or the FIN too (kind 1: Linux's receiver reports a
+ * of data) or the FIN too (kind 1: Linux's receiver, and ours, report a
  * duplicate's sequence space). The check compared the block's right
  * edge with tlp_high, and then with the data's end only: either way one
  * of them never matched, and every close whose probe was needless
@@ -1418,6 +1418,226 @@ static void test_tlp_dsack_fin_no_response(void)
 		pair_destroy(p);
 		free(p);
 	}
+}
+
+/* A data segment from side 0 to side 1: @len bytes of @data at @seq,
+ * acknowledging what side 0 has received; with a timestamp when they
+ * are in use (one the PAWS check takes). */
+static struct zt_tcp_repr data_seg(const struct tcp_pair *p, uint32_t seq)
+{
+	const struct zt_tcb *a = &p->side[0].tcb, *b = &p->side[1].tcb;
+	struct zt_tcp_repr seg;
+
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = a->local_port;
+	seg.dst_port = a->remote_port;
+	seg.seq = seq;
+	seg.ack = a->rcv_nxt;
+	seg.flags = ZT_TCP_ACK;
+	seg.window = 1000;
+	if (b->ts_ok) {
+		seg.has_ts = true;
+		seg.ts_val = b->ts_recent;
+	}
+	return seg;
+}
+
+/* The SACK block @i of side 1's last segment is [rcv_nxt + l, + r)
+ * (offsets from @base). */
+static bool block_is(struct tcp_pair *p, unsigned i, uint32_t base,
+		     uint32_t l, uint32_t r)
+{
+	const struct zt_tcp_repr *s = last_seg(p, 1);
+
+	return i < s->sack_count && s->sack[i].left == base + l &&
+	       s->sack[i].right == base + r;
+}
+
+/*
+ * RFC 2883 4: a receiver that negotiated SACK reports a duplicate
+ * segment in the first SACK block of the next ACK (D-SACK), then the
+ * usual blocks, for that one ACK only; a Linux sender undoes a needless
+ * congestion response by it. The receiver never did: a duplicate drew
+ * a plain ACK. kind 0: a segment wholly below rcv_nxt; 1: one partly
+ * below it (only the duplicated part is reported); 2: a duplicate of
+ * out-of-order data (the second block is the range holding it); 3: a
+ * partial duplicate of out-of-order data; 4: an in-order segment that
+ * runs into data held out of order; 5: without SACK negotiated, no
+ * block at all.
+ */
+static void test_dsack_receiver(void)
+{
+	for (int kind = 0; kind < 6; kind++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *b = &p->side[1].tcb;
+		static uint8_t buf[4000];
+		struct zt_tcp_repr seg;
+		uint32_t nxt;
+
+		cfg_small(&c);
+		c.timestamps = false;
+		c.sack = kind != 5;
+		pair_init(p, &c, &c, 2883000 + (uint64_t)kind);
+		connect_pair(p, 1000, 2000);
+		CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 2883));
+		pair_settle(p, ZT_SEC);
+		CU_ASSERT_EQUAL(b->sack_ok, kind != 5);
+		memset(buf, 'd', sizeof(buf));
+		nxt = b->rcv_nxt;
+		switch (kind) {
+		case 0:
+		case 5:
+			seg = data_seg(p, nxt - 1000);
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 1000),
+					ZT_DROP_TCP_OUT_OF_WINDOW);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt);
+			if (kind == 5) {
+				CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count, 0);
+				break;
+			}
+			CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count, 1);
+			CU_ASSERT(block_is(p, 0, nxt, -1000u, 0));
+			break;
+		case 1:
+			seg = data_seg(p, nxt - 500);
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 1000),
+					ZT_DROP_NONE);
+			CU_ASSERT_EQUAL(b->rcv_nxt, nxt + 500);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt + 500);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count, 1);
+			CU_ASSERT(block_is(p, 0, nxt, -500u, 0));
+			break;
+		case 2:
+		case 3:
+			seg = data_seg(p, nxt + 2000);
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 1000),
+					ZT_DROP_NONE);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count, 1);
+			CU_ASSERT(block_is(p, 0, nxt, 2000, 3000));
+			seg = data_seg(p, nxt + (kind == 2 ? 2000 : 2500));
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 1000),
+					ZT_DROP_NONE);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count, 2);
+			if (kind == 2) {
+				CU_ASSERT(block_is(p, 0, nxt, 2000, 3000));
+				CU_ASSERT(block_is(p, 1, nxt, 2000, 3000));
+			} else {
+				CU_ASSERT(block_is(p, 0, nxt, 2500, 3000));
+				CU_ASSERT(block_is(p, 1, nxt, 2000, 3500));
+			}
+			break;
+		case 4:
+			seg = data_seg(p, nxt + 1000);
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 1000),
+					ZT_DROP_NONE);
+			seg = data_seg(p, nxt);
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 1500),
+					ZT_DROP_NONE);
+			CU_ASSERT_EQUAL(b->rcv_nxt, nxt + 2000);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt + 2000);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count, 1);
+			CU_ASSERT(block_is(p, 0, nxt, 1000, 1500));
+			break;
+		default:
+			break;
+		}
+		/* only in that one ACK */
+		zt_tcb_send_ack(b, p->now);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count,
+				kind == 2 || kind == 3 ? 1 : 0);
+		if (kind == 2 || kind == 3)
+			CU_ASSERT(block_is(p, 0, nxt, 2000,
+					   kind == 2 ? 3000 : 3500));
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
+ * The D-SACK block takes one of the SACK option's places: with
+ * timestamps (12 bytes of the 40) at most three blocks, without four
+ * (RFC 2018 3, RFC 2883 4). Four ranges held out of order, then a
+ * duplicate of the newest: the D-SACK, then the range holding it, then
+ * as many others as fit; the segment is decoded from the wire.
+ */
+static void test_dsack_option_space(void)
+{
+	for (int ts = 0; ts < 2; ts++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *b = &p->side[1].tcb;
+		static uint8_t buf[1000];
+		struct zt_tcp_repr seg;
+		uint32_t nxt;
+
+		cfg_small(&c);
+		c.timestamps = ts;
+		pair_init(p, &c, &c, 28830 + (uint64_t)ts);
+		connect_pair(p, 1000, 2000);
+		CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 2883));
+		pair_settle(p, ZT_SEC);
+		CU_ASSERT_FATAL(b->sack_ok && b->ts_ok == (bool)ts);
+		memset(buf, 'o', sizeof(buf));
+		nxt = b->rcv_nxt;
+		for (uint32_t i = 1; i <= 4; i++) {
+			seg = data_seg(p, nxt + 2000 * i);
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 1000),
+					ZT_DROP_NONE);
+		}
+		CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count, ts ? 3 : 4);
+		CU_ASSERT(block_is(p, 0, nxt, 8000, 9000));
+		seg = data_seg(p, nxt + 8000);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 1000),
+				ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count, ts ? 3 : 4);
+		CU_ASSERT(block_is(p, 0, nxt, 8000, 9000));
+		CU_ASSERT(block_is(p, 1, nxt, 8000, 9000));
+		CU_ASSERT(block_is(p, 2, nxt, 2000, 3000));
+		if (!ts)
+			CU_ASSERT(block_is(p, 3, nxt, 4000, 5000));
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
+ * A D-SACK that rides on a data segment takes option room from its data
+ * as any SACK block does (RFC 6691: the MSS bounds data plus options):
+ * side 1, sending, gets a partial duplicate whose ACK opens its window;
+ * the first segment that goes carries the D-SACK and 12 bytes less data
+ * (NOP NOP kind len and one block), the next a full MSS and no block.
+ */
+static void test_dsack_on_data(void)
+{
+	struct tcp_pair *p = sack_pair(28832);
+	struct zt_tcb *b = &p->side[1].tcb;
+	static uint8_t buf[10 * 1460], in[1000];
+	uint32_t mss = b->snd_mss, nxt = b->rcv_nxt;
+	struct zt_tcp_repr seg;
+	struct pair_side *s = &p->side[1];
+	unsigned first;
+
+	b->cwnd = 2 * mss;
+	memset(buf, 'b', sizeof(buf));
+	memset(in, 'i', sizeof(in));
+	CU_ASSERT_EQUAL(zt_tcb_send(b, buf, 10 * mss, p->now), 10 * mss);
+	CU_ASSERT_EQUAL(b->snd_max - b->snd_una, 2 * mss);
+	first = s->nlast;
+	seg = data_seg(p, nxt - 500);
+	seg.ack = b->snd_una + 2 * mss;
+	seg.window = 65535;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, in, 1000), ZT_DROP_NONE);
+	CU_ASSERT_FATAL(s->nlast >= first + 2);
+	CU_ASSERT_EQUAL(s->last[first % 64].sack_count, 1);
+	CU_ASSERT_EQUAL(s->last[first % 64].sack[0].left, nxt - 500);
+	CU_ASSERT_EQUAL(s->last[first % 64].sack[0].right, nxt);
+	CU_ASSERT_EQUAL(s->last_len[first % 64], mss - 12);
+	CU_ASSERT_EQUAL(s->last[(first + 1) % 64].sack_count, 0);
+	CU_ASSERT_EQUAL(s->last_len[(first + 1) % 64], mss);
+	pair_destroy(p);
+	free(p);
 }
 
 /*
@@ -3973,6 +4193,9 @@ int zt_suite_tcp(void)
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },
 		{ "tlp_dsack_fin_no_response", test_tlp_dsack_fin_no_response },
+		{ "dsack_receiver", test_dsack_receiver },
+		{ "dsack_option_space", test_dsack_option_space },
+		{ "dsack_on_data", test_dsack_on_data },
 		{ "early_retransmit", test_early_retransmit },
 		{ "early_retransmit_needs_sack", test_early_retransmit_needs_sack },
 		{ "initial_window", test_initial_window },

@@ -233,6 +233,9 @@ struct zt_tcb {
 	uint32_t peer_fin_seq; /* its sequence number */
 	struct zt_ring rx;     /* in-order bytes not yet read by the owner */
 	struct zt_assembler ooo; /* ranges past rcv_nxt already in rx (ahead) */
+	bool dsack;            /* with SACK: a duplicate arrived, reported as
+				* the next ACK's first SACK block (RFC 2883) */
+	uint32_t dsack_l, dsack_r; /* ... its sequence space [l, r) */
 
 	/* options in force */
 	bool sack_ok;
