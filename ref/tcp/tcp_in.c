@@ -49,7 +49,9 @@
  * lost what went before data now delivered, longer ago than a round
  * trip plus a reordering window: that starts recovery, or in recovery
  * sends a lost retransmission again; tcp_rack_update() takes each ACK's
- * deliveries, tcp_rack_check() acts on them. An ACK that moves
+ * deliveries, tcp_rack_check() acts on them, and an ACK whose first
+ * SACK block is a D-SACK (a needless retransmission) widens its
+ * reordering window (tcp_rack_dsack). An ACK that moves
  * snd_una (like new data sent) restarts the tail loss probe timer
  * (RFC 8985 7, tcp_out.c), whose probe draws an ACK or SACKs when the
  * last segments of a flight are lost.
@@ -329,8 +331,11 @@ static bool tcp_asm_covers(const struct zt_assembler *a, uint32_t off,
 }
 
 /* Record SACK blocks of @seg in the scoreboard (offsets from snd_una).
- * Returns whether they SACK bytes not SACKed before (RFC 6675 2). */
-static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
+ * Returns whether they SACK bytes not SACKed before (RFC 6675 2);
+ * *@dsack: the first block is a D-SACK (RFC 2883 5: below the ACK, or
+ * within the second block). */
+static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg,
+			  bool *dsack)
 {
 	bool news = false;
 	/* the probe's data end: tlp_high counts a FIN it carried, which a
@@ -342,6 +347,12 @@ static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg)
 	for (unsigned i = 0; i < seg->sack_count && i < ZT_TCP_MAX_SACK; i++) {
 		uint32_t l = seg->sack[i].left, r = seg->sack[i].right;
 
+		if (i == 0 && zt_seq_lt(l, r) &&
+		    (zt_seq_le(r, seg->ack) ||
+		     (seg->sack_count > 1 &&
+		      zt_seq_ge(l, seg->sack[1].left) &&
+		      zt_seq_le(r, seg->sack[1].right))))
+			*dsack = true;
 		/* A D-SACK (RFC 2883: a first block the ACK covers) of the
 		 * tail loss probe's retransmission: the original arrived,
 		 * nothing was lost, no congestion response (RFC 8985 7.4.2). */
@@ -452,6 +463,8 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			t->cwnd = t->ssthresh < flight + t->snd_mss ?
 					  t->ssthresh : flight + t->snd_mss;
 			t->in_recovery = false;
+			if (t->sack_ok)
+				tcp_rack_recovery_end(t);
 		} else {
 			/* Partial ACK: deflate, retransmit the next hole. */
 			t->cwnd = t->cwnd > acked ? t->cwnd - acked : t->snd_mss;
@@ -529,6 +542,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 {
 	uint32_t wnd = (uint32_t)seg->window << tcp_shift(t);
 	bool window_update = false, new_sack = false, filled = false;
+	bool dsack = false;
 
 	if (zt_seq_gt(seg->ack, t->snd_max)) {
 		t->ack_now = true; /* RFC 9293: ACK it and drop */
@@ -546,8 +560,10 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		bool watch = t->in_recovery && t->lrx_armed && !t->lrx_again;
 		uint32_t below = watch ? tcp_rtx_sacked(t) : 0;
 
-		new_sack = tcp_take_sack(t, seg);
+		new_sack = tcp_take_sack(t, seg, &dsack);
 		filled = watch && new_sack && tcp_rtx_sacked(t) > below;
+		if (dsack) /* a needless retransmission: RACK waits longer */
+			tcp_rack_dsack(t, seg->ack);
 	}
 	if (t->sack_ok)
 		tcp_rack_on_ack(t, seg, now);

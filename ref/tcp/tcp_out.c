@@ -685,6 +685,9 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 		tcp_send_syn(t, now);
 		return;
 	}
+	if (t->sack_ok && t->retries == 1) /* an RTO recovery begins: it
+					     * counts for RACK (6.2 step 4) */
+		tcp_rack_recovery_end(t);
 	/* RFC 5681 3.1 eqn. 4, then go back to snd_una with one segment. */
 	t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
 	t->cwnd = t->snd_mss;

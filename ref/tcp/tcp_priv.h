@@ -62,6 +62,12 @@ void tcp_rack_update(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 void tcp_rack_check(struct zt_tcb *t, uint64_t now);
 /* The reordering timer expired (6.3). */
 void tcp_rack_timer(struct zt_tcb *t, uint64_t now);
+/* An ACK (of @ack) carries a D-SACK: a retransmission was needless;
+ * widen the reordering window, once a round trip (6.2 step 4). */
+void tcp_rack_dsack(struct zt_tcb *t, uint32_t ack);
+/* A fast or RTO recovery ended: 16 without a D-SACK narrow the
+ * reordering window back to min_RTT / 4 (6.2 step 4). */
+void tcp_rack_recovery_end(struct zt_tcb *t);
 
 /* The loss-free path's share of RACK, inline (a few instructions a
  * segment): the calls above only when there is more to do. */

@@ -38,9 +38,14 @@
  * Then (tcp_rack_check, step 5): each run sent before RACK.xmit_ts (by
  * order, and within the same run the bytes below RACK.end_seq) whose
  * bytes are not all SACKed is lost once now >= its ts + RACK.rtt +
- * reo_wnd, where reo_wnd is min_RTT / 4 at most SRTT, 0 in recovery
- * (or with three segments SACKed) until reordering was seen; else the
- * reordering timer is set for the longest time left (it takes t_tlp's
+ * reo_wnd, where reo_wnd is min_RTT / 4 times RACK.reo_wnd_mult at most
+ * SRTT, 0 in recovery (or with three segments SACKed) until reordering
+ * was seen. reo_wnd_mult (6.2 step 4) grows by one for each round trip
+ * in which the peer's D-SACK shows a retransmission needless
+ * (tcp_rack_dsack: its data was only late, as RACK thought it lost),
+ * and is 1 again after 16 recoveries (fast or RTO) without one; both
+ * run only on an ACK with SACK blocks or at a recovery's end. Runs not
+ * yet due set the reordering timer for the longest time left (it takes t_tlp's
  * slot, as Linux keeps one pending timer for both: no probe while it
  * runs). What is lost goes
  * through the recovery of tcp_in.c: out of recovery it starts fast
@@ -315,8 +320,33 @@ static uint64_t rack_reo_wnd(const struct zt_tcb *t)
 		if (n >= 3u * t->snd_mss) /* DupThresh segments SACKed */
 			return 0;
 	}
-	w = r->min_rtt / 4;
+	w = r->min_rtt / 4 * (1u + r->reo_wnd_more);
 	return t->srtt && w > t->srtt ? t->srtt : w;
+}
+
+/* RFC 8985 6.2 step 4: RACK.reo_wnd_persist, 16 recoveries */
+#define RACK_REO_PERSIST 16
+
+void tcp_rack_dsack(struct zt_tcb *t, uint32_t ack)
+{
+	struct zt_tcp_rack *r = &t->rack;
+	uint32_t una = zt_seq_gt(ack, t->snd_una) ? ack : t->snd_una;
+
+	if (r->dsack_round_on && zt_seq_lt(una, r->dsack_round))
+		return; /* this round trip widened it already */
+	r->dsack_round_on = true;
+	r->dsack_round = t->snd_max;
+	if (r->reo_wnd_more < UINT8_MAX) /* SRTT caps the window anyway */
+		r->reo_wnd_more++;
+	r->reo_wnd_persist = RACK_REO_PERSIST;
+}
+
+void tcp_rack_recovery_end(struct zt_tcb *t)
+{
+	struct zt_tcp_rack *r = &t->rack;
+
+	if (r->reo_wnd_persist && --r->reo_wnd_persist == 0)
+		r->reo_wnd_more = 0;
 }
 
 /* Step 5: mark lost what is; return the time until the next may be

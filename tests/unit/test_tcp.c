@@ -1251,6 +1251,149 @@ static void test_rack_reordering_window(void)
 }
 
 /*
+ * As rack_pair (a 10 ms round trip, SRTT and min_RTT known), without
+ * timestamps, and with side 0's segments lost from here: the ACKs the
+ * test injects stand for the peer's.
+ */
+static struct tcp_pair *rack_inject_pair(uint64_t seed)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *a;
+
+	cfg_small(&c);
+	c.timestamps = false;
+	pair_init(p, &c, &c, seed);
+	p->delay = 5 * ZT_MS;
+	connect_pair(p, 1000, 2000);
+	CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, (uint32_t)seed));
+	pair_settle(p, ZT_SEC);
+	a = &p->side[0].tcb;
+	CU_ASSERT_FATAL(a->sack_ok && a->srtt > 0 && a->snd_mss <= 1460);
+	CU_ASSERT_FATAL(a->rack.min_rtt >= 10 * ZT_MS &&
+			a->rack.min_rtt < 11 * ZT_MS);
+	p->side[0].drop_base = p->side[0].nlast;
+	p->side[0].drop_bits = ~0ull;
+	return p;
+}
+
+/* Inject an ACK of @ack (offset from snd_una) with @n SACK blocks. */
+static void inject_ack(struct tcp_pair *p, uint32_t ack, unsigned n,
+		       const uint32_t *l, const uint32_t *r)
+{
+	struct zt_tcb *a = &p->side[0].tcb;
+	struct zt_tcp_repr seg = sack_ack(a, n, l, r);
+
+	seg.ack = a->snd_una + ack;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+}
+
+/*
+ * Ten segments, all there is to send; 10 ms later the peer ACKs eight
+ * and SACKs the tenth (one ACK: no duplicate, no Early Retransmit).
+ * The ninth arrives 4 ms after the tenth (its ACK at 14 ms), or with
+ * @lost never (its retransmission's ACK at 30 ms).
+ */
+static void rack_late_ninth(struct tcp_pair *p, bool lost)
+{
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[10 * 1460];
+	uint32_t seg = a->snd_mss, l[1] = { 9 * seg }, r[1] = { 10 * seg };
+	uint64_t start = p->now;
+
+	memset(buf, 'r', sizeof(buf));
+	a->cwnd = 10u * seg;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 10 * seg, p->now), 10 * seg);
+	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 10u * seg);
+	pair_run_until(p, start + 10 * ZT_MS);
+	inject_ack(p, 8 * seg, 1, l, r);
+	pair_run_until(p, start + (lost ? 30 : 14) * ZT_MS);
+	inject_ack(p, 2 * seg, 0, l, r);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	CU_ASSERT_FALSE(a->in_recovery);
+	pair_run_until(p, start + 40 * ZT_MS);
+}
+
+/*
+ * RFC 8985 6.2 step 4: a D-SACK shows a retransmission needless (the
+ * original was only late), and RACK widens its reordering window by
+ * min_RTT / 4 (at most once a round trip, at most to SRTT), so that
+ * the same reordering does not cost a second spurious retransmission;
+ * 16 recoveries without a D-SACK narrow it again. RACK's window stayed
+ * min_RTT / 4 whatever D-SACKs said.
+ * Round trip 10 ms, window 2.5 ms: the ninth segment 4 ms late goes
+ * again at 12.5 ms (a spurious fast recovery), which the peer's D-SACK
+ * reports; the same reordering once more is waited for (5 ms). Two
+ * D-SACKs within a round trip widen it once. After the 16th recovery
+ * without one (the last here, of a real loss; or an RTO) it is min_RTT
+ * / 4 again. A D-SACK may also be a first block within the second.
+ */
+static void test_rack_dsack_reo_wnd(void)
+{
+	struct tcp_pair *p = rack_inject_pair(8985004);
+	struct zt_tcb *a = &p->side[0].tcb;
+	uint32_t seg = a->snd_mss, ninth = a->snd_una + 8 * seg;
+	uint32_t l[1], r[1];
+	static uint8_t buf[2 * 1460];
+
+	rack_late_ninth(p, false);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.rack_marked, 1);
+	/* the peer's D-SACK of the retransmission */
+	l[0] = ninth - a->snd_una;
+	r[0] = l[0] + seg;
+	inject_ack(p, 0, 1, l, r);
+	CU_ASSERT_EQUAL(a->rack.reo_wnd_more, 1);
+
+	rack_late_ninth(p, false);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 1); /* not again */
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+
+	/* two D-SACKs (of that old retransmission) while data is out */
+	memset(buf, 'x', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 2 * seg, p->now), 2 * seg);
+	l[0] = ninth - a->snd_una;
+	r[0] = l[0] + seg;
+	inject_ack(p, 0, 1, l, r);
+	CU_ASSERT_EQUAL(a->rack.reo_wnd_more, 2);
+	inject_ack(p, 0, 1, l, r);
+	CU_ASSERT_EQUAL(a->rack.reo_wnd_more, 2);
+	inject_ack(p, 2 * seg, 0, l, r);
+	CU_ASSERT(zt_tcb_send_drained(a));
+
+	/* as after 15 recoveries without a D-SACK; the 16th, a real loss */
+	a->rack.reo_wnd_persist = 1;
+	rack_late_ninth(p, true);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 2);
+	CU_ASSERT_EQUAL(a->stats.rack_marked, 2);
+	CU_ASSERT_EQUAL(a->rack.reo_wnd_more, 0);
+
+	/* a D-SACK above the ACK: a first block within the second */
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 2 * seg, p->now), 2 * seg);
+	pair_run_until(p, p->now + 10 * ZT_MS);
+	{
+		uint32_t l2[2] = { seg, seg }, r2[2] = { 2 * seg, 2 * seg };
+
+		inject_ack(p, 0, 2, l2, r2);
+	}
+	CU_ASSERT_EQUAL(a->rack.reo_wnd_more, 1);
+	inject_ack(p, 2 * seg, 0, l, r);
+	CU_ASSERT(zt_tcb_send_drained(a));
+
+	/* an RTO recovery counts as one too */
+	a->rack.reo_wnd_persist = 1;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 2 * seg, p->now), 2 * seg);
+	pair_run_until(p, p->now + 2 * a->rto);
+	CU_ASSERT_EQUAL(a->stats.tlp_probes, 1); /* first, then the RTO */
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+	CU_ASSERT_EQUAL(a->rack.reo_wnd_more, 0);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * A tail loss probe's SACK starts recovery (RFC 8985 7.4: the probe's
  * ACK lets RACK mark the hole lost; here, without RACK: everything
  * outstanding went at least the PTO, 2 * SRTT, before the probe, far
@@ -4189,6 +4332,7 @@ int zt_suite_tcp(void)
 		{ "rack_lost_retransmit", test_rack_lost_retransmit },
 		{ "rack_reo_timer", test_rack_reo_timer },
 		{ "rack_reordering_window", test_rack_reordering_window },
+		{ "rack_dsack_reo_wnd", test_rack_dsack_reo_wnd },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },

@@ -196,6 +196,13 @@ struct zt_tcp_rack {
 	uint32_t fack;         /* highest end delivered (RACK.fack) */
 	bool reordering_seen;
 	bool timer;            /* t_tlp is the reordering timer, not a probe */
+	/* 6.2 step 4: reo_wnd is min_RTT / 4 times RACK.reo_wnd_mult ... */
+	uint8_t reo_wnd_more;  /* ... less 1: D-SACK rounds that widened it */
+	uint8_t reo_wnd_persist; /* recoveries until it is 1 again */
+	bool dsack_round_on;   /* a D-SACK widened it while snd_max was
+				* dsack_round: none again until snd_una
+				* reaches that (once a round trip) */
+	uint32_t dsack_round;
 };
 
 struct zt_tcb {
