@@ -1394,6 +1394,70 @@ static void test_rack_dsack_reo_wnd(void)
 }
 
 /*
+ * RFC 6582 3.2 step 3: a partial ACK in fast recovery retransmits the
+ * first unacknowledged segment at once; a full ACK (covering recover)
+ * ends the recovery, a partial ACK does not. Checked, not changed.
+ * Without SACK (kind 0: the second and sixth of ten
+ * segments lost), and with SACK where the partial ACK leaves the
+ * scoreboard empty (kind 1: the second and the tenth lost; nothing is
+ * SACKed above the tenth).
+ */
+static void test_partial_ack_empty_scoreboard(void)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *t;
+		static uint8_t buf[10 * 1460], got[10 * 1460];
+		uint32_t seg, second, other;
+		uint64_t start, t1, t2;
+
+		cfg_small(&c);
+		c.sack = kind == 1;
+		pair_init(p, &c, &c, 6582 + (uint64_t)kind);
+		p->delay = 5 * ZT_MS;
+		connect_pair(p, 1000, 2000);
+		CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 6582));
+		pair_settle(p, ZT_SEC);
+		t = &p->side[0].tcb;
+		seg = t->snd_mss;
+		t->cwnd = t->ssthresh = 10u * seg;
+		fill_pat(buf, 10u * seg, 6582);
+		pair_clear_log(p, 0);
+		p->side[0].drop_base = 0;
+		p->side[0].drop_bits = kind ? (1u << 1 | 1u << 9) : (1u << 1 | 1u << 5);
+		second = t->snd_una + seg;
+		other = t->snd_una + (kind ? 9 : 5) * seg;
+		start = p->now;
+		CU_ASSERT_EQUAL(zt_tcb_send(t, buf, 10u * seg, p->now), 10u * seg);
+		/* past the partial ACK: still in recovery, to the same end */
+		pair_run_until(p, start + 21 * ZT_MS);
+		CU_ASSERT(t->in_recovery);
+		CU_ASSERT_EQUAL(t->recover, t->snd_max);
+		CU_ASSERT_EQUAL(t->recover, second + 9 * seg);
+		pair_run_until(p, start + 60 * ZT_MS);
+		t1 = sent_at(p, second, 1, start);
+		t2 = sent_at(p, other, 1, start);
+		/* the fast retransmit a round trip after the send, the
+		 * partial ACK's retransmission as it arrives, a round trip
+		 * later; the full ACK ends the recovery */
+		CU_ASSERT(t1 >= 10 * ZT_MS && t1 <= 11 * ZT_MS);
+		CU_ASSERT(t2 >= 20 * ZT_MS && t2 <= 21 * ZT_MS);
+		CU_ASSERT_EQUAL(t->stats.fast_retransmits, 1);
+		CU_ASSERT_EQUAL(t->stats.retransmits, 2);
+		CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
+		/* its ACK: the peer's delayed ACK for the tenth (kind 1) */
+		pair_run_until(p, start + 80 * ZT_MS);
+		CU_ASSERT_FALSE(t->in_recovery);
+		CU_ASSERT(zt_tcb_send_drained(t));
+		pair_settle(p, 2 * ZT_SEC);
+		expect_received(p, got, sizeof(got), buf, 10u * seg);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * A tail loss probe's SACK starts recovery (RFC 8985 7.4: the probe's
  * ACK lets RACK mark the hole lost; here, without RACK: everything
  * outstanding went at least the PTO, 2 * SRTT, before the probe, far
@@ -4333,6 +4397,7 @@ int zt_suite_tcp(void)
 		{ "rack_reo_timer", test_rack_reo_timer },
 		{ "rack_reordering_window", test_rack_reordering_window },
 		{ "rack_dsack_reo_wnd", test_rack_dsack_reo_wnd },
+		{ "partial_ack_empty_scoreboard", test_partial_ack_empty_scoreboard },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },
