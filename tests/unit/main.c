@@ -127,6 +127,30 @@ uint64_t zt_test_heap_used(void)
 #endif
 }
 
+uint8_t *zt_test_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *d = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0) {
+		d = malloc((size_t)n + 1);
+		if (d && fread(d, 1, (size_t)n, f) != (size_t)n) {
+			free(d);
+			d = NULL;
+		}
+		if (d) {
+			d[n] = 0;
+			*len = (size_t)n;
+		}
+	}
+	fclose(f);
+	return d;
+}
+
 uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n)
 {
 	uint8_t *c = malloc(n ? n : 1);

@@ -42,6 +42,11 @@ void zt_test_fail_malloc(size_t size);
  * for tests that bound what a structure keeps allocated. */
 uint64_t zt_test_heap_used(void);
 
+/* Read @path whole into a heap buffer with a NUL after its last byte
+ * (so text can be used as a string); *@len its size. Caller frees; NULL
+ * when it cannot be opened or read. */
+uint8_t *zt_test_slurp(const char *path, size_t *len);
+
 /* An exactly-sized heap copy of @n bytes, so that ASan's red zone sits
  * right after the last byte and any over-read is caught. Caller frees. */
 uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n);

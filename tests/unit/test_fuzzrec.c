@@ -778,28 +778,6 @@ static void test_fix_checksums(void)
 
 /* --- the committed fuzz inputs ------------------------------------------------ */
 
-/* Read @path whole; caller frees. */
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *d = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0) {
-		d = malloc((size_t)n + 1);
-		if (d && fread(d, 1, (size_t)n, f) != (size_t)n) {
-			free(d);
-			d = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(f);
-	return d;
-}
-
 /* Call @fn on every regular file of @sub under the source tree; the count. */
 static unsigned for_each_file(const char *sub,
 			      void (*fn)(const char *path, const uint8_t *d,
@@ -821,7 +799,7 @@ static unsigned for_each_file(const char *sub,
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		d = slurp(path, &len);
+		d = zt_test_slurp(path, &len);
 		if (!d)
 			continue;
 		fn(path, d, len);
@@ -890,7 +868,7 @@ static void replay_seed(const char *name, struct zt_replay_outcome *o)
 
 	snprintf(path, sizeof(path), "%s/tools/fuzz/corpus/records/%s",
 		 zt_test_srcdir(), name);
-	d = slurp(path, &len);
+	d = zt_test_slurp(path, &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL(zt_replay_records(d, len, NULL, o), 0);
 	CU_ASSERT_EQUAL(o->violations, 0);

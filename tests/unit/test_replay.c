@@ -155,28 +155,6 @@ static void test_fixtures_replay(void)
 	CU_ASSERT(t.echo_replies >= 6);
 }
 
-/* Read @path whole into a malloc'd buffer (caller frees); NULL on error. */
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	long n;
-
-	if (!fp)
-		return NULL;
-	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 &&
-	    fseek(fp, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(fp);
-	return buf;
-}
-
 static void run_to(const char *in, const char *out, uint64_t seed)
 {
 	struct zt_replay_opts o;
@@ -201,8 +179,8 @@ static void check_deterministic(const char *path, void *arg)
 	snprintf(b, sizeof(b), "%s/b.pcap", tmpdir);
 	run_to(path, a, 7);
 	run_to(path, b, 7);
-	pa = slurp(a, &la);
-	pb = slurp(b, &lb);
+	pa = zt_test_slurp(a, &la);
+	pb = zt_test_slurp(b, &lb);
 	CU_ASSERT_FATAL(pa != NULL && pb != NULL);
 	CU_ASSERT(la > 24); /* more than the file header */
 	CU_ASSERT(la == lb && memcmp(pa, pb, la) == 0);
@@ -226,8 +204,8 @@ static void test_same_seed_same_output(void)
 	snprintf(b, sizeof(b), "%s/s2.pcap", tmpdir);
 	run_to(path, a, 1);
 	run_to(path, b, 2);
-	pa = slurp(a, &la);
-	pb = slurp(b, &lb);
+	pa = zt_test_slurp(a, &la);
+	pb = zt_test_slurp(b, &lb);
 	CU_ASSERT_FATAL(pa != NULL && pb != NULL);
 	CU_ASSERT(la != lb || memcmp(pa, pb, la) != 0);
 	free(pa);
@@ -349,7 +327,7 @@ static void check_refused_output(const char *in, const char *out,
 	CU_ASSERT(strstr(r.err, "is the input capture") != NULL);
 	CU_ASSERT_PTR_NULL(r.flows);
 	zt_replay_result_free(&r);
-	got = slurp(in, &len);
+	got = zt_test_slurp(in, &len);
 	CU_ASSERT_FATAL(got != NULL);
 	CU_ASSERT(len == want_len && memcmp(got, want, len) == 0);
 	free(got);
@@ -368,7 +346,7 @@ static void test_output_is_input(void)
 		 zt_test_srcdir());
 	snprintf(same, sizeof(same), "%s/same.pcap", tmpdir);
 	snprintf(hard, sizeof(hard), "%s/hard.pcap", tmpdir);
-	want = slurp(fx, &len);
+	want = zt_test_slurp(fx, &len);
 	CU_ASSERT_FATAL(want != NULL && len > 24);
 	fp = fopen(same, "wb");
 	CU_ASSERT_FATAL(fp != NULL);

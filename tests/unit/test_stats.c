@@ -291,14 +291,23 @@ static void test_prom_format(void)
 	free(p);
 }
 
+/* Whether the file at @path holds exactly the text @text. */
+static void expect_file_text(const char *path, const char *text)
+{
+	size_t n;
+	char *got = (char *)zt_test_slurp(path, &n);
+
+	CU_ASSERT_FATAL(got != NULL);
+	CU_ASSERT_STRING_EQUAL(got, text);
+	free(got);
+}
+
 static void test_write_file(void)
 {
 	char dir[] = "/tmp/ztun-stats-XXXXXX", path[64], tmp[80];
 	struct counters c;
 	struct zr_stats st;
-	char *want, got[32768];
-	FILE *f;
-	size_t n;
+	char *want;
 
 	memset(&c, 0, sizeof(c));
 	c.ss.udp_flows_opened = 11;
@@ -308,13 +317,8 @@ static void test_write_file(void)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	CU_ASSERT_EQUAL(zr_stats_write_file(path, &st, 1000000000ull), 0);
 	CU_ASSERT_EQUAL(zr_stats_write_file(path, &st, 2000000000ull), 0);
-	f = fopen(path, "r");
-	CU_ASSERT_FATAL(f != NULL);
-	n = fread(got, 1, sizeof(got) - 1, f);
-	got[n] = 0;
-	fclose(f);
 	want = prom_of(&st, 2000000000ull);
-	CU_ASSERT_STRING_EQUAL(got, want);
+	expect_file_text(path, want);
 	free(want);
 	CU_ASSERT_EQUAL(access(tmp, F_OK), -1); /* renamed, nothing left */
 	CU_ASSERT_EQUAL(unlink(path), 0);
@@ -334,11 +338,10 @@ static void test_write_file_planted_tmp(void)
 	char dir[] = "/tmp/ztun-stats-XXXXXX", path[64], tmp[80], victim[64];
 	struct counters c;
 	struct zr_stats st;
-	char got[32768], *want;
+	char *want;
 	struct stat sb;
 	mode_t mask;
 	FILE *f;
-	size_t n;
 
 	memset(&c, 0, sizeof(c));
 	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, &c.ns, c.states, &c.tcp, 0);
@@ -352,24 +355,14 @@ static void test_write_file_planted_tmp(void)
 	fclose(f);
 	CU_ASSERT_FATAL(symlink(victim, tmp) == 0);
 	CU_ASSERT_EQUAL(zr_stats_write_file(path, &st, 1000000000ull), 0);
-	f = fopen(victim, "r");
-	CU_ASSERT_FATAL(f != NULL);
-	n = fread(got, 1, sizeof(got) - 1, f);
-	got[n] = 0;
-	fclose(f);
-	CU_ASSERT_STRING_EQUAL(got, "keep\n");
+	expect_file_text(victim, "keep\n");
 	CU_ASSERT_EQUAL(lstat(path, &sb), 0);
 	CU_ASSERT(S_ISREG(sb.st_mode));
 	mask = umask(0);
 	umask(mask);
 	CU_ASSERT_EQUAL(sb.st_mode & 0777, 0644 & ~mask);
-	f = fopen(path, "r");
-	CU_ASSERT_FATAL(f != NULL);
-	n = fread(got, 1, sizeof(got) - 1, f);
-	got[n] = 0;
-	fclose(f);
 	want = prom_of(&st, 1000000000ull);
-	CU_ASSERT_STRING_EQUAL(got, want);
+	expect_file_text(path, want);
 	free(want);
 	CU_ASSERT_EQUAL(unlink(path), 0);
 	unlink(tmp);
