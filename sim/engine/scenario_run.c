@@ -821,6 +821,12 @@ static bool stream_waits(struct host *h, unsigned n)
 	return false;
 }
 
+/* The line being run (the last one once the script is done). */
+static unsigned cur_line(const struct host *h)
+{
+	return h->pos < h->s->n ? h->s->ev[h->pos].line : h->s->last_line;
+}
+
 /* At the script's --max-sockets, as at a descriptor limit. */
 static bool out_of_sockets(const struct host *h)
 {
@@ -834,8 +840,14 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	struct hstream *st;
 	struct out_item *o;
 
-	if (h->nst == MAX_STREAMS || out_of_sockets(h))
+	if (out_of_sockets(h))
 		return -EMFILE;
+	if (h->nst == MAX_STREAMS) {
+		/* the simulator's table, not a limit ztun should see */
+		fail(h, cur_line(h), "ztun opened more than %d upstream streams in one script (the simulator's limit)",
+		     MAX_STREAMS);
+		return -EMFILE;
+	}
 	h->n_open++;
 	st = &h->st[h->nst];
 	memset(st, 0, sizeof(*st));
@@ -917,8 +929,13 @@ static int up_dgram_open(void *host, uint8_t family, uint16_t port,
 	uint8_t b[3] = { family, (uint8_t)(port >> 8), (uint8_t)port };
 
 	(void)now;
-	if (h->ndg == MAX_DGRAMS || out_of_sockets(h))
+	if (out_of_sockets(h))
 		return -EMFILE;
+	if (h->ndg == MAX_DGRAMS) {
+		fail(h, cur_line(h), "ztun opened more than %d datagram sockets in one script (the simulator's limit)",
+		     MAX_DGRAMS);
+		return -EMFILE;
+	}
 	h->n_open++;
 	d = &h->dg[h->ndg];
 	memset(d, 0, sizeof(*d));
@@ -998,7 +1015,7 @@ static void tun_out_gso(void *host, const struct zt_pkt_parts *pkt,
 		n = zt_gso_split(h->gso_whole, len, seg_size, h->gso_piece,
 				 sizeof(h->gso_piece), 0, tun_out, h);
 	if (n < 0)
-		fail(h, h->pos < h->s->n ? h->s->ev[h->pos].line : h->s->last_line,
+		fail(h, cur_line(h),
 		     "ztun wrote a %zu-byte GSO packet (pieces of %u) the TUN cannot cut (%s)",
 		     len, seg_size, strerror(-n));
 }
@@ -1067,8 +1084,13 @@ static struct conn *conn_find(struct host *h, const struct zt_addr *client,
 		    zt_addr_eq(&c->client, client) && zt_addr_eq(&c->server, server))
 			return c;
 	}
-	if (!create || h->nconn == MAX_CONNS)
+	if (!create)
 		return NULL;
+	if (h->nconn == MAX_CONNS) {
+		fail(h, cur_line(h), "more than %d TCP connections in one script (the simulator's limit)",
+		     MAX_CONNS);
+		return NULL;
+	}
 	c = &h->conns[h->nconn++];
 	memset(c, 0, sizeof(*c));
 	c->family = client->family;

@@ -610,6 +610,64 @@ static void test_truncated_escape(void)
 }
 
 
+/* The executor's tables (64 TCP connections, 64 upstream streams, 64
+ * datagram sockets per script) are the simulator's, not ztun's: a script
+ * that outgrows one must fail saying so, not hand ztun an EMFILE it never
+ * asked for (--max-sockets is how a script asks) or a packet that "cannot
+ * be built". */
+static void test_table_limits(void)
+{
+	static char text[65536];
+	struct zt_scn_result r;
+	size_t n;
+
+	/* 65 connections, each its own stream: the 65th client SYN. */
+	n = (size_t)snprintf(text, sizeof(text), "--seed=3\n");
+	for (unsigned i = 0; i < 65; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+			"+0 tun< 10.0.0.2:%u > 203.0.113.9:22 S 0:0(0) <mss 1460>\n"
+			"+0 s%u> connect 203.0.113.9:22\n"
+			"+0 s%u< accept\n"
+			"+0 tun> S. 0:0(0) ack 1 <mss 1460>\n",
+			40000 + i, i + 1, i + 1);
+	CU_ASSERT_EQUAL(run_text(text, &r), 1);
+	CU_ASSERT_EQUAL(r.fail_line, 2 + 64 * 4);
+	if (!strstr(r.msg, "more than 64 TCP connections")) {
+		fprintf(stderr, "\n%s\n", r.msg);
+		CU_FAIL("65 connections");
+	}
+
+	/* 65 streams of one connection (each connect refused, the SYN sent
+	 * again): the 65th stream. */
+	n = (size_t)snprintf(text, sizeof(text), "--seed=3\n");
+	for (unsigned i = 0; i < 65; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+			"+0.1 tun< 10.0.0.2:43000 > 192.0.2.80:8080 S 0:0(0) <mss 1460>\n"
+			"+0 s%u> connect 192.0.2.80:8080\n"
+			"+0 s%u< refuse\n"
+			"+0 tun> R. 0:0(0) ack 1\n", i + 1, i + 1);
+	CU_ASSERT_EQUAL(run_text(text, &r), 1);
+	CU_ASSERT_EQUAL(r.fail_line, 2 + 64 * 4);
+	if (!strstr(r.msg, "more than 64 upstream streams")) {
+		fprintf(stderr, "\n%s\n", r.msg);
+		CU_FAIL("65 streams");
+	}
+
+	/* 65 UDP flows, each on its own socket: the 65th datagram. */
+	n = (size_t)snprintf(text, sizeof(text), "--seed=3\n");
+	for (unsigned i = 0; i < 65; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+			"+0 tun< 10.0.0.2:%u > 198.51.100.7:53 udp (4) \"abcd\"\n"
+			"+0 net> udp $v%u 198.51.100.7:53 (4) \"abcd\"\n",
+			40000 + i, i);
+	CU_ASSERT_EQUAL(run_text(text, &r), 1);
+	CU_ASSERT_EQUAL(r.fail_line, 2 + 64 * 2);
+	if (!strstr(r.msg, "more than 64 datagram sockets")) {
+		fprintf(stderr, "\n%s\n", r.msg);
+		CU_FAIL("65 datagram sockets");
+	}
+}
+
 /* What follows from a script's flow caps is sized from them, as ztun-ref
  * does (zt_router_config_fit_flows()): with 1 GiB rings the default
  * budget (4096 flows of default rings, 2 GiB) holds one flow, and a
@@ -662,6 +720,7 @@ int zt_suite_scenario(void)
 		{ "unexpected_output", test_unexpected_output },
 		{ "seed_override", test_seed_override },
 		{ "truncated_escape", test_truncated_escape },
+		{ "table_limits", test_table_limits },
 		{ 0 }
 	};
 
