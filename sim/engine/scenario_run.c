@@ -1432,7 +1432,7 @@ static bool tun_match(struct host *h, const struct zt_scn_event *e,
  * a missing output may run). */
 static uint64_t wait_limit(struct host *h, const struct zt_scn_event *e)
 {
-	uint64_t lim = e->t + h->s->hdr.tolerance;
+	uint64_t lim = zt_sim_time_add(e->t, h->s->hdr.tolerance);
 
 	for (size_t i = h->pos + 1; i < h->s->n; i++) {
 		const struct zt_scn_event *x = &h->s->ev[i];
@@ -1473,7 +1473,9 @@ static bool time_ok(struct host *h, const struct zt_scn_event *e,
 {
 	uint64_t tol = h->s->hdr.tolerance;
 
-	return o->t + tol >= e->t && o->t <= e->t + tol;
+	/* saturating: a large tolerance late in the clock must not wrap */
+	return zt_sim_time_add(o->t, tol) >= e->t &&
+	       o->t <= zt_sim_time_add(e->t, tol);
 }
 
 static void fail_time(struct host *h, const struct zt_scn_event *e,
@@ -1593,7 +1595,8 @@ static void expect_stream(struct host *h, const struct zt_scn_event *e)
 			return;
 		}
 		free(buf);
-		if (t0 + h->s->hdr.tolerance < e->t || t0 > e->t + h->s->hdr.tolerance) {
+		if (zt_sim_time_add(t0, h->s->hdr.tolerance) < e->t ||
+		    t0 > zt_sim_time_add(e->t, h->s->hdr.tolerance)) {
 			fail_time(h, e, eb, eb, t0);
 			return;
 		}

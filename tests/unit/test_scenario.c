@@ -668,6 +668,27 @@ static void test_table_limits(void)
 	}
 }
 
+/* The tolerance is added to line and output times: a large one (the
+ * parser takes up to about 10^10 s) on lines late in the 64-bit clock
+ * must not wrap and fail an output that came exactly on time. */
+static void test_tolerance_no_overflow(void)
+{
+	const char *text =
+		"--seed=3 --tolerance=10000000000\n"
+		"9000000000 tun< 10.0.0.2:42000 > 203.0.113.9:22 S 0:0(0) <mss 1460>\n"
+		"+0     s1> connect 203.0.113.9:22\n"
+		"+0.010 s1< accept\n"
+		"+0     tun> 203.0.113.9:22 > 10.0.0.2:42000 S. 0:0(0) ack 1 <mss 1460>\n"
+		"+0.001 tun< . 1:1(0) ack 1\n"
+		"+0     tun< P. 1:4(3) ack 1 \"abc\"\n"
+		"+0     s1> \"abc\"\n";
+	struct zt_scn_result r;
+
+	CU_ASSERT_EQUAL(run_text(text, &r), 0);
+	if (!r.passed)
+		fprintf(stderr, "\n%s\n", r.msg);
+}
+
 /* What follows from a script's flow caps is sized from them, as ztun-ref
  * does (zt_router_config_fit_flows()): with 1 GiB rings the default
  * budget (4096 flows of default rings, 2 GiB) holds one flow, and a
@@ -721,6 +742,7 @@ int zt_suite_scenario(void)
 		{ "seed_override", test_seed_override },
 		{ "truncated_escape", test_truncated_escape },
 		{ "table_limits", test_table_limits },
+		{ "tolerance_no_overflow", test_tolerance_no_overflow },
 		{ 0 }
 	};
 
