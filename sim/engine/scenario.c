@@ -52,6 +52,7 @@ struct pstate {
 	size_t errlen;
 	bool seen_event;
 	bool seen_tcp_addrs;   /* a TCP line with addresses came before */
+	uint8_t tcp_family;    /* that line's family: address-less lines' */
 	uint64_t prev_t;
 };
 
@@ -768,9 +769,10 @@ static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
 	int rc, seq_tok;
 
 	p->type = ZT_SCN_PKT_TCP;
-	if (p->has_addrs)
+	if (p->has_addrs) {
 		ps->seen_tcp_addrs = true;
-	else if (!ps->seen_tcp_addrs)
+		ps->tcp_family = p->dst.family;
+	} else if (!ps->seen_tcp_addrs)
 		return perr(ps, "the first TCP line needs SRC:PORT > DST:PORT, got '%s'",
 			    i < n ? t[i].s : "");
 	if (i >= n)
@@ -815,9 +817,15 @@ static int parse_tcp(struct pstate *ps, struct zt_scn_event *e,
 			p->no_win_check = true;
 			continue;
 		}
-		if (!t[i].quoted && !strcmp(s, "ttl")) {
+		/* `df` is the flag on an input, as on udp lines; on tun> it
+		 * stays the payload byte it always was there */
+		if (!t[i].quoted && (!strcmp(s, "ttl") || !strcmp(s, "tos") ||
+				     (!strcmp(s, "df") && e->kind == ZT_SCN_TUN_IN))) {
 			int j = i;
 
+			/* nothing compares a TCP output's traffic class */
+			if (e->kind == ZT_SCN_TUN_OUT && s[1] == 'o')
+				return perr(ps, "'tos' on a TCP tun> line is not checked (only on udp and echo lines)");
 			if (parse_ttl(ps, e, p, t, &j, n))
 				return -EINVAL;
 			i = j - 1;
@@ -851,7 +859,10 @@ static int parse_ttl(struct pstate *ps, const struct zt_scn_event *e,
 		const char *val = *i + 1 < n ? t[*i + 1].s : "";
 
 		if (t[*i].s[0] == 'd') {
-			if (e->kind != ZT_SCN_TUN_IN || p->dst.family != ZT_AF_INET)
+			uint8_t fam = p->type == ZT_SCN_PKT_TCP && !p->has_addrs ?
+				      ps->tcp_family : p->dst.family;
+
+			if (e->kind != ZT_SCN_TUN_IN || fam != ZT_AF_INET)
 				return perr(ps, "'df' is for IPv4 tun< lines");
 			if (p->df)
 				return perr(ps, "'df' given twice");

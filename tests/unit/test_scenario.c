@@ -689,6 +689,58 @@ static void test_tolerance_no_overflow(void)
 		fprintf(stderr, "\n%s\n", r.msg);
 }
 
+/* `ttl N`, `tos N` and `df` on a TCP input, in any order, as on UDP and
+ * echo inputs (the TTL alone used to open the way for the other two), and
+ * `df` also on a TCP line that leaves out the addresses of its IPv4
+ * connection; a TCP expected line does not check its traffic class, so
+ * `tos` there is refused rather than ignored. */
+static void test_tcp_ip_fields(void)
+{
+	struct zt_scn s;
+	char err[512];
+	const char *text =
+		"0  tun< 10.0.0.2:40 > 8.8.8.8:80 S 0:0(0) tos 4\n"
+		"+0 tun< . 1:1(0) ack 1 df\n"
+		"+0 tun< . 1:1(0) ack 1 df tos 184 ttl 3 <nop>\n"
+		"+0 tun< [fd00::2]:40 > [fd00::9]:80 S 0:0(0) tos 1 ttl 9\n";
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "0 tun> 8.8.8.8:80 > 10.0.0.2:40 S. 0:0(0) ack 1 tos 4\n",
+		  "t.scn:1: 'tos' on a TCP tun> line is not checked" },
+		{ "0 tun< [fd00::2]:40 > [fd00::9]:80 S 0:0(0) df\n",
+		  "t.scn:1: 'df' is for IPv4 tun< lines" },
+		{ "0 tun< [fd00::2]:40 > [fd00::9]:80 S 0:0(0)\n+0 tun< . 1:1(0) df\n",
+		  "t.scn:2: 'df' is for IPv4 tun< lines" },
+		{ "0 tun< 10.0.0.2:40 > 8.8.8.8:80 S 0:0(0) tos 1 tos 2\n",
+		  "t.scn:1: 'tos' given twice" },
+	};
+
+	if (parse(text, &s, err, sizeof(err))) {
+		fprintf(stderr, "\n%s\n", err);
+		CU_FAIL("parse");
+		return;
+	}
+	CU_ASSERT_EQUAL_FATAL(s.n, 4);
+	CU_ASSERT(s.ev[0].pkt.has_tos && s.ev[0].pkt.tos == 4 && !s.ev[0].pkt.ttl);
+	CU_ASSERT(s.ev[1].pkt.df && !s.ev[1].pkt.has_tos);
+	CU_ASSERT(s.ev[2].pkt.df && s.ev[2].pkt.tos == 184 && s.ev[2].pkt.ttl == 3 &&
+		  s.ev[2].pkt.nopts == 1);
+	CU_ASSERT(s.ev[3].pkt.tos == 1 && s.ev[3].pkt.ttl == 9);
+	zt_scn_free(&s);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = parse(bad[i].text, &s, err, sizeof(err));
+
+		if (rc != -EINVAL || !strstr(err, bad[i].want)) {
+			fprintf(stderr, "\ncase %zu: got '%s', want '%s'\n", i,
+				rc ? err : "(success)", bad[i].want);
+			CU_FAIL("error message");
+		}
+		if (rc == 0)
+			zt_scn_free(&s);
+	}
+}
+
 /* What follows from a script's flow caps is sized from them, as ztun-ref
  * does (zt_router_config_fit_flows()): with 1 GiB rings the default
  * budget (4096 flows of default rings, 2 GiB) holds one flow, and a
@@ -743,6 +795,7 @@ int zt_suite_scenario(void)
 		{ "truncated_escape", test_truncated_escape },
 		{ "table_limits", test_table_limits },
 		{ "tolerance_no_overflow", test_tolerance_no_overflow },
+		{ "tcp_ip_fields", test_tcp_ip_fields },
 		{ 0 }
 	};
 
