@@ -53,6 +53,8 @@ struct pstate {
 	bool seen_event;
 	bool seen_tcp_addrs;   /* a TCP line with addresses came before */
 	uint8_t tcp_family;    /* that line's family: address-less lines' */
+	char seen_keys[64][64]; /* header options given so far (not --route) */
+	unsigned n_seen_keys;
 	uint64_t prev_t;
 };
 
@@ -545,6 +547,14 @@ static int header_option(struct pstate *ps, const struct tok *t)
 	memcpy(key, t->s, kl);
 	key[kl] = 0;
 	v = eq + 1;
+	/* a second value would silently replace the first: only rules add up */
+	if (strcmp(key, "--route")) {
+		for (unsigned i = 0; i < ps->n_seen_keys; i++)
+			if (!strcmp(ps->seen_keys[i], key))
+				return perr(ps, "%s given twice (only --route repeats)", key);
+		if (ps->n_seen_keys < sizeof(ps->seen_keys) / sizeof(ps->seen_keys[0]))
+			memcpy(ps->seen_keys[ps->n_seen_keys++], key, kl + 1);
+	}
 	if (!strcmp(key, "--seed")) {
 		if (parse_uint(v, UINT64_MAX, &h->seed))
 			return perr(ps, "--seed: '%s' is not a number", v);

@@ -331,6 +331,11 @@ static void test_errors(void)
 		const char *want;
 	} cases[] = {
 		{ "--bogus=1\n", "t.scn:1: unknown option '--bogus'" },
+		/* only --route repeats: a second value would silently win */
+		{ "--seed=42\n--mtu=1400 --seed=7\n", "t.scn:2: --seed given twice" },
+		{ "--stack.tcp.sack=0 --stack.tcp.sack=1\n",
+		  "t.scn:1: --stack.tcp.sack given twice" },
+		{ "--tun-offload=1\n--tun-offload=0\n", "t.scn:2: --tun-offload given twice" },
 		{ "--mtu=100\n", "t.scn:1: --mtu: '100'" },
 		{ "--tun-offload=2\n", "t.scn:1: --tun-offload: expected 0 or 1, got '2'" },
 		{ "--max-sockets=0\n", "t.scn:1: --max-sockets: '0' is not a number in 1..64" },
