@@ -1672,6 +1672,9 @@ int zt_scn_parse(const char *file, const char *text, size_t len,
 	ps.file = file;
 	ps.err = err;
 	ps.errlen = errlen;
+	/* a UTF-8 byte order mark some editors write first is not text */
+	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+		i = 3;
 	while (i < len && !rc) {
 		const char *nl = memchr(text + i, '\n', len - i);
 		size_t l = nl ? (size_t)(nl - (text + i)) : len - i;
