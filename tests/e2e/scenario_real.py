@@ -583,12 +583,15 @@ def parse_packet(e, t, where, state):
             p.opts, p.opts_more = parse_opts(s, where)
         elif not t[i].quoted and s == "...":
             p.no_win_check = True
+        elif not t[i].quoted and (s in ("ttl", "tos") or
+                                  (s == "df" and e.kind == "tun<")):
+            # before the hex check: on a TCP input `df` is the DF flag
+            # (docs/scenarios.md), not a payload byte
+            raise ScnError("%s: '%s' on a TCP segment is not supported in real "
+                           "mode (the upstream SYN's TTL is not seen)" % (where, s))
         elif t[i].quoted or is_hex_token(t[i]):
             payload += payload_rest([t[i]], where)
             have_payload = True
-        elif not t[i].quoted and s == "ttl":
-            raise ScnError("%s: 'ttl' on a TCP segment is not supported in real "
-                           "mode (the upstream SYN's TTL is not seen)" % where)
         else:
             raise ScnError("%s: unexpected '%s'" % (where, s))
         i += 1
