@@ -23,6 +23,7 @@
 
 #include "engine/replay.h"
 #include "engine/scenario.h"
+#include "version.h"
 
 #define EXIT_USAGE 2
 
@@ -35,7 +36,8 @@ static const char usage_main[] =
 	"  run [--seed=N] [--trace-hash] [-v] FILE.scn...\n"
 	"                 run scenario scripts; PASS/FAIL each and a summary\n"
 	"\n"
-	"ztun-sim --help, ztun-sim COMMAND --help: this text or the command's.\n";
+	"ztun-sim --help, ztun-sim COMMAND --help: this text or the command's.\n"
+	"ztun-sim --version: the version.\n";
 
 static const char usage_replay[] =
 	"usage: ztun-sim replay CAPTURE [-o OUT.pcap] [--seed N] [--mtu N]\n"
@@ -331,6 +333,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("ztun-sim %s\n", ZTUN_VERSION);
 		return 0;
 	}
 	if (!strcmp(argv[1], "replay"))

@@ -20,12 +20,13 @@
 #include <stdint.h>
 
 #include "real/routestate.h"
+#include "version.h"
 #include "ztun/addr.h"
 #include "ztun/dns_wire.h"
 #include "ztun/route.h"
 #include "ztun/router.h"
 
-#define ZR_VERSION "0.1.0"
+#define ZR_VERSION ZTUN_VERSION
 
 /* A proxy's host name (zt_dns_name_valid()): at most 253 characters
  * (RFC 1035's 255 octets on the wire). */

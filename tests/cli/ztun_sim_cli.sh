@@ -46,6 +46,7 @@ check() {
 
 check "--help exits 0"              0 out "usage: ztun-sim"  -- --help
 check "replay --help exits 0"       0 out "--seed N"         -- replay --help
+check "--version exits 0"           0 out "^ztun-sim [0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*$" -- --version
 check "no command exits 2"          2 err "usage"            --
 check "unknown command exits 2"     2 err "unknown command 'frobnicate'" -- frobnicate
 check "unknown flag exits 2"        2 err "unknown flag '--bogus'" -- replay "$fixture" --bogus
@@ -97,6 +98,26 @@ result $ok "a script that does not parse has no HASH line" "it printed one"
 ok=0
 [ -s "$tmp/o.pcap" ] && ok=1
 result $ok "-o capture is not empty" "empty or missing"
+
+# Each --help is the first block docs/cli.md quotes under its heading.
+help_matches() { # HEADING ARGS...
+	heading=$1
+	shift
+	"$bin" "$@" >"$tmp/help" 2>&1
+	awk -v h="$heading" '$0 == h { sec = 1; next }
+		sec && /^#/ && !in_block { exit }
+		sec && /^```$/ { if (in_block) exit; in_block = 1; next }
+		in_block { print }' "$src/docs/cli.md" >"$tmp/doc"
+	if [ -s "$tmp/doc" ] && cmp -s "$tmp/help" "$tmp/doc"; then
+		result 1 "$* matches docs/cli.md"
+	else
+		result 0 "$* matches docs/cli.md" \
+			"$(diff "$tmp/doc" "$tmp/help" | head -n 8 | tr '\n' ';')"
+	fi
+}
+help_matches "## ztun-sim" --help
+help_matches "### ztun-sim run" run --help
+help_matches "### ztun-sim replay" replay --help
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
