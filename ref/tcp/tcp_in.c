@@ -36,7 +36,13 @@
  * 2), or SACK information that shows the first unACKed segment lost
  * (RFC 6675 4 IsLost: three SACKed ranges above it, or more than two
  * segments' worth of bytes) start NewReno recovery
- * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data;
+ * (RFC 6582) that retransmits one hole per ACK, skipping SACKed data:
+ * without SACK the segment at snd_una on each partial ACK (RFC 6582 3.2
+ * step 3), with SACK only a hole found lost, by IsLost or by RACK (RFC
+ * 6675 NextSeg rule 1), as a partial ACK may leave the first unACKed
+ * segment in flight (reordering that RACK took for a loss); holes the
+ * last episode sent again, if a new one starts at once, are not resent
+ * on its start (as Linux's SACKED_RETRANS);
  * the first two duplicate ACKs each let one new segment go beyond cwnd
  * (RFC 3042 Limited Transmit), so a window of a few segments still
  * draws the third rather than waiting for the RTO; with two or three
@@ -412,23 +418,39 @@ void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
 	/* FlightSize without what limited transmit sent past cwnd
 	 * (RFC 5681 3.2, RFC 3042 2) */
 	uint32_t flight = tcp_flight(t) < t->cwnd ? tcp_flight(t) : t->cwnd;
+	/* With SACK, the holes the last episode sent again (up to rtx_next,
+	 * above its recover point) and not yet ACKed are out still, as
+	 * Linux's SACKED_RETRANS: not sent again at once when a full ACK
+	 * ends that episode and the SACKs start this one; only what is
+	 * found lost (a lost retransmission: tcp_lost_rtx, RACK). */
+	bool again = t->sack_ok && zt_seq_gt(t->rtx_next, t->snd_una) &&
+		     zt_seq_le(t->rtx_next, t->snd_max);
 
 	t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
 	t->cwnd = t->ssthresh + 3u * t->snd_mss;
 	t->in_recovery = true;
 	t->recover = t->snd_max;
-	t->rtx_next = t->snd_una;
+	if (!again)
+		t->rtx_next = t->snd_una;
 	t->t_tlp = ZT_TIME_NEVER;
 	t->tlp_rtx = false; /* this recovery is the loss's response */
 	t->lrx_armed = false;
 	t->stats.fast_retransmits++;
-	tcp_retransmit_hole(t, now);
+	if (again) {
+		tcp_lrx_arm(t); /* snd_una's segment went again, before now */
+		tcp_retransmit_hole(t, true, now);
+		return;
+	}
+	tcp_retransmit_hole(t, false, now);
 }
 
-/* A new cumulative ACK moved snd_una from its old value to @ack. */
-static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
+/* A new cumulative ACK moved snd_una from its old value to @ack. Returns
+ * whether it is a partial ACK of SACK recovery: a hole found lost may go
+ * (tcp_process_ack sends it, after RACK had its say). */
+static bool tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			    uint64_t now)
 {
+	bool rtx_due = false;
 	uint32_t acked = seg->ack - t->snd_una;
 	size_t ring_len = zt_ring_len(&t->tx);
 	uint32_t data = acked < ring_len ? acked : (uint32_t)ring_len;
@@ -466,7 +488,12 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			if (t->sack_ok)
 				tcp_rack_recovery_end(t);
 		} else {
-			/* Partial ACK: deflate, retransmit the next hole. */
+			/* Partial ACK: deflate, retransmit the next hole:
+			 * without SACK the segment at snd_una at once
+			 * (RFC 6582 3.2 step 3); with SACK only what is
+			 * found lost (RFC 6675 NextSeg, RACK), as the first
+			 * unACKed segment may be in flight still (a
+			 * spurious recovery's, or one a hole behind). */
 			t->cwnd = t->cwnd > acked ? t->cwnd - acked : t->snd_mss;
 			if (acked >= t->snd_mss)
 				t->cwnd += t->snd_mss;
@@ -476,7 +503,10 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			else /* the segment now at snd_una went again in
 			      * this recovery, before now */
 				tcp_lrx_arm(t);
-			tcp_retransmit_hole(t, now);
+			if (t->sack_ok)
+				rtx_due = true;
+			else
+				tcp_retransmit_hole(t, false, now);
 		}
 	} else if (t->cwnd < t->ssthresh) {
 		/* Slow start, RFC 3465 with L = 2*SMSS. */
@@ -514,6 +544,7 @@ static void tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	}
 	tcp_rearm_rtx(t, now);
 	tcp_arm_tlp(t, now);
+	return rtx_due;
 }
 
 /* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, a blind ACK)
@@ -542,7 +573,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 {
 	uint32_t wnd = (uint32_t)seg->window << tcp_shift(t);
 	bool window_update = false, new_sack = false, filled = false;
-	bool dsack = false;
+	bool dsack = false, rtx_due = false;
 
 	if (zt_seq_gt(seg->ack, t->snd_max)) {
 		t->ack_now = true; /* RFC 9293: ACK it and drop */
@@ -613,7 +644,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		t->retries = 0;
 
 	if (zt_seq_gt(seg->ack, t->snd_una)) {
-		tcp_ack_advance(t, seg, now);
+		rtx_due = tcp_ack_advance(t, seg, now);
 		/* With SACK, an ACK that moves snd_una may show the new
 		 * first hole lost as a duplicate one would: SACKs while a
 		 * probe is out (its episode lasts to tlp_high: the probe's
@@ -650,7 +681,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		} else if (t->in_recovery) {
 			t->cwnd += t->snd_mss; /* each dupack: a segment left */
 			if (t->sack_ok && !tcp_lost_rtx(t, filled, now))
-				tcp_retransmit_hole(t, now);
+				rtx_due = true;
 		}
 	}
 
@@ -658,6 +689,10 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 	 * longer ago than a round trip and the reordering window, is lost */
 	if (t->sack_ok)
 		tcp_rack_after_ack(t, now);
+	/* SACK recovery: one hole per ACK, of those found lost (by the
+	 * scoreboard, or by RACK just now) */
+	if (rtx_due && t->in_recovery)
+		tcp_retransmit_hole(t, true, now);
 
 	/* Our FIN acknowledged? */
 	if (tcp_fin_acked(t)) {

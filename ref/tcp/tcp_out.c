@@ -436,7 +436,43 @@ uint32_t tcp_resend_at(struct zt_tcb *t, uint32_t seq, uint32_t max_len,
 	return tcp_send_at(t, seq, max_len, now);
 }
 
-bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now)
+/* RFC 6675 NextSeg rule 1, with RACK: whether the first hole from offset
+ * *@from on is lost: IsLost (4: DupThresh discontiguous SACKed ranges
+ * above it, or more than (DupThresh - 1) * SMSS bytes SACKed above) or
+ * marked by RACK (above the highest SACK too: a tail lost behind a
+ * delivered retransmission); *@from and *@hole_end, its offsets. None
+ * past it is sooner lost (both tests weaken going up: holes above
+ * rtx_next went once, in order), so rtx_next stays HighRxt: every hole
+ * below it went again. Only in recovery: bounded walks of the scoreboard
+ * and the log. */
+static bool tcp_next_lost(const struct zt_tcb *t, uint32_t *from,
+			  uint32_t *hole_end)
+{
+	const struct zt_assembler *s = &t->sacked;
+	uint32_t above = 0, start = 0, off = *from;
+
+	for (unsigned i = 0; i < s->count; i++)
+		above += s->r[i].end - s->r[i].start;
+	for (unsigned i = 0; i <= s->count; i++) {
+		uint32_t end = i < s->count ? s->r[i].start : tcp_flight(t);
+
+		if (off < start)
+			off = start;
+		if (off < end) {
+			*from = off;
+			*hole_end = end;
+			return s->count - i >= 3 || above > 2u * t->snd_mss ||
+			       tcp_rack_lost(t, t->snd_una + off);
+		}
+		if (i < s->count) {
+			above -= s->r[i].end - s->r[i].start;
+			start = s->r[i].end;
+		}
+	}
+	return false;
+}
+
+bool tcp_retransmit_hole(struct zt_tcb *t, bool lost_only, uint64_t now)
 {
 	const struct zt_assembler *s = &t->sacked;
 	uint32_t from, hole_end = 0, sent;
@@ -445,7 +481,9 @@ bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now)
 	if (zt_seq_lt(t->rtx_next, t->snd_una))
 		t->rtx_next = t->snd_una;
 	from = t->rtx_next - t->snd_una;
-	if (s->count == 0) {
+	if (lost_only && t->sack_ok) {
+		found = tcp_next_lost(t, &from, &hole_end);
+	} else if (s->count == 0) {
 		/* No SACK information: NewReno retransmits the first unacked
 		 * segment once per recovery step. */
 		if (from != 0)

@@ -19,8 +19,12 @@ bool tcp_rcv_window_opens(const struct zt_tcb *t);
 void tcp_send_syn(struct zt_tcb *t, uint64_t now);
 /* Send RST with @seq (and ACK of rcv_nxt when @with_ack). */
 void tcp_send_rst(struct zt_tcb *t, uint32_t seq, bool with_ack, uint64_t now);
-/* Retransmit the next unSACKed hole at or after rtx_next; false if none. */
-bool tcp_retransmit_hole(struct zt_tcb *t, uint64_t now);
+/* Retransmit the next unSACKed hole at or after rtx_next; false if none.
+ * @lost_only (with SACK): only a hole found lost, RFC 6675 NextSeg rule 1
+ * (IsLost: DupThresh SACKed above it) or RACK's mark, beyond the highest
+ * SACK too; else any hole below it (fast retransmit), or without SACK
+ * the segment at snd_una when rtx_next is there (NewReno). */
+bool tcp_retransmit_hole(struct zt_tcb *t, bool lost_only, uint64_t now);
 /* Send one segment of up to @max_len at @seq again (data in the flight,
  * with the FIN when it reaches it); the sequence space it covered. */
 uint32_t tcp_resend_at(struct zt_tcb *t, uint32_t seq, uint32_t max_len,
@@ -60,6 +64,8 @@ void tcp_rack_update(struct zt_tcb *t, const struct zt_tcp_repr *seg,
  * ago than RACK.rtt plus the reordering window, retransmit (recovery
  * from there), and (re)arm the reordering timer (6.2 step 5, 6.3). */
 void tcp_rack_check(struct zt_tcb *t, uint64_t now);
+/* RACK found @seq lost (and it has not gone again since). */
+bool tcp_rack_lost(const struct zt_tcb *t, uint32_t seq);
 /* The reordering timer expired (6.3). */
 void tcp_rack_timer(struct zt_tcb *t, uint64_t now);
 /* An ACK (of @ack) carries a D-SACK: a retransmission was needless;

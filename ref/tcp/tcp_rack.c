@@ -50,8 +50,10 @@
  * runs). What is lost goes
  * through the recovery of tcp_in.c: out of recovery it starts fast
  * recovery (RFC 8985 allows RACK to), which retransmits the first hole
- * and one hole per ACK after it; in recovery a lost retransmission (below
- * rtx_next, where the hole walk no longer goes) is sent again at once.
+ * and one hole per ACK after it, of those found lost (IsLost, or marked
+ * here: tcp_rack_lost, above the highest SACK too); in recovery a lost
+ * retransmission (below rtx_next, where the hole walk no longer goes) is
+ * sent again at once.
  * On the timer, one lost segment goes (the first hole from rtx_next when
  * that is where the loss is) and its ACK drives the rest.
  */
@@ -388,6 +390,20 @@ static uint64_t rack_detect(struct zt_tcb *t, uint64_t now, bool *lost)
 	return timeout;
 }
 
+bool tcp_rack_lost(const struct zt_tcb *t, uint32_t seq)
+{
+	const struct zt_tcp_rack *r = &t->rack;
+
+	for (unsigned i = 0; i < r->n; i++) {
+		const struct zt_tcp_rack_run *u = &r->run[(r->head + i) & RACK_MASK];
+
+		if (zt_seq_ge(seq, u->start) && zt_seq_lt(seq, u->lost_end) &&
+		    zt_seq_lt(seq, u->end))
+			return true;
+	}
+	return false;
+}
+
 /* The lowest byte found lost and not SACKed, and the end of its gap. */
 static bool rack_first_lost(struct zt_tcb *t, uint32_t *seq, uint32_t *end)
 {
@@ -429,7 +445,7 @@ static void rack_act(struct zt_tcb *t, bool timer, uint64_t now)
 		return;
 	}
 	if (zt_seq_ge(seq, t->rtx_next)) {
-		if (timer && tcp_retransmit_hole(t, now))
+		if (timer && tcp_retransmit_hole(t, true, now))
 			t->stats.rack_marked++;
 		return;
 	}

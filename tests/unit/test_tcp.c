@@ -1251,6 +1251,47 @@ static void test_rack_reordering_window(void)
 }
 
 /*
+ * One reordering event draws at most one needless retransmission and one
+ * recovery (RFC 6675 NextSeg: with SACK only what IsLost or RACK finds
+ * lost goes again). Of thirty segments, cwnd ten, the ninth arrives 4 ms
+ * after the tenth, past RACK's window (min_RTT / 4, 2.5 ms): RACK sends
+ * it again at 12.5 ms and starts recovery, a spurious one. The ACKs that
+ * follow are partial and leave the scoreboard empty: NewReno's rule
+ * (RFC 6582 3.2 step 3) resent the segment at snd_una on each, though it
+ * was in flight, and each of those drew a D-SACK: 12 retransmissions and
+ * 2 recoveries.
+ */
+static void test_rack_reorder_one_recovery(void)
+{
+	struct tcp_pair *p = rack_pair(8985005);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[30 * 1460], got[30 * 1460];
+	uint32_t seg = a->snd_mss, n = 30;
+	uint64_t start = p->now;
+	struct zt_tcp_repr ninth;
+
+	fill_pat(buf, n * seg, 8988);
+	a->cwnd = 10u * seg;
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = 1u << 8;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 10u * seg);
+	ninth = p->side[0].last[8];
+	CU_ASSERT_EQUAL_FATAL(p->side[0].last_len[8], seg);
+	pair_run_until(p, start + 9 * ZT_MS);
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &ninth, buf + 8 * seg, seg),
+			ZT_DROP_NONE);
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT(a->stats.retransmits <= 1);
+	CU_ASSERT(a->stats.fast_retransmits <= 1);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	expect_received(p, got, sizeof(got), buf, n * seg);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * As rack_pair (a 10 ms round trip, SRTT and min_RTT known), without
  * timestamps, and with side 0's segments lost from here: the ACKs the
  * test injects stand for the peer's.
@@ -1394,13 +1435,78 @@ static void test_rack_dsack_reo_wnd(void)
 }
 
 /*
+ * A full ACK ends a SACK recovery while a hole above its recover point,
+ * sent again in it, is still out; the SACKs start the next recovery at
+ * once (IsLost). That hole went again a moment ago: the new episode
+ * does not resend it (Linux's SACKED_RETRANS); only lost retransmission
+ * detection (RACK, tcp_lost_rtx) or the RTO would. It went a third time
+ * at once, and the copies' ACKs, ambiguous, made RACK take the data sent
+ * between them for lost.
+ * Twenty segments queued, ten out, all lost here (the ACKs are the
+ * test's): SACKs of 1-4 start recovery (0 again); 5-10 SACKed inflate
+ * cwnd, 10-14 go; 11-12 SACKed show 0's retransmission lost (again),
+ * 11-13 SACKed 10 (again); the ACK of 10 with 11-15 SACKed ends the
+ * episode and starts the next.
+ */
+static void test_sack_recovery_restart_no_resend(void)
+{
+	struct tcp_pair *p = rack_inject_pair(6675001);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[20 * 1460];
+	uint32_t seg = a->snd_mss, base = a->snd_una, tenth = base + 10 * seg;
+	uint32_t l[2], r[2];
+	uint64_t start = p->now;
+
+	memset(buf, 's', sizeof(buf));
+	a->cwnd = a->ssthresh = 10u * seg;
+	pair_clear_log(p, 0);
+	p->side[0].drop_base = 0;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 20 * seg, p->now), 20 * seg);
+	CU_ASSERT_EQUAL(a->snd_max, tenth);
+	pair_run_until(p, start + 10 * ZT_MS);
+	l[0] = seg;
+	for (uint32_t k = 4; k <= 10; k++) {
+		r[0] = k * seg;
+		inject_ack(p, 0, 1, l, r);
+		pair_run_until(p, p->now + ZT_MS);
+	}
+	CU_ASSERT(a->in_recovery);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT(zt_seq_ge(a->snd_max, base + 14 * seg));
+	/* 11-12 SACKed: 0's retransmission was lost (tcp_lost_rtx); 13
+	 * too: 10 IsLost, again */
+	l[1] = 11 * seg;
+	for (uint32_t k = 13; k <= 14; k++) {
+		r[1] = k * seg;
+		inject_ack(p, 0, 2, l, r);
+		pair_run_until(p, p->now + ZT_MS);
+	}
+	CU_ASSERT(a->in_recovery);
+	CU_ASSERT(sent_at(p, base, 2, start) != UINT64_MAX);
+	CU_ASSERT(sent_at(p, tenth, 1, start) != UINT64_MAX);
+	CU_ASSERT(zt_seq_ge(a->snd_max, base + 15 * seg));
+	/* the full ACK of the first ten, 11-15 SACKed: a new episode */
+	l[0] = 11 * seg;
+	r[0] = 15 * seg;
+	inject_ack(p, 10 * seg, 1, l, r);
+	CU_ASSERT(a->in_recovery);
+	CU_ASSERT_EQUAL(a->recover, a->snd_max);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 2);
+	CU_ASSERT_EQUAL(sent_at(p, tenth, 2, start), UINT64_MAX);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * RFC 6582 3.2 step 3: a partial ACK in fast recovery retransmits the
  * first unacknowledged segment at once; a full ACK (covering recover)
  * ends the recovery, a partial ACK does not. Checked, not changed.
  * Without SACK (kind 0: the second and sixth of ten
  * segments lost), and with SACK where the partial ACK leaves the
  * scoreboard empty (kind 1: the second and the tenth lost; nothing is
- * SACKed above the tenth).
+ * SACKed above the tenth): there the tenth goes as soon, since RACK
+ * finds it lost (sent before the second's retransmission, which the
+ * partial ACK delivered), not by the NewReno rule.
  */
 static void test_partial_ack_empty_scoreboard(void)
 {
@@ -4398,6 +4504,8 @@ int zt_suite_tcp(void)
 		{ "rack_reordering_window", test_rack_reordering_window },
 		{ "rack_dsack_reo_wnd", test_rack_dsack_reo_wnd },
 		{ "partial_ack_empty_scoreboard", test_partial_ack_empty_scoreboard },
+		{ "rack_reorder_one_recovery", test_rack_reorder_one_recovery },
+		{ "sack_recovery_restart_no_resend", test_sack_recovery_restart_no_resend },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },
