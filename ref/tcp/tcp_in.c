@@ -42,7 +42,11 @@
  * 6675 NextSeg rule 1), as a partial ACK may leave the first unACKed
  * segment in flight (reordering that RACK took for a loss); holes the
  * last episode sent again, if a new one starts at once, are not resent
- * on its start (as Linux's SACKED_RETRANS);
+ * on its start (as Linux's SACKED_RETRANS); once D-SACKs have shown
+ * every retransmission of a fast recovery needless (RFC 2883 6, RFC
+ * 3708: a count per episode, one off for each D-SACKed segment above
+ * snd_una at its start), it is undone: cwnd and ssthresh as before it
+ * (tcp_undo_dsack, at its full ACK or after);
  * the first two duplicate ACKs each let one new segment go beyond cwnd
  * (RFC 3042 Limited Transmit), so a window of a few segments still
  * draws the third rather than waiting for the RTO; with two or three
@@ -426,6 +430,14 @@ void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
 	bool again = t->sack_ok && zt_seq_gt(t->rtx_next, t->snd_una) &&
 		     zt_seq_le(t->rtx_next, t->snd_max);
 
+	/* for its undo: what it changes, and its retransmissions from
+	 * here; none for an episode that starts while the last one's are
+	 * out (their D-SACKs would count against it) */
+	t->prior_cwnd = t->cwnd;
+	t->prior_ssthresh = t->ssthresh;
+	t->undo_on = !again;
+	t->undo_retrans = 0;
+	t->undo_marker = t->snd_una;
 	t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
 	t->cwnd = t->ssthresh + 3u * t->snd_mss;
 	t->in_recovery = true;
@@ -442,6 +454,39 @@ void tcp_enter_recovery(struct zt_tcb *t, uint64_t now)
 		return;
 	}
 	tcp_retransmit_hole(t, false, now);
+}
+
+/* RFC 2883 6, RFC 3708 (Linux's tcp_try_undo_dsack, _recovery): every
+ * retransmission of the last fast recovery was needless, its originals
+ * only late or reordered: no congestion; cwnd and ssthresh go back to
+ * their values before it (or stay, grown past them since). */
+static void tcp_undo(struct zt_tcb *t)
+{
+	if (t->cwnd < t->prior_cwnd)
+		t->cwnd = t->prior_cwnd;
+	if (t->ssthresh < t->prior_ssthresh)
+		t->ssthresh = t->prior_ssthresh;
+	t->undo_on = false;
+}
+
+/* A D-SACK of [@l, @r): a retransmission of the last fast recovery (one
+ * a segment), if the range lies where they went, was needless. At none
+ * left, the recovery is undone, at once when it has ended, else at its
+ * full ACK. A few words of state, nothing per segment. */
+static void tcp_undo_dsack(struct zt_tcb *t, uint32_t l, uint32_t r)
+{
+	uint32_t hi = t->in_recovery ? t->snd_max : t->undo_end, n;
+
+	if (!t->undo_on || !t->undo_retrans || !zt_seq_lt(l, r) ||
+	    zt_seq_lt(l, t->undo_marker) || zt_seq_gt(r, hi))
+		return;
+	n = (r - l) / t->snd_mss; /* whole segments; a short one, or one
+				   * with the FIN, is one */
+	if (n == 0)
+		n = 1;
+	t->undo_retrans -= n < t->undo_retrans ? n : t->undo_retrans;
+	if (!t->undo_retrans && !t->in_recovery)
+		tcp_undo(t);
 }
 
 /* A new cumulative ACK moved snd_una from its old value to @ack. Returns
@@ -485,6 +530,9 @@ static bool tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			t->cwnd = t->ssthresh < flight + t->snd_mss ?
 					  t->ssthresh : flight + t->snd_mss;
 			t->in_recovery = false;
+			t->undo_end = t->snd_max;
+			if (t->undo_on && !t->undo_retrans)
+				tcp_undo(t); /* all D-SACKed already */
 			if (t->sack_ok)
 				tcp_rack_recovery_end(t);
 		} else {
@@ -593,8 +641,12 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 
 		new_sack = tcp_take_sack(t, seg, &dsack);
 		filled = watch && new_sack && tcp_rtx_sacked(t) > below;
-		if (dsack) /* a needless retransmission: RACK waits longer */
+		if (dsack) { /* a needless retransmission: RACK waits
+			      * longer, and a needless recovery is undone */
 			tcp_rack_dsack(t, seg->ack);
+			tcp_undo_dsack(t, seg->sack[0].left,
+				       seg->sack[0].right);
+		}
 	}
 	if (t->sack_ok)
 		tcp_rack_on_ack(t, seg, now);

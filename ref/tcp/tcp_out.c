@@ -517,7 +517,7 @@ bool tcp_retransmit_hole(struct zt_tcb *t, bool lost_only, uint64_t now)
 			* while snd_una stays (tcp_lost_rtx) */
 		tcp_lrx_arm(t);
 	t->rtx_next = t->snd_una + from + sent;
-	t->stats.retransmits++;
+	tcp_rtx_count(t);
 	if (t->rtt_sampling && zt_seq_lt(t->rtt_seq, t->rtx_next))
 		t->rtt_sampling = false; /* Karn */
 	if (t->t_rtx == ZT_TIME_NEVER)
@@ -579,7 +579,7 @@ bool tcp_lost_rtx(struct zt_tcb *t, bool filled, uint64_t now)
 		return false;
 	t->lrx_mark = t->snd_max;
 	t->lrx_again = true;
-	t->stats.retransmits++;
+	tcp_rtx_count(t);
 	t->stats.lost_retransmits++;
 	if (zt_seq_lt(t->rtx_next, t->snd_una + sent))
 		t->rtx_next = t->snd_una + sent;
@@ -730,6 +730,7 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
 	t->cwnd = t->snd_mss;
 	t->in_recovery = false;
+	t->undo_on = false; /* an RTO's response stays */
 	t->dupacks = 0;
 	t->recover = t->snd_max;
 	zt_asm_init(&t->sacked); /* the receiver may have reneged */
@@ -806,6 +807,9 @@ static void tcp_on_tlp(struct zt_tcb *t, uint64_t now)
 			t->rtt_sampling = false; /* Karn */
 		covered = start + covered > flight ? start + covered - flight : 0;
 		t->tlp_rtx = true;
+		/* its D-SACK would pass for one of the last recovery's
+		 * retransmissions (data that recovery sent): no undo now */
+		t->undo_on = false;
 	}
 	/* what it covered past snd_max (new data, a FIN not sent before) */
 	t->snd_max += covered;

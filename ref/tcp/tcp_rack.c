@@ -455,7 +455,7 @@ static void rack_act(struct zt_tcb *t, bool timer, uint64_t now)
 	sent = tcp_resend_at(t, seq, end - seq, now);
 	if (!sent)
 		return;
-	t->stats.retransmits++;
+	tcp_rtx_count(t);
 	t->stats.lost_retransmits++;
 	t->stats.rack_marked++;
 	if (seq == t->snd_una) {

@@ -1356,6 +1356,112 @@ static void rack_late_ninth(struct tcp_pair *p, bool lost)
 }
 
 /*
+ * Undo (RFC 2883 6, RFC 3708; Linux's tcp_try_undo_dsack): a fast
+ * recovery whose every retransmission the peer's D-SACKs report needless
+ * was no congestion; cwnd and ssthresh go back to their values before
+ * it. Kind 0: the reordering of rack_reorder_one_recovery (the ninth 4
+ * ms late: RACK resends it, its D-SACK comes back): ssthresh is 20
+ * segments again, cwnd at least the 10 it was. Kind 1: the fifth is lost
+ * too (the recovery's start); its retransmission was needed, so the
+ * ninth's D-SACK undoes nothing: ssthresh stays about halved. Without
+ * undo kind 0 ended with ssthresh at 9 segments, cwnd at 6. Last, with
+ * injected ACKs (rack_late_ninth), the D-SACK comes after the full ACK
+ * that ended the recovery: undone then; and after a recovery of a real
+ * loss, the D-SACK of a tail loss probe of data it sent undoes nothing.
+ */
+static void test_undo_dsack(void)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		struct tcp_pair *p = rack_pair(3708 + (uint64_t)kind);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static uint8_t buf[30 * 1460], got[30 * 1460];
+		uint32_t seg = a->snd_mss, n = 30;
+		uint64_t start = p->now;
+		struct zt_tcp_repr ninth;
+
+		fill_pat(buf, n * seg, 3708);
+		a->cwnd = 10u * seg;
+		p->side[0].drop_base = 0;
+		p->side[0].drop_bits = 1u << 8 | (kind ? 1u << 4 : 0);
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+		ninth = p->side[0].last[8];
+		CU_ASSERT_EQUAL_FATAL(p->side[0].last_len[8], seg);
+		pair_run_until(p, start + 9 * ZT_MS);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &ninth, buf + 8 * seg, seg),
+				ZT_DROP_NONE);
+		pair_settle(p, 2 * ZT_SEC);
+		CU_ASSERT(zt_tcb_send_drained(a));
+		CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+		CU_ASSERT(kind ? a->stats.retransmits >= 2 :
+				 a->stats.retransmits == 1);
+		CU_ASSERT_EQUAL(a->rack.reo_wnd_more, 1); /* the D-SACK came */
+		if (kind == 0) {
+			CU_ASSERT_EQUAL(a->ssthresh, 20u * seg);
+			CU_ASSERT(a->cwnd >= 10u * seg);
+		} else {
+			CU_ASSERT(a->ssthresh <= 10u * seg);
+		}
+		expect_received(p, got, sizeof(got), buf, n * seg);
+		pair_destroy(p);
+		free(p);
+	}
+	{
+		struct tcp_pair *p = rack_inject_pair(3710);
+		struct zt_tcb *a = &p->side[0].tcb;
+		uint32_t seg = a->snd_mss, l[1], r[1];
+
+		a->ssthresh = 20u * seg;
+		l[0] = 8 * seg;
+		r[0] = 9 * seg;
+		rack_late_ninth(p, false);
+		CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+		CU_ASSERT_EQUAL(a->stats.retransmits, 1);
+		CU_ASSERT(a->ssthresh < 20u * seg);
+		l[0] -= 10 * seg; /* from the new snd_una */
+		r[0] -= 10 * seg;
+		inject_ack(p, 0, 1, l, r);
+		CU_ASSERT_EQUAL(a->ssthresh, 20u * seg);
+		CU_ASSERT(a->cwnd >= 10u * seg);
+		pair_destroy(p);
+		free(p);
+	}
+	{
+		/* a real loss (0), then a tail loss probe of data the
+		 * recovery sent (11): the probe's D-SACK is no recovery's */
+		struct tcp_pair *p = rack_inject_pair(3711);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static uint8_t buf2[12 * 1460];
+		uint32_t seg = a->snd_mss, l[1] = { seg }, r[1];
+
+		memset(buf2, 'u', sizeof(buf2));
+		a->cwnd = 10u * seg;
+		a->ssthresh = 20u * seg;
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf2, 12 * seg, p->now), 12 * seg);
+		pair_run_until(p, p->now + 10 * ZT_MS);
+		for (uint32_t k = 4; k <= 10; k++) {
+			r[0] = k * seg;
+			inject_ack(p, 0, 1, l, r);
+		}
+		CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+		CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 12u * seg);
+		pair_run_until(p, p->now + 10 * ZT_MS);
+		inject_ack(p, 10 * seg, 0, l, r); /* the full ACK */
+		CU_ASSERT_FALSE(a->in_recovery);
+		pair_run_until(p, p->now + 100 * ZT_MS);
+		CU_ASSERT_EQUAL(a->stats.tlp_probes, 1);
+		CU_ASSERT(a->tlp_rtx);
+		l[0] = seg;
+		r[0] = 2 * seg;
+		inject_ack(p, 2 * seg, 1, l, r);
+		CU_ASSERT(zt_tcb_send_drained(a));
+		CU_ASSERT(a->ssthresh <= 10u * seg);
+		pair_destroy(p);
+		free(p);
+	}
+}
+
+/*
  * RFC 8985 6.2 step 4: a D-SACK shows a retransmission needless (the
  * original was only late), and RACK widens its reordering window by
  * min_RTT / 4 (at most once a round trip, at most to SRTT), so that
@@ -4506,6 +4612,7 @@ int zt_suite_tcp(void)
 		{ "partial_ack_empty_scoreboard", test_partial_ack_empty_scoreboard },
 		{ "rack_reorder_one_recovery", test_rack_reorder_one_recovery },
 		{ "sack_recovery_restart_no_resend", test_sack_recovery_restart_no_resend },
+		{ "undo_dsack", test_undo_dsack },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },

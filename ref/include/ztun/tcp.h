@@ -271,6 +271,13 @@ struct zt_tcb {
 				* ISS at first, then trailing snd_una */
 	uint32_t rtx_next;     /* next hole candidate during recovery */
 	struct zt_assembler sacked; /* peer's SACKed ranges, offsets from snd_una */
+	/* undo of a needless fast recovery (RFC 2883 6, RFC 3708) */
+	bool undo_on;          /* the last one may still be undone ... */
+	uint32_t undo_retrans; /* ... when its retransmissions, less those
+				* the peer D-SACKed, come to 0 */
+	uint32_t undo_marker;  /* snd_una at its start: they lie above ... */
+	uint32_t undo_end;     /* ... and below snd_max at its end */
+	uint32_t prior_cwnd, prior_ssthresh; /* before it */
 
 	/* ACK policy */
 	bool ack_now;
