@@ -166,7 +166,7 @@ void zt_tcb_destroy(struct zt_tcb *t)
 
 /* every field is summed below: one added to the struct must be too */
 _Static_assert(sizeof(struct zt_tcb_stats) ==
-		       (14 + ZT_DROP__COUNT) * sizeof(uint64_t),
+		       (15 + ZT_DROP__COUNT) * sizeof(uint64_t),
 	       "zt_tcb_stats_add() sums each field of struct zt_tcb_stats");
 
 void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
@@ -182,6 +182,7 @@ void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
 	sum->fast_retransmits += s->fast_retransmits;
 	sum->lost_retransmits += s->lost_retransmits;
 	sum->rack_marked += s->rack_marked;
+	sum->undos += s->undos;
 	sum->dupacks_in += s->dupacks_in;
 	sum->ooo_segs += s->ooo_segs;
 	sum->challenge_acks += s->challenge_acks;
@@ -467,6 +468,7 @@ static void tcp_undo(struct zt_tcb *t)
 	if (t->ssthresh < t->prior_ssthresh)
 		t->ssthresh = t->prior_ssthresh;
 	t->undo_on = false;
+	t->stats.undos++;
 }
 
 /* A D-SACK of [@l, @r): a retransmission of the last fast recovery (one

@@ -705,6 +705,7 @@ COUNTERS = {
     "tcp.tlp_probes": ("tcp-segs", "loss probes"),
     "tcp.lost_retransmits": ("tcp-segs", "lost retransmits"),
     "tcp.rack_marked": ("tcp-segs", "rack marked"),
+    "tcp.undos": ("tcp-segs", "undos"),
     "tcp.dupacks_in": ("tcp-segs", "dupacks in"),
     "tcp.ooo_segs": ("tcp-segs", "out of order"),
     "tcp.challenge_acks": ("tcp-segs", "challenge acks"),

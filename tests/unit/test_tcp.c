@@ -1402,6 +1402,7 @@ static void test_undo_dsack(void)
 		} else {
 			CU_ASSERT(a->ssthresh <= 10u * seg);
 		}
+		CU_ASSERT_EQUAL(a->stats.undos, kind == 0 ? 1 : 0);
 		expect_received(p, got, sizeof(got), buf, n * seg);
 		pair_destroy(p);
 		free(p);
@@ -1420,9 +1421,11 @@ static void test_undo_dsack(void)
 		CU_ASSERT(a->ssthresh < 20u * seg);
 		l[0] -= 10 * seg; /* from the new snd_una */
 		r[0] -= 10 * seg;
+		CU_ASSERT_EQUAL(a->stats.undos, 0);
 		inject_ack(p, 0, 1, l, r);
 		CU_ASSERT_EQUAL(a->ssthresh, 20u * seg);
 		CU_ASSERT(a->cwnd >= 10u * seg);
+		CU_ASSERT_EQUAL(a->stats.undos, 1);
 		pair_destroy(p);
 		free(p);
 	}
@@ -1456,6 +1459,7 @@ static void test_undo_dsack(void)
 		inject_ack(p, 2 * seg, 1, l, r);
 		CU_ASSERT(zt_tcb_send_drained(a));
 		CU_ASSERT(a->ssthresh <= 10u * seg);
+		CU_ASSERT_EQUAL(a->stats.undos, 0);
 		pair_destroy(p);
 		free(p);
 	}

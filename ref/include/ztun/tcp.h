@@ -160,6 +160,9 @@ struct zt_tcb_stats {
 					   * SACKs of data sent after them */
 	uint64_t rack_marked;             /* segments RACK (RFC 8985 6) found
 					   * lost and sent again */
+	uint64_t undos;                   /* fast recoveries undone: D-SACKs
+					   * showed every retransmission
+					   * needless (RFC 2883 6) */
 	uint64_t dupacks_in;
 	uint64_t ooo_segs;                /* out-of-order data segments kept */
 	uint64_t challenge_acks;
