@@ -444,9 +444,9 @@ uint32_t tcp_resend_at(struct zt_tcb *t, uint32_t seq, uint32_t max_len,
  * past it is sooner lost (both tests weaken going up: holes above
  * rtx_next went once, in order), so rtx_next stays HighRxt: every hole
  * below it went again. Only in recovery: bounded walks of the scoreboard
- * and the log. */
+ * and the log. *@by_rack: lost by RACK's word alone (rack_marked). */
 static bool tcp_next_lost(const struct zt_tcb *t, uint32_t *from,
-			  uint32_t *hole_end)
+			  uint32_t *hole_end, bool *by_rack)
 {
 	const struct zt_assembler *s = &t->sacked;
 	uint32_t above = 0, start = 0, off = *from;
@@ -461,8 +461,10 @@ static bool tcp_next_lost(const struct zt_tcb *t, uint32_t *from,
 		if (off < end) {
 			*from = off;
 			*hole_end = end;
-			return s->count - i >= 3 || above > 2u * t->snd_mss ||
-			       tcp_rack_lost(t, t->snd_una + off);
+			if (s->count - i >= 3 || above > 2u * t->snd_mss)
+				return true;
+			*by_rack = tcp_rack_lost(t, t->snd_una + off);
+			return *by_rack;
 		}
 		if (i < s->count) {
 			above -= s->r[i].end - s->r[i].start;
@@ -476,13 +478,13 @@ bool tcp_retransmit_hole(struct zt_tcb *t, bool lost_only, uint64_t now)
 {
 	const struct zt_assembler *s = &t->sacked;
 	uint32_t from, hole_end = 0, sent;
-	bool found = false;
+	bool found = false, by_rack = false;
 
 	if (zt_seq_lt(t->rtx_next, t->snd_una))
 		t->rtx_next = t->snd_una;
 	from = t->rtx_next - t->snd_una;
 	if (lost_only && t->sack_ok) {
-		found = tcp_next_lost(t, &from, &hole_end);
+		found = tcp_next_lost(t, &from, &hole_end, &by_rack);
 	} else if (s->count == 0) {
 		/* No SACK information: NewReno retransmits the first unacked
 		 * segment once per recovery step. */
@@ -518,6 +520,8 @@ bool tcp_retransmit_hole(struct zt_tcb *t, bool lost_only, uint64_t now)
 		tcp_lrx_arm(t);
 	t->rtx_next = t->snd_una + from + sent;
 	tcp_rtx_count(t);
+	if (by_rack)
+		t->stats.rack_marked++;
 	if (t->rtt_sampling && zt_seq_lt(t->rtt_seq, t->rtx_next))
 		t->rtt_sampling = false; /* Karn */
 	if (t->t_rtx == ZT_TIME_NEVER)

@@ -439,14 +439,19 @@ static void rack_act(struct zt_tcb *t, bool timer, uint64_t now)
 		return;
 	if (!t->in_recovery) {
 		if (zt_seq_ge(t->snd_una, t->recover)) {
+			uint64_t counted = t->stats.rack_marked;
+
 			tcp_enter_recovery(t, now);
-			t->stats.rack_marked++;
+			/* its first retransmission, once (a walk of lost
+			 * holes may have counted it) */
+			if (t->stats.rack_marked == counted)
+				t->stats.rack_marked++;
 		}
 		return;
 	}
 	if (zt_seq_ge(seq, t->rtx_next)) {
-		if (timer && tcp_retransmit_hole(t, true, now))
-			t->stats.rack_marked++;
+		if (timer) /* counted in rack_marked if RACK's */
+			(void)tcp_retransmit_hole(t, true, now);
 		return;
 	}
 	mss = zt_tcb_seg_size(t);

@@ -1174,6 +1174,39 @@ static void test_rack_lost_retransmit(void)
 }
 
 /*
+ * rack_marked counts every segment RACK found lost and sent again, also
+ * one the recovery's walk of the holes sends at an ACK (not only on
+ * RACK's timer): of twenty segments the second and the nineteenth are
+ * lost; the second is lost by the duplicate ACKs' rule (IsLost: much
+ * SACKed above it), the nineteenth, with one segment SACKed above it,
+ * only by RACK, at the ACK that SACKs the twentieth.
+ */
+static void test_rack_marked_at_ack(void)
+{
+	struct tcp_pair *p = rack_pair(8985006);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[20 * 1460], got[20 * 1460];
+	uint32_t seg = a->snd_mss, n = 20;
+	uint32_t nineteenth = a->snd_una + 18 * seg;
+	uint64_t start = p->now;
+
+	fill_pat(buf, n * seg, 8986);
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = 1u << 1 | 1u << 18;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+	pair_run_until(p, start + 100 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 2);
+	CU_ASSERT(sent_at(p, nineteenth, 1, start) <= 25 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.rack_marked, 1);
+	pair_settle(p, 2 * ZT_SEC);
+	expect_received(p, got, sizeof(got), buf, n * seg);
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * RACK's reordering timer: ten segments and no more, the eighth and the
  * ninth lost, the tenth SACKed. One duplicate ACK, one segment SACKed:
  * neither DupThresh nor IsLost nor Early Retransmit (three segments
@@ -1200,7 +1233,9 @@ static void test_rack_reo_timer(void)
 	CU_ASSERT(at >= 10 * ZT_MS + ZT_MS); /* a window for reordering */
 	CU_ASSERT(at <= 15 * ZT_MS);
 	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
-	CU_ASSERT_EQUAL(a->stats.rack_marked, 1); /* the recovery it began */
+	/* the eighth (the recovery it began) and the ninth (one segment
+	 * SACKed above it: RACK's, at that ACK) */
+	CU_ASSERT_EQUAL(a->stats.rack_marked, 2);
 	CU_ASSERT_EQUAL(a->stats.tlp_probes, 0);
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 	CU_ASSERT_EQUAL(a->stats.retransmits, 2);
@@ -4610,6 +4645,7 @@ int zt_suite_tcp(void)
 		{ "tlp_sack_starts_recovery", test_tlp_sack_starts_recovery },
 		{ "lost_retransmit", test_lost_retransmit },
 		{ "rack_lost_retransmit", test_rack_lost_retransmit },
+		{ "rack_marked_at_ack", test_rack_marked_at_ack },
 		{ "rack_reo_timer", test_rack_reo_timer },
 		{ "rack_reordering_window", test_rack_reordering_window },
 		{ "rack_dsack_reo_wnd", test_rack_dsack_reo_wnd },
