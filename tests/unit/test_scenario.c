@@ -615,6 +615,19 @@ static void test_truncated_escape(void)
 }
 
 
+/* @text fails at line @line with a message holding @words. */
+static void expect_run_fails(const char *text, unsigned line, const char *words)
+{
+	struct zt_scn_result r;
+
+	CU_ASSERT_EQUAL(run_text(text, &r), 1);
+	CU_ASSERT_EQUAL(r.fail_line, line);
+	if (!strstr(r.msg, words)) {
+		fprintf(stderr, "\n%s\n", r.msg);
+		CU_FAIL(words);
+	}
+}
+
 /* The executor's tables (64 TCP connections, 64 upstream streams, 64
  * datagram sockets per script) are the simulator's, not ztun's: a script
  * that outgrows one must fail saying so, not hand ztun an EMFILE it never
@@ -623,7 +636,6 @@ static void test_truncated_escape(void)
 static void test_table_limits(void)
 {
 	static char text[65536];
-	struct zt_scn_result r;
 	size_t n;
 
 	/* 65 connections, each its own stream: the 65th client SYN. */
@@ -635,12 +647,7 @@ static void test_table_limits(void)
 			"+0 s%u< accept\n"
 			"+0 tun> S. 0:0(0) ack 1 <mss 1460>\n",
 			40000 + i, i + 1, i + 1);
-	CU_ASSERT_EQUAL(run_text(text, &r), 1);
-	CU_ASSERT_EQUAL(r.fail_line, 2 + 64 * 4);
-	if (!strstr(r.msg, "more than 64 TCP connections")) {
-		fprintf(stderr, "\n%s\n", r.msg);
-		CU_FAIL("65 connections");
-	}
+	expect_run_fails(text, 2 + 64 * 4, "more than 64 TCP connections");
 
 	/* 65 streams of one connection (each connect refused, the SYN sent
 	 * again): the 65th stream. */
@@ -651,12 +658,7 @@ static void test_table_limits(void)
 			"+0 s%u> connect 192.0.2.80:8080\n"
 			"+0 s%u< refuse\n"
 			"+0 tun> R. 0:0(0) ack 1\n", i + 1, i + 1);
-	CU_ASSERT_EQUAL(run_text(text, &r), 1);
-	CU_ASSERT_EQUAL(r.fail_line, 2 + 64 * 4);
-	if (!strstr(r.msg, "more than 64 upstream streams")) {
-		fprintf(stderr, "\n%s\n", r.msg);
-		CU_FAIL("65 streams");
-	}
+	expect_run_fails(text, 2 + 64 * 4, "more than 64 upstream streams");
 
 	/* 65 UDP flows, each on its own socket: the 65th datagram. */
 	n = (size_t)snprintf(text, sizeof(text), "--seed=3\n");
@@ -665,12 +667,7 @@ static void test_table_limits(void)
 			"+0 tun< 10.0.0.2:%u > 198.51.100.7:53 udp (4) \"abcd\"\n"
 			"+0 net> udp $v%u 198.51.100.7:53 (4) \"abcd\"\n",
 			40000 + i, i);
-	CU_ASSERT_EQUAL(run_text(text, &r), 1);
-	CU_ASSERT_EQUAL(r.fail_line, 2 + 64 * 2);
-	if (!strstr(r.msg, "more than 64 datagram sockets")) {
-		fprintf(stderr, "\n%s\n", r.msg);
-		CU_FAIL("65 datagram sockets");
-	}
+	expect_run_fails(text, 2 + 64 * 2, "more than 64 datagram sockets");
 }
 
 /* The tolerance is added to line and output times: a large one (the
