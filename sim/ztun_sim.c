@@ -46,7 +46,8 @@ static const char usage_replay[] =
 	"capture times, play the far side as the emulated upstream, and print\n"
 	"the flow table, the stack's drops by reason and totals.\n"
 	"\n"
-	"  -o, --output OUT.pcap  write what the stack emits (LINKTYPE_RAW, ns)\n"
+	"  -o, --output OUT.pcap  write what the stack emits (LINKTYPE_RAW, ns);\n"
+	"                         - for stdout (the flow table then goes to stderr)\n"
 	"  --seed N               seed of the stack's generator, 0..2^64-1 (default 1)\n"
 	"  --mtu N                TUN MTU, 1280..65535 (default 1500)\n"
 	"  -h, --help             this text\n"
@@ -99,13 +100,14 @@ static void fmt_endpoint(const struct zt_addr *a, uint16_t port, char *buf,
 		snprintf(buf, len, "%s:%u", ab, port);
 }
 
-/* Print @r as docs/cli.md describes. */
-static void print_result(const struct zt_replay_result *r)
+/* The flow table, drops and totals of @r, to @out, as docs/cli.md
+ * describes. */
+static void print_result(FILE *out, const struct zt_replay_result *r)
 {
 	const struct zt_stack_stats *st = &r->stats;
 	unsigned n_drops = 0;
 
-	printf("%-5s %-24s %-24s %-8s %10s %10s %10s %10s  %s\n", "proto",
+	fprintf(out, "%-5s %-24s %-24s %-8s %10s %10s %10s %10s  %s\n", "proto",
 	       "client", "server", "decision", "up", "cap_up", "down",
 	       "cap_down", "end");
 	for (size_t i = 0; i < r->n_flows; i++) {
@@ -114,35 +116,35 @@ static void print_result(const struct zt_replay_result *r)
 
 		fmt_endpoint(&f->client, f->client_port, cb, sizeof(cb));
 		fmt_endpoint(&f->server, f->server_port, sb, sizeof(sb));
-		printf("%-5s %-24s %-24s %-8s %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+		fprintf(out, "%-5s %-24s %-24s %-8s %10" PRIu64 " %10" PRIu64 " %10" PRIu64
 		       " %10" PRIu64 "  %s\n",
 		       f->proto == ZT_IPPROTO_TCP ? "tcp" : "udp", cb, sb,
 		       f->decision, f->bytes_up, f->cap_up, f->bytes_down,
 		       f->cap_down,
 		       f->proto == ZT_IPPROTO_UDP ? "-" : zt_replay_end_name(f->end));
 	}
-	printf("\ndrops:\n");
+	fprintf(out, "\ndrops:\n");
 	for (unsigned d = 1; d < ZT_DROP__COUNT; d++) {
 		if (!st->drops[d])
 			continue;
-		printf("  %-24s %" PRIu64 "\n", zt_drop_name((enum zt_drop)d),
+		fprintf(out, "  %-24s %" PRIu64 "\n", zt_drop_name((enum zt_drop)d),
 		       st->drops[d]);
 		n_drops++;
 	}
 	if (!n_drops)
-		printf("  (none)\n");
-	printf("\ntotals:\n");
-	printf("  flows %zu, frames read %" PRIu64 ", skipped %" PRIu64
+		fprintf(out, "  (none)\n");
+	fprintf(out, "\ntotals:\n");
+	fprintf(out, "  flows %zu, frames read %" PRIu64 ", skipped %" PRIu64
 	       ", fed %" PRIu64 ", scripted %" PRIu64 ", ignored %" PRIu64 "\n",
 	       r->n_flows, r->frames_read, r->frames_skipped, r->fed, r->scripted,
 	       r->ignored);
-	printf("  stack: packets in %" PRIu64 ", out %" PRIu64
+	fprintf(out, "  stack: packets in %" PRIu64 ", out %" PRIu64
 	       ", tcp opened %" PRIu64 ", rst sent %" PRIu64
 	       ", udp in %" PRIu64 ", out %" PRIu64 ", echo replies %" PRIu64 "\n",
 	       st->packets_in, st->packets_out, st->tcp_flows_opened,
 	       st->tcp_rst_sent, st->udp_datagrams_in, st->udp_datagrams_out,
 	       st->icmp_echo_replies);
-	printf("  virtual time %" PRIu64 ".%09" PRIu64 " s\n",
+	fprintf(out, "  virtual time %" PRIu64 ".%09" PRIu64 " s\n",
 	       (r->end_ns - r->start_ns) / 1000000000u,
 	       (r->end_ns - r->start_ns) % 1000000000u);
 }
@@ -229,7 +231,8 @@ static int cmd_replay(int argc, char **argv)
 		zt_replay_result_free(&r);
 		return 1;
 	}
-	print_result(&r);
+	/* -o - is the pcap on stdout: the table goes to stderr */
+	print_result(o.output && !strcmp(o.output, "-") ? stderr : stdout, &r);
 	zt_replay_result_free(&r);
 	return 0;
 }

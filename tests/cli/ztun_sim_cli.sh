@@ -99,6 +99,18 @@ ok=0
 [ -s "$tmp/o.pcap" ] && ok=1
 result $ok "-o capture is not empty" "empty or missing"
 
+# -o - writes the pcap to stdout (nanosecond magic first) and the flow
+# table to stderr, so the two never mix: `ztun-sim replay X -o - | tcpdump -r -`.
+"$bin" replay "$fixture" -o - >"$tmp/stdout.pcap" 2>"$tmp/stderr.txt"
+got=$?
+magic=$(od -An -tx1 -N4 "$tmp/stdout.pcap" | tr -d ' \n')
+ok=0
+[ "$got" -eq 0 ] && [ "$magic" = 4d3cb2a1 ] &&
+	grep -q "10.201.0.1:40530 *10.201.0.2:8080 *accept" "$tmp/stderr.txt" &&
+	! grep -q "accept" "$tmp/stdout.pcap" && ok=1
+result $ok "replay -o -: the pcap on stdout, the flow table on stderr" \
+	"exit $got, magic '$magic'"
+
 # Each --help is the first block docs/cli.md quotes under its heading.
 help_matches() { # HEADING ARGS...
 	heading=$1
