@@ -662,9 +662,12 @@ static int parse_opts(struct pstate *ps, struct zt_scn_pkt *p, const struct tok 
 		struct zt_scn_opt *o;
 		uint64_t v;
 
-		for (x = strtok_r(item, " \t", &s2); x && nw < 12;
-		     x = strtok_r(NULL, " \t", &s2))
+		for (x = strtok_r(item, " \t", &s2); x;
+		     x = strtok_r(NULL, " \t", &s2)) {
+			if (nw == 12)
+				return perr(ps, "too many words in option '%s'", w[0]);
 			w[nw++] = x;
+		}
 		if (nw == 0)
 			continue;
 		if (p->opts_more)
@@ -705,8 +708,10 @@ static int parse_opts(struct pstate *ps, struct zt_scn_pkt *p, const struct tok 
 					return perr(ps, "bad TS value '%s'", w[4]);
 				o->ecr = (uint32_t)v;
 			}
-		} else if (!strcmp(w[0], "sack") && nw >= 2 &&
-			   nw - 1 <= ZT_TCP_MAX_SACK) {
+		} else if (!strcmp(w[0], "sack")) {
+			if (nw < 2 || nw - 1 > ZT_TCP_MAX_SACK)
+				return perr(ps, "'sack' takes 1 to %d blocks, got %d",
+					    ZT_TCP_MAX_SACK, nw - 1);
 			o->kind = ZT_SCN_OPT_SACK;
 			for (int i = 1; i < nw; i++) {
 				const char *q = w[i];

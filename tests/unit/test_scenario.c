@@ -353,6 +353,14 @@ static void test_errors(void)
 		{ "--route=\"tcp nowhere -> socks5\"\n", "t.scn:1: --route:" },
 		{ "\n0 advance\n--seed=1\n", "t.scn:3: header option '--seed=1' after" },
 		{ "0 tux< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0)\n", "t.scn:1: unknown direction 'tux<'" },
+		/* a SACK option holds 1 to 4 blocks: said so, not "unknown" */
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0) <sack 1:2 3:4 5:6 7:8 9:10>\n",
+		  "t.scn:1: 'sack' takes 1 to 4 blocks, got 5" },
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0) <sack>\n",
+		  "t.scn:1: 'sack' takes 1 to 4 blocks, got 0" },
+		/* words past the twelfth were dropped unseen */
+		{ "0 tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0) <mss 1460 1 2 3 4 5 6 7 8 9 10 11 12>\n",
+		  "t.scn:1: too many words in option 'mss'" },
 		{ "x tun< 1.2.3.4:1 > 5.6.7.8:2 S 0:0(0)\n", "t.scn:1: bad time 'x'" },
 		{ "1 advance\n0.5 advance\n", "t.scn:2: time '0.5' goes backwards" },
 		/* 18 steps of 10^18 ns fit in 64 bits, the 19th does not */
