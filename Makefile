@@ -136,6 +136,7 @@ check:
 	$(MAKE) lint
 	ZT_SRCDIR=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1 build/san/unit-tests
+	tests/cli/docs_refs.sh
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/cli/ztun_sim_cli.sh build/san/ztun-sim
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
