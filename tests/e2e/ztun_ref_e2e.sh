@@ -221,7 +221,7 @@ usage_check "--state-dir without --auto-route" "--state-dir: only with --auto-ro
 	"$bin" --state-dir "$tmp"
 usage_check "--kill-switch with --tun-fd" "--kill-switch: not with --tun-fd" \
 	"$bin" --kill-switch --tun-fd 0
-usage_check "--auto-route with a value" "unknown flag '--auto-route=yes'" \
+usage_check "--auto-route with a value" "--auto-route: takes no value (in '--auto-route=yes')" \
 	"$bin" --auto-route=yes
 if command -v setpriv >/dev/null 2>&1; then
 	usage_check "--auto-route, not root, no XDG_RUNTIME_DIR" \
