@@ -65,6 +65,15 @@
  * snd_una (like new data sent) restarts the tail loss probe timer
  * (RFC 8985 7, tcp_out.c), whose probe draws an ACK or SACKs when the
  * last segments of a flight are lost.
+ * After an RTO outside a recovery, F-RTO (RFC 5682: 3.1 with SACK, 2
+ * without; tcp_frto) sends two new segments on the first ACK that moves
+ * snd_una, not more of the flight, and when the next ACK acknowledges
+ * more data sent before the RTO (and none after) declares it spurious:
+ * the flight was late, not lost (a link that stalled longer than the
+ * RTO); cwnd and ssthresh go back to their values before it (RFC 4015
+ * 3.2, as Linux) and new data goes on. Any other answer is a loss, and
+ * the RTO's go-back-N goes on. One byte of state (and the undo's
+ * prior_cwnd, prior_ssthresh), nothing per segment.
  * An ACK with a zero window is never a duplicate: nothing is lost past a
  * closed window, and such ACKs answer our window probes; they also show
  * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
@@ -166,7 +175,7 @@ void zt_tcb_destroy(struct zt_tcb *t)
 
 /* every field is summed below: one added to the struct must be too */
 _Static_assert(sizeof(struct zt_tcb_stats) ==
-		       (15 + ZT_DROP__COUNT) * sizeof(uint64_t),
+		       (16 + ZT_DROP__COUNT) * sizeof(uint64_t),
 	       "zt_tcb_stats_add() sums each field of struct zt_tcb_stats");
 
 void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
@@ -183,6 +192,7 @@ void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
 	sum->lost_retransmits += s->lost_retransmits;
 	sum->rack_marked += s->rack_marked;
 	sum->undos += s->undos;
+	sum->spurious_rtos += s->spurious_rtos;
 	sum->dupacks_in += s->dupacks_in;
 	sum->ooo_segs += s->ooo_segs;
 	sum->challenge_acks += s->challenge_acks;
@@ -597,6 +607,75 @@ static bool tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	return rtx_due;
 }
 
+/*
+ * F-RTO (RFC 5682: 3.1 with SACK, 2 without), after an RTO whose
+ * retransmission is out (frto 1): the first ACK that moves snd_una
+ * sends up to two new segments rather than more of the flight (step 2
+ * b), unless it covers RecoveryPoint (recover: snd_max then), leaves
+ * part of the retransmission unACKed, or nothing new may go (the
+ * peer's window, no data): then the RTO's go-back-N goes on (2 a).
+ * The next ACK (frto 2; one neither new nor a duplicate says nothing)
+ * that acknowledges more data sent before the RTO, cumulatively or
+ * SACKed below RecoveryPoint, and none above it, shows the RTO spurious:
+ * the flight was late, not lost (3 b). The response (RFC 4015 3.2, as
+ * Linux's): cwnd and ssthresh as before the RTO, and new data from
+ * snd_max; the RTO stays backed off until an RTT sample. Anything else
+ * (a duplicate ACK that SACKs nothing new below RecoveryPoint, any
+ * without SACK, data above it acknowledged) is a loss: go-back-N from
+ * snd_una, cwnd 3 segments at most (3 a). A few words of state.
+ * @adv: the ACK moved snd_una (taken already); @dup: a duplicate ACK;
+ * @news: it SACKed new bytes; @dsack: its first block is a D-SACK.
+ */
+static void tcp_frto(struct zt_tcb *t, const struct zt_tcp_repr *seg,
+		     bool adv, bool dup, bool news, bool dsack, uint64_t now)
+{
+	bool spurious;
+
+	if (t->frto == 1) {
+		if (!adv) {
+			if (dup && !t->sack_ok)
+				t->frto = 0; /* 2 a */
+			return;
+		}
+		t->recover = t->snd_max;
+		if (t->snd_una == t->snd_max ||
+		    zt_seq_lt(t->snd_una, t->snd_nxt) ||
+		    !tcp_frto_send(t, now)) {
+			t->frto = 0;
+			return;
+		}
+		t->frto = 2;
+		t->cwnd = tcp_flight(t); /* nothing more until step 3 */
+		return;
+	}
+	if (!adv && !dup)
+		return;
+	if (t->sack_ok) {
+		bool above = zt_seq_gt(seg->ack, t->recover);
+
+		for (unsigned i = dsack ? 1u : 0u;
+		     i < seg->sack_count && i < ZT_TCP_MAX_SACK; i++)
+			if (zt_seq_gt(seg->sack[i].right, t->recover))
+				above = true;
+		spurious = !above && (adv || news);
+	} else {
+		spurious = adv;
+	}
+	t->frto = 0;
+	if (spurious) {
+		t->cwnd = t->prior_cwnd;
+		t->ssthresh = t->prior_ssthresh;
+		t->recover = t->snd_una; /* a loss now is a new one */
+		t->snd_nxt = t->snd_max;
+		t->stats.spurious_rtos++;
+	} else {
+		if (t->cwnd > 3u * t->snd_mss)
+			t->cwnd = 3u * t->snd_mss;
+		t->recover = t->snd_max;
+		t->snd_nxt = t->snd_una;
+	}
+}
+
 /* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, a blind ACK)
  * are throttled per connection, so that a flood of spoofed segments in
  * the window does not draw as many ACKs. */
@@ -623,7 +702,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 {
 	uint32_t wnd = (uint32_t)seg->window << tcp_shift(t);
 	bool window_update = false, new_sack = false, filled = false;
-	bool dsack = false, rtx_due = false;
+	bool dsack = false, rtx_due = false, adv = false, dup = false;
 
 	if (zt_seq_gt(seg->ack, t->snd_max)) {
 		t->ack_now = true; /* RFC 9293: ACK it and drop */
@@ -698,6 +777,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		t->retries = 0;
 
 	if (zt_seq_gt(seg->ack, t->snd_una)) {
+		adv = true;
 		rtx_due = tcp_ack_advance(t, seg, now);
 		/* With SACK, an ACK that moves snd_una may show the new
 		 * first hole lost as a duplicate one would: SACKs while a
@@ -721,6 +801,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		 * its losses wait for the RTO. Not with a zero window: no
 		 * data can be lost past a closed window, and the answers to
 		 * our probes would start a retransmission into it. */
+		dup = true;
 		t->dupacks++;
 		t->stats.dupacks_in++;
 		/* A tail loss probe is out (RFC 8985 7.4): what it draws
@@ -739,6 +820,8 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		}
 	}
 
+	if (t->frto)
+		tcp_frto(t, seg, adv, dup, new_sack, dsack, now);
 	/* RACK (RFC 8985 6): what went before the data just delivered,
 	 * longer ago than a round trip and the reordering window, is lost */
 	if (t->sack_ok)

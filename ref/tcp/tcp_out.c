@@ -38,7 +38,12 @@
  * Timers, one deadline each, ZT_TIME_NEVER when off:
  *   t_rtx       RFC 6298: RTO with Karn's rule and exponential backoff;
  *               on expiry go back to snd_una with cwnd = 1 MSS (that
- *               segment no larger than the peer's window, unless closed)
+ *               segment no larger than the peer's window, unless closed);
+ *               outside a recovery (fast or by an RTO), F-RTO (RFC 5682,
+ *               tcp_frto in tcp_in.c) then judges by the next two new
+ *               ACKs whether it was spurious, sending new data
+ *               (tcp_frto_send) instead of more of the flight between
+ *               them, and undoes it if so (RFC 4015)
  *   t_tlp       RFC 8985 7 tail loss probe: with SACK, in the open state
  *               with data out, 2 * SRTT after the last new data or advancing ACK
  *               (+200 ms for a peer's delayed ACK with one segment out;
@@ -704,8 +709,15 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	uint8_t limit = t->state == ZT_TCP_SYN_SENT ||
 				t->state == ZT_TCP_SYN_RECEIVED ?
 			t->cfg->syn_retries : t->cfg->max_retries;
+	/* F-RTO (RFC 5682 2 step 1, 3.1 step 1): not in a recovery, fast
+	 * or by an RTO (RecoveryPoint, recover, at or past snd_una: a
+	 * timeout again goes on as before); not into a closed window
+	 * (that is probing) */
+	bool frto = tcp_synchronized(t) && !t->in_recovery &&
+		    zt_seq_ge(t->snd_una, t->recover) && t->snd_wnd != 0;
 
 	t->stats.rto_expiries++;
+	t->frto = 0;
 	t->t_tlp = ZT_TIME_NEVER;
 	t->tlp_rtx = false; /* the RTO's response covers it */
 	if (t->snd_wnd == 0)
@@ -730,6 +742,11 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	if (t->sack_ok && t->retries == 1) /* an RTO recovery begins: it
 					     * counts for RACK (6.2 step 4) */
 		tcp_rack_recovery_end(t);
+	if (frto) { /* for the undo if it was spurious (RFC 4015) */
+		t->frto = 1;
+		t->prior_cwnd = t->cwnd;
+		t->prior_ssthresh = t->ssthresh;
+	}
 	/* RFC 5681 3.1 eqn. 4, then go back to snd_una with one segment. */
 	t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
 	t->cwnd = t->snd_mss;
@@ -766,6 +783,36 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 		}
 	}
 	t->t_rtx = now + t->rto;
+}
+
+unsigned tcp_frto_send(struct zt_tcb *t, uint64_t now)
+{
+	unsigned n = 0;
+
+	while (n < 2) {
+		size_t ring_len = zt_ring_len(&t->tx);
+		uint32_t flight = tcp_flight(t), len = tcp_eff_mss(t), covered;
+		uint32_t unsent = flight < ring_len ? (uint32_t)ring_len - flight : 0;
+
+		if (len > unsent)
+			len = unsent;
+		if (!len || t->snd_wnd < flight + len)
+			break;
+		covered = tcp_send_at(t, t->snd_max, len, now);
+		if (!covered)
+			break;
+		if (!t->rtt_sampling) { /* a sample of data sent once */
+			t->rtt_sampling = true;
+			t->rtt_seq = t->snd_max;
+			t->rtt_start = now;
+		}
+		t->stats.bytes_out += len;
+		t->snd_max += covered;
+		n++;
+	}
+	if (n)
+		t->snd_nxt = t->snd_max;
+	return n;
 }
 
 /*

@@ -46,6 +46,10 @@ static inline void tcp_rtx_count(struct zt_tcb *t)
 	if (t->in_recovery)
 		t->undo_retrans++;
 }
+/* F-RTO step 2b (RFC 5682): up to two new segments, as the peer's window
+ * takes them (cwnd aside: the flight is the RTO's), instead of more of
+ * the flight; then snd_nxt is snd_max. How many went. */
+unsigned tcp_frto_send(struct zt_tcb *t, uint64_t now);
 /* Bytes of the FIN-less send sequence space still in the ring. */
 uint32_t tcp_flight(const struct zt_tcb *t);
 /* Our timestamp clock (ms) at @now. */

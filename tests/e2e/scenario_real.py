@@ -706,6 +706,7 @@ COUNTERS = {
     "tcp.lost_retransmits": ("tcp-segs", "lost retransmits"),
     "tcp.rack_marked": ("tcp-segs", "rack marked"),
     "tcp.undos": ("tcp-segs", "undos"),
+    "tcp.spurious_rtos": ("tcp-segs", "spurious rtos"),
     "tcp.dupacks_in": ("tcp-segs", "dupacks in"),
     "tcp.ooo_segs": ("tcp-segs", "out of order"),
     "tcp.challenge_acks": ("tcp-segs", "challenge acks"),

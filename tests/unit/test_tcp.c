@@ -1501,6 +1501,110 @@ static void test_undo_dsack(void)
 }
 
 /*
+ * F-RTO (RFC 5682: 3.1 with SACK, 2 without) and the Eifel response (RFC
+ * 4015). Ten segments, all there is to send, go out in congestion
+ * avoidance (cwnd = ssthresh = 10 segments; the 10 ms round trip of
+ * rack_pair) as the path's delay spikes to 300 ms, above the RTO (200
+ * ms), for one round; 30 more are queued 50 ms later, and the delay
+ * is 5 ms again from 250 ms. Nothing is lost: the RTO (at 200 ms, or
+ * 220 ms after the tail loss probe, which with nothing new to send
+ * went as the tenth again) is spurious. Its retransmission goes; the
+ * first ACK after it, of originals, sends two new segments, and the
+ * next ACKs more data never retransmitted: the RTO was spurious, cwnd
+ * and ssthresh are 10 segments again, the rest goes as new data, and
+ * nothing more of the flight is sent again. Before, cwnd fell to one
+ * segment, the whole flight went again go-back-N (9 of the ten besides
+ * the RTO's without SACK, all ten with), whose duplicates drew a
+ * needless fast retransmit, and ssthresh ended at 2 or 5 segments.
+ * @lost: the same, the flight (and the probe) lost instead of late: the
+ * RTO's retransmission is ACKed alone, the two new segments only SACKed
+ * (or draw duplicate ACKs): a real loss, repaired go-back-N as without
+ * F-RTO, in about as long (one round trip more: done 320 ms after the
+ * send without SACK, 340 ms with, before).
+ */
+static void frto_flight(bool sack, bool lost)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *a;
+	static uint8_t buf[40 * 1460], got[40 * 1460];
+	uint32_t seg, n = 40, una0, again = 0;
+	uint64_t start;
+
+	cfg_small(&c);
+	c.sack = sack;
+	pair_init(p, &c, &c, 5682 + (uint64_t)sack + 2 * (uint64_t)lost);
+	p->delay = 5 * ZT_MS;
+	connect_pair(p, 1000, 2000);
+	CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 5682));
+	pair_settle(p, ZT_SEC);
+	a = &p->side[0].tcb;
+	CU_ASSERT_FATAL(a->sack_ok == sack && a->srtt > 0);
+	CU_ASSERT_EQUAL_FATAL(a->rto, 200 * ZT_MS);
+	seg = a->snd_mss;
+	a->cwnd = a->ssthresh = 10u * seg;
+	pair_clear_log(p, 0);
+	fill_pat(buf, n * seg, 5682);
+	una0 = a->snd_una;
+	start = p->now;
+	if (lost) {
+		p->side[0].drop_base = 0;
+		p->side[0].drop_bits = sack ? 0x7ffu : 0x3ffu;
+	} else {
+		p->delay = 300 * ZT_MS;
+	}
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 10 * seg, p->now), 10 * seg);
+	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 10u * seg);
+	pair_run_until(p, start + 50 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.tlp_probes, sack ? 1 : 0);
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf + 10 * seg, 30 * seg, p->now),
+			30 * seg);
+	pair_run_until(p, start + 250 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+	p->delay = 5 * ZT_MS;
+	pair_settle(p, 5 * ZT_SEC);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	expect_received(p, got, sizeof(got), buf, n * seg);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+	/* the flight's segments sent again: the probe's, the RTO's, and
+	 * (a real loss) the rest go-back-N */
+	CU_ASSERT_FATAL(p->side[0].nlast <= 64);
+	for (unsigned i = 10; i < p->side[0].nlast; i++)
+		if (p->side[0].last_len[i] &&
+		    p->side[0].last[i].seq - una0 < 10u * seg)
+			again++;
+	if (lost) {
+		CU_ASSERT(again >= 10u + (sack ? 1u : 0u));
+		CU_ASSERT_EQUAL(a->stats.spurious_rtos, 0);
+		CU_ASSERT(a->ssthresh < 10u * seg);
+		/* repaired go-back-N at once: done a few round trips after
+		 * the RTO (220 ms with the probe) */
+		CU_ASSERT(p->side[0].last_at[p->side[0].nlast - 1] - start <=
+			  (sack ? 355 : 335) * ZT_MS);
+	} else {
+		CU_ASSERT_EQUAL(again, sack ? 2u : 1u);
+		CU_ASSERT_EQUAL(a->stats.spurious_rtos, 1);
+		CU_ASSERT_EQUAL(a->ssthresh, 10u * seg);
+		CU_ASSERT(a->cwnd >= 10u * seg);
+	}
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_frto_spurious_rto(void)
+{
+	frto_flight(true, false);
+	frto_flight(false, false);
+}
+
+static void test_frto_real_loss(void)
+{
+	frto_flight(true, true);
+	frto_flight(false, true);
+}
+
+/*
  * RFC 8985 6.2 step 4: a D-SACK shows a retransmission needless (the
  * original was only late), and RACK widens its reordering window by
  * min_RTT / 4 (at most once a round trip, at most to SRTT), so that
@@ -4653,6 +4757,8 @@ int zt_suite_tcp(void)
 		{ "rack_reorder_one_recovery", test_rack_reorder_one_recovery },
 		{ "sack_recovery_restart_no_resend", test_sack_recovery_restart_no_resend },
 		{ "undo_dsack", test_undo_dsack },
+		{ "frto_spurious_rto", test_frto_spurious_rto },
+		{ "frto_real_loss", test_frto_real_loss },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },

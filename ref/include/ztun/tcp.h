@@ -163,6 +163,8 @@ struct zt_tcb_stats {
 	uint64_t undos;                   /* fast recoveries undone: D-SACKs
 					   * showed every retransmission
 					   * needless (RFC 2883 6) */
+	uint64_t spurious_rtos;           /* RTOs F-RTO found spurious (RFC
+					   * 5682) and undid (RFC 4015) */
 	uint64_t dupacks_in;
 	uint64_t ooo_segs;                /* out-of-order data segments kept */
 	uint64_t challenge_acks;
@@ -280,7 +282,11 @@ struct zt_tcb {
 				* the peer D-SACKed, come to 0 */
 	uint32_t undo_marker;  /* snd_una at its start: they lie above ... */
 	uint32_t undo_end;     /* ... and below snd_max at its end */
-	uint32_t prior_cwnd, prior_ssthresh; /* before it */
+	uint32_t prior_cwnd, prior_ssthresh; /* before it (or an F-RTO's RTO) */
+	/* F-RTO (RFC 5682): whether the last RTO was spurious, by what the
+	 * next two new ACKs acknowledge; its RecoveryPoint is recover */
+	uint8_t frto;          /* 0 no; 1 its retransmission is out (step
+				* 2); 2 new data went instead (step 3) */
 
 	/* ACK policy */
 	bool ack_now;
