@@ -658,8 +658,16 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 				t->rtt_seq = t->snd_nxt;
 				t->rtt_start = now;
 			}
-			if (t->snd_nxt == t->snd_max)
+			if (t->snd_nxt == t->snd_max) {
 				t->stats.bytes_out += len;
+			} else {
+				/* data sent before: go-back-N after an RTO,
+				 * or from snd_una when a window reopens */
+				t->stats.retransmits++;
+				if (zt_seq_gt(t->snd_nxt + len, t->snd_max))
+					t->stats.bytes_out +=
+						t->snd_nxt + len - t->snd_max;
+			}
 			t->snd_nxt += covered;
 			if (zt_seq_gt(t->snd_nxt, t->snd_max))
 				t->snd_max = t->snd_nxt;

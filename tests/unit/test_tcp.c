@@ -1574,6 +1574,8 @@ static void frto_flight(bool sack, bool lost)
 		if (p->side[0].last_len[i] &&
 		    p->side[0].last[i].seq - una0 < 10u * seg)
 			again++;
+	/* each counted (go-back-N's too: they went uncounted) */
+	CU_ASSERT(a->stats.retransmits >= again);
 	if (lost) {
 		CU_ASSERT(again >= 10u + (sack ? 1u : 0u));
 		CU_ASSERT_EQUAL(a->stats.spurious_rtos, 0);
