@@ -24,10 +24,12 @@
  *
  * A real resolver's answer (to a query the fake-IP resolver forwarded) is
  * read only for its question's name and the A/AAAA records of its answer
- * section: record names are stepped over, never followed (a CNAME chain's
- * addresses all belong to the name asked for), and a pointer must point
- * back before itself (RFC 1035 4.1.4), so no loop can be built. Anything
- * short or malformed teaches nothing.
+ * section: record names are stepped over, whatever they are (a CNAME
+ * chain's addresses all belong to the name asked for), their pointers
+ * followed only to check that they make a name (RFC 1035 4.1.4: to an
+ * earlier name, never into the header; 255 octets at most, 3.1); each
+ * must point lower than the labels that led to it, so no loop can be
+ * built. Anything short or malformed teaches nothing.
  *
  * DNS over TCP for a UDP client (the router's dns_tcp tunnels): the query's
  * EDNS OPT, the last section's record of type 41, says how large an answer
@@ -235,31 +237,43 @@ int zt_dns_build_ptr(const struct zt_dns_query *q, const char *target,
 	return (int)(off + 12 + tlen + 2);
 }
 
-/* Step over a record's name at *@off (labels, then a zero or a pointer
- * back into what came before it). Return: 0 or -EINVAL. */
+/* Step over a record's name at *@off: labels, then a zero or a pointer
+ * to the rest (RFC 1035 4.1.4), followed to count the whole name's
+ * octets (at most 255, 3.1). A pointer must lead back before the labels
+ * that led to it, and past the header: each jump goes lower, so a chain
+ * ends. Return: 0 or -EINVAL. */
 static int skip_name(struct zt_view msg, size_t *off)
 {
-	size_t o = *off;
+	size_t o = *off, start = o, end = 0, wire = 0;
 
 	for (;;) {
 		uint8_t n;
 
-		if (o >= msg.len || o - *off > DNS_WIRE_NAME_MAX)
+		if (o >= msg.len)
 			return -EINVAL;
 		n = msg.data[o];
-		if (n == 0) {
-			*off = o + 1;
-			return 0;
-		}
 		if ((n & 0xc0) == 0xc0) {
-			if (o + 1 >= msg.len ||
-			    (size_t)(((n & 0x3f) << 8) | msg.data[o + 1]) >= o)
+			size_t to;
+
+			if (o + 1 >= msg.len)
 				return -EINVAL;
-			*off = o + 2;
-			return 0;
+			to = (size_t)(((n & 0x3f) << 8) | msg.data[o + 1]);
+			if (to < ZT_DNS_HDR || to >= start)
+				return -EINVAL;
+			if (!end)
+				end = o + 2;
+			o = start = to;
+			continue;
 		}
 		if (n > DNS_LABEL_MAX)
 			return -EINVAL;
+		wire += 1u + n;
+		if (wire > DNS_WIRE_NAME_MAX)
+			return -EINVAL;
+		if (n == 0) {
+			*off = end ? end : o + 1;
+			return 0;
+		}
 		o += 1u + n;
 	}
 }

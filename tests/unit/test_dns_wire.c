@@ -576,6 +576,95 @@ static void test_truncate_keeps_opt(void)
 	CU_ASSERT_EQUAL(zt_rd16(out + 10), 0);
 }
 
+/* A response for "a" A with one A record whose owner name is @owner
+ * (@olen bytes) in @m (at least 64 + @olen); its length. */
+static size_t owner_answer(uint8_t *m, const uint8_t *owner, size_t olen)
+{
+	static const uint8_t head[] = { 0x00, 0x09, 0x81, 0x80, 0, 1, 0, 1,
+					0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1 };
+	static const uint8_t tail[] = { 0, 1, 0, 1, 0, 0, 0, 60, 0, 4,
+					192, 0, 2, 1 };
+
+	memcpy(m, head, sizeof(head));
+	memcpy(m + sizeof(head), owner, olen);
+	memcpy(m + sizeof(head) + olen, tail, sizeof(tail));
+	return sizeof(head) + olen + sizeof(tail);
+}
+
+/* @n labels of 63 'x' then one of @last (0: none), at @p; its length. */
+static size_t long_labels(uint8_t *p, unsigned n, unsigned last)
+{
+	size_t o = 0;
+
+	for (unsigned i = 0; i < n + (last ? 1 : 0); i++) {
+		unsigned l = i < n ? 63 : last;
+
+		p[o++] = (uint8_t)l;
+		memset(p + o, 'x', l);
+		o += l;
+	}
+	return o;
+}
+
+/* Record names are names (RFC 1035 3.1, 4.1.4): at most 255 octets with
+ * the labels a pointer leads to, a pointer to an earlier name, never into
+ * the header, nor to the labels leading to it; else the answer is
+ * malformed and teaches nothing. */
+static void test_record_names(void)
+{
+	uint8_t owner[300], m[400], *copy;
+	char name[ZT_DNS_NAME_MAX + 1];
+	struct zt_addr got[4];
+	size_t o, n;
+
+	/* 255 octets: a name; 256: none */
+	o = long_labels(owner, 3, 61);
+	owner[o++] = 0;
+	CU_ASSERT_EQUAL_FATAL(o, 255);
+	n = owner_answer(m, owner, o);
+	copy = zt_test_dup_exact(m, n);
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(copy, n), name, got, 4), 1);
+	free(copy);
+	o = long_labels(owner, 3, 62);
+	owner[o++] = 0;
+	n = owner_answer(m, owner, o);
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(m, n), name, got, 4), -EINVAL);
+	/* 252 octets of labels, then a pointer to the question's "a" (3
+	 * octets): 255 with it; 254 of labels then the pointer: 257 */
+	o = long_labels(owner, 3, 59);
+	owner[o++] = 0xc0;
+	owner[o++] = 12;
+	n = owner_answer(m, owner, o);
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(m, n), name, got, 4), 1);
+	o = long_labels(owner, 3, 61);
+	owner[o++] = 0xc0;
+	owner[o++] = 12;
+	n = owner_answer(m, owner, o);
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(m, n), name, got, 4), -EINVAL);
+	/* a pointer into the header (offset 5) */
+	owner[0] = 0xc0;
+	owner[1] = 5;
+	n = owner_answer(m, owner, 2);
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(m, n), name, got, 4), -EINVAL);
+	/* "b" then a pointer back to that "b" (offset 19): b.b.b... */
+	owner[0] = 1;
+	owner[1] = 'b';
+	owner[2] = 0xc0;
+	owner[3] = 19;
+	n = owner_answer(m, owner, 4);
+	CU_ASSERT_EQUAL(zt_dns_parse_answer(zt_view_make(m, n), name, got, 4), -EINVAL);
+	/* a query's OPT behind such an answer-section name is not read */
+	n = zt_test_dns_query(m, "q.test", ZT_DNS_TYPE_A, true);
+	memmove(m + n - 11 + 16, m + n - 11, 11);
+	memcpy(m + n - 11, (const uint8_t[]){ 0xc0, 5, 0, 1, 0, 1, 0, 0, 0, 60,
+					      0, 4, 192, 0, 2, 1 }, 16);
+	n += 16;
+	zt_wr16(m + 6, 1);
+	CU_ASSERT_EQUAL(zt_dns_udp_limit(zt_view_make(m, n)), ZT_DNS_UDP_MAX);
+	m[n - 11 - 16 + 1] = 12; /* the pointer to the question: read */
+	CU_ASSERT_EQUAL(zt_dns_udp_limit(zt_view_make(m, n)), 1232);
+}
+
 int zt_suite_dns_wire(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -591,6 +680,7 @@ int zt_suite_dns_wire(void)
 		{ "truncate", test_truncate },
 		{ "question", test_question },
 		{ "truncate_keeps_opt", test_truncate_keeps_opt },
+		{ "record_names", test_record_names },
 		{ 0 },
 	};
 

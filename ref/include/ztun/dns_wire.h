@@ -103,8 +103,9 @@ int zt_dns_build_ptr(const struct zt_dns_query *q, const char *target,
  * Return: how many addresses were put in @addrs (0..@max; more are
  * ignored), or -EINVAL: not a response with rcode NOERROR and one
  * question, a host name in it, or a record that runs past the message
- * (names in records may be compressed; their pointers are followed no
- * more than the message's length allows, so a loop ends).
+ * or a name in one that is none: over 255 octets once its pointers are
+ * followed, a pointer into the header or not back before the labels that
+ * led to it (RFC 1035 3.1, 4.1.4; so a loop ends).
  */
 int zt_dns_parse_answer(struct zt_view msg, char name[ZT_DNS_NAME_MAX + 1],
 			struct zt_addr *addrs, unsigned max);
