@@ -33,7 +33,9 @@
  *
  * DNS over TCP for a UDP client (the router's dns_tcp tunnels): the query's
  * EDNS OPT, the last section's record of type 41, says how large an answer
- * the client takes over UDP (its CLASS field); an answer from TCP larger
+ * the client takes over UDP (its CLASS field; no more than one datagram
+ * carries over IPv4, 65507 bytes, whatever it says: the stack could not
+ * send a larger one, and the answer would be lost); an answer from TCP larger
  * than that goes back as its header and question with TC set, no records
  * but the answer's OPT (RFC 6891 7: header, question and OPT are the
  * minimal response, a truncated one included; its options dropped when
@@ -365,6 +367,8 @@ unsigned zt_dns_udp_limit(struct zt_view msg)
 				    zt_rd16(msg.data + 8), NULL) ||
 	    skip_records(msg, &off, zt_rd16(msg.data + 10), &opt))
 		return ZT_DNS_UDP_MAX;
+	if (opt > ZT_DNS_UDP_PAYLOAD_MAX) /* more than a datagram carries */
+		return ZT_DNS_UDP_PAYLOAD_MAX;
 	return opt > ZT_DNS_UDP_MAX ? opt : ZT_DNS_UDP_MAX;
 }
 

@@ -168,6 +168,45 @@ static void test_truncates_to_asker(void)
 	zt_dns_tcp_destroy(&d);
 }
 
+/* An asker that takes 65535 bytes over UDP (its OPT says so) still takes
+ * no more than one UDP datagram carries over IPv4, 65507 bytes: a larger
+ * answer from TCP, which could never reach it whole, is cut with TC (so
+ * that it asks over TCP) rather than lost on the way. */
+static void test_truncates_past_udp_max(void)
+{
+	static uint8_t stream[2 + 65535];
+	static const uint8_t rr[16] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60,
+					0, 4, 192, 0, 2, 1 };
+	uint8_t m[512], scratch[1024];
+	size_t qlen = zt_test_dns_query(m, "a.test", ZT_DNS_TYPE_A, true);
+	size_t len = ZT_DNS_HDR + 12;
+	struct zt_dns_tcp d;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	zt_wr16(m + qlen - 8, 65535); /* the OPT's UDP size */
+	CU_ASSERT_EQUAL(zt_dns_udp_limit(zt_view_make(m, qlen)),
+			ZT_DNS_UDP_PAYLOAD_MAX);
+	zt_dns_tcp_init(&d);
+	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, qlen), 0);
+	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
+	/* 24 + 16 * 4093 = 65512 bytes: past 65507 */
+	memcpy(stream + 2, m, len);
+	zt_wr16(stream + 2 + 2, 0x8180);
+	zt_wr16(stream + 2 + 6, 4093);
+	zt_wr16(stream + 2 + 10, 0);
+	for (unsigned i = 0; i < 4093; i++, len += 16)
+		memcpy(stream + 2 + len, rr, 16);
+	zt_wr16(stream, (uint16_t)len);
+	CU_ASSERT_EQUAL(len, 65512);
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len + 2, scratch,
+					 sizeof(scratch), on_answer, &g), 0);
+	CU_ASSERT_EQUAL(g.n, 1);
+	CU_ASSERT_EQUAL(g.truncated, 1);
+	CU_ASSERT_EQUAL(g.lens[0], ZT_DNS_HDR + 12);
+	zt_dns_tcp_destroy(&d);
+}
+
 /* What waits is bounded, sent or not until answered: the query is
  * refused, nothing is cut; a zero length is no DNS; a partial answer is
  * freed with the connection. */
@@ -502,6 +541,7 @@ int zt_suite_dns_tcp(void)
 		{ "frames_queries", test_frames_queries },
 		{ "answers_any_order_any_split", test_answers_any_order_any_split },
 		{ "truncates_to_asker", test_truncates_to_asker },
+		{ "truncates_past_udp_max", test_truncates_past_udp_max },
 		{ "bounds", test_bounds },
 		{ "rewind_resends_waiting", test_rewind_resends_waiting },
 		{ "same_id_other_question", test_same_id_other_question },

@@ -23,6 +23,9 @@
 #define ZT_DNS_HDR 12
 #define ZT_DNS_NAME_MAX 253   /* text form without the trailing dot */
 #define ZT_DNS_UDP_MAX 512    /* an answer over UDP without EDNS */
+/* The most one UDP datagram carries over IPv4 (65535 less the IPv4 and
+ * UDP headers): what any EDNS size comes to. */
+#define ZT_DNS_UDP_PAYLOAD_MAX (65535 - 20 - 8)
 
 enum {
 	ZT_DNS_TYPE_A = 1,
@@ -113,7 +116,8 @@ int zt_dns_parse_answer(struct zt_view msg, char name[ZT_DNS_NAME_MAX + 1],
 /*
  * zt_dns_udp_limit() - the largest response the sender of query @msg
  * takes over UDP: the payload size its EDNS OPT record advertises (never
- * below 512, RFC 6891 6.2.5), else ZT_DNS_UDP_MAX (RFC 1035 4.2.1).
+ * below 512, RFC 6891 6.2.5, nor above ZT_DNS_UDP_PAYLOAD_MAX), else
+ * ZT_DNS_UDP_MAX (RFC 1035 4.2.1).
  * Records are stepped over as zt_dns_parse_answer() does; a message that
  * cannot be read that far reads as one without OPT.
  */
