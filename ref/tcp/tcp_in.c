@@ -73,7 +73,12 @@
  * RTO); cwnd and ssthresh go back to their values before it (RFC 4015
  * 3.2, as Linux) and new data goes on. Any other answer is a loss, and
  * the RTO's go-back-N goes on. One byte of state (and the undo's
- * prior_cwnd, prior_ssthresh), nothing per segment.
+ * prior_cwnd, prior_ssthresh), nothing per segment. The scoreboard
+ * survives the RTO (RFC 6675 5.1): its go-back-N skips SACKed data.
+ * An ACK that moves snd_una to SACKed data (a receiver that reneged,
+ * RFC 2018 8, or reordered ACKs) brings the RTO to half a round trip,
+ * which then, snd_una's segment SACKed still, forgets the scoreboard
+ * and sends all again (as Linux's tcp_check_sack_reneging).
  * An ACK with a zero window is never a duplicate: nothing is lost past a
  * closed window, and such ACKs answer our window probes; they also show
  * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
@@ -779,6 +784,18 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 	if (zt_seq_gt(seg->ack, t->snd_una)) {
 		adv = true;
 		rtx_due = tcp_ack_advance(t, seg, now);
+		/* It stopped at SACKed data: the peer reneged (RFC 2018 8)
+		 * or ACKs were reordered. As Linux's
+		 * tcp_check_sack_reneging: the RTO in half a round trip (10
+		 * ms at least) unless an ACK moves on; it finds snd_una's
+		 * segment SACKed still and sends all again (tcp_on_rto). */
+		if (t->sacked.count && t->sacked.r[0].start == 0) {
+			uint64_t d = t->srtt / 2 > 10 * ZT_MS ? t->srtt / 2 :
+								10 * ZT_MS;
+
+			if (now + d < t->t_rtx)
+				t->t_rtx = now + d;
+		}
 		/* With SACK, an ACK that moves snd_una may show the new
 		 * first hole lost as a duplicate one would: SACKs while a
 		 * probe is out (its episode lasts to tlp_high: the probe's

@@ -39,6 +39,12 @@
  *   t_rtx       RFC 6298: RTO with Karn's rule and exponential backoff;
  *               on expiry go back to snd_una with cwnd = 1 MSS (that
  *               segment no larger than the peer's window, unless closed);
+ *               the scoreboard stays (RFC 6675 5.1, as Linux), and the
+ *               go-back-N in tcp_output skips what it holds SACKed and
+ *               counts none of it against cwnd (tcp_gbn_skip), unless
+ *               the peer reneged (RFC 2018 8: the segment at snd_una
+ *               SACKed at the RTO, which an ACK that stopped at SACKed
+ *               data brought to half a round trip): then all goes again;
  *               outside a recovery (fast or by an RTO), F-RTO (RFC 5682,
  *               tcp_frto in tcp_in.c) then judges by the next two new
  *               ACKs whether it was spurious, sending new data
@@ -607,6 +613,30 @@ static uint32_t tcp_limited_transmit(const struct zt_tcb *t)
 	return t->dupacks * (uint32_t)t->snd_mss;
 }
 
+/* Go-back-N (snd_nxt below snd_max) with the scoreboard kept through
+ * the RTO (RFC 6675 5.1): from offset @off, the first byte not SACKed
+ * (returned), *@end where the next SACKed range starts (UINT32_MAX: none),
+ * *@sacked the bytes SACKed below the returned offset (not in the pipe).
+ * A bounded walk, only while a go-back-N has SACK information. */
+static uint32_t tcp_gbn_skip(const struct zt_tcb *t, uint32_t off,
+			     uint32_t *end, uint32_t *sacked)
+{
+	const struct zt_assembler *s = &t->sacked;
+
+	*end = UINT32_MAX;
+	*sacked = 0;
+	for (unsigned i = 0; i < s->count; i++) {
+		if (s->r[i].start > off) {
+			*end = s->r[i].start;
+			break;
+		}
+		if (s->r[i].end > off)
+			off = s->r[i].end;
+		*sacked += s->r[i].end - s->r[i].start;
+	}
+	return off;
+}
+
 void tcp_output(struct zt_tcb *t, uint64_t now)
 {
 	bool sent_any = false;
@@ -618,14 +648,28 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 			size_t ring_len = zt_ring_len(&t->tx);
 			uint32_t off = t->snd_nxt - t->snd_una;
 			uint32_t cwnd = t->cwnd + tcp_limited_transmit(t);
-			uint32_t wnd = t->snd_wnd < cwnd ? t->snd_wnd : cwnd;
-			uint32_t avail = off < ring_len ? (uint32_t)(ring_len - off) : 0;
-			uint32_t usable = wnd > off ? wnd - off : 0;
-			uint32_t len = avail < usable ? avail : usable;
-			bool fin_due = t->fin_queued && off <= ring_len &&
-				       !(off == ring_len + 1);
-			uint32_t covered;
+			uint32_t hole_end = UINT32_MAX, sacked = 0;
+			uint32_t avail, usable, len, pipe, covered;
 			uint32_t mss = tcp_eff_mss(t), seg_max = tcp_seg_max(t);
+			bool fin_due;
+
+			/* Go-back-N resends no data the peer SACKed (RFC
+			 * 6675 5.1; a reneging peer's scoreboard is gone,
+			 * tcp_on_rto), nor counts it against cwnd. */
+			if (t->sacked.count && zt_seq_lt(t->snd_nxt, t->snd_max)) {
+				off = tcp_gbn_skip(t, off, &hole_end, &sacked);
+				t->snd_nxt = t->snd_una + off;
+			}
+			pipe = off - sacked;
+			avail = off < ring_len ? (uint32_t)(ring_len - off) : 0;
+			usable = t->snd_wnd > off ? t->snd_wnd - off : 0;
+			if (cwnd <= pipe)
+				usable = 0;
+			else if (usable > cwnd - pipe)
+				usable = cwnd - pipe;
+			len = avail < usable ? avail : usable;
+			fin_due = t->fin_queued && off <= ring_len &&
+				  !(off == ring_len + 1);
 
 			if (len > seg_max)
 				len = seg_max;
@@ -650,6 +694,10 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 			    !t->fin_queued && tcp_flight(t) >= 2u * mss &&
 			    cwnd == t->cwnd)
 				break;
+			/* up to the next SACKed range (after the SWS test:
+			 * a short hole is no sliver of the window) */
+			if (len > hole_end - off)
+				len = hole_end - off;
 			covered = tcp_send_at(t, t->snd_nxt, len, now);
 			if (!covered)
 				break;
@@ -762,8 +810,15 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	t->undo_on = false; /* an RTO's response stays */
 	t->dupacks = 0;
 	t->recover = t->snd_max;
-	zt_asm_init(&t->sacked); /* the receiver may have reneged */
-	tcp_rack_reset(t);       /* all of it goes again */
+	/* The scoreboard stays (RFC 6675 5.1, as Linux): the go-back-N
+	 * skips what the peer holds. Unless it reneged (RFC 2018 8): the
+	 * segment at snd_una is SACKed (an ACK stopped at a SACKed range's
+	 * start, tcp_process_ack, which brought this timer near, as
+	 * Linux's tcp_check_sack_reneging and tcp_timeout_mark_lost):
+	 * then all of it goes again. */
+	if (t->sacked.count && t->sacked.r[0].start == 0)
+		zt_asm_init(&t->sacked);
+	tcp_rack_reset(t); /* what it logged went before the RTO */
 	t->snd_nxt = t->snd_una;
 	t->rtx_next = t->snd_una;
 	{
@@ -775,6 +830,8 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 
 		if (t->snd_wnd && t->snd_wnd < max)
 			max = t->snd_wnd;
+		if (t->sacked.count && t->sacked.r[0].start < max)
+			max = t->sacked.r[0].start; /* up to SACKed data */
 		/* What the segment really covered: options may leave it short
 		 * of snd_mss, and the next send must start right after it. */
 		covered = tcp_send_at(t, t->snd_una, max, now);

@@ -66,7 +66,7 @@ void tcp_enter_recovery(struct zt_tcb *t, uint64_t now);
 /* RACK (tcp_rack.c, SACK connections only). @seq/@len (sequence space)
  * went out now. */
 void tcp_rack_sent(struct zt_tcb *t, uint32_t seq, uint32_t len, uint64_t now);
-/* An RTO: what went before is all to go again; forget it. */
+/* An RTO: forget the log of what went before it. */
 void tcp_rack_reset(struct zt_tcb *t);
 /* An ACK arrived (its SACK blocks already in the scoreboard, snd_una not
  * yet moved): take what it delivered (RFC 8985 6.2 steps 1-3). */

@@ -1607,6 +1607,129 @@ static void test_frto_real_loss(void)
 }
 
 /*
+ * RTO recovery with SACK (RFC 6675 5.1, as Linux): ten segments, all
+ * there is to send, the 2nd and 3rd lost, the rest SACKed. Kind 0: the
+ * ACKs are lost too until the RTO (100 ms), which resends the first
+ * (F-RTO's: nothing new to send, a loss); its D-SACK brings the SACKs.
+ * Kind 1: they arrive, fast recovery starts, and what it resends is lost
+ * until the RTO, which finds the SACKs of before it in the scoreboard.
+ * Either way the go-back-N sends only the holes: 3 segments (the RTO's
+ * and the two lost) or 2; before, it cleared the scoreboard and sent
+ * SACKed data again until the cumulative ACK passed it: 5 or 3.
+ */
+static void rto_sack_flight(int kind)
+{
+	struct tcp_pair *p = rack_pair(6675 + (uint64_t)kind);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[10 * 1460], got[10 * 1460];
+	uint32_t seg = a->snd_mss, n = 10, una0 = a->snd_una;
+	uint64_t start = p->now;
+	unsigned first, again = 0;
+
+	fill_pat(buf, n * seg, 6675);
+	a->cwnd = a->ssthresh = 10u * seg;
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = kind ? ~0ull << 10 | 6u : 6u;
+	if (kind == 0) {
+		p->side[1].drop_base = p->side[1].nlast;
+		p->side[1].drop_bits = ~0ull;
+	}
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+	if (kind == 0) {
+		pair_run_until(p, start + 100 * ZT_MS);
+		p->side[1].drop_bits = 0;
+	}
+	/* up to the RTO; what it sends gets through */
+	while (a->t_rtx > p->now + ZT_MS)
+		pair_run_until(p, p->now + ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, kind ? 1 : 0);
+	p->side[0].drop_bits = 0;
+	first = p->side[0].nlast;
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	expect_received(p, got, sizeof(got), buf, n * seg);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+	CU_ASSERT_FATAL(p->side[0].nlast <= 64);
+	for (unsigned i = first; i < p->side[0].nlast; i++)
+		if (p->side[0].last_len[i] &&
+		    p->side[0].last[i].seq - una0 < n * seg)
+			again++;
+	CU_ASSERT_EQUAL(again, kind ? 2u : 3u);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, kind ? 1 : 0);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_rto_sack_recovery(void)
+{
+	rto_sack_flight(0);
+	rto_sack_flight(1);
+}
+
+/*
+ * A receiver that reneges (RFC 2018 8): after an RTO recovery that
+ * skipped the SACKed segments (the 4th to 10th), the ACK stops at the
+ * start of what it SACKed and no block covers it any more. As Linux
+ * (tcp_check_sack_reneging, tcp_timeout_mark_lost): the RTO comes half
+ * a round trip later (10 ms), finds the segment at snd_una SACKed,
+ * forgets the scoreboard and sends everything from there again.
+ * Without the check the RTO waits 400 ms and then sends nothing (all
+ * of it SACKed).
+ */
+static void test_rto_sack_reneging(void)
+{
+	struct tcp_pair *p = rack_inject_pair(2018);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[10 * 1460];
+	uint32_t seg = a->snd_mss, una0 = a->snd_una, l[1], r[1];
+	unsigned first, sent = 0;
+	uint64_t t_ren, start = p->now;
+
+	memset(buf, 'g', sizeof(buf));
+	a->cwnd = a->ssthresh = 10u * seg;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 10 * seg, p->now), 10 * seg);
+	pair_run_until(p, p->now + 10 * ZT_MS);
+	l[0] = 3 * seg;
+	r[0] = 10 * seg;
+	inject_ack(p, seg, 1, l, r); /* the 2nd and 3rd lost */
+	CU_ASSERT(a->in_recovery);
+	while (!a->stats.rto_expiries && p->now < start + 2 * ZT_SEC)
+		pair_run_until(p, p->now + ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(a->stats.rto_expiries, 1);
+	first = p->side[0].nlast - 1;
+	CU_ASSERT_EQUAL(p->side[0].last[first].seq, una0 + seg);
+	pair_run_until(p, p->now + 10 * ZT_MS);
+	l[0] = 2 * seg;
+	r[0] = 9 * seg;
+	inject_ack(p, seg, 1, l, r); /* the RTO's arrived */
+	CU_ASSERT_EQUAL(p->side[0].nlast, first + 2);
+	CU_ASSERT_EQUAL(p->side[0].last[first + 1].seq, una0 + 2 * seg);
+	CU_ASSERT_EQUAL(a->snd_nxt, a->snd_max);
+	pair_run_until(p, p->now + 10 * ZT_MS);
+	inject_ack(p, seg, 0, l, r); /* reneged: up to the 4th, no SACK */
+	t_ren = p->now;
+	first = p->side[0].nlast;
+	pair_run_until(p, p->now + 15 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 2);
+	CU_ASSERT_EQUAL(a->sacked.count, 0);
+	/* the peer ACKs all it is sent, 10 ms later */
+	for (int k = 0; k < 50 && !zt_tcb_send_drained(a); k++) {
+		pair_run_until(p, p->now + 10 * ZT_MS);
+		inject_ack(p, a->snd_nxt - a->snd_una, 0, l, r);
+	}
+	CU_ASSERT(zt_tcb_send_drained(a));
+	CU_ASSERT(p->now - t_ren < 200 * ZT_MS);
+	CU_ASSERT_FATAL(p->side[0].nlast <= 64);
+	for (unsigned i = first; i < p->side[0].nlast; i++)
+		if (p->side[0].last_len[i])
+			sent += p->side[0].last_len[i];
+	CU_ASSERT_EQUAL(sent, 7 * seg); /* the 4th to 10th, once each */
+	pair_destroy(p);
+	free(p);
+}
+
+/*
  * RFC 8985 6.2 step 4: a D-SACK shows a retransmission needless (the
  * original was only late), and RACK widens its reordering window by
  * min_RTT / 4 (at most once a round trip, at most to SRTT), so that
@@ -4761,6 +4884,8 @@ int zt_suite_tcp(void)
 		{ "undo_dsack", test_undo_dsack },
 		{ "frto_spurious_rto", test_frto_spurious_rto },
 		{ "frto_real_loss", test_frto_real_loss },
+		{ "rto_sack_recovery", test_rto_sack_recovery },
+		{ "rto_sack_reneging", test_rto_sack_reneging },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },
