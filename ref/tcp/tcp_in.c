@@ -46,7 +46,11 @@
  * every retransmission of a fast recovery needless (RFC 2883 6, RFC
  * 3708: a count per episode, one off for each D-SACKed segment above
  * snd_una at its start), it is undone: cwnd and ssthresh as before it
- * (tcp_undo_dsack, at its full ACK or after);
+ * (tcp_undo_dsack, at its full ACK or after); so is an RTO recovery
+ * (undo_loss, to recover: the RTO's, the go-back-N's, a probe's and an
+ * ended fast recovery's retransmissions count), at once, and what of
+ * the flight has not gone again stays out (tcp_undo_loss, as Linux's
+ * tcp_try_undo_loss: the originals were late, the RTO's overtook them);
  * the first two duplicate ACKs each let one new segment go beyond cwnd
  * (RFC 3042 Limited Transmit), so a window of a few segments still
  * draws the third rather than waiting for the RTO; with two or three
@@ -486,13 +490,28 @@ static void tcp_undo(struct zt_tcb *t)
 	t->stats.undos++;
 }
 
-/* A D-SACK of [@l, @r): a retransmission of the last fast recovery (one
- * a segment), if the range lies where they went, was needless. At none
- * left, the recovery is undone, at once when it has ended, else at its
- * full ACK. A few words of state, nothing per segment. */
+/* Every retransmission of an RTO recovery under way was needless
+ * (Linux's tcp_try_undo_loss): undone, and what of the flight has not
+ * gone again stays out (its originals are as late), as after a
+ * spurious RTO (tcp_frto). */
+static void tcp_undo_loss(struct zt_tcb *t)
+{
+	tcp_undo(t);
+	t->undo_loss = false;
+	t->frto = 0;
+	t->recover = t->snd_una; /* a loss now is a new one */
+	t->snd_nxt = t->snd_max;
+}
+
+/* A D-SACK of [@l, @r): a retransmission of the last fast or RTO
+ * recovery (one a segment), if the range lies where they went, was
+ * needless. At none left, the recovery is undone: a fast one at once
+ * when it has ended, else at its full ACK; one by an RTO at once. A few
+ * words of state, nothing per segment. */
 static void tcp_undo_dsack(struct zt_tcb *t, uint32_t l, uint32_t r)
 {
-	uint32_t hi = t->in_recovery ? t->snd_max : t->undo_end, n;
+	uint32_t hi = t->in_recovery || t->undo_loss ? t->snd_max : t->undo_end;
+	uint32_t n;
 
 	if (!t->undo_on || !t->undo_retrans || !zt_seq_lt(l, r) ||
 	    zt_seq_lt(l, t->undo_marker) || zt_seq_gt(r, hi))
@@ -502,7 +521,11 @@ static void tcp_undo_dsack(struct zt_tcb *t, uint32_t l, uint32_t r)
 	if (n == 0)
 		n = 1;
 	t->undo_retrans -= n < t->undo_retrans ? n : t->undo_retrans;
-	if (!t->undo_retrans && !t->in_recovery)
+	if (t->undo_retrans)
+		return;
+	if (t->undo_loss)
+		tcp_undo_loss(t);
+	else if (!t->in_recovery)
 		tcp_undo(t);
 }
 
@@ -580,6 +603,13 @@ static bool tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		uint32_t inc = (uint32_t)((uint64_t)t->snd_mss * t->snd_mss / t->cwnd);
 
 		t->cwnd += inc ? inc : 1;
+	}
+	if (t->undo_loss && zt_seq_ge(seg->ack, t->recover)) {
+		/* an RTO recovery's end: late D-SACKs may undo it still */
+		t->undo_loss = false;
+		t->undo_end = t->snd_max;
+		if (t->undo_on && !t->undo_retrans)
+			tcp_undo(t);
 	}
 	/* Once past recover, keep it trailing the cumulative ACK: the
 	 * modular check "snd_una covers recover" would flip after 2^31
@@ -672,6 +702,7 @@ static void tcp_frto(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		t->ssthresh = t->prior_ssthresh;
 		t->recover = t->snd_una; /* a loss now is a new one */
 		t->snd_nxt = t->snd_max;
+		t->undo_on = t->undo_loss = false; /* undone here */
 		t->stats.spurious_rtos++;
 	} else {
 		if (t->cwnd > 3u * t->snd_mss)

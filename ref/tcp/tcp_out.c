@@ -49,7 +49,10 @@
  *               tcp_frto in tcp_in.c) then judges by the next two new
  *               ACKs whether it was spurious, sending new data
  *               (tcp_frto_send) instead of more of the flight between
- *               them, and undoes it if so (RFC 4015)
+ *               them, and undoes it if so (RFC 4015); else the D-SACKs
+ *               of every retransmission since (its own and go-back-N's,
+ *               counted in undo_retrans while undo_loss) undo it
+ *               (tcp_undo_dsack, as Linux's tcp_try_undo_loss)
  *   t_tlp       RFC 8985 7 tail loss probe: with SACK, in the open state
  *               with data out, 2 * SRTT after the last new data or advancing ACK
  *               (+200 ms for a peer's delayed ACK with one segment out;
@@ -710,8 +713,12 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 				t->stats.bytes_out += len;
 			} else {
 				/* data sent before: go-back-N after an RTO,
-				 * or from snd_una when a window reopens */
-				t->stats.retransmits++;
+				 * or from snd_una when a window reopens; for
+				 * the undo, in segments as D-SACKs count */
+				tcp_rtx_count(t);
+				if (t->undo_loss && len > t->snd_mss)
+					t->undo_retrans +=
+						(len - 1) / t->snd_mss;
 				if (zt_seq_gt(t->snd_nxt + len, t->snd_max))
 					t->stats.bytes_out +=
 						t->snd_nxt + len - t->snd_max;
@@ -771,6 +778,8 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	 * (that is probing) */
 	bool frto = tcp_synchronized(t) && !t->in_recovery &&
 		    zt_seq_ge(t->snd_una, t->recover) && t->snd_wnd != 0;
+	/* a probe's retransmission is out: its D-SACK is no proof */
+	bool tlp_rtx = t->tlp_rtx;
 
 	t->stats.rto_expiries++;
 	t->frto = 0;
@@ -798,16 +807,25 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	if (t->sack_ok && t->retries == 1) /* an RTO recovery begins: it
 					     * counts for RACK (6.2 step 4) */
 		tcp_rack_recovery_end(t);
-	if (frto) { /* for the undo if it was spurious (RFC 4015) */
-		t->frto = 1;
+	/* Its undo, by F-RTO if it was spurious (RFC 4015), or when
+	 * D-SACKs show every retransmission needless (the originals were
+	 * late, the RTO's overtook them; Linux's tcp_try_undo_loss). A
+	 * fresh one (F-RTO's condition) from the values of before it; one
+	 * that ends a fast recovery, or a backed-off one, goes on with
+	 * that (whose retransmissions count too). */
+	t->frto = frto ? 1 : 0;
+	if (!t->in_recovery && zt_seq_ge(t->snd_una, t->recover)) {
 		t->prior_cwnd = t->cwnd;
 		t->prior_ssthresh = t->ssthresh;
+		t->undo_on = t->snd_wnd != 0;
+		t->undo_retrans = tlp_rtx ? 1 : 0; /* out still, as Linux's */
+		t->undo_marker = t->snd_una;
 	}
+	t->undo_loss = true;
 	/* RFC 5681 3.1 eqn. 4, then go back to snd_una with one segment. */
 	t->ssthresh = flight / 2 > 2u * t->snd_mss ? flight / 2 : 2u * t->snd_mss;
 	t->cwnd = t->snd_mss;
 	t->in_recovery = false;
-	t->undo_on = false; /* an RTO's response stays */
 	t->dupacks = 0;
 	t->recover = t->snd_max;
 	/* The scoreboard stays (RFC 6675 5.1, as Linux): the go-back-N
@@ -837,7 +855,7 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 		covered = tcp_send_at(t, t->snd_una, max, now);
 
 		if (covered) {
-			t->stats.retransmits++;
+			tcp_rtx_count(t);
 			t->snd_nxt = t->snd_una + covered;
 			/* The segment may reach past the old flight (its first
 			 * send was shorter): those bytes are sent now, and the

@@ -38,12 +38,12 @@ void tcp_lrx_arm(struct zt_tcb *t);
  * snd_una was SACKed (new data, or a hole retransmitted after it: this
  * ACK @filled one), that retransmission was lost: send it again. */
 bool tcp_lost_rtx(struct zt_tcb *t, bool filled, uint64_t now);
-/* A retransmission of data went: counted, and in fast recovery for its
- * undo (tcp_undo_dsack). */
+/* A retransmission of data went: counted, and in a fast or RTO recovery
+ * for its undo (tcp_undo_dsack). */
 static inline void tcp_rtx_count(struct zt_tcb *t)
 {
 	t->stats.retransmits++;
-	if (t->in_recovery)
+	if (t->in_recovery || t->undo_loss)
 		t->undo_retrans++;
 }
 /* F-RTO step 2b (RFC 5682): up to two new segments, as the peer's window

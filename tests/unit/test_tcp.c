@@ -1657,6 +1657,10 @@ static void rto_sack_flight(int kind)
 			again++;
 	CU_ASSERT_EQUAL(again, kind ? 2u : 3u);
 	CU_ASSERT_EQUAL(a->stats.fast_retransmits, kind ? 1 : 0);
+	/* kind 0: the RTO's resend was D-SACKed (the ACKs were lost, not
+	 * the first segment), the tail loss probe's D-SACK was not: no
+	 * undo (tcp/undo_rto) */
+	CU_ASSERT_EQUAL(a->stats.undos, 0);
 	pair_destroy(p);
 	free(p);
 }
@@ -1665,6 +1669,101 @@ static void test_rto_sack_recovery(void)
 {
 	rto_sack_flight(0);
 	rto_sack_flight(1);
+}
+
+/*
+ * Undo of a needless RTO recovery (Linux's tcp_try_undo_loss; RFC 2883
+ * 6, RFC 3708): ten segments, all there is, in congestion avoidance
+ * (cwnd = ssthresh = 10), as the path's delay spikes to 300 ms; it is 5
+ * ms again from 100 ms, so that the RTO's retransmission (220 ms, after
+ * the tail loss probe) overtakes the originals: its ACK moves snd_una,
+ * F-RTO has no new data to send and takes it as a loss, and the
+ * go-back-N resends the rest, each ahead of its original. The
+ * originals then arrive, every one a duplicate, and their D-SACKs show
+ * every retransmission needless: cwnd and ssthresh go back to 10
+ * segments, counted in undos. Before, ssthresh stayed at 5. @lost: the
+ * 6th original is lost too, so that its go-back-N retransmission was
+ * needed (no D-SACK of it): nothing is undone.
+ */
+static void undo_rto_flight(bool lost)
+{
+	struct tcp_pair *p = rack_pair(4015 + (uint64_t)lost);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[10 * 1460], got[10 * 1460];
+	uint32_t seg = a->snd_mss, n = 10;
+	uint64_t start = p->now;
+
+	fill_pat(buf, n * seg, 4015);
+	a->cwnd = a->ssthresh = 10u * seg;
+	CU_ASSERT_EQUAL_FATAL(a->rto, 200 * ZT_MS);
+	p->delay = 300 * ZT_MS;
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = lost ? 1u << 5 : 0;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+	pair_run_until(p, start + 100 * ZT_MS);
+	p->delay = 5 * ZT_MS;
+	pair_run_until(p, start + 290 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+	CU_ASSERT(a->ssthresh < 10u * seg);
+	CU_ASSERT(a->stats.retransmits >= 3);
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	expect_received(p, got, sizeof(got), buf, n * seg);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+	CU_ASSERT_EQUAL(a->stats.spurious_rtos, 0);
+	CU_ASSERT_EQUAL(a->stats.undos, lost ? 0 : 1);
+	if (lost) {
+		CU_ASSERT(a->ssthresh < 10u * seg);
+	} else {
+		CU_ASSERT_EQUAL(a->ssthresh, 10u * seg);
+		CU_ASSERT(a->cwnd >= 10u * seg);
+	}
+	pair_destroy(p);
+	free(p);
+}
+
+/*
+ * The same undo while the RTO recovery runs: 20 segments queued, cwnd
+ * 10, and the peer's ACKs lost for 100 ms (the tail loss probe sends
+ * new data: no retransmission). The RTO resends the first segment,
+ * whose D-SACK comes back with the ACK of all ten: undone at once,
+ * cwnd and ssthresh as before, nothing of the flight sent again, and
+ * the rest goes as new data. Before: ssthresh 5 segments.
+ */
+static void undo_rto_acks_lost(void)
+{
+	struct tcp_pair *p = rack_pair(4016);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[20 * 1460], got[20 * 1460];
+	uint32_t seg = a->snd_mss, n = 20;
+	uint64_t start = p->now;
+
+	fill_pat(buf, n * seg, 4016);
+	a->cwnd = a->ssthresh = 10u * seg;
+	p->side[1].drop_base = p->side[1].nlast;
+	p->side[1].drop_bits = ~0ull;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+	pair_run_until(p, start + 100 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.tlp_probes, 1);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 0);
+	p->side[1].drop_bits = 0;
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	expect_received(p, got, sizeof(got), buf, n * seg);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+	CU_ASSERT_EQUAL(a->stats.retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.undos, 1);
+	CU_ASSERT_EQUAL(a->ssthresh, 10u * seg);
+	CU_ASSERT(a->cwnd >= 10u * seg);
+	pair_destroy(p);
+	free(p);
+}
+
+static void test_undo_rto(void)
+{
+	undo_rto_flight(false);
+	undo_rto_flight(true);
+	undo_rto_acks_lost();
 }
 
 /*
@@ -4886,6 +4985,7 @@ int zt_suite_tcp(void)
 		{ "frto_real_loss", test_frto_real_loss },
 		{ "rto_sack_recovery", test_rto_sack_recovery },
 		{ "rto_sack_reneging", test_rto_sack_reneging },
+		{ "undo_rto", test_undo_rto },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },

@@ -160,9 +160,10 @@ struct zt_tcb_stats {
 					   * SACKs of data sent after them */
 	uint64_t rack_marked;             /* segments RACK (RFC 8985 6) found
 					   * lost and sent again */
-	uint64_t undos;                   /* fast recoveries undone: D-SACKs
-					   * showed every retransmission
-					   * needless (RFC 2883 6) */
+	uint64_t undos;                   /* fast or RTO recoveries undone:
+					   * D-SACKs showed every
+					   * retransmission needless (RFC
+					   * 2883 6) */
 	uint64_t spurious_rtos;           /* RTOs F-RTO found spurious (RFC
 					   * 5682) and undid (RFC 4015) */
 	uint64_t dupacks_in;
@@ -276,13 +277,15 @@ struct zt_tcb {
 				* ISS at first, then trailing snd_una */
 	uint32_t rtx_next;     /* next hole candidate during recovery */
 	struct zt_assembler sacked; /* peer's SACKed ranges, offsets from snd_una */
-	/* undo of a needless fast recovery (RFC 2883 6, RFC 3708) */
+	/* undo of a needless fast or RTO recovery (RFC 2883 6, RFC 3708) */
 	bool undo_on;          /* the last one may still be undone ... */
 	uint32_t undo_retrans; /* ... when its retransmissions, less those
 				* the peer D-SACKed, come to 0 */
 	uint32_t undo_marker;  /* snd_una at its start: they lie above ... */
 	uint32_t undo_end;     /* ... and below snd_max at its end */
-	uint32_t prior_cwnd, prior_ssthresh; /* before it (or an F-RTO's RTO) */
+	bool undo_loss;        /* it is an RTO recovery, under way (until
+				* snd_una reaches recover) */
+	uint32_t prior_cwnd, prior_ssthresh; /* before it (or its RTO) */
 	/* F-RTO (RFC 5682): whether the last RTO was spurious, by what the
 	 * next two new ACKs acknowledge; its RecoveryPoint is recover */
 	uint8_t frto;          /* 0 no; 1 its retransmission is out (step
