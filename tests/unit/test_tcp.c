@@ -1728,11 +1728,17 @@ static void undo_rto_flight(bool lost)
  * new data: no retransmission). The RTO resends the first segment,
  * whose D-SACK comes back with the ACK of all ten: undone at once,
  * cwnd and ssthresh as before, nothing of the flight sent again, and
- * the rest goes as new data. Before: ssthresh 5 segments.
+ * the rest goes as new data. Before: ssthresh 5 segments. @hole: the
+ * 6th segment is lost too: the ACK of the RTO's resend stops there,
+ * and the undo comes while the RTO recovery runs (with the resend's
+ * D-SACK): the go-back-N stops, and the hole, SACKed above, is a fast
+ * recovery's (its own reduction). Without the undo at once, the
+ * go-back-N resent it, and that needed retransmission kept the RTO's
+ * reduction (no undo, no fast retransmit).
  */
-static void undo_rto_acks_lost(void)
+static void undo_rto_acks_lost(bool hole)
 {
-	struct tcp_pair *p = rack_pair(4016);
+	struct tcp_pair *p = rack_pair(4016 + (uint64_t)hole);
 	struct zt_tcb *a = &p->side[0].tcb;
 	static uint8_t buf[20 * 1460], got[20 * 1460];
 	uint32_t seg = a->snd_mss, n = 20;
@@ -1742,6 +1748,8 @@ static void undo_rto_acks_lost(void)
 	a->cwnd = a->ssthresh = 10u * seg;
 	p->side[1].drop_base = p->side[1].nlast;
 	p->side[1].drop_bits = ~0ull;
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = hole ? 1u << 5 : 0;
 	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
 	pair_run_until(p, start + 100 * ZT_MS);
 	CU_ASSERT_EQUAL(a->stats.tlp_probes, 1);
@@ -1751,10 +1759,13 @@ static void undo_rto_acks_lost(void)
 	CU_ASSERT(zt_tcb_send_drained(a));
 	expect_received(p, got, sizeof(got), buf, n * seg);
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
-	CU_ASSERT_EQUAL(a->stats.retransmits, 1);
+	CU_ASSERT_EQUAL(a->stats.retransmits, hole ? 2 : 1);
 	CU_ASSERT_EQUAL(a->stats.undos, 1);
-	CU_ASSERT_EQUAL(a->ssthresh, 10u * seg);
-	CU_ASSERT(a->cwnd >= 10u * seg);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, hole ? 1 : 0);
+	if (!hole) {
+		CU_ASSERT_EQUAL(a->ssthresh, 10u * seg);
+		CU_ASSERT(a->cwnd >= 10u * seg);
+	}
 	pair_destroy(p);
 	free(p);
 }
@@ -1763,7 +1774,8 @@ static void test_undo_rto(void)
 {
 	undo_rto_flight(false);
 	undo_rto_flight(true);
-	undo_rto_acks_lost();
+	undo_rto_acks_lost(false);
+	undo_rto_acks_lost(true);
 }
 
 /*
