@@ -126,6 +126,12 @@ void pair_destroy(struct tcp_pair *p)
 	zt_tcb_destroy(&p->side[1].tcb);
 }
 
+void pair_free(struct tcp_pair *p)
+{
+	pair_destroy(p);
+	free(p);
+}
+
 static void deliver(struct tcp_pair *p, struct pair_pkt *q)
 {
 	struct zt_tcp_repr r;

@@ -70,6 +70,8 @@ struct tcp_pair {
 void pair_init(struct tcp_pair *p, const struct zt_tcp_config *cfg0,
 	       const struct zt_tcp_config *cfg1, uint64_t seed);
 void pair_destroy(struct tcp_pair *p);
+/* pair_destroy() of a pair from malloc(), then free() of it. */
+void pair_free(struct tcp_pair *p);
 /* Deliver everything due at or before @until, running timers on the way. */
 void pair_run_until(struct tcp_pair *p, uint64_t until);
 /* Run until nothing is in flight and no timer is due within @horizon. */

@@ -203,8 +203,7 @@ static void test_handshake_upstream_first(void)
 	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_ESTABLISHED);
 	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_ESTABLISHED);
 	CU_ASSERT(zt_tcb_events(&p->side[1].tcb) & ZT_TCP_EV_CONNECTED);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_refuse_sends_rst(void)
@@ -228,8 +227,7 @@ static void test_refuse_sends_rst(void)
 	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSED);
 	CU_ASSERT_EQUAL(p->side[0].tcb.reset_reason, ZT_TCP_RESET_REFUSED);
 	CU_ASSERT(zt_tcb_events(&p->side[0].tcb) & ZT_TCP_EV_RESET);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_options_every_combination(void)
@@ -262,8 +260,7 @@ static void test_options_every_combination(void)
 		}
 		/* Without scaling the window tops out at 64 KiB; still works. */
 		CU_ASSERT(transfer(p, 300000, 200000, 60 * ZT_SEC, m));
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -287,8 +284,7 @@ static void test_mss_range(void)
 		CU_ASSERT(p->side[0].max_data <= expect);
 		CU_ASSERT(p->side[1].max_data <= expect);
 		CU_ASSERT_EQUAL(p->side[0].max_data, expect); /* full segments used */
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -352,8 +348,7 @@ static void test_mss_floor(void)
 		memset(buf, 'm', sizeof(buf));
 		CU_ASSERT_EQUAL(zt_tcb_send(t, buf, sizeof(buf), p->now), sizeof(buf));
 		CU_ASSERT_EQUAL(p->side[s].max_data, cases[i / 2].want);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -374,8 +369,7 @@ static void test_sequence_wrap(void)
 		pair_settle(p, 61 * ZT_SEC);
 		CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSED);
 		CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_CLOSED);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -392,8 +386,7 @@ static void test_ooo_and_duplicates(void)
 	CU_ASSERT(transfer(p, 512 * 1024, 512 * 1024, 60 * ZT_SEC, 4));
 	CU_ASSERT(p->side[1].tcb.stats.ooo_segs > 0);
 	CU_ASSERT(p->side[0].tcb.stats.ooo_segs > 0);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_sack_three_holes(void)
@@ -430,8 +423,7 @@ static void test_sack_three_holes(void)
 
 		expect_received(p, got, sizeof(got), buf, sizeof(buf));
 	}
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -516,8 +508,7 @@ static void limited_transmit_tso(void)
 	pair_settle(p, 2 * ZT_SEC);
 	CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
 	expect_received(p, got, sizeof(got), buf, 4u * seg);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_limited_transmit(void)
@@ -556,8 +547,7 @@ static void test_limited_transmit(void)
 		pair_settle(p, 2 * ZT_SEC);
 		CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
 		expect_received(p, got, sizeof(got), buf, 10u * seg);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 	limited_transmit_tso();
 }
@@ -655,8 +645,7 @@ static void test_sack_dupack_rfc6675(void)
 			/* the hole at snd_una went again */
 			CU_ASSERT_EQUAL(last_seg(p, 0)->seq, una);
 		}
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -698,8 +687,7 @@ static void test_window_from_advancing_ack(void)
 	CU_ASSERT_EQUAL(a->snd_una, una + 2 * mss);
 	CU_ASSERT_EQUAL(a->snd_una + a->snd_wnd,
 			seg.ack + ((uint32_t)seg.window << shift));
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -734,8 +722,7 @@ static void test_ack_at_window_edge(void)
 	seg.seq = edge;
 	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
 	CU_ASSERT_EQUAL(a->snd_una, una + mss);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -772,8 +759,7 @@ static void test_early_retransmit_needs_sack(void)
 	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
 	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
 	CU_ASSERT(a->in_recovery);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -803,8 +789,7 @@ static void test_rst_with_data_before_window(void)
 	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, data, 20), ZT_DROP_TCP_RST_INVALID);
 	CU_ASSERT_EQUAL(a->stats.challenge_acks, challenges + 1);
 	CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -855,8 +840,7 @@ static void test_sack_is_lost(void)
 		CU_ASSERT_EQUAL(a->in_recovery, kind != 2);
 		if (kind != 2)
 			CU_ASSERT_EQUAL(last_seg(p, 0)->seq, una);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -929,8 +913,7 @@ static void test_tail_loss_probe(void)
 			pair_run_until(p, p->now + a->rto - ZT_MS);
 			CU_ASSERT_EQUAL(a->stats.tlp_probes, 0);
 			CU_ASSERT_EQUAL(a->stats.retransmits, 0);
-			pair_destroy(p);
-			free(p);
+			pair_free(p);
 			continue;
 		}
 		/* well before the RTO */
@@ -968,8 +951,7 @@ static void test_tail_loss_probe(void)
 		CU_ASSERT_EQUAL(a->stats.rto_expiries,
 				kind == 2 || kind == 4 ? 1 : 0);
 		expect_received(p, got, sizeof(got), buf, n * seg);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -1010,8 +992,7 @@ static void test_tlp_fin(void)
 		CU_ASSERT_EQUAL(p->side[0].last_len[(p->side[0].drop_base + pi) % 64],
 				kind ? 0 : seg);
 		CU_ASSERT_EQUAL(a->state, ZT_TCP_FIN_WAIT_2);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -1091,8 +1072,7 @@ static void test_lost_retransmit(void)
 		pair_settle(p, 2 * ZT_SEC);
 		CU_ASSERT(zt_tcb_send_drained(a));
 		expect_received(p, got, sizeof(got), buf, n * seg);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -1169,8 +1149,7 @@ static void test_rack_lost_retransmit(void)
 	CU_ASSERT(zt_tcb_send_drained(a));
 	pair_settle(p, 2 * ZT_SEC);
 	expect_received(p, got, sizeof(got), buf, n * seg);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -1202,8 +1181,7 @@ static void test_rack_marked_at_ack(void)
 	CU_ASSERT_EQUAL(a->stats.rack_marked, 1);
 	pair_settle(p, 2 * ZT_SEC);
 	expect_received(p, got, sizeof(got), buf, n * seg);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -1241,8 +1219,7 @@ static void test_rack_reo_timer(void)
 	CU_ASSERT_EQUAL(a->stats.retransmits, 2);
 	CU_ASSERT(zt_tcb_send_drained(a));
 	expect_received(p, got, sizeof(got), buf, n * seg);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -1281,8 +1258,7 @@ static void test_rack_reordering_window(void)
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 	CU_ASSERT(zt_tcb_send_drained(a));
 	expect_received(p, got, sizeof(got), buf, n * seg);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -1322,8 +1298,7 @@ static void test_rack_reorder_one_recovery(void)
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 	CU_ASSERT(zt_tcb_send_drained(a));
 	expect_received(p, got, sizeof(got), buf, n * seg);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -1439,8 +1414,7 @@ static void test_undo_dsack(void)
 		}
 		CU_ASSERT_EQUAL(a->stats.undos, kind == 0 ? 1 : 0);
 		expect_received(p, got, sizeof(got), buf, n * seg);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 	{
 		struct tcp_pair *p = rack_inject_pair(3710);
@@ -1461,8 +1435,7 @@ static void test_undo_dsack(void)
 		CU_ASSERT_EQUAL(a->ssthresh, 20u * seg);
 		CU_ASSERT(a->cwnd >= 10u * seg);
 		CU_ASSERT_EQUAL(a->stats.undos, 1);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 	{
 		/* a real loss (0), then a tail loss probe of data the
@@ -1495,8 +1468,7 @@ static void test_undo_dsack(void)
 		CU_ASSERT(zt_tcb_send_drained(a));
 		CU_ASSERT(a->ssthresh <= 10u * seg);
 		CU_ASSERT_EQUAL(a->stats.undos, 0);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -1590,8 +1562,7 @@ static void frto_flight(bool sack, bool lost)
 		CU_ASSERT_EQUAL(a->ssthresh, 10u * seg);
 		CU_ASSERT(a->cwnd >= 10u * seg);
 	}
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_frto_spurious_rto(void)
@@ -1661,8 +1632,7 @@ static void rto_sack_flight(int kind)
 	 * the first segment), the tail loss probe's D-SACK was not: no
 	 * undo (tcp/undo_rto) */
 	CU_ASSERT_EQUAL(a->stats.undos, 0);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_rto_sack_recovery(void)
@@ -1718,8 +1688,7 @@ static void undo_rto_flight(bool lost)
 		CU_ASSERT_EQUAL(a->ssthresh, 10u * seg);
 		CU_ASSERT(a->cwnd >= 10u * seg);
 	}
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -1766,8 +1735,7 @@ static void undo_rto_acks_lost(bool hole)
 		CU_ASSERT_EQUAL(a->ssthresh, 10u * seg);
 		CU_ASSERT(a->cwnd >= 10u * seg);
 	}
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_undo_rto(void)
@@ -1836,8 +1804,7 @@ static void test_rto_sack_reneging(void)
 		if (p->side[0].last_len[i])
 			sent += p->side[0].last_len[i];
 	CU_ASSERT_EQUAL(sent, 7 * seg); /* the 4th to 10th, once each */
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -1915,8 +1882,7 @@ static void test_rack_dsack_reo_wnd(void)
 	CU_ASSERT_EQUAL(a->stats.tlp_probes, 1); /* first, then the RTO */
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
 	CU_ASSERT_EQUAL(a->rack.reo_wnd_more, 0);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -1978,8 +1944,7 @@ static void test_sack_recovery_restart_no_resend(void)
 	CU_ASSERT_EQUAL(a->recover, a->snd_max);
 	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 2);
 	CU_ASSERT_EQUAL(sent_at(p, tenth, 2, start), UINT64_MAX);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -2043,8 +2008,7 @@ static void test_partial_ack_empty_scoreboard(void)
 		CU_ASSERT(zt_tcb_send_drained(t));
 		pair_settle(p, 2 * ZT_SEC);
 		expect_received(p, got, sizeof(got), buf, 10u * seg);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2080,8 +2044,7 @@ static void test_tlp_sack_starts_recovery(void)
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
 	CU_ASSERT(zt_tcb_send_drained(a));
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -2113,8 +2076,7 @@ static void test_tlp_lossless_no_probe(void)
 			CU_ASSERT_EQUAL(p->side[s].tcb.stats.tlp_probes, 0);
 			CU_ASSERT_EQUAL(p->side[s].tcb.stats.retransmits, 0);
 		}
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2164,8 +2126,7 @@ static void test_tlp_dsack_no_response(void)
 			CU_ASSERT(a->cwnd < cwnd);
 			CU_ASSERT_EQUAL(a->ssthresh, a->cwnd);
 		}
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2213,8 +2174,7 @@ static void test_tlp_dsack_fin_no_response(void)
 		CU_ASSERT_EQUAL(a->state, ZT_TCP_FIN_WAIT_2);
 		CU_ASSERT(a->cwnd >= cwnd);
 		CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2348,8 +2308,7 @@ static void test_dsack_receiver(void)
 		if (kind == 2 || kind == 3)
 			CU_ASSERT(block_is(p, 0, nxt, 2000,
 					   kind == 2 ? 3000 : 3500));
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2395,8 +2354,7 @@ static void test_dsack_option_space(void)
 		CU_ASSERT(block_is(p, 2, nxt, 2000, 3000));
 		if (!ts)
 			CU_ASSERT(block_is(p, 3, nxt, 4000, 5000));
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2434,8 +2392,7 @@ static void test_dsack_on_data(void)
 	CU_ASSERT_EQUAL(s->last_len[first % 64], mss - 12);
 	CU_ASSERT_EQUAL(s->last[(first + 1) % 64].sack_count, 0);
 	CU_ASSERT_EQUAL(s->last_len[(first + 1) % 64], mss);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -2489,8 +2446,7 @@ static void test_tlp_one_per_episode(void)
 			CU_ASSERT_EQUAL(a->stats.tlp_probes, 1);
 			CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 		}
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2549,8 +2505,7 @@ static void test_sack_advancing_ack_starts_recovery(void)
 		CU_ASSERT_EQUAL(last_seg(p, 0)->seq,
 				una + (kind == 0 ? 2 : 1) * mss);
 		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2612,8 +2567,7 @@ static void test_early_retransmit(void)
 		CU_ASSERT(zt_tcb_send_drained(a));
 		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
 		expect_received(p, got, sizeof(got), buf, n * seg);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2642,8 +2596,7 @@ static void test_fast_retransmit_any_iss(void)
 			p->side[0].tcb.recover = p->side[0].tcb.snd_una - 0x7ffff000u;
 		if (!fast_rtx_first_lost(p, wrap ? 300000 : 0))
 			CU_FAIL("no fast retransmit");
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2717,8 +2670,7 @@ static void test_rto_within_small_window(void)
 		/* 40 windows, a round trip (20 ms) and a delayed ACK (40 ms)
 		 * each, a probe and one RTO */
 		CU_ASSERT(p->now - start < 3 * ZT_SEC);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2748,8 +2700,7 @@ static void test_initial_window(void)
 			CU_ASSERT_EQUAL(smss, mss[i]);
 			CU_ASSERT_EQUAL(p->side[k].tcb.cwnd, iw);
 		}
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2788,8 +2739,7 @@ static void test_rto_backoff(void)
 	CU_ASSERT(p->side[0].last[c.max_retries + 2].flags & ZT_TCP_RST);
 	CU_ASSERT_EQUAL(t->state, ZT_TCP_CLOSED);
 	CU_ASSERT_EQUAL(t->reset_reason, ZT_TCP_RESET_TIMEOUT);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -2829,8 +2779,7 @@ static void test_rto_3s_after_syn_timeout(void)
 		CU_ASSERT_EQUAL(ps->last_len[0], 4);
 		CU_ASSERT_EQUAL(ps->last_len[1], 4);
 		CU_ASSERT_EQUAL(ps->last_at[1] - ps->last_at[0], 3 * ZT_SEC);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2868,8 +2817,7 @@ static void test_synack_resent_no_rtt_sample(void)
 	CU_ASSERT_EQUAL_FATAL(t->state, ZT_TCP_ESTABLISHED);
 	CU_ASSERT_EQUAL(t->srtt, 0);
 	CU_ASSERT_EQUAL(t->rto, c.rto_initial);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -2945,8 +2893,7 @@ static void test_segment_covers_window(void)
 		CU_ASSERT_EQUAL(zt_tcb_recv_len(b), wnd);
 		CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, 1);
 		CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt + wnd);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -2998,8 +2945,7 @@ static void test_zero_window_persist(void)
 	}
 	CU_ASSERT_EQUAL(x[0].recvd, x[0].total);
 	CU_ASSERT_FALSE(x[0].corrupt);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /* Side 0 sends @total bytes (queued as far as its ring takes them) that
@@ -3074,8 +3020,7 @@ static void test_scaled_window_within_ring(void)
 		}
 		CU_ASSERT_EQUAL(x[0].recvd, x[0].total);
 		CU_ASSERT_FALSE(x[0].corrupt);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -3128,8 +3073,7 @@ static void test_zero_window_probe_acked(void)
 		CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_ACK);
 		CU_ASSERT_EQUAL(last_seg(p, 1)->ack, rcv_nxt);
 		CU_ASSERT_EQUAL(last_seg(p, 1)->window, 0);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -3199,8 +3143,7 @@ static void test_zero_window_probes_answered(void)
 	CU_ASSERT_FALSE(x[0].corrupt);
 	CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
 	CU_ASSERT_FALSE(zt_tcb_events(a) & ZT_TCP_EV_RESET);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /* A peer that closed its window and then went silent (its host gone)
@@ -3252,8 +3195,7 @@ static void test_persist_dead_peer(void)
 	CU_ASSERT_EQUAL(rsts, 1);
 	CU_ASSERT_EQUAL(probes, c.max_retries);
 	CU_ASSERT(p->now - start < 600 * ZT_SEC);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -3348,8 +3290,7 @@ static void test_rto_into_closed_window(void)
 	CU_ASSERT_EQUAL(a->snd_una, end_seq);
 	CU_ASSERT_EQUAL(rsts, 0);
 	CU_ASSERT_EQUAL(a->state, ZT_TCP_ESTABLISHED);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -3402,8 +3343,7 @@ static void test_retracted_window_no_rewind(void)
 	seg.ack = una + 2 * mss;
 	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
 	CU_ASSERT(zt_tcb_send_drained(a));
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -3451,8 +3391,7 @@ static void test_ack_and_rst_seq_in_peer_window(void)
 	pair_run_until(p, p->now + 100 * ZT_MS);
 	CU_ASSERT_EQUAL(b->state, ZT_TCP_CLOSED);
 	CU_ASSERT_EQUAL(b->reset_reason, ZT_TCP_RESET_BY_PEER);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /* Inject a one-byte zero-window probe at side 1's RCV.NXT; returns the
@@ -3537,8 +3476,7 @@ static void test_zero_window_reopens_by_mss(void)
 		}
 		CU_ASSERT_EQUAL(x[0].recvd, x[0].total);
 		CU_ASSERT_FALSE(x[0].corrupt);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -3601,8 +3539,7 @@ static void test_window_update_moves_window(void)
 	CU_ASSERT_EQUAL(a->stats.dupacks_in, 0);
 	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
 	CU_ASSERT_EQUAL(a->stats.retransmits, 0);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_delayed_ack(void)
@@ -3630,8 +3567,7 @@ static void test_delayed_ack(void)
 	pair_settle(p, 200 * ZT_MS);
 	CU_ASSERT_EQUAL(p->side[1].nlast, 1);
 	CU_ASSERT_EQUAL(p->side[1].last_at[0], sent_at + p->delay);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -3685,8 +3621,7 @@ static void test_tso_super_segments(void)
 		} else {
 			CU_ASSERT_EQUAL(p->side[0].max_data, seg);
 		}
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -3779,8 +3714,7 @@ static void test_tso_tail_waits_for_ack(void)
 			n += k;
 		CU_ASSERT_EQUAL(n, chunk);
 		CU_ASSERT(memcmp(got, data, chunk) == 0);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -3839,8 +3773,7 @@ static void test_send_room(void)
 			sizeof(data));
 	CU_ASSERT_EQUAL(zt_tcb_send_room(&p->side[0].tcb),
 			zt_tcb_send_space(&p->side[0].tcb));
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -3904,8 +3837,7 @@ static void test_send_in_place(void)
 			break;
 		}
 	}
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /* Drive the pair into @state on side 1 (0 = after accept only). */
@@ -4013,8 +3945,7 @@ static void test_rst_every_state(void)
 				CU_ASSERT_EQUAL(b->state, states[i]);
 				CU_ASSERT_EQUAL(p->side[1].nlast, before); /* silent */
 			}
-			pair_destroy(p);
-			free(p);
+			pair_free(p);
 		}
 	}
 }
@@ -4071,8 +4002,7 @@ static void test_syn_sent_segments(void)
 		} else {
 			CU_ASSERT_EQUAL(p->side[0].nlast, before);
 		}
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 	/* An acceptable RST ends the attempt as refused. */
 	{
@@ -4091,8 +4021,7 @@ static void test_syn_sent_segments(void)
 		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
 		CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSED);
 		CU_ASSERT_EQUAL(p->side[0].tcb.reset_reason, ZT_TCP_RESET_REFUSED);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 	/* A SYN-ACK with data: connected, the data readable, and one ACK
 	 * for both. */
@@ -4124,8 +4053,7 @@ static void test_syn_sent_segments(void)
 		CU_ASSERT_EQUAL(memcmp(got, "hello", 5), 0);
 		CU_ASSERT_EQUAL(last_seg(p, 0)->flags, ZT_TCP_ACK);
 		CU_ASSERT_EQUAL(last_seg(p, 0)->ack, 5006);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -4154,8 +4082,7 @@ static void test_simultaneous_open(void)
 		CU_ASSERT_EQUAL(p->side[s].tcb.stats.retransmits, 0);
 	}
 	CU_ASSERT(transfer(p, 20000, 30000, 10 * ZT_SEC, 7));
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /* The upstream speaks and closes before the client's ACK of our SYN-ACK
@@ -4193,8 +4120,7 @@ static void test_send_and_close_in_syn_received(void)
 	CU_ASSERT_EQUAL(cli->state, ZT_TCP_CLOSED);
 	CU_ASSERT_EQUAL(srv->state, ZT_TCP_TIME_WAIT);
 	CU_ASSERT_FALSE(zt_tcb_events(cli) & ZT_TCP_EV_RESET);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /* A segment that acknowledges what was never sent (RFC 9293 3.10.7.4,
@@ -4231,8 +4157,7 @@ static void test_ack_of_unsent_data(void)
 	CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_ACK);
 	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, rcv_nxt);
 	CU_ASSERT_EQUAL(last_seg(p, 1)->seq, b->snd_nxt);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /* RFC 5961 5.2: an ACK is acceptable only in SND.UNA - MAX.SND.WND <=
@@ -4280,8 +4205,7 @@ static void test_ack_below_max_window(void)
 		}
 		CU_ASSERT_EQUAL(b->snd_una, snd_una);
 		CU_ASSERT_EQUAL(b->state, ZT_TCP_ESTABLISHED);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -4325,8 +4249,7 @@ static void test_fin_wait_2_bound(void)
 	CU_ASSERT(last_seg(p, 1)->flags & ZT_TCP_RST);
 	CU_ASSERT_EQUAL(peer->state, ZT_TCP_CLOSED);
 	CU_ASSERT(zt_tcb_events(peer) & ZT_TCP_EV_RESET);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -4381,8 +4304,7 @@ static void test_fin_wait_2_closed_window(void)
 			CU_ASSERT_EQUAL(p->side[1].last_at[(p->side[1].nlast - 1) % 64] -
 						us->last_heard,
 					240 * ZT_SEC);
-			pair_destroy(p);
-			free(p);
+			pair_free(p);
 			continue;
 		}
 		pair_settle(p, 900 * ZT_SEC);
@@ -4419,8 +4341,7 @@ static void test_fin_wait_2_closed_window(void)
 		}
 		CU_ASSERT_EQUAL(x[0].recvd, x[0].total);
 		CU_ASSERT_FALSE(x[0].corrupt);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -4458,8 +4379,7 @@ static void test_fin_again_in_time_wait(void)
 	CU_ASSERT_FALSE(zt_tcb_events(peer) & ZT_TCP_EV_RESET);
 	CU_ASSERT_EQUAL(us->state, ZT_TCP_TIME_WAIT);
 	CU_ASSERT_EQUAL(us->t_close, t_again + c.time_wait);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_simultaneous_close(void)
@@ -4481,8 +4401,7 @@ static void test_simultaneous_close(void)
 	pair_settle(p, c.time_wait + ZT_SEC);
 	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSED);
 	CU_ASSERT(zt_tcb_events(&p->side[0].tcb) & ZT_TCP_EV_CLOSED);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_half_close_both_directions(void)
@@ -4508,8 +4427,7 @@ static void test_half_close_both_directions(void)
 		pair_settle(p, 100 * ZT_MS);
 		CU_ASSERT_EQUAL(p->side[closer].tcb.state, ZT_TCP_TIME_WAIT);
 		CU_ASSERT_EQUAL(p->side[other].tcb.state, ZT_TCP_CLOSED);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -4564,8 +4482,7 @@ static void test_fin_ack_rides_on_our_fin(void)
 					fin_at + p->delay + c.delack);
 			CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_FIN_WAIT_2);
 		}
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -4595,8 +4512,7 @@ static void test_keepalive(void)
 	pair_settle(p, 20 * ZT_SEC);
 	CU_ASSERT_EQUAL(p->side[1].tcb.state, ZT_TCP_CLOSED);
 	CU_ASSERT_EQUAL(p->side[1].tcb.reset_reason, ZT_TCP_RESET_KEEPALIVE);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -4642,8 +4558,7 @@ static void test_push_event(void)
 		}
 	}
 	CU_ASSERT_EQUAL(zt_tcb_recv_len(b), 4 * sizeof(data));
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -4707,8 +4622,7 @@ static void test_timestamps_recent_and_paws(void)
 	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
 	CU_ASSERT_EQUAL(b->state, ZT_TCP_CLOSED);
 	CU_ASSERT_EQUAL(b->reset_reason, ZT_TCP_RESET_BY_PEER);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_challenge_ack_for_syn(void)
@@ -4733,8 +4647,7 @@ static void test_challenge_ack_for_syn(void)
 	CU_ASSERT_EQUAL(p->side[1].tcb.stats.challenge_acks, 1);
 	syn.flags = ZT_TCP_SYN | ZT_TCP_FIN;
 	CU_ASSERT_EQUAL(pair_inject(p, 1, &syn, NULL, 0), ZT_DROP_TCP_BAD_FLAGS);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 /*
@@ -4775,8 +4688,7 @@ static void test_challenge_ack_rate_limit(void)
 	CU_ASSERT_EQUAL(p->side[1].nlast - before, 1);
 	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, b->rcv_nxt);
 	CU_ASSERT_EQUAL(b->stats.challenge_acks, 11);
-	pair_destroy(p);
-	free(p);
+	pair_free(p);
 }
 
 static void test_reply_rst(void)
@@ -4906,8 +4818,7 @@ static void test_property_asymmetric_transfer(void)
 				(unsigned long long)base, s, x[0].recvd, x[0].total, x[1].recvd,
 				x[1].total, p->side[0].tcb.reset_reason, p->side[1].tcb.reset_reason);
 		CU_ASSERT(ok);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
@@ -4957,8 +4868,7 @@ static void test_property_lossy_transfer(void)
 			fprintf(stderr, "\n  lossy transfer failed: ZT_TEST_SEED=%llu (+%u), mss %u\n",
 				(unsigned long long)base, s, c.mss);
 		CU_ASSERT(ok);
-		pair_destroy(p);
-		free(p);
+		pair_free(p);
 	}
 }
 
