@@ -1222,6 +1222,30 @@ static void test_rack_reo_timer(void)
 	pair_free(p);
 }
 
+/* @n segments of pattern @pat from @buf queued, cwnd ten: the ninth
+ * is lost on the way and delivered to the peer @late after the send,
+ * the others arriving in order around it. */
+static void ninth_late(struct tcp_pair *p, uint8_t *buf, uint32_t n,
+		       uint32_t pat, uint64_t late)
+{
+	struct zt_tcb *a = &p->side[0].tcb;
+	uint32_t seg = a->snd_mss;
+	uint64_t start = p->now;
+	struct zt_tcp_repr ninth;
+
+	fill_pat(buf, n * seg, pat);
+	a->cwnd = 10u * seg;
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = 1u << 8;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
+	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 10u * seg);
+	ninth = p->side[0].last[8];
+	CU_ASSERT_EQUAL_FATAL(p->side[0].last_len[8], seg);
+	pair_run_until(p, start + late);
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &ninth, buf + 8 * seg, seg),
+			ZT_DROP_NONE);
+}
+
 /*
  * Reordering within RACK's window is no loss: of ten segments (more
  * queued, so neither Early Retransmit nor the tail's probe applies) the
@@ -1236,19 +1260,8 @@ static void test_rack_reordering_window(void)
 	static uint8_t buf[30 * 1460], got[30 * 1460];
 	uint32_t seg = a->snd_mss, n = 30;
 	uint64_t start = p->now;
-	struct zt_tcp_repr ninth;
 
-	fill_pat(buf, n * seg, 8987);
-	a->cwnd = 10u * seg;
-	p->side[0].drop_base = 0;
-	p->side[0].drop_bits = 1u << 8;
-	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
-	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 10u * seg);
-	ninth = p->side[0].last[8];
-	CU_ASSERT_EQUAL_FATAL(p->side[0].last_len[8], seg);
-	pair_run_until(p, start + 6 * ZT_MS);
-	CU_ASSERT_EQUAL(pair_inject(p, 1, &ninth, buf + 8 * seg, seg),
-			ZT_DROP_NONE);
+	ninth_late(p, buf, n, 8987, 6 * ZT_MS);
 	pair_run_until(p, start + 10 * ZT_MS + ZT_MS / 2);
 	CU_ASSERT(a->rack.timer); /* armed by the tenth's SACK ... */
 	pair_settle(p, 2 * ZT_SEC);
@@ -1278,20 +1291,8 @@ static void test_rack_reorder_one_recovery(void)
 	struct zt_tcb *a = &p->side[0].tcb;
 	static uint8_t buf[30 * 1460], got[30 * 1460];
 	uint32_t seg = a->snd_mss, n = 30;
-	uint64_t start = p->now;
-	struct zt_tcp_repr ninth;
 
-	fill_pat(buf, n * seg, 8988);
-	a->cwnd = 10u * seg;
-	p->side[0].drop_base = 0;
-	p->side[0].drop_bits = 1u << 8;
-	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, n * seg, p->now), n * seg);
-	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 10u * seg);
-	ninth = p->side[0].last[8];
-	CU_ASSERT_EQUAL_FATAL(p->side[0].last_len[8], seg);
-	pair_run_until(p, start + 9 * ZT_MS);
-	CU_ASSERT_EQUAL(pair_inject(p, 1, &ninth, buf + 8 * seg, seg),
-			ZT_DROP_NONE);
+	ninth_late(p, buf, n, 8988, 9 * ZT_MS);
 	pair_settle(p, 2 * ZT_SEC);
 	CU_ASSERT(a->stats.retransmits <= 1);
 	CU_ASSERT(a->stats.fast_retransmits <= 1);
