@@ -14,8 +14,9 @@
  * per socket and in flight, and some stubs reuse one), and taking it for
  * a retry would answer it with the first question's answer. An answer
  * goes to the oldest waiting query of its ID whose question it repeats
- * (names compared without case: RFC 4343), or of its ID alone when it
- * has no question to read (a FORMERR may carry none). It removes its
+ * (names compared without case: RFC 4343), else to the oldest of its
+ * ID where either has no question to read (a FORMERR may carry none, a
+ * DNS cookie query asks none). It removes its
  * query from both (bytes after it move down, the cursor with them) and
  * goes to the caller, whole or, when larger than that size, truncated.
  * An answer matching no waiting query, or whose query was not sent whole
@@ -148,15 +149,23 @@ static int find_pending(const struct zt_dns_tcp *d, const uint8_t *m,
 
 	if (zt_dns_question(zt_view_make(m, len), &question))
 		question.len = 0; /* none to match: by ID alone */
-	for (unsigned i = 0; i < d->n_pending; off += d->pending[i].len, i++) {
-		if (d->pending[i].id != id ||
-		    (question.len && d->pending[i].qlen &&
-		     !zt_dns_question_eq(pending_question(d, i, off), question)))
-			continue;
-		if (off + d->pending[i].len > d->out_sent)
-			return -1; /* not sent whole: not asked yet */
-		*at = off;
-		return (int)i;
+	/* first the query of its ID and question; then, by the ID alone,
+	 * the oldest where either side has no question to compare */
+	for (int exact = question.len ? 1 : 0; exact >= 0; exact--) {
+		off = 0;
+		for (unsigned i = 0; i < d->n_pending;
+		     off += d->pending[i].len, i++) {
+			bool both = question.len && d->pending[i].qlen;
+
+			if (d->pending[i].id != id || (exact && !both) ||
+			    (both && !zt_dns_question_eq(pending_question(d, i, off),
+							 question)))
+				continue;
+			if (off + d->pending[i].len > d->out_sent)
+				return -1; /* not sent whole: not asked yet */
+			*at = off;
+			return (int)i;
+		}
 	}
 	return -1;
 }

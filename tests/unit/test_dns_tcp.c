@@ -373,6 +373,27 @@ static void test_same_id_other_question(void)
 	CU_ASSERT_EQUAL(d.n_pending, 1);
 	CU_ASSERT_EQUAL(d.out_len, one); /* b.test waits */
 	CU_ASSERT_EQUAL(d.out[2 + ZT_DNS_HDR + 1], 'b');
+
+	/* an answer with a question goes to the query of that question
+	 * first, not to an older one of its ID that has none (a
+	 * QDCOUNT=0 query, as a DNS cookie's, RFC 7873 5.4), whose UDP
+	 * size (512) would have cut it */
+	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
+	g.n = 0;
+	g.truncated = 0;
+	{
+		static const uint8_t bare[] = { 0, 7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+		CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, bare, sizeof(bare)), 0);
+	}
+	CU_ASSERT_EQUAL(query_name(&d, 7, "b.test", true), 0);
+	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
+	len = framed_answer(stream, 7, "b.test", 40);
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len, scratch, sizeof(scratch),
+					 on_answer, &g), 0);
+	CU_ASSERT_EQUAL(g.n, 1);
+	CU_ASSERT_EQUAL(g.lens[0], 664); /* whole: b.test's 1232 */
+	CU_ASSERT_EQUAL(g.truncated, 0);
 	zt_dns_tcp_destroy(&d);
 }
 
