@@ -302,30 +302,46 @@ static int usage_error(const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* The long flag the first @n characters of @name stand for: the one of
+ * that name, else the only one they begin; NULL when none or several.
+ * *@hits: how many they name (2 or more: ambiguous). */
+static const struct option *long_flag(const char *name, size_t n,
+				      unsigned *hits)
+{
+	const struct option *hit = NULL;
+
+	*hits = 0;
+	for (const struct option *o = long_opts; o->name; o++) {
+		if (strncmp(o->name, name, n))
+			continue;
+		if (strlen(o->name) == n) {
+			*hits = 1;
+			return o;
+		}
+		hit = o;
+		(*hits)++;
+	}
+	return *hits == 1 ? hit : NULL;
+}
+
 /* @arg, "--NAME[=VALUE]", when NAME begins two or more long flags and is
  * none of them: says so, naming them, and returns 0; else -ENOENT. */
 static int ambiguous_flag(const char *arg)
 {
 	char names[400] = "";
 	size_t n, len = 0;
-	unsigned hits = 0;
+	unsigned hits;
 
 	if (strncmp(arg, "--", 2))
 		return -ENOENT;
 	arg += 2;
 	n = strcspn(arg, "=");
-	for (const struct option *o = long_opts; o->name; o++) {
-		if (strncmp(o->name, arg, n))
-			continue;
-		if (strlen(o->name) == n)
-			return -ENOENT;
-		if (len < sizeof(names))
-			len += (size_t)snprintf(names + len, sizeof(names) - len,
-						"%s--%s", hits ? ", " : "", o->name);
-		hits++;
-	}
-	if (hits < 2)
+	if (long_flag(arg, n, &hits) || hits < 2)
 		return -ENOENT;
+	for (const struct option *o = long_opts; o->name; o++)
+		if (!strncmp(o->name, arg, n) && len < sizeof(names))
+			len += (size_t)snprintf(names + len, sizeof(names) - len,
+						"%s--%s", len ? ", " : "", o->name);
 	usage_error("ambiguous flag '--%.*s' (%s)", (int)n, arg, names);
 	return 0;
 }
@@ -335,25 +351,14 @@ static int ambiguous_flag(const char *arg)
  * (getopt_long() reports it as it reports an unknown flag.) */
 static int flag_takes_no_value(const char *arg)
 {
-	const struct option *hit = NULL;
+	const struct option *hit;
 	const char *eq;
-	size_t n;
+	unsigned hits;
 
 	if (strncmp(arg, "--", 2) || !(eq = strchr(arg + 2, '=')))
 		return -ENOENT;
 	arg += 2;
-	n = (size_t)(eq - arg);
-	for (const struct option *o = long_opts; o->name; o++) {
-		if (strncmp(o->name, arg, n))
-			continue;
-		if (strlen(o->name) == n) {
-			hit = o;
-			break;
-		}
-		if (hit)
-			return -ENOENT; /* ambiguous: ambiguous_flag() said so */
-		hit = o;
-	}
+	hit = long_flag(arg, (size_t)(eq - arg), &hits);
 	if (!hit || hit->has_arg != no_argument)
 		return -ENOENT;
 	usage_error("--%s: takes no value (in '--%s')", hit->name, arg);
