@@ -755,6 +755,7 @@ class Scenario:
         self.fake = []       # --fake-dns and its range flags, as ztun-ref takes them
         self.caps = {}       # "max_tcp_flows" / "max_udp_flows": --stack.* flow caps
         self.last_line = 0
+        self.header_keys = set()  # header options given, to refuse a repeat
         self.parse()
 
     def parse(self):
@@ -840,6 +841,11 @@ class Scenario:
         key, eq, v = opt.partition("=")
         if not eq:
             raise ScnError("%s: option '%s' needs a value (--KEY=VALUE)" % (where, opt))
+        # as the simulator: a second value would silently replace the first
+        if key != "--route":
+            if key in self.header_keys:
+                raise ScnError("%s: %s given twice (only --route repeats)" % (where, key))
+            self.header_keys.add(key)
         if key in ("--seed", "--tolerance"):
             return  # the simulator's; real mode has its own ISNs and tolerance
         if key == "--tun":

@@ -11,7 +11,8 @@
 # script uses lives on the namespace's lo or behind the TUN). Both must
 # PASS. Then it proves the real executor can fail: the deliberately wrong
 # copies tests/e2e/scenario_real_wrong_*.scn must FAIL in both modes, and
-# a scenario real mode cannot play must be refused with its line named.
+# a scenario real mode cannot play, or whose header gives an option twice,
+# must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
 # instead of the list below (101 of them, about 5 minutes:
@@ -258,15 +259,35 @@ for f in tests/e2e/scenario_real_wrong_*.scn; do
 	fi
 done
 
+# refused_real FILE LINE MESSAGE: the real executor refuses FILE (status 2)
+# with MESSAGE at FILE:LINE, before it plays anything
+refused_real() {
+	local out rc
+	out=$("${py[@]}" "$here/scenario_real.py" --ztun-ref "$bin" --check-only "$1" 2>&1)
+	rc=$?
+	if [ $rc = 2 ] && printf '%s\n' "$out" | grep -qF "$1:$2: $3"; then
+		pass "ztun-ref: $1 refused at line $2 ($3)"
+	else
+		fail "ztun-ref: $1 must be refused at line $2 (status $rc)"
+	fi
+}
+
 # 4. a line real mode cannot play is an error naming it, never a pass
-f=scenarios/tcp_upstream_prohibited.scn
-out=$("${py[@]}" "$here/scenario_real.py" --ztun-ref "$bin" --check-only "$f" 2>&1)
-rc=$?
-if [ $rc = 2 ] && printf '%s\n' "$out" | grep -q "$f:7: 's1< unreach prohibited' is not supported"; then
-	pass "ztun-ref: $f refused at line 7 (s1< unreach prohibited)"
+refused_real scenarios/tcp_upstream_prohibited.scn 7 \
+	"'s1< unreach prohibited' is not supported"
+
+# 5. a header option given twice is refused by both, naming its line: the
+# second value would otherwise replace the first in one mode only
+f=$tmp/header_twice.scn
+printf '%s\n' '--mtu=1500' '--mtu=9000' \
+	'0 tun< 10.0.0.2:43000 > 192.0.2.80:8080 S 0:0(0) <mss 1460>' >"$f"
+out=$("$sim" run "$f" 2>&1)
+if [ $? != 0 ] && printf '%s\n' "$out" | grep -qF "$f:2: --mtu given twice"; then
+	pass "ztun-sim: $f refused at line 2 (--mtu given twice)"
 else
-	fail "ztun-ref: $f must be refused at line 7 (status $rc)"
+	fail "ztun-sim: $f must be refused at line 2 (--mtu given twice)"
 fi
+refused_real "$f" 2 "--mtu given twice"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
