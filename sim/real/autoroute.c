@@ -247,13 +247,16 @@ static int plan_add(struct zr_route_state *s, const struct zt_addr *dst,
 /* Step 2, first half: the host route that keeps @proxy out of the TUN;
  * where the kernel's route to it leads into the TUN (after start: the
  * split routes take it), the route it has out of interface @egress
- * (0: none: -ELOOP). */
+ * (0: none: -ELOOP). @covered: the split routes take @proxy's family
+ * into the TUN, so that a proxy without a route now would loop there. */
 static int plan_exclusion(struct zr_route_state *s, const struct zt_addr *proxy,
-			  const struct zr_tun *tun, unsigned egress)
+			  const struct zr_tun *tun, unsigned egress,
+			  bool covered)
 {
 	struct zr_nl_route now;
 	char a[ZT_ADDR_STRLEN], dev[IF_NAMESIZE];
 	uint8_t type;
+	bool into_tun;
 	int err;
 
 	zt_addr_format(proxy, a, sizeof(a));
@@ -261,8 +264,17 @@ static int plan_exclusion(struct zr_route_state *s, const struct zt_addr *proxy,
 		if (zt_addr_eq(&s->routes[i].dst, proxy))
 			return 0;  /* the same address for SOCKS5 and HTTP */
 	err = zr_nl_route_get(proxy, 0, &now, &type);
-	if (!err && type == RTN_UNICAST && now.oif == tun->index && egress)
+	into_tun = !err && type == RTN_UNICAST && now.oif == tun->index;
+	if (into_tun && egress)
 		err = zr_nl_route_get(proxy, egress, &now, &type);
+	if (err && (covered || into_tun)) {
+		/* nothing to pin, and the split routes would take the
+		 * proxy connection into the TUN: ztun-ref would proxy its
+		 * own connection to the proxy, and that one again, ... */
+		zr_err("--auto-route: no route to proxy %s now (%s): the routes into %s would take its connection there, a loop",
+		       a, strerror(-err), tun->ifname);
+		return -ELOOP;
+	}
 	if (err) {
 		zr_warn("--auto-route: no route to proxy %s now (%s): not excluded from the TUN",
 			a, strerror(-err));
@@ -291,6 +303,12 @@ static int plan_exclusion(struct zr_route_state *s, const struct zt_addr *proxy,
 			now.has_gateway ? &now.gateway : NULL, dev);
 }
 
+/* Whether the split routes plan() adds take @a's family into the TUN. */
+static bool split_covers(const struct zr_config *c, const struct zt_addr *a)
+{
+	return a->family == ZT_AF_INET || c->have_ip6 || c->kill_switch;
+}
+
 /* Step 2: the exclusions, then the split routes. */
 static int plan(struct zr_route_state *s, const struct zr_config *c,
 		const struct zr_tun *tun)
@@ -303,9 +321,11 @@ static int plan(struct zr_route_state *s, const struct zr_config *c,
 	memset(s, 0, sizeof(*s));
 	s->pid = (long)getpid();
 	if (c->socks5.enabled)
-		err = plan_exclusion(s, &c->socks5.server.addr, tun, 0);
+		err = plan_exclusion(s, &c->socks5.server.addr, tun, 0,
+				     split_covers(c, &c->socks5.server.addr));
 	if (!err && c->http.enabled)
-		err = plan_exclusion(s, &c->http.server.addr, tun, 0);
+		err = plan_exclusion(s, &c->http.server.addr, tun, 0,
+				     split_covers(c, &c->http.server.addr));
 	if (err)
 		return err;
 	a = zt_addr_v4(v4_lo);
@@ -460,8 +480,10 @@ int zr_autoroute_proxy_moved(struct zr_autoroute *ar, const struct zt_addr *to,
 
 	if (!ar->active || exclusion_of(&ar->state, to, tun))
 		return 0;
+	/* the split routes are in place: a family they cover has a
+	 * route, into the TUN (plan_exclusion() then asks @egress's) */
 	err = plan_exclusion(&ar->state, to, tun,
-			     egress[0] ? if_nametoindex(egress) : 0);
+			     egress[0] ? if_nametoindex(egress) : 0, false);
 	if (err == -E2BIG)
 		zr_err("auto-route: no room for the route of proxy %s (%d routes)",
 		       zt_addr_format(to, text, sizeof(text)), ZR_ROUTE_STATE_MAX);

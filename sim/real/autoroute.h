@@ -22,7 +22,9 @@
  *  2. Plan. For each proxy address, the kernel is asked (RTM_GETROUTE)
  *     how it reaches it now; a host route (/32, /128) with that gateway
  *     and device pins it there, so the proxy connection never enters the
- *     TUN. A proxy on a local address needs none. Then the split routes
+ *     TUN. A proxy on a local address needs none; one with no route at
+ *     all, of a family the split routes take, fails the start (its
+ *     connection would loop through the TUN). Then the split routes
  *     0.0.0.0/1 and 128.0.0.0/1 dev TUN (and ::/1, 8000::/1 with
  *     --tun-ip6 or --kill-switch): more specific than any default route, less specific than
  *     everything else, so the default route stays as it is and is still

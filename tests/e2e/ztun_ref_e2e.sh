@@ -53,7 +53,8 @@
 # off-link proxy and direct egress do not loop; s: SIGTERM removes the
 # routes and the state file; t: after SIGKILL they stay, and the next
 # start removes them; w: a split route taken already fails the start and
-# leaves nothing behind; ko: a start that took over a killed
+# leaves nothing behind; wn: so does a proxy with no route at all, which
+# the split routes would take into the TUN; ko: a start that took over a killed
 # --kill-switch run's routes and then fails removes them, its state file
 # last). Every check that fetches through ztun-ref also
 # proves by ztun-ref's flow statistics that it did (the client
@@ -2504,6 +2505,29 @@ else
 		"exit $rc; left: $(ours_left); file: $(ls "$statefile" 2>&1)"
 fi
 cx ip route del 128.0.0.0/1 via 10.203.0.2 dev "$vc"
+
+# (wn) a proxy with no route at all at start (no default route, -e
+# given): nothing to pin, and the split routes would take the proxy
+# connection into the TUN, where ztun-ref proxies it again, and again
+# (thousands of flows a second): exit 1, nothing left behind
+wait_tun_gone
+cx ip route del default via 10.203.0.2 dev "$vc"
+base=$(routes_now)
+: >"$tmp/ztun.log"
+ip netns exec "$cns" timeout -s TERM 10 "$bin" -n "$tun" --auto-route -e "$vc" \
+	-x socks5://10.203.1.9:1080 --state-dir "$tmp/wn" 2>"$tmp/ztun.log"
+rc=$?
+wait_tun_gone
+if [ "$rc" = 1 ] &&
+   grep -q "error: --auto-route: no route to proxy 10.203.1.9 now (Network is unreachable): the routes into $tun would take its connection there, a loop" "$tmp/ztun.log" &&
+   [ -z "$(ours_left)" ] && [ -z "$(ls -A "$tmp/wn" 2>/dev/null)" ] &&
+   [ "$(routes_now)" = "$base" ]; then
+	pass "(wn) --auto-route with no route to the proxy: exit 1, nothing left behind"
+else
+	fail "(wn) --auto-route with no route to the proxy: exit 1, nothing left behind" \
+		"exit $rc; $(grep -E 'proxy|auto-route' "$tmp/ztun.log" | head -n 3 | tr '\n' ';') left: $(ours_left)"
+fi
+cx ip route add default via 10.203.0.2 dev "$vc"
 
 # --- --kill-switch (ks) -------------------------------------------------------
 # Without --tun-ip6, so that IPv6 is covered by the kill switch alone. A
