@@ -37,6 +37,9 @@ static bool parse_line(const char *p, const char *end, struct zr_nameserver *ns)
 	char word[sizeof(ns->text)];
 	char *zone;
 
+	/* the resolver takes a keyword at the line's start only */
+	if (p < end && is_blank(*p))
+		return false;
 	if (!next_word(&p, end, word, sizeof(word)) || strcmp(word, "nameserver"))
 		return false;
 	if (!next_word(&p, end, word, sizeof(word)))
@@ -60,6 +63,9 @@ int zr_resolv_nameservers(const char *text, size_t len,
 {
 	const char *p = text, *end = text + len;
 	int n = 0;
+
+	if (max > ZR_RESOLV_MAX)
+		max = ZR_RESOLV_MAX;  /* the resolver ignores the rest */
 
 	while (p < end && n < max) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));

@@ -8,11 +8,13 @@
  * proxies' pinned routes) and what never routes (this machine's own
  * addresses). A nameserver in one of those is asked around the proxy: a
  * DNS leak. ztun-ref reads the system's nameservers with this parser and
- * asks the kernel where each goes. The parser takes the "nameserver ADDR"
- * lines (leading blanks allowed; '#' and ';' start comments, as the
- * resolver reads them), an IPv6 address possibly with a "%zone"; a line
- * whose address does not parse is skipped, the rest still read. Nothing
- * here touches the kernel or the file system.
+ * asks the kernel where each goes. The parser reads them as the resolver
+ * (glibc, musl) does: "nameserver ADDR" lines with the keyword at the
+ * line's start ('#' and ';' start comments), an IPv6 address possibly
+ * with a "%zone"; a line whose address does not parse is skipped, the
+ * rest still read; after the first ZR_RESOLV_MAX (MAXNS) taken, the rest
+ * are never asked, so they leak nothing and are not read. Nothing here
+ * touches the kernel or the file system.
  */
 #ifndef ZTUN_REAL_RESOLVCONF_H
 #define ZTUN_REAL_RESOLVCONF_H
@@ -22,9 +24,10 @@
 
 #include "ztun/addr.h"
 
-/* The largest resolv.conf read; the resolver itself uses 3 nameservers. */
+/* The largest resolv.conf read; the nameservers the resolver asks at
+ * most (MAXNS of <resolv.h>, glibc and musl alike). */
 #define ZR_RESOLV_BYTES 65536
-#define ZR_RESOLV_MAX 8
+#define ZR_RESOLV_MAX 3
 
 struct zr_nameserver {
 	struct zt_addr addr;
@@ -35,7 +38,8 @@ struct zr_nameserver {
 /*
  * zr_resolv_nameservers() - the nameservers of resolv.conf text.
  * @text: @len bytes (borrowed; need not end in NUL or newline)
- * @out: up to @max nameservers, in file order
+ * @out: up to @max nameservers, in file order (never more than
+ *       ZR_RESOLV_MAX: those the resolver asks)
  * Return: how many were stored.
  */
 int zr_resolv_nameservers(const char *text, size_t len,
