@@ -231,6 +231,8 @@ static void flush(struct sess *s)
 	}
 	if (s->up)
 		zt_vnet_resume(s->up); /* the tunnel may flow now */
+	if (s->up_eof)
+		zt_vnet_shutdown(s->cli); /* the onward FIN, held behind the reply */
 	while (s->gen_left) {
 		size_t n = s->gen_left < sizeof(buf) ? s->gen_left : sizeof(buf);
 		ssize_t k;
@@ -250,6 +252,13 @@ static void flush(struct sess *s)
 		close_up(s, false);
 		sess_unbind(s);
 	}
+}
+
+/* The reply queue still holds bytes for the client (written, held back
+ * or trickling). */
+static bool out_pending(const struct sess *s)
+{
+	return s->out_off < s->out_len || s->hold || s->trickle_wait;
 }
 
 /* Queue @p and write it, held back by reply_delay when configured. */
@@ -322,6 +331,14 @@ static void up_eof(void *ctx, struct zt_vnet_sock *so)
 
 	(void)so;
 	s->up_eof = true;
+	if (out_pending(s)) {
+		/* The reply is still queued: flush() passes the FIN on after
+		 * it (and closes if the client is done), as a real proxy
+		 * answers before it relays anything. */
+		if (s->cli_eof)
+			s->close_when_sent = true;
+		return;
+	}
 	if (s->cli)
 		zt_vnet_shutdown(s->cli);
 	if (s->cli_eof) {
@@ -997,7 +1014,9 @@ static void cli_eof(void *ctx, struct zt_vnet_sock *so)
 	case ST_RELAY:
 		if (s->up)
 			zt_vnet_shutdown(s->up);
-		if (s->up_eof || !s->up)
+		if (out_pending(s))
+			s->close_when_sent = s->up_eof; /* after the reply */
+		else if (s->up_eof || !s->up)
 			sess_end(s, false);
 		break;
 	default:

@@ -16,6 +16,8 @@
 
 #include "engine/evloop.h"
 #include "engine/link.h"
+#include "engine/vhosts.h"
+#include "engine/vnet.h"
 #include "test.h"
 #include "ztun/rng.h"
 
@@ -815,6 +817,186 @@ static void test_determinism(void)
 		  s1.reordered > 0 && s1.corrupted > 0);
 }
 
+/* --- emulated servers (vhosts.c) driven by a raw vnet client ------------- */
+
+static const uint8_t VH_PROXY[4] = { 203, 0, 113, 1 };
+static const uint8_t VH_SERVER[4] = { 203, 0, 113, 2 };
+
+/* A client end that records what it hears. */
+struct vcli {
+	struct zt_vnet_sock *so;
+	bool connected, eof, failed;
+	int err;
+	size_t eof_at;            /* bytes received when the FIN came */
+	size_t n;
+	uint8_t got[16384];
+};
+
+static void vc_connected(void *ctx, struct zt_vnet_sock *so)
+{
+	(void)so;
+	((struct vcli *)ctx)->connected = true;
+}
+
+static void vc_failed(void *ctx, struct zt_vnet_sock *so, int err)
+{
+	struct vcli *c = ctx;
+
+	(void)so;
+	c->failed = true;
+	c->err = err;
+	c->so = NULL;
+}
+
+static size_t vc_data(void *ctx, struct zt_vnet_sock *so, const uint8_t *p,
+		      size_t n)
+{
+	struct vcli *c = ctx;
+	size_t k = n < sizeof(c->got) - c->n ? n : sizeof(c->got) - c->n;
+
+	(void)so;
+	memcpy(c->got + c->n, p, k);
+	c->n += k;
+	return n;
+}
+
+static void vc_eof(void *ctx, struct zt_vnet_sock *so)
+{
+	struct vcli *c = ctx;
+
+	(void)so;
+	c->eof = true;
+	c->eof_at = c->n;
+}
+
+static const struct zt_vnet_sock_ops vc_ops = {
+	.connected = vc_connected,
+	.failed = vc_failed,
+	.data = vc_data,
+	.eof = vc_eof,
+};
+
+struct vworld {
+	struct zt_sim sim;
+	struct zt_vnet *vn;
+};
+
+static void vw_init(struct vworld *w)
+{
+	zt_sim_init(&w->sim, zt_test_seed(0x7e57));
+	w->vn = zt_vnet_new(&w->sim, NULL);
+	CU_ASSERT_FATAL(w->vn != NULL);
+}
+
+static void vw_destroy(struct vworld *w)
+{
+	zt_vnet_free(w->vn);
+	zt_sim_destroy(&w->sim);
+}
+
+static struct zt_vhost *vw_host(struct vworld *w, const uint8_t a[4],
+				uint16_t port, const struct zt_vhost_config *cfg)
+{
+	struct zt_addr addr = zt_addr_v4(a);
+	struct zt_vhost *h = zt_vhost_add(w->vn, &addr, port, cfg);
+
+	CU_ASSERT_FATAL(h != NULL);
+	return h;
+}
+
+/* Connect @c to @a:@port and run until it is connected. */
+static void vw_connect(struct vworld *w, struct vcli *c, const uint8_t a[4],
+		       uint16_t port)
+{
+	struct zt_endpoint ep;
+
+	memset(c, 0, sizeof(*c));
+	memset(&ep, 0, sizeof(ep));
+	ep.addr = zt_addr_v4(a);
+	ep.port = port;
+	c->so = zt_vnet_connect(w->vn, &ep, &vc_ops, c);
+	CU_ASSERT_FATAL(c->so != NULL);
+	zt_sim_run_until(&w->sim, w->sim.now + 10 * ZT_MS);
+	CU_ASSERT_FATAL(c->connected);
+}
+
+static void vw_send(struct vworld *w, struct vcli *c, const void *p, size_t n)
+{
+	CU_ASSERT_FATAL(zt_vnet_send(c->so, p, n) == (ssize_t)n);
+	(void)w;
+}
+
+static void vw_run(struct vworld *w, uint64_t ns)
+{
+	zt_sim_run_until(&w->sim, w->sim.now + ns);
+}
+
+/* A SOCKS5 CONNECT to VH_SERVER:@port, no auth: greeting and request. */
+static size_t socks_connect_req(uint8_t *m, uint16_t port)
+{
+	static const uint8_t head[] = { 5, 1, 0, 5, 1, 0, 1 };
+
+	memcpy(m, head, sizeof(head));
+	memcpy(m + 7, VH_SERVER, 4);
+	m[11] = (uint8_t)(port >> 8);
+	m[12] = (uint8_t)port;
+	return 13;
+}
+
+/* A proxy whose CONNECT reply is held back (reply_delay) to a server that
+ * closes at once: the reply still comes before the FIN it passes on, as
+ * a real proxy sends its reply before it relays anything. */
+static void test_vhost_socks_reply_before_fin(void)
+{
+	struct zt_vhost_config pc, sc;
+	struct vworld w;
+	struct vcli c;
+	uint8_t m[32];
+
+	vw_init(&w);
+	zt_vhost_config_init(&pc, ZT_VHOST_SOCKS5);
+	pc.reply_delay = 5 * ZT_MS;
+	vw_host(&w, VH_PROXY, 1080, &pc);
+	zt_vhost_config_init(&sc, ZT_VHOST_SOURCE); /* nbytes 0: FIN at once */
+	vw_host(&w, VH_SERVER, 80, &sc);
+	vw_connect(&w, &c, VH_PROXY, 1080);
+	vw_send(&w, &c, m, socks_connect_req(m, 80));
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(c.n, 12);
+	CU_ASSERT(c.n >= 4 && c.got[0] == 5 && c.got[1] == 0 && c.got[2] == 5 &&
+		  c.got[3] == 0);
+	CU_ASSERT(c.eof);
+	CU_ASSERT_EQUAL(c.eof_at, 12);
+	vw_destroy(&w);
+}
+
+/* The same through the HTTP CONNECT proxy, whose response is held back
+ * and then written one byte per event. */
+static void test_vhost_http_reply_before_fin(void)
+{
+	static const char req[] = "CONNECT 203.0.113.2:80 HTTP/1.1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+	struct zt_vhost_config pc, sc;
+	struct vworld w;
+	struct vcli c;
+
+	vw_init(&w);
+	zt_vhost_config_init(&pc, ZT_VHOST_HTTP_PROXY);
+	pc.reply_delay = 5 * ZT_MS;
+	pc.byte_per_event = true;
+	vw_host(&w, VH_PROXY, 3128, &pc);
+	zt_vhost_config_init(&sc, ZT_VHOST_SOURCE);
+	vw_host(&w, VH_SERVER, 80, &sc);
+	vw_connect(&w, &c, VH_PROXY, 3128);
+	vw_send(&w, &c, req, sizeof(req) - 1);
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(c.n, sizeof(ok) - 1);
+	CU_ASSERT(c.n == sizeof(ok) - 1 && memcmp(c.got, ok, c.n) == 0);
+	CU_ASSERT(c.eof);
+	CU_ASSERT_EQUAL(c.eof_at, sizeof(ok) - 1);
+	vw_destroy(&w);
+}
+
 int zt_suite_sim(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -832,6 +1014,8 @@ int zt_suite_sim(void)
 		{ "link_rate", test_link_rate },
 		{ "link_destroy_in_flight", test_link_destroy_in_flight },
 		{ "determinism", test_determinism },
+		{ "vhost_socks_reply_before_fin", test_vhost_socks_reply_before_fin },
+		{ "vhost_http_reply_before_fin", test_vhost_http_reply_before_fin },
 		{ 0 }
 	};
 
