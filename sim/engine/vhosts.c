@@ -870,6 +870,7 @@ static size_t dns_build(const struct zt_vhost *h, const uint8_t *data,
 static void dns_serve(struct sess *s)
 {
 	uint8_t r[OUT_MAX];
+	bool blocked = false;
 
 	while (s->cli && s->in_len >= 2 && !s->close_when_sent) {
 		size_t qlen = (size_t)s->in[0] << 8 | s->in[1], n;
@@ -877,8 +878,10 @@ static void dns_serve(struct sess *s)
 		if (s->in_len < 2 + qlen)
 			break;
 		n = dns_build(s->h, s->in + 2, qlen, r + 2, sizeof(r) - 2);
-		if (n && n + 2 > sizeof(s->out) - (s->out_len - s->out_off))
-			break; /* no room: wait for the queue to drain */
+		if (n && n + 2 > sizeof(s->out) - (s->out_len - s->out_off)) {
+			blocked = true; /* no room: wait for the queue to drain */
+			break;
+		}
 		if (n) {
 			r[0] = (uint8_t)(n >> 8);
 			r[1] = (uint8_t)n;
@@ -890,6 +893,10 @@ static void dns_serve(struct sess *s)
 		memmove(s->in, s->in + 2 + qlen, s->in_len - 2 - qlen);
 		s->in_len -= 2 + qlen;
 	}
+	/* The client sent its FIN: close once the answers are out, as
+	 * dnsmasq does when a read gives 0 (a partial query is dropped). */
+	if (s->cli_eof && !blocked)
+		s->close_when_sent = true;
 	flush(s);
 }
 
@@ -1009,6 +1016,8 @@ static void cli_eof(void *ctx, struct zt_vnet_sock *so)
 		if (s->cfg.kind == ZT_VHOST_ECHO || s->cfg.kind == ZT_VHOST_DISCARD) {
 			zt_vnet_shutdown(s->cli);
 			close_cli(s, false);
+		} else if (s->cfg.kind == ZT_VHOST_DNS) {
+			dns_serve(s);
 		}
 		break;
 	case ST_RELAY:

@@ -21,7 +21,8 @@
  *                     dns_records A records (1 when 0: dns_answer, then
  *                     the next addresses) when the question is type A;
  *                     over TCP too (a length before each message, in
- *                     order, RFC 7766), on the same port
+ *                     order, RFC 7766; after the client's FIN, the
+ *                     answers then a FIN), on the same port
  *
  * The pattern byte at stream offset i is zt_vhost_pattern(i).
  *

@@ -997,6 +997,52 @@ static void test_vhost_http_reply_before_fin(void)
 	vw_destroy(&w);
 }
 
+/* A DNS query over TCP (RFC 7766: a length before it), of @id for "a.b"
+ * type A, into @m. */
+static size_t dns_tcp_query(uint8_t *m, uint16_t id)
+{
+	static const uint8_t q[] = { 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+				     1, 'a', 1, 'b', 0, 0, 1, 0, 1 };
+
+	m[0] = 0;
+	m[1] = sizeof(q);
+	memcpy(m + 2, q, sizeof(q));
+	m[2] = (uint8_t)(id >> 8);
+	m[3] = (uint8_t)id;
+	return 2 + sizeof(q);
+}
+
+/* A client that sends its queries and then its FIN: the server answers
+ * them and closes, as dnsmasq does once a read gives 0. */
+static void test_vhost_dns_tcp_closes_after_client_fin(void)
+{
+	struct zt_vhost_config dc;
+	struct zt_vhost *h;
+	struct vworld w;
+	struct vcli c;
+	uint8_t m[64];
+	size_t n;
+
+	vw_init(&w);
+	zt_vhost_config_init(&dc, ZT_VHOST_DNS);
+	h = vw_host(&w, VH_SERVER, 53, &dc);
+	vw_connect(&w, &c, VH_SERVER, 53);
+	n = dns_tcp_query(m, 0x1234);
+	n += dns_tcp_query(m + n, 0x1235);
+	vw_send(&w, &c, m, n);
+	zt_vnet_shutdown(c.so);
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vhost_stats(h)->requests, 2);
+	CU_ASSERT_EQUAL(c.n, 2 * (2 + 21 + 16));
+	CU_ASSERT(c.n >= 4 && c.got[2] == 0x12 && c.got[3] == 0x34);
+	CU_ASSERT(c.eof);
+	CU_ASSERT_EQUAL(c.eof_at, 2 * (2 + 21 + 16));
+	zt_vnet_close(c.so);
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vhost_stats(h)->sessions, 0);
+	vw_destroy(&w);
+}
+
 int zt_suite_sim(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -1016,6 +1062,8 @@ int zt_suite_sim(void)
 		{ "determinism", test_determinism },
 		{ "vhost_socks_reply_before_fin", test_vhost_socks_reply_before_fin },
 		{ "vhost_http_reply_before_fin", test_vhost_http_reply_before_fin },
+		{ "vhost_dns_tcp_closes_after_client_fin",
+		  test_vhost_dns_tcp_closes_after_client_fin },
 		{ 0 }
 	};
 
