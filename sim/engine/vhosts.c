@@ -1018,6 +1018,10 @@ static void cli_eof(void *ctx, struct zt_vnet_sock *so)
 			close_cli(s, false);
 		} else if (s->cfg.kind == ZT_VHOST_DNS) {
 			dns_serve(s);
+		} else if (s->cfg.kind == ZT_VHOST_HTTP && !s->close_when_sent) {
+			/* no whole request came: nothing to answer */
+			zt_vnet_shutdown(s->cli);
+			close_cli(s, false);
 		}
 		break;
 	case ST_RELAY:

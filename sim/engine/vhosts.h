@@ -8,7 +8,8 @@
  *                     when set: a slow reader), FIN after the client's
  *         SOURCE      sends nbytes of a known pattern, then closes
  *         HTTP        answers any request head with a 200 and an
- *                     nbytes body of the pattern, then closes
+ *                     nbytes body of the pattern, then closes (at
+ *                     once when the client's FIN ends the head)
  *         SOCKS5      RFC 1928 server with no-auth or RFC 1929 auth:
  *                     CONNECT to IPv4/IPv6/domain targets (connected
  *                     onward inside the vnet) and UDP ASSOCIATE with a

@@ -931,16 +931,25 @@ static void vw_run(struct vworld *w, uint64_t ns)
 	zt_sim_run_until(&w->sim, w->sim.now + ns);
 }
 
-/* A SOCKS5 CONNECT to VH_SERVER:@port, no auth: greeting and request. */
-static size_t socks_connect_req(uint8_t *m, uint16_t port)
+/* A SOCKS5 CONNECT request to VH_SERVER:@port into @m. */
+static size_t socks_request(uint8_t *m, uint16_t port)
 {
-	static const uint8_t head[] = { 5, 1, 0, 5, 1, 0, 1 };
+	static const uint8_t head[] = { 5, 1, 0, 1 };
 
 	memcpy(m, head, sizeof(head));
-	memcpy(m + 7, VH_SERVER, 4);
-	m[11] = (uint8_t)(port >> 8);
-	m[12] = (uint8_t)port;
-	return 13;
+	memcpy(m + 4, VH_SERVER, 4);
+	m[8] = (uint8_t)(port >> 8);
+	m[9] = (uint8_t)port;
+	return 10;
+}
+
+/* The same behind a greeting offering no auth. */
+static size_t socks_connect_req(uint8_t *m, uint16_t port)
+{
+	static const uint8_t greet[] = { 5, 1, 0 };
+
+	memcpy(m, greet, sizeof(greet));
+	return sizeof(greet) + socks_request(m + sizeof(greet), port);
 }
 
 /* A proxy whose CONNECT reply is held back (reply_delay) to a server that
@@ -1043,6 +1052,148 @@ static void test_vhost_dns_tcp_closes_after_client_fin(void)
 	vw_destroy(&w);
 }
 
+/* Send @n bytes of @p one write at a time, each its own arrival. */
+static void vw_send_bytewise(struct vworld *w, struct vcli *c, const void *p,
+			     size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		vw_send(w, c, (const uint8_t *)p + i, 1);
+		vw_run(w, ZT_MS / 2);
+	}
+}
+
+/* Greeting, RFC 1929 auth, request and tunnel bytes: in one write (as a
+ * pipelining client sends them; danted and microsocks take that) and byte
+ * by byte. Either way the echo comes back after the replies. */
+static void socks_auth_echo(bool bytewise)
+{
+	static const uint8_t greet[] = { 5, 2, 0, 2 };
+	static const uint8_t auth[] = { 1, 2, 'u', 's', 3, 'p', 'w', 'd' };
+	static const uint8_t want[] = { 5, 2, 1, 0, 5, 0, 0, 1 };
+	struct zt_vhost_config pc, ec;
+	struct vworld w;
+	struct vcli c;
+	uint8_t m[64];
+	size_t n = 0;
+
+	vw_init(&w);
+	zt_vhost_config_init(&pc, ZT_VHOST_SOCKS5);
+	pc.auth = true;
+	strcpy(pc.user, "us");
+	strcpy(pc.pass, "pwd");
+	vw_host(&w, VH_PROXY, 1080, &pc);
+	zt_vhost_config_init(&ec, ZT_VHOST_ECHO);
+	vw_host(&w, VH_SERVER, 7, &ec);
+	vw_connect(&w, &c, VH_PROXY, 1080);
+	memcpy(m, greet, sizeof(greet));
+	n += sizeof(greet);
+	memcpy(m + n, auth, sizeof(auth));
+	n += sizeof(auth);
+	n += socks_request(m + n, 7);
+	memcpy(m + n, "hello", 5);
+	n += 5;
+	if (bytewise)
+		vw_send_bytewise(&w, &c, m, n);
+	else
+		vw_send(&w, &c, m, n);
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(c.n, 4 + 10 + 5);
+	CU_ASSERT(c.n >= 8 && memcmp(c.got, want, 8) == 0);
+	CU_ASSERT(c.n == 19 && memcmp(c.got + 14, "hello", 5) == 0);
+	CU_ASSERT(!c.eof && !c.failed);
+	vw_destroy(&w);
+}
+
+static void test_vhost_socks_pipelined(void)
+{
+	socks_auth_echo(false);
+	socks_auth_echo(true);
+}
+
+/* An HTTP CONNECT head split byte by byte, and in one write with the
+ * tunnel's first bytes behind it. */
+static void http_connect_echo(bool bytewise)
+{
+	static const char req[] = "CONNECT 203.0.113.2:7 HTTP/1.1\r\n"
+				  "Host: 203.0.113.2:7\r\n\r\nhello";
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\nhello";
+	struct zt_vhost_config pc, ec;
+	struct vworld w;
+	struct vcli c;
+
+	vw_init(&w);
+	zt_vhost_config_init(&pc, ZT_VHOST_HTTP_PROXY);
+	vw_host(&w, VH_PROXY, 3128, &pc);
+	zt_vhost_config_init(&ec, ZT_VHOST_ECHO);
+	vw_host(&w, VH_SERVER, 7, &ec);
+	vw_connect(&w, &c, VH_PROXY, 3128);
+	if (bytewise)
+		vw_send_bytewise(&w, &c, req, sizeof(req) - 1);
+	else
+		vw_send(&w, &c, req, sizeof(req) - 1);
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(c.n, sizeof(ok) - 1);
+	CU_ASSERT(c.n == sizeof(ok) - 1 && memcmp(c.got, ok, c.n) == 0);
+	vw_destroy(&w);
+}
+
+static void test_vhost_http_connect_split(void)
+{
+	http_connect_echo(false);
+	http_connect_echo(true);
+}
+
+/* DNS over TCP: two queries pipelined, sent byte by byte (the length
+ * prefix split too), answered in order. */
+static void test_vhost_dns_tcp_split(void)
+{
+	struct zt_vhost_config dc;
+	struct vworld w;
+	struct vcli c;
+	uint8_t m[64];
+	size_t n;
+
+	vw_init(&w);
+	zt_vhost_config_init(&dc, ZT_VHOST_DNS);
+	vw_host(&w, VH_SERVER, 53, &dc);
+	vw_connect(&w, &c, VH_SERVER, 53);
+	n = dns_tcp_query(m, 0x0101);
+	n += dns_tcp_query(m + n, 0x0202);
+	vw_send_bytewise(&w, &c, m, n);
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(c.n, 2 * 39);
+	CU_ASSERT(c.n == 78 && c.got[0] == 0 && c.got[1] == 37 &&
+		  c.got[2] == 1 && c.got[41] == 2 && c.got[39 + 4] == 0x81);
+	vw_destroy(&w);
+}
+
+/* An HTTP client that sends part of a head and its FIN: the server closes
+ * without an answer, as a real one does at the end of a short request. */
+static void test_vhost_http_partial_head_fin(void)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n";
+	struct zt_vhost_config hc;
+	struct zt_vhost *h;
+	struct vworld w;
+	struct vcli c;
+
+	vw_init(&w);
+	zt_vhost_config_init(&hc, ZT_VHOST_HTTP);
+	hc.nbytes = 100;
+	h = vw_host(&w, VH_SERVER, 80, &hc);
+	vw_connect(&w, &c, VH_SERVER, 80);
+	vw_send(&w, &c, req, sizeof(req) - 1);
+	zt_vnet_shutdown(c.so);
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(zt_vhost_stats(h)->requests, 0);
+	CU_ASSERT_EQUAL(c.n, 0);
+	CU_ASSERT(c.eof);
+	CU_ASSERT_EQUAL(zt_vhost_stats(h)->sessions, 0);
+	zt_vnet_close(c.so);
+	vw_run(&w, 100 * ZT_MS);
+	vw_destroy(&w);
+}
+
 int zt_suite_sim(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -1064,6 +1215,10 @@ int zt_suite_sim(void)
 		{ "vhost_http_reply_before_fin", test_vhost_http_reply_before_fin },
 		{ "vhost_dns_tcp_closes_after_client_fin",
 		  test_vhost_dns_tcp_closes_after_client_fin },
+		{ "vhost_socks_pipelined", test_vhost_socks_pipelined },
+		{ "vhost_http_connect_split", test_vhost_http_connect_split },
+		{ "vhost_dns_tcp_split", test_vhost_dns_tcp_split },
+		{ "vhost_http_partial_head_fin", test_vhost_http_partial_head_fin },
 		{ 0 }
 	};
 
