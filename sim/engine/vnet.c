@@ -847,7 +847,8 @@ size_t zt_vnet_send_space(const struct zt_vnet_sock *s)
  *
  * Takes what fits in the pipe; when that is less than @len, the owner
  * hears `writable` once the reader freed room. Bytes for a peer that
- * closed are taken and discarded.
+ * closed are taken and discarded, and a reset comes back for them one
+ * round trip later (failed with -ECONNRESET).
  * Return: bytes taken, or -EPIPE (closed, not connected, or shut down).
  */
 ssize_t zt_vnet_send(struct zt_vnet_sock *s, const void *data, size_t len)
@@ -859,8 +860,16 @@ ssize_t zt_vnet_send(struct zt_vnet_sock *s, const void *data, size_t len)
 
 	if (!s->open || !s->connected || p->fin_sent)
 		return -EPIPE;
-	if (!peer->open)
+	if (!peer->open) {
+		/* They reach a socket that is gone, whose stack answers with
+		 * a reset one round trip later (Linux: data after close()). */
+		if (len && !zt_sim_event_pending(&s->rst_ev))
+			zt_sim_at(vn->sim, &s->rst_ev,
+				  zt_sim_time_add(zt_sim_time_add(vn->sim->now,
+								  vn->cfg.latency),
+						  vn->cfg.latency));
 		return (ssize_t)len;
+	}
 	room = p->cap - (size_t)(p->sent - p->taken);
 	n = len < room ? len : room;
 	if (n < len)

@@ -17,7 +17,9 @@
  * fewer than offered the end is paused until zt_vnet_resume(). A shutdown
  * sends FIN after the queued bytes (the reader sees eof once it took them
  * all); an abort, or a close with unread bytes, resets the peer, which is
- * told `failed` with -ECONNRESET one latency later. Connecting to
+ * told `failed` with -ECONNRESET one latency later; bytes sent to an end
+ * that closed are answered with a reset one round trip later, as a Linux
+ * stack answers data after close(). Connecting to
  *   - a blackholed address fails with -ETIMEDOUT after connect_timeout;
  *   - an address with no name or route known, -EHOSTUNREACH after a latency;
  *   - an (address, port) nobody listens on, or a listener that refuses,

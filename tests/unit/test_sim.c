@@ -1194,6 +1194,35 @@ static void test_vhost_http_partial_head_fin(void)
 	vw_destroy(&w);
 }
 
+/* Bytes sent to an end that closed reach a socket that is gone: its stack
+ * answers with a reset, as Linux does to data after close(). */
+static void test_vnet_send_after_peer_close_resets(void)
+{
+	struct zt_vhost_config sc;
+	struct vworld w;
+	struct vcli c;
+	uint64_t t0;
+
+	vw_init(&w);
+	zt_vhost_config_init(&sc, ZT_VHOST_SOURCE);
+	sc.nbytes = 10;
+	vw_host(&w, VH_SERVER, 80, &sc);
+	vw_connect(&w, &c, VH_SERVER, 80);
+	vw_run(&w, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(c.n, 10);
+	CU_ASSERT(c.eof && !c.failed);
+	t0 = w.sim.now;
+	vw_send(&w, &c, "x", 1);
+	vw_run(&w, 10 * ZT_MS);
+	CU_ASSERT(c.failed);
+	CU_ASSERT_EQUAL(c.err, -ECONNRESET);
+	CU_ASSERT_EQUAL(zt_vnet_stats(w.vn)->resets, 1);
+	(void)t0;
+	if (!c.failed)
+		zt_vnet_close(c.so);
+	vw_destroy(&w);
+}
+
 int zt_suite_sim(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -1219,6 +1248,8 @@ int zt_suite_sim(void)
 		{ "vhost_http_connect_split", test_vhost_http_connect_split },
 		{ "vhost_dns_tcp_split", test_vhost_dns_tcp_split },
 		{ "vhost_http_partial_head_fin", test_vhost_http_partial_head_fin },
+		{ "vnet_send_after_peer_close_resets",
+		  test_vnet_send_after_peer_close_resets },
 		{ 0 }
 	};
 
