@@ -586,12 +586,9 @@ static void pipe_schedule(struct zt_sim *sim, struct vpipe *p)
 		zt_sim_at(sim, &p->arrive_ev, p->marks[p->m_head].t);
 }
 
-static void arrive_fn(struct zt_sim *sim, void *arg)
+/* Make visible what arrived by now. */
+static void pipe_arrive(struct zt_sim *sim, struct vpipe *p)
 {
-	struct zt_vnet_sock *s = arg;
-	struct vpipe *p = &s->in;
-	struct vconn *c = s->c;
-
 	while (p->m_n && p->marks[p->m_head].t <= sim->now) {
 		struct mark *m = &p->marks[p->m_head];
 
@@ -602,6 +599,14 @@ static void arrive_fn(struct zt_sim *sim, void *arg)
 		p->m_n--;
 	}
 	pipe_schedule(sim, p);
+}
+
+static void arrive_fn(struct zt_sim *sim, void *arg)
+{
+	struct zt_vnet_sock *s = arg;
+	struct vconn *c = s->c;
+
+	pipe_arrive(sim, &s->in);
 	c->busy++;
 	offer(s);
 	c->busy--;
@@ -690,12 +695,18 @@ static void rst_fn(struct zt_sim *sim, void *arg)
 	struct zt_vnet_sock *s = arg;
 	struct vconn *c = s->c;
 
-	(void)sim;
 	if (!s->open)
 		return;
-	c->vn->stats.resets++;
 	c->busy++;
-	sock_fail(s, -ECONNRESET);
+	/* The reset travels behind what the peer sent before it: bytes due
+	 * by now (sent at the same instant, their event not yet run) come
+	 * first, as TCP delivers in order. */
+	pipe_arrive(sim, &s->in);
+	offer(s);
+	if (s->open) {
+		c->vn->stats.resets++;
+		sock_fail(s, -ECONNRESET);
+	}
 	c->busy--;
 	conn_put(c);
 }

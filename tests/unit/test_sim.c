@@ -1223,6 +1223,44 @@ static void test_vnet_send_after_peer_close_resets(void)
 	vw_destroy(&w);
 }
 
+static int vs_accept(void *ctx, struct zt_vnet_sock *so)
+{
+	struct vcli *c = ctx;
+
+	memset(c, 0, sizeof(*c));
+	c->so = so;
+	c->connected = true;
+	zt_vnet_sock_own(so, &vc_ops, c);
+	return 0;
+}
+
+/* An end that sends, sends again half a latency later and aborts at once:
+ * the reset travels behind both writes, so the reader gets every byte and
+ * then the reset, as TCP's in-order delivery gives them. */
+static void test_vnet_abort_after_data_in_flight(void)
+{
+	struct zt_addr a = zt_addr_v4(VH_SERVER);
+	struct vworld w;
+	struct vcli c, srv;
+
+	vw_init(&w);
+	CU_ASSERT_FATAL(zt_vnet_listen(w.vn, &a, 9, vs_accept, NULL, &srv) == 0);
+	vw_connect(&w, &c, VH_SERVER, 9);
+	CU_ASSERT_FATAL(srv.so != NULL);
+	vw_send(&w, &srv, "ab", 2);
+	vw_run(&w, ZT_MS / 2);
+	vw_send(&w, &srv, "cd", 2);
+	zt_vnet_abort(srv.so);
+	vw_run(&w, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(c.n, 4);
+	CU_ASSERT(c.n == 4 && memcmp(c.got, "abcd", 4) == 0);
+	CU_ASSERT(c.failed);
+	CU_ASSERT_EQUAL(c.err, -ECONNRESET);
+	if (!c.failed)
+		zt_vnet_close(c.so);
+	vw_destroy(&w);
+}
+
 int zt_suite_sim(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -1250,6 +1288,8 @@ int zt_suite_sim(void)
 		{ "vhost_http_partial_head_fin", test_vhost_http_partial_head_fin },
 		{ "vnet_send_after_peer_close_resets",
 		  test_vnet_send_after_peer_close_resets },
+		{ "vnet_abort_after_data_in_flight",
+		  test_vnet_abort_after_data_in_flight },
 		{ 0 }
 	};
 
