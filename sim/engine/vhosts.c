@@ -87,6 +87,7 @@ struct sess {
 	uint16_t relay_port;
 	bool have_client;
 	struct zt_endpoint udp_client;
+	struct zt_addr cli_addr;     /* the control connection's peer */
 };
 
 static struct zt_sim *sim_of(const struct sess *s)
@@ -655,6 +656,10 @@ static void relay_recv(void *ctx, const struct zt_endpoint *from,
 	me.port = s->relay_port;
 	s->h->stats.datagrams_in++;
 	if (!s->have_client) {
+		/* RFC 1928 7: only the client's address may send through
+		 * the relay; its first datagram gives the port. */
+		if (!zt_addr_eq(&from->addr, &s->cli_addr))
+			return;
 		s->have_client = true;
 		s->udp_client = *from;
 	}
@@ -1076,6 +1081,7 @@ static const struct zt_vnet_sock_ops cli_ops = {
 static int vhost_accept(void *ctx, struct zt_vnet_sock *so)
 {
 	struct zt_vhost *h = ctx;
+	struct zt_endpoint peer;
 	struct sess *s;
 
 	if (h->cfg.refuse) {
@@ -1088,6 +1094,8 @@ static int vhost_accept(void *ctx, struct zt_vnet_sock *so)
 	s->h = h;
 	s->cfg = h->cfg;
 	s->cli = so;
+	zt_vnet_sock_peer(so, &peer);
+	s->cli_addr = peer.addr;
 	s->budget = s->cfg.drain_per_ms;
 	zt_sim_event_init(&s->timer, timer_fn, s);
 	s->next = h->sessions;

@@ -1261,6 +1261,82 @@ static void test_vnet_abort_after_data_in_flight(void)
 	vw_destroy(&w);
 }
 
+struct vudp {
+	unsigned n;
+	struct zt_endpoint from;
+	size_t len;
+	uint8_t data[256];
+};
+
+static void vu_recv(void *ctx, const struct zt_endpoint *from,
+		    const uint8_t *data, size_t len, uint8_t tclass)
+{
+	struct vudp *u = ctx;
+
+	(void)tclass;
+	u->n++;
+	u->from = *from;
+	u->len = len < sizeof(u->data) ? len : sizeof(u->data);
+	memcpy(u->data, data, u->len);
+}
+
+/* RFC 1928 7: the relay takes datagrams only from the client's address. A
+ * stranger's datagram that reaches the relay's port before the client's
+ * first one is dropped, and does not become the association's client. */
+static void test_vhost_socks_udp_stranger_first(void)
+{
+	static const uint8_t greet[] = { 5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t stranger4[4] = { 198, 51, 100, 9 };
+	struct zt_vhost_config pc, ec;
+	struct zt_endpoint me, relay, other;
+	struct zt_vhost *p;
+	struct vudp cu, su;
+	struct vworld w;
+	struct vcli c;
+	uint8_t m[64];
+
+	vw_init(&w);
+	zt_vhost_config_init(&pc, ZT_VHOST_SOCKS5);
+	p = vw_host(&w, VH_PROXY, 1080, &pc);
+	zt_vhost_config_init(&ec, ZT_VHOST_UDP_ECHO);
+	vw_host(&w, VH_SERVER, 7, &ec);
+	vw_connect(&w, &c, VH_PROXY, 1080);
+	vw_send(&w, &c, greet, sizeof(greet));
+	vw_run(&w, 10 * ZT_MS);
+	CU_ASSERT_FATAL(c.n == 12 && c.got[3] == 0 && c.got[5] == 1);
+	memset(&relay, 0, sizeof(relay));
+	relay.addr = zt_addr_v4(c.got + 6);
+	relay.port = (uint16_t)(c.got[10] << 8 | c.got[11]);
+	/* the client's UDP socket, on the control connection's address */
+	memset(&cu, 0, sizeof(cu));
+	memset(&me, 0, sizeof(me));
+	zt_vnet_sock_local(c.so, &me);
+	me.port = 5353;
+	CU_ASSERT_FATAL(zt_vnet_udp_bind(w.vn, &me.addr, me.port, vu_recv, &cu) == 5353);
+	memset(&su, 0, sizeof(su));
+	memset(&other, 0, sizeof(other));
+	other.addr = zt_addr_v4(stranger4);
+	other.port = 4000;
+	CU_ASSERT_FATAL(zt_vnet_udp_bind(w.vn, &other.addr, other.port, vu_recv, &su) == 4000);
+	CU_ASSERT(zt_vnet_udp_send(w.vn, &other, &relay, "junk", 4) == 0);
+	vw_run(&w, 10 * ZT_MS);
+	/* the client's datagram for the echo server */
+	memcpy(m, (const uint8_t[]){ 0, 0, 0, 1 }, 4);
+	memcpy(m + 4, VH_SERVER, 4);
+	m[8] = 0;
+	m[9] = 7;
+	memcpy(m + 10, "ping", 4);
+	CU_ASSERT(zt_vnet_udp_send(w.vn, &me, &relay, m, 14) == 0);
+	vw_run(&w, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(su.n, 0);
+	CU_ASSERT_EQUAL(cu.n, 1);
+	CU_ASSERT(cu.len == 14 && memcmp(cu.data, m, 14) == 0);
+	CU_ASSERT_EQUAL(zt_vhost_stats(p)->datagrams_out, 2);
+	zt_vnet_close(c.so);
+	vw_run(&w, 10 * ZT_MS);
+	vw_destroy(&w);
+}
+
 int zt_suite_sim(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -1290,6 +1366,8 @@ int zt_suite_sim(void)
 		  test_vnet_send_after_peer_close_resets },
 		{ "vnet_abort_after_data_in_flight",
 		  test_vnet_abort_after_data_in_flight },
+		{ "vhost_socks_udp_stranger_first",
+		  test_vhost_socks_udp_stranger_first },
 		{ 0 }
 	};
 
