@@ -1179,11 +1179,14 @@ struct zt_vhost *zt_vhost_add(struct zt_vnet *vn, const struct zt_addr *addr,
 		err = zt_vnet_udp_bind(vn, addr, port, udp_recv, h);
 		/* Bindings have no release hook: a listener does (DNS
 		 * answers over TCP too; UDP_ECHO's takes no connection). */
-		if (err >= 0)
+		if (err >= 0) {
 			err = zt_vnet_listen(vn, addr, port,
 					     cfg->kind == ZT_VHOST_DNS ?
 					     vhost_accept : NULL,
 					     vhost_release, h);
+			if (err < 0) /* no binding left pointing at h */
+				zt_vnet_udp_unbind(vn, addr, port);
+		}
 	} else {
 		err = zt_vnet_listen(vn, addr, port, vhost_accept, vhost_release, h);
 	}

@@ -1337,6 +1337,39 @@ static void test_vhost_socks_udp_stranger_first(void)
 	vw_destroy(&w);
 }
 
+/* A DNS server that cannot have its TCP port (taken) is not added, and
+ * leaves no UDP binding behind pointing at it: a datagram to the port is
+ * answered by no one. */
+static void test_vhost_dns_add_fails_cleanly(void)
+{
+	struct zt_addr a = zt_addr_v4(VH_SERVER);
+	struct zt_vhost_config ec, dc;
+	struct zt_endpoint me, to;
+	struct vworld w;
+	struct vudp u;
+	uint8_t q[64];
+
+	vw_init(&w);
+	zt_vhost_config_init(&ec, ZT_VHOST_ECHO);
+	vw_host(&w, VH_SERVER, 53, &ec);
+	zt_vhost_config_init(&dc, ZT_VHOST_DNS);
+	CU_ASSERT(zt_vhost_add(w.vn, &a, 53, &dc) == NULL);
+	memset(&u, 0, sizeof(u));
+	memset(&me, 0, sizeof(me));
+	me.addr = zt_addr_v4(VH_PROXY);
+	me.port = 999;
+	CU_ASSERT_FATAL(zt_vnet_udp_bind(w.vn, &me.addr, me.port, vu_recv, &u) == 999);
+	memset(&to, 0, sizeof(to));
+	to.addr = a;
+	to.port = 53;
+	CU_ASSERT(zt_vnet_udp_send(w.vn, &me, &to, q + 2,
+				   dns_tcp_query(q, 7) - 2) == 0);
+	vw_run(&w, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(u.n, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(w.vn)->datagrams_delivered, 0);
+	vw_destroy(&w);
+}
+
 int zt_suite_sim(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -1368,6 +1401,7 @@ int zt_suite_sim(void)
 		  test_vnet_abort_after_data_in_flight },
 		{ "vhost_socks_udp_stranger_first",
 		  test_vhost_socks_udp_stranger_first },
+		{ "vhost_dns_add_fails_cleanly", test_vhost_dns_add_fails_cleanly },
 		{ 0 }
 	};
 
