@@ -826,6 +826,77 @@ static void replay_one(const char *path, const uint8_t *d, size_t len)
 	CU_ASSERT_EQUAL(o.violations, 0);
 }
 
+/* Every input runs on state of its own: each corpus seed's TUN output,
+ * hashed, is the same when it runs right after every other seed as when
+ * it runs first (nothing of one run leaks into the next). */
+#define ALONE_MAX 256
+static uint64_t alone_hash[ALONE_MAX];
+static unsigned alone_n, alone_pass;
+static uint8_t *alone_big;     /* pass 0: the largest seed, a copy */
+static size_t alone_big_len;
+
+static void tap_fnv(void *user, const uint8_t *pkt, size_t len)
+{
+	uint64_t *h = user;
+
+	for (size_t i = 0; i < len; i++)
+		*h = (*h ^ pkt[i]) * 0x100000001b3ull;
+	*h = (*h ^ len) * 0x100000001b3ull;
+}
+
+static void hash_one(const char *path, const uint8_t *d, size_t len)
+{
+	struct zt_replay_limits lim;
+	struct zt_replay_outcome o;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	if (alone_pass == 0 && len > alone_big_len) {
+		free(alone_big);
+		alone_big = malloc(len);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(alone_big);
+		memcpy(alone_big, d, len);
+		alone_big_len = len;
+	} else if (alone_pass == 1) {
+		/* another predecessor than in pass 0: the largest seed */
+		CU_ASSERT_EQUAL(zt_replay_records(alone_big, alone_big_len,
+						  NULL, NULL), 0);
+	}
+	zt_replay_limits_default(&lim);
+	lim.fix_checksums = true;
+	lim.max_events = 50000;
+	lim.tap = tap_fnv;
+	lim.tap_user = &h;
+	CU_ASSERT_EQUAL(zt_replay_records(d, len, &lim, &o), 0);
+	h = (h ^ o.events) * 0x100000001b3ull;
+	h = (h ^ o.stream_bytes_up) * 0x100000001b3ull;
+	if (alone_n >= ALONE_MAX)
+		return;
+	if (alone_pass == 0) {
+		alone_hash[alone_n] = h;
+	} else if (alone_hash[alone_n] != h) {
+		fprintf(stderr, "fuzzrec: %s differs on a second run\n", path);
+		CU_FAIL("a run depends on the one before");
+	}
+	alone_n++;
+}
+
+static void test_runs_independent(void)
+{
+	unsigned n;
+
+	alone_pass = 0;
+	alone_n = 0;
+	n = for_each_file("tools/fuzz/corpus/records", hash_one);
+	CU_ASSERT(n >= 10);
+	/* again, each one now right after the largest seed */
+	alone_pass = 1;
+	alone_n = 0;
+	CU_ASSERT_EQUAL(for_each_file("tools/fuzz/corpus/records", hash_one), n);
+	free(alone_big);
+	alone_big = NULL;
+	alone_big_len = 0;
+}
+
 static void test_corpus_replays(void)
 {
 	CU_ASSERT(for_each_file("tools/fuzz/corpus/records", replay_one) >= 10);
@@ -1018,6 +1089,7 @@ int zt_suite_fuzzrec(void)
 		{ "fix_checksums", test_fix_checksums },
 		{ "corpus_format", test_corpus_format },
 		{ "corpus_replays", test_corpus_replays },
+		{ "runs_independent", test_runs_independent },
 		{ "corpus_keeps_depth", test_corpus_keeps_depth },
 		{ "corpus_fake_dns_seed", test_corpus_fake_dns_seed },
 		{ "corpus_path_mtu_seed", test_corpus_path_mtu_seed },
