@@ -88,7 +88,8 @@
  * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
  * Data beyond our own window (a zero-window probe) is answered with an
  * ACK at once; in FIN_WAIT_2 it shows the peer alive like any data, and
- * restarts the bound on its silence (fin_wait_2). When the peer's window
+ * restarts the bound on its silence (fin_wait_2), as does Linux's probe,
+ * a bare ACK below the window (SND.UNA - 1). When the peer's window
  * reopens after an RTO sent data into it while closed, sending resumes
  * from snd_una at once, not at the next (backed-off) RTO.
  *
@@ -1206,6 +1207,12 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		}
 		if (t->state == ZT_TCP_TIME_WAIT && fin)
 			t->t_close = now + t->cfg->time_wait;
+		/* Linux probes a closed window with a bare ACK at SND.UNA -
+		 * 1 (tcp_xmit_probe_skb), outside it: in FIN_WAIT_2 that
+		 * shows the peer alive as a probe's byte would (zt_tcb_poll
+		 * bounds the silence from last_heard). */
+		if (t->state == ZT_TCP_FIN_WAIT_2)
+			t->last_heard = now;
 		/* a retransmission of what we have: the ACK says so (RFC
 		 * 2883 4), its sequence space as Linux reports it, a FIN
 		 * included (the sender's undo matches whole segments) */
