@@ -713,7 +713,8 @@ static void tcp_frto(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	}
 }
 
-/* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, a blind ACK)
+/* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, an ACK outside
+ * SND.UNA - MAX.SND.WND .. SND.NXT)
  * are throttled per connection, so that a flood of spoofed segments in
  * the window does not draw as many ACKs. */
 #define ZT_TCP_CHALLENGE_MAX 10 /* a second */
@@ -742,7 +743,9 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 	bool dsack = false, rtx_due = false, adv = false, dup = false;
 
 	if (zt_seq_gt(seg->ack, t->snd_max)) {
-		t->ack_now = true; /* RFC 9293: ACK it and drop */
+		/* RFC 9293: ACK it and drop; that ACK is throttled as any
+		 * challenge ACK (RFC 5961 5.2 and 7) */
+		tcp_challenge_ack(t, now);
 		return ZT_DROP_TCP_BAD_ACK;
 	}
 	/* RFC 5961 5.2: ACKs far below snd_una are blind attacks; the

@@ -4126,7 +4126,7 @@ static void test_send_and_close_in_syn_received(void)
 
 /* A segment that acknowledges what was never sent (RFC 9293 3.10.7.4,
  * fifth: SEG.ACK > SND.NXT) is answered with an ACK of where we are and
- * dropped: its data is not taken. */
+ * dropped: its data is not taken; those ACKs are throttled (RFC 5961 7). */
 static void test_ack_of_unsent_data(void)
 {
 	struct zt_tcp_config c;
@@ -4158,6 +4158,15 @@ static void test_ack_of_unsent_data(void)
 	CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_ACK);
 	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, rcv_nxt);
 	CU_ASSERT_EQUAL(last_seg(p, 1)->seq, b->snd_nxt);
+	/* RFC 5961 7: the ACKs they draw are throttled as every challenge
+	 * ACK (10 a second), or a flood of them in the window (blind
+	 * injection past SND.NXT) turns into as many ACKs, one for one */
+	for (int i = 0; i < 100; i++)
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "zz", 2),
+				ZT_DROP_TCP_BAD_ACK);
+	CU_ASSERT_EQUAL(p->side[1].nlast - before, 10);
+	CU_ASSERT_EQUAL(b->stats.challenge_acks, 10);
+	CU_ASSERT_EQUAL(b->rcv_nxt, rcv_nxt);
 	pair_free(p);
 }
 
