@@ -713,6 +713,16 @@ static void tcp_frto(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	}
 }
 
+/* Enter TIME_WAIT: quiet for time_wait, then CLOSED. No keepalive
+ * probes there (RFC 1122 4.2.3.6: they test an idle connection, and the
+ * peer has closed: they would go unanswered and end it in a reset). */
+static void tcp_time_wait(struct zt_tcb *t, uint64_t now)
+{
+	t->state = ZT_TCP_TIME_WAIT;
+	t->t_close = now + t->cfg->time_wait;
+	t->t_keepalive = ZT_TIME_NEVER;
+}
+
 /* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, an ACK outside
  * SND.UNA - MAX.SND.WND .. SND.NXT)
  * are throttled per connection, so that a flood of spoofed segments in
@@ -891,8 +901,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 			t->t_close = now + t->cfg->fin_wait_2;
 			break;
 		case ZT_TCP_CLOSING:
-			t->state = ZT_TCP_TIME_WAIT;
-			t->t_close = now + t->cfg->time_wait;
+			tcp_time_wait(t, now);
 			break;
 		case ZT_TCP_LAST_ACK:
 			tcp_closed(t);
@@ -924,15 +933,13 @@ static void tcp_take_fin(struct zt_tcb *t, uint64_t now)
 		break;
 	case ZT_TCP_FIN_WAIT_1:
 		if (tcp_fin_acked(t)) {
-			t->state = ZT_TCP_TIME_WAIT;
-			t->t_close = now + t->cfg->time_wait;
+			tcp_time_wait(t, now);
 		} else {
 			t->state = ZT_TCP_CLOSING;
 		}
 		break;
 	case ZT_TCP_FIN_WAIT_2:
-		t->state = ZT_TCP_TIME_WAIT;
-		t->t_close = now + t->cfg->time_wait;
+		tcp_time_wait(t, now);
 		break;
 	default:
 		break;

@@ -4525,6 +4525,41 @@ static void test_keepalive(void)
 	pair_free(p);
 }
 
+/* TIME_WAIT sends no keepalive probes (RFC 1122 4.2.3.6: they test an
+ * idle connection; that one is over): it ends after time_wait with
+ * EV_CLOSED, not in a reset for probes its closed peer never answers. */
+static void test_keepalive_not_in_time_wait(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *b;
+	unsigned before;
+
+	cfg_small(&c0);
+	cfg_small(&c1);
+	c1.keepalive_idle = 10 * ZT_SEC;
+	c1.keepalive_intvl = ZT_SEC;
+	c1.keepalive_probes = 3;
+	c1.time_wait = 60 * ZT_SEC;
+	pair_init(p, &c0, &c1, 1210);
+	connect_pair(p, 10, 20);
+	b = &p->side[1].tcb;
+	zt_tcb_shutdown(b, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	zt_tcb_shutdown(&p->side[0].tcb, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(b->state, ZT_TCP_TIME_WAIT);
+	CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_CLOSED);
+	(void)zt_tcb_events(b);
+	before = p->side[1].nlast;
+	pair_settle(p, 61 * ZT_SEC);
+	CU_ASSERT_EQUAL(b->state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(b->reset_reason, ZT_TCP_RESET_NONE);
+	CU_ASSERT_EQUAL(zt_tcb_events(b), ZT_TCP_EV_CLOSED);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before);
+	pair_free(p);
+}
+
 /*
  * ZT_TCP_EV_PUSH marks READABLE data whose segment carried PSH (the
  * sender had no more for now): a reader that gathers segments (the
@@ -4962,6 +4997,7 @@ int zt_suite_tcp(void)
 		{ "half_close_both_directions", test_half_close_both_directions },
 		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
 		{ "keepalive", test_keepalive },
+		{ "keepalive_not_in_time_wait", test_keepalive_not_in_time_wait },
 		{ "push_event", test_push_event },
 		{ "timestamps_recent_and_paws", test_timestamps_recent_and_paws },
 		{ "challenge_ack_for_syn", test_challenge_ack_for_syn },
