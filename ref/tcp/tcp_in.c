@@ -17,7 +17,9 @@
  * ahead in the same ring at its offset and recorded in an assembler, so an
  * out-of-order segment costs no allocation and its bytes are never copied
  * twice. When the hole fills, the assembler hands back the run that became
- * contiguous. Out-of-order data draws an immediate ACK with SACK blocks.
+ * contiguous. Out-of-order data draws an immediate ACK with SACK blocks,
+ * and so does the segment that fills the hole (RFC 5681 4.2), a FIN
+ * that waited ahead of it (peer_fin_seen) included.
  * With SACK, a duplicate (below rcv_nxt, wholly or in part, or of data
  * held out of order) draws an immediate ACK whose first SACK block is
  * the duplicated range (D-SACK, RFC 2883 4; one range, in that ACK
@@ -1146,7 +1148,7 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	const uint8_t *p = data.data;
 	uint32_t len = (uint32_t)data.len;
 	bool syn = seg->flags & ZT_TCP_SYN, fin = seg->flags & ZT_TCP_FIN;
-	bool acceptable;
+	bool acceptable, fin_ahead;
 	enum zt_drop why;
 
 	if (t->state == ZT_TCP_CLOSED)
@@ -1341,7 +1343,9 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		}
 	}
 
-	/* Step 6: FIN. */
+	/* Step 6: FIN. One seen before this segment waited ahead of a
+	 * hole: taken now, the segment filled it (RFC 5681 4.2: ACK now). */
+	fin_ahead = t->peer_fin_seen;
 	if (fin && zt_seq_ge(seq + len, t->rcv_nxt)) {
 		uint32_t fin_seq = seq + len;
 
@@ -1357,8 +1361,11 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 				t->ack_now = true; /* behind a hole */
 		}
 	}
-	if (t->peer_fin_seen && t->peer_fin_seq == t->rcv_nxt)
+	if (t->peer_fin_seen && t->peer_fin_seq == t->rcv_nxt) {
+		if (fin_ahead)
+			t->ack_now = true;
 		tcp_take_fin(t, now);
+	}
 
 	tcp_output(t, now);
 	return ZT_DROP_NONE;

@@ -4441,6 +4441,52 @@ static void test_half_close_both_directions(void)
 	}
 }
 
+/* A bare FIN that arrived ahead of a hole (the last data segment lost,
+ * the FIN sent after it) is taken when the retransmission fills the
+ * hole: that segment fills a gap and is ACKed at once (RFC 5681 4.2), as
+ * when data waited behind the hole, not after the delayed ACK that an
+ * in-order FIN waits for. */
+static void test_fin_behind_hole_acked_at_once(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *b;
+	struct zt_tcp_repr seg;
+	uint8_t data[100];
+	uint32_t nxt;
+	unsigned before;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 1215);
+	connect_pair(p, 10, 20);
+	b = &p->side[1].tcb;
+	nxt = b->rcv_nxt;
+	memset(data, 'f', sizeof(data));
+	memset(&seg, 0, sizeof(seg));
+	seg.src_port = b->remote_port;
+	seg.dst_port = b->local_port;
+	seg.ack = b->snd_nxt;
+	seg.window = 65535;
+	seg.has_ts = b->ts_ok;
+	seg.ts_val = b->ts_recent + 1;
+	/* the FIN, ahead of the 100 bytes before it: a duplicate ACK */
+	seg.flags = ZT_TCP_ACK | ZT_TCP_FIN;
+	seg.seq = nxt + sizeof(data);
+	before = p->side[1].nlast;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, before + 1);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt);
+	CU_ASSERT_EQUAL(b->state, ZT_TCP_ESTABLISHED);
+	/* the data: the hole filled, data and FIN ACKed now */
+	seg.flags = ZT_TCP_ACK | ZT_TCP_PSH;
+	seg.seq = nxt;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, data, sizeof(data)), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(b->state, ZT_TCP_CLOSE_WAIT);
+	CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, before + 2);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt + sizeof(data) + 1);
+	pair_free(p);
+}
+
 /*
  * The ACK of a FIN that ends an open connection waits like delayed data
  * (as Linux does in CLOSE_WAIT): a transparent proxy closes its side as
@@ -4996,6 +5042,7 @@ int zt_suite_tcp(void)
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },
 		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
+		{ "fin_behind_hole_acked_at_once", test_fin_behind_hole_acked_at_once },
 		{ "keepalive", test_keepalive },
 		{ "keepalive_not_in_time_wait", test_keepalive_not_in_time_wait },
 		{ "push_event", test_push_event },
