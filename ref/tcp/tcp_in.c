@@ -725,6 +725,11 @@ static void tcp_time_wait(struct zt_tcb *t, uint64_t now)
 	t->t_keepalive = ZT_TIME_NEVER;
 }
 
+static bool ts_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
 /* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, an ACK outside
  * SND.UNA - MAX.SND.WND .. SND.NXT)
  * are throttled per connection, so that a flood of spoofed segments in
@@ -766,6 +771,13 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		tcp_challenge_ack(t, now);
 		return ZT_DROP_TCP_BAD_ACK;
 	}
+	/* Timestamps: remember the peer's (RFC 7323 4.3), only now that
+	 * the segment's ACK is acceptable too: a blind one with a wrong
+	 * ACK must not set a TSval far ahead, or PAWS would drop every
+	 * later segment (as Linux's tcp_replace_ts_recent() in tcp_ack()). */
+	if (t->ts_ok && seg->has_ts && zt_seq_le(seg->seq, t->last_ack_sent) &&
+	    !ts_before(seg->ts_val, t->ts_recent))
+		t->ts_recent = seg->ts_val;
 	if (t->sack_ok && seg->sack_count) {
 		/* in recovery: does it fill a hole retransmitted after the
 		 * segment at snd_una (tcp_lost_rtx)? */
@@ -1054,11 +1066,6 @@ static void tcp_take_data(struct zt_tcb *t, uint32_t seq, const uint8_t *p,
 	}
 }
 
-static bool ts_before(uint32_t a, uint32_t b)
-{
-	return (int32_t)(a - b) < 0;
-}
-
 static enum zt_drop tcp_drop(struct zt_tcb *t, enum zt_drop why, uint64_t now)
 {
 	t->stats.drops[why]++;
@@ -1253,11 +1260,6 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		tcp_reset(t, ZT_TCP_RESET_BY_PEER);
 		return ZT_DROP_NONE;
 	}
-
-	/* Timestamps: remember the peer's (RFC 7323 4.3). */
-	if (t->ts_ok && seg->has_ts && zt_seq_le(seq, t->last_ack_sent) &&
-	    !ts_before(seg->ts_val, t->ts_recent))
-		t->ts_recent = seg->ts_val;
 
 	/* Step 4: ACK. */
 	if (!(seg->flags & ZT_TCP_ACK)) {

@@ -4716,6 +4716,55 @@ static void test_timestamps_recent_and_paws(void)
 	pair_free(p);
 }
 
+/*
+ * RFC 5961 5 with RFC 7323 4.3: TS.Recent takes a segment's TSval only
+ * once its ACK is acceptable. A blind segment with a sequence number in
+ * the window but an ACK outside SND.UNA - MAX.SND.WND .. SND.NXT is
+ * dropped; had its TSval (far ahead) become TS.Recent, PAWS would drop
+ * every later segment of the peer (Linux's fix: tcp_replace_ts_recent()
+ * after tcp_ack()'s checks). Nor from a segment without ACK.
+ */
+static void test_ts_recent_not_from_bad_ack(void)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *b;
+		struct zt_tcp_repr seg;
+		uint32_t r0, nxt;
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 1992 + kind);
+		connect_pair(p, 10, 20);
+		b = &p->side[1].tcb;
+		CU_ASSERT_FATAL(b->ts_ok);
+		r0 = b->ts_recent;
+		nxt = b->rcv_nxt;
+		memset(&seg, 0, sizeof(seg));
+		seg.src_port = b->remote_port;
+		seg.dst_port = b->local_port;
+		seg.seq = nxt;
+		seg.window = 1000;
+		seg.has_ts = true;
+		seg.ts_val = r0 + 0x7fff0000u;
+		/* 0: ACK above SND.NXT; 1: below SND.UNA - MAX.SND.WND;
+		 * 2: no ACK at all */
+		seg.flags = kind == 2 ? ZT_TCP_PSH : ZT_TCP_ACK;
+		seg.ack = kind == 0 ? b->snd_max + 1000 :
+			  b->snd_una - b->max_snd_wnd - 1000;
+		CU_ASSERT_NOT_EQUAL(pair_inject(p, 1, &seg, "xx", 2), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(b->ts_recent, r0);
+		/* the peer's next segment passes PAWS */
+		seg.flags = ZT_TCP_ACK;
+		seg.ack = b->snd_una;
+		seg.ts_val = r0 + 1;
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "ok", 2), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(b->rcv_nxt, nxt + 2);
+		CU_ASSERT_EQUAL(b->ts_recent, r0 + 1);
+		pair_free(p);
+	}
+}
+
 static void test_challenge_ack_for_syn(void)
 {
 	struct zt_tcp_config c;
@@ -5047,6 +5096,7 @@ int zt_suite_tcp(void)
 		{ "keepalive_not_in_time_wait", test_keepalive_not_in_time_wait },
 		{ "push_event", test_push_event },
 		{ "timestamps_recent_and_paws", test_timestamps_recent_and_paws },
+		{ "ts_recent_not_from_bad_ack", test_ts_recent_not_from_bad_ack },
 		{ "challenge_ack_for_syn", test_challenge_ack_for_syn },
 		{ "challenge_ack_rate_limit", test_challenge_ack_rate_limit },
 		{ "reply_rst", test_reply_rst },
