@@ -19,7 +19,10 @@
  * twice. When the hole fills, the assembler hands back the run that became
  * contiguous. Out-of-order data draws an immediate ACK with SACK blocks,
  * and so does the segment that fills the hole (RFC 5681 4.2), a FIN
- * that waited ahead of it (peer_fin_seen) included.
+ * that waited ahead of it (peer_fin_seen) included. Nothing lies past
+ * such a FIN: bytes beyond it (held already, or sent after it) and a
+ * second FIN further on are not the stream's, so the FIN is taken when
+ * the hole fills and the reader never sees a byte after the end.
  * With SACK, a duplicate (below rcv_nxt, wholly or in part, or of data
  * held out of order) draws an immediate ACK whose first SACK block is
  * the duplicated range (D-SACK, RFC 2883 4; one range, in that ACK
@@ -1328,6 +1331,13 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		 * sender waits for it (RFC 1122 4.2.2.17). */
 		t->ack_now = true;
 	}
+	/* Nothing lies past the peer's FIN (Linux's out-of-order queue ends
+	 * there too): what a broken peer sends beyond one that waits ahead
+	 * of a hole is not the stream's, nor is a second FIN further on. */
+	if (t->peer_fin_seen && zt_seq_gt(seq + len, t->peer_fin_seq)) {
+		len = zt_seq_lt(seq, t->peer_fin_seq) ? t->peer_fin_seq - seq : 0;
+		fin = false;
+	}
 	if (len) {
 		switch (t->state) {
 		case ZT_TCP_ESTABLISHED:
@@ -1359,6 +1369,9 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			   t->state != ZT_TCP_LAST_ACK) {
 			t->peer_fin_seen = true;
 			t->peer_fin_seq = fin_seq;
+			/* bytes held out of order past it are not the
+			 * stream's: the hole filled, rcv_nxt stops at it */
+			zt_asm_truncate(&t->ooo, fin_seq - t->rcv_nxt);
 			if (fin_seq != t->rcv_nxt)
 				t->ack_now = true; /* behind a hole */
 		}

@@ -71,6 +71,20 @@ void zt_asm_advance(struct zt_assembler *a, uint32_t n)
 	a->last_added = last < out ? last : 0;
 }
 
+void zt_asm_truncate(struct zt_assembler *a, uint32_t off)
+{
+	unsigned n = 0;
+
+	while (n < a->count && a->r[n].start < off) {
+		if (a->r[n].end > off)
+			a->r[n].end = off;
+		n++;
+	}
+	a->count = (uint8_t)n;
+	if (a->last_added >= n)
+		a->last_added = n ? n - 1 : 0;
+}
+
 uint32_t zt_asm_take_front(struct zt_assembler *a)
 {
 	uint32_t n;

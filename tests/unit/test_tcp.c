@@ -170,6 +170,22 @@ static const struct zt_tcp_repr *last_seg(struct tcp_pair *p, int side)
 	return &s->last[(s->nlast - 1) % 64];
 }
 
+/* A segment from @b's peer as it would send it now: @seq and @flags,
+ * acking all @b sent, a full window, the timestamps @b expects. */
+static void peer_seg(const struct zt_tcb *b, struct zt_tcp_repr *seg,
+		     uint32_t seq, uint8_t flags)
+{
+	memset(seg, 0, sizeof(*seg));
+	seg->src_port = b->remote_port;
+	seg->dst_port = b->local_port;
+	seg->seq = seq;
+	seg->ack = b->snd_nxt;
+	seg->flags = flags;
+	seg->window = 65535;
+	seg->has_ts = b->ts_ok;
+	seg->ts_val = b->ts_recent + 1;
+}
+
 static void test_handshake_upstream_first(void)
 {
 	struct zt_tcp_config c;
@@ -3056,15 +3072,7 @@ static void test_zero_window_probe_acked(void)
 		CU_ASSERT_EQUAL_FATAL(last_seg(p, 1)->window, 0);
 		rcv_nxt = b->rcv_nxt;
 		before = p->side[1].nlast;
-		memset(&seg, 0, sizeof(seg));
-		seg.src_port = b->remote_port;
-		seg.dst_port = b->local_port;
-		seg.seq = rcv_nxt;
-		seg.ack = b->snd_nxt;
-		seg.flags = ZT_TCP_ACK;
-		seg.window = 65535;
-		seg.has_ts = b->ts_ok;
-		seg.ts_val = b->ts_recent + 1;
+		peer_seg(b, &seg, rcv_nxt, ZT_TCP_ACK);
 		memset(data, 'q', sizeof(data));
 		/* kind 0: a one-byte probe; 1: a full-size segment */
 		pair_inject(p, 1, &seg, data, kind ? sizeof(data) : 1);
@@ -3403,15 +3411,7 @@ static uint16_t probe_side1(struct tcp_pair *p)
 	struct zt_tcp_repr seg;
 	unsigned before = p->side[1].nlast;
 
-	memset(&seg, 0, sizeof(seg));
-	seg.src_port = b->remote_port;
-	seg.dst_port = b->local_port;
-	seg.seq = b->rcv_nxt;
-	seg.ack = b->snd_nxt;
-	seg.flags = ZT_TCP_ACK;
-	seg.window = 65535;
-	seg.has_ts = b->ts_ok;
-	seg.ts_val = b->ts_recent + 1;
+	peer_seg(b, &seg, b->rcv_nxt, ZT_TCP_ACK);
 	pair_inject(p, 1, &seg, "?", 1);
 	CU_ASSERT_EQUAL(p->side[1].nlast, before + 1);
 	return last_seg(p, 1)->window;
@@ -4462,16 +4462,8 @@ static void test_fin_behind_hole_acked_at_once(void)
 	b = &p->side[1].tcb;
 	nxt = b->rcv_nxt;
 	memset(data, 'f', sizeof(data));
-	memset(&seg, 0, sizeof(seg));
-	seg.src_port = b->remote_port;
-	seg.dst_port = b->local_port;
-	seg.ack = b->snd_nxt;
-	seg.window = 65535;
-	seg.has_ts = b->ts_ok;
-	seg.ts_val = b->ts_recent + 1;
 	/* the FIN, ahead of the 100 bytes before it: a duplicate ACK */
-	seg.flags = ZT_TCP_ACK | ZT_TCP_FIN;
-	seg.seq = nxt + sizeof(data);
+	peer_seg(b, &seg, nxt + sizeof(data), ZT_TCP_ACK | ZT_TCP_FIN);
 	before = p->side[1].nlast;
 	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
 	CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, before + 1);
@@ -4485,6 +4477,57 @@ static void test_fin_behind_hole_acked_at_once(void)
 	CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, before + 2);
 	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, nxt + sizeof(data) + 1);
 	pair_free(p);
+}
+
+/*
+ * Nothing lies past the peer's FIN. A broken or hostile peer that sends
+ * data beyond a FIN waiting ahead of a hole (after it, or before it and
+ * held out of order) must not have those bytes read as the stream's, nor
+ * keep the FIN from being taken when the hole fills (rcv_nxt would jump
+ * past it and the flow never end). As Linux, whose out-of-order queue
+ * stops at the FIN. Cases: 0, data after the FIN; 1, data held before a
+ * bare FIN comes at its start; 2, a second FIN further on.
+ */
+static void test_data_past_fin_dropped(void)
+{
+	for (int k = 0; k < 3; k++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *b;
+		struct zt_tcp_repr seg;
+		uint8_t data[100], past[50], got[200];
+		uint32_t nxt;
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 1216 + (unsigned)k);
+		connect_pair(p, 10, 20);
+		b = &p->side[1].tcb;
+		nxt = b->rcv_nxt;
+		memset(data, 'f', sizeof(data));
+		memset(past, 'x', sizeof(past));
+		peer_seg(b, &seg, nxt + sizeof(data), ZT_TCP_ACK);
+		if (k == 1) /* held out of order first */
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, past, sizeof(past)),
+					ZT_DROP_NONE);
+		seg.flags = ZT_TCP_ACK | ZT_TCP_FIN; /* the FIN, ahead of a hole */
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+		seg.flags = ZT_TCP_ACK | (k == 2 ? ZT_TCP_FIN : 0);
+		if (k != 1) /* bytes after the FIN */
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, past, sizeof(past)),
+					ZT_DROP_NONE);
+		/* the hole fills: the stream is the 100 bytes, then its end */
+		seg.flags = ZT_TCP_ACK | ZT_TCP_PSH;
+		seg.seq = nxt;
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, data, sizeof(data)),
+				ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(b->state, ZT_TCP_CLOSE_WAIT);
+		CU_ASSERT_EQUAL(b->rcv_nxt, nxt + sizeof(data) + 1);
+		CU_ASSERT_EQUAL(zt_tcb_recv_len(b), sizeof(data));
+		CU_ASSERT_EQUAL(zt_tcb_recv(b, got, sizeof(got), p->now),
+				sizeof(data));
+		CU_ASSERT(!memcmp(got, data, sizeof(data)));
+		pair_free(p);
+	}
 }
 
 /*
@@ -4627,13 +4670,7 @@ static void test_push_event(void)
 	b = &p->side[1].tcb;
 	(void)zt_tcb_events(b);
 	memset(data, 'p', sizeof(data));
-	memset(&seg, 0, sizeof(seg));
-	seg.src_port = b->remote_port;
-	seg.dst_port = b->local_port;
-	seg.ack = b->snd_nxt;
-	seg.window = 65535;
-	seg.has_ts = b->ts_ok;
-	seg.ts_val = b->ts_recent + 1;
+	peer_seg(b, &seg, 0, 0);
 	for (int i = 0; i < 4; i++) {
 		/* 0: no PSH; 1: PSH; 2: PSH beyond a hole; 3: the hole */
 		seg.flags = ZT_TCP_ACK | (i == 0 || i == 3 ? 0 : ZT_TCP_PSH);
@@ -5092,6 +5129,7 @@ int zt_suite_tcp(void)
 		{ "half_close_both_directions", test_half_close_both_directions },
 		{ "fin_ack_rides_on_our_fin", test_fin_ack_rides_on_our_fin },
 		{ "fin_behind_hole_acked_at_once", test_fin_behind_hole_acked_at_once },
+		{ "data_past_fin_dropped", test_data_past_fin_dropped },
 		{ "keepalive", test_keepalive },
 		{ "keepalive_not_in_time_wait", test_keepalive_not_in_time_wait },
 		{ "push_event", test_push_event },

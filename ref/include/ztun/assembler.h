@@ -49,4 +49,8 @@ uint32_t zt_asm_take_front(struct zt_assembler *a);
  * ranges (or parts) below 0 vanish. */
 void zt_asm_advance(struct zt_assembler *a, uint32_t n);
 
+/* Forget every byte at or past offset @off (ranges past it vanish, one
+ * across it is cut there). */
+void zt_asm_truncate(struct zt_assembler *a, uint32_t off);
+
 #endif /* ZTUN_ASSEMBLER_H */
