@@ -145,14 +145,14 @@ static int find_pending(const struct zt_dns_tcp *d, const uint8_t *m,
 {
 	struct zt_view question;
 	uint16_t id = zt_rd16(m);
-	size_t off = 0;
 
 	if (zt_dns_question(zt_view_make(m, len), &question))
 		question.len = 0; /* none to match: by ID alone */
 	/* first the query of its ID and question; then, by the ID alone,
 	 * the oldest where either side has no question to compare */
 	for (int exact = question.len ? 1 : 0; exact >= 0; exact--) {
-		off = 0;
+		size_t off = 0;
+
 		for (unsigned i = 0; i < d->n_pending;
 		     off += d->pending[i].len, i++) {
 			bool both = question.len && d->pending[i].qlen;
@@ -196,7 +196,6 @@ static void deliver(struct zt_dns_tcp *d, uint8_t *scratch, size_t scratch_cap,
 	size_t len = d->msg_len, off = 0;
 	int i = len >= ZT_DNS_HDR && (m[2] & 0x80) ?
 		find_pending(d, m, len, &off) : -1;
-	int n = 0;
 
 	if (i < 0) {
 		answer(user, NULL, 0, ZT_DNS_TCP_UNMATCHED);
@@ -204,11 +203,11 @@ static void deliver(struct zt_dns_tcp *d, uint8_t *scratch, size_t scratch_cap,
 		drop_pending(d, (unsigned)i, off);
 		answer(user, m, len, ZT_DNS_TCP_WHOLE);
 	} else {
-		n = zt_dns_truncate(zt_view_make(m, len),
-				    zt_view_make(d->out + off + 2,
-						 d->pending[i].len - 2u),
-				    scratch, d->pending[i].limit < scratch_cap ?
-					     d->pending[i].limit : scratch_cap);
+		int n = zt_dns_truncate(zt_view_make(m, len),
+					zt_view_make(d->out + off + 2,
+						     d->pending[i].len - 2u),
+					scratch, d->pending[i].limit < scratch_cap ?
+						 d->pending[i].limit : scratch_cap);
 		drop_pending(d, (unsigned)i, off);
 		if (n < 0)
 			answer(user, NULL, 0, ZT_DNS_TCP_UNMATCHED);

@@ -1154,7 +1154,7 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			  struct zt_view data, uint64_t now)
 {
 	uint32_t seq = seg->seq;
-	uint32_t seg_len, wnd, skip;
+	uint32_t seg_len, wnd;
 	const uint8_t *p = data.data;
 	uint32_t len = (uint32_t)data.len;
 	bool syn = seg->flags & ZT_TCP_SYN, fin = seg->flags & ZT_TCP_FIN;
@@ -1307,7 +1307,8 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 					    t->cfg->fin_wait_2 < ZT_TCP_PROBE_SILENCE ?
 				    ZT_TCP_PROBE_SILENCE : t->cfg->fin_wait_2);
 	if (zt_seq_lt(seq, t->rcv_nxt)) {
-		skip = t->rcv_nxt - seq;
+		uint32_t skip = t->rcv_nxt - seq;
+
 		if (skip > len) {
 			/* Only old data, maybe a FIN we already took. */
 			skip = len;
