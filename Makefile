@@ -196,7 +196,7 @@ fixtures:
 # FUZZ_FLAGS adds libFuzzer flags; FUZZ_TARGETS="records" picks targets.
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?=
-FUZZ_TARGETS ?= packet records socks5 http_connect pcap scenario dns
+FUZZ_TARGETS ?= packet records socks5 http_connect pcap scenario dns rules
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
 
 $(BUILD)/fuzz_%: tools/fuzz/fuzz_%.c $(LIBHOST) $(LIBZTUN)
