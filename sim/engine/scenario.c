@@ -574,6 +574,13 @@ static int header_option(struct pstate *ps, const struct tok *t)
 	if (!strcmp(key, "--route")) {
 		if (zt_rule_parse(v, &rule, rerr, sizeof(rerr)))
 			return perr(ps, "--route: %s", rerr);
+		/* "default -> D" is --default=D, in the same order (the last
+		 * one wins): the runner sets the default after the rules */
+		if (rule.is_default) {
+			h->def = rule.decision;
+			h->def_reject = rule.reject;
+			return 0;
+		}
 		if (h->nroutes == ZT_SCN_MAX_ROUTES)
 			return perr(ps, "--route: more than %d rules",
 				    ZT_SCN_MAX_ROUTES);
