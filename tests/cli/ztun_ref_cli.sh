@@ -212,6 +212,16 @@ check "--rules NUL byte"          2 err "nul.rules:1: a NUL byte" -- --rules "$t
 check "--rules not a regular file" 2 err "--rules: '/dev/zero' is not a regular file" -- --rules /dev/zero
 mkfifo "$tmp/fifo.rules"
 check "--rules a FIFO"            2 err "is not a regular file" -- --rules "$tmp/fifo.rules"
+# CRLF line ends, blank and blank-only lines, comments after a rule and
+# leading blanks are all taken (docs/rules.md): the error is the --rule
+# after the file, then line 6's, counted in whole lines
+printf '# rules\r\n\r\n  tcp any -> drop   # tail\r\n\t\r\nudp dport 53 -> drop\r\n' >"$tmp/crlf.rules"
+check "--rules CRLF and comments"  2 err "--rule: bad rule 'bogus'" -- --rules "$tmp/crlf.rules" --rule bogus
+printf 'tcp\tdst 10.0.0.0/8 -> nowhere # x\r\n' >>"$tmp/crlf.rules"
+check "--rules error names the line" 2 err "crlf.rules:6: bad rule 'tcp	dst 10.0.0.0/8 -> nowhere': unknown decision 'nowhere'" -- --rules "$tmp/crlf.rules"
+# at most 4096 rules, the final UDP rule ztun-ref adds included
+i=0; while [ $i -lt 4096 ]; do echo "tcp 10.$((i / 256)).$((i % 256)).0/24 -> direct"; i=$((i + 1)); done >"$tmp/max.rules"
+check "--rules 4096 rules and the final one" 2 err "the final UDP rule: No space left on device" -- --rules "$tmp/max.rules"
 
 # SIGPIPE is ignored from the start (docs/cli.md, Signals): a log line
 # into a stderr nobody reads any more (a logger that died) is lost and
