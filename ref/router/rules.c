@@ -584,7 +584,8 @@ int zt_rule_parse(const char *text, struct zt_rule *out, char *err,
 		if (!*p)
 			break;
 		if (n == RULE_TOKENS_MAX)
-			return fail(err, errlen, "too many tokens at '%s'", p);
+			return fail(err, errlen, "too many tokens at '%.*s'",
+				    (int)strcspn(p, " \t\r\n"), p);
 		tok[n++] = p;
 		while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
 			p++;

@@ -304,6 +304,13 @@ static void test_parse_bad(void)
 			strcat(text, " x");
 		CU_ASSERT_EQUAL(zt_rule_parse(text, &r, err, sizeof(err)), -EINVAL);
 		CU_ASSERT_PTR_NOT_NULL(strstr(err, "too many tokens at 'x'"));
+		/* the 33rd token alone, not the rest of the line after it */
+		strcpy(text, "tcp");
+		for (int i = 0; i < 31; i++)
+			strcat(text, " x");
+		strcat(text, " y33 z -> drop");
+		CU_ASSERT_EQUAL(zt_rule_parse(text, &r, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_STRING_EQUAL(err, "too many tokens at 'y33'");
 	}
 	/* NULL and tiny error buffers are fine. */
 	CU_ASSERT_EQUAL(zt_rule_parse("bogus", &r, NULL, 0), -EINVAL);
