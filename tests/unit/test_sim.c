@@ -826,6 +826,7 @@ static const uint8_t VH_SERVER[4] = { 203, 0, 113, 2 };
 struct vcli {
 	struct zt_vnet_sock *so;
 	bool connected, eof, failed;
+	bool hold;                /* take no bytes (a host that does not read) */
 	int err;
 	size_t eof_at;            /* bytes received when the FIN came */
 	size_t n;
@@ -855,6 +856,8 @@ static size_t vc_data(void *ctx, struct zt_vnet_sock *so, const uint8_t *p,
 	size_t k = n < sizeof(c->got) - c->n ? n : sizeof(c->got) - c->n;
 
 	(void)so;
+	if (c->hold)
+		return 0;
 	memcpy(c->got + c->n, p, k);
 	c->n += k;
 	return n;
@@ -1261,6 +1264,71 @@ static void test_vnet_abort_after_data_in_flight(void)
 	vw_destroy(&w);
 }
 
+/* A server end (vs_accept) on VH_SERVER:9 and a client connected to it. */
+static void vw_pair(struct vworld *w, struct vcli *c, struct vcli *srv)
+{
+	struct zt_addr a = zt_addr_v4(VH_SERVER);
+
+	memset(srv, 0, sizeof(*srv));
+	CU_ASSERT_FATAL(zt_vnet_listen(w->vn, &a, 9, vs_accept, NULL, srv) == 0);
+	vw_connect(w, c, VH_SERVER, 9);
+	CU_ASSERT_FATAL(srv->so != NULL);
+}
+
+/* An end closed with bytes it never read loses them: as Linux's close()
+ * (tcp_close: "data was lost"; RFC 1122 4.2.2.13, RFC 2525 2.17) it sends
+ * a reset, not a FIN, so the writer learns its bytes were not taken: it
+ * fails with -ECONNRESET one latency after the close and never sees eof. */
+static void test_vnet_close_unread_resets(void)
+{
+	struct vworld w;
+	struct vcli c, srv;
+	uint64_t t0;
+
+	vw_init(&w);
+	vw_pair(&w, &c, &srv);
+	srv.hold = true;
+	vw_send(&w, &c, "hello", 5);
+	vw_run(&w, 5 * ZT_MS);
+	CU_ASSERT_EQUAL(srv.n, 0);
+	t0 = w.sim.now;
+	zt_vnet_close(srv.so);
+	zt_sim_run_until(&w.sim, t0 + ZT_MS - 1);
+	CU_ASSERT(!c.failed && !c.eof);
+	zt_sim_run_until(&w.sim, t0 + ZT_MS);
+	CU_ASSERT(c.failed);
+	CU_ASSERT_EQUAL(c.err, -ECONNRESET);
+	vw_run(&w, 10 * ZT_MS);
+	CU_ASSERT(!c.eof);
+	CU_ASSERT_EQUAL(zt_vnet_stats(w.vn)->resets, 1);
+	if (!c.failed)
+		zt_vnet_close(c.so);
+	vw_destroy(&w);
+}
+
+/* The orderly close stays one: an end that read all it was sent closes
+ * with a FIN, the writer sees eof after the reply, and no reset follows. */
+static void test_vnet_close_after_reading_fins(void)
+{
+	struct vworld w;
+	struct vcli c, srv;
+
+	vw_init(&w);
+	vw_pair(&w, &c, &srv);
+	vw_send(&w, &c, "hello", 5);
+	vw_run(&w, 5 * ZT_MS);
+	CU_ASSERT_EQUAL(srv.n, 5);
+	vw_send(&w, &srv, "bye", 3);
+	zt_vnet_close(srv.so);
+	vw_run(&w, 20 * ZT_MS);
+	CU_ASSERT(c.eof && !c.failed);
+	CU_ASSERT_EQUAL(c.eof_at, 3);
+	CU_ASSERT_EQUAL(zt_vnet_stats(w.vn)->resets, 0);
+	zt_vnet_close(c.so);
+	vw_run(&w, 10 * ZT_MS);
+	vw_destroy(&w);
+}
+
 struct vudp {
 	unsigned n;
 	struct zt_endpoint from;
@@ -1399,6 +1467,9 @@ int zt_suite_sim(void)
 		  test_vnet_send_after_peer_close_resets },
 		{ "vnet_abort_after_data_in_flight",
 		  test_vnet_abort_after_data_in_flight },
+		{ "vnet_close_unread_resets", test_vnet_close_unread_resets },
+		{ "vnet_close_after_reading_fins",
+		  test_vnet_close_after_reading_fins },
 		{ "vhost_socks_udp_stranger_first",
 		  test_vhost_socks_udp_stranger_first },
 		{ "vhost_dns_add_fails_cleanly", test_vhost_dns_add_fails_cleanly },
