@@ -922,14 +922,24 @@ static void sock_close(struct zt_vnet_sock *s, bool rst)
 	struct vconn *c = s->c;
 	struct zt_vnet *vn = c->vn;
 	struct zt_vnet_sock *peer = peer_of(s);
+	bool in_flight;
+	uint64_t late = 0;
 
 	if (!s->open)
 		return;
-	/* unread bytes: RST, as a real stack does; those handed to the data
-	 * callback that closes were read (a host reads before it offers) */
-	if (s->in.sent != (s->in.in_hand > s->in.taken ? s->in.in_hand :
-						       s->in.taken))
+	/* Bytes that arrived unread: RST, as Linux's close() ("data was
+	 * lost"); those handed to the data callback that closes were read (a
+	 * host reads before it offers). Bytes still in flight do not count:
+	 * they reach a socket that is gone, which answers with a reset one
+	 * latency after they arrive (behind the FIN). */
+	pipe_arrive(vn->sim, &s->in);
+	if (s->in.arrived != (s->in.in_hand > s->in.taken ? s->in.in_hand :
+							  s->in.taken))
 		rst = true;
+	in_flight = s->in.sent != s->in.arrived && s->in.m_n;
+	if (in_flight) /* the first of them reaches us at the head mark */
+		late = zt_sim_time_add(s->in.marks[s->in.m_head].t,
+				       vn->cfg.latency);
 	sock_mark_closed(s);
 	/* What was in flight toward us is discarded (and frees the writer). */
 	s->in.taken = s->in.sent;
@@ -946,6 +956,8 @@ static void sock_close(struct zt_vnet_sock *s, bool rst)
 					       p->sent, true);
 				pipe_schedule(vn->sim, p);
 			}
+			if (in_flight && !zt_sim_event_pending(&peer->rst_ev))
+				zt_sim_at(vn->sim, &peer->rst_ev, late);
 		}
 	}
 	if (!c->s[1].open && !c->s[1].connected)
@@ -955,7 +967,9 @@ static void sock_close(struct zt_vnet_sock *s, bool rst)
 
 /**
  * zt_vnet_close() - close @s: the peer gets FIN after what was sent, or a
- * reset when bytes toward @s were left unread. @s is gone on return.
+ * reset when bytes that arrived at @s were left unread; bytes still in
+ * flight toward @s bring the peer a reset one latency after they arrive.
+ * @s is gone on return.
  * @s: the end
  */
 void zt_vnet_close(struct zt_vnet_sock *s)

@@ -16,10 +16,12 @@
  * freed room. The reader is offered the bytes that arrived; when it takes
  * fewer than offered the end is paused until zt_vnet_resume(). A shutdown
  * sends FIN after the queued bytes (the reader sees eof once it took them
- * all); an abort, or a close with unread bytes, resets the peer, which is
- * told `failed` with -ECONNRESET one latency later; bytes sent to an end
- * that closed are answered with a reset one round trip later, as a Linux
- * stack answers data after close(). Connecting to
+ * all); an abort, or a close with bytes that arrived unread (Linux's
+ * close(): "data was lost"), resets the peer, which is told `failed` with
+ * -ECONNRESET one latency later; bytes that reach an end that closed
+ * (sent after the close, or still in flight at it, behind its FIN) are
+ * answered with a reset one latency after they arrive, as a Linux stack
+ * answers data after close(). Connecting to
  *   - a blackholed address fails with -ETIMEDOUT after connect_timeout;
  *   - an address with no name or route known, -EHOSTUNREACH after a latency;
  *   - an (address, port) nobody listens on, or a listener that refuses,
@@ -217,7 +219,8 @@ ssize_t zt_vnet_send(struct zt_vnet_sock *s, const void *data, size_t len);
 /* Bytes the pipe toward the peer can still take. */
 size_t zt_vnet_send_space(const struct zt_vnet_sock *s);
 void zt_vnet_shutdown(struct zt_vnet_sock *s);
-/* Close: FIN (or RST when unread bytes are left); @s is gone after. */
+/* Close: FIN (or RST when bytes arrived unread; bytes still in flight
+ * bring a reset back behind the FIN); @s is gone after. */
 void zt_vnet_close(struct zt_vnet_sock *s);
 /* Close with RST. */
 void zt_vnet_abort(struct zt_vnet_sock *s);

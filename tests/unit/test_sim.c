@@ -1306,6 +1306,40 @@ static void test_vnet_close_unread_resets(void)
 	vw_destroy(&w);
 }
 
+/* An end that read everything and closes while bytes are still on their
+ * way to it: its close sends a FIN (nothing unread), the writer sees eof
+ * one latency later, and the bytes, reaching a socket that is gone, bring
+ * a reset back one latency after they arrive (Linux: data after close()),
+ * never handed to the closed end. */
+static void test_vnet_close_with_bytes_in_flight(void)
+{
+	struct vworld w;
+	struct vcli c, srv;
+	uint64_t t0, t1;
+
+	vw_init(&w);
+	vw_pair(&w, &c, &srv);
+	t0 = w.sim.now;
+	vw_send(&w, &c, "hello", 5);
+	vw_run(&w, ZT_MS / 2);
+	t1 = w.sim.now;
+	zt_vnet_close(srv.so);
+	zt_sim_run_until(&w.sim, t1 + ZT_MS - 1);
+	CU_ASSERT(!c.failed && !c.eof);
+	zt_sim_run_until(&w.sim, t1 + ZT_MS);
+	CU_ASSERT(c.eof && !c.failed);
+	zt_sim_run_until(&w.sim, t0 + 2 * ZT_MS - 1);
+	CU_ASSERT(!c.failed);
+	zt_sim_run_until(&w.sim, t0 + 2 * ZT_MS);
+	CU_ASSERT(c.failed);
+	CU_ASSERT_EQUAL(c.err, -ECONNRESET);
+	CU_ASSERT_EQUAL(srv.n, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(w.vn)->resets, 1);
+	if (!c.failed)
+		zt_vnet_close(c.so);
+	vw_destroy(&w);
+}
+
 /* The orderly close stays one: an end that read all it was sent closes
  * with a FIN, the writer sees eof after the reply, and no reset follows. */
 static void test_vnet_close_after_reading_fins(void)
@@ -1468,6 +1502,8 @@ int zt_suite_sim(void)
 		{ "vnet_abort_after_data_in_flight",
 		  test_vnet_abort_after_data_in_flight },
 		{ "vnet_close_unread_resets", test_vnet_close_unread_resets },
+		{ "vnet_close_with_bytes_in_flight",
+		  test_vnet_close_with_bytes_in_flight },
 		{ "vnet_close_after_reading_fins",
 		  test_vnet_close_after_reading_fins },
 		{ "vhost_socks_udp_stranger_first",
