@@ -307,6 +307,19 @@ static size_t relay_up(struct sess *s, const uint8_t *p, size_t n)
 	return (size_t)k;
 }
 
+/* The early tunnel bytes held in s->in, onward first; true once all went. */
+static bool relay_early(struct sess *s)
+{
+	size_t k;
+
+	if (!s->in_len)
+		return true;
+	k = relay_up(s, s->in, s->in_len);
+	memmove(s->in, s->in + k, s->in_len - k);
+	s->in_len -= k;
+	return s->in_len == 0;
+}
+
 static size_t up_data(void *ctx, struct zt_vnet_sock *so, const uint8_t *p,
 		      size_t n)
 {
@@ -354,7 +367,7 @@ static void up_writable(void *ctx, struct zt_vnet_sock *so)
 	struct sess *s = ctx;
 
 	(void)so;
-	if (s->cli)
+	if (s->cli && relay_early(s))
 		zt_vnet_resume(s->cli);
 }
 
@@ -380,12 +393,9 @@ static void up_connected(void *ctx, struct zt_vnet_sock *so)
 
 		reply(s, ok, sizeof(ok) - 1, true);
 	}
-	if (s->in_len && s->up) { /* early tunnel bytes */
-		size_t k = relay_up(s, s->in, s->in_len);
-
-		memmove(s->in, s->in + k, s->in_len - k);
-		s->in_len -= k;
-	}
+	/* early tunnel bytes, then what they held back (hs_read) */
+	if (s->up && relay_early(s) && s->cli)
+		zt_vnet_resume(s->cli);
 }
 
 static void up_failed(void *ctx, struct zt_vnet_sock *so, int err)
@@ -907,6 +917,45 @@ static void dns_serve(struct sess *s)
 
 /* --- the client end --------------------------------------------------------- */
 
+/* Handshake bytes (and the early tunnel bytes behind them) into s->in, as
+ * much as fits, parsed as they come. Once the request is in and the proxy
+ * connects onward, what does not fit is left unread (the end pauses until
+ * up_connected resumes it), as a real proxy stops reading and its
+ * kernel's window holds the client back; only a handshake that does not
+ * fit at all resets. Return: bytes taken (all, once the session left the
+ * handshake: ST_DONE and ST_UDP ignore the rest). */
+static size_t hs_read(struct sess *s, const uint8_t *p, size_t n)
+{
+	size_t took = 0;
+
+	while (s->cli && took < n &&
+	       (s->st == ST_GREET || s->st == ST_AUTH || s->st == ST_REQUEST ||
+		s->st == ST_HEAD || s->st == ST_CONNECTING)) {
+		size_t room = sizeof(s->in) - s->in_len;
+		size_t k = n - took < room ? n - took : room;
+
+		if (k == 0) {
+			if (s->st == ST_CONNECTING)
+				return took; /* back-pressure until connected */
+			sess_end(s, true); /* a client flooding the handshake */
+			return n;
+		}
+		memcpy(s->in + s->in_len, p + took, k);
+		s->in_len += k;
+		took += k;
+		if (s->st == ST_HEAD) {
+			void *end = memmem(s->in, s->in_len, "\r\n\r\n", 4);
+
+			if (end)
+				http_head(s, (size_t)((uint8_t *)end - s->in) + 4);
+		} else {
+			while (s->cli && socks_step(s))
+				;
+		}
+	}
+	return n;
+}
+
 static size_t cli_data(void *ctx, struct zt_vnet_sock *so, const uint8_t *p,
 		       size_t n)
 {
@@ -982,25 +1031,12 @@ static size_t cli_data(void *ctx, struct zt_vnet_sock *so, const uint8_t *p,
 	case ST_REQUEST:
 	case ST_HEAD:
 	case ST_CONNECTING:
-		if (n > sizeof(s->in) - s->in_len) {
-			sess_end(s, true); /* a client flooding the handshake */
-			sess_maybe_free(s);
-			return n;
-		}
-		memcpy(s->in + s->in_len, p, n);
-		s->in_len += n;
-		if (s->st == ST_HEAD) {
-			void *end = memmem(s->in, s->in_len, "\r\n\r\n", 4);
-
-			if (end)
-				http_head(s, (size_t)((uint8_t *)end - s->in) + 4);
-		} else {
-			while (s->cli && socks_step(s))
-				;
-		}
+		take = hs_read(s, p, n);
 		sess_maybe_free(s);
-		return n;
+		return take;
 	case ST_RELAY:
+		if (s->in_len && !relay_early(s))
+			return 0; /* the early bytes go first; up_writable */
 		return relay_up(s, p, n);
 	case ST_UDP:
 	case ST_DONE:

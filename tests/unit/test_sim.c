@@ -1170,6 +1170,64 @@ static void test_vhost_dns_tcp_split(void)
 	vw_destroy(&w);
 }
 
+/* A client that sends more early tunnel bytes than the proxy's 8 KiB
+ * handshake buffer before the proxy's reply (in the handshake's write, or
+ * while the proxy connects onward): a real proxy (danted, tinyproxy)
+ * stops reading and the kernel's window holds the client back, then
+ * relays it all once connected; it does not reset the client. */
+static void proxy_early_flood(bool http, bool split)
+{
+	static const char req[] = "CONNECT 203.0.113.2:7 HTTP/1.1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+	enum { EARLY = 12288 };
+	struct zt_vhost_config pc, ec;
+	struct vworld w;
+	struct vcli c;
+	static uint8_t m[64 + EARLY];
+	size_t hs, reply = http ? sizeof(ok) - 1 : 2 + 10;
+	bool same = true;
+
+	vw_init(&w);
+	zt_vhost_config_init(&pc, http ? ZT_VHOST_HTTP_PROXY : ZT_VHOST_SOCKS5);
+	vw_host(&w, VH_PROXY, http ? 3128 : 1080, &pc);
+	zt_vhost_config_init(&ec, ZT_VHOST_ECHO);
+	vw_host(&w, VH_SERVER, 7, &ec);
+	vw_connect(&w, &c, VH_PROXY, http ? 3128 : 1080);
+	if (http) {
+		memcpy(m, req, sizeof(req) - 1);
+		hs = sizeof(req) - 1;
+	} else {
+		hs = socks_connect_req(m, 7);
+	}
+	for (size_t i = 0; i < EARLY; i++)
+		m[hs + i] = zt_vhost_pattern(i);
+	if (split) {
+		vw_send(&w, &c, m, hs);
+		vw_run(&w, ZT_MS / 2);
+		vw_send(&w, &c, m + hs, EARLY);
+	} else {
+		vw_send(&w, &c, m, hs + EARLY);
+	}
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT(!c.failed);
+	CU_ASSERT_EQUAL(c.n, reply + EARLY);
+	for (size_t i = 0; i < EARLY && reply + i < c.n; i++)
+		same &= c.got[reply + i] == zt_vhost_pattern(i);
+	CU_ASSERT(same);
+	if (!c.failed)
+		zt_vnet_close(c.so);
+	vw_run(&w, 10 * ZT_MS);
+	vw_destroy(&w);
+}
+
+static void test_vhost_proxy_early_bytes_backpressure(void)
+{
+	proxy_early_flood(false, false);
+	proxy_early_flood(false, true);
+	proxy_early_flood(true, false);
+	proxy_early_flood(true, true);
+}
+
 /* An HTTP client that sends part of a head and its FIN: the server closes
  * without an answer, as a real one does at the end of a short request. */
 static void test_vhost_http_partial_head_fin(void)
@@ -1497,6 +1555,8 @@ int zt_suite_sim(void)
 		{ "vhost_http_connect_split", test_vhost_http_connect_split },
 		{ "vhost_dns_tcp_split", test_vhost_dns_tcp_split },
 		{ "vhost_http_partial_head_fin", test_vhost_http_partial_head_fin },
+		{ "vhost_proxy_early_bytes_backpressure",
+		  test_vhost_proxy_early_bytes_backpressure },
 		{ "vnet_send_after_peer_close_resets",
 		  test_vnet_send_after_peer_close_resets },
 		{ "vnet_abort_after_data_in_flight",
