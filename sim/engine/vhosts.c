@@ -79,6 +79,10 @@ struct sess {
 	bool drained;                /* DISCARD: paused for the budget */
 	uint32_t head_match;         /* HTTP: bytes of "\r\n\r\n" matched */
 	unsigned answers;            /* DNS over TCP: answers sent */
+	bool dns_long;               /* ... a query longer than in[]: its
+				      * head is in[], ... */
+	size_t dns_skip;             /* ... and this much of its tail is
+				      * still to be read past */
 	uint8_t in[IN_MAX];
 	size_t in_len;
 	struct zt_sim_event timer;
@@ -890,8 +894,21 @@ static void dns_serve(struct sess *s)
 	while (s->cli && s->in_len >= 2 && !s->close_when_sent) {
 		size_t qlen = (size_t)s->in[0] << 8 | s->in[1], n;
 
-		if (s->in_len < 2 + qlen)
-			break;
+		if (s->in_len < 2 + qlen) {
+			if (s->in_len < sizeof(s->in))
+				break;
+			/* Longer than the buffer: dnsmasq reads a whole
+			 * message (up to 65535 bytes); its head (header and
+			 * question) is what the answer needs, the tail is
+			 * read past (dns_read), then it is answered. */
+			if (!s->dns_long) {
+				s->dns_long = true;
+				s->dns_skip = 2 + qlen - s->in_len;
+			}
+			if (s->dns_skip)
+				break;
+			qlen = s->in_len - 2;
+		}
 		n = dns_build(s->h, s->in + 2, qlen, r + 2, sizeof(r) - 2);
 		if (n && n + 2 > sizeof(s->out) - (s->out_len - s->out_off)) {
 			blocked = true; /* no room: wait for the queue to drain */
@@ -907,12 +924,43 @@ static void dns_serve(struct sess *s)
 		}
 		memmove(s->in, s->in + 2 + qlen, s->in_len - 2 - qlen);
 		s->in_len -= 2 + qlen;
+		s->dns_long = false;
 	}
 	/* The client sent its FIN: close once the answers are out, as
 	 * dnsmasq does when a read gives 0 (a partial query is dropped). */
 	if (s->cli_eof && !blocked)
 		s->close_when_sent = true;
 	flush(s);
+}
+
+/* A DNS session's bytes: into s->in as far as they fit (fewer taken
+ * pauses the end while answers wait for room), the tail of a query
+ * longer than s->in read past; each arrival served. Return: bytes taken. */
+static size_t dns_read(struct sess *s, const uint8_t *p, size_t n)
+{
+	size_t took = 0;
+
+	while (s->cli && took < n && !s->close_when_sent) {
+		size_t k;
+
+		if (s->dns_skip) {
+			k = n - took < s->dns_skip ? n - took : s->dns_skip;
+			s->dns_skip -= k;
+		} else {
+			k = sizeof(s->in) - s->in_len;
+			if (k > n - took)
+				k = n - took;
+			if (k == 0)
+				break;
+			memcpy(s->in + s->in_len, p + took, k);
+			s->in_len += k;
+		}
+		took += k;
+		dns_serve(s);
+	}
+	s->rx += took;
+	s->h->stats.bytes_in += took;
+	return took;
 }
 
 /* --- the client end --------------------------------------------------------- */
@@ -967,13 +1015,7 @@ static size_t cli_data(void *ctx, struct zt_vnet_sock *so, const uint8_t *p,
 	switch (s->st) {
 	case ST_SERVE:
 		if (s->cfg.kind == ZT_VHOST_DNS) {
-			if (take > sizeof(s->in) - s->in_len)
-				take = sizeof(s->in) - s->in_len;
-			memcpy(s->in + s->in_len, p, take);
-			s->in_len += take;
-			s->rx += take;
-			st->bytes_in += take;
-			dns_serve(s);
+			take = dns_read(s, p, n);
 			sess_maybe_free(s);
 			return take;
 		}

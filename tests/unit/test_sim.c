@@ -1055,6 +1055,56 @@ static void test_vhost_dns_tcp_closes_after_client_fin(void)
 	vw_destroy(&w);
 }
 
+/* A DNS over TCP query longer than the server's 8 KiB buffer (an EDNS
+ * padding option, RFC 7830, of 9000 bytes), then a short one: dnsmasq
+ * reads a whole message of up to 65535 bytes and answers both in order;
+ * the emulated server must not stall with its buffer full. */
+static void test_vhost_dns_tcp_long_query(void)
+{
+	enum { PAD = 9000 };
+	static uint8_t m[64 + PAD + 64];
+	static const uint8_t q[] = { 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1,
+				     1, 'a', 1, 'b', 0, 0, 1, 0, 1,
+				     /* OPT: root, type 41, 4096, ttl 0 */
+				     0, 0, 41, 16, 0, 0, 0, 0, 0 };
+	struct zt_vhost_config dc;
+	struct zt_vhost *h;
+	struct vworld w;
+	struct vcli c;
+	size_t n = 2, qlen;
+
+	vw_init(&w);
+	zt_vhost_config_init(&dc, ZT_VHOST_DNS);
+	h = vw_host(&w, VH_SERVER, 53, &dc);
+	vw_connect(&w, &c, VH_SERVER, 53);
+	memset(m, 0, sizeof(m));
+	memcpy(m + n, q, sizeof(q));
+	m[n] = 0x77;
+	m[n + 1] = 0x01;
+	n += sizeof(q);
+	m[n++] = (uint8_t)((PAD + 4) >> 8); /* RDLENGTH */
+	m[n++] = (uint8_t)(PAD + 4);
+	m[n++] = 0; /* option 12: padding */
+	m[n++] = 12;
+	m[n++] = (uint8_t)(PAD >> 8);
+	m[n++] = (uint8_t)PAD;
+	n += PAD;
+	qlen = n - 2;
+	m[0] = (uint8_t)(qlen >> 8);
+	m[1] = (uint8_t)qlen;
+	n += dns_tcp_query(m + n, 0x7702);
+	vw_send(&w, &c, m, n);
+	vw_run(&w, 100 * ZT_MS);
+	CU_ASSERT(!c.failed && !c.eof);
+	CU_ASSERT_EQUAL(zt_vhost_stats(h)->requests, 2);
+	CU_ASSERT_EQUAL(c.n, 2 * (2 + 21 + 16));
+	CU_ASSERT(c.n == 78 && c.got[2] == 0x77 && c.got[3] == 0x01 &&
+		  c.got[39 + 2] == 0x77 && c.got[39 + 3] == 0x02);
+	zt_vnet_close(c.so);
+	vw_run(&w, 10 * ZT_MS);
+	vw_destroy(&w);
+}
+
 /* Send @n bytes of @p one write at a time, each its own arrival. */
 static void vw_send_bytewise(struct vworld *w, struct vcli *c, const void *p,
 			     size_t n)
@@ -1554,6 +1604,7 @@ int zt_suite_sim(void)
 		{ "vhost_socks_pipelined", test_vhost_socks_pipelined },
 		{ "vhost_http_connect_split", test_vhost_http_connect_split },
 		{ "vhost_dns_tcp_split", test_vhost_dns_tcp_split },
+		{ "vhost_dns_tcp_long_query", test_vhost_dns_tcp_long_query },
 		{ "vhost_http_partial_head_fin", test_vhost_http_partial_head_fin },
 		{ "vhost_proxy_early_bytes_backpressure",
 		  test_vhost_proxy_early_bytes_backpressure },
