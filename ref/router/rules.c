@@ -262,6 +262,20 @@ static bool rule_carried(const struct zt_rule *r)
  * ports on ICMP, reject without drop, source and destination families
  * that differ, a decision that cannot carry the protocol).
  */
+bool zt_rule_same(const struct zt_rule *a, const struct zt_rule *b)
+{
+	return a->proto == b->proto && a->is_default == b->is_default &&
+	       a->decision == b->decision && a->reject == b->reject &&
+	       a->src.addr.family == b->src.addr.family &&
+	       a->dst.addr.family == b->dst.addr.family &&
+	       a->src.len == b->src.len && a->dst.len == b->dst.len &&
+	       memcmp(a->src.addr.bytes, b->src.addr.bytes, 16) == 0 &&
+	       memcmp(a->dst.addr.bytes, b->dst.addr.bytes, 16) == 0 &&
+	       a->sport.lo == b->sport.lo && a->sport.hi == b->sport.hi &&
+	       a->dport.lo == b->dport.lo && a->dport.hi == b->dport.hi &&
+	       strcmp(a->domain, b->domain) == 0;
+}
+
 int zt_rule_validate(const struct zt_rule *r)
 {
 	if ((unsigned)r->decision >= ZT_ROUTE__COUNT ||

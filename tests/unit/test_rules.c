@@ -71,20 +71,6 @@ static void mask_addr(struct zt_addr *a, unsigned len)
 		a->bytes[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
 }
 
-static bool rule_eq(const struct zt_rule *a, const struct zt_rule *b)
-{
-	return a->proto == b->proto && a->is_default == b->is_default &&
-	       a->decision == b->decision && a->reject == b->reject &&
-	       a->src.addr.family == b->src.addr.family &&
-	       a->dst.addr.family == b->dst.addr.family &&
-	       a->src.len == b->src.len && a->dst.len == b->dst.len &&
-	       memcmp(a->src.addr.bytes, b->src.addr.bytes, 16) == 0 &&
-	       memcmp(a->dst.addr.bytes, b->dst.addr.bytes, 16) == 0 &&
-	       a->sport.lo == b->sport.lo && a->sport.hi == b->sport.hi &&
-	       a->dport.lo == b->dport.lo && a->dport.hi == b->dport.hi &&
-	       strcmp(a->domain, b->domain) == 0;
-}
-
 /* --- decisions -------------------------------------------------------- */
 
 static void test_decision_names(void)
@@ -275,7 +261,7 @@ static void test_parse_bad(void)
 				bad[i].text, err, bad[i].token);
 			CU_FAIL("error does not name the bad token");
 		}
-		CU_ASSERT(rule_eq(&r, &keep)); /* untouched on error */
+		CU_ASSERT(zt_rule_same(&r, &keep)); /* untouched on error */
 	}
 	CU_ASSERT_EQUAL(zt_rule_parse("", &r, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_EQUAL(zt_rule_parse(" \t ", &r, err, sizeof(err)), -EINVAL);
@@ -349,7 +335,7 @@ static void test_format_examples(void)
 		CU_ASSERT_EQUAL(n, (int)strlen(ex[i].out));
 		CU_ASSERT_STRING_EQUAL(buf, ex[i].out);
 		CU_ASSERT_EQUAL_FATAL(zt_rule_parse(buf, &r2, NULL, 0), 0);
-		CU_ASSERT(rule_eq(&r, &r2));
+		CU_ASSERT(zt_rule_same(&r, &r2));
 		/* Truncation reports the full length, as snprintf does. */
 		CU_ASSERT_EQUAL(zt_rule_format(&r, small, sizeof(small)), n);
 		CU_ASSERT_EQUAL(strlen(small), sizeof(small) - 1);
@@ -931,7 +917,7 @@ static void test_rules_vs_naive(void)
 			len = zt_rule_format(&rules[i], buf, sizeof(buf));
 			CU_ASSERT_FATAL(len > 0 && len < (int)sizeof(buf));
 			if (zt_rule_parse(buf, &back, NULL, 0) != 0 ||
-			    !rule_eq(&back, &rules[i])) {
+			    !zt_rule_same(&back, &rules[i])) {
 				fprintf(stderr, "\n  round trip failed: %s\n", buf);
 				CU_FAIL_FATAL("format/parse round trip");
 			}

@@ -52,20 +52,6 @@ struct ctx {
 	bool def_reject;
 };
 
-static bool rule_eq(const struct zt_rule *a, const struct zt_rule *b)
-{
-	return a->proto == b->proto && a->is_default == b->is_default &&
-	       a->decision == b->decision && a->reject == b->reject &&
-	       a->src.addr.family == b->src.addr.family &&
-	       a->dst.addr.family == b->dst.addr.family &&
-	       a->src.len == b->src.len && a->dst.len == b->dst.len &&
-	       memcmp(a->src.addr.bytes, b->src.addr.bytes, 16) == 0 &&
-	       memcmp(a->dst.addr.bytes, b->dst.addr.bytes, 16) == 0 &&
-	       a->sport.lo == b->sport.lo && a->sport.hi == b->sport.hi &&
-	       a->dport.lo == b->dport.lo && a->dport.hi == b->dport.hi &&
-	       strcmp(a->domain, b->domain) == 0;
-}
-
 /* Whether some '...'-quoted piece of @err (a trailing "..." cut off)
  * occurs in @line: the message names where the parser stopped. Every
  * pair of quotes is tried, as the token may hold quotes itself; an error
@@ -109,7 +95,7 @@ static void check_round_trip(const struct zt_rule *r)
 
 	if (n <= 0 || (size_t)n >= sizeof(text))
 		abort();
-	if (zt_rule_parse(text, &back, err, sizeof(err)) || !rule_eq(r, &back))
+	if (zt_rule_parse(text, &back, err, sizeof(err)) || !zt_rule_same(r, &back))
 		abort();
 	if (zt_rule_format(&back, again, sizeof(again)) != n ||
 	    strcmp(text, again))
@@ -129,7 +115,7 @@ static void add_line(struct ctx *c, const char *line)
 	err[0] = '\0';
 	prc = zt_rule_parse(line, &r, err, sizeof(err));
 	if (prc) {
-		if (prc != -EINVAL || !rule_eq(&r, &keep) || !err[0] ||
+		if (prc != -EINVAL || !zt_rule_same(&r, &keep) || !err[0] ||
 		    !err_quotes_line(err, line))
 			abort();
 	} else {
@@ -159,7 +145,7 @@ static void add_line(struct ctx *c, const char *line)
 		c->def_reject = r.reject;
 		return;
 	}
-	if (c->t.count != before + 1 || !rule_eq(&c->t.rules[before], &r))
+	if (c->t.count != before + 1 || !zt_rule_same(&c->t.rules[before], &r))
 		abort();
 }
 

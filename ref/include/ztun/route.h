@@ -130,6 +130,9 @@ bool zt_route_carries(uint8_t proto, enum zt_route_decision d);
  * to HTTP is carried when it matches destination port 53 alone: DNS over
  * TCP, the router's dns_over_tcp). Return: 0 or -EINVAL. */
 int zt_rule_validate(const struct zt_rule *r);
+/* Whether @a and @b are the same rule: every condition and the decision
+ * (the equality zt_rule_format() and zt_rule_parse() keep). */
+bool zt_rule_same(const struct zt_rule *a, const struct zt_rule *b);
 
 /*
  * zt_rule_parse() - parse one rule in the syntax of docs/rules.md.
@@ -143,7 +146,7 @@ int zt_rule_parse(const char *text, struct zt_rule *out, char *err,
 		  size_t errlen);
 /*
  * zt_rule_format() - the canonical text of @r, which zt_rule_parse() turns
- * back into an equal rule.
+ * back into an equal rule (zt_rule_same()).
  * Return: the length of the full text (as snprintf; it fits when smaller
  * than @buflen, always so for ZT_RULE_STRLEN bytes), or -EINVAL.
  */
