@@ -751,6 +751,17 @@ static int rule_error(const struct zr_config *c, const char *fmt, ...)
 	return -EINVAL;
 }
 
+#define ZR_STR_(x) #x
+#define ZR_STR(x) ZR_STR_(x)
+
+/* Why zt_rules_add() refused a rule, in the user's words. */
+static const char *add_error(int rc)
+{
+	return rc == -ENOSPC ?
+		"too many rules (at most " ZR_STR(ZT_RULES_DEFAULT_MAX)
+		", ztun-ref's own included)" : strerror(-rc);
+}
+
 static bool decision_ok(const struct zr_config *c, enum zt_route_decision d)
 {
 	if (d == ZT_ROUTE_SOCKS5)
@@ -778,7 +789,7 @@ static int add_rule(struct zr_config *c, const char *text, const char *where)
 				   where, text);
 	rc = zt_rules_add(&c->rules, &rule);
 	if (rc)
-		return rule_error(c, "%s: rule '%s': %s", where, text, strerror(-rc));
+		return rule_error(c, "%s: rule '%s': %s", where, text, add_error(rc));
 	return 0;
 }
 
@@ -943,7 +954,7 @@ static int build_rules(struct zr_config *c, const struct zr_rule_src *src,
 		final.decision = c->socks5.enabled ? ZT_ROUTE_SOCKS5 : ZT_ROUTE_HTTP;
 		rc = zt_rules_add(&c->rules, &final);
 		if (rc) {
-			rc = rule_error(c, "the DNS rule: %s", strerror(-rc));
+			rc = rule_error(c, "the DNS rule: %s", add_error(rc));
 			goto fail;
 		}
 		zt_rule_init(&final);
@@ -952,7 +963,7 @@ static int build_rules(struct zr_config *c, const struct zr_rule_src *src,
 	final.decision = c->udp;
 	rc = zt_rules_add(&c->rules, &final);
 	if (rc) {
-		rc = rule_error(c, "the final UDP rule: %s", strerror(-rc));
+		rc = rule_error(c, "the final UDP rule: %s", add_error(rc));
 		goto fail;
 	}
 	return 0;
