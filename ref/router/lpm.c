@@ -137,7 +137,8 @@ static int reserve2(struct zt_lpm *lpm)
 	cap = lpm->cap_nodes ? lpm->cap_nodes * 2 : 16;
 	if (cap > lpm->max_nodes)
 		cap = lpm->max_nodes;
-	if (cap - lpm->used_nodes + avail < 2)
+	/* avail already counts the unused slots below cap_nodes */
+	if (cap - lpm->cap_nodes + avail < 2)
 		return -ENOSPC; /* cannot happen while count < max_prefixes */
 	n = realloc(lpm->nodes, (size_t)cap * sizeof(*n));
 	if (!n)
