@@ -385,6 +385,12 @@ static int parse_cidr(char *s, struct zt_cidr *c, const char *tok, char *err,
 		return fail(err, errlen,
 			    "host bits set in '%s' (use the network address)",
 			    tok);
+	/* inside ::ffff:0:0/96: no flow has such an address (the stack
+	 * drops it), so the condition could never hold */
+	if (len >= 96 && zt_addr_is_v4_mapped(&c->addr))
+		return fail(err, errlen,
+			    "IPv4-mapped prefix in '%s' matches no flow (write the IPv4 prefix)",
+			    tok);
 	return 0;
 }
 
@@ -536,6 +542,11 @@ static int set_domain(struct parse_state *st, const char *kw, const char *tok)
 			    ZT_RULE_DOMAIN_MAX, tok);
 	for (size_t i = 0; i <= n; i++)
 		st->r.domain[i] = (char)tolower((unsigned char)tok[i]);
+	/* "any" as a name would read as no condition, and match nothing */
+	if (!strcmp(st->r.domain, "any"))
+		return fail(st->err, st->errlen,
+			    "'%s' is not a name (leave 'domain' out to match any)",
+			    tok);
 	if (!domain_valid(st->r.domain))
 		return fail(st->err, st->errlen,
 			    "bad domain '%s' (labels of letters, digits, '-' and '_' joined by dots)",

@@ -480,10 +480,7 @@ static bool is_loopback(const struct zt_addr *a)
  * come from. */
 static void unmap_v4(struct zt_socks5_addr *a)
 {
-	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
-
-	if (a->atyp == ZT_SOCKS5_ATYP_IPV6 &&
-	    memcmp(a->ip.bytes, prefix, sizeof(prefix)) == 0) {
+	if (a->atyp == ZT_SOCKS5_ATYP_IPV6 && zt_addr_is_v4_mapped(&a->ip)) {
 		a->ip = zt_addr_v4(a->ip.bytes + 12);
 		a->atyp = ZT_SOCKS5_ATYP_IPV4;
 	}

@@ -5,11 +5,18 @@
 #include <errno.h>
 #include <string.h>
 
+bool zt_addr_is_v4_mapped(const struct zt_addr *a)
+{
+	static const uint8_t mapped6[12] = { [10] = 0xff, [11] = 0xff };
+
+	return a->family == ZT_AF_INET6 &&
+	       memcmp(a->bytes, mapped6, sizeof(mapped6)) == 0;
+}
+
 bool zt_addr_is_host(const struct zt_addr *a)
 {
 	static const uint8_t loop6[16] = { [15] = 1 };
 	static const uint8_t zero6[16];
-	static const uint8_t mapped6[12] = { [10] = 0xff, [11] = 0xff };
 
 	if (a->family == ZT_AF_INET)
 		/* 0/8 this-network, 127/8 loopback, 224/4 multicast, 240/4
@@ -21,7 +28,7 @@ bool zt_addr_is_host(const struct zt_addr *a)
 		 * socket connects ::ffff:127.0.0.1 over IPv4, to loopback */
 		return a->bytes[0] != 0xff && memcmp(a->bytes, zero6, 16) != 0 &&
 		       memcmp(a->bytes, loop6, 16) != 0 &&
-		       memcmp(a->bytes, mapped6, 12) != 0;
+		       !zt_addr_is_v4_mapped(a);
 	return false;
 }
 

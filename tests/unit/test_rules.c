@@ -238,6 +238,13 @@ static void test_parse_bad(void)
 		{ "tcp domain exa/mple.com -> http", "'exa/mple.com'" },
 		{ "tcp domain a.test domain b.test -> http", "'domain'" },
 		{ "icmp domain a.test -> drop", "'domain'" },
+		/* conditions that could never hold: an IPv4-mapped prefix
+		 * (no flow has such an address), a name "any" */
+		{ "tcp ::ffff:10.0.0.1 -> direct", "'::ffff:10.0.0.1'" },
+		{ "tcp [::ffff:10.0.0.0/120]:80 -> direct", "'[::ffff:10.0.0.0/120]:80'" },
+		{ "udp src ::ffff:0.0.0.0/96 -> drop", "'::ffff:0.0.0.0/96'" },
+		{ "tcp domain any -> http", "'any'" },
+		{ "tcp domain ANY -> http", "'ANY'" },
 		/* a proxy that cannot carry the protocol */
 		{ "udp any:443 -> http", "'http'" },
 		{ "udp any -> http", "'http'" },

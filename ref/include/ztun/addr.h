@@ -50,6 +50,11 @@ static inline bool zt_addr_eq(const struct zt_addr *a, const struct zt_addr *b)
 	return a->family == b->family && memcmp(a->bytes, b->bytes, 16) == 0;
 }
 
+/* Whether @a is an IPv4-mapped IPv6 address, ::ffff:a.b.c.d (RFC 4291
+ * 2.5.5.2): an IPv4 address as AF_INET6 sockets write it, never on the
+ * wire (its IPv4 address is in bytes 12..15). */
+bool zt_addr_is_v4_mapped(const struct zt_addr *a);
+
 /* Whether @a can be one host's address on the wire, as a source or as a
  * flow's destination: not unspecified, this-network (0/8), loopback,
  * multicast, IPv4 class E or limited broadcast, IPv4-mapped IPv6
