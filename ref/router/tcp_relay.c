@@ -82,17 +82,26 @@ static void tcp_close_upstream(struct tcp_relay *t, bool abort)
 	}
 }
 
+/* Whether client bytes ztun accepted (ACKed) wait in @t's ring unsent:
+ * ending the upstream with a FIN would pass what went (maybe nothing) for
+ * all the client sent. Before OPEN only after an early SYN-ACK. */
+static bool tcp_unsent(const struct tcp_relay *t)
+{
+	return t->flow && t->handle >= 0 && zt_tcb_recv_len(&t->flow->tcb) > 0;
+}
+
 /* Refuse the client and drop the upstream: with a reset once early data
- * went behind the request, since a proxy that answered what we refuse (a
- * malformed reply) may be carrying it on already, and must not pass a
- * FIN after it as its clean end. A client still PENDING is refused as
- * @how says; one that has its SYN-ACK already (a proxy that answered
- * before the rest of the request could be sent) is reset. */
+ * went behind the request, or client bytes were accepted (after an early
+ * SYN-ACK), since a proxy that answered what we refuse (a malformed
+ * reply) may be connected onward already, and must not pass a FIN as
+ * the clean end of what the client sent. A client still PENDING is
+ * refused as @how says; one that has its SYN-ACK already (a proxy that
+ * answered before the rest of the request could be sent) is reset. */
 static void tcp_refuse(struct tcp_relay *t, enum zt_refuse how, uint64_t now)
 {
 	struct zt_router *r = t->r;
 
-	tcp_close_upstream(t, t->early_sent);
+	tcp_close_upstream(t, t->early_sent || tcp_unsent(t));
 	if (!t->flow)
 		return;
 	if (t->flow->pending)
@@ -711,12 +720,14 @@ void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 		/* The flow is freed when this returns. A reset (the client's,
 		 * a timeout's) goes on as one to a destination the bytes may
 		 * already reach (through the proxy too, once early data went
-		 * behind its request); so does a clean end that leaves client
-		 * bytes unsent (the ring goes with the flow); a connect or a
-		 * proxy handshake that carried none is only dropped. */
-		bool abort = (t->phase == PH_OPEN || t->early_sent) &&
-			     ((ev & ZT_TCP_EV_RESET) ||
-			      (t->handle >= 0 && zt_tcb_recv_len(&f->tcb) > 0));
+		 * behind its request); so does any end that leaves client
+		 * bytes we ACKed unsent (the ring goes with the flow: a clean
+		 * one, or one before OPEN after an early SYN-ACK, when the
+		 * proxy may be connected onward); a connect or a proxy
+		 * handshake that carried and holds none is only dropped. */
+		bool abort = tcp_unsent(t) ||
+			     ((ev & ZT_TCP_EV_RESET) &&
+			      (t->phase == PH_OPEN || t->early_sent));
 
 		if (abort && !(ev & ZT_TCP_EV_RESET))
 			t->r->stats.tcp_unsent_reset++;

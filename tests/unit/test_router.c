@@ -1603,6 +1603,50 @@ static void test_early_data_then_reset(void)
 	}
 }
 
+/* Without pipelining nothing goes up before the reply, but the client's
+ * bytes after the early SYN-ACK were accepted (ACKed, held in the ring);
+ * the proxy has the request and may be connected onward. When the flow
+ * ends before the reply (the client's RST, the connect timeout, a reply
+ * the client must refuse: RSV not 0), the stream to the proxy is reset:
+ * a FIN would reach the destination as the clean end of an empty stream.
+ * SOCKS5 and HTTP CONNECT. */
+static void test_early_synack_accepted_then_reset(void)
+{
+	for (int mode = 0; mode < 5; mode++) {
+		bool http = mode & 1, timeout = mode & 2, bad_reply = mode == 4;
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false);
+		struct zt_addr pa = zt_addr_v4(http ? HTTP4 : SOCKS4);
+		struct zt_vhost_config hc;
+		struct zt_vhost *echo;
+		struct client *c;
+
+		t->dec[0] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
+		t->cfg.early_synack = true;
+		tb_start(t);
+		echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		zt_vhost_config_init(&hc, http ? ZT_VHOST_HTTP_PROXY : ZT_VHOST_SOCKS5);
+		hc.reply_delay = bad_reply ? 100 * ZT_MS : 60 * ZT_SEC;
+		hc.socks_rsv = bad_reply;
+		add_host_cfg(t, &pa, http ? 3128 : 1080, &hc);
+		c = client_open(t, false, &srv, 7, 1000);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(c->synacks, 1);
+		CU_ASSERT_EQUAL(c->tcb.snd_una - c->tcb.iss - 1, 1000);
+		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up, 0);
+		if (!timeout && !bad_reply)
+			zt_tcb_abort(&c->tcb, t->sim.now); /* the client's RST */
+		run_for(t, 11 * ZT_SEC);
+		CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->eofs, 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(echo)->resets_seen, 1);
+		tb_free(t);
+	}
+}
+
 /* A proxy that connected onward and passed the early data on, then
  * answered with a reply the client must refuse (RSV not 0: a broken
  * proxy, malformed_reply): the flow is refused (reset, after the early
@@ -5028,6 +5072,7 @@ int zt_suite_router(void)
 		{ "socks5_slow_reply", test_socks5_slow_reply },
 		{ "early_synack_before_reply", test_early_synack_before_reply },
 		{ "early_synack_refused_resets", test_early_synack_refused_resets },
+		{ "early_synack_accepted_then_reset", test_early_synack_accepted_then_reset },
 		{ "early_data_pipelined", test_early_data_pipelined },
 		{ "batch_gathers_small_segments", test_batch_gathers_small_segments },
 		{ "batch_reset_while_gathered", test_batch_reset_while_gathered },
