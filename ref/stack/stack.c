@@ -751,6 +751,38 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 		flow_update_timer(s, f);
 }
 
+/* A SYN of another ISN on PENDING flow @f whose SYN went unanswered (no
+ * early SYN-ACK): the client gave up its first attempt and reused the
+ * port, or a NAT in front of it did. Nothing was sent for the old SYN, so
+ * the new one takes its place, as a listener takes a SYN (a passive
+ * SYN-RECEIVED returns to LISTEN, RFC 9293 3.10.7.4): a fresh tcb with the
+ * same ISS, the SYN's copy, TTL and class. The host's upstream attempt is
+ * for the same 4-tuple and goes on, under the same connect deadline;
+ * dropping the SYN instead left the client waiting for it. */
+static void flow_syn_replace(struct zt_stack *s, struct zt_flow *f,
+			     const struct zt_packet *pk, struct zt_view raw,
+			     uint64_t now)
+{
+	struct zt_tcb_stats st = f->tcb.stats;
+	uint32_t iss = f->tcb.iss;
+
+	zt_tcb_destroy(&f->tcb);
+	/* lazy rings (the stack's pool): init cannot fail, nor can a SYN
+	 * that passed the check of the caller be refused */
+	if (zt_tcb_init(&f->tcb, f->key.family == ZT_AF_INET ? &s->tcp4 : &s->tcp6,
+			&s->tcp_ops, s) != 0 ||
+	    zt_tcb_open_passive(&f->tcb, &pk->l4.tcp, iss, now) != ZT_DROP_NONE) {
+		zt_stack_tcp_drop(s, f, now);
+		return;
+	}
+	zt_tcb_stats_add(&f->tcb.stats, &st);
+	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
+	memcpy(f->syn, raw.data, f->syn_len);
+	f->syn_ttl = zt_packet_ttl(pk);
+	flow_touch(s, f, now);
+	flow_update_timer(s, f);
+}
+
 /* --- intake ----------------------------------------------------------- */
 
 /* A TCP segment or UDP datagram must come from one host and go to one
@@ -820,6 +852,12 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 		return;
 	}
 	f->tclass = zt_packet_tclass(pk);
+	if (f->pending && !f->early && seg->seq != f->tcb.irs &&
+	    (seg->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
+		    ZT_TCP_SYN) {
+		flow_syn_replace(s, f, pk, raw, now);
+		return;
+	}
 	/* the tcb returns only whole-segment refusals; the data it drops
 	 * from a segment it takes (past the assembler's ranges, no buffer)
 	 * it counts itself, and those are the stack's drops too */

@@ -569,6 +569,75 @@ static void test_connect_timeout(void)
 	free(h);
 }
 
+/*
+ * A SYN with another ISN while the flow is PENDING and its SYN unanswered:
+ * the client gave up its first attempt and reused the port (or a NAT in
+ * front of it did). Nothing was sent for the first SYN, so the new one
+ * takes its place at once (a passive SYN-RECEIVED goes back to LISTEN,
+ * RFC 9293 3.10.7.4): the upstream attempt the host started serves the
+ * same 4-tuple and goes on, and its answer answers the new SYN (its ISN,
+ * its options; a refusal quotes it), instead of the SYN being dropped
+ * until the upstream answers or the connect timeout.
+ */
+static void test_pending_syn_new_isn(void)
+{
+	for (int refuse = 0; refuse < 2; refuse++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = A4(10, 0, 0, 2), srv = A4(93, 184, 216, 34);
+		struct zt_tcp_repr syn = syn_to(40010, 80, 1000);
+		struct zt_flow *f;
+		struct zt_packet pk;
+
+		zt_stack_config_default(&cfg);
+		cfg.reject_icmp = refuse;
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		syn.has_mss = false; /* 536 */
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL_FATAL(h->n_new, 1);
+		f = h->last_new;
+		h->now += 500 * ZT_MS;
+		syn = syn_to(40010, 80, 90000); /* MSS 1460, window scale 7 */
+		syn.has_wscale = true;
+		syn.wscale = 7;
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(h->n_new, 1); /* the same upstream attempt */
+		CU_ASSERT_EQUAL(h->n_reset, 0);
+		CU_ASSERT_EQUAL(h->to_tun.n, 0);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_TCP_OUT_OF_WINDOW], 0);
+		/* its retransmission is absorbed as the first SYN's was */
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(h->to_tun.n, 0);
+		/* the connect timeout still runs from the first SYN */
+		CU_ASSERT_EQUAL(zt_stack_deadline(h->s),
+				h->now - 500 * ZT_MS + cfg.connect_timeout);
+		if (refuse) {
+			struct zt_icmp_quote q;
+
+			zt_stack_tcp_refuse(h->s, f, h->now);
+			CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+			out_pkt(h, 0, &pk);
+			CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
+			CU_ASSERT_EQUAL_FATAL(zt_icmp_parse_quote(pk.payload, &q),
+					      ZT_DROP_NONE);
+			CU_ASSERT(q.has_seq && q.tcp_seq == 90000);
+		} else {
+			zt_stack_tcp_accept(h->s, f, h->now);
+			CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+			out_pkt(h, 0, &pk);
+			CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
+			CU_ASSERT_EQUAL(pk.l4.tcp.ack, 90001);
+			CU_ASSERT(pk.l4.tcp.has_wscale && pk.l4.tcp.wscale > 0);
+			CU_ASSERT_EQUAL(f->tcb.snd_mss, 1460);
+			CU_ASSERT_EQUAL(f->tcb.snd_wscale, 7);
+		}
+		host_fini(h);
+		free(h);
+	}
+}
+
 static void test_stray_segments(void)
 {
 	struct zt_stack_config cfg;
@@ -3233,6 +3302,7 @@ int zt_suite_stack(void)
 		{ "gso_split", test_gso_split },
 		{ "gso_split_keep_l4_csum", test_gso_split_keep_l4_csum },
 		{ "udp_send_run", test_udp_send_run },
+		{ "pending_syn_new_isn", test_pending_syn_new_isn },
 		{ 0 }
 	};
 

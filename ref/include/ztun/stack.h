@@ -15,7 +15,10 @@
  *             (SYN-ACK) or zt_stack_tcp_refuse() (RST or ICMP). If neither
  *             comes within connect_timeout the stack refuses by itself.
  *             zt_stack_tcp_accept_early() answers the SYN at once instead
- *             but keeps the flow PENDING for the host (below).
+ *             but keeps the flow PENDING for the host (below). Until a
+ *             SYN-ACK went, a SYN of another ISN (the client reused its
+ *             port) takes the first one's place: the host's attempt is
+ *             for the same 4-tuple and goes on.
  *   OPEN      data both ways through zt_stack_tcp_send/recv_*; events
  *             (ZT_TCP_EV_*) through ops->tcp_event.
  *   gone      after an event with ZT_TCP_EV_RESET or ZT_TCP_EV_CLOSED the
