@@ -57,7 +57,8 @@
  *
  * ICMP errors from the TUN side quote a segment we sent; the quote names
  * the flow. Each is validated (RFC 5927: the quoted sequence number must
- * lie in the flight) before it acts: Packet Too Big lowers the flow's MSS
+ * lie in the flight; a PENDING flow that answered nothing has none) before
+ * it acts: Packet Too Big lowers the flow's MSS
  * and resends from snd_una; a hard unreachable (protocol, port,
  * administratively prohibited) while the handshake is open aborts the
  * flow; everything else is a soft error (RFC 1122 4.2.3.9) and is counted.
@@ -1164,8 +1165,10 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	if (!f)
 		return;
 	t = &f->tcb;
-	/* RFC 5927 4.1: only a quote of data in flight is believed. */
-	if (!q.has_seq || zt_seq_lt(q.tcp_seq, t->snd_una) ||
+	/* RFC 5927 4.1: only a quote of data in flight is believed; a
+	 * PENDING flow whose SYN is unanswered sent nothing to quote. */
+	if (!q.has_seq || (f->pending && !f->early) ||
+	    zt_seq_lt(q.tcp_seq, t->snd_una) ||
 	    !zt_seq_lt(q.tcp_seq, t->snd_max == t->snd_una ? t->snd_una + 1 : t->snd_max))
 		return;
 	s->stats.icmp_errors_matched++;

@@ -2474,6 +2474,63 @@ static void test_icmp_unreach_aborts_handshake(void)
 	free(h);
 }
 
+/*
+ * A PENDING flow whose SYN went unanswered has sent nothing: an ICMP error
+ * quoting it quotes a segment we never sent (RFC 5927 4.1: SND.UNA <= seq
+ * < SND.NXT, an empty range), forged or about some older connection, and
+ * is believed for none: a port unreachable quoting its ISS does not end
+ * it (nor the host's upstream attempt, nor draw a RST), a Packet Too Big
+ * does not lower its MSS. With the SYN-ACK sent, the same port unreachable
+ * aborts the handshake (icmp_unreach_aborts_handshake).
+ */
+static void test_icmp_error_pending_ignored(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr syn = syn_to(40011, 80, 5), forged;
+	static uint8_t seg[100], pkt[200];
+	struct zt_flow *f;
+	uint16_t mss;
+	int n;
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	CU_ASSERT_EQUAL_FATAL(h->n_new, 1);
+	f = h->last_new;
+	mss = f->tcb.snd_mss;
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 0);
+	/* the SYN-ACK its ISS would start, had one gone */
+	memset(&forged, 0, sizeof(forged));
+	forged.src_port = 80;
+	forged.dst_port = 40011;
+	forged.seq = f->tcb.iss;
+	forged.ack = 6;
+	forged.flags = ZT_TCP_SYN | ZT_TCP_ACK;
+	forged.window = 65535;
+	n = zt_tcp_emit(&forged, &srv, &c, NULL, 0, seg, sizeof(seg));
+	CU_ASSERT_FATAL(n > 0);
+	q_push(&h->to_tun, pkt, zt_test_wrap_ip(&srv, &c, ZT_IPPROTO_TCP, seg,
+						(size_t)n, pkt));
+	client_icmp_error(h, 0, &c, ZT_ICMP_PACKET_TOO_BIG, 0, 576);
+	client_icmp_error(h, 0, &c, ZT_ICMP_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_in, 2);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_matched, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_reductions, 0);
+	CU_ASSERT_EQUAL(h->n_reset, 0);
+	CU_ASSERT_EQUAL(h->to_tun.n, 1); /* no RST */
+	CU_ASSERT_EQUAL_FATAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+	CU_ASSERT_EQUAL(f->tcb.snd_mss, mss);
+	/* the upstream answers: the SYN-ACK as if nothing came */
+	zt_stack_tcp_accept(h->s, f, h->now);
+	CU_ASSERT_EQUAL(h->to_tun.n, 2);
+	CU_ASSERT_EQUAL(f->tcb.state, ZT_TCP_SYN_RECEIVED);
+	host_fini(h);
+	free(h);
+}
+
 /* A host (echo) whose TCP idle timeout is 30 s and one client connected
  * to it, sending keepalive probes every @ka_secs (0: none). */
 static void idle_setup(struct host **hp, struct client **cp, uint64_t ka_secs)
@@ -3303,6 +3360,7 @@ int zt_suite_stack(void)
 		{ "gso_split_keep_l4_csum", test_gso_split_keep_l4_csum },
 		{ "udp_send_run", test_udp_send_run },
 		{ "pending_syn_new_isn", test_pending_syn_new_isn },
+		{ "icmp_error_pending_ignored", test_icmp_error_pending_ignored },
 		{ 0 }
 	};
 
