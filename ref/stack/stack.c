@@ -38,7 +38,9 @@
  * table's deadline and the heap's minimum make zt_stack_deadline().
  *
  * Idle flows: a flow the client has not sent a segment on for
- * tcp_idle_timeout is reset both ways. By default that is 2 h 4 min, what
+ * tcp_idle_timeout is reset both ways (an open one: a PENDING flow waits
+ * on its host, the connect timeout bounds it, and its idle time counts
+ * from zt_stack_tcp_accept()). By default that is 2 h 4 min, what
  * RFC 5382 REQ-5 asks of a NAT for an established connection (an idle SSH
  * session, a push channel's socket between heartbeats): ztun stands where
  * a NAT would, and an idle flow costs a slot and no ring. The slots are
@@ -499,10 +501,14 @@ static void flow_update_timer(struct zt_stack *s, struct zt_flow *f)
 {
 	uint64_t d = zt_tcb_deadline(&f->tcb);
 
-	if (f->pending && f->connect_deadline < d)
-		d = f->connect_deadline;
-	if (f->idle_deadline < d)
+	/* a PENDING flow waits on the host, not on its client: the connect
+	 * timeout bounds it, the idle timeout starts when it opens */
+	if (f->pending) {
+		if (f->connect_deadline < d)
+			d = f->connect_deadline;
+	} else if (f->idle_deadline < d) {
 		d = f->idle_deadline;
+	}
 	if (d == ZT_TIME_NEVER) {
 		zt_heap_remove(&s->timers, &f->timer);
 	} else if (!zt_heap_node_linked(&f->timer) || d != f->timer_deadline) {
@@ -1401,7 +1407,7 @@ void zt_stack_poll(struct zt_stack *s, uint64_t now)
 			flow_refuse(s, f, now);
 			f->tcb.events |= ZT_TCP_EV_RESET;
 			f->tcb.reset_reason = ZT_TCP_RESET_TIMEOUT;
-		} else if (f->idle_deadline <= now) {
+		} else if (!f->pending && f->idle_deadline <= now) {
 			s->stats.tcp_idle_timeouts++;
 			flow_idle_reset(f, now);
 		} else {
@@ -1431,6 +1437,7 @@ void zt_stack_tcp_accept(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 		return;
 	f->pending = false;
 	f->early = false;
+	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
 	zt_tcb_accept(&f->tcb, now);
 	flow_settle(s, f, now);
 }

@@ -638,6 +638,61 @@ static void test_pending_syn_new_isn(void)
 	}
 }
 
+/*
+ * A PENDING flow waits on its host, not on its client: the connect
+ * timeout bounds it, the idle timeout (the client's silence on an open
+ * connection, RFC 5382 REQ-5) does not, even when configured shorter. A
+ * client whose SYN waits past the idle timeout is refused at the connect
+ * timeout as connect_timeout says (an ICMP error with reject_icmp,
+ * counted there), or, accepted before it, gets its SYN-ACK and a whole
+ * idle timeout from then.
+ */
+static void test_pending_not_idle(void)
+{
+	for (int accept = 0; accept < 2; accept++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+		struct zt_tcp_repr syn = syn_to(40012, 80, 5);
+		struct zt_packet pk;
+		uint64_t t0;
+
+		zt_stack_config_default(&cfg);
+		cfg.tcp_idle_timeout = 2 * ZT_SEC;
+		cfg.connect_timeout = 5 * ZT_SEC;
+		cfg.reject_icmp = true;
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		t0 = h->now;
+		zt_stack_poll(h->s, t0 + 4 * ZT_SEC);
+		CU_ASSERT_EQUAL(h->to_tun.n, 0);
+		CU_ASSERT_EQUAL(h->n_reset, 0);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_timeouts, 0);
+		CU_ASSERT_EQUAL_FATAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+		if (accept) {
+			zt_stack_tcp_accept(h->s, h->last_new, t0 + 4 * ZT_SEC);
+			CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+			out_pkt(h, 0, &pk);
+			CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
+			zt_stack_poll(h->s, t0 + 4 * ZT_SEC + 1);
+			CU_ASSERT_EQUAL(h->n_reset, 0);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_timeouts, 0);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+		} else {
+			zt_stack_poll(h->s, t0 + 5 * ZT_SEC);
+			CU_ASSERT_EQUAL(h->n_reset, 1);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_connect_timeouts, 1);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused, 1);
+			CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+			out_pkt(h, 0, &pk);
+			CU_ASSERT_EQUAL(pk.proto, ZT_IPPROTO_ICMP);
+		}
+		host_fini(h);
+		free(h);
+	}
+}
+
 static void test_stray_segments(void)
 {
 	struct zt_stack_config cfg;
@@ -3361,6 +3416,7 @@ int zt_suite_stack(void)
 		{ "udp_send_run", test_udp_send_run },
 		{ "pending_syn_new_isn", test_pending_syn_new_isn },
 		{ "icmp_error_pending_ignored", test_icmp_error_pending_ignored },
+		{ "pending_not_idle", test_pending_not_idle },
 		{ 0 }
 	};
 

@@ -131,7 +131,8 @@ struct zt_stack_config {
 	uint32_t max_tcp_flows;       /* default 4096, at most 65536 */
 	uint64_t connect_timeout;     /* ns to wait for accept/refuse (10 s) */
 	uint64_t tcp_idle_timeout;    /* ns without a segment before reset
-				       * (7440 s: RFC 5382 REQ-5) */
+				       * (7440 s: RFC 5382 REQ-5), from
+				       * the accept on: not while PENDING */
 	uint64_t tcp_evict_idle;      /* table or ring budget full: a new SYN
 				       * takes the place of the flow idle
 				       * longest if it has been idle this
