@@ -18,7 +18,8 @@
  * (and refused or answered as above). TCP segments are looked up in the
  * flow table by (family, client, server, ports); a SYN for no flow opens
  * one (PENDING) and tells the host, anything else for no flow is answered
- * with the RST RFC 9293 asks for. UDP goes to the host. No flow opens to
+ * with the RST RFC 9293 asks for, and so is a segment with an ACK for a
+ * PENDING flow that answered nothing yet (as a listener answers it). UDP goes to the host. No flow opens to
  * or from port 0 (reserved): to it is refused as a closed port would be
  * (RST or port unreachable), TCP from it is dropped unanswered. An ICMP echo
  * request is answered, refused (administratively prohibited) or dropped as
@@ -863,6 +864,16 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 	    (seg->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
 		    ZT_TCP_SYN) {
 		flow_syn_replace(s, f, pk, raw, now);
+		return;
+	}
+	if (f->pending && !f->early && (seg->flags & ZT_TCP_ACK) &&
+	    !(seg->flags & ZT_TCP_RST)) {
+		/* It acknowledges something never sent: the RST <SEQ=SEG.ACK>
+		 * of a listener (RFC 9293 3.5.3 (2)), which tells a half-open
+		 * peer and leaves the SYN's sender, in SYN-SENT, alone (it
+		 * takes no RST without an ACK), nor the flow. */
+		s->stats.drops[ZT_DROP_TCP_BAD_ACK]++;
+		send_stray_rst(s, pk);
 		return;
 	}
 	/* the tcb returns only whole-segment refusals; the data it drops

@@ -693,6 +693,65 @@ static void test_pending_not_idle(void)
 	}
 }
 
+/*
+ * Segments other than a SYN or a RST on a PENDING flow whose SYN is
+ * unanswered: its client, in SYN-SENT, has had nothing to acknowledge, so
+ * one that carries an ACK acknowledges something never sent and draws the
+ * RST <SEQ=SEG.ACK> a listener sends (RFC 9293 3.5.3 (2), 3.10.7.2; as
+ * Linux's listener does): a half-open peer learns the connection is gone,
+ * while a client in SYN-SENT ignores a RST without an ACK (3.10.7.3). One
+ * without an ACK is dropped (3.10.7.4). Neither ends the flow or the
+ * host's upstream attempt: the SYN's sender is still waiting for it.
+ */
+static void test_pending_ack_answered_rst(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr syn = syn_to(40013, 80, 1000), r;
+	static const uint8_t flags[] = {
+		ZT_TCP_ACK, ZT_TCP_ACK | ZT_TCP_PSH, ZT_TCP_ACK | ZT_TCP_FIN,
+	};
+	struct zt_packet pk;
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	CU_ASSERT_EQUAL_FATAL(h->n_new, 1);
+	for (unsigned i = 0; i < sizeof(flags); i++) {
+		memset(&r, 0, sizeof(r));
+		r.src_port = 40013;
+		r.dst_port = 80;
+		r.seq = 1001;
+		r.ack = 777000 + i;
+		r.flags = flags[i];
+		r.window = 65535;
+		send_tcp(h, &c, &srv, &r, "x", i == 1);
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, i + 1);
+		out_pkt(h, i, &pk);
+		CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_RST);
+		CU_ASSERT_EQUAL(pk.l4.tcp.seq, 777000 + i);
+		CU_ASSERT(zt_addr_eq(&pk.src, &srv) && zt_addr_eq(&pk.dst, &c));
+	}
+	/* without an ACK: dropped, unanswered */
+	r.flags = ZT_TCP_FIN;
+	send_tcp(h, &c, &srv, &r, NULL, 0);
+	r.flags = ZT_TCP_PSH;
+	send_tcp(h, &c, &srv, &r, "y", 1);
+	CU_ASSERT_EQUAL(h->to_tun.n, sizeof(flags));
+	CU_ASSERT_EQUAL(h->n_reset, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 1);
+	/* the upstream answers the SYN, which was never disturbed */
+	zt_stack_tcp_accept(h->s, h->last_new, h->now);
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, sizeof(flags) + 1);
+	out_pkt(h, sizeof(flags), &pk);
+	CU_ASSERT_EQUAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(pk.l4.tcp.ack, 1001);
+	host_fini(h);
+	free(h);
+}
+
 static void test_stray_segments(void)
 {
 	struct zt_stack_config cfg;
@@ -3417,6 +3476,7 @@ int zt_suite_stack(void)
 		{ "pending_syn_new_isn", test_pending_syn_new_isn },
 		{ "icmp_error_pending_ignored", test_icmp_error_pending_ignored },
 		{ "pending_not_idle", test_pending_not_idle },
+		{ "pending_ack_answered_rst", test_pending_ack_answered_rst },
 		{ 0 }
 	};
 
