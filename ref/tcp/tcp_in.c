@@ -22,7 +22,9 @@
  * that waited ahead of it (peer_fin_seen) included. Nothing lies past
  * such a FIN: bytes beyond it (held already, or sent after it) and a
  * second FIN further on are not the stream's, so the FIN is taken when
- * the hole fills and the reader never sees a byte after the end.
+ * the hole fills and the reader never sees a byte after the end; nor
+ * are bytes held out of order past a FIN that comes in order (they are
+ * forgotten before the segment's data is taken).
  * With SACK, a duplicate (below rcv_nxt, wholly or in part, or of data
  * held out of order) draws an immediate ACK whose first SACK block is
  * the duplicated range (D-SACK, RFC 2883 4; one range, in that ACK
@@ -1339,6 +1341,12 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		len = zt_seq_lt(seq, t->peer_fin_seq) ? t->peer_fin_seq - seq : 0;
 		fin = false;
 	}
+	/* A FIN here ends the stream: bytes held out of order past it are
+	 * not the stream's (Linux's tcp_fin() purges that queue). Before
+	 * the data is taken, or a segment that fills the hole up to the
+	 * FIN would join them and carry rcv_nxt past it. */
+	if (fin && zt_seq_ge(seq + len, t->rcv_nxt))
+		zt_asm_truncate(&t->ooo, seq + len - t->rcv_nxt);
 	if (len) {
 		switch (t->state) {
 		case ZT_TCP_ESTABLISHED:
@@ -1370,9 +1378,6 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			   t->state != ZT_TCP_LAST_ACK) {
 			t->peer_fin_seen = true;
 			t->peer_fin_seq = fin_seq;
-			/* bytes held out of order past it are not the
-			 * stream's: the hole filled, rcv_nxt stops at it */
-			zt_asm_truncate(&t->ooo, fin_seq - t->rcv_nxt);
 			if (fin_seq != t->rcv_nxt)
 				t->ack_now = true; /* behind a hole */
 		}
