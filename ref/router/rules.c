@@ -210,6 +210,19 @@ struct zt_cidr zt_cidr_network(const struct zt_addr *a, uint8_t len)
 	return c;
 }
 
+/* Inside ::ffff:0:0/96: no flow has such an address (the stack drops
+ * it), so a condition on it could never hold. */
+static bool cidr_never(const struct zt_cidr *c)
+{
+	return c->len >= 96 && zt_addr_is_v4_mapped(&c->addr);
+}
+
+/* "any" as a name would read as no condition, and match nothing. */
+static bool domain_never(const char *d)
+{
+	return !strcmp(d, "any");
+}
+
 static bool cidr_valid(const struct zt_cidr *c)
 {
 	struct zt_cidr net;
@@ -254,14 +267,6 @@ static bool rule_carried(const struct zt_rule *r)
 		r->dport.lo == 53 && r->dport.hi == 53);
 }
 
-/**
- * zt_rule_validate() - check that @r is a rule zt_rule_parse() could make.
- * @r: the rule
- *
- * Return: 0 or -EINVAL (bad protocol, decision, prefix, reversed ports,
- * ports on ICMP, reject without drop, source and destination families
- * that differ, a decision that cannot carry the protocol).
- */
 bool zt_rule_same(const struct zt_rule *a, const struct zt_rule *b)
 {
 	return a->proto == b->proto && a->is_default == b->is_default &&
@@ -276,6 +281,15 @@ bool zt_rule_same(const struct zt_rule *a, const struct zt_rule *b)
 	       strcmp(a->domain, b->domain) == 0;
 }
 
+/**
+ * zt_rule_validate() - check that @r is a rule zt_rule_parse() could make.
+ * @r: the rule
+ *
+ * Return: 0 or -EINVAL (bad protocol, decision, prefix, reversed ports,
+ * ports on ICMP, reject without drop, source and destination families
+ * that differ, a decision that cannot carry the protocol, a condition
+ * that never holds: an IPv4-mapped prefix, the name 'any').
+ */
 int zt_rule_validate(const struct zt_rule *r)
 {
 	if ((unsigned)r->decision >= ZT_ROUTE__COUNT ||
@@ -295,6 +309,10 @@ int zt_rule_validate(const struct zt_rule *r)
 	    (!port_any(&r->sport) || !port_any(&r->dport) || r->domain[0]))
 		return -EINVAL;
 	if (r->domain[0] && !domain_valid(r->domain))
+		return -EINVAL;
+	/* as zt_rule_parse() refuses them: conditions that never hold */
+	if (cidr_never(&r->src) || cidr_never(&r->dst) ||
+	    domain_never(r->domain))
 		return -EINVAL;
 	return 0;
 }
@@ -385,9 +403,7 @@ static int parse_cidr(char *s, struct zt_cidr *c, const char *tok, char *err,
 		return fail(err, errlen,
 			    "host bits set in '%s' (use the network address)",
 			    tok);
-	/* inside ::ffff:0:0/96: no flow has such an address (the stack
-	 * drops it), so the condition could never hold */
-	if (len >= 96 && zt_addr_is_v4_mapped(&c->addr))
+	if (cidr_never(c))
 		return fail(err, errlen,
 			    "IPv4-mapped prefix in '%s' matches no flow (write the IPv4 prefix)",
 			    tok);
@@ -542,8 +558,7 @@ static int set_domain(struct parse_state *st, const char *kw, const char *tok)
 			    ZT_RULE_DOMAIN_MAX, tok);
 	for (size_t i = 0; i <= n; i++)
 		st->r.domain[i] = (char)tolower((unsigned char)tok[i]);
-	/* "any" as a name would read as no condition, and match nothing */
-	if (!strcmp(st->r.domain, "any"))
+	if (domain_never(st->r.domain))
 		return fail(st->err, st->errlen,
 			    "'%s' is not a name (leave 'domain' out to match any)",
 			    tok);

@@ -357,6 +357,27 @@ static void test_format_examples(void)
 	CU_ASSERT_EQUAL(zt_rule_validate(&r), -EINVAL);
 	r.proto = ZT_RULE_ANY;
 	CU_ASSERT_EQUAL(zt_rule_validate(&r), 0);
+	/* nor does it make one whose condition never holds: a prefix in
+	 * ::ffff:0:0/96, or the name 'any' (its text would not parse back) */
+	zt_rule_init(&r);
+	r.proto = ZT_RULE_TCP;
+	r.decision = ZT_ROUTE_DIRECT;
+	CU_ASSERT_EQUAL_FATAL(zt_addr_parse("::ffff:10.0.0.0", &r.dst.addr), 0);
+	r.dst.len = 120;
+	CU_ASSERT_EQUAL(zt_rule_validate(&r), -EINVAL);
+	CU_ASSERT_EQUAL(zt_rule_format(&r, buf, sizeof(buf)), -EINVAL);
+	r.src = r.dst;
+	r.dst.addr.family = 0;
+	r.dst.len = 0;
+	CU_ASSERT_EQUAL(zt_rule_validate(&r), -EINVAL);
+	r.src.addr.family = 0;
+	r.src.len = 0;
+	CU_ASSERT_EQUAL(zt_rule_validate(&r), 0);
+	strcpy(r.domain, "any");
+	CU_ASSERT_EQUAL(zt_rule_validate(&r), -EINVAL);
+	CU_ASSERT_EQUAL(zt_rule_format(&r, buf, sizeof(buf)), -EINVAL);
+	strcpy(r.domain, "any.example");
+	CU_ASSERT_EQUAL(zt_rule_validate(&r), 0);
 }
 
 /* --- first match, ports, protocols, IPv6 ------------------------------ */
