@@ -18,7 +18,8 @@
 # header becomes ztun-ref's flags: --tun -> -i/-p plus the rule
 # "icmp ADDR/32 -> local" first (as the simulator adds it), --tun6 ->
 # --tun-ip6 and "icmp ADDR/128 -> local", --mtu -> -m, --route -> --rule,
-# --socks5/--http(-auth) -> -x, --default -> --default and --udp (in the
+# --socks5/--http(-auth) -> -x, --default and --route="default -> D" (the
+# last one given) -> --default and --udp (in the
 # simulator UDP that no rule matches gets the default decision), the
 # --stack.* settings ztun-ref has a flag for (flow caps, connect and idle
 # timeouts), direct egress -e lo. --seed and --tolerance are the
@@ -758,6 +759,13 @@ class Scenario:
         self.header_keys = set()  # header options given, to refuse a repeat
         self.parse()
 
+    def set_default(self, v, where, opt):
+        self.default = v
+        if v not in ("direct", "drop", "socks5", "nat"):
+            raise ScnError("%s: %s is not supported in real mode (UDP "
+                           "gets the default in the simulator; ztun-ref's --udp "
+                           "takes direct, drop, socks5 or nat)" % (where, opt))
+
     def parse(self):
         with open(self.path, "rb") as f:
             text = f.read().decode("latin-1")
@@ -860,14 +868,15 @@ class Scenario:
             if not v.isdigit() or not 1280 <= int(v) <= 65535:
                 raise ScnError("%s: --mtu: '%s' is not a number in 1280..65535" % (where, v))
             self.mtu = int(v)
+        elif key == "--route" and v.split()[:2] == ["default", "->"]:
+            # as the simulator: "default -> D" is --default=D at its place
+            # (the last one wins); as a --rule it would lose to the
+            # --default this executor always passes after the rules
+            self.set_default(" ".join(v.split()[2:]), where, "--route=" + v)
         elif key == "--route":
             self.routes.append(v)
         elif key == "--default":
-            self.default = v
-            if v not in ("direct", "drop", "socks5", "nat"):
-                raise ScnError("%s: --default=%s is not supported in real mode (UDP "
-                               "gets the default in the simulator; ztun-ref's --udp "
-                               "takes direct, drop, socks5 or nat)" % (where, v))
+            self.set_default(v, where, "--default=" + v)
         elif key == "--socks5":
             self.socks5 = parse_ep(v, where)
         elif key == "--socks5-auth":

@@ -15,7 +15,7 @@
 # must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (101 of them, about 5 minutes:
+# instead of the list below (104 of them, about 5 minutes:
 # socks5_tcp.scn, udp_direct_expiry.scn and udp_nat.scn wait 30 s each,
 # tcp_synack_retransmit.scn 63 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
@@ -288,6 +288,13 @@ else
 	fail "ztun-sim: $f must be refused at line 2 (--mtu given twice)"
 fi
 refused_real "$f" 2 "--mtu given twice"
+
+# 6. "--route=default -> D" is --default=D in both (the last one wins): as
+# a --rule it lost to the --default real mode passes after the rules, and
+# the scenario ran with the default direct; "drop reject" is not one real
+# mode's --udp takes, so that one is refused like --default=drop reject
+refused_real scenarios/route_default_rule.scn 8 \
+	"--route=default -> drop reject is not supported in real mode"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
