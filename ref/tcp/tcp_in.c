@@ -96,7 +96,8 @@
  * Data beyond our own window (a zero-window probe) is answered with an
  * ACK at once; in FIN_WAIT_2 it shows the peer alive like any data, and
  * restarts the bound on its silence (fin_wait_2), as does Linux's probe,
- * a bare ACK below the window (SND.UNA - 1). When the peer's window
+ * a bare ACK below the window (SND.UNA - 1), and no other segment
+ * outside it (it could be anybody's). When the peer's window
  * reopens after an RTO sent data into it while closed, sending resumes
  * from snd_una at once, not at the next (backed-off) RTO.
  *
@@ -1234,8 +1235,10 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		/* Linux probes a closed window with a bare ACK at SND.UNA -
 		 * 1 (tcp_xmit_probe_skb), outside it: in FIN_WAIT_2 that
 		 * shows the peer alive as a probe's byte would (zt_tcb_poll
-		 * bounds the silence from last_heard). */
-		if (t->state == ZT_TCP_FIN_WAIT_2)
+		 * bounds the silence from last_heard). Only that shape: a
+		 * segment elsewhere could be anybody's. */
+		if (t->state == ZT_TCP_FIN_WAIT_2 && seg_len == 0 &&
+		    seq == t->rcv_nxt - 1)
 			t->last_heard = now;
 		/* a retransmission of what we have: the ACK says so (RFC
 		 * 2883 4), its sequence space as Linux reports it, a FIN
