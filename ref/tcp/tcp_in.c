@@ -1186,10 +1186,14 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		return ZT_DROP_NONE;
 	}
 	if (t->state == ZT_TCP_SYN_RECEIVED && t->synack_pending) {
-		/* Nothing was sent yet, so nothing else can be valid. */
-		t->stats.drops[ZT_DROP_TCP_OUT_OF_WINDOW]++;
-		if (seg->flags & ZT_TCP_RST && seq == t->rcv_nxt)
+		/* Nothing was sent yet, so nothing else can be valid but the
+		 * client's reset of its SYN, at exactly rcv_nxt (taken, not
+		 * counted as a drop). */
+		if (seg->flags & ZT_TCP_RST && seq == t->rcv_nxt) {
 			tcp_reset(t, ZT_TCP_RESET_BY_PEER);
+			return ZT_DROP_NONE;
+		}
+		t->stats.drops[ZT_DROP_TCP_OUT_OF_WINDOW]++;
 		return ZT_DROP_TCP_OUT_OF_WINDOW;
 	}
 
