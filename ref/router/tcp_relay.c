@@ -20,7 +20,9 @@
  * failure before OPEN resets the client instead of refusing it. Early data:
  * behind a pipelined SOCKS5 handshake (the proxy reads ahead), up to
  * ZT_ROUTER_EARLY_DATA_MAX of them follow the request without waiting for
- * the reply (tcp_up_room()); the FIN still waits for OPEN.
+ * the reply (tcp_up_room()); the FIN still waits for OPEN. Handshake
+ * bytes the upstream has not taken go before any client byte or FIN,
+ * even once OPEN (a proxy may answer before it read all of the request).
  *
  * Relay: client bytes are peeked from the tcb's receive ring and offered
  * to stream_send(); only what it took is consumed, so the client's window
@@ -144,6 +146,12 @@ static int tcp_flush_hs(struct tcp_relay *t)
 	return err;
 }
 
+/* Whether handshake bytes wait for the upstream to take them. */
+static bool hs_waiting(const struct tcp_relay *t)
+{
+	return t->hs && t->hs->off < t->hs->len;
+}
+
 static void hs_append(uint8_t *buf, size_t *len, const uint8_t *p, size_t n)
 {
 	if (*len + n <= HS_BUF) {
@@ -179,9 +187,13 @@ static void tcp_sent_up(struct tcp_relay *t, size_t offered, size_t sent)
  */
 static size_t tcp_up_room(const struct tcp_relay *t)
 {
+	/* handshake bytes not yet taken go first, even once OPEN (a proxy
+	 * that answered before it read all of the request) */
+	if (hs_waiting(t))
+		return 0;
 	if (t->phase == PH_OPEN)
 		return SIZE_MAX;
-	if (t->phase != PH_HANDSHAKE || !t->hs || t->hs->off < t->hs->len)
+	if (t->phase != PH_HANDSHAKE || !t->hs)
 		return 0;
 	return t->early_left;
 }
@@ -246,7 +258,7 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 			return;
 	}
 	if (t->phase == PH_OPEN && t->client_fin && !t->up_fin_sent &&
-	    zt_tcb_recv_len(&t->flow->tcb) == 0) {
+	    zt_tcb_recv_len(&t->flow->tcb) == 0 && !hs_waiting(t)) {
 		/* After its EOF nothing more crosses the upstream: close()
 		 * sends the FIN as shutdown() would, and frees it now. */
 		if (t->up_eof)
