@@ -619,16 +619,19 @@ int zt_rule_parse(const char *text, struct zt_rule *out, char *err,
 			    RULE_TEXT_MAX - 1);
 	memcpy(buf, text, len + 1);
 	for (char *p = buf; *p;) {
+		char *start;
+
 		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
 			*p++ = '\0';
 		if (!*p)
 			break;
-		if (n == RULE_TOKENS_MAX)
-			return fail(err, errlen, "too many tokens at '%.*s'",
-				    (int)strcspn(p, " \t\r\n"), p);
-		tok[n++] = p;
+		start = p;
 		while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
 			p++;
+		if (n == RULE_TOKENS_MAX)
+			return fail(err, errlen, "too many tokens at '%.*s'",
+				    (int)(p - start), start);
+		tok[n++] = start;
 	}
 	if (n == 0)
 		return fail(err, errlen, "empty rule");
