@@ -1305,6 +1305,25 @@ static void test_vhost_http_partial_head_fin(void)
 	vw_destroy(&w);
 }
 
+/* @c's stream fails with a reset at @at exactly, not a moment before. */
+static void expect_reset_at(struct vworld *w, struct vcli *c, uint64_t at)
+{
+	zt_sim_run_until(&w->sim, at - 1);
+	CU_ASSERT(!c->failed);
+	zt_sim_run_until(&w->sim, at);
+	CU_ASSERT(c->failed);
+	CU_ASSERT_EQUAL(c->err, -ECONNRESET);
+}
+
+/* The end of a test whose client was reset once: one reset counted. */
+static void vw_end_after_reset(struct vworld *w, struct vcli *c)
+{
+	CU_ASSERT_EQUAL(zt_vnet_stats(w->vn)->resets, 1);
+	if (!c->failed)
+		zt_vnet_close(c->so);
+	vw_destroy(w);
+}
+
 /* Bytes sent to an end that closed reach a socket that is gone: its stack
  * answers with a reset, as Linux does to data after close(). */
 static void test_vnet_send_after_peer_close_resets(void)
@@ -1312,7 +1331,6 @@ static void test_vnet_send_after_peer_close_resets(void)
 	struct zt_vhost_config sc;
 	struct vworld w;
 	struct vcli c;
-	uint64_t t0;
 
 	vw_init(&w);
 	zt_vhost_config_init(&sc, ZT_VHOST_SOURCE);
@@ -1322,16 +1340,11 @@ static void test_vnet_send_after_peer_close_resets(void)
 	vw_run(&w, 10 * ZT_MS);
 	CU_ASSERT_EQUAL(c.n, 10);
 	CU_ASSERT(c.eof && !c.failed);
-	t0 = w.sim.now;
 	vw_send(&w, &c, "x", 1);
 	vw_run(&w, 10 * ZT_MS);
 	CU_ASSERT(c.failed);
 	CU_ASSERT_EQUAL(c.err, -ECONNRESET);
-	CU_ASSERT_EQUAL(zt_vnet_stats(w.vn)->resets, 1);
-	(void)t0;
-	if (!c.failed)
-		zt_vnet_close(c.so);
-	vw_destroy(&w);
+	vw_end_after_reset(&w, &c);
 }
 
 static int vs_accept(void *ctx, struct zt_vnet_sock *so)
@@ -1401,17 +1414,10 @@ static void test_vnet_close_unread_resets(void)
 	CU_ASSERT_EQUAL(srv.n, 0);
 	t0 = w.sim.now;
 	zt_vnet_close(srv.so);
-	zt_sim_run_until(&w.sim, t0 + ZT_MS - 1);
-	CU_ASSERT(!c.failed && !c.eof);
-	zt_sim_run_until(&w.sim, t0 + ZT_MS);
-	CU_ASSERT(c.failed);
-	CU_ASSERT_EQUAL(c.err, -ECONNRESET);
+	expect_reset_at(&w, &c, t0 + ZT_MS);
 	vw_run(&w, 10 * ZT_MS);
 	CU_ASSERT(!c.eof);
-	CU_ASSERT_EQUAL(zt_vnet_stats(w.vn)->resets, 1);
-	if (!c.failed)
-		zt_vnet_close(c.so);
-	vw_destroy(&w);
+	vw_end_after_reset(&w, &c);
 }
 
 /* An end that read everything and closes while bytes are still on their
@@ -1436,16 +1442,9 @@ static void test_vnet_close_with_bytes_in_flight(void)
 	CU_ASSERT(!c.failed && !c.eof);
 	zt_sim_run_until(&w.sim, t1 + ZT_MS);
 	CU_ASSERT(c.eof && !c.failed);
-	zt_sim_run_until(&w.sim, t0 + 2 * ZT_MS - 1);
-	CU_ASSERT(!c.failed);
-	zt_sim_run_until(&w.sim, t0 + 2 * ZT_MS);
-	CU_ASSERT(c.failed);
-	CU_ASSERT_EQUAL(c.err, -ECONNRESET);
+	expect_reset_at(&w, &c, t0 + 2 * ZT_MS);
 	CU_ASSERT_EQUAL(srv.n, 0);
-	CU_ASSERT_EQUAL(zt_vnet_stats(w.vn)->resets, 1);
-	if (!c.failed)
-		zt_vnet_close(c.so);
-	vw_destroy(&w);
+	vw_end_after_reset(&w, &c);
 }
 
 /* The orderly close stays one: an end that read all it was sent closes
