@@ -1419,6 +1419,24 @@ static void test_socks5_close_midstream(void)
 
 /* --- early SYN-ACK (cfg.early_synack) ------------------------------------------ */
 
+/* A bench with early SYN-ACKs, an echo server on srv_addr(false):7 and
+ * the SOCKS5 or (@http) HTTP CONNECT proxy vhost @hc that the route
+ * decides for; *@echo is the server. */
+static struct tb *early_proxy_tb(bool http, const struct zt_vhost_config *hc,
+				 struct zt_vhost **echo)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct zt_addr pa = zt_addr_v4(http ? HTTP4 : SOCKS4);
+
+	t->dec[0] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
+	t->cfg.early_synack = true;
+	tb_start(t);
+	*echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	add_host_cfg(t, &pa, http ? 3128 : 1080, hc);
+	return t;
+}
+
 /* The client's SYN is answered before the proxy replied; what the client
  * sends meanwhile, more than the receive ring, and its FIN wait in the tcb
  * and reach the destination, in order, once the proxy said yes. */
@@ -1429,21 +1447,16 @@ static void test_early_synack_before_reply(void)
 	for (int mode = 0; mode < 4; mode++) {
 		bool http = mode & 1;
 		size_t total = sizes[mode >> 1];
-		struct tb *t = tb_new(NULL);
 		struct zt_addr srv = srv_addr(false);
-		struct zt_addr pa = zt_addr_v4(http ? HTTP4 : SOCKS4);
 		struct zt_vhost_config hc;
 		struct zt_vhost *echo;
 		struct client *c;
+		struct tb *t;
 		uint32_t acked;
 
-		t->dec[0] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
-		t->cfg.early_synack = true;
-		tb_start(t);
-		echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
 		zt_vhost_config_init(&hc, http ? ZT_VHOST_HTTP_PROXY : ZT_VHOST_SOCKS5);
 		hc.reply_delay = 300 * ZT_MS;
-		add_host_cfg(t, &pa, http ? 3128 : 1080, &hc);
+		t = early_proxy_tb(http, &hc, &echo);
 		c = client_open(t, false, &srv, 7, total);
 		c->shut_when_sent = total < 64 * 1024;
 		run_for(t, 10 * ZT_MS); /* a few TUN round trips */
@@ -1622,21 +1635,16 @@ static void test_early_synack_accepted_then_reset(void)
 {
 	for (int mode = 0; mode < 5; mode++) {
 		bool http = mode & 1, timeout = mode & 2, bad_reply = mode == 4;
-		struct tb *t = tb_new(NULL);
 		struct zt_addr srv = srv_addr(false);
-		struct zt_addr pa = zt_addr_v4(http ? HTTP4 : SOCKS4);
 		struct zt_vhost_config hc;
 		struct zt_vhost *echo;
 		struct client *c;
+		struct tb *t;
 
-		t->dec[0] = http ? ZT_ROUTE_HTTP : ZT_ROUTE_SOCKS5;
-		t->cfg.early_synack = true;
-		tb_start(t);
-		echo = add_host(t, &srv, 7, ZT_VHOST_ECHO);
 		zt_vhost_config_init(&hc, http ? ZT_VHOST_HTTP_PROXY : ZT_VHOST_SOCKS5);
 		hc.reply_delay = bad_reply ? 100 * ZT_MS : 60 * ZT_SEC;
 		hc.socks_rsv = bad_reply;
-		add_host_cfg(t, &pa, http ? 3128 : 1080, &hc);
+		t = early_proxy_tb(http, &hc, &echo);
 		c = client_open(t, false, &srv, 7, 1000);
 		run_for(t, 50 * ZT_MS);
 		CU_ASSERT_EQUAL(c->synacks, 1);

@@ -923,6 +923,23 @@ static void vw_connect(struct vworld *w, struct vcli *c, const uint8_t a[4],
 	CU_ASSERT_FATAL(c->connected);
 }
 
+/* A world with proxy vhost @pc at @pport in front of server vhost @sc at
+ * @sport, and @c connected to the proxy. Return: the proxy. */
+static struct zt_vhost *vw_proxy_world(struct vworld *w, struct vcli *c,
+				       const struct zt_vhost_config *pc,
+				       uint16_t pport,
+				       const struct zt_vhost_config *sc,
+				       uint16_t sport)
+{
+	struct zt_vhost *p;
+
+	vw_init(w);
+	p = vw_host(w, VH_PROXY, pport, pc);
+	vw_host(w, VH_SERVER, sport, sc);
+	vw_connect(w, c, VH_PROXY, pport);
+	return p;
+}
+
 static void vw_send(struct vworld *w, struct vcli *c, const void *p, size_t n)
 {
 	CU_ASSERT_FATAL(zt_vnet_send(c->so, p, n) == (ssize_t)n);
@@ -965,13 +982,10 @@ static void test_vhost_socks_reply_before_fin(void)
 	struct vcli c;
 	uint8_t m[32];
 
-	vw_init(&w);
 	zt_vhost_config_init(&pc, ZT_VHOST_SOCKS5);
 	pc.reply_delay = 5 * ZT_MS;
-	vw_host(&w, VH_PROXY, 1080, &pc);
 	zt_vhost_config_init(&sc, ZT_VHOST_SOURCE); /* nbytes 0: FIN at once */
-	vw_host(&w, VH_SERVER, 80, &sc);
-	vw_connect(&w, &c, VH_PROXY, 1080);
+	vw_proxy_world(&w, &c, &pc, 1080, &sc, 80);
 	vw_send(&w, &c, m, socks_connect_req(m, 80));
 	vw_run(&w, 100 * ZT_MS);
 	CU_ASSERT_EQUAL(c.n, 12);
@@ -992,14 +1006,11 @@ static void test_vhost_http_reply_before_fin(void)
 	struct vworld w;
 	struct vcli c;
 
-	vw_init(&w);
 	zt_vhost_config_init(&pc, ZT_VHOST_HTTP_PROXY);
 	pc.reply_delay = 5 * ZT_MS;
 	pc.byte_per_event = true;
-	vw_host(&w, VH_PROXY, 3128, &pc);
 	zt_vhost_config_init(&sc, ZT_VHOST_SOURCE);
-	vw_host(&w, VH_SERVER, 80, &sc);
-	vw_connect(&w, &c, VH_PROXY, 3128);
+	vw_proxy_world(&w, &c, &pc, 3128, &sc, 80);
 	vw_send(&w, &c, req, sizeof(req) - 1);
 	vw_run(&w, 100 * ZT_MS);
 	CU_ASSERT_EQUAL(c.n, sizeof(ok) - 1);
@@ -1129,15 +1140,12 @@ static void socks_auth_echo(bool bytewise)
 	uint8_t m[64];
 	size_t n = 0;
 
-	vw_init(&w);
 	zt_vhost_config_init(&pc, ZT_VHOST_SOCKS5);
 	pc.auth = true;
 	strcpy(pc.user, "us");
 	strcpy(pc.pass, "pwd");
-	vw_host(&w, VH_PROXY, 1080, &pc);
 	zt_vhost_config_init(&ec, ZT_VHOST_ECHO);
-	vw_host(&w, VH_SERVER, 7, &ec);
-	vw_connect(&w, &c, VH_PROXY, 1080);
+	vw_proxy_world(&w, &c, &pc, 1080, &ec, 7);
 	memcpy(m, greet, sizeof(greet));
 	n += sizeof(greet);
 	memcpy(m + n, auth, sizeof(auth));
@@ -1174,12 +1182,9 @@ static void http_connect_echo(bool bytewise)
 	struct vworld w;
 	struct vcli c;
 
-	vw_init(&w);
 	zt_vhost_config_init(&pc, ZT_VHOST_HTTP_PROXY);
-	vw_host(&w, VH_PROXY, 3128, &pc);
 	zt_vhost_config_init(&ec, ZT_VHOST_ECHO);
-	vw_host(&w, VH_SERVER, 7, &ec);
-	vw_connect(&w, &c, VH_PROXY, 3128);
+	vw_proxy_world(&w, &c, &pc, 3128, &ec, 7);
 	if (bytewise)
 		vw_send_bytewise(&w, &c, req, sizeof(req) - 1);
 	else
@@ -1237,12 +1242,9 @@ static void proxy_early_flood(bool http, bool split)
 	size_t hs, reply = http ? sizeof(ok) - 1 : 2 + 10;
 	bool same = true;
 
-	vw_init(&w);
 	zt_vhost_config_init(&pc, http ? ZT_VHOST_HTTP_PROXY : ZT_VHOST_SOCKS5);
-	vw_host(&w, VH_PROXY, http ? 3128 : 1080, &pc);
 	zt_vhost_config_init(&ec, ZT_VHOST_ECHO);
-	vw_host(&w, VH_SERVER, 7, &ec);
-	vw_connect(&w, &c, VH_PROXY, http ? 3128 : 1080);
+	vw_proxy_world(&w, &c, &pc, http ? 3128 : 1080, &ec, 7);
 	if (http) {
 		memcpy(m, req, sizeof(req) - 1);
 		hs = sizeof(req) - 1;
@@ -1504,12 +1506,9 @@ static void test_vhost_socks_udp_stranger_first(void)
 	struct vcli c;
 	uint8_t m[64];
 
-	vw_init(&w);
 	zt_vhost_config_init(&pc, ZT_VHOST_SOCKS5);
-	p = vw_host(&w, VH_PROXY, 1080, &pc);
 	zt_vhost_config_init(&ec, ZT_VHOST_UDP_ECHO);
-	vw_host(&w, VH_SERVER, 7, &ec);
-	vw_connect(&w, &c, VH_PROXY, 1080);
+	p = vw_proxy_world(&w, &c, &pc, 1080, &ec, 7);
 	vw_send(&w, &c, greet, sizeof(greet));
 	vw_run(&w, 10 * ZT_MS);
 	CU_ASSERT_FATAL(c.n == 12 && c.got[3] == 0 && c.got[5] == 1);
