@@ -19,9 +19,10 @@
  * flow table by (family, client, server, ports); a SYN for no flow opens
  * one (PENDING) and tells the host, anything else for no flow is answered
  * with the RST RFC 9293 asks for, and so is a segment with an ACK for a
- * PENDING flow that answered nothing yet (as a listener answers it). UDP goes to the host. No flow opens to
- * or from port 0 (reserved): to it is refused as a closed port would be
- * (RST or port unreachable), TCP from it is dropped unanswered. An ICMP echo
+ * PENDING flow that answered nothing yet (as a listener answers it). UDP
+ * goes to the host. No flow opens to or from port 0 (reserved): to it is
+ * refused as a closed port would be (RST or port unreachable), TCP from
+ * it is dropped unanswered. An ICMP echo
  * request is answered, refused (administratively prohibited) or dropped as
  * the host's echo_verdict says; any other ICMP message that is no error
  * (echo reply, timestamp, router or neighbour solicitation, ...) is
@@ -860,21 +861,24 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 		return;
 	}
 	f->tclass = zt_packet_tclass(pk);
-	if (f->pending && !f->early && seg->seq != f->tcb.irs &&
-	    (seg->flags & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
-		    ZT_TCP_SYN) {
-		flow_syn_replace(s, f, pk, raw, now);
-		return;
-	}
-	if (f->pending && !f->early && (seg->flags & ZT_TCP_ACK) &&
-	    !(seg->flags & ZT_TCP_RST)) {
-		/* It acknowledges something never sent: the RST <SEQ=SEG.ACK>
-		 * of a listener (RFC 9293 3.5.3 (2)), which tells a half-open
-		 * peer and leaves the SYN's sender, in SYN-SENT, alone (it
-		 * takes no RST without an ACK), nor the flow. */
-		s->stats.drops[ZT_DROP_TCP_BAD_ACK]++;
-		send_stray_rst(s, pk);
-		return;
+	if (f->pending && !f->early) { /* its SYN not answered yet */
+		uint8_t fl = seg->flags;
+
+		if ((fl & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
+			    ZT_TCP_SYN && seg->seq != f->tcb.irs) {
+			flow_syn_replace(s, f, pk, raw, now);
+			return;
+		}
+		if ((fl & ZT_TCP_ACK) && !(fl & ZT_TCP_RST)) {
+			/* It acknowledges something never sent: the RST
+			 * <SEQ=SEG.ACK> of a listener (RFC 9293 3.5.3 (2)),
+			 * which tells a half-open peer and leaves the SYN's
+			 * sender, in SYN-SENT, alone (it takes no RST without
+			 * an ACK), nor the flow. */
+			s->stats.drops[ZT_DROP_TCP_BAD_ACK]++;
+			send_stray_rst(s, pk);
+			return;
+		}
 	}
 	/* the tcb returns only whole-segment refusals; the data it drops
 	 * from a segment it takes (past the assembler's ranges, no buffer)
