@@ -429,7 +429,6 @@ static void fmt_act_opts(struct sbuf *sb, const struct zt_tcp_repr *r,
 	sb_add(sb, ">");
 }
 
-/* An expected packet line as the script means it (addresses filled in). */
 /* ` quotes SRC[:PORT] > DST[:PORT] [echo ID SEQ]`, as the grammar writes
  * what an ICMP error quotes. */
 static void fmt_quote(struct sbuf *sb, const struct zt_addr *src,
@@ -450,6 +449,7 @@ static void fmt_quote(struct sbuf *sb, const struct zt_addr *src,
 		sb_add(sb, " echo %u %u", id, seq);
 }
 
+/* An expected packet line as the script means it (addresses filled in). */
 static void fmt_exp_pkt(struct sbuf *sb, const char *dir,
 			const struct zt_scn_pkt *p, const struct conn *c)
 {
@@ -1324,7 +1324,6 @@ static bool payload_eq(const struct zt_scn_pkt *p, struct zt_view v)
 	       (v.len == p->payload_len && !memcmp(v.data, p->payload, v.len));
 }
 
-/* Whether TUN packet @o is what @e expects (learning ztun's ISN). */
 /* Whether ICMP error body @body quotes what @p says (anything without
  * `quotes`). */
 static bool quote_match(const struct zt_scn_pkt *p, struct zt_view body)
@@ -1343,6 +1342,7 @@ static bool quote_match(const struct zt_scn_pkt *p, struct zt_view body)
 				  q.echo_seq == p->quote_echo_seq);
 }
 
+/* Whether TUN packet @o is what @e expects (learning ztun's ISN). */
 static bool tun_match(struct host *h, const struct zt_scn_event *e,
 		      const struct out_item *o, struct conn **cp)
 {

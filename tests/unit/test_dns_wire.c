@@ -226,7 +226,6 @@ static void test_malformed_names(void)
 	CU_ASSERT_EQUAL(parse_exact(msg, len, &q), ZT_DNS_REFUSED);
 }
 
-/* Every prefix of a query: no header is -EINVAL, a cut question FORMERR. */
 /* A host name in text form (a rule's domain, a proxy's name): labels of
  * 1..63 letters, digits, '-' and '_', single dots, 253 characters. */
 static void test_name_valid(void)
@@ -260,6 +259,7 @@ static void test_name_valid(void)
 	CU_ASSERT(!zt_dns_name_valid(name));
 }
 
+/* Every prefix of a query: no header is -EINVAL, a cut question FORMERR. */
 static void test_truncated(void)
 {
 	uint8_t msg[512];

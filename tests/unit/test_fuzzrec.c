@@ -118,7 +118,6 @@ static void b_syn(struct buf *b, uint16_t dport)
 	b_syn_to(b, SRV, dport);
 }
 
-/* A client UDP datagram to SRV:53 as a TUN record. */
 /* A datagram from the client's port 40001 to port 53 of @srv. */
 static void b_udp_to(struct buf *b, const uint8_t srv[4], const char *payload)
 {
@@ -133,6 +132,7 @@ static void b_udp_to(struct buf *b, const uint8_t srv[4], const char *payload)
 	      ip4_wrap_to(ZT_IPPROTO_UDP, srv, dg, (size_t)n, pkt));
 }
 
+/* A client UDP datagram to SRV:53 as a TUN record. */
 static void b_udp(struct buf *b, const char *payload)
 {
 	b_udp_to(b, SRV, payload);

@@ -4898,7 +4898,6 @@ static void test_reply_rst(void)
 	CU_ASSERT_FALSE(zt_tcp_reply_rst(&seg, 0, &rst));
 }
 
-/* 1 MiB each way through loss, duplication and reordering, many seeds. */
 /* rx_direct for the asymmetric property: side k's owner takes in-order
  * data itself when direct[k], at most part[k] bytes a call (0: all). */
 static struct tcp_pair *prop_pair;
@@ -5007,6 +5006,7 @@ static void test_property_asymmetric_transfer(void)
 	}
 }
 
+/* 1 MiB each way through loss, duplication and reordering, many seeds. */
 static void test_property_lossy_transfer(void)
 {
 	unsigned seeds = getenv("ZT_TCP_SEEDS") ? (unsigned)atoi(getenv("ZT_TCP_SEEDS")) : 200;
