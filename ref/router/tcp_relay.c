@@ -113,6 +113,19 @@ static void tcp_refuse(struct tcp_relay *t, enum zt_refuse how, uint64_t now)
 		zt_stack_tcp_abort(r->stack, t->flow, now);
 }
 
+/* The handshake could not begin (no memory, a name no request carries)
+ * or its bytes could not be sent (the stream broke): counted as a
+ * connect that failed while the tunnel was not open yet (as hs_input()'s
+ * HS_BROKEN is), as an upstream reset once it was. */
+static void tcp_hs_broken(struct tcp_relay *t, uint64_t now)
+{
+	if (t->phase == PH_OPEN)
+		t->r->stats.upstream_reset++;
+	else
+		t->r->stats.upstream_connect_failed++;
+	tcp_refuse(t, ZT_REFUSE_RST, now);
+}
+
 /* Offer @hs's pending bytes to stream @handle. Return: 0 (all taken, or
  * the rest waits for WRITABLE) or a negative errno. */
 int hs_flush(struct zt_router *r, int handle, struct tcp_handshake *hs)
@@ -587,7 +600,7 @@ static void tcp_connected(struct tcp_relay *t, uint64_t now)
 	if (!t->hs ||
 	    hs_begin(r, t->hs, t->decision, t->name, &k->server,
 		     k->server_port) < 0) {
-		tcp_refuse(t, ZT_REFUSE_RST, now);
+		tcp_hs_broken(t, now);
 		return;
 	}
 	if (t->decision == ZT_ROUTE_SOCKS5 && r->cfg.socks5.pipelined &&
@@ -595,7 +608,7 @@ static void tcp_connected(struct tcp_relay *t, uint64_t now)
 		t->early_left = ZT_ROUTER_EARLY_DATA_MAX;
 	t->phase = PH_HANDSHAKE;
 	if (tcp_flush_hs(t) < 0)
-		tcp_refuse(t, ZT_REFUSE_RST, now);
+		tcp_hs_broken(t, now);
 	else
 		tcp_pump_up(t, now); /* early data, if any may go (tcp_up_room) */
 }
@@ -838,7 +851,7 @@ void tcp_stream_writable(struct tcp_relay *t, uint64_t now)
 {
 	t->busy++;
 	if (t->hs && t->hs->len && tcp_flush_hs(t) < 0)
-		tcp_refuse(t, ZT_REFUSE_RST, now);
+		tcp_hs_broken(t, now);
 	t->up_blocked = false;
 	tcp_pump_up(t, now);
 	t->busy--;

@@ -3106,6 +3106,60 @@ static void test_http_request_send_fails_after_open(void)
 	tb_free(t);
 }
 
+/* The stream to the proxy breaks on the handshake's first flight (the
+ * greeting, the CONNECT request), or on its rest once room came back
+ * before the proxy answered (mode 2), or after it answered (mode 3):
+ * the client is refused (reset once it has its SYN-ACK), the stream
+ * gone, and a counter says why - a connect that failed before the
+ * tunnel opened, an upstream reset after - as for a send that breaks
+ * later in the handshake (socks5_send_fails_midhandshake) or after it. */
+static void test_proxy_handshake_send_fails_counted(void)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\n\r\n";
+
+	for (int mode = 0; mode < 4; mode++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false);
+		struct client *c;
+
+		t->dec[0] = mode == 0 ? ZT_ROUTE_SOCKS5 : ZT_ROUTE_HTTP;
+		http_creds(t);
+		if (mode < 2) {
+			tb_start_breaking(t, 0);
+		} else {
+			g_short_ops = zt_vnet_upstream_ops;
+			g_short_ops.stream_open = short_open;
+			g_short_ops.stream_send = short_send;
+			g_short_cookie = NULL;
+			g_short_sends = 0;
+			g_short_broken = false;
+			tb_start_ops(t, &g_short_ops);
+		}
+		add_host(t, &srv, 7, ZT_VHOST_ECHO);
+		add_socks(t, false, "");
+		add_http_proxy(t, 0, false);
+		c = client_open(t, false, &srv, 7, 100);
+		run_for(t, 20 * ZT_MS);
+		if (mode >= 2) {
+			CU_ASSERT_FATAL(g_short_cookie != NULL);
+			if (mode == 3)
+				zt_router_stream_data(t->r, g_short_cookie,
+						      (const uint8_t *)ok,
+						      sizeof(ok) - 1, t->sim.now);
+			run_for(t, 20 * ZT_MS);
+			g_short_broken = true;
+			zt_router_stream_writable(t->r, g_short_cookie, t->sim.now);
+		}
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(c->rsts, 1);
+		CU_ASSERT_EQUAL(c->synacks, mode == 3 ? 1 : 0);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, mode == 3 ? 0 : 1);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_reset, mode == 3 ? 1 : 0);
+		CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+		tb_free(t);
+	}
+}
+
 /* Only port 53, and only with the option: other UDP keeps its UDP
  * association, and without it HTTP refuses DNS as any UDP. */
 static void test_dns_over_tcp_scope(void)
@@ -5096,6 +5150,7 @@ int zt_suite_router(void)
 		{ "socks5_send_fails_midhandshake", test_socks5_send_fails_midhandshake },
 		{ "direct_send_fails_resets_upstream", test_direct_send_fails_resets_upstream },
 		{ "http_request_send_fails_after_open", test_http_request_send_fails_after_open },
+		{ "proxy_handshake_send_fails_counted", test_proxy_handshake_send_fails_counted },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "proxy_hangs_up_on_request", test_proxy_hangs_up_on_request },
 		{ "http_connect_basic_echo", test_http_connect_echo },
