@@ -516,13 +516,22 @@ static const struct zt_stack_ops router_stack_ops = {
 
 /* Credentials go out as RFC 1929 fields or a Basic token: a user name of
  * 1..255 bytes and a password of at most 255, each terminated in its
- * array. Anything else would be sent cut short, or not at all. */
-static bool proxy_auth_ok(const struct zt_proxy_config *px)
+ * array; for a Basic token (@http) also no control character, and no
+ * ':' in the user name (RFC 7617 2), which zt_http_connect_set_auth()
+ * refuses. Anything else would be sent cut short, or not at all. */
+static bool proxy_auth_ok(const struct zt_proxy_config *px, bool http)
 {
-	return !px->auth ||
-	       (px->username[0] &&
-		memchr(px->username, 0, sizeof(px->username)) &&
-		memchr(px->password, 0, sizeof(px->password)));
+	struct zt_http_connect h;
+
+	if (!px->auth)
+		return true;
+	if (!px->username[0] || !memchr(px->username, 0, sizeof(px->username)) ||
+	    !memchr(px->password, 0, sizeof(px->password)))
+		return false;
+	zt_http_connect_init(&h, 0);
+	return !http ||
+	       zt_http_connect_set_auth(&h, px->username, strlen(px->username),
+					px->password, strlen(px->password)) == 0;
 }
 
 struct zt_router *zt_router_new(const struct zt_router_config *cfg,
@@ -536,8 +545,8 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	if (!cfg->route || !tun_out || !up || !up->stream_open ||
 	    !up->stream_send || !up->stream_shutdown || !up->stream_close ||
 	    !up->stream_resume || !up->dgram_open || !up->dgram_send ||
-	    !up->dgram_close || !proxy_auth_ok(&cfg->socks5) ||
-	    !proxy_auth_ok(&cfg->http))
+	    !up->dgram_close || !proxy_auth_ok(&cfg->socks5, false) ||
+	    !proxy_auth_ok(&cfg->http, true))
 		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (!r)

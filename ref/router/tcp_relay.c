@@ -483,7 +483,8 @@ int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 /*
  * Begin a CONNECT through the proxy of @decision (SOCKS5 or HTTP) to
  * @name (NULL: @dst) port @port: @hs's machine set up, its first flight in
- * hs->out. Return: 0 or a negative errno (a name no request can carry).
+ * hs->out. Return: 0 or a negative errno (a name or credentials no
+ * request can carry).
  */
 int hs_begin(struct zt_router *r, struct tcp_handshake *hs,
 	     enum zt_route_decision decision, const char *name,
@@ -502,10 +503,13 @@ int hs_begin(struct zt_router *r, struct tcp_handshake *hs,
 		if (!name)
 			zt_socks5_addr_ip(&target, dst, port);
 		zt_socks5_set_target(&hs->st.socks, &target);
-		if (px->auth)
-			zt_socks5_set_auth(&hs->st.socks, px->username,
-					   strlen(px->username), px->password,
-					   strlen(px->password));
+		/* zt_router_new() checked the credentials: never sent
+		 * without them */
+		if (px->auth &&
+		    zt_socks5_set_auth(&hs->st.socks, px->username,
+				       strlen(px->username), px->password,
+				       strlen(px->password)) < 0)
+			return -EINVAL;
 		if (px->pipelined)
 			zt_socks5_set_pipelined(&hs->st.socks);
 		n = zt_socks5_start(&hs->st.socks, hs->out, sizeof(hs->out));
@@ -519,10 +523,11 @@ int hs_begin(struct zt_router *r, struct tcp_handshake *hs,
 			return -EINVAL;
 		if (!name)
 			zt_http_connect_set_target_addr(&hs->st.http, dst, port);
-		if (px->auth)
-			zt_http_connect_set_auth(&hs->st.http, px->username,
-						 strlen(px->username), px->password,
-						 strlen(px->password));
+		if (px->auth &&
+		    zt_http_connect_set_auth(&hs->st.http, px->username,
+					     strlen(px->username), px->password,
+					     strlen(px->password)) < 0)
+			return -EINVAL;
 		n = zt_http_connect_request(&hs->st.http, hs->out,
 					    sizeof(hs->out));
 	}

@@ -460,6 +460,10 @@ static int parse_proxy(struct zr_config *c, const char *text)
 		if (ul == 0 || ul > 255 || pl > 255)
 			return usage_error("--proxy: user name must be 1..255 bytes and password at most 255 in '%s'",
 					   text);
+		/* a Basic token carries no control character (RFC 7617 2) */
+		for (const char *q = p; px == &c->http && q < at; q++)
+			if ((unsigned char)*q < 0x20 || *q == 0x7f)
+				return usage_error("--proxy: HTTP proxy credentials must not contain control characters (RFC 7617)");
 		memcpy(px->username, p, ul);
 		memcpy(px->password, sep + 1, pl);
 		px->auth = true;

@@ -162,6 +162,15 @@ check "bad --txqueuelen (large)"    2 err "--txqueuelen: '65537'" -- --txqueuele
 check "bad --txqueuelen (text)"     2 err "--txqueuelen: '1k'" -- --txqueuelen 1k
 check "bad --proxy scheme"        2 err "--proxy: unknown scheme" -- -x ftp://1.2.3.4:21
 check "bad --proxy port"          2 err "--proxy: bad port" -- -x 127.0.0.1:0
+# a Basic token cannot carry a control character (RFC 7617 2): the flows
+# would otherwise go out with no credentials at all; SOCKS5 takes any byte
+tab=$(printf '\t')
+check "--proxy HTTP password with a tab" 2 err "--proxy: HTTP proxy credentials must not contain control characters" \
+	-- -x "http://bob:hun${tab}ter2@127.0.0.1:3128" --rule bogus
+check "--proxy HTTP user with a DEL" 2 err "--proxy: HTTP proxy credentials must not contain control characters" \
+	-- -x "http://b$(printf '\177')ob:x@127.0.0.1:3128" --rule bogus
+check "--proxy SOCKS5 password with a tab" 2 err "--rule: bad rule 'bogus'" \
+	-- -x "socks5://bob:hun${tab}ter2@127.0.0.1:1080" --rule bogus
 check "--proxy bad host name"   2 err "--proxy: host 'bad!name' is neither an IP address nor a host name" -- -x 'socks5://bad!name:1080'
 # a host that getaddrinfo would take as a legacy IPv4 form, or whose
 # last label is all digits (no top-level domain is: RFC 3696 2), is no
