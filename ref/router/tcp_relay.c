@@ -165,6 +165,17 @@ static bool hs_waiting(const struct tcp_relay *t)
 	return t->hs && t->hs->off < t->hs->len;
 }
 
+/* Every byte a handshake writes is written once, and the buffer empties
+ * only once all of it was sent, so the most it can hold is all a
+ * handshake ever writes: a pipelined SOCKS5 first flight, a greeting and
+ * what zt_socks5_input() may add (RFC 1929 request, command request, 779
+ * bytes with 255-byte names), or a CONNECT request. The check below can
+ * then never drop a byte. */
+_Static_assert(HS_BUF >= ZT_SOCKS5_PIPELINED_MAX &&
+		       HS_BUF >= ZT_SOCKS5_GREETING_MAX + ZT_SOCKS5_OUT_MAX &&
+		       HS_BUF >= ZT_HTTP_CONNECT_REQUEST_MAX,
+	       "HS_BUF holds a whole proxy handshake");
+
 static void hs_append(uint8_t *buf, size_t *len, const uint8_t *p, size_t n)
 {
 	if (*len + n <= HS_BUF) {
