@@ -137,6 +137,8 @@ static void dns_tunnel_lost(struct dns_tunnel *t, bool abort, uint64_t now)
 	if (t->handle >= 0)
 		r->up->stream_close(r->host, t->handle, abort);
 	t->handle = -1;
+	free(t->hs); /* the lost stream's: a new one has its own */
+	t->hs = NULL;
 	t->u->ready = false;
 	if (progress && zt_dns_tcp_rewind(&t->dns)) {
 		unsigned waiting = t->dns.n_pending;
@@ -149,13 +151,27 @@ static void dns_tunnel_lost(struct dns_tunnel *t, bool abort, uint64_t now)
 	dns_tunnel_close(t, false);
 }
 
-/* The framed queries, as far as the stream takes them. */
+/* The framed queries, as far as the stream takes them, after what is
+ * left of the handshake's request (a proxy may answer before it read all
+ * of it): the request's end must not be replaced by a query. */
 static void dns_flush(struct dns_tunnel *t, uint64_t now)
 {
 	struct zt_view out = zt_dns_tcp_output(&t->dns);
 	ssize_t n;
 
-	if (!out.len || t->handle < 0 || t->phase != PH_OPEN)
+	if (t->handle < 0 || t->phase != PH_OPEN)
+		return;
+	if (t->hs) {
+		if (hs_flush(t->r, t->handle, t->hs) < 0) {
+			dns_tunnel_lost(t, true, now);
+			return;
+		}
+		if (t->hs->len)
+			return; /* the rest on WRITABLE */
+		free(t->hs);
+		t->hs = NULL;
+	}
+	if (!out.len)
 		return;
 	n = t->r->up->stream_send(t->r->host, t->handle, out.data, out.len);
 	if (n < 0)
@@ -262,9 +278,7 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		case HS_READY:
 			break;
 		}
-		free(t->hs);
-		t->hs = NULL;
-		t->phase = PH_OPEN;
+		t->phase = PH_OPEN; /* hs kept until dns_flush() sent it all */
 		dns_answer_deadline(t, now);
 		t->u->ready = true;
 		dns_flush(t, now); /* queries again after a lost stream */

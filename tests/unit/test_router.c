@@ -3106,6 +3106,87 @@ static void test_http_request_send_fails_after_open(void)
 	tb_free(t);
 }
 
+/* short_send(), but once g_short_open every send takes all it is
+ * offered; what the stream took is kept in g_rec (the proxy's view). */
+static uint8_t g_rec[4096];
+static size_t g_rec_len;
+static bool g_short_open;
+
+static ssize_t rec_send(void *host, int handle, const void *data, size_t len)
+{
+	size_t n = len;
+
+	if (g_short_broken)
+		return -EPIPE;
+	if (!g_short_open) {
+		if (g_short_sends++ || len <= 4)
+			return 0;
+		n = len - 4;
+	}
+	if (n > sizeof(g_rec) - g_rec_len)
+		return -ENOBUFS;
+	memcpy(g_rec + g_rec_len, data, n);
+	g_rec_len += n;
+	return zt_vnet_upstream_ops.stream_send(host, handle, data, n);
+}
+
+/* A DNS tunnel through an HTTP proxy that answers 200 before the whole
+ * CONNECT request reached it (its end still waits for room in the
+ * socket): what is left of the request goes first, then the framed
+ * query, as on a TCP flow (test_http_request_send_fails_after_open).
+ * The stream's bytes are the whole request then one framed query; the
+ * rest of the request was dropped, the proxy reading the query's bytes
+ * as the end of its request. A stream that breaks as the rest is sent
+ * is lost (its query with it), the stream closed. */
+static void test_dns_tunnel_request_rest_first(void)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\n\r\n";
+
+	for (int broken = 0; broken < 2; broken++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr pa = zt_addr_v4(HTTP4);
+		size_t req;
+
+		t->dec[1] = ZT_ROUTE_HTTP;
+		t->cfg.dns_over_tcp = true;
+		g_short_ops = zt_vnet_upstream_ops;
+		g_short_ops.stream_open = short_open;
+		g_short_ops.stream_send = rec_send;
+		g_short_cookie = NULL;
+		g_short_sends = 0;
+		g_short_open = false;
+		g_short_broken = false;
+		g_rec_len = 0;
+		tb_start_ops(t, &g_short_ops);
+		add_host(t, &pa, 3128, ZT_VHOST_DISCARD); /* never answers */
+		send_dns(t, false, 1, false);
+		run_for(t, 20 * ZT_MS);
+		CU_ASSERT_FATAL(g_short_cookie != NULL);
+		CU_ASSERT_FATAL(g_rec_len > 0);
+		zt_router_stream_data(t->r, g_short_cookie, (const uint8_t *)ok,
+				      sizeof(ok) - 1, t->sim.now);
+		run_for(t, 20 * ZT_MS);
+		g_short_open = true;
+		g_short_broken = broken;
+		zt_router_stream_writable(t->r, g_short_cookie, t->sim.now);
+		run_for(t, 20 * ZT_MS);
+		CU_ASSERT_EQUAL(rstats(t)->dns_tcp_queries, 1);
+		if (broken) {
+			CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
+			tb_free(t);
+			continue;
+		}
+		for (req = 4; req <= g_rec_len; req++)
+			if (memcmp(g_rec + req - 4, "\r\n\r\n", 4) == 0)
+				break; /* the request's end */
+		CU_ASSERT_FATAL(req <= g_rec_len);
+		CU_ASSERT(memcmp(g_rec, "CONNECT ", 8) == 0);
+		CU_ASSERT_FATAL(g_rec_len > req + 2);
+		CU_ASSERT_EQUAL(zt_rd16(g_rec + req), g_rec_len - req - 2);
+		tb_free(t);
+	}
+}
+
 /* The stream to the proxy breaks on the handshake's first flight (the
  * greeting, the CONNECT request), or on its rest once room came back
  * before the proxy answered (mode 2), or after it answered (mode 3):
@@ -5164,6 +5245,7 @@ int zt_suite_router(void)
 		{ "direct_send_fails_resets_upstream", test_direct_send_fails_resets_upstream },
 		{ "http_request_send_fails_after_open", test_http_request_send_fails_after_open },
 		{ "proxy_handshake_send_fails_counted", test_proxy_handshake_send_fails_counted },
+		{ "dns_tunnel_request_rest_first", test_dns_tunnel_request_rest_first },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "proxy_hangs_up_on_request", test_proxy_hangs_up_on_request },
 		{ "http_connect_basic_echo", test_http_connect_echo },
