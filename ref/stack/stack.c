@@ -50,6 +50,9 @@
  * (O(1) per segment: the flow moves to its tail); when the table or the
  * ring budget is full, a new SYN resets the flow at its head instead of
  * being refused, if that flow has been idle tcp_evict_idle or longer.
+ * PENDING flows, which may not be evicted, wait on a list of their own
+ * and join the activity list when accepted (quiet from then on), so none
+ * can stand at the head and shield the idle flows behind it.
  * A full UDP table likewise gives up the flow closest to its timeout (the
  * minimum of the UDP timer heap) if it has been idle udp_evict_idle.
  *
@@ -110,6 +113,7 @@ struct zt_stack {
 	struct zt_flowtab udp_tab;
 	struct zt_heap timers;            /* TCP flows */
 	uint32_t lru_head, lru_tail;      /* TCP flows by last_active */
+	uint32_t pend_head, pend_tail;    /* PENDING flows, by their SYN */
 	struct zt_heap udp_timers;        /* UDP flows */
 	struct zt_reasm reasm;
 	struct zt_ratelimit icmp_limit;
@@ -521,38 +525,80 @@ static void flow_update_timer(struct zt_stack *s, struct zt_flow *f)
 
 /* --- flows by the client's last segment (oldest at lru_head) ---------- */
 
-static void lru_unlink(struct zt_stack *s, struct zt_flow *f)
+/*
+ * Every open flow is on one of two lists through its lru_prev/lru_next:
+ * the activity list (lru_head/lru_tail) of the flows eviction may take,
+ * oldest first; or, while PENDING (f->lru_pending), the list of those it
+ * may not (pend_head/pend_tail). A PENDING flow on the activity list
+ * could be its head for as long as connect_timeout and stop eviction of
+ * every flow behind it; apart, eviction reads the head only.
+ */
+static void list_unlink(struct zt_stack *s, uint32_t *head, uint32_t *tail,
+			struct zt_flow *f)
 {
 	if (f->lru_prev == NO_FLOW)
-		s->lru_head = f->lru_next;
+		*head = f->lru_next;
 	else
 		s->flows[f->lru_prev].lru_next = f->lru_next;
 	if (f->lru_next == NO_FLOW)
-		s->lru_tail = f->lru_prev;
+		*tail = f->lru_prev;
 	else
 		s->flows[f->lru_next].lru_prev = f->lru_prev;
 }
 
-static void lru_append(struct zt_stack *s, struct zt_flow *f)
+static void list_append(struct zt_stack *s, uint32_t *head, uint32_t *tail,
+			struct zt_flow *f)
 {
 	f->lru_next = NO_FLOW;
-	f->lru_prev = s->lru_tail;
-	if (s->lru_tail == NO_FLOW)
-		s->lru_head = f->index;
+	f->lru_prev = *tail;
+	if (*tail == NO_FLOW)
+		*head = f->index;
 	else
-		s->flows[s->lru_tail].lru_next = f->index;
-	s->lru_tail = f->index;
+		s->flows[*tail].lru_next = f->index;
+	*tail = f->index;
 }
 
-/* The client sent a segment on @f at @now (or its SYN opened it). */
+static void lru_unlink(struct zt_stack *s, struct zt_flow *f)
+{
+	if (f->lru_pending)
+		list_unlink(s, &s->pend_head, &s->pend_tail, f);
+	else
+		list_unlink(s, &s->lru_head, &s->lru_tail, f);
+}
+
+/* The client sent a segment on @f at @now, on the activity list (not
+ * PENDING: flow_touch_pending()). */
 static void flow_touch(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 {
 	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
 	f->last_active = now;
 	if (s->lru_tail != f->index) {
-		lru_unlink(s, f);
-		lru_append(s, f);
+		list_unlink(s, &s->lru_head, &s->lru_tail, f);
+		list_append(s, &s->lru_head, &s->lru_tail, f);
 	}
+}
+
+/* ... on PENDING flow @f (or its SYN opened it): it stays where it is,
+ * its place on the activity list taken when the host accepts it
+ * (flow_activate()). */
+static void flow_touch_pending(struct zt_stack *s, struct zt_flow *f,
+			       uint64_t now)
+{
+	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
+	f->last_active = now;
+}
+
+/* PENDING flow @f was accepted at @now: it may be evicted from now on,
+ * its client's quiet time counted from now, as its idle timeout is. */
+static void flow_activate(struct zt_stack *s, struct zt_flow *f, uint64_t now)
+{
+	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
+	if (!f->lru_pending)
+		return;
+	list_unlink(s, &s->pend_head, &s->pend_tail, f);
+	f->lru_pending = false;
+	f->last_active = now;
+	list_append(s, &s->lru_head, &s->lru_tail, f);
 }
 
 /* A free slot has key.family 0: freeing it again would unlink it twice
@@ -668,17 +714,24 @@ static void flow_idle_reset(struct zt_flow *f, uint64_t now)
 
 /* Make room for a new flow (or the host's socket for one) at @now by
  * resetting the one idle longest, if it has been idle tcp_evict_idle or
- * longer. True if a flow was freed. */
+ * longer. True if a flow was freed. PENDING flows (the host's until it
+ * answers) are on a list of their own; a flow inside ops->tcp_event is
+ * passed by (at most the few of a host's nested calls). */
 static bool tcp_evict(struct zt_stack *s, uint64_t now)
 {
 	struct zt_flow *f;
+	uint32_t i;
 
-	if (!s->cfg.tcp_evict_idle || s->lru_head == NO_FLOW)
+	if (!s->cfg.tcp_evict_idle)
 		return false;
-	f = &s->flows[s->lru_head];
-	/* a PENDING flow is the host's until it answers */
-	if (f->pending || f->in_dispatch ||
-	    now - f->last_active < s->cfg.tcp_evict_idle)
+	for (i = s->lru_head; i != NO_FLOW; i = f->lru_next) {
+		f = &s->flows[i];
+		if (now - f->last_active < s->cfg.tcp_evict_idle)
+			return false; /* and so is every flow behind it */
+		if (!f->in_dispatch)
+			break;
+	}
+	if (i == NO_FLOW)
 		return false;
 	s->stats.tcp_idle_evicted++;
 	flow_idle_reset(f, now);
@@ -742,8 +795,9 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	f->pending = true;
 	f->early = false;
 	f->connect_deadline = now + s->cfg.connect_timeout;
-	lru_append(s, f);
-	flow_touch(s, f, now);
+	f->lru_pending = true;
+	list_append(s, &s->pend_head, &s->pend_tail, f);
+	flow_touch_pending(s, f, now);
 	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
 	memcpy(f->syn, raw.data, f->syn_len);
 	f->tclass = zt_packet_tclass(pk);
@@ -788,7 +842,7 @@ static void flow_syn_replace(struct zt_stack *s, struct zt_flow *f,
 	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
 	memcpy(f->syn, raw.data, f->syn_len);
 	f->syn_ttl = zt_packet_ttl(pk);
-	flow_touch(s, f, now);
+	flow_touch_pending(s, f, now);
 	flow_update_timer(s, f);
 }
 
@@ -808,14 +862,74 @@ static bool flow_addresses_ok(struct zt_stack *s, const struct zt_packet *pk)
 	return false;
 }
 
+/* A segment on PENDING flow @f whose SYN was not answered yet: a SYN of
+ * another ISN takes the first one's place, an ACK is answered as a
+ * listener would. True if it goes on to the tcb. */
+static bool pending_syn_checks(struct zt_stack *s, struct zt_flow *f,
+			       const struct zt_packet *pk, struct zt_view raw,
+			       uint64_t now)
+{
+	uint8_t fl = pk->l4.tcp.flags;
+
+	if ((fl & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
+		    ZT_TCP_SYN && pk->l4.tcp.seq != f->tcb.irs) {
+		flow_syn_replace(s, f, pk, raw, now);
+		return false;
+	}
+	if ((fl & ZT_TCP_ACK) && !(fl & ZT_TCP_RST)) {
+		/* It acknowledges something never sent: the RST
+		 * <SEQ=SEG.ACK> of a listener (RFC 9293 3.5.3 (2)), which
+		 * tells a half-open peer and leaves the SYN's sender, in
+		 * SYN-SENT, alone (it takes no RST without an ACK), nor
+		 * the flow. */
+		s->stats.drops[ZT_DROP_TCP_BAD_ACK]++;
+		send_stray_rst(s, pk);
+		return false;
+	}
+	return true;
+}
+
+/* Segment @pk of flow @f (@pending: f->pending, known to the caller) to
+ * its tcb. Inline: each caller's copy knows @pending, and the data path
+ * tests f->pending once, as it did before PENDING flows had a list. */
+static inline void tcp_segment(struct zt_stack *s, struct zt_flow *f,
+			       const struct zt_packet *pk, uint64_t now,
+			       bool pending)
+{
+	uint64_t ooo_full, no_buffer;
+	enum zt_drop d;
+
+	/* the tcb returns only whole-segment refusals; the data it drops
+	 * from a segment it takes (past the assembler's ranges, no buffer)
+	 * it counts itself, and those are the stack's drops too */
+	ooo_full = f->tcb.stats.drops[ZT_DROP_TCP_OOO_FULL];
+	no_buffer = f->tcb.stats.drops[ZT_DROP_TCP_NO_BUFFER];
+	d = zt_tcb_input(&f->tcb, &pk->l4.tcp, pk->payload, now);
+	if (d != ZT_DROP_NONE)
+		s->stats.drops[d]++;
+	s->stats.drops[ZT_DROP_TCP_OOO_FULL] +=
+		f->tcb.stats.drops[ZT_DROP_TCP_OOO_FULL] - ooo_full;
+	s->stats.drops[ZT_DROP_TCP_NO_BUFFER] +=
+		f->tcb.stats.drops[ZT_DROP_TCP_NO_BUFFER] - no_buffer;
+	/* The client is there: its segments, and what it sends outside the
+	 * window on purpose (keepalive probes, seq = SND.UNA - 1: what keeps
+	 * an idle connection open through a middlebox) or by mistake (an
+	 * old duplicate); both are answered with an ACK. */
+	if (d == ZT_DROP_NONE || d == ZT_DROP_TCP_OUT_OF_WINDOW) {
+		if (pending)
+			flow_touch_pending(s, f, now);
+		else
+			flow_touch(s, f, now);
+	}
+	flow_settle(s, f, now);
+}
+
 static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 		      struct zt_view raw, uint64_t now)
 {
 	const struct zt_tcp_repr *seg = &pk->l4.tcp;
 	struct zt_flow_key key;
 	struct zt_flow *f;
-	uint64_t ooo_full, no_buffer;
-	enum zt_drop d;
 
 	if (!flow_addresses_ok(s, pk))
 		return;
@@ -861,44 +975,13 @@ static void input_tcp(struct zt_stack *s, const struct zt_packet *pk,
 		return;
 	}
 	f->tclass = zt_packet_tclass(pk);
-	if (f->pending && !f->early) { /* its SYN not answered yet */
-		uint8_t fl = seg->flags;
-
-		if ((fl & (ZT_TCP_SYN | ZT_TCP_ACK | ZT_TCP_RST | ZT_TCP_FIN)) ==
-			    ZT_TCP_SYN && seg->seq != f->tcb.irs) {
-			flow_syn_replace(s, f, pk, raw, now);
-			return;
-		}
-		if ((fl & ZT_TCP_ACK) && !(fl & ZT_TCP_RST)) {
-			/* It acknowledges something never sent: the RST
-			 * <SEQ=SEG.ACK> of a listener (RFC 9293 3.5.3 (2)),
-			 * which tells a half-open peer and leaves the SYN's
-			 * sender, in SYN-SENT, alone (it takes no RST without
-			 * an ACK), nor the flow. */
-			s->stats.drops[ZT_DROP_TCP_BAD_ACK]++;
-			send_stray_rst(s, pk);
-			return;
-		}
+	if (f->pending) { /* off the activity list */
+		if (!f->early && !pending_syn_checks(s, f, pk, raw, now))
+			return; /* its SYN not answered yet */
+		tcp_segment(s, f, pk, now, true);
+		return;
 	}
-	/* the tcb returns only whole-segment refusals; the data it drops
-	 * from a segment it takes (past the assembler's ranges, no buffer)
-	 * it counts itself, and those are the stack's drops too */
-	ooo_full = f->tcb.stats.drops[ZT_DROP_TCP_OOO_FULL];
-	no_buffer = f->tcb.stats.drops[ZT_DROP_TCP_NO_BUFFER];
-	d = zt_tcb_input(&f->tcb, seg, pk->payload, now);
-	if (d != ZT_DROP_NONE)
-		s->stats.drops[d]++;
-	s->stats.drops[ZT_DROP_TCP_OOO_FULL] +=
-		f->tcb.stats.drops[ZT_DROP_TCP_OOO_FULL] - ooo_full;
-	s->stats.drops[ZT_DROP_TCP_NO_BUFFER] +=
-		f->tcb.stats.drops[ZT_DROP_TCP_NO_BUFFER] - no_buffer;
-	/* The client is there: its segments, and what it sends outside the
-	 * window on purpose (keepalive probes, seq = SND.UNA - 1: what keeps
-	 * an idle connection open through a middlebox) or by mistake (an
-	 * old duplicate); both are answered with an ACK. */
-	if (d == ZT_DROP_NONE || d == ZT_DROP_TCP_OUT_OF_WINDOW)
-		flow_touch(s, f, now);
-	flow_settle(s, f, now);
+	tcp_segment(s, f, pk, now, false);
 }
 
 /*
@@ -1452,7 +1535,7 @@ void zt_stack_tcp_accept(struct zt_stack *s, struct zt_flow *f, uint64_t now)
 		return;
 	f->pending = false;
 	f->early = false;
-	f->idle_deadline = now + s->cfg.tcp_idle_timeout;
+	flow_activate(s, f, now);
 	zt_tcb_accept(&f->tcb, now);
 	flow_settle(s, f, now);
 }
@@ -1802,6 +1885,7 @@ struct zt_stack *zt_stack_new(const struct zt_stack_config *cfg,
 	zt_heap_init(&s->timers);
 	zt_heap_init(&s->udp_timers);
 	s->lru_head = s->lru_tail = NO_FLOW;
+	s->pend_head = s->pend_tail = NO_FLOW;
 	zt_ratelimit_init(&s->icmp_limit, cfg->icmp_rate, cfg->icmp_burst);
 	return s;
 }
@@ -1817,15 +1901,28 @@ int zt_stack_check(const struct zt_stack *s)
 		const struct zt_flow *f = &s->flows[i];
 
 		if (i >= s->cfg.max_tcp_flows || !f->key.family ||
+		    f->lru_pending || f->pending ||
 		    f->lru_prev != prev || f->last_active < last ||
 		    ++listed > open)
 			return -EINVAL;
 		last = f->last_active;
 		prev = i;
 	}
+	if (s->lru_tail != prev)
+		return -EINVAL;
+	prev = NO_FLOW;
+	for (uint32_t i = s->pend_head; i != NO_FLOW; i = s->flows[i].lru_next) {
+		const struct zt_flow *f = &s->flows[i];
+
+		if (i >= s->cfg.max_tcp_flows || !f->key.family ||
+		    !f->lru_pending || !f->pending ||
+		    f->lru_prev != prev || ++listed > open)
+			return -EINVAL;
+		prev = i;
+	}
 	for (uint32_t i = 0; i < s->cfg.max_udp_flows; i++)
 		udp_open += s->udp[i].key.family != 0;
-	if (s->lru_tail != prev || listed != open ||
+	if (s->pend_tail != prev || listed != open ||
 	    open != s->stats.tcp_flows_active ||
 	    udp_open != s->stats.udp_flows_active ||
 	    zt_heap_check(&s->timers) || zt_heap_check(&s->udp_timers))
@@ -1852,19 +1949,25 @@ void zt_stack_tcp_totals(const struct zt_stack *s, struct zt_tcb_stats *out)
 	*out = s->tcp_ended;
 	for (uint32_t i = s->lru_head; i != NO_FLOW; i = s->flows[i].lru_next)
 		zt_tcb_stats_add(out, &s->flows[i].tcb.stats);
+	for (uint32_t i = s->pend_head; i != NO_FLOW; i = s->flows[i].lru_next)
+		zt_tcb_stats_add(out, &s->flows[i].tcb.stats);
 }
 
 void zt_stack_tcp_states(const struct zt_stack *s,
 			 uint32_t n[ZT_TCP_TIME_WAIT + 1])
 {
 	memset(n, 0, sizeof(n[0]) * (ZT_TCP_TIME_WAIT + 1));
-	/* the activity list holds every open flow: the open ones only are
-	 * read, not the whole table (mostly pages never touched) */
-	for (uint32_t i = s->lru_head; i != NO_FLOW; i = s->flows[i].lru_next) {
-		const struct zt_flow *f = &s->flows[i];
+	/* the two lists hold every open flow: the open ones only are read,
+	 * not the whole table (mostly pages never touched) */
+	for (int l = 0; l < 2; l++) {
+		uint32_t i = l ? s->pend_head : s->lru_head;
 
-		if ((unsigned)f->tcb.state <= ZT_TCP_TIME_WAIT)
-			n[f->tcb.state]++;
+		for (; i != NO_FLOW; i = s->flows[i].lru_next) {
+			const struct zt_flow *f = &s->flows[i];
+
+			if ((unsigned)f->tcb.state <= ZT_TCP_TIME_WAIT)
+				n[f->tcb.state]++;
+		}
 	}
 }
 

@@ -2865,6 +2865,73 @@ static void test_idle_evict_lru(void)
 	free(h);
 }
 
+/*
+ * A flow waiting for its upstream (PENDING, plain or with an early
+ * SYN-ACK) may not be evicted; with connect_timeout longer than
+ * tcp_evict_idle it can be the flow quiet longest. It must not stand in
+ * the way of the idle flows behind it: a new SYN takes the place of the
+ * oldest of those (it was refused). Once accepted, a flow's quiet time
+ * counts from the accept, as its idle timeout does.
+ */
+static void test_idle_evict_past_pending(void)
+{
+	for (int early = 0; early < 2; early++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+		struct zt_tcp_repr ack, syn = syn_to(3000, 80, 1);
+		struct zt_flow *pend;
+		uint32_t n[ZT_TCP_TIME_WAIT + 1];
+
+		zt_stack_config_default(&cfg);
+		cfg.max_tcp_flows = 4;
+		cfg.connect_timeout = 900 * ZT_SEC;
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		pend = h->last_new;
+		if (early)
+			zt_stack_tcp_accept_early(h->s, pend, h->now);
+		q_clear(&h->to_tun);
+		h->now += ZT_SEC;
+		for (unsigned i = 1; i < 4; i++) {
+			open_established(h, &c, &srv, (uint16_t)(3000 + i), &ack);
+			h->now += ZT_SEC;
+		}
+		h->now += 400 * ZT_SEC;
+		syn = syn_to(4000, 80, 1);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(only_rst_port(h), 3001);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused_full, 0);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_evicted, 1);
+		CU_ASSERT_EQUAL(h->n_new, 5);
+		CU_ASSERT_EQUAL(zt_stack_check(h->s), 0);
+		zt_stack_tcp_states(h->s, n);
+		CU_ASSERT_EQUAL(n[ZT_TCP_SYN_RECEIVED], 2);
+		CU_ASSERT_EQUAL(n[ZT_TCP_ESTABLISHED], 2);
+		/* accepted now: quiet since now, the others longer */
+		zt_stack_tcp_accept(h->s, pend, h->now);
+		zt_stack_tcp_accept(h->s, h->last_new, h->now);
+		q_clear(&h->to_tun);
+		CU_ASSERT_EQUAL(zt_stack_check(h->s), 0);
+		for (unsigned i = 0; i < 2; i++) {
+			syn = syn_to((uint16_t)(4001 + i), 80, 1);
+			send_tcp(h, &c, &srv, &syn, NULL, 0);
+			CU_ASSERT_EQUAL(only_rst_port(h), 3002 + i);
+			zt_stack_tcp_accept(h->s, h->last_new, h->now);
+			q_clear(&h->to_tun);
+		}
+		syn = syn_to(4003, 80, 1);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		CU_ASSERT_EQUAL(only_rst_port(h), 4003);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_idle_evicted, 3);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_refused_full, 1);
+		CU_ASSERT_EQUAL(zt_stack_check(h->s), 0);
+		host_fini(h);
+		free(h);
+	}
+}
+
 /* The ring budget is a bound like the table: an idle flow makes room
  * there too; tcp_evict_idle 0 turns eviction off. */
 static void test_idle_evict_budget(void)
@@ -2985,6 +3052,116 @@ static void test_idle_evict_churn(void)
 	}
 	CU_ASSERT_EQUAL(evicted, zt_stack_stats(h->s)->tcp_idle_evicted);
 	CU_ASSERT(evicted > 100);
+	CU_ASSERT(zt_stack_stats(h->s)->tcp_refused_full > 100);
+	host_fini(h);
+	free(h);
+}
+
+/*
+ * The same churn with flows left PENDING (connect_timeout 20 s, longer
+ * than the 5 s of tcp_evict_idle) and accepted later at random: every
+ * flow the stack evicts is an accepted one, quiet longest among those
+ * (quiet since its client's latest segment or its accept) and quiet 5 s
+ * at least; a PENDING flow ends only by its connect timeout; both lists
+ * stay sound (zt_stack_check()).
+ */
+static void test_idle_evict_churn_pending(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng, pick;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct {
+		int state; /* 0 none, 1 PENDING, 2 open */
+		uint64_t spoke;
+		struct zt_flow *f;
+		struct zt_tcp_repr ack;
+	} cl[CHURN_CLIENTS];
+	uint64_t evicted = 0, timeouts = 0;
+
+	memset(cl, 0, sizeof(cl));
+	zt_stack_config_default(&cfg);
+	cfg.max_tcp_flows = 8;
+	cfg.tcp_evict_idle = 5 * ZT_SEC;
+	cfg.tcp_idle_timeout = 60 * ZT_SEC;
+	cfg.connect_timeout = 20 * ZT_SEC;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	zt_rng_seed(&pick, 11);
+	for (int step = 0; step < 20000; step++) {
+		unsigned i = zt_rng_u32(&pick) % CHURN_CLIENTS;
+		unsigned what = zt_rng_u32(&pick) % 9;
+		uint64_t oldest = UINT64_MAX;
+
+		for (unsigned k = 0; k < CHURN_CLIENTS; k++)
+			if (cl[k].state == 2 && cl[k].spoke < oldest)
+				oldest = cl[k].spoke;
+		if (what < 3 && cl[i].state == 0) {
+			unsigned n_new = h->n_new;
+			struct zt_tcp_repr syn = syn_to((uint16_t)(3000 + i), 80, 1000);
+
+			send_tcp(h, &c, &srv, &syn, NULL, 0);
+			if (h->n_new != n_new) {
+				cl[i].state = 1;
+				cl[i].f = h->last_new;
+				cl[i].ack = syn;
+			} else {
+				/* refused: no accepted flow was evictable */
+				CU_ASSERT(oldest == UINT64_MAX ||
+					  h->now - oldest < 5 * ZT_SEC);
+			}
+		} else if (what < 5 && cl[i].state == 1) {
+			struct zt_packet pk;
+
+			zt_stack_tcp_accept(h->s, cl[i].f, h->now);
+			out_pkt(h, h->to_tun.n - 1, &pk);
+			CU_ASSERT_EQUAL_FATAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
+			cl[i].ack.flags = ZT_TCP_ACK;
+			cl[i].ack.seq = 1001;
+			cl[i].ack.ack = pk.l4.tcp.seq + 1;
+			cl[i].ack.has_mss = cl[i].ack.sack_permitted = false;
+			send_tcp(h, &c, &srv, &cl[i].ack, NULL, 0);
+			cl[i].state = 2;
+			cl[i].spoke = h->now;
+		} else if (what < 6 && cl[i].state == 2) {
+			send_tcp(h, &c, &srv, &cl[i].ack, NULL, 0);
+			cl[i].spoke = h->now;
+		} else if (what == 6 && cl[i].state == 2) {
+			struct zt_tcp_repr rst = cl[i].ack;
+
+			rst.flags = ZT_TCP_RST;
+			send_tcp(h, &c, &srv, &rst, NULL, 0);
+			cl[i].state = 0;
+		} else if (what >= 7) {
+			h->now += zt_rng_u32(&pick) % (3 * ZT_SEC);
+			zt_stack_poll(h->s, h->now);
+		}
+		/* the stack's RSTs: connect timeouts, evictions (idle
+		 * timeouts, at 60 s, seldom come first) */
+		for (unsigned k = 0; k < h->to_tun.n; k++) {
+			struct zt_packet pk;
+			unsigned j;
+
+			out_pkt(h, k, &pk);
+			j = pk.l4.tcp.dst_port - 3000u;
+			if (!(pk.l4.tcp.flags & ZT_TCP_RST) || j >= CHURN_CLIENTS ||
+			    cl[j].state == 0)
+				continue;
+			if (cl[j].state == 1) {
+				timeouts++;
+			} else if (zt_stack_stats(h->s)->tcp_idle_evicted != evicted) {
+				evicted++;
+				CU_ASSERT_EQUAL(cl[j].spoke, oldest);
+				CU_ASSERT(h->now - cl[j].spoke >= 5 * ZT_SEC);
+			}
+			cl[j].state = 0;
+		}
+		q_clear(&h->to_tun);
+		CU_ASSERT_EQUAL_FATAL(zt_stack_check(h->s), 0);
+	}
+	CU_ASSERT_EQUAL(evicted, zt_stack_stats(h->s)->tcp_idle_evicted);
+	CU_ASSERT_EQUAL(timeouts, zt_stack_stats(h->s)->tcp_connect_timeouts);
+	CU_ASSERT(evicted > 100);
+	CU_ASSERT(timeouts > 10);
 	CU_ASSERT(zt_stack_stats(h->s)->tcp_refused_full > 100);
 	host_fini(h);
 	free(h);
@@ -3457,6 +3634,8 @@ int zt_suite_stack(void)
 		{ "idle_timeout", test_idle_timeout },
 		{ "idle_evict_lru", test_idle_evict_lru },
 		{ "idle_evict_budget", test_idle_evict_budget },
+		{ "idle_evict_past_pending", test_idle_evict_past_pending },
+		{ "idle_evict_churn_pending", test_idle_evict_churn_pending },
 		{ "idle_default_rfc5382", test_idle_default_rfc5382 },
 		{ "idle_evict_churn", test_idle_evict_churn },
 		{ "syn_reopens_time_wait", test_syn_reopens_time_wait },

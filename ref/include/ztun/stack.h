@@ -26,7 +26,11 @@
  *             its pointer then.
  *
  * Capacity: at most max_tcp_flows flows; a SYN beyond that is refused at
- * once (RST, or ICMP when reject_icmp) and counted in stats.tcp_refused_full.
+ * once (RST, or ICMP when reject_icmp) and counted in stats.tcp_refused_full,
+ * unless the flow whose client has been quiet longest, not PENDING, has
+ * been quiet tcp_evict_idle or longer: that one is reset both ways
+ * (stats.tcp_idle_evicted) and the SYN takes its place. A flow's quiet
+ * time counts from its client's latest segment, or from the accept.
  * Memory is allocated when a flow opens (its two rings), never per packet;
  * each flow reserves its rings' capacity against mem_budget, and a SYN that
  * would exceed the budget is refused like one past capacity (counted in
@@ -93,8 +97,10 @@ struct zt_flow {
 	uint64_t idle_deadline;
 	uint64_t timer_deadline;
 	struct zt_heap_node timer;
-	uint64_t last_active;  /* the client's latest segment (or its SYN) */
+	uint64_t last_active;  /* the client's latest segment (or its SYN, or
+				* the accept when later) */
 	uint32_t lru_prev, lru_next; /* flows by last_active, oldest first */
+	bool lru_pending;      /* ... on the PENDING list instead */
 	bool ack_held;         /* a pure ACK waits for zt_stack_batch_end() */
 	bool ack_listed;       /* ... and the flow is on the batch's list */
 	uint32_t ack_held_no;  /* the held ACK's number */
