@@ -1020,8 +1020,17 @@ static bool udp_evict(struct zt_stack *s, uint64_t now)
 	if (!n || !s->cfg.udp_evict_idle)
 		return false;
 	f = zt_heap_entry(n, struct zt_udp_flow, timer);
-	/* the flow whose datagram the host is handling stays */
-	if (f == s->cur_udp || now - f->last_active < s->cfg.udp_evict_idle)
+	/* the flow whose datagram the host is handling stays, and the one
+	 * next closest to its timeout is asked instead: new, it is often
+	 * the minimum, ahead of streams idle long (the host's open for it
+	 * failed, out of descriptors) */
+	if (f == s->cur_udp) {
+		n = zt_heap_second(&s->udp_timers);
+		if (!n)
+			return false;
+		f = zt_heap_entry(n, struct zt_udp_flow, timer);
+	}
+	if (now - f->last_active < s->cfg.udp_evict_idle)
 		return false;
 	s->stats.udp_evicted++;
 	zt_stack_udp_close(s, f, now);

@@ -149,6 +149,9 @@ static void check_same(struct zt_heap *h, const struct model *m)
 	if (m->n)
 		CU_ASSERT_EQUAL_FATAL(zt_heap_node_deadline(zt_heap_min(h)),
 				      m->e[0].deadline);
+	/* the next after the minimum (zt_heap_second()) */
+	CU_ASSERT_EQUAL_FATAL(node_id(zt_heap_second(h)),
+			      m->n > 1 ? m->e[1].id : -1);
 }
 
 static uint64_t random_deadline(struct zt_rng *rng, int ties)

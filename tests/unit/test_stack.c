@@ -60,6 +60,9 @@ struct host {
 	uint8_t got[65536];          /* stream bytes taken, in order */
 	size_t got_len;
 	unsigned n_readable;
+	bool udp_evicts;             /* udp_input is out of descriptors: it
+				      * calls zt_stack_evict_idle() */
+	unsigned n_udp_evicted;      /* ... which closed a flow */
 };
 
 static void q_push(struct pktq *q, const uint8_t *p, size_t len)
@@ -148,7 +151,6 @@ static void h_udp_input(void *host, struct zt_udp_flow *f,
 {
 	struct host *h = host;
 
-	(void)now;
 	h->n_udp++;
 	if (f->datagrams_in == 1)
 		h->n_udp_new++;
@@ -156,6 +158,8 @@ static void h_udp_input(void *host, struct zt_udp_flow *f,
 	h->udp_hdr = f->hdr;
 	memcpy(h->udp_last, data, len);
 	h->udp_last_len = len;
+	if (h->udp_evicts && zt_stack_evict_idle(h->s, now))
+		h->n_udp_evicted++;
 }
 
 static enum zt_echo_verdict h_echo_verdict(void *host,
@@ -1704,6 +1708,45 @@ static void test_udp_evict(void)
 		host_fini(h);
 		free(h);
 	}
+}
+
+/*
+ * The host out of descriptors while it handles a new flow's datagram
+ * (its socket's open failed, EMFILE): zt_stack_evict_idle() closes the
+ * UDP flow closest to its timeout other than that one. The new flow,
+ * 30 s from its timeout, is the heap's minimum ahead of a stream quiet
+ * 37 s (120 s from its latest datagram): the stream goes (the new flow,
+ * passed by, stopped the search and nothing went). Alone, the new flow
+ * is never closed.
+ */
+static void test_udp_evict_past_current(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(9, 9, 9, 9);
+	struct zt_flow_key call = udp_key(&c, 5000, &srv, 4000);
+	struct zt_flow_key q = udp_key(&c, 5001, &srv, 53);
+	uint64_t t0;
+
+	zt_stack_config_default(&cfg);
+	cfg.tcp_evict_idle = 0;
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	h->udp_evicts = true;
+	t0 = h->now;
+	send_udp(h, &c, &srv, 5000, 4000, "hi", 2); /* alone: stays */
+	CU_ASSERT_EQUAL(h->n_udp_evicted, 0);
+	h->now = t0 + 3 * ZT_SEC; /* answered 3 s later: a stream */
+	CU_ASSERT_EQUAL(zt_stack_udp_send(h->s, &call, "yo", 2, h->now), 0);
+	h->now = t0 + 40 * ZT_SEC;
+	send_udp(h, &c, &srv, 5001, 53, "q", 1);
+	CU_ASSERT_EQUAL(h->n_udp_evicted, 1);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->udp_evicted, 1);
+	CU_ASSERT(zt_stack_udp_lookup(h->s, &call) == NULL);
+	CU_ASSERT(zt_stack_udp_lookup(h->s, &q) != NULL);
+	CU_ASSERT_EQUAL(zt_stack_check(h->s), 0);
+	host_fini(h);
+	free(h);
 }
 
 static void test_udp_flows_life(void)
@@ -3644,6 +3687,7 @@ int zt_suite_stack(void)
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },
 		{ "udp_evict", test_udp_evict },
+		{ "udp_evict_past_current", test_udp_evict_past_current },
 		{ "udp_stream_timeout", test_udp_stream_timeout },
 		{ "udp_ip_header_to_host", test_udp_ip_header_to_host },
 		{ "udp_unreach_quotes_the_flow", test_udp_unreach_quotes_the_flow },

@@ -74,6 +74,19 @@ static inline bool zt_heap_less(const struct zt_heap_node *a,
 	       (a->deadline == b->deadline && a->seq < b->seq);
 }
 
+/* The least node after the minimum (borrowed, still linked: one of the
+ * root's children), or NULL with fewer than two nodes. O(1). */
+static inline struct zt_heap_node *zt_heap_second(const struct zt_heap *heap)
+{
+	const struct zt_heap_node *r = heap->root;
+
+	if (!r || !r->left)
+		return r ? r->right : NULL;
+	if (r->right && zt_heap_less(r->right, r->left))
+		return r->right;
+	return r->left;
+}
+
 /* Link @node (caller-owned; must stay valid while linked) at @deadline with
  * a fresh seq. A node already linked in @heap is moved, as zt_heap_update(). */
 void zt_heap_insert(struct zt_heap *heap, struct zt_heap_node *node,

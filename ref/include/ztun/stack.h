@@ -503,9 +503,10 @@ void zt_stack_tcp_states(const struct zt_stack *s,
  * zt_stack_evict_idle() - the host ran out of something every flow holds
  * (a descriptor for its upstream): close the UDP flow closest to its
  * timeout if idle udp_evict_idle or longer (never the one whose datagram
- * the host is handling), as a full UDP table does; else reset the TCP
- * flow whose client has been quiet longest, both ways, if quiet
- * tcp_evict_idle or longer, as a full table does for a SYN. The host
+ * the host is handling: the next closest is asked then), as a full UDP
+ * table does; else reset the TCP flow whose client has been quiet
+ * longest, both ways, if quiet tcp_evict_idle or longer (never a
+ * PENDING one), as a full table does for a SYN. The host
  * hears of it (udp_closed, EV_RESET) before this returns and lets the
  * flow's resources go; flows may share one (a UDP mapping), so one
  * eviction need not free it. Return: true if a flow was closed.
