@@ -346,8 +346,11 @@ static void reply_byte(struct zt_socks5 *c)
 	if (c->have < c->need)
 		return;
 	addr_get(c->buf + 3, (size_t)c->need - 3, &c->bnd);
+	/* ::ffff:0.0.0.0 too: a mapped address is the IPv4 one it maps */
 	c->bnd_unspecified = c->bnd.atyp != ZT_SOCKS5_ATYP_DOMAIN &&
-			     all_zero(c->bnd.ip.bytes, 16);
+			     (all_zero(c->bnd.ip.bytes, 16) ||
+			      (zt_addr_is_v4_mapped(&c->bnd.ip) &&
+			       all_zero(c->bnd.ip.bytes + 12, 4)));
 	c->phase = PH_DONE;
 	c->state = ZT_SOCKS5_READY;
 	c->outcome = ZT_SOCKS5_OK;

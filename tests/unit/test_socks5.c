@@ -546,6 +546,10 @@ static void test_udp_associate_unspecified(void)
 				      0, 0, 0, 0, 0, 0, 0, 0, 0x9c, 0x41 };
 	static const uint8_t rset[] = { 5, 0, 0, 1, 198, 51, 100, 7, 0x9c, 0x42 };
 	static const uint8_t rdom[] = { 5, 0, 0, 3, 5, 'r', 'e', 'l', 'a', 'y', 0x9c, 0x43 };
+	/* ::ffff:0.0.0.0 is 0.0.0.0, as any IPv4-mapped BND.ADDR is its
+	 * IPv4 address (a dual-stack proxy's socket may say so) */
+	static const uint8_t rmap[] = { 5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+					0, 0, 0xff, 0xff, 0, 0, 0, 0, 0x9c, 0x44 };
 	const struct {
 		const uint8_t *r;
 		size_t len;
@@ -556,10 +560,11 @@ static void test_udp_associate_unspecified(void)
 		{ rset, sizeof(rset), false, false },
 		/* a name: not resolved, taken for the proxy's own */
 		{ rdom, sizeof(rdom), false, true },
+		{ rmap, sizeof(rmap), true, true },
 	};
 	struct zt_endpoint proxy = { .addr = v6_doc1(), .port = 1080 };
 
-	for (size_t k = 0; k < 4; k++) {
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		struct zt_socks5 c;
 		struct zt_socks5_addr relay;
 		size_t used;

@@ -10,8 +10,9 @@
  * the pieces the rest is fed in (1..16, so every split is tried). The
  * rest is the proxy's reply stream. Whatever the machine writes is
  * checked against the room it was promised; after READY the relay
- * endpoint is derived (refused only for a BND.PORT of 0). The whole input is also unwrapped as a SOCKS5 UDP
- * datagram, from an exactly-sized copy (ASan sees any over-read).
+ * endpoint is derived, refused exactly when no_relay() says. The whole
+ * input is also unwrapped as a SOCKS5 UDP datagram, from an
+ * exactly-sized copy (ASan sees any over-read).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,29 @@
 #include "ztun/socks5.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Whether socks5.h says BND @b names no relay, read apart from its
+ * code: BND.PORT 0, or an address no host has (multicast, IPv4 class E
+ * and broadcast, 0/8 but 0.0.0.0), an IPv4-mapped one as what it maps;
+ * a loopback, unspecified or domain BND.ADDR stands for the proxy. */
+static bool no_relay(const struct zt_socks5_addr *b)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	const uint8_t *v4 = b->ip.bytes;
+
+	if (b->port == 0)
+		return true;
+	if (b->atyp == ZT_SOCKS5_ATYP_DOMAIN)
+		return false;
+	if (b->atyp == ZT_SOCKS5_ATYP_IPV6) {
+		if (memcmp(b->ip.bytes, mapped, sizeof(mapped)) != 0)
+			return b->ip.bytes[0] == 0xff;
+		v4 += 12;
+	}
+	if (!v4[0] && !v4[1] && !v4[2] && !v4[3])
+		return false;
+	return v4[0] == 0 || v4[0] >= 224;
+}
 
 static void handshake(const uint8_t *data, size_t size)
 {
@@ -66,10 +90,11 @@ static void handshake(const uint8_t *data, size_t size)
 			break;
 		off += n;
 	}
-	/* READY after UDP ASSOCIATE: a relay, unless BND.PORT was 0 */
+	/* READY after UDP ASSOCIATE: a relay, unless socks5.h's contract
+	 * refuses one */
 	if (c.state == ZT_SOCKS5_READY && c.cmd == ZT_SOCKS5_CMD_UDP_ASSOCIATE &&
 	    (zt_socks5_relay_endpoint(&c, &proxy_ep, &relay) != 0) !=
-		    (c.bnd.port == 0))
+		    no_relay(&c.bnd))
 		abort();
 	(void)zt_socks5_outcome_name(zt_socks5_outcome(&c));
 	(void)zt_socks5_refuse(zt_socks5_outcome(&c));

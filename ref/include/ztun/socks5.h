@@ -134,7 +134,7 @@ struct zt_socks5 {
 	uint8_t buf[4 + 1 + ZT_SOCKS5_NAME_MAX + 2]; /* private */
 	/* result, valid when READY */
 	struct zt_socks5_addr bnd;    /* BND.ADDR / BND.PORT as the proxy sent them */
-	bool bnd_unspecified;         /* BND.ADDR is 0.0.0.0 or ::: use the proxy's */
+	bool bnd_unspecified;         /* BND.ADDR is 0.0.0.0, :: or ::ffff:0.0.0.0: use the proxy's */
 };
 
 /*
@@ -210,14 +210,15 @@ enum zt_refuse zt_socks5_refuse(enum zt_socks5_outcome o);
 /*
  * zt_socks5_relay_endpoint() - where to send SOCKS5 UDP datagrams after a
  * successful UDP ASSOCIATE: BND.ADDR:BND.PORT, except that an unspecified
- * BND.ADDR (0.0.0.0 or ::, RFC 1928 leaves its meaning to the proxy; in
- * practice "the address you reached me at"), a loopback one (127/8,
- * ::1: the proxy's own side of a NAT or a container) from a proxy that is
- * not on loopback itself, and a domain name (ATYP 3: in practice the
- * proxy's own host name; a host may not resolve names, and a relay known
- * only by name could not be told from any other sender) are replaced by
- * the proxy as the router reached it: its name when it was given one,
- * else its address. An IPv4-mapped BND.ADDR is the IPv4 address it maps.
+ * BND.ADDR (0.0.0.0, :: or ::ffff:0.0.0.0, RFC 1928 leaves its meaning
+ * to the proxy; in practice "the address you reached me at"), a loopback
+ * one (127/8, ::1: the proxy's own side of a NAT or a container) from a
+ * proxy that is not on loopback itself, and a domain name (ATYP 3: in
+ * practice the proxy's own host name; a host may not resolve names, and a
+ * relay known only by name could not be told from any other sender) are
+ * replaced by the proxy as the router reached it: its name when it was
+ * given one, else its address. An IPv4-mapped BND.ADDR is the IPv4
+ * address it maps.
  * @proxy: the proxy's endpoint as configured (borrowed; port unused)
  * @out:   the relay (an IP, or a domain)
  * Return: 0; -EINVAL unless READY after UDP ASSOCIATE, for a BND.PORT of
