@@ -8,7 +8,9 @@
  * NLMSG_ERROR with error 0 is the ACK of a request, a negative one is its
  * failure; for dumps each message is handed to a callback until
  * NLMSG_DONE. Replies are checked against the sequence number and our own
- * port so that stray messages are ignored.
+ * port so that stray messages are ignored. A datagram longer than the
+ * buffer (MSG_TRUNC) fails the request: its lost part may have held
+ * anything, the ACK or the route that mattered.
  */
 #include "real/netlink.h"
 
@@ -47,37 +49,60 @@ static int nl_put(struct nl_req *req, unsigned short type, const void *data,
 	return 0;
 }
 
-/* Send @req; run @cb on each reply of a dump. Return 0 or -errno. */
-static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
+static zr_nl_socket_fn nl_socket_hook;
+
+void zr_nl_set_socket_hook(zr_nl_socket_fn fn)
+{
+	nl_socket_hook = fn;
+}
+
+/* A NETLINK_ROUTE socket bound to a port of its own (the kernel picks
+ * it): its number into @port. Return: the descriptor or -errno. */
+static int nl_open(uint32_t seq, uint32_t *port)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	static uint32_t seq;
-	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
 	socklen_t salen = sizeof(sa);
-	uint32_t port;
-	int fd, err = 0;
-	bool done = false;
+	int fd;
 
+	if (nl_socket_hook)
+		return nl_socket_hook(seq, port);
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &salen) < 0) {
-		err = -errno;
-		goto out;
+		int err = -errno;
+
+		close(fd);
+		return err;
 	}
-	port = sa.nl_pid;
+	*port = sa.nl_pid;
+	return fd;
+}
+
+/* Send @req; run @cb on each reply of a dump. Return 0 or -errno. */
+static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
+{
+	static uint32_t seq;
+	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+	uint32_t port = 0;
+	int fd, err = 0;
+	bool done = false;
+
 	req->nh.nlmsg_seq = ++seq;
 	req->nh.nlmsg_pid = 0;
-	memset(&sa, 0, sizeof(sa));
-	sa.nl_family = AF_NETLINK;
-	if (sendto(fd, req, req->nh.nlmsg_len, 0, (struct sockaddr *)&sa,
-		   sizeof(sa)) < 0) {
+	fd = nl_open(req->nh.nlmsg_seq, &port);
+	if (fd < 0)
+		return fd;
+	/* unconnected netlink: send() goes to the kernel (port 0) */
+	if (send(fd, req, req->nh.nlmsg_len, 0) < 0) {
 		err = -errno;
 		goto out;
 	}
 	while (!done) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(fd, &msg, 0);
 		struct nlmsghdr *nh;
 
 		if (n < 0) {
@@ -88,6 +113,12 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 		}
 		if (n == 0) {
 			err = -EIO;
+			break;
+		}
+		if (msg.msg_flags & MSG_TRUNC) {
+			/* the rest of the datagram is lost: what it held
+			 * (a better route, the ACK) is not known */
+			err = -EMSGSIZE;
 			break;
 		}
 		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n);

@@ -69,4 +69,15 @@ int zr_nl_route_del(const struct zr_nl_route *r);
 int zr_nl_route_get(const struct zt_addr *dst, unsigned oif,
 		    struct zr_nl_route *out, uint8_t *type);
 
+/*
+ * Tests only: @fn (NULL: the kernel) stands for the NETLINK_ROUTE socket
+ * of each request from now on. It gets the request's sequence number and
+ * returns a descriptor (given to the caller, who closes it) of a
+ * connected SOCK_SEQPACKET socket whose peer plays the kernel: the
+ * request goes there, the replies come from there; @port is set to the
+ * port they must be addressed to. Return: the descriptor or -errno.
+ */
+typedef int (*zr_nl_socket_fn)(uint32_t seq, uint32_t *port);
+void zr_nl_set_socket_hook(zr_nl_socket_fn fn);
+
 #endif /* ZTUN_REAL_NETLINK_H */

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_netlink.c - the rtnetlink reply reader of ztun-ref
+ * (sim/real/netlink.c) against a fake kernel: the socket of each request
+ * is one end of a SOCK_SEQPACKET pair (zr_nl_set_socket_hook()), and the
+ * test writes the kernel's datagrams into the other end beforehand, then
+ * shuts it for writing, so that a reader waiting for more gets EOF
+ * instead of hanging. Covers replies of other requests and ports, ACKs
+ * and errors, and dumps that are truncated, interrupted
+ * (NLM_F_DUMP_INTR) or end in an error.
+ */
+#include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "real/netlink.h"
+#include "test.h"
+
+#define FAKE_PORT 4711u
+#define FAKE_CALLS 16
+
+/* One datagram being built. */
+struct dgram {
+	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+	size_t len;
+};
+
+/* What the fake kernel answers request number @call (0-based) with. */
+typedef void (*fake_script)(int peer, uint32_t seq, unsigned call);
+
+static struct {
+	fake_script script;
+	unsigned calls;
+	int peer[FAKE_CALLS];       /* kept open: the requests are read there */
+} fake;
+
+static int fake_socket(uint32_t seq, uint32_t *port)
+{
+	int sv[2];
+
+	if (fake.calls == FAKE_CALLS ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -EMFILE;
+	*port = FAKE_PORT;
+	fake.script(sv[1], seq, fake.calls);
+	shutdown(sv[1], SHUT_WR);   /* then EOF, never a hang */
+	fake.peer[fake.calls++] = sv[1];
+	return sv[0];
+}
+
+static void fake_begin(fake_script script)
+{
+	memset(&fake, 0, sizeof(fake));
+	fake.script = script;
+	zr_nl_set_socket_hook(fake_socket);
+}
+
+static void fake_end(void)
+{
+	zr_nl_set_socket_hook(NULL);
+	for (unsigned i = 0; i < fake.calls; i++)
+		close(fake.peer[i]);
+}
+
+static struct nlmsghdr *put_msg(struct dgram *d, uint16_t type, uint16_t flags,
+				uint32_t seq, uint32_t port, size_t payload)
+{
+	struct nlmsghdr *nh = (struct nlmsghdr *)(d->buf + d->len);
+
+	CU_ASSERT_FATAL(d->len + NLMSG_SPACE(payload) <= sizeof(d->buf));
+	memset(nh, 0, NLMSG_SPACE(payload));
+	nh->nlmsg_len = (uint32_t)NLMSG_LENGTH(payload);
+	nh->nlmsg_type = type;
+	nh->nlmsg_flags = flags;
+	nh->nlmsg_seq = seq;
+	nh->nlmsg_pid = port;
+	d->len += NLMSG_SPACE(payload);
+	return nh;
+}
+
+static void put_u32(struct rtattr **rta, unsigned short type, uint32_t v)
+{
+	(*rta)->rta_type = type;
+	(*rta)->rta_len = RTA_LENGTH(sizeof(v));
+	memcpy(RTA_DATA(*rta), &v, sizeof(v));
+	*rta = (struct rtattr *)((char *)*rta + RTA_SPACE(sizeof(v)));
+}
+
+/* An IPv4 route of the main table in a dump: /@dst_len dev @oif metric
+ * @metric, flags NLM_F_MULTI | @flags. */
+static void put_route(struct dgram *d, uint32_t seq, uint32_t port,
+		      uint16_t flags, uint8_t dst_len, uint32_t oif,
+		      uint32_t metric)
+{
+	size_t payload = NLMSG_ALIGN(sizeof(struct rtmsg)) +
+			 3 * RTA_SPACE(sizeof(uint32_t));
+	struct nlmsghdr *nh = put_msg(d, RTM_NEWROUTE, NLM_F_MULTI | flags,
+				      seq, port, payload);
+	struct rtmsg *rtm = NLMSG_DATA(nh);
+	struct rtattr *rta = RTM_RTA(rtm);
+
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = dst_len;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_protocol = RTPROT_BOOT;
+	rtm->rtm_type = RTN_UNICAST;
+	put_u32(&rta, RTA_TABLE, RT_TABLE_MAIN);
+	put_u32(&rta, RTA_OIF, oif);
+	put_u32(&rta, RTA_PRIORITY, metric);
+}
+
+/* NLMSG_DONE carrying the dump's result @result (0 or -errno). */
+static void put_done(struct dgram *d, uint32_t seq, uint16_t flags, int result)
+{
+	struct nlmsghdr *nh = put_msg(d, NLMSG_DONE, NLM_F_MULTI | flags, seq,
+				      FAKE_PORT, sizeof(int));
+
+	memcpy(NLMSG_DATA(nh), &result, sizeof(result));
+}
+
+static void put_ack(struct dgram *d, uint32_t seq, uint32_t port, int error)
+{
+	struct nlmsghdr *nh = put_msg(d, NLMSG_ERROR, NLM_F_CAPPED, seq, port,
+				      sizeof(struct nlmsgerr));
+	struct nlmsgerr *e = NLMSG_DATA(nh);
+
+	e->error = error;
+	e->msg.nlmsg_seq = seq;
+}
+
+static void send_dgram(int peer, struct dgram *d)
+{
+	CU_ASSERT_FATAL(send(peer, d->buf, d->len, 0) == (ssize_t)d->len);
+	d->len = 0;
+}
+
+/* A consistent dump: two default routes, the better one (metric 50) on
+ * interface 4, and replies that are not ours in between. */
+static void script_good(int peer, uint32_t seq, unsigned call)
+{
+	static struct dgram d;
+
+	(void)call;
+	put_route(&d, seq, FAKE_PORT, 0, 24, 7, 0);         /* not default */
+	put_route(&d, seq, FAKE_PORT, 0, 0, 3, 100);
+	put_route(&d, seq + 1, FAKE_PORT, 0, 0, 9, 1);      /* another request */
+	put_route(&d, seq, FAKE_PORT + 1, 0, 0, 9, 1);      /* another port */
+	send_dgram(peer, &d);
+	put_route(&d, seq, FAKE_PORT, 0, 0, 4, 50);
+	put_done(&d, seq, 0, 0);
+	send_dgram(peer, &d);
+}
+
+static void test_dump(void)
+{
+	union {
+		struct nlmsghdr nh;
+		char bytes[256];
+	} req;
+
+	fake_begin(script_good);
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), 4);
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 4), 3);  /* excluded */
+	CU_ASSERT_EQUAL(fake.calls, 2);
+	/* what the kernel got: a dump request */
+	CU_ASSERT_EQUAL(recv(fake.peer[0], &req, sizeof(req), 0),
+			(ssize_t)NLMSG_LENGTH(sizeof(struct rtmsg)));
+	CU_ASSERT_EQUAL(req.nh.nlmsg_type, RTM_GETROUTE);
+	CU_ASSERT(req.nh.nlmsg_flags & NLM_F_DUMP);
+	fake_end();
+}
+
+/* A first datagram longer than the reader's buffer: the better default
+ * route (metric 50 on 4) lies past its end. */
+static void script_long(int peer, uint32_t seq, unsigned call)
+{
+	static struct dgram d;
+
+	(void)call;
+	put_route(&d, seq, FAKE_PORT, 0, 0, 3, 100);
+	while (d.len < 20000)
+		put_route(&d, seq, FAKE_PORT, 0, 24, 7, 0);
+	put_route(&d, seq, FAKE_PORT, 0, 0, 4, 50);
+	send_dgram(peer, &d);
+	put_done(&d, seq, 0, 0);
+	send_dgram(peer, &d);
+}
+
+static void test_truncated(void)
+{
+	int oif;
+
+	fake_begin(script_long);
+	oif = zr_nl_default_oif(ZT_AF_INET, 0);
+	/* the whole answer (4), or an error: never a partial one (3) */
+	CU_ASSERT(oif == 4 || oif == -EMSGSIZE);
+	CU_ASSERT_NOT_EQUAL(oif, 3);
+	fake_end();
+}
+
+/* ACKs: another request's first (ignored), then ours: 0 or an error. */
+static int ack_error;
+
+static void script_ack(int peer, uint32_t seq, unsigned call)
+{
+	static struct dgram d;
+
+	(void)call;
+	put_ack(&d, seq - 1, FAKE_PORT, -EPERM);
+	put_ack(&d, seq, FAKE_PORT + 1, -EPERM);
+	send_dgram(peer, &d);
+	put_ack(&d, seq, FAKE_PORT, ack_error);
+	send_dgram(peer, &d);
+}
+
+static void test_ack(void)
+{
+	struct zr_nl_route r;
+
+	memset(&r, 0, sizeof(r));
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.10", &r.dst) == 0);
+	r.prefix = 32;
+	r.oif = 2;
+	ack_error = 0;
+	fake_begin(script_ack);
+	CU_ASSERT_EQUAL(zr_nl_route_add(&r), 0);
+	ack_error = -EEXIST;
+	CU_ASSERT_EQUAL(zr_nl_route_add(&r), -EEXIST);
+	fake_end();
+}
+
+int zt_suite_netlink(void)
+{
+	static const struct zt_test_case cases[] = {
+		{ "dump", test_dump },
+		{ "truncated datagram", test_truncated },
+		{ "ack", test_ack },
+		{ 0 }
+	};
+
+	return zt_add_suite("netlink", NULL, NULL, cases);
+}
