@@ -8,7 +8,10 @@
  * NLMSG_ERROR with error 0 is the ACK of a request, a negative one is its
  * failure; for dumps each message is handed to a callback until
  * NLMSG_DONE. Replies are checked against the sequence number and our own
- * port so that stray messages are ignored. A datagram longer than the
+ * port so that stray messages are ignored. A dump during which the table
+ * changed has NLM_F_DUMP_INTR on its messages (on NLMSG_DONE at the
+ * latest) and may have missed any route: it is asked again, up to
+ * ZR_NL_DUMP_TRIES times, as iproute2 and systemd-networkd do. A datagram longer than the
  * buffer (MSG_TRUNC) fails the request: its lost part may have held
  * anything, the ACK or the route that mattered.
  */
@@ -87,7 +90,7 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
 	uint32_t port = 0;
 	int fd, err = 0;
-	bool done = false;
+	bool done = false, intr = false;
 
 	req->nh.nlmsg_seq = ++seq;
 	req->nh.nlmsg_pid = 0;
@@ -126,6 +129,8 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 			if (nh->nlmsg_seq != req->nh.nlmsg_seq ||
 			    nh->nlmsg_pid != port)
 				continue;
+			if (nh->nlmsg_flags & NLM_F_DUMP_INTR)
+				intr = true;
 			if (nh->nlmsg_type == NLMSG_DONE) {
 				done = true;
 				break;
@@ -144,6 +149,8 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 				err = cb(nh, user);
 		}
 	}
+	if (!err && intr)
+		err = -EINTR;  /* a dump that missed changes: ask again */
 out:
 	close(fd);
 	return err;
@@ -282,21 +289,29 @@ static int default_route_cb(const struct nlmsghdr *nh, void *user)
  * @family: ZT_AF_INET or ZT_AF_INET6
  * @exclude: an interface whose routes do not count (the TUN), or 0
  *
+ * A dump interrupted by a change of the table (NLM_F_DUMP_INTR) is not
+ * taken: it is done again, at most ZR_NL_DUMP_TRIES times in all.
+ *
  * Return: the interface index, 0 when there is no default route, or a
- * negative errno.
+ * negative errno (-EAGAIN: every dump was interrupted).
  */
 int zr_nl_default_oif(uint8_t family, unsigned exclude)
 {
 	struct nl_req req;
-	struct route_pick pick = { .exclude = exclude };
-	int err;
+	struct route_pick pick;
+	int err = -EINTR;
 
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req.nh.nlmsg_type = RTM_GETROUTE;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	req.u.rtm.rtm_family = family == ZT_AF_INET ? AF_INET : AF_INET6;
-	err = nl_talk(&req, default_route_cb, &pick);
+	for (unsigned try = 0; try < ZR_NL_DUMP_TRIES && err == -EINTR; try++) {
+		memset(&req, 0, sizeof(req));
+		req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+		req.nh.nlmsg_type = RTM_GETROUTE;
+		req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+		req.u.rtm.rtm_family = family == ZT_AF_INET ? AF_INET : AF_INET6;
+		pick = (struct route_pick){ .exclude = exclude };
+		err = nl_talk(&req, default_route_cb, &pick);
+	}
+	if (err == -EINTR)
+		return -EAGAIN;  /* the table kept changing */
 	if (err)
 		return err;
 	return (int)pick.oif;

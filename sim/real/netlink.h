@@ -31,8 +31,13 @@ int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr,
  * zr_nl_default_oif() - the interface of the main table's default route
  * of @family (ZT_AF_INET or ZT_AF_INET6) with the lowest metric, not
  * counting routes through @exclude (0: none).
- * Return: its index (> 0), 0 when there is none, or a negative errno.
+ * A dump that the kernel marks interrupted (NLM_F_DUMP_INTR: the table
+ * changed during it, so it may miss routes) is done again, up to
+ * ZR_NL_DUMP_TRIES times in all.
+ * Return: its index (> 0), 0 when there is none, or a negative errno
+ * (-EAGAIN when every dump was interrupted).
  */
+#define ZR_NL_DUMP_TRIES 5
 int zr_nl_default_oif(uint8_t family, unsigned exclude);
 
 /* rtm_protocol of every route ztun-ref adds ("proto 122" in `ip route`);

@@ -202,6 +202,45 @@ static void test_truncated(void)
 	fake_end();
 }
 
+/* The first @intr dumps are interrupted (the table changed under
+ * them): they miss the better default route and carry NLM_F_DUMP_INTR. */
+static unsigned intr;
+
+static void script_intr(int peer, uint32_t seq, unsigned call)
+{
+	static struct dgram d;
+
+	if (call < intr) {
+		put_route(&d, seq, FAKE_PORT, 0, 0, 3, 100);
+		put_route(&d, seq, FAKE_PORT, NLM_F_DUMP_INTR, 24, 7, 0);
+		put_done(&d, seq, NLM_F_DUMP_INTR, 0);
+	} else {
+		put_route(&d, seq, FAKE_PORT, 0, 0, 3, 100);
+		put_route(&d, seq, FAKE_PORT, 0, 0, 4, 50);
+		put_done(&d, seq, 0, 0);
+	}
+	send_dgram(peer, &d);
+}
+
+static void test_interrupted(void)
+{
+	int oif;
+
+	intr = 2;
+	fake_begin(script_intr);
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), 4);
+	CU_ASSERT_EQUAL(fake.calls, 3);     /* tried again, twice */
+	fake_end();
+
+	/* never consistent: an error after a bounded number of tries */
+	intr = FAKE_CALLS;
+	fake_begin(script_intr);
+	oif = zr_nl_default_oif(ZT_AF_INET, 0);
+	CU_ASSERT_EQUAL(oif, -EAGAIN);
+	CU_ASSERT_EQUAL(fake.calls, ZR_NL_DUMP_TRIES);
+	fake_end();
+}
+
 /* ACKs: another request's first (ignored), then ours: 0 or an error. */
 static int ack_error;
 
@@ -238,6 +277,7 @@ int zt_suite_netlink(void)
 	static const struct zt_test_case cases[] = {
 		{ "dump", test_dump },
 		{ "truncated datagram", test_truncated },
+		{ "interrupted dump", test_interrupted },
 		{ "ack", test_ack },
 		{ 0 }
 	};
