@@ -7,13 +7,15 @@
  * aligned). nl_talk() sends it to the kernel and walks every reply: an
  * NLMSG_ERROR with error 0 is the ACK of a request, a negative one is its
  * failure; for dumps each message is handed to a callback until
- * NLMSG_DONE. Replies are checked against the sequence number and our own
- * port so that stray messages are ignored. A dump during which the table
- * changed has NLM_F_DUMP_INTR on its messages (on NLMSG_DONE at the
- * latest) and may have missed any route: it is asked again, up to
- * ZR_NL_DUMP_TRIES times, as iproute2 and systemd-networkd do. A datagram longer than the
- * buffer (MSG_TRUNC) fails the request: its lost part may have held
- * anything, the ACK or the route that mattered.
+ * NLMSG_DONE, whose payload is the dump's result: a negative one (the
+ * dump stopped early) fails it. Replies are checked against the sequence
+ * number and our own port so that stray messages are ignored. A dump
+ * during which the table changed has NLM_F_DUMP_INTR on its messages (on
+ * NLMSG_DONE at the latest) and may have missed any route: it is asked
+ * again, up to ZR_NL_DUMP_TRIES times, as iproute2 and systemd-networkd
+ * do. A datagram longer than the buffer (MSG_TRUNC) fails the request:
+ * its lost part may have held anything, the ACK or the route that
+ * mattered.
  */
 #include "real/netlink.h"
 
@@ -132,6 +134,14 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 			if (nh->nlmsg_flags & NLM_F_DUMP_INTR)
 				intr = true;
 			if (nh->nlmsg_type == NLMSG_DONE) {
+				int res = 0;
+
+				/* the dump's own result: an error (a route
+				 * too big for a message, say) ends it early */
+				if (nh->nlmsg_len >= NLMSG_LENGTH(sizeof(res)))
+					memcpy(&res, NLMSG_DATA(nh), sizeof(res));
+				if (res < 0 && !err)
+					err = res;
 				done = true;
 				break;
 			}

@@ -241,6 +241,25 @@ static void test_interrupted(void)
 	fake_end();
 }
 
+/* A dump that stops with an error in its NLMSG_DONE (the kernel could
+ * not fit a route into a message): what came before is not all. */
+static void script_done_error(int peer, uint32_t seq, unsigned call)
+{
+	static struct dgram d;
+
+	(void)call;
+	put_route(&d, seq, FAKE_PORT, 0, 0, 3, 100);
+	put_done(&d, seq, 0, -EMSGSIZE);
+	send_dgram(peer, &d);
+}
+
+static void test_done_error(void)
+{
+	fake_begin(script_done_error);
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), -EMSGSIZE);
+	fake_end();
+}
+
 /* ACKs: another request's first (ignored), then ours: 0 or an error. */
 static int ack_error;
 
@@ -278,6 +297,7 @@ int zt_suite_netlink(void)
 		{ "dump", test_dump },
 		{ "truncated datagram", test_truncated },
 		{ "interrupted dump", test_interrupted },
+		{ "dump ending in an error", test_done_error },
 		{ "ack", test_ack },
 		{ 0 }
 	};
