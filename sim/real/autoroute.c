@@ -92,6 +92,13 @@ static int clean_stale(const char *path, const struct zr_tun *tun,
 		unlink(path);
 		return 0;
 	}
+	if (err == -EPROTONOSUPPORT) {
+		/* a newer ztun-ref's (then a downgrade): its routes may be
+		 * of kinds this version cannot name, so none is touched */
+		zr_err("--auto-route: %s is of format %u, newer than this ztun-ref's (%d): left as it is, routes and file; stop the ztun-ref that wrote it, or run a newer one, or delete its routes ('proto %d' in `ip route`) and the file by hand",
+		       path, old.version, ZR_ROUTE_STATE_VERSION, ZR_RTPROT_ZTUN);
+		return err;
+	}
 	if (err == -ENXIO) {
 		zr_err("--auto-route: %s is not a regular file (a FIFO, a device, a directory?); not read", path);
 		return err;

@@ -6,7 +6,8 @@
  * Theory of operation (docs/cli.md, "Auto-route", says why this design):
  *
  *  1. Stale state. If the state file of this TUN name exists, a previous
- *     run did not get to clean up (SIGKILL, crash). Unless that run is
+ *     run did not get to clean up (SIGKILL, crash). A file of a newer
+ *     format (a newer ztun-ref's) fails the start, untouched. Unless that run is
  *     still alive (its pid is a live ztun-ref: then we refuse to start),
  *     every route it lists is deleted - only routes of protocol
  *     ZR_RTPROT_ZTUN match, so nobody else's route goes - and the file is

@@ -25,6 +25,7 @@
 
 #include "real/readfile.h"
 
+#define ZR_MAGIC "ztun-ref-routes "
 #define ZR_HEADER "ztun-ref-routes 1"
 #define ZR_LINE_MAX 200
 #define ZR_FIELDS_MAX 8
@@ -184,6 +185,46 @@ static int parse_pid(char **f, unsigned n, long *pid)
 	return 0;
 }
 
+/* The first line @line (NUL-terminated, without its '\n'): 0 for ours,
+ * -EPROTONOSUPPORT for "ztun-ref-routes N" with N a later version than
+ * ours (decimal, no leading zero: *@version = N), else -EINVAL. */
+static int parse_header(const char *line, unsigned *version)
+{
+	const char *v = line + strlen(ZR_MAGIC);
+	char *end;
+	long n;
+
+	if (!strcmp(line, ZR_HEADER)) {
+		*version = ZR_ROUTE_STATE_VERSION;
+		return 0;
+	}
+	if (strncmp(line, ZR_MAGIC, strlen(ZR_MAGIC)) || v[0] < '1' || v[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n <= ZR_ROUTE_STATE_VERSION || n > 1000000)
+		return -EINVAL;
+	*version = (unsigned)n;
+	return -EPROTONOSUPPORT;
+}
+
+/* The first line of @len bytes of @text, as parse_header() takes it. */
+static int parse_first_line(const char *text, size_t len, unsigned *version)
+{
+	char line[ZR_LINE_MAX + 1];
+	const char *nl = memchr(text, '\n', len);
+	size_t ll;
+
+	if (!nl)
+		return -EINVAL;
+	ll = (size_t)(nl - text);
+	if (ll > ZR_LINE_MAX || memchr(text, 0, ll))
+		return -EINVAL;
+	memcpy(line, text, ll);
+	line[ll] = 0;
+	return parse_header(line, version);
+}
+
 /**
  * zr_route_state_parse() - parse a state file's text (see routestate.h).
  * @text: the bytes (borrowed; not necessarily NUL-terminated)
@@ -191,7 +232,11 @@ static int parse_pid(char **f, unsigned n, long *pid)
  * @s: filled on success
  * @bad_line: the first rejected line, 0 for the file as a whole; may be NULL
  *
- * Return: 0, -EINVAL or -E2BIG.
+ * A first line "ztun-ref-routes N" of a later version than ours makes
+ * the file a newer format's, whatever follows: -EPROTONOSUPPORT, with
+ * @s->version N (the caller must not touch what it does not know).
+ *
+ * Return: 0, -EINVAL, -E2BIG or -EPROTONOSUPPORT.
  */
 int zr_route_state_parse(const char *text, size_t len, struct zr_route_state *s,
 			 unsigned *bad_line)
@@ -222,8 +267,9 @@ int zr_route_state_parse(const char *text, size_t len, struct zr_route_state *s,
 		line[ll] = 0;
 		pos += ll + 1;
 		if (!header) {
-			if (strcmp(line, ZR_HEADER))
-				return -EINVAL;
+			err = parse_header(line, &s->version);
+			if (err)
+				return err;
 			header = true;
 			continue;
 		}
@@ -349,7 +395,8 @@ int zr_route_state_write(const char *path, const struct zr_route_state *s)
  * @s: filled on success
  * @bad_line: see zr_route_state_parse(); may be NULL
  *
- * Return: 0, -ENOENT, -EFBIG, -EINVAL, -E2BIG or another negative errno.
+ * Return: 0, -ENOENT, -EFBIG, -EINVAL, -E2BIG, -EPROTONOSUPPORT (a newer
+ * format, at any length: @s->version set) or another negative errno.
  */
 int zr_route_state_read(const char *path, struct zr_route_state *s,
 			unsigned *bad_line)
@@ -362,7 +409,16 @@ int zr_route_state_read(const char *path, struct zr_route_state *s,
 	len = zr_read_file(path, O_NOFOLLOW, text, sizeof(text));
 	if (len < 0)
 		return (int)len;
-	if (len > ZR_ROUTE_STATE_BYTES)
+	if (len > ZR_ROUTE_STATE_BYTES) {
+		/* a newer format's may be longer: say which it is */
+		memset(s, 0, sizeof(*s));
+		if (parse_first_line(text, (size_t)len, &s->version) ==
+		    -EPROTONOSUPPORT) {
+			if (bad_line)
+				*bad_line = 1;
+			return -EPROTONOSUPPORT;
+		}
 		return -EFBIG;
+	}
 	return zr_route_state_parse(text, (size_t)len, s, bad_line);
 }

@@ -13,7 +13,8 @@
  *   route 0.0.0.0/1 dev ztun0
  *   route 192.0.2.10/32 via 10.0.2.2 dev eth0
  *
- * The first line names the format and its version; "pid" (exactly once,
+ * The first line names the format and its version (a later version's
+ * file is told apart from a damaged one, and left alone); "pid" (exactly once,
  * before any route) is the writer's process id; each "route" is a
  * destination prefix, an optional gateway of the same family and the
  * device by name (an index would not survive the device's re-creation).
@@ -46,7 +47,11 @@ struct zr_route {
 	char dev[IF_NAMESIZE];      /* NUL-terminated, non-empty */
 };
 
+/* The format this ztun-ref reads and writes ("ztun-ref-routes 1"). */
+#define ZR_ROUTE_STATE_VERSION 1
+
 struct zr_route_state {
+	unsigned version;           /* of the file read (parse, read) */
 	long pid;                   /* the run that wrote the file */
 	unsigned count;
 	struct zr_route routes[ZR_ROUTE_STATE_MAX];
@@ -66,8 +71,10 @@ int zr_route_state_format(const struct zr_route_state *s, char *buf,
  * NUL-terminated) into @s.
  * @bad_line: set to the 1-based number of the first rejected line (0 when
  *            the file as a whole is wrong, e.g. empty); may be NULL
- * Return: 0, -EINVAL (malformed) or -E2BIG (more than ZR_ROUTE_STATE_MAX
- * routes). @s is undefined after a failure.
+ * Return: 0, -EINVAL (malformed), -E2BIG (more than ZR_ROUTE_STATE_MAX
+ * routes) or -EPROTONOSUPPORT (the first line names a later version than
+ * ZR_ROUTE_STATE_VERSION: a newer ztun-ref's file, whatever follows;
+ * @s->version is that version). @s is undefined after another failure.
  */
 int zr_route_state_parse(const char *text, size_t len,
 			 struct zr_route_state *s, unsigned *bad_line);
@@ -95,9 +102,10 @@ int zr_route_state_write(const char *path, const struct zr_route_state *s);
 /*
  * zr_route_state_read() - read and parse @path into @s.
  * Return: 0, -ENOENT (no file), -ENXIO (not a regular file: refused
- * unread, a FIFO would block), -EFBIG (longer than ZR_ROUTE_STATE_BYTES),
- * a parse error of zr_route_state_parse() (@bad_line set), or another
- * negative errno.
+ * unread, a FIFO would block), -EFBIG (longer than ZR_ROUTE_STATE_BYTES,
+ * unless a newer format's: -EPROTONOSUPPORT then at any length), a parse
+ * error of zr_route_state_parse() (@bad_line set), or another negative
+ * errno.
  */
 int zr_route_state_read(const char *path, struct zr_route_state *s,
 			unsigned *bad_line);
