@@ -232,6 +232,33 @@ static void abandon_kept(struct zr_autoroute *ar)
 	memset(&ar->kept, 0, sizeof(ar->kept));
 }
 
+/* Drop route @i of @ar's list (with its ours[] mark), keeping the order. */
+static void state_remove(struct zr_autoroute *ar, unsigned i)
+{
+	for (unsigned j = i; j + 1 < ar->state.count; j++) {
+		ar->state.routes[j] = ar->state.routes[j + 1];
+		ar->ours[j] = ar->ours[j + 1];
+	}
+	ar->state.count--;
+	ar->ours[ar->state.count] = false;
+}
+
+/* A route of @ar's list that turned out to exist already (someone else
+ * added it first: -EEXIST) is not ours: off the list and the file, so
+ * that no later start deletes it; @i its index. */
+static void drop_not_ours(struct zr_autoroute *ar, unsigned i)
+{
+	char text[ZR_ROUTE_TEXT];
+	int err;
+
+	zr_route_text(&ar->state.routes[i], text, sizeof(text));
+	state_remove(ar, i);
+	err = zr_route_state_write(ar->path, &ar->state);
+	if (err)
+		zr_warn("auto-route: the state file %s still lists %s, not ours: %s",
+			ar->path, text, strerror(-err));
+}
+
 static int plan_add(struct zr_route_state *s, const struct zt_addr *dst,
 		    uint8_t prefix, const struct zt_addr *gw, const char *dev)
 {
@@ -255,13 +282,16 @@ static int plan_add(struct zr_route_state *s, const struct zt_addr *dst,
  * where the kernel's route to it leads into the TUN (after start: the
  * split routes take it), the route it has out of interface @egress
  * (0: none: -ELOOP). @covered: the split routes take @proxy's family
- * into the TUN, so that a proxy without a route now would loop there. */
+ * into the TUN, so that a proxy without a route now would loop there.
+ * @kept: step 1's routes (NULL: none); a host route to @proxy there
+ * already that is not one of them is not planned (someone else's). */
 static int plan_exclusion(struct zr_route_state *s, const struct zt_addr *proxy,
 			  const struct zr_tun *tun, unsigned egress,
-			  bool covered)
+			  bool covered, const struct zr_route_state *kept)
 {
 	struct zr_nl_route now;
-	char a[ZT_ADDR_STRLEN], dev[IF_NAMESIZE];
+	struct zr_route r;
+	char a[ZT_ADDR_STRLEN], dev[IF_NAMESIZE], text[ZR_ROUTE_TEXT];
 	uint8_t type;
 	bool into_tun;
 	int err;
@@ -306,8 +336,27 @@ static int plan_exclusion(struct zr_route_state *s, const struct zt_addr *proxy,
 			a, now.oif);
 		return 0;
 	}
-	return plan_add(s, proxy, (uint8_t)(zt_addr_len(proxy) * 8),
-			now.has_gateway ? &now.gateway : NULL, dev);
+	err = plan_add(s, proxy, (uint8_t)(zt_addr_len(proxy) * 8),
+		       now.has_gateway ? &now.gateway : NULL, dev);
+	if (err)
+		return err;
+	r = s->routes[s->count - 1];
+	if (kept && was_kept(kept, &r))
+		return 0;  /* ours, from the run we take over from */
+	/* A host route there already is someone else's (another ztun-ref's
+	 * has protocol 122 too): never listed, so that no start after a
+	 * SIGKILL of ours deletes it; it pins the proxy as it is. */
+	err = zr_nl_host_route_exists(proxy);
+	if (err <= 0) {
+		if (err)
+			zr_err("--auto-route: looking for a host route to proxy %s: %s",
+			       a, strerror(-err));
+		return err;
+	}
+	s->count--;
+	zr_info("auto-route: %s exists already; left as it is",
+		zr_route_text(&r, text, sizeof(text)));
+	return 0;
 }
 
 /* Whether the split routes plan() adds take @a's family into the TUN. */
@@ -316,9 +365,9 @@ static bool split_covers(const struct zr_config *c, const struct zt_addr *a)
 	return a->family == ZT_AF_INET || c->have_ip6 || c->kill_switch;
 }
 
-/* Step 2: the exclusions, then the split routes. */
+/* Step 2: the exclusions, then the split routes; @kept: step 1's. */
 static int plan(struct zr_route_state *s, const struct zr_config *c,
-		const struct zr_tun *tun)
+		const struct zr_tun *tun, const struct zr_route_state *kept)
 {
 	static const uint8_t v4_lo[4] = { 0 }, v4_hi[4] = { 128 };
 	static const uint8_t v6_lo[16] = { 0 }, v6_hi[16] = { 0x80 };
@@ -329,10 +378,10 @@ static int plan(struct zr_route_state *s, const struct zr_config *c,
 	s->pid = (long)getpid();
 	if (c->socks5.enabled)
 		err = plan_exclusion(s, &c->socks5.server.addr, tun, 0,
-				     split_covers(c, &c->socks5.server.addr));
+				     split_covers(c, &c->socks5.server.addr), kept);
 	if (!err && c->http.enabled)
 		err = plan_exclusion(s, &c->http.server.addr, tun, 0,
-				     split_covers(c, &c->http.server.addr));
+				     split_covers(c, &c->http.server.addr), kept);
 	if (err)
 		return err;
 	a = zt_addr_v4(v4_lo);
@@ -375,7 +424,7 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 		return err;
 	/* From here until the new file is renamed over the old one (never
 	 * removed first), the old file lists the routes kept. */
-	err = plan(&ar->state, c, tun);
+	err = plan(&ar->state, c, tun, &ar->kept);
 	planned = ar->state.count;
 	if (!err)
 		err = take_over(ar, planned);
@@ -405,7 +454,11 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 			continue;
 		}
 		if (err == -EEXIST && !split) {
+			/* added since plan() looked: by someone else */
 			zr_info("auto-route: %s exists already; left as it is", text);
+			drop_not_ours(ar, i);
+			planned--;
+			i--;  /* the next one is at i now (unsigned wrap at 0) */
 			continue;
 		}
 		if (err && split && r->dst.family == ZT_AF_INET6 && !c->have_ip6) {
@@ -447,17 +500,6 @@ static const struct zr_route *exclusion_of(const struct zr_route_state *s,
 	return NULL;
 }
 
-/* Drop route @i of @ar's list (with its ours[] mark), keeping the order. */
-static void state_remove(struct zr_autoroute *ar, unsigned i)
-{
-	for (unsigned j = i; j + 1 < ar->state.count; j++) {
-		ar->state.routes[j] = ar->state.routes[j + 1];
-		ar->ours[j] = ar->ours[j + 1];
-	}
-	ar->state.count--;
-	ar->ours[ar->state.count] = false;
-}
-
 /**
  * zr_autoroute_proxy_moved() - keep a proxy's new address out of the TUN.
  * @ar: the auto-route state (active)
@@ -490,7 +532,7 @@ int zr_autoroute_proxy_moved(struct zr_autoroute *ar, const struct zt_addr *to,
 	/* the split routes are in place: a family they cover has a
 	 * route, into the TUN (plan_exclusion() then asks @egress's) */
 	err = plan_exclusion(&ar->state, to, tun,
-			     egress[0] ? if_nametoindex(egress) : 0, false);
+			     egress[0] ? if_nametoindex(egress) : 0, false, NULL);
 	if (err == -E2BIG)
 		zr_err("auto-route: no room for the route of proxy %s (%d routes)",
 		       zt_addr_format(to, text, sizeof(text)), ZR_ROUTE_STATE_MAX);
@@ -518,7 +560,9 @@ int zr_autoroute_proxy_moved(struct zr_autoroute *ar, const struct zt_addr *to,
 	if (!err)
 		err = zr_nl_route_add(&nr);
 	if (err == -EEXIST) {
+		/* added since plan_exclusion() looked: not ours */
 		zr_info("auto-route: %s exists already; left as it is", text);
+		drop_not_ours(ar, at);
 		return 0;
 	}
 	if (err) {

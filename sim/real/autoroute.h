@@ -23,7 +23,12 @@
  *  2. Plan. For each proxy address, the kernel is asked (RTM_GETROUTE)
  *     how it reaches it now; a host route (/32, /128) with that gateway
  *     and device pins it there, so the proxy connection never enters the
- *     TUN. A proxy on a local address needs none; one with no route at
+ *     TUN. A host route to the proxy that exists already (an RTM_GETROUTE
+ *     dump finds it) is someone else's, perhaps another ztun-ref's (its
+ *     protocol is 122 too): it is left as it is and never listed in the
+ *     state file, so that no start after a SIGKILL of ours deletes it;
+ *     unless it is one of the routes kept in step 1. A proxy on a local
+ *     address needs none; one with no route at
  *     all, of a family the split routes take, fails the start (its
  *     connection would loop through the TUN). Then the split routes
  *     0.0.0.0/1 and 128.0.0.0/1 dev TUN (and ::/1, 8000::/1 with
@@ -34,7 +39,8 @@
  *     through other devices.
  *  3. The state file (routestate.h) listing the plan is written, then the
  *     routes are added, exclusions first. An exclusion that exists already
- *     is someone else's and stays; a split route that exists already
+ *     (added since step 2 looked) is someone else's and stays, and leaves
+ *     the list and the file at once; a split route that exists already
  *     (unless kept in step 1: then it is ours), or any other failure, undoes what was added
  *     and fails the start; a start that fails before its file is written
  *     deletes the routes kept in step 1, then the old file. With --kill-switch but no --tun-ip6, a kernel

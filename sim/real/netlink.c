@@ -63,14 +63,14 @@ void zr_nl_set_socket_hook(zr_nl_socket_fn fn)
 
 /* A NETLINK_ROUTE socket bound to a port of its own (the kernel picks
  * it): its number into @port. Return: the descriptor or -errno. */
-static int nl_open(uint32_t seq, uint32_t *port)
+static int nl_open(const struct nl_req *req, uint32_t *port)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	socklen_t salen = sizeof(sa);
 	int fd;
 
 	if (nl_socket_hook)
-		return nl_socket_hook(seq, port);
+		return nl_socket_hook(&req->nh, port);
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0)
 		return -errno;
@@ -96,7 +96,7 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 
 	req->nh.nlmsg_seq = ++seq;
 	req->nh.nlmsg_pid = 0;
-	fd = nl_open(req->nh.nlmsg_seq, &port);
+	fd = nl_open(req, &port);
 	if (fd < 0)
 		return fd;
 	/* unconnected netlink: send() goes to the kernel (port 0) */
@@ -258,6 +258,20 @@ static uint32_t multipath_oif(const struct rtattr *rta, unsigned exclude)
 	return 0;
 }
 
+/* One RTM_GETROUTE dump of @family's routes (ZT_AF_*) through @cb:
+ * -EINTR when the kernel marked it interrupted. */
+static int route_dump(uint8_t family, nl_cb cb, void *user)
+{
+	struct nl_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.u.rtm.rtm_family = family == ZT_AF_INET ? AF_INET : AF_INET6;
+	return nl_talk(&req, cb, user);
+}
+
 static int default_route_cb(const struct nlmsghdr *nh, void *user)
 {
 	struct route_pick *p = user;
@@ -307,24 +321,72 @@ static int default_route_cb(const struct nlmsghdr *nh, void *user)
  */
 int zr_nl_default_oif(uint8_t family, unsigned exclude)
 {
-	struct nl_req req;
 	struct route_pick pick;
 	int err = -EINTR;
 
 	for (unsigned try = 0; try < ZR_NL_DUMP_TRIES && err == -EINTR; try++) {
-		memset(&req, 0, sizeof(req));
-		req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-		req.nh.nlmsg_type = RTM_GETROUTE;
-		req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-		req.u.rtm.rtm_family = family == ZT_AF_INET ? AF_INET : AF_INET6;
 		pick = (struct route_pick){ .exclude = exclude };
-		err = nl_talk(&req, default_route_cb, &pick);
+		err = route_dump(family, default_route_cb, &pick);
 	}
 	if (err == -EINTR)
 		return -EAGAIN;  /* the table kept changing */
 	if (err)
 		return err;
 	return (int)pick.oif;
+}
+
+struct host_find {
+	const struct zt_addr *addr;
+	bool found;
+};
+
+static int host_route_cb(const struct nlmsghdr *nh, void *user)
+{
+	struct host_find *f = user;
+	const struct rtmsg *rtm = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	size_t alen = zt_addr_len(f->addr);
+	uint32_t table;
+	bool dst = false;
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE ||
+	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*rtm)) ||
+	    rtm->rtm_dst_len != alen * 8)
+		return 0;
+	table = rtm->rtm_table;
+	len = (int)RTM_PAYLOAD(nh);
+	for (rta = RTM_RTA(rtm); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == RTA_TABLE &&
+		    RTA_PAYLOAD(rta) >= sizeof(table))
+			memcpy(&table, RTA_DATA(rta), sizeof(table));
+		else if (rta->rta_type == RTA_DST && RTA_PAYLOAD(rta) == alen)
+			dst = !memcmp(RTA_DATA(rta), f->addr->bytes, alen);
+	}
+	if (dst && table == RT_TABLE_MAIN)
+		f->found = true;
+	return 0;
+}
+
+/**
+ * zr_nl_host_route_exists() - whether the main table routes @addr/32 (or
+ * /128) already, by a route of anyone's (RTM_GETROUTE dump).
+ * @addr: the address (borrowed)
+ *
+ * Return: 1, 0, or a negative errno (-EAGAIN: every dump interrupted).
+ */
+int zr_nl_host_route_exists(const struct zt_addr *addr)
+{
+	struct host_find find;
+	int err = -EINTR;
+
+	for (unsigned try = 0; try < ZR_NL_DUMP_TRIES && err == -EINTR; try++) {
+		find = (struct host_find){ .addr = addr };
+		err = route_dump(addr->family, host_route_cb, &find);
+	}
+	if (err == -EINTR)
+		return -EAGAIN;
+	return err ? err : find.found;
 }
 
 static int route_request(struct nl_req *req, uint16_t type, uint16_t flags,

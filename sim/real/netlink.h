@@ -18,6 +18,8 @@
 
 #include "ztun/addr.h"
 
+struct nlmsghdr;
+
 /* RTM_NEWLINK on @ifindex: IFLA_MTU @mtu and IFLA_TXQLEN @txqlen (each
  * 0: unchanged) and IFF_UP. Return: 0 or a negative errno. */
 int zr_nl_link_up(unsigned ifindex, uint32_t mtu, uint32_t txqlen);
@@ -39,6 +41,14 @@ int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr,
  */
 #define ZR_NL_DUMP_TRIES 5
 int zr_nl_default_oif(uint8_t family, unsigned exclude);
+
+/*
+ * zr_nl_host_route_exists() - whether the main table has a route to
+ * exactly @addr (a /32 or /128, any metric or protocol: someone's host
+ * route), from an RTM_GETROUTE dump (interrupted ones done again, as for
+ * zr_nl_default_oif()). Return: 1, 0 or a negative errno.
+ */
+int zr_nl_host_route_exists(const struct zt_addr *addr);
 
 /* rtm_protocol of every route ztun-ref adds ("proto 122" in `ip route`);
  * deletions match it, so a route of anyone else is never removed. */
@@ -76,13 +86,14 @@ int zr_nl_route_get(const struct zt_addr *dst, unsigned oif,
 
 /*
  * Tests only: @fn (NULL: the kernel) stands for the NETLINK_ROUTE socket
- * of each request from now on. It gets the request's sequence number and
- * returns a descriptor (given to the caller, who closes it) of a
- * connected SOCK_SEQPACKET socket whose peer plays the kernel: the
- * request goes there, the replies come from there; @port is set to the
- * port they must be addressed to. Return: the descriptor or -errno.
+ * of each request from now on. It gets the request (borrowed, sequence
+ * number set) before it is sent and returns a descriptor (given to the
+ * caller, who closes it) of a connected SOCK_SEQPACKET socket whose peer
+ * plays the kernel: the request goes there, the replies come from there;
+ * @port is set to the port they must be addressed to. Return: the
+ * descriptor or -errno.
  */
-typedef int (*zr_nl_socket_fn)(uint32_t seq, uint32_t *port);
+typedef int (*zr_nl_socket_fn)(const struct nlmsghdr *req, uint32_t *port);
 void zr_nl_set_socket_hook(zr_nl_socket_fn fn);
 
 #endif /* ZTUN_REAL_NETLINK_H */

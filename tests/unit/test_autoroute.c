@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_autoroute.c - ztun-ref --auto-route's start (sim/real/autoroute.c)
- * with a state file left in its directory, against a fake kernel
- * (zr_nl_set_socket_hook()): no test here changes a real route. The log
- * lines of each start are captured from stderr and checked.
+ * test_autoroute.c - ztun-ref --auto-route (sim/real/autoroute.c): its
+ * start with a state file left in its directory, and with proxy host
+ * routes that exist already or appear meanwhile, and a proxy's move,
+ * against a fake kernel (zr_nl_set_socket_hook()) that records what the
+ * state file said at each request (what a SIGKILL then would leave): no
+ * test here changes a real route. The log lines are captured from
+ * stderr and checked.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,16 +16,189 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
 #include "real/autoroute.h"
 #include "real/netlink.h"
 #include "test.h"
 
 /* No kernel: every rtnetlink request fails. */
-static int no_kernel(uint32_t seq, uint32_t *port)
+static int no_kernel(const struct nlmsghdr *req, uint32_t *port)
 {
-	(void)seq;
+	(void)req;
 	(void)port;
 	return -ENETDOWN;
+}
+
+#define FAKE_PORT 4711u
+#define FAKE_REQS 32
+#define FAKE_GW "10.77.0.1"
+
+/* A kernel whose route to anything is "via FAKE_GW dev lo", whose main
+ * table has a host route to @existing (when set), and which answers a
+ * route added to @eexist (when set) with -EEXIST, as if someone had just
+ * added it, any other with an ACK. Each request's type is recorded, with
+ * what the state file @path said at that moment (what a SIGKILL then
+ * would leave). */
+static struct {
+	const char *path;
+	const char *existing;
+	const char *eexist;
+	unsigned n;
+	uint16_t type[FAKE_REQS];
+	char dst[FAKE_REQS][ZT_ADDR_STRLEN];  /* of a route added */
+	char file[FAKE_REQS][512];
+	int peer[FAKE_REQS];
+} fk;
+
+static void fk_put(int peer, uint16_t type, uint16_t flags, uint32_t seq,
+		   const void *payload, size_t len)
+{
+	union {
+		struct nlmsghdr nh;
+		char bytes[512];
+	} m;
+
+	CU_ASSERT_FATAL(NLMSG_SPACE(len) <= sizeof(m));
+	memset(&m, 0, sizeof(m));
+	m.nh.nlmsg_len = (uint32_t)NLMSG_LENGTH(len);
+	m.nh.nlmsg_type = type;
+	m.nh.nlmsg_flags = flags;
+	m.nh.nlmsg_seq = seq;
+	m.nh.nlmsg_pid = FAKE_PORT;
+	memcpy(NLMSG_DATA(&m.nh), payload, len);
+	CU_ASSERT_FATAL(send(peer, &m, m.nh.nlmsg_len, 0) ==
+			(ssize_t)m.nh.nlmsg_len);
+}
+
+static void fk_ack(int peer, uint32_t seq, int error)
+{
+	struct nlmsgerr e;
+
+	memset(&e, 0, sizeof(e));
+	e.error = error;
+	fk_put(peer, NLMSG_ERROR, 0, seq, &e, sizeof(e));
+}
+
+/* An IPv4 route message: @dst/@dst_len [via @gw] dev @oif, main table. */
+static void fk_route(int peer, uint16_t flags, uint32_t seq, const char *dst,
+		     uint8_t dst_len, const char *gw, uint32_t oif)
+{
+	char buf[256] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct rtmsg *rtm = (struct rtmsg *)buf;
+	struct rtattr *rta = RTM_RTA(rtm);
+	struct zt_addr a;
+
+	memset(buf, 0, sizeof(buf));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = dst_len;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_type = RTN_UNICAST;
+	rtm->rtm_protocol = ZR_RTPROT_ZTUN;
+	CU_ASSERT_FATAL(zt_addr_parse(dst, &a) == 0);
+	rta->rta_type = RTA_DST;
+	rta->rta_len = RTA_LENGTH(4);
+	memcpy(RTA_DATA(rta), a.bytes, 4);
+	rta = (struct rtattr *)((char *)rta + RTA_SPACE(4));
+	if (gw) {
+		CU_ASSERT_FATAL(zt_addr_parse(gw, &a) == 0);
+		rta->rta_type = RTA_GATEWAY;
+		rta->rta_len = RTA_LENGTH(4);
+		memcpy(RTA_DATA(rta), a.bytes, 4);
+		rta = (struct rtattr *)((char *)rta + RTA_SPACE(4));
+	}
+	rta->rta_type = RTA_OIF;
+	rta->rta_len = RTA_LENGTH(4);
+	memcpy(RTA_DATA(rta), &oif, 4);
+	rta = (struct rtattr *)((char *)rta + RTA_SPACE(4));
+	fk_put(peer, RTM_NEWROUTE, flags, seq, buf,
+	       (size_t)((char *)rta - buf));
+}
+
+static int fake_kernel(const struct nlmsghdr *req, uint32_t *port)
+{
+	const struct rtmsg *rtm = NLMSG_DATA(req);
+	const struct rtattr *rta = RTM_RTA(rtm);
+	uint32_t seq = req->nlmsg_seq;
+	unsigned i = fk.n;
+	int sv[2], len;
+	FILE *fp;
+
+	if (i == FAKE_REQS ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -EMFILE;
+	fk.n++;
+	fk.peer[i] = sv[1];
+	fk.type[i] = req->nlmsg_type;
+	fp = fopen(fk.path, "r");
+	if (fp) {
+		fk.file[i][fread(fk.file[i], 1, sizeof(fk.file[i]) - 1, fp)] = 0;
+		fclose(fp);
+	}
+	*port = FAKE_PORT;
+	if (req->nlmsg_type == RTM_GETROUTE && (req->nlmsg_flags & NLM_F_DUMP)) {
+		fk_route(sv[1], NLM_F_MULTI, seq, "0.0.0.0", 0, FAKE_GW, 1);
+		if (fk.existing)
+			fk_route(sv[1], NLM_F_MULTI, seq, fk.existing, 32,
+				 FAKE_GW, 1);
+		fk_put(sv[1], NLMSG_DONE, NLM_F_MULTI, seq, &(int){ 0 },
+		       sizeof(int));
+	} else if (req->nlmsg_type == RTM_GETROUTE) {
+		char a[ZT_ADDR_STRLEN];
+
+		CU_ASSERT_FATAL(rta->rta_type == RTA_DST);
+		inet_ntop(AF_INET, RTA_DATA(rta), a, sizeof(a));
+		fk_route(sv[1], 0, seq, a, 32, FAKE_GW, 1);
+		fk_ack(sv[1], seq, 0);
+	} else if (req->nlmsg_type == RTM_NEWROUTE) {
+		len = (int)RTM_PAYLOAD(req);
+		for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+			if (rta->rta_type == RTA_DST)
+				inet_ntop(AF_INET, RTA_DATA(rta), fk.dst[i],
+					  sizeof(fk.dst[i]));
+		fk_ack(sv[1], seq, fk.eexist && !strcmp(fk.dst[i], fk.eexist) ?
+				   -EEXIST : 0);
+	} else {
+		fk_ack(sv[1], seq, 0);
+	}
+	shutdown(sv[1], SHUT_WR);
+	return sv[0];
+}
+
+static void fk_begin(const char *path, const char *existing, const char *eexist)
+{
+	memset(&fk, 0, sizeof(fk));
+	fk.path = path;
+	fk.existing = existing;
+	fk.eexist = eexist;
+	zr_nl_set_socket_hook(fake_kernel);
+}
+
+static void fk_end(void)
+{
+	zr_nl_set_socket_hook(NULL);
+	for (unsigned i = 0; i < fk.n; i++)
+		close(fk.peer[i]);
+}
+
+/* Whether the state file listed @what at any request so far. */
+static bool fk_file_listed(const char *what)
+{
+	for (unsigned i = 0; i < fk.n; i++)
+		if (strstr(fk.file[i], what))
+			return true;
+	return false;
+}
+
+/* Whether a route to @dst was asked to be added. */
+static bool fk_added(const char *dst)
+{
+	for (unsigned i = 0; i < fk.n; i++)
+		if (fk.type[i] == RTM_NEWROUTE && !strcmp(fk.dst[i], dst))
+			return true;
+	return false;
 }
 
 struct fixture {
@@ -75,23 +252,36 @@ static void get_file(const char *path, char *buf, size_t cap)
 	buf[n] = 0;
 }
 
-/* zr_autoroute_start() with stderr into @f->log. */
-static int start_logged(struct fixture *f, struct zr_autoroute *ar)
+/* stderr into @f->log until log_end() (returns what log_begin() gives). */
+static int log_begin(const struct fixture *f)
 {
 	int saved = dup(STDERR_FILENO);
 	int fd = open(f->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int rc;
 
 	CU_ASSERT_FATAL(saved >= 0 && fd >= 0);
 	fflush(stderr);
 	dup2(fd, STDERR_FILENO);
 	close(fd);
-	zr_nl_set_socket_hook(no_kernel);
-	rc = zr_autoroute_start(ar, &f->cfg, &f->tun);
-	zr_nl_set_socket_hook(NULL);
+	return saved;
+}
+
+static void log_end(int saved)
+{
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
+}
+
+/* zr_autoroute_start() with stderr into @f->log, without a kernel. */
+static int start_logged(struct fixture *f, struct zr_autoroute *ar)
+{
+	int saved = log_begin(f);
+	int rc;
+
+	zr_nl_set_socket_hook(no_kernel);
+	rc = zr_autoroute_start(ar, &f->cfg, &f->tun);
+	zr_nl_set_socket_hook(NULL);
+	log_end(saved);
 	return rc;
 }
 
@@ -124,10 +314,165 @@ static void test_newer_state_file(void)
 	fixture_done(&f);
 }
 
+/* A host route to the proxy exists already: another ztun-ref's (it has
+ * protocol 122 too), or the administrator's. It is left as it is, and
+ * never listed in this run's state file, not even for a moment: a
+ * SIGKILL then would have the next start delete it (seen with two
+ * ztun-ref on different TUNs: the second one's next start took the
+ * first one's proxy route away, and the proxy connection of the first
+ * looped into its own TUN). */
+static void test_existing_proxy_route(void)
+{
+	static struct zr_autoroute ar;
+	struct fixture f;
+	char log[4096];
+	int saved, rc;
+
+	fixture_init(&f);
+	f.cfg.socks5.enabled = true;
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.10", &f.cfg.socks5.server.addr) == 0);
+	fk_begin(f.path, "192.0.2.10", "192.0.2.10");
+	saved = log_begin(&f);
+	rc = zr_autoroute_start(&ar, &f.cfg, &f.tun);
+	log_end(saved);
+	/* the split routes cannot be added: there is no such TUN */
+	CU_ASSERT_EQUAL(rc, -ENODEV);
+	CU_ASSERT(!fk_file_listed("192.0.2.10"));
+	CU_ASSERT(!fk_added("192.0.2.10"));
+	get_file(f.log, log, sizeof(log));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "192.0.2.10/32 via " FAKE_GW
+					   " dev lo exists already; left as it is"));
+	fk_end();
+	zr_autoroute_stop(&ar);
+	fixture_done(&f);
+}
+
+/* Two proxies; the first one's host route is added by someone else
+ * between the look and the add (-EEXIST): it leaves the state file
+ * before the next route is added. */
+static void test_proxy_route_added_meanwhile(void)
+{
+	static struct zr_autoroute ar;
+	struct fixture f;
+	unsigned at = FAKE_REQS;
+	int saved, rc;
+
+	fixture_init(&f);
+	f.cfg.socks5.enabled = true;
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.10", &f.cfg.socks5.server.addr) == 0);
+	f.cfg.http.enabled = true;
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.11", &f.cfg.http.server.addr) == 0);
+	fk_begin(f.path, NULL, "192.0.2.10");
+	saved = log_begin(&f);
+	rc = zr_autoroute_start(&ar, &f.cfg, &f.tun);
+	log_end(saved);
+	CU_ASSERT_EQUAL(rc, -ENODEV);
+	CU_ASSERT(fk_added("192.0.2.10"));
+	for (unsigned i = 0; i < fk.n; i++)
+		if (fk.type[i] == RTM_NEWROUTE && !strcmp(fk.dst[i], "192.0.2.11"))
+			at = i;
+	if (at < fk.n) {
+		CU_ASSERT_PTR_NOT_NULL(strstr(fk.file[at], "route 192.0.2.11/32"));
+		CU_ASSERT_PTR_NULL(strstr(fk.file[at], "192.0.2.10"));
+	} else {
+		CU_FAIL("192.0.2.11 was not added");
+	}
+	fk_end();
+	zr_autoroute_stop(&ar);
+	fixture_done(&f);
+}
+
+/* The TUN outlived a killed run (--kill-switch): the proxy host route its
+ * state file lists is ours to take over, though it exists already. */
+static void test_kept_proxy_route(void)
+{
+	static struct zr_autoroute ar;
+	struct fixture f;
+	int saved, rc;
+
+	fixture_init(&f);
+	f.tun.existed = true;
+	f.cfg.socks5.enabled = true;
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.10", &f.cfg.socks5.server.addr) == 0);
+	put_file(f.path, "ztun-ref-routes 1\npid 1\n"
+		 "route 192.0.2.10/32 via " FAKE_GW " dev lo\n"
+		 "route 0.0.0.0/1 dev za-none0\n");
+	fk_begin(f.path, "192.0.2.10", "192.0.2.10");
+	saved = log_begin(&f);
+	rc = zr_autoroute_start(&ar, &f.cfg, &f.tun);
+	log_end(saved);
+	CU_ASSERT_EQUAL(rc, -ENODEV);
+	CU_ASSERT(fk_added("192.0.2.10"));     /* planned: kept, ours */
+	fk_end();
+	zr_autoroute_stop(&ar);
+	fixture_done(&f);
+}
+
+/* An active run (its split routes in its file) whose proxy moved: the
+ * new address's host route, when there is one already, is left out of
+ * the state file; when someone else adds it between the look and the
+ * add (-EEXIST), it is taken out of the file again. */
+static void test_moved_proxy_route_exists(void)
+{
+	static struct zr_autoroute ar;
+	struct fixture f;
+	struct zr_route_state back;
+	struct zt_addr to, lo, hi;
+	char text[1024];
+	int saved;
+
+	fixture_init(&f);
+	CU_ASSERT_FATAL(zt_addr_parse("0.0.0.0", &lo) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("128.0.0.0", &hi) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.20", &to) == 0);
+	for (int round = 0; round < 2; round++) {
+		memset(&ar, 0, sizeof(ar));
+		snprintf(ar.path, sizeof(ar.path), "%s", f.path);
+		ar.state.pid = 4242;
+		ar.state.count = 2;
+		ar.state.routes[0] = (struct zr_route){ .dst = lo, .prefix = 1 };
+		ar.state.routes[1] = (struct zr_route){ .dst = hi, .prefix = 1 };
+		strcpy(ar.state.routes[0].dev, f.tun.ifname);
+		strcpy(ar.state.routes[1].dev, f.tun.ifname);
+		ar.ours[0] = ar.ours[1] = true;
+		ar.active = true;
+		CU_ASSERT_FATAL(zr_route_state_write(f.path, &ar.state) == 0);
+		/* round 0: there already; round 1: added meanwhile */
+		fk_begin(f.path, round ? NULL : "192.0.2.20", "192.0.2.20");
+		saved = log_begin(&f);
+		CU_ASSERT_EQUAL(zr_autoroute_proxy_moved(&ar, &to, &f.tun, ""), 0);
+		log_end(saved);
+		if (!round) {
+			CU_ASSERT(!fk_file_listed("192.0.2.20"));
+			CU_ASSERT(!fk_added("192.0.2.20"));
+		}
+		get_file(f.path, text, sizeof(text));
+		CU_ASSERT_PTR_NULL(strstr(text, "192.0.2.20"));
+		CU_ASSERT_EQUAL(zr_route_state_read(f.path, &back, NULL), 0);
+		CU_ASSERT_EQUAL(back.count, 2);
+		CU_ASSERT_EQUAL(ar.state.count, 2);
+		fk_end();
+		/* stop: the split routes go (no such device: gone already) */
+		fk_begin(f.path, NULL, NULL);
+		saved = log_begin(&f);
+		zr_autoroute_stop(&ar);
+		log_end(saved);
+		CU_ASSERT(!fk_added("192.0.2.20"));
+		fk_end();
+	}
+	fixture_done(&f);
+}
+
 int zt_suite_autoroute(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "newer state file", test_newer_state_file },
+		{ "a proxy's host route there already", test_existing_proxy_route },
+		{ "a kept proxy's host route", test_kept_proxy_route },
+		{ "a proxy's host route added meanwhile",
+		  test_proxy_route_added_meanwhile },
+		{ "a moved proxy's host route there already",
+		  test_moved_proxy_route_exists },
 		{ 0 }
 	};
 

@@ -38,8 +38,9 @@ static struct {
 	int peer[FAKE_CALLS];       /* kept open: the requests are read there */
 } fake;
 
-static int fake_socket(uint32_t seq, uint32_t *port)
+static int fake_socket(const struct nlmsghdr *req, uint32_t *port)
 {
+	uint32_t seq = req->nlmsg_seq;
 	int sv[2];
 
 	if (fake.calls == FAKE_CALLS ||
