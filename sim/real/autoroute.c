@@ -21,25 +21,39 @@
 #include "real/readfile.h"
 #include "real/resolvconf.h"
 
-/* Whether @pid is a running ztun-ref other than us (/proc/PID/comm). */
+/* /proc/@pid/@what's first bytes into @buf (NUL-terminated); or "". */
+static void read_proc(long pid, const char *what, char *buf, size_t cap)
+{
+	char path[64];
+	ssize_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, cap - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = 0;
+}
+
+/* Whether @pid is a running ztun-ref other than us (/proc/PID/comm). A
+ * zombie (killed, its parent has not reaped it yet) still has its comm,
+ * but is dead: its state in /proc/PID/stat, after the ')' that ends
+ * the name, is Z (or X). */
 static bool live_ztun_ref(long pid)
 {
-	char path[64], comm[32] = "";
-	ssize_t n;
-	int fd;
+	char comm[32], stat[128];
+	const char *end;
 
 	if (pid == (long)getpid())
 		return false;
-	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	read_proc(pid, "comm", comm, sizeof(comm));
+	if (strcmp(comm, "ztun-ref\n"))
 		return false;
-	n = read(fd, comm, sizeof(comm) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	comm[n] = 0;
-	return !strcmp(comm, "ztun-ref\n");
+	read_proc(pid, "stat", stat, sizeof(stat));
+	end = strrchr(stat, ')');
+	return end && end[1] == ' ' && end[2] && end[2] != 'Z' && end[2] != 'X';
 }
 
 /* @r of the state file as a netlink route; -ENODEV when its device is

@@ -18,7 +18,10 @@
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "real/autoroute.h"
 #include "real/netlink.h"
@@ -463,6 +466,74 @@ static void test_moved_proxy_route_exists(void)
 	fixture_done(&f);
 }
 
+/* A child named "ztun-ref" (as /proc/PID/comm shows it): a zombie when
+ * @dead (exited, not reaped), else alive until killed. */
+static pid_t fake_ztun_ref(bool dead)
+{
+	int pipefd[2];
+	char c;
+	pid_t pid;
+
+	CU_ASSERT_FATAL(pipe(pipefd) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_NAME, "ztun-ref");
+		if (write(pipefd[1], "x", 1) != 1 || dead)
+			_exit(0);
+		for (;;)
+			pause();
+	}
+	close(pipefd[1]);
+	CU_ASSERT_FATAL(read(pipefd[0], &c, 1) == 1);
+	close(pipefd[0]);
+	if (dead) {
+		siginfo_t si;
+
+		/* wait until it is a zombie, and leave it one */
+		CU_ASSERT_FATAL(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
+	}
+	return pid;
+}
+
+/* The state file's pid is a ztun-ref that was SIGKILLed and is not yet
+ * reaped by its parent (a zombie: /proc/PID/comm still says ztun-ref):
+ * it is dead, its routes are cleaned up, the start goes on; a living
+ * one fails the start. */
+static void test_zombie_owner(void)
+{
+	static struct zr_autoroute ar;
+	struct fixture f;
+	char text[128], log[4096];
+	pid_t pid;
+	int saved, rc;
+
+	for (int dead = 0; dead < 2; dead++) {
+		fixture_init(&f);
+		pid = fake_ztun_ref(dead);
+		snprintf(text, sizeof(text), "ztun-ref-routes 1\npid %ld\n", (long)pid);
+		put_file(f.path, text);
+		fk_begin(f.path, NULL, NULL);
+		saved = log_begin(&f);
+		rc = zr_autoroute_start(&ar, &f.cfg, &f.tun);
+		log_end(saved);
+		fk_end();
+		zr_autoroute_stop(&ar);
+		get_file(f.log, log, sizeof(log));
+		if (dead) {
+			CU_ASSERT_EQUAL(rc, -ENODEV);   /* no such TUN: went on */
+			CU_ASSERT_PTR_NULL(strstr(log, "still running"));
+			CU_ASSERT_PTR_NOT_NULL(strstr(log, "cleaned up routes left by a previous run"));
+		} else {
+			CU_ASSERT_EQUAL(rc, -EBUSY);
+			CU_ASSERT_PTR_NOT_NULL(strstr(log, "still running"));
+			kill(pid, SIGKILL);
+		}
+		waitpid(pid, NULL, 0);
+		fixture_done(&f);
+	}
+}
+
 int zt_suite_autoroute(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -471,6 +542,7 @@ int zt_suite_autoroute(void)
 		{ "a kept proxy's host route", test_kept_proxy_route },
 		{ "a proxy's host route added meanwhile",
 		  test_proxy_route_added_meanwhile },
+		{ "a zombie ztun-ref's state file", test_zombie_owner },
 		{ "a moved proxy's host route there already",
 		  test_moved_proxy_route_exists },
 		{ 0 }
