@@ -147,6 +147,8 @@ check:
 	  tests/e2e/scenario_real.sh build/san/ztun-ref
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/e2e/fault_inject.sh build/san/ztun-ref
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/e2e/lossy_path.sh build/san/ztun-ref
 	$(MAKE) SAN=1 BUILD=build/san build/san/pcap2records
 	ASAN_OPTIONS=detect_leaks=1 tools/fuzz/make-corpus.sh --check build/san/pcap2records
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
