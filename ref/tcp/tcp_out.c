@@ -685,6 +685,14 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 			if (len && len < mss && len < avail &&
 			    usable < t->max_snd_wnd / 2 && t->snd_nxt != t->snd_una)
 				break;
+			/* ... nor one at the end of a super-segment: cwnd and
+			 * the window count bytes, and SACK blocks shrink mss
+			 * below the unit cwnd grows by, so a TSO length the
+			 * window cut would leave the device a sliver to send
+			 * while more data waits. Whole segments only (the
+			 * rest goes with the next ACK). */
+			if (len > mss && len < avail && len < seg_max)
+				len -= len % mss;
 			/* TSO autocork: a tail shorter than a super-segment
 			 * waits while two MSS or more are in flight (the peer
 			 * ACKs those at once, RFC 5681 4.2) and the ACK sends

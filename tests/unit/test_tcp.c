@@ -3720,6 +3720,65 @@ static void test_tso_tail_waits_for_ack(void)
 }
 
 /*
+ * TSO while SACK blocks ride on the data (this side holds out-of-order
+ * data, so each segment's options are longer and it carries fewer bytes:
+ * zt_tcb_seg_size() below the MSS). A flight limited by cwnd, counted in
+ * bytes of the MSS, must still leave in whole segments of that size: a
+ * super-segment of any other length is cut by the device into full ones
+ * and a sliver (RFC 9293 3.8.6.2.1, sender SWS avoidance: only whole
+ * segments while more data waits), as ztun-ref sent 1420 + 28 bytes per
+ * cwnd step to a Linux client in lossy_path.sh's bidi case.
+ */
+static void test_tso_cwnd_whole_segments(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	static uint8_t data[40000], got[40000], in[2 * 1460];
+	uint32_t seg, mss;
+	size_t n = 0;
+	unsigned slivers = 0, segs = 0;
+	struct pair_side *s;
+
+	cfg_small(&c0);
+	cfg_small(&c1);
+	c0.tso_segs = 4;
+	pair_init(p, &c0, &c1, 990);
+	connect_pair(p, 300, 400);
+	s = &p->side[0];
+	mss = s->tcb.snd_mss;
+	/* side 1's first segment lost: its second is out of order at side 0 */
+	fill_pat(in, sizeof(in), 991);
+	p->side[1].drop_next_out = true;
+	CU_ASSERT_EQUAL(zt_tcb_send(&p->side[1].tcb, in, 2u * mss, p->now),
+			2u * mss);
+	pair_run_until(p, p->now + p->delay + ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(s->tcb.ooo.count, 1);
+	seg = zt_tcb_seg_size(&s->tcb);
+	CU_ASSERT_FATAL(seg < mss);
+	fill_pat(data, sizeof(data), 992);
+	pair_clear_log(p, 0);
+	CU_ASSERT_EQUAL(zt_tcb_send(&s->tcb, data, sizeof(data), p->now),
+			sizeof(data));
+	/* the first flight (cwnd-limited: 10 MSS of bytes) */
+	for (unsigned i = 0; i < s->nlast && i < 64; i++) {
+		if (!s->last_len[i])
+			continue;
+		segs++;
+		if (s->last_len[i] % seg)
+			slivers++;
+	}
+	CU_ASSERT(segs >= 2);
+	CU_ASSERT_EQUAL(slivers, 0);
+	pair_settle(p, 5 * ZT_SEC);
+	for (size_t k; (k = zt_tcb_recv(&p->side[1].tcb, got + n,
+					sizeof(got) - n, p->now)); )
+		n += k;
+	CU_ASSERT_EQUAL(n, sizeof(data));
+	CU_ASSERT(memcmp(got, data, sizeof(data)) == 0);
+	pair_free(p);
+}
+
+/*
  * zt_tcb_send_room(): what a host should read from its upstream now. With
  * TSO, the send space rounded down so that the unsent bytes end on a whole
  * super-segment (a read of that much leaves as full segments, no sliver);
@@ -5122,6 +5181,7 @@ int zt_suite_tcp(void)
 		{ "delayed_ack", test_delayed_ack },
 		{ "tso_super_segments", test_tso_super_segments },
 		{ "tso_tail_waits_for_ack", test_tso_tail_waits_for_ack },
+		{ "tso_cwnd_whole_segments", test_tso_cwnd_whole_segments },
 		{ "send_room", test_send_room },
 		{ "send_in_place", test_send_in_place },
 		{ "rst_every_state", test_rst_every_state },
