@@ -240,6 +240,7 @@ snap() {
 		sleep 0.05
 	done
 	segs=$(grep "stats: tcp-segs " "$tmp/ztun.log" | tail -n 1)
+	drl=$(grep "stats: drops " "$tmp/ztun.log" | tail -n 1)
 	tcpl=$(grep "stats: tcp " "$tmp/ztun.log" | tail -n 1)
 	imp=$(tail -n 1 "$tmp/impair.log" 2>/dev/null)
 }
@@ -275,6 +276,7 @@ delta() {
 	local n line=
 	segs0=$segs
 	tcpl0=$tcpl
+	drl0=$drl
 	read -r -a lx0 <<<"${lx:-0 0 0 0}"
 	snap
 	lx=$(linux_tcp)
@@ -286,8 +288,11 @@ delta() {
 	for n in "rst sent" "upstream reset" "unsent reset" "connect failed"; do
 		d[$n]=$(($(num "$tcpl" "$n") - $(num "$tcpl0" "$n")))
 	done
+	# "drops REASON N, ...": the first follows "drops", not ": "
+	n=tcp_ooo_full
+	d[$n]=$(($(num "${drl/drops /drops, }" "$n") - $(num "${drl0/drops /drops, }" "$n")))
 	echo "    tcp-segs:${line#,}"
-	echo "    tcp: rst sent ${d[rst sent]}, upstream reset ${d[upstream reset]}, unsent reset ${d[unsent reset]}"
+	echo "    tcp: rst sent ${d[rst sent]}, upstream reset ${d[upstream reset]}, unsent reset ${d[unsent reset]}; drops tcp_ooo_full ${d[tcp_ooo_full]}"
 	echo "    client's Linux TCP: retransmits $((lx1[0] - lx0[0])), rto expiries $((lx1[1] - lx0[1])), spurious rtos $((lx1[2] - lx0[2])), d-sacks in $((lx1[3] - lx0[3]))"
 	echo "    path: ${imp:-?}"
 	# packets the kernels dropped at the TUNs' queues (so far): no
@@ -394,7 +399,11 @@ if kill -0 "$ztun_pid" 2>/dev/null; then
 		fail "ztun-ref exits 0 on SIGTERM" "exit $rc"
 	fi
 else
-	fail "ztun-ref still runs after the cases" "it died"
+	wait "$ztun_pid"
+	rc=$?
+	ztun_pid=
+	fail "ztun-ref still runs after the cases" "it died, status $rc"
+	grep -v 'stats: ' "$tmp/ztun.log" | tail -n 5 | sed 's/^/    /'
 fi
 echo "$passed passed, $failed failed ($(($(date +%s) - t_start)) s)"
 [ "$failed" = 0 ]
