@@ -361,13 +361,16 @@ static int plan_exclusion(struct zr_route_state *s, const struct zt_addr *proxy,
 	 * has protocol 122 too): never listed, so that no start after a
 	 * SIGKILL of ours deletes it; it pins the proxy as it is. */
 	err = zr_nl_host_route_exists(proxy);
-	if (err <= 0) {
-		if (err)
-			zr_err("--auto-route: looking for a host route to proxy %s: %s",
-			       a, strerror(-err));
+	if (err == 0)
+		return 0;
+	/* there already, or not known: not planned (a failure leaves @s
+	 * as it was; its route kept would pass for the pin later) */
+	s->count--;
+	if (err < 0) {
+		zr_err("--auto-route: looking for a host route to proxy %s: %s",
+		       a, strerror(-err));
 		return err;
 	}
-	s->count--;
 	zr_info("auto-route: %s exists already; left as it is",
 		zr_route_text(&r, text, sizeof(text)));
 	return 0;

@@ -42,13 +42,15 @@ static int no_kernel(const struct nlmsghdr *req, uint32_t *port)
 /* A kernel whose route to anything is "via FAKE_GW dev lo", whose main
  * table has a host route to @existing (when set), and which answers a
  * route added to @eexist (when set) with -EEXIST, as if someone had just
- * added it, any other with an ACK. Each request's type is recorded, with
+ * added it, any other with an ACK; a dump ends in @dump_err (0: the
+ * whole table). Each request's type is recorded, with
  * what the state file @path said at that moment (what a SIGKILL then
  * would leave). */
 static struct {
 	const char *path;
 	const char *existing;
 	const char *eexist;
+	int dump_err;  /* NLMSG_DONE's result for a dump (0: complete) */
 	unsigned n;
 	uint16_t type[FAKE_REQS];
 	char dst[FAKE_REQS][ZT_ADDR_STRLEN];  /* of a route added */
@@ -142,12 +144,13 @@ static int fake_kernel(const struct nlmsghdr *req, uint32_t *port)
 	}
 	*port = FAKE_PORT;
 	if (req->nlmsg_type == RTM_GETROUTE && (req->nlmsg_flags & NLM_F_DUMP)) {
+		int done = fk.dump_err;
+
 		fk_route(sv[1], NLM_F_MULTI, seq, "0.0.0.0", 0, FAKE_GW, 1);
 		if (fk.existing)
 			fk_route(sv[1], NLM_F_MULTI, seq, fk.existing, 32,
 				 FAKE_GW, 1);
-		fk_put(sv[1], NLMSG_DONE, NLM_F_MULTI, seq, &(int){ 0 },
-		       sizeof(int));
+		fk_put(sv[1], NLMSG_DONE, NLM_F_MULTI, seq, &done, sizeof(done));
 	} else if (req->nlmsg_type == RTM_GETROUTE) {
 		char a[ZT_ADDR_STRLEN];
 
@@ -466,6 +469,61 @@ static void test_moved_proxy_route_exists(void)
 	fixture_done(&f);
 }
 
+/* The look for a moved proxy's host route fails (the dump ends in an
+ * error; every dump interrupted is -EAGAIN alike): the move fails and
+ * nothing changed, the list included. Its route planned and kept there
+ * would be taken for the pin by the next move to that address, which
+ * then added nothing (the proxy's connections into the TUN), and be
+ * written to the file with the next change, never added. */
+static void test_moved_proxy_route_look_fails(void)
+{
+	static struct zr_autoroute ar;
+	struct fixture f;
+	struct zt_addr to, lo, hi;
+	char text[1024];
+	int saved;
+
+	fixture_init(&f);
+	CU_ASSERT_FATAL(zt_addr_parse("0.0.0.0", &lo) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("128.0.0.0", &hi) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.20", &to) == 0);
+	memset(&ar, 0, sizeof(ar));
+	snprintf(ar.path, sizeof(ar.path), "%s", f.path);
+	ar.state.pid = 4242;
+	ar.state.count = 2;
+	ar.state.routes[0] = (struct zr_route){ .dst = lo, .prefix = 1 };
+	ar.state.routes[1] = (struct zr_route){ .dst = hi, .prefix = 1 };
+	strcpy(ar.state.routes[0].dev, f.tun.ifname);
+	strcpy(ar.state.routes[1].dev, f.tun.ifname);
+	ar.ours[0] = ar.ours[1] = true;
+	ar.active = true;
+	CU_ASSERT_FATAL(zr_route_state_write(f.path, &ar.state) == 0);
+	fk_begin(f.path, NULL, NULL);
+	fk.dump_err = -ENOMEM;
+	saved = log_begin(&f);
+	CU_ASSERT_EQUAL(zr_autoroute_proxy_moved(&ar, &to, &f.tun, ""), -ENOMEM);
+	log_end(saved);
+	CU_ASSERT_EQUAL(ar.state.count, 2);
+	CU_ASSERT(!fk_added("192.0.2.20"));
+	fk_end();
+	/* the next lookup finds it there again: now it is pinned */
+	fk_begin(f.path, NULL, NULL);
+	saved = log_begin(&f);
+	CU_ASSERT_EQUAL(zr_autoroute_proxy_moved(&ar, &to, &f.tun, ""), 0);
+	log_end(saved);
+	CU_ASSERT(fk_added("192.0.2.20"));
+	CU_ASSERT_EQUAL(ar.state.count, 3);
+	get_file(f.path, text, sizeof(text));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "192.0.2.20"));
+	fk_end();
+	fk_begin(f.path, NULL, NULL);
+	saved = log_begin(&f);
+	zr_autoroute_stop(&ar);
+	log_end(saved);
+	fk_end();
+	fixture_done(&f);
+}
+
 /* A child named "ztun-ref" (as /proc/PID/comm shows it): a zombie when
  * @dead (exited, not reaped), else alive until killed. */
 static pid_t fake_ztun_ref(bool dead)
@@ -545,6 +603,8 @@ int zt_suite_autoroute(void)
 		{ "a zombie ztun-ref's state file", test_zombie_owner },
 		{ "a moved proxy's host route there already",
 		  test_moved_proxy_route_exists },
+		{ "a moved proxy's host route look fails",
+		  test_moved_proxy_route_look_fails },
 		{ 0 }
 	};
 
