@@ -64,7 +64,8 @@ struct tcp_relay {
 				  * carrying them on already */
 	unsigned busy;           /* callers inside that may end the relay */
 	bool gathering;          /* on the router's gather list (holds busy) */
-	struct tcp_handshake *hs; /* owned; only from connect until open */
+	struct tcp_handshake *hs; /* owned; from connect until open and
+				   * all its bytes sent (tcp_flush_hs) */
 	char *name;              /* owned: the name behind a fake address */
 	bool local_dns;          /* DNS over TCP to the fake-IP resolver:
 				  * answered here, no upstream */
@@ -162,7 +163,8 @@ struct dns_tunnel {
 	struct udp_relay *u;
 	int handle;              /* the stream, -1 when closed or dead */
 	uint8_t phase;           /* enum phase, while handle >= 0 */
-	struct tcp_handshake *hs; /* owned; only until OPEN */
+	struct tcp_handshake *hs; /* owned; until OPEN and all its bytes
+				   * sent (dns_flush()) */
 	uint64_t now;            /* for the answers' callback */
 	unsigned answered;       /* answers on the current stream */
 	bool up;                 /* the stream connected (its handshake runs) */

@@ -513,8 +513,9 @@ void zt_stack_tcp_states(const struct zt_stack *s,
  */
 bool zt_stack_evict_idle(struct zt_stack *s, uint64_t now);
 
-/* Verify the TCP flows' activity list (every open flow once, in the
- * order of last_active), the two timer heaps and the active counts; for
+/* Verify the TCP flows' two lists (every open flow on one, once: the
+ * activity list of those accepted, in the order of last_active, or the
+ * PENDING ones' list), the two timer heaps and the active counts; for
  * tests and fuzzing. Return: 0 or -EINVAL. O(max flows). */
 int zt_stack_check(const struct zt_stack *s);
 /* Look a TCP flow up by its key (NULL when none). */
