@@ -38,8 +38,11 @@
  *            off, and the rest is offered again after the core called
  *            stream_resume() - from the main loop, never from inside that
  *            callback. read() == 0 is zt_router_stream_eof() (EPOLLIN
- *            off for good). stream_send() that takes less than offered
- *            turns EPOLLOUT on; its event is zt_router_stream_writable().
+ *            off for good). A reset or other error (EPOLLERR) behind
+ *            data still in the socket fails the stream only once that
+ *            data is read: recv() returns it before the error.
+ *            stream_send() that takes less than offered turns EPOLLOUT
+ *            on; its event is zt_router_stream_writable().
  *            A socket with nothing to wait for leaves the epoll set, so
  *            level-triggered EPOLLHUP cannot spin. An open stream that
  *            fails here (a read error, an epoll_ctl() or shutdown() the
@@ -1440,7 +1443,12 @@ static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
 		zt_router_stream_connected(h->router, s->cookie, h->now);
 		return;
 	}
-	if (ev & EPOLLERR) {
+	/* A reset (or another error) may come behind data the socket still
+	 * holds: the data goes to the core first. recv() returns it before
+	 * the error, and the error once it is all read (stream_readable()
+	 * fails the stream then); SO_ERROR now would clear the error and
+	 * lose the data. Only a stream that reads nothing now fails at once. */
+	if ((ev & EPOLLERR) && (!(ev & EPOLLIN) || s->paused || s->eof)) {
 		err = so_error(s->fd);
 		if (err) {
 			stream_fail(h, s, (int)idx, -err);

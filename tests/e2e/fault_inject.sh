@@ -47,6 +47,8 @@
 #   writev      writev() EAGAIN on every 40th TUN write (offload): 1 MiB
 #   write       write() ENOBUFS likewise (--no-offload): echoes byte-exact
 #   recvmsg     recvmsg() ENOMEM mid-transfer: that flow reset, not cut clean
+#   rst_data    SIGSTOP while a server sends and resets: its data reaches
+#               the core before the reset
 #   send        send() ENOBUFS on a stream: reset, not cut clean
 #   shutdown    shutdown() ENOBUFS passing a client's FIN on: reset, not hung
 #   setsockopt  setsockopt() EPERM (SO_BINDTODEVICE): flows refused at once
@@ -168,6 +170,34 @@ while True:
 SINK
 sx python3 "$tmp/fi_sink.py" "$tmp/sink.log" >"$tmp/sink.err" 2>&1 &
 pids+=($!)
+# A server on :7007 that resets behind its data: it reads one byte (and
+# says "go" in rst.log), waits 0.5 s, sends 49,920 bytes, waits until they are all acknowledged
+# (ztun-ref's socket holds them), then closes with a RST (SO_LINGER 0).
+cat >"$tmp/fi_rst.py" <<'RST'
+import fcntl, socket, struct, sys, termios, time
+
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.231.1.1", 7007))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    c.recv(1)
+    with open(sys.argv[1], "a") as f:
+        f.write("go\n")
+    time.sleep(0.5)
+    c.sendall(bytes(range(256)) * 195)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 5:
+        q = fcntl.ioctl(c, termios.TIOCOUTQ, b"\0" * 4)
+        if struct.unpack("i", q)[0] == 0:
+            break
+        time.sleep(0.01)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+RST
+sx python3 "$tmp/fi_rst.py" "$tmp/rst.log" >"$tmp/rst.err" 2>&1 &
+pids+=($!)
 
 # The client: one line saying what happened.
 cat >"$tmp/fi_client.py" <<'EOF'
@@ -280,6 +310,25 @@ def udp(host, port, n):
     lost = [str(i) for i in range(n) if i not in got]
     return "udp %d/%d %s" % (len(got), n, ",".join(lost) or "-")
 
+def reset(host, port, timeout):
+    """send one byte, read until the end: 'ERR GOT MS', 'eof GOT MS',
+    'stall GOT MS'"""
+    s = socket.create_connection((host, port), timeout=5)
+    s.sendall(b"g")
+    s.settimeout(timeout)
+    t0 = time.monotonic()
+    got = 0
+    try:
+        while True:
+            b = s.recv(1 << 16)
+            if not b:
+                return "eof %d %d" % (got, ms(t0))
+            got += len(b)
+    except socket.timeout:
+        return "stall %d %d" % (got, ms(t0))
+    except OSError as e:
+        return "%s %d %d" % (err(e), got, ms(t0))
+
 a = sys.argv
 if a[1] == "tcp":
     print(tcp(a[2], int(a[3]), int(a[4]), float(a[5])))
@@ -289,9 +338,11 @@ elif a[1] == "half":
     print(half(a[2], int(a[3]), float(a[4])))
 elif a[1] == "udp":
     print(udp(a[2], int(a[3]), int(a[4])))
+elif a[1] == "reset":
+    print(reset(a[2], int(a[3]), float(a[4])))
 EOF
 
-for p in "t 7001" "u 7003" "t 7006"; do
+for p in "t 7001" "u 7003" "t 7006" "t 7007"; do
 	# shellcheck disable=SC2086
 	set -- $p
 	for _ in $(seq 50); do
@@ -679,6 +730,55 @@ case_recvmsg() {
 	fi
 }
 
+# (r) A server's RST comes behind data ztun-ref's socket still holds
+# (the loop stopped meanwhile: SIGSTOP is this case's "injection", and
+# it runs without strace, under which a stopped tracee goes on): the data goes
+# to the core before the reset fails the stream (SO_ERROR first cleared
+# the error and lost it all).
+case_rst_data() {
+	name="RST behind data in the socket: the data reaches the core first"
+	local o n f stopper=
+	# not under strace: a traced process does not stay stopped
+	: >"$tmp/ztun.log"
+	ip netns exec "$cns" "$bin" -n "$tun" -i 10.231.9.1 --udp nat \
+		2>"$tmp/ztun.log" &
+	spid=$!
+	ztun_pid=$spid # ip netns exec execs it
+	for _ in $(seq 50); do
+		grep -q '; running$' "$tmp/ztun.log" && break
+		sleep 0.1
+	done
+	if ! grep -q '; running$' "$tmp/ztun.log" ||
+	   ! cx ip route add 10.231.1.0/24 dev "$tun"; then
+		fail "$name" "ztun-ref did not start"
+		return
+	fi
+	if [ -z "$ZT_FI_DRY" ]; then
+		# stopped once the server has the client's byte, before
+		# its data and its RST come
+		: >"$tmp/rst.log"
+		(for _ in $(seq 100); do
+			[ -s "$tmp/rst.log" ] && break
+			sleep 0.02
+		 done
+		 kill -STOP "$ztun_pid"; sleep 1.2; kill -CONT "$ztun_pid") &
+		stopper=$!
+	fi
+	client reset $T 7007 5
+	o=$out
+	[ -n "$stopper" ] && wait "$stopper"
+	n=$(counter tcp down)
+	f=$(counter sockets failed)
+	# reset, late (the data waited behind the stopped loop), with all
+	# 49,920 bytes taken from the socket
+	if [ "${o%% *}" = ECONNRESET ] && [ "$(ms_of "$o")" -ge 900 ] &&
+	   [ "$n" = 49920 ] && [ "$f" = 1 ]; then
+		pass "$name ($o; tcp down $n, failed $f)"
+	else
+		fail "$name" "client: $o; tcp down '$n', failed '$f'"
+	fi
+}
+
 # (n) send() on a stream fails (ENOBUFS): the flow is reset both ways,
 # never cut clean; the next flow works.
 case_send() {
@@ -769,7 +869,7 @@ case_netlink() {
 }
 
 for c in connect socket epoll_new epoll_open epoll_write epoll_udp timer sendmmsg \
-	 writev write recvmsg send shutdown setsockopt tun_read route netlink; do
+	 writev write recvmsg rst_data send shutdown setsockopt tun_read route netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
 		continue
 	fi
