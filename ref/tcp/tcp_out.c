@@ -151,13 +151,55 @@ static uint16_t tcp_window_field(struct zt_tcb *t)
 /* Fill SACK blocks: a duplicate that arrived since the last ACK first
  * (D-SACK, RFC 2883 4, in this ACK only), then from the out-of-order
  * assembler the most recently changed range (RFC 2018 4; for a D-SACK
- * of data held out of order, the range holding it), then the others in
- * order, as many as the option space takes (three with timestamps). */
+ * of data held out of order, the range holding it), then the ranges the
+ * last ACKs reported, newest first (RFC 2018 4: so that a block outlives
+ * the loss of an ACK; one merged into a range already there counts once,
+ * one rcv_nxt passed is gone), then the lowest others, as many as the
+ * option space takes (three with timestamps). sack_hist keeps the left
+ * edges in the order reported (a range holds its old left edge as it
+ * grows or merges). Work: ZT_TCP_SACK_HIST lookups in the assembler,
+ * only while data waits behind a hole. */
+static void tcp_fill_sack_ooo(struct zt_tcb *t, struct zt_tcp_repr *r)
+{
+	unsigned max = (r->has_ts ? 3u : 4u) - r->sack_count, n = 0, k, i;
+	const struct zt_assembler *a = &t->ooo;
+	unsigned idx[ZT_TCP_SACK_HIST];
+
+	idx[n++] = a->last_added;
+	for (k = 0; k < t->sack_hist_n && n < ZT_TCP_SACK_HIST; k++) {
+		uint32_t off = t->sack_hist[k] - t->rcv_nxt;
+
+		for (i = 0; i < a->count && a->r[i].end <= off; i++)
+			;
+		if (i == a->count || a->r[i].start > off)
+			continue; /* gone: below rcv_nxt, or cut off */
+		idx[n] = i;
+		for (i = 0; idx[i] != idx[n]; i++)
+			;
+		if (i == n) /* not merged into one already there */
+			n++;
+	}
+	for (i = 0; i < a->count && n < max; i++) {
+		idx[n] = i;
+		for (k = 0; idx[k] != i; k++)
+			;
+		if (k == n)
+			n++;
+	}
+	for (k = 0; k < n; k++) {
+		t->sack_hist[k] = t->rcv_nxt + a->r[idx[k]].start;
+		if (k < max) {
+			r->sack[r->sack_count].left = t->sack_hist[k];
+			r->sack[r->sack_count].right =
+				t->rcv_nxt + a->r[idx[k]].end;
+			r->sack_count++;
+		}
+	}
+	t->sack_hist_n = (uint8_t)n;
+}
+
 static void tcp_fill_sack(struct zt_tcb *t, struct zt_tcp_repr *r)
 {
-	unsigned max = r->has_ts ? 3 : 4;
-	const struct zt_assembler *a = &t->ooo;
-
 	r->sack_count = 0;
 	if (t->dsack) {
 		t->dsack = false;
@@ -165,18 +207,8 @@ static void tcp_fill_sack(struct zt_tcb *t, struct zt_tcp_repr *r)
 		r->sack[0].right = t->dsack_r;
 		r->sack_count = 1;
 	}
-	if (!t->sack_ok || a->count == 0)
-		return;
-	r->sack[r->sack_count].left = t->rcv_nxt + a->r[a->last_added].start;
-	r->sack[r->sack_count].right = t->rcv_nxt + a->r[a->last_added].end;
-	r->sack_count++;
-	for (unsigned i = 0; i < a->count && r->sack_count < max; i++) {
-		if (i == a->last_added)
-			continue;
-		r->sack[r->sack_count].left = t->rcv_nxt + a->r[i].start;
-		r->sack[r->sack_count].right = t->rcv_nxt + a->r[i].end;
-		r->sack_count++;
-	}
+	if (t->sack_ok && t->ooo.count)
+		tcp_fill_sack_ooo(t, r);
 }
 
 /* Build and send one segment. @off/@len select data from the send ring

@@ -2334,7 +2334,8 @@ static void test_dsack_receiver(void)
  * timestamps (12 bytes of the 40) at most three blocks, without four
  * (RFC 2018 3, RFC 2883 4). Four ranges held out of order, then a
  * duplicate of the newest: the D-SACK, then the range holding it, then
- * as many others as fit; the segment is decoded from the wire.
+ * as many of those reported before as fit, newest first (RFC 2018 4);
+ * the segment is decoded from the wire.
  */
 static void test_dsack_option_space(void)
 {
@@ -2368,9 +2369,110 @@ static void test_dsack_option_space(void)
 		CU_ASSERT_EQUAL(last_seg(p, 1)->sack_count, ts ? 3 : 4);
 		CU_ASSERT(block_is(p, 0, nxt, 8000, 9000));
 		CU_ASSERT(block_is(p, 1, nxt, 8000, 9000));
-		CU_ASSERT(block_is(p, 2, nxt, 2000, 3000));
+		CU_ASSERT(block_is(p, 2, nxt, 6000, 7000));
 		if (!ts)
 			CU_ASSERT(block_is(p, 3, nxt, 4000, 5000));
+		pair_free(p);
+	}
+}
+
+/* Side 1's last segment carries exactly the @n SACK blocks @l[i]..@r[i]
+ * (offsets from @base), in that order. */
+static bool blocks_are(struct tcp_pair *p, uint32_t base, unsigned n,
+		       const uint32_t *l, const uint32_t *r)
+{
+	if (last_seg(p, 1)->sack_count != n)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (!block_is(p, i, base, l[i], r[i]))
+			return false;
+	return true;
+}
+
+/*
+ * RFC 2018 4: the first SACK block holds the segment that drew the ACK,
+ * the others repeat the most recently reported blocks (newest first, none
+ * a part of one already there), so that a block outlives the loss of
+ * the ACK that first carried it. The others were the lowest ranges: with
+ * more ranges than places, one in between was reported once, when it
+ * changed. Six ranges made upwards (each reported three or four times
+ * running), then one grown, two merged, rcv_nxt advanced past a third.
+ */
+static void test_sack_blocks_recent(void)
+{
+	for (int ts = 0; ts < 2; ts++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *b = &p->side[1].tcb;
+		static uint8_t buf[200];
+		struct zt_tcp_repr seg;
+		unsigned max = ts ? 3 : 4;
+		uint32_t nxt, l[4], r[4];
+
+		cfg_small(&c);
+		c.timestamps = ts;
+		pair_init(p, &c, &c, 20184 + (uint64_t)ts);
+		connect_pair(p, 1000, 2000);
+		CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 2018));
+		pair_settle(p, ZT_SEC);
+		CU_ASSERT_FATAL(b->sack_ok && b->ts_ok == (bool)ts);
+		memset(buf, 's', sizeof(buf));
+		nxt = b->rcv_nxt;
+		/* [200i, 200i + 100) for i = 1..6: the newest ones, newest
+		 * first */
+		for (uint32_t i = 1; i <= 6; i++) {
+			unsigned n = i < max ? i : max;
+
+			seg = data_seg(p, nxt + 200 * i);
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 100),
+					ZT_DROP_NONE);
+			for (unsigned k = 0; k < n; k++) {
+				l[k] = 200 * (i - k);
+				r[k] = l[k] + 100;
+			}
+			CU_ASSERT(blocks_are(p, nxt, n, l, r));
+		}
+		/* [400, 500) grows down to 350: first, then 1200, 1000 (800) */
+		seg = data_seg(p, nxt + 350);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 50), ZT_DROP_NONE);
+		{
+			const uint32_t el[4] = { 350, 1200, 1000, 800 };
+			const uint32_t er[4] = { 500, 1300, 1100, 900 };
+
+			CU_ASSERT(blocks_are(p, nxt, max, el, er));
+		}
+		/* [1100, 1200) joins 1000 and 1200: reported once, then
+		 * 350 and 800 (reported before); without timestamps, the
+		 * fourth place for the lowest range left, 200 */
+		seg = data_seg(p, nxt + 1100);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 100),
+				ZT_DROP_NONE);
+		{
+			const uint32_t el[4] = { 1000, 350, 800, 200 };
+			const uint32_t er[4] = { 1300, 500, 900, 300 };
+
+			CU_ASSERT(blocks_are(p, nxt, max, el, er));
+		}
+		/* in order up to 200, which takes [200, 300) in: that block
+		 * goes, the rest stay in their order, 600 last */
+		seg = data_seg(p, nxt);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, buf, 200),
+				ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(b->rcv_nxt, nxt + 300);
+		{
+			const uint32_t el[4] = { 1000, 350, 800, 600 };
+			const uint32_t er[4] = { 1300, 500, 900, 700 };
+
+			CU_ASSERT(blocks_are(p, nxt, max, el, er));
+		}
+		/* and again in a plain ACK */
+		zt_tcb_send_ack(b, p->now);
+		{
+			const uint32_t el[4] = { 1000, 350, 800, 600 };
+			const uint32_t er[4] = { 1300, 500, 900, 700 };
+
+			CU_ASSERT(blocks_are(p, nxt, max, el, er));
+		}
 		pair_free(p);
 	}
 }
@@ -5158,6 +5260,7 @@ int zt_suite_tcp(void)
 		{ "tlp_dsack_fin_no_response", test_tlp_dsack_fin_no_response },
 		{ "dsack_receiver", test_dsack_receiver },
 		{ "dsack_option_space", test_dsack_option_space },
+		{ "sack_blocks_recent", test_sack_blocks_recent },
 		{ "dsack_on_data", test_dsack_on_data },
 		{ "early_retransmit", test_early_retransmit },
 		{ "early_retransmit_needs_sack", test_early_retransmit_needs_sack },

@@ -180,6 +180,10 @@ struct zt_tcb_stats {
  * bytes are left to DupThresh and the RTO, as without RACK. */
 #define ZT_TCP_RACK_RUNS 8 /* a power of two */
 
+/* SACK blocks a receiver remembers having reported: the most an option
+ * holds (four, without timestamps), as Linux's selective_acks[]. */
+#define ZT_TCP_SACK_HIST 4
+
 struct zt_tcp_rack_run {
 	uint64_t ts0, ts;     /* its first and its last send */
 	uint32_t start, end;  /* [start, end) */
@@ -253,6 +257,10 @@ struct zt_tcb {
 	/* options in force */
 	bool sack_ok;
 	bool ts_ok;
+	uint8_t sack_hist_n;   /* blocks in sack_hist */
+	uint32_t sack_hist[ZT_TCP_SACK_HIST]; /* left edges of the SACK
+				* blocks last reported, newest first (the
+				* next ACK repeats them, RFC 2018 4) */
 	uint32_t ts_recent;
 	uint32_t ts_offset;    /* added to our clock so TSvals do not leak it */
 	uint32_t last_ack_sent;
