@@ -662,7 +662,8 @@ void zt_router_tun_batch_end(struct zt_router *r, uint64_t now)
 }
 
 /* Proxy handshakes past their deadline fail (assoc_timeout(),
- * dns_timeout()), in the order of their deadlines. */
+ * dns_timeout()), and drains behind an upstream's reset end
+ * (tcp_drain_timeout()), in the order of their deadlines. */
 static void hs_expire(struct zt_router *r, uint64_t now)
 {
 	struct zt_heap_node *n;
@@ -674,6 +675,9 @@ static void hs_expire(struct zt_router *r, uint64_t now)
 		zt_heap_remove(&r->hs_timers, n);
 		if (hd->kind == CONN_ASSOC)
 			assoc_timeout(zt_heap_entry(hd, struct udp_assoc, timer), now);
+		else if (hd->kind == CONN_TCP)
+			tcp_drain_timeout(zt_heap_entry(hd, struct tcp_relay,
+							drain_timer), now);
 		else
 			dns_timeout(zt_heap_entry(hd, struct dns_tunnel, timer), now);
 	}

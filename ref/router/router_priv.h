@@ -46,6 +46,15 @@ enum conn_kind {
 
 enum phase { PH_CONNECTING, PH_HANDSHAKE, PH_OPEN };
 
+/* A proxy handshake's deadline (a SOCKS5 UDP association's, a DNS
+ * tunnel's: the connect timeout a TCP flow through the proxy has), in
+ * r->hs_timers while the handshake runs, or a TCP relay's drain behind
+ * its upstream's reset; hs_expire() fails its owner, which @kind names. */
+struct hs_deadline {
+	struct zt_heap_node node;
+	uint8_t kind;            /* CONN_ASSOC, CONN_DNS or CONN_TCP */
+};
+
 struct tcp_relay {
 	uint8_t kind;            /* CONN_TCP: first, shared with udp_relay */
 	struct zt_router *r;
@@ -70,6 +79,11 @@ struct tcp_relay {
 	bool local_dns;          /* DNS over TCP to the fake-IP resolver:
 				  * answered here, no upstream */
 	uint8_t dscp;            /* what the upstream sends with (keep_dscp) */
+	bool rst_drain;          /* the upstream died behind bytes the send
+				  * ring holds: they go, then the client's
+				  * RST (tcp_drain_check) ... */
+	struct hs_deadline drain_timer; /* ... within ZT_ROUTER_RST_DRAIN_MAX
+					 * (r->hs_timers, until the flow ends) */
 };
 
 /* ICMP echo to a direct destination: one upstream echo socket per
@@ -114,15 +128,6 @@ struct tcp_handshake {
  *                 sees the client socket at one address and port
  *                 (endpoint-independent mapping, RFC 4787 REQ-1).
  */
-/* A proxy handshake's deadline (a SOCKS5 UDP association's, a DNS
- * tunnel's: the connect timeout a TCP flow through the proxy has), in
- * r->hs_timers while the handshake runs; hs_expire() fails its owner,
- * which @kind names. */
-struct hs_deadline {
-	struct zt_heap_node node;
-	uint8_t kind;            /* CONN_ASSOC or CONN_DNS */
-};
-
 struct udp_assoc {
 	uint8_t kind;            /* CONN_ASSOC */
 	struct zt_router *r;
@@ -248,7 +253,8 @@ struct zt_router {
 	 * table's key (drawn from the seeded rng) */
 	struct udp_assoc *assoc[ASSOC_BUCKETS];
 	/* proxy handshakes that run (SOCKS5 associations, DNS tunnels), by
-	 * the deadline the connect timeout gives them (hs_expire()) */
+	 * the deadline the connect timeout gives them, and TCP relays
+	 * draining behind an upstream's reset (hs_expire()) */
 	struct zt_heap hs_timers;
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
@@ -284,6 +290,7 @@ void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now);
 size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 		     size_t len);
 void tcp_gather_end(struct zt_router *r, bool send, uint64_t now);
+void tcp_drain_timeout(struct tcp_relay *t, uint64_t now);
 void tcp_stream_connected(struct tcp_relay *t, uint64_t now);
 void tcp_upstream_failed(struct tcp_relay *t, int err, enum zt_icmp_kind kind,
 			 const struct zt_dgram_error *e, uint64_t now);

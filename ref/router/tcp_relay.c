@@ -45,6 +45,16 @@
  * upstream (tcp_unsent_reset): data accepted is delivered or the flow
  * reset, never cut short behind a clean EOF.
  *
+ * An upstream that resets (or fails) behind its bytes, OPEN: what the
+ * flow's send ring still holds for the client goes first and the RST
+ * after it (tcp_drain_check(), on each ACK that frees ring space), as a
+ * direct client reads what came before the server's RST; a RST, not a
+ * FIN, since the stream did not end cleanly. Client bytes meanwhile
+ * (none can reach the dead upstream) reset the flow at once, and so does
+ * ZT_ROUTER_RST_DRAIN_MAX after the upstream's end (tcp_drain_timeout():
+ * a client that keeps its window closed and answers our probes is
+ * bounded by no tcb limit). A ring already empty resets at once.
+ *
  * Lifetime: a relay can be reached from both sides (the flow's user pointer
  * and the upstream cookie). It is freed when the flow ended and the
  * upstream was closed; calls that may end a flow hold a reference (busy)
@@ -224,6 +234,21 @@ static size_t tcp_up_room(const struct tcp_relay *t)
 
 static void local_dns_pump(struct tcp_relay *t, uint64_t now);
 
+/* A relay draining behind its upstream's reset (rst_drain): the client
+ * is reset once the send ring is empty (all sent and acknowledged), or
+ * at once if it sent bytes that can go nowhere; else the next ACK that
+ * frees ring space (WRITABLE, through down_paused) looks again. */
+static void tcp_drain_check(struct tcp_relay *t, uint64_t now)
+{
+	const struct zt_tcb *tcb = &t->flow->tcb;
+
+	if (zt_tcb_recv_len(tcb) == 0 && zt_ring_len(&tcb->tx) > 0) {
+		t->down_paused = true;
+		return;
+	}
+	zt_stack_tcp_abort(t->r->stack, t->flow, now);
+}
+
 /*
  * A direct flow's upstream carries the client's DSCP (its QoS class), as
  * the client's own connection would have: the SYN's from the open
@@ -254,8 +279,11 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 		local_dns_pump(t, now);
 		return;
 	}
-	if (!t->flow || t->handle < 0)
+	if (!t->flow || t->handle < 0) {
+		if (t->rst_drain && t->flow)
+			tcp_drain_check(t, now); /* the client's bytes: reset */
 		return;
+	}
 	keep_dscp(t);
 	while (!t->up_blocked) {
 		const uint8_t *p;
@@ -753,9 +781,12 @@ void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 		tcp_pump_up(t, now);
 	if ((ev & ZT_TCP_EV_WRITABLE) && t->local_dns)
 		local_dns_pump(t, now);
-	if ((ev & ZT_TCP_EV_WRITABLE) && t->down_paused && t->handle >= 0) {
+	if ((ev & ZT_TCP_EV_WRITABLE) && t->down_paused) {
 		t->down_paused = false;
-		t->r->up->stream_resume(t->r->host, t->handle);
+		if (t->handle >= 0)
+			t->r->up->stream_resume(t->r->host, t->handle);
+		else if (t->rst_drain && !(ev & (ZT_TCP_EV_RESET | ZT_TCP_EV_CLOSED)))
+			tcp_drain_check(t, now);
 	}
 	if (ev & (ZT_TCP_EV_RESET | ZT_TCP_EV_CLOSED)) {
 		/* The flow is freed when this returns. A reset (the client's,
@@ -772,6 +803,7 @@ void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 
 		if (abort && !(ev & ZT_TCP_EV_RESET))
 			t->r->stats.tcp_unsent_reset++;
+		zt_heap_remove(&t->r->hs_timers, &t->drain_timer.node);
 		f->user = NULL;
 		t->flow = NULL;
 		tcp_close_upstream(t, abort);
@@ -796,8 +828,14 @@ void tcp_upstream_failed(struct tcp_relay *t, int err, enum zt_icmp_kind kind,
 	t->handle = -1; /* dead: not closed again */
 	if (t->phase == PH_OPEN) {
 		r->stats.upstream_reset++;
-		if (t->flow)
-			zt_stack_tcp_abort(r->stack, t->flow, now);
+		if (t->flow) {
+			/* what came before the reset goes first */
+			t->rst_drain = true;
+			t->drain_timer.kind = CONN_TCP;
+			zt_heap_insert(&r->hs_timers, &t->drain_timer.node,
+				       now + ZT_ROUTER_RST_DRAIN_MAX);
+			tcp_drain_check(t, now);
+		}
 	} else if (t->flow && t->decision == ZT_ROUTE_DIRECT &&
 		   (kind == ZT_ICMP_DEST_UNREACH ||
 		    kind == ZT_ICMP_TIME_EXCEEDED)) {
@@ -815,6 +853,17 @@ void tcp_upstream_failed(struct tcp_relay *t, int err, enum zt_icmp_kind kind,
 		r->stats.upstream_connect_failed++;
 		tcp_refuse(t, refuse_for_errno(err), now);
 	}
+	t->busy--;
+	tcp_relay_maybe_free(t);
+}
+
+/* @t's drain behind its upstream's reset ran ZT_ROUTER_RST_DRAIN_MAX:
+ * the client is reset with the rest undelivered (hs_expire()). */
+void tcp_drain_timeout(struct tcp_relay *t, uint64_t now)
+{
+	t->busy++;
+	if (t->flow)
+		zt_stack_tcp_abort(t->r->stack, t->flow, now);
 	t->busy--;
 	tcp_relay_maybe_free(t);
 }

@@ -252,8 +252,9 @@ static void flush(struct sess *s)
 		s->h->stats.bytes_out += (uint64_t)k;
 	}
 	if (s->close_when_sent) {
-		zt_vnet_shutdown(s->cli);
-		close_cli(s, false);
+		if (!s->cfg.rst_when_sent)
+			zt_vnet_shutdown(s->cli);
+		close_cli(s, s->cfg.rst_when_sent);
 		close_up(s, false);
 		sess_unbind(s);
 	}

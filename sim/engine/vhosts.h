@@ -7,6 +7,7 @@
  *         DISCARD     takes bytes (at most drain_per_ms per millisecond
  *                     when set: a slow reader), FIN after the client's
  *         SOURCE      sends nbytes of a known pattern, then closes
+ *                     (with a RST behind them when rst_when_sent)
  *         HTTP        answers any request head with a 200 and an
  *                     nbytes body of the pattern, then closes (at
  *                     once when the client's FIN ends the head)
@@ -61,6 +62,9 @@ struct zt_vhost_config {
 	bool refuse;             /* TCP: refuse every connection */
 	size_t reset_after;      /* TCP: reset after receiving this many (0: never) */
 	size_t nbytes;           /* SOURCE / HTTP: bytes to send */
+	bool rst_when_sent;      /* SOURCE / HTTP: end with a RST once all
+				  * went (SO_LINGER 0, or close() with the
+				  * next request unread), not a FIN */
 	size_t drain_per_ms;     /* DISCARD: bytes taken per ms (0: all at once) */
 	/* proxies */
 	bool auth;               /* require user/password (SOCKS5) / Basic (HTTP) */

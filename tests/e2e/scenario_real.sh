@@ -86,7 +86,8 @@ elif [ -n "$ZT_SCN_REAL_ALL" ]; then
 else
 	# TCP through SOCKS5; TCP direct both ways with the close; a refused
 	# direct upstream; a SOCKS5 refusal (reply 5); an upstream reset
-	# mid-flow (after a delayed ACK); HTTP CONNECT; ICMP echo (local and
+	# mid-flow (after a delayed ACK), and one behind its data (delivered
+	# first, then the RST); HTTP CONNECT; ICMP echo (local and
 	# dropped); UDP through SOCKS5 UDP ASSOCIATE; UDP direct with a
 	# datagram from the wrong source; --early-synack accepted and refused;
 	# a SYN carrying data (Fast Open) whose data is not taken; the TCP and
@@ -118,7 +119,9 @@ else
 	# lost tail repaired by a tail loss probe (counted in tcp-segs).
 	files=(scenarios/socks5_noauth.scn scenarios/tcp_direct_basic.scn
 	       scenarios/tcp_upstream_refused.scn scenarios/socks5_rep5.scn
-	       scenarios/tcp_upstream_rst.scn scenarios/http_connect_200.scn
+	       scenarios/tcp_upstream_rst.scn
+	       scenarios/tcp_upstream_rst_after_data.scn
+	       scenarios/http_connect_200.scn
 	       scenarios/icmp_echo_local.scn scenarios/socks5_udp_associate.scn
 	       scenarios/udp_wrong_source.scn scenarios/socks5_early_synack.scn
 	       scenarios/socks5_early_synack_refused.scn

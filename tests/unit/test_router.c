@@ -78,6 +78,7 @@ struct tb {
 	struct zt_addr udp_drop;       /* UDP to it: DROP (family 0: none) */
 	uint8_t cli_tclass;            /* what new clients' segments carry */
 	uint8_t cli_ttl;               /* ... and their TTL (0: 64) */
+	uint32_t cli_rx_buf;           /* ... and their receive ring (0: default) */
 	struct zt_sim_event poll_ev, tun_ev;
 	struct pktq to_router, to_client;
 	struct client cl[NCLI];
@@ -564,6 +565,8 @@ static struct client *client_open(struct tb *t, bool v6, const struct zt_addr *d
 		c->tclass = t->cli_tclass;
 		c->ttl = t->cli_ttl;
 		zt_tcp_config_default(&c->cfg);
+		if (t->cli_rx_buf)
+			c->cfg.rx_buf = t->cli_rx_buf;
 		CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
 		zt_tcb_open_active(&c->tcb, c->port, dport, zt_rng_u32(&t->rng), t->sim.now);
 		return c;
@@ -1978,6 +1981,110 @@ static void test_direct_reset_after(void)
 	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
 	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
 	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	tb_free(t);
+}
+
+/* The upstream sends and then resets (SO_LINGER 0; an HTTP/1.x server
+ * closing with the next request unread): what it sent before the RST
+ * reaches the client first, then a RST (not a FIN: the stream did not
+ * end cleanly), as a direct client would see it, not one congestion
+ * window and the RST. Counted as an upstream reset. */
+static void test_upstream_rst_after_data_drains(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6);
+		struct zt_vhost_config hc;
+		struct client *c;
+
+		tb_start(t);
+		zt_vhost_config_init(&hc, ZT_VHOST_SOURCE);
+		hc.nbytes = 49920;
+		hc.rst_when_sent = true;
+		add_host_cfg(t, &srv, 80, &hc);
+		c = client_open(t, v6, &srv, 80, 0);
+		run_for(t, 2 * ZT_SEC);
+		CU_ASSERT_EQUAL(c->synacks, 1);
+		CU_ASSERT_EQUAL(c->got, 49920);
+		CU_ASSERT(c->same);
+		CU_ASSERT_EQUAL(c->rsts, 1);
+		CU_ASSERT(!c->peer_fin);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+		CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_down, 49920);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		tb_free(t);
+	}
+}
+
+static bool no_upstream_reset(struct tb *t)
+{
+	return rstats(t)->upstream_reset == 0;
+}
+
+/* ... but a client that sends while those bytes drain is reset at once:
+ * its bytes can never reach the dead upstream (data accepted is
+ * delivered or the flow reset). */
+static void test_upstream_rst_drain_client_sends(void)
+{
+	for (int batch = 0; batch < 2; batch++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false);
+		struct zt_vhost_config hc;
+		struct client *c;
+
+		t->batch = batch; /* its bytes gathered for the batch's end */
+		t->cli_rx_buf = 8192; /* the rest waits for the window */
+		tb_start(t);
+		zt_vhost_config_init(&hc, ZT_VHOST_SOURCE);
+		hc.nbytes = 49920;
+		hc.rst_when_sent = true;
+		add_host_cfg(t, &srv, 80, &hc);
+		c = client_open(t, false, &srv, 80, 0);
+		c->read = false;
+		CU_ASSERT_FATAL(run_while(t, no_upstream_reset, ZT_SEC));
+		run_for(t, 500 * ZT_MS); /* all the window took is acknowledged */
+		CU_ASSERT_EQUAL(c->rsts, 0); /* draining */
+		CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 1);
+		c->to_send = 100;
+		run_for(t, 2 * ZT_MS);
+		CU_ASSERT_EQUAL(c->rsts, 1);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+		tb_free(t);
+	}
+}
+
+/* ... and a client that reads none of them (its window closed, probes
+ * answered) holds the flow ZT_ROUTER_RST_DRAIN_MAX at most after the
+ * upstream's reset: then it is reset with the rest undelivered. */
+static void test_upstream_rst_drain_bounded(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct zt_vhost_config hc;
+	struct client *c;
+	uint64_t t0;
+
+	t->cli_rx_buf = 8192;
+	tb_start(t);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOURCE);
+	hc.nbytes = 49920;
+	hc.rst_when_sent = true;
+	add_host_cfg(t, &srv, 80, &hc);
+	c = client_open(t, false, &srv, 80, 0);
+	c->read = false;
+	CU_ASSERT_FATAL(run_while(t, no_upstream_reset, ZT_SEC));
+	t0 = t->sim.now;
+	run_for(t, ZT_ROUTER_RST_DRAIN_MAX - 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->rsts, 0); /* still draining */
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 1);
+	run_for(t, 3 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	/* t0 is up to a step (1 ms) after the upstream's reset */
+	CU_ASSERT(c->t_refused + ZT_MS >= t0 + ZT_ROUTER_RST_DRAIN_MAX);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
 	tb_free(t);
 }
 
@@ -5254,6 +5361,9 @@ int zt_suite_router(void)
 		{ "direct_closed_port", test_direct_closed_port },
 		{ "direct_blackhole", test_direct_blackhole },
 		{ "direct_upstream_reset_after_n", test_direct_reset_after },
+		{ "upstream_rst_after_data_drains", test_upstream_rst_after_data_drains },
+		{ "upstream_rst_drain_client_sends", test_upstream_rst_drain_client_sends },
+		{ "upstream_rst_drain_bounded", test_upstream_rst_drain_bounded },
 		{ "reset_passes_upstream", test_reset_passes_upstream },
 		{ "direct_source_and_http_server", test_direct_source_and_http },
 		{ "backpressure_slow_reader", test_backpressure_slow_reader },

@@ -144,6 +144,16 @@ void zt_router_config_fit_flows(struct zt_router_config *cfg);
 #define ZT_ROUTER_UP_DIRECT_MIN 16384u
 #define ZT_ROUTER_UP_GATHER_MAX 65536u
 
+/* An open flow's upstream that resets (or fails) behind bytes the flow's
+ * send ring still holds for the client: those go first and the client's
+ * RST behind them, as a direct client reads what arrived before the
+ * server's RST; the drain ends at once if the client sends (its bytes
+ * can reach no one), and within this long of the upstream's end in any
+ * case: the tcb's retransmission limits end a client that went silent,
+ * but one that keeps its window closed and answers the probes would hold
+ * the flow for as long as it likes. */
+#define ZT_ROUTER_RST_DRAIN_MAX (60 * ZT_SEC)
+
 struct zt_router_stats {
 	uint64_t flows[ZT_ROUTE__COUNT];   /* new flows by decision */
 	uint64_t tcp_relayed_up;           /* bytes client -> upstream */
@@ -156,7 +166,8 @@ struct zt_router_stats {
 	uint64_t tcp_relayed_down;         /* bytes upstream -> client */
 	uint64_t udp_relayed_up, udp_relayed_down;
 	uint64_t upstream_connect_failed;
-	uint64_t upstream_reset;           /* upstream died mid-flow: client RST */
+	uint64_t upstream_reset;           /* upstream died mid-flow: client RST
+					    * (behind what its send ring held) */
 	uint64_t tcp_unsent_reset;         /* client flows that ended cleanly with
 					    * bytes the upstream had not taken:
 					    * upstream RST */
