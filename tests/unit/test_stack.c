@@ -3007,119 +3007,48 @@ static void test_idle_evict_budget(void)
 /*
  * Churn through a table of 8 with eviction after 5 s: 32 clients open,
  * speak, reset and go quiet at random, time moving on by up to 3 s a
- * step. After every step zt_stack_check() holds (the activity list has
- * every open flow once, oldest first), and every flow the stack evicts
- * is one whose client has been quiet longest, and quiet 5 s at least.
+ * step. After every step zt_stack_check() holds (both lists sound: every
+ * open flow once, the accepted ones oldest first), and every flow the
+ * stack evicts is an accepted one whose client has been quiet longest
+ * among those (quiet since its latest segment or its accept), and quiet
+ * 5 s at least; a SYN is refused only when none was. With @pending,
+ * flows are left PENDING (connect_timeout 20 s, longer than the 5 s of
+ * tcp_evict_idle) and accepted later at random: such a flow ends only by
+ * its connect timeout, and never shields the accepted ones from eviction.
  */
 #define CHURN_CLIENTS 32
-static void test_idle_evict_churn(void)
+struct churn_client {
+	int state; /* 0 none, 1 PENDING, 2 open */
+	uint64_t spoke;
+	struct zt_flow *f;
+	struct zt_tcp_repr ack;
+};
+
+/* The host accepts @cl's PENDING flow and its client ACKs the SYN-ACK. */
+static void churn_accept(struct host *h, const struct zt_addr *c,
+			 const struct zt_addr *srv, struct churn_client *cl)
 {
-	struct zt_stack_config cfg;
-	struct zt_rng rng, pick;
-	struct host *h = malloc(sizeof(*h));
-	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
-	struct {
-		bool open;
-		uint64_t spoke;
-		struct zt_tcp_repr ack;
-	} cl[CHURN_CLIENTS];
-	uint64_t evicted = 0;
+	struct zt_packet pk;
 
-	memset(cl, 0, sizeof(cl));
-	zt_stack_config_default(&cfg);
-	cfg.max_tcp_flows = 8;
-	cfg.tcp_evict_idle = 5 * ZT_SEC;
-	cfg.tcp_idle_timeout = 60 * ZT_SEC;
-	host_init(h, HOST_PENDING, &cfg, &rng);
-	zt_rng_seed(&pick, 7);
-	for (int step = 0; step < 20000; step++) {
-		unsigned i = zt_rng_u32(&pick) % CHURN_CLIENTS;
-		unsigned what = zt_rng_u32(&pick) % 8;
-		uint64_t oldest = UINT64_MAX;
-
-		for (unsigned k = 0; k < CHURN_CLIENTS; k++)
-			if (cl[k].open && cl[k].spoke < oldest)
-				oldest = cl[k].spoke;
-		if (what < 3 && !cl[i].open) {
-			unsigned n_new = h->n_new;
-			struct zt_tcp_repr syn = syn_to((uint16_t)(3000 + i), 80, 1000);
-
-			send_tcp(h, &c, &srv, &syn, NULL, 0);
-			if (h->n_new != n_new) {
-				struct zt_packet pk;
-
-				zt_stack_tcp_accept(h->s, h->last_new, h->now);
-				out_pkt(h, h->to_tun.n - 1, &pk);
-				cl[i].ack = syn;
-				cl[i].ack.flags = ZT_TCP_ACK;
-				cl[i].ack.seq = 1001;
-				cl[i].ack.ack = pk.l4.tcp.seq + 1;
-				cl[i].ack.has_mss = cl[i].ack.sack_permitted = false;
-				send_tcp(h, &c, &srv, &cl[i].ack, NULL, 0);
-				cl[i].open = true;
-				cl[i].spoke = h->now;
-			}
-		} else if (what < 5 && cl[i].open) {
-			send_tcp(h, &c, &srv, &cl[i].ack, NULL, 0);
-			cl[i].spoke = h->now;
-		} else if (what == 5 && cl[i].open) {
-			struct zt_tcp_repr rst = cl[i].ack;
-
-			rst.flags = ZT_TCP_RST;
-			send_tcp(h, &c, &srv, &rst, NULL, 0);
-			cl[i].open = false;
-		} else if (what >= 6) {
-			h->now += zt_rng_u32(&pick) % (3 * ZT_SEC);
-			zt_stack_poll(h->s, h->now);
-		}
-		/* the stack's RSTs: evictions, checked (idle timeouts, at 60 s,
-		 * seldom come first) */
-		for (unsigned k = 0; k < h->to_tun.n; k++) {
-			struct zt_packet pk;
-			unsigned j;
-
-			out_pkt(h, k, &pk);
-			j = pk.l4.tcp.dst_port - 3000u;
-			if (!(pk.l4.tcp.flags & ZT_TCP_RST) || j >= CHURN_CLIENTS ||
-			    !cl[j].open)
-				continue;
-			cl[j].open = false;
-			if (zt_stack_stats(h->s)->tcp_idle_evicted != evicted) {
-				evicted++;
-				CU_ASSERT_EQUAL(cl[j].spoke, oldest);
-				CU_ASSERT(h->now - cl[j].spoke >= 5 * ZT_SEC);
-			}
-		}
-		q_clear(&h->to_tun);
-		CU_ASSERT_EQUAL_FATAL(zt_stack_check(h->s), 0);
-	}
-	CU_ASSERT_EQUAL(evicted, zt_stack_stats(h->s)->tcp_idle_evicted);
-	CU_ASSERT(evicted > 100);
-	CU_ASSERT(zt_stack_stats(h->s)->tcp_refused_full > 100);
-	host_fini(h);
-	free(h);
+	zt_stack_tcp_accept(h->s, cl->f, h->now);
+	out_pkt(h, h->to_tun.n - 1, &pk);
+	CU_ASSERT_EQUAL_FATAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
+	cl->ack.flags = ZT_TCP_ACK;
+	cl->ack.seq = 1001;
+	cl->ack.ack = pk.l4.tcp.seq + 1;
+	cl->ack.has_mss = cl->ack.sack_permitted = false;
+	send_tcp(h, c, srv, &cl->ack, NULL, 0);
+	cl->state = 2;
+	cl->spoke = h->now;
 }
 
-/*
- * The same churn with flows left PENDING (connect_timeout 20 s, longer
- * than the 5 s of tcp_evict_idle) and accepted later at random: every
- * flow the stack evicts is an accepted one, quiet longest among those
- * (quiet since its client's latest segment or its accept) and quiet 5 s
- * at least; a PENDING flow ends only by its connect timeout; both lists
- * stay sound (zt_stack_check()).
- */
-static void test_idle_evict_churn_pending(void)
+static void idle_evict_churn(bool pending)
 {
 	struct zt_stack_config cfg;
 	struct zt_rng rng, pick;
 	struct host *h = malloc(sizeof(*h));
 	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
-	struct {
-		int state; /* 0 none, 1 PENDING, 2 open */
-		uint64_t spoke;
-		struct zt_flow *f;
-		struct zt_tcp_repr ack;
-	} cl[CHURN_CLIENTS];
+	struct churn_client cl[CHURN_CLIENTS];
 	uint64_t evicted = 0, timeouts = 0;
 
 	memset(cl, 0, sizeof(cl));
@@ -3129,7 +3058,7 @@ static void test_idle_evict_churn_pending(void)
 	cfg.tcp_idle_timeout = 60 * ZT_SEC;
 	cfg.connect_timeout = 20 * ZT_SEC;
 	host_init(h, HOST_PENDING, &cfg, &rng);
-	zt_rng_seed(&pick, 11);
+	zt_rng_seed(&pick, pending ? 11 : 7);
 	for (int step = 0; step < 20000; step++) {
 		unsigned i = zt_rng_u32(&pick) % CHURN_CLIENTS;
 		unsigned what = zt_rng_u32(&pick) % 9;
@@ -3147,24 +3076,15 @@ static void test_idle_evict_churn_pending(void)
 				cl[i].state = 1;
 				cl[i].f = h->last_new;
 				cl[i].ack = syn;
+				if (!pending)
+					churn_accept(h, &c, &srv, &cl[i]);
 			} else {
 				/* refused: no accepted flow was evictable */
 				CU_ASSERT(oldest == UINT64_MAX ||
 					  h->now - oldest < 5 * ZT_SEC);
 			}
 		} else if (what < 5 && cl[i].state == 1) {
-			struct zt_packet pk;
-
-			zt_stack_tcp_accept(h->s, cl[i].f, h->now);
-			out_pkt(h, h->to_tun.n - 1, &pk);
-			CU_ASSERT_EQUAL_FATAL(pk.l4.tcp.flags, ZT_TCP_SYN | ZT_TCP_ACK);
-			cl[i].ack.flags = ZT_TCP_ACK;
-			cl[i].ack.seq = 1001;
-			cl[i].ack.ack = pk.l4.tcp.seq + 1;
-			cl[i].ack.has_mss = cl[i].ack.sack_permitted = false;
-			send_tcp(h, &c, &srv, &cl[i].ack, NULL, 0);
-			cl[i].state = 2;
-			cl[i].spoke = h->now;
+			churn_accept(h, &c, &srv, &cl[i]);
 		} else if (what < 6 && cl[i].state == 2) {
 			send_tcp(h, &c, &srv, &cl[i].ack, NULL, 0);
 			cl[i].spoke = h->now;
@@ -3204,10 +3124,20 @@ static void test_idle_evict_churn_pending(void)
 	CU_ASSERT_EQUAL(evicted, zt_stack_stats(h->s)->tcp_idle_evicted);
 	CU_ASSERT_EQUAL(timeouts, zt_stack_stats(h->s)->tcp_connect_timeouts);
 	CU_ASSERT(evicted > 100);
-	CU_ASSERT(timeouts > 10);
+	CU_ASSERT(pending ? timeouts > 10 : timeouts == 0);
 	CU_ASSERT(zt_stack_stats(h->s)->tcp_refused_full > 100);
 	host_fini(h);
 	free(h);
+}
+
+static void test_idle_evict_churn(void)
+{
+	idle_evict_churn(false);
+}
+
+static void test_idle_evict_churn_pending(void)
+{
+	idle_evict_churn(true);
 }
 
 /* By default an idle flow lives 2 h 4 min (RFC 5382 REQ-5), not less. */
