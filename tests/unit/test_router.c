@@ -1984,6 +1984,18 @@ static void test_direct_reset_after(void)
 	tb_free(t);
 }
 
+/* A server at @srv:80 that sends 49,920 bytes and then resets (SO_LINGER
+ * 0; an HTTP/1.x server closing with the next request unread). */
+static void add_rst_source(struct tb *t, const struct zt_addr *srv)
+{
+	struct zt_vhost_config hc;
+
+	zt_vhost_config_init(&hc, ZT_VHOST_SOURCE);
+	hc.nbytes = 49920;
+	hc.rst_when_sent = true;
+	add_host_cfg(t, srv, 80, &hc);
+}
+
 /* The upstream sends and then resets (SO_LINGER 0; an HTTP/1.x server
  * closing with the next request unread): what it sent before the RST
  * reaches the client first, then a RST (not a FIN: the stream did not
@@ -1994,14 +2006,10 @@ static void test_upstream_rst_after_data_drains(void)
 	for (int v6 = 0; v6 < 2; v6++) {
 		struct tb *t = tb_new(NULL);
 		struct zt_addr srv = srv_addr(v6);
-		struct zt_vhost_config hc;
 		struct client *c;
 
 		tb_start(t);
-		zt_vhost_config_init(&hc, ZT_VHOST_SOURCE);
-		hc.nbytes = 49920;
-		hc.rst_when_sent = true;
-		add_host_cfg(t, &srv, 80, &hc);
+		add_rst_source(t, &srv);
 		c = client_open(t, v6, &srv, 80, 0);
 		run_for(t, 2 * ZT_SEC);
 		CU_ASSERT_EQUAL(c->synacks, 1);
@@ -2030,16 +2038,12 @@ static void test_upstream_rst_drain_client_sends(void)
 	for (int batch = 0; batch < 2; batch++) {
 		struct tb *t = tb_new(NULL);
 		struct zt_addr srv = srv_addr(false);
-		struct zt_vhost_config hc;
 		struct client *c;
 
 		t->batch = batch; /* its bytes gathered for the batch's end */
 		t->cli_rx_buf = 8192; /* the rest waits for the window */
 		tb_start(t);
-		zt_vhost_config_init(&hc, ZT_VHOST_SOURCE);
-		hc.nbytes = 49920;
-		hc.rst_when_sent = true;
-		add_host_cfg(t, &srv, 80, &hc);
+		add_rst_source(t, &srv);
 		c = client_open(t, false, &srv, 80, 0);
 		c->read = false;
 		CU_ASSERT_FATAL(run_while(t, no_upstream_reset, ZT_SEC));
@@ -2062,16 +2066,12 @@ static void test_upstream_rst_drain_bounded(void)
 {
 	struct tb *t = tb_new(NULL);
 	struct zt_addr srv = srv_addr(false);
-	struct zt_vhost_config hc;
 	struct client *c;
 	uint64_t t0;
 
 	t->cli_rx_buf = 8192;
 	tb_start(t);
-	zt_vhost_config_init(&hc, ZT_VHOST_SOURCE);
-	hc.nbytes = 49920;
-	hc.rst_when_sent = true;
-	add_host_cfg(t, &srv, 80, &hc);
+	add_rst_source(t, &srv);
 	c = client_open(t, false, &srv, 80, 0);
 	c->read = false;
 	CU_ASSERT_FATAL(run_while(t, no_upstream_reset, ZT_SEC));
