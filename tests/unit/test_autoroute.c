@@ -414,6 +414,27 @@ static void test_kept_proxy_route(void)
 	fixture_done(&f);
 }
 
+/* @ar as an active run on @f's TUN whose state file lists its two IPv4
+ * split routes (0/1, 128/1), both its own. */
+static void active_split_run(struct zr_autoroute *ar, const struct fixture *f)
+{
+	struct zt_addr lo, hi;
+
+	CU_ASSERT_FATAL(zt_addr_parse("0.0.0.0", &lo) == 0);
+	CU_ASSERT_FATAL(zt_addr_parse("128.0.0.0", &hi) == 0);
+	memset(ar, 0, sizeof(*ar));
+	snprintf(ar->path, sizeof(ar->path), "%s", f->path);
+	ar->state.pid = 4242;
+	ar->state.count = 2;
+	ar->state.routes[0] = (struct zr_route){ .dst = lo, .prefix = 1 };
+	ar->state.routes[1] = (struct zr_route){ .dst = hi, .prefix = 1 };
+	strcpy(ar->state.routes[0].dev, f->tun.ifname);
+	strcpy(ar->state.routes[1].dev, f->tun.ifname);
+	ar->ours[0] = ar->ours[1] = true;
+	ar->active = true;
+	CU_ASSERT_FATAL(zr_route_state_write(f->path, &ar->state) == 0);
+}
+
 /* An active run (its split routes in its file) whose proxy moved: the
  * new address's host route, when there is one already, is left out of
  * the state file; when someone else adds it between the look and the
@@ -423,26 +444,14 @@ static void test_moved_proxy_route_exists(void)
 	static struct zr_autoroute ar;
 	struct fixture f;
 	struct zr_route_state back;
-	struct zt_addr to, lo, hi;
+	struct zt_addr to;
 	char text[1024];
 	int saved;
 
 	fixture_init(&f);
-	CU_ASSERT_FATAL(zt_addr_parse("0.0.0.0", &lo) == 0);
-	CU_ASSERT_FATAL(zt_addr_parse("128.0.0.0", &hi) == 0);
 	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.20", &to) == 0);
 	for (int round = 0; round < 2; round++) {
-		memset(&ar, 0, sizeof(ar));
-		snprintf(ar.path, sizeof(ar.path), "%s", f.path);
-		ar.state.pid = 4242;
-		ar.state.count = 2;
-		ar.state.routes[0] = (struct zr_route){ .dst = lo, .prefix = 1 };
-		ar.state.routes[1] = (struct zr_route){ .dst = hi, .prefix = 1 };
-		strcpy(ar.state.routes[0].dev, f.tun.ifname);
-		strcpy(ar.state.routes[1].dev, f.tun.ifname);
-		ar.ours[0] = ar.ours[1] = true;
-		ar.active = true;
-		CU_ASSERT_FATAL(zr_route_state_write(f.path, &ar.state) == 0);
+		active_split_run(&ar, &f);
 		/* round 0: there already; round 1: added meanwhile */
 		fk_begin(f.path, round ? NULL : "192.0.2.20", "192.0.2.20");
 		saved = log_begin(&f);
@@ -479,25 +488,13 @@ static void test_moved_proxy_route_look_fails(void)
 {
 	static struct zr_autoroute ar;
 	struct fixture f;
-	struct zt_addr to, lo, hi;
+	struct zt_addr to;
 	char text[1024];
 	int saved;
 
 	fixture_init(&f);
-	CU_ASSERT_FATAL(zt_addr_parse("0.0.0.0", &lo) == 0);
-	CU_ASSERT_FATAL(zt_addr_parse("128.0.0.0", &hi) == 0);
 	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.20", &to) == 0);
-	memset(&ar, 0, sizeof(ar));
-	snprintf(ar.path, sizeof(ar.path), "%s", f.path);
-	ar.state.pid = 4242;
-	ar.state.count = 2;
-	ar.state.routes[0] = (struct zr_route){ .dst = lo, .prefix = 1 };
-	ar.state.routes[1] = (struct zr_route){ .dst = hi, .prefix = 1 };
-	strcpy(ar.state.routes[0].dev, f.tun.ifname);
-	strcpy(ar.state.routes[1].dev, f.tun.ifname);
-	ar.ours[0] = ar.ours[1] = true;
-	ar.active = true;
-	CU_ASSERT_FATAL(zr_route_state_write(f.path, &ar.state) == 0);
+	active_split_run(&ar, &f);
 	fk_begin(f.path, NULL, NULL);
 	fk.dump_err = -ENOMEM;
 	saved = log_begin(&f);
