@@ -9,6 +9,7 @@
 #   e2e_helper.py serve HTTP_PORT ECHO_PORT RESET_PORT HANGUP_PORT [DEAD_RELAY]
 #       HTTP (threads, backlog 1024): GET /gen/SEED/BYTES -> gen(SEED, BYTES);
 #       PUT /up -> "SHA256HEX BYTES\n" of the body (Content-Length).
+#       HTTP and ECHO listen on IPv4 and IPv6 (dual-stack).
 #       ECHO: every byte back; after the client's FIN, shutdown(SHUT_WR).
 #       RESET: accept, then close with SO_LINGER {1, 0} (an RST).
 #       HANGUP: read what the client sends first (a proxy handshake),
@@ -125,10 +126,15 @@ class HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         super().server_bind()
 
 
-def listener(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def listener(port, dual=False):
+    """A TCP listener on @port: IPv4, or IPv4 and IPv6 when @dual."""
+    if dual:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    s.bind(("::" if dual else "0.0.0.0", port))
     s.listen(1024)
     return s
 
@@ -226,7 +232,7 @@ def dead_relay_conn(c):
 
 
 def serve(http_port, echo_port, reset_port, hangup_port, dead_relay_port):
-    e = listener(echo_port)
+    e = listener(echo_port, True)
     r = listener(reset_port)
     h = listener(hangup_port)
     threading.Thread(target=conn_loop, args=(e, closing(echo_conn)), daemon=True).start()

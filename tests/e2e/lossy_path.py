@@ -32,6 +32,8 @@
 #       gen(SEED, BYTES) and a FIN while reading the echo to its end.
 #   lossy_path.py par K HOST HTTP_PORT BYTES   K flows at once, the even
 #       ones up, the odd ones down (seeds 1..K).
+# HOST may be an IPv4 or IPv6 address; the impairer does not parse the
+# packets, so both families take the same path.
 # A client prints one line: "ok MODE BYTES MS", or "bad ..." (bytes that
 # differ or a count that does not match), "reset ..." (the connection
 # reset or another socket error: the flow failed, loudly), "eof ..." (a

@@ -5,25 +5,29 @@
 # reordering, duplicating, delaying path, end to end.
 # Usage: tests/e2e/lossy_path.sh PATH/TO/ztun-ref
 #
-#   +---------------- $fns (application) ------------+
-#   |  lossy_path.py up/down/bidi/par (Linux TCP)    |
-#   |  $ta 10.239.2.2/24, default dev $ta            |
-#   +---------|--------------------------------------+
+#   +---------------- $fns (application) ---------------+
+#   |  lossy_path.py up/down/bidi/par (Linux TCP)       |
+#   |  $ta 10.239.2.2/24, fd00:239:2::2/64,             |
+#   |      default (both families) dev $ta              |
+#   +---------|-----------------------------------------+
 #             | lossy_path.py impair: the two TUNs' packets, impaired
-#   +---------|-------------- $cns (client) ---------+
-#   |  $tb 10.239.3.1/24, 10.239.2.0/24 -> dev $tb   |
-#   |    | forwarding; 10.239.1.0/24 -> dev $tun     |
-#   |    v                                           |
-#   |  $tun 10.239.9.1/24 <==> ztun-ref (direct,     |
-#   |                           bound to $vc)        |
-#   |  $vc 10.239.0.1/24, default via 10.239.0.2     |
-#   +----------------------|-------------------------+
+#   +---------|-------------- $cns (client) ------------+
+#   |  $tb 10.239.3.1/24, fd00:239:3::1/64;             |
+#   |    | 10.239.2.0/24, fd00:239:2::/64 -> dev $tb    |
+#   |    | forwarding; 10.239.1.0/24,                   |
+#   |    v fd00:239:1::/64 -> dev $tun                  |
+#   |  $tun 10.239.9.1/24, fd00:239:9::1/64 <==>        |
+#   |       ztun-ref (direct, bound to $vc)             |
+#   |  $vc 10.239.0.1/24, fd00:239::1/64,               |
+#   |      default via 10.239.0.2, fd00:239::2          |
+#   +----------------------|----------------------------+
 #                          | veth
-#   +----------------------|-------------------------+
-#   |  $vs 10.239.0.2/24                             |
-#   |  lo 10.239.1.1: e2e_helper.py HTTP :8001 (GET  |
-#   |     /gen, PUT /up hashing), TCP echo :7001     |
-#   +---------------- $sns (server) -----------------+
+#   +----------------------|----------------------------+
+#   |  $vs 10.239.0.2/24, fd00:239::2/64                |
+#   |  lo 10.239.1.1, fd00:239:1::1: e2e_helper.py HTTP |
+#   |     :8001 (GET /gen, PUT /up hashing), TCP echo   |
+#   |     :7001, both families                          |
+#   +---------------- $sns (server) --------------------+
 #
 # Theory of operation: the path between the client's kernel and ztun-ref
 # is a user-space netem (lossy_path.py impair): loss, delay and jitter,
@@ -62,7 +66,13 @@
 #   reorder  4 MiB each way, delay 8 ms +-6 and reorder 40%, no loss
 #   outage   two 4 MiB flows (one each way) at 20 Mbit/s, delay 5 ms; the
 #            link lost both ways for 1.5 s from the 1500th packet up (RTOs)
-# Timing is only ever bounded, never measured. About 30 s.
+#   up6      up over IPv6 (ztun-ref's IPv6 header, MSS, checksums and TSO
+#            writes as TCPV6), the same path and checks
+#   bidi6    bidi over IPv6, the same path and checks
+# The namespaces' IPv6 is on, but their TUNs get no link-local address
+# (no DAD) and send no router solicitation: few packets of the kernels'
+# own reach ztun-ref or draw from the path.
+# Timing is only ever bounded, never measured. About 40 to 70 s.
 #
 # Knobs, to run it in many ways: ZT_LP_SEED (the draws; default 1),
 # ZT_LP_PATH (the lossy path of up/down/bidi/par, lossy_path.py's form),
@@ -142,13 +152,21 @@ cx() { ip netns exec "$cns" "$@"; }
 sx() { ip netns exec "$sns" "$@"; }
 fx() { ip netns exec "$fns" "$@"; }
 ip link add "$vc" netns "$cns" type veth peer name "$vs" netns "$sns" || exit 1
+# IPv6 on, but quiet on the TUNs made from here on: no link-local
+# address (no DAD for it) and no router solicitations, packets of the
+# kernel's own that would wake ztun-ref and draw from the path.
+# Addresses are added nodad: no wait.
 for ns in "$cns" "$fns"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 \
+		net.ipv6.conf.default.disable_ipv6=0 \
+		net.ipv6.conf.default.addr_gen_mode=1 \
+		net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+		net.ipv6.conf.all.router_solicitations=0 \
+		net.ipv6.conf.default.router_solicitations=0
 	ip netns exec "$ns" ip link set lo up
 done
 cx sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
-	net.ipv4.conf.default.rp_filter=0
+	net.ipv4.conf.default.rp_filter=0 net.ipv6.conf.all.forwarding=1
 [ -n "$ZT_LP_ECN" ] && fx sysctl -qw net.ipv4.tcp_ecn="$ZT_LP_ECN"
 sx ip link set lo up
 cx ip addr add 10.239.0.1/24 dev "$vc"
@@ -156,7 +174,11 @@ sx ip addr add 10.239.0.2/24 dev "$vs"
 cx ip link set "$vc" up
 sx ip link set "$vs" up
 cx ip route add default via 10.239.0.2 dev "$vc"
+cx ip -6 addr add fd00:239::1/64 dev "$vc" nodad
+sx ip -6 addr add fd00:239::2/64 dev "$vs" nodad
+cx ip -6 route add default via fd00:239::2 dev "$vc"
 sx ip addr add 10.239.1.1/32 dev lo
+sx ip -6 addr add fd00:239:1::1/128 dev lo
 sx python3 "$here/e2e_helper.py" serve 8001 7001 7002 7005 >"$tmp/serve.log" 2>&1 &
 pids+=($!)
 
@@ -191,13 +213,18 @@ fi
 fx ip link set "$ta" mtu "$mtu" up
 fx ip addr add 10.239.2.2/24 dev "$ta"
 fx ip route add default dev "$ta"
+fx ip -6 addr add fd00:239:2::2/64 dev "$ta" nodad
+fx ip -6 route add default dev "$ta"
 cx ip link set "$tb" mtu "$mtu" up
 cx ip addr add 10.239.3.1/24 dev "$tb"
 cx ip route add 10.239.2.0/24 dev "$tb"
+cx ip -6 addr add fd00:239:3::1/64 dev "$tb" nodad
+cx ip -6 route add fd00:239:2::/64 dev "$tb"
 
 # ztun-ref: direct (the client namespace's default route, bound to $vc)
 # shellcheck disable=SC2086
-ip netns exec "$cns" "$bin" -n "$tun" -i 10.239.9.1 $ZT_LP_ARGS 2>"$tmp/ztun.log" &
+ip netns exec "$cns" "$bin" -n "$tun" -i 10.239.9.1 --tun-ip6 fd00:239:9::1/64 \
+	$ZT_LP_ARGS 2>"$tmp/ztun.log" &
 ztun_pid=$!
 for _ in $(seq 50); do
 	grep -q '; running$' "$tmp/ztun.log" && break
@@ -211,6 +238,7 @@ if ! grep -q '; running$' "$tmp/ztun.log"; then
 	exit 1
 fi
 cx ip route add 10.239.1.0/24 dev "$tun" || exit 1
+cx ip -6 route add fd00:239:1::/64 dev "$tun" || exit 1
 for port in 8001 7001; do
 	for _ in $(seq 50); do
 		sx ss -Hlnt "sport = :$port" | grep -q . && break
@@ -334,6 +362,7 @@ verdict() {
 want() { [ -z "$ZT_LP_ONLY" ] || [[ $1 =~ $ZT_LP_ONLY ]]; }
 
 T=10.239.1.1
+T6=fd00:239:1::1
 if [ -n "$ZT_LP_PCAP" ] && command -v tcpdump >/dev/null; then
 	# not through cx: $! must be tcpdump's pid
 	ip netns exec "$cns" tcpdump -i "$tb" -s 128 -w "$ZT_LP_PCAP" tcp 2>/dev/null &
@@ -386,6 +415,21 @@ if want outage; then
 	run 40 par 2 "$T" 8001 "$bytes"
 	delta
 	verdict "outage: 2 flows of $bytes bytes at ${rate:-20000} kbit, 1.5 s down" "rto expiries>0"
+fi
+
+# IPv6 (ztun-ref's TSO writes as TCPV6, its IPv6 MSS and checksums):
+# the path of up and bidi
+if want up6; then
+	set_path "$((seed + 6))" "$lossy" "$lossy"
+	run 40 up "$T6" 8001 "$bytes" 16
+	delta
+	verdict "up6: $bytes bytes over IPv6 over $lossy" "out of order>0"
+fi
+if want bidi6; then
+	set_path "$((seed + 7))" "$lossy" "$lossy"
+	run 40 bidi "$T6" 7001 "$bytes" 17
+	delta
+	verdict "bidi6: $bytes bytes each way over IPv6 over $lossy" "retransmits>0" "out of order>0"
 fi
 
 if kill -0 "$ztun_pid" 2>/dev/null; then
