@@ -66,34 +66,12 @@
 # About 25 s with build/dev or the sanitizer build (make check, where
 # ASAN_OPTIONS=detect_leaks=0: LeakSanitizer cannot run under ptrace).
 
-bin=$1
-if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-	echo "usage: $0 PATH/TO/ztun-ref" >&2
-	exit 2
-fi
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 here=$(cd "$(dirname "$0")" && pwd)
-
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: fault injection (not root: network namespaces and a TUN need root)"
-	exit 0
-fi
-if [ ! -c /dev/net/tun ]; then
-	echo "SKIP: fault injection (/dev/net/tun is missing)"
-	exit 0
-fi
-for p in ip python3 strace timeout pgrep; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "SKIP: fault injection ($p is not installed)"
-		exit 0
-	fi
-done
+# shellcheck source=tests/e2e/netns_lib.sh
+. "$here/netns_lib.sh"
+e2e_preflight "fault injection" "$1" ip python3 strace timeout pgrep
 if ! strace -f -qq -o /dev/null -e trace=none true 2>/dev/null; then
 	echo "SKIP: fault injection (strace cannot trace here: ptrace refused)"
-	exit 0
-fi
-if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))'; then
-	echo "SKIP: fault injection (python3 is older than 3.9)"
 	exit 0
 fi
 helper=$here/e2e_helper.py
@@ -108,8 +86,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-fi-XXXXXX") || exit 2
 pids=()
 ztun_pid=
 spid=
-# shellcheck source=tests/e2e/netns_lib.sh
-. "$here/netns_lib.sh"
 trap netns_cleanup EXIT
 trap 'exit 1' INT TERM
 

@@ -85,32 +85,10 @@
 # The last line is "N passed, M failed (S s)"; exit 1 when any failed.
 # The trap removes the namespaces and everything started here.
 
-bin=$1
-if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-	echo "usage: $0 PATH/TO/ztun-ref" >&2
-	exit 2
-fi
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 here=$(cd "$(dirname "$0")" && pwd)
-
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: lossy path (not root: network namespaces and TUNs need root)"
-	exit 0
-fi
-if [ ! -c /dev/net/tun ]; then
-	echo "SKIP: lossy path (/dev/net/tun is missing)"
-	exit 0
-fi
-for p in ip python3 timeout ss; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "SKIP: lossy path ($p is not installed)"
-		exit 0
-	fi
-done
-if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))'; then
-	echo "SKIP: lossy path (python3 is older than 3.9)"
-	exit 0
-fi
+# shellcheck source=tests/e2e/netns_lib.sh
+. "$here/netns_lib.sh"
+e2e_preflight "lossy path" "$1" ip python3 timeout ss
 
 seed=${ZT_LP_SEED:-1}
 lossy=${ZT_LP_PATH:-delay=5,jitter=2,loss=3,reorder=25,dup=1}
@@ -131,8 +109,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-lp-XXXXXX") || exit 2
 pids=()
 ztun_pid=
 ipid=
-# shellcheck source=tests/e2e/netns_lib.sh
-. "$here/netns_lib.sh"
 trap netns_cleanup EXIT
 trap 'exit 1' INT TERM
 t_start=$(date +%s)
