@@ -117,33 +117,11 @@
 # server's, and a far one two hops away behind the server's); the trap
 # removes them and every process started here, even on failure.
 
-bin=$1
-if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-	echo "usage: $0 PATH/TO/ztun-ref" >&2
-	exit 2
-fi
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: not root (network namespaces and a TUN device need root)"
-	exit 0
-fi
-if [ ! -c /dev/net/tun ]; then
-	echo "SKIP: /dev/net/tun is missing"
-	exit 0
-fi
-for p in ip curl python3 danted microsocks tinyproxy dnsmasq dig sha256sum \
-	 timeout ss; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "SKIP: $p is not installed (make deps)"
-		exit 0
-	fi
-done
-
-if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))'; then
-	echo "SKIP: python3 is older than 3.9 (random.randbytes)"
-	exit 0
-fi
+# shellcheck source=tests/e2e/netns_lib.sh
+. "$(dirname "$0")/netns_lib.sh"
+# python3 3.9 or later: random.randbytes
+e2e_preflight "ztun-ref e2e" "$1" ip curl python3 danted microsocks tinyproxy \
+	dnsmasq dig sha256sum timeout ss
 helper=$(cd "$(dirname "$0")" && pwd)/e2e_helper.py
 if [ ! -r "$helper" ]; then
 	echo "SKIP: $helper is missing"
@@ -181,7 +159,6 @@ route6=
 passed=0
 failed=0
 
-. "$(dirname "$0")/netns_lib.sh"
 statefile=/run/ztun/$tun.routes
 trap 'netns_cleanup; rm -f "$statefile"' EXIT
 trap 'exit 1' INT TERM
