@@ -284,19 +284,23 @@ def up(host, port, n, seed):
     return "ok up %d %d" % (n, ms(t0))
 
 
+def recv_hashed(s, what, h, got):
+    """read @s to its end into hash @h; return @got plus the bytes read"""
+    while True:
+        b = recv_some(s, 1 << 16, what, got)
+        if not b:
+            return got
+        h.update(b)
+        got += len(b)
+
+
 def down(host, port, n, seed):
     t0 = time.monotonic()
     s = socket.create_connection((host, port), timeout=STALL)
     s.sendall(b"GET /gen/%d/%d HTTP/1.0\r\n\r\n" % (seed, n))
     st, hdr, rest = http_head(s, "down")
     h = hashlib.sha256(rest)
-    got = len(rest)
-    while True:
-        b = recv_some(s, 1 << 16, "down", got)
-        if not b:
-            break
-        h.update(b)
-        got += len(b)
+    got = recv_hashed(s, "down", h, len(rest))
     s.close()
     if st != 200 or int(hdr.get("content-length", "-1")) != n:
         raise Fail("bad down head %d %r" % (st, hdr))
@@ -316,13 +320,7 @@ def bidi(host, port, n, seed):
                           daemon=True)
     th.start()
     h = hashlib.sha256()
-    got = 0
-    while True:
-        b = recv_some(s, 1 << 16, "bidi", got)
-        if not b:
-            break
-        h.update(b)
-        got += len(b)
+    got = recv_hashed(s, "bidi", h, 0)
     th.join(STALL)
     s.close()
     if errs:
