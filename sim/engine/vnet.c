@@ -20,6 +20,9 @@
  * freed only when both ends are closed and nothing is inside it.
  * zt_vnet_resume() schedules a zero-delay event rather than offering at
  * once, so that a resume from inside a data report cannot recurse.
+ * A peer's reset fails an end only after the bytes that arrived before
+ * it are taken: one whose owner paused holds the failure until it
+ * resumes and takes them, as recv() returns queued data before the error.
  *
  * The router's sockets are ends (and bindings) whose owner is the vnet
  * itself: the reports become zt_router_stream_* / zt_router_dgram_data,
@@ -83,6 +86,9 @@ struct zt_vnet_sock {
 	bool open;                     /* owned and not closed */
 	bool connected;
 	bool paused;
+	bool rst_held;                 /* the peer's reset came behind bytes
+					* the owner has not taken: it fails
+					* once they are (recv() order) */
 	struct zt_endpoint local, remote;
 	struct vpipe in;
 	struct zt_sim_event offer_ev;  /* resume */
@@ -676,6 +682,8 @@ static void offer(struct zt_vnet_sock *s)
 		if (s->ops && s->ops->eof)
 			s->ops->eof(s->ctx, s);
 	}
+	if (s->open && s->rst_held && p->taken == p->arrived)
+		sock_fail(s, -ECONNRESET);
 }
 
 static void offer_fn(struct zt_sim *sim, void *arg)
@@ -695,17 +703,21 @@ static void rst_fn(struct zt_sim *sim, void *arg)
 	struct zt_vnet_sock *s = arg;
 	struct vconn *c = s->c;
 
-	if (!s->open)
+	if (!s->open || s->rst_held)
 		return;
 	c->busy++;
 	/* The reset travels behind what the peer sent before it: bytes due
 	 * by now (sent at the same instant, their event not yet run) come
-	 * first, as TCP delivers in order. */
+	 * first, as TCP delivers in order. An owner that does not take them
+	 * all now (paused) still gets them, and the failure after the last,
+	 * as recv() returns queued data before the error: offer() fails it
+	 * once they are taken. */
 	pipe_arrive(sim, &s->in);
 	offer(s);
 	if (s->open) {
 		c->vn->stats.resets++;
-		sock_fail(s, -ECONNRESET);
+		s->rst_held = true;
+		offer(s);
 	}
 	c->busy--;
 	conn_put(c);
