@@ -302,7 +302,7 @@ void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 		struct udp_assoc *a = cookie;
 
 		a->ctrl = -1; /* dead: not closed again */
-		assoc_fail(a, refuse_for_errno(err), now);
+		assoc_ctrl_ended(a, refuse_for_errno(err), now);
 	} else if (kind_of(cookie) == CONN_DNS) {
 		struct dns_tunnel *t = cookie;
 
@@ -332,7 +332,7 @@ void zt_router_stream_eof(struct zt_router *r, void *cookie, uint64_t now)
 	else if (kind_of(cookie) == CONN_ASSOC)
 		/* RFC 1928 7: the association ends with its TCP connection
 		 * (before it was made: the proxy hung up on the request). */
-		assoc_fail(cookie, ZT_REFUSE_RST, now);
+		assoc_ctrl_ended(cookie, ZT_REFUSE_RST, now);
 	else if (kind_of(cookie) == CONN_DNS)
 		dns_stream_eof(cookie, now);
 }

@@ -316,6 +316,7 @@ bool udp_flush_queue(struct udp_relay *u, uint64_t now);
 void keep_header(struct zt_router *r, int dgram, struct zt_fwd_hdr *cur,
 		 const struct zt_fwd_hdr *want);
 void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now);
+void assoc_ctrl_ended(struct udp_assoc *a, enum zt_refuse how, uint64_t now);
 void assoc_timeout(struct udp_assoc *a, uint64_t now);
 void assoc_ctrl_connected(struct udp_assoc *a, uint64_t now);
 size_t assoc_ctrl_data(struct udp_assoc *a, const uint8_t *data, size_t len,

@@ -21,7 +21,8 @@
  * with it gets another association of the same client socket
  * (assoc_port_free()). Datagrams that arrive before a SOCKS5 association
  * is ready wait in each flow's small bounded queue (those past it are
- * dropped, counted); it ends with its control stream, with an
+ * dropped, counted); it ends with its control stream (the proxy's end
+ * counted, assoc_ctrl_ended()), with an
  * unreachable about the relay (relay_lost; so does a send to the relay
  * that the host's routing refuses, at once or reported later), or when
  * its handshake
@@ -258,6 +259,17 @@ void assoc_fail(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
 	}
 	a->busy--;
 	assoc_maybe_free(a);
+}
+
+/* The proxy ended @a (RFC 1928 7: an association ends with its control
+ * connection), closing or resetting that connection, or the host lost
+ * it: counted once it had connected, so that the statistics tell this
+ * end from a refused connect; then as assoc_fail(). */
+void assoc_ctrl_ended(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
+{
+	if (a->ctrl_up && !a->dead)
+		a->r->stats.socks5_udp_proxy_closed++;
+	assoc_fail(a, how, now);
 }
 
 /*

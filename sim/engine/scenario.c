@@ -1362,6 +1362,7 @@ static const struct cfield router_fields[] = {
 	RF(nat_refused), RF(nat_port_taken), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),
 	RF(socks5_udp_relay_lost), RF(socks5_udp_cone_in), RF(socks5_udp_unsupported),
 	RF(socks5_udp_assocs), RF(socks5_udp_assocs_active), RF(socks5_udp_timeouts),
+	RF(socks5_udp_proxy_closed),
 	RF(udp_mappings), RF(udp_mappings_active), RF(udp_cone_in),
 	RF(fake_ip_refused),
 	RF(dns_tcp_connections), RF(dns_tcp_queries), RF(dns_tcp_answers),

@@ -248,6 +248,8 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	G("active", "socks5_udp_associations_active", rs->socks5_udp_assocs_active);
 	C("udp unsupported", "socks5_udp_unsupported_total", rs->socks5_udp_unsupported);
 	C("udp timeouts", "socks5_udp_timeouts_total", rs->socks5_udp_timeouts);
+	C("udp closed by proxy", "socks5_udp_closed_by_proxy_total",
+	  rs->socks5_udp_proxy_closed);
 
 	line = "socks5";
 	for (unsigned i = 0; i < 32; i++)

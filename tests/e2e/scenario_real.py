@@ -660,6 +660,7 @@ COUNTERS = {
     "router.socks5_udp_assocs_active": ("proxy", "active"),
     "router.socks5_udp_unsupported": ("proxy", "udp unsupported"),
     "router.socks5_udp_timeouts": ("proxy", "udp timeouts"),
+    "router.socks5_udp_proxy_closed": ("proxy", "udp closed by proxy"),
     "router.fake_ip_refused": ("fake", "refused"),
     "router.dns_tcp_connections": ("dns-tcp", "connections"),
     "router.dns_tcp_queries": ("dns-tcp", "queries"),

@@ -3947,6 +3947,72 @@ static void test_socks5_udp_relay_lost(void)
 	}
 }
 
+/* @px ends every session (a FIN or, @rst, a reset): the associations end,
+ * @closed_total counted so far, their flows and control streams gone. */
+static void proxy_ends_sessions(struct tb *t, struct zt_vhost *px, bool rst,
+				uint64_t closed_total)
+{
+	zt_vhost_drop_sessions(px, rst);
+	run_for(t, 20 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_proxy_closed, closed_total);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+}
+
+/* @px answers its commands after @delay from now on. */
+static void proxy_reply_delay(struct zt_vhost *px, uint64_t delay)
+{
+	struct zt_vhost_config hc;
+
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.reply_delay = delay;
+	zt_vhost_reconfigure(px, &hc);
+}
+
+/* The proxy ends an association by closing (FIN) or resetting its control
+ * connection (RFC 1928 7): the statistics say so (socks5_udp_proxy_closed,
+ * one per association), not only udp_dropped for the datagrams that
+ * waited. A ready association's flows end untold (nothing waited); one
+ * being made answers its waiting datagram with a port unreachable. Either
+ * way the flows are forgotten and the next datagram opens a new
+ * association, never lost to a dead one. */
+static void test_socks5_udp_proxy_ends_assoc(void)
+{
+	for (int rst = 0; rst < 2; rst++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false), srv2;
+		struct zt_vhost *px = socks5_udp_start(t, false, &srv2);
+
+		/* a ready association, its control connection ended */
+		send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+		proxy_ends_sessions(t, px, rst, 1);
+		CU_ASSERT_EQUAL(t->errs, 0);
+		send_udp(t, &cli, 6000, &srv, 7, "two", 3);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 2);
+		CU_ASSERT_EQUAL(t->udp_in, 2);
+		/* one still being made (the proxy slow to answer), ended
+		 * with the ready one of port 6000 */
+		proxy_reply_delay(px, 100 * ZT_MS);
+		send_udp(t, &cli, 6001, &srv, 7, "three", 5);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, 2);
+		proxy_ends_sessions(t, px, rst, 3);
+		CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 1);
+		expect_error(t, 1, ZT_ICMP_DEST_UNREACH,
+			     ZT_ICMP4_CODE_PORT_UNREACH, &srv, &cli, &srv);
+		proxy_reply_delay(px, 0);
+		send_udp(t, &cli, 6001, &srv, 7, "four", 4);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 4);
+		CU_ASSERT_EQUAL(t->udp_in, 3);
+		CU_ASSERT(t->udp_last_len == 4 && memcmp(t->udp_last, "four", 4) == 0);
+		tb_free(t);
+	}
+}
+
 /* A host whose send to the relay fails at once (the egress has no route
  * to it, zt_vnet_unroutable(); ztun-ref reports the same failure after
  * the wake-up, zt_router_dgram_send_failed()) loses the relay as an
@@ -5380,6 +5446,7 @@ int zt_suite_router(void)
 		{ "socks5_udp_full_cone", test_socks5_udp_full_cone },
 		{ "udp_full_cone_martians", test_udp_full_cone_martians },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
+		{ "socks5_udp_proxy_ends_assoc", test_socks5_udp_proxy_ends_assoc },
 		{ "socks5_udp_relay_unroutable", test_socks5_udp_relay_unroutable },
 		{ "socks5_udp_queue_bound", test_socks5_udp_queue_bound },
 		{ "drop_and_reject", test_drop_and_reject },

@@ -186,6 +186,9 @@ struct zt_router_stats {
 					    * (stack.connect_timeout) */
 	uint64_t socks5_udp_relay_lost;    /* associations ended by an ICMP
 					    * unreachable about the relay */
+	uint64_t socks5_udp_proxy_closed;  /* associations the proxy ended:
+					    * it closed or reset their control
+					    * connection once connected */
 	uint64_t socks5_udp_cone_in;       /* datagrams from a server no flow
 					    * talks to, passed (udp_full_cone) */
 	uint64_t dropped_no_proxy;         /* decision needs a proxy that is not set */
