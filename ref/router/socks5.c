@@ -332,10 +332,9 @@ static void reply_byte(struct zt_socks5 *c)
 		return;
 	case 5:
 		if (c->buf[3] == ZT_SOCKS5_ATYP_DOMAIN) {
-			if (b == 0) {
-				fail(c, ZT_SOCKS5_MALFORMED);
-				return;
-			}
+			/* an empty name too: BND only informs a CONNECT,
+			 * and a UDP relay by name is the proxy's host
+			 * (zt_socks5_relay_endpoint()) */
 			c->need = (uint16_t)(5 + b + 2);
 			return;
 		}

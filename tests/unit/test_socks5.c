@@ -429,7 +429,6 @@ static void test_malformed_replies(void)
 		{ { 5, 0, 0, 2 }, 4, 4 },       /* ATYP */
 		{ { 5, 0, 0, 0 }, 4, 4 },
 		{ { 5, 0, 0, 5 }, 4, 4 },
-		{ { 5, 0, 0, 3, 0, 0, 80 }, 7, 5 }, /* domain length 0 */
 	};
 
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -652,6 +651,39 @@ static void test_tunnel_data_left(void)
 	CU_ASSERT(!c.bnd_unspecified);
 }
 
+/* A BND.ADDR that is a domain of length 0 (ATYP 3, length 0): RFC 1928
+ * gives no meaning to an empty name, but BND is informational for a
+ * CONNECT (curl and proxychains-ng read past it), and after a UDP
+ * ASSOCIATE a domain stands for the proxy's own host anyway
+ * (zt_socks5_relay_endpoint()), which an empty one names no worse. So the
+ * reply is taken, its 7 bytes and no more, and the relay is the proxy at
+ * BND.PORT. */
+static void test_empty_domain_bnd(void)
+{
+	static const uint8_t g[] = { 5, 1, 0 }, m[] = { 5, 0 };
+	static const uint8_t r[] = { 5, 0, 0, 3, 0, 0x1f, 0x90, 'x' };
+	struct zt_endpoint proxy = { .addr = v4(203, 0, 113, 7), .port = 1080 };
+	struct zt_socks5_addr relay;
+	struct zt_socks5 c;
+	size_t used;
+
+	at_reply(&c);
+	CU_ASSERT_EQUAL(feed(&c, r, sizeof(r), NULL, NULL, &used), ZT_SOCKS5_READY);
+	CU_ASSERT_EQUAL(used, 7); /* 'x' is tunnel data */
+	CU_ASSERT_EQUAL(c.bnd.atyp, ZT_SOCKS5_ATYP_DOMAIN);
+	CU_ASSERT_EQUAL(c.bnd.name_len, 0);
+	CU_ASSERT_EQUAL(c.bnd.port, 8080);
+
+	zt_socks5_init(&c, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
+	start(&c, g, sizeof(g));
+	feed(&c, m, 2, NULL, NULL, &used);
+	CU_ASSERT_EQUAL_FATAL(feed(&c, r, 7, NULL, NULL, &used), ZT_SOCKS5_READY);
+	CU_ASSERT_EQUAL_FATAL(zt_socks5_relay_endpoint(&c, &proxy, &relay), 0);
+	CU_ASSERT_EQUAL(relay.atyp, ZT_SOCKS5_ATYP_IPV4);
+	CU_ASSERT(zt_addr_eq(&relay.ip, &proxy.addr));
+	CU_ASSERT_EQUAL(relay.port, 8080);
+}
+
 static void test_refuse_table(void)
 {
 	const struct {
@@ -743,8 +775,6 @@ static void ref_parse(bool auth, const uint8_t *in, size_t len, struct expect *e
 		alen = 16;
 	} else if (in[p + 3] == 3) {
 		NEED(5);
-		if (in[p + 4] == 0)
-			FAIL(ZT_SOCKS5_MALFORMED, p + 5);
 		alen = 1 + (size_t)in[p + 4];
 	} else {
 		FAIL(ZT_SOCKS5_MALFORMED, p + 4);
@@ -1035,6 +1065,7 @@ int zt_suite_socks5(void)
 		{ "udp_associate_loopback", test_udp_associate_loopback },
 		{ "udp_associate_odd_bnd", test_udp_associate_odd_bnd },
 		{ "tunnel_data_left", test_tunnel_data_left },
+		{ "empty_domain_bnd", test_empty_domain_bnd },
 		{ "refuse_table", test_refuse_table },
 		{ "garbage_every_split", test_garbage_every_split },
 		{ "truncated_every_split", test_truncated_every_split },

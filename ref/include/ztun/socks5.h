@@ -69,7 +69,7 @@ enum zt_socks5_atyp {
 /* A SOCKS address: an IPv4/IPv6 address or a domain name, and a port. */
 struct zt_socks5_addr {
 	uint8_t atyp;        /* enum zt_socks5_atyp */
-	uint8_t name_len;    /* DOMAIN: 1..255 */
+	uint8_t name_len;    /* DOMAIN: 1..255 (0 only in a reply's BND) */
 	uint16_t port;       /* host order */
 	struct zt_addr ip;   /* IPV4/IPV6 */
 	/* DOMAIN: name_len bytes, then a NUL. Bytes from the wire are copied
@@ -106,7 +106,7 @@ enum zt_socks5_outcome {
 	ZT_SOCKS5_UNOFFERED_METHOD,      /* a METHOD we did not offer */
 	ZT_SOCKS5_AUTH_FAILED,           /* RFC 1929 STATUS != 0 */
 	ZT_SOCKS5_BAD_VERSION,           /* VER != 5 (RFC 1929 reply: != 1) */
-	ZT_SOCKS5_MALFORMED,             /* RSV != 0, bad ATYP, domain length 0 */
+	ZT_SOCKS5_MALFORMED,             /* RSV != 0, bad ATYP */
 	ZT_SOCKS5__COUNT
 };
 
@@ -213,8 +213,8 @@ enum zt_refuse zt_socks5_refuse(enum zt_socks5_outcome o);
  * BND.ADDR (0.0.0.0, :: or ::ffff:0.0.0.0, RFC 1928 leaves its meaning
  * to the proxy; in practice "the address you reached me at"), a loopback
  * one (127/8, ::1: the proxy's own side of a NAT or a container) from a
- * proxy that is not on loopback itself, and a domain name (ATYP 3: in
- * practice the proxy's own host name; a host may not resolve names, and a
+ * proxy that is not on loopback itself, and a domain name (ATYP 3, empty
+ * too: in practice the proxy's own host name; a host may not resolve names, and a
  * relay known only by name could not be told from any other sender) are
  * replaced by the proxy as the router reached it: its name when it was
  * given one, else its address. An IPv4-mapped BND.ADDR is the IPv4
