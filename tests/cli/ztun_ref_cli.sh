@@ -171,6 +171,15 @@ check "--proxy HTTP user with a DEL" 2 err "--proxy: HTTP proxy credentials must
 	-- -x "http://b$(printf '\177')ob:x@127.0.0.1:3128" --rule bogus
 check "--proxy SOCKS5 password with a tab" 2 err "--rule: bad rule 'bogus'" \
 	-- -x "socks5://bob:hun${tab}ter2@127.0.0.1:1080" --rule bogus
+# RFC 1929 gives both fields 1..255 bytes: an empty user name (ULEN 0) is
+# refused for either kind, as Basic's would be; an empty password is sent
+# as it is (PLEN 0, "bob:" in a Basic token), as curl sends it
+for k in socks5 http; do
+	check "--proxy $k empty user name" 2 err "--proxy: user name must be 1..255 bytes" \
+		-- -x "$k://:pw@127.0.0.1:1080" --rule bogus
+	check "--proxy $k empty password" 2 err "--rule: bad rule 'bogus'" \
+		-- -x "$k://bob:@127.0.0.1:1080" --rule bogus
+done
 check "--proxy bad host name"   2 err "--proxy: host 'bad!name' is neither an IP address nor a host name" -- -x 'socks5://bad!name:1080'
 # a host that getaddrinfo would take as a legacy IPv4 form, or whose
 # last label is all digits (no top-level domain is: RFC 3696 2), is no

@@ -122,6 +122,33 @@ static void test_greeting_and_requests(void)
 	CU_ASSERT_EQUAL_FATAL(alen, sizeof(reqd));
 	CU_ASSERT(memcmp(acc, reqd, sizeof(reqd)) == 0);
 
+	/* An empty password goes as PLEN 0 (RFC 1929 asks for 1..255; curl
+	 * sends it so, danted hands it to its password check, microsocks
+	 * refuses it with status 1: auth_failed), pipelined too. */
+	{
+		static const uint8_t auth_empty[] = { 1, 3, 'b', 'o', 'b', 0 };
+		static const uint8_t g_pipe[] = { 5, 1, 2, 1, 3, 'b', 'o', 'b', 0 };
+
+		for (int pipe = 0; pipe < 2; pipe++) {
+			zt_socks5_init(&c, ZT_SOCKS5_CMD_CONNECT);
+			zt_socks5_addr_ip(&t, &a4, 443);
+			zt_socks5_set_target(&c, &t);
+			CU_ASSERT_EQUAL(zt_socks5_set_auth(&c, "bob", 3, NULL, 0), 0);
+			if (pipe) {
+				zt_socks5_set_pipelined(&c);
+				alen = (size_t)zt_socks5_start(&c, acc, sizeof(acc));
+				CU_ASSERT_EQUAL_FATAL(alen, sizeof(g_pipe) + sizeof(req4));
+				CU_ASSERT(memcmp(acc, g_pipe, sizeof(g_pipe)) == 0);
+				continue;
+			}
+			start(&c, g_auth, sizeof(g_auth));
+			alen = 0;
+			feed(&c, m_up, 2, acc, &alen, &used);
+			CU_ASSERT_EQUAL_FATAL(alen, sizeof(auth_empty));
+			CU_ASSERT(memcmp(acc, auth_empty, sizeof(auth_empty)) == 0);
+		}
+	}
+
 	/* Credentials set, but the proxy picks "no auth": straight to the request. */
 	zt_socks5_init(&c, ZT_SOCKS5_CMD_CONNECT);
 	zt_socks5_addr_ip(&t, &a4, 443);
