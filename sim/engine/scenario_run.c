@@ -10,7 +10,9 @@
  * caller-owned event re-armed before every step, and deferred host
  * reports (a connection that succeeds "at once", a delivery resumed after
  * back-pressure) are caller-owned events of their stream, so the router is
- * never re-entered from inside one of its own calls.
+ * never re-entered from inside one of its own calls. An upstream's reset
+ * behind bytes the router has not taken (paused) fails the stream only
+ * once they are taken, as ztun-ref reads before the error.
  *
  * Everything the router does outward is recorded as an output item with
  * its time, on a channel: the TUN, the datagram sockets (one channel), or
@@ -99,6 +101,8 @@ struct hstream {
 	uint8_t *in;             /* upstream bytes not yet taken (owned) */
 	size_t in_len;
 	bool in_fin, fin_done, paused;
+	bool rst_held;           /* sN< rst behind bytes not yet taken: the
+				  * failure follows them (recv() order) */
 	struct zt_endpoint ep;   /* where it connects */
 	struct zt_sim_event ev_connect, ev_deliver;
 };
@@ -768,6 +772,10 @@ static void stream_deliver(struct hstream *st)
 	    st->in_fin && !st->fin_done) {
 		st->fin_done = true;
 		zt_router_stream_eof(h->r, st->cookie, now);
+	}
+	if (!st->closed && !st->dead && st->rst_held && !st->in_len) {
+		st->dead = true;
+		zt_router_stream_failed(h->r, st->cookie, -ECONNRESET, now);
 	}
 }
 
@@ -1735,7 +1743,7 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
 		return;
 	}
 	st = &h->st[e->stream - 1];
-	if (st->closed || st->dead) {
+	if (st->closed || st->dead || st->rst_held) {
 		fail(h, e->line, "s%u is already %s", e->stream,
 		     st->closed ? "closed by ztun" : "dead");
 		return;
@@ -1760,6 +1768,14 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
 		      e->sop == ZT_SCN_S_UNREACH ? -e->unreach_err : -ECONNRESET;
 		if (e->sop != ZT_SCN_S_RST && st->connected) {
 			fail(h, e->line, "s%u is already connected", e->stream);
+			return;
+		}
+		if (e->sop == ZT_SCN_S_RST && st->in_len) {
+			/* bytes the router has not taken (paused) come
+			 * first, as recv() returns them before the error
+			 * (ztun-ref reads them too): stream_deliver() fails
+			 * the stream once they are taken */
+			st->rst_held = true;
 			return;
 		}
 		zt_sim_cancel(&h->sim, &st->ev_connect);
