@@ -9,7 +9,12 @@
  * failure; for dumps each message is handed to a callback until
  * NLMSG_DONE, whose payload is the dump's result: a negative one (the
  * dump stopped early) fails it. Replies are checked against the sequence
- * number and our own port so that stray messages are ignored. A dump
+ * number and our own port so that stray messages are ignored, and taken
+ * only from the kernel (the sender's nl_pid 0): any process with
+ * CAP_NET_ADMIN in the namespace may send to our port, and the sequence
+ * numbers are easily guessed. Each reply is waited for at most
+ * ZR_NL_TIMEOUT_MS (SO_RCVTIMEO): a kernel that never answers fails the
+ * request with -ETIMEDOUT instead of hanging the start or the stop. A dump
  * during which the table changed has NLM_F_DUMP_INTR on its messages (on
  * NLMSG_DONE at the latest) and may have missed any route: it is asked
  * again, up to ZR_NL_DUMP_TRIES times, as iproute2 and systemd-networkd
@@ -25,6 +30,7 @@
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 struct nl_req {
@@ -55,10 +61,28 @@ static int nl_put(struct nl_req *req, unsigned short type, const void *data,
 }
 
 static zr_nl_socket_fn nl_socket_hook;
+static unsigned nl_timeout_ms = ZR_NL_TIMEOUT_MS;
 
 void zr_nl_set_socket_hook(zr_nl_socket_fn fn)
 {
 	nl_socket_hook = fn;
+}
+
+void zr_nl_set_timeout_ms(unsigned ms)
+{
+	nl_timeout_ms = ms ? ms : ZR_NL_TIMEOUT_MS;
+}
+
+/* Whether a datagram whose sender recvmsg() named @sa (@len bytes) comes
+ * from the kernel. A netlink socket always names the sender, and the
+ * kernel's port is 0. The tests' fake kernel is a socket pair, which
+ * names none: its peer is the only socket that can send to it. */
+static bool from_kernel(const struct sockaddr_nl *sa, socklen_t len)
+{
+	if (len == 0)
+		return nl_socket_hook != NULL;
+	return len >= sizeof(*sa) && sa->nl_family == AF_NETLINK &&
+	       sa->nl_pid == 0;
 }
 
 /* A NETLINK_ROUTE socket bound to a port of its own (the kernel picks
@@ -93,12 +117,18 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 	uint32_t port = 0;
 	int fd, err = 0;
 	bool done = false, intr = false;
+	struct timeval tv = { .tv_sec = nl_timeout_ms / 1000,
+			      .tv_usec = (nl_timeout_ms % 1000) * 1000 };
 
 	req->nh.nlmsg_seq = ++seq;
 	req->nh.nlmsg_pid = 0;
 	fd = nl_open(req, &port);
 	if (fd < 0)
 		return fd;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		err = -errno;
+		goto out;
+	}
 	/* unconnected netlink: send() goes to the kernel (port 0) */
 	if (send(fd, req, req->nh.nlmsg_len, 0) < 0) {
 		err = -errno;
@@ -106,16 +136,23 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 	}
 	while (!done) {
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		struct sockaddr_nl from;
+		struct msghdr msg = { .msg_name = &from,
+				      .msg_namelen = sizeof(from),
+				      .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n = recvmsg(fd, &msg, 0);
 		struct nlmsghdr *nh;
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			err = -errno;
+			/* SO_RCVTIMEO ran out: no answer is coming */
+			err = errno == EAGAIN || errno == EWOULDBLOCK ?
+			      -ETIMEDOUT : -errno;
 			break;
 		}
+		if (!from_kernel(&from, msg.msg_namelen))
+			continue;  /* forged: not even its length counts */
 		if (n == 0) {
 			err = -EIO;
 			break;

@@ -5,9 +5,11 @@
  * --auto-route ask the route to an address, add and delete routes.
  *
  * Theory of operation: each call opens a NETLINK_ROUTE socket, sends one
- * request with NLM_F_ACK (or a dump), reads until the kernel's ACK/DONE,
- * and closes the socket; the kernel's error comes back as the negative
- * errno. No `ip` command is run.
+ * request with NLM_F_ACK (or a dump), reads until the kernel's ACK/DONE
+ * (only the kernel's replies to this request count; each waited for at
+ * most ZR_NL_TIMEOUT_MS), and closes the socket; the kernel's error comes
+ * back as the negative errno (-ETIMEDOUT: no answer). No `ip` command is
+ * run.
  */
 #ifndef ZTUN_REAL_NETLINK_H
 #define ZTUN_REAL_NETLINK_H
@@ -95,5 +97,11 @@ int zr_nl_route_get(const struct zt_addr *dst, unsigned oif,
  */
 typedef int (*zr_nl_socket_fn)(const struct nlmsghdr *req, uint32_t *port);
 void zr_nl_set_socket_hook(zr_nl_socket_fn fn);
+
+/* How long a request waits for each reply datagram before it fails with
+ * -ETIMEDOUT (the kernel answers at once unless rtnl is held that
+ * long); tests only: zr_nl_set_timeout_ms() (0: back to this). */
+#define ZR_NL_TIMEOUT_MS 10000
+void zr_nl_set_timeout_ms(unsigned ms);
 
 #endif /* ZTUN_REAL_NETLINK_H */

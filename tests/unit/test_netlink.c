@@ -7,21 +7,29 @@
  * shuts it for writing, so that a reader waiting for more gets EOF
  * instead of hanging. Covers replies of other requests and ports, ACKs
  * and errors, and dumps that are truncated, interrupted
- * (NLM_F_DUMP_INTR) or end in an error.
+ * (NLM_F_DUMP_INTR) or end in an error; a kernel that never answers;
+ * and, with a real NETLINK_ROUTE socket
+ * in a network namespace of the test's own, a reply forged by another
+ * netlink socket.
  */
+#define _GNU_SOURCE /* unshare */
 #include <errno.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "real/netlink.h"
 #include "test.h"
 
 #define FAKE_PORT 4711u
-#define FAKE_CALLS 16
+#define FAKE_CALLS 32
 
 /* One datagram being built. */
 struct dgram {
@@ -35,6 +43,8 @@ typedef void (*fake_script)(int peer, uint32_t seq, unsigned call);
 static struct {
 	fake_script script;
 	unsigned calls;
+	bool silent;                /* never shut for writing: no EOF */
+	const struct nlmsghdr *req; /* the request being answered */
 	int peer[FAKE_CALLS];       /* kept open: the requests are read there */
 } fake;
 
@@ -47,8 +57,11 @@ static int fake_socket(const struct nlmsghdr *req, uint32_t *port)
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -EMFILE;
 	*port = FAKE_PORT;
+	fake.req = req;
 	fake.script(sv[1], seq, fake.calls);
-	shutdown(sv[1], SHUT_WR);   /* then EOF, never a hang */
+	fake.req = NULL;
+	if (!fake.silent)
+		shutdown(sv[1], SHUT_WR);   /* then EOF, never a hang */
 	fake.peer[fake.calls++] = sv[1];
 	return sv[0];
 }
@@ -91,11 +104,12 @@ static void put_u32(struct rtattr **rta, unsigned short type, uint32_t v)
 	*rta = (struct rtattr *)((char *)*rta + RTA_SPACE(sizeof(v)));
 }
 
-/* An IPv4 route of the main table in a dump: /@dst_len dev @oif metric
- * @metric, flags NLM_F_MULTI | @flags. */
-static void put_route(struct dgram *d, uint32_t seq, uint32_t port,
-		      uint16_t flags, uint8_t dst_len, uint32_t oif,
-		      uint32_t metric)
+/* An IPv4 route of the main table in a dump: /@dst_len, metric @metric,
+ * flags NLM_F_MULTI | @flags, its next hop the attribute @via_type
+ * (RTA_OIF: a device; RTA_NH_ID: a nexthop object) of value @via. */
+static void put_route_via(struct dgram *d, uint32_t seq, uint32_t port,
+			  uint16_t flags, uint8_t dst_len, uint16_t via_type,
+			  uint32_t via, uint32_t metric)
 {
 	size_t payload = NLMSG_ALIGN(sizeof(struct rtmsg)) +
 			 3 * RTA_SPACE(sizeof(uint32_t));
@@ -110,8 +124,17 @@ static void put_route(struct dgram *d, uint32_t seq, uint32_t port,
 	rtm->rtm_protocol = RTPROT_BOOT;
 	rtm->rtm_type = RTN_UNICAST;
 	put_u32(&rta, RTA_TABLE, RT_TABLE_MAIN);
-	put_u32(&rta, RTA_OIF, oif);
+	put_u32(&rta, via_type, via);
 	put_u32(&rta, RTA_PRIORITY, metric);
+}
+
+/* An IPv4 route of the main table in a dump: /@dst_len dev @oif metric
+ * @metric, flags NLM_F_MULTI | @flags. */
+static void put_route(struct dgram *d, uint32_t seq, uint32_t port,
+		      uint16_t flags, uint8_t dst_len, uint32_t oif,
+		      uint32_t metric)
+{
+	put_route_via(d, seq, port, flags, dst_len, RTA_OIF, oif, metric);
 }
 
 /* NLMSG_DONE carrying the dump's result @result (0 or -errno). */
@@ -292,6 +315,95 @@ static void test_ack(void)
 	fake_end();
 }
 
+/* A kernel that takes the request and never answers (nor closes). */
+static void script_silent(int peer, uint32_t seq, unsigned call)
+{
+	(void)peer;
+	(void)seq;
+	(void)call;
+}
+
+static void test_silent_kernel(void)
+{
+	struct timespec t0, t1;
+	double waited;
+
+	fake_begin(script_silent);
+	fake.silent = true;
+	zr_nl_set_timeout_ms(100);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	zr_nl_set_timeout_ms(0);
+	waited = (double)(t1.tv_sec - t0.tv_sec) +
+		 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	CU_ASSERT(waited >= 0.09 && waited < 5.0);
+	CU_ASSERT_EQUAL(fake.calls, 1);     /* a timeout is not retried */
+	fake_end();
+}
+
+/* A real NETLINK_ROUTE socket, bound as nl_open() binds one, that
+ * another netlink socket has already sent a forged answer to (as any
+ * process with CAP_NET_ADMIN in the namespace may): a dump of one
+ * default route dev 77, with the request's sequence number and our
+ * port, then NLMSG_DONE. */
+#define FORGED_OIF 77u
+
+static int forged_socket(const struct nlmsghdr *req, uint32_t *port)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	socklen_t salen = sizeof(sa);
+	struct dgram *d = calloc(1, sizeof(*d));
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	int forger = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	int ok;
+
+	ok = d && fd >= 0 && forger >= 0 &&
+	     bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	     getsockname(fd, (struct sockaddr *)&sa, &salen) == 0;
+	if (ok) {
+		*port = sa.nl_pid;
+		put_route(d, req->nlmsg_seq, sa.nl_pid, 0, 0, FORGED_OIF, 0);
+		put_msg(d, NLMSG_DONE, NLM_F_MULTI, req->nlmsg_seq, sa.nl_pid,
+			sizeof(int));
+		ok = sendto(forger, d->buf, d->len, 0, (struct sockaddr *)&sa,
+			    sizeof(sa)) == (ssize_t)d->len;
+	}
+	free(d);
+	if (forger >= 0)
+		close(forger);
+	if (!ok && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd >= 0 ? fd : -EPERM;
+}
+
+static void test_forged_reply(void)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		/* a namespace of our own: no default route in it, and the
+		 * CAP_NET_ADMIN there that forging takes (a user namespace
+		 * gives it without root) */
+		if (unshare(CLONE_NEWNET) != 0 &&
+		    unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
+			_exit(77);
+		zr_nl_set_socket_hook(forged_socket);
+		/* the kernel's answer: no default route; never the forgery */
+		_exit(zr_nl_default_oif(ZT_AF_INET, 0) == 0 ? 0 : 1);
+	}
+	CU_ASSERT_FATAL(waitpid(pid, &status, 0) == pid);
+	CU_ASSERT(WIFEXITED(status));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		fprintf(stderr, "\n  [netlink/forged reply: no network namespace to be had: not run]\n");
+	else
+		CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
+}
+
 int zt_suite_netlink(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -300,6 +412,8 @@ int zt_suite_netlink(void)
 		{ "interrupted dump", test_interrupted },
 		{ "dump ending in an error", test_done_error },
 		{ "ack", test_ack },
+		{ "kernel that never answers", test_silent_kernel },
+		{ "reply forged by another socket", test_forged_reply },
 		{ 0 }
 	};
 
