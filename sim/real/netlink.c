@@ -21,13 +21,20 @@
  * do. A datagram longer than the buffer (MSG_TRUNC) fails the request:
  * its lost part may have held anything, the ACK or the route that
  * mattered.
+ *
+ * Routes may name their next hop by a nexthop object (`ip route add ...
+ * nhid N`): with net.ipv4.nexthop_compat_mode 0 a dump gives only its
+ * id (RTA_NH_ID), no RTA_OIF nor RTA_MULTIPATH, and the device comes from
+ * an RTM_GETNEXTHOP of it (a group's: of its members).
  */
 #include "real/netlink.h"
 
 #include <errno.h>
 #include <linux/netlink.h>
+#include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -39,6 +46,7 @@ struct nl_req {
 		struct ifinfomsg ifi;
 		struct ifaddrmsg ifa;
 		struct rtmsg rtm;
+		struct nhmsg nhm;
 	} u;
 	char attrs[256];
 };
@@ -295,6 +303,88 @@ static uint32_t multipath_oif(const struct rtattr *rta, unsigned exclude)
 	return 0;
 }
 
+/* The members of a nexthop group looked at, at most (the kernel's own
+ * limit is 256; the first that leads somewhere is taken). */
+#define NH_GROUP_MAX 32
+
+struct nh_answer {
+	bool seen;
+	uint32_t oif;                   /* NHA_OIF, 0 without */
+	uint32_t group[NH_GROUP_MAX];   /* NHA_GROUP's member ids */
+	unsigned n_group;
+};
+
+static int nexthop_cb(const struct nlmsghdr *nh, void *user)
+{
+	struct nh_answer *ans = user;
+	const struct nhmsg *nhm = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWNEXTHOP ||
+	    nh->nlmsg_len < NLMSG_LENGTH(NLMSG_ALIGN(sizeof(*nhm))))
+		return 0;
+	ans->seen = true;
+	len = (int)(nh->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(*nhm))));
+	rta = (const struct rtattr *)((const char *)nhm +
+				      NLMSG_ALIGN(sizeof(*nhm)));
+	for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == NHA_OIF &&
+		    RTA_PAYLOAD(rta) >= sizeof(uint32_t)) {
+			memcpy(&ans->oif, RTA_DATA(rta), sizeof(ans->oif));
+		} else if (rta->rta_type == NHA_GROUP) {
+			const char *g = RTA_DATA(rta);
+			size_t n = RTA_PAYLOAD(rta) / sizeof(struct nexthop_grp);
+
+			for (size_t i = 0; i < n && ans->n_group < NH_GROUP_MAX; i++)
+				memcpy(&ans->group[ans->n_group++],
+				       g + i * sizeof(struct nexthop_grp) +
+				       offsetof(struct nexthop_grp, id),
+				       sizeof(uint32_t));
+		}
+	}
+	return 0;
+}
+
+/*
+ * nexthop_oif() - the device of nexthop object @id (RTM_GETNEXTHOP) for
+ * a route not through @exclude: its own (NHA_OIF), or a group's first
+ * member's that is not @exclude, as multipath_oif() takes. 0 for none: a
+ * blackhole, or every member through @exclude. @member: @id is a group's
+ * member, which the kernel never makes a group itself (so a kernel that
+ * says otherwise cannot send this round in circles).
+ * Return: the index, 0, or a negative errno (-ENOENT: no such nexthop,
+ * removed since the dump).
+ */
+static int nexthop_oif(uint32_t id, unsigned exclude, bool member)
+{
+	struct nh_answer ans = { .seen = false };
+	struct nl_req req;
+	int err;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct nhmsg));
+	req.nh.nlmsg_type = RTM_GETNEXTHOP;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.u.nhm.nh_family = AF_UNSPEC;
+	err = nl_put(&req, NHA_ID, &id, sizeof(id));
+	if (!err)
+		err = nl_talk(&req, nexthop_cb, &ans);
+	if (err)
+		return err;
+	if (!ans.seen)
+		return -ENOENT;
+	if (ans.oif)
+		return ans.oif == exclude ? 0 : (int)ans.oif;
+	for (unsigned i = 0; i < ans.n_group && !member; i++) {
+		int oif = nexthop_oif(ans.group[i], exclude, true);
+
+		if (oif)
+			return oif;  /* a device, or an error */
+	}
+	return 0;
+}
+
 /* One RTM_GETROUTE dump of @family's routes (ZT_AF_*) through @cb:
  * -EINTR when the kernel marked it interrupted. */
 static int route_dump(uint8_t family, nl_cb cb, void *user)
@@ -315,7 +405,7 @@ static int default_route_cb(const struct nlmsghdr *nh, void *user)
 	const struct rtmsg *rtm = NLMSG_DATA(nh);
 	const struct rtattr *rta;
 	int len;
-	uint32_t table, oif = 0, metric = 0;
+	uint32_t table, oif = 0, metric = 0, nh_id = 0;
 
 	if (nh->nlmsg_type != RTM_NEWROUTE ||
 	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*rtm)))
@@ -335,8 +425,21 @@ static int default_route_cb(const struct nlmsghdr *nh, void *user)
 			memcpy(&metric, RTA_DATA(rta), sizeof(metric));
 		else if (rta->rta_type == RTA_MULTIPATH && !oif)
 			oif = multipath_oif(rta, p->exclude);
+		else if (rta->rta_type == RTA_NH_ID)
+			memcpy(&nh_id, RTA_DATA(rta), sizeof(nh_id));
 	}
-	if (table != RT_TABLE_MAIN || !oif || oif == p->exclude)
+	if (table != RT_TABLE_MAIN || (p->oif && metric >= p->metric))
+		return 0;
+	if (!oif && nh_id) {
+		/* a nexthop object named by its id alone (the theory of
+		 * operation): asked for now, on a socket of its own */
+		int nh_oif = nexthop_oif(nh_id, p->exclude, false);
+
+		if (nh_oif < 0)
+			return nh_oif;
+		oif = (uint32_t)nh_oif;
+	}
+	if (!oif || oif == p->exclude)
 		return 0;
 	if (!p->oif || metric < p->metric) {
 		p->oif = oif;

@@ -34,12 +34,15 @@ int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr,
 /*
  * zr_nl_default_oif() - the interface of the main table's default route
  * of @family (ZT_AF_INET or ZT_AF_INET6) with the lowest metric, not
- * counting routes through @exclude (0: none).
+ * counting routes through @exclude (0: none). A route through a nexthop
+ * object named by id alone (RTA_NH_ID) has that nexthop's device
+ * (RTM_GETNEXTHOP; a group's first member not through @exclude).
  * A dump that the kernel marks interrupted (NLM_F_DUMP_INTR: the table
  * changed during it, so it may miss routes) is done again, up to
  * ZR_NL_DUMP_TRIES times in all.
  * Return: its index (> 0), 0 when there is none, or a negative errno
- * (-EAGAIN when every dump was interrupted).
+ * (-EAGAIN when every dump was interrupted, -ENOENT for a nexthop removed
+ * since the dump).
  */
 #define ZR_NL_DUMP_TRIES 5
 int zr_nl_default_oif(uint8_t family, unsigned exclude);

@@ -8,13 +8,15 @@
  * instead of hanging. Covers replies of other requests and ports, ACKs
  * and errors, and dumps that are truncated, interrupted
  * (NLM_F_DUMP_INTR) or end in an error; a kernel that never answers;
- * and, with a real NETLINK_ROUTE socket
+ * default routes through nexthop objects (RTA_NH_ID alone, as with
+ * net.ipv4.nexthop_compat_mode 0); and, with a real NETLINK_ROUTE socket
  * in a network namespace of the test's own, a reply forged by another
  * netlink socket.
  */
 #define _GNU_SOURCE /* unshare */
 #include <errno.h>
 #include <linux/netlink.h>
+#include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
 #include <stdio.h>
@@ -342,6 +344,110 @@ static void test_silent_kernel(void)
 	fake_end();
 }
 
+/* The nexthop objects of the fake kernel: 5 dev 4, 7 dev 6, 9 a
+ * blackhole, 8 the group 5/7, 10 the group 5 alone; any other id is
+ * unknown (-ENOENT). */
+static void put_nexthop(struct dgram *d, uint32_t seq, uint32_t id)
+{
+	size_t payload = NLMSG_ALIGN(sizeof(struct nhmsg)) +
+			 RTA_SPACE(sizeof(uint32_t)) +
+			 RTA_SPACE(2 * sizeof(struct nexthop_grp));
+	struct nlmsghdr *nh;
+	struct nhmsg *nhm;
+	struct rtattr *rta;
+
+	if (id != 5 && id != 7 && id != 8 && id != 9 && id != 10) {
+		put_ack(d, seq, FAKE_PORT, -ENOENT);
+		return;
+	}
+	nh = put_msg(d, RTM_NEWNEXTHOP, 0, seq, FAKE_PORT, payload);
+	nhm = NLMSG_DATA(nh);
+	nhm->nh_family = AF_INET;
+	rta = (struct rtattr *)((char *)nhm + NLMSG_ALIGN(sizeof(*nhm)));
+	put_u32(&rta, NHA_ID, id);
+	if (id == 5 || id == 7) {
+		put_u32(&rta, NHA_OIF, id == 5 ? 4 : 6);
+	} else if (id == 9) {
+		rta->rta_type = NHA_BLACKHOLE;
+		rta->rta_len = RTA_LENGTH(0);
+		rta = (struct rtattr *)((char *)rta + RTA_SPACE(0));
+	} else {
+		struct nexthop_grp g[2] = { { .id = 5 }, { .id = 7 } };
+		size_t n = id == 8 ? 2 : 1;
+
+		rta->rta_type = NHA_GROUP;
+		rta->rta_len = (unsigned short)RTA_LENGTH(n * sizeof(g[0]));
+		memcpy(RTA_DATA(rta), g, n * sizeof(g[0]));
+		rta = (struct rtattr *)((char *)rta + RTA_SPACE(n * sizeof(g[0])));
+	}
+	nh->nlmsg_len = (uint32_t)((char *)rta - (char *)nh);
+	d->len = NLMSG_ALIGN((size_t)((char *)rta - d->buf));
+	put_ack(d, seq, FAKE_PORT, 0);
+}
+
+/* The nexthop id a RTM_GETNEXTHOP request asks for (NHA_ID), or 0. */
+static uint32_t req_nh_id(const struct nlmsghdr *req)
+{
+	const struct rtattr *rta = (const struct rtattr *)
+		((const char *)NLMSG_DATA(req) + NLMSG_ALIGN(sizeof(struct nhmsg)));
+	int len = (int)req->nlmsg_len -
+		  (int)NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct nhmsg)));
+	uint32_t id = 0;
+
+	for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == NHA_ID && RTA_PAYLOAD(rta) == sizeof(id))
+			memcpy(&id, RTA_DATA(rta), sizeof(id));
+	return id;
+}
+
+/* The default route through nexthop object @nh_route_id (metric 10), and
+ * a worse one dev 3 (metric 100); nexthops as put_nexthop() says. */
+static uint32_t nh_route_id;
+
+static void script_nexthop(int peer, uint32_t seq, unsigned call)
+{
+	static struct dgram d;
+
+	(void)call;
+	if (fake.req->nlmsg_type == RTM_GETNEXTHOP) {
+		CU_ASSERT(fake.req->nlmsg_flags & NLM_F_ACK);
+		CU_ASSERT(!(fake.req->nlmsg_flags & NLM_F_DUMP));
+		put_nexthop(&d, seq, req_nh_id(fake.req));
+	} else {
+		put_route(&d, seq, FAKE_PORT, 0, 0, 3, 100);
+		/* `ip route add default nhid N` with
+		 * net.ipv4.nexthop_compat_mode 0: no RTA_OIF */
+		put_route_via(&d, seq, FAKE_PORT, 0, 0, RTA_NH_ID, nh_route_id, 10);
+		put_done(&d, seq, 0, 0);
+	}
+	send_dgram(peer, &d);
+}
+
+static void test_nexthop(void)
+{
+	fake_begin(script_nexthop);
+	/* the kernel's choice (metric 10, via nexthop 5 on 4), not the
+	 * worse route that names its device */
+	nh_route_id = 5;
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), 4);
+	/* through the TUN (excluded): the other route */
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 4), 3);
+	/* a group: its first member not through the excluded device */
+	nh_route_id = 8;
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), 4);
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 4), 6);
+	nh_route_id = 10;
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 4), 3);
+	/* a blackhole leads nowhere: the other route */
+	nh_route_id = 9;
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), 3);
+	/* a nexthop the kernel does not know (removed meanwhile): an
+	 * error, not a guess */
+	nh_route_id = 11;
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), -ENOENT);
+	fake_end();
+}
+
 /* A real NETLINK_ROUTE socket, bound as nl_open() binds one, that
  * another netlink socket has already sent a forged answer to (as any
  * process with CAP_NET_ADMIN in the namespace may): a dump of one
@@ -413,6 +519,7 @@ int zt_suite_netlink(void)
 		{ "dump ending in an error", test_done_error },
 		{ "ack", test_ack },
 		{ "kernel that never answers", test_silent_kernel },
+		{ "default route through a nexthop object", test_nexthop },
 		{ "reply forged by another socket", test_forged_reply },
 		{ 0 }
 	};
