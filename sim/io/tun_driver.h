@@ -24,6 +24,9 @@
  *   -EMSGSIZE read: the next packet is larger than @len (it is consumed
  *             and lost, as a short read(2) of a TUN fd loses its tail);
  *             write: larger than the device takes;
+ *   -EBADMSG  read: the device's own header for the packet (Linux's
+ *             virtio-net header) is one it never makes: the packet is
+ *             consumed and dropped;
  *   -EBADF    either, after close.
  *
  * Ownership: @pkt and @buf are the caller's, borrowed for the call only.

@@ -1536,8 +1536,15 @@ static void tun_read_batch(struct zr_host *h)
 
 		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			return;
-		if (n == -EMSGSIZE)
-			continue; /* lost, as a short read loses it */
+		if (n == -EMSGSIZE) {
+			/* cut short by the read: dropped, never passed on cut */
+			h->stats.tun_rx_too_long++;
+			continue;
+		}
+		if (n == -EBADMSG) {
+			h->stats.tun_rx_bad_vnet++;
+			continue;
+		}
 		if (n < 0) {
 			zr_err("reading the TUN device: %s", strerror((int)-n));
 			h->fatal = (int)n;

@@ -53,6 +53,9 @@ struct zr_host_stats {
 	uint64_t tun_rx_packets, tun_rx_bytes;
 	uint64_t tun_tx_packets, tun_tx_bytes;
 	uint64_t tun_tx_errors;
+	uint64_t tun_rx_too_long;  /* reads longer than the buffer: dropped */
+	uint64_t tun_rx_bad_vnet;  /* reads with a virtio-net header the
+				    * kernel never makes: dropped */
 	uint64_t tun_rx_offloaded; /* reads the kernel left partial (vnet) */
 	uint64_t tun_tx_gso;       /* TSO segments the kernel cut */
 	uint64_t tun_rx_udp_gso;   /* reads of a client's UDP_SEGMENT send */

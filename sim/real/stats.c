@@ -92,6 +92,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	U("tx", "packets", "tun_tx_packets_total", hs->tun_tx_packets);
 	J("", "bytes", "tun_tx_bytes_total", hs->tun_tx_bytes);
 	C("tx errors", "tun_tx_errors_total", hs->tun_tx_errors);
+	C("rx too long", "tun_rx_too_long_total", hs->tun_rx_too_long);
 
 	line = "tun offload:";
 	C("rx partial", "tun_rx_partial_total", hs->tun_rx_offloaded);
@@ -99,6 +100,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("acks coalesced", "tcp_acks_coalesced_total", ss->tcp_acks_coalesced);
 	C("rx udp gso", "tun_rx_udp_gso_total", hs->tun_rx_udp_gso);
 	C("rx udp gso bad", "tun_rx_udp_gso_bad_total", hs->tun_rx_udp_gso_bad);
+	C("rx bad vnet", "tun_rx_bad_vnet_total", hs->tun_rx_bad_vnet);
 
 	line = "stack";
 	C("packets in", "stack_packets_in_total", ss->packets_in);

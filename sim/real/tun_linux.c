@@ -28,6 +28,17 @@
  * datagrams, which the kernel cuts as its UDP GSO does; a kernel that
  * refuses it (EINVAL) gets them cut by the host from then on. Plain writes
  * carry a zeroed header (checksums complete, nothing to cut).
+ *
+ * Reads are checked before the core sees them. A packet longer than the
+ * buffer comes cut, with nothing to say so (read() returns the buffer's
+ * length): one spare byte past the buffer catches it, and it is dropped
+ * (-EMSGSIZE), never handed over cut. A virtio-net header the kernel
+ * never makes (virtio_net_hdr_from_skb(): GSO of TCPv4, TCPv6 with ECN
+ * for a segment with CWR, or UDP_L4 only where TUN_F_USO was taken; a
+ * GSO type that does not match the packet or has no segment size; hdr_len
+ * or the partial checksum's field past the packet, or the checksum's start
+ * inside the IP header) drops the packet (-EBADMSG): trusting it would
+ * vouch for a checksum or cut datagrams by a size nobody meant.
  */
 #include "real/tun.h"
 
@@ -52,16 +63,62 @@
 /* The largest virtio-net header a TUN may be set to use (with room). */
 #define VNET_MAX 32
 
+/*
+ * vnet_ok() - whether @vh is a header the kernel makes for the @len-byte
+ * packet @pkt (borrowed) on a TUN that took USO (@uso) or not.
+ */
+static bool vnet_ok(const struct virtio_net_hdr *vh, const uint8_t *pkt,
+		    size_t len, bool uso)
+{
+	unsigned gso = vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+	bool v4 = len >= 20 && pkt[0] >> 4 == 4, v6 = len >= 40 && pkt[0] >> 4 == 6;
+	/* IPv4's protocol; IPv6's next header, unless an extension header
+	 * stands first (then the kernel's GSO type is taken as it is) */
+	uint8_t proto = v4 ? pkt[9] : v6 ? pkt[6] : 0;
+	size_t iphl = v4 ? (size_t)(pkt[0] & 0x0f) * 4 : 40;
+	bool l4_known = v4 || proto == ZT_IPPROTO_TCP || proto == ZT_IPPROTO_UDP;
+
+	if (gso != VIRTIO_NET_HDR_GSO_NONE) {
+		if (!vh->gso_size || vh->hdr_len > len)
+			return false;
+		if (gso == VIRTIO_NET_HDR_GSO_TCPV4 && !v4)
+			return false;
+		if (gso == VIRTIO_NET_HDR_GSO_TCPV6 && !v6)
+			return false;
+		if ((gso == VIRTIO_NET_HDR_GSO_TCPV4 ||
+		     gso == VIRTIO_NET_HDR_GSO_TCPV6) &&
+		    l4_known && proto != ZT_IPPROTO_TCP)
+			return false;
+		if (gso == VNET_GSO_UDP_L4 &&
+		    (!uso || !(v4 || v6) || (l4_known && proto != ZT_IPPROTO_UDP) ||
+		     (vh->gso_type & VIRTIO_NET_HDR_GSO_ECN)))
+			return false;  /* ECN marks a TCP segment's CWR */
+		if (gso != VIRTIO_NET_HDR_GSO_TCPV4 &&
+		    gso != VIRTIO_NET_HDR_GSO_TCPV6 && gso != VNET_GSO_UDP_L4)
+			return false;  /* UFO, SCTP, tunnels: never asked for */
+	} else if (vh->gso_type & VIRTIO_NET_HDR_GSO_ECN) {
+		return false;
+	}
+	if ((vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    (!(v4 || v6) || vh->csum_start < iphl ||
+	     (size_t)vh->csum_start + vh->csum_offset + 2 > len))
+		return false;
+	return true;
+}
+
 static ssize_t tun_read(void *ctx, void *buf, size_t len, uint64_t *when,
 			unsigned *flags)
 {
 	struct zr_tun *t = ctx;
 	struct virtio_net_hdr vh;
-	uint8_t hdr[VNET_MAX];
-	struct iovec iov[2] = {
+	uint8_t hdr[VNET_MAX], spare;
+	/* a packet longer than @len fills the spare byte too */
+	struct iovec iov[3] = {
 		{ .iov_base = hdr, .iov_len = t->vnet_len },
 		{ .iov_base = buf, .iov_len = len },
+		{ .iov_base = &spare, .iov_len = 1 },
 	};
+	size_t got;
 	ssize_t n;
 
 	(void)when; /* the host reads its clock once per wake-up */
@@ -70,15 +127,20 @@ static ssize_t tun_read(void *ctx, void *buf, size_t len, uint64_t *when,
 	if (t->fd < 0)
 		return -EBADF;
 	do {
-		n = t->vnet_len ? readv(t->fd, iov, 2) : read(t->fd, buf, len);
+		n = t->vnet_len ? readv(t->fd, iov, 3) : readv(t->fd, iov + 1, 2);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if (!t->vnet_len)
-		return n;
 	if ((size_t)n < t->vnet_len)
 		return -EIO;
+	got = (size_t)n - t->vnet_len;
+	if (got > len)
+		return -EMSGSIZE;  /* its tail is lost: never handed over cut */
+	if (!t->vnet_len)
+		return (ssize_t)got;
 	memcpy(&vh, hdr, sizeof(vh));
+	if (!vnet_ok(&vh, buf, got, t->uso))
+		return -EBADMSG;
 	/* A partial checksum (or one the kernel checked) is not ours to
 	 * verify; a TSO segment always comes with NEEDS_CSUM. */
 	if (flags && ((vh.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM |
@@ -87,10 +149,9 @@ static ssize_t tun_read(void *ctx, void *buf, size_t len, uint64_t *when,
 		*flags = ZT_INPUT_CSUM_VALID;
 	/* the datagrams of a UDP_SEGMENT send (TUN_F_USO4/6), for the host
 	 * to cut */
-	if (flags && (vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VNET_GSO_UDP_L4 &&
-	    vh.gso_size)
+	if (flags && vh.gso_type == VNET_GSO_UDP_L4)
 		*flags |= ZT_TUN_UDP_GSO | (unsigned)vh.gso_size << 16;
-	return n - (ssize_t)t->vnet_len;
+	return (ssize_t)got;
 }
 
 static ssize_t tun_writev(struct zr_tun *t, const struct iovec *iov, int cnt,

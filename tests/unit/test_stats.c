@@ -94,6 +94,8 @@ static void test_text_format(void)
 	c.hs.tun_tx_packets = 3;
 	c.hs.tun_tx_bytes = 4;
 	c.hs.tun_tx_errors = 5;
+	c.hs.tun_rx_too_long = 6;
+	c.hs.tun_rx_bad_vnet = 7;
 	c.hs.dgram_tx = 6;
 	c.hs.dgram_send_calls = 7;
 	c.hs.dgram_gso_sends = 8;
@@ -139,8 +141,8 @@ static void test_text_format(void)
 	t = text_of(&st, "exit", 12345678901ull);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
 	CU_ASSERT_EQUAL(strncmp(t, "ztun-ref: stats: exit, up 12.345 s\n", 35), 0);
-	assert_line(t, "ztun-ref: stats: tun rx 1 packets 2 bytes, tx 3 packets 4 bytes, tx errors 5");
-	assert_line(t, "ztun-ref: stats: tun offload: rx partial 0, tx tso 0, acks coalesced 0, rx udp gso 0, rx udp gso bad 0");
+	assert_line(t, "ztun-ref: stats: tun rx 1 packets 2 bytes, tx 3 packets 4 bytes, tx errors 5, rx too long 6");
+	assert_line(t, "ztun-ref: stats: tun offload: rx partial 0, tx tso 0, acks coalesced 0, rx udp gso 0, rx udp gso bad 0, rx bad vnet 7");
 	assert_line(t, "ztun-ref: stats: stack packets in 60, packets out 61, in 62 bytes, out 63 bytes");
 	assert_line(t, "ztun-ref: stats: tcp-state SYN_RECEIVED 0, ESTABLISHED 70, FIN_WAIT_1 0, FIN_WAIT_2 0, CLOSE_WAIT 0, CLOSING 0, LAST_ACK 0, TIME_WAIT 71");
 	assert_line(t, "ztun-ref: stats: tcp-segs in 90, out 91, retransmits 92, rto expiries 93, fast retransmits 94, loss probes 95, lost retransmits 99, rack marked 89, undos 88, spurious rtos 87, dupacks in 96, out of order 97, challenge acks 98");
