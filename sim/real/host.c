@@ -40,7 +40,10 @@
  *            callback. read() == 0 is zt_router_stream_eof() (EPOLLIN
  *            off for good). A reset or other error (EPOLLERR) behind
  *            data still in the socket fails the stream only once that
- *            data is read: recv() returns it before the error.
+ *            data is read: recv() returns it before the error; on a
+ *            paused stream (one polled for EPOLLOUT alone) once it is
+ *            resumed and reads again, no send touching the socket
+ *            meanwhile (a send would take the error first).
  *            stream_send() that takes less than offered turns EPOLLOUT
  *            on; its event is zt_router_stream_writable().
  *            A socket with nothing to wait for leaves the epoll set, so
@@ -154,6 +157,11 @@ struct zr_sock {
 	int fail_err;         /* streams: a call the core could not be told
 			       * of at once failed with it (< 0): the
 			       * stream fails from run_resumes() */
+	bool err_waits;       /* streams: an error (EPOLLERR) came while
+			       * paused, behind data the socket may still
+			       * hold: the reads after stream_resume() meet
+			       * it, so no send touches the socket and no
+			       * EPOLLOUT is waited for meanwhile */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	struct zt_addr peer;  /* streams: the address connected to */
@@ -631,8 +639,8 @@ static ssize_t up_stream_send(void *host, int handle, const void *data,
 		return -EBADF;
 	if (s->state != ST_OPEN)
 		return -ENOTCONN;
-	if (len == 0)
-		return 0;
+	if (len == 0 || s->err_waits)
+		return 0; /* a send would take the error before the reads */
 	do {
 		n = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
@@ -1447,8 +1455,17 @@ static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
 	 * holds: the data goes to the core first. recv() returns it before
 	 * the error, and the error once it is all read (stream_readable()
 	 * fails the stream then); SO_ERROR now would clear the error and
-	 * lose the data. Only a stream that reads nothing now fails at once. */
-	if ((ev & EPOLLERR) && (!(ev & EPOLLIN) || s->paused || s->eof)) {
+	 * lose the data. A paused stream (polled for EPOLLOUT alone, after a
+	 * short send) keeps the error for the reads after stream_resume():
+	 * until then it waits out of the epoll set. Only a stream that reads
+	 * nothing now or again fails at once. */
+	if ((ev & EPOLLERR) && s->paused && !s->eof) {
+		s->err_waits = true;
+		s->want_write = false;
+		sock_watch(h, s, (int)idx);
+		return;
+	}
+	if ((ev & EPOLLERR) && (!(ev & EPOLLIN) || s->eof)) {
 		err = so_error(s->fd);
 		if (err) {
 			stream_fail(h, s, (int)idx, -err);

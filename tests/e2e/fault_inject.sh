@@ -49,6 +49,9 @@
 #   recvmsg     recvmsg() ENOMEM mid-transfer: that flow reset, not cut clean
 #   rst_data    SIGSTOP while a server sends and resets: its data reaches
 #               the core before the reset
+#   rst_paused  a server resets behind data while the stream is paused
+#               (the client reads nothing) and waits for EPOLLOUT (an
+#               upload the server does not read): it all reaches the core
 #   send        send() ENOBUFS on a stream: reset, not cut clean
 #   shutdown    shutdown() ENOBUFS passing a client's FIN on: reset, not hung
 #   setsockopt  setsockopt() EPERM (SO_BINDTODEVICE): flows refused at once
@@ -146,33 +149,62 @@ while True:
 SINK
 sx python3 "$tmp/fi_sink.py" "$tmp/sink.log" >"$tmp/sink.err" 2>&1 &
 pids+=($!)
-# A server on :7007 that resets behind its data: it reads one byte (and
-# says "go" in rst.log), waits 0.5 s, sends 49,920 bytes, waits until they are all acknowledged
-# (ztun-ref's socket holds them), then closes with a RST (SO_LINGER 0).
+# Servers that reset behind their data (SO_LINGER 0), each reading one
+# byte first:
+# :7007 says "go" in rst.log, waits 0.5 s, sends 49,920 bytes, waits
+# until they are all acknowledged (ztun-ref's socket holds them), then
+# resets.
+# :7008 reads nothing more: it sends until its buffers and ztun-ref's
+# socket are full (the client reads nothing either), waits until the
+# client's upload has filled the other way too (ztun-ref's sends come
+# up short: it waits for EPOLLOUT), writes "acked N" to rstup.log (N:
+# the bytes ztun-ref's socket acknowledged, sent less what its queue
+# still holds), then resets.
 cat >"$tmp/fi_rst.py" <<'RST'
-import fcntl, socket, struct, sys, termios, time
+import fcntl, socket, struct, sys, termios, threading, time
 
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.231.1.1", 7007))
-s.listen(16)
-while True:
-    c, _ = s.accept()
-    c.recv(1)
+def outq(c):
+    return struct.unpack("i", fcntl.ioctl(c, termios.TIOCOUTQ, b"\0" * 4))[0]
+
+def after_ack(c):
     with open(sys.argv[1], "a") as f:
         f.write("go\n")
     time.sleep(0.5)
     c.sendall(bytes(range(256)) * 195)
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 5:
-        q = fcntl.ioctl(c, termios.TIOCOUTQ, b"\0" * 4)
-        if struct.unpack("i", q)[0] == 0:
-            break
+    while time.monotonic() - t0 < 5 and outq(c):
         time.sleep(0.01)
-    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    c.close()
+
+def stuffed(c):
+    c.setblocking(False)
+    sent, chunk, idle = 0, bytes(range(256)) * 256, time.monotonic()
+    while time.monotonic() - idle < 1.0:
+        try:
+            sent += c.send(chunk)
+            idle = time.monotonic()
+        except BlockingIOError:
+            time.sleep(0.01)
+    time.sleep(1.0)  # the client's upload meets a full window
+    with open(sys.argv[2], "a") as f:
+        f.write("acked %d\n" % (sent - outq(c)))
+
+def serve(port, handle):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("10.231.1.1", port))
+    s.listen(16)
+    while True:
+        c, _ = s.accept()
+        c.recv(1)
+        handle(c)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
+        c.close()
+
+threading.Thread(target=serve, args=(7008, stuffed), daemon=True).start()
+serve(7007, after_ack)
 RST
-sx python3 "$tmp/fi_rst.py" "$tmp/rst.log" >"$tmp/rst.err" 2>&1 &
+sx python3 "$tmp/fi_rst.py" "$tmp/rst.log" "$tmp/rstup.log" >"$tmp/rst.err" 2>&1 &
 pids+=($!)
 
 # The client: one line saying what happened.
@@ -286,11 +318,8 @@ def udp(host, port, n):
     lost = [str(i) for i in range(n) if i not in got]
     return "udp %d/%d %s" % (len(got), n, ",".join(lost) or "-")
 
-def reset(host, port, timeout):
-    """send one byte, read until the end: 'ERR GOT MS', 'eof GOT MS',
-    'stall GOT MS'"""
-    s = socket.create_connection((host, port), timeout=5)
-    s.sendall(b"g")
+def read_end(s, timeout):
+    """read @s until the end: 'ERR GOT MS', 'eof GOT MS', 'stall GOT MS'"""
     s.settimeout(timeout)
     t0 = time.monotonic()
     got = 0
@@ -305,6 +334,44 @@ def reset(host, port, timeout):
     except OSError as e:
         return "%s %d %d" % (err(e), got, ms(t0))
 
+def reset(host, port, timeout):
+    """send one byte, read until the end (read_end())"""
+    s = socket.create_connection((host, port), timeout=5)
+    s.sendall(b"g")
+    return read_end(s, timeout)
+
+def upreset(host, port, log, up, timeout):
+    """send one byte, then upload (unless not UP) without reading until
+    the server has reset (LOG says 'acked'), then read until the end
+    (read_end()), or 'no-reset'"""
+    s = socket.socket()
+    # a small window: the flow's ring to us fills, ztun-ref stops reading
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(5)
+    s.connect((host, port))
+    s.sendall(b"g")
+    s.setblocking(False)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if not up:
+                raise BlockingIOError
+            s.send(b"u" * 65536)
+        except BlockingIOError:
+            time.sleep(0.01)
+        except OSError:
+            break
+        try:
+            with open(log) as f:
+                if "acked" in f.read():
+                    break
+        except OSError:
+            pass
+    else:
+        return "no-reset"
+    time.sleep(0.5)  # the RST reaches ztun-ref's socket
+    return read_end(s, timeout)
+
 a = sys.argv
 if a[1] == "tcp":
     print(tcp(a[2], int(a[3]), int(a[4]), float(a[5])))
@@ -316,9 +383,11 @@ elif a[1] == "udp":
     print(udp(a[2], int(a[3]), int(a[4])))
 elif a[1] == "reset":
     print(reset(a[2], int(a[3]), float(a[4])))
+elif a[1] == "upreset":
+    print(upreset(a[2], int(a[3]), a[4], a[5] == "up", float(a[6])))
 EOF
 
-for p in "t 7001" "u 7003" "t 7006" "t 7007"; do
+for p in "t 7001" "u 7003" "t 7006" "t 7007" "t 7008"; do
 	# shellcheck disable=SC2086
 	set -- $p
 	for _ in $(seq 50); do
@@ -706,6 +775,43 @@ case_recvmsg() {
 	fi
 }
 
+# (r) The same behind a stream paused both ways: the client reads
+# nothing (the flow's ring to it is full: ztun-ref stops reading the
+# socket) while it uploads into a server that reads nothing (ztun-ref's
+# sends come up short: it waits for EPOLLOUT), and the server resets.
+# The RST's EPOLLERR came while the stream was paused and failed it at
+# once: every byte the socket had acknowledged was lost (the client got
+# what the ring held, 4,344 of 136,272). Now the stream fails once they
+# are all read into the core. The "fault" is the upload: without it (ZT_FI_DRY) nothing waits
+# for EPOLLOUT and the case fails.
+case_rst_paused() {
+	name="RST behind data while paused and waiting for EPOLLOUT: the data reaches the core first"
+	local o n d got p s
+	if ! start "" -- --tcp-buffer 4096; then
+		fail "$name" "ztun-ref did not start"
+		return
+	fi
+	: >"$tmp/rstup.log"
+	client upreset $T 7008 "$tmp/rstup.log" "${ZT_FI_DRY:+no}up" 8
+	o=$out
+	n=$(sed -n 's/^acked //p' "$tmp/rstup.log" | tail -n 1)
+	d=$(counter tcp down)
+	p=$(counter sockets "read pauses")
+	s=$(counter sockets "short sends")
+	got=${o#* }
+	got=${got%% *}
+	# every byte the socket acknowledged reached the core (tcp down),
+	# and the client got them ahead of its reset but for what the core
+	# held when the client's upload met the dead flow (the core resets
+	# it then, docs/architecture.md "TCP relay")
+	if [ "${o%% *}" = ECONNRESET ] && [ -n "$n" ] && [ "$d" = "$n" ] &&
+	   [ "${p:-0}" -ge 1 ] && [ "${s:-0}" -ge 1 ]; then
+		pass "$name ($o; acked $n, tcp down $d, read pauses $p, short sends $s)"
+	else
+		fail "$name" "client: $o; acked '$n', tcp down '$d', read pauses '$p', short sends '$s'"
+	fi
+}
+
 # (r) A server's RST comes behind data ztun-ref's socket still holds
 # (the loop stopped meanwhile: SIGSTOP is this case's "injection", and
 # it runs without strace, under which a stopped tracee goes on): the data goes
@@ -848,7 +954,7 @@ case_netlink() {
 }
 
 for c in connect socket epoll_new epoll_open epoll_write epoll_udp timer sendmmsg \
-	 writev write recvmsg rst_data send shutdown setsockopt tun_read route netlink; do
+	 writev write recvmsg rst_data rst_paused send shutdown setsockopt tun_read route netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
 		continue
 	fi
