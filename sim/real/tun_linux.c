@@ -20,7 +20,9 @@
  * datagrams come in one read, flagged ZT_TUN_UDP_GSO with their size, and
  * the host cuts them (tun_driver.h). The other way,
  * write_gso() sends one 64 KiB TCP segment with gso_size = the core's
- * segment size and the kernel cuts it: one syscall instead of ~44. The
+ * segment size and the kernel cuts it: one syscall instead of ~44 (with
+ * VIRTIO_NET_HDR_GSO_ECN when it carries CWR, which the kernel then puts
+ * on the first piece alone; the core sends no CWR today). The
  * core's TSO segments already hold the pseudo-header sum only in the TCP
  * checksum (CHECKSUM_PARTIAL), so the packet follows the header as it
  * is (writev, no copy). A run of UDP datagrams goes the same way
@@ -52,6 +54,7 @@
 #include <unistd.h>
 
 #include "ztun/stack.h"
+#include "ztun/tcp_wire.h"
 #include "ztun/view.h"
 
 /* VIRTIO_NET_HDR_GSO_UDP_L4 and TUN_F_USO4/6, which headers before Linux
@@ -233,6 +236,11 @@ static ssize_t tun_write_gso(void *ctx, const struct zt_pkt_parts *pkt,
 			return -EINVAL;
 		thl = (size_t)(p[iphl + 12] >> 4) * 4;
 		vh.csum_offset = 16;
+		/* CWR goes on the first piece only (RFC 3168); the kernel
+		 * sees to it when told, and without ECN would hand a device
+		 * with TSO but no TSO_ECN the whole segment, CWR and all */
+		if (p[iphl + 13] & ZT_TCP_CWR)  /* the flags byte */
+			vh.gso_type |= VIRTIO_NET_HDR_GSO_ECN;
 	}
 	if (thl < 8 || len < iphl + thl)
 		return -EINVAL;

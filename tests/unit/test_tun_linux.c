@@ -8,7 +8,8 @@
  * than the reader's buffer, and virtio-net headers (IFF_VNET_HDR) the
  * driver must refuse: unknown GSO types, ECN without TCP GSO, GSO of the
  * wrong family or protocol or without a segment size, hdr_len or the
- * partial checksum's place past the packet.
+ * partial checksum's place past the packet. And the header of a TSO
+ * write: VIRTIO_NET_HDR_GSO_ECN exactly when the segment carries CWR.
  */
 #include <errno.h>
 #include <linux/virtio_net.h>
@@ -223,11 +224,55 @@ static void test_vnet_header(void)
 	}
 }
 
+/* A TSO segment of the core's with TCP flags @tcp_flags, IPv4 or IPv6,
+ * written with write_gso(): the virtio-net header the kernel gets. */
+static struct virtio_net_hdr tso_written(bool v6, uint8_t tcp_flags)
+{
+	static uint8_t pkt[40 + 20 + 3000], got[sizeof(pkt) + 64];
+	size_t iphl = v6 ? 40 : 20;
+	struct zt_pkt_parts parts = { .hdr = pkt, .hdr_len = iphl + 20,
+				      .d1 = pkt + iphl + 20, .l1 = 3000 };
+	struct virtio_net_hdr vh;
+
+	memset(&vh, 0, sizeof(vh));
+	make_packet(pkt, iphl + 20 + 3000, v6, 6);
+	pkt[iphl + 12] = 5 << 4;
+	pkt[iphl + 13] = tcp_flags;
+	CU_ASSERT_EQUAL(zr_tun_linux_ops.write_gso(&tun, &parts, 1000),
+			(ssize_t)(iphl + 20 + 3000));
+	CU_ASSERT_EQUAL(recv(peer, got, sizeof(got), 0),
+			(ssize_t)(sizeof(vh) + iphl + 20 + 3000));
+	memcpy(&vh, got, sizeof(vh));
+	return vh;
+}
+
+/* The kernel cuts a TSO write; it puts CWR (RFC 3168: once, on the
+ * first piece) right only when told by VIRTIO_NET_HDR_GSO_ECN: without
+ * it a device with TSO but no TSO_ECN gets the whole segment, CWR and
+ * all, to cut as it may. */
+static void test_tso_write_cwr(void)
+{
+	fake_open(true, true);
+	for (int v6 = 0; v6 <= 1; v6++) {
+		uint8_t want = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+		struct virtio_net_hdr vh = tso_written(v6, 0x10 | 0x08);
+
+		CU_ASSERT_EQUAL(vh.gso_type, want);
+		CU_ASSERT_EQUAL(vh.gso_size, 1000);
+		vh = tso_written(v6, 0x80 | 0x10);  /* CWR | ACK */
+		CU_ASSERT_EQUAL(vh.gso_type, want | VIRTIO_NET_HDR_GSO_ECN);
+		vh = tso_written(v6, 0x40 | 0x10);  /* ECE alone: no CWR */
+		CU_ASSERT_EQUAL(vh.gso_type, want);
+	}
+	fake_close();
+}
+
 int zt_suite_tun_linux(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "packet longer than the buffer", test_too_long },
 		{ "virtio-net header checks", test_vnet_header },
+		{ "TSO write with CWR", test_tso_write_cwr },
 		{ 0 }
 	};
 
