@@ -53,6 +53,18 @@ struct nl_req {
 
 typedef int (*nl_cb)(const struct nlmsghdr *nh, void *user);
 
+/* Start @req afresh: a header of @type and @flags, then the zeroed
+ * family header of @fam_len bytes (one of the union's) for the caller to
+ * fill, and no attributes yet. */
+static void nl_req_init(struct nl_req *req, uint16_t type, uint16_t flags,
+			size_t fam_len)
+{
+	memset(req, 0, sizeof(*req));
+	req->nh.nlmsg_len = (uint32_t)NLMSG_LENGTH(fam_len);
+	req->nh.nlmsg_type = type;
+	req->nh.nlmsg_flags = flags;
+}
+
 static int nl_put(struct nl_req *req, unsigned short type, const void *data,
 		  size_t len)
 {
@@ -226,10 +238,8 @@ int zr_nl_link_up(unsigned ifindex, uint32_t mtu, uint32_t txqlen)
 	struct nl_req req;
 	int err;
 
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	req.nh.nlmsg_type = RTM_NEWLINK;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nl_req_init(&req, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK,
+		    sizeof(struct ifinfomsg));
 	req.u.ifi.ifi_family = AF_UNSPEC;
 	req.u.ifi.ifi_index = (int)ifindex;
 	req.u.ifi.ifi_flags = IFF_UP;
@@ -261,11 +271,9 @@ int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr, uint8_t prefix)
 	size_t alen = zt_addr_len(addr);
 	int err;
 
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-	req.nh.nlmsg_type = RTM_NEWADDR;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE |
-			     NLM_F_EXCL;
+	nl_req_init(&req, RTM_NEWADDR,
+		    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+		    sizeof(struct ifaddrmsg));
 	req.u.ifa.ifa_family = addr->family == ZT_AF_INET ? AF_INET : AF_INET6;
 	req.u.ifa.ifa_prefixlen = prefix;
 	req.u.ifa.ifa_index = ifindex;
@@ -362,10 +370,8 @@ static int nexthop_oif(uint32_t id, unsigned exclude, bool member)
 	struct nl_req req;
 	int err;
 
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct nhmsg));
-	req.nh.nlmsg_type = RTM_GETNEXTHOP;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nl_req_init(&req, RTM_GETNEXTHOP, NLM_F_REQUEST | NLM_F_ACK,
+		    sizeof(struct nhmsg));
 	req.u.nhm.nh_family = AF_UNSPEC;
 	err = nl_put(&req, NHA_ID, &id, sizeof(id));
 	if (!err)
@@ -391,10 +397,8 @@ static int route_dump(uint8_t family, nl_cb cb, void *user)
 {
 	struct nl_req req;
 
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req.nh.nlmsg_type = RTM_GETROUTE;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nl_req_init(&req, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP,
+		    sizeof(struct rtmsg));
 	req.u.rtm.rtm_family = family == ZT_AF_INET ? AF_INET : AF_INET6;
 	return nl_talk(&req, cb, user);
 }
@@ -535,10 +539,7 @@ static int route_request(struct nl_req *req, uint16_t type, uint16_t flags,
 	size_t alen = zt_addr_len(&r->dst);
 	int err;
 
-	memset(req, 0, sizeof(*req));
-	req->nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req->nh.nlmsg_type = type;
-	req->nh.nlmsg_flags = flags;
+	nl_req_init(req, type, flags, sizeof(struct rtmsg));
 	req->u.rtm.rtm_family = r->dst.family == ZT_AF_INET ? AF_INET : AF_INET6;
 	req->u.rtm.rtm_dst_len = r->prefix;
 	req->u.rtm.rtm_table = RT_TABLE_MAIN;
@@ -651,10 +652,8 @@ int zr_nl_route_get(const struct zt_addr *dst, unsigned oif,
 	memset(out, 0, sizeof(*out));
 	out->dst = *dst;
 	out->prefix = (uint8_t)(alen * 8);
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req.nh.nlmsg_type = RTM_GETROUTE;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nl_req_init(&req, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK,
+		    sizeof(struct rtmsg));
 	req.u.rtm.rtm_family = dst->family == ZT_AF_INET ? AF_INET : AF_INET6;
 	req.u.rtm.rtm_dst_len = out->prefix;
 	err = nl_put(&req, RTA_DST, dst->bytes, alen);
