@@ -72,7 +72,9 @@
  *               ACKs, and the probing goes on as long as they come;
  *               max_retries probes in a row unanswered reset the flow
  *   t_delack    delayed ACK (every second full segment is ACKed at once)
- *   t_keepalive idle probes (seq = snd_una - 1) when configured
+ *   t_keepalive idle probes (seq = snd_una - 1) when configured; none
+ *               while data is out or queued: t_rtx or t_persist is in
+ *               charge then, and this timer only looks again later
  *   t_close     TIME_WAIT and FIN_WAIT_2 bounds (the latter restarted by
  *               the peer's data: it bounds silence, not a one-way transfer;
  *               at least 240 s while our window is closed, as the peer's
@@ -1027,6 +1029,14 @@ static void tcp_on_persist(struct zt_tcb *t, uint64_t now)
 
 static void tcp_on_keepalive(struct zt_tcb *t, uint64_t now)
 {
+	/* Keepalives test an idle connection (RFC 1122 4.2.3.6): with data
+	 * in flight or waiting behind a closed window, the retransmission
+	 * or persist timer watches the peer and gives up by its own count,
+	 * so look again an idle time later (as Linux's tcp_keepalive_timer). */
+	if (t->snd_max != t->snd_una || zt_ring_len(&t->tx)) {
+		t->t_keepalive = now + t->cfg->keepalive_idle;
+		return;
+	}
 	if (t->ka_sent >= t->cfg->keepalive_probes) {
 		tcp_send_rst(t, tcp_acceptable_seq(t), true, now);
 		tcp_reset(t, ZT_TCP_RESET_KEEPALIVE);

@@ -4754,17 +4754,24 @@ static void test_fin_ack_rides_on_our_fin(void)
 	}
 }
 
+/* @c1's side sends keepalive probes after 10 s idle, three a second
+ * apart; @c0's none. */
+static void cfg_keepalive(struct zt_tcp_config *c0, struct zt_tcp_config *c1)
+{
+	cfg_small(c0);
+	cfg_small(c1);
+	c1->keepalive_idle = 10 * ZT_SEC;
+	c1->keepalive_intvl = ZT_SEC;
+	c1->keepalive_probes = 3;
+}
+
 static void test_keepalive(void)
 {
 	struct zt_tcp_config c0, c1;
 	struct tcp_pair *p = malloc(sizeof(*p));
 	const struct zt_tcp_repr *probe;
 
-	cfg_small(&c0);
-	cfg_small(&c1);
-	c1.keepalive_idle = 10 * ZT_SEC;
-	c1.keepalive_intvl = ZT_SEC;
-	c1.keepalive_probes = 3;
+	cfg_keepalive(&c0, &c1);
 	pair_init(p, &c0, &c1, 1200);
 	connect_pair(p, 10, 20);
 	pair_clear_log(p, 1);
@@ -4793,11 +4800,7 @@ static void test_keepalive_not_in_time_wait(void)
 	struct zt_tcb *b;
 	unsigned before;
 
-	cfg_small(&c0);
-	cfg_small(&c1);
-	c1.keepalive_idle = 10 * ZT_SEC;
-	c1.keepalive_intvl = ZT_SEC;
-	c1.keepalive_probes = 3;
+	cfg_keepalive(&c0, &c1);
 	c1.time_wait = 60 * ZT_SEC;
 	pair_init(p, &c0, &c1, 1210);
 	connect_pair(p, 10, 20);
@@ -4816,6 +4819,68 @@ static void test_keepalive_not_in_time_wait(void)
 	CU_ASSERT_EQUAL(zt_tcb_events(b), ZT_TCP_EV_CLOSED);
 	CU_ASSERT_EQUAL(p->side[1].nlast, before);
 	pair_free(p);
+}
+
+/*
+ * Keepalive probes test an idle connection (RFC 1122 4.2.3.6, RFC 9293
+ * 3.8.4): while data is in flight (0) or waits behind the peer's closed
+ * window (1), the retransmission or persist timer watches the peer, as
+ * Linux's tcp_keepalive_timer defers to them. A peer that goes silent
+ * then is given up by that timer's count (max_retries, a reset
+ * TIMEOUT), not by keepalive_probes probes of snd_una - 1 sent over
+ * it (a reset KEEPALIVE 13 s after the last word, retries left).
+ */
+static void test_keepalive_defers_to_rtx_and_persist(void)
+{
+	for (int kind = 0; kind < 2; kind++) {
+		struct zt_tcp_config c0, c1;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *b;
+		static uint8_t buf[3000];
+		unsigned first, ka = 0;
+		uint64_t heard;
+
+		cfg_keepalive(&c0, &c1);
+		pair_init(p, &c0, &c1, 1220 + kind);
+		connect_pair(p, 10, 20);
+		b = &p->side[1].tcb;
+		memset(buf, 'k', sizeof(buf));
+		if (kind == 1) {
+			struct zt_tcp_repr seg;
+
+			/* the peer takes it all and closes its window */
+			CU_ASSERT_EQUAL(zt_tcb_send(b, buf, 1000, p->now), 1000);
+			peer_seg(b, &seg, b->rcv_nxt, ZT_TCP_ACK);
+			seg.ack = b->snd_max;
+			seg.window = 0;
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+		}
+		/* from here on the peer is silent */
+		p->side[0].drop_base = p->side[0].nlast;
+		p->side[0].drop_bits = ~0ull;
+		p->side[0].drop_next_out = false;
+		heard = p->now;
+		first = p->side[1].nlast;
+		CU_ASSERT_EQUAL(zt_tcb_send(b, buf, sizeof(buf), p->now), sizeof(buf));
+		CU_ASSERT_EQUAL_FATAL(b->persist, kind == 1);
+		while (b->state != ZT_TCP_CLOSED && p->now < heard + 3600 * ZT_SEC) {
+			unsigned n = p->side[1].nlast;
+
+			pair_run_until(p, p->now + ZT_SEC);
+			for (unsigned i = n; i < p->side[1].nlast; i++) {
+				const struct zt_tcp_repr *r = &p->side[1].last[i % 64];
+
+				if (i >= first && p->side[1].last_len[i % 64] == 0 &&
+				    !(r->flags & ZT_TCP_RST) && r->seq == b->snd_una - 1)
+					ka++;
+			}
+		}
+		CU_ASSERT_EQUAL(b->state, ZT_TCP_CLOSED);
+		CU_ASSERT_EQUAL(b->reset_reason, ZT_TCP_RESET_TIMEOUT);
+		CU_ASSERT_EQUAL(ka, 0);
+		CU_ASSERT(p->now - heard > 20 * ZT_SEC);
+		pair_free(p);
+	}
 }
 
 /*
@@ -5303,6 +5368,8 @@ int zt_suite_tcp(void)
 		{ "data_past_fin_dropped", test_data_past_fin_dropped },
 		{ "keepalive", test_keepalive },
 		{ "keepalive_not_in_time_wait", test_keepalive_not_in_time_wait },
+		{ "keepalive_defers_to_rtx_and_persist",
+		  test_keepalive_defers_to_rtx_and_persist },
 		{ "push_event", test_push_event },
 		{ "timestamps_recent_and_paws", test_timestamps_recent_and_paws },
 		{ "ts_recent_not_from_bad_ack", test_ts_recent_not_from_bad_ack },
