@@ -66,7 +66,9 @@
  * the flow. Each is validated (RFC 5927: the quoted sequence number must
  * lie in the flight; a PENDING flow that answered nothing has none) before
  * it acts: Packet Too Big lowers the flow's MSS
- * and resends from snd_una; a hard unreachable (protocol, port,
+ * and resends from snd_una, unless the datagram it quotes fits the MTU it
+ * claims (floored at 576; no IPv6 one below 1280, RFC 8201 4): that one
+ * was not too big, so our SYN-ACK's is never believed; a hard unreachable (protocol, port,
  * administratively prohibited) while the handshake is open aborts the
  * flow; everything else is a soft error (RFC 1122 4.2.3.9) and is counted.
  *
@@ -1290,6 +1292,14 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 		uint32_t floor = key.family == ZT_AF_INET ? 576u : 1280u;
 		uint32_t mtu = pk->l4.icmp.mtu < floor ? floor : pk->l4.icmp.mtu;
 
+		/* RFC 8201 4: an IPv6 next-hop MTU below 1280 is discarded.
+		 * A quoted datagram that fits the MTU we would take (our
+		 * SYN-ACK, a bare ACK, a short segment) was not too big: the
+		 * message is forged or confused, and is believed for no
+		 * flow (as Linux's tcp_v4_err leaves request sockets be). */
+		if ((key.family == ZT_AF_INET6 && pk->l4.icmp.mtu < floor) ||
+		    (q.ip_len && q.ip_len <= mtu))
+			return;
 		if (mtu > hdr && mtu - hdr < t->snd_mss) {
 			t->snd_mss = (uint16_t)(mtu - hdr);
 			t->snd_nxt = t->snd_una; /* the big segments were lost */

@@ -10,12 +10,14 @@
  * decoder that bounds every read by the quoted bytes alone:
  *
  *   IPv4  version 4, IHL >= 5 (ZT_DROP_BAD_IHL) and the whole header quoted
- *         (ZT_DROP_TRUNCATED); protocol and addresses.
+ *         (ZT_DROP_TRUNCATED); protocol, addresses and total length (as
+ *         the datagram's length, reported, never used to bound a read).
  *   IPv6  the 40-byte fixed header, then a walk of hop-by-hop, routing and
  *         destination-options headers (by their length byte, 8-octet units)
  *         and fragment headers (8 bytes), at most ZT_IP6_MAX_EXT_HDRS of
  *         them (ZT_DROP_EXT_CHAIN_TOO_LONG); a header cut by the quote is
- *         ZT_DROP_TRUNCATED, since without the chain there is no protocol.
+ *         ZT_DROP_TRUNCATED, since without the chain there is no protocol;
+ *         40 + payload length as the datagram's (0, a jumbogram: unknown).
  *
  * Any other version nibble is ZT_DROP_BAD_VERSION. After the IP part, the
  * upper-layer fields are reported only as far as they were quoted: ports for
@@ -82,6 +84,7 @@ static enum zt_drop quote_ip4(struct zt_view v, struct zt_icmp_quote *q,
 	q->src = zt_addr_v4(p + 12);
 	q->dst = zt_addr_v4(p + 16);
 	q->proto = p[9];
+	q->ip_len = zt_rd16(p + 2);
 	*first_frag = (zt_rd16(p + 6) & 0x1fff) == 0;
 	return ZT_DROP_NONE;
 }
@@ -124,6 +127,7 @@ static enum zt_drop quote_ip6(struct zt_view v, struct zt_icmp_quote *q,
 	q->src = zt_addr_v6(p + 8);
 	q->dst = zt_addr_v6(p + 24);
 	q->proto = nh;
+	q->ip_len = zt_rd16(p + 4) ? ZT_IP6_HDR + (uint32_t)zt_rd16(p + 4) : 0;
 	return ZT_DROP_NONE;
 }
 

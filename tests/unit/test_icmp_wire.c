@@ -299,6 +299,7 @@ static void test_known_answers(void)
 	CU_ASSERT(q.proto == ZT_IPPROTO_TCP && q.has_ports && q.src_port == 50000 &&
 		  q.dst_port == 443 && q.has_seq && q.tcp_seq == 0xdeadbeef &&
 		  !q.has_echo);
+	CU_ASSERT_EQUAL(q.ip_len, 1500); /* its total length, not the quote's */
 
 	CU_ASSERT_EQUAL_FATAL(zt_icmp6_parse(zt_view_make(ptb6, sizeof(ptb6)), &s,
 					     &d, 0, &r, &b),
@@ -704,6 +705,7 @@ static void test_quote_hostile(void)
 
 		memset(b, 0, sizeof(b));
 		b[0] = 0x60;
+		zt_wr16(b + 4, (uint16_t)(len - 40 + 100));
 		b[6] = ZT_IPPROTO_DSTOPTS;
 		for (unsigned i = 0; i < nh; i++)
 			b[40 + 8 * i] = i + 1 < nh ? ZT_IPPROTO_DSTOPTS : ZT_IPPROTO_UDP;
@@ -715,7 +717,21 @@ static void test_quote_hostile(void)
 							    ZT_DROP_EXT_CHAIN_TOO_LONG);
 		if (nh <= ZT_IP6_MAX_EXT_HDRS)
 			CU_ASSERT(out.proto == ZT_IPPROTO_UDP && out.has_ports &&
-				  out.src_port == 1234 && out.dst_port == 53);
+				  out.src_port == 1234 && out.dst_port == 53 &&
+				  out.ip_len == len + 100); /* 100 not quoted */
+		free(c);
+	}
+	/* A payload length of 0 (a jumbogram's) says no length. */
+	{
+		uint8_t b[48];
+
+		memset(b, 0, sizeof(b));
+		b[0] = 0x60;
+		b[6] = ZT_IPPROTO_TCP;
+		c = zt_test_dup_exact(b, sizeof(b));
+		CU_ASSERT_EQUAL(zt_icmp_parse_quote(zt_view_make(c, sizeof(b)), &out),
+				ZT_DROP_NONE);
+		CU_ASSERT(out.has_seq && out.ip_len == 0);
 		free(c);
 	}
 	/* A hop-by-hop header claiming 2048 bytes in a short quote. */

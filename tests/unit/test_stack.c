@@ -2486,6 +2486,37 @@ static void client_icmp_error(struct host *h, unsigned i, const struct zt_addr *
 	zt_stack_input(h->s, err, (size_t)n, h->now);
 }
 
+/* The same for a Packet Too Big claiming any @mtu, those below the least
+ * MTU (that zt_icmp_error() refuses to send) too; the quote as long as
+ * ICMP allows (RFC 1812 4.3.2.3, RFC 4443 2.4(c)). */
+static void client_too_big(struct host *h, unsigned i,
+			   const struct zt_addr *client, uint32_t mtu)
+{
+	static uint8_t msg[1400], pkt[1500];
+	bool v4 = client->family == ZT_AF_INET;
+	size_t quote = h->to_tun.len[i];
+	struct zt_icmp_repr e;
+	struct zt_packet off;
+	int n;
+
+	out_pkt(h, i, &off);
+	if (quote > (v4 ? 548u : 1232u))
+		quote = v4 ? 548u : 1232u;
+	memset(&e, 0, sizeof(e));
+	e.type = v4 ? ZT_ICMP4_DEST_UNREACH : ZT_ICMP6_PACKET_TOO_BIG;
+	e.code = v4 ? ZT_ICMP4_CODE_FRAG_NEEDED : 0;
+	e.mtu = mtu;
+	n = v4 ? zt_icmp4_emit(&e, h->to_tun.p[i], quote, msg, sizeof(msg)) :
+		 zt_icmp6_emit(&e, client, &off.src, h->to_tun.p[i], quote, msg,
+			       sizeof(msg));
+	CU_ASSERT_FATAL(n > 0);
+	zt_stack_input(h->s, pkt,
+		       zt_test_wrap_ip(client, &off.src,
+				       v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
+				       msg, (size_t)n, pkt),
+		       h->now);
+}
+
 /* An ICMPv4 error quotes an IPv4 datagram (RFC 792): one quoting an
  * IPv6 flow's segment is malformed and ignored. Read as the flow's own,
  * its code 1 (host unreachable: soft, RFC 1122 4.2.3.9) would be taken
@@ -2533,6 +2564,26 @@ static void test_icmp_error_family_mismatch(void)
 	}
 }
 
+/* @c (zeroed) connects from @port to a host of @h's family @v6 (a
+ * PENDING host: accepted); the flow, established. */
+static struct zt_flow *client_connected(struct host *h, struct client *c,
+					bool v6, uint16_t port)
+{
+	struct zt_flow *f;
+
+	c->addr = v6 ? A6(2) : A4(10, 0, 0, 2);
+	c->server = v6 ? A6(80) : A4(93, 184, 216, 34);
+	zt_tcp_config_default(&c->cfg);
+	CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
+	zt_tcb_open_active(&c->tcb, port, 80, 1, h->now);
+	pump(h, c, h->now + 2 * ZT_MS);
+	f = h->last_new;
+	zt_stack_tcp_accept(h->s, f, h->now);
+	pump(h, c, h->now + 5 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+	return f;
+}
+
 static void test_icmp_errors_matched_to_flows(void)
 {
 	for (int v6 = 0; v6 < 2; v6++) {
@@ -2550,16 +2601,7 @@ static void test_icmp_errors_matched_to_flows(void)
 			data[i] = (uint8_t)(i * 3 + 1);
 		zt_stack_config_default(&cfg);
 		host_init(h, HOST_PENDING, &cfg, &rng);
-		c->addr = v6 ? A6(2) : A4(10, 0, 0, 2);
-		c->server = v6 ? A6(80) : A4(93, 184, 216, 34);
-		zt_tcp_config_default(&c->cfg);
-		CU_ASSERT_FATAL(zt_tcb_init(&c->tcb, &c->cfg, &client_ops, c) == 0);
-		zt_tcb_open_active(&c->tcb, 41002, 80, 1, h->now);
-		pump(h, c, h->now + 2 * ZT_MS);
-		f = h->last_new;
-		zt_stack_tcp_accept(h->s, f, h->now);
-		pump(h, c, h->now + 5 * ZT_MS);
-		CU_ASSERT_EQUAL_FATAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+		f = client_connected(h, c, v6, 41002);
 		/* Upstream data goes out in full-size segments... */
 		CU_ASSERT_EQUAL(zt_stack_tcp_send(h->s, f, data, sizeof(data), h->now), sizeof(data));
 		CU_ASSERT_FATAL(h->to_tun.n >= 5);
@@ -2607,6 +2649,64 @@ static void test_icmp_errors_matched_to_flows(void)
 			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_in, 2);
 		}
 		free_host_client(h, c);
+	}
+}
+
+/*
+ * A Packet Too Big whose quote could not have been too big is not
+ * believed: a datagram no larger than the MTU the message claims (or than
+ * the least MTU we would take from it, 576 for IPv4) passed that link.
+ * So our SYN-ACK (0), well under any MTU, lowers no MSS, as Linux's
+ * tcp_v4_err leaves request sockets alone; nor does a quoted data
+ * segment that fits the claimed MTU (1). An ICMPv6 one below IPv6's
+ * least link MTU (2) is discarded (RFC 8201 4), not taken as 1280.
+ * Before, each lowered the MSS (to the floor, to 948, to 1208 bytes).
+ */
+static void test_icmp_too_big_not_believed(void)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct client *c = calloc(1, sizeof(*c));
+		static uint8_t data[2000];
+		struct zt_addr ca = A4(10, 0, 0, 2);
+		struct zt_flow *f;
+		uint16_t mss;
+
+		memset(data, 'm', sizeof(data));
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		if (kind == 0) {
+			struct zt_addr srv = A4(1, 2, 3, 4);
+			struct zt_tcp_repr syn = syn_to(40013, 80, 5);
+
+			send_tcp(h, &ca, &srv, &syn, NULL, 0);
+			f = h->last_new;
+			zt_stack_tcp_accept(h->s, f, h->now); /* SYN-ACK out */
+			CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+		} else {
+			f = client_connected(h, c, kind == 2, 41003);
+			ca = c->addr;
+			CU_ASSERT_EQUAL(zt_stack_tcp_send(h->s, f, data,
+							  kind == 1 ? 200 : sizeof(data),
+							  h->now),
+					kind == 1 ? 200 : sizeof(data));
+			CU_ASSERT_FATAL(h->to_tun.n >= 1);
+			CU_ASSERT(h->to_tun.len[0] == (kind == 1 ? 252u : 1500u));
+		}
+		mss = f->tcb.snd_mss;
+		client_too_big(h, 0, &ca, kind == 0 ? 40u : 1000u);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_reductions, 0);
+		CU_ASSERT_EQUAL(f->tcb.snd_mss, mss);
+		if (kind == 0) {
+			host_fini(h);
+			free(h);
+			zt_tcb_destroy(&c->tcb);
+			free(c);
+		} else {
+			free_host_client(h, c);
+		}
 	}
 }
 
@@ -3628,6 +3728,7 @@ int zt_suite_stack(void)
 		{ "udp_send_run", test_udp_send_run },
 		{ "pending_syn_new_isn", test_pending_syn_new_isn },
 		{ "icmp_error_pending_ignored", test_icmp_error_pending_ignored },
+		{ "icmp_too_big_not_believed", test_icmp_too_big_not_believed },
 		{ "pending_not_idle", test_pending_not_idle },
 		{ "pending_ack_answered_rst", test_pending_ack_answered_rst },
 		{ 0 }

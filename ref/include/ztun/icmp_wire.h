@@ -103,6 +103,10 @@ struct zt_icmp_quote {
 	struct zt_addr src;
 	struct zt_addr dst;
 	uint8_t proto;         /* upper-layer protocol of the quoted datagram */
+	uint32_t ip_len;       /* its length as its own header gives it (IPv4
+				* total length, IPv6 40 + payload length; 0
+				* for a jumbogram): what it was, not what
+				* was quoted of it */
 	bool has_ports;        /* TCP/UDP with at least 4 bytes quoted */
 	uint16_t src_port;
 	uint16_t dst_port;
