@@ -5,7 +5,8 @@
  * Theory of operation:
  *
  * zt_tcb_input() follows RFC 9293 3.10.7.4 ("SEGMENT ARRIVES") step by step:
- * sequence acceptability (with PAWS, RFC 7323 5), RST, SYN, ACK, data, FIN.
+ * sequence acceptability (with PAWS, RFC 7323 5; a TS.Recent 24 days old
+ * is trusted no more, 5.5), RST, SYN, ACK, data, FIN.
  * RST and SYN in a synchronized state are validated as RFC 5961 asks: an
  * RST exactly at rcv_nxt resets, one elsewhere in the window only draws a
  * challenge ACK; a SYN always draws a challenge ACK - except in TIME_WAIT,
@@ -252,8 +253,10 @@ static void tcp_take_syn_options(struct zt_tcb *t, const struct zt_tcp_repr *syn
 	}
 	t->sack_ok = t->cfg->sack && syn->sack_permitted;
 	t->ts_ok = t->cfg->timestamps && syn->has_ts;
-	if (t->ts_ok)
+	if (t->ts_ok) {
 		t->ts_recent = syn->ts_val;
+		t->ts_recent_at = now;
+	}
 	base = t->peer_mss < t->cfg->mss ? t->peer_mss : t->cfg->mss;
 	/* A floor, as Linux's TCP_MIN_SND_MSS: an MSS option of 0 or 1 must
 	 * not make us send a byte per segment (RFC 9293 3.7.1 leaves the
@@ -736,6 +739,21 @@ static bool ts_before(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) < 0;
 }
 
+/* RFC 7323 5.5: a TS.Recent this old is no longer trusted (a peer's
+ * millisecond clock moves 2^31 on in 24.8 days, and every TSval of an
+ * idle connection's peer would then look older), as Linux's
+ * TCP_PAWS_24DAYS. */
+#define ZT_TCP_PAWS_IDLE (24ull * 86400 * ZT_SEC)
+
+/* PAWS (RFC 7323 5.3 R1): @seg's TSval is older than TS.Recent, which
+ * is still trusted (5.5). */
+static bool tcp_paws_old(const struct zt_tcb *t, const struct zt_tcp_repr *seg,
+			 uint64_t now)
+{
+	return ts_before(seg->ts_val, t->ts_recent) &&
+	       now - t->ts_recent_at < ZT_TCP_PAWS_IDLE;
+}
+
 /* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, an ACK outside
  * SND.UNA - MAX.SND.WND .. SND.NXT)
  * are throttled per connection, so that a flood of spoofed segments in
@@ -782,8 +800,10 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 	 * ACK must not set a TSval far ahead, or PAWS would drop every
 	 * later segment (as Linux's tcp_replace_ts_recent() in tcp_ack()). */
 	if (t->ts_ok && seg->has_ts && zt_seq_le(seg->seq, t->last_ack_sent) &&
-	    !ts_before(seg->ts_val, t->ts_recent))
+	    !tcp_paws_old(t, seg, now)) {
 		t->ts_recent = seg->ts_val;
+		t->ts_recent_at = now;
+	}
 	if (t->sack_ok && seg->sack_count) {
 		/* in recovery: does it fill a hole retransmitted after the
 		 * segment at snd_una (tcp_lost_rtx)? */
@@ -1227,8 +1247,8 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		acceptable = zt_seq_lt(seq, t->rcv_nxt + wnd) &&
 			     zt_seq_gt(seq + seg_len, t->rcv_nxt);
 	if (acceptable && t->ts_ok && seg->has_ts && !(seg->flags & ZT_TCP_RST) &&
-	    ts_before(seg->ts_val, t->ts_recent))
-		acceptable = false; /* PAWS (RFC 7323 5.3) */
+	    tcp_paws_old(t, seg, now))
+		acceptable = false; /* PAWS (RFC 7323 5.3, 5.5) */
 	if (!acceptable) {
 		if (seg->flags & ZT_TCP_RST) {
 			t->stats.drops[ZT_DROP_TCP_OUT_OF_WINDOW]++;

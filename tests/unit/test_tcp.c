@@ -4988,6 +4988,42 @@ static void test_timestamps_recent_and_paws(void)
 }
 
 /*
+ * RFC 7323 5.5: TS.Recent is good for 24 days. A peer whose clock ticks
+ * each millisecond has moved its TSvals 2^31 on after 24.8 days, and an
+ * idle connection's first segment after 25 days then looks older than
+ * TS.Recent: PAWS must not drop it (nor all that follow: the connection
+ * would hang until the peer's retries ran out), it takes TS.Recent's
+ * place, as Linux's tcp_paws_check (TCP_PAWS_24DAYS). 20 days idle is
+ * within the rule, as a control; both ways of data.
+ */
+static void test_paws_after_24_days_idle(void)
+{
+	static const uint64_t idle[2] = { 20, 25 };
+
+	for (int i = 0; i < 2; i++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *b;
+		uint32_t r0;
+
+		cfg_small(&c);
+		pair_init(p, &c, &c, 1996 + i);
+		connect_pair(p, 10, 20);
+		b = &p->side[1].tcb;
+		CU_ASSERT_FATAL(b->ts_ok);
+		CU_ASSERT(transfer(p, 1000, 1000, 2 * ZT_SEC, 77));
+		pair_settle(p, ZT_SEC);
+		r0 = b->ts_recent;
+		p->now += idle[i] * 86400 * ZT_SEC;
+		CU_ASSERT(transfer(p, 3000, 3000, 5 * ZT_SEC, 78));
+		CU_ASSERT_EQUAL(b->state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT_EQUAL(p->side[0].tcb.state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT(b->ts_recent - r0 >= (uint32_t)(idle[i] * 86400 * 1000));
+		pair_free(p);
+	}
+}
+
+/*
  * RFC 5961 5 with RFC 7323 4.3: TS.Recent takes a segment's TSval only
  * once its ACK is acceptable. A blind segment with a sequence number in
  * the window but an ACK outside SND.UNA - MAX.SND.WND .. SND.NXT is
@@ -5368,6 +5404,7 @@ int zt_suite_tcp(void)
 		{ "data_past_fin_dropped", test_data_past_fin_dropped },
 		{ "keepalive", test_keepalive },
 		{ "keepalive_not_in_time_wait", test_keepalive_not_in_time_wait },
+		{ "paws_after_24_days_idle", test_paws_after_24_days_idle },
 		{ "keepalive_defers_to_rtx_and_persist",
 		  test_keepalive_defers_to_rtx_and_persist },
 		{ "push_event", test_push_event },

@@ -262,6 +262,8 @@ struct zt_tcb {
 				* blocks last reported, newest first (the
 				* next ACK repeats them, RFC 2018 4) */
 	uint32_t ts_recent;
+	uint64_t ts_recent_at; /* when it was taken: PAWS trusts it 24 days
+				* (RFC 7323 5.5) */
 	uint32_t ts_offset;    /* added to our clock so TSvals do not leak it */
 	uint32_t last_ack_sent;
 
