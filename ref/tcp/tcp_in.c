@@ -194,7 +194,7 @@ void zt_tcb_destroy(struct zt_tcb *t)
 
 /* every field is summed below: one added to the struct must be too */
 _Static_assert(sizeof(struct zt_tcb_stats) ==
-		       (16 + ZT_DROP__COUNT) * sizeof(uint64_t),
+		       (17 + ZT_DROP__COUNT) * sizeof(uint64_t),
 	       "zt_tcb_stats_add() sums each field of struct zt_tcb_stats");
 
 void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
@@ -212,6 +212,7 @@ void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
 	sum->rack_marked += s->rack_marked;
 	sum->undos += s->undos;
 	sum->spurious_rtos += s->spurious_rtos;
+	sum->sack_renegings += s->sack_renegings;
 	sum->dupacks_in += s->dupacks_in;
 	sum->ooo_segs += s->ooo_segs;
 	sum->challenge_acks += s->challenge_acks;

@@ -44,7 +44,8 @@
  *               counts none of it against cwnd (tcp_gbn_skip), unless
  *               the peer reneged (RFC 2018 8: the segment at snd_una
  *               SACKed at the RTO, which an ACK that stopped at SACKed
- *               data brought to half a round trip): then all goes again;
+ *               data brought to half a round trip): then all goes again
+ *               (counted, sack_renegings);
  *               outside a recovery (fast or by an RTO), F-RTO (RFC 5682,
  *               tcp_frto in tcp_in.c) then judges by the next two new
  *               ACKs whether it was spurious, sending new data
@@ -876,8 +877,10 @@ static void tcp_on_rto(struct zt_tcb *t, uint64_t now)
 	 * start, tcp_process_ack, which brought this timer near, as
 	 * Linux's tcp_check_sack_reneging and tcp_timeout_mark_lost):
 	 * then all of it goes again. */
-	if (t->sacked.count && t->sacked.r[0].start == 0)
+	if (t->sacked.count && t->sacked.r[0].start == 0) {
 		zt_asm_init(&t->sacked);
+		t->stats.sack_renegings++;
+	}
 	tcp_rack_reset(t); /* what it logged went before the RTO */
 	t->snd_nxt = t->snd_una;
 	t->rtx_next = t->snd_una;

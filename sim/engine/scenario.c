@@ -1390,7 +1390,7 @@ static const struct cfield tcp_fields[] = {
 	TF(segs_in), TF(segs_out), TF(bytes_in), TF(bytes_out),
 	TF(bytes_direct), TF(retransmits), TF(rto_expiries), TF(tlp_probes),
 	TF(fast_retransmits), TF(lost_retransmits), TF(rack_marked), TF(undos),
-	TF(spurious_rtos),
+	TF(spurious_rtos), TF(sack_renegings),
 	TF(dupacks_in), TF(ooo_segs),
 	TF(challenge_acks),
 };

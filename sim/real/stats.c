@@ -159,6 +159,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("rack marked", "tcp_rack_marked_total", tcp->rack_marked);
 	C("undos", "tcp_undos_total", tcp->undos);
 	C("spurious rtos", "tcp_spurious_rtos_total", tcp->spurious_rtos);
+	C("sack reneging", "tcp_sack_reneging_total", tcp->sack_renegings);
 	C("dupacks in", "tcp_dupacks_in_total", tcp->dupacks_in);
 	C("out of order", "tcp_out_of_order_total", tcp->ooo_segs);
 	C("challenge acks", "tcp_challenge_acks_total", tcp->challenge_acks);

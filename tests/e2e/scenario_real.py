@@ -709,6 +709,7 @@ COUNTERS = {
     "tcp.rack_marked": ("tcp-segs", "rack marked"),
     "tcp.undos": ("tcp-segs", "undos"),
     "tcp.spurious_rtos": ("tcp-segs", "spurious rtos"),
+    "tcp.sack_renegings": ("tcp-segs", "sack reneging"),
     "tcp.dupacks_in": ("tcp-segs", "dupacks in"),
     "tcp.ooo_segs": ("tcp-segs", "out of order"),
     "tcp.challenge_acks": ("tcp-segs", "challenge acks"),

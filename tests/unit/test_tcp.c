@@ -1638,6 +1638,7 @@ static void rto_sack_flight(int kind)
 	CU_ASSERT(zt_tcb_send_drained(a));
 	expect_received(p, got, sizeof(got), buf, n * seg);
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+	CU_ASSERT_EQUAL(a->stats.sack_renegings, 0); /* the scoreboard held */
 	CU_ASSERT_FATAL(p->side[0].nlast <= 64);
 	for (unsigned i = first; i < p->side[0].nlast; i++)
 		if (p->side[0].last_len[i] &&
@@ -1809,6 +1810,8 @@ static void test_rto_sack_reneging(void)
 	pair_run_until(p, p->now + 15 * ZT_MS);
 	CU_ASSERT_EQUAL(a->stats.rto_expiries, 2);
 	CU_ASSERT_EQUAL(a->sacked.count, 0);
+	/* counted (as Linux's TCPSACKReneging), the first RTO not */
+	CU_ASSERT_EQUAL(a->stats.sack_renegings, 1);
 	/* the peer ACKs all it is sent, 10 ms later */
 	for (int k = 0; k < 50 && !zt_tcb_send_drained(a); k++) {
 		pair_run_until(p, p->now + 10 * ZT_MS);

@@ -166,6 +166,11 @@ struct zt_tcb_stats {
 					   * 2883 6) */
 	uint64_t spurious_rtos;           /* RTOs F-RTO found spurious (RFC
 					   * 5682) and undid (RFC 4015) */
+	uint64_t sack_renegings;          /* RTOs that found the segment at
+					   * snd_una SACKed: the peer dropped
+					   * data it had SACKed (RFC 2018 8),
+					   * the scoreboard was forgotten (as
+					   * Linux's TCPSACKReneging) */
 	uint64_t dupacks_in;
 	uint64_t ooo_segs;                /* out-of-order data segments kept */
 	uint64_t challenge_acks;
