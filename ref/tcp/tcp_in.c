@@ -6,7 +6,8 @@
  *
  * zt_tcb_input() follows RFC 9293 3.10.7.4 ("SEGMENT ARRIVES") step by step:
  * sequence acceptability (with PAWS, RFC 7323 5; a TS.Recent 24 days old
- * is trusted no more, 5.5), RST, SYN, ACK, data, FIN.
+ * is trusted no more, 5.5; a bare ACK that fails it is dropped without
+ * the reply R1 asks, as Linux's), RST, SYN, ACK, data, FIN.
  * RST and SYN in a synchronized state are validated as RFC 5961 asks: an
  * RST exactly at rcv_nxt resets, one elsewhere in the window only draws a
  * challenge ACK; a SYN always draws a challenge ACK - except in TIME_WAIT,
@@ -1182,7 +1183,7 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	const uint8_t *p = data.data;
 	uint32_t len = (uint32_t)data.len;
 	bool syn = seg->flags & ZT_TCP_SYN, fin = seg->flags & ZT_TCP_FIN;
-	bool acceptable, fin_ahead;
+	bool acceptable, fin_ahead, paws = false;
 	enum zt_drop why;
 
 	if (t->state == ZT_TCP_CLOSED)
@@ -1248,10 +1249,16 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		acceptable = zt_seq_lt(seq, t->rcv_nxt + wnd) &&
 			     zt_seq_gt(seq + seg_len, t->rcv_nxt);
 	if (acceptable && t->ts_ok && seg->has_ts && !(seg->flags & ZT_TCP_RST) &&
-	    tcp_paws_old(t, seg, now))
+	    tcp_paws_old(t, seg, now)) {
 		acceptable = false; /* PAWS (RFC 7323 5.3, 5.5) */
+		paws = true;
+	}
 	if (!acceptable) {
-		if (seg->flags & ZT_TCP_RST) {
+		/* Neither a RST nor a bare ACK that fails PAWS is answered:
+		 * the latter is an old ACK a newer one overtook (reordered
+		 * on the way), and the reply would be a duplicate ACK to the
+		 * peer (Linux's PAWS_OLD_ACK). */
+		if ((seg->flags & ZT_TCP_RST) || (paws && seg_len == 0)) {
 			t->stats.drops[ZT_DROP_TCP_OUT_OF_WINDOW]++;
 			return ZT_DROP_TCP_OUT_OF_WINDOW;
 		}

@@ -31,7 +31,8 @@ enum zt_drop {
 	ZT_DROP_FRAG_TOO_BIG,     /* reassembled datagram would exceed 65535 */
 	/* TCP endpoint (ref/tcp) */
 	ZT_DROP_TCP_NO_FLOW,      /* segment for no connection (answered with RST unless RST) */
-	ZT_DROP_TCP_OUT_OF_WINDOW,/* unacceptable segment (answered with an ACK) */
+	ZT_DROP_TCP_OUT_OF_WINDOW,/* unacceptable segment (answered with an ACK
+				   * unless a RST, or a bare ACK failing PAWS) */
 	ZT_DROP_TCP_BAD_ACK,      /* acknowledges data never sent */
 	ZT_DROP_TCP_BAD_FLAGS,    /* illegal flag combination (SYN+FIN, SYN+RST, none), or a
 				   * SYN on a synchronized connection (challenge-ACKed) */
