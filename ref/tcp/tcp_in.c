@@ -1248,6 +1248,10 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	      * trimmed to the window below */
 		acceptable = zt_seq_lt(seq, t->rcv_nxt + wnd) &&
 			     zt_seq_gt(seq + seg_len, t->rcv_nxt);
+	/* A segment without a timestamp on a connection that has them is
+	 * taken, though RFC 7323 3.2 says SHOULD drop: as Linux and
+	 * FreeBSD (tolerate_missing_ts, on by default) do, since some
+	 * stacks leave it off after the handshake or on keepalives. */
 	if (acceptable && t->ts_ok && seg->has_ts && !(seg->flags & ZT_TCP_RST) &&
 	    tcp_paws_old(t, seg, now)) {
 		acceptable = false; /* PAWS (RFC 7323 5.3, 5.5) */

@@ -5004,6 +5004,29 @@ static void test_timestamps_recent_and_paws(void)
 }
 
 /*
+ * RFC 7323 3.2 says a segment without a timestamp on a connection that
+ * negotiated them SHOULD be dropped; ztun takes it, as Linux and FreeBSD
+ * (tolerate_missing_ts) do: some stacks leave the option off after the
+ * handshake, or on their keepalives. Data without one is taken, and
+ * leaves TS.Recent as it was.
+ */
+static void test_no_tsopt_taken(void)
+{
+	struct tcp_pair *p = connected_pair(1993);
+	struct zt_tcb *b = &p->side[1].tcb;
+	struct zt_tcp_repr seg;
+	uint32_t r0 = b->ts_recent, nxt = b->rcv_nxt;
+
+	CU_ASSERT_FATAL(b->ts_ok);
+	peer_seg(b, &seg, nxt, ZT_TCP_ACK | ZT_TCP_PSH);
+	seg.has_ts = false;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "abc", 3), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(b->rcv_nxt, nxt + 3);
+	CU_ASSERT_EQUAL(b->ts_recent, r0);
+	pair_free(p);
+}
+
+/*
  * A pure ACK that fails PAWS is an old ACK overtaken by a newer one (ACKs
  * reordered on the way, as Linux's sender may send them through another
  * queue than its data): dropped without a reply, as Linux's PAWS_OLD_ACK
@@ -5442,6 +5465,7 @@ int zt_suite_tcp(void)
 		{ "keepalive_not_in_time_wait", test_keepalive_not_in_time_wait },
 		{ "paws_after_24_days_idle", test_paws_after_24_days_idle },
 		{ "paws_old_ack_not_answered", test_paws_old_ack_not_answered },
+		{ "no_tsopt_taken", test_no_tsopt_taken },
 		{ "keepalive_defers_to_rtx_and_persist",
 		  test_keepalive_defers_to_rtx_and_persist },
 		{ "push_event", test_push_event },
