@@ -53,6 +53,9 @@ void zt_router_config_default(struct zt_router_config *cfg)
 	cfg->nat.timeout = 0; /* the flows' (zt_router_new) */
 	zt_fakedns_config_default(&cfg->fake_dns);
 	cfg->dns_tcp_fallback = true;
+	cfg->upstream_keepalive.idle = ZT_ROUTER_KEEPALIVE_IDLE;
+	cfg->upstream_keepalive.interval = ZT_ROUTER_KEEPALIVE_INTERVAL;
+	cfg->upstream_keepalive.count = ZT_ROUTER_KEEPALIVE_COUNT;
 }
 
 void zt_router_config_fit_flows(struct zt_router_config *cfg)
@@ -292,16 +295,29 @@ const struct zt_addr *error_origin(const struct zt_dgram_error *e,
 		       &e->origin : server;
 }
 
+/* Ask the host to keep upstream stream @handle alive, if it can and
+ * the config wants it (stream_keepalive in upstream.h). */
+void upstream_keepalive(struct zt_router *r, int handle)
+{
+	if (r->cfg.upstream_keepalive.idle && r->up->stream_keepalive &&
+	    r->up->stream_keepalive(r->host, handle,
+				    &r->cfg.upstream_keepalive) == 0)
+		r->stats.upstream_keepalives++;
+}
+
 void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 			     uint64_t now)
 {
-	(void)r;
 	if (kind_of(cookie) == CONN_TCP) {
+		if (err == -ETIMEDOUT && ((struct tcp_relay *)cookie)->phase == PH_OPEN)
+			r->stats.upstream_timeouts++;
 		tcp_upstream_failed(cookie, err, ZT_ICMP_OTHER, NULL, now);
 	} else if (kind_of(cookie) == CONN_ASSOC) {
 		struct udp_assoc *a = cookie;
 
 		a->ctrl = -1; /* dead: not closed again */
+		if (err == -ETIMEDOUT && a->ctrl_up && !a->dead)
+			r->stats.upstream_timeouts++;
 		assoc_ctrl_ended(a, refuse_for_errno(err), now);
 	} else if (kind_of(cookie) == CONN_DNS) {
 		struct dns_tunnel *t = cookie;
@@ -546,7 +562,9 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	    !up->stream_send || !up->stream_shutdown || !up->stream_close ||
 	    !up->stream_resume || !up->dgram_open || !up->dgram_send ||
 	    !up->dgram_close || !proxy_auth_ok(&cfg->socks5, false) ||
-	    !proxy_auth_ok(&cfg->http, true))
+	    !proxy_auth_ok(&cfg->http, true) ||
+	    (cfg->upstream_keepalive.idle &&
+	     (!cfg->upstream_keepalive.interval || !cfg->upstream_keepalive.count)))
 		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (!r)

@@ -79,6 +79,8 @@ struct tcp_relay {
 	bool local_dns;          /* DNS over TCP to the fake-IP resolver:
 				  * answered here, no upstream */
 	uint8_t dscp;            /* what the upstream sends with (keep_dscp) */
+	bool ka_asked;           /* the client probed: the upstream's
+				  * keepalive was asked for (tcp_keepalive) */
 	bool rst_drain;          /* the upstream died behind bytes the send
 				  * ring holds: they go, then the client's
 				  * RST (tcp_drain_check) ... */
@@ -281,6 +283,7 @@ int open_stream(struct zt_router *r, const struct zt_endpoint *ep,
 		unsigned flags, void *cookie, uint64_t now);
 int open_dgram(struct zt_router *r, uint8_t family, uint16_t port,
 	       unsigned flags, void *cookie, uint64_t now);
+void upstream_keepalive(struct zt_router *r, int handle);
 const struct zt_addr *error_origin(const struct zt_dgram_error *e,
 				   const struct zt_addr *server);
 

@@ -764,8 +764,25 @@ static bool tcp_gather(struct tcp_relay *t)
 	return true;
 }
 
-/* The stack's tcp_event: the client side readable, writable, at its FIN
- * or gone. */
+/*
+ * The client probed its idle connection (a TCP keepalive, which the
+ * stack answers itself): it wants a dead peer found, and its peer is
+ * the upstream too. So the upstream stream gets keepalive as well, once
+ * per flow (upstream_keepalive()); when it dies that way the host fails
+ * it with ETIMEDOUT and the client is reset (tcp_upstream_failed()), as
+ * its own probes would have ended a direct connection. A flow whose
+ * client sends no probes pays nothing.
+ */
+static void tcp_keepalive(struct tcp_relay *t)
+{
+	if (t->ka_asked || t->phase != PH_OPEN || t->handle < 0)
+		return;
+	t->ka_asked = true;
+	upstream_keepalive(t->r, t->handle);
+}
+
+/* The stack's tcp_event: the client side readable, writable, at its FIN,
+ * probing, or gone. */
 void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 {
 	struct tcp_relay *t = f->user;
@@ -776,6 +793,8 @@ void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 	t->busy++;
 	if (ev & ZT_TCP_EV_PEER_FIN)
 		t->client_fin = true;
+	if (ev & ZT_TCP_EV_KEEPALIVE)
+		tcp_keepalive(t);
 	if ((ev & (ZT_TCP_EV_PEER_FIN | ZT_TCP_EV_PUSH)) ||
 	    ((ev & ZT_TCP_EV_READABLE) && !tcp_gather(t)))
 		tcp_pump_up(t, now);

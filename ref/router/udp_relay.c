@@ -898,8 +898,15 @@ void assoc_ctrl_connected(struct udp_assoc *a, uint64_t now)
 	if (n > 0 &&
 	    a->r->up->stream_send(a->r->host, a->ctrl, out, (size_t)n) != n)
 		n = -EIO; /* a few bytes on a fresh socket always fit */
-	if (n < 0)
+	if (n < 0) {
 		assoc_fail(a, ZT_REFUSE_RST, now);
+		return;
+	}
+	/* Idle by nature (RFC 1928 7: it only keeps the association): a
+	 * proxy that vanished without a FIN or RST would leave the
+	 * association open and its datagrams going nowhere. Probed, it
+	 * fails (ETIMEDOUT) and the next datagram opens a new one. */
+	upstream_keepalive(a->r, a->ctrl);
 }
 
 /* The relay is known (@a's handshake done): its socket opened, every

@@ -1175,6 +1175,15 @@ bool zt_tcb_time_wait_reopen(struct zt_tcb *t, const struct zt_tcp_repr *syn)
 	return true;
 }
 
+/* States in which a peer's keepalive probe tests a connection that may
+ * still carry something: not once both FINs passed (CLOSING, LAST_ACK,
+ * TIME_WAIT), nor before it is synchronized. */
+static bool tcp_keepalive_state(const struct zt_tcb *t)
+{
+	return t->state == ZT_TCP_ESTABLISHED || t->state == ZT_TCP_CLOSE_WAIT ||
+	       t->state == ZT_TCP_FIN_WAIT_1 || t->state == ZT_TCP_FIN_WAIT_2;
+}
+
 enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			  struct zt_view data, uint64_t now)
 {
@@ -1276,6 +1285,14 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		if (t->state == ZT_TCP_FIN_WAIT_2 && seg_len == 0 &&
 		    seq == t->rcv_nxt - 1)
 			t->last_heard = now;
+		/* A keepalive probe (RFC 9293 3.8.4; Linux sends it bare,
+		 * BSD and Windows with one garbage byte): the owner may
+		 * want to know the peer cares whether we are there. Only
+		 * with our window open: into a closed one Linux probes with
+		 * the same bare segment (tcp_xmit_probe_skb). */
+		if (seq == t->rcv_nxt - 1 && (seg_len == 0 || (len == 1 && !fin)) &&
+		    wnd > 0 && tcp_keepalive_state(t))
+			t->events |= ZT_TCP_EV_KEEPALIVE;
 		/* a retransmission of what we have: the ACK says so (RFC
 		 * 2883 4), its sequence space as Linux reports it, a FIN
 		 * included (the sender's undo matches whole segments) */

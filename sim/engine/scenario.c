@@ -1160,6 +1160,7 @@ static int parse_stream(struct pstate *ps, struct zt_scn_event *e, bool in,
 			{ "rst", ZT_SCN_S_RST, true, true },
 			{ "fin", ZT_SCN_S_FIN, true, true },
 			{ "close", ZT_SCN_S_CLOSE, false, true },
+			{ "silent", ZT_SCN_S_SILENT, true, false },
 		};
 
 		for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
@@ -1356,7 +1357,8 @@ static const struct cfield router_fields[] = {
 	RF(tcp_relayed_up), RF(tcp_relayed_up_direct), RF(tcp_relayed_up_early),
 	RF(tcp_up_sends), RF(tcp_relayed_down),
 	RF(udp_relayed_up), RF(udp_relayed_down), RF(upstream_connect_failed),
-	RF(upstream_reset), RF(tcp_unsent_reset),
+	RF(upstream_reset), RF(tcp_unsent_reset), RF(upstream_keepalives),
+	RF(upstream_timeouts),
 	RF(dropped_no_proxy), RF(udp_dropped), RF(icmp_dropped), RF(icmp_echo_out), RF(icmp_echo_in),
 	RF(icmp_errors_relayed), RF(icmp_errors_ignored),
 	RF(nat_refused), RF(nat_port_taken), RF(nat_reply_mismatch), RF(socks5_udp_spoofed),

@@ -137,6 +137,7 @@ enum zt_scn_sop {
 	ZT_SCN_S_RST,              /* sN< rst (the upstream resets) / sN> rst (ztun does) */
 	ZT_SCN_S_CLOSE,            /* sN> close */
 	ZT_SCN_S_WINDOW,           /* sN< window N|inf */
+	ZT_SCN_S_SILENT,           /* sN< silent (the peer vanished) */
 };
 
 enum zt_scn_cmp {

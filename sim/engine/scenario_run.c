@@ -45,6 +45,7 @@
 
 #include "engine/evloop.h"
 #include "engine/dgram_batch.h"
+#include "engine/keepalive.h"
 #include "engine/scenario.h"
 #include "engine/stream_read.h"
 #include "io/gso.h"
@@ -104,7 +105,9 @@ struct hstream {
 	bool rst_held;           /* sN< rst behind bytes not yet taken: the
 				  * failure follows them (recv() order) */
 	struct zt_endpoint ep;   /* where it connects */
-	struct zt_sim_event ev_connect, ev_deliver;
+	bool silent;             /* sN< silent: the peer answers nothing */
+	struct zt_sim_keepalive ka; /* stream_keepalive's, probing ... */
+	struct zt_sim_event ev_connect, ev_deliver, ev_ka; /* ... at ev_ka */
 };
 
 struct hdgram {
@@ -795,6 +798,25 @@ static void ev_deliver_fn(struct zt_sim *sim, void *arg)
 	stream_deliver(arg);
 }
 
+/* A keepalive probe of @arg is due: after `sN< silent` unanswered, and
+ * when they ran out (keepalive.h) the stream fails with -ETIMEDOUT. */
+static void ev_ka_fn(struct zt_sim *sim, void *arg)
+{
+	struct hstream *st = arg;
+	uint64_t next;
+
+	if (st->closed || st->dead)
+		return;
+	if (zt_sim_keepalive_probe(&st->ka, st->silent, zt_sim_now(sim), &next)) {
+		zt_sim_at(sim, &st->ev_ka, next);
+		return;
+	}
+	zt_sim_cancel(sim, &st->ev_deliver);
+	st->dead = true;
+	trace(st->h, 0x35, CHAN_STREAM0 + st->n - 1, NULL, 0);
+	zt_router_stream_failed(st->h->r, st->cookie, -ETIMEDOUT, zt_sim_now(sim));
+}
+
 static void ev_timer_fn(struct zt_sim *sim, void *arg)
 {
 	struct host *h = arg;
@@ -865,6 +887,7 @@ static int up_stream_open(void *host, const struct zt_endpoint *ep,
 	st->window_inf = true;
 	zt_sim_event_init(&st->ev_connect, ev_connect_fn, st);
 	zt_sim_event_init(&st->ev_deliver, ev_deliver_fn, st);
+	zt_sim_event_init(&st->ev_ka, ev_ka_fn, st);
 	st->ep = *ep;
 	o = out_push(h, OUT_CONNECT, CHAN_STREAM0 + st->n - 1, NULL, 0);
 	if (o) {
@@ -915,6 +938,7 @@ static void up_stream_close(void *host, int handle, bool abort)
 	st->closed = true;
 	zt_sim_cancel(&h->sim, &st->ev_connect);
 	zt_sim_cancel(&h->sim, &st->ev_deliver);
+	zt_sim_cancel(&h->sim, &st->ev_ka);
 	out_log(h, out_push(h, abort ? OUT_RST : OUT_CLOSE,
 			    CHAN_STREAM0 + (unsigned)handle, NULL, 0));
 }
@@ -927,6 +951,26 @@ static void up_stream_resume(void *host, int handle)
 	st->paused = false;
 	if (!st->closed && !st->dead)
 		zt_sim_at(&h->sim, &st->ev_deliver, zt_sim_now(&h->sim));
+}
+
+/* Probe @handle's peer as @ka says (keepalive.h); the script sees the
+ * request in router.upstream_keepalives, and a silent peer's end. */
+static int up_stream_keepalive(void *host, int handle,
+			       const struct zt_keepalive *ka)
+{
+	struct host *h = host;
+	struct hstream *st = &h->st[handle];
+	uint8_t b[12];
+
+	if (st->closed || st->dead || !st->connected)
+		return -ENOTCONN;
+	zt_wr32(b, (uint32_t)(ka->idle / ZT_MS));
+	zt_wr32(b + 4, (uint32_t)(ka->interval / ZT_MS));
+	zt_wr32(b + 8, ka->count);
+	trace(h, 0x34, CHAN_STREAM0 + st->n - 1, b, sizeof(b));
+	zt_sim_at(&h->sim, &st->ev_ka,
+		  zt_sim_keepalive_start(&st->ka, ka, zt_sim_now(&h->sim)));
+	return 0;
 }
 
 static int up_dgram_open(void *host, uint8_t family, uint16_t port,
@@ -1034,6 +1078,7 @@ static const struct zt_upstream_ops host_ops = {
 	.stream_shutdown = up_stream_shutdown,
 	.stream_close = up_stream_close,
 	.stream_resume = up_stream_resume,
+	.stream_keepalive = up_stream_keepalive,
 	.dgram_open = up_dgram_open,
 	.dgram_send = up_dgram_send,
 	.dgram_close = up_dgram_close,
@@ -1748,6 +1793,10 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
 		     st->closed ? "closed by ztun" : "dead");
 		return;
 	}
+	if (st->silent) { /* a peer that vanished sends nothing more */
+		fail(h, e->line, "s%u is silent", e->stream);
+		return;
+	}
 	trace(h, 2, CHAN_STREAM0 + e->stream - 1, tag, sizeof(tag));
 	switch (e->sop) {
 	case ZT_SCN_S_ACCEPT:
@@ -1801,6 +1850,13 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
 					     now);
 		return;
 	}
+	case ZT_SCN_S_SILENT:
+		if (!st->connected) {
+			fail(h, e->line, "s%u is not connected yet", e->stream);
+			return;
+		}
+		st->silent = true;
+		return;
 	case ZT_SCN_S_WINDOW:
 		st->window_inf = e->window_inf;
 		st->window = e->window;
@@ -2056,6 +2112,7 @@ static void host_teardown(struct host *h)
 	for (unsigned i = 0; i < h->nst; i++) {
 		zt_sim_cancel(&h->sim, &h->st[i].ev_connect);
 		zt_sim_cancel(&h->sim, &h->st[i].ev_deliver);
+		zt_sim_cancel(&h->sim, &h->st[i].ev_ka);
 	}
 	zt_router_free(h->r);
 	for (unsigned i = 0; i < h->nst; i++)

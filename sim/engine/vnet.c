@@ -35,6 +35,7 @@
  */
 #include "engine/vnet.h"
 #include "engine/dgram_batch.h"
+#include "engine/keepalive.h"
 #include "engine/stream_read.h"
 
 #include <errno.h>
@@ -93,6 +94,8 @@ struct zt_vnet_sock {
 	struct vpipe in;
 	struct zt_sim_event offer_ev;  /* resume */
 	struct zt_sim_event rst_ev;    /* the peer's reset arrives */
+	struct zt_sim_keepalive ka;    /* router ends: stream_keepalive's */
+	struct zt_sim_event ka_ev;     /* ... next probe (keepalive.h) */
 };
 
 struct vconn {
@@ -506,6 +509,7 @@ static void conn_free(struct vconn *c)
 		pipe_destroy(sim, &c->s[i].in);
 		zt_sim_cancel(sim, &c->s[i].offer_ev);
 		zt_sim_cancel(sim, &c->s[i].rst_ev);
+		zt_sim_cancel(sim, &c->s[i].ka_ev);
 	}
 	if (c->prev)
 		c->prev->next = c->next;
@@ -543,6 +547,7 @@ static void sock_mark_closed(struct zt_vnet_sock *s)
 	sock_unlink_handle(s);
 	zt_sim_cancel(sim, &s->offer_ev);
 	zt_sim_cancel(sim, &s->rst_ev);
+	zt_sim_cancel(sim, &s->ka_ev);
 }
 
 static void sock_fail(struct zt_vnet_sock *s, int err)
@@ -686,6 +691,8 @@ static void offer(struct zt_vnet_sock *s)
 		sock_fail(s, -ECONNRESET);
 }
 
+static void ka_fn(struct zt_sim *sim, void *arg);
+
 static void offer_fn(struct zt_sim *sim, void *arg)
 {
 	struct zt_vnet_sock *s = arg;
@@ -804,6 +811,7 @@ struct zt_vnet_sock *zt_vnet_connect(struct zt_vnet *vn,
 		c->s[i].handle = -1;
 		zt_sim_event_init(&c->s[i].offer_ev, offer_fn, &c->s[i]);
 		zt_sim_event_init(&c->s[i].rst_ev, rst_fn, &c->s[i]);
+		zt_sim_event_init(&c->s[i].ka_ev, ka_fn, &c->s[i]);
 		if (pipe_init(&c->s[i].in, vn->cfg.buf, &c->s[i]) < 0) {
 			free(c->s[0].in.ring);
 			free(c);
@@ -1520,6 +1528,42 @@ static int up_stream_set_dscp(void *host, int handle, uint8_t dscp)
 	return 0;
 }
 
+/* A keepalive probe of router end @arg is due: a peer whose address is
+ * blackholed now (it vanished, or a NAT on the way forgot the
+ * connection) does not answer, and its stream fails with -ETIMEDOUT once
+ * the probes ran out (keepalive.h). */
+static void ka_fn(struct zt_sim *sim, void *arg)
+{
+	struct zt_vnet_sock *s = arg;
+	uint64_t next;
+
+	if (!s->open)
+		return;
+	if (zt_sim_keepalive_probe(&s->ka, blackholed(s->c->vn, &s->remote.addr),
+				   sim->now, &next)) {
+		zt_sim_at(sim, &s->ka_ev, next);
+		return;
+	}
+	s->c->vn->stats.keepalive_timeouts++;
+	sock_fail(s, -ETIMEDOUT);
+}
+
+static int up_stream_keepalive(void *host, int handle,
+			       const struct zt_keepalive *ka)
+{
+	struct zt_vnet *vn = host;
+	struct zt_vnet_sock *s = stream_of(vn, handle);
+
+	if (!s)
+		return -EBADF;
+	if (!s->connected)
+		return -ENOTCONN;
+	vn->stats.keepalive_sets++;
+	zt_sim_at(vn->sim, &s->ka_ev,
+		  zt_sim_keepalive_start(&s->ka, ka, vn->sim->now));
+	return 0;
+}
+
 static int up_stream_peer(void *host, int handle, struct zt_endpoint *out)
 {
 	struct zt_vnet_sock *s = stream_of(host, handle);
@@ -1849,6 +1893,7 @@ const struct zt_upstream_ops zt_vnet_upstream_ops = {
 	.dgram_set_header = up_dgram_set_header,
 	.dgram_path_mtu = up_dgram_path_mtu,
 	.stream_set_dscp = up_stream_set_dscp,
+	.stream_keepalive = up_stream_keepalive,
 };
 
 /* --- the vnet ---------------------------------------------------------- */

@@ -26,7 +26,11 @@
  *   - an address with no name or route known, -EHOSTUNREACH after a latency;
  *   - an (address, port) nobody listens on, or a listener that refuses,
  *     -ECONNREFUSED after a latency;
- * and otherwise both ends are connected one latency after the open.
+ * and otherwise both ends are connected one latency after the open. A
+ * router stream the router asked to keep alive (stream_keepalive) fails
+ * with -ETIMEDOUT when its probes find the peer's address blackholed
+ * (zt_vnet_blackhole() after the connect: a host that vanished, a NAT
+ * on the way that forgot the connection), as keepalive.h times them.
  *
  * Datagrams. Bindings are (address, port) pairs; a datagram is delivered
  * one latency after it was sent to the binding of its destination, or
@@ -112,6 +116,9 @@ struct zt_vnet_stats {
 	uint64_t router_batches;   /* zt_router_dgram_batch() calls ... */
 	uint64_t router_batch_datagrams; /* ... and the datagrams in them */
 	uint64_t bad_handle;       /* router calls with a handle not open */
+	uint64_t keepalive_sets;   /* router stream_keepalive calls ... */
+	uint64_t keepalive_timeouts; /* ... and streams they ended: the
+				      * peer's address blackholed */
 };
 
 struct zt_vnet;
@@ -152,7 +159,8 @@ struct zt_sim *zt_vnet_sim(struct zt_vnet *vn);
 const struct zt_vnet_config *zt_vnet_config(const struct zt_vnet *vn);
 const struct zt_vnet_stats *zt_vnet_stats(const struct zt_vnet *vn);
 
-/* Connects to @prefix/@len (and datagrams to it) go nowhere. 0 or -ENOSPC. */
+/* Connects to @prefix/@len (and datagrams to it) go nowhere, and keepalive
+ * probes of router streams connected there go unanswered. 0 or -ENOSPC. */
 int zt_vnet_blackhole(struct zt_vnet *vn, const struct zt_addr *prefix,
 		      uint8_t len);
 /* Datagrams and echo requests to @prefix/@len are answered with ICMP error

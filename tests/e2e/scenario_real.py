@@ -999,6 +999,10 @@ class Scenario:
                 # the kernel's own connect timeout (plan() checks when)
                 e.sop = w
                 return
+        if word and inp and w == "silent" and len(t) == 1:
+            raise ScnError("%s: 's%d< silent' is not supported in real mode (a "
+                           "vanished peer takes minutes of keepalive probes; "
+                           "tests/e2e/fault_inject.sh plays one)" % (where, e.stream))
         if word and inp and w == "window":
             raise ScnError("%s: 's%d< window' is not supported in real mode"
                            % (where, e.stream))

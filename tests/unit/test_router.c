@@ -1984,6 +1984,106 @@ static void test_direct_reset_after(void)
 	tb_free(t);
 }
 
+/* A client of @t to an echo server at @srv:7 that sends 1000 bytes and
+ * then, with @ka, probes its idle connection every 20 s (Linux's
+ * keepalive, scaled down). */
+static struct client *keepalive_client(struct tb *t, const struct zt_addr *srv,
+				       bool ka)
+{
+	struct client *c;
+
+	add_host(t, srv, 7, ZT_VHOST_ECHO);
+	c = client_open(t, false, srv, 7, 1000);
+	if (ka) { /* the tcb reads its config (borrowed) once established */
+		c->cfg.keepalive_idle = 20 * ZT_SEC;
+		c->cfg.keepalive_intvl = 5 * ZT_SEC;
+		c->cfg.keepalive_probes = 3;
+	}
+	return c;
+}
+
+/*
+ * A client that keeps its idle connection alive with TCP keepalives
+ * (answered by the stack: the client never hears of the upstream) gets
+ * them for its upstream too: its first probe asks the host once, later
+ * ones not again. When the server then vanishes (its address
+ * blackholed: no FIN, no RST) the upstream's probes find it gone, the
+ * host fails the stream with ETIMEDOUT and the client is reset, within
+ * the router's keepalive (idle + count * interval) of the next probe.
+ */
+static void test_keepalive_client_probe_asks_upstream(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	const struct zt_keepalive *ka;
+	struct client *c;
+	uint64_t t0;
+
+	tb_start(t);
+	ka = &t->cfg.upstream_keepalive;
+	c = keepalive_client(t, &srv, true);
+	run_for(t, 19 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->got, 1000);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->keepalive_sets, 0); /* no probe yet */
+	run_for(t, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->keepalive_sets, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_keepalives, 1);
+	run_for(t, 100 * ZT_SEC); /* five probes more: asked once */
+	CU_ASSERT(c->tcb.stats.segs_out >= 6);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->keepalive_sets, 1);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(c->rsts, 0);
+
+	CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &srv, 32), 0);
+	t0 = t->sim.now;
+	run_for(t, ka->idle + ka->count * ka->interval + 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT(c->t_refused > t0 + ka->count * ka->interval);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->keepalive_timeouts, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_timeouts, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	tb_free(t);
+}
+
+/*
+ * Never asked: a client that sends no probes (nothing to pay for a flow
+ * that does not care: its dead upstream stays until the idle timeout, as
+ * before); a host without stream_keepalive; a router configured with
+ * keepalive off (idle 0).
+ */
+static struct zt_upstream_ops g_no_ka_ops;
+
+static void test_keepalive_not_asked(void)
+{
+	for (int mode = 0; mode < 3; mode++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false);
+		struct client *c;
+
+		if (mode == 1) {
+			g_no_ka_ops = zt_vnet_upstream_ops;
+			g_no_ka_ops.stream_keepalive = NULL;
+			tb_start_ops(t, &g_no_ka_ops);
+		} else {
+			if (mode == 2)
+				t->cfg.upstream_keepalive.idle = 0;
+			tb_start(t);
+		}
+		c = keepalive_client(t, &srv, mode != 0);
+		run_for(t, 30 * ZT_SEC);
+		CU_ASSERT_EQUAL(c->got, 1000);
+		CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &srv, 32), 0);
+		run_for(t, 600 * ZT_SEC);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->keepalive_sets, 0);
+		CU_ASSERT_EQUAL(rstats(t)->upstream_keepalives, 0);
+		CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_ESTABLISHED);
+		CU_ASSERT_EQUAL(c->rsts, 0);
+		CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 1);
+		tb_free(t);
+	}
+}
+
 /* A server at @srv:80 that sends 49,920 bytes and then resets (SO_LINGER
  * 0; an HTTP/1.x server closing with the next request unread). */
 static void add_rst_source(struct tb *t, const struct zt_addr *srv)
@@ -4013,6 +4113,52 @@ static void test_socks5_udp_proxy_ends_assoc(void)
 	}
 }
 
+/*
+ * A SOCKS5 UDP association's control connection is kept alive always
+ * (it is idle by nature): a proxy that vanishes without FIN or RST ends
+ * the association once the probes find it gone (ETIMEDOUT, counted),
+ * and the client's next datagram asks for a new one instead of going to
+ * a dead relay.
+ */
+static void test_socks5_udp_assoc_keepalive(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false), srv2;
+	struct zt_addr pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost *px;
+	uint64_t t0;
+
+	t->cfg.stack.udp_idle_timeout = 600 * ZT_SEC;
+	t->cfg.stack.udp_stream_timeout = 600 * ZT_SEC;
+	t->cfg.upstream_keepalive.idle = 10 * ZT_SEC;
+	t->cfg.upstream_keepalive.interval = 2 * ZT_SEC;
+	t->cfg.upstream_keepalive.count = 3;
+	px = socks5_udp_start(t, false, &srv2);
+	send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->keepalive_sets, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_keepalives, 1);
+	run_for(t, 60 * ZT_SEC); /* alive: the probes are answered */
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 1);
+
+	CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &pa, 32), 0);
+	t0 = t->sim.now;
+	run_for(t, 5 * ZT_SEC); /* the next probe, unanswered, is not the end */
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 1);
+	run_for(t, t0 + 10 * ZT_SEC + 3 * 2 * ZT_SEC + ZT_SEC - t->sim.now);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 0);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_timeouts, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->keepalive_timeouts, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	send_udp(t, &cli, 6000, &srv, 7, "two", 3);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs, 2);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_opened, 2);
+	CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 1);
+	tb_free(t);
+}
+
 /* A host whose send to the relay fails at once (the egress has no route
  * to it, zt_vnet_unroutable(); ztun-ref reports the same failure after
  * the wake-up, zt_router_dgram_send_failed()) loses the relay as an
@@ -5431,6 +5577,9 @@ int zt_suite_router(void)
 		{ "direct_closed_port", test_direct_closed_port },
 		{ "direct_blackhole", test_direct_blackhole },
 		{ "direct_upstream_reset_after_n", test_direct_reset_after },
+		{ "keepalive_client_probe_asks_upstream",
+		  test_keepalive_client_probe_asks_upstream },
+		{ "keepalive_not_asked", test_keepalive_not_asked },
 		{ "upstream_rst_after_data_drains", test_upstream_rst_after_data_drains },
 		{ "upstream_rst_drain_client_sends", test_upstream_rst_drain_client_sends },
 		{ "upstream_rst_drain_bounded", test_upstream_rst_drain_bounded },
@@ -5451,6 +5600,7 @@ int zt_suite_router(void)
 		{ "udp_full_cone_martians", test_udp_full_cone_martians },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
 		{ "socks5_udp_proxy_ends_assoc", test_socks5_udp_proxy_ends_assoc },
+		{ "socks5_udp_assoc_keepalive", test_socks5_udp_assoc_keepalive },
 		{ "socks5_udp_relay_unroutable", test_socks5_udp_relay_unroutable },
 		{ "socks5_udp_queue_bound", test_socks5_udp_queue_bound },
 		{ "drop_and_reject", test_drop_and_reject },

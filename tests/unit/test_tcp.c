@@ -4806,6 +4806,54 @@ static void test_keepalive(void)
 	pair_free(p);
 }
 
+/*
+ * ZT_TCP_EV_KEEPALIVE tells the owner the peer probes an idle
+ * connection: our own probe (bare, at RCV.NXT - 1, as Linux sends it)
+ * and one with a garbage byte (BSD, Windows) raise it, every time; an
+ * ordinary ACK, a bare segment elsewhere out of the window and the same
+ * bare probe into our closed window (Linux's zero-window probe looks
+ * just like it) do not.
+ */
+static void test_keepalive_probe_event(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *a;
+	struct zt_tcp_repr seg;
+	uint32_t adv;
+
+	cfg_keepalive(&c0, &c1);
+	pair_init(p, &c0, &c1, 1205);
+	connect_pair(p, 10, 20);
+	a = &p->side[0].tcb;
+	(void)zt_tcb_events(a);
+	/* the real thing: side 1's own probe after 10 s idle */
+	pair_settle(p, 10 * ZT_SEC + 5 * ZT_MS);
+	CU_ASSERT(zt_tcb_events(a) & ZT_TCP_EV_KEEPALIVE);
+
+	seg = sack_ack(a, 0, NULL, NULL);
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_FALSE(zt_tcb_events(a) & ZT_TCP_EV_KEEPALIVE);
+	seg.seq = a->rcv_nxt - 1;
+	pair_inject(p, 0, &seg, NULL, 0);
+	CU_ASSERT(zt_tcb_events(a) & ZT_TCP_EV_KEEPALIVE);
+	pair_inject(p, 0, &seg, "g", 1);
+	CU_ASSERT(zt_tcb_events(a) & ZT_TCP_EV_KEEPALIVE);
+	seg.seq = a->rcv_nxt - 2;
+	pair_inject(p, 0, &seg, NULL, 0);
+	CU_ASSERT_FALSE(zt_tcb_events(a) & ZT_TCP_EV_KEEPALIVE);
+	pair_inject(p, 0, &seg, "gg", 2);
+	CU_ASSERT_FALSE(zt_tcb_events(a) & ZT_TCP_EV_KEEPALIVE);
+	/* our window closed: a zero-window probe, not a keepalive */
+	adv = a->rcv_adv;
+	a->rcv_adv = a->rcv_nxt;
+	seg.seq = a->rcv_nxt - 1;
+	pair_inject(p, 0, &seg, NULL, 0);
+	CU_ASSERT_FALSE(zt_tcb_events(a) & ZT_TCP_EV_KEEPALIVE);
+	a->rcv_adv = adv;
+	pair_free(p);
+}
+
 /* TIME_WAIT sends no keepalive probes (RFC 1122 4.2.3.6: they test an
  * idle connection; that one is over): it ends after time_wait with
  * EV_CLOSED, not in a reset for probes its closed peer never answers. */
@@ -5462,6 +5510,7 @@ int zt_suite_tcp(void)
 		{ "fin_behind_hole_acked_at_once", test_fin_behind_hole_acked_at_once },
 		{ "data_past_fin_dropped", test_data_past_fin_dropped },
 		{ "keepalive", test_keepalive },
+		{ "keepalive_probe_event", test_keepalive_probe_event },
 		{ "keepalive_not_in_time_wait", test_keepalive_not_in_time_wait },
 		{ "paws_after_24_days_idle", test_paws_after_24_days_idle },
 		{ "paws_old_ack_not_answered", test_paws_old_ack_not_answered },

@@ -112,6 +112,14 @@ struct zt_router_config {
 	 * and so does every later SOCKS5 flow to port 53; other UDP through
 	 * the proxy is still refused. On (zt_router_config_default()). */
 	bool dns_tcp_fallback;
+	/* Keepalive for the upstream of a relayed TCP flow whose client
+	 * sends keepalive probes, and for every SOCKS5 UDP association's
+	 * control connection (upstream.h, stream_keepalive): a dead
+	 * upstream then resets the client, or ends the association, within
+	 * idle + interval * count instead of staying up until the idle
+	 * timeout. zt_router_config_default(): ZT_ROUTER_KEEPALIVE_IDLE,
+	 * _INTERVAL, _COUNT; idle 0: never asked. */
+	struct zt_keepalive upstream_keepalive;
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
 	 * segments of up to 64 KiB through it. NULL: never. */
@@ -128,6 +136,14 @@ void zt_router_config_default(struct zt_router_config *cfg);
  * fill both its rings (they are lazy: idle flows hold none).
  */
 void zt_router_config_fit_flows(struct zt_router_config *cfg);
+
+/* The default upstream keepalive: a dead upstream found 2 minutes after
+ * the client's first probe (Linux's own defaults, 2 h + 9 * 75 s, would
+ * outlast the flow's idle timeout), for one small segment a minute on
+ * an idle upstream that is alive. */
+#define ZT_ROUTER_KEEPALIVE_IDLE (60 * ZT_SEC)
+#define ZT_ROUTER_KEEPALIVE_INTERVAL (15 * ZT_SEC)
+#define ZT_ROUTER_KEEPALIVE_COUNT 4u
 
 /* Client bytes sent before a pipelined SOCKS5 proxy's reply (early data,
  * early_synack above): a first flight (an HTTP request, a TLS ClientHello)
@@ -171,6 +187,14 @@ struct zt_router_stats {
 	uint64_t tcp_unsent_reset;         /* client flows that ended cleanly with
 					    * bytes the upstream had not taken:
 					    * upstream RST */
+	uint64_t upstream_keepalives;      /* upstream streams the host was
+					    * asked to keep alive (a client's
+					    * keepalive probe, an association's
+					    * control connection) */
+	uint64_t upstream_timeouts;        /* open upstreams (flows, association
+					    * control connections) that died
+					    * with ETIMEDOUT: their peer stopped
+					    * answering probes or retransmissions */
 	uint64_t socks5_failures[32];      /* by enum zt_socks5_outcome */
 	uint64_t http_failures[16];        /* by enum zt_http_connect_outcome */
 	uint64_t socks5_udp_dropped[8];    /* by enum zt_socks5_udp_result */

@@ -74,6 +74,11 @@ enum {
 					* made it so carried PSH: the sender
 					* has no more for now (as GRO, a
 					* reader need not wait for more) */
+	ZT_TCP_EV_KEEPALIVE = 1u << 7, /* the peer probed an idle connection
+					* (RFC 9293 3.8.4: a bare segment at
+					* RCV.NXT - 1, or one garbage byte
+					* there) while our window is open (a
+					* closed one's probes look the same) */
 };
 
 /* Why a connection ended in a reset. */

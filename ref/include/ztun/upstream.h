@@ -66,6 +66,16 @@ enum {
 #define ZT_UPSTREAM_TTL(t) (((unsigned)(t) & 0xffu) << 16)
 #define ZT_UPSTREAM_TTL_OF(flags) ((uint8_t)((flags) >> 16))
 
+/* TCP keepalive for an upstream stream (stream_keepalive): after @idle
+ * of silence from the peer, a probe, then one every @interval while
+ * none is answered; @count unanswered end the stream, which the host
+ * reports failed with -ETIMEDOUT. */
+struct zt_keepalive {
+	uint64_t idle;           /* ns, > 0 */
+	uint64_t interval;       /* ns, > 0 */
+	uint32_t count;          /* > 0 */
+};
+
 struct zt_upstream_ops {
 	/* Start a TCP connection to @ep. Return a handle >= 0 (the outcome
 	 * comes later through zt_router_stream_connected/failed) or a
@@ -129,6 +139,19 @@ struct zt_upstream_ops {
 	 * marks its interactive sessions once they start). Returns 0 or a
 	 * negative errno. */
 	int (*stream_set_dscp)(void *host, int handle, uint8_t dscp);
+	/* Optional (NULL: the host cannot, and a peer that vanishes without
+	 * a FIN or RST is noticed only by what the host's stack does with
+	 * data it sends): probe stream @handle's peer while it is silent,
+	 * as @ka says (Linux: SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL,
+	 * TCP_KEEPCNT), and report the stream failed (-ETIMEDOUT) when the
+	 * probes go unanswered. Called at most once per stream, on a
+	 * connected one: when a relayed flow's client shows that it keeps
+	 * its own connection alive (its first keepalive probe; the core
+	 * answers those itself, so the client would never learn of a dead
+	 * upstream), and for a SOCKS5 UDP association's control connection,
+	 * idle by nature. Returns 0 or a negative errno. */
+	int (*stream_keepalive)(void *host, int handle,
+				const struct zt_keepalive *ka);
 };
 
 #endif /* ZTUN_UPSTREAM_H */
