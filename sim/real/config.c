@@ -155,6 +155,14 @@ const char zr_usage[] =
 	"                          seconds without a segment from the client,\n"
 	"                          1..604800 (default 7440: 2 h 4 min, what\n"
 	"                          RFC 5382 asks of a NAT)\n"
+	"      --upstream-keepalive SEC  once a relayed flow's client sends a\n"
+	"                          TCP keepalive probe, and for every SOCKS5\n"
+	"                          UDP association's control connection, probe\n"
+	"                          the upstream after SEC seconds of silence,\n"
+	"                          4 probes SEC/4 (at least 1) seconds apart:\n"
+	"                          a dead upstream resets the client (ends the\n"
+	"                          association) SEC plus 4 intervals later,\n"
+	"                          0..7200 (default 60: 2 minutes; 0: off)\n"
 	"      --tcp-evict-idle SEC  with the flow table or the ring budget\n"
 	"                          full, or out of descriptors, a new flow\n"
 	"                          takes the place of the TCP flow idle\n"
@@ -216,6 +224,7 @@ enum {
 	OPT_CONNECT_TIMEOUT,
 	OPT_TCP_IDLE_TIMEOUT,
 	OPT_TCP_EVICT_IDLE,
+	OPT_UPSTREAM_KEEPALIVE,
 	OPT_MAX_UDP_FLOWS,
 	OPT_UDP_EVICT_IDLE,
 	OPT_UDP_IDLE_TIMEOUT,
@@ -267,6 +276,7 @@ static const struct option long_opts[] = {
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE_TIMEOUT },
 	{ "tcp-evict-idle", required_argument, NULL, OPT_TCP_EVICT_IDLE },
+	{ "upstream-keepalive", required_argument, NULL, OPT_UPSTREAM_KEEPALIVE },
 	{ "udp-evict-idle", required_argument, NULL, OPT_UDP_EVICT_IDLE },
 	{ "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
 	{ "udp-stream-timeout", required_argument, NULL, OPT_UDP_STREAM_TIMEOUT },
@@ -1230,6 +1240,15 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 			*(opt == OPT_TCP_IDLE_TIMEOUT ? &c->tcp_idle_s :
 			  opt == OPT_UDP_IDLE_TIMEOUT ? &c->udp_idle_s :
 							&c->udp_stream_s) = (uint32_t)v;
+			break;
+		case OPT_UPSTREAM_KEEPALIVE:
+			if (parse_num(a, 0, ZR_KEEPALIVE_MAX_S, &v)) {
+				usage_error("--upstream-keepalive: '%s' is not a number of seconds in 0..%u",
+					    a, ZR_KEEPALIVE_MAX_S);
+				goto out;
+			}
+			c->upstream_keepalive_s = (uint32_t)v;
+			c->upstream_keepalive_set = true;
 			break;
 		case OPT_TCP_EVICT_IDLE:
 		case OPT_UDP_EVICT_IDLE:

@@ -68,6 +68,8 @@ struct zr_config {
 	uint32_t stats_interval_s;      /* --stats-interval */
 	uint32_t connect_timeout_s;     /* --connect-timeout, 0: the stack's */
 	uint32_t tcp_idle_s;            /* --tcp-idle-timeout, 0: the stack's */
+	uint32_t upstream_keepalive_s;  /* --upstream-keepalive (0: off) */
+	bool upstream_keepalive_set;    /* ... given; else the router's */
 	uint32_t tcp_evict_s;           /* --tcp-evict-idle (0: never) */
 	bool tcp_evict_set;             /* ... given; else the stack's */
 	uint32_t udp_evict_s;           /* --udp-evict-idle (0: never) */
@@ -121,6 +123,10 @@ struct zr_config {
  * established TCP connection; 30 s, 120 s); up to a week. The same bound
  * for --tcp-evict-idle and --udp-evict-idle. */
 #define ZR_IDLE_MAX_S 604800u
+/* --upstream-keepalive: Linux's default idle before the first probe; a
+ * longer one would outlast --tcp-idle-timeout's default before it found
+ * anything. */
+#define ZR_KEEPALIVE_MAX_S 7200u
 /* --connect-timeout: past this the kernel has long given up on a SYN
  * nobody answers (about 127 s with net.ipv4.tcp_syn_retries 6) */
 #define ZR_CONNECT_TIMEOUT_MAX_S 300u

@@ -66,7 +66,9 @@
  *            datagram is read with its traffic class, which the core
  *            passes to the client. The
  *            core sets what it sends with (dgram_set_header: TTL, class)
- *            and a direct stream's DSCP (stream_set_dscp).
+ *            and a direct stream's DSCP (stream_set_dscp), and turns
+ *            TCP keepalive on for the streams that need it
+ *            (stream_keepalive: a dead peer then fails with ETIMEDOUT).
  *
  * Direct egress (ZT_UPSTREAM_DIRECT) is bound to the egress interface with
  * SO_BINDTODEVICE so that it cannot route back into the TUN; SO_MARK, when
@@ -992,6 +994,53 @@ static int up_stream_set_dscp(void *host, int handle, uint8_t dscp)
 	       hdr_set(s, handle, true, dscp, &h->stats.stream_dscp_sets);
 }
 
+/* A keepalive figure in whole seconds (rounded up) within Linux's
+ * bounds for it (1..@max). */
+static int ka_secs(uint64_t v, int max)
+{
+	uint64_t s = (v + ZT_SEC - 1) / ZT_SEC;
+
+	return s < 1 ? 1 : s > (uint64_t)max ? max : (int)s;
+}
+
+/*
+ * Stream @handle probes its peer while it is silent, as @ka says: the
+ * kernel's TCP keepalive (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, then
+ * SO_KEEPALIVE). A peer that answers none of the probes ends the socket
+ * with ETIMEDOUT, which reaches the core as any socket error does
+ * (EPOLLERR, stream_fail()). Four syscalls, only for the streams the core
+ * asks (a client that probes, an association's control connection).
+ * TCP_USER_TIMEOUT stays unset: it would also bound how long data may
+ * wait unacknowledged on a busy stream (a slow but alive server), which
+ * is the retransmission timeout's business, not the idle probe's; and
+ * Linux probes only a stream with nothing in flight, so the two never
+ * overlap.
+ */
+static int up_stream_keepalive(void *host, int handle,
+			       const struct zt_keepalive *ka)
+{
+	struct zr_host *h = host;
+	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
+	int idle = ka_secs(ka->idle, 32767), intvl = ka_secs(ka->interval, 32767);
+	int cnt = ka->count > 127 ? 127 : ka->count < 1 ? 1 : (int)ka->count;
+	int on = 1;
+
+	if (!s)
+		return -EBADF;
+	if (setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+	    setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) < 0 ||
+	    setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0 ||
+	    setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) < 0) {
+		int err = -errno;
+
+		zr_debug("stream %d: keepalive: %s", handle, strerror(-err));
+		return err;
+	}
+	zr_debug("stream %d: keepalive after %d s, %d probes %d s apart", handle,
+		 idle, cnt, intvl);
+	return 0;
+}
+
 static void up_dgram_close(void *host, int handle)
 {
 	struct zr_host *h = host;
@@ -1016,6 +1065,7 @@ const struct zt_upstream_ops zr_host_upstream_ops = {
 	.dgram_set_header = up_dgram_set_header,
 	.dgram_path_mtu = up_dgram_path_mtu,
 	.stream_set_dscp = up_stream_set_dscp,
+	.stream_keepalive = up_stream_keepalive,
 };
 
 /**

@@ -127,6 +127,8 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("connect failed", "tcp_connect_failed_total", rs->upstream_connect_failed);
 	C("upstream reset", "tcp_upstream_reset_total", rs->upstream_reset);
 	C("unsent reset", "tcp_unsent_reset_total", rs->tcp_unsent_reset);
+	C("upstream keepalives", "tcp_upstream_keepalives_total", rs->upstream_keepalives);
+	C("upstream timeouts", "tcp_upstream_timeouts_total", rs->upstream_timeouts);
 	C("refused", "tcp_refused_total", ss->tcp_refused);
 	C("connect timeouts", "tcp_connect_timeouts_total", ss->tcp_connect_timeouts);
 	C("idle timeouts", "tcp_idle_timeouts_total", ss->tcp_idle_timeouts);

@@ -650,6 +650,17 @@ int main(int argc, char **argv)
 		rcfg.stack.connect_timeout = (uint64_t)cfg.connect_timeout_s * ZT_SEC;
 	if (cfg.tcp_idle_s)
 		rcfg.stack.tcp_idle_timeout = (uint64_t)cfg.tcp_idle_s * ZT_SEC;
+	if (cfg.upstream_keepalive_set) {
+		/* four probes a quarter of the idle apart: a dead upstream
+		 * is found 2 * SEC after the client's first probe, as the
+		 * default does in 2 minutes (router.h) */
+		uint32_t sec = cfg.upstream_keepalive_s;
+
+		rcfg.upstream_keepalive.idle = (uint64_t)sec * ZT_SEC;
+		rcfg.upstream_keepalive.interval =
+			(uint64_t)(sec >= 4 ? sec / 4 : 1) * ZT_SEC;
+		rcfg.upstream_keepalive.count = ZT_ROUTER_KEEPALIVE_COUNT;
+	}
 	if (cfg.tcp_evict_set)
 		rcfg.stack.tcp_evict_idle = (uint64_t)cfg.tcp_evict_s * ZT_SEC;
 	if (cfg.udp_evict_set)

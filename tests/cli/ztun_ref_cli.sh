@@ -107,6 +107,8 @@ check "bad --connect-timeout (unit)" 2 err "--connect-timeout: '500ms'" -- --con
 check "--connect-timeout 300 taken" 2 err "--rule: bad rule 'bogus'" -- --connect-timeout 300 --rule bogus
 check "bad --tcp-idle-timeout (0)"  2 err "--tcp-idle-timeout: '0' is not a number of seconds in 1..604800" -- --tcp-idle-timeout 0
 check "bad --tcp-idle-timeout (big)" 2 err "--tcp-idle-timeout: '604801'" -- --tcp-idle-timeout 604801
+check "bad --upstream-keepalive (big)" 2 err "--upstream-keepalive: '7201' is not a number of seconds in 0..7200" -- --upstream-keepalive 7201
+check "bad --upstream-keepalive (text)" 2 err "--upstream-keepalive: '1m' is not a number of seconds in 0..7200" -- --upstream-keepalive 1m
 check "bad --tcp-evict-idle (neg)"  2 err "--tcp-evict-idle: '-1' is not a number of seconds in 0..604800" -- --tcp-evict-idle -1
 check "bad --tcp-evict-idle (big)"  2 err "--tcp-evict-idle: '604801'" -- --tcp-evict-idle 604801
 check "bad --max-udp-flows (0)"    2 err "--max-udp-flows: '0' is not a number in 1..65536" -- --max-udp-flows 0

@@ -52,6 +52,8 @@
 #   rst_paused  a server resets behind data while the stream is paused
 #               (the client reads nothing) and waits for EPOLLOUT (an
 #               upload the server does not read): it all reaches the core
+#   keepalive   a server's host vanishes under a client with TCP
+#               keepalive: the upstream's keepalive finds it, client reset
 #   send        send() ENOBUFS on a stream: reset, not cut clean
 #   shutdown    shutdown() ENOBUFS passing a client's FIN on: reset, not hung
 #   setsockopt  setsockopt() EPERM (SO_BINDTODEVICE): flows refused at once
@@ -263,12 +265,21 @@ def tcp(host, port, n, timeout):
         return "echo-bad %d %d" % (n, ms(t0))
     return "echo-ok %d %d" % (n, ms(t0))
 
-def idle(host, port, secs):
+def idle(host, port, secs, flag=None):
     """one byte and its echo, then wait SECS for the end: 'ERR MS',
-    'eof MS', 'open MS'"""
+    'eof MS', 'open MS'; with FLAG, with TCP keepalive (1 s idle, 3
+    probes 1 s apart), writing FLAG once the echo came"""
     s = socket.create_connection((host, port), timeout=5)
+    if flag:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
     s.sendall(b"x")
     s.recv(1)
+    if flag:
+        with open(flag, "w") as f:
+            f.write("echoed\n")
     s.settimeout(secs)
     t0 = time.monotonic()
     try:
@@ -376,7 +387,7 @@ a = sys.argv
 if a[1] == "tcp":
     print(tcp(a[2], int(a[3]), int(a[4]), float(a[5])))
 elif a[1] == "idle":
-    print(idle(a[2], int(a[3]), float(a[4])))
+    print(idle(a[2], int(a[3]), float(a[4]), a[5] if len(a) > 5 else None))
 elif a[1] == "half":
     print(half(a[2], int(a[3]), float(a[4])))
 elif a[1] == "udp":
@@ -864,6 +875,47 @@ case_rst_data() {
 	fi
 }
 
+# (k) the server's host vanishes (its answers blackholed in its namespace
+# once the connection carried a byte each way: no FIN, no RST) under a
+# client that keeps its idle connection alive with TCP keepalive (1 s
+# idle, the kernel's own, as fi_client.py sets it). ztun-ref answers those
+# probes itself; the first also turns keepalive on for the upstream
+# (--upstream-keepalive 2: after 2 s, 4 probes 1 s apart), whose probes
+# find the server gone: the upstream fails with ETIMEDOUT and the client
+# is reset about 7 s after its echo. Without that (before, or without the
+# blackhole: ZT_FI_DRY) the flow stays up until --tcp-idle-timeout (2 h 4
+# min), the client's probes restarting it. Not a system call injected:
+# strace only traces nothing.
+case_keepalive() {
+	name="server vanishes under a keepalive client: the client is reset"
+	local cpid k tmo ms
+	start "-e trace=none" -- --upstream-keepalive 2 || {
+		fail "$name" "ztun-ref did not start"
+		return
+	}
+	rm -f "$tmp/ka.flag"
+	cx timeout 25 python3 "$tmp/fi_client.py" idle $T 7001 15 "$tmp/ka.flag" \
+		>"$tmp/ka.out" 2>&1 &
+	cpid=$!
+	for _ in $(seq 50); do
+		[ -s "$tmp/ka.flag" ] && break
+		sleep 0.1
+	done
+	[ -z "$ZT_FI_DRY" ] && sx ip route add blackhole 10.231.0.1/32
+	wait "$cpid"
+	out=$(cat "$tmp/ka.out")
+	[ -z "$ZT_FI_DRY" ] && sx ip route del blackhole 10.231.0.1/32
+	k=$(counter tcp "upstream keepalives")
+	tmo=$(counter tcp "upstream timeouts")
+	ms=$(ms_of "$out")
+	if [ "${out%% *}" = ECONNRESET ] && [ "$ms" -ge 5000 ] && [ "$ms" -lt 10000 ] &&
+	   [ "$k" = 1 ] && [ "$tmo" = 1 ]; then
+		pass "$name (after $ms ms; upstream keepalives $k, timeouts $tmo)"
+	else
+		fail "$name" "client: $out; upstream keepalives '$k', timeouts '$tmo'"
+	fi
+}
+
 # (n) send() on a stream fails (ENOBUFS): the flow is reset both ways,
 # never cut clean; the next flow works.
 case_send() {
@@ -954,7 +1006,8 @@ case_netlink() {
 }
 
 for c in connect socket epoll_new epoll_open epoll_write epoll_udp timer sendmmsg \
-	 writev write recvmsg rst_data rst_paused send shutdown setsockopt tun_read route netlink; do
+	 writev write recvmsg rst_data rst_paused keepalive send shutdown setsockopt tun_read \
+	 route netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
 		continue
 	fi

@@ -615,6 +615,8 @@ COUNTERS = {
     "router.upstream_connect_failed": ("tcp", "connect failed"),
     "router.upstream_reset": ("tcp", "upstream reset"),
     "router.tcp_unsent_reset": ("tcp", "unsent reset"),
+    "router.upstream_keepalives": ("tcp", "upstream keepalives"),
+    "router.upstream_timeouts": ("tcp", "upstream timeouts"),
     "stack.tcp_refused": ("tcp", "refused"),
     "stack.tcp_connect_timeouts": ("tcp", "connect timeouts"),
     "stack.tcp_idle_timeouts": ("tcp", "idle timeouts"),
