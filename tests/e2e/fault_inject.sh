@@ -68,7 +68,7 @@
 # always runs). ZT_FI_DRY=1 runs every case without its injection: then
 # every case but the baseline must FAIL, which shows that each can.
 #
-# About 25 s with build/dev or the sanitizer build (make check, where
+# About 60 s with build/dev or the sanitizer build (make check, where
 # ASAN_OPTIONS=detect_leaks=0: LeakSanitizer cannot run under ptrace).
 
 here=$(cd "$(dirname "$0")" && pwd)
