@@ -13,7 +13,13 @@
  * challenge ACK; a SYN always draws a challenge ACK - except in TIME_WAIT,
  * where the owner first asks zt_tcb_time_wait_reopen() whether the SYN is a
  * new connection on a reused port (RFC 6191). Challenge ACKs are throttled
- * to ZT_TCP_CHALLENGE_MAX a second per connection (RFC 5961 7).
+ * to ZT_TCP_CHALLENGE_MAX a second per connection (RFC 5961 7). The ACK
+ * an unacceptable segment without data draws (a bare ACK outside the
+ * window, in TIME_WAIT too; a SYN repeated in SYN_RECEIVED draws the
+ * SYN-ACK again) goes at most once per ZT_TCP_OOW_ACK_INTERVAL (RFC 5961
+ * 10: no ACK loop between two ends that disagree, as Linux's
+ * tcp_oow_rate_limited); data and a FIN are answered every time, so a
+ * retransmission of data we have always draws its D-SACK.
  *
  * Data in order is appended to the receive ring; data past a hole is written
  * ahead in the same ring at its offset and recorded in an assembler, so an
@@ -184,6 +190,7 @@ int zt_tcb_init(struct zt_tcb *t, const struct zt_tcp_config *cfg,
 		t->rcv_wscale = 0;
 	t->t_rtx = t->t_delack = t->t_persist = t->t_keepalive = t->t_close =
 		t->t_tlp = ZT_TIME_NEVER;
+	t->oow_ack_at = ZT_TIME_NEVER;
 	return 0;
 }
 
@@ -195,7 +202,7 @@ void zt_tcb_destroy(struct zt_tcb *t)
 
 /* every field is summed below: one added to the struct must be too */
 _Static_assert(sizeof(struct zt_tcb_stats) ==
-		       (17 + ZT_DROP__COUNT) * sizeof(uint64_t),
+		       (18 + ZT_DROP__COUNT) * sizeof(uint64_t),
 	       "zt_tcb_stats_add() sums each field of struct zt_tcb_stats");
 
 void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
@@ -217,6 +224,7 @@ void zt_tcb_stats_add(struct zt_tcb_stats *sum, const struct zt_tcb_stats *s)
 	sum->dupacks_in += s->dupacks_in;
 	sum->ooo_segs += s->ooo_segs;
 	sum->challenge_acks += s->challenge_acks;
+	sum->oow_acks_skipped += s->oow_acks_skipped;
 	for (unsigned i = 0; i < ZT_DROP__COUNT; i++)
 		sum->drops[i] += s->drops[i];
 }
@@ -775,6 +783,28 @@ static void tcp_challenge_ack(struct zt_tcb *t, uint64_t now)
 	t->ack_now = true;
 }
 
+/* RFC 9293 3.10.7.4 answers an unacceptable segment with an ACK; two
+ * endpoints that disagree on the sequence space (or a spoofer) can then
+ * keep each other sending ACKs at line rate (RFC 5961 10). As Linux's
+ * tcp_oow_rate_limited (tcp_invalid_ratelimit): one such ACK per
+ * interval per connection, and only for segments without data, a SYN
+ * aside - a retransmission of data we have is answered at once, its
+ * D-SACK (RFC 2883) drives the sender's undo, and data is no ACK loop. */
+#define ZT_TCP_OOW_ACK_INTERVAL (500 * ZT_MS)
+
+/* True (counted) when the ACK to an unacceptable segment must not go:
+ * one went less than ZT_TCP_OOW_ACK_INTERVAL ago; else it may, now. */
+static bool tcp_oow_ack_limited(struct zt_tcb *t, uint64_t now)
+{
+	if (t->oow_ack_at != ZT_TIME_NEVER &&
+	    now - t->oow_ack_at < ZT_TCP_OOW_ACK_INTERVAL) {
+		t->stats.oow_acks_skipped++;
+		return true;
+	}
+	t->oow_ack_at = now;
+	return false;
+}
+
 /* ACK field processing for synchronized states. Returns a drop reason when
  * the segment must not be processed further. */
 static enum zt_drop tcp_process_ack(struct zt_tcb *t,
@@ -1209,7 +1239,11 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	/* A retransmitted SYN while our SYN-ACK is pending or in flight. */
 	if (t->state == ZT_TCP_SYN_RECEIVED && syn && !(seg->flags & ZT_TCP_ACK) &&
 	    seq == t->irs) {
-		if (!t->synack_pending) {
+		/* throttled as an out-of-window ACK is (Linux's
+		 * tcp_check_req): a flood of copies of the SYN draws one
+		 * SYN-ACK an interval, a client's own retransmissions
+		 * (a second apart and more) each draw one */
+		if (!t->synack_pending && !tcp_oow_ack_limited(t, now)) {
 			t->stats.retransmits++;
 			t->synack_resent = true;
 			tcp_send_syn(t, now);
@@ -1300,6 +1334,11 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			tcp_dsack_note(t, seq,
 				       zt_seq_lt(seq + seg_len, t->rcv_nxt) ?
 					       seq + seg_len : t->rcv_nxt);
+		/* a bare ACK's answer is throttled (a FIN's or data's not) */
+		if (seg_len == 0 && tcp_oow_ack_limited(t, now)) {
+			t->stats.drops[ZT_DROP_TCP_OUT_OF_WINDOW]++;
+			return ZT_DROP_TCP_OUT_OF_WINDOW;
+		}
 		t->ack_now = true;
 		return tcp_drop(t, ZT_DROP_TCP_OUT_OF_WINDOW, now);
 	}

@@ -1394,7 +1394,7 @@ static const struct cfield tcp_fields[] = {
 	TF(fast_retransmits), TF(lost_retransmits), TF(rack_marked), TF(undos),
 	TF(spurious_rtos), TF(sack_renegings),
 	TF(dupacks_in), TF(ooo_segs),
-	TF(challenge_acks),
+	TF(challenge_acks), TF(oow_acks_skipped),
 };
 #undef TF
 #define CG(prefix, kind, tbl) { prefix, kind, tbl, sizeof(tbl) / sizeof(tbl[0]) }

@@ -165,6 +165,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("dupacks in", "tcp_dupacks_in_total", tcp->dupacks_in);
 	C("out of order", "tcp_out_of_order_total", tcp->ooo_segs);
 	C("challenge acks", "tcp_challenge_acks_total", tcp->challenge_acks);
+	C("oow acks skipped", "tcp_oow_acks_skipped_total", tcp->oow_acks_skipped);
 
 	line = "udp";
 	C("in", "udp_in_total", ss->udp_datagrams_in);

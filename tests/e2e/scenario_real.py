@@ -715,6 +715,7 @@ COUNTERS = {
     "tcp.dupacks_in": ("tcp-segs", "dupacks in"),
     "tcp.ooo_segs": ("tcp-segs", "out of order"),
     "tcp.challenge_acks": ("tcp-segs", "challenge acks"),
+    "tcp.oow_acks_skipped": ("tcp-segs", "oow acks skipped"),
 }
 # tcp.state: ztun-ref prints how many flows are in each state ("tcp-state"
 # line); with one connection in the script that is the connection's state

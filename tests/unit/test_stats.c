@@ -138,6 +138,7 @@ static void test_text_format(void)
 	c.tcp.dupacks_in = 96;
 	c.tcp.ooo_segs = 97;
 	c.tcp.challenge_acks = 98;
+	c.tcp.oow_acks_skipped = 85;
 	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, NULL, &c.ns, c.states, &c.tcp, 20);
 	t = text_of(&st, "exit", 12345678901ull);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
@@ -146,7 +147,7 @@ static void test_text_format(void)
 	assert_line(t, "ztun-ref: stats: tun offload: rx partial 0, tx tso 0, acks coalesced 0, rx udp gso 0, rx udp gso bad 0, rx bad vnet 7");
 	assert_line(t, "ztun-ref: stats: stack packets in 60, packets out 61, in 62 bytes, out 63 bytes");
 	assert_line(t, "ztun-ref: stats: tcp-state SYN_RECEIVED 0, ESTABLISHED 70, FIN_WAIT_1 0, FIN_WAIT_2 0, CLOSE_WAIT 0, CLOSING 0, LAST_ACK 0, TIME_WAIT 71");
-	assert_line(t, "ztun-ref: stats: tcp-segs in 90, out 91, retransmits 92, rto expiries 93, fast retransmits 94, loss probes 95, lost retransmits 99, rack marked 89, undos 88, spurious rtos 87, sack reneging 86, dupacks in 96, out of order 97, challenge acks 98");
+	assert_line(t, "ztun-ref: stats: tcp-segs in 90, out 91, retransmits 92, rto expiries 93, fast retransmits 94, loss probes 95, lost retransmits 99, rack marked 89, undos 88, spurious rtos 87, sack reneging 86, dupacks in 96, out of order 97, challenge acks 98, oow acks skipped 85");
 	assert_line(t, "ztun-ref: stats: nat active 80, created 0, mappings 0, mappings created 0, expired 0, removed 81, insert failures 0, no slot 0, no port 0, lookups 0, hits 0, reverse lookups 0, reverse hits 82");
 	assert_line(t, "ztun-ref: stats: flows direct 0, socks5 30, http 0, drop 0, local 0, nat 31");
 	assert_line(t, "ztun-ref: stats: tcp opened 42, active 43, up 40 bytes, up direct 0 bytes, up early 0 bytes, up sends 0, down 41 bytes, connect failed 0, upstream reset 0, unsent reset 0, upstream keepalives 0, upstream timeouts 0, refused 0, connect timeouts 0, idle timeouts 0, idle evicted 0, rst sent 0, refused full 0, refused memory 0, early syn-acks 0, time-wait reopened 44");

@@ -2918,6 +2918,31 @@ static void test_rto_3s_after_syn_timeout(void)
 	}
 }
 
+/* A pair (from malloc) whose side 1 took the SYN @syn (port 40000 to 80,
+ * seq 1000) and answered it (ISS 5000): SYN_RECEIVED, its SYN-ACK sent. */
+static struct tcp_pair *syn_received_pair(uint64_t seed, bool timestamps,
+					  struct zt_tcp_repr *syn)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *t;
+
+	CU_ASSERT_FATAL(p != NULL);
+	cfg_small(&c);
+	c.timestamps = timestamps;
+	pair_init(p, &c, &c, seed);
+	t = &p->side[1].tcb;
+	memset(syn, 0, sizeof(*syn));
+	syn->src_port = 40000;
+	syn->dst_port = 80;
+	syn->seq = 1000;
+	syn->window = 65535;
+	syn->flags = ZT_TCP_SYN;
+	CU_ASSERT_EQUAL(zt_tcb_open_passive(t, syn, 5000, p->now), ZT_DROP_NONE);
+	zt_tcb_accept(t, p->now);
+	return p;
+}
+
 /* Karn's rule for the handshake: a SYN-ACK sent again because the
  * client's SYN came twice (its timer fired before our first SYN-ACK
  * arrived) makes the ACK ambiguous, so it gives no RTT sample. Here the
@@ -2925,22 +2950,11 @@ static void test_rto_3s_after_syn_timeout(void)
  * a sample taken from the first would make srtt 510 ms. */
 static void test_synack_resent_no_rtt_sample(void)
 {
-	struct zt_tcp_config c;
-	struct tcp_pair *p = malloc(sizeof(*p));
-	struct zt_tcb *t = &p->side[1].tcb;
 	struct zt_tcp_repr seg;
+	/* the handshake's RTT from the timer alone */
+	struct tcp_pair *p = syn_received_pair(1530, false, &seg);
+	struct zt_tcb *t = &p->side[1].tcb;
 
-	cfg_small(&c);
-	c.timestamps = false; /* the handshake's RTT from the timer alone */
-	pair_init(p, &c, &c, 1530);
-	memset(&seg, 0, sizeof(seg));
-	seg.src_port = 40000;
-	seg.dst_port = 80;
-	seg.seq = 1000;
-	seg.window = 65535;
-	seg.flags = ZT_TCP_SYN;
-	CU_ASSERT_EQUAL(zt_tcb_open_passive(t, &seg, 5000, p->now), ZT_DROP_NONE);
-	zt_tcb_accept(t, p->now);
 	p->now += 500 * ZT_MS;
 	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
 	CU_ASSERT_EQUAL(t->stats.retransmits, 1);
@@ -2951,7 +2965,7 @@ static void test_synack_resent_no_rtt_sample(void)
 	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
 	CU_ASSERT_EQUAL_FATAL(t->state, ZT_TCP_ESTABLISHED);
 	CU_ASSERT_EQUAL(t->srtt, 0);
-	CU_ASSERT_EQUAL(t->rto, c.rto_initial);
+	CU_ASSERT_EQUAL(t->rto, t->cfg->rto_initial);
 	pair_free(p);
 }
 
@@ -5104,6 +5118,137 @@ static void test_paws_old_ack_not_answered(void)
 	pair_free(p);
 }
 
+/* @n bare ACKs far outside side 1's window, now: how many segments
+ * side 1 sent in answer. */
+static unsigned oow_ack_flood(struct tcp_pair *p, int n)
+{
+	struct zt_tcb *b = &p->side[1].tcb;
+	unsigned before = p->side[1].nlast;
+	struct zt_tcp_repr seg;
+
+	for (int i = 0; i < n; i++) {
+		peer_seg(b, &seg, b->rcv_nxt + (1u << 30), ZT_TCP_ACK);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0),
+				ZT_DROP_TCP_OUT_OF_WINDOW);
+	}
+	return p->side[1].nlast - before;
+}
+
+/*
+ * RFC 5961 10: an ACK to every unacceptable segment lets two endpoints
+ * that disagree on the sequence space (or a spoofer) keep each other
+ * sending ACKs at line rate. As Linux's tcp_oow_rate_limited: a bare ACK
+ * outside the window draws one ACK per 500 ms per connection, the others
+ * none (counted in oow_acks_skipped); a retransmission of data we have
+ * is answered every time, at once, with its D-SACK (RFC 2883: the
+ * sender's undo waits for it), throttle or not.
+ */
+static void test_oow_ack_rate_limit(void)
+{
+	struct tcp_pair *p = connected_pair(2001);
+	struct zt_tcb *b = &p->side[1].tcb;
+	struct zt_tcp_repr seg;
+	static const char old[50];
+	unsigned before;
+
+	CU_ASSERT_FATAL(b->sack_ok);
+	CU_ASSERT_FATAL(transfer(p, 1000, 0, ZT_SEC, 31));
+	pair_settle(p, ZT_SEC);
+	before = p->side[1].nlast;
+	CU_ASSERT_EQUAL(oow_ack_flood(p, 10), 1);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, b->rcv_nxt);
+	CU_ASSERT_EQUAL(b->stats.oow_acks_skipped, 9);
+	CU_ASSERT_EQUAL(b->stats.drops[ZT_DROP_TCP_OUT_OF_WINDOW], 10);
+	/* old data, twice within the interval: a D-SACK each time */
+	for (unsigned i = 1; i <= 2; i++) {
+		peer_seg(b, &seg, b->rcv_nxt - 50, ZT_TCP_ACK);
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, old, 50),
+				ZT_DROP_TCP_OUT_OF_WINDOW);
+		CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, before + 1 + i);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->ack, b->rcv_nxt);
+		CU_ASSERT_EQUAL_FATAL(last_seg(p, 1)->sack_count, 1);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->sack[0].left, b->rcv_nxt - 50);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->sack[0].right, b->rcv_nxt);
+	}
+	p->now += 499 * ZT_MS;
+	peer_seg(b, &seg, b->rcv_nxt + (1u << 30), ZT_TCP_ACK);
+	pair_inject(p, 1, &seg, NULL, 0);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 3);
+	CU_ASSERT_EQUAL(b->stats.oow_acks_skipped, 10);
+	p->now += ZT_MS; /* the interval is over: answered again */
+	pair_inject(p, 1, &seg, NULL, 0);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 4);
+	CU_ASSERT_EQUAL(b->stats.oow_acks_skipped, 10);
+	CU_ASSERT_EQUAL(b->state, ZT_TCP_ESTABLISHED);
+	pair_free(p);
+}
+
+/* TIME_WAIT likewise (Linux's tcp_timewait_state_process): bare ACKs
+ * outside the window draw one ACK an interval, the peer's FIN again (our
+ * ACK of it was lost) is acknowledged each time and restarts the wait. */
+static void test_time_wait_oow_ack_rate_limit(void)
+{
+	struct tcp_pair *p = connected_pair(2002);
+	struct zt_tcb *peer = &p->side[0].tcb, *us = &p->side[1].tcb;
+	struct zt_tcp_repr seg;
+	unsigned before;
+
+	zt_tcb_shutdown(us, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	zt_tcb_shutdown(peer, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(us->state, ZT_TCP_TIME_WAIT);
+	before = p->side[1].nlast;
+	CU_ASSERT_EQUAL(oow_ack_flood(p, 5), 1);
+	CU_ASSERT_EQUAL(us->stats.oow_acks_skipped, 4);
+	for (unsigned i = 1; i <= 2; i++) {
+		p->now += 10 * ZT_MS;
+		peer_seg(us, &seg, us->rcv_nxt - 1, ZT_TCP_ACK | ZT_TCP_FIN);
+		pair_inject(p, 1, &seg, NULL, 0);
+		CU_ASSERT_EQUAL(p->side[1].nlast, before + 1 + i);
+		CU_ASSERT_EQUAL(last_seg(p, 1)->ack, us->rcv_nxt);
+		CU_ASSERT_EQUAL(us->t_close, p->now + us->cfg->time_wait);
+	}
+	CU_ASSERT_EQUAL(us->stats.oow_acks_skipped, 4);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_TIME_WAIT);
+	pair_free(p);
+}
+
+/* SYN_RECEIVED (Linux's tcp_check_req): copies of the client's SYN draw
+ * one SYN-ACK an interval, and a bare ACK outside the window shares the
+ * throttle; the client's own retransmission, later, is answered. */
+static void test_syn_received_oow_rate_limit(void)
+{
+	struct zt_tcp_repr seg;
+	struct tcp_pair *p = syn_received_pair(2003, true, &seg);
+	struct zt_tcb *t = &p->side[1].tcb;
+	unsigned before;
+
+	before = p->side[1].nlast;
+	p->now += 10 * ZT_MS;
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 1);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_SYN | ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(t->stats.retransmits, 1);
+	CU_ASSERT_EQUAL(t->stats.oow_acks_skipped, 4);
+	seg.seq = 1001 + (1u << 30);
+	seg.ack = 5001;
+	seg.flags = ZT_TCP_ACK;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 1);
+	CU_ASSERT_EQUAL(t->stats.oow_acks_skipped, 5);
+	p->now += ZT_SEC;
+	seg.seq = 1000;
+	seg.ack = 0;
+	seg.flags = ZT_TCP_SYN;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 2);
+	CU_ASSERT_EQUAL(t->stats.retransmits, 2);
+	CU_ASSERT_EQUAL(t->state, ZT_TCP_SYN_RECEIVED);
+	pair_free(p);
+}
+
 /*
  * RFC 7323 5.5: TS.Recent is good for 24 days. A peer whose clock ticks
  * each millisecond has moved its TSvals 2^31 on after 24.8 days, and an
@@ -5514,6 +5659,9 @@ int zt_suite_tcp(void)
 		{ "keepalive_not_in_time_wait", test_keepalive_not_in_time_wait },
 		{ "paws_after_24_days_idle", test_paws_after_24_days_idle },
 		{ "paws_old_ack_not_answered", test_paws_old_ack_not_answered },
+		{ "oow_ack_rate_limit", test_oow_ack_rate_limit },
+		{ "time_wait_oow_ack_rate_limit", test_time_wait_oow_ack_rate_limit },
+		{ "syn_received_oow_rate_limit", test_syn_received_oow_rate_limit },
 		{ "no_tsopt_taken", test_no_tsopt_taken },
 		{ "keepalive_defers_to_rtx_and_persist",
 		  test_keepalive_defers_to_rtx_and_persist },

@@ -32,7 +32,9 @@ enum zt_drop {
 	/* TCP endpoint (ref/tcp) */
 	ZT_DROP_TCP_NO_FLOW,      /* segment for no connection (answered with RST unless RST) */
 	ZT_DROP_TCP_OUT_OF_WINDOW,/* unacceptable segment (answered with an ACK
-				   * unless a RST, or a bare ACK failing PAWS) */
+				   * unless a RST, a bare ACK failing PAWS, or
+				   * a bare ACK within 500 ms of such an
+				   * answer: oow_acks_skipped) */
 	ZT_DROP_TCP_BAD_ACK,      /* acknowledges data never sent */
 	ZT_DROP_TCP_BAD_FLAGS,    /* illegal flag combination (SYN+FIN, SYN+RST, none), or a
 				   * SYN on a synchronized connection (challenge-ACKed) */

@@ -179,6 +179,11 @@ struct zt_tcb_stats {
 	uint64_t dupacks_in;
 	uint64_t ooo_segs;                /* out-of-order data segments kept */
 	uint64_t challenge_acks;
+	uint64_t oow_acks_skipped;        /* unacceptable segments without
+					   * data (and SYNs in SYN_RECEIVED)
+					   * left unanswered: an ACK to one
+					   * went less than 500 ms before (as
+					   * Linux's TCPACKSkipped*) */
 	uint64_t drops[ZT_DROP__COUNT];
 };
 
@@ -326,6 +331,9 @@ struct zt_tcb {
 				* episode ends when snd_una reaches it */
 	uint64_t challenge_start; /* RFC 5961 7: this second's challenge ACKs ... */
 	uint32_t challenge_count; /* ... so far */
+	uint64_t oow_ack_at;   /* the last ACK to an unacceptable segment
+				* without data (tcp_oow_ack_limited), or
+				* ZT_TIME_NEVER */
 	uint32_t lrx_mark;     /* see lrx_armed (here: it fills a hole) */
 	struct zt_tcp_rack rack; /* with SACK only */
 
