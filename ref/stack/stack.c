@@ -1286,7 +1286,6 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	    zt_seq_lt(q.tcp_seq, t->snd_una) ||
 	    !zt_seq_lt(q.tcp_seq, t->snd_max == t->snd_una ? t->snd_una + 1 : t->snd_max))
 		return;
-	s->stats.icmp_errors_matched++;
 	if (pk->l4.icmp.kind == ZT_ICMP_PACKET_TOO_BIG) {
 		uint32_t hdr = (key.family == ZT_AF_INET ? 40u : 60u) + (t->ts_ok ? 12u : 0u);
 		uint32_t floor = key.family == ZT_AF_INET ? 576u : 1280u;
@@ -1296,10 +1295,15 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 		 * A quoted datagram that fits the MTU we would take (our
 		 * SYN-ACK, a bare ACK, a short segment) was not too big: the
 		 * message is forged or confused, and is believed for no
-		 * flow (as Linux's tcp_v4_err leaves request sockets be). */
+		 * flow (as Linux's tcp_v4_err leaves request sockets be).
+		 * Counted apart from those matched, which were believed:
+		 * the stats tell a forged or confused one from one taken. */
 		if ((key.family == ZT_AF_INET6 && pk->l4.icmp.mtu < floor) ||
-		    (q.ip_len && q.ip_len <= mtu))
+		    (q.ip_len && q.ip_len <= mtu)) {
+			s->stats.pmtu_not_believed++;
 			return;
+		}
+		s->stats.icmp_errors_matched++;
 		if (mtu > hdr && mtu - hdr < t->snd_mss) {
 			t->snd_mss = (uint16_t)(mtu - hdr);
 			t->snd_nxt = t->snd_una; /* the big segments were lost */
@@ -1309,6 +1313,7 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 		}
 		return;
 	}
+	s->stats.icmp_errors_matched++;
 	if (pk->l4.icmp.kind == ZT_ICMP_DEST_UNREACH &&
 	    t->state == ZT_TCP_SYN_RECEIVED &&
 	    icmp_hard_unreach(key.family, pk->l4.icmp.code)) {

@@ -1348,7 +1348,8 @@ static const struct cfield stack_fields[] = {
 	SF(udp_flows_active), SF(udp_flows_expired), SF(udp_refused_full), SF(udp_evicted),
 	SF(icmp_echo_replies), SF(icmp_errors_sent), SF(icmp_errors_limited),
 	SF(fragments_out), SF(icmp_errors_in), SF(icmp_errors_matched),
-	SF(pmtu_reductions), SF(tso_segments_out), SF(udp_gso_out),
+	SF(pmtu_reductions), SF(pmtu_not_believed), SF(tso_segments_out),
+	SF(udp_gso_out),
 	SF(tcp_acks_coalesced),
 };
 #undef SF

@@ -210,6 +210,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("limited", "icmp_errors_limited_total", ss->icmp_errors_limited);
 	C("errors in", "icmp_errors_in_total", ss->icmp_errors_in);
 	C("matched", "icmp_errors_matched_total", ss->icmp_errors_matched);
+	C("too big not believed", "icmp_too_big_not_believed_total", ss->pmtu_not_believed);
 	C("dropped", "icmp_dropped_total", rs->icmp_dropped);
 	C("echo out", "icmp_echo_out_total", rs->icmp_echo_out);
 	C("echo in", "icmp_echo_in_total", rs->icmp_echo_in);

@@ -652,6 +652,7 @@ COUNTERS = {
     "stack.icmp_errors_limited": ("icmp", "limited"),
     "stack.icmp_errors_in": ("icmp", "errors in"),
     "stack.icmp_errors_matched": ("icmp", "matched"),
+    "stack.pmtu_not_believed": ("icmp", "too big not believed"),
     "router.icmp_dropped": ("icmp", "dropped"),
     "router.icmp_echo_out": ("icmp", "echo out"),
     "router.icmp_echo_in": ("icmp", "echo in"),

@@ -2609,6 +2609,8 @@ static void test_icmp_errors_matched_to_flows(void)
 		/* ...a router on the way says they are too big: all lost. */
 		client_icmp_error(h, 0, &c->addr, ZT_ICMP_PACKET_TOO_BIG, 0, (uint32_t)mtu);
 		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_reductions, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_matched, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_not_believed, 0);
 		before = h->to_tun.n;
 		for (unsigned i = 0; i < before; i++) {
 			if (h->to_tun.len[i] > mtu)
@@ -2661,6 +2663,9 @@ static void test_icmp_errors_matched_to_flows(void)
  * segment that fits the claimed MTU (1). An ICMPv6 one below IPv6's
  * least link MTU (2) is discarded (RFC 8201 4), not taken as 1280.
  * Before, each lowered the MSS (to the floor, to 948, to 1208 bytes).
+ * Each is counted in pmtu_not_believed, not in icmp_errors_matched
+ * (which counted them as if believed): the stats tell a forged or
+ * confused message from one acted on.
  */
 static void test_icmp_too_big_not_believed(void)
 {
@@ -2699,6 +2704,9 @@ static void test_icmp_too_big_not_believed(void)
 		client_too_big(h, 0, &ca, kind == 0 ? 40u : 1000u);
 		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_reductions, 0);
 		CU_ASSERT_EQUAL(f->tcb.snd_mss, mss);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_in, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_not_believed, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_matched, 0);
 		if (kind == 0) {
 			host_fini(h);
 			free(h);

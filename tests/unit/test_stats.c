@@ -119,6 +119,7 @@ static void test_text_format(void)
 	c.ss.packets_out = 61;
 	c.ss.bytes_in = 62;
 	c.ss.bytes_out = 63;
+	c.ss.pmtu_not_believed = 64;
 	c.states[ZT_TCP_ESTABLISHED] = 70;
 	c.states[ZT_TCP_TIME_WAIT] = 71;
 	c.ns.active = 80;
@@ -152,7 +153,7 @@ static void test_text_format(void)
 	assert_line(t, "ztun-ref: stats: flows direct 0, socks5 30, http 0, drop 0, local 0, nat 31");
 	assert_line(t, "ztun-ref: stats: tcp opened 42, active 43, up 40 bytes, up direct 0 bytes, up early 0 bytes, up sends 0, down 41 bytes, connect failed 0, upstream reset 0, unsent reset 0, upstream keepalives 0, upstream timeouts 0, refused 0, connect timeouts 0, idle timeouts 0, idle evicted 0, rst sent 0, refused full 0, refused memory 0, early syn-acks 0, time-wait reopened 44");
 	assert_line(t, "ztun-ref: stats: udp in 0, out 0, flows opened 0, active 0, expired 0, up 0 bytes, down 0 bytes, dropped 0, refused full 0, evicted 0, reply mismatch 0, spoofed 0, relay lost 0, cone in 0, gso runs 0, nat refused 0, nat port taken 0, mappings 0, mappings active 0, mapping cone in 0");
-	assert_line(t, "ztun-ref: stats: icmp echo replies 0, errors sent 0, limited 0, errors in 0, matched 0, dropped 0, echo out 0, echo in 0, upstream errors relayed 0, ignored 0");
+	assert_line(t, "ztun-ref: stats: icmp echo replies 0, errors sent 0, limited 0, errors in 0, matched 0, too big not believed 64, dropped 0, echo out 0, echo in 0, upstream errors relayed 0, ignored 0");
 	assert_line(t, "ztun-ref: stats: proxy no proxy 0, socks5 failures 5, http failures 0, socks5 udp dropped 0, udp associations 0, active 0, udp unsupported 4, udp timeouts 0, udp closed by proxy 0");
 	assert_line(t, "ztun-ref: stats: sockets open 21, streams opened 0, open errors 0, failed 0, read pauses 0, short sends 0, dgrams opened 0, dgram rx 0, dgram rx dropped 20, send errors 0, dscp sets 0, syn ttl sets 0, out of descriptors 22");
 	assert_line(t, "ztun-ref: stats: dgram tx 6 in 7 sends, gso sends 8 carrying 9, ttl sets 0, tos sets 0, df sets 0, path mtu asks 13");

@@ -289,8 +289,13 @@ struct zt_stack_stats {
 	uint64_t icmp_errors_limited;
 	uint64_t fragments_out;
 	uint64_t icmp_errors_in;      /* ICMP errors from the TUN side */
-	uint64_t icmp_errors_matched; /* ... that quoted one of our flows */
+	uint64_t icmp_errors_matched; /* ... that quoted one of our flows (its
+				       * data in flight) and were believed */
 	uint64_t pmtu_reductions;     /* Packet Too Big lowered a flow's MSS */
+	uint64_t pmtu_not_believed;   /* Packet Too Big about a flow's data in
+				       * flight, not believed: the quoted
+				       * datagram fits the MTU claimed, or an
+				       * IPv6 MTU below 1280 (RFC 8201 4) */
 	uint64_t tcp_acks_coalesced;  /* pure ACKs a batch made unnecessary */
 };
 
