@@ -151,7 +151,8 @@ else
 	       scenarios/drop_bad_version.scn scenarios/tcp_upstream_unreach.scn
 	       scenarios/tcp_upstream_timeout.scn
 	       scenarios/icmp_echo_direct.scn scenarios/icmp_echo_ttl.scn
-	       scenarios/tcp_tail_loss_probe.scn)
+	       scenarios/tcp_tail_loss_probe.scn
+	       scenarios/tcp_oow_ack_rate_limit.scn)
 fi
 
 tol=()
