@@ -259,7 +259,7 @@ num() {
 
 names=(retransmits "rto expiries" "fast retransmits" "loss probes"
 	"lost retransmits" "rack marked" undos "spurious rtos" "dupacks in"
-	"out of order" "challenge acks" "sack reneging")
+	"out of order" "challenge acks" "sack reneging" "oow acks skipped")
 declare -A d
 # linux_tcp: the client's kernel's "RetransSegs TCPTimeouts
 # TCPSpuriousRTOs TCPDSACKRecv" (so far), to set ztun-ref's beside.
