@@ -586,9 +586,16 @@ static bool tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 
 	if (t->in_recovery) {
 		if (zt_seq_ge(seg->ack, t->recover)) {
-			/* Full ACK (RFC 6582 3.2 step 3). */
+			/* Full ACK (RFC 6582 3.2 step 3): cwnd =
+			 * min(ssthresh, max(FlightSize, SMSS) + SMSS). Two
+			 * segments at least when it ACKed everything: with
+			 * one, its loss (or its ACK's) draws no duplicate
+			 * ACK, only the probe at 2 * SRTT + 200 ms or the
+			 * RTO. */
 			uint32_t flight = tcp_flight(t);
 
+			if (flight < t->snd_mss)
+				flight = t->snd_mss;
 			t->cwnd = t->ssthresh < flight + t->snd_mss ?
 					  t->ssthresh : flight + t->snd_mss;
 			t->in_recovery = false;

@@ -2046,6 +2046,62 @@ static void test_partial_ack_empty_scoreboard(void)
 }
 
 /*
+ * RFC 6582 3.2 step 3: the full ACK sets cwnd to min(ssthresh,
+ * max(FlightSize, SMSS) + SMSS): two segments at least. Ten segments,
+ * all that was queued, the second lost: the full ACK leaves nothing
+ * out. Then ten more, the first of them lost: the second goes with it,
+ * and its SACK repairs the loss within a round trip or two (early
+ * retransmit, RACK). cwnd was FlightSize + SMSS, one segment: it went
+ * alone, and its loss (or its ACK's) waited for the probe at 2 * SRTT +
+ * 200 ms, as late as the RTO.
+ */
+static void test_full_ack_cwnd_two_segments(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *t;
+	static uint8_t buf[10 * 1460], got[20 * 1460];
+	uint32_t seg, again;
+	uint64_t start;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 65823);
+	p->delay = 5 * ZT_MS;
+	connect_pair(p, 1000, 2000);
+	CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 65823));
+	pair_settle(p, ZT_SEC);
+	t = &p->side[0].tcb;
+	CU_ASSERT_FATAL(t->sack_ok);
+	seg = t->snd_mss;
+	t->cwnd = t->ssthresh = 10u * seg;
+	memset(buf, 'f', sizeof(buf));
+	p->side[0].drop_base = p->side[0].nlast;
+	p->side[0].drop_bits = 1u << 1;
+	CU_ASSERT_EQUAL(zt_tcb_send(t, buf, 10u * seg, p->now), 10u * seg);
+	pair_run_until(p, p->now + 100 * ZT_MS);
+	CU_ASSERT_EQUAL(t->stats.fast_retransmits, 1);
+	CU_ASSERT_FALSE(t->in_recovery);
+	CU_ASSERT(zt_tcb_send_drained(t));
+	CU_ASSERT_EQUAL(t->cwnd, 2u * seg);
+	/* the next flight: its first segment lost */
+	pair_clear_log(p, 0);
+	p->side[0].drop_base = 0;
+	p->side[0].drop_bits = 1;
+	again = t->snd_max;
+	start = p->now;
+	CU_ASSERT_EQUAL(zt_tcb_send(t, buf, 10u * seg, p->now), 10u * seg);
+	CU_ASSERT_EQUAL(t->snd_max - again, 2u * seg);
+	pair_run_until(p, start + 30 * ZT_MS);
+	CU_ASSERT(sent_at(p, again, 1, start) <= 25 * ZT_MS);
+	CU_ASSERT_EQUAL(t->stats.tlp_probes, 0);
+	CU_ASSERT_EQUAL(t->stats.rto_expiries, 0);
+	pair_settle(p, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(zt_tcb_recv(&p->side[1].tcb, got, sizeof(got), p->now), 20u * seg);
+	CU_ASSERT(memcmp(got, buf, 10u * seg) == 0);
+	pair_free(p);
+}
+
+/*
  * A tail loss probe's SACK starts recovery (RFC 8985 7.4: the probe's
  * ACK lets RACK mark the hole lost; here, without RACK: everything
  * outstanding went at least the PTO, 2 * SRTT, before the probe, far
@@ -5599,6 +5655,7 @@ int zt_suite_tcp(void)
 		{ "rack_reordering_window", test_rack_reordering_window },
 		{ "rack_dsack_reo_wnd", test_rack_dsack_reo_wnd },
 		{ "partial_ack_empty_scoreboard", test_partial_ack_empty_scoreboard },
+		{ "full_ack_cwnd_two_segments", test_full_ack_cwnd_two_segments },
 		{ "rack_reorder_one_recovery", test_rack_reorder_one_recovery },
 		{ "sack_recovery_restart_no_resend", test_sack_recovery_restart_no_resend },
 		{ "undo_dsack", test_undo_dsack },
@@ -5678,3 +5735,4 @@ int zt_suite_tcp(void)
 
 	return zt_add_suite("tcp", NULL, NULL, cases);
 }
+
