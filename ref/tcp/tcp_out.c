@@ -17,7 +17,10 @@
  * forwards what it has) but with sender-side silly-window avoidance
  * (RFC 9293 3.8.6.2.1): a short segment waits when more data is queued and
  * the usable window is under half the largest window the peer offered.
- * The FIN rides on the last data segment or goes alone.
+ * The FIN rides on the last data segment or goes alone. In a SACK
+ * recovery the flight may also reach ssthresh counted without the
+ * SACKed bytes (RFC 6675's pipe), when NewReno's cwnd, inflated once a
+ * duplicate ACK, lets less go: lost ACKs do not stall the recovery.
  *
  * SACK blocks (tcp_fill_sack): a pending D-SACK first (RFC 2883), then
  * the out-of-order range changed last, then the others; three blocks
@@ -578,14 +581,20 @@ bool tcp_retransmit_hole(struct zt_tcb *t, bool lost_only, uint64_t now)
 	return true;
 }
 
-uint32_t tcp_rtx_sacked(const struct zt_tcb *t)
+/* Bytes the peer SACKed below offset @off (from snd_una). */
+static uint32_t tcp_sacked_below(const struct zt_tcb *t, uint32_t off)
 {
-	uint32_t n = 0, off = t->rtx_next - t->snd_una;
+	uint32_t n = 0;
 
 	for (unsigned i = 0; i < t->sacked.count && t->sacked.r[i].start < off; i++)
 		n += (t->sacked.r[i].end < off ? t->sacked.r[i].end : off) -
 		     t->sacked.r[i].start;
 	return n;
+}
+
+uint32_t tcp_rtx_sacked(const struct zt_tcb *t)
+{
+	return tcp_sacked_below(t, t->rtx_next - t->snd_una);
 }
 
 void tcp_lrx_arm(struct zt_tcb *t)
@@ -687,7 +696,7 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 			uint32_t off = t->snd_nxt - t->snd_una;
 			uint32_t cwnd = t->cwnd + tcp_limited_transmit(t);
 			uint32_t hole_end = UINT32_MAX, sacked = 0;
-			uint32_t avail, usable, len, pipe, covered;
+			uint32_t avail, usable, len, pipe, room, covered;
 			uint32_t mss = tcp_eff_mss(t), seg_max = tcp_seg_max(t);
 			bool fin_due;
 
@@ -701,10 +710,25 @@ void tcp_output(struct zt_tcb *t, uint64_t now)
 			pipe = off - sacked;
 			avail = off < ring_len ? (uint32_t)(ring_len - off) : 0;
 			usable = t->snd_wnd > off ? t->snd_wnd - off : 0;
-			if (cwnd <= pipe)
-				usable = 0;
-			else if (usable > cwnd - pipe)
-				usable = cwnd - pipe;
+			room = cwnd > pipe ? cwnd - pipe : 0;
+			/* SACK recovery: NewReno's inflation counts duplicate
+			 * ACKs, RFC 6675's pipe the bytes still in the network.
+			 * Lost ACKs leave the first short (one ACK may SACK
+			 * many segments): the flight stalls, and a lost
+			 * retransmission with it, until the RTO. Whichever
+			 * lets more go: RFC 6675 5's cwnd = ssthresh against
+			 * each byte not SACKed once (a hole sent again was
+			 * found lost: its copy stands for it; one not sent
+			 * again counts though it may be lost: never more than
+			 * RFC 6675 allows). */
+			if (t->in_recovery && t->sacked.count) {
+				uint32_t in_net = off - tcp_sacked_below(t, off);
+
+				if (t->ssthresh > in_net && t->ssthresh - in_net > room)
+					room = t->ssthresh - in_net;
+			}
+			if (usable > room)
+				usable = room;
 			len = avail < usable ? avail : usable;
 			fin_due = t->fin_queued && off <= ring_len &&
 				  !(off == ring_len + 1);

@@ -1981,6 +1981,53 @@ static void test_sack_recovery_restart_no_resend(void)
 }
 
 /*
+ * SACK recovery with ACKs lost (RFC 6675 5): ten segments out, all
+ * lost here (the ACKs are the test's). A SACK of 1-3 starts recovery
+ * (ssthresh five segments; 0 goes again, and is lost too), then one
+ * ACK SACKs 1-9: the ACKs of 4-9 were lost, so one duplicate ACK
+ * inflated cwnd by one segment while six left the network. NewReno's
+ * count held everything back (the ten in flight filled the inflated
+ * cwnd); RFC 6675's pipe is one segment (0's copy), so four new ones
+ * go, and the SACK of the first shows 0's copy lost: it goes again at
+ * once. Before, nothing went until the RTO.
+ */
+static void test_sack_recovery_pipe_lost_acks(void)
+{
+	struct tcp_pair *p = rack_inject_pair(6675005);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[30 * 1460];
+	uint32_t seg = a->snd_mss, base = a->snd_una, l[2], r[2];
+	uint64_t start = p->now;
+
+	memset(buf, 'p', sizeof(buf));
+	a->cwnd = a->ssthresh = 10u * seg;
+	pair_clear_log(p, 0);
+	p->side[0].drop_base = 0;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 30u * seg, p->now), 30u * seg);
+	CU_ASSERT_EQUAL(a->snd_max, base + 10 * seg);
+	pair_run_until(p, start + 10 * ZT_MS);
+	l[0] = seg;
+	r[0] = 4 * seg;
+	inject_ack(p, 0, 1, l, r);
+	CU_ASSERT_FATAL(a->in_recovery);
+	CU_ASSERT_EQUAL(a->ssthresh, 5u * seg);
+	CU_ASSERT(sent_at(p, base, 1, start) != UINT64_MAX);
+	pair_run_until(p, p->now + ZT_MS);
+	r[0] = 10 * seg;
+	inject_ack(p, 0, 1, l, r);
+	CU_ASSERT_EQUAL(a->snd_max, base + 14 * seg);
+	pair_run_until(p, p->now + 10 * ZT_MS);
+	l[1] = 10 * seg;
+	r[1] = 11 * seg;
+	inject_ack(p, 0, 2, l, r);
+	CU_ASSERT(sent_at(p, base, 2, start) != UINT64_MAX);
+	CU_ASSERT(a->in_recovery);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	CU_ASSERT_EQUAL(a->stats.lost_retransmits, 1);
+	pair_free(p);
+}
+
+/*
  * RFC 6582 3.2 step 3: a partial ACK in fast recovery retransmits the
  * first unacknowledged segment at once; a full ACK (covering recover)
  * ends the recovery, a partial ACK does not. Checked, not changed.
@@ -5656,6 +5703,7 @@ int zt_suite_tcp(void)
 		{ "rack_dsack_reo_wnd", test_rack_dsack_reo_wnd },
 		{ "partial_ack_empty_scoreboard", test_partial_ack_empty_scoreboard },
 		{ "full_ack_cwnd_two_segments", test_full_ack_cwnd_two_segments },
+		{ "sack_recovery_pipe_lost_acks", test_sack_recovery_pipe_lost_acks },
 		{ "rack_reorder_one_recovery", test_rack_reorder_one_recovery },
 		{ "sack_recovery_restart_no_resend", test_sack_recovery_restart_no_resend },
 		{ "undo_dsack", test_undo_dsack },
