@@ -68,11 +68,13 @@
 #            link lost both ways for 1.5 s from the 1500th packet up (RTOs)
 #   up6      up over IPv6 (ztun-ref's IPv6 header, MSS, checksums and TSO
 #            writes as TCPV6), the same path and checks
+#   down6    down over IPv6: ztun-ref's TCP sends, as the client's does
+#            in up6 (bidi6's sending is held to the echo's pace)
 #   bidi6    bidi over IPv6, the same path and checks
 # The namespaces' IPv6 is on, but their TUNs get no link-local address
 # (no DAD) and send no router solicitation: few packets of the kernels'
 # own reach ztun-ref or draw from the path.
-# Timing is only ever bounded, never measured. About 40 to 70 s.
+# Timing is only ever bounded, never measured. About 50 to 80 s.
 #
 # Knobs, to run it in many ways: ZT_LP_SEED (the draws; default 1),
 # ZT_LP_PATH (the lossy path of up/down/bidi/par, lossy_path.py's form),
@@ -394,12 +396,18 @@ if want outage; then
 fi
 
 # IPv6 (ztun-ref's TSO writes as TCPV6, its IPv6 MSS and checksums):
-# the path of up and bidi
+# the path of up, down and bidi
 if want up6; then
 	set_path "$((seed + 6))" "$lossy" "$lossy"
 	run 40 up "$T6" 8001 "$bytes" 16
 	delta
 	verdict "up6: $bytes bytes over IPv6 over $lossy" "out of order>0"
+fi
+if want down6; then
+	set_path "$((seed + 8))" "$lossy" "$lossy"
+	run 40 down "$T6" 8001 "$bytes" 18
+	delta
+	verdict "down6: $bytes bytes over IPv6 over $lossy" "retransmits>0"
 fi
 if want bidi6; then
 	set_path "$((seed + 7))" "$lossy" "$lossy"
