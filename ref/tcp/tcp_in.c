@@ -5,9 +5,10 @@
  * Theory of operation:
  *
  * zt_tcb_input() follows RFC 9293 3.10.7.4 ("SEGMENT ARRIVES") step by step:
- * sequence acceptability (with PAWS, RFC 7323 5; a TS.Recent 24 days old
- * is trusted no more, 5.5; a bare ACK that fails it is dropped without
- * the reply R1 asks, as Linux's), RST, SYN, ACK, data, FIN.
+ * sequence acceptability (with PAWS, RFC 7323 5, but for a duplicate ACK
+ * the path reordered, as Linux; a TS.Recent 24 days old is trusted no
+ * more, 5.5; a bare ACK that fails it is dropped without the reply R1
+ * asks, as Linux's), RST, SYN, ACK, data, FIN.
  * RST and SYN in a synchronized state are validated as RFC 5961 asks: an
  * RST exactly at rcv_nxt resets, one elsewhere in the window only draws a
  * challenge ACK; a SYN always draws a challenge ACK - except in TIME_WAIT,
@@ -771,6 +772,22 @@ static bool tcp_paws_old(const struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	       now - t->ts_recent_at < ZT_TCP_PAWS_IDLE;
 }
 
+/* A duplicate ACK that fails PAWS only because the path reordered the
+ * peer's ACKs (its TSval older than a later one's): no data, at
+ * rcv_nxt, acknowledging snd_una, the same window, within an RTO of
+ * TS.Recent. Taken, as Linux's tcp_disordered_ack() does: its SACK
+ * blocks are news of what arrived, which recovery needs, and such an
+ * ACK can change nothing else; an old duplicate of it repeats blocks
+ * already taken. */
+static bool tcp_disordered_ack(const struct zt_tcb *t,
+			       const struct zt_tcp_repr *seg, uint32_t seg_len)
+{
+	return seg_len == 0 && (seg->flags & ZT_TCP_ACK) &&
+	       seg->seq == t->rcv_nxt && seg->ack == t->snd_una &&
+	       ((uint32_t)seg->window << tcp_shift(t)) == t->snd_wnd &&
+	       t->ts_recent - seg->ts_val <= t->rto / ZT_MS;
+}
+
 /* RFC 5961 7: challenge ACKs (for a SYN, an inexact RST, an ACK outside
  * SND.UNA - MAX.SND.WND .. SND.NXT)
  * are throttled per connection, so that a flood of spoofed segments in
@@ -1303,7 +1320,7 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	 * FreeBSD (tolerate_missing_ts, on by default) do, since some
 	 * stacks leave it off after the handshake or on keepalives. */
 	if (acceptable && t->ts_ok && seg->has_ts && !(seg->flags & ZT_TCP_RST) &&
-	    tcp_paws_old(t, seg, now)) {
+	    tcp_paws_old(t, seg, now) && !tcp_disordered_ack(t, seg, seg_len)) {
 		acceptable = false; /* PAWS (RFC 7323 5.3, 5.5) */
 		paws = true;
 	}

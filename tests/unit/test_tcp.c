@@ -5353,6 +5353,83 @@ static void test_syn_received_oow_rate_limit(void)
 }
 
 /*
+ * PAWS and reordered ACKs (Linux's tcp_disordered_ack): the path
+ * delivers the peer's duplicate ACKs out of order, so one may carry a
+ * TSval older than TS.Recent. A duplicate ACK (no data, at RCV.NXT, of
+ * SND.UNA, the same window) within an RTO of TS.Recent is taken: its
+ * SACK blocks count (here they start the recovery). Before, PAWS
+ * dropped it and answered with an ACK: on a reordering path about a
+ * fifth of a Linux receiver's ACKs, and their SACK information with
+ * them. One older by more than an RTO, or one that moves SND.UNA,
+ * still fails PAWS.
+ */
+/* Inject to side 0 a duplicate ACK SACKing [@l, @r) (offsets from
+ * snd_una; none when equal) with TSval @ts_val, acking @ack more. */
+static enum zt_drop inject_ts_ack(struct tcp_pair *p, uint32_t l, uint32_t r,
+				  uint32_t ts_val, uint32_t ack)
+{
+	struct zt_tcb *a = &p->side[0].tcb;
+	struct zt_tcp_repr seg = sack_ack(a, l != r, &l, &r);
+
+	seg.ack += ack;
+	seg.has_ts = true;
+	seg.ts_val = ts_val;
+	return pair_inject(p, 0, &seg, NULL, 0);
+}
+
+static void test_paws_disordered_dupack(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *a;
+	static uint8_t buf[10 * 1460];
+	uint32_t mss, r0;
+	unsigned before;
+
+	cfg_small(&c);
+	pair_init(p, &c, &c, 7323);
+	connect_pair(p, 1000, 2000);
+	CU_ASSERT(transfer(p, 4096, 0, ZT_SEC, 7323));
+	pair_settle(p, ZT_SEC);
+	a = &p->side[0].tcb;
+	CU_ASSERT_FATAL(a->ts_ok && a->sack_ok);
+	mss = a->snd_mss;
+	a->cwnd = a->ssthresh = 10u * mss;
+	p->side[0].drop_base = p->side[0].nlast;
+	p->side[0].drop_bits = ~0ull;
+	memset(buf, 'd', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 10u * mss, p->now), 10u * mss);
+	pair_run_until(p, p->now + ZT_MS);
+	r0 = a->ts_recent;
+	/* the later ACK first: SACKs 2-3 */
+	CU_ASSERT_EQUAL(inject_ts_ack(p, 2 * mss, 4 * mss, r0 + 10, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(a->ts_recent, r0 + 10);
+	CU_ASSERT_EQUAL(a->stats.dupacks_in, 1);
+	/* the earlier one, late: SACKs 1 */
+	before = p->side[0].nlast;
+	CU_ASSERT_EQUAL(inject_ts_ack(p, mss, 2 * mss, r0 + 5, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(a->ts_recent, r0 + 10);
+	CU_ASSERT_EQUAL(a->stats.dupacks_in, 2);
+	CU_ASSERT_EQUAL_FATAL(a->sacked.count, 1);
+	CU_ASSERT_EQUAL(a->sacked.r[0].start, mss);
+	CU_ASSERT_EQUAL(a->sacked.r[0].end, 4 * mss);
+	/* three segments SACKed above the first: its recovery starts */
+	CU_ASSERT(a->in_recovery);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+	CU_ASSERT_EQUAL(p->side[0].nlast, before + 1);
+	CU_ASSERT_EQUAL(last_seg(p, 0)->seq, a->snd_una);
+	/* older than TS.Recent by more than an RTO: PAWS */
+	CU_ASSERT_EQUAL(inject_ts_ack(p, 5 * mss, 6 * mss,
+				      r0 + 10 - (uint32_t)(a->rto / ZT_MS) - 1, 0),
+			ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(a->sacked.r[0].end, 4 * mss);
+	/* one that moves SND.UNA: PAWS */
+	CU_ASSERT_EQUAL(inject_ts_ack(p, 0, 0, r0 + 5, mss), ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(a->snd_una + 10u * mss, a->snd_max);
+	pair_free(p);
+}
+
+/*
  * RFC 7323 5.5: TS.Recent is good for 24 days. A peer whose clock ticks
  * each millisecond has moved its TSvals 2^31 on after 24.8 days, and an
  * idle connection's first segment after 25 days then looks older than
@@ -5772,6 +5849,7 @@ int zt_suite_tcp(void)
 		  test_keepalive_defers_to_rtx_and_persist },
 		{ "push_event", test_push_event },
 		{ "timestamps_recent_and_paws", test_timestamps_recent_and_paws },
+		{ "paws_disordered_dupack", test_paws_disordered_dupack },
 		{ "ts_recent_not_from_bad_ack", test_ts_recent_not_from_bad_ack },
 		{ "challenge_ack_for_syn", test_challenge_ack_for_syn },
 		{ "challenge_ack_rate_limit", test_challenge_ack_rate_limit },
