@@ -8,7 +8,9 @@
  * router asks. The first probe goes @idle later; a peer that answers
  * puts the next @idle after that one, a silent peer's probes follow
  * each other @interval apart, and when the timer finds @count of them
- * unanswered the stream is dead (the host fails it with -ETIMEDOUT). A
+ * unanswered the stream is dead (the host fails it with -ETIMEDOUT,
+ * after the bytes its router has not taken yet, as recv() returns
+ * queued data before the error: both hosts hold the error, err_held). A
  * peer silent from the start dies idle + count * interval after the
  * request. Only the silence of the peer is modelled (each host says
  * what silent means: a blackholed address, a script's `sN< silent`),

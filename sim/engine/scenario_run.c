@@ -11,8 +11,9 @@
  * reports (a connection that succeeds "at once", a delivery resumed after
  * back-pressure) are caller-owned events of their stream, so the router is
  * never re-entered from inside one of its own calls. An upstream's reset
- * behind bytes the router has not taken (paused) fails the stream only
- * once they are taken, as ztun-ref reads before the error.
+ * (or its keepalive running out) behind bytes the router has not taken
+ * (paused) fails the stream only once they are taken, as ztun-ref reads
+ * before the error.
  *
  * Everything the router does outward is recorded as an output item with
  * its time, on a channel: the TUN, the datagram sockets (one channel), or
@@ -102,8 +103,9 @@ struct hstream {
 	uint8_t *in;             /* upstream bytes not yet taken (owned) */
 	size_t in_len;
 	bool in_fin, fin_done, paused;
-	bool rst_held;           /* sN< rst behind bytes not yet taken: the
-				  * failure follows them (recv() order) */
+	int err_held;            /* < 0: the stream failed (sN< rst, its
+				  * keepalive) behind bytes not yet taken:
+				  * the failure follows them (recv() order) */
 	struct zt_endpoint ep;   /* where it connects */
 	bool silent;             /* sN< silent: the peer answers nothing */
 	struct zt_sim_keepalive ka; /* stream_keepalive's, probing ... */
@@ -776,9 +778,9 @@ static void stream_deliver(struct hstream *st)
 		st->fin_done = true;
 		zt_router_stream_eof(h->r, st->cookie, now);
 	}
-	if (!st->closed && !st->dead && st->rst_held && !st->in_len) {
+	if (!st->closed && !st->dead && st->err_held && !st->in_len) {
 		st->dead = true;
-		zt_router_stream_failed(h->r, st->cookie, -ECONNRESET, now);
+		zt_router_stream_failed(h->r, st->cookie, st->err_held, now);
 	}
 }
 
@@ -799,21 +801,28 @@ static void ev_deliver_fn(struct zt_sim *sim, void *arg)
 }
 
 /* A keepalive probe of @arg is due: after `sN< silent` unanswered, and
- * when they ran out (keepalive.h) the stream fails with -ETIMEDOUT. */
+ * when they ran out (keepalive.h) the stream fails with -ETIMEDOUT,
+ * after the bytes the router has not taken yet (err_held). */
 static void ev_ka_fn(struct zt_sim *sim, void *arg)
 {
 	struct hstream *st = arg;
 	uint64_t next;
 
-	if (st->closed || st->dead)
+	if (st->closed || st->dead || st->err_held)
 		return;
 	if (zt_sim_keepalive_probe(&st->ka, st->silent, zt_sim_now(sim), &next)) {
 		zt_sim_at(sim, &st->ev_ka, next);
 		return;
 	}
+	trace(st->h, 0x35, CHAN_STREAM0 + st->n - 1, NULL, 0);
+	if (st->in_len) {
+		/* bytes the router has not taken (paused) come first, as
+		 * for sN< rst: stream_deliver() fails it after them */
+		st->err_held = -ETIMEDOUT;
+		return;
+	}
 	zt_sim_cancel(sim, &st->ev_deliver);
 	st->dead = true;
-	trace(st->h, 0x35, CHAN_STREAM0 + st->n - 1, NULL, 0);
 	zt_router_stream_failed(st->h->r, st->cookie, -ETIMEDOUT, zt_sim_now(sim));
 }
 
@@ -1788,7 +1797,7 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
 		return;
 	}
 	st = &h->st[e->stream - 1];
-	if (st->closed || st->dead || st->rst_held) {
+	if (st->closed || st->dead || st->err_held) {
 		fail(h, e->line, "s%u is already %s", e->stream,
 		     st->closed ? "closed by ztun" : "dead");
 		return;
@@ -1824,7 +1833,7 @@ static void input_stream(struct host *h, const struct zt_scn_event *e)
 			 * first, as recv() returns them before the error
 			 * (ztun-ref reads them too): stream_deliver() fails
 			 * the stream once they are taken */
-			st->rst_held = true;
+			st->err_held = err;
 			return;
 		}
 		zt_sim_cancel(&h->sim, &st->ev_connect);

@@ -20,9 +20,10 @@
  * freed only when both ends are closed and nothing is inside it.
  * zt_vnet_resume() schedules a zero-delay event rather than offering at
  * once, so that a resume from inside a data report cannot recurse.
- * A peer's reset fails an end only after the bytes that arrived before
- * it are taken: one whose owner paused holds the failure until it
- * resumes and takes them, as recv() returns queued data before the error.
+ * A peer's reset (or a router stream's keepalive running out) fails an
+ * end only after the bytes that arrived before it are taken: one whose
+ * owner paused holds the failure until it resumes and takes them, as
+ * recv() returns queued data before the error.
  *
  * The router's sockets are ends (and bindings) whose owner is the vnet
  * itself: the reports become zt_router_stream_* / zt_router_dgram_data,
@@ -87,9 +88,11 @@ struct zt_vnet_sock {
 	bool open;                     /* owned and not closed */
 	bool connected;
 	bool paused;
-	bool rst_held;                 /* the peer's reset came behind bytes
+	int err_held;                  /* < 0: the end failed (the peer's
+					* reset, its keepalive) behind bytes
 					* the owner has not taken: it fails
-					* once they are (recv() order) */
+					* with it once they are (recv()
+					* order) */
 	struct zt_endpoint local, remote;
 	struct vpipe in;
 	struct zt_sim_event offer_ev;  /* resume */
@@ -687,8 +690,8 @@ static void offer(struct zt_vnet_sock *s)
 		if (s->ops && s->ops->eof)
 			s->ops->eof(s->ctx, s);
 	}
-	if (s->open && s->rst_held && p->taken == p->arrived)
-		sock_fail(s, -ECONNRESET);
+	if (s->open && s->err_held && p->taken == p->arrived)
+		sock_fail(s, s->err_held);
 }
 
 static void ka_fn(struct zt_sim *sim, void *arg);
@@ -705,29 +708,38 @@ static void offer_fn(struct zt_sim *sim, void *arg)
 	conn_put(c);
 }
 
-static void rst_fn(struct zt_sim *sim, void *arg)
+/*
+ * @s fails with @err (< 0, counted in *@count) behind what its peer sent
+ * before: bytes due by now (sent at the same instant, their event not yet
+ * run) come first, as TCP delivers in order. An owner that does not take
+ * them all now (paused) still gets them, and the failure after the last,
+ * as recv() returns queued data before the error: offer() fails it once
+ * they are taken.
+ */
+static void sock_fail_behind_data(struct zt_vnet_sock *s, int err,
+				  uint64_t *count)
 {
-	struct zt_vnet_sock *s = arg;
 	struct vconn *c = s->c;
 
-	if (!s->open || s->rst_held)
-		return;
 	c->busy++;
-	/* The reset travels behind what the peer sent before it: bytes due
-	 * by now (sent at the same instant, their event not yet run) come
-	 * first, as TCP delivers in order. An owner that does not take them
-	 * all now (paused) still gets them, and the failure after the last,
-	 * as recv() returns queued data before the error: offer() fails it
-	 * once they are taken. */
-	pipe_arrive(sim, &s->in);
+	pipe_arrive(c->vn->sim, &s->in);
 	offer(s);
 	if (s->open) {
-		c->vn->stats.resets++;
-		s->rst_held = true;
+		(*count)++;
+		s->err_held = err;
 		offer(s);
 	}
 	c->busy--;
 	conn_put(c);
+}
+
+static void rst_fn(struct zt_sim *sim, void *arg)
+{
+	struct zt_vnet_sock *s = arg;
+
+	(void)sim;
+	if (s->open && !s->err_held)
+		sock_fail_behind_data(s, -ECONNRESET, &s->c->vn->stats.resets);
 }
 
 static int pipe_init(struct vpipe *p, size_t cap, struct zt_vnet_sock *reader)
@@ -1537,15 +1549,16 @@ static void ka_fn(struct zt_sim *sim, void *arg)
 	struct zt_vnet_sock *s = arg;
 	uint64_t next;
 
-	if (!s->open)
-		return;
+	if (!s->open || s->err_held)
+		return; /* dead already: its timers stopped */
 	if (zt_sim_keepalive_probe(&s->ka, blackholed(s->c->vn, &s->remote.addr),
 				   sim->now, &next)) {
 		zt_sim_at(sim, &s->ka_ev, next);
 		return;
 	}
-	s->c->vn->stats.keepalive_timeouts++;
-	sock_fail(s, -ETIMEDOUT);
+	/* the bytes it holds first, as ztun-ref reads them before the
+	 * error; a paused router takes them once it resumes */
+	sock_fail_behind_data(s, -ETIMEDOUT, &s->c->vn->stats.keepalive_timeouts);
 }
 
 static int up_stream_keepalive(void *host, int handle,

@@ -2084,6 +2084,54 @@ static void test_keepalive_not_asked(void)
 	}
 }
 
+/*
+ * The upstream's keepalive ends a stream the router paused (the client
+ * reads nothing for now: its window is closed, the router's ring full)
+ * with bytes still in the socket: as recv() returns queued data before
+ * the error (ztun-ref reads them first, sim/real/host.c), the vnet holds
+ * the ETIMEDOUT until the router took them all. So the client, reading
+ * again, gets every byte the server echoed, then the RST; the vnet once
+ * failed the stream at once and the bytes in its pipe were lost.
+ */
+static void test_keepalive_timeout_behind_held_data(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	const struct zt_keepalive *ka;
+	struct client *c;
+
+	t->cli_rx_buf = 8192;
+	t->cfg.stack.tcp.tx_buf = 4096;
+	t->cfg.upstream_keepalive.idle = 10 * ZT_SEC;
+	t->cfg.upstream_keepalive.interval = 2 * ZT_SEC;
+	t->cfg.upstream_keepalive.count = 3;
+	ka = &t->cfg.upstream_keepalive;
+	tb_start(t);
+	c = keepalive_client(t, &srv, true);
+	c->to_send = 30000; /* echoed: more than the client's window and
+			     * the router's ring hold */
+	c->read = false;
+	run_for(t, 200 * ZT_SEC);
+	CU_ASSERT_EQUAL_FATAL(rstats(t)->upstream_keepalives, 1);
+	CU_ASSERT_FATAL(c->got == 0 && c->tcb.rcv_nxt - c->tcb.irs - 1 < 30000);
+	CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &srv, 32), 0);
+	run_for(t, ka->idle + ka->count * ka->interval + 2 * ZT_SEC);
+	/* dead, but the bytes it sent come first */
+	CU_ASSERT_EQUAL(c->rsts, 0);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_timeouts, 0);
+	c->read = true;
+	run_for(t, 5 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->got, 30000);
+	CU_ASSERT(c->same);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->keepalive_timeouts, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_timeouts, 1);
+	CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_down, 30000);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+	tb_free(t);
+}
+
 /* A server at @srv:80 that sends 49,920 bytes and then resets (SO_LINGER
  * 0; an HTTP/1.x server closing with the next request unread). */
 static void add_rst_source(struct tb *t, const struct zt_addr *srv)
@@ -5580,6 +5628,8 @@ int zt_suite_router(void)
 		{ "keepalive_client_probe_asks_upstream",
 		  test_keepalive_client_probe_asks_upstream },
 		{ "keepalive_not_asked", test_keepalive_not_asked },
+		{ "keepalive_timeout_behind_held_data",
+		  test_keepalive_timeout_behind_held_data },
 		{ "upstream_rst_after_data_drains", test_upstream_rst_after_data_drains },
 		{ "upstream_rst_drain_client_sends", test_upstream_rst_drain_client_sends },
 		{ "upstream_rst_drain_bounded", test_upstream_rst_drain_bounded },
