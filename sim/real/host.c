@@ -43,7 +43,9 @@
  *            data is read: recv() returns it before the error; on a
  *            paused stream (one polled for EPOLLOUT alone) once it is
  *            resumed and reads again, no send touching the socket
- *            meanwhile (a send would take the error first).
+ *            meanwhile (a send would take the error first), nor the
+ *            shutdown() of a client's FIN failing it (ENOTCONN there
+ *            only says the connection is over).
  *            stream_send() that takes less than offered turns EPOLLOUT
  *            on; its event is zt_router_stream_writable().
  *            A socket with nothing to wait for leaves the epoll set, so
@@ -660,7 +662,10 @@ static ssize_t up_stream_send(void *host, int handle, const void *data,
 
 /* The client's FIN, upstream. Should shutdown() fail, the server would
  * wait for an end that never comes (and the flow with it): the stream
- * fails instead, a reset both ways. */
+ * fails instead, a reset both ways. Not for ENOTCONN: the connection is
+ * over already (a reset, a timeout: no server waits), and its end comes
+ * through the reads, behind the data the socket still holds (a paused
+ * stream's after its resume); failing it now would lose that data. */
 static void up_stream_shutdown(void *host, int handle)
 {
 	struct zr_host *h = host;
@@ -670,7 +675,8 @@ static void up_stream_shutdown(void *host, int handle)
 		int err = -errno;
 
 		zr_debug("stream %d: shutdown: %s", handle, strerror(-err));
-		fail_later(h, s, handle, err);
+		if (err != -ENOTCONN)
+			fail_later(h, s, handle, err);
 	}
 }
 

@@ -52,6 +52,9 @@
 #   rst_paused  a server resets behind data while the stream is paused
 #               (the client reads nothing) and waits for EPOLLOUT (an
 #               upload the server does not read): it all reaches the core
+#   rst_fin     the same reset, then the client's FIN, passed on to the
+#               dead socket (shutdown() ENOTCONN): the data still reaches
+#               the core first
 #   keepalive   a server's host vanishes under a client with TCP
 #               keepalive: the upstream's keepalive finds it, client reset
 #   send        send() ENOBUFS on a stream: reset, not cut clean
@@ -351,10 +354,11 @@ def reset(host, port, timeout):
     s.sendall(b"g")
     return read_end(s, timeout)
 
-def upreset(host, port, log, up, timeout):
-    """send one byte, then upload (unless not UP) without reading until
-    the server has reset (LOG says 'acked'), then read until the end
-    (read_end()), or 'no-reset'"""
+def upreset(host, port, log, mode, timeout):
+    """send one byte, then upload (MODE 'up') without reading until the
+    server has reset (LOG says 'acked'), then (MODE 'fin') send the FIN,
+    then read until the end (read_end()), or 'no-reset'"""
+    up = mode == "up"
     s = socket.socket()
     # a small window: the flow's ring to us fills, ztun-ref stops reading
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -381,6 +385,9 @@ def upreset(host, port, log, up, timeout):
     else:
         return "no-reset"
     time.sleep(0.5)  # the RST reaches ztun-ref's socket
+    if mode == "fin":
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)  # ztun-ref passes it on, to a dead socket
     return read_end(s, timeout)
 
 a = sys.argv
@@ -395,7 +402,7 @@ elif a[1] == "udp":
 elif a[1] == "reset":
     print(reset(a[2], int(a[3]), float(a[4])))
 elif a[1] == "upreset":
-    print(upreset(a[2], int(a[3]), a[4], a[5] == "up", float(a[6])))
+    print(upreset(a[2], int(a[3]), a[4], a[5], float(a[6])))
 EOF
 
 for p in "t 7001" "u 7003" "t 7006" "t 7007" "t 7008"; do
@@ -823,6 +830,42 @@ case_rst_paused() {
 	fi
 }
 
+# (r) The same reset behind a stream paused one way (the client reads
+# nothing; no upload: it waits for no EPOLLOUT and sees no EPOLLERR), and
+# then the client's FIN: passing it on, shutdown() on the dead socket
+# fails with ENOTCONN, which failed the stream at once: the bytes the
+# socket had acknowledged were lost (the client got what the ring held).
+# The connection's end comes through the reads after the resume, data
+# first. The "fault" is the FIN: without it (ZT_FI_DRY) no shutdown() is
+# traced and the case fails.
+case_rst_fin() {
+	name="RST behind data while paused, then the client's FIN: the data reaches the core first"
+	local o n d got sd
+	strace_out=$tmp/fin.trace
+	if ! start "-e trace=shutdown" -- --tcp-buffer 4096; then
+		strace_out=
+		fail "$name" "ztun-ref did not start"
+		return
+	fi
+	strace_out=
+	: >"$tmp/rstup.log"
+	client upreset $T 7008 "$tmp/rstup.log" "${ZT_FI_DRY:+no}fin" 8
+	o=$out
+	n=$(sed -n 's/^acked //p' "$tmp/rstup.log" | tail -n 1)
+	d=$(counter tcp down)
+	sd=$(grep -c ' shutdown(.*ENOTCONN' "$tmp/fin.trace")
+	got=${o#* }
+	got=${got%% *}
+	# every byte the socket acknowledged reached the core and the
+	# client, then its reset
+	if [ "${o%% *}" = ECONNRESET ] && [ -n "$n" ] && [ "$d" = "$n" ] &&
+	   [ "$got" = "$n" ] && [ "${sd:-0}" -ge 1 ]; then
+		pass "$name ($o; acked $n, tcp down $d, shutdown ENOTCONN $sd)"
+	else
+		fail "$name" "client: $o; acked '$n', tcp down '$d', shutdown ENOTCONN '$sd'"
+	fi
+}
+
 # (r) A server's RST comes behind data ztun-ref's socket still holds
 # (the loop stopped meanwhile: SIGSTOP is this case's "injection", and
 # it runs without strace, under which a stopped tracee goes on): the data goes
@@ -1006,7 +1049,7 @@ case_netlink() {
 }
 
 for c in connect socket epoll_new epoll_open epoll_write epoll_udp timer sendmmsg \
-	 writev write recvmsg rst_data rst_paused keepalive send shutdown setsockopt tun_read \
+	 writev write recvmsg rst_data rst_paused rst_fin keepalive send shutdown setsockopt tun_read \
 	 route netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then
 		continue
