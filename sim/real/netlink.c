@@ -12,9 +12,10 @@
  * number and our own port so that stray messages are ignored, and taken
  * only from the kernel (the sender's nl_pid 0): any process with
  * CAP_NET_ADMIN in the namespace may send to our port, and the sequence
- * numbers are easily guessed. Each reply is waited for at most
- * ZR_NL_TIMEOUT_MS (SO_RCVTIMEO): a kernel that never answers fails the
- * request with -ETIMEDOUT instead of hanging the start or the stop. A dump
+ * numbers are easily guessed. A request waits at most ZR_NL_TIMEOUT_MS
+ * from its start for its whole answer (nl_wait(), a deadline: datagrams
+ * that do not count cannot stretch it): a kernel that never answers fails
+ * the request with -ETIMEDOUT instead of hanging the start or the stop. A dump
  * during which the table changed has NLM_F_DUMP_INTR on its messages (on
  * NLMSG_DONE at the latest) and may have missed any route: it is asked
  * again, up to ZR_NL_DUMP_TRIES times, as iproute2 and systemd-networkd
@@ -34,10 +35,11 @@
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <poll.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 struct nl_req {
@@ -129,6 +131,31 @@ static int nl_open(const struct nl_req *req, uint32_t *port)
 	return fd;
 }
 
+/* Wait until @fd is readable, within nl_timeout_ms of @t0 (the
+ * request's start: datagrams that do not count, forged or stray, do not
+ * make the wait longer). Return 0, -ETIMEDOUT or -errno. */
+static int nl_wait(int fd, const struct timespec *t0)
+{
+	for (;;) {
+		struct timespec now;
+		long long left;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int n;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (long long)nl_timeout_ms -
+		       ((long long)(now.tv_sec - t0->tv_sec) * 1000 +
+			(now.tv_nsec - t0->tv_nsec) / 1000000);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&pfd, 1, (int)left);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
 /* Send @req; run @cb on each reply of a dump. Return 0 or -errno. */
 static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 {
@@ -137,18 +164,14 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 	uint32_t port = 0;
 	int fd, err = 0;
 	bool done = false, intr = false;
-	struct timeval tv = { .tv_sec = nl_timeout_ms / 1000,
-			      .tv_usec = (nl_timeout_ms % 1000) * 1000 };
+	struct timespec t0;
 
 	req->nh.nlmsg_seq = ++seq;
 	req->nh.nlmsg_pid = 0;
 	fd = nl_open(req, &port);
 	if (fd < 0)
 		return fd;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
-		err = -errno;
-		goto out;
-	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* unconnected netlink: send() goes to the kernel (port 0) */
 	if (send(fd, req, req->nh.nlmsg_len, 0) < 0) {
 		err = -errno;
@@ -160,15 +183,17 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *user)
 		struct msghdr msg = { .msg_name = &from,
 				      .msg_namelen = sizeof(from),
 				      .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = recvmsg(fd, &msg, 0);
+		ssize_t n;
 		struct nlmsghdr *nh;
 
+		err = nl_wait(fd, &t0);
+		if (err)
+			break;  /* no answer came in time, forged ones aside */
+		n = recvmsg(fd, &msg, MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			/* SO_RCVTIMEO ran out: no answer is coming */
-			err = errno == EAGAIN || errno == EWOULDBLOCK ?
-			      -ETIMEDOUT : -errno;
+			err = -errno;
 			break;
 		}
 		if (!from_kernel(&from, msg.msg_namelen))

@@ -6,8 +6,8 @@
  *
  * Theory of operation: each call opens a NETLINK_ROUTE socket, sends one
  * request with NLM_F_ACK (or a dump), reads until the kernel's ACK/DONE
- * (only the kernel's replies to this request count; each waited for at
- * most ZR_NL_TIMEOUT_MS), and closes the socket; the kernel's error comes
+ * (only the kernel's replies to this request count; the whole answer
+ * waited for at most ZR_NL_TIMEOUT_MS), and closes the socket; the kernel's error comes
  * back as the negative errno (-ETIMEDOUT: no answer). No `ip` command is
  * run.
  */
@@ -101,9 +101,10 @@ int zr_nl_route_get(const struct zt_addr *dst, unsigned oif,
 typedef int (*zr_nl_socket_fn)(const struct nlmsghdr *req, uint32_t *port);
 void zr_nl_set_socket_hook(zr_nl_socket_fn fn);
 
-/* How long a request waits for each reply datagram before it fails with
- * -ETIMEDOUT (the kernel answers at once unless rtnl is held that
- * long); tests only: zr_nl_set_timeout_ms() (0: back to this). */
+/* How long a request waits, from its start, for its whole answer
+ * before it fails with -ETIMEDOUT (the kernel answers at once unless
+ * rtnl is held that long; stray or forged datagrams do not stretch it);
+ * tests only: zr_nl_set_timeout_ms() (0: back to this). */
 #define ZR_NL_TIMEOUT_MS 10000
 void zr_nl_set_timeout_ms(unsigned ms);
 

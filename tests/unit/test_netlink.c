@@ -19,6 +19,7 @@
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,22 +326,74 @@ static void script_silent(int peer, uint32_t seq, unsigned call)
 	(void)call;
 }
 
-static void test_silent_kernel(void)
+/* A default-route request to a fake kernel that never answers, with a
+ * timeout of 100 ms: it must fail with -ETIMEDOUT; returns the seconds
+ * it took. */
+static double timed_out_request(void)
 {
 	struct timespec t0, t1;
-	double waited;
 
-	fake_begin(script_silent);
-	fake.silent = true;
 	zr_nl_set_timeout_ms(100);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), -ETIMEDOUT);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	zr_nl_set_timeout_ms(0);
-	waited = (double)(t1.tv_sec - t0.tv_sec) +
-		 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+static void test_silent_kernel(void)
+{
+	double waited;
+
+	fake_begin(script_silent);
+	fake.silent = true;
+	waited = timed_out_request();
 	CU_ASSERT(waited >= 0.09 && waited < 5.0);
 	CU_ASSERT_EQUAL(fake.calls, 1);     /* a timeout is not retried */
+	fake_end();
+}
+
+/* A kernel that never answers, while datagrams that do not count (the
+ * reply of another request: its sequence number) keep coming, one every
+ * 20 ms for 1.5 s, from a child the test stops afterwards: stray_child. */
+static pid_t stray_child;
+
+static void script_stray(int peer, uint32_t seq, unsigned call)
+{
+	(void)call;
+	stray_child = fork();
+	if (stray_child == 0) {
+		struct dgram d = { .len = 0 };
+		struct timespec tick = { .tv_nsec = 20 * 1000000L };
+
+		put_msg(&d, NLMSG_ERROR, 0, seq + 1000, FAKE_PORT, sizeof(int));
+		for (int i = 0; i < 75; i++) {
+			if (send(peer, d.buf, d.len, MSG_NOSIGNAL) < 0)
+				_exit(0);
+			nanosleep(&tick, NULL);
+		}
+		_exit(0);
+	}
+}
+
+/* The wait is a deadline from the request's start: each datagram that
+ * does not count must not start it again (it did with SO_RCVTIMEO, so
+ * that a stream of them held the start for as long as it lasted). */
+static void test_stray_datagrams_do_not_stretch(void)
+{
+	double waited;
+
+	fake_begin(script_stray);
+	fake.silent = true;
+	waited = timed_out_request();
+	if (stray_child > 0) {
+		kill(stray_child, SIGKILL);
+		waitpid(stray_child, NULL, 0);
+	}
+	CU_ASSERT(stray_child > 0);
+	/* the strays last 1.5 s: a wait they stretch ends after them */
+	CU_ASSERT(waited >= 0.09 && waited < 1.2);
 	fake_end();
 }
 
@@ -519,6 +572,8 @@ int zt_suite_netlink(void)
 		{ "dump ending in an error", test_done_error },
 		{ "ack", test_ack },
 		{ "kernel that never answers", test_silent_kernel },
+		{ "stray datagrams do not stretch the wait",
+		  test_stray_datagrams_do_not_stretch },
 		{ "default route through a nexthop object", test_nexthop },
 		{ "reply forged by another socket", test_forged_reply },
 		{ 0 }
