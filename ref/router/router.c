@@ -550,6 +550,16 @@ static bool proxy_auth_ok(const struct zt_proxy_config *px, bool http)
 					px->password, strlen(px->password)) == 0;
 }
 
+/* @ka off (idle 0), or each figure set and within Linux's bounds. */
+static bool keepalive_ok(const struct zt_keepalive *ka)
+{
+	if (!ka->idle)
+		return true;
+	return ka->idle <= ZT_ROUTER_KEEPALIVE_MAX_TIME && ka->interval &&
+	       ka->interval <= ZT_ROUTER_KEEPALIVE_MAX_TIME && ka->count &&
+	       ka->count <= ZT_ROUTER_KEEPALIVE_MAX_COUNT;
+}
+
 struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 				void (*tun_out)(void *host, const uint8_t *pkt,
 						size_t len),
@@ -563,8 +573,7 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 	    !up->stream_resume || !up->dgram_open || !up->dgram_send ||
 	    !up->dgram_close || !proxy_auth_ok(&cfg->socks5, false) ||
 	    !proxy_auth_ok(&cfg->http, true) ||
-	    (cfg->upstream_keepalive.idle &&
-	     (!cfg->upstream_keepalive.interval || !cfg->upstream_keepalive.count)))
+	    !keepalive_ok(&cfg->upstream_keepalive))
 		return NULL;
 	r = calloc(1, sizeof(*r));
 	if (!r)

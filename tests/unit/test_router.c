@@ -5582,11 +5582,48 @@ static void test_proxy_credentials_checked(void)
 	}
 }
 
+/* The upstream keepalive a router takes: off (idle 0) or each figure
+ * set and within Linux's own bounds (32767 s, 127 probes), which a host
+ * would refuse anyway; past them a simulated timer's now + idle could
+ * wrap. */
+static void test_keepalive_config_checked(void)
+{
+	static const struct {
+		uint64_t idle, interval;
+		uint32_t count;
+		bool ok;
+	} cases[] = {
+		{ 0, 0, 0, true },
+		{ 60 * ZT_SEC, 15 * ZT_SEC, 4, true },
+		{ ZT_ROUTER_KEEPALIVE_MAX_TIME, ZT_ROUTER_KEEPALIVE_MAX_TIME,
+		  ZT_ROUTER_KEEPALIVE_MAX_COUNT, true },
+		{ 60 * ZT_SEC, 0, 4, false },
+		{ 60 * ZT_SEC, 15 * ZT_SEC, 0, false },
+		{ ZT_ROUTER_KEEPALIVE_MAX_TIME + 1, 15 * ZT_SEC, 4, false },
+		{ UINT64_MAX, 15 * ZT_SEC, 4, false },
+		{ 60 * ZT_SEC, ZT_ROUTER_KEEPALIVE_MAX_TIME + 1, 4, false },
+		{ 60 * ZT_SEC, 15 * ZT_SEC, ZT_ROUTER_KEEPALIVE_MAX_COUNT + 1, false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tb *t = tb_new(NULL);
+
+		t->cfg.upstream_keepalive.idle = cases[i].idle;
+		t->cfg.upstream_keepalive.interval = cases[i].interval;
+		t->cfg.upstream_keepalive.count = cases[i].count;
+		t->r = zt_router_new(&t->cfg, tun_output,
+				     &zt_vnet_upstream_ops, t->vn, &t->rng);
+		CU_ASSERT_EQUAL(t->r != NULL, cases[i].ok);
+		tb_free(t);
+	}
+}
+
 int zt_suite_router(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "direct_echo_1mib_v4_v6", test_direct_echo_1mib },
 		{ "proxy_credentials_checked", test_proxy_credentials_checked },
+		{ "keepalive_config_checked", test_keepalive_config_checked },
 		{ "emfile_evicts_idle", test_emfile_evicts_idle },
 		{ "emfile_udp_evicts_idle", test_emfile_udp_evicts_idle },
 		{ "emfile_idle_udp_gives_up", test_emfile_idle_udp_gives_up },

@@ -118,7 +118,9 @@ struct zt_router_config {
 	 * upstream then resets the client, or ends the association, within
 	 * idle + interval * count instead of staying up until the idle
 	 * timeout. zt_router_config_default(): ZT_ROUTER_KEEPALIVE_IDLE,
-	 * _INTERVAL, _COUNT; idle 0: never asked. */
+	 * _INTERVAL, _COUNT; idle 0: never asked. zt_router_new() refuses
+	 * an interval or count of 0, and figures past
+	 * ZT_ROUTER_KEEPALIVE_MAX_TIME / _MAX_COUNT. */
 	struct zt_keepalive upstream_keepalive;
 	/* Optional: the device cuts TCP segments itself (stack.h,
 	 * tun_output_gso); with stack.tcp.tso_segs > 1 the stack sends
@@ -144,6 +146,12 @@ void zt_router_config_fit_flows(struct zt_router_config *cfg);
 #define ZT_ROUTER_KEEPALIVE_IDLE (60 * ZT_SEC)
 #define ZT_ROUTER_KEEPALIVE_INTERVAL (15 * ZT_SEC)
 #define ZT_ROUTER_KEEPALIVE_COUNT 4u
+/* The largest upstream keepalive zt_router_new() takes: Linux's own
+ * bounds (MAX_TCP_KEEPIDLE and MAX_TCP_KEEPINTVL 32767 s, MAX_TCP_KEEPCNT
+ * 127), which a host would refuse anyway, and far from where a timer's
+ * now + idle could wrap. */
+#define ZT_ROUTER_KEEPALIVE_MAX_TIME (32767 * ZT_SEC)
+#define ZT_ROUTER_KEEPALIVE_MAX_COUNT 127u
 
 /* Client bytes sent before a pipelined SOCKS5 proxy's reply (early data,
  * early_synack above): a first flight (an HTTP request, a TLS ClientHello)
