@@ -351,70 +351,49 @@ lx=$(linux_tcp)
 echo "path: seed $seed, lossy $lossy${rate:+, rate $rate kbit}, mtu $mtu${ZT_LP_ECN:+, ecn $ZT_LP_ECN}${ZT_LP_ARGS:+, ztun-ref $ZT_LP_ARGS}"
 snap
 
+# lp_case NAME SEED_OFFSET UP_PATH DOWN_PATH "RUN ARGS" WHAT CHECK...:
+# case NAME (unless ZT_LP_ONLY leaves it out) over its own seed and
+# impairments, one run of lossy_path.py, its counters, and the verdict
+# "NAME: WHAT" by the CHECKs.
+lp_case() {
+	local name=$1 off=$2 up=$3 down=$4 args=$5 what=$6
+	shift 6
+	want "$name" || return 0
+	set_path "$((seed + off))" "$up" "$down"
+	# shellcheck disable=SC2086 # the run's arguments, split
+	run 40 $args
+	delta
+	verdict "$name: $what" "$@"
+}
+
 # loss toward the client: ztun-ref retransmits; loss and reordering
 # from it: ztun-ref keeps out-of-order segments
-if want up; then
-	set_path "$seed" "$lossy" "$lossy"
-	run 40 up "$T" 8001 "$bytes" 11
-	delta
-	verdict "up: $bytes bytes over $lossy" "out of order>0"
-fi
-if want down; then
-	set_path "$((seed + 1))" "$lossy" "$lossy"
-	run 40 down "$T" 8001 "$bytes" 12
-	delta
-	verdict "down: $bytes bytes over $lossy" "retransmits>0"
-fi
-if want bidi; then
-	set_path "$((seed + 2))" "$lossy" "$lossy"
-	run 40 bidi "$T" 7001 "$bytes" 13
-	delta
-	verdict "bidi: $bytes bytes each way over $lossy" "retransmits>0" "out of order>0"
-fi
-if want par; then
-	set_path "$((seed + 3))" "$lossy" "$lossy"
-	run 40 par 6 "$T" 8001 $((bytes / 4))
-	delta
-	verdict "par: 6 flows of $((bytes / 4)) bytes over $lossy" "retransmits>0" "out of order>0"
-fi
-if want reorder; then
-	reo=delay=8,jitter=6,reorder=40
-	set_path "$((seed + 4))" "$reo" "$reo"
-	run 40 bidi "$T" 7001 "$bytes" 14
-	delta
-	verdict "reorder: $bytes bytes each way over $reo" "out of order>0"
-fi
-if want outage; then
-	# a rate of its own (unless ZT_LP_RATE): the flows still run when
-	# the link goes down
-	lk=delay=5
-	[ -z "$rate" ] && lk=$lk,rate=20000
-	set_path "$((seed + 5))" "$lk,down_at=1500,down_for=1500" "$lk"
-	run 40 par 2 "$T" 8001 "$bytes"
-	delta
-	verdict "outage: 2 flows of $bytes bytes at ${rate:-20000} kbit, 1.5 s down" "rto expiries>0"
-fi
+lp_case up 0 "$lossy" "$lossy" "up $T 8001 $bytes 11" \
+	"$bytes bytes over $lossy" "out of order>0"
+lp_case down 1 "$lossy" "$lossy" "down $T 8001 $bytes 12" \
+	"$bytes bytes over $lossy" "retransmits>0"
+lp_case bidi 2 "$lossy" "$lossy" "bidi $T 7001 $bytes 13" \
+	"$bytes bytes each way over $lossy" "retransmits>0" "out of order>0"
+lp_case par 3 "$lossy" "$lossy" "par 6 $T 8001 $((bytes / 4))" \
+	"6 flows of $((bytes / 4)) bytes over $lossy" "retransmits>0" "out of order>0"
+reo=delay=8,jitter=6,reorder=40
+lp_case reorder 4 "$reo" "$reo" "bidi $T 7001 $bytes 14" \
+	"$bytes bytes each way over $reo" "out of order>0"
+# the outage has a rate of its own (unless ZT_LP_RATE): the flows still
+# run when the link goes down
+lk=delay=5
+[ -z "$rate" ] && lk=$lk,rate=20000
+lp_case outage 5 "$lk,down_at=1500,down_for=1500" "$lk" "par 2 $T 8001 $bytes" \
+	"2 flows of $bytes bytes at ${rate:-20000} kbit, 1.5 s down" "rto expiries>0"
 
 # IPv6 (ztun-ref's TSO writes as TCPV6, its IPv6 MSS and checksums):
 # the path of up, down and bidi
-if want up6; then
-	set_path "$((seed + 6))" "$lossy" "$lossy"
-	run 40 up "$T6" 8001 "$bytes" 16
-	delta
-	verdict "up6: $bytes bytes over IPv6 over $lossy" "out of order>0"
-fi
-if want down6; then
-	set_path "$((seed + 8))" "$lossy" "$lossy"
-	run 40 down "$T6" 8001 "$bytes" 18
-	delta
-	verdict "down6: $bytes bytes over IPv6 over $lossy" "retransmits>0"
-fi
-if want bidi6; then
-	set_path "$((seed + 7))" "$lossy" "$lossy"
-	run 40 bidi "$T6" 7001 "$bytes" 17
-	delta
-	verdict "bidi6: $bytes bytes each way over IPv6 over $lossy" "retransmits>0" "out of order>0"
-fi
+lp_case up6 6 "$lossy" "$lossy" "up $T6 8001 $bytes 16" \
+	"$bytes bytes over IPv6 over $lossy" "out of order>0"
+lp_case down6 8 "$lossy" "$lossy" "down $T6 8001 $bytes 18" \
+	"$bytes bytes over IPv6 over $lossy" "retransmits>0"
+lp_case bidi6 7 "$lossy" "$lossy" "bidi $T6 7001 $bytes 17" \
+	"$bytes bytes each way over IPv6 over $lossy" "retransmits>0" "out of order>0"
 
 if kill -0 "$ztun_pid" 2>/dev/null; then
 	kill -TERM "$ztun_pid"
