@@ -32,7 +32,8 @@ netns_cleanup() {
 }
 
 # e2e_preflight WHAT BIN TOOL...: BIN (the script's argument) must be an
-# executable ztun-ref, else usage and exit 2; it is made absolute in $bin.
+# executable ztun-ref, else usage (with $E2E_MORE_ARGS after it, when set)
+# and exit 2; it is made absolute in $bin.
 # Without root, /dev/net/tun, one of the TOOLs, or python3 3.9 or later
 # when python3 is one of them, one "SKIP: WHAT (reason)" line and exit 0.
 e2e_preflight() {
@@ -40,7 +41,7 @@ e2e_preflight() {
 	bin=$2
 	shift 2
 	if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-		echo "usage: $0 PATH/TO/ztun-ref" >&2
+		echo "usage: $0 PATH/TO/ztun-ref${E2E_MORE_ARGS:+ $E2E_MORE_ARGS}" >&2
 		exit 2
 	fi
 	bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")

@@ -29,32 +29,17 @@
 # exits 0. The trap removes the namespace and everything in it on every
 # exit path.
 
-bin=$1
-if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-	echo "usage: $0 PATH/TO/ztun-ref [FILE.scn...]" >&2
-	exit 2
-fi
-shift
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/e2e/netns_lib.sh
+. "$here/netns_lib.sh"
+what="scenarios against ztun-ref"
+# python3's version is checked below, on the interpreter itself
+E2E_MORE_ARGS="[FILE.scn...]" e2e_preflight "$what" "$1" ip
+command -v python3 >/dev/null 2>&1 || { echo "SKIP: $what (python3 is not installed)"; exit 0; }
+shift
 sim=${ZTUN_SIM:-$(dirname "$bin")/ztun-sim}
 
-what="scenarios against ztun-ref"
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: $what (not root: a network namespace and a TUN need root)"
-	exit 0
-fi
-if [ ! -c /dev/net/tun ]; then
-	echo "SKIP: $what (/dev/net/tun is missing)"
-	exit 0
-fi
-for p in ip python3; do
-	if ! command -v "$p" >/dev/null 2>&1; then
-		echo "SKIP: $what ($p is not installed)"
-		exit 0
-	fi
-done
 # the interpreter itself, not a version manager's shim, isolated and
 # without site packages: the executor needs the standard library only, and
 # this makes each run start in tens of milliseconds
@@ -171,8 +156,6 @@ tol=()
 	ztun_pid=
 }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/zt-scn-XXXXXX") || exit 2
-# shellcheck source=tests/e2e/netns_lib.sh
-. "$here/netns_lib.sh"
 trap netns_cleanup EXIT
 trap 'exit 1' INT TERM
 
