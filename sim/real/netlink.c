@@ -26,7 +26,9 @@
  * Routes may name their next hop by a nexthop object (`ip route add ...
  * nhid N`): with net.ipv4.nexthop_compat_mode 0 a dump gives only its
  * id (RTA_NH_ID), no RTA_OIF nor RTA_MULTIPATH, and the device comes from
- * an RTM_GETNEXTHOP of it (a group's: of its members).
+ * an RTM_GETNEXTHOP of it (a group's: of its members). A nexthop removed
+ * between the dump and that request (-ENOENT) means the table changed:
+ * the dump is asked again, as an interrupted one is.
  */
 #include "real/netlink.h"
 
@@ -482,18 +484,23 @@ static int default_route_cb(const struct nlmsghdr *nh, void *user)
  * @family: ZT_AF_INET or ZT_AF_INET6
  * @exclude: an interface whose routes do not count (the TUN), or 0
  *
- * A dump interrupted by a change of the table (NLM_F_DUMP_INTR) is not
+ * A dump interrupted by a change of the table (NLM_F_DUMP_INTR), or one
+ * naming a nexthop removed before RTM_GETNEXTHOP asked for it, is not
  * taken: it is done again, at most ZR_NL_DUMP_TRIES times in all.
  *
  * Return: the interface index, 0 when there is no default route, or a
- * negative errno (-EAGAIN: every dump was interrupted).
+ * negative errno (-EAGAIN: every dump was interrupted; -ENOENT: the
+ * last one named a nexthop that was gone).
  */
 int zr_nl_default_oif(uint8_t family, unsigned exclude)
 {
 	struct route_pick pick;
 	int err = -EINTR;
 
-	for (unsigned try = 0; try < ZR_NL_DUMP_TRIES && err == -EINTR; try++) {
+	/* -ENOENT: a nexthop the dump named was gone when asked for, the
+	 * table changed since; dumped again as an interrupted dump is */
+	for (unsigned try = 0;
+	     try < ZR_NL_DUMP_TRIES && (err == -EINTR || err == -ENOENT); try++) {
 		pick = (struct route_pick){ .exclude = exclude };
 		err = route_dump(family, default_route_cb, &pick);
 	}

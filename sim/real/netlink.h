@@ -38,11 +38,12 @@ int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr,
  * object named by id alone (RTA_NH_ID) has that nexthop's device
  * (RTM_GETNEXTHOP; a group's first member not through @exclude).
  * A dump that the kernel marks interrupted (NLM_F_DUMP_INTR: the table
- * changed during it, so it may miss routes) is done again, up to
+ * changed during it, so it may miss routes), or that names a nexthop
+ * removed before RTM_GETNEXTHOP asked for it, is done again, up to
  * ZR_NL_DUMP_TRIES times in all.
  * Return: its index (> 0), 0 when there is none, or a negative errno
- * (-EAGAIN when every dump was interrupted, -ENOENT for a nexthop removed
- * since the dump).
+ * (-EAGAIN when every dump was interrupted, -ENOENT when the last one
+ * named a nexthop removed since).
  */
 #define ZR_NL_DUMP_TRIES 5
 int zr_nl_default_oif(uint8_t family, unsigned exclude);

@@ -478,6 +478,8 @@ static void script_nexthop(int peer, uint32_t seq, unsigned call)
 
 static void test_nexthop(void)
 {
+	unsigned calls;
+
 	fake_begin(script_nexthop);
 	/* the kernel's choice (metric 10, via nexthop 5 on 4), not the
 	 * worse route that names its device */
@@ -494,10 +496,30 @@ static void test_nexthop(void)
 	/* a blackhole leads nowhere: the other route */
 	nh_route_id = 9;
 	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), 3);
-	/* a nexthop the kernel does not know (removed meanwhile): an
-	 * error, not a guess */
+	/* a nexthop the kernel never knows, in every dump: an error, not a
+	 * guess (after ZR_NL_DUMP_TRIES dumps, each asking for it) */
 	nh_route_id = 11;
+	calls = fake.calls;
 	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), -ENOENT);
+	CU_ASSERT_EQUAL(fake.calls - calls, 2u * ZR_NL_DUMP_TRIES);
+	fake_end();
+}
+
+/* The first dump names nexthop 11, removed before it is asked for (the
+ * route with it); the next dump has the route through nexthop 5. */
+static void script_nexthop_removed(int peer, uint32_t seq, unsigned call)
+{
+	nh_route_id = call == 0 ? 11 : 5;
+	script_nexthop(peer, seq, call);
+}
+
+static void test_nexthop_removed(void)
+{
+	fake_begin(script_nexthop_removed);
+	/* the table changed between the dump and RTM_GETNEXTHOP: dumped
+	 * again, as an interrupted dump is, not a failed start */
+	CU_ASSERT_EQUAL(zr_nl_default_oif(ZT_AF_INET, 0), 4);
+	CU_ASSERT_EQUAL(fake.calls, 4u);
 	fake_end();
 }
 
@@ -575,6 +597,7 @@ int zt_suite_netlink(void)
 		{ "stray datagrams do not stretch the wait",
 		  test_stray_datagrams_do_not_stretch },
 		{ "default route through a nexthop object", test_nexthop },
+		{ "nexthop removed between dump and lookup", test_nexthop_removed },
 		{ "reply forged by another socket", test_forged_reply },
 		{ 0 }
 	};
