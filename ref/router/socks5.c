@@ -597,6 +597,9 @@ enum zt_socks5_udp_result zt_socks5_udp_unwrap(const uint8_t *in, size_t len,
 	if (len - 3 < alen)
 		return ZT_SOCKS5_UDP_TRUNCATED;
 	addr_get(in + 3, alen, from);
+	/* a relay on a dual-stack socket names an IPv4 server as
+	 * ::ffff:a.b.c.d: that server is the IPv4 one (as BND.ADDR is) */
+	unmap_v4(from);
 	*payload = zt_view_make(in + 3 + alen, len - 3 - alen);
 	return ZT_SOCKS5_UDP_OK;
 }

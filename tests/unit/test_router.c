@@ -3994,6 +3994,50 @@ static void test_socks5_udp_full_cone(void)
 	}
 }
 
+/* A relay on a dual-stack socket names an IPv4 server by its IPv4-mapped
+ * IPv6 address (ATYP 4, ::ffff:a.b.c.d), as it names BND.ADDR: that is
+ * the server's IPv4 address, and its answer reaches the IPv4 client from
+ * it (before, it matched no flow and was dropped as spoofed); with
+ * --udp-full-cone a peer so named comes in from its IPv4 address too. */
+static void test_socks5_udp_mapped_source(void)
+{
+	for (int cone = 0; cone < 2; cone++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(false), cli = cli_addr(false), srv2;
+		struct zt_addr peer = zt_addr_v4(HOLE4), claim_ip;
+		struct zt_endpoint relay, sock;
+		struct zt_socks5_addr claim;
+		uint8_t b[16] = { [10] = 0xff, [11] = 0xff }, dg[64];
+		int n;
+
+		t->cfg.udp_full_cone = cone;
+		socks5_udp_start(t, false, &srv2);
+		send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+		relay = vstats(t)->last_to;
+		CU_ASSERT_FATAL(zt_vnet_dgram_local(t->vn, 0, &sock) == 0);
+		memcpy(b + 12, cone ? peer.bytes : srv.bytes, 4);
+		claim_ip = zt_addr_v6(b);
+		zt_socks5_addr_ip(&claim, &claim_ip, cone ? 9000 : 7);
+		CU_ASSERT_EQUAL(claim.atyp, ZT_SOCKS5_ATYP_IPV6);
+		n = zt_socks5_udp_wrap(&claim, (const uint8_t *)"hi", 2, dg,
+				       sizeof(dg));
+		CU_ASSERT_FATAL(n == 22 + 2);
+		CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &relay, &sock, dg,
+						 (size_t)n), 0);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 0);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_cone_in, cone ? 1 : 0);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+		CU_ASSERT(zt_addr_eq(&t->udp_from, cone ? &peer : &srv));
+		CU_ASSERT_EQUAL(t->udp_sport, cone ? 9000 : 7);
+		CU_ASSERT_EQUAL(t->udp_dport, 6000);
+		CU_ASSERT(t->udp_last_len == 2 && !memcmp(t->udp_last, "hi", 2));
+		tb_free(t);
+	}
+}
+
 /* --udp-full-cone lets in a server no flow talks to, but only a single
  * host: a source on loopback (a service on the proxy's or the host's
  * own machine), a group or "this host" would reach the client as a
@@ -5684,6 +5728,7 @@ int zt_suite_router(void)
 		{ "socks5_udp_relay_named", test_socks5_udp_relay_named },
 		{ "socks5_udp_assoc_shared", test_socks5_udp_assoc_shared },
 		{ "socks5_udp_full_cone", test_socks5_udp_full_cone },
+		{ "socks5_udp_mapped_source", test_socks5_udp_mapped_source },
 		{ "udp_full_cone_martians", test_udp_full_cone_martians },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
 		{ "socks5_udp_proxy_ends_assoc", test_socks5_udp_proxy_ends_assoc },

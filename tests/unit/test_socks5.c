@@ -1038,6 +1038,35 @@ static void test_udp_roundtrip(void)
 	}
 }
 
+/* The source a relay names as ::ffff:a.b.c.d (a dual-stack socket's view
+ * of an IPv4 server) is that IPv4 address, as a BND.ADDR so named is; an
+ * IPv6 one stays as it is. */
+static void test_udp_unwrap_mapped(void)
+{
+	static const uint8_t mapped[] = {
+		0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+		192, 0, 2, 7, 0, 53, 'x',
+	};
+	static const uint8_t v4[4] = { 192, 0, 2, 7 };
+	uint8_t d[sizeof(mapped)];
+	struct zt_socks5_addr from;
+	struct zt_addr want = zt_addr_v4(v4);
+	struct zt_view pv;
+
+	memcpy(d, mapped, sizeof(d));
+	CU_ASSERT_EQUAL_FATAL(zt_socks5_udp_unwrap(d, sizeof(d), &from, &pv),
+			      ZT_SOCKS5_UDP_OK);
+	CU_ASSERT_EQUAL(from.atyp, ZT_SOCKS5_ATYP_IPV4);
+	CU_ASSERT(zt_addr_eq(&from.ip, &want));
+	CU_ASSERT_EQUAL(from.port, 53);
+	CU_ASSERT(pv.len == 1 && pv.data == d + 22);
+	d[14] = 0xfe; /* no longer mapped */
+	CU_ASSERT_EQUAL_FATAL(zt_socks5_udp_unwrap(d, sizeof(d), &from, &pv),
+			      ZT_SOCKS5_UDP_OK);
+	CU_ASSERT_EQUAL(from.atyp, ZT_SOCKS5_ATYP_IPV6);
+	CU_ASSERT_EQUAL(from.ip.family, ZT_AF_INET6);
+}
+
 static void test_udp_rejects(void)
 {
 	static const uint8_t good[] = { 0, 0, 0, 1, 10, 0, 0, 1, 0, 53, 'x' };
@@ -1098,6 +1127,7 @@ int zt_suite_socks5(void)
 		{ "truncated_every_split", test_truncated_every_split },
 		{ "udp_roundtrip", test_udp_roundtrip },
 		{ "udp_rejects", test_udp_rejects },
+		{ "udp_unwrap_mapped", test_udp_unwrap_mapped },
 		{ 0 },
 	};
 

@@ -258,7 +258,8 @@ int zt_socks5_udp_wrap(const struct zt_socks5_addr *dst, const uint8_t *payload,
 /*
  * zt_socks5_udp_unwrap() - decapsulate a datagram from the relay.
  * @in/@len:  the datagram (borrowed; never read past @len)
- * @from:     the DST.ADDR/DST.PORT it carries (the remote sender)
+ * @from:     the DST.ADDR/DST.PORT it carries (the remote sender); an
+ *            IPv4-mapped IPv6 one (::ffff:a.b.c.d) as its IPv4 address
  * @payload:  view into @in of the data (borrowed from @in)
  * Return: ZT_SOCKS5_UDP_OK or why it must be dropped (@from and @payload
  * are then unspecified).
