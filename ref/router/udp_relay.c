@@ -477,13 +477,11 @@ void udp_fail(struct udp_relay *u, enum zt_refuse how, uint64_t now)
 
 	if (!f)
 		return;
-	if (!u->ready) {
-		u->r->stats.udp_dropped += u->q_n;
+	if (!u->ready) /* its waiting datagrams counted by udp_closed() */
 		zt_stack_udp_unreach(u->r->stack, f,
 				     udp_refuse_code(how, f->key.family),
 				     u->q_n ? u->q : NULL, u->q_n ? u->q_len[0] : 0,
 				     now);
-	}
 	zt_stack_udp_close(u->r->stack, f, now);
 }
 
@@ -861,7 +859,9 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 }
 
 /* The stack's udp_closed: the flow ended (timeout, eviction, failure);
- * its relay and what it holds are let go. */
+ * its relay and what it holds are let go, the datagrams that still
+ * waited for its upstream counted as dropped (whatever ended it: an
+ * eviction as much as a failed association). */
 void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 {
 	struct udp_relay *u = f->user;
@@ -870,6 +870,7 @@ void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 	(void)now;
 	if (!u)
 		return;
+	u->r->stats.udp_dropped += u->q_n;
 	if (u->dns)
 		dns_tunnel_free(u->dns);
 	udp_close_sockets(u);

@@ -922,6 +922,26 @@ static void test_emfile_udp_before_tcp(void)
 	tb_free(t);
 }
 
+/* The UDP of @t goes through a SOCKS5 proxy that answers UDP ASSOCIATE
+ * after @delay; a UDP echo server at srv_addr(false):7 (*@echo). Return:
+ * the proxy. */
+static struct zt_vhost *socks5_udp_start_slow(struct tb *t, uint64_t delay,
+					      struct zt_vhost **echo)
+{
+	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
+	struct zt_vhost_config hc;
+	struct zt_vhost *e;
+
+	t->dec[1] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	e = add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	if (echo)
+		*echo = e;
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.reply_delay = delay;
+	return add_host_cfg(t, &pa, 1080, &hc);
+}
+
 /* A SOCKS5 association whose relay socket cannot be opened may lose its
  * waiting member to the eviction that tries to make room; the association
  * outlives that (no use after free) and fails, its control stream closed. */
@@ -929,17 +949,10 @@ static void test_emfile_socks5_member_evicted(void)
 {
 	struct tb *t;
 	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
-	struct zt_addr pa = zt_addr_v4(SOCKS4);
-	struct zt_vhost_config hc;
 
 	t = tb_new_sockets(1);
-	t->dec[1] = ZT_ROUTE_SOCKS5;
 	t->cfg.stack.udp_evict_idle = 5 * ZT_MS;
-	tb_start(t);
-	add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
-	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
-	hc.reply_delay = 20 * ZT_MS;
-	add_host_cfg(t, &pa, 1080, &hc);
+	socks5_udp_start_slow(t, 20 * ZT_MS, NULL);
 	send_udp(t, &cli, 6000, &srv, 7, "x", 1);
 	run_for(t, 100 * ZT_MS);
 	CU_ASSERT_EQUAL(sstats(t)->udp_evicted, 1);
@@ -947,6 +960,35 @@ static void test_emfile_socks5_member_evicted(void)
 	CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 0);
 	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
 	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+	CU_ASSERT_EQUAL(t->udp_in, 0);
+	CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 1); /* "x", which waited */
+	tb_free(t);
+}
+
+/* A full UDP table evicts a flow whose datagrams still wait for its
+ * SOCKS5 association (the proxy is slow to answer; the connect timeout
+ * is longer than udp_evict_idle): they are dropped with it, and counted
+ * as dropped as when the association fails (before, they were freed
+ * uncounted). */
+static void test_udp_evicted_waiting_counted(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
+
+	t->cfg.stack.max_udp_flows = 1;
+	t->cfg.stack.connect_timeout = 60 * ZT_SEC;
+	socks5_udp_start_slow(t, 3600 * ZT_SEC, NULL);
+	send_udp(t, &cli, 6000, &srv, 7, "a", 1);
+	send_udp(t, &cli, 6000, &srv, 7, "b", 1);
+	send_udp(t, &cli, 6000, &srv, 7, "c", 1);
+	run_for(t, 15 * ZT_SEC);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 1);
+	CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 0);
+	send_udp(t, &cli, 6001, &srv, 7, "d", 1); /* takes its place */
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(sstats(t)->udp_evicted, 1);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 1);
+	CU_ASSERT_EQUAL(rstats(t)->udp_dropped, 3);
 	CU_ASSERT_EQUAL(t->udp_in, 0);
 	tb_free(t);
 }
@@ -2706,17 +2748,11 @@ static void test_socks5_udp_queue_bound(void)
 {
 	struct tb *t = tb_new(NULL);
 	struct zt_addr srv = srv_addr(false), cli = cli_addr(false);
-	struct zt_addr pa = zt_addr_v4(SOCKS4);
-	struct zt_vhost_config hc;
 	struct zt_vhost *echo;
 	char dg[16];
 
-	t->dec[1] = ZT_ROUTE_SOCKS5;
-	tb_start(t);
-	echo = add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
-	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
-	hc.reply_delay = 20 * ZT_MS; /* the association takes a while */
-	add_host_cfg(t, &pa, 1080, &hc);
+	/* the association takes a while */
+	socks5_udp_start_slow(t, 20 * ZT_MS, &echo);
 	for (int i = 0; i < 20; i++) {
 		snprintf(dg, sizeof(dg), "%03d", i);
 		send_udp(t, &cli, 6001, &srv, 7, dg, 3);
@@ -5729,6 +5765,7 @@ int zt_suite_router(void)
 		{ "socks5_udp_assoc_shared", test_socks5_udp_assoc_shared },
 		{ "socks5_udp_full_cone", test_socks5_udp_full_cone },
 		{ "socks5_udp_mapped_source", test_socks5_udp_mapped_source },
+		{ "udp_evicted_waiting_counted", test_udp_evicted_waiting_counted },
 		{ "udp_full_cone_martians", test_udp_full_cone_martians },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
 		{ "socks5_udp_proxy_ends_assoc", test_socks5_udp_proxy_ends_assoc },
