@@ -919,6 +919,9 @@ static ssize_t up_stream_send(void *host, int handle, const void *data,
 
 	if (st->closed || st->dead || !st->connected)
 		return -ENOTCONN;
+	if (st->err_held)
+		return 0; /* as ztun-ref's host: the error waits for the
+			   * reads' end (sim/real/host.c), nothing is sent */
 	if (!st->window_inf && take > st->window)
 		take = (size_t)st->window;
 	if (take < len)
@@ -934,6 +937,8 @@ static void up_stream_shutdown(void *host, int handle)
 {
 	struct host *h = host;
 
+	if (h->st[handle].err_held)
+		return; /* dead: ztun-ref's shutdown() fails (ENOTCONN) */
 	out_log(h, out_push(h, OUT_FIN, CHAN_STREAM0 + (unsigned)handle, NULL, 0));
 }
 

@@ -1485,6 +1485,11 @@ static ssize_t up_stream_send(void *host, int handle, const void *data,
 
 	if (!s)
 		return -EBADF;
+	/* Its failure held behind bytes not taken yet (err_held): ztun-ref's
+	 * send() would take the error there, and its host holds it for the
+	 * end of the reads, taking nothing (sim/real/host.c). */
+	if (s->err_held)
+		return 0;
 	n = zt_vnet_send(s, data, len);
 	if (n > 0) {
 		vn->stats.bytes_to_hosts += (uint64_t)n;
@@ -1502,7 +1507,10 @@ static void up_stream_shutdown(void *host, int handle)
 
 	if (s) {
 		vn->stats.stream_shutdowns++;
-		zt_vnet_shutdown(s);
+		/* dead behind held bytes: no FIN leaves (ztun-ref's
+		 * shutdown() fails with ENOTCONN) */
+		if (!s->err_held)
+			zt_vnet_shutdown(s);
 	}
 }
 

@@ -45,7 +45,15 @@
  *            resumed and reads again, no send touching the socket
  *            meanwhile (a send would take the error first), nor the
  *            shutdown() of a client's FIN failing it (ENOTCONN there
- *            only says the connection is over).
+ *            only says the connection is over). A paused stream out of
+ *            the epoll set hears of no reset; a send may meet it first
+ *            (ECONNRESET, ETIMEDOUT...), and Linux's send() clears the
+ *            socket's error, so the reads would end in a plain EOF:
+ *            when the connection is over (TCP_CLOSE) and bytes may be
+ *            unread (held here, or SIOCINQ), the host keeps that error
+ *            (err_taken) and fails the stream with it at the reads'
+ *            end, as for EPOLLERR, the send taking nothing; otherwise
+ *            the stream fails at once.
  *            stream_send() that takes less than offered turns EPOLLOUT
  *            on; its event is zt_router_stream_writable().
  *            A socket with nothing to wait for leaves the epoll set, so
@@ -100,6 +108,7 @@
 #include <inttypes.h>
 #include <linux/errqueue.h>
 #include <linux/sock_diag.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -108,6 +117,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -162,10 +172,15 @@ struct zr_sock {
 			       * of at once failed with it (< 0): the
 			       * stream fails from run_resumes() */
 	bool err_waits;       /* streams: an error (EPOLLERR) came while
-			       * paused, behind data the socket may still
-			       * hold: the reads after stream_resume() meet
+			       * paused, or a send took one, behind data
+			       * the socket may still hold: the reads
+			       * (after stream_resume(), when paused) meet
 			       * it, so no send touches the socket and no
 			       * EPOLLOUT is waited for meanwhile */
+	int err_taken;        /* streams: the error (< 0) a send took from
+			       * the socket for err_waits: Linux cleared
+			       * it, so the reads end in EOF, which fails
+			       * the stream with it instead */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	struct zt_addr peer;  /* streams: the address connected to */
@@ -632,6 +647,48 @@ fail:
 	return err;
 }
 
+/* Whether @fd's connection is over (reset, timed out: TCP_CLOSE): its
+ * reads then end, after what it holds. */
+static bool sock_closed(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	       len > 0 && ti.tcpi_state == TCP_CLOSE;
+}
+
+/*
+ * A send on stream @idx failed with @err (< 0): Linux's send() takes the
+ * socket's pending error (a reset, a keepalive's ETIMEDOUT), and a recv()
+ * after it returns what the socket still holds, then EOF. Failing now
+ * would lose those bytes (the server sent them before its reset); so
+ * when the connection is over and bytes may still be unread (held here,
+ * or in the socket: SIOCINQ) and the read side is not at its EOF, the
+ * error waits for the reads' end, as err_waits does for EPOLLERR, and
+ * the send takes nothing. Otherwise the stream fails now (the caller
+ * returns @err). Syscalls on this error path only.
+ * Return: whether the error is held.
+ */
+static bool send_error_held(struct zr_host *h, struct zr_sock *s, int idx,
+			    int err)
+{
+	int inq = 0;
+
+	if (s->eof || !sock_closed(s->fd))
+		return false;
+	if (!(s->held && s->held_off < s->held_len) &&
+	    ioctl(s->fd, SIOCINQ, &inq) == 0 && inq <= 0)
+		return false;
+	zr_debug("stream %d: send: %s, held behind unread data", idx,
+		 strerror(-err));
+	s->err_waits = true;
+	s->err_taken = err;
+	s->want_write = false;
+	sock_watch(h, s, idx);
+	return true;
+}
+
 static ssize_t up_stream_send(void *host, int handle, const void *data,
 			      size_t len)
 {
@@ -648,8 +705,11 @@ static ssize_t up_stream_send(void *host, int handle, const void *data,
 	do {
 		n = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		return -errno;
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		int err = -errno;
+
+		return send_error_held(h, s, handle, err) ? 0 : err;
+	}
 	if (n < 0)
 		n = 0;
 	if ((size_t)n < len && !s->want_write) {
@@ -1253,6 +1313,11 @@ static void stream_readable(struct zr_host *h, struct zr_sock *s, int idx)
 	if (n < 0) {
 		if (err != EAGAIN && err != EWOULDBLOCK)
 			stream_fail(h, s, idx, -err);
+		return;
+	}
+	if (n == 0 && s->err_taken) {
+		/* the end of the data a send's error was held behind */
+		stream_fail(h, s, idx, s->err_taken);
 		return;
 	}
 	if (n == 0) {

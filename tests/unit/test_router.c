@@ -2278,6 +2278,54 @@ static void test_upstream_rst_drain_bounded(void)
 	tb_free(t);
 }
 
+/* The upstream resets behind bytes the router has not taken (its ring
+ * full: the client reads nothing), and the client then sends: ztun-ref's
+ * send() would take the reset from the socket (Linux clears it then), so
+ * its host holds the error for the end of the reads and the send takes
+ * nothing; the vnet does the same (it once took the bytes, for nobody).
+ * The client's bytes wait in the router; reading again, the client gets
+ * every byte the server sent, then the reset. */
+static void test_upstream_rst_held_send_takes_nothing(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	const struct zt_vnet_stats *vs;
+	struct client *c;
+	uint64_t to_hosts, sends;
+
+	t->cli_rx_buf = 8192;
+	t->cfg.stack.tcp.tx_buf = 4096;
+	tb_start(t);
+	add_rst_source(t, &srv);
+	c = client_open(t, false, &srv, 80, 0);
+	c->read = false;
+	run_for(t, 2 * ZT_SEC);
+	vs = zt_vnet_stats(t->vn);
+	/* dead behind the bytes the router has not taken */
+	CU_ASSERT_EQUAL_FATAL(vs->resets, 1);
+	CU_ASSERT_EQUAL_FATAL(rstats(t)->upstream_reset, 0);
+	CU_ASSERT_FATAL(rstats(t)->tcp_relayed_down < 49920);
+	to_hosts = vs->bytes_to_hosts;
+	sends = vs->router_sends;
+	c->to_send = 100;
+	run_for(t, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->sent, 100); /* the router took them ... */
+	CU_ASSERT_EQUAL(vs->bytes_to_hosts, to_hosts); /* ... the vnet none */
+	CU_ASSERT_EQUAL(vs->router_sends, sends);
+	CU_ASSERT_EQUAL(c->rsts, 0);
+	c->read = true;
+	run_for(t, 5 * ZT_SEC);
+	CU_ASSERT_EQUAL(c->got, 49920);
+	CU_ASSERT(c->same);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_down, 49920);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+	CU_ASSERT_EQUAL(vs->bytes_to_hosts, to_hosts);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(vs->streams_open, 0);
+	tb_free(t);
+}
+
 /* A flow that ends by a reset - the client's RST, or the idle timeout -
  * ends its upstream by a reset too: a FIN would tell the server that what
  * it got (half an upload, say) was the whole of it. */
@@ -5750,6 +5798,8 @@ int zt_suite_router(void)
 		{ "upstream_rst_after_data_drains", test_upstream_rst_after_data_drains },
 		{ "upstream_rst_drain_client_sends", test_upstream_rst_drain_client_sends },
 		{ "upstream_rst_drain_bounded", test_upstream_rst_drain_bounded },
+		{ "upstream_rst_held_send_takes_nothing",
+		  test_upstream_rst_held_send_takes_nothing },
 		{ "reset_passes_upstream", test_reset_passes_upstream },
 		{ "direct_source_and_http_server", test_direct_source_and_http },
 		{ "backpressure_slow_reader", test_backpressure_slow_reader },
