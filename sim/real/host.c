@@ -57,7 +57,14 @@
  *            stream_send() that takes less than offered turns EPOLLOUT
  *            on; its event is zt_router_stream_writable().
  *            A socket with nothing to wait for leaves the epoll set, so
- *            level-triggered EPOLLHUP cannot spin. An open stream that
+ *            level-triggered EPOLLHUP cannot spin; but a half-open one
+ *            (the upstream's FIN read, ours not sent: a client keeping
+ *            its half open) stays, registered for no event with
+ *            EPOLLONESHOT: EPOLLERR/EPOLLHUP still come, once, so an
+ *            upstream that dies under it (a keepalive timeout, a RST)
+ *            fails the stream (SO_ERROR) and the client learns it; a
+ *            clean hang-up does nothing more. One epoll_ctl() at the
+ *            EOF, as the removal was. An open stream that
  *            fails here (a read error, an epoll_ctl() or shutdown() the
  *            core could not be told of at once) is closed with a RST
  *            (SO_LINGER 0), never a FIN that would pass for a whole
@@ -181,6 +188,7 @@ struct zr_sock {
 			       * the socket for err_waits: Linux cleared
 			       * it, so the reads end in EOF, which fails
 			       * the stream with it instead */
+	bool wr_shut;         /* streams: shutdown(SHUT_WR) passed our FIN */
 	uint32_t events;      /* mask registered with epoll */
 	void *cookie;         /* the core's, borrowed */
 	struct zt_addr peer;  /* streams: the address connected to */
@@ -303,6 +311,15 @@ static int sock_update(struct zr_host *h, struct zr_sock *s, int idx)
 	else
 		want = (!s->paused && !s->eof ? EPOLLIN : 0) |
 		       (s->want_write ? EPOLLOUT : 0);
+	/* Half-open (the upstream's FIN read, ours not sent): nothing to
+	 * read or write, but the upstream may still die under a client
+	 * that keeps its half open (a keepalive timeout, a RST), which the
+	 * client must learn. Registered for no event, EPOLLERR and
+	 * EPOLLHUP still come; ONESHOT reports one and disarms, so a hang-up
+	 * that stays cannot spin (sock_event() sets events 0 then). */
+	if (want == 0 && s->kind == SK_STREAM && s->state == ST_OPEN &&
+	    s->eof && !s->wr_shut)
+		want = EPOLLONESHOT;
 	if (want == 0) {
 		if (s->in_epoll)
 			epoll_ctl(h->epfd, EPOLL_CTL_DEL, s->fd, NULL);
@@ -731,13 +748,19 @@ static void up_stream_shutdown(void *host, int handle)
 	struct zr_host *h = host;
 	struct zr_sock *s = sock_get(h, handle, SK_STREAM);
 
-	if (s && shutdown(s->fd, SHUT_WR) < 0) {
+	if (!s)
+		return;
+	if (shutdown(s->fd, SHUT_WR) < 0) {
 		int err = -errno;
 
 		zr_debug("stream %d: shutdown: %s", handle, strerror(-err));
 		if (err != -ENOTCONN)
 			fail_later(h, s, handle, err);
+		return;
 	}
+	s->wr_shut = true;
+	if (s->eof)
+		sock_watch(h, s, handle); /* both shut: no half-open watch */
 }
 
 static void up_stream_close(void *host, int handle, bool abort)
@@ -1570,6 +1593,17 @@ static void sock_event(struct zr_host *h, uint32_t gen, uint32_t idx,
 		sock_watch(h, s, (int)idx);
 		zr_debug("stream %u: connected", idx);
 		zt_router_stream_connected(h->router, s->cookie, h->now);
+		return;
+	}
+	if (s->events & EPOLLONESHOT) {
+		/* The half-open stream's watch (sock_update()) reported, and
+		 * is disarmed: its upstream died (a keepalive timeout, a
+		 * RST), or the hang-up of an end that closed cleanly, which
+		 * leaves nothing more to do. */
+		s->events = 0;
+		err = so_error(s->fd);
+		if (err)
+			stream_fail(h, s, (int)idx, -err);
 		return;
 	}
 	/* A reset (or another error) may come behind data the socket still

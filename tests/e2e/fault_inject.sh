@@ -60,6 +60,8 @@
 #               data still reaches the core first
 #   keepalive   a server's host vanishes under a client with TCP
 #               keepalive: the upstream's keepalive finds it, client reset
+#   ka_fin      the same after the server's FIN, under a half-open client
+#               (the upstream socket at its EOF, waiting for nothing)
 #   send        send() ENOBUFS on a stream: reset, not cut clean
 #   shutdown    shutdown() ENOBUFS passing a client's FIN on: reset, not hung
 #   setsockopt  setsockopt() EPERM (SO_BINDTODEVICE): flows refused at once
@@ -162,6 +164,7 @@ pids+=($!)
 # :7007 says "go" in rst.log, waits 0.5 s, sends 49,920 bytes, waits
 # until they are all acknowledged (ztun-ref's socket holds them), then
 # resets.
+# :7009 sends "bye" and its FIN, then reads to the end (20 s at most).
 # :7008 reads nothing more: it sends until its buffers and ztun-ref's
 # socket are full (the client reads nothing either), waits until the
 # client's upload has filled the other way too (ztun-ref's sends come
@@ -196,6 +199,16 @@ def stuffed(c):
     with open(sys.argv[2], "a") as f:
         f.write("acked %d\n" % (sent - outq(c)))
 
+def fin_first(c):
+    c.sendall(b"bye")
+    c.shutdown(socket.SHUT_WR)
+    c.settimeout(20)
+    try:
+        while c.recv(1 << 16):
+            pass
+    except OSError:
+        pass
+
 def serve(port, handle):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -210,6 +223,7 @@ def serve(port, handle):
         c.close()
 
 threading.Thread(target=serve, args=(7008, stuffed), daemon=True).start()
+threading.Thread(target=serve, args=(7009, fin_first), daemon=True).start()
 serve(7007, after_ack)
 RST
 sx python3 "$tmp/fi_rst.py" "$tmp/rst.log" "$tmp/rstup.log" >"$tmp/rst.err" 2>&1 &
@@ -217,7 +231,7 @@ pids+=($!)
 
 # The client: one line saying what happened.
 cat >"$tmp/fi_client.py" <<'EOF'
-import errno, random, socket, sys, threading, time
+import errno, random, select, socket, sys, threading, time
 
 def gen(seed, n):
     return random.Random(seed).randbytes(n)
@@ -295,6 +309,36 @@ def idle(host, port, secs, flag=None):
         return "open %d" % ms(t0)
     except OSError as e:
         return "%s %d" % (err(e), ms(t0))
+
+def halfidle(host, port, secs, flag):
+    """one byte, then read to the server's FIN; then stay half-open and
+    idle with TCP keepalive (as idle()), writing FLAG, and wait SECS for
+    an error or hang-up: 'ERR MS' (SO_ERROR), 'hup MS', 'open MS'; 'early
+    GOT' when the server's bytes were not b'bye'"""
+    s = socket.create_connection((host, port), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    s.sendall(b"g")
+    got = b""
+    while True:
+        b = s.recv(100)
+        if not b:
+            break
+        got += b
+    if got != b"bye":
+        return "early %r" % got
+    with open(flag, "w") as f:
+        f.write("eof\n")
+    # no POLLIN (the EOF is always readable): only POLLERR / POLLHUP
+    p = select.poll()
+    p.register(s, 0)
+    t0 = time.monotonic()
+    if not p.poll(int(secs * 1000)):
+        return "open %d" % ms(t0)
+    e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    return "%s %d" % (errno.errorcode.get(e, str(e)) if e else "hup", ms(t0))
 
 def half(host, port, timeout):
     """send 5 bytes, then the FIN (shutdown), read until the echo server's
@@ -402,6 +446,8 @@ if a[1] == "tcp":
     print(tcp(a[2], int(a[3]), int(a[4]), float(a[5])))
 elif a[1] == "idle":
     print(idle(a[2], int(a[3]), float(a[4]), a[5] if len(a) > 5 else None))
+elif a[1] == "halfidle":
+    print(halfidle(a[2], int(a[3]), float(a[4]), a[5]))
 elif a[1] == "half":
     print(half(a[2], int(a[3]), float(a[4])))
 elif a[1] == "udp":
@@ -412,7 +458,7 @@ elif a[1] == "upreset":
     print(upreset(a[2], int(a[3]), a[4], a[5], float(a[6])))
 EOF
 
-for p in "t 7001" "u 7003" "t 7006" "t 7007" "t 7008"; do
+for p in "t 7001" "u 7003" "t 7006" "t 7007" "t 7008" "t 7009"; do
 	# shellcheck disable=SC2086
 	set -- $p
 	for _ in $(seq 50); do
@@ -963,13 +1009,28 @@ case_rst_data() {
 # strace only traces nothing.
 case_keepalive() {
 	name="server vanishes under a keepalive client: the client is reset"
-	local cpid k tmo ms
+	vanish "$name" idle 7001 || return
+	if [ "${out%% *}" = ECONNRESET ] && [ "$ms" -ge 5000 ] && [ "$ms" -lt 10000 ] &&
+	   [ "$k" = 1 ] && [ "$tmo" = 1 ]; then
+		pass "$name (after $ms ms; upstream keepalives $k, timeouts $tmo)"
+	else
+		fail "$name" "client: $out; upstream keepalives '$k', timeouts '$tmo'"
+	fi
+}
+
+# vanish NAME MODE PORT: under ztun-ref with --upstream-keepalive 2,
+# fi_client.py MODE (idle, halfidle) to PORT, the server's answers
+# blackholed once the client says (its flag file) that its connection is
+# set, until it ends; sets $out (its line), $ms (its time), $k and $tmo
+# (upstream keepalives, timeouts). Return 1 when ztun-ref did not start.
+vanish() {
+	local cpid
 	start "-e trace=none" -- --upstream-keepalive 2 || {
-		fail "$name" "ztun-ref did not start"
-		return
+		fail "$1" "ztun-ref did not start"
+		return 1
 	}
 	rm -f "$tmp/ka.flag"
-	cx timeout 25 python3 "$tmp/fi_client.py" idle $T 7001 15 "$tmp/ka.flag" \
+	cx timeout 25 python3 "$tmp/fi_client.py" "$2" $T "$3" 15 "$tmp/ka.flag" \
 		>"$tmp/ka.out" 2>&1 &
 	cpid=$!
 	for _ in $(seq 50); do
@@ -983,9 +1044,26 @@ case_keepalive() {
 	k=$(counter tcp "upstream keepalives")
 	tmo=$(counter tcp "upstream timeouts")
 	ms=$(ms_of "$out")
-	if [ "${out%% *}" = ECONNRESET ] && [ "$ms" -ge 5000 ] && [ "$ms" -lt 10000 ] &&
-	   [ "$k" = 1 ] && [ "$tmo" = 1 ]; then
-		pass "$name (after $ms ms; upstream keepalives $k, timeouts $tmo)"
+}
+
+# (k) The same vanishing after the server sent its FIN (:7009): the
+# client, half-open, sends nothing but its keepalive probes, which turn
+# keepalive on for the upstream; ztun-ref's socket has read the FIN and
+# waits for nothing, and it used to leave the epoll set then: its
+# ETIMEDOUT went unseen and the client stayed up (the 15 s it waits).
+# Now it stays registered for the error alone (EPOLLONESHOT), and the
+# client is reset (EPIPE: the reset of a socket that had the FIN).
+# Not a system call injected: without the blackhole (ZT_FI_DRY) the
+# client stays up and the case fails.
+case_ka_fin() {
+	name="server sends its FIN, then vanishes under a half-open keepalive client: the client is reset"
+	vanish "$name" halfidle 7009 || return
+	case ${out%% *} in
+	EPIPE | ECONNRESET) ;;
+	*) ms=0 ;;
+	esac
+	if [ "$ms" -ge 3000 ] && [ "$ms" -lt 10000 ] && [ "$k" = 1 ] && [ "$tmo" = 1 ]; then
+		pass "$name ($out; upstream keepalives $k, timeouts $tmo)"
 	else
 		fail "$name" "client: $out; upstream keepalives '$k', timeouts '$tmo'"
 	fi
@@ -1081,7 +1159,7 @@ case_netlink() {
 }
 
 for c in connect socket epoll_new epoll_open epoll_write epoll_udp timer sendmmsg \
-	 writev write recvmsg rst_data rst_paused rst_fin rst_send keepalive send shutdown \
+	 writev write recvmsg rst_data rst_paused rst_fin rst_send keepalive ka_fin send shutdown \
 	 setsockopt tun_read \
 	 route netlink; do
 	if [ -n "$ZT_FI_ONLY" ] && ! [[ $c =~ $ZT_FI_ONLY ]]; then

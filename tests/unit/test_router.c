@@ -2089,6 +2089,50 @@ static void test_keepalive_client_probe_asks_upstream(void)
 }
 
 /*
+ * The same after the server's FIN: it sends 1000 bytes and closes, the
+ * client keeps its half open and idle (probing), and the server then
+ * vanishes: the upstream's keepalive still finds it gone, and the client
+ * is reset. (ztun-ref's socket at its EOF once left the epoll set and
+ * never heard of its ETIMEDOUT; the vnet's keepalive ran on after the EOF
+ * already: this pins it.) The client's probes do not restart ztun's
+ * FIN_WAIT_2 bound, kept out of the way here.
+ */
+static void test_keepalive_after_upstream_fin(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct zt_vhost_config hc;
+	struct client *c;
+
+	t->cfg.stack.tcp.fin_wait_2 = 600 * ZT_SEC;
+	t->cfg.upstream_keepalive.idle = 10 * ZT_SEC;
+	t->cfg.upstream_keepalive.interval = 2 * ZT_SEC;
+	t->cfg.upstream_keepalive.count = 3;
+	tb_start(t);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOURCE);
+	hc.nbytes = 1000;
+	add_host_cfg(t, &srv, 80, &hc);
+	c = client_open(t, false, &srv, 80, 0);
+	c->cfg.keepalive_idle = 20 * ZT_SEC;
+	c->cfg.keepalive_intvl = 5 * ZT_SEC;
+	c->cfg.keepalive_probes = 3;
+	run_for(t, 2 * ZT_SEC);
+	CU_ASSERT_EQUAL_FATAL(c->got, 1000);
+	CU_ASSERT_FATAL(c->peer_fin);
+	CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &srv, 32), 0);
+	run_for(t, 20 * ZT_SEC); /* the client's first probe, at 20 s */
+	CU_ASSERT_EQUAL(rstats(t)->upstream_keepalives, 1);
+	CU_ASSERT_EQUAL(c->rsts, 0);
+	run_for(t, 20 * ZT_SEC); /* 10 s idle, 3 probes 2 s apart */
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->keepalive_timeouts, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_timeouts, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	tb_free(t);
+}
+
+/*
  * Never asked: a client that sends no probes (nothing to pay for a flow
  * that does not care: its dead upstream stays until the idle timeout, as
  * before); a host without stream_keepalive; a router configured with
@@ -5793,6 +5837,7 @@ int zt_suite_router(void)
 		{ "keepalive_client_probe_asks_upstream",
 		  test_keepalive_client_probe_asks_upstream },
 		{ "keepalive_not_asked", test_keepalive_not_asked },
+		{ "keepalive_after_upstream_fin", test_keepalive_after_upstream_fin },
 		{ "keepalive_timeout_behind_held_data",
 		  test_keepalive_timeout_behind_held_data },
 		{ "upstream_rst_after_data_drains", test_upstream_rst_after_data_drains },
