@@ -104,9 +104,11 @@
  * the peer alive, so they reset the retry count (RFC 1122 4.2.2.17).
  * Data beyond our own window (a zero-window probe) is answered with an
  * ACK at once; in FIN_WAIT_2 it shows the peer alive like any data, and
- * restarts the bound on its silence (fin_wait_2), as does Linux's probe,
- * a bare ACK below the window (SND.UNA - 1), and no other segment
- * outside it (it could be anybody's). When the peer's window
+ * restarts the bound on its silence (fin_wait_2, 240 s by default: RFC
+ * 5382 REQ-5's floor for a NAT's half-closed connections), as does a
+ * bare ACK below the window (SND.UNA - 1: Linux's zero-window probe, or
+ * a keepalive probe), and no other segment outside it (it could be
+ * anybody's). When the peer's window
  * reopens after an RTO sent data into it while closed, sending resumes
  * from snd_una at once, not at the next (backed-off) RTO.
  *
@@ -143,7 +145,10 @@ void zt_tcp_config_default(struct zt_tcp_config *cfg)
 	cfg->keepalive_intvl = 75 * ZT_SEC;
 	cfg->keepalive_probes = 9;
 	cfg->time_wait = 60 * ZT_SEC;
-	cfg->fin_wait_2 = 60 * ZT_SEC;
+	/* RFC 5382 REQ-5: a NAT's "transitory connection idle-timeout"
+	 * (a half-closed connection) is 4 minutes at least; ztun stands
+	 * where one would */
+	cfg->fin_wait_2 = 240 * ZT_SEC;
 }
 
 const char *zt_tcp_state_name(enum zt_tcp_state s)
@@ -1232,6 +1237,16 @@ bool zt_tcb_time_wait_reopen(struct zt_tcb *t, const struct zt_tcp_repr *syn)
 /* States in which a peer's keepalive probe tests a connection that may
  * still carry something: not once both FINs passed (CLOSING, LAST_ACK,
  * TIME_WAIT), nor before it is synchronized. */
+/* The peer showed itself alive in FIN_WAIT_2 at @now (data, a probe):
+ * the bound on its silence starts again, behind our closed window at
+ * ZT_TCP_PROBE_SILENCE at least (its probes may come that far apart). */
+static void fin_wait_2_alive(struct zt_tcb *t, uint64_t now)
+{
+	t->t_close = now + (tcp_rcv_window_closed(t) &&
+				    t->cfg->fin_wait_2 < ZT_TCP_PROBE_SILENCE ?
+			    ZT_TCP_PROBE_SILENCE : t->cfg->fin_wait_2);
+}
+
 static bool tcp_keepalive_state(const struct zt_tcb *t)
 {
 	return t->state == ZT_TCP_ESTABLISHED || t->state == ZT_TCP_CLOSE_WAIT ||
@@ -1341,8 +1356,12 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		 * bounds the silence from last_heard). Only that shape: a
 		 * segment elsewhere could be anybody's. */
 		if (t->state == ZT_TCP_FIN_WAIT_2 && seg_len == 0 &&
-		    seq == t->rcv_nxt - 1)
+		    seq == t->rcv_nxt - 1) {
 			t->last_heard = now;
+			/* into an open window the same shape is a keepalive
+			 * probe: the peer holds its half on purpose */
+			fin_wait_2_alive(t, now);
+		}
 		/* A keepalive probe (RFC 9293 3.8.4; Linux sends it bare,
 		 * BSD and Windows with one garbage byte): the owner may
 		 * want to know the peer cares whether we are there. Only
@@ -1424,9 +1443,7 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	 * once our window reopened if that update is lost: a probe restarts
 	 * it at ZT_TCP_PROBE_SILENCE at least. */
 	if (len && t->state == ZT_TCP_FIN_WAIT_2)
-		t->t_close = now + (tcp_rcv_window_closed(t) &&
-					    t->cfg->fin_wait_2 < ZT_TCP_PROBE_SILENCE ?
-				    ZT_TCP_PROBE_SILENCE : t->cfg->fin_wait_2);
+		fin_wait_2_alive(t, now);
 	if (zt_seq_lt(seq, t->rcv_nxt)) {
 		uint32_t skip = t->rcv_nxt - seq;
 

@@ -4649,6 +4649,69 @@ static void test_fin_wait_2_closed_window(void)
 	}
 }
 
+/* With the default bound a half-open flow (our FIN acknowledged, the
+ * peer's half open and silent) lives 4 minutes: RFC 5382 REQ-5's
+ * "transitory connection idle-timeout" floor, which ztun, standing where
+ * a NAT would, must not undercut (it was 60 s). */
+static void test_fin_wait_2_default_four_minutes(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *us = &p->side[1].tcb;
+	uint64_t t0;
+
+	zt_tcp_config_default(&c);
+	pair_init(p, &c, &c, 1172);
+	connect_pair(p, 10, 20);
+	zt_tcb_shutdown(us, p->now);
+	t0 = p->now;
+	pair_settle(p, 100 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(us->state, ZT_TCP_FIN_WAIT_2);
+	pair_run_until(p, t0 + 239 * ZT_SEC);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_FIN_WAIT_2);
+	pair_run_until(p, t0 + 241 * ZT_SEC);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(us->reset_reason, ZT_TCP_RESET_FIN_WAIT_2);
+	pair_free(p);
+}
+
+/* A peer that keeps its half open and idle, but sends keepalive probes
+ * (bare, at RCV.NXT - 1, into our open window), is alive: each probe
+ * starts FIN_WAIT_2's bound again, as data does (a NAT counts them as
+ * traffic; Linux does not bound a FIN_WAIT_2 socket its owner still
+ * holds at all). Once the probes stop, the bound runs from the last. */
+static void test_fin_wait_2_keepalive_probes(void)
+{
+	struct zt_tcp_config c0, c1;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *peer = &p->side[0].tcb, *us = &p->side[1].tcb;
+	uint64_t heard;
+
+	zt_tcp_config_default(&c0);
+	zt_tcp_config_default(&c1);
+	c0.keepalive_idle = 75 * ZT_SEC;
+	c0.keepalive_intvl = 75 * ZT_SEC;
+	c0.keepalive_probes = 9;
+	pair_init(p, &c0, &c1, 1173);
+	connect_pair(p, 10, 20);
+	zt_tcb_shutdown(us, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(us->state, ZT_TCP_FIN_WAIT_2);
+	pair_settle(p, 1200 * ZT_SEC); /* 20 minutes, 5 bounds */
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_FIN_WAIT_2);
+	CU_ASSERT_EQUAL(peer->state, ZT_TCP_CLOSE_WAIT);
+	/* the peer vanishes: reset the bound after its last probe */
+	p->loss_ppm = 1000000;
+	heard = us->last_heard;
+	CU_ASSERT(heard + 76 * ZT_SEC > p->now);
+	pair_run_until(p, heard + c1.fin_wait_2 - ZT_MS);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_FIN_WAIT_2);
+	pair_run_until(p, heard + c1.fin_wait_2 + 50 * ZT_MS);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(us->reset_reason, ZT_TCP_RESET_FIN_WAIT_2);
+	pair_free(p);
+}
+
 /* In TIME_WAIT the only thing that can come is the peer's FIN again, when
  * our last ACK was lost: it is acknowledged again and the 2 MSL wait
  * starts over (RFC 9293 3.10.7.4), so the peer in LAST_ACK can close. */
@@ -5830,6 +5893,8 @@ int zt_suite_tcp(void)
 		{ "ack_below_max_window", test_ack_below_max_window },
 		{ "fin_wait_2_bound", test_fin_wait_2_bound },
 		{ "fin_wait_2_closed_window", test_fin_wait_2_closed_window },
+		{ "fin_wait_2_default_four_minutes", test_fin_wait_2_default_four_minutes },
+		{ "fin_wait_2_keepalive_probes", test_fin_wait_2_keepalive_probes },
 		{ "fin_again_in_time_wait", test_fin_again_in_time_wait },
 		{ "simultaneous_close", test_simultaneous_close },
 		{ "half_close_both_directions", test_half_close_both_directions },

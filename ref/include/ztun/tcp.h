@@ -120,9 +120,10 @@ struct zt_tcp_config {
 	uint64_t keepalive_intvl; /* ns */
 	uint8_t keepalive_probes;
 	uint64_t time_wait;       /* ns in TIME_WAIT (2*MSL, bounded) */
-	uint64_t fin_wait_2;      /* ns in FIN_WAIT_2 with no data from the peer
-				   * before giving up (RST); while our window
-				   * is closed, at least 240 s of silence */
+	uint64_t fin_wait_2;      /* ns in FIN_WAIT_2 with no data (nor a
+				   * probe) from the peer before giving up
+				   * (RST); while our window is closed, at
+				   * least 240 s of silence */
 };
 
 /* Fill @cfg with the defaults documented in docs/architecture.md. */
