@@ -33,7 +33,10 @@
  * sent about multicast packets too (RFC 4443 2.4(e.3): path MTU discovery
  * for multicast depends on them). An
  * ICMP message whose header did not arrive is treated as an error message:
- * when in doubt, stay silent. Subnet-directed broadcasts cannot be told from
+ * when in doubt, stay silent. The ICMPv6 message is found by the walk of
+ * the extension headers the quote's reader does, so that one behind a
+ * header parse refused (the Parameter Problem about it) or behind a first
+ * fragment's fragment header (Time Exceeded in reassembly) is seen too. Subnet-directed broadcasts cannot be told from
  * unicast without the routing table; the caller must filter those.
  *
  * The quote is the offending datagram from its IP header, cut to its own IP
@@ -193,9 +196,30 @@ static int error_header(uint8_t family, enum zt_icmp_kind kind, uint8_t code,
 	return 0;
 }
 
-/* May an error about @p of kind @r be sent at all (RFC 1122 3.2.2, RFC 4443
- * 2.4(e))? */
-static bool error_allowed(const struct zt_packet *p,
+/*
+ * Does IPv6 packet @raw (cut to its own length) carry an ICMPv6 error, a
+ * Redirect, or an ICMPv6 message whose header did not come (@first: it is
+ * not a later fragment)? The walk is the one the quote's reader does
+ * (zt_icmp_parse_quote()): it goes past a header parse refused (an option
+ * we may not skip, a hop-by-hop header not first) and past the fragment
+ * header of a first fragment, where parse's upper_proto stops. A chain it
+ * cannot walk names no ICMPv6 message.
+ */
+static bool icmp6_error_inside(struct zt_view raw, bool first)
+{
+	struct zt_icmp_quote q;
+
+	if (zt_icmp_parse_quote(raw, &q) != ZT_DROP_NONE ||
+	    q.proto != ZT_IPPROTO_ICMPV6)
+		return false;
+	if (!q.has_icmp_type)
+		return first;
+	return q.icmp_type < 128 || q.icmp_type == ICMP6_REDIRECT;
+}
+
+/* May an error about @p (@raw its bytes) of kind @r be sent at all
+ * (RFC 1122 3.2.2, RFC 4443 2.4(e))? */
+static bool error_allowed(const struct zt_packet *p, struct zt_view raw,
 			  const struct zt_icmp_repr *r)
 {
 	bool v4 = p->family == ZT_AF_INET;
@@ -209,9 +233,7 @@ static bool error_allowed(const struct zt_packet *p,
 	if (v4 && p->proto == ZT_IPPROTO_ICMP &&
 	    (p->l3_payload.len < 1 || icmp4_type_is_error(p->l3_payload.data[0])))
 		return false;
-	if (!v4 && p->proto == ZT_IPPROTO_ICMPV6 &&
-	    (p->l3_payload.len < 1 || p->l3_payload.data[0] < 128 ||
-	     p->l3_payload.data[0] == ICMP6_REDIRECT))
+	if (!v4 && icmp6_error_inside(raw, first))
 		return false;
 	if (!zt_addr_is_host(&p->src))
 		return false;
@@ -258,11 +280,12 @@ int zt_icmp_error(const struct zt_packet *offender, struct zt_view offender_raw,
 		limit = ZT_ICMP6_ERROR_MAX;
 		hdrs = ZT_IP6_HDR + ZT_ICMP_HDR;
 	}
-	if (!error_allowed(offender, &icmp))
-		return -EPERM;
-
 	if (ip_len > offender_raw.len)
 		ip_len = offender_raw.len;
+	if (!error_allowed(offender, zt_view_make(offender_raw.data, ip_len),
+			   &icmp))
+		return -EPERM;
+
 	if (limit > link_mtu)
 		limit = link_mtu;
 	quote = limit - hdrs;

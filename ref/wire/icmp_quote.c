@@ -21,8 +21,9 @@
  *
  * Any other version nibble is ZT_DROP_BAD_VERSION. After the IP part, the
  * upper-layer fields are reported only as far as they were quoted: ports for
- * TCP/UDP with 4 bytes, the TCP sequence number with 8, and ident/sequence
- * of an ICMP echo (ICMP over IPv4, ICMPv6 over IPv6) with 8. A non-first
+ * TCP/UDP with 4 bytes, the TCP sequence number with 8, the type of an ICMP
+ * message (ICMP over IPv4, ICMPv6 over IPv6) with 1 and ident/sequence of
+ * an echo with 8. A non-first
  * fragment quotes no upper-layer header, so none is reported for it.
  * @out is written on success only.
  */
@@ -57,6 +58,10 @@ static void quote_l4(uint8_t family, uint8_t proto, struct zt_view l4,
 	    (family == ZT_AF_INET6 && proto == ZT_IPPROTO_ICMPV6)) {
 		enum zt_icmp_kind k;
 
+		if (l4.len >= 1) {
+			q->has_icmp_type = true;
+			q->icmp_type = p[0];
+		}
 		if (l4.len < ZT_ICMP_HDR)
 			return;
 		k = zt_icmp_classify(family, p[0], p[1]);

@@ -508,6 +508,67 @@ static void test_error_about_icmp(void)
 	}
 }
 
+/* An ICMPv6 message behind extension headers that parse did not walk to
+ * the end: one it refused (an option of type 10xxxxxx, a hop-by-hop
+ * header not first) or the headers after a first fragment's fragment
+ * header. An error message there is still an error message (RFC 4443
+ * 2.4(e.1)): nothing about it, while an echo request in the same place
+ * is answered. */
+static void test_error_about_icmp_behind_ext_hdrs(void)
+{
+	static const uint8_t chains[][24] = {
+		/* destination options, an option of type 0x80 */
+		{ 60, 8, 58, 0, 0x80, 4, 0, 0, 0, 0 },
+		/* destination options, then hop-by-hop: not first */
+		{ 60, 16, 0, 0, 1, 4, 0, 0, 0, 0, 58, 0, 1, 4 },
+		/* first fragment (M set), destination options (PadN) */
+		{ 44, 16, 60, 0, 0, 1, 0, 0, 0, 7, 58, 0, 1, 4 },
+	};
+	static const uint8_t types[] = { 1, 2, 3, 4, 137, 128 };
+	struct zt_addr s = addr("2001:db8::1"), d = addr("2001:db8::2");
+	uint8_t pkt[128], out[BIG];
+
+	for (size_t c = 0; c < sizeof(chains) / sizeof(chains[0]); c++) {
+		for (size_t t = 0; t < sizeof(types); t++) {
+			size_t ext = chains[c][1], len = 40 + ext + 16;
+			struct zt_packet p;
+			enum zt_drop why;
+			int n;
+
+			memset(pkt, 0, sizeof(pkt));
+			pkt[0] = 0x60;
+			zt_wr16(pkt + 4, (uint16_t)(len - 40));
+			pkt[6] = chains[c][0];
+			pkt[7] = 64;
+			memcpy(pkt + 8, s.bytes, 16);
+			memcpy(pkt + 24, d.bytes, 16);
+			memcpy(pkt + 40, chains[c] + 2, ext);
+			pkt[40 + ext] = types[t]; /* the ICMPv6 message */
+			why = zt_packet_parse(zt_view_make(pkt, len), 0, &p);
+			if (c < 2) {
+				CU_ASSERT_EQUAL_FATAL(why, ZT_DROP_BAD_EXT_HDR);
+				CU_ASSERT_FATAL(p.ip.ip6.param_problem);
+				n = zt_icmp_error(&p, zt_view_make(pkt, len),
+						  ZT_ICMP_PARAM_PROBLEM,
+						  p.ip.ip6.pp_code,
+						  p.ip.ip6.pp_pointer, &d, 1500,
+						  out, sizeof(out));
+			} else {
+				CU_ASSERT_EQUAL_FATAL(why, ZT_DROP_NONE);
+				CU_ASSERT_FATAL(p.is_fragment);
+				n = zt_icmp_error(&p, zt_view_make(pkt, len),
+						  ZT_ICMP_TIME_EXCEEDED, 1, 0, &d,
+						  1500, out, sizeof(out));
+			}
+			if (types[t] == 128) {
+				CU_ASSERT_EQUAL(n, (int)(40 + 8 + len));
+			} else {
+				CU_ASSERT_EQUAL(n, -EPERM);
+			}
+		}
+	}
+}
+
 static void test_error_bad_args(void)
 {
 	static uint8_t pkt[BIG], out[BIG];
@@ -715,6 +776,8 @@ int zt_suite_icmp_reply(void)
 		{ "error_random", test_error_random },
 		{ "error_forbidden", test_error_forbidden },
 		{ "error_about_icmp", test_error_about_icmp },
+		{ "error_about_icmp_behind_ext_hdrs",
+		  test_error_about_icmp_behind_ext_hdrs },
 		{ "error_bad_args", test_error_bad_args },
 		{ "ratelimit_exact", test_ratelimit_exact },
 		{ "ratelimit_window", test_ratelimit_window },

@@ -638,6 +638,11 @@ static void check_quote_cuts(const struct quoted *q)
 				      l4_ok && q->kind == L4_TCP && avail >= 8);
 		if (out.has_seq)
 			CU_ASSERT_EQUAL_FATAL(out.tcp_seq, q->tcp_seq);
+		CU_ASSERT_EQUAL_FATAL(out.has_icmp_type,
+				      l4_ok && avail >= 1 &&
+				      (q->kind == L4_ECHO || q->kind == L4_ICMP_ERR));
+		if (out.has_icmp_type)
+			CU_ASSERT_EQUAL_FATAL(out.icmp_type, q->buf[q->hdrs]);
 		CU_ASSERT_EQUAL_FATAL(out.has_echo,
 				      l4_ok && q->kind == L4_ECHO && avail >= 8);
 		if (out.has_echo)

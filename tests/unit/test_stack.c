@@ -1343,8 +1343,18 @@ static void test_refusals_answered(void)
 	zt_stack_input(h->s, pkt, n, h->now);
 	n = zt_test_wrap_ip(&c6, &group6, 132, l4, 24, pkt);
 	zt_stack_input(h->s, pkt, n, h->now);
+	/* an option to be reported in front of an ICMPv6 error message: no
+	 * error about an error (RFC 4443 2.4(e.1)) */
+	memset(l4, 0, 24);
+	l4[0] = ZT_IPPROTO_ICMPV6;
+	l4[2] = 0x85;
+	l4[3] = 4;
+	l4[8] = ZT_ICMP6_DEST_UNREACH;
+	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_DSTOPTS, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
 	CU_ASSERT_EQUAL(h->to_tun.n, 0);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_UNSUPPORTED], 8);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_EXT_HDR], 4);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 9);
 	host_fini(h);
 	free(h);

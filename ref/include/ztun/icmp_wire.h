@@ -112,6 +112,8 @@ struct zt_icmp_quote {
 	uint16_t dst_port;
 	bool has_seq;          /* TCP with at least 8 bytes quoted */
 	uint32_t tcp_seq;
+	bool has_icmp_type;    /* ICMP (ICMPv6 over IPv6) with its type quoted */
+	uint8_t icmp_type;
 	bool has_echo;         /* quoted ICMP echo with at least 8 bytes */
 	uint16_t echo_ident;
 	uint16_t echo_seq;
