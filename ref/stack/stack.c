@@ -1362,6 +1362,8 @@ static void input_echo(struct zt_stack *s, const struct zt_packet *pk,
 	if (v != ZT_ECHO_LOCAL)
 		return;
 	n = zt_icmp_echo_reply(pk, s->scratch, SCRATCH_LEN);
+	if (n == -EPERM) /* from no single host, or to a group */
+		s->stats.drops[ZT_DROP_BAD_ADDRESS]++;
 	if (n <= 0)
 		return;
 	s->stats.icmp_echo_replies++;

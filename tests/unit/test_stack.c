@@ -1396,6 +1396,57 @@ static void test_reasm_eviction_counted(void)
 	free(h);
 }
 
+/* An echo request the host would answer (ZT_ECHO_LOCAL) from an address
+ * that is no single host, or to a group, is not answered (RFC 1122
+ * 3.2.2.6, RFC 4443 4.2) and counted as bad_address, as one it would
+ * forward is. */
+static void test_icmp_echo_local_martians(void)
+{
+	static const char *const bad[][2] = { /* source, destination */
+		{ "0.0.0.0", "10.0.0.1" }, { "224.0.0.1", "10.0.0.1" },
+		{ "10.0.0.2", "224.0.0.1" }, { "10.0.0.2", "255.255.255.255" },
+		{ "::", "fd00:5a::1" }, { "fd00:5a::2", "ff02::1" },
+	};
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	size_t nbad = sizeof(bad) / sizeof(bad[0]);
+
+	zt_stack_config_default(&cfg);
+	host_init(h, HOST_PENDING, &cfg, &rng);
+	for (size_t i = 0; i < nbad; i++) {
+		struct zt_addr src, dst;
+		struct zt_icmp_repr e;
+		uint8_t msg[64], pkt[128];
+		size_t pl;
+		int n;
+
+		CU_ASSERT_FATAL(zt_addr_parse(bad[i][0], &src) == 0);
+		CU_ASSERT_FATAL(zt_addr_parse(bad[i][1], &dst) == 0);
+		h->local = dst;
+		memset(&e, 0, sizeof(e));
+		e.type = src.family == ZT_AF_INET ? ZT_ICMP4_ECHO_REQUEST :
+						    ZT_ICMP6_ECHO_REQUEST;
+		e.echo_ident = 7;
+		n = src.family == ZT_AF_INET ?
+			    zt_icmp4_emit(&e, (const uint8_t *)"ping", 4, msg,
+					  sizeof(msg)) :
+			    zt_icmp6_emit(&e, &src, &dst, (const uint8_t *)"ping",
+					  4, msg, sizeof(msg));
+		CU_ASSERT_FATAL(n > 0);
+		pl = zt_test_wrap_ip(&src, &dst, src.family == ZT_AF_INET ?
+						  ZT_IPPROTO_ICMP :
+						  ZT_IPPROTO_ICMPV6,
+				     msg, (size_t)n, pkt);
+		zt_stack_input(h->s, pkt, pl, h->now);
+	}
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_echo_replies, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_ADDRESS], nbad);
+	host_fini(h);
+	free(h);
+}
+
 /* An echo request that came in fragments is answered whole (RFC 1122
  * 3.2.2.6, RFC 4443 4.2: the data returned entirely): the reply, as big
  * as the reassembled request and so over the MTU, goes out in fragments
@@ -3706,6 +3757,7 @@ int zt_suite_stack(void)
 		{ "send_alloc_failure_resets", test_send_alloc_failure_resets },
 		{ "malformed_counted", test_malformed_counted },
 		{ "icmp_echo_verdicts", test_icmp_echo_verdicts },
+		{ "icmp_echo_local_martians", test_icmp_echo_local_martians },
 		{ "icmp_unhandled_counted", test_icmp_unhandled_counted },
 		{ "icmp_error_family_mismatch", test_icmp_error_family_mismatch },
 		{ "martian_addresses", test_martian_addresses },

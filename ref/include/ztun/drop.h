@@ -22,7 +22,7 @@ enum zt_drop {
 	ZT_DROP_EXT_CHAIN_TOO_LONG, /* more IPv6 extension headers than we walk */
 	ZT_DROP_BAD_LENGTH,       /* UDP length field < 8 or past the datagram */
 	ZT_DROP_BAD_FRAGMENT,     /* fragment offset/length impossible */
-	ZT_DROP_BAD_ADDRESS,      /* TCP/UDP from or to no single host (multicast, broadcast, loopback, unspecified) */
+	ZT_DROP_BAD_ADDRESS,      /* TCP/UDP or ICMP echo from or to no single host (multicast, broadcast, loopback, unspecified) */
 	ZT_DROP_UNSUPPORTED,      /* upper-layer protocol or message type we do not handle */
 	/* Fragment reassembly (ref/ip/reasm.c) */
 	ZT_DROP_FRAG_OVERLAP,     /* fragment overlaps another (RFC 5722): whole datagram dropped */
