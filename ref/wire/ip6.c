@@ -46,9 +46,11 @@
  * one that would end past 65535, RFC 8200 4.5). Other refusals are
  * malformed packets, dropped unanswered.
  *
- * As for IPv4, a fragment must end inside 65535 bytes of fragmentable data
- * and a non-last fragment must carry a multiple of 8 bytes (RFC 8200 4.5);
- * otherwise ZT_DROP_BAD_FRAGMENT. Emit refuses to produce such fragments.
+ * As for IPv4, a fragment must end inside the 65535 bytes the datagram's
+ * payload length allows (its unfragmentable part counted: RFC 8200 4.5
+ * names the reassembled packet's Payload Length) and a non-last fragment
+ * must carry a multiple of 8 bytes (RFC 8200 4.5); otherwise
+ * ZT_DROP_BAD_FRAGMENT. Emit refuses to produce such fragments.
  */
 #include "ztun/ip6.h"
 
@@ -195,8 +197,11 @@ enum zt_drop zt_ip6_parse(struct zt_view pkt, unsigned flags,
 			r.nh_offset = (uint32_t)(ZT_IP6_HDR + off);
 			nh = x[0];
 			off += ZT_IP6_FRAG_HDR;
-			/* RFC 8200 4.5: both told at the field to blame */
-			if ((size_t)r.frag_offset + (plen - off) > IP6_MAX_PAYLOAD)
+			/* RFC 8200 4.5: both told at the field to blame. The
+			 * payload it reassembles into holds the headers
+			 * before this one too (unfrag_len). */
+			if ((size_t)r.unfrag_len + r.frag_offset + (plen - off) >
+			    IP6_MAX_PAYLOAD)
 				return ip6_problem(&r, 0, ZT_IP6_HDR + off - 6,
 						   ZT_DROP_BAD_FRAGMENT, out);
 			if (r.more_frags && (plen - off) % 8 != 0)

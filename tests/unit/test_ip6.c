@@ -749,6 +749,16 @@ static void test_param_problem(void)
 	CU_ASSERT(r.param_problem);
 	CU_ASSERT_EQUAL(r.pp_code, 0);
 	CU_ASSERT_EQUAL(r.pp_pointer, 50);
+	/* The payload length it would reassemble into counts the headers
+	 * before the fragment header: 8 + 65520 + 8 = 65536 is one too
+	 * many, 8 + 65520 + 7 the last byte. */
+	zt_wr16(buf + 4, 8 + 8 + 8);
+	CU_ASSERT_EQUAL(parse_into(buf, 64, &r), ZT_DROP_BAD_FRAGMENT);
+	CU_ASSERT(r.param_problem);
+	CU_ASSERT_EQUAL(r.pp_code, 0);
+	CU_ASSERT_EQUAL(r.pp_pointer, 50);
+	zt_wr16(buf + 4, 8 + 8 + 7);
+	CU_ASSERT_EQUAL(parse_into(buf, 63, &r), ZT_DROP_NONE);
 
 	/* nh_offset: the fixed header's byte, else the last header's first. */
 	base(buf, 8, 132);
