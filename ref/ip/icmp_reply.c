@@ -36,8 +36,9 @@
  * when in doubt, stay silent. The ICMPv6 message is found by the walk of
  * the extension headers the quote's reader does, so that one behind a
  * header parse refused (the Parameter Problem about it) or behind a first
- * fragment's fragment header (Time Exceeded in reassembly) is seen too. Subnet-directed broadcasts cannot be told from
- * unicast without the routing table; the caller must filter those.
+ * fragment's fragment header (Time Exceeded in reassembly) is seen too.
+ * Subnet-directed broadcasts cannot be told from unicast without the
+ * routing table; the caller must filter those.
  *
  * The quote is the offending datagram from its IP header, cut to its own IP
  * length (link padding is not quoted) and to what fits in min(576 or 1280,
