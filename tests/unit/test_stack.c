@@ -1352,9 +1352,15 @@ static void test_refusals_answered(void)
 	l4[8] = ZT_ICMP6_DEST_UNREACH;
 	n = zt_test_wrap_ip(&c6, &s6, ZT_IPPROTO_DSTOPTS, l4, 24, pkt);
 	zt_stack_input(h->s, pkt, n, h->now);
+	/* the same option in a datagram to a group: RFC 4443 2.4(e.3) lets
+	 * it be told, but it would be told from the group's address, and
+	 * the stack has no unicast one of its own */
+	l4[0] = ZT_IPPROTO_UDP;
+	n = zt_test_wrap_ip(&c6, &group6, ZT_IPPROTO_DSTOPTS, l4, 24, pkt);
+	zt_stack_input(h->s, pkt, n, h->now);
 	CU_ASSERT_EQUAL(h->to_tun.n, 0);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_UNSUPPORTED], 8);
-	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_EXT_HDR], 4);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_BAD_EXT_HDR], 5);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_sent, 9);
 	host_fini(h);
 	free(h);
