@@ -80,16 +80,24 @@ bool zt_dns_tcp_is_query(const uint8_t *q, size_t len)
 
 int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
 {
+	return zt_dns_tcp_query_limit(d, q, len, 0);
+}
+
+int zt_dns_tcp_query_limit(struct zt_dns_tcp *d, const uint8_t *q,
+			   size_t len, unsigned limit)
+{
 	struct zt_view v = zt_view_make(q, len), question;
 	size_t off = 0;
 
 	if (!zt_dns_tcp_is_query(q, len))
 		return -EINVAL;
+	if (!limit || limit > 65535)
+		limit = limit ? 65535 : zt_dns_udp_limit(v);
 	if (zt_dns_question(v, &question))
 		question = zt_view_make(q, 0);
 	for (unsigned i = 0; i < d->n_pending; off += d->pending[i].len, i++) {
 		if (same_query(d, i, off, v, question)) {
-			d->pending[i].limit = (uint16_t)zt_dns_udp_limit(v);
+			d->pending[i].limit = (uint16_t)limit;
 			return 0;
 		}
 	}
@@ -99,7 +107,7 @@ int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len)
 	if (!d->out && !(d->out = malloc(ZT_DNS_TCP_OUT_MAX)))
 		return -ENOMEM;
 	d->pending[d->n_pending].id = zt_rd16(q);
-	d->pending[d->n_pending].limit = (uint16_t)zt_dns_udp_limit(v);
+	d->pending[d->n_pending].limit = (uint16_t)limit;
 	d->pending[d->n_pending].len = (uint16_t)(len + 2);
 	d->pending[d->n_pending].qlen = (uint16_t)question.len;
 	d->n_pending++;

@@ -35,6 +35,22 @@
  * framed again, would never reach a server; it is reset and its queries
  * lost or asked again as when the server closes it. A tunnel is owned
  * by its udp_relay and freed with its flow.
+ *
+ * The fake-IP resolver's TCP client (tcp_relay.c, local_dns_pump()) has a
+ * tunnel too once it asks a name the resolver forwards: a direct stream
+ * to cfg.fake_dns.upstream (no handshake: OPEN once connected), the same
+ * framing, the answers whole (the asker reads TCP, no UDP size), their
+ * addresses learned as a forwarded UDP query's are. Its relay sends one
+ * message at a time (answers go in the order of the questions), so at
+ * most one query waits; the answer is handed to the relay
+ * (local_dns_answered()), and a query the tunnel loses (refused, reset,
+ * timed out, as above: a server that answered on the stream before gets
+ * it again on a new one) is answered SERVFAIL by the relay. Its stream
+ * is kept while idle, for the connection's next forwarded message (no
+ * deadline runs then), until the server closes it or the relay goes.
+ * Every event of such a tunnel's stream ends with local_dns_resume(),
+ * the last thing done: the relay sends what came and may free the
+ * tunnel. The relay's own calls in (dns_forward()) never call it back.
  */
 #include "router_priv.h"
 
@@ -57,7 +73,8 @@ static void dns_tunnel_close(struct dns_tunnel *t, bool abort)
 	t->hs = NULL;
 	zt_dns_tcp_destroy(&t->dns);
 	zt_dns_tcp_init(&t->dns);
-	u->ready = false;
+	if (u)
+		u->ready = false;
 }
 
 /* @t closed and freed, with its flow. */
@@ -73,12 +90,13 @@ void dns_tunnel_free(struct dns_tunnel *t)
 int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now)
 {
 	struct zt_router *r = t->r;
-	struct udp_relay *u = t->u;
-	const struct zt_endpoint *proxy = u->decision == ZT_ROUTE_SOCKS5 ?
-					  &r->cfg.socks5.server :
-					  &r->cfg.http.server;
-	int h = evict ? open_stream(r, proxy, 0, t, now) :
-			r->up->stream_open(r->host, proxy, 0, t, now);
+	const struct zt_endpoint *to = t->c ? &r->cfg.fake_dns.upstream :
+				       t->u->decision == ZT_ROUTE_SOCKS5 ?
+				       &r->cfg.socks5.server :
+				       &r->cfg.http.server;
+	unsigned flags = t->c ? ZT_UPSTREAM_DIRECT : 0;
+	int h = evict ? open_stream(r, to, flags, t, now) :
+			r->up->stream_open(r->host, to, flags, t, now);
 
 	if (h < 0)
 		return h;
@@ -93,22 +111,32 @@ int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now)
 	return 0;
 }
 
+/* A tunnel of @r, owned by nobody yet, no stream; NULL without memory. */
+static struct dns_tunnel *dns_tunnel_alloc(struct zt_router *r)
+{
+	struct dns_tunnel *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->kind = CONN_DNS;
+	t->timer.kind = CONN_DNS;
+	t->r = r;
+	t->handle = -1;
+	zt_dns_tcp_init(&t->dns);
+	return t;
+}
+
 /* A tunnel for @u, its stream opening (@evict: dns_tunnel_open()).
  * Return: 0 or a negative errno (nothing left behind). */
 int dns_tunnel_new(struct zt_router *r, struct udp_relay *u, bool evict,
 		   uint64_t now)
 {
-	struct dns_tunnel *t = calloc(1, sizeof(*t));
+	struct dns_tunnel *t = dns_tunnel_alloc(r);
 	int err;
 
 	if (!t)
 		return -ENOMEM;
-	t->kind = CONN_DNS;
-	t->timer.kind = CONN_DNS;
-	t->r = r;
 	t->u = u;
-	t->handle = -1;
-	zt_dns_tcp_init(&t->dns);
 	u->dns = t;
 	err = dns_tunnel_open(t, evict, now);
 	if (err < 0) {
@@ -116,6 +144,17 @@ int dns_tunnel_new(struct zt_router *r, struct udp_relay *u, bool evict,
 		free(t);
 	}
 	return err;
+}
+
+/* A tunnel for the fake-IP resolver's TCP client @c, its stream not
+ * opened yet (dns_forward()); NULL without memory. */
+struct dns_tunnel *dns_tunnel_local(struct zt_router *r, struct tcp_relay *c)
+{
+	struct dns_tunnel *t = dns_tunnel_alloc(r);
+
+	if (t)
+		t->c = c;
+	return t;
 }
 
 /*
@@ -139,7 +178,8 @@ static void dns_tunnel_lost(struct dns_tunnel *t, bool abort, uint64_t now)
 	t->handle = -1;
 	free(t->hs); /* the lost stream's: a new one has its own */
 	t->hs = NULL;
-	t->u->ready = false;
+	if (t->u)
+		t->u->ready = false;
 	if (progress && zt_dns_tcp_rewind(&t->dns)) {
 		unsigned waiting = t->dns.n_pending;
 
@@ -180,6 +220,15 @@ static void dns_flush(struct dns_tunnel *t, uint64_t now)
 		zt_dns_tcp_sent(&t->dns, (size_t)n);
 }
 
+/* The open stream must answer one of its waiting queries by the connect
+ * timeout from @now (dns_timeout()). */
+static void dns_answer_deadline(struct dns_tunnel *t, uint64_t now)
+{
+	zt_heap_remove(&t->r->hs_timers, &t->timer.node);
+	zt_heap_insert(&t->r->hs_timers, &t->timer.node,
+		       now + t->r->cfg.stack.connect_timeout);
+}
+
 /* A query of the flow, framed and sent as far as the stream takes it;
  * one the framer refuses (full, not a query) is counted dropped, and a
  * retry of one that waits, which it does not frame again, not at all. */
@@ -188,15 +237,39 @@ void dns_query(struct dns_tunnel *t, const uint8_t *q, size_t len,
 {
 	unsigned waiting = t->dns.n_pending;
 
-	if (zt_dns_tcp_query(&t->dns, q, len) < 0) {
+	if (zt_dns_tcp_query_limit(&t->dns, q, len, t->c ? 65535 : 0) < 0) {
 		t->r->stats.dns_tcp_dropped++;
 		return;
 	}
 	if (t->dns.n_pending == waiting)
 		return; /* a retry: the first goes, or went, on the stream */
 	t->r->stats.dns_tcp_queries++;
-	t->r->stats.udp_relayed_up += len;
+	if (!t->c)
+		t->r->stats.udp_relayed_up += len;
+	if (!waiting && t->handle >= 0 && t->phase == PH_OPEN)
+		dns_answer_deadline(t, now); /* a kept stream, idle till now */
 	dns_flush(t, now);
+}
+
+/* Message @q (@len bytes) that the fake-IP resolver's TCP client @t's
+ * relay forwards: framed, its stream opened when none is (without
+ * evicting flows: the caller's own could be the one). A query it could
+ * not take or send, or whose stream cannot be opened, does not wait
+ * when this returns: the relay answers it SERVFAIL. */
+void dns_forward(struct dns_tunnel *t, const uint8_t *q, size_t len,
+		 uint64_t now)
+{
+	if (t->handle < 0) {
+		if (!zt_dns_tcp_is_query(q, len)) {
+			t->r->stats.dns_tcp_dropped++;
+			return;
+		}
+		if (dns_tunnel_open(t, false, now) < 0) {
+			t->r->stats.upstream_connect_failed++;
+			return;
+		}
+	}
+	dns_query(t, q, len, now);
 }
 
 static void dns_answer(void *user, const uint8_t *msg, size_t len,
@@ -213,6 +286,12 @@ static void dns_answer(void *user, const uint8_t *msg, size_t len,
 		r->stats.dns_tcp_truncated++;
 	r->stats.dns_tcp_answers++;
 	t->answered++;
+	if (t->c) {
+		/* as a forwarded UDP query's answer (fwd_datagrams()) */
+		zt_fakedns_learn(r->fake, msg, len);
+		local_dns_answered(t->c, msg, len); /* sent on resume */
+		return;
+	}
 	if (zt_stack_udp_send(r->stack, &t->u->flow->key, msg, len, t->now) == 0)
 		r->stats.udp_relayed_down += len;
 }
@@ -224,17 +303,39 @@ void dns_tunnel_failed(struct dns_tunnel *t, enum zt_refuse how, uint64_t now)
 {
 	if (t->phase != PH_OPEN) {
 		t->r->stats.upstream_connect_failed++;
-		udp_fail(t->u, how, now); /* frees t */
+		if (t->c)
+			dns_tunnel_close(t, false); /* its query: SERVFAIL */
+		else
+			udp_fail(t->u, how, now); /* frees t */
 		return;
 	}
 	dns_tunnel_lost(t, true, now);
 }
 
+/* The host reports the stream failed (@how): dns_tunnel_failed(). */
+void dns_stream_failed(struct dns_tunnel *t, enum zt_refuse how, uint64_t now)
+{
+	struct tcp_relay *c = t->c; /* t may be freed with a UDP flow */
+
+	dns_tunnel_failed(t, how, now);
+	if (c)
+		local_dns_resume(c, now);
+}
+
 /* The stream reached the proxy: the handshake begins. */
 void dns_connected(struct dns_tunnel *t, uint64_t now)
 {
-	const struct zt_flow_key *k = &t->u->flow->key;
+	const struct zt_flow_key *k;
 
+	if (t->c) { /* direct: no handshake */
+		t->phase = PH_OPEN;
+		t->up = true;
+		dns_answer_deadline(t, now);
+		dns_flush(t, now);
+		local_dns_resume(t->c, now);
+		return;
+	}
+	k = &t->u->flow->key;
 	t->hs = calloc(1, sizeof(*t->hs));
 	if (!t->hs ||
 	    hs_begin(t->r, t->hs, t->u->decision, t->u->name, &k->server,
@@ -247,23 +348,40 @@ void dns_connected(struct dns_tunnel *t, uint64_t now)
 	t->up = true;
 }
 
-/* The open stream must answer one of its waiting queries by the connect
- * timeout from @now (dns_timeout()). */
-static void dns_answer_deadline(struct dns_tunnel *t, uint64_t now)
+/* Framed answers from the open stream: a UDP flow's stream closes once
+ * no query waits, a TCP client's is kept, idle (no deadline). */
+static void dns_stream_input(struct dns_tunnel *t, const uint8_t *data,
+			     size_t len, uint64_t now)
 {
-	zt_heap_remove(&t->r->hs_timers, &t->timer.node);
-	zt_heap_insert(&t->r->hs_timers, &t->timer.node,
-		       now + t->r->cfg.stack.connect_timeout);
+	unsigned answered = t->answered;
+
+	if (t->phase != PH_OPEN || t->handle < 0)
+		return;
+	t->now = now;
+	if (zt_dns_tcp_input(&t->dns, data, len, t->r->scratch,
+			     sizeof(t->r->scratch), dns_answer, t) < 0)
+		dns_tunnel_close(t, true); /* not DNS: reset */
+	else if (zt_dns_tcp_waiting(&t->dns) || zt_dns_tcp_output(&t->dns).len) {
+		if (t->answered != answered)
+			dns_answer_deadline(t, now); /* it answers: more time */
+	} else if (t->c)
+		zt_heap_remove(&t->r->hs_timers, &t->timer.node); /* idle */
+	else
+		dns_tunnel_close(t, false); /* every query answered */
 }
 
-/* Bytes from the stream: the proxy's handshake, then framed answers;
- * the stream closes once no query waits. */
+/* Bytes from the stream: the proxy's handshake (none on a direct one),
+ * then framed answers (dns_stream_input()). */
 size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 		       uint64_t now)
 {
-	unsigned answered;
 	size_t used = 0;
 
+	if (t->c) {
+		dns_stream_input(t, data, len, now);
+		local_dns_resume(t->c, now);
+		return len;
+	}
 	if (t->phase == PH_HANDSHAKE) {
 		enum zt_refuse how = ZT_REFUSE_RST;
 
@@ -286,15 +404,7 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
 	}
 	if (t->phase != PH_OPEN || t->handle < 0)
 		return len; /* closed while the queue was sent */
-	t->now = now;
-	answered = t->answered;
-	if (zt_dns_tcp_input(&t->dns, data + used, len - used, t->r->scratch,
-			     sizeof(t->r->scratch), dns_answer, t) < 0)
-		dns_tunnel_close(t, true); /* not DNS: reset */
-	else if (!zt_dns_tcp_waiting(&t->dns) && !zt_dns_tcp_output(&t->dns).len)
-		dns_tunnel_close(t, false); /* every query answered */
-	else if (t->answered != answered)
-		dns_answer_deadline(t, now); /* it answers: more time */
+	dns_stream_input(t, data + used, len - used, now);
 	return len;
 }
 
@@ -302,19 +412,27 @@ size_t dns_stream_data(struct dns_tunnel *t, const uint8_t *data, size_t len,
  * 7766 6.2.3); before it the proxy hung up on the request. */
 void dns_stream_eof(struct dns_tunnel *t, uint64_t now)
 {
+	struct tcp_relay *c = t->c; /* t may be freed with a UDP flow */
+
 	if (t->phase == PH_OPEN)
 		dns_tunnel_lost(t, false, now);
 	else
 		dns_tunnel_failed(t, ZT_REFUSE_RST, now);
+	if (c)
+		local_dns_resume(c, now);
 }
 
 /* Room on the stream: the handshake's bytes, else the framed queries. */
 void dns_stream_writable(struct dns_tunnel *t, uint64_t now)
 {
+	struct tcp_relay *c = t->c; /* t may be freed with a UDP flow */
+
 	if (t->hs && t->hs->len && hs_flush(t->r, t->handle, t->hs) < 0)
 		dns_tunnel_failed(t, ZT_REFUSE_RST, now);
 	else
 		dns_flush(t, now);
+	if (c)
+		local_dns_resume(c, now);
 }
 
 /*
@@ -329,6 +447,6 @@ void dns_stream_writable(struct dns_tunnel *t, uint64_t now)
  */
 void dns_timeout(struct dns_tunnel *t, uint64_t now)
 {
-	dns_tunnel_failed(t, t->up ? ZT_REFUSE_RST : refuse_for_errno(-ETIMEDOUT),
-			  now);
+	dns_stream_failed(t, t->up ? ZT_REFUSE_RST :
+			  refuse_for_errno(-ETIMEDOUT), now);
 }

@@ -195,15 +195,6 @@ enum zt_fakedns_verdict fake_policy(void *user, const char *name)
 	return ZT_FAKEDNS_REFUSE;
 }
 
-/* Over TCP there is no forwarding (that goes by UDP): such names are
- * refused. */
-enum zt_fakedns_verdict fake_policy_tcp(void *user, const char *name)
-{
-	enum zt_fakedns_verdict v = fake_policy(user, name);
-
-	return v == ZT_FAKEDNS_FORWARD ? ZT_FAKEDNS_REFUSE : v;
-}
-
 /*
  * The host's stream_open / dgram_open. Out of descriptors (EMFILE, ENFILE:
  * a limit below the flow tables'), an idle flow gives its socket up as a
@@ -323,7 +314,7 @@ void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 		struct dns_tunnel *t = cookie;
 
 		t->handle = -1; /* dead: not closed again */
-		dns_tunnel_failed(t, refuse_for_errno(err), now);
+		dns_stream_failed(t, refuse_for_errno(err), now);
 	}
 }
 

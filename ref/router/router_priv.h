@@ -11,7 +11,8 @@
  *                 helpers a DNS tunnel shares (hs_*)
  *   udp_relay.c   UDP flows, the associations and mappings they share,
  *                 the fake-IP resolver's queries, datagrams back
- *   dns_tunnel.c  DNS over TCP for a UDP flow to port 53
+ *   dns_tunnel.c  DNS over TCP for a UDP flow to port 53, and for the
+ *                 fake-IP resolver's TCP client's forwarded queries
  *   echo.c        ICMP echo to direct destinations
  *
  * Every upstream's cookie begins with its enum conn_kind, which is how
@@ -77,7 +78,16 @@ struct tcp_relay {
 				   * all its bytes sent (tcp_flush_hs) */
 	char *name;              /* owned: the name behind a fake address */
 	bool local_dns;          /* DNS over TCP to the fake-IP resolver:
-				  * answered here, no upstream */
+				  * answered here, no upstream ... */
+	struct dns_tunnel *fwd;  /* ... but, owned, a stream to the real
+				  * resolver for the messages it forwards
+				  * (from the first until the relay goes) */
+	bool fwd_wait;           /* the message at the head of the receive
+				  * ring went to it: the rest wait for its
+				  * answer (answers go in order) */
+	uint8_t *ans;            /* owned: that answer, framed, until all
+				  * of it is in the send ring */
+	size_t ans_len, ans_off; /* ... its bytes, of which queued */
 	uint8_t dscp;            /* what the upstream sends with (keep_dscp) */
 	bool ka_asked;           /* the client probed: the upstream's
 				  * keepalive was asked for (tcp_keepalive) */
@@ -162,12 +172,15 @@ struct udp_assoc {
 };
 
 /* DNS over TCP for one UDP flow to port 53 (cfg.dns_over_tcp), a stream
- * through the flow's proxy that opens while a query waits (dns_tunnel.c).
- * Owned by its udp_relay; freed with its flow. */
+ * through the flow's proxy that opens while a query waits (dns_tunnel.c),
+ * owned by its udp_relay and freed with its flow; or for the messages
+ * the fake-IP resolver's TCP client @c has forwarded, a direct stream to
+ * cfg.fake_dns.upstream, owned by that tcp_relay (tcp_relay.fwd). */
 struct dns_tunnel {
 	uint8_t kind;            /* CONN_DNS */
 	struct zt_router *r;
-	struct udp_relay *u;
+	struct udp_relay *u;     /* its UDP flow's, or NULL ... */
+	struct tcp_relay *c;     /* ... the fake-IP resolver's TCP client */
 	int handle;              /* the stream, -1 when closed or dead */
 	uint8_t phase;           /* enum phase, while handle >= 0 */
 	struct tcp_handshake *hs; /* owned; until OPEN and all its bytes
@@ -278,7 +291,6 @@ enum zt_refuse refuse_for_errno(int err);
 int fake_name(struct zt_router *r, const struct zt_addr *dst, char **name);
 bool fake_unroutable(struct zt_router *r, const char *name, bool by_name);
 enum zt_fakedns_verdict fake_policy(void *user, const char *name);
-enum zt_fakedns_verdict fake_policy_tcp(void *user, const char *name);
 int open_stream(struct zt_router *r, const struct zt_endpoint *ep,
 		unsigned flags, void *cookie, uint64_t now);
 int open_dgram(struct zt_router *r, uint8_t family, uint16_t port,
@@ -309,6 +321,8 @@ enum hs_step hs_input(struct zt_router *r, struct tcp_handshake *hs,
 		      const uint8_t *data, size_t len, size_t *consumed,
 		      enum zt_refuse *how);
 int hs_flush(struct zt_router *r, int handle, struct tcp_handshake *hs);
+void local_dns_answered(struct tcp_relay *t, const uint8_t *msg, size_t len);
+void local_dns_resume(struct tcp_relay *t, uint64_t now);
 
 /* udp_relay.c */
 void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
@@ -345,6 +359,10 @@ void nat_expired(void *ctx, struct zt_nat_session *s, uint64_t now);
 int dns_tunnel_new(struct zt_router *r, struct udp_relay *u, bool evict,
 		   uint64_t now);
 int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now);
+struct dns_tunnel *dns_tunnel_local(struct zt_router *r, struct tcp_relay *c);
+void dns_forward(struct dns_tunnel *t, const uint8_t *q, size_t len,
+		 uint64_t now);
+void dns_stream_failed(struct dns_tunnel *t, enum zt_refuse how, uint64_t now);
 void dns_tunnel_free(struct dns_tunnel *t);
 void dns_query(struct dns_tunnel *t, const uint8_t *q, size_t len,
 	       uint64_t now);

@@ -62,7 +62,9 @@
  * batch's gather list until the batch ends.
  *
  * A flow to the fake-IP resolver's port 53 gets a relay without an
- * upstream: its DNS over TCP is answered here (local_dns_pump()).
+ * upstream: its DNS over TCP is answered here (local_dns_pump()), but
+ * for the messages the resolver forwards, which go to the real resolver
+ * through a DNS tunnel of the relay's (dns_tunnel.c).
  *
  * The proxy's handshake is started and fed by hs_begin(), hs_input() and
  * hs_flush(), which are bound to no flow: a DNS tunnel (dns_tunnel.c)
@@ -79,6 +81,9 @@
 static void tcp_relay_maybe_free(struct tcp_relay *t)
 {
 	if (t->busy == 0 && !t->flow && t->handle < 0) {
+		if (t->fwd)
+			dns_tunnel_free(t->fwd);
+		free(t->ans);
 		free(t->hs);
 		free(t->name);
 		free(t);
@@ -355,13 +360,93 @@ static void recv_copy(struct zt_stack *s, struct zt_flow *f, size_t off,
 }
 
 /*
+ * The message at the head of @t's receive ring (@mlen bytes after its
+ * length) went to the real resolver: its answer, as far as the send ring
+ * takes it (the rest on WRITABLE). A query the tunnel no longer waits for
+ * and has no answer to was lost: refused or reset by the resolver, or
+ * timed out (dns_tunnel.c), or never sent (no memory, no socket): it is
+ * answered SERVFAIL, as a recursive resolver answers a query its
+ * upstreams failed (RFC 1035 4.1.1 "server failure"), so that the
+ * client's lookup fails now instead of at its timeout, and its
+ * connection still serves the messages behind it. Return: whether the
+ * answer went whole (the message may be consumed).
+ */
+static bool local_dns_fwd_done(struct tcp_relay *t, size_t mlen, uint64_t now)
+{
+	struct zt_router *r = t->r;
+	struct zt_dns_query dq;
+	uint8_t q[DNS_TCP_MAX];
+	int n;
+
+	if (t->ans) {
+		t->ans_off += zt_stack_tcp_send(r->stack, t->flow,
+						t->ans + t->ans_off,
+						t->ans_len - t->ans_off, now);
+		if (!t->flow || t->ans_off < t->ans_len)
+			return false; /* reset (no memory), or the rest later */
+		free(t->ans);
+		t->ans = NULL;
+		return true;
+	}
+	if (t->fwd && zt_dns_tcp_waiting(&t->fwd->dns))
+		return false; /* still asked */
+	if (zt_stack_tcp_send_room(r->stack, t->flow) < 2 + ZT_DNS_UDP_MAX)
+		return false;
+	recv_copy(r->stack, t->flow, 2, q, mlen);
+	/* the resolver read it to forward it: the question is there */
+	if (zt_dns_parse_query(zt_view_make(q, mlen), &dq) < 0)
+		return true;
+	n = zt_dns_build_answer(&dq, ZT_DNS_SERVFAIL, NULL, 0, 0,
+				r->scratch + 2, ZT_DNS_UDP_MAX);
+	if (n < 0)
+		return true;
+	r->stats.dns_tcp_servfail++;
+	zt_wr16(r->scratch, (uint16_t)n);
+	zt_stack_tcp_send(r->stack, t->flow, r->scratch, (size_t)n + 2, now);
+	return t->flow != NULL;
+}
+
+/* An answer to the message @t's tunnel forwarded (@msg, @len bytes,
+ * borrowed), kept framed until local_dns_resume() sends it: the tunnel
+ * is inside its own input, and a send may end the flow. Without memory
+ * the message is answered SERVFAIL instead (local_dns_fwd_done()). */
+void local_dns_answered(struct tcp_relay *t, const uint8_t *msg, size_t len)
+{
+	if (t->ans || !t->flow || !t->fwd_wait)
+		return; /* not asked (one waits at a time) */
+	t->ans = malloc(len + 2);
+	if (!t->ans)
+		return;
+	zt_wr16(t->ans, (uint16_t)len);
+	memcpy(t->ans + 2, msg, len);
+	t->ans_len = len + 2;
+	t->ans_off = 0;
+}
+
+/* @t's tunnel had an event (an answer, a lost query, room): the answers
+ * go on. The last thing the tunnel's event does: @t may free it. */
+void local_dns_resume(struct tcp_relay *t, uint64_t now)
+{
+	t->busy++;
+	local_dns_pump(t, now);
+	t->busy--;
+	tcp_relay_maybe_free(t);
+}
+
+/*
  * DNS over TCP to the fake-IP resolver (RFC 1035 4.2.2, RFC 7766): each
  * whole message in the receive ring (a 2-byte length, then the message)
  * is answered in order, once the send ring has room for the answer (else
- * on WRITABLE); a length past DNS_TCP_MAX resets the client. The
- * client's FIN, once everything before it was answered, is answered
- * with ours; a message it cut short is dropped (nothing can complete
- * it), so the flow does not wait in CLOSE_WAIT for the idle timeout.
+ * on WRITABLE); a length past DNS_TCP_MAX resets the client. A message
+ * the resolver forwards (a name the rules send direct or nat, with
+ * cfg.fake_dns.upstream) goes to the real resolver over TCP (the relay's
+ * tunnel, dns_forward()) and stays at the head of the ring, the messages
+ * behind it waiting, until its answer is all in the send ring
+ * (local_dns_fwd_done()): one at a time, so that the answers keep the
+ * questions' order. The client's FIN, once everything before it was
+ * answered, is answered with ours (the tunnel closed: nothing more to
+ * forward); a message it cut short is dropped (nothing can complete it),
+ * so the flow does not wait in CLOSE_WAIT for the idle timeout.
  */
 static void local_dns_pump(struct tcp_relay *t, uint64_t now)
 {
@@ -389,13 +474,28 @@ static void local_dns_pump(struct tcp_relay *t, uint64_t now)
 			partial = true;
 			break;
 		}
+		if (t->fwd_wait) {
+			if (!local_dns_fwd_done(t, mlen, now))
+				break; /* its answer not in yet (or on WRITABLE) */
+			t->fwd_wait = false;
+			zt_stack_tcp_consume(r->stack, t->flow, 2 + mlen, now);
+			continue;
+		}
 		if (zt_stack_tcp_send_room(r->stack, t->flow) < 2 + mlen + ZT_DNS_UDP_MAX)
 			break;
 		recv_copy(r->stack, t->flow, 2, q, mlen);
 		ask.r = r;
 		ask.client = t->flow->key.client;
-		n = zt_fakedns_answer(r->fake, q, mlen, fake_policy_tcp, &ask,
+		n = zt_fakedns_answer(r->fake, q, mlen, fake_policy, &ask,
 				      r->scratch + 2, sizeof(r->scratch) - 2);
+		if (n == 0) { /* forwarded: answered when its answer comes */
+			if (!t->fwd)
+				t->fwd = dns_tunnel_local(r, t);
+			if (t->fwd)
+				dns_forward(t->fwd, q, mlen, now);
+			t->fwd_wait = true; /* not waiting in it: SERVFAIL */
+			continue;
+		}
 		if (n > 0) {
 			zt_wr16(r->scratch, (uint16_t)n);
 			zt_stack_tcp_send(r->stack, t->flow, r->scratch,
@@ -411,6 +511,10 @@ static void local_dns_pump(struct tcp_relay *t, uint64_t now)
 	if (t->flow && t->client_fin && !t->up_fin_sent &&
 	    zt_tcb_recv_len(&t->flow->tcb) == 0) {
 		t->up_fin_sent = true;
+		if (t->fwd) { /* nothing more to forward */
+			dns_tunnel_free(t->fwd);
+			t->fwd = NULL;
+		}
 		zt_stack_tcp_shutdown(r->stack, t->flow, now);
 	}
 }

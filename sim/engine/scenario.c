@@ -1370,7 +1370,7 @@ static const struct cfield router_fields[] = {
 	RF(fake_ip_refused),
 	RF(dns_tcp_connections), RF(dns_tcp_queries), RF(dns_tcp_answers),
 	RF(dns_tcp_truncated), RF(dns_tcp_unmatched), RF(dns_tcp_dropped),
-	RF(dns_tcp_resent),
+	RF(dns_tcp_resent), RF(dns_tcp_servfail),
 };
 #undef RF
 #define FF(name) { #name, offsetof(struct zt_fakedns_stats, name) }

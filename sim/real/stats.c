@@ -235,7 +235,8 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 		C("refused", "fake_ip_refused_total", rs->fake_ip_refused);
 	}
 
-	if (rs->dns_tcp_connections || rs->dns_tcp_dropped) {
+	if (rs->dns_tcp_connections || rs->dns_tcp_dropped ||
+	    rs->dns_tcp_servfail) {
 		line = "dns-tcp";
 		C("connections", "dns_tcp_connections_total", rs->dns_tcp_connections);
 		C("queries", "dns_tcp_queries_total", rs->dns_tcp_queries);
@@ -244,6 +245,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 		C("unmatched", "dns_tcp_unmatched_total", rs->dns_tcp_unmatched);
 		C("dropped", "dns_tcp_dropped_total", rs->dns_tcp_dropped);
 		C("resent", "dns_tcp_resent_total", rs->dns_tcp_resent);
+		C("servfail", "dns_tcp_servfail_total", rs->dns_tcp_servfail);
 	}
 
 	line = "proxy";

@@ -674,6 +674,7 @@ COUNTERS = {
     "router.dns_tcp_unmatched": ("dns-tcp", "unmatched"),
     "router.dns_tcp_dropped": ("dns-tcp", "dropped"),
     "router.dns_tcp_resent": ("dns-tcp", "resent"),
+    "router.dns_tcp_servfail": ("dns-tcp", "servfail"),
     "fakedns.queries": ("fake", "dns queries"),
     "fakedns.answered": ("fake", "answered"),
     "fakedns.nodata": ("fake", "no data"),

@@ -80,7 +80,9 @@ else
 	# fake-IP DNS: the query answered inside ztun, the flow to the fake
 	# address sent to the SOCKS5 proxy by name (--fake-dns), domain rules,
 	# a direct name forwarded to the upstream resolver and routed by name,
-	# DNS over TCP answered by ztun; a SOCKS5 proxy refusing UDP
+	# DNS over TCP answered by ztun, a direct name's forwarded over TCP
+	# to the upstream resolver (a reset stream: asked again, then
+	# SERVFAIL); a SOCKS5 proxy refusing UDP
 	# ASSOCIATE, and UDP that its route cannot carry, answered with ICMP;
 	# a ping that a rule rejects; ICMP errors the network sends back about
 	# direct UDP (injected on lo with a raw socket) passed to the client,
@@ -114,7 +116,7 @@ else
 	       scenarios/udp_direct_idle_timeout.scn scenarios/udp_stream_timeout.scn
 	       scenarios/fake_dns_socks5.scn
 	       scenarios/fake_dns_domain_rules.scn scenarios/fake_dns_forward.scn
-	       scenarios/fake_dns_tcp.scn
+	       scenarios/fake_dns_tcp.scn scenarios/fake_dns_tcp_forward.scn
 	       scenarios/socks5_udp_associate_refused.scn
 	       scenarios/udp_no_carrier_unreach.scn
 	       scenarios/icmp_echo_reject.scn

@@ -85,7 +85,9 @@
 # ring, and transfers both ways are whole.
 # (fd) --fake-dns as the client's resolver: fake addresses for names only
 # the server namespace knows, reached by name through danted, tinyproxy
-# and danted's UDP ASSOCIATE; a fake address of no name refused at once.
+# and danted's UDP ASSOCIATE; a fake address of no name refused at once;
+# a direct name's truncated UDP answer asked again over TCP, forwarded
+# over TCP to dnsmasq and answered whole.
 # (fe) A --fake-dns-upstream at a closed port: the query fails at once.
 # (qh) A proxy that hangs up on the request:
 # the SYN is refused fast (SOCKS5, HTTP CONNECT); with --early-synack the
@@ -1901,7 +1903,8 @@ fi
 # given to no name is refused at once; UDP to a fake address goes
 # through danted's UDP ASSOCIATE to the name; a name a drop rule takes
 # is NXDOMAIN; one the rules send direct is asked of dnsmasq
-# (--fake-dns-upstream) and its flow goes direct by that name.
+# (--fake-dns-upstream) and its flow goes direct by that name, over TCP
+# too (a large TXT answer, truncated over UDP, then whole over TCP).
 printf 'nameserver 198.18.0.2\noptions timeout:2 attempts:1\n' >"/etc/netns/$cns/resolv.conf"
 own_routes="^(198\.18\.0\.0/15|fd00:ff::/64) dev $tun proto 122 "
 if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8888 \
@@ -1910,6 +1913,7 @@ if start_ztun -x socks5://10.203.0.2:1080 -x http://e2euser:e2epass@10.203.0.2:8
 		--rule 'tcp domain web.e2e.test dport 8001 -> http' \
 		--rule 'any domain blocked.e2e.test -> drop' \
 		--rule 'tcp domain direct.e2e.test -> direct' \
+		--rule 'tcp domain txt.test -> direct' \
 		--rule 'any dport 5399 -> http' \
 		--rule 'icmp 10.203.1.77 -> reject' \
 		--rule 'icmp 10.203.1.1 -> direct' \
@@ -2197,6 +2201,26 @@ s.close()' >>"$tmp/tos_cli.out" 2>&1
 		pass "(fd) a name the rules send direct is forwarded to dnsmasq (--fake-dns-upstream): $a3"
 	else
 		fail "(fd) a direct name gets its real address from the upstream resolver" "'$a3'"
+	fi
+	a5=$(cx dig +tcp +short +tries=1 +time=3 @198.18.0.2 www.direct.e2e.test A 2>&1)
+	if [ "$a5" = "10.203.1.3" ]; then
+		pass "(fd) dig +tcp: a direct name forwarded to dnsmasq over TCP: $a5"
+	else
+		fail "(fd) DNS over TCP forwards a direct name to the upstream" "'$a5'"
+	fi
+	# no EDNS (as glibc's stub asks): dnsmasq's 800-byte TXT answer comes
+	# truncated over UDP, and dig asks again over TCP, as RFC 7766 says
+	cx dig +noedns +tries=1 +time=3 @198.18.0.2 big.txt.test TXT >"$tmp/dig.out" 2>&1
+	line=$(fresh_stats dns-tcp)
+	answers=$(echo "$line" | sed -n 's/.* answers \([0-9]*\).*/\1/p')
+	if grep -q 'Truncated, retrying in TCP' "$tmp/dig.out" &&
+	   grep -q 'status: NOERROR' "$tmp/dig.out" &&
+	   grep -q '"aaaa.*" "bbbb.*" "cccc.*"' "$tmp/dig.out" &&
+	   [ "${answers:-0}" -ge 2 ]; then
+		pass "(fd) a truncated UDP answer asked again over TCP gets the whole TXT record from dnsmasq ($line)"
+	else
+		fail "(fd) a TC answer's retry over TCP gets the whole answer" \
+			"$(grep -E '^;;|status|TXT' "$tmp/dig.out" | head -6 | tr '\n' ' ') / '$line'"
 	fi
 	via=direct fetch "(fd) curl http://www.direct.e2e.test:8000/blob goes direct by its name, sha256" \
 		http://www.direct.e2e.test:8000/blob

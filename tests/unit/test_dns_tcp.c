@@ -168,6 +168,25 @@ static void test_truncates_to_asker(void)
 	zt_dns_tcp_destroy(&d);
 }
 
+/* The answer to query @m (its header and the question of "a.test"), 24 +
+ * 16 * 4093 = 65512 bytes of A records, framed into @stream (2 + 65535
+ * bytes). Return: the answer's length. */
+static size_t answer_65512(uint8_t *stream, const uint8_t *m)
+{
+	static const uint8_t rr[16] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60,
+					0, 4, 192, 0, 2, 1 };
+	size_t len = ZT_DNS_HDR + 12;
+
+	memcpy(stream + 2, m, len);
+	zt_wr16(stream + 2 + 2, 0x8180);
+	zt_wr16(stream + 2 + 6, 4093);
+	zt_wr16(stream + 2 + 10, 0);
+	for (unsigned i = 0; i < 4093; i++, len += 16)
+		memcpy(stream + 2 + len, rr, 16);
+	zt_wr16(stream, (uint16_t)len);
+	return len;
+}
+
 /* An asker that takes 65535 bytes over UDP (its OPT says so) still takes
  * no more than one UDP datagram carries over IPv4, 65507 bytes: a larger
  * answer from TCP, which could never reach it whole, is cut with TC (so
@@ -175,11 +194,9 @@ static void test_truncates_to_asker(void)
 static void test_truncates_past_udp_max(void)
 {
 	static uint8_t stream[2 + 65535];
-	static const uint8_t rr[16] = { 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60,
-					0, 4, 192, 0, 2, 1 };
 	uint8_t m[512], scratch[1024];
 	size_t qlen = zt_test_dns_query(m, "a.test", ZT_DNS_TYPE_A, true);
-	size_t len = ZT_DNS_HDR + 12;
+	size_t len;
 	struct zt_dns_tcp d;
 	struct got g;
 
@@ -190,20 +207,48 @@ static void test_truncates_past_udp_max(void)
 	zt_dns_tcp_init(&d);
 	CU_ASSERT_EQUAL(zt_dns_tcp_query(&d, m, qlen), 0);
 	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
-	/* 24 + 16 * 4093 = 65512 bytes: past 65507 */
-	memcpy(stream + 2, m, len);
-	zt_wr16(stream + 2 + 2, 0x8180);
-	zt_wr16(stream + 2 + 6, 4093);
-	zt_wr16(stream + 2 + 10, 0);
-	for (unsigned i = 0; i < 4093; i++, len += 16)
-		memcpy(stream + 2 + len, rr, 16);
-	zt_wr16(stream, (uint16_t)len);
+	len = answer_65512(stream, m); /* past 65507 */
 	CU_ASSERT_EQUAL(len, 65512);
 	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len + 2, scratch,
 					 sizeof(scratch), on_answer, &g), 0);
 	CU_ASSERT_EQUAL(g.n, 1);
 	CU_ASSERT_EQUAL(g.truncated, 1);
 	CU_ASSERT_EQUAL(g.lens[0], ZT_DNS_HDR + 12);
+	zt_dns_tcp_destroy(&d);
+}
+
+/* An asker over TCP (the fake-IP resolver's TCP client: limit 65535)
+ * takes every answer whole, however large, and whatever UDP size its
+ * query names; a retry keeps that limit. */
+static void test_whole_for_tcp_asker(void)
+{
+	static uint8_t stream[2 + 65535];
+	uint8_t m[512], scratch[512];
+	size_t qlen = zt_test_dns_query(m, "a.test", ZT_DNS_TYPE_A, false);
+	size_t len;
+	struct zt_dns_tcp d;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	zt_dns_tcp_init(&d);
+	zt_wr16(m, 7);
+	CU_ASSERT_EQUAL(zt_dns_tcp_query_limit(&d, m, qlen, 65535), 0);
+	CU_ASSERT_EQUAL(zt_dns_tcp_query_limit(&d, m, qlen, 65535), 0);
+	zt_wr16(m, 8);
+	CU_ASSERT_EQUAL(zt_dns_tcp_query_limit(&d, m, qlen, 65535), 0);
+	CU_ASSERT_EQUAL(d.n_pending, 2);
+	zt_dns_tcp_sent(&d, zt_dns_tcp_output(&d).len);
+	len = framed_answer(stream, 7, "a.test", 40); /* 664 bytes */
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len, scratch,
+					 sizeof(scratch), on_answer, &g), 0);
+	len = answer_65512(stream, m); /* more than any UDP asker takes */
+	CU_ASSERT_EQUAL(zt_dns_tcp_input(&d, stream, len + 2, scratch,
+					 sizeof(scratch), on_answer, &g), 0);
+	CU_ASSERT_EQUAL(g.n, 2);
+	CU_ASSERT_EQUAL(g.truncated, 0);
+	CU_ASSERT_EQUAL(g.lens[0], 664);
+	CU_ASSERT_EQUAL(g.lens[1], 65512);
+	CU_ASSERT_FALSE(zt_dns_tcp_waiting(&d));
 	zt_dns_tcp_destroy(&d);
 }
 
@@ -563,6 +608,7 @@ int zt_suite_dns_tcp(void)
 		{ "answers_any_order_any_split", test_answers_any_order_any_split },
 		{ "truncates_to_asker", test_truncates_to_asker },
 		{ "truncates_past_udp_max", test_truncates_past_udp_max },
+		{ "whole_for_tcp_asker", test_whole_for_tcp_asker },
 		{ "bounds", test_bounds },
 		{ "rewind_resends_waiting", test_rewind_resends_waiting },
 		{ "same_id_other_question", test_same_id_other_question },

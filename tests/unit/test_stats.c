@@ -194,7 +194,7 @@ static void test_text_optional_lines(void)
 	t = text_of(&st, "SIGUSR1", 0);
 	CU_ASSERT_EQUAL(strncmp(t, "ztun-ref: stats: SIGUSR1, up 0.000 s\n", 37), 0);
 	assert_line(t, "ztun-ref: stats: fake dns queries 3, answered 0, no data 0, errors 0, blocked 0, policy refused 0, forwarded 0, learned 0, ignored 0, names 2, recycled 0, lookups 0, unknown 0, refused 1");
-	assert_line(t, "ztun-ref: stats: dns-tcp connections 0, queries 0, answers 0, truncated 0, unmatched 0, dropped 1, resent 0");
+	assert_line(t, "ztun-ref: stats: dns-tcp connections 0, queries 0, answers 0, truncated 0, unmatched 0, dropped 1, resent 0, servfail 0");
 	snprintf(want, sizeof(want), "ztun-ref: stats: drops %s 7, %s 8",
 		 zt_drop_name(ZT_DROP_BAD_CHECKSUM), zt_drop_name(ZT_DROP_TCP_NO_FLOW));
 	assert_line(t, want);

@@ -77,6 +77,11 @@ bool zt_dns_tcp_is_query(const uint8_t *q, size_t len);
  * a query of its own.
  */
 int zt_dns_tcp_query(struct zt_dns_tcp *d, const uint8_t *q, size_t len);
+/* The same for an asker that takes answers up to @limit bytes (0: its
+ * UDP size, as zt_dns_tcp_query(); 65535: a TCP asker, to which every
+ * answer goes whole). */
+int zt_dns_tcp_query_limit(struct zt_dns_tcp *d, const uint8_t *q,
+			   size_t len, unsigned limit);
 
 /* The framed bytes to send next (borrowed until the next call on @d). */
 struct zt_view zt_dns_tcp_output(const struct zt_dns_tcp *d);

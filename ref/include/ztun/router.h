@@ -245,14 +245,20 @@ struct zt_router_stats {
 	uint64_t icmp_errors_relayed;      /* upstream ICMP errors passed to
 					    * the client (zt_router_dgram_error) */
 	uint64_t icmp_errors_ignored;      /* ... and those not */
-	uint64_t dns_tcp_connections;      /* DNS-over-TCP streams opened */
-	uint64_t dns_tcp_queries;          /* UDP queries sent over them */
+	uint64_t dns_tcp_connections;      /* DNS-over-TCP streams opened (a
+					    * UDP flow's through its proxy, or
+					    * the fake-IP resolver's to its
+					    * upstream for a TCP client) */
+	uint64_t dns_tcp_queries;          /* queries sent over them */
 	uint64_t dns_tcp_answers;          /* answers passed to the client ... */
 	uint64_t dns_tcp_truncated;        /* ... of them cut to TC for UDP */
 	uint64_t dns_tcp_unmatched;        /* answers to no waiting query */
 	uint64_t dns_tcp_dropped;          /* queries not taken (too many wait) */
 	uint64_t dns_tcp_resent;           /* queries sent again on a new stream
 					    * after the server closed one */
+	uint64_t dns_tcp_servfail;         /* forwarded queries of the fake-IP
+					    * resolver's TCP clients answered
+					    * SERVFAIL: the upstream failed them */
 	uint64_t fake_ip_refused;          /* flows to a fake address the route
 					    * cannot carry by name, or that
 					    * stands for no name; flows to the
