@@ -1148,20 +1148,22 @@ static bool cone_open(struct zt_router *r, const struct udp_assoc *a,
 }
 
 /* Datagram @p (@len bytes) to @a's client on flow key @k (cone_open()):
- * its answer opens a flow that joins @a. Return: whether it went
- * (counted: cone in). */
-static bool cone_send(struct zt_router *r, const struct udp_assoc *a,
+ * its answer opens a flow that joins @a. Counted: cone in, or dropped
+ * when the stack cannot send it (too large for the client's family):
+ * it was let in, so it is neither spoofed nor a mismatch. */
+static void cone_send(struct zt_router *r, const struct udp_assoc *a,
 		      const struct zt_flow_key *k, const uint8_t *p, size_t len,
 		      uint64_t now)
 {
-	if (zt_stack_udp_send(r->stack, k, p, len, now) != 0)
-		return false;
+	if (zt_stack_udp_send(r->stack, k, p, len, now) != 0) {
+		r->stats.udp_dropped++;
+		return;
+	}
 	if (a->decision == ZT_ROUTE_SOCKS5)
 		r->stats.socks5_udp_cone_in++;
 	else
 		r->stats.udp_cone_in++;
 	r->stats.udp_relayed_down += len;
-	return true;
 }
 
 /* Datagrams @d (@n of them) @from @a's relay socket: each unwrapped and
@@ -1202,9 +1204,10 @@ void assoc_datagrams(struct zt_router *r, struct udp_assoc *a,
 			struct zt_flow_key k;
 
 			if (!from_relay || src.atyp == ZT_SOCKS5_ATYP_DOMAIN ||
-			    !cone_open(r, a, &src.ip, src.port, &k) ||
-			    !cone_send(r, a, &k, payload.data, payload.len, now))
+			    !cone_open(r, a, &src.ip, src.port, &k))
 				r->stats.socks5_udp_spoofed++;
+			else
+				cone_send(r, a, &k, payload.data, payload.len, now);
 			continue;
 		}
 		if (m != cur) {
@@ -1259,12 +1262,12 @@ void mapping_datagrams(struct zt_router *r, struct udp_assoc *a,
 		/* one sender: the rules asked once for the whole batch */
 		open = !from->name[0] && cone_open(r, a, &from->addr, from->port, &k);
 		for (unsigned i = 0; i < n; i++)
-			if (!open || !cone_send(r, a, &k, d[i].data, d[i].len, now)) {
-				if (a->decision == ZT_ROUTE_NAT)
-					r->stats.nat_reply_mismatch++;
-				else
-					r->stats.udp_dropped++;
-			}
+			if (open)
+				cone_send(r, a, &k, d[i].data, d[i].len, now);
+			else if (a->decision == ZT_ROUTE_NAT)
+				r->stats.nat_reply_mismatch++;
+			else
+				r->stats.udp_dropped++;
 	}
 	a->busy--;
 	assoc_maybe_free(a);

@@ -4172,6 +4172,28 @@ static void test_socks5_udp_mapped_source(void)
  * martian source it could never answer (its answer is refused as
  * bad_address). Through a SOCKS5 relay (which names the source) and a
  * direct or NAT mapping. */
+/* A bench with --udp-full-cone whose client socket 6000 sent one datagram
+ * through a SOCKS5 relay (@kind 0), a direct (1) or a NAT (2) mapping; *@to:
+ * where a peer sends to reach it (the relay, the mapping's socket). */
+static struct tb *full_cone_tb(int kind, struct zt_endpoint *to)
+{
+	struct tb *t = kind ? tb_new_direct(kind == 2) : tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false), srv2;
+
+	t->cfg.udp_full_cone = true;
+	if (kind) {
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+	} else {
+		socks5_udp_start(t, false, &srv2);
+	}
+	send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+	*to = kind ? vstats(t)->last_from : vstats(t)->last_to;
+	return t;
+}
+
 static void test_udp_full_cone_martians(void)
 {
 	static const uint8_t bad[][4] = {
@@ -4180,22 +4202,10 @@ static void test_udp_full_cone_martians(void)
 	};
 
 	for (int kind = 0; kind < 3; kind++) { /* socks5, direct, nat */
-		struct tb *t = kind ? tb_new_direct(kind == 2) : tb_new(NULL);
-		struct zt_addr srv = srv_addr(false), cli = cli_addr(false), srv2;
 		struct zt_endpoint to;
+		struct tb *t = full_cone_tb(kind, &to);
 		uint64_t dropped;
 
-		t->cfg.udp_full_cone = true;
-		if (kind) {
-			tb_start(t);
-			add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
-		} else {
-			socks5_udp_start(t, false, &srv2);
-		}
-		send_udp(t, &cli, 6000, &srv, 7, "one", 3);
-		run_for(t, 50 * ZT_MS);
-		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
-		to = kind ? vstats(t)->last_from : vstats(t)->last_to;
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			struct zt_addr a = zt_addr_v4(bad[i]);
 
@@ -4208,6 +4218,37 @@ static void test_udp_full_cone_martians(void)
 			  kind == 1 ? rstats(t)->udp_dropped :
 				      rstats(t)->nat_reply_mismatch;
 		CU_ASSERT_EQUAL(dropped, 4);
+		tb_free(t);
+	}
+}
+
+/* --udp-full-cone: a peer's datagram that cannot reach the client (here
+ * 65510 bytes, past what one IPv4 datagram carries: the stack refuses to
+ * send it) is counted as dropped, as a datagram lost on the way to the
+ * client: not as spoofed (it came from the relay, naming a peer the
+ * rules let in) nor as a reply mismatch (the NAT let it in), and not as
+ * come in. Through a SOCKS5 relay and a direct and a NAT mapping. */
+static void test_udp_full_cone_send_fails(void)
+{
+	static uint8_t big[65510];
+
+	for (int kind = 0; kind < 3; kind++) { /* socks5, direct, nat */
+		struct zt_endpoint to, from;
+		struct tb *t = full_cone_tb(kind, &to);
+		uint64_t dropped = rstats(t)->udp_dropped;
+
+		memset(&from, 0, sizeof(from));
+		from.addr = zt_addr_v4(HOLE4);
+		from.port = 9000;
+		CU_ASSERT_EQUAL(zt_vnet_udp_send(t->vn, &from, &to, big,
+						 sizeof(big)), 0);
+		run_for(t, 20 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, 1);
+		CU_ASSERT_EQUAL(rstats(t)->udp_dropped, dropped + 1);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_spoofed, 0);
+		CU_ASSERT_EQUAL(rstats(t)->nat_reply_mismatch, 0);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_cone_in, 0);
+		CU_ASSERT_EQUAL(rstats(t)->udp_cone_in, 0);
 		tb_free(t);
 	}
 }
@@ -5862,6 +5903,7 @@ int zt_suite_router(void)
 		{ "socks5_udp_mapped_source", test_socks5_udp_mapped_source },
 		{ "udp_evicted_waiting_counted", test_udp_evicted_waiting_counted },
 		{ "udp_full_cone_martians", test_udp_full_cone_martians },
+		{ "udp_full_cone_send_fails", test_udp_full_cone_send_fails },
 		{ "socks5_udp_relay_lost", test_socks5_udp_relay_lost },
 		{ "socks5_udp_proxy_ends_assoc", test_socks5_udp_proxy_ends_assoc },
 		{ "socks5_udp_assoc_keepalive", test_socks5_udp_assoc_keepalive },
