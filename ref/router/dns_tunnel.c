@@ -294,6 +294,8 @@ static void dns_answer(void *user, const uint8_t *msg, size_t len,
 	}
 	if (zt_stack_udp_send(r->stack, &t->u->flow->key, msg, len, t->now) == 0)
 		r->stats.udp_relayed_down += len;
+	else /* lost on the way (the framer keeps it within a datagram) */
+		r->stats.udp_dropped++;
 }
 
 /* The stream failed before the handshake was done (@how): the waiting

@@ -1049,6 +1049,9 @@ struct dgram_run {
 	uint8_t tclass;
 };
 
+/* The run to @u's client; one the stack cannot send is counted dropped,
+ * whole: only a datagram too large for the client's family fails, and
+ * such a one is alone in its run (ZT_ROUTER_UDP_RUN_MAX). */
 static void run_flush(struct zt_router *r, struct udp_relay *u,
 		      struct dgram_run *run, uint64_t now)
 {
@@ -1056,6 +1059,8 @@ static void run_flush(struct zt_router *r, struct udp_relay *u,
 					    run->len, run->seg, run->tclass,
 					    now) == 0)
 		r->stats.udp_relayed_down += run->len;
+	else
+		r->stats.udp_dropped += run->n;
 	run->n = 0;
 	run->len = 0;
 	run->closed = false;
