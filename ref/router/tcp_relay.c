@@ -128,16 +128,22 @@ static void tcp_refuse(struct tcp_relay *t, enum zt_refuse how, uint64_t now)
 		zt_stack_tcp_abort(r->stack, t->flow, now);
 }
 
-/* The handshake could not begin (no memory, a name no request carries)
- * or its bytes could not be sent (the stream broke): counted as a
- * connect that failed while the tunnel was not open yet (as hs_input()'s
- * HS_BROKEN is), as an upstream reset once it was. */
-static void tcp_hs_broken(struct tcp_relay *t, uint64_t now)
+/* The stream failed @t: counted as a connect that failed while the
+ * tunnel was not open yet (as hs_input()'s HS_BROKEN is), as an upstream
+ * reset once it was. */
+static void tcp_count_broken(struct tcp_relay *t)
 {
 	if (t->phase == PH_OPEN)
 		t->r->stats.upstream_reset++;
 	else
 		t->r->stats.upstream_connect_failed++;
+}
+
+/* The handshake could not begin (no memory, a name no request carries)
+ * or its bytes could not be sent (the stream broke). */
+static void tcp_hs_broken(struct tcp_relay *t, uint64_t now)
+{
+	tcp_count_broken(t);
 	tcp_refuse(t, ZT_REFUSE_RST, now);
 }
 
@@ -303,8 +309,9 @@ static void tcp_pump_up(struct tcp_relay *t, uint64_t now)
 		sent = r->up->stream_send(r->host, t->handle, p, n);
 		if (sent < 0) {
 			/* a reset both ways: a FIN would tell the upstream
-			 * that what it got is all the client sent */
-			r->stats.upstream_reset++;
+			 * that what it got is all the client sent (early
+			 * data's: a connect that failed, no reply came) */
+			tcp_count_broken(t);
 			tcp_close_upstream(t, true);
 			zt_stack_tcp_abort(r->stack, t->flow, now);
 			return;

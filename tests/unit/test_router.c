@@ -1609,6 +1609,19 @@ static void test_early_data_pipelined(void)
 	}
 }
 
+/* @c, which had its early SYN-ACK, was reset after @early bytes went
+ * up as early data, and nothing of its flow is left open. */
+static void expect_early_reset(struct tb *t, const struct client *c,
+			       uint64_t early)
+{
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->rsts, 1);
+	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
+	CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up_early, early);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+}
+
 /* Early data the proxy then refuses is not delivered, and the client,
  * whose bytes were accepted, is reset: never left believing they went. */
 static void test_early_data_refused_resets(void)
@@ -1620,14 +1633,9 @@ static void test_early_data_refused_resets(void)
 
 	c = client_open(t, false, &srv, 7, 1000);
 	run_for(t, 2 * ZT_SEC);
-	CU_ASSERT_EQUAL(c->synacks, 1);
-	CU_ASSERT_EQUAL(c->rsts, 1);
-	CU_ASSERT_EQUAL(c->tcb.state, ZT_TCP_CLOSED);
-	CU_ASSERT_EQUAL(rstats(t)->tcp_relayed_up_early, 1000);
+	expect_early_reset(t, c, 1000);
 	CU_ASSERT_EQUAL(zt_vhost_stats(echo)->bytes_in, 0);
 	CU_ASSERT_EQUAL(rstats(t)->socks5_failures[5], 1);
-	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
-	CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
 	tb_free(t);
 }
 
@@ -3622,6 +3630,36 @@ static void test_proxy_handshake_send_fails_counted(void)
 		CU_ASSERT_EQUAL(vstats(t)->streams_open, 0);
 		tb_free(t);
 	}
+}
+
+/* The stream to a pipelined SOCKS5 proxy takes the first flight, then
+ * breaks as the client's early data goes behind it, before the proxy
+ * answered: the client (which has its early SYN-ACK) is reset, and the
+ * loss is counted as a connect that failed before the tunnel opened, as
+ * for a handshake byte that breaks it (proxy_handshake_send_fails_counted),
+ * not as an upstream reset of an open flow. */
+static void test_early_data_send_fails_counted(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false);
+	struct zt_vhost_config hc;
+	struct zt_addr pa = zt_addr_v4(SOCKS4);
+	struct client *c;
+
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	t->cfg.early_synack = true;
+	t->cfg.socks5.pipelined = true;
+	tb_start_breaking(t, 1); /* the first flight goes, the next fails */
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.reply_delay = 60 * ZT_SEC; /* no answer meanwhile */
+	add_host_cfg(t, &pa, 1080, &hc);
+	c = client_open(t, false, &srv, 7, 1000);
+	run_for(t, 100 * ZT_MS);
+	expect_early_reset(t, c, 0);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_connect_failed, 1);
+	CU_ASSERT_EQUAL(rstats(t)->upstream_reset, 0);
+	tb_free(t);
 }
 
 /* Only port 53, and only with the option: other UDP keeps its UDP
@@ -5869,6 +5907,7 @@ int zt_suite_router(void)
 		{ "direct_send_fails_resets_upstream", test_direct_send_fails_resets_upstream },
 		{ "http_request_send_fails_after_open", test_http_request_send_fails_after_open },
 		{ "proxy_handshake_send_fails_counted", test_proxy_handshake_send_fails_counted },
+		{ "early_data_send_fails_counted", test_early_data_send_fails_counted },
 		{ "dns_tunnel_request_rest_first", test_dns_tunnel_request_rest_first },
 		{ "socks5_close_midstream", test_socks5_close_midstream },
 		{ "proxy_hangs_up_on_request", test_proxy_hangs_up_on_request },
