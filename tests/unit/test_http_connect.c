@@ -158,6 +158,11 @@ static void test_statuses(void)
 		{ "HTTP/1.0 200 OK\r\nProxy-Agent: x/1\r\nVia: 1.1 p\r\n\r\n\x16\x03\x01",
 		  ZT_HTTP_CONNECT_READY, ZT_HTTP_CONNECT_OK, 200 },
 		{ "HTTP/1.1 204\r\n\r\n", ZT_HTTP_CONNECT_READY, ZT_HTTP_CONNECT_OK, 204 },
+		/* a 2xx to CONNECT has no body (RFC 9112 6.3): its framing
+		 * headers are ignored, what follows the blank line is tunnel */
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\nhello",
+		  ZT_HTTP_CONNECT_READY, ZT_HTTP_CONNECT_OK, 200 },
 		{ "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nX",
 		  ZT_HTTP_CONNECT_READY, ZT_HTTP_CONNECT_OK, 200 },
 		{ "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
