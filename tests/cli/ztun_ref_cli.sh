@@ -182,6 +182,17 @@ for k in socks5 http; do
 	check "--proxy $k empty password" 2 err "--rule: bad rule 'bogus'" \
 		-- -x "$k://bob:@127.0.0.1:1080" --rule bogus
 done
+# ... and a longer one is refused, not cut to 255 bytes (ULEN and PLEN
+# are one byte; a Basic token takes the same bound); 255 bytes go
+u255=$(printf '%0255d' 0 | tr 0 u)
+for k in socks5 http; do
+	check "--proxy $k 256-byte user name" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
+		-- -x "$k://${u255}u:pw@127.0.0.1:1080" --rule bogus
+	check "--proxy $k 256-byte password" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
+		-- -x "$k://bob:${u255}p@127.0.0.1:1080" --rule bogus
+	check "--proxy $k 255-byte user name and password" 2 err "--rule: bad rule 'bogus'" \
+		-- -x "$k://$u255:$u255@127.0.0.1:1080" --rule bogus
+done
 check "--proxy bad host name"   2 err "--proxy: host 'bad!name' is neither an IP address nor a host name" -- -x 'socks5://bad!name:1080'
 # a host that getaddrinfo would take as a legacy IPv4 form, or whose
 # last label is all digits (no top-level domain is: RFC 3696 2), is no
