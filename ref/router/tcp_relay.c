@@ -572,6 +572,11 @@ int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 		free(name); /* it routed; the flow goes by address */
 		name = NULL;
 	}
+	/* The NAT table is UDP's: TCP under nat is relayed as under direct
+	 * (rules.md), the client's DSCP and connect errors passed alike
+	 * (keep_dscp(), tcp_upstream_failed()); counted as decided. */
+	if (d == ZT_ROUTE_NAT)
+		d = ZT_ROUTE_DIRECT;
 	if (d == ZT_ROUTE_SOCKS5)
 		px = &r->cfg.socks5;
 	else if (d == ZT_ROUTE_HTTP)

@@ -5041,16 +5041,18 @@ static void test_udp_ttl_not_to_proxy(void)
  * the class of later
  * segments when the client changes it (CS1, as ssh marks a bulk session
  * once it starts); the host hears of a change only. A SOCKS5 flow's
- * upstream goes to the proxy: unmarked. */
+ * upstream goes to the proxy: unmarked. TCP under `nat` (run 3) goes as
+ * under direct (docs/rules.md): the change is passed too. */
 static void test_tcp_dscp_follows_client(void)
 {
-	for (int run = 0; run < 3; run++) {
-		bool v6 = run & 1, socks = run == 2;
+	for (int run = 0; run < 4; run++) {
+		bool v6 = run & 1, socks = run == 2, nat = run == 3;
 		struct tb *t = tb_new(NULL);
 		struct zt_addr srv = srv_addr(v6);
 		struct client *c;
 
-		t->dec[0] = socks ? ZT_ROUTE_SOCKS5 : ZT_ROUTE_DIRECT;
+		t->dec[0] = socks ? ZT_ROUTE_SOCKS5 :
+			    nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
 		t->cli_tclass = 0x4a;
 		tb_start(t);
 		add_host(t, &srv, 7, ZT_VHOST_ECHO);
@@ -5078,11 +5080,13 @@ static void test_tcp_dscp_follows_client(void)
  * two routers before the server, a SYN with TTL 1 gets the first
  * router's time exceeded, quoting it, instead of a SYN-ACK, 2 the
  * second's, and 3 gets through. Through a proxy the SYN's TTL is not
- * the proxy's connection's. */
+ * the proxy's connection's. TCP under `nat` (run 3) goes as under
+ * direct (docs/rules.md): the router's time exceeded too, not a host
+ * unreachable from the server. */
 static void test_tcp_syn_ttl_follows_client(void)
 {
-	for (int run = 0; run < 3; run++) {
-		bool v6 = run & 1, socks = run == 2;
+	for (int run = 0; run < 4; run++) {
+		bool v6 = run & 1, socks = run == 2, nat = run == 3;
 
 		for (uint8_t ttl = 1; ttl <= 3; ttl++) {
 			struct tb *t = tb_new(NULL);
@@ -5091,7 +5095,8 @@ static void test_tcp_syn_ttl_follows_client(void)
 			struct zt_addr hop = hop_addr(&rtr, ttl);
 			struct client *c;
 
-			t->dec[0] = socks ? ZT_ROUTE_SOCKS5 : ZT_ROUTE_DIRECT;
+			t->dec[0] = socks ? ZT_ROUTE_SOCKS5 :
+				    nat ? ZT_ROUTE_NAT : ZT_ROUTE_DIRECT;
 			t->cli_ttl = ttl;
 			tb_start(t);
 			add_host(t, &srv, 7, ZT_VHOST_ECHO);
