@@ -668,6 +668,12 @@ int zt_fakedns_learned(struct zt_fakedns *t, const struct zt_addr *addr,
 	return *name ? 1 : -ENOMEM;
 }
 
+void zt_fakedns_unread(struct zt_fakedns *t)
+{
+	t->stats.queries++;
+	t->stats.ignored++;
+}
+
 const struct zt_fakedns_stats *zt_fakedns_stats(const struct zt_fakedns *t)
 {
 	return &t->stats;

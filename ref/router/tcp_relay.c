@@ -474,6 +474,7 @@ static void local_dns_pump(struct tcp_relay *t, uint64_t now)
 		recv_copy(r->stack, t->flow, 0, len2, 2);
 		mlen = zt_rd16(len2);
 		if (mlen > DNS_TCP_MAX) {
+			zt_fakedns_unread(r->fake);
 			zt_stack_tcp_abort(r->stack, t->flow, now);
 			return;
 		}

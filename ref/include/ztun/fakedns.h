@@ -161,6 +161,13 @@ int zt_fakedns_learn(struct zt_fakedns *t, const uint8_t *msg, size_t len);
 int zt_fakedns_learned(struct zt_fakedns *t, const struct zt_addr *addr,
 		       char **name);
 
+/*
+ * zt_fakedns_unread() - count a message to the server that its caller
+ * could not read (over TCP, a length past what it takes): a query, not
+ * answered (ignored).
+ */
+void zt_fakedns_unread(struct zt_fakedns *t);
+
 const struct zt_fakedns_stats *zt_fakedns_stats(const struct zt_fakedns *t);
 
 #endif /* ZTUN_FAKEDNS_H */
