@@ -416,8 +416,9 @@ static int hdr_auth(struct pstate *ps, const char *k, const char *v,
 		return perr(ps, "%s: expected USER:PASS, got '%s'", k, v);
 	ul = (size_t)(c - v);
 	pl = strlen(c + 1);
-	if (ul == 0 || ul > 255 || pl == 0 || pl > 255)
-		return perr(ps, "%s: user and password must be 1..255 bytes in '%s'",
+	/* an empty password is sent as PLEN 0, as ztun-ref's USER:@ is */
+	if (ul == 0 || ul > 255 || pl > 255)
+		return perr(ps, "%s: user must be 1..255 bytes, password 0..255, in '%s'",
 			    k, v);
 	memcpy(px->username, v, ul);
 	px->username[ul] = 0;
