@@ -662,6 +662,31 @@ static int check_fake_overlap(const struct zt_cidr *pool, const char *flag,
 			   tun_flags);
 }
 
+/* The --fake-dns addresses, which a client's query must reach the TUN
+ * at: one no host has is never routed there, and the TUN's own address
+ * is local (the kernel answers a query to it itself, refused). With
+ * --tun-fd the device's addresses are the parent's. */
+static int check_fake_servers(const struct zr_config *c)
+{
+	char a[ZT_ADDR_STRLEN];
+
+	for (unsigned i = 0; i < 2; i++) {
+		const struct zt_addr *srv = &c->fake_dns.server[i];
+		const struct zt_addr *own = i ? &c->tun_ip6 : &c->tun_ip;
+
+		if (!srv->family)
+			continue;
+		zt_addr_format(srv, a, sizeof(a));
+		if (!zt_addr_is_host(srv))
+			return usage_error("--fake-dns: %s is not an address a host may have (unspecified, loopback, multicast or broadcast): no query to it reaches the TUN",
+					   a);
+		if (c->tun_fd < 0 && (!i || c->have_ip6) && zt_addr_eq(srv, own))
+			return usage_error("--fake-dns: %s is the TUN's own address (%s): the kernel answers queries to it itself, they never reach the TUN; give another address of its subnet",
+					   a, i ? "--tun-ip6" : "-i");
+	}
+	return 0;
+}
+
 /* What the --fake-* flags need of each other and of the rest. */
 static int check_fake_dns(const struct zr_config *c, const char *range_flag)
 {
@@ -693,6 +718,8 @@ static int check_fake_dns(const struct zr_config *c, const char *range_flag)
 	     (c->have_ip6 &&
 	      check_fake_overlap(&fc->pool6, "--fake-ip6-range", &c->tun_ip6,
 				 c->prefix6, "--tun-ip6"))))
+		return -EINVAL;
+	if (check_fake_servers(c))
 		return -EINVAL;
 	switch (zt_fakedns_config_check(fc, err, sizeof(err))) {
 	case 0:

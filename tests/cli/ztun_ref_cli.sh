@@ -146,6 +146,19 @@ check "--fake-ip-range inside the TUN subnet" 2 err "--fake-ip-range: 10.1.0.0/1
 	-- $FX -p 8 --fake-ip-range 10.1.0.0/16 --rule bogus
 check "--fake-ip6-range on --tun-ip6" 2 err "--fake-ip6-range: fd00::/96 overlaps the TUN's subnet fd00::/64 (--tun-ip6)" \
 	-- $FX --tun-ip6 fd00::1/64 --fake-ip6-range fd00::/96 --rule bogus
+# the resolver's address is one a query reaches the TUN at: not the
+# TUN's own (the kernel answers that one itself: connection refused), nor
+# one no host has; with --tun-fd the device's addresses are the parent's
+check "--fake-dns the TUN's own address" 2 err "--fake-dns: 10.0.0.1 is the TUN's own address (-i)" \
+	-- -x 127.0.0.1:1080 --fake-dns 10.0.0.1 --rule bogus
+check "--fake-dns the TUN's own IPv6 address" 2 err "--fake-dns: fd00::1 is the TUN's own address (--tun-ip6)" \
+	-- -x 127.0.0.1:1080 --tun-ip6 fd00::1/64 --fake-dns 198.18.0.2,fd00::1 --rule bogus
+for a in 127.0.0.1 0.0.0.0 224.0.0.251 255.255.255.255 ::1 :: ff02::fb; do
+	check "--fake-dns $a" 2 err "--fake-dns: $a is not an address a host may have" \
+		-- -x 127.0.0.1:1080 --fake-dns $a --rule bogus
+done
+check "--fake-dns in the TUN's subnet" 2 err "--rule: bad rule 'bogus'" -- -x 127.0.0.1:1080 --fake-dns 10.0.0.2 --rule bogus
+check "--fake-dns -i's address with --tun-fd" 2 err "--rule: bad rule 'bogus'" -- -x 127.0.0.1:1080 --fake-dns 10.0.0.1 --tun-fd 3 --rule bogus
 check "--fake-ip-range /8 apart from the TUN" 2 err "--rule: bad rule 'bogus'" -- $FX -i 192.168.77.1 --fake-ip-range 10.0.0.0/8 --rule bogus
 check "--fake-ip6-range /16"      2 err "--rule: bad rule 'bogus'" -- $FX --tun-ip6 fd00::1/64 --fake-ip6-range fc00::/16 --rule bogus
 check "bad --fake-dns-names"      2 err "--fake-dns-names: '0' is not a number in 1..4194304" -- --fake-dns 198.18.0.2 --fake-dns-names 0
