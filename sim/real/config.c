@@ -731,6 +731,84 @@ static int check_fake_dns(const struct zr_config *c, const char *range_flag)
 	}
 }
 
+/* Whether @a is in @net (of @len bits): then into @why, "in the TUN's
+ * subnet NET/LEN (@flags)". */
+static bool in_net(const struct zt_addr *a, const struct zt_addr *net,
+		   uint8_t len, const char *what, const char *flags, char *why,
+		   size_t cap)
+{
+	struct zt_cidr c = zt_cidr_network(net, len);
+	char n[ZT_ADDR_STRLEN];
+
+	if (!zt_cidr_contains(&c, a))
+		return false;
+	snprintf(why, cap, "in %s %s/%u (%s)", what,
+		 zt_addr_format(&c.addr, n, sizeof(n)), c.len, flags);
+	return true;
+}
+
+/**
+ * zr_config_proxy_loops() - whether routes of ztun-ref's own take @a into
+ * the TUN: its subnets (-i/-p, --tun-ip6; the parent's with --tun-fd,
+ * not known) and the fake ranges and resolver (routed there by ztun-ref,
+ * or by the parent with --tun-fd). A proxy there would have its
+ * connection come back through the TUN, to be proxied again, and so on.
+ * The TUN's own address is a local one: not taken there.
+ * @c: the configuration
+ * @a: a proxy's address
+ * @why: filled with what takes it there when so ("in the TUN's subnet
+ *       10.0.0.0/24 (-i, -p)")
+ * @cap: its size
+ *
+ * Return: true if so.
+ */
+bool zr_config_proxy_loops(const struct zr_config *c, const struct zt_addr *a,
+			   char *why, size_t cap)
+{
+	const struct zt_fakedns_config *fc = &c->fake_dns;
+
+	if (c->tun_fd < 0 && a->family == ZT_AF_INET &&
+	    !zt_addr_eq(a, &c->tun_ip) &&
+	    in_net(a, &c->tun_ip, c->prefix, "the TUN's subnet", "-i, -p", why, cap))
+		return true;
+	if (c->tun_fd < 0 && c->have_ip6 && a->family == ZT_AF_INET6 &&
+	    !zt_addr_eq(a, &c->tun_ip6) &&
+	    in_net(a, &c->tun_ip6, c->prefix6, "the TUN's subnet", "--tun-ip6",
+		   why, cap))
+		return true;
+	if (!fc->enabled)
+		return false;
+	for (unsigned i = 0; i < 2; i++) {
+		const struct zt_cidr *pool = i ? &fc->pool6 : &fc->pool4;
+
+		if (pool->addr.family == a->family &&
+		    in_net(a, &pool->addr, pool->len, "the fake range",
+			   i ? "--fake-ip6-range" : "--fake-ip-range", why, cap))
+			return true;
+		if (zt_addr_eq(a, &fc->server[i])) {
+			snprintf(why, cap, "the fake resolver's address (--fake-dns)");
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Each proxy given by address: not one ztun-ref routes into the TUN
+ * (those given by name are looked up at start: ztun_ref.c). */
+static int check_proxy_loops(const struct zr_config *c)
+{
+	const struct zt_proxy_config *px[2] = { &c->socks5, &c->http };
+	char a[ZT_ADDR_STRLEN], why[128];
+
+	for (unsigned i = 0; i < 2; i++)
+		if (px[i]->enabled && !(i ? c->http_host : c->socks5_host)[0] &&
+		    zr_config_proxy_loops(c, &px[i]->server.addr, why, sizeof(why)))
+			return usage_error("--proxy: %s is %s, routed into the TUN: the connections to the proxy would loop through it",
+					   zt_addr_format(&px[i]->server.addr, a, sizeof(a)),
+					   why);
+	return 0;
+}
+
 /* --state-dir DIR, each one given: a name that fits, into c->state_dir. */
 static int check_state_dir(struct zr_config *c, const char *dir)
 {
@@ -1374,7 +1452,7 @@ int zr_config_parse(struct zr_config *c, int argc, char **argv)
 		goto out;
 	}
 	if (check_tun_ip(c) || set_state_dir(c, state_dir) ||
-	    check_fake_dns(c, fake_flag))
+	    check_fake_dns(c, fake_flag) || check_proxy_loops(c))
 		goto out;
 	if (stats_interval && !c->stats_file) {
 		usage_error("--stats-interval: no --stats-file to write");

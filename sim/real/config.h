@@ -170,6 +170,16 @@ void zr_config_free(struct zr_config *c);
  */
 int zr_config_reload_rules(struct zr_config *c);
 
+/*
+ * zr_config_proxy_loops() - whether routes of ztun-ref's own (the TUN's
+ * subnets, the fake ranges and resolver) take proxy address @a into the
+ * TUN, so that the connections to the proxy would loop through it; then
+ * @why (@cap bytes) says which ("in the TUN's subnet 10.0.0.0/24 (-i,
+ * -p)"). Return: true if so.
+ */
+bool zr_config_proxy_loops(const struct zr_config *c, const struct zt_addr *a,
+			   char *why, size_t cap);
+
 /* The --help text (docs/cli.md quotes it). */
 extern const char zr_usage[];
 

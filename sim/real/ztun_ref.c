@@ -287,6 +287,7 @@ static int resolve_proxy(const struct zr_config *c, const char *kind,
 {
 	struct sockaddr_storage ss;
 	uint16_t port = px->server.port;
+	char a[ZT_ADDR_STRLEN], why[128];
 	int err;
 
 	if (!px->enabled || !host[0])
@@ -304,6 +305,12 @@ static int resolve_proxy(const struct zr_config *c, const char *kind,
 	}
 	zr_sockaddr_to_ep(&ss, &px->server);
 	px->server.port = port;
+	if (zr_config_proxy_loops(c, &px->server.addr, why, sizeof(why))) {
+		zr_err("--proxy: the %s proxy's host '%s' is at %s, %s, routed into the TUN: the connections to the proxy would loop through it",
+		       kind, host, zt_addr_format(&px->server.addr, a, sizeof(a)),
+		       why);
+		return EXIT_RUNTIME;
+	}
 	return 0;
 }
 
@@ -397,7 +404,7 @@ static void proxy_moved(struct hangup *hu, enum zt_route_decision kind,
 	const char *what = kind == ZT_ROUTE_SOCKS5 ? "SOCKS5" : "HTTP", *host;
 	struct zt_proxy_config *px = proxy_of(hu->cfg, kind, &host);
 	bool *failing = &hu->failing[kind == ZT_ROUTE_HTTP];
-	char was[ZT_ADDR_STRLEN], now[ZT_ADDR_STRLEN];
+	char was[ZT_ADDR_STRLEN], now[ZT_ADDR_STRLEN], why[128];
 	struct zt_endpoint to;
 
 	zt_addr_format(&px->server.addr, was, sizeof(was));
@@ -415,6 +422,14 @@ static void proxy_moved(struct hangup *hu, enum zt_route_decision kind,
 	if (zt_addr_eq(&to.addr, &px->server.addr)) {
 		zr_log(hu->routine ? ZR_LOG_DEBUG : ZR_LOG_INFO,
 		       "%s: %s proxy %s is still at %s", hu->why, what, host, now);
+		return;
+	}
+	/* --auto-route pins even such an address around the TUN (by the
+	 * egress's route); without it the connections would loop */
+	if (!hu->ar->active &&
+	    zr_config_proxy_loops(hu->cfg, &to.addr, why, sizeof(why))) {
+		zr_err("%s: %s proxy %s stays at %s, not %s: that is %s, routed into the TUN (a loop)",
+		       hu->why, what, host, was, now, why);
 		return;
 	}
 	if (hu->ar->active &&

@@ -87,7 +87,7 @@ check "bad --mark (0x+10)"        2 err "--mark: '0x+10'" -- --mark 0x+10
 check "bad --mark (0x 1f)"        2 err "--mark: '0x 1f'" -- --mark "0x 1f"
 check "bad --tun-fd (0x)"         2 err "--tun-fd: '0x'" -- --tun-fd 0x
 check "hex --mark accepted"       2 err "--tun-mtu: 'big'" -- --mark 0x1F --tun-mtu big
-check "--socks5-pipelined without a SOCKS5 proxy" 2 err "--socks5-pipelined: no SOCKS5 proxy" -- --socks5-pipelined -x http://10.0.0.9:8080
+check "--socks5-pipelined without a SOCKS5 proxy" 2 err "--socks5-pipelined: no SOCKS5 proxy" -- --socks5-pipelined -x http://10.9.0.9:8080
 # --tun-fd configures nothing: flags that would configure the device
 # are refused, as --auto-route and --kill-switch are
 check "--txqueuelen with --tun-fd"  2 err "--txqueuelen: not with --tun-fd" -- --tun-fd 3 --txqueuelen 5 --rule bogus
@@ -159,6 +159,21 @@ for a in 127.0.0.1 0.0.0.0 224.0.0.251 255.255.255.255 ::1 :: ff02::fb; do
 done
 check "--fake-dns in the TUN's subnet" 2 err "--rule: bad rule 'bogus'" -- -x 127.0.0.1:1080 --fake-dns 10.0.0.2 --rule bogus
 check "--fake-dns -i's address with --tun-fd" 2 err "--rule: bad rule 'bogus'" -- -x 127.0.0.1:1080 --fake-dns 10.0.0.1 --tun-fd 3 --rule bogus
+# a proxy address that ztun-ref's own routes send into the TUN (its
+# subnet, the fake ranges and resolver): the connection to the proxy
+# would come back through the TUN, be proxied again, and so on
+check "--proxy in the TUN's subnet" 2 err "--proxy: 10.0.0.5 is in the TUN's subnet 10.0.0.0/24 (-i, -p), routed into the TUN: the connections to the proxy would loop through it" \
+	-- -x 10.0.0.5:1080 --rule bogus
+check "--proxy in the TUN's IPv6 subnet" 2 err "--proxy: fd00::5 is in the TUN's subnet fd00::/64 (--tun-ip6)" \
+	-- -x "http://[fd00::5]:3128" --tun-ip6 fd00::1/64 --rule bogus
+check "--proxy in the subnet of a later -p" 2 err "--proxy: 10.1.2.3 is in the TUN's subnet 10.0.0.0/8 (-i, -p)" \
+	-- -x 10.1.2.3:1080 -p 8 --rule bogus
+check "--proxy in the fake range" 2 err "--proxy: 198.18.0.9 is in the fake range 198.18.0.0/15 (--fake-ip-range)" \
+	-- -x 198.18.0.9:1080 --fake-dns 198.18.0.2 --rule bogus
+check "--proxy at the fake resolver" 2 err "--proxy: 192.0.2.53 is the fake resolver's address (--fake-dns)" \
+	-- -x 192.0.2.53:1080 --fake-dns 192.0.2.53 --rule bogus
+check "--proxy at the TUN's own address" 2 err "--rule: bad rule 'bogus'" -- -x 10.0.0.1:1080 --rule bogus
+check "--proxy in -i's subnet with --tun-fd" 2 err "--rule: bad rule 'bogus'" -- -x 10.0.0.5:1080 --tun-fd 3 --rule bogus
 check "--fake-ip-range /8 apart from the TUN" 2 err "--rule: bad rule 'bogus'" -- $FX -i 192.168.77.1 --fake-ip-range 10.0.0.0/8 --rule bogus
 check "--fake-ip6-range /16"      2 err "--rule: bad rule 'bogus'" -- $FX --tun-ip6 fd00::1/64 --fake-ip6-range fc00::/16 --rule bogus
 check "bad --fake-dns-names"      2 err "--fake-dns-names: '0' is not a number in 1..4194304" -- --fake-dns 198.18.0.2 --fake-dns-names 0
@@ -243,7 +258,7 @@ check "bad --stats-interval"      2 err "--stats-interval: '0' is not a number o
 check "--stats-file in no directory" 2 err "--stats-file: directory '$tmp/none'" -- --stats-file "$tmp/none/z.prom"
 check "bad --default"             2 err "--default: unknown decision 'maybe'" -- --default maybe
 check "bad --rule"                2 err "--rule"            -- --rule "tcp 10.0.0.0/33 -> direct"
-check "--rule udp to http"        2 err "bad rule 'udp any:443 -> http': 'http' cannot carry udp" -- -x http://10.0.0.9:8080 --rule "udp any:443 -> http"
+check "--rule udp to http"        2 err "bad rule 'udp any:443 -> http': 'http' cannot carry udp" -- -x http://10.9.0.9:8080 --rule "udp any:443 -> http"
 check "unreadable --rules"        2 err "--rules: cannot read" -- --rules "$tmp/none"
 # a rules file is read whole lines: a long comment stays a comment (the
 # bad rule on line 2 is the error, not the comment's tail on line 1)

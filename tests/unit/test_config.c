@@ -231,6 +231,56 @@ static void test_rules_file_lines(void)
 	CU_ASSERT_EQUAL(rmdir(dir), 0);
 }
 
+/* Whether zr_config_proxy_loops() takes @addr into the TUN, and why. */
+static bool loops(const struct zr_config *c, const char *addr, char *why)
+{
+	struct zt_addr a;
+
+	CU_ASSERT_FATAL(zt_addr_parse(addr, &a) == 0);
+	why[0] = 0;
+	return zr_config_proxy_loops(c, &a, why, 128);
+}
+
+/* A proxy given by name is looked up at start and on SIGHUP: an address
+ * that ztun-ref's own routes take into the TUN (its subnets, the fake
+ * ranges and resolver) would loop; the TUN's own address is local, and
+ * with --tun-fd the subnets are the parent's (the fake routes are still
+ * asked of it). */
+static void test_proxy_loops(void)
+{
+	char *argv[] = { "ztun-ref", "-x", "socks5://proxy.example:1080",
+			 "--tun-ip6", "fd00::1/64", "--fake-dns", "192.0.2.53",
+			 "--fake-ip6-range", "fd00:ff::/64", NULL, NULL, NULL };
+	struct zr_config c;
+	char why[128];
+
+	CU_ASSERT_FATAL(parse(&c, argv) == 0);
+	CU_ASSERT(loops(&c, "10.0.0.5", why));
+	CU_ASSERT_STRING_EQUAL(why, "in the TUN's subnet 10.0.0.0/24 (-i, -p)");
+	CU_ASSERT(loops(&c, "fd00::5", why));
+	CU_ASSERT_STRING_EQUAL(why, "in the TUN's subnet fd00::/64 (--tun-ip6)");
+	CU_ASSERT(loops(&c, "198.19.3.4", why));
+	CU_ASSERT_STRING_EQUAL(why, "in the fake range 198.18.0.0/15 (--fake-ip-range)");
+	CU_ASSERT(loops(&c, "fd00:ff::9", why));
+	CU_ASSERT_STRING_EQUAL(why, "in the fake range fd00:ff::/64 (--fake-ip6-range)");
+	CU_ASSERT(loops(&c, "192.0.2.53", why));
+	CU_ASSERT_STRING_EQUAL(why, "the fake resolver's address (--fake-dns)");
+	CU_ASSERT_FALSE(loops(&c, "10.0.0.1", why));
+	CU_ASSERT_FALSE(loops(&c, "fd00::1", why));
+	CU_ASSERT_FALSE(loops(&c, "10.0.1.5", why));
+	CU_ASSERT_FALSE(loops(&c, "127.0.0.1", why));
+	CU_ASSERT_FALSE(loops(&c, "fd01::5", why));
+	zr_config_free(&c);
+
+	argv[9] = "--tun-fd";
+	argv[10] = "3";
+	CU_ASSERT_FATAL(parse(&c, argv) == 0);
+	CU_ASSERT_FALSE(loops(&c, "10.0.0.5", why));
+	CU_ASSERT_FALSE(loops(&c, "fd00::5", why));
+	CU_ASSERT(loops(&c, "198.19.3.4", why));
+	zr_config_free(&c);
+}
+
 int zt_suite_config(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -238,6 +288,7 @@ int zt_suite_config(void)
 		{ "dns_over_tcp_rules", test_dns_over_tcp_rules },
 		{ "stats_file", test_stats_file },
 		{ "rules_file_lines", test_rules_file_lines },
+		{ "proxy_loops", test_proxy_loops },
 		{ 0 },
 	};
 
