@@ -1093,14 +1093,17 @@ fail:
 
 /* --stats-file PATH, each one given: a file name whose directory exists
  * and may be written (the file is replaced through PATH.tmp.XXXXXX
- * there). */
+ * there), not a directory's (rename(2) cannot replace one). */
 static int check_stats_file(const char *path)
 {
 	char dir[ZR_STATS_PATH_MAX];
 	const char *slash = strrchr(path, '/');
+	struct stat st;
 
 	if (!path[0] || (slash && !slash[1]))
 		return usage_error("--stats-file: '%s' is no file name", path);
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return usage_error("--stats-file: '%s' is a directory", path);
 	if (strlen(path) + sizeof(".tmp.XXXXXX") > sizeof(dir))
 		return usage_error("--stats-file: '%.64s...' is too long", path);
 	if (!slash)

@@ -256,6 +256,8 @@ check "--stats-interval needs --stats-file" 2 err "--stats-interval: no --stats-
 check "bad --stats-interval"      2 err "--stats-interval: '0' is not a number of seconds in 1..86400" \
 	-- --stats-file "$tmp/z.prom" --stats-interval 0
 check "--stats-file in no directory" 2 err "--stats-file: directory '$tmp/none'" -- --stats-file "$tmp/none/z.prom"
+# a directory is no file to replace (rename(2) over it fails every time)
+check "--stats-file a directory" 2 err "--stats-file: '$tmp' is a directory" -- --stats-file "$tmp" --rule bogus
 check "bad --default"             2 err "--default: unknown decision 'maybe'" -- --default maybe
 check "bad --rule"                2 err "--rule"            -- --rule "tcp 10.0.0.0/33 -> direct"
 check "--rule udp to http"        2 err "bad rule 'udp any:443 -> http': 'http' cannot carry udp" -- -x http://10.9.0.9:8080 --rule "udp any:443 -> http"
