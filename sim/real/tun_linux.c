@@ -50,6 +50,7 @@
 #include <linux/virtio_net.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -330,6 +331,29 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
+/* Whether interface @name is up and has carrier: for a TUN, a reader
+ * attached (the first queue attached turns the carrier on, the last one
+ * detached off, as `ip link` shows NO-CARRIER after a --kill-switch
+ * run died). A multi-queue TUN gives another queue to whoever asks
+ * where a plain one refuses (EBUSY): a second ztun-ref would take a
+ * share of the first's flows, and at exit lift its kill switch. A
+ * device set down cannot be told. */
+static bool in_use(const char *name)
+{
+	struct ifreq ifr;
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool busy;
+
+	if (s < 0)
+		return false;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	busy = ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP) &&
+	       (ifr.ifr_flags & IFF_RUNNING);
+	close(s);
+	return busy;
+}
+
 /**
  * zr_tun_create() - create or attach to TUN interface @name.
  * @t: filled on success (close it with zr_tun_linux_ops.close)
@@ -358,6 +382,10 @@ int zr_tun_create(struct zr_tun *t, const char *name, unsigned flags)
 		ifr.ifr_flags |= IFF_VNET_HDR;
 	memcpy(ifr.ifr_name, name, strlen(name));
 	t->existed = if_nametoindex(name) != 0;
+	if (t->existed && in_use(name)) {
+		close(fd);
+		return -EBUSY;
+	}
 	rc = ioctl(fd, TUNSETIFF, &ifr);
 	if (rc < 0 && (flags & ZR_TUN_OFFLOAD) && errno == EINVAL) {
 		/* An existing device made without vnet headers: plain. */

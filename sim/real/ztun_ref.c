@@ -83,6 +83,11 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 		zr_err("/dev/net/tun is missing (no TUN support in this kernel or container)");
 		return EXIT_RUNTIME;
 	}
+	if (err == -EBUSY) {
+		zr_err("TUN device '%s' is in use: up, with a reader attached (another ztun-ref?)",
+		       c->tun_name);
+		return EXIT_RUNTIME;
+	}
 	if (err) {
 		zr_err("creating TUN device '%s': %s", c->tun_name, strerror(-err));
 		return EXIT_RUNTIME;

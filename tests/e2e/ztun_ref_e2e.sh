@@ -47,7 +47,7 @@
 # UDP DNS through microsocks and tinyproxy, TC for an answer too large for
 # UDP), then twice more with --tun-fd (j: a
 # descriptor without and one with IFF_VNET_HDR), and once with
-# --multi-queue (mq). Each of these
+# --multi-queue (mq; a second ztun-ref on its device refused). Each of these
 # runs also checks (u): without --auto-route ztun-ref changes no route.
 # Then --auto-route (r: traffic goes through the TUN by its routes, the
 # off-link proxy and direct egress do not loop; s: SIGTERM removes the
@@ -1587,6 +1587,19 @@ if start_ztun -x socks5://10.203.0.2:1080 --socks5-pipelined --multi-queue; then
 	fi
 	via=socks5 fetch "(mq) --multi-queue: 1 MiB over SOCKS5, sha256" \
 		http://10.203.1.1:8000/blob
+	# a second ztun-ref on that name is refused, not given a queue of
+	# its own (which would take a share of the flows, and at exit make
+	# the device not persistent: a --kill-switch lifted)
+	cx timeout 5 "$bin" -n "$tun" --multi-queue --kill-switch --no-offload \
+		>/dev/null 2>"$tmp/mq2.err"
+	got=$?
+	if [ "$got" -eq 1 ] && grep -q "TUN device '$tun' is in use" "$tmp/mq2.err" &&
+	   cx ip -d link show "$tun" | grep -q 'numqueues 1 '; then
+		pass "(mq) a second --multi-queue ztun-ref on the device is refused"
+	else
+		fail "(mq) a second --multi-queue ztun-ref on the device is refused" \
+			"exit $got, $(head -c 200 "$tmp/mq2.err")"
+	fi
 	stop_ztun
 else
 	fail "(mq) ztun-ref --multi-queue starts"
