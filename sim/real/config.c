@@ -525,11 +525,15 @@ static int parse_proxy(struct zr_config *c, const char *text)
 	return 0;
 }
 
-/* --fake-dns ADDR[,ADDR]: at most one address of each family. */
+/* --fake-dns ADDR[,ADDR]: at most one address of each family, and one
+ * flag (a second would replace the first's addresses). */
 static int parse_fake_dns(struct zr_config *c, const char *text)
 {
 	char err[128];
 
+	if (c->fake_dns.enabled)
+		return usage_error("--fake-dns: a second one, '%s' (give both addresses in one: ADDR,ADDR)",
+				   text);
 	if (zt_fakedns_parse_servers(text, &c->fake_dns, err, sizeof(err)))
 		return usage_error("--fake-dns: %s in '%s'", err, text);
 	return 0;

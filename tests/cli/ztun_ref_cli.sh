@@ -122,6 +122,9 @@ check "bad --tcp-buffer (small)"   2 err "--tcp-buffer: '4095' is not a number o
 check "bad --tcp-buffer (unit)"    2 err "--tcp-buffer: '64k'" -- --tcp-buffer 64k
 check "bad --fake-dns address"    2 err "--fake-dns: 'dns.example' is not an IP address" -- --fake-dns dns.example
 check "bad --fake-dns three"      2 err "--fake-dns: at most one IPv4 and one IPv6 address" -- --fake-dns 198.18.0.2,198.18.0.3
+# a second --fake-dns would replace the first (its resolver gone unsaid)
+check "--fake-dns twice"          2 err "--fake-dns: a second one, 'fd00:ff::2' (give both addresses in one: ADDR,ADDR)" \
+	-- -x 127.0.0.1:1080 --fake-dns 198.18.0.2 --fake-dns fd00:ff::2 --fake-ip6-range fd00:ff::/64 --rule bogus
 check "bad --fake-ip-range"       2 err "--fake-ip-range: '198.18.0.1/15'" -- --fake-dns 198.18.0.2 --fake-ip-range 198.18.0.1/15
 check "--fake-ip-range family"    2 err "--fake-ip-range: 'fd00::/64' is not an IPv4 prefix" -- --fake-dns 198.18.0.2 --fake-ip-range fd00::/64
 check "--fake-ip6-range family"   2 err "--fake-ip6-range: '10.0.0.0/8' is not an IPv6 prefix" -- --fake-dns 198.18.0.2 --fake-ip6-range 10.0.0.0/8
