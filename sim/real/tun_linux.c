@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <net/if_arp.h>
 #include <linux/virtio_net.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -337,7 +338,8 @@ static int set_nonblock(int fd)
  * run died). A multi-queue TUN gives another queue to whoever asks
  * where a plain one refuses (EBUSY): a second ztun-ref would take a
  * share of the first's flows, and at exit lift its kill switch. A
- * device set down cannot be told. */
+ * device set down cannot be told; one that is no TUN (not ARPHRD_NONE:
+ * Ethernet, a veth) is left to TUNSETIFF to refuse, as before. */
 static bool in_use(const char *name)
 {
 	struct ifreq ifr;
@@ -349,7 +351,9 @@ static bool in_use(const char *name)
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, name, strlen(name));
 	busy = ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP) &&
-	       (ifr.ifr_flags & IFF_RUNNING);
+	       (ifr.ifr_flags & IFF_RUNNING) &&
+	       ioctl(s, SIOCGIFHWADDR, &ifr) == 0 &&
+	       ifr.ifr_hwaddr.sa_family == ARPHRD_NONE;
 	close(s);
 	return busy;
 }
