@@ -430,6 +430,26 @@ static bool proxy_host_name_ok(const char *host)
 	return last[strspn(last, "0123456789")] != 0;
 }
 
+/* @text of -x into @out (@cap bytes) as messages show it: the password
+ * of USER:PASS@ (to the last '@') as "***", so that a usage error does
+ * not put it in a log. */
+static void proxy_shown(const char *text, char *out, size_t cap)
+{
+	const char *p = strstr(text, "://"), *at, *sep;
+
+	/* past a scheme; a "://" after a ':' or '@' is the password's */
+	if (p && strcspn(text, ":@") == (size_t)(p - text))
+		p += 3;
+	else
+		p = text;
+	at = strrchr(p, '@');
+	sep = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+	if (!sep)
+		snprintf(out, cap, "%s", text);
+	else
+		snprintf(out, cap, "%.*s***%s", (int)(sep + 1 - text), text, at);
+}
+
 /* socks5://[u:p@]host:port, http://[u:p@]host:port or host:port; host an
  * IP address or a name (left in c->socks5_host / http_host for main()
  * to resolve). */
@@ -438,9 +458,12 @@ static int parse_proxy(struct zr_config *c, const char *text)
 	struct zt_proxy_config *px = &c->socks5;
 	char *name = c->socks5_host;
 	const char *kind = "SOCKS5", *p = text, *at, *hp, *colon;
-	char host[ZR_HOST_NAME_MAX + 2];
+	char host[ZR_HOST_NAME_MAX + 2], shown[ZR_HOST_NAME_MAX + 600];
 	size_t hl;
 	uint64_t port;
+
+	proxy_shown(text, shown, sizeof(shown));
+	text = shown; /* from here on only the messages read it */
 
 	if (!strncmp(p, "socks5://", 9)) {
 		p += 9;

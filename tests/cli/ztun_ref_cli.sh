@@ -224,6 +224,11 @@ for k in socks5 http; do
 	check "--proxy $k 255-byte user name and password" 2 err "--rule: bad rule 'bogus'" \
 		-- -x "$k://$u255:$u255@127.0.0.1:1080" --rule bogus
 done
+# a message about a -x with credentials shows no password (logs keep it)
+check "--proxy error hides the password" 2 err "--proxy: bad port '0' in 'socks5://bob:***@127.0.0.1:0'" \
+	-- -x "socks5://bob:s3cret@127.0.0.1:0" --rule bogus
+check "--proxy second one hides the password" 2 err "--proxy: a second HTTP proxy 'http://bob:***@10.9.0.9:3128'" \
+	-- -x "http://a:b@10.9.0.8:3128" -x "http://bob:p@ss@10.9.0.9:3128" --rule bogus
 check "--proxy bad host name"   2 err "--proxy: host 'bad!name' is neither an IP address nor a host name" -- -x 'socks5://bad!name:1080'
 # a host that getaddrinfo would take as a legacy IPv4 form, or whose
 # last label is all digits (no top-level domain is: RFC 3696 2), is no
