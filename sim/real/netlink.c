@@ -37,6 +37,7 @@
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <string.h>
@@ -282,6 +283,45 @@ int zr_nl_link_up(unsigned ifindex, uint32_t mtu, uint32_t txqlen)
 			return err;
 	}
 	return nl_talk(&req, NULL, NULL);
+}
+
+static int link_carrier_cb(const struct nlmsghdr *nh, void *user)
+{
+	const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	int *on = user;
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWLINK ||
+	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+		return 0;
+	if (!(ifi->ifi_flags & IFF_UP) || ifi->ifi_type != ARPHRD_NONE)
+		return 0;
+	len = (int)IFLA_PAYLOAD(nh);
+	for (rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == IFLA_CARRIER && RTA_PAYLOAD(rta) >= 1)
+			*on = *(const uint8_t *)RTA_DATA(rta) != 0;
+	return 0;
+}
+
+/**
+ * zr_nl_link_carrier() - whether @ifindex is up, ARPHRD_NONE and has
+ * carrier now (see netlink.h).
+ * @ifindex: the interface
+ *
+ * Return: 1, 0 or a negative errno.
+ */
+int zr_nl_link_carrier(unsigned ifindex)
+{
+	struct nl_req req;
+	int on = 0, err;
+
+	nl_req_init(&req, RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK,
+		    sizeof(struct ifinfomsg));
+	req.u.ifi.ifi_family = AF_UNSPEC;
+	req.u.ifi.ifi_index = (int)ifindex;
+	err = nl_talk(&req, link_carrier_cb, &on);
+	return err ? err : on;
 }
 
 /**

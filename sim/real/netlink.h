@@ -26,6 +26,12 @@ struct nlmsghdr;
  * 0: unchanged) and IFF_UP. Return: 0 or a negative errno. */
 int zr_nl_link_up(unsigned ifindex, uint32_t mtu, uint32_t txqlen);
 
+/* RTM_GETLINK on @ifindex: 1 when it is up, of type ARPHRD_NONE (a
+ * TUN, say) and has carrier (IFLA_CARRIER: a TUN's follows its readers
+ * at once, where IFF_RUNNING waits for the link watch), else 0; or a
+ * negative errno. */
+int zr_nl_link_carrier(unsigned ifindex);
+
 /* RTM_NEWADDR: @addr/@prefix on @ifindex (IPv6 without DAD).
  * Return: 0 or a negative errno (-EEXIST when already there). */
 int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr,

@@ -47,14 +47,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
-#include <net/if_arp.h>
 #include <linux/virtio_net.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "real/netlink.h"
 #include "ztun/stack.h"
 #include "ztun/tcp_wire.h"
 #include "ztun/view.h"
@@ -332,30 +331,20 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
-/* Whether interface @name is up and has carrier: for a TUN, a reader
- * attached (the first queue attached turns the carrier on, the last one
- * detached off, as `ip link` shows NO-CARRIER after a --kill-switch
- * run died). A multi-queue TUN gives another queue to whoever asks
- * where a plain one refuses (EBUSY): a second ztun-ref would take a
- * share of the first's flows, and at exit lift its kill switch. A
- * device set down cannot be told; one that is no TUN (not ARPHRD_NONE:
- * Ethernet, a veth) is left to TUNSETIFF to refuse, as before. */
+/* Whether TUN @name has a reader: a queue attached turns its carrier on
+ * (at once: IFF_RUNNING lags behind, for the kernel's link watch), the
+ * last one detached off, as `ip link` shows NO-CARRIER after a
+ * --kill-switch run died. A multi-queue TUN gives another queue to
+ * whoever asks where a plain one refuses (EBUSY): a second ztun-ref
+ * would take a share of the first's flows, and at exit lift its kill
+ * switch. A device set down cannot be told; one that is no TUN (not
+ * ARPHRD_NONE: Ethernet, a veth) is left to TUNSETIFF to refuse, as is
+ * one rtnetlink cannot tell of. */
 static bool in_use(const char *name)
 {
-	struct ifreq ifr;
-	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	bool busy;
+	unsigned idx = if_nametoindex(name);
 
-	if (s < 0)
-		return false;
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, name, strlen(name));
-	busy = ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP) &&
-	       (ifr.ifr_flags & IFF_RUNNING) &&
-	       ioctl(s, SIOCGIFHWADDR, &ifr) == 0 &&
-	       ifr.ifr_hwaddr.sa_family == ARPHRD_NONE;
-	close(s);
-	return busy;
+	return idx && zr_nl_link_carrier(idx) == 1;
 }
 
 /**
