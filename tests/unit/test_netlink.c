@@ -8,8 +8,9 @@
  * instead of hanging. Covers replies of other requests and ports, ACKs
  * and errors, and dumps that are truncated, interrupted
  * (NLM_F_DUMP_INTR) or end in an error; a kernel that never answers;
- * default routes through nexthop objects (RTA_NH_ID alone, as with
- * net.ipv4.nexthop_compat_mode 0); and, with a real NETLINK_ROUTE socket
+ * the carrier of a link (RTM_GETLINK); default routes through nexthop
+ * objects (RTA_NH_ID alone, as with net.ipv4.nexthop_compat_mode 0);
+ * and, with a real NETLINK_ROUTE socket
  * in a network namespace of the test's own, a reply forged by another
  * netlink socket.
  */
@@ -18,6 +19,8 @@
 #include <linux/netlink.h>
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <net/if_arp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -318,6 +321,62 @@ static void test_ack(void)
 	fake_end();
 }
 
+/* RTM_GETLINK's answer, by call: a TUN up with carrier, one without
+ * (a --kill-switch run's, dead), one down, an Ethernet device up with
+ * carrier, and an error (no such device). */
+static const struct {
+	unsigned short type;
+	unsigned flags;
+	uint8_t carrier;
+	int error;
+} links[] = {
+	{ ARPHRD_NONE, IFF_UP, 1, 0 },
+	{ ARPHRD_NONE, IFF_UP, 0, 0 },
+	{ ARPHRD_NONE, 0, 1, 0 },
+	{ ARPHRD_ETHER, IFF_UP, 1, 0 },
+	{ ARPHRD_NONE, IFF_UP, 1, -ENODEV },
+};
+
+static void script_link(int peer, uint32_t seq, unsigned call)
+{
+	static struct dgram d;
+	size_t payload = NLMSG_ALIGN(sizeof(struct ifinfomsg)) +
+			 RTA_SPACE(sizeof(uint8_t));
+	struct nlmsghdr *nh;
+	struct ifinfomsg *ifi;
+	struct rtattr *rta;
+
+	CU_ASSERT_EQUAL(fake.req->nlmsg_type, RTM_GETLINK);
+	if (links[call].error) {
+		put_ack(&d, seq, FAKE_PORT, links[call].error);
+		send_dgram(peer, &d);
+		return;
+	}
+	nh = put_msg(&d, RTM_NEWLINK, 0, seq, FAKE_PORT, payload);
+	ifi = NLMSG_DATA(nh);
+	ifi->ifi_index = 5;
+	ifi->ifi_type = links[call].type;
+	ifi->ifi_flags = links[call].flags;
+	rta = IFLA_RTA(ifi);
+	rta->rta_type = IFLA_CARRIER;
+	rta->rta_len = RTA_LENGTH(sizeof(uint8_t));
+	*(uint8_t *)RTA_DATA(rta) = links[call].carrier;
+	put_ack(&d, seq, FAKE_PORT, 0);
+	send_dgram(peer, &d);
+}
+
+/* zr_nl_link_carrier(): 1 only for a device up, ARPHRD_NONE, carrier on. */
+static void test_link_carrier(void)
+{
+	fake_begin(script_link);
+	CU_ASSERT_EQUAL(zr_nl_link_carrier(5), 1);
+	CU_ASSERT_EQUAL(zr_nl_link_carrier(5), 0);
+	CU_ASSERT_EQUAL(zr_nl_link_carrier(5), 0);
+	CU_ASSERT_EQUAL(zr_nl_link_carrier(5), 0);
+	CU_ASSERT_EQUAL(zr_nl_link_carrier(5), -ENODEV);
+	fake_end();
+}
+
 /* A kernel that takes the request and never answers (nor closes). */
 static void script_silent(int peer, uint32_t seq, unsigned call)
 {
@@ -593,6 +652,7 @@ int zt_suite_netlink(void)
 		{ "interrupted dump", test_interrupted },
 		{ "dump ending in an error", test_done_error },
 		{ "ack", test_ack },
+		{ "link carrier", test_link_carrier },
 		{ "kernel that never answers", test_silent_kernel },
 		{ "stray datagrams do not stretch the wait",
 		  test_stray_datagrams_do_not_stretch },
