@@ -820,19 +820,53 @@ bool zr_config_proxy_loops(const struct zr_config *c, const struct zt_addr *a,
 	return false;
 }
 
-/* Each proxy given by address: not one ztun-ref routes into the TUN
- * (those given by name are looked up at start: ztun_ref.c). */
+const char *zr_config_proxy_unusable(const struct zt_addr *a)
+{
+	const uint8_t *b = a->bytes;
+	static const uint8_t zero[16];
+
+	if (a->family == ZT_AF_INET) {
+		if (!memcmp(b, zero, 4))
+			return "the unspecified address";
+		if ((b[0] & 0xf0) == 0xe0)
+			return "a multicast address";
+		if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
+			return "the broadcast address";
+		return NULL;
+	}
+	if (!memcmp(b, zero, 16))
+		return "the unspecified address";
+	if (b[0] == 0xff)
+		return "a multicast address";
+	/* no zone can be given (nor is one kept from a lookup): a
+	 * link-local address names no interface to reach it on */
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return "a link-local address without a zone";
+	return NULL;
+}
+
+/* Each proxy given by address: one a connection can go to, and not one
+ * ztun-ref routes into the TUN (those given by name are looked up at
+ * start: ztun_ref.c). */
 static int check_proxy_loops(const struct zr_config *c)
 {
 	const struct zt_proxy_config *px[2] = { &c->socks5, &c->http };
 	char a[ZT_ADDR_STRLEN], why[128];
+	const char *bad;
 
-	for (unsigned i = 0; i < 2; i++)
-		if (px[i]->enabled && !(i ? c->http_host : c->socks5_host)[0] &&
-		    zr_config_proxy_loops(c, &px[i]->server.addr, why, sizeof(why)))
+	for (unsigned i = 0; i < 2; i++) {
+		if (!px[i]->enabled || (i ? c->http_host : c->socks5_host)[0])
+			continue;
+		bad = zr_config_proxy_unusable(&px[i]->server.addr);
+		if (bad)
+			return usage_error("--proxy: %s is %s: no connection to a proxy can go there",
+					   zt_addr_format(&px[i]->server.addr, a, sizeof(a)),
+					   bad);
+		if (zr_config_proxy_loops(c, &px[i]->server.addr, why, sizeof(why)))
 			return usage_error("--proxy: %s is %s, routed into the TUN: the connections to the proxy would loop through it",
 					   zt_addr_format(&px[i]->server.addr, a, sizeof(a)),
 					   why);
+	}
 	return 0;
 }
 

@@ -180,6 +180,14 @@ int zr_config_reload_rules(struct zr_config *c);
 bool zr_config_proxy_loops(const struct zr_config *c, const struct zt_addr *a,
 			   char *why, size_t cap);
 
+/*
+ * zr_config_proxy_unusable() - whether proxy address @a is one no
+ * connection can go to: unspecified, multicast, the IPv4 broadcast
+ * address, or IPv6 link-local (no zone can be given). Loopback is fine.
+ * Return: what it is ("a multicast address"), or NULL if usable.
+ */
+const char *zr_config_proxy_unusable(const struct zt_addr *a);
+
 /* The --help text (docs/cli.md quotes it). */
 extern const char zr_usage[];
 

@@ -293,6 +293,7 @@ static int resolve_proxy(const struct zr_config *c, const char *kind,
 	struct sockaddr_storage ss;
 	uint16_t port = px->server.port;
 	char a[ZT_ADDR_STRLEN], why[128];
+	const char *bad;
 	int err;
 
 	if (!px->enabled || !host[0])
@@ -310,6 +311,13 @@ static int resolve_proxy(const struct zr_config *c, const char *kind,
 	}
 	zr_sockaddr_to_ep(&ss, &px->server);
 	px->server.port = port;
+	bad = zr_config_proxy_unusable(&px->server.addr);
+	if (bad) {
+		zr_err("--proxy: the %s proxy's host '%s' is at %s, %s: no connection to a proxy can go there",
+		       kind, host, zt_addr_format(&px->server.addr, a, sizeof(a)),
+		       bad);
+		return EXIT_RUNTIME;
+	}
 	if (zr_config_proxy_loops(c, &px->server.addr, why, sizeof(why))) {
 		zr_err("--proxy: the %s proxy's host '%s' is at %s, %s, routed into the TUN: the connections to the proxy would loop through it",
 		       kind, host, zt_addr_format(&px->server.addr, a, sizeof(a)),
@@ -406,7 +414,7 @@ static void retire_later(struct hangup *hu, const struct zt_addr *addr)
 static void proxy_moved(struct hangup *hu, enum zt_route_decision kind,
 			const struct zr_resolve_job *job)
 {
-	const char *what = kind == ZT_ROUTE_SOCKS5 ? "SOCKS5" : "HTTP", *host;
+	const char *what = kind == ZT_ROUTE_SOCKS5 ? "SOCKS5" : "HTTP", *host, *bad;
 	struct zt_proxy_config *px = proxy_of(hu->cfg, kind, &host);
 	bool *failing = &hu->failing[kind == ZT_ROUTE_HTTP];
 	char was[ZT_ADDR_STRLEN], now[ZT_ADDR_STRLEN], why[128];
@@ -427,6 +435,12 @@ static void proxy_moved(struct hangup *hu, enum zt_route_decision kind,
 	if (zt_addr_eq(&to.addr, &px->server.addr)) {
 		zr_log(hu->routine ? ZR_LOG_DEBUG : ZR_LOG_INFO,
 		       "%s: %s proxy %s is still at %s", hu->why, what, host, now);
+		return;
+	}
+	bad = zr_config_proxy_unusable(&to.addr);
+	if (bad) {
+		zr_err("%s: %s proxy %s stays at %s, not %s: that is %s",
+		       hu->why, what, host, was, now, bad);
 		return;
 	}
 	/* --auto-route pins even such an address around the TUN (by the

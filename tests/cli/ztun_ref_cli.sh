@@ -175,6 +175,21 @@ check "--proxy in the fake range" 2 err "--proxy: 198.18.0.9 is in the fake rang
 	-- -x 198.18.0.9:1080 --fake-dns 198.18.0.2 --rule bogus
 check "--proxy at the fake resolver" 2 err "--proxy: 192.0.2.53 is the fake resolver's address (--fake-dns)" \
 	-- -x 192.0.2.53:1080 --fake-dns 192.0.2.53 --rule bogus
+# a proxy address no connection can go to (loopback is fine: the
+# common case of a proxy on the same host)
+while read -r h shown why; do
+	check "--proxy at $h" 2 err "--proxy: $shown is $why: no connection to a proxy can go there" -- -x "socks5://$h:1080" --rule bogus
+done <<'END'
+0.0.0.0 0.0.0.0 the unspecified address
+224.0.0.1 224.0.0.1 a multicast address
+255.255.255.255 255.255.255.255 the broadcast address
+[::] :: the unspecified address
+[ff02::1] ff02::1 a multicast address
+[fe80::1] fe80::1 a link-local address without a zone
+END
+check "--proxy HTTP at a multicast address" 2 err "--proxy: 239.1.2.3 is a multicast address" -- -x http://239.1.2.3:8080 --rule bogus
+check "--proxy on loopback" 2 err "--rule: bad rule 'bogus'" -- -x 127.0.0.1:1080 --rule bogus
+check "--proxy on IPv6 loopback" 2 err "--rule: bad rule 'bogus'" -- -x "socks5://[::1]:1080" --rule bogus
 check "--proxy at the TUN's own address" 2 err "--rule: bad rule 'bogus'" -- -x 10.0.0.1:1080 --rule bogus
 check "--proxy in -i's subnet with --tun-fd" 2 err "--rule: bad rule 'bogus'" -- -x 10.0.0.5:1080 --tun-fd 3 --rule bogus
 check "--fake-ip-range /8 apart from the TUN" 2 err "--rule: bad rule 'bogus'" -- $FX -i 192.168.77.1 --fake-ip-range 10.0.0.0/8 --rule bogus

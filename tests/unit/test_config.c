@@ -281,6 +281,34 @@ static void test_proxy_loops(void)
 	zr_config_free(&c);
 }
 
+/* What zr_config_proxy_unusable() says of @addr (NULL: usable). */
+static const char *unusable(const char *addr)
+{
+	struct zt_addr a;
+
+	CU_ASSERT_FATAL(zt_addr_parse(addr, &a) == 0);
+	return zr_config_proxy_unusable(&a);
+}
+
+/* Addresses no connection to a proxy can go to, from -x or a lookup;
+ * loopback and ordinary addresses are fine. */
+static void test_proxy_unusable(void)
+{
+	static const char *bad[] = { "0.0.0.0", "224.0.0.1", "239.255.255.255",
+				     "255.255.255.255", "::", "ff02::1",
+				     "fe80::1", "febf::1" };
+	static const char *good[] = { "127.0.0.1", "::1", "10.0.0.5",
+				      "223.255.255.255", "240.0.0.1",
+				      "2001:db8::1", "fec0::1", "fd00::1" };
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CU_ASSERT_PTR_NOT_NULL(unusable(bad[i]));
+	for (unsigned i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CU_ASSERT_PTR_NULL(unusable(good[i]));
+	CU_ASSERT_STRING_EQUAL(unusable("fe80::1"),
+			       "a link-local address without a zone");
+}
+
 int zt_suite_config(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -289,6 +317,7 @@ int zt_suite_config(void)
 		{ "stats_file", test_stats_file },
 		{ "rules_file_lines", test_rules_file_lines },
 		{ "proxy_loops", test_proxy_loops },
+		{ "proxy_unusable", test_proxy_unusable },
 		{ 0 },
 	};
 
