@@ -388,16 +388,20 @@ static int plan(struct zr_route_state *s, const struct zr_config *c,
 {
 	static const uint8_t v4_lo[4] = { 0 }, v4_hi[4] = { 128 };
 	static const uint8_t v6_lo[16] = { 0 }, v6_hi[16] = { 0x80 };
+	/* a killed --kill-switch run's split routes may still take a proxy
+	 * (one that moved since) into the TUN: then ask the egress's
+	 * route, as for a move on SIGHUP */
+	unsigned egress = c->egress[0] ? if_nametoindex(c->egress) : 0;
 	struct zt_addr a;
 	int err = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->pid = (long)getpid();
 	if (c->socks5.enabled)
-		err = plan_exclusion(s, &c->socks5.server.addr, tun, 0,
+		err = plan_exclusion(s, &c->socks5.server.addr, tun, egress,
 				     split_covers(c, &c->socks5.server.addr), kept);
 	if (!err && c->http.enabled)
-		err = plan_exclusion(s, &c->http.server.addr, tun, 0,
+		err = plan_exclusion(s, &c->http.server.addr, tun, egress,
 				     split_covers(c, &c->http.server.addr), kept);
 	if (err)
 		return err;

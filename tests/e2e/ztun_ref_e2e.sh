@@ -2626,31 +2626,40 @@ else
 fi
 
 # (ko) a start that takes over the routes of a killed --kill-switch run
-# and then fails (its proxy 10.203.1.1 is routed into $tun by the split
-# routes it keeps: a loop) removes them, the old proxy's host route
-# (10.203.1.9, which nothing else would ever delete) too, and only then
-# the state file: no route of protocol 122 is left that no file lists.
+# whose proxy moved since (-x edited from 10.203.1.1 to 10.203.1.9, or a
+# name's address changed): the split routes it keeps take 10.203.1.9
+# into $tun, so its route is asked of the egress, as on a SIGHUP. The
+# start succeeds, keeps the split routes (no moment without them: before,
+# it failed "routed into $tun itself" and lifted the kill switch, a
+# leak), pins 10.203.1.9 and removes the old proxy's host route.
 ko_args=(--state-dir "$tmp/ko" --kill-switch)
 wait_tun_gone
 base=$(routes_now)
-if start_auto -x socks5://10.203.1.9:1080 "${ko_args[@]}"; then
+if start_auto -x socks5://10.203.1.1:1080 "${ko_args[@]}"; then
 	old=$ztun_pid
 	kill -KILL "$ztun_pid"
 	wait "$ztun_pid" 2>/dev/null
 	ztun_pid=
-	: >"$tmp/ztun.log"
-	ip netns exec "$cns" timeout -s TERM 10 "$bin" -n "$tun" --auto-route \
-		-x socks5://10.203.1.1:1080 "${ko_args[@]}" 2>"$tmp/ztun.log"
-	rc=$?
-	if wait_tun_gone && [ "$rc" = 1 ] &&
+	if start_auto -x socks5://10.203.1.9:1080 "${ko_args[@]}" &&
 	   grep -q "taking over its routes" "$tmp/ztun.log" &&
-	   grep -q "error: --auto-route: proxy 10.203.1.1 is routed into $tun itself" "$tmp/ztun.log" &&
-	   [ -z "$(ours_left)" ] && [ -z "$(ls -A "$tmp/ko")" ] &&
-	   [ "$(routes_now)" = "$base" ]; then
-		pass "(ko) a failed start after taking over pid $old's routes: exit 1, its proxy route and state file gone, nothing left"
+	   grep -q "info: auto-route: kept 0.0.0.0/1 dev $tun of pid $old" "$tmp/ztun.log" &&
+	   ! grep -q "added 0.0.0.0/1" "$tmp/ztun.log" &&
+	   cx ip -4 route show proto 122 | grep -q "^10.203.1.9 via 10.203.0.2 dev $vc " &&
+	   ! cx ip -4 route show proto 122 | grep -q "^10.203.1.1 "; then
+		pass "(ko) a restart with a moved proxy takes over pid $old's routes: split routes kept, new proxy pinned, old pin gone"
+		via=socks5 fetch "(ko) after the restart with a moved proxy: 1 MiB over SOCKS5, sha256" \
+			http://10.203.1.1:8000/blob
 	else
-		fail "(ko) a failed start after taking over a killed run's routes leaves nothing" \
-			"exit $rc; left: $(ours_left); files: $(ls -A "$tmp/ko" 2>&1)"
+		fail "(ko) a restart with a moved proxy takes over a killed run's routes" \
+			"$(grep -E 'auto-route|kill|error' "$tmp/ztun.log" | tr '\n' ';'); routes: $(ours_left)"
+	fi
+	stop_ztun
+	if wait_tun_gone && [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] &&
+	   [ -z "$(ls -A "$tmp/ko")" ] && [ "$(routes_now)" = "$base" ]; then
+		pass "(ko) its SIGTERM leaves nothing: exit 0, $tun, routes and state file gone"
+	else
+		fail "(ko) its SIGTERM leaves nothing" \
+			"exit $stop_rc; left: $(ours_left); files: $(ls -A "$tmp/ko" 2>&1)"
 	fi
 else
 	fail "(ko) ztun-ref --auto-route --kill-switch starts" "$(tail -n 3 "$tmp/ztun.log" | tr '\n' ';')"

@@ -51,6 +51,7 @@ static struct {
 	const char *existing;
 	const char *eexist;
 	int dump_err;  /* NLMSG_DONE's result for a dump (0: complete) */
+	uint32_t tun_oif; /* set: a lookup with no RTA_OIF leads into it */
 	unsigned n;
 	uint16_t type[FAKE_REQS];
 	char dst[FAKE_REQS][ZT_ADDR_STRLEN];  /* of a route added */
@@ -154,9 +155,18 @@ static int fake_kernel(const struct nlmsghdr *req, uint32_t *port)
 	} else if (req->nlmsg_type == RTM_GETROUTE) {
 		char a[ZT_ADDR_STRLEN];
 
+		uint32_t oif = 0;
+
 		CU_ASSERT_FATAL(rta->rta_type == RTA_DST);
 		inet_ntop(AF_INET, RTA_DATA(rta), a, sizeof(a));
-		fk_route(sv[1], 0, seq, a, 32, FAKE_GW, 1);
+		len = (int)RTM_PAYLOAD(req);
+		for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+			if (rta->rta_type == RTA_OIF)
+				memcpy(&oif, RTA_DATA(rta), 4);
+		if (fk.tun_oif && !oif)
+			fk_route(sv[1], 0, seq, a, 32, NULL, fk.tun_oif);
+		else
+			fk_route(sv[1], 0, seq, a, 32, FAKE_GW, 1);
 		fk_ack(sv[1], seq, 0);
 	} else if (req->nlmsg_type == RTM_NEWROUTE) {
 		len = (int)RTM_PAYLOAD(req);
@@ -414,6 +424,35 @@ static void test_kept_proxy_route(void)
 	fixture_done(&f);
 }
 
+/* The TUN outlived a killed run (--kill-switch) and the proxy moved
+ * since: the kept split routes take the new address into the TUN, so its
+ * route is asked of the egress, as on a SIGHUP (not a loop, -ELOOP). */
+static void test_kept_moved_proxy(void)
+{
+	static struct zr_autoroute ar;
+	struct fixture f;
+	int saved, rc;
+
+	fixture_init(&f);
+	f.tun.existed = true;
+	strcpy(f.cfg.egress, "lo");
+	f.cfg.socks5.enabled = true;
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.30", &f.cfg.socks5.server.addr) == 0);
+	put_file(f.path, "ztun-ref-routes 1\npid 1\n"
+		 "route 192.0.2.10/32 via " FAKE_GW " dev lo\n"
+		 "route 0.0.0.0/1 dev za-none0\n");
+	fk_begin(f.path, NULL, NULL);
+	fk.tun_oif = f.tun.index;
+	saved = log_begin(&f);
+	rc = zr_autoroute_start(&ar, &f.cfg, &f.tun);
+	log_end(saved);
+	CU_ASSERT_EQUAL(rc, -ENODEV);          /* at the split route's device */
+	CU_ASSERT(fk_added("192.0.2.30"));     /* by the egress's route */
+	fk_end();
+	zr_autoroute_stop(&ar);
+	fixture_done(&f);
+}
+
 /* @ar as an active run on @f's TUN whose state file lists its two IPv4
  * split routes (0/1, 128/1), both its own. */
 static void active_split_run(struct zr_autoroute *ar, const struct fixture *f)
@@ -595,6 +634,7 @@ int zt_suite_autoroute(void)
 		{ "newer state file", test_newer_state_file },
 		{ "a proxy's host route there already", test_existing_proxy_route },
 		{ "a kept proxy's host route", test_kept_proxy_route },
+		{ "a kept run's routes and a moved proxy", test_kept_moved_proxy },
 		{ "a proxy's host route added meanwhile",
 		  test_proxy_route_added_meanwhile },
 		{ "a zombie ztun-ref's state file", test_zombie_owner },
