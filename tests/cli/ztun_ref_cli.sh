@@ -221,17 +221,15 @@ check "--proxy SOCKS5 password with a tab" 2 err "--rule: bad rule 'bogus'" \
 	-- -x "socks5://bob:hun${tab}ter2@127.0.0.1:1080" --rule bogus
 # RFC 1929 gives both fields 1..255 bytes: an empty user name (ULEN 0) is
 # refused for either kind, as Basic's would be; an empty password is sent
-# as it is (PLEN 0, "bob:" in a Basic token), as curl sends it
+# as it is (PLEN 0, "bob:" in a Basic token), as curl sends it; a longer
+# one is refused, not cut to 255 bytes (ULEN and PLEN are one byte; a
+# Basic token takes the same bound); 255 bytes go
+u255=$(printf '%0255d' 0 | tr 0 u)
 for k in socks5 http; do
 	check "--proxy $k empty user name" 2 err "--proxy: user name must be 1..255 bytes" \
 		-- -x "$k://:pw@127.0.0.1:1080" --rule bogus
 	check "--proxy $k empty password" 2 err "--rule: bad rule 'bogus'" \
 		-- -x "$k://bob:@127.0.0.1:1080" --rule bogus
-done
-# ... and a longer one is refused, not cut to 255 bytes (ULEN and PLEN
-# are one byte; a Basic token takes the same bound); 255 bytes go
-u255=$(printf '%0255d' 0 | tr 0 u)
-for k in socks5 http; do
 	check "--proxy $k 256-byte user name" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
 		-- -x "$k://${u255}u:pw@127.0.0.1:1080" --rule bogus
 	check "--proxy $k 256-byte password" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
