@@ -452,6 +452,13 @@ stop_ztun() {
 	ztun_pid=
 }
 
+# kill_ztun: SIGKILL, as a crash: nothing of ztun-ref's own clean-up runs.
+kill_ztun() {
+	kill -KILL "$ztun_pid"
+	wait "$ztun_pid" 2>/dev/null
+	ztun_pid=
+}
+
 # fetch NAME URL [CURL ARGS]: 1 MiB download, sha256 checked. With
 # via=DECISION (e.g. `via=socks5 fetch ...`), also that ztun-ref counted a
 # new flow of that decision: the transfer went through the TUN, not around
@@ -2396,9 +2403,7 @@ fi
 # --state-dir); the next start removes them, and its SIGTERM leaves nothing
 if start_auto "${auto_args[@]}" --state-dir "$tmp/state"; then
 	old=$ztun_pid
-	kill -KILL "$ztun_pid"
-	wait "$ztun_pid" 2>/dev/null
-	ztun_pid=
+	kill_ztun
 	wait_tun_gone
 	if cx ip -4 route show proto 122 | grep -q "^10.203.1.9 via 10.203.0.2 dev $vc " &&
 	   grep -qx "pid $old" "$tmp/state/$tun.routes"; then
@@ -2576,9 +2581,7 @@ if start_auto "${ks_args[@]}"; then
 	fi
 	via=socks5 fetch "(ks) --kill-switch: 1 MiB from an IPv6 target through the TUN without --tun-ip6, sha256" \
 		'http://[fd00:203:1::1]:8000/blob' -g
-	kill -KILL "$ztun_pid"
-	wait "$ztun_pid" 2>/dev/null
-	ztun_pid=
+	kill_ztun
 	sleep 0.2
 	if cx ip link show "$tun" >/dev/null 2>&1 && auto_routes_there &&
 	   ! leaks http://10.203.1.1:8000/blob && ! leaks 'http://[fd00:203:1::1]:8000/blob' -g; then
@@ -2637,9 +2640,7 @@ wait_tun_gone
 base=$(routes_now)
 if start_auto -x socks5://10.203.1.1:1080 "${ko_args[@]}"; then
 	old=$ztun_pid
-	kill -KILL "$ztun_pid"
-	wait "$ztun_pid" 2>/dev/null
-	ztun_pid=
+	kill_ztun
 	if start_auto -x socks5://10.203.1.9:1080 "${ko_args[@]}" &&
 	   grep -q "taking over its routes" "$tmp/ztun.log" &&
 	   grep -q "info: auto-route: kept 0.0.0.0/1 dev $tun of pid $old" "$tmp/ztun.log" &&
