@@ -46,7 +46,9 @@ struct fake_slot {
 	char *name;        /* owned; NULL when free or reserved */
 	uint32_t hash;
 	uint32_t chain;    /* next slot + 1 in the bucket */
-	uint32_t newer, older; /* use list, slot + 1 */
+	uint32_t newer, older; /* use list, slot + 1 (neither while held) */
+	uint32_t holds;    /* flows going by the name: on no use list
+			    * while any */
 	bool reserved;     /* a server address: never handed out */
 };
 
@@ -313,9 +315,10 @@ static void use_push(struct zt_fakedns *t, uint32_t i)
 	t->newest = i + 1;
 }
 
+/* A use of slot @i: to the head of the use list, unless held (on none). */
 static void use_touch(struct zt_fakedns *t, uint32_t i)
 {
-	if (t->newest != i + 1) {
+	if (!t->slots[i].holds && t->newest != i + 1) {
 		use_unlink(t, i);
 		use_push(t, i);
 	}
@@ -360,8 +363,8 @@ static void name_unhash(struct zt_fakedns *t, uint32_t i)
 	t->slots[i].chain = NIL;
 }
 
-/* The slot of @name, given one now if it had none. Return: the slot, or
- * -ENOMEM. */
+/* The slot of @name, given one now if it had none. Return: the slot,
+ * -EBUSY when every slot is held (counted), or -ENOMEM. */
 static long name_slot(struct zt_fakedns *t, const char *name)
 {
 	uint32_t hash = zt_hash_bytes(t->seed, name, strlen(name));
@@ -373,16 +376,21 @@ static long name_slot(struct zt_fakedns *t, const char *name)
 		use_touch(t, (uint32_t)found);
 		return found;
 	}
+	while (t->fresh < t->cfg.max_names && t->slots[t->fresh].reserved)
+		t->fresh++;
+	if (t->fresh == t->cfg.max_names && !t->oldest) {
+		t->stats.exhausted++; /* every slot in use is held */
+		return -EBUSY;
+	}
 	copy = name_copy(name);
 	if (!copy)
 		return -ENOMEM;
-	while (t->fresh < t->cfg.max_names && t->slots[t->fresh].reserved)
-		t->fresh++;
 	if (t->fresh < t->cfg.max_names) {
 		i = t->fresh++;
 		t->stats.names++;
 	} else {
-		i = t->oldest - 1; /* every slot is in use: the list is full */
+		i = t->oldest - 1; /* every slot is in use: the least
+				    * recently used unheld one */
 		use_unlink(t, i);
 		name_unhash(t, i);
 		free(t->slots[i].name);
@@ -543,6 +551,34 @@ int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
 	use_touch(t, (uint32_t)s);
 	t->stats.lookups++;
 	return 1;
+}
+
+uint32_t zt_fakedns_hold(struct zt_fakedns *t, const struct zt_addr *addr)
+{
+	long s = addr_slot(&t->cfg, addr);
+
+	if (s < 0 || !t->slots[s].name)
+		return 0;
+	if (t->slots[s].holds++ == 0) {
+		use_unlink(t, (uint32_t)s);
+		t->stats.held++;
+	}
+	return (uint32_t)s + 1;
+}
+
+void zt_fakedns_release(struct zt_fakedns *t, uint32_t hold)
+{
+	struct fake_slot *s;
+
+	if (!hold || hold > t->cfg.max_names)
+		return;
+	s = &t->slots[hold - 1];
+	if (!s->holds)
+		return; /* not held: a caller's bug, not worth a corrupt list */
+	if (--s->holds == 0) {
+		use_push(t, hold - 1);
+		t->stats.held--;
+	}
 }
 
 /* --- learned addresses --------------------------------------------------- */

@@ -26,7 +26,9 @@
  * anything else sent there is refused. A new flow's name (the one behind
  * its fake destination, or one learned for its real one) goes into its
  * route query; a flow to a fake address goes to its proxy by that name,
- * and is refused on any route that connects by address.
+ * and is refused on any route that connects by address. Its relay holds
+ * the name's address while it lives (fake_hold()), so that the address
+ * goes to no other name under a client that still has it.
  *
  * IP header fields, as a router would pass them: a DIRECT/NAT flow's
  * datagrams and a direct ping leave with the client's TTL, traffic class
@@ -166,6 +168,23 @@ bool fake_unroutable(struct zt_router *r, const char *name, bool by_name)
 		return false;
 	r->stats.fake_ip_refused++;
 	return true;
+}
+
+/* A relay that goes by @name (fake_name()'s NAME_FAKE copy; NULL: none)
+ * to fake address @dst holds it until the relay goes (fake_release()):
+ * its client still has the address, and a new flow to it must reach the
+ * same name, not one the address was recycled to meanwhile. Return: the
+ * hold (0: none). */
+uint32_t fake_hold(struct zt_router *r, const char *name,
+		   const struct zt_addr *dst)
+{
+	return name && r->fake ? zt_fakedns_hold(r->fake, dst) : 0;
+}
+
+void fake_release(struct zt_router *r, uint32_t hold)
+{
+	if (hold)
+		zt_fakedns_release(r->fake, hold);
 }
 
 /* The resolver's question for a name: what would a TCP flow to it get?
@@ -621,7 +640,9 @@ void zt_router_free(struct zt_router *r)
 	/* freed inside a batch: the gather list lets go of its relays, which
 	 * the flows' ends below then free */
 	tcp_gather_end(r, false, 0);
-	zt_stack_free(r->stack); /* each flow's relay closes its upstream */
+	/* each flow's relay closes its upstream, and lets go of its fake
+	 * address: the table goes after them */
+	zt_stack_free(r->stack);
 	for (unsigned i = 0; i < ECHO_SESSIONS && r->n_echo; i++)
 		if (r->echo[i].used)
 			echo_close(&r->echo[i]);

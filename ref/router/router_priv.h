@@ -77,6 +77,7 @@ struct tcp_relay {
 	struct tcp_handshake *hs; /* owned; from connect until open and
 				   * all its bytes sent (tcp_flush_hs) */
 	char *name;              /* owned: the name behind a fake address */
+	uint32_t fake_hold;      /* ... whose address it holds (fake_hold()) */
 	bool local_dns;          /* DNS over TCP to the fake-IP resolver:
 				  * answered here, no upstream ... */
 	struct dns_tunnel *fwd;  /* ... but, owned, a stream to the real
@@ -209,6 +210,7 @@ struct udp_relay {
 	struct zt_nat_session *nat; /* NAT decision only */
 	struct dns_tunnel *dns;  /* owned: DNS over TCP (a proxy's, port 53) */
 	char *name;              /* owned: the name behind a fake address */
+	uint32_t fake_hold;      /* ... whose address it holds (fake_hold()) */
 	bool forward;            /* the client's queries to the fake-IP
 				  * resolver that go to the real one */
 	struct fwd_wait *fwd;    /* owned: ... those not answered yet, only
@@ -290,6 +292,9 @@ enum zt_route_decision decide(struct zt_router *r, uint8_t proto,
 enum zt_refuse refuse_for_errno(int err);
 int fake_name(struct zt_router *r, const struct zt_addr *dst, char **name);
 bool fake_unroutable(struct zt_router *r, const char *name, bool by_name);
+uint32_t fake_hold(struct zt_router *r, const char *name,
+		   const struct zt_addr *dst);
+void fake_release(struct zt_router *r, uint32_t hold);
 enum zt_fakedns_verdict fake_policy(void *user, const char *name);
 int open_stream(struct zt_router *r, const struct zt_endpoint *ep,
 		unsigned flags, void *cookie, uint64_t now);

@@ -85,6 +85,7 @@ static void tcp_relay_maybe_free(struct tcp_relay *t)
 			dns_tunnel_free(t->fwd);
 		free(t->ans);
 		free(t->hs);
+		fake_release(t->r, t->fake_hold);
 		free(t->name);
 		free(t);
 	}
@@ -601,6 +602,7 @@ int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 		return -ENOMEM;
 	}
 	t->name = name;
+	t->fake_hold = fake_hold(r, name, &f->key.server);
 	t->kind = CONN_TCP;
 	t->r = r;
 	t->flow = f;

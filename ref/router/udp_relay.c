@@ -797,6 +797,7 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 			return;
 		}
 		u->name = name;
+		u->fake_hold = fake_hold(r, name, &f->key.server);
 		u->reject = reject && d == ZT_ROUTE_DROP;
 		no_proxy = d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled;
 		if (no_proxy && fake >= 0)
@@ -877,6 +878,7 @@ void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now)
 	if (u->nat)
 		zt_nat_remove(&u->r->nat, u->nat);
 	f->user = NULL;
+	fake_release(u->r, u->fake_hold);
 	free(u->name);
 	free(u->q);
 	free(u->fwd);

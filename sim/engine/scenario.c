@@ -1378,7 +1378,8 @@ static const struct cfield router_fields[] = {
 static const struct cfield fakedns_fields[] = {
 	FF(queries), FF(answered), FF(nodata), FF(errors), FF(blocked),
 	FF(refused), FF(forwarded), FF(learned), FF(ignored),
-	FF(recycled), FF(lookups), FF(unknown), FF(names),
+	FF(recycled), FF(exhausted), FF(lookups), FF(unknown), FF(names),
+	FF(held),
 };
 #undef FF
 #define NF(name) { #name, offsetof(struct zt_nat_stats, name) }

@@ -229,7 +229,9 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 		C("learned", "fake_dns_learned_total", fs->learned);
 		C("ignored", "fake_dns_ignored_total", fs->ignored);
 		G("names", "fake_dns_names", fs->names);
+		G("held", "fake_dns_held", fs->held);
 		C("recycled", "fake_dns_recycled_total", fs->recycled);
+		C("exhausted", "fake_dns_exhausted_total", fs->exhausted);
 		C("lookups", "fake_dns_lookups_total", fs->lookups);
 		C("unknown", "fake_dns_unknown_total", fs->unknown);
 		C("refused", "fake_ip_refused_total", rs->fake_ip_refused);

@@ -4,7 +4,9 @@
  * used, the least recently used one gives its address up, A and AAAA of
  * one name share an offset, the server's own address is never handed
  * out, every kind of query gets the answer (or silence) it is due, and
- * config values out of range are named.
+ * config values out of range are named. A name a flow holds keeps its
+ * address whatever else is asked; with every name held a new one gets
+ * SERVFAIL.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -554,6 +556,188 @@ static void test_churn(void)
 	zt_fakedns_free(t);
 }
 
+/* Four slots, one the server's: a.test's address held (a flow goes by
+ * it, idle: nothing touches the name), names churn past the table's size
+ * and take the others' turn by turn, a.test keeps its address (asked
+ * again, connected to); held
+ * twice, it is let go at the second release only, then recycled as the
+ * others are. */
+static void test_hold_keeps_address(void)
+{
+	struct zt_fakedns *t = make(4, NULL);
+	struct zt_addr a, x, one = addr("198.18.0.1");
+	uint32_t h1, h2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	ask(t, "a.test", ZT_DNS_TYPE_A, &a);     /* .1 */
+	ask(t, "b.test", ZT_DNS_TYPE_A, &a);     /* .3 */
+	ask(t, "c.test", ZT_DNS_TYPE_A, &a);     /* .4 */
+	expect_name(t, "198.18.0.1", "a.test"); /* the flow's lookup */
+	h1 = zt_fakedns_hold(t, &one);
+	CU_ASSERT_EQUAL(h1, 1);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->held, 1);
+	for (int i = 0; i < 6; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "n%d.test", i);
+		CU_ASSERT_EQUAL(ask(t, name, ZT_DNS_TYPE_A, &a), ZT_DNS_NOERROR);
+		CU_ASSERT_FALSE(zt_addr_eq(&a, &one));
+	}
+	expect_name(t, "198.18.0.1", "a.test"); /* another flow */
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->recycled, 6);
+	CU_ASSERT_EQUAL(ask(t, "a.test", ZT_DNS_TYPE_A, &a), ZT_DNS_NOERROR);
+	CU_ASSERT(zt_addr_eq(&a, &one));
+	/* a second flow, and the first ends: still held */
+	h2 = zt_fakedns_hold(t, &one);
+	CU_ASSERT_EQUAL(h2, h1);
+	zt_fakedns_release(t, h1);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->held, 1);
+	ask(t, "p.test", ZT_DNS_TYPE_A, &a);
+	ask(t, "q.test", ZT_DNS_TYPE_A, &a);
+	expect_name(t, "198.18.0.1", "a.test");
+	/* the last ends: a.test is the most recently used, then ages */
+	zt_fakedns_release(t, h2);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->held, 0);
+	ask(t, "r.test", ZT_DNS_TYPE_A, &a);
+	CU_ASSERT_FALSE(zt_addr_eq(&a, &one));
+	ask(t, "s.test", ZT_DNS_TYPE_A, &a);
+	CU_ASSERT_FALSE(zt_addr_eq(&a, &one));
+	ask(t, "t.test", ZT_DNS_TYPE_A, &a);
+	CU_ASSERT(zt_addr_eq(&a, &one));
+	expect_name(t, "198.18.0.1", "t.test");
+	/* an address that stands for no name holds nothing */
+	x = addr("198.18.0.2");
+	CU_ASSERT_EQUAL(zt_fakedns_hold(t, &x), 0);
+	x = addr("10.0.0.1");
+	CU_ASSERT_EQUAL(zt_fakedns_hold(t, &x), 0);
+	zt_fakedns_release(t, 0);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->held, 0);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->names, 3);
+	zt_fakedns_free(t);
+}
+
+/* Every name held: a new one gets SERVFAIL (counted exhausted, and as an
+ * error), no held name loses its address, a held name asked again is
+ * answered; one released, the new name takes its address. */
+static void test_hold_all_exhausted(void)
+{
+	struct zt_fakedns *t = make(4, "fd00:ab::/64");
+	struct zt_addr a, b, c, x;
+	uint32_t ha, hb, hc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	ask(t, "a.test", ZT_DNS_TYPE_A, &a);
+	ask(t, "b.test", ZT_DNS_TYPE_AAAA, &b); /* fd00:ab::3 */
+	ask(t, "c.test", ZT_DNS_TYPE_A, &c);
+	ha = zt_fakedns_hold(t, &a);
+	hb = zt_fakedns_hold(t, &b);
+	hc = zt_fakedns_hold(t, &c);
+	CU_ASSERT(ha && hb && hc);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->held, 3);
+	CU_ASSERT_EQUAL(ask(t, "d.test", ZT_DNS_TYPE_A, &x), ZT_DNS_SERVFAIL);
+	CU_ASSERT_EQUAL(x.family, 0);
+	CU_ASSERT_EQUAL(ask(t, "d.test", ZT_DNS_TYPE_AAAA, &x), ZT_DNS_SERVFAIL);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->exhausted, 2);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->errors, 2);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->recycled, 0);
+	expect_name(t, "198.18.0.1", "a.test");
+	expect_name(t, "fd00:ab::3", "b.test");
+	expect_name(t, "198.18.0.4", "c.test");
+	/* b's A is at its AAAA's offset, held alike */
+	CU_ASSERT_EQUAL(ask(t, "b.test", ZT_DNS_TYPE_A, &x), ZT_DNS_NOERROR);
+	expect_name(t, "198.18.0.3", "b.test");
+	/* b's flow ends: d takes its address */
+	zt_fakedns_release(t, hb);
+	CU_ASSERT_EQUAL(ask(t, "d.test", ZT_DNS_TYPE_A, &x), ZT_DNS_NOERROR);
+	b = addr("198.18.0.3");
+	CU_ASSERT(zt_addr_eq(&x, &b));
+	expect_name(t, "198.18.0.3", "d.test");
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->recycled, 1);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->exhausted, 2);
+	/* freed with holds left: nothing leaks */
+	(void)ha;
+	(void)hc;
+	zt_fakedns_free(t);
+}
+
+/* Against a naive model, with random asks, holds and releases (in turns
+ * of holding only and of releasing only, so that every slot gets held):
+ * a held name always keeps its address, a name is refused only when
+ * every slot is held, and the table never holds more names than it has
+ * slots. */
+static void test_hold_churn(void)
+{
+	enum { SLOTS = 16, NAMES = 40, HOLDS = 64 };
+	struct zt_fakedns *t = make(SLOTS + 1, NULL); /* one is the server's */
+	struct {
+		uint32_t token;
+		struct zt_addr a;
+		char name[16];
+	} h[HOLDS];
+	unsigned nh = 0;
+	struct zt_rng rng;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	zt_rng_seed(&rng, zt_test_seed(0x401d));
+	for (int i = 0; i < 4000; i++) {
+		bool filling = (i / 500) % 2 == 0;
+		unsigned op = zt_rng_below(&rng, 4);
+
+		if (op < 2) {
+			char name[16];
+			struct zt_addr a;
+			bool was_held = false;
+			int rc;
+
+			snprintf(name, sizeof(name), "n%u.test",
+				 (unsigned)zt_rng_below(&rng, NAMES));
+			for (unsigned k = 0; k < nh; k++)
+				was_held |= strcmp(h[k].name, name) == 0;
+			rc = ask(t, name, ZT_DNS_TYPE_A, &a);
+			if (rc == ZT_DNS_SERVFAIL) {
+				CU_ASSERT_FALSE(was_held);
+				CU_ASSERT_EQUAL(zt_fakedns_stats(t)->held, SLOTS);
+				continue;
+			}
+			CU_ASSERT_EQUAL_FATAL(rc, ZT_DNS_NOERROR);
+			if (op == 1 && filling && nh < HOLDS) {
+				h[nh].token = zt_fakedns_hold(t, &a);
+				CU_ASSERT_FATAL(h[nh].token > 0);
+				h[nh].a = a;
+				snprintf(h[nh].name, sizeof(h[nh].name), "%s", name);
+				nh++;
+			}
+		} else if (op == 2 && !filling && nh) {
+			unsigned k = zt_rng_below(&rng, nh);
+
+			zt_fakedns_release(t, h[k].token);
+			h[k] = h[--nh];
+		} else if (op == 3 && nh) {
+			unsigned k = zt_rng_below(&rng, nh);
+			char *got = NULL;
+
+			CU_ASSERT_EQUAL_FATAL(zt_fakedns_lookup(t, &h[k].a, &got), 1);
+			CU_ASSERT_STRING_EQUAL(got, h[k].name);
+			free(got);
+		}
+		for (unsigned k = 0; k < nh; k++) {
+			struct zt_addr a;
+
+			CU_ASSERT_EQUAL_FATAL(ask(t, h[k].name, ZT_DNS_TYPE_A, &a),
+					      ZT_DNS_NOERROR);
+			CU_ASSERT_FATAL(zt_addr_eq(&a, &h[k].a));
+		}
+		CU_ASSERT(zt_fakedns_stats(t)->names <= SLOTS);
+		CU_ASSERT(zt_fakedns_stats(t)->held <= SLOTS);
+	}
+	CU_ASSERT(zt_fakedns_stats(t)->recycled > 0);
+	CU_ASSERT(zt_fakedns_stats(t)->exhausted > 0);
+	while (nh)
+		zt_fakedns_release(t, h[--nh].token);
+	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->held, 0);
+	zt_fakedns_free(t);
+}
+
 int zt_suite_fakedns(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -563,6 +747,9 @@ int zt_suite_fakedns(void)
 		{ "recycle_lru", test_recycle_lru },
 		{ "server_and_silence", test_server_and_silence },
 		{ "churn", test_churn },
+		{ "hold_keeps_address", test_hold_keeps_address },
+		{ "hold_all_exhausted", test_hold_all_exhausted },
+		{ "hold_churn", test_hold_churn },
 		{ "policy_verdicts", test_policy_verdicts },
 		{ "forward_and_learn", test_forward_and_learn },
 		{ "learn_refresh", test_learn_refresh },

@@ -5377,6 +5377,67 @@ static void test_fake_dns_proxy_by_name(void)
 	}
 }
 
+/*
+ * A flow to a fake address holds its name's address while the flow
+ * lives (fakedns.c), so that the address goes to no other name under a
+ * client that still has it: a TCP flow the proxy refuses lets go when
+ * refused, one that ends when it ends; a UDP flow (dropped here: its
+ * route carries none) at its idle timeout; a router freed with a flow
+ * open lets go of it before its table goes.
+ */
+static void test_fake_dns_flows_hold(void)
+{
+	struct zt_addr srv = srv_addr(false), cli = cli_addr(false), fake;
+	struct zt_vhost_config hc;
+	struct zt_addr pa = zt_addr_v4(SOCKS4);
+	struct tb *t = fake_tb(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP);
+	const struct zt_fakedns_stats *fs = zt_router_fakedns_stats(t->r);
+	struct client *c;
+	uint64_t udp_before;
+
+	zt_vhost_config_init(&hc, ZT_VHOST_SOCKS5);
+	hc.socks_rep = 5; /* connection refused */
+	add_host_cfg(t, &pa, 1080, &hc);
+	fake = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
+	CU_ASSERT_FATAL(fake.family == ZT_AF_INET);
+	c = client_open(t, false, &fake, 7, 0);
+	expect_refused(t, c, zt_refuse_icmp_code(zt_socks5_refuse(5), ZT_AF_INET),
+		       ZT_SEC);
+	CU_ASSERT_EQUAL(fs->lookups, 1);
+	CU_ASSERT_EQUAL(fs->held, 0);
+	tb_free(t);
+
+	t = fake_tb(ZT_ROUTE_SOCKS5, ZT_ROUTE_DROP);
+	fs = zt_router_fakedns_stats(t->r);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	add_socks(t, false, "");
+	fake = fake_resolve(t, "echo.test", ZT_DNS_TYPE_A);
+	c = client_open(t, false, &fake, 7, 100);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(c->got, 100);
+	CU_ASSERT_EQUAL(fs->held, 1);
+	udp_before = sstats(t)->udp_flows_active; /* the query's */
+	send_udp(t, &cli, 6000, &fake, 7, "x", 1);
+	run_for(t, 10 * ZT_MS);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, udp_before + 1);
+	/* the TCP flow ends; the UDP one still holds the name */
+	zt_tcb_shutdown(&c->tcb, t->sim.now);
+	run_for(t, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_flows_active, 0);
+	CU_ASSERT_EQUAL(fs->held, 1);
+	run_for(t, 31 * ZT_SEC);
+	CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+	CU_ASSERT_EQUAL(fs->held, 0);
+	/* freed with a flow holding the name */
+	c = client_open(t, false, &fake, 7, 0);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(c->synacks, 1);
+	CU_ASSERT_EQUAL(fs->held, 1);
+	CU_ASSERT_EQUAL(fs->lookups, 3);
+	tb_free(t);
+}
+
 /* Fake addresses that cannot be carried refuse at once: one given to no
  * name (a restart forgot it), one on a route that connects by address,
  * and any flow to the resolver's own address but its UDP port 53. */
@@ -5990,6 +6051,7 @@ int zt_suite_router(void)
 		{ "local_tcp_rst", test_local_tcp_rst },
 		{ "free_with_open_flows", test_free_with_open_flows },
 		{ "fake_dns_proxy_by_name", test_fake_dns_proxy_by_name },
+		{ "fake_dns_flows_hold", test_fake_dns_flows_hold },
 		{ "fake_ip_refusals", test_fake_ip_refusals },
 		{ "fake_dns_socks5_udp", test_fake_dns_socks5_udp },
 		{ "fake_dns_domain_rules", test_fake_dns_domain_rules },

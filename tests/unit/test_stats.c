@@ -185,6 +185,8 @@ static void test_text_optional_lines(void)
 	memset(&c, 0, sizeof(c));
 	c.fs.queries = 3;
 	c.fs.names = 2;
+	c.fs.held = 1;
+	c.fs.exhausted = 4;
 	c.rs.fake_ip_refused = 1;
 	c.rs.dns_tcp_dropped = 1; /* a stream never opened, still shown */
 	c.ss.drops[ZT_DROP_BAD_CHECKSUM] = 7;
@@ -193,7 +195,7 @@ static void test_text_optional_lines(void)
 	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, &c.tcp, 0);
 	t = text_of(&st, "SIGUSR1", 0);
 	CU_ASSERT_EQUAL(strncmp(t, "ztun-ref: stats: SIGUSR1, up 0.000 s\n", 37), 0);
-	assert_line(t, "ztun-ref: stats: fake dns queries 3, answered 0, no data 0, errors 0, blocked 0, policy refused 0, forwarded 0, learned 0, ignored 0, names 2, recycled 0, lookups 0, unknown 0, refused 1");
+	assert_line(t, "ztun-ref: stats: fake dns queries 3, answered 0, no data 0, errors 0, blocked 0, policy refused 0, forwarded 0, learned 0, ignored 0, names 2, held 1, recycled 0, exhausted 4, lookups 0, unknown 0, refused 1");
 	assert_line(t, "ztun-ref: stats: dns-tcp connections 0, queries 0, answers 0, truncated 0, unmatched 0, dropped 1, resent 0, servfail 0");
 	snprintf(want, sizeof(want), "ztun-ref: stats: drops %s 7, %s 8",
 		 zt_drop_name(ZT_DROP_BAD_CHECKSUM), zt_drop_name(ZT_DROP_TCP_NO_FLOW));
@@ -270,6 +272,8 @@ static void test_prom_format(void)
 	c.rs.socks5_failures[ZT_SOCKS5_CONN_REFUSED] = 4;
 	c.ss.drops[ZT_DROP_BAD_CHECKSUM] = 5;
 	c.fs.names = 6;
+	c.fs.held = 2;
+	c.fs.exhausted = 3;
 	c.states[ZT_TCP_CLOSE_WAIT] = 7;
 	c.ns.active = 8;
 	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, &c.tcp, 0);
@@ -288,6 +292,8 @@ static void test_prom_format(void)
 		 zt_drop_name(ZT_DROP_BAD_CHECKSUM));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, want));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "ztun_fake_dns_names 6\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_fake_dns_held gauge\nztun_fake_dns_held 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_fake_dns_exhausted_total counter\nztun_fake_dns_exhausted_total 3\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_tcp_flows gauge\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "ztun_tcp_flows{state=\"CLOSE_WAIT\"} 7\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_nat_sessions_active gauge\nztun_nat_sessions_active 8\n"));

@@ -12,9 +12,11 @@
  * (zt_fakedns_lookup()) and hands it to the SOCKS5 or HTTP CONNECT proxy.
  *
  * A name keeps its address while it is among the max_names most recently
- * used (asked for, or connected to); past that the least recently used
- * name's address goes to the new one. Answers carry a short TTL, so the
- * client asks again rather than keep an address that may move.
+ * used (asked for, or connected to), or while a flow to it lives (held:
+ * zt_fakedns_hold()); past that the least recently used unheld name's
+ * address goes to the new one, and with every name held the new one is
+ * answered SERVFAIL. Answers carry a short TTL, so the client asks again
+ * rather than keep an address that may move.
  */
 #ifndef ZTUN_FAKEDNS_H
 #define ZTUN_FAKEDNS_H
@@ -85,10 +87,13 @@ struct zt_fakedns_stats {
 	uint64_t learned;     /* addresses learned from its answers */
 	uint64_t ignored;     /* ... not answered: not a query */
 	uint64_t recycled;    /* addresses taken from a name to give another */
+	uint64_t exhausted;   /* names given no address (SERVFAIL, in errors
+			       * too): every one was held by a flow */
 	uint64_t lookups;     /* flows to a fake address whose name was known */
 	uint64_t unknown;     /* ... whose name was not (forgotten, or never
 			       * given out: a restart) */
 	uint64_t names;       /* names holding an address now */
+	uint64_t held;        /* ... of which held by flows (not recycled) */
 };
 
 struct zt_fakedns;
@@ -134,14 +139,28 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
 /*
  * zt_fakedns_lookup() - the name fake address @addr stands for.
  * *@name is set to a copy of it, owned by the caller (free()): the
- * address may go to another name while the flow lives; the name counts
- * as used.
+ * address may go to another name unless held (zt_fakedns_hold()); the
+ * name counts as used.
  * Return: 1 when found, 0 when @addr is in no pool (not a fake address),
  * -ENOENT when it is in a pool but stands for no name, -ENOMEM; *@name
  * is NULL but on 1.
  */
 int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
 		      char **name);
+
+/*
+ * zt_fakedns_hold() - keep the name fake address @addr stands for on it
+ * while a flow goes by that name: a held name's address goes to no other
+ * (so the flow's client, which still has it, reaches the same name again
+ * through it). Holds count: each is let go by zt_fakedns_release() with
+ * the token returned, before zt_fakedns_free().
+ * Return: the token (> 0), or 0 when @addr stands for no name (nothing
+ * held; releasing 0 does nothing).
+ */
+uint32_t zt_fakedns_hold(struct zt_fakedns *t, const struct zt_addr *addr);
+/* zt_fakedns_release() - let go of a hold (@hold: zt_fakedns_hold()'s
+ * token, or 0); the last one makes the name the most recently used. */
+void zt_fakedns_release(struct zt_fakedns *t, uint32_t hold);
 
 /*
  * zt_fakedns_learn() - remember the addresses of the real resolver's
