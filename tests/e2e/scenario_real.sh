@@ -79,6 +79,7 @@ else
 	# UDP idle timeouts (--tcp-idle-timeout 5, --udp-idle-timeout 2);
 	# fake-IP DNS: the query answered inside ztun, the flow to the fake
 	# address sent to the SOCKS5 proxy by name (--fake-dns), domain rules,
+	# a fake address an open flow holds not recycled (SERVFAIL once all are),
 	# a direct name forwarded to the upstream resolver and routed by name,
 	# DNS over TCP answered by ztun, a direct name's forwarded over TCP
 	# to the upstream resolver (a reset stream: asked again, then
@@ -114,7 +115,7 @@ else
 	       scenarios/socks5_early_synack_refused.scn
 	       scenarios/tcp_syn_with_data.scn scenarios/tcp_idle_timeout.scn
 	       scenarios/udp_direct_idle_timeout.scn scenarios/udp_stream_timeout.scn
-	       scenarios/fake_dns_socks5.scn
+	       scenarios/fake_dns_socks5.scn scenarios/fake_dns_held.scn
 	       scenarios/fake_dns_domain_rules.scn scenarios/fake_dns_forward.scn
 	       scenarios/fake_dns_tcp.scn scenarios/fake_dns_tcp_forward.scn
 	       scenarios/socks5_udp_associate_refused.scn

@@ -577,7 +577,7 @@ static void test_hold_keeps_address(void)
 	CU_ASSERT_EQUAL(h1, 1);
 	CU_ASSERT_EQUAL(zt_fakedns_stats(t)->held, 1);
 	for (int i = 0; i < 6; i++) {
-		char name[16];
+		char name[32];
 
 		snprintf(name, sizeof(name), "n%d.test", i);
 		CU_ASSERT_EQUAL(ask(t, name, ZT_DNS_TYPE_A, &a), ZT_DNS_NOERROR);
@@ -672,7 +672,7 @@ static void test_hold_churn(void)
 	struct {
 		uint32_t token;
 		struct zt_addr a;
-		char name[16];
+		char name[32];
 	} h[HOLDS];
 	unsigned nh = 0;
 	struct zt_rng rng;
@@ -684,7 +684,7 @@ static void test_hold_churn(void)
 		unsigned op = zt_rng_below(&rng, 4);
 
 		if (op < 2) {
-			char name[16];
+			char name[32];
 			struct zt_addr a;
 			bool was_held = false;
 			int rc;
