@@ -87,8 +87,8 @@ static int route_del(const struct zr_route *r)
  * The file is removed only when none of its routes is left: otherwise it
  * stays (@kept->pid set, @kept listing those still there) until step 3
  * replaces it with a file that lists them too (or a failed start removes
- * them: abandon_kept()), so that at any moment, SIGKILL included, a file
- * lists every route of ours. */
+ * them, abandon_kept(), or keeps them, keep_found()), so that at any
+ * moment, SIGKILL included, a file lists every route of ours. */
 static int clean_stale(const char *path, const struct zr_tun *tun,
 		       struct zr_route_state *kept)
 {
@@ -181,31 +181,27 @@ static bool was_kept(const struct zr_route_state *kept, const struct zr_route *r
 /* Step 3, before the state file is written: of the routes kept in step 1,
  * those planned again (among the first @planned of @ar->state) are ours
  * from now on, so that stop removes them even before the loop that adds
- * the plan gets to them; the others (a flag or a proxy changed since) go
- * now, while the old file still lists them, and one that cannot be
- * removed is listed in the new file after the plan, ours (stop tries
- * again). Return: 0 or -E2BIG (no room for it: logged). */
+ * the plan gets to them; the others (a flag or a proxy changed since) are
+ * listed after the plan, ours too, and stay until the whole start
+ * succeeded (zr_autoroute_commit()): one that fails before then leaves a
+ * kill switch as it found it (keep_found()). Return: 0 or -E2BIG (no room
+ * for one: logged). */
 static int take_over(struct zr_autoroute *ar, unsigned planned)
 {
 	char text[ZR_ROUTE_TEXT];
 
 	for (unsigned i = 0; i < ar->kept.count; i++) {
 		const struct zr_route *k = &ar->kept.routes[i];
-		int at = route_index(&ar->state, planned, k), err;
+		int at = route_index(&ar->state, planned, k);
 
 		if (at >= 0) {
 			ar->ours[at] = true;
 			continue;
 		}
-		err = route_del(k);
-		if (err >= 0)
-			continue;
-		zr_route_text(k, text, sizeof(text));
-		zr_warn("removing route %s of a previous run: %s; removed at exit",
-			text, strerror(-err));
 		if (ar->state.count == ZR_ROUTE_STATE_MAX) {
 			zr_err("--auto-route: no room in the state file for %s (%d routes)",
-			       text, ZR_ROUTE_STATE_MAX);
+			       zr_route_text(k, text, sizeof(text)),
+			       ZR_ROUTE_STATE_MAX);
 			return -E2BIG;
 		}
 		ar->ours[ar->state.count] = true;
@@ -214,10 +210,11 @@ static int take_over(struct zr_autoroute *ar, unsigned planned)
 	return 0;
 }
 
-/* A start that fails before its own state file is in place: the routes
- * kept in step 1 go (in reverse order: the split routes before the proxy
- * host routes, as at stop), then the old file that lists them. One that
- * cannot be removed keeps the file, for the next start to clean up. */
+/* A start that fails before its own state file is in place, on a TUN it
+ * created: the routes kept in step 1 (those a previous run's clean-up
+ * could not remove) go, in reverse order, then the old file that lists
+ * them. One that cannot be removed keeps the file, for the next start to
+ * clean up. (On a TUN found in place: keep_found().) */
 static void abandon_kept(struct zr_autoroute *ar)
 {
 	char text[ZR_ROUTE_TEXT];
@@ -244,6 +241,83 @@ static void abandon_kept(struct zr_autoroute *ar)
 		zr_info("auto-route: removed the %u routes of pid %ld, and %s",
 			ar->kept.count, ar->kept.pid, ar->path);
 	memset(&ar->kept, 0, sizeof(ar->kept));
+}
+
+/* A start that fails on a TUN it found in place (persistent: a
+ * --kill-switch run's, dead): the kill switch stays as it was found. The
+ * routes of step 1 stay and stay listed, so that the next start takes
+ * them over again; those this start added go (a proxy's new host route
+ * would let its address around the TUN later), in reverse order. Before
+ * the new file was written the old one still lists what was found, and
+ * nothing was added; after, the file is rewritten to list what is left,
+ * under the old pid (removed when nothing is: a TUN without a state
+ * file). The routes deleted first, the file after: at any moment it
+ * lists every route of ours. */
+static void keep_found(struct zr_autoroute *ar)
+{
+	char text[ZR_ROUTE_TEXT];
+	struct zr_route_state left;
+	unsigned removed = 0;
+	int err;
+
+	if (!ar->active) {
+		if (ar->kept.pid)
+			zr_info("auto-route: the %u routes of pid %ld stay, listed in %s",
+				ar->kept.count, ar->kept.pid, ar->path);
+		memset(&ar->kept, 0, sizeof(ar->kept));
+		return;
+	}
+	for (unsigned i = ar->state.count; i-- > 0;) {
+		const struct zr_route *r = &ar->state.routes[i];
+
+		if (!ar->ours[i] || was_kept(&ar->kept, r))
+			continue;
+		err = route_del(r);
+		if (err < 0) {
+			zr_warn("auto-route: removing %s: %s; it stays listed in %s",
+				zr_route_text(r, text, sizeof(text)),
+				strerror(-err), ar->path);
+			continue;
+		}
+		ar->ours[i] = false;
+		removed++;
+	}
+	memset(&left, 0, sizeof(left));
+	left.pid = ar->kept.pid ? ar->kept.pid : ar->state.pid;
+	for (unsigned i = 0; i < ar->state.count; i++)
+		if (ar->ours[i])
+			left.routes[left.count++] = ar->state.routes[i];
+	if (!left.count)
+		err = unlink(ar->path) < 0 && errno != ENOENT ? -errno : 0;
+	else
+		err = zr_route_state_write(ar->path, &left);
+	if (err)
+		zr_warn("auto-route: %s %s: %s; it lists routes that are gone",
+			left.count ? "rewriting" : "removing", ar->path,
+			strerror(-err));
+	zr_info("auto-route: the start failed: removed the %u routes it added, kept the %u found%s%s",
+		removed, left.count, left.count ? ", listed in " : "",
+		left.count ? ar->path : "");
+	memset(ar->ours, 0, sizeof(ar->ours));
+	memset(&ar->kept, 0, sizeof(ar->kept));
+	ar->active = false;
+}
+
+/**
+ * zr_autoroute_abort() - undo a start that failed (in zr_autoroute_start()
+ * or after it, before the run): on a TUN found in place, keep_found();
+ * otherwise the routes kept in step 1 and those added go, then the state
+ * file (abandon_kept(), zr_autoroute_stop()). Safe to call twice.
+ * @ar: the auto-route state
+ */
+void zr_autoroute_abort(struct zr_autoroute *ar)
+{
+	if (ar->found)
+		keep_found(ar);
+	else if (ar->active)
+		zr_autoroute_stop(ar);
+	else
+		abandon_kept(ar);
 }
 
 /* Drop route @i of @ar's list (with its ours[] mark), keeping the order. */
@@ -419,6 +493,41 @@ static int plan(struct zr_route_state *s, const struct zr_config *c,
 }
 
 /**
+ * zr_autoroute_commit() - step 3b: the start succeeded. The routes taken
+ * over that the plan does not hold (listed after it: a flag or a proxy
+ * changed since) go, and leave the file; one that cannot be removed
+ * stays listed, ours (stop tries again).
+ * @ar: the auto-route state (active, or nothing is done)
+ */
+void zr_autoroute_commit(struct zr_autoroute *ar)
+{
+	char text[ZR_ROUTE_TEXT];
+	unsigned n = ar->state.count;
+	int err;
+
+	if (!ar->active)
+		return;
+	for (unsigned i = n; i-- > ar->planned;) {
+		zr_route_text(&ar->state.routes[i], text, sizeof(text));
+		err = route_del(&ar->state.routes[i]);
+		if (err < 0) {
+			zr_warn("removing route %s of a previous run: %s; removed at exit",
+				text, strerror(-err));
+			continue;
+		}
+		zr_info("auto-route: removed %s of pid %ld: not planned again",
+			text, ar->kept.pid);
+		state_remove(ar, i);
+	}
+	if (ar->state.count == n)
+		return;
+	err = zr_route_state_write(ar->path, &ar->state);
+	if (err)
+		zr_warn("auto-route: the state file %s still lists routes removed: %s",
+			ar->path, strerror(-err));
+}
+
+/**
  * zr_autoroute_start() - clean up after a previous run, add the routes.
  * @ar: filled (caller-owned, zeroed here)
  * @c: the configuration (borrowed): state_dir, tun_name, proxies, have_ip6
@@ -434,6 +543,7 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 	int err;
 
 	memset(ar, 0, sizeof(*ar));
+	ar->found = tun->existed;
 	err = zr_route_state_path(ar->path, sizeof(ar->path), c->state_dir,
 				  tun->ifname);
 	if (err) {
@@ -456,7 +566,7 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 			       ar->path, strerror(-err));
 	}
 	if (err) {
-		abandon_kept(ar);
+		zr_autoroute_abort(ar);
 		return err;
 	}
 	ar->active = true;
@@ -493,17 +603,18 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 		if (err == -EEXIST) {
 			zr_err("--auto-route: a route %s/%u exists already (another VPN, or routes added by hand?)",
 			       zt_addr_format(&r->dst, text, sizeof(text)), r->prefix);
-			zr_autoroute_stop(ar);
+			zr_autoroute_abort(ar);
 			return err;
 		}
 		if (err) {
 			zr_err("--auto-route: adding route %s: %s", text, strerror(-err));
-			zr_autoroute_stop(ar);
+			zr_autoroute_abort(ar);
 			return err;
 		}
 		ar->ours[i] = true;
 		zr_info("auto-route: added %s", text);
 	}
+	ar->planned = planned;
 	zr_info("auto-route: state in %s", ar->path);
 	return 0;
 }

@@ -16,9 +16,9 @@
  *     the TUN are what stops traffic, and they stay, so that there is no
  *     moment without them; so does the proxy's host route, which could
  *     not be asked for anew past them. Step 3 takes over those it plans
- *     again and deletes the others. The old file stays until step 3
- *     renames the new one over it (or, when a route could not be deleted
- *     or the start fails first, until the kept routes are gone), so a
+ *     again and deletes the others once the start succeeded (3b). The old
+ *     file stays until step 3 renames the new one over it (or, when a
+ *     route could not be deleted, until the kept routes are gone), so a
  *     file lists every route of ours at any moment, SIGKILL included.
  *  2. Plan. For each proxy address, the kernel is asked (RTM_GETROUTE)
  *     how it reaches it now; a host route (/32, /128) with that gateway
@@ -41,14 +41,25 @@
  *     routes are added, exclusions first. An exclusion that exists already
  *     (added since step 2 looked) is someone else's and stays, and leaves
  *     the list and the file at once; a split route that exists already
- *     (unless kept in step 1: then it is ours), or any other failure, undoes what was added
- *     and fails the start; a start that fails before its file is written
- *     deletes the routes kept in step 1, then the old file. With --kill-switch but no --tun-ip6, a kernel
- *     that refuses IPv6 on the TUN costs a warning, not the start.
- *  3b. DNS: each nameserver of /etc/resolv.conf that the routes now in
+ *     (unless kept in step 1: then it is ours), or any other failure,
+ *     fails the start (3c). Those kept in step 1 that the plan does not
+ *     hold are listed after it and stay until 3b. With --kill-switch but
+ *     no --tun-ip6, a kernel that refuses IPv6 on the TUN costs a
+ *     warning, not the start.
+ *  3b. Once ztun-ref's whole setup succeeded (zr_autoroute_commit()), the
+ *     routes kept in step 1 that the plan does not hold are deleted and
+ *     leave the file.
+ *  3c. A start that fails, in step 1 to 3 or later in ztun-ref's setup
+ *     (zr_autoroute_abort()): on a TUN it created, every route of step 1
+ *     and 3 goes, then the file. On a TUN it found (a kill switch left by
+ *     a dead run) it leaves the kill switch as it found it: the routes of
+ *     step 1 stay, listed in the file under the old pid, and only those
+ *     step 3 added go (a proxy's new host route would let its address
+ *     around the TUN later).
+ *  3d. DNS: each nameserver of /etc/resolv.conf that the routes now in
  *     place send around the TUN is named in a warning (a DNS leak:
  *     resolvconf.h); nothing is changed.
- *  3c. A proxy given by name that a SIGHUP finds at another address gets
+ *  3e. A proxy given by name that a SIGHUP finds at another address gets
  *     its host route then (zr_autoroute_proxy_moved()), as in step 2 but
  *     through the egress interface where the split routes would take it.
  *     The old address's route goes once no proxy is there and no stream
@@ -73,17 +84,38 @@ struct zr_autoroute {
 	bool ours[ZR_ROUTE_STATE_MAX];  /* added (or kept) by this run */
 	struct zr_route_state kept;     /* a dead run's routes through our
 					 * TUN, left in place (step 1) */
+	bool found;                     /* the TUN was there (a kill switch):
+					 * a failed start keeps what it found */
 	bool active;                    /* the file exists and is ours */
+	unsigned planned;               /* state.routes[planned..]: taken
+					 * over, not planned (go at commit) */
 };
 
 /*
  * zr_autoroute_start() - steps 1 to 3 above, for the TUN @tun created from
  * config @c (both borrowed; @ar keeps no pointer to them).
  * Return: 0, or a negative errno after one error line was logged (the
- * caller exits 1); nothing is left behind on failure.
+ * caller exits 1); failed, it has undone itself as
+ * zr_autoroute_abort() says.
  */
 int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 		       const struct zr_tun *tun);
+
+/*
+ * zr_autoroute_commit() - step 3b: ztun-ref's whole setup succeeded; the
+ * routes taken over that this run does not plan go now.
+ */
+void zr_autoroute_commit(struct zr_autoroute *ar);
+
+/*
+ * zr_autoroute_abort() - step 3c: the start failed (after
+ * zr_autoroute_start() succeeded, say at --fake-dns, or within it). On a
+ * TUN that was there already (a dead --kill-switch run's) the routes
+ * found there stay, listed in the state file (under the dead run's pid)
+ * for the next start to take over, and only those this start added go;
+ * otherwise nothing is left behind. Safe to call twice.
+ */
+void zr_autoroute_abort(struct zr_autoroute *ar);
 
 /*
  * zr_autoroute_proxy_moved() - after start: a proxy's name now gives @to

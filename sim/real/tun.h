@@ -77,6 +77,15 @@ enum {
 int zr_tun_create(struct zr_tun *t, const char *name, unsigned flags);
 
 /*
+ * zr_tun_close_failed() - close @t after a start that failed. A device
+ * that was there already (@t->existed: persistent, as a --kill-switch run
+ * that died leaves it) stays persistent, as it was found, the kill
+ * switch with it; one created here goes, as zr_tun_linux_ops.close lets
+ * it. Return: whether the device stays.
+ */
+bool zr_tun_close_failed(struct zr_tun *t);
+
+/*
  * zr_tun_adopt_fd() - use inherited descriptor @fd as is (it stays the
  * caller's to have opened; @t closes it). The name and index are asked of
  * the kernel (TUNGETIFF) when possible and left empty otherwise; a

@@ -301,6 +301,16 @@ static void tun_close(void *ctx)
 	t->persist = false;
 }
 
+bool zr_tun_close_failed(struct zr_tun *t)
+{
+	bool keep = t->existed && t->fd >= 0;
+
+	if (keep)
+		t->persist = false;  /* found persistent: left so */
+	tun_close(t);
+	return keep;
+}
+
 const struct zt_tun_driver_ops zr_tun_linux_ops = {
 	.read = tun_read,
 	.write = tun_write,

@@ -17,8 +17,11 @@
  * is not persistent (with --kill-switch, not any more), so it disappears -
  * and exit 0. Setup failures exit 1
  * with one message; missing privilege says that root or CAP_NET_ADMIN is
- * needed. This file stays out of the host library; docs/cli.md documents
- * its behaviour and must stay in step with it.
+ * needed. A setup that fails undoes itself, but leaves a device it found
+ * in place (a kill switch left by a --kill-switch run that died) as it
+ * found it: persistent, with the routes it found (close_failed(),
+ * zr_autoroute_abort()). This file stays out of the host library;
+ * docs/cli.md documents its behaviour and must stay in step with it.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -52,6 +55,19 @@ static const char *offload_name(const struct zr_tun *tun)
 {
 	return tun->uso ? "tso+uso+csum" : tun->offload ? "tso+csum" :
 	       tun->vnet_len ? "vnet only" : "off";
+}
+
+/* Close @tun after a start that failed: a device found in place (left by
+ * a --kill-switch run that died) stays as found, persistent, with the
+ * routes into it that drop what they take. */
+static void close_failed(struct zr_tun *tun)
+{
+	char name[IF_NAMESIZE];
+
+	memcpy(name, tun->ifname, sizeof(name));
+	if (zr_tun_close_failed(tun))
+		zr_warn("kill switch kept: %s stays, traffic routed into it is dropped until a run starts or `ip link del %s`",
+			name, name);
 }
 
 /* Create or adopt the TUN; configure a created one. Return an exit code. */
@@ -115,7 +131,7 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 			tun->ifname, tun->ifname);
 	return 0;
 nl_fail:
-	zr_tun_linux_ops.close(tun);
+	close_failed(tun);
 	if (err == -EPERM || err == -EACCES)
 		return privilege_error("configuring", c->tun_name, err);
 	zr_err("configuring TUN device '%s' (rtnetlink): %s", c->tun_name,
@@ -273,10 +289,7 @@ static int setup_auto_route(const struct zr_config *c, const struct zr_tun *tun,
 		zr_err("--auto-route: no egress interface (no default route and no -e): direct traffic would loop into the TUN");
 		return EXIT_RUNTIME;
 	}
-	if (zr_autoroute_start(ar, c, tun))
-		return EXIT_RUNTIME;
-	zr_autoroute_dns_check(tun);
-	return 0;
+	return zr_autoroute_start(ar, c, tun) ? EXIT_RUNTIME : 0;
 }
 
 /*
@@ -600,6 +613,7 @@ int main(int argc, char **argv)
 	struct hangup hangup = { .cfg = NULL };
 	struct zt_rng rng;
 	uint64_t seed;
+	bool ran = false;  /* the event loop ran: the start succeeded */
 	int rc;
 
 	/* From the start, not from the event loop's (host.c): a log line
@@ -729,6 +743,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	zr_host_set_router(host, router);
+	if (cfg.auto_route) {
+		/* set up: only now do the routes taken over from a dead
+		 * run and not planned again go (a failed start keeps them) */
+		zr_autoroute_commit(&autoroute);
+		zr_autoroute_dns_check(&tun);
+	}
 	hangup.host = host;
 	hangup.router = router;
 	log_proxy("SOCKS5", cfg.socks5_host, &cfg.socks5);
@@ -738,6 +758,7 @@ int main(int argc, char **argv)
 		(unsigned long long)(rcfg.stack.mem_budget >> 20));
 	zr_info("%u rules, default %s, udp %s; running", cfg.rules.count,
 		zt_route_decision_name(cfg.def), zt_route_decision_name(cfg.udp));
+	ran = true;
 	rc = zr_host_run(host) ? EXIT_RUNTIME : 0;
 	zr_host_print_stats(host, "exit");
 	zr_host_write_stats(host);
@@ -745,8 +766,15 @@ out:
 	zt_router_free(router);
 	zr_host_free(host);
 	zr_resolver_free(&hangup.resolver); /* a lookup still running ends alone */
-	zr_autoroute_stop(&autoroute);
-	zr_tun_linux_ops.close(&tun);
+	/* an exit lifts the kill switch; a failed start leaves one it
+	 * found as it was (autoroute.h, 3c) */
+	if (ran) {
+		zr_autoroute_stop(&autoroute);
+		zr_tun_linux_ops.close(&tun);
+	} else {
+		zr_autoroute_abort(&autoroute);
+		close_failed(&tun);
+	}
 	zr_config_free(&cfg);
 	return rc;
 }

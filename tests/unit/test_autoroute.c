@@ -54,7 +54,7 @@ static struct {
 	uint32_t tun_oif; /* set: a lookup with no RTA_OIF leads into it */
 	unsigned n;
 	uint16_t type[FAKE_REQS];
-	char dst[FAKE_REQS][ZT_ADDR_STRLEN];  /* of a route added */
+	char dst[FAKE_REQS][ZT_ADDR_STRLEN];  /* of a route added, deleted */
 	char file[FAKE_REQS][512];
 	int peer[FAKE_REQS];
 } fk;
@@ -168,13 +168,15 @@ static int fake_kernel(const struct nlmsghdr *req, uint32_t *port)
 		else
 			fk_route(sv[1], 0, seq, a, 32, FAKE_GW, 1);
 		fk_ack(sv[1], seq, 0);
-	} else if (req->nlmsg_type == RTM_NEWROUTE) {
+	} else if (req->nlmsg_type == RTM_NEWROUTE ||
+		   req->nlmsg_type == RTM_DELROUTE) {
 		len = (int)RTM_PAYLOAD(req);
 		for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
 			if (rta->rta_type == RTA_DST)
 				inet_ntop(AF_INET, RTA_DATA(rta), fk.dst[i],
 					  sizeof(fk.dst[i]));
-		fk_ack(sv[1], seq, fk.eexist && !strcmp(fk.dst[i], fk.eexist) ?
+		fk_ack(sv[1], seq, req->nlmsg_type == RTM_NEWROUTE &&
+				   fk.eexist && !strcmp(fk.dst[i], fk.eexist) ?
 				   -EEXIST : 0);
 	} else {
 		fk_ack(sv[1], seq, 0);
@@ -208,13 +210,26 @@ static bool fk_file_listed(const char *what)
 	return false;
 }
 
+/* The first request of @type (RTM_NEWROUTE, RTM_DELROUTE) for a route
+ * to @dst: its index, or -1. */
+static int fk_asked(uint16_t type, const char *dst)
+{
+	for (unsigned i = 0; i < fk.n; i++)
+		if (fk.type[i] == type && !strcmp(fk.dst[i], dst))
+			return (int)i;
+	return -1;
+}
+
 /* Whether a route to @dst was asked to be added. */
 static bool fk_added(const char *dst)
 {
-	for (unsigned i = 0; i < fk.n; i++)
-		if (fk.type[i] == RTM_NEWROUTE && !strcmp(fk.dst[i], dst))
-			return true;
-	return false;
+	return fk_asked(RTM_NEWROUTE, dst) >= 0;
+}
+
+/* Whether a route to @dst was asked to be deleted. */
+static bool fk_deleted(const char *dst)
+{
+	return fk_asked(RTM_DELROUTE, dst) >= 0;
 }
 
 struct fixture {
@@ -453,6 +468,149 @@ static void test_kept_moved_proxy(void)
 	fixture_done(&f);
 }
 
+/* The state file of a killed --kill-switch run on @f's TUN, which
+ * outlived it (persistent): its proxy 192.0.2.10's host route and a
+ * split route. */
+static const char kill_switch_file[] =
+	"ztun-ref-routes 1\n"
+	"pid 1\n"
+	"route 192.0.2.10/32 via " FAKE_GW " dev lo\n"
+	"route 0.0.0.0/1 dev za-none0\n";
+
+/* A start on @f's TUN, which a killed --kill-switch run left (its file
+ * kill_switch_file), with its proxy moved to 192.0.2.30, an address the
+ * kept split routes take into the TUN; @egress: the interface to ask
+ * its route of ("": none). Return: what zr_autoroute_start() returned
+ * (the fake kernel's record left for the caller to check and end). */
+static int kill_switch_start(struct fixture *f, struct zr_autoroute *ar,
+			     const char *egress)
+{
+	int saved, rc;
+
+	fixture_init(f);
+	f->tun.existed = true;
+	strcpy(f->cfg.egress, egress);
+	f->cfg.socks5.enabled = true;
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.30", &f->cfg.socks5.server.addr) == 0);
+	put_file(f->path, kill_switch_file);
+	fk_begin(f->path, NULL, NULL);
+	fk.tun_oif = f->tun.index;
+	saved = log_begin(f);
+	rc = zr_autoroute_start(ar, &f->cfg, &f->tun);
+	zr_autoroute_stop(ar);  /* not active: nothing */
+	log_end(saved);
+	return rc;
+}
+
+/* A start on the TUN a killed --kill-switch run left fails before its
+ * own state file is written (its proxy moved, and no egress to ask its
+ * route of: a loop): the kill switch stays as it was found, the routes
+ * not deleted, the old file as it was. Before, both went (and ztun-ref
+ * then let the device go): traffic leaked around the TUN. */
+static void test_kill_switch_kept_plan_fails(void)
+{
+	static struct zr_autoroute ar;
+	struct fixture f;
+	char text[512];
+
+	CU_ASSERT_EQUAL(kill_switch_start(&f, &ar, ""), -ELOOP);
+	CU_ASSERT(!fk_deleted("192.0.2.10"));
+	CU_ASSERT(!fk_added("192.0.2.30"));
+	get_file(f.path, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, kill_switch_file);
+	fk_end();
+	fixture_done(&f);
+}
+
+/* Such a start fails while adding its routes (the moved proxy's host
+ * route added by the egress's route, then a split route refused): the
+ * new host route goes (it would let the address around the TUN later),
+ * the routes found stay, the old proxy's host route included (the old
+ * file listed it; before, it went before the plan was in place), and the
+ * file lists them under the dead run's pid, for the next start to take
+ * over. */
+static void test_kill_switch_kept_add_fails(void)
+{
+	static struct zr_autoroute ar;
+	struct fixture f;
+	char text[512];
+
+	/* the split route: no such TUN */
+	CU_ASSERT_EQUAL(kill_switch_start(&f, &ar, "lo"), -ENODEV);
+	CU_ASSERT(fk_added("192.0.2.30"));
+	CU_ASSERT(fk_deleted("192.0.2.30"));
+	CU_ASSERT(!fk_deleted("192.0.2.10"));
+	get_file(f.path, text, sizeof(text));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "pid 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "route 192.0.2.10/32 via " FAKE_GW " dev lo\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "route 0.0.0.0/1 dev za-none0\n"));
+	CU_ASSERT_PTR_NULL(strstr(text, "192.0.2.30"));
+	CU_ASSERT_PTR_NULL(strstr(text, "128.0.0.0"));
+	fk_end();
+	fixture_done(&f);
+}
+
+/* A start on a TUN found in place whose routes all go in: the route it
+ * took over and does not plan again (a proxy's old host route) stays
+ * until ztun-ref's whole setup succeeded (zr_autoroute_commit(): then it
+ * goes, after the plan is in place). When the setup fails before (say at
+ * --fake-dns), zr_autoroute_abort() removes what this start added (a
+ * split route the dead run had not) and keeps what it found, that one
+ * included, listed under the old pid. */
+static void test_kill_switch_kept_abort(void)
+{
+	static const char found[] =
+		"ztun-ref-routes 1\npid 1\n"
+		"route 192.0.2.9/32 via " FAKE_GW " dev lo\n"
+		"route 192.0.2.10/32 via " FAKE_GW " dev lo\n"
+		"route 0.0.0.0/1 dev lo\n";
+	static struct zr_autoroute ar;
+	struct fixture f;
+	char text[512];
+	int saved, rc;
+
+	fixture_init(&f);
+	f.tun.existed = true;
+	strcpy(f.tun.ifname, "lo");  /* a device there: every route added */
+	snprintf(f.path, sizeof(f.path), "%s/lo.routes", f.dir);
+	f.cfg.socks5.enabled = true;
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.10", &f.cfg.socks5.server.addr) == 0);
+	for (int commit = 1; commit >= 0; commit--) {
+		put_file(f.path, found);
+		fk_begin(f.path, NULL, NULL);
+		saved = log_begin(&f);
+		rc = zr_autoroute_start(&ar, &f.cfg, &f.tun);
+		CU_ASSERT_EQUAL_FATAL(rc, 0);
+		CU_ASSERT(fk_added("128.0.0.0"));
+		CU_ASSERT(!fk_deleted("192.0.2.9"));
+		get_file(f.path, text, sizeof(text));
+		CU_ASSERT_PTR_NOT_NULL(strstr(text, "route 192.0.2.9/32"));
+		if (commit) {
+			zr_autoroute_commit(&ar);
+			CU_ASSERT(fk_deleted("192.0.2.9"));
+			get_file(f.path, text, sizeof(text));
+			CU_ASSERT_PTR_NULL(strstr(text, "192.0.2.9/"));
+			CU_ASSERT_PTR_NOT_NULL(strstr(text, "route 128.0.0.0/1 dev lo\n"));
+			zr_autoroute_stop(&ar);
+		} else {
+			fk_end();
+			fk_begin(f.path, NULL, NULL);
+			zr_autoroute_abort(&ar);
+			zr_autoroute_abort(&ar);  /* twice: nothing more */
+			CU_ASSERT(fk_deleted("128.0.0.0"));
+			CU_ASSERT_EQUAL(fk.n, 1);  /* that one alone */
+			get_file(f.path, text, sizeof(text));
+			CU_ASSERT_STRING_EQUAL(text, "ztun-ref-routes 1\npid 1\n"
+					       "route 192.0.2.10/32 via " FAKE_GW " dev lo\n"
+					       "route 0.0.0.0/1 dev lo\n"
+					       "route 192.0.2.9/32 via " FAKE_GW " dev lo\n");
+		}
+		log_end(saved);
+		fk_end();
+	}
+	fixture_done(&f);
+}
+
 /* @ar as an active run on @f's TUN whose state file lists its two IPv4
  * split routes (0/1, 128/1), both its own. */
 static void active_split_run(struct zr_autoroute *ar, const struct fixture *f)
@@ -642,6 +800,12 @@ int zt_suite_autoroute(void)
 		  test_moved_proxy_route_exists },
 		{ "a moved proxy's host route look fails",
 		  test_moved_proxy_route_look_fails },
+		{ "a kill switch found, the plan fails: all kept",
+		  test_kill_switch_kept_plan_fails },
+		{ "a kill switch found, an add fails: found kept",
+		  test_kill_switch_kept_add_fails },
+		{ "a kill switch found, setup fails later: found kept",
+		  test_kill_switch_kept_abort },
 		{ 0 }
 	};
 
