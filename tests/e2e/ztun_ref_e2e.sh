@@ -54,9 +54,10 @@
 # routes and the state file; t: after SIGKILL they stay, and the next
 # start removes them; w: a split route taken already fails the start and
 # leaves nothing behind; wn: so does a proxy with no route at all, which
-# the split routes would take into the TUN; ko: a start that took over a killed
-# --kill-switch run's routes and then fails removes them, its state file
-# last). Every check that fetches through ztun-ref also
+# the split routes would take into the TUN; ko: a start that takes over
+# a killed --kill-switch run's routes with its proxy moved; kf: a start
+# that fails on the device such a run left keeps its kill switch). Every
+# check that fetches through ztun-ref also
 # proves by ztun-ref's flow statistics that it did (the client
 # namespace's default route would reach the targets directly). Per proxy
 # kind: (k) a big download and (l) an upload of a quarter of it, sha256;
@@ -2567,6 +2568,52 @@ leaks() {
 		[ "$(sha256sum <"$tmp/got" | cut -d' ' -f1)" = "$want" ]
 }
 
+# restart_lifts TAG DIR WHAT CHECK ARGS...: after the killed
+# --kill-switch run $old (its state file in DIR), a start with ARGS keeps
+# its split routes (none added anew), passes CHECK (a command: WHAT it
+# checks) and carries traffic; its SIGTERM lifts the kill switch: exit 0,
+# the TUN, our routes and the state file gone, the tables as in $base, a
+# target reached directly again.
+restart_lifts() {
+	local tag=$1 dir=$2 what=$3 check=$4
+	shift 4
+	if start_auto "$@" && grep -q "taking over its routes" "$tmp/ztun.log" &&
+	   grep -q "info: auto-route: kept 0.0.0.0/1 dev $tun of pid $old" "$tmp/ztun.log" &&
+	   ! grep -q "added 0.0.0.0/1" "$tmp/ztun.log" && "$check"; then
+		pass "($tag) the next start takes pid $old's routes over (no moment without them): $what"
+		via=socks5 fetch "($tag) after the restart: 1 MiB over SOCKS5, sha256" \
+			http://10.203.1.1:8000/blob
+	else
+		fail "($tag) the next start takes the killed run's routes over: $what" \
+			"$(grep -E 'auto-route|kill|error' "$tmp/ztun.log" | tr '\n' ';'); routes: $(ours_left)"
+	fi
+	stop_ztun
+	if wait_tun_gone && [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] &&
+	   [ -z "$(ls -A "$dir")" ] && [ "$(routes_now)" = "$base" ] &&
+	   leaks http://10.203.1.1:8000/blob; then
+		pass "($tag) SIGTERM lifts the kill switch: exit 0, $tun, routes and state file gone, the target reachable again"
+	else
+		fail "($tag) SIGTERM lifts the kill switch" \
+			"exit $stop_rc; device: $(cx ip -br link show "$tun" 2>&1); left: $(ours_left); files: $(ls -A "$dir" 2>&1)"
+	fi
+}
+
+# The checks of restart_lifts: (ks) the IPv6 split routes kept too; (kf)
+# the proxy's host route kept too; (ko) the moved proxy pinned, the old
+# one's pin gone.
+ks_took_over() {
+	grep -q "info: auto-route: kept 8000::/1 dev $tun of pid $old" "$tmp/ztun.log" &&
+		auto_routes_there
+}
+kf_took_over() {
+	grep -q "info: auto-route: kept 10.203.1.9/32 via 10.203.0.2 dev $vc of pid $old" "$tmp/ztun.log" &&
+		auto_routes_there
+}
+ko_took_over() {
+	cx ip -4 route show proto 122 | grep -q "^10.203.1.9 via 10.203.0.2 dev $vc " &&
+		! cx ip -4 route show proto 122 | grep -q "^10.203.1.1 "
+}
+
 ks_args=(-x socks5://10.203.1.9:1080 --rule 'tcp 10.203.1.3 -> direct'
 	 --state-dir "$tmp/ks" --kill-switch)
 wait_tun_gone
@@ -2604,26 +2651,8 @@ if start_auto "${ks_args[@]}"; then
 		fail "(ks) a proxy name behind the dead device" \
 			"exit $rc; log: $(head -c 400 "$tmp/ks-name.log")"
 	fi
-	if start_auto "${ks_args[@]}" &&
-	   grep -q "info: auto-route: kept 0.0.0.0/1 dev $tun of pid $old" "$tmp/ztun.log" &&
-	   grep -q "info: auto-route: kept 8000::/1 dev $tun of pid $old" "$tmp/ztun.log" &&
-	   ! grep -q "added 0.0.0.0/1" "$tmp/ztun.log" && auto_routes_there; then
-		pass "(ks) the next start keeps the split routes of pid $old (no moment without them)"
-		via=socks5 fetch "(ks) after the restart: 1 MiB over SOCKS5, sha256" \
-			http://10.203.1.1:8000/blob
-	else
-		fail "(ks) the next start keeps the split routes of the killed run" \
-			"$(grep -E 'auto-route|kill' "$tmp/ztun.log" | tr '\n' ';')"
-	fi
-	stop_ztun
-	if wait_tun_gone && [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] &&
-	   [ ! -e "$tmp/ks/$tun.routes" ] && [ "$(routes_now)" = "$base" ] &&
-	   leaks http://10.203.1.1:8000/blob; then
-		pass "(ks) SIGTERM lifts the kill switch: exit 0, $tun, routes and state file gone, the target reachable again"
-	else
-		fail "(ks) SIGTERM lifts the kill switch" \
-			"exit $stop_rc; device: $(cx ip -br link show "$tun" 2>&1); left: $(ours_left); files: $(ls "$tmp/ks" 2>&1)"
-	fi
+	restart_lifts ks "$tmp/ks" "IPv4 and IPv6 split routes kept" ks_took_over \
+		"${ks_args[@]}"
 else
 	fail "(ks) ztun-ref --auto-route --kill-switch starts" "$(tail -n 3 "$tmp/ztun.log" | tr '\n' ';')"
 fi
@@ -2641,29 +2670,109 @@ base=$(routes_now)
 if start_auto -x socks5://10.203.1.1:1080 "${ko_args[@]}"; then
 	old=$ztun_pid
 	kill_ztun
-	if start_auto -x socks5://10.203.1.9:1080 "${ko_args[@]}" &&
-	   grep -q "taking over its routes" "$tmp/ztun.log" &&
-	   grep -q "info: auto-route: kept 0.0.0.0/1 dev $tun of pid $old" "$tmp/ztun.log" &&
-	   ! grep -q "added 0.0.0.0/1" "$tmp/ztun.log" &&
-	   cx ip -4 route show proto 122 | grep -q "^10.203.1.9 via 10.203.0.2 dev $vc " &&
-	   ! cx ip -4 route show proto 122 | grep -q "^10.203.1.1 "; then
-		pass "(ko) a restart with a moved proxy takes over pid $old's routes: split routes kept, new proxy pinned, old pin gone"
-		via=socks5 fetch "(ko) after the restart with a moved proxy: 1 MiB over SOCKS5, sha256" \
-			http://10.203.1.1:8000/blob
-	else
-		fail "(ko) a restart with a moved proxy takes over a killed run's routes" \
-			"$(grep -E 'auto-route|kill|error' "$tmp/ztun.log" | tr '\n' ';'); routes: $(ours_left)"
-	fi
-	stop_ztun
-	if wait_tun_gone && [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] &&
-	   [ -z "$(ls -A "$tmp/ko")" ] && [ "$(routes_now)" = "$base" ]; then
-		pass "(ko) its SIGTERM leaves nothing: exit 0, $tun, routes and state file gone"
-	else
-		fail "(ko) its SIGTERM leaves nothing" \
-			"exit $stop_rc; left: $(ours_left); files: $(ls -A "$tmp/ko" 2>&1)"
-	fi
+	restart_lifts ko "$tmp/ko" "with a moved proxy: split routes kept, new proxy pinned, old pin gone" \
+		ko_took_over -x socks5://10.203.1.9:1080 "${ko_args[@]}"
 else
 	fail "(ko) ztun-ref --auto-route --kill-switch starts" "$(tail -n 3 "$tmp/ztun.log" | tr '\n' ';')"
+fi
+cx ip -4 route flush proto 122 2>/dev/null
+cx ip link del "$tun" 2>/dev/null
+
+# (kf) a start that fails after attaching to the device a killed
+# --kill-switch run left leaves the kill switch as it found it: exit 1
+# with `kill switch kept: ...`, the device persistent, its split routes
+# and the proxy's host route in place, the state file the dead run's
+# (for the next start to take over), and a target the default gateway
+# reaches routed into the device, not reached. Before, the failure
+# deleted the routes it had taken over and let the device go: traffic
+# leaked around the TUN. It fails three ways: -e naming no interface
+# (before --auto-route), and --fake-dns at an IPv6 address with IPv6
+# disabled on the device (after --auto-route took the routes over),
+# with --kill-switch and without. A first start with --kill-switch that
+# fails leaves nothing, as before. Then a start takes the routes over,
+# and its SIGTERM lifts the kill switch.
+kf_args=(-x socks5://10.203.1.9:1080 --state-dir "$tmp/kf")
+noif=zkn$id
+
+# kf_start ARGS...: ztun-ref --auto-route, expected to fail; its log in
+# $tmp/kf.log, its exit status in $rc.
+kf_start() {
+	cx timeout -s TERM 10 "$bin" -n "$tun" --auto-route "${kf_args[@]}" "$@" \
+		2>"$tmp/kf.log"
+	rc=$?
+}
+
+# kf_kept LABEL ERROR [v6] [leak]: after a failed start ($rc, its log
+# naming ERROR), the kill switch of pid $old is as it was: with v6 its
+# IPv6 split routes too; with leak, a curl to a target gets nothing.
+kf_kept() {
+	local flags r4 why="" w
+	flags=$(cx cat "/sys/class/net/$tun/tun_flags" 2>/dev/null)
+	r4=$(cx ip -4 route show proto 122)
+	[ "$rc" = 1 ] || why="$why exit $rc;"
+	grep -q "error: $2" "$tmp/kf.log" || why="$why no 'error: $2';"
+	grep -q "warn: kill switch kept: $tun stays, traffic routed into it is dropped until a run starts or \`ip link del $tun\`" \
+		"$tmp/kf.log" || why="$why no 'kill switch kept' line;"
+	[ -n "$flags" ] && (( flags & 0x800 )) ||
+		why="$why $tun not persistent (tun_flags '$flags');"
+	for w in "0.0.0.0/1 dev $tun " "128.0.0.0/1 dev $tun " \
+		 "10.203.1.9 via 10.203.0.2 dev $vc "; do
+		grep -q "^$w" <<<"$r4" || why="$why no route $w;"
+	done
+	if [ "$3" = v6 ]; then
+		for w in "::/1 dev $tun " "8000::/1 dev $tun "; do
+			cx ip -6 route show proto 122 | grep -q "^$w" ||
+				why="$why no route $w;"
+		done
+	fi
+	grep -qx "pid $old" "$tmp/kf/$tun.routes" 2>/dev/null &&
+	   grep -qx "route 0.0.0.0/1 dev $tun" "$tmp/kf/$tun.routes" &&
+	   grep -qx "route 10.203.1.9/32 via 10.203.0.2 dev $vc" "$tmp/kf/$tun.routes" ||
+		why="$why state file: $(tr '\n' ';' <"$tmp/kf/$tun.routes" 2>&1);"
+	cx ip route get 10.203.1.1 | grep -q " dev $tun " ||
+		why="$why 10.203.1.1 not routed into $tun;"
+	if [ "$4" = leak ] && leaks http://10.203.1.1:8000/blob; then
+		why="$why 10.203.1.1 reached around $tun;"
+	fi
+	if [ -z "$why" ]; then
+		pass "$1: exit 1, the kill switch kept: $tun persistent, its routes and pid $old's state file in place${4:+, nothing reaches the target}"
+	else
+		fail "$1: the kill switch kept" "$why $(grep -E 'error|warn: kill' "$tmp/kf.log" | tr '\n' ';')"
+	fi
+}
+
+wait_tun_gone
+base=$(routes_now)
+kf_start --kill-switch -e "$noif"
+if wait_tun_gone && [ "$rc" = 1 ] &&
+   grep -q "error: --egress: interface '$noif' does not exist" "$tmp/kf.log" &&
+   ! grep -q 'kill switch kept' "$tmp/kf.log" && [ -z "$(ours_left)" ] &&
+   [ -z "$(ls -A "$tmp/kf" 2>/dev/null)" ] && [ "$(routes_now)" = "$base" ]; then
+	pass "(kf) a first start with --kill-switch that fails (-e $noif): exit 1, $tun gone, nothing left"
+else
+	fail "(kf) a first start with --kill-switch that fails leaves nothing" \
+		"exit $rc; device: $(cx ip -br link show "$tun" 2>&1); left: $(ours_left); files: $(ls -A "$tmp/kf" 2>&1)"
+fi
+if start_auto "${kf_args[@]}" --kill-switch; then
+	old=$ztun_pid
+	kill_ztun
+	kf_start --kill-switch -e "$noif"
+	kf_kept "(kf) after SIGKILL, a --kill-switch start that fails before --auto-route (-e $noif)" \
+		"--egress: interface '$noif' does not exist" v6 leak
+	# IPv6 off on the device: its IPv6 routes go, and one to the fake
+	# resolver's IPv6 address is refused (EACCES), after --auto-route
+	cx sysctl -qw "net.ipv6.conf.$tun.disable_ipv6=1"
+	kf_start --kill-switch --fake-dns fd00:205::53
+	kf_kept "(kf) a --kill-switch start that fails after taking the routes over (--fake-dns fd00:205::53, IPv6 off on $tun)" \
+		"--fake-dns: routing fd00:205::53/128 into $tun" "" leak
+	kf_start --fake-dns fd00:205::53
+	kf_kept "(kf) a start without --kill-switch that fails the same way" \
+		"--fake-dns: routing fd00:205::53/128 into $tun"
+	cx sysctl -qw "net.ipv6.conf.$tun.disable_ipv6=0"
+	restart_lifts kf "$tmp/kf" "split routes and proxy host route kept" \
+		kf_took_over "${kf_args[@]}" --kill-switch
+else
+	fail "(kf) ztun-ref --auto-route --kill-switch starts" "$(tail -n 3 "$tmp/ztun.log" | tr '\n' ';')"
 fi
 cx ip -4 route flush proto 122 2>/dev/null
 cx ip link del "$tun" 2>/dev/null
