@@ -131,11 +131,12 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 			tun->ifname, tun->ifname);
 	return 0;
 nl_fail:
-	close_failed(tun);
 	if (err == -EPERM || err == -EACCES)
-		return privilege_error("configuring", c->tun_name, err);
-	zr_err("configuring TUN device '%s' (rtnetlink): %s", c->tun_name,
-	       strerror(-err));
+		privilege_error("configuring", c->tun_name, err);
+	else
+		zr_err("configuring TUN device '%s' (rtnetlink): %s",
+		       c->tun_name, strerror(-err));
+	close_failed(tun);  /* after the error: the way the log reads */
 	return EXIT_RUNTIME;
 }
 
