@@ -60,6 +60,8 @@ const char zr_usage[] =
 	"                          brackets) or a name, resolved at start and\n"
 	"                          on SIGHUP (or every --proxy-refresh);\n"
 	"                          at most one SOCKS5 and one HTTP proxy\n"
+	"                          (USER and PASS percent-decoded: %40 is '@',\n"
+	"                          %3A ':', %25 '%')\n"
 	"      --proxy-refresh SEC  look proxies given by name up again every\n"
 	"                          SEC seconds, 1..86400 (default: on SIGHUP only)\n"
 	"  -e, --egress IFACE      interface of direct traffic (default: that of\n"
@@ -453,9 +455,52 @@ static void proxy_shown(const char *text, char *out, size_t cap)
 		snprintf(out, cap, "%.*s***%s", (int)(sep + 1 - text), text, at);
 }
 
+/* Percent-decode (RFC 3986 2.1: "%" and two hex digits, either case)
+ * the @len bytes at @s into @out, @cap bytes it owns, terminated.
+ * Return: the decoded length; -EINVAL for a '%' without two hex digits
+ * after it within @len; -EILSEQ for %00 (the fields are C strings: a NUL
+ * would cut them short); -E2BIG past @cap - 1 bytes. */
+static ssize_t pct_decode(const char *s, size_t len, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			char hex[3] = { 0 };
+
+			if (len - i < 3 || !isxdigit((unsigned char)s[i + 1]) ||
+			    !isxdigit((unsigned char)s[i + 2]))
+				return -EINVAL;
+			memcpy(hex, s + i + 1, 2);
+			c = (char)strtoul(hex, NULL, 16);
+			if (!c)
+				return -EILSEQ;
+			i += 2;
+		}
+		if (n + 1 >= cap)
+			return -E2BIG;
+		out[n++] = c;
+	}
+	out[n] = 0;
+	return (ssize_t)n;
+}
+
+/* Whether the @len bytes at @s hold a control character (or DEL). */
+static bool has_ctl(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
 /* socks5://[u:p@]host:port, http://[u:p@]host:port or host:port; host an
  * IP address or a name (left in c->socks5_host / http_host for main()
- * to resolve). */
+ * to resolve). u:p ends at the last '@' and u at the first ':' (Go's
+ * net/url, WHATWG), each then percent-decoded as every URL parser does;
+ * the host is not. */
 static int parse_proxy(struct zr_config *c, const char *text)
 {
 	struct zt_proxy_config *px = &c->socks5;
@@ -486,22 +531,33 @@ static int parse_proxy(struct zr_config *c, const char *text)
 	at = strrchr(p, '@');
 	if (at) {
 		const char *sep = memchr(p, ':', (size_t)(at - p));
-		size_t ul, pl;
+		const char *part = "user name";
+		ssize_t ul, pl = 0;
 
 		if (!sep)
 			return usage_error("--proxy: credentials in '%s' must be USER:PASS@",
 					   text);
-		ul = (size_t)(sep - p);
-		pl = (size_t)(at - sep - 1);
-		if (ul == 0 || ul > 255 || pl > 255)
-			return usage_error("--proxy: user name must be 1..255 bytes and password at most 255 in '%s'",
+		/* split on the raw text, then decode each part */
+		ul = pct_decode(p, (size_t)(sep - p), px->username,
+				sizeof(px->username));
+		if (ul >= 0) {
+			part = "password";
+			pl = pct_decode(sep + 1, (size_t)(at - sep - 1),
+					px->password, sizeof(px->password));
+		}
+		if (ul == -EINVAL || pl == -EINVAL)
+			return usage_error("--proxy: a '%%' not followed by two hex digits in the %s of '%s' (a '%%' itself is written %%25)",
+					   part, text);
+		if (ul == -EILSEQ || pl == -EILSEQ)
+			return usage_error("--proxy: the %s of '%s' holds %%00, a NUL byte, which ztun-ref cannot send",
+					   part, text);
+		if (ul == 0 || ul == -E2BIG || pl == -E2BIG)
+			return usage_error("--proxy: user name must be 1..255 bytes and password at most 255 (once percent-decoded) in '%s'",
 					   text);
 		/* a Basic token carries no control character (RFC 7617 2) */
-		for (const char *q = p; px == &c->http && q < at; q++)
-			if ((unsigned char)*q < 0x20 || *q == 0x7f)
-				return usage_error("--proxy: HTTP proxy credentials must not contain control characters (RFC 7617)");
-		memcpy(px->username, p, ul);
-		memcpy(px->password, sep + 1, pl);
+		if (px == &c->http && (has_ctl(px->username, (size_t)ul) ||
+				       has_ctl(px->password, (size_t)pl)))
+			return usage_error("--proxy: HTTP proxy credentials must not contain control characters (RFC 7617)");
 		px->auth = true;
 		hp = at + 1;
 	} else {

@@ -219,12 +219,20 @@ check "--proxy HTTP user with a DEL" 2 err "--proxy: HTTP proxy credentials must
 	-- -x "http://b$(printf '\177')ob:x@127.0.0.1:3128" --rule bogus
 check "--proxy SOCKS5 password with a tab" 2 err "--rule: bad rule 'bogus'" \
 	-- -x "socks5://bob:hun${tab}ter2@127.0.0.1:1080" --rule bogus
+# ... nor one percent-encoded (credentials are decoded, RFC 3986 3.2.1)
+check "--proxy HTTP password with %09" 2 err "--proxy: HTTP proxy credentials must not contain control characters" \
+	-- -x "http://bob:hun%09ter2@127.0.0.1:3128" --rule bogus
+check "--proxy HTTP user with %7f" 2 err "--proxy: HTTP proxy credentials must not contain control characters" \
+	-- -x "http://b%7fob:x@127.0.0.1:3128" --rule bogus
+check "--proxy SOCKS5 password with %09" 2 err "--rule: bad rule 'bogus'" \
+	-- -x "socks5://bob:hun%09ter2@127.0.0.1:1080" --rule bogus
 # RFC 1929 gives both fields 1..255 bytes: an empty user name (ULEN 0) is
 # refused for either kind, as Basic's would be; an empty password is sent
 # as it is (PLEN 0, "bob:" in a Basic token), as curl sends it; a longer
 # one is refused, not cut to 255 bytes (ULEN and PLEN are one byte; a
 # Basic token takes the same bound); 255 bytes go
 u255=$(printf '%0255d' 0 | tr 0 u)
+e255=$(printf '%0255d' 0 | sed 's/0/%75/g')
 for k in socks5 http; do
 	check "--proxy $k empty user name" 2 err "--proxy: user name must be 1..255 bytes" \
 		-- -x "$k://:pw@127.0.0.1:1080" --rule bogus
@@ -236,10 +244,37 @@ for k in socks5 http; do
 		-- -x "$k://bob:${u255}p@127.0.0.1:1080" --rule bogus
 	check "--proxy $k 255-byte user name and password" 2 err "--rule: bad rule 'bogus'" \
 		-- -x "$k://$u255:$u255@127.0.0.1:1080" --rule bogus
+	# the bounds are on the percent-decoded bytes (%75 is one 'u')
+	check "--proxy $k 255 bytes decoded from 765" 2 err "--rule: bad rule 'bogus'" \
+		-- -x "$k://$e255:$e255@127.0.0.1:1080" --rule bogus
+	check "--proxy $k 256-byte password decoded" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
+		-- -x "$k://bob:${e255}%75@127.0.0.1:1080" --rule bogus
+	check "--proxy $k 256-byte user name decoded" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
+		-- -x "$k://${u255}%75:pw@127.0.0.1:1080" --rule bogus
+	# a '%' without two hex digits is refused, never taken literally, and
+	# so is %00 (the fields are C strings: a NUL byte would cut them);
+	# the message masks the password and says which part
+	hex="a '%' not followed by two hex digits in the"
+	at="@127.0.0.1:1080'"
+	while IFS='|' read -r cred msg; do
+		check "--proxy $k '$cred'" 2 err "--proxy: $msg" \
+			-- -x "$k://$cred@127.0.0.1:1080" --rule bogus
+	done <<-EOF
+	bob:p%|$hex password of '$k://bob:***$at (a '%' itself is written %25)
+	bob:p%4|$hex password of '$k://bob:***$at
+	bob:%zz|$hex password of '$k://bob:***$at
+	b%4:s3cret|$hex user name of '$k://b%4:***$at
+	bob:a%00b|the password of '$k://bob:***$at holds %00, a NUL byte, which ztun-ref cannot send
+	b%00b:pw|the user name of '$k://b%00b:***$at holds %00, a NUL byte
+	EOF
+	check "--proxy $k encoded password" 2 err "--rule: bad rule 'bogus'" \
+		-- -x "$k://b%3Ab:p%40ss%3aw%25@127.0.0.1:1080" --rule bogus
 done
 # a message about a -x with credentials shows no password (logs keep it)
 check "--proxy error hides the password" 2 err "--proxy: bad port '0' in 'socks5://bob:***@127.0.0.1:0'" \
 	-- -x "socks5://bob:s3cret@127.0.0.1:0" --rule bogus
+check "--proxy error hides an encoded password" 2 err "--proxy: bad port '0' in 'http://b%40b:***@127.0.0.1:0'" \
+	-- -x "http://b%40b:s%40c%3Ar@t@127.0.0.1:0" --rule bogus
 check "--proxy second one hides the password" 2 err "--proxy: a second HTTP proxy 'http://bob:***@10.9.0.9:3128'" \
 	-- -x "http://a:b@10.9.0.8:3128" -x "http://bob:p@ss@10.9.0.9:3128" --rule bogus
 check "--proxy bad host name"   2 err "--proxy: host 'bad!name' is neither an IP address nor a host name" -- -x 'socks5://bad!name:1080'

@@ -281,6 +281,133 @@ static void test_proxy_loops(void)
 	zr_config_free(&c);
 }
 
+/* Parse "-x @url"; 0 when it runs (then zr_config_free() is the
+ * caller's), else -EINVAL. */
+static int parse_proxy_url(struct zr_config *c, const char *url)
+{
+	char *argv[] = { "ztun-ref", "-x", (char *)url, NULL };
+
+	return parse(c, argv);
+}
+
+/* @n copies of @unit into @out (@cap bytes, terminated). */
+static void repeat(char *out, size_t cap, const char *unit, size_t n)
+{
+	size_t ul = strlen(unit);
+
+	CU_ASSERT_FATAL(n * ul < cap);
+	for (size_t i = 0; i < n; i++)
+		memcpy(out + i * ul, unit, ul);
+	out[n * ul] = 0;
+}
+
+/* -x's USER:PASS@ is split first (the user to the first ':', the
+ * userinfo to the last '@'), then each part is percent-decoded (RFC 3986
+ * 2.1, 3.2.1), as Go's net/url and the url crate do: a password copied
+ * from a provider's URL works as it is. */
+static void test_proxy_credentials_decoded(void)
+{
+	struct zr_config c;
+
+	CU_ASSERT_FATAL(parse_proxy_url(&c, "socks5://bob:p%40ss@127.0.0.1:1080") == 0);
+	CU_ASSERT(c.socks5.auth);
+	CU_ASSERT_STRING_EQUAL(c.socks5.username, "bob");
+	CU_ASSERT_STRING_EQUAL(c.socks5.password, "p@ss");
+	CU_ASSERT_EQUAL(c.socks5.server.port, 1080);
+	zr_config_free(&c);
+
+	/* a ':' in the user only encoded; hex either case; %25 once */
+	CU_ASSERT_FATAL(parse_proxy_url(&c, "socks5://b%3Ab%3ab:p%2F%2f%23%20%2541@127.0.0.1:1080") == 0);
+	CU_ASSERT_STRING_EQUAL(c.socks5.username, "b:b:b");
+	CU_ASSERT_STRING_EQUAL(c.socks5.password, "p//# %41");
+	zr_config_free(&c);
+
+	/* the split is on the raw text: a raw ':' or '@' in the password
+	 * stays in it; non-ASCII bytes go as they are */
+	CU_ASSERT_FATAL(parse_proxy_url(&c, "socks5://bob:a:b@c%40d@127.0.0.1:1080") == 0);
+	CU_ASSERT_STRING_EQUAL(c.socks5.username, "bob");
+	CU_ASSERT_STRING_EQUAL(c.socks5.password, "a:b@c@d");
+	zr_config_free(&c);
+	CU_ASSERT_FATAL(parse_proxy_url(&c, "http://J%C3%BCrgen:%e2%82%AC@127.0.0.1:3128") == 0);
+	CU_ASSERT(c.http.auth);
+	CU_ASSERT_STRING_EQUAL(c.http.username, "J\xc3\xbcrgen");
+	CU_ASSERT_STRING_EQUAL(c.http.password, "\xe2\x82\xac");
+	zr_config_free(&c);
+
+	/* the host is not decoded; an IPv6 literal still works */
+	CU_ASSERT_FATAL(parse_proxy_url(&c, "socks5://bob:p%40ss@[::1]:1080") == 0);
+	CU_ASSERT_EQUAL(c.socks5.server.addr.family, ZT_AF_INET6);
+	CU_ASSERT_STRING_EQUAL(c.socks5.password, "p@ss");
+	zr_config_free(&c);
+	CU_ASSERT_FATAL(parse_proxy_url(&c, "http://bob:p%40ss@proxy.example:3128") == 0);
+	CU_ASSERT_STRING_EQUAL(c.http_host, "proxy.example");
+	zr_config_free(&c);
+	CU_ASSERT_EQUAL(parse_proxy_url(&c, "socks5://bob:pw@%31.2.3.4:1080"), -EINVAL);
+
+	/* an empty password stays empty */
+	CU_ASSERT_FATAL(parse_proxy_url(&c, "socks5://bob:@127.0.0.1:1080") == 0);
+	CU_ASSERT_STRING_EQUAL(c.socks5.password, "");
+	zr_config_free(&c);
+}
+
+/* A '%' without two hex digits is an error, not taken literally (as Go
+ * does; curl would keep it); %00 too: the fields are C strings, so a NUL
+ * could only cut them short. A decoded control character is refused for
+ * HTTP (Basic) as a raw one is, and sent to SOCKS5. */
+static void test_proxy_credentials_bad_escapes(void)
+{
+	static const char *bad[] = {
+		"socks5://bob:p%@127.0.0.1:1080",
+		"socks5://bob:p%4@127.0.0.1:1080",
+		"socks5://bob:%zz@127.0.0.1:1080",
+		"socks5://bob:%4g@127.0.0.1:1080",
+		"socks5://bob:%g4@127.0.0.1:1080",
+		"socks5://b%:pw@127.0.0.1:1080",
+		"socks5://b%4:pw@127.0.0.1:1080",
+		"http://b%zzb:pw@127.0.0.1:3128",
+		"socks5://bob:a%00b@127.0.0.1:1080",
+		"socks5://b%00b:pw@127.0.0.1:1080",
+		"http://bob:a%00b@127.0.0.1:3128",
+		"http://bob:a%09b@127.0.0.1:3128",
+		"http://b%7Fb:pw@127.0.0.1:3128",
+	};
+	struct zr_config c;
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT_EQUAL(parse_proxy_url(&c, bad[i]), -EINVAL);
+	}
+	CU_ASSERT_FATAL(parse_proxy_url(&c, "socks5://bob:a%09b@127.0.0.1:1080") == 0);
+	CU_ASSERT_STRING_EQUAL(c.socks5.password, "a\tb");
+	zr_config_free(&c);
+}
+
+/* The 1..255-byte bounds are on the decoded bytes: 255 of them written
+ * as %XX (765 characters) go; 256 do not, however written. */
+static void test_proxy_credentials_decoded_length(void)
+{
+	char u255[800], u256[800], url[2000];
+	struct zr_config c;
+
+	repeat(u255, sizeof(u255), "%75", 255);
+	repeat(u256, sizeof(u256), "%75", 256);
+	snprintf(url, sizeof(url), "socks5://%s:%s@127.0.0.1:1080", u255, u255);
+	CU_ASSERT_FATAL(parse_proxy_url(&c, url) == 0);
+	CU_ASSERT_EQUAL(strlen(c.socks5.username), 255);
+	CU_ASSERT_EQUAL(strlen(c.socks5.password), 255);
+	CU_ASSERT_EQUAL(c.socks5.password[254], 'u');
+	zr_config_free(&c);
+	snprintf(url, sizeof(url), "http://%s:%s@127.0.0.1:3128", u255, u255);
+	CU_ASSERT_FATAL(parse_proxy_url(&c, url) == 0);
+	CU_ASSERT_EQUAL(strlen(c.http.password), 255);
+	zr_config_free(&c);
+	snprintf(url, sizeof(url), "socks5://%s:pw@127.0.0.1:1080", u256);
+	CU_ASSERT_EQUAL(parse_proxy_url(&c, url), -EINVAL);
+	snprintf(url, sizeof(url), "socks5://bob:%s@127.0.0.1:1080", u256);
+	CU_ASSERT_EQUAL(parse_proxy_url(&c, url), -EINVAL);
+	snprintf(url, sizeof(url), "http://bob:%sx@127.0.0.1:3128", u255);
+	CU_ASSERT_EQUAL(parse_proxy_url(&c, url), -EINVAL);
+}
+
 /* What zr_config_proxy_unusable() says of @addr (NULL: usable). */
 static const char *unusable(const char *addr)
 {
@@ -318,6 +445,9 @@ int zt_suite_config(void)
 		{ "rules_file_lines", test_rules_file_lines },
 		{ "proxy_loops", test_proxy_loops },
 		{ "proxy_unusable", test_proxy_unusable },
+		{ "proxy_credentials_decoded", test_proxy_credentials_decoded },
+		{ "proxy_credentials_bad_escapes", test_proxy_credentials_bad_escapes },
+		{ "proxy_credentials_decoded_length", test_proxy_credentials_decoded_length },
 		{ 0 },
 	};
 
