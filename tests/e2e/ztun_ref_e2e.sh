@@ -321,7 +321,9 @@ start_danted() {
 }
 start_danted
 
-ip netns exec "$sns" microsocks -i 10.203.0.2 -p 1081 -u e2euser -P 'e2e pass' \
+# a password with '@', ':' and a space: (b) gives it percent-encoded,
+# (dt) raw (split at the last '@' and the first ':')
+ip netns exec "$sns" microsocks -i 10.203.0.2 -p 1081 -u e2euser -P 'p@ss:w e2e' \
 	>"$tmp/microsocks.log" 2>&1 &
 pids+=($!)
 
@@ -1101,8 +1103,9 @@ else
 	fail "(h) back-pressure: upstream reads paused and resumed" "pauses '$pauses'"
 fi
 
-# (b) SOCKS5 with user/password through microsocks, IPv6 inside
-if ! start_ztun -x 'socks5://e2euser:e2e pass@10.203.0.2:1081' \
+# (b) SOCKS5 with user/password through microsocks, IPv6 inside; the
+# password percent-encoded, as a provider's URL has it (docs/cli.md)
+if ! start_ztun -x 'socks5://e2euser:p%40ss%3Aw%20e2e@10.203.0.2:1081' \
 		--tun-ip6 fd00:204::1/64 --mark 42 --txqueuelen 2000; then
 	fail "ztun-ref starts (microsocks)"
 	echo "$passed passed, $failed failed"
@@ -1114,7 +1117,7 @@ if [ "$qlen" = 2000 ]; then
 else
 	fail "(b) --txqueuelen 2000: the TUN's queue is 2000" "it is ${qlen:-unknown}"
 fi
-via=socks5 fetch "(b) 1 MiB over SOCKS5 with user/pass (microsocks), sha256" \
+via=socks5 fetch "(b) 1 MiB over SOCKS5 with user/pass (microsocks, password given as p%40ss%3Aw%20e2e), sha256" \
 	http://10.203.1.1:8000/blob
 
 if cx ip -6 addr show dev "$tun" | grep -q 'fd00:204::1/64'; then
@@ -1184,7 +1187,7 @@ fi
 # tinyproxy (HTTP CONNECT, no UDP at all) for 10.203.1.2 by a rule; an
 # answer too large for UDP (a 760-byte TXT, dig +noedns: 512) comes back
 # with TC and no records, and dig, asking again over TCP, gets it whole
-if start_ztun -x 'socks5://e2euser:e2e pass@10.203.0.2:1081' \
+if start_ztun -x 'socks5://e2euser:p@ss:w e2e@10.203.0.2:1081' \
 		-x http://e2euser:e2epass@10.203.0.2:8888 --dns-over-tcp \
 		--rule 'udp 10.203.1.2:53 -> http' --rule 'tcp 10.203.1.2 -> http'; then
 	a1=$(cx dig +short +tries=1 +time=3 @10.203.1.1 e2e.test A 2>&1)
