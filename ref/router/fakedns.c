@@ -533,21 +533,42 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
 	return zt_dns_build_answer(&q, (unsigned)rc, &a, n, t->cfg.ttl, out, cap);
 }
 
-int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
-		      char **name)
+/* zt_fakedns_peek(), and the slot of the name found in *@slot. */
+static int slot_name(const struct zt_fakedns *t, const struct zt_addr *addr,
+		     char **name, long *slot)
 {
 	long s = addr_slot(&t->cfg, addr);
 
 	*name = NULL;
 	if (s == -2)
 		return 0;
-	if (s < 0 || !t->slots[s].name) {
-		t->stats.unknown++;
+	if (s < 0 || !t->slots[s].name)
 		return -ENOENT;
-	}
 	*name = name_copy(t->slots[s].name);
 	if (!*name)
 		return -ENOMEM;
+	*slot = s;
+	return 1;
+}
+
+int zt_fakedns_peek(const struct zt_fakedns *t, const struct zt_addr *addr,
+		    char **name)
+{
+	long s;
+
+	return slot_name(t, addr, name, &s);
+}
+
+int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
+		      char **name)
+{
+	long s;
+	int rc = slot_name(t, addr, name, &s);
+
+	if (rc == -ENOENT)
+		t->stats.unknown++;
+	if (rc != 1)
+		return rc;
 	use_touch(t, (uint32_t)s);
 	t->stats.lookups++;
 	return 1;

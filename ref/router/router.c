@@ -141,32 +141,40 @@ enum zt_refuse refuse_for_errno(int err)
  * only go by that name), NAME_LEARNED when a real resolver's answer gave
  * @dst for it (the name only routes); -1 when the flow must be refused
  * (counted): @dst is the resolver's own address, or a fake one that
- * stands for no name.
+ * stands for no name. @peek: nothing counted, the name not counted as
+ * used (zt_fakedns_peek()).
  */
-int fake_name(struct zt_router *r, const struct zt_addr *dst, char **name)
+int fake_name(struct zt_router *r, const struct zt_addr *dst, char **name,
+	      bool peek)
 {
 	int rc;
 
 	*name = NULL;
 	if (!r->fake)
 		return NAME_NONE;
-	rc = zt_fakedns_is_server(r->fake, dst) ? -ENOENT :
-		zt_fakedns_lookup(r->fake, dst, name);
+	if (zt_fakedns_is_server(r->fake, dst))
+		rc = -ENOENT;
+	else if (peek)
+		rc = zt_fakedns_peek(r->fake, dst, name);
+	else
+		rc = zt_fakedns_lookup(r->fake, dst, name);
 	if (rc == 0)
 		return zt_fakedns_learned(r->fake, dst, name) == 1 ? NAME_LEARNED
 								     : NAME_NONE;
-	if (rc < 0)
+	if (rc < 0 && !peek)
 		r->stats.fake_ip_refused++;
 	return rc < 0 ? -1 : NAME_FAKE;
 }
 
 /* A flow to a fake address (@name) on a route that connects by address
- * cannot be carried: counted, and the caller refuses it. */
-bool fake_unroutable(struct zt_router *r, const char *name, bool by_name)
+ * cannot be carried: counted (unless @peek), and the caller refuses it. */
+bool fake_unroutable(struct zt_router *r, const char *name, bool by_name,
+		     bool peek)
 {
 	if (!name || by_name)
 		return false;
-	r->stats.fake_ip_refused++;
+	if (!peek)
+		r->stats.fake_ip_refused++;
 	return true;
 }
 
@@ -531,6 +539,7 @@ static const struct zt_stack_ops router_stack_ops = {
 	.tun_output = tun_output,
 	.tun_output_gso = tun_output_gso,
 	.tcp_new = tcp_new,
+	.tcp_admit = tcp_admit,
 	.tcp_event = tcp_event,
 	.udp_input = udp_input,
 	.echo_verdict = echo_verdict,

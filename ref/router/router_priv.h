@@ -290,8 +290,10 @@ enum zt_route_decision decide(struct zt_router *r, uint8_t proto,
 			      const struct zt_flow_key *k, const char *name,
 			      bool *reject);
 enum zt_refuse refuse_for_errno(int err);
-int fake_name(struct zt_router *r, const struct zt_addr *dst, char **name);
-bool fake_unroutable(struct zt_router *r, const char *name, bool by_name);
+int fake_name(struct zt_router *r, const struct zt_addr *dst, char **name,
+	      bool peek);
+bool fake_unroutable(struct zt_router *r, const char *name, bool by_name,
+		     bool peek);
 uint32_t fake_hold(struct zt_router *r, const char *name,
 		   const struct zt_addr *dst);
 void fake_release(struct zt_router *r, uint32_t hold);
@@ -305,6 +307,8 @@ const struct zt_addr *error_origin(const struct zt_dgram_error *e,
 				   const struct zt_addr *server);
 
 /* tcp_relay.c */
+enum zt_tcp_admit tcp_admit(void *host, const struct zt_flow_key *key,
+			    uint64_t now);
 int tcp_new(void *host, struct zt_flow *f, uint64_t now);
 void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now);
 size_t tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,

@@ -546,6 +546,96 @@ static int local_dns_open(struct zt_router *r, struct zt_flow *f, uint64_t now)
 	return 0;
 }
 
+/* A TCP flow to @k goes to the fake-IP resolver's port 53, answered
+ * here (local_dns_open()) with no route decision. */
+static bool to_local_dns(const struct zt_router *r, const struct zt_flow_key *k)
+{
+	return r->fake && k->server_port == ZT_DNS_PORT &&
+	       zt_fakedns_is_server(r->fake, &k->server);
+}
+
+/* The proxy route @d goes through (NULL: none). */
+static const struct zt_proxy_config *proxy_of(const struct zt_router *r,
+					      enum zt_route_decision d)
+{
+	if (d == ZT_ROUTE_SOCKS5)
+		return &r->cfg.socks5;
+	if (d == ZT_ROUTE_HTTP)
+		return &r->cfg.http;
+	return NULL;
+}
+
+/*
+ * The decision on a new TCP flow to @k (not to_local_dns()): ZT_TCP_ADMIT
+ * with its route in *@dp and the name it goes by in *@name (the caller's
+ * to free; NULL: by address), or how its SYN is refused (*@name NULL).
+ * Counted, unless @peek: then nothing the router counts or keeps changes
+ * (tcp_admit() asks before tcp_new() does).
+ */
+static enum zt_tcp_admit tcp_decide(struct zt_router *r,
+				    const struct zt_flow_key *k, bool peek,
+				    enum zt_route_decision *dp, char **name)
+{
+	bool reject;
+	enum zt_route_decision d;
+	const struct zt_proxy_config *px;
+	int named = fake_name(r, &k->server, name, peek);
+
+	if (named < 0)
+		return ZT_TCP_ADMIT_RST;
+	d = peek ? route_for(r, ZT_IPPROTO_TCP, k, *name, &reject) :
+		   decide(r, ZT_IPPROTO_TCP, k, *name, &reject);
+	if (named == NAME_LEARNED) {
+		free(*name); /* it routed; the flow goes by address */
+		*name = NULL;
+	}
+	/* The NAT table is UDP's: TCP under nat is relayed as under direct
+	 * (rules.md), the client's DSCP and connect errors passed alike
+	 * (keep_dscp(), tcp_upstream_failed()); counted as decided. */
+	if (d == ZT_ROUTE_NAT)
+		d = ZT_ROUTE_DIRECT;
+	*dp = d;
+	px = proxy_of(r, d);
+	if (d == ZT_ROUTE_DROP && !reject) {
+		free(*name);
+		*name = NULL;
+		return ZT_TCP_ADMIT_DROP;
+	}
+	if (px && !px->enabled && !peek)
+		r->stats.dropped_no_proxy++;
+	if (d == ZT_ROUTE_DROP || d == ZT_ROUTE_LOCAL || (px && !px->enabled) ||
+	    fake_unroutable(r, *name, px != NULL, peek)) {
+		free(*name);
+		*name = NULL;
+		return ZT_TCP_ADMIT_RST;
+	}
+	return ZT_TCP_ADMIT;
+}
+
+/* The stack's tcp_admit: asked, with the flow table full, whether a SYN
+ * to @key would be refused at once. Peeked first; a refusal is then
+ * decided again, counted as tcp_new() would have, since the stack answers
+ * it without tcp_new(). */
+enum zt_tcp_admit tcp_admit(void *host, const struct zt_flow_key *key,
+			    uint64_t now)
+{
+	struct zt_router *r = host;
+	enum zt_route_decision d;
+	enum zt_tcp_admit a;
+	char *name;
+
+	(void)now;
+	if (to_local_dns(r, key))
+		return ZT_TCP_ADMIT;
+	a = tcp_decide(r, key, true, &d, &name);
+	free(name);
+	if (a != ZT_TCP_ADMIT) {
+		(void)tcp_decide(r, key, false, &d, &name);
+		free(name); /* NULL but when memory ran out in between */
+	}
+	return a;
+}
+
 /* The stack's tcp_new: a SYN from the client. Its decision taken, the
  * flow is dropped, refused, or gets a relay whose upstream opens; the SYN
  * is answered when the relay is OPEN (with early_synack at once). */
@@ -554,48 +644,24 @@ int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	struct zt_router *r = host;
 	struct zt_endpoint ep;
 	struct tcp_relay *t;
-	bool reject;
 	enum zt_route_decision d;
-	const struct zt_proxy_config *px = NULL;
+	const struct zt_proxy_config *px;
 	char *name;
-	int named;
 	unsigned flags;
 
-	if (r->fake && f->key.server_port == ZT_DNS_PORT &&
-	    zt_fakedns_is_server(r->fake, &f->key.server))
+	if (to_local_dns(r, &f->key))
 		return local_dns_open(r, f, now);
-	named = fake_name(r, &f->key.server, &name);
-	if (named < 0) {
-		zt_stack_tcp_reject(r->stack, f, -1, now);
-		return 0;
-	}
-	d = decide(r, ZT_IPPROTO_TCP, &f->key, name, &reject);
-	if (named == NAME_LEARNED) {
-		free(name); /* it routed; the flow goes by address */
-		name = NULL;
-	}
-	/* The NAT table is UDP's: TCP under nat is relayed as under direct
-	 * (rules.md), the client's DSCP and connect errors passed alike
-	 * (keep_dscp(), tcp_upstream_failed()); counted as decided. */
-	if (d == ZT_ROUTE_NAT)
-		d = ZT_ROUTE_DIRECT;
-	if (d == ZT_ROUTE_SOCKS5)
-		px = &r->cfg.socks5;
-	else if (d == ZT_ROUTE_HTTP)
-		px = &r->cfg.http;
-	if (d == ZT_ROUTE_DROP && !reject) {
+	switch (tcp_decide(r, &f->key, false, &d, &name)) {
+	case ZT_TCP_ADMIT:
+		break;
+	case ZT_TCP_ADMIT_DROP:
 		zt_stack_tcp_drop(r->stack, f, now);
-		free(name);
 		return 0;
-	}
-	if (px && !px->enabled)
-		r->stats.dropped_no_proxy++;
-	if (d == ZT_ROUTE_DROP || d == ZT_ROUTE_LOCAL || (px && !px->enabled) ||
-	    fake_unroutable(r, name, px != NULL)) {
+	default:
 		zt_stack_tcp_reject(r->stack, f, -1, now);
-		free(name);
 		return 0;
 	}
+	px = proxy_of(r, d);
 	t = calloc(1, sizeof(*t));
 	if (!t) {
 		free(name);

@@ -769,7 +769,7 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		bool reject = false, no_proxy, by_tcp;
 		enum zt_route_decision d;
 		char *name = NULL;
-		int fake = fake_name(r, &f->key.server, &name);
+		int fake = fake_name(r, &f->key.server, &name, false);
 
 		d = fake < 0 ? ZT_ROUTE_DROP :
 			decide(r, ZT_IPPROTO_UDP, &f->key, name, &reject);
@@ -789,7 +789,8 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		if (fake >= 0 && d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL &&
 		    fake_unroutable(r, name, by_tcp ||
 						     (d == ZT_ROUTE_SOCKS5 &&
-						      r->cfg.socks5.enabled)))
+						      r->cfg.socks5.enabled),
+				    false))
 			fake = -1;
 		u = udp_relay_new(r, f, d);
 		if (!u) {

@@ -49,7 +49,10 @@
  * what runs out, so a list orders the flows by the client's last segment
  * (O(1) per segment: the flow moves to its tail); when the table or the
  * ring budget is full, a new SYN resets the flow at its head instead of
- * being refused, if that flow has been idle tcp_evict_idle or longer.
+ * being refused, if that flow has been idle tcp_evict_idle or longer and
+ * the host would not refuse the SYN at once anyway (ops->tcp_admit, asked
+ * then only: a SYN its rules refuse is answered as with room, and costs
+ * no idle connection).
  * PENDING flows, which may not be evicted, wait on a list of their own
  * and join the activity list when accepted (quiet from then on), so none
  * can stand at the head and shield the idle flows behind it.
@@ -127,6 +130,9 @@ struct zt_stack {
 	const struct zt_udp_flow *cur_udp;
 	struct zt_stack_stats stats;
 	struct zt_tcb_stats tcp_ended;    /* summed over the flows freed */
+	/* a SYN the host refuses while the table is full (tcp_syn_admit):
+	 * set up and answered here, in no slot and never looked up */
+	struct zt_flow refused;
 	uint8_t *scratch;                 /* SCRATCH_LEN bytes for emission */
 	uint8_t *scratch2;                /* fragmentation source */
 	struct zt_bufpool ring_pool;      /* lazy ring buffers of all flows */
@@ -714,26 +720,35 @@ static void flow_idle_reset(struct zt_flow *f, uint64_t now)
 	f->tcb.events |= ZT_TCP_EV_RESET;
 }
 
-/* Make room for a new flow (or the host's socket for one) at @now by
- * resetting the one idle longest, if it has been idle tcp_evict_idle or
- * longer. True if a flow was freed. PENDING flows (the host's until it
- * answers) are on a list of their own; a flow inside ops->tcp_event is
- * passed by (at most the few of a host's nested calls). */
-static bool tcp_evict(struct zt_stack *s, uint64_t now)
+/* The flow tcp_evict() would reset at @now: the one idle longest, if it
+ * has been idle tcp_evict_idle or longer; else NULL. PENDING flows (the
+ * host's until it answers) are on a list of their own; a flow inside
+ * ops->tcp_event is passed by (at most the few of a host's nested
+ * calls). */
+static struct zt_flow *tcp_evict_victim(struct zt_stack *s, uint64_t now)
 {
 	struct zt_flow *f;
 	uint32_t i;
 
 	if (!s->cfg.tcp_evict_idle)
-		return false;
+		return NULL;
 	for (i = s->lru_head; i != NO_FLOW; i = f->lru_next) {
 		f = &s->flows[i];
 		if (now - f->last_active < s->cfg.tcp_evict_idle)
-			return false; /* and so is every flow behind it */
+			return NULL; /* and so is every flow behind it */
 		if (!f->in_dispatch)
-			break;
+			return f;
 	}
-	if (i == NO_FLOW)
+	return NULL;
+}
+
+/* Make room for a new flow (or the host's socket for one) at @now by
+ * resetting tcp_evict_victim(). True if a flow was freed. */
+static bool tcp_evict(struct zt_stack *s, uint64_t now)
+{
+	struct zt_flow *f = tcp_evict_victim(s, now);
+
+	if (!f)
 		return false;
 	s->stats.tcp_idle_evicted++;
 	flow_idle_reset(f, now);
@@ -747,16 +762,93 @@ static bool flow_room(const struct zt_stack *s)
 	       s->stats.mem_reserved + flow_mem(s) <= s->cfg.mem_budget;
 }
 
-/* Open a PENDING flow for the SYN @pk, its ISN @iss if not NULL (else a
- * random one: drawn either way, so that other flows' do not change). */
+/* Set flow @f (slot @idx) up for the SYN @pk of @key: its tcb in
+ * SYN-RECEIVED, its ISN @iss if not NULL (else a random one: drawn either
+ * way, so that other flows' do not change), the SYN's copy, class and
+ * TTL. False if that failed: answered and counted, @f's tcb gone (a free
+ * slot), and the caller releases @idx. */
+static bool flow_syn_init(struct zt_stack *s, struct zt_flow *f, uint32_t idx,
+			  const struct zt_packet *pk, struct zt_view raw,
+			  const struct zt_flow_key *key, const uint32_t *iss,
+			  uint64_t now)
+{
+	uint32_t isn;
+	enum zt_drop d;
+
+	memset(f, 0, sizeof(*f));
+	f->index = idx;
+	f->key = *key;
+	zt_flow_key_normalize(&f->key);
+	if (zt_tcb_init(&f->tcb, key->family == ZT_AF_INET ? &s->tcp4 : &s->tcp6,
+			&s->tcp_ops, s) != 0) {
+		f->key.family = 0; /* a free slot */
+		s->stats.tcp_refused_memory++;
+		send_stray_rst(s, pk);
+		return false;
+	}
+	isn = zt_rng_u32(s->rng);
+	if (iss)
+		isn = *iss;
+	d = zt_tcb_open_passive(&f->tcb, &pk->l4.tcp, isn, now);
+	if (d != ZT_DROP_NONE) {
+		zt_tcb_destroy(&f->tcb);
+		f->key.family = 0;
+		s->stats.drops[d]++;
+		return false;
+	}
+	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
+	memcpy(f->syn, raw.data, f->syn_len);
+	f->tclass = zt_packet_tclass(pk);
+	f->syn_ttl = zt_packet_ttl(pk);
+	s->stats.tcp_flows_opened++;
+	return true;
+}
+
+/*
+ * The SYN @pk needs a flow evicted for its own (the table or ring budget
+ * is full, and a flow is idle enough): ask the host first whether it
+ * would refuse the SYN at once (ops->tcp_admit), so that a SYN its rules
+ * refuse costs no idle connection. True if it would: the SYN is answered
+ * as when there is room, through a flow set up as a slot's would be
+ * (same ISN draw, same RST) but in none, and counted as opened and
+ * refused, as then.
+ */
+static bool tcp_syn_admit(struct zt_stack *s, const struct zt_packet *pk,
+			  struct zt_view raw, const struct zt_flow_key *key,
+			  const uint32_t *iss, uint64_t now)
+{
+	struct zt_flow *f = &s->refused;
+	enum zt_tcp_admit a;
+
+	if (!s->ops->tcp_admit || !tcp_evict_victim(s, now))
+		return false;
+	a = s->ops->tcp_admit(s->host, key, now);
+	if (a == ZT_TCP_ADMIT)
+		return false;
+	if (!flow_syn_init(s, f, NO_FLOW, pk, raw, key, iss, now))
+		return true;
+	if (a == ZT_TCP_ADMIT_RST) {
+		flow_refuse_how(s, f, -1, now);
+	} else { /* as zt_stack_tcp_drop() */
+		f->tcb.state = ZT_TCP_CLOSED;
+		s->stats.tcp_refused++;
+	}
+	zt_tcb_stats_add(&s->tcp_ended, &f->tcb.stats);
+	zt_tcb_destroy(&f->tcb);
+	f->key.family = 0;
+	return true;
+}
+
+/* Open a PENDING flow for the SYN @pk, its ISN @iss if not NULL. */
 static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 			struct zt_view raw, const struct zt_flow_key *key,
 			const uint32_t *iss, uint64_t now)
 {
 	struct zt_flow *f;
-	uint32_t idx, isn;
-	enum zt_drop d;
+	uint32_t idx;
 
+	if (!flow_room(s) && tcp_syn_admit(s, pk, raw, key, iss, now))
+		return;
 	while (!flow_room(s) && tcp_evict(s, now))
 		;
 	if (!flow_room(s)) {
@@ -769,27 +861,8 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	}
 	idx = zt_flowtab_alloc(&s->tcp_tab);
 	f = &s->flows[idx];
-	memset(f, 0, sizeof(*f));
-	f->index = idx;
-	f->key = *key;
-	zt_flow_key_normalize(&f->key);
-	if (zt_tcb_init(&f->tcb, key->family == ZT_AF_INET ? &s->tcp4 : &s->tcp6,
-			&s->tcp_ops, s) != 0) {
-		f->key.family = 0; /* a free slot */
+	if (!flow_syn_init(s, f, idx, pk, raw, key, iss, now)) {
 		zt_flowtab_release(&s->tcp_tab, idx);
-		s->stats.tcp_refused_memory++;
-		send_stray_rst(s, pk);
-		return;
-	}
-	isn = zt_rng_u32(s->rng);
-	if (iss)
-		isn = *iss;
-	d = zt_tcb_open_passive(&f->tcb, &pk->l4.tcp, isn, now);
-	if (d != ZT_DROP_NONE) {
-		zt_tcb_destroy(&f->tcb);
-		f->key.family = 0;
-		zt_flowtab_release(&s->tcp_tab, idx);
-		s->stats.drops[d]++;
 		return;
 	}
 	zt_flowtab_insert(&s->tcp_tab, idx);
@@ -800,11 +873,6 @@ static void tcp_syn_new(struct zt_stack *s, const struct zt_packet *pk,
 	f->lru_pending = true;
 	list_append(s, &s->pend_head, &s->pend_tail, f);
 	flow_touch_pending(s, f, now);
-	f->syn_len = (uint8_t)(raw.len < sizeof(f->syn) ? raw.len : sizeof(f->syn));
-	memcpy(f->syn, raw.data, f->syn_len);
-	f->tclass = zt_packet_tclass(pk);
-	f->syn_ttl = zt_packet_ttl(pk);
-	s->stats.tcp_flows_opened++;
 	s->stats.tcp_flows_active++;
 	s->stats.mem_reserved += flow_mem(s);
 	if (s->ops->tcp_new(s->host, f, now) < 0) {

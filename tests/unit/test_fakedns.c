@@ -270,6 +270,37 @@ static void test_recycle_lru(void)
 	zt_fakedns_free(t);
 }
 
+/* A peek (what a flow to an address would get, zt_stack_ops.tcp_admit)
+ * gives the name as a lookup does, but counts nothing and does not count
+ * the name as used: the oldest name stays the one recycled next. */
+static void test_peek_changes_nothing(void)
+{
+	struct zt_fakedns *t = make(4, NULL);
+	struct zt_addr a, x = addr("198.18.0.1"), y = addr("198.18.0.9");
+	struct zt_fakedns_stats before;
+	char *got = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	ask(t, "a.test", ZT_DNS_TYPE_A, &a);   /* .1 */
+	ask(t, "b.test", ZT_DNS_TYPE_A, &a);   /* .3 */
+	ask(t, "c.test", ZT_DNS_TYPE_A, &a);   /* .4 */
+	before = *zt_fakedns_stats(t);
+	CU_ASSERT_EQUAL(zt_fakedns_peek(t, &x, &got), 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+	CU_ASSERT_STRING_EQUAL(got, "a.test");
+	free(got);
+	CU_ASSERT_EQUAL(zt_fakedns_peek(t, &y, &got), -ENOENT);
+	CU_ASSERT_PTR_NULL(got);
+	x = addr("192.0.2.1");
+	CU_ASSERT_EQUAL(zt_fakedns_peek(t, &x, &got), 0);
+	CU_ASSERT(memcmp(&before, zt_fakedns_stats(t), sizeof(before)) == 0);
+	/* a.test, peeked at, is still the oldest: d.test takes .1 */
+	ask(t, "d.test", ZT_DNS_TYPE_A, &a);
+	x = addr("198.18.0.1");
+	CU_ASSERT(zt_addr_eq(&a, &x));
+	zt_fakedns_free(t);
+}
+
 static void test_server_and_silence(void)
 {
 	struct zt_fakedns *t = make(10, NULL);
@@ -745,6 +776,7 @@ int zt_suite_fakedns(void)
 		{ "names_keep_addresses", test_names_keep_addresses },
 		{ "ipv6_pool", test_ipv6_pool },
 		{ "recycle_lru", test_recycle_lru },
+		{ "peek_changes_nothing", test_peek_changes_nothing },
 		{ "server_and_silence", test_server_and_silence },
 		{ "churn", test_churn },
 		{ "hold_keeps_address", test_hold_keeps_address },

@@ -147,6 +147,11 @@ int zt_fakedns_answer(struct zt_fakedns *t, const uint8_t *msg, size_t len,
  */
 int zt_fakedns_lookup(struct zt_fakedns *t, const struct zt_addr *addr,
 		      char **name);
+/* zt_fakedns_peek() - zt_fakedns_lookup() that changes nothing: no
+ * counter, and the name not counted as used (for a caller that only asks
+ * what a flow would get, zt_stack_ops.tcp_admit). */
+int zt_fakedns_peek(const struct zt_fakedns *t, const struct zt_addr *addr,
+		    char **name);
 
 /*
  * zt_fakedns_hold() - keep the name fake address @addr stands for on it

@@ -29,7 +29,9 @@
  * once (RST, or ICMP when reject_icmp) and counted in stats.tcp_refused_full,
  * unless the flow whose client has been quiet longest, not PENDING, has
  * been quiet tcp_evict_idle or longer: that one is reset both ways
- * (stats.tcp_idle_evicted) and the SYN takes its place. A flow's quiet
+ * (stats.tcp_idle_evicted) and the SYN takes its place, unless the host
+ * says it would refuse that SYN at once anyway (ops->tcp_admit): then it
+ * is refused as with room, and no flow goes. A flow's quiet
  * time counts from its client's latest segment, or from the accept.
  * Memory is allocated when a flow opens (its two rings), never per packet;
  * each flow reserves its rings' capacity against mem_budget, and a SYN that
@@ -206,6 +208,14 @@ enum zt_echo_verdict {
 			     * answers with zt_stack_echo_reply() */
 };
 
+/* What a host would do at once with a new TCP connection's SYN
+ * (zt_stack_ops.tcp_admit). */
+enum zt_tcp_admit {
+	ZT_TCP_ADMIT,      /* not refused at once: tcp_new decides */
+	ZT_TCP_ADMIT_DROP, /* forgotten unanswered (zt_stack_tcp_drop) */
+	ZT_TCP_ADMIT_RST,  /* refused with a RST (zt_stack_tcp_reject, -1) */
+};
+
 struct zt_stack_ops {
 	/* A packet for the TUN (borrowed for the call). */
 	void (*tun_output)(void *host, const uint8_t *pkt, size_t len);
@@ -260,6 +270,17 @@ struct zt_stack_ops {
 			     uint16_t ident, uint16_t seq,
 			     const struct zt_fwd_hdr *hdr,
 			     const uint8_t *data, size_t len, uint64_t now);
+	/* Optional: what tcp_new would do at once with a SYN for @key. Asked
+	 * only when the flow table (or ring budget) is full and an idle flow
+	 * would be evicted for the SYN: one the host refuses anyway takes
+	 * no flow's place, and is answered and counted as it would be with
+	 * room (the stack's tcp_refused, and the host's own counts, which
+	 * are its to take here: no tcp_new follows a refusal). A SYN
+	 * admitted goes on to the eviction and tcp_new as usual, so saying
+	 * ZT_TCP_ADMIT must change nothing the host counts or keeps. */
+	enum zt_tcp_admit (*tcp_admit)(void *host,
+				       const struct zt_flow_key *key,
+				       uint64_t now);
 };
 
 struct zt_stack_stats {
