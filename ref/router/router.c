@@ -542,6 +542,7 @@ static const struct zt_stack_ops router_stack_ops = {
 	.tcp_admit = tcp_admit,
 	.tcp_event = tcp_event,
 	.udp_input = udp_input,
+	.udp_admit = udp_admit,
 	.echo_verdict = echo_verdict,
 	.udp_closed = udp_closed,
 	.udp_error = NULL,

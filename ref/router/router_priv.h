@@ -334,6 +334,8 @@ void local_dns_answered(struct tcp_relay *t, const uint8_t *msg, size_t len);
 void local_dns_resume(struct tcp_relay *t, uint64_t now);
 
 /* udp_relay.c */
+enum zt_udp_admit udp_admit(void *host, const struct zt_flow_key *key,
+			    const uint8_t *data, size_t len, uint64_t now);
 void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	       size_t len, uint64_t now);
 void udp_closed(void *host, struct zt_udp_flow *f, uint64_t now);

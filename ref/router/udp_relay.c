@@ -616,6 +616,22 @@ static bool fwd_answers(struct udp_relay *u, const uint8_t *p, size_t len)
 	return false;
 }
 
+/* Flow @k goes to the fake-IP resolver's address (fake_query()). */
+static bool fake_server(const struct zt_router *r, const struct zt_flow_key *k)
+{
+	return r->fake && zt_fakedns_is_server(r->fake, &k->server);
+}
+
+/* ... on a port other than 53, where nothing answers: counted, and the
+ * caller refuses it. */
+static bool fake_port_refused(struct zt_router *r, const struct zt_flow_key *k)
+{
+	if (k->server_port == ZT_DNS_PORT)
+		return false;
+	r->stats.fake_ip_refused++;
+	return true;
+}
+
 /* A datagram to the fake-IP resolver's address: a query to its port 53
  * is answered (or forwarded), any other port refused. Return: whether it
  * was one. */
@@ -625,10 +641,9 @@ static bool fake_query(struct zt_router *r, struct zt_udp_flow *f,
 	struct fake_ask ask;
 	int n;
 
-	if (!r->fake || !zt_fakedns_is_server(r->fake, &f->key.server))
+	if (!fake_server(r, &f->key))
 		return false;
-	if (f->key.server_port != ZT_DNS_PORT) {
-		r->stats.fake_ip_refused++;
+	if (fake_port_refused(r, &f->key)) {
 		zt_stack_udp_reject(r->stack, f,
 				    f->key.family == ZT_AF_INET ?
 					    ZT_ICMP4_CODE_PORT_UNREACH :
@@ -698,10 +713,10 @@ static int udp_setup(struct zt_router *r, struct udp_relay *u, uint64_t now)
  * proxy: UDP to port 53 that a proxy would carry, with cfg.dns_over_tcp,
  * or through a SOCKS5 proxy without UDP ASSOCIATE (cfg.dns_tcp_fallback,
  * assoc_dns_to_tcp()). */
-static bool dns_over_tcp(const struct zt_router *r, const struct zt_udp_flow *f,
+static bool dns_over_tcp(const struct zt_router *r, const struct zt_flow_key *k,
 			 enum zt_route_decision d)
 {
-	if (f->key.server_port != ZT_DNS_PORT)
+	if (k->server_port != ZT_DNS_PORT)
 		return false;
 	if (d == ZT_ROUTE_SOCKS5 && r->cfg.socks5.enabled)
 		return r->cfg.dns_over_tcp ||
@@ -732,7 +747,7 @@ static void assoc_dns_to_tcp(struct udp_assoc *a, enum zt_refuse how,
 	a->busy++;
 	for (m = a->members; m; m = next) {
 		next = m->assoc_next;
-		if (m->ready || !m->flow || !dns_over_tcp(r, m->flow, m->decision))
+		if (m->ready || !m->flow || !dns_over_tcp(r, &m->flow->key, m->decision))
 			continue;
 		assoc_leave(m);
 		if (dns_tunnel_new(r, m, false, now) < 0)
@@ -754,6 +769,105 @@ static void udp_refuse_now(struct zt_router *r, struct zt_udp_flow *f, int err,
 	zt_stack_udp_close(r->stack, f, now);
 }
 
+/* What becomes of a new UDP flow, its first datagram decided
+ * (udp_decide()). */
+enum udp_first {
+	UF_FORGET, /* no query for a DNS stream: forgotten, as though never
+		    * seen, so a query starts afresh */
+	UF_TUNNEL, /* DNS over a TCP stream of its own (dns_tunnel_new()) */
+	UF_REFUSE, /* nothing here carries it (CONNECT is TCP only,
+		    * nothing listens locally, no SOCKS5 proxy, a fake
+		    * address with no name or on a route by address):
+		    * answered as a host with no listener answers, every
+		    * datagram */
+	UF_SETUP,  /* its upstream is set up (udp_setup()) */
+	UF_DROP,   /* the rules drop it (every datagram refused when
+		    * *@reject) */
+};
+
+/*
+ * The decision on new UDP flow @k, its first datagram @data: what becomes
+ * of it, its route in *@dp, the name it goes by in *@name (the caller's
+ * to free; NULL: by address) and in *@reject whether a Drop rejects.
+ * Counted, unless @peek: then nothing the router counts or keeps changes
+ * (udp_admit() asks before udp_input() does).
+ */
+static enum udp_first udp_decide(struct zt_router *r,
+				 const struct zt_flow_key *k,
+				 const uint8_t *data, size_t len, bool peek,
+				 enum zt_route_decision *dp, char **name,
+				 bool *reject)
+{
+	enum zt_route_decision d;
+	bool by_tcp, no_proxy;
+	int fake = fake_name(r, &k->server, name, peek);
+
+	*reject = false;
+	if (fake < 0)
+		d = ZT_ROUTE_DROP;
+	else if (peek)
+		d = route_for(r, ZT_IPPROTO_UDP, k, *name, reject);
+	else
+		d = decide(r, ZT_IPPROTO_UDP, k, *name, reject);
+	*dp = d;
+	if (fake == NAME_LEARNED) {
+		free(*name); /* it routed; the flow goes by address */
+		*name = NULL;
+	}
+	by_tcp = dns_over_tcp(r, k, d);
+	if (by_tcp && !zt_dns_tcp_is_query(data, len)) {
+		free(*name);
+		*name = NULL;
+		if (!peek)
+			r->stats.dns_tcp_dropped++;
+		return UF_FORGET;
+	}
+	if (fake >= 0 && d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL &&
+	    fake_unroutable(r, *name, by_tcp || (d == ZT_ROUTE_SOCKS5 &&
+						 r->cfg.socks5.enabled),
+			    peek))
+		fake = -1;
+	no_proxy = d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled;
+	if (no_proxy && fake >= 0 && !peek)
+		r->stats.dropped_no_proxy++;
+	if (fake >= 0 && by_tcp)
+		return UF_TUNNEL;
+	if (fake < 0 || d == ZT_ROUTE_HTTP || d == ZT_ROUTE_LOCAL || no_proxy)
+		return UF_REFUSE;
+	return d == ZT_ROUTE_DROP ? UF_DROP : UF_SETUP;
+}
+
+/* The stack's udp_admit: asked, with the UDP table full, whether the
+ * first datagram of a flow @key would be refused at once. Peeked first;
+ * a refusal is then decided again and counted as udp_input() would have
+ * (its datagram dropped), since the stack answers it without one. */
+enum zt_udp_admit udp_admit(void *host, const struct zt_flow_key *key,
+			    const uint8_t *data, size_t len, uint64_t now)
+{
+	struct zt_router *r = host;
+	enum zt_route_decision d;
+	enum udp_first how;
+	enum zt_udp_admit a;
+	bool reject;
+	char *name;
+
+	(void)now;
+	if (fake_server(r, key))
+		return fake_port_refused(r, key) ? ZT_UDP_ADMIT_REFUSE :
+						   ZT_UDP_ADMIT;
+	how = udp_decide(r, key, data, len, true, &d, &name, &reject);
+	free(name);
+	if (how == UF_TUNNEL || how == UF_SETUP)
+		return ZT_UDP_ADMIT;
+	a = how == UF_REFUSE || (how == UF_DROP && reject) ?
+		    ZT_UDP_ADMIT_REFUSE : ZT_UDP_ADMIT_DROP;
+	(void)udp_decide(r, key, data, len, false, &d, &name, &reject);
+	free(name); /* NULL but when memory ran out in between */
+	if (how != UF_FORGET)
+		r->stats.udp_dropped++;
+	return a;
+}
+
 /* The stack's udp_input: a datagram from the client. A new flow's first
  * one takes its decision and sets its upstream up; each goes at once when
  * that is ready, else waits in the flow's queue. */
@@ -766,32 +880,16 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 	if (fake_query(r, f, data, len, now))
 		return;
 	if (!u) {
-		bool reject = false, no_proxy, by_tcp;
+		bool reject;
 		enum zt_route_decision d;
-		char *name = NULL;
-		int fake = fake_name(r, &f->key.server, &name, false);
+		char *name;
+		enum udp_first how = udp_decide(r, &f->key, data, len, false,
+						&d, &name, &reject);
 
-		d = fake < 0 ? ZT_ROUTE_DROP :
-			decide(r, ZT_IPPROTO_UDP, &f->key, name, &reject);
-		if (fake == NAME_LEARNED) {
-			free(name); /* it routed; the flow goes by address */
-			name = NULL;
-		}
-		by_tcp = dns_over_tcp(r, f, d);
-		if (by_tcp && !zt_dns_tcp_is_query(data, len)) {
-			/* no stream for what is no query: forgotten, as
-			 * though never seen, so a query starts afresh */
-			free(name);
-			r->stats.dns_tcp_dropped++;
+		if (how == UF_FORGET) {
 			zt_stack_udp_close(r->stack, f, now);
 			return;
 		}
-		if (fake >= 0 && d != ZT_ROUTE_DROP && d != ZT_ROUTE_LOCAL &&
-		    fake_unroutable(r, name, by_tcp ||
-						     (d == ZT_ROUTE_SOCKS5 &&
-						      r->cfg.socks5.enabled),
-				    false))
-			fake = -1;
 		u = udp_relay_new(r, f, d);
 		if (!u) {
 			free(name);
@@ -800,24 +898,17 @@ void udp_input(void *host, struct zt_udp_flow *f, const uint8_t *data,
 		u->name = name;
 		u->fake_hold = fake_hold(r, name, &f->key.server);
 		u->reject = reject && d == ZT_ROUTE_DROP;
-		no_proxy = d == ZT_ROUTE_SOCKS5 && !r->cfg.socks5.enabled;
-		if (no_proxy && fake >= 0)
-			r->stats.dropped_no_proxy++;
-		if (fake >= 0 && by_tcp) {
+		if (how == UF_TUNNEL) {
 			int err = dns_tunnel_new(r, u, true, now);
 
 			if (err < 0) {
 				udp_refuse_now(r, f, err, now); /* frees u */
 				return;
 			}
-		} else if (fake < 0 || d == ZT_ROUTE_HTTP || d == ZT_ROUTE_LOCAL ||
-			   no_proxy) {
-			/* Nothing here carries it (CONNECT is TCP only, nothing
-			 * listens locally, no SOCKS5 proxy): answered as a host
-			 * with no listener answers, every datagram. */
+		} else if (how == UF_REFUSE) {
 			u->decision = ZT_ROUTE_DROP;
 			u->reject = true;
-		} else if (d != ZT_ROUTE_DROP) {
+		} else if (how == UF_SETUP) {
 			int err = udp_setup(r, u, now);
 
 			if (err < 0) {

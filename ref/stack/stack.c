@@ -57,7 +57,8 @@
  * and join the activity list when accepted (quiet from then on), so none
  * can stand at the head and shield the idle flows behind it.
  * A full UDP table likewise gives up the flow closest to its timeout (the
- * minimum of the UDP timer heap) if it has been idle udp_evict_idle.
+ * minimum of the UDP timer heap) if it has been idle udp_evict_idle, for
+ * a datagram the host would not refuse at once (ops->udp_admit).
  *
  * Emission: every packet is built in one scratch buffer owned by the stack
  * and handed to ops->tun_output. TCP never exceeds the MTU because the MSS
@@ -818,11 +819,13 @@ static bool tcp_syn_admit(struct zt_stack *s, const struct zt_packet *pk,
 			  const uint32_t *iss, uint64_t now)
 {
 	struct zt_flow *f = &s->refused;
+	struct zt_flow_key k = *key;
 	enum zt_tcp_admit a;
 
 	if (!s->ops->tcp_admit || !tcp_evict_victim(s, now))
 		return false;
-	a = s->ops->tcp_admit(s->host, key, now);
+	zt_flow_key_normalize(&k); /* as the host's flows have it */
+	a = s->ops->tcp_admit(s->host, &k, now);
 	if (a == ZT_TCP_ADMIT)
 		return false;
 	if (!flow_syn_init(s, f, NO_FLOW, pk, raw, key, iss, now))
@@ -1077,18 +1080,17 @@ static void udp_refresh(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now)
 }
 
 /*
- * The UDP table is full at @now: close the flow closest to its timeout
- * (the heap's minimum: a query answered long ago goes before a stream)
- * if it has been idle udp_evict_idle or longer, as Linux's conntrack
- * drops an unreplied entry before refusing a new one. True if it did.
+ * The flow udp_evict() would close at @now: the one closest to its
+ * timeout (the heap's minimum: a query answered long ago goes before a
+ * stream) if it has been idle udp_evict_idle or longer; else NULL.
  */
-static bool udp_evict(struct zt_stack *s, uint64_t now)
+static struct zt_udp_flow *udp_evict_victim(struct zt_stack *s, uint64_t now)
 {
 	struct zt_heap_node *n = zt_heap_min(&s->udp_timers);
 	struct zt_udp_flow *f;
 
 	if (!n || !s->cfg.udp_evict_idle)
-		return false;
+		return NULL;
 	f = zt_heap_entry(n, struct zt_udp_flow, timer);
 	/* the flow whose datagram the host is handling stays, and the one
 	 * next closest to its timeout is asked instead: new, it is often
@@ -1097,13 +1099,50 @@ static bool udp_evict(struct zt_stack *s, uint64_t now)
 	if (f == s->cur_udp) {
 		n = zt_heap_second(&s->udp_timers);
 		if (!n)
-			return false;
+			return NULL;
 		f = zt_heap_entry(n, struct zt_udp_flow, timer);
 	}
 	if (now - f->last_active < s->cfg.udp_evict_idle)
+		return NULL;
+	return f;
+}
+
+/* The UDP table is full at @now: close udp_evict_victim(), as Linux's
+ * conntrack drops an unreplied entry before refusing a new one. True if
+ * it did. */
+static bool udp_evict(struct zt_stack *s, uint64_t now)
+{
+	struct zt_udp_flow *f = udp_evict_victim(s, now);
+
+	if (!f)
 		return false;
 	s->stats.udp_evicted++;
 	zt_stack_udp_close(s, f, now);
+	return true;
+}
+
+/* The datagram @pk of new flow @key needs a flow closed for its own:
+ * ask the host first whether it would refuse it at once
+ * (ops->udp_admit), so that one its rules refuse costs no idle flow.
+ * True if it would: answered as udp_input would have it answered, and
+ * counted in udp_datagrams_in, with no flow opened. */
+static bool udp_admit_refused(struct zt_stack *s, const struct zt_packet *pk,
+			      struct zt_view raw, const struct zt_flow_key *key,
+			      uint64_t now)
+{
+	struct zt_flow_key k = *key;
+	enum zt_udp_admit a;
+
+	if (!s->ops->udp_admit || !udp_evict_victim(s, now))
+		return false;
+	zt_flow_key_normalize(&k);
+	a = s->ops->udp_admit(s->host, &k, pk->payload.data, pk->payload.len,
+			      now);
+	if (a == ZT_UDP_ADMIT)
+		return false;
+	s->stats.udp_datagrams_in++;
+	if (a == ZT_UDP_ADMIT_REFUSE)
+		refuse_closed_port(s, pk, raw, true, now);
 	return true;
 }
 
@@ -1140,7 +1179,9 @@ static void input_udp(struct zt_stack *s, const struct zt_packet *pk,
 			return;
 		}
 		idx = zt_flowtab_alloc(&s->udp_tab);
-
+		if (idx == ZT_FLOWTAB_NONE &&
+		    udp_admit_refused(s, pk, raw, &key, now))
+			return;
 		if (idx == ZT_FLOWTAB_NONE && udp_evict(s, now))
 			idx = zt_flowtab_alloc(&s->udp_tab);
 		if (idx == ZT_FLOWTAB_NONE) {

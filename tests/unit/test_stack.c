@@ -278,17 +278,17 @@ static size_t h_tcp_rx_direct(void *host, struct zt_flow *f, const uint8_t *p,
 
 static const struct zt_stack_ops host_ops = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
-	h_udp_closed, h_udp_error, NULL, NULL, h_echo_forward, NULL,
+	h_udp_closed, h_udp_error, NULL, NULL, h_echo_forward, NULL, NULL,
 };
 
 static const struct zt_stack_ops host_ops_gso = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
-	h_udp_closed, h_udp_error, h_tun_output_gso, NULL, h_echo_forward, NULL,
+	h_udp_closed, h_udp_error, h_tun_output_gso, NULL, h_echo_forward, NULL, NULL,
 };
 
 static const struct zt_stack_ops host_ops_direct = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
-	h_udp_closed, h_udp_error, NULL, h_tcp_rx_direct, h_echo_forward, NULL,
+	h_udp_closed, h_udp_error, NULL, h_tcp_rx_direct, h_echo_forward, NULL, NULL,
 };
 
 static struct zt_addr A4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)

@@ -216,6 +216,14 @@ enum zt_tcp_admit {
 	ZT_TCP_ADMIT_RST,  /* refused with a RST (zt_stack_tcp_reject, -1) */
 };
 
+/* ... and with a new UDP flow's first datagram (zt_stack_ops.udp_admit). */
+enum zt_udp_admit {
+	ZT_UDP_ADMIT,        /* not refused at once: udp_input decides */
+	ZT_UDP_ADMIT_DROP,   /* dropped unanswered */
+	ZT_UDP_ADMIT_REFUSE, /* answered with an ICMP port unreachable
+			      * (zt_stack_udp_reject) */
+};
+
 struct zt_stack_ops {
 	/* A packet for the TUN (borrowed for the call). */
 	void (*tun_output)(void *host, const uint8_t *pkt, size_t len);
@@ -280,6 +288,15 @@ struct zt_stack_ops {
 	 * ZT_TCP_ADMIT must change nothing the host counts or keeps. */
 	enum zt_tcp_admit (*tcp_admit)(void *host,
 				       const struct zt_flow_key *key,
+				       uint64_t now);
+	/* Optional: the same for the datagram @data (borrowed) that would
+	 * open UDP flow @key, asked when the UDP table is full and a flow
+	 * idle udp_evict_idle would be closed for it. A refused datagram
+	 * opens no flow (the next one of @key asks again) and counts in
+	 * udp_datagrams_in; udp_input follows only ZT_UDP_ADMIT. */
+	enum zt_udp_admit (*udp_admit)(void *host,
+				       const struct zt_flow_key *key,
+				       const uint8_t *data, size_t len,
 				       uint64_t now);
 };
 
