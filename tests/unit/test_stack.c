@@ -28,7 +28,8 @@ enum host_mode {
 	HOST_ACCEPT_ECHO,
 	HOST_REFUSE_NOW,
 	HOST_ACCEPT_SINK,
-	HOST_ACCEPT_DRAIN
+	HOST_ACCEPT_DRAIN,
+	HOST_REJECT_RST              /* zt_stack_tcp_reject(), -1, at once */
 };
 
 struct host {
@@ -63,6 +64,9 @@ struct host {
 	bool udp_evicts;             /* udp_input is out of descriptors: it
 				      * calls zt_stack_evict_idle() */
 	unsigned n_udp_evicted;      /* ... which closed a flow */
+	enum zt_tcp_admit admit;     /* tcp_admit's answer (host_ops_admit) */
+	enum zt_udp_admit udp_admit; /* udp_admit's */
+	unsigned n_admit, n_udp_admit; /* their calls */
 };
 
 static void q_push(struct pktq *q, const uint8_t *p, size_t len)
@@ -96,6 +100,10 @@ static int h_tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	h->last_new = f;
 	if (h->mode == HOST_REFUSE_NOW)
 		return -ECONNREFUSED;
+	if (h->mode == HOST_REJECT_RST) {
+		zt_stack_tcp_reject(h->s, f, -1, now);
+		return 0;
+	}
 	if (h->mode == HOST_ACCEPT_ECHO || h->mode == HOST_ACCEPT_SINK ||
 	    h->mode == HOST_ACCEPT_DRAIN)
 		zt_stack_tcp_accept(h->s, f, now);
@@ -160,6 +168,31 @@ static void h_udp_input(void *host, struct zt_udp_flow *f,
 	h->udp_last_len = len;
 	if (h->udp_evicts && zt_stack_evict_idle(h->s, now))
 		h->n_udp_evicted++;
+}
+
+static enum zt_tcp_admit h_tcp_admit(void *host, const struct zt_flow_key *key,
+				     uint64_t now)
+{
+	struct host *h = host;
+
+	(void)key;
+	(void)now;
+	h->n_admit++;
+	return h->admit;
+}
+
+static enum zt_udp_admit h_udp_admit(void *host, const struct zt_flow_key *key,
+				     const uint8_t *data, size_t len,
+				     uint64_t now)
+{
+	struct host *h = host;
+
+	(void)key;
+	(void)data;
+	(void)len;
+	(void)now;
+	h->n_udp_admit++;
+	return h->udp_admit;
 }
 
 static enum zt_echo_verdict h_echo_verdict(void *host,
@@ -284,6 +317,12 @@ static const struct zt_stack_ops host_ops = {
 static const struct zt_stack_ops host_ops_gso = {
 	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
 	h_udp_closed, h_udp_error, h_tun_output_gso, NULL, h_echo_forward, NULL, NULL,
+};
+
+static const struct zt_stack_ops host_ops_admit = {
+	h_tun_output, h_tcp_new, h_tcp_event, h_udp_input, h_echo_verdict,
+	h_udp_closed, h_udp_error, NULL, NULL, h_echo_forward, h_tcp_admit,
+	h_udp_admit,
 };
 
 static const struct zt_stack_ops host_ops_direct = {
@@ -1778,6 +1817,69 @@ static void test_udp_evict(void)
 }
 
 /*
+ * The same for UDP (ops->udp_admit): with the table full and a flow idle
+ * udp_evict_idle, a datagram the host would refuse at once is answered
+ * as udp_input would have it (port unreachable, or nothing), opens no
+ * flow and closes none; one admitted takes the idle flow's place.
+ */
+static void test_udp_admit_before_evict(void)
+{
+	struct host *h = malloc(sizeof(*h));
+	const struct zt_stack_stats *st;
+	struct zt_stack_config cfg;
+	struct zt_packet pk;
+	struct zt_rng rng;
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(9, 9, 9, 9);
+	struct zt_flow_key idle = udp_key(&c, 5000, &srv, 53);
+	struct zt_flow_key next = udp_key(&c, 5003, &srv, 53);
+
+	zt_stack_config_default(&cfg);
+	cfg.max_udp_flows = 1;
+	host_init_ops(h, HOST_PENDING, &cfg, &rng, &host_ops_admit);
+	st = zt_stack_stats(h->s);
+	h->udp_admit = ZT_UDP_ADMIT_REFUSE;
+	send_udp(h, &c, &srv, 5000, 53, "q", 1);
+	CU_ASSERT_EQUAL(h->n_udp_admit, 0); /* room: not asked */
+	/* idle 5 s: nothing to close, nothing asked */
+	h->now += 5 * ZT_SEC;
+	send_udp(h, &c, &srv, 5001, 9999, "no", 2);
+	CU_ASSERT_EQUAL(h->n_udp_admit, 0);
+	CU_ASSERT_EQUAL(st->udp_refused_full, 1);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	/* idle 15 s: refused, port unreachable, the flow stays */
+	h->now += 10 * ZT_SEC;
+	send_udp(h, &c, &srv, 5001, 9999, "no", 2);
+	CU_ASSERT_EQUAL(h->n_udp_admit, 1);
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT_EQUAL(pk.proto, ZT_IPPROTO_ICMP);
+	CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
+	CU_ASSERT_EQUAL(pk.l4.icmp.code, ZT_ICMP4_CODE_PORT_UNREACH);
+	q_clear(&h->to_tun);
+	/* ... or dropped: nothing sent */
+	h->udp_admit = ZT_UDP_ADMIT_DROP;
+	send_udp(h, &c, &srv, 5002, 9998, "no", 2);
+	CU_ASSERT_EQUAL(h->n_udp_admit, 2);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	/* neither reached udp_input, opened a flow or closed one */
+	CU_ASSERT(zt_stack_udp_lookup(h->s, &idle) != NULL);
+	CU_ASSERT(h->n_udp == 1 && h->n_udp_closed == 0);
+	CU_ASSERT(st->udp_flows_opened == 1 && st->udp_flows_active == 1 &&
+		  st->udp_evicted == 0);
+	CU_ASSERT_EQUAL(st->udp_datagrams_in, 3);
+	/* admitted: the idle flow gives way to it */
+	h->udp_admit = ZT_UDP_ADMIT;
+	send_udp(h, &c, &srv, 5003, 53, "q2", 2);
+	CU_ASSERT(zt_stack_udp_lookup(h->s, &idle) == NULL);
+	CU_ASSERT(zt_stack_udp_lookup(h->s, &next) != NULL);
+	CU_ASSERT(h->n_udp_admit == 3 && h->n_udp == 2 &&
+		  h->n_udp_closed == 1);
+	CU_ASSERT_EQUAL(st->udp_evicted, 1);
+	host_fini(h);
+	free(h);
+}
+
+/*
  * The host out of descriptors while it handles a new flow's datagram
  * (its socket's open failed, EMFILE): zt_stack_evict_idle() closes the
  * UDP flow closest to its timeout other than that one. The new flow,
@@ -3083,6 +3185,88 @@ static void test_idle_evict_lru(void)
 	free(h);
 }
 
+/* A SYN from @c:@sport to @srv:@dport, that tcp_admit answers @a if
+ * asked. */
+static void send_syn_admit(struct host *h, const struct zt_addr *c,
+			   const struct zt_addr *srv, enum zt_tcp_admit a,
+			   uint16_t sport, uint16_t dport)
+{
+	struct zt_tcp_repr syn = syn_to(sport, dport, 1);
+
+	h->admit = a;
+	send_tcp(h, c, srv, &syn, NULL, 0);
+}
+
+/*
+ * With the table full and a flow idle enough to go, and only then, the
+ * stack asks ops->tcp_admit before it evicts: a SYN the host would refuse
+ * at once is answered as with room (the very RST that tcp_new's
+ * zt_stack_tcp_reject() sends, or nothing for a drop) and counted as
+ * refused then, tcp_new never called and no flow reset; one admitted
+ * evicts the flow idle longest as before.
+ */
+static void test_admit_before_evict(void)
+{
+	struct zt_stack_config cfg;
+	struct zt_rng rng;
+	struct host *h = malloc(sizeof(*h));
+	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+	struct zt_tcp_repr ack[2], syn = syn_to(4000, 9999, 77);
+	const struct zt_stack_stats *st;
+	uint8_t rst[128];
+	size_t rst_len;
+
+	zt_stack_config_default(&cfg);
+	cfg.max_tcp_flows = 2;
+	host_init_ops(h, HOST_REJECT_RST, &cfg, &rng, &host_ops_admit);
+	st = zt_stack_stats(h->s);
+	/* with room, tcp_new refuses it; tcp_admit is not asked */
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	CU_ASSERT_EQUAL(h->n_admit, 0);
+	CU_ASSERT_EQUAL(h->n_new, 1);
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	rst_len = h->to_tun.len[0];
+	CU_ASSERT_FATAL(rst_len <= sizeof(rst));
+	memcpy(rst, h->to_tun.p[0], rst_len);
+	CU_ASSERT_EQUAL(only_rst_port(h), 4000);
+	h->mode = HOST_PENDING;
+	for (unsigned i = 0; i < 2; i++)
+		open_established(h, &c, &srv, (uint16_t)(3000 + i), &ack[i]);
+	/* full, nobody idle 300 s: nothing to evict, nothing asked */
+	send_syn_admit(h, &c, &srv, ZT_TCP_ADMIT_RST, 4001, 80);
+	CU_ASSERT_EQUAL(only_rst_port(h), 4001);
+	CU_ASSERT_EQUAL(h->n_admit, 0);
+	CU_ASSERT_EQUAL(st->tcp_refused_full, 1);
+	/* 400 s on: the first SYN again, refused by the host, byte for byte */
+	h->now += 400 * ZT_SEC;
+	send_tcp(h, &c, &srv, &syn, NULL, 0);
+	CU_ASSERT_EQUAL(h->n_admit, 1);
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	CU_ASSERT_EQUAL(h->to_tun.len[0], rst_len);
+	CU_ASSERT(memcmp(h->to_tun.p[0], rst, rst_len) == 0);
+	q_clear(&h->to_tun);
+	/* ... or dropped: nothing sent */
+	send_syn_admit(h, &c, &srv, ZT_TCP_ADMIT_DROP, 4002, 9998);
+	CU_ASSERT_EQUAL(h->n_admit, 2);
+	CU_ASSERT_EQUAL(h->to_tun.n, 0);
+	CU_ASSERT_EQUAL(h->n_new, 3);
+	CU_ASSERT_EQUAL(h->n_reset, 1); /* the first refusal's */
+	/* opened and refused, as with room; no flow reset */
+	CU_ASSERT(st->tcp_flows_opened == 5 && st->tcp_refused == 3);
+	CU_ASSERT(st->tcp_idle_evicted == 0 && st->tcp_refused_full == 1 &&
+		  st->tcp_flows_active == 2);
+	/* admitted: the flow idle longest goes, tcp_new hears of the SYN */
+	send_syn_admit(h, &c, &srv, ZT_TCP_ADMIT, 4003, 80);
+	CU_ASSERT_EQUAL(only_rst_port(h), 3000);
+	CU_ASSERT_EQUAL(h->n_admit, 3);
+	CU_ASSERT_EQUAL(h->n_new, 4);
+	/* the idle flow reset both ways for it */
+	CU_ASSERT(h->n_reset == 2 && st->tcp_idle_evicted == 1 &&
+		  st->tcp_flows_active == 2);
+	host_fini(h);
+	free(h);
+}
+
 /*
  * A flow waiting for its upstream (PENDING, plain or with an early
  * SYN-ACK) may not be evicted; with connect_timeout longer than
@@ -3782,6 +3966,7 @@ int zt_suite_stack(void)
 		{ "rx_direct_skips_the_ring", test_rx_direct_skips_the_ring },
 		{ "idle_timeout", test_idle_timeout },
 		{ "idle_evict_lru", test_idle_evict_lru },
+		{ "admit_before_evict", test_admit_before_evict },
 		{ "idle_evict_budget", test_idle_evict_budget },
 		{ "idle_evict_past_pending", test_idle_evict_past_pending },
 		{ "idle_evict_churn_pending", test_idle_evict_churn_pending },
@@ -3793,6 +3978,7 @@ int zt_suite_stack(void)
 		{ "icmp_errors_matched_to_flows", test_icmp_errors_matched_to_flows },
 		{ "udp_flows_life", test_udp_flows_life },
 		{ "udp_evict", test_udp_evict },
+		{ "udp_admit_before_evict", test_udp_admit_before_evict },
 		{ "udp_evict_past_current", test_udp_evict_past_current },
 		{ "udp_stream_timeout", test_udp_stream_timeout },
 		{ "udp_ip_header_to_host", test_udp_ip_header_to_host },
