@@ -282,8 +282,9 @@ struct zt_stack_ops {
 	 * only when the flow table (or ring budget) is full and an idle flow
 	 * would be evicted for the SYN: one the host refuses anyway takes
 	 * no flow's place, and is answered and counted as it would be with
-	 * room (the stack's tcp_refused, and the host's own counts, which
-	 * are its to take here: no tcp_new follows a refusal). A SYN
+	 * room (the same RST, or silence; the stack's tcp_flows_opened and
+	 * tcp_refused, and the host's own counts, which are its to take
+	 * here: no tcp_new, nor tcp_event, follows a refusal). A SYN
 	 * admitted goes on to the eviction and tcp_new as usual, so saying
 	 * ZT_TCP_ADMIT must change nothing the host counts or keeps. */
 	enum zt_tcp_admit (*tcp_admit)(void *host,
