@@ -8,7 +8,8 @@
  * sequence acceptability (with PAWS, RFC 7323 5, but for a duplicate ACK
  * the path reordered, as Linux; a TS.Recent 24 days old is trusted no
  * more, 5.5; a bare ACK that fails it is dropped without the reply R1
- * asks, as Linux's), RST, SYN, ACK, data, FIN.
+ * asks, as Linux's PAWS_OLD_ACK, but in TIME_WAIT, where it draws that
+ * reply, throttled), RST, SYN, ACK, data, FIN.
  * RST and SYN in a synchronized state are validated as RFC 5961 asks: an
  * RST exactly at rcv_nxt resets, one elsewhere in the window only draws a
  * challenge ACK; a SYN always draws a challenge ACK - except in TIME_WAIT,
@@ -1340,11 +1341,16 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		paws = true;
 	}
 	if (!acceptable) {
-		/* Neither a RST nor a bare ACK that fails PAWS is answered:
-		 * the latter is an old ACK a newer one overtook (reordered
-		 * on the way), and the reply would be a duplicate ACK to the
-		 * peer (Linux's PAWS_OLD_ACK). */
-		if ((seg->flags & ZT_TCP_RST) || (paws && seg_len == 0)) {
+		/* Neither a RST nor, but in TIME_WAIT, a bare ACK that
+		 * fails PAWS is answered: the latter is an old ACK a newer
+		 * one overtook (reordered on the way), and the reply would
+		 * be a duplicate ACK to a peer sending data (as Linux's
+		 * PAWS_OLD_ACK, which Linux limits to one below rcv_nxt).
+		 * TIME_WAIT answers it (throttled below), as RFC 7323 5.3
+		 * R1 asks and Linux's tcp_timewait_state_process does: no
+		 * data flows there for a duplicate ACK to disturb. */
+		if ((seg->flags & ZT_TCP_RST) ||
+		    (paws && seg_len == 0 && t->state != ZT_TCP_TIME_WAIT)) {
 			t->stats.drops[ZT_DROP_TCP_OUT_OF_WINDOW]++;
 			return ZT_DROP_TCP_OUT_OF_WINDOW;
 		}

@@ -5352,18 +5352,27 @@ static void test_oow_ack_rate_limit(void)
 /* TIME_WAIT likewise (Linux's tcp_timewait_state_process): bare ACKs
  * outside the window draw one ACK an interval, the peer's FIN again (our
  * ACK of it was lost) is acknowledged each time and restarts the wait. */
+/* A connected pair (@seed) whose side 1 closed first and is now in
+ * TIME_WAIT, side 0 closed. */
+static struct tcp_pair *time_wait_pair(uint64_t seed)
+{
+	struct tcp_pair *p = connected_pair(seed);
+
+	zt_tcb_shutdown(&p->side[1].tcb, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	zt_tcb_shutdown(&p->side[0].tcb, p->now);
+	pair_settle(p, 100 * ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(p->side[1].tcb.state, ZT_TCP_TIME_WAIT);
+	return p;
+}
+
 static void test_time_wait_oow_ack_rate_limit(void)
 {
-	struct tcp_pair *p = connected_pair(2002);
-	struct zt_tcb *peer = &p->side[0].tcb, *us = &p->side[1].tcb;
+	struct tcp_pair *p = time_wait_pair(2002);
+	struct zt_tcb *us = &p->side[1].tcb;
 	struct zt_tcp_repr seg;
 	unsigned before;
 
-	zt_tcb_shutdown(us, p->now);
-	pair_settle(p, 100 * ZT_MS);
-	zt_tcb_shutdown(peer, p->now);
-	pair_settle(p, 100 * ZT_MS);
-	CU_ASSERT_EQUAL_FATAL(us->state, ZT_TCP_TIME_WAIT);
 	before = p->side[1].nlast;
 	CU_ASSERT_EQUAL(oow_ack_flood(p, 5), 1);
 	CU_ASSERT_EQUAL(us->stats.oow_acks_skipped, 4);
@@ -5377,6 +5386,57 @@ static void test_time_wait_oow_ack_rate_limit(void)
 	}
 	CU_ASSERT_EQUAL(us->stats.oow_acks_skipped, 4);
 	CU_ASSERT_EQUAL(us->state, ZT_TCP_TIME_WAIT);
+	pair_free(p);
+}
+
+/*
+ * RFC 7323 5.3 R1: a segment that fails PAWS is dropped and, unless a
+ * RST, answered with an ACK. TIME_WAIT does so (Linux's
+ * tcp_timewait_state_process, TCP_TW_ACK for a PAWS reject), a bare ACK
+ * too, throttled as every ACK to an unacceptable bare segment is (one
+ * per ZT_TCP_OOW_ACK_INTERVAL, the others counted in oow_acks_skipped);
+ * the open states' exemption for an old ACK overtaken by a newer one
+ * (paws_old_ack_not_answered) has no ground there, as no data flows.
+ * Data or a FIN that fails it is answered every time; a RST is ignored
+ * (RFC 1337). Before, the bare ACK was dropped unanswered.
+ */
+static void test_time_wait_paws_answered(void)
+{
+	struct tcp_pair *p = time_wait_pair(2004);
+	struct zt_tcb *us = &p->side[1].tcb;
+	struct zt_tcp_repr seg;
+	unsigned before;
+	uint64_t t_close;
+
+	CU_ASSERT_FATAL(us->ts_ok);
+	t_close = us->t_close;
+	before = p->side[1].nlast;
+	peer_seg(us, &seg, us->rcv_nxt, ZT_TCP_ACK);
+	seg.ts_val = us->ts_recent - 5;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, before + 1);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_ACK);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, us->rcv_nxt);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->seq, us->snd_max);
+	/* again within the interval: throttled */
+	p->now += 100 * ZT_MS;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 1);
+	CU_ASSERT_EQUAL(us->stats.oow_acks_skipped, 1);
+	/* after it: answered */
+	p->now += ZT_SEC;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 2);
+	/* data that fails it, throttle or not */
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, "d", 1), ZT_DROP_TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 3);
+	CU_ASSERT_EQUAL(last_seg(p, 1)->ack, us->rcv_nxt);
+	/* a RST that fails it: ignored, unanswered */
+	seg.flags = ZT_TCP_RST;
+	CU_ASSERT_EQUAL(pair_inject(p, 1, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(p->side[1].nlast, before + 3);
+	CU_ASSERT_EQUAL(us->state, ZT_TCP_TIME_WAIT);
+	CU_ASSERT_EQUAL(us->t_close, t_close); /* only a FIN restarts it */
 	pair_free(p);
 }
 
@@ -5908,6 +5968,7 @@ int zt_suite_tcp(void)
 		{ "paws_old_ack_not_answered", test_paws_old_ack_not_answered },
 		{ "oow_ack_rate_limit", test_oow_ack_rate_limit },
 		{ "time_wait_oow_ack_rate_limit", test_time_wait_oow_ack_rate_limit },
+		{ "time_wait_paws_answered", test_time_wait_paws_answered },
 		{ "syn_received_oow_rate_limit", test_syn_received_oow_rate_limit },
 		{ "no_tsopt_taken", test_no_tsopt_taken },
 		{ "keepalive_defers_to_rtx_and_persist",
