@@ -1413,11 +1413,8 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 			return;
 		}
 		s->stats.icmp_errors_matched++;
-		if (mtu > hdr && mtu - hdr < t->snd_mss) {
-			t->snd_mss = (uint16_t)(mtu - hdr);
-			t->snd_nxt = t->snd_una; /* the big segments were lost */
+		if (mtu > hdr && zt_tcb_mss_reduced(t, mtu - hdr, now)) {
 			s->stats.pmtu_reductions++;
-			zt_tcb_poll(t, now);
 			flow_settle(s, f, now);
 		}
 		return;

@@ -1114,6 +1114,16 @@ void zt_tcb_poll(struct zt_tcb *t, uint64_t now)
 	tcp_output(t, now);
 }
 
+bool zt_tcb_mss_reduced(struct zt_tcb *t, uint32_t mss, uint64_t now)
+{
+	if (mss >= t->snd_mss)
+		return false;
+	t->snd_mss = (uint16_t)mss;
+	t->snd_nxt = t->snd_una; /* the big segments were lost */
+	zt_tcb_poll(t, now);
+	return true;
+}
+
 uint64_t zt_tcb_deadline(const struct zt_tcb *t)
 {
 	uint64_t d = t->t_rtx;

@@ -442,6 +442,16 @@ void zt_tcb_abort(struct zt_tcb *t, uint64_t now);
 
 /* Run expired timers. */
 void zt_tcb_poll(struct zt_tcb *t, uint64_t now);
+
+/*
+ * zt_tcb_mss_reduced() - the path takes no more than @mss data bytes a
+ * segment (an ICMP Packet Too Big, RFC 1191 6.5, RFC 8201 5.4, its MTU
+ * less the headers): when that is below snd_mss, lower snd_mss and send
+ * again what the big segments carried. A notice that does not lower it
+ * (another for the same flight) does nothing.
+ * Return: true when it lowered snd_mss.
+ */
+bool zt_tcb_mss_reduced(struct zt_tcb *t, uint32_t mss, uint64_t now);
 /* Earliest timer, or ZT_TIME_NEVER. */
 uint64_t zt_tcb_deadline(const struct zt_tcb *t);
 
