@@ -22,6 +22,10 @@
  * SACKed bytes (RFC 6675's pipe), when NewReno's cwnd, inflated once a
  * duplicate ACK, lets less go: lost ACKs do not stall the recovery.
  *
+ * A lower MSS (zt_tcb_mss_reduced, from a Packet Too Big) sends the
+ * flight again from snd_una as a go-back-N, cut to it; recover moves to
+ * snd_max, so the ACKs of what went before start no fast recovery.
+ *
  * SACK blocks (tcp_fill_sack): a pending D-SACK first (RFC 2883), then
  * the out-of-order range changed last, then the others; three blocks
  * with timestamps, four without. Blocks on a data segment take room
@@ -1114,12 +1118,29 @@ void zt_tcb_poll(struct zt_tcb *t, uint64_t now)
 	tcp_output(t, now);
 }
 
+/*
+ * Every segment bigger than @mss was lost at the narrow hop: all of the
+ * flight goes again from snd_una, cut to @mss, at once as far as cwnd
+ * allows (the go-back-N of tcp_output), cwnd as it was (RFC 1191 6.5:
+ * no sign of congestion; the lost bytes are not in the network), as
+ * Linux's tcp_simple_retransmit marks lost and resends each segment
+ * larger than the new MSS. No length per segment is kept, so what went
+ * in segments that fitted (a short tail) goes again too, a duplicate.
+ * Karn (RFC 6298 3): the timed segment went again. The ACKs for what
+ * went before, that fitted and arrives first (SACKed past the lost
+ * ones), are no loss of these copies: no fast recovery, nor RACK's,
+ * until snd_una passes what was out, as after an RTO (recover, RFC 6582
+ * 3.2 step 1; Linux: CA_Loss, high_seq).
+ */
 bool zt_tcb_mss_reduced(struct zt_tcb *t, uint32_t mss, uint64_t now)
 {
 	if (mss >= t->snd_mss)
 		return false;
 	t->snd_mss = (uint16_t)mss;
-	t->snd_nxt = t->snd_una; /* the big segments were lost */
+	t->snd_nxt = t->snd_una;
+	t->rtt_sampling = false;
+	if (tcp_synchronized(t) && zt_seq_gt(t->snd_max, t->recover))
+		t->recover = t->snd_max;
 	zt_tcb_poll(t, now);
 	return true;
 }

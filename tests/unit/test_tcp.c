@@ -5440,6 +5440,77 @@ static void test_time_wait_paws_answered(void)
 	pair_free(p);
 }
 
+/*
+ * A Packet Too Big for the flight (RFC 1191 6.5, RFC 8201 5.4):
+ * zt_tcb_mss_reduced() sends everything from snd_una again at once, cut
+ * to the new MSS, cwnd as it was. Every segment bigger than the new MSS
+ * was lost at the narrow hop; Linux's tcp_simple_retransmit marks each of
+ * those lost and resends it as the window allows, and so does this, but
+ * for what went in segments that fitted, here a short tail, which Linux
+ * leaves in flight and this sends again (ztun keeps no length per
+ * segment), a duplicate the peer D-SACKs: pinned, not a goal. Karn's
+ * rule (RFC 6298 3): no RTT sample from a segment that went again, which
+ * without timestamps timed the lost original from its first send (failed
+ * before: the sample was kept). A notice that lowers nothing (the next
+ * for the same flight) sends nothing.
+ */
+static void test_mss_reduced_resend(void)
+{
+	for (int ts = 0; ts < 2; ts++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *a;
+		static uint8_t data[6 * 1460 + 100], got[sizeof(data)];
+		uint32_t mss = 1000, n, una, seq, bytes = 0;
+		unsigned before, segs;
+
+		CU_ASSERT_FATAL(p != NULL);
+		cfg_small(&c);
+		c.timestamps = ts;
+		pair_init(p, &c, &c, 2005);
+		connect_pair(p, 10, 20);
+		a = &p->side[0].tcb;
+		n = 6u * a->snd_mss + 100u;
+		fill_pat(data, n, 77);
+		/* six full segments, lost at the narrow hop; the tail passes */
+		p->side[0].drop_base = p->side[0].nlast;
+		p->side[0].drop_bits = 0x3f;
+		CU_ASSERT_EQUAL_FATAL(zt_tcb_send(a, data, n, p->now), n);
+		CU_ASSERT_EQUAL_FATAL(a->snd_max - a->snd_una, n);
+		CU_ASSERT_EQUAL(p->side[0].nlast - p->side[0].drop_base, 7);
+		CU_ASSERT(a->rtt_sampling);
+		p->now += 5 * ZT_MS; /* the router's Packet Too Big comes back */
+		una = a->snd_una;
+		before = p->side[0].nlast;
+		CU_ASSERT(zt_tcb_mss_reduced(a, mss, p->now));
+		CU_ASSERT_EQUAL(a->snd_mss, mss);
+		CU_ASSERT_FALSE(a->rtt_sampling); /* Karn */
+		segs = p->side[0].nlast - before;
+		CU_ASSERT_EQUAL(segs, (n + mss - 1) / mss);
+		seq = una;
+		for (unsigned i = before; i < p->side[0].nlast; i++) {
+			const struct zt_tcp_repr *r = &p->side[0].last[i % 64];
+			uint32_t len = (uint32_t)p->side[0].last_len[i % 64];
+
+			CU_ASSERT_EQUAL(r->seq, seq);
+			CU_ASSERT(len <= mss);
+			seq += len;
+			bytes += len;
+		}
+		CU_ASSERT_EQUAL(bytes, n); /* the tail too */
+		CU_ASSERT_EQUAL(a->stats.retransmits, segs);
+		/* the same notice again: nothing more */
+		CU_ASSERT_FALSE(zt_tcb_mss_reduced(a, mss, p->now));
+		CU_ASSERT_EQUAL(p->side[0].nlast, before + segs);
+		pair_settle(p, 2 * ZT_SEC);
+		expect_received(p, got, sizeof(got), data, n);
+		CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+		CU_ASSERT_EQUAL(a->stats.retransmits, segs);
+		CU_ASSERT_EQUAL(p->violations, 0);
+		pair_free(p);
+	}
+}
+
 /* SYN_RECEIVED (Linux's tcp_check_req): copies of the client's SYN draw
  * one SYN-ACK an interval, and a bare ACK outside the window shares the
  * throttle; the client's own retransmission, later, is answered. */
@@ -5969,6 +6040,7 @@ int zt_suite_tcp(void)
 		{ "oow_ack_rate_limit", test_oow_ack_rate_limit },
 		{ "time_wait_oow_ack_rate_limit", test_time_wait_oow_ack_rate_limit },
 		{ "time_wait_paws_answered", test_time_wait_paws_answered },
+		{ "mss_reduced_resend", test_mss_reduced_resend },
 		{ "syn_received_oow_rate_limit", test_syn_received_oow_rate_limit },
 		{ "no_tsopt_taken", test_no_tsopt_taken },
 		{ "keepalive_defers_to_rtx_and_persist",
