@@ -9,7 +9,8 @@
  * the path reordered, as Linux; a TS.Recent 24 days old is trusted no
  * more, 5.5; a bare ACK that fails it is dropped without the reply R1
  * asks, as Linux's PAWS_OLD_ACK, but in TIME_WAIT, where it draws that
- * reply, throttled), RST, SYN, ACK, data, FIN.
+ * reply, throttled; in SYN_RECEIVED a TSecr that echoes no TSval we
+ * sent is dropped likewise), RST, SYN, ACK, data, FIN.
  * RST and SYN in a synchronized state are validated as RFC 5961 asks: an
  * RST exactly at rcv_nxt resets, one elsewhere in the window only draws a
  * challenge ACK; a SYN always draws a challenge ACK - except in TIME_WAIT,
@@ -1307,6 +1308,21 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	if (syn && !(seg->flags & ZT_TCP_RST)) {
 		tcp_challenge_ack(t, now);
 		return tcp_drop(t, ZT_DROP_TCP_BAD_FLAGS, now);
+	}
+
+	/* The handshake's last ACK echoes a TSval we sent (RFC 7323 3.2),
+	 * from our first SYN(-ACK) on: one that echoes none (older, or
+	 * ahead of our clock) is forged or confused, and is dropped with
+	 * an ACK as one outside the window is, as Linux's tcp_check_req
+	 * (TSECR_REJECTED) and FreeBSD's syncache; a TSecr of 0 (some
+	 * stacks send it) is taken, as by both. */
+	if (t->state == ZT_TCP_SYN_RECEIVED && t->ts_ok && seg->has_ts &&
+	    seg->ts_ecr && !(seg->flags & ZT_TCP_RST) &&
+	    (ts_before(seg->ts_ecr, t->syn_tsval) ||
+	     ts_before(tcp_ts_now(t, now), seg->ts_ecr))) {
+		if ((len || fin) || !tcp_oow_ack_limited(t, now))
+			t->ack_now = true;
+		return tcp_drop(t, ZT_DROP_TCP_BAD_ACK, now);
 	}
 
 	/* Step 1: sequence acceptability (RFC 9293 table) and PAWS. */

@@ -317,6 +317,10 @@ void tcp_send_syn(struct zt_tcb *t, uint64_t now)
 
 	if (t->state == ZT_TCP_SYN_RECEIVED)
 		flags |= ZT_TCP_ACK;
+	if (!t->syn_ts_set) {
+		t->syn_ts_set = true;
+		t->syn_tsval = tcp_ts_now(t, now);
+	}
 	tcp_emit(t, flags, t->iss, 0, 0, now);
 	if (zt_seq_lt(t->snd_max, t->iss + 1))
 		t->snd_max = t->iss + 1;

@@ -3046,6 +3046,71 @@ static struct tcp_pair *syn_received_pair(uint64_t seed, bool timestamps,
 	return p;
 }
 
+/*
+ * The handshake's last ACK echoes a TSval we sent (RFC 7323 3.2): one
+ * whose TSecr is none we sent, older than our first SYN-ACK's or ahead
+ * of our clock, is forged or confused (a blind attacker must now guess
+ * that too): dropped, answered with an ACK (throttled as every ACK to an
+ * unacceptable bare segment), the connection left in SYN_RECEIVED, as
+ * Linux's tcp_check_req (TSECR_REJECTED, since 6.15) and FreeBSD's
+ * syncache do; the right echo then completes it. A TSecr of 0 is taken
+ * (some stacks send it; both take it). Before, any TSecr was taken.
+ */
+static void test_synack_tsecr_checked(void)
+{
+	for (int zero = 0; zero < 2; zero++) {
+		struct zt_tcp_config c;
+		struct tcp_pair *p = malloc(sizeof(*p));
+		struct zt_tcb *t;
+		struct zt_tcp_repr syn, ack;
+		uint32_t v;
+		unsigned before;
+
+		CU_ASSERT_FATAL(p != NULL);
+		cfg_small(&c);
+		pair_init(p, &c, &c, 2006);
+		t = &p->side[1].tcb;
+		memset(&syn, 0, sizeof(syn));
+		syn.src_port = 40000;
+		syn.dst_port = 80;
+		syn.seq = 1000;
+		syn.window = 65535;
+		syn.flags = ZT_TCP_SYN;
+		syn.has_ts = true;
+		syn.ts_val = 777;
+		CU_ASSERT_EQUAL(zt_tcb_open_passive(t, &syn, 5000, p->now), ZT_DROP_NONE);
+		p->now += 3 * ZT_MS;
+		zt_tcb_accept(t, p->now);
+		CU_ASSERT_FATAL(t->ts_ok);
+		v = last_seg(p, 1)->ts_val;
+		p->now += 20 * ZT_MS;
+		ack = syn;
+		ack.seq = 1001;
+		ack.ack = 5001;
+		ack.flags = ZT_TCP_ACK;
+		ack.ts_val = 778;
+		if (!zero) {
+			before = p->side[1].nlast;
+			ack.ts_ecr = v - 1000; /* before our SYN-ACK */
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &ack, NULL, 0), ZT_DROP_TCP_BAD_ACK);
+			CU_ASSERT_EQUAL(t->state, ZT_TCP_SYN_RECEIVED);
+			CU_ASSERT_EQUAL_FATAL(p->side[1].nlast, before + 1);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->flags, ZT_TCP_ACK);
+			CU_ASSERT_EQUAL(last_seg(p, 1)->ack, 1001);
+			ack.ts_ecr = v + 100000; /* ahead of our clock */
+			CU_ASSERT_EQUAL(pair_inject(p, 1, &ack, NULL, 0), ZT_DROP_TCP_BAD_ACK);
+			CU_ASSERT_EQUAL(t->state, ZT_TCP_SYN_RECEIVED);
+			CU_ASSERT_EQUAL(p->side[1].nlast, before + 1); /* throttled */
+			CU_ASSERT_EQUAL(t->stats.oow_acks_skipped, 1);
+			CU_ASSERT_EQUAL(t->stats.drops[ZT_DROP_TCP_BAD_ACK], 2);
+		}
+		ack.ts_ecr = zero ? 0 : v;
+		CU_ASSERT_EQUAL(pair_inject(p, 1, &ack, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(t->state, ZT_TCP_ESTABLISHED);
+		pair_free(p);
+	}
+}
+
 /* Karn's rule for the handshake: a SYN-ACK sent again because the
  * client's SYN came twice (its timer fired before our first SYN-ACK
  * arrived) makes the ACK ambiguous, so it gives no RTT sample. Here the
@@ -6041,6 +6106,7 @@ int zt_suite_tcp(void)
 		{ "time_wait_oow_ack_rate_limit", test_time_wait_oow_ack_rate_limit },
 		{ "time_wait_paws_answered", test_time_wait_paws_answered },
 		{ "mss_reduced_resend", test_mss_reduced_resend },
+		{ "synack_tsecr_checked", test_synack_tsecr_checked },
 		{ "syn_received_oow_rate_limit", test_syn_received_oow_rate_limit },
 		{ "no_tsopt_taken", test_no_tsopt_taken },
 		{ "keepalive_defers_to_rtx_and_persist",

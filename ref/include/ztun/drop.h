@@ -35,7 +35,9 @@ enum zt_drop {
 				   * unless a RST, a bare ACK failing PAWS, or
 				   * a bare ACK within 500 ms of such an
 				   * answer: oow_acks_skipped) */
-	ZT_DROP_TCP_BAD_ACK,      /* acknowledges data never sent */
+	ZT_DROP_TCP_BAD_ACK,      /* acknowledges data never sent, or (the
+				   * handshake's last ACK) echoes a TSval
+				   * never sent (answered with an ACK) */
 	ZT_DROP_TCP_BAD_FLAGS,    /* illegal flag combination (SYN+FIN, SYN+RST, none), or a
 				   * SYN on a synchronized connection (challenge-ACKed) */
 	ZT_DROP_TCP_RST_INVALID,  /* RST not exactly at rcv_nxt (challenge ACK sent) */

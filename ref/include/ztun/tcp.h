@@ -323,6 +323,9 @@ struct zt_tcb {
 	bool synack_pending;   /* passive open waiting for zt_tcb_accept() */
 	bool synack_resent;    /* ... sent again for a repeated SYN: no RTT
 				* sample from the handshake (Karn) */
+	bool syn_ts_set;       /* our first SYN or SYN-ACK went with ... */
+	uint32_t syn_tsval;    /* ... this TSval: the handshake's last ACK
+				* echoes one from here to our clock */
 	bool persist;          /* zero window: probing instead of retransmitting */
 	bool rto_closed;       /* an RTO went off while the window was closed */
 	bool tlp_out;          /* a tail loss probe went out and no ACK has
