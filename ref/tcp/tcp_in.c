@@ -1162,6 +1162,18 @@ static enum zt_drop tcp_drop(struct zt_tcb *t, enum zt_drop why, uint64_t now)
 	return why;
 }
 
+/* The handshake's RTT sample (the caller keeps Karn's rule: our SYN or
+ * SYN-ACK went once, at t_rtx - rto): SRTT's first, and RACK's min_RTT
+ * from the start, so that a retransmission's ambiguous delivery is known
+ * for one before any data was ACKed (RFC 8985 6.2 step 2). */
+static void tcp_handshake_rtt(struct zt_tcb *t, uint64_t now)
+{
+	uint64_t rtt = now - (t->t_rtx - t->rto);
+
+	tcp_rtt_sample(t, rtt);
+	tcp_rack_min_rtt(t, rtt);
+}
+
 static enum zt_drop tcp_input_syn_sent(struct zt_tcb *t,
 				       const struct zt_tcp_repr *seg,
 				       struct zt_view data, uint64_t now)
@@ -1200,7 +1212,7 @@ static enum zt_drop tcp_input_syn_sent(struct zt_tcb *t,
 		if (zt_seq_lt(t->snd_nxt, t->snd_una))
 			t->snd_nxt = t->snd_una;
 		if (t->retries == 0)
-			tcp_rtt_sample(t, now - (t->t_rtx - t->rto));
+			tcp_handshake_rtt(t, now);
 		t->t_rtx = ZT_TIME_NEVER;
 		tcp_enter_established(t, now);
 		t->ack_now = true;
@@ -1442,7 +1454,7 @@ enum zt_drop zt_tcb_input(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		/* Karn: not when the SYN-ACK went more than once */
 		if (t->retries == 0 && !t->synack_resent &&
 		    t->t_rtx != ZT_TIME_NEVER)
-			tcp_rtt_sample(t, now - (t->t_rtx - t->rto));
+			tcp_handshake_rtt(t, now);
 		t->t_rtx = ZT_TIME_NEVER;
 		t->snd_wnd = (uint32_t)seg->window << tcp_shift(t);
 		t->max_snd_wnd = t->snd_wnd;

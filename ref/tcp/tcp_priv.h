@@ -66,6 +66,9 @@ void tcp_enter_recovery(struct zt_tcb *t, uint64_t now);
 /* RACK (tcp_rack.c, SACK connections only). @seq/@len (sequence space)
  * went out now. */
 void tcp_rack_sent(struct zt_tcb *t, uint32_t seq, uint32_t len, uint64_t now);
+/* An RTT sample of @rtt ns, from a delivery RACK took or from the
+ * handshake: min_RTT (6.2 step 2) is the least. */
+void tcp_rack_min_rtt(struct zt_tcb *t, uint64_t rtt);
 /* An RTO: forget the log of what went before it. */
 void tcp_rack_reset(struct zt_tcb *t);
 /* An ACK arrived (its SACK blocks already in the scoreboard, snd_una not

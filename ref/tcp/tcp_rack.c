@@ -27,7 +27,12 @@
  * thinks data newer than it is), move RACK.xmit_ts to the most recently
  * sent of them, and RACK.rtt to the time since; a retransmitted run's
  * delivery is ambiguous when the ACK echoes a timestamp from before it,
- * or comes sooner than min_RTT after it, and is skipped. A run delivered
+ * or comes sooner than min_RTT after it, and is skipped; min_RTT is the
+ * least RTT of the deliveries taken and of the handshake (its sample,
+ * Karn's rule kept, seeds it: tcp_rack_min_rtt, as Linux's
+ * tcp_synack_rtt_meas feeds tcp_update_rtt_min), so that the ACK of an
+ * original that comes just after its retransmission, before any data
+ * was ACKed, is not taken for the retransmission's. A run delivered
  * below the highest end delivered (RACK.fack) without being a
  * retransmission shows reordering (reordering_seen). Delivered runs leave
  * the log. An ACK without SACK blocks and with an empty scoreboard looks
@@ -208,6 +213,16 @@ void tcp_rack_reset(struct zt_tcb *t)
 	t->rack.timer = false;
 }
 
+void tcp_rack_min_rtt(struct zt_tcb *t, uint64_t rtt)
+{
+	struct zt_tcp_rack *r = &t->rack;
+
+	if (!r->min_set || rtt < r->min_rtt) {
+		r->min_rtt = rtt;
+		r->min_set = true;
+	}
+}
+
 /* One run's delivery up to @dlv (wholly when @whole), sent at @ts. */
 static void rack_delivered(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			   struct zt_tcp_rack_run *u, uint32_t dlv, uint64_t ts,
@@ -231,10 +246,7 @@ static void rack_delivered(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	      (int32_t)(seg->ts_ecr - tcp_ts_now(t, ts)) < 0) ||
 	     rtt < r->min_rtt))
 		return;
-	if (!r->min_set || rtt < r->min_rtt) {
-		r->min_rtt = rtt;
-		r->min_set = true;
-	}
+	tcp_rack_min_rtt(t, rtt);
 	if (!r->valid || (int32_t)(u->order - r->order) > 0 ||
 	    (u->order == r->order && zt_seq_gt(dlv, r->end_seq))) {
 		r->valid = true;

@@ -1358,15 +1358,106 @@ static struct tcp_pair *rack_inject_pair(uint64_t seed)
 	return p;
 }
 
-/* Inject an ACK of @ack (offset from snd_una) with @n SACK blocks. */
-static void inject_ack(struct tcp_pair *p, uint32_t ack, unsigned n,
-		       const uint32_t *l, const uint32_t *r)
+/* Inject to @side an ACK of @ack (offset from snd_una) with @n SACK
+ * blocks. */
+static void inject_ack_to(struct tcp_pair *p, int side, uint32_t ack,
+			  unsigned n, const uint32_t *l, const uint32_t *r)
 {
-	struct zt_tcb *a = &p->side[0].tcb;
+	struct zt_tcb *a = &p->side[side].tcb;
 	struct zt_tcp_repr seg = sack_ack(a, n, l, r);
 
 	seg.ack = a->snd_una + ack;
-	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_EQUAL(pair_inject(p, side, &seg, NULL, 0), ZT_DROP_NONE);
+}
+
+/* As inject_ack_to() side 0. */
+static void inject_ack(struct tcp_pair *p, uint32_t ack, unsigned n,
+		       const uint32_t *l, const uint32_t *r)
+{
+	inject_ack_to(p, 0, ack, n, l, r);
+}
+
+/*
+ * RACK's min_RTT starts from the handshake's RTT sample (Linux's
+ * tcp_synack_rtt_meas feeds it to tcp_update_rtt_min), Karn's rule
+ * kept. The passive side here, its peer without timestamps (Windows'
+ * default), a 50 ms round trip. Right after the handshake the path
+ * stalls: the RTO sends the first segment again, and 5 ms later the
+ * ACK of its original comes (the RTO was spurious, F-RTO says so). That
+ * ACK is no delivery of the retransmission, sent less than min_RTT ago
+ * (RFC 8985 6.2 step 2). Before, min_RTT was unknown (0) until data was
+ * ACKed: it was taken as one, and min_RTT became 5 ms for the life of
+ * the connection, so that the reordering window (min_RTT / 4) was 1.25
+ * ms, not 12.5: a segment 5 ms late, later on, was found lost and sent
+ * again, a spurious recovery. A SYN-ACK sent twice gives neither
+ * (Karn): synack_resent_no_rtt_sample.
+ */
+static void test_rack_min_rtt_handshake(void)
+{
+	struct zt_tcp_config c;
+	struct tcp_pair *p = malloc(sizeof(*p));
+	struct zt_tcb *t;
+	static uint8_t buf[20 * 1460];
+	uint32_t seg, l[1], r[1];
+	uint64_t start;
+
+	CU_ASSERT_FATAL(p != NULL);
+	cfg_small(&c);
+	c.timestamps = false;
+	pair_init(p, &c, &c, 8985007);
+	p->delay = 25 * ZT_MS;
+	connect_pair(p, 1000, 2000);
+	t = &p->side[1].tcb;
+	seg = t->snd_mss;
+	CU_ASSERT_FATAL(t->sack_ok && !t->ts_ok);
+	CU_ASSERT(t->srtt == 50 * ZT_MS);
+	CU_ASSERT(t->rack.min_rtt == 50 * ZT_MS);
+	/* the active side's, from its SYN */
+	CU_ASSERT(p->side[0].tcb.rack.min_rtt == 50 * ZT_MS);
+	/* side 1's segments are lost from here: the test's ACKs stand
+	 * for the peer's */
+	p->side[1].drop_base = p->side[1].nlast;
+	p->side[1].drop_bits = ~0ull;
+	memset(buf, 'm', sizeof(buf));
+	start = p->now;
+	CU_ASSERT_EQUAL(zt_tcb_send(t, buf, sizeof(buf), p->now), sizeof(buf));
+	while (!t->stats.rto_expiries && p->now < start + ZT_SEC)
+		pair_run_until(p, p->now + ZT_MS);
+	CU_ASSERT_EQUAL_FATAL(t->stats.rto_expiries, 1);
+	CU_ASSERT_EQUAL(t->stats.retransmits, 1); /* the first segment */
+	pair_run_until(p, p->now + 5 * ZT_MS);
+	inject_ack_to(p, 1, 2 * seg, 0, NULL, NULL);
+	CU_ASSERT(t->rack.min_rtt == 50 * ZT_MS);
+	pair_run_until(p, p->now + 2 * ZT_MS);
+	inject_ack_to(p, 1, 2 * seg, 0, NULL, NULL);
+	CU_ASSERT_EQUAL(t->stats.spurious_rtos, 1);
+	/* the rest as the path carries it again: each ACK 50 ms after
+	 * what it acknowledges went */
+	while (t->snd_una != t->snd_max && p->now < start + 10 * ZT_SEC) {
+		pair_run_until(p, p->now + 50 * ZT_MS);
+		inject_ack_to(p, 1, t->snd_max - t->snd_una, 0, NULL, NULL);
+	}
+	CU_ASSERT_FATAL(zt_tcb_send_drained(t));
+	CU_ASSERT(t->rack.min_rtt == 50 * ZT_MS);
+	/* ten segments; the peer ACKs eight and SACKs the tenth a round
+	 * trip later, the ninth 5 ms after it: reordering, no loss */
+	p->side[1].drop_base = p->side[1].nlast;
+	t->cwnd = 10u * seg;
+	start = p->now;
+	CU_ASSERT_EQUAL(zt_tcb_send(t, buf, 10 * seg, p->now), 10 * seg);
+	CU_ASSERT_EQUAL(t->snd_max - t->snd_una, 10u * seg);
+	pair_run_until(p, start + 50 * ZT_MS);
+	l[0] = 9 * seg;
+	r[0] = 10 * seg;
+	inject_ack_to(p, 1, 8 * seg, 1, l, r);
+	pair_run_until(p, start + 55 * ZT_MS);
+	inject_ack_to(p, 1, 2 * seg, 0, NULL, NULL);
+	CU_ASSERT(zt_tcb_send_drained(t));
+	CU_ASSERT_EQUAL(t->stats.rack_marked, 0);
+	CU_ASSERT_EQUAL(t->stats.fast_retransmits, 0);
+	CU_ASSERT_EQUAL(t->stats.retransmits, 1);
+	CU_ASSERT_EQUAL(p->violations, 0);
+	pair_free(p);
 }
 
 /*
@@ -3115,7 +3206,8 @@ static void test_synack_tsecr_checked(void)
  * client's SYN came twice (its timer fired before our first SYN-ACK
  * arrived) makes the ACK ambiguous, so it gives no RTT sample. Here the
  * ACK answers the second SYN-ACK 10 ms after it, 510 ms after the first:
- * a sample taken from the first would make srtt 510 ms. */
+ * a sample taken from the first would make srtt 510 ms; nor does it
+ * seed RACK's min_RTT (rack_min_rtt_handshake). */
 static void test_synack_resent_no_rtt_sample(void)
 {
 	struct zt_tcp_repr seg;
@@ -3134,6 +3226,7 @@ static void test_synack_resent_no_rtt_sample(void)
 	CU_ASSERT_EQUAL_FATAL(t->state, ZT_TCP_ESTABLISHED);
 	CU_ASSERT_EQUAL(t->srtt, 0);
 	CU_ASSERT_EQUAL(t->rto, t->cfg->rto_initial);
+	CU_ASSERT_FALSE(t->rack.min_set); /* nor RACK's min_RTT */
 	pair_free(p);
 }
 
@@ -6037,6 +6130,7 @@ int zt_suite_tcp(void)
 		{ "rack_reo_timer", test_rack_reo_timer },
 		{ "rack_reordering_window", test_rack_reordering_window },
 		{ "rack_dsack_reo_wnd", test_rack_dsack_reo_wnd },
+		{ "rack_min_rtt_handshake", test_rack_min_rtt_handshake },
 		{ "partial_ack_empty_scoreboard", test_partial_ack_empty_scoreboard },
 		{ "full_ack_cwnd_two_segments", test_full_ack_cwnd_two_segments },
 		{ "sack_recovery_pipe_lost_acks", test_sack_recovery_pipe_lost_acks },
