@@ -32,7 +32,8 @@
  * Karn's rule kept, seeds it: tcp_rack_min_rtt, as Linux's
  * tcp_synack_rtt_meas feeds tcp_update_rtt_min), so that the ACK of an
  * original that comes just after its retransmission, before any data
- * was ACKed, is not taken for the retransmission's. A run delivered
+ * was ACKed, is not taken for the retransmission's; without any sample
+ * yet no retransmission's delivery is taken. A run delivered
  * below the highest end delivered (RACK.fack) without being a
  * retransmission shows reordering (reordering_seen). Delivered runs leave
  * the log. An ACK without SACK blocks and with an empty scoreboard looks
@@ -240,11 +241,12 @@ static void rack_delivered(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	else if (!u->rtx)
 		r->reordering_seen = true;
 	rtt = now - ts;
-	/* step 2: an ambiguous retransmission's delivery tells nothing */
+	/* step 2: an ambiguous retransmission's delivery tells nothing;
+	 * min_RTT unknown is infinite (Linux's ~0U) */
 	if (u->rtx &&
 	    ((t->ts_ok && seg->has_ts && seg->ts_ecr &&
 	      (int32_t)(seg->ts_ecr - tcp_ts_now(t, ts)) < 0) ||
-	     rtt < r->min_rtt))
+	     !r->min_set || rtt < r->min_rtt))
 		return;
 	tcp_rack_min_rtt(t, rtt);
 	if (!r->valid || (int32_t)(u->order - r->order) > 0 ||
