@@ -431,6 +431,19 @@ static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	return news;
 }
 
+/* A tail loss probe is out and @seg may be its answer, so that what it
+ * SACKs shows the holes below lost (RFC 8985 7.4.1): not if it came
+ * sooner than min_RTT after the probe or echoes a TSval from before it
+ * (6.2 step 2): then the originals it SACKs were only late (RACK takes
+ * no delivery of the probe from it either), and the holes are left to
+ * RACK, IsLost and DupThresh, as with no probe. */
+static bool tcp_tlp_answer(const struct zt_tcb *t,
+			   const struct zt_tcp_repr *seg, uint64_t now)
+{
+	return t->tlp_out && t->sacked.count &&
+	       !tcp_rack_too_soon(t, seg, t->tlp_at, now);
+}
+
 /* RFC 6675 4 IsLost(snd_una) with DupThresh 3: three discontiguous
  * SACKed sequences above the first unACKed byte (three ranges: at least
  * three segments), or more than 2 * SMSS bytes SACKed there. */
@@ -947,13 +960,14 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		/* With SACK, an ACK that moves snd_una may show the new
 		 * first hole lost as a duplicate one would: SACKs while a
 		 * probe is out (its episode lasts to tlp_high: the probe's
-		 * own answer, or a late ACK with it SACKed), or IsLost
+		 * own answer, or a late ACK with it SACKed) that may be its
+		 * answer (tcp_tlp_answer), or IsLost
 		 * (RFC 6675 4). Only when it SACKs new bytes: nothing is
 		 * added to an ACK of the loss-free path. */
 		if (new_sack && !t->in_recovery && t->sacked.count &&
 		    t->snd_max != t->snd_una && t->snd_wnd != 0 &&
 		    zt_seq_ge(t->snd_una, t->recover) &&
-		    (t->tlp_out || tcp_sack_first_lost(t)))
+		    (tcp_tlp_answer(t, seg, now) || tcp_sack_first_lost(t)))
 			tcp_enter_recovery(t, now);
 	} else if (seg->ack == t->snd_una && t->snd_max != t->snd_una &&
 		   t->snd_wnd != 0 &&
@@ -971,10 +985,11 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 		t->stats.dupacks_in++;
 		/* A tail loss probe is out (RFC 8985 7.4): what it draws
 		 * SACKed shows the hole lost, as RACK would find it - all
-		 * that is out went 2 * SRTT or more before the probe. */
+		 * that is out went 2 * SRTT or more before the probe - when
+		 * the ACK may be the probe's (tcp_tlp_answer). */
 		if (!t->in_recovery &&
 		    (t->dupacks >= tcp_dupthresh(t) ||
-		     (t->sack_ok && ((t->tlp_out && t->sacked.count) ||
+		     (t->sack_ok && (tcp_tlp_answer(t, seg, now) ||
 				     tcp_sack_first_lost(t)))) &&
 		    zt_seq_ge(t->snd_una, t->recover)) {
 			tcp_enter_recovery(t, now);

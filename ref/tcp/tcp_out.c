@@ -1028,6 +1028,7 @@ static void tcp_on_tlp(struct zt_tcb *t, uint64_t now)
 	t->tlp_high = t->snd_max; /* the episode's end, either kind */
 	t->stats.tlp_probes++;
 	t->tlp_out = true;
+	t->tlp_at = now;
 	t->t_rtx = now + t->rto;
 }
 

@@ -69,6 +69,11 @@ void tcp_rack_sent(struct zt_tcb *t, uint32_t seq, uint32_t len, uint64_t now);
 /* An RTT sample of @rtt ns, from a delivery RACK took or from the
  * handshake: min_RTT (6.2 step 2) is the least. */
 void tcp_rack_min_rtt(struct zt_tcb *t, uint64_t rtt);
+/* RFC 8985 6.2 step 2: @seg, come @now, cannot answer a retransmission
+ * sent at @sent (it echoes an older TSval, or comes sooner than min_RTT,
+ * or min_RTT is unknown): it answers the original. */
+bool tcp_rack_too_soon(const struct zt_tcb *t, const struct zt_tcp_repr *seg,
+		       uint64_t sent, uint64_t now);
 /* An RTO: forget the log of what went before it. */
 void tcp_rack_reset(struct zt_tcb *t);
 /* An ACK arrived (its SACK blocks already in the scoreboard, snd_una not

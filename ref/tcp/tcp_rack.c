@@ -224,6 +224,16 @@ void tcp_rack_min_rtt(struct zt_tcb *t, uint64_t rtt)
 	}
 }
 
+bool tcp_rack_too_soon(const struct zt_tcb *t, const struct zt_tcp_repr *seg,
+		       uint64_t sent, uint64_t now)
+{
+	const struct zt_tcp_rack *r = &t->rack;
+
+	return (t->ts_ok && seg->has_ts && seg->ts_ecr &&
+		(int32_t)(seg->ts_ecr - tcp_ts_now(t, sent)) < 0) ||
+	       !r->min_set || now - sent < r->min_rtt;
+}
+
 /* One run's delivery up to @dlv (wholly when @whole), sent at @ts. */
 static void rack_delivered(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 			   struct zt_tcp_rack_run *u, uint32_t dlv, uint64_t ts,
@@ -243,10 +253,7 @@ static void rack_delivered(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	rtt = now - ts;
 	/* step 2: an ambiguous retransmission's delivery tells nothing;
 	 * min_RTT unknown is infinite (Linux's ~0U) */
-	if (u->rtx &&
-	    ((t->ts_ok && seg->has_ts && seg->ts_ecr &&
-	      (int32_t)(seg->ts_ecr - tcp_ts_now(t, ts)) < 0) ||
-	     !r->min_set || rtt < r->min_rtt))
+	if (u->rtx && tcp_rack_too_soon(t, seg, ts, now))
 		return;
 	tcp_rack_min_rtt(t, rtt);
 	if (!r->valid || (int32_t)(u->order - r->order) > 0 ||

@@ -1486,6 +1486,105 @@ static void test_rack_min_rtt_handshake(void)
 		rack_min_rtt_handshake(kind);
 }
 
+/* As inject_ack(), with @ts a timestamp option echoing the TSval of
+ * what went at @sent. */
+static void inject_ack_ts(struct tcp_pair *p, uint32_t ack, unsigned n,
+			  const uint32_t *l, const uint32_t *r, bool ts,
+			  uint64_t sent)
+{
+	struct zt_tcb *a = &p->side[0].tcb;
+	struct zt_tcp_repr seg = sack_ack(a, n, l, r);
+
+	seg.ack = a->snd_una + ack;
+	if (ts) {
+		seg.has_ts = true;
+		seg.ts_val = a->ts_recent;
+		seg.ts_ecr = (uint32_t)(sent / ZT_MS) + a->ts_offset;
+	}
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+}
+
+/*
+ * A SACK while a tail loss probe is out starts recovery only when it
+ * may be the probe's answer (RFC 8985 7.4.1: RACK takes the probe's
+ * ACK like any other; 6.2 step 2: a retransmission's delivery sooner
+ * than min_RTT after it, or echoing a TSval from before it, is not
+ * its). Ten segments (a 10 ms round trip, min_RTT 10 ms); the peer
+ * ACKs five, the rest is late: the probe sends the tenth again. Kind 0,
+ * no timestamps: 3 ms after the probe the tenth's ORIGINAL is SACKed
+ * (the probe could not be back yet): only delayed, no recovery, no cwnd
+ * reduction, nothing sent again; then the rest is ACKed. Kind 1,
+ * timestamps: the SACK comes 15 ms after the probe but echoes the
+ * original's TSval: the same. Kind 2, the control: no timestamps, the
+ * SACK 15 ms after the probe, the probe's own answer: the sixth is
+ * lost, recovery starts and sends it again (as before). Before, kinds 0
+ * and 1 started recovery at once too (and sent the sixth again).
+ */
+static void tlp_sack_soon(int kind)
+{
+	struct tcp_pair *p = kind == 1 ? rack_pair(89857 + (uint64_t)kind) :
+					 rack_inject_pair(89857 + (uint64_t)kind);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[10 * 1460];
+	uint32_t seg = a->snd_mss, l[1] = { 4 * seg }, r[1] = { 5 * seg };
+	uint32_t cwnd, ssthresh;
+	uint64_t start, probe, rtx0 = a->stats.retransmits;
+
+	if (kind == 1) { /* side 0's segments lost: the test ACKs them */
+		CU_ASSERT_FATAL(a->ts_ok);
+		p->side[0].drop_base = p->side[0].nlast;
+		p->side[0].drop_bits = ~0ull;
+	} else {
+		CU_ASSERT_FATAL(!a->ts_ok);
+	}
+	CU_ASSERT_FATAL(a->rack.min_set && a->rack.min_rtt >= 10 * ZT_MS);
+	memset(buf, 't', sizeof(buf));
+	a->cwnd = 10u * seg;
+	start = p->now;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 10 * seg, p->now), 10 * seg);
+	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 10u * seg);
+	pair_run_until(p, start + 10 * ZT_MS);
+	inject_ack_ts(p, 5 * seg, 0, NULL, NULL, kind == 1, start);
+	while (a->stats.tlp_probes == 0 && p->now < start + ZT_SEC)
+		pair_run_until(p, p->now + ZT_MS / 4);
+	CU_ASSERT_EQUAL_FATAL(a->stats.tlp_probes, 1);
+	CU_ASSERT_EQUAL(a->stats.retransmits, rtx0 + 1);
+	probe = p->now;
+	cwnd = a->cwnd;
+	ssthresh = a->ssthresh;
+	pair_run_until(p, probe + (kind == 0 ? 3 : 15) * ZT_MS);
+	/* the tenth SACKed (offsets from snd_una), the sixth to ninth not */
+	inject_ack_ts(p, 0, 1, l, r, kind == 1, start);
+	if (kind == 2) {
+		CU_ASSERT(a->in_recovery);
+		CU_ASSERT_EQUAL(a->stats.fast_retransmits, 1);
+		CU_ASSERT_EQUAL(a->stats.retransmits, rtx0 + 2); /* the sixth */
+		CU_ASSERT(a->ssthresh < ssthresh);
+		pair_free(p);
+		return;
+	}
+	CU_ASSERT_FALSE(a->in_recovery);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+	CU_ASSERT_EQUAL(a->stats.retransmits, rtx0 + 1);
+	CU_ASSERT(a->cwnd >= cwnd);
+	CU_ASSERT_EQUAL(a->ssthresh, ssthresh);
+	pair_run_until(p, p->now + ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.retransmits, rtx0 + 1);
+	/* the rest arrives: all of it ACKed, nothing more sent again */
+	inject_ack_ts(p, 5 * seg, 0, NULL, NULL, kind == 1, start);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+	CU_ASSERT_EQUAL(a->stats.retransmits, rtx0 + 1);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 0);
+	pair_free(p);
+}
+
+static void test_tlp_sack_soon(void)
+{
+	for (int kind = 0; kind < 3; kind++)
+		tlp_sack_soon(kind);
+}
+
 /*
  * Ten segments, all there is to send; 10 ms later the peer ACKs eight
  * and SACKs the tenth (one ACK: no duplicate, no Early Retransmit).
@@ -2837,8 +2936,11 @@ static void test_sack_advancing_ack_starts_recovery(void)
 			pair_run_until(p, a->t_tlp);
 			CU_ASSERT_EQUAL_FATAL(a->stats.tlp_probes, 1);
 			CU_ASSERT(a->tlp_out);
-			/* the second segment ACKed, the probe (#4) SACKed:
-			 * #3 is the hole */
+			/* a round trip later (no sooner can it be the
+			 * probe's answer): the second segment ACKed, the
+			 * probe (#4) SACKed: #3 is the hole */
+			CU_ASSERT_FATAL(a->rack.min_set);
+			pair_run_until(p, p->now + a->rack.min_rtt);
 			l[0] = 2 * mss - mss;
 			r[0] = 3 * mss - mss;
 			seg = sack_ack(a, 1, l, r);
@@ -6157,6 +6259,7 @@ int zt_suite_tcp(void)
 		{ "rack_reordering_window", test_rack_reordering_window },
 		{ "rack_dsack_reo_wnd", test_rack_dsack_reo_wnd },
 		{ "rack_min_rtt_handshake", test_rack_min_rtt_handshake },
+		{ "tlp_sack_soon", test_tlp_sack_soon },
 		{ "partial_ack_empty_scoreboard", test_partial_ack_empty_scoreboard },
 		{ "full_ack_cwnd_two_segments", test_full_ack_cwnd_two_segments },
 		{ "sack_recovery_pipe_lost_acks", test_sack_recovery_pipe_lost_acks },

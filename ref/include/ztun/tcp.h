@@ -333,6 +333,7 @@ struct zt_tcb {
 	bool tlp_rtx;          /* ... and it was a retransmission */
 	uint32_t tlp_high;     /* snd_max when the probe was sent: the
 				* episode ends when snd_una reaches it */
+	uint64_t tlp_at;       /* when the probe was sent */
 	uint64_t challenge_start; /* RFC 5961 7: this second's challenge ACKs ... */
 	uint32_t challenge_count; /* ... so far */
 	uint64_t oow_ack_at;   /* the last ACK to an unacceptable segment
