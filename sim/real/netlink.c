@@ -324,8 +324,28 @@ int zr_nl_link_carrier(unsigned ifindex)
 	return err ? err : on;
 }
 
+/* An RTM_NEWADDR/RTM_DELADDR request for @addr/@prefix on @ifindex. */
+static int addr_request(struct nl_req *req, uint16_t type, uint16_t flags,
+			unsigned ifindex, const struct zt_addr *addr,
+			uint8_t prefix)
+{
+	size_t alen = zt_addr_len(addr);
+	int err;
+
+	nl_req_init(req, type, flags, sizeof(struct ifaddrmsg));
+	req->u.ifa.ifa_family = addr->family == ZT_AF_INET ? AF_INET : AF_INET6;
+	req->u.ifa.ifa_prefixlen = prefix;
+	req->u.ifa.ifa_index = ifindex;
+	req->u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+	err = nl_put(req, IFA_LOCAL, addr->bytes, alen);
+	if (!err)
+		err = nl_put(req, IFA_ADDRESS, addr->bytes, alen);
+	return err;
+}
+
 /**
- * zr_nl_addr_add() - add @addr/@prefix to @ifindex.
+ * zr_nl_addr_add() - add @addr/@prefix to @ifindex, tagged IFA_PROTO
+ * ZR_RTPROT_ZTUN (so that a later run can tell it from anyone else's).
  * @ifindex: the interface
  * @addr: IPv4 or IPv6 address (borrowed)
  * @prefix: prefix length
@@ -335,24 +355,106 @@ int zr_nl_link_carrier(unsigned ifindex)
 int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr, uint8_t prefix)
 {
 	struct nl_req req;
-	size_t alen = zt_addr_len(addr);
-	int err;
+	uint8_t proto = ZR_RTPROT_ZTUN;
+	int err = addr_request(&req, RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK |
+			       NLM_F_CREATE | NLM_F_EXCL, ifindex, addr, prefix);
 
-	nl_req_init(&req, RTM_NEWADDR,
-		    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-		    sizeof(struct ifaddrmsg));
-	req.u.ifa.ifa_family = addr->family == ZT_AF_INET ? AF_INET : AF_INET6;
-	req.u.ifa.ifa_prefixlen = prefix;
-	req.u.ifa.ifa_index = ifindex;
-	req.u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
 	if (addr->family == ZT_AF_INET6)
 		req.u.ifa.ifa_flags = IFA_F_NODAD;
-	err = nl_put(&req, IFA_LOCAL, addr->bytes, alen);
 	if (!err)
-		err = nl_put(&req, IFA_ADDRESS, addr->bytes, alen);
-	if (err)
-		return err;
-	return nl_talk(&req, NULL, NULL);
+		err = nl_put(&req, IFA_PROTO, &proto, sizeof(proto));
+	return err ? err : nl_talk(&req, NULL, NULL);
+}
+
+/**
+ * zr_nl_addr_del() - remove @addr/@prefix from @ifindex.
+ * @ifindex: the interface
+ * @addr: IPv4 or IPv6 address (borrowed)
+ * @prefix: prefix length
+ *
+ * Return: 0 or a negative errno (-EADDRNOTAVAIL when it is not there).
+ */
+int zr_nl_addr_del(unsigned ifindex, const struct zt_addr *addr, uint8_t prefix)
+{
+	struct nl_req req;
+	int err = addr_request(&req, RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK,
+			       ifindex, addr, prefix);
+
+	return err ? err : nl_talk(&req, NULL, NULL);
+}
+
+struct addr_find {
+	unsigned ifindex;
+	struct zr_nl_addr *out;
+	size_t cap, n;
+};
+
+static int our_addr_cb(const struct nlmsghdr *nh, void *user)
+{
+	struct addr_find *f = user;
+	const struct ifaddrmsg *ifa = NLMSG_DATA(nh);
+	const struct rtattr *rta;
+	const void *local = NULL, *address = NULL;
+	size_t alen;
+	uint8_t proto = 0;
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWADDR ||
+	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifa)) ||
+	    ifa->ifa_index != f->ifindex ||
+	    (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
+		return 0;
+	alen = ifa->ifa_family == AF_INET ? 4 : 16;
+	len = (int)IFA_PAYLOAD(nh);
+	for (rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == IFA_PROTO && RTA_PAYLOAD(rta) >= 1)
+			memcpy(&proto, RTA_DATA(rta), 1);
+		else if (rta->rta_type == IFA_LOCAL && RTA_PAYLOAD(rta) == alen)
+			local = RTA_DATA(rta);
+		else if (rta->rta_type == IFA_ADDRESS && RTA_PAYLOAD(rta) == alen)
+			address = RTA_DATA(rta);
+	}
+	if (!local)
+		local = address;  /* IPv6 gives IFA_ADDRESS alone */
+	if (proto != ZR_RTPROT_ZTUN || !local)
+		return 0;
+	if (f->n == f->cap)
+		return -ENOBUFS;
+	f->out[f->n].addr = (struct zt_addr){
+		.family = ifa->ifa_family == AF_INET ? ZT_AF_INET : ZT_AF_INET6 };
+	memcpy(f->out[f->n].addr.bytes, local, alen);
+	f->out[f->n++].prefix = ifa->ifa_prefixlen;
+	return 0;
+}
+
+/**
+ * zr_nl_addr_ours() - the addresses on @ifindex that ztun-ref added
+ * (IFA_PROTO ZR_RTPROT_ZTUN), from an RTM_GETADDR dump (interrupted ones
+ * done again, as for zr_nl_default_oif()).
+ * @ifindex: the interface
+ * @out: filled with them, caller-owned
+ * @cap: room in @out
+ *
+ * Return: how many, or a negative errno (-ENOBUFS: more than @cap,
+ * -EAGAIN: every dump was interrupted).
+ */
+int zr_nl_addr_ours(unsigned ifindex, struct zr_nl_addr *out, size_t cap)
+{
+	struct addr_find f;
+	struct nl_req req;
+	int err = -EINTR;
+
+	for (unsigned try = 0; try < ZR_NL_DUMP_TRIES && err == -EINTR; try++) {
+		f = (struct addr_find){ .ifindex = ifindex, .out = out,
+					.cap = cap };
+		nl_req_init(&req, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP,
+			    sizeof(struct ifaddrmsg));
+		req.u.ifa.ifa_family = AF_UNSPEC;
+		err = nl_talk(&req, our_addr_cb, &f);
+	}
+	if (err == -EINTR)
+		return -EAGAIN;
+	return err ? err : (int)f.n;
 }
 
 struct route_pick {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * netlink.h - the few rtnetlink requests ztun-ref needs: bring a link up
- * with an MTU, add an address, find the default route's interface, and for
+ * with an MTU, add an address (list and remove those a ztun-ref added),
+ * find the default route's interface, and for
  * --auto-route ask the route to an address, add and delete routes.
  *
  * Theory of operation: each call opens a NETLINK_ROUTE socket, sends one
@@ -32,10 +33,31 @@ int zr_nl_link_up(unsigned ifindex, uint32_t mtu, uint32_t txqlen);
  * negative errno. */
 int zr_nl_link_carrier(unsigned ifindex);
 
-/* RTM_NEWADDR: @addr/@prefix on @ifindex (IPv6 without DAD).
- * Return: 0 or a negative errno (-EEXIST when already there). */
+/* RTM_NEWADDR: @addr/@prefix on @ifindex (IPv6 without DAD), tagged
+ * IFA_PROTO ZR_RTPROT_ZTUN ("proto 122" in `ip addr`; a kernel before
+ * 6.3 drops the tag). Return: 0 or a negative errno (-EEXIST when
+ * already there: then it keeps the tag it had, or none). */
 int zr_nl_addr_add(unsigned ifindex, const struct zt_addr *addr,
 		   uint8_t prefix);
+
+/* RTM_DELADDR of @addr/@prefix on @ifindex (its connected route goes
+ * with it, routes through the device stay).
+ * Return: 0 or a negative errno. */
+int zr_nl_addr_del(unsigned ifindex, const struct zt_addr *addr,
+		   uint8_t prefix);
+
+/* An address of an interface. */
+struct zr_nl_addr {
+	struct zt_addr addr;
+	uint8_t prefix;
+};
+
+/* The addresses of @ifindex tagged ZR_RTPROT_ZTUN (added by a ztun-ref),
+ * into @out (at most @cap), from an RTM_GETADDR dump (interrupted ones
+ * done again, as for zr_nl_default_oif()). Addresses of anyone else
+ * (untagged) are never listed. Return: how many, or a negative errno
+ * (-ENOBUFS: more than @cap; -EAGAIN: every dump was interrupted). */
+int zr_nl_addr_ours(unsigned ifindex, struct zr_nl_addr *out, size_t cap);
 
 /*
  * zr_nl_default_oif() - the interface of the main table's default route
@@ -62,8 +84,9 @@ int zr_nl_default_oif(uint8_t family, unsigned exclude);
  */
 int zr_nl_host_route_exists(const struct zt_addr *addr);
 
-/* rtm_protocol of every route ztun-ref adds ("proto 122" in `ip route`);
- * deletions match it, so a route of anyone else is never removed. */
+/* rtm_protocol of every route ztun-ref adds ("proto 122" in `ip route`),
+ * and IFA_PROTO of its addresses; deletions match it, so a route or an
+ * address of anyone else is never removed. */
 #define ZR_RTPROT_ZTUN 122
 
 /* A unicast route of the main table: @dst/@prefix [via @gateway] dev @oif. */

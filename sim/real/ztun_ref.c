@@ -70,6 +70,43 @@ static void close_failed(struct zr_tun *tun)
 			name, name);
 }
 
+/* Whether @a/@prefix is an address @c asks for on the TUN. */
+static bool tun_addr_wanted(const struct zr_config *c,
+			    const struct zr_nl_addr *a)
+{
+	return (zt_addr_eq(&a->addr, &c->tun_ip) && a->prefix == c->prefix) ||
+	       (c->have_ip6 && zt_addr_eq(&a->addr, &c->tun_ip6) &&
+		a->prefix == c->prefix6);
+}
+
+/* On a device found in place (left by a --kill-switch run that died):
+ * remove the addresses a ztun-ref added (tagged, see zr_nl_addr_add())
+ * that this run does not ask for, before adding its own (an IPv4 primary
+ * removed after a new secondary of its subnet would take that one with
+ * it). The routes into the device stay; only the old addresses'
+ * connected routes go. Anyone else's address is never touched. */
+static int drop_stale_addrs(const struct zr_config *c, unsigned idx,
+			    const char *ifname)
+{
+	struct zr_nl_addr ours[16];
+	char a[ZT_ADDR_STRLEN];
+	int n = zr_nl_addr_ours(idx, ours, sizeof(ours) / sizeof(ours[0]));
+
+	for (int i = 0; i < n; i++) {
+		int err;
+
+		if (tun_addr_wanted(c, &ours[i]))
+			continue;
+		err = zr_nl_addr_del(idx, &ours[i].addr, ours[i].prefix);
+		if (err && err != -EADDRNOTAVAIL)
+			return err;
+		zr_info("TUN %s: removed %s/%u, added by a run that died and not asked for now",
+			ifname, zt_addr_format(&ours[i].addr, a, sizeof(a)),
+			ours[i].prefix);
+	}
+	return n < 0 ? n : 0;
+}
+
 /* Create or adopt the TUN; configure a created one. Return an exit code. */
 static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 {
@@ -109,6 +146,9 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 		return EXIT_RUNTIME;
 	}
 	idx = tun->index;
+	err = tun->existed ? drop_stale_addrs(c, idx, tun->ifname) : 0;
+	if (err)
+		goto nl_fail;
 	err = zr_nl_addr_add(idx, &c->tun_ip, c->prefix);
 	if (err && err != -EEXIST)
 		goto nl_fail;

@@ -2681,6 +2681,40 @@ fi
 cx ip -4 route flush proto 122 2>/dev/null
 cx ip link del "$tun" 2>/dev/null
 
+# (kd) a restart with other addresses (-i, -p, --tun-ip6) than the killed
+# --kill-switch run gave: that run's addresses (tagged proto 122 by
+# ztun-ref) go from the device before the new ones are added, and with
+# them their connected routes (10.207.0.0/24 routed into $tun no more);
+# an address someone else put there (10.208.0.1/24, as on a device an
+# admin made) stays. Before, the old addresses stayed next to the new
+# ones, piling up at each such restart.
+kd_args=(-x socks5://10.203.1.9:1080 --state-dir "$tmp/kd" --kill-switch)
+kd_addrs() {
+	local v4 v6
+	v4=$(cx ip -4 -o addr show dev "$tun" | awk '{print $4}' | sort | tr '\n' ' ')
+	v6=$(cx ip -6 -o addr show dev "$tun" scope global | awk '{print $4}' | sort | tr '\n' ' ')
+	[ "$v4" = "10.207.1.1/24 10.208.0.1/24 " ] && [ "$v6" = "fd00:207:1::1/64 " ] &&
+		! cx ip -4 route show dev "$tun" | grep -q "^10.207.0.0/24 " &&
+		grep -q "info: TUN $tun: removed 10.207.0.1/24, added by a run that died" "$tmp/ztun.log" &&
+		grep -q "info: TUN $tun: removed fd00:207::1/64, added by a run that died" "$tmp/ztun.log" &&
+		auto_routes_there ||
+		{ echo "addresses on $tun: $v4/ $v6" >&2; false; }
+}
+wait_tun_gone
+base=$(routes_now)
+if start_auto -i 10.207.0.1 -p 24 --tun-ip6 fd00:207::1/64 "${kd_args[@]}"; then
+	old=$ztun_pid
+	kill_ztun
+	sleep 0.2
+	cx ip addr add 10.208.0.1/24 dev "$tun"
+	restart_lifts kd "$tmp/kd" "the dead run's addresses replaced, someone else's kept" \
+		kd_addrs -i 10.207.1.1 -p 24 --tun-ip6 fd00:207:1::1/64 "${kd_args[@]}"
+else
+	fail "(kd) ztun-ref --auto-route --kill-switch -i 10.207.0.1 starts" "$(tail -n 3 "$tmp/ztun.log" | tr '\n' ';')"
+fi
+cx ip -4 route flush proto 122 2>/dev/null
+cx ip link del "$tun" 2>/dev/null
+
 # (kf) a start that fails after attaching to the device a killed
 # --kill-switch run left leaves the kill switch as it found it: exit 1
 # with `kill switch kept: ...`, the device persistent, its split routes

@@ -8,7 +8,8 @@
  * instead of hanging. Covers replies of other requests and ports, ACKs
  * and errors, and dumps that are truncated, interrupted
  * (NLM_F_DUMP_INTR) or end in an error; a kernel that never answers;
- * the carrier of a link (RTM_GETLINK); default routes through nexthop
+ * the carrier of a link (RTM_GETLINK); the addresses a ztun-ref added
+ * (IFA_PROTO, RTM_GETADDR); default routes through nexthop
  * objects (RTA_NH_ID alone, as with net.ipv4.nexthop_compat_mode 0);
  * and, with a real NETLINK_ROUTE socket
  * in a network namespace of the test's own, a reply forged by another
@@ -318,6 +319,98 @@ static void test_ack(void)
 	CU_ASSERT_EQUAL(zr_nl_route_add(&r), 0);
 	ack_error = -EEXIST;
 	CU_ASSERT_EQUAL(zr_nl_route_add(&r), -EEXIST);
+	fake_end();
+}
+
+/* An address in an RTM_GETADDR dump: @family's @bytes/@prefix on
+ * @ifindex, with IFA_LOCAL (IPv4) or IFA_ADDRESS alone (IPv6, as the
+ * kernel gives it), and IFA_PROTO @proto unless 0 (untagged). */
+static void put_addr(struct dgram *d, uint32_t seq, uint8_t family,
+		     const char *text, uint8_t prefix, unsigned ifindex,
+		     uint8_t proto)
+{
+	struct zt_addr a;
+	size_t alen = family == AF_INET ? 4 : 16;
+	size_t payload = NLMSG_ALIGN(sizeof(struct ifaddrmsg)) +
+			 RTA_SPACE(alen) + RTA_SPACE(1);
+	struct nlmsghdr *nh = put_msg(d, RTM_NEWADDR, NLM_F_MULTI, seq,
+				      FAKE_PORT, payload);
+	struct ifaddrmsg *ifa = NLMSG_DATA(nh);
+	struct rtattr *rta = IFA_RTA(ifa);
+
+	CU_ASSERT_FATAL(zt_addr_parse(text, &a) == 0);
+	ifa->ifa_family = family;
+	ifa->ifa_prefixlen = prefix;
+	ifa->ifa_index = ifindex;
+	rta->rta_type = family == AF_INET ? IFA_LOCAL : IFA_ADDRESS;
+	rta->rta_len = (unsigned short)RTA_LENGTH(alen);
+	memcpy(RTA_DATA(rta), a.bytes, alen);
+	if (proto) {
+		rta = (struct rtattr *)((char *)rta + RTA_SPACE(alen));
+		rta->rta_type = IFA_PROTO;
+		rta->rta_len = RTA_LENGTH(1);
+		*(uint8_t *)RTA_DATA(rta) = proto;
+	}
+}
+
+/* The addresses of a device left by a --kill-switch run (index 5): its
+ * own two, tagged; an admin's, untagged; another run's on index 6; one
+ * of another tag (IFAPROT_KERNEL_LL). Call 1 answers an RTM_NEWADDR. */
+static void script_addrs(int peer, uint32_t seq, unsigned call)
+{
+	static struct dgram d;
+
+	if (call == 1) {
+		put_ack(&d, seq, FAKE_PORT, 0);
+		send_dgram(peer, &d);
+		return;
+	}
+	put_addr(&d, seq, AF_INET, "10.207.0.1", 24, 5, ZR_RTPROT_ZTUN);
+	put_addr(&d, seq, AF_INET, "10.208.0.1", 24, 5, 0);
+	put_addr(&d, seq, AF_INET, "10.209.0.1", 24, 6, ZR_RTPROT_ZTUN);
+	put_addr(&d, seq, AF_INET6, "fe80::1", 64, 5, IFAPROT_KERNEL_LL);
+	put_addr(&d, seq, AF_INET6, "fd00:207::1", 64, 5, ZR_RTPROT_ZTUN);
+	put_done(&d, seq, 0, 0);
+	send_dgram(peer, &d);
+}
+
+/* zr_nl_addr_ours() lists only what a ztun-ref added on that device;
+ * zr_nl_addr_add() tags what it adds. */
+static void test_addr_ours(void)
+{
+	struct zr_nl_addr got[4];
+	struct zt_addr a;
+	union {
+		struct nlmsghdr nh;
+		char bytes[256];
+	} req;
+	ssize_t n;
+	bool tagged = false;
+
+	fake_begin(script_addrs);
+	CU_ASSERT_FATAL(zr_nl_addr_ours(5, got, 4) == 2);
+	CU_ASSERT_FATAL(zt_addr_parse("10.207.0.1", &a) == 0);
+	CU_ASSERT(zt_addr_eq(&got[0].addr, &a) && got[0].prefix == 24);
+	CU_ASSERT_FATAL(zt_addr_parse("fd00:207::1", &a) == 0);
+	CU_ASSERT(zt_addr_eq(&got[1].addr, &a) && got[1].prefix == 64);
+	CU_ASSERT_EQUAL(zr_nl_addr_add(5, &a, 64), 0);
+	n = recv(fake.peer[1], &req, sizeof(req), 0);
+	CU_ASSERT_FATAL(n > (ssize_t)NLMSG_LENGTH(sizeof(struct ifaddrmsg)));
+	CU_ASSERT_EQUAL(req.nh.nlmsg_type, RTM_NEWADDR);
+	{
+		struct ifaddrmsg *ifa = NLMSG_DATA(&req.nh);
+		struct rtattr *rta = IFA_RTA(ifa);
+		int len = (int)IFA_PAYLOAD(&req.nh);
+
+		for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+			if (rta->rta_type == IFA_PROTO)
+				tagged = *(uint8_t *)RTA_DATA(rta) == ZR_RTPROT_ZTUN;
+	}
+	CU_ASSERT(tagged);
+	fake_end();
+	/* more of them than room: an error, never a partial list */
+	fake_begin(script_addrs);
+	CU_ASSERT_EQUAL(zr_nl_addr_ours(5, got, 1), -ENOBUFS);
 	fake_end();
 }
 
@@ -653,6 +746,7 @@ int zt_suite_netlink(void)
 		{ "dump ending in an error", test_done_error },
 		{ "ack", test_ack },
 		{ "link carrier", test_link_carrier },
+		{ "addresses a ztun-ref added", test_addr_ours },
 		{ "kernel that never answers", test_silent_kernel },
 		{ "stray datagrams do not stretch the wait",
 		  test_stray_datagrams_do_not_stretch },
