@@ -1530,6 +1530,12 @@ class Runner:
             if any(ipaddress.ip_address(a) in n for n in nets):
                 raise ScnError("%s: upstream address %s is in the TUN's network"
                                % (s.path, a))
+        if s.fake and not (s.socks5 or s.http):
+            # ztun-ref's --fake-dns sends fake addresses to a proxy by
+            # name, and exits 2 without -x
+            raise ScnError("%s: --fake-dns without --socks5 or --http is not "
+                           "supported in real mode (ztun-ref's needs a proxy, -x)"
+                           % s.path)
 
     def ztun_argv(self):
         s = self.s
