@@ -436,12 +436,14 @@ static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg,
  * sooner than min_RTT after the probe or echoes a TSval from before it
  * (6.2 step 2): then the originals it SACKs were only late (RACK takes
  * no delivery of the probe from it either), and the holes are left to
- * RACK, IsLost and DupThresh, as with no probe. */
+ * RACK, IsLost and DupThresh, as with no probe. Nor once the probe is
+ * ACKed (an episode waiting at tlp_high for its D-SACK, tcp_tlp_end):
+ * SACKs then are of data sent after it. */
 static bool tcp_tlp_answer(const struct zt_tcb *t,
 			   const struct zt_tcp_repr *seg, uint64_t now)
 {
-	return t->tlp_out && t->sacked.count &&
-	       !tcp_rack_too_soon(t, seg, t->tlp_at, now);
+	return t->tlp_out && zt_seq_lt(t->snd_una, t->tlp_high) &&
+	       t->sacked.count && !tcp_rack_too_soon(t, seg, t->tlp_at, now);
 }
 
 /* RFC 6675 4 IsLost(snd_una) with DupThresh 3: three discontiguous
@@ -572,6 +574,35 @@ static void tcp_undo_dsack(struct zt_tcb *t, uint32_t l, uint32_t r)
 		tcp_undo(t);
 }
 
+/*
+ * A probe's episode ends (RFC 8985 7.4, as Linux's tcp_process_tlp_ack)
+ * once snd_una reaches tlp_high; an ACK short of it (a late one of an
+ * earlier segment) leaves it open, its tail to the RTO, and no second
+ * probe. A retransmitted probe (tlp_rtx) ends it without the congestion
+ * response when the peer's D-SACK reports it a duplicate (tcp_take_sack
+ * clears tlp_rtx): the original arrived, nothing was lost. Without that
+ * D-SACK, only an ACK BEYOND tlp_high shows the probe repaired a loss
+ * (the original's, or its own), which calls for the response of any
+ * other (7.4.2); one exactly at tlp_high waits, as the original may
+ * have been only late and the probe's D-SACK be on its way.
+ */
+static void tcp_tlp_end(struct zt_tcb *t)
+{
+	if (!t->tlp_out || zt_seq_lt(t->snd_una, t->tlp_high))
+		return;
+	if (t->tlp_rtx) {
+		if (t->snd_una == t->tlp_high)
+			return;
+		t->tlp_rtx = false;
+		if (!t->in_recovery) {
+			t->ssthresh = t->cwnd / 2 > 2u * t->snd_mss ?
+					      t->cwnd / 2 : 2u * t->snd_mss;
+			t->cwnd = t->ssthresh;
+		}
+	}
+	t->tlp_out = false;
+}
+
 /* A new cumulative ACK moved snd_una from its old value to @ack. Returns
  * whether it is a partial ACK of SACK recovery: a hole found lost may go
  * (tcp_process_ack sends it, after RACK had its say). */
@@ -669,24 +700,7 @@ static bool tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	t->dupacks = 0;
 	if (t->persist && t->snd_wnd)
 		t->persist = false;
-	/* A probe's episode ends (RFC 8985 7.4): a retransmission probe
-	 * that the peer ACKs, with no D-SACK to say the original arrived
-	 * (tcp_take_sack), repaired a loss (the original's, or its own),
-	 * which calls for the congestion response of any other (7.4.2).
-	 * Either way the next tail may be probed again, but not before:
-	 * an ACK short of tlp_high (a late one of an earlier segment)
-	 * leaves the episode open, its tail to the RTO, as Linux's
-	 * tlp_high_seq does. */
-	if (t->tlp_out && zt_seq_ge(t->snd_una, t->tlp_high))
-		t->tlp_out = false;
-	if (t->tlp_rtx && zt_seq_ge(t->snd_una, t->tlp_high)) {
-		t->tlp_rtx = false;
-		if (!t->in_recovery) {
-			t->ssthresh = t->cwnd / 2 > 2u * t->snd_mss ?
-					      t->cwnd / 2 : 2u * t->snd_mss;
-			t->cwnd = t->ssthresh;
-		}
-	}
+	tcp_tlp_end(t);
 	tcp_rearm_rtx(t, now);
 	tcp_arm_tlp(t, now);
 	return rtx_due;
@@ -894,6 +908,8 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 			tcp_undo_dsack(t, seg->sack[0].left,
 				       seg->sack[0].right);
 		}
+		/* the probe's D-SACK after the ACK at tlp_high */
+		tcp_tlp_end(t);
 	}
 	if (t->sack_ok)
 		tcp_rack_on_ack(t, seg, now);

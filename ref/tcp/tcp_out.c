@@ -70,9 +70,10 @@
  *               than waiting for the RTO (a SACK while it is out starts
  *               recovery, tcp_process_ack). One per episode (until an
  *               ACK covers tlp_high); never into a closed window; a
- *               retransmitted probe the peer ACKs is taken as a repaired
- *               loss (cwnd halved, 7.4.2) unless the peer's D-SACK
- *               reports it a duplicate. The same slot holds RACK's
+ *               retransmitted probe is taken as a repaired loss (cwnd
+ *               halved, 7.4.2) when an ACK goes beyond tlp_high before
+ *               the peer's D-SACK reports it a duplicate (tcp_tlp_end).
+ *               The same slot holds RACK's
  *               reordering timer (rack.timer; tcp_rack.c) while it runs:
  *               no probe is due then
  *   t_persist   zero window: probe with one byte at snd_una, backing off;
@@ -981,8 +982,7 @@ unsigned tcp_frto_send(struct zt_tcb *t, uint64_t now)
  * data when there is some and the peer's window takes it (cwnd aside:
  * the flight is stalled, not growing), else the last segment sent again
  * (with the FIN when that was in it). Then the RTO from now; no second
- * probe until an ACK covers what was out with
- * this one (tlp_high; RFC 8985 7.4).
+ * probe until its episode ends (tlp_high; RFC 8985 7.4, tcp_tlp_end).
  */
 static void tcp_on_tlp(struct zt_tcb *t, uint64_t now)
 {

@@ -2432,6 +2432,34 @@ static void test_tlp_lossless_no_probe(void)
 	}
 }
 
+/* Four segments out from side 0 (@fin: and the FIN after them), the
+ * first two ACKed, and the tail loss probe, the fourth again. Returns
+ * cwnd as the probe went. */
+static uint32_t tlp_fourth_again(struct tcp_pair *p, bool fin)
+{
+	struct zt_tcb *a = &p->side[0].tcb;
+	static uint8_t buf[4 * 1460];
+	uint32_t mss = a->snd_mss, una = a->snd_una, cwnd;
+	struct zt_tcp_repr seg;
+	uint32_t l[1], r[1];
+
+	memset(buf, 't', sizeof(buf));
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 4 * mss, p->now), 4 * mss);
+	if (fin) {
+		zt_tcb_shutdown(a, p->now);
+		CU_ASSERT_EQUAL(a->snd_max - una, 4 * mss + 1);
+	}
+	seg = sack_ack(a, 0, l, r);
+	seg.ack = una + 2 * mss;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	cwnd = a->cwnd;
+	CU_ASSERT_FATAL(a->t_tlp != ZT_TIME_NEVER);
+	pair_run_until(p, a->t_tlp);
+	CU_ASSERT_EQUAL_FATAL(a->stats.tlp_probes, 1);
+	CU_ASSERT_EQUAL(last_seg(p, 0)->seq, una + 3 * mss);
+	return cwnd;
+}
+
 /*
  * RFC 8985 7.4: a tail loss probe that retransmitted a segment ends its
  * episode when the peer ACKs it. Then either the original or the probe
@@ -2440,29 +2468,22 @@ static void test_tlp_lossless_no_probe(void)
  * original arrived (its ACK was only late, say delayed), nothing was
  * lost, and cwnd stays. The D-SACK was ignored, and every such needless
  * probe (a peer that delays the ACK of two short segments past 2 * SRTT)
- * halved cwnd. kind 0: D-SACK of the probe, 1: none.
+ * halved cwnd. kind 0: D-SACK of the probe, 1: none; then, as the ACK
+ * is at tlp_high and not beyond it, the episode waits for that D-SACK,
+ * cwnd as it was (tlp_end_beyond_high; this kind expected the reduction
+ * at once before).
  */
 static void test_tlp_dsack_no_response(void)
 {
 	for (int kind = 0; kind < 2; kind++) {
 		struct tcp_pair *p = sack_pair(2883 + (uint64_t)kind);
 		struct zt_tcb *a = &p->side[0].tcb;
-		static uint8_t buf[4 * 1460];
-		uint32_t mss = a->snd_mss, una = a->snd_una, cwnd;
+		uint32_t mss = a->snd_mss, una = a->snd_una;
 		struct zt_tcp_repr seg;
 		uint32_t l[1], r[1];
-
-		memset(buf, 't', sizeof(buf));
-		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 4 * mss, p->now), 4 * mss);
 		/* the first two ACKed; the probe for the other two goes */
-		seg = sack_ack(a, 0, l, r);
-		seg.ack = una + 2 * mss;
-		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
-		cwnd = a->cwnd;
-		CU_ASSERT_FATAL(a->t_tlp != ZT_TIME_NEVER);
-		pair_run_until(p, a->t_tlp);
-		CU_ASSERT_EQUAL_FATAL(a->stats.tlp_probes, 1);
-		CU_ASSERT_EQUAL(last_seg(p, 0)->seq, una + 3 * mss);
+		uint32_t cwnd = tlp_fourth_again(p, false);
+
 		/* all ACKed, with (kind 0) a D-SACK of the probe (offsets
 		 * from snd_una, now una + 2 * mss) */
 		l[0] = mss;
@@ -2471,13 +2492,80 @@ static void test_tlp_dsack_no_response(void)
 		seg.ack = una + 4 * mss;
 		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
 		CU_ASSERT(zt_tcb_send_drained(a));
-		if (kind == 0) {
+		CU_ASSERT(a->cwnd >= cwnd);
+		CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
+		CU_ASSERT_EQUAL(a->tlp_out, kind == 1);
+		CU_ASSERT_EQUAL(a->tlp_rtx, kind == 1);
+		pair_free(p);
+	}
+}
+
+/*
+ * RFC 8985 7.4.2, as Linux's tcp_process_tlp_ack(): a retransmitted
+ * probe's episode ends with the congestion response only for an ACK
+ * BEYOND tlp_high. One exactly at it, with no D-SACK, waits: the probe
+ * reaches the peer after the original (only delayed), and the peer's
+ * D-SACK for it comes next. Four segments, two ACKed, the probe resends
+ * the fourth. Kind 0: the ACK of all (= tlp_high), then a duplicate ACK
+ * with the probe's D-SACK: no reduction, the episode over. Kind 1: the
+ * ACK at tlp_high, then new data and its ACK (beyond tlp_high, no
+ * D-SACK meanwhile): the reduction then. Kind 2: new data after the
+ * probe, and one ACK of all (beyond tlp_high): the reduction at once
+ * (pins the old behaviour). Before, kinds 0 and 1 halved cwnd on the
+ * ACK at tlp_high.
+ */
+static void test_tlp_end_beyond_high(void)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		struct tcp_pair *p = sack_pair(87424 + (uint64_t)kind);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static uint8_t buf[1460];
+		uint32_t mss = a->snd_mss, una = a->snd_una, high;
+		struct zt_tcp_repr seg;
+		uint32_t l[1], r[1];
+		uint32_t cwnd = tlp_fourth_again(p, false);
+
+		memset(buf, 'h', sizeof(buf));
+		high = a->tlp_high;
+		CU_ASSERT_EQUAL(high, una + 4 * mss);
+		CU_ASSERT(a->tlp_rtx);
+		if (kind < 2) {
+			/* the fourth's original was late: all ACKed */
+			seg = sack_ack(a, 0, l, r);
+			seg.ack = high;
+			CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0),
+					ZT_DROP_NONE);
 			CU_ASSERT(a->cwnd >= cwnd);
 			CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
-		} else {
-			CU_ASSERT(a->cwnd < cwnd);
-			CU_ASSERT_EQUAL(a->ssthresh, a->cwnd);
+			CU_ASSERT(a->tlp_out);
+			CU_ASSERT(a->tlp_rtx);
 		}
+		if (kind == 0) {
+			/* the probe arrives, a duplicate: its D-SACK (offsets
+			 * from snd_una, now high) */
+			l[0] = (uint32_t)-mss;
+			r[0] = 0;
+			seg = sack_ack(a, 1, l, r);
+			CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0),
+					ZT_DROP_NONE);
+			CU_ASSERT(!a->tlp_out);
+			CU_ASSERT(!a->tlp_rtx);
+			CU_ASSERT(a->cwnd >= cwnd);
+			CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
+			pair_free(p);
+			continue;
+		}
+		/* new data, and the ACK of all: beyond tlp_high */
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, mss, p->now), mss);
+		CU_ASSERT_EQUAL(a->snd_max, high + mss);
+		seg = sack_ack(a, 0, l, r);
+		seg.ack = high + mss;
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT(zt_tcb_send_drained(a));
+		CU_ASSERT(!a->tlp_out);
+		CU_ASSERT(!a->tlp_rtx);
+		CU_ASSERT(a->cwnd < cwnd);
+		CU_ASSERT_EQUAL(a->ssthresh, a->cwnd);
 		pair_free(p);
 	}
 }
@@ -2497,23 +2585,11 @@ static void test_tlp_dsack_fin_no_response(void)
 	for (int kind = 0; kind < 2; kind++) {
 		struct tcp_pair *p = sack_pair(28831 + (uint64_t)kind);
 		struct zt_tcb *a = &p->side[0].tcb;
-		static uint8_t buf[4 * 1460];
-		uint32_t mss = a->snd_mss, una = a->snd_una, cwnd;
+		uint32_t mss = a->snd_mss, una = a->snd_una;
 		struct zt_tcp_repr seg;
 		uint32_t l[1], r[1];
+		uint32_t cwnd = tlp_fourth_again(p, true);
 
-		memset(buf, 'f', sizeof(buf));
-		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 4 * mss, p->now), 4 * mss);
-		zt_tcb_shutdown(a, p->now);
-		CU_ASSERT_EQUAL(a->snd_max - una, 4 * mss + 1);
-		seg = sack_ack(a, 0, l, r);
-		seg.ack = una + 2 * mss;
-		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
-		cwnd = a->cwnd;
-		CU_ASSERT_FATAL(a->t_tlp != ZT_TIME_NEVER);
-		pair_run_until(p, a->t_tlp);
-		CU_ASSERT_EQUAL_FATAL(a->stats.tlp_probes, 1);
-		CU_ASSERT_EQUAL(last_seg(p, 0)->seq, una + 3 * mss);
 		CU_ASSERT(last_seg(p, 0)->flags & ZT_TCP_FIN);
 		CU_ASSERT_EQUAL(a->tlp_high, una + 4 * mss + 1);
 		/* all ACKed, the FIN too, with a D-SACK of the probe's data
@@ -2855,7 +2931,10 @@ static void test_dsack_on_data(void)
  * ACK that moved snd_una ended it: a late ACK of an earlier segment
  * (kind 0; kind 1, the probe of new data, likewise) armed a second probe
  * 2 * SRTT later, where the RTO is the next step. An ACK that covers the
- * probe's end lets the next tail be probed again (kind 2).
+ * probe's end lets the next tail be probed again (kind 2; with the
+ * probe's D-SACK: an ACK of a retransmitted probe exactly at tlp_high
+ * without one leaves the episode waiting for it, tlp_end_beyond_high,
+ * which this kind did not have before).
  */
 static void test_tlp_one_per_episode(void)
 {
@@ -2887,8 +2966,12 @@ static void test_tlp_one_per_episode(void)
 		CU_ASSERT_EQUAL(a->tlp_high, a->snd_max);
 		CU_ASSERT_EQUAL(a->tlp_rtx, kind != 1);
 		CU_ASSERT_EQUAL(a->snd_max - una, (kind == 1 ? 5 : 4) * mss);
-		/* a late ACK of the second segment only (kind 2: of all) */
-		seg = sack_ack(a, 0, l, r);
+		/* a late ACK of the second segment only (kind 2: of all,
+		 * with the D-SACK of the probe, the fourth again; offsets
+		 * from snd_una, una + mss) */
+		l[0] = 2 * mss;
+		r[0] = 3 * mss;
+		seg = sack_ack(a, kind == 2, l, r);
 		seg.ack = kind == 2 ? a->snd_max : una + 2 * mss;
 		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
 		if (kind == 2) {
@@ -6275,6 +6358,7 @@ int zt_suite_tcp(void)
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },
 		{ "tlp_dsack_fin_no_response", test_tlp_dsack_fin_no_response },
+		{ "tlp_end_beyond_high", test_tlp_end_beyond_high },
 		{ "dsack_receiver", test_dsack_receiver },
 		{ "dsack_option_space", test_dsack_option_space },
 		{ "sack_blocks_recent", test_sack_blocks_recent },

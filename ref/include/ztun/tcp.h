@@ -328,11 +328,14 @@ struct zt_tcb {
 				* echoes one from here to our clock */
 	bool persist;          /* zero window: probing instead of retransmitting */
 	bool rto_closed;       /* an RTO went off while the window was closed */
-	bool tlp_out;          /* a tail loss probe went out and no ACK has
-				* covered tlp_high since: one per episode */
+	bool tlp_out;          /* a tail loss probe went out and its
+				* episode is not over (tcp_tlp_end): one
+				* per episode */
 	bool tlp_rtx;          /* ... and it was a retransmission */
 	uint32_t tlp_high;     /* snd_max when the probe was sent: the
-				* episode ends when snd_una reaches it */
+				* episode ends when snd_una reaches it (a
+				* retransmission: its D-SACK, or an ACK
+				* beyond it) */
 	uint64_t tlp_at;       /* when the probe was sent */
 	uint64_t challenge_start; /* RFC 5961 7: this second's challenge ACKs ... */
 	uint32_t challenge_count; /* ... so far */
