@@ -584,21 +584,25 @@ static void tcp_undo_dsack(struct zt_tcb *t, uint32_t l, uint32_t r)
  * D-SACK, only an ACK BEYOND tlp_high shows the probe repaired a loss
  * (the original's, or its own), which calls for the response of any
  * other (7.4.2); one exactly at tlp_high waits, as the original may
- * have been only late and the probe's D-SACK be on its way.
+ * have been only late and the probe's D-SACK be on its way. A peer
+ * that sends no D-SACKs (RFC 2883 is optional) answers the probe with
+ * a pure duplicate ACK there (@pure_dup: it moves nothing, carries no
+ * data nor window update, SACKs nothing new): both copies arrived, and
+ * that ends the episode as the D-SACK would (Linux's "TLP dupack").
  */
-static void tcp_tlp_end(struct zt_tcb *t)
+static void tcp_tlp_end(struct zt_tcb *t, bool pure_dup)
 {
 	if (!t->tlp_out || zt_seq_lt(t->snd_una, t->tlp_high))
 		return;
 	if (t->tlp_rtx) {
-		if (t->snd_una == t->tlp_high)
+		if (t->snd_una == t->tlp_high && !pure_dup)
 			return;
-		t->tlp_rtx = false;
-		if (!t->in_recovery) {
+		if (t->snd_una != t->tlp_high && !t->in_recovery) {
 			t->ssthresh = t->cwnd / 2 > 2u * t->snd_mss ?
 					      t->cwnd / 2 : 2u * t->snd_mss;
 			t->cwnd = t->ssthresh;
 		}
+		t->tlp_rtx = false;
 	}
 	t->tlp_out = false;
 }
@@ -700,7 +704,7 @@ static bool tcp_ack_advance(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	t->dupacks = 0;
 	if (t->persist && t->snd_wnd)
 		t->persist = false;
-	tcp_tlp_end(t);
+	tcp_tlp_end(t, false);
 	tcp_rearm_rtx(t, now);
 	tcp_arm_tlp(t, now);
 	return rtx_due;
@@ -872,6 +876,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 	uint32_t wnd = (uint32_t)seg->window << tcp_shift(t);
 	bool window_update = false, new_sack = false, filled = false;
 	bool dsack = false, rtx_due = false, adv = false, dup = false;
+	bool bare; /* no data, SYN, FIN nor window update */
 
 	if (zt_seq_gt(seg->ack, t->snd_max)) {
 		/* RFC 9293: ACK it and drop; that ACK is throttled as any
@@ -909,7 +914,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 				       seg->sack[0].right);
 		}
 		/* the probe's D-SACK after the ACK at tlp_high */
-		tcp_tlp_end(t);
+		tcp_tlp_end(t, false);
 	}
 	if (t->sack_ok)
 		tcp_rack_on_ack(t, seg, now);
@@ -958,6 +963,11 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 	if (seg->ack == t->snd_una && t->snd_wnd == 0)
 		t->retries = 0;
 
+	bare = data_len == 0 && !(seg->flags & (ZT_TCP_SYN | ZT_TCP_FIN)) &&
+	       !window_update;
+	/* the probe's pure duplicate ACK after the one at tlp_high */
+	if (seg->ack == t->snd_una && bare && !new_sack)
+		tcp_tlp_end(t, true);
 	if (zt_seq_gt(seg->ack, t->snd_una)) {
 		adv = true;
 		rtx_due = tcp_ack_advance(t, seg, now);
@@ -987,9 +997,7 @@ static enum zt_drop tcp_process_ack(struct zt_tcb *t,
 			tcp_enter_recovery(t, now);
 	} else if (seg->ack == t->snd_una && t->snd_max != t->snd_una &&
 		   t->snd_wnd != 0 &&
-		   (new_sack ||
-		    (data_len == 0 && !(seg->flags & (ZT_TCP_SYN | ZT_TCP_FIN)) &&
-		     !window_update))) {
+		   (new_sack || bare)) {
 		/* Duplicate ACK (RFC 5681 2), or with SACK one that SACKs
 		 * bytes not SACKed before, data or a window change with it
 		 * or not (RFC 6675 2): a peer that sends too must not make

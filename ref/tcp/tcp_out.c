@@ -72,7 +72,8 @@
  *               ACK covers tlp_high); never into a closed window; a
  *               retransmitted probe is taken as a repaired loss (cwnd
  *               halved, 7.4.2) when an ACK goes beyond tlp_high before
- *               the peer's D-SACK reports it a duplicate (tcp_tlp_end).
+ *               the peer's D-SACK, or its pure duplicate ACK at
+ *               tlp_high, reports it a duplicate (tcp_tlp_end).
  *               The same slot holds RACK's
  *               reordering timer (rack.timer; tcp_rack.c) while it runs:
  *               no probe is due then

@@ -2512,11 +2512,19 @@ static void test_tlp_dsack_no_response(void)
  * D-SACK meanwhile): the reduction then. Kind 2: new data after the
  * probe, and one ACK of all (beyond tlp_high): the reduction at once
  * (pins the old behaviour). Before, kinds 0 and 1 halved cwnd on the
- * ACK at tlp_high.
+ * ACK at tlp_high. A peer that sends no D-SACKs (RFC 2883 is optional)
+ * answers the probe with a pure duplicate ACK at tlp_high: both arrived,
+ * nothing lost, and that ends the episode too, with no reduction (as
+ * Linux's "TLP dupack"). Kind 3: the ACK at tlp_high, then such a
+ * duplicate ACK: the episode over, cwnd kept, and a probe may go for
+ * the new data, whose ACK (beyond tlp_high) cuts nothing. Kinds 4 and
+ * 5 as 3, the duplicate ACK with data or a window update, which is not
+ * that answer: the episode waits, and the ACK beyond reduces (pin the
+ * old behaviour). Before, kind 3 waited too and then halved cwnd.
  */
 static void test_tlp_end_beyond_high(void)
 {
-	for (int kind = 0; kind < 3; kind++) {
+	for (int kind = 0; kind < 6; kind++) {
 		struct tcp_pair *p = sack_pair(87424 + (uint64_t)kind);
 		struct zt_tcb *a = &p->side[0].tcb;
 		static uint8_t buf[1460];
@@ -2529,7 +2537,7 @@ static void test_tlp_end_beyond_high(void)
 		high = a->tlp_high;
 		CU_ASSERT_EQUAL(high, una + 4 * mss);
 		CU_ASSERT(a->tlp_rtx);
-		if (kind < 2) {
+		if (kind != 2) {
 			/* the fourth's original was late: all ACKed */
 			seg = sack_ack(a, 0, l, r);
 			seg.ack = high;
@@ -2555,17 +2563,42 @@ static void test_tlp_end_beyond_high(void)
 			pair_free(p);
 			continue;
 		}
-		/* new data, and the ACK of all: beyond tlp_high */
+		if (kind >= 3) {
+			/* the probe arrives, a duplicate, and the peer sends
+			 * no D-SACK: a duplicate ACK at tlp_high, pure (3),
+			 * with data (4) or with a window update (5) */
+			seg = sack_ack(a, 0, l, r);
+			if (kind == 5) {
+				CU_ASSERT_FATAL(seg.window > 1);
+				seg.window--;
+			}
+			CU_ASSERT_EQUAL(pair_inject(p, 0, &seg,
+						    kind == 4 ? buf : NULL,
+						    kind == 4 ? 100 : 0),
+					ZT_DROP_NONE);
+			CU_ASSERT_EQUAL(a->tlp_out, kind != 3);
+			CU_ASSERT_EQUAL(a->tlp_rtx, kind != 3);
+			CU_ASSERT(a->cwnd >= cwnd);
+			CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
+		}
+		/* new data (a probe may go for it once the episode is
+		 * over), and the ACK of all: beyond tlp_high */
 		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, mss, p->now), mss);
 		CU_ASSERT_EQUAL(a->snd_max, high + mss);
+		CU_ASSERT_EQUAL(a->t_tlp != ZT_TIME_NEVER, kind == 3);
 		seg = sack_ack(a, 0, l, r);
 		seg.ack = high + mss;
 		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
 		CU_ASSERT(zt_tcb_send_drained(a));
 		CU_ASSERT(!a->tlp_out);
 		CU_ASSERT(!a->tlp_rtx);
-		CU_ASSERT(a->cwnd < cwnd);
-		CU_ASSERT_EQUAL(a->ssthresh, a->cwnd);
+		if (kind == 3) {
+			CU_ASSERT(a->cwnd >= cwnd);
+			CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
+		} else {
+			CU_ASSERT(a->cwnd < cwnd);
+			CU_ASSERT_EQUAL(a->ssthresh, a->cwnd);
+		}
 		pair_free(p);
 	}
 }

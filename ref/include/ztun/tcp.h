@@ -334,8 +334,8 @@ struct zt_tcb {
 	bool tlp_rtx;          /* ... and it was a retransmission */
 	uint32_t tlp_high;     /* snd_max when the probe was sent: the
 				* episode ends when snd_una reaches it (a
-				* retransmission: its D-SACK, or an ACK
-				* beyond it) */
+				* retransmission: its D-SACK, a pure
+				* duplicate ACK at it, or an ACK beyond) */
 	uint64_t tlp_at;       /* when the probe was sent */
 	uint64_t challenge_start; /* RFC 5961 7: this second's challenge ACKs ... */
 	uint32_t challenge_count; /* ... so far */
