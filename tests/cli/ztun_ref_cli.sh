@@ -210,22 +210,21 @@ check "bad --txqueuelen (large)"    2 err "--txqueuelen: '65537'" -- --txqueuele
 check "bad --txqueuelen (text)"     2 err "--txqueuelen: '1k'" -- --txqueuelen 1k
 check "bad --proxy scheme"        2 err "--proxy: unknown scheme" -- -x ftp://1.2.3.4:21
 check "bad --proxy port"          2 err "--proxy: bad port" -- -x 127.0.0.1:0
-# a Basic token cannot carry a control character (RFC 7617 2): the flows
+# a Basic token cannot carry a control character (RFC 7617 2), raw or
+# percent-encoded (credentials are decoded, RFC 3986 3.2.1): the flows
 # would otherwise go out with no credentials at all; SOCKS5 takes any byte
-tab=$(printf '\t')
-check "--proxy HTTP password with a tab" 2 err "--proxy: HTTP proxy credentials must not contain control characters" \
-	-- -x "http://bob:hun${tab}ter2@127.0.0.1:3128" --rule bogus
-check "--proxy HTTP user with a DEL" 2 err "--proxy: HTTP proxy credentials must not contain control characters" \
-	-- -x "http://b$(printf '\177')ob:x@127.0.0.1:3128" --rule bogus
-check "--proxy SOCKS5 password with a tab" 2 err "--rule: bad rule 'bogus'" \
-	-- -x "socks5://bob:hun${tab}ter2@127.0.0.1:1080" --rule bogus
-# ... nor one percent-encoded (credentials are decoded, RFC 3986 3.2.1)
-check "--proxy HTTP password with %09" 2 err "--proxy: HTTP proxy credentials must not contain control characters" \
-	-- -x "http://bob:hun%09ter2@127.0.0.1:3128" --rule bogus
-check "--proxy HTTP user with %7f" 2 err "--proxy: HTTP proxy credentials must not contain control characters" \
-	-- -x "http://b%7fob:x@127.0.0.1:3128" --rule bogus
-check "--proxy SOCKS5 password with %09" 2 err "--rule: bad rule 'bogus'" \
-	-- -x "socks5://bob:hun%09ter2@127.0.0.1:1080" --rule bogus
+ctl="HTTP proxy credentials must not contain control characters"
+# $1 names control character $2 (for a password), $3 names $4 (a user name)
+ctl_cases() {
+	check "--proxy HTTP password with $1" 2 err "--proxy: $ctl" \
+		-- -x "http://bob:hun${2}ter2@127.0.0.1:3128" --rule bogus
+	check "--proxy HTTP user with $3" 2 err "--proxy: $ctl" \
+		-- -x "http://b${4}ob:x@127.0.0.1:3128" --rule bogus
+	check "--proxy SOCKS5 password with $1" 2 err "--rule: bad rule 'bogus'" \
+		-- -x "socks5://bob:hun${2}ter2@127.0.0.1:1080" --rule bogus
+}
+ctl_cases "a tab" "$(printf '\t')" "a DEL" "$(printf '\177')"
+ctl_cases %09 %09 %7f %7f
 # RFC 1929 gives both fields 1..255 bytes: an empty user name (ULEN 0) is
 # refused for either kind, as Basic's would be; an empty password is sent
 # as it is (PLEN 0, "bob:" in a Basic token), as curl sends it; a longer
@@ -233,42 +232,38 @@ check "--proxy SOCKS5 password with %09" 2 err "--rule: bad rule 'bogus'" \
 # Basic token takes the same bound); 255 bytes go
 u255=$(printf '%0255d' 0 | tr 0 u)
 e255=$(printf '%0255d' 0 | sed 's/0/%75/g')
+# What a case names is its credentials when the table does not; a case
+# whose -x is taken ends at the bogus rule instead.
+taken="--rule: bad rule 'bogus'"
+long_cred="--proxy: user name must be 1..255 bytes and password at most 255"
+# a '%' without two hex digits is refused, never taken literally, and so
+# is %00 (the fields are C strings: a NUL byte would cut them); the
+# message masks the password and says which part. The bounds are on the
+# percent-decoded bytes (%75 is one 'u').
+hex="a '%' not followed by two hex digits in the"
+at="@127.0.0.1:1080'"
 for k in socks5 http; do
-	check "--proxy $k empty user name" 2 err "--proxy: user name must be 1..255 bytes" \
-		-- -x "$k://:pw@127.0.0.1:1080" --rule bogus
-	check "--proxy $k empty password" 2 err "--rule: bad rule 'bogus'" \
-		-- -x "$k://bob:@127.0.0.1:1080" --rule bogus
-	check "--proxy $k 256-byte user name" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
-		-- -x "$k://${u255}u:pw@127.0.0.1:1080" --rule bogus
-	check "--proxy $k 256-byte password" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
-		-- -x "$k://bob:${u255}p@127.0.0.1:1080" --rule bogus
-	check "--proxy $k 255-byte user name and password" 2 err "--rule: bad rule 'bogus'" \
-		-- -x "$k://$u255:$u255@127.0.0.1:1080" --rule bogus
-	# the bounds are on the percent-decoded bytes (%75 is one 'u')
-	check "--proxy $k 255 bytes decoded from 765" 2 err "--rule: bad rule 'bogus'" \
-		-- -x "$k://$e255:$e255@127.0.0.1:1080" --rule bogus
-	check "--proxy $k 256-byte password decoded" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
-		-- -x "$k://bob:${e255}%75@127.0.0.1:1080" --rule bogus
-	check "--proxy $k 256-byte user name decoded" 2 err "--proxy: user name must be 1..255 bytes and password at most 255" \
-		-- -x "$k://${u255}%75:pw@127.0.0.1:1080" --rule bogus
-	# a '%' without two hex digits is refused, never taken literally, and
-	# so is %00 (the fields are C strings: a NUL byte would cut them);
-	# the message masks the password and says which part
-	hex="a '%' not followed by two hex digits in the"
-	at="@127.0.0.1:1080'"
-	while IFS='|' read -r cred msg; do
-		check "--proxy $k '$cred'" 2 err "--proxy: $msg" \
+	while IFS='|' read -r what cred msg; do
+		[ -n "$what" ] || what="'$cred'"
+		check "--proxy $k $what" 2 err "$msg" \
 			-- -x "$k://$cred@127.0.0.1:1080" --rule bogus
 	done <<-EOF
-	bob:p%|$hex password of '$k://bob:***$at (a '%' itself is written %25)
-	bob:p%4|$hex password of '$k://bob:***$at
-	bob:%zz|$hex password of '$k://bob:***$at
-	b%4:s3cret|$hex user name of '$k://b%4:***$at
-	bob:a%00b|the password of '$k://bob:***$at holds %00, a NUL byte, which ztun-ref cannot send
-	b%00b:pw|the user name of '$k://b%00b:***$at holds %00, a NUL byte
+	empty user name|:pw|--proxy: user name must be 1..255 bytes
+	empty password|bob:|$taken
+	256-byte user name|${u255}u:pw|$long_cred
+	256-byte password|bob:${u255}p|$long_cred
+	255-byte user name and password|$u255:$u255|$taken
+	255 bytes decoded from 765|$e255:$e255|$taken
+	256-byte password decoded|bob:${e255}%75|$long_cred
+	256-byte user name decoded|${u255}%75:pw|$long_cred
+	|bob:p%|--proxy: $hex password of '$k://bob:***$at (a '%' itself is written %25)
+	|bob:p%4|--proxy: $hex password of '$k://bob:***$at
+	|bob:%zz|--proxy: $hex password of '$k://bob:***$at
+	|b%4:s3cret|--proxy: $hex user name of '$k://b%4:***$at
+	|bob:a%00b|--proxy: the password of '$k://bob:***$at holds %00, a NUL byte, which ztun-ref cannot send
+	|b%00b:pw|--proxy: the user name of '$k://b%00b:***$at holds %00, a NUL byte
+	encoded password|b%3Ab:p%40ss%3aw%25|$taken
 	EOF
-	check "--proxy $k encoded password" 2 err "--rule: bad rule 'bogus'" \
-		-- -x "$k://b%3Ab:p%40ss%3aw%25@127.0.0.1:1080" --rule bogus
 done
 # a message about a -x with credentials shows no password (logs keep it)
 check "--proxy error hides the password" 2 err "--proxy: bad port '0' in 'socks5://bob:***@127.0.0.1:0'" \
