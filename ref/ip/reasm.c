@@ -41,14 +41,19 @@
  * fragments is discarded whole; we do the same for IPv4 (overlap is never
  * legitimate and only serves to fool inspection). The slot is freed and
  * nothing of the datagram is remembered: a later fragment with the same key
- * starts a fresh datagram, which lacks the earlier fragments, cannot complete
- * and times out (with the callback only if its own offset-0 fragment came).
+ * starts a fresh datagram, which lacks the earlier fragments and times out
+ * unless they all come again (with the callback only if its own offset-0
+ * fragment came), as with Linux.
  * RFC 8200 allows exact duplicates to be accepted: a fragment with the same
  * offset, length and bytes as one held is ignored and counted in
  * frags_duplicate; same range with different bytes is an overlap. Fragments
  * that contradict the datagram's length (two last fragments with different
  * ends, a last fragment ending before data already held, data past a known
- * end) drop the datagram as ZT_DROP_BAD_FRAGMENT, as Linux does. Refusals
+ * end) can never complete it either, and are handled as an overlap is: the
+ * datagram is dropped whole at once, its slot and chunks freed rather than
+ * pinned until the timeout, and the fragment is not kept (Linux's
+ * ip_frag_queue and ip6_frag_queue kill the queue the same way), counted
+ * as ZT_DROP_BAD_FRAGMENT. Refusals
  * that concern the fragment alone (length not a multiple of 8, empty non-last
  * fragment, RFC 7112 tiny first fragment, too big, larger than the whole
  * budget) drop just that fragment. A fragment that finds every slot taken,

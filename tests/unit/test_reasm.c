@@ -596,35 +596,57 @@ static void test_overlap(void)
 	}
 }
 
+/* Send @o whole again in 16-byte fragments: it must come out at the last
+ * one, as a datagram begun afresh (nothing of a dropped datagram with the
+ * same key is remembered), and leave the table empty. */
+static void resend_whole(struct zt_reasm *t, const struct orig *o, uint64_t now)
+{
+	struct frags fs;
+
+	fragment(o, 16, NULL, &fs);
+	feed_all_expect(t, o, &fs, now);
+	table_empty(t);
+	frags_free(&fs);
+}
+
 /* After an overlap the datagram is forgotten: sending all of its fragments
- * again afterwards reassembles it as a new datagram. */
+ * again afterwards reassembles it as a new datagram (v4 and v6). */
 static void test_overlap_then_fresh(void)
 {
 	struct zt_rng rng;
-	struct zt_reasm t;
 	struct orig o;
-	struct shape s = shape_udp(ZT_AF_INET, 64, 9);
-	struct frags fs;
-	struct frag bad;
 	struct zt_view out;
 
 	zt_rng_seed(&rng, zt_test_seed(31));
 	orig_init(&o);
-	build(&rng, &s, &o);
-	CU_ASSERT_EQUAL_FATAL(zt_reasm_init(&t, NULL), 0);
-	fragment(&o, 16, NULL, &fs);
-	slice(&o, 8, 16, true, &bad);
-	CU_ASSERT_EQUAL(feed(&t, &fs.v[0], T0, &out), ZT_DROP_NONE);
-	CU_ASSERT_EQUAL(feed(&t, &bad, T0, &out), ZT_DROP_FRAG_OVERLAP);
-	feed_all_expect(&t, &o, &fs, T0 + 1);
-	table_empty(&t);
-	free(bad.p);
-	frags_free(&fs);
-	zt_reasm_destroy(&t);
+	for (int fam = 0; fam < 2; fam++) {
+		struct shape s = shape_udp(fam ? ZT_AF_INET6 : ZT_AF_INET, 64, 9);
+		struct zt_reasm t;
+		struct frag first, bad;
+
+		build(&rng, &s, &o);
+		CU_ASSERT_EQUAL_FATAL(zt_reasm_init(&t, NULL), 0);
+		slice(&o, 0, 16, true, &first);
+		slice(&o, 8, 16, true, &bad);
+		CU_ASSERT_EQUAL(feed(&t, &first, T0, &out), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(feed(&t, &bad, T0, &out), ZT_DROP_FRAG_OVERLAP);
+		resend_whole(&t, &o, T0 + 1);
+		free(first.p);
+		free(bad.p);
+		zt_reasm_destroy(&t);
+	}
 	orig_free(&o);
 }
 
-/* Contradicting lengths drop the whole datagram as BAD_FRAGMENT. */
+/*
+ * Contradicting lengths drop the whole datagram as BAD_FRAGMENT at once,
+ * as Linux's ip_frag_queue and ip6_frag_queue kill the queue: the slot and
+ * chunks are free when the bad fragment returns, not at the timeout, and
+ * the bad fragment starts no datagram of its own (it contradicts the held
+ * data as much as they contradict it). An exact copy of the held fragment
+ * before it is only a duplicate, and the datagram sent whole again with
+ * the same id reassembles.
+ */
 static void test_length_conflicts(void)
 {
 	struct zt_rng rng;
@@ -636,8 +658,10 @@ static void test_length_conflicts(void)
 		{ 48, 8, 0, 48, 16, 0 },  /* ends 56 and 64 */
 		{ 48, 16, 0, 64, 8, 0 },  /* a second last, past the first */
 		{ 32, 16, 1, 16, 8, 0 },  /* last ends before data held */
+		{ 32, 16, 1, 32, 8, 0 },  /* last ends inside data held */
 		{ 48, 16, 0, 64, 16, 1 }, /* data past the known end */
 		{ 40, 8, 0, 56, 8, 1 },   /* same, not adjacent */
+		{ 48, 16, 0, 56, 16, 1 }, /* data across the known end */
 	};
 
 	zt_rng_seed(&rng, zt_test_seed(41));
@@ -654,14 +678,56 @@ static void test_length_conflicts(void)
 			slice(&o, cases[i][0], cases[i][1], cases[i][2], &held);
 			slice(&o, cases[i][3], cases[i][4], cases[i][5], &bad);
 			CU_ASSERT_EQUAL(feed(&t, &held, T0, &out), ZT_DROP_NONE);
+			CU_ASSERT_EQUAL(feed(&t, &held, T0, &out), ZT_DROP_NONE);
+			CU_ASSERT_EQUAL(t.stats.frags_duplicate, 1);
 			CU_ASSERT_EQUAL(feed(&t, &bad, T0, &out), ZT_DROP_BAD_FRAGMENT);
+			CU_ASSERT_PTR_NULL(out.data);
 			CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_BAD_FRAGMENT], 1);
 			table_empty(&t);
+			resend_whole(&t, &o, T0 + 1);
+			CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_FRAG_TIMEOUT], 0);
 			free(held.p);
 			free(bad.p);
 			zt_reasm_destroy(&t);
 		}
 	}
+	orig_free(&o);
+}
+
+/* A flood of datagrams that each get a last fragment and then a second,
+ * shorter one holds nothing: every one is dropped at its contradiction, so
+ * none has to be evicted, and a datagram after the flood reassembles. */
+static void test_length_conflict_flood(void)
+{
+	struct zt_rng rng;
+	struct zt_reasm t;
+	struct orig o;
+	struct zt_view out;
+	struct shape s = shape_udp(ZT_AF_INET6, 96, 0);
+	uint32_t n = 4 * ZT_REASM_DEFAULT_MAX_DATAGRAMS;
+
+	zt_rng_seed(&rng, zt_test_seed(47));
+	orig_init(&o);
+	CU_ASSERT_EQUAL_FATAL(zt_reasm_init(&t, NULL), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		struct frag last, bad;
+
+		s.family = i % 2 ? ZT_AF_INET6 : ZT_AF_INET;
+		s.ident = i;
+		build(&rng, &s, &o);
+		slice(&o, 48, 48, false, &last);
+		slice(&o, 48, 40, false, &bad);
+		CU_ASSERT_EQUAL(feed(&t, &last, T0, &out), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(feed(&t, &bad, T0, &out), ZT_DROP_BAD_FRAGMENT);
+		free(last.p);
+		free(bad.p);
+	}
+	table_empty(&t);
+	CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_BAD_FRAGMENT], n);
+	CU_ASSERT_EQUAL(t.stats.datagrams_evicted, 0);
+	CU_ASSERT_EQUAL(t.stats.drops[ZT_DROP_FRAG_NO_MEMORY], 0);
+	resend_whole(&t, &o, T0 + 1);
+	zt_reasm_destroy(&t);
 	orig_free(&o);
 }
 
@@ -1684,6 +1750,8 @@ int zt_suite_reasm(void)
 		{ "overlaps drop the datagram", test_overlap },
 		{ "after an overlap the key starts fresh", test_overlap_then_fresh },
 		{ "length contradictions", test_length_conflicts },
+		{ "a flood of length contradictions holds nothing",
+		  test_length_conflict_flood },
 		{ "an empty last fragment, twice", test_empty_last_fragment },
 		{ "missing fragment, timeout and callback", test_timeout },
 		{ "next deadline", test_next_deadline },

@@ -19,14 +19,15 @@
  * Policies (see the theory of operation in ref/ip/reasm.c):
  * - Any overlap drops the whole datagram (ZT_DROP_FRAG_OVERLAP) and the
  *   table forgets it: later fragments with the same key start a fresh
- *   datagram, which cannot complete and times out.
+ *   datagram, which times out unless every fragment comes again.
  * - An exact duplicate (same offset, same length, same bytes) of a fragment
  *   already held is accepted silently: ZT_DROP_NONE, counted in
  *   frags_duplicate, nothing changes. Same range with different bytes is an
  *   overlap.
  * - A last fragment whose end differs from an earlier last fragment's, a last
  *   fragment ending before data already held, or a fragment reaching past a
- *   known end drops the whole datagram as ZT_DROP_BAD_FRAGMENT.
+ *   known end drops the whole datagram as ZT_DROP_BAD_FRAGMENT, at once
+ *   and as an overlap does: slot and chunks freed, the fragment not kept.
  * - Refusals that concern only the fragment itself (ZT_DROP_BAD_FRAGMENT for
  *   a non-last fragment whose length is not a multiple of 8 or is 0, or for
  *   an IPv6 first fragment whose header chain no datagram may have;
