@@ -411,14 +411,15 @@ static bool tcp_take_sack(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 		    (zt_seq_le(r, seg->ack) ||
 		     (seg->sack_count > 1 &&
 		      zt_seq_ge(l, seg->sack[1].left) &&
-		      zt_seq_le(r, seg->sack[1].right))))
+		      zt_seq_le(r, seg->sack[1].right)))) {
 			*dsack = true;
-		/* A D-SACK (RFC 2883: a first block the ACK covers) of the
-		 * tail loss probe's retransmission: the original arrived,
-		 * nothing was lost, no congestion response (RFC 8985 7.4.2). */
-		if (i == 0 && t->tlp_rtx && (r == tlp_data || r == t->tlp_high) &&
-		    zt_seq_le(r, seg->ack))
-			t->tlp_rtx = false;
+			/* of the tail loss probe's retransmission, below
+			 * the ACK or above it (a hole below the probe):
+			 * the original arrived, nothing was lost, no
+			 * congestion response (RFC 8985 7.4.2) */
+			if (r == tlp_data || r == t->tlp_high)
+				t->tlp_rtx = false;
+		}
 		if (!zt_seq_lt(l, r) || zt_seq_le(r, t->snd_una) ||
 		    zt_seq_gt(r, t->snd_max))
 			continue; /* D-SACK or bogus: ignore */
@@ -580,7 +581,9 @@ static void tcp_undo_dsack(struct zt_tcb *t, uint32_t l, uint32_t r)
  * earlier segment) leaves it open, its tail to the RTO, and no second
  * probe. A retransmitted probe (tlp_rtx) ends it without the congestion
  * response when the peer's D-SACK reports it a duplicate (tcp_take_sack
- * clears tlp_rtx): the original arrived, nothing was lost. Without that
+ * clears tlp_rtx, for a D-SACK below the ACK or above it: one that
+ * comes before a late segment below the probe counts once snd_una
+ * reaches tlp_high): the original arrived, nothing was lost. Without that
  * D-SACK, only an ACK BEYOND tlp_high shows the probe repaired a loss
  * (the original's, or its own), which calls for the response of any
  * other (7.4.2); one exactly at tlp_high waits, as the original may

@@ -2433,9 +2433,9 @@ static void test_tlp_lossless_no_probe(void)
 }
 
 /* Four segments out from side 0 (@fin: and the FIN after them), the
- * first two ACKed, and the tail loss probe, the fourth again. Returns
- * cwnd as the probe went. */
-static uint32_t tlp_fourth_again(struct tcp_pair *p, bool fin)
+ * first @acked ACKed, and the tail loss probe, the fourth again.
+ * Returns cwnd as the probe went. */
+static uint32_t tlp_fourth_again(struct tcp_pair *p, bool fin, uint32_t acked)
 {
 	struct zt_tcb *a = &p->side[0].tcb;
 	static uint8_t buf[4 * 1460];
@@ -2450,14 +2450,37 @@ static uint32_t tlp_fourth_again(struct tcp_pair *p, bool fin)
 		CU_ASSERT_EQUAL(a->snd_max - una, 4 * mss + 1);
 	}
 	seg = sack_ack(a, 0, l, r);
-	seg.ack = una + 2 * mss;
+	seg.ack = una + acked * mss;
 	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
 	cwnd = a->cwnd;
 	CU_ASSERT_FATAL(a->t_tlp != ZT_TIME_NEVER);
 	pair_run_until(p, a->t_tlp);
 	CU_ASSERT_EQUAL_FATAL(a->stats.tlp_probes, 1);
 	CU_ASSERT_EQUAL(last_seg(p, 0)->seq, una + 3 * mss);
+	CU_ASSERT(a->tlp_rtx);
 	return cwnd;
+}
+
+/* The ACK of all side 0 sent (after a retransmitted probe's episode,
+ * beyond its end): the episode over, and cwnd halved (@cut, ssthresh
+ * with it) or as it was when the probe went (@cwnd). */
+static void tlp_ack_all(struct tcp_pair *p, uint32_t cwnd, bool cut)
+{
+	struct zt_tcb *a = &p->side[0].tcb;
+	struct zt_tcp_repr seg = sack_ack(a, 0, NULL, NULL);
+
+	seg.ack = a->snd_max;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	CU_ASSERT(!a->tlp_out);
+	CU_ASSERT(!a->tlp_rtx);
+	if (cut) {
+		CU_ASSERT(a->cwnd < cwnd);
+		CU_ASSERT_EQUAL(a->ssthresh, a->cwnd);
+	} else {
+		CU_ASSERT(a->cwnd >= cwnd);
+		CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
+	}
 }
 
 /*
@@ -2482,7 +2505,7 @@ static void test_tlp_dsack_no_response(void)
 		struct zt_tcp_repr seg;
 		uint32_t l[1], r[1];
 		/* the first two ACKed; the probe for the other two goes */
-		uint32_t cwnd = tlp_fourth_again(p, false);
+		uint32_t cwnd = tlp_fourth_again(p, false, 2);
 
 		/* all ACKed, with (kind 0) a D-SACK of the probe (offsets
 		 * from snd_una, now una + 2 * mss) */
@@ -2531,7 +2554,7 @@ static void test_tlp_end_beyond_high(void)
 		uint32_t mss = a->snd_mss, una = a->snd_una, high;
 		struct zt_tcp_repr seg;
 		uint32_t l[1], r[1];
-		uint32_t cwnd = tlp_fourth_again(p, false);
+		uint32_t cwnd = tlp_fourth_again(p, false, 2);
 
 		memset(buf, 'h', sizeof(buf));
 		high = a->tlp_high;
@@ -2586,19 +2609,7 @@ static void test_tlp_end_beyond_high(void)
 		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, mss, p->now), mss);
 		CU_ASSERT_EQUAL(a->snd_max, high + mss);
 		CU_ASSERT_EQUAL(a->t_tlp != ZT_TIME_NEVER, kind == 3);
-		seg = sack_ack(a, 0, l, r);
-		seg.ack = high + mss;
-		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
-		CU_ASSERT(zt_tcb_send_drained(a));
-		CU_ASSERT(!a->tlp_out);
-		CU_ASSERT(!a->tlp_rtx);
-		if (kind == 3) {
-			CU_ASSERT(a->cwnd >= cwnd);
-			CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
-		} else {
-			CU_ASSERT(a->cwnd < cwnd);
-			CU_ASSERT_EQUAL(a->ssthresh, a->cwnd);
-		}
+		tlp_ack_all(p, cwnd, kind != 3);
 		pair_free(p);
 	}
 }
@@ -2621,7 +2632,7 @@ static void test_tlp_dsack_fin_no_response(void)
 		uint32_t mss = a->snd_mss, una = a->snd_una;
 		struct zt_tcp_repr seg;
 		uint32_t l[1], r[1];
-		uint32_t cwnd = tlp_fourth_again(p, true);
+		uint32_t cwnd = tlp_fourth_again(p, true, 2);
 
 		CU_ASSERT(last_seg(p, 0)->flags & ZT_TCP_FIN);
 		CU_ASSERT_EQUAL(a->tlp_high, una + 4 * mss + 1);
@@ -2635,6 +2646,62 @@ static void test_tlp_dsack_fin_no_response(void)
 		CU_ASSERT_EQUAL(a->state, ZT_TCP_FIN_WAIT_2);
 		CU_ASSERT(a->cwnd >= cwnd);
 		CU_ASSERT_EQUAL(a->ssthresh, UINT32_MAX);
+		pair_free(p);
+	}
+}
+
+/*
+ * RFC 2883, RFC 8985 7.4.2: a D-SACK of the probe's retransmission ends
+ * its episode without the congestion response wherever the block lies.
+ * With a hole below the probe (the second segment late), the peer's
+ * D-SACK of the probe is ABOVE the cumulative ACK: the first block
+ * within the second (RFC 2883 5). Only a D-SACK at or below the ACK
+ * counted, so when the late segment then came (the ACK of all, at
+ * tlp_high) the episode waited for a D-SACK that had come already, and
+ * the next ACK beyond halved cwnd. The ACK with the blocks comes at
+ * once after the probe, sooner than min_RTT (as with timestamps, whose
+ * echo is from before the probe when it lands above a hole): it is not
+ * taken for the probe's answer, and no recovery starts. Four segments,
+ * the first ACKed, the probe resends the fourth. Kind 0: D-SACK of the
+ * probe above the ACK: the episode ends at the ACK of all, cwnd kept.
+ * Kind 1: the same range SACKed but no D-SACK (one block); kind 2: a
+ * D-SACK above the ACK of the third (not the probe's): the episode
+ * waits, and the ACK beyond reduces (kinds 1 and 2 pin the old
+ * behaviour).
+ */
+static void test_tlp_dsack_above_ack(void)
+{
+	for (int kind = 0; kind < 3; kind++) {
+		struct tcp_pair *p = sack_pair(28835 + (uint64_t)kind);
+		struct zt_tcb *a = &p->side[0].tcb;
+		static const uint8_t buf[1460]; /* the new data */
+		uint32_t mss = a->snd_mss, una = a->snd_una, high;
+		uint32_t l[2], r[2];
+		struct zt_tcp_repr seg;
+		uint32_t cwnd = tlp_fourth_again(p, false, 1);
+
+		high = a->tlp_high;
+		CU_ASSERT_EQUAL(high, una + 4 * mss);
+		/* the third and fourth arrived, the second not yet (offsets
+		 * from snd_una, una + mss) */
+		l[0] = kind == 0 ? 2 * mss : mss;
+		r[0] = kind == 2 ? 2 * mss : 3 * mss;
+		l[1] = mss;
+		r[1] = 3 * mss;
+		seg = sack_ack(a, kind == 1 ? 1 : 2, l, r);
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT_FATAL(!a->in_recovery);
+		CU_ASSERT(a->tlp_out);
+		CU_ASSERT_EQUAL(a->tlp_rtx, kind != 0);
+		/* the second, late, arrives: the ACK of all, at tlp_high */
+		seg = sack_ack(a, 0, l, r);
+		seg.ack = high;
+		CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+		CU_ASSERT_EQUAL(a->tlp_out, kind != 0);
+		CU_ASSERT_EQUAL(a->tlp_rtx, kind != 0);
+		/* new data, and the ACK of all: beyond tlp_high */
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, mss, p->now), mss);
+		tlp_ack_all(p, cwnd, kind != 0);
 		pair_free(p);
 	}
 }
@@ -6388,6 +6455,7 @@ int zt_suite_tcp(void)
 		{ "rto_sack_reneging", test_rto_sack_reneging },
 		{ "undo_rto", test_undo_rto },
 		{ "tlp_dsack_no_response", test_tlp_dsack_no_response },
+		{ "tlp_dsack_above_ack", test_tlp_dsack_above_ack },
 		{ "tlp_one_per_episode", test_tlp_one_per_episode },
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },
 		{ "tlp_dsack_fin_no_response", test_tlp_dsack_fin_no_response },
