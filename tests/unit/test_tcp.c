@@ -2615,6 +2615,60 @@ static void test_tlp_end_beyond_high(void)
 }
 
 /*
+ * A pure duplicate ACK at tlp_high ends a retransmitted probe's episode
+ * (tlp_end_beyond_high kind 3) while new data sent after the probe is
+ * in flight: no probe is armed for it (RFC 8985 7.2 arms one on new
+ * data or an ACK that moves snd_una, and tlp_out refused it when the
+ * data went; a duplicate ACK is neither, as for Linux), but the RTO,
+ * armed when it went (RFC 6298 5.1), stays armed: data in flight always
+ * has a timer, and a lost tail is recovered by it. Pins the existing
+ * behaviour.
+ */
+static void test_tlp_dupack_end_rto(void)
+{
+	struct tcp_pair *p = sack_pair(87430);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static const uint8_t buf[1460]; /* the new data */
+	uint32_t high;
+	uint64_t rtx_at;
+	struct zt_tcp_repr seg;
+
+	(void)tlp_fourth_again(p, false, 2);
+	high = a->tlp_high;
+	/* the fourth's original was late: all ACKed, at tlp_high */
+	seg = sack_ack(a, 0, NULL, NULL);
+	seg.ack = high;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT_FATAL(a->tlp_out);
+	/* new data after the probe (lost: side 0's segments are), in the
+	 * episode: the RTO for it, no probe */
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, a->snd_mss, p->now), a->snd_mss);
+	CU_ASSERT_EQUAL(a->snd_max, high + a->snd_mss);
+	CU_ASSERT_EQUAL(a->t_tlp, ZT_TIME_NEVER);
+	rtx_at = a->t_rtx;
+	CU_ASSERT_FATAL(rtx_at != ZT_TIME_NEVER);
+	/* the probe's pure duplicate ACK ends the episode: the RTO stays */
+	seg = sack_ack(a, 0, NULL, NULL);
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT(!a->tlp_out);
+	CU_ASSERT_EQUAL(a->t_rtx, rtx_at);
+	CU_ASSERT(zt_tcb_deadline(a) <= rtx_at);
+	/* nothing more comes: the RTO resends the lost tail, and its ACK
+	 * ends the flight */
+	pair_run_until(p, rtx_at);
+	CU_ASSERT_EQUAL(a->stats.rto_expiries, 1);
+	CU_ASSERT_EQUAL(last_seg(p, 0)->seq, high);
+	CU_ASSERT_EQUAL(p->side[0].last_at[(p->side[0].nlast - 1) % 64],
+			rtx_at);
+	seg = sack_ack(a, 0, NULL, NULL);
+	seg.ack = high + a->snd_mss;
+	CU_ASSERT_EQUAL(pair_inject(p, 0, &seg, NULL, 0), ZT_DROP_NONE);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	CU_ASSERT_EQUAL(p->violations, 0);
+	pair_free(p);
+}
+
+/*
  * As tlp_dsack_no_response, with the FIN after the data: the probe
  * resends the last segment with the FIN, so tlp_high counts the FIN.
  * A D-SACK block may cover the data only (kind 0: RFC 2883's blocks are
@@ -6460,6 +6514,7 @@ int zt_suite_tcp(void)
 		{ "sack_advancing_ack_starts_recovery", test_sack_advancing_ack_starts_recovery },
 		{ "tlp_dsack_fin_no_response", test_tlp_dsack_fin_no_response },
 		{ "tlp_end_beyond_high", test_tlp_end_beyond_high },
+		{ "tlp_dupack_end_rto", test_tlp_dupack_end_rto },
 		{ "dsack_receiver", test_dsack_receiver },
 		{ "dsack_option_space", test_dsack_option_space },
 		{ "sack_blocks_recent", test_sack_blocks_recent },
