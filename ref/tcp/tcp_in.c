@@ -1213,7 +1213,7 @@ static void tcp_handshake_rtt(struct zt_tcb *t, uint64_t now)
 	uint64_t rtt = now - (t->t_rtx - t->rto);
 
 	tcp_rtt_sample(t, rtt);
-	tcp_rack_min_rtt(t, rtt);
+	tcp_rack_min_rtt(t, rtt, now);
 }
 
 static enum zt_drop tcp_input_syn_sent(struct zt_tcb *t,

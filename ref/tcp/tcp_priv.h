@@ -66,9 +66,10 @@ void tcp_enter_recovery(struct zt_tcb *t, uint64_t now);
 /* RACK (tcp_rack.c, SACK connections only). @seq/@len (sequence space)
  * went out now. */
 void tcp_rack_sent(struct zt_tcb *t, uint32_t seq, uint32_t len, uint64_t now);
-/* An RTT sample of @rtt ns, from a delivery RACK took or from the
- * handshake: min_RTT (6.2 step 2) is the least. */
-void tcp_rack_min_rtt(struct zt_tcb *t, uint64_t rtt);
+/* An RTT sample of @rtt ns taken @now, from a delivery RACK took or
+ * from the handshake: min_RTT (6.2 step 2) is the least of the last
+ * 300 s. */
+void tcp_rack_min_rtt(struct zt_tcb *t, uint64_t rtt, uint64_t now);
 /* RFC 8985 6.2 step 2: @seg, come @now, cannot answer a retransmission
  * sent at @sent (it echoes an older TSval, or comes sooner than min_RTT,
  * or min_RTT is unknown): it answers the original. */

@@ -28,9 +28,14 @@
  * sent of them, and RACK.rtt to the time since; a retransmitted run's
  * delivery is ambiguous when the ACK echoes a timestamp from before it,
  * or comes sooner than min_RTT after it, and is skipped; min_RTT is the
- * least RTT of the deliveries taken and of the handshake (its sample,
- * Karn's rule kept, seeds it: tcp_rack_min_rtt, as Linux's
- * tcp_synack_rtt_meas feeds tcp_update_rtt_min), so that the ACK of an
+ * least RTT of the deliveries taken and of the handshake over the last
+ * 300 s (tcp_rack_min_rtt: Kathleen Nichols' windowed minimum, as
+ * Linux's win_minmax.c with tcp_min_rtt_wlen; three samples, the least
+ * and the least of later parts of the window, to follow it), so that
+ * after a route change that made the round trip longer the reordering
+ * window fits the path again once the window has passed. The
+ * handshake's sample (Karn's rule kept) seeds it, as Linux's
+ * tcp_synack_rtt_meas feeds tcp_update_rtt_min, so that the ACK of an
  * original that comes just after its retransmission, before any data
  * was ACKed, is not taken for the retransmission's; without any sample
  * yet no retransmission's delivery is taken. A run delivered
@@ -214,13 +219,45 @@ void tcp_rack_reset(struct zt_tcb *t)
 	t->rack.timer = false;
 }
 
-void tcp_rack_min_rtt(struct zt_tcb *t, uint64_t rtt)
+/* min_RTT's window (Linux's tcp_min_rtt_wlen): a path whose round trip
+ * grew (a route change) has the new one as min_RTT after it. */
+#define RACK_MIN_RTT_WLEN (300 * ZT_SEC)
+
+void tcp_rack_min_rtt(struct zt_tcb *t, uint64_t rtt, uint64_t now)
 {
 	struct zt_tcp_rack *r = &t->rack;
+	struct zt_tcp_min_sample *s = r->min, v = { now, rtt };
+	uint64_t dt;
 
-	if (!r->min_set || rtt < r->min_rtt) {
-		r->min_rtt = rtt;
+	/* a new least, or none of the window left: it is all three */
+	if (!r->min_set || rtt <= s[0].rtt ||
+	    now - s[2].at > RACK_MIN_RTT_WLEN) {
+		s[0] = s[1] = s[2] = v;
 		r->min_set = true;
+		return;
+	}
+	if (rtt <= s[1].rtt)
+		s[1] = s[2] = v;
+	else if (rtt <= s[2].rtt)
+		s[2] = v;
+	dt = now - s[0].at;
+	if (dt > RACK_MIN_RTT_WLEN) {
+		/* the least aged out: the next move up (twice, when the
+		 * second is out of the window too) */
+		s[0] = s[1];
+		s[1] = s[2];
+		s[2] = v;
+		if (now - s[0].at > RACK_MIN_RTT_WLEN) {
+			s[0] = s[1];
+			s[1] = s[2];
+			s[2] = v;
+		}
+	} else if (s[1].at == s[0].at && dt > RACK_MIN_RTT_WLEN / 4) {
+		/* a quarter of the window with no second: this one, from
+		 * the window's second quarter */
+		s[1] = s[2] = v;
+	} else if (s[2].at == s[1].at && dt > RACK_MIN_RTT_WLEN / 2) {
+		s[2] = v; /* likewise a third, from its second half */
 	}
 }
 
@@ -231,7 +268,7 @@ bool tcp_rack_too_soon(const struct zt_tcb *t, const struct zt_tcp_repr *seg,
 
 	return (t->ts_ok && seg->has_ts && seg->ts_ecr &&
 		(int32_t)(seg->ts_ecr - tcp_ts_now(t, sent)) < 0) ||
-	       !r->min_set || now - sent < r->min_rtt;
+	       !r->min_set || now - sent < r->min[0].rtt;
 }
 
 /* One run's delivery up to @dlv (wholly when @whole), sent at @ts. */
@@ -255,7 +292,7 @@ static void rack_delivered(struct zt_tcb *t, const struct zt_tcp_repr *seg,
 	 * min_RTT unknown is infinite (Linux's ~0U) */
 	if (u->rtx && tcp_rack_too_soon(t, seg, ts, now))
 		return;
-	tcp_rack_min_rtt(t, rtt);
+	tcp_rack_min_rtt(t, rtt, now);
 	if (!r->valid || (int32_t)(u->order - r->order) > 0 ||
 	    (u->order == r->order && zt_seq_gt(dlv, r->end_seq))) {
 		r->valid = true;
@@ -343,7 +380,7 @@ static uint64_t rack_reo_wnd(const struct zt_tcb *t)
 		if (n >= 3u * t->snd_mss) /* DupThresh segments SACKed */
 			return 0;
 	}
-	w = r->min_rtt / 4 * (1u + r->reo_wnd_more);
+	w = r->min[0].rtt / 4 * (1u + r->reo_wnd_more);
 	return t->srtt && w > t->srtt ? t->srtt : w;
 }
 

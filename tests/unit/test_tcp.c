@@ -1351,8 +1351,8 @@ static struct tcp_pair *rack_inject_pair(uint64_t seed)
 	pair_settle(p, ZT_SEC);
 	a = &p->side[0].tcb;
 	CU_ASSERT_FATAL(a->sack_ok && a->srtt > 0 && a->snd_mss <= 1460);
-	CU_ASSERT_FATAL(a->rack.min_rtt >= 10 * ZT_MS &&
-			a->rack.min_rtt < 11 * ZT_MS);
+	CU_ASSERT_FATAL(a->rack.min[0].rtt >= 10 * ZT_MS &&
+			a->rack.min[0].rtt < 11 * ZT_MS);
 	p->side[0].drop_base = p->side[0].nlast;
 	p->side[0].drop_bits = ~0ull;
 	return p;
@@ -1424,9 +1424,9 @@ static void rack_min_rtt_handshake(int kind)
 	CU_ASSERT_FATAL(t->sack_ok && !t->ts_ok);
 	if (kind == 0) {
 		CU_ASSERT(t->srtt == 50 * ZT_MS);
-		CU_ASSERT(t->rack.min_rtt == 50 * ZT_MS);
+		CU_ASSERT(t->rack.min[0].rtt == 50 * ZT_MS);
 		/* the active side's, from its SYN */
-		CU_ASSERT(p->side[0].tcb.rack.min_rtt == 50 * ZT_MS);
+		CU_ASSERT(p->side[0].tcb.rack.min[0].rtt == 50 * ZT_MS);
 	} else { /* Karn: neither side took a sample */
 		CU_ASSERT_EQUAL(t->srtt, 0);
 		CU_ASSERT_FALSE(t->rack.min_set);
@@ -1446,7 +1446,7 @@ static void rack_min_rtt_handshake(int kind)
 	pair_run_until(p, p->now + 5 * ZT_MS);
 	inject_ack_to(p, 1, 2 * seg, 0, NULL, NULL);
 	if (kind == 0)
-		CU_ASSERT(t->rack.min_rtt == 50 * ZT_MS);
+		CU_ASSERT(t->rack.min[0].rtt == 50 * ZT_MS);
 	CU_ASSERT_EQUAL(t->rack.min_set, kind == 0);
 	pair_run_until(p, p->now + 2 * ZT_MS);
 	inject_ack_to(p, 1, 2 * seg, 0, NULL, NULL);
@@ -1458,7 +1458,7 @@ static void rack_min_rtt_handshake(int kind)
 		inject_ack_to(p, 1, t->snd_max - t->snd_una, 0, NULL, NULL);
 	}
 	CU_ASSERT_FATAL(zt_tcb_send_drained(t));
-	CU_ASSERT(t->rack.min_rtt == 50 * ZT_MS);
+	CU_ASSERT(t->rack.min[0].rtt == 50 * ZT_MS);
 	/* ten segments; the peer ACKs eight and SACKs the tenth a round
 	 * trip later, the ninth 5 ms after it: reordering, no loss */
 	p->side[1].drop_base = p->side[1].nlast;
@@ -1484,6 +1484,61 @@ static void test_rack_min_rtt_handshake(void)
 {
 	for (int kind = 0; kind < 2; kind++)
 		rack_min_rtt_handshake(kind);
+}
+
+/*
+ * RACK's min_RTT is the least RTT of the last 300 s (Linux's
+ * tcp_min_rtt_wlen, a windowed minimum), not of the connection's life:
+ * after a route change that makes the round trip longer, the new one
+ * is min_RTT once the window has passed, and the reordering window
+ * (min_RTT / 4) fits the path again. A 10 ms round trip, then 100 ms
+ * (the test's ACKs stand for the peer's): one segment every 10 s, each
+ * ACKed 100 ms after it went (one segment: the probe waits 2 * SRTT +
+ * 200 ms, none goes), but one at 150 s, 60 ms. min_RTT stays 10 ms
+ * through 200 s, is 60 ms after 300 s, and 100 ms after 450 s (the
+ * least of the window, not the last sample). Then ten segments, the peer ACKs eight and SACKs the
+ * tenth a round trip later, the ninth 10 ms after it: reordering within
+ * 25 ms, no loss. Before, min_RTT stayed 10 ms for good, and RACK found
+ * the ninth lost 2.5 ms after the SACK: a spurious recovery.
+ */
+static void test_rack_min_rtt_window(void)
+{
+	struct tcp_pair *p = rack_inject_pair(8985300);
+	struct zt_tcb *a = &p->side[0].tcb;
+	static const uint8_t buf[10 * 1460];
+	uint32_t seg = a->snd_mss, l[1] = { 9 * seg }, r[1] = { 10 * seg };
+	uint64_t t0 = p->now, start, rtx0 = a->stats.retransmits;
+
+	for (unsigned k = 0; k < 47; k++) {
+		uint64_t rtt = (k == 15 ? 60 : 100) * ZT_MS;
+
+		pair_run_until(p, t0 + k * 10 * ZT_SEC);
+		CU_ASSERT_EQUAL(zt_tcb_send(a, buf, seg, p->now), seg);
+		pair_run_until(p, p->now + rtt);
+		inject_ack(p, seg, 0, NULL, NULL);
+		CU_ASSERT_FATAL(zt_tcb_send_drained(a));
+		if (k < 20)
+			CU_ASSERT(a->rack.min[0].rtt < 11 * ZT_MS);
+		if (k == 32) /* the least of the last 300 s */
+			CU_ASSERT_EQUAL(a->rack.min[0].rtt, 60 * ZT_MS);
+	}
+	CU_ASSERT_EQUAL(a->rack.min[0].rtt, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(a->stats.tlp_probes, 0);
+	CU_ASSERT_EQUAL(a->stats.retransmits, rtx0);
+	a->cwnd = 10u * seg;
+	start = p->now;
+	CU_ASSERT_EQUAL(zt_tcb_send(a, buf, 10 * seg, p->now), 10 * seg);
+	CU_ASSERT_EQUAL(a->snd_max - a->snd_una, 10u * seg);
+	pair_run_until(p, start + 100 * ZT_MS);
+	inject_ack(p, 8 * seg, 1, l, r);
+	pair_run_until(p, start + 110 * ZT_MS);
+	inject_ack(p, 2 * seg, 0, NULL, NULL);
+	CU_ASSERT(zt_tcb_send_drained(a));
+	CU_ASSERT_EQUAL(a->stats.rack_marked, 0);
+	CU_ASSERT_EQUAL(a->stats.fast_retransmits, 0);
+	CU_ASSERT_EQUAL(a->stats.retransmits, rtx0);
+	CU_ASSERT_EQUAL(p->violations, 0);
+	pair_free(p);
 }
 
 /* As inject_ack(), with @ts a timestamp option echoing the TSval of
@@ -1537,7 +1592,7 @@ static void tlp_sack_soon(int kind)
 	} else {
 		CU_ASSERT_FATAL(!a->ts_ok);
 	}
-	CU_ASSERT_FATAL(a->rack.min_set && a->rack.min_rtt >= 10 * ZT_MS);
+	CU_ASSERT_FATAL(a->rack.min_set && a->rack.min[0].rtt >= 10 * ZT_MS);
 	memset(buf, 't', sizeof(buf));
 	a->cwnd = 10u * seg;
 	start = p->now;
@@ -3177,7 +3232,7 @@ static void test_sack_advancing_ack_starts_recovery(void)
 			 * probe's answer): the second segment ACKed, the
 			 * probe (#4) SACKed: #3 is the hole */
 			CU_ASSERT_FATAL(a->rack.min_set);
-			pair_run_until(p, p->now + a->rack.min_rtt);
+			pair_run_until(p, p->now + a->rack.min[0].rtt);
 			l[0] = 2 * mss - mss;
 			r[0] = 3 * mss - mss;
 			seg = sack_ack(a, 1, l, r);
@@ -6496,6 +6551,7 @@ int zt_suite_tcp(void)
 		{ "rack_reordering_window", test_rack_reordering_window },
 		{ "rack_dsack_reo_wnd", test_rack_dsack_reo_wnd },
 		{ "rack_min_rtt_handshake", test_rack_min_rtt_handshake },
+		{ "rack_min_rtt_window", test_rack_min_rtt_window },
 		{ "tlp_sack_soon", test_tlp_sack_soon },
 		{ "partial_ack_empty_scoreboard", test_partial_ack_empty_scoreboard },
 		{ "full_ack_cwnd_two_segments", test_full_ack_cwnd_two_segments },

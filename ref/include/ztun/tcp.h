@@ -209,6 +209,12 @@ struct zt_tcp_rack_run {
 	bool rtx;             /* a retransmission */
 };
 
+/* One sample of a windowed minimum (struct zt_tcp_rack's min). */
+struct zt_tcp_min_sample {
+	uint64_t at;          /* when it was taken */
+	uint64_t rtt;         /* ns */
+};
+
 struct zt_tcp_rack {
 	struct zt_tcp_rack_run run[ZT_TCP_RACK_RUNS];
 	uint8_t head, n;      /* the oldest run, and how many */
@@ -217,7 +223,12 @@ struct zt_tcp_rack {
 	 * its run's order and the end of what was delivered of it */
 	bool valid;
 	uint32_t order, end_seq;
-	uint64_t rtt, min_rtt; /* RACK.rtt, RACK.min_RTT (ns) ... */
+	uint64_t rtt;          /* RACK.rtt (ns) */
+	/* RACK.min_RTT: min[0].rtt, the least RTT sample of the last 300 s
+	 * (Linux's tcp_min_rtt_wlen); min[1], min[2]: the least of later
+	 * parts of that window, next when it ages out (Kathleen Nichols'
+	 * windowed minimum, as Linux's lib/win_minmax.c) ... */
+	struct zt_tcp_min_sample min[3];
 	bool min_set;          /* ... once measured */
 	uint32_t fack;         /* highest end delivered (RACK.fack) */
 	bool reordering_seen;
