@@ -1067,9 +1067,6 @@ static int parse_packet(struct pstate *ps, struct zt_scn_event *e,
 
 			p->type = toobig ? ZT_SCN_PKT_TOOBIG :
 				  what[0] == 'u' ? ZT_SCN_PKT_UNREACH : ZT_SCN_PKT_TIMEX;
-			if (e->kind != ZT_SCN_TUN_OUT)
-				return perr(ps, "'%s' is for expected output (tun>) only",
-					    what);
 			if (i + 2 >= n ||
 			    parse_uint(t[i + 2].s, toobig ? UINT32_MAX : 255, &v))
 				return perr(ps, "expected %s after '%s'",
@@ -1078,8 +1075,13 @@ static int parse_packet(struct pstate *ps, struct zt_scn_event *e,
 				p->mtu = (uint32_t)v;
 			else
 				p->code = (uint8_t)v;
-			if (i + 3 < n)
-				return parse_quote(ps, p, t, i + 3, n);
+			if (i + 3 < n && parse_quote(ps, p, t, i + 3, n))
+				return -EINVAL;
+			/* the client's error about a datagram it got: built
+			 * around that datagram's headers (build_input()) */
+			if (e->kind == ZT_SCN_TUN_IN && !p->quote_ports)
+				return perr(ps, "an input '%s' needs 'quotes SRC:PORT > DST:PORT' (the UDP datagram it is about)",
+					    what);
 			return 0;
 		}
 		return perr(ps, "unknown icmp message '%s'", what);

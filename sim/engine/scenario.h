@@ -58,10 +58,10 @@ enum zt_scn_pkt_type {
 	ZT_SCN_PKT_UDP,
 	ZT_SCN_PKT_ECHO,       /* ICMP/ICMPv6 echo request */
 	ZT_SCN_PKT_ECHOREPLY,
-	ZT_SCN_PKT_UNREACH,    /* destination unreachable (expected only) */
-	ZT_SCN_PKT_TIMEX,      /* time exceeded (expected only) */
-	ZT_SCN_PKT_TOOBIG,     /* fragmentation needed / packet too big
-				* (expected only) */
+	ZT_SCN_PKT_UNREACH,    /* destination unreachable */
+	ZT_SCN_PKT_TIMEX,      /* time exceeded */
+	ZT_SCN_PKT_TOOBIG,     /* fragmentation needed / packet too big (as
+				* input: about a UDP datagram it quotes) */
 	ZT_SCN_PKT_RAW,        /* whole packet as hex (input only) */
 };
 

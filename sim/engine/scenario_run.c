@@ -1280,6 +1280,49 @@ static int build_tcp_input(struct host *h, const struct zt_scn_event *e)
 	return build_ip(h, &src, &dst, ZT_IPPROTO_TCP, (size_t)n, p);
 }
 
+/* The client's ICMP error @p about a UDP datagram: it quotes the IP
+ * header and the 8 bytes of UDP header (RFC 792) of an empty datagram
+ * from the quote's source to its destination (TTL 64, checksums right). */
+static int build_error_input(struct host *h, const struct zt_scn_pkt *p)
+{
+	static const struct zt_scn_pkt q_hdr; /* TTL 64, class 0, no DF */
+	static const uint8_t none[1];
+	const struct zt_udp_repr u = { p->quote_sport, p->quote_dport };
+	bool v4 = p->src.family == ZT_AF_INET;
+	struct zt_icmp_repr ic;
+	uint8_t q[ZT_IP6_HDR + ZT_UDP_HDR];
+	int hl, n;
+
+	if (zt_udp_emit(&u, &p->quote_src, &p->quote_dst, none, 0, h->l4,
+			sizeof(h->l4)) != ZT_UDP_HDR)
+		return -EINVAL;
+	hl = build_ip(h, &p->quote_src, &p->quote_dst, ZT_IPPROTO_UDP,
+		      ZT_UDP_HDR, &q_hdr);
+	if (hl < 0 || (size_t)hl > sizeof(q))
+		return -EMSGSIZE;
+	memcpy(q, h->pkt, (size_t)hl);
+	memset(&ic, 0, sizeof(ic));
+	ic.code = p->code;
+	if (p->type == ZT_SCN_PKT_TOOBIG) {
+		ic.type = v4 ? ZT_ICMP4_DEST_UNREACH : ZT_ICMP6_PACKET_TOO_BIG;
+		ic.code = v4 ? ZT_ICMP4_CODE_FRAG_NEEDED : 0;
+		ic.mtu = p->mtu;
+	} else if (p->type == ZT_SCN_PKT_UNREACH) {
+		ic.type = v4 ? ZT_ICMP4_DEST_UNREACH : ZT_ICMP6_DEST_UNREACH;
+	} else {
+		ic.type = v4 ? ZT_ICMP4_TIME_EXCEEDED : ZT_ICMP6_TIME_EXCEEDED;
+	}
+	if (v4)
+		n = zt_icmp4_emit(&ic, q, (size_t)hl, h->l4, sizeof(h->l4));
+	else
+		n = zt_icmp6_emit(&ic, &p->src, &p->dst, q, (size_t)hl, h->l4,
+				  sizeof(h->l4));
+	if (n < 0)
+		return n;
+	return build_ip(h, &p->src, &p->dst,
+			v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6, (size_t)n, p);
+}
+
 static int build_input(struct host *h, const struct zt_scn_event *e)
 {
 	const struct zt_scn_pkt *p = &e->pkt;
@@ -1328,6 +1371,10 @@ static int build_input(struct host *h, const struct zt_scn_event *e)
 				v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6, (size_t)n,
 				p);
 	}
+	case ZT_SCN_PKT_UNREACH:
+	case ZT_SCN_PKT_TIMEX:
+	case ZT_SCN_PKT_TOOBIG:
+		return build_error_input(h, p);
 	default:
 		return -EINVAL;
 	}

@@ -523,8 +523,6 @@ def parse_packet(e, t, where, state):
             p.payload = payload_rest(take_ttl(e, t[i + 4:], where), where)
             return
         if what in ("unreach", "timex", "toobig"):
-            if e.kind != "tun>":
-                raise ScnError("%s: '%s' is for expected output (tun>) only" % (where, what))
             p.type = what
             try:
                 v = int(t[i + 2].s)
@@ -537,6 +535,9 @@ def parse_packet(e, t, where, state):
                 p.code = v
             if i + 3 < n:
                 p.quote = parse_quote(t[i + 3:], where)
+            if e.kind == "tun<" and (p.quote is None or p.quote[1] is None):
+                raise ScnError("%s: an input '%s' needs 'quotes SRC:PORT > DST:PORT' "
+                               "(the UDP datagram it is about)" % (where, what))
             return
         raise ScnError("%s: unknown icmp message '%s'" % (where, what))
     # TCP
@@ -1189,6 +1190,24 @@ def udp_dgram(src, dst, sport, dport, payload):
     h = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
     c = csum(pseudo(src, dst, 17, len(h)) + h) or 0xFFFF
     return h[:6] + struct.pack("!H", c) + h[8:]
+
+
+def icmp_error_about_udp(kind, code, mtu, src, dst, quote):
+    """The client's ICMP error (ICMPv6 for IPv6 addresses) of @kind about
+    the UDP datagram @quote names: its IP header and 8 bytes of UDP header
+    (RFC 792), an empty datagram, as ztun-sim builds it."""
+    qsrc, sport, qdst, dport = quote[:4]
+    mtu = mtu or 0
+    q = ip_pkt(qsrc, qdst, 17, udp_dgram(qsrc, qdst, sport, dport, b""), 0)
+    if is6(src):
+        typ, code, rest = {"unreach": (1, code, 0), "timex": (3, code, 0),
+                           "toobig": (2, 0, mtu)}[kind]
+    else:
+        typ, code, rest = {"unreach": (3, code, 0), "timex": (11, code, 0),
+                           "toobig": (3, 4, mtu & 0xFFFF)}[kind]
+    h = struct.pack("!BBHI", typ, code, 0, rest) + q
+    c = csum(pseudo(src, dst, 58, len(h)) + h) if is6(src) else csum(h)
+    return h[:2] + struct.pack("!H", c) + h[4:]
 
 
 def icmp_echo(reply, ident, seq, payload, src, dst):
@@ -1958,6 +1977,11 @@ class Runner:
             return ip_pkt(p.src, p.dst, 58 if is6(p.src) else 1,
                           icmp_echo(p.type == "echoreply", p.echo_id, p.echo_seq,
                                     p.payload or b"", p.src, p.dst),
+                          self.ip_id, p.ttl, p.tos, p.df)
+        if p.type in ("unreach", "timex", "toobig"):
+            return ip_pkt(p.src, p.dst, 58 if is6(p.src) else 1,
+                          icmp_error_about_udp(p.type, p.code, p.mtu, p.src, p.dst,
+                                               p.quote),
                           self.ip_id, p.ttl, p.tos, p.df)
         # TCP
         if p.has_addrs:
