@@ -72,9 +72,15 @@
  * it acts: Packet Too Big lowers the flow's MSS
  * and resends from snd_una, unless the datagram it quotes fits the MTU it
  * claims (floored at 576; no IPv6 one below 1280, RFC 8201 4): that one
- * was not too big, so our SYN-ACK's is never believed; a hard unreachable (protocol, port,
- * administratively prohibited) while the handshake is open aborts the
- * flow; everything else is a soft error (RFC 1122 4.2.3.9) and is counted.
+ * was not too big, so our SYN-ACK's is never believed; a hard unreachable
+ * (zt_icmp_unreach_hard(): protocol, port, administratively prohibited,
+ * ..., Linux's fatal codes) while the handshake is open aborts the flow;
+ * everything else is a soft error (RFC 1122 4.2.3.9) and is counted. A
+ * UDP flow's datagram quoted in a hard unreachable from the flow's client
+ * to its server ends that flow as its idle timeout would
+ * (input_udp_error()). An error quoting less than the IP header and 8
+ * bytes, or naming no flow of ours, or about a UDP flow but not from its
+ * client, is dropped under its reason and changes nothing.
  *
  * Events: after every call into a tcb the stack takes its event bits and
  * passes them to ops->tcp_event; on RESET/CLOSED it frees the flow after
@@ -1340,17 +1346,42 @@ void zt_stack_udp_close(struct zt_stack *s, struct zt_udp_flow *f, uint64_t now)
 	s->stats.udp_flows_active--;
 }
 
-static bool icmp_hard_unreach(uint8_t family, uint8_t code)
+/*
+ * An ICMP error from the client about datagram @q of UDP flow @u (@pk its
+ * outer packet). Believed only from the flow's client to its server (the
+ * quote's own addresses the other way round), with the whole UDP header
+ * quoted (RFC 792: the IP header and 8 bytes). A hard unreachable
+ * (zt_icmp_unreach_hard()) then ends the flow as its idle timeout would:
+ * the client's socket is gone (the kernel answers a closed port so), and
+ * every later datagram would go into the void and draw another error. A
+ * Linux NAT relays it to the server, whose connected socket takes it as
+ * ECONNREFUSED and stops; ztun ends the relay instead, releasing its
+ * upstream (socket, NAT session, association member, DNS stream, fake
+ * address held): a new datagram of the client's starts a new flow. Soft
+ * errors change nothing, as Linux's UDP ignores them.
+ */
+static void input_udp_error(struct zt_stack *s, const struct zt_packet *pk,
+			    const struct zt_icmp_quote *q, struct zt_udp_flow *u,
+			    uint64_t now)
 {
-	if (family == ZT_AF_INET)
-		return code == ZT_ICMP4_CODE_PROTO_UNREACH ||
-		       code == ZT_ICMP4_CODE_PORT_UNREACH ||
-		       code == ZT_ICMP4_CODE_ADMIN_PROHIBITED;
-	return code == ZT_ICMP6_CODE_ADMIN_PROHIBITED ||
-	       code == ZT_ICMP6_CODE_PORT_UNREACH;
+	if (!zt_addr_eq(&pk->src, &q->dst) || !zt_addr_eq(&pk->dst, &q->src)) {
+		s->stats.drops[ZT_DROP_ICMP_NOT_CLIENT]++;
+		return;
+	}
+	s->stats.icmp_errors_matched++;
+	if (s->ops->udp_error)
+		s->ops->udp_error(s->host, u, pk->l4.icmp.kind, pk->l4.icmp.code,
+				  now);
+	if (pk->l4.icmp.kind == ZT_ICMP_DEST_UNREACH &&
+	    zt_icmp_unreach_hard(u->key.family, pk->l4.icmp.code) &&
+	    u->key.family) { /* not ended by the host meanwhile */
+		s->stats.udp_flows_unreachable++;
+		zt_stack_udp_close(s, u, now);
+	}
 }
 
-/* An ICMP error from the client's side about a segment we sent it. */
+/* An ICMP error from the client's side about a segment or datagram we sent
+ * it; one that names nothing of ours is counted and dropped. */
 static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 			     uint64_t now)
 {
@@ -1358,15 +1389,25 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	struct zt_flow_key key;
 	struct zt_flow *f;
 	struct zt_tcb *t;
+	enum zt_drop why;
 
 	s->stats.icmp_errors_in++;
+	why = zt_icmp_parse_quote(pk->payload, &q);
 	/* An ICMPv4 error quotes an IPv4 datagram and an ICMPv6 one an IPv6
 	 * one (RFC 792, RFC 4443 2.1): a quote of the other family is
 	 * malformed, and its code would be read from the wrong table. */
-	if (zt_icmp_parse_quote(pk->payload, &q) != ZT_DROP_NONE || !q.has_ports ||
-	    q.src.family != pk->family ||
-	    (q.proto != ZT_IPPROTO_TCP && q.proto != ZT_IPPROTO_UDP))
+	if (why == ZT_DROP_NONE && q.src.family != pk->family)
+		why = ZT_DROP_BAD_VERSION;
+	else if (why == ZT_DROP_NONE && q.proto != ZT_IPPROTO_TCP &&
+		 q.proto != ZT_IPPROTO_UDP)
+		why = ZT_DROP_ICMP_NO_FLOW;
+	/* the IP header and 8 bytes, as every error quotes (RFC 792) */
+	else if (why == ZT_DROP_NONE && q.l4_len < 8)
+		why = ZT_DROP_TRUNCATED;
+	if (why != ZT_DROP_NONE) {
+		s->stats.drops[why]++;
 		return;
+	}
 	memset(&key, 0, sizeof(key));
 	key.family = q.src.family;
 	key.proto = q.proto;
@@ -1377,17 +1418,17 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	if (q.proto == ZT_IPPROTO_UDP) {
 		struct zt_udp_flow *u = zt_stack_udp_lookup(s, &key);
 
-		if (u) {
-			s->stats.icmp_errors_matched++;
-			if (s->ops->udp_error)
-				s->ops->udp_error(s->host, u, pk->l4.icmp.kind,
-						  pk->l4.icmp.code, now);
-		}
+		if (u)
+			input_udp_error(s, pk, &q, u, now);
+		else
+			s->stats.drops[ZT_DROP_ICMP_NO_FLOW]++;
 		return;
 	}
 	f = zt_stack_tcp_lookup(s, &key);
-	if (!f)
+	if (!f) {
+		s->stats.drops[ZT_DROP_ICMP_NO_FLOW]++;
 		return;
+	}
 	t = &f->tcb;
 	/* RFC 5927 4.1: only a quote of data in flight is believed; a
 	 * PENDING flow whose SYN is unanswered sent nothing to quote. */
@@ -1422,7 +1463,7 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	s->stats.icmp_errors_matched++;
 	if (pk->l4.icmp.kind == ZT_ICMP_DEST_UNREACH &&
 	    t->state == ZT_TCP_SYN_RECEIVED &&
-	    icmp_hard_unreach(key.family, pk->l4.icmp.code)) {
+	    zt_icmp_unreach_hard(key.family, pk->l4.icmp.code)) {
 		zt_tcb_abort(t, now);
 		t->events |= ZT_TCP_EV_RESET;
 		flow_settle(s, f, now);

@@ -29,6 +29,8 @@ static const char *const drop_names[ZT_DROP__COUNT] = {
 	[ZT_DROP_TCP_NO_BUFFER] = "tcp_no_buffer",
 	[ZT_DROP_FRAG_CHAIN_INCOMPLETE] = "frag_chain_incomplete",
 	[ZT_DROP_BAD_PORT] = "bad_port",
+	[ZT_DROP_ICMP_NO_FLOW] = "icmp_no_flow",
+	[ZT_DROP_ICMP_NOT_CLIENT] = "icmp_not_client",
 };
 
 const char *zt_drop_name(enum zt_drop reason)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * icmp4.c - ICMPv4 messages (RFC 792, RFC 1191), parse and emit; and
- * zt_icmp_classify() for both families.
+ * zt_icmp_classify() and zt_icmp_unreach_hard() for both families.
  *
  * Theory of operation: every ICMP message starts with type, code, checksum
  * and four bytes whose meaning depends on the type (and, for destination
@@ -71,6 +71,19 @@ enum zt_icmp_kind zt_icmp_classify(uint8_t family, uint8_t type, uint8_t code)
 		}
 	}
 	return ZT_ICMP_OTHER;
+}
+
+bool zt_icmp_unreach_hard(uint8_t family, uint8_t code)
+{
+	/* bit N: code N is hard (icmp_err_convert's "fatal") */
+	static const uint32_t hard4 = 1u << 2 | 1u << 3 | 1u << 6 | 1u << 7 |
+				      1u << 8 | 1u << 9 | 1u << 10 | 1u << 13 |
+				      1u << 14 | 1u << 15;
+	static const uint32_t hard6 = 1u << 1 | 1u << 4 | 1u << 5 | 1u << 6;
+
+	if (code > 31)
+		return false;
+	return ((family == ZT_AF_INET ? hard4 : hard6) >> code) & 1u;
 }
 
 enum zt_drop zt_icmp4_parse(struct zt_view msg, unsigned flags,

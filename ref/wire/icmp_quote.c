@@ -159,8 +159,10 @@ enum zt_drop zt_icmp_parse_quote(struct zt_view quoted,
 	}
 	if (why != ZT_DROP_NONE)
 		return why;
-	if (first_frag)
+	if (first_frag) {
+		q.l4_len = (uint32_t)l4.len;
 		quote_l4(q.src.family, q.proto, l4, &q);
+	}
 	*out = q;
 	return ZT_DROP_NONE;
 }

@@ -1349,6 +1349,7 @@ static const struct cfield stack_fields[] = {
 	SF(tcp_rst_sent),
 	SF(udp_datagrams_in), SF(udp_datagrams_out), SF(udp_flows_opened),
 	SF(udp_flows_active), SF(udp_flows_expired), SF(udp_refused_full), SF(udp_evicted),
+	SF(udp_flows_unreachable),
 	SF(icmp_echo_replies), SF(icmp_errors_sent), SF(icmp_errors_limited),
 	SF(fragments_out), SF(icmp_errors_in), SF(icmp_errors_matched),
 	SF(pmtu_reductions), SF(pmtu_not_believed), SF(tso_segments_out),

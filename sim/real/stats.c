@@ -188,6 +188,8 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	C("mappings", "udp_mappings_total", rs->udp_mappings);
 	G("mappings active", "udp_mappings_active", rs->udp_mappings_active);
 	C("mapping cone in", "udp_mapping_cone_in_total", rs->udp_cone_in);
+	C("client unreachable", "udp_flows_client_unreachable_total",
+	  ss->udp_flows_unreachable);
 
 	line = "nat";
 	G("active", "nat_sessions_active", ns->active);

@@ -650,6 +650,7 @@ COUNTERS = {
     "router.udp_mappings": ("udp", "mappings"),
     "router.udp_mappings_active": ("udp", "mappings active"),
     "router.udp_cone_in": ("udp", "mapping cone in"),
+    "stack.udp_flows_unreachable": ("udp", "client unreachable"),
     "stack.icmp_echo_replies": ("icmp", "echo replies"),
     "stack.icmp_errors_sent": ("icmp", "errors sent"),
     "stack.icmp_errors_limited": ("icmp", "limited"),

@@ -15,7 +15,7 @@
 # must be refused with its line named.
 #
 # ZT_SCN_REAL_ALL=1 runs every scenarios/*.scn that real mode can play
-# instead of the list below (104 of them, about 5 minutes:
+# instead of the list below (114 of them, about 5 minutes:
 # socks5_tcp.scn, udp_direct_expiry.scn and udp_nat.scn wait 30 s each,
 # tcp_synack_retransmit.scn 63 s).
 # ZT_SCN_REAL_EARLY, ZT_SCN_REAL_LATE, ZT_SCN_REAL_GRACE (seconds) override
@@ -87,6 +87,7 @@ else
 	# ASSOCIATE, and UDP that its route cannot carry, answered with ICMP;
 	# a ping that a rule rejects; ICMP errors the network sends back about
 	# direct UDP (injected on lo with a raw socket) passed to the client,
+	# the client's own port unreachable ending a flow (forged ones not),
 	# and one about a SOCKS5 relay ending its association; one SOCKS5
 	# association for two flows of a client socket, and a peer's datagram
 	# passed with --udp-full-cone; one NAT mapping for a client socket's
@@ -122,6 +123,7 @@ else
 	       scenarios/udp_no_carrier_unreach.scn
 	       scenarios/icmp_echo_reject.scn
 	       scenarios/udp_direct_icmp_errors.scn
+	       scenarios/udp_client_port_unreach.scn
 	       scenarios/socks5_udp_relay_lost.scn
 	       scenarios/socks5_udp_assoc_shared.scn
 	       scenarios/socks5_udp_full_cone.scn

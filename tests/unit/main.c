@@ -13,6 +13,8 @@
 #include "ztun/packet.h"
 #include "ztun/addr.h"
 #include "ztun/checksum.h"
+#include "ztun/icmp_wire.h"
+#include "ztun/udp_wire.h"
 #include "ztun/tcp_wire.h"
 
 struct suite_entry {
@@ -185,6 +187,34 @@ size_t zt_test_wrap_ip_hdr(const struct zt_addr *src, const struct zt_addr *dst,
 	hl = zt_ip_header_emit(src, dst, proto, l4_len, &p, out, cap);
 	CU_ASSERT_FATAL(hl > 0);
 	return (size_t)hl + l4_len;
+}
+
+size_t zt_test_udp_error(const struct zt_addr *from, const struct zt_addr *to,
+			 const struct zt_addr *qsrc, uint16_t sport,
+			 const struct zt_addr *qdst, uint16_t dport,
+			 uint8_t type, uint8_t code, size_t qlen, uint8_t *out)
+{
+	uint8_t dg[64], q[128], msg[256];
+	const struct zt_udp_repr u = { sport, dport };
+	bool v4 = from->family == ZT_AF_INET;
+	struct zt_icmp_repr e;
+	size_t ql;
+	int n = zt_udp_emit(&u, qsrc, qdst, (const uint8_t *)"data", 4, dg,
+			    sizeof(dg));
+
+	CU_ASSERT_FATAL(n > 0);
+	ql = zt_test_wrap_ip(qsrc, qdst, ZT_IPPROTO_UDP, dg, (size_t)n, q);
+	if (qlen && qlen < ql)
+		ql = qlen;
+	memset(&e, 0, sizeof(e));
+	e.type = type;
+	e.code = code;
+	e.mtu = 1280;
+	n = v4 ? zt_icmp4_emit(&e, q, ql, msg, sizeof(msg)) :
+		 zt_icmp6_emit(&e, from, to, q, ql, msg, sizeof(msg));
+	CU_ASSERT_FATAL(n > 0);
+	return zt_test_wrap_ip(from, to, v4 ? ZT_IPPROTO_ICMP : ZT_IPPROTO_ICMPV6,
+			       msg, (size_t)n, out);
 }
 
 size_t zt_test_put_ip(const struct zt_addr *s, const struct zt_addr *d,

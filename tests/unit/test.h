@@ -58,6 +58,14 @@ uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n);
 struct zt_addr;
 size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,
 		       uint8_t proto, const uint8_t *l4, size_t l4_len, uint8_t *out);
+/* In @out (caller-owned, 400 bytes), the ICMP error (ICMPv6 for IPv6
+ * addresses) of @type / @code from @from to @to that a client sends about
+ * a UDP datagram @qsrc:@sport -> @qdst:@dport of 4 bytes it got, quoting
+ * its first @qlen bytes (0: all). Returns the packet length. */
+size_t zt_test_udp_error(const struct zt_addr *from, const struct zt_addr *to,
+			 const struct zt_addr *qsrc, uint16_t sport,
+			 const struct zt_addr *qdst, uint16_t dport,
+			 uint8_t type, uint8_t code, size_t qlen, uint8_t *out);
 /* Set the traffic class (IPv4 TOS, with the header checksum) of IP packet
  * @pkt (@len bytes) to @tclass, and its TTL / hop limit to @ttl (0: as it
  * is). */

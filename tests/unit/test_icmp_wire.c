@@ -76,6 +76,26 @@ static void test_classify(void)
 				t[i].kind);
 }
 
+/*
+ * The destination unreachable codes that end what they are about: Linux's
+ * fatal ones (icmp_err_convert, icmpv6_err_convert). Network and host
+ * unreachable, source route failed, the TOS ones, IPv6 no route, beyond
+ * scope and address unreachable are soft (RFC 1122 4.2.3.9).
+ */
+static void test_unreach_hard(void)
+{
+	static const uint8_t hard4[] = { 2, 3, 6, 7, 8, 9, 10, 13, 14, 15 };
+	static const uint8_t hard6[] = { 1, 4, 5, 6 };
+
+	for (unsigned code = 0; code < 256; code++) {
+		bool h4 = memchr(hard4, (int)code, sizeof(hard4)) != NULL;
+		bool h6 = memchr(hard6, (int)code, sizeof(hard6)) != NULL;
+
+		CU_ASSERT_EQUAL(zt_icmp_unreach_hard(ZT_AF_INET, (uint8_t)code), h4);
+		CU_ASSERT_EQUAL(zt_icmp_unreach_hard(ZT_AF_INET6, (uint8_t)code), h6);
+	}
+}
+
 /* Type/code naming @kind in @family, drawn at random. */
 static void rand_type_code(struct zt_rng *rng, bool v6, enum zt_icmp_kind kind,
 			   uint8_t *type, uint8_t *code)
@@ -629,6 +649,7 @@ static void check_quote_cuts(const struct quoted *q)
 		CU_ASSERT_FATAL(zt_addr_eq(&out.dst, &q->dst));
 		CU_ASSERT_EQUAL_FATAL(out.proto, q->proto);
 		avail = cut - q->hdrs;
+		CU_ASSERT_EQUAL_FATAL(out.l4_len, l4_ok ? avail : 0);
 		ports = l4_ok && (q->kind == L4_TCP || q->kind == L4_UDP) && avail >= 4;
 		CU_ASSERT_EQUAL_FATAL(out.has_ports, ports);
 		if (ports)
@@ -761,6 +782,7 @@ int zt_suite_icmp_wire(void)
 {
 	static const struct zt_test_case cases[] = {
 		{ "classify", test_classify },
+		{ "unreach_hard", test_unreach_hard },
 		{ "roundtrip_v4", test_roundtrip_v4 },
 		{ "roundtrip_v6", test_roundtrip_v6 },
 		{ "emit_errors", test_emit_errors },

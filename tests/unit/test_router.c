@@ -5377,6 +5377,84 @@ static void test_fake_dns_proxy_by_name(void)
 	}
 }
 
+/* The client's port unreachable about a datagram from @srv:@sport to
+ * @cli:@cport, from @cli (its socket closed). */
+static void client_port_unreach(struct tb *t, const struct zt_addr *cli,
+				uint16_t cport, const struct zt_addr *srv,
+				uint16_t sport)
+{
+	static uint8_t pkt[400];
+	bool v4 = cli->family == ZT_AF_INET;
+
+	q_push(&t->to_router, pkt,
+	       zt_test_udp_error(cli, srv, srv, sport, cli, cport,
+				 v4 ? ZT_ICMP4_DEST_UNREACH : ZT_ICMP6_DEST_UNREACH,
+				 v4 ? ZT_ICMP4_CODE_PORT_UNREACH :
+				      ZT_ICMP6_CODE_PORT_UNREACH,
+				 0, pkt));
+	tun_kick(t);
+}
+
+/*
+ * A flow its client answers with a port unreachable ends at once and lets
+ * go of what it held, as at its idle timeout: a NAT flow its session and
+ * its mapping's socket (the last flow of it), a SOCKS5 flow its place in
+ * the association, which ends with its last member (control connection
+ * and relay socket closed). Before, all of it stayed until the idle
+ * timeout, the server's datagrams still passed to the client.
+ */
+static void test_udp_client_unreach_releases(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct tb *t = tb_new(NULL);
+		struct zt_addr srv = srv_addr(v6), cli = cli_addr(v6), srv2;
+		struct zt_vhost *px;
+
+		t->dec[1] = ZT_ROUTE_NAT;
+		tb_start(t);
+		add_host(t, &srv, 7, ZT_VHOST_UDP_ECHO);
+		send_udp(t, &cli, 5000, &srv, 7, "x", 1);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 1);
+		CU_ASSERT_EQUAL(zt_router_nat(t->r)->stats.active, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 1);
+		client_port_unreach(t, &cli, 5000, &srv, 7);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_unreachable, 1);
+		CU_ASSERT_EQUAL(zt_router_nat(t->r)->stats.active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+		CU_ASSERT_EQUAL(rstats(t)->udp_mappings_active, 0);
+		tb_free(t);
+
+		t = tb_new(NULL);
+		px = socks5_udp_start(t, v6, &srv2);
+		send_udp(t, &cli, 6000, &srv, 7, "one", 3);
+		send_udp(t, &cli, 6000, &srv2, 7, "two", 3);
+		run_for(t, 50 * ZT_MS);
+		CU_ASSERT_EQUAL_FATAL(t->udp_in, 2);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 1);
+		client_port_unreach(t, &cli, 6000, &srv, 7);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 1);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 1);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 1);
+		/* the server's answer to the other flow still comes */
+		send_udp(t, &cli, 6000, &srv2, 7, "three", 5);
+		run_for(t, 20 * ZT_MS);
+		CU_ASSERT_EQUAL(t->udp_in, 3);
+		client_port_unreach(t, &cli, 6000, &srv2, 7);
+		run_for(t, 10 * ZT_MS);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(sstats(t)->udp_flows_unreachable, 2);
+		CU_ASSERT_EQUAL(rstats(t)->socks5_udp_assocs_active, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->streams_open, 0);
+		CU_ASSERT_EQUAL(zt_vnet_stats(t->vn)->dgrams_open, 0);
+		CU_ASSERT_EQUAL(zt_vhost_stats(px)->accepted, 1);
+		tb_free(t);
+	}
+}
+
 /*
  * A flow to a fake address holds its name's address while the flow
  * lives (fakedns.c), so that the address goes to no other name under a
@@ -5999,6 +6077,7 @@ int zt_suite_router(void)
 		{ "backpressure_slow_reader", test_backpressure_slow_reader },
 		{ "udp_direct_echo_and_dns", test_udp_direct_echo_and_dns },
 		{ "udp_expiry_closes_socket", test_udp_expiry_closes_socket },
+		{ "udp_client_unreach_releases", test_udp_client_unreach_releases },
 		{ "udp_nat_sessions", test_udp_nat_sessions },
 		{ "udp_nat_port_in_use", test_udp_nat_port_in_use },
 		{ "udp_nat_stream_lives", test_udp_nat_stream_lives },

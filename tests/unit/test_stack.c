@@ -43,6 +43,7 @@ struct host {
 	struct zt_flow_key udp_key;
 	unsigned n_udp, n_udp_new, n_udp_closed, n_udp_error;
 	uint8_t udp_error_code;
+	enum zt_icmp_kind udp_error_kind;
 	struct zt_addr local;        /* answers ping for this address */
 	struct zt_addr refused;      /* refuses ping to this one */
 	struct zt_addr forwarded;    /* forwards ping to this one */
@@ -242,8 +243,8 @@ static void h_udp_error(void *host, struct zt_udp_flow *f, enum zt_icmp_kind kin
 
 	(void)f;
 	(void)now;
-	CU_ASSERT_EQUAL(kind, ZT_ICMP_DEST_UNREACH);
 	h->n_udp_error++;
+	h->udp_error_kind = kind;
 	h->udp_error_code = code;
 }
 
@@ -1975,6 +1976,7 @@ static void test_udp_flows_life(void)
 		zt_stack_input(h->s, err, (size_t)n, h->now);
 	}
 	CU_ASSERT_EQUAL(h->n_udp_error, 1);
+	CU_ASSERT_EQUAL(h->udp_error_kind, ZT_ICMP_DEST_UNREACH);
 	CU_ASSERT_EQUAL(h->udp_error_code, ZT_ICMP4_CODE_PORT_UNREACH);
 	host_fini(h);
 	free(h);
@@ -2887,25 +2889,140 @@ static void test_icmp_too_big_not_believed(void)
 	}
 }
 
+/* The client @from's ICMP error (zt_test_udp_error()) into the stack. */
+static void udp_error_in(struct host *h, const struct zt_addr *from,
+			 const struct zt_addr *to, const struct zt_addr *qsrc,
+			 uint16_t sport, const struct zt_addr *qdst,
+			 uint16_t dport, uint8_t type, uint8_t code, size_t qlen)
+{
+	static uint8_t pkt[400];
+	size_t n = zt_test_udp_error(from, to, qsrc, sport, qdst, dport, type,
+				     code, qlen, pkt);
+
+	zt_stack_input(h->s, pkt, n, h->now);
+}
+
+/*
+ * The client's hard ICMP unreachable about a datagram of a UDP flow (its
+ * socket closed: the kernel answers with a port unreachable) ends that
+ * flow at once, as its idle timeout would (udp_closed, the host lets go of
+ * its upstream), counted in udp_flows_unreachable: a server streaming on
+ * no longer draws an error per datagram until the timeout. Before, the
+ * host heard of it (udp_error) and nothing ended. Only an error from the
+ * flow's client to its server, quoting the whole UDP header of a
+ * datagram the flow sent, is believed; every other one is counted under
+ * a drop reason and changes nothing: from another address or to another
+ * one (icmp_not_client), about no flow or the client's own datagram
+ * (icmp_no_flow), quoting less than the IP header and 8 bytes
+ * (truncated). Soft errors (host unreachable, time exceeded, too big)
+ * reach the host and end nothing.
+ */
+static void test_udp_client_unreach_ends_flow(void)
+{
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = v6 ? A6(2) : A4(10, 0, 0, 2);
+		struct zt_addr other = v6 ? A6(3) : A4(10, 0, 0, 3);
+		struct zt_addr srv = v6 ? A6(80) : A4(198, 51, 100, 1);
+		uint8_t unreach = v6 ? ZT_ICMP6_DEST_UNREACH : ZT_ICMP4_DEST_UNREACH;
+		uint8_t port = v6 ? ZT_ICMP6_CODE_PORT_UNREACH : ZT_ICMP4_CODE_PORT_UNREACH;
+		size_t iphl = v6 ? ZT_IP6_HDR : 20;
+		struct zt_flow_key key = udp_key(&c, 6000, &srv, 9000);
+		const struct zt_stack_stats *st;
+
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		st = zt_stack_stats(h->s);
+		send_udp(h, &c, &srv, 6000, 9000, "q", 1);
+		CU_ASSERT_EQUAL_FATAL(st->udp_flows_active, 1);
+		/* not from the client, or not to the server */
+		udp_error_in(h, &other, &srv, &srv, 9000, &c, 6000, unreach, port, 0);
+		udp_error_in(h, &c, &other, &srv, 9000, &c, 6000, unreach, port, 0);
+		CU_ASSERT_EQUAL(st->drops[ZT_DROP_ICMP_NOT_CLIENT], 2);
+		/* about no flow: another port, the client's own datagram */
+		udp_error_in(h, &c, &srv, &srv, 9001, &c, 6000, unreach, port, 0);
+		udp_error_in(h, &c, &srv, &c, 6000, &srv, 9000, unreach, port, 0);
+		CU_ASSERT_EQUAL(st->drops[ZT_DROP_ICMP_NO_FLOW], 2);
+		/* cut short: in the IP header, at the ports, a byte short */
+		udp_error_in(h, &c, &srv, &srv, 9000, &c, 6000, unreach, port, iphl - 1);
+		udp_error_in(h, &c, &srv, &srv, 9000, &c, 6000, unreach, port, iphl + 4);
+		udp_error_in(h, &c, &srv, &srv, 9000, &c, 6000, unreach, port, iphl + 7);
+		CU_ASSERT_EQUAL(st->drops[ZT_DROP_TRUNCATED], 3);
+		CU_ASSERT_EQUAL(h->n_udp_error, 0);
+		CU_ASSERT_EQUAL(st->icmp_errors_matched, 0);
+		/* soft: host (address) unreachable, time exceeded, too big */
+		udp_error_in(h, &c, &srv, &srv, 9000, &c, 6000, unreach,
+			     v6 ? ZT_ICMP6_CODE_ADDR_UNREACH : ZT_ICMP4_CODE_HOST_UNREACH, 0);
+		udp_error_in(h, &c, &srv, &srv, 9000, &c, 6000,
+			     v6 ? ZT_ICMP6_TIME_EXCEEDED : ZT_ICMP4_TIME_EXCEEDED, 0, 0);
+		udp_error_in(h, &c, &srv, &srv, 9000, &c, 6000,
+			     v6 ? ZT_ICMP6_PACKET_TOO_BIG : ZT_ICMP4_DEST_UNREACH,
+			     v6 ? 0 : ZT_ICMP4_CODE_FRAG_NEEDED, 0);
+		CU_ASSERT_EQUAL(h->n_udp_error, 3);
+		CU_ASSERT_EQUAL(st->icmp_errors_matched, 3);
+		CU_ASSERT_EQUAL(st->icmp_errors_in, 10);
+		CU_ASSERT_EQUAL(st->udp_flows_active, 1);
+		CU_ASSERT_EQUAL(h->n_udp_closed, 0);
+		CU_ASSERT_PTR_NOT_NULL(zt_stack_udp_lookup(h->s, &key));
+		/* the socket closed: its port unreachable ends the flow */
+		udp_error_in(h, &c, &srv, &srv, 9000, &c, 6000, unreach, port, iphl + 8);
+		CU_ASSERT_EQUAL(h->n_udp_error, 4);
+		CU_ASSERT_EQUAL(h->udp_error_code, port);
+		CU_ASSERT_EQUAL(h->n_udp_closed, 1);
+		CU_ASSERT_EQUAL(st->udp_flows_unreachable, 1);
+		CU_ASSERT_EQUAL(st->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(st->udp_flows_expired, 0);
+		CU_ASSERT_PTR_NULL(zt_stack_udp_lookup(h->s, &key));
+		CU_ASSERT_EQUAL(zt_stack_deadline(h->s), ZT_TIME_NEVER);
+		/* again: the flow is gone */
+		udp_error_in(h, &c, &srv, &srv, 9000, &c, 6000, unreach, port, 0);
+		CU_ASSERT_EQUAL(st->drops[ZT_DROP_ICMP_NO_FLOW], 3);
+		/* a new datagram starts a new flow; administratively
+		 * prohibited (a firewall's REJECT on the client) ends it too */
+		send_udp(h, &c, &srv, 6000, 9000, "q", 1);
+		CU_ASSERT_EQUAL(st->udp_flows_active, 1);
+		udp_error_in(h, &c, &srv, &srv, 9000, &c, 6000, unreach,
+			     v6 ? ZT_ICMP6_CODE_ADMIN_PROHIBITED : 10, 0);
+		CU_ASSERT_EQUAL(st->udp_flows_active, 0);
+		CU_ASSERT_EQUAL(st->udp_flows_unreachable, 2);
+		CU_ASSERT_EQUAL(h->to_tun.n, 0); /* no error about an error */
+		CU_ASSERT_EQUAL(zt_stack_check(h->s), 0);
+		host_fini(h);
+		free(h);
+	}
+}
+
+/* A hard unreachable about our SYN-ACK ends the handshake: port
+ * unreachable, and the other codes Linux's tcp_v4_err takes as fatal, such
+ * as host prohibited (10, iptables' icmp-host-prohibited, which ended
+ * nothing before). A host unreachable is soft (RFC 1122 4.2.3.9). */
 static void test_icmp_unreach_aborts_handshake(void)
 {
-	struct zt_stack_config cfg;
-	struct zt_rng rng;
-	struct host *h = malloc(sizeof(*h));
-	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
-	struct zt_tcp_repr syn = syn_to(40009, 80, 5);
+	static const uint8_t codes[] = { ZT_ICMP4_CODE_PORT_UNREACH, 10,
+					 ZT_ICMP4_CODE_HOST_UNREACH };
 
-	zt_stack_config_default(&cfg);
-	host_init(h, HOST_PENDING, &cfg, &rng);
-	send_tcp(h, &c, &srv, &syn, NULL, 0);
-	zt_stack_tcp_accept(h->s, h->last_new, h->now); /* SYN-ACK out */
-	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
-	client_icmp_error(h, 0, &c, ZT_ICMP_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH, 0);
-	CU_ASSERT_EQUAL(h->n_reset, 1);
-	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_matched, 1);
-	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, 0);
-	host_fini(h);
-	free(h);
+	for (unsigned i = 0; i < sizeof(codes); i++) {
+		struct zt_stack_config cfg;
+		struct zt_rng rng;
+		struct host *h = malloc(sizeof(*h));
+		struct zt_addr c = A4(10, 0, 0, 2), srv = A4(1, 2, 3, 4);
+		struct zt_tcp_repr syn = syn_to(40009, 80, 5);
+		bool hard = codes[i] != ZT_ICMP4_CODE_HOST_UNREACH;
+
+		zt_stack_config_default(&cfg);
+		host_init(h, HOST_PENDING, &cfg, &rng);
+		send_tcp(h, &c, &srv, &syn, NULL, 0);
+		zt_stack_tcp_accept(h->s, h->last_new, h->now); /* SYN-ACK out */
+		CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+		client_icmp_error(h, 0, &c, ZT_ICMP_DEST_UNREACH, codes[i], 0);
+		CU_ASSERT_EQUAL(h->n_reset, hard ? 1u : 0u);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_matched, 1);
+		CU_ASSERT_EQUAL(zt_stack_stats(h->s)->tcp_flows_active, hard ? 0u : 1u);
+		host_fini(h);
+		free(h);
+	}
 }
 
 /*
@@ -3984,6 +4101,7 @@ int zt_suite_stack(void)
 		{ "udp_ip_header_to_host", test_udp_ip_header_to_host },
 		{ "udp_unreach_quotes_the_flow", test_udp_unreach_quotes_the_flow },
 		{ "icmp_unreach_aborts_handshake", test_icmp_unreach_aborts_handshake },
+		{ "udp_client_unreach_ends_flow", test_udp_client_unreach_ends_flow },
 		{ "idle_flows_hold_no_buffers", test_idle_flows_hold_no_buffers },
 		{ "gso_split", test_gso_split },
 		{ "gso_split_keep_l4_csum", test_gso_split_keep_l4_csum },

@@ -45,6 +45,11 @@ enum zt_drop {
 	ZT_DROP_TCP_NO_BUFFER,    /* no memory for the receive ring's buffer (not acked) */
 	ZT_DROP_FRAG_CHAIN_INCOMPLETE, /* IPv6 first fragment without the whole header chain (RFC 7112) */
 	ZT_DROP_BAD_PORT,         /* TCP or UDP to port 0, or TCP from it, with no flow (RFC 6335 6: reserved) */
+	ZT_DROP_ICMP_NO_FLOW,     /* ICMP error from the TUN side quoting nothing
+				   * we sent: no TCP/UDP flow of its addresses
+				   * and ports, or another protocol */
+	ZT_DROP_ICMP_NOT_CLIENT,  /* ICMP error about a UDP flow's datagram not
+				   * from that flow's client to its server */
 	ZT_DROP__COUNT
 };
 

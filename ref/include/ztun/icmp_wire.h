@@ -73,6 +73,23 @@ struct zt_icmp_repr {
 enum zt_icmp_kind zt_icmp_classify(uint8_t family, uint8_t type, uint8_t code);
 
 /*
+ * Whether destination unreachable code @code (family @family) is a hard
+ * error, one that ends what it is about: Linux's "fatal" ones
+ * (icmp_err_convert, icmpv6_err_convert), which it reports to a connected
+ * UDP socket and with which it ends a TCP handshake. IPv4: protocol and
+ * port unreachable, destination network / host unknown, source host
+ * isolated, network / host / communication administratively prohibited,
+ * host precedence violation, precedence cutoff (2, 3, 6-10, 13-15).
+ * IPv6: administratively prohibited, port unreachable, source address
+ * failed policy, reject route (1, 4, 5, 6). The rest (network or host
+ * unreachable, source route failed, unreachable for the TOS, no route,
+ * beyond the source's scope, address unreachable) are soft: transient, as
+ * RFC 1122 4.2.3.9 has them. Fragmentation needed is no unreachable here
+ * (ZT_ICMP_PACKET_TOO_BIG).
+ */
+bool zt_icmp_unreach_hard(uint8_t family, uint8_t code);
+
+/*
  * zt_icmp4_parse() / zt_icmp6_parse() - check length (>= 8) and checksum
  * (ICMPv6 with the pseudo-header of @src/@dst) and decode the header.
  * @body: the bytes after the 8-byte header: echo data, or the quoted
@@ -107,6 +124,8 @@ struct zt_icmp_quote {
 				* total length, IPv6 40 + payload length; 0
 				* for a jumbogram): what it was, not what
 				* was quoted of it */
+	uint32_t l4_len;       /* bytes quoted past the IP headers (0 for a
+				* non-first fragment, which quotes none) */
 	bool has_ports;        /* TCP/UDP with at least 4 bytes quoted */
 	uint16_t src_port;
 	uint16_t dst_port;

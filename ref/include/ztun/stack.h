@@ -245,7 +245,9 @@ struct zt_stack_ops {
 					     const struct zt_addr *dst);
 	/* Optional: @f expired or was closed; freed when this returns. */
 	void (*udp_closed)(void *host, struct zt_udp_flow *f, uint64_t now);
-	/* Optional: the client answered a datagram of @f with an ICMP error. */
+	/* Optional: the client answered a datagram of @f with an ICMP error
+	 * (from its address to the server's). A hard unreachable
+	 * (zt_icmp_unreach_hard()) then ends @f: udp_closed follows. */
 	void (*udp_error)(void *host, struct zt_udp_flow *f,
 			  enum zt_icmp_kind kind, uint8_t code, uint64_t now);
 	/* Optional (TSO): a TCP segment larger than the MTU, valid in every
@@ -321,6 +323,9 @@ struct zt_stack_stats {
 	uint64_t udp_flows_opened, udp_flows_active, udp_flows_expired;
 	uint64_t udp_refused_full;    /* datagrams dropped: UDP table full */
 	uint64_t udp_evicted;         /* flows closed to make room for one */
+	uint64_t udp_flows_unreachable; /* flows ended by their client's hard
+					 * ICMP unreachable about a datagram
+					 * (its socket is gone) */
 	uint64_t tso_segments_out;    /* packets handed to tun_output_gso */
 	uint64_t udp_gso_out;         /* ... of them UDP datagram runs */
 	uint64_t icmp_echo_replies;
