@@ -18,42 +18,20 @@
 
 #include "real/log.h"
 #include "real/netlink.h"
+#include "real/owner.h"
 #include "real/readfile.h"
 #include "real/resolvconf.h"
 
-/* /proc/@pid/@what's first bytes into @buf (NUL-terminated); or "". */
-static void read_proc(long pid, const char *what, char *buf, size_t cap)
+/* Whether @old, the state file @path, names a run that still runs
+ * (owner.h: its start time and boot, whatever its name): then logged,
+ * as the reason the start stops. */
+static bool still_running(const char *path, const struct zr_route_state *old)
 {
-	char path[64];
-	ssize_t n = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/%s", pid, what);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, buf, cap - 1);
-		close(fd);
-	}
-	buf[n > 0 ? n : 0] = 0;
-}
-
-/* Whether @pid is a running ztun-ref other than us (/proc/PID/comm). A
- * zombie (killed, its parent has not reaped it yet) still has its comm,
- * but is dead: its state in /proc/PID/stat, after the ')' that ends
- * the name, is Z (or X). */
-static bool live_ztun_ref(long pid)
-{
-	char comm[32], stat[128];
-	const char *end;
-
-	if (pid == (long)getpid())
+	if (!zr_owner_alive(&old->owner))
 		return false;
-	read_proc(pid, "comm", comm, sizeof(comm));
-	if (strcmp(comm, "ztun-ref\n"))
-		return false;
-	read_proc(pid, "stat", stat, sizeof(stat));
-	end = strrchr(stat, ')');
-	return end && end[1] == ' ' && end[2] && end[2] != 'Z' && end[2] != 'X';
+	zr_err("--auto-route: %s belongs to ztun-ref pid %ld, which is still running: its TUN and routes are in use",
+	       path, old->owner.pid);
+	return true;
 }
 
 /* @r of the state file as a netlink route; -ENODEV when its device is
@@ -85,7 +63,7 @@ static int route_del(const struct zr_route *r)
 /* Step 1: the routes of a previous run's state file, if any: deleted, or
  * all of them kept in @kept when @tun outlived that run (persistent).
  * The file is removed only when none of its routes is left: otherwise it
- * stays (@kept->pid set, @kept listing those still there) until step 3
+ * stays (@kept->owner.pid set, @kept listing those still there) until step 3
  * replaces it with a file that lists them too (or a failed start removes
  * them, abandon_kept(), or keeps them, keep_found()), so that at any
  * moment, SIGKILL included, a file lists every route of ours. */
@@ -121,18 +99,15 @@ static int clean_stale(const char *path, const struct zr_tun *tun,
 		zr_err("--auto-route: reading %s: %s", path, strerror(-err));
 		return err;
 	}
-	if (live_ztun_ref(old.pid)) {
-		zr_err("--auto-route: %s belongs to ztun-ref pid %ld, which is still running",
-		       path, old.pid);
+	if (still_running(path, &old))
 		return -EBUSY;
-	}
 	if (tun->existed) {
 		/* Its routes into the TUN are the kill switch, and the proxy's
 		 * host route cannot be asked for anew while they hold: all
 		 * stay, and step 3 takes over those it plans again. */
 		*kept = old;
 		zr_warn("%s outlived ztun-ref pid %ld (--kill-switch): taking over its routes",
-			tun->ifname, old.pid);
+			tun->ifname, old.owner.pid);
 		return 0;
 	}
 	for (unsigned i = 0; i < old.count; i++) {
@@ -145,7 +120,7 @@ static int clean_stale(const char *path, const struct zr_tun *tun,
 			zr_route_text(&old.routes[i], text, sizeof(text)),
 			strerror(-err));
 		kept->routes[kept->count++] = old.routes[i];
-		kept->pid = old.pid;
+		kept->owner = old.owner;
 	}
 	/* with routes still there, the file stays: it lists them */
 	if (!kept->count && unlink(path) < 0 && errno != ENOENT) {
@@ -153,7 +128,7 @@ static int clean_stale(const char *path, const struct zr_tun *tun,
 		return -errno;
 	}
 	zr_warn("cleaned up routes left by a previous run (pid %ld): %u of %u still there and removed",
-		old.pid, removed, old.count);
+		old.owner.pid, removed, old.count);
 	return 0;
 }
 
@@ -220,7 +195,7 @@ static void abandon_kept(struct zr_autoroute *ar)
 	char text[ZR_ROUTE_TEXT];
 	bool all = true;
 
-	if (!ar->kept.pid)
+	if (!ar->kept.owner.pid)
 		return;  /* no old file left */
 	for (unsigned i = ar->kept.count; i-- > 0;) {
 		int err = route_del(&ar->kept.routes[i]);
@@ -229,7 +204,7 @@ static void abandon_kept(struct zr_autoroute *ar)
 			all = false;
 			zr_warn("--auto-route: removing route %s of pid %ld: %s",
 				zr_route_text(&ar->kept.routes[i], text, sizeof(text)),
-				ar->kept.pid, strerror(-err));
+				ar->kept.owner.pid, strerror(-err));
 		}
 	}
 	if (!all)
@@ -239,7 +214,7 @@ static void abandon_kept(struct zr_autoroute *ar)
 		zr_warn("--auto-route: removing %s: %s", ar->path, strerror(errno));
 	else
 		zr_info("auto-route: removed the %u routes of pid %ld, and %s",
-			ar->kept.count, ar->kept.pid, ar->path);
+			ar->kept.count, ar->kept.owner.pid, ar->path);
 	memset(&ar->kept, 0, sizeof(ar->kept));
 }
 
@@ -261,9 +236,9 @@ static void keep_found(struct zr_autoroute *ar)
 	int err;
 
 	if (!ar->active) {
-		if (ar->kept.pid)
+		if (ar->kept.owner.pid)
 			zr_info("auto-route: the %u routes of pid %ld stay, listed in %s",
-				ar->kept.count, ar->kept.pid, ar->path);
+				ar->kept.count, ar->kept.owner.pid, ar->path);
 		memset(&ar->kept, 0, sizeof(ar->kept));
 		return;
 	}
@@ -283,7 +258,7 @@ static void keep_found(struct zr_autoroute *ar)
 		removed++;
 	}
 	memset(&left, 0, sizeof(left));
-	left.pid = ar->kept.pid ? ar->kept.pid : ar->state.pid;
+	left.owner = ar->kept.owner.pid ? ar->kept.owner : ar->state.owner;
 	for (unsigned i = 0; i < ar->state.count; i++)
 		if (ar->ours[i])
 			left.routes[left.count++] = ar->state.routes[i];
@@ -470,7 +445,11 @@ static int plan(struct zr_route_state *s, const struct zr_config *c,
 	int err = 0;
 
 	memset(s, 0, sizeof(*s));
-	s->pid = (long)getpid();
+	err = zr_owner_self(&s->owner);
+	if (err)
+		zr_warn("--auto-route: this process's start time or boot id (/proc): %s; the state file names it by its pid alone (format 1), as an older ztun-ref did",
+			strerror(-err));
+	err = 0;
 	if (c->socks5.enabled)
 		err = plan_exclusion(s, &c->socks5.server.addr, tun, egress,
 				     split_covers(c, &c->socks5.server.addr), kept);
@@ -516,7 +495,7 @@ void zr_autoroute_commit(struct zr_autoroute *ar)
 			continue;
 		}
 		zr_info("auto-route: removed %s of pid %ld: not planned again",
-			text, ar->kept.pid);
+			text, ar->kept.owner.pid);
 		state_remove(ar, i);
 	}
 	if (ar->state.count == n)
@@ -525,6 +504,29 @@ void zr_autoroute_commit(struct zr_autoroute *ar)
 	if (err)
 		zr_warn("auto-route: the state file %s still lists routes removed: %s",
 			ar->path, strerror(-err));
+}
+
+/**
+ * zr_autoroute_in_use() - before the TUN is made or attached to: whether
+ * the state file of @c's TUN names a run that still runs (its TUN then,
+ * up or down, and its routes and addresses are not ours to take over).
+ * @c: the configuration (borrowed): state_dir, tun_name
+ *
+ * A file that cannot be read or parsed is left to zr_autoroute_start(),
+ * which says what it is.
+ *
+ * Return: true (logged) if so.
+ */
+bool zr_autoroute_in_use(const struct zr_config *c)
+{
+	char path[ZR_STATE_PATH_MAX];
+	struct zr_route_state old;
+
+	if (!zr_ifname_ok(c->tun_name) ||
+	    zr_route_state_path(path, sizeof(path), c->state_dir, c->tun_name) ||
+	    zr_route_state_read(path, &old, NULL))
+		return false;
+	return still_running(path, &old);
 }
 
 /**
@@ -581,7 +583,7 @@ int zr_autoroute_start(struct zr_autoroute *ar, const struct zr_config *c,
 			err = zr_nl_route_add(&nr);
 		if (err == -EEXIST && was_kept(&ar->kept, r)) {
 			ar->ours[i] = true;
-			zr_info("auto-route: kept %s of pid %ld", text, ar->kept.pid);
+			zr_info("auto-route: kept %s of pid %ld", text, ar->kept.owner.pid);
 			continue;
 		}
 		if (err == -EEXIST && !split) {

@@ -8,7 +8,10 @@
  *  1. Stale state. If the state file of this TUN name exists, a previous
  *     run did not get to clean up (SIGKILL, crash). A file of a newer
  *     format (a newer ztun-ref's) fails the start, untouched. Unless that run is
- *     still alive (its pid is a live ztun-ref: then we refuse to start),
+ *     still alive (owner.h: its pid runs, not a zombie, with the start
+ *     time and boot id the file records, whatever its name; then we
+ *     refuse to start, and ztun-ref tests it before it touches the TUN:
+ *     zr_autoroute_in_use()),
  *     every route it lists is deleted - only routes of protocol
  *     ZR_RTPROT_ZTUN match, so nobody else's route goes - and the file is
  *     removed, with a warning naming the old pid. Unless the TUN outlived
@@ -90,6 +93,15 @@ struct zr_autoroute {
 	unsigned planned;               /* state.routes[planned..]: taken
 					 * over, not planned (go at commit) */
 };
+
+/*
+ * zr_autoroute_in_use() - step 1's test, made before the TUN named in @c
+ * (borrowed) is created or attached to: whether its state file names a
+ * run that still runs (owner.h), whatever that run's name, and whether
+ * its TUN is up or down. Return: true after one error line (the caller
+ * exits 1, having touched nothing), else false.
+ */
+bool zr_autoroute_in_use(const struct zr_config *c);
 
 /*
  * zr_autoroute_start() - steps 1 to 3 above, for the TUN @tun created from

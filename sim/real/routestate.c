@@ -26,7 +26,6 @@
 #include "real/readfile.h"
 
 #define ZR_MAGIC "ztun-ref-routes "
-#define ZR_HEADER "ztun-ref-routes 1"
 #define ZR_LINE_MAX 200
 #define ZR_FIELDS_MAX 8
 
@@ -92,7 +91,8 @@ static bool route_ok(const struct zr_route *r)
 }
 
 /**
- * zr_route_state_format() - the state file's text.
+ * zr_route_state_format() - the state file's text: format 2, or 1 for an
+ * owner whose start is not known (0).
  * @s: the state (borrowed)
  * @buf: output, caller-owned, NUL-terminated on success
  * @cap: its size
@@ -104,10 +104,17 @@ int zr_route_state_format(const struct zr_route_state *s, char *buf, size_t cap)
 	char text[ZR_ROUTE_TEXT];
 	size_t off = 0;
 	int n;
+	const struct zr_owner *o = &s->owner;
 
-	if (s->count > ZR_ROUTE_STATE_MAX || s->pid <= 0)
+	if (s->count > ZR_ROUTE_STATE_MAX || o->pid <= 0 || o->pid > INT32_MAX ||
+	    (o->start && !zr_boot_id_ok(o->boot)))
 		return -EINVAL;
-	n = snprintf(buf, cap, "%s\npid %ld\n", ZR_HEADER, s->pid);
+	if (o->start)
+		n = snprintf(buf, cap, "%s%d\npid %ld\nstart %llu\nboot %s\n",
+			     ZR_MAGIC, ZR_ROUTE_STATE_VERSION, o->pid,
+			     (unsigned long long)o->start, o->boot);
+	else
+		n = snprintf(buf, cap, "%s1\npid %ld\n", ZR_MAGIC, o->pid);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENOSPC;
 	off = (size_t)n;
@@ -169,43 +176,77 @@ static int parse_route(char **f, unsigned n, struct zr_route *r)
 	return 0;
 }
 
-/* "pid N" with N in 1..INT32_MAX. */
-static int parse_pid(char **f, unsigned n, long *pid)
+/* "KEY N" with N decimal in 1..@max, no sign, no leading zero. */
+static int parse_number(char **f, unsigned n, unsigned long long max,
+			unsigned long long *out)
 {
 	char *end;
-	long v;
+	unsigned long long v;
 
 	if (n != 2 || f[1][0] < '1' || f[1][0] > '9')
 		return -EINVAL;
 	errno = 0;
-	v = strtol(f[1], &end, 10);
-	if (errno || *end || v <= 0 || v > INT32_MAX)
+	v = strtoull(f[1], &end, 10);
+	if (errno || *end || v > max)
 		return -EINVAL;
-	*pid = v;
+	*out = v;
 	return 0;
 }
 
-/* The first line @line (NUL-terminated, without its '\n'): 0 for ours,
- * -EPROTONOSUPPORT for "ztun-ref-routes N" with N a later version than
- * ours (decimal, no leading zero: *@version = N), else -EINVAL. */
+/* A line "pid", "start" or "boot" of the owner (split into @f[0..@n))
+ * into @o, each once (@seen: bit 0, 1, 2) and only in a file of a
+ * format that has it (@version). Return: 0, 1 (not such a line) or
+ * -EINVAL. */
+static int parse_owner(char **f, unsigned n, unsigned version,
+		       struct zr_owner *o, unsigned *seen)
+{
+	unsigned long long v;
+	unsigned bit;
+
+	if (!strcmp(f[0], "pid"))
+		bit = 1;
+	else if (!strcmp(f[0], "start") && version >= 2)
+		bit = 2;
+	else if (!strcmp(f[0], "boot") && version >= 2)
+		bit = 4;
+	else
+		return 1;
+	if (*seen & bit)
+		return -EINVAL;
+	*seen |= bit;
+	if (bit == 4) {
+		if (n != 2 || !zr_boot_id_ok(f[1]))
+			return -EINVAL;
+		memcpy(o->boot, f[1], ZR_BOOT_ID_LEN + 1);
+		return 0;
+	}
+	if (parse_number(f, n, bit == 1 ? INT32_MAX : UINT64_MAX, &v))
+		return -EINVAL;
+	if (bit == 1)
+		o->pid = (long)v;
+	else
+		o->start = v;
+	return 0;
+}
+
+/* The first line @line (NUL-terminated, without its '\n'),
+ * "ztun-ref-routes N" (N decimal, no leading zero: *@version = N): 0 for
+ * a version we read (1 up to ours), -EPROTONOSUPPORT for a later one,
+ * else -EINVAL. */
 static int parse_header(const char *line, unsigned *version)
 {
 	const char *v = line + strlen(ZR_MAGIC);
 	char *end;
 	long n;
 
-	if (!strcmp(line, ZR_HEADER)) {
-		*version = ZR_ROUTE_STATE_VERSION;
-		return 0;
-	}
 	if (strncmp(line, ZR_MAGIC, strlen(ZR_MAGIC)) || v[0] < '1' || v[0] > '9')
 		return -EINVAL;
 	errno = 0;
 	n = strtol(v, &end, 10);
-	if (errno || *end || n <= ZR_ROUTE_STATE_VERSION || n > 1000000)
+	if (errno || *end || n > 1000000)
 		return -EINVAL;
 	*version = (unsigned)n;
-	return -EPROTONOSUPPORT;
+	return n > ZR_ROUTE_STATE_VERSION ? -EPROTONOSUPPORT : 0;
 }
 
 /* The first line of @len bytes of @text, as parse_header() takes it. */
@@ -241,7 +282,7 @@ static int parse_first_line(const char *text, size_t len, unsigned *version)
 int zr_route_state_parse(const char *text, size_t len, struct zr_route_state *s,
 			 unsigned *bad_line)
 {
-	unsigned lineno = 0, dummy;
+	unsigned lineno = 0, dummy, seen = 0, want = 0;
 	bool header = false;
 	size_t pos = 0;
 	int err;
@@ -271,6 +312,7 @@ int zr_route_state_parse(const char *text, size_t len, struct zr_route_state *s,
 			if (err)
 				return err;
 			header = true;
+			want = s->version >= 2 ? 7 : 1;   /* pid [start boot] */
 			continue;
 		}
 		for (tok = strtok_r(line, " \t\r", &save); tok;
@@ -281,11 +323,13 @@ int zr_route_state_parse(const char *text, size_t len, struct zr_route_state *s,
 		}
 		if (n == 0 || f[0][0] == '#')
 			continue;
-		if (!strcmp(f[0], "pid")) {
-			if (s->pid || parse_pid(f, n, &s->pid))
-				return -EINVAL;
-		} else if (!strcmp(f[0], "route")) {
-			if (!s->pid)
+		err = parse_owner(f, n, s->version, &s->owner, &seen);
+		if (err < 0)
+			return err;
+		if (err == 0)
+			continue;
+		if (!strcmp(f[0], "route")) {
+			if (seen != want)
 				return -EINVAL;
 			if (s->count == ZR_ROUTE_STATE_MAX)
 				return -E2BIG;
@@ -298,7 +342,7 @@ int zr_route_state_parse(const char *text, size_t len, struct zr_route_state *s,
 		}
 	}
 	*bad_line = 0;
-	if (!header || !s->pid)
+	if (!header || seen != want)
 		return -EINVAL;
 	return 0;
 }

@@ -8,16 +8,25 @@
  * intends to add (docs/cli.md, "--auto-route"). The format is line based
  * text, one record per line, every line ending in '\n':
  *
- *   ztun-ref-routes 1
+ *   ztun-ref-routes 2
  *   pid 1234
+ *   start 5678901
+ *   boot 0f1e2d3c-4b5a-4697-8877-665544332211
  *   route 0.0.0.0/1 dev ztun0
  *   route 192.0.2.10/32 via 10.0.2.2 dev eth0
  *
  * The first line names the format and its version (a later version's
- * file is told apart from a damaged one, and left alone); "pid" (exactly once,
- * before any route) is the writer's process id; each "route" is a
+ * file is told apart from a damaged one, and left alone); "pid", "start"
+ * and "boot" (each exactly once, before any route) name the writer's
+ * process: its id, its start time (clock ticks since boot, field 22 of
+ * /proc/PID/stat, 1 or more) and the boot id it ran in, so that a later
+ * start tells whether it still runs whatever its name (owner.h); each
+ * "route" is a
  * destination prefix, an optional gateway of the same family and the
  * device by name (an index would not survive the device's re-creation).
+ * Format 1 (older ztun-refs') is read too: the same without "start" and
+ * "boot"; it is written only to keep listing the routes of such a file's
+ * dead writer under its pid (the owner's start unknown).
  * Blank lines and lines starting with '#' are skipped. The parser is
  * strict: any unknown keyword, a malformed or out-of-range field, an extra
  * field, a missing final newline (a truncated write), a NUL byte or more
@@ -32,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "real/owner.h"
 #include "ztun/addr.h"
 
 #define ZR_ROUTE_STATE_MAX 16      /* routes per file */
@@ -47,12 +57,13 @@ struct zr_route {
 	char dev[IF_NAMESIZE];      /* NUL-terminated, non-empty */
 };
 
-/* The format this ztun-ref reads and writes ("ztun-ref-routes 1"). */
-#define ZR_ROUTE_STATE_VERSION 1
+/* The format this ztun-ref writes ("ztun-ref-routes 2"); it reads 1 too. */
+#define ZR_ROUTE_STATE_VERSION 2
 
 struct zr_route_state {
 	unsigned version;           /* of the file read (parse, read) */
-	long pid;                   /* the run that wrote the file */
+	struct zr_owner owner;      /* the run that wrote the file; its
+				     * start 0: format 1 */
 	unsigned count;
 	struct zr_route routes[ZR_ROUTE_STATE_MAX];
 };
@@ -60,8 +71,11 @@ struct zr_route_state {
 /*
  * zr_route_state_format() - the file's text for @s into @buf (@cap bytes,
  * caller-owned), NUL-terminated.
+ * Format 2, or format 1 when @s->owner.start is 0 (a format 1 file's
+ * owner, whose start is not known).
  * Return: its length, or -ENOSPC (buffer too small) / -EINVAL (@s has a
- * route that cannot be written: bad family, prefix or device name).
+ * route that cannot be written: bad family, prefix or device name; or
+ * an owner with no pid, or with a start but a malformed boot id).
  */
 int zr_route_state_format(const struct zr_route_state *s, char *buf,
 			  size_t cap);

@@ -126,6 +126,10 @@ static int setup_tun(const struct zr_config *c, struct zr_tun *tun)
 			offload_name(tun));
 		return 0;
 	}
+	/* A live run's device, even one set down (no carrier to tell), is
+	 * not attached to, nor its addresses removed (drop_stale_addrs()) */
+	if (c->auto_route && zr_autoroute_in_use(c))
+		return EXIT_RUNTIME;
 	err = zr_tun_create(tun, c->tun_name,
 			    (c->multi_queue ? ZR_TUN_MULTI_QUEUE : 0) |
 			    (c->offload ? ZR_TUN_OFFLOAD : 0) |

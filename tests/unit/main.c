@@ -3,6 +3,10 @@
  * Usage: unit-tests [SUITE...]  (no argument: all suites) */
 #include <CUnit/Basic.h>
 #include <malloc.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +165,34 @@ uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n)
 	if (n)
 		memcpy(c, p, n);
 	return c;
+}
+
+pid_t zt_test_child_named(const char *name, bool zombie)
+{
+	int pipefd[2];
+	char c;
+	pid_t pid;
+
+	CU_ASSERT_FATAL(pipe(pipefd) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_NAME, name);
+		if (write(pipefd[1], "x", 1) != 1 || zombie)
+			_exit(0);
+		for (;;)
+			pause();
+	}
+	close(pipefd[1]);
+	CU_ASSERT_FATAL(read(pipefd[0], &c, 1) == 1);
+	close(pipefd[0]);
+	if (zombie) {
+		siginfo_t si;
+
+		/* wait until it is a zombie, and leave it one */
+		CU_ASSERT_FATAL(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
+	}
+	return pid;
 }
 
 size_t zt_test_wrap_ip(const struct zt_addr *src, const struct zt_addr *dst,

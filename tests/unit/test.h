@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ztun/packet.h"
 
@@ -50,6 +51,11 @@ uint8_t *zt_test_slurp(const char *path, size_t *len);
 /* An exactly-sized heap copy of @n bytes, so that ASan's red zone sits
  * right after the last byte and any over-read is caught. Caller frees. */
 uint8_t *zt_test_dup_exact(const uint8_t *p, size_t n);
+
+/* A child process named @name (as /proc/PID/comm shows it, prctl
+ * PR_SET_NAME): alive until killed, or a zombie (exited, left unreaped)
+ * when @zombie. The caller kills (if alive) and reaps it. */
+pid_t zt_test_child_named(const char *name, bool zombie);
 
 /* Put an IPv4 or IPv6 header (no options, TTL 64) for @l4_len bytes of
  * protocol @proto from @src to @dst in front of @l4, in @out (caller-owned,

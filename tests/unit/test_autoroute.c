@@ -322,7 +322,7 @@ static int start_logged(struct fixture *f, struct zr_autoroute *ar)
 static void test_newer_state_file(void)
 {
 	static const char newer[] =
-		"ztun-ref-routes 2\n"
+		"ztun-ref-routes 3\n"
 		"pid 1\n"
 		"route 192.0.2.10/32 via 10.0.2.2 dev eth0 table 100\n";
 	static struct zr_autoroute ar;
@@ -338,7 +338,7 @@ static void test_newer_state_file(void)
 	CU_ASSERT_STRING_EQUAL(text, newer);
 	get_file(f.log, log, sizeof(log));
 	CU_ASSERT_PTR_NOT_NULL(strstr(log, f.path));
-	CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 2"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "format 3"));
 	zr_autoroute_stop(&ar);
 	get_file(f.path, text, sizeof(text));
 	CU_ASSERT_STRING_EQUAL(text, newer);
@@ -621,7 +621,7 @@ static void active_split_run(struct zr_autoroute *ar, const struct fixture *f)
 	CU_ASSERT_FATAL(zt_addr_parse("128.0.0.0", &hi) == 0);
 	memset(ar, 0, sizeof(*ar));
 	snprintf(ar->path, sizeof(ar->path), "%s", f->path);
-	ar->state.pid = 4242;
+	ar->state.owner.pid = 4242;
 	ar->state.count = 2;
 	ar->state.routes[0] = (struct zr_route){ .dst = lo, .prefix = 1 };
 	ar->state.routes[1] = (struct zr_route){ .dst = hi, .prefix = 1 };
@@ -718,36 +718,6 @@ static void test_moved_proxy_route_look_fails(void)
 	fixture_done(&f);
 }
 
-/* A child named "ztun-ref" (as /proc/PID/comm shows it): a zombie when
- * @dead (exited, not reaped), else alive until killed. */
-static pid_t fake_ztun_ref(bool dead)
-{
-	int pipefd[2];
-	char c;
-	pid_t pid;
-
-	CU_ASSERT_FATAL(pipe(pipefd) == 0);
-	pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_NAME, "ztun-ref");
-		if (write(pipefd[1], "x", 1) != 1 || dead)
-			_exit(0);
-		for (;;)
-			pause();
-	}
-	close(pipefd[1]);
-	CU_ASSERT_FATAL(read(pipefd[0], &c, 1) == 1);
-	close(pipefd[0]);
-	if (dead) {
-		siginfo_t si;
-
-		/* wait until it is a zombie, and leave it one */
-		CU_ASSERT_FATAL(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0);
-	}
-	return pid;
-}
-
 /* The state file's pid is a ztun-ref that was SIGKILLed and is not yet
  * reaped by its parent (a zombie: /proc/PID/comm still says ztun-ref):
  * it is dead, its routes are cleaned up, the start goes on; a living
@@ -762,7 +732,7 @@ static void test_zombie_owner(void)
 
 	for (int dead = 0; dead < 2; dead++) {
 		fixture_init(&f);
-		pid = fake_ztun_ref(dead);
+		pid = zt_test_child_named("ztun-ref", dead);
 		snprintf(text, sizeof(text), "ztun-ref-routes 1\npid %ld\n", (long)pid);
 		put_file(f.path, text);
 		fk_begin(f.path, NULL, NULL);
@@ -786,6 +756,111 @@ static void test_zombie_owner(void)
 	}
 }
 
+/* A state file of format 2 naming @o, with one route. */
+static void put_owned_file(const char *path, const struct zr_owner *o)
+{
+	struct zr_route_state s;
+
+	memset(&s, 0, sizeof(s));
+	s.owner = *o;
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.10", &s.routes[0].dst) == 0);
+	s.routes[0].prefix = 32;
+	strcpy(s.routes[0].dev, "lo");
+	s.count = 1;
+	CU_ASSERT_EQUAL_FATAL(zr_route_state_write(path, &s), 0);
+}
+
+/* The state file's owner runs under another name (a ztun-ref installed
+ * as "vpn", or started through a symbolic link of that name: its comm):
+ * it is alive by its start time, so the start fails before the TUN is
+ * touched (zr_autoroute_in_use()) and in step 1, and its file stays as
+ * it is; once it is a zombie, it is dead. (Before the start time was
+ * recorded, a run not named "ztun-ref" was taken for dead: its routes
+ * were taken over while it ran.) */
+static void test_renamed_owner(void)
+{
+	static struct zr_autoroute ar;
+	struct zr_owner o;
+	struct fixture f;
+	char before[512], text[512], log[4096];
+	pid_t pid;
+	int saved, rc;
+
+	fixture_init(&f);
+	snprintf(f.cfg.tun_name, sizeof(f.cfg.tun_name), "%s", f.tun.ifname);
+	pid = zt_test_child_named("vpn", false);
+	CU_ASSERT_EQUAL_FATAL(zr_owner_of(pid, &o), 0);
+	put_owned_file(f.path, &o);
+	get_file(f.path, before, sizeof(before));
+	saved = log_begin(&f);
+	CU_ASSERT(zr_autoroute_in_use(&f.cfg));
+	log_end(saved);
+	rc = start_logged(&f, &ar);
+	CU_ASSERT_EQUAL(rc, -EBUSY);
+	zr_autoroute_stop(&ar);
+	get_file(f.log, log, sizeof(log));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "still running"));
+	get_file(f.path, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, before);
+	/* killed, not yet reaped: dead, its routes cleaned up */
+	kill(pid, SIGKILL);
+	CU_ASSERT_FATAL(waitid(P_PID, (id_t)pid, &(siginfo_t){ 0 },
+			       WEXITED | WNOWAIT) == 0);
+	saved = log_begin(&f);
+	CU_ASSERT(!zr_autoroute_in_use(&f.cfg));
+	log_end(saved);
+	rc = start_logged(&f, &ar);
+	CU_ASSERT_EQUAL(rc, -ENODEV);   /* no such TUN: went on */
+	zr_autoroute_stop(&ar);
+	get_file(f.log, log, sizeof(log));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "cleaned up routes left by a previous run"));
+	waitpid(pid, NULL, 0);
+	fixture_done(&f);
+}
+
+/* The state file's pid runs, named "ztun-ref", but started at another
+ * time than the file says: the number was given to another process
+ * since (after a reboot, with a --state-dir that survived it, or after
+ * the pids wrapped). The owner is dead: its routes are cleaned up, and
+ * the file this start writes names this process by its start time and
+ * boot too. */
+static void test_reused_pid(void)
+{
+	static struct zr_autoroute ar;
+	struct zr_owner o, self;
+	struct fixture f;
+	char log[4096], want[128];
+	pid_t pid;
+	int saved, rc;
+
+	fixture_init(&f);
+	/* a proxy: its host route is added after the file is written */
+	f.cfg.socks5.enabled = true;
+	CU_ASSERT_FATAL(zt_addr_parse("192.0.2.77", &f.cfg.socks5.server.addr) == 0);
+	pid = zt_test_child_named("ztun-ref", false);
+	CU_ASSERT_EQUAL_FATAL(zr_owner_of(pid, &o), 0);
+	o.start += 1000;
+	put_owned_file(f.path, &o);
+	CU_ASSERT_EQUAL_FATAL(zr_owner_self(&self), 0);
+	fk_begin(f.path, NULL, NULL);
+	saved = log_begin(&f);
+	rc = zr_autoroute_start(&ar, &f.cfg, &f.tun);
+	log_end(saved);
+	CU_ASSERT_EQUAL(rc, -ENODEV);   /* no such TUN: went on */
+	snprintf(want, sizeof(want), "pid %ld\nstart %llu\nboot %s\n",
+		 self.pid, (unsigned long long)self.start, self.boot);
+	CU_ASSERT(fk_added("192.0.2.77"));
+	CU_ASSERT(fk_file_listed(want));
+	fk_end();
+	zr_autoroute_stop(&ar);
+	get_file(f.log, log, sizeof(log));
+	CU_ASSERT_PTR_NULL(strstr(log, "still running"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "cleaned up routes left by a previous run"));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	fixture_done(&f);
+}
+
 int zt_suite_autoroute(void)
 {
 	static const struct zt_test_case cases[] = {
@@ -796,6 +871,8 @@ int zt_suite_autoroute(void)
 		{ "a proxy's host route added meanwhile",
 		  test_proxy_route_added_meanwhile },
 		{ "a zombie ztun-ref's state file", test_zombie_owner },
+		{ "a ztun-ref named otherwise runs", test_renamed_owner },
+		{ "a pid reused by a ztun-ref", test_reused_pid },
 		{ "a moved proxy's host route there already",
 		  test_moved_proxy_route_exists },
 		{ "a moved proxy's host route look fails",

@@ -21,6 +21,9 @@
 #include "test.h"
 #include "ztun/rng.h"
 
+#define BOOT "0f1e2d3c-4b5a-4697-8877-665544332211"
+#define HEAD2 "ztun-ref-routes 2\npid 1\nstart 9\nboot " BOOT "\n"
+
 static void route_set(struct zr_route *r, const char *dst, uint8_t prefix,
 		      const char *gw, const char *dev)
 {
@@ -37,7 +40,9 @@ static void route_set(struct zr_route *r, const char *dst, uint8_t prefix,
 static void sample(struct zr_route_state *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->pid = 4242;
+	s->owner.pid = 4242;
+	s->owner.start = 5678901;
+	strcpy(s->owner.boot, BOOT);
 	route_set(&s->routes[0], "0.0.0.0", 1, NULL, "ztun0");
 	route_set(&s->routes[1], "128.0.0.0", 1, NULL, "ztun0");
 	route_set(&s->routes[2], "192.0.2.10", 32, "10.0.2.2", "eth0");
@@ -60,7 +65,9 @@ static int parse_exact(const char *text, size_t len, struct zr_route_state *s,
 static void assert_same(const struct zr_route_state *a,
 			const struct zr_route_state *b)
 {
-	CU_ASSERT_EQUAL(a->pid, b->pid);
+	CU_ASSERT_EQUAL(a->owner.pid, b->owner.pid);
+	CU_ASSERT_EQUAL(a->owner.start, b->owner.start);
+	CU_ASSERT_STRING_EQUAL(a->owner.boot, b->owner.boot);
 	CU_ASSERT_EQUAL_FATAL(a->count, b->count);
 	for (unsigned i = 0; i < a->count; i++) {
 		const struct zr_route *x = &a->routes[i], *y = &b->routes[i];
@@ -76,6 +83,8 @@ static void assert_same(const struct zr_route_state *a,
 
 static void test_round_trip(void)
 {
+	static const char head[] = "ztun-ref-routes 2\npid 4242\nstart 5678901\n"
+				   "boot " BOOT "\nroute ";
 	struct zr_route_state s, back;
 	char text[ZR_ROUTE_STATE_BYTES];
 	unsigned bad = 99;
@@ -85,6 +94,8 @@ static void test_round_trip(void)
 	len = zr_route_state_format(&s, text, sizeof(text));
 	CU_ASSERT_FATAL(len > 0);
 	CU_ASSERT_EQUAL((size_t)len, strlen(text));
+	/* the owner: pid, start time and boot id, before the routes */
+	CU_ASSERT_NSTRING_EQUAL(text, head, strlen(head));
 	CU_ASSERT(strstr(text, "route 192.0.2.10/32 via 10.0.2.2 dev eth0\n") != NULL);
 	CU_ASSERT(strstr(text, "route ::/1 dev ztun0\n") != NULL);
 	CU_ASSERT_EQUAL(parse_exact(text, (size_t)len, &back, &bad), 0);
@@ -125,7 +136,12 @@ static void test_format_limits(void)
 	s.routes[0].dev[0] = 0;
 	CU_ASSERT_EQUAL(zr_route_state_format(&s, text, sizeof(text)), -EINVAL);
 	sample(&s);
-	s.pid = 0;
+	s.owner.pid = 0;
+	CU_ASSERT_EQUAL(zr_route_state_format(&s, text, sizeof(text)), -EINVAL);
+	sample(&s);
+	s.owner.boot[3] = 'X';   /* never written as it would not be read */
+	CU_ASSERT_EQUAL(zr_route_state_format(&s, text, sizeof(text)), -EINVAL);
+	s.owner.boot[0] = 0;
 	CU_ASSERT_EQUAL(zr_route_state_format(&s, text, sizeof(text)), -EINVAL);
 }
 
@@ -135,16 +151,17 @@ static void test_truncated(void)
 {
 	struct zr_route_state s, back;
 	char text[ZR_ROUTE_STATE_BYTES];
-	int len;
+	int len, owner_end;
 
 	sample(&s);
 	len = zr_route_state_format(&s, text, sizeof(text));
 	CU_ASSERT_FATAL(len > 0);
+	owner_end = (int)(strstr(text, "\nroute ") - text) + 1;
 	for (int cut = 0; cut < len; cut++) {
 		int rc = parse_exact(text, (size_t)cut, &back, NULL);
 
-		if (cut > 0 && text[cut - 1] == '\n' && cut > 25) {
-			/* header and pid complete: a shorter, valid file */
+		if (cut > 0 && text[cut - 1] == '\n' && cut >= owner_end) {
+			/* header and owner complete: a shorter, valid file */
 			CU_ASSERT_EQUAL(rc, 0);
 		} else {
 			CU_ASSERT_EQUAL(rc, -EINVAL);
@@ -152,12 +169,30 @@ static void test_truncated(void)
 	}
 }
 
+/* A file's text that is rejected (-EINVAL) at @line (0: as a whole). */
+struct bad_file {
+	const char *text;
+	unsigned line;
+};
+
+static void expect_rejects(const struct bad_file *bad, size_t n)
+{
+	struct zr_route_state s;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned line = 77;
+		int rc = parse_exact(bad[i].text, strlen(bad[i].text), &s, &line);
+
+		if (rc != -EINVAL || line != bad[i].line)
+			fprintf(stderr, "\n  case %zu: rc %d line %u\n", i, rc, line);
+		CU_ASSERT_EQUAL(rc, -EINVAL);
+		CU_ASSERT_EQUAL(line, bad[i].line);
+	}
+}
+
 static void test_rejects(void)
 {
-	static const struct {
-		const char *text;
-		unsigned line;
-	} bad[] = {
+	static const struct bad_file bad[] = {
 		{ "", 0 },
 		{ "ztun-ref-routes 1\n", 0 },                      /* no pid */
 		{ "ztun-ref-routes 0\npid 1\n", 1 },
@@ -193,17 +228,73 @@ static void test_rejects(void)
 		{ "ztun-ref-routes 1\npid 1\n\x01\xff garbage\n", 3 },
 		{ "ztun-ref-routes 1\npid 1\nroute 1 2 3 4 5 6 7 8 9\n", 3 },
 	};
+
+	expect_rejects(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+/* Format 2's owner lines: pid, start and boot, each exactly once, before
+ * any route; start and boot only in format 2. */
+static void test_rejects_owner(void)
+{
+	static const struct bad_file bad[] = {
+		{ "ztun-ref-routes 2\npid 1\n", 0 },             /* no start, boot */
+		{ "ztun-ref-routes 2\npid 1\nstart 9\n", 0 },
+		{ "ztun-ref-routes 2\npid 1\nboot " BOOT "\n", 0 },
+		{ "ztun-ref-routes 2\nstart 9\nboot " BOOT "\n", 0 },
+		{ "ztun-ref-routes 2\npid 1\nstart 9\nroute 0.0.0.0/1 dev a\n", 4 },
+		{ HEAD2 "start 9\n", 5 },
+		{ HEAD2 "boot " BOOT "\n", 5 },
+		{ HEAD2 "pid 1\n", 5 },
+		{ "ztun-ref-routes 2\npid 1\nstart 0\nboot " BOOT "\n", 3 },
+		{ "ztun-ref-routes 2\npid 1\nstart 09\nboot " BOOT "\n", 3 },
+		{ "ztun-ref-routes 2\npid 1\nstart -9\nboot " BOOT "\n", 3 },
+		{ "ztun-ref-routes 2\npid 1\nstart 9x\nboot " BOOT "\n", 3 },
+		{ "ztun-ref-routes 2\npid 1\nstart 9 9\nboot " BOOT "\n", 3 },
+		{ "ztun-ref-routes 2\npid 1\nstart\nboot " BOOT "\n", 3 },
+		{ "ztun-ref-routes 2\npid 1\nstart 18446744073709551616\nboot " BOOT "\n", 3 },
+		{ "ztun-ref-routes 2\npid 1\nstart 9\nboot\n", 4 },
+		{ "ztun-ref-routes 2\npid 1\nstart 9\nboot " BOOT " x\n", 4 },
+		{ "ztun-ref-routes 2\npid 1\nstart 9\nboot " BOOT "0\n", 4 },
+		{ "ztun-ref-routes 2\npid 1\nstart 9\nboot 0F1E2D3C-4b5a-4697-8877-665544332211\n", 4 },
+		{ "ztun-ref-routes 2\npid 1\nstart 9\nboot 0f1e2d3c4b5a-4697-8877-6655443322110\n", 4 },
+		{ "ztun-ref-routes 2\npid 1\nstart 9\nboot 0f1e2d3c-4b5a-4697-8877-66554433221g\n", 4 },
+		/* format 1 has no owner but the pid */
+		{ "ztun-ref-routes 1\npid 1\nstart 9\n", 3 },
+		{ "ztun-ref-routes 1\npid 1\nboot " BOOT "\n", 3 },
+	};
+	static const char ok[] = "ztun-ref-routes 2\n# c\nboot " BOOT "\n"
+				 "start 18446744073709551615\npid 2147483647\n";
 	struct zr_route_state s;
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		unsigned line = 77;
-		int rc = parse_exact(bad[i].text, strlen(bad[i].text), &s, &line);
+	expect_rejects(bad, sizeof(bad) / sizeof(bad[0]));
+	/* the largest start time, and the owner lines in any order */
+	CU_ASSERT_EQUAL(parse_exact(ok, strlen(ok), &s, NULL), 0);
+	CU_ASSERT_EQUAL(s.owner.start, UINT64_MAX);
+	CU_ASSERT_EQUAL(s.owner.pid, INT32_MAX);
+	CU_ASSERT_STRING_EQUAL(s.owner.boot, BOOT);
+}
 
-		if (rc != -EINVAL || line != bad[i].line)
-			fprintf(stderr, "\n  case %zu: rc %d line %u\n", i, rc, line);
-		CU_ASSERT_EQUAL(rc, -EINVAL);
-		CU_ASSERT_EQUAL(line, bad[i].line);
-	}
+/* An older ztun-ref's file (format 1: its owner by pid alone) is read,
+ * its owner's start unknown (0); such an owner is written as format 1
+ * again (a failed start keeps listing a dead run's routes under its
+ * pid), byte for byte. */
+static void test_format1(void)
+{
+	static const char old[] = "ztun-ref-routes 1\npid 31337\n"
+				  "route 192.0.2.10/32 via 10.0.2.2 dev eth0\n"
+				  "route 0.0.0.0/1 dev ztun0\n";
+	char text[ZR_ROUTE_STATE_BYTES];
+	struct zr_route_state s;
+
+	CU_ASSERT_EQUAL_FATAL(parse_exact(old, strlen(old), &s, NULL), 0);
+	CU_ASSERT_EQUAL(s.version, 1);
+	CU_ASSERT_EQUAL(s.owner.pid, 31337);
+	CU_ASSERT_EQUAL(s.owner.start, 0);
+	CU_ASSERT_STRING_EQUAL(s.owner.boot, "");
+	CU_ASSERT_EQUAL(s.count, 2);
+	CU_ASSERT_EQUAL(zr_route_state_format(&s, text, sizeof(text)),
+			(int)strlen(old));
+	CU_ASSERT_STRING_EQUAL(text, old);
 }
 
 static void test_nul_long_and_too_many(void)
@@ -234,7 +325,7 @@ static void test_nul_long_and_too_many(void)
 	off -= strlen("route 10.0.0.16/32 dev a\n");
 	CU_ASSERT_EQUAL(parse_exact(text, off, &s, &line), 0);
 	CU_ASSERT_EQUAL(s.count, ZR_ROUTE_STATE_MAX);
-	CU_ASSERT_EQUAL(s.pid, 7);
+	CU_ASSERT_EQUAL(s.owner.pid, 7);
 }
 
 /* A file of a newer format (after a downgrade: its routes are those of a
@@ -243,10 +334,10 @@ static void test_nul_long_and_too_many(void)
 static void test_newer_format(void)
 {
 	static const char *const newer[] = {
-		"ztun-ref-routes 2\npid 1\n",
-		"ztun-ref-routes 2\nowner 1 since 2026\nroute 0.0.0.0/1 dev a table 7\n",
-		"ztun-ref-routes 2\n",
-		"ztun-ref-routes 2\ngarbage",
+		"ztun-ref-routes 3\npid 1\n",
+		"ztun-ref-routes 3\nowner 1 since 2026\nroute 0.0.0.0/1 dev a table 7\n",
+		"ztun-ref-routes 3\n",
+		"ztun-ref-routes 3\ngarbage",
 	};
 	char dir[] = "/tmp/zt-routestate-XXXXXX", path[512];
 	struct zr_route_state s;
@@ -256,13 +347,15 @@ static void test_newer_format(void)
 	for (size_t i = 0; i < sizeof(newer) / sizeof(newer[0]); i++) {
 		CU_ASSERT_EQUAL(parse_exact(newer[i], strlen(newer[i]), &s, &line),
 				-EPROTONOSUPPORT);
-		CU_ASSERT_EQUAL(s.version, 2);
+		CU_ASSERT_EQUAL(s.version, 3);
 		CU_ASSERT_EQUAL(line, 1);
 	}
 	CU_ASSERT_EQUAL(parse_exact("ztun-ref-routes 17\n", 19, &s, NULL),
 			-EPROTONOSUPPORT);
 	CU_ASSERT_EQUAL(s.version, 17);
 	CU_ASSERT_EQUAL(parse_exact("ztun-ref-routes 1\npid 3\n", 24, &s, NULL), 0);
+	CU_ASSERT_EQUAL(s.version, 1);
+	CU_ASSERT_EQUAL(parse_exact(HEAD2, strlen(HEAD2), &s, NULL), 0);
 	CU_ASSERT_EQUAL(s.version, ZR_ROUTE_STATE_VERSION);
 
 	/* a newer file longer than this version's limit: newer, not EFBIG */
@@ -270,12 +363,12 @@ static void test_newer_format(void)
 	snprintf(path, sizeof(path), "%s/ztun0.routes", dir);
 	f = fopen(path, "w");
 	CU_ASSERT_FATAL(f != NULL);
-	fputs("ztun-ref-routes 3\n", f);
+	fputs("ztun-ref-routes 4\n", f);
 	for (int i = 0; i < ZR_ROUTE_STATE_BYTES / 8 + 1; i++)
 		fputs("# 45678\n", f);
 	fclose(f);
 	CU_ASSERT_EQUAL(zr_route_state_read(path, &s, &line), -EPROTONOSUPPORT);
-	CU_ASSERT_EQUAL(s.version, 3);
+	CU_ASSERT_EQUAL(s.version, 4);
 	CU_ASSERT_EQUAL(line, 1);
 	unlink(path);
 	CU_ASSERT_EQUAL(rmdir(dir), 0);
@@ -312,9 +405,12 @@ static void test_garbage(void)
 		}
 		rc = parse_exact(buf, n, &back, NULL);
 		CU_ASSERT(rc == 0 || rc == -EINVAL || rc == -E2BIG ||
-			  (rc == -EPROTONOSUPPORT && back.version > 1));
+			  (rc == -EPROTONOSUPPORT &&
+			   back.version > ZR_ROUTE_STATE_VERSION));
 		if (rc == 0) {
-			CU_ASSERT(back.pid > 0);
+			CU_ASSERT(back.owner.pid > 0);
+			CU_ASSERT(back.owner.start == 0 ||
+				  zr_boot_id_ok(back.owner.boot));
 			CU_ASSERT(back.count <= ZR_ROUTE_STATE_MAX);
 			for (unsigned i = 0; i < back.count; i++)
 				CU_ASSERT(back.routes[i].dev[0] != 0);
@@ -340,7 +436,7 @@ static void test_file_round_trip(void)
 	assert_same(&s, &back);
 	/* overwrite: the new contents, nothing else left in the directory */
 	s.count = 2;
-	s.pid = 5;
+	s.owner.pid = 5;
 	CU_ASSERT_EQUAL(zr_route_state_write(path, &s), 0);
 	CU_ASSERT_EQUAL(zr_route_state_read(path, &back, &line), 0);
 	assert_same(&s, &back);
@@ -350,7 +446,7 @@ static void test_file_round_trip(void)
 	fputs("route 1.2.3.4/32 dev", f);
 	fclose(f);
 	CU_ASSERT_EQUAL(zr_route_state_read(path, &back, &line), -EINVAL);
-	CU_ASSERT_EQUAL(line, 5);
+	CU_ASSERT_EQUAL(line, 7);   /* 4 lines of header and owner, 2 routes */
 	f = fopen(path, "w");
 	CU_ASSERT_FATAL(f != NULL);
 	for (int i = 0; i < ZR_ROUTE_STATE_BYTES / 8 + 1; i++)
@@ -476,6 +572,8 @@ int zt_suite_routestate(void)
 		{ "format limits", test_format_limits },
 		{ "truncated", test_truncated },
 		{ "rejects", test_rejects },
+		{ "rejects: owner lines", test_rejects_owner },
+		{ "format 1 read and kept", test_format1 },
 		{ "nul, long line, too many", test_nul_long_and_too_many },
 		{ "newer format", test_newer_format },
 		{ "garbage", test_garbage },
