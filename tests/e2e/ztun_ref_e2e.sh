@@ -54,7 +54,9 @@
 # routes and the state file; t: after SIGKILL they stay, and the next
 # start removes them; w: a split route taken already fails the start and
 # leaves nothing behind; wn: so does a proxy with no route at all, which
-# the split routes would take into the TUN; ko: a start that takes over
+# the split routes would take into the TUN; an: a run started through a
+# symbolic link of another name is refused a second start on its device,
+# set down, that would take it over; ko: a start that takes over
 # a killed --kill-switch run's routes with its proxy moved; kf: a start
 # that fails on the device such a run left keeps its kill switch). Every
 # check that fetches through ztun-ref also
@@ -2437,6 +2439,64 @@ if start_auto "${auto_args[@]}" --state-dir "$tmp/state"; then
 else
 	fail "(t) ztun-ref --auto-route --state-dir starts"
 fi
+
+# (an) A ztun-ref started through a symbolic link of another name (its
+# /proc/PID/comm is "zt-vpn", not "ztun-ref") is alive all the same: its
+# state file names it by pid, start time and boot id, and a second start
+# on its -n refuses before it touches the device, the routes or the file.
+# The device is a --multi-queue one set down: the kernel would give a
+# second queue to anyone, and a device down has no carrier to tell that
+# it is in use, so the state file is what says so. (A run of another
+# name used to be taken for dead: the second start attached to its
+# device, took its routes over and removed them at its exit.)
+an_args=(-x socks5://10.203.1.9:1080 --state-dir "$tmp/an" --multi-queue)
+ln -sf "$(readlink -f "$bin")" "$tmp/zt-vpn"
+wait_tun_gone
+base=$(routes_now)
+if bin=$tmp/zt-vpn start_auto "${an_args[@]}"; then
+	first=$ztun_pid
+	an_file=$tmp/an/$tun.routes
+	started=$(sed 's/.*) //' "/proc/$first/stat" | cut -d' ' -f20)
+	if [ "$(cat "/proc/$first/comm")" = zt-vpn ] &&
+	   grep -qx "pid $first" "$an_file" && grep -qx "start $started" "$an_file" &&
+	   grep -qx "boot $(cat /proc/sys/kernel/random/boot_id)" "$an_file"; then
+		pass "(an) started as zt-vpn: the state file names pid $first, its start time and the boot"
+	else
+		fail "(an) the state file names the run by pid, start time and boot" \
+			"comm $(cat "/proc/$first/comm"); file: $(tr '\n' ';' <"$an_file" 2>&1)"
+	fi
+	cp "$an_file" "$tmp/an.before"
+	cx ip link set "$tun" down
+	# another address: one that attached would remove the first's
+	cx timeout 5 "$bin" -n "$tun" --auto-route "${an_args[@]}" -i 10.207.9.1 \
+		>/dev/null 2>"$tmp/an2.err"
+	got=$?
+	if [ "$got" = 1 ] &&
+	   grep -q "belongs to ztun-ref pid $first, which is still running" "$tmp/an2.err" &&
+	   kill -0 "$first" && cmp -s "$an_file" "$tmp/an.before" &&
+	   cx ip -4 route show proto 122 | grep -q "^10.203.1.9 via 10.203.0.2 dev $vc " &&
+	   cx ip -d link show "$tun" | grep -q 'numqueues 1 ' &&
+	   ! cx ip link show "$tun" | grep -q '[<,]UP[,>]' &&
+	   cx ip -4 addr show dev "$tun" | grep -q 'inet 10.0.0.1/24 '; then
+		pass "(an) a second start on $tun refuses (exit 1): pid $first runs, its device (down, its address), routes and state file untouched"
+	else
+		fail "(an) a second start on the device of a run named zt-vpn refuses, touching nothing" \
+			"exit $got: $(grep -E 'error|auto-route' "$tmp/an2.err" | head -c 300 | tr '\n' ';'); file: $(tr '\n' ';' <"$an_file" 2>&1); routes: $(ours_left); device: $(cx ip -br addr show dev "$tun" 2>&1)"
+	fi
+	cx ip link set "$tun" up
+	stop_ztun
+	if wait_tun_gone && [ "$stop_rc" = 0 ] && [ -z "$(ours_left)" ] &&
+	   [ -z "$(ls -A "$tmp/an")" ] && [ "$(routes_now)" = "$base" ]; then
+		pass "(an) then SIGTERM of pid $first: exit 0, nothing left"
+	else
+		fail "(an) then SIGTERM: exit 0, nothing left" \
+			"exit $stop_rc; left: $(ours_left); files: $(ls -A "$tmp/an" 2>&1)"
+	fi
+else
+	fail "(an) ztun-ref --auto-route started as zt-vpn starts" "$(tail -n 3 "$tmp/ztun.log" | tr '\n' ';')"
+	stop_ztun
+fi
+rm -f "$tmp/zt-vpn"
 
 # (hr) --auto-route with a proxy given by name that a SIGHUP finds at
 # another address: the on-link 10.203.0.2 at start, then 10.203.1.9,
