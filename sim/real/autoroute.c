@@ -8,7 +8,6 @@
 #include "real/autoroute.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>

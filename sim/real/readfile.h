@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * readfile.h - a small file read whole into the caller's buffer: the
- * --auto-route state file (routestate.c) and /etc/resolv.conf
- * (autoroute.c).
+ * --auto-route state file (routestate.c), /etc/resolv.conf
+ * (autoroute.c), /proc/PID/stat and the boot id (owner.c).
  */
 #ifndef ZTUN_REAL_READFILE_H
 #define ZTUN_REAL_READFILE_H
