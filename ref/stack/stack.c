@@ -80,7 +80,8 @@
  * to its server ends that flow as its idle timeout would
  * (input_udp_error()). An error quoting less than the IP header and 8
  * bytes, or naming no flow of ours, or about a UDP flow but not from its
- * client, is dropped under its reason and changes nothing.
+ * client, or about a TCP segment not in flight, is dropped under its
+ * reason and changes nothing.
  *
  * Events: after every call into a tcb the stack takes its event bits and
  * passes them to ops->tcp_event; on RESET/CLOSED it frees the flow after
@@ -1434,8 +1435,10 @@ static void input_icmp_error(struct zt_stack *s, const struct zt_packet *pk,
 	 * PENDING flow whose SYN is unanswered sent nothing to quote. */
 	if (!q.has_seq || (f->pending && !f->early) ||
 	    zt_seq_lt(q.tcp_seq, t->snd_una) ||
-	    !zt_seq_lt(q.tcp_seq, t->snd_max == t->snd_una ? t->snd_una + 1 : t->snd_max))
+	    !zt_seq_lt(q.tcp_seq, t->snd_max == t->snd_una ? t->snd_una + 1 : t->snd_max)) {
+		s->stats.drops[ZT_DROP_ICMP_NOT_IN_FLIGHT]++;
 		return;
+	}
 	if (pk->l4.icmp.kind == ZT_ICMP_PACKET_TOO_BIG) {
 		uint32_t hdr = (key.family == ZT_AF_INET ? 40u : 60u) + (t->ts_ok ? 12u : 0u);
 		uint32_t floor = key.family == ZT_AF_INET ? 576u : 1280u;

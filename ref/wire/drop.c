@@ -31,6 +31,7 @@ static const char *const drop_names[ZT_DROP__COUNT] = {
 	[ZT_DROP_BAD_PORT] = "bad_port",
 	[ZT_DROP_ICMP_NO_FLOW] = "icmp_no_flow",
 	[ZT_DROP_ICMP_NOT_CLIENT] = "icmp_not_client",
+	[ZT_DROP_ICMP_NOT_IN_FLIGHT] = "icmp_not_in_flight",
 };
 
 const char *zt_drop_name(enum zt_drop reason)

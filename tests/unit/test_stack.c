@@ -2820,6 +2820,7 @@ static void test_icmp_errors_matched_to_flows(void)
 			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_reductions, 1);
 			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_matched, matched);
 			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_in, 2);
+			CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_ICMP_NOT_IN_FLIGHT], 1);
 		}
 		free_host_client(h, c);
 	}
@@ -3069,6 +3070,7 @@ static void test_icmp_error_pending_ignored(void)
 	client_icmp_error(h, 0, &c, ZT_ICMP_DEST_UNREACH, ZT_ICMP4_CODE_PORT_UNREACH, 0);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_in, 2);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->icmp_errors_matched, 0);
+	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->drops[ZT_DROP_ICMP_NOT_IN_FLIGHT], 2);
 	CU_ASSERT_EQUAL(zt_stack_stats(h->s)->pmtu_reductions, 0);
 	CU_ASSERT_EQUAL(h->n_reset, 0);
 	CU_ASSERT_EQUAL(h->to_tun.n, 1); /* no RST */

@@ -50,6 +50,10 @@ enum zt_drop {
 				   * and ports, or another protocol */
 	ZT_DROP_ICMP_NOT_CLIENT,  /* ICMP error about a UDP flow's datagram not
 				   * from that flow's client to its server */
+	ZT_DROP_ICMP_NOT_IN_FLIGHT, /* ICMP error quoting a TCP flow's segment
+				   * outside what is in flight (RFC 5927 4.1:
+				   * SND.UNA <= SEG.SEQ < SND.NXT): stale or
+				   * forged, believed for nothing */
 	ZT_DROP__COUNT
 };
 
