@@ -65,6 +65,7 @@ static void dns_tunnel_close(struct dns_tunnel *t, bool abort)
 {
 	struct udp_relay *u = t->u;
 
+	proxy_let_go(t->r, t); /* a probe given up */
 	if (t->handle >= 0)
 		t->r->up->stream_close(t->r->host, t->handle, abort);
 	t->handle = -1;
@@ -90,16 +91,24 @@ void dns_tunnel_free(struct dns_tunnel *t)
 int dns_tunnel_open(struct dns_tunnel *t, bool evict, uint64_t now)
 {
 	struct zt_router *r = t->r;
+	/* the fake-IP resolver's upstream is reached direct, no proxy */
+	enum zt_route_decision d = t->c ? ZT_ROUTE_DIRECT : t->u->decision;
 	const struct zt_endpoint *to = t->c ? &r->cfg.fake_dns.upstream :
-				       t->u->decision == ZT_ROUTE_SOCKS5 ?
+				       d == ZT_ROUTE_SOCKS5 ?
 				       &r->cfg.socks5.server :
 				       &r->cfg.http.server;
 	unsigned flags = t->c ? ZT_UPSTREAM_DIRECT : 0;
-	int h = evict ? open_stream(r, to, flags, t, now) :
-			r->up->stream_open(r->host, to, flags, t, now);
+	int h;
 
+	/* a proxy down, its probe under way: refused as a stream whose
+	 * connect timed out is (dns_timeout()) */
+	if (proxy_refuses(r, d, false))
+		return -EHOSTUNREACH;
+	h = evict ? open_stream(r, to, flags, t, now) :
+		    r->up->stream_open(r->host, to, flags, t, now);
 	if (h < 0)
 		return h;
+	proxy_opened(r, d, t, &t->px_gen);
 	t->handle = h;
 	t->phase = PH_CONNECTING;
 	t->up = false;
@@ -173,6 +182,7 @@ static void dns_tunnel_lost(struct dns_tunnel *t, bool abort, uint64_t now)
 	struct zt_router *r = t->r;
 	bool progress = t->answered > 0;
 
+	proxy_let_go(r, t);
 	if (t->handle >= 0)
 		r->up->stream_close(r->host, t->handle, abort);
 	t->handle = -1;
@@ -329,6 +339,8 @@ void dns_connected(struct dns_tunnel *t, uint64_t now)
 {
 	const struct zt_flow_key *k;
 
+	if (t->u)
+		proxy_reached(t->r, t->u->decision, t, t->px_gen);
 	if (t->c) { /* direct: no handshake */
 		t->phase = PH_OPEN;
 		t->up = true;
@@ -449,6 +461,8 @@ void dns_stream_writable(struct dns_tunnel *t, uint64_t now)
  */
 void dns_timeout(struct dns_tunnel *t, uint64_t now)
 {
+	if (!t->up && t->u) /* its proxy not reached */
+		proxy_unreached(t->r, t->u->decision, t, t->px_gen, -ETIMEDOUT);
 	dns_stream_failed(t, t->up ? ZT_REFUSE_RST :
 			  refuse_for_errno(-ETIMEDOUT), now);
 }

@@ -267,6 +267,150 @@ int open_dgram(struct zt_router *r, uint8_t family, uint16_t port,
 	return h;
 }
 
+/* --- proxy health ------------------------------------------------------ */
+
+/*
+ * A dead proxy makes new flows fail fast, not hang. One whose process
+ * died refuses connects (ECONNREFUSED: a RST at once), but one whose host
+ * is gone or behind a firewall that drops answers nothing, and every new
+ * flow through it would wait out the whole connect timeout (10 s) before
+ * its client is refused, in parallel, and again on each retry. So each
+ * proxy has a health (struct proxy_health): a connection to it that fails
+ * to open, not reaching it, marks it down; while it is down one new
+ * connection at a time may try it (the probe, waiting as any flow does),
+ * and every other new flow that would open one is refused at once, as a
+ * failed connect to the proxy refuses it (proxy_down_refused). Any
+ * connection to it that opens marks it up again, and so does a move of
+ * its address. A refusal the proxy sends itself (a SOCKS5 reply, an HTTP
+ * status) says it is alive: only the connect's outcome counts.
+ */
+
+static bool same_endpoint(const struct zt_endpoint *a,
+			  const struct zt_endpoint *b)
+{
+	return a->port == b->port && zt_addr_eq(&a->addr, &b->addr) &&
+	       !strcmp(a->name, b->name);
+}
+
+/* The health of @d's proxy, in r->px_health: the SOCKS5 one's [0], the
+ * HTTP one's [1], or, both at one address and port (one listener
+ * speaking both), [0] for both; -1 for a decision without a proxy. */
+static int health_index(const struct zt_router *r, enum zt_route_decision d)
+{
+	if (d == ZT_ROUTE_SOCKS5)
+		return 0;
+	if (d != ZT_ROUTE_HTTP)
+		return -1;
+	return r->cfg.socks5.enabled &&
+	       same_endpoint(&r->cfg.socks5.server, &r->cfg.http.server) ? 0 : 1;
+}
+
+static struct proxy_health *health_of(struct zt_router *r,
+				      enum zt_route_decision d)
+{
+	int i = health_index(r, d);
+
+	return i < 0 ? NULL : &r->px_health[i];
+}
+
+/* Whether a new connection to @d's proxy must not be opened: it is down
+ * and its probe is under way. Counted (proxy_down_refused) unless @peek;
+ * the caller refuses the flow as a failed connect to the proxy would. */
+bool proxy_refuses(struct zt_router *r, enum zt_route_decision d, bool peek)
+{
+	const struct proxy_health *h = health_of(r, d);
+
+	if (!h || !h->down || !h->probe)
+		return false;
+	if (!peek)
+		r->stats.proxy_down_refused++;
+	return true;
+}
+
+/* @owner (the cookie) began opening a connection to @d's proxy: *@gen
+ * notes the proxy's address generation, and, the proxy down with no
+ * probe under way, the connection is its probe. */
+void proxy_opened(struct zt_router *r, enum zt_route_decision d,
+		  const void *owner, uint32_t *gen)
+{
+	struct proxy_health *h = health_of(r, d);
+
+	if (!h)
+		return;
+	*gen = r->px_gen[d == ZT_ROUTE_HTTP];
+	if (h->down && !h->probe)
+		h->probe = owner;
+}
+
+/* @owner's connection is no longer being opened (it opened, failed, or
+ * was given up): a probe lets its place go. Any owner may call it, as
+ * often as it likes. */
+void proxy_let_go(struct zt_router *r, const void *owner)
+{
+	for (unsigned i = 0; i < 2; i++)
+		if (r->px_health[i].probe == owner)
+			r->px_health[i].probe = NULL;
+}
+
+/* @owner's connection to @d's proxy (opened at generation @gen) opened:
+ * the proxy is up. */
+void proxy_reached(struct zt_router *r, enum zt_route_decision d,
+		   const void *owner, uint32_t gen)
+{
+	struct proxy_health *h = health_of(r, d);
+
+	proxy_let_go(r, owner);
+	if (h && gen == r->px_gen[d == ZT_ROUTE_HTTP])
+		h->down = false;
+}
+
+/* @owner's connection to @d's proxy (generation @gen) failed to open
+ * with @err: the proxy is down when it was not reached: the connect
+ * timed out (the host's ETIMEDOUT, or the connect timeout's), the
+ * network said it is unreachable or forbidden, or it refused (nothing
+ * listens: the same answer awaits the next flow, which fails fast
+ * anyway; a probe at a time costs it nothing). Another failure (no
+ * memory, no socket) says nothing of the proxy. */
+void proxy_unreached(struct zt_router *r, enum zt_route_decision d,
+		     const void *owner, uint32_t gen, int err)
+{
+	struct proxy_health *h = health_of(r, d);
+
+	proxy_let_go(r, owner);
+	if (!h || gen != r->px_gen[d == ZT_ROUTE_HTTP])
+		return;
+	switch (err) {
+	case -ETIMEDOUT:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -ECONNREFUSED:
+	case -EACCES:
+	case -EPERM:
+		h->down = true;
+		break;
+	default:
+		break;
+	}
+}
+
+bool zt_router_proxy_down(const struct zt_router *r,
+			  enum zt_route_decision kind)
+{
+	int i = health_index(r, kind);
+
+	return i >= 0 && r->px_health[i].down;
+}
+
+const struct zt_endpoint *zt_router_proxy_server(const struct zt_router *r,
+						 enum zt_route_decision kind)
+{
+	const struct zt_proxy_config *px = kind == ZT_ROUTE_SOCKS5 ? &r->cfg.socks5 :
+					   kind == ZT_ROUTE_HTTP ? &r->cfg.http :
+								   NULL;
+
+	return px && px->enabled ? &px->server : NULL;
+}
+
 /* --- host reports ------------------------------------------------------ */
 
 /* The kind of the upstream whose cookie is @cookie (enum conn_kind). */
@@ -336,11 +480,15 @@ void zt_router_stream_failed(struct zt_router *r, void *cookie, int err,
 		a->ctrl = -1; /* dead: not closed again */
 		if (err == -ETIMEDOUT && a->ctrl_up && !a->dead)
 			r->stats.upstream_timeouts++;
+		if (!a->ctrl_up) /* the proxy not reached */
+			proxy_unreached(r, a->decision, a, a->px_gen, err);
 		assoc_ctrl_ended(a, refuse_for_errno(err), now);
 	} else if (kind_of(cookie) == CONN_DNS) {
 		struct dns_tunnel *t = cookie;
 
 		t->handle = -1; /* dead: not closed again */
+		if (!t->up && t->u) /* its proxy not reached */
+			proxy_unreached(r, t->u->decision, t, t->px_gen, err);
 		dns_stream_failed(t, refuse_for_errno(err), now);
 	}
 }
@@ -674,11 +822,19 @@ int zt_router_set_proxy_server(struct zt_router *r, enum zt_route_decision kind,
 		return -EINVAL;
 	/* another server may carry UDP where the one that answered reply 7
 	 * did not: the next SOCKS5 DNS flow asks for an association again */
-	if (kind == ZT_ROUTE_SOCKS5 &&
-	    (!zt_addr_eq(&px->server.addr, &server->addr) ||
-	     px->server.port != server->port ||
-	     strcmp(px->server.name, server->name) != 0))
-		r->socks5_no_udp = false;
+	if (!same_endpoint(&px->server, server)) {
+		struct proxy_health *was = health_of(r, kind);
+
+		if (kind == ZT_ROUTE_SOCKS5)
+			r->socks5_no_udp = false;
+		/* a new address is up until a connect to it fails; what
+		 * connects to the old one tells nothing of it (px_gen) */
+		r->px_gen[kind == ZT_ROUTE_HTTP]++;
+		px->server = *server;
+		*was = (struct proxy_health){ 0 };
+		*health_of(r, kind) = (struct proxy_health){ 0 };
+		return 0;
+	}
 	px->server = *server;
 	return 0;
 }

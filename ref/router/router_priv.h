@@ -78,6 +78,8 @@ struct tcp_relay {
 				   * all its bytes sent (tcp_flush_hs) */
 	char *name;              /* owned: the name behind a fake address */
 	uint32_t fake_hold;      /* ... whose address it holds (fake_hold()) */
+	uint32_t px_gen;         /* its proxy's address generation at the
+				  * connect (proxy_opened()) */
 	bool local_dns;          /* DNS over TCP to the fake-IP resolver:
 				  * answered here, no upstream ... */
 	struct dns_tunnel *fwd;  /* ... but, owned, a stream to the real
@@ -159,6 +161,8 @@ struct udp_assoc {
 	struct hs_deadline timer; /* SOCKS5: its handshake's */
 	unsigned busy;           /* callers inside that may end members */
 	struct zt_socks5 socks;
+	uint32_t px_gen;            /* SOCKS5: the proxy's address generation
+				     * at the connect (proxy_opened()) */
 	struct zt_endpoint proxy;   /* SOCKS5: what the control stream went
 				     * to (the proxy may move meanwhile:
 				     * zt_router_set_proxy_server()) */
@@ -189,6 +193,8 @@ struct dns_tunnel {
 	uint64_t now;            /* for the answers' callback */
 	unsigned answered;       /* answers on the current stream */
 	bool up;                 /* the stream connected (its handshake runs) */
+	uint32_t px_gen;         /* its proxy's address generation at the
+				  * connect (proxy_opened()) */
 	struct hs_deadline timer; /* its stream's and handshake's, until
 				   * OPEN; then its next answer's while
 				   * queries wait */
@@ -237,6 +243,20 @@ struct fwd_wait {
 	uint8_t q[];
 };
 
+/*
+ * A proxy's health (router.c, proxy_*()): down once a connection to it
+ * failed to open (it was not reached: a connect that timed out, an
+ * unreachable, a refusal), up again once any opens. While down, one
+ * connection at a time may be opening to it, the probe (@probe, its
+ * owner's cookie); every other new flow that would open one is refused
+ * at once (proxy_down_refused) instead of waiting out the connect
+ * timeout too. No timer: the probe's own connect timeout paces it.
+ */
+struct proxy_health {
+	bool down;
+	const void *probe;       /* while down: the probe's owner, or NULL */
+};
+
 /* Who asks the resolver (fake_policy()'s user pointer). */
 struct fake_ask {
 	struct zt_router *r;
@@ -273,6 +293,13 @@ struct zt_router {
 	 * the deadline the connect timeout gives them, and TCP relays
 	 * draining behind an upstream's reset (hs_expire()) */
 	struct zt_heap hs_timers;
+	/* the SOCKS5 proxy's [0] and the HTTP one's [1] (one listener when
+	 * both are at one address and port: [0] serves both) */
+	struct proxy_health px_health[2];
+	/* ... and each one's address generation, one more at each move
+	 * (zt_router_set_proxy_server()): a connect to an old address
+	 * tells nothing of the new one */
+	uint32_t px_gen[2];
 	uint8_t scratch[65536 + ZT_SOCKS5_UDP_HDR_MAX];
 };
 
@@ -305,6 +332,14 @@ int open_dgram(struct zt_router *r, uint8_t family, uint16_t port,
 void upstream_keepalive(struct zt_router *r, int handle);
 const struct zt_addr *error_origin(const struct zt_dgram_error *e,
 				   const struct zt_addr *server);
+bool proxy_refuses(struct zt_router *r, enum zt_route_decision d, bool peek);
+void proxy_opened(struct zt_router *r, enum zt_route_decision d,
+		  const void *owner, uint32_t *gen);
+void proxy_reached(struct zt_router *r, enum zt_route_decision d,
+		   const void *owner, uint32_t gen);
+void proxy_unreached(struct zt_router *r, enum zt_route_decision d,
+		     const void *owner, uint32_t gen, int err);
+void proxy_let_go(struct zt_router *r, const void *owner);
 
 /* tcp_relay.c */
 enum zt_tcp_admit tcp_admit(void *host, const struct zt_flow_key *key,

@@ -94,6 +94,7 @@ static void tcp_relay_maybe_free(struct tcp_relay *t)
 /* @abort: by a reset, as the client's flow ended (see upstream.h). */
 static void tcp_close_upstream(struct tcp_relay *t, bool abort)
 {
+	proxy_let_go(t->r, t); /* a probe given up */
 	if (t->handle >= 0) {
 		t->r->up->stream_close(t->r->host, t->handle, abort);
 		t->handle = -1;
@@ -603,8 +604,11 @@ static enum zt_tcp_admit tcp_decide(struct zt_router *r,
 	}
 	if (px && !px->enabled && !peek)
 		r->stats.dropped_no_proxy++;
+	/* a proxy that is down, its probe under way: refused at once
+	 * (proxy_refuses()), as the connect timeout would refuse it */
 	if (d == ZT_ROUTE_DROP || d == ZT_ROUTE_LOCAL || (px && !px->enabled) ||
-	    fake_unroutable(r, *name, px != NULL, peek)) {
+	    fake_unroutable(r, *name, px != NULL, peek) ||
+	    (px && proxy_refuses(r, d, peek))) {
 		free(*name);
 		*name = NULL;
 		return ZT_TCP_ADMIT_RST;
@@ -690,6 +694,8 @@ int tcp_new(void *host, struct zt_flow *f, uint64_t now)
 	t->handle = open_stream(r, &ep, flags, t, now);
 	if (!px && t->handle >= 0 && r->up->stream_set_dscp)
 		t->dscp = f->tclass & 0xfc;
+	if (px && t->handle >= 0)
+		proxy_opened(r, d, t, &t->px_gen);
 	if (t->handle < 0) {
 		int err = t->handle;
 
@@ -1007,6 +1013,14 @@ void tcp_event(void *host, struct zt_flow *f, uint32_t ev, uint64_t now)
 
 		if (abort && !(ev & ZT_TCP_EV_RESET))
 			t->r->stats.tcp_unsent_reset++;
+		/* the connect timeout ended a connect to the proxy: not
+		 * reached (a client's reset, an eviction only let a probe
+		 * go, in tcp_close_upstream()) */
+		if (t->phase == PH_CONNECTING && t->handle >= 0 &&
+		    f->tcb.reset_reason == ZT_TCP_RESET_TIMEOUT &&
+		    now >= f->connect_deadline)
+			proxy_unreached(t->r, t->decision, t, t->px_gen,
+					-ETIMEDOUT);
 		zt_heap_remove(&t->r->hs_timers, &t->drain_timer.node);
 		f->user = NULL;
 		t->flow = NULL;
@@ -1055,8 +1069,11 @@ void tcp_upstream_failed(struct tcp_relay *t, int err, enum zt_icmp_kind kind,
 					 now);
 	} else {
 		r->stats.upstream_connect_failed++;
+		if (t->phase == PH_CONNECTING) /* the proxy not reached */
+			proxy_unreached(r, t->decision, t, t->px_gen, err);
 		tcp_refuse(t, refuse_for_errno(err), now);
 	}
+	proxy_let_go(r, t);
 	t->busy--;
 	tcp_relay_maybe_free(t);
 }
@@ -1077,6 +1094,7 @@ void tcp_drain_timeout(struct tcp_relay *t, uint64_t now)
 
 void tcp_stream_connected(struct tcp_relay *t, uint64_t now)
 {
+	proxy_reached(t->r, t->decision, t, t->px_gen);
 	t->busy++;
 	tcp_connected(t, now);
 	t->busy--;

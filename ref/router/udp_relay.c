@@ -130,6 +130,7 @@ static void assoc_maybe_free(struct udp_assoc *a)
 
 	if (a->members || a->busy)
 		return;
+	proxy_let_go(r, a); /* a probe given up */
 	if (!a->dead)
 		assoc_unhash(a);
 	zt_heap_remove(&r->hs_timers, &a->timer.node);
@@ -184,10 +185,17 @@ static int assoc_new(struct zt_router *r, struct udp_relay *u, uint64_t now)
 	a->client_port = k->client_port;
 	a->dgram = -1;
 	a->ctrl = -1;
-	if (a->decision == ZT_ROUTE_SOCKS5) {
+	if (a->decision == ZT_ROUTE_SOCKS5 &&
+	    proxy_refuses(r, ZT_ROUTE_SOCKS5, false)) {
+		/* down, its probe under way: refused as an association
+		 * whose connect timed out is (assoc_timeout()) */
+		err = -EHOSTUNREACH;
+	} else if (a->decision == ZT_ROUTE_SOCKS5) {
 		a->proxy = r->cfg.socks5.server;
 		a->ctrl = open_stream(r, &a->proxy, 0, a, now);
 		err = a->ctrl;
+		if (err >= 0)
+			proxy_opened(r, ZT_ROUTE_SOCKS5, a, &a->px_gen);
 	} else {
 		a->mapped_port = u->nat ? u->nat->mapped_port : 0;
 		a->dgram = open_dgram(r, k->family, a->mapped_port,
@@ -285,6 +293,8 @@ void assoc_ctrl_ended(struct udp_assoc *a, enum zt_refuse how, uint64_t now)
 void assoc_timeout(struct udp_assoc *a, uint64_t now)
 {
 	a->r->stats.socks5_udp_timeouts++;
+	if (!a->ctrl_up) /* the proxy not reached */
+		proxy_unreached(a->r, a->decision, a, a->px_gen, -ETIMEDOUT);
 	assoc_fail(a, a->ctrl_up ? ZT_REFUSE_RST : refuse_for_errno(-ETIMEDOUT),
 		   now);
 }
@@ -985,6 +995,7 @@ void assoc_ctrl_connected(struct udp_assoc *a, uint64_t now)
 	int n;
 
 	a->ctrl_up = true;
+	proxy_reached(a->r, a->decision, a, a->px_gen);
 	zt_socks5_init(&a->socks, ZT_SOCKS5_CMD_UDP_ASSOCIATE);
 	if (px->auth)
 		zt_socks5_set_auth(&a->socks, px->username, strlen(px->username),

@@ -1371,6 +1371,68 @@ static void test_proxy_moved(void)
 	tb_free(t);
 }
 
+/* A proxy whose host is gone (blackholed: no answer at all) goes down
+ * once a connect to it times out (zt_router_proxy_down()); a probe at a
+ * time tries it, other flows are refused at once. Its name resolving
+ * elsewhere makes it up again, and the old probe's connect timing out
+ * later says nothing of the new address. */
+static void test_proxy_down_moved(void)
+{
+	struct zt_vnet_config vc;
+	struct tb *t;
+	struct zt_addr srv = srv_addr(false), pa = zt_addr_v4(SOCKS4);
+	struct zt_addr pb = zt_addr_v4(SOCKS4_MOVED);
+	struct zt_endpoint to;
+	struct client *first, *probe, *other, *after, *last;
+	uint64_t t0;
+
+	zt_vnet_config_default(&vc);
+	vc.connect_timeout = 60 * ZT_SEC; /* past the stack's 10 s */
+	t = tb_new(&vc);
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	add_host(t, &pb, 1080, ZT_VHOST_SOCKS5);
+	CU_ASSERT_EQUAL(zt_vnet_blackhole(t->vn, &pa, 32), 0);
+	CU_ASSERT_FALSE(zt_router_proxy_down(t->r, ZT_ROUTE_SOCKS5));
+	CU_ASSERT_FALSE(zt_router_proxy_down(t->r, ZT_ROUTE_DIRECT));
+	first = client_open(t, false, &srv, 7, 0);
+	expect_refused(t, first, -1, 10 * ZT_SEC + 10 * ZT_MS);
+	CU_ASSERT(zt_router_proxy_down(t->r, ZT_ROUTE_SOCKS5));
+	CU_ASSERT_FALSE(zt_router_proxy_down(t->r, ZT_ROUTE_HTTP));
+
+	probe = client_open(t, false, &srv, 7, 0);
+	run_for(t, 10 * ZT_MS);
+	t0 = t->sim.now;
+	other = client_open(t, false, &srv, 7, 0);
+	run_for(t, ZT_MS);
+	CU_ASSERT_EQUAL(other->synacks, 0);
+	CU_ASSERT_EQUAL(other->rsts, 1);
+	CU_ASSERT(other->t_refused - t0 < ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->proxy_down_refused, 1);
+	CU_ASSERT_EQUAL(probe->synacks + probe->rsts, 0); /* it waits */
+
+	memset(&to, 0, sizeof(to));
+	to.addr = pb;
+	to.port = 1080;
+	CU_ASSERT_EQUAL(zt_router_set_proxy_server(t->r, ZT_ROUTE_SOCKS5, &to), 0);
+	CU_ASSERT_FALSE(zt_router_proxy_down(t->r, ZT_ROUTE_SOCKS5));
+	after = client_open(t, false, &srv, 7, 0);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(after->tcb.state, ZT_TCP_ESTABLISHED);
+
+	/* the probe's connect to the old address times out: still up */
+	run_for(t, 10 * ZT_SEC);
+	CU_ASSERT_EQUAL(probe->rsts, 1);
+	CU_ASSERT_FALSE(zt_router_proxy_down(t->r, ZT_ROUTE_SOCKS5));
+	last = client_open(t, false, &srv, 7, 0);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(last->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(rstats(t)->proxy_down_refused, 1);
+	CU_ASSERT_EQUAL(sstats(t)->tcp_connect_timeouts, 2);
+	tb_free(t);
+}
+
 /* A SOCKS5 proxy that refused UDP ASSOCIATE (reply 7) sends DNS over TCP
  * from then on; once its name resolves elsewhere, the new server may
  * carry UDP: the next query asks it for an association again. */
@@ -6035,6 +6097,7 @@ int zt_suite_router(void)
 		{ "socks5_proxy_refuses_tcp", test_socks5_proxy_refuses },
 		{ "proxy_moved", test_proxy_moved },
 		{ "proxy_moved_asks_udp_again", test_proxy_moved_asks_udp_again },
+		{ "proxy_down_moved", test_proxy_down_moved },
 		{ "socks5_slow_reply", test_socks5_slow_reply },
 		{ "early_synack_before_reply", test_early_synack_before_reply },
 		{ "early_synack_refused_resets", test_early_synack_refused_resets },

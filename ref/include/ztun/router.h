@@ -224,6 +224,12 @@ struct zt_router_stats {
 	uint64_t socks5_udp_cone_in;       /* datagrams from a server no flow
 					    * talks to, passed (udp_full_cone) */
 	uint64_t dropped_no_proxy;         /* decision needs a proxy that is not set */
+	uint64_t proxy_down_refused;       /* new flows (TCP, SOCKS5 UDP
+					    * associations, DNS-over-TCP
+					    * streams) refused at once: their
+					    * proxy is down and another's
+					    * connect probes it
+					    * (zt_router_proxy_down()) */
 	uint64_t udp_dropped;              /* DROP/LOCAL decisions, full queues,
 					    * a direct flow's datagram from a
 					    * server no flow talks to */
@@ -283,13 +289,37 @@ struct zt_router *zt_router_new(const struct zt_router_config *cfg,
 void zt_router_free(struct zt_router *r);
 /* The proxy of @kind (ZT_ROUTE_SOCKS5 or ZT_ROUTE_HTTP, configured) is
  * now at @server (copied; the host looked its name up again): what opens
- * from now on goes there, what is open keeps its connection; a SOCKS5
+ * from now on goes there, what is open keeps its connection; a new
+ * address is up (zt_router_proxy_down()) until a connect to it fails; a SOCKS5
  * server elsewhere is asked for UDP ASSOCIATE again even if the old one
  * refused it (DNS over TCP after reply 7 ends). Return: 0,
  * or -EINVAL (no such proxy, or @server neither a name nor an IPv4 or
  * IPv6 address). */
 int zt_router_set_proxy_server(struct zt_router *r, enum zt_route_decision kind,
 			       const struct zt_endpoint *server);
+
+/*
+ * zt_router_proxy_down() - whether the proxy of @kind (ZT_ROUTE_SOCKS5 or
+ * ZT_ROUTE_HTTP) is down: a connection to it failed to open (timed out,
+ * unreachable, refused; not a refusal of the proxy's own, a SOCKS5 reply
+ * or an HTTP status) and none has opened since. While it is down, one
+ * new connection at a time tries it (a probe, which waits as any flow
+ * does, paced by the connect timeout) and every other new flow that
+ * would open one (a TCP flow, a SOCKS5 UDP association, a DNS-over-TCP
+ * stream) is refused at once, as a failed connect to it refuses it: a
+ * RST, an ICMP host unreachable (proxy_down_refused). Flows already open
+ * are untouched. Any connection to it that opens makes it up again, and
+ * so does a new address (zt_router_set_proxy_server()). A SOCKS5 and an
+ * HTTP proxy at one address and port are one listener: one health. Up
+ * at start; false for any other @kind. A host may watch it to log the
+ * changes.
+ */
+bool zt_router_proxy_down(const struct zt_router *r,
+			  enum zt_route_decision kind);
+/* Where the proxy of @kind is now (borrowed from the router), or NULL
+ * when there is none. */
+const struct zt_endpoint *zt_router_proxy_server(const struct zt_router *r,
+						 enum zt_route_decision kind);
 
 void zt_router_tun_input(struct zt_router *r, const uint8_t *pkt, size_t len,
 			 uint64_t now);
