@@ -220,6 +220,7 @@ struct zr_host {
 	bool warned_ping;              /* said once that ping sockets fail */
 	uint64_t fd_warn_next;         /* no "out of descriptors" before */
 	bool warned_no_udp;            /* said the proxy has no UDP */
+	bool proxy_down[2];            /* SOCKS5, HTTP: said it is down */
 	uint64_t stats_due;            /* --stats-file written next, or NEVER */
 	uint64_t tick_due;             /* on_tick called next, or NEVER */
 	bool stats_file_failing;       /* said so; quiet until it works */
@@ -1904,6 +1905,34 @@ static void warn_no_udp(struct zr_host *h)
 		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it is refused, DNS included (--no-dns-tcp-fallback)");
 }
 
+/* Each proxy's health as the router keeps it (zt_router_proxy_down()),
+ * logged as it changes: down, new flows through it are refused at once
+ * but for a probe, until a connection to it opens again. */
+static void watch_proxies(struct zr_host *h)
+{
+	static const enum zt_route_decision kinds[2] = { ZT_ROUTE_SOCKS5,
+							 ZT_ROUTE_HTTP };
+
+	for (unsigned i = 0; i < 2; i++) {
+		const struct zt_endpoint *ep =
+			zt_router_proxy_server(h->router, kinds[i]);
+		bool down = zt_router_proxy_down(h->router, kinds[i]);
+		const char *what = i ? "HTTP" : "SOCKS5";
+		char at[ZT_ADDR_STRLEN + 300];
+
+		if (!ep || down == h->proxy_down[i])
+			continue;
+		h->proxy_down[i] = down;
+		ep_format(ep, at, sizeof(at));
+		if (down)
+			zr_warn("the %s proxy %s cannot be reached (a connect to it failed or timed out): new flows through it are refused at once until it answers; one at a time tries it",
+				what, at);
+		else
+			zr_info("the %s proxy %s answers again: new flows go through it",
+				what, at);
+	}
+}
+
 /* --stats-file: written when due, then every --stats-interval. */
 static void stats_tick(struct zr_host *h)
 {
@@ -1979,6 +2008,7 @@ int zr_host_run(struct zr_host *h)
 		zr_dgram_out_release(&h->dgram_out);
 		report_send_failures(h);
 		warn_no_udp(h);
+		watch_proxies(h);
 		stats_tick(h);
 		owner_tick(h);
 		arm_timer(h);

@@ -254,6 +254,7 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 
 	line = "proxy";
 	C("no proxy", "proxy_missing_total", rs->dropped_no_proxy);
+	C("down refused", "proxy_down_refused_total", rs->proxy_down_refused);
 	S("socks5 failures", sfail);
 	S("http failures", hfail);
 	C("socks5 udp dropped", "socks5_udp_dropped_total", udrop);

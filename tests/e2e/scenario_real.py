@@ -663,6 +663,7 @@ COUNTERS = {
     "router.icmp_errors_relayed": ("icmp", "upstream errors relayed"),
     "router.icmp_errors_ignored": ("icmp", "ignored"),
     "router.dropped_no_proxy": ("proxy", "no proxy"),
+    "router.proxy_down_refused": ("proxy", "down refused"),
     "router.socks5_udp_assocs": ("proxy", "udp associations"),
     "router.socks5_udp_assocs_active": ("proxy", "active"),
     "router.socks5_udp_unsupported": ("proxy", "udp unsupported"),

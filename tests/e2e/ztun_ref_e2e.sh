@@ -97,6 +97,10 @@
 # client is reset, not given EOF. (qr) A SOCKS5 proxy whose UDP relay is
 # gone: a DNS query through it refused at once. (es) One client socket
 # asking two resolvers through danted uses one UDP ASSOCIATE.
+# (pd) danted's host silent (its replies blackholed, --connect-timeout
+# 2): the first flow is refused at the connect timeout, then one probe
+# at a time waits as long while the others are refused at once; its
+# replies back, flows go through again; the changes logged once each.
 # (y) --early-synack: data whole through
 # danted, a closed port behind danted resets the connected client fast,
 # the early SYN-ACKs are counted, a client's first bytes go before
@@ -1341,6 +1345,75 @@ if start_ztun -x socks5://10.203.0.2:7006; then
 	stop_ztun
 else
 	fail "(qr) ztun-ref with a SOCKS5 proxy whose relay is gone starts"
+	stop_ztun
+fi
+
+# (pd) a dead proxy makes new flows fail fast, not hang: danted's host
+# stops answering (its replies to the client namespace blackholed in the
+# server's: no RST, no ICMP, as a dead VPS or a dropping firewall). The
+# first connection waits out --connect-timeout 2 and is refused; the
+# proxy is then down: the next one tries it (the probe, 2 s again, in
+# the background) and those meanwhile are refused at once, counted
+# (down refused), where the previous binary made each wait 2 s. With the
+# replies back, the next connection (a new probe) goes through, and
+# ztun-ref said each change once.
+pd_outcome() { # FILE: "OUTCOME MS" of a connect() through the TUN, timed in the client
+	cx python3 -c '
+import socket, time
+s = socket.socket()
+s.settimeout(15)
+t = time.monotonic()
+try:
+    s.connect(("10.203.1.1", 8000))
+    r = "connected"
+except ConnectionRefusedError:
+    r = "refused"
+except socket.timeout:
+    r = "timeout"
+except OSError as e:
+    r = "errno%d" % e.errno
+print(r, int((time.monotonic() - t) * 1000))
+' >"$1"
+}
+if start_ztun -x socks5://10.203.0.2:1080 --connect-timeout 2; then
+	via=socks5 fetch "(pd) 1 MiB over SOCKS5 before the proxy's host goes, sha256" \
+		http://10.203.1.1:8000/blob
+	sx ip route add blackhole 10.203.0.1/32
+	pd_outcome "$tmp/pd.first"
+	pd_outcome "$tmp/pd.probe" &
+	pd_probe=$!
+	sleep 0.3
+	pd_outcome "$tmp/pd.second"
+	pd_outcome "$tmp/pd.third"
+	wait "$pd_probe"
+	sx ip route del blackhole 10.203.0.1/32
+	read -r o1 ms1 <"$tmp/pd.first"
+	read -r op msp <"$tmp/pd.probe"
+	read -r o2 ms2 <"$tmp/pd.second"
+	read -r o3 ms3 <"$tmp/pd.third"
+	refused=$(fresh_stats 'proxy' | sed -n 's/.*down refused \([0-9]*\).*/\1/p')
+	if [ "$o1" = refused ] && [ "$ms1" -ge 1500 ] && [ "$ms1" -lt 5000 ] &&
+	   [ "$op" = refused ] && [ "$msp" -ge 1500 ] && [ "$msp" -lt 5000 ] &&
+	   [ "$o2" = refused ] && [ "$ms2" -lt 500 ] &&
+	   [ "$o3" = refused ] && [ "$ms3" -lt 500 ] && [ "$refused" = 2 ]; then
+		pass "(pd) proxy's host silent: the first flow refused at the connect timeout ($ms1 ms), the probe too ($msp ms), the others at once ($ms2, $ms3 ms; down refused $refused)"
+	else
+		fail "(pd) proxy's host silent: one flow waits the connect timeout, the others are refused at once" \
+			"first '$o1' $ms1 ms, probe '$op' $msp ms, others '$o2' $ms2 ms and '$o3' $ms3 ms (want refused, < 500 ms), down refused '$refused'"
+	fi
+	via=socks5 fetch "(pd) the proxy's host back: 1 MiB over SOCKS5 again, sha256" \
+		http://10.203.1.1:8000/blob
+	downs=$(grep -c 'warn: the SOCKS5 proxy 10.203.0.2:1080 cannot be reached' "$tmp/ztun.log")
+	ups=$(grep -c 'info: the SOCKS5 proxy 10.203.0.2:1080 answers again' "$tmp/ztun.log")
+	if [ "$downs" = 1 ] && [ "$ups" = 1 ]; then
+		pass "(pd) ztun-ref logged the proxy down once (warn) and up again once (info)"
+	else
+		fail "(pd) ztun-ref logs the proxy down and up once each" \
+			"down lines $downs, up lines $ups"
+	fi
+	stop_ztun
+else
+	fail "(pd) ztun-ref with --connect-timeout 2 starts"
 	stop_ztun
 fi
 
