@@ -220,7 +220,6 @@ struct zr_host {
 	bool warned_ping;              /* said once that ping sockets fail */
 	uint64_t fd_warn_next;         /* no "out of descriptors" before */
 	bool warned_no_udp;            /* said the proxy has no UDP */
-	bool proxy_down[2];            /* SOCKS5, HTTP: said it is down */
 	uint64_t stats_due;            /* --stats-file written next, or NEVER */
 	uint64_t tick_due;             /* on_tick called next, or NEVER */
 	bool stats_file_failing;       /* said so; quiet until it works */
@@ -1920,9 +1919,9 @@ static void watch_proxies(struct zr_host *h)
 		const char *what = i ? "HTTP" : "SOCKS5";
 		char at[ZT_ADDR_STRLEN + 300];
 
-		if (!ep || down == h->proxy_down[i])
+		if (!ep || down == (h->stats.proxy_down[i] != 0))
 			continue;
-		h->proxy_down[i] = down;
+		h->stats.proxy_down[i] = down;
 		ep_format(ep, at, sizeof(at));
 		if (down)
 			zr_warn("the %s proxy %s cannot be reached (a connect to it failed or timed out): new flows through it are refused at once until it answers; one at a time tries it",

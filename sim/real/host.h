@@ -79,6 +79,8 @@ struct zr_host_stats {
 	uint64_t descriptor_shortages; /* opens that failed with EMFILE/ENFILE */
 	uint64_t busy_poll_spins;  /* times the loop polled before sleeping */
 	uint64_t busy_poll_caught; /* ... and met an event doing so */
+	uint64_t proxy_down[2];    /* SOCKS5, HTTP: 1 while down (a gauge,
+				    * as the router said when last asked) */
 };
 
 struct zr_host;

@@ -255,6 +255,10 @@ void zr_stats_collect(struct zr_stats *st, const struct zr_host_stats *hs,
 	line = "proxy";
 	C("no proxy", "proxy_missing_total", rs->dropped_no_proxy);
 	C("down refused", "proxy_down_refused_total", rs->proxy_down_refused);
+	add(st, line, "socks5 down", NULL, F_GAUGE, "proxy_down", "proxy",
+	    "socks5", hs->proxy_down[0]);
+	add(st, line, "http down", NULL, F_GAUGE, "proxy_down", "proxy", "http",
+	    hs->proxy_down[1]);
 	S("socks5 failures", sfail);
 	S("http failures", hfail);
 	C("socks5 udp dropped", "socks5_udp_dropped_total", udrop);

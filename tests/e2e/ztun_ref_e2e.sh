@@ -1391,7 +1391,9 @@ if start_ztun -x socks5://10.203.0.2:1080 --connect-timeout 2; then
 	read -r op msp <"$tmp/pd.probe"
 	read -r o2 ms2 <"$tmp/pd.second"
 	read -r o3 ms3 <"$tmp/pd.third"
-	refused=$(fresh_stats 'proxy' | sed -n 's/.*down refused \([0-9]*\).*/\1/p')
+	pd_line=$(fresh_stats 'proxy')
+	refused=$(echo "$pd_line" | sed -n 's/.*down refused \([0-9]*\).*/\1/p')
+	down_then=$(echo "$pd_line" | sed -n 's/.*socks5 down \([0-9]*\).*/\1/p')
 	if [ "$o1" = refused ] && [ "$ms1" -ge 1500 ] && [ "$ms1" -lt 5000 ] &&
 	   [ "$op" = refused ] && [ "$msp" -ge 1500 ] && [ "$msp" -lt 5000 ] &&
 	   [ "$o2" = refused ] && [ "$ms2" -lt 500 ] &&
@@ -1405,11 +1407,13 @@ if start_ztun -x socks5://10.203.0.2:1080 --connect-timeout 2; then
 		http://10.203.1.1:8000/blob
 	downs=$(grep -c 'warn: the SOCKS5 proxy 10.203.0.2:1080 cannot be reached' "$tmp/ztun.log")
 	ups=$(grep -c 'info: the SOCKS5 proxy 10.203.0.2:1080 answers again' "$tmp/ztun.log")
-	if [ "$downs" = 1 ] && [ "$ups" = 1 ]; then
-		pass "(pd) ztun-ref logged the proxy down once (warn) and up again once (info)"
+	down_now=$(fresh_stats 'proxy' | sed -n 's/.*socks5 down \([0-9]*\).*/\1/p')
+	if [ "$downs" = 1 ] && [ "$ups" = 1 ] && [ "$down_then" = 1 ] &&
+	   [ "$down_now" = 0 ]; then
+		pass "(pd) ztun-ref logged the proxy down once (warn) and up again once (info); its gauge said socks5 down 1, then 0"
 	else
-		fail "(pd) ztun-ref logs the proxy down and up once each" \
-			"down lines $downs, up lines $ups"
+		fail "(pd) ztun-ref logs the proxy down and up once each, and its gauge follows" \
+			"down lines $downs, up lines $ups, socks5 down '$down_then' then '$down_now' (want 1, 0)"
 	fi
 	stop_ztun
 else

@@ -154,7 +154,7 @@ static void test_text_format(void)
 	assert_line(t, "ztun-ref: stats: tcp opened 42, active 43, up 40 bytes, up direct 0 bytes, up early 0 bytes, up sends 0, down 41 bytes, connect failed 0, upstream reset 0, unsent reset 0, upstream keepalives 0, upstream timeouts 0, refused 0, connect timeouts 0, idle timeouts 0, idle evicted 0, rst sent 0, refused full 0, refused memory 0, early syn-acks 0, time-wait reopened 44");
 	assert_line(t, "ztun-ref: stats: udp in 0, out 0, flows opened 0, active 0, expired 0, up 0 bytes, down 0 bytes, dropped 0, refused full 0, evicted 0, reply mismatch 0, spoofed 0, relay lost 0, cone in 0, gso runs 0, nat refused 0, nat port taken 0, mappings 0, mappings active 0, mapping cone in 0, client unreachable 0");
 	assert_line(t, "ztun-ref: stats: icmp echo replies 0, errors sent 0, limited 0, errors in 0, matched 0, too big not believed 64, dropped 0, echo out 0, echo in 0, upstream errors relayed 0, ignored 0");
-	assert_line(t, "ztun-ref: stats: proxy no proxy 0, down refused 0, socks5 failures 5, http failures 0, socks5 udp dropped 0, udp associations 0, active 0, udp unsupported 4, udp timeouts 0, udp closed by proxy 0");
+	assert_line(t, "ztun-ref: stats: proxy no proxy 0, down refused 0, socks5 down 0, http down 0, socks5 failures 5, http failures 0, socks5 udp dropped 0, udp associations 0, active 0, udp unsupported 4, udp timeouts 0, udp closed by proxy 0");
 	assert_line(t, "ztun-ref: stats: sockets open 21, streams opened 0, open errors 0, failed 0, read pauses 0, short sends 0, dgrams opened 0, dgram rx 0, dgram rx dropped 20, send errors 0, dscp sets 0, syn ttl sets 0, out of descriptors 22");
 	assert_line(t, "ztun-ref: stats: dgram tx 6 in 7 sends, gso sends 8 carrying 9, ttl sets 0, tos sets 0, df sets 0, path mtu asks 13");
 	assert_line(t, "ztun-ref: stats: busy-poll spins 50, caught 51");
@@ -276,6 +276,7 @@ static void test_prom_format(void)
 	c.fs.exhausted = 3;
 	c.states[ZT_TCP_CLOSE_WAIT] = 7;
 	c.ns.active = 8;
+	c.hs.proxy_down[1] = 1;
 	zr_stats_collect(&st, &c.hs, &c.rs, &c.ss, &c.fs, &c.ns, c.states, &c.tcp, 0);
 	p = prom_of(&st, 12345678901ull);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
@@ -297,6 +298,8 @@ static void test_prom_format(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_tcp_flows gauge\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "ztun_tcp_flows{state=\"CLOSE_WAIT\"} 7\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_nat_sessions_active gauge\nztun_nat_sessions_active 8\n"));
+	/* whether each proxy is down now, for an alert */
+	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_proxy_down gauge\nztun_proxy_down{proxy=\"socks5\"} 0\nztun_proxy_down{proxy=\"http\"} 1\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(p, "# TYPE ztun_uptime_seconds gauge\nztun_uptime_seconds 12.345\n"));
 	/* the text's sums are Prometheus's to make; "(none)" is no sample */
 	CU_ASSERT_PTR_NULL(strstr(p, "failures_sum"));
