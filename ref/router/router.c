@@ -824,6 +824,9 @@ int zt_router_set_proxy_server(struct zt_router *r, enum zt_route_decision kind,
 	 * did not: the next SOCKS5 DNS flow asks for an association again */
 	if (!same_endpoint(&px->server, server)) {
 		struct proxy_health *was = health_of(r, kind);
+		/* one listener for both until now (px_health[0]): they part */
+		bool parting = health_index(r, ZT_ROUTE_HTTP) == 0;
+		struct proxy_health one = r->px_health[0];
 
 		if (kind == ZT_ROUTE_SOCKS5)
 			r->socks5_no_udp = false;
@@ -833,6 +836,10 @@ int zt_router_set_proxy_server(struct zt_router *r, enum zt_route_decision kind,
 		px->server = *server;
 		*was = (struct proxy_health){ 0 };
 		*health_of(r, kind) = (struct proxy_health){ 0 };
+		/* the other one stayed at the listener: its health goes on
+		 * (not what its own slot held before they were one) */
+		if (parting)
+			r->px_health[kind == ZT_ROUTE_SOCKS5] = one;
 		return 0;
 	}
 	px->server = *server;

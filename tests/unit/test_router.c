@@ -1433,6 +1433,77 @@ static void test_proxy_down_moved(void)
 	tb_free(t);
 }
 
+/* A SOCKS5 and an HTTP proxy at one listener have one health; when
+ * either one's name resolves elsewhere they part, and the one that
+ * stayed keeps that listener's health: the HTTP one not what it had
+ * before they were one (a down since disproved by a connection that
+ * opened, which would refuse its flows at once but for a probe), the
+ * SOCKS5 one not a fresh up (which would let every flow wait out the
+ * connect timeout again). */
+static void test_proxy_down_unshared(void)
+{
+	struct tb *t = tb_new(NULL);
+	struct zt_addr srv = srv_addr(false), hp = zt_addr_v4(HTTP4);
+	struct zt_endpoint to;
+	struct client *c[3];
+
+	t->dec[0] = ZT_ROUTE_HTTP;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	/* nothing listens at the HTTP proxy's address yet: down */
+	c[0] = client_open(t, false, &srv, 7, 0);
+	run_for(t, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(c[0]->synacks, 0);
+	CU_ASSERT(zt_router_proxy_down(t->r, ZT_ROUTE_HTTP));
+
+	/* the SOCKS5 proxy's name now resolves to that listener: one */
+	memset(&to, 0, sizeof(to));
+	to.addr = hp;
+	to.port = 3128;
+	CU_ASSERT_EQUAL(zt_router_set_proxy_server(t->r, ZT_ROUTE_SOCKS5, &to), 0);
+	add_host(t, &hp, 3128, ZT_VHOST_HTTP_PROXY);
+	c[1] = client_open(t, false, &srv, 7, 0);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(c[1]->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_FALSE(zt_router_proxy_down(t->r, ZT_ROUTE_HTTP));
+
+	/* ... and back elsewhere: the HTTP proxy, still there, is up */
+	to.addr = zt_addr_v4(SOCKS4);
+	to.port = 1080;
+	CU_ASSERT_EQUAL(zt_router_set_proxy_server(t->r, ZT_ROUTE_SOCKS5, &to), 0);
+	CU_ASSERT_FALSE(zt_router_proxy_down(t->r, ZT_ROUTE_HTTP));
+	c[1] = client_open(t, false, &srv, 7, 0);
+	c[2] = client_open(t, false, &srv, 7, 0);
+	run_for(t, 50 * ZT_MS);
+	CU_ASSERT_EQUAL(c[1]->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(c[2]->tcb.state, ZT_TCP_ESTABLISHED);
+	CU_ASSERT_EQUAL(rstats(t)->proxy_down_refused, 0);
+	tb_free(t);
+
+	/* one listener from the start, down; the HTTP proxy moves away:
+	 * the SOCKS5 one, which stayed, is still down */
+	t = tb_new(NULL);
+	t->cfg.http.server = t->cfg.socks5.server;
+	t->dec[0] = ZT_ROUTE_SOCKS5;
+	tb_start(t);
+	add_host(t, &srv, 7, ZT_VHOST_ECHO);
+	c[0] = client_open(t, false, &srv, 7, 0);
+	run_for(t, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(c[0]->synacks, 0);
+	CU_ASSERT(zt_router_proxy_down(t->r, ZT_ROUTE_SOCKS5));
+	CU_ASSERT(zt_router_proxy_down(t->r, ZT_ROUTE_HTTP));
+	to.addr = hp;
+	to.port = 3128;
+	CU_ASSERT_EQUAL(zt_router_set_proxy_server(t->r, ZT_ROUTE_HTTP, &to), 0);
+	CU_ASSERT(zt_router_proxy_down(t->r, ZT_ROUTE_SOCKS5));
+	CU_ASSERT_FALSE(zt_router_proxy_down(t->r, ZT_ROUTE_HTTP));
+	c[1] = client_open(t, false, &srv, 7, 0); /* the probe */
+	c[2] = client_open(t, false, &srv, 7, 0); /* refused at once */
+	run_for(t, 100 * ZT_MS);
+	CU_ASSERT_EQUAL(rstats(t)->proxy_down_refused, 1);
+	tb_free(t);
+}
+
 /* A SOCKS5 proxy that refused UDP ASSOCIATE (reply 7) sends DNS over TCP
  * from then on; once its name resolves elsewhere, the new server may
  * carry UDP: the next query asks it for an association again. */
@@ -6098,6 +6169,7 @@ int zt_suite_router(void)
 		{ "proxy_moved", test_proxy_moved },
 		{ "proxy_moved_asks_udp_again", test_proxy_moved_asks_udp_again },
 		{ "proxy_down_moved", test_proxy_down_moved },
+		{ "proxy_down_unshared", test_proxy_down_unshared },
 		{ "socks5_slow_reply", test_socks5_slow_reply },
 		{ "early_synack_before_reply", test_early_synack_before_reply },
 		{ "early_synack_refused_resets", test_early_synack_refused_resets },

@@ -310,7 +310,8 @@ int zt_router_set_proxy_server(struct zt_router *r, enum zt_route_decision kind,
  * RST, an ICMP host unreachable (proxy_down_refused). Flows already open
  * are untouched. Any connection to it that opens makes it up again, and
  * so does a new address (zt_router_set_proxy_server()). A SOCKS5 and an
- * HTTP proxy at one address and port are one listener: one health. Up
+ * HTTP proxy at one address and port are one listener: one health;
+ * when either moves, the one that stays keeps that health. Up
  * at start; false for any other @kind. A host may watch it to log the
  * changes.
  */
