@@ -73,39 +73,40 @@ static unsigned assoc_bucket(const struct zt_router *r,
 }
 
 /*
- * Whether new member @u would leave @a's replies unambiguous: a member by
- * name is the only one of @a at its server port. The relay may name a
- * reply's source by the address it resolved the name to (RFC 1928 7), and
- * that address says nothing of the name: with another member at the port
- * (another name, or an address), the reply could be either's.
+ * Whether a new member to server @port, by @name (NULL: by address),
+ * would leave @a's replies unambiguous: a member by name is the only one
+ * of @a at its server port. The relay may name a reply's source by the
+ * address it resolved the name to (RFC 1928 7), and that address says
+ * nothing of the name: with another member at the port (another name, or
+ * an address), the reply could be either's.
  */
-static bool assoc_port_free(const struct udp_assoc *a,
-			    const struct udp_relay *u)
+static bool assoc_port_free(const struct udp_assoc *a, uint16_t port,
+			    const char *name)
 {
-	uint16_t port = u->flow->key.server_port;
 	const struct udp_relay *m;
 
-	if (!u->name && !a->n_named)
+	if (!name && !a->n_named)
 		return true;
 	for (m = a->members; m; m = m->assoc_next)
-		if ((m->name || u->name) && m->flow->key.server_port == port)
+		if ((m->name || name) && m->flow->key.server_port == port)
 			return false;
 	return true;
 }
 
-/* The live association of @u's client endpoint and decision that @u may
- * join (assoc_port_free()), or NULL. */
+/* The live association of flow @k's client endpoint and decision @d that
+ * a new member of @k by @name may join (assoc_port_free()), or NULL.
+ * Changes nothing: udp_admit() asks it too. */
 static struct udp_assoc *assoc_find(struct zt_router *r,
-				    const struct udp_relay *u)
+				    const struct zt_flow_key *k,
+				    enum zt_route_decision d, const char *name)
 {
-	const struct zt_flow_key *k = &u->flow->key;
 	struct udp_assoc *a = r->assoc[assoc_bucket(r, k)];
 
 	for (; a; a = a->hnext)
-		if (a->decision == u->decision && a->family == k->family &&
+		if (a->decision == d && a->family == k->family &&
 		    a->client_port == k->client_port &&
 		    zt_addr_eq(&a->client, &k->client) &&
-		    assoc_port_free(a, u))
+		    assoc_port_free(a, k->server_port, name))
 			return a;
 	return NULL;
 }
@@ -303,7 +304,7 @@ void assoc_timeout(struct udp_assoc *a, uint64_t now)
  * a new one. Return: 0 or a negative errno. */
 static int assoc_join(struct zt_router *r, struct udp_relay *u, uint64_t now)
 {
-	struct udp_assoc *a = assoc_find(r, u);
+	struct udp_assoc *a = assoc_find(r, &u->flow->key, u->decision, u->name);
 
 	if (!a)
 		return assoc_new(r, u, now);
@@ -847,10 +848,29 @@ static enum udp_first udp_decide(struct zt_router *r,
 	return d == ZT_ROUTE_DROP ? UF_DROP : UF_SETUP;
 }
 
+/* Whether new flow @k, its first datagram decided @how with route @d and
+ * @name (udp_decide()), would be refused because its proxy is down with
+ * its probe under way (proxy_refuses(), counted unless @peek): it would
+ * open a new connection to the proxy, a DNS-over-TCP stream of its own
+ * (dns_tunnel_open()) or a new SOCKS5 association, not join one of its
+ * client endpoint's that is open (assoc_join()). */
+static bool udp_proxy_refuses(struct zt_router *r, const struct zt_flow_key *k,
+			      enum udp_first how, enum zt_route_decision d,
+			      const char *name, bool peek)
+{
+	if (how == UF_SETUP &&
+	    (d != ZT_ROUTE_SOCKS5 || assoc_find(r, k, d, name)))
+		return false;
+	return (how == UF_TUNNEL || how == UF_SETUP) &&
+	       proxy_refuses(r, d, peek);
+}
+
 /* The stack's udp_admit: asked, with the UDP table full, whether the
  * first datagram of a flow @key would be refused at once. Peeked first;
  * a refusal is then decided again and counted as udp_input() would have
- * (its datagram dropped), since the stack answers it without one. */
+ * (its datagram dropped), since the stack answers it without one: also
+ * one that its proxy, down, would refuse (udp_proxy_refuses()), answered
+ * with the host unreachable that udp_input() would send. */
 enum zt_udp_admit udp_admit(void *host, const struct zt_flow_key *key,
 			    const uint8_t *data, size_t len, uint64_t now)
 {
@@ -858,7 +878,7 @@ enum zt_udp_admit udp_admit(void *host, const struct zt_flow_key *key,
 	enum zt_route_decision d;
 	enum udp_first how;
 	enum zt_udp_admit a;
-	bool reject;
+	bool reject, down;
 	char *name;
 
 	(void)now;
@@ -866,12 +886,16 @@ enum zt_udp_admit udp_admit(void *host, const struct zt_flow_key *key,
 		return fake_port_refused(r, key) ? ZT_UDP_ADMIT_REFUSE :
 						   ZT_UDP_ADMIT;
 	how = udp_decide(r, key, data, len, true, &d, &name, &reject);
+	down = udp_proxy_refuses(r, key, how, d, name, true);
 	free(name);
-	if (how == UF_TUNNEL || how == UF_SETUP)
+	if ((how == UF_TUNNEL || how == UF_SETUP) && !down)
 		return ZT_UDP_ADMIT;
-	a = how == UF_REFUSE || (how == UF_DROP && reject) ?
-		    ZT_UDP_ADMIT_REFUSE : ZT_UDP_ADMIT_DROP;
+	a = down ? ZT_UDP_ADMIT_UNREACH :
+	    how == UF_REFUSE || (how == UF_DROP && reject) ?
+		   ZT_UDP_ADMIT_REFUSE : ZT_UDP_ADMIT_DROP;
 	(void)udp_decide(r, key, data, len, false, &d, &name, &reject);
+	if (down)
+		(void)proxy_refuses(r, d, false); /* counted */
 	free(name); /* NULL but when memory ran out in between */
 	if (how != UF_FORGET)
 		r->stats.udp_dropped++;

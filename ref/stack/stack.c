@@ -1150,6 +1150,12 @@ static bool udp_admit_refused(struct zt_stack *s, const struct zt_packet *pk,
 	s->stats.udp_datagrams_in++;
 	if (a == ZT_UDP_ADMIT_REFUSE)
 		refuse_closed_port(s, pk, raw, true, now);
+	else if (a == ZT_UDP_ADMIT_UNREACH)
+		send_icmp_error(s, pk, raw, ZT_ICMP_DEST_UNREACH,
+				pk->family == ZT_AF_INET ?
+					ZT_ICMP4_CODE_HOST_UNREACH :
+					ZT_ICMP6_CODE_ADDR_UNREACH,
+				0, now);
 	return true;
 }
 

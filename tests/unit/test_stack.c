@@ -1817,18 +1817,32 @@ static void test_udp_evict(void)
 	}
 }
 
+/* The one packet @h sent to the TUN is an ICMP unreachable with @code;
+ * the queue is emptied. */
+static void sent_unreach(struct host *h, uint8_t code)
+{
+	struct zt_packet pk;
+
+	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
+	out_pkt(h, 0, &pk);
+	CU_ASSERT_EQUAL(pk.proto, ZT_IPPROTO_ICMP);
+	CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
+	CU_ASSERT_EQUAL(pk.l4.icmp.code, code);
+	q_clear(&h->to_tun);
+}
+
 /*
  * The same for UDP (ops->udp_admit): with the table full and a flow idle
  * udp_evict_idle, a datagram the host would refuse at once is answered
- * as udp_input would have it (port unreachable, or nothing), opens no
- * flow and closes none; one admitted takes the idle flow's place.
+ * as udp_input would have it (port unreachable, host unreachable, or
+ * nothing), opens no flow and closes none; one admitted takes the idle
+ * flow's place.
  */
 static void test_udp_admit_before_evict(void)
 {
 	struct host *h = malloc(sizeof(*h));
 	const struct zt_stack_stats *st;
 	struct zt_stack_config cfg;
-	struct zt_packet pk;
 	struct zt_rng rng;
 	struct zt_addr c = A4(10, 0, 0, 2), srv = A4(9, 9, 9, 9);
 	struct zt_flow_key idle = udp_key(&c, 5000, &srv, 53);
@@ -1851,29 +1865,29 @@ static void test_udp_admit_before_evict(void)
 	h->now += 10 * ZT_SEC;
 	send_udp(h, &c, &srv, 5001, 9999, "no", 2);
 	CU_ASSERT_EQUAL(h->n_udp_admit, 1);
-	CU_ASSERT_EQUAL_FATAL(h->to_tun.n, 1);
-	out_pkt(h, 0, &pk);
-	CU_ASSERT_EQUAL(pk.proto, ZT_IPPROTO_ICMP);
-	CU_ASSERT_EQUAL(pk.l4.icmp.kind, ZT_ICMP_DEST_UNREACH);
-	CU_ASSERT_EQUAL(pk.l4.icmp.code, ZT_ICMP4_CODE_PORT_UNREACH);
-	q_clear(&h->to_tun);
+	sent_unreach(h, ZT_ICMP4_CODE_PORT_UNREACH);
 	/* ... or dropped: nothing sent */
 	h->udp_admit = ZT_UDP_ADMIT_DROP;
 	send_udp(h, &c, &srv, 5002, 9998, "no", 2);
 	CU_ASSERT_EQUAL(h->n_udp_admit, 2);
 	CU_ASSERT_EQUAL(h->to_tun.n, 0);
-	/* neither reached udp_input, opened a flow or closed one */
+	/* ... or refused as unreachable (a proxy down): host unreachable */
+	h->udp_admit = ZT_UDP_ADMIT_UNREACH;
+	send_udp(h, &c, &srv, 5004, 9997, "no", 2);
+	CU_ASSERT_EQUAL(h->n_udp_admit, 3);
+	sent_unreach(h, ZT_ICMP4_CODE_HOST_UNREACH);
+	/* none reached udp_input, opened a flow or closed one */
 	CU_ASSERT(zt_stack_udp_lookup(h->s, &idle) != NULL);
 	CU_ASSERT(h->n_udp == 1 && h->n_udp_closed == 0);
 	CU_ASSERT(st->udp_flows_opened == 1 && st->udp_flows_active == 1 &&
 		  st->udp_evicted == 0);
-	CU_ASSERT_EQUAL(st->udp_datagrams_in, 3);
+	CU_ASSERT_EQUAL(st->udp_datagrams_in, 4);
 	/* admitted: the idle flow gives way to it */
 	h->udp_admit = ZT_UDP_ADMIT;
 	send_udp(h, &c, &srv, 5003, 53, "q2", 2);
 	CU_ASSERT(zt_stack_udp_lookup(h->s, &idle) == NULL);
 	CU_ASSERT(zt_stack_udp_lookup(h->s, &next) != NULL);
-	CU_ASSERT(h->n_udp_admit == 3 && h->n_udp == 2 &&
+	CU_ASSERT(h->n_udp_admit == 4 && h->n_udp == 2 &&
 		  h->n_udp_closed == 1);
 	CU_ASSERT_EQUAL(st->udp_evicted, 1);
 	host_fini(h);

@@ -222,6 +222,9 @@ enum zt_udp_admit {
 	ZT_UDP_ADMIT_DROP,   /* dropped unanswered */
 	ZT_UDP_ADMIT_REFUSE, /* answered with an ICMP port unreachable
 			      * (zt_stack_udp_reject) */
+	ZT_UDP_ADMIT_UNREACH, /* answered with an ICMP host unreachable
+			       * (ICMPv6 address unreachable), as a flow
+			       * whose upstream cannot be reached is */
 };
 
 struct zt_stack_ops {
