@@ -220,6 +220,8 @@ struct zr_host {
 	bool warned_ping;              /* said once that ping sockets fail */
 	uint64_t fd_warn_next;         /* no "out of descriptors" before */
 	bool warned_no_udp;            /* said the proxy has no UDP */
+	struct zt_endpoint px_down_at[2]; /* SOCKS5, HTTP: where each was
+					   * when it went down (logged) */
 	uint64_t stats_due;            /* --stats-file written next, or NEVER */
 	uint64_t tick_due;             /* on_tick called next, or NEVER */
 	bool stats_file_failing;       /* said so; quiet until it works */
@@ -1904,9 +1906,17 @@ static void warn_no_udp(struct zr_host *h)
 		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it is refused, DNS included (--no-dns-tcp-fallback)");
 }
 
+static bool ep_same(const struct zt_endpoint *a, const struct zt_endpoint *b)
+{
+	return a->port == b->port && zt_addr_eq(&a->addr, &b->addr) &&
+	       !strcmp(a->name, b->name);
+}
+
 /* Each proxy's health as the router keeps it (zt_router_proxy_down()),
  * logged as it changes: down, new flows through it are refused at once
- * but for a probe, until a connection to it opens again. */
+ * but for a probe, until a connection to it opens again. A down proxy
+ * whose address changed (SIGHUP, --proxy-refresh: the router takes the
+ * new one as up) is said to have moved, not to answer: nothing did. */
 static void watch_proxies(struct zr_host *h)
 {
 	static const enum zt_route_decision kinds[2] = { ZT_ROUTE_SOCKS5,
@@ -1916,19 +1926,31 @@ static void watch_proxies(struct zr_host *h)
 		const struct zt_endpoint *ep =
 			zt_router_proxy_server(h->router, kinds[i]);
 		bool down = zt_router_proxy_down(h->router, kinds[i]);
+		bool was = h->stats.proxy_down[i] != 0;
 		const char *what = i ? "HTTP" : "SOCKS5";
-		char at[ZT_ADDR_STRLEN + 300];
+		char at[ZT_ADDR_STRLEN + 300], old[ZT_ADDR_STRLEN + 300];
+		bool moved;
 
-		if (!ep || down == (h->stats.proxy_down[i] != 0))
+		if (!ep)
+			continue;
+		moved = was && !ep_same(ep, &h->px_down_at[i]);
+		if (down == was && !moved)
 			continue;
 		h->stats.proxy_down[i] = down;
 		ep_format(ep, at, sizeof(at));
-		if (down)
+		if (moved) {
+			ep_format(&h->px_down_at[i], old, sizeof(old));
+			zr_info("the %s proxy moved from %s, which could not be reached, to %s: new flows through it go to %s",
+				what, old, at, at);
+		}
+		if (down) {
+			h->px_down_at[i] = *ep;
 			zr_warn("the %s proxy %s cannot be reached (a connect to it failed or timed out): new flows through it are refused at once until it answers; one at a time tries it",
 				what, at);
-		else
+		} else if (!moved) {
 			zr_info("the %s proxy %s answers again: new flows go through it",
 				what, at);
+		}
 	}
 }
 

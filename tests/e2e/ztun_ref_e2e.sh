@@ -1566,7 +1566,9 @@ fi
 
 # (hn) SIGHUP looks a proxy given by name up again, in a thread of its
 # own: the name's new address takes the new flows, and a name that no
-# longer resolves leaves the proxy where it was. The last lookup asks the
+# longer resolves leaves the proxy where it was. A proxy down at its old
+# address (its connects refused there) that moves is logged as moved,
+# not as answering again. The last lookup asks the
 # client namespace's nameserver 10.203.1.77, which start_ztun's route
 # sends into the TUN and a rule drops there (silently): while the lookup
 # waits, the loop goes on serving the TUN (a transfer completes before
@@ -1606,6 +1608,18 @@ if start_ztun -x "socks5://$hn:1080" -x "http://e2euser:e2epass@$hn:8888" \
 		via=socks5 fetch "(hn) SIGHUP: the name back at 10.203.0.2: 1 MiB over SOCKS5, sha256" \
 			http://10.203.1.1:8000/blob
 		via=http fetch "(hn) ... and over HTTP CONNECT, sha256" http://10.203.1.2:8000/blob
+		# the refused connects to 127.0.0.1 marked both down; the
+		# move made them up, which is no answer: logged as a move
+		if grep -qF "the SOCKS5 proxy 127.0.0.1:1080 cannot be reached" "$tmp/ztun.log" &&
+		   grep -qF "the HTTP proxy 127.0.0.1:8888 cannot be reached" "$tmp/ztun.log" &&
+		   wait_log "the SOCKS5 proxy moved from 127.0.0.1:1080, which could not be reached, to 10.203.0.2:1080: new flows through it go to 10.203.0.2:1080" &&
+		   wait_log "the HTTP proxy moved from 127.0.0.1:8888, which could not be reached, to 10.203.0.2:8888" &&
+		   ! grep -q "answers again" "$tmp/ztun.log"; then
+			pass "(hn) proxies down at their old address that move are logged as moved (old -> new), not as answering again"
+		else
+			fail "(hn) a down proxy that moves is logged as moved" \
+				"$(grep -e 'proxy moved' -e 'answers again' -e 'cannot be reached' "$tmp/ztun.log" | tr '\n' ';')"
+		fi
 	else
 		fail "(hn) SIGHUP moves the proxy back" \
 			"$(grep 'SIGHUP' "$tmp/ztun.log" | tr '\n' ';')"
