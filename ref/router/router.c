@@ -285,13 +285,6 @@ int open_dgram(struct zt_router *r, uint8_t family, uint16_t port,
  * status) says it is alive: only the connect's outcome counts.
  */
 
-static bool same_endpoint(const struct zt_endpoint *a,
-			  const struct zt_endpoint *b)
-{
-	return a->port == b->port && zt_addr_eq(&a->addr, &b->addr) &&
-	       !strcmp(a->name, b->name);
-}
-
 /* The health of @d's proxy, in r->px_health: the SOCKS5 one's [0], the
  * HTTP one's [1], or, both at one address and port (one listener
  * speaking both), [0] for both; -1 for a decision without a proxy. */
@@ -302,7 +295,7 @@ static int health_index(const struct zt_router *r, enum zt_route_decision d)
 	if (d != ZT_ROUTE_HTTP)
 		return -1;
 	return r->cfg.socks5.enabled &&
-	       same_endpoint(&r->cfg.socks5.server, &r->cfg.http.server) ? 0 : 1;
+	       zt_endpoint_eq(&r->cfg.socks5.server, &r->cfg.http.server) ? 0 : 1;
 }
 
 static struct proxy_health *health_of(struct zt_router *r,
@@ -822,7 +815,7 @@ int zt_router_set_proxy_server(struct zt_router *r, enum zt_route_decision kind,
 		return -EINVAL;
 	/* another server may carry UDP where the one that answered reply 7
 	 * did not: the next SOCKS5 DNS flow asks for an association again */
-	if (!same_endpoint(&px->server, server)) {
+	if (!zt_endpoint_eq(&px->server, server)) {
 		struct proxy_health *was = health_of(r, kind);
 		/* one listener for both until now (px_health[0]): they part */
 		bool parting = health_index(r, ZT_ROUTE_HTTP) == 0;

@@ -1906,12 +1906,6 @@ static void warn_no_udp(struct zr_host *h)
 		zr_warn("the SOCKS5 proxy does not support UDP ASSOCIATE (reply 7): UDP through it is refused, DNS included (--no-dns-tcp-fallback)");
 }
 
-static bool ep_same(const struct zt_endpoint *a, const struct zt_endpoint *b)
-{
-	return a->port == b->port && zt_addr_eq(&a->addr, &b->addr) &&
-	       !strcmp(a->name, b->name);
-}
-
 /* Each proxy's health as the router keeps it (zt_router_proxy_down()),
  * logged as it changes: down, new flows through it are refused at once
  * but for a probe, until a connection to it opens again. A down proxy
@@ -1933,7 +1927,7 @@ static void watch_proxies(struct zr_host *h)
 
 		if (!ep)
 			continue;
-		moved = was && !ep_same(ep, &h->px_down_at[i]);
+		moved = was && !zt_endpoint_eq(ep, &h->px_down_at[i]);
 		if (down == was && !moved)
 			continue;
 		h->stats.proxy_down[i] = down;

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "ztun/addr.h"
@@ -40,6 +41,14 @@ struct zt_endpoint {
 	uint16_t port;
 	char name[256];       /* domain name, NUL-terminated, or empty */
 };
+
+/* Whether @a and @b are the same endpoint: address, port and name. */
+static inline bool zt_endpoint_eq(const struct zt_endpoint *a,
+				  const struct zt_endpoint *b)
+{
+	return a->port == b->port && zt_addr_eq(&a->addr, &b->addr) &&
+	       !strcmp(a->name, b->name);
+}
 
 /* Flags for stream_open / dgram_open. */
 enum {
